@@ -1,0 +1,3 @@
+from liveengine.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Audio backends (sounddevice, JACK, offline) behind one small interface, and the recorder."""

@@ -1,0 +1,35 @@
+"""The audio backend protocol: a clock and a stream that calls the engine once per block."""
+
+from __future__ import annotations
+
+from typing import Callable, Protocol
+
+import numpy as np
+
+# process(out float32[frames, channels], frames, stream_time_s, lateness_s, xrun)
+ProcessFn = Callable[[np.ndarray, int, float, float, bool], None]
+
+
+class AudioBackend(Protocol):
+    samplerate: int
+    blocksize: int
+    channels: int
+    description: str  # one line for the status display: host API, device, ports
+    output_latency: float  # seconds, as reported by the device
+
+    def start(self, process: ProcessFn) -> None:
+        """Open the device and begin calling `process` from the audio thread."""
+
+    def stop(self) -> None:
+        """Stop calling `process` and release the device. Idempotent."""
+
+    def now(self) -> float:
+        """The stream's clock in seconds, on the same scale as `stream_time_s`; any thread."""
+
+    @property
+    def alive(self) -> bool:
+        """False once the device has gone away (unplugged, server stopped)."""
+
+    def recover(self) -> "AudioBackend | None":
+        """Try to get a working backend after `alive` went False: this one reopened, a
+        fallback, or None when nothing is available yet (the caller retries later)."""

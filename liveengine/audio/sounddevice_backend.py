@@ -1,0 +1,176 @@
+"""PortAudio through python-sounddevice: any host API (ALSA, JACK, CoreAudio, WASAPI, ASIO)."""
+
+from __future__ import annotations
+
+import ctypes
+import time
+from typing import Any
+
+from liveengine.audio.backend import ProcessFn
+from liveengine.errors import LiveEngineError
+
+CLIENT_NAME = b"liveengine"
+
+
+def import_sounddevice() -> Any:
+    """Import sounddevice, turning a missing PortAudio library into an actionable error."""
+    try:
+        import sounddevice
+    except OSError as exc:
+        raise LiveEngineError(
+            f"the PortAudio library is missing ({exc}).",
+            "Install it: on Debian/Ubuntu `sudo apt-get install libportaudio2`, on Fedora `sudo dnf install portaudio`, on macOS it ships inside the sounddevice wheel.",
+        ) from None
+    return sounddevice
+
+
+def name_jack_client(sd: Any) -> None:
+    """Make PortAudio's JACK ports appear as liveengine:out_N (re-initialises PortAudio)."""
+    try:
+        lib = ctypes.CDLL(sd._libname)
+        lib.PaJack_SetClientName(CLIENT_NAME)
+    except (OSError, AttributeError):
+        return  # a PortAudio without JACK: nothing to name
+    sd._terminate()
+    sd._initialize()
+
+
+def find_output_device(sd: Any, device: str | int | None) -> int:
+    """Resolve '' (default), an index, or a name (or part of one) to an output device index."""
+    try:
+        devices = sd.query_devices()
+    except Exception as exc:
+        raise LiveEngineError(f"PortAudio cannot list audio devices ({exc}).") from None
+    outputs = [i for i, d in enumerate(devices) if d["max_output_channels"] > 0]
+    if not outputs:
+        raise LiveEngineError("no audio output device found.", "Connect an audio interface or start a sound server (JACK or PipeWire).")
+    if device in ("", None):
+        default = sd.default.device[1]
+        if default is None or default < 0 or default not in outputs:
+            default = outputs[0]
+        return default
+    if isinstance(device, int) or (isinstance(device, str) and device.isdigit()):
+        index = int(device)
+        if index not in outputs:
+            raise LiveEngineError(f"audio device {index} is not an output device; outputs: {_listing(sd, outputs)}.")
+        return index
+    matches = [i for i in outputs if device.lower() in f"{devices[i]['name']} {sd.query_hostapis(devices[i]['hostapi'])['name']}".lower()]
+    if not matches:
+        raise LiveEngineError(f"no output device matches {device!r}; outputs: {_listing(sd, outputs)}.", "Run `liveengine devices` to see them.")
+    return matches[0]
+
+
+def _listing(sd: Any, outputs: list[int]) -> str:
+    devices = sd.query_devices()
+    return "; ".join(f"{i}: {devices[i]['name']}" for i in outputs)
+
+
+class SoundDeviceBackend:
+    def __init__(self, device: str | int, samplerate: int, blocksize: int, channels: int, jack_ports: list[str] | None = None) -> None:
+        self.sd = import_sounddevice()
+        self.device_spec = device
+        self.samplerate = samplerate
+        self.blocksize = blocksize
+        self.channels = channels
+        self.jack_ports = list(jack_ports or [])
+        self.output_latency = 0.0
+        self.description = ""
+        self.host_api = ""
+        self._stream = None
+        self._stopping = False
+        self._process: ProcessFn | None = None
+        self._pa_clock = True
+
+    def start(self, process: ProcessFn) -> None:
+        sd = self.sd
+        self._process = process
+        index = find_output_device(sd, self.device_spec)
+        info = sd.query_devices(index)
+        self.host_api = sd.query_hostapis(info["hostapi"])["name"]
+        if info["max_output_channels"] < self.channels:
+            raise LiveEngineError(f"audio device {info['name']!r} has {info['max_output_channels']} output channels; the patch needs {self.channels}.",
+                                  "Lower [audio] output/channels in the patch or pick another device with --device.")
+        try:
+            sd.check_output_settings(device=index, channels=self.channels, dtype="float32", samplerate=self.samplerate)
+            self._stream = sd.OutputStream(device=index, samplerate=self.samplerate, blocksize=self.blocksize, channels=self.channels,
+                                           dtype="float32", callback=self._callback, latency="low")
+            self._stream.start()
+        except sd.PortAudioError as exc:
+            raise LiveEngineError(f"cannot open {info['name']!r} ({self.host_api}) at {self.samplerate} Hz, {self.blocksize} frames: {exc}.",
+                                  "Try another --samplerate (44100, 48000, 96000) or --blocksize, or another --device.") from None
+        self.output_latency = float(self._stream.latency)
+        self.description = f"{info['name']} via {self.host_api}, {self.samplerate} Hz, {self.blocksize}-frame blocks, output latency {self.output_latency * 1000:.1f} ms"
+        if self.jack_ports and "JACK" in self.host_api:
+            connect_jack_ports(CLIENT_NAME.decode(), self.jack_ports)
+
+    def _callback(self, outdata, frames, time_info, status) -> None:
+        # PortAudio's stream clock when the host API provides one (JACK, ALSA, CoreAudio);
+        # some give 0, and then the monotonic clock stands in.
+        current = time_info.currentTime
+        if current > 0.0 and self._pa_clock:
+            lateness = self._stream.time - current
+        else:
+            self._pa_clock = False
+            current, lateness = time.perf_counter(), 0.0
+        self._process(outdata, frames, current, lateness, bool(status.output_underflow))
+
+    def now(self) -> float:
+        stream = self._stream
+        if stream is None:
+            return 0.0
+        return stream.time if self._pa_clock else time.perf_counter()
+
+    @property
+    def alive(self) -> bool:
+        stream = self._stream
+        return stream is not None and (self._stopping or stream.active)
+
+    def stop(self) -> None:
+        self._stopping = True
+        stream, self._stream = self._stream, None
+        if stream is not None and stream.active:
+            stream.stop()
+            stream.close()
+
+    def recover(self):
+        """After the device vanished: reopen it (or the fallback) once PortAudio sees it again.
+
+        PortAudio's JACK host API cannot be shut down after its server died (it
+        asserts in Pa_Terminate), so a lost JACK stream is abandoned and the native
+        JACK backend takes over when the server is back.
+        """
+        if "JACK" in self.host_api:
+            from liveengine.audio.jack_backend import JackBackend
+            self._stream = None
+            backend = JackBackend(self.samplerate, self.blocksize, self.channels, self.jack_ports)
+            return backend if backend.server_running() else None
+        dead, self._stream = self._stream, None
+        try:
+            if dead is not None:
+                dead.close(ignore_errors=True)
+            self.sd._terminate()
+            self.sd._initialize()
+            find_output_device(self.sd, self.device_spec)
+        except LiveEngineError:
+            return None
+        return self
+
+
+def connect_jack_ports(client_name: str, targets: list[str]) -> None:
+    """Connect client_name's output ports, in order, to the named JACK ports."""
+    import jack
+
+    patchbay = jack.Client("liveengine-patchbay", no_start_server=True)
+    try:
+        ours = patchbay.get_ports(f"{client_name}:", is_output=True, is_audio=True)
+        for port in ours:
+            for other in patchbay.get_all_connections(port):
+                patchbay.disconnect(port, other)
+        missing = [t for t in targets if not patchbay.get_ports(t.replace("(", r"\(").replace(")", r"\)"))]
+        if missing:
+            names = ", ".join(p.name for p in patchbay.get_ports(is_input=True, is_audio=True))
+            raise LiveEngineError(f"JACK port {missing[0]!r} (patch [audio] jack_ports) does not exist; input ports: {names}.")
+        for port, target in zip(ours, targets):
+            patchbay.connect(port, target)
+    finally:
+        patchbay.close()

@@ -1,0 +1,330 @@
+"""The `liveengine` command: play, devices, render, check.
+
+Errors are one sentence plus the fix; a traceback only with --debug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from liveengine import __version__
+from liveengine.errors import LiveEngineError
+
+
+def _samplerate(text: str) -> int:
+    from liveengine.options import SAMPLE_RATES
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value not in SAMPLE_RATES:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a supported sample rate; allowed: {', '.join(map(str, SAMPLE_RATES))}")
+    return value
+
+
+def _blocksize(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 32 <= value <= 1024:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a block size; allowed: 32 to 1024 frames")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 24 * 3600:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration; allowed: a number of seconds above 0")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="liveengine", description="Play a neural decoder's latent space from a grid of pads.")
+    parser.add_argument("--version", action="version", version=f"liveengine {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    play = commands.add_parser("play", help="open the audio device and play a patch")
+    play.add_argument("patch", nargs="?", help="a .toml patch file or a shipped patch name (default: the default patch)")
+    play.add_argument("--device", help="output device name (or part of it) or index; see `liveengine devices`")
+    play.add_argument("--samplerate", type=_samplerate, help="44100, 48000 or 96000")
+    play.add_argument("--blocksize", type=_blocksize, help="frames per block, 32 to 1024")
+    play.add_argument("--record", metavar="FILE.wav", help="record exactly what goes to the device")
+    play.add_argument("--force", action="store_true", help="allow --record to replace an existing file")
+    play.add_argument("--seconds", type=_seconds, help="play for this long, then exit cleanly")
+    play.add_argument("--score", metavar="FILE", help="play a score file live")
+    play.add_argument("--demo", action="store_true", help="loop the patch's demo score")
+
+    commands.add_parser("devices", help="list audio output devices")
+
+    render = commands.add_parser("render", help="render a score offline through the engine to a WAV file")
+    render.add_argument("patch", help="a .toml patch file or a shipped patch name")
+    render.add_argument("--score", required=True, metavar="FILE", help="score: one `SECONDS /address args` per line")
+    render.add_argument("--out", required=True, metavar="FILE.wav")
+    render.add_argument("--force", action="store_true", help="replace --out if it exists")
+    render.add_argument("--samplerate", type=_samplerate)
+    render.add_argument("--blocksize", type=_blocksize)
+    render.add_argument("--tail", type=_seconds, default=2.0, help="seconds rendered after the last command (default 2)")
+
+    check = commands.add_parser("check", help="validate a patch and its model and print what would run")
+    check.add_argument("patch", nargs="?")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return {"play": cmd_play, "devices": cmd_devices, "render": cmd_render, "check": cmd_check}[args.command](args)
+    except LiveEngineError as exc:
+        if args.debug:
+            raise
+        print(f"liveengine: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+class Progress:
+    """One line of progress on a terminal; occasional lines otherwise."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.tty = sys.stdout.isatty()
+        self.last = -1.0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and now - self.last < (0.1 if self.tty else 2.0):
+            return
+        self.last = now
+        text = f"{self.label}: {done}/{total}"
+        if self.tty:
+            print("\r" + text, end="\n" if done >= total else "", flush=True)
+        else:
+            print(text, flush=True)
+
+
+def _load(patch_arg: str | None):
+    from liveengine.patch import load_patch, resolve_patch
+
+    return load_patch(resolve_patch(patch_arg))
+
+
+def _new_file(path: Path) -> Path:
+    """`path`, or path-1, path-2, ... : the first name not taken (never overwrite)."""
+    candidate, n = path, 1
+    while candidate.exists():
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+        n += 1
+    return candidate
+
+
+def _install_stop_signals(stop: threading.Event) -> None:
+    def handler(signum, frame):
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def cmd_play(args) -> int:
+    from liveengine.audio.sounddevice_backend import SoundDeviceBackend, find_output_device, import_sounddevice, name_jack_client
+    from liveengine.control.score import ScoreFeeder, load_score
+    from liveengine.engine import Engine
+
+    patch = _load(args.patch)
+    options = patch.options(samplerate=args.samplerate, blocksize=args.blocksize)
+    device = args.device if args.device is not None else patch.audio["device"]
+    if args.record and Path(args.record).exists() and not args.force:
+        raise LiveEngineError(f"{args.record} already exists; liveengine never overwrites a recording.", "Choose another file name, or add --force.")
+
+    if patch.audio["backend"] == "jack":
+        from liveengine.audio.jack_backend import JackBackend
+
+        backend = JackBackend(options.samplerate, options.blocksize, options.channels, patch.audio["jack_ports"])
+    else:
+        sd = import_sounddevice()
+        name_jack_client(sd)
+        try:
+            find_output_device(sd, device)
+        except LiveEngineError as exc:
+            if "no audio output device" not in exc.message:
+                raise
+            out = _new_file(Path("liveengine-demo.wav"))
+            say(f"No audio output device found on this machine, so liveengine renders the demo of patch '{patch.name}' to {out} instead.")
+            return _render_demo(patch, out)
+        backend = SoundDeviceBackend(device, options.samplerate, options.blocksize, options.channels, patch.audio["jack_ports"])
+
+    engine = Engine(patch, options, on_report=lambda m: say(f"liveengine: {m}"))
+    try:
+        say(f"liveengine {__version__}: patch '{patch.name}' ({patch.path}), decoder {engine.instrument.decoder.name}, "
+            f"{engine.instrument.grid.rows}x{engine.instrument.grid.cols} pads, timing {options.timing}")
+        engine.wait_rendered(on_progress=Progress("rendering pads"))
+        if args.record:
+            engine.record(args.record, overwrite=args.force)
+        engine.start(backend)
+        say(f"playing on {engine.backend.description}" + (f", recording to {args.record}" if args.record else ""))
+        stop = threading.Event()
+        _install_stop_signals(stop)
+        feeder = None
+        if args.score or args.demo:
+            if args.score:
+                events, loop = load_score(args.score), None
+            elif patch.demo_score is not None:
+                events, loop = load_score(patch.demo_score), patch.demo_seconds
+            else:
+                raise LiveEngineError(f"patch {patch.name} has no [demo] score.", "Give one with --score FILE.")
+            lead = int(0.1 * options.samplerate)
+            feeder = ScoreFeeder(engine, events, engine.now_frame() + lead, horizon_frames=int(0.5 * options.samplerate), loop_seconds=loop)
+            say(f"playing score {args.score or patch.demo_score}" + (" in a loop" if loop else ""))
+        say("Ctrl-C to stop." if args.seconds is None else f"stopping after {args.seconds:g} s.")
+        started = time.monotonic()
+        last_status = started
+        while not stop.wait(0.02):
+            if feeder is not None:
+                feeder.feed(engine.now_frame())
+            now = time.monotonic()
+            if args.seconds is not None and now - started >= args.seconds:
+                break
+            if now - last_status >= 2.0:
+                last_status = now
+                s = engine.status()
+                say(f"voices {s['voices']:2d}  cpu {s['cpu_load']:.0%}  p99 {s['callback_p99']:.0%}  xruns {s['xruns']}  "
+                    f"late {s['late_commands']}  drops {s['queue_drops']}  pads {s['rendered']}")
+    finally:
+        engine.stop()
+    s = engine.status()
+    say(f"stopped: {engine.core.counters.blocks} blocks, {s['xruns']} xruns, {s['callback_errors']} callback errors" +
+        (f"; recording saved to {args.record}" if args.record else ""))
+    return 0
+
+
+def render_score_to_file(patch, events, out: Path, *, seconds: float, samplerate=None, blocksize=None, overwrite=False, label="rendering") -> dict:
+    """Render timed score events through the engine on the offline backend into a WAV file."""
+    from liveengine.audio.offline import OfflineBackend
+    from liveengine.audio.wav_writer import CrashSafeWavWriter
+    from liveengine.control.score import ScoreFeeder
+    from liveengine.engine import Engine
+
+    options = patch.options(samplerate=samplerate, blocksize=blocksize)
+    try:
+        writer = CrashSafeWavWriter(out, options.samplerate, options.channels, overwrite=overwrite)
+    except FileExistsError:
+        raise LiveEngineError(f"{out} already exists; liveengine never overwrites it silently.", "Choose another --out, or add --force.") from None
+    except OSError as exc:
+        raise LiveEngineError(f"cannot create {out}: {exc.strerror}.") from None
+    engine = Engine(patch, options)
+    try:
+        engine.wait_rendered(on_progress=Progress("rendering pads"))
+        backend = OfflineBackend(options.samplerate, options.blocksize, options.channels)
+        engine.backend = backend
+        backend.start(engine.core.process)
+        feeder = ScoreFeeder(engine, events, 0, horizon_frames=options.blocksize * 4)
+        total = int(seconds * options.samplerate)
+        progress = Progress(label)
+        step = options.samplerate  # report each second of audio
+        done = 0
+        with writer:
+            while done < total:
+                chunk = min(step, total - done)
+                backend.run(chunk, feeder.feed, writer.write)
+                done += chunk
+                progress(round(done / options.samplerate), round(total / options.samplerate))
+        status = engine.status()
+        status["rejected"] = feeder.rejected
+        status["frames"] = writer.frames_written
+        return status
+    finally:
+        engine.stop()
+
+
+def _render_demo(patch, out: Path) -> int:
+    from liveengine.control.score import load_score
+
+    if patch.demo_score is None:
+        raise LiveEngineError(f"patch {patch.name} has no [demo] score to render.")
+    render_score_to_file(patch, load_score(patch.demo_score), out, seconds=patch.demo_seconds, label="rendering demo (seconds)")
+    say(f"Wrote {out.resolve()} ({patch.demo_seconds:g} s); play it with any audio player.")
+    return 0
+
+
+def cmd_render(args) -> int:
+    from liveengine.control.score import load_score
+
+    patch = _load(args.patch)
+    events = load_score(args.score)
+    if not events:
+        raise LiveEngineError(f"score {args.score} has no commands.", "Add lines like `0.250 /pad 3 4 0.8`.")
+    seconds = events[-1][0] + args.tail
+    out = Path(args.out)
+    if out.suffix.lower() != ".wav":
+        raise LiveEngineError(f"--out {out} must end in .wav (liveengine writes 32-bit float WAV).")
+    status = render_score_to_file(patch, events, out, seconds=seconds, samplerate=args.samplerate, blocksize=args.blocksize, overwrite=args.force)
+    say(f"Wrote {out} ({seconds:.2f} s, {len(events)} commands, {status['rejected']} rejected, peak {status['peak']:.3f}).")
+    return 0
+
+
+def cmd_devices(args) -> int:
+    from liveengine.audio.sounddevice_backend import import_sounddevice, name_jack_client
+
+    sd = import_sounddevice()
+    name_jack_client(sd)
+    devices = sd.query_devices()
+    default = sd.default.device[1]
+    outputs = [(i, d) for i, d in enumerate(devices) if d["max_output_channels"] > 0]
+    if not outputs:
+        say("No audio output devices found (PortAudio sees none). `liveengine play` will render its demo to a file instead.")
+        return 0
+    for i, d in outputs:
+        mark = "*" if i == default else " "
+        api = sd.query_hostapis(d["hostapi"])["name"]
+        say(f"{mark} {i:3d}  {d['name']}  ({api}, {d['max_output_channels']} out, {d['default_samplerate']:.0f} Hz)")
+    return 0
+
+
+def cmd_check(args) -> int:
+    from liveengine.engine import Engine
+
+    patch = _load(args.patch)
+    options = patch.options()
+    started = time.perf_counter()
+    engine = Engine(patch, options)
+    try:
+        ok = engine.wait_rendered(timeout=600, on_progress=Progress("rendering pads"))
+        elapsed = time.perf_counter() - started
+        decoder, grid = engine.instrument.decoder, engine.instrument.grid
+        say(f"patch     {patch.name} ({patch.path})")
+        say(f"model     {patch.model}: {decoder.name}, id {decoder.identity}, latent {decoder.latent_dim}, "
+            f"{decoder.sample_rate} Hz, {decoder.output_length} frames")
+        say(f"grid      {grid.rows}x{grid.cols} {patch.grid['mapping']}, zoom {grid.zoom:g}, rotation {grid.rotation:g}")
+        say(f"audio     {patch.audio['backend']} device {patch.audio['device'] or '(default)'}, {options.samplerate} Hz, "
+            f"{options.blocksize} frames, output channels {list(options.output_pair)}, timing {options.timing}")
+        say(f"engine    {options.voices} voices (+{options.release_voices} fading), steal {options.steal}, "
+            f"velocity curve {options.velocity_curve:g}, master gain {options.master_gain:g}")
+        say(f"choke     {', '.join(f'{k}: {list(map(list, v))}' for k, v in patch.choke.items()) or 'none'}")
+        say(f"demo      {patch.demo_score or 'none'}")
+        say(f"render    {grid.rows * grid.cols} pads in {elapsed:.2f} s ({elapsed / (grid.rows * grid.cols) * 1000:.1f} ms a pad)")
+        if not ok or engine.instrument.workers.errors:
+            raise LiveEngineError(f"patch {patch.name}: {engine.instrument.workers.errors} pads failed to render.")
+        say("ok")
+    finally:
+        engine.stop()
+    return 0

@@ -1,0 +1,135 @@
+"""The engine's one command type and the table every control input is checked against.
+
+Commands are named like OSC messages (`/pad 3 4 0.8`), so a score line, an OSC
+packet and a MIDI note all become the same `Command`. The table is the single
+source of truth for addresses, argument types and ranges; control adapters
+translate into it and never invent their own checks.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from liveengine.errors import LiveEngineError
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One instruction for the engine.
+
+    `at`: target time on the engine clock, in frames at the device rate, or None
+    for "now" (the engine stamps the arrival time and applies its timing mode).
+    """
+
+    address: str
+    args: tuple = ()
+    at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Arg:
+    name: str
+    kind: type  # int, float or str
+    low: float | None = None
+    high: float | None = None
+    optional: bool = False
+    default: object = None
+    choices: tuple[str, ...] = ()
+
+    def allowed(self) -> str:
+        if self.choices:
+            return "one of " + ", ".join(self.choices)
+        if self.low is not None and self.high is not None:
+            word = "an integer" if self.kind is int else "a number"
+            return f"{word} from {self.low:g} to {self.high:g}"
+        return "an integer" if self.kind is int else ("a number" if self.kind is float else "a name")
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    address: str
+    args: tuple[Arg, ...]
+    doc: str
+
+
+# Live parameters settable with /param. Ranges are the allowed values.
+PARAMS: dict[str, tuple[float, float, str]] = {
+    "gain": (0.0, 2.0, "master gain, linear (1 = unity)"),
+    "center_x": (-4.0, 4.0, "plane centre along the first latent axis, in prior standard deviations"),
+    "center_y": (-4.0, 4.0, "plane centre along the second latent axis, in prior standard deviations"),
+    "zoom": (0.05, 8.0, "plane zoom: the grid spans 2/zoom standard deviations each way"),
+    "rotation": (-360.0, 360.0, "plane rotation in degrees"),
+}
+
+# The grid is at most 16x16, so row and column are 0..15; the engine checks
+# them again against the loaded patch's grid.
+COMMANDS: dict[str, CommandSpec] = {
+    spec.address: spec
+    for spec in (
+        CommandSpec(
+            "/pad",
+            (Arg("row", int, 0, 15), Arg("col", int, 0, 15), Arg("velocity", float, 0.0, 1.0, optional=True, default=1.0)),
+            "hit a pad; row 0 is the bottom row",
+        ),
+        CommandSpec("/pad/off", (Arg("row", int, 0, 15), Arg("col", int, 0, 15)), "release a pad (ignored unless the patch chokes on release)"),
+        CommandSpec("/param", (Arg("name", str, choices=tuple(PARAMS)), Arg("value", float)), "set a live parameter"),
+        CommandSpec("/choke", (Arg("group", str),), "fade out every voice of a choke group"),
+        CommandSpec("/panic", (), "silence every voice at once and drop scheduled commands"),
+    )
+}
+
+
+def _coerce(spec: CommandSpec, arg: Arg, value: object) -> object:
+    where = f"{spec.address} argument '{arg.name}'"
+    if arg.kind is str:
+        if not isinstance(value, str):
+            raise LiveEngineError(f"{where} is {value!r}; expected {arg.allowed()}.")
+        if arg.choices and value not in arg.choices:
+            raise LiveEngineError(f"{where} is {value!r}; allowed: {arg.allowed()}.")
+        return value
+    if isinstance(value, str):
+        try:
+            value = float(value) if arg.kind is float or "." in value or "e" in value.lower() else int(value)
+        except ValueError:
+            raise LiveEngineError(f"{where} is {value!r}; expected {arg.allowed()}.") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise LiveEngineError(f"{where} is {value!r}; expected {arg.allowed()}.")
+    if arg.kind is int:
+        if isinstance(value, float):
+            if not value.is_integer():
+                raise LiveEngineError(f"{where} is {value!r}; expected {arg.allowed()}.")
+            value = int(value)
+    else:
+        value = float(value)
+        if not math.isfinite(value):
+            raise LiveEngineError(f"{where} is {value!r}; expected {arg.allowed()}.")
+    if arg.low is not None and not (arg.low <= value <= arg.high):
+        raise LiveEngineError(f"{where} is {value!r}; expected {arg.allowed()}.")
+    return value
+
+
+def make_command(address: str, args: tuple | list = (), at: int | None = None) -> Command:
+    """Check an address and its arguments against the table; return a Command or raise LiveEngineError."""
+    spec = COMMANDS.get(address)
+    if spec is None:
+        raise LiveEngineError(f"unknown address {address!r}; known addresses: {', '.join(COMMANDS)}.")
+    required = sum(1 for a in spec.args if not a.optional)
+    if not required <= len(args) <= len(spec.args):
+        shape = " ".join(a.name if not a.optional else f"[{a.name}]" for a in spec.args) or "no arguments"
+        raise LiveEngineError(f"{address} got {len(args)} argument(s); expected: {address} {shape}.")
+    values = [_coerce(spec, arg, value) for arg, value in zip(spec.args, args)]
+    values += [arg.default for arg in spec.args[len(values):]]
+    if address == "/param":
+        low, high, _ = PARAMS[values[0]]
+        if not low <= values[1] <= high:
+            raise LiveEngineError(f"/param {values[0]} value {values[1]!r} is out of range; allowed: {low:g} to {high:g}.")
+    return Command(address, tuple(values), at)
+
+
+def parse_command_text(text: str, at: int | None = None) -> Command:
+    """Parse `/pad 3 4 0.8` (whitespace separated) into a checked Command."""
+    parts = text.split()
+    if not parts:
+        raise LiveEngineError("empty command; expected an address such as /pad 3 4 0.8.")
+    return make_command(parts[0], parts[1:], at)

@@ -1,0 +1,1 @@
+"""Control inputs (scores, MIDI, OSC): they translate input into Commands, never more."""

@@ -1,0 +1,1 @@
+"""Decoders turn latent points into audio. See base.Decoder for the protocol."""

@@ -1,0 +1,34 @@
+"""Find the decoder a patch names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from liveengine.decoders.base import Decoder
+from liveengine.decoders.test_synth import TestSynthDecoder
+from liveengine.errors import LiveEngineError
+from liveengine.resources import models_dir
+
+BUILTIN = {"builtin:testsynth": TestSynthDecoder}
+
+
+def load_decoder(spec: str, patch_path: Path | None = None) -> Decoder:
+    """'builtin:NAME' or a model folder (in models_onnx/, or relative to the patch)."""
+    if spec in BUILTIN:
+        return BUILTIN[spec]()
+    candidates = [models_dir() / spec]
+    if patch_path is not None:
+        candidates.insert(0, patch_path.parent / spec)
+    folder = next((c for c in candidates if c.is_dir()), None)
+    if folder is None:
+        shipped = sorted(p.name for p in models_dir().iterdir() if p.is_dir()) if models_dir().is_dir() else []
+        raise LiveEngineError(
+            f"model {spec!r} not found (looked in {', '.join(str(c) for c in candidates)}); "
+            f"allowed: {', '.join(list(BUILTIN) + shipped)}.",
+        )
+    try:
+        from liveengine.decoders.onnx_decoder import OnnxDecoder
+    except ImportError:
+        raise LiveEngineError(f"model {spec!r} is an ONNX model folder, and this build has no ONNX decoder runtime yet.",
+                              "Use decoder = \"builtin:testsynth\" in the patch.") from None
+    return OnnxDecoder(folder)

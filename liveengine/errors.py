@@ -1,0 +1,18 @@
+"""The one exception type a user sees: what went wrong, and how to fix it."""
+
+
+class LiveEngineError(Exception):
+    """An error a person can act on.
+
+    `message` says what was wrong (naming the file, key, value or port involved)
+    and what is allowed; `fix` is one sentence on what to do about it.
+    The CLI prints both on one line and no traceback (unless --debug).
+    """
+
+    def __init__(self, message: str, fix: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+
+    def __str__(self) -> str:
+        return f"{self.message} {self.fix}".strip()

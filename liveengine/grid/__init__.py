@@ -1,0 +1,1 @@
+"""Pad -> latent point mappings."""

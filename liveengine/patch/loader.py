@@ -1,0 +1,144 @@
+"""Load and validate a TOML patch once; the rest of the engine trusts the result."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from liveengine.errors import LiveEngineError
+from liveengine.options import EngineOptions
+from liveengine.patch.schema import SCHEMA
+from liveengine.resources import patches_dir
+
+NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+@dataclass(frozen=True)
+class Patch:
+    path: Path
+    name: str
+    model: str
+    grid: dict[str, Any]
+    audio: dict[str, Any]
+    engine: dict[str, Any]
+    choke: dict[str, tuple[tuple[int, int], ...]] = field(default_factory=dict)
+    demo_score: Path | None = None
+    demo_seconds: float = 8.0
+
+    def options(self, **overrides: Any) -> EngineOptions:
+        """EngineOptions from the patch, with CLI overrides (samplerate, blocksize) on top."""
+        audio = {**self.audio, **{k: v for k, v in overrides.items() if v is not None}}
+        return EngineOptions(
+            samplerate=audio["samplerate"],
+            blocksize=audio["blocksize"],
+            channels=max(audio["channels"], *audio["output"]),
+            output_pair=tuple(audio["output"]),
+            timing=audio["timing"],
+            voices=self.engine["voices"],
+            release_voices=self.engine["release_voices"],
+            steal=self.engine["steal"],
+            velocity_curve=self.engine["velocity_curve"],
+            master_gain=self.engine["master_gain"],
+            limiter_ceiling=self.engine["limiter_ceiling"],
+            fade_ms=self.engine["fade_ms"],
+        )
+
+    def choke_group_of(self) -> dict[tuple[int, int], int]:
+        """Pad (row, col) -> choke group index."""
+        table = {}
+        for index, pads in enumerate(self.choke.values()):
+            for pad in pads:
+                table[pad] = index
+        return table
+
+
+def resolve_patch(name_or_path: str | None) -> Path:
+    """None -> the shipped default; a bare name -> a shipped patch; else a file path."""
+    if name_or_path is None:
+        return patches_dir() / "default.toml"
+    candidate = Path(name_or_path)
+    if candidate.suffix != ".toml" and NAME.match(name_or_path):
+        shipped = patches_dir() / f"{name_or_path}.toml"
+        if shipped.is_file():
+            return shipped
+    if not candidate.is_file():
+        shipped = sorted(p.stem for p in patches_dir().glob("*.toml"))
+        raise LiveEngineError(
+            f"patch {name_or_path!r} not found; give a .toml file path or a shipped patch name ({', '.join(shipped)}).",
+        )
+    return candidate
+
+
+def load_patch(path: Path | str) -> Patch:
+    """Read, parse and validate a patch file. Raises LiveEngineError naming file, key, value and what is allowed."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise LiveEngineError(f"patch file {path} does not exist.", "Check the path, or run without a patch for the default.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LiveEngineError(f"patch file {path} cannot be read as UTF-8 text ({exc}).") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise LiveEngineError(f"patch file {path} is not valid TOML: {exc}.", "Fix the line it names.") from None
+
+    values: dict[str, dict[str, Any]] = {}
+    for section, fields in SCHEMA.items():
+        given = data.get(section, {})
+        if not isinstance(given, dict):
+            raise LiveEngineError(f"{path}: [{section}] must be a table, not {given!r}.")
+        if section == "choke":
+            values[section] = given
+            continue
+        unknown = sorted(set(given) - set(fields))
+        if unknown:
+            raise LiveEngineError(f"{path}: [{section}] has unknown key {unknown[0]!r}; allowed keys: {', '.join(fields)}.")
+        section_values = {}
+        for key, spec in fields.items():
+            value = given.get(key, spec.default)
+            if key in given and not spec.check(value):
+                raise LiveEngineError(f"{path}: [{section}] {key} = {value!r} is not allowed; allowed: {spec.allowed}.")
+            section_values[key] = value
+        values[section] = section_values
+    unknown_sections = sorted(set(data) - set(SCHEMA))
+    if unknown_sections:
+        raise LiveEngineError(f"{path}: unknown section [{unknown_sections[0]}]; allowed sections: {', '.join(SCHEMA)}.")
+
+    grid = values["grid"]
+    choke: dict[str, tuple[tuple[int, int], ...]] = {}
+    seen: dict[tuple[int, int], str] = {}
+    for group, pads in values["choke"].items():
+        allowed = f"a list of [row, col] pads inside the {grid['rows']}x{grid['cols']} grid"
+        if not NAME.match(group) or not isinstance(pads, list) or not all(
+            isinstance(p, list) and len(p) == 2 and all(isinstance(i, int) and not isinstance(i, bool) for i in p)
+            and 0 <= p[0] < grid["rows"] and 0 <= p[1] < grid["cols"] for p in pads
+        ):
+            raise LiveEngineError(f"{path}: [choke] {group} = {pads!r} is not allowed; allowed: a name of letters, digits, - or _, set to {allowed}.")
+        for p in pads:
+            if tuple(p) in seen:
+                raise LiveEngineError(f"{path}: [choke] pad {p} is in both {seen[tuple(p)]!r} and {group!r}; a pad has at most one choke group.")
+            seen[tuple(p)] = group
+        choke[group] = tuple(tuple(p) for p in pads)
+
+    audio = values["audio"]
+    if max(audio["output"]) > audio["channels"]:
+        raise LiveEngineError(f"{path}: [audio] output = {audio['output']} needs {max(audio['output'])} channels but channels = {audio['channels']}; raise channels or pick lower outputs.")
+    demo = values["demo"]
+    score = (path.parent / demo["score"]) if demo["score"] else None
+    if score is not None and not score.is_file():
+        raise LiveEngineError(f"{path}: [demo] score = {demo['score']!r} does not exist next to the patch.")
+    return Patch(
+        path=path,
+        name=values["patch"]["name"] or path.stem,
+        model=values["model"]["decoder"],
+        grid=grid,
+        audio=audio,
+        engine=values["engine"],
+        choke=choke,
+        demo_score=score,
+        demo_seconds=demo["seconds"],
+    )

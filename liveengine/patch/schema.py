@@ -1,0 +1,99 @@
+"""The patch schema: every section and key a patch may have, with its check and default.
+
+A patch is validated once at load against this table. Unknown sections or keys
+are errors (a typo must not be silently ignored on stage), and every message
+names the file, the key, the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from liveengine.options import SAMPLE_RATES, STEAL_MODES, TIMING_MODES
+
+
+@dataclass(frozen=True)
+class Field:
+    default: Any
+    allowed: str
+    check: Callable[[Any], bool]
+
+
+def _number(low: float, high: float) -> Field:
+    return Field(None, f"a number from {low:g} to {high:g}", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and low <= v <= high)
+
+
+def _integer(low: int, high: int) -> Field:
+    return Field(None, f"an integer from {low} to {high}", lambda v: isinstance(v, int) and not isinstance(v, bool) and low <= v <= high)
+
+
+def _choice(*choices: Any) -> Field:
+    return Field(None, "one of " + ", ".join(map(repr, choices)), lambda v: v in choices and not isinstance(v, bool))
+
+
+def _with_default(field: Field, default: Any) -> Field:
+    return Field(default, field.allowed, field.check)
+
+
+def _text(allowed: str = "a text string") -> Field:
+    return Field("", allowed, lambda v: isinstance(v, str))
+
+
+def _pair(v: Any) -> bool:
+    return isinstance(v, list) and len(v) == 2 and all(isinstance(c, int) and not isinstance(c, bool) and 1 <= c <= 64 for c in v)
+
+
+def _names(v: Any) -> bool:
+    return isinstance(v, list) and len(v) <= 2 and all(isinstance(p, str) and p for p in v)
+
+
+def _device(v: Any) -> bool:
+    return (isinstance(v, str)) or (isinstance(v, int) and not isinstance(v, bool) and v >= 0)
+
+
+SCHEMA: dict[str, dict[str, Field]] = {
+    "patch": {
+        "name": _text("a short display name"),
+        "description": _text(),
+    },
+    "model": {
+        "decoder": Field("builtin:testsynth", "'builtin:testsynth' or a model folder name in models_onnx/", lambda v: isinstance(v, str) and bool(v)),
+    },
+    "grid": {
+        "rows": _with_default(_integer(4, 16), 8),
+        "cols": _with_default(_integer(4, 16), 8),
+        "mapping": _with_default(_choice("plane"), "plane"),
+        "center_x": _with_default(_number(-4, 4), 0.0),
+        "center_y": _with_default(_number(-4, 4), 0.0),
+        "zoom": _with_default(_number(0.05, 8), 1.0),
+        "rotation": _with_default(_number(-360, 360), 0.0),
+    },
+    "audio": {
+        "backend": _with_default(_choice("auto", "sounddevice", "jack"), "auto"),
+        "device": Field("", "a device name (or part of one), an index, or '' for the system default", _device),
+        "fallback_device": Field("", "a device name or index to use when the main one is gone, or ''", _device),
+        "samplerate": _with_default(_choice(*SAMPLE_RATES), 48000),
+        "blocksize": _with_default(_integer(32, 1024), 128),
+        "channels": _with_default(_integer(1, 64), 2),
+        "output": Field([1, 2], "two 1-based channel numbers, e.g. [1, 2] (the same twice for mono)", _pair),
+        "jack_ports": Field([], "up to two JACK port names, e.g. ['system:playback_3', 'system:playback_4']", _names),
+        "timing": _with_default(_choice(*TIMING_MODES), "constant"),
+    },
+    "engine": {
+        "voices": _with_default(_integer(32, 256), 32),
+        "release_voices": _with_default(_integer(1, 256), 16),
+        "steal": _with_default(_choice(*STEAL_MODES), "oldest"),
+        "velocity_curve": _with_default(_number(0.2, 5), 1.6),
+        "master_gain": _with_default(_number(0, 2), 0.7),
+        "limiter_ceiling": _with_default(_number(0.1, 1.0), 0.98),
+        "fade_ms": _with_default(_number(0.5, 50), 3.0),
+        "max_seconds": _with_default(_number(0.05, 10), 4.0),
+        "render_threads": _with_default(_integer(1, 8), 1),
+    },
+    "choke": {},  # free keys: group name -> list of [row, col] pads, checked in loader
+    "demo": {
+        "score": Field("", "a score file path relative to the patch", lambda v: isinstance(v, str)),
+        "seconds": _with_default(_number(0.5, 600), 8.0),
+    },
+}

@@ -1,0 +1,1 @@
+"""Rendering off the audio thread: decode, prepare buffers, fill the pad cache."""

@@ -1,0 +1,64 @@
+"""Turn a decoder's raw output into a buffer the voice pool can play.
+
+Done once per render on a worker thread: resample to the device rate (soxr),
+trim leading silence so the transient lands on the hit's frame, fade in over the
+sub-millisecond pre-roll so the trim leaves no step, drop the silent tail, and
+cut-and-fade anything longer than the patch allows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import soxr
+
+from liveengine.rt.voices import ENVELOPE_HOP
+
+ONSET_THRESHOLD = 10 ** (-60 / 20)  # -60 dBFS: the first sample above this is the transient
+
+
+@dataclass(frozen=True, eq=False)
+class PlayableBuffer:
+    samples: np.ndarray  # float32, mono, device rate, read-only
+    envelope: np.ndarray  # float32 peak level per ENVELOPE_HOP frames
+    onset: int  # frames of pre-roll before the transient
+    peak: float
+
+
+def prepare_oneshot(
+    audio: np.ndarray,
+    source_rate: int,
+    device_rate: int,
+    *,
+    fade_in_ms: float = 0.5,
+    max_seconds: float = 4.0,
+    tail_fade_ms: float = 10.0,
+) -> PlayableBuffer:
+    """Make a PlayableBuffer from mono float audio at `source_rate`. Not for the audio thread."""
+    audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+    if source_rate != device_rate:
+        audio = soxr.resample(audio, source_rate, device_rate, quality="HQ").astype(np.float32, copy=False)
+    audio = np.nan_to_num(audio, nan=0.0, posinf=0.0, neginf=0.0)
+    loud = np.flatnonzero(np.abs(audio) > ONSET_THRESHOLD)
+    if loud.size == 0:
+        silent = np.zeros(1, dtype=np.float32)
+        silent.flags.writeable = False
+        return PlayableBuffer(silent, np.zeros(1, dtype=np.float32), 0, 0.0)
+    onset, last = int(loud[0]), int(loud[-1])
+    pre = min(onset, max(1, round(fade_in_ms * 1e-3 * device_rate)))
+    samples = audio[onset - pre : last + 1].copy()
+    if pre:
+        # The pre-roll is below -60 dBFS; fading it in removes the step the cut leaves.
+        samples[:pre] *= np.linspace(0.0, 1.0, pre, endpoint=False, dtype=np.float32)
+    limit = int(max_seconds * device_rate)
+    if len(samples) > limit:
+        samples = samples[:limit]
+        tail = min(limit, max(1, round(tail_fade_ms * 1e-3 * device_rate)))
+        samples[-tail:] *= np.linspace(1.0, 0.0, tail, dtype=np.float32)
+    hops = -(-len(samples) // ENVELOPE_HOP)
+    padded = np.zeros(hops * ENVELOPE_HOP, dtype=np.float32)
+    padded[: len(samples)] = np.abs(samples)
+    envelope = padded.reshape(hops, ENVELOPE_HOP).max(axis=1)
+    samples.flags.writeable = False
+    return PlayableBuffer(samples, envelope, pre, float(envelope.max()))

@@ -1,0 +1,81 @@
+"""Worker threads that decode pads and install them in the pad cache."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Callable
+
+import numpy as np
+
+from liveengine.decoders.base import Decoder
+from liveengine.render.buffers import prepare_oneshot
+from liveengine.render.pad_cache import PadCache
+
+BATCH = 8
+
+
+class RenderWorkers:
+    """Render jobs: (generation, latent points, pad indices). Results go to the cache.
+
+    Decoding runs numpy or onnxruntime code that releases the GIL for most of
+    its time, which is what keeps the audio callback on time beside it.
+    """
+
+    def __init__(self, decoder: Decoder, cache: PadCache, device_rate: int, threads: int = 1, max_seconds: float = 4.0,
+                 on_error: Callable[[BaseException], None] | None = None) -> None:
+        self.decoder = decoder
+        self.cache = cache
+        self.device_rate = device_rate
+        self.max_seconds = max_seconds
+        self.on_error = on_error
+        self.errors = 0
+        self.rendered = 0
+        self._jobs: queue.Queue = queue.Queue()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, name=f"liveengine-render-{i}", daemon=True) for i in range(threads)]
+        for thread in self._threads:
+            thread.start()
+
+    def render_all(self, points: np.ndarray, first: int | None = None) -> int:
+        """Start a new generation rendering every pad; `first` (a pad) goes first."""
+        generation = self.cache.begin_generation()
+        order = list(range(len(points)))
+        if first is not None:
+            order.sort(key=lambda pad: abs(pad - first))
+        for start in range(0, len(order), BATCH):
+            pads = order[start : start + BATCH]
+            self._jobs.put((generation, points[pads], pads))
+        return generation
+
+    def _run(self) -> None:
+        out = np.zeros((BATCH, self.decoder.output_length), dtype=np.float32)  # per thread, reused
+        while not self._stop.is_set():
+            try:
+                job = self._jobs.get(timeout=0.2)
+            except queue.Empty:
+                self.cache.drop_retired()
+                continue
+            if job is None:
+                break
+            generation, points, pads = job
+            if generation != self.cache.generation:
+                continue  # superseded before we got to it
+            try:
+                batch = out[: len(pads)]
+                self.decoder.decode_into(np.ascontiguousarray(points, dtype=np.float32), batch)
+                for row, pad in zip(batch, pads):
+                    buffer = prepare_oneshot(row, self.decoder.sample_rate, self.device_rate, max_seconds=self.max_seconds)
+                    if self.cache.put(pad, buffer, generation):
+                        self.rendered += 1
+            except Exception as exc:  # a bad render must not kill the worker; report it
+                self.errors += 1
+                if self.on_error is not None:
+                    self.on_error(exc)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for _ in self._threads:
+            self._jobs.put(None)
+        for thread in self._threads:
+            thread.join(timeout=2.0)

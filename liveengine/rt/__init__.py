@@ -1,0 +1,1 @@
+"""The real-time path: only what runs inside the audio callback lives here."""
