@@ -225,14 +225,14 @@ def render_score_to_file(patch, events, out: Path, *, seconds: float, samplerate
     from liveengine.engine import Engine
 
     options = patch.options(samplerate=samplerate, blocksize=blocksize)
+    engine = Engine(patch, options)  # a bad model fails here, before `out` is created or truncated
     try:
-        writer = CrashSafeWavWriter(out, options.samplerate, options.channels, overwrite=overwrite)
-    except FileExistsError:
-        raise LiveEngineError(f"{out} already exists; liveengine never overwrites it silently.", "Choose another --out, or add --force.") from None
-    except OSError as exc:
-        raise LiveEngineError(f"cannot create {out}: {exc.strerror}.") from None
-    engine = Engine(patch, options)
-    try:
+        try:
+            writer = CrashSafeWavWriter(out, options.samplerate, options.channels, overwrite=overwrite)
+        except FileExistsError:
+            raise LiveEngineError(f"{out} already exists; liveengine never overwrites it silently.", "Choose another --out, or add --force.") from None
+        except OSError as exc:
+            raise LiveEngineError(f"cannot create {out}: {exc.strerror}.") from None
         engine.wait_rendered(on_progress=Progress("rendering pads"))
         backend = OfflineBackend(options.samplerate, options.blocksize, options.channels)
         engine.backend = backend

@@ -24,7 +24,7 @@ class EngineOptions:
     channels: int = 2  # device channels opened
     output_pair: tuple[int, int] = (1, 2)  # 1-based device channels the mono mix goes to
     voices: int = 32  # polyphony: voices that may sound at once
-    release_voices: int = 16  # extra slots where stolen or choked voices fade out
+    release_voices: int = 32  # extra slots where stolen or choked voices fade out
     steal: str = "oldest"
     timing: str = "constant"
     velocity_curve: float = 1.6  # gain = velocity ** velocity_curve

@@ -6,7 +6,8 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-# process(out float32[frames, channels], frames, stream_time_s, lateness_s, xrun)
+# process(out float32[frames, channels], frames, stream_time_s, lateness_s, xrun):
+# stream_time_s is the backend clock when the callback was entered.
 ProcessFn = Callable[[np.ndarray, int, float, float, bool], None]
 
 
@@ -24,7 +25,8 @@ class AudioBackend(Protocol):
         """Stop calling `process` and release the device. Idempotent."""
 
     def now(self) -> float:
-        """The stream's clock in seconds, on the same scale as `stream_time_s`; any thread."""
+        """The backend's clock in seconds, on the same scale as the `stream_time_s` it passes
+        to `process` (time.perf_counter for real devices, the fake clock offline); any thread."""
 
     @property
     def alive(self) -> bool:

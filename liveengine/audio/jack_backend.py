@@ -7,6 +7,8 @@ API in the same process).
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from liveengine.audio.backend import ProcessFn
@@ -16,7 +18,9 @@ CLIENT_NAME = "liveengine"
 
 
 class JackBackend:
-    def __init__(self, samplerate: int, blocksize: int, channels: int, jack_ports: list[str] | None = None) -> None:
+    def __init__(self, samplerate: int, blocksize: int, channels: int, jack_ports: list[str] | None = None,
+                 servername: str | None = None) -> None:
+        self.servername = servername  # None: $JACK_DEFAULT_SERVER or "default", as every JACK client
         self.samplerate = samplerate
         self.blocksize = blocksize
         self.channels = channels
@@ -30,12 +34,11 @@ class JackBackend:
         self._shutdown = False
         self._xrun = False
 
-    @staticmethod
-    def server_running() -> bool:
+    def server_running(self) -> bool:
         import jack
 
         try:
-            probe = jack.Client("liveengine-probe", no_start_server=True)
+            probe = jack.Client("liveengine-probe", no_start_server=True, servername=self.servername)
         except jack.JackOpenError:
             return False
         probe.close()
@@ -46,7 +49,7 @@ class JackBackend:
 
         self._process = process
         try:
-            client = jack.Client(CLIENT_NAME, no_start_server=True)
+            client = jack.Client(CLIENT_NAME, no_start_server=True, servername=self.servername)
         except jack.JackOpenError:
             raise LiveEngineError("no JACK server is running.", "Start one (e.g. `jackd -d alsa` or QjackCtl), or set [audio] backend = \"sounddevice\".") from None
         if client.samplerate != self.samplerate:
@@ -69,17 +72,17 @@ class JackBackend:
                 client.connect(port, target)
             except jack.JackError as exc:
                 raise LiveEngineError(f"cannot connect {port.name} to JACK port {target!r}: {exc}.") from None
-        latency = self._ports[0].get_latency_range(jack.PLAYBACK)[1] if self._ports else 0
+        latency = self._ports[0].get_latency_range(jack.LatencyType.PLAYBACK)[1] if self._ports else 0
         self.output_latency = latency / self.samplerate
         self.description = f"JACK client {client.name}, {self.samplerate} Hz, {self.blocksize}-frame periods, output latency {self.output_latency * 1000:.1f} ms"
 
     def _callback(self, frames: int) -> None:
+        entered = time.perf_counter()
         client = self._client
-        cycle = client.last_frame_time
-        lateness = (client.frame_time - cycle) / self.samplerate
+        lateness = (client.frame_time - client.last_frame_time) / self.samplerate
         block = self._block[:frames]
         xrun, self._xrun = self._xrun, False
-        self._process(block, frames, cycle / self.samplerate, lateness, xrun)
+        self._process(block, frames, entered, lateness, xrun)
         for i, port in enumerate(self._ports):
             port.get_array()[:] = block[:, i]
 
@@ -90,8 +93,7 @@ class JackBackend:
         self._xrun = True
 
     def now(self) -> float:
-        client = self._client
-        return 0.0 if client is None else client.frame_time / self.samplerate
+        return time.perf_counter()
 
     @property
     def alive(self) -> bool:

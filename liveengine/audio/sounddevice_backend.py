@@ -79,7 +79,6 @@ class SoundDeviceBackend:
         self._stream = None
         self._stopping = False
         self._process: ProcessFn | None = None
-        self._pa_clock = True
 
     def start(self, process: ProcessFn) -> None:
         sd = self.sd
@@ -104,21 +103,16 @@ class SoundDeviceBackend:
             connect_jack_ports(CLIENT_NAME.decode(), self.jack_ports)
 
     def _callback(self, outdata, frames, time_info, status) -> None:
-        # PortAudio's stream clock when the host API provides one (JACK, ALSA, CoreAudio);
-        # some give 0, and then the monotonic clock stands in.
+        entered = time.perf_counter()
+        # Lateness by PortAudio's own clock: from the host API starting the cycle to
+        # this Python code running (the GIL wait shows here). Some host APIs give 0.
         current = time_info.currentTime
-        if current > 0.0 and self._pa_clock:
-            lateness = self._stream.time - current
-        else:
-            self._pa_clock = False
-            current, lateness = time.perf_counter(), 0.0
-        self._process(outdata, frames, current, lateness, bool(status.output_underflow))
+        lateness = self._stream.time - current if current > 0.0 else 0.0
+        self._process(outdata, frames, entered, lateness, bool(status.output_underflow))
 
     def now(self) -> float:
-        stream = self._stream
-        if stream is None:
-            return 0.0
-        return stream.time if self._pa_clock else time.perf_counter()
+        """The engine stamps arrivals on the monotonic clock the callback reports (see RealtimeCore._track_cycle)."""
+        return time.perf_counter()
 
     @property
     def alive(self) -> bool:

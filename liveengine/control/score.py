@@ -20,7 +20,7 @@ def parse_score(text: str, source: str = "<score>") -> list[tuple[float, Command
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
-        when, _, rest = line.partition(" ")
+        when, rest = (line.split(None, 1) + [""])[:2]  # any whitespace separates, as in command text
         try:
             seconds = float(when)
         except ValueError:

@@ -82,7 +82,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
     },
     "engine": {
         "voices": _with_default(_integer(32, 256), 32),
-        "release_voices": _with_default(_integer(1, 256), 16),
+        "release_voices": _with_default(_integer(1, 256), 32),
         "steal": _with_default(_choice(*STEAL_MODES), "oldest"),
         "velocity_curve": _with_default(_number(0.2, 5), 1.6),
         "master_gain": _with_default(_number(0, 2), 0.7),

@@ -54,8 +54,11 @@ def prepare_oneshot(
     limit = int(max_seconds * device_rate)
     if len(samples) > limit:
         samples = samples[:limit]
-        tail = min(limit, max(1, round(tail_fade_ms * 1e-3 * device_rate)))
-        samples[-tail:] *= np.linspace(1.0, 0.0, tail, dtype=np.float32)
+    if abs(samples[-1]) > ONSET_THRESHOLD:
+        # Cut by the length limit, or a decoder whose output stops short of silence:
+        # a short fade-out so the voice does not end on a step.
+        tail = min(len(samples) - pre, max(1, round(tail_fade_ms * 1e-3 * device_rate)))
+        samples[-tail:] *= np.linspace(1.0, 0.0, tail + 1, dtype=np.float32)[1:]
     hops = -(-len(samples) // ENVELOPE_HOP)
     padded = np.zeros(hops * ENVELOPE_HOP, dtype=np.float32)
     padded[: len(samples)] = np.abs(samples)

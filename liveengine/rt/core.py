@@ -34,7 +34,11 @@ class RealtimeCore:
     def __init__(self, options: EngineOptions) -> None:
         self.options = options
         self.frame = 0  # engine clock: first frame of the block being computed
-        self.anchor = (0, 0.0)  # (frame, stream time in s) of the last block start, for stamping arrivals
+        self.anchor = (0, 0.0)  # (frame, backend clock in s) of the last block's start, for stamping arrivals
+        self._cycle_time = None  # estimated backend-clock time of the current block's start
+        self._next_cycle = 0.0
+        self._period = 0.0
+        self._last_frames = 0
         self.queue = CommandQueue(options.queue_capacity)
         self.counters = RtCounters()
         self.voices = VoicePool(options.voices, options.release_voices, 1024, options.fade_frames, options.steal)
@@ -51,8 +55,13 @@ class RealtimeCore:
         self.peak = 0.0  # max |output| seen, for tests and the status line
 
     def process(self, out: np.ndarray, frames: int, stream_time: float, lateness: float = 0.0, xrun: bool = False) -> None:
-        """Fill `out` (float32[frames, channels]) with the next block. Audio thread only."""
+        """Fill `out` (float32[frames, channels]) with the next block. Audio thread only.
+
+        stream_time: the backend's clock (seconds) when the callback was entered;
+        lateness: how long the callback waited to start (e.g. for the GIL), by the host's clock.
+        """
         entered = time.perf_counter()
+        self._track_cycle(stream_time, frames)
         if xrun:
             self.counters.xruns += 1
         try:
@@ -67,10 +76,30 @@ class RealtimeCore:
         self.frame += frames
         self.counters.record_timing(time.perf_counter() - entered, lateness)
 
+    def _track_cycle(self, entered: float, frames: int) -> None:
+        """Estimate when this block's cycle began on the backend clock, for stamping arrivals.
+
+        A delay-locked loop (as JACK and PortAudio use) follows the device's real
+        period, which may differ from nominal, and smooths callback jitter. A
+        callback can start late (the GIL, a busy core) but never early, so large
+        late errors are clipped before they steer the loop; a long stall resets it.
+        """
+        nominal = frames / self.options.samplerate
+        error = entered - self._next_cycle if self._cycle_time is not None else 1.0
+        if abs(error) > 0.05 or frames != self._last_frames:
+            self._cycle_time, self._next_cycle, self._period = entered, entered + nominal, nominal
+        else:
+            error = min(error, 0.2 * nominal)
+            omega = 2.0 * 3.141592653589793 * 0.5 * nominal  # 0.5 Hz loop bandwidth
+            self._cycle_time = self._next_cycle
+            self._next_cycle += 1.4142135623730951 * omega * error + self._period
+            self._period += omega * omega * error
+        self._last_frames = frames
+        self.anchor = (self.frame, self._cycle_time)
+
     def _render(self, out: np.ndarray, frames: int, stream_time: float) -> None:
         start = self.frame
         end = start + frames
-        self.anchor = (start, stream_time)
         due = self._due
         # Drain at most max_drain commands; timed ones for later blocks wait in the heap.
         queue = self.queue

@@ -1,0 +1,198 @@
+"""The `liveengine` command as a user runs it: real subprocesses, real files in tmp_path, no audio device.
+
+Bad input gives exit code 1 (2 for argument errors), one `liveengine:` line naming what
+was wrong, no traceback unless --debug, and never an overwritten file.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+REPO = Path(__file__).resolve().parents[2]
+RATE = 48000
+QUICK = 30  # s: commands that fail before any rendering
+RENDER = 60  # s: commands that render the 64-pad grid (about 0.5 s of work)
+
+BROKEN_PATCH = '[grid]\nrows = 8\n\n[audio]\nblocksize = 7\n'
+SCORE = "0.0 /pad 0 0 1.0\n0.5 /pad 3 4 1.0\n"
+
+
+def liveengine(*args: str, cwd: Path, timeout: float = QUICK) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "liveengine", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def one_error_line(result: subprocess.CompletedProcess) -> str:
+    """The single `liveengine:` line a failing command prints on stderr."""
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("liveengine: "), result.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def files(tmp_path):
+    (tmp_path / "broken.toml").write_text(BROKEN_PATCH)
+    (tmp_path / "song.score").write_text(SCORE)
+    return tmp_path
+
+
+def test_render_broken_patch(files):
+    result = liveengine("render", "broken.toml", "--score", "song.score", "--out", "out.wav", cwd=files)
+    assert result.returncode == 1
+    line = one_error_line(result)
+    assert "broken.toml" in line
+    assert "[audio] blocksize = 7" in line
+    assert "32 to 1024" in line
+    assert not (files / "out.wav").exists()
+
+
+def test_debug_shows_the_traceback(files):
+    result = liveengine("--debug", "render", "broken.toml", "--score", "song.score", "--out", "out.wav", cwd=files)
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr
+    assert "LiveEngineError" in result.stderr
+    assert "[audio] blocksize = 7" in result.stderr
+    assert not (files / "out.wav").exists()
+
+
+def test_render_refuses_an_existing_file_and_force_replaces_it(files):
+    out = files / "out.wav"
+    before = b"my only take, do not lose\n" * 100
+    out.write_bytes(before)
+
+    result = liveengine("render", "default", "--score", "song.score", "--out", "out.wav", cwd=files, timeout=RENDER)
+    assert result.returncode == 1
+    line = one_error_line(result)
+    assert "out.wav already exists" in line and "--force" in line
+    assert out.read_bytes() == before
+
+    result = liveengine("render", "default", "--score", "song.score", "--out", "out.wav", "--force", cwd=files, timeout=RENDER)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    data, rate = sf.read(str(out), dtype="float32", always_2d=True)
+    assert rate == RATE
+    assert data.shape[1] == 2
+    assert data.shape[0] >= int(2.5 * RATE)  # last command at 0.5 s + the default 2 s tail
+    assert np.all(np.isfinite(data))
+    assert np.max(np.abs(data)) > 0.1
+    assert np.array_equal(data[:, 0], data[:, 1])  # the default patch sends its mono mix to [1, 2]
+    assert not any(p.name.startswith("out-") for p in files.iterdir())  # no renamed side copy either
+
+
+def test_render_refuses_a_non_wav_name(files):
+    result = liveengine("render", "default", "--score", "song.score", "--out", "x.txt", cwd=files)
+    assert result.returncode == 1
+    line = one_error_line(result)
+    assert "x.txt" in line and ".wav" in line
+    assert not (files / "x.txt").exists()
+
+
+def test_render_with_unknown_model_leaves_no_file(files):
+    # A render that cannot start must not leave an empty WAV behind (which a rerun would then refuse to replace).
+    (files / "nomodel.toml").write_text('[model]\ndecoder = "no-such-model"\n')
+    result = liveengine("render", "nomodel.toml", "--score", "song.score", "--out", "out.wav", cwd=files)
+    assert result.returncode == 1
+    line = one_error_line(result)
+    assert "'no-such-model'" in line and "builtin:testsynth" in line
+    assert not (files / "out.wav").exists()
+    # Nor may it destroy the file --force was about to replace.
+    before = b"an earlier render\n" * 50
+    (files / "out.wav").write_bytes(before)
+    result = liveengine("render", "nomodel.toml", "--score", "song.score", "--out", "out.wav", "--force", cwd=files)
+    assert result.returncode == 1
+    assert "'no-such-model'" in one_error_line(result)
+    assert (files / "out.wav").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "args, option, allowed",
+    [
+        (["render", "default", "--score", "song.score", "--out", "o.wav", "--samplerate", "22050"], "--samplerate", "44100, 48000, 96000"),
+        (["render", "default", "--score", "song.score", "--out", "o.wav", "--blocksize", "7"], "--blocksize", "32 to 1024"),
+        (["render", "default", "--score", "song.score", "--out", "o.wav", "--tail", "nan"], "--tail", "above 0"),
+        # A patch that does not exist: should the argument ever be accepted, play still stops before any device.
+        (["play", "no-such-patch.toml", "--seconds", "-1"], "--seconds", "above 0"),
+    ],
+)
+def test_bad_cli_arguments(files, args, option, allowed):
+    result = liveengine(*args, cwd=files)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert f"argument {option}" in result.stderr
+    assert repr(args[-1]) in result.stderr
+    assert allowed in result.stderr
+    assert not (files / "o.wav").exists()
+
+
+def test_check_default_patch(tmp_path):
+    result = liveengine("check", cwd=tmp_path, timeout=RENDER)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[-1] == "ok"
+    assert "testsynth" in result.stdout
+    assert "default" in result.stdout
+    assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_check_broken_patch(files):
+    result = liveengine("check", "broken.toml", cwd=files)
+    assert result.returncode == 1
+    line = one_error_line(result)
+    assert "broken.toml" in line and "[audio] blocksize" in line
+    assert "ok" not in result.stdout.split()
+
+
+def test_check_unknown_patch_name(tmp_path):
+    result = liveengine("check", "nosuch", cwd=tmp_path)
+    assert result.returncode == 1
+    line = one_error_line(result)
+    assert "'nosuch'" in line and "default" in line
+
+
+def test_render_places_hits_on_their_frames(tmp_path):
+    # Unity gain and full velocity, so the output's first sample above -60 dBFS is the
+    # buffer's own onset; sounds cut at 0.3 s, so the first hit is gone before the second.
+    (tmp_path / "unity.toml").write_text("[engine]\nmaster_gain = 1.0\nmax_seconds = 0.3\n")
+    (tmp_path / "hits.score").write_text("# two hits, the second one mid-block (24000 = 187.5 blocks of 128)\n0.5 /pad 3 4 1.0\n0.0 /pad 0 0 1.0\n")
+    result = liveengine("render", "unity.toml", "--score", "hits.score", "--out", "hits.wav", "--tail", "0.2", cwd=tmp_path, timeout=RENDER)
+    assert result.returncode == 0, result.stderr
+    assert "2 commands, 0 rejected" in result.stdout
+
+    data, rate = sf.read(str(tmp_path / "hits.wav"), dtype="float32", always_2d=True)
+    assert rate == RATE and data.shape[1] == 2
+    assert data.shape[0] >= int(0.7 * RATE)
+    level = np.max(np.abs(data), axis=1)
+    threshold = 1e-3  # -60 dBFS
+    assert level[0] > threshold  # first hit lands on frame 0 exactly
+    assert np.max(level[: int(0.005 * RATE)]) > 0.05  # and it is a real hit
+    # The first hit has decayed before the second one, so the second onset is measurable.
+    assert np.max(level[int(0.45 * RATE) : int(0.5 * RATE)]) < threshold
+    loud = np.flatnonzero(level[int(0.45 * RATE) :] > threshold) + int(0.45 * RATE)
+    assert loud[0] == 24000
+    assert np.max(level[24000 : 24000 + int(0.005 * RATE)]) > 0.05
+
+
+def test_render_score_with_a_bad_line(tmp_path):
+    (tmp_path / "bad.score").write_text("# groove\n0.0 /pad 0 0\n0.5 /pad 0 0 loud\n")
+    result = liveengine("render", "default", "--score", "bad.score", "--out", "out.wav", cwd=tmp_path)
+    assert result.returncode == 1
+    line = one_error_line(result)
+    assert "bad.score:3:" in line
+    assert "'velocity'" in line and "'loud'" in line
+    assert not (tmp_path / "out.wav").exists()
+
+
+def test_render_missing_score(tmp_path):
+    result = liveengine("render", "default", "--score", "nope.score", "--out", "out.wav", cwd=tmp_path)
+    assert result.returncode == 1
+    line = one_error_line(result)
+    assert "nope.score" in line and "does not exist" in line
+    assert not (tmp_path / "out.wav").exists()

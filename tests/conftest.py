@@ -1,0 +1,51 @@
+"""Shared fixtures: patches for tests, and the session's JACK server."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # tests/jackrig.py
+
+REPO = Path(__file__).resolve().parent.parent
+TEST_JACK_SERVER = f"liveengine-test-{os.getpid()}"
+
+
+@pytest.fixture
+def short_patch(tmp_path):
+    """A patch whose sounds are cut to 50 ms, so hits never overlap and onsets are unambiguous."""
+
+    def make(extra_engine: str = "", extra_audio: str = "", extra: str = "") -> Path:
+        path = tmp_path / "short.toml"
+        path.write_text(
+            '[model]\ndecoder = "builtin:testsynth"\n'
+            "[grid]\nrows = 8\ncols = 8\n"
+            f"[audio]\nsamplerate = 48000\nblocksize = 128\n{extra_audio}\n"
+            f"[engine]\nmax_seconds = 0.05\nmaster_gain = 1.0\nvelocity_curve = 1.0\n{extra_engine}\n{extra}"
+        )
+        return path
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def jack_server():
+    """One JACK dummy server for the session; PortAudio and every client in this process use it."""
+    from jackrig import start_jackd
+
+    server = start_jackd(TEST_JACK_SERVER)
+    os.environ["JACK_DEFAULT_SERVER"] = server.name
+    os.environ["JACK_NO_START_SERVER"] = "1"
+    import sounddevice as sd
+
+    from liveengine.audio.sounddevice_backend import name_jack_client
+
+    name_jack_client(sd)  # re-initialises PortAudio, which now sees this server
+    yield server
+    # Shut PortAudio's JACK host API down while its server still runs: after the
+    # server is gone, Pa_Terminate asserts and would abort the test process.
+    sd._terminate()
+    server.stop()

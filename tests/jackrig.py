@@ -1,0 +1,150 @@
+"""The real audio path for tests: a JACK server on its dummy driver and a capture client.
+
+The server runs as `jackd --no-realtime -d dummy -r 48000 -p 128` under its own
+name, so a JACK server a developer already runs is never touched. The capture
+client records what the engine's output ports carry, with JACK frame times.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+RATE = 48000
+PERIOD = 128
+
+
+def unavailable(reason: str) -> None:
+    """Skip where JACK truly cannot run; under CI a skipped JACK test is a failure."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"the JACK test rig is required under CI, but {reason}")
+    pytest.skip(reason)
+
+
+@dataclass
+class JackServer:
+    name: str
+    process: subprocess.Popen
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_jackd(name: str, timeout: float = 10.0) -> JackServer:
+    jackd = shutil.which("jackd")
+    if jackd is None:
+        unavailable("jackd is not installed (Debian package jackd2)")
+    try:
+        import jack
+    except OSError as exc:
+        unavailable(f"the JACK client library cannot be loaded ({exc})")
+    process = subprocess.Popen([jackd, "-n", name, "--no-realtime", "-S", "-d", "dummy", "-r", str(RATE), "-p", str(PERIOD)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"})
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            unavailable(f"jackd exited at start: {process.stderr.read().decode(errors='replace')[-400:]}")
+        try:
+            probe = jack.Client("liveengine-test-probe", no_start_server=True, servername=name)
+        except jack.JackOpenError:
+            time.sleep(0.1)
+            continue
+        probe.close()
+        return JackServer(name, process)
+    process.kill()
+    unavailable(f"jackd did not accept clients within {timeout:.0f} s")
+
+
+class Capture:
+    """A JACK client that records `channels` input ports into a preallocated array.
+
+    It also keeps each cycle's JACK frame time, so tests can prove no cycle was
+    missed (a gap would shift every later frame).
+    """
+
+    def __init__(self, servername: str, channels: int = 2, seconds: float = 30.0, name: str = "capture") -> None:
+        import jack
+
+        self.client = jack.Client(name, no_start_server=True, servername=servername)
+        self.ports = [self.client.inports.register(f"in_{i}") for i in range(channels)]
+        self.data = np.zeros((int(seconds * RATE), channels), dtype=np.float32)
+        self.cycles = np.zeros(int(seconds * RATE) // PERIOD + 1, dtype=np.int64)
+        self.entered = np.zeros(len(self.cycles), dtype=np.float64)  # perf_counter at each callback
+        self.frames = 0
+        self.count = 0
+        self.recording = False
+        self.client.set_process_callback(self._process)
+        self.client.activate()
+
+    def _process(self, frames: int) -> None:
+        if not self.recording or self.frames + frames > len(self.data):
+            return
+        for i, port in enumerate(self.ports):
+            self.data[self.frames : self.frames + frames, i] = port.get_array()
+        self.cycles[self.count] = self.client.last_frame_time
+        self.entered[self.count] = time.perf_counter()
+        self.count += 1
+        self.frames += frames
+
+    def connect_from(self, client_name: str) -> None:
+        sources = self.client.get_ports(f"{client_name}:", is_output=True, is_audio=True)
+        assert sources, f"no output ports of JACK client {client_name!r}"
+        for source, port in zip(sources, self.ports):
+            self.client.connect(source, port)
+
+    def start(self) -> None:
+        self.frames = 0
+        self.count = 0
+        self.recording = True
+
+    def stop(self) -> tuple[np.ndarray, int]:
+        """Stop; return (frames, JACK frame time of the first captured frame)."""
+        self.recording = False
+        time.sleep(0.02)
+        cycles = self.cycles[: self.count]
+        gaps = np.diff(cycles)
+        assert np.all(gaps == PERIOD), f"the capture client missed JACK cycles: gaps {sorted(set(gaps.tolist()))} at {np.flatnonzero(gaps != PERIOD)[:5]}"
+        return self.data[: self.frames].copy(), int(cycles[0]) if len(cycles) else 0
+
+    def frame_time(self) -> int:
+        return self.client.frame_time
+
+    def frames_at(self, moments: np.ndarray) -> np.ndarray:
+        """JACK frames at perf_counter `moments`, from the captured cycles' callback times.
+
+        Callbacks start late by a varying amount, never early; so fit a line
+        through (frame, time) and move it down to the earliest callbacks.
+        """
+        frames = self.cycles[: self.count].astype(np.float64)
+        times = self.entered[: self.count]
+        slope, intercept = np.polyfit(frames, times, 1)
+        intercept += np.percentile(times - (slope * frames + intercept), 2)
+        return (np.asarray(moments) - intercept) / slope
+
+    def close(self) -> None:
+        self.client.deactivate()
+        self.client.close()
+
+
+def onsets(signal: np.ndarray, threshold: float = 1e-3, min_gap: int = 2400) -> np.ndarray:
+    """Frames where the signal first rises above `threshold` after at least `min_gap` quiet frames."""
+    loud = np.flatnonzero(np.abs(signal) > threshold)
+    if loud.size == 0:
+        return loud
+    keep = np.r_[True, np.diff(loud) > min_gap]
+    return loud[keep]

@@ -1,0 +1,287 @@
+"""Patch files: every shipped patch loads, and every bad patch gets one error naming file, key, value and what is allowed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from liveengine.commands import COMMANDS
+from liveengine.control.score import load_score
+from liveengine.errors import LiveEngineError
+from liveengine.options import SAMPLE_RATES, EngineOptions
+from liveengine.patch import load_patch, resolve_patch
+from liveengine.patch.schema import SCHEMA
+
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED = sorted((REPO / "patches").glob("*.toml"))
+
+
+def test_patches_are_shipped():
+    assert REPO / "patches" / "default.toml" in SHIPPED
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_shipped_patch_loads(path):
+    patch = load_patch(path)
+    assert patch.path == path
+    options = patch.options()
+    assert isinstance(options, EngineOptions)
+    assert options.samplerate in SAMPLE_RATES
+    assert options.samplerate == patch.audio["samplerate"]
+    assert options.blocksize == patch.audio["blocksize"]
+    assert options.voices == patch.engine["voices"]
+    # CLI overrides land on top of the patch.
+    assert patch.options(samplerate=96000, blocksize=256).samplerate == 96000
+    # Every choke pad is on the grid, and a demo score only hits pads that exist.
+    rows, cols = patch.grid["rows"], patch.grid["cols"]
+    for pads in patch.choke.values():
+        assert all(0 <= r < rows and 0 <= c < cols for r, c in pads)
+    if patch.demo_score is not None:
+        events = load_score(patch.demo_score)
+        assert events
+        assert events[-1][0] <= patch.demo_seconds
+        for _, command in events:
+            assert command.address in COMMANDS
+            if command.address == "/pad":
+                row, col, _ = command.args
+                assert 0 <= row < rows and 0 <= col < cols, f"{patch.demo_score}: {command} is outside the grid"
+
+
+def test_default_patch_values():
+    patch = load_patch(REPO / "patches" / "default.toml")
+    assert patch.name == "default"
+    assert patch.model == "builtin:testsynth"
+    assert (patch.grid["rows"], patch.grid["cols"]) == (8, 8)
+    assert patch.choke == {"hats": ((7, 6), (7, 7))}
+    assert patch.choke_group_of() == {(7, 6): 0, (7, 7): 0}
+    assert patch.demo_score == REPO / "patches" / "default.score"
+
+
+def test_resolve_patch_none_is_the_shipped_default():
+    assert resolve_patch(None).resolve() == (REPO / "patches" / "default.toml").resolve()
+
+
+def test_resolve_patch_by_name():
+    assert resolve_patch("default").resolve() == (REPO / "patches" / "default.toml").resolve()
+    assert load_patch(resolve_patch("default")).name == "default"
+
+
+def test_resolve_patch_by_path(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text("[grid]\nrows = 4\n")
+    assert resolve_patch(str(path)) == path
+    assert load_patch(resolve_patch(str(path))).grid["rows"] == 4
+
+
+@pytest.mark.parametrize("name", ["nosuch", "nosuch.toml", "dir/nosuch.toml"])
+def test_resolve_patch_unknown_lists_shipped_names(name):
+    with pytest.raises(LiveEngineError) as info:
+        resolve_patch(name)
+    message = str(info.value)
+    assert repr(name) in message
+    assert "not found" in message
+    for shipped in SHIPPED:
+        assert shipped.stem in message
+
+
+def test_valid_values_are_applied(tmp_path):
+    path = tmp_path / "p.toml"
+    path.write_text(
+        '[grid]\nrows = 4\ncols = 16\nzoom = 2\n'
+        '[audio]\nsamplerate = 96000\nblocksize = 32\nchannels = 4\noutput = [3, 4]\ntiming = "lowest-latency"\n'
+        '[engine]\nvoices = 256\nsteal = "quietest"\n'
+        '[choke]\nkick = [[0, 0], [0, 15]]\n"snare-2" = [[3, 3]]\n'
+    )
+    patch = load_patch(path)
+    options = patch.options()
+    assert (patch.grid["rows"], patch.grid["cols"], patch.grid["zoom"]) == (4, 16, 2)
+    assert (options.samplerate, options.blocksize, options.channels, options.output_pair) == (96000, 32, 4, (3, 4))
+    assert (options.timing, options.voices, options.steal) == ("lowest-latency", 256, "quietest")
+    assert patch.choke == {"kick": ((0, 0), (0, 15)), "snare-2": ((3, 3),)}
+    assert patch.name == "p"  # no [patch] name: the file name
+    assert patch.demo_score is None
+
+
+def test_every_key_is_optional(tmp_path):
+    path = tmp_path / "empty.toml"
+    path.write_text("")
+    patch = load_patch(path)
+    for key, field in SCHEMA["audio"].items():
+        assert patch.audio[key] == field.default
+    for key, field in SCHEMA["engine"].items():
+        assert patch.engine[key] == field.default
+    assert patch.options() == EngineOptions(
+        samplerate=48000, blocksize=128, channels=2, output_pair=(1, 2), timing="constant", voices=32,
+        release_voices=16, steal="oldest", velocity_curve=1.6, master_gain=0.7, limiter_ceiling=0.98, fade_ms=3.0,
+    )
+
+
+# ---- errors: one test per kind, each naming file, section/key, value and what is allowed ----
+
+def patch_error(tmp_path, text: str | bytes, name: str = "bad.toml") -> tuple[Path, str]:
+    path = tmp_path / name
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    with pytest.raises(LiveEngineError) as info:
+        load_patch(path)
+    return path, str(info.value)
+
+
+def test_unknown_section(tmp_path):
+    path, message = patch_error(tmp_path, "[gird]\nrows = 8\n")
+    assert str(path) in message
+    assert "unknown section [gird]" in message
+    assert "allowed sections" in message
+    for section in SCHEMA:
+        assert section in message
+
+
+def test_unknown_key_in_audio(tmp_path):
+    path, message = patch_error(tmp_path, "[audio]\nsamplerate = 48000\nsample_rate = 48000\n")
+    assert str(path) in message
+    assert "[audio]" in message and "'sample_rate'" in message
+    assert "allowed keys" in message
+    for key in SCHEMA["audio"]:
+        assert key in message
+
+
+def test_wrong_type(tmp_path):
+    path, message = patch_error(tmp_path, '[grid]\nrows = "8"\n')
+    assert str(path) in message
+    assert "[grid] rows" in message and "'8'" in message
+    assert "an integer from 4 to 16" in message
+
+
+@pytest.mark.parametrize(
+    "text, key, value, allowed",
+    [
+        ("[audio]\nblocksize = 16\n", "[audio] blocksize", "16", "an integer from 32 to 1024"),
+        ("[audio]\nblocksize = 2048\n", "[audio] blocksize", "2048", "an integer from 32 to 1024"),
+        ("[audio]\nsamplerate = 22050\n", "[audio] samplerate", "22050", "one of 44100, 48000, 96000"),
+        ("[engine]\nvoices = 8\n", "[engine] voices", "8", "an integer from 32 to 256"),
+        ("[grid]\nrows = 17\n", "[grid] rows", "17", "an integer from 4 to 16"),
+        ("[grid]\nzoom = 0.01\n", "[grid] zoom", "0.01", "a number from 0.05 to 8"),
+        ("[engine]\nmaster_gain = -0.5\n", "[engine] master_gain", "-0.5", "a number from 0 to 2"),
+        ("[demo]\nseconds = 0\n", "[demo] seconds", "0", "a number from 0.5 to 600"),
+    ],
+)
+def test_out_of_range(tmp_path, text, key, value, allowed):
+    path, message = patch_error(tmp_path, text)
+    assert str(path) in message
+    assert f"{key} = {value} " in message
+    assert allowed in message
+
+
+def test_bad_choice(tmp_path):
+    path, message = patch_error(tmp_path, '[audio]\ntiming = "fast"\n')
+    assert str(path) in message
+    assert "[audio] timing" in message and "'fast'" in message
+    assert "'constant'" in message and "'lowest-latency'" in message
+
+
+def test_output_beyond_channels(tmp_path):
+    path, message = patch_error(tmp_path, "[audio]\nchannels = 2\noutput = [1, 3]\n")
+    assert str(path) in message
+    assert "[audio] output = [1, 3]" in message
+    assert "channels = 2" in message
+    assert "needs 3 channels" in message
+
+
+def test_output_not_a_pair(tmp_path):
+    path, message = patch_error(tmp_path, "[audio]\noutput = [0, 1]\n")
+    assert str(path) in message
+    assert "[audio] output = [0, 1]" in message
+    assert "two 1-based channel numbers" in message
+
+
+def test_invalid_toml(tmp_path):
+    path, message = patch_error(tmp_path, "[grid]\nrows = 8\ncols = \n")
+    assert str(path) in message
+    assert "not valid TOML" in message
+    assert "line 3" in message
+
+
+def test_non_utf8(tmp_path):
+    path, message = patch_error(tmp_path, b'[patch]\nname = "caf\xe9"\n')
+    assert str(path) in message
+    assert "UTF-8" in message
+
+
+def test_missing_file(tmp_path):
+    path = tmp_path / "missing.toml"
+    with pytest.raises(LiveEngineError) as info:
+        load_patch(path)
+    message = str(info.value)
+    assert str(path) in message
+    assert "does not exist" in message
+
+
+def test_directory_instead_of_file(tmp_path):
+    (tmp_path / "folder.toml").mkdir()
+    with pytest.raises(LiveEngineError) as info:
+        load_patch(tmp_path / "folder.toml")
+    assert str(tmp_path / "folder.toml") in str(info.value)
+
+
+def test_choke_pad_outside_grid(tmp_path):
+    path, message = patch_error(tmp_path, "[grid]\nrows = 8\ncols = 8\n[choke]\nhats = [[7, 6], [8, 0]]\n")
+    assert str(path) in message
+    assert "[choke] hats" in message
+    assert "[[7, 6], [8, 0]]" in message
+    assert "inside the 8x8 grid" in message
+
+
+def test_choke_pad_in_two_groups(tmp_path):
+    path, message = patch_error(tmp_path, "[choke]\nopen = [[7, 6], [1, 1]]\nclosed = [[7, 7], [1, 1]]\n")
+    assert str(path) in message
+    assert "[choke]" in message
+    assert "[1, 1]" in message
+    assert "'open'" in message and "'closed'" in message
+    assert "at most one choke group" in message
+
+
+def test_choke_group_name_with_space(tmp_path):
+    path, message = patch_error(tmp_path, '[choke]\n"open hats" = [[7, 6]]\n')
+    assert str(path) in message
+    assert "[choke] open hats" in message
+    assert "letters, digits, - or _" in message
+
+
+def test_demo_score_missing(tmp_path):
+    path, message = patch_error(tmp_path, '[demo]\nscore = "nope.score"\n')
+    assert str(path) in message
+    assert "[demo] score" in message and "'nope.score'" in message
+    assert "does not exist" in message
+
+
+def test_demo_score_next_to_the_patch(tmp_path):
+    (tmp_path / "groove.score").write_text("0.0 /pad 0 0\n")
+    path = tmp_path / "p.toml"
+    path.write_text('[demo]\nscore = "groove.score"\n')
+    assert load_patch(path).demo_score == tmp_path / "groove.score"
+
+
+@pytest.mark.parametrize(
+    "text, key, allowed",
+    [
+        ("[grid]\nzoom = true\n", "[grid] zoom = True", "a number from 0.05 to 8"),
+        ("[grid]\nrows = true\n", "[grid] rows = True", "an integer from 4 to 16"),
+        ("[engine]\nmaster_gain = false\n", "[engine] master_gain = False", "a number from 0 to 2"),
+        ("[audio]\ndevice = true\n", "[audio] device = True", "a device name"),
+        ("[audio]\noutput = [true, 2]\n", "[audio] output = [True, 2]", "two 1-based channel numbers"),
+    ],
+)
+def test_bool_where_number_expected(tmp_path, text, key, allowed):
+    path, message = patch_error(tmp_path, text)
+    assert str(path) in message
+    assert key in message
+    assert allowed in message
+
+
+def test_section_that_is_not_a_table(tmp_path):
+    path, message = patch_error(tmp_path, "grid = 8\n")
+    assert str(path) in message
+    assert "[grid]" in message and "must be a table" in message
