@@ -113,7 +113,7 @@ def test_every_key_is_optional(tmp_path):
         assert patch.engine[key] == field.default
     assert patch.options() == EngineOptions(
         samplerate=48000, blocksize=128, channels=2, output_pair=(1, 2), timing="constant", voices=32,
-        release_voices=16, steal="oldest", velocity_curve=1.6, master_gain=0.7, limiter_ceiling=0.98, fade_ms=3.0,
+        release_voices=32, steal="oldest", velocity_curve=1.6, master_gain=0.7, limiter_ceiling=0.98, fade_ms=3.0,
     )
 
 
