@@ -115,7 +115,10 @@ class Engine:
         anchor_frame, anchor_time = self.core.anchor
         if backend is None:
             return self.core.frame
-        return anchor_frame + int(round((backend.now() - anchor_time) * self.options.samplerate))
+        # A stream that has not called back for a few blocks is stalled or gone; what
+        # arrives meanwhile is for the first block after it resumes, not for wall-clock time.
+        elapsed = min(backend.now() - anchor_time, 4 * self.options.blocksize / self.options.samplerate)
+        return anchor_frame + int(round(elapsed * self.options.samplerate))
 
     def _target(self, command: Command) -> int:
         if command.at is not None:

@@ -72,8 +72,8 @@ class JackBackend:
                 client.connect(port, target)
             except jack.JackError as exc:
                 raise LiveEngineError(f"cannot connect {port.name} to JACK port {target!r}: {exc}.") from None
-        latency = self._ports[0].get_latency_range(jack.LatencyType.PLAYBACK)[1] if self._ports else 0
-        self.output_latency = latency / self.samplerate
+        # JACK-Client does not expose port latency ranges; one period is the least it can be.
+        self.output_latency = self.blocksize / self.samplerate
         self.description = f"JACK client {client.name}, {self.samplerate} Hz, {self.blocksize}-frame periods, output latency {self.output_latency * 1000:.1f} ms"
 
     def _callback(self, frames: int) -> None:
@@ -101,10 +101,27 @@ class JackBackend:
 
     def stop(self) -> None:
         client, self._client = self._client, None
-        if client is not None and not self._shutdown:
+        if client is None:
+            return
+        if self._shutdown:
+            _forget(client)
+        else:
             client.deactivate()
             client.close()
 
     def recover(self) -> "JackBackend | None":
-        self._client = None  # the old client died with its server; never touch it again
+        if self._client is not None:
+            _forget(self._client)  # it died with its server
+            self._client = None
         return self if self.server_running() else None
+
+
+def _forget(client) -> None:
+    """Drop a client whose server is gone without calling jack_client_close on it.
+
+    libjack crashes (SIGSEGV) closing such a client, and JACK-Client closes clients
+    when they are garbage-collected; clearing its handle makes that close a no-op.
+    """
+    import jack
+
+    client._ptr = jack._ffi.NULL
