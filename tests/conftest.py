@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))  # tests/jackrig.py
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_JACK_SERVER = f"liveengine-test-{os.getpid()}"
@@ -34,7 +31,7 @@ def short_patch(tmp_path):
 @pytest.fixture(scope="session")
 def jack_server():
     """One JACK dummy server for the session; PortAudio and every client in this process use it."""
-    from jackrig import start_jackd
+    from liveengine.testing.jack_rig import start_jackd
 
     server = start_jackd(TEST_JACK_SERVER)
     os.environ["JACK_DEFAULT_SERVER"] = server.name

@@ -21,6 +21,7 @@ class Decoder(Protocol):
     latent_dim: int
     sample_rate: int
     output_length: int
+    preferred_batch: int  # pads per decode_into call that keeps the audio callback on time
 
     def prepare(self, max_batch: int) -> None:
         """Allocate and warm up for batches up to `max_batch`; called before the stream starts."""

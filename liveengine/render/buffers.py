@@ -37,9 +37,10 @@ def prepare_oneshot(
 ) -> PlayableBuffer:
     """Make a PlayableBuffer from mono float audio at `source_rate`. Not for the audio thread."""
     audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+    # Before resampling: the filter would smear one NaN over hundreds of samples.
+    audio = np.nan_to_num(audio, nan=0.0, posinf=0.0, neginf=0.0)
     if source_rate != device_rate:
         audio = soxr.resample(audio, source_rate, device_rate, quality="HQ").astype(np.float32, copy=False)
-    audio = np.nan_to_num(audio, nan=0.0, posinf=0.0, neginf=0.0)
     loud = np.flatnonzero(np.abs(audio) > ONSET_THRESHOLD)
     if loud.size == 0:
         silent = np.zeros(1, dtype=np.float32)
@@ -57,8 +58,10 @@ def prepare_oneshot(
     if abs(samples[-1]) > ONSET_THRESHOLD:
         # Cut by the length limit, or a decoder whose output stops short of silence:
         # a short fade-out so the voice does not end on a step.
-        tail = min(len(samples) - pre, max(1, round(tail_fade_ms * 1e-3 * device_rate)))
-        samples[-tail:] *= np.linspace(1.0, 0.0, tail + 1, dtype=np.float32)[1:]
+        # Never the transient itself (sample `pre`): a one-sample click would vanish.
+        tail = min(len(samples) - pre - 1, max(1, round(tail_fade_ms * 1e-3 * device_rate)))
+        if tail > 0:
+            samples[-tail:] *= np.linspace(1.0, 0.0, tail + 1, dtype=np.float32)[1:]
     hops = -(-len(samples) // ENVELOPE_HOP)
     padded = np.zeros(hops * ENVELOPE_HOP, dtype=np.float32)
     padded[: len(samples)] = np.abs(samples)

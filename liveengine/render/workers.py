@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from typing import Callable
@@ -43,12 +44,14 @@ class RenderWorkers:
         order = list(range(len(points)))
         if first is not None:
             order.sort(key=lambda pad: abs(pad - first))
-        for start in range(0, len(order), BATCH):
-            pads = order[start : start + BATCH]
+        batch = max(1, min(BATCH, getattr(self.decoder, "preferred_batch", BATCH)))
+        for start in range(0, len(order), batch):
+            pads = order[start : start + batch]
             self._jobs.put((generation, points[pads], pads))
         return generation
 
     def _run(self) -> None:
+        _lower_thread_priority()
         out = np.zeros((BATCH, self.decoder.output_length), dtype=np.float32)  # per thread, reused
         while not self._stop.is_set():
             try:
@@ -79,3 +82,11 @@ class RenderWorkers:
             self._jobs.put(None)
         for thread in self._threads:
             thread.join(timeout=2.0)
+
+
+def _lower_thread_priority(niceness: int = 10) -> None:
+    """Let the audio thread and the sound server win the CPU over rendering (Linux: per-thread nice)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+    except (AttributeError, OSError):
+        pass  # not on this system; rendering then competes at normal priority

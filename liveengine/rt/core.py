@@ -27,7 +27,10 @@ from liveengine.rt.voices import VoicePool
 # where the buffer begins, `buffer.onset` frames before the hit's target, so the
 # transient lands exactly on the target.
 START, STOP_PAD, CHOKE, PANIC, GAIN = range(5)
-ASAP = -1  # target for "at the first frame of the next block"
+# Target for "at the first frame of the next block". Not -1: a START for a hit on
+# frame T begins at T - onset, which is negative (a real frame, into the pre-roll)
+# for hits on the first `onset` frames, so the sentinel must be out of reach.
+ASAP = -(1 << 62)
 
 
 class RealtimeCore:
@@ -119,9 +122,11 @@ class RealtimeCore:
         if due:
             if len(due) > 1:
                 due.sort(key=_event_order)
-            for event in due:
-                self._apply(event, start)
-            due.clear()
+            try:
+                for event in due:
+                    self._apply(event, start)
+            finally:
+                due.clear()  # an event that raised must not be applied (and raise) again every block
 
         mix = self.mix[:frames]
         mix.fill(0.0)

@@ -29,6 +29,11 @@ class SafetyLimiter:
         recover = math.exp(-frames / (self.release_ms * 1e-3 * self.samplerate))
         peak = float(np.max(np.abs(block))) if frames else 0.0
         target = 1.0 - (1.0 - self.gain) * recover  # release toward unity
+        if target > 1.0 - 1e-9:
+            # Snap the last of the release to unity: the recursion above stalls a few ulps
+            # short of 1.0, which would keep the limiter (and active_blocks) on forever.
+            # Below float32 resolution, so no sample changes.
+            target = 1.0
         if peak * target > self.ceiling:
             target = self.ceiling / peak
         if target < 1.0 or self.gain < 1.0:

@@ -106,7 +106,12 @@ class VoicePool:
         """Add every voice's next `frames` frames into `mix` (float32[frames], already zeroed)."""
         finished = None
         for voice in self.sounding:
-            if self._play(voice, mix, voice.offset, frames, fade_from=frames):
+            try:
+                ended = self._play(voice, mix, voice.offset, frames, fade_from=frames)
+            except Exception:
+                self._drop(voice, self.sounding)
+                raise
+            if ended:
                 finished = finished or []
                 finished.append(voice)
         if finished:
@@ -115,7 +120,12 @@ class VoicePool:
                 self._release(voice)
         finished = None
         for voice in self.fading:
-            if self._play(voice, mix, voice.offset, frames, fade_from=max(voice.fade_offset, voice.offset)):
+            try:
+                ended = self._play(voice, mix, voice.offset, frames, fade_from=max(voice.fade_offset, voice.offset))
+            except Exception:
+                self._drop(voice, self.fading)
+                raise
+            if ended:
                 finished = finished or []
                 finished.append(voice)
         if finished:
@@ -156,6 +166,11 @@ class VoicePool:
             voice.fade += n
             remaining -= n
         return remaining <= 0 or voice.fade >= len(ramp)
+
+    def _drop(self, voice: Voice, where: list) -> None:
+        """Free a voice that failed to mix: left in place it would fail, and silence, every block."""
+        where.remove(voice)
+        self._release(voice)
 
     def _release(self, voice: Voice) -> None:
         voice.samples = None  # drop the reference here; the buffer is freed by whoever replaced it

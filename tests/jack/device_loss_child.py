@@ -10,17 +10,14 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from jackrig import RATE, Capture, onsets, start_jackd  # noqa: E402
-from liveengine.audio.jack_backend import JackBackend  # noqa: E402
-from liveengine.commands import make_command  # noqa: E402
-from liveengine.engine import Engine  # noqa: E402
-from liveengine.patch import load_patch  # noqa: E402
+from liveengine.testing.jack_rig import RATE, Capture, onsets, start_jackd
+from liveengine.audio.jack_backend import JackBackend
+from liveengine.commands import make_command
+from liveengine.engine import Engine
+from liveengine.patch import load_patch
 
 
 def wait_for(condition, timeout: float) -> bool:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from jackrig import PERIOD, RATE, Capture, onsets
+from liveengine.testing.jack_rig import PERIOD, RATE, Capture, onsets
 from liveengine.audio.sounddevice_backend import SoundDeviceBackend
 from liveengine.commands import make_command
 from liveengine.engine import Engine

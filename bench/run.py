@@ -1,0 +1,311 @@
+"""liveengine benchmarks: one command, results in bench/results.json, bench/results.md and the README.
+
+    python bench/run.py            # full run (about 2.5 minutes)
+    python bench/run.py --quick    # shorter runs, same measurements
+
+Every figure is measured through a real JACK server on its dummy driver
+(48 kHz, 128-frame periods), beside a baseline run in the same process:
+- callback time and lateness with 32 active voices, against an empty callback;
+- xruns over a long run while a worker renders continuously and 500 commands/s arrive;
+- command-to-output latency in both timing modes, with jitter (p99 - p1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+RATE, PERIOD = 48000, 128
+PERIOD_S = PERIOD / RATE
+
+
+def percentiles(values: np.ndarray, scale: float) -> dict:
+    values = np.asarray(values) / scale
+    return {"median": float(np.median(values)), "p99": float(np.percentile(values, 99)),
+            "p99.9": float(np.percentile(values, 99.9)), "max": float(values.max()), "n": int(len(values))}
+
+
+def make_patch(tmp: Path, name: str, max_seconds: float, timing: str = "constant") -> Path:
+    path = tmp / f"{name}.toml"
+    path.write_text(f'[audio]\ntiming = "{timing}"\n[engine]\nmax_seconds = {max_seconds}\nmaster_gain = 0.5\n')
+    return path
+
+
+class EmptyCallback:
+    """The baseline: what a Python callback costs with nothing in it, on the same stream."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+        self.lateness: list[float] = []
+
+    def __call__(self, out, frames, stream_time, lateness, xrun) -> None:
+        entered = time.perf_counter()
+        out.fill(0.0)
+        self.seconds.append(time.perf_counter() - entered)
+        self.lateness.append(lateness)
+
+
+def bench_callback(tmp: Path, seconds: float) -> dict:
+    from liveengine.audio.sounddevice_backend import SoundDeviceBackend
+    from liveengine.commands import make_command
+    from liveengine.engine import Engine
+    from liveengine.patch import load_patch
+
+    empty = EmptyCallback()
+    backend = SoundDeviceBackend("JACK", RATE, PERIOD, 2)
+    backend.start(empty)
+    time.sleep(seconds)
+    backend.stop()
+
+    engine = Engine(load_patch(make_patch(tmp, "voices", 4.0)))
+    engine.wait_rendered(timeout=120)
+    engine.start(SoundDeviceBackend("JACK", RATE, PERIOD, 2))
+    stop = threading.Event()
+    voices: list[int] = []
+
+    def keep_32_voices() -> None:
+        i = 0
+        while not stop.wait(0.01):
+            # 1-s sounds re-triggered fast enough that all 32 voices stay busy (stealing the oldest).
+            for _ in range(2):
+                engine.submit(make_command("/pad", [i % 8, (i // 8) % 8, 0.8]))
+                i += 1
+            voices.append(engine.core.voices.active)
+
+    feeder = threading.Thread(target=keep_32_voices)
+    feeder.start()
+    time.sleep(1.0)
+    blocks_before = engine.core.counters.blocks
+    time.sleep(seconds)
+    stop.set()
+    feeder.join()
+    counters = engine.core.counters
+    measured = counters.blocks - blocks_before
+    callback, lateness = counters.timings()
+    callback, lateness = callback[-measured:], lateness[-measured:]
+    engine.stop()
+    return {
+        "voices_sounding_median": float(np.median([min(v, 32) for v in voices[100:]])),
+        "engine": {"callback": percentiles(callback, PERIOD_S), "lateness": percentiles(lateness, PERIOD_S)},
+        "empty": {"callback": percentiles(empty.seconds[RATE // PERIOD:], PERIOD_S),
+                  "lateness": percentiles(empty.lateness[RATE // PERIOD:], PERIOD_S)},
+        "ratio_p99": float(np.percentile(callback, 99) / max(np.percentile(empty.seconds, 99), 1e-9)),
+    }
+
+
+def bench_xruns(tmp: Path, server: str, seconds: float) -> dict:
+    import jack
+
+    from liveengine.audio.sounddevice_backend import SoundDeviceBackend
+    from liveengine.commands import make_command
+    from liveengine.engine import Engine
+    from liveengine.patch import load_patch
+
+    monitor = jack.Client("xrun-monitor", no_start_server=True, servername=server)
+    jack_xruns = [0]
+    monitor.set_xrun_callback(lambda delay: jack_xruns.__setitem__(0, jack_xruns[0] + 1))
+    monitor.activate()
+    engine = Engine(load_patch(make_patch(tmp, "load", 1.0)))
+    engine.wait_rendered(timeout=120)
+    engine.start(SoundDeviceBackend("JACK", RATE, PERIOD, 2))
+    time.sleep(1.0)
+    start_xruns, start_jack = engine.core.counters.xruns, jack_xruns[0]
+    stop = threading.Event()
+    sent = [0]
+    renders = [0]
+
+    def commands() -> None:  # 500 commands per second, paced on absolute times
+        begin = time.perf_counter()
+        i = 0
+        while not stop.is_set():
+            engine.submit(make_command("/pad", [i % 8, (i * 3) % 8, 0.7]))
+            i += 1
+            sent[0] = i
+            delay = begin + i / 500.0 - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+
+    def render() -> None:  # the whole grid re-rendered over and over
+        zoom = 1.0
+        while not stop.is_set():
+            zoom = 1.5 if zoom == 1.0 else 1.0
+            engine.submit(make_command("/param", ["zoom", zoom]))
+            engine.wait_rendered(timeout=60)
+            renders[0] += 1
+
+    threads = [threading.Thread(target=commands), threading.Thread(target=render)]
+    for t in threads:
+        t.start()
+    began = time.perf_counter()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - began
+    status = engine.status()
+    engine.stop()
+    monitor.deactivate()
+    monitor.close()
+    return {"seconds": round(elapsed, 1), "commands_per_second": round(sent[0] / elapsed), "grid_renders": renders[0],
+            "pads_rendered_per_second": round(renders[0] * 64 / elapsed, 1),
+            "xruns_portaudio": engine.core.counters.xruns - start_xruns, "xruns_jack": jack_xruns[0] - start_jack,
+            "queue_drops": status["queue_drops"], "callback_errors": status["callback_errors"]}
+
+
+def bench_latency(tmp: Path, server: str, hits: int) -> dict:
+    from liveengine.audio.sounddevice_backend import SoundDeviceBackend
+    from liveengine.commands import make_command
+    from liveengine.engine import Engine
+    from liveengine.patch import load_patch
+    from liveengine.testing.jack_rig import Capture, onsets
+
+    results = {}
+    for mode in ("constant", "lowest-latency"):
+        engine = Engine(load_patch(make_patch(tmp, f"latency-{mode}", 0.05, mode)))
+        engine.wait_rendered(timeout=120)
+        backend = SoundDeviceBackend("JACK", RATE, PERIOD, 2)
+        capture = Capture(server, seconds=hits * 0.12 + 5)
+        engine.start(backend)
+        capture.connect_from("liveengine")
+        capture.start()
+        time.sleep(0.5)
+        rng = random.Random(1)
+        submitted = []
+        for _ in range(hits):
+            time.sleep(0.1 + rng.random() * 0.005)
+            submitted.append(time.perf_counter())
+            engine.submit(make_command("/pad", [2, 3, 1.0]))
+        time.sleep(0.3)
+        arrivals = capture.frames_at(np.array(submitted))
+        audio, first = capture.stop()
+        found = onsets(audio[:, 0], min_gap=1200) + first
+        capture.close()
+        engine.stop()
+        if len(found) != hits:
+            results[mode] = {"error": f"found {len(found)} onsets for {hits} hits"}
+            continue
+        in_graph = (found - arrivals) / RATE * 1000
+        results[mode] = {
+            "in_graph_ms": {"median": float(np.median(in_graph)), "p1": float(np.percentile(in_graph, 1)),
+                            "p99": float(np.percentile(in_graph, 99))},
+            "jitter_ms": float(np.percentile(in_graph, 99) - np.percentile(in_graph, 1)),
+            "reported_output_latency_ms": backend.output_latency * 1000,
+            "total_median_ms": float(np.median(in_graph) + backend.output_latency * 1000),
+            "hits": hits,
+        }
+    # How regular the dummy driver's own cycles are on this machine: a floor under any jitter above.
+    capture = Capture(server, seconds=5)
+    capture.start()
+    time.sleep(3)
+    frames = capture.cycles[: capture.count].astype(float)
+    times = capture.entered[: capture.count]
+    capture.stop()
+    capture.close()
+    slope, intercept = np.polyfit(frames, times, 1)
+    residual = (times - (slope * frames + intercept)) * 1000
+    results["driver_cycle_jitter_ms"] = float(np.percentile(residual, 99) - np.percentile(residual, 1))
+    return results
+
+
+def markdown(results: dict) -> str:
+    cb = results["callback"]
+    e, z = cb["engine"], cb["empty"]
+    x = results["xruns"]
+    lines = [
+        f"Measured {results['date']} on {results['machine']} through a JACK dummy server "
+        f"(48 kHz, 128-frame periods = {PERIOD_S * 1000:.2f} ms), `python bench/run.py{' --quick' if results['quick'] else ''}`.",
+        "",
+        "| audio callback, fraction of the block period | median | p99 | p99.9 | max |",
+        "|---|---|---|---|---|",
+        f"| engine, {cb['voices_sounding_median']:.0f} voices sounding: callback time | {e['callback']['median']:.1%} | {e['callback']['p99']:.1%} | {e['callback']['p99.9']:.1%} | {e['callback']['max']:.1%} |",
+        f"| empty callback (baseline, same process): callback time | {z['callback']['median']:.1%} | {z['callback']['p99']:.1%} | {z['callback']['p99.9']:.1%} | {z['callback']['max']:.1%} |",
+        f"| engine: lateness (start vs. the stream's clock) | {e['lateness']['median']:.1%} | {e['lateness']['p99']:.1%} | {e['lateness']['p99.9']:.1%} | {e['lateness']['max']:.1%} |",
+        f"| empty callback: lateness | {z['lateness']['median']:.1%} | {z['lateness']['p99']:.1%} | {z['lateness']['p99.9']:.1%} | {z['lateness']['max']:.1%} |",
+        "",
+        f"Engine callback p99 is {cb['ratio_p99']:.1f}x the empty callback's. Goal: p99 <= 10%, p99.9 <= 25% of the period.",
+        "",
+        f"Load run: {x['seconds']} s with {x['commands_per_second']} commands/s and the grid re-rendered "
+        f"{x['grid_renders']} times ({x['pads_rendered_per_second']} pads/s): **{x['xruns_jack']} JACK xruns**, "
+        f"{x['xruns_portaudio']} PortAudio underflows, {x['queue_drops']} queue drops, {x['callback_errors']} callback errors.",
+        "",
+        "| command to output | in-graph median | p1 | p99 | jitter (p99-p1) | + reported output latency | total median |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for mode in ("constant", "lowest-latency"):
+        r = results["latency"][mode]
+        if "error" in r:
+            lines.append(f"| {mode} | {r['error']} | | | | | |")
+            continue
+        g = r["in_graph_ms"]
+        lines.append(f"| {mode} | {g['median']:.2f} ms | {g['p1']:.2f} ms | {g['p99']:.2f} ms | {r['jitter_ms']:.2f} ms | "
+                     f"{r['reported_output_latency_ms']:.2f} ms | {r['total_median_ms']:.2f} ms |")
+    lines += ["", f"The dummy driver's own cycles jitter by {results['latency']['driver_cycle_jitter_ms']:.2f} ms (p99-p1) "
+              "against the wall clock here; arrival times are read on that clock, so that is the floor under the jitter above."]
+    return "\n".join(lines) + "\n"
+
+
+def update_readme(table: str) -> None:
+    readme = REPO / "README.md"
+    text = readme.read_text()
+    begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        _, tail = rest.split(end, 1)
+        readme.write_text(f"{head}{begin}\n{table}{end}{tail}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="shorter runs (for a smoke test)")
+    args = parser.parse_args()
+    from liveengine.testing.jack_rig import JackUnavailable, start_jackd
+
+    server_name = f"liveengine-bench-{os.getpid()}"
+    try:
+        server = start_jackd(server_name)
+    except JackUnavailable as exc:
+        print(f"bench: JACK cannot run here ({exc}); install jackd2 (make test does).", file=sys.stderr)
+        return 1
+    os.environ["JACK_DEFAULT_SERVER"] = server_name
+    os.environ["JACK_NO_START_SERVER"] = "1"
+    import sounddevice as sd
+
+    from liveengine.audio.sounddevice_backend import name_jack_client
+
+    name_jack_client(sd)
+    tmp = HERE / "_work"
+    tmp.mkdir(exist_ok=True)
+    try:
+        results = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+                   "quick": args.quick}
+        print("bench: callback time with 32 voices vs an empty callback ...", flush=True)
+        results["callback"] = bench_callback(tmp, 5.0 if args.quick else 20.0)
+        print("bench: xruns under load ...", flush=True)
+        results["xruns"] = bench_xruns(tmp, server_name, 10.0 if args.quick else 60.0)
+        print("bench: command-to-output latency ...", flush=True)
+        results["latency"] = bench_latency(tmp, server_name, 40 if args.quick else 150)
+    finally:
+        sd._terminate()  # before the server goes: PortAudio's JACK host API asserts otherwise
+        server.stop()
+    (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    table = markdown(results)
+    (HERE / "results.md").write_text("# liveengine benchmark results\n\n" + table)
+    update_readme(table)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,220 @@
+"""PadCache and RenderWorkers: every pad filled, old buffers kept until replaced, stale renders dropped."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from liveengine.render.buffers import prepare_oneshot
+from liveengine.render.pad_cache import RETIRE_SECONDS, PadCache
+from liveengine.render.workers import BATCH, RenderWorkers
+
+RATE = 48000
+PADS = 20  # three batches of at most 8
+
+
+class FakeDecoder:
+    """Decodes z = (level, pad) into a 300-sample burst at `level`; optionally waits on a gate per call."""
+
+    name = "fake"
+    latent_dim = 2
+    sample_rate = RATE
+    output_length = 1000
+
+    def __init__(self) -> None:
+        self.calls: list[np.ndarray] = []
+        self.gate: threading.Semaphore | None = None
+
+    def prepare(self, max_batch: int) -> None:
+        pass
+
+    def decode_into(self, z: np.ndarray, out: np.ndarray) -> None:
+        self.calls.append(z.copy())
+        gate = self.gate
+        if gate is not None and not gate.acquire(timeout=20):
+            raise RuntimeError("test gate never opened")
+        if np.any(z[:, 0] < 0):
+            raise ValueError("cannot decode a negative level")
+        out[:] = 0.0
+        out[:, 100:400] = z[:, :1]
+
+
+def points(level: float, pads: int = PADS) -> np.ndarray:
+    """Pad p gets level + p/1000, so a buffer tells which render (and pad) it came from."""
+    return np.array([[level + p / 1000, p] for p in range(pads)], dtype=np.float32)
+
+
+def level_of(buffer) -> float:
+    return float(buffer.samples[buffer.onset])
+
+
+def wait_for(condition, what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.001)
+
+
+@pytest.fixture
+def rig():
+    made = []
+
+    def make(threads: int = 1, pads: int = PADS, on_error=None):
+        decoder = FakeDecoder()
+        cache = PadCache(pads)
+        workers = RenderWorkers(decoder, cache, RATE, threads=threads, on_error=on_error)
+        made.append(workers)
+        return decoder, cache, workers
+
+    yield make
+    for workers in made:
+        workers.stop()
+
+
+class Watcher:
+    """Samples the cache from another thread, as the engine's control threads do."""
+
+    def __init__(self, cache: PadCache) -> None:
+        self.cache = cache
+        self.seen_none_after_fill = False
+        self.levels: set[float] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            buffers = list(self.cache.buffers)
+            if any(b is None for b in buffers):
+                self.seen_none_after_fill = True
+            self.levels.update(round(level_of(b), 4) for b in buffers if b is not None)
+            time.sleep(0.0002)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_render_all_fills_every_pad(rig, threads):
+    decoder, cache, workers = rig(threads=threads)
+    assert cache.progress == (0, PADS)
+    generation = workers.render_all(points(0.1))
+    assert cache.wait_complete(timeout=20)
+    assert cache.generation == generation
+    assert cache.progress == (PADS, PADS)
+    for pad in range(PADS):
+        assert level_of(cache.get(pad)) == np.float32(0.1 + pad / 1000)
+    assert workers.rendered == PADS and workers.errors == 0
+    assert sum(len(z) for z in decoder.calls) == PADS
+
+
+def test_new_generation_keeps_old_buffers_until_each_is_replaced(rig):
+    decoder, cache, workers = rig(threads=1)
+    workers.render_all(points(0.1))
+    assert cache.wait_complete(timeout=20)
+    old = list(cache.buffers)
+    watcher = Watcher(cache)
+    try:
+        decoder.gate = threading.Semaphore(0)
+        workers.render_all(points(0.5))
+        wait_for(lambda: len(decoder.calls) == 4, "the first decode of the new generation")
+        assert cache.progress == (0, PADS)
+        assert all(a is b for a, b in zip(cache.buffers, old))  # nothing went missing meanwhile
+        decoder.gate.release()  # let one batch through
+        wait_for(lambda: cache.progress[0] == BATCH, "the first batch")
+        for pad in range(PADS):
+            if pad < BATCH:
+                assert level_of(cache.get(pad)) == np.float32(0.5 + pad / 1000)
+            else:
+                assert cache.get(pad) is old[pad]
+        decoder.gate.release(10)
+        assert cache.wait_complete(timeout=20)
+    finally:
+        watcher.stop()
+    assert not watcher.seen_none_after_fill
+    assert all(level_of(cache.get(p)) == np.float32(0.5 + p / 1000) for p in range(PADS))
+    assert workers.rendered == 2 * PADS
+
+
+def test_superseded_generation_is_discarded(rig):
+    decoder, cache, workers = rig(threads=1)
+    workers.render_all(points(0.1))
+    assert cache.wait_complete(timeout=20)
+    first_calls = len(decoder.calls)
+    watcher = Watcher(cache)
+    try:
+        decoder.gate = threading.Semaphore(0)
+        stale = workers.render_all(points(0.5))
+        wait_for(lambda: len(decoder.calls) == first_calls + 1, "a decode of the stale generation")
+        current = workers.render_all(points(0.9))  # supersedes it while it is decoding
+        assert current == stale + 1
+        decoder.gate.release(10)
+        assert cache.wait_complete(timeout=20)
+    finally:
+        watcher.stop()
+    assert all(level_of(cache.get(p)) == np.float32(0.9 + p / 1000) for p in range(PADS))
+    # The stale batch in flight was decoded but not installed; its queued batches were never decoded.
+    stale_calls = [z for z in decoder.calls[first_calls:] if abs(z[0, 0] - 0.5 - z[0, 1] / 1000) < 1e-6]
+    assert len(stale_calls) == 1
+    assert len(decoder.calls) == first_calls + 1 + -(-PADS // BATCH)
+    assert not any(0.5 <= level < 0.6 for level in watcher.levels)
+    assert workers.rendered == 2 * PADS
+
+
+def test_first_pad_renders_first(rig):
+    decoder, cache, workers = rig(threads=1)
+    workers.render_all(points(0.1), first=10)
+    assert cache.wait_complete(timeout=20)
+    order = [int(p) for z in decoder.calls for p in z[:, 1]]
+    assert order[:BATCH] == [10, 9, 11, 8, 12, 7, 13, 6]
+    assert sorted(order) == list(range(PADS))
+
+
+def test_a_failed_render_is_reported_and_the_worker_carries_on(rig):
+    errors = []
+    decoder, cache, workers = rig(threads=1, on_error=errors.append)
+    pts = points(0.1)
+    pts[9, 0] = -1.0  # the second batch (pads 8..15) cannot be decoded
+    workers.render_all(pts)
+    wait_for(lambda: workers.errors == 1 and cache.progress[0] == PADS - BATCH, "the other batches")
+    assert len(errors) == 1 and isinstance(errors[0], ValueError)
+    assert [cache.get(p) is None for p in range(PADS)] == [BATCH <= p < 2 * BATCH for p in range(PADS)]
+    # The worker is still alive: the next render fills everything.
+    workers.render_all(points(0.2))
+    assert cache.wait_complete(timeout=20)
+    assert all(level_of(cache.get(p)) == np.float32(0.2 + p / 1000) for p in range(PADS))
+
+
+def test_put_for_an_old_generation_is_refused():
+    cache = PadCache(4)
+    buffer = prepare_oneshot(np.full(500, 0.5, np.float32), RATE, RATE)
+    g1 = cache.begin_generation()
+    g2 = cache.begin_generation()
+    assert cache.put(0, buffer, g1) is False
+    assert cache.get(0) is None and cache.progress == (0, 4)
+    assert cache.put(0, buffer, g2) is True
+    assert cache.get(0) is buffer and cache.progress == (1, 4)
+
+
+def test_replaced_buffers_are_parked_then_dropped():
+    cache = PadCache(2)
+    buffers = [prepare_oneshot(np.full(500, 0.1 * (i + 1), np.float32), RATE, RATE) for i in range(3)]
+    g = cache.begin_generation()
+    for b in buffers:
+        cache.put(0, b, g)
+    assert [b for _, b in cache._retired] == buffers[:2]  # parked, still referenced
+    cache.drop_retired(now=time.monotonic() + RETIRE_SECONDS / 2)
+    assert len(cache._retired) == 2
+    cache.drop_retired(now=time.monotonic() + RETIRE_SECONDS + 1)
+    assert len(cache._retired) == 0
+    assert cache.get(0) is buffers[2]
+
+
+def test_stop_ends_the_threads(rig):
+    _, _, workers = rig(threads=2)
+    workers.stop()
+    assert not any(t.is_alive() for t in workers._threads)
