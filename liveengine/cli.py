@@ -53,8 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"liveengine {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # --debug is accepted after the command too (`liveengine render ... --debug`).
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
 
-    play = commands.add_parser("play", help="open the audio device and play a patch")
+    play = commands.add_parser("play", parents=[debug], help="open the audio device and play a patch")
     play.add_argument("patch", nargs="?", help="a .toml patch file or a shipped patch name (default: the default patch)")
     play.add_argument("--device", help="output device name (or part of it) or index; see `liveengine devices`")
     play.add_argument("--samplerate", type=_samplerate, help="44100, 48000 or 96000")
@@ -65,9 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--score", metavar="FILE", help="play a score file live")
     play.add_argument("--demo", action="store_true", help="loop the patch's demo score")
 
-    commands.add_parser("devices", help="list audio output devices")
+    commands.add_parser("devices", parents=[debug], help="list audio output devices")
 
-    render = commands.add_parser("render", help="render a score offline through the engine to a WAV file")
+    render = commands.add_parser("render", parents=[debug], help="render a score offline through the engine to a WAV file")
     render.add_argument("patch", help="a .toml patch file or a shipped patch name")
     render.add_argument("--score", required=True, metavar="FILE", help="score: one `SECONDS /address args` per line")
     render.add_argument("--out", required=True, metavar="FILE.wav")
@@ -76,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--blocksize", type=_blocksize)
     render.add_argument("--tail", type=_seconds, default=2.0, help="seconds rendered after the last command (default 2)")
 
-    check = commands.add_parser("check", help="validate a patch and its model and print what would run")
+    check = commands.add_parser("check", parents=[debug], help="validate a patch and its model and print what would run")
     check.add_argument("patch", nargs="?")
     return parser
 
@@ -171,7 +174,8 @@ def cmd_play(args) -> int:
             out = _new_file(Path("liveengine-demo.wav"))
             say(f"No audio output device found on this machine, so liveengine renders the demo of patch '{patch.name}' to {out} instead.")
             return _render_demo(patch, out)
-        backend = SoundDeviceBackend(device, options.samplerate, options.blocksize, options.channels, patch.audio["jack_ports"])
+        backend = SoundDeviceBackend(device, options.samplerate, options.blocksize, options.channels, patch.audio["jack_ports"],
+                                     fallback=patch.audio["fallback_device"])
 
     engine = Engine(patch, options, on_report=lambda m: say(f"liveengine: {m}"))
     try:

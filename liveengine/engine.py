@@ -96,6 +96,9 @@ class Engine:
         except LiveEngineError as exc:
             self.report(f"patch not loaded, still playing {self.instrument.patch.name}: {exc}")
             return False
+        except Exception as exc:  # a broken model must not take the running engine down
+            self.report(f"patch not loaded, still playing {self.instrument.patch.name}: {type(exc).__name__}: {exc}")
+            return False
         with self._control:
             old, self.instrument = self.instrument, new
         old.workers.stop()

@@ -66,9 +66,11 @@ def _listing(sd: Any, outputs: list[int]) -> str:
 
 
 class SoundDeviceBackend:
-    def __init__(self, device: str | int, samplerate: int, blocksize: int, channels: int, jack_ports: list[str] | None = None) -> None:
+    def __init__(self, device: str | int, samplerate: int, blocksize: int, channels: int, jack_ports: list[str] | None = None,
+                 fallback: str | int = "") -> None:
         self.sd = import_sounddevice()
         self.device_spec = device
+        self.fallback = fallback  # used by recover() when the device itself does not come back
         self.samplerate = samplerate
         self.blocksize = blocksize
         self.channels = channels
@@ -144,10 +146,18 @@ class SoundDeviceBackend:
                 dead.close(ignore_errors=True)
             self.sd._terminate()
             self.sd._initialize()
-            find_output_device(self.sd, self.device_spec)
-        except LiveEngineError:
+        except Exception:
             return None
-        return self
+        for spec in (self.device_spec, self.fallback):
+            if spec == "" and spec != self.device_spec:
+                continue
+            try:
+                find_output_device(self.sd, spec)
+            except LiveEngineError:
+                continue
+            self.device_spec = spec
+            return self
+        return None
 
 
 def connect_jack_ports(client_name: str, targets: list[str]) -> None:

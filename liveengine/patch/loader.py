@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -99,7 +100,7 @@ def load_patch(path: Path | str) -> Patch:
             raise LiveEngineError(f"{path}: [{section}] has unknown key {unknown[0]!r}; allowed keys: {', '.join(fields)}.")
         section_values = {}
         for key, spec in fields.items():
-            value = given.get(key, spec.default)
+            value = given.get(key, copy.deepcopy(spec.default))
             if key in given and not spec.check(value):
                 raise LiveEngineError(f"{path}: [{section}] {key} = {value!r} is not allowed; allowed: {spec.allowed}.")
             section_values[key] = value
@@ -118,6 +119,8 @@ def load_patch(path: Path | str) -> Patch:
             and 0 <= p[0] < grid["rows"] and 0 <= p[1] < grid["cols"] for p in pads
         ):
             raise LiveEngineError(f"{path}: [choke] {group} = {pads!r} is not allowed; allowed: a name of letters, digits, - or _, set to {allowed}.")
+        if len({tuple(p) for p in pads}) != len(pads):
+            raise LiveEngineError(f"{path}: [choke] {group} lists a pad twice: {pads!r}.")
         for p in pads:
             if tuple(p) in seen:
                 raise LiveEngineError(f"{path}: [choke] pad {p} is in both {seen[tuple(p)]!r} and {group!r}; a pad has at most one choke group.")

@@ -29,7 +29,8 @@ def _integer(low: int, high: int) -> Field:
 
 
 def _choice(*choices: Any) -> Field:
-    return Field(None, "one of " + ", ".join(map(repr, choices)), lambda v: v in choices and not isinstance(v, bool))
+    # Same type as well as equal: 48000.0 is not the sample rate 48000.
+    return Field(None, "one of " + ", ".join(map(repr, choices)), lambda v: any(v == c and type(v) is type(c) for c in choices))
 
 
 def _with_default(field: Field, default: Any) -> Field:

@@ -41,6 +41,7 @@ class RealtimeCore:
         self._cycle_time = None  # estimated backend-clock time of the current block's start
         self._next_cycle = 0.0
         self._period = 0.0
+        self._locked_blocks = 0
         self._last_frames = 0
         self.queue = CommandQueue(options.queue_capacity)
         self.counters = RtCounters()
@@ -91,12 +92,16 @@ class RealtimeCore:
         error = entered - self._next_cycle if self._cycle_time is not None else 1.0
         if abs(error) > 0.05 or frames != self._last_frames:
             self._cycle_time, self._next_cycle, self._period = entered, entered + nominal, nominal
+            self._locked_blocks = 0
         else:
-            error = min(error, 0.2 * nominal)
-            omega = 2.0 * 3.141592653589793 * 0.5 * nominal  # 0.5 Hz loop bandwidth
+            error = min(error, 0.5 * nominal)
+            # Lock fast (4 Hz) for the first second or so, then hold steady (0.5 Hz).
+            bandwidth = 4.0 if self._locked_blocks < 400 else 0.5
+            omega = 2.0 * 3.141592653589793 * bandwidth * nominal
             self._cycle_time = self._next_cycle
             self._next_cycle += 1.4142135623730951 * omega * error + self._period
             self._period += omega * omega * error
+            self._locked_blocks += 1
         self._last_frames = frames
         self.anchor = (self.frame, self._cycle_time)
 

@@ -125,16 +125,17 @@ class Capture:
         return self.client.frame_time
 
     def frames_at(self, moments: np.ndarray) -> np.ndarray:
-        """JACK frames at perf_counter `moments`, from the captured cycles' callback times.
+        """JACK frames at perf_counter `moments`, read off the nearest earlier captured cycle.
 
-        Callbacks start late by a varying amount, never early; so fit a line
-        through (frame, time) and move it down to the earliest callbacks.
+        The dummy driver's cycles wander against the wall clock by a millisecond or more
+        over seconds, so a global fit is no good: take the last cycle whose callback began
+        before each moment and add the time since, at most one period.
         """
-        frames = self.cycles[: self.count].astype(np.float64)
-        times = self.entered[: self.count]
-        slope, intercept = np.polyfit(frames, times, 1)
-        intercept += np.percentile(times - (slope * frames + intercept), 2)
-        return (np.asarray(moments) - intercept) / slope
+        entered = self.entered[: self.count]
+        cycles = self.cycles[: self.count]
+        index = np.clip(np.searchsorted(entered, moments, side="right") - 1, 0, len(entered) - 1)
+        since = np.clip((np.asarray(moments) - entered[index]) * RATE, 0, PERIOD)
+        return cycles[index] + since
 
     def close(self) -> None:
         self.client.deactivate()
