@@ -92,20 +92,22 @@ def _latencies(engine: Engine, capture: Capture, hits: int) -> np.ndarray:
     return found - arrivals
 
 
-@pytest.mark.parametrize("timing", ["constant", "lowest-latency"])
-def test_now_commands_sound_within_a_few_blocks_of_arrival(playing, short_patch, timing):
-    """Latency from arrival (on the capture client's cycle clock) to the first sample out.
+def test_constant_mode_has_constant_latency_and_lowest_latency_answers_sooner(playing, short_patch):
+    """Latency from arrival (read off the capture client's cycles) to the first sample out."""
+    engine, capture = playing()
+    constant = _latencies(engine, capture, 24)
+    median = np.median(constant)
+    # One block after arrival, whatever the arrival's place in its block: no jitter beyond
+    # the callback's own start-up delay (a few frames).
+    assert PERIOD - 16 <= median <= 2 * PERIOD, sorted(constant)
+    assert np.mean(np.abs(constant - median) <= 24) >= 0.9, sorted(constant)
+    assert engine.core.counters.late_commands <= 1
 
-    The dummy driver's cycles wander against the wall clock by about +-1.5 ms on a busy
-    machine (bench/ measures it), and arrivals are stamped on the wall clock, so this checks
-    bounds; the exact one-block / next-block rules are tested offline on a fake clock, and
-    bench/ reports the full distribution of both modes.
-    """
-    engine, capture = playing(short_patch(extra_audio=f'timing = "{timing}"'))
-    latencies = _latencies(engine, capture, 24)
-    assert 0 < np.median(latencies) <= 4 * PERIOD, sorted(latencies)
-    assert np.max(latencies) < 8 * PERIOD, sorted(latencies)
-    assert engine.core.counters.late_commands <= 2  # a late "now" plays at once; it must stay rare
+    engine2, capture2 = playing(short_patch(extra_audio='timing = "lowest-latency"'))
+    lowest = _latencies(engine2, capture2, 24)
+    # The next block's first frame: sooner on average, spread over up to a block.
+    assert np.median(lowest) < median - PERIOD // 8, (sorted(lowest), sorted(constant))
+    assert np.percentile(lowest, 90) - np.percentile(lowest, 10) > np.percentile(constant, 90) - np.percentile(constant, 10)
 
 
 def test_output_never_exceeds_full_scale_and_64_hits_steal_without_clicks(playing, short_patch):
