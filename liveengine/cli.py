@@ -304,6 +304,18 @@ def cmd_devices(args) -> int:
     return 0
 
 
+def _decode_ms(decoder, batch: int, repeats: int = 3) -> float:
+    import numpy as np
+
+    z = np.zeros((batch, decoder.latent_dim), np.float32)
+    out = np.zeros((batch, decoder.output_length), np.float32)
+    decoder.decode_into(z, out)
+    started = time.perf_counter()
+    for _ in range(repeats):
+        decoder.decode_into(z, out)
+    return (time.perf_counter() - started) / repeats * 1000
+
+
 def cmd_check(args) -> int:
     from liveengine.engine import Engine
 
@@ -316,8 +328,16 @@ def cmd_check(args) -> int:
         elapsed = time.perf_counter() - started
         decoder, grid = engine.instrument.decoder, engine.instrument.grid
         say(f"patch     {patch.name} ({patch.path})")
-        say(f"model     {patch.model}: {decoder.name}, id {decoder.identity}, latent {decoder.latent_dim}, "
+        say(f"model     {patch.model}: {decoder.name}, hash {decoder.identity}, latent {decoder.latent_dim}, "
             f"{decoder.sample_rate} Hz, {decoder.output_length} frames")
+        info = getattr(decoder, "info", None)
+        if info is not None:
+            say(f"contract  v1 oneshot, output {info.output}" + (f" (STFT n_fft {info.n_fft}, hop {info.hop}, {info.window})" if info.output == "stft" else "")
+                + f", normalize {patch.model_options['normalize']}, {patch.model_options['threads']} thread(s)")
+            say(f"extras    encoder {'yes' if decoder.encoder else 'no'}, classifier " +
+                (f"yes ({', '.join(info.classes)})" if decoder.classifier else "no") +
+                f", latent stats {'yes' if info.latent_axes else 'no'}")
+        say(f"decode    {_decode_ms(decoder, 1):.2f} ms for one sound, {_decode_ms(decoder, 8):.2f} ms for a batch of 8")
         say(f"grid      {grid.rows}x{grid.cols} {patch.grid['mapping']}, zoom {grid.zoom:g}, rotation {grid.rotation:g}")
         say(f"audio     {patch.audio['backend']} device {patch.audio['device'] or '(default)'}, {options.samplerate} Hz, "
             f"{options.blocksize} frames, output channels {list(options.output_pair)}, timing {options.timing}")

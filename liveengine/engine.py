@@ -39,6 +39,16 @@ GRID_PARAMS = ("center_x", "center_y", "zoom", "rotation")
 SWITCH_INTERVAL = 0.0005  # s: a busy Python thread hands the GIL to the audio callback this often
 
 
+def plane_basis(decoder: Decoder) -> dict:
+    """The model's latent mean and first two principal axes (scaled by their spreads), if it declares them."""
+    info = getattr(decoder, "info", None)
+    if info is None or not info.latent_axes:
+        return {}
+    spreads = info.latent_spreads or (1.0, 1.0)
+    axes = tuple(tuple(v * spreads[i] for v in info.latent_axes[i]) for i in range(2))
+    return {"origin": info.latent_mean or None, "axes": axes}
+
+
 def velocity_gain(velocity: float, curve: float) -> float:
     """The one velocity curve: MIDI and OSC pass velocities (0..1) through; this shapes them."""
     return float(velocity) ** curve
@@ -76,10 +86,10 @@ class Engine:
 
     # ---- instrument ----
     def _build_instrument(self, patch: Patch) -> Instrument:
-        decoder = load_decoder(patch.model, patch.path)
+        decoder = load_decoder(patch.model, patch.path, **patch.model_options)
         decoder.prepare(8)
         grid = PlaneGrid(patch.grid["rows"], patch.grid["cols"], decoder.latent_dim, patch.grid["center_x"],
-                         patch.grid["center_y"], patch.grid["zoom"], patch.grid["rotation"])
+                         patch.grid["center_y"], patch.grid["zoom"], patch.grid["rotation"], **plane_basis(decoder))
         cache = PadCache(grid.rows * grid.cols)
         workers = RenderWorkers(decoder, cache, self.options.samplerate, threads=patch.engine["render_threads"],
                                 max_seconds=patch.engine["max_seconds"], on_error=lambda e: self.report(f"render failed: {e}"))

@@ -12,8 +12,11 @@ from liveengine.resources import models_dir
 BUILTIN = {"builtin:testsynth": TestSynthDecoder}
 
 
-def load_decoder(spec: str, patch_path: Path | None = None) -> Decoder:
-    """'builtin:NAME' or a model folder (in models_onnx/, or relative to the patch)."""
+def load_decoder(spec: str, patch_path: Path | None = None, *, threads: int = 1, normalize: str = "peak") -> Decoder:
+    """'builtin:NAME' or a model folder (in models_onnx/, or relative to the patch).
+
+    A model that fails the contract raises ModelError (a LiveEngineError) naming it.
+    """
     if spec in BUILTIN:
         return BUILTIN[spec]()
     candidates = [models_dir() / spec]
@@ -26,9 +29,6 @@ def load_decoder(spec: str, patch_path: Path | None = None) -> Decoder:
             f"model {spec!r} not found (looked in {', '.join(str(c) for c in candidates)}); "
             f"allowed: {', '.join(list(BUILTIN) + shipped)}.",
         )
-    try:
-        from liveengine.decoders.onnx_decoder import OnnxDecoder
-    except ImportError:
-        raise LiveEngineError(f"model {spec!r} is an ONNX model folder, and this build has no ONNX decoder runtime yet.",
-                              "Use decoder = \"builtin:testsynth\" in the patch.") from None
-    return OnnxDecoder(folder)
+    from liveengine.decoders.onnx_decoder import OnnxDecoder
+
+    return OnnxDecoder(folder, threads=threads, normalize=normalize)

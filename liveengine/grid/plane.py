@@ -1,7 +1,8 @@
-"""The plain plane: pads laid over the decoder's first two latent dimensions.
+"""The plane: pads laid over a 2-D slice of the latent space.
 
-The grid issue replaces this with the model's principal axes; the parameters
-(centre, zoom, rotation) and the pad numbering stay.
+The slice runs along the model's first two principal axes (scaled by their
+spreads) through its latent mean when the model declares them, else along the
+first two latent dimensions through zero. Centre, zoom and rotation move it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ class PlaneGrid:
     center_y: float = 0.0
     zoom: float = 1.0
     rotation: float = 0.0  # degrees
+    origin: tuple[float, ...] | None = None  # latent mean; None = zeros
+    axes: tuple[tuple[float, ...], ...] | None = None  # two latent directions; None = unit z0, z1
 
     def pad_index(self, row: int, col: int) -> int:
         """Row 0 is the bottom row, as on pad controllers."""
@@ -37,8 +40,10 @@ class PlaneGrid:
         angle = math.radians(self.rotation)
         x = (u * math.cos(angle) - v * math.sin(angle)) * 2.0 / self.zoom + self.center_x
         y = (u * math.sin(angle) + v * math.cos(angle)) * 2.0 / self.zoom + self.center_y
-        z = np.zeros((self.rows * self.cols, self.latent_dim), dtype=np.float32)
-        z[:, 0] = x
-        if self.latent_dim > 1:
-            z[:, 1] = y
-        return z
+        if self.axes is None:
+            axes = np.eye(2, self.latent_dim, dtype=np.float64)
+        else:
+            axes = np.asarray(self.axes[:2], dtype=np.float64)
+        origin = np.zeros(self.latent_dim) if self.origin is None else np.asarray(self.origin, dtype=np.float64)
+        z = origin[None, :] + x[:, None] * axes[0][None, :] + y[:, None] * axes[1][None, :]
+        return z.astype(np.float32)

@@ -22,6 +22,7 @@ class Patch:
     path: Path
     name: str
     model: str
+    model_options: dict[str, Any]
     grid: dict[str, Any]
     audio: dict[str, Any]
     engine: dict[str, Any]
@@ -138,6 +139,7 @@ def load_patch(path: Path | str) -> Patch:
         path=path,
         name=values["patch"]["name"] or path.stem,
         model=values["model"]["decoder"],
+        model_options={k: v for k, v in values["model"].items() if k != "decoder"},
         grid=grid,
         audio=audio,
         engine=values["engine"],

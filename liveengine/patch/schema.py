@@ -60,6 +60,8 @@ SCHEMA: dict[str, dict[str, Field]] = {
     },
     "model": {
         "decoder": Field("builtin:testsynth", "'builtin:testsynth' or a model folder name in models_onnx/", lambda v: isinstance(v, str) and bool(v)),
+        "normalize": _with_default(_choice("peak", "loudness", "none"), "peak"),
+        "threads": _with_default(_integer(1, 16), 1),
     },
     "grid": {
         "rows": _with_default(_integer(4, 16), 8),

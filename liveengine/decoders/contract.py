@@ -1,0 +1,139 @@
+"""The model contract: what a model folder holds and what its metadata declares.
+
+See docs/model-contract.md. This module reads and checks the declarations; the
+runtime (onnx_decoder.py) loads and runs the graphs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from liveengine.errors import LiveEngineError
+
+CONTRACT_VERSION = 1
+PREFIX = "liveengine."
+KINDS = ("oneshot",)  # streaming and pattern decoders may come later
+OUTPUTS = ("audio", "stft")
+WINDOWS = ("hann",)
+REQUIRED = ("contract", "kind", "sample_rate", "latent_dim", "output_length", "output")
+
+
+class ModelError(LiveEngineError):
+    """A model folder or file that does not meet the contract."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    folder: Path
+    name: str
+    sample_rate: int
+    latent_dim: int
+    output_length: int
+    output: str  # "audio" or "stft"
+    n_fft: int = 0
+    hop: int = 0
+    window: str = ""
+    classes: tuple[str, ...] = ()
+    latent_mean: tuple[float, ...] = ()
+    latent_axes: tuple[tuple[float, ...], ...] = ()
+    latent_spreads: tuple[float, ...] = ()
+    description: str = ""
+    identity: str = ""  # sha256 of the model's files, shortened
+
+    @property
+    def frames(self) -> int:
+        """STFT frames: centred frames every `hop` samples (1 + output_length // hop)."""
+        return 1 + self.output_length // self.hop if self.hop else 0
+
+    @property
+    def bins(self) -> int:
+        return self.n_fft // 2 + 1 if self.n_fft else 0
+
+
+def model_identity(folder: Path) -> str:
+    """Hash of every .onnx file in the folder (names and bytes): what a capture or state file names."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("*.onnx")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def read_metadata(folder: Path, props: dict[str, str]) -> ModelInfo:
+    """Check the decoder's metadata_props against the contract and return them typed."""
+    where = f"model {folder.name}"
+    meta = {k[len(PREFIX):]: v for k, v in props.items() if k.startswith(PREFIX)}
+    missing = [key for key in REQUIRED if key not in meta]
+    if missing:
+        raise ModelError(f"{where}: decoder.onnx metadata lacks {', '.join(PREFIX + k for k in missing)}; "
+                         f"the contract requires {', '.join(PREFIX + k for k in REQUIRED)}.", "See docs/model-contract.md.")
+
+    def integer(key: str, low: int, high: int) -> int:
+        try:
+            value = int(meta[key])
+        except ValueError:
+            raise ModelError(f"{where}: metadata {PREFIX}{key} = {meta[key]!r}; expected an integer from {low} to {high}.") from None
+        if not low <= value <= high:
+            raise ModelError(f"{where}: metadata {PREFIX}{key} = {value}; expected an integer from {low} to {high}.")
+        return value
+
+    def floats(key: str, length: int | None) -> tuple[float, ...]:
+        try:
+            value = json.loads(meta[key])
+            if not isinstance(value, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+                raise ValueError
+        except ValueError:
+            raise ModelError(f"{where}: metadata {PREFIX}{key} is not a JSON list of numbers.") from None
+        if length is not None and len(value) != length:
+            raise ModelError(f"{where}: metadata {PREFIX}{key} has {len(value)} numbers; expected {length} (latent_dim).")
+        return tuple(float(v) for v in value)
+
+    if meta["contract"] != str(CONTRACT_VERSION):
+        raise ModelError(f"{where}: metadata {PREFIX}contract = {meta['contract']!r}; this liveengine reads contract {CONTRACT_VERSION}.")
+    if meta["kind"] not in KINDS:
+        raise ModelError(f"{where}: metadata {PREFIX}kind = {meta['kind']!r}; this liveengine plays {', '.join(KINDS)}.")
+    if meta["output"] not in OUTPUTS:
+        raise ModelError(f"{where}: metadata {PREFIX}output = {meta['output']!r}; allowed: {', '.join(OUTPUTS)}.")
+    sample_rate = integer("sample_rate", 8000, 192000)
+    latent_dim = integer("latent_dim", 1, 4096)
+    output_length = integer("output_length", 64, 10 * 192000)
+    fields: dict = {}
+    if meta["output"] == "stft":
+        for key in ("stft.n_fft", "stft.hop", "stft.window"):
+            if key not in meta:
+                raise ModelError(f"{where}: metadata says output = stft but lacks {PREFIX}{key}; an STFT model names n_fft, hop and window.")
+        fields["n_fft"] = integer("stft.n_fft", 16, 16384)
+        fields["hop"] = integer("stft.hop", 1, fields["n_fft"])
+        if fields["n_fft"] % fields["hop"]:
+            raise ModelError(f"{where}: metadata {PREFIX}stft.hop = {fields['hop']} does not divide n_fft = {fields['n_fft']}.")
+        if meta["stft.window"] not in WINDOWS:
+            raise ModelError(f"{where}: metadata {PREFIX}stft.window = {meta['stft.window']!r}; allowed: {', '.join(WINDOWS)}.")
+        fields["window"] = meta["stft.window"]
+    if "classes" in meta:
+        try:
+            classes = json.loads(meta["classes"])
+            if not isinstance(classes, list) or not classes or not all(isinstance(c, str) and c for c in classes):
+                raise ValueError
+        except ValueError:
+            raise ModelError(f"{where}: metadata {PREFIX}classes is not a JSON list of class names.") from None
+        fields["classes"] = tuple(classes)
+    if "latent.mean" in meta:
+        fields["latent_mean"] = floats("latent.mean", latent_dim)
+    if "latent.axes" in meta:
+        try:
+            axes = json.loads(meta["latent.axes"])
+            if not isinstance(axes, list) or len(axes) < 2 or not all(isinstance(a, list) and len(a) == latent_dim for a in axes):
+                raise ValueError
+            fields["latent_axes"] = tuple(tuple(float(v) for v in a) for a in axes)
+        except (ValueError, TypeError):
+            raise ModelError(f"{where}: metadata {PREFIX}latent.axes must be a JSON list of at least 2 lists of {latent_dim} numbers.") from None
+    if "latent.spreads" in meta:
+        fields["latent_spreads"] = floats("latent.spreads", None)
+        if len(fields["latent_spreads"]) < len(fields.get("latent_axes", ())):
+            raise ModelError(f"{where}: metadata {PREFIX}latent.spreads has fewer entries than latent.axes.")
+    return ModelInfo(folder=folder, name=meta.get("name", folder.name), sample_rate=sample_rate, latent_dim=latent_dim,
+                     output_length=output_length, output=meta["output"], description=meta.get("description", ""),
+                     identity=model_identity(folder), **fields)

@@ -1,0 +1,51 @@
+"""One inverse STFT in numpy, into preallocated buffers (no iterative phase recovery).
+
+Layout of the model's output: magnitude and phase, float32 [batch, bins, frames],
+bins = n_fft // 2 + 1, frames centred every `hop` samples (as torch.stft(center=True)).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class InverseSTFT:
+    def __init__(self, n_fft: int, hop: int, frames: int, length: int, max_batch: int) -> None:
+        self.n_fft, self.hop, self.frames, self.length = n_fft, hop, frames, length
+        bins = n_fft // 2 + 1
+        self.window = np.hanning(n_fft + 1)[:-1].astype(np.float32)  # periodic Hann
+        self.overlap = n_fft // hop
+        padded = (frames - 1) * hop + n_fft
+        self._spec = np.zeros((max_batch, bins, frames), np.complex64)
+        self._trig = np.zeros((max_batch, bins, frames), np.float32)
+        self._time = np.zeros((max_batch, n_fft, frames), np.float32)
+        self._signal = np.zeros((max_batch, padded + n_fft), np.float32)
+        # Window-square sum for overlap-add normalisation, with a floor at the edges.
+        norm = np.zeros(padded, np.float32)
+        for f in range(frames):
+            norm[f * hop : f * hop + n_fft] += self.window**2
+        self._inverse_norm = (1.0 / np.maximum(norm, 1e-3)).astype(np.float32)
+
+    def __call__(self, magnitude: np.ndarray, phase: np.ndarray, out: np.ndarray) -> None:
+        """Write float32[batch, length] audio into `out`. Not for the audio thread."""
+        batch = magnitude.shape[0]
+        spec, trig, time_frames = self._spec[:batch], self._trig[:batch], self._time[:batch]
+        # cos/sin into complex64 is several times faster than exp(1j * phase).
+        np.cos(phase, out=trig)
+        np.multiply(magnitude, trig, out=spec.real)
+        np.sin(phase, out=trig)
+        np.multiply(magnitude, trig, out=spec.imag)
+        np.fft.irfft(spec, n=self.n_fft, axis=1, out=time_frames)
+        time_frames *= self.window[None, :, None]
+        signal = self._signal[:batch]
+        signal.fill(0.0)
+        hop, frames = self.hop, self.frames
+        # Overlap-add in n_fft/hop vectorised passes instead of one per frame.
+        for k in range(self.overlap):
+            chunk = time_frames[:, k * hop : (k + 1) * hop, :]  # [batch, hop, frames]
+            target = signal[:, k * hop : k * hop + frames * hop].reshape(batch, frames, hop)
+            target += chunk.transpose(0, 2, 1)
+        start = self.n_fft // 2  # centred frames: drop the padding
+        padded = (frames - 1) * hop + self.n_fft
+        np.multiply(signal[:, :padded], self._inverse_norm, out=signal[:, :padded])
+        out[:] = signal[:, start : start + self.length]

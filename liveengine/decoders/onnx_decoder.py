@@ -1,0 +1,165 @@
+"""ONNX one-shot decoders on the CPU: validated at load, warmed up, batched, written into preallocated buffers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from liveengine.decoders.contract import ModelError, ModelInfo, read_metadata
+from liveengine.decoders.istft import InverseSTFT
+
+NORMALIZE = ("peak", "loudness", "none")
+PEAK_TARGET = 0.9  # -0.9 dBFS
+LOUDNESS_TARGET = 10 ** (-18 / 20)  # RMS over the loud part, then peak-limited to 0.99
+SILENCE = 10 ** (-80 / 20)
+
+
+def _session(path: Path, threads: int, where: str):
+    import onnxruntime as ort
+
+    if not path.is_file():
+        raise ModelError(f"{where}: {path.name} is missing from {path.parent}; a model folder holds decoder.onnx "
+                         "(and optionally encoder.onnx, classifier.onnx).")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises several types for unreadable graphs
+        raise ModelError(f"{where}: {path.name} is not a loadable ONNX model ({type(exc).__name__}: {str(exc)[:200]}).") from None
+
+
+def _check_io(where: str, name: str, got, expected_name: str, rank: int, dims: dict[int, int]) -> None:
+    """`dims`: axis -> required size; other axes must be dynamic or any size."""
+    if got.name != expected_name:
+        raise ModelError(f"{where}: {name} is named {got.name!r}; the contract names it {expected_name!r}.")
+    if got.type != "tensor(float)":
+        raise ModelError(f"{where}: {name} {got.name!r} has type {got.type}; expected tensor(float) (float32).")
+    shape = got.shape
+    if len(shape) != rank:
+        raise ModelError(f"{where}: {name} {got.name!r} has shape {shape}; expected rank {rank}.")
+    for axis, size in dims.items():
+        if isinstance(shape[axis], int) and shape[axis] != size:
+            raise ModelError(f"{where}: {name} {got.name!r} has shape {shape}; axis {axis} must be {size} (from the metadata).")
+    if isinstance(shape[0], int) and shape[0] != 1:
+        pass  # a fixed batch is checked when batches are planned
+
+
+class OnnxDecoder:
+    """A model folder meeting docs/model-contract.md. Load errors are ModelError naming the model."""
+
+    def __init__(self, folder: Path, threads: int = 1, normalize: str = "peak", max_batch: int = 64) -> None:
+        folder = Path(folder)
+        where = f"model {folder.name}"
+        if not folder.is_dir():
+            raise ModelError(f"{where}: {folder} is not a folder; a model is a folder with decoder.onnx in it.")
+        if normalize not in NORMALIZE:
+            raise ModelError(f"{where}: normalize = {normalize!r}; allowed: {', '.join(NORMALIZE)}.")
+        self.session = _session(folder / "decoder.onnx", threads, where)
+        props = self.session.get_modelmeta().custom_metadata_map
+        self.info: ModelInfo = read_metadata(folder, props)
+        info = self.info
+        self.name = info.name
+        self.identity = info.identity
+        self.latent_dim = info.latent_dim
+        self.sample_rate = info.sample_rate
+        self.output_length = info.output_length
+        self.normalize = normalize
+        self.preferred_batch = 8  # onnxruntime releases the GIL while it runs
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        if len(inputs) != 1:
+            raise ModelError(f"{where}: decoder.onnx has {len(inputs)} inputs ({', '.join(i.name for i in inputs)}); expected one, 'z'.")
+        _check_io(where, "decoder input", inputs[0], "z", 2, {1: info.latent_dim})
+        fixed_batch = inputs[0].shape[0] if isinstance(inputs[0].shape[0], int) else None
+        self.max_batch = fixed_batch or max_batch
+        if info.output == "audio":
+            if len(outputs) != 1:
+                raise ModelError(f"{where}: decoder.onnx has {len(outputs)} outputs; an audio decoder has one, 'audio'.")
+            _check_io(where, "decoder output", outputs[0], "audio", 2, {1: info.output_length})
+            self.istft = None
+        else:
+            names = sorted(o.name for o in outputs)
+            if names != ["magnitude", "phase"]:
+                raise ModelError(f"{where}: decoder.onnx outputs {names}; an STFT decoder outputs 'magnitude' and 'phase'.")
+            for output in outputs:
+                _check_io(where, "decoder output", output, output.name, 3, {1: info.bins, 2: info.frames})
+            self.istft = InverseSTFT(info.n_fft, info.hop, info.frames, info.output_length, self.max_batch)
+            self._magnitude = np.zeros((self.max_batch, info.bins, info.frames), np.float32)
+            self._phase = np.zeros_like(self._magnitude)
+        self._audio = np.zeros((self.max_batch, info.output_length), np.float32)
+        self.encoder = self._optional(folder / "encoder.onnx", threads, where, "audio", ("mean", "logvar"))
+        self.classifier = self._optional(folder / "classifier.onnx", threads, where, "z", ("probabilities",))
+        if self.classifier is not None and not info.classes:
+            raise ModelError(f"{where}: classifier.onnx is present but the metadata names no liveengine.classes.")
+        self._check_output_at_mean(where)
+
+    def _optional(self, path: Path, threads: int, where: str, input_name: str, output_names: tuple[str, ...]):
+        if not path.exists():
+            return None
+        session = _session(path, threads, where)
+        inputs = session.get_inputs()
+        if len(inputs) != 1 or inputs[0].name != input_name:
+            raise ModelError(f"{where}: {path.name} inputs {[i.name for i in inputs]}; expected one input {input_name!r}.")
+        names = tuple(o.name for o in session.get_outputs())
+        if sorted(names) != sorted(output_names):
+            raise ModelError(f"{where}: {path.name} outputs {list(names)}; expected {list(output_names)}.")
+        return session
+
+    def _check_output_at_mean(self, where: str) -> None:
+        mean = np.asarray(self.info.latent_mean or [0.0] * self.latent_dim, np.float32)[None, :]
+        raw = self._raw_decode(mean)[0]
+        if not np.all(np.isfinite(raw)):
+            raise ModelError(f"{where}: the decoder outputs NaN or infinity for the prior's mean; expected finite audio.")
+        if np.max(np.abs(raw)) < SILENCE:
+            raise ModelError(f"{where}: the decoder outputs silence (below -80 dBFS) for the prior's mean; expected a sound.")
+
+    # ---- protocol ----
+    def prepare(self, max_batch: int) -> None:
+        """Warm up (first runs allocate and pick kernels) before the stream starts."""
+        z = np.zeros((min(max_batch, self.max_batch), self.latent_dim), np.float32)
+        for _ in range(2):
+            self._raw_decode(z)
+
+    def reset(self) -> None:
+        pass
+
+    def decode_into(self, z: np.ndarray, out: np.ndarray) -> None:
+        z = np.ascontiguousarray(z, dtype=np.float32)
+        if z.ndim != 2 or z.shape[1] != self.latent_dim or out.shape != (z.shape[0], self.output_length):
+            raise ValueError(f"{self.name} decodes z[batch, {self.latent_dim}] into out[batch, {self.output_length}]; got {z.shape} and {out.shape}")
+        for start in range(0, len(z), self.max_batch):
+            part = out[start : start + self.max_batch]
+            part[:] = self._raw_decode(z[start : start + self.max_batch])
+            self._normalize(part)
+
+    def _raw_decode(self, z: np.ndarray) -> np.ndarray:
+        """Run the graph for one batch (<= max_batch); returns a view of an internal buffer."""
+        batch = len(z)
+        binding = self.session.io_binding()
+        binding.bind_cpu_input("z", z)
+        if self.istft is None:
+            audio = self._audio[:batch]
+            binding.bind_output("audio", "cpu", 0, np.float32, list(audio.shape), audio.ctypes.data)
+            self.session.run_with_iobinding(binding)
+            return audio
+        magnitude, phase = self._magnitude[:batch], self._phase[:batch]
+        binding.bind_output("magnitude", "cpu", 0, np.float32, list(magnitude.shape), magnitude.ctypes.data)
+        binding.bind_output("phase", "cpu", 0, np.float32, list(phase.shape), phase.ctypes.data)
+        self.session.run_with_iobinding(binding)
+        audio = self._audio[:batch]
+        self.istft(magnitude, phase, audio)
+        return audio
+
+    def _normalize(self, audio: np.ndarray) -> None:
+        np.nan_to_num(audio, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        if self.normalize == "none":
+            return
+        peaks = np.max(np.abs(audio), axis=1, keepdims=True)
+        if self.normalize == "peak":
+            audio *= PEAK_TARGET / np.maximum(peaks, SILENCE)
+            return
+        rms = np.sqrt(np.mean(audio * audio, axis=1, keepdims=True))
+        gain = np.minimum(LOUDNESS_TARGET / np.maximum(rms, SILENCE), 0.99 / np.maximum(peaks, SILENCE))
+        audio *= gain
