@@ -219,6 +219,84 @@ def bench_latency(tmp: Path, server: str, hits: int) -> dict:
     return results
 
 
+def _median_seconds(fn, repeats: int) -> float:
+    fn()  # warm
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return float(np.median(times))
+
+
+def _torch_reference(folder: Path):
+    """The reference decoder's graph (up to magnitude/phase) rebuilt in PyTorch eager, same weights."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    import onnx
+    from onnx import numpy_helper
+
+    weights = {t.name: torch.from_numpy(numpy_helper.to_array(t).copy()) for t in onnx.load(str(folder / "decoder.onnx")).graph.initializer}
+    frames, channels = int(weights["shape"][1]), int(weights["shape"][2])
+    torch.set_num_threads(1)
+
+    def graph(z):
+        with torch.inference_mode():
+            h = torch.tanh((z @ weights["w1"] + weights["b1"]).reshape(-1, frames, channels))
+            magnitude = torch.nn.functional.softplus(h @ weights["wm"]).transpose(1, 2) * weights["decay"]
+            phase = torch.tanh(h @ weights["wp"]).transpose(1, 2) * weights["pi"]
+            return magnitude, phase
+
+    return graph
+
+
+def bench_decode(tmp: Path, quick: bool) -> dict:
+    """Decode time on one thread, inverse STFT included, for a fixed-size reference decoder and the shipped models."""
+    from liveengine.decoders.onnx_decoder import OnnxDecoder
+    from liveengine.decoders.test_synth import TestSynthDecoder
+    from liveengine.testing.models import build_stft_decoder
+
+    reference = build_stft_decoder(tmp / "reference", latent_dim=16, n_fft=2048, hop=512, output_length=44100, channels=16)
+    decoders = {"reference (STFT 2048/512, 1 s, generated)": OnnxDecoder(reference, threads=1),
+                "builtin:testsynth (numpy)": TestSynthDecoder()}
+    for path in sorted((REPO / "models_onnx").glob("*/decoder.onnx")):
+        decoders[f"models_onnx/{path.parent.name}"] = OnnxDecoder(path.parent, threads=1)
+    repeats = 5 if quick else 20
+    results: dict = {}
+    for name, decoder in decoders.items():
+        rng = np.random.default_rng(0)
+        entry = {}
+        for batch in (1, 64):
+            z = rng.standard_normal((batch, decoder.latent_dim)).astype(np.float32)
+            out = np.zeros((batch, decoder.output_length), np.float32)
+            entry[f"batch_{batch}_ms"] = _median_seconds(lambda: decoder.decode_into(z, out), repeats if batch == 1 else max(2, repeats // 5)) * 1000
+        entry["per_sound_in_batch_64_ms"] = entry["batch_64_ms"] / 64
+        results[name] = entry
+    # onnxruntime against PyTorch eager on the same graph (inverse STFT excluded: it is the same numpy code for both).
+    ref = decoders["reference (STFT 2048/512, 1 s, generated)"]
+    torch_graph = _torch_reference(reference)
+    z = np.random.default_rng(1).standard_normal((1, 16)).astype(np.float32)
+    binding_runs = lambda: ref.session.run(None, {"z": z})  # noqa: E731
+    ort_ms = _median_seconds(binding_runs, repeats) * 1000
+    comparison = {"onnxruntime_graph_ms": ort_ms}
+    if torch_graph is not None:
+        import torch
+
+        tz = torch.from_numpy(z)
+        torch_ms = _median_seconds(lambda: torch_graph(tz), repeats) * 1000
+        comparison.update({"pytorch_eager_graph_ms": torch_ms, "pytorch_over_onnxruntime": torch_ms / ort_ms})
+    magnitude, phase = ref.session.run(None, {"z": z})
+    audio = np.zeros((1, ref.output_length), np.float32)
+    comparison["inverse_stft_ms"] = _median_seconds(lambda: ref.istft(magnitude, phase, audio), repeats) * 1000
+    exp_ms = _median_seconds(lambda: np.fft.irfft(magnitude * np.exp(1j * phase), n=2048, axis=1), repeats) * 1000
+    cos_ms = _median_seconds(lambda: np.fft.irfft((magnitude * np.cos(phase) + 1j * (magnitude * np.sin(phase))).astype(np.complex64), n=2048, axis=1), repeats) * 1000
+    comparison["complex_from_exp_over_cos_sin"] = exp_ms / cos_ms
+    results["comparison"] = comparison
+    return results
+
+
 def markdown(results: dict) -> str:
     cb = results["callback"]
     e, z = cb["engine"], cb["empty"]
@@ -251,6 +329,20 @@ def markdown(results: dict) -> str:
         g = r["in_graph_ms"]
         lines.append(f"| {mode} | {g['median']:.2f} ms | {g['p1']:.2f} ms | {g['p99']:.2f} ms | {r['jitter_ms']:.2f} ms | "
                      f"{r['reported_output_latency_ms']:.2f} ms | {r['total_median_ms']:.2f} ms |")
+    d = results.get("decode")
+    if d:
+        lines += ["", "| decoder, one thread, inverse STFT included | one sound | batch of 64 | per sound in the batch |", "|---|---|---|---|"]
+        for name, entry in d.items():
+            if name == "comparison":
+                continue
+            lines.append(f"| {name} | {entry['batch_1_ms']:.2f} ms | {entry['batch_64_ms']:.1f} ms | {entry['per_sound_in_batch_64_ms']:.2f} ms |")
+        c = d["comparison"]
+        torch_text = (f"PyTorch eager runs the same graph in {c['pytorch_eager_graph_ms']:.2f} ms "
+                      f"({c['pytorch_over_onnxruntime']:.2f}x onnxruntime's {c['onnxruntime_graph_ms']:.2f} ms)"
+                      if "pytorch_eager_graph_ms" in c else
+                      f"onnxruntime runs the reference graph in {c['onnxruntime_graph_ms']:.2f} ms (PyTorch not installed: no eager comparison)")
+        lines += ["", f"{torch_text}; the inverse STFT takes {c['inverse_stft_ms']:.2f} ms; building the spectrum with exp(1j*phase) "
+                  f"is {c['complex_from_exp_over_cos_sin']:.1f}x slower than from cos/sin in complex64."]
     lines += ["", f"The dummy driver's own cycles jitter by {results['latency']['driver_cycle_jitter_ms']:.2f} ms (p99-p1) "
               "against the wall clock here; arrival times are read on that clock, so that is the floor under the jitter above."]
     return "\n".join(lines) + "\n"
@@ -290,6 +382,8 @@ def main() -> int:
     try:
         results = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
                    "quick": args.quick}
+        print("bench: decode time ...", flush=True)
+        results["decode"] = bench_decode(tmp, args.quick)
         print("bench: callback time with 32 voices vs an empty callback ...", flush=True)
         results["callback"] = bench_callback(tmp, 5.0 if args.quick else 20.0)
         print("bench: xruns under load ...", flush=True)
