@@ -37,9 +37,9 @@ def percentiles(values: np.ndarray, scale: float) -> dict:
             "p99.9": float(np.percentile(values, 99.9)), "max": float(values.max()), "n": int(len(values))}
 
 
-def make_patch(tmp: Path, name: str, max_seconds: float, timing: str = "constant") -> Path:
+def make_patch(tmp: Path, name: str, max_seconds: float, timing: str = "constant", render_in: str = "process") -> Path:
     path = tmp / f"{name}.toml"
-    path.write_text(f'[audio]\ntiming = "{timing}"\n[engine]\nmax_seconds = {max_seconds}\nmaster_gain = 0.5\n')
+    path.write_text(f'[audio]\ntiming = "{timing}"\n[engine]\nmax_seconds = {max_seconds}\nmaster_gain = 0.5\nrender_in = "{render_in}"\n')
     return path
 
 
@@ -105,7 +105,7 @@ def bench_callback(tmp: Path, seconds: float) -> dict:
     }
 
 
-def bench_xruns(tmp: Path, server: str, seconds: float) -> dict:
+def bench_xruns(tmp: Path, server: str, seconds: float, render_in: str) -> dict:
     import jack
 
     from liveengine.audio.sounddevice_backend import SoundDeviceBackend
@@ -117,7 +117,7 @@ def bench_xruns(tmp: Path, server: str, seconds: float) -> dict:
     jack_xruns = [0]
     monitor.set_xrun_callback(lambda delay: jack_xruns.__setitem__(0, jack_xruns[0] + 1))
     monitor.activate()
-    engine = Engine(load_patch(make_patch(tmp, "load", 1.0)))
+    engine = Engine(load_patch(make_patch(tmp, f"load-{render_in}", 1.0, render_in=render_in)))
     engine.wait_rendered(timeout=120)
     engine.start(SoundDeviceBackend("JACK", RATE, PERIOD, 2))
     time.sleep(1.0)
@@ -158,7 +158,7 @@ def bench_xruns(tmp: Path, server: str, seconds: float) -> dict:
     engine.stop()
     monitor.deactivate()
     monitor.close()
-    return {"seconds": round(elapsed, 1), "commands_per_second": round(sent[0] / elapsed), "grid_renders": renders[0],
+    return {"render_in": render_in, "seconds": round(elapsed, 1), "commands_per_second": round(sent[0] / elapsed), "grid_renders": renders[0],
             "pads_rendered_per_second": round(renders[0] * 64 / elapsed, 1),
             "xruns_portaudio": engine.core.counters.xruns - start_xruns, "xruns_jack": jack_xruns[0] - start_jack,
             "queue_drops": status["queue_drops"], "callback_errors": status["callback_errors"]}
@@ -300,7 +300,6 @@ def bench_decode(tmp: Path, quick: bool) -> dict:
 def markdown(results: dict) -> str:
     cb = results["callback"]
     e, z = cb["engine"], cb["empty"]
-    x = results["xruns"]
     lines = [
         f"Measured {results['date']} on {results['machine']} through a JACK dummy server "
         f"(48 kHz, 128-frame periods = {PERIOD_S * 1000:.2f} ms), `python bench/run.py{' --quick' if results['quick'] else ''}`.",
@@ -314,9 +313,13 @@ def markdown(results: dict) -> str:
         "",
         f"Engine callback p99 is {cb['ratio_p99']:.1f}x the empty callback's. Goal: p99 <= 10%, p99.9 <= 25% of the period.",
         "",
-        f"Load run: {x['seconds']} s with {x['commands_per_second']} commands/s and the grid re-rendered "
-        f"{x['grid_renders']} times ({x['pads_rendered_per_second']} pads/s): **{x['xruns_jack']} JACK xruns**, "
-        f"{x['xruns_portaudio']} PortAudio underflows, {x['queue_drops']} queue drops, {x['callback_errors']} callback errors.",
+        "| load run: commands/s + the whole grid re-rendered back to back | rendering in | seconds | grid renders (pads/s) | JACK xruns | PortAudio underflows | queue drops | callback errors |",
+        "|---|---|---|---|---|---|---|---|",
+    ] + [
+        f"| {x['commands_per_second']} commands/s | {x['render_in']} | {x['seconds']} | {x['grid_renders']} ({x['pads_rendered_per_second']}) | "
+        f"**{x['xruns_jack']}** | {x['xruns_portaudio']} | {x['queue_drops']} | {x['callback_errors']} |"
+        for x in results["xruns"]
+    ] + [
         "",
         "| command to output | in-graph median | p1 | p99 | jitter (p99-p1) | + reported output latency | total median |",
         "|---|---|---|---|---|---|---|",
@@ -387,7 +390,7 @@ def main() -> int:
         print("bench: callback time with 32 voices vs an empty callback ...", flush=True)
         results["callback"] = bench_callback(tmp, 5.0 if args.quick else 20.0)
         print("bench: xruns under load ...", flush=True)
-        results["xruns"] = bench_xruns(tmp, server_name, 10.0 if args.quick else 60.0)
+        results["xruns"] = [bench_xruns(tmp, server_name, 10.0 if args.quick else 60.0, mode) for mode in ("process", "thread")]
         print("bench: command-to-output latency ...", flush=True)
         results["latency"] = bench_latency(tmp, server_name, 40 if args.quick else 150)
     finally:

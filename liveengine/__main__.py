@@ -1,3 +1,4 @@
 from liveengine.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # guarded: the render process (spawn) imports this module again
+    raise SystemExit(main())

@@ -32,6 +32,7 @@ from liveengine.grid.plane import PlaneGrid
 from liveengine.options import EngineOptions
 from liveengine.patch import Patch, load_patch
 from liveengine.render.pad_cache import PadCache
+from liveengine.render.process_workers import ProcessRenderWorkers
 from liveengine.render.workers import RenderWorkers
 from liveengine.rt.core import ASAP, CHOKE, GAIN, PANIC, START, STOP_PAD, RealtimeCore
 
@@ -62,7 +63,7 @@ class Instrument:
     decoder: Decoder
     grid: PlaneGrid
     cache: PadCache
-    workers: RenderWorkers
+    workers: RenderWorkers | ProcessRenderWorkers
     choke_of_pad: dict[int, int] = field(default_factory=dict)
     choke_groups: dict[str, int] = field(default_factory=dict)
 
@@ -91,8 +92,13 @@ class Engine:
         grid = PlaneGrid(patch.grid["rows"], patch.grid["cols"], decoder.latent_dim, patch.grid["center_x"],
                          patch.grid["center_y"], patch.grid["zoom"], patch.grid["rotation"], **plane_basis(decoder))
         cache = PadCache(grid.rows * grid.cols)
-        workers = RenderWorkers(decoder, cache, self.options.samplerate, threads=patch.engine["render_threads"],
-                                max_seconds=patch.engine["max_seconds"], on_error=lambda e: self.report(f"render failed: {e}"))
+        on_error = lambda e: self.report(f"render failed: {e}")  # noqa: E731
+        if patch.engine["render_in"] == "process":
+            workers = ProcessRenderWorkers(patch.model, patch.path, patch.model_options, getattr(decoder, "preferred_batch", 8),
+                                           cache, self.options.samplerate, patch.engine["max_seconds"], on_error)
+        else:
+            workers = RenderWorkers(decoder, cache, self.options.samplerate, threads=patch.engine["render_threads"],
+                                    max_seconds=patch.engine["max_seconds"], on_error=on_error)
         workers.render_all(grid.latent_points())
         groups = {name: i for i, name in enumerate(patch.choke)}
         choke_of_pad = {grid.pad_index(r, c): groups[name] for name, pads in patch.choke.items() for r, c in pads}

@@ -39,7 +39,8 @@ def export(folder: Path) -> None:
     model = MyDecoder().eval()
     path = folder / "decoder.onnx"
     torch.onnx.export(model, (torch.zeros(1, LATENT_DIM),), str(path), input_names=["z"], output_names=["audio"],
-                      dynamic_axes={"z": {0: "batch"}, "audio": {0: "batch"}}, opset_version=17, dynamo=False)
+                      dynamic_axes={"z": {0: "batch"}, "audio": {0: "batch"}}, opset_version=17,
+                      dynamo=False)  # the TorchScript exporter needs no extra package (the newer one needs onnxscript)
     graph = onnx.load(str(path))
     metadata = {
         "contract": "1",

@@ -93,6 +93,9 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "fade_ms": _with_default(_number(0.5, 50), 3.0),
         "max_seconds": _with_default(_number(0.05, 10), 4.0),
         "render_threads": _with_default(_integer(1, 8), 1),
+        # "process": a child process renders (no GIL contention with the audio callback);
+        # "thread": worker threads in this process (starts faster; used by most tests).
+        "render_in": _with_default(_choice("process", "thread"), "process"),
     },
     "choke": {},  # free keys: group name -> list of [row, col] pads, checked in loader
     "demo": {

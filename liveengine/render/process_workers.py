@@ -1,0 +1,128 @@
+"""Rendering in a separate process, so decoding never competes with the audio callback for the GIL.
+
+numpy holds the GIL through some long calls, and even onnxruntime's Python
+wrapper takes it around each run; rendering in-process cost a few xruns a minute
+under continuous re-rendering (bench/). Here a child process owns its own copy
+of the decoder; only finished buffers come back, as a memcpy on a receiver thread.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import threading
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from liveengine.render.buffers import PlayableBuffer
+from liveengine.render.pad_cache import PadCache
+
+
+def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: int, max_seconds: float,
+           jobs, results, generation) -> None:
+    """Child process: decode jobs, prepare buffers, send them back. Exits on None or parent death."""
+    from liveengine.decoders.registry import load_decoder
+    from liveengine.render.buffers import prepare_oneshot
+    from liveengine.render.workers import _lower_thread_priority
+
+    _lower_thread_priority()
+    results.cancel_join_thread()  # exit promptly even if the parent stopped reading results
+    try:
+        decoder = load_decoder(spec, Path(patch_path) if patch_path else None, **model_options)
+        decoder.prepare(8)
+    except Exception as exc:  # reported by the parent; the parent already validated this model
+        results.put(("error", f"{type(exc).__name__}: {exc}"))
+        return
+    results.put(("ready",))
+    out = np.zeros((8, decoder.output_length), np.float32)
+    while True:
+        job = jobs.get()
+        if job is None:
+            return
+        job_generation, points, pads = job
+        if job_generation != generation.value:
+            continue  # superseded while waiting
+        try:
+            batch = out[: len(pads)]
+            decoder.decode_into(np.ascontiguousarray(points, dtype=np.float32), batch)
+            for row, pad in zip(batch, pads):
+                b = prepare_oneshot(row, decoder.sample_rate, device_rate, max_seconds=max_seconds)
+                results.put(("buffer", job_generation, pad, np.array(b.samples), b.envelope, b.onset, b.peak))
+        except Exception as exc:
+            results.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
+class ProcessRenderWorkers:
+    """Same interface as RenderWorkers (render_all, stop, rendered, errors), one child process."""
+
+    def __init__(self, spec: str, patch_path: Path | None, model_options: dict, preferred_batch: int, cache: PadCache,
+                 device_rate: int, max_seconds: float = 4.0, on_error: Callable[[BaseException], None] | None = None) -> None:
+        context = multiprocessing.get_context("spawn")  # no fork: the parent has threads and audio handles
+        self.cache = cache
+        self.batch = max(1, min(8, preferred_batch))
+        self.on_error = on_error
+        self.errors = 0
+        self.rendered = 0
+        self._jobs = context.Queue()
+        self._results = context.Queue()
+        self._generation = context.Value("q", 0, lock=False)
+        self._process = context.Process(target=_child, name="liveengine-render", daemon=True,
+                                        args=(spec, str(patch_path) if patch_path else None, model_options, device_rate,
+                                              max_seconds, self._jobs, self._results, self._generation))
+        self._process.start()
+        self._stop = threading.Event()
+        self._stopping = False
+        self._receiver = threading.Thread(target=self._receive, name="liveengine-render-receiver", daemon=True)
+        self._receiver.start()
+
+    def render_all(self, points: np.ndarray, first: int | None = None) -> int:
+        generation = self.cache.begin_generation()
+        self._generation.value = generation
+        order = list(range(len(points)))
+        if first is not None:
+            order.sort(key=lambda pad: abs(pad - first))
+        for start in range(0, len(order), self.batch):
+            pads = order[start : start + self.batch]
+            self._jobs.put((generation, np.asarray(points[pads], np.float32), pads))
+        return generation
+
+    def _receive(self) -> None:
+        while not self._stop.is_set():
+            try:
+                message = self._results.get(timeout=0.2)
+            except queue.Empty:
+                self.cache.drop_retired()
+                if not self._process.is_alive() and not self._stopping:
+                    self._fail(RuntimeError(f"the render process exited (code {self._process.exitcode})"))
+                    return
+                continue
+            except (EOFError, OSError):
+                return
+            if message[0] == "buffer":
+                _, generation, pad, samples, envelope, onset, peak = message
+                samples.flags.writeable = False
+                if self.cache.put(pad, PlayableBuffer(samples, envelope, onset, peak), generation):
+                    self.rendered += 1
+            elif message[0] == "error":
+                self._fail(RuntimeError(message[1]))
+
+    def _fail(self, exc: BaseException) -> None:
+        self.errors += 1
+        if self.on_error is not None:
+            self.on_error(exc)
+
+    def stop(self) -> None:
+        self._stopping = True
+        try:
+            self._jobs.put(None)
+        except (OSError, ValueError):
+            pass
+        self._process.join(timeout=3.0)
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join(timeout=2.0)
+        self._stop.set()
+        self._receiver.join(timeout=2.0)
+        self._jobs.cancel_join_thread()

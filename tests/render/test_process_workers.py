@@ -1,0 +1,65 @@
+"""Rendering in a child process: same buffers as in-process threads, clean shutdown, a crash reported."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import numpy as np
+
+from liveengine.commands import make_command
+from liveengine.engine import Engine
+from liveengine.patch import load_patch
+
+
+def _engine(short_patch, render_in: str) -> Engine:
+    engine = Engine(load_patch(short_patch(extra_engine=f'render_in = "{render_in}"')))
+    assert engine.wait_rendered(timeout=60)
+    return engine
+
+
+def test_process_rendering_gives_the_same_buffers_as_threads(short_patch):
+    by_process = _engine(short_patch, "process")
+    by_thread = _engine(short_patch, "thread")
+    try:
+        assert by_process.instrument.workers.rendered == 64
+        for a, b in zip(by_process.instrument.cache.buffers, by_thread.instrument.cache.buffers):
+            np.testing.assert_array_equal(a.samples, b.samples)
+            assert a.onset == b.onset
+            assert not a.samples.flags.writeable
+    finally:
+        by_process.stop()
+        by_thread.stop()
+
+
+def test_a_parameter_change_re_renders_in_the_child_and_old_buffers_play_until_replaced(short_patch):
+    engine = _engine(short_patch, "process")
+    try:
+        before = list(engine.instrument.cache.buffers)
+        engine.submit(make_command("/param", ["zoom", 2.0]))
+        assert all(b is not None for b in engine.instrument.cache.buffers)  # never a silent pad meanwhile
+        assert engine.wait_rendered(timeout=60)
+        after = engine.instrument.cache.buffers
+        assert sum(not np.array_equal(a.samples, b.samples) for a, b in zip(before, after)) > 32
+    finally:
+        engine.stop()
+
+
+def test_stop_ends_the_child_and_a_killed_child_is_reported(short_patch):
+    reports: list[str] = []
+    engine = Engine(load_patch(short_patch(extra_engine='render_in = "process"')), on_report=reports.append)
+    assert engine.wait_rendered(timeout=60)
+    child = engine.instrument.workers._process
+    os.kill(child.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while not any("render process exited" in r for r in reports):
+        assert time.monotonic() < deadline, reports
+        time.sleep(0.05)
+    assert engine.instrument.workers.errors == 1
+    engine.stop()
+
+    second = _engine(short_patch, "process")
+    child = second.instrument.workers._process
+    second.stop()
+    assert not child.is_alive()
