@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +63,11 @@ def model_identity(folder: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def _shown(text: str, limit: int = 60) -> str:
+    """A metadata value as an error message quotes it: repr, cut to `limit` characters."""
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
 def read_metadata(folder: Path, props: dict[str, str]) -> ModelInfo:
     """Check the decoder's metadata_props against the contract and return them typed."""
     where = f"model {folder.name}"
@@ -83,10 +89,10 @@ def read_metadata(folder: Path, props: dict[str, str]) -> ModelInfo:
     def floats(key: str, length: int | None) -> tuple[float, ...]:
         try:
             value = json.loads(meta[key])
-            if not isinstance(value, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+            if not isinstance(value, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value):
                 raise ValueError
         except ValueError:
-            raise ModelError(f"{where}: metadata {PREFIX}{key} is not a JSON list of numbers.") from None
+            raise ModelError(f"{where}: metadata {PREFIX}{key} = {_shown(meta[key])}; expected a JSON list of numbers.") from None
         if length is not None and len(value) != length:
             raise ModelError(f"{where}: metadata {PREFIX}{key} has {len(value)} numbers; expected {length} (latent_dim).")
         return tuple(float(v) for v in value)
@@ -118,7 +124,7 @@ def read_metadata(folder: Path, props: dict[str, str]) -> ModelInfo:
             if not isinstance(classes, list) or not classes or not all(isinstance(c, str) and c for c in classes):
                 raise ValueError
         except ValueError:
-            raise ModelError(f"{where}: metadata {PREFIX}classes is not a JSON list of class names.") from None
+            raise ModelError(f"{where}: metadata {PREFIX}classes = {_shown(meta['classes'])}; expected a JSON list of class names.") from None
         fields["classes"] = tuple(classes)
     if "latent.mean" in meta:
         fields["latent_mean"] = floats("latent.mean", latent_dim)
@@ -127,9 +133,12 @@ def read_metadata(folder: Path, props: dict[str, str]) -> ModelInfo:
             axes = json.loads(meta["latent.axes"])
             if not isinstance(axes, list) or len(axes) < 2 or not all(isinstance(a, list) and len(a) == latent_dim for a in axes):
                 raise ValueError
+            if not all(math.isfinite(float(v)) for a in axes for v in a):
+                raise ValueError
             fields["latent_axes"] = tuple(tuple(float(v) for v in a) for a in axes)
         except (ValueError, TypeError):
-            raise ModelError(f"{where}: metadata {PREFIX}latent.axes must be a JSON list of at least 2 lists of {latent_dim} numbers.") from None
+            raise ModelError(f"{where}: metadata {PREFIX}latent.axes = {_shown(meta['latent.axes'])}; "
+                             f"expected a JSON list of at least 2 lists of {latent_dim} numbers.") from None
     if "latent.spreads" in meta:
         fields["latent_spreads"] = floats("latent.spreads", None)
         if len(fields["latent_spreads"]) < len(fields.get("latent_axes", ())):

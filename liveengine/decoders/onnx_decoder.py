@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,8 @@ from liveengine.decoders.istft import InverseSTFT
 
 NORMALIZE = ("peak", "loudness", "none")
 PEAK_TARGET = 0.9  # -0.9 dBFS
-LOUDNESS_TARGET = 10 ** (-18 / 20)  # RMS over the loud part, then peak-limited to 0.99
+LOUDNESS_TARGET = 10 ** (-18 / 20)  # RMS over the whole output, then peak-limited to 0.99
+MAX_GAIN = 100.0  # +40 dB at most: a near-silent latent point stays quiet rather than becoming loud noise
 SILENCE = 10 ** (-80 / 20)
 
 
@@ -43,14 +45,12 @@ def _check_io(where: str, name: str, got, expected_name: str, rank: int, dims: d
     for axis, size in dims.items():
         if isinstance(shape[axis], int) and shape[axis] != size:
             raise ModelError(f"{where}: {name} {got.name!r} has shape {shape}; axis {axis} must be {size} (from the metadata).")
-    if isinstance(shape[0], int) and shape[0] != 1:
-        pass  # a fixed batch is checked when batches are planned
 
 
 class OnnxDecoder:
     """A model folder meeting docs/model-contract.md. Load errors are ModelError naming the model."""
 
-    def __init__(self, folder: Path, threads: int = 1, normalize: str = "peak", max_batch: int = 64) -> None:
+    def __init__(self, folder: Path, threads: int = 1, normalize: str = "peak", max_batch: int = 16) -> None:
         folder = Path(folder)
         where = f"model {folder.name}"
         if not folder.is_dir():
@@ -74,6 +74,7 @@ class OnnxDecoder:
         _check_io(where, "decoder input", inputs[0], "z", 2, {1: info.latent_dim})
         fixed_batch = inputs[0].shape[0] if isinstance(inputs[0].shape[0], int) else None
         self.max_batch = fixed_batch or max_batch
+        self._fixed_batch = fixed_batch
         if info.output == "audio":
             if len(outputs) != 1:
                 raise ModelError(f"{where}: decoder.onnx has {len(outputs)} outputs; an audio decoder has one, 'audio'.")
@@ -89,10 +90,16 @@ class OnnxDecoder:
             self._magnitude = np.zeros((self.max_batch, info.bins, info.frames), np.float32)
             self._phase = np.zeros_like(self._magnitude)
         self._audio = np.zeros((self.max_batch, info.output_length), np.float32)
+        # Render workers share one decoder; the buffers above (and the inverse STFT's) are one set.
+        self._lock = threading.Lock()
         self.encoder = self._optional(folder / "encoder.onnx", threads, where, "audio", ("mean", "logvar"))
         self.classifier = self._optional(folder / "classifier.onnx", threads, where, "z", ("probabilities",))
         if self.classifier is not None and not info.classes:
             raise ModelError(f"{where}: classifier.onnx is present but the metadata names no liveengine.classes.")
+        if self.classifier is not None:
+            width = self.classifier.get_outputs()[0].shape[-1]
+            if isinstance(width, int) and width != len(info.classes):
+                raise ModelError(f"{where}: classifier.onnx gives {width} probabilities; the metadata names {len(info.classes)} classes.")
         self._check_output_at_mean(where)
 
     def _optional(self, path: Path, threads: int, where: str, input_name: str, output_names: tuple[str, ...]):
@@ -120,7 +127,8 @@ class OnnxDecoder:
         """Warm up (first runs allocate and pick kernels) before the stream starts."""
         z = np.zeros((min(max_batch, self.max_batch), self.latent_dim), np.float32)
         for _ in range(2):
-            self._raw_decode(z)
+            with self._lock:
+                self._raw_decode(z)
 
     def reset(self) -> None:
         pass
@@ -131,12 +139,17 @@ class OnnxDecoder:
             raise ValueError(f"{self.name} decodes z[batch, {self.latent_dim}] into out[batch, {self.output_length}]; got {z.shape} and {out.shape}")
         for start in range(0, len(z), self.max_batch):
             part = out[start : start + self.max_batch]
-            part[:] = self._raw_decode(z[start : start + self.max_batch])
+            with self._lock:
+                part[:] = self._raw_decode(z[start : start + self.max_batch])
             self._normalize(part)
 
     def _raw_decode(self, z: np.ndarray) -> np.ndarray:
         """Run the graph for one batch (<= max_batch); returns a view of an internal buffer."""
         batch = len(z)
+        if self._fixed_batch and batch < self._fixed_batch:  # a graph exported with a fixed batch: pad the chunk
+            padded = np.zeros((self._fixed_batch, self.latent_dim), np.float32)
+            padded[:batch] = z
+            return self._raw_decode(padded)[:batch]
         binding = self.session.io_binding()
         binding.bind_cpu_input("z", z)
         if self.istft is None:
@@ -158,8 +171,8 @@ class OnnxDecoder:
             return
         peaks = np.max(np.abs(audio), axis=1, keepdims=True)
         if self.normalize == "peak":
-            audio *= PEAK_TARGET / np.maximum(peaks, SILENCE)
+            audio *= np.minimum(PEAK_TARGET / np.maximum(peaks, SILENCE), MAX_GAIN)
             return
         rms = np.sqrt(np.mean(audio * audio, axis=1, keepdims=True))
-        gain = np.minimum(LOUDNESS_TARGET / np.maximum(rms, SILENCE), 0.99 / np.maximum(peaks, SILENCE))
+        gain = np.minimum(np.minimum(LOUDNESS_TARGET / np.maximum(rms, SILENCE), 0.99 / np.maximum(peaks, SILENCE)), MAX_GAIN)
         audio *= gain
