@@ -361,11 +361,46 @@ def update_readme(table: str) -> None:
         readme.write_text(f"{head}{begin}\n{table}{end}{tail}")
 
 
+def load_run_realtime(seconds: float) -> int:
+    """Child mode: the load run against a realtime (SCHED_FIFO) JACK server; prints JSON.
+
+    A separate process because libjack cannot talk to two servers from one process.
+    """
+    from liveengine.testing.jack_rig import JackUnavailable, start_jackd
+
+    name = f"liveengine-bench-rt-{os.getpid()}"
+    try:
+        server = start_jackd(name, realtime=True)
+    except JackUnavailable as exc:
+        print(json.dumps({"error": f"a realtime JACK server cannot start here ({exc})"}))
+        return 0
+    os.environ["JACK_DEFAULT_SERVER"] = name
+    import sounddevice as sd
+
+    from liveengine.audio.sounddevice_backend import name_jack_client
+
+    name_jack_client(sd)
+    tmp = HERE / "_work"
+    tmp.mkdir(exist_ok=True)
+    try:
+        result = bench_xruns(tmp, name, seconds, "thread")
+    finally:
+        sd._terminate()
+        server.stop()
+    result["render_in"] = "thread, JACK realtime (-R)"
+    print(json.dumps(result))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="shorter runs (for a smoke test)")
+    parser.add_argument("--load-run-realtime", type=float, metavar="SECONDS", help=argparse.SUPPRESS)
     args = parser.parse_args()
     from liveengine.testing.jack_rig import JackUnavailable, start_jackd
+
+    if args.load_run_realtime:
+        return load_run_realtime(args.load_run_realtime)
 
     server_name = f"liveengine-bench-{os.getpid()}"
     try:
@@ -390,7 +425,14 @@ def main() -> int:
         print("bench: callback time with 32 voices vs an empty callback ...", flush=True)
         results["callback"] = bench_callback(tmp, 5.0 if args.quick else 20.0)
         print("bench: xruns under load ...", flush=True)
-        results["xruns"] = [bench_xruns(tmp, server_name, 10.0 if args.quick else 60.0, mode) for mode in ("process", "thread")]
+        load_seconds = 10.0 if args.quick else 60.0
+        results["xruns"] = [bench_xruns(tmp, server_name, load_seconds, mode) for mode in ("process", "thread")]
+        child = subprocess.run([sys.executable, __file__, "--load-run-realtime", str(load_seconds)], capture_output=True, text=True, timeout=600)
+        realtime = json.loads(child.stdout.strip().splitlines()[-1]) if child.returncode == 0 and child.stdout.strip() else {"error": child.stderr[-300:]}
+        if "error" not in realtime:
+            results["xruns"].append(realtime)
+        else:
+            results["xruns_realtime_error"] = realtime["error"]
         print("bench: command-to-output latency ...", flush=True)
         results["latency"] = bench_latency(tmp, server_name, 40 if args.quick else 150)
     finally:

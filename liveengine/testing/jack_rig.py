@@ -45,7 +45,8 @@ class JackServer:
                 self.process.wait()
 
 
-def start_jackd(name: str, timeout: float = 10.0) -> JackServer:
+def start_jackd(name: str, timeout: float = 10.0, realtime: bool = False) -> JackServer:
+    """Start `jackd -d dummy` under `name`; --no-realtime unless `realtime` (SCHED_FIFO, needs the permission)."""
     jackd = shutil.which("jackd")
     if jackd is None:
         unavailable("jackd is not installed (Debian package jackd2)")
@@ -53,7 +54,8 @@ def start_jackd(name: str, timeout: float = 10.0) -> JackServer:
         import jack
     except OSError as exc:
         unavailable(f"the JACK client library cannot be loaded ({exc})")
-    process = subprocess.Popen([jackd, "-n", name, "--no-realtime", "-S", "-d", "dummy", "-r", str(RATE), "-p", str(PERIOD)],
+    scheduling = ["-R", "-P", "70"] if realtime else ["--no-realtime"]
+    process = subprocess.Popen([jackd, "-n", name, *scheduling, "-S", "-d", "dummy", "-r", str(RATE), "-p", str(PERIOD)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"})
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
