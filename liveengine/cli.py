@@ -38,6 +38,16 @@ def _blocksize(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a UDP port; allowed: 1 to 65535")
+    return value
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -67,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--seconds", type=_seconds, help="play for this long, then exit cleanly")
     play.add_argument("--score", metavar="FILE", help="play a score file live")
     play.add_argument("--demo", action="store_true", help="loop the patch's demo score")
+    play.add_argument("--osc-port", type=_port, default=9000, help="UDP port for OSC control (default 9000)")
+    play.add_argument("--osc-host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; others need --osc-allow)")
+    play.add_argument("--osc-allow", action="append", default=[], metavar="ADDRESS", help="a client address allowed to send OSC (repeatable)")
+    play.add_argument("--no-osc", action="store_true", help="do not listen for OSC")
 
     commands.add_parser("devices", parents=[debug], help="list audio output devices")
 
@@ -178,7 +192,12 @@ def cmd_play(args) -> int:
                                      fallback=patch.audio["fallback_device"])
 
     engine = Engine(patch, options, on_report=lambda m: say(f"liveengine: {m}"))
+    osc = None
     try:
+        if not args.no_osc:
+            from liveengine.control.osc.server import OscServer
+
+            osc = OscServer(engine, args.osc_host, args.osc_port, allow=tuple(args.osc_allow))
         say(f"liveengine {__version__}: patch '{patch.name}' ({patch.path}), decoder {engine.instrument.decoder.name}, "
             f"{engine.instrument.grid.rows}x{engine.instrument.grid.cols} pads, timing {options.timing}")
         engine.wait_rendered(on_progress=Progress("rendering pads"))
@@ -186,6 +205,9 @@ def cmd_play(args) -> int:
             engine.record(args.record, overwrite=args.force)
         engine.start(backend)
         say(f"playing on {engine.backend.description}" + (f", recording to {args.record}" if args.record else ""))
+        if osc is not None:
+            osc.start()
+            say(f"listening for OSC on {osc.address[0]}:{osc.address[1]} (see docs/osc.md)")
         stop = threading.Event()
         _install_stop_signals(stop)
         feeder = None
@@ -214,6 +236,8 @@ def cmd_play(args) -> int:
                 say(f"voices {s['voices']:2d}  cpu {s['cpu_load']:.0%}  p99 {s['callback_p99']:.0%}  xruns {s['xruns']}  "
                     f"late {s['late_commands']}  drops {s['queue_drops']}  pads {s['rendered']}")
     finally:
+        if osc is not None:
+            osc.stop()
         engine.stop()
     s = engine.status()
     say(f"stopped: {engine.core.counters.blocks} blocks, {s['xruns']} xruns, {s['callback_errors']} callback errors" +

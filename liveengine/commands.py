@@ -9,6 +9,7 @@ translate into it and never invent their own checks.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from liveengine.errors import LiveEngineError
@@ -27,6 +28,9 @@ class Command:
     at: int | None = None
 
 
+NAME_PATTERN = r"[A-Za-z0-9_-]{1,64}"
+
+
 @dataclass(frozen=True, slots=True)
 class Arg:
     name: str
@@ -36,10 +40,13 @@ class Arg:
     optional: bool = False
     default: object = None
     choices: tuple[str, ...] = ()
+    pattern: str = ""  # a regular expression a text argument must match in full
 
     def allowed(self) -> str:
         if self.choices:
             return "one of " + ", ".join(self.choices)
+        if self.pattern == NAME_PATTERN:
+            return "a name of letters, digits, - and _"
         if self.low is not None and self.high is not None:
             word = "an integer" if self.kind is int else "a number"
             return f"{word} from {self.low:g} to {self.high:g}"
@@ -51,6 +58,9 @@ class CommandSpec:
     address: str
     args: tuple[Arg, ...]
     doc: str
+    reply: str = "nothing (errors: /error address reason)"
+    handled_by: str = "engine"  # "engine": Engine.submit; "server": the OSC server itself
+    writes: bool = False  # writes files or switches patches: loopback clients only unless allowed
 
 
 # Live parameters settable with /param. Ranges are the allowed values.
@@ -76,6 +86,19 @@ COMMANDS: dict[str, CommandSpec] = {
         CommandSpec("/param", (Arg("name", str, choices=tuple(PARAMS)), Arg("value", float)), "set a live parameter"),
         CommandSpec("/choke", (Arg("group", str),), "fade out every voice of a choke group"),
         CommandSpec("/panic", (), "silence every voice at once and drop scheduled commands"),
+        CommandSpec("/ping", (), "check that the engine is there", reply="/pong", handled_by="server"),
+        CommandSpec("/status", (), "report the engine's counters",
+                    reply="/status voices xruns queue_drops late_commands cpu_load rendered_pads total_pads", handled_by="server"),
+        CommandSpec("/subscribe", (Arg("port", int, 1, 65535, optional=True, default=0),),
+                    "send feedback (/status once a second, /error, /report) to the sender's address, at this port if given",
+                    reply="/subscribed port", handled_by="server"),
+        CommandSpec("/unsubscribe", (Arg("port", int, 1, 65535, optional=True, default=0),), "stop feedback to that address",
+                    reply="/unsubscribed port", handled_by="server"),
+        CommandSpec("/patch", (Arg("name", str, pattern=NAME_PATTERN),), "load a patch by name from the patch folders (names only, never paths)",
+                    reply="/patch name ok|failed", handled_by="server", writes=True),
+        CommandSpec("/record/start", (Arg("name", str, pattern=NAME_PATTERN),), "record the output to NAME.wav in the recordings folder (never overwrites)",
+                    reply="/record/start path", handled_by="server", writes=True),
+        CommandSpec("/record/stop", (), "stop recording; the file is complete", reply="/record/stop path", handled_by="server", writes=True),
     )
 }
 
@@ -86,6 +109,8 @@ def _coerce(spec: CommandSpec, arg: Arg, value: object) -> object:
         if not isinstance(value, str):
             raise LiveEngineError(f"{where} is {value!r}; expected {arg.allowed()}.")
         if arg.choices and value not in arg.choices:
+            raise LiveEngineError(f"{where} is {value!r}; allowed: {arg.allowed()}.")
+        if arg.pattern and not re.fullmatch(arg.pattern, value):
             raise LiveEngineError(f"{where} is {value!r}; allowed: {arg.allowed()}.")
         return value
     if isinstance(value, str):

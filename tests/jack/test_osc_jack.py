@@ -1,0 +1,100 @@
+"""OSC into sound through the JACK rig: the right pad, bundles at their sample, and liblo's tools as clients."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+
+import numpy as np
+import pytest
+from pythonosc.osc_bundle_builder import OscBundleBuilder
+from pythonosc.osc_message_builder import OscMessageBuilder
+
+from liveengine.audio.sounddevice_backend import SoundDeviceBackend
+from liveengine.control.osc.server import OscServer, build_message
+from liveengine.engine import Engine
+from liveengine.patch import load_patch
+from liveengine.testing.jack_rig import RATE, Capture, onsets
+
+
+@pytest.fixture
+def osc_engine(jack_server, short_patch):
+    engine = Engine(load_patch(short_patch(extra_engine='render_in = "thread"')))
+    assert engine.wait_rendered(timeout=60)
+    capture = Capture(jack_server.name)
+    engine.start(SoundDeviceBackend("JACK", RATE, 128, 2))
+    capture.connect_from("liveengine")
+    server = OscServer(engine, "127.0.0.1", 0)
+    server.start()
+    import socket
+
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    yield engine, capture, server, client
+    client.close()
+    server.stop()
+    engine.stop()
+    capture.close()
+
+
+def test_pad_over_osc_plays_that_pads_sound(osc_engine):
+    engine, capture, server, client = osc_engine
+    capture.start()
+    time.sleep(0.1)
+    client.sendto(build_message("/pad", 2, 3, 0.5), server.address)
+    time.sleep(0.3)
+    audio, _ = capture.stop()
+    (onset,) = onsets(audio[:, 0])
+    cache, grid = engine.instrument.cache, engine.instrument.grid
+    played = cache.get(grid.pad_index(2, 3))
+    expected = 0.5 * played.samples
+    start = onset - int(np.flatnonzero(np.abs(expected) > 1e-3)[0])  # same threshold on the expected sound
+    heard = audio[start : start + len(played.samples), 0]
+    np.testing.assert_allclose(heard, expected, atol=1e-6)  # velocity 0.5, curve 1, unity gain
+    neighbour = cache.get(grid.pad_index(2, 4)).samples[: len(heard)]
+    assert np.max(np.abs(heard[: len(neighbour)] - 0.5 * neighbour)) > 0.01
+
+
+def test_timetagged_bundles_start_at_their_sample(osc_engine):
+    engine, capture, server, client = osc_engine
+    capture.start()
+    time.sleep(0.1)
+    first = time.time() + 0.2
+    gaps = [0.0, 0.25 + 1234 / RATE, 0.5 + 77 / RATE]
+    for gap in gaps:  # separate datagrams, each its own bundle
+        bundle = OscBundleBuilder(first + gap)
+        message = OscMessageBuilder("/pad")
+        for value in (2, 3, 0.5):
+            message.add_arg(value)
+        bundle.add_content(message.build())
+        client.sendto(bundle.build().dgram, server.address)
+    time.sleep(1.0)
+    audio, _ = capture.stop()
+    found = onsets(audio[:, 0])
+    assert len(found) == 3
+    expected = np.round(np.array(gaps) * RATE)
+    # Sample-accurate up to the clock reading that maps each datagram's timetag (a few frames at most).
+    assert np.all(np.abs(np.diff(found) - np.diff(expected)) <= 3), (np.diff(found), np.diff(expected))
+    assert server.counters.late_bundles == 0
+
+
+@pytest.mark.skipif(shutil.which("oscsend") is None, reason="liblo-tools (oscsend, oscdump) is not installed")
+def test_liblo_tools_drive_the_engine_and_receive_feedback(osc_engine):
+    engine, capture, server, client = osc_engine
+    port = server.address[1]
+    dump_port = port + 1 if port < 65000 else port - 1
+    dump = subprocess.Popen(["oscdump", "-L", str(dump_port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        time.sleep(0.3)
+        capture.start()
+        time.sleep(0.1)
+        subprocess.run(["oscsend", "127.0.0.1", str(port), "/pad", "iif", "4", "4", "0.8"], check=True, timeout=10)
+        subprocess.run(["oscsend", "127.0.0.1", str(port), "/subscribe", "i", str(dump_port)], check=True, timeout=10)
+        subprocess.run(["oscsend", "127.0.0.1", str(port), "/ping"], check=True, timeout=10)
+        time.sleep(1.5)
+        audio, _ = capture.stop()
+    finally:
+        dump.terminate()
+        output = dump.communicate(timeout=5)[0]
+    assert len(onsets(audio[:, 0])) == 1
+    assert "/subscribed" in output and "/pong" in output and "/status" in output, output

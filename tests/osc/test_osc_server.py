@@ -1,0 +1,187 @@
+"""The OSC server over real UDP sockets: replies, every kind of bad input, floods, timetags."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
+from pythonosc.osc_message import OscMessage
+from pythonosc.osc_message_builder import OscMessageBuilder
+
+from liveengine.control.osc.server import OscServer, address_table_markdown, build_message
+from liveengine.engine import Engine
+from liveengine.errors import LiveEngineError
+from liveengine.patch import load_patch
+from liveengine.rt.core import START
+
+REPO_DOCS = __import__("pathlib").Path(__file__).resolve().parents[2] / "docs" / "osc.md"
+
+
+@pytest.fixture
+def served(short_patch, tmp_path):
+    engine = Engine(load_patch(short_patch(extra_engine='render_in = "thread"')))
+    assert engine.wait_rendered(timeout=60)
+    server = OscServer(engine, "127.0.0.1", 0, recordings_dir=tmp_path, max_messages_per_second=2000)
+    server.start()
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    client.bind(("127.0.0.1", 0))
+    client.settimeout(2.0)
+    yield engine, server, client
+    client.close()
+    server.stop()
+    engine.stop()
+
+
+def ask(client, server, data: bytes) -> OscMessage:
+    client.sendto(data, server.address)
+    reply, _ = client.recvfrom(65536)
+    return OscMessage(reply)
+
+
+def queued_events(engine) -> list:
+    events = []
+    while (event := engine.core.queue.get()) is not None:
+        events.append(event)
+    return events
+
+
+def test_docs_osc_md_is_generated_from_the_table():
+    assert REPO_DOCS.read_text() == address_table_markdown(), "run: python -m liveengine.control.osc.docs"
+
+
+def test_ping_status_and_a_pad_hit_reach_the_engine(served):
+    engine, server, client = served
+    assert ask(client, server, build_message("/ping")).address == "/pong"
+    status = ask(client, server, build_message("/status"))
+    assert status.address == "/status" and status.params[-2:] == [64, 64]
+    client.sendto(build_message("/pad", 3, 4, 0.5), server.address)
+    deadline = time.monotonic() + 2
+    while not len(engine.core.queue):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    (event,) = queued_events(engine)
+    assert event[2] == START and event[6] == engine.instrument.grid.pad_index(3, 4)
+    assert event[3] is engine.instrument.cache.get(engine.instrument.grid.pad_index(3, 4))
+
+
+@pytest.mark.parametrize("data, address, reason", [
+    (build_message("/nope", 1), "/nope", "unknown address"),
+    (build_message("/pad", 3), "/pad", "expected: /pad row col [velocity]"),
+    (build_message("/pad", "a", 2), "/pad", "expected an integer from 0 to 15"),
+    (build_message("/pad", 3, 4, 7.0), "/pad", "velocity"),
+    (build_message("/pad", 12, 4), "/pad", "outside the 8x8 grid"),
+    (build_message("/param", "warp", 1.0), "/param", "allowed: one of gain"),
+    (build_message("/param", "gain", 9.0), "/param", "out of range"),
+    (build_message("/patch", "../etc/passwd"), "/patch", "letters, digits"),
+    (b"/pad\x00\x00\x00\x00,ii\x00\x00\x00\x00\x03", "?", "malformed"),
+    (b"\xff\xfe\xfd\x00,s\x00\x00\xc3\x28\x00\x00", "?", "malformed"),
+    (b"#bundle\x00\x00\x00", "?", "malformed"),
+])
+def test_bad_input_is_answered_with_an_error_and_counted(served, data, address, reason):
+    engine, server, client = served
+    reply = ask(client, server, data)
+    assert reply.address == "/error"
+    assert reply.params[0] == address and reason in reply.params[1], reply.params
+    assert engine.core.queue.dropped == 0 and len(engine.core.queue) == 0
+    assert ask(client, server, build_message("/ping")).address == "/pong"  # still serving
+
+
+def test_bundles_become_engine_frames_and_out_of_range_timetags_are_rejected(served):
+    engine, server, client = served
+    rate = engine.options.samplerate
+    when = time.time() + 0.5
+    bundle = OscBundleBuilder(when)
+    for col in range(2):
+        message = OscMessageBuilder("/pad")
+        for value in (1, col, 1.0):
+            message.add_arg(value)
+        bundle.add_content(message.build())
+    before = engine.now_frame()
+    client.sendto(bundle.build().dgram, server.address)
+    time.sleep(0.2)
+    events = queued_events(engine)
+    assert len(events) == 2
+    expected = before + 0.5 * rate
+    for event in events:  # frame of the buffer's start = target - onset
+        target = event[0] + event[3].onset
+        assert abs(target - expected) < 0.05 * rate
+    assert events[0][0] == events[1][0] - (events[1][3].onset - events[0][3].onset)  # one bundle, one time
+    far = OscBundleBuilder(time.time() + 60)
+    far.add_content(OscMessageBuilder("/panic").build())
+    reply = ask(client, server, far.build().dgram)
+    assert reply.address == "/error" and reply.params[0] == "#bundle" and "ahead" in reply.params[1]
+    old = OscBundleBuilder(time.time() - 5)
+    old.add_content(OscMessageBuilder("/panic").build())
+    reply = ask(client, server, old.build().dgram)
+    assert reply.address == "/error" and "in the past" in reply.params[1]
+    now = OscBundleBuilder(IMMEDIATELY)
+    now.add_content(OscMessageBuilder("/panic").build())
+    client.sendto(now.build().dgram, server.address)
+    assert ask(client, server, build_message("/ping")).address == "/pong"
+    assert server.counters.too_far_ahead == 1 and server.counters.late_bundles == 1
+
+
+def test_large_datagrams_are_read_whole(served):
+    engine, server, client = served
+    message = OscMessageBuilder("/choke")
+    message.add_arg("x" * 20000)  # python-osc's own server drops anything over 8,192 bytes silently
+    reply = ask(client, server, message.build().dgram)
+    assert reply.address == "/error" and "is not in the patch" in reply.params[1]
+
+
+def test_a_flood_is_dropped_and_counted_without_blocking(served):
+    engine, server, client = served
+    data = build_message("/pad/off", 1, 1)
+    for _ in range(6000):  # three times the per-second allowance, as fast as possible
+        client.sendto(data, server.address)
+    time.sleep(0.5)
+    assert server.counters.flood_dropped > 0
+    assert server.counters.handled + server.counters.flood_dropped <= 6000
+    assert ask(client, server, build_message("/ping")).address == "/pong"
+
+
+def test_subscribe_sends_status_and_reports(served):
+    engine, server, client = served
+    listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.settimeout(3.0)
+    port = listener.getsockname()[1]
+    try:
+        client.sendto(build_message("/subscribe", port), server.address)
+        assert OscMessage(listener.recvfrom(65536)[0]).address == "/subscribed"
+        engine.report("hello from the engine")
+        seen = set()
+        deadline = time.monotonic() + 4
+        while {"/status", "/report"} - seen and time.monotonic() < deadline:
+            seen.add(OscMessage(listener.recvfrom(65536)[0]).address)
+        assert {"/status", "/report"} <= seen
+    finally:
+        listener.close()
+
+
+def test_record_start_and_stop_over_osc_write_a_file(served, tmp_path):
+    engine, server, client = served
+    reply = ask(client, server, build_message("/record/start", "take1"))
+    assert reply.address == "/record/start" and reply.params[0].endswith("take1.wav")
+    reply = ask(client, server, build_message("/record/start", "take1"))
+    assert reply.address == "/error"  # one recording at a time, and never over a file
+    assert ask(client, server, build_message("/record/stop")).address == "/record/stop"
+    assert (tmp_path / "take1.wav").exists()
+    again = ask(client, server, build_message("/record/start", "take1"))
+    assert again.address == "/error" and "already exists" in again.params[1]
+
+
+def test_patch_by_name_and_a_failed_patch_keeps_playing(served):
+    engine, server, client = served
+    reply = ask(client, server, build_message("/patch", "default"))
+    assert reply.params == ["default", "ok"]
+    reply = ask(client, server, build_message("/patch", "no-such-patch"))
+    assert reply.address == "/error" and "not found" in reply.params[1]
+
+
+def test_listening_beyond_loopback_needs_an_allow_list(served):
+    engine = served[0]
+    with pytest.raises(LiveEngineError, match="allowed"):
+        OscServer(engine, "0.0.0.0", 0)
