@@ -78,7 +78,10 @@ def test_panic():
 
 def test_every_table_address_takes_its_own_shape():
     # Guards the table itself: a typo there would break every adapter at once.
-    assert set(COMMANDS) == {"/pad", "/pad/off", "/param", "/choke", "/panic"}
+    engine_side = {a for a, spec in COMMANDS.items() if spec.handled_by == "engine"}
+    assert engine_side == {"/pad", "/pad/off", "/param", "/choke", "/panic"}
+    assert all(spec.handled_by in ("engine", "server") for spec in COMMANDS.values())
+    assert {a for a, spec in COMMANDS.items() if spec.writes} == {"/patch", "/record/start", "/record/stop"}
     assert parse_command_text("/pad/off 1 2").args == (1, 2)
     assert parse_command_text("/choke hats").args == ("hats",)
 
