@@ -164,6 +164,92 @@ def bench_xruns(tmp: Path, server: str, seconds: float, render_in: str) -> dict:
             "queue_drops": status["queue_drops"], "callback_errors": status["callback_errors"]}
 
 
+def bench_osc(tmp: Path, server: str, hits: int, rate_seconds: float) -> dict:
+    """OSC message to first audible frame, timetag-to-onset error, and a sustained message rate."""
+    import socket
+
+    from pythonosc.osc_bundle_builder import OscBundleBuilder
+    from pythonosc.osc_message_builder import OscMessageBuilder
+
+    from liveengine.audio.sounddevice_backend import SoundDeviceBackend
+    from liveengine.control.osc.server import OscServer, build_message
+    from liveengine.engine import Engine
+    from liveengine.patch import load_patch
+    from liveengine.testing.jack_rig import Capture, onsets
+
+    engine = Engine(load_patch(make_patch(tmp, "osc", 0.05)))
+    engine.wait_rendered(timeout=120)
+    capture = Capture(server, seconds=hits * 0.25 + 10)
+    engine.start(SoundDeviceBackend("JACK", RATE, PERIOD, 2))
+    capture.connect_from("liveengine")
+    osc = OscServer(engine, "127.0.0.1", 0, max_messages_per_second=50000)
+    osc.start()
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rng = random.Random(2)
+    try:
+        capture.start()
+        time.sleep(0.5)
+        sent = []
+        message = build_message("/pad", 2, 3, 1.0)
+        for _ in range(hits):
+            time.sleep(0.1 + rng.random() * 0.005)
+            sent.append(time.perf_counter())
+            client.sendto(message, osc.address)
+        # Timetagged bundles, each sent 30-40 ms ahead of its time.
+        tagged = []
+        for _ in range(hits):
+            time.sleep(0.1 + rng.random() * 0.005)
+            when = time.time() + 0.03 + rng.random() * 0.01
+            tagged.append(time.perf_counter() + (when - time.time()))
+            bundle = OscBundleBuilder(when)
+            pad = OscMessageBuilder("/pad")
+            for value in (2, 3, 1.0):
+                pad.add_arg(value)
+            bundle.add_content(pad.build())
+            client.sendto(bundle.build().dgram, osc.address)
+        time.sleep(0.3)
+        arrivals = capture.frames_at(np.array(sent + tagged))
+        audio, first = capture.stop()
+        found = onsets(audio[:, 0], min_gap=1200) + first
+        result: dict = {}
+        if len(found) != 2 * hits:
+            result["error"] = f"found {len(found)} onsets for {2 * hits} messages"
+        else:
+            now_ms = (found[:hits] - arrivals[:hits]) / RATE * 1000
+            tag_ms = (found[hits:] - arrivals[hits:]) / RATE * 1000
+            result["message_to_sound_ms"] = {"median": float(np.median(now_ms)), "p99": float(np.percentile(now_ms, 99)),
+                                             "max": float(now_ms.max()), "jitter": float(np.percentile(now_ms, 99) - np.percentile(now_ms, 1))}
+            result["timetag_to_onset_ms"] = {"median": float(np.median(tag_ms)), "p1": float(np.percentile(tag_ms, 1)),
+                                             "p99": float(np.percentile(tag_ms, 99)), "spread": float(np.percentile(tag_ms, 99) - np.percentile(tag_ms, 1))}
+        result["late_bundles"] = osc.counters.late_bundles
+        # Sustained rate: messages that cost the engine a check and a queue slot but make no sound.
+        xruns_before = engine.core.counters.xruns
+        handled_before = osc.counters.handled
+        quiet = build_message("/pad/off", 1, 1)
+        target = 10_000
+        count = 0
+        began = time.perf_counter()
+        while time.perf_counter() - began < rate_seconds:
+            for _ in range(100):
+                client.sendto(quiet, osc.address)
+            count += 100
+            delay = began + count / target - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+        elapsed = time.perf_counter() - began
+        time.sleep(0.5)
+        handled = osc.counters.handled - handled_before
+        result["sustained"] = {"sent_per_second": round(count / elapsed), "sent": count, "handled": handled,
+                               "lost": count - handled, "flood_dropped": osc.counters.flood_dropped,
+                               "xruns": engine.core.counters.xruns - xruns_before}
+        return result
+    finally:
+        client.close()
+        osc.stop()
+        engine.stop()
+        capture.close()
+
+
 def bench_latency(tmp: Path, server: str, hits: int) -> dict:
     from liveengine.audio.sounddevice_backend import SoundDeviceBackend
     from liveengine.commands import make_command
@@ -332,6 +418,22 @@ def markdown(results: dict) -> str:
         g = r["in_graph_ms"]
         lines.append(f"| {mode} | {g['median']:.2f} ms | {g['p1']:.2f} ms | {g['p99']:.2f} ms | {r['jitter_ms']:.2f} ms | "
                      f"{r['reported_output_latency_ms']:.2f} ms | {r['total_median_ms']:.2f} ms |")
+    o = results.get("osc")
+    if o:
+        lines += [""]
+        if "error" in o:
+            lines.append(f"OSC: {o['error']}.")
+        else:
+            m, t = o["message_to_sound_ms"], o["timetag_to_onset_ms"]
+            lines += [
+                "| OSC over UDP into JACK | median | p99 | max | jitter / spread |", "|---|---|---|---|---|",
+                f"| `/pad` message to first audible frame | {m['median']:.2f} ms ({m['median'] / (PERIOD_S * 1000):.2f} periods) | "
+                f"{m['p99']:.2f} ms ({m['p99'] / (PERIOD_S * 1000):.2f} periods) | {m['max']:.2f} ms | {m['jitter']:.2f} ms |",
+                f"| timetagged bundle: onset minus timetag | {t['median']:.2f} ms | {t['p99']:.2f} ms | | {t['spread']:.3f} ms (p99-p1) |",
+            ]
+        r = o["sustained"]
+        lines += ["", f"Sustained: {r['sent_per_second']} messages/s for {r['sent']} messages: {r['handled']} handled, "
+                  f"{r['lost']} lost, {r['flood_dropped']} dropped by the flood limit, {r['xruns']} xruns. Late bundles: {o['late_bundles']}."]
     d = results.get("decode")
     if d:
         lines += ["", "| decoder, one thread, inverse STFT included | one sound | batch of 64 | per sound in the batch |", "|---|---|---|---|"]
@@ -433,6 +535,8 @@ def main() -> int:
             results["xruns"].append(realtime)
         else:
             results["xruns_realtime_error"] = realtime["error"]
+        print("bench: OSC ...", flush=True)
+        results["osc"] = bench_osc(tmp, server_name, 30 if args.quick else 100, 2.0 if args.quick else 5.0)
         print("bench: command-to-output latency ...", flush=True)
         results["latency"] = bench_latency(tmp, server_name, 40 if args.quick else 150)
     finally:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from liveengine.commands import Command, parse_command_text
+from liveengine.commands import COMMANDS, Command, parse_command_text
 from liveengine.errors import LiveEngineError
 
 
@@ -31,6 +31,9 @@ def parse_score(text: str, source: str = "<score>") -> list[tuple[float, Command
             command = parse_command_text(rest)
         except LiveEngineError as exc:
             raise LiveEngineError(f"{source}:{number}: {exc.message}") from None
+        if COMMANDS[command.address].handled_by != "engine":
+            engine_side = ", ".join(a for a, spec in COMMANDS.items() if spec.handled_by == "engine")
+            raise LiveEngineError(f"{source}:{number}: {command.address} is an OSC server request, not a score command; a score may use {engine_side}.")
         events.append((seconds, command))
     events.sort(key=lambda e: e[0])
     return events

@@ -124,3 +124,12 @@ def test_load_score_binary_file(tmp_path):
         load_score(path)
     assert str(path) in str(info.value)
     assert "UTF-8" in str(info.value)
+
+
+def test_server_requests_are_not_score_commands():
+    from liveengine.control.score import parse_score
+    from liveengine.errors import LiveEngineError
+
+    with pytest.raises(LiveEngineError) as caught:
+        parse_score("0.0 /pad 1 1\n0.5 /ping\n", "live.score")
+    assert "live.score:2" in caught.value.message and "/ping" in caught.value.message and "/pad" in caught.value.message
