@@ -18,7 +18,7 @@ system_packages() {
         return 0
       fi
       local wanted=(libportaudio2)
-      [ "$purpose" = test ] && wanted+=(jackd2 liblo-tools)
+      [ "$purpose" = test ] && wanted+=(jackd2 liblo-tools puredata-core)
       local missing=()
       for pkg in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
