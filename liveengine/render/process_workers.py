@@ -9,6 +9,7 @@ of the decoder; only finished buffers come back, as a memcpy on a receiver threa
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue
 import threading
 from pathlib import Path
@@ -37,8 +38,14 @@ def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: 
         return
     results.put(("ready",))
     out = np.zeros((8, decoder.output_length), np.float32)
+    parent = os.getppid()
     while True:
-        job = jobs.get()
+        try:
+            job = jobs.get(timeout=1.0)
+        except queue.Empty:
+            if os.getppid() != parent:
+                return  # the engine died without stopping us (e.g. SIGKILL): do not linger
+            continue
         if job is None:
             return
         job_generation, points, pads = job

@@ -42,11 +42,24 @@ def test_play_stops_on_signal_with_a_complete_recording(jack_server, tmp_path, s
     assert np.max(np.abs(audio)) <= 1.0
 
 
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in open(f"/proc/{pid}/task/{pid}/children").read().split()]
+    except OSError:
+        return []
+
+
 def test_recording_survives_sigkill(jack_server, tmp_path):
     process = start_play(tmp_path, "--record", "take.wav")
     time.sleep(2.5)
+    children = _children(process.pid)  # the render process (and multiprocessing's resource tracker)
+    assert children, "play runs its renderer in a child process"
     process.kill()
     process.wait(timeout=10)
+    deadline = time.time() + 10
+    while any(os.path.exists(f"/proc/{c}") and open(f"/proc/{c}/stat").read().split()[2] != "Z" for c in children):
+        assert time.time() < deadline, "the render process outlived a killed engine"
+        time.sleep(0.1)
     audio, rate = sf.read(tmp_path / "take.wav", dtype="float32")
     # All but the last second: the header is rewritten every half second of audio.
     assert len(audio) >= 1.0 * rate
