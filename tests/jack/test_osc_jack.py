@@ -48,11 +48,15 @@ def test_pad_over_osc_plays_that_pads_sound(osc_engine):
     cache, grid = engine.instrument.cache, engine.instrument.grid
     played = cache.get(grid.pad_index(2, 3))
     expected = 0.5 * played.samples
-    start = onset - int(np.flatnonzero(np.abs(expected) > 1e-3)[0])  # same threshold on the expected sound
+    loud = int(np.flatnonzero(np.abs(expected) > 1e-3)[0])  # same threshold on the expected sound
+    start = onset - loud
     heard = audio[start : start + len(played.samples), 0]
-    np.testing.assert_allclose(heard, expected, atol=1e-6)  # velocity 0.5, curve 1, unity gain
+    # From the transient on, exactly that pad's sound (velocity 0.5, curve 1, unity gain). The
+    # quiet pre-roll before it may be partly skipped when the hit's start fell in a block already
+    # computed: the engine keeps the transient on time rather than the pre-roll.
+    np.testing.assert_allclose(heard[loud:], expected[loud:], atol=1e-6)
     neighbour = cache.get(grid.pad_index(2, 4)).samples[: len(heard)]
-    assert np.max(np.abs(heard[: len(neighbour)] - 0.5 * neighbour)) > 0.01
+    assert np.max(np.abs(heard[loud : len(neighbour)] - 0.5 * neighbour[loud:])) > 0.01
 
 
 def test_timetagged_bundles_start_at_their_sample(osc_engine):
