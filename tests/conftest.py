@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import gc
+import sys
 from pathlib import Path
 
 import pytest
@@ -46,3 +48,29 @@ def jack_server():
     # server is gone, Pa_Terminate asserts and would abort the test process.
     sd._terminate()
     server.stop()
+
+
+@pytest.fixture
+def engines():
+    """Make started engines on offline backends; stop them and undo Engine.start's interpreter tweaks after."""
+    from liveengine.audio.offline import OfflineBackend
+    from liveengine.engine import Engine
+    from liveengine.patch import load_patch
+
+    made = []
+    switch = sys.getswitchinterval()
+
+    def make(patch_path: Path, options=None):
+        engine = Engine(load_patch(patch_path), options)
+        made.append(engine)
+        assert engine.wait_rendered(timeout=60)
+        o = engine.options
+        backend = OfflineBackend(o.samplerate, o.blocksize, o.channels)
+        engine.start(backend)
+        return engine, backend
+
+    yield make
+    for engine in made:
+        engine.stop()
+    sys.setswitchinterval(switch)
+    gc.unfreeze()

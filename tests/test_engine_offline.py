@@ -7,8 +7,6 @@ check here is exact to the sample and repeatable.
 from __future__ import annotations
 
 import dataclasses
-import gc
-import sys
 import threading
 from pathlib import Path
 
@@ -16,11 +14,9 @@ import numpy as np
 import pytest
 import soundfile
 
-from liveengine.audio.offline import OfflineBackend
 from liveengine.commands import make_command
 from liveengine.engine import Engine
 from liveengine.errors import LiveEngineError
-from liveengine.options import EngineOptions
 from liveengine.patch import load_patch
 from liveengine.render.buffers import ONSET_THRESHOLD
 
@@ -29,26 +25,6 @@ from liveengine.render.buffers import ONSET_THRESHOLD
 VELOCITY = 0.5
 
 
-@pytest.fixture
-def engines():
-    """Make started engines on offline backends; stop them and undo Engine.start's interpreter tweaks after."""
-    made = []
-    switch = sys.getswitchinterval()
-
-    def make(patch_path: Path, options: EngineOptions | None = None):
-        engine = Engine(load_patch(patch_path), options)
-        made.append(engine)
-        assert engine.wait_rendered(timeout=60)
-        o = engine.options
-        backend = OfflineBackend(o.samplerate, o.blocksize, o.channels)
-        engine.start(backend)
-        return engine, backend
-
-    yield make
-    for engine in made:
-        engine.stop()
-    sys.setswitchinterval(switch)
-    gc.unfreeze()
 
 
 def pad_hit(row: int, col: int, velocity: float = VELOCITY, at: int | None = None):
