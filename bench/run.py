@@ -168,11 +168,8 @@ def bench_osc(tmp: Path, server: str, hits: int, rate_seconds: float) -> dict:
     """OSC message to first audible frame, timetag-to-onset error, and a sustained message rate."""
     import socket
 
-    from pythonosc.osc_bundle_builder import OscBundleBuilder
-    from pythonosc.osc_message_builder import OscMessageBuilder
-
     from liveengine.audio.sounddevice_backend import SoundDeviceBackend
-    from liveengine.control.osc.server import OscServer, build_message
+    from liveengine.control.osc.server import OscServer, build_bundle, build_message
     from liveengine.engine import Engine
     from liveengine.patch import load_patch
     from liveengine.testing.jack_rig import Capture, onsets
@@ -201,12 +198,7 @@ def bench_osc(tmp: Path, server: str, hits: int, rate_seconds: float) -> dict:
             time.sleep(0.1 + rng.random() * 0.005)
             when = time.time() + 0.03 + rng.random() * 0.01
             tagged.append(time.perf_counter() + (when - time.time()))
-            bundle = OscBundleBuilder(when)
-            pad = OscMessageBuilder("/pad")
-            for value in (2, 3, 1.0):
-                pad.add_arg(value)
-            bundle.add_content(pad.build())
-            client.sendto(bundle.build().dgram, osc.address)
+            client.sendto(build_bundle(when, ("/pad", 2, 3, 1.0)), osc.address)
         time.sleep(0.3)
         arrivals = capture.frames_at(np.array(sent + tagged))
         audio, first = capture.stop()

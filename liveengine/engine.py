@@ -34,7 +34,7 @@ from liveengine.patch import Patch, load_patch
 from liveengine.render.pad_cache import PadCache
 from liveengine.render.process_workers import ProcessRenderWorkers
 from liveengine.render.workers import RenderWorkers
-from liveengine.rt.core import ASAP, CHOKE, GAIN, PANIC, START, STOP_PAD, RealtimeCore
+from liveengine.rt.core import ASAP, CHOKE, GAIN, PANIC, START, RealtimeCore
 
 GRID_PARAMS = ("center_x", "center_y", "zoom", "rotation")
 SWITCH_INTERVAL = 0.0005  # s: a busy Python thread hands the GIL to the audio callback this often
@@ -188,10 +188,6 @@ class Engine:
         else:
             raise LiveEngineError(f"the engine has no handler for {address}.")
         return self.core.queue.put(event)
-
-    def stop_pad_event(self, row: int, col: int) -> bool:
-        pad = self._pad(self.instrument, row, col)
-        return self.core.queue.put((ASAP, next(self._seq), STOP_PAD, pad))
 
     @staticmethod
     def _pad(instrument: Instrument, row: int, col: int) -> int:

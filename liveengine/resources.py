@@ -19,11 +19,3 @@ def patches_dir() -> Path:
 def models_dir() -> Path:
     return _bundled("models_onnx")
 
-
-def is_bundled(path: Path) -> bool:
-    """True for files shipped with the package, which tools must never write into."""
-    try:
-        path.resolve().relative_to(patches_dir().resolve())
-        return True
-    except ValueError:
-        return False

@@ -19,14 +19,14 @@ import numpy as np
 
 from liveengine.render.buffers import PlayableBuffer
 from liveengine.render.pad_cache import PadCache
+from liveengine.render.workers import render_order
 
 
 def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: int, max_seconds: float,
            jobs, results, generation) -> None:
     """Child process: decode jobs, prepare buffers, send them back. Exits on None or parent death."""
     from liveengine.decoders.registry import load_decoder
-    from liveengine.render.buffers import prepare_oneshot
-    from liveengine.render.workers import _lower_thread_priority
+    from liveengine.render.workers import _lower_thread_priority, render_batch
 
     _lower_thread_priority()
     results.cancel_join_thread()  # exit promptly even if the parent stopped reading results
@@ -52,11 +52,8 @@ def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: 
         if job_generation != generation.value:
             continue  # superseded while waiting
         try:
-            batch = out[: len(pads)]
-            decoder.decode_into(np.ascontiguousarray(points, dtype=np.float32), batch)
-            for row, pad in zip(batch, pads):
-                b = prepare_oneshot(row, decoder.sample_rate, device_rate, max_seconds=max_seconds)
-                results.put(("buffer", job_generation, pad, np.array(b.samples), b.envelope, b.onset, b.peak))
+            for pad, b in zip(pads, render_batch(decoder, points, out, device_rate, max_seconds)):
+                results.put(("buffer", job_generation, pad, b.samples, b.envelope, b.onset, b.peak))
         except Exception as exc:
             results.put(("error", f"{type(exc).__name__}: {exc}"))
 
@@ -68,7 +65,7 @@ class ProcessRenderWorkers:
                  device_rate: int, max_seconds: float = 4.0, on_error: Callable[[BaseException], None] | None = None) -> None:
         context = multiprocessing.get_context("spawn")  # no fork: the parent has threads and audio handles
         self.cache = cache
-        self.batch = max(1, min(8, preferred_batch))
+        self.batch = preferred_batch
         self.on_error = on_error
         self.errors = 0
         self.rendered = 0
@@ -87,12 +84,8 @@ class ProcessRenderWorkers:
     def render_all(self, points: np.ndarray, first: int | None = None) -> int:
         generation = self.cache.begin_generation()
         self._generation.value = generation
-        order = list(range(len(points)))
-        if first is not None:
-            order.sort(key=lambda pad: abs(pad - first))
-        for start in range(0, len(order), self.batch):
-            pads = order[start : start + self.batch]
-            self._jobs.put((generation, np.asarray(points[pads], np.float32), pads))
+        for job_points, pads in render_order(points, first, self.batch):
+            self._jobs.put((generation, job_points, pads))
         return generation
 
     def _receive(self) -> None:

@@ -16,6 +16,22 @@ from liveengine.render.pad_cache import PadCache
 BATCH = 8
 
 
+def render_order(points: np.ndarray, first: int | None, batch: int) -> list[tuple[np.ndarray, list[int]]]:
+    """Split a grid render into (latent points, pad indices) jobs; pads nearest `first` go first."""
+    order = list(range(len(points)))
+    if first is not None:
+        order.sort(key=lambda pad: abs(pad - first))
+    batch = max(1, min(BATCH, batch))
+    return [(np.asarray(points[order[i : i + batch]], np.float32), order[i : i + batch]) for i in range(0, len(order), batch)]
+
+
+def render_batch(decoder: Decoder, points: np.ndarray, out: np.ndarray, device_rate: int, max_seconds: float) -> list:
+    """Decode `points` into `out` (reused scratch) and prepare one PlayableBuffer per point."""
+    batch = out[: len(points)]
+    decoder.decode_into(np.ascontiguousarray(points, dtype=np.float32), batch)
+    return [prepare_oneshot(row, decoder.sample_rate, device_rate, max_seconds=max_seconds) for row in batch]
+
+
 class RenderWorkers:
     """Render jobs: (generation, latent points, pad indices). Results go to the cache.
 
@@ -41,13 +57,8 @@ class RenderWorkers:
     def render_all(self, points: np.ndarray, first: int | None = None) -> int:
         """Start a new generation rendering every pad; `first` (a pad) goes first."""
         generation = self.cache.begin_generation()
-        order = list(range(len(points)))
-        if first is not None:
-            order.sort(key=lambda pad: abs(pad - first))
-        batch = max(1, min(BATCH, getattr(self.decoder, "preferred_batch", BATCH)))
-        for start in range(0, len(order), batch):
-            pads = order[start : start + batch]
-            self._jobs.put((generation, points[pads], pads))
+        for job_points, pads in render_order(points, first, getattr(self.decoder, "preferred_batch", BATCH)):
+            self._jobs.put((generation, job_points, pads))
         return generation
 
     def _run(self) -> None:
@@ -65,10 +76,7 @@ class RenderWorkers:
             if generation != self.cache.generation:
                 continue  # superseded before we got to it
             try:
-                batch = out[: len(pads)]
-                self.decoder.decode_into(np.ascontiguousarray(points, dtype=np.float32), batch)
-                for row, pad in zip(batch, pads):
-                    buffer = prepare_oneshot(row, self.decoder.sample_rate, self.device_rate, max_seconds=self.max_seconds)
+                for pad, buffer in zip(pads, render_batch(self.decoder, points, out, self.device_rate, self.max_seconds)):
                     if self.cache.put(pad, buffer, generation):
                         self.rendered += 1
             except Exception as exc:  # a bad render must not kill the worker; report it

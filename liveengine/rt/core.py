@@ -60,7 +60,7 @@ class RealtimeCore:
         lateness: how long the callback waited to start (e.g. for the GIL), by the host's clock.
         """
         entered = time.perf_counter()
-        self._track_cycle(stream_time, frames)
+        self._track_cycle(stream_time)
         if xrun:
             self.counters.xruns += 1
         try:
@@ -75,7 +75,7 @@ class RealtimeCore:
         self.frame += frames
         self.counters.record_timing(time.perf_counter() - entered, lateness)
 
-    def _track_cycle(self, entered: float, frames: int) -> None:
+    def _track_cycle(self, entered: float) -> None:
         """Remember when this block's callback began, for stamping arrivals and placing timetags.
 
         The entry time itself is the estimate. Callbacks start late by little (0.8% of

@@ -119,6 +119,7 @@ def test_render_with_unknown_model_leaves_no_file(files):
         (["render", "default", "--score", "song.score", "--out", "o.wav", "--tail", "nan"], "--tail", "above 0"),
         # A patch that does not exist: should the argument ever be accepted, play still stops before any device.
         (["play", "no-such-patch.toml", "--seconds", "-1"], "--seconds", "above 0"),
+        (["play", "no-such-patch.toml", "--osc-port", "70000"], "--osc-port", "1 to 65535"),
     ],
 )
 def test_bad_cli_arguments(files, args, option, allowed):

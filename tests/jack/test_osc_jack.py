@@ -8,11 +8,9 @@ import time
 
 import numpy as np
 import pytest
-from pythonosc.osc_bundle_builder import OscBundleBuilder
-from pythonosc.osc_message_builder import OscMessageBuilder
 
 from liveengine.audio.sounddevice_backend import SoundDeviceBackend
-from liveengine.control.osc.server import OscServer, build_message
+from liveengine.control.osc.server import OscServer, build_bundle, build_message
 from liveengine.engine import Engine
 from liveengine.patch import load_patch
 from liveengine.testing.jack_rig import RATE, Capture, onsets
@@ -66,12 +64,7 @@ def test_timetagged_bundles_start_at_their_sample(osc_engine):
     first = time.time() + 0.2
     gaps = [0.0, 0.25 + 1234 / RATE, 0.5 + 77 / RATE]
     for gap in gaps:  # separate datagrams, each its own bundle
-        bundle = OscBundleBuilder(first + gap)
-        message = OscMessageBuilder("/pad")
-        for value in (2, 3, 0.5):
-            message.add_arg(value)
-        bundle.add_content(message.build())
-        client.sendto(bundle.build().dgram, server.address)
+        client.sendto(build_bundle(first + gap, ("/pad", 2, 3, 0.5)), server.address)
     time.sleep(1.0)
     audio, _ = capture.stop()
     found = onsets(audio[:, 0])

@@ -6,11 +6,11 @@ import socket
 import time
 
 import pytest
-from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
+from pythonosc.osc_bundle_builder import IMMEDIATELY
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 
-from liveengine.control.osc.server import OscServer, address_table_markdown, build_message
+from liveengine.control.osc.server import OscServer, address_table_markdown, build_bundle, build_message
 from liveengine.engine import Engine
 from liveengine.errors import LiveEngineError
 from liveengine.patch import load_patch
@@ -92,14 +92,8 @@ def test_bundles_become_engine_frames_and_out_of_range_timetags_are_rejected(ser
     engine, server, client = served
     rate = engine.options.samplerate
     when = time.time() + 0.5
-    bundle = OscBundleBuilder(when)
-    for col in range(2):
-        message = OscMessageBuilder("/pad")
-        for value in (1, col, 1.0):
-            message.add_arg(value)
-        bundle.add_content(message.build())
     before = engine.now_frame()
-    client.sendto(bundle.build().dgram, server.address)
+    client.sendto(build_bundle(when, ("/pad", 1, 0, 1.0), ("/pad", 1, 1, 1.0)), server.address)
     time.sleep(0.2)
     events = queued_events(engine)
     assert len(events) == 2
@@ -108,17 +102,11 @@ def test_bundles_become_engine_frames_and_out_of_range_timetags_are_rejected(ser
         target = event[0] + event[3].onset
         assert abs(target - expected) < 0.05 * rate
     assert events[0][0] == events[1][0] - (events[1][3].onset - events[0][3].onset)  # one bundle, one time
-    far = OscBundleBuilder(time.time() + 60)
-    far.add_content(OscMessageBuilder("/panic").build())
-    reply = ask(client, server, far.build().dgram)
+    reply = ask(client, server, build_bundle(time.time() + 60, ("/panic",)))
     assert reply.address == "/error" and reply.params[0] == "#bundle" and "ahead" in reply.params[1]
-    old = OscBundleBuilder(time.time() - 5)
-    old.add_content(OscMessageBuilder("/panic").build())
-    reply = ask(client, server, old.build().dgram)
+    reply = ask(client, server, build_bundle(time.time() - 5, ("/panic",)))
     assert reply.address == "/error" and "in the past" in reply.params[1]
-    now = OscBundleBuilder(IMMEDIATELY)
-    now.add_content(OscMessageBuilder("/panic").build())
-    client.sendto(now.build().dgram, server.address)
+    client.sendto(build_bundle(IMMEDIATELY, ("/panic",)), server.address)
     assert ask(client, server, build_message("/ping")).address == "/pong"
     assert server.counters.too_far_ahead == 1 and server.counters.late_bundles == 1
 
@@ -185,3 +173,9 @@ def test_listening_beyond_loopback_needs_an_allow_list(served):
     engine = served[0]
     with pytest.raises(LiveEngineError, match="allowed"):
         OscServer(engine, "0.0.0.0", 0)
+
+
+def test_a_port_in_use_is_one_clear_error(served):
+    engine, server, client = served
+    with pytest.raises(LiveEngineError, match=f"cannot listen for OSC on 127.0.0.1:{server.address[1]}.*--osc-port"):
+        OscServer(engine, "127.0.0.1", server.address[1])

@@ -166,6 +166,10 @@ def test_wrong_type(tmp_path):
         ("[grid]\nzoom = 0.01\n", "[grid] zoom", "0.01", "a number from 0.05 to 8"),
         ("[engine]\nmaster_gain = -0.5\n", "[engine] master_gain", "-0.5", "a number from 0 to 2"),
         ("[demo]\nseconds = 0\n", "[demo] seconds", "0", "a number from 0.5 to 600"),
+        ("[model]\nthreads = 0\n", "[model] threads", "0", "an integer from 1 to 16"),
+        ('[model]\nnormalize = "rms"\n', "[model] normalize", "'rms'", "one of 'peak', 'loudness', 'none'"),
+        ('[engine]\nrender_in = "gpu"\n', "[engine] render_in", "'gpu'", "one of 'process', 'thread'"),
+        ("[audio]\nsamplerate = 48000.0\n", "[audio] samplerate", "48000.0", "one of 44100, 48000, 96000"),
     ],
 )
 def test_out_of_range(tmp_path, text, key, value, allowed):

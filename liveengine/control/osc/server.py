@@ -60,6 +60,19 @@ def build_message(address: str, *args) -> bytes:
     return builder.build().dgram
 
 
+def build_bundle(timetag: float, *messages: tuple) -> bytes:
+    """A bundle of (address, *args) messages for Unix time `timetag` (0 = immediately)."""
+    from pythonosc.osc_bundle_builder import OscBundleBuilder
+
+    bundle = OscBundleBuilder(timetag)
+    for address, *args in messages:
+        builder = OscMessageBuilder(address=address)
+        for arg in args:
+            builder.add_arg(arg)
+        bundle.add_content(builder.build())
+    return bundle.build().dgram
+
+
 class OscServer:
     """Serve the address table over UDP for one engine. `start()` spawns the receive and feedback threads."""
 
