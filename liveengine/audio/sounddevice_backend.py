@@ -102,7 +102,11 @@ class SoundDeviceBackend:
         self.output_latency = float(self._stream.latency)
         self.description = f"{info['name']} via {self.host_api}, {self.samplerate} Hz, {self.blocksize}-frame blocks, output latency {self.output_latency * 1000:.1f} ms"
         if self.jack_ports and "JACK" in self.host_api:
-            connect_jack_ports(CLIENT_NAME.decode(), self.jack_ports)
+            try:
+                connect_jack_ports(CLIENT_NAME.decode(), self.jack_ports)
+            except LiveEngineError:
+                self.stop()  # no half-open stream playing to the default ports
+                raise
 
     def _callback(self, outdata, frames, time_info, status) -> None:
         entered = time.perf_counter()

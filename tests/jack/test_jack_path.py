@@ -166,3 +166,28 @@ def test_panic_silences_every_voice_within_the_fade(playing):
     # Everything ends within two blocks plus the fade after the panic; the scheduled hit never sounds.
     assert loud[-1] - loud[0] < 200 + 4 * PERIOD + engine.options.fade_frames + 2 * PERIOD
     assert engine.core.voices.active == 0
+
+
+def test_named_jack_ports_replace_the_default_connections(jack_server, short_patch):
+    engine = Engine(load_patch(short_patch(extra_engine='render_in = "thread"')))
+    assert engine.wait_rendered(timeout=60)
+    capture = Capture(jack_server.name)
+    try:
+        engine.start(SoundDeviceBackend("JACK", RATE, PERIOD, 2, jack_ports=["capture:in_1", "capture:in_0"]))
+        client = capture.client
+        assert [p.name for p in client.get_all_connections("liveengine:out_0")] == ["capture:in_1"]
+        assert [p.name for p in client.get_all_connections("liveengine:out_1")] == ["capture:in_0"]
+    finally:
+        engine.stop()
+        capture.close()
+
+
+def test_a_missing_jack_port_is_one_clear_error(jack_server, short_patch):
+    from liveengine.errors import LiveEngineError
+
+    engine = Engine(load_patch(short_patch(extra_engine='render_in = "thread"')))
+    try:
+        with pytest.raises(LiveEngineError, match="JACK port 'nowhere:in_9'.*does not exist; input ports:"):
+            engine.start(SoundDeviceBackend("JACK", RATE, PERIOD, 2, jack_ports=["nowhere:in_9"]))
+    finally:
+        engine.stop()
