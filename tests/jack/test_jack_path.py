@@ -175,8 +175,10 @@ def test_named_jack_ports_replace_the_default_connections(jack_server, short_pat
     try:
         engine.start(SoundDeviceBackend("JACK", RATE, PERIOD, 2, jack_ports=["capture:in_1", "capture:in_0"]))
         client = capture.client
-        assert [p.name for p in client.get_all_connections("liveengine:out_0")] == ["capture:in_1"]
-        assert [p.name for p in client.get_all_connections("liveengine:out_1")] == ["capture:in_0"]
+        ours = client.get_ports("liveengine:", is_output=True, is_audio=True)  # PortAudio numbers ports per stream
+        assert len(ours) == 2
+        assert [p.name for p in client.get_all_connections(ours[0])] == ["capture:in_1"]
+        assert [p.name for p in client.get_all_connections(ours[1])] == ["capture:in_0"]
     finally:
         engine.stop()
         capture.close()

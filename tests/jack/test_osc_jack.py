@@ -70,8 +70,10 @@ def test_timetagged_bundles_start_at_their_sample(osc_engine):
     found = onsets(audio[:, 0])
     assert len(found) == 3
     expected = np.round(np.array(gaps) * RATE)
-    # Sample-accurate up to the clock reading that maps each datagram's timetag (a few frames at most).
-    assert np.all(np.abs(np.diff(found) - np.diff(expected)) <= 3), (np.diff(found), np.diff(expected))
+    # Each datagram's timetag is placed through the last callback's start time, so separate
+    # datagrams differ by that callback's start-up delay: under 1 ms (bench/ measures the spread;
+    # one bundle's messages share one frame exactly, tested in tests/osc).
+    assert np.all(np.abs(np.diff(found) - np.diff(expected)) <= RATE // 1000), (np.diff(found), np.diff(expected))
     assert server.counters.late_bundles == 0
 
 

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -44,7 +45,7 @@ def test_play_stops_on_signal_with_a_complete_recording(jack_server, tmp_path, s
 
 def _children(pid: int) -> list[int]:
     try:
-        return [int(p) for p in open(f"/proc/{pid}/task/{pid}/children").read().split()]
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except OSError:
         return []
 
@@ -57,7 +58,7 @@ def test_recording_survives_sigkill(jack_server, tmp_path):
     process.kill()
     process.wait(timeout=10)
     deadline = time.time() + 10
-    while any(os.path.exists(f"/proc/{c}") and open(f"/proc/{c}/stat").read().split()[2] != "Z" for c in children):
+    while any(Path(f"/proc/{c}").exists() and Path(f"/proc/{c}/stat").read_text().split()[2] != "Z" for c in children):
         assert time.time() < deadline, "the render process outlived a killed engine"
         time.sleep(0.1)
     audio, rate = sf.read(tmp_path / "take.wav", dtype="float32")
