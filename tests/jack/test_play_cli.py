@@ -57,6 +57,7 @@ def test_recording_survives_sigkill(jack_server, tmp_path):
     assert children, "play runs its renderer in a child process"
     process.kill()
     process.wait(timeout=10)
+    process.stdout.close()
     deadline = time.time() + 10
     while any(Path(f"/proc/{c}").exists() and Path(f"/proc/{c}/stat").read_text().split()[2] != "Z" for c in children):
         assert time.time() < deadline, "the render process outlived a killed engine"
