@@ -31,3 +31,34 @@ class Decoder(Protocol):
 
     def reset(self) -> None:
         """Drop any internal state (one-shot decoders may have none)."""
+
+
+class Encoder(Protocol):
+    """Optional capability: sound -> latent point. Check with `getattr(decoder, "can_encode", False)`.
+
+    OnnxDecoder has it when its folder holds encoder.onnx; builtin:testsynth does not (a
+    synthesiser has no inverse, and a feature encoder posing as one would put a sound's
+    "encoding" where the synth makes something else).
+    """
+
+    can_encode: bool
+
+    def encode(self, audio: np.ndarray) -> np.ndarray:
+        """float32[batch, samples] mono at sample_rate -> latent means float32[batch, latent_dim].
+
+        Rows are cropped or zero-padded to output_length and peak-normalised first. Raises
+        ModelError naming the model when it has no encoder. Not for the audio thread.
+        """
+
+
+class Classifier(Protocol):
+    """Optional capability: latent point -> class probabilities. Check with `getattr(decoder, "can_classify", False)`."""
+
+    can_classify: bool
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """Class names, one per column of classify(); ModelError when the model has no classifier."""
+
+    def classify(self, z: np.ndarray) -> np.ndarray:
+        """float32[batch, latent_dim] -> float32[batch, len(classes)], rows summing to 1."""

@@ -93,7 +93,13 @@ class OnnxDecoder:
         # Render workers share one decoder; the buffers above (and the inverse STFT's) are one set.
         self._lock = threading.Lock()
         self.encoder = self._optional(folder / "encoder.onnx", threads, where, "audio", ("mean", "logvar"))
+        if self.encoder is not None:
+            _check_io(where, "encoder input", self.encoder.get_inputs()[0], "audio", 2, {1: info.output_length})
+            for output in self.encoder.get_outputs():
+                _check_io(where, "encoder output", output, output.name, 2, {1: info.latent_dim})
         self.classifier = self._optional(folder / "classifier.onnx", threads, where, "z", ("probabilities",))
+        if self.classifier is not None:
+            _check_io(where, "classifier input", self.classifier.get_inputs()[0], "z", 2, {1: info.latent_dim})
         if self.classifier is not None and not info.classes:
             raise ModelError(f"{where}: classifier.onnx is present but the metadata names no liveengine.classes.")
         if self.classifier is not None:
@@ -121,6 +127,68 @@ class OnnxDecoder:
             raise ModelError(f"{where}: the decoder outputs NaN or infinity for the prior's mean; expected finite audio.")
         if np.max(np.abs(raw)) < SILENCE:
             raise ModelError(f"{where}: the decoder outputs silence (below -80 dBFS) for the prior's mean; expected a sound.")
+
+    # ---- optional capabilities (see base.py): encoder and classifier ----
+    @property
+    def can_encode(self) -> bool:
+        return self.encoder is not None
+
+    @property
+    def can_classify(self) -> bool:
+        return self.classifier is not None
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The classifier's class names, in the order of classify()'s columns."""
+        if self.classifier is None:
+            raise ModelError(f"model {self.info.folder.name}: has no classifier.onnx, so no classes; "
+                             "a model folder with classifier.onnx and liveengine.classes metadata has them.")
+        return self.info.classes
+
+    def encode(self, audio: np.ndarray) -> np.ndarray:
+        """Encode sounds (float32[batch, n] mono at sample_rate) to their latent means, float32[batch, latent_dim].
+
+        As the contract says: each row is cropped or zero-padded to output_length and
+        peak-normalised (to 1.0; silence stays silence) before the encoder sees it. Any thread
+        but the audio thread; safe beside decode_into.
+        """
+        if self.encoder is None:
+            raise ModelError(f"model {self.info.folder.name}: has no encoder.onnx, so it cannot encode audio; "
+                             "a model folder with encoder.onnx can (docs/model-contract.md).")
+        audio = np.asarray(audio, dtype=np.float32)
+        if audio.ndim == 1:
+            raise ValueError(f"{self.name} encodes audio[batch, samples]; got one row of shape {audio.shape}: use audio[None, :]")
+        if audio.ndim != 2:
+            raise ValueError(f"{self.name} encodes audio[batch, samples]; got shape {audio.shape}")
+        batch = np.zeros((len(audio), self.output_length), np.float32)
+        length = min(audio.shape[1], self.output_length)
+        batch[:, :length] = audio[:, :length]
+        np.nan_to_num(batch, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        peaks = np.max(np.abs(batch), axis=1, keepdims=True)
+        np.divide(batch, peaks, out=batch, where=peaks >= SILENCE)
+        return self._run_optional(self.encoder, "audio", batch, "mean", self.latent_dim)
+
+    def classify(self, z: np.ndarray) -> np.ndarray:
+        """Class probabilities for latent points z (float32[batch, latent_dim]): float32[batch, len(classes)]."""
+        classes = self.classes  # the ModelError when there is no classifier
+        z = np.ascontiguousarray(z, dtype=np.float32)
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"{self.name} classifies z[batch, {self.latent_dim}]; got shape {z.shape}")
+        return self._run_optional(self.classifier, "z", z, "probabilities", len(classes))
+
+    @staticmethod
+    def _run_optional(session, input_name: str, rows: np.ndarray, output_name: str, width: int) -> np.ndarray:
+        """Run an encoder or classifier over `rows`, in chunks of its fixed batch if it has one."""
+        fixed = session.get_inputs()[0].shape[0]
+        step = fixed if isinstance(fixed, int) and fixed > 0 else max(1, len(rows))
+        result = np.zeros((len(rows), width), np.float32)
+        for start in range(0, len(rows), step):
+            chunk = rows[start : start + step]
+            if len(chunk) < step and isinstance(fixed, int):
+                chunk = np.concatenate([chunk, np.zeros((step - len(chunk), rows.shape[1]), np.float32)])
+            (output,) = session.run([output_name], {input_name: np.ascontiguousarray(chunk)})
+            result[start : start + step] = output[: len(rows) - start]
+        return result
 
     # ---- protocol ----
     def prepare(self, max_batch: int) -> None:

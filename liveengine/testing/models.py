@@ -124,3 +124,145 @@ def build_stft_decoder(folder: Path, latent_dim: int = 8, n_fft: int = 256, hop:
     folder.mkdir(parents=True, exist_ok=True)
     onnx.save(model, folder / "decoder.onnx")
     return folder
+
+
+def _onnx_save(graph, folder: Path, filename: str) -> Path:
+    import onnx
+    from onnx import helper
+
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    if not (folder / "decoder.onnx").is_file():
+        raise FileNotFoundError(f"{folder} has no decoder.onnx; build the decoder first, then add {filename} to its folder")
+    onnx.save(model, folder / filename)
+    return folder / filename
+
+
+def encoder_features(output_length: int, sample_rate: int, bands: int = 16, segments: int = 4, frame: int = 256) -> dict[str, np.ndarray]:
+    """The fixed matrices of `build_encoder`'s feature stage (also what its tests recompute in numpy).
+
+    Frames of `frame` samples (Hann window, no overlap) -> power spectrum -> `bands` log-spaced
+    bands from 40 Hz to Nyquist summed over time (spectral shape) and the total energy of
+    `segments` equal stretches of time (envelope shape).
+    """
+    frame = min(frame, 1 << (int(output_length).bit_length() - 1))  # a power of two that fits in one output
+    frames = output_length // frame
+    bins = frame // 2 + 1
+    n = np.arange(frame)
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * n / frame)
+    k = np.arange(bins)
+    angle = 2 * np.pi * np.outer(n, k) / frame
+    freqs = k * sample_rate / frame
+    edges = np.geomspace(40.0, sample_rate / 2, bands + 1)
+    band_of = np.clip(np.searchsorted(edges, freqs, side="right") - 1, 0, bands - 1)
+    band_matrix = np.zeros((bins, bands), np.float32)
+    band_matrix[k, band_of] = 1.0
+    band_matrix[0] = 0.0  # DC says nothing about the sound
+    empty = band_matrix.sum(axis=0) == 0
+    if empty.any():  # low bands narrower than one bin borrow the nearest bin, so every band measures something
+        for b in np.flatnonzero(empty):
+            centre = np.sqrt(edges[b] * edges[b + 1])
+            band_matrix[max(1, int(round(centre * frame / sample_rate))), b] = 1.0
+    segments = max(1, min(segments, frames))
+    segment_matrix = np.zeros((frames, segments), np.float32)
+    segment_matrix[np.arange(frames), np.arange(frames) * segments // frames] = 1.0
+    return {"frame": np.int64(frame), "frames": np.int64(frames),
+            "cos": (np.cos(angle) * window[:, None]).astype(np.float32), "sin": (np.sin(angle) * window[:, None]).astype(np.float32),
+            "bands": band_matrix, "segments": segment_matrix}
+
+
+def encoder_projection(features: int, latent_dim: int, seed: int) -> np.ndarray:
+    """A fixed [features, latent_dim] projection with orthonormal columns (or rows): distances are kept, never blown up."""
+    rng = np.random.default_rng(seed)
+    if latent_dim <= features:
+        q, _ = np.linalg.qr(rng.standard_normal((features, features)))
+        return q[:, :latent_dim].astype(np.float32)
+    q, _ = np.linalg.qr(rng.standard_normal((latent_dim, features)))
+    return q.T.astype(np.float32)
+
+
+def build_encoder(folder: Path, latent_dim: int, output_length: int, sample_rate: int = 44100, *, bands: int = 16,
+                  segments: int = 4, scale: float = 0.5, logvar: float = -4.0, seed: int = 5) -> Path:
+    """Write encoder.onnx into an existing decoder folder: a fixed, untrained feature encoder.
+
+    audio[batch, output_length] -> log band energies (spectral shape) and log energies of
+    `segments` stretches of time (envelope), each floored 40 dB under the total energy and
+    centred on its own mean so only shape counts
+    -> a fixed orthonormal projection * `scale` -> mean[batch, latent_dim]; logvar is the
+    constant `logvar`. Similar sounds give near points, a kick and a hi-hat far apart. It does
+    not invert the decoder: decode(encode(x)) is not x.
+    """
+    from onnx import TensorProto, helper, numpy_helper
+
+    f = encoder_features(output_length, sample_rate, bands, segments)
+    frame, frames = int(f["frame"]), int(f["frames"])
+    n_segments = f["segments"].shape[1]
+    projection = encoder_projection(bands + n_segments, latent_dim, seed) * np.float32(scale)
+    nodes = [
+        helper.make_node("Slice", ["audio", "start", "stop", "axis1"], ["cropped"]),  # whole frames only
+        helper.make_node("Reshape", ["cropped", "frame_shape"], ["framed"]),  # [batch, frames, frame]
+        helper.make_node("MatMul", ["framed", "cos"], ["re"]),
+        helper.make_node("MatMul", ["framed", "sin"], ["im"]),
+        helper.make_node("Mul", ["re", "re"], ["re2"]),
+        helper.make_node("Mul", ["im", "im"], ["im2"]),
+        helper.make_node("Add", ["re2", "im2"], ["power"]),  # [batch, frames, bins]
+        helper.make_node("MatMul", ["power", "bands"], ["band_power"]),  # [batch, frames, bands]
+        helper.make_node("ReduceSum", ["band_power", "axis1"], ["spectrum"], keepdims=0),  # [batch, bands]
+        helper.make_node("ReduceSum", ["band_power", "axis2"], ["frame_energy"], keepdims=0),  # [batch, frames]
+        helper.make_node("MatMul", ["frame_energy", "segments"], ["envelope"]),  # [batch, segments]
+        # Floors 40 dB under the total energy: bands holding only window leakage must not dominate.
+        helper.make_node("ReduceSum", ["spectrum", "axis1"], ["total"], keepdims=1),  # [batch, 1]
+        helper.make_node("Mul", ["total", "floor"], ["total_floor"]),
+        helper.make_node("Add", ["total_floor", "eps"], ["floor_eps"]),
+        helper.make_node("Add", ["spectrum", "floor_eps"], ["spectrum_eps"]),
+        helper.make_node("Log", ["spectrum_eps"], ["log_spectrum"]),
+        helper.make_node("ReduceMean", ["log_spectrum"], ["spectrum_level"], axes=[1], keepdims=1),
+        helper.make_node("Sub", ["log_spectrum", "spectrum_level"], ["spectrum_shape"]),
+        helper.make_node("Add", ["envelope", "floor_eps"], ["envelope_eps"]),
+        helper.make_node("Log", ["envelope_eps"], ["log_envelope"]),
+        helper.make_node("ReduceMean", ["log_envelope"], ["envelope_level"], axes=[1], keepdims=1),
+        helper.make_node("Sub", ["log_envelope", "envelope_level"], ["envelope_shape"]),
+        helper.make_node("Concat", ["spectrum_shape", "envelope_shape"], ["features"], axis=1),
+        helper.make_node("MatMul", ["features", "projection"], ["mean"]),
+        helper.make_node("Mul", ["mean", "zero"], ["mean_zero"]),
+        helper.make_node("Add", ["mean_zero", "logvar_value"], ["logvar"]),
+    ]
+    initializers = [
+        numpy_helper.from_array(np.array([0], np.int64), "start"), numpy_helper.from_array(np.array([frames * frame], np.int64), "stop"),
+        numpy_helper.from_array(np.array([1], np.int64), "axis1"), numpy_helper.from_array(np.array([2], np.int64), "axis2"),
+        numpy_helper.from_array(np.array([0, frames, frame], np.int64), "frame_shape"),
+        numpy_helper.from_array(f["cos"], "cos"), numpy_helper.from_array(f["sin"], "sin"),
+        numpy_helper.from_array(f["bands"], "bands"), numpy_helper.from_array(f["segments"], "segments"),
+        numpy_helper.from_array(np.array([1e-9], np.float32), "eps"), numpy_helper.from_array(np.array([1e-4], np.float32), "floor"),
+        numpy_helper.from_array(projection, "projection"),
+        numpy_helper.from_array(np.array([0.0], np.float32), "zero"),
+        numpy_helper.from_array(np.array([logvar], np.float32), "logvar_value"),
+    ]
+    graph = helper.make_graph(nodes, "feature_encoder", [helper.make_tensor_value_info("audio", TensorProto.FLOAT, ["batch", output_length])],
+                              [helper.make_tensor_value_info("mean", TensorProto.FLOAT, ["batch", latent_dim]),
+                               helper.make_tensor_value_info("logvar", TensorProto.FLOAT, ["batch", latent_dim])], initializers)
+    return _onnx_save(graph, Path(folder), "encoder.onnx")
+
+
+def build_classifier(folder: Path, latent_dim: int, classes: int, *, seed: int = 11, sharpness: float = 2.0) -> Path:
+    """Write classifier.onnx into an existing decoder folder: softmax(sharpness * z W + b) over `classes`.
+
+    W has unit-length columns, so each class owns a direction of the latent space; the
+    decoder's metadata must name the classes (`contract_metadata(..., classes=[...])`).
+    """
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((latent_dim, classes))
+    w = (w / np.linalg.norm(w, axis=0, keepdims=True) * sharpness).astype(np.float32)
+    b = (rng.standard_normal(classes) * 0.1).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["z", "w"], ["zw"]), helper.make_node("Add", ["zw", "b"], ["logits"]),
+         helper.make_node("Softmax", ["logits"], ["probabilities"], axis=-1)],
+        "classifier",
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["batch", latent_dim])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", classes])],
+        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")],
+    )
+    return _onnx_save(graph, Path(folder), "classifier.onnx")
