@@ -1,11 +1,12 @@
 """Wiring and lifecycle: patch -> instrument (decoder, grid, pad cache, workers) -> real-time core -> backend.
 
 Threads (see docs/architecture.md):
-- control threads (CLI, score feeder, later MIDI/OSC) call `Engine.submit`, which
+- control threads (CLI, score feeder, MIDI, OSC) call `Engine.submit`, which
   checks the command, resolves it against the instrument and queues an event;
-- render workers decode pads into the pad cache;
+- render workers decode pads into the pad cache; the on-demand renderer decodes
+  points hit between pads;
 - the audio thread runs `RealtimeCore.process`;
-- the supervisor reports audio-path errors and reopens a lost device.
+- the supervisor reports audio-path errors, reopens a lost device and autosaves.
 """
 
 from __future__ import annotations
@@ -28,31 +29,38 @@ from liveengine.commands import Command
 from liveengine.decoders.base import Decoder
 from liveengine.decoders.registry import load_decoder
 from liveengine.errors import LiveEngineError
-from liveengine.grid.plane import PlaneGrid
+from liveengine.grid.anchors import build_mapping
+from liveengine.grid.mappings import GridSetting, mix, variation
 from liveengine.options import EngineOptions
 from liveengine.patch import Patch, load_patch
+from liveengine.render.buffers import PlayableBuffer
+from liveengine.render.describe import PadDescription
+from liveengine.render.on_demand import OnDemandRenderer
 from liveengine.render.pad_cache import PadCache
 from liveengine.render.process_workers import ProcessRenderWorkers
 from liveengine.render.workers import RenderWorkers
 from liveengine.rt.core import ASAP, CHOKE, GAIN, PANIC, START, RealtimeCore
 
-GRID_PARAMS = ("center_x", "center_y", "zoom", "rotation")
+GRID_PARAMS = ("center_x", "center_y", "zoom", "rotation", "variance", "seed")
 SWITCH_INTERVAL = 0.0005  # s: a busy Python thread hands the GIL to the audio callback this often
-
-
-def plane_basis(decoder: Decoder) -> dict:
-    """The model's latent mean and first two principal axes (scaled by their spreads), if it declares them."""
-    info = getattr(decoder, "info", None)
-    if info is None or not info.latent_axes:
-        return {}
-    spreads = info.latent_spreads or (1.0, 1.0)
-    axes = tuple(tuple(v * spreads[i] for v in info.latent_axes[i]) for i in range(2))
-    return {"origin": info.latent_mean or None, "axes": axes}
 
 
 def velocity_gain(velocity: float, curve: float) -> float:
     """The one velocity curve: MIDI and OSC pass velocities (0..1) through; this shapes them."""
     return float(velocity) ** curve
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """What one hit played, for feedback, capture and the freshness checks."""
+
+    pad: int  # the pad it sounded on (the nearest pad for a hit between pads); -1 for none
+    point: np.ndarray | None  # the latent point actually heard
+    generation: int  # the grid setting its buffer was rendered for (0: on demand)
+    complete_generation: int  # the newest setting every pad had been rendered for, at the hit
+    latest_generation: int  # the setting being rendered at the hit
+    kind: str  # "pad", "variation", "exact", "fallback"
+    buffer: PlayableBuffer | None = None
 
 
 @dataclass
@@ -61,11 +69,21 @@ class Instrument:
 
     patch: Patch
     decoder: Decoder
-    grid: PlaneGrid
+    setting: GridSetting
+    mapping: object  # a mapping from grid/mappings.py
     cache: PadCache
     workers: RenderWorkers | ProcessRenderWorkers
+    on_demand: OnDemandRenderer
     choke_of_pad: dict[int, int] = field(default_factory=dict)
     choke_groups: dict[str, int] = field(default_factory=dict)
+    mappings: dict[str, object] = field(default_factory=dict)  # built once per patch, by name
+    pad_points: np.ndarray | None = None  # float32[pads, latent_dim] for the current setting
+    variation_counts: list[int] = field(default_factory=list)  # per pad: variations played so far
+
+    @property
+    def variation_scale(self) -> float:
+        spreads = getattr(getattr(self.decoder, "info", None), "latent_spreads", None)
+        return float(np.mean(spreads)) if spreads else 1.0
 
 
 class Engine:
@@ -77,21 +95,29 @@ class Engine:
         self.backend: AudioBackend | None = None
         self.recorder: Recorder | None = None
         self.not_ready = 0  # hits on pads whose first render had not finished
+        self.variation_misses = 0  # hits whose next variation was not rendered yet (the pad's own sound played)
+        self.on_demand_misses = 0  # hits between pads that would have missed the deadline (nearest pad played)
         self.last_pad: int | None = None
+        self.hits: deque[Hit] = deque(maxlen=4096)
+        self.last_heard: Hit | None = None
+        self.changed = threading.Event()  # set on every change worth saving (autosave)
         self._seq = itertools.count()
-        self._control = threading.Lock()  # control threads only; the audio thread never takes it
+        self._control = threading.RLock()  # control threads only; the audio thread never takes it
         self._stop = threading.Event()
         self._supervisor: threading.Thread | None = None
         self.device_lost = False
         self.instrument = self._build_instrument(patch)
 
     # ---- instrument ----
-    def _build_instrument(self, patch: Patch) -> Instrument:
+    def _build_instrument(self, patch: Patch, setting: GridSetting | None = None) -> Instrument:
         decoder = load_decoder(patch.model, patch.path, **patch.model_options)
         decoder.prepare(8)
-        grid = PlaneGrid(patch.grid["rows"], patch.grid["cols"], decoder.latent_dim, patch.grid["center_x"],
-                         patch.grid["center_y"], patch.grid["zoom"], patch.grid["rotation"], **plane_basis(decoder))
-        cache = PadCache(grid.rows * grid.cols)
+        grid = patch.grid
+        if setting is None:
+            setting = GridSetting(grid["rows"], grid["cols"], grid["mapping"], grid["center_x"], grid["center_y"], grid["zoom"],
+                                  grid["rotation"], grid["variance"], grid["seed"])
+        mappings = {setting.mapping: build_mapping(setting.mapping, decoder, patch, setting)}
+        cache = PadCache(setting.pads)
         on_error = lambda e: self.report(f"render failed: {e}")  # noqa: E731
         if patch.engine["render_in"] == "process":
             workers = ProcessRenderWorkers(patch.model, patch.path, patch.model_options, getattr(decoder, "preferred_batch", 8),
@@ -99,10 +125,31 @@ class Engine:
         else:
             workers = RenderWorkers(decoder, cache, self.options.samplerate, threads=patch.engine["render_threads"],
                                     max_seconds=patch.engine["max_seconds"], on_error=on_error)
-        workers.render_all(grid.latent_points())
+        on_demand = OnDemandRenderer(decoder, self.options.samplerate, patch.engine["max_seconds"],
+                                     patch.engine["on_demand_deadline_ms"] / 1000.0, self._play_rendered, on_error)
         groups = {name: i for i, name in enumerate(patch.choke)}
-        choke_of_pad = {grid.pad_index(r, c): groups[name] for name, pads in patch.choke.items() for r, c in pads}
-        return Instrument(patch, decoder, grid, cache, workers, choke_of_pad, groups)
+        choke_of_pad = {setting.pad_index(r, c): groups[name] for name, pads in patch.choke.items() for r, c in pads}
+        instrument = Instrument(patch, decoder, setting, mappings[setting.mapping], cache, workers, on_demand, choke_of_pad, groups,
+                                mappings, variation_counts=[0] * setting.pads)
+        self._render(instrument)
+        return instrument
+
+    def _render(self, instrument: Instrument) -> None:
+        """Start rendering the instrument's current setting: every pad, then (with variance) each pad's next variation."""
+        setting = instrument.setting
+        points = instrument.mapping.to_latent(setting.view(setting.pad_uv()))
+        instrument.pad_points = points
+        if setting.variance > 0:
+            variations = np.stack([self._variation_point(instrument, pad) for pad in range(setting.pads)])
+            points = np.concatenate([points, variations])
+        instrument.workers.render_all(points, first=self.last_pad if self.last_pad is not None and self.last_pad < setting.pads else None,
+                                      cols=setting.cols, pads=setting.pads)
+
+    @staticmethod
+    def _variation_point(instrument: Instrument, pad: int) -> np.ndarray:
+        setting = instrument.setting
+        return variation(instrument.pad_points[pad], setting.variance, setting.seed, pad, instrument.variation_counts[pad],
+                         instrument.variation_scale)
 
     def load_patch(self, path: Path | str) -> bool:
         """Swap in another patch while playing. On any error the current one keeps playing and False is returned."""
@@ -117,12 +164,18 @@ class Engine:
             return False
         with self._control:
             old, self.instrument = self.instrument, new
-        old.workers.stop()
+        self._retire(old)
         if patch.options() != self.options:
             self.report(f"patch {patch.name} loaded; its [audio]/[engine] settings take effect at the next start")
         else:
             self.report(f"patch {patch.name} loaded")
+        self.changed.set()
         return True
+
+    @staticmethod
+    def _retire(instrument: Instrument) -> None:
+        instrument.workers.stop()
+        instrument.on_demand.stop()
 
     def wait_rendered(self, timeout: float | None = None, on_progress=None) -> bool:
         return self.instrument.cache.wait_complete(timeout, on_progress)
@@ -152,55 +205,166 @@ class Engine:
 
         Returns False when it could not be queued (queue full, pad not rendered
         yet); both are counted. Raises LiveEngineError for commands that do not
-        fit the loaded patch (a pad outside the grid, an unknown choke group).
+        fit the loaded patch (a pad outside the grid, an unknown choke group,
+        a latent point of the wrong size).
         """
         address, args = command.address, command.args
         instrument = self.instrument
         if address == "/pad":
             row, col, velocity = args
-            pad = self._pad(instrument, row, col)
-            buffer = instrument.cache.get(pad)
-            self.last_pad = pad
-            if buffer is None:
-                self.not_ready += 1
-                return False
-            target = self._target(command)
-            start = ASAP if target == ASAP else target - buffer.onset
-            gain = velocity_gain(velocity, self.options.velocity_curve)
-            event = (start, next(self._seq), START, buffer, gain, instrument.choke_of_pad.get(pad, -1), pad)
-        elif address == "/pad/off":
+            return self._hit_pad(instrument, self._pad(instrument, row, col), velocity, command)
+        if address == "/xy":
+            x, y, velocity = args
+            setting = instrument.setting
+            point = instrument.mapping.to_latent(setting.view(np.array([x, y])))
+            nearest = setting.pad_index(int(round(y * (setting.rows - 1))), int(round(x * (setting.cols - 1))))
+            return self._hit_point(instrument, point, velocity, command, nearest)
+        if address == "/latent":
+            dim = instrument.decoder.latent_dim
+            if len(args) not in (dim, dim + 1):
+                raise LiveEngineError(f"/latent got {len(args)} values; this model's latent points have {dim}: /latent v1 .. v{dim} [velocity].")
+            velocity = args[dim] if len(args) > dim else 1.0
+            if not 0.0 <= velocity <= 1.0:
+                raise LiveEngineError(f"/latent velocity is {velocity!r}; expected a number from 0 to 1.")
+            point = np.asarray(args[:dim], np.float32)
+            return self._hit_point(instrument, point, velocity, command, self._nearest_pad(instrument, point))
+        if address == "/mix":
+            velocity = args[-1] if len(args) % 3 == 1 else 1.0
+            triples = [args[i : i + 3] for i in range(0, len(args) - len(args) % 3, 3)]
+            pads = [self._pad(instrument, int(row), int(col)) for _, row, col in triples]
+            weights = np.array([w for w, _, _ in triples], np.float64)
+            point = mix(instrument.pad_points[pads], weights)
+            return self._hit_point(instrument, point, velocity, command, pads[int(np.argmax(np.abs(weights)))])
+        if address == "/pad/off":
             self._pad(instrument, *args)
             return True  # one-shots ring out; release behaviour comes with the MIDI issue
-        elif address == "/param":
+        if address == "/param":
             name, value = args
             if name == "gain":
                 event = (self._target(command), next(self._seq), GAIN, float(value))
-            else:
-                self._set_grid_param(name, value)
-                return True
-        elif address == "/choke":
+                return self.core.queue.put(event)
+            self.set_grid_param(name, value)
+            return True
+        if address == "/mapping":
+            self.set_mapping(args[0])
+            return True
+        if address == "/choke":
             group = instrument.choke_groups.get(args[0])
             if group is None:
                 raise LiveEngineError(f"/choke group {args[0]!r} is not in the patch; groups: {', '.join(instrument.choke_groups) or 'none'}.")
-            event = (self._target(command), next(self._seq), CHOKE, group)
-        elif address == "/panic":
-            event = (ASAP if command.at is None else command.at, next(self._seq), PANIC)
-        else:
-            raise LiveEngineError(f"the engine has no handler for {address}.")
-        return self.core.queue.put(event)
+            return self.core.queue.put((self._target(command), next(self._seq), CHOKE, group))
+        if address == "/panic":
+            return self.core.queue.put((ASAP if command.at is None else command.at, next(self._seq), PANIC))
+        raise LiveEngineError(f"the engine has no handler for {address}.")
+
+    def _hit_pad(self, instrument: Instrument, pad: int, velocity: float, command: Command) -> bool:
+        cache = instrument.cache
+        buffer, kind = None, "pad"
+        if instrument.setting.variance > 0:
+            with self._control:
+                slot = cache.pads + pad
+                buffer = cache.ready(slot)
+                if buffer is not None:
+                    kind = "variation"
+                    cache.consume(slot)
+                    instrument.variation_counts[pad] += 1
+                    instrument.workers.render_more(self._variation_point(instrument, pad)[None, :], [slot])
+                else:
+                    self.variation_misses += 1
+        if buffer is None:
+            buffer = cache.get(pad)
+        self.last_pad = pad
+        if buffer is None:
+            self.not_ready += 1
+            return False
+        return self._start(instrument, buffer, velocity, self._target(command), pad, kind)
+
+    def _hit_point(self, instrument: Instrument, point: np.ndarray, velocity: float, command: Command, nearest: int) -> bool:
+        """A hit on a latent point that is not a pad: exact if it can be ready by the deadline, else the nearest ready pad now."""
+        self.last_pad = nearest
+        buffer = instrument.on_demand.cached(point)
+        if buffer is not None:
+            return self._start(instrument, buffer, velocity, self._target(command), nearest, "exact")
+        target = self._target(command)
+        if instrument.on_demand.request(point, (instrument, velocity, target, nearest)):
+            return True
+        self.on_demand_misses += 1
+        instrument.on_demand.prefetch(point)  # the exact sound follows for the next hit here
+        buffer = instrument.cache.get(nearest)
+        if buffer is None:
+            self.not_ready += 1
+            return False
+        return self._start(instrument, buffer, velocity, target, nearest, "fallback")
+
+    def _play_rendered(self, buffer: PlayableBuffer, payload) -> None:
+        """On-demand render thread: the exact sound is ready; play it at its target, or at once if that has passed."""
+        instrument, velocity, target, nearest = payload
+        if target != ASAP and target - buffer.onset <= self.now_frame():
+            target = ASAP
+        self._start(instrument, buffer, velocity, target, nearest, "exact")
+
+    def _start(self, instrument: Instrument, buffer: PlayableBuffer, velocity: float, target: int, pad: int, kind: str) -> bool:
+        start = ASAP if target == ASAP else target - buffer.onset
+        gain = velocity_gain(velocity, self.options.velocity_curve)
+        event = (start, next(self._seq), START, buffer, gain, instrument.choke_of_pad.get(pad, -1), pad)
+        queued = self.core.queue.put(event)
+        if queued:
+            cache = instrument.cache
+            hit = Hit(pad, buffer.point, buffer.generation if kind != "exact" else 0, cache.complete_generation, cache.generation, kind, buffer)
+            self.hits.append(hit)
+            self.last_heard = hit
+        return queued
 
     @staticmethod
     def _pad(instrument: Instrument, row: int, col: int) -> int:
-        grid = instrument.grid
-        if not (0 <= row < grid.rows and 0 <= col < grid.cols):
-            raise LiveEngineError(f"pad ({row}, {col}) is outside the {grid.rows}x{grid.cols} grid; rows 0..{grid.rows - 1}, columns 0..{grid.cols - 1}.")
-        return grid.pad_index(row, col)
+        setting = instrument.setting
+        if not (0 <= row < setting.rows and 0 <= col < setting.cols):
+            raise LiveEngineError(f"pad ({row}, {col}) is outside the {setting.rows}x{setting.cols} grid; rows 0..{setting.rows - 1}, columns 0..{setting.cols - 1}.")
+        return setting.pad_index(row, col)
 
-    def _set_grid_param(self, name: str, value: float) -> None:
+    @staticmethod
+    def _nearest_pad(instrument: Instrument, point: np.ndarray) -> int:
+        return int(np.argmin(np.sum((instrument.pad_points - point) ** 2, axis=1)))
+
+    def set_grid_param(self, name: str, value: float) -> None:
+        """Move the grid (centre, zoom, rotation) or change its variation; every pad re-renders, old sounds play meanwhile."""
+        if name not in GRID_PARAMS:
+            raise LiveEngineError(f"{name!r} is not a grid parameter; grid parameters: {', '.join(GRID_PARAMS)}.")
         with self._control:
             instrument = self.instrument
-            instrument.grid = instrument.grid.with_param(name, float(value))
-            instrument.workers.render_all(instrument.grid.latent_points(), first=self.last_pad)
+            instrument.setting = instrument.setting.with_param(name, value)
+            self._render(instrument)
+        self.changed.set()
+
+    def set_mapping(self, name: str) -> None:
+        """Switch mapping live. A mapping the patch cannot build (no anchors, no library) is an error; the old one stays."""
+        with self._control:
+            instrument = self.instrument
+            mapping = instrument.mappings.get(name)
+            if mapping is None:
+                mapping = build_mapping(name, instrument.decoder, instrument.patch, instrument.setting)
+                instrument.mappings[name] = mapping
+            instrument.mapping = mapping
+            instrument.setting = instrument.setting.with_mapping(name)
+            self._render(instrument)
+        self.changed.set()
+
+    # ---- feedback (any control thread) ----
+    def grid_shape(self) -> tuple[int, int]:
+        setting = self.instrument.setting
+        return setting.rows, setting.cols
+
+    def pad_descriptions(self) -> list[PadDescription | None]:
+        """Per pad (row * cols + col): the description of the sound it plays now, None while not rendered."""
+        cache = self.instrument.cache
+        return [None if b is None else b.description for b in cache.buffers[: cache.pads]]
+
+    def playing_pads(self) -> frozenset[int]:
+        """Pads with a voice sounding now (read from the audio side without locking: a snapshot, maybe a block old)."""
+        return frozenset(v.pad for v in list(self.core.voices.sounding) if v.pad >= 0)
+
+    def render_progress(self) -> tuple[int, int]:
+        return self.instrument.cache.progress
 
     # ---- lifecycle ----
     def start(self, backend: AudioBackend) -> None:
@@ -221,7 +385,7 @@ class Engine:
         if self.backend is not None:
             self.backend.stop()
         self.stop_recording()
-        self.instrument.workers.stop()
+        self._retire(self.instrument)
 
     def record(self, path: Path | str, overwrite: bool = False, **writer_options) -> Recorder:
         """Record the device output to a WAV file (refuses to overwrite unless asked)."""
@@ -294,6 +458,9 @@ class Engine:
             "schedule_full": counters.schedule_full,
             "callback_errors": counters.callback_errors,
             "not_ready": self.not_ready,
+            "variation_misses": self.variation_misses,
+            "on_demand_misses": self.on_demand_misses,
+            "mapping": self.instrument.setting.mapping,
             "steals": self.core.voices.steals,
             "cpu_load": float(np.median(recent) / period) if len(recent) else 0.0,
             "callback_p99": float(np.percentile(recent, 99) / period) if len(recent) else 0.0,

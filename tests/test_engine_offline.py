@@ -63,7 +63,7 @@ def test_constant_timing_starts_exactly_one_block_after_arrival(engines, short_p
     engine, backend = engines(short_patch())
     bs = engine.options.blocksize
     arrival = block * bs
-    buffer = engine.instrument.cache.get(engine.instrument.grid.pad_index(2, 3))
+    buffer = engine.instrument.cache.get(engine.instrument.setting.pad_index(2, 3))
 
     def before(frame):
         if frame == arrival:
@@ -103,7 +103,7 @@ def test_lowest_latency_starts_the_buffer_on_the_next_blocks_first_frame(engines
     assert engine.options.timing == "lowest-latency"
     bs = engine.options.blocksize
     arrival = 5 * bs
-    buffer = engine.instrument.cache.get(engine.instrument.grid.pad_index(4, 1))
+    buffer = engine.instrument.cache.get(engine.instrument.setting.pad_index(4, 1))
 
     def before(frame):
         if frame == arrival:
@@ -119,7 +119,7 @@ def test_lowest_latency_starts_the_buffer_on_the_next_blocks_first_frame(engines
 @pytest.mark.parametrize("timing", ["constant", "lowest-latency"])
 def test_timed_commands_land_on_their_frame(engines, short_patch, timing):
     engine, backend = engines(short_patch(extra_audio=f'timing = "{timing}"'))
-    cache, grid = engine.instrument.cache, engine.instrument.grid
+    cache, grid = engine.instrument.cache, engine.instrument.setting
     targets = [(0, (0, 0)), (23, (1, 1)), (3000, (2, 2)), (6000 + 77, (3, 3)), (9000 + 127, (5, 6))]
     for at, (r, c) in targets:
         assert engine.submit(pad_hit(r, c, at=at))
@@ -149,7 +149,7 @@ def test_velocity_curve_sets_the_peak_ratio(engines, short_patch, curve):
     p1 = np.max(np.abs(mono[:4000]))
     p2 = np.max(np.abs(mono[4000:]))
     assert p1 / p2 == pytest.approx((v1 / v2) ** curve, rel=1e-5)
-    assert p1 == pytest.approx(engine.instrument.cache.get(engine.instrument.grid.pad_index(3, 3)).peak * v1**curve, rel=1e-5)
+    assert p1 == pytest.approx(engine.instrument.cache.get(engine.instrument.setting.pad_index(3, 3)).peak * v1**curve, rel=1e-5)
 
 
 # ---- choke groups ----
@@ -159,7 +159,7 @@ CHOKE = "[choke]\nhats = [[0, 0], [0, 1]]\n"
 
 def test_patch_choke_group_fades_the_other_hat_at_the_new_hits_frame(engines, short_patch):
     engine, backend = engines(short_patch(extra=CHOKE))
-    cache, grid = engine.instrument.cache, engine.instrument.grid
+    cache, grid = engine.instrument.cache, engine.instrument.setting
     ff = engine.options.fade_frames
     v = 0.3  # three overlapping voices stay under the limiter
     a, b, other = (cache.get(grid.pad_index(*p)) for p in [(0, 0), (0, 1), (2, 2)])
@@ -180,7 +180,7 @@ def test_patch_choke_group_fades_the_other_hat_at_the_new_hits_frame(engines, sh
 
 def test_choke_command_fades_the_group_and_leaves_others(engines, short_patch):
     engine, backend = engines(short_patch(extra=CHOKE))
-    cache, grid = engine.instrument.cache, engine.instrument.grid
+    cache, grid = engine.instrument.cache, engine.instrument.setting
     ff = engine.options.fade_frames
     bs = engine.options.blocksize
     v = 0.4
@@ -217,7 +217,7 @@ def test_master_gain_param_via_engine(engines, short_patch):
     assert engine.core.gain == 0.5
     assert engine.submit(pad_hit(1, 2, 1.0, at=1000))
     mono = backend.render(4000)[:, 0]
-    buffer = engine.instrument.cache.get(engine.instrument.grid.pad_index(1, 2))
+    buffer = engine.instrument.cache.get(engine.instrument.setting.pad_index(1, 2))
     np.testing.assert_allclose(mono, place(len(mono), buffer, 1000 - 256 - buffer.onset, 0.5), rtol=0, atol=1e-7)
 
 

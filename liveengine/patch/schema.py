@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from liveengine.grid.mappings import MAPPINGS
 from liveengine.options import SAMPLE_RATES, STEAL_MODES, TIMING_MODES
 
 
@@ -49,6 +50,14 @@ def _names(v: Any) -> bool:
     return isinstance(v, list) and len(v) <= 2 and all(isinstance(p, str) and p for p in v)
 
 
+def _corners(v: Any) -> bool:
+    def anchor(a: Any) -> bool:
+        if isinstance(a, str):
+            return bool(a)
+        return isinstance(a, list) and 1 <= len(a) <= 1024 and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in a)
+    return isinstance(v, list) and (len(v) == 0 or len(v) == 4) and all(anchor(a) for a in v)
+
+
 def _device(v: Any) -> bool:
     return (isinstance(v, str)) or (isinstance(v, int) and not isinstance(v, bool) and v >= 0)
 
@@ -66,11 +75,16 @@ SCHEMA: dict[str, dict[str, Field]] = {
     "grid": {
         "rows": _with_default(_integer(4, 16), 8),
         "cols": _with_default(_integer(4, 16), 8),
-        "mapping": _with_default(_choice("plane"), "plane"),
+        "mapping": _with_default(_choice(*MAPPINGS), "plane"),
         "center_x": _with_default(_number(-4, 4), 0.0),
         "center_y": _with_default(_number(-4, 4), 0.0),
         "zoom": _with_default(_number(0.05, 8), 1.0),
         "rotation": _with_default(_number(-360, 360), 0.0),
+        "variance": _with_default(_number(0, 4), 0.0),
+        "seed": _with_default(_integer(0, 2**31 - 1), 0),
+        "corners": Field([], "four anchors (bottom left, bottom right, top left, top right), each an audio file path "
+                         "relative to the patch or a list of numbers (a latent point)", _corners),
+        "library": _text("a folder of audio files (relative to the patch, or absolute)"),
     },
     "audio": {
         "backend": _with_default(_choice("auto", "sounddevice", "jack"), "auto"),
@@ -96,6 +110,8 @@ SCHEMA: dict[str, dict[str, Field]] = {
         # "process": a child process renders (no GIL contention with the audio callback);
         # "thread": worker threads in this process (starts faster; used by most tests).
         "render_in": _with_default(_choice("process", "thread"), "process"),
+        # A hit between pads renders at once if it can be ready this soon; else the nearest pad plays.
+        "on_demand_deadline_ms": _with_default(_number(1, 100), 10.0),
     },
     "choke": {},  # free keys: group name -> list of [row, col] pads, checked in loader
     "demo": {

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import soxr
 
+from liveengine.render.describe import PadDescription
 from liveengine.rt.voices import ENVELOPE_HOP
 
 ONSET_THRESHOLD = 10 ** (-60 / 20)  # -60 dBFS: the first sample above this is the transient
@@ -24,6 +25,9 @@ class PlayableBuffer:
     envelope: np.ndarray  # float32 peak level per ENVELOPE_HOP frames
     onset: int  # frames of pre-roll before the transient
     peak: float
+    point: np.ndarray | None = None  # the latent point it was decoded from (float32[latent_dim])
+    description: "PadDescription | None" = None
+    generation: int = 0  # the grid setting it was rendered for (see PadCache)
 
 
 def prepare_oneshot(

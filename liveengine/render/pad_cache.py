@@ -18,15 +18,31 @@ RETIRE_SECONDS = 10.0  # longer than the longest buffer a voice can be playing
 
 
 class PadCache:
+    """Slots 0..pads-1 hold the pads; slots pads..2*pads-1 hold each pad's next variation.
+
+    A generation is one grid setting (mapping, centre, zoom, ...). `complete_generation`
+    is the newest generation for which every pad was rendered.
+    """
+
     def __init__(self, pads: int) -> None:
-        self.buffers: list[PlayableBuffer | None] = [None] * pads
+        self.pads = pads
+        self.buffers: list[PlayableBuffer | None] = [None] * (2 * pads)
         self.generation = 0
-        self.fresh = [False] * pads  # rendered for the current generation
+        self.complete_generation = 0
+        self.fresh = [False] * (2 * pads)  # rendered for the current generation (and, for a variation, not yet played)
         self._retired: deque[tuple[float, PlayableBuffer]] = deque()
         self._changed = threading.Condition()
 
     def __len__(self) -> int:
-        return len(self.buffers)
+        return self.pads
+
+    def ready(self, slot: int) -> PlayableBuffer | None:
+        """The slot's buffer if it is fresh for the current setting, else None."""
+        return self.buffers[slot] if self.fresh[slot] else None
+
+    def consume(self, slot: int) -> None:
+        """A variation was played: it must not play again (a new one is being rendered)."""
+        self.fresh[slot] = False
 
     def get(self, pad: int) -> PlayableBuffer | None:
         return self.buffers[pad]
@@ -45,6 +61,8 @@ class PadCache:
             old = self.buffers[pad]
             self.buffers[pad] = buffer  # a single reference swap: the audio side sees old or new
             self.fresh[pad] = True
+            if pad < self.pads and self.complete_generation != generation and all(self.fresh[: self.pads]):
+                self.complete_generation = generation
             if old is not None:
                 self._retired.append((time.monotonic(), old))
             self._changed.notify_all()
@@ -58,14 +76,15 @@ class PadCache:
 
     @property
     def progress(self) -> tuple[int, int]:
-        fresh = self.fresh
+        """Pads rendered for the current setting, of all pads (variations not counted)."""
+        fresh = self.fresh[: self.pads]
         return sum(fresh), len(fresh)
 
     def wait_complete(self, timeout: float | None = None, on_progress=None) -> bool:
         """Block (not on the audio thread!) until every pad is fresh; False on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._changed:
-            while not all(self.fresh):
+            while not all(self.fresh[: self.pads]):
                 if on_progress is not None:
                     on_progress(*self.progress)
                 left = None if deadline is None else deadline - time.monotonic()

@@ -52,8 +52,8 @@ def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: 
         if job_generation != generation.value:
             continue  # superseded while waiting
         try:
-            for pad, b in zip(pads, render_batch(decoder, points, out, device_rate, max_seconds)):
-                results.put(("buffer", job_generation, pad, b.samples, b.envelope, b.onset, b.peak))
+            for pad, b in zip(pads, render_batch(decoder, points, out, device_rate, max_seconds, job_generation)):
+                results.put(("buffer", job_generation, pad, b.samples, b.envelope, b.onset, b.peak, b.point, b.description))
         except Exception as exc:
             results.put(("error", f"{type(exc).__name__}: {exc}"))
 
@@ -81,12 +81,17 @@ class ProcessRenderWorkers:
         self._receiver = threading.Thread(target=self._receive, name="liveengine-render-receiver", daemon=True)
         self._receiver.start()
 
-    def render_all(self, points: np.ndarray, first: int | None = None) -> int:
+    def render_all(self, points: np.ndarray, first: int | None = None, cols: int = 0, pads: int = 0) -> int:
         generation = self.cache.begin_generation()
         self._generation.value = generation
-        for job_points, pads in render_order(points, first, self.batch):
-            self._jobs.put((generation, job_points, pads))
+        for job_points, slots in render_order(points, first, self.batch, cols, pads=pads):
+            self._jobs.put((generation, job_points, slots))
         return generation
+
+    def render_more(self, points: np.ndarray, slots: list[int]) -> None:
+        generation = self.cache.generation
+        for job_points, chunk in render_order(points, None, self.batch, slots=slots, pads=self.cache.pads):
+            self._jobs.put((generation, job_points, chunk))
 
     def _receive(self) -> None:
         while not self._stop.is_set():
@@ -101,9 +106,9 @@ class ProcessRenderWorkers:
             except (EOFError, OSError):
                 return
             if message[0] == "buffer":
-                _, generation, pad, samples, envelope, onset, peak = message
+                _, generation, pad, samples, envelope, onset, peak, point, description = message
                 samples.flags.writeable = False
-                if self.cache.put(pad, PlayableBuffer(samples, envelope, onset, peak), generation):
+                if self.cache.put(pad, PlayableBuffer(samples, envelope, onset, peak, point, description, generation), generation):
                     self.rendered += 1
             elif message[0] == "error":
                 self._fail(RuntimeError(message[1]))

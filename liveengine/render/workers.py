@@ -5,31 +5,72 @@ from __future__ import annotations
 import os
 import queue
 import threading
+from dataclasses import replace
 from typing import Callable
 
 import numpy as np
 
 from liveengine.decoders.base import Decoder
-from liveengine.render.buffers import prepare_oneshot
+from liveengine.render.buffers import PlayableBuffer, prepare_oneshot
+from liveengine.render.describe import describe
 from liveengine.render.pad_cache import PadCache
 
 BATCH = 8
 
 
-def render_order(points: np.ndarray, first: int | None, batch: int) -> list[tuple[np.ndarray, list[int]]]:
-    """Split a grid render into (latent points, pad indices) jobs; pads nearest `first` go first."""
-    order = list(range(len(points)))
+def render_order(points: np.ndarray, first: int | None, batch: int, cols: int = 0, slots: list[int] | None = None,
+                 pads: int = 0) -> list[tuple[np.ndarray, list[int]]]:
+    """Split a render into (latent points, slot indices) jobs.
+
+    Slots are pads (0..pads-1) and, after them, each pad's next variation
+    (pads..2*pads-1). Pads go before variations; within each, the pads nearest
+    `first` on the grid (by row and column distance when `cols` is given) go first.
+    """
+    order = list(range(len(points))) if slots is None else list(slots)
+    pads = pads or len(points)
     if first is not None:
-        order.sort(key=lambda pad: abs(pad - first))
+        def distance(slot: int) -> tuple[int, float]:
+            pad = slot % pads
+            if cols:
+                return slot // pads, float(np.hypot(pad // cols - first // cols, pad % cols - first % cols))
+            return slot // pads, float(abs(pad - first))
+        order.sort(key=distance)
+    else:
+        order.sort(key=lambda slot: slot // pads)
+    row_of = {slot: i for i, slot in enumerate(slots)} if slots is not None else None
     batch = max(1, min(BATCH, batch))
-    return [(np.asarray(points[order[i : i + batch]], np.float32), order[i : i + batch]) for i in range(0, len(order), batch)]
+    jobs = []
+    for i in range(0, len(order), batch):
+        chunk = order[i : i + batch]
+        rows = chunk if row_of is None else [row_of[slot] for slot in chunk]
+        jobs.append((np.asarray(points[rows], np.float32), chunk))
+    return jobs
 
 
-def render_batch(decoder: Decoder, points: np.ndarray, out: np.ndarray, device_rate: int, max_seconds: float) -> list:
-    """Decode `points` into `out` (reused scratch) and prepare one PlayableBuffer per point."""
+def render_batch(decoder: Decoder, points: np.ndarray, out: np.ndarray, device_rate: int, max_seconds: float,
+                 generation: int = 0) -> list[PlayableBuffer]:
+    """Decode `points` into `out` (reused scratch); one described PlayableBuffer per point."""
+    points = np.ascontiguousarray(points, dtype=np.float32)
     batch = out[: len(points)]
-    decoder.decode_into(np.ascontiguousarray(points, dtype=np.float32), batch)
-    return [prepare_oneshot(row, decoder.sample_rate, device_rate, max_seconds=max_seconds) for row in batch]
+    decoder.decode_into(points, batch)
+    classes = classify(decoder, points)
+    buffers = []
+    for i, row in enumerate(batch):
+        buffer = prepare_oneshot(row, decoder.sample_rate, device_rate, max_seconds=max_seconds)
+        name, probability = classes[i] if classes else (None, 0.0)
+        description = describe(buffer.samples[buffer.onset:], device_rate, name, probability)
+        buffers.append(replace(buffer, point=points[i].copy(), description=description, generation=generation))
+    return buffers
+
+
+def classify(decoder: Decoder, points: np.ndarray) -> list[tuple[str, float]]:
+    """The likeliest class and its probability per point, from the model's classifier; [] without one."""
+    if getattr(decoder, "classifier", None) is None or not hasattr(decoder, "classify"):
+        return []
+    probabilities = decoder.classify(points)
+    names = decoder.classes
+    best = np.argmax(probabilities, axis=1)
+    return [(names[b], float(probabilities[i, b])) for i, b in enumerate(best)]
 
 
 class RenderWorkers:
@@ -54,12 +95,19 @@ class RenderWorkers:
         for thread in self._threads:
             thread.start()
 
-    def render_all(self, points: np.ndarray, first: int | None = None) -> int:
-        """Start a new generation rendering every pad; `first` (a pad) goes first."""
+    def render_all(self, points: np.ndarray, first: int | None = None, cols: int = 0, pads: int = 0) -> int:
+        """Start a new generation rendering every slot of `points`; the pads nearest `first` go first."""
         generation = self.cache.begin_generation()
-        for job_points, pads in render_order(points, first, getattr(self.decoder, "preferred_batch", BATCH)):
-            self._jobs.put((generation, job_points, pads))
+        for job_points, slots in render_order(points, first, getattr(self.decoder, "preferred_batch", BATCH), cols, pads=pads):
+            self._jobs.put((generation, job_points, slots))
         return generation
+
+    def render_more(self, points: np.ndarray, slots: list[int]) -> None:
+        """Render some slots again within the current generation (a pad's next variation)."""
+        generation = self.cache.generation
+        for job_points, chunk in render_order(points, None, getattr(self.decoder, "preferred_batch", BATCH), slots=slots,
+                                              pads=self.cache.pads):
+            self._jobs.put((generation, job_points, chunk))
 
     def _run(self) -> None:
         _lower_thread_priority()
@@ -72,12 +120,12 @@ class RenderWorkers:
                 continue
             if job is None:
                 break
-            generation, points, pads = job
+            generation, points, slots = job
             if generation != self.cache.generation:
                 continue  # superseded before we got to it
             try:
-                for pad, buffer in zip(pads, render_batch(self.decoder, points, out, self.device_rate, self.max_seconds)):
-                    if self.cache.put(pad, buffer, generation):
+                for slot, buffer in zip(slots, render_batch(self.decoder, points, out, self.device_rate, self.max_seconds, generation)):
+                    if self.cache.put(slot, buffer, generation):
                         self.rendered += 1
             except Exception as exc:  # a bad render must not kill the worker; report it
                 self.errors += 1

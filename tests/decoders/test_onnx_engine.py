@@ -16,7 +16,7 @@ import pytest
 from liveengine.commands import make_command
 from liveengine.decoders.contract import model_identity
 from liveengine.decoders.onnx_decoder import OnnxDecoder
-from liveengine.engine import plane_basis
+from liveengine.grid.anchors import plane_basis
 from liveengine.render.buffers import prepare_oneshot
 from liveengine.testing.models import build_audio_decoder, build_stft_decoder, contract_metadata
 
@@ -64,13 +64,13 @@ def test_engine_plays_a_model_next_to_the_patch(engines, tmp_path, kind):
     build(kind, tmp_path / "drums")
     engine, backend = engines(write_patch(tmp_path / "song.toml", "drums"))
     instrument = engine.instrument
-    decoder, grid, cache = instrument.decoder, instrument.grid, instrument.cache
+    decoder, grid, cache = instrument.decoder, instrument.setting, instrument.cache
     assert isinstance(decoder, OnnxDecoder) and decoder.info.folder == tmp_path / "drums"
     assert decoder.info.output == kind
 
     # The plane runs through the declared mean along the declared axes, scaled by the spreads.
-    assert grid.origin == tuple(MEAN)
-    points = grid.latent_points()
+    np.testing.assert_allclose(instrument.mapping.origin, MEAN)
+    points = instrument.pad_points
     offsets = points - np.asarray(MEAN, np.float32)
     assert np.all(np.abs(offsets[:, [0, 1, 2, 4, 6, 7]]) < 1e-6)  # nothing off the plane
     np.testing.assert_allclose(offsets[grid.pad_index(0, 0)], [0, 0, 0, -2 * 0.5, 0, -2 * 2.0, 0, 0], atol=1e-6)

@@ -58,8 +58,8 @@ def test_engine_with_four_render_threads_renders_every_pad_right(engines, tmp_pa
         extra += '\nrender_in = "thread"'
     engine, _ = engines(write_patch(tmp_path / "song.toml", "drums", grid=8, engine_extra=extra))
     assert isinstance(engine.instrument.workers, RenderWorkers) and len(engine.instrument.workers._threads) == 4
-    decoder, grid, cache = engine.instrument.decoder, engine.instrument.grid, engine.instrument.cache
-    points = grid.latent_points()
+    decoder, grid, cache = engine.instrument.decoder, engine.instrument.setting, engine.instrument.cache
+    points = engine.instrument.pad_points
     out = np.zeros((len(points), decoder.output_length), np.float32)
     decoder.decode_into(points, out)
     assert engine.instrument.workers.errors == 0

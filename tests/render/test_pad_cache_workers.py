@@ -87,7 +87,7 @@ class Watcher:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            buffers = list(self.cache.buffers)
+            buffers = list(self.cache.buffers[: self.cache.pads])
             if any(b is None for b in buffers):
                 self.seen_none_after_fill = True
             self.levels.update(round(level_of(b), 4) for b in buffers if b is not None)
@@ -116,7 +116,7 @@ def test_new_generation_keeps_old_buffers_until_each_is_replaced(rig):
     decoder, cache, workers = rig(threads=1)
     workers.render_all(points(0.1))
     assert cache.wait_complete(timeout=20)
-    old = list(cache.buffers)
+    old = list(cache.buffers[: cache.pads])
     watcher = Watcher(cache)
     try:
         decoder.gate = threading.Semaphore(0)

@@ -24,7 +24,7 @@ def test_process_rendering_gives_the_same_buffers_as_threads(short_patch):
     by_thread = _engine(short_patch, "thread")
     try:
         assert by_process.instrument.workers.rendered == 64
-        for a, b in zip(by_process.instrument.cache.buffers, by_thread.instrument.cache.buffers):
+        for a, b in zip(by_process.instrument.cache.buffers[:64], by_thread.instrument.cache.buffers[:64]):
             np.testing.assert_array_equal(a.samples, b.samples)
             assert a.onset == b.onset
             assert not a.samples.flags.writeable
@@ -36,9 +36,9 @@ def test_process_rendering_gives_the_same_buffers_as_threads(short_patch):
 def test_a_parameter_change_re_renders_in_the_child_and_old_buffers_play_until_replaced(short_patch):
     engine = _engine(short_patch, "process")
     try:
-        before = list(engine.instrument.cache.buffers)
+        before = list(engine.instrument.cache.buffers[: engine.instrument.cache.pads])
         engine.submit(make_command("/param", ["zoom", 2.0]))
-        assert all(b is not None for b in engine.instrument.cache.buffers)  # never a silent pad meanwhile
+        assert all(b is not None for b in engine.instrument.cache.buffers[: engine.instrument.cache.pads])  # never a silent pad meanwhile
         assert engine.wait_rendered(timeout=60)
         after = engine.instrument.cache.buffers
         assert sum(not np.array_equal(a.samples, b.samples) for a, b in zip(before, after)) > 32

@@ -1,0 +1,127 @@
+"""Building a mapping from a patch: the model's plane, corner anchors, or a fitted library map.
+
+Runs on a control thread at patch load or at a live mapping switch (never the
+audio thread). Anchors and library sounds are audio files encoded with the
+model's encoder; a corner may also be a saved latent point.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from liveengine.decoders.base import Decoder
+from liveengine.errors import LiveEngineError
+from liveengine.grid.mappings import CORNER_NAMES, CornersMapping, DirectMapping, GridSetting, LibraryMapping, PlaneMapping
+from liveengine.grid.som import fit_som, nearest_items
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aif", ".aiff", ".mp3")
+
+
+def plane_basis(decoder: Decoder) -> dict:
+    """The model's latent mean and first two principal axes (scaled by their spreads), if it declares them."""
+    info = getattr(decoder, "info", None)
+    if info is None or not info.latent_axes:
+        return {}
+    spreads = info.latent_spreads or (1.0, 1.0)
+    axes = np.array([[v * spreads[i] for v in info.latent_axes[i]] for i in range(2)], np.float64)
+    origin = np.asarray(info.latent_mean, np.float64) if info.latent_mean else None
+    return {"origin": origin, "axes": axes}
+
+
+def prior_centre(decoder: Decoder) -> np.ndarray:
+    info = getattr(decoder, "info", None)
+    if info is not None and info.latent_mean:
+        return np.asarray(info.latent_mean, np.float64)
+    return np.zeros(decoder.latent_dim)
+
+
+def build_mapping(name: str, decoder: Decoder, patch, setting: GridSetting):
+    """The named mapping for this decoder and patch; LiveEngineError naming what is missing."""
+    if name == "plane":
+        return PlaneMapping(decoder.latent_dim, **plane_basis(decoder))
+    if name == "direct":
+        return DirectMapping(decoder.latent_dim)
+    if name == "corners":
+        return corners_mapping(decoder, patch)
+    if name == "library":
+        return library_mapping(decoder, patch, setting)
+    raise LiveEngineError(f"unknown mapping {name!r}; mappings: plane, corners, library, direct.")
+
+
+def _encoder_needed(decoder: Decoder, what: str) -> None:
+    if getattr(decoder, "encoder", None) is None:
+        raise LiveEngineError(f"{what} needs a model with an encoder (encoder.onnx); {decoder.name} has none.",
+                              "Give the anchors as latent points (lists of numbers), or use a model with an encoder.")
+
+
+def encode_files(decoder: Decoder, paths: list[Path]) -> np.ndarray:
+    """Encode audio files (read at the model's rate) into latent means, float64[len(paths), latent_dim]."""
+    from liveengine.audio_files import read_audio
+
+    sounds = [read_audio(path, decoder.sample_rate) for path in paths]
+    return np.concatenate([decoder.encode(_fit(s, decoder.output_length)[None, :]) for s in sounds]).astype(np.float64)
+
+
+def _fit(audio: np.ndarray, length: int) -> np.ndarray:
+    out = np.zeros(length, np.float32)
+    out[: min(length, len(audio))] = audio[:length]
+    return out
+
+
+def corners_mapping(decoder: Decoder, patch) -> CornersMapping:
+    corners = patch.grid.get("corners") or []
+    where = f"{patch.path.name if patch.path else 'patch'}: [grid] corners"
+    if len(corners) != 4:
+        raise LiveEngineError(f"mapping 'corners' needs four anchors in [grid] corners ({', '.join(CORNER_NAMES)}); the patch gives {len(corners)}.",
+                              'Add corners = ["kick.wav", "snare.wav", "hat.wav", [0.1, ...]] (audio files or latent points).')
+    anchors, labels = [], []
+    base = patch.path.parent if patch.path else Path.cwd()
+    for corner, entry in zip(CORNER_NAMES, corners):
+        if isinstance(entry, str):
+            _encoder_needed(decoder, f"{where} {corner} = {entry!r}")
+            path = (base / entry).resolve()
+            anchors.append(encode_files(decoder, [path])[0])
+            labels.append(entry)
+        else:
+            if len(entry) != decoder.latent_dim:
+                raise LiveEngineError(f"{where} {corner} has {len(entry)} numbers; this model's latent points have {decoder.latent_dim}.")
+            anchors.append(np.asarray(entry, np.float64))
+            labels.append("point")
+    return CornersMapping(np.stack(anchors), prior_centre(decoder), tuple(labels))
+
+
+def library_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise LiveEngineError(f"library folder {folder} does not exist or is not a folder.", "Set [grid] library to a folder of audio files.")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+    if not files:
+        raise LiveEngineError(f"library folder {folder} has no audio files ({', '.join(AUDIO_SUFFIXES)}).", "Put some samples in it.")
+    return files
+
+
+def library_mapping(decoder: Decoder, patch, setting: GridSetting) -> LibraryMapping:
+    folder_text = patch.grid.get("library") or ""
+    if not folder_text:
+        raise LiveEngineError("mapping 'library' needs [grid] library = a folder of your samples.")
+    _encoder_needed(decoder, "mapping 'library'")
+    base = patch.path.parent if patch.path else Path.cwd()
+    folder = (base / Path(folder_text).expanduser()).resolve()
+    from liveengine.audio_files import read_audio  # noqa: F401  (fails here, not midway, if audio input is missing)
+
+    files = library_files(folder)
+    encodings, names, skipped = [], [], []
+    for path in files:
+        try:
+            encodings.append(encode_files(decoder, [path])[0])
+            names.append((str(path.relative_to(folder)), 0.0))
+        except LiveEngineError as exc:
+            skipped.append(f"{path.name} ({exc.message})")
+    if len(encodings) < 2:
+        raise LiveEngineError(f"library folder {folder}: {len(encodings)} readable sound(s); the library mapping needs at least 2."
+                              + (f" Unreadable: {'; '.join(skipped[:5])}." if skipped else ""))
+    encodings = np.stack(encodings)
+    nodes = fit_som(encodings, setting.rows, setting.cols)
+    nearest = tuple(names[i] for i in nearest_items(nodes, encodings))
+    return LibraryMapping(nodes, nearest)

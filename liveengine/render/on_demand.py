@@ -1,0 +1,129 @@
+"""Rendering a latent point at the moment it is hit (/xy between pads, /latent, /mix).
+
+A hit that is not in any cache renders here, on one thread of the engine's own
+process with the engine's copy of the decoder, and plays as soon as it is ready.
+Whether it can make the deadline is decided at the hit, from how long recent
+renders took and how many are waiting: if not, the caller plays the nearest
+ready pad at once and the exact sound is rendered for the next hit at that point.
+"""
+
+from __future__ import annotations
+
+import collections
+import queue
+import threading
+import time
+from typing import Callable
+
+import numpy as np
+
+from liveengine.decoders.base import Decoder
+from liveengine.render.buffers import PlayableBuffer
+from liveengine.render.workers import _lower_thread_priority, render_batch
+
+EXACT_CACHE = 128  # recently rendered points kept for repeated hits
+QUEUE = 8
+
+
+def point_key(point: np.ndarray) -> bytes:
+    return np.asarray(point, np.float32).tobytes()
+
+
+class OnDemandRenderer:
+    """`request` renders a point and calls `on_ready(buffer, payload)` from the render thread.
+
+    Thread: any control thread calls `request`, `prefetch` and `cached`; the
+    decoder is shared with nothing else in this process when pads render in a
+    child process (the default), so the render does not wait behind a pad batch.
+    """
+
+    def __init__(self, decoder: Decoder, device_rate: int, max_seconds: float, deadline: float,
+                 on_ready: Callable[[PlayableBuffer, object], None], on_error: Callable[[BaseException], None] | None = None) -> None:
+        self.decoder = decoder
+        self.device_rate = device_rate
+        self.max_seconds = max_seconds
+        self.deadline = deadline
+        self.on_ready = on_ready
+        self.on_error = on_error
+        self.seconds = collections.deque(maxlen=32)  # recent render times
+        self.rendered = 0
+        self.errors = 0
+        self._exact: collections.OrderedDict[bytes, PlayableBuffer] = collections.OrderedDict()
+        self._exact_lock = threading.Lock()
+        self._jobs: queue.Queue = queue.Queue(QUEUE)
+        self._busy = False
+        self._out = np.zeros((1, decoder.output_length), np.float32)
+        self._measure()
+        self._thread = threading.Thread(target=self._run, name="liveengine-on-demand", daemon=True)
+        self._thread.start()
+
+    def _measure(self) -> None:
+        """Time a few renders before the first hit, so the first decision is informed."""
+        point = np.zeros((1, self.decoder.latent_dim), np.float32)
+        for _ in range(3):
+            start = time.perf_counter()
+            render_batch(self.decoder, point, self._out, self.device_rate, self.max_seconds)
+            self.seconds.append(time.perf_counter() - start)
+
+    @property
+    def predicted(self) -> float:
+        """Seconds until a render requested now would be ready: the jobs ahead of it plus itself."""
+        typical = float(np.percentile(self.seconds, 90)) if self.seconds else 0.0
+        return (self._jobs.qsize() + int(self._busy) + 1) * typical
+
+    def cached(self, point: np.ndarray) -> PlayableBuffer | None:
+        with self._exact_lock:
+            buffer = self._exact.get(point_key(point))
+            if buffer is not None:
+                self._exact.move_to_end(point_key(point))
+            return buffer
+
+    def request(self, point: np.ndarray, payload: object) -> bool:
+        """Render now and call on_ready; False (nothing queued) if it would miss the deadline."""
+        if self.predicted > self.deadline:
+            return False
+        return self._put(point, payload)
+
+    def prefetch(self, point: np.ndarray) -> bool:
+        """Render for the cache only (after a missed deadline), if there is room."""
+        return self._put(point, None)
+
+    def _put(self, point: np.ndarray, payload: object) -> bool:
+        try:
+            self._jobs.put_nowait((np.asarray(point, np.float32).reshape(1, -1), payload))
+        except queue.Full:
+            return False
+        return True
+
+    def _run(self) -> None:
+        _lower_thread_priority(5)  # below the audio thread, above background pad rendering
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            point, payload = job
+            self._busy = True
+            try:
+                start = time.perf_counter()
+                buffer = render_batch(self.decoder, point, self._out, self.device_rate, self.max_seconds)[0]
+                self.seconds.append(time.perf_counter() - start)
+                self.rendered += 1
+                with self._exact_lock:
+                    self._exact[point_key(point[0])] = buffer
+                    while len(self._exact) > EXACT_CACHE:
+                        self._exact.popitem(last=False)
+                if payload is not None:
+                    self.on_ready(buffer, payload)
+            except Exception as exc:  # a failed render is reported; the thread goes on
+                self.errors += 1
+                if self.on_error is not None:
+                    self.on_error(exc)
+            finally:
+                self._busy = False
+
+    def stop(self) -> None:
+        try:
+            self._jobs.put(None, timeout=1.0)
+        except queue.Full:
+            pass
+        self._thread.join(timeout=2.0)
