@@ -43,7 +43,7 @@ def test_pad_over_osc_plays_that_pads_sound(osc_engine):
     time.sleep(0.3)
     audio, _ = capture.stop()
     (onset,) = onsets(audio[:, 0])
-    cache, grid = engine.instrument.cache, engine.instrument.grid
+    cache, grid = engine.instrument.cache, engine.instrument.setting
     played = cache.get(grid.pad_index(2, 3))
     expected = 0.5 * played.samples
     loud = int(np.flatnonzero(np.abs(expected) > 1e-3)[0])  # same threshold on the expected sound

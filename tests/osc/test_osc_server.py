@@ -62,8 +62,8 @@ def test_ping_status_and_a_pad_hit_reach_the_engine(served):
         assert time.monotonic() < deadline
         time.sleep(0.01)
     (event,) = queued_events(engine)
-    assert event[2] == START and event[6] == engine.instrument.grid.pad_index(3, 4)
-    assert event[3] is engine.instrument.cache.get(engine.instrument.grid.pad_index(3, 4))
+    assert event[2] == START and event[6] == engine.instrument.setting.pad_index(3, 4)
+    assert event[3] is engine.instrument.cache.get(engine.instrument.setting.pad_index(3, 4))
 
 
 @pytest.mark.parametrize("data, address, reason", [

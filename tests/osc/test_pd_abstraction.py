@@ -57,6 +57,6 @@ def test_pd_abstraction_sends_pads_and_receives_replies(short_patch, tmp_path):
     while (event := engine.core.queue.get()) is not None:
         events.append(event)
     engine.stop()
-    assert [e[6] for e in events if e[2] == START] == [engine.instrument.grid.pad_index(2, 3)]
+    assert [e[6] for e in events if e[2] == START] == [engine.instrument.setting.pad_index(2, 3)]
     assert "fb: pong" in output, output
     assert "couldn't create" not in output, output
