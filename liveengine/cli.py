@@ -82,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--osc-allow", action="append", default=[], metavar="ADDRESS", help="a client address allowed to send OSC (repeatable)")
     play.add_argument("--no-osc", action="store_true", help="do not listen for OSC")
 
+    from liveengine.control.midi.cli import add_commands as add_midi_commands, add_play_options as add_midi_options
+
+    add_midi_options(play)  # --midi-api, --midi-in, --no-midi
+    add_midi_commands(commands, debug)  # liveengine midi, liveengine learn
+
     commands.add_parser("devices", parents=[debug], help="list audio output devices")
 
     render = commands.add_parser("render", parents=[debug], help="render a score offline through the engine to a WAV file")
@@ -105,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if hasattr(args, "run"):  # commands registered from other modules (liveengine.export.cli)
+            return args.run(args)
         return {"play": cmd_play, "devices": cmd_devices, "render": cmd_render, "check": cmd_check}[args.command](args)
     except LiveEngineError as exc:
         if args.debug:
@@ -192,7 +199,7 @@ def cmd_play(args) -> int:
                                      fallback=patch.audio["fallback_device"])
 
     engine = Engine(patch, options, on_report=lambda m: say(f"liveengine: {m}"))
-    osc = None
+    osc = midi = None
     try:
         if not args.no_osc:
             from liveengine.control.osc.server import OscServer
@@ -208,6 +215,9 @@ def cmd_play(args) -> int:
         if osc is not None:
             osc.start()
             say(f"listening for OSC on {osc.address[0]}:{osc.address[1]} (see docs/osc.md)")
+        from liveengine.control.midi.cli import start_for_play
+
+        midi = start_for_play(engine, patch, args, say)
         stop = threading.Event()
         _install_stop_signals(stop)
         feeder = None
@@ -238,6 +248,8 @@ def cmd_play(args) -> int:
     finally:
         if osc is not None:
             osc.stop()
+        if midi is not None:
+            midi.stop()  # LEDs off and controllers back in their own mode
         engine.stop()
     s = engine.status()
     say(f"stopped: {engine.core.counters.blocks} blocks, {s['xruns']} xruns, {s['callback_errors']} callback errors" +

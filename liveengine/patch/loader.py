@@ -29,6 +29,7 @@ class Patch:
     choke: dict[str, tuple[tuple[int, int], ...]] = field(default_factory=dict)
     demo_score: Path | None = None
     demo_seconds: float = 8.0
+    midi: dict[str, Any] = field(default_factory=dict)  # the checked [midi] section (liveengine/control/midi)
 
     def options(self, **overrides: Any) -> EngineOptions:
         """EngineOptions from the patch, with CLI overrides (samplerate, blocksize) on top."""
@@ -146,4 +147,5 @@ def load_patch(path: Path | str) -> Patch:
         choke=choke,
         demo_score=score,
         demo_seconds=demo["seconds"],
+        midi=values["midi"],
     )

@@ -58,6 +58,26 @@ def _corners(v: Any) -> bool:
     return isinstance(v, list) and (len(v) == 0 or len(v) == 4) and all(anchor(a) for a in v)
 
 
+def _texts(v: Any) -> bool:
+    return isinstance(v, list) and all(isinstance(p, str) and p for p in v)
+
+
+def _param_or_empty(v: Any) -> bool:
+    from liveengine.commands import PARAMS  # read when checked: parameters added later are accepted
+
+    return isinstance(v, str) and (v == "" or v in PARAMS)
+
+
+def _cc_table(v: Any) -> bool:
+    from liveengine.commands import PARAMS
+
+    return isinstance(v, dict) and all(k.isdigit() and 0 <= int(k) <= 127 and isinstance(p, str) and p in PARAMS for k, p in v.items())
+
+
+def _cc_or_none(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and -1 <= v <= 127
+
+
 def _device(v: Any) -> bool:
     return (isinstance(v, str)) or (isinstance(v, int) and not isinstance(v, bool) and v >= 0)
 
@@ -117,5 +137,17 @@ SCHEMA: dict[str, dict[str, Field]] = {
     "demo": {
         "score": Field("", "a score file path relative to the patch", lambda v: isinstance(v, str)),
         "seconds": _with_default(_number(0.5, 600), 8.0),
+    },
+    "midi": {  # MIDI control (liveengine/control/midi); the [midi.cc] table binds CC numbers to parameters
+        "api": _with_default(_choice("auto", "alsa", "jack", "coremidi", "winmm"), "auto"),
+        "inputs": Field([], "a list of port names (or parts of names) to open; [] opens every controller", _texts),
+        "virtual": Field(True, "true or false: open the virtual input port 'liveengine' for a DAW", lambda v: isinstance(v, bool)),
+        "profile": _text("a MIDI profile name (see `liveengine midi`), or '' to choose by port name"),
+        "note_off": _with_default(_choice("ignore", "choke", "fade"), "ignore"),
+        "aftertouch": Field("", "a parameter name from /param (see docs/osc.md), or ''", _param_or_empty),
+        "cc": Field({}, "a table of CC numbers (0 to 127) to parameter names, e.g. 21 = \"zoom\"", _cc_table),
+        "programs": Field([], "a list of patch files (relative to this patch) that program change 0, 1, ... loads", _texts),
+        "next_cc": Field(-1, "a CC number from 0 to 127 whose press loads the next patch, or -1", _cc_or_none),
+        "previous_cc": Field(-1, "a CC number from 0 to 127 whose press loads the previous patch, or -1", _cc_or_none),
     },
 }

@@ -1,0 +1,157 @@
+"""The MIDI parts of the command line: `play` options, `liveengine midi`, `liveengine learn`.
+
+Registered from liveengine/cli.py with `add_play_options(play_parser)` and
+`add_commands(subparsers, debug_parent)`; `start_for_play` opens MIDI for a running engine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from liveengine.errors import LiveEngineError
+
+
+def add_play_options(play: argparse.ArgumentParser) -> None:
+    from liveengine.control.midi.ports import API_NAMES
+
+    play.add_argument("--midi-api", choices=API_NAMES, help="rtmidi API (default: [midi] api, else ALSA/JACK on Linux, CoreMIDI, Windows MM)")
+    play.add_argument("--midi-in", action="append", default=[], metavar="NAME",
+                      help="open MIDI inputs whose name contains NAME (repeatable; default: every controller)")
+    play.add_argument("--no-midi", action="store_true", help="do not open MIDI ports")
+
+
+def add_commands(commands, debug: argparse.ArgumentParser) -> None:
+    from liveengine.control.midi.ports import API_NAMES
+
+    midi = commands.add_parser("midi", parents=[debug], help="list MIDI ports and the controller profile each would get")
+    midi.add_argument("patch", nargs="?", help="a patch whose [midi] section applies (default: the default patch)")
+    midi.add_argument("--midi-api", choices=API_NAMES)
+    midi.set_defaults(run=cmd_midi)
+
+    learn = commands.add_parser("learn", parents=[debug], help="bind MIDI controls to parameters and write them into the patch")
+    learn.add_argument("patch", nargs="?", help="the patch to write (a shipped patch is copied to your user folder first)")
+    learn.add_argument("--param", action="append", required=True, metavar="NAME", help="parameter to bind (repeatable, in order)")
+    learn.add_argument("--midi-api", choices=API_NAMES)
+    learn.add_argument("--midi-in", action="append", default=[], metavar="NAME")
+    learn.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each control (default 30)")
+    learn.set_defaults(run=cmd_learn)
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def start_for_play(engine, patch, args, say=_say):
+    """Open MIDI for `liveengine play`; None with --no-midi. A MIDI system that cannot open is reported, not fatal."""
+    if getattr(args, "no_midi", False):
+        return None
+    from liveengine.control.midi.input import MidiInput
+    from liveengine.control.midi.mapping import MidiSettings
+
+    settings = MidiSettings.from_patch(patch)
+    try:
+        midi = MidiInput(engine, settings, api=args.midi_api, inputs=tuple(args.midi_in), report=lambda m: say(f"liveengine: {m}"))
+        midi.start()
+    except LiveEngineError as exc:
+        say(f"liveengine: MIDI is off: {exc}")
+        return None
+    for line in midi.describe():
+        say(f"MIDI: {line}")
+    return midi
+
+
+def cmd_midi(args) -> int:
+    from liveengine.control.midi import ports
+    from liveengine.control.midi.mapping import MidiSettings
+    from liveengine.control.midi.profiles import SHIPPED_DIR, choose_profile, load_profiles, skipped, user_profile_dir
+    from liveengine.patch import load_patch, resolve_patch
+
+    patch = load_patch(resolve_patch(args.patch))
+    settings = MidiSettings.from_patch(patch)
+    api = ports.resolve_api(args.midi_api or settings.api)
+    profiles = load_profiles()
+    _say(f"MIDI API {api}; profiles from {SHIPPED_DIR.name}/ (shipped) and {user_profile_dir()} (yours)")
+    lister = ports.PortLister(api)
+    try:
+        inputs, outputs = lister.inputs(), lister.outputs()
+    finally:
+        lister.close()
+    chosen = ports.select_inputs(inputs, settings.inputs, lambda n: skipped(n, profiles))
+    if not inputs:
+        _say("no MIDI inputs found. `liveengine play` opens the virtual input 'liveengine' for a DAW.")
+    for name in inputs:
+        profile = choose_profile(name, profiles, settings.profile)
+        mark = "*" if name in chosen else " "
+        note = "" if name in chosen else "  (not opened: " + ("another port of this device" if skipped(name, profiles) else "not in [midi] inputs") + ")"
+        leds = ports.pair_output(name, outputs, profile) if profile.leds.get("method", "none") != "none" else None
+        checked = "" if profile.checked_on_hardware else ", not yet checked on hardware"
+        _say(f"{mark} {name}  ->  {profile.name} ({profile.title}{checked})" + (f", LEDs to {leds}" if leds else "") + note)
+    _say("profiles: " + ", ".join(sorted(profiles)))
+    return 0
+
+
+def cmd_learn(args) -> int:
+    from liveengine import commands as table
+    from liveengine.control.midi import ports
+    from liveengine.control.midi.learn import wait_for_control, write_bindings
+    from liveengine.control.midi.mapping import MidiSettings
+    from liveengine.control.midi.parse import MessageSplitter
+    from liveengine.control.midi.profiles import load_profiles, skipped
+    from liveengine.patch import load_patch, resolve_patch
+
+    for name in args.param:
+        if name not in table.PARAMS:
+            raise LiveEngineError(f"--param {name!r} is not a parameter; allowed: {', '.join(table.PARAMS)}.")
+    path = resolve_patch(args.patch)
+    settings = MidiSettings.from_patch(load_patch(path))
+    api = ports.resolve_api(args.midi_api or settings.api)
+    profiles = load_profiles()
+    lister = ports.PortLister(api)
+    opened = []
+    try:
+        names = lister.inputs()
+        chosen = ports.select_inputs(names, tuple(args.midi_in) or settings.inputs, lambda n: skipped(n, profiles))
+        for name in chosen:
+            midi_in = ports.open_input(api)
+            midi_in.open_port(names.index(name), "learn")
+            opened.append((midi_in, MessageSplitter()))
+        virtual = ports.open_input(api)
+        virtual.open_virtual_port(ports.VIRTUAL_PORT)
+        opened.append((virtual, MessageSplitter()))
+        _say(f"listening on {', '.join(chosen) or 'no controllers'} and the virtual input '{ports.VIRTUAL_PORT}'")
+        pending: list = []
+
+        def poll():
+            if pending:
+                return pending.pop(0)
+            for midi_in, splitter in opened:
+                item = midi_in.get_message()
+                if item is not None:
+                    pending.extend(splitter.split(item[0]))
+            return pending.pop(0) if pending else None
+
+        bindings: dict[int, str] = {}
+        for name in args.param:
+            _say(f"move the control for {name} ...")
+            found = wait_for_control(poll, args.timeout, exclude=set(bindings))
+            if found is None:
+                raise LiveEngineError(f"no control moved within {args.timeout:g} s for {name}.", "Move a knob or fader further, or raise --timeout.")
+            bindings[found[1]] = name
+            _say(f"CC {found[1]} (channel {found[0] + 1}) -> {name}")
+            pending.clear()
+    finally:
+        for midi_in, _ in opened:
+            midi_in.close_port()
+            midi_in.delete()
+        lister.close()
+    written = write_bindings(path, bindings)
+    if written != path:
+        _say(f"{path} is a patch shipped with liveengine, so the bindings went into your copy: {written}")
+    else:
+        _say(f"wrote {len(bindings)} binding(s) into {written} (the old file is {written.name}.bak)")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("run `liveengine midi` or `liveengine learn`")

@@ -1,0 +1,342 @@
+"""The MIDI control threads: poll rtmidi inputs, translate, submit; drive LEDs; follow hot-plug.
+
+Threads (none of them real-time):
+- `liveengine-midi`: drains every open input with `get_message()` (never an rtmidi
+  callback, see ports.py), splits and maps the messages, submits Commands to the
+  engine; every SCAN_SECONDS it lists the ports and opens the ones that appeared
+  (a controller plugged back in is found by name and reconnected within 2 s) and
+  closes the ones that vanished (the engine plays on).
+- `liveengine-midi-leds`: LED_HZ times a second, sends each device's changed pads.
+- `liveengine-midi-patch`: loads a patch asked for by program change, so a slow load
+  never holds up the pads.
+
+Bounds, so a flood never grows memory or reaches the audio thread: rtmidi's own ring
+(ports.QUEUE_LIMIT messages per input; it drops beyond that), at most MAX_RATE messages
+a second handled per input (the rest are drained and counted as `flood_dropped`), at
+most BATCH messages per input per pass, events over parse.MAX_EVENT_BYTES dropped,
+parameter changes coalesced to the latest value per pass, the engine's bounded command
+queue (full -> counted by the engine), one pending patch request (latest wins).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from liveengine.commands import PARAMS
+from liveengine.control.midi import ports
+from liveengine.control.midi.feedback import LedEncoder, pad_colours
+from liveengine.control.midi.mapping import MidiMapper, MidiSettings, SoftTakeover
+from liveengine.control.midi.parse import MessageSplitter, ParseCounters
+from liveengine.control.midi.profiles import Profile, choose_profile, load_profiles, skipped
+from liveengine.errors import LiveEngineError
+
+POLL_SECONDS = 0.001
+SCAN_SECONDS = 0.5
+LED_HZ = 25
+BATCH = 256
+MAX_RATE = 5000  # messages a second handled per input; pads and knobs need far fewer
+
+
+@dataclass
+class MidiCounters:
+    received: int = 0
+    handled: int = 0
+    flood_dropped: int = 0
+    engine_rejected: int = 0  # queue full or pad not rendered (the engine counts which)
+    bad: int = 0  # commands the engine refused (outside the loaded grid, ...)
+    connects: int = 0
+    disconnects: int = 0
+    led_messages: int = 0
+    led_errors: int = 0
+    patches_loaded: int = 0
+    parse: ParseCounters = field(default_factory=ParseCounters)
+
+
+def read_param(engine, name: str) -> float | None:
+    """The parameter's current value, for soft takeover; None if the engine cannot say."""
+    reader = getattr(engine, "param_value", None)
+    if reader is not None:
+        return reader(name)
+    if name == "gain":
+        return float(engine.core.target_gain)
+    value = getattr(engine.instrument.setting, name, None)
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+class Device:
+    """One open input (and its LED output, if the profile has LEDs and the port exists)."""
+
+    def __init__(self, name: str, midi_in, profile: Profile, mapper: MidiMapper, counters: ParseCounters, midi_out=None,
+                 out_name: str | None = None) -> None:
+        self.name = name
+        self.midi_in = midi_in
+        self.profile = profile
+        self.mapper = mapper
+        self.splitter = MessageSplitter(counters)
+        self.midi_out = midi_out
+        self.out_name = out_name
+        self.encoder = LedEncoder(profile)
+        self.sent: dict[int, tuple] = {}  # LED note -> colour last sent
+        self.needs_setup = midi_out is not None
+        self.tokens = float(MAX_RATE)
+        self.refilled = time.monotonic()
+
+    def take_token(self, now: float) -> bool:
+        self.tokens = min(float(MAX_RATE), self.tokens + (now - self.refilled) * MAX_RATE)
+        self.refilled = now
+        if self.tokens < 1.0:
+            return False
+        self.tokens -= 1.0
+        return True
+
+    def close(self) -> None:
+        for port in (self.midi_in, self.midi_out):
+            if port is None:
+                continue
+            try:
+                port.close_port()
+                port.delete()
+            except Exception:  # the device may already be gone; closing is best effort
+                pass
+
+
+class MidiInput:
+    """MIDI control for one engine. `start()` opens the ports and spawns the threads; `stop()` restores the devices."""
+
+    def __init__(self, engine, settings: MidiSettings, *, api: str | None = None, inputs: tuple[str, ...] | None = None,
+                 virtual: bool | None = None, profiles: dict[str, Profile] | None = None, report=None) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.api = ports.resolve_api(api or settings.api)
+        self.wanted = tuple(inputs) if inputs else settings.inputs
+        self.virtual = settings.virtual if virtual is None else virtual
+        self.profiles = profiles if profiles is not None else load_profiles()
+        self.report = report or engine.report
+        self.counters = MidiCounters()
+        self.takeover = SoftTakeover(lambda name: read_param(engine, name))
+        self.devices: dict[str, Device] = {}
+        self._lock = threading.Lock()  # guards self.devices between the input and LED threads
+        self._stop = threading.Event()
+        self._patch_wanted: int | None = None
+        self._patch_event = threading.Event()
+        self._lister: ports.PortLister | None = None
+        self._virtual: Device | None = None
+        self._threads: list[threading.Thread] = []
+
+    # ---- lifecycle ----
+    def start(self) -> None:
+        self._lister = ports.PortLister(self.api)
+        if self.virtual:
+            self._open_virtual()
+        self._scan()
+        self._threads = [threading.Thread(target=self._input_loop, name="liveengine-midi", daemon=True),
+                         threading.Thread(target=self._led_loop, name="liveengine-midi-leds", daemon=True),
+                         threading.Thread(target=self._patch_loop, name="liveengine-midi-patch", daemon=True)]
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._patch_event.set()
+        for thread in self._threads:
+            thread.join(timeout=2.0)
+        with self._lock:
+            devices = list(self.devices.values())
+            self.devices.clear()
+        for device in devices:
+            if device.midi_out is not None:
+                self._send(device, device.encoder.teardown())
+            device.close()
+        if self._virtual is not None:
+            self._virtual.close()
+        if self._lister is not None:
+            self._lister.close()
+
+    def describe(self) -> list[str]:
+        with self._lock:
+            devices = list(self.devices.values())
+        lines = [f"{d.name} -> profile {d.profile.name}" + (f", LEDs on {d.out_name}" if d.midi_out is not None else "")
+                 for d in devices]
+        if self._virtual is not None:
+            lines.append(f"virtual input '{ports.VIRTUAL_PORT}' ({self.api}) -> profile {self._virtual.profile.name}")
+        return lines
+
+    # ---- ports ----
+    def _mapper(self, name: str, profile: Profile) -> MidiMapper:
+        return MidiMapper(profile, self.settings, self._grid_shape, self.takeover, port=name)
+
+    def _grid_shape(self) -> tuple[int, int]:
+        return self.engine.grid_shape()
+
+    def _open_virtual(self) -> None:
+        try:
+            midi_in = ports.open_input(self.api, ports.CLIENT)
+            midi_in.open_virtual_port(ports.VIRTUAL_PORT)
+        except Exception as exc:  # Windows MM has no virtual ports; the hardware inputs still work
+            self.report(f"MIDI: no virtual input port on {self.api} ({exc}); hardware inputs only")
+            return
+        profile = choose_profile(ports.VIRTUAL_PORT, self.profiles, self.settings.profile)
+        self._virtual = Device(ports.VIRTUAL_PORT, midi_in, profile, self._mapper(ports.VIRTUAL_PORT, profile), self.counters.parse)
+
+    def _scan(self) -> None:
+        """Close vanished ports, open new ones that are wanted (hot-plug by name)."""
+        try:
+            names = self._lister.inputs()
+            outputs = self._lister.outputs()
+        except Exception as exc:  # the MIDI system itself went away (JACK server stopped)
+            self.report(f"MIDI: cannot list ports ({exc})")
+            return
+        with self._lock:
+            gone = [d for n, d in self.devices.items() if n not in names]
+            for device in gone:
+                del self.devices[device.name]
+        for device in gone:
+            device.close()
+            self.counters.disconnects += 1
+            self.report(f"MIDI: {device.name} disconnected; still playing, will reconnect when it is back")
+        wanted = ports.select_inputs(names, self.wanted, lambda n: skipped(n, self.profiles))
+        for name in wanted:
+            if name in self.devices:
+                continue
+            try:
+                device = self._open(name, names, outputs)
+            except Exception as exc:  # a port that vanished between listing and opening: try again next scan
+                self.report(f"MIDI: cannot open {name} ({exc})")
+                continue
+            with self._lock:
+                self.devices[name] = device
+            self.counters.connects += 1
+            self.takeover.release_all()  # its knobs may sit anywhere: pick them up, no jump
+            self.report(f"MIDI: {name} connected, profile {device.profile.name}" +
+                        (f", LEDs on {device.out_name}" if device.midi_out is not None else ""))
+
+    def _open(self, name: str, names: list[str], outputs: list[str]) -> Device:
+        profile = choose_profile(name, self.profiles, self.settings.profile)
+        midi_in = ports.open_input(self.api, ports.CLIENT)
+        midi_in.open_port(names.index(name), "in")
+        midi_out = out_name = None
+        if profile.leds.get("method", "none") != "none":
+            out_name = ports.pair_output(name, outputs, profile)
+            if out_name is not None:
+                midi_out = ports.open_output(self.api, ports.CLIENT)
+                midi_out.open_port(outputs.index(out_name), "leds")
+        return Device(name, midi_in, profile, self._mapper(name, profile), self.counters.parse, midi_out, out_name)
+
+    # ---- input ----
+    def _input_loop(self) -> None:
+        next_scan = time.monotonic() + SCAN_SECONDS
+        while not self._stop.is_set():
+            busy = self.poll_once()
+            now = time.monotonic()
+            if now >= next_scan:
+                next_scan = now + SCAN_SECONDS
+                self._scan()
+            if not busy:
+                time.sleep(POLL_SECONDS)
+
+    def poll_once(self) -> bool:
+        """Drain every input once (at most BATCH messages each); True if any input had more waiting."""
+        with self._lock:
+            devices = list(self.devices.values())
+        if self._virtual is not None:
+            devices.append(self._virtual)
+        busy = False
+        params: dict[str, object] = {}
+        counters = self.counters
+        for device in devices:
+            now = time.monotonic()
+            for _ in range(BATCH):
+                try:
+                    item = device.midi_in.get_message()
+                except Exception:  # a port torn down under us; the next scan closes it
+                    break
+                if item is None:
+                    break
+                counters.received += 1
+                if not device.take_token(now):
+                    counters.flood_dropped += 1
+                    continue
+                for message in device.splitter.split(item[0]):
+                    for action in device.mapper.translate(message):
+                        if action[0] == "patch":
+                            self._patch_wanted = action[1]
+                            self._patch_event.set()
+                        elif action[1].address == "/param":
+                            params[action[1].args[0]] = action[1]  # the latest value of each parameter wins
+                        else:
+                            self._submit(action[1])
+            else:
+                busy = True
+        for command in params.values():
+            self._submit(command)
+        return busy
+
+    def _submit(self, command) -> None:
+        try:
+            if self.engine.submit(command):
+                self.counters.handled += 1
+            else:
+                self.counters.engine_rejected += 1
+        except LiveEngineError:
+            self.counters.bad += 1
+
+    # ---- patches ----
+    def _patch_loop(self) -> None:
+        while not self._stop.is_set():
+            self._patch_event.wait()
+            self._patch_event.clear()
+            index, self._patch_wanted = self._patch_wanted, None
+            if index is None or self._stop.is_set():
+                continue
+            path = self.settings.programs[index]
+            if self.engine.load_patch(path):
+                self.counters.patches_loaded += 1
+                self.takeover.release_all()
+
+    # ---- LEDs ----
+    def _led_loop(self) -> None:
+        while not self._stop.wait(1.0 / LED_HZ):
+            self.refresh_leds()
+
+    def refresh_leds(self) -> None:
+        with self._lock:
+            devices = [d for d in self.devices.values() if d.midi_out is not None]
+        if not devices:
+            return
+        try:
+            shape = self.engine.grid_shape()
+            descriptions = self.engine.pad_descriptions()
+            playing = self.engine.playing_pads()
+        except Exception as exc:  # LEDs are never worth stopping the input for
+            self.counters.led_errors += 1
+            if self.counters.led_errors == 1:
+                self.report(f"MIDI: LED feedback unavailable ({type(exc).__name__}: {exc})")
+            return
+        for device in devices:
+            if device.needs_setup:
+                device.needs_setup = False
+                device.sent.clear()
+                self._send(device, device.encoder.setup())
+            wanted = pad_colours(device.profile, shape, descriptions, playing)
+            changes = {note: rgb for note, rgb in wanted.items() if device.sent.get(note) != rgb}
+            if changes:
+                self._send(device, device.encoder.frame(changes))
+                device.sent.update(changes)
+
+    def _send(self, device: Device, messages: list[list[int]]) -> None:
+        for message in messages:
+            try:
+                device.midi_out.send_message(message)
+                self.counters.led_messages += 1
+            except Exception:  # unplugged between scans; the next scan closes it
+                self.counters.led_errors += 1
+                return
+
+    def status(self) -> dict:
+        c = self.counters
+        return {"received": c.received, "handled": c.handled, "flood_dropped": c.flood_dropped, "engine_rejected": c.engine_rejected,
+                "bad": c.bad, "connects": c.connects, "disconnects": c.disconnects, "led_messages": c.led_messages,
+                "oversize": c.parse.oversize, "sysex": c.parse.sysex, "stray_bytes": c.parse.stray_bytes,
+                "params_known": len(PARAMS)}

@@ -1,0 +1,143 @@
+"""rtmidi ports: which API, which ports exist, opening them the safe way.
+
+The one rule: never give an rtmidi input a Python callback. rtmidi calls it from
+its own thread, and with JACK that is JACK's real-time process thread: every
+message would take the interpreter lock there and a busy Python thread would stall
+the whole JACK graph (mido's rtmidi backend always installs one). Inputs here are
+opened bare, with rtmidi's ring buffer bounded (`queue_size_limit`), and a control
+thread polls `get_message()`.
+
+rtmidi's timestamps are no help for timing: on JACK each event's time is read with
+`jack_get_time()` while the cycle is processed, so every event of a cycle gets the
+same time (nothing finer than one period), and the delta of an event rtmidi ignores
+(clock, SysEx) is lost. liveengine stamps arrival on the engine clock when polled.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from liveengine.errors import LiveEngineError
+
+CLIENT = "liveengine-midi"  # rtmidi client name (JACK client / ALSA sequencer client)
+VIRTUAL_PORT = "liveengine"  # the virtual input a DAW sends to
+QUEUE_LIMIT = 4096  # rtmidi's ring buffer per input: excess is dropped inside rtmidi (it prints a warning)
+API_NAMES = ("alsa", "jack", "coremidi", "winmm")
+
+
+def _rtmidi():
+    try:
+        import rtmidi
+    except ImportError as exc:  # pragma: no cover - a dependency
+        raise LiveEngineError(f"python-rtmidi cannot be imported ({exc}).", "Reinstall liveengine: pip install -e .") from None
+    return rtmidi
+
+
+def api_constant(name: str) -> int:
+    rtmidi = _rtmidi()
+    table = {"alsa": rtmidi.API_LINUX_ALSA, "jack": rtmidi.API_UNIX_JACK, "coremidi": rtmidi.API_MACOSX_CORE,
+             "winmm": rtmidi.API_WINDOWS_MM}
+    if name not in table:
+        raise LiveEngineError(f"MIDI API {name!r} is unknown; allowed: {', '.join(API_NAMES)}.")
+    api = table[name]
+    compiled = rtmidi.get_compiled_api()
+    if api not in compiled:
+        have = ", ".join(rtmidi.get_api_name(a) for a in compiled) or "none"
+        raise LiveEngineError(f"MIDI API {name!r} is not available in this python-rtmidi build; it has: {have}.",
+                              "Pick one of those with --midi-api or [midi] api.")
+    return api
+
+
+def default_api() -> str:
+    """ALSA on Linux when its sequencer exists (else JACK), CoreMIDI on macOS, Windows MM on Windows."""
+    if sys.platform == "darwin":
+        return "coremidi"
+    if sys.platform.startswith("win"):
+        return "winmm"
+    if os.path.exists("/dev/snd/seq"):
+        return "alsa"
+    return "jack"
+
+
+def resolve_api(name: str | None) -> str:
+    return default_api() if name in (None, "", "auto") else name
+
+
+def open_input(api: str, name: str = CLIENT):
+    """A MidiIn with no callback, a bounded queue, SysEx/clock/active sensing ignored inside rtmidi."""
+    rtmidi = _rtmidi()
+    try:
+        midi_in = rtmidi.MidiIn(api_constant(api), name=name, queue_size_limit=QUEUE_LIMIT)
+    except rtmidi.RtMidiError as exc:
+        raise LiveEngineError(f"cannot open MIDI through {api}: {exc}.", _fix(api)) from None
+    midi_in.ignore_types(sysex=True, timing=True, active_sense=True)
+    return midi_in
+
+
+def open_output(api: str, name: str = CLIENT):
+    rtmidi = _rtmidi()
+    try:
+        return rtmidi.MidiOut(api_constant(api), name=name)
+    except rtmidi.RtMidiError as exc:
+        raise LiveEngineError(f"cannot open MIDI output through {api}: {exc}.", _fix(api)) from None
+
+
+def _fix(api: str) -> str:
+    if api == "alsa":
+        return "Load the ALSA sequencer (modprobe snd-seq), or use --midi-api jack with a JACK server running."
+    if api == "jack":
+        return "Start a JACK server first, or pick another API with --midi-api."
+    return "Check that MIDI works on this system, or run with --no-midi."
+
+
+def own_port(name: str) -> bool:
+    """Ports liveengine itself made (its virtual input, its LED outputs): never opened as controllers."""
+    return CLIENT in name or name.startswith(VIRTUAL_PORT + ":") or name == VIRTUAL_PORT
+
+
+class PortLister:
+    """Lists port names through one long-lived probe MidiIn/MidiOut (no new client per scan)."""
+
+    def __init__(self, api: str) -> None:
+        self.api = api
+        self._in = open_input(api, f"{CLIENT}-scan")
+        self._out = open_output(api, f"{CLIENT}-scan")
+
+    def inputs(self) -> list[str]:
+        return [p for p in self._in.get_ports() if not own_port(p)]
+
+    def outputs(self) -> list[str]:
+        return [p for p in self._out.get_ports() if not own_port(p)]
+
+    def close(self) -> None:
+        for port in (self._in, self._out):
+            try:
+                port.close_port()
+                port.delete()
+            except Exception:  # closing a port whose server went away must not stop shutdown
+                pass
+
+
+def select_inputs(names: list[str], wanted: tuple[str, ...], is_skipped) -> list[str]:
+    """Ports to open: those containing any `wanted` text (case-insensitive), else every port no profile skips."""
+    if wanted:
+        return [n for n in names if any(w.lower() in n.lower() for w in wanted)]
+    return [n for n in names if not is_skipped(n)]
+
+
+def pair_output(input_name: str, outputs: list[str], profile) -> str | None:
+    """The output port of the same device (for LEDs): one the profile matches, sharing the longest prefix."""
+    candidates = [o for o in outputs if profile.matches(o)]
+    if not candidates:
+        return None
+
+    def shared(o: str) -> int:
+        n = 0
+        for a, b in zip(o, input_name):
+            if a != b:
+                break
+            n += 1
+        return n
+
+    return max(candidates, key=shared)
