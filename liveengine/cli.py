@@ -100,6 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check", parents=[debug], help="validate a patch and its model and print what would run")
     check.add_argument("patch", nargs="?")
+
+    from liveengine.export.cli import add_commands as add_export_commands  # render-grid, similar
+
+    add_export_commands(commands, debug, _samplerate)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""Offline exports of what the instrument plays: the pad grid as WAV files plus SFZ, Decent Sampler and JSON maps."""

@@ -1,0 +1,65 @@
+"""CLI glue for `liveengine render-grid`; cli.py registers it with add_commands()."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+
+def add_commands(commands, debug: argparse.ArgumentParser, samplerate_type) -> None:
+    """Add the export subcommands to `commands` (argparse subparsers); each sets `run` to its handler."""
+    grid = commands.add_parser("render-grid", parents=[debug],
+                               help="write every pad as a WAV file, plus SFZ, Decent Sampler and JSON maps, into a folder")
+    grid.add_argument("patch", help="a .toml patch file or a shipped patch name")
+    grid.add_argument("--out", required=True, metavar="DIR", help="a new or empty folder")
+    grid.add_argument("--force", action="store_true", help="write into a folder that holds files, replacing its pad files and maps")
+    grid.add_argument("--samplerate", type=samplerate_type, help="rate of the WAV files (default: the patch's [audio] samplerate)")
+    grid.add_argument("--float", action="store_true", help="32-bit float WAV instead of 24-bit PCM")
+    grid.set_defaults(run=cmd_render_grid)
+
+
+def patch_grid(patch, decoder):
+    """(rows, cols, float32[rows * cols, latent_dim]): the points the engine lays the patch's grid on at load.
+
+    The same steps as Engine._build_instrument and Engine._render: the patch's grid setting,
+    its mapping built for this decoder, each pad's view-plane position through the mapping.
+    """
+    from liveengine.grid.anchors import build_mapping
+    from liveengine.grid.mappings import GridSetting
+
+    grid = patch.grid
+    setting = GridSetting(grid["rows"], grid["cols"], grid["mapping"], grid["center_x"], grid["center_y"], grid["zoom"],
+                          grid["rotation"], grid["variance"], grid["seed"])
+    mapping = build_mapping(setting.mapping, decoder, patch, setting)
+    points = np.asarray(mapping.to_latent(setting.view(setting.pad_uv())), np.float32)
+    return setting.rows, setting.cols, points
+
+
+def cmd_render_grid(args) -> int:
+    from liveengine.cli import Progress, _load, say
+    from liveengine.decoders.registry import load_decoder
+    from liveengine.export.grid_export import check_out_dir, export_grid
+
+    patch = _load(args.patch)
+    out = Path(args.out)
+    check_out_dir(out, args.force)  # before the model loads: a refusal should be quick
+    decoder = load_decoder(patch.model, patch.path, **patch.model_options)
+    rows, cols, points = patch_grid(patch, decoder)
+    rate = args.samplerate or patch.audio["samplerate"]
+    source = {"patch": patch.name, "patch_file": patch.path.name, "mapping": patch.grid.get("mapping", "plane"),
+              "max_seconds": patch.engine["max_seconds"], "normalize": patch.model_options.get("normalize")}
+    pads, gain = export_grid(out, decoder, points, rows, cols, rate, max_seconds=patch.engine["max_seconds"],
+                             sample_format="float" if args.float else "pcm24", force=args.force, source=source,
+                             on_progress=Progress("rendering pads"))
+    if gain < 1.0:
+        say(f"The loudest pad would clip a 24-bit file: every pad is {-20 * np.log10(gain):.2f} dB quieter "
+            "(grid.json gain_db; --float keeps the levels).")
+    unmapped = sum(1 for p in pads if p.note is None)
+    notes = [p.note for p in pads if p.note is not None]
+    say(f"Wrote {len(pads)} pads ({rows}x{cols}, {rate} Hz, {'32-bit float' if args.float else '24-bit'} WAV) to {out}: "
+        f"grid.sfz and grid.dspreset map them to notes {notes[0]}..{notes[-1]}"
+        + (f" ({unmapped} pads beyond note 127 are in grid.json only)" if unmapped else "") + ", grid.json describes them.")
+    return 0
+
