@@ -1,4 +1,4 @@
-"""CLI glue for `liveengine render-grid`; cli.py registers it with add_commands()."""
+"""CLI glue for `liveengine render-grid` and `liveengine similar`; cli.py registers them with add_commands()."""
 
 from __future__ import annotations
 
@@ -18,6 +18,26 @@ def add_commands(commands, debug: argparse.ArgumentParser, samplerate_type) -> N
     grid.add_argument("--samplerate", type=samplerate_type, help="rate of the WAV files (default: the patch's [audio] samplerate)")
     grid.add_argument("--float", action="store_true", help="32-bit float WAV instead of 24-bit PCM")
     grid.set_defaults(run=cmd_render_grid)
+
+    similar = commands.add_parser("similar", parents=[debug], help="list the sounds in a library folder nearest to a file, in latent space")
+    similar.add_argument("file", help="an audio file: the sound to search for (its first hit)")
+    similar.add_argument("--library", required=True, metavar="DIR", help="a folder of audio files, searched recursively")
+    which = similar.add_mutually_exclusive_group()
+    which.add_argument("--model", metavar="NAME|DIR", help="a model folder (or a name in models_onnx/) with encoder.onnx")
+    which.add_argument("--patch", help="use this patch's model (default: the default patch)")
+    similar.add_argument("-n", type=_count, default=10, help="how many to list (default 10)")
+    similar.add_argument("--cache", metavar="DIR", help="where the library index is kept (default: the user cache folder)")
+    similar.set_defaults(run=cmd_similar)
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 10000:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count; allowed: 1 to 10000")
+    return value
 
 
 def patch_grid(patch, decoder):
@@ -63,3 +83,36 @@ def cmd_render_grid(args) -> int:
         + (f" ({unmapped} pads beyond note 127 are in grid.json only)" if unmapped else "") + ", grid.json describes them.")
     return 0
 
+
+def _similar_decoder(args):
+    from liveengine.cli import _load
+    from liveengine.decoders.registry import load_decoder
+
+    if args.model:
+        # A folder path given on the command line is relative to the working folder; a bare name may be a shipped model.
+        return load_decoder(args.model, Path.cwd() / "command-line")
+    patch = _load(args.patch)
+    return load_decoder(patch.model, patch.path, **patch.model_options)
+
+
+def cmd_similar(args) -> int:
+    from liveengine.cli import Progress, say
+    from liveengine.library.index import library_files, load_or_build, query_sound
+
+    library = Path(args.library)
+    library_files(library)  # an empty or missing folder is reported before any model loads
+    decoder = _similar_decoder(args)
+    index = load_or_build(decoder, library, Path(args.cache) if args.cache else None, on_progress=Progress("indexing library"))
+    start, sound = query_sound(Path(args.file), decoder)
+    point = decoder.encode(sound[None, :])[0]
+    state = {"built": "built", "updated": "updated (files changed)", "cached": "up to date"}[index.status]
+    say(f"library {library}: {len(index.files)} files, {len(index.entries)} sounds; index {state}; model {decoder.name} ({decoder.identity})")
+    if index.skipped:
+        names = list(index.skipped.items())
+        shown = "; ".join(f"{name} {reason}" for name, reason in names[:10])
+        say(f"skipped {len(names)} unreadable file{'s' if len(names) > 1 else ''}: {shown}" + (f"; and {len(names) - 10} more" if len(names) > 10 else ""))
+    say(f"nearest to {args.file}" + (f" (its first hit, at {start:.3f} s)" if start > 0.01 else "") + ":")
+    say(f"{'rank':>4}  {'distance':>8}  {'start s':>7}  file")
+    for rank, (name, seconds, distance) in enumerate(index.nearest(point, args.n), 1):
+        say(f"{rank:>4}  {distance:8.4f}  {seconds:7.3f}  {name}")
+    return 0

@@ -1,0 +1,239 @@
+"""An index of a folder of audio files encoded with a model's encoder, cached on disk.
+
+Every audio file under the folder (recursively) is read at the model's rate; a file
+longer than twice the model's output is cut at its onsets and each hit is indexed with
+its start time; a shorter one is one sound, from its first onset. Each sound's latent
+point is the encoder's mean. Unreadable files are skipped and named, never fatal
+unless nothing is left.
+
+The cache is one .npz file per (model hash, library folder) in the user cache folder
+(platformdirs) or a folder given. It stores, per file, its relative path, size and
+modification time; on the next use, files that changed, appeared or vanished are
+re-encoded or dropped and the rest reused, so a changed library is always indexed as
+it is now. No pickles: arrays plus one JSON string.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from liveengine.audio_files import AUDIO_EXTENSIONS, read_audio, segment_at_onsets
+from liveengine.errors import LiveEngineError
+
+INDEX_VERSION = 1
+ENCODE_BATCH = 32
+
+
+@dataclass
+class LibraryIndex:
+    """Sounds of one library folder encoded by one model. Row i of `points` is `entries[i]` = (relative path, start seconds)."""
+
+    folder: Path
+    model_hash: str
+    latent_dim: int
+    entries: list[tuple[str, float]]
+    points: np.ndarray  # float32[len(entries), latent_dim]
+    files: dict[str, tuple[int, int]] = field(default_factory=dict)  # relative path -> (size, mtime_ns), indexed ones
+    skipped: dict[str, str] = field(default_factory=dict)  # relative path -> why it could not be read
+    status: str = "built"  # "built", "updated" or "cached": what load_or_build did
+
+    def nearest(self, point: np.ndarray, n: int = 10) -> list[tuple[str, float, float]]:
+        """The `n` sounds nearest `point` (Euclidean, latent space): (relative path, start seconds, distance), nearest first."""
+        if not len(self.entries):
+            return []
+        distances = np.linalg.norm(self.points.astype(np.float64) - np.asarray(point, np.float64)[None, :], axis=1)
+        order = np.argsort(distances, kind="stable")[:n]
+        return [(self.entries[i][0], self.entries[i][1], float(distances[i])) for i in order]
+
+
+def library_files(folder: Path) -> list[Path]:
+    """Audio files under `folder`, recursively, sorted; hidden files (and macOS '._' shadows) left out.
+
+    LiveEngineError for a missing folder, a file, or a folder with no audio files in it.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        what = "is a file" if folder.exists() else "does not exist"
+        raise LiveEngineError(f"library folder {folder} {what}; expected a folder of audio files ({', '.join(AUDIO_EXTENSIONS)}).")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()
+                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    if not files:
+        raise LiveEngineError(f"library folder {folder} holds no audio files ({', '.join(AUDIO_EXTENSIONS)}), in it or below it.",
+                              "Point --library at a folder of samples.")
+    return files
+
+
+def file_sounds(audio: np.ndarray, rate: int, output_length: int) -> list[tuple[float, np.ndarray]]:
+    """The sounds one file contributes: its hits if it is longer than twice the model's output, else itself from its first onset."""
+    model_seconds = output_length / rate
+    if len(audio) > 2 * output_length:
+        return segment_at_onsets(audio, rate, max_seconds=model_seconds)
+    segments = segment_at_onsets(audio, rate, max_seconds=len(audio) / rate + 1.0)
+    if not segments:
+        return []
+    start = int(round(segments[0][0] * rate))
+    return [(segments[0][0], audio[start:])]
+
+
+def query_sound(path: Path, decoder) -> tuple[float, np.ndarray]:
+    """The sound of a query file: its first hit (leading silence skipped). LiveEngineError if it is silent."""
+    audio = read_audio(path, decoder.sample_rate)
+    segments = segment_at_onsets(audio, decoder.sample_rate, max_seconds=decoder.output_length / decoder.sample_rate)
+    if not segments:
+        raise LiveEngineError(f"audio file {path} is silent; expected a sound to search for.")
+    return segments[0]
+
+
+def default_cache_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("liveengine", appauthor=False)) / "similar"
+
+
+def cache_path(cache_dir: Path, model_hash: str, folder: Path) -> Path:
+    place = hashlib.sha256(str(Path(folder).resolve()).encode()).hexdigest()[:16]
+    return Path(cache_dir) / f"index-{model_hash}-{place}.npz"
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
+
+
+def _load_cache(path: Path, model_hash: str, folder: Path) -> dict | None:
+    """The cached per-file records, or None if there is no usable cache (missing, another version, model or folder, damaged)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            points = np.asarray(data["points"], np.float32)
+    except (OSError, ValueError, KeyError, json.JSONDecodeError):
+        return None  # a damaged or foreign cache file is rebuilt, not trusted
+    if meta.get("version") != INDEX_VERSION or meta.get("model") != model_hash or meta.get("folder") != str(Path(folder).resolve()):
+        return None
+    records, row = {}, 0
+    try:
+        for name, size, mtime, starts in meta["files"]:
+            records[name] = ((int(size), int(mtime)), [float(s) for s in starts], points[row : row + len(starts)])
+            row += len(starts)
+    except (TypeError, ValueError):
+        return None
+    if row != len(points):
+        return None
+    return {"files": records, "skipped": {k: (tuple(v[0]), v[1]) for k, v in meta.get("skipped", {}).items()}}
+
+
+def _save_cache(path: Path, index: LibraryIndex, starts_by_file: dict[str, list[float]], skipped_stats: dict[str, tuple[int, int]]) -> None:
+    meta = {"version": INDEX_VERSION, "model": index.model_hash, "folder": str(index.folder.resolve()),
+            "files": [[name, *index.files[name], starts_by_file[name]] for name in starts_by_file],
+            "skipped": {name: [list(skipped_stats[name]), reason] for name, reason in index.skipped.items()}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=path.stem, suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            np.savez(stream, meta=np.array(json.dumps(meta)), points=index.points)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def load_or_build(decoder, folder: Path, cache_dir: Path | None = None,
+                  on_progress: Callable[[int, int], None] | None = None) -> LibraryIndex:
+    """The index of `folder` for `decoder`, from the cache where the files are unchanged, encoding the rest.
+
+    LiveEngineError: a model with no encoder, a missing or empty folder, or a folder none of
+    whose files could be read. `cache_dir` None: the user cache folder.
+    """
+    if not getattr(decoder, "can_encode", False):
+        raise LiveEngineError(f"model {decoder.name} has no encoder, so it cannot place sounds in its latent space; "
+                              "find-similar needs a model folder with encoder.onnx.", "Pass --model or --patch naming such a model.")
+    folder = Path(folder)
+    files = library_files(folder)
+    path = cache_path(cache_dir if cache_dir is not None else default_cache_dir(), decoder.identity, folder)
+    cached = _load_cache(path, decoder.identity, folder) if path.exists() else None
+    old_files = cached["files"] if cached else {}
+    old_skipped = cached["skipped"] if cached else {}
+
+    entries: list[tuple[str, float]] = []
+    blocks: list[np.ndarray] = []
+    stats: dict[str, tuple[int, int]] = {}
+    starts_by_file: dict[str, list[float]] = {}
+    skipped: dict[str, str] = {}
+    skipped_stats: dict[str, tuple[int, int]] = {}
+    pending: list[tuple[str, float, np.ndarray]] = []  # sounds to encode
+    changed = cached is None
+    for done, file in enumerate(files, 1):
+        name = file.relative_to(folder).as_posix()
+        try:
+            stat = _stat(file)
+        except OSError as exc:
+            skipped[name] = f"could not be opened ({exc.strerror or exc})"
+            changed = True
+            continue
+        if name in old_files and old_files[name][0] == stat:
+            _, starts, points = old_files[name]
+            stats[name], starts_by_file[name] = stat, starts
+            entries += [(name, s) for s in starts]
+            blocks.append(points)
+        elif name in old_skipped and old_skipped[name][0] == stat:
+            skipped[name], skipped_stats[name] = old_skipped[name][1], stat
+        else:
+            changed = True
+            try:
+                audio = read_audio(file, decoder.sample_rate)
+            except LiveEngineError as exc:
+                skipped[name], skipped_stats[name] = _reason(exc.message, file), stat
+                continue
+            sounds = file_sounds(audio, decoder.sample_rate, decoder.output_length)
+            if not sounds:
+                skipped[name], skipped_stats[name] = "is silent", stat
+                continue
+            stats[name], starts_by_file[name] = stat, [round(start, 4) for start, _ in sounds]
+            pending += [(name, round(start, 4), sound) for start, sound in sounds]
+            if len(pending) >= ENCODE_BATCH:
+                blocks.append(_encode(decoder, pending))
+                entries += [(n, s) for n, s, _ in pending]
+                pending = []
+        if on_progress is not None:
+            on_progress(done, len(files))
+    if pending:
+        blocks.append(_encode(decoder, pending))
+        entries += [(n, s) for n, s, _ in pending]
+    if set(old_files) - set(stats) or set(old_skipped) - set(skipped):
+        changed = True  # files that vanished
+    if not entries:
+        listed = "; ".join(f"{n} {r}" for n, r in list(skipped.items())[:5])
+        raise LiveEngineError(f"library folder {folder}: none of its {len(files)} audio files could be indexed ({listed}).")
+    # In file order then time, however much came from the cache: the same library gives the same index.
+    points = np.concatenate(blocks).astype(np.float32)
+    rank = {file.relative_to(folder).as_posix(): i for i, file in enumerate(files)}
+    sort = sorted(range(len(entries)), key=lambda i: (rank[entries[i][0]], entries[i][1]))
+    entries, points = [entries[i] for i in sort], points[sort]
+    order: dict[str, list[float]] = {}  # per file, its starts: how the cache file lays out the rows
+    for name, start in entries:
+        order.setdefault(name, []).append(start)
+    index = LibraryIndex(folder, decoder.identity, decoder.latent_dim, entries, points, {n: stats[n] for n in order}, skipped,
+                         "built" if cached is None else "updated" if changed else "cached")
+    if changed:
+        _save_cache(path, index, order, skipped_stats)
+    return index
+
+
+def _reason(message: str, file: Path) -> str:
+    """read_audio's message without the path (the caller names the file)."""
+    return message.replace(f"audio file {file} ", "", 1)
+
+
+def _encode(decoder, sounds: list[tuple[str, float, np.ndarray]]) -> np.ndarray:
+    batch = np.zeros((len(sounds), decoder.output_length), np.float32)
+    for row, (_, _, sound) in enumerate(sounds):
+        batch[row, : min(len(sound), decoder.output_length)] = sound[: decoder.output_length]
+    return decoder.encode(batch)

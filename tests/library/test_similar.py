@@ -1,0 +1,224 @@
+"""`liveengine similar` and the library index: real audio files in tmp_path, a generated ONNX model with an encoder.
+
+The encoder is the fixed feature encoder from liveengine.testing.models: similar sounds land
+near each other, so the nearest sounds to a kick are kicks. The index cache is checked by
+counting what the model encodes.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import soundfile
+
+from liveengine.cli import main
+from liveengine.decoders.onnx_decoder import OnnxDecoder
+from liveengine.errors import LiveEngineError
+from liveengine.library.index import cache_path, load_or_build
+from liveengine.testing.models import build_audio_decoder, build_encoder
+
+RATE, LENGTH, DIM = 22050, 11025, 6  # the model hears 0.5 s
+
+
+def kick(freq=55.0, decay=0.15, seconds=0.6, rate=RATE):
+    t = np.arange(int(seconds * rate)) / rate
+    return (0.9 * np.sin(2 * np.pi * freq * t * (1 + 2 * np.exp(-t / 0.01))) * np.exp(-t / decay)).astype(np.float32)
+
+
+def hat(seed=0, decay=0.03, seconds=0.3, rate=RATE):
+    t = np.arange(int(seconds * rate)) / rate
+    noise = np.random.default_rng(seed).standard_normal(len(t))
+    bright = np.diff(noise, prepend=0.0)  # a first difference: most energy high up
+    return (0.5 * bright / np.max(np.abs(bright)) * np.exp(-t / decay)).astype(np.float32)
+
+
+def snare(seed=0, seconds=0.4, rate=RATE):
+    t = np.arange(int(seconds * rate)) / rate
+    body = np.sin(2 * np.pi * 190 * t) * np.exp(-t / 0.05)
+    noise = np.random.default_rng(seed).standard_normal(len(t)) * np.exp(-t / 0.08)
+    x = body + 0.6 * noise
+    return (0.8 * x / np.max(np.abs(x))).astype(np.float32)
+
+
+@pytest.fixture
+def model(tmp_path):
+    folder = build_audio_decoder(tmp_path / "enc-model", latent_dim=DIM, output_length=LENGTH, sample_rate=RATE)
+    build_encoder(folder, DIM, LENGTH, RATE)
+    return folder
+
+
+@pytest.fixture
+def library(tmp_path):
+    root = tmp_path / "samples"
+    for sub in ("kicks", "hats", "snares/acoustic"):
+        (root / sub).mkdir(parents=True)
+    for i, (freq, decay) in enumerate([(50, 0.2), (60, 0.15), (70, 0.25)]):
+        soundfile.write(root / "kicks" / f"kick{i}.wav", kick(freq, decay), 44100 if i == 0 else RATE)  # one at another rate
+    soundfile.write(root / "kicks" / "kick-stereo.flac", np.stack([kick(58), kick(58)], axis=1), RATE)
+    for i in range(3):
+        soundfile.write(root / "hats" / f"hat{i}.wav", hat(seed=i, decay=0.02 + 0.01 * i), RATE, subtype="FLOAT")
+    for i in range(2):
+        soundfile.write(root / "snares" / "acoustic" / f"snare{i}.aiff", snare(seed=i), RATE)
+    loop = np.zeros(int(2.5 * RATE), np.float32)  # a long take: kick at 0.2 s, hat at 0.9 s, snare at 1.6 s
+    for start, sound in [(0.2, kick(62)), (0.9, hat(seed=7)), (1.6, snare(seed=5))]:
+        loop[int(start * RATE) : int(start * RATE) + len(sound)] += sound
+    soundfile.write(root / "loop.wav", loop, RATE)
+    (root / "broken.wav").write_text("not audio at all\n" * 30)
+    soundfile.write(root / "empty.wav", np.zeros(0, np.float32), RATE)
+    (root / "notes.txt").write_text("not an audio file name: ignored")
+    (root / ".hidden.wav").write_text("hidden: ignored")
+    return root
+
+
+class Counting:
+    """The real decoder, counting the sounds it is asked to encode (to see what the cache saved)."""
+
+    def __init__(self, decoder):
+        self.decoder, self.encoded = decoder, 0
+
+    def __getattr__(self, name):
+        return getattr(self.decoder, name)
+
+    def encode(self, audio):
+        self.encoded += len(audio)
+        return self.decoder.encode(audio)
+
+
+def run_similar(capsys, *args):
+    code = main(["similar", *map(str, args)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def result_rows(out):
+    return [(int(m[1]), float(m[2]), float(m[3]), m[4]) for m in re.finditer(r"^\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+(\S.*)$", out, re.M)]
+
+
+def test_similar_lists_the_nearest_sounds(tmp_path, model, library, capsys):
+    query = tmp_path / "query.wav"
+    soundfile.write(query, np.concatenate([np.zeros(2000, np.float32), kick(57, 0.18)]), 48000)  # leading silence, another rate
+    code, out, err = run_similar(capsys, query, "--library", library, "--model", model, "-n", "5", "--cache", tmp_path / "cache")
+    assert code == 0, err
+    assert "skipped 2 unreadable files" in out and "broken.wav could not be read as audio" in out and "empty.wav holds no audio" in out
+    rows = result_rows(out)
+    assert [r[0] for r in rows] == [1, 2, 3, 4, 5]
+    distances = [r[1] for r in rows]
+    assert distances == sorted(distances)
+    top = [r[3] for r in rows[:4]]
+    kicks = {"kicks/kick0.wav", "kicks/kick1.wav", "kicks/kick2.wav", "kicks/kick-stereo.flac", "loop.wav"}
+    assert set(top) <= kicks, out
+    loop_rows = [r for r in rows if r[3] == "loop.wav"]
+    assert all(abs(r[2] - 0.2) < 0.005 for r in loop_rows), out  # if the loop's kick is listed, it is at 0.2 s
+
+    # A hat finds hats, and the loop's hat at 0.9 s before any kick.
+    soundfile.write(query, hat(seed=42, decay=0.025), RATE)
+    code, out, _ = run_similar(capsys, query, "--library", library, "--model", model, "-n", "4", "--cache", tmp_path / "cache")
+    assert code == 0 and "index up to date" in out
+    rows = result_rows(out)
+    assert {r[3] for r in rows} <= {"hats/hat0.wav", "hats/hat1.wav", "hats/hat2.wav", "loop.wav"}, out
+    assert [round(r[2], 1) for r in rows if r[3] == "loop.wav"] in ([], [0.9])
+
+
+def test_long_files_are_indexed_per_hit(tmp_path, model, library):
+    index = load_or_build(OnnxDecoder(model), library, tmp_path / "cache")
+    loop = [start for name, start in index.entries if name == "loop.wav"]
+    assert len(loop) == 3 and np.allclose(loop, [0.2, 0.9, 1.6], atol=0.005), loop
+    assert [start for name, start in index.entries if name == "kicks/kick1.wav"] == [0.0]  # short files: one sound
+    assert set(index.skipped) == {"broken.wav", "empty.wav"}
+    assert len(index.files) == 10 and index.points.shape == (len(index.entries), DIM)
+    # The loop's kick lands nearest the kicks, its hat nearest the hats.
+    by_name = {entry: point for entry, point in zip(index.entries, index.points)}
+    loop_kick, loop_hat = by_name[("loop.wav", loop[0])], by_name[("loop.wav", loop[1])]
+    assert index.nearest(loop_kick, 2)[1][0].startswith("kicks/")
+    assert index.nearest(loop_hat, 2)[1][0].startswith("hats/")
+
+
+def test_the_cache_is_reused_and_follows_changes(tmp_path, model, library):
+    cache = tmp_path / "cache"
+    decoder = Counting(OnnxDecoder(model))
+    first = load_or_build(decoder, library, cache)
+    assert first.status == "built" and decoder.encoded == len(first.entries) == 12
+    assert cache_path(cache, decoder.identity, library).is_file()
+
+    decoder.encoded = 0
+    again = load_or_build(decoder, library, cache)
+    assert again.status == "cached" and decoder.encoded == 0
+    assert again.entries == first.entries and np.array_equal(again.points, first.points)
+    assert again.skipped == first.skipped  # unreadable files are remembered too, not re-read
+
+    soundfile.write(library / "hats" / "hat9.wav", hat(seed=9), RATE)  # a new file
+    (library / "kicks" / "kick2.wav").unlink()  # a removed one
+    soundfile.write(library / "kicks" / "kick1.wav", kick(90, 0.05, seconds=0.3), RATE)  # a changed one
+    decoder.encoded = 0
+    changed = load_or_build(decoder, library, cache)
+    assert changed.status == "updated" and decoder.encoded == 2  # only hat9 and the new kick1
+    names = [name for name, _ in changed.entries]
+    assert "hats/hat9.wav" in names and "kicks/kick2.wav" not in names
+    fresh = load_or_build(OnnxDecoder(model), library, tmp_path / "other-cache")  # the same, built from nothing
+    assert fresh.entries == changed.entries
+    np.testing.assert_allclose(fresh.points, changed.points, atol=1e-6)
+
+    cache_path(cache, decoder.identity, library).write_bytes(b"damaged")
+    decoder.encoded = 0
+    rebuilt = load_or_build(decoder, library, cache)
+    assert rebuilt.status == "built" and decoder.encoded == len(rebuilt.entries)
+
+
+def test_another_model_gets_its_own_index(tmp_path, model, library):
+    other = build_audio_decoder(tmp_path / "other-model", latent_dim=DIM, output_length=LENGTH, sample_rate=RATE)
+    build_encoder(other, DIM, LENGTH, RATE, seed=99)  # another projection: another hash, other points
+    a = load_or_build(OnnxDecoder(model), library, tmp_path / "cache")
+    b = load_or_build(OnnxDecoder(other), library, tmp_path / "cache")
+    assert b.status == "built" and a.model_hash != b.model_hash
+    assert not np.allclose(a.points, b.points)
+    assert len(list((tmp_path / "cache").glob("index-*.npz"))) == 2
+
+
+def test_default_cache_is_the_user_cache_folder(tmp_path, model, library, monkeypatch, capsys):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    query = library / "kicks" / "kick1.wav"
+    code, out, err = run_similar(capsys, query, "--library", library, "--model", model)
+    assert code == 0, err
+    assert "index built" in out
+    assert len(list((tmp_path / "xdg" / "liveengine" / "similar").glob("index-*.npz"))) == 1
+    rows = result_rows(out)
+    assert len(rows) == 10 and rows[0][3] == "kicks/kick1.wav" and rows[0][1] < 1e-4  # a file finds itself first
+
+
+def test_clear_errors(tmp_path, model, library, capsys):
+    query = library / "kicks" / "kick1.wav"
+    (tmp_path / "empty-folder").mkdir()
+    (tmp_path / "texts").mkdir()
+    (tmp_path / "texts" / "readme.txt").write_text("no audio here")
+    for folder, found in [(tmp_path / "empty-folder", "holds no audio files"), (tmp_path / "texts", "holds no audio files"),
+                          (tmp_path / "nowhere", "does not exist"), (query, "is a file")]:
+        code, _, err = run_similar(capsys, query, "--library", folder, "--model", model, "--cache", tmp_path / "cache")
+        assert code == 1 and f"library folder {folder} {found}" in err, err
+
+    bad = tmp_path / "bad-library"
+    bad.mkdir()
+    (bad / "a.wav").write_text("text")
+    (bad / "b.flac").write_bytes(b"\x00" * 100)
+    code, _, err = run_similar(capsys, query, "--library", bad, "--model", model, "--cache", tmp_path / "cache")
+    assert code == 1 and "none of its 2 audio files could be indexed" in err and "a.wav" in err, err
+
+    patch = tmp_path / "synth.toml"
+    patch.write_text('[model]\ndecoder = "builtin:testsynth"\n')
+    code, _, err = run_similar(capsys, query, "--library", library, "--patch", patch, "--cache", tmp_path / "cache")
+    assert code == 1 and "model testsynth has no encoder" in err and "encoder.onnx" in err, err
+    no_encoder = build_audio_decoder(tmp_path / "plain", latent_dim=DIM, output_length=LENGTH, sample_rate=RATE)
+    code, _, err = run_similar(capsys, query, "--library", library, "--model", no_encoder, "--cache", tmp_path / "cache")
+    assert code == 1 and "has no encoder" in err, err
+
+    silent = tmp_path / "silent.wav"
+    soundfile.write(silent, np.zeros(RATE, np.float32), RATE)
+    code, _, err = run_similar(capsys, silent, "--library", library, "--model", model, "--cache", tmp_path / "cache")
+    assert code == 1 and f"audio file {silent} is silent" in err, err
+    code, _, err = run_similar(capsys, tmp_path / "missing.wav", "--library", library, "--model", model, "--cache", tmp_path / "cache")
+    assert code == 1 and "missing.wav does not exist" in err, err
+    with pytest.raises(SystemExit):
+        main(["similar", str(query), "--library", str(library), "-n", "0"])
+    with pytest.raises(LiveEngineError, match="has no encoder"):
+        load_or_build(OnnxDecoder(no_encoder), library, tmp_path / "cache")
