@@ -177,3 +177,31 @@ def test_pad_notes_stay_midi_notes_for_every_grid_size():
         assert len(mapped) == min(pads, 127) and len(set(mapped)) == len(mapped)
         assert min(mapped) >= 1 and max(mapped) <= 127
         assert mapped == sorted(mapped) and notes[: len(mapped)] == mapped  # bottom-left pads first
+
+
+def test_export_follows_the_patchs_mapping_corners_from_audio_anchors(tmp_path):
+    """A corners patch whose anchors are audio files: the exported corner pads sit on the anchors' encodings."""
+    from liveengine.decoders.onnx_decoder import OnnxDecoder
+    from liveengine.testing.models import build_encoder
+
+    folder = build_audio_decoder(tmp_path / "enc", latent_dim=4, output_length=4410, sample_rate=22050)
+    build_encoder(folder, 4, 4410, 22050)
+    t = np.arange(4410) / 22050
+    anchors = []
+    for i, (freq, decay) in enumerate([(60, 0.1), (400, 0.05), (3000, 0.02), (7000, 0.01)]):
+        sound = (np.sin(2 * np.pi * freq * t) * np.exp(-t / decay) * 0.8).astype(np.float32)
+        soundfile.write(tmp_path / f"anchor{i}.wav", sound, 22050, subtype="FLOAT")
+        anchors.append(sound)
+    patch_path = tmp_path / "corners.toml"
+    patch_path.write_text('[model]\ndecoder = "enc"\n[grid]\nrows = 4\ncols = 4\nmapping = "corners"\n'
+                          'corners = ["anchor0.wav", "anchor1.wav", "anchor2.wav", "anchor3.wav"]\n'
+                          '[engine]\nmax_seconds = 0.5\nrender_in = "thread"\n')
+    out = tmp_path / "export"
+    assert main(["render-grid", str(patch_path), "--out", str(out)]) == 0
+    info = json.loads((out / "grid.json").read_text())
+    assert info["source"]["mapping"] == "corners"
+    encoded = OnnxDecoder(folder).encode(np.stack(anchors))
+    latent = {(p["row"], p["col"]): np.array(p["latent"]) for p in info["pads"]}
+    for (row, col), anchor in zip([(0, 0), (0, 3), (3, 0), (3, 3)], encoded):  # bottom left, bottom right, top left, top right
+        np.testing.assert_allclose(latent[(row, col)], anchor, atol=1e-4)
+    assert not np.allclose(latent[(1, 1)], latent[(0, 0)], atol=1e-3)  # inner pads lie between, not on a corner
