@@ -146,7 +146,7 @@ def _model_line(decoder: Decoder) -> str:
 
 def sfz_text(pads: list[ExportedPad], rows: int, cols: int, decoder: Decoder, rate: int) -> str:
     lines = [f"// liveengine {__version__} grid export: {_model_line(decoder)}, {rows}x{cols} pads, {rate} Hz.",
-             "// Pad (row, col) plays note first + row * cols + col; row 0 is the bottom row.",
+             f"// Pad (row, col) plays note {pads[0].note} + row * {cols} + col; row 0 is the bottom row.",
              "<control>", "default_path=", "", "<global>", "loop_mode=one_shot", "amp_veltrack=100", ""]
     for pad in pads:
         if pad.note is None:
