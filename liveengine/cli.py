@@ -58,6 +58,16 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _state_name(text: str) -> str:
+    import re
+
+    from liveengine.commands import NAME_PATTERN
+
+    if not re.fullmatch(NAME_PATTERN, text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a state name; use letters, digits, - and _ (names only, never paths)")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="liveengine", description="Play a neural decoder's latent space from a grid of pads.")
     parser.add_argument("--version", action="version", version=f"liveengine {__version__}")
@@ -81,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--osc-host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; others need --osc-allow)")
     play.add_argument("--osc-allow", action="append", default=[], metavar="ADDRESS", help="a client address allowed to send OSC (repeatable)")
     play.add_argument("--no-osc", action="store_true", help="do not listen for OSC")
+    play.add_argument("--resume", nargs="?", const="autosave", type=_state_name, metavar="NAME",
+                      help="restore the state saved last (or the one saved as NAME): mapping, parameters, captures")
+    play.add_argument("--no-autosave", action="store_true", help="do not save the live state on changes and at exit")
 
     from liveengine.control.midi.cli import add_commands as add_midi_commands, add_play_options as add_midi_options
 
@@ -203,6 +216,15 @@ def cmd_play(args) -> int:
                                      fallback=patch.audio["fallback_device"])
 
     engine = Engine(patch, options, on_report=lambda m: say(f"liveengine: {m}"))
+    if args.resume:
+        from liveengine.resources import state_dir
+
+        try:
+            engine.restore_state(state_dir() / f"{args.resume}.json")
+        except LiveEngineError:
+            engine.stop()
+            raise
+    engine.autosave = None if args.no_autosave else "autosave"
     osc = midi = None
     try:
         if not args.no_osc:
@@ -210,18 +232,18 @@ def cmd_play(args) -> int:
 
             osc = OscServer(engine, args.osc_host, args.osc_port, allow=tuple(args.osc_allow))
         say(f"liveengine {__version__}: patch '{patch.name}' ({patch.path}), decoder {engine.instrument.decoder.name}, "
-            f"{engine.instrument.grid.rows}x{engine.instrument.grid.cols} pads, timing {options.timing}")
+            f"{engine.instrument.setting.rows}x{engine.instrument.setting.cols} pads, timing {options.timing}")
         engine.wait_rendered(on_progress=Progress("rendering pads"))
         if args.record:
             engine.record(args.record, overwrite=args.force)
+        from liveengine.control.midi.cli import start_for_play
+
+        midi = start_for_play(engine, patch, args, say)  # before the stream: see control/midi/ports.py PortPool
         engine.start(backend)
         say(f"playing on {engine.backend.description}" + (f", recording to {args.record}" if args.record else ""))
         if osc is not None:
             osc.start()
             say(f"listening for OSC on {osc.address[0]}:{osc.address[1]} (see docs/osc.md)")
-        from liveengine.control.midi.cli import start_for_play
-
-        midi = start_for_play(engine, patch, args, say)
         stop = threading.Event()
         _install_stop_signals(stop)
         feeder = None
@@ -366,7 +388,7 @@ def cmd_check(args) -> int:
     try:
         ok = engine.wait_rendered(timeout=600, on_progress=Progress("rendering pads"))
         elapsed = time.perf_counter() - started
-        decoder, grid = engine.instrument.decoder, engine.instrument.grid
+        decoder, grid = engine.instrument.decoder, engine.instrument.setting
         say(f"patch     {patch.name} ({patch.path})")
         say(f"model     {patch.model}: {decoder.name}, hash {decoder.identity}, latent {decoder.latent_dim}, "
             f"{decoder.sample_rate} Hz, {decoder.output_length} frames")

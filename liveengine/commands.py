@@ -61,6 +61,17 @@ class CommandSpec:
     reply: str = "nothing (errors: /error address reason)"
     handled_by: str = "engine"  # "engine": Engine.submit; "server": the OSC server itself
     writes: bool = False  # writes files or switches patches: loopback clients only unless allowed
+    repeat: bool = False  # `args` is a group given one or more times (/latent values, /mix triples)
+    tail: Arg | None = None  # with repeat: an optional last argument after the groups (a velocity)
+    max_groups: int = 64
+
+    def shape(self) -> str:
+        """How the arguments read in docs and errors: `row col [velocity]`, `weight row col ... [velocity]`."""
+        group = " ".join(f"[{a.name}]" if a.optional else a.name for a in self.args)
+        if not self.repeat:
+            return group or "no arguments"
+        text = f"{group} {group} ..." if len(self.args) > 1 else f"{group}1 ... {group}N"
+        return text + (f" [{self.tail.name}]" if self.tail else "")
 
 
 # Live parameters settable with /param. Ranges are the allowed values.
@@ -70,7 +81,12 @@ PARAMS: dict[str, tuple[float, float, str]] = {
     "center_y": (-4.0, 4.0, "plane centre along the second latent axis, in prior standard deviations"),
     "zoom": (0.05, 8.0, "plane zoom: the grid spans 2/zoom standard deviations each way"),
     "rotation": (-360.0, 360.0, "plane rotation in degrees"),
+    "variance": (0.0, 4.0, "each hit varies its pad's point by seeded noise of this standard deviation (0 = off)"),
+    "seed": (0.0, 2**31 - 1, "seed of the variations: the same seed replays the same variations (whole numbers)"),
 }
+
+MAPPING_NAMES = ("plane", "corners", "library", "direct")
+VELOCITY = Arg("velocity", float, 0.0, 1.0, optional=True, default=1.0)
 
 # The grid is at most 16x16, so row and column are 0..15; the engine checks
 # them again against the loaded patch's grid.
@@ -79,11 +95,18 @@ COMMANDS: dict[str, CommandSpec] = {
     for spec in (
         CommandSpec(
             "/pad",
-            (Arg("row", int, 0, 15), Arg("col", int, 0, 15), Arg("velocity", float, 0.0, 1.0, optional=True, default=1.0)),
+            (Arg("row", int, 0, 15), Arg("col", int, 0, 15), VELOCITY),
             "hit a pad; row 0 is the bottom row",
         ),
+        CommandSpec("/xy", (Arg("x", float, 0.0, 1.0), Arg("y", float, 0.0, 1.0), VELOCITY),
+                    "hit any point of the grid's plane, between pads too (0..1 across the columns and up the rows); renders on demand"),
+        CommandSpec("/latent", (Arg("v", float, -64.0, 64.0),),
+                    "hit an explicit latent point of the model's size; one value more is the velocity; renders on demand", repeat=True, max_groups=1025),
+        CommandSpec("/mix", (Arg("weight", float, -8.0, 8.0), Arg("row", int, 0, 15), Arg("col", int, 0, 15)),
+                    "hit a weighted mix of pads' latent points (weights may be negative); renders on demand", repeat=True, tail=VELOCITY, max_groups=16),
         CommandSpec("/pad/off", (Arg("row", int, 0, 15), Arg("col", int, 0, 15)), "release a pad (ignored unless the patch chokes on release)"),
         CommandSpec("/param", (Arg("name", str, choices=tuple(PARAMS)), Arg("value", float)), "set a live parameter"),
+        CommandSpec("/mapping", (Arg("name", str, choices=MAPPING_NAMES),), "switch the grid's mapping live (plane, corners, library, direct)"),
         CommandSpec("/choke", (Arg("group", str),), "fade out every voice of a choke group"),
         CommandSpec("/panic", (), "silence every voice at once and drop scheduled commands"),
         CommandSpec("/ping", (), "check that the engine is there", reply="/pong", handled_by="server"),
@@ -98,6 +121,10 @@ COMMANDS: dict[str, CommandSpec] = {
                     reply="/patch name ok|failed", handled_by="server", writes=True),
         CommandSpec("/record/start", (Arg("name", str, pattern=NAME_PATTERN),), "record the output to NAME.wav in the recordings folder (never overwrites)",
                     reply="/record/start path", handled_by="server", writes=True),
+        CommandSpec("/capture", (), "keep the sound heard last: its WAV and latent point go to the library folder",
+                    reply="/capture path", handled_by="server", writes=True),
+        CommandSpec("/state/save", (Arg("name", str, pattern=NAME_PATTERN),), "save the live state (mapping, parameters, captures) as NAME",
+                    reply="/state/save path", handled_by="server", writes=True),
         CommandSpec("/record/stop", (), "stop recording; the file is complete", reply="/record/stop path", handled_by="server", writes=True),
     )
 }
@@ -139,10 +166,11 @@ def make_command(address: str, args: tuple | list = (), at: int | None = None) -
     spec = COMMANDS.get(address)
     if spec is None:
         raise LiveEngineError(f"unknown address {address!r}; known addresses: {', '.join(COMMANDS)}.")
+    if spec.repeat:
+        return Command(address, _repeated(spec, list(args)), at)
     required = sum(1 for a in spec.args if not a.optional)
     if not required <= len(args) <= len(spec.args):
-        shape = " ".join(a.name if not a.optional else f"[{a.name}]" for a in spec.args) or "no arguments"
-        raise LiveEngineError(f"{address} got {len(args)} argument(s); expected: {address} {shape}.")
+        raise LiveEngineError(f"{address} got {len(args)} argument(s); expected: {address} {spec.shape()}.")
     values = [_coerce(spec, arg, value) for arg, value in zip(spec.args, args)]
     values += [arg.default for arg in spec.args[len(values):]]
     if address == "/param":
@@ -150,6 +178,18 @@ def make_command(address: str, args: tuple | list = (), at: int | None = None) -
         if not low <= values[1] <= high:
             raise LiveEngineError(f"/param {values[0]} value {values[1]!r} is out of range; allowed: {low:g} to {high:g}.")
     return Command(address, tuple(values), at)
+
+
+def _repeated(spec: CommandSpec, args: list) -> tuple:
+    width = len(spec.args)
+    groups, rest = divmod(len(args), width)
+    if groups < 1 or groups > spec.max_groups or rest > (1 if spec.tail else 0):
+        raise LiveEngineError(f"{spec.address} got {len(args)} argument(s); expected: {spec.address} {spec.shape()} "
+                              f"(1 to {spec.max_groups} groups).")
+    values = [_coerce(spec, spec.args[i % width], value) for i, value in enumerate(args[: groups * width])]
+    if rest:
+        values.append(_coerce(spec, spec.tail, args[-1]))
+    return tuple(values)
 
 
 def parse_command_text(text: str, at: int | None = None) -> Command:

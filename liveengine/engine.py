@@ -101,6 +101,12 @@ class Engine:
         self.hits: deque[Hit] = deque(maxlen=4096)
         self.last_heard: Hit | None = None
         self.changed = threading.Event()  # set on every change worth saving (autosave)
+        self.captures: list[dict] = []
+        self.autosave: str | None = None  # a state name: saved a moment after each change, and at stop
+        self.autosave_delay = 2.0  # seconds of quiet before an autosave (knob sweeps write once)
+        self.state_folder: Path | None = None
+        self.library_folder: Path | None = None
+        self.saved_at = 0.0
         self._seq = itertools.count()
         self._control = threading.RLock()  # control threads only; the audio thread never takes it
         self._stop = threading.Event()
@@ -349,6 +355,88 @@ class Engine:
             self._render(instrument)
         self.changed.set()
 
+    # ---- state and capture (control threads) ----
+    def state(self) -> dict:
+        instrument = self.instrument
+        with self._control:
+            setting = instrument.setting
+            return {
+                "model_hash": instrument.decoder.identity,
+                "patch": str(instrument.patch.path) if instrument.patch.path else None,
+                "patch_name": instrument.patch.name,
+                "setting": {k: getattr(setting, k) for k in ("mapping", "center_x", "center_y", "zoom", "rotation", "variance", "seed")},
+                "variation_counts": list(instrument.variation_counts),
+                "captures": list(self.captures),
+            }
+
+    def save_state(self, name: str = "autosave", folder: Path | None = None) -> Path:
+        """Save the live state atomically as NAME.json in the state folder; returns the path."""
+        from liveengine.resources import state_dir
+        from liveengine.state import save_state
+
+        path = save_state((folder or self.state_folder or state_dir()) / f"{name}.json", self.state())
+        self.saved_at = time.monotonic()
+        return path
+
+    def restore_state(self, path: Path) -> None:
+        """Apply a saved state (mapping, parameters, variation counts, captures). Errors leave everything as it was."""
+        from liveengine.state import load_state
+
+        instrument = self.instrument
+        state = load_state(path, instrument.decoder.identity)
+        try:
+            saved = state["setting"]
+            setting = instrument.setting
+            for key in ("center_x", "center_y", "zoom", "rotation", "variance", "seed"):
+                setting = setting.with_param(key, saved[key])
+            counts = [int(c) for c in state["variation_counts"]]
+            captures = list(state.get("captures", []))
+            mapping_name = str(saved["mapping"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise LiveEngineError(f"state file {path} is missing or has a bad value for {exc}; it cannot be restored.") from None
+        if len(counts) != setting.pads:
+            raise LiveEngineError(f"state file {path} is for a grid of {len(counts)} pads; this patch has {setting.pads}.")
+        with self._control:
+            mapping = instrument.mappings.get(mapping_name) or build_mapping(mapping_name, instrument.decoder, instrument.patch, setting)
+            instrument.mappings[mapping_name] = mapping
+            instrument.mapping = mapping
+            instrument.setting = setting.with_mapping(mapping_name)
+            instrument.variation_counts = counts
+            self.captures = captures
+            self._render(instrument)
+        self.report(f"state restored from {path}")
+
+    def capture(self, folder: Path | None = None) -> Path:
+        """Keep the sound heard last (after variance and expression): WAV + JSON (latent point, model, state) in the library folder."""
+        import json
+
+        import soundfile
+
+        from liveengine.resources import library_dir
+
+        hit = self.last_heard
+        if hit is None or hit.buffer is None:
+            raise LiveEngineError("nothing has been played yet: capture keeps the sound heard last.")
+        folder = folder or self.library_folder or library_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for n in itertools.count(1):
+            wav = folder / f"capture-{stamp}-{n}.wav"
+            if not wav.exists():
+                break
+        soundfile.write(wav, hit.buffer.samples, self.options.samplerate, subtype="FLOAT")
+        state = self.state()
+        entry = {"file": wav.name, "point": None if hit.point is None else [float(v) for v in hit.point], "pad": hit.pad,
+                 "kind": hit.kind, "description": hit.buffer.description.as_dict() if hit.buffer.description else None}
+        sidecar = {**entry, "model_hash": state["model_hash"], "patch": state["patch"], "setting": state["setting"],
+                   "samplerate": self.options.samplerate}
+        wav.with_suffix(".json").write_text(json.dumps(sidecar, indent=1))
+        with self._control:
+            self.captures.append({**entry, "path": str(wav)})
+        self.changed.set()
+        self.report(f"captured {wav}")
+        return wav
+
     # ---- feedback (any control thread) ----
     def grid_shape(self) -> tuple[int, int]:
         setting = self.instrument.setting
@@ -385,6 +473,11 @@ class Engine:
         if self.backend is not None:
             self.backend.stop()
         self.stop_recording()
+        if self.autosave is not None:
+            try:
+                self.save_state(self.autosave)
+            except (OSError, LiveEngineError) as exc:
+                self.report(f"state not saved at exit: {exc}")
         self._retire(self.instrument)
 
     def record(self, path: Path | str, overwrite: bool = False, **writer_options) -> Recorder:
@@ -413,11 +506,29 @@ class Engine:
         if self.on_report is not None:
             self.on_report(message)
 
+    def _maybe_autosave(self, changed_at: float | None) -> float | None:
+        """Debounced autosave: the first quiet `autosave_delay` seconds after a change write the state once."""
+        if self.autosave is None:
+            return None
+        now = time.monotonic()
+        if self.changed.is_set():
+            self.changed.clear()
+            return now
+        if changed_at is not None and now - changed_at >= self.autosave_delay:
+            try:
+                self.save_state(self.autosave)
+            except (OSError, LiveEngineError) as exc:
+                self.report(f"autosave failed (the previous state file is kept): {exc}")
+            return None
+        return changed_at
+
     def _supervise(self) -> None:
         """Non-real-time: report what the audio thread counted, and bring a lost device back."""
         counters = self.core.counters
         last_retry = 0.0
+        changed_at = None
         while not self._stop.wait(0.2):
+            changed_at = self._maybe_autosave(changed_at)
             error = counters.last_error
             if error is not None:
                 counters.last_error = None

@@ -19,3 +19,23 @@ def patches_dir() -> Path:
 def models_dir() -> Path:
     return _bundled("models_onnx")
 
+
+
+def library_dir() -> Path:
+    """Where captures go: LIVEENGINE_LIBRARY, else the platform's music folder (platformdirs) / liveengine."""
+    import os
+
+    import platformdirs
+
+    override = os.environ.get("LIVEENGINE_LIBRARY")
+    return Path(override).expanduser() if override else platformdirs.user_music_path() / "liveengine"
+
+
+def state_dir() -> Path:
+    """Where live state is saved: LIVEENGINE_STATE, else the platform's per-user state folder (platformdirs)."""
+    import os
+
+    import platformdirs
+
+    override = os.environ.get("LIVEENGINE_STATE")
+    return Path(override).expanduser() if override else platformdirs.user_state_path("liveengine")

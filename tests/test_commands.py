@@ -79,11 +79,22 @@ def test_panic():
 def test_every_table_address_takes_its_own_shape():
     # Guards the table itself: a typo there would break every adapter at once.
     engine_side = {a for a, spec in COMMANDS.items() if spec.handled_by == "engine"}
-    assert engine_side == {"/pad", "/pad/off", "/param", "/choke", "/panic"}
+    assert engine_side == {"/pad", "/pad/off", "/xy", "/latent", "/mix", "/param", "/mapping", "/choke", "/panic"}
     assert all(spec.handled_by in ("engine", "server") for spec in COMMANDS.values())
-    assert {a for a, spec in COMMANDS.items() if spec.writes} == {"/patch", "/record/start", "/record/stop"}
+    assert {a for a, spec in COMMANDS.items() if spec.writes} == {"/patch", "/record/start", "/record/stop", "/capture", "/state/save"}
     assert parse_command_text("/pad/off 1 2").args == (1, 2)
     assert parse_command_text("/choke hats").args == ("hats",)
+
+
+def test_repeated_groups_and_a_trailing_velocity():
+    assert make_command("/mix", [0.5, 1, 2, -0.25, 3, 3]).args == (0.5, 1, 2, -0.25, 3, 3)
+    assert make_command("/mix", [1, 0, 0, 0.7]).args == (1.0, 0, 0, 0.7)
+    assert make_command("/latent", ["0.5", -1, 2]).args == (0.5, -1.0, 2.0)
+    assert "weight row col weight row col ... [velocity]" in error_of("/mix 0.5 1")
+    assert "v1 ... vN" in error_of("/latent")
+    assert "'row'" in error_of("/mix 0.5 1.5 2")  # a group's kinds are checked like any argument
+    assert "from 0 to 1" in error_of("/mix 1 0 0 1.5")  # the velocity after the groups too
+    assert "1 to 16 groups" in error_of("/mix " + "1 0 0 " * 17)
 
 
 # ---- errors ----

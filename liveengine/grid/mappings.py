@@ -23,9 +23,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from liveengine.commands import MAPPING_NAMES as MAPPINGS  # one list of names, in the command table
 from liveengine.errors import LiveEngineError
 
-MAPPINGS = ("plane", "corners", "library", "direct")
 SQUARE = 2.0  # the view plane's unit square spans -SQUARE..SQUARE at zoom 1
 CORNER_NAMES = ("bottom_left", "bottom_right", "top_left", "top_right")
 

@@ -179,3 +179,27 @@ def test_a_port_in_use_is_one_clear_error(served):
     engine, server, client = served
     with pytest.raises(LiveEngineError, match=f"cannot listen for OSC on 127.0.0.1:{server.address[1]}.*--osc-port"):
         OscServer(engine, "127.0.0.1", server.address[1])
+
+
+def test_grid_addresses_over_udp_capture_and_state(served, tmp_path, monkeypatch):
+    monkeypatch.setenv("LIVEENGINE_LIBRARY", str(tmp_path / "library"))
+    monkeypatch.setenv("LIVEENGINE_STATE", str(tmp_path / "state"))
+    engine, server, client = served
+    assert ask(client, server, build_message("/capture")).params == ["/capture", "nothing has been played yet: capture keeps the sound heard last."]
+    client.sendto(build_message("/pad", 1, 1, 0.9), server.address)
+    client.sendto(build_message("/param", "zoom", 2.0), server.address)
+    client.sendto(build_message("/xy", 0.5, 0.25, 0.8), server.address)
+    deadline = time.monotonic() + 5
+    while engine.last_heard is None or engine.last_heard.kind not in ("exact", "fallback"):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert engine.instrument.setting.zoom == 2.0
+    reply = ask(client, server, build_message("/capture"))
+    assert reply.address == "/capture" and (tmp_path / "library").is_dir() and reply.params[0].endswith(".wav")
+    reply = ask(client, server, build_message("/state/save", "set-1"))
+    assert reply.params == [str(tmp_path / "state" / "set-1.json")]
+    assert ask(client, server, build_message("/state/save", "../x")).params[0] == "/state/save"
+    reply = ask(client, server, build_message("/mapping", "corners"))
+    assert reply.address == "/error" and "four anchors" in reply.params[1]
+    reply = ask(client, server, build_message("/latent", 0.1, 0.2))
+    assert reply.address == "/error" and "latent points have 8" in reply.params[1]

@@ -254,6 +254,10 @@ class OscServer:
             path = self.recordings_dir / f"{args[0]}.wav"
             self.engine.record(path)
             self.send(sender, "/record/start", str(path))
+        elif address == "/capture":
+            self.send(sender, "/capture", str(self.engine.capture()))
+        elif address == "/state/save":
+            self.send(sender, "/state/save", str(self.engine.save_state(args[0])))
         elif address == "/record/stop":
             recorder = self.engine.recorder
             if recorder is None:
@@ -311,8 +315,8 @@ def address_table_markdown() -> str:
              "counted; one further ahead than 10 s or older than 0.5 s is rejected.", "",
              "| address | arguments | does | reply | who may send |", "|---|---|---|---|---|"]
     for spec in COMMANDS.values():
-        args = " ".join(f"[{a.name}]" if a.optional else a.name for a in spec.args) or "none"
-        kinds = "; ".join(f"{a.name}: {a.allowed()}" for a in spec.args)
+        args = spec.shape()
+        kinds = "; ".join(f"{a.name}: {a.allowed()}" for a in spec.args + ((spec.tail,) if spec.tail else ()))
         who = "loopback clients (unless the patch allows more)" if spec.writes else "any allowed client"
         lines.append(f"| `{spec.address}` | {args}{' (' + kinds + ')' if kinds else ''} | {spec.doc} | {spec.reply} | {who} |")
     lines += ["", "## Parameters for /param", "", "| name | range | meaning |", "|---|---|---|"]

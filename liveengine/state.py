@@ -1,0 +1,64 @@
+"""The engine's live state on disk: what a performer found must survive a crash or a restart.
+
+State is the grid setting (mapping, centre, zoom, rotation, variance, seed), how
+many variations each pad has played (so the next hit continues the sequence),
+and the captured sounds. It is saved atomically: written to a temporary file,
+fsynced, the previous state kept as `NAME.prev.json`, then renamed into place,
+so at every instant there is a complete state file. A state saved for another
+model (hash) or by a newer liveengine is refused with a clear error: a wrong
+sound on stage is worse than none.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from liveengine.errors import LiveEngineError
+
+STATE_VERSION = 1
+
+
+def save_state(path: Path, state: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = json.dumps({"version": STATE_VERSION, "saved_at": time.time(), **state}, indent=1).encode()
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(temporary, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    if path.exists():
+        os.replace(path, path.with_name(path.stem + ".prev.json"))
+    os.replace(temporary, path)
+    try:  # make the rename itself durable
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+    except OSError:
+        pass  # not every platform can fsync a folder
+    return path
+
+
+def load_state(path: Path, model_hash: str) -> dict:
+    """Read a state file and check it belongs to this model and version; LiveEngineError otherwise."""
+    try:
+        state = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise LiveEngineError(f"no saved state at {path}.", "Play once (state is saved on exit) or name a state saved with /state/save.") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        previous = Path(path).with_name(Path(path).stem + ".prev.json")
+        hint = f"The previous state is kept as {previous.name}." if previous.exists() else ""
+        raise LiveEngineError(f"state file {path} is unreadable ({exc}); expected a liveengine state (JSON).", hint) from None
+    if not isinstance(state, dict) or not isinstance(state.get("version"), int):
+        raise LiveEngineError(f"state file {path} has no version; expected a liveengine state (JSON with a 'version').")
+    if state["version"] > STATE_VERSION:
+        raise LiveEngineError(f"state file {path} is version {state['version']}, from a newer liveengine; this one reads up to version {STATE_VERSION}.",
+                              "Update liveengine, or start without --resume.")
+    if state.get("model_hash") != model_hash:
+        raise LiveEngineError(f"state file {path} was saved with model {state.get('model_hash')}; the patch's model is {model_hash}. "
+                              "Its latent points would make different sounds with this model.", "Load the patch it was saved with, or start without --resume.")
+    return state

@@ -1,0 +1,300 @@
+"""The grid through the engine, checked on rendered audio: mappings, live switches, variance, on-demand hits, mixes.
+
+Offline backend (fake clock): every render is real, every buffer is what the
+engine would play. Distances are between log-magnitude spectra of the buffers.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from liveengine.commands import make_command
+from liveengine.errors import LiveEngineError
+from liveengine.render.buffers import prepare_oneshot
+from liveengine.testing.models import build_audio_decoder, build_classifier, build_encoder, contract_metadata
+
+
+def spectrum(samples: np.ndarray, n: int = 2048) -> np.ndarray:
+    frame = np.zeros(n, np.float32)
+    frame[: min(n, len(samples))] = samples[:n]
+    return np.log(np.abs(np.fft.rfft(frame * np.hanning(n))) + 1e-4)
+
+
+def distance(a, b) -> float:
+    return float(np.mean(np.abs(spectrum(a.samples) - spectrum(b.samples))))
+
+
+def write_patch(path: Path, grid: str = "", model: str = "builtin:testsynth", engine: str = "", rows: int = 8) -> Path:
+    path.write_text(f'[model]\ndecoder = "{model}"\n[grid]\nrows = {rows}\ncols = {rows}\n{grid}\n'
+                    '[audio]\nsamplerate = 48000\nblocksize = 128\n'
+                    f'[engine]\nmax_seconds = 0.3\nmaster_gain = 1.0\nvelocity_curve = 1.0\nrender_in = "thread"\n{engine}\n')
+    return path
+
+
+def pads(engine):
+    cache = engine.instrument.cache
+    return [cache.get(p) for p in range(cache.pads)]
+
+
+def wait_for(condition, what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.005)
+
+
+def test_neighbouring_pads_sound_more_alike_than_distant_ones(engines, tmp_path):
+    engine, _ = engines(write_patch(tmp_path / "p.toml"))
+    buffers = pads(engine)
+    rows = cols = 8
+    near = [distance(buffers[r * cols + c], buffers[r * cols + c + 1]) for r in range(rows) for c in range(cols - 1)]
+    near += [distance(buffers[r * cols + c], buffers[(r + 1) * cols + c]) for r in range(rows - 1) for c in range(cols)]
+    far = [distance(buffers[r * cols + c], buffers[(rows - 1 - r) * cols + (cols - 1 - c)]) for r in range(rows) for c in range(cols)
+           if abs(2 * r - rows + 1) + abs(2 * c - cols + 1) >= 8]
+    assert np.mean(near) < 0.6 * np.mean(far), (np.mean(near), np.mean(far))
+
+
+def test_rotation_by_a_quarter_turn_moves_each_sound_to_the_rotated_pad(engines, tmp_path):
+    engine, _ = engines(write_patch(tmp_path / "p.toml"))
+    before = pads(engine)
+    engine.submit(make_command("/param", ["rotation", 90.0]))
+    assert engine.wait_rendered(timeout=60)
+    after = pads(engine)
+    n = 8
+    for row, col in [(0, 0), (2, 5), (7, 3), (4, 4)]:
+        rotated = after[row * n + col]
+        same = before[col * n + (n - 1 - row)]  # the pad whose point turned onto (row, col)
+        other = before[row * n + col]
+        assert distance(rotated, same) < 0.05 < distance(rotated, other), (row, col)
+
+
+def test_zoom_in_narrows_the_spread_of_sounds_and_centre_moves_it(engines, tmp_path):
+    engine, _ = engines(write_patch(tmp_path / "p.toml"))
+
+    def spread(buffers):
+        corners = [buffers[i] for i in (0, 7, 56, 63)]
+        return np.mean([distance(a, b) for i, a in enumerate(corners) for b in corners[i + 1:]])
+
+    wide = spread(pads(engine))
+    engine.submit(make_command("/param", ["zoom", 4.0]))
+    assert engine.wait_rendered(timeout=60)
+    narrow = pads(engine)
+    assert spread(narrow) < 0.5 * wide
+    # Centre (1, 0) at zoom 4: the middle of the grid now sounds like the old pad three quarters to the right.
+    engine.submit(make_command("/param", ["center_x", 1.5]))
+    assert engine.wait_rendered(timeout=60)
+    np.testing.assert_allclose(engine.instrument.pad_points[:, 0].mean(), 1.5, atol=1e-5)
+
+
+def _encoder_model(tmp_path: Path, classes=("kick", "snare", "hat_closed")) -> str:
+    folder = tmp_path / "enc"
+    build_audio_decoder(folder, latent_dim=8, output_length=8820, metadata=contract_metadata(8, 44100, 8820, classes=list(classes)))
+    build_encoder(folder, 8, 8820)
+    build_classifier(folder, 8, len(classes))
+    return "enc"
+
+
+def test_corners_given_as_points_play_exactly_their_anchor_sounds(engines, tmp_path):
+    rng = np.random.default_rng(1)
+    anchors = rng.standard_normal((4, 8)).round(3)
+    listed = ", ".join("[" + ", ".join(map(str, a)) + "]" for a in anchors)
+    engine, _ = engines(write_patch(tmp_path / "p.toml", f'mapping = "corners"\ncorners = [{listed}]', rows=4))
+    decoder = engine.instrument.decoder
+    out = np.zeros((4, decoder.output_length), np.float32)
+    decoder.decode_into(anchors.astype(np.float32), out)
+    for (row, col), audio in zip([(0, 0), (0, 3), (3, 0), (3, 3)], out):
+        expected = prepare_oneshot(audio, decoder.sample_rate, 48000, max_seconds=0.3)
+        np.testing.assert_allclose(engine.instrument.cache.get(row * 4 + col).samples, expected.samples, atol=1e-4)
+
+
+def test_corners_given_as_audio_files_are_encoded_and_the_grid_morphs_between_them(engines, tmp_path):
+    import soundfile
+
+    model = _encoder_model(tmp_path)
+    t = np.arange(22050) / 22050.0  # a different rate from the model's: read_audio resamples
+    files = {"low.wav": np.sin(2 * np.pi * 60 * t) * np.exp(-t * 8), "high.wav": np.random.default_rng(0).standard_normal(len(t)) * np.exp(-t * 40),
+             "mid.wav": np.sin(2 * np.pi * 400 * t) * np.exp(-t * 20), "click.wav": (t < 0.002).astype(float)}
+    for name, audio in files.items():
+        soundfile.write(tmp_path / name, audio.astype(np.float32), 22050)
+    patch = write_patch(tmp_path / "p.toml", 'mapping = "corners"\ncorners = ["low.wav", "high.wav", "mid.wav", "click.wav"]', model=model, rows=4)
+    engine, _ = engines(patch)
+    decoder = engine.instrument.decoder
+    from liveengine.audio_files import read_audio
+
+    encoded = decoder.encode(np.stack([np.resize(np.pad(read_audio(tmp_path / n, 44100), (0, 8820))[:8820], 8820) for n in files]))
+    np.testing.assert_allclose(engine.instrument.pad_points[[0, 3, 12, 15]], encoded, atol=1e-4)
+    buffers = pads(engine)
+    assert distance(buffers[0], buffers[1]) < distance(buffers[0], buffers[3])  # along the bottom edge, step by step
+
+
+def test_mapping_switches_live_and_a_mapping_the_patch_cannot_build_leaves_the_old_one(engines, tmp_path):
+    engine, _ = engines(write_patch(tmp_path / "p.toml", rows=4))
+    before = pads(engine)
+    with pytest.raises(LiveEngineError, match="four anchors"):
+        engine.submit(make_command("/mapping", ["corners"]))
+    with pytest.raises(LiveEngineError, match="2-D latent space"):
+        engine.submit(make_command("/mapping", ["direct"]))
+    assert engine.instrument.setting.mapping == "plane" and pads(engine) == before
+
+
+def test_library_mapping_fits_a_map_over_the_users_samples(engines, tmp_path):
+    import soundfile
+
+    model = _encoder_model(tmp_path)
+    library = tmp_path / "samples"
+    (library / "sub").mkdir(parents=True)
+    rng = np.random.default_rng(2)
+    t = np.arange(44100 // 4) / 44100
+    for i in range(12):
+        audio = np.sin(2 * np.pi * (50 + 80 * i) * t) * np.exp(-t * (5 + 4 * i)) + rng.standard_normal(len(t)) * 0.02 * i
+        soundfile.write(library / ("sub" if i % 2 else "") / f"s{i}.wav", audio.astype(np.float32), 44100)
+    (library / "notes.txt").write_text("not audio")
+    (library / "broken.wav").write_bytes(b"RIFF0000WAVEjunk")
+    engine, _ = engines(write_patch(tmp_path / "p.toml", 'mapping = "library"\nlibrary = "samples"', model=model, rows=4))
+    mapping = engine.instrument.mapping
+    assert mapping.name == "library" and mapping.nodes.shape == (4, 4, 8)
+    named = {name for name, _ in mapping.nearest}
+    assert named <= {f"s{i}.wav" for i in range(0, 12, 2)} | {f"sub/s{i}.wav" for i in range(1, 12, 2)} and len(named) >= 3
+    assert engine.wait_rendered(timeout=60) and all(b is not None for b in pads(engine))
+
+
+@pytest.mark.parametrize("grid, message", [
+    ('mapping = "library"\nlibrary = "nowhere"', "does not exist"),
+    ('mapping = "library"\nlibrary = "empty"', "no audio files"),
+    ('mapping = "library"', "needs \\[grid\\] library"),
+    ('mapping = "corners"\ncorners = ["missing.wav", "a.wav", "b.wav", "c.wav"]', "missing.wav"),
+    ('mapping = "corners"\ncorners = [[1, 2], [1, 2], [1, 2], [1, 2]]', "2 numbers; this model's latent points have 8"),
+])
+def test_bad_mapping_input_is_one_clear_error(tmp_path, grid, message):
+    from liveengine.engine import Engine
+    from liveengine.patch import load_patch
+
+    (tmp_path / "empty").mkdir()
+    model = _encoder_model(tmp_path)
+    with pytest.raises(LiveEngineError, match=message):
+        Engine(load_patch(write_patch(tmp_path / "p.toml", grid, model=model)))
+
+
+def test_corners_from_files_need_an_encoder(tmp_path):
+    from liveengine.engine import Engine
+    from liveengine.patch import load_patch
+
+    with pytest.raises(LiveEngineError, match="needs a model with an encoder"):
+        Engine(load_patch(write_patch(tmp_path / "p.toml", 'mapping = "corners"\ncorners = ["a.wav", "b.wav", "c.wav", "d.wav"]')))
+
+
+def test_variance_plays_a_new_seeded_variation_each_hit_and_the_same_seed_replays_them(engines, tmp_path):
+    patch = write_patch(tmp_path / "p.toml", "variance = 0.6\nseed = 42")
+
+    def hits(engine, backend, count=4):
+        heard = []
+        for _ in range(count):
+            wait_for(lambda: engine.instrument.cache.ready(engine.instrument.cache.pads + 9) is not None, "the next variation")
+            assert engine.submit(make_command("/pad", [1, 1, 0.8]))
+            backend.run(256)
+            heard.append(engine.last_heard)
+        return heard
+
+    engine, backend = engines(patch)
+    first = hits(engine, backend)
+    assert [h.kind for h in first] == ["variation"] * 4
+    points = np.stack([h.point for h in first])
+    assert len({p.tobytes() for p in points}) == 4  # each hit differs
+    base = engine.instrument.pad_points[9]
+    assert 0.1 < np.linalg.norm(points - base, axis=1).mean() / np.sqrt(8) < 1.5
+    assert engine.instrument.variation_counts[9] == 4
+
+    again, backend2 = engines(patch)
+    replay = hits(again, backend2)
+    for a, b in zip(first, replay):
+        np.testing.assert_array_equal(a.point, b.point)
+        np.testing.assert_array_equal(a.buffer.samples, b.buffer.samples)
+
+
+def test_a_hit_before_the_next_variation_is_ready_plays_the_pad_and_is_counted(engines, tmp_path):
+    engine, backend = engines(write_patch(tmp_path / "p.toml", "variance = 0.5"))
+    wait_for(lambda: engine.instrument.cache.ready(engine.instrument.cache.pads + 3) is not None, "variations")
+    engine.instrument.workers.render_more = lambda points, slots: None  # hold the next variation back (no re-render)
+    assert engine.submit(make_command("/pad", [0, 3]))
+    assert engine.submit(make_command("/pad", [0, 3]))
+    assert [h.kind for h in list(engine.hits)[-2:]] == ["variation", "pad"]
+    assert engine.variation_misses == 1 and engine.status()["variation_misses"] == 1
+
+
+def test_xy_between_pads_renders_the_exact_point_on_demand(engines, tmp_path):
+    engine, backend = engines(write_patch(tmp_path / "p.toml"))
+    setting = engine.instrument.setting
+    assert engine.submit(make_command("/xy", [0.5, 0.5, 1.0]))  # the centre: between four pads
+    wait_for(lambda: engine.last_heard is not None and engine.last_heard.kind == "exact", "the on-demand render")
+    expected = engine.instrument.mapping.to_latent(setting.view(np.array([0.5, 0.5])))
+    np.testing.assert_allclose(engine.last_heard.point, expected, atol=1e-6)
+    out = backend.render(48000 // 4)[:, 0]
+    buffer = engine.last_heard.buffer
+    assert np.max(np.abs(out)) > 0.1
+    start = int(np.flatnonzero(np.abs(out) > 1e-3)[0])
+    np.testing.assert_allclose(out[start : start + 500], buffer.samples[buffer.onset : buffer.onset + 500] * 1.0, atol=2e-3)
+    assert all(distance(buffer, b) > 1e-3 for b in pads(engine))  # not any pad's sound
+    assert engine.on_demand_misses == 0
+
+
+def test_a_hit_that_would_miss_the_deadline_plays_the_nearest_pad_now_and_the_exact_sound_next_time(engines, tmp_path):
+    engine, backend = engines(write_patch(tmp_path / "p.toml"))
+    engine.instrument.on_demand.deadline = 0.0  # every prediction now misses
+    assert engine.submit(make_command("/xy", [0.3, 0.9]))
+    nearest = engine.instrument.setting.pad_index(round(0.9 * 7), round(0.3 * 7))
+    assert engine.last_heard.kind == "fallback" and engine.last_heard.pad == nearest
+    assert engine.last_heard.buffer is engine.instrument.cache.get(nearest)
+    assert engine.on_demand_misses == 1
+    wait_for(lambda: engine.instrument.on_demand.rendered >= 1, "the exact render for next time")
+    assert engine.submit(make_command("/xy", [0.3, 0.9]))
+    assert engine.last_heard.kind == "exact" and engine.on_demand_misses == 1
+
+
+def test_latent_and_mix_hits_play_the_points_they_name(engines, tmp_path):
+    engine, backend = engines(write_patch(tmp_path / "p.toml"))
+    points = engine.instrument.pad_points
+    engine.submit(make_command("/mix", [1.0, 0, 0, 1.0, 7, 7, -1.0, 0, 7, 0.9]))
+    wait_for(lambda: engine.last_heard is not None and engine.last_heard.kind == "exact", "the mix")
+    np.testing.assert_allclose(engine.last_heard.point, points[0] + points[63] - points[7], atol=1e-5)
+    z = [0.1, -0.2, 0.3, 0.0, 0.5, -0.5, 0.25, 1.0]
+    engine.submit(make_command("/latent", z + [0.5]))
+    wait_for(lambda: engine.last_heard.point is not None and np.allclose(engine.last_heard.point, z), "the latent hit")
+    with pytest.raises(LiveEngineError, match="latent points have 8"):
+        engine.submit(make_command("/latent", [0.1, 0.2, 0.3]))
+    with pytest.raises(LiveEngineError, match="outside the 8x8 grid"):
+        engine.submit(make_command("/mix", [1.0, 9, 0]))
+
+
+def test_pad_descriptions_and_colours_come_from_the_rendered_sound_and_the_classifier(engines, tmp_path):
+    model = _encoder_model(tmp_path)
+    engine, _ = engines(write_patch(tmp_path / "p.toml", model=model, rows=4))
+    descriptions = engine.pad_descriptions()
+    assert len(descriptions) == 16 and all(d is not None for d in descriptions)
+    decoder = engine.instrument.decoder
+    probabilities = decoder.classify(engine.instrument.pad_points)
+    for pad, d in enumerate(descriptions):
+        assert d.drum_class == decoder.classes[int(np.argmax(probabilities[pad]))]
+        assert d.probability == pytest.approx(float(probabilities[pad].max()), rel=1e-5)
+        assert -80 < d.loudness_db < 0 and 0.0 <= d.brightness <= 1.0
+        assert all(0 <= c <= 255 for c in d.color)
+    # Same class, same hue family: the colour follows the class, not the pad.
+    by_class = {}
+    for d in descriptions:
+        by_class.setdefault(d.drum_class, set()).add(np.argmax(d.color))
+    assert all(len(channels) == 1 for channels in by_class.values())
+
+
+def test_testsynth_descriptions_order_brightness_across_the_plane(engines, tmp_path):
+    engine, _ = engines(write_patch(tmp_path / "p.toml"))
+    d = engine.pad_descriptions()
+    assert all(x.drum_class is None for x in d)
+    assert len({round(x.brightness, 3) for x in d}) > 16  # the plane spans dark to bright sounds
+    assert engine.render_progress() == (64, 64) and engine.grid_shape() == (8, 8)
+    engine.submit(make_command("/pad", [2, 2]))
+    engine.backend.run(256)
+    assert engine.playing_pads() == frozenset({18})
