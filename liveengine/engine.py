@@ -29,7 +29,7 @@ from liveengine.commands import Command
 from liveengine.decoders.base import Decoder
 from liveengine.decoders.registry import load_decoder
 from liveengine.errors import LiveEngineError
-from liveengine.grid.anchors import build_mapping
+from liveengine.grid.anchors import build_mapping, pad_points, patch_setting
 from liveengine.grid.mappings import GridSetting, mix, variation
 from liveengine.options import EngineOptions
 from liveengine.patch import Patch, load_patch
@@ -118,10 +118,7 @@ class Engine:
     def _build_instrument(self, patch: Patch, setting: GridSetting | None = None) -> Instrument:
         decoder = load_decoder(patch.model, patch.path, **patch.model_options)
         decoder.prepare(8)
-        grid = patch.grid
-        if setting is None:
-            setting = GridSetting(grid["rows"], grid["cols"], grid["mapping"], grid["center_x"], grid["center_y"], grid["zoom"],
-                                  grid["rotation"], grid["variance"], grid["seed"])
+        setting = setting or patch_setting(patch)
         mappings = {setting.mapping: build_mapping(setting.mapping, decoder, patch, setting)}
         cache = PadCache(setting.pads)
         on_error = lambda e: self.report(f"render failed: {e}")  # noqa: E731
@@ -143,7 +140,7 @@ class Engine:
     def _render(self, instrument: Instrument) -> None:
         """Start rendering the instrument's current setting: every pad, then (with variance) each pad's next variation."""
         setting = instrument.setting
-        points = instrument.mapping.to_latent(setting.view(setting.pad_uv()))
+        points = pad_points(setting, instrument.mapping)
         instrument.pad_points = points
         if setting.variance > 0:
             variations = np.stack([self._variation_point(instrument, pad) for pad in range(setting.pads)])

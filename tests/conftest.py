@@ -30,6 +30,15 @@ def short_patch(tmp_path):
     return make
 
 
+@pytest.fixture(scope="session", autouse=True)
+def user_folders(tmp_path_factory):
+    """Captures, saved state and caches go to a temporary folder, never into the tester's home."""
+    base = tmp_path_factory.mktemp("user")
+    for name in ("LIVEENGINE_LIBRARY", "LIVEENGINE_STATE", "LIVEENGINE_CACHE"):
+        os.environ.setdefault(name, str(base / name.split("_")[1].lower()))
+    yield base
+
+
 @pytest.fixture(scope="session")
 def jack_server():
     """One JACK dummy server for the session; PortAudio and every client in this process use it."""

@@ -46,15 +46,10 @@ def patch_grid(patch, decoder):
     The same steps as Engine._build_instrument and Engine._render: the patch's grid setting,
     its mapping built for this decoder, each pad's view-plane position through the mapping.
     """
-    from liveengine.grid.anchors import build_mapping
-    from liveengine.grid.mappings import GridSetting
+    from liveengine.grid.anchors import build_mapping, pad_points, patch_setting
 
-    grid = patch.grid
-    setting = GridSetting(grid["rows"], grid["cols"], grid["mapping"], grid["center_x"], grid["center_y"], grid["zoom"],
-                          grid["rotation"], grid["variance"], grid["seed"])
-    mapping = build_mapping(setting.mapping, decoder, patch, setting)
-    points = np.asarray(mapping.to_latent(setting.view(setting.pad_uv())), np.float32)
-    return setting.rows, setting.cols, points
+    setting = patch_setting(patch)
+    return setting.rows, setting.cols, pad_points(setting, build_mapping(setting.mapping, decoder, patch, setting))
 
 
 def cmd_render_grid(args) -> int:

@@ -16,9 +16,6 @@ from liveengine.errors import LiveEngineError
 from liveengine.grid.mappings import CORNER_NAMES, CornersMapping, DirectMapping, GridSetting, LibraryMapping, PlaneMapping
 from liveengine.grid.som import fit_som, nearest_items
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aif", ".aiff", ".mp3")
-
-
 def plane_basis(decoder: Decoder) -> dict:
     """The model's latent mean and first two principal axes (scaled by their spreads), if it declares them."""
     info = getattr(decoder, "info", None)
@@ -92,36 +89,30 @@ def corners_mapping(decoder: Decoder, patch) -> CornersMapping:
     return CornersMapping(np.stack(anchors), prior_centre(decoder), tuple(labels))
 
 
-def library_files(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        raise LiveEngineError(f"library folder {folder} does not exist or is not a folder.", "Set [grid] library to a folder of audio files.")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
-    if not files:
-        raise LiveEngineError(f"library folder {folder} has no audio files ({', '.join(AUDIO_SUFFIXES)}).", "Put some samples in it.")
-    return files
-
-
 def library_mapping(decoder: Decoder, patch, setting: GridSetting) -> LibraryMapping:
+    """A self-organising map over the library's index (encoded once, cached on disk, long files cut at onsets)."""
+    from liveengine.library.index import load_or_build
+
     folder_text = patch.grid.get("library") or ""
     if not folder_text:
         raise LiveEngineError("mapping 'library' needs [grid] library = a folder of your samples.")
     _encoder_needed(decoder, "mapping 'library'")
     base = patch.path.parent if patch.path else Path.cwd()
-    folder = (base / Path(folder_text).expanduser()).resolve()
-    from liveengine.audio_files import read_audio  # noqa: F401  (fails here, not midway, if audio input is missing)
-
-    files = library_files(folder)
-    encodings, names, skipped = [], [], []
-    for path in files:
-        try:
-            encodings.append(encode_files(decoder, [path])[0])
-            names.append((str(path.relative_to(folder)), 0.0))
-        except LiveEngineError as exc:
-            skipped.append(f"{path.name} ({exc.message})")
-    if len(encodings) < 2:
-        raise LiveEngineError(f"library folder {folder}: {len(encodings)} readable sound(s); the library mapping needs at least 2."
-                              + (f" Unreadable: {'; '.join(skipped[:5])}." if skipped else ""))
-    encodings = np.stack(encodings)
-    nodes = fit_som(encodings, setting.rows, setting.cols)
-    nearest = tuple(names[i] for i in nearest_items(nodes, encodings))
+    index = load_or_build(decoder, (base / Path(folder_text).expanduser()).resolve())
+    if len(index.entries) < 2:
+        raise LiveEngineError(f"library folder {index.folder}: {len(index.entries)} readable sound(s); the library mapping needs at least 2.")
+    nodes = fit_som(index.points, setting.rows, setting.cols)
+    nearest = tuple(index.entries[i] for i in nearest_items(nodes, index.points))
     return LibraryMapping(nodes, nearest)
+
+
+def patch_setting(patch) -> GridSetting:
+    """The grid setting a patch starts with."""
+    grid = patch.grid
+    return GridSetting(grid["rows"], grid["cols"], grid["mapping"], grid["center_x"], grid["center_y"], grid["zoom"],
+                       grid["rotation"], grid["variance"], grid["seed"])
+
+
+def pad_points(setting: GridSetting, mapping) -> np.ndarray:
+    """float32[pads, latent_dim]: each pad's latent point under this setting and mapping."""
+    return np.asarray(mapping.to_latent(setting.view(setting.pad_uv())), np.float32)

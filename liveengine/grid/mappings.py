@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from liveengine.commands import MAPPING_NAMES as MAPPINGS  # one list of names, in the command table
+from liveengine.commands import MAPPING_NAMES as MAPPINGS  # noqa: F401  (one list of names, in the command table; the patch schema uses it)
 from liveengine.errors import LiveEngineError
 
 SQUARE = 2.0  # the view plane's unit square spans -SQUARE..SQUARE at zoom 1

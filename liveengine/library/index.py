@@ -93,9 +93,13 @@ def query_sound(path: Path, decoder) -> tuple[float, np.ndarray]:
 
 
 def default_cache_dir() -> Path:
+    """LIVEENGINE_CACHE/similar if set, else the platform's user cache folder (platformdirs)."""
+    import os
+
     import platformdirs
 
-    return Path(platformdirs.user_cache_dir("liveengine", appauthor=False)) / "similar"
+    base = os.environ.get("LIVEENGINE_CACHE") or platformdirs.user_cache_dir("liveengine", appauthor=False)
+    return Path(base).expanduser() / "similar"
 
 
 def cache_path(cache_dir: Path, model_hash: str, folder: Path) -> Path:
