@@ -178,6 +178,7 @@ def test_another_model_gets_its_own_index(tmp_path, model, library):
 
 def test_default_cache_is_the_user_cache_folder(tmp_path, model, library, monkeypatch, capsys):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("LIVEENGINE_CACHE", raising=False)  # the test suite sets it; a user normally does not
     query = library / "kicks" / "kick1.wav"
     code, out, err = run_similar(capsys, query, "--library", library, "--model", model)
     assert code == 0, err
