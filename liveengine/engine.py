@@ -92,6 +92,7 @@ class Engine:
         self.core = RealtimeCore(self.options)
         self.on_report = on_report
         self.reports: deque[str] = deque(maxlen=200)
+        self.report_count = 0  # reports ever made (the deque keeps the last 200)
         self.backend: AudioBackend | None = None
         self.recorder: Recorder | None = None
         self.not_ready = 0  # hits on pads whose first render had not finished
@@ -500,6 +501,7 @@ class Engine:
 
     def report(self, message: str) -> None:
         self.reports.append(message)
+        self.report_count += 1
         if self.on_report is not None:
             self.on_report(message)
 

@@ -203,3 +203,55 @@ def test_grid_addresses_over_udp_capture_and_state(served, tmp_path, monkeypatch
     assert reply.address == "/error" and "four anchors" in reply.params[1]
     reply = ask(client, server, build_message("/latent", 0.1, 0.2))
     assert reply.address == "/error" and "latent points have 8" in reply.params[1]
+
+
+def test_subscribers_get_pad_descriptions_playing_pads_progress_and_levels(served):
+    engine, server, client = served
+    listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.settimeout(3.0)
+    from liveengine.audio.offline import OfflineBackend
+
+    backend = OfflineBackend(48000, 128, 2)
+    engine.start(backend)
+    try:
+        client.sendto(build_message("/subscribe", listener.getsockname()[1]), server.address)
+        described, got = {}, {}
+        deadline = time.monotonic() + 5
+        while (len(described) < 64 or {"/progress", "/level"} - set(got)) and time.monotonic() < deadline:
+            message = OscMessage(listener.recvfrom(65536)[0])
+            got.setdefault(message.address, message.params)
+            if message.address == "/pad/description":
+                described[tuple(message.params[:2])] = message.params
+        assert len(described) == 64 and got["/progress"] == [64, 64]
+        row, col = 3, 5
+        d = engine.instrument.cache.get(engine.instrument.setting.pad_index(row, col)).description
+        params = described[(row, col)]
+        assert params[2] == "" and params[4] == pytest.approx(d.loudness_db, abs=1e-3) and tuple(params[6:9]) == d.color
+        engine.submit(make_command_pad(row, col))
+        backend.run(256)
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            message = OscMessage(listener.recvfrom(65536)[0])
+            if message.address == "/pad/playing":
+                assert message.params == [row, col, 1]
+                break
+        else:
+            raise AssertionError("no /pad/playing")
+        backend.run(48000)  # the 50 ms sound ends
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            message = OscMessage(listener.recvfrom(65536)[0])
+            if message.address == "/pad/playing":
+                assert message.params == [row, col, 0]
+                break
+        else:
+            raise AssertionError("no /pad/playing off")
+    finally:
+        listener.close()
+
+
+def make_command_pad(row, col):
+    from liveengine.commands import make_command
+
+    return make_command("/pad", [row, col, 1.0])

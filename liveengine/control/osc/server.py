@@ -28,7 +28,20 @@ from liveengine.commands import COMMANDS, Command, make_command
 from liveengine.errors import LiveEngineError
 
 MAX_DATAGRAM = 65507  # the largest UDP payload; anything the network delivers is read whole
-FEEDBACK_SECONDS = 1.0
+FEEDBACK_SECONDS = 1.0  # /status
+FEEDBACK_TICK = 0.03  # playing pads and new descriptions: about one video frame late at most
+LEVEL_SECONDS = 0.1
+
+# What a subscriber receives (docs/osc.md is generated from this too).
+FEEDBACK = {
+    "/pad/description": "row col class probability loudness_db brightness red green blue: a pad's sound, sent as each pad renders (class '' without a classifier)",
+    "/pad/playing": "row col 1|0: a pad started or stopped sounding",
+    "/progress": "done total: pads rendered for the current setting",
+    "/level": "peak: the output's peak level (linear), ten times a second",
+    "/status": "voices xruns queue_drops late_commands cpu_load rendered_pads total_pads, once a second",
+    "/report": "text: what the engine reports (patch loaded, render failed, device lost, ...)",
+    "/error": "address reason: a rejected message",
+}
 
 
 @dataclass
@@ -91,6 +104,7 @@ class OscServer:
         self.recordings_dir = recordings_dir or Path.cwd()
         self.counters = OscCounters()
         self.subscribers: set[tuple[str, int]] = set()
+        self._described: dict[int, object] = {}  # pad -> the buffer whose description was sent last
         self._rate: dict[str, list] = {}
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
@@ -240,6 +254,7 @@ class OscServer:
         elif address == "/subscribe":
             target = (sender[0], args[0] or sender[1])
             self.subscribers.add(target)
+            self._described.clear()  # the newcomer gets every pad's description
             self.send(target, "/subscribed", target[1])
         elif address == "/unsubscribe":
             target = (sender[0], args[0] or sender[1])
@@ -287,20 +302,53 @@ class OscServer:
             self.send(sender, "/error", address or "?", reason)
 
     def _feedback_loop(self) -> None:
-        seen_reports = len(self.engine.reports)
-        while not self._stop.wait(FEEDBACK_SECONDS):
+        """Every subscriber gets: pad descriptions as pads render, playing pads as they change, render
+        progress, the output level ten times a second, /status once a second, and the engine's reports.
+
+        A new subscriber gets every pad's description at once (`_described` is cleared on /subscribe).
+        """
+        seen_reports = self.engine.report_count
+        playing: frozenset[int] = frozenset()
+        progress = None
+        next_status = next_level = 0.0
+        while not self._stop.wait(FEEDBACK_TICK):
             if not self.subscribers:
+                self._described.clear()
                 continue
-            values = self.status_values()
-            reports = list(self.engine.reports)[seen_reports:]
-            seen_reports = len(self.engine.reports)
+            messages = []
+            rows, cols = self.engine.grid_shape()
+            buffers = self.engine.instrument.cache.buffers[: rows * cols]
+            for pad, buffer in enumerate(buffers):
+                if buffer is not None and self._described.get(pad) is not buffer and buffer.description is not None:
+                    self._described[pad] = buffer
+                    d = buffer.description
+                    messages.append(build_message("/pad/description", pad // cols, pad % cols, d.drum_class or "", float(d.probability),
+                                                  float(d.loudness_db), float(d.brightness), *d.color))
+            now_playing = self.engine.playing_pads()
+            for pad in sorted(now_playing ^ playing):
+                messages.append(build_message("/pad/playing", pad // cols, pad % cols, int(pad in now_playing)))
+            playing = now_playing
+            now_progress = self.engine.render_progress()
+            if now_progress != progress:
+                progress = now_progress
+                messages.append(build_message("/progress", *now_progress))
+            now = time.monotonic()
+            if now >= next_level:
+                next_level = now + LEVEL_SECONDS
+                messages.append(build_message("/level", float(self.engine.core.peak)))
+            if now >= next_status:
+                next_status = now + FEEDBACK_SECONDS
+                messages.append(build_message("/status", *self.status_values()))
+            count = self.engine.report_count
+            for report in list(self.engine.reports)[-min(count - seen_reports, len(self.engine.reports)):] if count > seen_reports else []:
+                messages.append(build_message("/report", report))
+            seen_reports = count
             for target in list(self.subscribers):
-                try:
-                    self._sock.sendto(build_message("/status", *values), target)
-                    for report in reports:
-                        self._sock.sendto(build_message("/report", report), target)
-                except OSError:
-                    pass
+                for data in messages:
+                    try:
+                        self._sock.sendto(data, target)
+                    except OSError:
+                        break  # the client went away; feedback is best effort
 
 
 def address_table_markdown() -> str:
@@ -319,6 +367,10 @@ def address_table_markdown() -> str:
         kinds = "; ".join(f"{a.name}: {a.allowed()}" for a in spec.args + ((spec.tail,) if spec.tail else ()))
         who = "loopback clients (unless the patch allows more)" if spec.writes else "any allowed client"
         lines.append(f"| `{spec.address}` | {args}{' (' + kinds + ')' if kinds else ''} | {spec.doc} | {spec.reply} | {who} |")
+    lines += ["", "## Feedback to subscribers", "", "After `/subscribe`, the engine sends these to the subscribed address. "
+              "Pads are numbered by row (0 at the bottom) and column.", "", "| address | arguments and meaning |", "|---|---|"]
+    for address, doc in FEEDBACK.items():
+        lines.append(f"| `{address}` | {doc} |")
     lines += ["", "## Parameters for /param", "", "| name | range | meaning |", "|---|---|---|"]
     for name, (low, high, doc) in PARAMS.items():
         lines.append(f"| `{name}` | {low:g} to {high:g} | {doc} |")
