@@ -24,7 +24,14 @@ from liveengine.render.workers import render_order
 
 def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: int, max_seconds: float,
            jobs, results, generation) -> None:
-    """Child process: decode jobs, prepare buffers, send them back. Exits on None or parent death."""
+    """Child process: render the latest grid request and any single-slot requests; send buffers back.
+
+    Coalescing: a knob sweep sends one ("grid", generation, batches) message per
+    move. Before each batch the child drains its inbox and keeps only the newest
+    grid request, so stale settings are dropped at batch granularity and the
+    newest setting's pads nearest the last hit render first. Exits on None or
+    when the parent is gone.
+    """
     from liveengine.decoders.registry import load_decoder
     from liveengine.render.workers import _lower_thread_priority, render_batch
 
@@ -39,21 +46,38 @@ def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: 
     results.put(("ready",))
     out = np.zeros((8, decoder.output_length), np.float32)
     parent = os.getppid()
+    todo: list = []  # (generation, points, slots) batches of the newest grid request
+    extras: list = []  # single requests (a pad's next variation): small and urgent
     while True:
+        idle = not todo and not extras
         try:
-            job = jobs.get(timeout=1.0)
+            message = jobs.get(timeout=1.0) if idle else jobs.get_nowait()
         except queue.Empty:
-            if os.getppid() != parent:
+            if idle and os.getppid() != parent:
                 return  # the engine died without stopping us (e.g. SIGKILL): do not linger
-            continue
+            message = ()
+        while message != ():
+            if message is None:
+                return
+            if message[0] == "grid":
+                todo = [(message[1], points, slots) for points, slots in message[2]]
+            else:
+                extras.append(message[1:])
+            try:
+                message = jobs.get_nowait()
+            except queue.Empty:
+                message = ()
+        job = extras.pop(0) if extras else todo.pop(0) if todo else None
         if job is None:
-            return
-        job_generation, points, pads = job
+            continue
+        job_generation, points, slots = job
         if job_generation != generation.value:
-            continue  # superseded while waiting
+            if not extras:
+                todo = [t for t in todo if t[0] == generation.value]
+            continue  # superseded
         try:
-            for pad, b in zip(pads, render_batch(decoder, points, out, device_rate, max_seconds, job_generation)):
-                results.put(("buffer", job_generation, pad, b.samples, b.envelope, b.onset, b.peak, b.point, b.description))
+            for slot, b in zip(slots, render_batch(decoder, points, out, device_rate, max_seconds, job_generation)):
+                results.put(("buffer", job_generation, slot, b.samples, b.envelope, b.onset, b.peak, b.point, b.description))
         except Exception as exc:
             results.put(("error", f"{type(exc).__name__}: {exc}"))
 
@@ -84,14 +108,13 @@ class ProcessRenderWorkers:
     def render_all(self, points: np.ndarray, first: int | None = None, cols: int = 0, pads: int = 0) -> int:
         generation = self.cache.begin_generation()
         self._generation.value = generation
-        for job_points, slots in render_order(points, first, self.batch, cols, pads=pads):
-            self._jobs.put((generation, job_points, slots))
+        self._jobs.put(("grid", generation, render_order(points, first, self.batch, cols, pads=pads)))
         return generation
 
     def render_more(self, points: np.ndarray, slots: list[int]) -> None:
         generation = self.cache.generation
         for job_points, chunk in render_order(points, None, self.batch, slots=slots, pads=self.cache.pads):
-            self._jobs.put((generation, job_points, chunk))
+            self._jobs.put(("more", generation, job_points, chunk))
 
     def _receive(self) -> None:
         while not self._stop.is_set():

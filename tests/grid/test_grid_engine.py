@@ -28,10 +28,10 @@ def distance(a, b) -> float:
     return float(np.mean(np.abs(spectrum(a.samples) - spectrum(b.samples))))
 
 
-def write_patch(path: Path, grid: str = "", model: str = "builtin:testsynth", engine: str = "", rows: int = 8) -> Path:
+def write_patch(path: Path, grid: str = "", model: str = "builtin:testsynth", engine: str = "", rows: int = 8, render_in: str = "thread") -> Path:
     path.write_text(f'[model]\ndecoder = "{model}"\n[grid]\nrows = {rows}\ncols = {rows}\n{grid}\n'
                     '[audio]\nsamplerate = 48000\nblocksize = 128\n'
-                    f'[engine]\nmax_seconds = 0.3\nmaster_gain = 1.0\nvelocity_curve = 1.0\nrender_in = "thread"\n{engine}\n')
+                    f'[engine]\nmax_seconds = 0.3\nmaster_gain = 1.0\nvelocity_curve = 1.0\nrender_in = "{render_in}"\n{engine}\n')
     return path
 
 
@@ -188,8 +188,9 @@ def test_corners_from_files_need_an_encoder(tmp_path):
         Engine(load_patch(write_patch(tmp_path / "p.toml", 'mapping = "corners"\ncorners = ["a.wav", "b.wav", "c.wav", "d.wav"]')))
 
 
-def test_variance_plays_a_new_seeded_variation_each_hit_and_the_same_seed_replays_them(engines, tmp_path):
-    patch = write_patch(tmp_path / "p.toml", "variance = 0.6\nseed = 42")
+@pytest.mark.parametrize("render_in", ["thread", "process"])
+def test_variance_plays_a_new_seeded_variation_each_hit_and_the_same_seed_replays_them(engines, tmp_path, render_in):
+    patch = write_patch(tmp_path / "p.toml", "variance = 0.6\nseed = 42", render_in=render_in)
 
     def hits(engine, backend, count=4):
         heard = []
