@@ -440,6 +440,9 @@ def markdown(results: dict) -> str:
                       f"onnxruntime runs the reference graph in {c['onnxruntime_graph_ms']:.2f} ms (PyTorch not installed: no eager comparison)")
         lines += ["", f"{torch_text}; the inverse STFT takes {c['inverse_stft_ms']:.2f} ms; building the spectrum with exp(1j*phase) "
                   f"is {c['complex_from_exp_over_cos_sin']:.1f}x slower than from cos/sin in complex64."]
+    import grid_bench
+
+    lines += grid_bench.markdown(results)
     lines += ["", f"The dummy driver's own cycles jitter by {results['latency']['driver_cycle_jitter_ms']:.2f} ms (p99-p1) "
               "against the wall clock here; arrival times are read on that clock, so that is the floor under the jitter above."]
     return "\n".join(lines) + "\n"
@@ -490,6 +493,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="shorter runs (for a smoke test)")
     parser.add_argument("--load-run-realtime", type=float, metavar="SECONDS", help=argparse.SUPPRESS)
+    parser.add_argument("--only", choices=("core", "grid"), help="run one group and keep the other's figures from bench/results.json")
     args = parser.parse_args()
     from liveengine.testing.jack_rig import JackUnavailable, start_jackd
 
@@ -512,8 +516,14 @@ def main() -> int:
     tmp = HERE / "_work"
     tmp.mkdir(exist_ok=True)
     try:
-        results = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-                   "quick": args.quick}
+        previous = HERE / "results.json"
+        results = json.loads(previous.read_text()) if args.only and previous.exists() else {}
+        results.update({"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+                        "quick": args.quick})
+        if args.only != "core":
+            run_grid(results, tmp, server_name, args.quick)
+        if args.only == "grid":
+            return finish(results)
         print("bench: decode time ...", flush=True)
         results["decode"] = bench_decode(tmp, args.quick)
         print("bench: callback time with 32 voices vs an empty callback ...", flush=True)
@@ -531,9 +541,27 @@ def main() -> int:
         results["osc"] = bench_osc(tmp, server_name, 30 if args.quick else 100, 2.0 if args.quick else 5.0)
         print("bench: command-to-output latency ...", flush=True)
         results["latency"] = bench_latency(tmp, server_name, 40 if args.quick else 150)
+        return finish(results)
     finally:
         sd._terminate()  # before the server goes: PortAudio's JACK host API asserts otherwise
         server.stop()
+
+
+def run_grid(results: dict, tmp: Path, server_name: str, quick: bool) -> None:
+    import grid_bench as grid  # bench/ is on sys.path: this file runs as a script
+
+    print("bench: grid render ...", flush=True)
+    results["grid_render"] = grid.bench_grid_render(tmp, quick)
+    results["mapping_switch"] = grid.bench_mapping_switch(tmp, quick)
+    print("bench: library fit ...", flush=True)
+    results["library_fit"] = grid.bench_library_fit(tmp, quick)
+    print("bench: on-demand hits ...", flush=True)
+    results["on_demand"] = grid.bench_on_demand(tmp, server_name, 20 if quick else 60)
+    print("bench: a performance under a knob sweep ...", flush=True)
+    results["performance"] = grid.bench_performance(tmp, server_name, 15.0 if quick else 60.0)
+
+
+def finish(results: dict) -> int:
     (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     table = markdown(results)
     (HERE / "results.md").write_text("# liveengine benchmark results\n\n" + table)

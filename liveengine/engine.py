@@ -262,6 +262,11 @@ class Engine:
         raise LiveEngineError(f"the engine has no handler for {address}.")
 
     def _hit_pad(self, instrument: Instrument, pad: int, velocity: float, command: Command) -> bool:
+        grid = instrument.patch.grid
+        if grid["velocity_moves"] > 0:
+            point = self._expressed_point(instrument, pad, velocity)
+            if point is not None:
+                return self._hit_point(instrument, point, velocity, command, pad)
         cache = instrument.cache
         buffer, kind = None, "pad"
         if instrument.setting.variance > 0:
@@ -282,6 +287,23 @@ class Engine:
             self.not_ready += 1
             return False
         return self._start(instrument, buffer, velocity, self._target(command), pad, kind)
+
+    @staticmethod
+    def _expressed_point(instrument: Instrument, pad: int, velocity: float) -> np.ndarray | None:
+        """Velocity moves the hit along the plane: velocity 0.5 is the pad itself, 1 lands `velocity_moves` further.
+
+        Velocities are quantised to `velocity_layers` steps, like a sampler's velocity
+        layers, so repeated hits find their sound in the exact-point cache.
+        """
+        grid, setting = instrument.patch.grid, instrument.setting
+        layers = grid["velocity_layers"] - 1
+        step = (round(velocity * layers) / layers - 0.5) * 2.0 * grid["velocity_moves"]
+        if abs(step) < 1e-9:
+            return None  # the pad's own point: its rendered sound plays
+        dx, dy = {"up": (0, 1), "right": (1, 0), "down": (0, -1), "left": (-1, 0)}[grid["velocity_direction"]]
+        angle = np.radians(setting.rotation)  # the direction turns with the grid
+        xy = setting.view(setting.pad_uv()[pad]) + step * np.array([dx * np.cos(angle) - dy * np.sin(angle), dx * np.sin(angle) + dy * np.cos(angle)])
+        return instrument.mapping.to_latent(xy)
 
     def _hit_point(self, instrument: Instrument, point: np.ndarray, velocity: float, command: Command, nearest: int) -> bool:
         """A hit on a latent point that is not a pad: exact if it can be ready by the deadline, else the nearest ready pad now."""

@@ -105,6 +105,10 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "corners": Field([], "four anchors (bottom left, bottom right, top left, top right), each an audio file path "
                          "relative to the patch or a list of numbers (a latent point)", _corners),
         "library": _text("a folder of audio files (relative to the patch, or absolute)"),
+        # Expression: a harder hit lands further along the plane (in view-plane units, 2 = half the grid at zoom 1).
+        "velocity_moves": _with_default(_number(0, 4), 0.0),
+        "velocity_direction": _with_default(_choice("up", "right", "down", "left"), "up"),
+        "velocity_layers": _with_default(_integer(2, 32), 8),
     },
     "audio": {
         "backend": _with_default(_choice("auto", "sounddevice", "jack"), "auto"),

@@ -21,7 +21,7 @@ from liveengine.decoders.base import Decoder
 from liveengine.render.buffers import PlayableBuffer
 from liveengine.render.workers import _lower_thread_priority, render_batch
 
-EXACT_CACHE = 128  # recently rendered points kept for repeated hits
+EXACT_CACHE = 256  # recently rendered points kept for repeated hits (e.g. 64 pads x 4 velocity layers)
 QUEUE = 8
 
 

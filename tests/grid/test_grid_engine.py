@@ -229,6 +229,7 @@ def test_a_hit_before_the_next_variation_is_ready_plays_the_pad_and_is_counted(e
 
 def test_xy_between_pads_renders_the_exact_point_on_demand(engines, tmp_path):
     engine, backend = engines(write_patch(tmp_path / "p.toml"))
+    engine.instrument.on_demand.deadline = 10.0  # render times vary on a shared machine; the deadline rule has its own test
     setting = engine.instrument.setting
     assert engine.submit(make_command("/xy", [0.5, 0.5, 1.0]))  # the centre: between four pads
     wait_for(lambda: engine.last_heard is not None and engine.last_heard.kind == "exact", "the on-demand render")
@@ -258,6 +259,7 @@ def test_a_hit_that_would_miss_the_deadline_plays_the_nearest_pad_now_and_the_ex
 
 def test_latent_and_mix_hits_play_the_points_they_name(engines, tmp_path):
     engine, backend = engines(write_patch(tmp_path / "p.toml"))
+    engine.instrument.on_demand.deadline = 10.0  # render times vary on a shared machine; the deadline rule has its own test
     points = engine.instrument.pad_points
     engine.submit(make_command("/mix", [1.0, 0, 0, 1.0, 7, 7, -1.0, 0, 7, 0.9]))
     wait_for(lambda: engine.last_heard is not None and engine.last_heard.kind == "exact", "the mix")
@@ -299,3 +301,30 @@ def test_testsynth_descriptions_order_brightness_across_the_plane(engines, tmp_p
     engine.submit(make_command("/pad", [2, 2]))
     engine.backend.run(256)
     assert engine.playing_pads() == frozenset({18})
+
+
+def test_velocity_expression_moves_harder_hits_along_the_plane_and_repeats_exactly(engines, tmp_path):
+    engine, backend = engines(write_patch(tmp_path / "p.toml", 'velocity_moves = 1.0\nvelocity_direction = "right"\nvelocity_layers = 5'))
+    setting = engine.instrument.setting
+    engine.instrument.on_demand.deadline = 10.0  # this test is about where hits land, not about deadlines
+    pad = setting.pad_index(3, 3)
+    heard = {}
+    assert engine.submit(make_command("/pad", [3, 3, 0.5]))
+    heard[0.5] = engine.last_heard
+    assert heard[0.5].kind == "pad" and heard[0.5].buffer is engine.instrument.cache.get(pad)
+    for velocity in (1.0, 0.0):
+        engine.last_heard = None
+        assert engine.submit(make_command("/pad", [3, 3, velocity]))
+        wait_for(lambda: engine.last_heard is not None and engine.last_heard.kind == "exact", "the expressed hit")
+        heard[velocity] = engine.last_heard
+    base = engine.instrument.pad_points[pad]
+    np.testing.assert_allclose(heard[0.5].point, base, atol=1e-6)  # the middle velocity is the pad itself
+    # Full velocity lands 1.0 to the right on the view plane (x runs along the first axis), zero velocity 1.0 to the left.
+    np.testing.assert_allclose(heard[1.0].point - base, [1.0, 0, 0, 0, 0, 0, 0, 0], atol=1e-5)
+    np.testing.assert_allclose(heard[0.0].point - base, [-1.0, 0, 0, 0, 0, 0, 0, 0], atol=1e-5)
+    assert distance(heard[1.0].buffer, heard[0.5].buffer) > 0.01
+    # Velocities in the same layer share one render: the repeat comes from the exact-point cache, at once.
+    rendered = engine.instrument.on_demand.rendered
+    assert engine.submit(make_command("/pad", [3, 3, 0.97]))
+    assert engine.last_heard.kind == "exact" and engine.last_heard.buffer is heard[1.0].buffer
+    assert engine.instrument.on_demand.rendered == rendered
