@@ -277,6 +277,8 @@ def cmd_play(args) -> int:
         if midi is not None:
             midi.stop()  # LEDs off and controllers back in their own mode
         engine.stop()
+        if midi is not None:
+            midi.close()  # its JACK clients, once no Python audio callback runs
     s = engine.status()
     say(f"stopped: {engine.core.counters.blocks} blocks, {s['xruns']} xruns, {s['callback_errors']} callback errors" +
         (f"; recording saved to {args.record}" if args.record else ""))

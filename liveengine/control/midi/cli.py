@@ -43,7 +43,9 @@ def _say(text: str) -> None:
 
 
 def start_for_play(engine, patch, args, say=_say):
-    """Open MIDI for `liveengine play`; None with --no-midi. A MIDI system that cannot open is reported, not fatal."""
+    """Open MIDI for `liveengine play` before the audio stream starts (see ports.PortPool); None with --no-midi.
+
+    A MIDI system that cannot open is reported, not fatal: the engine plays on without it."""
     if getattr(args, "no_midi", False):
         return None
     from liveengine.control.midi.input import MidiInput
@@ -72,11 +74,11 @@ def cmd_midi(args) -> int:
     api = ports.resolve_api(args.midi_api or settings.api)
     profiles = load_profiles()
     _say(f"MIDI API {api}; profiles from {SHIPPED_DIR.name}/ (shipped) and {user_profile_dir()} (yours)")
-    lister = ports.PortLister(api)
+    pool = ports.PortPool(api, 0)
     try:
-        inputs, outputs = lister.inputs(), lister.outputs()
+        inputs, outputs = pool.inputs(), pool.outputs()
     finally:
-        lister.close()
+        pool.close()
     chosen = ports.select_inputs(inputs, settings.inputs, lambda n: skipped(n, profiles))
     if not inputs:
         _say("no MIDI inputs found. `liveengine play` opens the virtual input 'liveengine' for a DAW.")
@@ -107,18 +109,15 @@ def cmd_learn(args) -> int:
     settings = MidiSettings.from_patch(load_patch(path))
     api = ports.resolve_api(args.midi_api or settings.api)
     profiles = load_profiles()
-    lister = ports.PortLister(api)
+    pool = ports.PortPool(api, 4)
     opened = []
     try:
-        names = lister.inputs()
-        chosen = ports.select_inputs(names, tuple(args.midi_in) or settings.inputs, lambda n: skipped(n, profiles))
+        names = pool.inputs()
+        chosen = ports.select_inputs(names, tuple(args.midi_in) or settings.inputs, lambda n: skipped(n, profiles))[:4]
         for name in chosen:
-            midi_in = ports.open_input(api)
-            midi_in.open_port(names.index(name), "learn")
-            opened.append((midi_in, MessageSplitter()))
-        virtual = ports.open_input(api)
-        virtual.open_virtual_port(ports.VIRTUAL_PORT)
-        opened.append((virtual, MessageSplitter()))
+            opened.append((pool.open_input_port(name), MessageSplitter()))
+        pool.virtual.open_virtual_port(ports.VIRTUAL_PORT)
+        opened.append((pool.virtual, MessageSplitter()))
         _say(f"listening on {', '.join(chosen) or 'no controllers'} and the virtual input '{ports.VIRTUAL_PORT}'")
         pending: list = []
 
@@ -141,10 +140,7 @@ def cmd_learn(args) -> int:
             _say(f"CC {found[1]} (channel {found[0] + 1}) -> {name}")
             pending.clear()
     finally:
-        for midi_in, _ in opened:
-            midi_in.close_port()
-            midi_in.delete()
-        lister.close()
+        pool.close()
     written = write_bindings(path, bindings)
     if written != path:
         _say(f"{path} is a patch shipped with liveengine, so the bindings went into your copy: {written}")

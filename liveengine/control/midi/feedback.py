@@ -74,7 +74,7 @@ class LedEncoder:
 
     def teardown(self) -> list[list[int]]:
         """Messages sent at exit: pads dark, then the device back in its own mode."""
-        off = self.frame({note: OFF for note in self.profile.pad_to_note}) if self.enabled else []
+        off = self.frame({note: OFF for note in self.profile.pad_to_note.values()}) if self.enabled else []
         return off + self.profile.messages("mode_off")
 
     def frame(self, changes: dict[int, tuple[int, int, int]]) -> list[list[int]]:

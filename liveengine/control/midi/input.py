@@ -37,6 +37,8 @@ SCAN_SECONDS = 0.5
 LED_HZ = 25
 BATCH = 256
 MAX_RATE = 5000  # messages a second handled per input; pads and knobs need far fewer
+TEARDOWN_SECONDS = 0.1
+MAX_DEVICES = 4  # controllers open at once (each input and LED output is a client on JACK)
 
 
 @dataclass
@@ -91,15 +93,10 @@ class Device:
         self.tokens -= 1.0
         return True
 
-    def close(self) -> None:
+    def close(self, pool: ports.PortPool) -> None:
         for port in (self.midi_in, self.midi_out):
-            if port is None:
-                continue
-            try:
-                port.close_port()
-                port.delete()
-            except Exception:  # the device may already be gone; closing is best effort
-                pass
+            if port is not None:
+                pool.release(port)
 
 
 class MidiInput:
@@ -121,13 +118,16 @@ class MidiInput:
         self._stop = threading.Event()
         self._patch_wanted: int | None = None
         self._patch_event = threading.Event()
-        self._lister: ports.PortLister | None = None
+        self._pool: ports.PortPool | None = None
         self._virtual: Device | None = None
         self._threads: list[threading.Thread] = []
+        self._full_reported: set[str] = set()
+        self.last_led_error: Exception | None = None
 
     # ---- lifecycle ----
     def start(self) -> None:
-        self._lister = ports.PortLister(self.api)
+        """Open everything. Call it before the engine's audio stream starts (see ports.PortPool)."""
+        self._pool = ports.PortPool(self.api, MAX_DEVICES)
         if self.virtual:
             self._open_virtual()
         self._scan()
@@ -138,6 +138,12 @@ class MidiInput:
             thread.start()
 
     def stop(self) -> None:
+        """Stop the threads, put every device's LEDs out and back in its own mode, close the ports.
+
+        Idempotent. The rtmidi clients stay until `close()`: closing a JACK client waits for
+        the server, so do that after the audio stream has stopped (see ports.PortPool)."""
+        if self._stop.is_set():
+            return
         self._stop.set()
         self._patch_event.set()
         for thread in self._threads:
@@ -148,11 +154,18 @@ class MidiInput:
         for device in devices:
             if device.midi_out is not None:
                 self._send(device, device.encoder.teardown())
-            device.close()
-        if self._virtual is not None:
-            self._virtual.close()
-        if self._lister is not None:
-            self._lister.close()
+        if any(d.midi_out is not None for d in devices):
+            time.sleep(TEARDOWN_SECONDS)  # rtmidi hands output over on its next cycle; let it go out before the port closes
+        for device in devices:
+            if self._pool is not None:
+                device.close(self._pool)
+
+    def close(self) -> None:
+        """Free the rtmidi clients (after the engine's audio stream stopped)."""
+        self.stop()
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
 
     def describe(self) -> list[str]:
         with self._lock:
@@ -171,8 +184,8 @@ class MidiInput:
         return self.engine.grid_shape()
 
     def _open_virtual(self) -> None:
+        midi_in = self._pool.virtual
         try:
-            midi_in = ports.open_input(self.api, ports.CLIENT)
             midi_in.open_virtual_port(ports.VIRTUAL_PORT)
         except Exception as exc:  # Windows MM has no virtual ports; the hardware inputs still work
             self.report(f"MIDI: no virtual input port on {self.api} ({exc}); hardware inputs only")
@@ -183,8 +196,8 @@ class MidiInput:
     def _scan(self) -> None:
         """Close vanished ports, open new ones that are wanted (hot-plug by name)."""
         try:
-            names = self._lister.inputs()
-            outputs = self._lister.outputs()
+            names = self._pool.inputs()
+            outputs = self._pool.outputs()
         except Exception as exc:  # the MIDI system itself went away (JACK server stopped)
             self.report(f"MIDI: cannot list ports ({exc})")
             return
@@ -193,7 +206,7 @@ class MidiInput:
             for device in gone:
                 del self.devices[device.name]
         for device in gone:
-            device.close()
+            device.close(self._pool)
             self.counters.disconnects += 1
             self.report(f"MIDI: {device.name} disconnected; still playing, will reconnect when it is back")
         wanted = ports.select_inputs(names, self.wanted, lambda n: skipped(n, self.profiles))
@@ -201,9 +214,14 @@ class MidiInput:
             if name in self.devices:
                 continue
             try:
-                device = self._open(name, names, outputs)
+                device = self._open(name, outputs)
             except Exception as exc:  # a port that vanished between listing and opening: try again next scan
                 self.report(f"MIDI: cannot open {name} ({exc})")
+                continue
+            if device is None:
+                if name not in self._full_reported:
+                    self._full_reported.add(name)
+                    self.report(f"MIDI: {name} not opened: liveengine opens at most {MAX_DEVICES} controllers")
                 continue
             with self._lock:
                 self.devices[name] = device
@@ -212,16 +230,17 @@ class MidiInput:
             self.report(f"MIDI: {name} connected, profile {device.profile.name}" +
                         (f", LEDs on {device.out_name}" if device.midi_out is not None else ""))
 
-    def _open(self, name: str, names: list[str], outputs: list[str]) -> Device:
+    def _open(self, name: str, outputs: list[str]) -> Device | None:
         profile = choose_profile(name, self.profiles, self.settings.profile)
-        midi_in = ports.open_input(self.api, ports.CLIENT)
-        midi_in.open_port(names.index(name), "in")
+        midi_in = self._pool.open_input_port(name)
+        if midi_in is None:
+            return None
         midi_out = out_name = None
         if profile.leds.get("method", "none") != "none":
             out_name = ports.pair_output(name, outputs, profile)
             if out_name is not None:
-                midi_out = ports.open_output(self.api, ports.CLIENT)
-                midi_out.open_port(outputs.index(out_name), "leds")
+                midi_out = self._pool.open_output_port(out_name)
+                out_name = out_name if midi_out is not None else None
         return Device(name, midi_in, profile, self._mapper(name, profile), self.counters.parse, midi_out, out_name)
 
     # ---- input ----
@@ -330,8 +349,9 @@ class MidiInput:
             try:
                 device.midi_out.send_message(message)
                 self.counters.led_messages += 1
-            except Exception:  # unplugged between scans; the next scan closes it
+            except Exception as exc:  # unplugged between scans; the next scan closes it
                 self.counters.led_errors += 1
+                self.last_led_error = exc
                 return
 
     def status(self) -> dict:

@@ -96,22 +96,77 @@ def own_port(name: str) -> bool:
     return CLIENT in name or name.startswith(VIRTUAL_PORT + ":") or name == VIRTUAL_PORT
 
 
-class PortLister:
-    """Lists port names through one long-lived probe MidiIn/MidiOut (no new client per scan)."""
+class PortPool:
+    """Every rtmidi object liveengine will use, made up front; ports are then opened and closed on them.
 
-    def __init__(self, api: str) -> None:
+    Why up front: python-rtmidi holds the interpreter lock while rtmidi opens a client,
+    and opening a JACK client waits for the server's next cycle boundary. If any JACK
+    client in this process runs Python in its process callback (the engine's audio
+    stream, a test client), that cycle cannot end without the lock: the open times out
+    and fails ("JACK server not running?"). Opening and closing *ports* on existing
+    clients does not wait for a cycle, so hot-plug reuses these objects. Make the pool
+    before the audio stream starts.
+    """
+
+    def __init__(self, api: str, size: int = 4) -> None:
         self.api = api
-        self._in = open_input(api, f"{CLIENT}-scan")
-        self._out = open_output(api, f"{CLIENT}-scan")
+        self._lister_in = open_input(api, f"{CLIENT}-scan")
+        self._lister_out = open_output(api, f"{CLIENT}-scan")
+        self.virtual = open_input(api, CLIENT)
+        self._free_in = [open_input(api, CLIENT) for _ in range(size)]
+        self._free_out = [open_output(api, CLIENT) for _ in range(size)]
+        self._all = [self._lister_in, self._lister_out, self.virtual, *self._free_in, *self._free_out]
 
     def inputs(self) -> list[str]:
-        return [p for p in self._in.get_ports() if not own_port(p)]
+        """Input port names (sources), without liveengine's own."""
+        return [p for p in self._lister_in.get_ports() if not own_port(p)]
 
     def outputs(self) -> list[str]:
-        return [p for p in self._out.get_ports() if not own_port(p)]
+        return [p for p in self._lister_out.get_ports() if not own_port(p)]
+
+    def open_input_port(self, name: str):
+        """An input connected to the port called `name`, or None when the pool is used up."""
+        if not self._free_in:
+            return None
+        midi_in = self._free_in.pop()
+        try:
+            midi_in.open_port(self._lister_in.get_ports().index(name), "in")
+        except Exception:
+            self._free_in.append(midi_in)
+            raise
+        return midi_in
+
+    def open_output_port(self, name: str):
+        if not self._free_out:
+            return None
+        midi_out = self._free_out.pop()
+        try:
+            midi_out.open_port(self._lister_out.get_ports().index(name), "leds")
+        except Exception:
+            self._free_out.append(midi_out)
+            raise
+        return midi_out
+
+    def release(self, port) -> None:
+        """Close the port and keep the object for the next device."""
+        try:
+            port.close_port()
+        except Exception:  # the device vanished: the port is gone already
+            pass
+        if hasattr(port, "get_message"):
+            self._drain(port)
+            self._free_in.append(port)
+        else:
+            self._free_out.append(port)
+
+    @staticmethod
+    def _drain(port) -> None:
+        for _ in range(QUEUE_LIMIT):
+            if port.get_message() is None:
+                return
 
     def close(self) -> None:
-        for port in (self._in, self._out):
+        for port in self._all:
             try:
                 port.close_port()
                 port.delete()

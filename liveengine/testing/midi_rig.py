@@ -1,0 +1,82 @@
+"""A stand-in MIDI controller on JACK, for tests and the benchmark.
+
+`MidiTester` is a JACK client with one MIDI output (what a controller sends) and one
+MIDI input (what it receives: LED messages). It writes events at exact JACK frame
+times and records what arrives with the frame it arrived at. Its port names can be
+made to look like a controller's ("LPMiniMK3 MIDI"), so liveengine picks the
+profile by name exactly as for hardware.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+
+
+class MidiTester:
+    MAX_EVENTS_PER_CYCLE = 64  # JACK's MIDI buffer holds a few KiB a cycle: spread floods over cycles
+
+    def __init__(self, servername: str, client: str = "LPMiniMK3", port: str = "LPMiniMK3 MIDI") -> None:
+        import jack
+
+        self.client = jack.Client(client, no_start_server=True, servername=servername)
+        self.out = self.client.midi_outports.register(f"{port} out")
+        self.inp = self.client.midi_inports.register(f"{port} in")
+        self._pending: deque = deque()  # (absolute frame, bytes), in frame order
+        self._lock = threading.Lock()
+        self.received: list[tuple[int, bytes]] = []
+        self.written: list[tuple[int, int]] = []  # (frame written at, first byte) per event
+        self.write_errors = 0
+        self.client.set_process_callback(self._process)
+        self.client.activate()
+
+    @property
+    def out_name(self) -> str:
+        return self.out.name
+
+    @property
+    def in_name(self) -> str:
+        return self.inp.name
+
+    def _process(self, frames: int) -> None:
+        start = self.client.last_frame_time
+        self.out.clear_buffer()
+        written = 0
+        with self._lock:
+            while self._pending and written < self.MAX_EVENTS_PER_CYCLE:
+                frame, data = self._pending[0]
+                if frame >= start + frames:
+                    break
+                self._pending.popleft()
+                offset = max(0, frame - start)
+                try:
+                    self.out.write_midi_event(offset, data)
+                    self.written.append((start + offset, data[0] if data else -1))
+                    written += 1
+                except Exception:  # the cycle's MIDI buffer is full: counted, the event is lost
+                    self.write_errors += 1
+        for offset, data in self.inp.incoming_midi_events():
+            self.received.append((start + offset, bytes(data)))
+
+    def frame_time(self) -> int:
+        return self.client.frame_time
+
+    def send_at(self, frame: int, data: bytes) -> None:
+        with self._lock:
+            self._pending.append((int(frame), bytes(data)))
+
+    def send_many(self, events) -> None:
+        """Queue (frame, bytes) events, which must come in frame order."""
+        with self._lock:
+            self._pending.extend((int(f), bytes(d)) for f, d in events)
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+    def close(self) -> None:
+        if self.client is None:
+            return
+        self.client.deactivate()
+        self.client.close()
+        self.client = None
