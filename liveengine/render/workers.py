@@ -40,10 +40,15 @@ def render_order(points: np.ndarray, first: int | None, batch: int, cols: int = 
     row_of = {slot: i for i, slot in enumerate(slots)} if slots is not None else None
     batch = max(1, min(BATCH, batch))
     jobs = []
-    for i in range(0, len(order), batch):
-        chunk = order[i : i + batch]
+    i, size = 0, 1 if first is not None else batch
+    while i < len(order):
+        # Around a hit the first jobs are small (1, 1, 2, 4, ... pads): the pads nearest it are
+        # ready sooner, and a newer setting waits less for the job in hand to finish.
+        chunk = order[i : i + min(size, batch)]
         rows = chunk if row_of is None else [row_of[slot] for slot in chunk]
         jobs.append((np.asarray(points[rows], np.float32), chunk))
+        i += len(chunk)
+        size = size if i == 1 else size * 2
     return jobs
 
 
