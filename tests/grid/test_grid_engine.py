@@ -169,15 +169,37 @@ def test_library_mapping_fits_a_map_over_the_users_samples(engines, tmp_path):
     ('mapping = "library"', "needs \\[grid\\] library"),
     ('mapping = "corners"\ncorners = ["missing.wav", "a.wav", "b.wav", "c.wav"]', "missing.wav"),
     ('mapping = "corners"\ncorners = [[1, 2], [1, 2], [1, 2], [1, 2]]', "2 numbers; this model's latent points have 8"),
+    ('mapping = "corners"\ncorners = ["garbage.wav", "a.wav", "b.wav", "c.wav"]', "garbage.wav"),
+    ('mapping = "library"\nlibrary = "only-garbage"', "only-garbage"),
 ])
 def test_bad_mapping_input_is_one_clear_error(tmp_path, grid, message):
     from liveengine.engine import Engine
     from liveengine.patch import load_patch
 
     (tmp_path / "empty").mkdir()
+    (tmp_path / "only-garbage").mkdir()
+    (tmp_path / "only-garbage" / "x.wav").write_bytes(b"RIFF\x00\x00not a wave file at all")
+    (tmp_path / "garbage.wav").write_bytes(b"RIFF\x00\x00not a wave file at all")
     model = _encoder_model(tmp_path)
     with pytest.raises(LiveEngineError, match=message):
         Engine(load_patch(write_patch(tmp_path / "p.toml", grid, model=model)))
+
+
+def test_direct_mapping_plays_a_two_dimensional_latent_space_as_the_plane(engines, tmp_path):
+    build_audio_decoder(tmp_path / "two", latent_dim=2, output_length=4410, metadata=contract_metadata(2, 44100, 4410))
+    engine, _ = engines(write_patch(tmp_path / "p.toml", 'mapping = "direct"\nzoom = 2.0', model="two", rows=4))
+    setting = engine.instrument.setting
+    np.testing.assert_allclose(engine.instrument.pad_points, setting.view(setting.pad_uv()), atol=1e-6)
+    np.testing.assert_allclose(engine.instrument.pad_points[[0, 15]], [[-1, -1], [1, 1]], atol=1e-6)
+    assert distance(pads(engine)[0], pads(engine)[1]) < distance(pads(engine)[0], pads(engine)[15])
+
+
+@pytest.mark.parametrize("rows", [3, 17])
+def test_a_grid_size_out_of_range_is_one_clear_error(tmp_path, rows):
+    from liveengine.patch import load_patch
+
+    with pytest.raises(LiveEngineError, match=f"rows.*{rows}.*4 to 16"):
+        load_patch(write_patch(tmp_path / "p.toml", rows=rows))
 
 
 def test_corners_from_files_need_an_encoder(tmp_path):
