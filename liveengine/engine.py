@@ -283,9 +283,8 @@ class Engine:
         if buffer is None:
             buffer = cache.get(pad)
         self.last_pad = pad
-        if buffer is None:
-            self.not_ready += 1
-            return False
+        if buffer is None:  # not rendered yet (just loaded): render it now, or play the nearest ready pad
+            return self._hit_point(instrument, instrument.pad_points[pad], velocity, command, pad)
         return self._start(instrument, buffer, velocity, self._target(command), pad, kind)
 
     @staticmethod
@@ -316,11 +315,23 @@ class Engine:
             return True
         self.on_demand_misses += 1
         instrument.on_demand.prefetch(point)  # the exact sound follows for the next hit here
-        buffer = instrument.cache.get(nearest)
-        if buffer is None:
+        ready = self._nearest_ready(instrument, nearest)
+        if ready is None:
             self.not_ready += 1
             return False
-        return self._start(instrument, buffer, velocity, target, nearest, "fallback")
+        return self._start(instrument, instrument.cache.get(ready), velocity, target, ready, "fallback")
+
+    @staticmethod
+    def _nearest_ready(instrument: Instrument, pad: int) -> int | None:
+        """The pad nearest `pad` on the grid (itself first) that has a sound to play."""
+        cache, cols = instrument.cache, instrument.setting.cols
+        if cache.get(pad) is not None:
+            return pad
+        row, col = divmod(pad, cols)
+        ready = [p for p in range(cache.pads) if cache.get(p) is not None]
+        if not ready:
+            return None
+        return min(ready, key=lambda p: (p // cols - row) ** 2 + (p % cols - col) ** 2)
 
     def _play_rendered(self, buffer: PlayableBuffer, payload) -> None:
         """On-demand render thread: the exact sound is ready; play it at its target, or at once if that has passed."""

@@ -350,3 +350,19 @@ def test_velocity_expression_moves_harder_hits_along_the_plane_and_repeats_exact
     assert engine.submit(make_command("/pad", [3, 3, 0.97]))
     assert engine.last_heard.kind == "exact" and engine.last_heard.buffer is heard[1.0].buffer
     assert engine.instrument.on_demand.rendered == rendered
+
+
+def test_a_hit_on_a_pad_not_rendered_yet_renders_it_or_plays_the_nearest_ready_pad(engines, tmp_path):
+    engine, backend = engines(write_patch(tmp_path / "p.toml"))
+    cache, setting = engine.instrument.cache, engine.instrument.setting
+    pad = setting.pad_index(7, 7)
+    cache.buffers[pad] = None  # as just after loading, before the renderer got there
+    engine.instrument.on_demand.deadline = 10.0
+    assert engine.submit(make_command("/pad", [7, 7]))
+    wait_for(lambda: engine.last_heard is not None and engine.last_heard.kind == "exact", "the on-demand render")
+    np.testing.assert_array_equal(engine.last_heard.point, engine.instrument.pad_points[pad])
+    engine.instrument.on_demand.deadline = 0.0  # now it cannot make it: the nearest ready pad plays at once
+    cache.buffers[setting.pad_index(6, 6)] = None
+    assert engine.submit(make_command("/pad", [6, 6]))
+    assert engine.last_heard.kind == "fallback" and engine.last_heard.pad in {setting.pad_index(5, 6), setting.pad_index(6, 5), setting.pad_index(6, 7), setting.pad_index(7, 6)}
+    assert engine.not_ready == 0 and engine.on_demand_misses == 1
