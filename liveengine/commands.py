@@ -104,7 +104,7 @@ COMMANDS: dict[str, CommandSpec] = {
                     "hit an explicit latent point of the model's size; one value more is the velocity; renders on demand", repeat=True, max_groups=1025),
         CommandSpec("/mix", (Arg("weight", float, -8.0, 8.0), Arg("row", int, 0, 15), Arg("col", int, 0, 15)),
                     "hit a weighted mix of pads' latent points (weights may be negative); renders on demand", repeat=True, tail=VELOCITY, max_groups=16),
-        CommandSpec("/pad/off", (Arg("row", int, 0, 15), Arg("col", int, 0, 15)), "release a pad (ignored unless the patch chokes on release)"),
+        CommandSpec("/pad/off", (Arg("row", int, 0, 15), Arg("col", int, 0, 15)), "release a pad: its sounding voices fade out over the patch's fade_ms (MIDI note-offs send it only when [midi] note_off asks)"),
         CommandSpec("/param", (Arg("name", str, choices=tuple(PARAMS)), Arg("value", float)), "set a live parameter"),
         CommandSpec("/mapping", (Arg("name", str, choices=MAPPING_NAMES),), "switch the grid's mapping live (plane, corners, library, direct)"),
         CommandSpec("/choke", (Arg("group", str),), "fade out every voice of a choke group"),

@@ -39,7 +39,7 @@ from liveengine.render.on_demand import OnDemandRenderer
 from liveengine.render.pad_cache import PadCache
 from liveengine.render.process_workers import ProcessRenderWorkers
 from liveengine.render.workers import RenderWorkers
-from liveengine.rt.core import ASAP, CHOKE, GAIN, PANIC, START, RealtimeCore
+from liveengine.rt.core import ASAP, CHOKE, GAIN, PANIC, START, STOP_PAD, RealtimeCore
 
 GRID_PARAMS = ("center_x", "center_y", "zoom", "rotation", "variance", "seed")
 SWITCH_INTERVAL = 0.0005  # s: a busy Python thread hands the GIL to the audio callback this often
@@ -240,8 +240,8 @@ class Engine:
             point = mix(instrument.pad_points[pads], weights)
             return self._hit_point(instrument, point, velocity, command, pads[int(np.argmax(np.abs(weights)))])
         if address == "/pad/off":
-            self._pad(instrument, *args)
-            return True  # one-shots ring out; release behaviour comes with the MIDI issue
+            pad = self._pad(instrument, *args)
+            return self.core.queue.put((self._target(command), next(self._seq), STOP_PAD, pad))
         if address == "/param":
             name, value = args
             if name == "gain":

@@ -361,3 +361,17 @@ def test_concurrent_submitters_lose_nothing_uncounted(engines, short_patch):
     assert sum(accepted) > 0
     assert core.counters.schedule_full == 0 and core.counters.callback_errors == 0
     assert engine.not_ready == 0
+
+
+def test_pad_off_fades_only_that_pads_voices(engines, tmp_path):
+    path = tmp_path / "long.toml"
+    path.write_text('[model]\ndecoder = "builtin:testsynth"\n[grid]\nrows = 8\ncols = 8\n'
+                    "[audio]\nsamplerate = 48000\nblocksize = 128\n[engine]\nmax_seconds = 1.0\nmaster_gain = 1.0\nvelocity_curve = 1.0\nfade_ms = 3.0\n")
+    engine, backend = engines(path)
+    engine.submit(make_command("/pad", [0, 0, 0.5], at=128))
+    engine.submit(make_command("/pad", [7, 7, 0.5], at=128))
+    backend.run(2048)
+    assert engine.playing_pads() == frozenset({0, 63})
+    engine.submit(make_command("/pad/off", [0, 0], at=backend.frame + 128))
+    backend.run(2048)
+    assert engine.playing_pads() == frozenset({63})  # the other pad rings on
