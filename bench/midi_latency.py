@@ -1,0 +1,168 @@
+"""MIDI note to first audible frame through JACK (128 frames / 48 kHz), and xruns under a MIDI flood.
+
+`bench_midi_latency(tmp, server, notes=200)` returns a dict (see its docstring); bench/run.py
+calls it with its JACK server. Alone: `python bench/midi_latency.py [--notes N]` starts its own
+dummy server and prints the dict as JSON.
+
+A stand-in controller (liveengine/testing/midi_rig.py) writes each note-on at a known JACK
+frame, at a random offset inside its cycle, into liveengine's rtmidi JACK input; a capture
+client records the output; the in-graph latency of a note is its onset frame minus the frame
+it was written at. rtmidi reads JACK MIDI once per cycle and liveengine polls it every
+millisecond, so a note waits for the end of its cycle plus the poll; the engine then starts
+it one block after arrival ("constant" timing) or in the next block ("lowest-latency").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+RATE, PERIOD = 48000, 128
+
+
+def _stats(frames: np.ndarray) -> dict:
+    p1, p99 = np.percentile(frames, 1), np.percentile(frames, 99)
+    f = {"median": float(np.median(frames)), "p1": float(p1), "p99": float(p99), "max": float(frames.max()), "min": float(frames.min())}
+    return {"frames": f, "ms": {k: v / RATE * 1000 for k, v in f.items()}, "periods": {k: v / PERIOD for k, v in f.items()},
+            "jitter_frames": float(p99 - p1), "jitter_ms": float((p99 - p1) / RATE * 1000)}
+
+
+def _patch(tmp: Path, timing: str) -> Path:
+    path = tmp / f"midi-{timing}.toml"
+    path.write_text(f'[audio]\ntiming = "{timing}"\n[engine]\nmax_seconds = 0.05\nmaster_gain = 0.5\nrender_in = "thread"\n'
+                    '[midi]\ninputs = ["LPMiniMK3"]\nvirtual = false\n')
+    return path
+
+
+def _wait(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not predicate():
+        time.sleep(0.01)
+    return predicate()
+
+
+def _one_mode(tmp: Path, server: str, notes: int, timing: str, flood_seconds: float) -> dict:
+    from liveengine.audio.sounddevice_backend import SoundDeviceBackend
+    from liveengine.control.midi.input import MidiInput
+    from liveengine.control.midi.mapping import MidiSettings
+    from liveengine.engine import Engine
+    from liveengine.patch import load_patch
+    from liveengine.testing.jack_rig import Capture, onsets
+    from liveengine.testing.midi_rig import MidiTester
+
+    engine = Engine(load_patch(_patch(tmp, timing)))
+    engine.wait_rendered(timeout=120)
+    # rtmidi's JACK clients before any Python JACK callback exists (see liveengine/control/midi/ports.py).
+    midi = MidiInput(engine, MidiSettings.from_patch(engine.instrument.patch), api="jack")
+    midi.start()
+    tester = MidiTester(server)
+    capture = Capture(server, seconds=notes * 0.12 + flood_seconds + 10)
+    backend = SoundDeviceBackend("JACK", RATE, PERIOD, 2)
+    try:
+        engine.start(backend)
+        capture.connect_from("liveengine")
+        if not _wait(lambda: len(midi.devices) == 1, 5.0):
+            return {"error": "the stand-in controller was not found by the port scan"}
+        capture.start()
+        time.sleep(0.5)
+        rng = random.Random(7)
+        written = []
+        frame = tester.frame_time() + RATE // 10
+        note = bytes([0x90, 34, 127])  # pad (2, 3) on a Launchpad Mini MK3 in programmer mode
+        for _ in range(notes):
+            frame += RATE // 10 + rng.randrange(PERIOD)  # a random place inside its cycle
+            written.append(frame)
+        tester.send_many((f, note) for f in written)
+        _wait(lambda: tester.pending() == 0, notes * 0.12 + 10)
+        time.sleep(0.3)
+        audio, first = capture.stop()
+        found = onsets(audio[:, 0], min_gap=1200) + first
+        result: dict = {"timing": timing, "notes": notes, "reported_output_latency_ms": backend.output_latency * 1000}
+        if len(found) != notes:
+            result["error"] = f"found {len(found)} onsets for {notes} notes"
+        else:
+            in_graph = found - np.array(written)
+            result["in_graph"] = _stats(in_graph)
+            result["total_median_ms"] = result["in_graph"]["ms"]["median"] + backend.output_latency * 1000
+        result["xruns_during"] = engine.core.counters.xruns
+        if flood_seconds:
+            result["flood"] = _flood(engine, midi, tester, flood_seconds)
+        return result
+    finally:
+        midi.stop()
+        engine.stop()
+        capture.close()
+        tester.close()
+        midi.close()
+
+
+def _flood(engine, midi, tester, seconds: float) -> dict:
+    """16,000 note-ons a second plus clock at 300 BPM: xruns, and what the MIDI thread dropped."""
+    xruns = engine.core.counters.xruns
+    before = (midi.counters.received, midi.counters.handled, midi.counters.flood_dropped)
+    start = tester.frame_time() + PERIOD
+    per_second = 16000
+    events = []
+    for i in range(int(per_second * seconds)):
+        t = start + i * RATE // per_second
+        events.append((t, bytes([0x90, 11 + 10 * (i % 8) + (i // 8) % 8, 1 + i % 127])))
+        if i % (per_second // 120) == 0:
+            events.append((t, b"\xf8"))
+    tester.send_many(events)
+    _wait(lambda: tester.pending() == 0, seconds + 10)
+    time.sleep(0.5)
+    c = midi.counters
+    return {"seconds": seconds, "sent": len(events), "received": c.received - before[0], "handled": c.handled - before[1],
+            "flood_dropped": c.flood_dropped - before[2], "engine_queue_drops": engine.core.queue.dropped,
+            "xruns": engine.core.counters.xruns - xruns, "tester_write_errors": tester.write_errors}
+
+
+def bench_midi_latency(tmp: Path, server: str, notes: int = 200, flood_seconds: float = 3.0) -> dict:
+    """MIDI note -> first audible frame through JACK at 128 frames / 48 kHz, per timing mode.
+
+    Returns {"constant": {...}, "lowest-latency": {...}}, each with "in_graph" ({"frames",
+    "ms", "periods"}: median, p1, p99, max, min; "jitter_frames"/"jitter_ms" = p99 - p1),
+    "reported_output_latency_ms", "total_median_ms", "xruns_during", and for "constant" a
+    "flood" entry (xruns and drops under 16,000 notes/s + clock). Call it with no Python
+    JACK client of this process running (rtmidi opens its clients first).
+    """
+    tmp.mkdir(parents=True, exist_ok=True)
+    return {"constant": _one_mode(tmp, server, notes, "constant", flood_seconds),
+            "lowest-latency": _one_mode(tmp, server, notes, "lowest-latency", 0.0)}
+
+
+def main() -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--notes", type=int, default=200)
+    args = parser.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from liveengine.testing.jack_rig import start_jackd
+
+    name = f"liveengine-midibench-{os.getpid()}"
+    server = start_jackd(name)
+    os.environ["JACK_DEFAULT_SERVER"] = name
+    os.environ["JACK_NO_START_SERVER"] = "1"
+    import sounddevice as sd
+
+    from liveengine.audio.sounddevice_backend import name_jack_client
+
+    name_jack_client(sd)
+    try:
+        result = bench_midi_latency(Path(__file__).resolve().parent / "_work", name, args.notes)
+    finally:
+        sd._terminate()
+        server.stop()
+    print(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
