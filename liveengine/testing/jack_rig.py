@@ -45,6 +45,21 @@ class JackServer:
                 self.process.wait()
 
 
+def _die_with_parent() -> None:
+    """In the jackd child (Linux): exit when the test process dies, even by SIGKILL or a timeout.
+
+    A leaked server counts against JACK's limit on servers per machine ("Too many servers
+    already active"), which then fails every later test run on the machine.
+    """
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass  # not Linux: servers are stopped by the fixtures as before
+
+
 def start_jackd(name: str, timeout: float = 10.0, realtime: bool = False) -> JackServer:
     """Start `jackd -d dummy` under `name`; --no-realtime unless `realtime` (SCHED_FIFO, needs the permission)."""
     jackd = shutil.which("jackd")
@@ -56,7 +71,8 @@ def start_jackd(name: str, timeout: float = 10.0, realtime: bool = False) -> Jac
         unavailable(f"the JACK client library cannot be loaded ({exc})")
     scheduling = ["-R", "-P", "70"] if realtime else ["--no-realtime"]
     process = subprocess.Popen([jackd, "-n", name, *scheduling, "-S", "-d", "dummy", "-r", str(RATE), "-p", str(PERIOD)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"})
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"},
+                               preexec_fn=_die_with_parent)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
