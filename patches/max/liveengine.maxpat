@@ -1,1008 +1,10121 @@
 {
- "patcher": {
-  "fileversion": 1,
-  "appversion": {
-   "major": 8,
-   "minor": 5,
-   "revision": 0,
-   "architecture": "x64",
-   "modernui": 1
-  },
-  "classnamespace": "box",
-  "rect": [
-   100,
-   100,
-   860,
-   460
-  ],
-  "openinpresentation": 0,
-  "default_fontsize": 12.0,
-  "boxes": [
-   {
-    "box": {
-     "id": "comment",
-     "maxclass": "comment",
-     "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      20,
-      10,
-      760,
-      36
-     ],
-     "text": "liveengine: MIDI notes 36-99 hit the 8x8 grid (note 36 = row 0 col 0, bottom left) over OSC; dials move the plane. Needs `liveengine play` running (OSC on 127.0.0.1:9000). Feedback arrives on port 9001 and is printed to the Max console."
-    }
-   },
-   {
-    "box": {
-     "id": "midiin",
-     "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 1,
-     "patching_rect": [
-      20,
-      60,
-      50,
-      22
-     ],
-     "text": "midiin",
-     "outlettype": [
-      ""
-     ]
-    }
-   },
-   {
-    "box": {
-     "id": "midiout",
-     "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      20,
-      400,
-      55,
-      22
-     ],
-     "text": "midiout"
-    }
-   },
-   {
-    "box": {
-     "id": "midiparse",
-     "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 8,
-     "patching_rect": [
-      100,
-      90,
-      100,
-      22
-     ],
-     "text": "midiparse",
-     "outlettype": [
-      "",
-      "",
-      "",
-      "",
-      "",
-      "",
-      "",
-      ""
-     ]
-    }
-   },
-   {
-    "box": {
-     "id": "unpack",
-     "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 2,
-     "patching_rect": [
-      100,
-      120,
-      70,
-      22
-     ],
-     "text": "unpack 0 0",
-     "outlettype": [
-      "",
-      ""
-     ]
-    }
-   },
-   {
-    "box": {
-     "id": "gate",
-     "maxclass": "newobj",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "patching_rect": [
-      100,
-      180,
-      300,
-      22
-     ],
-     "text": "expr if($i2 > 0 && $i1 >= 36 && $i1 <= 99\\, $i1 - 36\\, -1)",
-     "outlettype": [
-      ""
-     ]
-    }
-   },
-   {
-    "box": {
-     "id": "valid",
-     "maxclass": "newobj",
-     "numinlets": 3,
-     "numoutlets": 2,
-     "patching_rect": [
-      100,
-      210,
-      70,
-      22
-     ],
-     "text": "split 0 63",
-     "outlettype": [
-      "",
-      ""
-     ]
-    }
-   },
-   {
-    "box": {
-     "id": "trig",
-     "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 2,
-     "patching_rect": [
-      100,
-      240,
-      40,
-      22
-     ],
-     "text": "t i i",
-     "outlettype": [
-      "",
-      ""
-     ]
-    }
-   },
-   {
-    "box": {
-     "id": "row",
-     "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 1,
-     "patching_rect": [
-      100,
-      270,
-      80,
-      22
-     ],
-     "text": "expr $i1 / 8",
-     "outlettype": [
-      ""
-     ]
-    }
-   },
-   {
-    "box": {
-     "id": "col",
-     "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 1,
-     "patching_rect": [
-      200,
-      270,
-      80,
-      22
-     ],
-     "text": "expr $i1 % 8",
-     "outlettype": [
-      ""
-     ]
-    }
-   },
-   {
-    "box": {
-     "id": "vel",
-     "maxclass": "newobj",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "patching_rect": [
-      300,
-      150,
-      50,
-      22
-     ],
-     "text": "/ 127.",
-     "outlettype": [
-      ""
-     ]
-    }
-   },
-   {
-    "box": {
-     "id": "pack",
-     "maxclass": "newobj",
-     "numinlets": 3,
-     "numoutlets": 1,
-     "patching_rect": [
-      100,
-      300,
-      120,
-      22
-     ],
-     "text": "pack 0 0 0.",
-     "outlettype": [
-      ""
-     ]
-    }
-   },
-   {
-    "box": {
-     "id": "prepend_pad",
-     "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 1,
-     "patching_rect": [
-      100,
-      330,
-      90,
-      22
-     ],
-     "text": "prepend /pad",
-     "outlettype": [
-      ""
-     ]
-    }
-   },
-   {
-    "box": {
-     "id": "udpsend",
-     "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      100,
-      370,
-      150,
-      22
-     ],
-     "text": "udpsend 127.0.0.1 9000"
-    }
-   },
-   {
-    "box": {
-     "id": "dial_zoom",
-     "maxclass": "live.dial",
-     "numinlets": 1,
-     "numoutlets": 2,
-     "patching_rect": [
-      420,
-      60,
-      44,
-      48
-     ],
-     "outlettype": [
-      "",
-      ""
-     ],
-     "parameter_enable": 1,
-     "saved_attribute_attributes": {
-      "valueof": {
-       "parameter_longname": "liveengine zoom",
-       "parameter_shortname": "zoom",
-       "parameter_type": 0,
-       "parameter_mmin": 0.05,
-       "parameter_mmax": 8.0,
-       "parameter_initial_enable": 1,
-       "parameter_initial": [
-        1.0
-       ]
-      }
-     }
-    }
-   },
-   {
-    "box": {
-     "id": "param_zoom",
-     "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 1,
-     "patching_rect": [
-      420,
-      130,
-      140,
-      22
-     ],
-     "text": "prepend /param zoom",
-     "outlettype": [
-      ""
-     ]
-    }
-   },
-   {
-    "box": {
-     "id": "dial_rotation",
-     "maxclass": "live.dial",
-     "numinlets": 1,
-     "numoutlets": 2,
-     "patching_rect": [
-      490,
-      60,
-      44,
-      48
-     ],
-     "outlettype": [
-      "",
-      ""
-     ],
-     "parameter_enable": 1,
-     "saved_attribute_attributes": {
-      "valueof": {
-       "parameter_longname": "liveengine rotation",
-       "parameter_shortname": "rotation",
-       "parameter_type": 0,
-       "parameter_mmin": -360.0,
-       "parameter_mmax": 360.0,
-       "parameter_initial_enable": 1,
-       "parameter_initial": [
-        0.0
-       ]
-      }
-     }
-    }
-   },
-   {
-    "box": {
-     "id": "param_rotation",
-     "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 1,
-     "patching_rect": [
-      490,
-      155,
-      140,
-      22
-     ],
-     "text": "prepend /param rotation",
-     "outlettype": [
-      ""
-     ]
-    }
-   },
-   {
-    "box": {
-     "id": "dial_center_x",
-     "maxclass": "live.dial",
-     "numinlets": 1,
-     "numoutlets": 2,
-     "patching_rect": [
-      560,
-      60,
-      44,
-      48
-     ],
-     "outlettype": [
-      "",
-      ""
-     ],
-     "parameter_enable": 1,
-     "saved_attribute_attributes": {
-      "valueof": {
-       "parameter_longname": "liveengine center_x",
-       "parameter_shortname": "center_x",
-       "parameter_type": 0,
-       "parameter_mmin": -4.0,
-       "parameter_mmax": 4.0,
-       "parameter_initial_enable": 1,
-       "parameter_initial": [
-        0.0
-       ]
-      }
-     }
-    }
-   },
-   {
-    "box": {
-     "id": "param_center_x",
-     "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 1,
-     "patching_rect": [
-      560,
-      130,
-      140,
-      22
-     ],
-     "text": "prepend /param center_x",
-     "outlettype": [
-      ""
-     ]
-    }
-   },
-   {
-    "box": {
-     "id": "dial_center_y",
-     "maxclass": "live.dial",
-     "numinlets": 1,
-     "numoutlets": 2,
-     "patching_rect": [
-      630,
-      60,
-      44,
-      48
-     ],
-     "outlettype": [
-      "",
-      ""
-     ],
-     "parameter_enable": 1,
-     "saved_attribute_attributes": {
-      "valueof": {
-       "parameter_longname": "liveengine center_y",
-       "parameter_shortname": "center_y",
-       "parameter_type": 0,
-       "parameter_mmin": -4.0,
-       "parameter_mmax": 4.0,
-       "parameter_initial_enable": 1,
-       "parameter_initial": [
-        0.0
-       ]
-      }
-     }
-    }
-   },
-   {
-    "box": {
-     "id": "param_center_y",
-     "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 1,
-     "patching_rect": [
-      630,
-      155,
-      140,
-      22
-     ],
-     "text": "prepend /param center_y",
-     "outlettype": [
-      ""
-     ]
-    }
-   },
-   {
-    "box": {
-     "id": "dial_gain",
-     "maxclass": "live.dial",
-     "numinlets": 1,
-     "numoutlets": 2,
-     "patching_rect": [
-      700,
-      60,
-      44,
-      48
-     ],
-     "outlettype": [
-      "",
-      ""
-     ],
-     "parameter_enable": 1,
-     "saved_attribute_attributes": {
-      "valueof": {
-       "parameter_longname": "liveengine gain",
-       "parameter_shortname": "gain",
-       "parameter_type": 0,
-       "parameter_mmin": 0.0,
-       "parameter_mmax": 2.0,
-       "parameter_initial_enable": 1,
-       "parameter_initial": [
-        1.0
-       ]
-      }
-     }
-    }
-   },
-   {
-    "box": {
-     "id": "param_gain",
-     "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 1,
-     "patching_rect": [
-      700,
-      130,
-      140,
-      22
-     ],
-     "text": "prepend /param gain",
-     "outlettype": [
-      ""
-     ]
-    }
-   },
-   {
-    "box": {
-     "id": "panic_button",
-     "maxclass": "live.text",
-     "numinlets": 1,
-     "numoutlets": 2,
-     "patching_rect": [
-      420,
-      200,
-      60,
-      20
-     ],
-     "text": "panic",
-     "outlettype": [
-      "",
-      ""
-     ],
-     "parameter_enable": 1,
-     "saved_attribute_attributes": {
-      "valueof": {
-       "parameter_longname": "liveengine panic",
-       "parameter_shortname": "panic",
-       "parameter_type": 2,
-       "parameter_enum": [
-        "off",
-        "on"
-       ]
-      }
-     }
-    }
-   },
-   {
-    "box": {
-     "id": "panic_msg",
-     "maxclass": "message",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "patching_rect": [
-      420,
-      230,
-      50,
-      22
-     ],
-     "text": "/panic",
-     "outlettype": [
-      ""
-     ]
-    }
-   },
-   {
-    "box": {
-     "id": "loadbang",
-     "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 1,
-     "patching_rect": [
-      520,
-      260,
-      60,
-      22
-     ],
-     "text": "loadbang",
-     "outlettype": [
-      ""
-     ]
-    }
-   },
-   {
-    "box": {
-     "id": "subscribe_msg",
-     "maxclass": "message",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "patching_rect": [
-      520,
-      290,
-      100,
-      22
-     ],
-     "text": "/subscribe 9001",
-     "outlettype": [
-      ""
-     ]
-    }
-   },
-   {
-    "box": {
-     "id": "udpreceive",
-     "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 1,
-     "patching_rect": [
-      420,
-      330,
-      110,
-      22
-     ],
-     "text": "udpreceive 9001",
-     "outlettype": [
-      ""
-     ]
-    }
-   },
-   {
-    "box": {
-     "id": "print",
-     "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      420,
-      360,
-      100,
-      22
-     ],
-     "text": "print liveengine"
-    }
-   }
-  ],
-  "lines": [
-   {
-    "patchline": {
-     "source": [
-      "dial_zoom",
-      0
-     ],
-     "destination": [
-      "param_zoom",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "param_zoom",
-      0
-     ],
-     "destination": [
-      "udpsend",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "dial_rotation",
-      0
-     ],
-     "destination": [
-      "param_rotation",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "param_rotation",
-      0
-     ],
-     "destination": [
-      "udpsend",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "dial_center_x",
-      0
-     ],
-     "destination": [
-      "param_center_x",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "param_center_x",
-      0
-     ],
-     "destination": [
-      "udpsend",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "dial_center_y",
-      0
-     ],
-     "destination": [
-      "param_center_y",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "param_center_y",
-      0
-     ],
-     "destination": [
-      "udpsend",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "dial_gain",
-      0
-     ],
-     "destination": [
-      "param_gain",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "param_gain",
-      0
-     ],
-     "destination": [
-      "udpsend",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "midiin",
-      0
-     ],
-     "destination": [
-      "midiout",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "midiin",
-      0
-     ],
-     "destination": [
-      "midiparse",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "midiparse",
-      0
-     ],
-     "destination": [
-      "unpack",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "unpack",
-      0
-     ],
-     "destination": [
-      "gate",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "unpack",
-      1
-     ],
-     "destination": [
-      "gate",
-      1
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "unpack",
-      1
-     ],
-     "destination": [
-      "vel",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "gate",
-      0
-     ],
-     "destination": [
-      "valid",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "valid",
-      0
-     ],
-     "destination": [
-      "trig",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "trig",
-      1
-     ],
-     "destination": [
-      "col",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "trig",
-      0
-     ],
-     "destination": [
-      "row",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "vel",
-      0
-     ],
-     "destination": [
-      "pack",
-      2
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "col",
-      0
-     ],
-     "destination": [
-      "pack",
-      1
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "row",
-      0
-     ],
-     "destination": [
-      "pack",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "pack",
-      0
-     ],
-     "destination": [
-      "prepend_pad",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "prepend_pad",
-      0
-     ],
-     "destination": [
-      "udpsend",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "panic_button",
-      0
-     ],
-     "destination": [
-      "panic_msg",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "panic_msg",
-      0
-     ],
-     "destination": [
-      "udpsend",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "loadbang",
-      0
-     ],
-     "destination": [
-      "subscribe_msg",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "subscribe_msg",
-      0
-     ],
-     "destination": [
-      "udpsend",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "udpreceive",
-      0
-     ],
-     "destination": [
-      "print",
-      0
-     ]
-    }
-   }
-  ],
-  "dependency_cache": [],
-  "autosave": 0
- }
+	"patcher": {
+		"fileversion": 1,
+		"appversion": {
+			"major": 8,
+			"minor": 5,
+			"revision": 0,
+			"architecture": "x64",
+			"modernui": 1
+		},
+		"classnamespace": "box",
+		"rect": [
+			100.0,
+			100.0,
+			1400.0,
+			900.0
+		],
+		"openinpresentation": 1,
+		"devicewidth": 586.0,
+		"default_fontsize": 10.0,
+		"gridsize": [
+			8.0,
+			8.0
+		],
+		"boxes": [
+			{
+				"box": {
+					"id": "obj-1",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						40.0,
+						900.0,
+						150.0,
+						22.0
+					],
+					"text": "udpsend 127.0.0.1 9000"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-2",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						40.0,
+						10.0,
+						900.0,
+						36.0
+					],
+					"text": "liveengine: drives `liveengine play` over OSC (UDP 127.0.0.1:9000); feedback on port 9001. Generated by scripts/build_max_device.py from the engine's address table: edit that, not this."
+				}
+			},
+			{
+				"box": {
+					"id": "obj-3",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"int"
+					],
+					"patching_rect": [
+						40.0,
+						60.0,
+						50.0,
+						22.0
+					],
+					"text": "midiin"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-4",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						40.0,
+						420.0,
+						55.0,
+						22.0
+					],
+					"text": "midiout"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-5",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 8,
+					"outlettype": [
+						"",
+						"",
+						"",
+						"int",
+						"int",
+						"",
+						"int",
+						""
+					],
+					"patching_rect": [
+						110.0,
+						90.0,
+						100.0,
+						22.0
+					],
+					"text": "midiparse"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-6",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"int",
+						"int"
+					],
+					"patching_rect": [
+						110.0,
+						120.0,
+						70.0,
+						22.0
+					],
+					"text": "unpack 0 0"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-7",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						110.0,
+						180.0,
+						320.0,
+						22.0
+					],
+					"text": "expr if($i2 > 0 && $i1 >= 36 && $i1 <= 99\\, $i1 - 36\\, -1)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-8",
+					"maxclass": "newobj",
+					"numinlets": 3,
+					"numoutlets": 2,
+					"outlettype": [
+						"int",
+						"int"
+					],
+					"patching_rect": [
+						110.0,
+						210.0,
+						80.0,
+						22.0
+					],
+					"text": "split 0 63"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-9",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"int",
+						"int"
+					],
+					"patching_rect": [
+						110.0,
+						240.0,
+						40.0,
+						22.0
+					],
+					"text": "t i i"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-10",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						110.0,
+						270.0,
+						80.0,
+						22.0
+					],
+					"text": "expr $i1 / 8"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-11",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						210.0,
+						270.0,
+						80.0,
+						22.0
+					],
+					"text": "expr $i1 % 8"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-12",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						"float"
+					],
+					"patching_rect": [
+						330.0,
+						150.0,
+						50.0,
+						22.0
+					],
+					"text": "/ 127."
+				}
+			},
+			{
+				"box": {
+					"id": "obj-13",
+					"maxclass": "newobj",
+					"numinlets": 3,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						110.0,
+						300.0,
+						120.0,
+						22.0
+					],
+					"text": "pack 0 0 0."
+				}
+			},
+			{
+				"box": {
+					"id": "obj-14",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						110.0,
+						330.0,
+						90.0,
+						22.0
+					],
+					"text": "prepend /pad"
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-15",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						40.0,
+						1620.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						4.0,
+						130.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_0_0"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-16",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						40.0,
+						1650.0,
+						50.0,
+						22.0
+					],
+					"text": "0 0 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-17",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						100.0,
+						1620.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						22.0,
+						130.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_0_1"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-18",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						100.0,
+						1650.0,
+						50.0,
+						22.0
+					],
+					"text": "0 1 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-19",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						160.0,
+						1620.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						40.0,
+						130.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_0_2"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-20",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						160.0,
+						1650.0,
+						50.0,
+						22.0
+					],
+					"text": "0 2 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-21",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						220.0,
+						1620.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						58.0,
+						130.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_0_3"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-22",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						220.0,
+						1650.0,
+						50.0,
+						22.0
+					],
+					"text": "0 3 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-23",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						280.0,
+						1620.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						76.0,
+						130.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_0_4"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-24",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						280.0,
+						1650.0,
+						50.0,
+						22.0
+					],
+					"text": "0 4 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-25",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						340.0,
+						1620.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						94.0,
+						130.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_0_5"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-26",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						340.0,
+						1650.0,
+						50.0,
+						22.0
+					],
+					"text": "0 5 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-27",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						400.0,
+						1620.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						112.0,
+						130.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_0_6"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-28",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						400.0,
+						1650.0,
+						50.0,
+						22.0
+					],
+					"text": "0 6 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-29",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						460.0,
+						1620.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						130.0,
+						130.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_0_7"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-30",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						460.0,
+						1650.0,
+						50.0,
+						22.0
+					],
+					"text": "0 7 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-31",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						40.0,
+						1560.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						4.0,
+						112.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_1_0"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-32",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						40.0,
+						1590.0,
+						50.0,
+						22.0
+					],
+					"text": "1 0 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-33",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						100.0,
+						1560.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						22.0,
+						112.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_1_1"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-34",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						100.0,
+						1590.0,
+						50.0,
+						22.0
+					],
+					"text": "1 1 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-35",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						160.0,
+						1560.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						40.0,
+						112.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_1_2"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-36",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						160.0,
+						1590.0,
+						50.0,
+						22.0
+					],
+					"text": "1 2 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-37",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						220.0,
+						1560.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						58.0,
+						112.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_1_3"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-38",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						220.0,
+						1590.0,
+						50.0,
+						22.0
+					],
+					"text": "1 3 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-39",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						280.0,
+						1560.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						76.0,
+						112.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_1_4"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-40",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						280.0,
+						1590.0,
+						50.0,
+						22.0
+					],
+					"text": "1 4 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-41",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						340.0,
+						1560.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						94.0,
+						112.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_1_5"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-42",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						340.0,
+						1590.0,
+						50.0,
+						22.0
+					],
+					"text": "1 5 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-43",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						400.0,
+						1560.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						112.0,
+						112.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_1_6"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-44",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						400.0,
+						1590.0,
+						50.0,
+						22.0
+					],
+					"text": "1 6 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-45",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						460.0,
+						1560.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						130.0,
+						112.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_1_7"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-46",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						460.0,
+						1590.0,
+						50.0,
+						22.0
+					],
+					"text": "1 7 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-47",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						40.0,
+						1500.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						4.0,
+						94.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_2_0"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-48",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						40.0,
+						1530.0,
+						50.0,
+						22.0
+					],
+					"text": "2 0 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-49",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						100.0,
+						1500.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						22.0,
+						94.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_2_1"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-50",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						100.0,
+						1530.0,
+						50.0,
+						22.0
+					],
+					"text": "2 1 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-51",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						160.0,
+						1500.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						40.0,
+						94.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_2_2"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-52",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						160.0,
+						1530.0,
+						50.0,
+						22.0
+					],
+					"text": "2 2 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-53",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						220.0,
+						1500.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						58.0,
+						94.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_2_3"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-54",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						220.0,
+						1530.0,
+						50.0,
+						22.0
+					],
+					"text": "2 3 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-55",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						280.0,
+						1500.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						76.0,
+						94.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_2_4"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-56",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						280.0,
+						1530.0,
+						50.0,
+						22.0
+					],
+					"text": "2 4 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-57",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						340.0,
+						1500.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						94.0,
+						94.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_2_5"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-58",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						340.0,
+						1530.0,
+						50.0,
+						22.0
+					],
+					"text": "2 5 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-59",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						400.0,
+						1500.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						112.0,
+						94.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_2_6"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-60",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						400.0,
+						1530.0,
+						50.0,
+						22.0
+					],
+					"text": "2 6 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-61",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						460.0,
+						1500.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						130.0,
+						94.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_2_7"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-62",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						460.0,
+						1530.0,
+						50.0,
+						22.0
+					],
+					"text": "2 7 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-63",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						40.0,
+						1440.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						4.0,
+						76.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_3_0"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-64",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						40.0,
+						1470.0,
+						50.0,
+						22.0
+					],
+					"text": "3 0 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-65",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						100.0,
+						1440.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						22.0,
+						76.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_3_1"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-66",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						100.0,
+						1470.0,
+						50.0,
+						22.0
+					],
+					"text": "3 1 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-67",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						160.0,
+						1440.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						40.0,
+						76.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_3_2"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-68",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						160.0,
+						1470.0,
+						50.0,
+						22.0
+					],
+					"text": "3 2 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-69",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						220.0,
+						1440.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						58.0,
+						76.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_3_3"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-70",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						220.0,
+						1470.0,
+						50.0,
+						22.0
+					],
+					"text": "3 3 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-71",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						280.0,
+						1440.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						76.0,
+						76.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_3_4"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-72",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						280.0,
+						1470.0,
+						50.0,
+						22.0
+					],
+					"text": "3 4 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-73",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						340.0,
+						1440.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						94.0,
+						76.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_3_5"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-74",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						340.0,
+						1470.0,
+						50.0,
+						22.0
+					],
+					"text": "3 5 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-75",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						400.0,
+						1440.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						112.0,
+						76.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_3_6"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-76",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						400.0,
+						1470.0,
+						50.0,
+						22.0
+					],
+					"text": "3 6 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-77",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						460.0,
+						1440.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						130.0,
+						76.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_3_7"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-78",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						460.0,
+						1470.0,
+						50.0,
+						22.0
+					],
+					"text": "3 7 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-79",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						40.0,
+						1380.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						4.0,
+						58.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_4_0"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-80",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						40.0,
+						1410.0,
+						50.0,
+						22.0
+					],
+					"text": "4 0 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-81",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						100.0,
+						1380.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						22.0,
+						58.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_4_1"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-82",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						100.0,
+						1410.0,
+						50.0,
+						22.0
+					],
+					"text": "4 1 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-83",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						160.0,
+						1380.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						40.0,
+						58.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_4_2"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-84",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						160.0,
+						1410.0,
+						50.0,
+						22.0
+					],
+					"text": "4 2 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-85",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						220.0,
+						1380.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						58.0,
+						58.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_4_3"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-86",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						220.0,
+						1410.0,
+						50.0,
+						22.0
+					],
+					"text": "4 3 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-87",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						280.0,
+						1380.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						76.0,
+						58.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_4_4"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-88",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						280.0,
+						1410.0,
+						50.0,
+						22.0
+					],
+					"text": "4 4 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-89",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						340.0,
+						1380.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						94.0,
+						58.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_4_5"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-90",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						340.0,
+						1410.0,
+						50.0,
+						22.0
+					],
+					"text": "4 5 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-91",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						400.0,
+						1380.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						112.0,
+						58.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_4_6"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-92",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						400.0,
+						1410.0,
+						50.0,
+						22.0
+					],
+					"text": "4 6 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-93",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						460.0,
+						1380.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						130.0,
+						58.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_4_7"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-94",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						460.0,
+						1410.0,
+						50.0,
+						22.0
+					],
+					"text": "4 7 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-95",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						40.0,
+						1320.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						4.0,
+						40.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_5_0"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-96",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						40.0,
+						1350.0,
+						50.0,
+						22.0
+					],
+					"text": "5 0 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-97",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						100.0,
+						1320.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						22.0,
+						40.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_5_1"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-98",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						100.0,
+						1350.0,
+						50.0,
+						22.0
+					],
+					"text": "5 1 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-99",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						160.0,
+						1320.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						40.0,
+						40.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_5_2"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-100",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						160.0,
+						1350.0,
+						50.0,
+						22.0
+					],
+					"text": "5 2 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-101",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						220.0,
+						1320.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						58.0,
+						40.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_5_3"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-102",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						220.0,
+						1350.0,
+						50.0,
+						22.0
+					],
+					"text": "5 3 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-103",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						280.0,
+						1320.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						76.0,
+						40.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_5_4"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-104",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						280.0,
+						1350.0,
+						50.0,
+						22.0
+					],
+					"text": "5 4 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-105",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						340.0,
+						1320.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						94.0,
+						40.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_5_5"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-106",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						340.0,
+						1350.0,
+						50.0,
+						22.0
+					],
+					"text": "5 5 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-107",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						400.0,
+						1320.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						112.0,
+						40.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_5_6"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-108",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						400.0,
+						1350.0,
+						50.0,
+						22.0
+					],
+					"text": "5 6 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-109",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						460.0,
+						1320.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						130.0,
+						40.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_5_7"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-110",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						460.0,
+						1350.0,
+						50.0,
+						22.0
+					],
+					"text": "5 7 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-111",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						40.0,
+						1260.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						4.0,
+						22.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_6_0"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-112",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						40.0,
+						1290.0,
+						50.0,
+						22.0
+					],
+					"text": "6 0 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-113",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						100.0,
+						1260.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						22.0,
+						22.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_6_1"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-114",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						100.0,
+						1290.0,
+						50.0,
+						22.0
+					],
+					"text": "6 1 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-115",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						160.0,
+						1260.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						40.0,
+						22.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_6_2"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-116",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						160.0,
+						1290.0,
+						50.0,
+						22.0
+					],
+					"text": "6 2 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-117",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						220.0,
+						1260.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						58.0,
+						22.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_6_3"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-118",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						220.0,
+						1290.0,
+						50.0,
+						22.0
+					],
+					"text": "6 3 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-119",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						280.0,
+						1260.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						76.0,
+						22.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_6_4"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-120",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						280.0,
+						1290.0,
+						50.0,
+						22.0
+					],
+					"text": "6 4 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-121",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						340.0,
+						1260.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						94.0,
+						22.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_6_5"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-122",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						340.0,
+						1290.0,
+						50.0,
+						22.0
+					],
+					"text": "6 5 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-123",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						400.0,
+						1260.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						112.0,
+						22.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_6_6"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-124",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						400.0,
+						1290.0,
+						50.0,
+						22.0
+					],
+					"text": "6 6 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-125",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						460.0,
+						1260.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						130.0,
+						22.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_6_7"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-126",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						460.0,
+						1290.0,
+						50.0,
+						22.0
+					],
+					"text": "6 7 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-127",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						40.0,
+						1200.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						4.0,
+						4.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_7_0"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-128",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						40.0,
+						1230.0,
+						50.0,
+						22.0
+					],
+					"text": "7 0 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-129",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						100.0,
+						1200.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						22.0,
+						4.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_7_1"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-130",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						100.0,
+						1230.0,
+						50.0,
+						22.0
+					],
+					"text": "7 1 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-131",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						160.0,
+						1200.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						40.0,
+						4.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_7_2"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-132",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						160.0,
+						1230.0,
+						50.0,
+						22.0
+					],
+					"text": "7 2 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-133",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						220.0,
+						1200.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						58.0,
+						4.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_7_3"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-134",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						220.0,
+						1230.0,
+						50.0,
+						22.0
+					],
+					"text": "7 3 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-135",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						280.0,
+						1200.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						76.0,
+						4.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_7_4"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-136",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						280.0,
+						1230.0,
+						50.0,
+						22.0
+					],
+					"text": "7 4 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-137",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						340.0,
+						1200.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						94.0,
+						4.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_7_5"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-138",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						340.0,
+						1230.0,
+						50.0,
+						22.0
+					],
+					"text": "7 5 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-139",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						400.0,
+						1200.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						112.0,
+						4.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_7_6"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-140",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						400.0,
+						1230.0,
+						50.0,
+						22.0
+					],
+					"text": "7 6 1."
+				}
+			},
+			{
+				"box": {
+					"bgcolor": [
+						0.2,
+						0.2,
+						0.2,
+						1.0
+					],
+					"bgoncolor": [
+						1.0,
+						1.0,
+						1.0,
+						1.0
+					],
+					"fontsize": 9.0,
+					"id": "obj-141",
+					"legacytextcolor": 1,
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						460.0,
+						1200.0,
+						24.0,
+						24.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						130.0,
+						4.0,
+						17.0,
+						17.0
+					],
+					"text": "●",
+					"textcolor": [
+						1.0,
+						1.0,
+						1.0,
+						0.0
+					],
+					"texton": "●",
+					"textoncolor": [
+						0.0,
+						0.0,
+						0.0,
+						1.0
+					],
+					"varname": "pad_7_7"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-142",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						460.0,
+						1230.0,
+						50.0,
+						22.0
+					],
+					"text": "7 7 1."
+				}
+			},
+			{
+				"box": {
+					"bottomvalue": 0,
+					"id": "obj-143",
+					"leftvalue": 0,
+					"maxclass": "pictslider",
+					"numinlets": 2,
+					"numoutlets": 2,
+					"outlettype": [
+						"int",
+						"int"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						600.0,
+						60.0,
+						120.0,
+						120.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						154.0,
+						4.0,
+						144.0,
+						144.0
+					],
+					"rightvalue": 1000,
+					"topvalue": 1000
+				}
+			},
+			{
+				"box": {
+					"id": "obj-144",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						"float"
+					],
+					"patching_rect": [
+						600.0,
+						200.0,
+						50.0,
+						22.0
+					],
+					"text": "/ 1000."
+				}
+			},
+			{
+				"box": {
+					"id": "obj-145",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						"float"
+					],
+					"patching_rect": [
+						670.0,
+						200.0,
+						50.0,
+						22.0
+					],
+					"text": "/ 1000."
+				}
+			},
+			{
+				"box": {
+					"id": "obj-146",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						600.0,
+						230.0,
+						70.0,
+						22.0
+					],
+					"text": "pak 0. 0."
+				}
+			},
+			{
+				"box": {
+					"id": "obj-147",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						600.0,
+						260.0,
+						80.0,
+						22.0
+					],
+					"text": "speedlim 40"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-148",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						600.0,
+						290.0,
+						80.0,
+						22.0
+					],
+					"text": "prepend /xy"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-149",
+					"maxclass": "live.dial",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"float"
+					],
+					"parameter_enable": 1,
+					"patching_rect": [
+						800.0,
+						60.0,
+						44.0,
+						48.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						306.0,
+						4.0,
+						44.0,
+						48.0
+					],
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "liveengine zoom",
+							"parameter_shortname": "zoom",
+							"parameter_type": 0,
+							"parameter_mmin": 0.05,
+							"parameter_mmax": 8.0,
+							"parameter_initial_enable": 1,
+							"parameter_initial": [
+								1.0
+							],
+							"parameter_unitstyle": 1
+						}
+					},
+					"varname": "liveengine zoom"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-150",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						800.0,
+						130.0,
+						140.0,
+						22.0
+					],
+					"text": "prepend /param zoom"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-151",
+					"maxclass": "live.dial",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"float"
+					],
+					"parameter_enable": 1,
+					"patching_rect": [
+						870.0,
+						60.0,
+						44.0,
+						48.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						356.0,
+						4.0,
+						44.0,
+						48.0
+					],
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "liveengine rotation",
+							"parameter_shortname": "rotation",
+							"parameter_type": 0,
+							"parameter_mmin": -360.0,
+							"parameter_mmax": 360.0,
+							"parameter_initial_enable": 1,
+							"parameter_initial": [
+								0.0
+							],
+							"parameter_unitstyle": 1
+						}
+					},
+					"varname": "liveengine rotation"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-152",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						870.0,
+						155.0,
+						140.0,
+						22.0
+					],
+					"text": "prepend /param rotation"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-153",
+					"maxclass": "live.dial",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"float"
+					],
+					"parameter_enable": 1,
+					"patching_rect": [
+						940.0,
+						60.0,
+						44.0,
+						48.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						406.0,
+						4.0,
+						44.0,
+						48.0
+					],
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "liveengine center_x",
+							"parameter_shortname": "center_x",
+							"parameter_type": 0,
+							"parameter_mmin": -4.0,
+							"parameter_mmax": 4.0,
+							"parameter_initial_enable": 1,
+							"parameter_initial": [
+								0.0
+							],
+							"parameter_unitstyle": 1
+						}
+					},
+					"varname": "liveengine center_x"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-154",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						940.0,
+						130.0,
+						140.0,
+						22.0
+					],
+					"text": "prepend /param center_x"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-155",
+					"maxclass": "live.dial",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"float"
+					],
+					"parameter_enable": 1,
+					"patching_rect": [
+						1010.0,
+						60.0,
+						44.0,
+						48.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						306.0,
+						60.0,
+						44.0,
+						48.0
+					],
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "liveengine center_y",
+							"parameter_shortname": "center_y",
+							"parameter_type": 0,
+							"parameter_mmin": -4.0,
+							"parameter_mmax": 4.0,
+							"parameter_initial_enable": 1,
+							"parameter_initial": [
+								0.0
+							],
+							"parameter_unitstyle": 1
+						}
+					},
+					"varname": "liveengine center_y"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-156",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1010.0,
+						155.0,
+						140.0,
+						22.0
+					],
+					"text": "prepend /param center_y"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-157",
+					"maxclass": "live.dial",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"float"
+					],
+					"parameter_enable": 1,
+					"patching_rect": [
+						1080.0,
+						60.0,
+						44.0,
+						48.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						356.0,
+						60.0,
+						44.0,
+						48.0
+					],
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "liveengine variance",
+							"parameter_shortname": "variance",
+							"parameter_type": 0,
+							"parameter_mmin": 0.0,
+							"parameter_mmax": 4.0,
+							"parameter_initial_enable": 1,
+							"parameter_initial": [
+								0.0
+							],
+							"parameter_unitstyle": 1
+						}
+					},
+					"varname": "liveengine variance"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-158",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1080.0,
+						130.0,
+						140.0,
+						22.0
+					],
+					"text": "prepend /param variance"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-159",
+					"maxclass": "live.dial",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"float"
+					],
+					"parameter_enable": 1,
+					"patching_rect": [
+						1150.0,
+						60.0,
+						44.0,
+						48.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						406.0,
+						60.0,
+						44.0,
+						48.0
+					],
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "liveengine gain",
+							"parameter_shortname": "gain",
+							"parameter_type": 0,
+							"parameter_mmin": 0.0,
+							"parameter_mmax": 2.0,
+							"parameter_initial_enable": 1,
+							"parameter_initial": [
+								0.7
+							],
+							"parameter_unitstyle": 1
+						}
+					},
+					"varname": "liveengine gain"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-160",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1150.0,
+						155.0,
+						140.0,
+						22.0
+					],
+					"text": "prepend /param gain"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-161",
+					"maxclass": "live.menu",
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"float"
+					],
+					"parameter_enable": 1,
+					"patching_rect": [
+						1300.0,
+						60.0,
+						100.0,
+						15.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						462.0,
+						4.0,
+						120.0,
+						15.0
+					],
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "liveengine mapping",
+							"parameter_shortname": "mapping",
+							"parameter_type": 2,
+							"parameter_enum": [
+								"plane",
+								"corners",
+								"library",
+								"direct"
+							],
+							"parameter_initial_enable": 0
+						}
+					},
+					"varname": "liveengine mapping"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-162",
+					"maxclass": "newobj",
+					"numinlets": 5,
+					"numoutlets": 5,
+					"outlettype": [
+						"",
+						"",
+						"",
+						"",
+						""
+					],
+					"patching_rect": [
+						1300.0,
+						90.0,
+						160.0,
+						22.0
+					],
+					"text": "route 0 1 2 3"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-163",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1300.0,
+						120.0,
+						95.0,
+						22.0
+					],
+					"text": "/mapping plane"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-164",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						120.0,
+						95.0,
+						22.0
+					],
+					"text": "/mapping corners"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-165",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1500.0,
+						120.0,
+						95.0,
+						22.0
+					],
+					"text": "/mapping library"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-166",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1600.0,
+						120.0,
+						95.0,
+						22.0
+					],
+					"text": "/mapping direct"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-167",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1300.0,
+						150.0,
+						40.0,
+						20.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						462.0,
+						23.0,
+						36.0,
+						18.0
+					],
+					"text": "patch"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-168",
+					"keymode": 1,
+					"lines": 1,
+					"maxclass": "textedit",
+					"numinlets": 1,
+					"numoutlets": 4,
+					"outlettype": [
+						"",
+						"int",
+						"",
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1300.0,
+						170.0,
+						110.0,
+						22.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						498.0,
+						23.0,
+						84.0,
+						18.0
+					],
+					"text": "default"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-169",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						""
+					],
+					"patching_rect": [
+						1300.0,
+						200.0,
+						70.0,
+						22.0
+					],
+					"text": "route text"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-170",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1300.0,
+						230.0,
+						60.0,
+						22.0
+					],
+					"text": "tosymbol"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-171",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1300.0,
+						260.0,
+						90.0,
+						22.0
+					],
+					"text": "prepend /patch"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-172",
+					"maxclass": "live.text",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						""
+					],
+					"parameter_enable": 1,
+					"patching_rect": [
+						1450.0,
+						150.0,
+						60.0,
+						20.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						462.0,
+						44.0,
+						59.0,
+						18.0
+					],
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "liveengine panic",
+							"parameter_shortname": "panic",
+							"parameter_type": 2,
+							"parameter_enum": [
+								"off",
+								"on"
+							]
+						}
+					},
+					"text": "panic",
+					"texton": "panic",
+					"varname": "liveengine panic"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-173",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1450.0,
+						180.0,
+						60.0,
+						22.0
+					],
+					"text": "/panic"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-174",
+					"maxclass": "live.text",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						""
+					],
+					"parameter_enable": 1,
+					"patching_rect": [
+						1530.0,
+						150.0,
+						60.0,
+						20.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						523.0,
+						44.0,
+						59.0,
+						18.0
+					],
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "liveengine capture",
+							"parameter_shortname": "capture",
+							"parameter_type": 2,
+							"parameter_enum": [
+								"off",
+								"on"
+							]
+						}
+					},
+					"text": "capture",
+					"texton": "capture",
+					"varname": "liveengine capture"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-175",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1530.0,
+						180.0,
+						60.0,
+						22.0
+					],
+					"text": "/capture"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-176",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"bang",
+						"int",
+						"int"
+					],
+					"patching_rect": [
+						40.0,
+						500.0,
+						90.0,
+						22.0
+					],
+					"text": "live.thisdevice"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-177",
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						150.0,
+						500.0,
+						60.0,
+						20.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						462.0,
+						66.0,
+						120.0,
+						16.0
+					],
+					"text": "connect",
+					"texton": "connect"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-178",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						40.0,
+						530.0,
+						100.0,
+						22.0
+					],
+					"text": "/subscribe 9001"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-179",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						40.0,
+						600.0,
+						110.0,
+						22.0
+					],
+					"text": "udpreceive 9001"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-180",
+					"maxclass": "newobj",
+					"numinlets": 8,
+					"numoutlets": 8,
+					"outlettype": [
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						""
+					],
+					"patching_rect": [
+						40.0,
+						630.0,
+						700.0,
+						22.0
+					],
+					"text": "route /pad/description /pad/playing /progress /level /status /report /error"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-181",
+					"maxclass": "newobj",
+					"numinlets": 65,
+					"numoutlets": 65,
+					"outlettype": [
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						"",
+						""
+					],
+					"patching_rect": [
+						40.0,
+						1100.0,
+						1200.0,
+						22.0
+					],
+					"text": "route 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56 57 58 59 60 61 62 63"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-182",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						""
+					],
+					"patching_rect": [
+						40.0,
+						680.0,
+						40.0,
+						22.0
+					],
+					"text": "t l l"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-183",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						""
+					],
+					"patching_rect": [
+						40.0,
+						710.0,
+						70.0,
+						22.0
+					],
+					"text": "zl slice 2"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-184",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"int",
+						"int"
+					],
+					"patching_rect": [
+						40.0,
+						740.0,
+						70.0,
+						22.0
+					],
+					"text": "unpack 0 0"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-185",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						40.0,
+						770.0,
+						110.0,
+						22.0
+					],
+					"text": "expr $i1 * 8 + $i2"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-186",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						""
+					],
+					"patching_rect": [
+						200.0,
+						710.0,
+						70.0,
+						22.0
+					],
+					"text": "zl ecils 3"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-187",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"int",
+						"int",
+						"int"
+					],
+					"patching_rect": [
+						200.0,
+						740.0,
+						90.0,
+						22.0
+					],
+					"text": "unpack 0 0 0"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-188",
+					"maxclass": "newobj",
+					"numinlets": 4,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						40.0,
+						830.0,
+						110.0,
+						22.0
+					],
+					"text": "pack 0 0. 0. 0."
+				}
+			},
+			{
+				"box": {
+					"id": "obj-189",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						"float"
+					],
+					"patching_rect": [
+						200.0,
+						770.0,
+						50.0,
+						22.0
+					],
+					"text": "/ 255."
+				}
+			},
+			{
+				"box": {
+					"id": "obj-190",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						"float"
+					],
+					"patching_rect": [
+						260.0,
+						770.0,
+						50.0,
+						22.0
+					],
+					"text": "/ 255."
+				}
+			},
+			{
+				"box": {
+					"id": "obj-191",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						"float"
+					],
+					"patching_rect": [
+						320.0,
+						770.0,
+						50.0,
+						22.0
+					],
+					"text": "/ 255."
+				}
+			},
+			{
+				"box": {
+					"id": "obj-192",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						40.0,
+						860.0,
+						160.0,
+						22.0
+					],
+					"text": "$1 bgcolor $2 $3 $4 1."
+				}
+			},
+			{
+				"box": {
+					"id": "obj-193",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"int",
+						"int",
+						"int"
+					],
+					"patching_rect": [
+						400.0,
+						680.0,
+						90.0,
+						22.0
+					],
+					"text": "unpack 0 0 0"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-194",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						400.0,
+						710.0,
+						110.0,
+						22.0
+					],
+					"text": "expr $i1 * 8 + $i2"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-195",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						400.0,
+						740.0,
+						70.0,
+						22.0
+					],
+					"text": "pack 0 0"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-196",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						400.0,
+						770.0,
+						160.0,
+						22.0
+					],
+					"text": "$1 textcolor 1. 1. 1. $2"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-197",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						700.0,
+						680.0,
+						280.0,
+						22.0
+					],
+					"text": "set voices $1 xruns $2 drops $3 late $4 cpu $5 pads $6 of $7"
+				}
+			},
+			{
+				"box": {
+					"fontsize": 8.0,
+					"id": "obj-198",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						700.0,
+						710.0,
+						280.0,
+						22.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						4.0,
+						151.0,
+						294.0,
+						15.0
+					],
+					"text": ""
+				}
+			},
+			{
+				"box": {
+					"id": "obj-199",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1000.0,
+						680.0,
+						280.0,
+						22.0
+					],
+					"text": "set rendered $1 of $2"
+				}
+			},
+			{
+				"box": {
+					"fontsize": 8.0,
+					"id": "obj-200",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1000.0,
+						710.0,
+						280.0,
+						22.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						462.0,
+						84.0,
+						120.0,
+						15.0
+					],
+					"text": ""
+				}
+			},
+			{
+				"box": {
+					"id": "obj-201",
+					"maxclass": "multislider",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"orientation": 0,
+					"outlettype": [
+						"",
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1300.0,
+						680.0,
+						110.0,
+						14.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						462.0,
+						102.0,
+						120.0,
+						8.0
+					],
+					"setminmax": [
+						0.0,
+						1.0
+					],
+					"size": 1
+				}
+			},
+			{
+				"box": {
+					"id": "obj-202",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1300.0,
+						720.0,
+						80.0,
+						22.0
+					],
+					"text": "prepend set"
+				}
+			},
+			{
+				"box": {
+					"fontsize": 8.0,
+					"id": "obj-203",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1300.0,
+						750.0,
+						280.0,
+						22.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						306.0,
+						134.0,
+						150.0,
+						15.0
+					],
+					"text": ""
+				}
+			},
+			{
+				"box": {
+					"id": "obj-204",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1600.0,
+						720.0,
+						80.0,
+						22.0
+					],
+					"text": "prepend set"
+				}
+			},
+			{
+				"box": {
+					"fontsize": 8.0,
+					"id": "obj-205",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1600.0,
+						750.0,
+						280.0,
+						22.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						306.0,
+						152.0,
+						150.0,
+						15.0
+					],
+					"text": ""
+				}
+			},
+			{
+				"box": {
+					"id": "obj-206",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1900.0,
+						720.0,
+						80.0,
+						22.0
+					],
+					"text": "prepend set"
+				}
+			},
+			{
+				"box": {
+					"fontsize": 8.0,
+					"id": "obj-207",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1900.0,
+						750.0,
+						280.0,
+						22.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						306.0,
+						116.0,
+						150.0,
+						15.0
+					],
+					"text": ""
+				}
+			},
+			{
+				"box": {
+					"id": "obj-208",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2000.0,
+						720.0,
+						100.0,
+						22.0
+					],
+					"text": "print liveengine"
+				}
+			}
+		],
+		"lines": [
+			{
+				"patchline": {
+					"destination": [
+						"obj-4",
+						0
+					],
+					"source": [
+						"obj-3",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-5",
+						0
+					],
+					"source": [
+						"obj-3",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-6",
+						0
+					],
+					"source": [
+						"obj-5",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-12",
+						0
+					],
+					"source": [
+						"obj-6",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-7",
+						1
+					],
+					"source": [
+						"obj-6",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-7",
+						0
+					],
+					"source": [
+						"obj-6",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-8",
+						0
+					],
+					"source": [
+						"obj-7",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-9",
+						0
+					],
+					"source": [
+						"obj-8",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-11",
+						0
+					],
+					"source": [
+						"obj-9",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-10",
+						0
+					],
+					"source": [
+						"obj-9",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-13",
+						2
+					],
+					"source": [
+						"obj-12",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-13",
+						1
+					],
+					"source": [
+						"obj-11",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-13",
+						0
+					],
+					"source": [
+						"obj-10",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-13",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-1",
+						0
+					],
+					"source": [
+						"obj-14",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-16",
+						0
+					],
+					"source": [
+						"obj-15",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-16",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-18",
+						0
+					],
+					"source": [
+						"obj-17",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-18",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-20",
+						0
+					],
+					"source": [
+						"obj-19",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-20",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-22",
+						0
+					],
+					"source": [
+						"obj-21",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-22",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-24",
+						0
+					],
+					"source": [
+						"obj-23",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-24",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-26",
+						0
+					],
+					"source": [
+						"obj-25",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-26",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-28",
+						0
+					],
+					"source": [
+						"obj-27",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-28",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-30",
+						0
+					],
+					"source": [
+						"obj-29",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-30",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-32",
+						0
+					],
+					"source": [
+						"obj-31",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-32",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-34",
+						0
+					],
+					"source": [
+						"obj-33",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-34",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-36",
+						0
+					],
+					"source": [
+						"obj-35",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-36",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-38",
+						0
+					],
+					"source": [
+						"obj-37",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-38",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-40",
+						0
+					],
+					"source": [
+						"obj-39",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-40",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-42",
+						0
+					],
+					"source": [
+						"obj-41",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-42",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-44",
+						0
+					],
+					"source": [
+						"obj-43",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-44",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-46",
+						0
+					],
+					"source": [
+						"obj-45",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-46",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-48",
+						0
+					],
+					"source": [
+						"obj-47",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-48",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-50",
+						0
+					],
+					"source": [
+						"obj-49",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-50",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-52",
+						0
+					],
+					"source": [
+						"obj-51",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-52",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-54",
+						0
+					],
+					"source": [
+						"obj-53",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-54",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-56",
+						0
+					],
+					"source": [
+						"obj-55",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-56",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-58",
+						0
+					],
+					"source": [
+						"obj-57",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-58",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-60",
+						0
+					],
+					"source": [
+						"obj-59",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-60",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-62",
+						0
+					],
+					"source": [
+						"obj-61",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-62",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-64",
+						0
+					],
+					"source": [
+						"obj-63",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-64",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-66",
+						0
+					],
+					"source": [
+						"obj-65",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-66",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-68",
+						0
+					],
+					"source": [
+						"obj-67",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-68",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-70",
+						0
+					],
+					"source": [
+						"obj-69",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-70",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-72",
+						0
+					],
+					"source": [
+						"obj-71",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-72",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-74",
+						0
+					],
+					"source": [
+						"obj-73",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-74",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-76",
+						0
+					],
+					"source": [
+						"obj-75",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-76",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-78",
+						0
+					],
+					"source": [
+						"obj-77",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-78",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-80",
+						0
+					],
+					"source": [
+						"obj-79",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-80",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-82",
+						0
+					],
+					"source": [
+						"obj-81",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-82",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-84",
+						0
+					],
+					"source": [
+						"obj-83",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-84",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-86",
+						0
+					],
+					"source": [
+						"obj-85",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-86",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-88",
+						0
+					],
+					"source": [
+						"obj-87",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-88",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-90",
+						0
+					],
+					"source": [
+						"obj-89",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-90",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-92",
+						0
+					],
+					"source": [
+						"obj-91",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-92",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-94",
+						0
+					],
+					"source": [
+						"obj-93",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-94",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-96",
+						0
+					],
+					"source": [
+						"obj-95",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-96",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-98",
+						0
+					],
+					"source": [
+						"obj-97",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-98",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-100",
+						0
+					],
+					"source": [
+						"obj-99",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-100",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-102",
+						0
+					],
+					"source": [
+						"obj-101",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-102",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-104",
+						0
+					],
+					"source": [
+						"obj-103",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-104",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-106",
+						0
+					],
+					"source": [
+						"obj-105",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-106",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-108",
+						0
+					],
+					"source": [
+						"obj-107",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-108",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-110",
+						0
+					],
+					"source": [
+						"obj-109",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-110",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-112",
+						0
+					],
+					"source": [
+						"obj-111",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-112",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-114",
+						0
+					],
+					"source": [
+						"obj-113",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-114",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-116",
+						0
+					],
+					"source": [
+						"obj-115",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-116",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-118",
+						0
+					],
+					"source": [
+						"obj-117",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-118",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-120",
+						0
+					],
+					"source": [
+						"obj-119",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-120",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-122",
+						0
+					],
+					"source": [
+						"obj-121",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-122",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-124",
+						0
+					],
+					"source": [
+						"obj-123",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-124",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-126",
+						0
+					],
+					"source": [
+						"obj-125",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-126",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-128",
+						0
+					],
+					"source": [
+						"obj-127",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-128",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-130",
+						0
+					],
+					"source": [
+						"obj-129",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-130",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-132",
+						0
+					],
+					"source": [
+						"obj-131",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-132",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-134",
+						0
+					],
+					"source": [
+						"obj-133",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-134",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-136",
+						0
+					],
+					"source": [
+						"obj-135",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-136",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-138",
+						0
+					],
+					"source": [
+						"obj-137",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-138",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-140",
+						0
+					],
+					"source": [
+						"obj-139",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-140",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-142",
+						0
+					],
+					"source": [
+						"obj-141",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-14",
+						0
+					],
+					"source": [
+						"obj-142",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-144",
+						0
+					],
+					"source": [
+						"obj-143",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-145",
+						0
+					],
+					"source": [
+						"obj-143",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-146",
+						0
+					],
+					"source": [
+						"obj-144",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-146",
+						1
+					],
+					"source": [
+						"obj-145",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-147",
+						0
+					],
+					"source": [
+						"obj-146",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-148",
+						0
+					],
+					"source": [
+						"obj-147",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-1",
+						0
+					],
+					"source": [
+						"obj-148",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-150",
+						0
+					],
+					"source": [
+						"obj-149",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-1",
+						0
+					],
+					"source": [
+						"obj-150",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-152",
+						0
+					],
+					"source": [
+						"obj-151",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-1",
+						0
+					],
+					"source": [
+						"obj-152",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-154",
+						0
+					],
+					"source": [
+						"obj-153",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-1",
+						0
+					],
+					"source": [
+						"obj-154",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-156",
+						0
+					],
+					"source": [
+						"obj-155",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-1",
+						0
+					],
+					"source": [
+						"obj-156",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-158",
+						0
+					],
+					"source": [
+						"obj-157",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-1",
+						0
+					],
+					"source": [
+						"obj-158",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-160",
+						0
+					],
+					"source": [
+						"obj-159",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-1",
+						0
+					],
+					"source": [
+						"obj-160",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-162",
+						0
+					],
+					"source": [
+						"obj-161",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-163",
+						0
+					],
+					"source": [
+						"obj-162",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-1",
+						0
+					],
+					"source": [
+						"obj-163",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-164",
+						0
+					],
+					"source": [
+						"obj-162",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-1",
+						0
+					],
+					"source": [
+						"obj-164",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-165",
+						0
+					],
+					"source": [
+						"obj-162",
+						2
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-1",
+						0
+					],
+					"source": [
+						"obj-165",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-166",
+						0
+					],
+					"source": [
+						"obj-162",
+						3
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-1",
+						0
+					],
+					"source": [
+						"obj-166",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-169",
+						0
+					],
+					"source": [
+						"obj-168",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-170",
+						0
+					],
+					"source": [
+						"obj-169",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-170",
+						0
+					],
+					"source": [
+						"obj-169",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-171",
+						0
+					],
+					"source": [
+						"obj-170",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-1",
+						0
+					],
+					"source": [
+						"obj-171",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-173",
+						0
+					],
+					"source": [
+						"obj-172",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-1",
+						0
+					],
+					"source": [
+						"obj-173",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-175",
+						0
+					],
+					"source": [
+						"obj-174",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-1",
+						0
+					],
+					"source": [
+						"obj-175",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-178",
+						0
+					],
+					"source": [
+						"obj-176",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-178",
+						0
+					],
+					"source": [
+						"obj-177",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-1",
+						0
+					],
+					"source": [
+						"obj-178",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-180",
+						0
+					],
+					"source": [
+						"obj-179",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-15",
+						0
+					],
+					"source": [
+						"obj-181",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-17",
+						0
+					],
+					"source": [
+						"obj-181",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-19",
+						0
+					],
+					"source": [
+						"obj-181",
+						2
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-21",
+						0
+					],
+					"source": [
+						"obj-181",
+						3
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-23",
+						0
+					],
+					"source": [
+						"obj-181",
+						4
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-25",
+						0
+					],
+					"source": [
+						"obj-181",
+						5
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-27",
+						0
+					],
+					"source": [
+						"obj-181",
+						6
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-29",
+						0
+					],
+					"source": [
+						"obj-181",
+						7
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-31",
+						0
+					],
+					"source": [
+						"obj-181",
+						8
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-33",
+						0
+					],
+					"source": [
+						"obj-181",
+						9
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-35",
+						0
+					],
+					"source": [
+						"obj-181",
+						10
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-37",
+						0
+					],
+					"source": [
+						"obj-181",
+						11
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-39",
+						0
+					],
+					"source": [
+						"obj-181",
+						12
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-41",
+						0
+					],
+					"source": [
+						"obj-181",
+						13
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-43",
+						0
+					],
+					"source": [
+						"obj-181",
+						14
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-45",
+						0
+					],
+					"source": [
+						"obj-181",
+						15
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-47",
+						0
+					],
+					"source": [
+						"obj-181",
+						16
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-49",
+						0
+					],
+					"source": [
+						"obj-181",
+						17
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-51",
+						0
+					],
+					"source": [
+						"obj-181",
+						18
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-53",
+						0
+					],
+					"source": [
+						"obj-181",
+						19
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-55",
+						0
+					],
+					"source": [
+						"obj-181",
+						20
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-57",
+						0
+					],
+					"source": [
+						"obj-181",
+						21
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-59",
+						0
+					],
+					"source": [
+						"obj-181",
+						22
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-61",
+						0
+					],
+					"source": [
+						"obj-181",
+						23
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-63",
+						0
+					],
+					"source": [
+						"obj-181",
+						24
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-65",
+						0
+					],
+					"source": [
+						"obj-181",
+						25
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-67",
+						0
+					],
+					"source": [
+						"obj-181",
+						26
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-69",
+						0
+					],
+					"source": [
+						"obj-181",
+						27
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-71",
+						0
+					],
+					"source": [
+						"obj-181",
+						28
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-73",
+						0
+					],
+					"source": [
+						"obj-181",
+						29
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-75",
+						0
+					],
+					"source": [
+						"obj-181",
+						30
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-77",
+						0
+					],
+					"source": [
+						"obj-181",
+						31
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-79",
+						0
+					],
+					"source": [
+						"obj-181",
+						32
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-81",
+						0
+					],
+					"source": [
+						"obj-181",
+						33
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-83",
+						0
+					],
+					"source": [
+						"obj-181",
+						34
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-85",
+						0
+					],
+					"source": [
+						"obj-181",
+						35
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-87",
+						0
+					],
+					"source": [
+						"obj-181",
+						36
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-89",
+						0
+					],
+					"source": [
+						"obj-181",
+						37
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-91",
+						0
+					],
+					"source": [
+						"obj-181",
+						38
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-93",
+						0
+					],
+					"source": [
+						"obj-181",
+						39
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-95",
+						0
+					],
+					"source": [
+						"obj-181",
+						40
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-97",
+						0
+					],
+					"source": [
+						"obj-181",
+						41
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-99",
+						0
+					],
+					"source": [
+						"obj-181",
+						42
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-101",
+						0
+					],
+					"source": [
+						"obj-181",
+						43
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-103",
+						0
+					],
+					"source": [
+						"obj-181",
+						44
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-105",
+						0
+					],
+					"source": [
+						"obj-181",
+						45
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-107",
+						0
+					],
+					"source": [
+						"obj-181",
+						46
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-109",
+						0
+					],
+					"source": [
+						"obj-181",
+						47
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-111",
+						0
+					],
+					"source": [
+						"obj-181",
+						48
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-113",
+						0
+					],
+					"source": [
+						"obj-181",
+						49
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-115",
+						0
+					],
+					"source": [
+						"obj-181",
+						50
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-117",
+						0
+					],
+					"source": [
+						"obj-181",
+						51
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-119",
+						0
+					],
+					"source": [
+						"obj-181",
+						52
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-121",
+						0
+					],
+					"source": [
+						"obj-181",
+						53
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-123",
+						0
+					],
+					"source": [
+						"obj-181",
+						54
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-125",
+						0
+					],
+					"source": [
+						"obj-181",
+						55
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-127",
+						0
+					],
+					"source": [
+						"obj-181",
+						56
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-129",
+						0
+					],
+					"source": [
+						"obj-181",
+						57
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-131",
+						0
+					],
+					"source": [
+						"obj-181",
+						58
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-133",
+						0
+					],
+					"source": [
+						"obj-181",
+						59
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-135",
+						0
+					],
+					"source": [
+						"obj-181",
+						60
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-137",
+						0
+					],
+					"source": [
+						"obj-181",
+						61
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-139",
+						0
+					],
+					"source": [
+						"obj-181",
+						62
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-141",
+						0
+					],
+					"source": [
+						"obj-181",
+						63
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-189",
+						0
+					],
+					"source": [
+						"obj-187",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-188",
+						1
+					],
+					"source": [
+						"obj-189",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-190",
+						0
+					],
+					"source": [
+						"obj-187",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-188",
+						2
+					],
+					"source": [
+						"obj-190",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-191",
+						0
+					],
+					"source": [
+						"obj-187",
+						2
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-188",
+						3
+					],
+					"source": [
+						"obj-191",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-182",
+						0
+					],
+					"source": [
+						"obj-180",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-186",
+						0
+					],
+					"source": [
+						"obj-182",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-183",
+						0
+					],
+					"source": [
+						"obj-182",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-187",
+						0
+					],
+					"source": [
+						"obj-186",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-184",
+						0
+					],
+					"source": [
+						"obj-183",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-185",
+						1
+					],
+					"source": [
+						"obj-184",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-185",
+						0
+					],
+					"source": [
+						"obj-184",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-188",
+						0
+					],
+					"source": [
+						"obj-185",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-192",
+						0
+					],
+					"source": [
+						"obj-188",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-181",
+						0
+					],
+					"source": [
+						"obj-192",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-193",
+						0
+					],
+					"source": [
+						"obj-180",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-195",
+						1
+					],
+					"source": [
+						"obj-193",
+						2
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-194",
+						1
+					],
+					"source": [
+						"obj-193",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-194",
+						0
+					],
+					"source": [
+						"obj-193",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-195",
+						0
+					],
+					"source": [
+						"obj-194",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-196",
+						0
+					],
+					"source": [
+						"obj-195",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-181",
+						0
+					],
+					"source": [
+						"obj-196",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-197",
+						0
+					],
+					"source": [
+						"obj-180",
+						4
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-198",
+						0
+					],
+					"source": [
+						"obj-197",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-199",
+						0
+					],
+					"source": [
+						"obj-180",
+						2
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-200",
+						0
+					],
+					"source": [
+						"obj-199",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-201",
+						0
+					],
+					"source": [
+						"obj-180",
+						3
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-202",
+						0
+					],
+					"source": [
+						"obj-180",
+						6
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-203",
+						0
+					],
+					"source": [
+						"obj-202",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-204",
+						0
+					],
+					"source": [
+						"obj-180",
+						5
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-205",
+						0
+					],
+					"source": [
+						"obj-204",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-206",
+						0
+					],
+					"source": [
+						"obj-180",
+						7
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-208",
+						0
+					],
+					"source": [
+						"obj-180",
+						7
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-207",
+						0
+					],
+					"source": [
+						"obj-206",
+						0
+					]
+				}
+			}
+		],
+		"dependency_cache": [],
+		"latency": 0,
+		"autosave": 0
+	}
 }
