@@ -78,8 +78,15 @@ def test_play_refuses_to_overwrite_a_recording(jack_server, tmp_path):
 
 
 def test_play_for_seconds_exits_cleanly_and_reports(jack_server, tmp_path):
-    done = subprocess.run([sys.executable, "-m", "liveengine", "play", "--demo", "--seconds", "1.5"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    process = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "liveengine", "play", "--demo", "--seconds", "1.5"],
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack: where it hung
+        out, err = process.communicate()
+        raise AssertionError(f"play did not exit:\n{out}\n{err[-8000:]}") from None
+    done = subprocess.CompletedProcess(process.args, process.returncode, out, err)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "playing on" in done.stdout and "JACK" in done.stdout
     assert "stopped:" in done.stdout and "0 callback errors" in done.stdout
