@@ -58,17 +58,20 @@ def _one_mode(tmp: Path, server: str, notes: int, timing: str, flood_seconds: fl
 
     engine = Engine(load_patch(_patch(tmp, timing)))
     engine.wait_rendered(timeout=120)
-    # rtmidi's JACK clients before any Python JACK callback exists (see liveengine/control/midi/ports.py).
+    # rtmidi's JACK clients before any Python JACK callback runs (see liveengine/control/midi/ports.py);
+    # the stand-in controller's ports exist first, so liveengine makes a client for it.
+    tester = MidiTester(server, activate=False)
     midi = MidiInput(engine, MidiSettings.from_patch(engine.instrument.patch), api="jack")
+    midi.prepare()
+    tester.activate()
     midi.start()
-    tester = MidiTester(server)
     capture = Capture(server, seconds=notes * 0.12 + flood_seconds + 10)
     backend = SoundDeviceBackend("JACK", RATE, PERIOD, 2)
     try:
         engine.start(backend)
         capture.connect_from("liveengine")
         if not _wait(lambda: len(midi.devices) == 1, 5.0):
-            return {"error": "the stand-in controller was not found by the port scan"}
+            return {"error": "the stand-in controller was not opened"}
         capture.start()
         time.sleep(0.5)
         rng = random.Random(7)

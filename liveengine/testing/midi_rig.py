@@ -16,7 +16,7 @@ from collections import deque
 class MidiTester:
     MAX_EVENTS_PER_CYCLE = 64  # JACK's MIDI buffer holds a few KiB a cycle: spread floods over cycles
 
-    def __init__(self, servername: str, client: str = "LPMiniMK3", port: str = "LPMiniMK3 MIDI") -> None:
+    def __init__(self, servername: str, client: str = "LPMiniMK3", port: str = "LPMiniMK3 MIDI", activate: bool = True) -> None:
         import jack
 
         self.client = jack.Client(client, no_start_server=True, servername=servername)
@@ -28,6 +28,12 @@ class MidiTester:
         self.written: list[tuple[int, int]] = []  # (frame written at, first byte) per event
         self.write_errors = 0
         self.client.set_process_callback(self._process)
+        if activate:
+            self.client.activate()
+
+    def activate(self) -> None:
+        """Start processing. Until then the ports exist but no Python runs on JACK's thread, so rtmidi
+        may open its clients meanwhile (see liveengine/control/midi/ports.py)."""
         self.client.activate()
 
     @property

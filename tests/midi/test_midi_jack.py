@@ -46,18 +46,21 @@ def rig(jack_server, short_patch):
         engine = Engine(load_patch(path))
         made["engine"] = engine
         assert engine.wait_rendered(timeout=60)
-        # MIDI first: rtmidi opens its JACK clients holding the interpreter lock, so they must
-        # exist before any JACK client of this process runs Python (see ports.PortPool).
-        midi = MidiInput(engine, MidiSettings.from_patch(engine.instrument.patch), api="jack", inputs=("LPMiniMK3",))
-        midi.start()
-        made["midi"] = midi
-        tester = MidiTester(jack_server.name)
+        # The controller is plugged in (its ports exist) but runs no Python on JACK's thread yet:
+        # rtmidi opens its JACK clients holding the interpreter lock, so they must exist before
+        # any JACK client of this process runs Python (see ports.PortPool).
+        tester = MidiTester(jack_server.name, activate=False)
         made["tester"] = tester
+        midi = MidiInput(engine, MidiSettings.from_patch(engine.instrument.patch), api="jack", inputs=("LPMiniMK3",))
+        midi.prepare()
+        made["midi"] = midi
+        tester.activate()
+        midi.start()
         capture = Capture(jack_server.name)
         made["capture"] = capture
         engine.start(SoundDeviceBackend("JACK", RATE, PERIOD, 2))
         capture.connect_from("liveengine")
-        assert wait_for(lambda: len(midi.devices) == 1)  # found by the port scan, as a plugged-in controller is
+        assert wait_for(lambda: len(midi.devices) == 1)
         assert [d.profile.name for d in midi.devices.values()] == ["launchpad-mini-mk3"]
         return engine, midi, tester, capture
 
@@ -212,3 +215,34 @@ def test_unplugged_controller_is_found_again_with_leds_and_soft_takeover(rig, ja
         assert wait_for(lambda: abs(engine.instrument.setting.zoom - target) < 1e-9, 2.0), engine.instrument.setting.zoom
     finally:
         tester.close()
+
+
+def test_a_daw_plays_through_the_virtual_port(rig, jack_server):
+    engine, midi, tester, capture = rig()
+    daw = MidiTester(jack_server.name, client="daw", port="track")
+    try:
+        (virtual,) = [p for p in daw.client.get_ports(is_midi=True, is_input=True) if p.name.endswith(":liveengine")]
+        daw.client.connect(daw.out, virtual)
+        capture.start()
+        time.sleep(0.1)
+        daw.send_at(daw.frame_time() + PERIOD, bytes([0x99, 45, 64]))  # generic profile: note 45 = row 1, column 1
+        time.sleep(0.5)
+        audio, _ = capture.stop()
+    finally:
+        daw.close()
+    (onset,) = onsets(audio[:, 0])
+    played = engine.instrument.cache.get(engine.instrument.setting.pad_index(1, 1)).samples * (64 / 127)
+    loud = int(np.flatnonzero(np.abs(played) > 1e-3)[0])
+    heard = audio[onset - loud : onset - loud + len(played), 0]
+    np.testing.assert_allclose(heard[loud:], played[loud : len(heard)], atol=1e-6)
+
+
+def test_program_change_and_next_button_load_patches(rig, tmp_path):
+    (tmp_path / "other.toml").write_text('[grid]\nrows = 4\ncols = 4\n[engine]\nrender_in = "thread"\nmax_seconds = 0.05\n')
+    engine, midi, tester, capture = rig(midi='programs = ["other.toml", "short.toml"]\nnext_cc = 104')
+    tester.send_at(tester.frame_time() + PERIOD, bytes([0xC0, 0]))
+    assert wait_for(lambda: engine.instrument.patch.path.name == "other.toml", 20.0)
+    assert engine.grid_shape() == (4, 4)
+    tester.send_at(tester.frame_time() + PERIOD, bytes([0xB0, 104, 127]))
+    assert wait_for(lambda: engine.instrument.patch.path.name == "short.toml", 20.0)
+    assert wait_for(lambda: midi.counters.patches_loaded == 2, 5.0)

@@ -74,7 +74,7 @@ def cmd_midi(args) -> int:
     api = ports.resolve_api(args.midi_api or settings.api)
     profiles = load_profiles()
     _say(f"MIDI API {api}; profiles from {SHIPPED_DIR.name}/ (shipped) and {user_profile_dir()} (yours)")
-    pool = ports.PortPool(api, 0)
+    pool = ports.PortPool(api, lambda names: (0, 1))  # one output, to list the outputs
     try:
         inputs, outputs = pool.inputs(), pool.outputs()
     finally:
@@ -109,11 +109,15 @@ def cmd_learn(args) -> int:
     settings = MidiSettings.from_patch(load_patch(path))
     api = ports.resolve_api(args.midi_api or settings.api)
     profiles = load_profiles()
-    pool = ports.PortPool(api, 4)
+    chosen: list[str] = []
+
+    def slots(names):
+        chosen.extend(ports.select_inputs(names, tuple(args.midi_in) or settings.inputs, lambda n: skipped(n, profiles))[:4])
+        return len(chosen), 0
+
+    pool = ports.PortPool(api, slots)
     opened = []
     try:
-        names = pool.inputs()
-        chosen = ports.select_inputs(names, tuple(args.midi_in) or settings.inputs, lambda n: skipped(n, profiles))[:4]
         for name in chosen:
             opened.append((pool.open_input_port(name), MessageSplitter()))
         pool.virtual.open_virtual_port(ports.VIRTUAL_PORT)

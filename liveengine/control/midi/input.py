@@ -38,7 +38,7 @@ LED_HZ = 25
 BATCH = 256
 MAX_RATE = 5000  # messages a second handled per input; pads and knobs need far fewer
 TEARDOWN_SECONDS = 0.1
-MAX_DEVICES = 4  # controllers open at once (each input and LED output is a client on JACK)
+MAX_DEVICES = 4  # controllers open at once
 
 
 @dataclass
@@ -125,9 +125,15 @@ class MidiInput:
         self.last_led_error: Exception | None = None
 
     # ---- lifecycle ----
+    def prepare(self) -> None:
+        """Make the rtmidi clients. Call it before any JACK client of this process runs Python
+        (before the engine's audio stream starts): see ports.PortPool."""
+        if self._pool is None:
+            self._pool = ports.PortPool(self.api, self._slots)
+
     def start(self) -> None:
-        """Open everything. Call it before the engine's audio stream starts (see ports.PortPool)."""
-        self._pool = ports.PortPool(self.api, MAX_DEVICES)
+        """Open the ports (controllers and the virtual input) and start the threads."""
+        self.prepare()
         if self.virtual:
             self._open_virtual()
         self._scan()
@@ -177,6 +183,16 @@ class MidiInput:
         return lines
 
     # ---- ports ----
+    def _slots(self, names: list[str]) -> tuple[int, int]:
+        """How many inputs and LED outputs to make: on JACK, for the controllers present now (clients
+        cost, see ports.PortPool: one plugged in later for the first time needs a restart, one
+        unplugged and plugged back reuses its own); elsewhere MAX_DEVICES of each."""
+        if self.api != "jack":
+            return MAX_DEVICES, MAX_DEVICES
+        wanted = ports.select_inputs(names, self.wanted, lambda n: skipped(n, self.profiles))[:MAX_DEVICES]
+        leds = [n for n in wanted if choose_profile(n, self.profiles, self.settings.profile).leds.get("method", "none") != "none"]
+        return len(wanted), len(leds)
+
     def _mapper(self, name: str, profile: Profile) -> MidiMapper:
         return MidiMapper(profile, self.settings, self._grid_shape, self.takeover, port=name)
 
@@ -221,7 +237,7 @@ class MidiInput:
             if device is None:
                 if name not in self._full_reported:
                     self._full_reported.add(name)
-                    self.report(f"MIDI: {name} not opened: liveengine opens at most {MAX_DEVICES} controllers")
+                    self.report(f"MIDI: {name} not opened: liveengine made its MIDI {'clients for the controllers present at start; restart to add it' if self.api == 'jack' else f'slots for {MAX_DEVICES} controllers'}")
                 continue
             with self._lock:
                 self.devices[name] = device

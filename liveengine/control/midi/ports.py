@@ -106,22 +106,30 @@ class PortPool:
     and fails ("JACK server not running?"). Opening and closing *ports* on existing
     clients does not wait for a cycle, so hot-plug reuses these objects. Make the pool
     before the audio stream starts.
+
+    Why few: each rtmidi object is a JACK client, and when a process dies without closing
+    them (SIGKILL, a crash) the server stalls about 5 s per dead client before it answers
+    anyone again. So `slots(input_names)` decides how many inputs and outputs to make once
+    the ports present are known (the virtual input lists them).
     """
 
-    def __init__(self, api: str, size: int = 4) -> None:
+    def __init__(self, api: str, slots) -> None:
         self.api = api
-        self._lister_in = open_input(api, f"{CLIENT}-scan")
-        self._lister_out = open_output(api, f"{CLIENT}-scan")
         self.virtual = open_input(api, CLIENT)
-        self._free_in = [open_input(api, CLIENT) for _ in range(size)]
-        self._free_out = [open_output(api, CLIENT) for _ in range(size)]
-        self._all = [self._lister_in, self._lister_out, self.virtual, *self._free_in, *self._free_out]
+        self._lister_in = self.virtual
+        inputs, outputs = slots([p for p in self.virtual.get_ports() if not own_port(p)])
+        self._free_in = [open_input(api, CLIENT) for _ in range(inputs)]
+        self._free_out = [open_output(api, CLIENT) for _ in range(outputs)]
+        self._lister_out = self._free_out[0] if self._free_out else None
+        self._all = [self.virtual, *self._free_in, *self._free_out]
 
     def inputs(self) -> list[str]:
         """Input port names (sources), without liveengine's own."""
         return [p for p in self._lister_in.get_ports() if not own_port(p)]
 
     def outputs(self) -> list[str]:
+        if self._lister_out is None:
+            return []
         return [p for p in self._lister_out.get_ports() if not own_port(p)]
 
     def open_input_port(self, name: str):
