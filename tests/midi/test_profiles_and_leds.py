@@ -153,3 +153,12 @@ def test_pad_colours_rendered_unrendered_playing_and_outside_the_grid(profiles):
     assert colours[22] == PLAYING  # pad 7 = row 1, column 1, sounding
     assert colours[51] == OFF  # row 4: not rendered yet (render progress shows as pads lighting up)
     assert colours[17] == OFF and colours[81] == OFF  # column 6 and row 7 are past the 6x6 grid
+
+
+def test_render_progress_dims_the_pads_not_yet_re_rendered(profiles):
+    profile = profiles["launchpad-mini-mk3"]
+    descriptions = [_Description((200, 100, 40))] * 64  # every pad has a sound (the previous setting's)
+    colours = pad_colours(profile, (8, 8), descriptions, frozenset(), progress=(16, 64))
+    assert colours[11] == colours[28] == (200, 100, 40)  # pads 0..15 (rows 0, 1) are done
+    assert colours[31] == colours[88] == (50, 25, 10)  # the rest glow at a quarter until rendered
+    assert pad_colours(profile, (8, 8), descriptions, frozenset(), progress=(64, 64))[88] == (200, 100, 40)

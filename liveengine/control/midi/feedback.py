@@ -1,9 +1,10 @@
 """Pad LEDs: the grid's colours, the playing pads, render progress; mode switches in and out.
 
 What a pad shows (`pad_colours`): the colour of its description (from its drum class or
-brightness, made by the renderer) once rendered; dark while not rendered yet, so after
-a mapping change the grid fills in as the pads render (that is the progress display);
-white while it sounds. Pads past the grid's edge are dark.
+brightness, made by the renderer) once rendered; dark while never rendered; white while it
+sounds. After a mapping or parameter change the engine's render progress (done of total)
+is shown by dimming the pads from index `done` on, so the lit part of the grid grows as the
+pads render. Pads past the grid's edge are dark.
 
 How it is sent is the profile's `[leds] method`, one encoder each, following the vendor
 documents cited in the profile: `novation_rgb` (Launchpad LED lighting SysEx, type 3),
@@ -19,12 +20,19 @@ from liveengine.control.midi.profiles import Profile
 
 OFF = (0, 0, 0)
 PLAYING = (255, 255, 255)
+STALE_LEVEL = 0.25  # pads still waiting for their re-render glow at a quarter
 NOVATION_MAX_PER_MESSAGE = 81  # the lighting SysEx takes up to 81 colour specs
 
 
-def pad_colours(profile: Profile, shape: tuple[int, int], descriptions, playing) -> dict[int, tuple[int, int, int]]:
-    """LED note -> (r, g, b) 0..255 for every pad of the profile's layout."""
+def pad_colours(profile: Profile, shape: tuple[int, int], descriptions, playing, progress=(0, 0)) -> dict[int, tuple[int, int, int]]:
+    """LED note -> (r, g, b) 0..255 for every pad of the profile's layout.
+
+    `progress` is the engine's (done, total) render progress: while a re-render runs, pads
+    from index `done` on are dimmed to STALE_LEVEL, so the lit part of the grid grows with it.
+    """
     rows, cols = shape
+    done, total = progress
+    stale_from = done if done < total else rows * cols
     out = {}
     for (r, c), note in profile.pad_to_note.items():
         if r >= rows or c >= cols:
@@ -37,7 +45,8 @@ def pad_colours(profile: Profile, shape: tuple[int, int], descriptions, playing)
         elif description is None:
             out[note] = OFF
         else:
-            out[note] = tuple(max(0, min(255, int(v))) for v in description.color)
+            level = STALE_LEVEL if index >= stale_from else 1.0
+            out[note] = tuple(max(0, min(255, int(v * level))) for v in description.color)
     return out
 
 

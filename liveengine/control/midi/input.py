@@ -344,6 +344,7 @@ class MidiInput:
             shape = self.engine.grid_shape()
             descriptions = self.engine.pad_descriptions()
             playing = self.engine.playing_pads()
+            progress = self.engine.render_progress()
         except Exception as exc:  # LEDs are never worth stopping the input for
             self.counters.led_errors += 1
             if self.counters.led_errors == 1:
@@ -354,7 +355,7 @@ class MidiInput:
                 device.needs_setup = False
                 device.sent.clear()
                 self._send(device, device.encoder.setup())
-            wanted = pad_colours(device.profile, shape, descriptions, playing)
+            wanted = pad_colours(device.profile, shape, descriptions, playing, progress)
             changes = {note: rgb for note, rgb in wanted.items() if device.sent.get(note) != rgb}
             if changes:
                 self._send(device, device.encoder.frame(changes))
