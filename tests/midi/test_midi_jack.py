@@ -40,7 +40,8 @@ def wait_for(predicate, timeout: float = 5.0) -> bool:
 def rig(jack_server, short_patch):
     made = {}
 
-    def make(seconds: float = 0.05, midi: str = ""):
+    def make(seconds: float = 0.05, midi: str = "", device: str = "LPMiniMK3", port: str = "LPMiniMK3 MIDI",
+             profile: str = "launchpad-mini-mk3"):
         path = short_patch(extra_engine='render_in = "thread"', extra=f"[midi]\n{midi}\n")
         path.write_text(path.read_text().replace("max_seconds = 0.05", f"max_seconds = {seconds}"))
         engine = Engine(load_patch(path))
@@ -49,9 +50,9 @@ def rig(jack_server, short_patch):
         # The controller is plugged in (its ports exist) but runs no Python on JACK's thread yet:
         # rtmidi opens its JACK clients holding the interpreter lock, so they must exist before
         # any JACK client of this process runs Python (see ports.PortPool).
-        tester = MidiTester(jack_server.name, activate=False)
+        tester = MidiTester(jack_server.name, client=device, port=port, activate=False)
         made["tester"] = tester
-        midi = MidiInput(engine, MidiSettings.from_patch(engine.instrument.patch), api="jack", inputs=("LPMiniMK3",))
+        midi = MidiInput(engine, MidiSettings.from_patch(engine.instrument.patch), api="jack", inputs=(device,))
         midi.prepare()
         made["midi"] = midi
         tester.activate()
@@ -61,7 +62,7 @@ def rig(jack_server, short_patch):
         engine.start(SoundDeviceBackend("JACK", RATE, PERIOD, 2))
         capture.connect_from("liveengine")
         assert wait_for(lambda: len(midi.devices) == 1)
-        assert [d.profile.name for d in midi.devices.values()] == ["launchpad-mini-mk3"]
+        assert [d.profile.name for d in midi.devices.values()] == [profile]
         return engine, midi, tester, capture
 
     yield make
@@ -246,3 +247,21 @@ def test_program_change_and_next_button_load_patches(rig, tmp_path):
     tester.send_at(tester.frame_time() + PERIOD, bytes([0xB0, 104, 127]))
     assert wait_for(lambda: engine.instrument.patch.path.name == "short.toml", 20.0)
     assert wait_for(lambda: midi.counters.patches_loaded == 2, 5.0)
+
+
+def test_apc_mini_mk2_leds_follow_its_protocol(rig):
+    engine, midi, tester, capture = rig(device="APC mini mk2", port="APC mini mk2", profile="apc-mini-mk2")
+    header = bytes([0xF0, 0x47, 0x7F, 0x4F, 0x24, 0x00, 0x08])
+
+    def leds():
+        out = {}
+        for _, m in tester.received:  # one SysEx per pad: start pad = end pad, then R, G, B as (bit 7, bits 0-6)
+            assert m.startswith(header) and len(m) == 16 and m[7] == m[8] and m[-1] == 0xF7, m.hex()
+            out[m[7]] = ((m[9] << 7) | m[10], (m[11] << 7) | m[12], (m[13] << 7) | m[14])
+        return out
+
+    assert wait_for(lambda: len(leds()) == 64)
+    descriptions = engine.pad_descriptions()
+    assert leds() == {row * 8 + col: tuple(descriptions[row * 8 + col].color) for row in range(8) for col in range(8)}
+    midi.stop()
+    assert set(leds().values()) == {(0, 0, 0)}  # no mode switch to undo: dark is its own state

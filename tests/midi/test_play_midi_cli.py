@@ -1,0 +1,50 @@
+"""`liveengine play` with a controller: the CLI opens MIDI, a Launchpad-named controller plays pads into
+the recording, its LEDs are lit, and at exit it is put back in Live mode."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import soundfile as sf
+
+from liveengine.testing.jack_rig import PERIOD, onsets
+from liveengine.testing.midi_rig import MidiTester
+
+MODE_ON = bytes([0xF0, 0x00, 0x20, 0x29, 0x02, 0x0D, 0x0E, 0x01, 0xF7])
+MODE_OFF = bytes([0xF0, 0x00, 0x20, 0x29, 0x02, 0x0D, 0x0E, 0x00, 0xF7])
+
+
+def test_play_with_a_controller_records_its_pads_and_restores_it(jack_server, short_patch, tmp_path):
+    patch = short_patch(extra_engine='render_in = "thread"', extra='[midi]\ninputs = ["LPMiniMK3"]\n')
+    controller = MidiTester(jack_server.name)  # plugged in before play starts
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "liveengine", "play", str(patch), "--record", "take.wav", "--seconds", "3",
+                                "--midi-api", "jack", "--no-osc"], cwd=tmp_path, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("playing on"):
+                break
+        assert any("MIDI: " in l and "launchpad-mini-mk3" in l for l in lines), "".join(lines)
+        deadline = time.monotonic() + 5
+        while not any(m == MODE_ON for _, m in controller.received) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        now = controller.frame_time() + PERIOD
+        controller.send_many([(now + 4800, bytes([0x90, 34, 100])), (now + 24000, bytes([0x90, 66, 100]))])
+        out = process.communicate(timeout=60)[0]
+    finally:
+        if process.poll() is None:
+            process.kill()
+        controller.close()
+    assert process.returncode == 0, "".join(lines) + out
+    audio, rate = sf.read(tmp_path / "take.wav", dtype="float32")
+    assert len(onsets(audio[:, 0], min_gap=2400)) == 2  # two notes, two hits in the recording
+    received = [m for _, m in controller.received]
+    assert received[0] == MODE_ON and received[-1] == MODE_OFF  # programmer mode while playing, Live mode after
+    assert np.max(np.abs(audio)) > 0.01
