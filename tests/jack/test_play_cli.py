@@ -78,15 +78,11 @@ def test_play_refuses_to_overwrite_a_recording(jack_server, tmp_path):
 
 
 def test_play_for_seconds_exits_cleanly_and_reports(jack_server, tmp_path):
-    process = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "liveengine", "play", "--demo", "--seconds", "1.5"],
-                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        out, err = process.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        process.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack: where it hung
-        out, err = process.communicate()
-        raise AssertionError(f"play did not exit:\n{out}\n{err[-8000:]}") from None
-    done = subprocess.CompletedProcess(process.args, process.returncode, out, err)
+    # If play ever hangs, faulthandler prints every thread's stack after 45 s and exits: where it hung.
+    run_play = ("import faulthandler, runpy, sys; faulthandler.dump_traceback_later(45, exit=True); "
+                "sys.argv = ['liveengine', 'play', '--demo', '--seconds', '1.5']; runpy.run_module('liveengine', run_name='__main__')")
+    done = subprocess.run([sys.executable, "-c", run_play], cwd=tmp_path, capture_output=True, text=True, timeout=90,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
     assert done.returncode == 0, done.stdout + done.stderr
     assert "playing on" in done.stdout and "JACK" in done.stdout
     assert "stopped:" in done.stdout and "0 callback errors" in done.stdout
