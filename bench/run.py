@@ -442,6 +442,7 @@ def markdown(results: dict) -> str:
                   f"is {c['complex_from_exp_over_cos_sin']:.1f}x slower than from cos/sin in complex64."]
     import grid_bench
 
+    lines += midi_markdown(results)
     lines += grid_bench.markdown(results)
     lines += ["", f"The dummy driver's own cycles jitter by {results['latency']['driver_cycle_jitter_ms']:.2f} ms (p99-p1) "
               "against the wall clock here; arrival times are read on that clock, so that is the floor under the jitter above."]
@@ -541,10 +542,46 @@ def main() -> int:
         results["osc"] = bench_osc(tmp, server_name, 30 if args.quick else 100, 2.0 if args.quick else 5.0)
         print("bench: command-to-output latency ...", flush=True)
         results["latency"] = bench_latency(tmp, server_name, 40 if args.quick else 150)
+        print("bench: MIDI note to sound ...", flush=True)
+        results["midi"] = bench_midi(50 if args.quick else 200)
         return finish(results)
     finally:
         sd._terminate()  # before the server goes: PortAudio's JACK host API asserts otherwise
         server.stop()
+
+
+def bench_midi(notes: int) -> dict:
+    """bench/midi_latency.py in a child process: rtmidi must open its JACK clients before any Python JACK client."""
+    child = subprocess.run([sys.executable, str(HERE / "midi_latency.py"), "--notes", str(notes)], capture_output=True, text=True, timeout=900)
+    text = child.stdout
+    start = text.find("{")
+    if child.returncode != 0 or start < 0:
+        return {"error": (child.stderr or text)[-300:]}
+    return json.loads(text[start:])
+
+
+def midi_markdown(results: dict) -> list[str]:
+    m = results.get("midi")
+    if not m:
+        return []
+    if "error" in m:
+        return ["", f"MIDI: {m['error']}"]
+    lines = ["", "| MIDI note to first audible frame (JACK, rtmidi polled) | in-graph median | p99 | max | jitter (p99-p1) | + reported output latency |",
+             "|---|---|---|---|---|---|"]
+    for mode in ("constant", "lowest-latency"):
+        r = m.get(mode, {})
+        if "error" in r or "in_graph" not in r:
+            lines.append(f"| {mode} | {r.get('error', 'not measured')} | | | | |")
+            continue
+        g = r["in_graph"]
+        lines.append(f"| {mode} | {g['ms']['median']:.2f} ms ({g['periods']['median']:.2f} periods) | {g['ms']['p99']:.2f} ms ({g['periods']['p99']:.2f}) | "
+                     f"{g['ms']['max']:.2f} ms | {g['jitter_ms']:.2f} ms | {r.get('reported_output_latency_ms', 0):.2f} ms |")
+    flood = m.get("constant", {}).get("flood")
+    if flood:
+        lines += ["", f"MIDI flood ({flood.get('seconds')} s of notes and clock): {flood.get('sent')} sent, {flood.get('handled')} handled, "
+                  f"{flood.get('flood_dropped')} dropped and counted, {flood.get('xruns', 'n/a')} xruns."]
+    lines.append("Goals: in-graph median <= 1 period, p99 <= 2 periods, jitter <= 1 period. rtmidi stamps JACK MIDI per cycle, so finer timing is not available from it.")
+    return lines
 
 
 def run_grid(results: dict, tmp: Path, server_name: str, quick: bool) -> None:
