@@ -33,6 +33,7 @@ from liveengine.control.midi.profiles import Profile, choose_profile, load_profi
 from liveengine.errors import LiveEngineError
 
 POLL_SECONDS = 0.001
+EARLY_CYCLE = 0.4  # fraction of a period (see arrival_frame)
 SCAN_SECONDS = 0.5
 LED_HZ = 25
 BATCH = 256
@@ -65,6 +66,33 @@ def read_param(engine, name: str) -> float | None:
         return float(engine.core.target_gain)
     value = getattr(engine.instrument.setting, name, None)
     return float(value) if isinstance(value, (int, float)) else None
+
+
+def arrival_frame(engine) -> int | None:
+    """Where a note polled now should sound, on the engine clock; None to leave it to the engine.
+
+    rtmidi delivers MIDI once per JACK cycle, so the frame a note was written at inside its
+    cycle is lost, and the poll adds up to a millisecond more. In `constant` timing, rather
+    than "one block after the poll" (which carries the poll's delay into the jitter), a note
+    starts one block after the start of the cycle it arrived in: the cycle is found from the
+    engine's last callback (frame and start time) and the time since, counted in whole periods.
+    The jitter left is where the note sat inside its cycle (under one period). In
+    `lowest-latency` timing, or while the stream is stalled, the engine decides (None).
+    """
+    backend = engine.backend
+    options = engine.options
+    if backend is None or options.timing != "constant":
+        return None
+    anchor_frame, anchor_time = engine.core.anchor
+    period = options.blocksize / options.samplerate
+    elapsed = backend.now() - anchor_time
+    if not 0.0 <= elapsed < 4 * period:
+        return None
+    # A note can only be polled after its cycle began, but the engine's callback of that cycle may
+    # not have run yet, and the driver's cycles come early or late by a fraction of a period: so a
+    # poll in the last EARLY_CYCLE of a period counts as the next cycle's (then a note is late by
+    # at most a period, never early).
+    return anchor_frame + (int(elapsed / period + EARLY_CYCLE) + 1) * options.blocksize
 
 
 class Device:
@@ -280,6 +308,7 @@ class MidiInput:
         busy = False
         params: dict[str, object] = {}
         counters = self.counters
+        at = arrival_frame(self.engine)  # one arrival time per pass: the cycle these messages came in
         for device in devices:
             now = time.monotonic()
             for _ in range(BATCH):
@@ -294,7 +323,7 @@ class MidiInput:
                     counters.flood_dropped += 1
                     continue
                 for message in device.splitter.split(item[0]):
-                    for action in device.mapper.translate(message):
+                    for action in device.mapper.translate(message, at):
                         if action[0] == "patch":
                             self._patch_wanted = action[1]
                             self._patch_event.set()

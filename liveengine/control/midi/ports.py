@@ -10,7 +10,7 @@ thread polls `get_message()`.
 rtmidi's timestamps are no help for timing: on JACK each event's time is read with
 `jack_get_time()` while the cycle is processed, so every event of a cycle gets the
 same time (nothing finer than one period), and the delta of an event rtmidi ignores
-(clock, SysEx) is lost. liveengine stamps arrival on the engine clock when polled.
+(clock, SysEx) is lost. liveengine places notes on the engine clock itself (input.arrival_frame).
 """
 
 from __future__ import annotations
