@@ -155,3 +155,34 @@ def test_bad_midi_section_names_the_key(tmp_path, text, key):
     path.write_text(text)
     with pytest.raises(LiveEngineError, match=key):
         load_patch(path)
+
+
+class _Clock:
+    def __init__(self, now):
+        self._now = now
+
+    def now(self):
+        return self._now
+
+
+class _Engine:
+    def __init__(self, now, anchor, timing="constant"):
+        from types import SimpleNamespace
+
+        self.backend = _Clock(now)
+        self.core = SimpleNamespace(anchor=anchor)
+        self.options = SimpleNamespace(timing=timing, blocksize=128, samplerate=48000)
+
+
+def test_a_note_starts_one_block_after_the_cycle_it_arrived_in():
+    from liveengine.control.midi.input import EARLY_CYCLE, arrival_frame
+
+    period = 128 / 48000
+    start = 10.0
+    assert arrival_frame(_Engine(start + 0.1 * period, (1280, start))) == 1280 + 128  # polled early in the cycle
+    assert arrival_frame(_Engine(start + (0.99 - EARLY_CYCLE) * period, (1280, start))) == 1280 + 128
+    # Late in the period: the next cycle may have begun before the engine's callback ran.
+    assert arrival_frame(_Engine(start + (1.01 - EARLY_CYCLE) * period, (1280, start))) == 1280 + 256
+    assert arrival_frame(_Engine(start + 1.2 * period, (1280, start))) == 1280 + 256
+    assert arrival_frame(_Engine(start + 5 * period, (1280, start))) is None  # stalled stream: the engine decides
+    assert arrival_frame(_Engine(start + 0.1 * period, (1280, start), "lowest-latency")) is None
