@@ -239,11 +239,15 @@ def test_a_daw_plays_through_the_virtual_port(rig, jack_server):
 
 
 def test_program_change_and_next_button_load_patches(rig, tmp_path):
-    (tmp_path / "other.toml").write_text('[grid]\nrows = 4\ncols = 4\n[engine]\nrender_in = "thread"\nmax_seconds = 0.05\n')
+    (tmp_path / "other.toml").write_text('[grid]\nrows = 4\ncols = 4\n[engine]\nrender_in = "thread"\nmax_seconds = 0.05\n'
+                                         '[midi.cc]\n21 = "rotation"\n')
     engine, midi, tester, capture = rig(midi='programs = ["other.toml", "short.toml"]\nnext_cc = 104')
     tester.send_at(tester.frame_time() + PERIOD, bytes([0xC0, 0]))
     assert wait_for(lambda: engine.instrument.patch.path.name == "other.toml", 20.0)
     assert engine.grid_shape() == (4, 4)
+    assert wait_for(lambda: midi.counters.patches_loaded == 1, 5.0)
+    tester.send_at(tester.frame_time() + PERIOD, bytes([0xB0, 21, 64]))  # the new patch's binding: rotation
+    assert wait_for(lambda: engine.instrument.setting.rotation == -360 + 720 * 64 / 127, 2.0), engine.instrument.setting
     tester.send_at(tester.frame_time() + PERIOD, bytes([0xB0, 104, 127]))
     assert wait_for(lambda: engine.instrument.patch.path.name == "short.toml", 20.0)
     assert wait_for(lambda: midi.counters.patches_loaded == 2, 5.0)

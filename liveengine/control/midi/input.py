@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from liveengine.commands import PARAMS
 from liveengine.control.midi import ports
@@ -357,7 +357,21 @@ class MidiInput:
             path = self.settings.programs[index]
             if self.engine.load_patch(path):
                 self.counters.patches_loaded += 1
+                self._follow_patch()
                 self.takeover.release_all()
+
+    def _follow_patch(self) -> None:
+        """Take the loaded patch's knob bindings, aftertouch and note-off rule; keep the ports and
+        the program list (stepping on through the list must not depend on each patch repeating it)."""
+        new = MidiSettings.from_patch(self.engine.instrument.patch)
+        self.settings = replace(self.settings, note_off=new.note_off, aftertouch=new.aftertouch, cc=new.cc)
+        with self._lock:
+            devices = list(self.devices.values())
+        if self._virtual is not None:
+            devices.append(self._virtual)
+        for device in devices:
+            device.mapper.settings = self.settings
+            device.mapper.bindings = {**device.profile.cc, **self.settings.cc}
 
     # ---- LEDs ----
     def _led_loop(self) -> None:
