@@ -171,6 +171,7 @@ def test_flood_is_bounded_dropped_and_counted(rig):
     assert c.received <= len(events)
     # Every message that got past the limits reached the engine or was counted by it.
     assert c.handled + c.engine_rejected + c.bad <= c.parse.messages
+    assert wait_for(lambda: any("dropped (over the rate limit)" in r for r in engine.reports), 3.0)  # and said
     # The audio thread kept running: no capture cycle missed (Capture.stop asserts it).
     capture.stop()
     # And MIDI still plays afterwards.

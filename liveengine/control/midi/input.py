@@ -39,6 +39,7 @@ LED_HZ = 25
 BATCH = 256
 MAX_RATE = 5000  # messages a second handled per input; pads and knobs need far fewer
 TEARDOWN_SECONDS = 0.1
+REPORT_SECONDS = 2.0
 MAX_DEVICES = 4  # controllers open at once
 
 
@@ -151,6 +152,8 @@ class MidiInput:
         self._threads: list[threading.Thread] = []
         self._full_reported: set[str] = set()
         self.last_led_error: Exception | None = None
+        self._reported = (0, 0, 0, 0, 0)
+        self._last_report = 0.0
 
     # ---- lifecycle ----
     def prepare(self) -> None:
@@ -296,8 +299,26 @@ class MidiInput:
             if now >= next_scan:
                 next_scan = now + SCAN_SECONDS
                 self._scan()
+                self._report_losses()
             if not busy:
                 time.sleep(POLL_SECONDS)
+
+    def _report_losses(self) -> None:
+        """Say (at most every REPORT_SECONDS) how many messages were dropped or refused since last said."""
+        now = time.monotonic()
+        if now - self._last_report < REPORT_SECONDS:
+            return
+        c = self.counters
+        totals = (c.flood_dropped, c.parse.oversize, c.parse.stray_bytes, c.engine_rejected, c.bad)
+        if totals != self._reported:
+            new = [t - r for t, r in zip(totals, self._reported)]
+            self._reported = totals
+            self._last_report = now
+            parts = [f"{n} {what}" for n, what in zip(new, ("dropped (over the rate limit)", "oversize events", "stray bytes",
+                                                            "refused by the engine (queue full or pad not rendered)",
+                                                            "invalid for the loaded patch")) if n]
+            if parts:
+                self.report("MIDI: " + ", ".join(parts))
 
     def poll_once(self) -> bool:
         """Drain every input once (at most BATCH messages each); True if any input had more waiting."""
