@@ -270,3 +270,25 @@ def test_apc_mini_mk2_leds_follow_its_protocol(rig):
     assert leds() == {row * 8 + col: tuple(descriptions[row * 8 + col].color) for row in range(8) for col in range(8)}
     midi.stop()
     assert set(leds().values()) == {(0, 0, 0)}  # no mode switch to undo: dark is its own state
+
+
+@pytest.mark.parametrize("note_off", ["ignore", "choke"])
+def test_note_off_rings_out_or_releases_as_the_patch_says(rig, note_off):
+    engine, midi, tester, capture = rig(seconds=1.0, midi=f'note_off = "{note_off}"')
+    setting, cache = engine.instrument.setting, engine.instrument.cache
+    # A pad whose sound still rings 150 ms in, so a release shows.
+    row, col = next((r, c) for r in range(8) for c in range(8)
+                    if len(cache.get(setting.pad_index(r, c)).samples) > RATE // 2
+                    and np.max(np.abs(cache.get(setting.pad_index(r, c)).samples[RATE // 5 : RATE // 4])) > 0.01)
+    capture.start()
+    time.sleep(0.1)
+    now = tester.frame_time() + PERIOD
+    tester.send_many([(now, bytes([0x90, launchpad_note(row, col), 100])), (now + RATE // 10, bytes([0x80, launchpad_note(row, col), 0]))])
+    time.sleep(0.6)
+    audio, first = capture.stop()
+    (onset,) = onsets(audio[:, 0])
+    late = np.max(np.abs(audio[onset + RATE // 5 : onset + RATE // 4, 0]))  # 200-250 ms after the hit
+    if note_off == "ignore":
+        assert late > 0.005  # drums are one-shots: the note off changes nothing
+    else:
+        assert late < 1e-4  # released (faded over [engine] fade_ms) at the note off, 100 ms in

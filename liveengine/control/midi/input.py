@@ -139,6 +139,8 @@ class MidiInput:
         self.wanted = tuple(inputs) if inputs else settings.inputs
         self.virtual = settings.virtual if virtual is None else virtual
         self.profiles = profiles if profiles is not None else load_profiles()
+        if settings.profile:
+            choose_profile("", self.profiles, settings.profile)  # an unknown [midi] profile is an error before any port opens
         self.report = report or engine.report
         self.counters = MidiCounters()
         self.takeover = SoftTakeover(lambda name: read_param(engine, name))
