@@ -22,7 +22,7 @@ def test_play_with_a_controller_records_its_pads_and_restores_it(jack_server, sh
     patch = short_patch(extra_engine='render_in = "thread"', extra='[midi]\ninputs = ["LPMiniMK3"]\n')
     controller = MidiTester(jack_server.name)  # plugged in before play starts
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "liveengine", "play", str(patch), "--record", "take.wav", "--seconds", "3",
+    process = subprocess.Popen([sys.executable, "-m", "liveengine", "play", str(patch), "--record", "take.wav", "--seconds", "4",
                                 "--midi-api", "jack", "--no-osc"], cwd=tmp_path, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
@@ -35,8 +35,9 @@ def test_play_with_a_controller_records_its_pads_and_restores_it(jack_server, sh
         deadline = time.monotonic() + 5
         while not any(m == MODE_ON for _, m in controller.received) and time.monotonic() < deadline:
             time.sleep(0.05)
+        assert any(m == MODE_ON for _, m in controller.received), "".join(lines)  # liveengine has the controller
         now = controller.frame_time() + PERIOD
-        controller.send_many([(now + 4800, bytes([0x90, 34, 100])), (now + 24000, bytes([0x90, 66, 100]))])
+        controller.send_many([(now + 14400, bytes([0x90, 34, 100])), (now + 38400, bytes([0x90, 66, 100]))])
         out = process.communicate(timeout=60)[0]
     finally:
         if process.poll() is None:
@@ -44,7 +45,7 @@ def test_play_with_a_controller_records_its_pads_and_restores_it(jack_server, sh
         controller.close()
     assert process.returncode == 0, "".join(lines) + out
     audio, rate = sf.read(tmp_path / "take.wav", dtype="float32")
-    assert len(onsets(audio[:, 0], min_gap=2400)) == 2  # two notes, two hits in the recording
+    assert len(onsets(audio[:, 0], min_gap=2400)) == 2, (onsets(audio[:, 0], min_gap=2400), "".join(lines) + out)  # two notes, two hits
     received = [m for _, m in controller.received]
     assert received[0] == MODE_ON and received[-1] == MODE_OFF  # programmer mode while playing, Live mode after
     assert np.max(np.abs(audio)) > 0.01
