@@ -49,3 +49,14 @@ def test_play_with_a_controller_records_its_pads_and_restores_it(jack_server, sh
     received = [m for _, m in controller.received]
     assert received[0] == MODE_ON and received[-1] == MODE_OFF  # programmer mode while playing, Live mode after
     assert np.max(np.abs(audio)) > 0.01
+
+
+def test_play_no_midi_opens_no_port(jack_server, short_patch, tmp_path):
+    patch = short_patch(extra_engine='render_in = "thread"')
+    done = subprocess.run([sys.executable, "-m", "liveengine", "play", str(patch), "--seconds", "1", "--no-osc", "--no-midi"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "MIDI" not in done.stdout
+    with_midi = subprocess.run([sys.executable, "-m", "liveengine", "play", str(patch), "--seconds", "1", "--no-osc", "--midi-api", "jack"],
+                               cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert with_midi.returncode == 0 and "MIDI: virtual input 'liveengine' (jack) -> profile generic" in with_midi.stdout
