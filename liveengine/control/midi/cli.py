@@ -120,9 +120,15 @@ def cmd_learn(args) -> int:
     try:
         for name in chosen:
             opened.append((pool.open_input_port(name), MessageSplitter()))
-        pool.virtual.open_virtual_port(ports.VIRTUAL_PORT)
-        opened.append((pool.virtual, MessageSplitter()))
-        _say(f"listening on {', '.join(chosen) or 'no controllers'} and the virtual input '{ports.VIRTUAL_PORT}'")
+        try:
+            pool.virtual.open_virtual_port(ports.VIRTUAL_PORT)
+            opened.append((pool.virtual, MessageSplitter()))
+            virtual = f" and the virtual input '{ports.VIRTUAL_PORT}'"
+        except Exception:  # Windows MM has no virtual ports
+            virtual = ""
+        if not opened:
+            raise LiveEngineError("no MIDI input to learn from.", "Connect a controller (see `liveengine midi`), or name one with --midi-in.")
+        _say(f"listening on {', '.join(chosen) or 'no controllers'}{virtual}")
         pending: list = []
 
         def poll():
