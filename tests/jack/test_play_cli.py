@@ -51,7 +51,9 @@ def _children(pid: int) -> list[int]:
 
 
 def test_recording_survives_sigkill(jack_server, tmp_path):
-    process = start_play(tmp_path, "--record", "take.wav")
+    # --no-midi: a killed process's rtmidi JACK clients stall the shared test server for seconds
+    # (docs/controllers.md), which would fail the next test; this one is about the recording.
+    process = start_play(tmp_path, "--record", "take.wav", "--no-midi")
     time.sleep(2.5)
     children = _children(process.pid)  # the render process (and multiprocessing's resource tracker)
     assert children, "play runs its renderer in a child process"
