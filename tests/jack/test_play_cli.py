@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -43,27 +44,18 @@ def test_play_stops_on_signal_with_a_complete_recording(jack_server, tmp_path, s
     assert np.max(np.abs(audio)) <= 1.0
 
 
-def _children(pid: int) -> list[int]:
-    try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
 def test_recording_survives_sigkill(jack_server, tmp_path):
-    # --no-midi: a killed process's rtmidi JACK clients stall the shared test server for seconds
-    # (docs/controllers.md), which would fail the next test; this one is about the recording.
-    process = start_play(tmp_path, "--record", "take.wav", "--no-midi")
-    time.sleep(2.5)
-    children = _children(process.pid)  # the render process (and multiprocessing's resource tracker)
-    assert children, "play runs its renderer in a child process"
-    process.kill()
-    process.wait(timeout=10)
-    process.stdout.close()
-    deadline = time.time() + 10
-    while any(Path(f"/proc/{c}").exists() and Path(f"/proc/{c}/stat").read_text().split()[2] != "Z" for c in children):
-        assert time.time() < deadline, "the render process outlived a killed engine"
-        time.sleep(0.1)
+    # In a child process with a JACK server of its own (see sigkill_child.py): a killed
+    # client would stall the shared server for the tests after this one.
+    env = {k: v for k, v in os.environ.items() if k != "JACK_DEFAULT_SERVER"}
+    child = Path(__file__).with_name("sigkill_child.py")
+    done = subprocess.run([sys.executable, str(child), str(tmp_path), f"liveengine-kill-{os.getpid()}"],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "error" not in result, result
+    assert result["render_children"] >= 1, "play runs its renderer in a child process"
+    assert not result["render_outlived_engine"], "the render process outlived a killed engine"
     audio, rate = sf.read(tmp_path / "take.wav", dtype="float32")
     # All but the last second: the header is rewritten every half second of audio.
     assert len(audio) >= 1.0 * rate

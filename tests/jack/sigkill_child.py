@@ -1,0 +1,59 @@
+"""Run by test_play_cli.py's SIGKILL test in its own process, on a JACK server of its own.
+
+A killed JACK client stalls its server until the server gives up on it, which would fail
+the tests that follow on the session's shared server; and one process must not use two
+JACK servers. So this child owns a server, runs `liveengine play --record`, kills it with
+SIGKILL mid-performance, and prints what it saw as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from liveengine.testing.jack_rig import start_jackd
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def main(folder: str, name: str) -> dict:
+    server = start_jackd(name)
+    try:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1"}
+        play = subprocess.Popen([sys.executable, "-m", "liveengine", "play", "--demo", "--record", "take.wav"], cwd=folder, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        lines = []
+        for line in play.stdout:
+            lines.append(line)
+            if line.startswith("playing on"):
+                break
+        else:
+            return {"error": "play never reached a running stream", "output": "".join(lines)}
+        time.sleep(2.5)
+        render = children(play.pid)  # the render process (and multiprocessing's resource tracker)
+        play.kill()
+        play.wait(timeout=10)
+        play.stdout.close()
+        deadline = time.time() + 10
+        lingering = True
+        while time.time() < deadline:
+            lingering = any(Path(f"/proc/{c}").exists() and Path(f"/proc/{c}/stat").read_text().split()[2] != "Z" for c in render)
+            if not lingering:
+                break
+            time.sleep(0.1)
+        return {"render_children": len(render), "render_outlived_engine": lingering}
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(sys.argv[1], sys.argv[2])))
