@@ -113,7 +113,8 @@ class SoundDeviceBackend:
         # Lateness by PortAudio's own clock: from the host API starting the cycle to
         # this Python code running (the GIL wait shows here). Some host APIs give 0.
         current = time_info.currentTime
-        lateness = self._stream.time - current if current > 0.0 else 0.0
+        stream = self._stream  # None once stop() began: the last callback may still be running
+        lateness = stream.time - current if current > 0.0 and stream is not None else 0.0
         self._process(outdata, frames, entered, lateness, bool(status.output_underflow))
 
     def now(self) -> float:
