@@ -469,6 +469,14 @@ class Engine:
         return wav
 
     # ---- feedback (any control thread) ----
+    def param_value(self, name: str) -> float:
+        """The current value of a /param parameter (for soft takeover and displays)."""
+        if name == "gain":
+            return float(self.core.target_gain)
+        if name in GRID_PARAMS:
+            return float(getattr(self.instrument.setting, name))
+        raise LiveEngineError(f"{name!r} is not a parameter; parameters: gain, {', '.join(GRID_PARAMS)}.")
+
     def grid_shape(self) -> tuple[int, int]:
         setting = self.instrument.setting
         return setting.rows, setting.cols

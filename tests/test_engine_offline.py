@@ -375,3 +375,13 @@ def test_pad_off_fades_only_that_pads_voices(engines, tmp_path):
     engine.submit(make_command("/pad/off", [0, 0], at=backend.frame + 128))
     backend.run(2048)
     assert engine.playing_pads() == frozenset({63})  # the other pad rings on
+
+
+def test_param_value_reads_back_what_was_set(engines, tmp_path):
+    engine, backend = engines(write_patch(tmp_path / "p.toml"))
+    engine.submit(make_command("/param", ["zoom", 2.5]))
+    engine.submit(make_command("/param", ["gain", 0.5], at=0))
+    backend.run(256)
+    assert engine.param_value("zoom") == 2.5 and engine.param_value("gain") == 0.5
+    with pytest.raises(LiveEngineError, match="not a parameter"):
+        engine.param_value("warp")
