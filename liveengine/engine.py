@@ -511,6 +511,8 @@ class Engine:
             self._supervisor.join(timeout=2.0)
         if self.backend is not None:
             self.backend.stop()
+            if getattr(self.backend, "close_abandoned", False):
+                self.report("the audio device did not close in time; liveengine stopped without waiting for it")
         self.stop_recording()
         if self.autosave is not None:
             try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import threading
 import time
 from typing import Any
 
@@ -80,6 +81,7 @@ class SoundDeviceBackend:
         self.host_api = ""
         self._stream = None
         self._stopping = False
+        self.close_abandoned = False  # stop() gave up on a host API that did not return
         self._process: ProcessFn | None = None
 
     def start(self, process: ProcessFn) -> None:
@@ -126,12 +128,31 @@ class SoundDeviceBackend:
         stream = self._stream
         return stream is not None and (self._stopping or stream.active)
 
+    STOP_TIMEOUT = 5.0  # s
+
     def stop(self) -> None:
+        """Stop and close the stream; if the host API hangs doing so, give up after STOP_TIMEOUT.
+
+        PortAudio's JACK host API can wait forever for a stalled JACK server to acknowledge
+        the close (seen under heavy load: "err != ETIMEDOUT" in pa_jack.c, then no return).
+        Quitting must not hang on it: the close goes on in a daemon thread and is abandoned.
+        """
         self._stopping = True
         stream, self._stream = self._stream, None
-        if stream is not None and stream.active:
-            stream.stop()
-            stream.close()
+        if stream is None or not stream.active:
+            return
+
+        def close() -> None:
+            try:
+                stream.stop()
+                stream.close()
+            except Exception:  # noqa: BLE001 - a stream that fails to close is abandoned like a hung one
+                pass
+
+        closer = threading.Thread(target=close, name="liveengine-stream-close", daemon=True)
+        closer.start()
+        closer.join(self.STOP_TIMEOUT)
+        self.close_abandoned = closer.is_alive()
 
     def recover(self):
         """After the device vanished: reopen it (or the fallback) once PortAudio sees it again.
