@@ -196,6 +196,12 @@ def cmd_play(args) -> int:
     device = args.device if args.device is not None else patch.audio["device"]
     if args.record and Path(args.record).exists() and not args.force:
         raise LiveEngineError(f"{args.record} already exists; liveengine never overwrites a recording.", "Choose another file name, or add --force.")
+    if args.resume:
+        from liveengine.resources import state_dir
+
+        if not (state_dir() / f"{args.resume}.json").is_file():  # before any device or model work: a quick, clear refusal
+            raise LiveEngineError(f"no saved state named {args.resume!r} in {state_dir()}.",
+                                  "Play once without --resume (state is saved as 'autosave'), or save one with /state/save NAME.")
 
     if patch.audio["backend"] == "jack":
         from liveengine.audio.jack_backend import JackBackend
