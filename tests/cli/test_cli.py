@@ -1,3 +1,4 @@
+"""`liveengine play` argument checks that need no audio device."""
 
 
 def test_play_resume_names_a_missing_state_before_anything_else(tmp_path, monkeypatch, capsys):
