@@ -1,0 +1,337 @@
+"""Quality, classifier, smoothness and speed figures for a shipped model (issue: the trained drum model).
+
+    python bench/model_quality.py [--model models_onnx/drums] [--data training_data] [--quick]
+
+Writes bench/results_model.json and the images bench/model_confusion.png and bench/model_walk.png
+(the walk's audio goes to bench/_work/model_walk.wav). Needs the built data set
+(`python -m liveengine.training.data`) for the held-out kits; no PyTorch.
+
+Pinned analysis settings (nothing is tuned after the fact): 44.1 kHz, 1 s; Griffin-Lim baselines
+use n_fft 2048, hop 512, 128 mel bands, 60 iterations; distances are the multi-resolution STFT
+distance (n_fft 512/1024/2048, hop n_fft/4: spectral convergence + log-magnitude L1, each the
+mean over the resolutions) and mel-cepstral distortion (MCD, dB: (10 / ln 10) sqrt(2 sum (c_d - c'_d)^2) over c1..c12, the
+orthonormal DCT of the natural-log amplitude of a 40-band mel spectrum at 2048/512, mel power
+floored 80 dB below the reference's loudest band, averaged over frames).
+The log-magnitude L1 adds 1e-5 to magnitudes before the log (as the training loss does). Every sound is peak-normalised before it is compared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import struct
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+SR = 44100
+N = 44100
+GL_FFT, GL_HOP, GL_MELS, GL_ITERS = 2048, 512, 128, 60
+RESOLUTIONS = (512, 1024, 2048)
+
+
+# ---------------------------------------------------------------- analysis
+
+def _window(n_fft: int) -> np.ndarray:
+    return np.hanning(n_fft + 1)[:-1]
+
+
+def stft(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+    """Centred (reflect-padded) STFT of a 1-D signal: [frames, bins], complex."""
+    pad = n_fft // 2
+    xp = np.pad(x, (pad, pad), mode="reflect")
+    frames = 1 + (len(xp) - n_fft) // hop
+    idx = np.arange(n_fft)[None, :] + hop * np.arange(frames)[:, None]
+    return np.fft.rfft(xp[idx] * _window(n_fft), axis=-1)
+
+
+def istft(spec: np.ndarray, n_fft: int, hop: int, length: int) -> np.ndarray:
+    frames = spec.shape[0]
+    w = _window(n_fft)
+    time_frames = np.fft.irfft(spec, n=n_fft, axis=-1) * w
+    out = np.zeros((frames - 1) * hop + n_fft)
+    norm = np.zeros_like(out)
+    for f in range(frames):
+        out[f * hop:f * hop + n_fft] += time_frames[f]
+        norm[f * hop:f * hop + n_fft] += w * w
+    out /= np.maximum(norm, 1e-3)
+    return out[n_fft // 2:n_fft // 2 + length]
+
+
+def _mel(n_fft: int, n_mels: int) -> np.ndarray:
+    """HTK-scale triangular mel filters, [n_mels, bins] (the same construction as the model's encoder)."""
+    mel = lambda f: 2595.0 * np.log10(1.0 + f / 700.0)  # noqa: E731
+    hz = lambda m: 700.0 * (10 ** (m / 2595.0) - 1.0)  # noqa: E731
+    points = hz(np.linspace(mel(20.0), mel(SR / 2), n_mels + 2))
+    freqs = np.linspace(0, SR / 2, n_fft // 2 + 1)
+    bank = np.zeros((n_mels, len(freqs)))
+    for i in range(n_mels):
+        lo, mid, hi = points[i], points[i + 1], points[i + 2]
+        bank[i] = np.maximum(0, np.minimum((freqs - lo) / (mid - lo), (hi - freqs) / (hi - mid))) * (2.0 / (hi - lo))
+    return bank
+
+
+MEL128 = None
+MEL40 = None
+
+
+def mel128() -> np.ndarray:
+    global MEL128
+    if MEL128 is None:
+        MEL128 = _mel(GL_FFT, GL_MELS)
+    return MEL128
+
+
+def log_mel(x: np.ndarray) -> np.ndarray:
+    """[frames, 128] log mel power at the pinned settings."""
+    return np.log(np.abs(stft(x, GL_FFT, GL_HOP)) ** 2 @ mel128().T + 1e-8)
+
+
+def normalise(x: np.ndarray) -> np.ndarray:
+    peak = np.max(np.abs(x))
+    return x * (0.9 / peak) if peak > 1e-8 else x
+
+
+def mrstft_distance(ref: np.ndarray, est: np.ndarray) -> tuple[float, float]:
+    sc, lm = [], []
+    for n_fft in RESOLUTIONS:
+        a, b = np.abs(stft(ref, n_fft, n_fft // 4)), np.abs(stft(est, n_fft, n_fft // 4))
+        sc.append(np.linalg.norm(a - b) / (np.linalg.norm(a) + 1e-9))
+        lm.append(np.mean(np.abs(np.log(a + 1e-5) - np.log(b + 1e-5))))
+    return float(np.mean(sc)), float(np.mean(lm))
+
+
+def mcd(ref: np.ndarray, est: np.ndarray) -> float:
+    global MEL40
+    if MEL40 is None:
+        MEL40 = _mel(GL_FFT, 40)
+    k = np.arange(40)
+    dct = np.cos(np.pi / 40 * (k[None, :] + 0.5) * np.arange(13)[:, None]) * np.sqrt(2 / 40)  # orthonormal DCT-II rows c0..c12
+
+    ref_power = np.abs(stft(ref, GL_FFT, GL_HOP)) ** 2 @ MEL40.T
+    est_power = np.abs(stft(est, GL_FFT, GL_HOP)) ** 2 @ MEL40.T
+    floor = 1e-8 * ref_power.max()  # an 80 dB range below the reference's loudest band: digital silence is not infinitely far
+
+    def cepstra(power):
+        return (0.5 * np.log(np.maximum(power, floor)) @ dct.T)[:, 1:]  # cepstra of the log amplitude (natural log)
+
+    diff = cepstra(ref_power) - cepstra(est_power)
+    return float(np.mean(10.0 / np.log(10) * np.sqrt(2.0 * np.sum(diff ** 2, axis=1))))
+
+
+def distances(ref: np.ndarray, est: np.ndarray) -> dict:
+    ref, est = normalise(ref), normalise(est)
+    sc, lm = mrstft_distance(ref, est)
+    return {"mrstft": sc + lm, "sc": sc, "logmag": lm, "mcd": mcd(ref, est)}
+
+
+def griffin_lim_from_mel(mel_power: np.ndarray, iters: int = GL_ITERS, seed: int = 0) -> np.ndarray:
+    """Mel power [frames, 128] -> magnitude by the filterbank's pseudo-inverse -> Griffin-Lim."""
+    magnitude = np.sqrt(np.maximum(mel_power @ np.linalg.pinv(mel128()).T, 0.0))
+    rng = np.random.default_rng(seed)
+    angles = np.exp(2j * np.pi * rng.random(magnitude.shape))
+    x = istft(magnitude * angles, GL_FFT, GL_HOP, N)
+    for _ in range(iters):
+        spec = stft(x, GL_FFT, GL_HOP)
+        x = istft(magnitude * np.exp(1j * np.angle(spec)), GL_FFT, GL_HOP, N)
+    return x
+
+
+# ---------------------------------------------------------------- images
+
+def write_png(path: Path, rgb: np.ndarray) -> None:
+    """uint8 [h, w, 3] -> PNG (no imaging library needed)."""
+    h, w, _ = rgb.shape
+    raw = b"".join(b"\x00" + rgb[y].tobytes() for y in range(h))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+
+
+def colormap(v: np.ndarray) -> np.ndarray:
+    """[0, 1] -> a dark-blue .. yellow ramp, uint8 RGB."""
+    v = np.clip(v, 0, 1)[..., None]
+    stops = np.array([[10, 10, 40], [60, 30, 120], [190, 60, 90], [250, 160, 40], [250, 250, 160]], float)
+    pos = v * (len(stops) - 1)
+    i = np.minimum(pos.astype(int), len(stops) - 2)
+    t = pos - i
+    return (stops[i[..., 0]] * (1 - t) + stops[i[..., 0] + 1] * t).astype(np.uint8)
+
+
+# ---------------------------------------------------------------- the benchmark
+
+def baseline_reconstructions(folder: Path, sounds: np.ndarray) -> np.ndarray:
+    """The SampleVAE-style baseline (liveengine/training/baseline.py, exported to ONNX): log-mel in,
+    log-mel out, Griffin-Lim 60 iterations back to audio."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    encoder = ort.InferenceSession(str(folder / "mel_encoder.onnx"), options, providers=["CPUExecutionProvider"])
+    decoder = ort.InferenceSession(str(folder / "mel_decoder.onnx"), options, providers=["CPUExecutionProvider"])
+    out = []
+    for x in sounds:
+        logmel = np.log(np.abs(stft(normalise(x), GL_FFT, GL_HOP)) ** 2 @ mel128().T + 1e-6).T[None].astype(np.float32)
+        mean = encoder.run(None, {"logmel": logmel})[0]
+        mel_power = np.maximum(np.exp(decoder.run(None, {"z": mean})[0][0].T.astype(np.float64)) - 1e-6, 0.0)
+        out.append(griffin_lim_from_mel(mel_power))
+    return np.stack(out)
+
+
+def run(model: Path, data: Path, quick: bool, baseline: Path | None = None) -> dict:
+    from liveengine.decoders.onnx_decoder import OnnxDecoder
+
+    decoder = OnnxDecoder(model, threads=1, normalize="peak", max_batch=16)
+    info = decoder.info
+    sounds = np.load(data / "sounds.npz")
+    split, classes = sounds["split"], sounds["classes"].astype(int)
+    audio = sounds["audio"].astype(np.float32) / 32767.0
+    held = np.flatnonzero(split == "heldout")
+    train = np.flatnonzero(split == "train")
+    if quick:
+        held = held[np.random.default_rng(0).choice(len(held), 60, replace=False)]
+    results: dict = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, Python {platform.python_version()}",
+                     "model": str(model.relative_to(REPO) if model.is_relative_to(REPO) else model.name), "model_hash": decoder.identity,
+                     "held_out_sounds": int(len(held)), "quick": quick,
+                     "settings": {"sample_rate": SR, "seconds": 1.0, "griffin_lim": {"n_fft": GL_FFT, "hop": GL_HOP, "mels": GL_MELS, "iterations": GL_ITERS},
+                                  "mrstft_resolutions": list(RESOLUTIONS), "mcd": "c1..c12: orthonormal DCT of ln amplitude, 40-band mel at 2048/512, 80 dB floor"}}
+
+    # Encode the held-out sounds and reconstruct them.
+    x = audio[held]
+    mean = np.concatenate([decoder.encoder.run(None, {"audio": x[i:i + 16]})[0] for i in range(0, len(x), 16)])
+    recon = np.zeros_like(x)
+    decoder.decode_into(mean.astype(np.float32), recon)
+
+    # Nearest training sound by log-mel distance (retrieval).
+    train_feats = np.stack([log_mel(a).ravel() for a in audio[train]])
+    held_feats = np.stack([log_mel(a).ravel() for a in x])
+    d2 = (held_feats ** 2).sum(1)[:, None] - 2 * held_feats @ train_feats.T + (train_feats ** 2).sum(1)[None, :]
+    nearest = train[np.argmin(d2, axis=1)]
+
+    systems = {"ours (encode, decode)": [], "nearest training sound (log-mel L2)": [], "oracle: own mel + Griffin-Lim 60": []}
+    for i, idx in enumerate(held):
+        ref = audio[idx]
+        systems["ours (encode, decode)"].append(distances(ref, recon[i]))
+        systems["nearest training sound (log-mel L2)"].append(distances(ref, audio[nearest[i]]))
+        mel_power = np.abs(stft(ref, GL_FFT, GL_HOP)) ** 2 @ mel128().T
+        systems["oracle: own mel + Griffin-Lim 60"].append(distances(ref, griffin_lim_from_mel(mel_power)))
+    if baseline is not None:
+        name = "SampleVAE-style baseline (mel-VAE + Griffin-Lim 60)"
+        systems[name] = [distances(audio[idx], y) for idx, y in zip(held, baseline_reconstructions(baseline, x))]
+    results["quality"] = {name: {k: float(np.mean([r[k] for r in rows])) for k in rows[0]} for name, rows in systems.items()}
+
+    # Classifier on the held-out sounds with a label.
+    labelled = classes[held] >= 0
+    probabilities = decoder.classifier.run(None, {"z": mean.astype(np.float32)})[0]
+    predicted = probabilities.argmax(1)[labelled]
+    truth = classes[held][labelled]
+    k = len(info.classes)
+    confusion = np.zeros((k, k), int)
+    for t, p in zip(truth, predicted):
+        confusion[t, p] += 1
+    train_majority = np.bincount(classes[train][classes[train] >= 0], minlength=k).argmax()
+    results["classifier"] = {"classes": list(info.classes), "labelled_held_out": int(labelled.sum()),
+                             "accuracy": float(np.mean(predicted == truth)),
+                             "majority_class_accuracy": float(np.max(np.bincount(truth, minlength=k)) / len(truth)),
+                             "majority_class": info.classes[int(np.bincount(truth, minlength=k).argmax())],
+                             "training_majority_class_accuracy": float(np.mean(truth == train_majority)),
+                             "training_majority_class": info.classes[int(train_majority)],
+                             "confusion_rows_truth_cols_predicted": confusion.tolist()}
+    cell = 28
+    rates = confusion / np.maximum(confusion.sum(1, keepdims=True), 1)
+    write_png(REPO / "bench" / "model_confusion.png", np.kron(colormap(rates), np.ones((cell, cell, 1), np.uint8)))
+
+    # Smoothness: straight lines between encoded held-out sounds, 17 points each.
+    rng = np.random.default_rng(0)
+    ratios = []
+    for _ in range(10 if quick else 30):
+        a, b = rng.choice(len(mean), 2, replace=False)
+        t = np.linspace(0, 1, 17)[:, None]
+        line = ((1 - t) * mean[a] + t * mean[b]).astype(np.float32)
+        out = np.zeros((17, N), np.float32)
+        decoder.decode_into(line, out)
+        feats = np.stack([log_mel(o) for o in out])
+        steps = np.mean(np.abs(np.diff(feats, axis=0)), axis=(1, 2))
+        ratios.append(float(steps.max() / max(steps.mean(), 1e-9)))
+    results["smoothness"] = {"lines": len(ratios), "points_per_line": 17, "max_over_mean_step_mean": float(np.mean(ratios)),
+                             "max_over_mean_step_median": float(np.median(ratios)), "max_over_mean_step_worst": float(np.max(ratios)),
+                             "goal": 3.0}
+
+    # 8x8 walk over the pad plane: latent mean +- 2 spreads along the first two principal axes.
+    center = np.asarray(info.latent_mean, np.float32)
+    axes = np.asarray(info.latent_axes[:2], np.float32)
+    spreads = np.asarray(info.latent_spreads[:2], np.float32)
+    grid = np.linspace(-2, 2, 8)
+    z = np.array([center + u * spreads[0] * axes[0] + v * spreads[1] * axes[1] for v in grid[::-1] for u in grid], np.float32)
+    walk = np.zeros((64, N), np.float32)
+    decoder.decode_into(z, walk)
+    tiles = np.stack([log_mel(w)[:, :96].T[::-1] for w in walk])  # [64, 96 mels (low at the bottom), frames]
+    lo, hi = np.percentile(tiles, 5), np.percentile(tiles, 99.5)
+    tiles = colormap((tiles - lo) / (hi - lo))
+    th, tw = tiles.shape[1:3]
+    gap = 3
+    image = np.full((8 * (th + gap) + gap, 8 * (tw * 2 + gap) + gap, 3), 255, np.uint8)
+    for i in range(64):
+        r, c = divmod(i, 8)
+        image[gap + r * (th + gap):gap + r * (th + gap) + th, gap + c * (tw * 2 + gap):gap + c * (tw * 2 + gap) + 2 * tw] = np.repeat(tiles[i], 2, axis=1)
+    write_png(REPO / "bench" / "model_walk.png", image)
+    import soundfile as sf
+
+    (REPO / "bench" / "_work").mkdir(exist_ok=True)
+    half = N // 2
+    sf.write(REPO / "bench" / "_work" / "model_walk.wav", np.concatenate([w[:half] * np.linspace(1, 0, half) ** 0.5 for w in walk]), SR)
+    results["walk"] = {"grid": "8x8, rows top to bottom = axis 2 from +2 to -2 spreads, columns = axis 1 from -2 to +2",
+                       "image": "bench/model_walk.png", "audio": "bench/_work/model_walk.wav (0.5 s per pad, row by row)"}
+
+    # Speed: one thread, inverse STFT included; and the Griffin-Lim pipeline's 60 iterations for one sound.
+    def median_ms(fn, repeats):
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return float(np.median(times) * 1000)
+
+    one_z = mean[:1].astype(np.float32)
+    one = np.zeros((1, N), np.float32)
+    decoder.prepare(16)
+    speed = {"batch_1_ms": median_ms(lambda: decoder.decode_into(one_z, one), 50 if quick else 200)}
+    z64 = np.resize(mean, (64, info.latent_dim)).astype(np.float32)
+    out64 = np.zeros((64, N), np.float32)
+    speed["batch_64_ms"] = median_ms(lambda: decoder.decode_into(z64, out64), 3 if quick else 10)
+    mel_power = np.abs(stft(audio[held[0]], GL_FFT, GL_HOP)) ** 2 @ mel128().T
+    speed["griffin_lim_60_one_sound_ms"] = median_ms(lambda: griffin_lim_from_mel(mel_power), 3)
+    speed["griffin_lim_over_ours_batch_1"] = speed["griffin_lim_60_one_sound_ms"] / speed["batch_1_ms"]
+    speed["note"] = ("decode_into with max_batch 16 (the runtime's default), one onnxruntime thread, numpy inverse STFT; "
+                     "the Griffin-Lim figure is the numpy reference implementation here, mel decoder time not included")
+    results["speed"] = speed
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", type=Path, default=REPO / "models_onnx" / "drums")
+    parser.add_argument("--data", type=Path, default=REPO / "training_data")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--baseline", type=Path, default=None, help="folder with the baseline's mel_encoder.onnx and mel_decoder.onnx")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results_model.json")
+    args = parser.parse_args(argv)
+    results = run(args.model.resolve(), args.data, args.quick, args.baseline)
+    args.out.write_text(json.dumps(results, indent=1) + "\n")
+    print(json.dumps({k: results[k] for k in ("quality", "smoothness", "speed")}, indent=1))
+    c = results["classifier"]
+    print(f"classifier: {c['accuracy']:.3f} vs majority {c['majority_class_accuracy']:.3f} ({c['labelled_held_out']} held-out sounds)")
+
+
+if __name__ == "__main__":
+    main()

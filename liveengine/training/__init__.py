@@ -1,0 +1,1 @@
+"""Training the drum model (extra `train`: PyTorch CPU build). The engine never imports this package."""

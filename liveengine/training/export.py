@@ -1,0 +1,130 @@
+"""Export a trained drum VAE to the liveengine model contract (docs/model-contract.md).
+
+    python -m liveengine.training.export --checkpoint checkpoints/drums.pt --data training_data --out models_onnx/drums
+
+Writes decoder.onnx (z -> magnitude, phase), encoder.onnx (audio -> mean, logvar; the STFT is a
+convolution with a fixed DFT basis inside the graph), classifier.onnx (z -> probabilities), and
+the dataset manifest (dataset.csv) when --data has one. The decoder's metadata carries the
+latent mean, principal axes and spreads of the training set's encodings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from liveengine.training.model import DrumVAE
+from liveengine.training.train import config_from, load
+
+OPSET = 17
+
+
+class _DecoderGraph(nn.Module):
+    def __init__(self, model: DrumVAE) -> None:
+        super().__init__()
+        self.decoder = model.decoder
+
+    def forward(self, z):
+        return self.decoder(z)
+
+
+class _EncoderGraph(nn.Module):
+    def __init__(self, model: DrumVAE) -> None:
+        super().__init__()
+        self.encoder = model.encoder
+
+    def forward(self, audio):
+        return self.encoder(audio)
+
+
+class _ClassifierGraph(nn.Module):
+    def __init__(self, model: DrumVAE) -> None:
+        super().__init__()
+        self.classifier = model.classifier
+
+    def forward(self, z):
+        return torch.softmax(self.classifier(z), dim=1)
+
+
+def _export(module: nn.Module, example: torch.Tensor, path: Path, input_name: str, output_names: list[str]) -> None:
+    dynamic = {input_name: {0: "batch"}, **{name: {0: "batch"} for name in output_names}}
+    module.eval()  # the exporter restores the wrapper's mode afterwards, and with it its children's
+    torch.onnx.export(module, (example,), str(path), input_names=[input_name], output_names=output_names,
+                      dynamic_axes=dynamic, opset_version=OPSET, dynamo=False)
+
+
+def latent_statistics(model: DrumVAE, audio: np.ndarray, batch: int = 64) -> dict:
+    """Mean, principal axes (unit vectors) and the spread along each, of the encoder's means."""
+    with torch.no_grad():
+        means = np.concatenate([model.encoder(torch.from_numpy(audio[i:i + batch]))[0].numpy() for i in range(0, len(audio), batch)])
+    mean = means.mean(axis=0)
+    _, s, vt = np.linalg.svd(means - mean, full_matrices=False)
+    spreads = s / np.sqrt(max(1, len(means) - 1))
+    return {"mean": mean, "axes": vt, "spreads": spreads, "encodings": means}
+
+
+def metadata(model: DrumVAE, stats: dict | None, description: str) -> dict[str, str]:
+    cfg = model.cfg
+    meta = {"contract": "1", "kind": "oneshot", "sample_rate": str(cfg.sample_rate), "latent_dim": str(cfg.latent_dim),
+            "output_length": str(cfg.length), "output": "stft", "stft.n_fft": str(cfg.n_fft), "stft.hop": str(cfg.hop),
+            "stft.window": "hann", "classes": json.dumps(list(cfg.classes)), "name": "drums", "description": description}
+    if stats is not None:
+        r = lambda a: [round(float(v), 6) for v in a]
+        meta["latent.mean"] = json.dumps(r(stats["mean"]))
+        meta["latent.axes"] = json.dumps([r(a) for a in stats["axes"]])
+        meta["latent.spreads"] = json.dumps(r(stats["spreads"]))
+    return meta
+
+
+def export(model: DrumVAE, out: Path, stats: dict | None = None, description: str = "") -> None:
+    import onnx
+
+    model.eval()
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = model.cfg
+    z = torch.zeros(2, cfg.latent_dim)
+    _export(_DecoderGraph(model), z, out / "decoder.onnx", "z", ["magnitude", "phase"])
+    encoder = _EncoderGraph(model)
+    model.encoder.features.use_dft()
+    try:
+        _export(encoder, torch.zeros(2, cfg.length), out / "encoder.onnx", "audio", ["mean", "logvar"])
+    finally:
+        model.encoder.features.dft = False
+    _export(_ClassifierGraph(model), z, out / "classifier.onnx", "z", ["probabilities"])
+    path = out / "decoder.onnx"
+    graph = onnx.load(str(path))
+    for key, value in metadata(model, stats, description).items():
+        graph.metadata_props.append(onnx.StringStringEntryProto(key=f"liveengine.{key}", value=value))
+    onnx.save(graph, str(path))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Export the drum VAE to ONNX (the liveengine model contract).")
+    parser.add_argument("--checkpoint", type=Path, default=Path("checkpoints/drums.pt"))
+    parser.add_argument("--data", type=Path, default=Path("training_data"))
+    parser.add_argument("--out", type=Path, default=Path("models_onnx/drums"))
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    model = DrumVAE(config_from(args.checkpoint))
+    state = load(args.checkpoint, model, None)
+    model.eval()
+    sounds = np.load(args.data / "sounds.npz")
+    train = sounds["audio"][sounds["split"] == "train"].astype(np.float32) / 32767.0
+    stats = latent_statistics(model, train)
+    description = (f"Drum VAE (STFT decoder, {model.cfg.latent_dim}-d latent) trained {state['step']} steps "
+                   f"({state['train_seconds'] / 60:.0f} min, CPU) on sonic-pi-samples, fluid-soundfont-gm and CC0/CC-BY hydrogen kits.")
+    export(model, args.out, stats, description)
+    if (args.data / "manifest.csv").exists():
+        shutil.copyfile(args.data / "manifest.csv", args.out / "dataset.csv")
+    np.save(args.data / "train_encodings.npy", stats["encodings"])
+    print(f"exported {args.out} from step {state['step']}; latent spreads {np.round(stats['spreads'], 3).tolist()}")
+
+
+if __name__ == "__main__":
+    main()

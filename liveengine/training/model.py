@@ -1,0 +1,207 @@
+"""The drum VAE: a log-mel encoder, a small STFT decoder (magnitude + phase) and a class head.
+
+The decoder maps z to 22 low-rate frames (one per ~46 ms), upsamples them 8x with three
+nearest-neighbour + conv stages to the STFT frame rate, and predicts per frame a log-magnitude
+and a phase increment for each bin. The phase is the running sum of the increments over frames
+plus each bin's centre-frequency advance, so a zero increment is a steady partial at the bin
+centre: coherent low partials (kicks, toms) come for free and noise needs large increments.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+
+@dataclass
+class Config:
+    sample_rate: int = 44100
+    length: int = 44100
+    n_fft: int = 1024
+    hop: int = 256
+    latent_dim: int = 12
+    n_mels: int = 64
+    dec_frames0: int = 22
+    dec_channels: tuple = (64, 128, 96, 64)
+    enc_channels: int = 128
+    classes: tuple = ("kick", "snare", "clap", "hat_closed", "hat_open", "tom", "cymbal", "perc")
+
+    @property
+    def frames(self) -> int:
+        return 1 + self.length // self.hop
+
+    @property
+    def bins(self) -> int:
+        return self.n_fft // 2 + 1
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float = 20.0, fmax: float | None = None) -> np.ndarray:
+    """Triangular mel filters (HTK mel scale), [n_mels, bins], slaney-style area normalisation."""
+    fmax = fmax or sample_rate / 2
+    mel = lambda f: 2595.0 * np.log10(1.0 + f / 700.0)
+    hz = lambda m: 700.0 * (10 ** (m / 2595.0) - 1.0)
+    points = hz(np.linspace(mel(fmin), mel(fmax), n_mels + 2))
+    freqs = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)
+    bank = np.zeros((n_mels, len(freqs)))
+    for i in range(n_mels):
+        lo, mid, hi = points[i], points[i + 1], points[i + 2]
+        up = (freqs - lo) / (mid - lo)
+        down = (hi - freqs) / (hi - mid)
+        bank[i] = np.maximum(0, np.minimum(up, down)) * (2.0 / (hi - lo))
+    return bank.astype(np.float32)
+
+
+class Features(nn.Module):
+    """audio [B, length] -> log-mel [B, n_mels, frames]. `dft=True` computes the STFT as a
+    convolution with a fixed DFT basis (what the ONNX export uses); else torch.stft (training)."""
+
+    def __init__(self, cfg: Config) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.register_buffer("mel", torch.from_numpy(mel_filterbank(cfg.sample_rate, cfg.n_fft, cfg.n_mels)), persistent=False)
+        self.register_buffer("window", torch.hann_window(cfg.n_fft), persistent=False)
+        self.dft = False
+
+    def basis(self) -> torch.Tensor:
+        n = torch.arange(self.cfg.n_fft, dtype=torch.float64)
+        k = torch.arange(self.cfg.bins, dtype=torch.float64)[:, None]
+        angle = 2 * math.pi * k * n / self.cfg.n_fft
+        w = self.window.double()
+        return torch.cat([torch.cos(angle) * w, -torch.sin(angle) * w]).float()[:, None, :]  # [2*bins, 1, n_fft]
+
+    def power(self, audio: torch.Tensor) -> torch.Tensor:
+        cfg = self.cfg
+        if self.dft:
+            padded = F.pad(audio[:, None, :], (cfg.n_fft // 2, cfg.n_fft // 2), mode="reflect")
+            spec = F.conv1d(padded, self.dft_basis, stride=cfg.hop)
+            re, im = spec[:, :cfg.bins], spec[:, cfg.bins:]
+            return re * re + im * im
+        spec = torch.stft(audio, cfg.n_fft, cfg.hop, window=self.window, center=True, return_complex=True)
+        return spec.real ** 2 + spec.imag ** 2
+
+    def use_dft(self) -> None:
+        self.dft = True
+        self.register_buffer("dft_basis", self.basis(), persistent=False)
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        return torch.log(torch.matmul(self.mel, self.power(audio)) + 1e-6)
+
+
+class Encoder(nn.Module):
+    def __init__(self, cfg: Config) -> None:
+        super().__init__()
+        c = cfg.enc_channels
+        self.features = Features(cfg)
+        self.norm = nn.BatchNorm1d(cfg.n_mels, affine=False, momentum=0.01)
+        self.conv = nn.Sequential(
+            nn.Conv1d(cfg.n_mels, c, 5, stride=2, padding=2), nn.LeakyReLU(0.2),
+            nn.Conv1d(c, c, 5, stride=2, padding=2), nn.LeakyReLU(0.2),
+            nn.Conv1d(c, 64, 5, stride=2, padding=2), nn.LeakyReLU(0.2))
+        t = cfg.frames
+        for _ in range(3):
+            t = (t - 1) // 2 + 1
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(64 * t, 128), nn.LeakyReLU(0.2), nn.Linear(128, 2 * cfg.latent_dim))
+        self.latent_dim = cfg.latent_dim
+
+    def forward(self, audio: torch.Tensor):
+        h = self.conv(self.norm(self.features(audio)))
+        out = self.head(h)
+        mean, logvar = out[:, :self.latent_dim], out[:, self.latent_dim:]
+        return mean, torch.clamp(logvar, -12.0, 4.0)
+
+
+class Decoder(nn.Module):
+    def __init__(self, cfg: Config) -> None:
+        super().__init__()
+        self.cfg = cfg
+        c0, c1, c2, c3 = cfg.dec_channels
+        self.c0 = c0
+        self.mlp = nn.Sequential(nn.Linear(cfg.latent_dim, 256), nn.LeakyReLU(0.2), nn.Linear(256, 256), nn.LeakyReLU(0.2),
+                                 nn.Linear(256, c0 * cfg.dec_frames0))
+        self.convs = nn.ModuleList([nn.Conv1d(c0, c1, 5, padding=2), nn.Conv1d(c1, c2, 5, padding=2), nn.Conv1d(c2, c3, 5, padding=2)])
+        self.position = nn.Parameter(torch.zeros(1, c3, cfg.frames))
+        self.magnitude = nn.Conv1d(c3, cfg.bins, 1)
+        self.increment = nn.Conv1d(c3, cfg.bins, 1)
+        nn.init.zeros_(self.increment.bias)
+        with torch.no_grad():
+            self.increment.weight.mul_(0.1)
+            self.magnitude.bias.fill_(-4.0)
+        k = np.arange(cfg.bins)[:, None].astype(np.float64)
+        t = np.arange(cfg.frames)[None, :].astype(np.float64)
+        base = np.mod(2 * np.pi * k * cfg.hop / cfg.n_fft * t, 2 * np.pi)
+        self.register_buffer("base_phase", torch.from_numpy(base.astype(np.float32))[None], persistent=False)
+
+    def forward(self, z: torch.Tensor):
+        h = self.mlp(z).reshape(-1, self.c0, self.cfg.dec_frames0)
+        for conv in self.convs:
+            h = F.leaky_relu(conv(F.interpolate(h, scale_factor=2.0, mode="nearest")), 0.2)
+        h = F.leaky_relu(h[:, :, :self.cfg.frames] + self.position, 0.2)
+        magnitude = torch.exp(torch.clamp(self.magnitude(h), -16.0, 7.0))
+        phase = torch.cumsum(self.increment(h), dim=2) + self.base_phase
+        return magnitude, phase
+
+
+class Classifier(nn.Module):
+    def __init__(self, cfg: Config) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(cfg.latent_dim, 64), nn.LeakyReLU(0.2), nn.Linear(64, len(cfg.classes)))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
+class DrumVAE(nn.Module):
+    def __init__(self, cfg: Config) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = Encoder(cfg)
+        self.decoder = Decoder(cfg)
+        self.classifier = Classifier(cfg)
+        self.register_buffer("window", torch.hann_window(cfg.n_fft), persistent=False)
+
+    def synthesise(self, magnitude: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
+        """The contract's inverse STFT (what the host does), differentiable."""
+        spec = torch.polar(magnitude, phase)
+        return torch.istft(spec, self.cfg.n_fft, self.cfg.hop, window=self.window, center=True, length=self.cfg.length)
+
+
+def stft_mag(x: torch.Tensor, n_fft: int, hop: int, window: torch.Tensor) -> torch.Tensor:
+    spec = torch.stft(x, n_fft, hop, window=window, center=True, return_complex=True)
+    return torch.sqrt(spec.real ** 2 + spec.imag ** 2 + 1e-10)
+
+
+RESOLUTIONS = ((512, 128), (1024, 256), (2048, 512))
+
+
+def log_l1(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    return torch.mean(torch.abs(torch.log(pred + eps) - torch.log(target + eps)))
+
+
+def spectral_convergence(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return torch.mean(torch.linalg.norm((target - pred).flatten(1), dim=1) / (torch.linalg.norm(target.flatten(1), dim=1) + 1e-7))
+
+
+class MultiResolutionSTFTLoss(nn.Module):
+    def __init__(self, resolutions=RESOLUTIONS) -> None:
+        super().__init__()
+        self.resolutions = resolutions
+        for n_fft, _ in resolutions:
+            self.register_buffer(f"w{n_fft}", torch.hann_window(n_fft), persistent=False)
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor):
+        sc, mag = 0.0, 0.0
+        for n_fft, hop in self.resolutions:
+            w = getattr(self, f"w{n_fft}")
+            p, t = stft_mag(pred, n_fft, hop, w), stft_mag(target, n_fft, hop, w)
+            sc = sc + spectral_convergence(p, t)
+            mag = mag + log_l1(p, t)
+        n = len(self.resolutions)
+        return sc / n, mag / n

@@ -1,0 +1,203 @@
+"""Train the drum VAE on the CPU, resumably, with progress output.
+
+    nohup nice -n 15 python -m liveengine.training.train --data training_data \
+        --checkpoint checkpoints/drums.pt --minutes 90 > train.log 2>&1 &
+
+A run picks up from --checkpoint when it exists (weights, optimizer state, step, elapsed
+training time, the log of losses) and saves it every --save-every seconds and at the end.
+One torch thread by default: the machine is shared with latency-sensitive audio work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from liveengine.training.model import Config, DrumVAE, MultiResolutionSTFTLoss, log_l1, stft_mag
+
+
+def load_training_set(data: Path):
+    aug = np.load(data / "train_aug.npz")
+    sounds = np.load(data / "sounds.npz")
+    audio = aug["audio"].astype(np.float32) / 32767.0
+    classes = aug["classes"].astype(np.int64)
+    origin = aug["origin"]
+    source = sounds["source"][origin]
+    group = np.array([s.split("/")[0] for s in source])
+    # Sampling weights: balance the sources (the rendered GM kits outnumber the rest) and soften class imbalance.
+    weights = np.ones(len(audio))
+    for g in np.unique(group):
+        weights[group == g] /= (group == g).sum()
+    share = {"fluid-soundfont-gm": 0.5, "sonic-pi-samples": 0.25, "hydrogen-drumkits": 0.25}
+    for g, s in share.items():
+        weights[group == g] *= s
+    for c in np.unique(classes):
+        mask = classes == c
+        weights[mask] /= math.sqrt(weights[mask].sum())
+    weights /= weights.sum()
+    held = sounds["split"] == "heldout"
+    heldout = sounds["audio"][held].astype(np.float32) / 32767.0
+    return audio, classes, weights, heldout
+
+
+def save(path: Path, model, optimizer, state: dict) -> None:
+    """Weights in float32, Adam's moments in float16: a checkpoint small enough to commit."""
+    opt = optimizer.state_dict()
+    packed = {}
+    for index, entry in opt["state"].items():  # copies: the live state must stay float32
+        entry = dict(entry)
+        if "exp_avg" in entry:
+            entry["exp_avg"] = entry["exp_avg"].to(torch.float16)
+        if "exp_avg_sq" in entry:  # its square root, so that float16 keeps the small values
+            entry["exp_avg_sq"] = entry["exp_avg_sq"].sqrt().to(torch.float16)
+        packed[index] = entry
+    opt = {"state": packed, "param_groups": opt["param_groups"]}
+    tmp = path.with_suffix(".tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"config": model.cfg.to_dict(), "model": model.state_dict(), "optimizer": opt, "state": state}, tmp)
+    os.replace(tmp, path)
+
+
+def load(path: Path, model, optimizer) -> dict:
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    model.load_state_dict(ckpt["model"])
+    if optimizer is not None:
+        opt = ckpt["optimizer"]
+        for entry in opt["state"].values():
+            if "exp_avg" in entry:
+                entry["exp_avg"] = entry["exp_avg"].float()
+            if "exp_avg_sq" in entry:
+                entry["exp_avg_sq"] = entry["exp_avg_sq"].float() ** 2  # stored as its square root
+        optimizer.load_state_dict(opt)
+    return ckpt["state"]
+
+
+def config_from(ckpt_path: Path | None) -> Config:
+    if ckpt_path and ckpt_path.exists():
+        d = torch.load(ckpt_path, map_location="cpu", weights_only=False)["config"]
+        d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+        return Config(**d)
+    return Config()
+
+
+def losses(model: DrumVAE, mrstft: MultiResolutionSTFTLoss, audio: torch.Tensor, classes: torch.Tensor | None, beta: float,
+           sample: bool = True) -> tuple[torch.Tensor, dict]:
+    mean, logvar = model.encoder(audio)
+    z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar) if sample else mean
+    magnitude, phase = model.decoder(z)
+    pred = model.synthesise(magnitude, phase)
+    sc, mag = mrstft(pred, audio)
+    target_mag = stft_mag(audio, model.cfg.n_fft, model.cfg.hop, model.window)
+    direct = log_l1(magnitude, target_mag)
+    kl = torch.mean(torch.sum(0.5 * (mean ** 2 + torch.exp(logvar) - 1.0 - logvar), dim=1))
+    total = sc + mag + 0.5 * direct + beta * kl
+    parts = {"sc": sc.item(), "logmag": mag.item(), "direct": direct.item(), "kl": kl.item()}
+    if classes is not None:
+        labelled = classes >= 0
+        if labelled.any():
+            logits = model.classifier(z[labelled])
+            ce = F.cross_entropy(logits, classes[labelled])
+            total = total + 0.1 * ce
+            parts["ce"] = ce.item()
+            parts["acc"] = float((logits.argmax(1) == classes[labelled]).float().mean())
+    parts["total"] = total.item()
+    return total, parts
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Train the drum VAE (resumable).")
+    parser.add_argument("--data", type=Path, default=Path("training_data"))
+    parser.add_argument("--checkpoint", type=Path, default=Path("checkpoints/drums.pt"))
+    parser.add_argument("--minutes", type=float, default=60.0, help="stop after this much training time in this run")
+    parser.add_argument("--max-steps", type=int, default=0, help="stop at this total step (0: no limit)")
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--beta", type=float, default=0.02, help="KL weight after warm-up")
+    parser.add_argument("--warmup", type=int, default=3000, help="steps of KL warm-up")
+    parser.add_argument("--save-every", type=float, default=180.0, help="seconds")
+    parser.add_argument("--log-every", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    cfg = config_from(args.checkpoint)
+    model = DrumVAE(cfg)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    state = {"step": 0, "train_seconds": 0.0, "history": [], "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+             "threads": args.threads}
+    if args.checkpoint.exists():
+        state = load(args.checkpoint, model, optimizer)
+        for group in optimizer.param_groups:  # this run's --lr, not the saved one
+            group["lr"] = args.lr
+        print(f"resumed from {args.checkpoint} at step {state['step']} ({state['train_seconds'] / 60:.1f} min trained)", flush=True)
+    state.setdefault("runs", []).append({"from_step": state["step"], "lr": args.lr, "beta": args.beta, "warmup": args.warmup,
+                                         "batch": args.batch, "threads": args.threads})
+    params = sum(p.numel() for p in model.parameters())
+    print(f"parameters: {params} (decoder {sum(p.numel() for p in model.decoder.parameters())})", flush=True)
+
+    audio, classes, weights, heldout = load_training_set(args.data)
+    print(f"training sounds (with augmentation): {len(audio)}; held-out sounds for monitoring: {len(heldout)}", flush=True)
+    rng = np.random.default_rng(args.seed + state["step"])
+    mrstft = MultiResolutionSTFTLoss()
+    val = torch.from_numpy(heldout[np.random.default_rng(1).choice(len(heldout), min(48, len(heldout)), replace=False)])
+
+    stop = []
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.append(True))  # `kill PID`: finish the step, save, exit
+    start = time.monotonic()
+    last_save = start
+    running: dict[str, float] = {}
+    model.train()
+    while True:
+        elapsed = time.monotonic() - start
+        if stop or elapsed > args.minutes * 60 or (args.max_steps and state["step"] >= args.max_steps):
+            break
+        idx = rng.choice(len(audio), args.batch, p=weights)
+        x = torch.from_numpy(audio[idx])
+        if rng.random() < 0.5:  # cheap on-the-fly augmentation: polarity and gain do not change the target's shape
+            x = -x
+        y = torch.from_numpy(classes[idx])
+        beta = args.beta * min(1.0, state["step"] / max(1, args.warmup))
+        step_start = time.monotonic()
+        total, parts = losses(model, mrstft, x, y, beta)
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        optimizer.step()
+        state["train_seconds"] += time.monotonic() - step_start
+        state["step"] += 1
+        for k, v in parts.items():
+            running[k] = running.get(k, 0.0) + v
+        running["n"] = running.get("n", 0) + 1
+        if state["step"] % args.log_every == 0:
+            n = running.pop("n")
+            avg = {k: round(v / n, 4) for k, v in running.items()}
+            running = {}
+            print(f"step {state['step']} ({state['train_seconds'] / 60:.1f} min) beta {beta:.4f} " + " ".join(f"{k} {v}" for k, v in avg.items()), flush=True)
+        if time.monotonic() - last_save > args.save_every:
+            model.eval()
+            with torch.no_grad():
+                _, vparts = losses(model, mrstft, val, None, beta, sample=False)
+            model.train()
+            state["history"].append({"step": state["step"], "minutes": round(state["train_seconds"] / 60, 2),
+                                     "heldout_sc": round(vparts["sc"], 4), "heldout_logmag": round(vparts["logmag"], 4)})
+            save(args.checkpoint, model, optimizer, state)
+            last_save = time.monotonic()
+            print(f"saved {args.checkpoint} at step {state['step']}; held-out sc {vparts['sc']:.4f} logmag {vparts['logmag']:.4f}", flush=True)
+    signal.signal(signal.SIGTERM, previous)
+    save(args.checkpoint, model, optimizer, state)
+    print(f"done: step {state['step']}, {state['train_seconds'] / 60:.1f} min trained; saved {args.checkpoint}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""Training smoke test: a few steps on a handful of generated sounds, exported, loaded by the runtime.
+
+Needs the `train` extra (PyTorch); the normal suite skips it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnx")
+
+from liveengine.training import data as drum_data  # noqa: E402
+
+SR = drum_data.SAMPLE_RATE
+N = drum_data.LENGTH
+
+
+def _sounds(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Decaying sines (kick/tom-like) and noise bursts (hat/snare-like)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(N) / SR
+    audio, classes = [], []
+    for i in range(count):
+        if i % 2 == 0:
+            f = rng.uniform(50, 200)
+            x = np.sin(2 * np.pi * f * t * (1 + 0.5 * np.exp(-t / 0.02))) * np.exp(-t / rng.uniform(0.05, 0.3))
+            classes.append(drum_data.CLASSES.index("kick"))
+        else:
+            x = rng.standard_normal(N) * np.exp(-t / rng.uniform(0.02, 0.1))
+            classes.append(drum_data.CLASSES.index("hat_closed"))
+        audio.append(drum_data.to_oneshot(x.astype(np.float32)))
+    return np.stack(audio), np.array(classes, np.int16)
+
+
+def _write_data(folder) -> None:
+    train, train_classes = _sounds(6, 0)
+    held, held_classes = _sounds(4, 1)
+    audio = np.concatenate([train, held])
+    np.savez(folder / "sounds.npz", audio=(audio * 32767).astype(np.int16),
+             classes=np.concatenate([train_classes, held_classes]), split=np.array(["train"] * 6 + ["heldout"] * 4),
+             source=np.array(["generated"] * 10), kit=np.array(["generated"] * 10), files=np.array([f"s{i}" for i in range(10)]))
+    np.savez(folder / "train_aug.npz", audio=(train * 32767).astype(np.int16), classes=train_classes, origin=np.arange(6, dtype=np.int32))
+    (folder / "manifest.csv").write_text("file,source,licence,class,split,kit,instrument\n")
+
+
+def test_labels_from_gm_notes_and_names():
+    assert drum_data.gm_class(36) == "kick" and drum_data.gm_class(42) == "hat_closed" and drum_data.gm_class(46) == "hat_open"
+    assert drum_data.gm_class(71) is None  # a whistle is no drum hit
+    assert drum_data.name_class("Snare Rimshot (Pearl)") == "snare"
+    assert drum_data.name_class("Sabian Hat Semi-Open") == "hat_open"
+    assert drum_data.name_class("Cowbell") == "perc"
+    assert drum_data.name_class("c3 - bass drum 1") == "kick"
+    assert drum_data.name_class("Sample: beats_01-10.flac") is None
+
+
+def test_oneshot_starts_at_the_onset_and_is_normalised():
+    x = np.zeros(3 * SR, np.float32)
+    x[5000:5100] = 0.3
+    shot = drum_data.to_oneshot(x)
+    assert shot.shape == (N,)
+    assert np.isclose(np.max(np.abs(shot)), 0.9)
+    assert np.argmax(np.abs(shot) > 0.1) == 32
+    assert drum_data.to_oneshot(np.zeros(N, np.float32)) is None
+
+
+def test_train_resume_export_and_load(tmp_path):
+    from liveengine.decoders.registry import load_decoder
+    from liveengine.training import export, train
+
+    data = tmp_path / "data"
+    data.mkdir()
+    _write_data(data)
+    checkpoint = tmp_path / "ckpt.pt"
+    common = ["--data", str(data), "--checkpoint", str(checkpoint), "--batch", "4", "--log-every", "1", "--save-every", "0"]
+    train.main(common + ["--max-steps", "2"])
+    assert checkpoint.exists()
+    train.main(common + ["--max-steps", "3"])  # resumes at step 2
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)["state"]
+    assert state["step"] == 3
+    assert state["history"]  # held-out figures recorded at each save
+
+    out = tmp_path / "drums"
+    export.main(["--checkpoint", str(checkpoint), "--data", str(data), "--out", str(out)])
+    for name in ("decoder.onnx", "encoder.onnx", "classifier.onnx", "dataset.csv"):
+        assert (out / name).exists()
+
+    decoder = load_decoder(str(out))  # runs the contract checks, including a sound at the latent mean
+    info = decoder.info
+    assert info.output == "stft" and info.sample_rate == SR and info.output_length == N
+    assert info.classes == drum_data.CLASSES
+    assert len(info.latent_mean) == info.latent_dim and len(info.latent_axes) >= 2
+    z = np.tile(np.asarray(info.latent_mean, np.float32), (3, 1))
+    z[1] += np.asarray(info.latent_axes[0], np.float32) * info.latent_spreads[0]
+    audio = np.zeros((3, N), np.float32)
+    decoder.decode_into(z, audio)
+    assert np.all(np.isfinite(audio)) and np.max(np.abs(audio)) > 0.1
+
+    sounds, _ = _sounds(2, 3)
+    mean, logvar = decoder.encoder.run(None, {"audio": sounds})
+    assert mean.shape == (2, info.latent_dim) and logvar.shape == (2, info.latent_dim)
+    probabilities = decoder.classifier.run(None, {"z": mean})[0]
+    assert probabilities.shape == (2, len(info.classes))
+    assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
