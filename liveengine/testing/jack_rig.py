@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -60,6 +61,37 @@ def _die_with_parent() -> None:
         pass  # not Linux: servers are stopped by the fixtures as before
 
 
+def _jackd_running() -> bool:
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() == "jackd":
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def clear_stale_jack_registry() -> list[str]:
+    """Remove JACK's shared-memory files left by servers that were killed (Linux), if no jackd runs.
+
+    A killed server keeps its slot in JACK's server registry (/dev/shm/jack-shm-registry);
+    after eight of them every new server fails with "Too many servers already active". With
+    no jackd process alive on the machine nothing uses these files, so removing them is safe.
+    """
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or _jackd_running():
+        return []
+    removed = []
+    for path in shm.glob("jack*"):
+        if path.is_file():
+            try:
+                path.unlink()
+                removed.append(path.name)
+            except OSError:
+                pass
+    return removed
+
+
 def start_jackd(name: str, timeout: float = 10.0, realtime: bool = False) -> JackServer:
     """Start `jackd -d dummy` under `name`; --no-realtime unless `realtime` (SCHED_FIFO, needs the permission)."""
     jackd = shutil.which("jackd")
@@ -69,6 +101,7 @@ def start_jackd(name: str, timeout: float = 10.0, realtime: bool = False) -> Jac
         import jack
     except OSError as exc:
         unavailable(f"the JACK client library cannot be loaded ({exc})")
+    clear_stale_jack_registry()
     scheduling = ["-R", "-P", "70"] if realtime else ["--no-realtime"]
     process = subprocess.Popen([jackd, "-n", name, *scheduling, "-S", "-d", "dummy", "-r", str(RATE), "-p", str(PERIOD)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"},
