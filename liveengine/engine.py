@@ -54,13 +54,21 @@ def velocity_gain(velocity: float, curve: float) -> float:
 class Hit:
     """What one hit played, for feedback, capture and the freshness checks."""
 
-    pad: int  # the pad it sounded on (the nearest pad for a hit between pads); -1 for none
-    point: np.ndarray | None  # the latent point actually heard
-    generation: int  # the grid setting its buffer was rendered for (0: on demand)
+    pad: int  # the pad it sounded on (the nearest pad for a hit between pads)
+    buffer: PlayableBuffer  # what played: its samples, latent point and description
     complete_generation: int  # the newest setting every pad had been rendered for, at the hit
     latest_generation: int  # the setting being rendered at the hit
     kind: str  # "pad", "variation", "exact", "fallback"
-    buffer: PlayableBuffer | None = None
+
+    @property
+    def point(self) -> np.ndarray | None:
+        """The latent point actually heard (after variance and expression)."""
+        return self.buffer.point
+
+    @property
+    def generation(self) -> int:
+        """The grid setting the buffer was rendered for; 0 for an on-demand render (exact point)."""
+        return 0 if self.kind == "exact" else self.buffer.generation
 
 
 @dataclass
@@ -105,9 +113,6 @@ class Engine:
         self.captures: list[dict] = []
         self.autosave: str | None = None  # a state name: saved a moment after each change, and at stop
         self.autosave_delay = 2.0  # seconds of quiet before an autosave (knob sweeps write once)
-        self.state_folder: Path | None = None
-        self.library_folder: Path | None = None
-        self.saved_at = 0.0
         self._seq = itertools.count()
         self._control = threading.RLock()  # control threads only; the audio thread never takes it
         self._stop = threading.Event()
@@ -347,7 +352,7 @@ class Engine:
         queued = self.core.queue.put(event)
         if queued:
             cache = instrument.cache
-            hit = Hit(pad, buffer.point, buffer.generation if kind != "exact" else 0, cache.complete_generation, cache.generation, kind, buffer)
+            hit = Hit(pad, buffer, cache.complete_generation, cache.generation, kind)
             self.hits.append(hit)
             self.last_heard = hit
         return queued
@@ -405,9 +410,12 @@ class Engine:
         from liveengine.resources import state_dir
         from liveengine.state import save_state
 
-        path = save_state((folder or self.state_folder or state_dir()) / f"{name}.json", self.state())
-        self.saved_at = time.monotonic()
-        return path
+        folder = folder or state_dir()
+        try:
+            return save_state(folder / f"{name}.json", self.state())
+        except OSError as exc:
+            raise LiveEngineError(f"cannot save the state into {folder}: {exc.strerror or exc}; the previous state file is kept.",
+                                  "Set LIVEENGINE_STATE to a folder you can write to.") from None
 
     def restore_state(self, path: Path) -> None:
         """Apply a saved state (mapping, parameters, variation counts, captures). Errors leave everything as it was."""
@@ -446,22 +454,27 @@ class Engine:
         from liveengine.resources import library_dir
 
         hit = self.last_heard
-        if hit is None or hit.buffer is None:
+        if hit is None:
             raise LiveEngineError("nothing has been played yet: capture keeps the sound heard last.")
-        folder = folder or self.library_folder or library_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        for n in itertools.count(1):
-            wav = folder / f"capture-{stamp}-{n}.wav"
-            if not wav.exists():
-                break
-        soundfile.write(wav, hit.buffer.samples, self.options.samplerate, subtype="FLOAT")
+        folder = folder or library_dir()
         state = self.state()
-        entry = {"file": wav.name, "point": None if hit.point is None else [float(v) for v in hit.point], "pad": hit.pad,
+        entry = {"point": None if hit.point is None else [float(v) for v in hit.point], "pad": hit.pad,
                  "kind": hit.kind, "description": hit.buffer.description.as_dict() if hit.buffer.description else None}
-        sidecar = {**entry, "model_hash": state["model_hash"], "patch": state["patch"], "setting": state["setting"],
-                   "samplerate": self.options.samplerate}
-        wav.with_suffix(".json").write_text(json.dumps(sidecar, indent=1))
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            for n in itertools.count(1):
+                wav = folder / f"capture-{stamp}-{n}.wav"
+                if not wav.exists():
+                    break
+            entry["file"] = wav.name
+            soundfile.write(wav, hit.buffer.samples, self.options.samplerate, subtype="FLOAT")
+            sidecar = {**entry, "model_hash": state["model_hash"], "patch": state["patch"], "setting": state["setting"],
+                       "samplerate": self.options.samplerate}
+            wav.with_suffix(".json").write_text(json.dumps(sidecar, indent=1))
+        except OSError as exc:
+            raise LiveEngineError(f"cannot write the capture into {folder}: {exc.strerror or exc}.",
+                                  "Set LIVEENGINE_LIBRARY to a folder you can write to.") from None
         with self._control:
             self.captures.append({**entry, "path": str(wav)})
         self.changed.set()

@@ -113,3 +113,21 @@ def test_autosave_writes_once_after_the_changes_stop_and_at_exit(engines, tmp_pa
     engine.submit(make_command("/param", ["zoom", 1.25]))
     engine.stop()
     assert json.loads(target.read_text())["setting"]["zoom"] == 1.25
+
+
+def test_a_capture_that_cannot_be_written_is_one_clear_error_and_the_engine_plays_on(engines, tmp_path):
+    engine, backend = engines(write_patch(tmp_path / "p.toml"))
+    engine.submit(make_command("/pad", [1, 1]))
+    (tmp_path / "not-a-folder").write_text("a file where the library folder should be")
+    with pytest.raises(LiveEngineError, match="cannot write the capture into .*not-a-folder"):
+        engine.capture(tmp_path / "not-a-folder")
+    assert engine.captures == []
+    assert engine.submit(make_command("/pad", [2, 2]))  # still playing
+    assert engine.capture(tmp_path / "ok").exists()
+
+
+def test_a_state_that_cannot_be_saved_is_one_clear_error(engines, tmp_path):
+    engine, _ = engines(write_patch(tmp_path / "p.toml"))
+    (tmp_path / "blocked").write_text("a file where the state folder should be")
+    with pytest.raises(LiveEngineError, match="cannot save the state into .*blocked"):
+        engine.save_state("gig", tmp_path / "blocked")

@@ -170,6 +170,17 @@ def test_wrong_type(tmp_path):
         ('[model]\nnormalize = "rms"\n', "[model] normalize", "'rms'", "one of 'peak', 'loudness', 'none'"),
         ('[engine]\nrender_in = "gpu"\n', "[engine] render_in", "'gpu'", "one of 'process', 'thread'"),
         ("[audio]\nsamplerate = 48000.0\n", "[audio] samplerate", "48000.0", "one of 44100, 48000, 96000"),
+        # the grid's keys
+        ('[grid]\nmapping = "spiral"\n', "[grid] mapping", "'spiral'", "one of 'plane', 'corners', 'library', 'direct'"),
+        ("[grid]\nvariance = 5\n", "[grid] variance", "5", "a number from 0 to 4"),
+        ("[grid]\nseed = -1\n", "[grid] seed", "-1", "an integer from 0 to 2147483647"),
+        ('[grid]\ncorners = ["a.wav", "b.wav", "c.wav"]\n', "[grid] corners", "['a.wav', 'b.wav', 'c.wav']", "four anchors"),
+        ('[grid]\ncorners = ["a.wav", true, "c.wav", "d.wav"]\n', "[grid] corners", "['a.wav', True, 'c.wav', 'd.wav']", "four anchors"),
+        ("[grid]\nlibrary = 3\n", "[grid] library", "3", "a folder of audio files"),
+        ("[grid]\nvelocity_moves = 9\n", "[grid] velocity_moves", "9", "a number from 0 to 4"),
+        ('[grid]\nvelocity_direction = "sideways"\n', "[grid] velocity_direction", "'sideways'", "one of 'up', 'right', 'down', 'left'"),
+        ("[grid]\nvelocity_layers = 1\n", "[grid] velocity_layers", "1", "an integer from 2 to 32"),
+        ("[engine]\non_demand_deadline_ms = 0\n", "[engine] on_demand_deadline_ms", "0", "a number from 1 to 100"),
     ],
 )
 def test_out_of_range(tmp_path, text, key, value, allowed):
