@@ -72,9 +72,9 @@ def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: 
             continue
         job_generation, points, slots = job
         if job_generation != generation.value:
-            if not extras:
-                todo = [t for t in todo if t[0] == generation.value]
-            continue  # superseded
+            if todo and todo[0][0] == job_generation:
+                todo = []  # the whole request is superseded (a newer one is on its way)
+            continue
         try:
             for slot, b in zip(slots, render_batch(decoder, points, out, device_rate, max_seconds, job_generation)):
                 results.put(("buffer", job_generation, slot, b.samples, b.envelope, b.onset, b.peak, b.point, b.description))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import queue
 import threading
@@ -32,7 +33,7 @@ def render_order(points: np.ndarray, first: int | None, batch: int, cols: int = 
         def distance(slot: int) -> tuple[int, float]:
             pad = slot % pads
             if cols:
-                return slot // pads, float(np.hypot(pad // cols - first // cols, pad % cols - first % cols))
+                return slot // pads, math.hypot(pad // cols - first // cols, pad % cols - first % cols)
             return slot // pads, float(abs(pad - first))
         order.sort(key=distance)
     else:
