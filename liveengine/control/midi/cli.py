@@ -7,7 +7,6 @@ Registered from liveengine/cli.py with `add_play_options(play_parser)` and
 from __future__ import annotations
 
 import argparse
-import sys
 
 from liveengine.errors import LiveEngineError
 
@@ -157,7 +156,3 @@ def cmd_learn(args) -> int:
     else:
         _say(f"wrote {len(bindings)} binding(s) into {written} (the old file is {written.name}.bak)")
     return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit("run `liveengine midi` or `liveengine learn`")

@@ -24,7 +24,6 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 
-from liveengine.commands import PARAMS
 from liveengine.control.midi import ports
 from liveengine.control.midi.feedback import LedEncoder, pad_colours
 from liveengine.control.midi.mapping import MidiMapper, MidiSettings, SoftTakeover
@@ -56,17 +55,6 @@ class MidiCounters:
     led_errors: int = 0
     patches_loaded: int = 0
     parse: ParseCounters = field(default_factory=ParseCounters)
-
-
-def read_param(engine, name: str) -> float | None:
-    """The parameter's current value, for soft takeover; None if the engine cannot say."""
-    reader = getattr(engine, "param_value", None)
-    if reader is not None:
-        return reader(name)
-    if name == "gain":
-        return float(engine.core.target_gain)
-    value = getattr(engine.instrument.setting, name, None)
-    return float(value) if isinstance(value, (int, float)) else None
 
 
 def arrival_frame(engine) -> int | None:
@@ -143,7 +131,7 @@ class MidiInput:
             choose_profile("", self.profiles, settings.profile)  # an unknown [midi] profile is an error before any port opens
         self.report = report or engine.report
         self.counters = MidiCounters()
-        self.takeover = SoftTakeover(lambda name: read_param(engine, name))
+        self.takeover = SoftTakeover(engine.param_value)
         self.devices: dict[str, Device] = {}
         self._lock = threading.Lock()  # guards self.devices between the input and LED threads
         self._stop = threading.Event()
@@ -153,7 +141,6 @@ class MidiInput:
         self._virtual: Device | None = None
         self._threads: list[threading.Thread] = []
         self._full_reported: set[str] = set()
-        self.last_led_error: Exception | None = None
         self._reported = (0, 0, 0, 0, 0)
         self._last_report = 0.0
 
@@ -432,14 +419,6 @@ class MidiInput:
             try:
                 device.midi_out.send_message(message)
                 self.counters.led_messages += 1
-            except Exception as exc:  # unplugged between scans; the next scan closes it
+            except Exception:  # unplugged between scans; the next scan closes it
                 self.counters.led_errors += 1
-                self.last_led_error = exc
                 return
-
-    def status(self) -> dict:
-        c = self.counters
-        return {"received": c.received, "handled": c.handled, "flood_dropped": c.flood_dropped, "engine_rejected": c.engine_rejected,
-                "bad": c.bad, "connects": c.connects, "disconnects": c.disconnects, "led_messages": c.led_messages,
-                "oversize": c.parse.oversize, "sysex": c.parse.sysex, "stray_bytes": c.parse.stray_bytes,
-                "params_known": len(PARAMS)}

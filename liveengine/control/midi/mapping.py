@@ -20,10 +20,9 @@ from typing import Callable
 import mido
 
 from liveengine import commands
-from liveengine.commands import Command, make_command
+from liveengine.commands import make_command
 from liveengine.control.midi.profiles import Profile
 
-NOTE_OFF_MODES = ("ignore", "choke", "fade")
 TAKEOVER_TOLERANCE = 1.5 / 127  # a knob picks its parameter up within this fraction of the range
 
 
@@ -194,8 +193,3 @@ class MidiMapper:
         self.program = index
         self.counters.programs += 1
         return [("patch", index)]
-
-
-def pad_command(row: int, col: int, velocity7: int) -> Command:
-    """The Command a note on becomes (exposed for the docs and tests)."""
-    return make_command("/pad", (row, col, velocity7 / 127.0))
