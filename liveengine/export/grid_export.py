@@ -26,7 +26,6 @@ import numpy as np
 from liveengine import __version__
 from liveengine.decoders.base import Decoder
 from liveengine.errors import LiveEngineError
-from liveengine.render.describe import describe
 from liveengine.render.workers import BATCH, render_batch
 
 FORMATS = {"pcm24": "PCM_24", "float": "FLOAT"}
@@ -68,10 +67,8 @@ def render_pads(decoder: Decoder, points: np.ndarray, rate: int, max_seconds: fl
     return buffers
 
 
-def _description(buffer, rate: int) -> dict:
-    description = getattr(buffer, "description", None)
-    if description is None:  # a render path that did not describe: describe here, as the workers do
-        description = describe(buffer.samples[buffer.onset :], rate)
+def _description(buffer) -> dict:
+    description = buffer.description  # render_batch describes every buffer
     return {"loudness_db": round(float(description.loudness_db), 2), "centroid_hz": round(float(description.centroid_hz), 1),
             "brightness": round(float(description.brightness), 3), "class": description.drum_class,
             "probability": round(float(description.probability), 3) if description.drum_class is not None else None}
@@ -113,7 +110,7 @@ def export_grid(out: Path, decoder: Decoder, points: np.ndarray, rows: int, cols
         row, col = divmod(index, cols)
         samples = np.asarray(buffer.samples, np.float32) * np.float32(gain)
         pads.append(ExportedPad(row, col, notes[index], f"pad_r{row}_c{col}.wav", points[index].copy(), samples,
-                                _description(buffer, rate)))
+                                _description(buffer)))
     out.mkdir(parents=True, exist_ok=True)
     written = {pad.file for pad in pads}
     for stale in out.iterdir():  # only with --force can the folder hold files: an earlier, larger grid's pads go
