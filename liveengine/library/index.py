@@ -94,8 +94,6 @@ def query_sound(path: Path, decoder) -> tuple[float, np.ndarray]:
 
 def default_cache_dir() -> Path:
     """LIVEENGINE_CACHE/similar if set, else the platform's user cache folder (platformdirs)."""
-    import os
-
     import platformdirs
 
     base = os.environ.get("LIVEENGINE_CACHE") or platformdirs.user_cache_dir("liveengine", appauthor=False)
@@ -169,7 +167,6 @@ def load_or_build(decoder, folder: Path, cache_dir: Path | None = None,
     entries: list[tuple[str, float]] = []
     blocks: list[np.ndarray] = []
     stats: dict[str, tuple[int, int]] = {}
-    starts_by_file: dict[str, list[float]] = {}
     skipped: dict[str, str] = {}
     skipped_stats: dict[str, tuple[int, int]] = {}
     pending: list[tuple[str, float, np.ndarray]] = []  # sounds to encode
@@ -184,7 +181,7 @@ def load_or_build(decoder, folder: Path, cache_dir: Path | None = None,
             continue
         if name in old_files and old_files[name][0] == stat:
             _, starts, points = old_files[name]
-            stats[name], starts_by_file[name] = stat, starts
+            stats[name] = stat
             entries += [(name, s) for s in starts]
             blocks.append(points)
         elif name in old_skipped and old_skipped[name][0] == stat:
@@ -200,7 +197,7 @@ def load_or_build(decoder, folder: Path, cache_dir: Path | None = None,
             if not sounds:
                 skipped[name], skipped_stats[name] = "is silent", stat
                 continue
-            stats[name], starts_by_file[name] = stat, [round(start, 4) for start, _ in sounds]
+            stats[name] = stat
             pending += [(name, round(start, 4), sound) for start, sound in sounds]
             if len(pending) >= ENCODE_BATCH:
                 blocks.append(_encode(decoder, pending))
