@@ -136,8 +136,12 @@ def _save_cache(path: Path, index: LibraryIndex, starts_by_file: dict[str, list[
     meta = {"version": INDEX_VERSION, "model": index.model_hash, "folder": str(index.folder.resolve()),
             "files": [[name, *index.files[name], starts_by_file[name]] for name in starts_by_file],
             "skipped": {name: [list(skipped_stats[name]), reason] for name, reason in index.skipped.items()}}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=path.stem, suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=path.stem, suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise LiveEngineError(f"cannot write the library index into {path.parent} ({exc.strerror or exc}); expected a folder you can write to.",
+                              "Pass --cache a writable folder, or set LIVEENGINE_CACHE.") from None
     try:
         with os.fdopen(handle, "wb") as stream:
             np.savez(stream, meta=np.array(json.dumps(meta)), points=index.points)

@@ -221,5 +221,9 @@ def test_clear_errors(tmp_path, model, library, capsys):
     assert code == 1 and "missing.wav does not exist" in err, err
     with pytest.raises(SystemExit):
         main(["similar", str(query), "--library", str(library), "-n", "0"])
+    not_a_folder = tmp_path / "cache-file"
+    not_a_folder.write_text("a file, not a folder")
+    code, _, err = run_similar(capsys, query, "--library", library, "--model", model, "--cache", not_a_folder)
+    assert code == 1 and f"cannot write the library index into {not_a_folder}" in err and "--cache" in err, err
     with pytest.raises(LiveEngineError, match="has no encoder"):
         load_or_build(OnnxDecoder(no_encoder), library, tmp_path / "cache")
