@@ -88,6 +88,13 @@ def test_a_user_profile_adds_a_controller_without_code(tmp_path):
     ("colour = 1\n[layout]\norigin = 0\nrows = 1\ncols = 1\nrow_step = 1\n", "unknown key 'colour'"),
     ("[layout]\norigin = 0\nrows = 1\ncols = 1\nrow_step = 1\n[leds]\nmethod = 'laser'\n", r"leds\.method"),
     ("match = ['(']\n[layout]\norigin = 0\nrows = 1\ncols = 1\nrow_step = 1\n", "not a regular expression"),
+    ("[layout]\nblocks = [1]\n", r"layout\.blocks must be a non-empty list of tables"),
+    ("[layout]\nblocks = []\n", r"layout\.blocks must be a non-empty list of tables"),
+    ("leds = 'rgb'\n[layout]\norigin = 0\nrows = 1\ncols = 1\nrow_step = 1\n", r"must be a \[leds\] table"),
+    ("[layout]\norigin = 0\nrows = 1\ncols = 1\nrow_step = 1\n[leds]\nmethod = 'novation_rgb'\nsysex_header = 'F0'\n",
+     r"leds\.sysex_header"),
+    ("cc = [21]\n[layout]\norigin = 0\nrows = 1\ncols = 1\nrow_step = 1\n", r"must be a \[cc\] table"),
+    ("[layout]\norigin = 0\nrows = 1\ncols = 1\nrow_step = 1\n[cc]\n21 = 'wobble'\n", "cc 21 = 'wobble'"),
 ])
 def test_a_broken_profile_is_refused_naming_the_file_and_key(tmp_path, text, complaint):
     path = tmp_path / "bad.toml"

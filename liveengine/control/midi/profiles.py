@@ -18,6 +18,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from liveengine.commands import PARAMS
 from liveengine.errors import LiveEngineError
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "profiles"
@@ -140,6 +141,8 @@ def parse_profile(path: Path, text: str | None = None) -> Profile:
     if not isinstance(layout, dict):
         raise _fail(path, "needs a [layout] table (origin, rows, cols, row_step, col_step, or [[layout.blocks]])")
     raw_blocks = layout.get("blocks", [layout])
+    if not (isinstance(raw_blocks, list) and raw_blocks and all(isinstance(raw, dict) for raw in raw_blocks)):
+        raise _fail(path, "layout.blocks must be a non-empty list of tables ([[layout.blocks]])")
     blocks = []
     for raw in raw_blocks:
         at = raw.get("at", [0, 0])
@@ -152,15 +155,23 @@ def parse_profile(path: Path, text: str | None = None) -> Profile:
             raise _fail(path, f"layout block from note {block.origin} runs outside notes 0..127")
         blocks.append(block)
     leds = data.get("leds", {"method": "none"})
+    if not isinstance(leds, dict):
+        raise _fail(path, f"leds = {leds!r} must be a [leds] table")
     method = leds.get("method", "none")
     if method not in LED_METHODS:
         raise _fail(path, f"leds.method = {method!r}; allowed: {', '.join(LED_METHODS)}")
     for key in ("mode_on", "mode_off"):
         _bytes_list(path, key, leds.get(key, []))
+    header = leds.get("sysex_header", [])
+    if not (isinstance(header, list) and all(isinstance(b, int) and not isinstance(b, bool) and 0 <= b <= 127 for b in header)):
+        raise _fail(path, f"leds.sysex_header = {header!r} must be a list of data bytes 0..127")
+    raw_cc = data.get("cc", {})
+    if not isinstance(raw_cc, dict):
+        raise _fail(path, f"cc = {raw_cc!r} must be a [cc] table of CC numbers to parameter names")
     cc = {}
-    for number, param in data.get("cc", {}).items():
-        if not (number.isdigit() and 0 <= int(number) <= 127 and isinstance(param, str)):
-            raise _fail(path, f"cc {number} = {param!r}: keys are CC numbers 0..127, values parameter names")
+    for number, param in raw_cc.items():
+        if not (number.isdigit() and 0 <= int(number) <= 127 and param in PARAMS):
+            raise _fail(path, f"cc {number} = {param!r}: keys are CC numbers 0..127, values parameter names ({', '.join(PARAMS)})")
         cc[int(number)] = param
     sections = data.get("sections", [])
     return Profile(
