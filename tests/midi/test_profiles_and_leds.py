@@ -88,6 +88,7 @@ def test_a_user_profile_adds_a_controller_without_code(tmp_path):
     ("colour = 1\n[layout]\norigin = 0\nrows = 1\ncols = 1\nrow_step = 1\n", "unknown key 'colour'"),
     ("[layout]\norigin = 0\nrows = 1\ncols = 1\nrow_step = 1\n[leds]\nmethod = 'laser'\n", r"leds\.method"),
     ("match = ['(']\n[layout]\norigin = 0\nrows = 1\ncols = 1\nrow_step = 1\n", "not a regular expression"),
+    ("name = 'my pads'\n[layout]\norigin = 0\nrows = 1\ncols = 1\nrow_step = 1\n", "must be 1 to 64 letters"),
     ("[layout]\nblocks = [1]\n", r"layout\.blocks must be a non-empty list of tables"),
     ("[layout]\nblocks = []\n", r"layout\.blocks must be a non-empty list of tables"),
     ("leds = 'rgb'\n[layout]\norigin = 0\nrows = 1\ncols = 1\nrow_step = 1\n", r"must be a \[leds\] table"),

@@ -18,7 +18,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from liveengine.commands import PARAMS
+from liveengine.commands import NAME_PATTERN, PARAMS
 from liveengine.errors import LiveEngineError
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "profiles"
@@ -126,8 +126,8 @@ def parse_profile(path: Path, text: str | None = None) -> Profile:
     if unknown:
         raise _fail(path, f"unknown key {unknown[0]!r}; allowed keys: {', '.join(sorted(allowed))}")
     name = data.get("name", path.stem)
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
-        raise _fail(path, f"name = {name!r} must be letters, digits, - and _")
+    if not isinstance(name, str) or not re.fullmatch(NAME_PATTERN, name):
+        raise _fail(path, f"name = {name!r} must be 1 to 64 letters, digits, - and _")
     for key in ("match", "exclude", "skip"):
         patterns = data.get(key, [])
         if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
