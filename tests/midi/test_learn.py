@@ -78,6 +78,22 @@ def test_wait_for_control_ignores_jitter_and_bound_controls():
     assert wait_for_control(lambda: None, 0.05) is None
 
 
+def test_learn_and_midi_refuse_bad_arguments_before_any_port_opens(tmp_path, capsys):
+    path = tmp_path / "stage.toml"
+    path.write_text(PATCH)
+    assert main(["learn", str(path), "--param", "zoom", "--param", "wobble"]) == 1
+    err = capsys.readouterr().err
+    assert "--param 'wobble' is not a parameter; allowed: gain" in err and "zoom" in err, err
+    assert path.read_text() == PATCH
+    for argv, complaint in [(["learn", str(path), "--param", "zoom", "--timeout", "-1"], "is not a duration"),
+                            (["learn", str(path), "--param", "zoom", "--timeout", "nan"], "is not a duration"),
+                            (["learn", str(path)], "--param"),
+                            (["midi", "--midi-api", "pipewire"], "invalid choice: 'pipewire'")]:
+        with pytest.raises(SystemExit):
+            main(argv)
+        assert complaint in capsys.readouterr().err, argv
+
+
 def test_liveengine_learn_binds_two_knobs_over_jack(jack_server, tmp_path, capsys):
     import rtmidi
 

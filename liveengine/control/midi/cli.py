@@ -21,6 +21,7 @@ def add_play_options(play: argparse.ArgumentParser) -> None:
 
 
 def add_commands(commands, debug: argparse.ArgumentParser) -> None:
+    from liveengine.cli import _seconds
     from liveengine.control.midi.ports import API_NAMES
 
     midi = commands.add_parser("midi", parents=[debug], help="list MIDI ports and the controller profile each would get")
@@ -33,7 +34,7 @@ def add_commands(commands, debug: argparse.ArgumentParser) -> None:
     learn.add_argument("--param", action="append", required=True, metavar="NAME", help="parameter to bind (repeatable, in order)")
     learn.add_argument("--midi-api", choices=API_NAMES)
     learn.add_argument("--midi-in", action="append", default=[], metavar="NAME")
-    learn.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each control (default 30)")
+    learn.add_argument("--timeout", type=_seconds, default=30.0, help="seconds to wait for each control (default 30)")
     learn.set_defaults(run=cmd_learn)
 
 
