@@ -3,7 +3,7 @@
 State is the grid setting (mapping, centre, zoom, rotation, variance, seed), how
 many variations each pad has played (so the next hit continues the sequence),
 and the captured sounds. It is saved atomically: written to a temporary file,
-fsynced, the previous state kept as `NAME.prev.json`, then renamed into place,
+fsynced, the previous state copied to `NAME.prev.json`, then renamed into place,
 so at every instant there is a complete state file. A state saved for another
 model (hash) or by a newer liveengine is refused with a clear error: a wrong
 sound on stage is worse than none.
@@ -12,35 +12,18 @@ sound on stage is worse than none.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
+from liveengine.atomic_file import write_atomic
 from liveengine.errors import LiveEngineError
 
 STATE_VERSION = 1
 
 
 def save_state(path: Path, state: dict) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = json.dumps({"version": STATE_VERSION, "saved_at": time.time(), **state}, indent=1).encode()
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    if path.exists():
-        os.replace(path, path.with_name(path.stem + ".prev.json"))
-    os.replace(temporary, path)
-    try:  # make the rename itself durable
-        folder = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
-    except OSError:
-        pass  # not every platform can fsync a folder
-    return path
+    return write_atomic(path, data, keep_previous=path.with_name(path.stem + ".prev.json"))
 
 
 def load_state(path: Path, model_hash: str) -> dict:

@@ -16,9 +16,9 @@ it is now. No pickles: arrays plus one JSON string.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -26,6 +26,7 @@ from typing import Callable
 import numpy as np
 
 from liveengine.audio_files import AUDIO_EXTENSIONS, read_audio, segment_at_onsets
+from liveengine.atomic_file import write_atomic
 from liveengine.errors import LiveEngineError
 
 INDEX_VERSION = 1
@@ -136,19 +137,13 @@ def _save_cache(path: Path, index: LibraryIndex, starts_by_file: dict[str, list[
     meta = {"version": INDEX_VERSION, "model": index.model_hash, "folder": str(index.folder.resolve()),
             "files": [[name, *index.files[name], starts_by_file[name]] for name in starts_by_file],
             "skipped": {name: [list(skipped_stats[name]), reason] for name, reason in index.skipped.items()}}
+    data = io.BytesIO()
+    np.savez(data, meta=np.array(json.dumps(meta)), points=index.points)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=path.stem, suffix=".tmp", dir=path.parent)
+        write_atomic(path, data.getvalue())
     except OSError as exc:
         raise LiveEngineError(f"cannot write the library index into {path.parent} ({exc.strerror or exc}); expected a folder you can write to.",
                               "Pass --cache a writable folder, or set LIVEENGINE_CACHE.") from None
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.savez(stream, meta=np.array(json.dumps(meta)), points=index.points)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def load_or_build(decoder, folder: Path, cache_dir: Path | None = None,

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
+from liveengine.atomic_file import write_atomic
 from liveengine.errors import LiveEngineError
 from liveengine.resources import patches_dir
 
@@ -79,27 +79,8 @@ def write_bindings(path: Path | str, bindings: dict[int, str]) -> Path:
     for number, param in bindings.items():
         cc[str(int(number))] = param
     new_text = tomlkit.dumps(document)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    temp = Path(temp_name)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(new_text)
-            out.flush()
-            os.fsync(out.fileno())
-        load_patch(temp)  # never replace a working patch with one that does not load
-        shutil.copy2(target, target.with_name(target.name + ".bak"))
-        os.replace(temp, target)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    try:
-        directory = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)  # the rename itself reaches the disk
-        finally:
-            os.close(directory)
-    except OSError:
-        pass  # some systems cannot fsync a directory; the file itself is synced
+    # Never replace a working patch with one that does not load; keep the old one as .bak.
+    write_atomic(target, new_text.encode("utf-8"), keep_previous=target.with_name(target.name + ".bak"), check=load_patch)
     return target
 
 
