@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -28,6 +27,7 @@ import numpy as np
 from liveengine.audio_files import AUDIO_EXTENSIONS, read_audio, segment_at_onsets
 from liveengine.atomic_file import write_atomic
 from liveengine.errors import LiveEngineError
+from liveengine.resources import cache_dir as user_cache_dir
 
 INDEX_VERSION = 1
 ENCODE_BATCH = 32
@@ -94,11 +94,8 @@ def query_sound(path: Path, decoder) -> tuple[float, np.ndarray]:
 
 
 def default_cache_dir() -> Path:
-    """LIVEENGINE_CACHE/similar if set, else the platform's user cache folder (platformdirs)."""
-    import platformdirs
-
-    base = os.environ.get("LIVEENGINE_CACHE") or platformdirs.user_cache_dir("liveengine", appauthor=False)
-    return Path(base).expanduser() / "similar"
+    """The index cache: LIVEENGINE_CACHE/similar if set, else the platform's user cache folder / similar."""
+    return user_cache_dir() / "similar"
 
 
 def cache_path(cache_dir: Path, model_hash: str, folder: Path) -> Path:

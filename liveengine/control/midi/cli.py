@@ -66,14 +66,15 @@ def start_for_play(engine, patch, args, say=_say):
 def cmd_midi(args) -> int:
     from liveengine.control.midi import ports
     from liveengine.control.midi.mapping import MidiSettings
-    from liveengine.control.midi.profiles import SHIPPED_DIR, choose_profile, load_profiles, skipped, user_profile_dir
+    from liveengine.control.midi.profiles import SHIPPED_DIR, choose_profile, load_profiles, skipped
+    from liveengine.resources import user_profiles_dir
     from liveengine.patch import load_patch, resolve_patch
 
     patch = load_patch(resolve_patch(args.patch))
     settings = MidiSettings.from_patch(patch)
     api = ports.resolve_api(args.midi_api or settings.api)
     profiles = load_profiles()
-    _say(f"MIDI API {api}; profiles from {SHIPPED_DIR.name}/ (shipped) and {user_profile_dir()} (yours)")
+    _say(f"MIDI API {api}; profiles from {SHIPPED_DIR.name}/ (shipped) and {user_profiles_dir()} (yours)")
     pool = ports.PortPool(api, lambda names: (0, 1))  # one output, to list the outputs
     try:
         inputs, outputs = pool.inputs(), pool.outputs()

@@ -5,30 +5,19 @@ they were; only `[midi.cc]` gains or changes a line. The write is atomic: a temp
 file in the same folder is written, flushed and fsynced, checked by loading it as a
 patch, and renamed over the original, after the old file was copied to `NAME.toml.bak`.
 A patch shipped with liveengine is never written: a user copy goes to the user patch
-folder (`user_patch_dir()`), and the caller is told where.
+folder (`user_patches_dir()`), and the caller is told where.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from pathlib import Path
 
 from liveengine.atomic_file import write_atomic
 from liveengine.errors import LiveEngineError
-from liveengine.resources import patches_dir
+from liveengine.resources import patches_dir, user_patches_dir
 
-USER_PATCHES_ENV = "LIVEENGINE_USER_PATCHES"
-
-
-def user_patch_dir() -> Path:
-    override = os.environ.get(USER_PATCHES_ENV)
-    if override:
-        return Path(override)
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir("liveengine")) / "patches"
 
 
 def is_shipped(path: Path) -> bool:
@@ -42,7 +31,7 @@ def is_shipped(path: Path) -> bool:
 
 def _user_copy(path: Path) -> Path:
     """Copy a shipped patch (and the demo score it names) into the user folder; never replace a user's file."""
-    folder = user_patch_dir()
+    folder = user_patches_dir()
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / path.name
     if not target.exists():

@@ -1,7 +1,7 @@
 """Controller profiles: each controller's pad notes, LED protocol and mode switches, as TOML data.
 
 A profile is a file in `profiles/` (shipped) or in the user profile folder
-(`user_profile_dir()`), so a user adds a controller without touching code. It is
+(`user_profiles_dir()`), so a user adds a controller without touching code. It is
 chosen by port name (regular expressions in `match`, minus `exclude`; the highest
 `priority` wins) or named in the patch (`[midi] profile`). A user profile with the
 name of a shipped one replaces it.
@@ -12,7 +12,6 @@ sends them (channels 0..15, i.e. MIDI channel 1 is 0).
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -20,20 +19,10 @@ from pathlib import Path
 
 from liveengine.commands import NAME_PATTERN, PARAMS
 from liveengine.errors import LiveEngineError
+from liveengine.resources import user_profiles_dir
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "profiles"
-USER_DIR_ENV = "LIVEENGINE_MIDI_PROFILES"
 LED_METHODS = ("novation_rgb", "apc_rgb", "push2_palette", "note_palette", "none")
-
-
-def user_profile_dir() -> Path:
-    """Where a user's own profiles live: $LIVEENGINE_MIDI_PROFILES, else the platform's user config folder."""
-    override = os.environ.get(USER_DIR_ENV)
-    if override:
-        return Path(override)
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir("liveengine")) / "midi-profiles"
 
 
 @dataclass(frozen=True)
@@ -186,7 +175,7 @@ def parse_profile(path: Path, text: str | None = None) -> Profile:
 def load_profiles(user_dir: Path | None = None) -> dict[str, Profile]:
     """Shipped profiles, then the user's (same name replaces). A broken user file is an error, never skipped silently."""
     profiles: dict[str, Profile] = {}
-    folders = [SHIPPED_DIR, user_dir if user_dir is not None else user_profile_dir()]
+    folders = [SHIPPED_DIR, user_dir if user_dir is not None else user_profiles_dir()]
     for folder in folders:
         if not folder.is_dir():
             continue
@@ -201,7 +190,7 @@ def choose_profile(port_name: str, profiles: dict[str, Profile], override: str =
     if override:
         if override not in profiles:
             raise LiveEngineError(f"[midi] profile = {override!r} is not a known MIDI profile; known: {', '.join(sorted(profiles))}.",
-                                  f"Add {override}.toml to {user_profile_dir()}, or pick a known one.")
+                                  f"Add {override}.toml to {user_profiles_dir()}, or pick a known one.")
         return profiles[override]
     candidates = [p for p in profiles.values() if p.matches(port_name)]
     if not candidates:
