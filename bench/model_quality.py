@@ -1,6 +1,9 @@
 """Quality, classifier, smoothness and speed figures for a shipped model (issue: the trained drum model).
 
-    python bench/model_quality.py [--model models_onnx/drums] [--data training_data] [--quick]
+    python bench/model_quality.py [--model models_onnx/drums] [--data training_data] [--quick] [--baseline DIR]
+
+The bench runner calls it (`python bench/run.py --only model`). The SampleVAE-style baseline's
+ONNX export ships in bench/baselines/samplevae/ (liveengine/training/baseline.py trained it).
 
 Writes bench/results_model.json and the images bench/model_confusion.png and bench/model_walk.png
 (the walk's audio goes to bench/_work/model_walk.wav). Needs the built data set
@@ -35,6 +38,7 @@ SR = 44100
 N = 44100
 GL_FFT, GL_HOP, GL_MELS, GL_ITERS = 2048, 512, 128, 60
 RESOLUTIONS = (512, 1024, 2048)
+BASELINE = REPO / "bench" / "baselines" / "samplevae"
 
 
 # ---------------------------------------------------------------- analysis
@@ -170,15 +174,18 @@ def colormap(v: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------- the benchmark
 
-def baseline_reconstructions(folder: Path, sounds: np.ndarray) -> np.ndarray:
-    """The SampleVAE-style baseline (liveengine/training/baseline.py, exported to ONNX): log-mel in,
-    log-mel out, Griffin-Lim 60 iterations back to audio."""
+def _session(path: Path):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
-    encoder = ort.InferenceSession(str(folder / "mel_encoder.onnx"), options, providers=["CPUExecutionProvider"])
-    decoder = ort.InferenceSession(str(folder / "mel_decoder.onnx"), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def baseline_reconstructions(folder: Path, sounds: np.ndarray) -> np.ndarray:
+    """The SampleVAE-style baseline (liveengine/training/baseline.py, exported to ONNX): log-mel in,
+    log-mel out, Griffin-Lim 60 iterations back to audio."""
+    encoder, decoder = _session(folder / "mel_encoder.onnx"), _session(folder / "mel_decoder.onnx")
     out = []
     for x in sounds:
         logmel = np.log(np.abs(stft(normalise(x), GL_FFT, GL_HOP)) ** 2 @ mel128().T + 1e-6).T[None].astype(np.float32)
@@ -290,7 +297,8 @@ def run(model: Path, data: Path, quick: bool, baseline: Path | None = None) -> d
     (REPO / "bench" / "_work").mkdir(exist_ok=True)
     half = N // 2
     sf.write(REPO / "bench" / "_work" / "model_walk.wav", np.concatenate([w[:half] * np.linspace(1, 0, half) ** 0.5 for w in walk]), SR)
-    results["walk"] = {"grid": "8x8, rows top to bottom = axis 2 from +2 to -2 spreads, columns = axis 1 from -2 to +2",
+    results["walk"] = {"grid": "8x8 over the pad plane (the model's latent.mean and latent.axes, as the default patch plays it): "
+                               "rows top to bottom = axis 2 from +2 to -2 spreads, columns = axis 1 from -2 to +2",
                        "image": "bench/model_walk.png", "audio": "bench/_work/model_walk.wav (0.5 s per pad, row by row)"}
 
     # Speed: one thread, inverse STFT included; and the Griffin-Lim pipeline's 60 iterations for one sound.
@@ -313,7 +321,12 @@ def run(model: Path, data: Path, quick: bool, baseline: Path | None = None) -> d
     speed["griffin_lim_60_one_sound_ms"] = median_ms(lambda: griffin_lim_from_mel(mel_power), 3)
     speed["griffin_lim_over_ours_batch_1"] = speed["griffin_lim_60_one_sound_ms"] / speed["batch_1_ms"]
     speed["note"] = ("decode_into with max_batch 16 (the runtime's default), one onnxruntime thread, numpy inverse STFT; "
-                     "the Griffin-Lim figure is the numpy reference implementation here, mel decoder time not included")
+                     "Griffin-Lim is the numpy implementation here (the same one the quality figures use)")
+    if baseline is not None:
+        mel_decoder = _session(baseline / "mel_decoder.onnx")
+        speed["samplevae_mel_decoder_ms"] = median_ms(lambda: mel_decoder.run(None, {"z": one_z}), 50 if quick else 200)
+        speed["samplevae_pipeline_one_sound_ms"] = speed["samplevae_mel_decoder_ms"] + speed["griffin_lim_60_one_sound_ms"]
+        speed["samplevae_pipeline_over_ours_batch_1"] = speed["samplevae_pipeline_one_sound_ms"] / speed["batch_1_ms"]
     results["speed"] = speed
     return results
 
@@ -323,7 +336,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", type=Path, default=REPO / "models_onnx" / "drums")
     parser.add_argument("--data", type=Path, default=REPO / "training_data")
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--baseline", type=Path, default=None, help="folder with the baseline's mel_encoder.onnx and mel_decoder.onnx")
+    parser.add_argument("--baseline", type=Path, default=BASELINE if (BASELINE / "mel_decoder.onnx").exists() else None,
+                        help="folder with the baseline's mel_encoder.onnx and mel_decoder.onnx (default: bench/baselines/samplevae)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results_model.json")
     args = parser.parse_args(argv)
     results = run(args.model.resolve(), args.data, args.quick, args.baseline)

@@ -446,6 +446,7 @@ def markdown(results: dict) -> str:
     lines += grid_bench.markdown(results)
     lines += ["", f"The dummy driver's own cycles jitter by {results['latency']['driver_cycle_jitter_ms']:.2f} ms (p99-p1) "
               "against the wall clock here; arrival times are read on that clock, so that is the floor under the jitter above."]
+    lines += model_markdown(results)
     return "\n".join(lines) + "\n"
 
 
@@ -494,12 +495,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="shorter runs (for a smoke test)")
     parser.add_argument("--load-run-realtime", type=float, metavar="SECONDS", help=argparse.SUPPRESS)
-    parser.add_argument("--only", choices=("core", "grid"), help="run one group and keep the other's figures from bench/results.json")
+    parser.add_argument("--only", choices=("core", "grid", "model"), help="run one group and keep the others' figures from bench/results.json")
     args = parser.parse_args()
     from liveengine.testing.jack_rig import JackUnavailable, start_jackd
 
     if args.load_run_realtime:
         return load_run_realtime(args.load_run_realtime)
+    previous = HERE / "results.json"
+    if args.only == "model":  # no audio server needed: the model's figures alone
+        results = json.loads(previous.read_text()) if previous.exists() else {}
+        results["model"] = bench_model(args.quick)
+        return finish(results)
 
     server_name = f"liveengine-bench-{os.getpid()}"
     try:
@@ -517,7 +523,6 @@ def main() -> int:
     tmp = HERE / "_work"
     tmp.mkdir(exist_ok=True)
     try:
-        previous = HERE / "results.json"
         results = json.loads(previous.read_text()) if args.only and previous.exists() else {}
         results.update({"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
                         "quick": args.quick})
@@ -544,6 +549,8 @@ def main() -> int:
         results["latency"] = bench_latency(tmp, server_name, 40 if args.quick else 150)
         print("bench: MIDI note to sound ...", flush=True)
         results["midi"] = bench_midi(50 if args.quick else 200)
+        if not args.only:
+            results["model"] = bench_model(args.quick)
         return finish(results)
     finally:
         sd._terminate()  # before the server goes: PortAudio's JACK host API asserts otherwise
@@ -558,6 +565,63 @@ def bench_midi(notes: int) -> dict:
     if child.returncode != 0 or start < 0:
         return {"error": (child.stderr or text)[-300:]}
     return json.loads(text[start:])
+
+
+def bench_model(quick: bool) -> dict:
+    """bench/model_quality.py in a child: the shipped drum model against its baselines on the held-out kits.
+
+    It needs the data set (held-out kits included), built from Debian packages on first use.
+    """
+    data = REPO / "training_data"
+    if not (data / "sounds.npz").exists():
+        print("bench: building the data set (python -m liveengine.training.data) ...", flush=True)
+        built = subprocess.run([sys.executable, "-m", "liveengine.training.data", "--out", str(data)], capture_output=True, text=True, timeout=1800)
+        if built.returncode != 0:
+            return {"error": "the data set could not be built (apt-get install sonic-pi-samples fluid-soundfont-gm fluidsynth hydrogen-drumkits, "
+                             f"then python -m liveengine.training.data): {(built.stderr or built.stdout).strip()[-300:]}"}
+    print("bench: the drum model's quality, classifier, smoothness and speed ...", flush=True)
+    child = subprocess.run([sys.executable, str(HERE / "model_quality.py"), "--data", str(data)] + (["--quick"] if quick else []),
+                           capture_output=True, text=True, timeout=3600)
+    if child.returncode != 0:
+        return {"error": (child.stderr or child.stdout).strip()[-300:]}
+    return json.loads((HERE / "results_model.json").read_text())
+
+
+def model_markdown(results: dict) -> list[str]:
+    m = results.get("model")
+    if not m:
+        return []
+    if "error" in m:
+        return ["", f"Drum model: {m['error']}"]
+    q = m["quality"]
+    ours = q["ours (encode, decode)"]
+    lines = ["", f"**The drum model** (`{m['model']}`, hash {m['model_hash']}) on {m['held_out_sounds']} held-out sounds "
+             f"(the GPL and CC-BY-SA hydrogen kits, never trained on){', quick run' if m['quick'] else ''}: "
+             "encode, decode, compare (44.1 kHz, 1 s; lower is better). Written by `bench/model_quality.py` to `bench/results_model.json`.",
+             "", "| system | multi-resolution STFT (SC + log-mag) | spectral convergence | log-magnitude L1 | mel-cepstral distortion |",
+             "|---|---|---|---|---|"]
+    for name, r in q.items():
+        bold = "**" if r is ours else ""
+        lines.append(f"| {bold}{name}{bold} | {r['mrstft']:.3f} | {r['sc']:.3f} | {r['logmag']:.3f} | {r['mcd']:.2f} dB |")
+    for name, r in q.items():
+        if r is ours:
+            continue
+        better = [k for k in ("mrstft", "mcd") if ours[k] < r[k]]
+        lines.append(f"- against {name}: ours is better on {' and '.join(better) if better else 'neither distance'} "
+                     f"(MR-STFT {ours['mrstft'] / r['mrstft']:.2f}x, MCD {ours['mcd'] / r['mcd']:.2f}x of its figure).")
+    c, sm, sp = m["classifier"], m["smoothness"], m["speed"]
+    lines += ["", f"Classifier: {c['accuracy']:.1%} on {c['labelled_held_out']} labelled held-out sounds against {c['majority_class_accuracy']:.1%} "
+              f"for always answering the held-out majority class ({c['majority_class']}); confusion matrix: `bench/model_confusion.png`.",
+              f"Smoothness over {sm['lines']} straight lines between encoded held-out sounds ({sm['points_per_line']} points): largest step over mean step "
+              f"{sm['max_over_mean_step_median']:.2f} median, {sm['max_over_mean_step_mean']:.2f} mean, {sm['max_over_mean_step_worst']:.2f} worst (goal <= {sm['goal']:.0f}). "
+              "The pad plane as an 8x8 spectrogram grid: `bench/model_walk.png`."]
+    speed = (f"Speed, one thread: one 1-second sound in {sp['batch_1_ms']:.2f} ms (goal <= 3 ms), a batch of 64 in {sp['batch_64_ms']:.0f} ms (goal <= 150 ms)")
+    if "samplevae_pipeline_one_sound_ms" in sp:
+        speed += (f"; the SampleVAE-style pipeline (mel decoder {sp['samplevae_mel_decoder_ms']:.2f} ms + 60 Griffin-Lim iterations) takes "
+                  f"{sp['samplevae_pipeline_one_sound_ms']:.0f} ms a sound, {sp['samplevae_pipeline_over_ours_batch_1']:.0f}x ours.")
+    else:
+        speed += f"; 60 Griffin-Lim iterations alone take {sp['griffin_lim_60_one_sound_ms']:.0f} ms a sound, {sp['griffin_lim_over_ours_batch_1']:.0f}x ours."
+    return lines + [speed]
 
 
 def midi_markdown(results: dict) -> list[str]:

@@ -3,7 +3,7 @@
 Same data, same latent size as the drum VAE; the benchmark gives it the same training time.
 Analysis settings are the benchmark's pinned ones: n_fft 2048, hop 512, 128 mel bands.
 
-    nohup nice -n 15 python -m liveengine.training.baseline --minutes 90 > baseline.log 2>&1 &
+    nohup nice -n 15 python -m liveengine.training.baseline --minutes 98 > baseline.log 2>&1 &
     python -m liveengine.training.baseline --export build/melvae     # mel_encoder.onnx, mel_decoder.onnx
 
 mel_encoder.onnx: `logmel` [batch, 128, 87] -> `mean`, `logvar`; mel_decoder.onnx: `z` -> `logmel`.
@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Train or export the SampleVAE-style mel-VAE baseline.")
     parser.add_argument("--data", type=Path, default=Path("training_data"))
     parser.add_argument("--checkpoint", type=Path, default=Path("training_data/melvae.pt"))
-    parser.add_argument("--minutes", type=float, default=60.0)
+    parser.add_argument("--minutes", type=float, default=60.0,
+                        help="train until the checkpoint holds this much training time in all (the drum VAE's, to compare them fairly)")
     parser.add_argument("--max-steps", type=int, default=0)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--beta", type=float, default=0.02)
@@ -118,8 +119,10 @@ def main(argv: list[str] | None = None) -> None:
     rng = np.random.default_rng(state["step"])
     stop = []
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
-    start, last_save = time.monotonic(), time.monotonic()
-    while not stop and time.monotonic() - start < args.minutes * 60 and not (args.max_steps and state["step"] >= args.max_steps):
+    last_save = time.monotonic()
+    # Counted like the drum VAE's train.py: time inside steps, summed over runs, so a resumed run
+    # and a loaded machine do not change the budget the two models are compared at.
+    while not stop and state["train_seconds"] < args.minutes * 60 and not (args.max_steps and state["step"] >= args.max_steps):
         x = torch.from_numpy(audio[rng.choice(len(audio), args.batch, p=weights)])
         t0 = time.monotonic()
         target = model.logmel(x)

@@ -5,7 +5,8 @@
 Writes decoder.onnx (z -> magnitude, phase), encoder.onnx (audio -> mean, logvar; the STFT is a
 convolution with a fixed DFT basis inside the graph), classifier.onnx (z -> probabilities), and
 the dataset manifest (dataset.csv) when --data has one. The decoder's metadata carries the
-latent mean, principal axes and spreads of the training set's encodings.
+plane the pad grid shows: the principal axes of the training classes' centroids in latent space
+(see latent_statistics), and the training encodings' spread along them.
 """
 
 from __future__ import annotations
@@ -59,14 +60,27 @@ def _export(module: nn.Module, example: torch.Tensor, path: Path, input_name: st
                       dynamic_axes=dynamic, opset_version=OPSET, dynamo=False)
 
 
-def latent_statistics(model: DrumVAE, audio: np.ndarray, batch: int = 64) -> dict:
-    """Mean, principal axes (unit vectors) and the spread along each, of the encoder's means."""
+def latent_statistics(model: DrumVAE, audio: np.ndarray, classes: np.ndarray | None = None, batch: int = 64) -> dict:
+    """The plane the pad grid shows: its origin, two unit axes and the encodings' spread along each.
+
+    With class labels (>= 0), the axes are the two principal axes of the class centroids and the
+    origin their mean: the plane then passes near every class, so the default 8x8 grid holds
+    kicks, snares, claps, hats, toms and cymbals. The principal axes of all encodings (used when
+    there are no labels) follow the largest class (hand percussion here) and showed only toms,
+    cymbals and percussion at zoom 1.
+    """
     with torch.no_grad():
         means = np.concatenate([model.encoder(torch.from_numpy(audio[i:i + batch]))[0].numpy() for i in range(0, len(audio), batch)])
-    mean = means.mean(axis=0)
-    _, s, vt = np.linalg.svd(means - mean, full_matrices=False)
-    spreads = s / np.sqrt(max(1, len(means) - 1))
-    return {"mean": mean, "axes": vt, "spreads": spreads, "encodings": means}
+    labelled = classes is not None and len(np.unique(classes[classes >= 0])) >= 3
+    if labelled:
+        centroids = np.stack([means[classes == k].mean(axis=0) for k in np.unique(classes[classes >= 0])])
+        mean = centroids.mean(axis=0)
+        _, _, vt = np.linalg.svd(centroids - mean, full_matrices=False)
+    else:
+        mean = means.mean(axis=0)
+        _, _, vt = np.linalg.svd(means - mean, full_matrices=False)
+    spreads = ((means - mean) @ vt.T).std(axis=0, ddof=1)
+    return {"mean": mean, "axes": vt, "spreads": spreads, "encodings": means, "plane": "class centroids" if labelled else "encodings"}
 
 
 def metadata(model: DrumVAE, stats: dict | None, description: str) -> dict[str, str]:
@@ -115,15 +129,15 @@ def main(argv: list[str] | None = None) -> None:
     state = load(args.checkpoint, model, None)
     model.eval()
     sounds = np.load(args.data / "sounds.npz")
-    train = sounds["audio"][sounds["split"] == "train"].astype(np.float32) / 32767.0
-    stats = latent_statistics(model, train)
+    train = sounds["split"] == "train"
+    stats = latent_statistics(model, sounds["audio"][train].astype(np.float32) / 32767.0, sounds["classes"][train])
     description = (f"Drum VAE (STFT decoder, {model.cfg.latent_dim}-d latent) trained {state['step']} steps "
                    f"({state['train_seconds'] / 60:.0f} min, CPU) on sonic-pi-samples, fluid-soundfont-gm and CC0/CC-BY hydrogen kits.")
     export(model, args.out, stats, description)
     if (args.data / "manifest.csv").exists():
         shutil.copyfile(args.data / "manifest.csv", args.out / "dataset.csv")
     np.save(args.data / "train_encodings.npy", stats["encodings"])
-    print(f"exported {args.out} from step {state['step']}; latent spreads {np.round(stats['spreads'], 3).tolist()}")
+    print(f"exported {args.out} from step {state['step']}; plane through the {stats['plane']}; latent spreads {np.round(stats['spreads'], 3).tolist()}")
 
 
 if __name__ == "__main__":

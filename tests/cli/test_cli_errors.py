@@ -137,7 +137,8 @@ def test_check_default_patch(tmp_path):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert lines[-1] == "ok"
-    assert "testsynth" in result.stdout
+    assert "model     drums" in result.stdout  # the shipped trained model, with its encoder and classifier
+    assert "classifier yes (kick, snare" in result.stdout
     assert "default" in result.stdout
     assert "Traceback" not in result.stderr
     assert list(tmp_path.iterdir()) == []

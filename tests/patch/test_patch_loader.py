@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 import pytest
 
 from liveengine.commands import COMMANDS
@@ -51,10 +53,10 @@ def test_shipped_patch_loads(path):
 def test_default_patch_values():
     patch = load_patch(REPO / "patches" / "default.toml")
     assert patch.name == "default"
-    assert patch.model == "builtin:testsynth"
+    assert patch.model == "drums"
     assert (patch.grid["rows"], patch.grid["cols"]) == (8, 8)
-    assert patch.choke == {"hats": ((7, 6), (7, 7))}
-    assert patch.choke_group_of() == {(7, 6): 0, (7, 7): 0}
+    assert patch.choke == {"hats": ((0, 4), (1, 1))}
+    assert patch.choke_group_of() == {(0, 4): 0, (1, 1): 0}
     assert patch.demo_score == REPO / "patches" / "default.score"
 
 
@@ -300,3 +302,31 @@ def test_section_that_is_not_a_table(tmp_path):
     path, message = patch_error(tmp_path, "grid = 8\n")
     assert str(path) in message
     assert "[grid]" in message and "must be a table" in message
+
+
+def test_default_patch_pads_play_the_drums_its_score_names():
+    """The demo score's header names the pad of each drum; the shipped model must agree.
+
+    Each named pad is rendered, the audio re-encoded and classified, so a re-trained or
+    re-exported model that moves the kick off its pad fails here (not only a label change).
+    """
+    import re
+
+    from liveengine.decoders.registry import load_decoder
+    from liveengine.grid.anchors import build_mapping, pad_points, patch_setting
+
+    patch = load_patch(REPO / "patches" / "default.toml")
+    header = next(line for line in patch.demo_score.read_text().splitlines() if line.startswith("# pads:"))
+    named = {name.strip().replace("closed hat", "hat_closed").replace("open hat", "hat_open"): (int(r), int(c))
+             for name, r, c in re.findall(r"([a-z ]+?) (\d+) (\d+)", header.removeprefix("# pads:"))}
+    assert set(named) == {"kick", "snare", "clap", "hat_closed", "hat_open", "tom"}
+    decoder = load_decoder(patch.model, patch.path)
+    setting = patch_setting(patch)
+    points = pad_points(setting, build_mapping(setting.mapping, decoder, patch, setting))
+    rows = [setting.pad_index(r, c) for r, c in named.values()]
+    audio = np.zeros((len(rows), decoder.output_length), np.float32)
+    decoder.decode_into(points[rows], audio)
+    heard = [decoder.classes[i] for i in decoder.classify(decoder.encode(audio)).argmax(axis=1)]
+    assert dict(zip(named, heard)) == {name: name for name in named}
+    for group in patch.choke.values():  # the choke group holds the two hats
+        assert {named["hat_closed"], named["hat_open"]} == set(group)

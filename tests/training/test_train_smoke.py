@@ -103,3 +103,50 @@ def test_train_resume_export_and_load(tmp_path):
     probabilities = decoder.classifier.run(None, {"z": mean})[0]
     assert probabilities.shape == (2, len(info.classes))
     assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_the_pad_plane_passes_through_the_class_centroids():
+    """With three or more labelled classes the exported plane is spanned by the class centroids."""
+    from liveengine.training.export import latent_statistics
+    from liveengine.training.model import Config, DrumVAE
+
+    torch.manual_seed(0)
+    model = DrumVAE(Config()).eval()
+    sounds, _ = _sounds(9, 4)
+    classes = np.array([0, 0, 0, 3, 3, 3, 5, 5, -1], np.int16)
+    stats = latent_statistics(model, sounds, classes)
+    assert stats["plane"] == "class centroids"
+    centroids = np.stack([stats["encodings"][classes == k].mean(axis=0) for k in (0, 3, 5)])
+    assert np.allclose(stats["mean"], centroids.mean(axis=0), atol=1e-5)
+    # Three centroids span a plane: the first two axes hold them exactly.
+    offsets = centroids - stats["mean"]
+    in_plane = offsets @ stats["axes"][:2].T @ stats["axes"][:2]
+    assert np.allclose(in_plane, offsets, atol=1e-4)
+    assert latent_statistics(model, sounds, np.zeros(9, np.int16))["plane"] == "encodings"
+
+
+def test_samplevae_baseline_trains_resumes_exports_and_reconstructs(tmp_path):
+    import sys
+    from pathlib import Path
+
+    from liveengine.training import baseline
+
+    data = tmp_path / "data"
+    data.mkdir()
+    _write_data(data)
+    checkpoint = tmp_path / "melvae.pt"
+    common = ["--data", str(data), "--checkpoint", str(checkpoint), "--batch", "4"]
+    baseline.main(common + ["--max-steps", "2"])
+    baseline.main(common + ["--max-steps", "3"])
+    assert torch.load(checkpoint, map_location="cpu", weights_only=False)["state"]["step"] == 3
+    out = tmp_path / "samplevae"
+    baseline.main(common + ["--export", str(out)])
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    try:
+        import model_quality
+    finally:
+        sys.path.pop(0)
+    sounds, _ = _sounds(2, 5)
+    audio = model_quality.baseline_reconstructions(out, sounds)
+    assert audio.shape == (2, N) and np.all(np.isfinite(audio))
+    assert np.max(np.abs(audio)) > 0  # Griffin-Lim of the decoded mel is sound, not silence
