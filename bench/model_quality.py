@@ -6,7 +6,7 @@ The bench runner calls it (`python bench/run.py --only model`). The SampleVAE-st
 ONNX export ships in bench/baselines/samplevae/ (liveengine/training/baseline.py trained it).
 
 Writes bench/results_model.json and the images bench/model_confusion.png and bench/model_walk.png
-(the walk's audio goes to bench/_work/model_walk.wav). Needs the built data set
+and the walk's audio bench/model_walk.flac. Needs the built data set
 (`python -m liveengine.training.data`) for the held-out kits; no PyTorch.
 
 Pinned analysis settings (nothing is tuned after the fact): 44.1 kHz, 1 s; Griffin-Lim baselines
@@ -294,12 +294,12 @@ def run(model: Path, data: Path, quick: bool, baseline: Path | None = None) -> d
     write_png(REPO / "bench" / "model_walk.png", image)
     import soundfile as sf
 
-    (REPO / "bench" / "_work").mkdir(exist_ok=True)
-    half = N // 2
-    sf.write(REPO / "bench" / "_work" / "model_walk.wav", np.concatenate([w[:half] * np.linspace(1, 0, half) ** 0.5 for w in walk]), SR)
+    # 0.4 s of each pad, faded out, row by row: 26 s of FLAC (about 1 MB) to listen along with the image.
+    shown = int(0.4 * SR)
+    sf.write(REPO / "bench" / "model_walk.flac", np.concatenate([w[:shown] * np.linspace(1, 0, shown) ** 0.5 for w in walk]), SR, subtype="PCM_16")
     results["walk"] = {"grid": "8x8 over the pad plane (the model's latent.mean and latent.axes, as the default patch plays it): "
                                "rows top to bottom = axis 2 from +2 to -2 spreads, columns = axis 1 from -2 to +2",
-                       "image": "bench/model_walk.png", "audio": "bench/_work/model_walk.wav (0.5 s per pad, row by row)"}
+                       "image": "bench/model_walk.png", "audio": "bench/model_walk.flac (0.4 s per pad, row by row)"}
 
     # Speed: one thread, inverse STFT included; and the Griffin-Lim pipeline's 60 iterations for one sound.
     def median_ms(fn, repeats):
