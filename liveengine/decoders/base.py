@@ -6,6 +6,8 @@ from typing import Protocol
 
 import numpy as np
 
+from liveengine.errors import LiveEngineError
+
 
 class Decoder(Protocol):
     """A one-shot decoder. Called from render worker threads, never from the audio thread.
@@ -49,6 +51,17 @@ class Encoder(Protocol):
         Rows are cropped or zero-padded to output_length and peak-normalised first. Raises
         ModelError naming the model when it has no encoder. Not for the audio thread.
         """
+
+
+def require_encoder(decoder, needed_for: str, fix: str) -> None:
+    """LiveEngineError naming what needed an encoder and the model that lacks one, unless it can encode.
+
+    Checked before any file is read, so a model without encoder.onnx is refused quickly and
+    in the same words wherever sounds are placed in latent space (corner anchors, libraries).
+    """
+    if not getattr(decoder, "can_encode", False):
+        raise LiveEngineError(f"{needed_for} needs a model with an encoder to place sounds in its latent space; "
+                              f"model {decoder.name} has no encoder.onnx.", fix)
 
 
 class Classifier(Protocol):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from liveengine.decoders.base import Decoder
+from liveengine.decoders.base import Decoder, require_encoder
 from liveengine.errors import LiveEngineError
 from liveengine.grid.mappings import CORNER_NAMES, CornersMapping, DirectMapping, GridSetting, LibraryMapping, PlaneMapping
 from liveengine.grid.som import fit_som, nearest_items
@@ -47,12 +47,6 @@ def build_mapping(name: str, decoder: Decoder, patch, setting: GridSetting):
     raise LiveEngineError(f"unknown mapping {name!r}; mappings: plane, corners, library, direct.")
 
 
-def _encoder_needed(decoder: Decoder, what: str) -> None:
-    if getattr(decoder, "encoder", None) is None:
-        raise LiveEngineError(f"{what} needs a model with an encoder (encoder.onnx); {decoder.name} has none.",
-                              "Give the anchors as latent points (lists of numbers), or use a model with an encoder.")
-
-
 def encode_files(decoder: Decoder, paths: list[Path]) -> np.ndarray:
     """Encode audio files (read at the model's rate) into latent means, float64[len(paths), latent_dim]."""
     from liveengine.audio_files import read_audio
@@ -77,7 +71,8 @@ def corners_mapping(decoder: Decoder, patch) -> CornersMapping:
     base = patch.path.parent if patch.path else Path.cwd()
     for corner, entry in zip(CORNER_NAMES, corners):
         if isinstance(entry, str):
-            _encoder_needed(decoder, f"{where} {corner} = {entry!r}")
+            require_encoder(decoder, f"{where} {corner} = {entry!r}",
+                            "Give the anchors as latent points (lists of numbers), or use a model with an encoder.")
             path = (base / entry).resolve()
             anchors.append(encode_files(decoder, [path])[0])
             labels.append(entry)
@@ -96,7 +91,7 @@ def library_mapping(decoder: Decoder, patch, setting: GridSetting) -> LibraryMap
     folder_text = patch.grid.get("library") or ""
     if not folder_text:
         raise LiveEngineError("mapping 'library' needs [grid] library = a folder of your samples.")
-    _encoder_needed(decoder, "mapping 'library'")
+    require_encoder(decoder, "mapping 'library'", "Use a model folder with encoder.onnx, or another mapping (plane, corners, direct).")
     base = patch.path.parent if patch.path else Path.cwd()
     index = load_or_build(decoder, (base / Path(folder_text).expanduser()).resolve())
     if len(index.entries) < 2:

@@ -26,6 +26,7 @@ import numpy as np
 
 from liveengine.audio_files import AUDIO_EXTENSIONS, read_audio, segment_at_onsets
 from liveengine.atomic_file import write_atomic
+from liveengine.decoders.base import require_encoder
 from liveengine.errors import LiveEngineError
 from liveengine.resources import cache_dir as user_cache_dir
 
@@ -150,9 +151,7 @@ def load_or_build(decoder, folder: Path, cache_dir: Path | None = None,
     LiveEngineError: a model with no encoder, a missing or empty folder, or a folder none of
     whose files could be read. `cache_dir` None: the user cache folder.
     """
-    if not getattr(decoder, "can_encode", False):
-        raise LiveEngineError(f"model {decoder.name} has no encoder, so it cannot place sounds in its latent space; "
-                              "find-similar needs a model folder with encoder.onnx.", "Pass --model or --patch naming such a model.")
+    require_encoder(decoder, "finding similar sounds", "Pass --model or --patch naming a model folder with encoder.onnx.")
     folder = Path(folder)
     files = library_files(folder)
     path = cache_path(cache_dir if cache_dir is not None else default_cache_dir(), decoder.identity, folder)

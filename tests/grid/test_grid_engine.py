@@ -206,8 +206,11 @@ def test_corners_from_files_need_an_encoder(tmp_path):
     from liveengine.engine import Engine
     from liveengine.patch import load_patch
 
-    with pytest.raises(LiveEngineError, match="needs a model with an encoder"):
+    with pytest.raises(LiveEngineError, match="corners bottom_left = 'a.wav' needs a model with an encoder.*model testsynth has no encoder.onnx"):
         Engine(load_patch(write_patch(tmp_path / "p.toml", 'mapping = "corners"\ncorners = ["a.wav", "b.wav", "c.wav", "d.wav"]')))
+    # The library mapping says the same before it looks at the folder (which does not exist here).
+    with pytest.raises(LiveEngineError, match="mapping 'library' needs a model with an encoder.*model testsynth has no encoder.onnx"):
+        Engine(load_patch(write_patch(tmp_path / "q.toml", 'mapping = "library"\nlibrary = "no-such-folder"')))
 
 
 @pytest.mark.parametrize("render_in", ["thread", "process"])
