@@ -13,59 +13,9 @@ import time
 from pathlib import Path
 
 from liveengine import __version__
+from liveengine.cli_support import (Progress, blocksize_type, load_patch_arg, port_type, samplerate_type, say, seconds_type,
+                                    state_name_type)
 from liveengine.errors import LiveEngineError
-
-
-def _samplerate(text: str) -> int:
-    from liveengine.options import SAMPLE_RATES
-
-    try:
-        value = int(text)
-    except ValueError:
-        value = None
-    if value not in SAMPLE_RATES:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a supported sample rate; allowed: {', '.join(map(str, SAMPLE_RATES))}")
-    return value
-
-
-def _blocksize(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 32 <= value <= 1024:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a block size; allowed: 32 to 1024 frames")
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a UDP port; allowed: 1 to 65535")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= 24 * 3600:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration; allowed: a number of seconds above 0")
-    return value
-
-
-def _state_name(text: str) -> str:
-    import re
-
-    from liveengine.commands import NAME_PATTERN
-
-    if not re.fullmatch(NAME_PATTERN, text):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a state name; use letters, digits, - and _ (names only, never paths)")
-    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,18 +30,18 @@ def build_parser() -> argparse.ArgumentParser:
     play = commands.add_parser("play", parents=[debug], help="open the audio device and play a patch")
     play.add_argument("patch", nargs="?", help="a .toml patch file or a shipped patch name (default: the default patch)")
     play.add_argument("--device", help="output device name (or part of it) or index; see `liveengine devices`")
-    play.add_argument("--samplerate", type=_samplerate, help="44100, 48000 or 96000")
-    play.add_argument("--blocksize", type=_blocksize, help="frames per block, 32 to 1024")
+    play.add_argument("--samplerate", type=samplerate_type, help="44100, 48000 or 96000")
+    play.add_argument("--blocksize", type=blocksize_type, help="frames per block, 32 to 1024")
     play.add_argument("--record", metavar="FILE.wav", help="record exactly what goes to the device")
     play.add_argument("--force", action="store_true", help="allow --record to replace an existing file")
-    play.add_argument("--seconds", type=_seconds, help="play for this long, then exit cleanly")
+    play.add_argument("--seconds", type=seconds_type, help="play for this long, then exit cleanly")
     play.add_argument("--score", metavar="FILE", help="play a score file live")
     play.add_argument("--demo", action="store_true", help="loop the patch's demo score")
-    play.add_argument("--osc-port", type=_port, default=9000, help="UDP port for OSC control (default 9000)")
+    play.add_argument("--osc-port", type=port_type, default=9000, help="UDP port for OSC control (default 9000)")
     play.add_argument("--osc-host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; others need --osc-allow)")
     play.add_argument("--osc-allow", action="append", default=[], metavar="ADDRESS", help="a client address allowed to send OSC (repeatable)")
     play.add_argument("--no-osc", action="store_true", help="do not listen for OSC")
-    play.add_argument("--resume", nargs="?", const="autosave", type=_state_name, metavar="NAME",
+    play.add_argument("--resume", nargs="?", const="autosave", type=state_name_type, metavar="NAME",
                       help="restore the state saved last (or the one saved as NAME): mapping, parameters, captures")
     play.add_argument("--no-autosave", action="store_true", help="do not save the live state on changes and at exit")
 
@@ -107,16 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--score", required=True, metavar="FILE", help="score: one `SECONDS /address args` per line")
     render.add_argument("--out", required=True, metavar="FILE.wav")
     render.add_argument("--force", action="store_true", help="replace --out if it exists")
-    render.add_argument("--samplerate", type=_samplerate)
-    render.add_argument("--blocksize", type=_blocksize)
-    render.add_argument("--tail", type=_seconds, default=2.0, help="seconds rendered after the last command (default 2)")
+    render.add_argument("--samplerate", type=samplerate_type)
+    render.add_argument("--blocksize", type=blocksize_type)
+    render.add_argument("--tail", type=seconds_type, default=2.0, help="seconds rendered after the last command (default 2)")
 
     check = commands.add_parser("check", parents=[debug], help="validate a patch and its model and print what would run")
     check.add_argument("patch", nargs="?")
 
     from liveengine.export.cli import add_commands as add_export_commands  # render-grid, similar
 
-    add_export_commands(commands, debug, _samplerate)
+    add_export_commands(commands, debug, samplerate_type)
     return parser
 
 
@@ -137,36 +87,6 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-
-
-def say(text: str) -> None:
-    print(text, flush=True)
-
-
-class Progress:
-    """One line of progress on a terminal; occasional lines otherwise."""
-
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self.tty = sys.stdout.isatty()
-        self.last = -1.0
-
-    def __call__(self, done: int, total: int) -> None:
-        now = time.monotonic()
-        if done < total and now - self.last < (0.1 if self.tty else 2.0):
-            return
-        self.last = now
-        text = f"{self.label}: {done}/{total}"
-        if self.tty:
-            print("\r" + text, end="\n" if done >= total else "", flush=True)
-        else:
-            print(text, flush=True)
-
-
-def _load(patch_arg: str | None):
-    from liveengine.patch import load_patch, resolve_patch
-
-    return load_patch(resolve_patch(patch_arg))
 
 
 def _new_file(path: Path) -> Path:
@@ -191,7 +111,7 @@ def cmd_play(args) -> int:
     from liveengine.control.score import ScoreFeeder, load_score
     from liveengine.engine import Engine
 
-    patch = _load(args.patch)
+    patch = load_patch_arg(args.patch)
     options = patch.options(samplerate=args.samplerate, blocksize=args.blocksize)
     device = args.device if args.device is not None else patch.audio["device"]
     if args.record and Path(args.record).exists() and not args.force:
@@ -343,7 +263,7 @@ def _render_demo(patch, out: Path) -> int:
 def cmd_render(args) -> int:
     from liveengine.control.score import load_score
 
-    patch = _load(args.patch)
+    patch = load_patch_arg(args.patch)
     events = load_score(args.score)
     if not events:
         raise LiveEngineError(f"score {args.score} has no commands.", "Add lines like `0.250 /pad 3 4 0.8`.")
@@ -389,7 +309,7 @@ def _decode_ms(decoder, batch: int, repeats: int = 3) -> float:
 def cmd_check(args) -> int:
     from liveengine.engine import Engine
 
-    patch = _load(args.patch)
+    patch = load_patch_arg(args.patch)
     options = patch.options()
     started = time.perf_counter()
     engine = Engine(patch, options)

@@ -53,11 +53,11 @@ def patch_grid(patch, decoder):
 
 
 def cmd_render_grid(args) -> int:
-    from liveengine.cli import Progress, _load, say
+    from liveengine.cli_support import Progress, load_patch_arg, say
     from liveengine.decoders.registry import load_decoder
     from liveengine.export.grid_export import check_out_dir, export_grid
 
-    patch = _load(args.patch)
+    patch = load_patch_arg(args.patch)
     out = Path(args.out)
     check_out_dir(out, args.force)  # before the model loads: a refusal should be quick
     decoder = load_decoder(patch.model, patch.path, **patch.model_options)
@@ -80,18 +80,18 @@ def cmd_render_grid(args) -> int:
 
 
 def _similar_decoder(args):
-    from liveengine.cli import _load
+    from liveengine.cli_support import load_patch_arg
     from liveengine.decoders.registry import load_decoder
 
     if args.model:
         # A folder path given on the command line is relative to the working folder; a bare name may be a shipped model.
         return load_decoder(args.model, Path.cwd() / "command-line")
-    patch = _load(args.patch)
+    patch = load_patch_arg(args.patch)
     return load_decoder(patch.model, patch.path, **patch.model_options)
 
 
 def cmd_similar(args) -> int:
-    from liveengine.cli import Progress, say
+    from liveengine.cli_support import Progress, say
     from liveengine.library.index import library_files, load_or_build, query_sound
 
     library = Path(args.library)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from liveengine.cli_support import load_patch_arg, say, seconds_type
 from liveengine.errors import LiveEngineError
 
 
@@ -21,7 +22,6 @@ def add_play_options(play: argparse.ArgumentParser) -> None:
 
 
 def add_commands(commands, debug: argparse.ArgumentParser) -> None:
-    from liveengine.cli import _seconds
     from liveengine.control.midi.ports import API_NAMES
 
     midi = commands.add_parser("midi", parents=[debug], help="list MIDI ports and the controller profile each would get")
@@ -34,15 +34,11 @@ def add_commands(commands, debug: argparse.ArgumentParser) -> None:
     learn.add_argument("--param", action="append", required=True, metavar="NAME", help="parameter to bind (repeatable, in order)")
     learn.add_argument("--midi-api", choices=API_NAMES)
     learn.add_argument("--midi-in", action="append", default=[], metavar="NAME")
-    learn.add_argument("--timeout", type=_seconds, default=30.0, help="seconds to wait for each control (default 30)")
+    learn.add_argument("--timeout", type=seconds_type, default=30.0, help="seconds to wait for each control (default 30)")
     learn.set_defaults(run=cmd_learn)
 
 
-def _say(text: str) -> None:
-    print(text, flush=True)
-
-
-def start_for_play(engine, patch, args, say=_say):
+def start_for_play(engine, patch, args, say=say):
     """Open MIDI for `liveengine play` before the audio stream starts (see ports.PortPool); None with --no-midi.
 
     A MIDI system that cannot open is reported, not fatal: the engine plays on without it."""
@@ -68,13 +64,12 @@ def cmd_midi(args) -> int:
     from liveengine.control.midi.mapping import MidiSettings
     from liveengine.control.midi.profiles import SHIPPED_DIR, choose_profile, load_profiles, skipped
     from liveengine.resources import user_profiles_dir
-    from liveengine.patch import load_patch, resolve_patch
 
-    patch = load_patch(resolve_patch(args.patch))
+    patch = load_patch_arg(args.patch)
     settings = MidiSettings.from_patch(patch)
     api = ports.resolve_api(args.midi_api or settings.api)
     profiles = load_profiles()
-    _say(f"MIDI API {api}; profiles from {SHIPPED_DIR.name}/ (shipped) and {user_profiles_dir()} (yours)")
+    say(f"MIDI API {api}; profiles from {SHIPPED_DIR.name}/ (shipped) and {user_profiles_dir()} (yours)")
     pool = ports.PortPool(api, lambda names: (0, 1))  # one output, to list the outputs
     try:
         inputs, outputs = pool.inputs(), pool.outputs()
@@ -82,15 +77,15 @@ def cmd_midi(args) -> int:
         pool.close()
     chosen = ports.select_inputs(inputs, settings.inputs, lambda n: skipped(n, profiles))
     if not inputs:
-        _say("no MIDI inputs found. `liveengine play` opens the virtual input 'liveengine' for a DAW.")
+        say("no MIDI inputs found. `liveengine play` opens the virtual input 'liveengine' for a DAW.")
     for name in inputs:
         profile = choose_profile(name, profiles, settings.profile)
         mark = "*" if name in chosen else " "
         note = "" if name in chosen else "  (not opened: " + ("another port of this device" if skipped(name, profiles) else "not in [midi] inputs") + ")"
         leds = ports.pair_output(name, outputs, profile) if profile.leds.get("method", "none") != "none" else None
         checked = "" if profile.checked_on_hardware else ", not yet checked on hardware"
-        _say(f"{mark} {name}  ->  {profile.name} ({profile.title}{checked})" + (f", LEDs to {leds}" if leds else "") + note)
-    _say("profiles: " + ", ".join(sorted(profiles)))
+        say(f"{mark} {name}  ->  {profile.name} ({profile.title}{checked})" + (f", LEDs to {leds}" if leds else "") + note)
+    say("profiles: " + ", ".join(sorted(profiles)))
     return 0
 
 
@@ -129,7 +124,7 @@ def cmd_learn(args) -> int:
             virtual = ""
         if not opened:
             raise LiveEngineError("no MIDI input to learn from.", "Connect a controller (see `liveengine midi`), or name one with --midi-in.")
-        _say(f"listening on {', '.join(chosen) or 'no controllers'}{virtual}")
+        say(f"listening on {', '.join(chosen) or 'no controllers'}{virtual}")
         pending: list = []
 
         def poll():
@@ -143,18 +138,18 @@ def cmd_learn(args) -> int:
 
         bindings: dict[int, str] = {}
         for name in args.param:
-            _say(f"move the control for {name} ...")
+            say(f"move the control for {name} ...")
             found = wait_for_control(poll, args.timeout, exclude=set(bindings))
             if found is None:
                 raise LiveEngineError(f"no control moved within {args.timeout:g} s for {name}.", "Move a knob or fader further, or raise --timeout.")
             bindings[found[1]] = name
-            _say(f"CC {found[1]} (channel {found[0] + 1}) -> {name}")
+            say(f"CC {found[1]} (channel {found[0] + 1}) -> {name}")
             pending.clear()
     finally:
         pool.close()
     written = write_bindings(path, bindings)
     if written != path:
-        _say(f"{path} is a patch shipped with liveengine, so the bindings went into your copy: {written}")
+        say(f"{path} is a patch shipped with liveengine, so the bindings went into your copy: {written}")
     else:
-        _say(f"wrote {len(bindings)} binding(s) into {written} (the old file is {written.name}.bak)")
+        say(f"wrote {len(bindings)} binding(s) into {written} (the old file is {written.name}.bak)")
     return 0
