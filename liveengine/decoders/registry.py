@@ -20,14 +20,14 @@ def load_decoder(spec: str, patch_path: Path | None = None, *, threads: int = 1,
     if spec in BUILTIN:
         return BUILTIN[spec]()
     candidates = [models_dir() / spec]
-    if patch_path is not None:
+    if patch_path is not None and patch_path.parent / spec not in candidates:  # an absolute spec is one place, not two
         candidates.insert(0, patch_path.parent / spec)
     folder = next((c for c in candidates if c.is_dir()), None)
     if folder is None:
         shipped = sorted(p.name for p in models_dir().iterdir() if p.is_dir()) if models_dir().is_dir() else []
         raise LiveEngineError(
             f"model {spec!r} not found (looked in {', '.join(str(c) for c in candidates)}); "
-            f"allowed: {', '.join(list(BUILTIN) + shipped)}.",
+            f"allowed: {', '.join(list(BUILTIN) + shipped)}, or a model folder's path.",
         )
     from liveengine.decoders.onnx_decoder import OnnxDecoder
 

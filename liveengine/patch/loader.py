@@ -136,6 +136,11 @@ def load_patch(path: Path | str) -> Patch:
     score = (path.parent / demo["score"]) if demo["score"] else None
     if score is not None and not score.is_file():
         raise LiveEngineError(f"{path}: [demo] score = {demo['score']!r} does not exist next to the patch.")
+    # Checked here, not at the program change: on stage a typo would only show when the button is pressed.
+    for name in values["midi"]["programs"]:
+        if not (path.parent / name).is_file():
+            raise LiveEngineError(f"{path}: [midi] programs names {name!r}, which is not a file next to the patch ({(path.parent / name).absolute()}); "
+                                  "allowed: patch files relative to this patch.", "Fix the name, or remove it from the list.")
     return Patch(
         path=path,
         name=values["patch"]["name"] or path.stem,

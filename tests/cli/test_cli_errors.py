@@ -6,6 +6,7 @@ was wrong, no traceback unless --debug, and never an overwritten file.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -120,6 +121,8 @@ def test_render_with_unknown_model_leaves_no_file(files):
         # A patch that does not exist: should the argument ever be accepted, play still stops before any device.
         (["play", "no-such-patch.toml", "--seconds", "-1"], "--seconds", "above 0"),
         (["play", "no-such-patch.toml", "--osc-port", "70000"], "--osc-port", "1 to 65535"),
+        (["render-grid", "default", "--out", "grid", "--samplerate", "48000.0"], "--samplerate", "44100, 48000, 96000"),
+        (["render-grid", "default", "--out", "grid", "--samplerate", "fast"], "--samplerate", "44100, 48000, 96000"),
     ],
 )
 def test_bad_cli_arguments(files, args, option, allowed):
@@ -129,7 +132,76 @@ def test_bad_cli_arguments(files, args, option, allowed):
     assert f"argument {option}" in result.stderr
     assert repr(args[-1]) in result.stderr
     assert allowed in result.stderr
-    assert not (files / "o.wav").exists()
+    assert not (files / "o.wav").exists() and not (files / "grid").exists()
+
+
+@pytest.mark.parametrize(
+    "line, shown, allowed",
+    [
+        ('inputs = "Launchpad"', "inputs = 'Launchpad'", "a list of port names"),
+        ("inputs = [1, 2]", "inputs = [1, 2]", "a list of port names"),
+        ('virtual = "yes"', "virtual = 'yes'", "true or false"),
+        ("virtual = 1", "virtual = 1", "true or false"),
+        ('previous_cc = "64"', "previous_cc = '64'", "a CC number from 0 to 127"),
+        ("previous_cc = 128", "previous_cc = 128", "a CC number from 0 to 127"),
+        ("previous_cc = true", "previous_cc = True", "a CC number from 0 to 127"),
+    ],
+)
+def test_bad_midi_section_values(tmp_path, line, shown, allowed):
+    (tmp_path / "stage.toml").write_text(f"[midi]\n{line}\n")
+    result = liveengine("check", "stage.toml", cwd=tmp_path)
+    assert result.returncode == 1
+    error = one_error_line(result)
+    assert "stage.toml: [midi] " + shown + " is not allowed; allowed: " + allowed in error
+
+
+def test_midi_programs_naming_a_missing_patch_fail_when_the_patch_loads(tmp_path):
+    # Reported by `check` (and at `play`), not first when a program change on stage reaches the missing file.
+    (tmp_path / "verse.toml").write_text("")
+    (tmp_path / "stage.toml").write_text('[midi]\nprograms = ["verse.toml", "chorus.toml"]\n')
+    result = liveengine("check", "stage.toml", cwd=tmp_path)
+    assert result.returncode == 1
+    error = one_error_line(result)
+    assert "stage.toml: [midi] programs names 'chorus.toml'" in error and str(tmp_path / "chorus.toml") in error
+    assert "allowed: patch files relative to this patch" in error
+    result = liveengine("midi", "stage.toml", cwd=tmp_path)  # before any MIDI port opens
+    assert result.returncode == 1 and "'chorus.toml'" in one_error_line(result)
+
+
+def test_similar_with_a_missing_model_folder(tmp_path):
+    (tmp_path / "library").mkdir()
+    sound = (0.5 * np.sin(np.arange(RATE // 4) * 0.05)).astype(np.float32)
+    for name in ("query.wav", "library/a.wav", "library/b.wav"):
+        sf.write(str(tmp_path / name), sound, RATE)
+    result = liveengine("similar", "query.wav", "--library", "library", "--model", "no-such-model", cwd=tmp_path)
+    assert result.returncode == 1
+    error = one_error_line(result)
+    assert "model 'no-such-model' not found" in error and str(tmp_path / "no-such-model") in error
+    assert "or a model folder's path" in error
+    gone = tmp_path / "gone" / "model"
+    result = liveengine("similar", "query.wav", "--library", "library", "--model", str(gone), cwd=tmp_path)
+    assert result.returncode == 1
+    error = one_error_line(result)
+    assert error.count(str(gone)) == 2, error  # in the quoted name and once in the places looked in, not twice there
+
+
+@pytest.mark.parametrize(
+    "content, complaint",
+    [
+        (b'name = "my-pads"\n[layout\n', "is not valid TOML: Expected ']'"),
+        (b'name = "my-pads"\ntitle = "\xff\xfe"\n', "is not UTF-8 text (byte 0xff at offset 26); a profile is a TOML file in UTF-8"),
+    ],
+)
+def test_a_broken_midi_profile_file(tmp_path, content, complaint):
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    (profiles / "my-pads.toml").write_bytes(content)
+    result = subprocess.run([sys.executable, "-m", "liveengine", "midi"], cwd=tmp_path, capture_output=True, text=True, timeout=QUICK,
+                            env={**os.environ, "LIVEENGINE_MIDI_PROFILES": str(profiles)})
+    assert result.returncode == 1
+    error = one_error_line(result)
+    assert f"MIDI profile {profiles / 'my-pads.toml'}: {complaint}" in error
+    assert "Fix the file, or remove it from the profile folder." in error
 
 
 def test_check_default_patch(tmp_path):

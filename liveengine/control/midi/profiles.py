@@ -106,8 +106,10 @@ def parse_profile(path: Path, text: str | None = None) -> Profile:
     """Read and check one profile file. Raises LiveEngineError naming the file and the key."""
     try:
         data = tomllib.loads(text if text is not None else path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _fail(path, f"cannot be read ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise _fail(path, f"is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); a profile is a TOML file in UTF-8") from None
+    except OSError as exc:
+        raise _fail(path, f"cannot be read ({exc.strerror or exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise _fail(path, f"is not valid TOML: {exc}") from None
     allowed = {"name", "title", "document", "sections", "checked_on_hardware", "match", "exclude", "skip", "priority", "layout", "leds", "cc"}
