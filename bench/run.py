@@ -603,6 +603,7 @@ def model_markdown(results: dict) -> list[str]:
     for name, r in q.items():
         bold = "**" if r is ours else ""
         lines.append(f"| {bold}{name}{bold} | {r['mrstft']:.3f} | {r['sc']:.3f} | {r['logmag']:.3f} | {r['mcd']:.2f} dB |")
+    lines.append("")
     for name, r in q.items():
         if r is ours:
             continue
@@ -611,10 +612,10 @@ def model_markdown(results: dict) -> list[str]:
                      f"(MR-STFT {ours['mrstft'] / r['mrstft']:.2f}x, MCD {ours['mcd'] / r['mcd']:.2f}x of its figure).")
     c, sm, sp = m["classifier"], m["smoothness"], m["speed"]
     lines += ["", f"Classifier: {c['accuracy']:.1%} on {c['labelled_held_out']} labelled held-out sounds against {c['majority_class_accuracy']:.1%} "
-              f"for always answering the held-out majority class ({c['majority_class']}); confusion matrix: `bench/model_confusion.png`.",
+              f"for always answering the held-out majority class ({c['majority_class']}); confusion matrix: `bench/model_confusion.png`.", "",
               f"Smoothness over {sm['lines']} straight lines between encoded held-out sounds ({sm['points_per_line']} points): largest step over mean step "
               f"{sm['max_over_mean_step_median']:.2f} median, {sm['max_over_mean_step_mean']:.2f} mean, {sm['max_over_mean_step_worst']:.2f} worst (goal <= {sm['goal']:.0f}). "
-              "The pad plane as an 8x8 spectrogram grid: `bench/model_walk.png`."]
+              "The pad plane as an 8x8 spectrogram grid: `bench/model_walk.png`, its audio `bench/model_walk.flac`.", ""]
     speed = (f"Speed, one thread: one 1-second sound in {sp['batch_1_ms']:.2f} ms (goal <= 3 ms), a batch of 64 in {sp['batch_64_ms']:.0f} ms (goal <= 150 ms)")
     if "samplevae_pipeline_one_sound_ms" in sp:
         speed += (f"; the SampleVAE-style pipeline (mel decoder {sp['samplevae_mel_decoder_ms']:.2f} ms + 60 Griffin-Lim iterations) takes "
