@@ -11,44 +11,40 @@ import sys
 import time
 
 
+def _parsed(text: str, parse):
+    """parse(text), or None where it is not a number at all (the caller names what is allowed)."""
+    try:
+        return parse(text)
+    except ValueError:
+        return None
+
+
 def samplerate_type(text: str) -> int:
     from liveengine.options import SAMPLE_RATES
 
-    try:
-        value = int(text)
-    except ValueError:
-        value = None
+    value = _parsed(text, int)
     if value not in SAMPLE_RATES:
         raise argparse.ArgumentTypeError(f"{text!r} is not a supported sample rate; allowed: {', '.join(map(str, SAMPLE_RATES))}")
     return value
 
 
 def blocksize_type(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 32 <= value <= 1024:
+    value = _parsed(text, int)
+    if value is None or not 32 <= value <= 1024:
         raise argparse.ArgumentTypeError(f"{text!r} is not a block size; allowed: 32 to 1024 frames")
     return value
 
 
 def port_type(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 1 <= value <= 65535:
+    value = _parsed(text, int)
+    if value is None or not 1 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a UDP port; allowed: 1 to 65535")
     return value
 
 
 def seconds_type(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= 24 * 3600:
+    value = _parsed(text, float)
+    if value is None or not 0 < value <= 24 * 3600:  # nan fails the comparison too
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration; allowed: a number of seconds above 0")
     return value
 

@@ -4,7 +4,7 @@ Same data, same latent size as the drum VAE; the benchmark gives it the same tra
 Analysis settings are the benchmark's pinned ones: n_fft 2048, hop 512, 128 mel bands.
 
     nohup nice -n 15 python -m liveengine.training.baseline --minutes 98 > baseline.log 2>&1 &
-    python -m liveengine.training.baseline --export build/melvae     # mel_encoder.onnx, mel_decoder.onnx
+    python -m liveengine.training.baseline --export bench/baselines/samplevae     # mel_encoder.onnx, mel_decoder.onnx
 
 mel_encoder.onnx: `logmel` [batch, 128, 87] -> `mean`, `logvar`; mel_decoder.onnx: `z` -> `logmel`.
 The log-mel is log(mel power + 1e-6) of the peak-normalised sound (the benchmark computes it).
@@ -91,27 +91,10 @@ def main(argv: list[str] | None = None) -> None:
         model.eval()
         args.export.mkdir(parents=True, exist_ok=True)
 
-        class Enc(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.m = model
+        from liveengine.training.export import Graph, export_graph
 
-            def forward(self, logmel):
-                return self.m.encode(logmel)
-
-        class Dec(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.m = model
-
-            def forward(self, z):
-                return self.m.decode(z)
-
-        for module, example, path, inp, outs in ((Enc(), torch.zeros(2, MELS, FRAMES), "mel_encoder.onnx", "logmel", ["mean", "logvar"]),
-                                                 (Dec(), torch.zeros(2, args.latent_dim), "mel_decoder.onnx", "z", ["logmel"])):
-            module.eval()
-            torch.onnx.export(module, (example,), str(args.export / path), input_names=[inp], output_names=outs,
-                              dynamic_axes={inp: {0: "batch"}, **{o: {0: "batch"} for o in outs}}, opset_version=17, dynamo=False)
+        export_graph(Graph(model, "encode"), torch.zeros(2, MELS, FRAMES), args.export / "mel_encoder.onnx", "logmel", ["mean", "logvar"])
+        export_graph(Graph(model, "decode"), torch.zeros(2, args.latent_dim), args.export / "mel_decoder.onnx", "z", ["logmel"])
         print(f"exported {args.export} (step {state['step']}, {state['train_seconds'] / 60:.1f} min trained)")
         return
 

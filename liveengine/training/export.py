@@ -26,34 +26,20 @@ from liveengine.training.train import config_from, load
 OPSET = 17
 
 
-class _DecoderGraph(nn.Module):
-    def __init__(self, model: DrumVAE) -> None:
+class Graph(nn.Module):
+    """One exported graph: `module.method(x)`, optionally followed by `post` (the classifier's softmax)."""
+
+    def __init__(self, module: nn.Module, method: str = "forward", post=None) -> None:
         super().__init__()
-        self.decoder = model.decoder
+        self.inner, self.method, self.post = module, method, post
 
-    def forward(self, z):
-        return self.decoder(z)
-
-
-class _EncoderGraph(nn.Module):
-    def __init__(self, model: DrumVAE) -> None:
-        super().__init__()
-        self.encoder = model.encoder
-
-    def forward(self, audio):
-        return self.encoder(audio)
+    def forward(self, x):
+        out = getattr(self.inner, self.method)(x)
+        return out if self.post is None else self.post(out)
 
 
-class _ClassifierGraph(nn.Module):
-    def __init__(self, model: DrumVAE) -> None:
-        super().__init__()
-        self.classifier = model.classifier
-
-    def forward(self, z):
-        return torch.softmax(self.classifier(z), dim=1)
-
-
-def _export(module: nn.Module, example: torch.Tensor, path: Path, input_name: str, output_names: list[str]) -> None:
+def export_graph(module: nn.Module, example: torch.Tensor, path: Path, input_name: str, output_names: list[str]) -> None:
+    """`module` as ONNX at `path`, every input and output with a dynamic batch axis."""
     dynamic = {input_name: {0: "batch"}, **{name: {0: "batch"} for name in output_names}}
     module.eval()  # the exporter restores the wrapper's mode afterwards, and with it its children's
     torch.onnx.export(module, (example,), str(path), input_names=[input_name], output_names=output_names,
@@ -103,14 +89,13 @@ def export(model: DrumVAE, out: Path, stats: dict | None = None, description: st
     out.mkdir(parents=True, exist_ok=True)
     cfg = model.cfg
     z = torch.zeros(2, cfg.latent_dim)
-    _export(_DecoderGraph(model), z, out / "decoder.onnx", "z", ["magnitude", "phase"])
-    encoder = _EncoderGraph(model)
+    export_graph(Graph(model.decoder), z, out / "decoder.onnx", "z", ["magnitude", "phase"])
     model.encoder.features.use_dft()
     try:
-        _export(encoder, torch.zeros(2, cfg.length), out / "encoder.onnx", "audio", ["mean", "logvar"])
+        export_graph(Graph(model.encoder), torch.zeros(2, cfg.length), out / "encoder.onnx", "audio", ["mean", "logvar"])
     finally:
         model.encoder.features.dft = False
-    _export(_ClassifierGraph(model), z, out / "classifier.onnx", "z", ["probabilities"])
+    export_graph(Graph(model.classifier, post=lambda logits: torch.softmax(logits, dim=1)), z, out / "classifier.onnx", "z", ["probabilities"])
     path = out / "decoder.onnx"
     graph = onnx.load(str(path))
     for key, value in metadata(model, stats, description).items():
