@@ -107,7 +107,7 @@ def _install_stop_signals(stop: threading.Event) -> None:
 
 
 def cmd_play(args) -> int:
-    from liveengine.audio.sounddevice_backend import SoundDeviceBackend, find_output_device, import_sounddevice, name_jack_client
+    from liveengine.audio.spec import DeviceSpec
     from liveengine.control.score import ScoreFeeder, load_score
     from liveengine.engine import Engine
 
@@ -123,23 +123,12 @@ def cmd_play(args) -> int:
             raise LiveEngineError(f"no saved state named {args.resume!r} in {state_dir()}.",
                                   "Play once without --resume (state is saved as 'autosave'), or save one with /state/save NAME.")
 
+    # The control process never opens the device: the audio server process does (liveengine/server/).
     if patch.audio["backend"] == "jack":
-        from liveengine.audio.jack_backend import JackBackend
-
-        backend = JackBackend(options.samplerate, options.blocksize, options.channels, patch.audio["jack_ports"])
+        device_spec = DeviceSpec.jack(options.samplerate, options.blocksize, options.channels, patch.audio["jack_ports"])
     else:
-        sd = import_sounddevice()
-        name_jack_client(sd)
-        try:
-            find_output_device(sd, device)
-        except LiveEngineError as exc:
-            if "no audio output device" not in exc.message:
-                raise
-            out = _new_file(Path("liveengine-demo.wav"))
-            say(f"No audio output device found on this machine, so liveengine renders the demo of patch '{patch.name}' to {out} instead.")
-            return _render_demo(patch, out)
-        backend = SoundDeviceBackend(device, options.samplerate, options.blocksize, options.channels, patch.audio["jack_ports"],
-                                     fallback=patch.audio["fallback_device"])
+        device_spec = DeviceSpec.portaudio(device, options.samplerate, options.blocksize, options.channels, patch.audio["jack_ports"],
+                                           fallback=patch.audio["fallback_device"])
 
     engine = Engine(patch, options, on_report=lambda m: say(f"liveengine: {m}"))
     if args.resume:
@@ -157,15 +146,25 @@ def cmd_play(args) -> int:
             from liveengine.control.osc.server import OscServer
 
             osc = OscServer(engine, args.osc_host, args.osc_port, allow=tuple(args.osc_allow))
-        say(f"liveengine {__version__}: patch '{patch.name}' ({patch.path}), decoder {engine.instrument.decoder.name}, "
-            f"{engine.instrument.setting.rows}x{engine.instrument.setting.cols} pads, timing {options.timing}")
         engine.wait_rendered(on_progress=Progress("rendering pads"))
         if args.record:
             engine.record(args.record, overwrite=args.force)
         from liveengine.control.midi.cli import start_for_play
 
         midi = start_for_play(engine, patch, args, say)  # before the stream: see control/midi/ports.py PortPool
-        engine.start(backend)
+        try:
+            engine.start(device_spec)
+        except LiveEngineError as exc:
+            if "no audio output device" not in exc.message:
+                raise
+            engine.stop()
+            engine = None
+            out = _new_file(Path("liveengine-demo.wav"))
+            say(f"No audio output device found on this machine, so liveengine renders the demo of patch '{patch.name}' to {out} instead.")
+            return _render_demo(patch, out)
+        say(f"liveengine {__version__}: patch '{patch.name}' ({patch.path}), decoder {engine.instrument.decoder.name}, "
+            f"{engine.instrument.setting.rows}x{engine.instrument.setting.cols} pads, timing {options.timing}")
+        say(f"audio server: pid {engine.server.pid}")
         say(f"playing on {engine.backend.description}" + (f", recording to {args.record}" if args.record else ""))
         if osc is not None:
             osc.start()
@@ -202,11 +201,12 @@ def cmd_play(args) -> int:
             osc.stop()
         if midi is not None:
             midi.stop()  # LEDs off and controllers back in their own mode
-        engine.stop()
+        if engine is not None:
+            engine.stop()
         if midi is not None:
             midi.close()  # its JACK clients, once no Python audio callback runs
     s = engine.status()
-    say(f"stopped: {engine.core.counters.blocks} blocks, {s['xruns']} xruns, {s['callback_errors']} callback errors" +
+    say(f"stopped: {s['blocks']} blocks, {s['xruns']} xruns, {s['callback_errors']} callback errors" +
         (f"; recording saved to {args.record}" if args.record else ""))
     return 0
 
@@ -229,8 +229,7 @@ def render_score_to_file(patch, events, out: Path, *, seconds: float, samplerate
             raise LiveEngineError(f"cannot create {out}: {exc.strerror}.") from None
         engine.wait_rendered(on_progress=Progress("rendering pads"))
         backend = OfflineBackend(options.samplerate, options.blocksize, options.channels)
-        engine.backend = backend
-        backend.start(engine.core.process)
+        engine.start(backend)
         feeder = ScoreFeeder(engine, events, 0, horizon_frames=options.blocksize * 4)
         total = int(seconds * options.samplerate)
         progress = Progress(label)

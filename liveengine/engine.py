@@ -1,19 +1,20 @@
-"""Wiring and lifecycle: patch -> instrument (decoder, grid, pad cache, workers) -> real-time core -> backend.
+"""Wiring and lifecycle: patch -> instrument (decoder, grid, pad cache, workers) -> audio server.
 
-Threads (see docs/architecture.md):
+The engine is the control process's side (see docs/architecture.md):
 - control threads (CLI, score feeder, MIDI, OSC) call `Engine.submit`, which
-  checks the command, resolves it against the instrument and queues an event;
-- render workers decode pads into the pad cache; the on-demand renderer decodes
-  points hit between pads;
-- the audio thread runs `RealtimeCore.process`;
-- the supervisor reports audio-path errors, reopens a lost device and autosaves.
+  checks the command, resolves it against the instrument and writes a record
+  into the audio server's command FIFO;
+- render workers decode pads into the pad cache, which copies each into the
+  shared sample pool; the on-demand renderer decodes points hit between pads;
+- the audio server (a process of its own; in this process on the offline
+  backend) runs `RealtimeCore.process`;
+- the supervisor restarts a dead or hung audio server, frees pool slots, reports
+  what the server counted, and autosaves.
 """
 
 from __future__ import annotations
 
-import gc
 import itertools
-import sys
 import threading
 import time
 from collections import deque
@@ -39,10 +40,26 @@ from liveengine.render.on_demand import OnDemandRenderer
 from liveengine.render.pad_cache import PadCache
 from liveengine.render.process_workers import ProcessRenderWorkers
 from liveengine.render.workers import RenderWorkers
-from liveengine.rt.core import ASAP, CHOKE, GAIN, PANIC, START, STOP_PAD, RealtimeCore
+from liveengine.audio.spec import DeviceSpec
+from liveengine.rt.core import ASAP, CHOKE, GAIN, PANIC, START, STOP_PAD
+from liveengine.server.client import InProcessServer, ServerProcess
+from liveengine.server.clock import Clock
+from liveengine.server.fifo import FifoWriter
+from liveengine.server.layout import MAX_PADS, Layout, SharedState
+from liveengine.server.pool import SamplePool
+from liveengine.render.on_demand import EXACT_CACHE
 
 GRID_PARAMS = ("center_x", "center_y", "zoom", "rotation", "variance", "seed")
-SWITCH_INTERVAL = 0.0005  # s: a busy Python thread hands the GIL to the audio callback this often
+
+
+def server_layout(options: EngineOptions, patch: Patch, decoder: Decoder) -> Layout:
+    """Shared-memory sizes for this engine: pool slots for two sounds a pad (and as many being
+    replaced), the exact-point cache, and headroom; slots as long as this model's sounds can be."""
+    pads = min(MAX_PADS, patch.grid["rows"] * patch.grid["cols"])
+    seconds = min(patch.engine["max_seconds"], decoder.output_length / decoder.sample_rate)
+    slot_frames = int(seconds * options.samplerate * 1.01) + 256
+    return Layout(fifo_capacity=options.queue_capacity, slots=4 * pads + EXACT_CACHE + 64, slot_frames=slot_frames,
+                  record_frames=int(options.record_seconds_buffered * options.samplerate), channels=options.channels)
 
 
 def velocity_gain(velocity: float, curve: float) -> float:
@@ -97,11 +114,11 @@ class Instrument:
 class Engine:
     def __init__(self, patch: Patch, options: EngineOptions | None = None, on_report: Callable[[str], None] | None = None) -> None:
         self.options = options or patch.options()
-        self.core = RealtimeCore(self.options)
         self.on_report = on_report
         self.reports: deque[str] = deque(maxlen=200)
         self.report_count = 0  # reports ever made (the deque keeps the last 200)
-        self.backend: AudioBackend | None = None
+        self.server: ServerProcess | InProcessServer | None = None
+        self.core = None  # the real-time core, when it runs in this process (offline backend)
         self.recorder: Recorder | None = None
         self.not_ready = 0  # hits on pads whose first render had not finished
         self.variation_misses = 0  # hits whose next variation was not rendered yet (the pad's own sound played)
@@ -117,16 +134,26 @@ class Engine:
         self._control = threading.RLock()  # control threads only; the audio thread never takes it
         self._stop = threading.Event()
         self._supervisor: threading.Thread | None = None
-        self.device_lost = False
-        self.instrument = self._build_instrument(patch)
+        self._gain = self.options.master_gain  # the last gain sent to the server
+        decoder = self._load_decoder(patch)
+        self.shared = SharedState.create(server_layout(self.options, patch, decoder))
+        self.fifo = FifoWriter(self.shared)
+        self.pool = SamplePool(self.shared)
+        self.clock = Clock(self.shared, self.options.samplerate, self.options.blocksize, now=self._host_now)
+        self.instrument = self._build_instrument(patch, decoder)
 
     # ---- instrument ----
-    def _build_instrument(self, patch: Patch, setting: GridSetting | None = None) -> Instrument:
+    @staticmethod
+    def _load_decoder(patch: Patch) -> Decoder:
         decoder = load_decoder(patch.model, patch.path, **patch.model_options)
         decoder.prepare(8)
-        setting = setting or patch_setting(patch)
+        return decoder
+
+    def _build_instrument(self, patch: Patch, decoder: Decoder | None = None) -> Instrument:
+        decoder = decoder or self._load_decoder(patch)
+        setting = patch_setting(patch)
         mappings = {setting.mapping: build_mapping(setting.mapping, decoder, patch, setting)}
-        cache = PadCache(setting.pads)
+        cache = PadCache(setting.pads, self.pool)
         on_error = lambda e: self.report(f"render failed: {e}")  # noqa: E731
         if patch.engine["render_in"] == "process":
             workers = ProcessRenderWorkers(patch.model, patch.path, patch.model_options, getattr(decoder, "preferred_batch", 8),
@@ -135,7 +162,7 @@ class Engine:
             workers = RenderWorkers(decoder, cache, self.options.samplerate, threads=patch.engine["render_threads"],
                                     max_seconds=patch.engine["max_seconds"], on_error=on_error)
         on_demand = OnDemandRenderer(decoder, self.options.samplerate, patch.engine["max_seconds"],
-                                     patch.engine["on_demand_deadline_ms"] / 1000.0, self._play_rendered, on_error)
+                                     patch.engine["on_demand_deadline_ms"] / 1000.0, self._play_rendered, on_error, adopt=self.pool.adopt)
         groups = {name: i for i, name in enumerate(patch.choke)}
         choke_of_pad = {setting.pad_index(r, c): groups[name] for name, pads in patch.choke.items() for r, c in pads}
         instrument = Instrument(patch, decoder, setting, mappings[setting.mapping], cache, workers, on_demand, choke_of_pad, groups,
@@ -190,16 +217,35 @@ class Engine:
         return self.instrument.cache.wait_complete(timeout, on_progress)
 
     # ---- commands ----
+    def _host_now(self) -> float:
+        server = self.server
+        return server.now() if server is not None else 0.0
+
+    @property
+    def backend(self):
+        """What plays (None before start): the offline backend in this process, else the audio server
+        process; either has `description` and `now()`."""
+        return getattr(self.server, "backend", self.server)
+
+    @property
+    def device_lost(self) -> bool:
+        return self.server is not None and self.server.device_lost
+
     def now_frame(self) -> int:
-        """The current time on the engine clock (frames), estimated from the stream clock."""
-        backend = self.backend
-        anchor_frame, anchor_time = self.core.anchor
-        if backend is None:
-            return self.core.frame
-        # A stream that has not called back for a few blocks is stalled or gone; what
-        # arrives meanwhile is for the first block after it resumes, not for wall-clock time.
-        elapsed = min(backend.now() - anchor_time, 4 * self.options.blocksize / self.options.samplerate)
-        return anchor_frame + int(round(elapsed * self.options.samplerate))
+        """The current time on the engine clock (frames): see server/clock.py."""
+        if self.server is None:
+            return self.shared.counter("frame")
+        return self.clock.now_frame()
+
+    def _send(self, kind: int, frame: int, *, slot: int = -1, gen: int = 0, gain: float = 0.0, choke: int = -1, pad: int = -1,
+              onset: int = 0, value: float = 0.0) -> bool:
+        """Write one record into the server's command FIFO; False (counted) when it is full."""
+        count = self.fifo.put((frame, gen, kind, slot, gain, choke, pad, onset, value, 0, 0))
+        if count < 0:
+            return False
+        if slot >= 0:
+            self.pool.named(slot, count, frame)
+        return True
 
     def _target(self, command: Command) -> int:
         if command.at is not None:
@@ -246,12 +292,12 @@ class Engine:
             return self._hit_point(instrument, point, velocity, command, pads[int(np.argmax(np.abs(weights)))])
         if address == "/pad/off":
             pad = self._pad(instrument, *args)
-            return self.core.queue.put((self._target(command), next(self._seq), STOP_PAD, pad))
+            return self._send(STOP_PAD, self._target(command), pad=pad)
         if address == "/param":
             name, value = args
             if name == "gain":
-                event = (self._target(command), next(self._seq), GAIN, float(value))
-                return self.core.queue.put(event)
+                self._gain = float(value)
+                return self._send(GAIN, self._target(command), value=float(value))
             self.set_grid_param(name, value)
             return True
         if address == "/mapping":
@@ -261,9 +307,9 @@ class Engine:
             group = instrument.choke_groups.get(args[0])
             if group is None:
                 raise LiveEngineError(f"/choke group {args[0]!r} is not in the patch; groups: {', '.join(instrument.choke_groups) or 'none'}.")
-            return self.core.queue.put((self._target(command), next(self._seq), CHOKE, group))
+            return self._send(CHOKE, self._target(command), choke=group)
         if address == "/panic":
-            return self.core.queue.put((ASAP if command.at is None else command.at, next(self._seq), PANIC))
+            return self._send(PANIC, ASAP if command.at is None else command.at)
         raise LiveEngineError(f"the engine has no handler for {address}.")
 
     def _hit_pad(self, instrument: Instrument, pad: int, velocity: float, command: Command) -> bool:
@@ -346,13 +392,19 @@ class Engine:
         self._start(instrument, buffer, velocity, target, nearest, "exact")
 
     def _start(self, instrument: Instrument, buffer: PlayableBuffer, velocity: float, target: int, pad: int, kind: str) -> bool:
+        if buffer.slot < 0:  # the pool was full when it was rendered: try once more now
+            pooled = self.pool.adopt(buffer)
+            if pooled is None:
+                self.not_ready += 1
+                return False
+            buffer = pooled
         start = ASAP if target == ASAP else target - buffer.onset
         gain = velocity_gain(velocity, self.options.velocity_curve)
-        event = (start, next(self._seq), START, buffer, gain, instrument.choke_of_pad.get(pad, -1), pad)
-        queued = self.core.queue.put(event)
+        queued = self._send(START, start, slot=buffer.slot, gen=buffer.slot_gen, gain=gain,
+                            choke=instrument.choke_of_pad.get(pad, -1), pad=pad, onset=buffer.onset)
         if queued:
             cache = instrument.cache
-            hit = Hit(pad, buffer, cache.complete_generation, cache.generation, kind)
+            hit = Hit(pad, buffer.detached(), cache.complete_generation, cache.generation, kind)
             self.hits.append(hit)
             self.last_heard = hit
         return queued
@@ -485,7 +537,7 @@ class Engine:
     def param_value(self, name: str) -> float:
         """The current value of a /param parameter (for soft takeover and displays)."""
         if name == "gain":
-            return float(self.core.target_gain)
+            return self._gain
         if name in GRID_PARAMS:
             return float(getattr(self.instrument.setting, name))
         raise LiveEngineError(f"{name!r} is not a parameter; parameters: gain, {', '.join(GRID_PARAMS)}.")
@@ -501,31 +553,41 @@ class Engine:
 
     def playing_pads(self) -> frozenset[int]:
         """Pads with a voice sounding now (read from the audio side without locking: a snapshot, maybe a block old)."""
-        return frozenset(v.pad for v in list(self.core.voices.sounding) if v.pad >= 0)
+        pads = self.instrument.cache.pads
+        return frozenset(int(p) for p in np.flatnonzero(self.shared.pad_voices[:pads] > 0))
 
     def render_progress(self) -> tuple[int, int]:
         return self.instrument.cache.progress
 
     # ---- lifecycle ----
-    def start(self, backend: AudioBackend) -> None:
-        """Prepare the interpreter for real time, then open the stream."""
-        sys.setswitchinterval(SWITCH_INTERVAL)
-        gc.collect()
-        gc.freeze()  # objects made so far are never scanned again: shorter collections
-        self.backend = backend
-        backend.start(self.core.process)
+    def start(self, device: DeviceSpec | AudioBackend) -> None:
+        """Start the audio: a DeviceSpec starts the audio server process on that device (LiveEngineError
+        with the server's reason if it cannot); an offline backend runs the same core in this process."""
+        if isinstance(device, DeviceSpec):
+            server = ServerProcess(self.options, self.shared, self.report, self._server_restarted)
+            server.start(device)
+        else:
+            server = InProcessServer(self.options, self.shared)
+            self.core = server.core
+            server.start(device)
+        self.server = server
         self._stop.clear()
         self._supervisor = threading.Thread(target=self._supervise, name="liveengine-supervisor", daemon=True)
         self._supervisor.start()
+
+    def _server_restarted(self, last_written: int, first_frame: int) -> None:
+        recorder = self.recorder
+        if recorder is not None:
+            recorder.gap(last_written, first_frame)
+            self.report(f"recording {recorder.path}: {(first_frame - last_written) / self.options.samplerate:.3f} s "
+                        "not played while the audio server restarted (written as silence)")
 
     def stop(self) -> None:
         self._stop.set()
         if self._supervisor is not None:
             self._supervisor.join(timeout=2.0)
-        if self.backend is not None:
-            self.backend.stop()
-            if getattr(self.backend, "close_abandoned", False):
-                self.report("the audio device did not close in time; liveengine stopped without waiting for it")
+        if self.server is not None:
+            self.server.stop()
         self.stop_recording()
         if self.autosave is not None:
             try:
@@ -535,25 +597,24 @@ class Engine:
         self._retire(self.instrument)
 
     def record(self, path: Path | str, overwrite: bool = False, **writer_options) -> Recorder:
-        """Record the device output to a WAV file (refuses to overwrite unless asked)."""
+        """Record the device output to a WAV file from the next block on (refuses to overwrite unless asked)."""
         try:
-            recorder = Recorder(Path(path), self.options.samplerate, self.options.channels,
-                                self.options.record_seconds_buffered, overwrite=overwrite, **writer_options)
+            recorder = Recorder(Path(path), self.options.samplerate, self.options.channels, self.shared,
+                                self.shared.rec_written.load(), overwrite=overwrite, **writer_options)
         except FileExistsError:
             raise LiveEngineError(f"{path} already exists; liveengine never overwrites a recording.", "Choose another file name, or pass --force.") from None
         except OSError as exc:
             raise LiveEngineError(f"cannot create recording {path}: {exc.strerror}.") from None
         self.recorder = recorder
-        self.core.recorder = recorder.ring
         return recorder
 
     def stop_recording(self) -> None:
         recorder, self.recorder = self.recorder, None
-        self.core.recorder = None
         if recorder is not None:
             recorder.close()
-            if recorder.ring.dropped_blocks:
-                self.report(f"recording {recorder.path} lost {recorder.ring.dropped_blocks} blocks: the disk was too slow")
+            if recorder.lost_frames:
+                self.report(f"recording {recorder.path}: {recorder.lost_frames} frames "
+                            f"({recorder.lost_frames / self.options.samplerate:.3f} s) written as silence (not played, or the disk was too slow)")
 
     def report(self, message: str) -> None:
         self.reports.append(message)
@@ -578,60 +639,60 @@ class Engine:
         return changed_at
 
     def _supervise(self) -> None:
-        """Non-real-time: report what the audio thread counted, and bring a lost device back."""
-        counters = self.core.counters
-        last_retry = 0.0
+        """Non-real-time: keep an audio server running, free pool slots, report what the server counted."""
         changed_at = None
-        while not self._stop.wait(0.2):
+        error_seq = self.shared.counter("error_seq")
+        while not self._stop.wait(0.1):
             changed_at = self._maybe_autosave(changed_at)
-            error = counters.last_error
-            if error is not None:
-                counters.last_error = None
-                self.report(f"audio callback error (block replaced by silence, {counters.callback_errors} so far): {type(error).__name__}: {error}")
-            backend = self.backend
-            if backend is None or backend.alive:
-                continue
-            if not self.device_lost:
-                self.device_lost = True
-                self.report("audio device lost; the engine keeps its state and will reopen it when it comes back")
-            if time.monotonic() - last_retry < 1.0:
-                continue
-            last_retry = time.monotonic()
             try:
-                replacement = backend.recover()
-                if replacement is not None:
-                    replacement.start(self.core.process)
-                    self.backend = replacement
-                    self.device_lost = False
-                    self.report(f"audio device back: {replacement.description}")
-            except LiveEngineError as exc:
-                self.report(f"audio device still unavailable: {exc.message}")
-            except Exception as exc:  # a backend failing to reopen must not end supervision
-                self.report(f"audio device still unavailable: {type(exc).__name__}: {exc}")
+                self.server.check()
+            except Exception as exc:  # noqa: BLE001 - supervision must go on
+                self.report(f"audio server check failed: {type(exc).__name__}: {exc}")
+            self.pool.collect()
+            seq = self.shared.counter("error_seq")
+            if seq != error_seq:
+                error_seq = seq
+                self.report(f"audio callback error (block replaced by silence, {self.shared.counter('callback_errors')} so far): "
+                            f"{self.shared.error_message()}")
 
     # ---- status ----
+    def timings(self) -> tuple[np.ndarray, np.ndarray]:
+        """The audio callback's recent durations and lateness (seconds), oldest first, from the server."""
+        shared = self.shared
+        blocks = shared.blocks.load()
+        size = len(shared.callback_seconds)
+        index = np.arange(max(0, blocks - size), blocks) % size
+        return shared.callback_seconds[index].copy(), shared.lateness_seconds[index].copy()
+
     def status(self) -> dict:
-        counters = self.core.counters
-        seconds, lateness = counters.timings()
+        shared = self.shared
+        seconds, lateness = self.timings()
         recent = seconds[-2048:]
         period = self.options.blocksize / self.options.samplerate
         done, total = self.instrument.cache.progress
+        c = shared.counter
         return {
-            "voices": self.core.voices.active,
-            "xruns": counters.xruns,
-            "queue_drops": self.core.queue.dropped,
-            "late_commands": counters.late_commands,
-            "schedule_full": counters.schedule_full,
-            "callback_errors": counters.callback_errors,
+            "voices": c("voices_sounding") + c("voices_fading"),
+            "xruns": c("xruns"),
+            "queue_drops": self.fifo.dropped,
+            "late_commands": c("late_commands"),
+            "schedule_full": c("schedule_full"),
+            "stale_commands": c("stale_commands"),
+            "callback_errors": c("callback_errors"),
+            "blocks": shared.blocks.load(),
             "not_ready": self.not_ready,
             "variation_misses": self.variation_misses,
             "on_demand_misses": self.on_demand_misses,
             "mapping": self.instrument.setting.mapping,
-            "steals": self.core.voices.steals,
+            "steals": c("steals"),
             "cpu_load": float(np.median(recent) / period) if len(recent) else 0.0,
             "callback_p99": float(np.percentile(recent, 99) / period) if len(recent) else 0.0,
             "lateness_p99_ms": float(np.percentile(lateness[-2048:], 99) * 1000) if len(lateness) else 0.0,
             "rendered": f"{done}/{total}",
-            "peak": self.core.peak,
+            "peak": shared.float("peak"),
             "device_lost": self.device_lost,
+            "server_pid": None if self.server is None else self.server.pid,
+            "server_restarts": 0 if self.server is None else self.server.restarts,
+            "pool_slots_used": self.pool.in_use,
+            "pool_full": self.pool.full,
         }

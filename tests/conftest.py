@@ -41,21 +41,17 @@ def user_folders(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def jack_server():
-    """One JACK dummy server for the session; PortAudio and every client in this process use it."""
+    """One JACK dummy server for the session; audio servers (their own processes) and every client use it.
+
+    The test process itself never loads PortAudio: only audio server processes do, each
+    naming its JACK client `liveengine`.
+    """
     from liveengine.testing.jack_rig import start_jackd
 
     server = start_jackd(TEST_JACK_SERVER)
     os.environ["JACK_DEFAULT_SERVER"] = server.name
     os.environ["JACK_NO_START_SERVER"] = "1"
-    import sounddevice as sd
-
-    from liveengine.audio.sounddevice_backend import name_jack_client
-
-    name_jack_client(sd)  # re-initialises PortAudio, which now sees this server
     yield server
-    # Shut PortAudio's JACK host API down while its server still runs: after the
-    # server is gone, Pa_Terminate asserts and would abort the test process.
-    sd._terminate()
     server.stop()
 
 

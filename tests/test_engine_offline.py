@@ -74,7 +74,7 @@ def test_constant_timing_starts_exactly_one_block_after_arrival(engines, short_p
     np.testing.assert_array_equal(out[:, 0], expected)
     np.testing.assert_array_equal(out[:, 1], expected)
     assert first_loud(out[:, 0], VELOCITY * ONSET_THRESHOLD) == arrival + bs
-    assert engine.core.counters.late_commands == 0
+    assert engine.shared.counter("late_commands") == 0
 
 
 def test_constant_timing_with_preroll_longer_than_a_block(engines, short_patch):
@@ -95,7 +95,7 @@ def test_constant_timing_with_preroll_longer_than_a_block(engines, short_patch):
     expected[:arrival] = 0.0  # the start of the pre-roll fell in a block already gone
     np.testing.assert_array_equal(out[:, 0], expected)
     assert first_loud(out[:, 0], VELOCITY * ONSET_THRESHOLD) == arrival + 32
-    assert engine.core.counters.late_commands == 0
+    assert engine.shared.counter("late_commands") == 0
 
 
 def test_lowest_latency_starts_the_buffer_on_the_next_blocks_first_frame(engines, short_patch):
@@ -113,7 +113,7 @@ def test_lowest_latency_starts_the_buffer_on_the_next_blocks_first_frame(engines
     # The buffer (pre-roll first) begins on the block's first frame; the transient follows `onset` frames later.
     np.testing.assert_array_equal(out[:, 0], place(len(out), buffer, arrival, VELOCITY))
     assert first_loud(out[:, 0], VELOCITY * ONSET_THRESHOLD) == arrival + buffer.onset
-    assert engine.core.counters.late_commands == 0
+    assert engine.shared.counter("late_commands") == 0
 
 
 @pytest.mark.parametrize("timing", ["constant", "lowest-latency"])
@@ -133,7 +133,7 @@ def test_timed_commands_land_on_their_frame(engines, short_patch, timing):
     np.testing.assert_array_equal(out[:, 0], expected)
     # The hits on frames 0 and 23 began in the pre-roll (frames -24 and -1): their transients are exact too.
     assert first_loud(out[:, 0], VELOCITY * ONSET_THRESHOLD) == 0
-    assert engine.core.counters.late_commands == 0
+    assert engine.shared.counter("late_commands") == 0
 
 
 # ---- velocity ----
@@ -207,7 +207,7 @@ def test_unknown_choke_group_is_an_error(engines, short_patch):
     engine, _ = engines(short_patch(extra=CHOKE))
     with pytest.raises(LiveEngineError, match="'snare'.*hats"):
         engine.submit(make_command("/choke", ("snare",)))
-    assert len(engine.core.queue) == 0
+    assert engine.fifo.pending() == 0
 
 
 def test_master_gain_param_via_engine(engines, short_patch):
@@ -264,7 +264,7 @@ def test_good_patch_swaps_in(engines, tmp_path):
     engine, backend = engines(first)
     old_buffer = engine.instrument.cache.get(0)
     engine.submit(pad_hit(5, 5, at=10**9))  # (5, 5) is on the 8x8 grid
-    engine.core.queue.get()
+    backend.run(engine.options.blocksize)  # into the server's schedule: far in the future, it never plays here
     assert engine.load_patch(second) is True
     assert engine.instrument.patch.name == "second"
     assert "second" in engine.reports[-1]
@@ -289,8 +289,7 @@ def test_recording_is_bit_identical_to_the_output(engines, short_patch, tmp_path
         assert engine.submit(pad_hit(i % 8, (3 * i) % 8, 0.3 + 0.03 * i, at=500 + 1700 * i))
     rendered = backend.render(48000)
     engine.stop_recording()
-    assert engine.core.recorder is None
-    assert recorder.ring.dropped_blocks == 0
+    assert recorder.lost_frames == 0
     data, rate = soundfile.read(path, dtype="float32", always_2d=True)
     assert rate == 48000
     assert data.shape == rendered.shape
@@ -309,7 +308,7 @@ def test_recording_refuses_to_overwrite(engines, short_patch, tmp_path):
         engine.record(path)
     assert str(path) in str(info.value)
     assert path.read_bytes() == b"an earlier take"
-    assert engine.recorder is None and engine.core.recorder is None
+    assert engine.recorder is None
 
 
 # ---- threads ----
@@ -352,14 +351,14 @@ def test_concurrent_submitters_lose_nothing_uncounted(engines, short_patch):
     assert failures == []
     core = engine.core
     # Apply whatever is still queued or scheduled.
-    while len(core.queue) or core.schedule:
+    while engine.fifo.pending() or core.schedule:
         backend.run(engine.options.blocksize)
     backend.run(engine.options.blocksize * 4)
     submitted = producers * per_producer
-    assert sum(accepted) + core.queue.dropped == submitted
+    assert sum(accepted) + engine.fifo.dropped == submitted
     assert core.voices.counter == sum(accepted)
     assert sum(accepted) > 0
-    assert core.counters.schedule_full == 0 and core.counters.callback_errors == 0
+    assert engine.shared.counter("schedule_full") == 0 and engine.shared.counter("callback_errors") == 0
     assert engine.not_ready == 0
 
 

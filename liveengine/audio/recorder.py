@@ -1,89 +1,92 @@
-"""Record exactly what goes to the device: a ring filled by the audio thread, emptied by a writer thread.
+"""Record exactly what goes to the device: the server's record ring, written to a WAV by a thread here.
 
-The audio thread only copies its output block into a preallocated ring; the
-writer thread moves it to a CrashSafeWavWriter, whose header is kept current so
-the file is valid after Ctrl-C, SIGTERM, a crash elsewhere, or even SIGKILL
-(all but the last half second).
+The audio server copies every output block into a shared ring at its frame
+(`frame % ring size`) and publishes how far it has written (`rec_written`). The
+writer thread in the control process moves frames from where the recording
+started to a CrashSafeWavWriter, whose header is kept current so the file is
+valid after Ctrl-C, SIGTERM, a crash elsewhere, or even SIGKILL (all but the
+last half second). Nothing is lost silently: frames the writer fell a whole
+ring behind on, and frames no server played (a server killed and restarted),
+are written as silence, so the file stays in time, and counted.
 """
 
 from __future__ import annotations
 
+import collections
 import threading
 from pathlib import Path
 
 import numpy as np
 
 from liveengine.audio.wav_writer import CrashSafeWavWriter
-
-
-class RecorderRing:
-    """Single producer (audio thread), single consumer (writer thread), no locks.
-
-    `written` and `read` only grow; each side writes only its own counter, and a
-    Python int assignment is atomic, so neither ever waits. A full ring drops the
-    block and counts it (with the default 8 s ring that means the disk stalled for 8 s).
-    """
-
-    def __init__(self, frames: int, channels: int) -> None:
-        self.data = np.zeros((frames, channels), dtype=np.float32)
-        self.written = 0
-        self.read = 0
-        self.dropped_blocks = 0
-
-    def push(self, block: np.ndarray, frames: int) -> None:
-        """Audio thread: copy `frames` frames of `block` in, or count a drop."""
-        size = len(self.data)
-        if self.written - self.read + frames > size:
-            self.dropped_blocks += 1
-            return
-        start = self.written % size
-        first = min(frames, size - start)
-        self.data[start : start + first] = block[:first]
-        if first < frames:
-            self.data[: frames - first] = block[first:frames]
-        self.written += frames
-
-    def pending(self) -> tuple[np.ndarray, ...]:
-        """Writer thread: the unread frames as one or two views (not yet consumed)."""
-        size = len(self.data)
-        count = self.written - self.read
-        start = self.read % size
-        first = min(count, size - start)
-        views = (self.data[start : start + first],)
-        if first < count:
-            views += (self.data[: count - first],)
-        return views
-
-    def consume(self, frames: int) -> None:
-        self.read += frames
+from liveengine.server.layout import SharedState
 
 
 class Recorder:
-    """Owns a ring and the thread that writes it to `path`. Start before attaching the ring to the engine."""
+    """Writes the server's output from frame `start` on to `path`, until `close`."""
 
-    def __init__(self, path: Path, samplerate: int, channels: int, seconds_buffered: float = 8.0, *,
+    def __init__(self, path: Path, samplerate: int, channels: int, state: SharedState, start: int, *,
                  overwrite: bool = False, header_every_frames: int | None = None, rf64_threshold_bytes: int | None = None) -> None:
         kwargs = {} if rf64_threshold_bytes is None else {"rf64_threshold_bytes": rf64_threshold_bytes}
         self.writer = CrashSafeWavWriter(path, samplerate, channels, overwrite=overwrite,
                                          header_every_frames=header_every_frames, **kwargs)
         self.path = Path(path)
-        self.ring = RecorderRing(int(seconds_buffered * samplerate), channels)
+        self.state = state
+        self.ring = state.record
+        self.next = start  # the next frame to write
+        self.lost_frames = 0  # written as silence: the writer fell behind, or no server played them
         self.error: BaseException | None = None
+        self._gaps: collections.deque = collections.deque()  # (from, to): frames no server played
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="liveengine-recorder", daemon=True)
         self._thread.start()
 
-    def _drain(self) -> None:
-        for view in self.ring.pending():
-            if len(view):
-                self.writer.write(view)
-                self.ring.consume(len(view))
+    def gap(self, first: int, end: int) -> None:
+        """Frames [first, end) were never played (the server died at `first`, its successor began at `end`)."""
+        if end > first:
+            self._gaps.append((first, end))
+
+    def _silence(self, frames: int) -> None:
+        chunk = np.zeros((min(frames, 48000), self.ring.shape[1]), np.float32)
+        while frames > 0:
+            n = min(frames, len(chunk))
+            self.writer.write(chunk[:n])
+            self.next += n
+            self.lost_frames += n
+            frames -= n
+
+    def drain(self) -> None:
+        """Write everything the server has published so far (the writer thread; offline runs call it too)."""
+        with self._lock:
+            size = len(self.ring)
+            written = self.state.rec_written.load()
+            while self.next < written:
+                if self._gaps and self.next >= self._gaps[0][0]:
+                    end = self._gaps[0][1]
+                    if end <= written:
+                        self._gaps.popleft()
+                    self._silence(min(end, written) - self.next)
+                    continue
+                limit = self._gaps[0][0] if self._gaps else written
+                if written - self.next > size:  # lapped: those frames are gone
+                    self._silence(min(written - size, limit) - self.next)
+                    continue
+                start = self.next % size
+                n = min(limit - self.next, size - start)
+                if n <= 0:
+                    break
+                block = self.ring[start : start + n].copy()
+                if self.state.rec_written.load() - self.next > size:
+                    continue  # overwritten while copying: counted as lost on the next turn
+                self.writer.write(block)
+                self.next += n
 
     def _run(self) -> None:
         try:
             while not self._stop.wait(0.05):
-                self._drain()
-            self._drain()
+                self.drain()
+            self.drain()
         except BaseException as exc:  # disk full, etc.: keep what is on disk valid and report
             self.error = exc
         finally:
@@ -94,6 +97,6 @@ class Recorder:
         return self.writer.frames_written
 
     def close(self) -> None:
-        """Write everything still in the ring, finish the header, close the file."""
+        """Write everything the server has played, finish the header, close the file."""
         self._stop.set()
         self._thread.join(timeout=10.0)

@@ -8,6 +8,7 @@ cut-and-fade anything longer than the patch allows.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,12 @@ class PlayableBuffer:
     point: np.ndarray | None = None  # the latent point it was decoded from (float32[latent_dim])
     description: "PadDescription | None" = None
     generation: int = 0  # the grid setting it was rendered for (see PadCache)
+    slot: int = -1  # its sample-pool slot once copied there (server/pool.py), else -1
+    slot_gen: int = -1  # the slot's generation then; commands naming the slot carry it
+
+    def detached(self) -> "PlayableBuffer":
+        """The same sound, not holding its pool slot (for the hit log and captures, which outlive it)."""
+        return dataclasses.replace(self, slot=-1, slot_gen=-1) if self.slot >= 0 else self
 
 
 def prepare_oneshot(

@@ -38,13 +38,15 @@ class OnDemandRenderer:
     """
 
     def __init__(self, decoder: Decoder, device_rate: int, max_seconds: float, deadline: float,
-                 on_ready: Callable[[PlayableBuffer, object], None], on_error: Callable[[BaseException], None] | None = None) -> None:
+                 on_ready: Callable[[PlayableBuffer, object], None], on_error: Callable[[BaseException], None] | None = None,
+                 adopt: Callable[[PlayableBuffer], PlayableBuffer | None] | None = None) -> None:
         self.decoder = decoder
         self.device_rate = device_rate
         self.max_seconds = max_seconds
         self.deadline = deadline
         self.on_ready = on_ready
         self.on_error = on_error
+        self.adopt = adopt  # puts a render into the sample pool (None when full: it stays unpooled)
         self.seconds = collections.deque(maxlen=32)  # recent render times
         self.rendered = 0
         self.errors = 0
@@ -108,6 +110,8 @@ class OnDemandRenderer:
                 buffer = render_batch(self.decoder, point, self._out, self.device_rate, self.max_seconds)[0]
                 self.seconds.append(time.perf_counter() - start)
                 self.rendered += 1
+                if self.adopt is not None:
+                    buffer = self.adopt(buffer) or buffer
                 with self._exact_lock:
                     self._exact[point_key(point[0])] = buffer
                     while len(self._exact) > EXACT_CACHE:

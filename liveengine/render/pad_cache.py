@@ -1,20 +1,18 @@
 """Rendered buffers per pad, swapped in by reference as workers finish them.
 
 A slot keeps its old buffer until the new one is ready, so a re-render never
-leaves a pad silent. Replaced buffers are parked for a while before being
-dropped, so the last reference usually goes away on a worker thread rather
-than when a voice on the audio thread lets go of it.
+leaves a pad silent. With a sample pool (the engine's), each buffer is copied
+into a pool slot as it arrives, so it is ready for the audio server before its
+first hit; a replaced buffer's pool slot is freed once no voice or queued
+command can name it (server/pool.py).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 
 from liveengine.render.buffers import PlayableBuffer
-
-RETIRE_SECONDS = 10.0  # longer than the longest buffer a voice can be playing
 
 
 class PadCache:
@@ -24,13 +22,14 @@ class PadCache:
     is the newest generation for which every pad was rendered.
     """
 
-    def __init__(self, pads: int) -> None:
+    def __init__(self, pads: int, pool=None) -> None:
         self.pads = pads
+        self.pool = pool  # a server.pool.SamplePool, or None (buffers stay in this process only)
+        self.pool_misses = 0  # renders kept out of the pool because it was full
         self.buffers: list[PlayableBuffer | None] = [None] * (2 * pads)
         self.generation = 0
         self.complete_generation = 0
         self.fresh = [False] * (2 * pads)  # rendered for the current generation (and, for a variation, not yet played)
-        self._retired: deque[tuple[float, PlayableBuffer]] = deque()
         self._changed = threading.Condition()
 
     def __len__(self) -> int:
@@ -55,24 +54,25 @@ class PadCache:
 
     def put(self, pad: int, buffer: PlayableBuffer, generation: int) -> bool:
         """Install a render if it belongs to the current generation (worker threads)."""
+        if generation != self.generation:
+            return False
+        if self.pool is not None and buffer.slot < 0:
+            pooled = self.pool.adopt(buffer)  # the copy happens outside the lock
+            if pooled is None:
+                self.pool_misses += 1
+            else:
+                buffer = pooled
         with self._changed:
             if generation != self.generation:
                 return False
             old = self.buffers[pad]
-            self.buffers[pad] = buffer  # a single reference swap: the audio side sees old or new
+            self.buffers[pad] = buffer  # a single reference swap: a hit sees old or new
             self.fresh[pad] = True
             if pad < self.pads and self.complete_generation != generation and all(self.fresh[: self.pads]):
                 self.complete_generation = generation
-            if old is not None:
-                self._retired.append((time.monotonic(), old))
             self._changed.notify_all()
-        self.drop_retired()
+        del old  # its pool slot is released here, on this (worker) thread
         return True
-
-    def drop_retired(self, now: float | None = None) -> None:
-        now = time.monotonic() if now is None else now
-        while self._retired and now - self._retired[0][0] > RETIRE_SECONDS:
-            self._retired.popleft()
 
     @property
     def progress(self) -> tuple[int, int]:

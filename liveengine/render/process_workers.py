@@ -121,7 +121,6 @@ class ProcessRenderWorkers:
             try:
                 message = self._results.get(timeout=0.2)
             except queue.Empty:
-                self.cache.drop_retired()
                 if not self._process.is_alive() and not self._stopping:
                     self._fail(RuntimeError(f"the render process exited (code {self._process.exitcode})"))
                     return

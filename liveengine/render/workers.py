@@ -122,7 +122,6 @@ class RenderWorkers:
             try:
                 job = self._jobs.get(timeout=0.2)
             except queue.Empty:
-                self.cache.drop_retired()
                 continue
             if job is None:
                 break

@@ -1,12 +1,17 @@
-"""The audio callback: drain commands, start voices at their frame, mix, limit, copy out.
+"""The audio callback: drain commands, start voices at their frame, mix, limit, copy out, publish status.
+
+Runs in the audio server process (`liveengine/server/`), alone with the stream,
+or in-process on the offline backend's fake clock: the same code either way.
+Commands arrive as fixed records through the shared-memory FIFO; sounds are
+sample-pool slots filled by the control process.
 
 Contract for everything reachable from `RealtimeCore.process` (the audio thread):
 - no inference, no file or socket I/O, no logging or printing, no imports;
-- no waiting on a lock: queues are polled with non-blocking gets;
-- allocation only of small bounded objects (views, floats); every buffer it
-  writes is preallocated here or handed over, already rendered, by a worker;
-- an exception becomes a silent block plus a counter, never a dead stream;
-  it is reported later from a non-real-time thread.
+- no locks: the FIFO and the shared status are read and written without waiting;
+- allocation only of small bounded objects (views, floats, event tuples); every
+  buffer it writes is preallocated or a pool slot filled off this thread;
+- an exception becomes a silent block plus a counter and a message in the shared
+  error text, never a dead stream; the control process reports it.
 """
 
 from __future__ import annotations
@@ -17,91 +22,131 @@ import time
 import numpy as np
 
 from liveengine.options import EngineOptions
-from liveengine.rt.counters import RtCounters
 from liveengine.rt.limiter import SafetyLimiter
-from liveengine.rt.queue import CommandQueue
 from liveengine.rt.voices import VoicePool
+from liveengine.server.fifo import FifoReader
+from liveengine.server.layout import CLOCK_RING, SharedState
 
-# Event kinds. An event is a tuple (frame, seq, kind, ...) built by the engine on a
-# control thread; `seq` keeps equal frames in arrival order. For START the frame is
-# where the buffer begins, `buffer.onset` frames before the hit's target, so the
-# transient lands exactly on the target.
+# Event kinds, as carried in a record's `kind` field.
 START, STOP_PAD, CHOKE, PANIC, GAIN = range(5)
 # Target for "at the first frame of the next block". Not -1: a START for a hit on
 # frame T begins at T - onset, which is negative (a real frame, into the pre-roll)
 # for hits on the first `onset` frames, so the sentinel must be out of reach.
 ASAP = -(1 << 62)
+# Field positions in a record tuple (see server/layout.py RECORD); a scheduled
+# event is (frame, seq, record) so equal frames keep their arrival order.
+_FRAME, _GEN, _KIND, _SLOT, _GAIN, _CHOKE, _PAD, _ONSET, _VALUE = range(9)
 
 
 class RealtimeCore:
-    def __init__(self, options: EngineOptions) -> None:
+    def __init__(self, options: EngineOptions, state: SharedState, start_frame: int = 0) -> None:
         self.options = options
-        self.frame = 0  # engine clock: first frame of the block being computed
-        self.anchor = (0, 0.0)  # (frame, backend clock in s) of the last block's start, for stamping arrivals
-        self.queue = CommandQueue(options.queue_capacity)
-        self.counters = RtCounters()
-        self.voices = VoicePool(options.voices, options.release_voices, 1024, options.fade_frames, options.steal)
+        self.state = state
+        self.frame = start_frame  # engine clock: first frame of the block being computed
+        self.fifo = FifoReader(state)
+        self.voices = VoicePool(options.voices, options.release_voices, 1024, options.fade_frames, options.steal,
+                                slot_refs=state.slot_refs, pad_voices=state.pad_voices)
         self.limiter = SafetyLimiter(options.limiter_ceiling, options.limiter_release_ms, options.samplerate, 1024)
-        self.schedule: list = []  # heap of future events, at most schedule_capacity long
+        self.schedule: list = []  # heap of (frame, seq, record) for later blocks, at most schedule_capacity long
+        self._drained: list = []
         self._due: list = []
+        self._seq = 0
         self.mix = np.zeros(1024, dtype=np.float32)
         self._gain_ramp = np.zeros(1024, dtype=np.float32)
         self._index = np.arange(1024, dtype=np.float32)
         self.gain = options.master_gain
         self.target_gain = options.master_gain
         self.left, self.right = options.output_pair[0] - 1, options.output_pair[1] - 1
-        self.recorder = None  # an audio.recorder.RecorderRing, attached by the engine
-        self.peak = 0.0  # max |output| seen, for tests and the status line
+        self.peak = 0.0  # max |output| seen
+        # Views made once: the audio thread only indexes them.
+        self.samples = [state.samples[i] for i in range(len(state.slot_gen))]
+        self.envelopes = [state.envelopes[i] for i in range(len(state.slot_gen))]
+        self.slot_gen, self.slot_len = state.slot_gen, state.slot_len
+        self._counters, self._floats = state.counters, state.floats
+        index = state.counter_index
+        self._i_frame, self._i_xruns = index["frame"], index["xruns"]
+        self._i_late, self._i_full, self._i_stale = index["late_commands"], index["schedule_full"], index["stale_commands"]
+        self._i_errors, self._i_error_seq = index["callback_errors"], index["error_seq"]
+        self._i_sounding, self._i_fading = index["voices_sounding"], index["voices_fading"]
+        self._i_steals, self._i_drained = index["steals"], index["drained"]
+        self._i_cuts, self._i_limited = index["hard_cuts"], index["limited_blocks"]
+        self._i_peak, self._i_level, self._i_gain = (state.float_index[k] for k in ("peak", "level", "gain"))
+        self.blocks = state.blocks.load()  # continues a dead server's count: the clock ring stays in order
+        self._counters[index["first_block"]] = self.blocks
+        self._counters[index["started_frame"]] = start_frame
+        self._counters[self._i_frame] = start_frame
+        self._floats[self._i_gain] = self.target_gain
+        self._history = len(state.callback_seconds)
+        self._rec_frames = len(state.record)
 
     def process(self, out: np.ndarray, frames: int, stream_time: float, lateness: float = 0.0, xrun: bool = False) -> None:
         """Fill `out` (float32[frames, channels]) with the next block. Audio thread only.
 
         stream_time: the backend's clock (seconds) when the callback was entered;
-        lateness: how long the callback waited to start (e.g. for the GIL), by the host's clock.
+        lateness: how long the callback waited to start, by the host's clock.
         """
         entered = time.perf_counter()
-        self._track_cycle(stream_time)
+        state = self.state
+        block = self.blocks
+        ring = block % CLOCK_RING
+        state.clock_frames[ring] = self.frame
+        state.clock_times[ring] = stream_time
+        counters = self._counters
         if xrun:
-            self.counters.xruns += 1
+            counters[self._i_xruns] += 1
         try:
-            self._render(out, frames, stream_time)
-        except Exception as exc:  # keep the stream alive: silence this block, report later
+            self._render(out, frames)
+        except Exception as exc:  # keep the stream alive: silence this block, report through the status
             out.fill(0.0)
-            self.counters.callback_errors += 1
-            self.counters.last_error = exc
-        recorder = self.recorder
-        if recorder is not None:
-            recorder.push(out, frames)
+            self._error(exc)
+        self._record(out, frames)
         self.frame += frames
-        self.counters.record_timing(time.perf_counter() - entered, lateness)
+        counters[self._i_frame] = self.frame
+        i = block % self._history
+        state.callback_seconds[i] = time.perf_counter() - entered
+        state.lateness_seconds[i] = lateness
+        self.blocks = block + 1
+        state.blocks.store(block + 1)  # publishes this block: frame, clock entry, counters, refs
 
-    def _track_cycle(self, entered: float) -> None:
-        """Remember when this block's callback began, for stamping arrivals and placing timetags.
+    def _error(self, exc: Exception) -> None:
+        counters = self._counters
+        counters[self._i_errors] += 1
+        text = f"{type(exc).__name__}: {exc}".encode("utf-8", "replace")[: len(self.state.error_text) - 1]
+        self.state.error_text[: len(text)] = np.frombuffer(text, np.uint8)
+        self.state.error_text[len(text)] = 0
+        counters[self._i_error_seq] += 1
 
-        The entry time itself is the estimate. Callbacks start late by little (0.8% of
-        a period median in bench/); smoothing was measured worse on the JACK rig, whose
-        cycles wander against the system clock: a delay-locked loop lagged the wander
-        (constant-mode jitter 6.83 ms against 0.10-0.41 ms raw), and the earliest entry
-        of the last 32 blocks went stale (1.05 ms).
-        """
-        self.anchor = (self.frame, entered)
+    def _record(self, out: np.ndarray, frames: int) -> None:
+        """Copy the block into the record ring at its frame (always: 1 KB a block, and a recording
+        can then start on any block); the control process's writer drains it when recording."""
+        size = self._rec_frames
+        start = self.frame % size
+        first = min(frames, size - start)
+        ring = self.state.record
+        ring[start : start + first] = out[:first]
+        if first < frames:
+            ring[: frames - first] = out[first:frames]
+        self.state.rec_written.store(self.frame + frames)
 
-    def _render(self, out: np.ndarray, frames: int, stream_time: float) -> None:
+    def _render(self, out: np.ndarray, frames: int) -> None:
         start = self.frame
         end = start + frames
         due = self._due
+        drained = self._drained
         # Drain at most max_drain commands; timed ones for later blocks wait in the heap.
-        queue = self.queue
-        for _ in range(self.options.max_drain):
-            event = queue.get()
-            if event is None:
-                break
-            if event[0] < end:
-                due.append(event)
-            elif len(self.schedule) < self.options.schedule_capacity:
-                heapq.heappush(self.schedule, event)
-            else:
-                self.counters.schedule_full += 1
+        if self.fifo.drain(drained, self.options.max_drain):
+            self._counters[self._i_drained] += len(drained)
+            capacity = self.options.schedule_capacity
+            for record in drained:
+                self._seq += 1
+                event = (record[_FRAME], self._seq, record)
+                if event[0] < end:
+                    due.append(event)
+                elif len(self.schedule) < capacity:
+                    heapq.heappush(self.schedule, event)
+                else:
+                    self._counters[self._i_full] += 1
+            drained.clear()
         schedule = self.schedule
         while schedule and schedule[0][0] < end:
             due.append(heapq.heappop(schedule))
@@ -110,28 +155,42 @@ class RealtimeCore:
                 due.sort(key=_event_order)
             try:
                 for event in due:
-                    self._apply(event, start)
+                    self._apply(event[2], start)
             finally:
                 due.clear()  # an event that raised must not be applied (and raise) again every block
 
         mix = self.mix[:frames]
         mix.fill(0.0)
-        self.voices.mix_into(mix, frames)
+        voices = self.voices
+        voices.mix_into(mix, frames)
         self._apply_gain(mix, frames)
         self.limiter.process(mix)
         peak = float(np.max(np.abs(mix)))
+        floats = self._floats
+        floats[self._i_level] = peak
         if peak > self.peak:
             self.peak = peak
+            floats[self._i_peak] = peak
+        counters = self._counters
+        counters[self._i_sounding] = len(voices.sounding)
+        counters[self._i_fading] = len(voices.fading)
+        counters[self._i_steals] = voices.steals
+        counters[self._i_cuts] = voices.hard_cuts
+        counters[self._i_limited] = self.limiter.active_blocks
         out.fill(0.0)
         out[:, self.left] = mix
         if self.right != self.left:
             out[:, self.right] = mix
 
-    def _apply(self, event: tuple, block_start: int) -> None:
-        frame, kind = event[0], event[2]
+    def _apply(self, record: tuple, block_start: int) -> None:
+        frame, kind = record[_FRAME], record[_KIND]
         offset = frame - block_start
         if kind == START:
-            _, _, _, buffer, gain, choke, pad = event
+            slot = record[_SLOT]
+            if not 0 <= slot < len(self.samples) or self.slot_gen[slot] != record[_GEN]:
+                self._counters[self._i_stale] += 1  # the slot was refilled since: never play the wrong sound
+                return
+            onset = record[_ONSET]
             skip = 0
             if frame == ASAP:
                 offset = 0
@@ -140,21 +199,24 @@ class RealtimeCore:
                 # transient itself is still ahead, else it is late and plays now.
                 skip = -offset
                 offset = 0
-                if skip > buffer.onset:
+                if skip > onset:
                     skip = 0
-                    self.counters.late_commands += 1
-            self.voices.start(buffer.samples, buffer.envelope, gain, offset, skip, choke, pad)
+                    self._counters[self._i_late] += 1
+            length = int(self.slot_len[slot])
+            self.voices.start(self.samples[slot][:length], self.envelopes[slot], record[_GAIN], offset, skip,
+                              record[_CHOKE], record[_PAD], slot)
             return
         if offset < 0:
             if frame != ASAP:
-                self.counters.late_commands += 1
+                self._counters[self._i_late] += 1
             offset = 0
         if kind == STOP_PAD:
-            self.voices.stop_pad(event[3], offset)
+            self.voices.stop_pad(record[_PAD], offset)
         elif kind == CHOKE:
-            self.voices.choke_group(event[3], offset)
+            self.voices.choke_group(record[_CHOKE], offset)
         elif kind == GAIN:
-            self.target_gain = event[3]
+            self.target_gain = record[_VALUE]
+            self._floats[self._i_gain] = self.target_gain
         elif kind == PANIC:
             self.voices.fade_all(offset)
             self.schedule.clear()
@@ -174,3 +236,4 @@ class RealtimeCore:
 
 def _event_order(event: tuple) -> tuple:
     return (event[0] if event[0] != ASAP else -1, event[1])
+

@@ -13,7 +13,7 @@ ENVELOPE_HOP = 256  # frames per entry of a buffer's level envelope (see render.
 
 
 class Voice:
-    __slots__ = ("samples", "envelope", "pos", "gain", "offset", "fade", "fade_offset", "choke", "pad", "age")
+    __slots__ = ("samples", "envelope", "pos", "gain", "offset", "fade", "fade_offset", "choke", "pad", "age", "slot")
 
     def __init__(self) -> None:
         self.samples = None  # float32[n] at the device rate
@@ -26,6 +26,7 @@ class Voice:
         self.choke = -1  # choke group index, -1 for none
         self.pad = -1
         self.age = 0  # start order, for "oldest" stealing
+        self.slot = -1  # the sample-pool slot it plays, -1 for none
 
 
 class VoicePool:
@@ -35,8 +36,13 @@ class VoicePool:
     the polyphony count at once, so the new hit never waits for the fade.
     """
 
-    def __init__(self, voices: int, release_voices: int, blocksize_max: int, fade_frames: int, steal: str) -> None:
+    def __init__(self, voices: int, release_voices: int, blocksize_max: int, fade_frames: int, steal: str,
+                 slot_refs: np.ndarray | None = None, pad_voices: np.ndarray | None = None) -> None:
         self.polyphony = voices
+        # Shared with the control process: how many voices play each pool slot (it frees
+        # a slot only at zero) and each pad (its "playing" feedback).
+        self.slot_refs = slot_refs if slot_refs is not None else np.zeros(1, np.int32)
+        self.pad_voices = pad_voices if pad_voices is not None else np.zeros(1, np.int32)
         self.slots = [Voice() for _ in range(voices + release_voices)]
         self.free: list[Voice] = list(self.slots)
         self.sounding: list[Voice] = []  # playing and not fading
@@ -52,7 +58,8 @@ class VoicePool:
         self.hard_cuts = 0  # a fading voice cut without fade because every slot was busy
 
     # ---- starting and stopping (audio thread) ----
-    def start(self, samples: np.ndarray, envelope: np.ndarray, gain: float, offset: int, pos: int, choke: int, pad: int) -> None:
+    def start(self, samples: np.ndarray, envelope: np.ndarray, gain: float, offset: int, pos: int, choke: int, pad: int,
+              slot: int = -1) -> None:
         if choke >= 0:
             self.choke_group(choke, offset)
         if len(self.sounding) >= self.polyphony:
@@ -62,7 +69,7 @@ class VoicePool:
             # Every slot is busy: cut the fading voice closest to silence.
             victim = min(self.fading, key=lambda v: len(self.ramp) - v.fade)
             self.fading.remove(victim)
-            self.free.append(victim)
+            self._release(victim)
             self.hard_cuts += 1
         voice = self.free.pop()
         voice.samples = samples
@@ -73,6 +80,11 @@ class VoicePool:
         voice.fade = -1
         voice.choke = choke
         voice.pad = pad
+        voice.slot = slot
+        if 0 <= slot < len(self.slot_refs):
+            self.slot_refs[slot] += 1
+        if 0 <= pad < len(self.pad_voices):
+            self.pad_voices[pad] += 1
         self.counter += 1
         voice.age = self.counter
         self.sounding.append(voice)
@@ -197,6 +209,11 @@ class VoicePool:
         self._release(voice)
 
     def _release(self, voice: Voice) -> None:
+        if 0 <= voice.slot < len(self.slot_refs):
+            self.slot_refs[voice.slot] -= 1
+        if 0 <= voice.pad < len(self.pad_voices):
+            self.pad_voices[voice.pad] -= 1
+        voice.slot = -1
         voice.samples = None  # drop the reference here; the buffer is freed by whoever replaced it
         voice.envelope = None
         voice.fade = -1

@@ -97,7 +97,7 @@ def test_engine_plays_a_model_next_to_the_patch(engines, tmp_path, kind):
         expected += place(len(mono), buffer, at - buffer.onset, VELOCITY)
     np.testing.assert_allclose(mono, expected, rtol=0, atol=1e-6)
     assert np.max(np.abs(mono)) > 0.3  # peak-normalised to 0.9, at velocity 0.5
-    assert engine.core.counters.callback_errors == 0 and instrument.workers.errors == 0
+    assert engine.shared.counter("callback_errors") == 0 and instrument.workers.errors == 0
 
 
 def test_plane_basis_without_declared_axes_is_the_first_two_dimensions(tmp_path):
@@ -157,7 +157,7 @@ def test_failed_model_load_leaves_the_running_engine_alone(engines, tmp_path, br
     swapped = render_hits(engine, backend)
     assert np.max(np.abs(swapped)) > 0.1
     assert not np.allclose(swapped, reference, atol=1e-3)
-    assert engine.core.counters.callback_errors == 0
+    assert engine.shared.counter("callback_errors") == 0
 
 
 # ---- liveengine check ----

@@ -275,7 +275,7 @@ def test_a_hit_that_would_miss_the_deadline_plays_the_nearest_pad_now_and_the_ex
     assert engine.submit(make_command("/xy", [0.3, 0.9]))
     nearest = engine.instrument.setting.pad_index(round(0.9 * 7), round(0.3 * 7))
     assert engine.last_heard.kind == "fallback" and engine.last_heard.pad == nearest
-    assert engine.last_heard.buffer is engine.instrument.cache.get(nearest)
+    assert engine.last_heard.buffer.samples is engine.instrument.cache.get(nearest).samples
     assert engine.on_demand_misses == 1
     wait_for(lambda: engine.instrument.on_demand.rendered >= 1, "the exact render for next time")
     assert engine.submit(make_command("/xy", [0.3, 0.9]))
@@ -336,7 +336,7 @@ def test_velocity_expression_moves_harder_hits_along_the_plane_and_repeats_exact
     heard = {}
     assert engine.submit(make_command("/pad", [3, 3, 0.5]))
     heard[0.5] = engine.last_heard
-    assert heard[0.5].kind == "pad" and heard[0.5].buffer is engine.instrument.cache.get(pad)
+    assert heard[0.5].kind == "pad" and heard[0.5].buffer.samples is engine.instrument.cache.get(pad).samples
     for velocity in (1.0, 0.0):
         engine.last_heard = None
         assert engine.submit(make_command("/pad", [3, 3, velocity]))
@@ -351,7 +351,7 @@ def test_velocity_expression_moves_harder_hits_along_the_plane_and_repeats_exact
     # Velocities in the same layer share one render: the repeat comes from the exact-point cache, at once.
     rendered = engine.instrument.on_demand.rendered
     assert engine.submit(make_command("/pad", [3, 3, 0.97]))
-    assert engine.last_heard.kind == "exact" and engine.last_heard.buffer is heard[1.0].buffer
+    assert engine.last_heard.kind == "exact" and engine.last_heard.buffer.samples is heard[1.0].buffer.samples
     assert engine.instrument.on_demand.rendered == rendered
 
 

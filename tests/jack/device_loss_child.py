@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from liveengine.testing.jack_rig import RATE, Capture, onsets, start_jackd
-from liveengine.audio.jack_backend import JackBackend
+from liveengine.audio.spec import DeviceSpec
 from liveengine.commands import make_command
 from liveengine.engine import Engine
 from liveengine.patch import load_patch
@@ -36,7 +36,7 @@ def main(patch_path: str, name: str) -> dict:
     engine = Engine(load_patch(patch_path), on_report=reports.append)
     try:
         engine.wait_rendered(timeout=60)
-        engine.start(JackBackend(RATE, 128, 2, servername=name))
+        engine.start(DeviceSpec.jack(RATE, 128, 2, servername=name))
         cache_before = engine.instrument.cache.buffers[:]
         server.stop()
         result["noticed_loss"] = wait_for(lambda: engine.device_lost, 10)
@@ -56,7 +56,7 @@ def main(patch_path: str, name: str) -> dict:
             capture.close()
         result["onsets_after"] = len(onsets(audio[:, 0]))
         result["peak_after"] = float(np.max(np.abs(audio)))
-        result["gain"] = engine.core.gain
+        result["gain"] = engine.shared.float("gain")
     finally:
         engine.stop()
         server.stop()

@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from liveengine.testing.jack_rig import PERIOD, RATE, Capture, onsets
-from liveengine.audio.sounddevice_backend import SoundDeviceBackend
+from liveengine.audio.spec import DeviceSpec
 from liveengine.commands import make_command
 from liveengine.engine import Engine
 from liveengine.patch import load_patch
@@ -33,7 +33,7 @@ def playing(jack_server, short_patch):
         engine = Engine(patch, options)
         assert engine.wait_rendered(timeout=60)
         capture = Capture(jack_server.name, channels=options.channels)
-        backend = SoundDeviceBackend("JACK", options.samplerate, options.blocksize, options.channels)
+        backend = DeviceSpec.portaudio("JACK", options.samplerate, options.blocksize, options.channels)
         engine.start(backend)
         capture.connect_from("liveengine")
         started.append((engine, capture))
@@ -70,7 +70,7 @@ def test_timed_commands_come_out_at_their_exact_frame(playing):
     assert list(np.diff(found)) == list(np.diff(targets))
     # Engine blocks line up with JACK periods: every hit sits at the same frame of its block.
     assert (found[0] - targets[0]) % PERIOD == 0 or (targets[0] - found[0]) % PERIOD == 0
-    assert engine.core.counters.late_commands == 0
+    assert engine.shared.counter("late_commands") == 0
     # The mono mix goes to both channels of the pair.
     np.testing.assert_array_equal(audio[:, 0], audio[:, 1])
 
@@ -101,7 +101,7 @@ def test_constant_mode_has_constant_latency_and_lowest_latency_answers_sooner(pl
     # the callback's own start-up delay (a few frames).
     assert PERIOD - 16 <= median <= 2 * PERIOD, sorted(constant)
     assert np.mean(np.abs(constant - median) <= 24) >= 0.9, sorted(constant)
-    assert engine.core.counters.late_commands <= 1
+    assert engine.shared.counter("late_commands") <= 1
 
     engine2, capture2 = playing(short_patch(extra_audio='timing = "lowest-latency"'))
     lowest = _latencies(engine2, capture2, 24)
@@ -120,13 +120,12 @@ def test_output_never_exceeds_full_scale_and_64_hits_steal_without_clicks(playin
         assert engine.submit(make_command("/pad", [i // 8, i % 8, 1.0], at=at))
     wait_frames(engine, at - engine.now_frame() + RATE // 5)
     audio, _ = capture.stop()
-    voices = engine.core.voices
     assert np.max(np.abs(audio)) <= 1.0
     assert np.max(np.abs(audio)) <= engine.options.limiter_ceiling + 1e-6
-    assert voices.steals == 32  # every hit past the 32nd stole the oldest voice
-    assert voices.hard_cuts == 0  # ...and each stolen voice faded out rather than being cut
-    assert engine.core.counters.callback_errors == 0
-    assert engine.core.limiter.active_blocks > 0  # the limiter, not luck, kept the peak down
+    assert engine.shared.counter("steals") == 32  # every hit past the 32nd stole the oldest voice
+    assert engine.shared.counter("hard_cuts") == 0  # ...and each stolen voice faded out rather than being cut
+    assert engine.shared.counter("callback_errors") == 0
+    assert engine.shared.counter("limited_blocks") > 0  # the limiter, not luck, kept the peak down
     assert engine.backend.alive
 
 
@@ -165,7 +164,7 @@ def test_panic_silences_every_voice_within_the_fade(playing):
     loud = np.flatnonzero(np.abs(audio[:, 0]) > 1e-4)
     # Everything ends within two blocks plus the fade after the panic; the scheduled hit never sounds.
     assert loud[-1] - loud[0] < 200 + 4 * PERIOD + engine.options.fade_frames + 2 * PERIOD
-    assert engine.core.voices.active == 0
+    assert engine.status()["voices"] == 0
 
 
 def test_named_jack_ports_replace_the_default_connections(jack_server, short_patch):
@@ -173,7 +172,7 @@ def test_named_jack_ports_replace_the_default_connections(jack_server, short_pat
     assert engine.wait_rendered(timeout=60)
     capture = Capture(jack_server.name)
     try:
-        engine.start(SoundDeviceBackend("JACK", RATE, PERIOD, 2, jack_ports=["capture:in_1", "capture:in_0"]))
+        engine.start(DeviceSpec.portaudio("JACK", RATE, PERIOD, 2, jack_ports=["capture:in_1", "capture:in_0"]))
         client = capture.client
         ours = client.get_ports("liveengine:", is_output=True, is_audio=True)  # PortAudio numbers ports per stream
         assert len(ours) == 2
@@ -190,6 +189,6 @@ def test_a_missing_jack_port_is_one_clear_error(jack_server, short_patch):
     engine = Engine(load_patch(short_patch(extra_engine='render_in = "thread"')))
     try:
         with pytest.raises(LiveEngineError, match="JACK port 'nowhere:in_9'.*does not exist; input ports:"):
-            engine.start(SoundDeviceBackend("JACK", RATE, PERIOD, 2, jack_ports=["nowhere:in_9"]))
+            engine.start(DeviceSpec.portaudio("JACK", RATE, PERIOD, 2, jack_ports=["nowhere:in_9"]))
     finally:
         engine.stop()

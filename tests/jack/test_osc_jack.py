@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from liveengine.audio.sounddevice_backend import SoundDeviceBackend
+from liveengine.audio.spec import DeviceSpec
 from liveengine.control.osc.server import OscServer, build_bundle, build_message
 from liveengine.engine import Engine
 from liveengine.patch import load_patch
@@ -21,7 +21,7 @@ def osc_engine(jack_server, short_patch):
     engine = Engine(load_patch(short_patch(extra_engine='render_in = "thread"')))
     assert engine.wait_rendered(timeout=60)
     capture = Capture(jack_server.name)
-    engine.start(SoundDeviceBackend("JACK", RATE, 128, 2))
+    engine.start(DeviceSpec.portaudio("JACK", RATE, 128, 2))
     capture.connect_from("liveengine")
     server = OscServer(engine, "127.0.0.1", 0)
     server.start()

@@ -170,7 +170,7 @@ class _Engine:
         from types import SimpleNamespace
 
         self.backend = _Clock(now)
-        self.core = SimpleNamespace(anchor=anchor)
+        self.clock = SimpleNamespace(anchor=lambda: anchor, now=lambda: now)
         self.options = SimpleNamespace(timing=timing, blocksize=128, samplerate=48000)
 
 

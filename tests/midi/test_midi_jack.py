@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from liveengine.audio.sounddevice_backend import SoundDeviceBackend
+from liveengine.audio.spec import DeviceSpec
 from liveengine.control.midi.input import MidiInput
 from liveengine.control.midi.mapping import MidiSettings
 from liveengine.engine import Engine
@@ -59,7 +59,7 @@ def rig(jack_server, short_patch):
         midi.start()
         capture = Capture(jack_server.name)
         made["capture"] = capture
-        engine.start(SoundDeviceBackend("JACK", RATE, PERIOD, 2))
+        engine.start(DeviceSpec.portaudio("JACK", RATE, PERIOD, 2))
         capture.connect_from("liveengine")
         assert wait_for(lambda: len(midi.devices) == 1)
         assert [d.profile.name for d in midi.devices.values()] == [profile]

@@ -11,6 +11,7 @@ from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from liveengine.control.osc.server import OscServer, address_table_markdown, build_bundle, build_message
+from liveengine.testing.server import queued_records
 from liveengine.engine import Engine
 from liveengine.errors import LiveEngineError
 from liveengine.patch import load_patch
@@ -41,10 +42,7 @@ def ask(client, server, data: bytes) -> OscMessage:
 
 
 def queued_events(engine) -> list:
-    events = []
-    while (event := engine.core.queue.get()) is not None:
-        events.append(event)
-    return events
+    return queued_records(engine)
 
 
 def test_docs_osc_md_is_generated_from_the_table():
@@ -58,12 +56,12 @@ def test_ping_status_and_a_pad_hit_reach_the_engine(served):
     assert status.address == "/status" and status.params[-2:] == [64, 64]
     client.sendto(build_message("/pad", 3, 4, 0.5), server.address)
     deadline = time.monotonic() + 2
-    while not len(engine.core.queue):
+    while not engine.fifo.pending():
         assert time.monotonic() < deadline
         time.sleep(0.01)
     (event,) = queued_events(engine)
     assert event[2] == START and event[6] == engine.instrument.setting.pad_index(3, 4)
-    assert event[3] is engine.instrument.cache.get(engine.instrument.setting.pad_index(3, 4))
+    assert event[3] == engine.instrument.cache.get(engine.instrument.setting.pad_index(3, 4)).slot
 
 
 @pytest.mark.parametrize("data, address, reason", [
@@ -84,7 +82,7 @@ def test_bad_input_is_answered_with_an_error_and_counted(served, data, address, 
     reply = ask(client, server, data)
     assert reply.address == "/error"
     assert reply.params[0] == address and reason in reply.params[1], reply.params
-    assert engine.core.queue.dropped == 0 and len(engine.core.queue) == 0
+    assert engine.fifo.dropped == 0 and engine.fifo.pending() == 0
     assert ask(client, server, build_message("/ping")).address == "/pong"  # still serving
 
 
@@ -98,10 +96,10 @@ def test_bundles_become_engine_frames_and_out_of_range_timetags_are_rejected(ser
     events = queued_events(engine)
     assert len(events) == 2
     expected = before + 0.5 * rate
-    for event in events:  # frame of the buffer's start = target - onset
-        target = event[0] + event[3].onset
+    for event in events:  # frame of the buffer's start = target - onset (the record carries the onset)
+        target = event[0] + event[7]
         assert abs(target - expected) < 0.05 * rate
-    assert events[0][0] == events[1][0] - (events[1][3].onset - events[0][3].onset)  # one bundle, one time
+    assert events[0][0] == events[1][0] - (events[1][7] - events[0][7])  # one bundle, one time
     reply = ask(client, server, build_bundle(time.time() + 60, ("/panic",)))
     assert reply.address == "/error" and reply.params[0] == "#bundle" and "ahead" in reply.params[1]
     reply = ask(client, server, build_bundle(time.time() - 5, ("/panic",)))

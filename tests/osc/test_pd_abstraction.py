@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from liveengine.control.osc.server import OscServer
+from liveengine.testing.server import queued_records
 from liveengine.engine import Engine
 from liveengine.errors import LiveEngineError
 from liveengine.patch import load_patch
@@ -179,9 +180,7 @@ def test_pd_panel_and_abstraction_drive_the_engine_and_show_its_feedback(short_p
         process.terminate()
         output = process.communicate(timeout=10)[0]
         server.stop()
-    events = []
-    while (event := engine.core.queue.get()) is not None:
-        events.append(event)
+    events = queued_records(engine)
     setting = engine.instrument.setting
     buffers = engine.instrument.cache.buffers
     engine.stop()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from liveengine.render.buffers import prepare_oneshot
-from liveengine.render.pad_cache import RETIRE_SECONDS, PadCache
+from liveengine.render.pad_cache import PadCache
 from liveengine.render.workers import BATCH, RenderWorkers
 
 RATE = 48000
@@ -200,18 +200,23 @@ def test_put_for_an_old_generation_is_refused():
     assert cache.get(0) is buffer and cache.progress == (1, 4)
 
 
-def test_replaced_buffers_are_parked_then_dropped():
-    cache = PadCache(2)
+def test_replaced_buffers_give_their_pool_slots_back():
+    from liveengine.server.layout import Layout, SharedState
+    from liveengine.server.pool import GRACE_SECONDS, SamplePool
+
+    pool = SamplePool(SharedState.create(Layout(fifo_capacity=16, slots=4, slot_frames=1000, record_frames=256)))
+    cache = PadCache(2, pool)
     buffers = [prepare_oneshot(np.full(500, 0.1 * (i + 1), np.float32), RATE, RATE) for i in range(3)]
     g = cache.begin_generation()
     for b in buffers:
         cache.put(0, b, g)
-    assert [b for _, b in cache._retired] == buffers[:2]  # parked, still referenced
-    cache.drop_retired(now=time.monotonic() + RETIRE_SECONDS / 2)
-    assert len(cache._retired) == 2
-    cache.drop_retired(now=time.monotonic() + RETIRE_SECONDS + 1)
-    assert len(cache._retired) == 0
-    assert cache.get(0) is buffers[2]
+    kept = cache.get(0)
+    assert kept.slot >= 0 and np.array_equal(pool.state.samples[kept.slot, : len(kept.samples)], buffers[2].samples)
+    assert pool.in_use == 3  # the two replaced ones wait out the grace period
+    time.sleep(GRACE_SECONDS + 0.05)
+    pool.collect()
+    assert pool.in_use == 1
+
 
 
 def test_stop_ends_the_threads(rig):

@@ -40,10 +40,64 @@ def with_preroll(onset: int, body_level: float = 0.5, body_frames: int = 300) ->
     return make_buffer(np.concatenate([pre, body]), onset)
 
 
+class _Queue:
+    """Old-style event tuples in, FIFO records out: hand-made buffers go into the core's sample pool."""
+
+    def __init__(self, state, fifo, pool) -> None:
+        self.fifo, self.pool, self.keep = fifo, pool, []
+
+    def put(self, event: tuple) -> bool:
+        frame, _, kind, *args = event
+        record = [frame, 0, kind, -1, 0.0, -1, -1, 0, 0.0, 0, 0]
+        if kind == START:
+            buffer, gain, choke, pad = args
+            pooled = self.pool.adopt(buffer)
+            self.keep.append(pooled)  # the test owns its buffers for the core's lifetime
+            record[1], record[3], record[4], record[5], record[6], record[7] = pooled.slot_gen, pooled.slot, gain, choke, pad, buffer.onset
+        elif kind == STOP_PAD:
+            record[6] = args[0]
+        elif kind == CHOKE:
+            record[5] = args[0]
+        elif kind == GAIN:
+            record[8] = args[0]
+        return self.fifo.put(tuple(record)) >= 0
+
+    @property
+    def dropped(self) -> int:
+        return self.fifo.dropped
+
+    def __len__(self) -> int:
+        return self.fifo.pending()
+
+
+class _Counters:
+    def __init__(self, core) -> None:
+        self._core = core
+
+    def __getattr__(self, name: str):
+        state = self._core.state
+        if name == "blocks":
+            return self._core.blocks - state.counter("first_block")
+        if name == "last_error":
+            return state.error_message() or None
+        return state.counter(name)
+
+
 def make_core(**overrides) -> RealtimeCore:
-    """A core at unity master gain (so mixes are exact) unless told otherwise."""
+    """A core at unity master gain (so mixes are exact) unless told otherwise, on shared memory of its own,
+    with `queue` (old-style event tuples) and `counters` (attribute access) for the tests."""
+    from liveengine.server.fifo import FifoWriter
+    from liveengine.server.layout import Layout, SharedState
+    from liveengine.server.pool import SamplePool
+
     overrides.setdefault("master_gain", 1.0)
-    return RealtimeCore(EngineOptions(**overrides))
+    options = EngineOptions(**overrides)
+    state = SharedState.create(Layout(fifo_capacity=options.queue_capacity, slots=256, slot_frames=48000,
+                                      record_frames=4096, channels=options.channels, timing_history=4096))
+    core = RealtimeCore(options, state)
+    core.queue = _Queue(state, FifoWriter(state), SamplePool(state))
+    core.counters = _Counters(core)
+    return core
 
 
 def start(frame: int, buffer: PlayableBuffer, gain: float = 1.0, choke: int = -1, pad: int = 0) -> tuple:

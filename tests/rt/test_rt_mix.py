@@ -134,23 +134,22 @@ def test_output_pair_selects_device_channels(channels, pair):
 
 # ---- errors on the audio path ----
 
-class BrokenBuffer:
-    """Looks like a buffer to the scheduler (it has an onset) but fails when a voice reads it."""
+def _fail_once(core, method: str, when) -> None:
+    """Make core.voices.<method> raise once, when `when(*args)` holds: a bug on the audio path."""
+    original = getattr(core.voices, method)
+    state = {"failed": False}
 
-    onset = 0
+    def wrapped(*args, **kwargs):
+        if not state["failed"] and when(*args):
+            state["failed"] = True
+            raise RuntimeError("broken buffer")
+        return original(*args, **kwargs)
 
-    @property
-    def samples(self):
-        raise RuntimeError("broken buffer")
-
-
-def _broken_samples_buffer() -> PlayableBuffer:
-    # A buffer that gets into a voice but cannot be mixed.
-    return PlayableBuffer(None, np.ones(1, np.float32), 0, 1.0)  # type: ignore[arg-type]
+    setattr(core.voices, method, wrapped)
 
 
-@pytest.mark.parametrize("broken", [BrokenBuffer, _broken_samples_buffer], ids=["start fails", "mix fails"])
-def test_exception_on_audio_path_silences_one_block_only(broken):
+@pytest.mark.parametrize("where", ["start", "mix_into"], ids=["start fails", "mix fails"])
+def test_exception_on_audio_path_silences_one_block_only(where):
     blocksize = 128
     core = make_core(blocksize=blocksize)
     level = 0.25
@@ -158,12 +157,16 @@ def test_exception_on_audio_path_silences_one_block_only(broken):
     core.queue.put(start(0, good, pad=1))
     run(core, 2 * blocksize)
     # The broken START lands in block 2, beside a good hit starting at the same time.
-    core.queue.put(start(2 * blocksize + 5, broken(), pad=2))
+    if where == "start":
+        _fail_once(core, "start", lambda *args: args[6] == 2)
+        core.queue.put(start(2 * blocksize + 5, dc(0.5, 4 * blocksize), pad=2))
+    else:
+        _fail_once(core, "mix_into", lambda *args: True)
     core.queue.put(start(2 * blocksize + 5, dc(0.125, 4 * blocksize), pad=3))
     out = run(core, 6 * blocksize)
     mono = out[:, 0]
     assert core.counters.callback_errors == 1
-    assert isinstance(core.counters.last_error, Exception)
+    assert "RuntimeError: broken buffer" in core.counters.last_error
     assert np.all(out[:blocksize] == 0.0)  # the failed block is silence, on every channel
     # The stream carries on: the following blocks play, the first voice included.
     after = mono[blocksize:]

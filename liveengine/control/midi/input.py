@@ -68,13 +68,15 @@ def arrival_frame(engine) -> int | None:
     The jitter left is where the note sat inside its cycle (under one period). In
     `lowest-latency` timing, or while the stream is stalled, the engine decides (None).
     """
-    backend = engine.backend
     options = engine.options
-    if backend is None or options.timing != "constant":
+    if engine.backend is None or options.timing != "constant":
         return None
-    anchor_frame, anchor_time = engine.core.anchor
+    anchor = engine.clock.anchor()
+    if anchor is None:
+        return None
+    anchor_frame, anchor_time = anchor
     period = options.blocksize / options.samplerate
-    elapsed = backend.now() - anchor_time
+    elapsed = engine.clock.now() - anchor_time
     if not 0.0 <= elapsed < 4 * period:
         return None
     # A note can only be polled after its cycle began, but the engine's callback of that cycle may

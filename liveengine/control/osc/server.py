@@ -128,7 +128,8 @@ class OscServer:
     def stop(self) -> None:
         self._stop.set()
         for thread in self._threads:
-            thread.join(timeout=2.0)
+            if thread.ident is not None:  # stop() before start() (play fell back to rendering the demo)
+                thread.join(timeout=2.0)
         self._sock.close()
 
     # ---- receiving ----
@@ -179,8 +180,7 @@ class OscServer:
 
     def _wall_minus_clock(self) -> float:
         """Unix time minus the backend clock, read once per datagram so one bundle maps to one frame."""
-        backend = self.engine.backend
-        return time.time() - (backend.now() if backend is not None else 0.0)
+        return time.time() - self.engine.clock.now()
 
     def _handle_bundle(self, bundle: OscBundle, sender) -> None:
         timetag = bundle.timestamp
@@ -212,8 +212,7 @@ class OscServer:
         if self.engine.backend is None:
             frame = self.engine.now_frame() + int(round(ahead * rate))
         else:
-            anchor_frame, anchor_time = self.engine.core.anchor
-            frame = anchor_frame + int(round((timetag - self._clock_offset - anchor_time) * rate))
+            frame = self.engine.clock.frame_at(timetag - self._clock_offset)
         if frame < self.engine.now_frame() + self.engine.options.blocksize:
             self.counters.late_bundles += 1  # too late for its frame: it plays at once
             return None
@@ -335,7 +334,7 @@ class OscServer:
             now = time.monotonic()
             if now >= next_level:
                 next_level = now + LEVEL_SECONDS
-                messages.append(build_message("/level", float(self.engine.core.peak)))
+                messages.append(build_message("/level", self.engine.shared.float("peak")))
             if now >= next_status:
                 next_status = now + FEEDBACK_SECONDS
                 messages.append(build_message("/status", *self.status_values()))

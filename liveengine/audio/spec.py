@@ -1,0 +1,50 @@
+"""Which device the audio server opens: a small value the control process sends to the server process.
+
+The control process never imports an audio library: PortAudio's import alone opens
+a JACK client of its own. The server process turns this into a backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+BACKEND_KINDS = ("sounddevice", "jack")
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    kind: str  # "sounddevice" (PortAudio: ALSA, JACK, CoreAudio, WASAPI, ASIO) or "jack" (native JACK client)
+    samplerate: int
+    blocksize: int
+    channels: int
+    device: str | int = ""  # PortAudio device name (or part of one) or index; "" for the default
+    jack_ports: tuple[str, ...] = field(default_factory=tuple)
+    fallback: str | int = ""  # PortAudio device to use when `device` is gone
+    servername: str | None = None  # JACK server name (native JACK); None: $JACK_DEFAULT_SERVER or "default"
+
+    def __post_init__(self) -> None:
+        if self.kind not in BACKEND_KINDS:
+            raise ValueError(f"audio backend {self.kind!r}; allowed: {', '.join(BACKEND_KINDS)}")
+        object.__setattr__(self, "jack_ports", tuple(self.jack_ports))
+
+    @classmethod
+    def portaudio(cls, device: str | int, samplerate: int, blocksize: int, channels: int, jack_ports=(), fallback: str | int = "") -> "DeviceSpec":
+        return cls("sounddevice", samplerate, blocksize, channels, device, tuple(jack_ports), fallback)
+
+    @classmethod
+    def jack(cls, samplerate: int, blocksize: int, channels: int, jack_ports=(), servername: str | None = None) -> "DeviceSpec":
+        return cls("jack", samplerate, blocksize, channels, jack_ports=tuple(jack_ports), servername=servername)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def create(self):
+        """Server process only: the backend object (imports the audio library)."""
+        if self.kind == "jack":
+            from liveengine.audio.jack_backend import JackBackend
+
+            return JackBackend(self.samplerate, self.blocksize, self.channels, list(self.jack_ports), servername=self.servername)
+        from liveengine.audio.sounddevice_backend import SoundDeviceBackend, import_sounddevice, name_jack_client
+
+        name_jack_client(import_sounddevice())
+        return SoundDeviceBackend(self.device, self.samplerate, self.blocksize, self.channels, list(self.jack_ports), fallback=self.fallback)

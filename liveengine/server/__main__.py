@@ -1,0 +1,3 @@
+from liveengine.server.process import main
+
+main()

@@ -1,0 +1,232 @@
+"""The control process's side of the audio server: start it, send it commands, watch it, restart it.
+
+`ServerProcess` runs the real-time core in `python -m liveengine.server` (see
+process.py). `InProcessServer` runs the same core in this process for the
+offline backend (render, render-grid, tests, bench): one real-time core, two
+clocks, as scsynth's non-real-time mode.
+
+Supervision (`check`, called by the engine's supervisor every 0.1 s): a server
+that exited, or whose heartbeat (`blocks`) stalled for `STALL_SECONDS`, is
+killed and a new one started on the same shared memory: the sample pool, the
+FIFO and everything in the control process are untouched, nothing re-renders,
+and the new server's frame counter continues the old one's by the time that
+passed, so timetags and a running recording stay in place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from typing import Callable
+
+from liveengine.audio.spec import DeviceSpec
+from liveengine.errors import LiveEngineError
+from liveengine.options import EngineOptions
+from liveengine.server.layout import SharedState
+
+STALL_SECONDS = 0.5  # a callback counter that stands still this long means a hung or lost stream
+START_TIMEOUT = 20.0  # interpreter start, imports and opening the device
+RETRY_SECONDS = 0.5  # between attempts to start a server while the device is away
+
+
+def _config_options(options: EngineOptions) -> dict:
+    return asdict(options)
+
+
+class ServerProcess:
+    def __init__(self, options: EngineOptions, state: SharedState, on_report: Callable[[str], None], on_restart: Callable[[int, int], None]) -> None:
+        self.options = options
+        self.state = state
+        self.report = on_report
+        self.on_restart = on_restart  # (last frame written, first frame of the new server): the gap
+        self.spec: DeviceSpec | None = None
+        self._said_unavailable = False
+        self.process: subprocess.Popen | None = None
+        self.description = ""
+        self.samplerate = options.samplerate
+        self.blocksize = options.blocksize
+        self.output_latency = 0.0
+        self.restarts = 0
+        self.device_lost = False
+        self._last_blocks = -1
+        self._last_progress = 0.0
+        self._last_attempt = 0.0
+        self.stopping = False
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.process is None else self.process.pid
+
+    def now(self) -> float:
+        return time.perf_counter()
+
+    def start(self, spec: DeviceSpec) -> None:
+        """Start the server and open the device; LiveEngineError (with the server's reason) if it cannot."""
+        self.spec = spec
+        self._spawn(self.state.counter("frame"))
+
+    def _spawn(self, start_frame: int) -> None:
+        env = dict(os.environ)
+        env["PYTHONUNBUFFERED"] = "1"
+        process = subprocess.Popen([sys.executable, "-m", "liveengine.server"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   pass_fds=[self.state.segment.fd], env=env, close_fds=True)
+        config = {"fd": self.state.segment.fd, "layout": self.state.layout.as_dict(), "options": _config_options(self.options),
+                  "device": self.spec.as_dict(), "start_frame": int(start_frame)}
+        try:
+            process.stdin.write((json.dumps(config) + "\n").encode())
+            process.stdin.flush()
+            answer = self._read_answer(process)
+        except (OSError, ValueError) as exc:
+            answer = {"error": f"the audio server did not start ({exc})", "fix": ""}
+        if not answer.get("ok"):
+            _kill(process)
+            raise LiveEngineError(answer.get("error") or "the audio server did not start.", answer.get("fix") or "")
+        self.process = process
+        self.description = answer["description"]
+        self.samplerate, self.blocksize = answer["samplerate"], answer["blocksize"]
+        self.output_latency = answer["output_latency"]
+        self._last_blocks = -1
+        self._last_progress = time.monotonic()
+
+    @staticmethod
+    def _read_answer(process: subprocess.Popen) -> dict:
+        deadline = time.monotonic() + START_TIMEOUT
+        line = b""
+        while not line.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return {"error": f"the audio server did not answer within {START_TIMEOUT:g} s", "fix": ""}
+            ready, _, _ = select.select([process.stdout], [], [], min(left, 0.5))
+            if ready:
+                chunk = os.read(process.stdout.fileno(), 4096)
+                if not chunk:
+                    return {"error": f"the audio server exited while starting (code {process.wait()})", "fix": ""}
+                line += chunk
+        return json.loads(line.decode())
+
+    def check(self) -> None:
+        """Supervisor thread: restart a server that died or hung; bring one back after the device returns."""
+        if self.stopping or self.spec is None:
+            return
+        now = time.monotonic()
+        process = self.process
+        if process is not None:
+            blocks = self.state.blocks.load()
+            if blocks != self._last_blocks:
+                self._last_blocks, self._last_progress = blocks, now
+                return
+            died = process.poll() is not None
+            if not died and now - self._last_progress < STALL_SECONDS:
+                return
+            why = f"exited (code {process.returncode})" if died else f"stopped calling back for {now - self._last_progress:.1f} s"
+            _kill(process)
+            self.process = None
+            self.device_lost = True
+            self.report(f"audio server (pid {process.pid}) {why}; starting another")
+        if now - self._last_attempt < RETRY_SECONDS:
+            return
+        self._last_attempt = now
+        self.state.slot_refs[:] = 0  # its voices died with it; the new server starts silent
+        self.state.pad_voices[:] = 0
+        last_written = self.state.rec_written.load()
+        start_frame = self._continued_frame()
+        try:
+            self._spawn(start_frame)
+        except LiveEngineError as exc:
+            if not self._said_unavailable:
+                self.report(f"audio device unavailable, retrying: {exc}")
+                self._said_unavailable = True
+            return
+        self._said_unavailable = False
+        self.device_lost = False
+        self.restarts += 1
+        self.on_restart(last_written, start_frame)
+        self.report(f"audio server: pid {self.process.pid} ({self.description}), frame counter continued at {start_frame}")
+
+    def _continued_frame(self) -> int:
+        """Where the new server's clock starts: the old one's last block plus the time since, in frames."""
+        state = self.state
+        from liveengine.server.layout import CLOCK_RING
+
+        blocks = state.blocks.load()
+        frame = state.counter("frame")
+        if blocks > state.counter("first_block"):
+            last = (blocks - 1) % CLOCK_RING
+            elapsed = max(0.0, time.perf_counter() - float(state.clock_times[last]))
+            frame = int(state.clock_frames[last]) + int(elapsed * self.options.samplerate)
+        block = self.options.blocksize
+        return -(-frame // block) * block
+
+    def stop(self) -> None:
+        self.stopping = True
+        process, self.process = self.process, None
+        if process is None:
+            return
+        try:
+            process.stdin.close()  # the server's main thread wakes, stops the stream, exits
+        except OSError:
+            pass
+        try:
+            process.wait(3.0)
+        except subprocess.TimeoutExpired:
+            _kill(process)
+        if process.stdout is not None:
+            process.stdout.close()
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and not self.device_lost
+
+
+class InProcessServer:
+    """The same real-time core in this process, driven by an offline backend's fake clock."""
+
+    def __init__(self, options: EngineOptions, state: SharedState) -> None:
+        from liveengine.rt.core import RealtimeCore
+
+        self.core = RealtimeCore(options, state, start_frame=state.counter("frame"))
+        self.backend = None
+        self.description = ""
+        self.samplerate, self.blocksize = options.samplerate, options.blocksize
+        self.output_latency = 0.0
+        self.restarts = 0
+        self.device_lost = False
+        self.pid = os.getpid()
+
+    def start(self, backend) -> None:
+        self.backend = backend
+        self.description = backend.description
+        backend.start(self.core.process)
+
+    def now(self) -> float:
+        return self.backend.now() if self.backend is not None else 0.0
+
+    def check(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        if self.backend is not None:
+            self.backend.stop()
+
+    @property
+    def alive(self) -> bool:
+        return True
+
+
+def _kill(process: subprocess.Popen) -> None:
+    try:
+        process.kill()
+        process.wait(5.0)
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    for pipe in (process.stdin, process.stdout):
+        try:
+            if pipe is not None:
+                pipe.close()
+        except OSError:
+            pass

@@ -1,0 +1,145 @@
+"""The memory shared between the control process and the audio server: one segment, fixed regions.
+
+Who writes what (every region has exactly one writer):
+
+| region | writer | reader | what |
+|---|---|---|---|
+| FIFO records, `fifo_write` | control | server | commands for the audio thread (`fifo.py`) |
+| `fifo_read` | server | control | how far the server has read |
+| slot table (generation, length), envelopes, samples | control | server | the sample pool (`pool.py`) |
+| slot refs, pad voices | server | control | which slots and pads voices are playing now |
+| counters (the frame among them), floats, clock ring, timings, error text, `blocks` | server | control | status |
+| record ring, `rec_written` | server | control | every output block at its frame, for the recorder |
+
+Words that publish other data to the other process are atomic (`AtomicWord`);
+everything else is plain numpy memory, written before (and read after) the
+atomic word that publishes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from liveengine.server.shm import Segment
+
+# Command records: one fixed-size record per command (64 bytes).
+RECORD = np.dtype([
+    ("frame", "<i8"),  # target frame (ASAP: the next block's first frame)
+    ("gen", "<i8"),  # the slot's generation when the command was made (stale ones are dropped)
+    ("kind", "<i4"),
+    ("slot", "<i4"),  # sample-pool slot (START)
+    ("gain", "<f4"),
+    ("choke", "<i4"),  # choke group, -1 for none
+    ("pad", "<i4"),  # pad (START, STOP_PAD) or choke group (CHOKE)
+    ("onset", "<i4"),  # START: frames of pre-roll before the transient
+    ("value", "<f8"),  # GAIN
+    ("check", "<u8"),  # free for the sender (tests put a checksum here)
+    ("spare", "<i8"),
+])
+assert RECORD.itemsize == 64
+
+# Atomic words, one per 64-byte line so the two processes never share a line they both write.
+# `blocks` is the server's heartbeat and publishes the block it counts: its frame, clock entry, counters.
+WORDS = ("fifo_write", "fifo_read", "blocks", "rec_written")
+# Server counters (plain int64 stores; readers may see a block-old value).
+COUNTERS = ("frame", "first_block", "xruns", "late_commands", "schedule_full", "callback_errors", "stale_commands", "voices_sounding",
+            "voices_fading", "steals", "hard_cuts", "error_seq", "pid", "drained", "started_frame", "limited_blocks")
+FLOATS = ("peak", "level", "gain")
+CLOCK_RING = 64
+ERROR_BYTES = 480
+MAX_PADS = 256  # 16 x 16, the largest grid a patch may ask for
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Sizes of every region; both processes compute the same offsets from it."""
+
+    fifo_capacity: int = 4096
+    slots: int = 320
+    slot_frames: int = 192000
+    record_frames: int = 384000
+    channels: int = 2
+    timing_history: int = 1 << 16
+    envelope_hop: int = 256
+
+    @property
+    def envelope_len(self) -> int:
+        return -(-self.slot_frames // self.envelope_hop)
+
+    def regions(self) -> dict[str, tuple[int, np.dtype, tuple]]:
+        """name -> (offset, dtype, shape), 64-byte aligned, in one fixed order."""
+        specs = [("words", np.int64, (len(WORDS) * 8,)),
+                 ("counters", np.int64, (len(COUNTERS),)),
+                 ("floats", np.float64, (len(FLOATS),)),
+                 ("clock_frames", np.int64, (CLOCK_RING,)),
+                 ("clock_times", np.float64, (CLOCK_RING,)),
+                 ("callback_seconds", np.float64, (self.timing_history,)),
+                 ("lateness_seconds", np.float64, (self.timing_history,)),
+                 ("error_text", np.uint8, (ERROR_BYTES,)),
+                 ("pad_voices", np.int32, (MAX_PADS,)),
+                 ("fifo", RECORD, (self.fifo_capacity,)),
+                 ("slot_gen", np.int64, (self.slots,)),
+                 ("slot_len", np.int64, (self.slots,)),
+                 ("slot_refs", np.int32, (self.slots,)),
+                 ("envelopes", np.float32, (self.slots, self.envelope_len)),
+                 ("record", np.float32, (self.record_frames, self.channels)),
+                 ("samples", np.float32, (self.slots, self.slot_frames))]
+        out, offset = {}, 0
+        for name, dtype, shape in specs:
+            dtype = np.dtype(dtype)
+            out[name] = (offset, dtype, shape)
+            offset += -(-(dtype.itemsize * int(np.prod(shape))) // 64) * 64
+        out["_end"] = (offset, np.dtype(np.uint8), (0,))
+        return out
+
+    @property
+    def size(self) -> int:
+        return self.regions()["_end"][0]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class SharedState:
+    """Numpy views and atomic words over one segment laid out by `layout`. Same class on both sides."""
+
+    def __init__(self, segment: Segment, layout: Layout) -> None:
+        self.segment = segment
+        self.layout = layout
+        regions = layout.regions()
+        for name, (offset, dtype, shape) in regions.items():
+            if name.startswith("_"):
+                continue
+            count = int(np.prod(shape))
+            setattr(self, name, np.frombuffer(segment.map, dtype=dtype, count=count, offset=offset).reshape(shape))
+        words_offset = regions["words"][0]
+        for i, name in enumerate(WORDS):
+            setattr(self, name, segment.atomic(words_offset + i * 64))
+        self.counter_index = {name: i for i, name in enumerate(COUNTERS)}
+        self.float_index = {name: i for i, name in enumerate(FLOATS)}
+
+    @classmethod
+    def create(cls, layout: Layout, label: str = "server") -> "SharedState":
+        return cls(Segment.create(label, layout.size), layout)
+
+    @classmethod
+    def attach(cls, fd: int, layout: Layout) -> "SharedState":
+        return cls(Segment.attach(fd, layout.size), layout)
+
+    def counter(self, name: str) -> int:
+        return int(self.counters[self.counter_index[name]])
+
+    def float(self, name: str) -> float:
+        return float(self.floats[self.float_index[name]])
+
+    def error_message(self) -> str:
+        raw = bytes(self.error_text)
+        return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+    def close(self) -> None:
+        for name in list(vars(self)):
+            if isinstance(getattr(self, name), np.ndarray):
+                delattr(self, name)
+        self.segment.close()

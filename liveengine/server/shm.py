@@ -1,0 +1,114 @@
+"""Shared memory the control process creates and its children map: no name left behind, ever.
+
+A segment is an anonymous memory file (Linux `memfd_create`; elsewhere a POSIX
+shared-memory object unlinked the moment it is created), so nothing of ours ever
+appears in the system's shared-memory folder: there is no name a SIGKILLed
+process could leave there, and no resource tracker is involved (on Python 3.11 a
+tracker in a killed child deletes a named segment under everyone's feet). The
+control process keeps the file descriptor and hands it to each child it starts
+(`subprocess.Popen(pass_fds=...)`), so a restarted server maps the same memory.
+The memory goes away when the last process holding the descriptor or a mapping
+exits, whichever way it exits.
+
+`AtomicWord` wraps one aligned 64-bit word of a segment with the `atomics`
+package (patomic: sequentially consistent loads and stores, so at least
+release-on-store and acquire-on-load on every CPU, ARM included), for the few
+words that publish data to another process: FIFO indexes, the frame counter,
+the clock ring's count.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import sys
+
+import atomics
+
+
+class Segment:
+    """One block of shared memory, mapped read-write in this process."""
+
+    def __init__(self, fd: int, size: int) -> None:
+        self.fd = fd
+        self.size = size
+        self.map = mmap.mmap(fd, size)
+        self._atomics: list = []
+
+    @classmethod
+    def create(cls, label: str, size: int) -> "Segment":
+        """Control process: a new zero-filled segment of `size` bytes (pages are allocated on first touch)."""
+        size = max(size, mmap.PAGESIZE)
+        if hasattr(os, "memfd_create"):
+            fd = os.memfd_create(f"liveengine-{label}", 0)  # close-on-exec unless passed on purpose
+        else:  # macOS and other POSIX systems: a named object, unlinked at once
+            import _posixshmem
+            import secrets
+
+            name = f"/le-{os.getpid()}-{secrets.token_hex(4)}"
+            fd = _posixshmem.shm_open(name, os.O_CREAT | os.O_EXCL | os.O_RDWR, mode=0o600)
+            _posixshmem.shm_unlink(name)
+        os.ftruncate(fd, size)
+        return cls(fd, size)
+
+    @classmethod
+    def attach(cls, fd: int, size: int) -> "Segment":
+        """Child process: map a segment whose descriptor the parent passed on."""
+        return cls(fd, size)
+
+    def atomic(self, offset: int) -> "AtomicWord":
+        word = AtomicWord(self.map, offset)
+        self._atomics.append(word)
+        return word
+
+    def close(self) -> None:
+        """Unmap and close the descriptor. Views made from the map must be gone first."""
+        for word in self._atomics:
+            word.close()
+        self._atomics.clear()
+        try:
+            self.map.close()
+        except BufferError:
+            pass  # a numpy view still exists somewhere; the mapping goes with the process
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+
+
+class AtomicWord:
+    """A signed 64-bit word at `offset` (8-byte aligned) with atomic load and store."""
+
+    __slots__ = ("_context", "_word", "load", "store")
+
+    def __init__(self, buffer: mmap.mmap, offset: int) -> None:
+        if offset % 8:
+            raise ValueError(f"atomic word at offset {offset} is not 8-byte aligned")
+        self._context = atomics.atomicview(buffer=memoryview(buffer)[offset : offset + 8], atype=atomics.INT)
+        self._word = self._context.__enter__()
+        self.load = self._word.load  # bound once: the audio thread calls these every block
+        self.store = self._word.store
+
+    def close(self) -> None:
+        context, self._context = self._context, None
+        if context is not None:
+            self.load = self.store = None
+            self._word = None
+            context.__exit__(None, None, None)
+
+    def __del__(self) -> None:
+        self.close()  # before the context's own finaliser, which refuses an open context
+
+
+def set_parent_death_signal() -> None:
+    """Linux: have the kernel kill this process when its parent dies (no orphaned audio or render process)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    PR_SET_PDEATHSIG = 1
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # the caller also watches its parent pipe
