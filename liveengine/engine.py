@@ -26,6 +26,7 @@ import numpy as np
 
 from liveengine.audio.backend import AudioBackend
 from liveengine.audio.recorder import Recorder
+from liveengine.audio.spec import DeviceSpec
 from liveengine.commands import Command
 from liveengine.decoders.base import Decoder
 from liveengine.decoders.registry import load_decoder
@@ -36,18 +37,16 @@ from liveengine.options import EngineOptions
 from liveengine.patch import Patch, load_patch
 from liveengine.render.buffers import PlayableBuffer
 from liveengine.render.describe import PadDescription
-from liveengine.render.on_demand import OnDemandRenderer
+from liveengine.render.on_demand import EXACT_CACHE, OnDemandRenderer
 from liveengine.render.pad_cache import PadCache
 from liveengine.render.process_workers import ProcessRenderWorkers
 from liveengine.render.workers import RenderWorkers
-from liveengine.audio.spec import DeviceSpec
 from liveengine.rt.core import ASAP, CHOKE, GAIN, PANIC, START, STOP_PAD
 from liveengine.server.client import InProcessServer, ServerProcess
 from liveengine.server.clock import Clock
 from liveengine.server.fifo import FifoWriter
 from liveengine.server.layout import MAX_PADS, Layout, SharedState
 from liveengine.server.pool import SamplePool
-from liveengine.render.on_demand import EXACT_CACHE
 
 GRID_PARAMS = ("center_x", "center_y", "zoom", "rotation", "variance", "seed")
 
@@ -130,7 +129,6 @@ class Engine:
         self.captures: list[dict] = []
         self.autosave: str | None = None  # a state name: saved a moment after each change, and at stop
         self.autosave_delay = 2.0  # seconds of quiet before an autosave (knob sweeps write once)
-        self._seq = itertools.count()
         self._control = threading.RLock()  # control threads only; the audio thread never takes it
         self._stop = threading.Event()
         self._supervisor: threading.Thread | None = None
@@ -564,7 +562,7 @@ class Engine:
         """Start the audio: a DeviceSpec starts the audio server process on that device (LiveEngineError
         with the server's reason if it cannot); an offline backend runs the same core in this process."""
         if isinstance(device, DeviceSpec):
-            server = ServerProcess(self.options, self.shared, self.report, self._server_restarted)
+            server = ServerProcess(self.options, self.shared, self.report)
             server.start(device)
         else:
             server = InProcessServer(self.options, self.shared)
@@ -574,13 +572,6 @@ class Engine:
         self._stop.clear()
         self._supervisor = threading.Thread(target=self._supervise, name="liveengine-supervisor", daemon=True)
         self._supervisor.start()
-
-    def _server_restarted(self, last_written: int, first_frame: int) -> None:
-        recorder = self.recorder
-        if recorder is not None:
-            recorder.gap(last_written, first_frame)
-            self.report(f"recording {recorder.path}: {(first_frame - last_written) / self.options.samplerate:.3f} s "
-                        "not played while the audio server restarted (written as silence)")
 
     def stop(self) -> None:
         self._stop.set()

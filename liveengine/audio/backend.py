@@ -1,4 +1,8 @@
-"""The audio backend protocol: a clock and a stream that calls the engine once per block."""
+"""The audio backend protocol: a clock and a stream that calls the real-time core once per block.
+
+Real devices run inside the audio server process (liveengine/server/); a lost
+device is handled by replacing that process, so backends need no recovery logic.
+"""
 
 from __future__ import annotations
 
@@ -27,11 +31,3 @@ class AudioBackend(Protocol):
     def now(self) -> float:
         """The backend's clock in seconds, on the same scale as the `stream_time_s` it passes
         to `process` (time.perf_counter for real devices, the fake clock offline); any thread."""
-
-    @property
-    def alive(self) -> bool:
-        """False once the device has gone away (unplugged, server stopped)."""
-
-    def recover(self) -> "AudioBackend | None":
-        """Try to get a working backend after `alive` went False: this one reopened, a
-        fallback, or None when nothing is available yet (the caller retries later)."""

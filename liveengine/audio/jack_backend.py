@@ -1,8 +1,10 @@
-"""A native JACK client (JACK-Client): named ports, and it comes back when the server does.
+"""A native JACK client (JACK-Client): named ports, one process callback, nothing else.
 
-Used when the patch asks for `backend = "jack"`, and as the way back after a JACK
-server behind PortAudio went away (PortAudio cannot re-initialise its JACK host
-API in the same process).
+Used when the patch asks for `backend = "jack"`. It runs in the audio server
+process; when the JACK server goes away, that process is replaced (see
+server/client.py), so this client never has to recover in place. Xruns are
+counted inside the process callback, from JACK's own frame clock, so no second
+Python callback thread (JACK's xrun and shutdown callbacks) competes with it.
 """
 
 from __future__ import annotations
@@ -31,18 +33,7 @@ class JackBackend:
         self._ports: list = []
         self._block = np.zeros((1024, channels), dtype=np.float32)
         self._process: ProcessFn | None = None
-        self._shutdown = False
-        self._xrun = False
-
-    def server_running(self) -> bool:
-        import jack
-
-        try:
-            probe = jack.Client("liveengine-probe", no_start_server=True, servername=self.servername)
-        except jack.JackOpenError:
-            return False
-        probe.close()
-        return True
+        self._last_cycle = None  # JACK's frame time at the previous cycle's start
 
     def start(self, process: ProcessFn) -> None:
         import jack
@@ -59,12 +50,9 @@ class JackBackend:
             client.close()
             raise LiveEngineError(f"the JACK period is {client.blocksize} frames; liveengine handles up to 1024.", "Lower the JACK period (-p).")
         self.blocksize = client.blocksize
+        self._client = client  # from here on, stop() closes it properly if anything below fails
         self._ports = [client.outports.register(f"out_{i}") for i in range(self.channels)]
         client.set_process_callback(self._callback)
-        client.set_shutdown_callback(self._on_shutdown)
-        client.set_xrun_callback(self._on_xrun)
-        self._client = client
-        self._shutdown = False
         client.activate()
         targets = self.jack_ports or [p.name for p in client.get_ports(is_physical=True, is_input=True, is_audio=True)][: self.channels]
         for port, target in zip(self._ports, targets):
@@ -79,49 +67,26 @@ class JackBackend:
     def _callback(self, frames: int) -> None:
         entered = time.perf_counter()
         client = self._client
-        lateness = (client.frame_time - client.last_frame_time) / self.samplerate
+        cycle = client.last_frame_time
+        lateness = (client.frame_time - cycle) / self.samplerate
+        # A cycle that starts more than one period after the last one means cycles were lost.
+        xrun = self._last_cycle is not None and cycle - self._last_cycle > frames
+        self._last_cycle = cycle
         block = self._block[:frames]
-        xrun, self._xrun = self._xrun, False
         self._process(block, frames, entered, lateness, xrun)
         for i, port in enumerate(self._ports):
             port.get_array()[:] = block[:, i]
 
-    def _on_shutdown(self, status, reason) -> None:
-        self._shutdown = True
-
-    def _on_xrun(self, delay) -> None:
-        self._xrun = True
-
     def now(self) -> float:
         return time.perf_counter()
 
-    @property
-    def alive(self) -> bool:
-        return self._client is not None and not self._shutdown
-
     def stop(self) -> None:
-        client, self._client = self._client, None
+        client = self._client
         if client is None:
             return
-        if self._shutdown:
-            _forget(client)
-        else:
-            client.deactivate()
-            client.close()
-
-    def recover(self) -> "JackBackend | None":
-        if self._client is not None:
-            _forget(self._client)  # it died with its server
-            self._client = None
-        return self if self.server_running() else None
-
-
-def _forget(client) -> None:
-    """Drop a client whose server is gone without calling jack_client_close on it.
-
-    libjack crashes (SIGSEGV) closing such a client, and JACK-Client closes clients
-    when they are garbage-collected; clearing its handle makes that close a no-op.
-    """
-    import jack
-
-    client._ptr = jack._ffi.NULL
+        try:
+            client.deactivate()  # no callback runs after this returns
+        except Exception:  # noqa: BLE001 - never activated (start failed before): close it anyway
+            pass
+        client.close()
+        self._client = None

@@ -39,9 +39,6 @@ class OfflineBackend:
     def alive(self) -> bool:
         return True
 
-    def recover(self) -> "OfflineBackend":
-        return self
-
     def run(self, frames: int, before_block: Callable[[int], None] | None = None,
             on_block: Callable[[np.ndarray], None] | None = None) -> None:
         """Advance the fake clock by `frames` (rounded up to whole blocks).

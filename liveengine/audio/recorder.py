@@ -37,15 +37,22 @@ class Recorder:
         self.lost_frames = 0  # written as silence: the writer fell behind, or no server played them
         self.error: BaseException | None = None
         self._gaps: collections.deque = collections.deque()  # (from, to): frames no server played
+        self._seen_start = state.counter("started_frame")  # the server whose gap is already known
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="liveengine-recorder", daemon=True)
         self._thread.start()
 
-    def gap(self, first: int, end: int) -> None:
-        """Frames [first, end) were never played (the server died at `first`, its successor began at `end`)."""
-        if end > first:
-            self._gaps.append((first, end))
+    def _note_restart(self) -> None:
+        """A replacement server publishes where its predecessor stopped recording and where it began:
+        the frames between were never played (read after `rec_written`, which publishes them)."""
+        state = self.state
+        started = state.counter("started_frame")
+        if started != self._seen_start:
+            self._seen_start = started
+            first = max(state.counter("rec_resumed_from"), self.next)
+            if started > first:
+                self._gaps.append((first, started))
 
     def _silence(self, frames: int) -> None:
         chunk = np.zeros((min(frames, 48000), self.ring.shape[1]), np.float32)
@@ -61,6 +68,7 @@ class Recorder:
         with self._lock:
             size = len(self.ring)
             written = self.state.rec_written.load()
+            self._note_restart()
             while self.next < written:
                 if self._gaps and self.next >= self._gaps[0][0]:
                     end = self._gaps[0][1]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import threading
 import time
 from typing import Any
 
@@ -71,7 +70,7 @@ class SoundDeviceBackend:
                  fallback: str | int = "") -> None:
         self.sd = import_sounddevice()
         self.device_spec = device
-        self.fallback = fallback  # used by recover() when the device itself does not come back
+        self.fallback = fallback  # opened instead when `device` is not there
         self.samplerate = samplerate
         self.blocksize = blocksize
         self.channels = channels
@@ -80,14 +79,18 @@ class SoundDeviceBackend:
         self.description = ""
         self.host_api = ""
         self._stream = None
-        self._stopping = False
-        self.close_abandoned = False  # stop() gave up on a host API that did not return
         self._process: ProcessFn | None = None
 
     def start(self, process: ProcessFn) -> None:
         sd = self.sd
         self._process = process
-        index = find_output_device(sd, self.device_spec)
+        try:
+            index = find_output_device(sd, self.device_spec)
+        except LiveEngineError:
+            if self.fallback in ("", self.device_spec) and self.device_spec not in ("", None):
+                raise
+            # The patch's device is gone (unplugged): a replacement server plays on the fallback.
+            index = find_output_device(sd, self.fallback)
         info = sd.query_devices(index)
         self.host_api = sd.query_hostapis(info["hostapi"])["name"]
         if info["max_output_channels"] < self.channels:
@@ -119,71 +122,18 @@ class SoundDeviceBackend:
         lateness = stream.time - current if current > 0.0 and stream is not None else 0.0
         self._process(outdata, frames, entered, lateness, bool(status.output_underflow))
 
-    def now(self) -> float:
-        """The engine stamps arrivals on the monotonic clock the callback reports (see RealtimeCore._track_cycle)."""
-        return time.perf_counter()
-
-    @property
-    def alive(self) -> bool:
-        stream = self._stream
-        return stream is not None and (self._stopping or stream.active)
-
-    STOP_TIMEOUT = 5.0  # s
-
     def stop(self) -> None:
-        """Stop and close the stream; if the host API hangs doing so, give up after STOP_TIMEOUT.
-
-        PortAudio's JACK host API can wait forever for a stalled JACK server to acknowledge
-        the close (seen under heavy load: "err != ETIMEDOUT" in pa_jack.c, then no return).
-        Quitting must not hang on it: the close goes on in a daemon thread and is abandoned.
-        """
-        self._stopping = True
+        """Stop and close the stream, then shut PortAudio down, which closes its JACK client properly
+        (a client that just vanishes stalls the JACK server for seconds). Server process only: if the
+        host API hangs here, the server's main thread gives up on it and the process exits anyway."""
         stream, self._stream = self._stream, None
-        if stream is None or not stream.active:
-            return
-
-        def close() -> None:
+        if stream is not None:
             try:
                 stream.stop()
                 stream.close()
-            except Exception:  # noqa: BLE001 - a stream that fails to close is abandoned like a hung one
-                pass
-
-        closer = threading.Thread(target=close, name="liveengine-stream-close", daemon=True)
-        closer.start()
-        closer.join(self.STOP_TIMEOUT)
-        self.close_abandoned = closer.is_alive()
-
-    def recover(self):
-        """After the device vanished: reopen it (or the fallback) once PortAudio sees it again.
-
-        PortAudio's JACK host API cannot be shut down after its server died (it
-        asserts in Pa_Terminate), so a lost JACK stream is abandoned and the native
-        JACK backend takes over when the server is back.
-        """
-        if "JACK" in self.host_api:
-            from liveengine.audio.jack_backend import JackBackend
-            self._stream = None
-            backend = JackBackend(self.samplerate, self.blocksize, self.channels, self.jack_ports)
-            return backend if backend.server_running() else None
-        dead, self._stream = self._stream, None
-        try:
-            if dead is not None:
-                dead.close(ignore_errors=True)
-            self.sd._terminate()
-            self.sd._initialize()
-        except Exception:
-            return None
-        for spec in (self.device_spec, self.fallback):
-            if spec == "" and spec != self.device_spec:
-                continue
-            try:
-                find_output_device(self.sd, spec)
-            except LiveEngineError:
-                continue
-            self.device_spec = spec
-            return self
-        return None
+            except self.sd.PortAudioError:
+                pass  # a device that is already gone
+        self.sd._terminate()
 
 
 def connect_jack_ports(client_name: str, targets: list[str]) -> None:

@@ -34,7 +34,6 @@ def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: 
     """
     from liveengine.decoders.registry import load_decoder
     from liveengine.render.workers import _lower_thread_priority, render_batch
-
     _lower_thread_priority()
     results.cancel_join_thread()  # exit promptly even if the parent stopped reading results
     try:
@@ -51,11 +50,11 @@ def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: 
     while True:
         idle = not todo and not extras
         try:
-            message = jobs.get(timeout=1.0) if idle else jobs.get_nowait()
+            message = jobs.get(timeout=0.5) if idle else jobs.get_nowait()  # wakes to see a dead parent
         except queue.Empty:
-            if idle and os.getppid() != parent:
-                return  # the engine died without stopping us (e.g. SIGKILL): do not linger
             message = ()
+        if os.getppid() != parent:
+            return  # the engine died without stopping us (e.g. SIGKILL): do not linger
         while message != ():
             if message is None:
                 return
@@ -87,28 +86,35 @@ class ProcessRenderWorkers:
 
     def __init__(self, spec: str, patch_path: Path | None, model_options: dict, preferred_batch: int, cache: PadCache,
                  device_rate: int, max_seconds: float = 4.0, on_error: Callable[[BaseException], None] | None = None) -> None:
-        context = multiprocessing.get_context("spawn")  # no fork: the parent has threads and audio handles
+        self._context = multiprocessing.get_context("spawn")  # no fork: the parent has threads and audio handles
+        self._child_args = (spec, str(patch_path) if patch_path else None, model_options, device_rate, max_seconds)
         self.cache = cache
         self.batch = preferred_batch
         self.on_error = on_error
         self.errors = 0
         self.rendered = 0
-        self._jobs = context.Queue()
-        self._results = context.Queue()
-        self._generation = context.Value("q", 0, lock=False)
-        self._process = context.Process(target=_child, name="liveengine-render", daemon=True,
-                                        args=(spec, str(patch_path) if patch_path else None, model_options, device_rate,
-                                              max_seconds, self._jobs, self._results, self._generation))
-        self._process.start()
+        self.restarts = 0
+        self._last_grid: tuple | None = None  # the newest grid request, sent again to a replacement child
+        self._generation = self._context.Value("q", 0, lock=False)
+        self._start_child()
         self._stop = threading.Event()
         self._stopping = False
         self._receiver = threading.Thread(target=self._receive, name="liveengine-render-receiver", daemon=True)
         self._receiver.start()
 
+    def _start_child(self) -> None:
+        """A child with fresh queues: one killed while holding a queue's lock would leave it locked forever."""
+        self._jobs = self._context.Queue()
+        self._results = self._context.Queue()
+        self._process = self._context.Process(target=_child, name="liveengine-render", daemon=True,
+                                              args=(*self._child_args, self._jobs, self._results, self._generation))
+        self._process.start()
+
     def render_all(self, points: np.ndarray, first: int | None = None, cols: int = 0, pads: int = 0) -> int:
         generation = self.cache.begin_generation()
         self._generation.value = generation
-        self._jobs.put(("grid", generation, render_order(points, first, self.batch, cols, pads=pads)))
+        self._last_grid = ("grid", generation, render_order(points, first, self.batch, cols, pads=pads))
+        self._jobs.put(self._last_grid)
         return generation
 
     def render_more(self, points: np.ndarray, slots: list[int]) -> None:
@@ -122,8 +128,7 @@ class ProcessRenderWorkers:
                 message = self._results.get(timeout=0.2)
             except queue.Empty:
                 if not self._process.is_alive() and not self._stopping:
-                    self._fail(RuntimeError(f"the render process exited (code {self._process.exitcode})"))
-                    return
+                    self._restart()
                 continue
             except (EOFError, OSError):
                 return
@@ -134,6 +139,19 @@ class ProcessRenderWorkers:
                     self.rendered += 1
             elif message[0] == "error":
                 self._fail(RuntimeError(message[1]))
+
+    def _restart(self) -> None:
+        """The child died (killed, crashed): report it, start another, and render the newest grid again.
+
+        Pads already rendered keep playing meanwhile; a pad whose render was lost is
+        rendered by the replacement (the cache refuses nothing of the current generation)."""
+        self._fail(RuntimeError(f"the render process exited (code {self._process.exitcode}); starting another"))
+        old_jobs = self._jobs
+        self._start_child()
+        self.restarts += 1
+        old_jobs.cancel_join_thread()
+        if self._last_grid is not None and self._last_grid[1] == self.cache.generation:
+            self._jobs.put(self._last_grid)
 
     def _fail(self, exc: BaseException) -> None:
         self.errors += 1

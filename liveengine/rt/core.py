@@ -39,10 +39,14 @@ _FRAME, _GEN, _KIND, _SLOT, _GAIN, _CHOKE, _PAD, _ONSET, _VALUE = range(9)
 
 
 class RealtimeCore:
-    def __init__(self, options: EngineOptions, state: SharedState, start_frame: int = 0) -> None:
+    def __init__(self, options: EngineOptions, state: SharedState, start_frame: int = 0,
+                 resume: tuple[int, float] | None = None) -> None:
+        """`resume`: (frame, host time) of a dead server's last block; this one's clock then continues
+        it at its first callback, by the time that passed (rounded up to whole blocks)."""
         self.options = options
         self.state = state
         self.frame = start_frame  # engine clock: first frame of the block being computed
+        self._resume = resume
         self.fifo = FifoReader(state)
         self.voices = VoicePool(options.voices, options.release_voices, 1024, options.fade_frames, options.steal,
                                 slot_refs=state.slot_refs, pad_voices=state.pad_voices)
@@ -72,8 +76,11 @@ class RealtimeCore:
         self._i_cuts, self._i_limited = index["hard_cuts"], index["limited_blocks"]
         self._i_peak, self._i_level, self._i_gain = (state.float_index[k] for k in ("peak", "level", "gain"))
         self.blocks = state.blocks.load()  # continues a dead server's count: the clock ring stays in order
+        if self.blocks:  # a replacement server: the gain the last one had reached, not the patch's
+            self.gain = self.target_gain = state.float("gain")
         self._counters[index["first_block"]] = self.blocks
         self._counters[index["started_frame"]] = start_frame
+        self._counters[index["rec_resumed_from"]] = start_frame
         self._counters[self._i_frame] = start_frame
         self._floats[self._i_gain] = self.target_gain
         self._history = len(state.callback_seconds)
@@ -87,6 +94,8 @@ class RealtimeCore:
         """
         entered = time.perf_counter()
         state = self.state
+        if self._resume is not None:
+            self._continue_clock(stream_time, frames)
         block = self.blocks
         ring = block % CLOCK_RING
         state.clock_frames[ring] = self.frame
@@ -107,6 +116,16 @@ class RealtimeCore:
         state.lateness_seconds[i] = lateness
         self.blocks = block + 1
         state.blocks.store(block + 1)  # publishes this block: frame, clock entry, counters, refs
+
+    def _continue_clock(self, now: float, frames: int) -> None:
+        last_frame, last_time = self._resume
+        self._resume = None
+        passed = max(0, int((now - last_time) * self.options.samplerate))
+        self.frame = last_frame + max(1, -(-passed // frames)) * frames
+        index = self.state.counter_index
+        # Before this block's rec_written: the recorder learns the gap before it sees frames past it.
+        self._counters[index["rec_resumed_from"]] = self.state.rec_written.load()
+        self._counters[index["started_frame"]] = self.frame
 
     def _error(self, exc: Exception) -> None:
         counters = self._counters

@@ -10,7 +10,8 @@ that exited, or whose heartbeat (`blocks`) stalled for `STALL_SECONDS`, is
 killed and a new one started on the same shared memory: the sample pool, the
 FIFO and everything in the control process are untouched, nothing re-renders,
 and the new server's frame counter continues the old one's by the time that
-passed, so timetags and a running recording stay in place.
+passed, so timetags and a running recording stay in place (the recorder writes the frames
+no server played as silence, and counts them).
 """
 
 from __future__ import annotations
@@ -27,23 +28,19 @@ from typing import Callable
 from liveengine.audio.spec import DeviceSpec
 from liveengine.errors import LiveEngineError
 from liveengine.options import EngineOptions
-from liveengine.server.layout import SharedState
+from liveengine.server.layout import CLOCK_RING, SharedState
 
 STALL_SECONDS = 0.5  # a callback counter that stands still this long means a hung or lost stream
+FIRST_BLOCK_SECONDS = 3.0  # a new stream's first callback may take longer (the JACK graph being rebuilt)
 START_TIMEOUT = 20.0  # interpreter start, imports and opening the device
 RETRY_SECONDS = 0.5  # between attempts to start a server while the device is away
 
 
-def _config_options(options: EngineOptions) -> dict:
-    return asdict(options)
-
-
 class ServerProcess:
-    def __init__(self, options: EngineOptions, state: SharedState, on_report: Callable[[str], None], on_restart: Callable[[int, int], None]) -> None:
+    def __init__(self, options: EngineOptions, state: SharedState, on_report: Callable[[str], None]) -> None:
         self.options = options
         self.state = state
         self.report = on_report
-        self.on_restart = on_restart  # (last frame written, first frame of the new server): the gap
         self.spec: DeviceSpec | None = None
         self._said_unavailable = False
         self.process: subprocess.Popen | None = None
@@ -53,7 +50,7 @@ class ServerProcess:
         self.output_latency = 0.0
         self.restarts = 0
         self.device_lost = False
-        self._last_blocks = -1
+        self._last_blocks = self._spawned_blocks = -1
         self._last_progress = 0.0
         self._last_attempt = 0.0
         self.stopping = False
@@ -68,15 +65,15 @@ class ServerProcess:
     def start(self, spec: DeviceSpec) -> None:
         """Start the server and open the device; LiveEngineError (with the server's reason) if it cannot."""
         self.spec = spec
-        self._spawn(self.state.counter("frame"))
+        self._spawn(self.state.counter("frame"), None)
 
-    def _spawn(self, start_frame: int) -> None:
+    def _spawn(self, start_frame: int, resume: tuple[int, float] | None) -> None:
         env = dict(os.environ)
         env["PYTHONUNBUFFERED"] = "1"
         process = subprocess.Popen([sys.executable, "-m", "liveengine.server"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                    pass_fds=[self.state.segment.fd], env=env, close_fds=True)
-        config = {"fd": self.state.segment.fd, "layout": self.state.layout.as_dict(), "options": _config_options(self.options),
-                  "device": self.spec.as_dict(), "start_frame": int(start_frame)}
+        config = {"fd": self.state.segment.fd, "layout": self.state.layout.as_dict(), "options": asdict(self.options),
+                  "device": self.spec.as_dict(), "start_frame": int(start_frame), "resume": resume}
         try:
             process.stdin.write((json.dumps(config) + "\n").encode())
             process.stdin.flush()
@@ -90,7 +87,7 @@ class ServerProcess:
         self.description = answer["description"]
         self.samplerate, self.blocksize = answer["samplerate"], answer["blocksize"]
         self.output_latency = answer["output_latency"]
-        self._last_blocks = -1
+        self._last_blocks = self._spawned_blocks = self.state.blocks.load()
         self._last_progress = time.monotonic()
 
     @staticmethod
@@ -121,22 +118,25 @@ class ServerProcess:
                 self._last_blocks, self._last_progress = blocks, now
                 return
             died = process.poll() is not None
-            if not died and now - self._last_progress < STALL_SECONDS:
+            # Killing a JACK client stalls a synchronous JACK server for seconds: give a new
+            # server's first callback time before calling it hung.
+            patience = STALL_SECONDS if blocks > self._spawned_blocks else FIRST_BLOCK_SECONDS
+            if not died and now - self._last_progress < patience:
                 return
             why = f"exited (code {process.returncode})" if died else f"stopped calling back for {now - self._last_progress:.1f} s"
             _kill(process)
             self.process = None
             self.device_lost = True
-            self.report(f"audio server (pid {process.pid}) {why}; starting another")
+            self.report(f"audio device lost: the audio server (pid {process.pid}) {why}; starting another, the engine keeps its state")
         if now - self._last_attempt < RETRY_SECONDS:
             return
         self._last_attempt = now
-        self.state.slot_refs[:] = 0  # its voices died with it; the new server starts silent
-        self.state.pad_voices[:] = 0
-        last_written = self.state.rec_written.load()
-        start_frame = self._continued_frame()
+        state = self.state
+        state.slot_refs[:] = 0  # its voices died with it; the new server starts silent
+        state.pad_voices[:] = 0
+        resume = self._last_block()
         try:
-            self._spawn(start_frame)
+            self._spawn(state.counter("frame"), resume)
         except LiveEngineError as exc:
             if not self._said_unavailable:
                 self.report(f"audio device unavailable, retrying: {exc}")
@@ -145,22 +145,16 @@ class ServerProcess:
         self._said_unavailable = False
         self.device_lost = False
         self.restarts += 1
-        self.on_restart(last_written, start_frame)
-        self.report(f"audio server: pid {self.process.pid} ({self.description}), frame counter continued at {start_frame}")
+        self.report(f"audio device back: audio server pid {self.process.pid}, {self.description}")
 
-    def _continued_frame(self) -> int:
-        """Where the new server's clock starts: the old one's last block plus the time since, in frames."""
+    def _last_block(self) -> tuple[int, float] | None:
+        """(frame, host time) of the last block any server played: the new server's clock continues it."""
         state = self.state
-        from liveengine.server.layout import CLOCK_RING
-
         blocks = state.blocks.load()
-        frame = state.counter("frame")
-        if blocks > state.counter("first_block"):
-            last = (blocks - 1) % CLOCK_RING
-            elapsed = max(0.0, time.perf_counter() - float(state.clock_times[last]))
-            frame = int(state.clock_frames[last]) + int(elapsed * self.options.samplerate)
-        block = self.options.blocksize
-        return -(-frame // block) * block
+        if blocks == 0:
+            return None
+        last = (blocks - 1) % CLOCK_RING
+        return int(state.clock_frames[last]), float(state.clock_times[last])
 
     def stop(self) -> None:
         self.stopping = True

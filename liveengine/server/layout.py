@@ -45,7 +45,8 @@ assert RECORD.itemsize == 64
 WORDS = ("fifo_write", "fifo_read", "blocks", "rec_written")
 # Server counters (plain int64 stores; readers may see a block-old value).
 COUNTERS = ("frame", "first_block", "xruns", "late_commands", "schedule_full", "callback_errors", "stale_commands", "voices_sounding",
-            "voices_fading", "steals", "hard_cuts", "error_seq", "pid", "drained", "started_frame", "limited_blocks")
+            "voices_fading", "steals", "hard_cuts", "error_seq", "pid", "drained", "started_frame", "limited_blocks",
+            "rec_resumed_from")  # a replacement server: the last frame its predecessor recorded (the gap's start)
 FLOATS = ("peak", "level", "gain")
 CLOCK_RING = 64
 ERROR_BYTES = 480

@@ -2,14 +2,16 @@
 
 Started by the control process as `python -m liveengine.server` with the shared
 segment's descriptor passed on. It reads one JSON line (layout, options, device,
-start frame) on stdin, maps the segment, opens the device, answers one JSON line
+start frame, or the dead predecessor's last block to continue from) on stdin, maps the segment, opens the device, answers one JSON line
 on stdout (ready, or the error), then parks its main thread in a blocking read
 of stdin: the audio callback is the only Python code that runs while it plays.
 Garbage collection is off. It imports numpy, the real-time core and the one
 audio library its device needs; no decoder, no resampler, no control code.
 
-It ends when stdin closes (the control process stopped it, or died), and on
-Linux the kernel kills it if the control process dies (parent-death signal).
+It ends when stdin closes: the control process stopped it, or died (only the
+control process holds the pipe's other end, so its death closes it at once). No
+parent-death signal: Linux sends it when the *thread* that started the process
+ends, and servers are restarted from the supervisor thread.
 A lost device stalls its heartbeat; the control process then kills it and
 starts another, rather than asking PortAudio or JACK to recover in place.
 """
@@ -28,10 +30,39 @@ def _answer(message: dict) -> None:
     sys.stdout.flush()
 
 
-def main() -> None:
-    from liveengine.server.shm import set_parent_death_signal
+def warm_up(options) -> None:
+    """Run every path of the callback on a scratch core before the stream starts.
 
-    set_parent_death_signal()
+    A fresh interpreter's first calls are slow (cffi binds the atomics on first use, numpy's
+    first call of each ufunc and reduction): a first callback of 12 ms was seen to knock a
+    synchronous JACK server's graph out ("SuspendRefNum error") until the server was killed.
+    """
+    import numpy as np
+
+    from liveengine.rt.core import GAIN, PANIC, START
+    from liveengine.server.fifo import FifoWriter
+    from liveengine.server.layout import Layout, SharedState
+
+    scratch = SharedState.create(Layout(fifo_capacity=16, slots=2, slot_frames=4096, record_frames=4096,
+                                        channels=options.channels, timing_history=64), label="warm-up")
+    from liveengine.rt.core import RealtimeCore
+
+    core = RealtimeCore(options, scratch)
+    scratch.samples[0, :4096] = np.linspace(1.0, 0.0, 4096, dtype=np.float32)
+    scratch.slot_len[0], scratch.slot_gen[0] = 4096, 1
+    fifo = FifoWriter(scratch)
+    fifo.put((0, 1, START, 0, 0.5, 0, 0, 0, 0.0, 0, 0))
+    fifo.put((3 * options.blocksize, 1, START, 0, 0.5, -1, 1, 0, 0.0, 0, 0))
+    fifo.put((5 * options.blocksize, 0, GAIN, -1, 0.0, -1, -1, 0, 0.5, 0, 0))
+    fifo.put((9 * options.blocksize, 0, PANIC, -1, 0.0, -1, -1, 0, 0.0, 0, 0))
+    out = np.zeros((options.blocksize, options.channels), np.float32)
+    for block in range(12):
+        core.process(out, options.blocksize, block * options.blocksize / options.samplerate)
+    del core, fifo
+    scratch.close()
+
+
+def main() -> None:
     line = sys.stdin.readline()
     if not line:
         return
@@ -45,16 +76,22 @@ def main() -> None:
     options = EngineOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in config["options"].items()})
     state = SharedState.attach(config["fd"], Layout(**config["layout"]))
     state.counters[state.counter_index["pid"]] = os.getpid()
-    core = RealtimeCore(options, state, start_frame=config["start_frame"])
+    resume = config.get("resume")
+    core = RealtimeCore(options, state, start_frame=config["start_frame"], resume=tuple(resume) if resume else None)
     spec = DeviceSpec(**config["device"])
+    warm_up(options)
+    backend = None
     try:
         backend = spec.create()
         backend.start(core.process)
-    except LiveEngineError as exc:
-        _answer({"error": exc.message, "fix": exc.fix})
-        os._exit(3)
     except Exception as exc:  # noqa: BLE001 - whatever the audio library raised, the control process says it
-        _answer({"error": f"{type(exc).__name__}: {exc}", "fix": ""})
+        if backend is not None:
+            # Close what was opened: a JACK client that just vanishes stalls the JACK server.
+            _stop(backend)
+        if isinstance(exc, LiveEngineError):
+            _answer({"error": exc.message, "fix": exc.fix})
+        else:
+            _answer({"error": f"{type(exc).__name__}: {exc}", "fix": ""})
         os._exit(3)
     gc.collect()
     gc.freeze()
@@ -62,7 +99,20 @@ def main() -> None:
     _answer({"ok": True, "pid": os.getpid(), "description": backend.description, "samplerate": backend.samplerate,
              "blocksize": backend.blocksize, "output_latency": backend.output_latency})
     sys.stdin.buffer.read()  # parked until the control process closes the pipe (or dies)
-    stopper = threading.Thread(target=backend.stop, daemon=True)
-    stopper.start()
-    stopper.join(2.0)  # a host API that hangs closing (PortAudio after a JACK restart) is not waited for
+    _stop(backend)
     os._exit(0)
+
+
+def _stop(backend) -> None:
+    """Stop the stream and close the device, but never hang on it: a host API that does not
+    return (PortAudio after a JACK restart) is left behind when the process exits."""
+    stopper = threading.Thread(target=_quietly, args=(backend.stop,), daemon=True)
+    stopper.start()
+    stopper.join(2.0)
+
+
+def _quietly(call) -> None:
+    try:
+        call()
+    except Exception:  # noqa: BLE001 - the process exits next; nothing to report to
+        pass

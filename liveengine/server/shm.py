@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import mmap
 import os
-import sys
 
 import atomics
 
@@ -98,17 +97,3 @@ class AtomicWord:
 
     def __del__(self) -> None:
         self.close()  # before the context's own finaliser, which refuses an open context
-
-
-def set_parent_death_signal() -> None:
-    """Linux: have the kernel kill this process when its parent dies (no orphaned audio or render process)."""
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-    import signal
-
-    PR_SET_PDEATHSIG = 1
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-    except (OSError, AttributeError):
-        pass  # the caller also watches its parent pipe

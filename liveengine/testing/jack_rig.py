@@ -92,8 +92,18 @@ def clear_stale_jack_registry() -> list[str]:
     return removed
 
 
-def start_jackd(name: str, timeout: float = 10.0, realtime: bool = False) -> JackServer:
-    """Start `jackd -d dummy` under `name`; --no-realtime unless `realtime` (SCHED_FIFO, needs the permission)."""
+def start_jackd(name: str, timeout: float = 10.0, realtime: bool = False, clear_registry: bool = True,
+                synchronous: bool = True) -> JackServer:
+    """Start `jackd -d dummy` under `name`; --no-realtime unless `realtime` (SCHED_FIFO, needs the permission).
+
+    `synchronous` (-S, the default here: a capture client hears the engine's output in the same
+    cycle) makes JACK wait for every client each cycle, so a client killed or started under load
+    can stall the whole graph for seconds. The fault tests, which kill and start audio servers
+    on purpose, use the asynchronous mode JACK runs in by default on a performer's machine.
+
+    `clear_registry=False` when clients may be trying to connect meanwhile (a restart under a
+    running engine): libjack recreates the registry a client finds missing, and a server
+    started beside that half-made registry never accepted clients (1 run in 4 here)."""
     jackd = shutil.which("jackd")
     if jackd is None:
         unavailable("jackd is not installed (Debian package jackd2)")
@@ -101,9 +111,11 @@ def start_jackd(name: str, timeout: float = 10.0, realtime: bool = False) -> Jac
         import jack
     except OSError as exc:
         unavailable(f"the JACK client library cannot be loaded ({exc})")
-    clear_stale_jack_registry()
+    if clear_registry:
+        clear_stale_jack_registry()
     scheduling = ["-R", "-P", "70"] if realtime else ["--no-realtime"]
-    process = subprocess.Popen([jackd, "-n", name, *scheduling, "-S", "-d", "dummy", "-r", str(RATE), "-p", str(PERIOD)],
+    mode = ["-S"] if synchronous else []
+    process = subprocess.Popen([jackd, "-n", name, *scheduling, *mode, "-d", "dummy", "-r", str(RATE), "-p", str(PERIOD)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"},
                                preexec_fn=_die_with_parent)
     deadline = time.monotonic() + timeout
@@ -163,13 +175,17 @@ class Capture:
         self.count = 0
         self.recording = True
 
-    def stop(self) -> tuple[np.ndarray, int]:
-        """Stop; return (frames, JACK frame time of the first captured frame)."""
+    def stop(self, every_cycle: bool = True) -> tuple[np.ndarray, int]:
+        """Stop; return (frames, JACK frame time of the first captured frame).
+
+        `every_cycle`: assert the capture missed no cycle (on an asynchronous server a capture
+        callback that waits for this process's interpreter lock can miss one; the fault tests,
+        which only count onsets, accept that)."""
         self.recording = False
         time.sleep(0.02)
         cycles = self.cycles[: self.count]
         gaps = np.diff(cycles)
-        assert np.all(gaps == PERIOD), f"the capture client missed JACK cycles: gaps {sorted(set(gaps.tolist()))} at {np.flatnonzero(gaps != PERIOD)[:5]}"
+        assert not every_cycle or np.all(gaps == PERIOD), f"the capture client missed JACK cycles: gaps {sorted(set(gaps.tolist()))} at {np.flatnonzero(gaps != PERIOD)[:5]}"
         return self.data[: self.frames].copy(), int(cycles[0]) if len(cycles) else 0
 
     def frame_time(self) -> int:
@@ -200,3 +216,30 @@ def onsets(signal: np.ndarray, threshold: float = 1e-3, min_gap: int = 2400) -> 
         return loud
     keep = np.r_[True, np.diff(loud) > min_gap]
     return loud[keep]
+
+
+def wait_for(condition, timeout: float, step: float = 0.01) -> bool:
+    """Poll `condition` until it holds (True) or `timeout` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(step)
+    return True
+
+
+def hit_and_capture(engine, servername: str, row: int, col: int, channels: int = 2) -> np.ndarray:
+    """Record the engine's JACK output while one pad is hit: float32[frames, channels], about 0.5 s."""
+    from liveengine.commands import make_command
+
+    capture = Capture(servername, channels=channels)
+    try:
+        capture.connect_from("liveengine")
+        capture.start()
+        time.sleep(0.1)
+        engine.submit(make_command("/pad", [row, col, 1.0]))
+        time.sleep(0.4)
+        audio, _ = capture.stop(every_cycle=False)
+    finally:
+        capture.close()
+    return audio

@@ -25,8 +25,17 @@ def children(pid: int) -> list[int]:
         return []
 
 
+def shm_names() -> set[str]:
+    """The system's shared-memory folder, without JACK's own files."""
+    try:
+        return {p.name for p in Path("/dev/shm").iterdir() if not p.name.startswith("jack")}
+    except OSError:
+        return set()
+
+
 def main(folder: str, name: str) -> dict:
     server = start_jackd(name)
+    shm_before = shm_names()
     try:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1"}
         play = subprocess.Popen([sys.executable, "-m", "liveengine", "play", "--demo", "--record", "take.wav"], cwd=folder, env=env,
@@ -39,7 +48,7 @@ def main(folder: str, name: str) -> dict:
         else:
             return {"error": "play never reached a running stream", "output": "".join(lines)}
         time.sleep(2.5)
-        render = children(play.pid)  # the render process (and multiprocessing's resource tracker)
+        render = children(play.pid)  # the audio server, the render process (and multiprocessing's resource tracker)
         play.kill()
         play.wait(timeout=10)
         play.stdout.close()
@@ -50,7 +59,8 @@ def main(folder: str, name: str) -> dict:
             if not lingering:
                 break
             time.sleep(0.1)
-        return {"render_children": len(render), "render_outlived_engine": lingering}
+        return {"render_children": len(render), "render_outlived_engine": lingering,
+                "shm_left": sorted(shm_names() - shm_before)}
     finally:
         server.stop()
 

@@ -54,8 +54,9 @@ def test_recording_survives_sigkill(jack_server, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert "error" not in result, result
-    assert result["render_children"] >= 1, "play runs its renderer in a child process"
-    assert not result["render_outlived_engine"], "the render process outlived a killed engine"
+    assert result["render_children"] >= 2, "play runs its audio server and its renderer in child processes"
+    assert not result["render_outlived_engine"], "the audio server or the render process outlived a killed engine"
+    assert result["shm_left"] == [], "nothing of ours may stay in the shared-memory folder"
     audio, rate = sf.read(tmp_path / "take.wav", dtype="float32")
     # All but the last second: the header is rewritten every half second of audio.
     assert len(audio) >= 1.0 * rate

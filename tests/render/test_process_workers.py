@@ -46,17 +46,24 @@ def test_a_parameter_change_re_renders_in_the_child_and_old_buffers_play_until_r
         engine.stop()
 
 
-def test_stop_ends_the_child_and_a_killed_child_is_reported(short_patch):
+def test_a_killed_render_process_is_reported_replaced_and_the_grid_completes(short_patch):
     reports: list[str] = []
     engine = Engine(load_patch(short_patch(extra_engine='render_in = "process"')), on_report=reports.append)
     assert engine.wait_rendered(timeout=60)
-    child = engine.instrument.workers._process
+    workers = engine.instrument.workers
+    child = workers._process
+    engine.submit(make_command("/param", ["zoom", 2.0]))  # a grid render in flight when the child dies
     os.kill(child.pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 20
     while not any("render process exited" in r for r in reports):
         assert time.monotonic() < deadline, reports
         time.sleep(0.05)
-    assert engine.instrument.workers.errors == 1
+    assert engine.wait_rendered(timeout=60), "the replacement renders the grid that was in flight"
+    assert workers.restarts == 1 and workers._process.pid != child.pid and workers._process.is_alive()
+    engine.submit(make_command("/param", ["zoom", 3.0]))  # and it takes new work
+    assert engine.wait_rendered(timeout=60)
+    assert engine.instrument.setting.zoom == 3.0 and engine.instrument.cache.complete_generation == engine.instrument.cache.generation
+    assert workers.errors == 1
     engine.stop()
 
     second = _engine(short_patch, "process")

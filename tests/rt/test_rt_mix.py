@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from rtkit import ASAP, GAIN, dc, event, make_buffer, make_core, run, start
 
-from liveengine.render.buffers import PlayableBuffer
 from liveengine.rt.limiter import SafetyLimiter
 
 
@@ -176,17 +175,6 @@ def test_exception_on_audio_path_silences_one_block_only(where):
 
 
 # ---- queue and schedule ----
-
-def test_command_queue_drops_and_counts_when_full():
-    from liveengine.rt.queue import CommandQueue
-
-    q = CommandQueue(4)
-    assert all(q.put(i) for i in range(4))
-    assert q.put(4) is False and q.put(5) is False
-    assert q.dropped == 2 and len(q) == 4
-    assert [q.get() for _ in range(5)] == [0, 1, 2, 3, None]
-    assert q.put(6) is True and q.get() == 6
-
 
 def test_core_queue_overflow_is_counted_and_the_rest_play():
     core = make_core(queue_capacity=8, blocksize=128)
