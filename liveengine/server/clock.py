@@ -3,10 +3,14 @@
 The audio server writes, for every block, the frame it starts and the host time
 its callback was entered (`clock_frames`, `clock_times`, published by `blocks`).
 Every input that stamps arrivals or places timetags (OSC, MIDI, scores, the
-engine) asks this clock. `frame_at(t)` fits a line through the last few entries
-(least squares, as Ableton Link's HostTimeUtility does) and reads it at `t`: the
-callbacks' wake-up jitter averages out, the stream's rate against the host clock
-is followed. `anchor()` is the last entry as it is.
+engine) asks this clock. `frame_at(t)` reads the line through the last entry at
+the nominal rate. `fit=True` instead fits the offset over the last FIT_BLOCKS
+entries (Ableton Link's HostTimeUtility averages the same way): it smooths the
+callbacks' wake-up jitter, but a callback only ever starts late, so the last
+entry errs on the safe side (a command stamped a little early still lands in its
+block) while the average can place "now" ahead of the stream and push a
+constant-latency hit into the block after (seen on the JACK rig: 5 of 24 hits a
+block late). So the last entry is the default until the bench shows otherwise.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ STALL_BLOCKS = 4  # a stream silent this long is stalled: arrivals go to the fir
 
 class Clock:
     def __init__(self, state: SharedState, samplerate: int, blocksize: int, now: Callable[[], float] = time.perf_counter,
-                 fit: bool = True) -> None:
+                 fit: bool = False) -> None:
         self.state = state
         self.samplerate = samplerate
         self.blocksize = blocksize
@@ -59,11 +63,7 @@ class Clock:
         if entries is None:
             return self.state.counter("frame")
         frames, times = entries
-        last_frame, last_time = int(frames[-1]), float(times[-1])
-        if len(frames) < 4:
-            return last_frame + int(round((t - last_time) * self.samplerate))
-        # Least squares of frame on time with the nominal rate as slope's prior: the offset
-        # is the mean of (frame - rate * time); a free slope from 43 ms of data is noisier.
+        last_time = float(times[-1])
         offset = float(np.mean(frames - self.samplerate * (times - last_time)))
         return int(round(offset + self.samplerate * (t - last_time)))
 
