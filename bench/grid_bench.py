@@ -122,7 +122,7 @@ def bench_library_fit(tmp: Path, quick: bool) -> dict:
 
 def bench_on_demand(tmp: Path, server: str, hits: int) -> dict:
     """/xy hits between pads (each a new point) against /pad hits: arrival to first audible frame through JACK."""
-    from liveengine.audio.sounddevice_backend import SoundDeviceBackend
+    from liveengine.audio.spec import DeviceSpec
     from liveengine.commands import make_command
     from liveengine.engine import Engine
     from liveengine.patch import load_patch
@@ -132,9 +132,8 @@ def bench_on_demand(tmp: Path, server: str, hits: int) -> dict:
     for label, model in (("builtin:testsynth", "builtin:testsynth"), ("reference STFT decoder (ONNX, 1 s)", _reference_model(tmp))):
         engine = Engine(load_patch(_patch(tmp, "on-demand", model, "process", max_seconds=0.05)))
         engine.wait_rendered(timeout=300)
-        backend = SoundDeviceBackend("JACK", RATE, PERIOD, 2)
         capture = Capture(server, seconds=hits * 2 * 0.12 + 5)
-        engine.start(backend)
+        engine.start(DeviceSpec.portaudio("JACK", RATE, PERIOD, 2))  # the audio server process (JACK_DEFAULT_SERVER inherited)
         capture.connect_from("liveengine")
         capture.start()
         time.sleep(0.5)
@@ -171,27 +170,36 @@ def bench_on_demand(tmp: Path, server: str, hits: int) -> dict:
     return results
 
 
-def _cpu_seconds(pids: list[int]) -> float:
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
-        except (OSError, IndexError, ValueError):
-            pass
-    return total
+def _cpu_seconds(pid: int | None) -> float | None:
+    """utime + stime of one process (all its threads), in seconds; None once it is gone."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _performance_pids(engine) -> dict[str, int | None]:
+    """The processes a performance runs in: this control process, the audio server, the render child."""
+    return {"control": os.getpid(), "server": engine.server.pid, "render": engine.instrument.workers._process.pid}
+
+
+def _cpu_by_process(pids: dict[str, int | None]) -> dict[str, float | None]:
+    return {name: _cpu_seconds(pid) for name, pid in pids.items()}
 
 
 def bench_performance(tmp: Path, server: str, seconds: float, model: str = "builtin:testsynth") -> dict:
     """A performance: 16th notes at 120 BPM across the grid while a knob sweeps the plane (sweeps with pauses).
 
-    Reports process CPU (engine + render child, in cores), how soon after the knob's
-    last move the pads next to the last hit and the whole grid are fresh, misses and xruns.
+    Reports process CPU in cores, in all (control + audio server + render child) and per process,
+    how soon after the knob's last move the pads next to the last hit and the whole grid are
+    fresh, misses and xruns.
     """
     import jack
 
-    from liveengine.audio.sounddevice_backend import SoundDeviceBackend
+    from liveengine.audio.spec import DeviceSpec
     from liveengine.commands import make_command
     from liveengine.engine import Engine
     from liveengine.patch import load_patch
@@ -202,9 +210,8 @@ def bench_performance(tmp: Path, server: str, seconds: float, model: str = "buil
     monitor.activate()
     engine = Engine(load_patch(_patch(tmp, "performance", model, "process")))
     engine.wait_rendered(timeout=300)
-    engine.start(SoundDeviceBackend("JACK", RATE, PERIOD, 2))
+    engine.start(DeviceSpec.portaudio("JACK", RATE, PERIOD, 2))
     time.sleep(1.0)
-    pids = [os.getpid(), engine.instrument.workers._process.pid]
     stop = threading.Event()
     near_ms, block_ms, all_ms = [], [], []
     hits = [0]
@@ -249,8 +256,9 @@ def bench_performance(tmp: Path, server: str, seconds: float, model: str = "buil
             if block_done is not None:
                 block_ms.append(block_done * 1000)
 
-    start_cpu, start_wall = _cpu_seconds(pids), time.perf_counter()
-    start_xruns, start_jack = engine.core.counters.xruns, jack_xruns[0]
+    start_pids = _performance_pids(engine)
+    start_cpu, start_wall = _cpu_by_process(start_pids), time.perf_counter()
+    start_xruns, start_jack = engine.shared.counter("xruns"), jack_xruns[0]
     threads = [threading.Thread(target=notes), threading.Thread(target=knob)]
     for thread in threads:
         thread.start()
@@ -258,18 +266,26 @@ def bench_performance(tmp: Path, server: str, seconds: float, model: str = "buil
     stop.set()
     for thread in threads:
         thread.join()
-    wall = time.perf_counter() - start_wall
-    cpu = _cpu_seconds(pids) - start_cpu
+    end_cpu, wall = _cpu_by_process(start_pids), time.perf_counter() - start_wall
+    end_pids = _performance_pids(engine)
     status = engine.status()
+    xruns_portaudio = engine.shared.counter("xruns") - start_xruns
     engine.stop()
+    # A process replaced during the run (audio server restarted, render child restarted) took its CPU time
+    # with it: its share is left out (None) rather than guessed, and the total counts the others only.
+    cpu_by_process = {name: (end_cpu[name] - start_cpu[name]) / wall
+                      if start_pids[name] == end_pids[name] and start_cpu[name] is not None and end_cpu[name] is not None else None
+                      for name in start_pids}
+    cpu = sum(v for v in cpu_by_process.values() if v is not None)
     monitor.deactivate()
     monitor.close()
-    return {"model": model, "seconds": round(wall, 1), "hits": hits[0], "cpu_cores": cpu / wall,
+    return {"model": model, "seconds": round(wall, 1), "hits": hits[0], "cpu_cores": cpu, "cpu_cores_by_process": cpu_by_process,
+            "cpu_complete": all(v is not None for v in cpu_by_process.values()), "server_restarts": status["server_restarts"],
             "near_fresh_ms": {"median": float(np.median(near_ms)), "max": float(np.max(near_ms))} if near_ms else None,
             "block_fresh_ms": {"median": float(np.median(block_ms)), "max": float(np.max(block_ms))} if block_ms else None,
             "grid_fresh_ms": {"median": float(np.median(all_ms)), "max": float(np.max(all_ms))} if all_ms else None,
             "pauses": len(near_ms), "not_ready": status["not_ready"], "on_demand_misses": status["on_demand_misses"],
-            "xruns_portaudio": engine.core.counters.xruns - start_xruns, "xruns_jack": jack_xruns[0] - start_jack,
+            "xruns_portaudio": xruns_portaudio, "xruns_jack": jack_xruns[0] - start_jack,
             "goals": {"near_fresh_ms": 20, "grid_fresh_ms": 300, "cpu_cores": 1.0}}
 
 
@@ -308,11 +324,19 @@ def markdown(results: dict) -> list[str]:
     p = results.get("performance")
     if p:
         near, grid = p.get("near_fresh_ms"), p.get("grid_fresh_ms")
+        split = p.get("cpu_cores_by_process")
+        if split:
+            parts = ", ".join(f"{name} {'n/a (restarted)' if v is None else f'{v:.2f}'}" for name, v in split.items())
+            cpu_text = f"CPU {p['cpu_cores']:.2f} cores (control + audio server + render processes: {parts}; goal <= 1); "
+        else:  # results from before the audio server process
+            cpu_text = f"CPU {p['cpu_cores']:.2f} cores (engine + render process; goal <= 1); "
         lines += ["", f"Performance ({p['seconds']} s, 16ths at 120 BPM, {p['hits']} hits, a knob sweeping the plane for 2 s then resting 1 s): "
-                  f"CPU {p['cpu_cores']:.2f} cores (engine + render process; goal <= 1); "
-                  f"model {p.get('model', 'builtin:testsynth')}; the last hit pad and its 4 neighbours fresh {near['median']:.0f} ms after the knob's last move "
-                  f"(median, max {near['max']:.0f} ms; goal 20 ms), the 3x3 around it {p['block_fresh_ms']['median']:.0f} ms; " if near else "no freshness measured; "]
+                  + cpu_text + f"model {p.get('model', 'builtin:testsynth')}; "]
+        lines[-1] += (f"the last hit pad and its 4 neighbours fresh {near['median']:.0f} ms after the knob's last move "
+                      f"(median, max {near['max']:.0f} ms; goal 20 ms), the 3x3 around it {p['block_fresh_ms']['median']:.0f} ms; " if near else "no freshness measured; ")
         lines[-1] += (f"the whole grid {grid['median']:.0f} ms (median, max {grid['max']:.0f} ms; goal 300 ms); " if grid else "the whole grid not fresh within 1 s of rest; ")
         lines[-1] += (f"xruns {p['xruns_jack']} (JACK), {p['xruns_portaudio']} (PortAudio); hits on unrendered pads {p['not_ready']}; "
                       f"deadline misses {p['on_demand_misses']}.")
+        if p.get("server_restarts"):
+            lines[-1] += f" The audio server was restarted {p['server_restarts']} times during the run."
     return lines

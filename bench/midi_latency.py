@@ -48,7 +48,7 @@ def _wait(predicate, timeout: float) -> bool:
 
 
 def _one_mode(tmp: Path, server: str, notes: int, timing: str, flood_seconds: float) -> dict:
-    from liveengine.audio.sounddevice_backend import SoundDeviceBackend
+    from liveengine.audio.spec import DeviceSpec
     from liveengine.control.midi.input import MidiInput
     from liveengine.control.midi.mapping import MidiSettings
     from liveengine.engine import Engine
@@ -66,9 +66,10 @@ def _one_mode(tmp: Path, server: str, notes: int, timing: str, flood_seconds: fl
     tester.activate()
     midi.start()
     capture = Capture(server, seconds=notes * 0.12 + flood_seconds + 10)
-    backend = SoundDeviceBackend("JACK", RATE, PERIOD, 2)
     try:
-        engine.start(backend)
+        # The audio server process plays (PortAudio's JACK host API, on the server JACK_DEFAULT_SERVER names).
+        engine.start(DeviceSpec.portaudio("JACK", RATE, PERIOD, 2))
+        output_latency = engine.server.output_latency
         capture.connect_from("liveengine")
         if not _wait(lambda: len(midi.devices) == 1, 5.0):
             return {"error": "the stand-in controller was not opened"}
@@ -86,14 +87,14 @@ def _one_mode(tmp: Path, server: str, notes: int, timing: str, flood_seconds: fl
         time.sleep(0.3)
         audio, first = capture.stop()
         found = onsets(audio[:, 0], min_gap=1200) + first
-        result: dict = {"timing": timing, "notes": notes, "reported_output_latency_ms": backend.output_latency * 1000}
+        result: dict = {"timing": timing, "notes": notes, "reported_output_latency_ms": output_latency * 1000}
         if len(found) != notes:
             result["error"] = f"found {len(found)} onsets for {notes} notes"
         else:
             in_graph = found - np.array(written)
             result["in_graph"] = _stats(in_graph)
-            result["total_median_ms"] = result["in_graph"]["ms"]["median"] + backend.output_latency * 1000
-        result["xruns_during"] = engine.core.counters.xruns
+            result["total_median_ms"] = result["in_graph"]["ms"]["median"] + output_latency * 1000
+        result["xruns_during"] = engine.shared.counter("xruns")
         if flood_seconds:
             result["flood"] = _flood(engine, midi, tester, flood_seconds)
         return result
@@ -107,7 +108,8 @@ def _one_mode(tmp: Path, server: str, notes: int, timing: str, flood_seconds: fl
 
 def _flood(engine, midi, tester, seconds: float) -> dict:
     """16,000 note-ons a second plus clock at 300 BPM: xruns, and what the MIDI thread dropped."""
-    xruns = engine.core.counters.xruns
+    xruns = engine.shared.counter("xruns")
+    queue_drops = engine.fifo.dropped
     before = (midi.counters.received, midi.counters.handled, midi.counters.flood_dropped)
     start = tester.frame_time() + PERIOD
     per_second = 16000
@@ -122,8 +124,9 @@ def _flood(engine, midi, tester, seconds: float) -> dict:
     time.sleep(0.5)
     c = midi.counters
     return {"seconds": seconds, "sent": len(events), "received": c.received - before[0], "handled": c.handled - before[1],
-            "flood_dropped": c.flood_dropped - before[2], "engine_queue_drops": engine.core.queue.dropped,
-            "xruns": engine.core.counters.xruns - xruns, "tester_write_errors": tester.write_errors}
+            "flood_dropped": c.flood_dropped - before[2], "engine_queue_drops": engine.fifo.dropped - queue_drops,
+            "xruns": engine.shared.counter("xruns") - xruns, "tester_write_errors": tester.write_errors,
+            "server_restarts": engine.server.restarts}
 
 
 def bench_midi_latency(tmp: Path, server: str, notes: int = 200, flood_seconds: float = 3.0) -> dict:
@@ -151,18 +154,12 @@ def main() -> int:
 
     name = f"liveengine-midibench-{os.getpid()}"
     server = start_jackd(name)
-    os.environ["JACK_DEFAULT_SERVER"] = name
+    os.environ["JACK_DEFAULT_SERVER"] = name  # inherited by the audio server processes: PortAudio loads only there
     os.environ["JACK_NO_START_SERVER"] = "1"
-    import sounddevice as sd
-
-    from liveengine.audio.sounddevice_backend import name_jack_client
-
-    name_jack_client(sd)
     try:
         result = bench_midi_latency(Path(__file__).resolve().parent / "_work", name, args.notes)
     finally:
-        sd._terminate()
-        server.stop()
+        server.stop()  # each engine, and so its audio server process, was stopped before
     print(json.dumps(result, indent=1))
     return 0
 

@@ -586,6 +586,8 @@ class Engine:
             except (OSError, LiveEngineError) as exc:
                 self.report(f"state not saved at exit: {exc}")
         self._retire(self.instrument)
+        # Status stays readable; the shared memory is freed when this engine is garbage-collected.
+        self.shared.segment.close_fd()
 
     def record(self, path: Path | str, overwrite: bool = False, **writer_options) -> Recorder:
         """Record the device output to a WAV file from the next block on (refuses to overwrite unless asked)."""

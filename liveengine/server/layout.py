@@ -126,8 +126,8 @@ class SharedState:
         return cls(Segment.create(label, layout.size), layout)
 
     @classmethod
-    def attach(cls, fd: int, layout: Layout) -> "SharedState":
-        return cls(Segment.attach(fd, layout.size), layout)
+    def attach(cls, fd: int, layout: Layout, populate: bool = False) -> "SharedState":
+        return cls(Segment.attach(fd, layout.size, populate), layout)
 
     def counter(self, name: str) -> int:
         return int(self.counters[self.counter_index[name]])

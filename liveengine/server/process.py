@@ -74,7 +74,7 @@ def main() -> None:
     from liveengine.server.layout import Layout, SharedState
 
     options = EngineOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in config["options"].items()})
-    state = SharedState.attach(config["fd"], Layout(**config["layout"]))
+    state = SharedState.attach(config["fd"], Layout(**config["layout"]), populate=True)
     state.counters[state.counter_index["pid"]] = os.getpid()
     resume = config.get("resume")
     core = RealtimeCore(options, state, start_frame=config["start_frame"], resume=tuple(resume) if resume else None)

@@ -28,10 +28,11 @@ import atomics
 class Segment:
     """One block of shared memory, mapped read-write in this process."""
 
-    def __init__(self, fd: int, size: int) -> None:
+    def __init__(self, fd: int, size: int, populate: bool = False) -> None:
         self.fd = fd
         self.size = size
-        self.map = mmap.mmap(fd, size)
+        flags = mmap.MAP_SHARED | (getattr(mmap, "MAP_POPULATE", 0) if populate else 0)
+        self.map = mmap.mmap(fd, size, flags=flags)
         self._atomics: list = []
 
     @classmethod
@@ -51,14 +52,25 @@ class Segment:
         return cls(fd, size)
 
     @classmethod
-    def attach(cls, fd: int, size: int) -> "Segment":
-        """Child process: map a segment whose descriptor the parent passed on."""
-        return cls(fd, size)
+    def attach(cls, fd: int, size: int, populate: bool = False) -> "Segment":
+        """Child process: map a segment whose descriptor the parent passed on. `populate` (Linux)
+        maps every page now, so the audio callback never takes a page fault on a pool slot."""
+        return cls(fd, size, populate)
 
     def atomic(self, offset: int) -> "AtomicWord":
         word = AtomicWord(self.map, offset)
         self._atomics.append(word)
         return word
+
+    def close_fd(self) -> None:
+        """Drop the descriptor (no server will be started on it again): the memory then goes
+        with the last mapping, when this process's views of it are garbage-collected."""
+        if self.fd >= 0:
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+            self.fd = -1
 
     def close(self) -> None:
         """Unmap and close the descriptor. Views made from the map must be gone first."""
@@ -69,10 +81,7 @@ class Segment:
             self.map.close()
         except BufferError:
             pass  # a numpy view still exists somewhere; the mapping goes with the process
-        try:
-            os.close(self.fd)
-        except OSError:
-            pass
+        self.close_fd()
 
 
 class AtomicWord:

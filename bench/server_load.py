@@ -1,0 +1,178 @@
+"""Xruns and CPU under the performance load, on a real-time JACK server with busy neighbours.
+
+    python bench/server_load.py [--seconds 30] [--runs 3]
+
+The load (issue 13's): the default patch (models_onnx/drums) through the audio server
+process on JACK (dummy driver, 48 kHz, 128-frame periods), 16ths at 120 BPM across the
+grid while `zoom` and `rotation` sweep at 20 Hz. Settings, each run `--runs` times:
+- `jackd -R` (SCHED_FIFO) with two busy processes at nice 10 beside it (a DAW, a browser);
+- `jackd --no-realtime` with the same two busy processes;
+- `jackd -R` on a quiet machine, for CPU: cores used by each of liveengine's processes.
+In every run the control is measured right after the engine on the same JACK server and
+under the same neighbours: bench/bare_client.py mixing 32 voices in a process of its own.
+Xruns are counted by a JACK client of this process (JACK's own xrun callback), from 3 s
+after the start. Writes bench/results_server.json; bench/run.py puts it in the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RATE, PERIOD = 48000, 128
+
+
+def cpu_seconds(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class XrunCounter:
+    def __init__(self, server: str) -> None:
+        import jack
+
+        self.count = 0
+        self.client = jack.Client("bench-xruns", no_start_server=True, servername=server)
+        self.client.set_xrun_callback(self._xrun)
+        self.client.activate()
+
+    def _xrun(self, delay) -> None:
+        self.count += 1
+
+    def close(self) -> None:
+        self.client.deactivate()
+        self.client.close()
+
+
+def busy_neighbours(count: int) -> list[subprocess.Popen]:
+    return [subprocess.Popen(["nice", "-n", "10", sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+
+
+def engine_run(server: str, seconds: float) -> dict:
+    from liveengine.audio.spec import DeviceSpec
+    from liveengine.commands import make_command
+    from liveengine.engine import Engine
+    from liveengine.patch import load_patch
+
+    engine = Engine(load_patch(ROOT / "patches" / "default.toml"))
+    engine.wait_rendered(timeout=120)
+    engine.start(DeviceSpec.portaudio("JACK", RATE, PERIOD, 2))
+    counter = XrunCounter(server)
+    stop = threading.Event()
+
+    def play() -> None:  # 16ths at 120 BPM across the grid
+        i = 0
+        while not stop.wait(0.125):
+            engine.submit(make_command("/pad", [i % 8, (i * 3) % 8, 0.8]))
+            i += 1
+
+    def sweep() -> None:  # zoom and rotation at 20 Hz
+        i = 0
+        while not stop.wait(0.05):
+            engine.submit(make_command("/param", ["zoom", 1.0 + 0.5 * ((i % 40) / 40)]))
+            engine.submit(make_command("/param", ["rotation", float((i * 3) % 360)]))
+            i += 1
+
+    threads = [threading.Thread(target=play), threading.Thread(target=sweep)]
+    for t in threads:
+        t.start()
+    time.sleep(3.0)  # counted from 3 s after the start
+    pids = {"control": os.getpid(), "server": engine.server.pid, "render": engine.instrument.workers._process.pid}
+    cpu_before = {k: cpu_seconds(p) for k, p in pids.items()}
+    xruns_before, server_xruns_before = counter.count, engine.shared.counter("xruns")
+    began = time.monotonic()
+    time.sleep(seconds)
+    wall = time.monotonic() - began
+    cpu = {k: (None if cpu_before[k] is None or cpu_seconds(p) is None else round((cpu_seconds(p) - cpu_before[k]) / wall, 3))
+           for k, p in pids.items()}
+    xruns, server_xruns = counter.count - xruns_before, engine.shared.counter("xruns") - server_xruns_before
+    callback, _ = engine.timings()
+    blocks = int(wall * RATE / PERIOD)
+    callback = callback[-blocks:] / (PERIOD / RATE)
+    stop.set()
+    for t in threads:
+        t.join()
+    status = engine.status()
+    counter.close()
+    engine.stop()
+    import numpy as np
+
+    return {"xruns_jack": xruns, "xruns_server": server_xruns, "server_restarts": status["server_restarts"],
+            "cpu_cores": cpu, "cpu_total": round(sum(v for v in cpu.values() if v is not None), 3),
+            "callback_p99": float(np.percentile(callback, 99)), "callback_max": float(callback.max()),
+            "rendered": status["rendered"], "seconds": round(wall, 1)}
+
+
+def control_run(server: str, seconds: float) -> dict:
+    counter = XrunCounter(server)
+    child = subprocess.Popen([sys.executable, str(HERE / "bare_client.py"), str(seconds), "--mix", "32", "--warmup", "3"],
+                             stdout=subprocess.PIPE, text=True)
+    time.sleep(3.0)
+    before = counter.count
+    out, _ = child.communicate(timeout=seconds + 60)
+    xruns = counter.count - before
+    counter.close()
+    result = json.loads(out.strip().splitlines()[-1])
+    return {"xruns_jack": xruns, "xruns_client": result.get("xruns"), "callback_p99": result["callback"]["p99"]}
+
+
+SETTINGS = {"realtime, 2 busy neighbours": (True, 2), "non-realtime, 2 busy neighbours": (False, 2), "realtime, quiet": (True, 0)}
+
+
+def one_run(label: str, seconds: float) -> dict:
+    """One run on a JACK server of its own (a process must not talk to two JACK servers in turn)."""
+    from liveengine.testing.jack_rig import start_jackd
+
+    realtime, neighbours = SETTINGS[label]
+    name = f"bench-load-{os.getpid()}"
+    server = start_jackd(name, realtime=realtime)  # synchronous (-S), as the issue measured it
+    os.environ["JACK_DEFAULT_SERVER"] = name
+    busy = busy_neighbours(neighbours)
+    try:
+        return {"engine": engine_run(name, seconds), "control": control_run(name, seconds)}
+    finally:
+        for p in busy:
+            p.kill()
+        server.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--one", choices=tuple(SETTINGS), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(one_run(args.one, args.seconds)), flush=True)
+        return 0
+    results: dict = {"date": time.strftime("%Y-%m-%d"), "seconds": args.seconds, "settings": {}}
+    for label, (_, neighbours) in SETTINGS.items():
+        runs = []
+        for run in range(args.runs if neighbours else 1):
+            child = subprocess.run([sys.executable, __file__, "--one", label, "--seconds", str(args.seconds)],
+                                   capture_output=True, text=True, timeout=args.seconds * 3 + 180)
+            lines = child.stdout.strip().splitlines()
+            if child.returncode != 0 or not lines:
+                raise RuntimeError(f"{label} run {run} failed: {child.stderr[-800:]}")
+            entry = json.loads(lines[-1])
+            print(label, run, json.dumps(entry), flush=True)
+            runs.append(entry)
+            time.sleep(2.0)
+        results["settings"][label] = runs
+    (HERE / "results_server.json").write_text(json.dumps(results, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
