@@ -129,7 +129,7 @@ class SoundDeviceBackend:
         stream, self._stream = self._stream, None
         if stream is not None:
             try:
-                stream.stop()
+                stream.abort()  # not stop(): nothing queued needs to play out when the server goes
                 stream.close()
             except self.sd.PortAudioError:
                 pass  # a device that is already gone
