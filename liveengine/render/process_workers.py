@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import queue
 import threading
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -20,6 +21,9 @@ import numpy as np
 from liveengine.render.buffers import PlayableBuffer
 from liveengine.render.pad_cache import PadCache
 from liveengine.render.workers import render_order
+
+QUICK_EXIT_SECONDS = 5.0  # a child that dies sooner than this after starting did not get to work
+MAX_RESTART_WAIT = 60.0
 
 
 def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: int, max_seconds: float,
@@ -94,6 +98,7 @@ class ProcessRenderWorkers:
         self.errors = 0
         self.rendered = 0
         self.restarts = 0
+        self._quick_exits = 0  # children in a row that died soon after starting: the wait before the next grows
         self._last_grid: tuple | None = None  # the newest grid request, sent again to a replacement child
         self._generation = self._context.Value("q", 0, lock=False)
         self._start_child()
@@ -109,6 +114,7 @@ class ProcessRenderWorkers:
         self._process = self._context.Process(target=_child, name="liveengine-render", daemon=True,
                                               args=(*self._child_args, self._jobs, self._results, self._generation))
         self._process.start()
+        self._started = time.monotonic()
 
     def render_all(self, points: np.ndarray, first: int | None = None, cols: int = 0, pads: int = 0) -> int:
         generation = self.cache.begin_generation()
@@ -144,8 +150,17 @@ class ProcessRenderWorkers:
         """The child died (killed, crashed): report it, start another, and render the newest grid again.
 
         Pads already rendered keep playing meanwhile; a pad whose render was lost is
-        rendered by the replacement (the cache refuses nothing of the current generation)."""
-        self._fail(RuntimeError(f"the render process exited (code {self._process.exitcode}); starting another"))
+        rendered by the replacement (the cache refuses nothing of the current generation).
+        A child that keeps dying at start (a broken install, a model that crashes the
+        runtime) is restarted after a wait that doubles each time, up to a minute, rather
+        than in a loop that would take a core from the audio server."""
+        lived = time.monotonic() - self._started
+        self._quick_exits = self._quick_exits + 1 if lived < QUICK_EXIT_SECONDS else 0
+        wait = 0.0 if self._quick_exits <= 1 else min(MAX_RESTART_WAIT, 0.5 * 2 ** (self._quick_exits - 2))
+        later = f" in {wait:.1f} s ({self._quick_exits} exits in a row within {QUICK_EXIT_SECONDS:.0f} s of starting)" if wait else ""
+        self._fail(RuntimeError(f"the render process exited (code {self._process.exitcode}); starting another{later}"))
+        if wait and self._stop.wait(wait):
+            return
         old_jobs = self._jobs
         self._start_child()
         self.restarts += 1

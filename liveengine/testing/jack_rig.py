@@ -198,11 +198,19 @@ class Capture:
         over seconds, so a global fit is no good: take the last cycle whose callback began
         before each moment and add the time since, at most one period.
         """
+        index, since = self._since(moments)
+        return self.cycles[: self.count][index] + np.minimum(since, PERIOD)
+
+    def placed(self, moments: np.ndarray) -> np.ndarray:
+        """True where `frames_at` is exact: a moment more than a period after the last capture
+        callback means that callback was late (it waits for this process's interpreter lock),
+        and the moment's frame is only known to be at least one period on."""
+        return self._since(moments)[1] < PERIOD
+
+    def _since(self, moments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         entered = self.entered[: self.count]
-        cycles = self.cycles[: self.count]
         index = np.clip(np.searchsorted(entered, moments, side="right") - 1, 0, len(entered) - 1)
-        since = np.clip((np.asarray(moments) - entered[index]) * RATE, 0, PERIOD)
-        return cycles[index] + since
+        return index, np.maximum((np.asarray(moments) - entered[index]) * RATE, 0)
 
     def close(self) -> None:
         self.client.deactivate()

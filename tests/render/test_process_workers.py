@@ -70,3 +70,25 @@ def test_a_killed_render_process_is_reported_replaced_and_the_grid_completes(sho
     child = second.instrument.workers._process
     second.stop()
     assert not child.is_alive()
+
+
+def test_a_render_process_that_keeps_dying_at_start_is_restarted_after_growing_waits():
+    """A child that cannot even load its model (here: a decoder name that does not exist) exits at
+    once; restarting it in a loop took a whole core beside the audio server (seen: 100% CPU)."""
+    from liveengine.render.pad_cache import PadCache
+    from liveengine.render.process_workers import ProcessRenderWorkers
+
+    reports: list[str] = []
+    workers = ProcessRenderWorkers("builtin:no-such-decoder", None, {}, 8, PadCache(4), 48000,
+                                   on_error=lambda exc: reports.append(str(exc)))
+    try:
+        time.sleep(6.0)
+        # Child starts take about a second here: a loop would have made 5 or more by now; with
+        # waits of 0, 0.5, 1, 2 s after each quick exit there are at most 4.
+        assert 1 <= workers.restarts <= 4, (workers.restarts, reports)
+        exits = [r for r in reports if "render process exited" in r]
+        assert exits and "exits in a row" in exits[-1], reports
+        assert any("no-such-decoder" in r for r in reports), reports  # the child's own reason is reported too
+    finally:
+        workers.stop()
+    assert not workers._process.is_alive()
