@@ -75,33 +75,37 @@ def test_timed_commands_come_out_at_their_exact_frame(playing):
 
 
 def _latencies(engine: Engine, capture: Capture, hits: int) -> tuple[np.ndarray, np.ndarray]:
-    """(latency, arrival phase) in frames of each hit whose arrival the capture client could place.
+    """(latency, arrival phase) in frames of each hit whose arrival is known to the frame.
 
-    Arrivals are aimed at phases spread over the middle of a JACK cycle (24 to 87 frames after the
-    capture client's callback): near a cycle's edges "which block did it arrive in" depends on
-    scheduling (the capture client runs after the engine in each cycle), not on the engine.
-    A hit that arrives while the capture client's own callback is late (it shares this process's
-    interpreter lock) has no exact arrival frame: it is left out, and at most a quarter may be.
+    Arrivals are aimed at the first half of the audio server's cycle (16 to 71 frames after its
+    callback began, read off the engine clock), leaving room for the time `submit` takes (0.2 to
+    0.6 ms for a thread just woken on this machine, 0.05 ms warm): near a cycle's end "which block
+    did it arrive in" depends on scheduling, not on the engine. Left out, at most half: a hit
+    whose queueing took over 1 ms (this thread was descheduled between its time stamp and the
+    record's publication), and one that arrived while the capture client's own callback was late
+    (it shares this process's interpreter lock), so that its frame is not known.
     """
     capture.start()
     wait_frames(engine, 4 * PERIOD)
-    submitted = []
+    before, after = [], []
     for i in range(hits):
         time.sleep(0.1)  # hits far apart: each is found alone
-        target = capture.entered[capture.count - 1] + (24 + (i * 37) % 64) / RATE
+        target = engine.clock.anchor()[1] + (16 + (i * 37) % 56) / RATE
         while target < time.perf_counter() + 0.001:
             target += PERIOD / RATE
         time.sleep(target - time.perf_counter())
-        submitted.append(time.perf_counter())
+        before.append(time.perf_counter())
         assert engine.submit(make_command("/pad", [2, 3, 1.0]))
+        after.append(time.perf_counter())
     time.sleep(0.3)
-    moments = np.array(submitted)
-    arrivals, placed = capture.frames_at(moments), capture.placed(moments)
+    moments = np.array(before)
+    arrivals = capture.frames_at(moments)
+    known = capture.placed(moments) & (np.array(after) - moments < 1e-3)
     audio, first_frame = capture.stop()
     found = onsets(audio[:, 0], min_gap=1200) + first_frame  # hits are >= 4800 frames apart, each 2400 long
     assert len(found) == hits, (found, engine.status())
-    assert placed.mean() >= 0.75, f"only {placed.sum()} of {hits} arrivals placed"
-    return (found - arrivals)[placed], (arrivals % PERIOD)[placed]
+    assert known.mean() >= 0.5, f"only {known.sum()} of {hits} arrivals known to the frame"
+    return (found - arrivals)[known], (arrivals % PERIOD)[known]
 
 
 def test_constant_mode_has_constant_latency_and_lowest_latency_answers_sooner(playing, short_patch):
