@@ -49,6 +49,7 @@ from liveengine.server.layout import MAX_PADS, Layout, SharedState
 from liveengine.server.pool import SamplePool
 
 GRID_PARAMS = ("center_x", "center_y", "zoom", "rotation", "variance", "seed")
+OFFLINE_WAIT_SECONDS = 120.0  # offline, a sound that takes longer than this is a broken model: the hit is dropped and counted
 
 
 def server_layout(options: EngineOptions, patch: Patch, decoder: Decoder) -> Layout:
@@ -118,6 +119,10 @@ class Engine:
         self.report_count = 0  # reports ever made (the deque keeps the last 200)
         self.server: ServerProcess | InProcessServer | None = None
         self.core = None  # the real-time core, when it runs in this process (offline backend)
+        # Offline, the clock waits for sounds: every hit plays exactly what it asked for (the
+        # pad's sound for the current setting, its next variation, the exact point), never a
+        # fallback chosen by a deadline, so a render is the same on a busy machine as on an idle one.
+        self.offline = False
         self.recorder: Recorder | None = None
         self.not_ready = 0  # hits on pads whose first render had not finished
         self.variation_misses = 0  # hits whose next variation was not rendered yet (the pad's own sound played)
@@ -319,8 +324,10 @@ class Engine:
         cache = instrument.cache
         buffer, kind = None, "pad"
         if instrument.setting.variance > 0:
+            slot = cache.pads + pad
+            if self.offline:
+                cache.wait_fresh(slot, OFFLINE_WAIT_SECONDS)
             with self._control:
-                slot = cache.pads + pad
                 buffer = cache.ready(slot)
                 if buffer is not None:
                     kind = "variation"
@@ -329,6 +336,8 @@ class Engine:
                     instrument.workers.render_more(self._variation_point(instrument, pad)[None, :], [slot])
                 else:
                     self.variation_misses += 1
+        if buffer is None and self.offline:
+            buffer = cache.wait_fresh(pad, OFFLINE_WAIT_SECONDS)  # after a knob move: the new sound, not the old
         if buffer is None:
             buffer = cache.get(pad)
         self.last_pad = pad
@@ -357,6 +366,8 @@ class Engine:
         """A hit on a latent point that is not a pad: exact if it can be ready by the deadline, else the nearest ready pad now."""
         self.last_pad = nearest
         buffer = instrument.on_demand.cached(point)
+        if buffer is None and self.offline:
+            buffer = instrument.on_demand.render_wait(point, OFFLINE_WAIT_SECONDS)
         if buffer is not None:
             return self._start(instrument, buffer, velocity, self._target(command), nearest, "exact")
         target = self._target(command)
@@ -567,6 +578,7 @@ class Engine:
         else:
             server = InProcessServer(self.options, self.shared)
             self.core = server.core
+            self.offline = True
             server.start(device)
         self.server = server
         self._stop.clear()

@@ -3,7 +3,8 @@
 Done once per render on a worker thread: resample to the device rate (soxr),
 trim leading silence so the transient lands on the hit's frame, fade in over the
 sub-millisecond pre-roll so the trim leaves no step, drop the silent tail, and
-cut-and-fade anything longer than the patch allows.
+cut anything longer than the patch allows, and fade every end out over 50 ms
+(each end is a cut, seldom 60 dB below the peak).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def prepare_oneshot(
     *,
     fade_in_ms: float = 0.5,
     max_seconds: float = 4.0,
-    tail_fade_ms: float = 10.0,
+    tail_fade_ms: float = 50.0,
 ) -> PlayableBuffer:
     """Make a PlayableBuffer from mono float audio at `source_rate`. Not for the audio thread."""
     audio = np.asarray(audio, dtype=np.float32).reshape(-1)
@@ -66,13 +67,14 @@ def prepare_oneshot(
     limit = int(max_seconds * device_rate)
     if len(samples) > limit:
         samples = samples[:limit]
-    if abs(samples[-1]) > ONSET_THRESHOLD:
-        # Cut by the length limit, or a decoder whose output stops short of silence:
-        # a short fade-out so the voice does not end on a step.
-        # Never the transient itself (sample `pre`): a one-sample click would vanish.
-        tail = min(len(samples) - pre - 1, max(1, round(tail_fade_ms * 1e-3 * device_rate)))
-        if tail > 0:
-            samples[-tail:] *= np.linspace(1.0, 0.0, tail + 1, dtype=np.float32)[1:]
+    # Every buffer now ends on a cut: at the last sample above -60 dBFS (for all but a
+    # 0 dBFS peak, less than 60 dB below the peak), at the length limit, or where the decoder
+    # stopped (a cymbal still ringing at the model's window, 14 to 44 dB below its peak).
+    # A 50 ms fade-out, so the voice neither ends on a step nor stops dead mid-ring.
+    # Never the transient itself (sample `pre`): a one-sample click would vanish.
+    tail = min(len(samples) - pre - 1, max(1, round(tail_fade_ms * 1e-3 * device_rate)))
+    if tail > 0:
+        samples[-tail:] *= np.linspace(1.0, 0.0, tail + 1, dtype=np.float32)[1:]
     hops = -(-len(samples) // ENVELOPE_HOP)
     padded = np.zeros(hops * ENVELOPE_HOP, dtype=np.float32)
     padded[: len(samples)] = np.abs(samples)

@@ -86,6 +86,16 @@ class OnDemandRenderer:
             return False
         return self._put(point, payload)
 
+    def render_wait(self, point: np.ndarray, timeout: float) -> PlayableBuffer | None:
+        """Render the point and wait for it, whatever the deadline (offline renders, where the
+        clock waits for the sound): None if it failed or took longer than `timeout`."""
+        waiter = _Waiter()
+        try:
+            self._jobs.put((np.asarray(point, np.float32).reshape(1, -1), waiter), timeout=timeout)
+        except queue.Full:
+            return None
+        return waiter.get(timeout)
+
     def prefetch(self, point: np.ndarray) -> bool:
         """Render for the cache only (after a missed deadline), if there is room."""
         return self._put(point, None)
@@ -116,9 +126,13 @@ class OnDemandRenderer:
                     self._exact[point_key(point[0])] = buffer
                     while len(self._exact) > EXACT_CACHE:
                         self._exact.popitem(last=False)
-                if payload is not None:
+                if isinstance(payload, _Waiter):
+                    payload.put(buffer)
+                elif payload is not None:
                     self.on_ready(buffer, payload)
             except Exception as exc:  # a failed render is reported; the thread goes on
+                if isinstance(payload, _Waiter):
+                    payload.put(None)
                 self.errors += 1
                 if self.on_error is not None:
                     self.on_error(exc)
@@ -131,3 +145,18 @@ class OnDemandRenderer:
         except queue.Full:
             pass
         self._thread.join(timeout=2.0)
+
+
+class _Waiter:
+    """One render's result, handed from the render thread to a caller that waits for it."""
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self._buffer: PlayableBuffer | None = None
+
+    def put(self, buffer: PlayableBuffer | None) -> None:
+        self._buffer = buffer
+        self._done.set()
+
+    def get(self, timeout: float) -> PlayableBuffer | None:
+        return self._buffer if self._done.wait(timeout) else None

@@ -46,6 +46,17 @@ class PadCache:
     def get(self, pad: int) -> PlayableBuffer | None:
         return self.buffers[pad]
 
+    def wait_fresh(self, slot: int, timeout: float) -> PlayableBuffer | None:
+        """Block (offline renders only) until the slot is rendered for the current setting; None on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not self.fresh[slot]:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._changed.wait(min(left, 0.25))
+            return self.buffers[slot]
+
     def begin_generation(self) -> int:
         with self._changed:
             self.generation += 1
