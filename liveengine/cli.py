@@ -159,9 +159,7 @@ def cmd_play(args) -> int:
                 raise
             engine.stop()
             engine = None
-            out = _new_file(Path("liveengine-demo.wav"))
-            say(f"No audio output device found on this machine, so liveengine renders the demo of patch '{patch.name}' to {out} instead.")
-            return _render_demo(patch, out)
+            return _play_without_device(patch, args)
         say(f"liveengine {__version__}: patch '{patch.name}' ({patch.path}), decoder {engine.instrument.decoder.name}, "
             f"{engine.instrument.setting.rows}x{engine.instrument.setting.cols} pads, timing {options.timing}")
         say(f"audio server: pid {engine.server.pid}")
@@ -211,7 +209,8 @@ def cmd_play(args) -> int:
     return 0
 
 
-def render_score_to_file(patch, events, out: Path, *, seconds: float, samplerate=None, blocksize=None, overwrite=False, label="rendering") -> dict:
+def render_score_to_file(patch, events, out: Path, *, seconds: float, samplerate=None, blocksize=None, overwrite=False, label="rendering",
+                         loop_seconds: float | None = None) -> dict:
     """Render timed score events through the engine on the offline backend into a WAV file."""
     from liveengine.audio.offline import OfflineBackend
     from liveengine.audio.wav_writer import CrashSafeWavWriter
@@ -230,7 +229,7 @@ def render_score_to_file(patch, events, out: Path, *, seconds: float, samplerate
         engine.wait_rendered(on_progress=Progress("rendering pads"))
         backend = OfflineBackend(options.samplerate, options.blocksize, options.channels)
         engine.start(backend)
-        feeder = ScoreFeeder(engine, events, 0, horizon_frames=options.blocksize * 4)
+        feeder = ScoreFeeder(engine, events, 0, horizon_frames=options.blocksize * 4, loop_seconds=loop_seconds)
         total = int(seconds * options.samplerate)
         progress = Progress(label)
         step = options.samplerate  # report each second of audio
@@ -249,13 +248,31 @@ def render_score_to_file(patch, events, out: Path, *, seconds: float, samplerate
         engine.stop()
 
 
-def _render_demo(patch, out: Path) -> int:
+def _play_without_device(patch, args) -> int:
+    """No audio device: render what `play` was asked to play (the score or the demo, for --seconds,
+    into --record) to a file, and say so in one sentence."""
     from liveengine.control.score import load_score
 
-    if patch.demo_score is None:
-        raise LiveEngineError(f"patch {patch.name} has no [demo] score to render.")
-    render_score_to_file(patch, load_score(patch.demo_score), out, seconds=patch.demo_seconds, label="rendering demo (seconds)")
-    say(f"Wrote {out.resolve()} ({patch.demo_seconds:g} s); play it with any audio player.")
+    if args.score:
+        events, loop, what = load_score(args.score), None, f"score {args.score}"
+    elif patch.demo_score is not None:
+        events, loop, what = load_score(patch.demo_score), patch.demo_seconds, "demo"
+    else:
+        raise LiveEngineError(f"there is no audio output device, and patch {patch.name} has no [demo] score to render instead.",
+                              "Give a score with --score FILE, or connect an audio device.")
+    if args.seconds is not None:
+        seconds = args.seconds
+    elif loop is not None:
+        seconds = loop
+    else:  # a score plays once, to its last hit's end
+        seconds = max((t for t, _ in events), default=0.0) + patch.engine["max_seconds"]
+    # --record was refused earlier if it existed without --force; the engine opened it since.
+    out = Path(args.record) if args.record else _new_file(Path("liveengine-demo.wav"))
+    say(f"No audio output device found on this machine, so liveengine renders the {what} of patch '{patch.name}' "
+        f"({seconds:g} s) to {out} instead.")
+    render_score_to_file(patch, events, out, seconds=seconds, overwrite=bool(args.record), loop_seconds=loop,
+                         label=f"rendering {what} (seconds)")
+    say(f"Wrote {out.resolve()} ({seconds:g} s); play it with any audio player.")
     return 0
 
 

@@ -56,3 +56,30 @@ def test_play_without_an_audio_device_renders_the_demo_to_a_new_file(tmp_path):
     assert second.returncode == 0
     assert (tmp_path / "liveengine-demo-1.wav").exists(), "a second demo must not overwrite the first"
     np.testing.assert_array_equal(sf.read(demo, dtype="float32")[0], audio)
+
+
+def test_play_without_an_audio_device_renders_what_was_asked_into_the_recording(tmp_path):
+    """`play --score S --seconds 2 --record R` with no device: S for 2 s into R (was: flags ignored, an 8 s demo elsewhere)."""
+    env = {**os.environ, "JACK_DEFAULT_SERVER": "liveengine-no-such-server", "JACK_NO_START_SERVER": "1"}
+    score = tmp_path / "two.score"
+    score.write_text("0.0 /pad 7 7 0.9\n0.5 /pad 2 7 0.9\n")
+    take = tmp_path / "takes" / "take.wav"
+    take.parent.mkdir()
+    done = subprocess.run([sys.executable, "-m", "liveengine", "play", "--score", str(score), "--seconds", "2", "--record", str(take),
+                           "--no-osc", "--no-midi"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    if "No audio output device" not in done.stdout:
+        pytest.skip("this machine has an audio output device, so play opens it instead of rendering")
+    assert done.returncode == 0, done.stderr
+    assert f"score {score}" in done.stdout and "(2 s)" in done.stdout and str(take) in done.stdout
+    audio, rate = sf.read(take, dtype="float32")
+    assert len(audio) == 2 * rate
+    loud = np.flatnonzero(np.abs(audio[:, 0]) > 1e-3)
+    assert loud[0] < 0.01 * rate and np.any((loud > 0.49 * rate) & (loud < 0.52 * rate))  # both hits, at their times
+    assert not (tmp_path / "liveengine-demo.wav").exists()
+
+    # With no score: the demo, looped for --seconds, into a new file beside the first.
+    demo = subprocess.run([sys.executable, "-m", "liveengine", "play", "--seconds", "10", "--no-osc", "--no-midi"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert demo.returncode == 0, demo.stderr
+    audio, rate = sf.read(tmp_path / "liveengine-demo.wav", dtype="float32")
+    assert len(audio) == 10 * rate and np.max(np.abs(audio[-2 * rate :])) > 0.1  # the demo's 8 s loop plays on
