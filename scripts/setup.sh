@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up liveengine on this machine: system libraries, then a virtual environment in .venv.
 #   scripts/setup.sh play   what playing needs (PortAudio)
-#   scripts/setup.sh test   what the tests need too (a JACK server, liblo tools)
+#   scripts/setup.sh test   what the tests need too (a JACK server, liblo tools, Pure Data for the Pd panel's test)
 # As root (a container, CI, a fresh server) it installs missing system packages with
 # apt-get. As anyone else it never runs a package manager: it prints the command to run.
 set -euo pipefail
@@ -51,7 +51,9 @@ system_packages() {
 python_env() {
   local python=""
   for candidate in python3.13 python3.12 python3.11 python3; do
-    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    # 2>/dev/null: a version manager's shim for a version that is not installed answers
+    # `command -v` and then fails loudly when run (pyenv: "python3.13: command not found").
+    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
       python="$candidate"; break
     fi
   done
@@ -70,10 +72,13 @@ python_env() {
   if [ ! -f "$stamp" ] || ! grep -qx "$want" "$stamp" 2>/dev/null; then
     say "installing liveengine and its Python dependencies into .venv"
     .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-    if [ "$purpose" = test ]; then
-      .venv/bin/python -m pip install -q -e ".[test]"
-    else
-      .venv/bin/python -m pip install -q -e .
+    local extras=""
+    [ "$purpose" = test ] && extras="[test]"
+    # pip's warnings (about the index, about versions) are kept in a log, shown only if it fails.
+    if ! .venv/bin/python -m pip install -q -e ".$extras" >.venv/pip-install.log 2>&1; then
+      cat .venv/pip-install.log >&2
+      say "pip could not install liveengine (its output is above, and in .venv/pip-install.log)."
+      exit 1
     fi
     echo "$want" >> "$stamp"
   fi
