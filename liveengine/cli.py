@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--osc-host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; others need --osc-allow)")
     play.add_argument("--osc-allow", action="append", default=[], metavar="ADDRESS", help="a client address allowed to send OSC (repeatable)")
     play.add_argument("--no-osc", action="store_true", help="do not listen for OSC")
+    play.add_argument("--keys", action="store_true", help="play a 4x4 block of pads from the computer keyboard (arrows move it)")
     play.add_argument("--resume", nargs="?", const="autosave", type=state_name_type, metavar="NAME",
                       help="restore the state saved last (or the one saved as NAME): mapping, parameters, captures")
     play.add_argument("--no-autosave", action="store_true", help="do not save the live state on changes and at exit")
@@ -123,6 +124,10 @@ def cmd_play(args) -> int:
             raise LiveEngineError(f"no saved state named {args.resume!r} in {state_dir()}.",
                                   "Play once without --resume (state is saved as 'autosave'), or save one with /state/save NAME.")
 
+    if args.keys:
+        from liveengine.control.keys import check_terminal
+
+        check_terminal(sys.stdin.fileno())
     # The control process never opens the device: the audio server process does (liveengine/server/).
     if patch.audio["backend"] == "jack":
         device_spec = DeviceSpec.jack(options.samplerate, options.blocksize, options.channels, patch.audio["jack_ports"])
@@ -140,7 +145,7 @@ def cmd_play(args) -> int:
             engine.stop()
             raise
     engine.autosave = None if args.no_autosave else "autosave"
-    osc = midi = None
+    osc = midi = keys = None
     try:
         if not args.no_osc:
             from liveengine.control.osc.server import OscServer
@@ -169,6 +174,11 @@ def cmd_play(args) -> int:
             say(f"listening for OSC on {osc.address[0]}:{osc.address[1]} (see docs/osc.md)")
         stop = threading.Event()
         _install_stop_signals(stop)
+        if args.keys:
+            from liveengine.control.keys import KeyboardPlayer
+
+            keys = KeyboardPlayer(engine, say)
+            keys.start()
         feeder = None
         if args.score or args.demo:
             if args.score:
@@ -195,6 +205,8 @@ def cmd_play(args) -> int:
                 say(f"voices {s['voices']:2d}  cpu {s['cpu_load']:.0%}  p99 {s['callback_p99']:.0%}  xruns {s['xruns']}  "
                     f"late {s['late_commands']}  drops {s['queue_drops']}  pads {s['rendered']}")
     finally:
+        if keys is not None:
+            keys.stop()  # the terminal back as it was
         if osc is not None:
             osc.stop()
         if midi is not None:
