@@ -11,7 +11,9 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import Callable
 
+from liveengine import handlers
 from liveengine.errors import LiveEngineError
 
 
@@ -58,12 +60,17 @@ class CommandSpec:
     address: str
     args: tuple[Arg, ...]
     doc: str
+    handler: Callable  # handler(engine, command, caller) -> bool: what the command does (handlers.py)
     reply: str = "nothing (errors: /error address reason)"
-    handled_by: str = "engine"  # "engine": Engine.submit; "server": the OSC server itself
     writes: bool = False  # writes files or switches patches: loopback clients only unless allowed
     repeat: bool = False  # `args` is a group given one or more times (/latent values, /mix triples)
     tail: Arg | None = None  # with repeat: an optional last argument after the groups (a velocity)
     max_groups: int = 64
+
+    @property
+    def timed(self) -> bool:
+        """A sound or parameter command: it takes effect at a time on the engine clock, so scores may use it."""
+        return hasattr(self.handler, "engine_method")
 
     def shape(self) -> str:
         """How the arguments read in docs and errors: `row col [velocity]`, `weight row col ... [velocity]`."""
@@ -96,36 +103,41 @@ COMMANDS: dict[str, CommandSpec] = {
         CommandSpec(
             "/pad",
             (Arg("row", int, 0, 15), Arg("col", int, 0, 15), VELOCITY),
-            "hit a pad; row 0 is the bottom row",
+            "hit a pad; row 0 is the bottom row", handler=handlers.pad,
         ),
         CommandSpec("/xy", (Arg("x", float, 0.0, 1.0), Arg("y", float, 0.0, 1.0), VELOCITY),
-                    "hit any point of the grid's plane, between pads too (0..1 across the columns and up the rows); renders on demand"),
+                    "hit any point of the grid's plane, between pads too (0..1 across the columns and up the rows); renders on demand",
+                    handler=handlers.xy),
         CommandSpec("/latent", (Arg("v", float, -64.0, 64.0),),
-                    "hit an explicit latent point of the model's size; one value more is the velocity; renders on demand", repeat=True, max_groups=1025),
+                    "hit an explicit latent point of the model's size; one value more is the velocity; renders on demand", repeat=True, max_groups=1025,
+                    handler=handlers.latent),
         CommandSpec("/mix", (Arg("weight", float, -8.0, 8.0), Arg("row", int, 0, 15), Arg("col", int, 0, 15)),
-                    "hit a weighted mix of pads' latent points (weights may be negative); renders on demand", repeat=True, tail=VELOCITY, max_groups=16),
-        CommandSpec("/pad/off", (Arg("row", int, 0, 15), Arg("col", int, 0, 15)), "release a pad: its sounding voices fade out over the patch's fade_ms (MIDI note-offs send it only when [midi] note_off asks)"),
-        CommandSpec("/param", (Arg("name", str, choices=tuple(PARAMS)), Arg("value", float)), "set a live parameter"),
-        CommandSpec("/mapping", (Arg("name", str, choices=MAPPING_NAMES),), "switch the grid's mapping live (plane, corners, library, direct)"),
-        CommandSpec("/choke", (Arg("group", str),), "fade out every voice of a choke group"),
-        CommandSpec("/panic", (), "silence every voice at once and drop scheduled commands"),
-        CommandSpec("/ping", (), "check that the engine is there", reply="/pong", handled_by="server"),
+                    "hit a weighted mix of pads' latent points (weights may be negative); renders on demand", repeat=True, tail=VELOCITY, max_groups=16,
+                    handler=handlers.mix),
+        CommandSpec("/pad/off", (Arg("row", int, 0, 15), Arg("col", int, 0, 15)), "release a pad: its sounding voices fade out over the patch's fade_ms (MIDI note-offs send it only when [midi] note_off asks)",
+                    handler=handlers.pad_off),
+        CommandSpec("/param", (Arg("name", str, choices=tuple(PARAMS)), Arg("value", float)), "set a live parameter", handler=handlers.param),
+        CommandSpec("/mapping", (Arg("name", str, choices=MAPPING_NAMES),), "switch the grid's mapping live (plane, corners, library, direct)",
+                    handler=handlers.mapping),
+        CommandSpec("/choke", (Arg("group", str),), "fade out every voice of a choke group", handler=handlers.choke),
+        CommandSpec("/panic", (), "silence every voice at once and drop scheduled commands", handler=handlers.panic),
+        CommandSpec("/ping", (), "check that the engine is there", reply="/pong", handler=handlers.ping),
         CommandSpec("/status", (), "report the engine's counters",
-                    reply="/status voices xruns queue_drops late_commands cpu_load rendered_pads total_pads", handled_by="server"),
+                    reply="/status voices xruns queue_drops late_commands cpu_load rendered_pads total_pads", handler=handlers.status),
         CommandSpec("/subscribe", (Arg("port", int, 1, 65535, optional=True, default=0),),
                     "send feedback (/status once a second, /error, /report) to the sender's address, at this port if given",
-                    reply="/subscribed port", handled_by="server"),
+                    reply="/subscribed port", handler=handlers.subscribe),
         CommandSpec("/unsubscribe", (Arg("port", int, 1, 65535, optional=True, default=0),), "stop feedback to that address",
-                    reply="/unsubscribed port", handled_by="server"),
+                    reply="/unsubscribed port", handler=handlers.unsubscribe),
         CommandSpec("/patch", (Arg("name", str, pattern=NAME_PATTERN),), "load a patch by name from the patch folders (names only, never paths)",
-                    reply="/patch name ok|failed", handled_by="server", writes=True),
+                    reply="/patch name ok|failed", handler=handlers.load_patch, writes=True),
         CommandSpec("/record/start", (Arg("name", str, pattern=NAME_PATTERN),), "record the output to NAME.wav in the recordings folder (never overwrites)",
-                    reply="/record/start path", handled_by="server", writes=True),
+                    reply="/record/start path", handler=handlers.record_start, writes=True),
         CommandSpec("/capture", (), "keep the sound heard last: its WAV and latent point go to the library folder",
-                    reply="/capture path", handled_by="server", writes=True),
+                    reply="/capture path", handler=handlers.capture, writes=True),
         CommandSpec("/state/save", (Arg("name", str, pattern=NAME_PATTERN),), "save the live state (mapping, parameters, captures) as NAME",
-                    reply="/state/save path", handled_by="server", writes=True),
-        CommandSpec("/record/stop", (), "stop recording; the file is complete", reply="/record/stop path", handled_by="server", writes=True),
+                    reply="/state/save path", handler=handlers.save_state, writes=True),
+        CommandSpec("/record/stop", (), "stop recording; the file is complete", reply="/record/stop path", handler=handlers.record_stop, writes=True),
     )
 }
 

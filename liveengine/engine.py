@@ -27,7 +27,8 @@ import numpy as np
 from liveengine.audio.backend import AudioBackend
 from liveengine.audio.recorder import Recorder
 from liveengine.audio.spec import DeviceSpec
-from liveengine.commands import Command
+from liveengine.commands import COMMANDS, Command
+from liveengine.handlers import Caller
 from liveengine.decoders.base import Decoder
 from liveengine.decoders.registry import load_decoder
 from liveengine.errors import LiveEngineError
@@ -258,62 +259,74 @@ class Engine:
         # Constant latency: exactly one block after arrival, wherever in the block it arrived.
         return self.now_frame() + self.options.blocksize
 
-    def submit(self, command: Command) -> bool:
-        """Queue a checked Command for the audio thread (any control thread).
+    def submit(self, command: Command, caller: Caller | None = None) -> bool:
+        """Run a checked Command (any control thread): its handler in the one command table.
 
-        Returns False when it could not be queued (queue full, pad not rendered
-        yet); both are counted. Raises LiveEngineError for commands that do not
-        fit the loaded patch (a pad outside the grid, an unknown choke group,
-        a latent point of the wrong size).
+        Returns False when it could not be taken (queue full, pad not rendered yet);
+        both are counted. Raises LiveEngineError for commands that do not fit the
+        loaded patch (a pad outside the grid, an unknown choke group, a latent point
+        of the wrong size). `caller` is how to answer (OSC replies); None: nobody.
         """
-        address, args = command.address, command.args
+        return COMMANDS[command.address].handler(self, command, caller or Caller())
+
+    # ---- what each sound and parameter command does (named in commands.py) ----
+    def pad(self, command: Command) -> bool:
+        row, col, velocity = command.args
         instrument = self.instrument
-        if address == "/pad":
-            row, col, velocity = args
-            return self._hit_pad(instrument, self._pad(instrument, row, col), velocity, command)
-        if address == "/xy":
-            x, y, velocity = args
-            setting = instrument.setting
-            point = instrument.mapping.to_latent(setting.view(np.array([x, y])))
-            nearest = setting.pad_index(int(round(y * (setting.rows - 1))), int(round(x * (setting.cols - 1))))
-            return self._hit_point(instrument, point, velocity, command, nearest)
-        if address == "/latent":
-            dim = instrument.decoder.latent_dim
-            if len(args) not in (dim, dim + 1):
-                raise LiveEngineError(f"/latent got {len(args)} values; this model's latent points have {dim}: /latent v1 .. v{dim} [velocity].")
-            velocity = args[dim] if len(args) > dim else 1.0
-            if not 0.0 <= velocity <= 1.0:
-                raise LiveEngineError(f"/latent velocity is {velocity!r}; expected a number from 0 to 1.")
-            point = np.asarray(args[:dim], np.float32)
-            return self._hit_point(instrument, point, velocity, command, self._nearest_pad(instrument, point))
-        if address == "/mix":
-            velocity = args[-1] if len(args) % 3 == 1 else 1.0
-            triples = [args[i : i + 3] for i in range(0, len(args) - len(args) % 3, 3)]
-            pads = [self._pad(instrument, int(row), int(col)) for _, row, col in triples]
-            weights = np.array([w for w, _, _ in triples], np.float64)
-            point = mix(instrument.pad_points[pads], weights)
-            return self._hit_point(instrument, point, velocity, command, pads[int(np.argmax(np.abs(weights)))])
-        if address == "/pad/off":
-            pad = self._pad(instrument, *args)
-            return self._send(STOP_PAD, self._target(command), pad=pad)
-        if address == "/param":
-            name, value = args
-            if name == "gain":
-                self._gain = float(value)
-                return self._send(GAIN, self._target(command), value=float(value))
-            self.set_grid_param(name, value)
-            return True
-        if address == "/mapping":
-            self.set_mapping(args[0])
-            return True
-        if address == "/choke":
-            group = instrument.choke_groups.get(args[0])
-            if group is None:
-                raise LiveEngineError(f"/choke group {args[0]!r} is not in the patch; groups: {', '.join(instrument.choke_groups) or 'none'}.")
-            return self._send(CHOKE, self._target(command), choke=group)
-        if address == "/panic":
-            return self._send(PANIC, ASAP if command.at is None else command.at)
-        raise LiveEngineError(f"the engine has no handler for {address}.")
+        return self._hit_pad(instrument, self._pad(instrument, row, col), velocity, command)
+
+    def xy(self, command: Command) -> bool:
+        x, y, velocity = command.args
+        instrument = self.instrument
+        setting = instrument.setting
+        point = instrument.mapping.to_latent(setting.view(np.array([x, y])))
+        nearest = setting.pad_index(int(round(y * (setting.rows - 1))), int(round(x * (setting.cols - 1))))
+        return self._hit_point(instrument, point, velocity, command, nearest)
+
+    def latent(self, command: Command) -> bool:
+        args, instrument = command.args, self.instrument
+        dim = instrument.decoder.latent_dim
+        if len(args) not in (dim, dim + 1):
+            raise LiveEngineError(f"/latent got {len(args)} values; this model's latent points have {dim}: /latent v1 .. v{dim} [velocity].")
+        velocity = args[dim] if len(args) > dim else 1.0
+        if not 0.0 <= velocity <= 1.0:
+            raise LiveEngineError(f"/latent velocity is {velocity!r}; expected a number from 0 to 1.")
+        point = np.asarray(args[:dim], np.float32)
+        return self._hit_point(instrument, point, velocity, command, self._nearest_pad(instrument, point))
+
+    def mix(self, command: Command) -> bool:
+        args, instrument = command.args, self.instrument
+        velocity = args[-1] if len(args) % 3 == 1 else 1.0
+        triples = [args[i : i + 3] for i in range(0, len(args) - len(args) % 3, 3)]
+        pads = [self._pad(instrument, int(row), int(col)) for _, row, col in triples]
+        weights = np.array([w for w, _, _ in triples], np.float64)
+        point = mix(instrument.pad_points[pads], weights)
+        return self._hit_point(instrument, point, velocity, command, pads[int(np.argmax(np.abs(weights)))])
+
+    def pad_off(self, command: Command) -> bool:
+        return self._send(STOP_PAD, self._target(command), pad=self._pad(self.instrument, *command.args))
+
+    def param(self, command: Command) -> bool:
+        name, value = command.args
+        if name == "gain":
+            self._gain = float(value)
+            return self._send(GAIN, self._target(command), value=float(value))
+        self.set_grid_param(name, value)
+        return True
+
+    def mapping(self, command: Command) -> bool:
+        self.set_mapping(command.args[0])
+        return True
+
+    def choke(self, command: Command) -> bool:
+        groups = self.instrument.choke_groups
+        group = groups.get(command.args[0])
+        if group is None:
+            raise LiveEngineError(f"/choke group {command.args[0]!r} is not in the patch; groups: {', '.join(groups) or 'none'}.")
+        return self._send(CHOKE, self._target(command), choke=group)
+
+    def panic(self, command: Command) -> bool:
+        return self._send(PANIC, ASAP if command.at is None else command.at)
 
     def _hit_pad(self, instrument: Instrument, pad: int, velocity: float, command: Command) -> bool:
         grid = instrument.patch.grid

@@ -10,6 +10,7 @@ import math
 import pytest
 
 from liveengine.commands import COMMANDS, PARAMS, Command, make_command, parse_command_text
+from liveengine.engine import Engine
 from liveengine.errors import LiveEngineError
 
 
@@ -78,9 +79,11 @@ def test_panic():
 
 def test_every_table_address_takes_its_own_shape():
     # Guards the table itself: a typo there would break every adapter at once.
-    engine_side = {a for a, spec in COMMANDS.items() if spec.handled_by == "engine"}
-    assert engine_side == {"/pad", "/pad/off", "/xy", "/latent", "/mix", "/param", "/mapping", "/choke", "/panic"}
-    assert all(spec.handled_by in ("engine", "server") for spec in COMMANDS.values())
+    # Every address names its own handler (one each; a copy-paste slip would make two commands do one thing).
+    assert len({spec.handler for spec in COMMANDS.values()}) == len(COMMANDS)
+    to_engine = {a: spec.handler.engine_method for a, spec in COMMANDS.items() if spec.timed}
+    assert set(to_engine) == {"/pad", "/pad/off", "/xy", "/latent", "/mix", "/param", "/mapping", "/choke", "/panic"}
+    assert all(callable(getattr(Engine, method, None)) for method in to_engine.values())
     assert {a for a, spec in COMMANDS.items() if spec.writes} == {"/patch", "/record/start", "/record/stop", "/capture", "/state/save"}
     assert parse_command_text("/pad/off 1 2").args == (1, 2)
     assert parse_command_text("/choke hats").args == ("hats",)

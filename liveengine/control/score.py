@@ -31,8 +31,8 @@ def parse_score(text: str, source: str = "<score>") -> list[tuple[float, Command
             command = parse_command_text(rest)
         except LiveEngineError as exc:
             raise LiveEngineError(f"{source}:{number}: {exc.message}") from None
-        if COMMANDS[command.address].handled_by != "engine":
-            engine_side = ", ".join(a for a, spec in COMMANDS.items() if spec.handled_by == "engine")
+        if not COMMANDS[command.address].timed:
+            engine_side = ", ".join(a for a, spec in COMMANDS.items() if spec.timed)
             raise LiveEngineError(f"{source}:{number}: {command.address} is an OSC server request, not a score command; a score may use {engine_side}.")
         events.append((seconds, command))
     events.sort(key=lambda e: e[0])

@@ -24,8 +24,9 @@ from pythonosc.osc_bundle import OscBundle
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 
-from liveengine.commands import COMMANDS, Command, make_command
+from liveengine.commands import COMMANDS, make_command
 from liveengine.errors import LiveEngineError
+from liveengine.handlers import Caller, status_values
 
 MAX_DATAGRAM = 65507  # the largest UDP payload; anything the network delivers is read whole
 FEEDBACK_SECONDS = 1.0  # /status
@@ -233,9 +234,7 @@ class OscServer:
             self._reject(sender, address, exc.message, "bad_arguments")
             return
         try:
-            if spec.handled_by == "server":
-                self._serve(command, sender)
-            elif not self.engine.submit(command):
+            if not self.engine.submit(command, self._caller(sender)):
                 self._reject(sender, address, "the engine could not take it now (queue full or pad not rendered)", "engine_rejected")
                 return
         except LiveEngineError as exc:
@@ -243,46 +242,22 @@ class OscServer:
             return
         self.counters.handled += 1
 
-    # ---- server-side addresses ----
-    def _serve(self, command: Command, sender) -> None:
-        address, args = command.address, command.args
-        if address == "/ping":
-            self.send(sender, "/pong")
-        elif address == "/status":
-            self.send(sender, "/status", *self.status_values())
-        elif address == "/subscribe":
-            target = (sender[0], args[0] or sender[1])
+    def _caller(self, sender) -> Caller:
+        """How the command table's handlers answer this client: replies, feedback, where recordings go."""
+
+        def subscribe(port: int) -> int:
+            target = (sender[0], port or sender[1])
             self.subscribers.add(target)
             self._described.clear()  # the newcomer gets every pad's description
-            self.send(target, "/subscribed", target[1])
-        elif address == "/unsubscribe":
-            target = (sender[0], args[0] or sender[1])
+            return target[1]
+
+        def unsubscribe(port: int) -> int:
+            target = (sender[0], port or sender[1])
             self.subscribers.discard(target)
-            self.send(sender, "/unsubscribed", target[1])
-        elif address == "/patch":
-            from liveengine.patch import resolve_patch
+            return target[1]
 
-            ok = self.engine.load_patch(resolve_patch(args[0]))
-            self.send(sender, "/patch", args[0], "ok" if ok else "failed")
-        elif address == "/record/start":
-            path = self.recordings_dir / f"{args[0]}.wav"
-            self.engine.record(path)
-            self.send(sender, "/record/start", str(path))
-        elif address == "/capture":
-            self.send(sender, "/capture", str(self.engine.capture()))
-        elif address == "/state/save":
-            self.send(sender, "/state/save", str(self.engine.save_state(args[0])))
-        elif address == "/record/stop":
-            recorder = self.engine.recorder
-            if recorder is None:
-                raise LiveEngineError("no recording is running.")
-            self.engine.stop_recording()
-            self.send(sender, "/record/stop", str(recorder.path))
-
-    def status_values(self) -> tuple:
-        s = self.engine.status()
-        done, total = (int(x) for x in s["rendered"].split("/"))
-        return (s["voices"], s["xruns"], s["queue_drops"], s["late_commands"], float(s["cpu_load"]), done, total)
+        return Caller(reply=lambda address, *args: self.send(sender, address, *args), subscribe=subscribe,
+                      unsubscribe=unsubscribe, recordings=self.recordings_dir)
 
     # ---- replies and feedback ----
     def send(self, target: tuple[str, int], address: str, *args) -> None:
@@ -337,7 +312,7 @@ class OscServer:
                 messages.append(build_message("/level", self.engine.shared.float("peak")))
             if now >= next_status:
                 next_status = now + FEEDBACK_SECONDS
-                messages.append(build_message("/status", *self.status_values()))
+                messages.append(build_message("/status", *status_values(self.engine)))
             count = self.engine.report_count
             for report in list(self.engine.reports)[-min(count - seen_reports, len(self.engine.reports)):] if count > seen_reports else []:
                 messages.append(build_message("/report", report))
