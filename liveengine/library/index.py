@@ -30,7 +30,7 @@ from liveengine.decoders.base import require_encoder
 from liveengine.errors import LiveEngineError
 from liveengine.resources import cache_dir as user_cache_dir
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2  # 2: files cut into sounds by file_sounds with NEW_HIT_DB; an index of another version is rebuilt
 ENCODE_BATCH = 32
 
 

@@ -7,6 +7,7 @@ was cut at its second onset and the library's copy was not: 21 of 64 pads were n
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -15,7 +16,7 @@ import pytest
 import soundfile
 
 from liveengine.decoders.registry import load_decoder
-from liveengine.library.index import encode_sounds, library_files, load_or_build, query_sound
+from liveengine.library.index import cache_path, encode_sounds, library_files, load_or_build, query_sound
 
 RATE = 44100  # the drum model's
 
@@ -66,3 +67,15 @@ def test_similar_lists_the_query_file_first(library):
     assert result.returncode == 0, result.stderr
     rows = [line.split() for line in result.stdout.splitlines() if line.lstrip()[:1].isdigit()]
     assert len(rows) == 3 and rows[0][3] == "pad_r7_c7.wav" and float(rows[0][1]) < 1e-4, result.stdout
+
+
+def test_an_index_cut_by_an_older_version_is_rebuilt(library):
+    decoder = load_decoder("drums")
+    cache = library / "old-cache"
+    load_or_build(decoder, library / "grid", cache)
+    path = cache_path(cache, decoder.identity, library / "grid")
+    with np.load(path) as data:
+        meta, points = json.loads(str(data["meta"])), data["points"]
+    meta["version"] = 1  # as the index that cut a ringing ride into dozens of "hits" was written
+    np.savez(path, meta=np.array(json.dumps(meta)), points=points)
+    assert load_or_build(decoder, library / "grid", cache).status == "built"
