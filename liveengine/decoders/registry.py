@@ -19,6 +19,18 @@ def load_decoder(spec: str, patch_path: Path | None = None, *, threads: int = 1,
     """
     if spec in BUILTIN:
         return BUILTIN[spec]()
+    from liveengine.decoders.onnx_decoder import OnnxDecoder
+
+    return OnnxDecoder(find_model(spec, patch_path), threads=threads, normalize=normalize)
+
+
+def find_model(spec: str, patch_path: Path | None = None) -> Path | None:
+    """The model folder `spec` names (next to the patch first, then models_onnx/); None for a builtin.
+
+    LiveEngineError listing the places looked in and the models there are, if it is none of them.
+    """
+    if spec in BUILTIN:
+        return None
     candidates = [models_dir() / spec]
     if patch_path is not None and patch_path.parent / spec not in candidates:  # an absolute spec is one place, not two
         candidates.insert(0, patch_path.parent / spec)
@@ -29,6 +41,4 @@ def load_decoder(spec: str, patch_path: Path | None = None, *, threads: int = 1,
             f"model {spec!r} not found (looked in {', '.join(str(c) for c in candidates)}); "
             f"allowed: {', '.join(list(BUILTIN) + shipped)}, or a model folder's path.",
         )
-    from liveengine.decoders.onnx_decoder import OnnxDecoder
-
-    return OnnxDecoder(folder, threads=threads, normalize=normalize)
+    return folder

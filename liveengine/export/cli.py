@@ -92,14 +92,14 @@ def _similar_decoder(args):
 
 def cmd_similar(args) -> int:
     from liveengine.cli_support import Progress, say
-    from liveengine.library.index import library_files, load_or_build, query_sound
+    from liveengine.library.index import encode_sounds, library_files, load_or_build, query_sound
 
     library = Path(args.library)
     library_files(library)  # an empty or missing folder is reported before any model loads
     decoder = _similar_decoder(args)
     index = load_or_build(decoder, library, Path(args.cache) if args.cache else None, on_progress=Progress("indexing library"))
     start, sound = query_sound(Path(args.file), decoder)
-    point = decoder.encode(sound[None, :])[0]
+    point = encode_sounds(decoder, [sound])[0]
     state = {"built": "built", "updated": "updated (files changed)", "cached": "up to date"}[index.status]
     say(f"library {library}: {len(index.files)} files, {len(index.entries)} sounds; index {state}; model {decoder.name} ({decoder.identity})")
     if index.skipped:

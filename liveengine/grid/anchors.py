@@ -48,17 +48,10 @@ def build_mapping(name: str, decoder: Decoder, patch, setting: GridSetting):
 
 
 def encode_files(decoder: Decoder, paths: list[Path]) -> np.ndarray:
-    """Encode audio files (read at the model's rate) into latent means, float64[len(paths), latent_dim]."""
-    from liveengine.audio_files import read_audio
+    """Latent means of audio files' first sounds, as `liveengine similar` finds them: float64[len(paths), latent_dim]."""
+    from liveengine.library.index import encode_sounds, query_sound
 
-    sounds = [read_audio(path, decoder.sample_rate) for path in paths]
-    return np.concatenate([decoder.encode(_fit(s, decoder.output_length)[None, :]) for s in sounds]).astype(np.float64)
-
-
-def _fit(audio: np.ndarray, length: int) -> np.ndarray:
-    out = np.zeros(length, np.float32)
-    out[: min(length, len(audio))] = audio[:length]
-    return out
+    return encode_sounds(decoder, [query_sound(path, decoder)[1] for path in paths]).astype(np.float64)
 
 
 def corners_mapping(decoder: Decoder, patch) -> CornersMapping:

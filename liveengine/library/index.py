@@ -30,7 +30,7 @@ from liveengine.decoders.base import require_encoder
 from liveengine.errors import LiveEngineError
 from liveengine.resources import cache_dir as user_cache_dir
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2  # 2: files cut into sounds by file_sounds with NEW_HIT_DB; an index of another version is rebuilt
 ENCODE_BATCH = 32
 
 
@@ -74,10 +74,14 @@ def library_files(folder: Path) -> list[Path]:
 
 
 def file_sounds(audio: np.ndarray, rate: int, output_length: int) -> list[tuple[float, np.ndarray]]:
-    """The sounds one file contributes: its hits if it is longer than twice the model's output, else itself from its first onset."""
-    model_seconds = output_length / rate
+    """The sounds one file is, as (start seconds, audio): the one function the library and a query both use.
+
+    A file up to twice the model's output is a one-shot: one sound, from its first onset to its
+    end. A longer one is cut at its hits (a long one-shot, a ringing cymbal, has one clear onset
+    and stays one sound). [] for silence.
+    """
     if len(audio) > 2 * output_length:
-        return segment_at_onsets(audio, rate, max_seconds=model_seconds)
+        return segment_at_onsets(audio, rate, max_seconds=output_length / rate)
     segments = segment_at_onsets(audio, rate, max_seconds=len(audio) / rate + 1.0)
     if not segments:
         return []
@@ -86,12 +90,11 @@ def file_sounds(audio: np.ndarray, rate: int, output_length: int) -> list[tuple[
 
 
 def query_sound(path: Path, decoder) -> tuple[float, np.ndarray]:
-    """The sound of a query file: its first hit (leading silence skipped). LiveEngineError if it is silent."""
-    audio = read_audio(path, decoder.sample_rate)
-    segments = segment_at_onsets(audio, decoder.sample_rate, max_seconds=decoder.output_length / decoder.sample_rate)
-    if not segments:
+    """The sound of a query file: its first sound as the library would index it. LiveEngineError if it is silent."""
+    sounds = file_sounds(read_audio(path, decoder.sample_rate), decoder.sample_rate, decoder.output_length)
+    if not sounds:
         raise LiveEngineError(f"audio file {path} is silent; expected a sound to search for.")
-    return segments[0]
+    return sounds[0]
 
 
 def default_cache_dir() -> Path:
@@ -195,13 +198,13 @@ def load_or_build(decoder, folder: Path, cache_dir: Path | None = None,
             stats[name] = stat
             pending += [(name, round(start, 4), sound) for start, sound in sounds]
             if len(pending) >= ENCODE_BATCH:
-                blocks.append(_encode(decoder, pending))
+                blocks.append(encode_sounds(decoder, [sound for _, _, sound in pending]))
                 entries += [(n, s) for n, s, _ in pending]
                 pending = []
         if on_progress is not None:
             on_progress(done, len(files))
     if pending:
-        blocks.append(_encode(decoder, pending))
+        blocks.append(encode_sounds(decoder, [sound for _, _, sound in pending]))
         entries += [(n, s) for n, s, _ in pending]
     if set(old_files) - set(stats) or set(old_skipped) - set(skipped):
         changed = True  # files that vanished
@@ -228,8 +231,9 @@ def _reason(message: str, file: Path) -> str:
     return message.replace(f"audio file {file} ", "", 1)
 
 
-def _encode(decoder, sounds: list[tuple[str, float, np.ndarray]]) -> np.ndarray:
+def encode_sounds(decoder, sounds: list[np.ndarray]) -> np.ndarray:
+    """Latent means of sounds, each cut or zero-padded to the model's output: how the library and a query are both encoded."""
     batch = np.zeros((len(sounds), decoder.output_length), np.float32)
-    for row, (_, _, sound) in enumerate(sounds):
+    for row, sound in enumerate(sounds):
         batch[row, : min(len(sound), decoder.output_length)] = sound[: decoder.output_length]
     return decoder.encode(batch)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from liveengine.decoders.registry import find_model
 from liveengine.errors import LiveEngineError
 from liveengine.options import EngineOptions
 from liveengine.patch.schema import SCHEMA
@@ -89,27 +90,36 @@ def load_patch(path: Path | str) -> Patch:
     except tomllib.TOMLDecodeError as exc:
         raise LiveEngineError(f"patch file {path} is not valid TOML: {exc}.", "Fix the line it names.") from None
 
+    # Every error is collected and reported at once: fixing one should not uncover the next.
+    problems: list[tuple[str, str]] = []  # (what is wrong, how to fix it)
     values: dict[str, dict[str, Any]] = {}
     for section, fields in SCHEMA.items():
         given = data.get(section, {})
         if not isinstance(given, dict):
-            raise LiveEngineError(f"{path}: [{section}] must be a table, not {given!r}.")
+            problems.append((f"[{section}] must be a table, not {given!r}.", ""))
+            given = {}
         if section == "choke":
             values[section] = given
             continue
         unknown = sorted(set(given) - set(fields))
-        if unknown:
-            raise LiveEngineError(f"{path}: [{section}] has unknown key {unknown[0]!r}; allowed keys: {', '.join(fields)}.")
+        for key in unknown:
+            problems.append((f"[{section}] has unknown key {key!r}; allowed keys: {', '.join(fields)}.", ""))
         section_values = {}
         for key, spec in fields.items():
             value = given.get(key, copy.deepcopy(spec.default))
             if key in given and not spec.check(value):
-                raise LiveEngineError(f"{path}: [{section}] {key} = {value!r} is not allowed; allowed: {spec.allowed}.")
+                problems.append((f"[{section}] {key} = {value!r} is not allowed; allowed: {spec.allowed}.", ""))
+                value = copy.deepcopy(spec.default)  # so the checks below still run
             section_values[key] = value
         values[section] = section_values
-    unknown_sections = sorted(set(data) - set(SCHEMA))
-    if unknown_sections:
-        raise LiveEngineError(f"{path}: unknown section [{unknown_sections[0]}]; allowed sections: {', '.join(SCHEMA)}.")
+    for section in sorted(set(data) - set(SCHEMA)):
+        problems.append((f"unknown section [{section}]; allowed sections: {', '.join(SCHEMA)}.", ""))
+
+    model = values["model"]["decoder"]
+    try:
+        find_model(model, path)
+    except LiveEngineError as exc:
+        problems.append((f"[model] decoder = {model!r}: {exc.message}", exc.fix))
 
     grid = values["grid"]
     choke: dict[str, tuple[tuple[int, int], ...]] = {}
@@ -120,27 +130,41 @@ def load_patch(path: Path | str) -> Patch:
             isinstance(p, list) and len(p) == 2 and all(isinstance(i, int) and not isinstance(i, bool) for i in p)
             and 0 <= p[0] < grid["rows"] and 0 <= p[1] < grid["cols"] for p in pads
         ):
-            raise LiveEngineError(f"{path}: [choke] {group} = {pads!r} is not allowed; allowed: a name of letters, digits, - or _, set to {allowed}.")
+            problems.append((f"[choke] {group} = {pads!r} is not allowed; allowed: a name of letters, digits, - or _, set to {allowed}.", ""))
+            continue
         if len({tuple(p) for p in pads}) != len(pads):
-            raise LiveEngineError(f"{path}: [choke] {group} lists a pad twice: {pads!r}.")
+            problems.append((f"[choke] {group} lists a pad twice: {pads!r}.", ""))
+            continue
         for p in pads:
             if tuple(p) in seen:
-                raise LiveEngineError(f"{path}: [choke] pad {p} is in both {seen[tuple(p)]!r} and {group!r}; a pad has at most one choke group.")
+                problems.append((f"[choke] pad {p} is in both {seen[tuple(p)]!r} and {group!r}; a pad has at most one choke group.", ""))
             seen[tuple(p)] = group
         choke[group] = tuple(tuple(p) for p in pads)
 
     audio = values["audio"]
     if max(audio["output"]) > audio["channels"]:
-        raise LiveEngineError(f"{path}: [audio] output = {audio['output']} needs {max(audio['output'])} channels but channels = {audio['channels']}; raise channels or pick lower outputs.")
+        problems.append((f"[audio] output = {audio['output']} needs {max(audio['output'])} channels but channels = {audio['channels']}; "
+                         "raise channels or pick lower outputs.", ""))
     demo = values["demo"]
-    score = (path.parent / demo["score"]) if demo["score"] else None
-    if score is not None and not score.is_file():
-        raise LiveEngineError(f"{path}: [demo] score = {demo['score']!r} does not exist next to the patch.")
+    score = None
+    if demo["score"]:
+        # A copy of a shipped patch keeps naming the shipped score, as it keeps naming the shipped model.
+        places = [path.parent / demo["score"], patches_dir() / demo["score"]]
+        score = next((place for place in places if place.is_file()), None)
+        if score is None:
+            shipped = ", ".join(sorted(p.name for p in patches_dir().glob("*.score"))) or "none"
+            problems.append((f"[demo] score = {demo['score']!r} is neither a file next to the patch ({places[0].absolute()}) "
+                             f"nor a shipped score ({shipped}).", 'Fix the name, or set score = "" for no demo.'))
     # Checked here, not at the program change: on stage a typo would only show when the button is pressed.
     for name in values["midi"]["programs"]:
         if not (path.parent / name).is_file():
-            raise LiveEngineError(f"{path}: [midi] programs names {name!r}, which is not a file next to the patch ({(path.parent / name).absolute()}); "
-                                  "allowed: patch files relative to this patch.", "Fix the name, or remove it from the list.")
+            problems.append((f"[midi] programs names {name!r}, which is not a file next to the patch ({(path.parent / name).absolute()}); "
+                             "allowed: patch files relative to this patch.", "Fix the name, or remove it from the list."))
+    if len(problems) == 1:
+        raise LiveEngineError(f"{path}: {problems[0][0]}", problems[0][1])
+    if problems:
+        listed = "; ".join(f"({n}) {message.rstrip('.')}" for n, (message, _) in enumerate(problems, 1))
+        raise LiveEngineError(f"{path} has {len(problems)} errors: {listed}.", " ".join(dict.fromkeys(fix for _, fix in problems if fix)))
     return Patch(
         path=path,
         name=values["patch"]["name"] or path.stem,

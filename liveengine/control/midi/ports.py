@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 
 from liveengine.errors import LiveEngineError
 
@@ -67,28 +68,58 @@ def resolve_api(name: str | None) -> str:
 def open_input(api: str, name: str = CLIENT):
     """A MidiIn with no callback, a bounded queue, SysEx/clock/active sensing ignored inside rtmidi."""
     rtmidi = _rtmidi()
-    try:
-        midi_in = rtmidi.MidiIn(api_constant(api), name=name, queue_size_limit=QUEUE_LIMIT)
-    except rtmidi.RtMidiError as exc:
-        raise LiveEngineError(f"cannot open MIDI through {api}: {exc}.", _fix(api)) from None
+    midi_in = _new_client(api, lambda constant: rtmidi.MidiIn(constant, name=name, queue_size_limit=QUEUE_LIMIT))
     midi_in.ignore_types(sysex=True, timing=True, active_sense=True)
     return midi_in
 
 
 def open_output(api: str, name: str = CLIENT):
     rtmidi = _rtmidi()
-    try:
-        return rtmidi.MidiOut(api_constant(api), name=name)
-    except rtmidi.RtMidiError as exc:
-        raise LiveEngineError(f"cannot open MIDI output through {api}: {exc}.", _fix(api)) from None
+    return _new_client(api, lambda constant: rtmidi.MidiOut(constant, name=name))
 
 
-def _fix(api: str) -> str:
-    if api == "alsa":
-        return "Load the ALSA sequencer (modprobe snd-seq), or use --midi-api jack with a JACK server running."
+def _new_client(api: str, make):
+    """make(api constant): a new rtmidi client, with what C libraries print meanwhile held back.
+
+    JACK and ALSA report a failed connection on file descriptor 2 from C ("Cannot connect to
+    server socket", "JackShm...", "ALSA lib seq_hw.c ..."), which sys.stderr cannot catch, so
+    fd 2 points at a temporary file while the client opens. On failure one sentence replaces
+    that noise; on success whatever was printed is passed on, so no real warning is lost.
+    """
+    rtmidi = _rtmidi()
+    constant = api_constant(api)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            client = make(constant)
+        except rtmidi.RtMidiError as exc:
+            client, error = None, exc
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        if client is not None:
+            held.seek(0)
+            os.write(2, held.read())
+            return client
+    raise _no_midi_system(api, error)
+
+
+def _no_midi_system(api: str, error: Exception) -> LiveEngineError:
+    sequencer = os.path.exists("/dev/snd/seq")
     if api == "jack":
-        return "Start a JACK server first, or pick another API with --midi-api."
-    return "Check that MIDI works on this system, or run with --no-midi."
+        server = os.environ.get("JACK_DEFAULT_SERVER", "default")
+        if sequencer:  # the user picked JACK over a working ALSA sequencer
+            return LiveEngineError(f"MIDI through JACK needs a running JACK server, and JACK server {server!r} is not running.",
+                                   "Start JACK (QjackCtl, or `jackd -d alsa`), or use --midi-api alsa.")
+        return LiveEngineError(f"no MIDI system is running: JACK server {server!r} is not running and this machine has no ALSA sequencer.",
+                               "Start JACK (QjackCtl, or `jackd -d dummy` without a sound card) or load the ALSA sequencer "
+                               "(`sudo modprobe snd-seq`), then run this again; `liveengine play --no-midi` plays without MIDI.")
+    if api == "alsa":
+        return LiveEngineError("no MIDI system is running: the ALSA sequencer (/dev/snd/seq) cannot be opened.",
+                               "Load it (`sudo modprobe snd-seq`), or start JACK and use --midi-api jack.")
+    return LiveEngineError(f"cannot open MIDI through {api}: {error}.", "Check that MIDI works on this system, or run with --no-midi.")
 
 
 def own_port(name: str) -> bool:
