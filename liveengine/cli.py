@@ -147,6 +147,9 @@ def cmd_play(args) -> int:
 
             osc = OscServer(engine, args.osc_host, args.osc_port, allow=tuple(args.osc_allow))
         engine.wait_rendered(on_progress=Progress("rendering pads"))
+        from liveengine.grid.terminal_map import print_grid_map
+
+        print_grid_map(engine)
         if args.record:
             engine.record(args.record, overwrite=args.force)
         from liveengine.control.midi.cli import start_for_play
@@ -307,6 +310,7 @@ def _decode_ms(decoder, batch: int, repeats: int = 3) -> float:
 
 def cmd_check(args) -> int:
     from liveengine.engine import Engine
+    from liveengine.grid.terminal_map import print_grid_map
 
     patch = load_patch_arg(args.patch)
     options = patch.options()
@@ -335,6 +339,7 @@ def cmd_check(args) -> int:
         say(f"choke     {', '.join(f'{k}: {list(map(list, v))}' for k, v in patch.choke.items()) or 'none'}")
         say(f"demo      {patch.demo_score or 'none'}")
         say(f"render    {grid.rows * grid.cols} pads in {elapsed:.2f} s ({elapsed / (grid.rows * grid.cols) * 1000:.1f} ms a pad)")
+        print_grid_map(engine)
         if not ok or engine.instrument.workers.errors:
             raise LiveEngineError(f"patch {patch.name}: {engine.instrument.workers.errors} pads failed to render.")
         say("ok")
