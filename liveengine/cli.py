@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     from liveengine.export.cli import add_commands as add_export_commands  # render-grid, similar
 
     add_export_commands(commands, debug, samplerate_type)
+    from liveengine.export.sounds_cli import add_commands as add_sound_commands  # audition, generate
+
+    add_sound_commands(commands, debug, samplerate_type)
     return parser
 
 
@@ -107,13 +110,12 @@ def _install_stop_signals(stop: threading.Event) -> None:
 
 
 def cmd_play(args) -> int:
-    from liveengine.audio.spec import DeviceSpec
+    from liveengine.cli_support import patch_device
     from liveengine.control.score import ScoreFeeder, load_score
     from liveengine.engine import Engine
 
     patch = load_patch_arg(args.patch)
     options = patch.options(samplerate=args.samplerate, blocksize=args.blocksize)
-    device = args.device if args.device is not None else patch.audio["device"]
     if args.record and Path(args.record).exists() and not args.force:
         raise LiveEngineError(f"{args.record} already exists; liveengine never overwrites a recording.", "Choose another file name, or add --force.")
     if args.resume:
@@ -123,12 +125,7 @@ def cmd_play(args) -> int:
             raise LiveEngineError(f"no saved state named {args.resume!r} in {state_dir()}.",
                                   "Play once without --resume (state is saved as 'autosave'), or save one with /state/save NAME.")
 
-    # The control process never opens the device: the audio server process does (liveengine/server/).
-    if patch.audio["backend"] == "jack":
-        device_spec = DeviceSpec.jack(options.samplerate, options.blocksize, options.channels, patch.audio["jack_ports"])
-    else:
-        device_spec = DeviceSpec.portaudio(device, options.samplerate, options.blocksize, options.channels, patch.audio["jack_ports"],
-                                           fallback=patch.audio["fallback_device"])
+    device_spec = patch_device(patch, options, args.device)
 
     engine = Engine(patch, options, on_report=lambda m: say(f"liveengine: {m}"))
     if args.resume:

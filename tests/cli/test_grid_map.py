@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
+import pytest
+
+from test_audition import NO_DEVICE
 from test_cli_errors import RENDER, liveengine
 
 DRUM_CLASSES = {"kick", "snare", "clap", "hat_closed", "hat_open", "tom", "cymbal", "perc"}  # models_onnx/drums/README.md
@@ -40,8 +45,11 @@ def test_check_without_a_classifier_shows_brightness(short_patch, tmp_path):
 
 
 def test_play_prints_the_map_before_it_plays(tmp_path):
-    # No sound card on the test machine: play prints the map, then renders its demo to a file.
-    result = liveengine("play", "default", "--no-osc", "--no-midi", cwd=tmp_path, timeout=RENDER)
+    # With no audio device play prints the map, then renders its demo to a file.
+    result = subprocess.run([sys.executable, "-m", "liveengine", "play", "default", "--no-osc", "--no-midi"], cwd=tmp_path, env=NO_DEVICE,
+                            capture_output=True, text=True, timeout=RENDER)
+    if "playing on" in result.stdout:
+        pytest.skip("this machine has an audio output device, so play plays instead of rendering its demo")
     assert result.returncode == 0, result.stderr
     order, cells, legend = pad_map(result.stdout)
     assert order == [7, 6, 5, 4, 3, 2, 1, 0] and all(set(row) <= set(legend) for row in cells)
