@@ -24,6 +24,7 @@ from typing import Callable
 import numpy as np
 
 from liveengine import __version__
+from liveengine.commands import COMMANDS
 from liveengine.decoders.base import Decoder, require_encoder
 from liveengine.errors import LiveEngineError
 from liveengine.export.grid_export import FORMATS, _description, check_out_dir, export_gain, model_json, render_pads
@@ -55,6 +56,10 @@ class Recipe:
             raise LiveEngineError(f"--weights has {len(self.weights)} number{'s' if len(self.weights) != 1 else ''} for "
                                   f"{len(self.sources)} --from file{'s' if len(self.sources) != 1 else ''}; give one weight per file "
                                   "(negative weights subtract).")
+        weight = COMMANDS["/mix"].args[0]  # the engine's /mix takes the same weights
+        if self.weights is not None and not all(weight.low <= w <= weight.high for w in self.weights):  # nan fails too
+            raise LiveEngineError(f"--weights {' '.join(f'{w:g}' for w in self.weights)} has a weight out of range; "
+                                  f"allowed: {weight.allowed()} each.")
         if self.variance is not None and not VARIANCE_RANGE[0] <= self.variance <= VARIANCE_RANGE[1]:
             raise LiveEngineError(f"--variance {self.variance:g} is out of range; allowed: {VARIANCE_RANGE[0]:g} to {VARIANCE_RANGE[1]:g}.")
 

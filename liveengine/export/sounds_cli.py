@@ -81,23 +81,23 @@ def cmd_audition(args) -> int:
         except LiveEngineError as exc:
             if "no audio output device" not in exc.message:
                 raise
-            out = _new_wav(Path(f"pad_r{args.row}_c{args.col}.wav"), args.force)
-            say(f"No audio output device found on this machine, so liveengine writes pad ({args.row}, {args.col}) "
-                f"of patch '{patch.name}' to {out.resolve()} instead.")
-            engine.stop()
-            return _write_pad(patch, args.row, args.col, out)
-        from liveengine.commands import make_command
+        else:
+            from liveengine.commands import make_command
 
-        buffer = engine.instrument.cache.get(setting.pad_index(args.row, args.col))
-        engine.submit(make_command("/pad", (args.row, args.col)))
-        description = buffer.description
-        say(f"playing pad ({args.row}, {args.col}) of patch '{patch.name}' on {engine.backend.description}: "
-            + (f"{description.drum_class} ({description.probability:.0%}), " if description.drum_class else "")
-            + f"{description.loudness_db:.1f} dBFS, {len(buffer.samples) / options.samplerate:.2f} s")
-        time.sleep(len(buffer.samples) / options.samplerate + AUDITION_TAIL)
+            buffer = engine.instrument.cache.get(setting.pad_index(args.row, args.col))
+            engine.submit(make_command("/pad", (args.row, args.col)))
+            description = buffer.description
+            say(f"playing pad ({args.row}, {args.col}) of patch '{patch.name}' on {engine.backend.description}: "
+                + (f"{description.drum_class} ({description.probability:.0%}), " if description.drum_class else "")
+                + f"{description.loudness_db:.1f} dBFS, {len(buffer.samples) / options.samplerate:.2f} s")
+            time.sleep(len(buffer.samples) / options.samplerate + AUDITION_TAIL)
+            return 0
     finally:
         engine.stop()
-    return 0
+    out = _new_wav(Path(f"pad_r{args.row}_c{args.col}.wav"), args.force)
+    say(f"No audio output device found on this machine, so liveengine writes pad ({args.row}, {args.col}) "
+        f"of patch '{patch.name}' to {out.resolve()} instead.")
+    return _write_pad(patch, args.row, args.col, out)
 
 
 def _new_wav(out: Path, force: bool) -> Path:

@@ -122,12 +122,13 @@ def test_a_weighted_mix_with_a_negative_weight(drums, drum_files, tmp_path):
     assert np.max(np.abs(wav(tmp_path / "mix" / "mix_001.wav"))) > 0.1
 
 
-def test_weights_must_match_the_files(drum_files, tmp_path):
+@pytest.mark.parametrize("weights, expected", [(("1", "1", "-0.5"), "--weights has 3 numbers for 2 --from files; give one weight per file"),
+                                               (("1", "-9"), "has a weight out of range; allowed: a number from -8 to 8 each")])
+def test_weights_must_match_the_files(drum_files, tmp_path, weights, expected):
     low, high = drum_files
-    result = liveengine("generate", "default", "--out", "mix", "--from", str(low), str(high), "--weights", "1", "1", "-0.5", cwd=tmp_path)
+    result = liveengine("generate", "default", "--out", "mix", "--from", str(low), str(high), "--weights", *weights, cwd=tmp_path)
     assert result.returncode == 1
-    line = one_error_line(result)
-    assert "--weights has 3 numbers for 2 --from files" in line and "one weight per file" in line
+    assert expected in one_error_line(result)
     assert not (tmp_path / "mix").exists()
 
 
