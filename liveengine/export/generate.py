@@ -24,13 +24,13 @@ from typing import Callable
 import numpy as np
 
 from liveengine import __version__
-from liveengine.commands import COMMANDS
+from liveengine.commands import COMMANDS, PARAMS
 from liveengine.decoders.base import Decoder, require_encoder
 from liveengine.errors import LiveEngineError
 from liveengine.export.grid_export import FORMATS, _description, check_out_dir, export_gain, model_json, render_pads
 from liveengine.grid.mappings import mix, variation
 
-VARIANCE_RANGE = (0.0, 4.0)  # as the engine's /param variance
+VARIANCE_RANGE = PARAMS["variance"][:2]  # as the engine's /param variance
 FILE_VARIANCE = 0.5  # default around one file: clearly its kind of sound, audibly different
 DEFAULT_COUNT = 8
 JSON_NAME = "generate.json"

@@ -138,3 +138,13 @@ def test_from_needs_a_model_with_an_encoder(short_patch, drum_files, tmp_path):
     line = one_error_line(result)
     assert "generate --from needs a model with an encoder" in line and "model testsynth" in line
     assert not (tmp_path / "v").exists()
+
+
+@pytest.mark.parametrize("args, expected", [(("--variance", "1"), "--variance applies to sounds made --from files"),
+                                            (("--weights", "1"), "--weights needs --from files"),
+                                            (("--from", "a.wav", "--variance", "5"), "--variance 5 is out of range; allowed: 0 to 4")])
+def test_options_that_do_not_fit_are_one_clear_error(short_patch, tmp_path, args, expected):
+    result = liveengine("generate", str(short_patch()), "--out", "new", *args, cwd=tmp_path)
+    assert result.returncode == 1
+    assert expected in one_error_line(result)
+    assert not (tmp_path / "new").exists()
