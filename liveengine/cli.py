@@ -125,6 +125,7 @@ def cmd_play(args) -> int:
             raise LiveEngineError(f"no saved state named {args.resume!r} in {state_dir()}.",
                                   "Play once without --resume (state is saved as 'autosave'), or save one with /state/save NAME.")
 
+    # The control process never opens the device: the audio server process does (liveengine/server/).
     device_spec = patch_device(patch, options, args.device)
 
     engine = Engine(patch, options, on_report=lambda m: say(f"liveengine: {m}"))

@@ -71,10 +71,10 @@ def load_patch_arg(patch_arg: str | None):
 
 
 def patch_device(patch, options, device: str | None = None):
-    """The DeviceSpec the audio server opens for a patch: its [audio] backend and device, or `device` (--device) instead."""
+    """The DeviceSpec the audio server process opens for a patch (the control process never opens the device):
+    its [audio] backend and device, or `device` (--device) instead."""
     from liveengine.audio.spec import DeviceSpec
 
-    # The control process never opens the device: the audio server process does (liveengine/server/).
     if patch.audio["backend"] == "jack":
         return DeviceSpec.jack(options.samplerate, options.blocksize, options.channels, patch.audio["jack_ports"])
     return DeviceSpec.portaudio(device if device is not None else patch.audio["device"], options.samplerate, options.blocksize,
