@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     from liveengine.export.cli import add_commands as add_export_commands  # render-grid, similar
 
     add_export_commands(commands, debug, samplerate_type)
+    from liveengine.export.sounds_cli import add_commands as add_sound_commands  # audition, generate
+
+    add_sound_commands(commands, debug, samplerate_type)
     return parser
 
 
@@ -108,13 +111,12 @@ def _install_stop_signals(stop: threading.Event) -> None:
 
 
 def cmd_play(args) -> int:
-    from liveengine.audio.spec import DeviceSpec
+    from liveengine.cli_support import patch_device
     from liveengine.control.score import ScoreFeeder, load_score
     from liveengine.engine import Engine
 
     patch = load_patch_arg(args.patch)
     options = patch.options(samplerate=args.samplerate, blocksize=args.blocksize)
-    device = args.device if args.device is not None else patch.audio["device"]
     if args.record and Path(args.record).exists() and not args.force:
         raise LiveEngineError(f"{args.record} already exists; liveengine never overwrites a recording.", "Choose another file name, or add --force.")
     if args.resume:
@@ -129,11 +131,7 @@ def cmd_play(args) -> int:
 
         check_terminal(sys.stdin.fileno())
     # The control process never opens the device: the audio server process does (liveengine/server/).
-    if patch.audio["backend"] == "jack":
-        device_spec = DeviceSpec.jack(options.samplerate, options.blocksize, options.channels, patch.audio["jack_ports"])
-    else:
-        device_spec = DeviceSpec.portaudio(device, options.samplerate, options.blocksize, options.channels, patch.audio["jack_ports"],
-                                           fallback=patch.audio["fallback_device"])
+    device_spec = patch_device(patch, options, args.device)
 
     engine = Engine(patch, options, on_report=lambda m: say(f"liveengine: {m}"))
     if args.resume:
@@ -152,6 +150,9 @@ def cmd_play(args) -> int:
 
             osc = OscServer(engine, args.osc_host, args.osc_port, allow=tuple(args.osc_allow))
         engine.wait_rendered(on_progress=Progress("rendering pads"))
+        from liveengine.grid.terminal_map import print_grid_map
+
+        print_grid_map(engine)
         if args.record:
             engine.record(args.record, overwrite=args.force)
         from liveengine.control.midi.cli import start_for_play
@@ -336,6 +337,7 @@ def _decode_ms(decoder, batch: int, repeats: int = 3) -> float:
 
 def cmd_check(args) -> int:
     from liveengine.engine import Engine
+    from liveengine.grid.terminal_map import print_grid_map
 
     patch = load_patch_arg(args.patch)
     options = patch.options()
@@ -364,6 +366,7 @@ def cmd_check(args) -> int:
         say(f"choke     {', '.join(f'{k}: {list(map(list, v))}' for k, v in patch.choke.items()) or 'none'}")
         say(f"demo      {patch.demo_score or 'none'}")
         say(f"render    {grid.rows * grid.cols} pads in {elapsed:.2f} s ({elapsed / (grid.rows * grid.cols) * 1000:.1f} ms a pad)")
+        print_grid_map(engine)
         if not ok or engine.instrument.workers.errors:
             raise LiveEngineError(f"patch {patch.name}: {engine.instrument.workers.errors} pads failed to render.")
         say("ok")

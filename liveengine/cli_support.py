@@ -70,6 +70,17 @@ def load_patch_arg(patch_arg: str | None):
     return load_patch(resolve_patch(patch_arg))
 
 
+def patch_device(patch, options, device: str | None = None):
+    """The DeviceSpec the audio server process opens for a patch (the control process never opens the device):
+    its [audio] backend and device, or `device` (--device) instead."""
+    from liveengine.audio.spec import DeviceSpec
+
+    if patch.audio["backend"] == "jack":
+        return DeviceSpec.jack(options.samplerate, options.blocksize, options.channels, patch.audio["jack_ports"])
+    return DeviceSpec.portaudio(device if device is not None else patch.audio["device"], options.samplerate, options.blocksize,
+                                options.channels, patch.audio["jack_ports"], fallback=patch.audio["fallback_device"])
+
+
 class Progress:
     """One line of progress on a terminal; occasional lines otherwise."""
 

@@ -74,13 +74,13 @@ def _description(buffer) -> dict:
             "probability": round(float(description.probability), 3) if description.drum_class is not None else None}
 
 
-def check_out_dir(out: Path, force: bool) -> None:
+def check_out_dir(out: Path, force: bool, command: str = "render-grid",
+                  fix: str = "Pass --force to replace the pad files and grid.* maps in it.") -> None:
     """Refuse a folder that already holds files unless `force` (no command overwrites silently)."""
     if out.exists() and not out.is_dir():
-        raise LiveEngineError(f"--out {out} is a file; expected a folder (new, or empty, or with --force).")
+        raise LiveEngineError(f"--out {out} is a file; expected a folder, new or empty.")
     if out.is_dir() and any(out.iterdir()) and not force:
-        raise LiveEngineError(f"--out {out} already holds files; render-grid writes into a new or empty folder.",
-                              "Pass --force to replace the pad files and grid.* maps in it.")
+        raise LiveEngineError(f"--out {out} already holds files; {command} writes into a new or empty folder.", fix)
 
 
 def export_grid(out: Path, decoder: Decoder, points: np.ndarray, rows: int, cols: int, rate: int, *, max_seconds: float = 4.0,
@@ -171,12 +171,17 @@ def dspreset_text(pads: list[ExportedPad], decoder: Decoder, rate: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def model_json(decoder: Decoder) -> dict:
+    """What a JSON file beside exported sounds says of the model that made them."""
+    return {"name": decoder.name, "hash": decoder.identity, "latent_dim": decoder.latent_dim, "sample_rate": decoder.sample_rate,
+            "classes": list(decoder.classes) if getattr(decoder, "can_classify", False) else None}
+
+
 def grid_json(pads: list[ExportedPad], rows: int, cols: int, decoder: Decoder, rate: int, sample_format: str, gain: float,
               source: dict | None) -> dict:
     return {
         "liveengine": __version__,
-        "model": {"name": decoder.name, "hash": decoder.identity, "latent_dim": decoder.latent_dim, "sample_rate": decoder.sample_rate,
-                  "classes": list(decoder.classes) if getattr(decoder, "can_classify", False) else None},
+        "model": model_json(decoder),
         "source": source or {},
         "rows": rows, "cols": cols, "sample_rate": rate, "sample_format": FORMATS[sample_format],
         "gain_db": round(20 * float(np.log10(gain)), 6),  # applied to every pad so 24-bit files do not clip (0: none)

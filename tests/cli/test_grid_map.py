@@ -1,0 +1,56 @@
+"""The pad map `liveengine check` and `liveengine play` print: the grid's rows top to bottom, each cell a class the model knows."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from test_audition import NO_DEVICE
+from test_cli_errors import RENDER, liveengine
+
+DRUM_CLASSES = {"kick", "snare", "clap", "hat_closed", "hat_open", "tom", "cymbal", "perc"}  # models_onnx/drums/README.md
+
+
+def pad_map(stdout: str) -> tuple[list[int], list[list[str]], dict[str, str]]:
+    """(row numbers in printed order, cell texts per row, legend code -> class) read off a command's plain-text output."""
+    rows = [line.split() for line in stdout.splitlines() if re.match(r"row \d+ ", line)]
+    legend_line = next(line for line in stdout.splitlines() if line.startswith("classes "))
+    legend = dict(item.split("=") for item in legend_line.removeprefix("classes").split(";")[0].replace(",", " ").split())
+    return [int(r[1]) for r in rows], [r[2:] for r in rows], legend
+
+
+def test_check_prints_the_default_grid_as_a_map_of_drum_classes(tmp_path):
+    result = liveengine("check", "default", cwd=tmp_path, timeout=RENDER)
+    assert result.returncode == 0, result.stderr
+    order, cells, legend = pad_map(result.stdout)
+    assert order == [7, 6, 5, 4, 3, 2, 1, 0]  # row 0 at the bottom, as on a controller
+    assert set(legend.values()) == DRUM_CLASSES
+    assert all(len(row) == 8 and set(row) <= set(legend) for row in cells)
+    seen = {legend[c] for row in cells for c in row}
+    assert len(seen) >= 4  # the plane spans several kinds of drum, not one class everywhere
+    assert "mapping plane, model drums" in result.stdout
+    assert "\x1b[" not in result.stdout  # no colour codes where the output is not a terminal
+
+
+def test_check_without_a_classifier_shows_brightness(short_patch, tmp_path):
+    result = liveengine("check", str(short_patch()), cwd=tmp_path, timeout=RENDER)
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines() if re.match(r"row \d+ ", line)]
+    assert [int(r[1]) for r in rows] == list(reversed(range(8)))
+    assert all(re.fullmatch(r"b\d", cell) for row in rows for cell in row[2:])
+    assert "model testsynth" in result.stdout and "no classifier" in result.stdout
+
+
+def test_play_prints_the_map_before_it_plays(tmp_path):
+    # With no audio device play prints the map, then renders its demo to a file.
+    result = subprocess.run([sys.executable, "-m", "liveengine", "play", "default", "--no-osc", "--no-midi"], cwd=tmp_path, env=NO_DEVICE,
+                            capture_output=True, text=True, timeout=RENDER)
+    if "playing on" in result.stdout:
+        pytest.skip("this machine has an audio output device, so play plays instead of rendering its demo")
+    assert result.returncode == 0, result.stderr
+    order, cells, legend = pad_map(result.stdout)
+    assert order == [7, 6, 5, 4, 3, 2, 1, 0] and all(set(row) <= set(legend) for row in cells)
+    assert result.stdout.index("row 0 ") < result.stdout.index("liveengine-demo.wav")
