@@ -50,6 +50,7 @@ def spectrogram_sheet(sounds: Sequence[np.ndarray], rate: int, rows: int, cols: 
     """A matplotlib Figure: one small log-frequency spectrogram per pad (pad i at row i // cols, column i % cols,
     row 0 at the bottom), titled as sheet_titles(), with one colour bar in dB below the loudest pad."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     spectra = [log_spectrogram(s, rate) for s in sounds]
     loudest = max(float(s.max()) for s in spectra)
@@ -58,7 +59,7 @@ def spectrogram_sheet(sounds: Sequence[np.ndarray], rate: int, rows: int, cols: 
     width, height = 1.6 * cols + 1.6, 1.25 * rows + 1.0
     fig = Figure(figsize=(width, height))
     # Margins in inches, set by hand: matplotlib's constrained layout takes seconds for 64 axes.
-    fig.subplots_adjust(left=0.75 / width, right=1 - 1.1 / width, bottom=0.6 / height, top=1 - 0.55 / height, wspace=0.15, hspace=0.45)
+    fig.subplots_adjust(left=0.75 / width, right=1 - 1.1 / width, bottom=0.6 / height, top=1 - 0.65 / height, wspace=0.15, hspace=0.45)
     axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False)
     for ax, pad, text in zip(axes.flat, pad_order(rows, cols), sheet_titles(rows, cols, classes)):
         # The y axis is log10(Hz), labelled in Hz: imshow would resample a log-scaled axis wrongly.
@@ -69,6 +70,7 @@ def spectrogram_sheet(sounds: Sequence[np.ndarray], rate: int, rows: int, cols: 
         ax.label_outer()
     first = axes[0, 0]
     first.set_xlim(0.0, longest)
+    first.xaxis.set_major_locator(MaxNLocator(nbins=3))  # more numbers run into the next pad's
     first.set_ylim(np.log10(LOWEST_HZ), top)
     first.set_yticks(np.log10(FREQUENCY_TICKS), [f"{f // 1000}k" if f >= 1000 else str(f) for f in FREQUENCY_TICKS])
     bar = fig.add_axes((1 - 0.85 / width, 0.2, 0.15 / width, 0.6))

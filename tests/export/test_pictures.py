@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from matplotlib.image import imread
 
+from liveengine.decoders.onnx_decoder import OnnxDecoder
 from liveengine.decoders.registry import load_decoder
 from liveengine.export.cli import patch_grid
 from liveengine.export.grid_export import render_pads
@@ -19,6 +21,7 @@ from liveengine.export.pictures import confusion_figure, pad_order, save_png, sh
 from liveengine.patch import load_patch
 from liveengine.testing.models import build_audio_decoder, build_classifier, contract_metadata
 
+REPO = Path(__file__).resolve().parents[2]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CLASSES = ["kick", "snare", "hat"]
 SMALL = '[model]\ndecoder = "builtin:testsynth"\n[grid]\nrows = 4\ncols = 4\n[engine]\nmax_seconds = 0.1\n'
@@ -107,3 +110,25 @@ def test_confusion_figure_names_the_classes_and_counts():
     assert ((2, 1), "4") in cells and ((2, 2), "9") in cells and len(cells) == 9  # at (predicted, true): 4 snares called hat
     shown = ax.images[0].get_array()
     np.testing.assert_allclose(shown[1], [0.1, 0.5, 0.4])  # each true class's row sums to 1
+
+
+def test_the_bench_draws_its_confusion_matrix_and_pad_walk(tmp_path, monkeypatch):
+    """bench/model_quality.py's pictures from the shipped drum model: its 8x8 pad plane decoded and classified,
+    and a small confusion matrix, both written as PNGs that decode."""
+    monkeypatch.syspath_prepend(REPO / "bench")
+    import model_quality
+
+    decoder = OnnxDecoder(REPO / "models_onnx" / "drums", threads=1, normalize="peak", max_batch=16)
+    walk, walk_classes = model_quality.pad_walk(decoder)
+    assert walk.shape == (64, model_quality.N) and np.all(np.max(np.abs(walk), axis=1) > 0.1)
+    assert len(walk_classes) == 64 and set(walk_classes) <= set(decoder.classes) and len(set(walk_classes)) > 1
+    classes = list(decoder.classes)
+    confusion = np.diag(np.arange(1, len(classes) + 1))
+    confusion[0, 1] = 3
+    matrix, sheet = model_quality.draw_pictures(tmp_path, confusion, classes, walk, walk_classes, decoder.name)
+    assert [t.get_text() for t in matrix.axes[0].get_yticklabels()] == classes
+    assert [ax.get_title() for ax in sheet.axes[:64]] == sheet_titles(8, 8, walk_classes)
+    assert sheet.axes[0].get_title() == f"r7 c0 {walk_classes[56]}"  # the top-left pad is row 7's first
+    for name in ("model_confusion.png", "model_walk.png"):
+        assert (tmp_path / name).read_bytes().startswith(PNG_SIGNATURE)
+        assert min(imread(tmp_path / name).shape[:2]) > 200
