@@ -23,10 +23,8 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import struct
 import sys
 import time
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -148,28 +146,38 @@ def griffin_lim_from_mel(mel_power: np.ndarray, iters: int = GL_ITERS, seed: int
     return x
 
 
-# ---------------------------------------------------------------- images
+# ---------------------------------------------------------------- pictures
 
-def write_png(path: Path, rgb: np.ndarray) -> None:
-    """uint8 [h, w, 3] -> PNG (no imaging library needed)."""
-    h, w, _ = rgb.shape
-    raw = b"".join(b"\x00" + rgb[y].tobytes() for y in range(h))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-                     + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+WALK_SPREADS = 2.0  # the walk covers latent mean +- this many spreads along each plane axis
 
 
-def colormap(v: np.ndarray) -> np.ndarray:
-    """[0, 1] -> a dark-blue .. yellow ramp, uint8 RGB."""
-    v = np.clip(v, 0, 1)[..., None]
-    stops = np.array([[10, 10, 40], [60, 30, 120], [190, 60, 90], [250, 160, 40], [250, 250, 160]], float)
-    pos = v * (len(stops) - 1)
-    i = np.minimum(pos.astype(int), len(stops) - 2)
-    t = pos - i
-    return (stops[i[..., 0]] * (1 - t) + stops[i[..., 0] + 1] * t).astype(np.uint8)
+def pad_walk(decoder) -> tuple[np.ndarray, list[str]]:
+    """The 8x8 pad plane decoded: ([64, N] sounds in pad order, pad = row * 8 + col with row 0 at the bottom,
+    each pad's class). Columns run along the first plane axis, rows along the second, both from -2 to +2 spreads."""
+    info = decoder.info
+    center = np.asarray(info.latent_mean, np.float32)
+    axes = np.asarray(info.latent_axes[:2], np.float32)
+    spreads = np.asarray(info.latent_spreads[:2], np.float32)
+    steps = np.linspace(-WALK_SPREADS, WALK_SPREADS, 8)
+    z = np.array([center + u * spreads[0] * axes[0] + v * spreads[1] * axes[1] for v in steps for u in steps], np.float32)
+    walk = np.zeros((64, N), np.float32)
+    decoder.decode_into(z, walk)
+    classes = [info.classes[i] for i in decoder.classifier.run(None, {"z": z})[0].argmax(1)]
+    return walk, classes
+
+
+def draw_pictures(folder: Path, confusion: np.ndarray, classes: list[str], walk: np.ndarray, walk_classes: list[str],
+                  model_name: str) -> tuple:
+    """model_confusion.png and model_walk.png in `folder`, drawn by the package's picture module; returns their figures."""
+    from liveengine.export.pictures import confusion_figure, save_png, spectrogram_sheet
+
+    right = int(np.trace(confusion))
+    figures = (confusion_figure(confusion, classes, title=f"{model_name}: {right} of {int(confusion.sum())} held-out sounds right"),
+               spectrogram_sheet(walk, SR, 8, 8, walk_classes,
+                                 title=f"{model_name}: the pad plane, mean +-{WALK_SPREADS:g} spreads along its two axes (row 0 at the bottom)"))
+    for figure, name in zip(figures, ("model_confusion.png", "model_walk.png")):
+        save_png(figure, folder / name)
+    return figures
 
 
 # ---------------------------------------------------------------- the benchmark
@@ -254,9 +262,6 @@ def run(model: Path, data: Path, quick: bool, baseline: Path | None = None) -> d
                              "training_majority_class_accuracy": float(np.mean(truth == train_majority)),
                              "training_majority_class": info.classes[int(train_majority)],
                              "confusion_rows_truth_cols_predicted": confusion.tolist()}
-    cell = 28
-    rates = confusion / np.maximum(confusion.sum(1, keepdims=True), 1)
-    write_png(REPO / "bench" / "model_confusion.png", np.kron(colormap(rates), np.ones((cell, cell, 1), np.uint8)))
 
     # Smoothness: straight lines between encoded held-out sounds, 17 points each.
     rng = np.random.default_rng(0)
@@ -274,29 +279,16 @@ def run(model: Path, data: Path, quick: bool, baseline: Path | None = None) -> d
                              "max_over_mean_step_median": float(np.median(ratios)), "max_over_mean_step_worst": float(np.max(ratios)),
                              "goal": 3.0}
 
-    # 8x8 walk over the pad plane: latent mean +- 2 spreads along the first two principal axes.
-    center = np.asarray(info.latent_mean, np.float32)
-    axes = np.asarray(info.latent_axes[:2], np.float32)
-    spreads = np.asarray(info.latent_spreads[:2], np.float32)
-    grid = np.linspace(-2, 2, 8)
-    z = np.array([center + u * spreads[0] * axes[0] + v * spreads[1] * axes[1] for v in grid[::-1] for u in grid], np.float32)
-    walk = np.zeros((64, N), np.float32)
-    decoder.decode_into(z, walk)
-    tiles = np.stack([log_mel(w)[:, :96].T[::-1] for w in walk])  # [64, 96 mels (low at the bottom), frames]
-    lo, hi = np.percentile(tiles, 5), np.percentile(tiles, 99.5)
-    tiles = colormap((tiles - lo) / (hi - lo))
-    th, tw = tiles.shape[1:3]
-    gap = 3
-    image = np.full((8 * (th + gap) + gap, 8 * (tw * 2 + gap) + gap, 3), 255, np.uint8)
-    for i in range(64):
-        r, c = divmod(i, 8)
-        image[gap + r * (th + gap):gap + r * (th + gap) + th, gap + c * (tw * 2 + gap):gap + c * (tw * 2 + gap) + 2 * tw] = np.repeat(tiles[i], 2, axis=1)
-    write_png(REPO / "bench" / "model_walk.png", image)
+    # 8x8 walk over the pad plane, drawn with the confusion matrix.
+    walk, walk_classes = pad_walk(decoder)
+    draw_pictures(REPO / "bench", confusion, list(info.classes), walk, walk_classes, decoder.name)
     import soundfile as sf
 
     # 0.4 s of each pad, faded out, row by row: 26 s of FLAC (about 1 MB) to listen along with the image.
     shown = int(0.4 * SR)
-    sf.write(REPO / "bench" / "model_walk.flac", np.concatenate([w[:shown] * np.linspace(1, 0, shown) ** 0.5 for w in walk]), SR, subtype="PCM_16")
+    top_first = walk.reshape(8, 8, N)[::-1].reshape(64, N)  # rows as the image reads, from the top
+    sf.write(REPO / "bench" / "model_walk.flac", np.concatenate([w[:shown] * np.linspace(1, 0, shown) ** 0.5 for w in top_first]), SR,
+             subtype="PCM_16")
     results["walk"] = {"grid": "8x8 over the pad plane (the model's latent.mean and latent.axes, as the default patch plays it): "
                                "rows top to bottom = axis 2 from +2 to -2 spreads, columns = axis 1 from -2 to +2",
                        "image": "bench/model_walk.png", "audio": "bench/model_walk.flac (0.4 s per pad, row by row)"}

@@ -55,6 +55,18 @@ def read_audio(path: Path | str, rate: int) -> np.ndarray:
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 
+def power_frames(audio: np.ndarray, rate: int) -> tuple[np.ndarray, int, int]:
+    """(power [1 + len(audio) // hop, frame // 2 + 1], frame, hop): Hann-windowed ~23 ms frames, hop frame / 4;
+    frame i covers samples [i*hop - frame/2, i*hop + frame/2) (zeros outside the sound)."""
+    frame = 1 << max(6, int(np.round(np.log2(0.023 * rate))))  # 1024 at 44.1 and 48 kHz
+    hop = frame // 4
+    audio = np.asarray(audio, np.float32)
+    frames = 1 + len(audio) // hop
+    padded = np.concatenate([np.zeros(frame // 2, np.float32), audio, np.zeros(frame, np.float32)])
+    index = np.arange(frame)[None, :] + hop * np.arange(frames)[:, None]
+    return np.abs(np.fft.rfft(padded[index] * np.hanning(frame).astype(np.float32), axis=1)) ** 2, frame, hop
+
+
 def onset_frames(audio: np.ndarray, rate: int, *, delta: float = 0.07, min_gap_seconds: float = MIN_GAP_SECONDS) -> tuple[np.ndarray, int, int]:
     """Spectral-flux onset detection: (onset frame indices, frame size, hop).
 
@@ -66,14 +78,8 @@ def onset_frames(audio: np.ndarray, rate: int, *, delta: float = 0.07, min_gap_s
     (not a sound ending, whose splatter also rises in many bands, nor a ringing sound's beating),
     and it is within SILENCE_DB of the loudest frame.
     """
-    frame = 1 << max(6, int(np.round(np.log2(0.023 * rate))))  # ~23 ms: 1024 at 44.1 and 48 kHz
-    hop = frame // 4
-    audio = np.asarray(audio, np.float32)
-    frames = 1 + len(audio) // hop
-    padded = np.concatenate([np.zeros(frame // 2, np.float32), audio, np.zeros(frame, np.float32)])
-    index = np.arange(frame)[None, :] + hop * np.arange(frames)[:, None]
-    window = np.hanning(frame).astype(np.float32)
-    power = np.abs(np.fft.rfft(padded[index] * window, axis=1)) ** 2
+    power, frame, hop = power_frames(audio, rate)
+    frames = len(power)
     energy = power.sum(axis=1)
     if not np.any(energy > 0):
         return np.zeros(0, np.int64), frame, hop

@@ -17,6 +17,8 @@ def add_commands(commands, debug: argparse.ArgumentParser, samplerate_type) -> N
     grid.add_argument("--force", action="store_true", help="write into a folder that holds files, replacing its pad files and maps")
     grid.add_argument("--samplerate", type=samplerate_type, help="rate of the WAV files (default: the patch's [audio] samplerate)")
     grid.add_argument("--float", action="store_true", help="32-bit float WAV instead of 24-bit PCM")
+    grid.add_argument("--png", nargs="?", const="grid.png", type=_png_name, metavar="NAME",
+                      help="also draw every pad's spectrogram and class, laid out as the pads, into this picture in --out (default name: grid.png)")
     grid.set_defaults(run=cmd_render_grid)
 
     similar = commands.add_parser("similar", parents=[debug], help="list the sounds in a library folder nearest to a file, in latent space")
@@ -38,6 +40,12 @@ def _count(text: str) -> int:
     if not 1 <= value <= 10000:
         raise argparse.ArgumentTypeError(f"{text!r} is not a count; allowed: 1 to 10000")
     return value
+
+
+def _png_name(text: str) -> str:
+    if Path(text).name != text or not text.lower().endswith(".png") or text.lower() == ".png":
+        raise argparse.ArgumentTypeError(f"{text!r} is not a picture name; allowed: a file name ending in .png, written inside --out")
+    return text
 
 
 def patch_grid(patch, decoder):
@@ -76,6 +84,13 @@ def cmd_render_grid(args) -> int:
     say(f"Wrote {len(pads)} pads ({rows}x{cols}, {rate} Hz, {'32-bit float' if args.float else '24-bit'} WAV) to {out}: "
         f"grid.sfz and grid.dspreset map them to notes {notes[0]}..{notes[-1]}"
         + (f" ({unmapped} pads beyond note 127 are in grid.json only)" if unmapped else "") + ", grid.json describes them.")
+    if args.png:
+        from liveengine.export.pictures import save_png, spectrogram_sheet
+
+        classes = [p.description["class"] for p in pads]
+        save_png(spectrogram_sheet([p.samples for p in pads], rate, rows, cols, classes,
+                                   title=f"{patch.name}: {decoder.name}, {rows}x{cols} pads"), out / args.png)
+        say(f"{args.png} shows each pad's spectrogram" + (" and class" if any(classes) else "") + ", row 0 at the bottom.")
     return 0
 
 
