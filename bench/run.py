@@ -1,4 +1,4 @@
-"""liveengine benchmarks: one command, results in bench/results.json, bench/results.md and the README.
+"""liveengine benchmarks: one command, results in bench/results.json, bench/results.md and docs/benchmarks.md.
 
     python bench/run.py            # full run (about 2.5 minutes)
     python bench/run.py --quick    # shorter runs, same measurements
@@ -474,8 +474,8 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def update_readme(table: str) -> None:
-    readme = REPO / "README.md"
+def update_benchmarks_page(table: str) -> None:
+    readme = REPO / "docs" / "benchmarks.md"
     text = readme.read_text()
     begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
     if begin in text and end in text:
@@ -680,7 +680,7 @@ def finish(results: dict) -> int:
     (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     table = markdown(results)
     (HERE / "results.md").write_text("# liveengine benchmark results\n\n" + table)
-    update_readme(table)
+    update_benchmarks_page(table)
     print(table)
     return 0
 

@@ -11,7 +11,7 @@ grid while `zoom` and `rotation` sweep at 20 Hz. Settings, each run `--runs` tim
 In every run the control is measured right after the engine on the same JACK server and
 under the same neighbours: bench/bare_client.py mixing 32 voices in a process of its own.
 Xruns are counted by a JACK client of this process (JACK's own xrun callback), from 3 s
-after the start. Writes bench/results_server.json; bench/run.py puts it in the README.
+after the start. Writes bench/results_server.json; its table is in docs/benchmarks.md.
 """
 
 from __future__ import annotations

@@ -271,6 +271,7 @@ def test_xy_between_pads_renders_the_exact_point_on_demand(engines, tmp_path):
 
 def test_a_hit_that_would_miss_the_deadline_plays_the_nearest_pad_now_and_the_exact_sound_next_time(engines, tmp_path):
     engine, backend = engines(write_patch(tmp_path / "p.toml"))
+    engine.offline = False  # the live rule, on the fake clock (offline renders wait instead: tests/test_offline_exact.py)
     engine.instrument.on_demand.deadline = 0.0  # every prediction now misses
     assert engine.submit(make_command("/xy", [0.3, 0.9]))
     nearest = engine.instrument.setting.pad_index(round(0.9 * 7), round(0.3 * 7))
@@ -357,6 +358,7 @@ def test_velocity_expression_moves_harder_hits_along_the_plane_and_repeats_exact
 
 def test_a_hit_on_a_pad_not_rendered_yet_renders_it_or_plays_the_nearest_ready_pad(engines, tmp_path):
     engine, backend = engines(write_patch(tmp_path / "p.toml"))
+    engine.offline = False  # the live rule, on the fake clock (offline renders wait instead: tests/test_offline_exact.py)
     cache, setting = engine.instrument.cache, engine.instrument.setting
     pad = setting.pad_index(7, 7)
     cache.buffers[pad] = None  # as just after loading, before the renderer got there
