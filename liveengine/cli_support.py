@@ -72,7 +72,7 @@ def load_patch_arg(patch_arg: str | None):
 
 
 class Progress:
-    """Progress of one job on stderr: `with Progress(label) as progress: ... progress(done, total)`.
+    """Progress of one job on stderr, told by calling it with (done, total); a `with` block closes it early on errors.
 
     On a terminal, a rich progress bar. Elsewhere (logs, pipes, tests) a line every few seconds
     and one at the end, and only where `log` is set (long jobs): short ones stay quiet there.
@@ -87,7 +87,7 @@ class Progress:
         self.bar = None
         self.task = None
         self.last: tuple | None = None
-        self.next_line = 0.0
+        self.next_update = 0.0  # throttle: a terminal redraws 10 times a second, a log gets a line every 5 s
 
     def __enter__(self) -> "Progress":
         return self
@@ -96,10 +96,12 @@ class Progress:
         self.close()
 
     def __call__(self, done: float, total: float) -> None:
-        if (done, total) == self.last:
+        now = time.monotonic()
+        if (done, total) == self.last or (done < total and now < self.next_update):
             return
         self.last = (done, total)
         if sys.stderr.isatty():
+            self.next_update = now + 0.1
             if self.bar is None:
                 from rich.console import Console
                 from rich.progress import BarColumn, Progress as Bar, TextColumn, TimeRemainingColumn
@@ -113,10 +115,8 @@ class Progress:
             if done >= total:
                 self.close()
         elif self.log:
-            now = time.monotonic()
-            if done >= total or now >= self.next_line:
-                self.next_line = now + 5.0
-                print(f"{self.label}: {done:.0f}/{total:.0f}{self.unit}", file=sys.stderr, flush=True)
+            self.next_update = now + 5.0
+            print(f"{self.label}: {done:.0f}/{total:.0f}{self.unit}", file=sys.stderr, flush=True)
 
     def close(self) -> None:
         """Stop the bar (its last state stays on screen) and give the terminal back."""
