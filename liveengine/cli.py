@@ -103,6 +103,16 @@ def _new_file(path: Path) -> Path:
     return candidate
 
 
+def _check_user_folders(autosave: bool) -> None:
+    """The folders play writes into on request (captures) and on changes (autosave), checked before any work."""
+    from liveengine.output_paths import check_output
+    from liveengine.resources import library_dir, state_dir
+
+    check_output(library_dir(), "the capture folder", "Set LIVEENGINE_LIBRARY to a folder you can write to.", folder=True)
+    if autosave:
+        check_output(state_dir(), "the state folder", "Set LIVEENGINE_STATE to a folder you can write to, or add --no-autosave.", folder=True)
+
+
 def _install_stop_signals(stop: threading.Event) -> None:
     def handler(signum, frame):
         stop.set()
@@ -121,6 +131,9 @@ def cmd_play(args) -> int:
     device = args.device if args.device is not None else patch.audio["device"]
     if args.record and Path(args.record).exists() and not args.force:
         raise LiveEngineError(f"{args.record} already exists; liveengine never overwrites a recording.", "Choose another file name, or add --force.")
+    if args.record:
+        wav_output(Path(args.record), "--record")
+    _check_user_folders(autosave=not args.no_autosave)
     if args.resume:
         from liveengine.resources import state_dir
 
@@ -250,7 +263,6 @@ def render_score_to_file(patch, score: Path, out: Path, *, seconds: float | None
                                   f"over the limit of {max_seconds:g} s; its last command is at {events[-1][0]:g} s.",
                                   "Check the score's times, or raise the limit with --max-seconds.")
         try:
-            out.parent.mkdir(parents=True, exist_ok=True)
             writer = CrashSafeWavWriter(out, options.samplerate, options.channels, overwrite=overwrite)
         except FileExistsError:
             raise LiveEngineError(f"{out} already exists; liveengine never overwrites it silently.", "Choose another --out, or add --force.") from None
@@ -294,11 +306,19 @@ def _render_demo(patch, out: Path) -> int:
     return 0
 
 
+def wav_output(path: Path, flag: str) -> None:
+    """Refuse, before any work, a WAV output (render --out, play --record) that is not a .wav or cannot be written."""
+    from liveengine.output_paths import check_output
+
+    if path.suffix.lower() != ".wav":
+        raise LiveEngineError(f"{flag} {path} must end in .wav (liveengine writes 32-bit float WAV).")
+    check_output(path, flag, f"Choose a {flag} file in a folder you can write to.")
+
+
 def cmd_render(args) -> int:
     patch = load_patch_arg(args.patch)
     out = Path(args.out)
-    if out.suffix.lower() != ".wav":
-        raise LiveEngineError(f"--out {out} must end in .wav (liveengine writes 32-bit float WAV).")
+    wav_output(out, "--out")
     status = render_score_to_file(patch, Path(args.score), out, tail=args.tail, max_seconds=args.max_seconds, samplerate=args.samplerate,
                                   blocksize=args.blocksize, overwrite=args.force)
     say(f"Wrote {out} ({status['seconds']:.2f} s, {status['commands']} commands, {status['rejected']} rejected, peak {status['peak']:.3f}).")
