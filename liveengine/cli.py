@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from liveengine import __version__
-from liveengine.cli_support import (Progress, blocksize_type, load_patch_arg, port_type, samplerate_type, say, seconds_type,
+from liveengine.cli_support import (ArgumentParser, Progress, blocksize_type, load_patch_arg, port_type, samplerate_type, say, seconds_type,
                                     state_name_type)
 from liveengine.errors import LiveEngineError
 
@@ -22,7 +22,7 @@ LONG_RENDER_SECONDS = 60.0  # renders longer than this report progress in logs t
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="liveengine", description="Play a neural decoder's latent space from a grid of pads.")
+    parser = ArgumentParser(prog="liveengine", description="Play a neural decoder's latent space from a grid of pads.")
     parser.add_argument("--version", action="version", version=f"liveengine {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -201,7 +201,7 @@ def cmd_play(args) -> int:
             lead = int(0.1 * options.samplerate)
             feeder = ScoreFeeder(engine, score[0], engine.now_frame() + lead, horizon_frames=int(0.5 * options.samplerate), loop_seconds=score[1])
             say(f"playing score {args.score or patch.demo_score}" + (" in a loop" if score[1] else ""))
-        say("Ctrl-C to stop." if args.seconds is None else f"stopping after {args.seconds:g} s.")
+        say("Ctrl-C to stop." if args.seconds is None else f"playing for {args.seconds:g} s (Ctrl-C stops sooner).")
         started = time.monotonic()
         last_status = started
         while not stop.wait(0.02):

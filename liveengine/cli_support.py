@@ -11,6 +11,24 @@ import atexit
 import sys
 import time
 
+from liveengine.errors import did_you_mean
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, plus `Did you mean 'render'?` after an invalid choice (a command, --midi-api, ...).
+
+    Python 3.14 has this as suggest_on_error; until then _check_value, where argparse refuses a choice, adds it.
+    """
+
+    def _check_value(self, action, value):
+        try:
+            super()._check_value(action, value)
+        except argparse.ArgumentError as exc:
+            hint = did_you_mean(value, action.choices) if isinstance(value, str) else ""
+            if not hint:
+                raise
+            raise argparse.ArgumentError(action, f"{exc.message}. {hint}") from None
+
 
 def _parsed(text: str, parse):
     """parse(text), or None where it is not a number at all (the caller names what is allowed)."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from liveengine.decoders.base import Decoder
 from liveengine.decoders.test_synth import TestSynthDecoder
-from liveengine.errors import LiveEngineError
+from liveengine.errors import LiveEngineError, did_you_mean
 from liveengine.resources import models_dir
 
 BUILTIN = {"builtin:testsynth": TestSynthDecoder}
@@ -28,6 +28,7 @@ def load_decoder(spec: str, patch_path: Path | None = None, *, threads: int = 1,
         raise LiveEngineError(
             f"model {spec!r} not found (looked in {', '.join(str(c) for c in candidates)}); "
             f"allowed: {', '.join(list(BUILTIN) + shipped)}, or a model folder's path.",
+            did_you_mean(spec, list(BUILTIN) + shipped),
         )
     from liveengine.decoders.onnx_decoder import OnnxDecoder
 
