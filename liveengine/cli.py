@@ -268,21 +268,21 @@ def render_score_to_file(patch, score: Path, out: Path, *, seconds: float | None
             raise LiveEngineError(f"{out} already exists; liveengine never overwrites it silently.", "Choose another --out, or add --force.") from None
         except OSError as exc:
             raise LiveEngineError(f"cannot create {out}: {exc.strerror}.") from None
-        engine.wait_rendered(on_progress=Progress("rendering pads", log=False))
-        backend = OfflineBackend(options.samplerate, options.blocksize, options.channels)
-        engine.start(backend)
-        feeder = ScoreFeeder(engine, events, 0, horizon_frames=options.blocksize * 4)
         say(f"rendering {seconds:.2f} s of audio ({wav_size(total, options.channels)}) to {out}")
-        step = options.samplerate  # report each second of audio
-        done = 0
         with writer, Progress("rendering audio", unit=" s", log=seconds > LONG_RENDER_SECONDS) as progress:
             try:
+                engine.wait_rendered(on_progress=Progress("rendering pads", log=False))
+                backend = OfflineBackend(options.samplerate, options.blocksize, options.channels)
+                engine.start(backend)
+                feeder = ScoreFeeder(engine, events, 0, horizon_frames=options.blocksize * 4)
+                step = options.samplerate  # report each second of audio
+                done = 0
                 while done < total:
                     chunk = min(step, total - done)
                     backend.run(chunk, feeder.feed, writer.write)
                     done += chunk
                     progress(done / options.samplerate, seconds)
-            except KeyboardInterrupt:
+            except KeyboardInterrupt:  # the file stays a complete WAV of what was rendered: say so
                 progress.close()
                 kept = writer.frames_written
                 print(f"liveengine: stopped by Ctrl-C; {out} keeps the first {kept / options.samplerate:.2f} s of {seconds:.2f} s "
