@@ -302,7 +302,8 @@ class Engine:
 
     def check_fits(self, command: Command) -> None:
         """Raise LiveEngineError where a checked command does not fit the loaded patch, as submit would
-        (a pad outside the grid, an unknown choke group, a latent point of the wrong size); queues nothing."""
+        (a pad outside the grid, an unknown choke group, a latent point of the wrong size, a mapping the
+        patch cannot build); queues nothing."""
         instrument, address, args = self.instrument, command.address, command.args
         if address in ("/pad", "/pad/off"):
             self._pad(instrument, args[0], args[1])
@@ -312,6 +313,9 @@ class Engine:
             self._mix_pads(instrument, args)
         elif address == "/choke":
             self._choke_group(instrument, args[0])
+        elif address == "/mapping":
+            with self._control:
+                self._mapping(instrument, args[0])  # built now, so the switch itself is instant
 
     @staticmethod
     def _latent_size(instrument: Instrument, args: tuple) -> tuple[int, float]:
@@ -459,14 +463,20 @@ class Engine:
         """Switch mapping live. A mapping the patch cannot build (no anchors, no library) is an error; the old one stays."""
         with self._control:
             instrument = self.instrument
-            mapping = instrument.mappings.get(name)
-            if mapping is None:
-                mapping = build_mapping(name, instrument.decoder, instrument.patch, instrument.setting)
-                instrument.mappings[name] = mapping
+            mapping = self._mapping(instrument, name)
             instrument.mapping = mapping
             instrument.setting = instrument.setting.with_mapping(name)
             self._render(instrument)
         self.changed.set()
+
+    @staticmethod
+    def _mapping(instrument: Instrument, name: str):
+        """The named mapping, built once (under the control lock) and kept: switching back is instant."""
+        mapping = instrument.mappings.get(name)
+        if mapping is None:
+            mapping = build_mapping(name, instrument.decoder, instrument.patch, instrument.setting)
+            instrument.mappings[name] = mapping
+        return mapping
 
     # ---- state and capture (control threads) ----
     def state(self) -> dict:

@@ -72,20 +72,22 @@ def test_a_long_render_shows_progress_and_ctrl_c_says_what_it_kept(tmp_path, pat
 
 
 def test_every_bad_line_of_a_score_is_reported_in_one_run(tmp_path, patch):
-    # Lines the parser accepts but the loaded patch cannot play (a pad outside its 8x8 grid, a choke group it
-    # lacks) were once counted as `2 rejected` with exit 0; the others came one per run.
-    (tmp_path / "bad.score").write_text("0 /pad 0 0\n1 /pad 9 9\n2 /choke nohats\n3 /pad 0 0 loud\n# fine\n4 /pda 1 1\nsoon /pad 1 1\n")
+    # Lines the parser accepts but the loaded patch cannot play (a pad outside its 8x8 grid, a choke group or
+    # a mapping it lacks) were once counted as `rejected` with exit 0; the others came one per run.
+    (tmp_path / "bad.score").write_text("0 /pad 0 0\n1 /pad 9 9\n2 /choke nohats\n3 /pad 0 0 loud\n# fine\n4 /pda 1 1\n"
+                                        "soon /pad 1 1\n5 /mapping corners\n")
     result = liveengine("render", str(patch), "--score", "bad.score", "--out", "bad.wav", cwd=tmp_path, timeout=RENDER)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 5, result.stderr
+    assert len(lines) == 6, result.stderr
     assert lines[0].startswith("liveengine: bad.score:2: pad (9, 9) is outside the 8x8 grid; rows 0..7, columns 0..7.")
     assert lines[1].startswith("bad.score:3: /choke group 'nohats' is not in the patch; groups: hats.")
     assert lines[2].startswith("bad.score:4: /pad argument 'velocity' is 'loud'; expected a number from 0 to 1.")
     assert lines[3].startswith("bad.score:6: unknown address '/pda'; known addresses: /pad")
     assert lines[4].startswith("bad.score:7: 'soon' is not a time")
-    assert lines[4].endswith("(5 bad lines in bad.score: fix them all, then run again.)")
+    assert lines[5].startswith("bad.score:8: mapping 'corners' needs four anchors in [grid] corners")
+    assert lines[5].endswith("(6 bad lines in bad.score: fix them all, then run again.)")
     assert not (tmp_path / "bad.wav").exists()
 
 
