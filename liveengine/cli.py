@@ -13,13 +13,16 @@ import time
 from pathlib import Path
 
 from liveengine import __version__
-from liveengine.cli_support import (Progress, blocksize_type, load_patch_arg, port_type, samplerate_type, say, seconds_type,
+from liveengine.cli_support import (ArgumentParser, Progress, blocksize_type, load_patch_arg, port_type, samplerate_type, say, seconds_type,
                                     state_name_type)
 from liveengine.errors import LiveEngineError
 
+MAX_RENDER_SECONDS = 600.0  # a score's typo (`99999 /pad ...`) must not fill the disk unasked
+LONG_RENDER_SECONDS = 60.0  # renders longer than this report progress in logs too, not only on a terminal
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="liveengine", description="Play a neural decoder's latent space from a grid of pads.")
+    parser = ArgumentParser(prog="liveengine", description="Play a neural decoder's latent space from a grid of pads.")
     parser.add_argument("--version", action="version", version=f"liveengine {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -61,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--samplerate", type=samplerate_type)
     render.add_argument("--blocksize", type=blocksize_type)
     render.add_argument("--tail", type=seconds_type, default=2.0, help="seconds rendered after the last command (default 2)")
+    render.add_argument("--max-seconds", type=seconds_type, default=MAX_RENDER_SECONDS, metavar="SECONDS",
+                        help=f"refuse a render longer than this (default {MAX_RENDER_SECONDS:g} s of audio)")
 
     check = commands.add_parser("check", parents=[debug], help="validate a patch and its model and print what would run")
     check.add_argument("patch", nargs="?")
@@ -102,6 +107,16 @@ def _new_file(path: Path) -> Path:
     return candidate
 
 
+def _check_user_folders(autosave: bool) -> None:
+    """The folders play writes into on request (captures) and on changes (autosave), checked before any work."""
+    from liveengine.output_paths import check_output
+    from liveengine.resources import library_dir, state_dir
+
+    check_output(library_dir(), "the capture folder", "Set LIVEENGINE_LIBRARY to a folder you can write to.", folder=True)
+    if autosave:
+        check_output(state_dir(), "the state folder", "Set LIVEENGINE_STATE to a folder you can write to, or add --no-autosave.", folder=True)
+
+
 def _install_stop_signals(stop: threading.Event) -> None:
     def handler(signum, frame):
         stop.set()
@@ -119,6 +134,9 @@ def cmd_play(args) -> int:
     options = patch.options(samplerate=args.samplerate, blocksize=args.blocksize)
     if args.record and Path(args.record).exists() and not args.force:
         raise LiveEngineError(f"{args.record} already exists; liveengine never overwrites a recording.", "Choose another file name, or add --force.")
+    if args.record:
+        wav_output(Path(args.record), "--record")
+    _check_user_folders(autosave=not args.no_autosave)
     if args.resume:
         from liveengine.resources import state_dir
 
@@ -145,6 +163,13 @@ def cmd_play(args) -> int:
     engine.autosave = None if args.no_autosave else "autosave"
     osc = midi = keys = None
     try:
+        score = None  # (events, loop seconds): the whole score checked against the patch before the device opens
+        if args.score:
+            score = load_score(args.score, fits=engine.check_fits), None
+        elif args.demo:
+            if patch.demo_score is None:
+                raise LiveEngineError(f"patch {patch.name} has no [demo] score.", "Give one with --score FILE.")
+            score = load_score(patch.demo_score, fits=engine.check_fits), patch.demo_seconds
         if not args.no_osc:
             from liveengine.control.osc.server import OscServer
 
@@ -181,17 +206,11 @@ def cmd_play(args) -> int:
             keys = KeyboardPlayer(engine, say)
             keys.start()
         feeder = None
-        if args.score or args.demo:
-            if args.score:
-                events, loop = load_score(args.score), None
-            elif patch.demo_score is not None:
-                events, loop = load_score(patch.demo_score), patch.demo_seconds
-            else:
-                raise LiveEngineError(f"patch {patch.name} has no [demo] score.", "Give one with --score FILE.")
+        if score is not None:
             lead = int(0.1 * options.samplerate)
-            feeder = ScoreFeeder(engine, events, engine.now_frame() + lead, horizon_frames=int(0.5 * options.samplerate), loop_seconds=loop)
-            say(f"playing score {args.score or patch.demo_score}" + (" in a loop" if loop else ""))
-        say("Ctrl-C to stop." if args.seconds is None else f"stopping after {args.seconds:g} s.")
+            feeder = ScoreFeeder(engine, score[0], engine.now_frame() + lead, horizon_frames=int(0.5 * options.samplerate), loop_seconds=score[1])
+            say(f"playing score {args.score or patch.demo_score}" + (" in a loop" if score[1] else ""))
+        say("Ctrl-C to stop." if args.seconds is None else f"playing for {args.seconds:g} s (Ctrl-C stops sooner).")
         started = time.monotonic()
         last_status = started
         while not stop.wait(0.02):
@@ -222,40 +241,70 @@ def cmd_play(args) -> int:
     return 0
 
 
-def render_score_to_file(patch, events, out: Path, *, seconds: float, samplerate=None, blocksize=None, overwrite=False, label="rendering",
-                         loop_seconds: float | None = None) -> dict:
-    """Render timed score events through the engine on the offline backend into a WAV file."""
+def wav_size(frames: int, channels: int) -> str:
+    """The size of a float32 WAV file of `frames` frames, for people (92 bytes of header, see CrashSafeWavWriter)."""
+    size = 92 + frames * channels * 4
+    return f"{size / 1e9:.1f} GB" if size >= 1e9 else f"{size / 1e6:.1f} MB"
+
+
+def render_score_to_file(patch, score: Path, out: Path, *, seconds: float | None = None, tail: float = 2.0, max_seconds: float = MAX_RENDER_SECONDS,
+                         samplerate=None, blocksize=None, overwrite=False, loop_seconds: float | None = None) -> dict:
+    """Render a score file through the engine on the offline backend into a WAV file.
+
+    seconds: how much to render (None: the score's last command plus `tail`); loop_seconds: play the score
+    again every so many seconds (the demo). Before `out` is created, the whole
+    score is checked against the loaded patch and the length against `max_seconds`; the length and size are said
+    before rendering starts. Ctrl-C midway keeps what was rendered (a complete WAV file) and says so.
+    """
     from liveengine.audio.offline import OfflineBackend
     from liveengine.audio.wav_writer import CrashSafeWavWriter
-    from liveengine.control.score import ScoreFeeder
+    from liveengine.control.score import ScoreFeeder, load_score
     from liveengine.engine import Engine
 
     options = patch.options(samplerate=samplerate, blocksize=blocksize)
     engine = Engine(patch, options)  # a bad model fails here, before `out` is created or truncated
     try:
+        events = load_score(score, fits=engine.check_fits)
+        if not events:
+            raise LiveEngineError(f"score {score} has no commands.", "Add lines like `0.250 /pad 3 4 0.8`.")
+        if seconds is None:
+            seconds = events[-1][0] + tail
+        total = int(seconds * options.samplerate)
+        if seconds > max_seconds:
+            raise LiveEngineError(f"score {score} asks for {seconds:g} s of audio ({wav_size(total, options.channels)} of WAV), "
+                                  f"over the limit of {max_seconds:g} s; its last command is at {events[-1][0]:g} s.",
+                                  "Check the score's times, or raise the limit with --max-seconds.")
         try:
             writer = CrashSafeWavWriter(out, options.samplerate, options.channels, overwrite=overwrite)
         except FileExistsError:
             raise LiveEngineError(f"{out} already exists; liveengine never overwrites it silently.", "Choose another --out, or add --force.") from None
         except OSError as exc:
             raise LiveEngineError(f"cannot create {out}: {exc.strerror}.") from None
-        engine.wait_rendered(on_progress=Progress("rendering pads"))
-        backend = OfflineBackend(options.samplerate, options.blocksize, options.channels)
-        engine.start(backend)
-        feeder = ScoreFeeder(engine, events, 0, horizon_frames=options.blocksize * 4, loop_seconds=loop_seconds)
-        total = int(seconds * options.samplerate)
-        progress = Progress(label)
-        step = options.samplerate  # report each second of audio
-        done = 0
-        with writer:
-            while done < total:
-                chunk = min(step, total - done)
-                backend.run(chunk, feeder.feed, writer.write)
-                done += chunk
-                progress(round(done / options.samplerate), round(total / options.samplerate))
+        say(f"rendering {seconds:.2f} s of audio ({wav_size(total, options.channels)}) to {out}")
+        with writer, Progress("rendering audio", unit=" s", log=seconds > LONG_RENDER_SECONDS) as progress:
+            try:
+                engine.wait_rendered(on_progress=Progress("rendering pads", log=False))
+                backend = OfflineBackend(options.samplerate, options.blocksize, options.channels)
+                engine.start(backend)
+                feeder = ScoreFeeder(engine, events, 0, horizon_frames=options.blocksize * 4, loop_seconds=loop_seconds)
+                step = options.samplerate  # report each second of audio
+                done = 0
+                while done < total:
+                    chunk = min(step, total - done)
+                    backend.run(chunk, feeder.feed, writer.write)
+                    done += chunk
+                    progress(done / options.samplerate, seconds)
+            except KeyboardInterrupt:  # the file stays a complete WAV of what was rendered: say so
+                progress.close()
+                kept = writer.frames_written
+                print(f"liveengine: stopped by Ctrl-C; {out} keeps the first {kept / options.samplerate:.2f} s of {seconds:.2f} s "
+                      f"as a complete WAV file ({wav_size(kept, options.channels)}).", file=sys.stderr, flush=True)
+                raise
         status = engine.status()
         status["rejected"] = feeder.rejected
         status["frames"] = writer.frames_written
+        status["seconds"] = seconds
+        status["commands"] = len(events)
         return status
     finally:
         engine.stop()
@@ -264,44 +313,40 @@ def render_score_to_file(patch, events, out: Path, *, seconds: float, samplerate
 def _play_without_device(patch, args) -> int:
     """No audio device: render what `play` was asked to play (the score or the demo, for --seconds,
     into --record) to a file, and say so in one sentence."""
-    from liveengine.control.score import load_score
-
     if args.score:
-        events, loop, what = load_score(args.score), None, f"score {args.score}"
+        score, loop, what = Path(args.score), None, f"score {args.score}"
     elif patch.demo_score is not None:
-        events, loop, what = load_score(patch.demo_score), patch.demo_seconds, "demo"
+        score, loop, what = patch.demo_score, patch.demo_seconds, "demo"
     else:
         raise LiveEngineError(f"there is no audio output device, and patch {patch.name} has no [demo] score to render instead.",
                               "Give a score with --score FILE, or connect an audio device.")
-    if args.seconds is not None:
-        seconds = args.seconds
-    elif loop is not None:
-        seconds = loop
-    else:  # a score plays once, to its last hit's end
-        seconds = max((t for t, _ in events), default=0.0) + patch.engine["max_seconds"]
+    seconds = args.seconds if args.seconds is not None else loop  # None: a score plays once, to its last hit's end
     # --record was refused earlier if it existed without --force; the engine opened it since.
     out = Path(args.record) if args.record else _new_file(Path("liveengine-demo.wav"))
     say(f"No audio output device found on this machine, so liveengine renders the {what} of patch '{patch.name}' "
-        f"({seconds:g} s) to {out} instead.")
-    render_score_to_file(patch, events, out, seconds=seconds, overwrite=bool(args.record), loop_seconds=loop,
-                         label=f"rendering {what} (seconds)")
-    say(f"Wrote {out.resolve()} ({seconds:g} s); play it with any audio player.")
+        + (f"({seconds:g} s) " if seconds is not None else "") + f"to {out} instead.")
+    status = render_score_to_file(patch, score, out, seconds=seconds, tail=patch.engine["max_seconds"], overwrite=bool(args.record),
+                                  loop_seconds=loop)
+    say(f"Wrote {out.resolve()} ({status['seconds']:g} s); play it with any audio player.")
     return 0
 
 
-def cmd_render(args) -> int:
-    from liveengine.control.score import load_score
+def wav_output(path: Path, flag: str) -> None:
+    """Refuse, before any work, a WAV output (render --out, play --record) that is not a .wav or cannot be written."""
+    from liveengine.output_paths import check_output
 
+    if path.suffix.lower() != ".wav":
+        raise LiveEngineError(f"{flag} {path} must end in .wav (liveengine writes 32-bit float WAV).")
+    check_output(path, flag, f"Choose a {flag} file in a folder you can write to.")
+
+
+def cmd_render(args) -> int:
     patch = load_patch_arg(args.patch)
-    events = load_score(args.score)
-    if not events:
-        raise LiveEngineError(f"score {args.score} has no commands.", "Add lines like `0.250 /pad 3 4 0.8`.")
-    seconds = events[-1][0] + args.tail
     out = Path(args.out)
-    if out.suffix.lower() != ".wav":
-        raise LiveEngineError(f"--out {out} must end in .wav (liveengine writes 32-bit float WAV).")
-    status = render_score_to_file(patch, events, out, seconds=seconds, samplerate=args.samplerate, blocksize=args.blocksize, overwrite=args.force)
-    say(f"Wrote {out} ({seconds:.2f} s, {len(events)} commands, {status['rejected']} rejected, peak {status['peak']:.3f}).")
+    wav_output(out, "--out")
+    status = render_score_to_file(patch, Path(args.score), out, tail=args.tail, max_seconds=args.max_seconds, samplerate=args.samplerate,
+                                  blocksize=args.blocksize, overwrite=args.force)
+    say(f"Wrote {out} ({status['seconds']:.2f} s, {status['commands']} commands, {status['rejected']} rejected, peak {status['peak']:.3f}).")
     return 0
 
 

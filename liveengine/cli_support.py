@@ -7,8 +7,27 @@ these from here, so no sub-CLI has to import liveengine.cli back.
 from __future__ import annotations
 
 import argparse
+import atexit
 import sys
 import time
+
+from liveengine.errors import did_you_mean
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, plus `Did you mean 'render'?` after an invalid choice (a command, --midi-api, ...).
+
+    Python 3.14 has this as suggest_on_error; until then _check_value, where argparse refuses a choice, adds it.
+    """
+
+    def _check_value(self, action, value):
+        try:
+            super()._check_value(action, value)
+        except argparse.ArgumentError as exc:
+            hint = did_you_mean(value, action.choices) if isinstance(value, str) else ""
+            if not hint:
+                raise
+            raise argparse.ArgumentError(action, f"{exc.message}. {hint}") from None
 
 
 def _parsed(text: str, parse):
@@ -82,20 +101,54 @@ def patch_device(patch, options, device: str | None = None):
 
 
 class Progress:
-    """One line of progress on a terminal; occasional lines otherwise."""
+    """Progress of one job on stderr, told by calling it with (done, total); a `with` block closes it early on errors.
 
-    def __init__(self, label: str) -> None:
+    On a terminal, a rich progress bar. Elsewhere (logs, pipes, tests) a line every few seconds
+    and one at the end, and only where `log` is set (long jobs): short ones stay quiet there.
+    A report repeating the last one (a final call after a wait) prints nothing. The bar closes
+    itself when the job is done, and at exit (an error or Ctrl-C midway) at the latest.
+    """
+
+    def __init__(self, label: str, unit: str = "", log: bool = True) -> None:
         self.label = label
-        self.tty = sys.stdout.isatty()
-        self.last = -1.0
+        self.unit = unit
+        self.log = log
+        self.bar = None
+        self.task = None
+        self.last: tuple | None = None
+        self.next_update = 0.0  # throttle: a terminal redraws 10 times a second, a log gets a line every 5 s
 
-    def __call__(self, done: int, total: int) -> None:
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __call__(self, done: float, total: float) -> None:
         now = time.monotonic()
-        if done < total and now - self.last < (0.1 if self.tty else 2.0):
+        if (done, total) == self.last or (done < total and now < self.next_update):
             return
-        self.last = now
-        text = f"{self.label}: {done}/{total}"
-        if self.tty:
-            print("\r" + text, end="\n" if done >= total else "", flush=True)
-        else:
-            print(text, flush=True)
+        self.last = (done, total)
+        if sys.stderr.isatty():
+            self.next_update = now + 0.1
+            if self.bar is None:
+                from rich.console import Console
+                from rich.progress import BarColumn, Progress as Bar, TextColumn, TimeRemainingColumn
+
+                self.bar = Bar(TextColumn(self.label), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f}" + self.unit),
+                               TimeRemainingColumn(), console=Console(stderr=True), auto_refresh=False)
+                self.task = self.bar.add_task(self.label, total=total)
+                self.bar.start()
+                atexit.register(self.close)  # the terminal's cursor comes back whatever stops the job
+            self.bar.update(self.task, completed=done, total=total, refresh=True)
+            if done >= total:
+                self.close()
+        elif self.log:
+            self.next_update = now + 5.0
+            print(f"{self.label}: {done:.0f}/{total:.0f}{self.unit}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        """Stop the bar (its last state stays on screen) and give the terminal back."""
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None

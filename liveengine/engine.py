@@ -285,21 +285,14 @@ class Engine:
 
     def latent(self, command: Command) -> bool:
         args, instrument = command.args, self.instrument
-        dim = instrument.decoder.latent_dim
-        if len(args) not in (dim, dim + 1):
-            raise LiveEngineError(f"/latent got {len(args)} values; this model's latent points have {dim}: /latent v1 .. v{dim} [velocity].")
-        velocity = args[dim] if len(args) > dim else 1.0
-        if not 0.0 <= velocity <= 1.0:
-            raise LiveEngineError(f"/latent velocity is {velocity!r}; expected a number from 0 to 1.")
+        dim, velocity = self._latent_size(instrument, args)
         point = np.asarray(args[:dim], np.float32)
         return self._hit_point(instrument, point, velocity, command, self._nearest_pad(instrument, point))
 
     def mix(self, command: Command) -> bool:
         args, instrument = command.args, self.instrument
         velocity = args[-1] if len(args) % 3 == 1 else 1.0
-        triples = [args[i : i + 3] for i in range(0, len(args) - len(args) % 3, 3)]
-        pads = [self._pad(instrument, int(row), int(col)) for _, row, col in triples]
-        weights = np.array([w for w, _, _ in triples], np.float64)
+        weights, pads = self._mix_pads(instrument, args)
         point = mix(instrument.pad_points[pads], weights)
         return self._hit_point(instrument, point, velocity, command, pads[int(np.argmax(np.abs(weights)))])
 
@@ -319,14 +312,51 @@ class Engine:
         return True
 
     def choke(self, command: Command) -> bool:
-        groups = self.instrument.choke_groups
-        group = groups.get(command.args[0])
-        if group is None:
-            raise LiveEngineError(f"/choke group {command.args[0]!r} is not in the patch; groups: {', '.join(groups) or 'none'}.")
-        return self._send(CHOKE, self._target(command), choke=group)
+        return self._send(CHOKE, self._target(command), choke=self._choke_group(self.instrument, command.args[0]))
 
     def panic(self, command: Command) -> bool:
         return self._send(PANIC, ASAP if command.at is None else command.at)
+
+    def check_fits(self, command: Command) -> None:
+        """Raise LiveEngineError where a checked command does not fit the loaded patch, as submit would
+        (a pad outside the grid, an unknown choke group, a latent point of the wrong size, a mapping the
+        patch cannot build); queues nothing."""
+        instrument, address, args = self.instrument, command.address, command.args
+        if address in ("/pad", "/pad/off"):
+            self._pad(instrument, args[0], args[1])
+        elif address == "/latent":
+            self._latent_size(instrument, args)
+        elif address == "/mix":
+            self._mix_pads(instrument, args)
+        elif address == "/choke":
+            self._choke_group(instrument, args[0])
+        elif address == "/mapping":
+            with self._control:
+                self._mapping(instrument, args[0])  # built now, so the switch itself is instant
+
+    @staticmethod
+    def _latent_size(instrument: Instrument, args: tuple) -> tuple[int, float]:
+        """(latent size, velocity) of /latent arguments, checked against the model."""
+        dim = instrument.decoder.latent_dim
+        if len(args) not in (dim, dim + 1):
+            raise LiveEngineError(f"/latent got {len(args)} values; this model's latent points have {dim}: /latent v1 .. v{dim} [velocity].")
+        velocity = args[dim] if len(args) > dim else 1.0
+        if not 0.0 <= velocity <= 1.0:
+            raise LiveEngineError(f"/latent velocity is {velocity!r}; expected a number from 0 to 1.")
+        return dim, velocity
+
+    def _mix_pads(self, instrument: Instrument, args: tuple) -> tuple[np.ndarray, list[int]]:
+        """(weights, pad indices) of /mix arguments' (weight, row, col) triples, pads checked against the grid."""
+        triples = [args[i : i + 3] for i in range(0, len(args) - len(args) % 3, 3)]
+        pads = [self._pad(instrument, int(row), int(col)) for _, row, col in triples]
+        return np.array([w for w, _, _ in triples], np.float64), pads
+
+    @staticmethod
+    def _choke_group(instrument: Instrument, name: str):
+        group = instrument.choke_groups.get(name)
+        if group is None:
+            raise LiveEngineError(f"/choke group {name!r} is not in the patch; groups: {', '.join(instrument.choke_groups) or 'none'}.")
+        return group
 
     def _hit_pad(self, instrument: Instrument, pad: int, velocity: float, command: Command) -> bool:
         grid = instrument.patch.grid
@@ -456,14 +486,20 @@ class Engine:
         """Switch mapping live. A mapping the patch cannot build (no anchors, no library) is an error; the old one stays."""
         with self._control:
             instrument = self.instrument
-            mapping = instrument.mappings.get(name)
-            if mapping is None:
-                mapping = build_mapping(name, instrument.decoder, instrument.patch, instrument.setting)
-                instrument.mappings[name] = mapping
+            mapping = self._mapping(instrument, name)
             instrument.mapping = mapping
             instrument.setting = instrument.setting.with_mapping(name)
             self._render(instrument)
         self.changed.set()
+
+    @staticmethod
+    def _mapping(instrument: Instrument, name: str):
+        """The named mapping, built once (under the control lock) and kept: switching back is instant."""
+        mapping = instrument.mappings.get(name)
+        if mapping is None:
+            mapping = build_mapping(name, instrument.decoder, instrument.patch, instrument.setting)
+            instrument.mappings[name] = mapping
+        return mapping
 
     # ---- state and capture (control threads) ----
     def state(self) -> dict:

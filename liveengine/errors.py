@@ -16,3 +16,11 @@ class LiveEngineError(Exception):
 
     def __str__(self) -> str:
         return f"{self.message} {self.fix}".strip()
+
+
+def did_you_mean(name: str, choices) -> str:
+    """`Did you mean 'default'?` for the choice nearest a mistyped name, or '' where none is near (difflib)."""
+    import difflib
+
+    near = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1)
+    return f"Did you mean {near[0]!r}?" if near else ""

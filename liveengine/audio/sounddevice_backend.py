@@ -24,6 +24,18 @@ def import_sounddevice() -> Any:
     return sounddevice
 
 
+def open_failure_fix(refused: int, device_rate: float) -> str:
+    """What to try when a device would not open at `refused` Hz: the device's own rate first (a JACK server
+    runs at one rate only, and PortAudio reports it as the device's), and never the rate just refused."""
+    from liveengine.options import SAMPLE_RATES
+
+    rate = int(round(device_rate or 0))
+    if rate in SAMPLE_RATES and rate != refused:
+        return f"The device runs at {rate} Hz: try --samplerate {rate}, or another --blocksize or --device."
+    others = " or ".join(str(r) for r in SAMPLE_RATES if r != refused)
+    return f"Try --samplerate {others}, or another --blocksize or --device."
+
+
 def name_jack_client(sd: Any) -> None:
     """Make PortAudio's JACK ports appear as liveengine:out_N (re-initialises PortAudio)."""
     try:
@@ -103,7 +115,7 @@ class SoundDeviceBackend:
             self._stream.start()
         except sd.PortAudioError as exc:
             raise LiveEngineError(f"cannot open {info['name']!r} ({self.host_api}) at {self.samplerate} Hz, {self.blocksize} frames: {exc}.",
-                                  "Try another --samplerate (44100, 48000, 96000) or --blocksize, or another --device.") from None
+                                  open_failure_fix(self.samplerate, info["default_samplerate"])) from None
         self.output_latency = float(self._stream.latency)
         self.description = f"{info['name']} via {self.host_api}, {self.samplerate} Hz, {self.blocksize}-frame blocks, output latency {self.output_latency * 1000:.1f} ms"
         if self.jack_ports and "JACK" in self.host_api:

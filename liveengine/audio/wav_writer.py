@@ -85,6 +85,7 @@ class CrashSafeWavWriter:
 
         # 'xb' by default: a recording must never silently destroy an earlier one.
         try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)  # `render --out takes/x.wav` as `render-grid --out takes/grid`
             self._f = open(self._path, "wb" if overwrite else "xb")
         except FileExistsError as e:
             raise FileExistsError(

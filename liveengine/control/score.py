@@ -8,38 +8,56 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Callable
 
 from liveengine.commands import COMMANDS, Command, parse_command_text
 from liveengine.errors import LiveEngineError
 
 
-def parse_score(text: str, source: str = "<score>") -> list[tuple[float, Command]]:
-    """Return (seconds, command) pairs sorted by time; commands carry no frame yet."""
-    events = []
+def parse_score(text: str, source: str = "<score>", fits: Callable[[Command], None] | None = None) -> list[tuple[float, Command]]:
+    """Return (seconds, command) pairs sorted by time; commands carry no frame yet.
+
+    Every line is checked before anything plays, and every bad one is reported in one
+    LiveEngineError, a line each (`file:line: what was wrong; what is allowed`), so a score
+    is fixed in one go. `fits` (the loaded engine's Engine.check_fits) also refuses what the
+    patch cannot play: a pad outside its grid, an unknown choke group, a wrong latent size.
+    """
+    events, errors = [], []
     for number, line in enumerate(text.splitlines(), start=1):
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
-        when, rest = (line.split(None, 1) + [""])[:2]  # any whitespace separates, as in command text
         try:
-            seconds = float(when)
-        except ValueError:
-            raise LiveEngineError(f"{source}:{number}: {when!r} is not a time; a score line is `SECONDS ADDRESS ARGS`, e.g. `0.250 /pad 3 4 0.8`.") from None
-        if not math.isfinite(seconds) or seconds < 0:
-            raise LiveEngineError(f"{source}:{number}: time {when} must be a number of seconds >= 0.")
-        try:
-            command = parse_command_text(rest)
+            seconds, command = _parse_line(line)
+            if fits is not None:
+                fits(command)
         except LiveEngineError as exc:
-            raise LiveEngineError(f"{source}:{number}: {exc.message}") from None
-        if not COMMANDS[command.address].timed:
-            engine_side = ", ".join(a for a, spec in COMMANDS.items() if spec.timed)
-            raise LiveEngineError(f"{source}:{number}: {command.address} is an OSC server request, not a score command; a score may use {engine_side}.")
+            errors.append(f"{source}:{number}: {exc.message}")
+            continue
         events.append((seconds, command))
+    if errors:
+        raise LiveEngineError("\n".join(errors), f"({len(errors)} bad lines in {source}: fix them all, then run again.)" if len(errors) > 1 else "")
     events.sort(key=lambda e: e[0])
     return events
 
 
-def load_score(path: Path | str) -> list[tuple[float, Command]]:
+def _parse_line(line: str) -> tuple[float, Command]:
+    when, rest = (line.split(None, 1) + [""])[:2]  # any whitespace separates, as in command text
+    try:
+        seconds = float(when)
+    except ValueError:
+        raise LiveEngineError(f"{when!r} is not a time; a score line is `SECONDS ADDRESS ARGS`, e.g. `0.250 /pad 3 4 0.8`.") from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise LiveEngineError(f"time {when} must be a number of seconds >= 0.")
+    command = parse_command_text(rest)
+    if not COMMANDS[command.address].timed:
+        engine_side = ", ".join(a for a, spec in COMMANDS.items() if spec.timed)
+        raise LiveEngineError(f"{command.address} is an OSC server request, not a score command; a score may use {engine_side}.")
+    return seconds, command
+
+
+def load_score(path: Path | str, fits: Callable[[Command], None] | None = None) -> list[tuple[float, Command]]:
+    """parse_score on a file's text; errors name the file."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -47,7 +65,7 @@ def load_score(path: Path | str) -> list[tuple[float, Command]]:
         raise LiveEngineError(f"score file {path} does not exist.") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise LiveEngineError(f"score file {path} cannot be read as UTF-8 text ({exc}).") from None
-    return parse_score(text, str(path))
+    return parse_score(text, str(path), fits)
 
 
 class ScoreFeeder:

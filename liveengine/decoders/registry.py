@@ -6,7 +6,7 @@ from pathlib import Path
 
 from liveengine.decoders.base import Decoder
 from liveengine.decoders.test_synth import TestSynthDecoder
-from liveengine.errors import LiveEngineError
+from liveengine.errors import LiveEngineError, did_you_mean
 from liveengine.resources import models_dir
 
 BUILTIN = {"builtin:testsynth": TestSynthDecoder}
@@ -40,5 +40,6 @@ def find_model(spec: str, patch_path: Path | None = None) -> Path | None:
         raise LiveEngineError(
             f"model {spec!r} not found (looked in {', '.join(str(c) for c in candidates)}); "
             f"allowed: {', '.join(list(BUILTIN) + shipped)}, or a model folder's path.",
+            did_you_mean(spec, list(BUILTIN) + shipped),
         )
     return folder

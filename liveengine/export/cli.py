@@ -64,10 +64,12 @@ def cmd_render_grid(args) -> int:
     from liveengine.cli_support import Progress, load_patch_arg, say
     from liveengine.decoders.registry import load_decoder
     from liveengine.export.grid_export import check_out_dir, export_grid
+    from liveengine.output_paths import check_output
 
     patch = load_patch_arg(args.patch)
     out = Path(args.out)
     check_out_dir(out, args.force)  # before the model loads: a refusal should be quick
+    check_output(out, "--out", "Choose an --out folder you can write to.", folder=True)
     decoder = load_decoder(patch.model, patch.path, **patch.model_options)
     rows, cols, points = patch_grid(patch, decoder)
     rate = args.samplerate or patch.audio["samplerate"]
@@ -107,12 +109,17 @@ def _similar_decoder(args):
 
 def cmd_similar(args) -> int:
     from liveengine.cli_support import Progress, say
-    from liveengine.library.index import encode_sounds, library_files, load_or_build, query_sound
+    from liveengine.library.index import default_cache_dir, encode_sounds, library_files, load_or_build, query_sound
+    from liveengine.output_paths import check_output
 
     library = Path(args.library)
     library_files(library)  # an empty or missing folder is reported before any model loads
+    cache = Path(args.cache) if args.cache else default_cache_dir()
+    check_output(cache, "--cache" if args.cache else "the index cache folder",
+                 "Choose a --cache folder you can write to." if args.cache else "Set LIVEENGINE_CACHE, or pass --cache, with a folder you can write to.",
+                 folder=True)
     decoder = _similar_decoder(args)
-    index = load_or_build(decoder, library, Path(args.cache) if args.cache else None, on_progress=Progress("indexing library"))
+    index = load_or_build(decoder, library, cache, on_progress=Progress("indexing library"))
     start, sound = query_sound(Path(args.file), decoder)
     point = encode_sounds(decoder, [sound])[0]
     state = {"built": "built", "updated": "updated (files changed)", "cached": "up to date"}[index.status]

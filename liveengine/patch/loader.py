@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from liveengine.decoders.registry import find_model
-from liveengine.errors import LiveEngineError
+from liveengine.errors import LiveEngineError, did_you_mean
 from liveengine.options import EngineOptions
 from liveengine.patch.schema import SCHEMA
 from liveengine.resources import patches_dir
@@ -72,6 +72,7 @@ def resolve_patch(name_or_path: str | None) -> Path:
         shipped = sorted(p.stem for p in patches_dir().glob("*.toml"))
         raise LiveEngineError(
             f"patch {name_or_path!r} not found; give a .toml file path or a shipped patch name ({', '.join(shipped)}).",
+            did_you_mean(candidate.stem, shipped),
         )
     return candidate
 

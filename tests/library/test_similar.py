@@ -224,6 +224,6 @@ def test_clear_errors(tmp_path, model, library, capsys):
     not_a_folder = tmp_path / "cache-file"
     not_a_folder.write_text("a file, not a folder")
     code, _, err = run_similar(capsys, query, "--library", library, "--model", model, "--cache", not_a_folder)
-    assert code == 1 and f"cannot write the library index into {not_a_folder}" in err and "--cache" in err, err
+    assert code == 1 and f"cannot write --cache {not_a_folder}: it is a file, not a folder. Choose a --cache folder" in err, err
     with pytest.raises(LiveEngineError, match="has no encoder"):
         load_or_build(OnnxDecoder(no_encoder), library, tmp_path / "cache")

@@ -133,3 +133,11 @@ def test_server_requests_are_not_score_commands():
     with pytest.raises(LiveEngineError) as caught:
         parse_score("0.0 /pad 1 1\n0.5 /ping\n", "live.score")
     assert "live.score:2" in caught.value.message and "/ping" in caught.value.message and "/pad" in caught.value.message
+
+
+def test_every_bad_line_is_reported_at_once():
+    message = score_error("0.0 /pad 0 99\n0.5 /pad 0 0\nlater /pad 1 1\n1.0 /ping\n")
+    assert message.splitlines()[0].startswith("song.score:1: /pad argument 'col'")
+    assert message.splitlines()[1].startswith("song.score:3: 'later' is not a time")
+    assert message.splitlines()[2].startswith("song.score:4: /ping is an OSC server request")
+    assert message.endswith("(3 bad lines in song.score: fix them all, then run again.)")

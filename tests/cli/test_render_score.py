@@ -1,0 +1,99 @@
+"""`liveengine render` as a user runs it: the whole score is checked first, the length is said and limited,
+long renders show progress, and Ctrl-C says what it kept. Real subprocesses, real files in tmp_path."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+
+import pytest
+import soundfile as sf
+
+from tests.cli.test_cli_errors import RENDER, liveengine, one_error_line
+
+CHOKED = '[choke]\nhats = [[0, 4], [1, 1]]\n'
+
+
+@pytest.fixture
+def patch(short_patch):
+    return short_patch(extra=CHOKED)
+
+
+def test_a_score_beyond_the_limit_is_refused_before_any_file(tmp_path, patch):
+    (tmp_path / "typo.score").write_text("0 /pad 0 0\n700 /pad 7 7 0.9\n")
+    result = liveengine("render", str(patch), "--score", "typo.score", "--out", "typo.wav", cwd=tmp_path, timeout=RENDER)
+    assert result.returncode == 1
+    error = one_error_line(result)
+    # 702 s at 48 kHz, 2 channels of float32 plus the 92-byte header: 269,568,092 bytes.
+    assert "702 s of audio (269.6 MB of WAV), over the limit of 600 s" in error
+    assert "last command is at 700 s" in error and "--max-seconds" in error
+    assert not (tmp_path / "typo.wav").exists()
+
+
+def test_max_seconds_sets_the_limit_and_the_length_and_size_are_said_first(tmp_path, patch):
+    (tmp_path / "song.score").write_text("0 /pad 0 0\n12.3 /pad 1 1\n")
+    args = ("render", str(patch), "--score", "song.score", "--out", "song.wav")
+    refused = liveengine(*args, "--max-seconds", "10", cwd=tmp_path, timeout=RENDER)
+    assert refused.returncode == 1
+    assert "14.3 s of audio" in one_error_line(refused) and "limit of 10 s" in refused.stderr
+    assert not (tmp_path / "song.wav").exists()
+
+    result = liveengine(*args, "--max-seconds", "20", cwd=tmp_path, timeout=RENDER)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    size = (tmp_path / "song.wav").stat().st_size
+    assert lines[0] == f"rendering 14.30 s of audio ({size / 1e6:.1f} MB) to song.wav"  # the estimate is the file's size
+    assert lines[-1].startswith("Wrote song.wav (14.30 s, 2 commands, 0 rejected")
+    assert result.stderr == ""  # a short render off a terminal shows no progress
+    assert len(lines) == len(set(lines)), "a line printed twice"  # it once said `rendering: 14/14` twice
+
+
+def test_a_long_render_shows_progress_and_ctrl_c_says_what_it_kept(tmp_path, patch):
+    (tmp_path / "long.score").write_text("0 /pad 0 0\n3000 /pad 1 1\n")
+    render = subprocess.Popen([sys.executable, "-m", "liveengine", "render", str(patch), "--score", "long.score", "--out", "long.wav",
+                               "--max-seconds", "3600"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = render.stderr.readline()  # progress of a long render reaches logs too, not only terminals
+        assert first.startswith("rendering audio: ") and first.rstrip().endswith("/3002 s"), first
+        render.send_signal(signal.SIGINT)  # 3002 s of audio take far longer than one progress line
+        out, err = render.communicate(timeout=RENDER)
+    finally:
+        render.kill()
+    assert render.returncode == 130
+    assert "Traceback" not in err
+    assert out.startswith("rendering 3002.00 s of audio (1.2 GB) to long.wav\n")
+    kept = re.search(r"stopped by Ctrl-C; long\.wav keeps the first ([0-9.]+) s of 3002\.00 s as a complete WAV file \(([0-9.]+) MB\)", err)
+    assert kept, err
+    info = sf.info(str(tmp_path / "long.wav"))
+    assert f"{info.frames / info.samplerate:.2f}" == kept.group(1)
+    assert f"{(92 + info.frames * info.channels * 4) / 1e6:.1f}" == kept.group(2)  # the audio its header covers
+
+
+def test_every_bad_line_of_a_score_is_reported_in_one_run(tmp_path, patch):
+    # Lines the parser accepts but the loaded patch cannot play (a pad outside its 8x8 grid, a choke group or
+    # a mapping it lacks) were once counted as `rejected` with exit 0; the others came one per run.
+    (tmp_path / "bad.score").write_text("0 /pad 0 0\n1 /pad 9 9\n2 /choke nohats\n3 /pad 0 0 loud\n# fine\n4 /pda 1 1\n"
+                                        "soon /pad 1 1\n5 /mapping corners\n")
+    result = liveengine("render", str(patch), "--score", "bad.score", "--out", "bad.wav", cwd=tmp_path, timeout=RENDER)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 6, result.stderr
+    assert lines[0].startswith("liveengine: bad.score:2: pad (9, 9) is outside the 8x8 grid; rows 0..7, columns 0..7.")
+    assert lines[1].startswith("bad.score:3: /choke group 'nohats' is not in the patch; groups: hats.")
+    assert lines[2].startswith("bad.score:4: /pad argument 'velocity' is 'loud'; expected a number from 0 to 1.")
+    assert lines[3].startswith("bad.score:6: unknown address '/pda'; known addresses: /pad")
+    assert lines[4].startswith("bad.score:7: 'soon' is not a time")
+    assert lines[5].startswith("bad.score:8: mapping 'corners' needs four anchors in [grid] corners")
+    assert lines[5].endswith("(6 bad lines in bad.score: fix them all, then run again.)")
+    assert not (tmp_path / "bad.wav").exists()
+
+
+def test_play_checks_its_score_against_the_patch_before_any_device(tmp_path, patch):
+    (tmp_path / "bad.score").write_text("0 /pad 0 0\n1 /pad 0 8\n")
+    result = liveengine("play", str(patch), "--score", "bad.score", "--no-osc", "--no-midi", "--no-autosave", cwd=tmp_path, timeout=RENDER)
+    assert result.returncode == 1
+    assert "bad.score:2: pad (0, 8) is outside the 8x8 grid" in one_error_line(result)
+    assert "playing" not in result.stdout
