@@ -244,6 +244,7 @@ def test_variance_plays_a_new_seeded_variation_each_hit_and_the_same_seed_replay
 
 def test_a_hit_before_the_next_variation_is_ready_plays_the_pad_and_is_counted(engines, tmp_path):
     engine, backend = engines(write_patch(tmp_path / "p.toml", "variance = 0.5"))
+    engine.offline = False  # the live rule, on the fake clock (offline renders wait instead: tests/test_offline_exact.py)
     wait_for(lambda: engine.instrument.cache.ready(engine.instrument.cache.pads + 3) is not None, "variations")
     engine.instrument.workers.render_more = lambda points, slots: None  # hold the next variation back (no re-render)
     assert engine.submit(make_command("/pad", [0, 3]))
