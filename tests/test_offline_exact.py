@@ -17,7 +17,6 @@ import numpy as np
 import soundfile
 
 from liveengine.cli import render_score_to_file
-from liveengine.control.score import load_score
 from liveengine.patch import load_patch
 
 RATE = 48000
@@ -38,7 +37,7 @@ def _render(tmp_path: Path, patch: Path, lines: list[str], name: str) -> list[np
     score = tmp_path / f"{name}.score"
     score.write_text("".join(f"{0.1 + i * GAP:.3f} {line}\n" for i, line in enumerate(lines)))  # a sound starts before its hit by its onset
     out = tmp_path / f"{name}.wav"
-    status = render_score_to_file(load_patch(patch), load_score(score), out, seconds=len(lines) * GAP + 0.2)
+    status = render_score_to_file(load_patch(patch), score, out, seconds=len(lines) * GAP + 0.2)
     assert status["rejected"] == 0
     audio, rate = soundfile.read(out, dtype="float32")
     assert rate == RATE

@@ -22,8 +22,8 @@ def test_a_mistyped_command(tmp_path):
     result = liveengine("rendr", "default", cwd=tmp_path)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert result.stderr.rstrip().endswith("invalid choice: 'rendr' (choose from 'play', 'midi', 'learn', 'devices', 'render', 'check', "
-                                           "'render-grid', 'similar'). Did you mean 'render'?")
+    assert "invalid choice: 'rendr' (choose from 'play', 'midi', 'learn', 'devices', 'render', 'check'" in result.stderr
+    assert result.stderr.rstrip().endswith("). Did you mean 'render'?")
 
 
 def test_a_name_near_nothing_gets_no_guess(tmp_path):

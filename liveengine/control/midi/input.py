@@ -29,6 +29,7 @@ from liveengine.control.midi.feedback import LedEncoder, pad_colours
 from liveengine.control.midi.mapping import MidiMapper, MidiSettings, SoftTakeover
 from liveengine.control.midi.parse import MessageSplitter, ParseCounters
 from liveengine.control.midi.profiles import Profile, choose_profile, load_profiles, skipped
+from liveengine.control.rate import TokenBucket
 from liveengine.errors import LiveEngineError
 
 POLL_SECONDS = 0.001
@@ -101,16 +102,7 @@ class Device:
         self.encoder = LedEncoder(profile)
         self.sent: dict[int, tuple] = {}  # LED note -> colour last sent
         self.needs_setup = midi_out is not None
-        self.tokens = float(MAX_RATE)
-        self.refilled = time.monotonic()
-
-    def take_token(self, now: float) -> bool:
-        self.tokens = min(float(MAX_RATE), self.tokens + (now - self.refilled) * MAX_RATE)
-        self.refilled = now
-        if self.tokens < 1.0:
-            return False
-        self.tokens -= 1.0
-        return True
+        self.rate = TokenBucket(MAX_RATE, time.monotonic())
 
     def close(self, pool: ports.PortPool) -> None:
         for port in (self.midi_in, self.midi_out):
@@ -331,7 +323,7 @@ class MidiInput:
                 if item is None:
                     break
                 counters.received += 1
-                if not device.take_token(now):
+                if not device.rate.take(now):
                     counters.flood_dropped += 1
                     continue
                 for message in device.splitter.split(item[0]):

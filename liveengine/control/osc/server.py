@@ -25,6 +25,7 @@ from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from liveengine.commands import COMMANDS, make_command
+from liveengine.control.rate import TokenBucket
 from liveengine.errors import LiveEngineError
 from liveengine.handlers import Caller, status_values
 
@@ -106,7 +107,7 @@ class OscServer:
         self.counters = OscCounters()
         self.subscribers: set[tuple[str, int]] = set()
         self._described: dict[int, object] = {}  # pad -> the buffer whose description was sent last
-        self._rate: dict[str, list] = {}
+        self._rate: dict[str, TokenBucket] = {}
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
         try:
@@ -170,14 +171,8 @@ class OscServer:
         now = time.monotonic()
         bucket = self._rate.get(host)
         if bucket is None:
-            bucket = self._rate[host] = [float(self.max_rate), now]
-        tokens = min(float(self.max_rate), bucket[0] + (now - bucket[1]) * self.max_rate)
-        bucket[1] = now
-        if tokens < 1.0:
-            bucket[0] = tokens
-            return False
-        bucket[0] = tokens - 1.0
-        return True
+            bucket = self._rate[host] = TokenBucket(self.max_rate, now)
+        return bucket.take(now)
 
     def _wall_minus_clock(self) -> float:
         """Unix time minus the backend clock, read once per datagram so one bundle maps to one frame."""
