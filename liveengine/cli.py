@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--force", action="store_true", help="replace --out if it exists")
     render.add_argument("--samplerate", type=samplerate_type)
     render.add_argument("--blocksize", type=blocksize_type)
-    render.add_argument("--tail", type=seconds_type, default=2.0, help="seconds rendered after the last command (default 2)")
+    render.add_argument("--tail", type=seconds_type, help="seconds rendered after the last command (default: until every sound has decayed)")
     render.add_argument("--max-seconds", type=seconds_type, default=MAX_RENDER_SECONDS, metavar="SECONDS",
                         help=f"refuse a render longer than this (default {MAX_RENDER_SECONDS:g} s of audio)")
 
@@ -247,14 +247,17 @@ def wav_size(frames: int, channels: int) -> str:
     return f"{size / 1e9:.1f} GB" if size >= 1e9 else f"{size / 1e6:.1f} MB"
 
 
-def render_score_to_file(patch, score: Path, out: Path, *, seconds: float | None = None, tail: float = 2.0, max_seconds: float = MAX_RENDER_SECONDS,
-                         samplerate=None, blocksize=None, overwrite=False, loop_seconds: float | None = None) -> dict:
+def render_score_to_file(patch, score: Path, out: Path, *, seconds: float | None = None, tail: float | None = None,
+                         max_seconds: float = MAX_RENDER_SECONDS, samplerate=None, blocksize=None, overwrite=False,
+                         loop_seconds: float | None = None) -> dict:
     """Render a score file through the engine on the offline backend into a WAV file.
 
-    seconds: how much to render (None: the score's last command plus `tail`); loop_seconds: play the score
-    again every so many seconds (the demo). Before `out` is created, the whole
-    score is checked against the loaded patch and the length against `max_seconds`; the length and size are said
-    before rendering starts. Ctrl-C midway keeps what was rendered (a complete WAV file) and says so.
+    seconds: how long the score plays (None: to its last command); then `tail` seconds more, or with
+    tail None until every sound has decayed (at most the patch's longest sound), so no render ends
+    mid-hit. loop_seconds: play the score again every so many seconds (the demo). Before `out` is
+    created, the whole score is checked against the loaded patch and the length against
+    `max_seconds`; the length and size are said before rendering starts. Ctrl-C midway keeps what
+    was rendered (a complete WAV file) and says so.
     """
     from liveengine.audio.offline import OfflineBackend
     from liveengine.audio.wav_writer import CrashSafeWavWriter
@@ -267,43 +270,55 @@ def render_score_to_file(patch, score: Path, out: Path, *, seconds: float | None
         events = load_score(score, fits=engine.check_fits)
         if not events:
             raise LiveEngineError(f"score {score} has no commands.", "Add lines like `0.250 /pad 3 4 0.8`.")
-        if seconds is None:
-            seconds = events[-1][0] + tail
-        total = int(seconds * options.samplerate)
-        if seconds > max_seconds:
-            raise LiveEngineError(f"score {score} asks for {seconds:g} s of audio ({wav_size(total, options.channels)} of WAV), "
+        played = events[-1][0] if seconds is None else seconds
+        decay = tail is None
+        # With decay, the length is known only as "at most": the last sound is at most the patch's longest.
+        bound = played + (patch.engine["max_seconds"] + 0.1 if decay else tail)
+        rate = options.samplerate
+        total = int(bound * rate)
+        if bound > max_seconds:
+            raise LiveEngineError(f"score {score} asks for {bound:g} s of audio ({wav_size(total, options.channels)} of WAV), "
                                   f"over the limit of {max_seconds:g} s; its last command is at {events[-1][0]:g} s.",
                                   "Check the score's times, or raise the limit with --max-seconds.")
         try:
-            writer = CrashSafeWavWriter(out, options.samplerate, options.channels, overwrite=overwrite)
+            writer = CrashSafeWavWriter(out, rate, options.channels, overwrite=overwrite)
         except FileExistsError:
             raise LiveEngineError(f"{out} already exists; liveengine never overwrites it silently.", "Choose another --out, or add --force.") from None
         except OSError as exc:
             raise LiveEngineError(f"cannot create {out}: {exc.strerror}.") from None
-        say(f"rendering {seconds:.2f} s of audio ({wav_size(total, options.channels)}) to {out}")
-        with writer, Progress("rendering audio", unit=" s", log=seconds > LONG_RENDER_SECONDS) as progress:
+        if decay:
+            say(f"rendering {played:.2f} s of audio and its last sounds' decay (at most {bound:.2f} s, {wav_size(total, options.channels)}) to {out}")
+        else:
+            say(f"rendering {bound:.2f} s of audio ({wav_size(total, options.channels)}) to {out}")
+        with writer, Progress("rendering audio", unit=" s", log=bound > LONG_RENDER_SECONDS) as progress:
             try:
                 engine.wait_rendered(on_progress=Progress("rendering pads", log=False))
-                backend = OfflineBackend(options.samplerate, options.blocksize, options.channels)
+                backend = OfflineBackend(rate, options.blocksize, options.channels)
                 engine.start(backend)
                 feeder = ScoreFeeder(engine, events, 0, horizon_frames=options.blocksize * 4, loop_seconds=loop_seconds)
-                step = options.samplerate  # report each second of audio
+                end = int(played * rate)
+                if seconds is not None:
+                    feeder.end_frame = end  # a looped or cut score stops there; a whole one ends by itself
+
                 done = 0
                 while done < total:
-                    chunk = min(step, total - done)
-                    backend.run(chunk, feeder.feed, writer.write)
-                    done += chunk
-                    progress(done / options.samplerate, seconds)
+                    if decay and done > end and engine.voices() == 0:
+                        break  # every sound has decayed
+                    # Whole seconds while the score plays (progress once a second), then 8 blocks at a time.
+                    chunk = min(rate, end - done) if done < end else 8 * options.blocksize
+                    backend.run(min(chunk, total - done), feeder.feed, writer.write)
+                    done = backend.frame
+                    progress(done / rate, bound)
             except KeyboardInterrupt:  # the file stays a complete WAV of what was rendered: say so
                 progress.close()
                 kept = writer.frames_written
-                print(f"liveengine: stopped by Ctrl-C; {out} keeps the first {kept / options.samplerate:.2f} s of {seconds:.2f} s "
+                print(f"liveengine: stopped by Ctrl-C; {out} keeps the first {kept / rate:.2f} s of {bound:.2f} s "
                       f"as a complete WAV file ({wav_size(kept, options.channels)}).", file=sys.stderr, flush=True)
                 raise
         status = engine.status()
         status["rejected"] = feeder.rejected
         status["frames"] = writer.frames_written
-        status["seconds"] = seconds
+        status["seconds"] = writer.frames_written / rate
         status["commands"] = len(events)
         return status
     finally:
@@ -325,7 +340,7 @@ def _play_without_device(patch, args) -> int:
     out = Path(args.record) if args.record else _new_file(Path("liveengine-demo.wav"))
     say(f"No audio output device found on this machine, so liveengine renders the {what} of patch '{patch.name}' "
         + (f"({seconds:g} s) " if seconds is not None else "") + f"to {out} instead.")
-    status = render_score_to_file(patch, score, out, seconds=seconds, tail=patch.engine["max_seconds"], overwrite=bool(args.record),
+    status = render_score_to_file(patch, score, out, seconds=seconds, overwrite=bool(args.record),
                                   loop_seconds=loop)
     say(f"Wrote {out.resolve()} ({status['seconds']:g} s); play it with any audio player.")
     return 0

@@ -609,6 +609,10 @@ class Engine:
         cache = self.instrument.cache
         return [None if b is None else b.description for b in cache.buffers[: cache.pads]]
 
+    def voices(self) -> int:
+        """Voices sounding or fading out now (the server's count at its last block)."""
+        return self.shared.counter("voices_sounding") + self.shared.counter("voices_fading")
+
     def playing_pads(self) -> frozenset[int]:
         """Pads with a voice sounding now (read from the audio side without locking: a snapshot, maybe a block old)."""
         pads = self.instrument.cache.pads
@@ -726,7 +730,7 @@ class Engine:
         done, total = self.instrument.cache.progress
         c = shared.counter
         return {
-            "voices": c("voices_sounding") + c("voices_fading"),
+            "voices": self.voices(),
             "xruns": c("xruns"),
             "queue_drops": self.fifo.dropped,
             "late_commands": c("late_commands"),

@@ -84,6 +84,7 @@ class ScoreFeeder:
         self.loop_frames = None if loop_seconds is None else int(round(loop_seconds * engine.options.samplerate))
         self.index = 0
         self.rejected = 0
+        self.end_frame: int | None = None  # nothing at or after this frame is played (a render's end)
 
     @property
     def finished(self) -> bool:
@@ -99,7 +100,7 @@ class ScoreFeeder:
                 self.start_frame += self.loop_frames
             seconds, command = self.events[self.index]
             frame = self.start_frame + int(round(seconds * rate))
-            if frame >= now_frame + self.horizon:
+            if frame >= now_frame + self.horizon or (self.end_frame is not None and frame >= self.end_frame):
                 return
             self.index += 1
             try:

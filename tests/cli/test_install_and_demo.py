@@ -72,7 +72,7 @@ def test_play_without_an_audio_device_renders_what_was_asked_into_the_recording(
     assert done.returncode == 0, done.stderr
     assert f"score {score}" in done.stdout and "(2 s)" in done.stdout and str(take) in done.stdout
     audio, rate = sf.read(take, dtype="float32")
-    assert len(audio) == 2 * rate
+    assert 2 * rate <= len(audio) <= 2.2 * rate  # 2 s, then the last sounds' decay (this patch's sounds are 1 s at most)
     loud = np.flatnonzero(np.abs(audio[:, 0]) > 1e-3)
     assert loud[0] < 0.01 * rate and np.any((loud > 0.49 * rate) & (loud < 0.52 * rate))  # both hits, at their times
     assert not (tmp_path / "liveengine-demo.wav").exists()
@@ -82,4 +82,5 @@ def test_play_without_an_audio_device_renders_what_was_asked_into_the_recording(
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert demo.returncode == 0, demo.stderr
     audio, rate = sf.read(tmp_path / "liveengine-demo.wav", dtype="float32")
-    assert len(audio) == 10 * rate and np.max(np.abs(audio[-2 * rate :])) > 0.1  # the demo's 8 s loop plays on
+    assert len(audio) >= 10 * rate and np.max(np.abs(audio[8 * rate : 10 * rate])) > 0.1  # the demo's 8 s loop plays on
+    assert np.max(np.abs(audio[-128:])) < 1e-3  # ...and the file ends when its last hit has decayed, not mid-hit

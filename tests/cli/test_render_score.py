@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import soundfile as sf
 
@@ -23,7 +24,7 @@ def patch(short_patch):
 
 def test_a_score_beyond_the_limit_is_refused_before_any_file(tmp_path, patch):
     (tmp_path / "typo.score").write_text("0 /pad 0 0\n700 /pad 7 7 0.9\n")
-    result = liveengine("render", str(patch), "--score", "typo.score", "--out", "typo.wav", cwd=tmp_path, timeout=RENDER)
+    result = liveengine("render", str(patch), "--score", "typo.score", "--out", "typo.wav", "--tail", "2", cwd=tmp_path, timeout=RENDER)
     assert result.returncode == 1
     error = one_error_line(result)
     # 702 s at 48 kHz, 2 channels of float32 plus the 92-byte header: 269,568,092 bytes.
@@ -34,7 +35,7 @@ def test_a_score_beyond_the_limit_is_refused_before_any_file(tmp_path, patch):
 
 def test_max_seconds_sets_the_limit_and_the_length_and_size_are_said_first(tmp_path, patch):
     (tmp_path / "song.score").write_text("0 /pad 0 0\n12.3 /pad 1 1\n")
-    args = ("render", str(patch), "--score", "song.score", "--out", "song.wav")
+    args = ("render", str(patch), "--score", "song.score", "--out", "song.wav", "--tail", "2")
     refused = liveengine(*args, "--max-seconds", "10", cwd=tmp_path, timeout=RENDER)
     assert refused.returncode == 1
     assert "14.3 s of audio" in one_error_line(refused) and "limit of 10 s" in refused.stderr
@@ -53,7 +54,7 @@ def test_max_seconds_sets_the_limit_and_the_length_and_size_are_said_first(tmp_p
 def test_a_long_render_shows_progress_and_ctrl_c_says_what_it_kept(tmp_path, patch):
     (tmp_path / "long.score").write_text("0 /pad 0 0\n3000 /pad 1 1\n")
     render = subprocess.Popen([sys.executable, "-m", "liveengine", "render", str(patch), "--score", "long.score", "--out", "long.wav",
-                               "--max-seconds", "3600"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               "--max-seconds", "3600", "--tail", "2"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         first = render.stderr.readline()  # progress of a long render reaches logs too, not only terminals
         assert first.startswith("rendering audio: ") and first.rstrip().endswith("/3002 s"), first
@@ -97,3 +98,18 @@ def test_play_checks_its_score_against_the_patch_before_any_device(tmp_path, pat
     assert result.returncode == 1
     assert "bad.score:2: pad (0, 8) is outside the 8x8 grid" in one_error_line(result)
     assert "playing" not in result.stdout
+
+
+def test_a_render_runs_until_the_last_sound_has_decayed(tmp_path):
+    """Without --tail the file ends when the last hit's sound has, not 2 s later nor mid-hit (item 10)."""
+    (tmp_path / "p.toml").write_text('[model]\ndecoder = "builtin:testsynth"\n[grid]\nrows = 8\ncols = 8\n'
+                                     '[engine]\nmax_seconds = 0.5\nrender_in = "thread"\n')
+    (tmp_path / "hits.score").write_text("0 /pad 0 0\n1.0 /pad 7 7 1.0\n")
+    result = liveengine("render", "p.toml", "--score", "hits.score", "--out", "hits.wav", cwd=tmp_path, timeout=RENDER)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("rendering 1.00 s of audio and its last sounds' decay (at most 1.60 s")
+    audio, rate = sf.read(tmp_path / "hits.wav", dtype="float32")
+    loud = np.flatnonzero(np.abs(audio[:, 0]) > 1e-4)
+    # It ends within 8 blocks of the last sample of the last sound, and that sound played whole.
+    assert len(audio) - (loud[-1] + 1) <= 8 * 128 + 128
+    assert loud[-1] > 1.0 * rate and len(audio) < 1.6 * rate
