@@ -23,12 +23,13 @@ import numpy as np
 
 from liveengine.options import EngineOptions
 from liveengine.rt.limiter import SafetyLimiter
+from liveengine.rt.stream import StreamVoice
 from liveengine.rt.voices import VoicePool
-from liveengine.server.fifo import FifoReader
+from liveengine.server.fifo import FifoReader, FifoWriter
 from liveengine.server.layout import CLOCK_RING, SharedState
 
-# Event kinds, as carried in a record's `kind` field.
-START, STOP_PAD, CHOKE, PANIC, GAIN = range(5)
+# Event kinds, as carried in a record's `kind` field. STREAM: the stream voice on (value: its gain) or off (0).
+START, STOP_PAD, CHOKE, PANIC, GAIN, STREAM = range(6)
 # Target for "at the first frame of the next block". Not -1: a START for a hit on
 # frame T begins at T - onset, which is negative (a real frame, into the pre-roll)
 # for hits on the first `onset` frames, so the sentinel must be out of reach.
@@ -50,6 +51,9 @@ class RealtimeCore:
         self.fifo = FifoReader(state)
         self.voices = VoicePool(options.voices, options.release_voices, 1024, options.fade_frames, options.steal,
                                 slot_refs=state.slot_refs, pad_voices=state.pad_voices)
+        self.stream = StreamVoice(state.stream, state.stream_write, state.stream_read)
+        # Input events for the control process (MIDI read in this callback, to come): one producer, no lock.
+        self.events = FifoWriter(state, "events", lock=False)
         self.limiter = SafetyLimiter(options.limiter_ceiling, options.limiter_release_ms, options.samplerate, 1024)
         self.schedule: list = []  # heap of (frame, seq, record) for later blocks, at most schedule_capacity long
         self._drained: list = []
@@ -74,6 +78,7 @@ class RealtimeCore:
         self._i_sounding, self._i_fading = index["voices_sounding"], index["voices_fading"]
         self._i_steals, self._i_drained = index["steals"], index["drained"]
         self._i_cuts, self._i_limited = index["hard_cuts"], index["limited_blocks"]
+        self._i_underruns = index["stream_underruns"]
         self._i_peak, self._i_level, self._i_gain = (state.float_index[k] for k in ("peak", "level", "gain"))
         self.blocks = state.blocks.load()  # continues a dead server's count: the clock ring stays in order
         if self.blocks:  # a replacement server: the gain the last one had reached, not the patch's
@@ -182,6 +187,7 @@ class RealtimeCore:
         mix.fill(0.0)
         voices = self.voices
         voices.mix_into(mix, frames)
+        self.stream.mix_into(mix, frames)
         self._apply_gain(mix, frames)
         self.limiter.process(mix)
         peak = float(np.max(np.abs(mix)))
@@ -196,6 +202,7 @@ class RealtimeCore:
         counters[self._i_steals] = voices.steals
         counters[self._i_cuts] = voices.hard_cuts
         counters[self._i_limited] = self.limiter.active_blocks
+        counters[self._i_underruns] = self.stream.underruns
         out.fill(0.0)
         out[:, self.left] = mix
         if self.right != self.left:
@@ -238,7 +245,10 @@ class RealtimeCore:
             self._floats[self._i_gain] = self.target_gain
         elif kind == PANIC:
             self.voices.fade_all(offset)
+            self.stream.command(0.0, offset)
             self.schedule.clear()
+        elif kind == STREAM:
+            self.stream.command(record[_VALUE], offset)
 
     def _apply_gain(self, mix: np.ndarray, frames: int) -> None:
         if self.gain == self.target_gain:

@@ -5,6 +5,10 @@ publishes it by storing the new write count (atomic, release); the audio
 callback loads the write count (atomic, acquire), reads the records up to it and
 stores its read count. Counts only grow; a record lives at `count % capacity`.
 A full FIFO is a dropped, counted command, never a wait.
+
+Two FIFOs share this code: `fifo` carries commands from the control process to the
+server; `events` carries input events the other way (the server's side writes
+without a lock: only its audio callback does).
 """
 
 from __future__ import annotations
@@ -14,41 +18,52 @@ import threading
 from liveengine.server.layout import SharedState
 
 
-class FifoWriter:
-    """Control process. Any control thread may call `put`; a lock keeps them one producer."""
+class _NoLock:
+    def __enter__(self) -> None:
+        pass
 
-    def __init__(self, state: SharedState) -> None:
-        self.state = state
-        self.capacity = len(state.fifo)
-        self.written = state.fifo_write.load()  # the FIFO outlives a server restart: continue its count
+    def __exit__(self, *exc) -> None:
+        pass
+
+
+class FifoWriter:
+    """The producer. With `lock` any control thread may call `put` (the lock keeps them one producer);
+    without, one thread only (the audio callback, which must never wait)."""
+
+    def __init__(self, state: SharedState, name: str = "fifo", lock: bool = True) -> None:
+        self.records = getattr(state, name)
+        self._write = getattr(state, f"{name}_write")
+        self._read = getattr(state, f"{name}_read")
+        self.capacity = len(self.records)
+        self.written = self._write.load()  # the FIFO outlives a server restart: continue its count
         self.dropped = 0
-        self._lock = threading.Lock()
+        self._lock = threading.Lock() if lock else _NoLock()
 
     def put(self, record: tuple) -> int:
         """Queue one record (a tuple in RECORD's field order). Returns its count (its position), or -1 if full."""
         with self._lock:
             written = self.written
-            if written - self.state.fifo_read.load() >= self.capacity:
+            if written - self._read.load() >= self.capacity:
                 self.dropped += 1
                 return -1
-            self.state.fifo[written % self.capacity] = record
+            self.records[written % self.capacity] = record
             self.written = written + 1
-            self.state.fifo_write.store(written + 1)  # publishes the record
+            self._write.store(written + 1)  # publishes the record
             return written
 
     def pending(self) -> int:
-        return self.written - self.state.fifo_read.load()
+        return self.written - self._read.load()
 
 
 class FifoReader:
-    """Audio thread. `drain` returns at most `limit` records as tuples, oldest first."""
+    """The consumer (the audio thread, for commands). `drain` returns at most `limit` records as tuples, oldest first."""
 
-    def __init__(self, state: SharedState) -> None:
-        self.fifo = state.fifo
-        self.capacity = len(state.fifo)
-        self._write = state.fifo_write
-        self._read_word = state.fifo_read
-        self.read = state.fifo_read.load()  # a restarted server continues where the last one stopped
+    def __init__(self, state: SharedState, name: str = "fifo") -> None:
+        self.fifo = getattr(state, name)
+        self.capacity = len(self.fifo)
+        self._write = getattr(state, f"{name}_write")
+        self._read_word = getattr(state, f"{name}_read")
+        self.read = self._read_word.load()  # a restarted server continues where the last one stopped
 
     def drain(self, out: list, limit: int) -> int:
         available = self._write.load() - self.read

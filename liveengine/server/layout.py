@@ -10,6 +10,10 @@ Who writes what (every region has exactly one writer):
 | slot refs, pad voices | server | control | which slots and pads voices are playing now |
 | counters (the frame among them), floats, clock ring, timings, error text, `blocks` | server | control | status |
 | record ring, `rec_written` | server | control | every output block at its frame, for the recorder |
+| stream ring, `stream_write` | a streaming producer | server | frames for the stream voice, written ahead (`rt/stream.py`) |
+| `stream_read` | server | the producer | how far the stream voice has played |
+| event FIFO records, `events_write` | server | control | input events the server reads (MIDI in the server's own JACK callback, to come) |
+| `events_read` | control | server | how far the control process has read them |
 
 Words that publish other data to the other process are atomic (`AtomicWord`);
 everything else is plain numpy memory, written before (and read after) the
@@ -42,11 +46,12 @@ assert RECORD.itemsize == 64
 
 # Atomic words, one per 64-byte line so the two processes never share a line they both write.
 # `blocks` is the server's heartbeat and publishes the block it counts: its frame, clock entry, counters.
-WORDS = ("fifo_write", "fifo_read", "blocks", "rec_written")
+WORDS = ("fifo_write", "fifo_read", "blocks", "rec_written", "stream_write", "stream_read", "events_write", "events_read")
 # Server counters (plain int64 stores; readers may see a block-old value).
 COUNTERS = ("frame", "first_block", "xruns", "late_commands", "schedule_full", "callback_errors", "stale_commands", "voices_sounding",
             "voices_fading", "steals", "hard_cuts", "error_seq", "pid", "drained", "started_frame", "limited_blocks",
-            "rec_resumed_from")  # a replacement server: the last frame its predecessor recorded (the gap's start)
+            "rec_resumed_from",  # a replacement server: the last frame its predecessor recorded (the gap's start)
+            "stream_underruns", "events_dropped")
 FLOATS = ("peak", "level", "gain")
 CLOCK_RING = 64
 ERROR_BYTES = 480
@@ -64,6 +69,8 @@ class Layout:
     channels: int = 2
     timing_history: int = 1 << 16
     envelope_hop: int = 256
+    stream_frames: int = 1 << 15  # 0.68 s at 48 kHz: a streaming producer's look-ahead
+    events_capacity: int = 1024
 
     @property
     def envelope_len(self) -> int:
@@ -81,6 +88,8 @@ class Layout:
                  ("error_text", np.uint8, (ERROR_BYTES,)),
                  ("pad_voices", np.int32, (MAX_PADS,)),
                  ("fifo", RECORD, (self.fifo_capacity,)),
+                 ("events", RECORD, (self.events_capacity,)),
+                 ("stream", np.float32, (self.stream_frames,)),
                  ("slot_gen", np.int64, (self.slots,)),
                  ("slot_len", np.int64, (self.slots,)),
                  ("slot_refs", np.int32, (self.slots,)),

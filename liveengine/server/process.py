@@ -39,12 +39,14 @@ def warm_up(options) -> None:
     """
     import numpy as np
 
-    from liveengine.rt.core import GAIN, PANIC, START
+    from liveengine.rt.core import GAIN, PANIC, START, STREAM
     from liveengine.server.fifo import FifoWriter
     from liveengine.server.layout import Layout, SharedState
+    from liveengine.server.stream import StreamWriter
 
     scratch = SharedState.create(Layout(fifo_capacity=16, slots=2, slot_frames=4096, record_frames=4096,
-                                        channels=options.channels, timing_history=64), label="warm-up")
+                                        channels=options.channels, timing_history=64, stream_frames=4096,
+                                        events_capacity=16), label="warm-up")
     from liveengine.rt.core import RealtimeCore
 
     core = RealtimeCore(options, scratch)
@@ -53,6 +55,8 @@ def warm_up(options) -> None:
     fifo = FifoWriter(scratch)
     fifo.put((0, 1, START, 0, 0.5, 0, 0, 0, 0.0, 0, 0))
     fifo.put((3 * options.blocksize, 1, START, 0, 0.5, -1, 1, 0, 0.0, 0, 0))
+    fifo.put((2 * options.blocksize, 0, STREAM, -1, 0.0, -1, -1, 0, 0.5, 0, 0))
+    StreamWriter(scratch).write(np.zeros(4096, np.float32))
     fifo.put((5 * options.blocksize, 0, GAIN, -1, 0.0, -1, -1, 0, 0.5, 0, 0))
     fifo.put((9 * options.blocksize, 0, PANIC, -1, 0.0, -1, -1, 0, 0.0, 0, 0))
     out = np.zeros((options.blocksize, options.channels), np.float32)

@@ -1,0 +1,96 @@
+"""A voice that plays from a ring another process fills ahead: the seam for streaming decoders.
+
+The pad voices play rendered one-shots from the sample pool. A streaming decoder
+(continuous latent trajectories, audio in to audio out) cannot render ahead of the
+hit: a producer process writes its output into `stream` (a ring of float32 frames
+in the shared segment) a little ahead of time and publishes how far it wrote
+(`stream_write`); this voice, on the audio thread, plays from it and publishes
+how far it read (`stream_read`). Nothing waits: frames the producer has not
+written when they are due are silence, counted (`stream_underruns`).
+
+A STREAM command starts it (its `value` is the gain) at its frame, or stops it
+there (gain 0); a stop fades out over FADE_FRAMES after its frame, so it never
+clicks. The producer starts from silence. The producer itself is built later
+(streaming decoders); `server/stream.py` is its side of the ring.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+FADE_FRAMES = 64
+
+
+class StreamVoice:
+    """Audio thread only (see rt/core.py's contract): no allocation beyond views, no waiting."""
+
+    def __init__(self, ring: np.ndarray, write_word, read_word, max_block: int = 1024) -> None:
+        self.ring = ring
+        self.size = len(ring)
+        self._write = write_word
+        self._read_word = read_word
+        self.read = read_word.load()  # a restarted server continues where the last one stopped
+        self.gain = 0.0
+        self.on = False
+        self.begin = 0  # where in this block it starts (a start command's offset)
+        self.stop_at = -1  # where in this block its fade-out starts, -1: not stopping
+        self.fade_left = 0
+        self.underruns = 0
+        self._scratch = np.zeros(max_block, np.float32)
+        self._fade = np.linspace(1.0, 0.0, FADE_FRAMES + 1, dtype=np.float32)[1:]
+
+    def command(self, gain: float, offset: int) -> None:
+        """A STREAM command applied at `offset` frames into the block being computed."""
+        if gain > 0.0:
+            if not self.on:
+                self.begin = offset
+            self.on, self.gain, self.stop_at, self.fade_left = True, gain, -1, 0
+        elif self.on and self.stop_at < 0 and self.fade_left == 0:
+            self.stop_at = offset
+
+    def mix_into(self, mix: np.ndarray, frames: int) -> None:
+        if not self.on:
+            return
+        begin, self.begin = self.begin, 0
+        end = frames
+        if self.stop_at >= 0:
+            self.fade_left = FADE_FRAMES
+            self.stop_at, stopping = -1, self.stop_at
+        else:
+            stopping = -1
+        if self.fade_left:
+            fade_from = max(stopping, 0) if stopping >= 0 else begin
+            end = min(frames, fade_from + self.fade_left)
+        want = end - begin
+        available = self._write.load() - self.read
+        take = min(want, max(available, 0))
+        if take < want:
+            self.underruns += want - take
+        done = 0
+        while done < take:  # at most two pieces: the ring wraps once
+            start = (self.read + done) % self.size
+            n = min(take - done, self.size - start)
+            piece = self._scratch[:n]
+            np.multiply(self.ring[start : start + n], self.gain, out=piece)
+            if self.fade_left:
+                self._apply_fade(piece, begin + done, stopping)
+            mix[begin + done : begin + done + n] += piece
+            done += n
+        self.read += take
+        self._read_word.store(self.read)
+        if self.fade_left:
+            faded = end - (max(stopping, 0) if stopping >= 0 else begin)
+            self.fade_left -= faded
+            if self.fade_left <= 0:
+                self.on, self.fade_left, self.gain = False, 0, 0.0
+
+    def _apply_fade(self, piece: np.ndarray, at: int, stopping: int) -> None:
+        """Multiply the part of `piece` (frames from `at` in the block) after the fade's start by the ramp."""
+        fade_start = stopping if stopping >= 0 else 0  # a fade that began in an earlier block runs from frame 0
+        done_before = FADE_FRAMES - self.fade_left  # ramp frames used in earlier blocks
+        lo = max(fade_start - at, 0)
+        if lo >= len(piece):
+            return
+        first = done_before + (at + lo - fade_start)
+        n = len(piece) - lo
+        piece[lo:] *= self._fade[first : first + n]

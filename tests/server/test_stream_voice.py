@@ -1,0 +1,83 @@
+"""The stream voice (the seam for streaming decoders): plays what a producer wrote ahead into the shared
+ring, from its command's frame, counts the frames the producer was late with, and fades out on stop.
+The core runs on the offline path here, block by block, as in the audio server."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from liveengine.options import EngineOptions
+from liveengine.rt.core import STREAM, RealtimeCore
+from liveengine.rt.stream import FADE_FRAMES
+from liveengine.server.fifo import FifoReader, FifoWriter
+from liveengine.server.layout import Layout, SharedState
+from liveengine.server.stream import StreamWriter
+
+BLOCK = 128
+
+
+def _rig(stream_frames: int = 4096):
+    options = EngineOptions(samplerate=48000, blocksize=BLOCK, master_gain=1.0)
+    state = SharedState.create(Layout(fifo_capacity=64, slots=2, slot_frames=1024, record_frames=8192, channels=2,
+                                      timing_history=64, stream_frames=stream_frames, events_capacity=16), label="test")
+    return options, state, RealtimeCore(options, state), FifoWriter(state), StreamWriter(state)
+
+
+def _run(core, blocks: int) -> np.ndarray:
+    out = np.zeros((BLOCK, 2), np.float32)
+    mono = []
+    for _ in range(blocks):
+        core.process(out, BLOCK, core.frame / 48000)
+        mono.append(out[:, 0].copy())
+    return np.concatenate(mono)
+
+
+def _stream(fifo, frame: int, gain: float) -> None:
+    assert fifo.put((frame, 0, STREAM, -1, 0.0, -1, -1, 0, gain, 0, 0)) >= 0
+
+
+def test_the_stream_plays_from_its_frame_what_was_written_ahead_across_the_ring_wrap():
+    _, state, core, fifo, writer = _rig(stream_frames=1000)  # a ring that wraps within the test
+    signal = (0.3 * np.sin(np.arange(3000) / 7.0)).astype(np.float32)
+    _stream(fifo, 200, 0.5)  # starts 200 frames in: inside the second block
+    written = writer.write(signal)
+    assert written == 1000  # only what fits ahead of the reader: nothing it has not played is overwritten
+    out = []
+    while written < len(signal) or len(out) * BLOCK < 200 + len(signal):
+        out.append(_run(core, 1))
+        written += writer.write(signal[written:])
+    played = np.concatenate(out)
+    np.testing.assert_array_equal(played[:200], 0.0)
+    np.testing.assert_allclose(played[200 : 200 + len(signal)], 0.5 * signal, atol=1e-7)
+    assert state.counter("stream_underruns") == 0
+
+
+def test_frames_the_producer_was_late_with_are_counted_silence_and_a_stop_fades_without_a_click():
+    _, state, core, fifo, writer = _rig()
+    _stream(fifo, 0, 1.0)
+    writer.write(np.full(300, 0.5, np.float32))
+    first = _run(core, 4)  # 512 frames due, 300 written
+    np.testing.assert_array_equal(first[:300], 0.5)
+    np.testing.assert_array_equal(first[300:], 0.0)
+    assert state.counter("stream_underruns") == 212
+    writer.write(np.full(1024, 0.5, np.float32))
+    _stream(fifo, core.frame + 100, 0.0)  # stop 100 frames into the next block
+    after = _run(core, 3)
+    np.testing.assert_array_equal(after[:100], 0.5)
+    fade = after[100 : 100 + FADE_FRAMES]
+    assert np.all(np.diff(fade) < 0) and fade[0] < 0.5 and fade[-1] == 0.0  # down to silence in steps of 1/64
+    assert np.max(np.abs(np.diff(after[:100 + FADE_FRAMES + 1]))) <= 0.5 / FADE_FRAMES + 1e-6
+    np.testing.assert_array_equal(after[100 + FADE_FRAMES :], 0.0)
+    assert state.counter("stream_underruns") == 212  # stopped: nothing more is due
+    reader = state.stream_read.load()
+    _run(core, 2)
+    assert state.stream_read.load() == reader  # an idle stream voice reads nothing
+
+
+def test_input_events_cross_from_the_server_to_the_control_process():
+    """The seam for MIDI read in the server's callback: a FIFO the other way, written without a lock."""
+    _, state, core, _, _ = _rig()
+    assert core.events.put((1234, 0, 0, -1, 0.0, -1, 42, 0, 0.0, 7, 0)) == 0
+    records: list = []
+    assert FifoReader(state, "events").drain(records, 10) == 1
+    assert records[0][0] == 1234 and records[0][6] == 42 and records[0][9] == 7
