@@ -45,7 +45,7 @@ from liveengine.render.workers import RenderWorkers
 from liveengine.rt.core import ASAP, CHOKE, GAIN, PANIC, START, STOP_PAD
 from liveengine.server.client import InProcessServer, ServerProcess
 from liveengine.server.clock import Clock
-from liveengine.server.fifo import FifoWriter
+from liveengine.server.fifo import FifoReader, FifoWriter
 from liveengine.server.layout import MAX_PADS, Layout, SharedState
 from liveengine.server.pool import SamplePool
 
@@ -142,6 +142,7 @@ class Engine:
         decoder = self._load_decoder(patch)
         self.shared = SharedState.create(server_layout(self.options, patch, decoder))
         self.fifo = FifoWriter(self.shared)
+        self._events = FifoReader(self.shared, "events")  # what the audio server read (MIDI on JACK), with frames
         self.pool = SamplePool(self.shared)
         self.clock = Clock(self.shared, self.options.samplerate, self.options.blocksize, now=self._host_now)
         self.instrument = self._build_instrument(patch, decoder)
@@ -608,6 +609,12 @@ class Engine:
         """Per pad (row * cols + col): the description of the sound it plays now, None while not rendered."""
         cache = self.instrument.cache
         return [None if b is None else b.description for b in cache.buffers[: cache.pads]]
+
+    def input_events(self, limit: int = 4096) -> list[tuple]:
+        """Events the audio server read since the last call (RECORD tuples, oldest first; one reader thread)."""
+        events: list = []
+        self._events.drain(events, limit)
+        return events
 
     def voices(self) -> int:
         """Voices sounding or fading out now (the server's count at its last block)."""

@@ -10,6 +10,7 @@ Python callback thread (JACK's xrun and shutdown callbacks) competes with it.
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 import numpy as np
 
@@ -21,7 +22,7 @@ CLIENT_NAME = "liveengine"
 
 class JackBackend:
     def __init__(self, samplerate: int, blocksize: int, channels: int, jack_ports: list[str] | None = None,
-                 servername: str | None = None) -> None:
+                 servername: str | None = None, midi_in: bool = False) -> None:
         self.servername = servername  # None: $JACK_DEFAULT_SERVER or "default", as every JACK client
         self.samplerate = samplerate
         self.blocksize = blocksize
@@ -34,6 +35,10 @@ class JackBackend:
         self._block = np.zeros((1024, channels), dtype=np.float32)
         self._process: ProcessFn | None = None
         self._last_cycle = None  # JACK's frame time at the previous cycle's start
+        self.midi_in = midi_in
+        self._midi_port = None
+        # midi(offset, data): each raw MIDI event of this cycle, before the block is computed (set by the server).
+        self.midi: Callable[[int, object], None] | None = None
 
     def start(self, process: ProcessFn) -> None:
         import jack
@@ -52,6 +57,8 @@ class JackBackend:
         self.blocksize = client.blocksize
         self._client = client  # from here on, stop() closes it properly if anything below fails
         self._ports = [client.outports.register(f"out_{i}") for i in range(self.channels)]
+        if self.midi_in:
+            self._midi_port = client.midi_inports.register("midi_in")
         client.set_process_callback(self._callback)
         client.activate()
         targets = self.jack_ports or [p.name for p in client.get_ports(is_physical=True, is_input=True, is_audio=True)][: self.channels]
@@ -72,6 +79,9 @@ class JackBackend:
         # A cycle that starts more than one period after the last one means cycles were lost.
         xrun = self._last_cycle is not None and cycle - self._last_cycle > frames
         self._last_cycle = cycle
+        if self._midi_port is not None and self.midi is not None:
+            for offset, data in self._midi_port.incoming_midi_events():
+                self.midi(offset, data)
         block = self._block[:frames]
         self._process(block, frames, entered, lateness, xrun)
         for i, port in enumerate(self._ports):

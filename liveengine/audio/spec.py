@@ -21,6 +21,7 @@ class DeviceSpec:
     jack_ports: tuple[str, ...] = field(default_factory=tuple)
     fallback: str | int = ""  # PortAudio device to use when `device` is gone
     servername: str | None = None  # JACK server name (native JACK); None: $JACK_DEFAULT_SERVER or "default"
+    midi_in: bool = False  # native JACK: a MIDI input port read inside the process callback (rt/midi_bytes.py)
 
     def __post_init__(self) -> None:
         if self.kind not in BACKEND_KINDS:
@@ -32,8 +33,9 @@ class DeviceSpec:
         return cls("sounddevice", samplerate, blocksize, channels, device, tuple(jack_ports), fallback)
 
     @classmethod
-    def jack(cls, samplerate: int, blocksize: int, channels: int, jack_ports=(), servername: str | None = None) -> "DeviceSpec":
-        return cls("jack", samplerate, blocksize, channels, jack_ports=tuple(jack_ports), servername=servername)
+    def jack(cls, samplerate: int, blocksize: int, channels: int, jack_ports=(), servername: str | None = None,
+             midi_in: bool = False) -> "DeviceSpec":
+        return cls("jack", samplerate, blocksize, channels, jack_ports=tuple(jack_ports), servername=servername, midi_in=midi_in)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -43,7 +45,8 @@ class DeviceSpec:
         if self.kind == "jack":
             from liveengine.audio.jack_backend import JackBackend
 
-            return JackBackend(self.samplerate, self.blocksize, self.channels, list(self.jack_ports), servername=self.servername)
+            return JackBackend(self.samplerate, self.blocksize, self.channels, list(self.jack_ports), servername=self.servername,
+                               midi_in=self.midi_in)
         from liveengine.audio.sounddevice_backend import SoundDeviceBackend, import_sounddevice, name_jack_client
 
         name_jack_client(import_sounddevice())

@@ -23,6 +23,7 @@ import numpy as np
 
 from liveengine.options import EngineOptions
 from liveengine.rt.limiter import SafetyLimiter
+from liveengine.rt.midi_bytes import MidiByteParser
 from liveengine.rt.stream import StreamVoice
 from liveengine.rt.voices import VoicePool
 from liveengine.server.fifo import FifoReader, FifoWriter
@@ -30,6 +31,9 @@ from liveengine.server.layout import CLOCK_RING, SharedState
 
 # Event kinds, as carried in a record's `kind` field. STREAM: the stream voice on (value: its gain) or off (0).
 START, STOP_PAD, CHOKE, PANIC, GAIN, STREAM = range(6)
+# The event FIFO's kind (server to control): a MIDI message read in the callback, at its frame;
+# its status, data1 and data2 ride in the `choke`, `pad` and `onset` fields.
+MIDI_IN = 100
 # Target for "at the first frame of the next block". Not -1: a START for a hit on
 # frame T begins at T - onset, which is negative (a real frame, into the pre-roll)
 # for hits on the first `onset` frames, so the sentinel must be out of reach.
@@ -54,6 +58,7 @@ class RealtimeCore:
         self.stream = StreamVoice(state.stream, state.stream_write, state.stream_read)
         # Input events for the control process (MIDI read in this callback, to come): one producer, no lock.
         self.events = FifoWriter(state, "events", lock=False)
+        self.midi = MidiByteParser()
         self.limiter = SafetyLimiter(options.limiter_ceiling, options.limiter_release_ms, options.samplerate, 1024)
         self.schedule: list = []  # heap of (frame, seq, record) for later blocks, at most schedule_capacity long
         self._drained: list = []
@@ -79,6 +84,8 @@ class RealtimeCore:
         self._i_steals, self._i_drained = index["steals"], index["drained"]
         self._i_cuts, self._i_limited = index["hard_cuts"], index["limited_blocks"]
         self._i_underruns = index["stream_underruns"]
+        self._i_events_dropped = index["events_dropped"]
+        self._i_midi = [index[k] for k in ("midi_messages", "midi_stray", "midi_sysex_unterminated", "midi_sysex_oversize")]
         self._i_peak, self._i_level, self._i_gain = (state.float_index[k] for k in ("peak", "level", "gain"))
         self.blocks = state.blocks.load()  # continues a dead server's count: the clock ring stays in order
         if self.blocks:  # a replacement server: the gain the last one had reached, not the patch's
@@ -121,6 +128,15 @@ class RealtimeCore:
         state.lateness_seconds[i] = lateness
         self.blocks = block + 1
         state.blocks.store(block + 1)  # publishes this block: frame, clock entry, counters, refs
+
+    def midi_in(self, offset: int, data) -> None:
+        """A raw MIDI event `offset` frames into the block about to be computed (JACK backend, audio thread):
+        parsed here, each message sent to the control process with its frame."""
+        self.midi.feed(memoryview(data), offset, self._emit_midi)
+
+    def _emit_midi(self, offset: int, status: int, data1: int, data2: int) -> None:
+        if self.events.put((self.frame + offset, 0, MIDI_IN, 0, 0.0, status, data1, data2, 0.0, 0, 0)) < 0:
+            self._counters[self._i_events_dropped] += 1
 
     def _continue_clock(self, now: float, frames: int) -> None:
         last_frame, last_time = self._resume
@@ -203,6 +219,9 @@ class RealtimeCore:
         counters[self._i_cuts] = voices.hard_cuts
         counters[self._i_limited] = self.limiter.active_blocks
         counters[self._i_underruns] = self.stream.underruns
+        midi, (i_messages, i_stray, i_unterminated, i_oversize) = self.midi, self._i_midi
+        counters[i_messages], counters[i_stray] = midi.messages, midi.stray
+        counters[i_unterminated], counters[i_oversize] = midi.sysex_unterminated, midi.sysex_oversize
         out.fill(0.0)
         out[:, self.left] = mix
         if self.right != self.left:

@@ -60,6 +60,7 @@ def warm_up(options) -> None:
     fifo.put((5 * options.blocksize, 0, GAIN, -1, 0.0, -1, -1, 0, 0.5, 0, 0))
     fifo.put((9 * options.blocksize, 0, PANIC, -1, 0.0, -1, -1, 0, 0.0, 0, 0))
     out = np.zeros((options.blocksize, options.channels), np.float32)
+    core.midi_in(7, bytes([0xF0, 1, 0x90, 60, 100, 0xF8]))  # the MIDI parser's paths, into the event FIFO
     for block in range(12):
         core.process(out, options.blocksize, block * options.blocksize / options.samplerate)
     del core, fifo
@@ -87,6 +88,8 @@ def main() -> None:
     backend = None
     try:
         backend = spec.create()
+        if spec.midi_in:
+            backend.midi = core.midi_in
         backend.start(core.process)
     except Exception as exc:  # noqa: BLE001 - whatever the audio library raised, the control process says it
         if backend is not None:
