@@ -46,3 +46,52 @@ def test_midi_in_the_server_keeps_exact_frames_and_survives_an_unterminated_syse
     finally:
         controller.close()
         engine.stop()
+
+
+def test_notes_read_by_the_server_sound_exactly_one_period_after_their_frame(jack_server, short_patch):
+    """Issue 14's first acceptance figure: the same latency for every note wherever it falls in the period
+    (rtmidi on JACK: 3 to 195 frames, a 192-sample spread over 40 notes)."""
+    import random
+
+    import numpy as np
+
+    from liveengine.control.midi.input import MidiInput
+    from liveengine.control.midi.mapping import MidiSettings
+    from liveengine.testing.jack_rig import Capture, onsets
+
+    patch = load_patch(short_patch(extra_engine='render_in = "thread"'))
+    engine = Engine(patch)
+    assert engine.wait_rendered(timeout=60)
+    controller = MidiTester(jack_server.name, client="stand-in", port="pads")
+    capture = midi = None
+    reports: list[str] = []
+    try:
+        engine.start(DeviceSpec.jack(RATE, PERIOD, 2, midi_in=True))
+        capture = Capture(jack_server.name, channels=2)
+        capture.connect_from("liveengine")
+        midi = MidiInput(engine, MidiSettings.from_patch(patch), api="jack", server=True, report=reports.append)
+        midi.start()
+        assert any("stand-in:pads out connected to the audio server's MIDI input" in r for r in reports), reports
+        capture.start()
+        time.sleep(0.1)
+        rng = random.Random(14)
+        first = controller.frame_time() + 8 * PERIOD
+        sent = [first + i * 25 * PERIOD + rng.randrange(PERIOD) for i in range(40)]  # anywhere in the period
+        controller.send_many([(frame, bytes([0x90, 36 + 8 * 2 + 3, 100])) for frame in sent])
+        time.sleep((sent[-1] - first) / RATE + 0.5)
+        audio, start = capture.stop()
+    finally:
+        if midi is not None:
+            midi.close()
+        if capture is not None:
+            capture.close()
+        controller.close()
+        engine.stop()
+    found = onsets(audio[:, 0], min_gap=400) + start  # each sound is 2400 frames, the notes 3200 apart
+    assert len(found) == len(sent), (len(found), engine.status(), midi.counters, reports)
+    latency = found - np.array(sent)
+    # One period after the note's frame, plus the sound's fixed pre-roll and the graph's fixed delay: the same
+    # for every note, to the sample (the acceptance allows 2).
+    assert latency.max() - latency.min() <= 2, sorted(latency.tolist())
+    assert PERIOD <= np.median(latency) <= 3 * PERIOD, sorted(latency.tolist())
+    assert midi.counters.handled == len(sent) and engine.shared.counter("late_commands") == 0

@@ -114,8 +114,13 @@ class MidiInput:
     """MIDI control for one engine. `start()` opens the ports and spawns the threads; `stop()` restores the devices."""
 
     def __init__(self, engine, settings: MidiSettings, *, api: str | None = None, inputs: tuple[str, ...] | None = None,
-                 virtual: bool | None = None, profiles: dict[str, Profile] | None = None, report=None) -> None:
+                 virtual: bool | None = None, profiles: dict[str, Profile] | None = None, report=None, server: bool = False) -> None:
+        """`server`: the audio server reads MIDI in its own JACK callback (its engine was started with
+        DeviceSpec.jack(midi_in=True)): notes come with their exact frames through the engine's event
+        FIFO, and this only connects controllers to the server's port (server_ports.py). LEDs are not
+        driven on that path yet."""
         self.engine = engine
+        self.server = server
         self.settings = settings
         self.api = ports.resolve_api(api or settings.api)
         self.wanted = tuple(inputs) if inputs else settings.inputs
@@ -135,6 +140,8 @@ class MidiInput:
         self._virtual: Device | None = None
         self._threads: list[threading.Thread] = []
         self._full_reported: set[str] = set()
+        self._patchbay = None
+        self._server_device: Device | None = None
         self._reported = (0, 0, 0, 0, 0)
         self._last_report = 0.0
 
@@ -142,18 +149,27 @@ class MidiInput:
     def prepare(self) -> None:
         """Make the rtmidi clients. Call it before any JACK client of this process runs Python
         (before the engine's audio stream starts): see ports.PortPool."""
+        if self.server:
+            return
         if self._pool is None:
             self._pool = ports.PortPool(self.api, self._slots)
 
     def start(self) -> None:
         """Open the ports (controllers and the virtual input) and start the threads."""
         self.prepare()
-        if self.virtual:
+        if self.server:
+            from liveengine.control.midi.server_ports import SERVER_PORT, ServerMidiPatchbay
+
+            self._patchbay = ServerMidiPatchbay()
+            profile = choose_profile("", self.profiles, self.settings.profile)
+            self._server_device = Device(SERVER_PORT, None, profile, self._mapper(SERVER_PORT, profile), self.counters.parse)
+        elif self.virtual:
             self._open_virtual()
         self._scan()
         self._threads = [threading.Thread(target=self._input_loop, name="liveengine-midi", daemon=True),
-                         threading.Thread(target=self._led_loop, name="liveengine-midi-leds", daemon=True),
                          threading.Thread(target=self._patch_loop, name="liveengine-midi-patch", daemon=True)]
+        if not self.server:
+            self._threads.append(threading.Thread(target=self._led_loop, name="liveengine-midi-leds", daemon=True))
         for thread in self._threads:
             thread.start()
 
@@ -186,6 +202,8 @@ class MidiInput:
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.close()
+        if self._patchbay is not None:
+            self._patchbay.close()
 
     def describe(self) -> list[str]:
         with self._lock:
@@ -194,6 +212,8 @@ class MidiInput:
                  for d in devices]
         if self._virtual is not None:
             lines.append(f"virtual input '{ports.VIRTUAL_PORT}' ({self.api}) -> profile {self._virtual.profile.name}")
+        if self._server_device is not None:
+            lines.append(f"the audio server's JACK input {self._server_device.name} -> profile {self._server_device.profile.name}")
         return lines
 
     # ---- ports ----
@@ -225,6 +245,9 @@ class MidiInput:
 
     def _scan(self) -> None:
         """Close vanished ports, open new ones that are wanted (hot-plug by name)."""
+        if self.server:
+            self._scan_server()
+            return
         try:
             names = self._pool.inputs()
             outputs = self._pool.outputs()
@@ -259,6 +282,21 @@ class MidiInput:
             self.takeover.release_all()  # its knobs may sit anywhere: pick them up, no jump
             self.report(f"MIDI: {name} connected, profile {device.profile.name}" +
                         (f", LEDs on {device.out_name}" if device.midi_out is not None else ""))
+
+    def _scan_server(self) -> None:
+        """Connect wanted controllers to the audio server's MIDI input (new ones, and all after a JACK restart)."""
+        try:
+            new = self._patchbay.connect(self.wanted, lambda n: skipped(n, self.profiles))
+        except Exception as exc:  # the JACK server is away: the next scan tries again with a new client
+            if "jack" not in self._full_reported:
+                self._full_reported.add("jack")
+                self.report(f"MIDI: cannot reach JACK to connect controllers ({type(exc).__name__}); retrying")
+            return
+        self._full_reported.discard("jack")
+        for name in new:
+            self.counters.connects += 1
+            self.takeover.release_all()
+            self.report(f"MIDI: {name} connected to the audio server's MIDI input, profile {self._server_device.profile.name}")
 
     def _open(self, name: str, outputs: list[str]) -> Device | None:
         profile = choose_profile(name, self.profiles, self.settings.profile)
@@ -327,19 +365,49 @@ class MidiInput:
                     counters.flood_dropped += 1
                     continue
                 for message in device.splitter.split(item[0]):
-                    for action in device.mapper.translate(message, at):
-                        if action[0] == "patch":
-                            self._patch_wanted = action[1]
-                            self._patch_event.set()
-                        elif action[1].address == "/param":
-                            params[action[1].args[0]] = action[1]  # the latest value of each parameter wins
-                        else:
-                            self._submit(action[1])
+                    self._dispatch(device, message, at, params)
             else:
                 busy = True
+        if self._server_device is not None:
+            busy = self._poll_server(params) or busy
         for command in params.values():
             self._submit(command)
         return busy
+
+    def _poll_server(self, params: dict) -> bool:
+        """Messages the audio server read, each at its own frame: in `constant` timing a note sounds
+        exactly one period after it arrived; in `lowest-latency` as soon as the engine can."""
+        import mido
+
+        device, counters = self._server_device, self.counters
+        constant = self.engine.options.timing == "constant"
+        period = self.engine.options.blocksize
+        events = self.engine.input_events(BATCH)
+        now = time.monotonic()
+        for record in events:
+            status, data1, data2 = record[5], record[6], record[7]
+            counters.received += 1
+            if not device.rate.take(now):
+                counters.flood_dropped += 1
+                continue
+            size = 1 if status >= 0xF4 else 2 if (status & 0xF0) in (0xC0, 0xD0) or status in (0xF1, 0xF3) else 3
+            try:
+                message = mido.Message.from_bytes([status, data1, data2][:size])
+            except ValueError:
+                counters.parse.stray_bytes += size
+                continue
+            self._dispatch(device, message, record[0] + period if constant else None, params)
+        return len(events) == BATCH
+
+    def _dispatch(self, device: Device, message, at: int | None, params: dict) -> None:
+        for action in device.mapper.translate(message, at):
+            if action[0] == "patch":
+                self._patch_wanted = action[1]
+                self._patch_event.set()
+            elif action[1].address == "/param":
+                params[action[1].args[0]] = action[1]  # the latest value of each parameter wins
+            else:
+                self._submit(action[1])
 
     def _submit(self, command) -> None:
         try:
