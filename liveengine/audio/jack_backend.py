@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 
 from liveengine.audio.backend import ProcessFn
+from liveengine.audio.spec import MIDI_PORTS
 from liveengine.errors import LiveEngineError
 
 CLIENT_NAME = "liveengine"
@@ -36,9 +37,9 @@ class JackBackend:
         self._process: ProcessFn | None = None
         self._last_cycle = None  # JACK's frame time at the previous cycle's start
         self.midi_in = midi_in
-        self._midi_port = None
-        # midi(offset, data): each raw MIDI event of this cycle, before the block is computed (set by the server).
-        self.midi: Callable[[int, object], None] | None = None
+        self._midi_ports: list = []
+        # midi(port, offset, data): each raw MIDI event of this cycle, before the block is computed (set by the server).
+        self.midi: Callable[[int, int, object], None] | None = None
 
     def start(self, process: ProcessFn) -> None:
         import jack
@@ -58,7 +59,8 @@ class JackBackend:
         self._client = client  # from here on, stop() closes it properly if anything below fails
         self._ports = [client.outports.register(f"out_{i}") for i in range(self.channels)]
         if self.midi_in:
-            self._midi_port = client.midi_inports.register("midi_in")
+            # One port per controller, so each keeps its own profile and running status (see control/midi/server_ports.py).
+            self._midi_ports = [client.midi_inports.register(f"midi_in_{i + 1}") for i in range(MIDI_PORTS)]
         client.set_process_callback(self._callback)
         client.activate()
         targets = self.jack_ports or [p.name for p in client.get_ports(is_physical=True, is_input=True, is_audio=True)][: self.channels]
@@ -79,9 +81,10 @@ class JackBackend:
         # A cycle that starts more than one period after the last one means cycles were lost.
         xrun = self._last_cycle is not None and cycle - self._last_cycle > frames
         self._last_cycle = cycle
-        if self._midi_port is not None and self.midi is not None:
-            for offset, data in self._midi_port.incoming_midi_events():
-                self.midi(offset, data)
+        if self.midi is not None:
+            for i, port in enumerate(self._midi_ports):
+                for offset, data in port.incoming_midi_events():
+                    self.midi(i, offset, data)
         block = self._block[:frames]
         self._process(block, frames, entered, lateness, xrun)
         for i, port in enumerate(self._ports):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+MIDI_PORTS = 4  # MIDI inputs of a server that reads MIDI (native JACK): one per controller
 BACKEND_KINDS = ("sounddevice", "jack")
 
 

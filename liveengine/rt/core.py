@@ -21,6 +21,7 @@ import time
 
 import numpy as np
 
+from liveengine.audio.spec import MIDI_PORTS
 from liveengine.options import EngineOptions
 from liveengine.rt.limiter import SafetyLimiter
 from liveengine.rt.midi_bytes import MidiByteParser
@@ -32,7 +33,7 @@ from liveengine.server.layout import CLOCK_RING, SharedState
 # Event kinds, as carried in a record's `kind` field. STREAM: the stream voice on (value: its gain) or off (0).
 START, STOP_PAD, CHOKE, PANIC, GAIN, STREAM = range(6)
 # The event FIFO's kind (server to control): a MIDI message read in the callback, at its frame;
-# its status, data1 and data2 ride in the `choke`, `pad` and `onset` fields.
+# its input port rides in `slot`, its status, data1 and data2 in the `choke`, `pad` and `onset` fields.
 MIDI_IN = 100
 # Target for "at the first frame of the next block". Not -1: a START for a hit on
 # frame T begins at T - onset, which is negative (a real frame, into the pre-roll)
@@ -58,7 +59,8 @@ class RealtimeCore:
         self.stream = StreamVoice(state.stream, state.stream_write, state.stream_read)
         # Input events for the control process (MIDI read in this callback, to come): one producer, no lock.
         self.events = FifoWriter(state, "events", lock=False)
-        self.midi = MidiByteParser()
+        self.midi = [MidiByteParser() for _ in range(MIDI_PORTS)]  # one per input port: running status is per source
+        self._midi_port = 0
         self.limiter = SafetyLimiter(options.limiter_ceiling, options.limiter_release_ms, options.samplerate, 1024)
         self.schedule: list = []  # heap of (frame, seq, record) for later blocks, at most schedule_capacity long
         self._drained: list = []
@@ -129,13 +131,14 @@ class RealtimeCore:
         self.blocks = block + 1
         state.blocks.store(block + 1)  # publishes this block: frame, clock entry, counters, refs
 
-    def midi_in(self, offset: int, data) -> None:
-        """A raw MIDI event `offset` frames into the block about to be computed (JACK backend, audio thread):
-        parsed here, each message sent to the control process with its frame."""
-        self.midi.feed(memoryview(data), offset, self._emit_midi)
+    def midi_in(self, port: int, offset: int, data) -> None:
+        """A raw MIDI event on input `port`, `offset` frames into the block about to be computed (JACK
+        backend, audio thread): parsed here, each message sent to the control process with its frame."""
+        self._midi_port = port
+        self.midi[port].feed(memoryview(data), offset, self._emit_midi)
 
     def _emit_midi(self, offset: int, status: int, data1: int, data2: int) -> None:
-        if self.events.put((self.frame + offset, 0, MIDI_IN, 0, 0.0, status, data1, data2, 0.0, 0, 0)) < 0:
+        if self.events.put((self.frame + offset, 0, MIDI_IN, self._midi_port, 0.0, status, data1, data2, 0.0, 0, 0)) < 0:
             self._counters[self._i_events_dropped] += 1
 
     def _continue_clock(self, now: float, frames: int) -> None:
@@ -219,9 +222,11 @@ class RealtimeCore:
         counters[self._i_cuts] = voices.hard_cuts
         counters[self._i_limited] = self.limiter.active_blocks
         counters[self._i_underruns] = self.stream.underruns
-        midi, (i_messages, i_stray, i_unterminated, i_oversize) = self.midi, self._i_midi
-        counters[i_messages], counters[i_stray] = midi.messages, midi.stray
-        counters[i_unterminated], counters[i_oversize] = midi.sysex_unterminated, midi.sysex_oversize
+        (i_messages, i_stray, i_unterminated, i_oversize), m = self._i_midi, self.midi
+        counters[i_messages] = m[0].messages + m[1].messages + m[2].messages + m[3].messages
+        counters[i_stray] = m[0].stray + m[1].stray + m[2].stray + m[3].stray
+        counters[i_unterminated] = m[0].sysex_unterminated + m[1].sysex_unterminated + m[2].sysex_unterminated + m[3].sysex_unterminated
+        counters[i_oversize] = m[0].sysex_oversize + m[1].sysex_oversize + m[2].sysex_oversize + m[3].sysex_oversize
         out.fill(0.0)
         out[:, self.left] = mix
         if self.right != self.left:

@@ -60,7 +60,7 @@ def warm_up(options) -> None:
     fifo.put((5 * options.blocksize, 0, GAIN, -1, 0.0, -1, -1, 0, 0.5, 0, 0))
     fifo.put((9 * options.blocksize, 0, PANIC, -1, 0.0, -1, -1, 0, 0.0, 0, 0))
     out = np.zeros((options.blocksize, options.channels), np.float32)
-    core.midi_in(7, bytes([0xF0, 1, 0x90, 60, 100, 0xF8]))  # the MIDI parser's paths, into the event FIFO
+    core.midi_in(0, 7, bytes([0xF0, 1, 0x90, 60, 100, 0xF8]))  # the MIDI parser's paths, into the event FIFO
     for block in range(12):
         core.process(out, options.blocksize, block * options.blocksize / options.samplerate)
     del core, fifo

@@ -116,9 +116,9 @@ class MidiInput:
     def __init__(self, engine, settings: MidiSettings, *, api: str | None = None, inputs: tuple[str, ...] | None = None,
                  virtual: bool | None = None, profiles: dict[str, Profile] | None = None, report=None, server: bool = False) -> None:
         """`server`: the audio server reads MIDI in its own JACK callback (its engine was started with
-        DeviceSpec.jack(midi_in=True)): notes come with their exact frames through the engine's event
-        FIFO, and this only connects controllers to the server's port (server_ports.py). LEDs are not
-        driven on that path yet."""
+        DeviceSpec.jack(midi_in=True)): notes come with their exact frames and input index through the
+        engine's event FIFO; this connects each controller to an input of its own (server_ports.py)
+        and drives its LEDs through rtmidi as before."""
         self.engine = engine
         self.server = server
         self.settings = settings
@@ -141,16 +141,14 @@ class MidiInput:
         self._threads: list[threading.Thread] = []
         self._full_reported: set[str] = set()
         self._patchbay = None
-        self._server_device: Device | None = None
+        self._by_port: dict[int, Device] = {}  # the server's MIDI input index -> the controller on it
         self._reported = (0, 0, 0, 0, 0)
         self._last_report = 0.0
 
     # ---- lifecycle ----
     def prepare(self) -> None:
-        """Make the rtmidi clients. Call it before any JACK client of this process runs Python
-        (before the engine's audio stream starts): see ports.PortPool."""
-        if self.server:
-            return
+        """Make the rtmidi clients (LED outputs only, when the server reads the inputs). Call it before
+        any JACK client of this process runs Python (before the engine's audio stream starts): see ports.PortPool."""
         if self._pool is None:
             self._pool = ports.PortPool(self.api, self._slots)
 
@@ -158,18 +156,15 @@ class MidiInput:
         """Open the ports (controllers and the virtual input) and start the threads."""
         self.prepare()
         if self.server:
-            from liveengine.control.midi.server_ports import SERVER_PORT, ServerMidiPatchbay
+            from liveengine.control.midi.server_ports import ServerMidiPatchbay
 
             self._patchbay = ServerMidiPatchbay()
-            profile = choose_profile("", self.profiles, self.settings.profile)
-            self._server_device = Device(SERVER_PORT, None, profile, self._mapper(SERVER_PORT, profile), self.counters.parse)
         elif self.virtual:
             self._open_virtual()
         self._scan()
         self._threads = [threading.Thread(target=self._input_loop, name="liveengine-midi", daemon=True),
+                         threading.Thread(target=self._led_loop, name="liveengine-midi-leds", daemon=True),
                          threading.Thread(target=self._patch_loop, name="liveengine-midi-patch", daemon=True)]
-        if not self.server:
-            self._threads.append(threading.Thread(target=self._led_loop, name="liveengine-midi-leds", daemon=True))
         for thread in self._threads:
             thread.start()
 
@@ -212,8 +207,6 @@ class MidiInput:
                  for d in devices]
         if self._virtual is not None:
             lines.append(f"virtual input '{ports.VIRTUAL_PORT}' ({self.api}) -> profile {self._virtual.profile.name}")
-        if self._server_device is not None:
-            lines.append(f"the audio server's JACK input {self._server_device.name} -> profile {self._server_device.profile.name}")
         return lines
 
     # ---- ports ----
@@ -223,6 +216,11 @@ class MidiInput:
         unplugged and plugged back reuses its own); elsewhere MAX_DEVICES of each."""
         if self.api != "jack":
             return MAX_DEVICES, MAX_DEVICES
+        if self.server:
+            return 0, self._slots_for(names)[1]  # the audio server reads the inputs
+        return self._slots_for(names)
+
+    def _slots_for(self, names: list[str]) -> tuple[int, int]:
         wanted = ports.select_inputs(names, self.wanted, lambda n: skipped(n, self.profiles))[:MAX_DEVICES]
         leds = [n for n in wanted if choose_profile(n, self.profiles, self.settings.profile).leds.get("method", "none") != "none"]
         return len(wanted), len(leds)
@@ -284,19 +282,45 @@ class MidiInput:
                         (f", LEDs on {device.out_name}" if device.midi_out is not None else ""))
 
     def _scan_server(self) -> None:
-        """Connect wanted controllers to the audio server's MIDI input (new ones, and all after a JACK restart)."""
+        """Give each wanted controller an input of the audio server (new ones, and all again after a JACK restart)."""
+        from liveengine.control.midi.server_ports import server_port
+
         try:
-            new = self._patchbay.connect(self.wanted, lambda n: skipped(n, self.profiles))
+            added, removed, full = self._patchbay.sync(self.wanted, lambda n: skipped(n, self.profiles))
+            outputs = self._pool.outputs()
         except Exception as exc:  # the JACK server is away: the next scan tries again with a new client
             if "jack" not in self._full_reported:
                 self._full_reported.add("jack")
                 self.report(f"MIDI: cannot reach JACK to connect controllers ({type(exc).__name__}); retrying")
             return
         self._full_reported.discard("jack")
-        for name in new:
+        for name in removed:
+            with self._lock:
+                device = self.devices.pop(name, None)
+                self._by_port = {i: d for i, d in self._by_port.items() if d is not device}
+            if device is not None:
+                device.close(self._pool)
+                self.counters.disconnects += 1
+                self.report(f"MIDI: {name} disconnected; still playing, will reconnect when it is back")
+        for name in full:
+            if name not in self._full_reported:
+                self._full_reported.add(name)
+                self.report(f"MIDI: {name} not connected: the audio server reads {len(self._by_port)} controllers at most")
+        for name, index in added:
+            profile = choose_profile(name, self.profiles, self.settings.profile)
+            midi_out = out_name = None
+            if profile.leds.get("method", "none") != "none":
+                out_name = ports.pair_output(name, outputs, profile)
+                midi_out = self._pool.open_output_port(out_name) if out_name is not None else None
+                out_name = out_name if midi_out is not None else None
+            device = Device(name, None, profile, self._mapper(name, profile), self.counters.parse, midi_out, out_name)
+            with self._lock:
+                self.devices[name] = device
+                self._by_port[index] = device
             self.counters.connects += 1
             self.takeover.release_all()
-            self.report(f"MIDI: {name} connected to the audio server's MIDI input, profile {self._server_device.profile.name}")
+            self.report(f"MIDI: {name} connected to the audio server's {server_port(index)}, profile {profile.name}" +
+                        (f", LEDs on {out_name}" if midi_out is not None else ""))
 
     def _open(self, name: str, outputs: list[str]) -> Device | None:
         profile = choose_profile(name, self.profiles, self.settings.profile)
@@ -368,7 +392,7 @@ class MidiInput:
                     self._dispatch(device, message, at, params)
             else:
                 busy = True
-        if self._server_device is not None:
+        if self.server:
             busy = self._poll_server(params) or busy
         for command in params.values():
             self._submit(command)
@@ -379,7 +403,7 @@ class MidiInput:
         exactly one period after it arrived; in `lowest-latency` as soon as the engine can."""
         import mido
 
-        device, counters = self._server_device, self.counters
+        counters = self.counters
         constant = self.engine.options.timing == "constant"
         period = self.engine.options.blocksize
         events = self.engine.input_events(BATCH)
@@ -387,6 +411,9 @@ class MidiInput:
         for record in events:
             status, data1, data2 = record[5], record[6], record[7]
             counters.received += 1
+            device = self._by_port.get(record[3])
+            if device is None:  # an input nobody was given (connected by hand): play it with the generic profile
+                device = self._by_port[record[3]] = self._hand_connected(record[3])
             if not device.rate.take(now):
                 counters.flood_dropped += 1
                 continue
@@ -398,6 +425,12 @@ class MidiInput:
                 continue
             self._dispatch(device, message, record[0] + period if constant else None, params)
         return len(events) == BATCH
+
+    def _hand_connected(self, index: int) -> Device:
+        from liveengine.control.midi.server_ports import server_port
+
+        profile = choose_profile("", self.profiles, self.settings.profile)
+        return Device(server_port(index), None, profile, self._mapper(server_port(index), profile), self.counters.parse)
 
     def _dispatch(self, device: Device, message, at: int | None, params: dict) -> None:
         for action in device.mapper.translate(message, at):

@@ -1,23 +1,30 @@
-"""MIDI read by the audio server itself, on JACK: which controllers feed its `liveengine:midi_in` port.
+"""MIDI read by the audio server itself, on JACK: which controller feeds which of its MIDI inputs.
 
-When the audio server owns a JACK MIDI input (the native JACK backend, `DeviceSpec.jack(midi_in=True)`),
+When the audio server owns JACK MIDI inputs (the native JACK backend, `DeviceSpec.jack(midi_in=True)`),
 notes are parsed in its process callback with their exact frames (rt/midi_bytes.py) and reach the
-control process through the event FIFO. What is left here is the patch bay: a JACK client of the
-control process, with no process callback (so no Python runs on JACK's thread, and no second
-callback wants the interpreter lock), that connects the wanted controllers' MIDI outputs to the
-server's input, on every scan. A controller that appears later (hot-plug) or a server port re-made
-after a JACK restart is connected on the next scan.
+control process through the event FIFO, each with the index of the input it came in on. The server
+has one input per controller (`liveengine:midi_in_1` ...), so each keeps its own profile, running
+status and LEDs. What is left here is the patch bay: a JACK client of the control process with no
+process callback (no Python runs on JACK's thread, and no second callback wants the interpreter
+lock) that gives each wanted controller an input and connects it, on every scan: a controller that
+appears later (hot-plug) is connected, one that vanishes frees its input, and after a JACK restart
+the server's re-made inputs are connected again.
 """
 
 from __future__ import annotations
 
-SERVER_PORT = "liveengine:midi_in"
+from liveengine.audio.spec import MIDI_PORTS
+
+
+def server_port(index: int) -> str:
+    return f"liveengine:midi_in_{index + 1}"
 
 
 class ServerMidiPatchbay:
     def __init__(self, servername: str | None = None) -> None:
         self.servername = servername
         self._client = None
+        self.assigned: dict[str, int] = {}  # controller's JACK output port -> server input index
 
     def _jack(self):
         if self._client is None:
@@ -26,24 +33,36 @@ class ServerMidiPatchbay:
             self._client = jack.Client("liveengine-midi-patchbay", no_start_server=True, servername=self.servername)
         return self._client
 
-    def connect(self, wanted, is_skipped) -> list[str]:
-        """Connect every wanted MIDI source to the server's input; returns the names newly connected.
+    def sync(self, wanted, is_skipped) -> tuple[list[tuple[str, int]], list[str], list[str]]:
+        """Give new wanted sources an input and connect every assigned one; (added, removed, no room).
 
-        Raises OSError-like exceptions when the JACK server is gone: the client is then dropped
-        and made again on the next call (after a JACK restart)."""
+        Raises when the JACK server is gone: the client is then dropped and made again on the next call."""
+        from liveengine.control.midi.ports import select_inputs
+
         try:
             client = self._jack()
-            if not client.get_ports(SERVER_PORT):
-                return []  # the audio server (re)starts: its port is not there yet
-            connected = {p.name for p in client.get_all_connections(SERVER_PORT)}
+            if not client.get_ports(server_port(0)):
+                return [], [], []  # the audio server (re)starts: its inputs are not there yet
             sources = [p.name for p in client.get_ports(is_midi=True, is_output=True)
                        if not p.name.startswith(("liveengine:", "liveengine-"))]
-            from liveengine.control.midi.ports import select_inputs
-
-            new = [name for name in select_inputs(sources, wanted, is_skipped) if name not in connected]
-            for name in new:
-                client.connect(name, SERVER_PORT)
-            return new
+            removed = [name for name in self.assigned if name not in sources]
+            for name in removed:
+                del self.assigned[name]
+            added, full = [], []
+            for name in select_inputs(sources, wanted, is_skipped):
+                if name in self.assigned:
+                    continue
+                free = [i for i in range(MIDI_PORTS) if i not in self.assigned.values()]
+                if not free:
+                    full.append(name)
+                    continue
+                self.assigned[name] = free[0]
+                added.append((name, free[0]))
+            for name, index in self.assigned.items():
+                target = server_port(index)
+                if target not in {p.name for p in client.get_all_connections(name)}:
+                    client.connect(name, target)
+            return added, removed, full
         except Exception:
             self.close()
             raise
