@@ -6,6 +6,7 @@ Errors are one sentence plus the fix; a traceback only with --debug.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import signal
 import sys
 import threading
@@ -180,9 +181,12 @@ def cmd_play(args) -> int:
         print_grid_map(engine)
         if args.record:
             engine.record(args.record, overwrite=args.force)
-        from liveengine.control.midi.cli import start_for_play
+        from liveengine.control.midi.cli import server_reads_midi, start_for_play
 
-        midi = start_for_play(engine, patch, args, say)  # before the stream: see control/midi/ports.py PortPool
+        server_midi = server_reads_midi(patch, args, device_spec)
+        if server_midi:  # notes read in the audio server's own JACK callback, at their exact frames
+            device_spec = dataclasses.replace(device_spec, midi_in=True)
+        midi = start_for_play(engine, patch, args, say, server=server_midi)  # before the stream: see control/midi/ports.py PortPool
         try:
             engine.start(device_spec)
         except LiveEngineError as exc:

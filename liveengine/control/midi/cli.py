@@ -38,10 +38,22 @@ def add_commands(commands, debug: argparse.ArgumentParser) -> None:
     learn.set_defaults(run=cmd_learn)
 
 
-def start_for_play(engine, patch, args, say=say):
+def server_reads_midi(patch, args, device_spec) -> bool:
+    """True when the audio server should read MIDI itself: it is a native JACK client and MIDI is on JACK
+    (notes then keep their exact frames; see control/midi/server_ports.py)."""
+    if getattr(args, "no_midi", False) or device_spec.kind != "jack":
+        return False
+    from liveengine.control.midi.mapping import MidiSettings
+    from liveengine.control.midi.ports import resolve_api
+
+    return resolve_api(args.midi_api or MidiSettings.from_patch(patch).api) == "jack"
+
+
+def start_for_play(engine, patch, args, say=say, server: bool = False):
     """Open MIDI for `liveengine play` before the audio stream starts (see ports.PortPool); None with --no-midi.
 
-    A MIDI system that cannot open is reported, not fatal: the engine plays on without it."""
+    `server`: the audio server reads the MIDI inputs (server_reads_midi). A MIDI system that cannot
+    open is reported, not fatal: the engine plays on without it."""
     if getattr(args, "no_midi", False):
         return None
     from liveengine.control.midi.input import MidiInput
@@ -49,7 +61,8 @@ def start_for_play(engine, patch, args, say=say):
 
     settings = MidiSettings.from_patch(patch)
     try:
-        midi = MidiInput(engine, settings, api=args.midi_api, inputs=tuple(args.midi_in), report=lambda m: say(f"liveengine: {m}"))
+        midi = MidiInput(engine, settings, api=args.midi_api, inputs=tuple(args.midi_in), report=lambda m: say(f"liveengine: {m}"),
+                         server=server)
         midi.start()
     except LiveEngineError as exc:
         say(f"liveengine: MIDI is off: {exc}")
