@@ -655,19 +655,27 @@ class Engine:
         self.shared.segment.close_fd()
 
     def record(self, path: Path | str, overwrite: bool = False, **writer_options) -> Recorder:
-        """Record the device output to a WAV file from the next block on (refuses to overwrite unless asked)."""
-        try:
-            recorder = Recorder(Path(path), self.options.samplerate, self.options.channels, self.shared,
-                                self.shared.rec_written.load(), overwrite=overwrite, **writer_options)
-        except FileExistsError:
-            raise LiveEngineError(f"{path} already exists; liveengine never overwrites a recording.", "Choose another file name, or pass --force.") from None
-        except OSError as exc:
-            raise LiveEngineError(f"cannot create recording {path}: {exc.strerror}.") from None
-        self.recorder = recorder
+        """Record the device output to a WAV file from the next block on (refuses to overwrite unless asked).
+
+        One recording at a time: a second one is refused, since replacing the first would leave its
+        file unfinished and its writer thread running."""
+        with self._control:
+            if self.recorder is not None:
+                raise LiveEngineError(f"cannot record to {path}: a recording to {self.recorder.path} is running; one at a time.",
+                                      "Stop it first (/record/stop).")
+            try:
+                recorder = Recorder(Path(path), self.options.samplerate, self.options.channels, self.shared,
+                                    self.shared.rec_written.load(), overwrite=overwrite, **writer_options)
+            except FileExistsError:
+                raise LiveEngineError(f"{path} already exists; liveengine never overwrites a recording.", "Choose another file name, or pass --force.") from None
+            except OSError as exc:
+                raise LiveEngineError(f"cannot create recording {path}: {exc.strerror}.") from None
+            self.recorder = recorder
         return recorder
 
     def stop_recording(self) -> None:
-        recorder, self.recorder = self.recorder, None
+        with self._control:
+            recorder, self.recorder = self.recorder, None
         if recorder is not None:
             recorder.close()
             if recorder.lost_frames:

@@ -1,0 +1,65 @@
+"""Hostile input through the real OSC port (issue 15): repeated /record/start, and /patch names
+that are files in the engine's working folder. Real UDP, a started engine on the offline backend."""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import threading
+
+import pytest
+from pythonosc.osc_message import OscMessage
+
+from liveengine.control.osc.server import OscServer, build_message
+
+
+@pytest.fixture
+def live(engines, short_patch, tmp_path):
+    """A started engine (offline backend: the test moves its clock) behind a real OSC server."""
+    engine, backend = engines(short_patch(extra_engine='render_in = "thread"'))
+    server = OscServer(engine, "127.0.0.1", 0, recordings_dir=tmp_path / "takes")
+    server.start()
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    client.bind(("127.0.0.1", 0))
+    client.settimeout(5.0)
+    yield engine, backend, server, client
+    client.close()
+    server.stop()
+
+
+def ask(client, server, *message) -> OscMessage:
+    client.sendto(build_message(*message), server.address)
+    return OscMessage(client.recvfrom(65536)[0])
+
+
+def wav_frames(path) -> tuple[int, int]:
+    """(frames the header counts, frames of float32 stereo-or-mono data the file holds)."""
+    raw = path.read_bytes()
+    channels = struct.unpack_from("<H", raw, 48 + 10)[0]
+    return struct.unpack_from("<I", raw, 80)[0], (len(raw) - 92) // (4 * channels)
+
+
+def test_record_start_during_a_recording_is_refused_and_leaks_no_thread(live, tmp_path):
+    engine, backend, server, client = live
+    rate = engine.options.samplerate
+    threads = threading.active_count()
+    assert ask(client, server, "/record/start", "take0").address == "/record/start"
+    recording = threading.active_count()
+    for n in range(1, 8):
+        backend.run(rate // 10)  # 0.1 s of audio into the running recording
+        reply = ask(client, server, "/record/start", f"take{n}")
+        assert reply.address == "/error" and "take0.wav is running" in reply.params[1], reply.params
+        assert threading.active_count() == recording  # a refused start starts no writer
+    assert ask(client, server, "/record/stop").params == [str(tmp_path / "takes" / "take0.wav")]
+    assert threading.active_count() == threads  # the writer ended with its file
+    assert sorted(os.listdir(tmp_path / "takes")) == ["take0.wav"]
+    counted, held = wav_frames(tmp_path / "takes" / "take0.wav")
+    assert counted == held >= 7 * rate // 10
+    # The next recording starts cleanly once the first has stopped.
+    assert ask(client, server, "/record/start", "take1").address == "/record/start"
+    backend.run(rate // 10)
+    assert ask(client, server, "/record/stop").address == "/record/stop"
+    counted, held = wav_frames(tmp_path / "takes" / "take1.wav")
+    assert counted == held >= rate // 10
+    assert threading.active_count() == threads
