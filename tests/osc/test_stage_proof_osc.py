@@ -63,3 +63,21 @@ def test_record_start_during_a_recording_is_refused_and_leaks_no_thread(live, tm
     counted, held = wav_frames(tmp_path / "takes" / "take1.wav")
     assert counted == held >= rate // 10
     assert threading.active_count() == threads
+
+
+def test_patch_takes_names_from_the_patch_folders_only(live, short_patch, tmp_path, monkeypatch):
+    engine, backend, server, client = live
+    patch_text = short_patch(extra_engine='render_in = "thread"').read_text()
+    # An extension-less patch file in the engine's working folder is not a patch name.
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "stray").write_text(patch_text.replace('[model]', '[patch]\nname = "stray"\n[model]'))
+    monkeypatch.chdir(tmp_path / "work")
+    reply = ask(client, server, "/patch", "stray")
+    assert reply.address == "/error" and "'stray' not found" in reply.params[1] and "patch folders" in reply.params[1], reply.params
+    assert engine.instrument.patch.name != "stray"
+    # A patch in the user's patch folder is one.
+    monkeypatch.setenv("LIVEENGINE_USER_PATCHES", str(tmp_path / "mine"))
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "stray.toml").write_text(patch_text.replace('[model]', '[patch]\nname = "mine"\n[model]'))
+    assert ask(client, server, "/patch", "stray").params == ["stray", "ok"]
+    assert engine.instrument.patch.name == "mine"
