@@ -678,6 +678,9 @@ class Engine:
             recorder, self.recorder = self.recorder, None
         if recorder is not None:
             recorder.close()
+            if recorder.error is not None:
+                self.report(f"recording {recorder.path} stopped after {recorder.frames_written / self.options.samplerate:.3f} s: "
+                            f"{recorder.error}; the file holds everything up to there")
             if recorder.lost_frames:
                 self.report(f"recording {recorder.path}: {recorder.lost_frames} frames "
                             f"({recorder.lost_frames / self.options.samplerate:.3f} s) written as silence (not played, or the disk was too slow)")
@@ -710,6 +713,9 @@ class Engine:
         error_seq = self.shared.counter("error_seq")
         while not self._stop.wait(0.1):
             changed_at = self._maybe_autosave(changed_at)
+            recorder = self.recorder
+            if recorder is not None and recorder.error is not None:  # its writer failed (disk full): say so now, free the slot
+                self.stop_recording()
             try:
                 self.server.check()
             except Exception as exc:  # noqa: BLE001 - supervision must go on
