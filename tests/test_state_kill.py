@@ -58,7 +58,7 @@ def test_a_save_killed_at_any_instant_leaves_complete_files(tmp_path, short_patc
     monkeypatch.setenv("LIVEENGINE_STATE", str(state))
     environment = {**os.environ, "PYTHONPATH": str(REPO)}
     rng = random.Random(15)
-    for trial in range(25):
+    for trial in range(20):
         saver = subprocess.Popen([sys.executable, "-c", SAVER, str(state / "gig.json")], stdout=subprocess.PIPE, env=environment)
         assert saver.stdout.readline() == b"saving\n"
         target = ("gig.json.", "gig.prev.json")[trial % 2]  # the state's write, the backup's
