@@ -2,37 +2,51 @@
 
 Used for the live state, patches edited by MIDI learn, and the library index: write a
 temporary file beside the target, fsync it, optionally check it, keep a copy of the
-current file, rename the new one into place, and fsync the folder so the rename lasts.
+current file (written the same way: error messages point users at it), rename the new
+one into place, and fsync the folder so the rename lasts. A process killed mid-write
+leaves only a hidden `.NAME.*.tmp` beside the target; `remove_stale_temporaries` clears those.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable
 
+STALE_SECONDS = 60.0  # a write takes milliseconds: a temporary this old has no writer left
 
-def write_atomic(path: Path, data: bytes, *, keep_previous: Path | None = None, check: Callable[[Path], object] | None = None) -> Path:
-    """Replace `path` with `data` atomically; OSError (or what `check` raises) leaves `path` as it was.
 
-    keep_previous: where to copy the current file first (a `.bak`), if it exists.
-    check: called with the written temporary file before it replaces anything.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    temporary = Path(temporary_name)
+def _temporary(path: Path, data: bytes) -> Path:
+    """`data` in a fsynced temporary file beside `path` (removed again if writing fails)."""
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    temporary = Path(name)
     try:
         with os.fdopen(handle, "wb") as out:
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return temporary
+
+
+def write_atomic(path: Path, data: bytes, *, keep_previous: Path | None = None, check: Callable[[Path], object] | None = None) -> Path:
+    """Replace `path` with `data` atomically; OSError (or what `check` raises) leaves `path` as it was.
+
+    keep_previous: where to keep the current file (a `.bak`), if it exists; replaced atomically too.
+    check: called with the written temporary file before it replaces anything.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = _temporary(path, data)
+    try:
         if check is not None:
             check(temporary)
         if keep_previous is not None and path.exists():
-            shutil.copy2(path, keep_previous)
+            write_atomic(Path(keep_previous), path.read_bytes())
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
@@ -46,3 +60,17 @@ def write_atomic(path: Path, data: bytes, *, keep_previous: Path | None = None, 
     except OSError:
         pass  # not every platform can fsync a folder; the file itself is synced
     return path
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Remove what writes killed midway left in `folder` (temporaries untouched for STALE_SECONDS); returns them."""
+    removed = []
+    cutoff = time.time() - STALE_SECONDS
+    for temporary in Path(folder).glob(".*.tmp"):
+        try:
+            if temporary.is_file() and temporary.stat().st_mtime < cutoff:
+                temporary.unlink()
+                removed.append(temporary)
+        except FileNotFoundError:
+            pass  # another start removed it first
+    return removed

@@ -118,6 +118,16 @@ def _check_user_folders(autosave: bool) -> None:
         check_output(state_dir(), "the state folder", "Set LIVEENGINE_STATE to a folder you can write to, or add --no-autosave.", folder=True)
 
 
+def _clear_interrupted_saves() -> None:
+    """Remove the temporaries saves cut short by a crash left in the state folder (the states themselves are complete)."""
+    from liveengine.atomic_file import remove_stale_temporaries
+    from liveengine.resources import state_dir
+
+    removed = remove_stale_temporaries(state_dir())
+    if removed:
+        say(f"liveengine: removed {len(removed)} temporary file(s) left in {state_dir()} by saves a crash cut short.")
+
+
 def _install_stop_signals(stop: threading.Event) -> None:
     def handler(signum, frame):
         stop.set()
@@ -138,6 +148,7 @@ def cmd_play(args) -> int:
     if args.record:
         wav_output(Path(args.record), "--record")
     _check_user_folders(autosave=not args.no_autosave)
+    _clear_interrupted_saves()
     if args.resume:
         from liveengine.resources import state_dir
 

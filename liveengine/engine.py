@@ -662,21 +662,32 @@ class Engine:
         self.shared.segment.close_fd()
 
     def record(self, path: Path | str, overwrite: bool = False, **writer_options) -> Recorder:
-        """Record the device output to a WAV file from the next block on (refuses to overwrite unless asked)."""
-        try:
-            recorder = Recorder(Path(path), self.options.samplerate, self.options.channels, self.shared,
-                                self.shared.rec_written.load(), overwrite=overwrite, **writer_options)
-        except FileExistsError:
-            raise LiveEngineError(f"{path} already exists; liveengine never overwrites a recording.", "Choose another file name, or pass --force.") from None
-        except OSError as exc:
-            raise LiveEngineError(f"cannot create recording {path}: {exc.strerror}.") from None
-        self.recorder = recorder
+        """Record the device output to a WAV file from the next block on (refuses to overwrite unless asked).
+
+        One recording at a time: a second one is refused, since replacing the first would leave its
+        file unfinished and its writer thread running."""
+        with self._control:
+            if self.recorder is not None:
+                raise LiveEngineError(f"cannot record to {path}: a recording to {self.recorder.path} is running; one at a time.",
+                                      "Stop it first (/record/stop).")
+            try:
+                recorder = Recorder(Path(path), self.options.samplerate, self.options.channels, self.shared,
+                                    self.shared.rec_written.load(), overwrite=overwrite, **writer_options)
+            except FileExistsError:
+                raise LiveEngineError(f"{path} already exists; liveengine never overwrites a recording.", "Choose another file name, or pass --force.") from None
+            except OSError as exc:
+                raise LiveEngineError(f"cannot create recording {path}: {exc.strerror}.") from None
+            self.recorder = recorder
         return recorder
 
     def stop_recording(self) -> None:
-        recorder, self.recorder = self.recorder, None
+        with self._control:
+            recorder, self.recorder = self.recorder, None
         if recorder is not None:
             recorder.close()
+            if recorder.error is not None:
+                self.report(f"recording {recorder.path} stopped after {recorder.frames_written / self.options.samplerate:.3f} s: "
+                            f"{recorder.error}; the file holds everything up to there")
             if recorder.lost_frames:
                 self.report(f"recording {recorder.path}: {recorder.lost_frames} frames "
                             f"({recorder.lost_frames / self.options.samplerate:.3f} s) written as silence (not played, or the disk was too slow)")
@@ -709,6 +720,9 @@ class Engine:
         error_seq = self.shared.counter("error_seq")
         while not self._stop.wait(0.1):
             changed_at = self._maybe_autosave(changed_at)
+            recorder = self.recorder
+            if recorder is not None and recorder.error is not None:  # its writer failed (disk full): say so now, free the slot
+                self.stop_recording()
             try:
                 self.server.check()
             except Exception as exc:  # noqa: BLE001 - supervision must go on

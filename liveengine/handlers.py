@@ -88,9 +88,9 @@ def unsubscribe(engine: "Engine", command: "Command", caller: Caller) -> bool:
 
 
 def load_patch(engine: "Engine", command: "Command", caller: Caller) -> bool:
-    from liveengine.patch import resolve_patch
+    from liveengine.patch import find_patch
 
-    ok = engine.load_patch(resolve_patch(command.args[0]))
+    ok = engine.load_patch(find_patch(command.args[0]))
     caller.reply("/patch", command.args[0], "ok" if ok else "failed")
     return True
 

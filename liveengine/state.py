@@ -3,8 +3,8 @@
 State is the grid setting (mapping, centre, zoom, rotation, variance, seed), how
 many variations each pad has played (so the next hit continues the sequence),
 and the captured sounds. It is saved atomically: written to a temporary file,
-fsynced, the previous state copied to `NAME.prev.json`, then renamed into place,
-so at every instant there is a complete state file. A state saved for another
+fsynced, the previous state kept as `NAME.prev.json` (written the same way), then renamed
+into place, so at every instant both are complete (or absent). A state saved for another
 model (hash) or by a newer liveengine is refused with a clear error: a wrong
 sound on stage is worse than none.
 """

@@ -32,9 +32,9 @@ def short_patch(tmp_path):
 
 @pytest.fixture(scope="session", autouse=True)
 def user_folders(tmp_path_factory):
-    """Captures, saved state and caches go to a temporary folder, never into the tester's home."""
+    """Captures, saved state, caches and user patches are in a temporary folder, never in the tester's home."""
     base = tmp_path_factory.mktemp("user")
-    for name in ("LIVEENGINE_LIBRARY", "LIVEENGINE_STATE", "LIVEENGINE_CACHE"):
+    for name in ("LIVEENGINE_LIBRARY", "LIVEENGINE_STATE", "LIVEENGINE_CACHE", "LIVEENGINE_USER_PATCHES"):
         os.environ.setdefault(name, str(base / name.split("_")[1].lower()))
     yield base
 

@@ -58,7 +58,11 @@ class OnnxDecoder:
         if normalize not in NORMALIZE:
             raise ModelError(f"{where}: normalize = {normalize!r}; allowed: {', '.join(NORMALIZE)}.")
         self.session = _session(folder / "decoder.onnx", threads, where)
-        props = self.session.get_modelmeta().custom_metadata_map
+        try:
+            props = self.session.get_modelmeta().custom_metadata_map
+        except UnicodeDecodeError:  # a damaged file: onnxruntime loads it, but its strings are not text
+            raise ModelError(f"{where}: decoder.onnx's metadata is not UTF-8 text, so the file is damaged; "
+                             "expected the liveengine.* keys of docs/model-contract.md.", "Copy or export the model again.") from None
         self.info: ModelInfo = read_metadata(folder, props)
         info = self.info
         self.name = info.name

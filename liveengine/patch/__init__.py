@@ -1,4 +1,4 @@
 """Patch files: schema and loading."""
-from liveengine.patch.loader import Patch, load_patch, resolve_patch
+from liveengine.patch.loader import Patch, find_patch, load_patch, resolve_patch
 
-__all__ = ["Patch", "load_patch", "resolve_patch"]
+__all__ = ["Patch", "find_patch", "load_patch", "resolve_patch"]

@@ -13,7 +13,7 @@ from liveengine.decoders.registry import find_model
 from liveengine.errors import LiveEngineError, did_you_mean
 from liveengine.options import EngineOptions
 from liveengine.patch.schema import SCHEMA
-from liveengine.resources import patches_dir
+from liveengine.resources import patches_dir, user_patches_dir
 
 NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -59,21 +59,43 @@ class Patch:
         return table
 
 
+def patch_folders() -> tuple[Path, Path]:
+    """Where patches are found by name: the user's patch folder (MIDI learn's copies), then the shipped one."""
+    return user_patches_dir(), patches_dir()
+
+
+def _not_found(name: str, allowed: str) -> LiveEngineError:
+    names = sorted({p.stem for folder in patch_folders() for p in folder.glob("*.toml")})
+    return LiveEngineError(f"patch {name!r} not found; {allowed} ({', '.join(names)}).", did_you_mean(Path(name).stem, names))
+
+
+def _named(name: str) -> Path | None:
+    if not NAME.match(name):
+        return None
+    for folder in patch_folders():
+        if (folder / f"{name}.toml").is_file():
+            return folder / f"{name}.toml"
+    return None
+
+
+def find_patch(name: str) -> Path:
+    """A patch by name from the patch folders, never a file path (what /patch loads over the network)."""
+    path = _named(name)
+    if path is None:
+        raise _not_found(name, "name a patch in the patch folders " + " or ".join(str(f) for f in patch_folders()))
+    return path
+
+
 def resolve_patch(name_or_path: str | None) -> Path:
-    """None -> the shipped default; a bare name -> a shipped patch; else a file path."""
+    """None -> the shipped default; a bare name -> a patch in the patch folders; else a file path."""
     if name_or_path is None:
         return patches_dir() / "default.toml"
     candidate = Path(name_or_path)
-    if candidate.suffix != ".toml" and NAME.match(name_or_path):
-        shipped = patches_dir() / f"{name_or_path}.toml"
-        if shipped.is_file():
-            return shipped
+    named = None if candidate.suffix == ".toml" else _named(name_or_path)
+    if named is not None:
+        return named
     if not candidate.is_file():
-        shipped = sorted(p.stem for p in patches_dir().glob("*.toml"))
-        raise LiveEngineError(
-            f"patch {name_or_path!r} not found; give a .toml file path or a shipped patch name ({', '.join(shipped)}).",
-            did_you_mean(candidate.stem, shipped),
-        )
+        raise _not_found(name_or_path, "give a .toml file path or a patch name")
     return candidate
 
 
