@@ -43,6 +43,7 @@ from liveengine.render.pad_cache import PadCache
 from liveengine.render.process_workers import ProcessRenderWorkers
 from liveengine.render.workers import RenderWorkers
 from liveengine.rt.core import ASAP, CHOKE, GAIN, PANIC, START, STOP_PAD
+from liveengine.rt.voices import velocity_gain
 from liveengine.server.client import InProcessServer, ServerProcess
 from liveengine.server.clock import Clock
 from liveengine.server.fifo import FifoReader, FifoWriter
@@ -61,11 +62,6 @@ def server_layout(options: EngineOptions, patch: Patch, decoder: Decoder) -> Lay
     slot_frames = int(seconds * options.samplerate * 1.01) + 256
     return Layout(fifo_capacity=options.queue_capacity, slots=4 * pads + EXACT_CACHE + 64, slot_frames=slot_frames,
                   record_frames=int(options.record_seconds_buffered * options.samplerate), channels=options.channels)
-
-
-def velocity_gain(velocity: float, curve: float) -> float:
-    """The one velocity curve: MIDI and OSC pass velocities (0..1) through; this shapes them."""
-    return float(velocity) ** curve
 
 
 @dataclass(frozen=True, slots=True)
@@ -456,11 +452,35 @@ class Engine:
         queued = self._send(START, start, slot=buffer.slot, gen=buffer.slot_gen, gain=gain,
                             choke=instrument.choke_of_pad.get(pad, -1), pad=pad, onset=buffer.onset)
         if queued:
-            cache = instrument.cache
-            hit = Hit(pad, buffer.detached(), cache.complete_generation, cache.generation, kind)
-            self.hits.append(hit)
-            self.last_heard = hit
+            self._log_hit(instrument, buffer, pad, kind)
         return queued
+
+    def _log_hit(self, instrument: Instrument, buffer: PlayableBuffer, pad: int, kind: str) -> None:
+        cache = instrument.cache
+        hit = Hit(pad, buffer.detached(), cache.complete_generation, cache.generation, kind)
+        self.hits.append(hit)
+        self.last_heard = hit
+
+    # ---- notes the audio server starts by itself (MIDI read in its JACK callback: control/midi/server_ports.py) ----
+    def direct_hit(self, pad: int) -> tuple[int, int]:
+        """The note-table entry for a pad the audio server may start with no round trip through this process:
+        ((slot generation << 16) | slot, pad | (choke group + 1) << 16), or (0, 0) when its hit needs this
+        process (a variation, a velocity move, a sound not rendered or not in the pool)."""
+        instrument = self.instrument
+        if instrument.setting.variance > 0 or instrument.patch.grid["velocity_moves"] > 0:
+            return 0, 0
+        buffer = instrument.cache.get(pad)
+        if buffer is None or buffer.slot < 0:
+            return 0, 0
+        return (buffer.slot_gen << 16) | buffer.slot, pad | ((instrument.choke_of_pad.get(pad, -1) + 1) << 16)
+
+    def played_by_server(self, pad: int) -> None:
+        """The audio server started this pad from the note table: log the hit as if it had come through here."""
+        instrument = self.instrument
+        self.last_pad = pad
+        buffer = instrument.cache.get(pad)
+        if buffer is not None:
+            self._log_hit(instrument, buffer, pad, "pad")
 
     @staticmethod
     def _pad(instrument: Instrument, row: int, col: int) -> int:

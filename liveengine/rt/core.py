@@ -26,7 +26,7 @@ from liveengine.options import EngineOptions
 from liveengine.rt.limiter import SafetyLimiter
 from liveengine.rt.midi_bytes import MidiByteParser
 from liveengine.rt.stream import StreamVoice
-from liveengine.rt.voices import VoicePool
+from liveengine.rt.voices import VoicePool, velocity_gain
 from liveengine.server.fifo import FifoReader, FifoWriter
 from liveengine.server.layout import CLOCK_RING, SharedState
 
@@ -61,6 +61,9 @@ class RealtimeCore:
         self.events = FifoWriter(state, "events", lock=False)
         self.midi = [MidiByteParser() for _ in range(MIDI_PORTS)]  # one per input port: running status is per source
         self._midi_port = 0
+        self.note_slots, self.note_pads, self.slot_onset = state.note_slots, state.note_pads, state.slot_onset
+        self._note_seq = state.note_table_seq
+        self._note_lead = options.blocksize if options.timing == "constant" else 0
         self.limiter = SafetyLimiter(options.limiter_ceiling, options.limiter_release_ms, options.samplerate, 1024)
         self.schedule: list = []  # heap of (frame, seq, record) for later blocks, at most schedule_capacity long
         self._drained: list = []
@@ -138,8 +141,37 @@ class RealtimeCore:
         self.midi[port].feed(memoryview(data), offset, self._emit_midi)
 
     def _emit_midi(self, offset: int, status: int, data1: int, data2: int) -> None:
-        if self.events.put((self.frame + offset, 0, MIDI_IN, self._midi_port, 0.0, status, data1, data2, 0.0, 0, 0)) < 0:
+        frame = self.frame + offset
+        played = 0.0
+        if status & 0xF0 == 0x90 and data2 > 0:
+            played = self._play_note(frame, data1, data2)
+        # Every message goes to the control process; `value` 1 says this one already sounds (bookkeeping only).
+        if self.events.put((frame, 0, MIDI_IN, self._midi_port, 0.0, status, data1, data2, played, 0, 0)) < 0:
             self._counters[self._i_events_dropped] += 1
+
+    def _play_note(self, frame: int, note: int, velocity: int) -> float:
+        """Start a note's pad from the control process's note table, with no round trip: in `constant`
+        timing exactly one period after its frame. 1.0 if started; 0.0 leaves it to the control process
+        (no entry: a hit that needs it, see server_ports.py; or a slot refilled since the entry was made)."""
+        self._note_seq.load()  # acquire: table entries and the slots they name, as the control process published them
+        port = self._midi_port
+        entry = int(self.note_slots[port, note])
+        if entry <= 0:
+            return 0.0
+        slot, gen = entry & 0xFFFF, entry >> 16
+        if self.slot_gen[slot] != gen:
+            return 0.0
+        pad_choke = int(self.note_pads[port, note])
+        onset = int(self.slot_onset[slot])
+        gain = velocity_gain(velocity / 127.0, self.options.velocity_curve)
+        self._seq += 1
+        start = frame + self._note_lead - onset
+        record = (start, gen, START, slot, gain, (pad_choke >> 16) - 1, pad_choke & 0xFFFF, onset, 0.0, 0, 0)
+        if len(self.schedule) < self.options.schedule_capacity:
+            heapq.heappush(self.schedule, (start, self._seq, record))
+            return 1.0
+        self._counters[self._i_full] += 1
+        return 0.0
 
     def _continue_clock(self, now: float, frames: int) -> None:
         last_frame, last_time = self._resume

@@ -12,6 +12,11 @@ import numpy as np
 ENVELOPE_HOP = 256  # frames per entry of a buffer's level envelope (see render.buffers)
 
 
+
+def velocity_gain(velocity: float, curve: float) -> float:
+    """The one velocity curve: MIDI and OSC pass velocities (0..1) through; this shapes them."""
+    return float(velocity) ** curve
+
 class Voice:
     __slots__ = ("samples", "envelope", "pos", "gain", "offset", "fade", "fade_offset", "choke", "pad", "age", "slot")
 

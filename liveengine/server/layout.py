@@ -14,6 +14,7 @@ Who writes what (every region has exactly one writer):
 | `stream_read` | server | the producer | how far the stream voice has played |
 | event FIFO records, `events_write` | server | control | input events the server reads (MIDI in the server's own JACK callback, to come) |
 | `events_read` | control | server | how far the control process has read them |
+| note table (`note_slots`, `note_pads`), `note_table_seq`; `slot_onset` | control | server | which pool slot a MIDI note on each input plays, for notes the server starts itself (`control/midi/server_ports.py`) |
 
 Words that publish other data to the other process are atomic (`AtomicWord`);
 everything else is plain numpy memory, written before (and read after) the
@@ -26,6 +27,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from liveengine.audio.spec import MIDI_PORTS
 from liveengine.server.shm import Segment
 
 # Command records: one fixed-size record per command (64 bytes).
@@ -46,7 +48,8 @@ assert RECORD.itemsize == 64
 
 # Atomic words, one per 64-byte line so the two processes never share a line they both write.
 # `blocks` is the server's heartbeat and publishes the block it counts: its frame, clock entry, counters.
-WORDS = ("fifo_write", "fifo_read", "blocks", "rec_written", "stream_write", "stream_read", "events_write", "events_read")
+WORDS = ("fifo_write", "fifo_read", "blocks", "rec_written", "stream_write", "stream_read", "events_write", "events_read",
+         "note_table_seq")
 # Server counters (plain int64 stores; readers may see a block-old value).
 COUNTERS = ("frame", "first_block", "xruns", "late_commands", "schedule_full", "callback_errors", "stale_commands", "voices_sounding",
             "voices_fading", "steals", "hard_cuts", "error_seq", "pid", "drained", "started_frame", "limited_blocks",
@@ -91,6 +94,9 @@ class Layout:
                  ("fifo", RECORD, (self.fifo_capacity,)),
                  ("events", RECORD, (self.events_capacity,)),
                  ("stream", np.float32, (self.stream_frames,)),
+                 ("note_slots", np.int64, (MIDI_PORTS, 128)),  # (slot generation << 16) | slot; 0: the control process plays it
+                 ("note_pads", np.int32, (MIDI_PORTS, 128)),  # pad | (choke group + 1) << 16
+                 ("slot_onset", np.int32, (self.slots,)),
                  ("slot_gen", np.int64, (self.slots,)),
                  ("slot_len", np.int64, (self.slots,)),
                  ("slot_refs", np.int32, (self.slots,)),

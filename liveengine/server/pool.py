@@ -71,6 +71,7 @@ class SamplePool:
         state.envelopes[slot, : len(env)] = env
         state.envelopes[slot, len(env) :] = 0.0
         state.slot_len[slot] = n
+        state.slot_onset[slot] = buffer.onset
         state.slot_gen[slot] = generation  # published to the server by the FIFO record that names it
         pooled = dataclasses.replace(buffer, slot=slot, slot_gen=generation)
         weakref.finalize(pooled, self._release, slot)

@@ -92,16 +92,13 @@ def test_notes_read_by_the_server_sound_exactly_one_period_after_their_frame(jac
     found = onsets(audio[:, 0], min_gap=400) + start  # each sound is 2400 frames, the notes 3200 apart
     assert len(found) == len(sent), (len(found), engine.status(), midi.counters, reports)
     latency = found - np.array(sent)
-    # One period after the note's frame, plus the graph's fixed delay: the same for every note, to the sample.
-    # The note still makes a round trip through the control process (server -> event FIFO -> mapping -> command
-    # FIFO) within that period; one that misses it is late, counted, and plays at the next block's start
-    # (seen: 1 of 40). Notes played by the server itself from a per-pad slot table, with no round trip, come next.
-    median = int(np.median(latency))
-    assert PERIOD <= median <= 3 * PERIOD, sorted(latency.tolist())
-    exact = latency == median
-    assert exact.mean() >= 0.9, sorted(latency.tolist())
-    assert np.all(latency[~exact] > median) and engine.shared.counter("late_commands") >= int((~exact).sum())
-    assert midi.counters.handled == len(sent)
+    # One period after the note's frame, plus the graph's fixed delay: the same for every note, to the sample
+    # (the acceptance allows 2). The server starts each note itself from the note table the control process
+    # keeps (no round trip through it, which missed the period for 1 note of 40 before the table).
+    assert latency.max() - latency.min() <= 2, sorted(latency.tolist())
+    assert PERIOD <= np.median(latency) <= 3 * PERIOD, sorted(latency.tolist())
+    assert midi.counters.handled == midi.counters.server_started == len(sent) and engine.shared.counter("late_commands") == 0
+    assert engine.last_pad == engine.instrument.setting.pad_index(2, 3)  # and the control process kept the books
 
 
 def test_a_launchpad_on_the_server_path_gets_its_profile_its_leds_and_plays(jack_server, short_patch):

@@ -37,6 +37,7 @@ EARLY_CYCLE = 0.4  # fraction of a period (see arrival_frame)
 SCAN_SECONDS = 0.5
 LED_HZ = 25
 BATCH = 256
+NOTE_TABLE_SECONDS = 0.02  # how often the server's note table follows re-rendered pads (server_ports.py)
 MAX_RATE = 5000  # messages a second handled per input; pads and knobs need far fewer
 TEARDOWN_SECONDS = 0.1
 REPORT_SECONDS = 2.0
@@ -47,6 +48,7 @@ MAX_DEVICES = 4  # controllers open at once
 class MidiCounters:
     received: int = 0
     handled: int = 0
+    server_started: int = 0  # notes the audio server started itself from the note table (server_ports.py)
     flood_dropped: int = 0
     engine_rejected: int = 0  # queue full or pad not rendered (the engine counts which)
     bad: int = 0  # commands the engine refused (outside the loaded grid, ...)
@@ -298,6 +300,7 @@ class MidiInput:
             with self._lock:
                 device = self.devices.pop(name, None)
                 self._by_port = {i: d for i, d in self._by_port.items() if d is not device}
+            self._clear_notes()
             if device is not None:
                 device.close(self._pool)
                 self.counters.disconnects += 1
@@ -317,6 +320,7 @@ class MidiInput:
             with self._lock:
                 self.devices[name] = device
                 self._by_port[index] = device
+            self._clear_notes(index)
             self.counters.connects += 1
             self.takeover.release_all()
             self.report(f"MIDI: {name} connected to the audio server's {server_port(index)}, profile {profile.name}" +
@@ -338,9 +342,13 @@ class MidiInput:
     # ---- input ----
     def _input_loop(self) -> None:
         next_scan = time.monotonic() + SCAN_SECONDS
+        next_table = 0.0
         while not self._stop.is_set():
             busy = self.poll_once()
             now = time.monotonic()
+            if self.server and now >= next_table:
+                next_table = now + NOTE_TABLE_SECONDS
+                self.publish_note_table()
             if now >= next_scan:
                 next_scan = now + SCAN_SECONDS
                 self._scan()
@@ -423,8 +431,41 @@ class MidiInput:
             except ValueError:
                 counters.parse.stray_bytes += size
                 continue
+            if record[8]:  # the server already started it from the note table: keep the books only
+                pad = device.mapper.pad_of(data1)
+                counters.handled += 1
+                counters.server_started += 1
+                if pad is not None:
+                    self.engine.played_by_server(self.engine.instrument.setting.pad_index(*pad))
+                continue
             self._dispatch(device, message, record[0] + period if constant else None, params)
         return len(events) == BATCH
+
+    def _clear_notes(self, index: int | None = None) -> None:
+        """Forget the server's note table for an input (a new controller there) or for inputs nobody has now."""
+        state = self.engine.shared
+        for i in range(len(state.note_slots)):
+            if i == index or (index is None and i not in self._by_port):
+                state.note_slots[i, :] = 0
+        state.note_table_seq.store(state.note_table_seq.load() + 1)
+
+    def publish_note_table(self) -> None:
+        """Tell the audio server which pool slot each controller's notes play, so it starts them itself,
+        exactly one period after their frame (constant timing), with no round trip through here."""
+        state = self.engine.shared
+        slots, pads = state.note_slots, state.note_pads
+        setting = self.engine.instrument.setting
+        changed = False
+        for index, device in list(self._by_port.items()):
+            for note, (row, col) in device.mapper.note_to_pad.items():
+                inside = row < setting.rows and col < setting.cols
+                entry, pad_choke = self.engine.direct_hit(setting.pad_index(row, col)) if inside else (0, 0)
+                if slots[index, note] != entry:
+                    pads[index, note] = pad_choke  # before the entry that publishes it
+                    slots[index, note] = entry
+                    changed = True
+        if changed:
+            state.note_table_seq.store(state.note_table_seq.load() + 1)  # release: the server sees entries and slots whole
 
     def _hand_connected(self, index: int) -> Device:
         from liveengine.control.midi.server_ports import server_port
