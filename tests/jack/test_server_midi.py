@@ -166,3 +166,37 @@ def test_play_on_native_jack_reads_midi_in_the_audio_server(jack_server, short_p
     assert "connected to the audio server's liveengine:midi_in_1" in text
     audio, rate = sf.read(tmp_path / "take.wav", dtype="float32")
     assert len(onsets(audio[:, 0], min_gap=2400)) == 2, text
+
+
+def test_a_controller_plugged_in_after_start_plays_within_2_s_and_a_broken_sysex_is_reported(jack_server, short_patch):
+    from liveengine.control.midi.input import MidiInput
+    from liveengine.control.midi.mapping import MidiSettings
+
+    patch = load_patch(short_patch(extra_engine='render_in = "thread"'))
+    engine = Engine(patch)
+    assert engine.wait_rendered(timeout=60)
+    reports: list[str] = []
+    midi = MidiInput(engine, MidiSettings.from_patch(patch), api="jack", server=True, report=reports.append)
+    controller = None
+    try:
+        midi.prepare()
+        engine.start(DeviceSpec.jack(RATE, PERIOD, 2, midi_in=True))
+        midi.start()
+        time.sleep(0.6)  # a scan or more with nothing to connect
+        plugged = time.monotonic()
+        controller = MidiTester(jack_server.name, client="late-comer", port="keys")  # hot-plug: no restart
+        while time.monotonic() - plugged < 2.0 and not any("late-comer:keys out connected" in r for r in reports):
+            time.sleep(0.02)
+        assert any("late-comer:keys out connected" in r for r in reports), reports  # within 2 s
+        now = controller.frame_time() + 2 * PERIOD
+        controller.send_many([(now, bytes([0xF0, 0x7D, 0x01])), (now + 300, bytes([0x90, 40, 100]))])
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not any("SysEx cut short" in r for r in reports):
+            time.sleep(0.05)
+        assert midi.counters.handled == 1  # the note after the broken SysEx played
+        assert any("1 SysEx cut short by a status byte" in r for r in reports), reports  # and the loss was said
+    finally:
+        if controller is not None:
+            controller.close()
+        midi.close()
+        engine.stop()

@@ -144,7 +144,7 @@ class MidiInput:
         self._full_reported: set[str] = set()
         self._patchbay = None
         self._by_port: dict[int, Device] = {}  # the server's MIDI input index -> the controller on it
-        self._reported = (0, 0, 0, 0, 0)
+        self._reported: tuple = (0,) * 9
         self._last_report = 0.0
 
     # ---- lifecycle ----
@@ -363,13 +363,18 @@ class MidiInput:
             return
         c = self.counters
         totals = (c.flood_dropped, c.parse.oversize, c.parse.stray_bytes, c.engine_rejected, c.bad)
+        labels = ("dropped (over the rate limit)", "oversize events", "stray bytes", "refused by the engine (queue full or pad not rendered)",
+                  "invalid for the loaded patch")
+        if self.server:  # what the audio server's own parser and event FIFO lost
+            server = self.engine.shared.counter
+            totals += (server("midi_stray"), server("midi_sysex_unterminated"), server("midi_sysex_oversize"), server("events_dropped"))
+            labels += ("stray bytes in the audio server", "SysEx cut short by a status byte", "oversize SysEx",
+                       "messages dropped (event FIFO full)")
         if totals != self._reported:
             new = [t - r for t, r in zip(totals, self._reported)]
             self._reported = totals
             self._last_report = now
-            parts = [f"{n} {what}" for n, what in zip(new, ("dropped (over the rate limit)", "oversize events", "stray bytes",
-                                                            "refused by the engine (queue full or pad not rendered)",
-                                                            "invalid for the loaded patch")) if n]
+            parts = [f"{n} {what}" for n, what in zip(new, labels) if n]
             if parts:
                 self.report("MIDI: " + ", ".join(parts))
 
