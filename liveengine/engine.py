@@ -40,6 +40,7 @@ from liveengine.render.buffers import PlayableBuffer
 from liveengine.render.describe import PadDescription
 from liveengine.render.on_demand import EXACT_CACHE, OnDemandRenderer
 from liveengine.render.pad_cache import PadCache
+from liveengine.render.probe import probe, probe_points, refuse
 from liveengine.render.process_workers import ProcessRenderWorkers
 from liveengine.render.workers import RenderWorkers
 from liveengine.rt.core import ASAP, CHOKE, GAIN, PANIC, START, STOP_PAD
@@ -149,22 +150,25 @@ class Engine:
     # ---- instrument ----
     @staticmethod
     def _load_decoder(patch: Patch) -> Decoder:
-        decoder = load_decoder(patch.model, patch.path, **patch.model_options)
-        decoder.prepare(8)
-        return decoder
+        return load_decoder(patch.model, patch.path, **patch.model_options)
 
     def _build_instrument(self, patch: Patch, decoder: Decoder | None = None) -> Instrument:
+        """Build (and start rendering) a patch's instrument; LiveEngineError if its model is refused:
+        it must render a sound across the grid, in time for max_grid_render_s (render/probe.py)."""
         decoder = decoder or self._load_decoder(patch)
         setting = patch_setting(patch)
         mappings = {setting.mapping: build_mapping(setting.mapping, decoder, patch, setting)}
         cache = PadCache(setting.pads, self.pool)
         on_error = lambda e: self.report(f"render failed: {e}")  # noqa: E731
+        trial = (probe_points(pad_points(setting, mappings[setting.mapping]), setting.cols), setting.pads, patch.engine["max_grid_render_s"])
         if patch.engine["render_in"] == "process":
             workers = ProcessRenderWorkers(patch.model, patch.path, patch.model_options, getattr(decoder, "preferred_batch", 8),
-                                           cache, self.options.samplerate, patch.engine["max_seconds"], on_error)
+                                           cache, self.options.samplerate, patch.engine["max_seconds"], on_error, trial)
         else:
+            refuse(patch.model, probe(decoder, trial[0], self.options.samplerate, patch.engine["max_seconds"], *trial[1:]))
             workers = RenderWorkers(decoder, cache, self.options.samplerate, threads=patch.engine["render_threads"],
                                     max_seconds=patch.engine["max_seconds"], on_error=on_error)
+        decoder.prepare(8)  # after the probe: a model too slow for the grid is refused before its warm-up
         on_demand = OnDemandRenderer(decoder, self.options.samplerate, patch.engine["max_seconds"],
                                      patch.engine["on_demand_deadline_ms"] / 1000.0, self._play_rendered, on_error, adopt=self.pool.adopt)
         groups = {name: i for i, name in enumerate(patch.choke)}
@@ -741,6 +745,7 @@ class Engine:
             "not_ready": self.not_ready,
             "variation_misses": self.variation_misses,
             "on_demand_misses": self.on_demand_misses,
+            "render_failures": self.instrument.cache.failures,  # renders refused (silence, NaN, a decode error): old sound kept
             "mapping": self.instrument.setting.mapping,
             "steals": c("steals"),
             "cpu_load": float(np.median(recent) / period) if len(recent) else 0.0,

@@ -19,7 +19,7 @@ import numpy as np
 
 from liveengine.decoders.base import Decoder
 from liveengine.render.buffers import PlayableBuffer
-from liveengine.render.workers import _lower_thread_priority, render_batch
+from liveengine.render.workers import RenderFailure, _lower_thread_priority, render_batch
 
 EXACT_CACHE = 256  # recently rendered points kept for repeated hits (e.g. 64 pads x 4 velocity layers)
 QUEUE = 8
@@ -119,6 +119,8 @@ class OnDemandRenderer:
                 start = time.perf_counter()
                 buffer = render_batch(self.decoder, point, self._out, self.device_rate, self.max_seconds)[0]
                 self.seconds.append(time.perf_counter() - start)
+                if isinstance(buffer, RenderFailure):  # never cached nor played: the caller's fallback plays
+                    raise RuntimeError(buffer.reason)
                 self.rendered += 1
                 if self.adopt is not None:
                     buffer = self.adopt(buffer) or buffer
