@@ -15,6 +15,7 @@ The engine is the control process's side (see docs/architecture.md):
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 import time
 from collections import deque
@@ -34,6 +35,7 @@ from liveengine.decoders.registry import load_decoder
 from liveengine.errors import LiveEngineError
 from liveengine.grid.anchors import build_mapping, pad_points, patch_setting
 from liveengine.grid.mappings import GridSetting, mix, variation
+from liveengine.memory import instrument_memory_mb
 from liveengine.options import EngineOptions
 from liveengine.patch import Patch, load_patch
 from liveengine.render.buffers import PlayableBuffer
@@ -71,23 +73,16 @@ def velocity_gain(velocity: float, curve: float) -> float:
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    """What one hit played, for feedback, capture and the freshness checks."""
+    """What one hit played, for feedback and the freshness checks: metadata only, so a long hit
+    history holds no audio (the sound itself is kept for the last hit alone: Engine.last_sound)."""
 
     pad: int  # the pad it sounded on (the nearest pad for a hit between pads)
-    buffer: PlayableBuffer  # what played: its samples, latent point and description
+    point: np.ndarray | None  # the latent point actually heard (after variance and expression)
+    description: PadDescription | None
+    generation: int  # the grid setting its sound was rendered for; 0 for an on-demand render (exact point)
     complete_generation: int  # the newest setting every pad had been rendered for, at the hit
     latest_generation: int  # the setting being rendered at the hit
     kind: str  # "pad", "variation", "exact", "fallback"
-
-    @property
-    def point(self) -> np.ndarray | None:
-        """The latent point actually heard (after variance and expression)."""
-        return self.buffer.point
-
-    @property
-    def generation(self) -> int:
-        """The grid setting the buffer was rendered for; 0 for an on-demand render (exact point)."""
-        return 0 if self.kind == "exact" else self.buffer.generation
 
 
 @dataclass
@@ -132,6 +127,7 @@ class Engine:
         self.last_pad: int | None = None
         self.hits: deque[Hit] = deque(maxlen=4096)
         self.last_heard: Hit | None = None
+        self.last_sound: PlayableBuffer | None = None  # what the last hit played, for /capture
         self.changed = threading.Event()  # set on every change worth saving (autosave)
         self.captures: list[dict] = []
         self.autosave: str | None = None  # a state name: saved a moment after each change, and at stop
@@ -460,9 +456,10 @@ class Engine:
                             choke=instrument.choke_of_pad.get(pad, -1), pad=pad, onset=buffer.onset)
         if queued:
             cache = instrument.cache
-            hit = Hit(pad, buffer.detached(), cache.complete_generation, cache.generation, kind)
+            hit = Hit(pad, buffer.point, buffer.description, 0 if kind == "exact" else buffer.generation,
+                      cache.complete_generation, cache.generation, kind)
             self.hits.append(hit)
-            self.last_heard = hit
+            self.last_heard, self.last_sound = hit, buffer.detached()
         return queued
 
     @staticmethod
@@ -567,13 +564,13 @@ class Engine:
 
         from liveengine.resources import library_dir
 
-        hit = self.last_heard
-        if hit is None:
+        hit, sound = self.last_heard, self.last_sound
+        if hit is None or sound is None:
             raise LiveEngineError("nothing has been played yet: capture keeps the sound heard last.")
         folder = folder or library_dir()
         state = self.state()
         entry = {"point": None if hit.point is None else [float(v) for v in hit.point], "pad": hit.pad,
-                 "kind": hit.kind, "description": hit.buffer.description.as_dict() if hit.buffer.description else None}
+                 "kind": hit.kind, "description": hit.description.as_dict() if hit.description else None}
         try:
             folder.mkdir(parents=True, exist_ok=True)
             stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -582,7 +579,7 @@ class Engine:
                 if not wav.exists():
                     break
             entry["file"] = wav.name
-            soundfile.write(wav, hit.buffer.samples, self.options.samplerate, subtype="FLOAT")
+            soundfile.write(wav, sound.samples, self.options.samplerate, subtype="FLOAT")
             sidecar = {**entry, "model_hash": state["model_hash"], "patch": state["patch"], "setting": state["setting"],
                        "samplerate": self.options.samplerate}
             wav.with_suffix(".json").write_text(json.dumps(sidecar, indent=1))
@@ -758,4 +755,11 @@ class Engine:
             "server_restarts": 0 if self.server is None else self.server.restarts,
             "pool_slots_used": self.pool.in_use,
             "pool_full": self.pool.full,
+            "memory_mb": instrument_memory_mb(self._pids()),
         }
+
+    def _pids(self) -> list[int]:
+        """This process, its audio server and its render process: the instrument's memory."""
+        workers = self.instrument.workers
+        child = getattr(workers, "_process", None)
+        return [os.getpid(), *(p for p in (getattr(self.server, "pid", None), child and child.pid) if p)]
