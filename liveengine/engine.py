@@ -411,6 +411,8 @@ class Engine:
         buffer = instrument.on_demand.cached(point)
         if buffer is None and self.offline:
             buffer = instrument.on_demand.render_wait(point, OFFLINE_WAIT_SECONDS)
+            if buffer is None:  # the model failed there (counted by the renderer)
+                return self._fallback(instrument, nearest, velocity, self._target(command))
         if buffer is not None:
             return self._start(instrument, buffer, velocity, self._target(command), nearest, "exact")
         target = self._target(command)
@@ -418,6 +420,10 @@ class Engine:
             return True
         self.on_demand_misses += 1
         instrument.on_demand.prefetch(point)  # the exact sound follows for the next hit here
+        return self._fallback(instrument, nearest, velocity, target)
+
+    def _fallback(self, instrument: Instrument, nearest: int, velocity: float, target: int) -> bool:
+        """The nearest ready pad plays for a hit whose exact sound cannot (a missed deadline, a failed render)."""
         ready = self._nearest_ready(instrument, nearest)
         if ready is None:
             self.not_ready += 1
@@ -436,9 +442,13 @@ class Engine:
             return None
         return min(ready, key=lambda p: (p // cols - row) ** 2 + (p % cols - col) ** 2)
 
-    def _play_rendered(self, buffer: PlayableBuffer, payload) -> None:
-        """On-demand render thread: the exact sound is ready; play it at its target, or at once if that has passed."""
+    def _play_rendered(self, buffer: PlayableBuffer | None, payload) -> None:
+        """On-demand render thread: the exact sound is ready; play it at its target, or at once if that has passed.
+        None: the render failed, and the nearest ready pad plays instead."""
         instrument, velocity, target, nearest = payload
+        if buffer is None:
+            self._fallback(instrument, nearest, velocity, ASAP if target == ASAP or target <= self.now_frame() else target)
+            return
         if target != ASAP and target - buffer.onset <= self.now_frame():
             target = ASAP
         self._start(instrument, buffer, velocity, target, nearest, "exact")
@@ -742,7 +752,8 @@ class Engine:
             "not_ready": self.not_ready,
             "variation_misses": self.variation_misses,
             "on_demand_misses": self.on_demand_misses,
-            "render_failures": self.instrument.cache.failures,  # renders refused (silence, NaN, a decode error): old sound kept
+            # Renders refused (a decode error, silence, NaN): a pad keeps its old sound, a hit between pads plays nothing.
+            "render_failures": self.instrument.cache.failures + self.instrument.on_demand.errors,
             "mapping": self.instrument.setting.mapping,
             "steals": c("steals"),
             "cpu_load": float(np.median(recent) / period) if len(recent) else 0.0,

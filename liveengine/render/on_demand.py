@@ -31,7 +31,8 @@ def point_key(point: np.ndarray) -> bytes:
 
 
 class OnDemandRenderer:
-    """`request` renders a point and calls `on_ready(buffer, payload)` from the render thread.
+    """`request` renders a point and calls `on_ready(buffer, payload)` from the render thread
+    (`on_ready(None, payload)` when the render failed).
 
     Thread: any control thread calls `request`, `prefetch` and `cached`; the
     decoder is shared with nothing else in this process when pads render in a
@@ -135,6 +136,8 @@ class OnDemandRenderer:
             except Exception as exc:  # a failed render is reported; the thread goes on
                 if isinstance(payload, _Waiter):
                     payload.put(None)
+                elif payload is not None:
+                    self.on_ready(None, payload)  # the caller plays something else rather than nothing
                 self.errors += 1
                 if self.on_error is not None:
                     self.on_error(exc)

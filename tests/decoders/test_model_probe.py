@@ -68,6 +68,13 @@ def test_pads_that_fail_after_a_zoom_keep_their_old_sound_and_are_counted(engine
     audio = render_hits(engine, backend)
     assert np.max(np.abs(audio[1000:6000])) > 0.05  # the corner pad still sounds
 
+    # A hit between pads in the broken region: its render fails, is counted, and the nearest pad plays.
+    failures = engine.status()["render_failures"]
+    assert engine.submit(make_command("/xy", (0.1, 0.1, 0.5)))
+    assert engine.last_heard.kind == "fallback" and engine.last_heard.pad == corner
+    assert engine.status()["render_failures"] == failures + 1
+    assert np.max(np.abs(backend.render(6000))) > 0.05
+
 
 def run_check(patch, cwd) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "liveengine", "check", str(patch)], cwd=cwd, capture_output=True, text=True, timeout=60)
