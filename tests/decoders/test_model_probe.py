@@ -88,3 +88,14 @@ def test_check_never_says_ok_for_a_model_that_fails_off_the_mean(tmp_path, fault
     assert "ok" not in result.stdout.split()
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("liveengine: model bad is refused: "), result.stderr
+
+
+def test_render_refuses_a_model_whose_pads_fail_instead_of_waiting_for_them_forever(tmp_path):
+    # Was: `rendering pads: 0/16` and a wait without end (play waited the same way at start).
+    build_audio_decoder(tmp_path / "bad", fault="short")
+    (tmp_path / "one.score").write_text("0.0 /pad 0 0 1.0\n")
+    result = subprocess.run([sys.executable, "-m", "liveengine", "render", str(write_patch(tmp_path / "bad.toml", "bad")),
+                             "--score", "one.score", "--out", "out.wav"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and not (tmp_path / "out.wav").exists()
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("liveengine: model bad is refused: the model failed to decode there"), result.stderr
