@@ -42,7 +42,7 @@ from liveengine.render.buffers import PlayableBuffer
 from liveengine.render.describe import PadDescription
 from liveengine.render.on_demand import EXACT_CACHE, OnDemandRenderer
 from liveengine.render.pad_cache import PadCache
-from liveengine.render.probe import probe, probe_points, refuse
+from liveengine.render.probe import Trial, probe, refuse
 from liveengine.render.process_workers import ProcessRenderWorkers
 from liveengine.render.workers import RenderWorkers
 from liveengine.rt.core import ASAP, CHOKE, GAIN, PANIC, START, STOP_PAD
@@ -156,12 +156,12 @@ class Engine:
         mappings = {setting.mapping: build_mapping(setting.mapping, decoder, patch, setting)}
         cache = PadCache(setting.pads, self.pool)
         on_error = lambda e: self.report(f"render failed: {e}")  # noqa: E731
-        trial = (probe_points(pad_points(setting, mappings[setting.mapping]), setting.cols), setting.pads, patch.engine["max_grid_render_s"])
+        trial = Trial.of_grid(pad_points(setting, mappings[setting.mapping]), setting.cols, patch.engine["max_grid_render_s"])
         if patch.engine["render_in"] == "process":
             workers = ProcessRenderWorkers(patch.model, patch.path, patch.model_options, getattr(decoder, "preferred_batch", 8),
                                            cache, self.options.samplerate, patch.engine["max_seconds"], on_error, trial)
         else:
-            refuse(patch.model, probe(decoder, trial[0], self.options.samplerate, patch.engine["max_seconds"], *trial[1:]))
+            refuse(patch.model, probe(decoder, trial, self.options.samplerate, patch.engine["max_seconds"]))
             workers = RenderWorkers(decoder, cache, self.options.samplerate, threads=patch.engine["render_threads"],
                                     max_seconds=patch.engine["max_seconds"], on_error=on_error)
         decoder.prepare(8)  # after the probe: a model too slow for the grid is refused before its warm-up

@@ -9,6 +9,7 @@ that cannot fill the grid is refused with one sentence before it replaces the on
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -17,22 +18,38 @@ from liveengine.errors import LiveEngineError
 from liveengine.render.workers import RenderFailure, render_batch
 
 PROBE_POINTS = 8
-OVERRUN = 3.0  # the probe stops once it has spent this many times its whole budget
+OVERRUN = 3.0  # a probe stops once it has spent this many times its points' share of max_grid_render_s
 
 
-def probe_points(pad_points: np.ndarray, cols: int) -> np.ndarray:
-    """The four corner pads and pads spread between them (float32[<= PROBE_POINTS, latent_dim])."""
-    pads = len(pad_points)
-    corners = [0, cols - 1, pads - cols, pads - 1]
-    between = np.linspace(0, pads - 1, PROBE_POINTS - len(corners) + 2).round().astype(int)[1:-1]
-    return np.asarray(pad_points[sorted(set(corners) | set(between.tolist()))], np.float32)
+@dataclass(frozen=True)
+class Trial:
+    """What a model must pass before it plays: these points render, and `pads` sounds within `max_grid_render_s`."""
+
+    points: np.ndarray  # float32[<= PROBE_POINTS, latent_dim]
+    pads: int
+    max_grid_render_s: float
+
+    @classmethod
+    def of_grid(cls, pad_points: np.ndarray, cols: int, max_grid_render_s: float) -> "Trial":
+        """The four corner pads and pads spread between them."""
+        pads = len(pad_points)
+        corners = [0, cols - 1, pads - cols, pads - 1]
+        between = np.linspace(0, pads - 1, PROBE_POINTS - len(corners) + 2).round().astype(int)[1:-1]
+        points = np.asarray(pad_points[sorted(set(corners) | set(between.tolist()))], np.float32)
+        return cls(points, pads, max_grid_render_s)
+
+    @property
+    def timeout(self) -> float:
+        """An upper bound on a probe's time: OVERRUN times the whole grid's budget (it stops once it
+        has spent OVERRUN times its own points' share)."""
+        return OVERRUN * self.max_grid_render_s
 
 
-def probe(decoder: Decoder, points: np.ndarray, device_rate: int, max_seconds: float, pads: int, max_grid_render_s: float) -> str:
-    """Render `points` one at a time: '' if each gives a playable sound and `pads` of them take at
-    most `max_grid_render_s` (by the median decode); else why not, as a clause. Runs where pads render."""
+def probe(decoder: Decoder, trial: Trial, device_rate: int, max_seconds: float) -> str:
+    """Render the trial's points one at a time: '' if each gives a playable sound and its pads take
+    at most max_grid_render_s (by the median decode); else why not, as a clause. Runs where pads render."""
     out = np.zeros((1, decoder.output_length), np.float32)
-    budget = max_grid_render_s / pads  # seconds a pad
+    points, pads, max_grid_render_s = trial.points, trial.pads, trial.max_grid_render_s
     seconds = []
     started = time.perf_counter()
     for point in points:
@@ -40,8 +57,8 @@ def probe(decoder: Decoder, points: np.ndarray, device_rate: int, max_seconds: f
         result = render_batch(decoder, point[None, :], out, device_rate, max_seconds)[0]
         seconds.append(time.perf_counter() - begin)
         if isinstance(result, RenderFailure):
-            return f"{result.reason} (latent point {np.array2string(point, precision=2, max_line_width=200)})"
-        if time.perf_counter() - started > OVERRUN * budget * len(points):
+            return f"{result.reason} (latent point {np.array2string(point, precision=2, threshold=8, edgeitems=3, max_line_width=200)})"
+        if time.perf_counter() - started > trial.timeout * len(points) / pads:
             break  # far too slow: no need to wait for the rest
     per_pad = float(np.median(seconds))
     if per_pad * pads > max_grid_render_s:

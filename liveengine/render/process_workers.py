@@ -20,7 +20,7 @@ import numpy as np
 
 from liveengine.render.buffers import PlayableBuffer
 from liveengine.render.pad_cache import PadCache
-from liveengine.render.probe import OVERRUN, probe, refuse
+from liveengine.render.probe import Trial, probe, refuse
 from liveengine.render.workers import RenderFailure, install, render_order
 
 QUICK_EXIT_SECONDS = 5.0  # a child that dies sooner than this after starting did not get to work
@@ -29,15 +29,14 @@ START_ALLOWANCE = 60.0  # seconds a new render process may take to load its mode
 
 
 def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: int, max_seconds: float,
-           jobs, results, generation, trial: tuple | None = None) -> None:
+           jobs, results, generation, trial: Trial | None = None) -> None:
     """Child process: render the latest grid request and any single-slot requests; send buffers back.
 
     Coalescing: a knob sweep sends one ("grid", generation, batches) message per
     move. Before each batch the child drains its inbox and keeps only the newest
     grid request, so stale settings are dropped at batch granularity and the
     newest setting's pads nearest the last hit render first. Exits on None or
-    when the parent is gone. With `trial` (probe points, pads, max_grid_render_s) the
-    model is probed first (render/probe.py) and "ready" carries what the probe found.
+    when the parent is gone. With a `trial` the model is probed first (render/probe.py) and "ready" carries what the probe found.
     """
     from liveengine.decoders.registry import load_decoder
     from liveengine.render.workers import _lower_thread_priority, render_batch
@@ -49,7 +48,7 @@ def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: 
     except Exception as exc:  # reported by the parent; the parent already validated this model
         results.put(("error", f"{type(exc).__name__}: {exc}"))
         return
-    results.put(("ready", probe(decoder, trial[0], device_rate, max_seconds, *trial[1:]) if trial else ""))
+    results.put(("ready", probe(decoder, trial, device_rate, max_seconds) if trial else ""))
     out = np.zeros((8, decoder.output_length), np.float32)
     parent = os.getppid()
     todo: list = []  # (generation, points, slots) batches of the newest grid request
@@ -94,14 +93,14 @@ def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: 
 class ProcessRenderWorkers:
     """Same interface as RenderWorkers (render_all, stop, rendered, errors), one child process.
 
-    With `trial` (probe points, pads, max_grid_render_s) the child probes the model before
+    With a `trial` the child probes the model (render/probe.py) before
     anything renders, and the constructor raises LiveEngineError (child stopped) if the probe
     fails or does not answer in time.
     """
 
     def __init__(self, spec: str, patch_path: Path | None, model_options: dict, preferred_batch: int, cache: PadCache,
                  device_rate: int, max_seconds: float = 4.0, on_error: Callable[[BaseException], None] | None = None,
-                 trial: tuple | None = None) -> None:
+                 trial: Trial | None = None) -> None:
         self._context = multiprocessing.get_context("spawn")  # no fork: the parent has threads and audio handles
         self._child_args = (spec, str(patch_path) if patch_path else None, model_options, device_rate, max_seconds)
         self.cache = cache
@@ -117,11 +116,11 @@ class ProcessRenderWorkers:
         self._stop = threading.Event()
         self._stopping = False
         if trial is not None:
-            self._await_verdict(spec, START_ALLOWANCE + OVERRUN * trial[2])
+            self._await_verdict(spec, START_ALLOWANCE + trial.timeout)
         self._receiver = threading.Thread(target=self._receive, name="liveengine-render-receiver", daemon=True)
         self._receiver.start()
 
-    def _start_child(self, trial: tuple | None = None) -> None:
+    def _start_child(self, trial: Trial | None = None) -> None:
         """A child with fresh queues: one killed while holding a queue's lock would leave it locked forever."""
         self._jobs = self._context.Queue()
         self._results = self._context.Queue()
