@@ -752,7 +752,7 @@ class Engine:
             "not_ready": self.not_ready,
             "variation_misses": self.variation_misses,
             "on_demand_misses": self.on_demand_misses,
-            # Renders refused (a decode error, silence, NaN): a pad keeps its old sound, a hit between pads plays nothing.
+            # Renders refused (a decode error, silence, NaN): a pad keeps its old sound, a hit between pads its nearest pad.
             "render_failures": self.instrument.cache.failures + self.instrument.on_demand.errors,
             "mapping": self.instrument.setting.mapping,
             "steals": c("steals"),

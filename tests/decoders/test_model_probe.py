@@ -99,3 +99,15 @@ def test_render_refuses_a_model_whose_pads_fail_instead_of_waiting_for_them_fore
     assert result.returncode != 0 and not (tmp_path / "out.wav").exists()
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("liveengine: model bad is refused: the model failed to decode there"), result.stderr
+
+
+@pytest.mark.parametrize("fault", ["short", "nan"])
+def test_render_grid_refuses_a_pad_the_model_cannot_render_and_writes_nothing(tmp_path, fault):
+    # Was: the NaN pads exported as silent files; the short ones as a traceback.
+    build_audio_decoder(tmp_path / "bad", fault=fault)
+    result = subprocess.run([sys.executable, "-m", "liveengine", "render-grid", str(write_patch(tmp_path / "bad.toml", "bad")),
+                             "--out", "grid"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert not (tmp_path / "grid").exists() or not any((tmp_path / "grid").iterdir())
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("liveengine: point 1 of 16 cannot be rendered: the model "), result.stderr
