@@ -44,11 +44,13 @@ def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: 
     results.cancel_join_thread()  # exit promptly even if the parent stopped reading results
     try:
         decoder = load_decoder(spec, Path(patch_path) if patch_path else None, **model_options)
-        decoder.prepare(8)
+        problem = probe(decoder, trial, device_rate, max_seconds) if trial else ""
+        if not problem:
+            decoder.prepare(8)  # after the probe: a model too slow for the grid is refused before its warm-up
     except Exception as exc:  # reported by the parent; the parent already validated this model
         results.put(("error", f"{type(exc).__name__}: {exc}"))
         return
-    results.put(("ready", probe(decoder, trial, device_rate, max_seconds) if trial else ""))
+    results.put(("ready", problem))  # with a problem the parent refuses the model and stops us
     out = np.zeros((8, decoder.output_length), np.float32)
     parent = os.getppid()
     todo: list = []  # (generation, points, slots) batches of the newest grid request
