@@ -771,6 +771,5 @@ class Engine:
 
     def _pids(self) -> list[int]:
         """This process, its audio server and its render process: the instrument's memory."""
-        workers = self.instrument.workers
-        child = getattr(workers, "_process", None)
-        return [os.getpid(), *(p for p in (getattr(self.server, "pid", None), child and child.pid) if p)]
+        others = (getattr(self.server, "pid", None), getattr(self.instrument.workers, "pid", None))
+        return [os.getpid(), *(pid for pid in others if pid)]

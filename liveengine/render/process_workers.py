@@ -131,6 +131,11 @@ class ProcessRenderWorkers:
         self._process.start()
         self._started = time.monotonic()
 
+    @property
+    def pid(self) -> int | None:
+        """The render process's id (a replacement's after a restart)."""
+        return self._process.pid
+
     def _await_verdict(self, model: str, timeout: float) -> None:
         """Wait for the child's probe; on anything but a pass stop the child and raise the refusal."""
         deadline = time.monotonic() + timeout
