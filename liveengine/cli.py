@@ -442,8 +442,10 @@ def cmd_check(args) -> int:
         say(f"demo      {patch.demo_score or 'none'}")
         say(f"render    {grid.rows * grid.cols} pads in {elapsed:.2f} s ({elapsed / (grid.rows * grid.cols) * 1000:.1f} ms a pad)")
         print_grid_map(engine)
-        if not ok or engine.instrument.workers.errors:
-            raise LiveEngineError(f"patch {patch.name}: {engine.instrument.workers.errors} pads failed to render.")
+        failed = engine.instrument.workers.errors + engine.instrument.cache.failures
+        if not ok or failed:
+            raise LiveEngineError(f"patch {patch.name}: {failed} renders failed (a decode error, silence or NaN); "
+                                  "a model must render a sound on every pad.")
         say("ok")
     finally:
         engine.stop()

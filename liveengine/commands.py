@@ -123,7 +123,8 @@ COMMANDS: dict[str, CommandSpec] = {
         CommandSpec("/panic", (), "silence every voice at once and drop scheduled commands", handler=handlers.panic),
         CommandSpec("/ping", (), "check that the engine is there", reply="/pong", handler=handlers.ping),
         CommandSpec("/status", (), "report the engine's counters",
-                    reply="/status voices xruns queue_drops late_commands cpu_load rendered_pads total_pads", handler=handlers.status),
+                    reply="/status voices xruns queue_drops late_commands cpu_load rendered_pads total_pads memory_mb "
+                    "(PSS of the engine's processes; -1 where unknown)", handler=handlers.status),
         CommandSpec("/subscribe", (Arg("port", int, 1, 65535, optional=True, default=0),),
                     "send feedback (/status once a second, /error, /report) to the sender's address, at this port if given",
                     reply="/subscribed port", handler=handlers.subscribe),

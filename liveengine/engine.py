@@ -15,6 +15,7 @@ The engine is the control process's side (see docs/architecture.md):
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 import time
 from collections import deque
@@ -34,12 +35,14 @@ from liveengine.decoders.registry import load_decoder
 from liveengine.errors import LiveEngineError
 from liveengine.grid.anchors import build_mapping, pad_points, patch_setting
 from liveengine.grid.mappings import GridSetting, mix, variation
+from liveengine.memory import instrument_memory_mb
 from liveengine.options import EngineOptions
 from liveengine.patch import Patch, load_patch
 from liveengine.render.buffers import PlayableBuffer
 from liveengine.render.describe import PadDescription
 from liveengine.render.on_demand import EXACT_CACHE, OnDemandRenderer
 from liveengine.render.pad_cache import PadCache
+from liveengine.render.probe import Trial, probe, refuse
 from liveengine.render.process_workers import ProcessRenderWorkers
 from liveengine.render.workers import RenderWorkers
 from liveengine.rt.core import ASAP, CHOKE, GAIN, PANIC, START, STOP_PAD
@@ -66,23 +69,16 @@ def server_layout(options: EngineOptions, patch: Patch, decoder: Decoder) -> Lay
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    """What one hit played, for feedback, capture and the freshness checks."""
+    """What one hit played, for feedback and the freshness checks: metadata only, so a long hit
+    history holds no audio (the sound itself is kept for the last hit alone: Engine.last_sound)."""
 
     pad: int  # the pad it sounded on (the nearest pad for a hit between pads)
-    buffer: PlayableBuffer  # what played: its samples, latent point and description
+    point: np.ndarray | None  # the latent point actually heard (after variance and expression)
+    description: PadDescription | None
+    generation: int  # the grid setting its sound was rendered for; 0 for an on-demand render (exact point)
     complete_generation: int  # the newest setting every pad had been rendered for, at the hit
     latest_generation: int  # the setting being rendered at the hit
     kind: str  # "pad", "variation", "exact", "fallback"
-
-    @property
-    def point(self) -> np.ndarray | None:
-        """The latent point actually heard (after variance and expression)."""
-        return self.buffer.point
-
-    @property
-    def generation(self) -> int:
-        """The grid setting the buffer was rendered for; 0 for an on-demand render (exact point)."""
-        return 0 if self.kind == "exact" else self.buffer.generation
 
 
 @dataclass
@@ -127,6 +123,7 @@ class Engine:
         self.last_pad: int | None = None
         self.hits: deque[Hit] = deque(maxlen=4096)
         self.last_heard: Hit | None = None
+        self.last_sound: PlayableBuffer | None = None  # what the last hit played, for /capture
         self.changed = threading.Event()  # set on every change worth saving (autosave)
         self.captures: list[dict] = []
         self.autosave: str | None = None  # a state name: saved a moment after each change, and at stop
@@ -146,22 +143,25 @@ class Engine:
     # ---- instrument ----
     @staticmethod
     def _load_decoder(patch: Patch) -> Decoder:
-        decoder = load_decoder(patch.model, patch.path, **patch.model_options)
-        decoder.prepare(8)
-        return decoder
+        return load_decoder(patch.model, patch.path, **patch.model_options)
 
     def _build_instrument(self, patch: Patch, decoder: Decoder | None = None) -> Instrument:
+        """Build (and start rendering) a patch's instrument; LiveEngineError if its model is refused:
+        it must render a sound across the grid, in time for max_grid_render_s (render/probe.py)."""
         decoder = decoder or self._load_decoder(patch)
         setting = patch_setting(patch)
         mappings = {setting.mapping: build_mapping(setting.mapping, decoder, patch, setting)}
         cache = PadCache(setting.pads, self.pool)
         on_error = lambda e: self.report(f"render failed: {e}")  # noqa: E731
+        trial = Trial.of_grid(pad_points(setting, mappings[setting.mapping]), setting.cols, patch.engine["max_grid_render_s"])
         if patch.engine["render_in"] == "process":
             workers = ProcessRenderWorkers(patch.model, patch.path, patch.model_options, getattr(decoder, "preferred_batch", 8),
-                                           cache, self.options.samplerate, patch.engine["max_seconds"], on_error)
+                                           cache, self.options.samplerate, patch.engine["max_seconds"], on_error, trial)
         else:
+            refuse(patch.model, probe(decoder, trial, self.options.samplerate, patch.engine["max_seconds"]))
             workers = RenderWorkers(decoder, cache, self.options.samplerate, threads=patch.engine["render_threads"],
                                     max_seconds=patch.engine["max_seconds"], on_error=on_error)
+        decoder.prepare(8)  # after the probe: a model too slow for the grid is refused before its warm-up
         on_demand = OnDemandRenderer(decoder, self.options.samplerate, patch.engine["max_seconds"],
                                      patch.engine["on_demand_deadline_ms"] / 1000.0, self._play_rendered, on_error, adopt=self.pool.adopt)
         groups = {name: i for i, name in enumerate(patch.choke)}
@@ -408,6 +408,8 @@ class Engine:
         buffer = instrument.on_demand.cached(point)
         if buffer is None and self.offline:
             buffer = instrument.on_demand.render_wait(point, OFFLINE_WAIT_SECONDS)
+            if buffer is None:  # the model failed there (counted by the renderer)
+                return self._fallback(instrument, nearest, velocity, self._target(command))
         if buffer is not None:
             return self._start(instrument, buffer, velocity, self._target(command), nearest, "exact")
         target = self._target(command)
@@ -415,6 +417,10 @@ class Engine:
             return True
         self.on_demand_misses += 1
         instrument.on_demand.prefetch(point)  # the exact sound follows for the next hit here
+        return self._fallback(instrument, nearest, velocity, target)
+
+    def _fallback(self, instrument: Instrument, nearest: int, velocity: float, target: int) -> bool:
+        """The nearest ready pad plays for a hit whose exact sound cannot (a missed deadline, a failed render)."""
         ready = self._nearest_ready(instrument, nearest)
         if ready is None:
             self.not_ready += 1
@@ -433,9 +439,13 @@ class Engine:
             return None
         return min(ready, key=lambda p: (p // cols - row) ** 2 + (p % cols - col) ** 2)
 
-    def _play_rendered(self, buffer: PlayableBuffer, payload) -> None:
-        """On-demand render thread: the exact sound is ready; play it at its target, or at once if that has passed."""
+    def _play_rendered(self, buffer: PlayableBuffer | None, payload) -> None:
+        """On-demand render thread: the exact sound is ready; play it at its target, or at once if that has passed.
+        None: the render failed, and the nearest ready pad plays instead."""
         instrument, velocity, target, nearest = payload
+        if buffer is None:
+            self._fallback(instrument, nearest, velocity, ASAP if target == ASAP or target <= self.now_frame() else target)
+            return
         if target != ASAP and target - buffer.onset <= self.now_frame():
             target = ASAP
         self._start(instrument, buffer, velocity, target, nearest, "exact")
@@ -457,9 +467,10 @@ class Engine:
 
     def _log_hit(self, instrument: Instrument, buffer: PlayableBuffer, pad: int, kind: str) -> None:
         cache = instrument.cache
-        hit = Hit(pad, buffer.detached(), cache.complete_generation, cache.generation, kind)
+        hit = Hit(pad, buffer.point, buffer.description, 0 if kind == "exact" else buffer.generation,
+                  cache.complete_generation, cache.generation, kind)
         self.hits.append(hit)
-        self.last_heard = hit
+        self.last_heard, self.last_sound = hit, buffer.detached()
 
     # ---- notes the audio server starts by itself (MIDI read in its JACK callback: control/midi/server_ports.py) ----
     def direct_hit(self, pad: int) -> tuple[int, int]:
@@ -584,13 +595,13 @@ class Engine:
 
         from liveengine.resources import library_dir
 
-        hit = self.last_heard
-        if hit is None:
+        hit, sound = self.last_heard, self.last_sound
+        if hit is None or sound is None:
             raise LiveEngineError("nothing has been played yet: capture keeps the sound heard last.")
         folder = folder or library_dir()
         state = self.state()
         entry = {"point": None if hit.point is None else [float(v) for v in hit.point], "pad": hit.pad,
-                 "kind": hit.kind, "description": hit.buffer.description.as_dict() if hit.buffer.description else None}
+                 "kind": hit.kind, "description": hit.description.as_dict() if hit.description else None}
         try:
             folder.mkdir(parents=True, exist_ok=True)
             stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -599,7 +610,7 @@ class Engine:
                 if not wav.exists():
                     break
             entry["file"] = wav.name
-            soundfile.write(wav, hit.buffer.samples, self.options.samplerate, subtype="FLOAT")
+            soundfile.write(wav, sound.samples, self.options.samplerate, subtype="FLOAT")
             sidecar = {**entry, "model_hash": state["model_hash"], "patch": state["patch"], "setting": state["setting"],
                        "samplerate": self.options.samplerate}
             wav.with_suffix(".json").write_text(json.dumps(sidecar, indent=1))
@@ -782,6 +793,8 @@ class Engine:
             "not_ready": self.not_ready,
             "variation_misses": self.variation_misses,
             "on_demand_misses": self.on_demand_misses,
+            # Renders refused (a decode error, silence, NaN): a pad keeps its old sound, a hit between pads its nearest pad.
+            "render_failures": self.instrument.cache.failures + self.instrument.on_demand.errors,
             "mapping": self.instrument.setting.mapping,
             "steals": c("steals"),
             "cpu_load": float(np.median(recent) / period) if len(recent) else 0.0,
@@ -794,4 +807,10 @@ class Engine:
             "server_restarts": 0 if self.server is None else self.server.restarts,
             "pool_slots_used": self.pool.in_use,
             "pool_full": self.pool.full,
+            "memory_mb": instrument_memory_mb(self._pids()),
         }
+
+    def _pids(self) -> list[int]:
+        """This process, its audio server and its render process: the instrument's memory."""
+        others = (getattr(self.server, "pid", None), getattr(self.instrument.workers, "pid", None))
+        return [os.getpid(), *(pid for pid in others if pid)]

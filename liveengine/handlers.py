@@ -54,10 +54,11 @@ pad_off, param, mapping, choke, panic = (_to_engine(m) for m in ("pad_off", "par
 
 
 def status_values(engine: "Engine") -> tuple:
-    """/status's arguments: voices xruns queue_drops late_commands cpu_load rendered_pads total_pads."""
+    """/status's arguments: voices xruns queue_drops late_commands cpu_load rendered_pads total_pads memory_mb."""
     s = engine.status()
     done, total = (int(x) for x in s["rendered"].split("/"))
-    return (s["voices"], s["xruns"], s["queue_drops"], s["late_commands"], float(s["cpu_load"]), done, total)
+    memory = -1.0 if s["memory_mb"] is None else float(s["memory_mb"])
+    return (s["voices"], s["xruns"], s["queue_drops"], s["late_commands"], float(s["cpu_load"]), done, total, memory)
 
 
 def ping(engine: "Engine", command: "Command", caller: Caller) -> bool:

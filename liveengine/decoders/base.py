@@ -8,6 +8,8 @@ import numpy as np
 
 from liveengine.errors import LiveEngineError
 
+SILENCE = 10 ** (-80 / 20)  # a decoded sound whose peak is below -80 dBFS plays nothing
+
 
 class Decoder(Protocol):
     """A one-shot decoder. Called from render worker threads, never from the audio thread.

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 
 import numpy as np
 
+from liveengine.decoders.base import SILENCE
 from liveengine.decoders.contract import ModelError, ModelInfo, read_metadata
 from liveengine.decoders.istft import InverseSTFT
 
@@ -14,7 +16,6 @@ NORMALIZE = ("peak", "loudness", "none")
 PEAK_TARGET = 0.9  # -0.9 dBFS
 LOUDNESS_TARGET = 10 ** (-18 / 20)  # RMS over the whole output, then peak-limited to 0.99
 MAX_GAIN = 100.0  # +40 dB at most: a near-silent latent point stays quiet rather than becoming loud noise
-SILENCE = 10 ** (-80 / 20)
 
 
 def _session(path: Path, threads: int, where: str):
@@ -26,11 +27,20 @@ def _session(path: Path, threads: int, where: str):
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    options.log_severity_level = 3
+    options.log_severity_level = 4  # fatal only: a failed run is raised and reported by us, in one sentence
     try:
         return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises several types for unreadable graphs
         raise ModelError(f"{where}: {path.name} is not a loadable ONNX model ({type(exc).__name__}: {str(exc)[:200]}).") from None
+
+
+def _runtime_reason(exc: BaseException) -> str:
+    """onnxruntime's multi-line failure as one short clause (its output-shape mismatch named plainly)."""
+    text = " ".join(str(exc).split())
+    shape = re.search(r"has shape (\{[^}]*\}) but the computed output shape for this run is (\{[^}]*\})", text)
+    if shape:
+        return f"its output has shape {shape.group(2)} here, not {shape.group(1)}"
+    return f"{type(exc).__name__}: {text[:160]}"
 
 
 def _check_io(where: str, name: str, got, expected_name: str, rank: int, dims: dict[int, int]) -> None:
@@ -212,7 +222,10 @@ class OnnxDecoder:
         for start in range(0, len(z), self.max_batch):
             part = out[start : start + self.max_batch]
             with self._lock:
-                part[:] = self._raw_decode(z[start : start + self.max_batch])
+                try:
+                    part[:] = self._raw_decode(z[start : start + self.max_batch])
+                except Exception as exc:  # noqa: BLE001 - onnxruntime raises several types; one clause for the report
+                    raise RuntimeError(_runtime_reason(exc)) from None
             self._normalize(part)
 
     def _raw_decode(self, z: np.ndarray) -> np.ndarray:

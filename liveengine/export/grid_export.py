@@ -26,7 +26,7 @@ import numpy as np
 from liveengine import __version__
 from liveengine.decoders.base import Decoder
 from liveengine.errors import LiveEngineError
-from liveengine.render.workers import BATCH, render_batch
+from liveengine.render.workers import BATCH, RenderFailure, render_batch
 
 FORMATS = {"pcm24": "PCM_24", "float": "FLOAT"}
 FULL_SCALE = 0.999  # just under 24-bit full scale
@@ -55,13 +55,18 @@ def pad_notes(pads: int) -> list[int | None]:
 
 def render_pads(decoder: Decoder, points: np.ndarray, rate: int, max_seconds: float,
                 on_progress: Callable[[int, int], None] | None = None) -> list:
-    """One described PlayableBuffer per latent point, rendered as the engine's workers render them."""
+    """One described PlayableBuffer per latent point, rendered as the engine's workers render them;
+    LiveEngineError naming the first point the model cannot render (an export has no old sound to keep)."""
     points = np.asarray(points, np.float32)
     batch = max(1, min(BATCH, getattr(decoder, "preferred_batch", BATCH)))
     out = np.zeros((BATCH, decoder.output_length), np.float32)
     buffers = []
     for start in range(0, len(points), batch):
-        buffers += render_batch(decoder, points[start : start + batch], out, rate, max_seconds)
+        for i, rendered in enumerate(render_batch(decoder, points[start : start + batch], out, rate, max_seconds), start):
+            if isinstance(rendered, RenderFailure):
+                raise LiveEngineError(f"point {i + 1} of {len(points)} cannot be rendered: {rendered.reason}; nothing was written.",
+                                      "Fix or re-export the model, or choose a grid setting where it sounds.")
+            buffers.append(rendered)
         if on_progress is not None:
             on_progress(len(buffers), len(points))
     return buffers

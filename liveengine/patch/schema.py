@@ -136,6 +136,8 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "render_in": _with_default(_choice("process", "thread"), "process"),
         # A hit between pads renders at once if it can be ready this soon; else the nearest pad plays.
         "on_demand_deadline_ms": _with_default(_number(1, 100), 10.0),
+        # A new model must render the whole grid within this (its decode time x pads), or it is refused.
+        "max_grid_render_s": _with_default(_number(0.01, 600), 5.0),
     },
     "choke": {},  # free keys: group name -> list of [row, col] pads, checked in loader
     "demo": {

@@ -15,10 +15,23 @@ from dataclasses import dataclass
 import numpy as np
 import soxr
 
+from liveengine.decoders.base import SILENCE
 from liveengine.render.describe import PadDescription
 from liveengine.rt.voices import ENVELOPE_HOP
 
 ONSET_THRESHOLD = 10 ** (-60 / 20)  # -60 dBFS: the first sample above this is the transient
+
+
+def unplayable(audio: np.ndarray) -> str:
+    """Why a decoded row must not be played ('' if it may): NaN or infinity, or silence.
+
+    Decoders may scrub NaN to zeros themselves, so a NaN render often arrives as silence.
+    """
+    if not np.all(np.isfinite(audio)):
+        return "the model outputs NaN or infinity there"
+    if not np.any(np.abs(audio) >= SILENCE):
+        return "the model outputs silence (or NaN) there"
+    return ""
 
 
 @dataclass(frozen=True, eq=False)

@@ -19,9 +19,10 @@ import numpy as np
 
 from liveengine.decoders.base import Decoder
 from liveengine.render.buffers import PlayableBuffer
-from liveengine.render.workers import _lower_thread_priority, render_batch
+from liveengine.render.workers import RenderFailure, _lower_thread_priority, render_batch
 
-EXACT_CACHE = 256  # recently rendered points kept for repeated hits (e.g. 64 pads x 4 velocity layers)
+EXACT_CACHE = 256  # recently rendered points kept for repeated hits (e.g. 64 pads x 4 velocity layers): pool slots reserved
+EXACT_CACHE_BYTES = 64 * 2**20  # and at most this much audio: long sounds would otherwise keep hundreds of MB
 QUEUE = 8
 
 
@@ -30,7 +31,8 @@ def point_key(point: np.ndarray) -> bytes:
 
 
 class OnDemandRenderer:
-    """`request` renders a point and calls `on_ready(buffer, payload)` from the render thread.
+    """`request` renders a point and calls `on_ready(buffer, payload)` from the render thread
+    (`on_ready(None, payload)` when the render failed).
 
     Thread: any control thread calls `request`, `prefetch` and `cached`; the
     decoder is shared with nothing else in this process when pads render in a
@@ -51,6 +53,8 @@ class OnDemandRenderer:
         self.rendered = 0
         self.errors = 0
         self._exact: collections.OrderedDict[bytes, PlayableBuffer] = collections.OrderedDict()
+        self.max_bytes = EXACT_CACHE_BYTES
+        self.cached_bytes = 0  # audio held by the exact-point cache (samples and envelopes)
         self._exact_lock = threading.Lock()
         self._jobs: queue.Queue = queue.Queue(QUEUE)
         self._busy = False
@@ -119,13 +123,12 @@ class OnDemandRenderer:
                 start = time.perf_counter()
                 buffer = render_batch(self.decoder, point, self._out, self.device_rate, self.max_seconds)[0]
                 self.seconds.append(time.perf_counter() - start)
+                if isinstance(buffer, RenderFailure):  # never cached nor played: the caller's fallback plays
+                    raise RuntimeError(buffer.reason)
                 self.rendered += 1
                 if self.adopt is not None:
                     buffer = self.adopt(buffer) or buffer
-                with self._exact_lock:
-                    self._exact[point_key(point[0])] = buffer
-                    while len(self._exact) > EXACT_CACHE:
-                        self._exact.popitem(last=False)
+                self._keep(point_key(point[0]), buffer)
                 if isinstance(payload, _Waiter):
                     payload.put(buffer)
                 elif payload is not None:
@@ -133,11 +136,22 @@ class OnDemandRenderer:
             except Exception as exc:  # a failed render is reported; the thread goes on
                 if isinstance(payload, _Waiter):
                     payload.put(None)
+                elif payload is not None:
+                    self.on_ready(None, payload)  # the caller plays something else rather than nothing
                 self.errors += 1
                 if self.on_error is not None:
                     self.on_error(exc)
             finally:
                 self._busy = False
+
+    def _keep(self, key: bytes, buffer: PlayableBuffer) -> None:
+        """Cache a render; the oldest go while the cache holds more than EXACT_CACHE sounds or max_bytes."""
+        with self._exact_lock:
+            old = self._exact.pop(key, None)
+            self.cached_bytes += _size(buffer) - (_size(old) if old is not None else 0)
+            self._exact[key] = buffer
+            while len(self._exact) > 1 and (len(self._exact) > EXACT_CACHE or self.cached_bytes > self.max_bytes):
+                self.cached_bytes -= _size(self._exact.popitem(last=False)[1])
 
     def stop(self) -> None:
         try:
@@ -145,6 +159,10 @@ class OnDemandRenderer:
         except queue.Full:
             pass
         self._thread.join(timeout=2.0)
+
+
+def _size(buffer: PlayableBuffer) -> int:
+    return buffer.samples.nbytes + buffer.envelope.nbytes
 
 
 class _Waiter:

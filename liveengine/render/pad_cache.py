@@ -30,6 +30,8 @@ class PadCache:
         self.generation = 0
         self.complete_generation = 0
         self.fresh = [False] * (2 * pads)  # rendered for the current generation (and, for a variation, not yet played)
+        self.failed = [False] * (2 * pads)  # the model failed there for the current generation: the old sound stays
+        self.failures = 0  # renders refused so far (the model failed, or gave silence or NaN)
         self._changed = threading.Condition()
 
     def __len__(self) -> int:
@@ -52,7 +54,7 @@ class PadCache:
         with self._changed:
             while not self.fresh[slot]:
                 left = deadline - time.monotonic()
-                if left <= 0:
+                if left <= 0 or self.failed[slot]:
                     return None
                 self._changed.wait(min(left, 0.25))
             return self.buffers[slot]
@@ -61,6 +63,7 @@ class PadCache:
         with self._changed:
             self.generation += 1
             self.fresh = [False] * len(self.buffers)
+            self.failed = [False] * len(self.buffers)
             return self.generation
 
     def put(self, pad: int, buffer: PlayableBuffer, generation: int) -> bool:
@@ -79,11 +82,24 @@ class PadCache:
             old = self.buffers[pad]
             self.buffers[pad] = buffer  # a single reference swap: a hit sees old or new
             self.fresh[pad] = True
+            self.failed[pad] = False
             if pad < self.pads and self.complete_generation != generation and all(self.fresh[: self.pads]):
                 self.complete_generation = generation
             self._changed.notify_all()
         del old  # its pool slot is released here, on this (worker) thread
         return True
+
+    def fail(self, slot: int, generation: int) -> bool:
+        """The model could not render the slot for this generation: it keeps its old sound (none before
+        its first render) and counts as done for the waits. True for the generation's first failure."""
+        with self._changed:
+            if generation != self.generation:
+                return False
+            first = not any(self.failed)
+            self.failed[slot] = True
+            self.failures += 1
+            self._changed.notify_all()
+            return first
 
     @property
     def progress(self) -> tuple[int, int]:
@@ -92,10 +108,10 @@ class PadCache:
         return sum(fresh), len(fresh)
 
     def wait_complete(self, timeout: float | None = None, on_progress=None) -> bool:
-        """Block (not on the audio thread!) until every pad is fresh; False on timeout."""
+        """Block (not on the audio thread!) until every pad is fresh or failed; False on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._changed:
-            while not all(self.fresh[: self.pads]):
+            while not all(f or x for f, x in zip(self.fresh[: self.pads], self.failed[: self.pads])):
                 if on_progress is not None:
                     on_progress(*self.progress)
                 left = None if deadline is None else deadline - time.monotonic()

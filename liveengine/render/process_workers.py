@@ -20,21 +20,23 @@ import numpy as np
 
 from liveengine.render.buffers import PlayableBuffer
 from liveengine.render.pad_cache import PadCache
-from liveengine.render.workers import render_order
+from liveengine.render.probe import Trial, probe, refuse
+from liveengine.render.workers import RenderFailure, install, render_order
 
 QUICK_EXIT_SECONDS = 5.0  # a child that dies sooner than this after starting did not get to work
 MAX_RESTART_WAIT = 60.0
+START_ALLOWANCE = 60.0  # seconds a new render process may take to load its model, on top of its probe's budget
 
 
 def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: int, max_seconds: float,
-           jobs, results, generation) -> None:
+           jobs, results, generation, trial: Trial | None = None) -> None:
     """Child process: render the latest grid request and any single-slot requests; send buffers back.
 
     Coalescing: a knob sweep sends one ("grid", generation, batches) message per
     move. Before each batch the child drains its inbox and keeps only the newest
     grid request, so stale settings are dropped at batch granularity and the
     newest setting's pads nearest the last hit render first. Exits on None or
-    when the parent is gone.
+    when the parent is gone. With a `trial` the model is probed first (render/probe.py) and "ready" carries what the probe found.
     """
     from liveengine.decoders.registry import load_decoder
     from liveengine.render.workers import _lower_thread_priority, render_batch
@@ -42,11 +44,13 @@ def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: 
     results.cancel_join_thread()  # exit promptly even if the parent stopped reading results
     try:
         decoder = load_decoder(spec, Path(patch_path) if patch_path else None, **model_options)
-        decoder.prepare(8)
+        problem = probe(decoder, trial, device_rate, max_seconds) if trial else ""
+        if not problem:
+            decoder.prepare(8)  # after the probe: a model too slow for the grid is refused before its warm-up
     except Exception as exc:  # reported by the parent; the parent already validated this model
         results.put(("error", f"{type(exc).__name__}: {exc}"))
         return
-    results.put(("ready",))
+    results.put(("ready", problem))  # with a problem the parent refuses the model and stops us
     out = np.zeros((8, decoder.output_length), np.float32)
     parent = os.getppid()
     todo: list = []  # (generation, points, slots) batches of the newest grid request
@@ -80,16 +84,25 @@ def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: 
             continue
         try:
             for slot, b in zip(slots, render_batch(decoder, points, out, device_rate, max_seconds, job_generation)):
-                results.put(("buffer", job_generation, slot, b.samples, b.envelope, b.onset, b.peak, b.point, b.description))
+                if isinstance(b, RenderFailure):
+                    results.put(("failed", job_generation, slot, b.reason))
+                else:
+                    results.put(("buffer", job_generation, slot, b.samples, b.envelope, b.onset, b.peak, b.point, b.description))
         except Exception as exc:
             results.put(("error", f"{type(exc).__name__}: {exc}"))
 
 
 class ProcessRenderWorkers:
-    """Same interface as RenderWorkers (render_all, stop, rendered, errors), one child process."""
+    """Same interface as RenderWorkers (render_all, stop, rendered, errors), one child process.
+
+    With a `trial` the child probes the model (render/probe.py) before
+    anything renders, and the constructor raises LiveEngineError (child stopped) if the probe
+    fails or does not answer in time.
+    """
 
     def __init__(self, spec: str, patch_path: Path | None, model_options: dict, preferred_batch: int, cache: PadCache,
-                 device_rate: int, max_seconds: float = 4.0, on_error: Callable[[BaseException], None] | None = None) -> None:
+                 device_rate: int, max_seconds: float = 4.0, on_error: Callable[[BaseException], None] | None = None,
+                 trial: Trial | None = None) -> None:
         self._context = multiprocessing.get_context("spawn")  # no fork: the parent has threads and audio handles
         self._child_args = (spec, str(patch_path) if patch_path else None, model_options, device_rate, max_seconds)
         self.cache = cache
@@ -101,20 +114,47 @@ class ProcessRenderWorkers:
         self._quick_exits = 0  # children in a row that died soon after starting: the wait before the next grows
         self._last_grid: tuple | None = None  # the newest grid request, sent again to a replacement child
         self._generation = self._context.Value("q", 0, lock=False)
-        self._start_child()
+        self._start_child(trial)
         self._stop = threading.Event()
         self._stopping = False
+        if trial is not None:
+            self._await_verdict(spec, START_ALLOWANCE + trial.timeout)
         self._receiver = threading.Thread(target=self._receive, name="liveengine-render-receiver", daemon=True)
         self._receiver.start()
 
-    def _start_child(self) -> None:
+    def _start_child(self, trial: Trial | None = None) -> None:
         """A child with fresh queues: one killed while holding a queue's lock would leave it locked forever."""
         self._jobs = self._context.Queue()
         self._results = self._context.Queue()
         self._process = self._context.Process(target=_child, name="liveengine-render", daemon=True,
-                                              args=(*self._child_args, self._jobs, self._results, self._generation))
+                                              args=(*self._child_args, self._jobs, self._results, self._generation, trial))
         self._process.start()
         self._started = time.monotonic()
+
+    @property
+    def pid(self) -> int | None:
+        """The render process's id (a replacement's after a restart)."""
+        return self._process.pid
+
+    def _await_verdict(self, model: str, timeout: float) -> None:
+        """Wait for the child's probe; on anything but a pass stop the child and raise the refusal."""
+        deadline = time.monotonic() + timeout
+        message = None
+        while message is None:
+            try:
+                message = self._results.get(timeout=0.2)
+            except queue.Empty:
+                if not self._process.is_alive():
+                    message = ("error", f"the render process exited (code {self._process.exitcode}) while loading it")
+                elif time.monotonic() > deadline:
+                    message = ("error", f"the render process did not load and try it within {timeout:.0f} s")
+        problem = message[1] if message[0] in ("ready", "error") else f"unexpected message {message[0]!r}"
+        if problem:
+            self._end_child()
+            for channel in (self._jobs, self._results):  # flushed and closed now, not at interpreter exit
+                channel.close()
+                channel.join_thread()
+            refuse(model, problem)
 
     def render_all(self, points: np.ndarray, first: int | None = None, cols: int = 0, pads: int = 0) -> int:
         generation = self.cache.begin_generation()
@@ -143,6 +183,9 @@ class ProcessRenderWorkers:
                 samples.flags.writeable = False
                 if self.cache.put(pad, PlayableBuffer(samples, envelope, onset, peak, point, description, generation), generation):
                     self.rendered += 1
+            elif message[0] == "failed":
+                _, generation, slot, reason = message
+                install(self.cache, slot, RenderFailure(reason), generation, self.on_error)
             elif message[0] == "error":
                 self._fail(RuntimeError(message[1]))
 
@@ -175,14 +218,17 @@ class ProcessRenderWorkers:
 
     def stop(self) -> None:
         self._stopping = True
+        self._end_child()
+        self._stop.set()
+        self._receiver.join(timeout=2.0)
+        self._jobs.cancel_join_thread()
+
+    def _end_child(self) -> None:
         try:
             self._jobs.put(None)
         except (OSError, ValueError):
             pass
         self._process.join(timeout=3.0)
-        if self._process.is_alive():
+        if self._process.is_alive():  # busy in a long decode, or hung
             self._process.terminate()
             self._process.join(timeout=2.0)
-        self._stop.set()
-        self._receiver.join(timeout=2.0)
-        self._jobs.cancel_join_thread()

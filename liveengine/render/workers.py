@@ -6,13 +6,13 @@ import math
 import os
 import queue
 import threading
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
 
 from liveengine.decoders.base import Decoder
-from liveengine.render.buffers import PlayableBuffer, prepare_oneshot
+from liveengine.render.buffers import PlayableBuffer, prepare_oneshot, unplayable
 from liveengine.render.describe import describe
 from liveengine.render.pad_cache import PadCache
 
@@ -53,20 +53,49 @@ def render_order(points: np.ndarray, first: int | None, batch: int, cols: int = 
     return jobs
 
 
+@dataclass(frozen=True)
+class RenderFailure:
+    """A point the model could not render playably; `reason` says why, as a clause."""
+
+    reason: str
+
+
 def render_batch(decoder: Decoder, points: np.ndarray, out: np.ndarray, device_rate: int, max_seconds: float,
-                 generation: int = 0) -> list[PlayableBuffer]:
-    """Decode `points` into `out` (reused scratch); one described PlayableBuffer per point."""
+                 generation: int = 0) -> list[PlayableBuffer | RenderFailure]:
+    """Decode `points` into `out` (reused scratch); per point a described PlayableBuffer, or a
+    RenderFailure where the model failed or gave no playable sound (it must not enter a cache)."""
     points = np.ascontiguousarray(points, dtype=np.float32)
     batch = out[: len(points)]
-    decoder.decode_into(points, batch)
+    try:
+        decoder.decode_into(points, batch)
+    except Exception as exc:  # noqa: BLE001 - a model may fail only at some points (a wrong output shape there)
+        if len(points) == 1:
+            return [RenderFailure(f"the model failed to decode there ({exc})")]
+        # One bad point fails its whole batch: each alone, so only the bad ones fail.
+        return [result for point in points for result in render_batch(decoder, point[None, :], out, device_rate, max_seconds, generation)]
     classes = classify(decoder, points)
-    buffers = []
+    buffers: list[PlayableBuffer | RenderFailure] = []
     for i, row in enumerate(batch):
+        problem = unplayable(row)
+        if problem:
+            buffers.append(RenderFailure(problem))
+            continue
         buffer = prepare_oneshot(row, decoder.sample_rate, device_rate, max_seconds=max_seconds)
         name, probability = classes[i] if classes else (None, 0.0)
         description = describe(buffer.samples[buffer.onset:], device_rate, name, probability)
         buffers.append(replace(buffer, point=points[i].copy(), description=description, generation=generation))
     return buffers
+
+
+def install(cache: PadCache, slot: int, result: PlayableBuffer | RenderFailure, generation: int,
+            on_error: Callable[[BaseException], None] | None) -> bool:
+    """Put one render into the cache; a failure keeps the slot's old sound, is counted there, and
+    is reported once per grid setting (a broken region of the plane fails many pads at once)."""
+    if isinstance(result, RenderFailure):
+        if cache.fail(slot, generation) and on_error is not None:
+            on_error(RuntimeError(f"{result.reason}; pads that fail keep their old sound (counted in status as render_failures)"))
+        return False
+    return cache.put(slot, result, generation)
 
 
 def classify(decoder: Decoder, points: np.ndarray) -> list[tuple[str, float]]:
@@ -129,8 +158,8 @@ class RenderWorkers:
             if generation != self.cache.generation:
                 continue  # superseded before we got to it
             try:
-                for slot, buffer in zip(slots, render_batch(self.decoder, points, out, self.device_rate, self.max_seconds, generation)):
-                    if self.cache.put(slot, buffer, generation):
+                for slot, result in zip(slots, render_batch(self.decoder, points, out, self.device_rate, self.max_seconds, generation)):
+                    if install(self.cache, slot, result, generation, self.on_error):
                         self.rendered += 1
             except Exception as exc:  # a bad render must not kill the worker; report it
                 self.errors += 1

@@ -33,8 +33,15 @@ def contract_metadata(latent_dim: int, sample_rate: int, output_length: int, out
 
 def build_audio_decoder(folder: Path, latent_dim: int = 8, output_length: int = 8820, sample_rate: int = 44100, hidden: int = 32,
                         seed: int = 0, *, input_name: str = "z", input_type: int | None = None, input_rank: int = 2,
-                        output_scale: float = 1.0, add_nan: bool = False, metadata: dict | None = None) -> Path:
-    """z -> tanh(z W1) W2 * decaying envelope -> audio. Keyword options break it on purpose."""
+                        output_scale: float = 1.0, add_nan: bool = False, metadata: dict | None = None, fault: str = "",
+                        fault_radius: float = 0.5) -> Path:
+    """z -> tanh(z W1) W2 * decaying envelope -> audio. Keyword options break it on purpose.
+
+    `fault` breaks it only where the latent norm of some row exceeds `fault_radius` (away
+    from the prior's mean, so load-time checks at the mean pass): "short" outputs half the
+    frames for the whole batch, "nan" outputs NaN for those rows; "slow" makes every
+    decode spend about 30 ms a point in a chain of element-wise operations.
+    """
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -58,12 +65,23 @@ def build_audio_decoder(folder: Path, latent_dim: int = 8, output_length: int = 
     if add_nan:
         nodes.append(helper.make_node("Add", ["y", "nan"], ["y_nan"]))
         nodes.append(helper.make_node("Mul", ["y_nan", "env"], ["audio"]))
+    elif fault:
+        nodes.append(helper.make_node("Mul", ["y", "env"], ["sound"]))
+        nodes += _fault_nodes(fault, z_name, "sound", "audio", output_length)
     else:
         nodes.append(helper.make_node("Mul", ["y", "env"], ["audio"]))
     b1 = rng.standard_normal(hidden).astype(np.float32)  # so the prior's mean (z = 0) makes a sound
     initializers = [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(b1, "b1"), numpy_helper.from_array(w2, "w2"),
                     numpy_helper.from_array(envelope, "env"),
                     numpy_helper.from_array(np.array([np.nan], np.float32), "nan"), numpy_helper.from_array(np.array([2], np.int64), "squeeze_axes")]
+    if fault:
+        initializers += [numpy_helper.from_array(np.array([fault_radius], np.float32), "fault_radius"),
+                         numpy_helper.from_array(np.array([output_length // 2], np.int64), "half"),
+                         numpy_helper.from_array(np.array([output_length], np.int64), "full"),
+                         numpy_helper.from_array(np.array([0], np.int64), "zero"),
+                         numpy_helper.from_array(np.array([1], np.int64), "one"),
+                         numpy_helper.from_array(np.array([1, SLOW_WIDTH], np.int64), "slow_shape"),
+                         numpy_helper.from_array(np.array([1e-12], np.float32), "tiny")]
     shape = ["batch", latent_dim] + ([1] if input_rank == 3 else [])
     graph = helper.make_graph(nodes, "decoder",
                               [helper.make_tensor_value_info(input_name, input_type or TensorProto.FLOAT, shape)],
@@ -75,6 +93,35 @@ def build_audio_decoder(folder: Path, latent_dim: int = 8, output_length: int = 
     folder.mkdir(parents=True, exist_ok=True)
     onnx.save(model, folder / "decoder.onnx")
     return folder
+
+
+SLOW_WIDTH = 1 << 20  # elements a point of the "slow" fault runs through each of SLOW_STEPS operations
+SLOW_STEPS = 24
+
+
+def _fault_nodes(fault: str, z: str, sound: str, audio: str, output_length: int) -> list:
+    """Nodes from `sound` to `audio` for build_audio_decoder's `fault` (see there)."""
+    from onnx import TensorProto, helper
+
+    norm = [helper.make_node("ReduceL2", [z], ["norm"], axes=[1], keepdims=1),
+            helper.make_node("Greater", ["norm", "fault_radius"], ["off"])]  # [batch, 1]: the row is away from the mean
+    if fault == "nan":
+        return norm + [helper.make_node("Where", ["off", "nan", sound], [audio])]
+    if fault == "short":
+        return norm + [helper.make_node("Cast", ["off"], ["off_i"], to=TensorProto.INT64),
+                       helper.make_node("ReduceMax", ["off_i"], ["any_off"], keepdims=0),  # a scalar: any row off the mean
+                       helper.make_node("Mul", ["any_off", "half"], ["cut"]),
+                       helper.make_node("Sub", ["full", "cut"], ["end"]),
+                       helper.make_node("Slice", [sound, "zero", "end", "one"], [audio])]
+    if fault == "slow":
+        nodes = [helper.make_node("ReduceMean", [z], ["s0"], axes=[1], keepdims=1),
+                 helper.make_node("Tile", ["s0", "slow_shape"], ["busy0"])]  # [batch, SLOW_WIDTH]
+        for i in range(SLOW_STEPS):
+            nodes.append(helper.make_node("Sin", [f"busy{i}"], [f"busy{i + 1}"]))
+        return nodes + [helper.make_node("ReduceMean", [f"busy{SLOW_STEPS}"], ["busy"], axes=[1], keepdims=1),
+                        helper.make_node("Mul", ["busy", "tiny"], ["nudge"]),
+                        helper.make_node("Add", [sound, "nudge"], [audio])]
+    raise ValueError(f"fault {fault!r}: expected 'short', 'nan' or 'slow'")
 
 
 def build_stft_decoder(folder: Path, latent_dim: int = 8, n_fft: int = 256, hop: int = 64, output_length: int = 4096,

@@ -224,7 +224,10 @@ def test_variance_plays_a_new_seeded_variation_each_hit_and_the_same_seed_replay
             assert engine.submit(make_command("/pad", [1, 1, 0.8]))
             backend.run(256)
             heard.append(engine.last_heard)
+            sounds.append(engine.last_sound.samples)
         return heard
+
+    sounds = []
 
     engine, backend = engines(patch)
     first = hits(engine, backend)
@@ -239,7 +242,8 @@ def test_variance_plays_a_new_seeded_variation_each_hit_and_the_same_seed_replay
     replay = hits(again, backend2)
     for a, b in zip(first, replay):
         np.testing.assert_array_equal(a.point, b.point)
-        np.testing.assert_array_equal(a.buffer.samples, b.buffer.samples)
+    for a, b in zip(sounds[:4], sounds[4:]):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_a_hit_before_the_next_variation_is_ready_plays_the_pad_and_is_counted(engines, tmp_path):
@@ -262,7 +266,7 @@ def test_xy_between_pads_renders_the_exact_point_on_demand(engines, tmp_path):
     expected = engine.instrument.mapping.to_latent(setting.view(np.array([0.5, 0.5])))
     np.testing.assert_allclose(engine.last_heard.point, expected, atol=1e-6)
     out = backend.render(48000 // 4)[:, 0]
-    buffer = engine.last_heard.buffer
+    buffer = engine.last_sound
     assert np.max(np.abs(out)) > 0.1
     start = int(np.flatnonzero(np.abs(out) > 1e-3)[0])
     np.testing.assert_allclose(out[start : start + 500], buffer.samples[buffer.onset : buffer.onset + 500] * 1.0, atol=2e-3)
@@ -277,7 +281,7 @@ def test_a_hit_that_would_miss_the_deadline_plays_the_nearest_pad_now_and_the_ex
     assert engine.submit(make_command("/xy", [0.3, 0.9]))
     nearest = engine.instrument.setting.pad_index(round(0.9 * 7), round(0.3 * 7))
     assert engine.last_heard.kind == "fallback" and engine.last_heard.pad == nearest
-    assert engine.last_heard.buffer.samples is engine.instrument.cache.get(nearest).samples
+    assert engine.last_sound.samples is engine.instrument.cache.get(nearest).samples
     assert engine.on_demand_misses == 1
     wait_for(lambda: engine.instrument.on_demand.rendered >= 1, "the exact render for next time")
     assert engine.submit(make_command("/xy", [0.3, 0.9]))
@@ -335,25 +339,25 @@ def test_velocity_expression_moves_harder_hits_along_the_plane_and_repeats_exact
     setting = engine.instrument.setting
     engine.instrument.on_demand.deadline = 10.0  # this test is about where hits land, not about deadlines
     pad = setting.pad_index(3, 3)
-    heard = {}
+    heard, sound = {}, {}
     assert engine.submit(make_command("/pad", [3, 3, 0.5]))
-    heard[0.5] = engine.last_heard
-    assert heard[0.5].kind == "pad" and heard[0.5].buffer.samples is engine.instrument.cache.get(pad).samples
+    heard[0.5], sound[0.5] = engine.last_heard, engine.last_sound
+    assert heard[0.5].kind == "pad" and sound[0.5].samples is engine.instrument.cache.get(pad).samples
     for velocity in (1.0, 0.0):
         engine.last_heard = None
         assert engine.submit(make_command("/pad", [3, 3, velocity]))
         wait_for(lambda: engine.last_heard is not None and engine.last_heard.kind == "exact", "the expressed hit")
-        heard[velocity] = engine.last_heard
+        heard[velocity], sound[velocity] = engine.last_heard, engine.last_sound
     base = engine.instrument.pad_points[pad]
     np.testing.assert_allclose(heard[0.5].point, base, atol=1e-6)  # the middle velocity is the pad itself
     # Full velocity lands 1.0 to the right on the view plane (x runs along the first axis), zero velocity 1.0 to the left.
     np.testing.assert_allclose(heard[1.0].point - base, [1.0, 0, 0, 0, 0, 0, 0, 0], atol=1e-5)
     np.testing.assert_allclose(heard[0.0].point - base, [-1.0, 0, 0, 0, 0, 0, 0, 0], atol=1e-5)
-    assert distance(heard[1.0].buffer, heard[0.5].buffer) > 0.01
+    assert distance(sound[1.0], sound[0.5]) > 0.01
     # Velocities in the same layer share one render: the repeat comes from the exact-point cache, at once.
     rendered = engine.instrument.on_demand.rendered
     assert engine.submit(make_command("/pad", [3, 3, 0.97]))
-    assert engine.last_heard.kind == "exact" and engine.last_heard.buffer.samples is heard[1.0].buffer.samples
+    assert engine.last_heard.kind == "exact" and engine.last_sound.samples is sound[1.0].samples
     assert engine.instrument.on_demand.rendered == rendered
 
 

@@ -36,7 +36,7 @@ def test_capture_keeps_the_sound_heard_last_with_its_latent_point(engines, tmp_p
     assert path.parent == tmp_path / "library" and path.suffix == ".wav"
     audio, rate = soundfile.read(path, dtype="float32")
     assert rate == 48000
-    np.testing.assert_array_equal(audio, heard.buffer.samples)
+    np.testing.assert_array_equal(audio, engine.last_sound.samples)
     sidecar = json.loads(path.with_suffix(".json").read_text())
     np.testing.assert_allclose(sidecar["point"], heard.point, rtol=1e-6)
     assert sidecar["model_hash"] == engine.instrument.decoder.identity

@@ -53,7 +53,8 @@ def test_ping_status_and_a_pad_hit_reach_the_engine(served):
     engine, server, client = served
     assert ask(client, server, build_message("/ping")).address == "/pong"
     status = ask(client, server, build_message("/status"))
-    assert status.address == "/status" and status.params[-2:] == [64, 64]
+    assert status.address == "/status" and status.params[-3:-1] == [64, 64]
+    assert 10 < status.params[-1] < 4000  # memory_mb: PSS of this test process at least
     client.sendto(build_message("/pad", 3, 4, 0.5), server.address)
     deadline = time.monotonic() + 2
     while not engine.fifo.pending():

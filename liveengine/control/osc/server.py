@@ -40,7 +40,7 @@ FEEDBACK = {
     "/pad/playing": "row col 1|0: a pad started or stopped sounding",
     "/progress": "done total: pads rendered for the current setting",
     "/level": "peak: the output's peak level (linear), ten times a second",
-    "/status": "voices xruns queue_drops late_commands cpu_load rendered_pads total_pads, once a second",
+    "/status": "the /status reply (voices ... memory_mb), once a second",
     "/report": "text: what the engine reports (patch loaded, render failed, device lost, ...)",
     "/error": "address reason: a rejected message",
 }
