@@ -71,6 +71,7 @@ class OscCounters:
     replies_dropped: int = 0  # replies past MAX_REPLIES for one datagram
     busy: int = 0  # file commands refused: MAX_WAITING_WRITES were waiting
     rate_limited: int = 0  # commands past their table's per_second (/capture)
+    failed: int = 0  # a handler raised something other than LiveEngineError (a bug, reported)
     by_reason: dict = field(default_factory=lambda: defaultdict(int))
 
 
@@ -315,6 +316,10 @@ class OscServer:
                 return
         except LiveEngineError as exc:
             self._reject(replies, command.address, exc.message, "engine_rejected")
+            return
+        except Exception as exc:  # a bug in a handler must not end the thread that serves every client
+            self.engine.report(f"OSC {command.address} failed: {type(exc).__name__}: {exc}")
+            self._reject(replies, command.address, f"failed ({type(exc).__name__}); the engine goes on", "failed")
             return
         self.counters.handled += 1
 
