@@ -36,6 +36,7 @@ MAX_DATAGRAM = 65507  # the largest UDP payload; anything the network delivers i
 FEEDBACK_SECONDS = 1.0  # /status
 FEEDBACK_TICK = 0.03  # playing pads and new descriptions: about one video frame late at most
 LEVEL_SECONDS = 0.1
+MAX_MESSAGES_PER_SECOND = 20000  # per client address; past this messages are dropped unread (flood_dropped)
 MAX_SUBSCRIBERS = 16  # each gets every feedback message; past this /subscribe is refused
 MAX_REPLIES = 16  # replies (and /error) to one datagram; a bundle of 3,000 /ping gets 16 /pong, the rest are counted
 MAX_WAITING_WRITES = 8  # file and patch commands waiting for the writer thread; past this they are refused
@@ -135,7 +136,7 @@ class OscServer:
 
     def __init__(self, engine, host: str = "127.0.0.1", port: int = 9000, *, allow: tuple[str, ...] = (),
                  allow_writes_from_network: bool = False, horizon_seconds: float = 10.0, late_tolerance_seconds: float = 0.5,
-                 max_messages_per_second: int = 20000, recordings_dir: Path | None = None) -> None:
+                 max_messages_per_second: int = MAX_MESSAGES_PER_SECOND, recordings_dir: Path | None = None) -> None:
         if not _is_loopback(host) and not allow:
             raise LiveEngineError(f"OSC host {host} is not loopback, and no client addresses are allowed.",
                                   "Name the clients that may connect (--osc-allow ADDRESS), or listen on 127.0.0.1.")
@@ -445,7 +446,8 @@ def address_table_markdown() -> str:
              "counted; one further ahead than 10 s or older than 0.5 s is rejected.", "",
              "Type tags: whole-number arguments take `i`, `h`, or `f`/`d` holding a whole number (Pd sends every number as `f`);",
              "numbers take `f`, `d`, `i`, `h`; text takes `s`, `S`. Any other or extra tag is refused with `/error` naming it.", "",
-             f"Limits: {MAX_SUBSCRIBERS} subscribers; {MAX_REPLIES} replies per datagram (a bundle of many `/ping` gets {MAX_REPLIES} `/pong`);",
+             f"Limits: {MAX_MESSAGES_PER_SECOND:,} messages a second per client address (the rest are dropped unread);",
+             f"datagrams up to {MAX_DATAGRAM:,} bytes, read whole; {MAX_SUBSCRIBERS} subscribers; {MAX_REPLIES} replies per datagram (a bundle of many `/ping` gets {MAX_REPLIES} `/pong`);",
              f"{MAX_WAITING_WRITES} file or patch commands waiting (they run off the receive thread, in order); "
              "past a limit the message is refused or dropped and counted, and `/report` says what was lost once a second.", "",
              "| address | arguments | does | reply | who may send |", "|---|---|---|---|---|"]
