@@ -332,6 +332,8 @@ def test_a_subscription_belongs_to_the_sender_that_made_it(served):
         assert ask(other, server, build_message("/ping")).address == "/pong"  # was sent to the subscribed port
         client.sendto(build_message("/ping"), server.address)  # the Max device and the Pd panel: send here, listen there
         wait_for(listener, "/pong")
+        client.sendto(build_message("/pad", 99, 0), server.address)
+        assert wait_for(listener, "/error").params[0] == "/pad"
         other.sendto(build_message("/nope"), server.address)
         assert OscMessage(other.recvfrom(65536)[0]).params[0] == "/nope"
         other.sendto(build_message("/unsubscribe", listener.getsockname()[1]), server.address)
