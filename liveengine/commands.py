@@ -66,11 +66,21 @@ class CommandSpec:
     repeat: bool = False  # `args` is a group given one or more times (/latent values, /mix triples)
     tail: Arg | None = None  # with repeat: an optional last argument after the groups (a velocity)
     max_groups: int = 64
+    per_second: int = 0  # at most this many a second from all clients together (0 = only the flood limit)
 
     @property
     def timed(self) -> bool:
         """A sound or parameter command: it takes effect at a time on the engine clock, so scores may use it."""
         return hasattr(self.handler, "engine_method")
+
+    def arg_at(self, index: int, count: int) -> Arg | None:
+        """The Arg that the index-th of `count` arguments fills; None when it fills none (one too many)."""
+        if not self.repeat:
+            return self.args[index] if index < len(self.args) else None
+        grouped = count // len(self.args) * len(self.args)
+        if index < grouped:
+            return self.args[index % len(self.args)]
+        return self.tail if index == grouped == count - 1 else None
 
     def shape(self) -> str:
         """How the arguments read in docs and errors: `row col [velocity]`, `weight row col ... [velocity]`."""
@@ -126,16 +136,16 @@ COMMANDS: dict[str, CommandSpec] = {
                     reply="/status voices xruns queue_drops late_commands cpu_load rendered_pads total_pads memory_mb "
                     "(PSS of the engine's processes; -1 where unknown)", handler=handlers.status),
         CommandSpec("/subscribe", (Arg("port", int, 1, 65535, optional=True, default=0),),
-                    "send feedback (/status once a second, /error, /report) to the sender's address, at this port if given",
+                    "send feedback (/status once a second, /report) and this sender's replies and /error to its address, at this port if given",
                     reply="/subscribed port", handler=handlers.subscribe),
-        CommandSpec("/unsubscribe", (Arg("port", int, 1, 65535, optional=True, default=0),), "stop feedback to that address",
+        CommandSpec("/unsubscribe", (Arg("port", int, 1, 65535, optional=True, default=0),), "stop the feedback this sender subscribed to (another client's stays)",
                     reply="/unsubscribed port", handler=handlers.unsubscribe),
         CommandSpec("/patch", (Arg("name", str, pattern=NAME_PATTERN),), "load a patch by name from the patch folders (names only, never paths)",
                     reply="/patch name ok|failed", handler=handlers.load_patch, writes=True),
         CommandSpec("/record/start", (Arg("name", str, pattern=NAME_PATTERN),), "record the output to NAME.wav in the recordings folder (never overwrites; one recording at a time)",
                     reply="/record/start path", handler=handlers.record_start, writes=True),
         CommandSpec("/capture", (), "keep the sound heard last: its WAV and latent point go to the library folder",
-                    reply="/capture path", handler=handlers.capture, writes=True),
+                    reply="/capture path", handler=handlers.capture, writes=True, per_second=2),
         CommandSpec("/state/save", (Arg("name", str, pattern=NAME_PATTERN),), "save the live state (mapping, parameters, captures) as NAME",
                     reply="/state/save path", handler=handlers.save_state, writes=True),
         CommandSpec("/record/stop", (), "stop recording; the file is complete", reply="/record/stop path", handler=handlers.record_stop, writes=True),
@@ -199,10 +209,7 @@ def _repeated(spec: CommandSpec, args: list) -> tuple:
     if groups < 1 or groups > spec.max_groups or rest > (1 if spec.tail else 0):
         raise LiveEngineError(f"{spec.address} got {len(args)} argument(s); expected: {spec.address} {spec.shape()} "
                               f"(1 to {spec.max_groups} groups).")
-    values = [_coerce(spec, spec.args[i % width], value) for i, value in enumerate(args[: groups * width])]
-    if rest:
-        values.append(_coerce(spec, spec.tail, args[-1]))
-    return tuple(values)
+    return tuple(_coerce(spec, spec.arg_at(i, len(args)), value) for i, value in enumerate(args))
 
 
 def parse_command_text(text: str, at: int | None = None) -> Command:

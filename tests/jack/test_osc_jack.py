@@ -89,11 +89,12 @@ def test_liblo_tools_drive_the_engine_and_receive_feedback(osc_engine):
         time.sleep(0.1)
         subprocess.run(["oscsend", "127.0.0.1", str(port), "/pad", "iif", "4", "4", "0.8"], check=True, timeout=10)
         subprocess.run(["oscsend", "127.0.0.1", str(port), "/subscribe", "i", str(dump_port)], check=True, timeout=10)
-        subprocess.run(["oscsend", "127.0.0.1", str(port), "/ping"], check=True, timeout=10)
         time.sleep(1.5)
         audio, _ = capture.stop()
     finally:
         dump.terminate()
         output = dump.communicate(timeout=5)[0]
     assert len(onsets(audio[:, 0])) == 1
-    assert "/subscribed" in output and "/pong" in output and "/status" in output, output
+    # Each oscsend run sends from a new port, and a sender's replies go to its own subscription only,
+    # so a later oscsend /ping is answered at its own (closed) port, not here.
+    assert "/subscribed" in output and "/status" in output, output

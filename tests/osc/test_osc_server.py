@@ -263,3 +263,171 @@ def make_command_pad(row, col):
     from liveengine.commands import make_command
 
     return make_command("/pad", [row, col, 1.0])
+
+
+# ---- issue 15: hostile clients never stall, deafen or silence the server ----
+
+def listen() -> socket.socket:
+    listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.settimeout(4.0)
+    return listener
+
+
+def wait_for(listener, address: str, text: str = "") -> OscMessage:
+    """The first message to `address` (whose first argument holds `text`) that reaches the listener within 5 s."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        message = OscMessage(listener.recvfrom(65536)[0])
+        if message.address == address and text in str(message.params[:1]):
+            return message
+    raise AssertionError(f"no {address} {text} came")
+
+
+def raw(address: str, tags: str, payload: bytes = b"") -> bytes:
+    """An OSC message with any type tags, as a hostile or exotic client sends it."""
+    from pythonosc.parsing import osc_types
+
+    return osc_types.write_string(address) + osc_types.write_string("," + tags) + payload
+
+
+def ints(*values: int) -> bytes:
+    return b"".join(v.to_bytes(4, "big", signed=True) for v in values)
+
+
+@pytest.mark.parametrize("data, reason", [
+    (raw("/capture", "ZQX"), "type tag 'Z'"),  # python-osc skipped the tags: a capture was written
+    (raw("/pad", "Zii", ints(7, 7)), "type tag 'Z'"),  # ... and the pad played
+    (raw("/pad", "Tii", ints(7, 7)), "type tag 'T'"),
+    (raw("/pad", "si", b"3\x00\x00\x00" + ints(4)), "argument 'row' has type tag 's'"),
+    (raw("/ping", "i", ints(5)), "argument 1 (type tag 'i') is one too many"),
+])
+def test_unknown_wrong_and_extra_type_tags_are_refused_by_name_and_nothing_is_logged(served, caplog, data, reason):
+    engine, server, client = served
+    with caplog.at_level("DEBUG"):
+        reply = ask(client, server, data)
+    assert reply.address == "/error" and reason in reply.params[1], reply.params
+    assert engine.fifo.pending() == 0 and server.counters.bad_arguments == 1
+    assert not caplog.records, [r.getMessage() for r in caplog.records]  # python-osc logged a warning per packet
+
+
+def test_pd_floats_and_S_strings_are_read_like_ints_and_strings(served):
+    engine, server, client = served
+    client.sendto(raw("/pad", "ffd", b"".join(__import__("struct").pack(">f", v) for v in (3.0, 4.0)) + __import__("struct").pack(">d", 0.5)),
+                  server.address)
+    reply = ask(client, server, raw("/choke", "S", b"hats\x00\x00\x00\x00"))
+    assert reply.address == "/error" and "'hats' is not in the patch" in reply.params[1]  # read as text, checked by the engine
+    (event,) = queued_events(engine)
+    assert event[6] == engine.instrument.setting.pad_index(3, 4)
+
+
+def test_a_subscription_belongs_to_the_sender_that_made_it(served):
+    engine, server, client = served
+    other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # a second client on the same host
+    other.bind(("127.0.0.1", 0))
+    other.settimeout(2.0)
+    listener = listen()
+    try:
+        client.sendto(build_message("/subscribe", listener.getsockname()[1]), server.address)
+        wait_for(listener, "/subscribed")
+        assert ask(other, server, build_message("/ping")).address == "/pong"  # was sent to the subscribed port
+        client.sendto(build_message("/ping"), server.address)  # the Max device and the Pd panel: send here, listen there
+        wait_for(listener, "/pong")
+        client.sendto(build_message("/pad", 99, 0), server.address)
+        assert wait_for(listener, "/error").params[0] == "/pad"
+        other.sendto(build_message("/nope"), server.address)
+        assert OscMessage(other.recvfrom(65536)[0]).params[0] == "/nope"
+        other.sendto(build_message("/unsubscribe", listener.getsockname()[1]), server.address)
+        assert OscMessage(other.recvfrom(65536)[0]).address == "/unsubscribed"
+        assert list(server.subscribers) == [client.getsockname()]  # another client cannot end it
+        assert ask(client, server, build_message("/unsubscribe")).address == "/unsubscribed"  # the sender can
+        assert not server.subscribers
+    finally:
+        other.close()
+        listener.close()
+
+
+def test_subscribers_are_a_bounded_set(served):
+    from liveengine.control.osc.server import MAX_SUBSCRIBERS
+
+    engine, server, client = served
+    clients = [listen() for _ in range(MAX_SUBSCRIBERS + 2)]
+    try:
+        for c in clients:
+            c.sendto(build_message("/subscribe"), server.address)
+        answers = [wait_for(c, "/subscribed") if i < MAX_SUBSCRIBERS else wait_for(c, "/error") for i, c in enumerate(clients)]
+        assert all(f"{MAX_SUBSCRIBERS} clients are subscribed already" in a.params[1] for a in answers[MAX_SUBSCRIBERS:])
+        assert len(server.subscribers) == MAX_SUBSCRIBERS
+        clients[0].sendto(build_message("/unsubscribe"), server.address)
+        wait_for(clients[0], "/unsubscribed")
+        clients[-1].sendto(build_message("/subscribe"), server.address)
+        wait_for(clients[-1], "/subscribed")
+    finally:
+        for c in clients:
+            c.close()
+
+
+def test_replies_to_one_datagram_are_bounded_and_the_rest_counted(served):
+    from liveengine.control.osc.server import MAX_REPLIES
+
+    engine, server, client = served
+    client.sendto(build_bundle(IMMEDIATELY, *[("/ping",)] * 200), server.address)
+    client.sendto(build_message("/status"), server.address)
+    replies = []
+    while not replies or replies[-1] != "/status":
+        replies.append(OscMessage(client.recvfrom(65536)[0]).address)
+    assert replies.count("/pong") == MAX_REPLIES and server.counters.replies_dropped == 200 - MAX_REPLIES
+
+
+def test_captures_are_rate_limited(served, tmp_path, monkeypatch):
+    monkeypatch.setenv("LIVEENGINE_LIBRARY", str(tmp_path / "library"))
+    engine, server, client = served
+    for _ in range(20):
+        client.sendto(build_message("/capture"), server.address)
+    reasons = [OscMessage(client.recvfrom(65536)[0]).params[1] for _ in range(20)]
+    limited = [r for r in reasons if "at most 2 a second" in r]
+    assert len(limited) >= 10 and server.counters.rate_limited == len(limited)
+
+
+def test_a_slow_patch_load_leaves_the_receive_thread_free(served):
+    engine, server, client = served
+    client.sendto(build_message("/patch", "default"), server.address)  # loads an ONNX model and renders its grid
+    client.sendto(build_message("/ping"), server.address)
+    first = OscMessage(client.recvfrom(65536)[0])
+    assert first.address == "/pong"  # answered while the patch loads
+    assert OscMessage(client.recvfrom(65536)[0]).params == ["default", "ok"]
+
+
+def test_flood_drops_are_reported(served):
+    engine, server, client = served
+    listener = listen()
+    try:
+        client.sendto(build_message("/subscribe", listener.getsockname()[1]), server.address)
+        wait_for(listener, "/subscribed")
+        for _ in range(6000):  # three times the per-second allowance
+            client.sendto(build_message("/pad/off", 1, 1), server.address)
+        report = wait_for(listener, "/report", "over the flood limit")
+        assert report.params[0].startswith("OSC lost ") and "over the flood limit (2000 messages a second per client)" in report.params[0]
+        assert server.counters.flood_dropped >= int(report.params[0].split()[2]) > 0
+    finally:
+        listener.close()
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/proc/net/udp"), reason="the OS does not publish UDP drops (Linux does)")
+def test_kernel_receive_buffer_drops_are_read_from_the_os_and_reported(short_patch, tmp_path):
+    engine = Engine(load_patch(short_patch(extra_engine='render_in = "thread"')))
+    server = OscServer(engine, "127.0.0.1", 0, recordings_dir=tmp_path)
+    sender, listener = listen(), listen()
+    try:
+        big = build_message("/choke", "x" * 60000)
+        for _ in range(300):  # 18 MB into a receive buffer of at most 4 MB that nobody reads yet
+            sender.sendto(big, server.address)
+        server.start()
+        sender.sendto(build_message("/subscribe", listener.getsockname()[1]), server.address)
+        report = wait_for(listener, "/report", "dropped by the kernel")
+        assert server.counters.kernel_dropped >= 200 and f"{server.counters.kernel_dropped} dropped by the kernel" in report.params[0]
+    finally:
+        sender.close()
+        listener.close()
+        server.stop()
+        engine.stop()

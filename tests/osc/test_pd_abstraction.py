@@ -36,7 +36,7 @@ MAX_TEST = module("max_device_checks", Path(__file__).with_name("test_max_device
 HARNESS = """#N canvas 0 0 400 300 12;
 #X obj 10 10 loadbang;
 #X obj 10 40 delay 800;
-#X msg 10 70 pad 2 3 0.9 \\, xy 0.5 0.25 \\, mapping plane \\, capture \\, ping;
+#X msg 10 70 subscribe {feedback} \\, pad 2 3 0.9 \\, xy 0.5 0.25 \\, mapping plane \\, capture \\, ping;
 #X obj 10 110 liveengine 127.0.0.1 {port};
 #X obj 200 10 liveengine-panel 127.0.0.1 {port} {feedback};
 #X obj 200 50 print fb;
@@ -141,7 +141,7 @@ def test_everything_the_panel_and_harness_send_is_in_the_table():
     assert {m for m in sent if m[0] == "pad"} == {("pad", str(r), str(c), "1") for r in range(8) for c in range(8)}
     assert ("xy", "<float>", "<float>") in sent and ("patch", "<symbol>") in sent and ("subscribe", "<int>") in sent
     harness = check_pd(HARNESS.format(port=9000, feedback=9001))
-    assert {m[0] for m in harness} == {"pad", "xy", "mapping", "capture", "ping"}
+    assert {m[0] for m in harness} == {"subscribe", "pad", "xy", "mapping", "capture", "ping"}
     with pytest.raises(BaseException):
         check_pd(HARNESS.replace("mapping plane", "mapping sideways").format(port=9000, feedback=9001))
 
@@ -172,7 +172,9 @@ def test_pd_panel_and_abstraction_drive_the_engine_and_show_its_feedback(short_p
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ))
     try:
         deadline = time.monotonic() + 15
-        while server.counters.handled < 6:  # /subscribe from the panel, then pad, xy, mapping, capture, ping
+        # /subscribe from the panel; from the harness's own [liveengine] (its own port: replies go where its
+        # subscription says), then pad, xy, mapping, capture, ping
+        while server.counters.handled < 7:
             assert time.monotonic() < deadline, f"Pd sent {server.counters.handled} messages"
             time.sleep(0.05)
         time.sleep(1.0)
