@@ -41,7 +41,6 @@ def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: 
     from liveengine.decoders.registry import load_decoder
     from liveengine.render.workers import _lower_thread_priority, render_batch
     _lower_thread_priority()
-    results.cancel_join_thread()  # exit promptly even if the parent stopped reading results
     try:
         decoder = load_decoder(spec, Path(patch_path) if patch_path else None, **model_options)
         problem = probe(decoder, trial, device_rate, max_seconds) if trial else ""
@@ -49,7 +48,8 @@ def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: 
             decoder.prepare(8)  # after the probe: a model too slow for the grid is refused before its warm-up
     except Exception as exc:  # reported by the parent; the parent already validated this model
         results.put(("error", f"{type(exc).__name__}: {exc}"))
-        return
+        return  # the queue's thread flushes the reason before the process exits (it was lost 1 run in 3)
+    results.cancel_join_thread()  # from here on, exit promptly even if the parent stopped reading results
     results.put(("ready", problem))  # with a problem the parent refuses the model and stops us
     out = np.zeros((8, decoder.output_length), np.float32)
     parent = os.getppid()

@@ -71,9 +71,11 @@ def test_timetagged_bundles_start_at_their_sample(osc_engine):
     assert len(found) == 3
     expected = np.round(np.array(gaps) * RATE)
     # Each datagram's timetag is placed through the last callback's start time, so separate
-    # datagrams differ by that callback's start-up delay: under 1 ms (bench/ measures the spread;
-    # one bundle's messages share one frame exactly, tested in tests/osc).
-    assert np.all(np.abs(np.diff(found) - np.diff(expected)) <= RATE // 1000), (np.diff(found), np.diff(expected))
+    # datagrams differ by that callback's wake-up delay, which follows the dummy driver's own
+    # cycle jitter against the wall clock (1.9 ms p99-p1 measured, docs/benchmarks.md): 104 frames
+    # were seen once in 7 runs. Placed by arrival instead, the second hit would be 12,000 frames off
+    # (one bundle's messages share one frame exactly, tested in tests/osc).
+    assert np.all(np.abs(np.diff(found) - np.diff(expected)) <= 150), (np.diff(found), np.diff(expected))
     assert server.counters.late_bundles == 0
 
 
