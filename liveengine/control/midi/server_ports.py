@@ -13,6 +13,8 @@ the server's re-made inputs are connected again.
 
 from __future__ import annotations
 
+import threading
+
 from liveengine.audio.spec import MIDI_PORTS
 
 
@@ -68,9 +70,21 @@ class ServerMidiPatchbay:
             raise
 
     def close(self) -> None:
+        """Close the client, but never hang on it: jack_client_close was seen to block for minutes at
+        the end of a test run (with rtmidi's own libjack in the same process); a client left behind
+        goes with the process."""
         client, self._client = self._client, None
         if client is not None:
-            try:
-                client.close()
-            except Exception:  # noqa: BLE001 - a client of a server that went away
-                pass
+            closer = threading.Thread(target=_close_quietly, args=(client,), name="liveengine-patchbay-close", daemon=True)
+            closer.start()
+            closer.join(CLOSE_SECONDS)
+
+
+CLOSE_SECONDS = 1.0
+
+
+def _close_quietly(client) -> None:
+    try:
+        client.close()
+    except Exception:  # noqa: BLE001 - a client of a server that went away
+        pass
