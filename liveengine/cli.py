@@ -414,8 +414,11 @@ def cmd_check(args) -> int:
     from liveengine.engine import Engine
     from liveengine.grid.terminal_map import print_grid_map
 
+    from liveengine.decoders.trial_load import load_in_child
+
     patch = load_patch_arg(args.patch)
     options = patch.options()
+    load_in_child(patch.model, patch.path, patch.model_options)  # check says why a model would kill play, rather than die of it
     started = time.perf_counter()
     engine = Engine(patch, options)
     try:

@@ -32,6 +32,7 @@ from liveengine.commands import COMMANDS, Command
 from liveengine.handlers import Caller
 from liveengine.decoders.base import Decoder
 from liveengine.decoders.registry import load_decoder
+from liveengine.decoders.trial_load import load_in_child
 from liveengine.errors import LiveEngineError
 from liveengine.grid.anchors import build_mapping, pad_points, patch_setting
 from liveengine.grid.mappings import GridSetting, mix, variation
@@ -192,6 +193,7 @@ class Engine:
         """Swap in another patch while playing. On any error the current one keeps playing and False is returned."""
         try:
             patch = load_patch(path)
+            load_in_child(patch.model, patch.path, patch.model_options)  # a model that aborts the process must not end the show
             new = self._build_instrument(patch)
         except LiveEngineError as exc:
             self.report(f"patch not loaded, still playing {self.instrument.patch.name}: {exc}")

@@ -1,0 +1,56 @@
+"""A model whose graph makes onnxruntime abort the process (SIGABRT from a C++ assertion, no Python
+error): `/patch` refuses it in one sentence and the old patch keeps playing; `check` says why."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from liveengine.commands import make_command
+from liveengine.audio.offline import OfflineBackend
+from liveengine.engine import Engine
+from liveengine.patch import load_patch
+
+REPO = Path(__file__).resolve().parents[2]
+ABORTING_FLIP = 2508  # xor 0xFF at this offset of the shipped drum decoder makes onnxruntime's session creation abort
+
+
+@pytest.fixture
+def damaged(tmp_path) -> Path:
+    model = tmp_path / "drums-damaged"
+    shutil.copytree(REPO / "models_onnx" / "drums", model)
+    data = bytearray((model / "decoder.onnx").read_bytes())
+    data[ABORTING_FLIP] ^= 0xFF
+    (model / "decoder.onnx").write_bytes(bytes(data))
+    probe = subprocess.run([sys.executable, "-c", f"from liveengine.decoders.registry import load_decoder; load_decoder({str(model)!r})"],
+                           capture_output=True)
+    if probe.returncode >= 0:
+        pytest.skip("this onnxruntime does not abort on that byte (the test needs a model that kills its process)")
+    patch = tmp_path / "damaged.toml"
+    patch.write_text(f'[model]\ndecoder = "{model}"\n[engine]\nrender_in = "thread"\n')
+    return patch
+
+
+def test_a_patch_swap_to_a_model_that_aborts_the_runtime_is_refused_and_the_show_goes_on(damaged, short_patch):
+    reports: list[str] = []
+    engine = Engine(load_patch(short_patch(extra_engine='render_in = "thread"')), on_report=reports.append)
+    try:
+        assert engine.wait_rendered(timeout=60)
+        engine.start(OfflineBackend(48000, 128, 2))
+        assert not engine.load_patch(damaged)
+        assert any("crashes the ONNX runtime while loading (SIGABRT): the file is damaged" in r for r in reports), reports
+        assert engine.instrument.patch.name == "short" and engine.submit(make_command("/pad", [1, 1, 0.9]))  # still playing
+    finally:
+        engine.stop()
+
+
+def test_check_says_why_instead_of_dying(damaged):
+    done = subprocess.run([sys.executable, "-m", "liveengine", "check", str(damaged)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert lines[0].startswith("liveengine: model") and "crashes the ONNX runtime while loading (SIGABRT)" in lines[0], done.stderr
+    assert "Traceback" not in done.stderr and "Assertion" not in done.stderr
