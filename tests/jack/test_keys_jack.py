@@ -6,30 +6,22 @@ from __future__ import annotations
 
 import os
 import pty
-import subprocess
-import sys
 import termios
 import time
 
 import soundfile as sf
 
 from liveengine.testing.jack_rig import onsets
+from liveengine.testing.play import start_play
 
 
 def test_keys_play_pads_and_a_held_key_plays_once(jack_server, short_patch, tmp_path):
     patch = short_patch(extra_engine='render_in = "thread"')
     master, slave = pty.openpty()
     before = termios.tcgetattr(slave)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "liveengine", "play", str(patch), "--keys", "--record", "take.wav", "--seconds", "5",
-                                "--no-osc", "--no-midi"], cwd=tmp_path, env=env, stdin=slave,
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    process, lines = start_play([str(patch), "--keys", "--record", "take.wav", "--seconds", "5", "--no-osc", "--no-midi"], tmp_path,
+                                lambda line: line.startswith("keys: block"), stdin=slave)
     try:
-        lines = []
-        for line in process.stdout:
-            lines.append(line)
-            if line.startswith("keys: block"):
-                break
         assert lines and lines[-1].startswith("keys: block at rows 0-3, columns 0-3"), "".join(lines)
         time.sleep(0.2)
 

@@ -135,25 +135,16 @@ def test_a_launchpad_on_the_server_path_gets_its_profile_its_leds_and_plays(jack
 
 def test_play_on_native_jack_reads_midi_in_the_audio_server(jack_server, short_patch, tmp_path):
     """`play` with `[audio] backend = "jack"` and MIDI on JACK: the server reads the controller (a real subprocess)."""
-    import os
-    import subprocess
-    import sys
-
     import soundfile as sf
 
     from liveengine.testing.jack_rig import onsets
+    from liveengine.testing.play import start_play
 
     patch = short_patch(extra_audio='backend = "jack"', extra_engine='render_in = "thread"')
     controller = MidiTester(jack_server.name, client="stand-in", port="pads")
-    process = subprocess.Popen([sys.executable, "-m", "liveengine", "play", str(patch), "--record", "take.wav", "--seconds", "4",
-                                "--midi-api", "jack", "--no-osc"], cwd=tmp_path, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    process, lines = start_play([str(patch), "--record", "take.wav", "--seconds", "4", "--midi-api", "jack", "--no-osc"], tmp_path,
+                                lambda line: "connected to the audio server's liveengine:midi_in_1" in line)
     try:
-        lines = []
-        for line in process.stdout:
-            lines.append(line)
-            if "connected to the audio server's liveengine:midi_in_1" in line:
-                break
         now = controller.frame_time() + PERIOD
         controller.send_many([(now + 4800, bytes([0x90, 40, 100])), (now + 24000 + 77, bytes([0x90, 50, 100]))])
         out = process.communicate(timeout=60)[0]

@@ -3,7 +3,6 @@ the recording, its LEDs are lit, and at exit it is put back in Live mode."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ import soundfile as sf
 
 from liveengine.testing.jack_rig import PERIOD, onsets
 from liveengine.testing.midi_rig import MidiTester
+from liveengine.testing.play import start_play
 
 MODE_ON = bytes([0xF0, 0x00, 0x20, 0x29, 0x02, 0x0D, 0x0E, 0x01, 0xF7])
 MODE_OFF = bytes([0xF0, 0x00, 0x20, 0x29, 0x02, 0x0D, 0x0E, 0x00, 0xF7])
@@ -21,16 +21,9 @@ MODE_OFF = bytes([0xF0, 0x00, 0x20, 0x29, 0x02, 0x0D, 0x0E, 0x00, 0xF7])
 def test_play_with_a_controller_records_its_pads_and_restores_it(jack_server, short_patch, tmp_path):
     patch = short_patch(extra_engine='render_in = "thread"', extra='[midi]\ninputs = ["LPMiniMK3"]\n')
     controller = MidiTester(jack_server.name)  # plugged in before play starts
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "liveengine", "play", str(patch), "--record", "take.wav", "--seconds", "4",
-                                "--midi-api", "jack", "--no-osc"], cwd=tmp_path, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    process, lines = start_play([str(patch), "--record", "take.wav", "--seconds", "4", "--midi-api", "jack", "--no-osc"], tmp_path,
+                                lambda line: line.startswith("playing on"))
     try:
-        lines = []
-        for line in process.stdout:
-            lines.append(line)
-            if line.startswith("playing on"):
-                break
         assert any("MIDI: " in l and "launchpad-mini-mk3" in l for l in lines), "".join(lines)
         deadline = time.monotonic() + 5
         while not any(m == MODE_ON for _, m in controller.received) and time.monotonic() < deadline:
