@@ -15,7 +15,10 @@ stray `F0` deafens the instrument. The MIDI 1.0 rules, applied byte by byte:
   undefined F4/F5 are stray: counted, never guessed at.
 
 No allocation per byte or message: state is a few ints, and a complete message
-goes to `emit(offset, status, data1, data2)`.
+goes to `emit(offset, status, data1, data2)`. Bounded work per event: an event longer
+than LONG_EVENT bytes is not read byte by byte on the audio thread (a 32 KB SysEx took
+milliseconds in this loop): a whole SysEx (F0 ... F7) or a piece of one in progress is
+counted as such, anything else that long is counted stray, unread.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 from typing import Callable
 
 
+LONG_EVENT = 512  # bytes: longer events are judged by their ends, not read byte by byte
 _SYSTEM_COMMON_DATA = {0xF1: 1, 0xF2: 2, 0xF3: 1}  # F6 has none; F4 and F5 are undefined
 
 
@@ -53,6 +57,10 @@ class MidiByteParser:
 
     def feed(self, data, offset: int, emit: Callable[[int, int, int, int], None]) -> None:
         """Parse `data` (bytes or a buffer of them) that arrived at frame `offset` of the block."""
+        size = len(data)
+        if size > LONG_EVENT:
+            self._long(data, size)
+            return
         for byte in data:
             if byte >= 0xF8:  # real-time: anywhere, at once
                 self.messages += 1
@@ -74,6 +82,21 @@ class MidiByteParser:
                     self.status = 0  # system common: no running status after it
                 self.messages += 1
                 emit(offset, status, first, second)
+
+    def _long(self, data, size: int) -> None:
+        first, last = data[0], data[size - 1]
+        if first == 0xF0 or self.in_sysex:
+            body = size - (first == 0xF0) - (last == 0xF7)
+            if first == 0xF0:
+                if self.in_sysex:
+                    self.sysex_unterminated += 1  # the one in progress never got its F7
+                self.in_sysex, self.sysex_bytes, self.status, self.have = True, 0, 0, 0
+            self.sysex_bytes += body
+            if last == 0xF7:
+                self._status(0xF7, 0, None)  # ends it (counts it, oversize too)
+            return
+        self.stray += size
+        self.status, self.have = 0, 0
 
     def _status(self, byte: int, offset: int, emit) -> None:
         if self.in_sysex:

@@ -13,17 +13,10 @@ without a lock: only its audio callback does).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 from liveengine.server.layout import SharedState
-
-
-class _NoLock:
-    def __enter__(self) -> None:
-        pass
-
-    def __exit__(self, *exc) -> None:
-        pass
 
 
 class FifoWriter:
@@ -37,7 +30,7 @@ class FifoWriter:
         self.capacity = len(self.records)
         self.written = self._write.load()  # the FIFO outlives a server restart: continue its count
         self.dropped = 0
-        self._lock = threading.Lock() if lock else _NoLock()
+        self._lock = threading.Lock() if lock else contextlib.nullcontext()
 
     def put(self, record: tuple) -> int:
         """Queue one record (a tuple in RECORD's field order). Returns its count (its position), or -1 if full."""

@@ -22,7 +22,8 @@ import gc
 import json
 import os
 import sys
-import threading
+
+from liveengine.at_most import run_at_most
 
 
 def _answer(message: dict) -> None:
@@ -113,13 +114,4 @@ def main() -> None:
 def _stop(backend) -> None:
     """Stop the stream and close the device, but never hang on it: a host API that does not
     return (PortAudio after a JACK restart) is left behind when the process exits."""
-    stopper = threading.Thread(target=_quietly, args=(backend.stop,), daemon=True)
-    stopper.start()
-    stopper.join(2.0)
-
-
-def _quietly(call) -> None:
-    try:
-        call()
-    except Exception:  # noqa: BLE001 - the process exits next; nothing to report to
-        pass
+    run_at_most(backend.stop, 2.0, "liveengine-stream-stop")

@@ -44,3 +44,17 @@ def test_repeats_are_told_from_presses_by_timing_or_by_the_terminal():
     assert repeats.is_repeat(Key("e", event=REPEAT, exact=True), 20.6)
     assert repeats.is_repeat(Key("e", event=RELEASE, exact=True), 20.7)
     assert not repeats.is_repeat(Key("e", exact=True), 20.71)
+
+
+def test_keys_without_a_terminal_is_one_sentence_before_anything_starts(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "liveengine", "play", "--keys", "--no-osc", "--no-midi", "--seconds", "1"],
+                          cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert lines[0].startswith("liveengine: --keys needs a terminal, and standard input is not one."), done.stderr
+    assert len(lines) == 1 and "Run play --keys in a terminal window" in lines[0]
+    assert "Traceback" not in done.stderr and "rendering" not in done.stdout  # refused before any model work
+    assert list(tmp_path.iterdir()) == []  # nothing written (no demo render fell back)

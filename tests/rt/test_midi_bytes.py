@@ -47,6 +47,17 @@ def test_system_common_clears_running_status_and_strays_are_counted_not_guessed(
 
 
 def test_clock_at_300_bpm_and_10000_notes_a_second_parse_whole():
-    events = bytes([0xF8]) * 120 + bytes([0x90, 36, 100, 38, 90]) * 1000
-    out, p = parse(events)
+    events = [bytes([0xF8])] * 120 + [bytes([0x90, 36, 100, 38, 90])] * 1000  # one JACK event each, as they arrive
+    out, p = parse(*events)
     assert sum(1 for e in out if e[1] == 0xF8) == 120 and sum(1 for e in out if e[1] == 0x90) == 2000 and p.stray == 0
+
+
+def test_long_events_are_judged_by_their_ends_not_read_byte_by_byte():
+    """Bounded work on the audio thread: a 32 KB SysEx in one JACK event, one in two pieces, and 2 KB of junk."""
+    whole = bytes([0xF0]) + bytes(range(0x80)) * 256 + bytes([0xF7])
+    out, p = parse(whole, bytes([0x90, 1, 2]), parser=MidiByteParser(max_sysex=1024))
+    assert out == [(1, 0x90, 1, 2)] and p.sysex == 1 and p.sysex_oversize == 1 and p.stray == 0
+    out, p = parse(whole[:20000], whole[20000:], bytes([0x80, 1, 0]))
+    assert out == [(2, 0x80, 1, 0)] and p.sysex == 1 and p.sysex_oversize == 0 and p.sysex_bytes == 32768
+    out, p = parse(bytes([0x90, 60]) + bytes([0x10]) * 2048, bytes([0x91, 61, 62]))
+    assert out == [(1, 0x91, 61, 62)] and p.stray == 2050

@@ -13,8 +13,7 @@ the server's re-made inputs are connected again.
 
 from __future__ import annotations
 
-import threading
-
+from liveengine.at_most import run_at_most
 from liveengine.audio.spec import MIDI_PORTS
 
 
@@ -75,16 +74,4 @@ class ServerMidiPatchbay:
         goes with the process."""
         client, self._client = self._client, None
         if client is not None:
-            closer = threading.Thread(target=_close_quietly, args=(client,), name="liveengine-patchbay-close", daemon=True)
-            closer.start()
-            closer.join(CLOSE_SECONDS)
-
-
-CLOSE_SECONDS = 1.0
-
-
-def _close_quietly(client) -> None:
-    try:
-        client.close()
-    except Exception:  # noqa: BLE001 - a client of a server that went away
-        pass
+            run_at_most(client.close, 1.0, "liveengine-patchbay-close")
