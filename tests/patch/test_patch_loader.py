@@ -330,3 +330,10 @@ def test_default_patch_pads_play_the_drums_its_score_names():
     assert dict(zip(named, heard)) == {name: name for name in named}
     for group in patch.choke.values():  # the choke group holds the two hats
         assert {named["hat_closed"], named["hat_open"]} == set(group)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", '"fast"', "1e9"])
+def test_max_grid_render_s_out_of_range_is_one_clear_error(tmp_path, value):
+    path, message = patch_error(tmp_path, f"[engine]\nmax_grid_render_s = {value}\n")
+    assert str(path) in message and "[engine] max_grid_render_s" in message
+    assert "from 0.01 to 600" in message
