@@ -357,7 +357,7 @@ def _play_without_device(patch, args) -> int:
         + (f"({seconds:g} s) " if seconds is not None else "") + f"to {out} instead.")
     status = render_score_to_file(patch, score, out, seconds=seconds, overwrite=bool(args.record),
                                   loop_seconds=loop)
-    say(f"Wrote {out.resolve()} ({status['seconds']:g} s); play it with any audio player.")
+    say(f"Wrote {out.resolve()} ({status['seconds']:.2f} s); play it with any audio player.")
     return 0
 
 
