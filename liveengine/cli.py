@@ -208,7 +208,8 @@ def cmd_play(args) -> int:
             return _play_without_device(patch, args)
         say(f"liveengine {__version__}: patch '{patch.name}' ({patch.path}), decoder {engine.instrument.decoder.name}, "
             f"{engine.instrument.setting.rows}x{engine.instrument.setting.cols} pads, timing {options.timing}")
-        say(f"audio server: pid {engine.server.pid}")
+        say(f"audio server: pid {engine.server.pid}" + (f", priority nice {engine.server.nice}" if engine.server.nice < 0 else
+                                                          ", normal priority (not allowed to raise it: see the README's real-time setup)"))
         say(f"playing on {engine.backend.description}" + (f", recording to {args.record}" if args.record else ""))
         if osc is not None:
             osc.start()
