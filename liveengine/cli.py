@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--osc-host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; others need --osc-allow)")
     play.add_argument("--osc-allow", action="append", default=[], metavar="ADDRESS", help="a client address allowed to send OSC (repeatable)")
     play.add_argument("--no-osc", action="store_true", help="do not listen for OSC")
+    play.add_argument("--web", nargs="?", const=0, type=port_type, metavar="PORT",
+                      help="serve the web panel (default port 8765, or the patch's [web] port) and print its address")
+    play.add_argument("--web-host", metavar="ADDRESS", help="address the panel listens on (default 127.0.0.1; 0.0.0.0 for a phone on the LAN: needs the printed token)")
     play.add_argument("--keys", action="store_true", help="play a 4x4 block of pads from the computer keyboard (arrows move it)")
     play.add_argument("--resume", nargs="?", const="autosave", type=state_name_type, metavar="NAME",
                       help="restore the state saved last (or the one saved as NAME): mapping, parameters, captures")
@@ -173,7 +176,7 @@ def cmd_play(args) -> int:
             engine.stop()
             raise
     engine.autosave = None if args.no_autosave else "autosave"
-    osc = midi = keys = None
+    osc = midi = keys = web = None
     try:
         score = None  # (events, loop seconds): the whole score checked against the patch before the device opens
         if args.score:
@@ -186,6 +189,7 @@ def cmd_play(args) -> int:
             from liveengine.control.osc.server import OscServer
 
             osc = OscServer(engine, args.osc_host, args.osc_port, allow=tuple(args.osc_allow))
+        web = _web_server(engine, patch, args)  # bound now: a taken port is refused before the device opens
         engine.wait_rendered(on_progress=Progress("rendering pads"))
         from liveengine.grid.terminal_map import print_grid_map
 
@@ -213,6 +217,11 @@ def cmd_play(args) -> int:
         if osc is not None:
             osc.start()
             say(f"listening for OSC on {osc.address[0]}:{osc.address[1]} (see docs/osc.md)")
+        if web is not None:
+            from liveengine.control.web.server import print_address
+
+            web.start()
+            print_address(web, say)
         stop = threading.Event()
         _install_stop_signals(stop)
         if args.keys:
@@ -244,6 +253,8 @@ def cmd_play(args) -> int:
             keys.stop()  # the terminal back as it was
         if osc is not None:
             osc.stop()
+        if web is not None:
+            web.stop()
         if midi is not None:
             midi.stop()  # LEDs off and controllers back in their own mode
         if engine is not None:
@@ -254,6 +265,16 @@ def cmd_play(args) -> int:
     say(f"stopped: {s['blocks']} blocks, {s['xruns']} xruns, {s['callback_errors']} callback errors" +
         (f"; recording saved to {args.record}" if args.record else ""))
     return 0
+
+
+def _web_server(engine, patch, args):
+    """The web panel's server when --web or the patch's [web] enabled asks for it (bound, not started), else None."""
+    if args.web is None and not patch.web["enabled"]:
+        return None
+    from liveengine.control.web.server import WebServer
+
+    return WebServer(engine, args.web_host or patch.web["host"], args.web or patch.web["port"],
+                     allow_writes_from_network=patch.web["allow_writes"])
 
 
 def wav_size(frames: int, channels: int) -> str:
