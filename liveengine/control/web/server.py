@@ -331,13 +331,10 @@ class WebServer:
         sender = asyncio.get_running_loop().create_task(self._send_loop(client))
         try:
             async for message in ws:
-                if message.type == WSMsgType.TEXT:
+                if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                     self.handle_text(client, message.data)
-                elif message.type == WSMsgType.BINARY:
-                    self._reject(_Replies(self, client), "", "binary frames are not read; send JSON text such as "
-                                 '{"address": "/pad", "args": [3, 4, 0.8]}', "malformed")
                 elif message.type == WSMsgType.ERROR:
-                    if ws.close_code == WSCloseCode.MESSAGE_TOO_BIG:
+                    if getattr(message.data, "code", None) == WSCloseCode.MESSAGE_TOO_BIG:
                         self._count("too_big")
                     break
         finally:
@@ -376,13 +373,16 @@ class WebServer:
         return messages
 
     # ---- what a browser sends ----
-    def handle_text(self, client: _Client, text: str) -> None:
+    def handle_text(self, client: _Client, text: str | bytes) -> None:
         """Check and act on one message (on the event loop); never raises."""
         if not self._within_rate(client.host):
             self._count("flood_dropped")
             return
         self.counters.received += 1
         replies = _Replies(self, client)
+        if not isinstance(text, str):
+            self._reject(replies, "", 'binary frames are not read; send JSON text such as {"address": "/pad", "args": [3, 4, 0.8]}', "malformed")
+            return
         try:
             data = json.loads(text)
         except ValueError:
@@ -496,6 +496,7 @@ class WebServer:
 
         source = FeedbackSource(self.engine)
         sent: dict = {}
+        self._panel_state(sent)  # what each page got in its snapshot
         reported = (0,) * 6
         next_losses = 0.0
         while True:
@@ -504,10 +505,11 @@ class WebServer:
             if now >= next_losses:
                 next_losses = now + LOSS_REPORT_SECONDS
                 reported = self._report_losses(reported)
-            if not self._clients:
-                continue
             try:
-                messages = self._panel_state(sent) + source.poll(now)
+                state = self._panel_state(sent)  # kept current with no page open: a page's snapshot has it
+                if not self._clients:
+                    continue
+                messages = state + source.poll(now)
             except Exception as exc:  # an engine swapping its instrument mid-read: the next tick reads again
                 self.engine.report(f"web panel feedback failed once: {type(exc).__name__}: {exc}")
                 continue
