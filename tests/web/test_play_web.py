@@ -10,6 +10,7 @@ import socket
 import aiohttp
 import pytest
 
+from liveengine.control.osc.server import build_message
 from liveengine.control.web.guard import host_refusal, origin_refusal
 from liveengine.errors import LiveEngineError
 from liveengine.patch import load_patch
@@ -22,10 +23,12 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_play_serves_the_panel_with_no_midi_and_no_osc(jack_server, short_patch, tmp_path):
-    port = free_port()
+@pytest.mark.parametrize("alone", [True, False], ids=["no MIDI, no OSC", "with MIDI and OSC"])
+def test_play_serves_the_panel(jack_server, short_patch, tmp_path, alone):
+    port, osc_port = free_port(), free_port()
     patch = short_patch(extra_engine='render_in = "thread"')
-    process, lines = start_play([str(patch), "--no-midi", "--no-osc", "--no-autosave", "--web", str(port)], tmp_path,
+    inputs = ["--no-midi", "--no-osc"] if alone else ["--osc-port", str(osc_port)]
+    process, lines = start_play([str(patch), *inputs, "--no-autosave", "--web", str(port)], tmp_path,
                                 ready=lambda line: line.startswith("web panel:") or line.startswith("liveengine:"))
     try:
         assert lines[-1].strip() == f"web panel: http://127.0.0.1:{port}/", "".join(lines)
@@ -43,11 +46,16 @@ def test_play_serves_the_panel_with_no_midi_and_no_osc(jack_server, short_patch,
 
         first = asyncio.run(asyncio.wait_for(play(), 20))
         assert sum(1 for m in first if m[0] == "/pad/description") == 64
+        if not alone:  # OSC answers beside the panel
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+                client.settimeout(5)
+                client.sendto(build_message("/ping"), ("127.0.0.1", osc_port))
+                assert client.recv(64).startswith(b"/pong")
     finally:
         process.send_signal(signal.SIGINT)
         out = process.communicate(timeout=30)[0]
     assert process.returncode == 0, out
-    assert "listening for OSC" not in "".join(lines) + out
+    assert ("listening for OSC" in "".join(lines)) != alone
 
 
 def test_web_patch_section_is_checked(tmp_path):

@@ -12,7 +12,7 @@
   };
   // What this page sent, with each event's time (ms since the epoch): read by tests and the latency bench.
   const log = [];
-  window.liveengine = { log, state, ready: false, sessions: 0 };
+  window.liveengine = { log, state, ready: false, sessions: 0, unsent: 0 };
 
   // ---- the socket ----
   function connect() {
@@ -21,8 +21,9 @@
     const ws = new WebSocket(`${scheme}//${location.host}/ws${location.search}`);
     state.ws = ws;
     setConn("connecting");
-    ws.onopen = () => { state.retry = 250; setConn("connected"); };
+    ws.onopen = () => { state.retry = 250; state.heard = Date.now(); setConn("connected"); };
     ws.onmessage = (event) => {
+      state.heard = Date.now();
       let messages;
       try { messages = JSON.parse(event.data); } catch (e) { return; }
       for (const m of messages) receive(m);
@@ -36,9 +37,18 @@
     };
   }
   document.addEventListener("visibilitychange", () => { if (!document.hidden) connect(); });
+  // The engine sends the level ten times a second: a socket silent for 3 s is dead (a phone that slept
+  // on a dropped Wi-Fi link may never hear the close), so close it and reconnect.
+  setInterval(() => {
+    if (state.ws && state.ws.readyState === 1 && Date.now() - state.heard > 3000) state.ws.close();
+  }, 1000);
   window.addEventListener("online", connect);
 
-  function setConn(text) { const c = $("conn"); c.dataset.state = text; c.textContent = text; }
+  function setConn(text) {
+    const c = $("conn");
+    c.dataset.state = text;
+    c.textContent = text === "connected" || !window.liveengine.unsent ? text : `${text} (${window.liveengine.unsent} not sent)`;
+  }
 
   function send(address, args, t) {
     const message = { address, args };
@@ -46,6 +56,7 @@
     if (log.length >= 10000) log.splice(0, 5000);
     log.push(message);
     if (state.ws && state.ws.readyState === 1) state.ws.send(JSON.stringify(message));
+    else { window.liveengine.unsent += 1; setConn(state.ws && state.ws.readyState === 0 ? "connecting" : "reconnecting"); }  // counted and shown, not queued: a late hit is worse than none
   }
   function eventTime(e) { return performance.timeOrigin + e.timeStamp; }
 
