@@ -168,6 +168,35 @@ def test_a_knob_move_rerenders_the_grid_and_the_colours_follow(panel):
     assert float(shown) == pytest.approx(engine.param_value("zoom"), abs=0.01)
 
 
+def test_a_drag_in_move_mode_slides_the_plane(panel):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    engine, capture, web, osc, driver = panel
+    x0, y0 = engine.param_value("center_x"), engine.param_value("center_y")
+    driver.find_element(By.CSS_SELECTOR, '.modes button[data-mode="move"]').click()
+    surface = driver.find_element(By.ID, "xy")
+    ActionChains(driver).move_to_element(surface).click_and_hold().move_by_offset(int(surface.size["width"] * 0.25), 0) \
+        .pause(0.1).release().perform()
+    driver.find_element(By.CSS_SELECTOR, '.modes button[data-mode="pads"]').click()
+    assert wait_for(lambda: engine.param_value("center_x") < x0 - 0.1, 3)  # the map follows the finger: its centre moves left
+    assert engine.param_value("center_y") == pytest.approx(y0, abs=0.05)
+    assert sent(driver, "/param")[-1]["args"][0] in ("center_x", "center_y")
+    assert engine.wait_rendered(timeout=30)
+
+
+def test_the_keyboard_plays_a_block_that_the_arrows_move(panel):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    engine, capture, web, osc, driver = panel
+    before = len(engine.hits)
+    ActionChains(driver).send_keys("z").send_keys(Keys.ARROW_UP).send_keys(Keys.ARROW_RIGHT).send_keys("4").perform()
+    assert [m["args"] for m in sent(driver, "/pad")[-2:]] == [[0, 0, 0.8], [4, 4, 0.8]]  # block row 3, column 3, moved up 1, right 1
+    assert wait_for(lambda: len(engine.hits) >= before + 2, 3)
+    assert [h.pad for h in list(engine.hits)[-2:]] == [0, 4 * 8 + 4]
+
+
 def test_an_osc_hit_lights_the_pad_in_the_browser(panel):
     engine, capture, web, osc, driver = panel
     lit = []
