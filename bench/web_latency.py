@@ -104,6 +104,7 @@ def measure(hits: int, server_name: str, tmp: Path) -> dict:
         assert wait_for(lambda: driver.execute_script("return window.liveengine.ready"), 10), "the panel did not load"
         target = driver.find_element(By.CSS_SELECTOR, '.pad[data-row="2"][data-col="3"]')
         offset_before = wall_minus_perf()
+        load_before = round(os.getloadavg()[0], 2)  # the machine may be shared: say how busy it was
         capture.start()
         time.sleep(0.5)
         sent = []
@@ -130,7 +131,7 @@ def measure(hits: int, server_name: str, tmp: Path) -> dict:
         found = onsets(audio[:, 0], min_gap=1200) + first
         result = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
                   "browser": driver.capabilities.get("browserVersion"), "hits": hits, "period_ms": PERIOD_MS,
-                  "capture_cycles_all_placed": placed}
+                  "capture_cycles_all_placed": placed, "load_average_1min": [load_before, round(os.getloadavg()[0], 2)]}
         if len(log) != hits or len(arrivals) != hits:
             result["error"] = f"{len(log)} clicks logged and {len(arrivals)} reached the server, for {hits} clicks"
             return result
@@ -166,7 +167,8 @@ def markdown(r: dict) -> str:
                 f"{x['max']:.2f} ms | {x['p99'] - x['p1']:.2f} ms |")
 
     return "\n".join([
-        f"Measured {r['date']} on {r['machine']}, headless Chromium {r['browser']}, {r['hits']} hits each, "
+        f"Measured {r['date']} on {r['machine']} (load average {r['load_average_1min'][0]:g} at the start, "
+        f"{r['load_average_1min'][1]:g} at the end), headless Chromium {r['browser']}, {r['hits']} hits each, "
         f"`python bench/web_latency.py`.", "",
         "| on the JACK rig, 48 kHz, 128-frame periods | median | p99 | max | spread (p99-p1) |", "|---|---|---|---|---|",
         row("OSC `/pad` datagram sent to first audible frame", o),
