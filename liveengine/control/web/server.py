@@ -278,8 +278,10 @@ class WebServer:
 
         if self._feedback_task is not None:
             self._feedback_task.cancel()
-        for client in list(self._clients):
-            await client.ws.close(code=WSCloseCode.GOING_AWAY, message=b"the engine is stopping")
+        closing = [asyncio.ensure_future(client.ws.close(code=WSCloseCode.GOING_AWAY, message=b"the engine is stopping"))
+                   for client in list(self._clients)]
+        if closing:
+            await asyncio.wait(closing, timeout=1.0)  # a browser that does not answer the close is not waited for
         if self._runner is not None:
             await self._runner.cleanup()
 
