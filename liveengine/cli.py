@@ -22,6 +22,13 @@ MAX_RENDER_SECONDS = 600.0  # a score's typo (`99999 /pad ...`) must not fill th
 LONG_RENDER_SECONDS = 60.0  # renders longer than this report progress in logs too, not only on a terminal
 
 
+def _web_port(text: str) -> int:
+    try:
+        return port_type(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port; allowed: 1 to 65535") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(prog="liveengine", description="Play a neural decoder's latent space from a grid of pads.")
     parser.add_argument("--version", action="version", version=f"liveengine {__version__}")
@@ -45,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--osc-host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; others need --osc-allow)")
     play.add_argument("--osc-allow", action="append", default=[], metavar="ADDRESS", help="a client address allowed to send OSC (repeatable)")
     play.add_argument("--no-osc", action="store_true", help="do not listen for OSC")
-    play.add_argument("--web", nargs="?", const=0, type=port_type, metavar="PORT",
+    play.add_argument("--web", nargs="?", const=0, type=_web_port, metavar="PORT",
                       help="serve the web panel (default port 8765, or the patch's [web] port) and print its address")
     play.add_argument("--web-host", metavar="ADDRESS", help="address the panel listens on (default 127.0.0.1; 0.0.0.0 for a phone on the LAN: needs the printed token)")
     play.add_argument("--keys", action="store_true", help="play a 4x4 block of pads from the computer keyboard (arrows move it)")
