@@ -209,6 +209,21 @@ def test_an_osc_hit_lights_the_pad_in_the_browser(panel):
     assert wait_for(lambda: lit.extend(driver.execute_script("return window.__lit.splice(0)")) or [4, 5] in lit, 3), lit
 
 
+def test_the_page_fits_a_390_px_phone_and_does_not_scroll_under_the_fingers(panel):
+    engine, capture, web, osc, driver = panel
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": 390, "height": 844, "deviceScaleFactor": 3, "mobile": True})
+    try:
+        layout = driver.execute_script("""const pads = [...document.querySelectorAll('.pad')].map(p => p.getBoundingClientRect());
+            return {overflow: document.documentElement.scrollWidth, smallest: Math.min(...pads.map(r => r.width)),
+                    right: Math.max(...pads.map(r => r.right)), touch: getComputedStyle(document.getElementById('surface')).touchAction,
+                    padTouch: getComputedStyle(document.querySelector('.pad')).touchAction};""")
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    assert layout["overflow"] <= 390 and layout["right"] <= 390  # no sideways scrolling, every pad on screen
+    assert layout["smallest"] >= 36  # a fingertip's worth
+    assert layout["touch"] == "none" and layout["padTouch"] == "none"
+
+
 def test_the_page_reconnects_to_a_restarted_server_and_resyncs(panel):
     engine, capture, web, osc, driver = panel
     port = web.address[1]
