@@ -81,3 +81,12 @@ def test_origin_rule():
     assert origin_refusal("http://127.0.0.1:8765", "127.0.0.1:8765") == ""
     assert "not this panel's page" in origin_refusal("http://127.0.0.1:8766", "127.0.0.1:8765")
     assert origin_refusal("https://evil.example", "127.0.0.1:8765")
+
+
+def test_docs_web_md_is_generated_from_the_tables():
+    from pathlib import Path
+
+    from liveengine.control.web.docs import markdown
+
+    assert (Path(__file__).resolve().parents[2] / "docs" / "web.md").read_text() == markdown(), \
+        "docs/web.md is out of date: run python -m liveengine.control.web.docs"
