@@ -58,7 +58,7 @@ HEARTBEAT_SECONDS = 5.0  # a socket that stops answering pings (a phone asleep) 
 
 # What a browser receives besides FEEDBACK (static/app.js reads both).
 PANEL_STATE = {
-    "/hello": "an object: session (new each time the panel server starts), rows, cols, square, mappings, params (name: [low, high, doc]), feedback (the addresses above), token_needed, block_keys (the keyboard's 4x4 block)",
+    "/hello": "an object: session (new each time the panel server starts), rows, cols, square, mappings, params (name: [low, high, doc]), feedback (the feedback addresses listed here), token_needed, block_keys (the keyboard's 4x4 block)",
     "/grid": "rows cols: the grid's shape (a /patch may change it)",
     "/param": "name value: a live parameter's value, sent as it changes",
     "/mapping": "name: the grid's mapping",
