@@ -31,6 +31,7 @@ class Patch:
     demo_score: Path | None = None
     demo_seconds: float = 8.0
     midi: dict[str, Any] = field(default_factory=dict)  # the checked [midi] section (liveengine/control/midi)
+    web: dict[str, Any] = field(default_factory=dict)  # the checked [web] section (liveengine/control/web)
 
     def options(self, **overrides: Any) -> EngineOptions:
         """EngineOptions from the patch, with CLI overrides (samplerate, blocksize) on top."""
@@ -200,4 +201,5 @@ def load_patch(path: Path | str) -> Patch:
         demo_score=score,
         demo_seconds=demo["seconds"],
         midi=values["midi"],
+        web=values["web"],
     )
