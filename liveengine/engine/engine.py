@@ -36,11 +36,11 @@ from liveengine.handlers import Caller
 from liveengine.options import EngineOptions
 from liveengine.patch import Patch, load_patch
 from liveengine.render.describe import PadDescription
-from liveengine.rt.core import ASAP, CHOKE, GAIN, PANIC, STOP_PAD
+from liveengine.rt.core import ASAP, CHOKE, GAIN, PANIC, STOP_PAD, MidiEvent
 from liveengine.server.client import InProcessServer, ServerProcess
 from liveengine.server.clock import Clock
 from liveengine.server.fifo import FifoReader, FifoWriter
-from liveengine.server.layout import SharedState
+from liveengine.server.layout import Record, SharedState
 from liveengine.server.pool import SamplePool
 
 
@@ -141,7 +141,7 @@ class Engine:
     def _send(self, kind: int, frame: int, *, slot: int = -1, gen: int = 0, gain: float = 0.0, choke: int = -1, pad: int = -1,
               onset: int = 0, value: float = 0.0) -> bool:
         """Write one record into the server's command FIFO; False (counted) when it is full."""
-        count = self.fifo.put((frame, gen, kind, slot, gain, choke, pad, onset, value, 0, 0))
+        count = self.fifo.put(Record(frame, gen, kind, slot, gain, choke, pad, onset, value))
         if count < 0:
             return False
         if slot >= 0:
@@ -289,11 +289,11 @@ class Engine:
         cache = self.instrument.cache
         return [None if b is None else b.description for b in cache.buffers[: cache.pads]]
 
-    def input_events(self, limit: int = 4096) -> list[tuple]:
-        """Events the audio server read since the last call (RECORD tuples, oldest first; one reader thread)."""
-        events: list = []
-        self._events.drain(events, limit)
-        return events
+    def input_events(self, limit: int = 4096) -> list[MidiEvent]:
+        """MIDI messages the audio server read since the last call, each with its frame (oldest first; one reader thread)."""
+        records: list = []
+        self._events.drain(records, limit)
+        return [MidiEvent.of(record) for record in records]
 
     def voices(self) -> int:
         """Voices sounding or fading out now (the server's count at its last block)."""

@@ -14,7 +14,7 @@ import queue
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -36,15 +36,54 @@ MAX_RESTART_WAIT = 60.0
 START_ALLOWANCE = 60.0  # seconds a new render process may take to load its model, on top of its probe's budget
 
 
+# What goes between the engine and its render process, by name (pickled across the process boundary).
+class GridJob(NamedTuple):
+    """Render the grid for setting `generation`: batches of (latent points, slots), nearest the last hit first."""
+    generation: int
+    batches: list
+
+
+class MoreJob(NamedTuple):
+    """Render a few more slots (a pad's next variation) for setting `generation`."""
+    generation: int
+    points: np.ndarray
+    slots: list
+
+
+class Ready(NamedTuple):
+    problem: str  # "" when the model loaded and passed its probe (render/probe.py)
+
+
+class ChildError(NamedTuple):
+    text: str
+
+
+class Rendered(NamedTuple):
+    generation: int
+    slot: int
+    samples: np.ndarray
+    envelope: np.ndarray
+    onset: int
+    peak: float
+    point: np.ndarray
+    description: object
+
+
+class Failed(NamedTuple):
+    generation: int
+    slot: int
+    reason: str
+
+
 def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: int, max_seconds: float,
            jobs, results, generation, trial: Trial | None = None) -> None:
     """Child process: render the latest grid request and any single-slot requests; send buffers back.
 
-    Coalescing: a knob sweep sends one ("grid", generation, batches) message per
+    Coalescing: a knob sweep sends one GridJob per
     move. Before each batch the child drains its inbox and keeps only the newest
     grid request, so stale settings are dropped at batch granularity and the
     newest setting's pads nearest the last hit render first. Exits on None or
-    when the parent is gone. With a `trial` the model is probed first (render/probe.py) and "ready" carries what the probe found.
+    when the parent is gone. With a `trial` the model is probed first (render/probe.py) and Ready carries what the probe found.
     """
     from liveengine.decoders.registry import load_decoder
     from liveengine.render.workers import _lower_thread_priority, render_batch
@@ -55,10 +94,10 @@ def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: 
         if not problem:
             decoder.prepare(8)  # after the probe: a model too slow for the grid is refused before its warm-up
     except Exception as exc:  # reported by the parent; the parent already validated this model
-        results.put(("error", f"{type(exc).__name__}: {exc}"))
+        results.put(ChildError(f"{type(exc).__name__}: {exc}"))
         return  # the queue's thread flushes the reason before the process exits (it was lost 1 run in 3)
     results.cancel_join_thread()  # from here on, exit promptly even if the parent stopped reading results
-    results.put(("ready", problem))  # with a problem the parent refuses the model and stops us
+    results.put(Ready(problem))  # with a problem the parent refuses the model and stops us
     out = np.zeros((8, decoder.output_length), np.float32)
     parent = os.getppid()
     todo: list = []  # (generation, points, slots) batches of the newest grid request
@@ -82,13 +121,13 @@ def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: 
         while message != ():
             if message is None:
                 return
-            if message[0] == "grid":
-                todo = [(message[1], points, slots) for points, slots in message[2]]
+            if isinstance(message, GridJob):
+                todo = [(message.generation, points, slots) for points, slots in message.batches]
                 now = time.monotonic()
                 interval, last_grid, done = now - last_grid, now, 0
                 hold = min(SETTLE_SECONDS, 1.5 * interval) if interval < SETTLE_SECONDS else 0.0
             else:
-                extras.append(message[1:])
+                extras.append(tuple(message))  # a MoreJob: (generation, points, slots)
             try:
                 message = jobs.get_nowait()
             except queue.Empty:
@@ -108,11 +147,11 @@ def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: 
         try:
             for slot, b in zip(slots, render_batch(decoder, points, out, device_rate, max_seconds, job_generation)):
                 if isinstance(b, RenderFailure):
-                    results.put(("failed", job_generation, slot, b.reason))
+                    results.put(Failed(job_generation, slot, b.reason))
                 else:
-                    results.put(("buffer", job_generation, slot, b.samples, b.envelope, b.onset, b.peak, b.point, b.description))
+                    results.put(Rendered(job_generation, slot, b.samples, b.envelope, b.onset, b.peak, b.point, b.description))
         except Exception as exc:
-            results.put(("error", f"{type(exc).__name__}: {exc}"))
+            results.put(ChildError(f"{type(exc).__name__}: {exc}"))
 
 
 class ProcessRenderWorkers:
@@ -168,10 +207,15 @@ class ProcessRenderWorkers:
                 message = self._results.get(timeout=0.2)
             except queue.Empty:
                 if not self._process.is_alive():
-                    message = ("error", f"the render process exited (code {self._process.exitcode}) while loading it")
+                    message = ChildError(f"the render process exited (code {self._process.exitcode}) while loading it")
                 elif time.monotonic() > deadline:
-                    message = ("error", f"the render process did not load and try it within {timeout:.0f} s")
-        problem = message[1] if message[0] in ("ready", "error") else f"unexpected message {message[0]!r}"
+                    message = ChildError(f"the render process did not load and try it within {timeout:.0f} s")
+        if isinstance(message, Ready):
+            problem = message.problem
+        elif isinstance(message, ChildError):
+            problem = message.text
+        else:
+            problem = f"unexpected message {type(message).__name__}"
         if problem:
             self._end_child()
             for channel in (self._jobs, self._results):  # flushed and closed now, not at interpreter exit
@@ -182,14 +226,14 @@ class ProcessRenderWorkers:
     def render_all(self, points: np.ndarray, first: int | None = None, cols: int = 0, pads: int = 0) -> int:
         generation = self.cache.begin_generation()
         self._generation.value = generation
-        self._last_grid = ("grid", generation, render_order(points, first, self.batch, cols, pads=pads))
+        self._last_grid = GridJob(generation, render_order(points, first, self.batch, cols, pads=pads))
         self._jobs.put(self._last_grid)
         return generation
 
     def render_more(self, points: np.ndarray, slots: list[int]) -> None:
         generation = self.cache.generation
         for job_points, chunk in render_order(points, None, self.batch, slots=slots, pads=self.cache.pads):
-            self._jobs.put(("more", generation, job_points, chunk))
+            self._jobs.put(MoreJob(generation, job_points, chunk))
 
     def _receive(self) -> None:
         while not self._stop.is_set():
@@ -201,16 +245,16 @@ class ProcessRenderWorkers:
                 continue
             except (EOFError, OSError):
                 return
-            if message[0] == "buffer":
-                _, generation, pad, samples, envelope, onset, peak, point, description = message
-                samples.flags.writeable = False
-                if self.cache.put(pad, PlayableBuffer(samples, envelope, onset, peak, point, description, generation), generation):
+            if isinstance(message, Rendered):
+                message.samples.flags.writeable = False
+                buffer = PlayableBuffer(message.samples, message.envelope, message.onset, message.peak, message.point,
+                                        message.description, message.generation)
+                if self.cache.put(message.slot, buffer, message.generation):
                     self.rendered += 1
-            elif message[0] == "failed":
-                _, generation, slot, reason = message
-                install(self.cache, slot, RenderFailure(reason), generation, self.on_error)
-            elif message[0] == "error":
-                self._fail(RuntimeError(message[1]))
+            elif isinstance(message, Failed):
+                install(self.cache, message.slot, RenderFailure(message.reason), message.generation, self.on_error)
+            elif isinstance(message, ChildError):
+                self._fail(RuntimeError(message.text))
 
     def _restart(self) -> None:
         """The child died (killed, crashed): report it, start another, and render the newest grid again.
@@ -231,7 +275,7 @@ class ProcessRenderWorkers:
         self._start_child()
         self.restarts += 1
         old_jobs.cancel_join_thread()
-        if self._last_grid is not None and self._last_grid[1] == self.cache.generation:
+        if self._last_grid is not None and self._last_grid.generation == self.cache.generation:
             self._jobs.put(self._last_grid)
 
     def _fail(self, exc: BaseException) -> None:

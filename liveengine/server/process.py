@@ -42,7 +42,7 @@ def warm_up(options) -> None:
 
     from liveengine.rt.core import GAIN, PANIC, START, STREAM
     from liveengine.server.fifo import FifoWriter
-    from liveengine.server.layout import Layout, SharedState
+    from liveengine.server.layout import Layout, Record, SharedState
     from liveengine.server.stream import StreamWriter
 
     scratch = SharedState.create(Layout(fifo_capacity=16, slots=2, slot_frames=4096, record_frames=4096,
@@ -54,12 +54,12 @@ def warm_up(options) -> None:
     scratch.samples[0, :4096] = np.linspace(1.0, 0.0, 4096, dtype=np.float32)
     scratch.slot_len[0], scratch.slot_gen[0] = 4096, 1
     fifo = FifoWriter(scratch)
-    fifo.put((0, 1, START, 0, 0.5, 0, 0, 0, 0.0, 0, 0))
-    fifo.put((3 * options.blocksize, 1, START, 0, 0.5, -1, 1, 0, 0.0, 0, 0))
-    fifo.put((2 * options.blocksize, 0, STREAM, -1, 0.0, -1, -1, 0, 0.5, 0, 0))
+    fifo.put(Record(0, gen=1, kind=START, slot=0, gain=0.5, choke=0, pad=0))
+    fifo.put(Record(3 * options.blocksize, gen=1, kind=START, slot=0, gain=0.5, pad=1))
+    fifo.put(Record(2 * options.blocksize, kind=STREAM, value=0.5))
     StreamWriter(scratch).write(np.zeros(4096, np.float32))
-    fifo.put((5 * options.blocksize, 0, GAIN, -1, 0.0, -1, -1, 0, 0.5, 0, 0))
-    fifo.put((9 * options.blocksize, 0, PANIC, -1, 0.0, -1, -1, 0, 0.0, 0, 0))
+    fifo.put(Record(5 * options.blocksize, kind=GAIN, value=0.5))
+    fifo.put(Record(9 * options.blocksize, kind=PANIC))
     out = np.zeros((options.blocksize, options.channels), np.float32)
     core.midi_in(0, 7, bytes([0xF0, 1, 0x90, 60, 100, 0xF8]))  # the MIDI parser's paths, into the event FIFO
     for block in range(12):
