@@ -172,8 +172,15 @@ def cmd_play(args) -> int:
         check_terminal(sys.stdin.fileno())
     # The control process never opens the device: the audio server process does (liveengine/server/).
     device_spec = patch_device(patch, options, args.device)
+    if patch.engine["render_in"] == "process":
+        from liveengine.render.process_workers import prestart, warm_start
 
-    engine = Engine(patch, options, on_report=lambda m: say(f"liveengine: {m}"))
+        warm_start()
+        prestart(patch.model, patch.path, patch.model_options, options.samplerate, patch.engine["max_seconds"])
+
+    # The render process's fork server and the audio server's process start now: their interpreters'
+    # start-up overlaps the model load here and the render.
+    engine = Engine(patch, options, on_report=lambda m: say(f"liveengine: {m}"), prepare_audio=True)
     if args.resume:
         from liveengine.resources import state_dir
 

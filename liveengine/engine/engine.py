@@ -50,7 +50,9 @@ def _player_field(name: str, doc: str) -> property:
 
 
 class Engine:
-    def __init__(self, patch: Patch, options: EngineOptions | None = None, on_report: Callable[[str], None] | None = None) -> None:
+    def __init__(self, patch: Patch, options: EngineOptions | None = None, on_report: Callable[[str], None] | None = None,
+                 prepare_audio: bool = False) -> None:
+        """prepare_audio: start the audio server's process at once (see prepare_audio), for an engine about to play."""
         self.options = options or patch.options()
         self.on_report = on_report
         self.reports: deque[str] = deque(maxlen=200)
@@ -73,7 +75,15 @@ class Engine:
         self.pool = SamplePool(self.shared)
         self.clock = Clock(self.shared, self.options.samplerate, self.options.blocksize, now=self._host_now)
         self.player = Player(self._send, self._target, self.now_frame, self.pool, self.options.velocity_curve, self.control)
-        self.instrument = self._build_instrument(patch, decoder)
+        self._prepared: ServerProcess | None = None  # an audio server started ahead (prepare_audio)
+        if prepare_audio:
+            self.prepare_audio()
+        try:
+            self.instrument = self._build_instrument(patch, decoder)
+        except BaseException:
+            if self._prepared is not None:
+                self._prepared.stop()
+            raise
 
     # What the hits played and missed (hits.py keeps them).
     hits = _player_field("hits", "the last 4096 hits (engine/hits.py Hit)")
@@ -314,12 +324,23 @@ class Engine:
         return supervisor.status(self)
 
     # ---- lifecycle ----
+    def prepare_audio(self) -> None:
+        """Start the audio server's process ahead, while the grid renders: `start` then only opens the
+        device (the interpreter's start-up and imports, about 0.4 s, overlap the render)."""
+        if self._prepared is None:
+            self._prepared = ServerProcess(self.options, self.shared, self.report)
+            self._prepared.prespawn()
+
     def start(self, device: DeviceSpec | AudioBackend) -> None:
         """Start the audio: a DeviceSpec starts the audio server process on that device (LiveEngineError
         with the server's reason if it cannot); an offline backend runs the same core in this process."""
         if isinstance(device, DeviceSpec):
-            server = ServerProcess(self.options, self.shared, self.report)
-            server.start(device)
+            server, self._prepared = self._prepared or ServerProcess(self.options, self.shared, self.report), None
+            try:
+                server.start(device)
+            except LiveEngineError:
+                server.stop()  # a prespawned standby too
+                raise
         else:
             server = InProcessServer(self.options, self.shared)
             self.core = server.core
@@ -331,6 +352,9 @@ class Engine:
         self._supervisor.start()
 
     def stop(self) -> None:
+        if self._prepared is not None:  # prepared, never started
+            self._prepared.stop()
+            self._prepared = None
         self._stop.set()
         if self._supervisor is not None:
             self._supervisor.join(timeout=2.0)

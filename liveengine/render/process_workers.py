@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import sys
 import threading
 import time
 from pathlib import Path
@@ -75,21 +76,105 @@ class Failed(NamedTuple):
     reason: str
 
 
+# Render processes are forked from multiprocessing's fork server on Linux: one clean, single-threaded
+# process started early (`warm_start`, the first thing `play` does) that has numpy, onnxruntime and the
+# render code imported; a render process then starts in milliseconds instead of a new interpreter's
+# second or so, at start-up and after a crash. Elsewhere a fresh interpreter each time (spawn). Never a
+# plain fork of the control process: it has threads and audio handles.
+PRELOAD = ["liveengine.render.process_workers", "liveengine.decoders.registry", "onnxruntime", "soxr"]
+
+
+def _context():
+    if sys.platform.startswith("linux"):
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(PRELOAD)
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+def warm_start() -> None:
+    """Start the fork server now, so its imports overlap the caller's own start-up (a no-op elsewhere)."""
+    if _context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
+class TrialJob(NamedTuple):
+    """For a render process started ahead (prestart): the trial to pass before rendering (None: none)."""
+    trial: Trial | None
+
+
+_standby: tuple | None = None  # (child arguments, process, jobs, results, generation): started ahead by prestart
+
+
+def prestart(spec: str, patch_path: Path | None, model_options: dict, device_rate: int, max_seconds: float) -> None:
+    """Start the render process for this model now, before the engine is built: it loads the model
+    while the control process loads its own copy and lays out its memory; the engine's
+    ProcessRenderWorkers then adopts it (same model and settings) and sends it the trial."""
+    global _standby
+    if _standby is not None:
+        return
+    context = _context()
+    args = (spec, str(patch_path) if patch_path else None, model_options, device_rate, max_seconds)
+    jobs, results, generation = context.Queue(), context.Queue(), context.Value("q", 0, lock=False)
+    process = context.Process(target=_child, name="liveengine-render", daemon=True,
+                              args=(*args, jobs, results, generation, os.getpid(), None, True))
+    process.start()
+    _standby = (args, process, jobs, results, generation)
+
+
+def _adopt_standby(args: tuple):
+    """The process prestart made, if it was made for these arguments (else it is ended)."""
+    global _standby
+    standby, _standby = _standby, None
+    if standby is None:
+        return None
+    if standby[0] == args and standby[1].is_alive():
+        return standby[1:]
+    standby[2].put(None)
+    standby[1].join(timeout=3.0)
+    return None
+
+
+def _gone(engine: int) -> bool:
+    """Whether the engine's process has ended. Not our parent's: from the fork server that is the fork
+    server, which itself lives as long as its children do."""
+    try:
+        os.kill(engine, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass
+    return False
+
+
 def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: int, max_seconds: float,
-           jobs, results, generation, trial: Trial | None = None) -> None:
+           jobs, results, generation, engine: int, trial: Trial | None = None, trial_to_come: bool = False) -> None:
     """Child process: render the latest grid request and any single-slot requests; send buffers back.
 
     Coalescing: a knob sweep sends one GridJob per
     move. Before each batch the child drains its inbox and keeps only the newest
     grid request, so stale settings are dropped at batch granularity and the
     newest setting's pads nearest the last hit render first. Exits on None or
-    when the parent is gone. With a `trial` the model is probed first (render/probe.py) and Ready carries what the probe found.
+    when the engine's process is gone. With a `trial` the model is probed first (render/probe.py) and Ready carries what the probe found.
     """
     from liveengine.decoders.registry import load_decoder
     from liveengine.render.workers import _lower_thread_priority, render_batch
     _lower_thread_priority()
     try:
         decoder = load_decoder(spec, Path(patch_path) if patch_path else None, **model_options)
+        if trial_to_come:  # started ahead: the engine that adopts us sends the trial first
+            while True:
+                try:
+                    message = jobs.get(timeout=0.5)
+                    break
+                except queue.Empty:
+                    if _gone(engine):
+                        return
+            if message is None:
+                return
+            trial = message.trial
         problem = probe(decoder, trial, device_rate, max_seconds) if trial else ""
         if not problem:
             decoder.prepare(8)  # after the probe: a model too slow for the grid is refused before its warm-up
@@ -99,7 +184,6 @@ def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: 
     results.cancel_join_thread()  # from here on, exit promptly even if the parent stopped reading results
     results.put(Ready(problem))  # with a problem the parent refuses the model and stops us
     out = np.zeros((8, decoder.output_length), np.float32)
-    parent = os.getppid()
     todo: list = []  # (generation, points, slots) batches of the newest grid request
     extras: list = []  # single requests (a pad's next variation): small and urgent
     done = 0  # jobs of the newest grid request rendered so far
@@ -111,12 +195,12 @@ def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: 
         elif todo:
             wait = max(0.0, last_grid + hold - time.monotonic()) if done >= EAGER_JOBS else 0.0
         else:
-            wait = 0.5  # idle: wakes to see a dead parent
+            wait = 0.5  # idle: wakes to see a dead engine
         try:
             message = jobs.get(timeout=wait) if wait > 0 else jobs.get_nowait()
         except queue.Empty:
             message = ()
-        if os.getppid() != parent:
+        if _gone(engine):
             return  # the engine died without stopping us (e.g. SIGKILL): do not linger
         while message != ():
             if message is None:
@@ -165,7 +249,7 @@ class ProcessRenderWorkers:
     def __init__(self, spec: str, patch_path: Path | None, model_options: dict, preferred_batch: int, cache: PadCache,
                  device_rate: int, max_seconds: float = 4.0, on_error: Callable[[BaseException], None] | None = None,
                  trial: Trial | None = None) -> None:
-        self._context = multiprocessing.get_context("spawn")  # no fork: the parent has threads and audio handles
+        self._context = _context()
         self._child_args = (spec, str(patch_path) if patch_path else None, model_options, device_rate, max_seconds)
         self.cache = cache
         self.batch = preferred_batch
@@ -175,8 +259,14 @@ class ProcessRenderWorkers:
         self.restarts = 0
         self._quick_exits = 0  # children in a row that died soon after starting: the wait before the next grows
         self._last_grid: tuple | None = None  # the newest grid request, sent again to a replacement child
-        self._generation = self._context.Value("q", 0, lock=False)
-        self._start_child(trial)
+        adopted = _adopt_standby(self._child_args)
+        if adopted is not None:  # started ahead by prestart: it has loaded the model already
+            self._process, self._jobs, self._results, self._generation = adopted
+            self._started = time.monotonic()
+            self._jobs.put(TrialJob(trial))
+        else:
+            self._generation = self._context.Value("q", 0, lock=False)
+            self._start_child(trial)
         self._stop = threading.Event()
         self._stopping = False
         if trial is not None:
@@ -189,7 +279,7 @@ class ProcessRenderWorkers:
         self._jobs = self._context.Queue()
         self._results = self._context.Queue()
         self._process = self._context.Process(target=_child, name="liveengine-render", daemon=True,
-                                              args=(*self._child_args, self._jobs, self._results, self._generation, trial))
+                                              args=(*self._child_args, self._jobs, self._results, self._generation, os.getpid(), trial))
         self._process.start()
         self._started = time.monotonic()
 

@@ -1,10 +1,11 @@
 """The audio server process: the stream and the real-time core, alone with the interpreter.
 
 Started by the control process as `python -m liveengine.server` with the shared
-segment's descriptor passed on. It reads one JSON line (layout, options, device,
-start frame, or the dead predecessor's last block to continue from) on stdin, maps the segment, opens the device, answers one JSON line
-on stdout (ready, or the error), then parks its main thread in a blocking read
-of stdin: the audio callback is the only Python code that runs while it plays.
+segment's descriptor passed on. It reads two JSON lines on stdin: the layout and options (it
+maps the segment and warms up), then the device and its start frame (or the dead predecessor's
+last block to continue from); it opens the device, answers one JSON line on stdout (ready, or
+the error), then parks its main thread in a blocking read of stdin: the audio callback is the
+only Python code that runs while it plays. `play` starts one ahead, while the grid renders.
 Garbage collection is off. It imports numpy, the real-time core and the one
 audio library its device needs; no decoder, no resampler, no control code.
 
@@ -88,24 +89,33 @@ def raise_priority() -> int:
 
 
 def main() -> None:
-    line = sys.stdin.readline()
-    if not line:
-        return
-    config = json.loads(line)
+    # Imported before the configuration is read: a server the control process starts ahead (a standby,
+    # while the grid renders) has its interpreter and imports done by the time it is needed. The audio
+    # library itself waits for the device (sounddevice starts PortAudio, a JACK client, when imported).
     from liveengine.audio.spec import DeviceSpec
     from liveengine.errors import LiveEngineError
     from liveengine.options import EngineOptions
     from liveengine.rt.core import RealtimeCore
     from liveengine.server.layout import Layout, SharedState
 
-    options = EngineOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in config["options"].items()})
-    state = SharedState.attach(config["fd"], Layout(**config["layout"]), populate=True)
+    # Two lines: the shared memory and options (sent as soon as the process starts: it maps the memory,
+    # raises its priority and warms up meanwhile), then the device and where its clock starts.
+    line = sys.stdin.readline()
+    if not line:
+        return
+    memory = json.loads(line)
+    options = EngineOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in memory["options"].items()})
+    state = SharedState.attach(memory["fd"], Layout(**memory["layout"]), populate=True)
+    nice = raise_priority()
+    warm_up(options)
+    line = sys.stdin.readline()
+    if not line:
+        return
+    config = json.loads(line)
     state.counters[state.counter_index["pid"]] = os.getpid()
     resume = config.get("resume")
     core = RealtimeCore(options, state, start_frame=config["start_frame"], resume=tuple(resume) if resume else None)
     spec = DeviceSpec(**config["device"])
-    nice = raise_priority()
-    warm_up(options)
     backend = None
     try:
         backend = spec.create()
