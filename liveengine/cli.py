@@ -227,7 +227,7 @@ def cmd_play(args) -> int:
         say(f"liveengine {__version__}: patch '{patch.name}' ({patch.path}), decoder {engine.instrument.decoder.name}, "
             f"{engine.instrument.setting.rows}x{engine.instrument.setting.cols} pads, timing {options.timing}")
         say(f"audio server: pid {engine.server.pid}" + (f", priority nice {engine.server.nice}" if engine.server.nice < 0 else
-                                                          ", normal priority (not allowed to raise it: see the README's real-time setup)"))
+                                                          ", normal priority (not allowed to raise it: see Real-time priority in the README)"))
         say(f"playing on {engine.backend.description}" + (f", recording to {args.record}" if args.record else ""))
         if osc is not None:
             osc.start()
