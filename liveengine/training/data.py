@@ -287,6 +287,25 @@ def augment(x: np.ndarray, rng: np.random.Generator, partner: np.ndarray | None)
     return to_oneshot(y, threshold_db=-50.0) if np.max(np.abs(y)) > 1e-4 else x
 
 
+def augmented_set(waves: np.ndarray, classes: np.ndarray, train_idx: np.ndarray, variants: int, seed: int,
+                  on_progress=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The augmented training set: every training sound once as is, plus `variants` random variants of it.
+
+    (audio float32 [n, LENGTH], classes int16, origin int32: the row of `waves` each came from).
+    The same arguments give the same set. on_progress(done, total) after each training sound.
+    """
+    rng = np.random.default_rng(seed)
+    aug_audio, aug_classes, aug_origin = [], [], []
+    for done, i in enumerate(train_idx, 1):
+        aug_audio.append(waves[i]); aug_classes.append(classes[i]); aug_origin.append(i)
+        for _ in range(variants):
+            partner = waves[rng.choice(train_idx)] if rng.random() < 0.25 else None
+            aug_audio.append(augment(waves[i], rng, partner)); aug_classes.append(classes[i]); aug_origin.append(i)
+        if on_progress is not None:
+            on_progress(done, len(train_idx))
+    return np.stack(aug_audio).astype(np.float32), np.array(aug_classes, np.int16), np.array(aug_origin, np.int32)
+
+
 # ---------------------------------------------------------------- build
 
 def build(out: Path, variants: int = 3, seed: int = 0) -> dict:
@@ -320,17 +339,8 @@ def build(out: Path, variants: int = 3, seed: int = 0) -> dict:
         writer.writeheader()
         writer.writerows(records)
 
-    # Augmented training set: every training sound once as is, plus `variants` random variants.
-    rng = np.random.default_rng(seed)
-    train_idx = np.flatnonzero(split == "train")
-    aug_audio, aug_classes, aug_origin = [], [], []
-    for i in train_idx:
-        aug_audio.append(waves[i]); aug_classes.append(classes[i]); aug_origin.append(i)
-        for _ in range(variants):
-            partner = waves[rng.choice(train_idx)] if rng.random() < 0.25 else None
-            aug_audio.append(augment(waves[i], rng, partner)); aug_classes.append(classes[i]); aug_origin.append(i)
-    np.savez(out / "train_aug.npz", audio=(np.stack(aug_audio) * 32767).astype(np.int16),
-             classes=np.array(aug_classes, np.int16), origin=np.array(aug_origin, np.int32))
+    aug_audio, aug_classes, aug_origin = augmented_set(waves, classes, np.flatnonzero(split == "train"), variants, seed)
+    np.savez(out / "train_aug.npz", audio=(aug_audio * 32767).astype(np.int16), classes=aug_classes, origin=aug_origin)
 
     summary = {"sounds": len(records), "train": int((split == "train").sum()), "heldout": int((split == "heldout").sum()),
                "augmented_train": len(aug_audio), "per_source": {}, "per_class": {}}

@@ -1,0 +1,377 @@
+"""Train the drum VAE on a user's folder (fine-tuning the shipped model by default) and export it as theirs.
+
+The same model, losses, optimiser step, augmentation and export as the shipped drum model
+(model.py, train.py, data.py, export.py); what differs is the data (folder_data.py), the stop
+(a time budget, or validation no longer improving) and the export: the latent mean, axes and
+spreads come from the user's encodings, the classifier is refitted on their classes (none
+without classes), and a model card, a picture of the pads and a patch come with it.
+
+Work files (kept for --resume, in a folder next to the model's): data.npz (the prepared
+sounds and the split), checkpoint.pt (weights, Adam, the state below), best.pt (the weights
+that did best on the validation set so far: what is exported).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import platform
+import signal
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from liveengine.training.data import augmented_set
+from liveengine.training.folder_data import FolderData
+from liveengine.training.model import Config, DrumVAE, MultiResolutionSTFTLoss
+from liveengine.training.train import config_from, load, reconstruction_figures, sampling_weights, save, train_step
+
+SHIPPED = "drums.pt"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How one run trains. Fine-tuning starts from the shipped weights at the learning rate the shipped model
+    ended at, with its KL weight already reached; from scratch, the shipped model's own schedule."""
+
+    minutes: float = 20.0  # wall-clock budget of this run's training loop
+    from_scratch: bool = False
+    batch: int = 16
+    lr: float | None = None  # None: 3e-4 fine-tuning, 1e-3 from scratch
+    beta: float = 0.005
+    warmup: int | None = None  # KL warm-up steps; None: 0 fine-tuning, 3000 from scratch
+    check_every_s: float = 30.0  # seconds of training between validation checks
+    patience: int = 6  # checks without a better validation figure before training stops
+    variants: int = 3  # augmented copies of each training sound
+    threads: int = 1
+    seed: int = 0
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else (1e-3 if self.from_scratch else 3e-4)
+
+    @property
+    def kl_warmup(self) -> int:
+        return self.warmup if self.warmup is not None else (3000 if self.from_scratch else 0)
+
+
+@dataclass(frozen=True)
+class WorkFiles:
+    folder: Path
+
+    @property
+    def data(self) -> Path:
+        return self.folder / "data.npz"
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.folder / "checkpoint.pt"
+
+    @property
+    def best(self) -> Path:
+        return self.folder / "best.pt"
+
+
+def new_model(class_names: tuple[str, ...], shipped: Path | None) -> tuple[DrumVAE, dict]:
+    """The model to train: the shipped drum VAE's weights (shipped is its checkpoint) with a class head for the user's
+    classes (a new one where the classes differ), or a fresh model (shipped None). Returns (model, start info)."""
+    cfg = config_from(shipped) if shipped is not None else Config()
+    cfg = Config(**{**cfg.to_dict(), "classes": tuple(class_names)})
+    model = DrumVAE(cfg)
+    if shipped is None:
+        return model, {"start": "from scratch"}
+    weights = torch.load(shipped, map_location="cpu", weights_only=False)["model"]
+    own = model.state_dict()
+    kept = {k: v for k, v in weights.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(kept, strict=False)
+    fresh = sorted(k for k in own if k not in kept)
+    return model, {"start": f"fine-tuned from the shipped drum model ({shipped.name})", "fresh_parameters": fresh}
+
+
+def train(model: DrumVAE, data: FolderData, work: WorkFiles, settings: Settings, *, resume: bool, start_info: dict | None = None,
+          say: Callable[[str], None] = print, on_progress: Callable[[float, float], None] | None = None) -> dict:
+    """Train until this run's budget is spent or `patience` validation checks in a row bring no improvement;
+    checkpoint at every check and at the end. Returns the state (step, times, validation history, why it stopped).
+
+    The validation figure is the MR-STFT distance (spectral convergence + log-magnitude L1, lower is better)
+    of the validation sounds encoded and decoded. The first check, before any step, is the starting model's
+    (the shipped model's when fine-tuning) on the same sounds. SIGTERM finishes the step, saves and returns.
+    """
+    torch.set_num_threads(settings.threads)
+    torch.manual_seed(settings.seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
+    if resume:
+        state = load(work.checkpoint, model, optimizer)
+        state["since_best"] = 0  # resuming asks for more: the patience starts again
+    else:
+        state = {"step": 0, "train_seconds": 0.0, "wall_seconds": 0.0, "cpu_seconds": 0.0, "history": [], "best": None,
+                 "since_best": 0, **(start_info or {}), "machine": f"{platform.machine()} {platform.processor() or ''}".strip()}
+    for group in optimizer.param_groups:
+        group["lr"] = settings.learning_rate
+    state.setdefault("runs", []).append({"from_step": state["step"], **asdict(settings), "lr": settings.learning_rate,
+                                         "warmup": settings.kl_warmup})
+
+    train_idx = np.flatnonzero(data.train)
+    # The same seed gives the same augmented set, so a resumed run trains on what the first one did.
+    audio, classes, _ = augmented_set(data.audio, data.classes, train_idx, settings.variants, settings.seed)
+    weights = sampling_weights(classes)
+    labels = torch.from_numpy(classes.astype(np.int64)) if data.class_names else None
+    validation = data.audio[data.validation]
+    mrstft = MultiResolutionSTFTLoss()
+    rng = np.random.default_rng(settings.seed + state["step"])
+
+    def check() -> None:
+        figures = reconstruction_figures(model, mrstft, validation)
+        model.train()
+        entry = {"step": state["step"], "minutes": round(state["train_seconds"] / 60, 3), **figures}
+        state["history"].append(entry)
+        better = state["best"] is None or figures["mrstft"] < state["best"]["mrstft"]
+        if better:
+            state["best"] = entry
+            state["since_best"] = 0
+            torch.save(model.state_dict(), work.best)
+        else:
+            state["since_best"] += 1
+        save(work.checkpoint, model, optimizer, state)
+        what = "start" if state["step"] == 0 else f"step {state['step']} ({state['train_seconds'] / 60:.1f} min)"
+        say(f"{what}: validation MR-STFT distance {figures['mrstft']:.3f}" + (" (best so far)" if better and state["step"] else
+            "" if better else f" (best {state['best']['mrstft']:.3f} at step {state['best']['step']}; {state['since_best']} of "
+            f"{settings.patience} checks without improvement)"))
+
+    stop: list[str] = []
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.append("stopped by a signal"))
+    started, cpu_started = time.monotonic(), time.process_time()
+    wall_before, cpu_before = state["wall_seconds"], state["cpu_seconds"]
+    budget = settings.minutes * 60
+    model.train()
+    try:
+        if not state["history"]:
+            check()
+        since_check = 0.0
+        while True:
+            elapsed = time.monotonic() - started
+            if on_progress is not None:
+                on_progress(min(elapsed, budget), budget)
+            if stop:
+                break
+            if elapsed >= budget:
+                stop.append(f"the {settings.minutes:g}-minute budget was spent")
+                break
+            if state["since_best"] >= settings.patience:
+                stop.append(f"validation had not improved for {settings.patience} checks")
+                break
+            idx = rng.choice(len(audio), settings.batch, p=weights)
+            x = torch.from_numpy(audio[idx])
+            if rng.random() < 0.5:  # polarity, as the shipped model was trained
+                x = -x
+            beta = settings.beta * min(1.0, state["step"] / max(1, settings.kl_warmup)) if settings.kl_warmup else settings.beta
+            step_start = time.monotonic()
+            train_step(model, optimizer, mrstft, x, labels[idx] if labels is not None else None, beta)
+            took = time.monotonic() - step_start
+            state["train_seconds"] += took
+            since_check += took
+            state["step"] += 1
+            state["wall_seconds"] = wall_before + time.monotonic() - started
+            state["cpu_seconds"] = cpu_before + time.process_time() - cpu_started
+            if since_check >= settings.check_every_s:
+                check()
+                since_check = 0.0
+    except KeyboardInterrupt:
+        stop.append("stopped by Ctrl-C")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    state["wall_seconds"] = wall_before + time.monotonic() - started
+    state["cpu_seconds"] = cpu_before + time.process_time() - cpu_started
+    if state["history"][-1]["step"] != state["step"]:
+        check()
+    state["stopped"] = stop[0] if stop else "done"
+    save(work.checkpoint, model, optimizer, state)
+    return state
+
+
+def fit_classifier(model: DrumVAE, means: np.ndarray, classes: np.ndarray, steps: int = 400, seed: int = 0) -> None:
+    """Refit the class head on the final encodings (encoder means) of the labelled training sounds: after fine-tuning
+    the encoder moved, and the head trained beside it saw posterior samples, not the means the runtime classifies."""
+    labelled = classes >= 0
+    x = torch.from_numpy(np.ascontiguousarray(means[labelled], np.float32))
+    y = torch.from_numpy(classes[labelled].astype(np.int64))
+    torch.manual_seed(seed)
+    optimizer = torch.optim.Adam(model.classifier.parameters(), lr=3e-3, weight_decay=1e-3)
+    model.classifier.train()
+    for _ in range(steps):
+        loss = F.cross_entropy(model.classifier(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    model.classifier.eval()
+
+
+def encode_means(model: DrumVAE, audio: np.ndarray, batch: int = 64) -> np.ndarray:
+    model.eval()
+    with torch.no_grad():
+        return np.concatenate([model.encoder(torch.from_numpy(np.ascontiguousarray(audio[i:i + batch])))[0].numpy()
+                               for i in range(0, len(audio), batch)]) if len(audio) else np.zeros((0, model.cfg.latent_dim), np.float32)
+
+
+def patch_text(name: str, data: FolderData) -> str:
+    return (f"# A patch for the model liveengine train made from {data.folder.name}/ ({len(data.audio)} sounds): "
+            f"`liveengine play {name}.toml`.\n"
+            "# Every key is optional; `liveengine check` prints what would run.\n\n"
+            f"[patch]\nname = {json.dumps(name)}\n"
+            f"description = {json.dumps(f'8x8 grid over {name}, trained on the sounds of {data.folder.name}')}\n\n"
+            f"[model]\ndecoder = {json.dumps(name)}   # the model folder next to this file\n\n"
+            "[grid]\nrows = 8\ncols = 8\nmapping = \"plane\"\nzoom = 1.0\n\n"
+            "[demo]\nscore = \"default.score\"   # the shipped demo groove, played on this model's pads\nseconds = 8.0\n")
+
+
+def export_model(model: DrumVAE, data: FolderData, work: WorkFiles, out: Path, patch_path: Path, state: dict,
+                 say: Callable[[str], None] = print, seed: int = 0) -> dict:
+    """Export the best weights to `out` (the model contract), with dataset.csv, grid.png, training.json and a
+    model card (README.md), and write the patch at `patch_path`. Returns the figures (training.json's content)."""
+    from liveengine.training.export import export, latent_statistics
+
+    model.load_state_dict(torch.load(work.best, map_location="cpu", weights_only=False))
+    model.eval()
+    train_mask = data.train
+    stats = latent_statistics(model, data.audio[train_mask], data.classes[train_mask])
+    figures: dict = {"data": data.summary(), "training": {k: state.get(k) for k in ("start", "step", "train_seconds", "wall_seconds",
+                                                                                    "cpu_seconds", "history", "best", "stopped", "machine", "runs")},
+                     "plane": stats["plane"]}
+    with_classes = bool(data.class_names)
+    if with_classes:
+        fit_classifier(model, stats["encodings"], data.classes[train_mask], seed=seed)
+        figures["classifier"] = classifier_figures(model, data)
+    name = out.name
+    start = state.get("start", "")
+    description = (f"{name}: the drum VAE {('fine-tuned' if 'fine-tuned' in start else 'trained from scratch')} on {len(data.audio)} sounds "
+                   f"from {data.folder.name} ({state['step']} steps, {state['train_seconds'] / 60:.1f} min of training on the CPU) by liveengine train.")
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in ("classifier.onnx",):  # a re-export without classes must not keep an old head
+        (out / stale).unlink(missing_ok=True)
+    with warnings.catch_warnings():  # the ONNX exporter's notes on constant folding say nothing a user can act on
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.onnx")
+        export(model, out, stats, description, name=name, classifier=with_classes)
+    with open(out / "dataset.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["file", "start_s", "class", "split"])
+        writer.writeheader()
+        writer.writerows(data.manifest_rows())
+    patch_path.write_text(patch_text(name, data))
+    figures["grid"] = grid_figures(out, patch_path, stats["encodings"], data.files[train_mask], say)
+    (out / "training.json").write_text(json.dumps(figures, indent=1))
+    (out / "README.md").write_text(model_card(name, figures))
+    return figures
+
+
+def classifier_figures(model: DrumVAE, data: FolderData) -> dict:
+    """The refitted head's accuracy on the validation sounds (encoder means), against always answering the largest class."""
+    mask = data.validation & (data.classes >= 0)
+    if not mask.any():
+        return {"validation_sounds": 0}
+    with torch.no_grad():
+        predicted = model.classifier(torch.from_numpy(encode_means(model, data.audio[mask]))).argmax(1).numpy()
+    truth = data.classes[mask]
+    largest = np.bincount(data.classes[data.train & (data.classes >= 0)]).argmax()
+    return {"validation_sounds": int(mask.sum()), "accuracy": round(float((predicted == truth).mean()), 3),
+            "largest_class_accuracy": round(float((truth == largest).mean()), 3), "largest_class": data.class_names[largest]}
+
+
+def grid_figures(out: Path, patch_path: Path, encodings: np.ndarray, files: np.ndarray, say: Callable[[str], None]) -> dict:
+    """Render the patch's pads through the runtime (as `liveengine render-grid` does), draw them into grid.png, and
+    measure how much of the library the grid covers: the distinct files among each pad's nearest training sound
+    (latent distance from the pad's point to the training sounds' encodings)."""
+    from liveengine.decoders.registry import load_decoder
+    from liveengine.export.cli import patch_grid
+    from liveengine.export.grid_export import render_pads
+    from liveengine.export.pictures import save_png, spectrogram_sheet
+    from liveengine.patch import load_patch
+
+    patch = load_patch(patch_path)
+    decoder = load_decoder(patch.model, patch.path, **patch.model_options)
+    rows, cols, points = patch_grid(patch, decoder)
+    rate = patch.audio["samplerate"]
+    pads = render_pads(decoder, points, rate, patch.engine["max_seconds"])
+    classes = [p.description.drum_class for p in pads]
+    save_png(spectrogram_sheet([p.samples for p in pads], rate, rows, cols, classes,
+                               title=f"{patch.name}: {rows}x{cols} pads (row 0 at the bottom)"), out / "grid.png")
+    distances = np.linalg.norm(points[:, None, :].astype(np.float64) - encodings[None, :, :].astype(np.float64), axis=2)
+    nearest = distances.argmin(axis=1)
+    counts: dict[str, int] = {}
+    for label in classes:
+        counts[label or "(none)"] = counts.get(label or "(none)", 0) + 1
+    return {"rows": rows, "cols": cols, "nearest_distinct_files": len(set(files[nearest].tolist())),
+            "nearest_distinct_sounds": len(set(nearest.tolist())), "training_files": len(set(files.tolist())),
+            "pad_classes": counts, "pad_loudness_dbfs_min": round(min(p.description.loudness_db for p in pads), 1)}
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(map(str, r)) + " |" for r in rows])
+
+
+def model_card(name: str, figures: dict) -> str:
+    """README.md of an exported model: the data, how it was trained, its figures, how to play it."""
+    d, t, g = figures["data"], figures["training"], figures["grid"]
+    history = t["history"]
+    first, best = history[0], t["best"]
+    fine = "fine-tuned" in (t.get("start") or "")
+    lines = [f"# {name}: a model trained on your sounds", "",
+             f"Made by `liveengine train` from `{d['folder']}`: the drum VAE {t.get('start')}. It meets the liveengine model "
+             "contract (docs/model-contract.md): `decoder.onnx` (latent point -> STFT magnitude and phase, 1-s sounds at 44.1 kHz), "
+             "`encoder.onnx`" + (", `classifier.onnx` (over the classes below)" if d["classes"] else " (no classifier: the folder had no "
+                                 "class subfolders, so the pad map shows brightness)") + ".", "",
+             f"Play it: `liveengine play {name}.toml` (the patch next to this folder), or `liveengine play --model {name}`. "
+             "`grid.png` shows every pad's spectrogram as the 8x8 grid lays them out, row 0 at the bottom.", "",
+             "## Data", "",
+             f"{d['audio_files']} audio files, {d['sounds']} sounds from {d['files_used']} of them (long files cut at their hits); "
+             f"{d['train']} trained on, {d['validation']} held back as the validation set (never trained on). Every sound is "
+             "mixed to mono, resampled to 44.1 kHz, started at its onset, cut or padded to 1 s and peak-normalised.", "",
+             _table(["class", "files", "sounds", "train", "validation"],
+                    [[k, v["files"], v["sounds"], v["train"], v["validation"]] for k, v in d["per_class"].items()]), ""]
+    if d["skipped"]:
+        lines += [f"Skipped {len(d['skipped'])} files: " + "; ".join(f"{k} {v}" for k, v in list(d["skipped"].items())[:20])
+                  + (" ..." if len(d["skipped"]) > 20 else "") + ".", ""]
+    if d.get("other_files"):
+        lines += [f"Left out {d['other_files']} files that are not audio (by their ending).", ""]
+    if d["quiet_hits"]:
+        lines += [f"Left out {d['quiet_hits']} hits quieter than -80 dBFS.", ""]
+    if d["cut_to_1s"]:
+        lines += [f"{d['cut_to_1s']} sounds were longer than 1 s and were cut to 1 s with a 50 ms fade.", ""]
+    lines += ["`dataset.csv` lists every sound: file, start in the file, class, split.", "",
+              "## Training", "",
+              f"{t['step']} steps of batch {t['runs'][-1]['batch']} in {t['train_seconds'] / 60:.1f} minutes of training time "
+              f"({t['wall_seconds'] / 60:.1f} min wall-clock in the training loop, {t['cpu_seconds'] / 60:.1f} min of CPU time) on "
+              f"{t['machine'] or 'this machine'}, {t['runs'][-1]['threads']} thread(s), PyTorch {torch.__version__}. "
+              f"Stopped because {t['stopped']}. Augmentation as the drum model's: every training sound plus "
+              f"{t['runs'][-1]['variants']} variants (pitch, envelope, filter, layering).", "",
+              "Validation (the held-back sounds encoded and decoded; MR-STFT distance = spectral convergence + log-magnitude L1 "
+              "over three STFT sizes; lower is closer to the originals):", "",
+              _table(["", "step", "training minutes", "spectral convergence", "log-magnitude L1", "MR-STFT distance"],
+                     [["the shipped drum model" if fine else "the untrained model", first["step"], first["minutes"], first["sc"],
+                       first["logmag"], first["mrstft"]],
+                      ["**this model (exported: its best check)**", best["step"], best["minutes"], best["sc"], best["logmag"],
+                       f"**{best['mrstft']}**"]]), ""]
+    if len(history) > 2:
+        lines += ["Every check: " + ", ".join(f"{h['step']}: {h['mrstft']}" for h in history) + ".", ""]
+    lines += ["## The pads", "",
+              f"The pad plane runs through the {figures['plane']} of this model's encodings of the training sounds "
+              "(`latent.mean`, `latent.axes`, `latent.spreads` in decoder.onnx's metadata), not the drum model's.",
+              f"On the default {g['rows']}x{g['cols']} grid, the pads' nearest training sounds (latent distance) are "
+              f"{g['nearest_distinct_sounds']} distinct sounds from **{g['nearest_distinct_files']} distinct files** "
+              f"(of {g['training_files']} trained on): how much of the library the grid covers.", ""]
+    if d["classes"]:
+        c = figures["classifier"]
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(g["pad_classes"].items(), key=lambda kv: -kv[1]))
+        lines += [f"Pads per class (by the classifier): {counts}."]
+        if c.get("validation_sounds"):
+            lines += [f"Classifier, refitted on the final encodings: accuracy {c['accuracy']} on the {c['validation_sounds']} validation "
+                      f"sounds (always answering the largest class, {c['largest_class']}: {c['largest_class_accuracy']})."]
+        lines += [""]
+    lines += ["## Again, longer", "",
+              f"`liveengine train {d['folder']} --out {name} --resume --minutes 20` continues from the last checkpoint "
+              f"(kept in `{name}-training/` next to this folder, with the prepared sounds; delete it when done).", ""]
+    return "\n".join(lines)
