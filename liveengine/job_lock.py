@@ -18,6 +18,7 @@ from pathlib import Path
 from liveengine.errors import LiveEngineError
 
 LOCK_NAME = "heavy-job.lock"
+HELD = "LIVEENGINE_HEAVY_JOB"  # set while a job holds the lock: the processes it starts run under its lock
 
 
 def lock_path() -> Path:
@@ -30,10 +31,15 @@ def lock_path() -> Path:
 def heavy_job(what: str, path: Path | None = None):
     """Hold the heavy-job lock while the block runs; LiveEngineError naming the job that holds it if one does.
 
-    `what` names this job for the others' refusals ("a training run (liveengine train kit)").
+    `what` names this job for the others' refusals ("a training run (liveengine train kit)"). A process the holder
+    started (its environment says so) runs under the holder's lock: a benchmark's own children, a training a
+    benchmark runs.
     """
     import fcntl
 
+    if os.environ.get(HELD):
+        yield
+        return
     path = Path(path) if path is not None else lock_path()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,11 +64,25 @@ def heavy_job(what: str, path: Path | None = None):
         handle.truncate()
         handle.write(json.dumps({"what": what, "pid": os.getpid(), "since": time.time()}))
         handle.flush()
+        os.environ[HELD] = str(os.getpid())
         try:
             yield
         finally:
+            os.environ.pop(HELD, None)
             handle.seek(0)
             handle.truncate()  # the lock goes with the handle; an empty file names nobody
             fcntl.flock(handle, fcntl.LOCK_UN)
     finally:
         handle.close()
+
+
+def run_exclusively(what: str, main) -> int:
+    """main() under the heavy-job lock, for a benchmark script's entry point; a refusal is one line on stderr and 1."""
+    import sys
+
+    try:
+        with heavy_job(what):
+            return main() or 0
+    except LiveEngineError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 1

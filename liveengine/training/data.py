@@ -353,6 +353,67 @@ def build(out: Path, variants: int = 3, seed: int = 0) -> dict:
     return summary
 
 
+# ---------------------------------------------------------------- a folder as a producer has one
+
+# sonic-pi-samples (CC0) loops, cut at their hits by `liveengine train`; the drum model never trained on them.
+HELD_IN_LOOPS = ("loop_amen_full", "loop_tabla", "loop_safari", "loop_compus", "loop_mika", "loop_garzul")
+
+
+def held_in_folder(out: Path, sounds: int = 200, new: int = 100) -> dict:
+    """Write a folder of `sounds` sounds from the Debian packages the drum model may train on (never the held-out
+    GPL and CC-BY-SA kits), laid out as `liveengine train` reads one, half of them new to the drum model:
+
+    - `sounds - new` drum one-shots the drum model trained on (Sonic Pi's drum samples and the CC0/CC-BY hydrogen
+      kits, interleaved): a subfolder per class (kick/, snare/, ...), unlabelled ones at the top;
+    - `new` hits of Sonic Pi's loops (drum breaks, tabla, percussion), at the top as whole files that train cuts
+      at their hits (the last one shortened to make up the count): sounds the drum model has never heard.
+
+    Files are copied as they are. Returns {"files", "sounds", "from": {source: files}, "new_files": [names]}.
+    Needs sonic-pi-samples and hydrogen-drumkits.
+    """
+    import shutil
+
+    import soundfile as sf
+
+    from liveengine.audio_files import read_audio
+    from liveengine.library.index import file_sounds
+
+    one_shots = [(path, cls, "sonic-pi") for path, cls, *_ in sonic_pi_sounds()]
+    kits = [(path, cls, f"{source.split('/')[-1]}") for path, cls, source, _, split, *_ in hydrogen_sounds() if split == "train"]
+    if not one_shots or not kits:
+        raise FileNotFoundError("held_in_folder needs sonic-pi-samples and hydrogen-drumkits (apt-get install them)")
+    order = [x for pair in zip(one_shots, kits) for x in pair] + one_shots[len(kits):] + kits[len(one_shots):]
+    out.mkdir(parents=True, exist_ok=True)
+    count, used, new_files = 0, {}, []
+    for path, cls, source in order:
+        cut = len(file_sounds(read_audio(path, SAMPLE_RATE), SAMPLE_RATE, LENGTH))
+        if cut == 0 or count + cut > sounds - new:
+            continue
+        target = (out / cls if cls else out) / f"{source}-{path.name}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+        count += cut
+        used[source] = used.get(source, 0) + 1
+    for name in HELD_IN_LOOPS:
+        if count >= sounds:
+            break
+        loop = read_audio(SONIC_PI / f"{name}.flac", SAMPLE_RATE)
+        hits = file_sounds(loop, SAMPLE_RATE, LENGTH)
+        take = min(len(hits), sounds - count)
+        target = f"sonic-pi-{name}.flac"
+        if take == len(hits):
+            shutil.copyfile(SONIC_PI / f"{name}.flac", out / target)
+        else:  # the first `take` hits: cut just before the next one
+            target = f"sonic-pi-{name}-first-{take}.wav"
+            sf.write(str(out / target), loop[: int(round(hits[take][0] * SAMPLE_RATE))], SAMPLE_RATE, subtype="FLOAT")
+        count += take
+        new_files.append(target)
+        used["sonic-pi loops"] = used.get("sonic-pi loops", 0) + 1
+    if count < sounds:
+        raise ValueError(f"the held-in sources gave {count} sounds, {sounds} were asked for")
+    return {"files": sum(used.values()), "sounds": count, "from": used, "new_files": new_files}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("training_data"))

@@ -47,7 +47,7 @@ class Settings:
     beta: float = 0.005
     warmup: int | None = None  # KL warm-up steps; None: 0 fine-tuning, 3000 from scratch
     check_every_s: float = 30.0  # seconds of training between validation checks
-    patience: int = 6  # checks without a better validation figure before training stops
+    patience: int = 8  # checks in a row without a better validation figure before training stops (4 minutes at the default)
     variants: int = 3  # augmented copies of each training sound
     threads: int = 1
     seed: int = 0
@@ -81,14 +81,16 @@ class WorkFiles:
 def new_model(class_names: tuple[str, ...], shipped: Path | None) -> tuple[DrumVAE, dict]:
     """The model to train: the shipped drum VAE's weights (shipped is its checkpoint) with a class head for the user's
     classes (a new one where the classes differ), or a fresh model (shipped None). Returns (model, start info)."""
-    cfg = config_from(shipped) if shipped is not None else Config()
-    cfg = Config(**{**cfg.to_dict(), "classes": tuple(class_names)})
+    base = config_from(shipped) if shipped is not None else Config()
+    cfg = Config(**{**base.to_dict(), "classes": tuple(class_names)})
     model = DrumVAE(cfg)
     if shipped is None:
         return model, {"start": "from scratch"}
-    weights = torch.load(shipped, map_location="cpu", weights_only=False)["model"]
+    ckpt = torch.load(shipped, map_location="cpu", weights_only=False)
     own = model.state_dict()
-    kept = {k: v for k, v in weights.items() if k in own and own[k].shape == v.shape}
+    same_classes = tuple(class_names) == tuple(base.classes)  # the same count in another order is another head
+    kept = {k: v for k, v in ckpt["model"].items()
+            if k in own and own[k].shape == v.shape and (same_classes or not k.startswith("classifier."))}
     model.load_state_dict(kept, strict=False)
     fresh = sorted(k for k in own if k not in kept)
     return model, {"start": f"fine-tuned from the shipped drum model ({shipped.name})", "fresh_parameters": fresh}
@@ -121,7 +123,11 @@ def train(model: DrumVAE, data: FolderData, work: WorkFiles, settings: Settings,
     # The same seed gives the same augmented set, so a resumed run trains on what the first one did.
     audio, classes, _ = augmented_set(data.audio, data.classes, train_idx, settings.variants, settings.seed)
     weights = sampling_weights(classes)
-    labels = torch.from_numpy(classes.astype(np.int64)) if data.class_names else None
+    # From scratch the class head trains with the VAE, as the shipped model's did, and sorts the latent by class.
+    # Fine-tuning leaves it out: the user's classes are not the drum model's, and a head that starts out wrong
+    # pulls the encoder away from what it learned (every fine-tuning run with it got worse on its validation
+    # sounds in its first minutes). export_model fits the head on the final encodings either way.
+    labels = torch.from_numpy(classes.astype(np.int64)) if data.class_names and settings.from_scratch else None
     validation = data.audio[data.validation]
     mrstft = MultiResolutionSTFTLoss()
     rng = np.random.default_rng(settings.seed + state["step"])
