@@ -143,7 +143,7 @@ def _train(args, folder: Path, model_dir: Path, patch: Path, work_dir: Path, say
     grid = figures["grid"]
     say(f"validation MR-STFT distance: {first['mrstft']:.3f} for the {'shipped drum model' if shipped else 'untrained model'}, "
         f"{best['mrstft']:.3f} for this model (lower is closer to your sounds)")
-    say(f"the 8x8 grid's pads lie nearest to {grid['nearest_distinct_sounds']} of your sounds from {grid['nearest_distinct_files']} files"
+    say(f"the 8x8 grid's pads sound nearest to {grid['nearest_distinct_sounds']} of your sounds from {grid['nearest_distinct_files']} files"
         + (f"; classifier accuracy {figures['classifier']['accuracy']} on the validation sounds" if figures.get("classifier", {}).get("accuracy") is not None else ""))
     say(f"wrote {model_dir}/ (model, README.md card, grid.png) and {patch} in {(time.monotonic() - started) / 60:.1f} min; "
         f"play it: liveengine play {patch}")

@@ -384,7 +384,7 @@ def held_in_folder(out: Path, sounds: int = 200, new: int = 100) -> dict:
         raise FileNotFoundError("held_in_folder needs sonic-pi-samples and hydrogen-drumkits (apt-get install them)")
     order = [x for pair in zip(one_shots, kits) for x in pair] + one_shots[len(kits):] + kits[len(one_shots):]
     out.mkdir(parents=True, exist_ok=True)
-    count, used, new_files = 0, {}, []
+    count, used, new_files, per_class = 0, {}, [], {}
     for path, cls, source in order:
         cut = len(file_sounds(read_audio(path, SAMPLE_RATE), SAMPLE_RATE, LENGTH))
         if cut == 0 or count + cut > sounds - new:
@@ -394,6 +394,12 @@ def held_in_folder(out: Path, sounds: int = 200, new: int = 100) -> dict:
         shutil.copyfile(path, target)
         count += cut
         used[source] = used.get(source, 0) + 1
+        per_class[cls] = per_class.get(cls, 0) + cut
+    for cls, n in per_class.items():  # a class of one sound cannot be both trained on and checked: it goes unlabelled
+        if cls and n == 1:
+            for file in (out / cls).iterdir():
+                file.rename(out / file.name)
+            (out / cls).rmdir()
     for name in HELD_IN_LOOPS:
         if count >= sounds:
             break
@@ -403,9 +409,17 @@ def held_in_folder(out: Path, sounds: int = 200, new: int = 100) -> dict:
         target = f"sonic-pi-{name}.flac"
         if take == len(hits):
             shutil.copyfile(SONIC_PI / f"{name}.flac", out / target)
-        else:  # the first `take` hits: cut just before the next one
+        else:  # the first hits, cut just before the next one, then silence: more than 2 s, so that train cuts it too
+            while True:
+                clip = loop[: int(round(hits[take][0] * SAMPLE_RATE))]
+                clip = np.concatenate([clip, np.zeros(max(0, 2 * LENGTH + SAMPLE_RATE // 10 - len(clip)), np.float32)])
+                found = len(file_sounds(clip, SAMPLE_RATE, LENGTH))
+                if found <= sounds - count:
+                    break
+                take -= 1  # the cut can split a hit in two
+            take = found
             target = f"sonic-pi-{name}-first-{take}.wav"
-            sf.write(str(out / target), loop[: int(round(hits[take][0] * SAMPLE_RATE))], SAMPLE_RATE, subtype="FLOAT")
+            sf.write(str(out / target), clip, SAMPLE_RATE, subtype="FLOAT")
         count += take
         new_files.append(target)
         used["sonic-pi loops"] = used.get("sonic-pi loops", 0) + 1

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import platform
 import signal
 import time
@@ -141,7 +142,8 @@ def train(model: DrumVAE, data: FolderData, work: WorkFiles, settings: Settings,
         if better:
             state["best"] = entry
             state["since_best"] = 0
-            torch.save(model.state_dict(), work.best)
+            torch.save(model.state_dict(), work.best.with_suffix(".tmp"))
+            os.replace(work.best.with_suffix(".tmp"), work.best)  # Ctrl-C mid-save leaves the previous best whole
         else:
             state["since_best"] += 1
         save(work.checkpoint, model, optimizer, state)
@@ -202,8 +204,8 @@ def train(model: DrumVAE, data: FolderData, work: WorkFiles, settings: Settings,
 
 
 def fit_classifier(model: DrumVAE, means: np.ndarray, classes: np.ndarray, steps: int = 400, seed: int = 0) -> None:
-    """Refit the class head on the final encodings (encoder means) of the labelled training sounds: after fine-tuning
-    the encoder moved, and the head trained beside it saw posterior samples, not the means the runtime classifies."""
+    """Fit the class head on the final encodings (encoder means) of the labelled training sounds: fine-tuning does
+    not train it, and from scratch it trained on posterior samples, not on the means the runtime classifies."""
     labelled = classes >= 0
     x = torch.from_numpy(np.ascontiguousarray(means[labelled], np.float32))
     y = torch.from_numpy(classes[labelled].astype(np.int64))
@@ -268,7 +270,7 @@ def export_model(model: DrumVAE, data: FolderData, work: WorkFiles, out: Path, p
         writer.writeheader()
         writer.writerows(data.manifest_rows())
     patch_path.write_text(patch_text(name, data))
-    figures["grid"] = grid_figures(out, patch_path, stats["encodings"], data.files[train_mask], say)
+    figures["grid"] = grid_figures(out, patch_path, data, say)
     (out / "training.json").write_text(json.dumps(figures, indent=1))
     (out / "README.md").write_text(model_card(name, figures))
     return figures
@@ -287,32 +289,50 @@ def classifier_figures(model: DrumVAE, data: FolderData) -> dict:
             "largest_class_accuracy": round(float((truth == largest).mean()), 3), "largest_class": data.class_names[largest]}
 
 
-def grid_figures(out: Path, patch_path: Path, encodings: np.ndarray, files: np.ndarray, say: Callable[[str], None]) -> dict:
+def grid_figures(out: Path, patch_path: Path, data: FolderData, say: Callable[[str], None]) -> dict:
     """Render the patch's pads through the runtime (as `liveengine render-grid` does), draw them into grid.png, and
-    measure how much of the library the grid covers: the distinct files among each pad's nearest training sound
-    (latent distance from the pad's point to the training sounds' encodings)."""
+    measure how much of the library the grid covers: the distinct files among each pad's nearest training sound.
+
+    A pad's nearest training sound is the one `liveengine similar` would name for the pad's sound: the pad rendered,
+    encoded, and compared with the training sounds encoded the same way (runtime encoder, latent distance). For
+    the record, the same count from the pad's latent point itself (no render) is given too: it is lower, since the
+    training encodings lie well off the 2-D plane and the few nearest it are nearest to many pads.
+    """
     from liveengine.decoders.registry import load_decoder
     from liveengine.export.cli import patch_grid
     from liveengine.export.grid_export import render_pads
     from liveengine.export.pictures import save_png, spectrogram_sheet
+    from liveengine.library.index import encode_sounds
     from liveengine.patch import load_patch
 
     patch = load_patch(patch_path)
     decoder = load_decoder(patch.model, patch.path, **patch.model_options)
     rows, cols, points = patch_grid(patch, decoder)
-    rate = patch.audio["samplerate"]
+    rate = decoder.sample_rate  # the model's own rate: what the encoder takes
     pads = render_pads(decoder, points, rate, patch.engine["max_seconds"])
     classes = [p.description.drum_class for p in pads]
     save_png(spectrogram_sheet([p.samples for p in pads], rate, rows, cols, classes,
                                title=f"{patch.name}: {rows}x{cols} pads (row 0 at the bottom)"), out / "grid.png")
-    distances = np.linalg.norm(points[:, None, :].astype(np.float64) - encodings[None, :, :].astype(np.float64), axis=2)
-    nearest = distances.argmin(axis=1)
+    train = data.train
+    files = data.files[train]
+    library = encode_sounds(decoder, list(data.audio[train]))
+    heard = encode_sounds(decoder, [p.samples for p in pads])
+
+    def nearest(queries: np.ndarray) -> np.ndarray:
+        return np.linalg.norm(queries[:, None, :].astype(np.float64) - library[None, :, :].astype(np.float64), axis=2).argmin(axis=1)
+
+    by_sound, by_point = nearest(heard), nearest(points)
     counts: dict[str, int] = {}
     for label in classes:
         counts[label or "(none)"] = counts.get(label or "(none)", 0) + 1
-    return {"rows": rows, "cols": cols, "nearest_distinct_files": len(set(files[nearest].tolist())),
-            "nearest_distinct_sounds": len(set(nearest.tolist())), "training_files": len(set(files.tolist())),
+    return {"rows": rows, "cols": cols, "nearest_distinct_files": len(set(files[by_sound].tolist())),
+            "nearest_distinct_sounds": len(set(by_sound.tolist())), "training_files": len(set(files.tolist())),
+            "point_nearest_distinct_files": len(set(files[by_point].tolist())),
             "pad_classes": counts, "pad_loudness_dbfs_min": round(min(p.description.loudness_db for p in pads), 1)}
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _table(header: list[str], rows: list[list]) -> str:
@@ -339,14 +359,14 @@ def model_card(name: str, figures: dict) -> str:
              _table(["class", "files", "sounds", "train", "validation"],
                     [[k, v["files"], v["sounds"], v["train"], v["validation"]] for k, v in d["per_class"].items()]), ""]
     if d["skipped"]:
-        lines += [f"Skipped {len(d['skipped'])} files: " + "; ".join(f"{k} {v}" for k, v in list(d["skipped"].items())[:20])
+        lines += [f"Skipped {_n(len(d['skipped']), 'file')}: " + "; ".join(f"{k} {v}" for k, v in list(d["skipped"].items())[:20])
                   + (" ..." if len(d["skipped"]) > 20 else "") + ".", ""]
     if d.get("other_files"):
-        lines += [f"Left out {d['other_files']} files that are not audio (by their ending).", ""]
+        lines += [f"Left out {_n(d['other_files'], 'file')} that {'is' if d['other_files'] == 1 else 'are'} not audio (by the name's ending).", ""]
     if d["quiet_hits"]:
-        lines += [f"Left out {d['quiet_hits']} hits quieter than -80 dBFS.", ""]
+        lines += [f"Left out {_n(d['quiet_hits'], 'hit')} quieter than -80 dBFS.", ""]
     if d["cut_to_1s"]:
-        lines += [f"{d['cut_to_1s']} sounds were longer than 1 s and were cut to 1 s with a 50 ms fade.", ""]
+        lines += [f"{_n(d['cut_to_1s'], 'sound')} longer than 1 s {'was' if d['cut_to_1s'] == 1 else 'were'} cut to 1 s with a 50 ms fade.", ""]
     lines += ["`dataset.csv` lists every sound: file, start in the file, class, split.", "",
               "## Training", "",
               f"{t['step']} steps of batch {t['runs'][-1]['batch']} in {t['train_seconds'] / 60:.1f} minutes of training time "
@@ -361,14 +381,20 @@ def model_card(name: str, figures: dict) -> str:
                        first["logmag"], first["mrstft"]],
                       ["**this model (exported: its best check)**", best["step"], best["minutes"], best["sc"], best["logmag"],
                        f"**{best['mrstft']}**"]]), ""]
+    if best["step"] == 0:
+        lines += ["No check beat the starting model on the validation sounds: the exported weights are the starting model's "
+                  "(with your pad plane" + (" and classifier" if d["classes"] else "") + "). Train longer with --resume.", ""]
     if len(history) > 2:
-        lines += ["Every check: " + ", ".join(f"{h['step']}: {h['mrstft']}" for h in history) + ".", ""]
+        lines += ["Every check (step: MR-STFT distance): " + ", ".join(f"{h['step']}: {h['mrstft']}" for h in history) + ".", ""]
     lines += ["## The pads", "",
               f"The pad plane runs through the {figures['plane']} of this model's encodings of the training sounds "
               "(`latent.mean`, `latent.axes`, `latent.spreads` in decoder.onnx's metadata), not the drum model's.",
-              f"On the default {g['rows']}x{g['cols']} grid, the pads' nearest training sounds (latent distance) are "
-              f"{g['nearest_distinct_sounds']} distinct sounds from **{g['nearest_distinct_files']} distinct files** "
-              f"(of {g['training_files']} trained on): how much of the library the grid covers.", ""]
+              f"On the default {g['rows']}x{g['cols']} grid, the pads' nearest training sounds (each pad's sound encoded and "
+              f"compared with the training sounds, as `liveengine similar` would) are {g['nearest_distinct_sounds']} distinct "
+              f"sounds from **{g['nearest_distinct_files']} distinct files** (of {g['training_files']} trained on): how much "
+              f"of the library the grid covers. From the pads' latent points instead of their sounds: "
+              f"{g['point_nearest_distinct_files']} files (the training encodings lie well off the plane, so the few "
+              "nearest it are nearest to many pads).", ""]
     if d["classes"]:
         c = figures["classifier"]
         counts = ", ".join(f"{k} {v}" for k, v in sorted(g["pad_classes"].items(), key=lambda kv: -kv[1]))

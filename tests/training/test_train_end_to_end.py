@@ -66,3 +66,22 @@ def test_train_a_tiny_folder_then_check_and_resume(tmp_path, capsys):
     state = own.train(model, data, work, own.Settings(minutes=0.01), resume=True, say=lambda line: None)
     assert state["step"] > figures["training"]["step"] and len(state["runs"]) == 2
     assert state["history"][: len(history)] == history
+
+
+def test_a_folder_without_classes_gives_a_model_without_a_classifier(tmp_path):
+    """No subfolders, no classes: the export writes no classifier.onnx and no class names, and the pad plane runs
+    through the encodings (the grid map then shows each pad's brightness)."""
+    from liveengine.decoders.registry import load_decoder
+    from liveengine.resources import checkpoints_dir
+    from liveengine.training import own
+    from liveengine.training.export import export, latent_statistics
+
+    model, start = own.new_model((), checkpoints_dir() / own.SHIPPED)
+    assert start["fresh_parameters"] == ["classifier.net.0.bias", "classifier.net.0.weight", "classifier.net.2.bias", "classifier.net.2.weight"]
+    sounds = np.stack([np.pad(hit("kick" if i % 2 else "hat", i), (0, 44100 - 22050)) for i in range(4)])
+    stats = latent_statistics(model.eval(), sounds, np.full(4, -1, np.int16))
+    assert stats["plane"] == "encodings"
+    export(model, tmp_path / "flat", stats, "no classes", name="flat", classifier=False)
+    assert not (tmp_path / "flat" / "classifier.onnx").exists()
+    decoder = load_decoder(str(tmp_path / "flat"))
+    assert decoder.classifier is None and decoder.info.classes == () and decoder.encoder is not None

@@ -202,3 +202,19 @@ def test_missing_torch_is_one_sentence(tmp_path):
     assert result.stderr.strip() == ("liveengine: liveengine train needs PyTorch, which is not installed in this Python. Install the train "
                                      "extra: pip install 'liveengine[train]' (torch 2.13.0, the CPU build, and onnx).")
     assert not (tmp_path / "m").exists() and not (tmp_path / "m-training").exists()
+
+
+def test_the_held_in_folder_has_its_count_and_never_a_held_out_kit(tmp_path):
+    """The folder bench/train_own.py trains on, built smaller: Debian's Sonic Pi samples and hydrogen kits where installed."""
+    from liveengine.training import data as drum_data
+
+    if not drum_data.SONIC_PI.is_dir() or not drum_data.HYDROGEN.is_dir():
+        pytest.skip("needs the Debian packages sonic-pi-samples and hydrogen-drumkits")
+    built = drum_data.held_in_folder(tmp_path / "kit", sounds=14, new=5)
+    folder = build_folder_data(tmp_path / "kit")
+    assert built["sounds"] == len(folder.audio) == 14
+    from_loops = np.isin(folder.files, built["new_files"])
+    assert from_loops.sum() == 5 and (folder.classes[from_loops] == -1).all()
+    held_out = [kit for kit, (licence, _) in drum_data.HYDROGEN_LICENCES.items() if licence not in drum_data.TRAINABLE_LICENCES]
+    assert not any(kit in name for name in folder.files.tolist() for kit in held_out)
+    assert set(folder.class_names) <= set(drum_data.CLASSES) and folder.class_names
