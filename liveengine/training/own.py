@@ -28,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from liveengine.errors import LiveEngineError
 from liveengine.training.data import augmented_set
 from liveengine.training.folder_data import FolderData
 from liveengine.training.model import Config, DrumVAE, MultiResolutionSTFTLoss
@@ -227,14 +228,15 @@ def encode_means(model: DrumVAE, audio: np.ndarray, batch: int = 64) -> np.ndarr
                                for i in range(0, len(audio), batch)]) if len(audio) else np.zeros((0, model.cfg.latent_dim), np.float32)
 
 
-def patch_text(name: str, data: FolderData) -> str:
+def patch_text(name: str, data: FolderData, zoom: float = 1.0) -> str:
     return (f"# A patch for the model liveengine train made from {data.folder.name}/ ({len(data.audio)} sounds): "
             f"`liveengine play {name}.toml`.\n"
             "# Every key is optional; `liveengine check` prints what would run.\n\n"
             f"[patch]\nname = {json.dumps(name)}\n"
             f"description = {json.dumps(f'8x8 grid over {name}, trained on the sounds of {data.folder.name}')}\n\n"
             f"[model]\ndecoder = {json.dumps(name)}   # the model folder next to this file\n\n"
-            "[grid]\nrows = 8\ncols = 8\nmapping = \"plane\"\nzoom = 1.0\n\n"
+            f"[grid]\nrows = 8\ncols = 8\nmapping = \"plane\"\nzoom = {zoom:g}   # of {', '.join(f'{z:g}' for z in ZOOMS)}: the one whose pads "
+            "sound nearest to the most of your files (README.md)\n\n"
             "[demo]\nscore = \"default.score\"   # the shipped demo groove, played on this model's pads\nseconds = 8.0\n")
 
 
@@ -271,6 +273,7 @@ def export_model(model: DrumVAE, data: FolderData, work: WorkFiles, out: Path, p
         writer.writerows(data.manifest_rows())
     patch_path.write_text(patch_text(name, data))
     figures["grid"] = grid_figures(out, patch_path, data, say)
+    patch_path.write_text(patch_text(name, data, figures["grid"]["zoom"]))
     (out / "training.json").write_text(json.dumps(figures, indent=1))
     (out / "README.md").write_text(model_card(name, figures))
     return figures
@@ -289,15 +292,22 @@ def classifier_figures(model: DrumVAE, data: FolderData) -> dict:
             "largest_class_accuracy": round(float((truth == largest).mean()), 3), "largest_class": data.class_names[largest]}
 
 
-def grid_figures(out: Path, patch_path: Path, data: FolderData, say: Callable[[str], None]) -> dict:
-    """Render the patch's pads through the runtime (as `liveengine render-grid` does), draw them into grid.png, and
-    measure how much of the library the grid covers: the distinct files among each pad's nearest training sound.
+ZOOMS = (1.0, 1.5, 2.0)  # the patch's zoom is the one of these whose pads cover the most training files
 
-    A pad's nearest training sound is the one `liveengine similar` would name for the pad's sound: the pad rendered,
-    encoded, and compared with the training sounds encoded the same way (runtime encoder, latent distance). For
-    the record, the same count from the pad's latent point itself (no render) is given too: it is lower, since the
-    training encodings lie well off the 2-D plane and the few nearest it are nearest to many pads.
+
+def grid_figures(out: Path, patch_path: Path, data: FolderData, say: Callable[[str], None]) -> dict:
+    """How much of the library the patch's grid covers, at each zoom of ZOOMS; the patch gets the best one (the
+    smallest where several tie) and grid.png draws its pads (rendered through the runtime, as render-grid does).
+
+    Coverage: the distinct files among each pad's nearest training sound, the one `liveengine similar` would name
+    for the pad's sound (the pad rendered, encoded, compared with the training sounds encoded the same way). A small
+    library's encodings lie well off the 2-D plane, so the few sounds nearest its middle can be nearest to many
+    pads; which zoom covers most varies from model to model (docs/benchmarks.md: 16 files of 91 at zoom 1 in one
+    run, 10 at zoom 1 and 19 at zoom 1.5 in another). For the record, the same count from the pads' latent points
+    (no render) is given too.
     """
+    import dataclasses
+
     from liveengine.decoders.registry import load_decoder
     from liveengine.export.cli import patch_grid
     from liveengine.export.grid_export import render_pads
@@ -307,27 +317,39 @@ def grid_figures(out: Path, patch_path: Path, data: FolderData, say: Callable[[s
 
     patch = load_patch(patch_path)
     decoder = load_decoder(patch.model, patch.path, **patch.model_options)
-    rows, cols, points = patch_grid(patch, decoder)
     rate = decoder.sample_rate  # the model's own rate: what the encoder takes
-    pads = render_pads(decoder, points, rate, patch.engine["max_seconds"])
-    classes = [p.description.drum_class for p in pads]
-    save_png(spectrogram_sheet([p.samples for p in pads], rate, rows, cols, classes,
-                               title=f"{patch.name}: {rows}x{cols} pads (row 0 at the bottom)"), out / "grid.png")
     train = data.train
     files = data.files[train]
     library = encode_sounds(decoder, list(data.audio[train]))
-    heard = encode_sounds(decoder, [p.samples for p in pads])
 
     def nearest(queries: np.ndarray) -> np.ndarray:
         return np.linalg.norm(queries[:, None, :].astype(np.float64) - library[None, :, :].astype(np.float64), axis=2).argmin(axis=1)
 
-    by_sound, by_point = nearest(heard), nearest(points)
+    best = None
+    by_zoom = {}
+    for zoom in ZOOMS:
+        rows, cols, points = patch_grid(dataclasses.replace(patch, grid={**patch.grid, "zoom": zoom}), decoder)
+        try:
+            pads = render_pads(decoder, points, rate, patch.engine["max_seconds"])
+        except LiveEngineError as exc:  # a pad this far out does not sound: not a zoom to play at
+            by_zoom[str(zoom)] = {"zoom": zoom, "failed": exc.message}
+            if best is None:
+                raise
+            continue
+        by_sound, by_point = nearest(encode_sounds(decoder, [p.samples for p in pads])), nearest(points)
+        entry = {"zoom": zoom, "nearest_distinct_files": len(set(files[by_sound].tolist())), "nearest_distinct_sounds": len(set(by_sound.tolist())),
+                 "point_nearest_distinct_files": len(set(files[by_point].tolist()))}
+        by_zoom[str(zoom)] = entry
+        if best is None or entry["nearest_distinct_files"] > best[0]["nearest_distinct_files"]:
+            best = entry, pads
+    entry, pads = best
+    classes = [p.description.drum_class for p in pads]
+    save_png(spectrogram_sheet([p.samples for p in pads], rate, rows, cols, classes,
+                               title=f"{patch.name}: {rows}x{cols} pads at zoom {entry['zoom']:g} (row 0 at the bottom)"), out / "grid.png")
     counts: dict[str, int] = {}
     for label in classes:
         counts[label or "(none)"] = counts.get(label or "(none)", 0) + 1
-    return {"rows": rows, "cols": cols, "nearest_distinct_files": len(set(files[by_sound].tolist())),
-            "nearest_distinct_sounds": len(set(by_sound.tolist())), "training_files": len(set(files.tolist())),
-            "point_nearest_distinct_files": len(set(files[by_point].tolist())),
+    return {"rows": rows, "cols": cols, **entry, "training_files": len(set(files.tolist())), "by_zoom": by_zoom,
             "pad_classes": counts, "pad_loudness_dbfs_min": round(min(p.description.loudness_db for p in pads), 1)}
 
 
@@ -389,10 +411,13 @@ def model_card(name: str, figures: dict) -> str:
     lines += ["## The pads", "",
               f"The pad plane runs through the {figures['plane']} of this model's encodings of the training sounds "
               "(`latent.mean`, `latent.axes`, `latent.spreads` in decoder.onnx's metadata), not the drum model's.",
-              f"On the default {g['rows']}x{g['cols']} grid, the pads' nearest training sounds (each pad's sound encoded and "
-              f"compared with the training sounds, as `liveengine similar` would) are {g['nearest_distinct_sounds']} distinct "
-              f"sounds from **{g['nearest_distinct_files']} distinct files** (of {g['training_files']} trained on): how much "
-              f"of the library the grid covers. From the pads' latent points instead of their sounds: "
+              f"On the patch's {g['rows']}x{g['cols']} grid (zoom {g['zoom']:g}), the pads' nearest training sounds (each pad's "
+              f"sound encoded and compared with the training sounds, as `liveengine similar` would) are "
+              f"{g['nearest_distinct_sounds']} distinct sounds from **{g['nearest_distinct_files']} distinct files** (of "
+              f"{g['training_files']} trained on): how much of the library the grid covers. The patch's zoom is the one of "
+              + ", ".join(f"{z['zoom']:g} ({z['nearest_distinct_files']} files)" if "failed" not in z else f"{z['zoom']:g} (a pad did not render)"
+                          for z in g["by_zoom"].values())
+              + " that covers the most. From the pads' latent points instead of their sounds: "
               f"{g['point_nearest_distinct_files']} files (the training encodings lie well off the plane, so the few "
               "nearest it are nearest to many pads).", ""]
     if d["classes"]:
