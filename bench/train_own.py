@@ -11,7 +11,7 @@ shared, so the two differ). Reported from the exported model's training.json: th
 figures of the shipped drum model and of the fine-tuned one on the same held-back sounds (MR-STFT
 distance: spectral convergence + log-magnitude L1; lower is closer), per-sound wins, the distinct
 files among the 8x8 pads' nearest training sounds, and whether `liveengine check` passes.
-Writes bench/results_train_own.json. Refuses to start while a training run or another benchmark
+Writes bench/results_train_own.json and bench/train_own_grid.png (the model's grid.png). Refuses to start while a training run or another benchmark
 holds the heavy-job lock (liveengine/job_lock.py); the training it starts runs under its lock.
 """
 
@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         "check_passes": check.returncode == 0 and check.stdout.strip().endswith("ok"),
     }
     args.out.write_text(json.dumps(results, indent=1) + "\n")
+    shutil.copyfile(model / "grid.png", HERE / "train_own_grid.png")  # the trained model's 8x8 pads, for docs/benchmarks.md
     v = results["validation"]
     print(f"bench: {results['steps']} steps; command {results['command_wall_minutes']} min wall, {results['command_cpu_minutes']} min CPU; "
           f"validation MR-STFT shipped {v['shipped']['mrstft']} -> trained {v['trained_best']['mrstft']}; closer on "
