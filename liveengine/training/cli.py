@@ -138,7 +138,7 @@ def _train(args, folder: Path, model_dir: Path, patch: Path, work_dir: Path, say
         state = own.train(model, data, work, settings, resume=args.resume, start_info=start, say=say, on_progress=progress)
     say(f"stopped: {state['stopped']}; {state['step']} steps, {state['train_seconds'] / 60:.1f} min of training; exporting the best check "
         f"(step {state['best']['step']})")
-    figures = own.export_model(model, data, work, model_dir, patch, state, say=say, seed=args.seed)
+    figures = own.export_model(model, data, work, model_dir, patch, state, seed=args.seed)
     first, best = state["history"][0], state["best"]
     grid = figures["grid"]
     say(f"validation MR-STFT distance: {first['mrstft']:.3f} for the {'shipped drum model' if shipped else 'untrained model'}, "

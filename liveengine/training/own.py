@@ -241,7 +241,7 @@ def patch_text(name: str, data: FolderData, zoom: float = 1.0) -> str:
 
 
 def export_model(model: DrumVAE, data: FolderData, work: WorkFiles, out: Path, patch_path: Path, state: dict,
-                 say: Callable[[str], None] = print, seed: int = 0) -> dict:
+                 seed: int = 0) -> dict:
     """Export the best weights to `out` (the model contract), with dataset.csv, grid.png, training.json and a
     model card (README.md), and write the patch at `patch_path`. Returns the figures (training.json's content)."""
     from liveengine.training.export import export, latent_statistics
@@ -272,7 +272,7 @@ def export_model(model: DrumVAE, data: FolderData, work: WorkFiles, out: Path, p
         writer.writeheader()
         writer.writerows(data.manifest_rows())
     patch_path.write_text(patch_text(name, data))
-    figures["grid"] = grid_figures(out, patch_path, data, say)
+    figures["grid"] = grid_figures(out, patch_path, data)
     patch_path.write_text(patch_text(name, data, figures["grid"]["zoom"]))
     (out / "training.json").write_text(json.dumps(figures, indent=1))
     (out / "README.md").write_text(model_card(name, figures))
@@ -295,7 +295,7 @@ def classifier_figures(model: DrumVAE, data: FolderData) -> dict:
 ZOOMS = (1.0, 1.5, 2.0)  # the patch's zoom is the one of these whose pads cover the most training files
 
 
-def grid_figures(out: Path, patch_path: Path, data: FolderData, say: Callable[[str], None]) -> dict:
+def grid_figures(out: Path, patch_path: Path, data: FolderData) -> dict:
     """How much of the library the patch's grid covers, at each zoom of ZOOMS; the patch gets the best one (the
     smallest where several tie) and grid.png draws its pads (rendered through the runtime, as render-grid does).
 

@@ -33,7 +33,7 @@ def load_training_set(data: Path):
     origin = aug["origin"]
     source = sounds["source"][origin]
     group = np.array([s.split("/")[0] for s in source])
-    # The rendered GM kits outnumber the rest.
+    # Balance the sources (the rendered GM kits outnumber the rest) and soften class imbalance.
     weights = sampling_weights(classes, group, {"fluid-soundfont-gm": 0.5, "sonic-pi-samples": 0.25, "hydrogen-drumkits": 0.25})
     held = sounds["split"] == "heldout"
     heldout = sounds["audio"][held].astype(np.float32) / 32767.0

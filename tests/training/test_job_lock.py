@@ -1,6 +1,6 @@
 """The heavy-job lock: a training run and a benchmark never run beside each other (liveengine/job_lock.py).
 
-The holder is a real second process; the lock file lies in the session's own cache folder (LIVEENGINE_CACHE).
+The holder is a real second process; the lock file lies in the test run's own cache folder (LIVEENGINE_CACHE).
 """
 
 from __future__ import annotations
