@@ -198,4 +198,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from liveengine.job_lock import run_exclusively  # never beside a training run: each skews the other
+
+    sys.exit(run_exclusively("the MIDI benchmark (bench/midi_latency.py)", main))

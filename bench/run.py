@@ -690,4 +690,6 @@ def finish(results: dict) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from liveengine.job_lock import run_exclusively  # never beside a training run: each skews the other
+
+    sys.exit(run_exclusively("the benchmarks (bench/run.py)", main))

@@ -181,4 +181,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from liveengine.job_lock import run_exclusively  # never beside a training run: each skews the other
+
+    sys.exit(run_exclusively("the server load benchmark (bench/server_load.py)", main))

@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from liveengine import __version__
-from liveengine.cli_support import (ArgumentParser, Progress, blocksize_type, load_patch_arg, port_type, samplerate_type, say, seconds_type,
-                                    state_name_type)
+from liveengine.cli_support import (ArgumentParser, Progress, blocksize_type, load_patch_arg, patch_with_model, port_type, samplerate_type, say,
+                                    seconds_type, state_name_type)
 from liveengine.errors import LiveEngineError
 
 MAX_RENDER_SECONDS = 600.0  # a score's typo (`99999 /pad ...`) must not fill the disk unasked
@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     play = commands.add_parser("play", parents=[debug], help="open the audio device and play a patch")
     play.add_argument("patch", nargs="?", help="a .toml patch file or a shipped patch name (default: the default patch)")
+    play.add_argument("--model", metavar="DIR", help="play this model folder (e.g. one `liveengine train` wrote) with the patch's settings")
     play.add_argument("--device", help="output device name (or part of it) or index; see `liveengine devices`")
     play.add_argument("--samplerate", type=samplerate_type, help="44100, 48000 or 96000")
     play.add_argument("--blocksize", type=blocksize_type, help="frames per block, 32 to 1024")
@@ -87,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     from liveengine.export.sounds_cli import add_commands as add_sound_commands  # audition, generate
 
     add_sound_commands(commands, debug, samplerate_type)
+    from liveengine.training.cli import add_commands as add_train_command  # train (PyTorch only once it runs)
+
+    add_train_command(commands, debug)
     return parser
 
 
@@ -152,6 +156,8 @@ def cmd_play(args) -> int:
     from liveengine.engine import Engine
 
     patch = load_patch_arg(args.patch)
+    if args.model:
+        patch = patch_with_model(patch, args.model)
     options = patch.options(samplerate=args.samplerate, blocksize=args.blocksize)
     if args.record and Path(args.record).exists() and not args.force:
         raise LiveEngineError(f"{args.record} already exists; liveengine never overwrites a recording.", "Choose another file name, or add --force.")
