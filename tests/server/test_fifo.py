@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 
-from fifo_producer import checksum
 
 from liveengine.server.fifo import FifoReader, FifoWriter
 from liveengine.server.layout import RECORD, Layout, SharedState
