@@ -14,6 +14,7 @@ import queue
 import sys
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -27,11 +28,13 @@ from liveengine.render.workers import RenderFailure, install, render_order
 # While a knob moves, each move re-renders the grid from the hit pad outwards, and the far pads of one
 # setting are replaced by the next move before anyone hears them. So after the first EAGER_JOBS jobs of
 # a setting (the hit pad and the 7 around it: jobs of 1, 1, 2 and 4 pads) the rest waits for the knob to
-# rest: until no new setting came for 1.5x the time between the last two (at most SETTLE_SECONDS).
+# rest: until no new setting came for 1.5x the longest of the last RECENT_MOVES gaps between settings
+# (at most SETTLE_SECONDS; the longest, since two knobs turned together send their moves in pairs).
 # A 20 Hz sweep then costs the render process about 40% of a core instead of all of it, and the whole
 # grid is fresh at most that wait later after the knob's last move.
 EAGER_JOBS = 4
 SETTLE_SECONDS = 0.1
+RECENT_MOVES = 4
 QUICK_EXIT_SECONDS = 5.0  # a child that dies sooner than this after starting did not get to work
 MAX_RESTART_WAIT = 60.0
 START_ALLOWANCE = 60.0  # seconds a new render process may take to load its model, on top of its probe's budget
@@ -188,6 +191,7 @@ def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: 
     extras: list = []  # single requests (a pad's next variation): small and urgent
     done = 0  # jobs of the newest grid request rendered so far
     last_grid = -1e9  # when the newest grid request came
+    gaps: deque = deque(maxlen=RECENT_MOVES)  # seconds between the last grid requests
     hold = 0.0  # how long after it the far pads wait for the knob to rest (0: the knob is not moving)
     while True:
         if extras:
@@ -208,8 +212,10 @@ def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: 
             if isinstance(message, GridJob):
                 todo = [(message.generation, points, slots) for points, slots in message.batches]
                 now = time.monotonic()
-                interval, last_grid, done = now - last_grid, now, 0
-                hold = min(SETTLE_SECONDS, 1.5 * interval) if interval < SETTLE_SECONDS else 0.0
+                gaps.append(now - last_grid)
+                last_grid, done = now, 0
+                moving = gaps[-1] < SETTLE_SECONDS
+                hold = min(SETTLE_SECONDS, 1.5 * max(g for g in gaps if g < SETTLE_SECONDS)) if moving else 0.0
             else:
                 extras.append(tuple(message))  # a MoreJob: (generation, points, slots)
             try:
