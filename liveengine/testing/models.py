@@ -329,13 +329,14 @@ def pattern_metadata(latent_dim: int = 4, steps: int = 32, voices=PATTERN_VOICES
 def build_pattern_model(folder: Path, latent_dim: int = 4, steps: int = 32, voices: int = len(PATTERN_VOICES), seed: int = 0, *,
                         metadata: dict | None = None, output_names: tuple[str, ...] = ("hits", "velocities", "offsets"),
                         graph_steps: int | None = None, offset_scale: float = 0.5, encoder: bool = True,
-                        encoder_latent: int | None = None) -> Path:
+                        encoder_latent: int | None = None, fixed: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> Path:
     """A tiny pattern model: z -> sigmoid(z A + a) hits, sigmoid(z B + b) velocities, offset_scale * tanh(z C) offsets,
     each reshaped to [batch, steps, voices]; encoder: the three patterns flattened, times D -> z.
 
     Keyword options break it on purpose: other output names, a graph with `graph_steps` steps
     while the metadata says `steps`, offsets beyond +-0.5 (`offset_scale` > 0.5), an encoder
-    giving `encoder_latent` numbers.
+    giving `encoder_latent` numbers. `fixed` = (hits 0/1, velocities, offsets), each [steps, voices]:
+    every latent point decodes to that pattern (hit probabilities 0.999994 or 0.000006).
     """
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -347,9 +348,16 @@ def build_pattern_model(folder: Path, latent_dim: int = 4, steps: int = 32, voic
     inits = [numpy_helper.from_array(np.array([-1, gsteps, voices], np.int64), "shape"),
              numpy_helper.from_array(np.array([offset_scale], np.float32), "offset_scale")]
     nodes = []
+    if fixed is not None:
+        hits, velocities, offsets = (np.asarray(a, np.float64).reshape(-1) for a in fixed)
+        velocities = np.clip(velocities, 0.01, 0.99)
+        biases = [np.where(hits > 0.5, 12.0, -12.0), np.log(velocities / (1 - velocities)), np.arctanh(offsets / offset_scale)]
     for k, (name, act) in enumerate(zip(names, ("Sigmoid", "Sigmoid", "Tanh"))):
-        inits += [numpy_helper.from_array(rng.standard_normal((latent_dim, cells)).astype(np.float32), f"w{k}"),
-                  numpy_helper.from_array((rng.standard_normal(cells) - (1.0 if k == 0 else 0.0)).astype(np.float32), f"b{k}")]
+        weights = rng.standard_normal((latent_dim, cells))
+        bias = rng.standard_normal(cells) - (1.0 if k == 0 else 0.0)
+        if fixed is not None:
+            weights, bias = np.zeros((latent_dim, cells)), biases[k]
+        inits += [numpy_helper.from_array(weights.astype(np.float32), f"w{k}"), numpy_helper.from_array(bias.astype(np.float32), f"b{k}")]
         nodes += [helper.make_node("MatMul", ["z", f"w{k}"], [f"m{k}"]), helper.make_node("Add", [f"m{k}", f"b{k}"], [f"l{k}"]),
                   helper.make_node(act, [f"l{k}"], [f"a{k}"])]
         if k == 2:
