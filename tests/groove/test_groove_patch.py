@@ -125,3 +125,49 @@ def test_a_score_naming_a_groove_pad_off_the_page_is_refused_before_it_plays(tmp
         assert "s.score:2: /groove/kit kick = [4, 0] is off the 4x4 sound grid" in text and "s.score:3" not in text
     finally:
         engine.stop()
+
+
+def test_the_shipped_model_fills_one_bar_and_returns_and_its_parameters_read_back(tmp_path):
+    """The shipped grooves model (its index of training fills) on a testsynth grid, rendered offline."""
+    path = tmp_path / "shipped.toml"
+    path.write_text('[model]\ndecoder = "builtin:testsynth"\n[grid]\nrows = 4\ncols = 4\n[engine]\nmax_seconds = 0.05\nrender_in = "thread"\n'
+                    '[groove]\nmodel = "grooves"\nbpm = 120\nrows = 2\ncols = 2\n')
+    engine = Engine(load_patch(path))
+    try:
+        engine.wait_rendered(30)
+        engine.start(OfflineBackend(48000, 128, 2))
+        groove = engine.groove
+        from liveengine.commands import make_command
+
+        groove.pad(0, 0, 0, 0)
+        engine.backend.run(48000, groove.feed)
+        engine.submit(make_command("/param", ["fill", 1.0]))
+        engine.submit(make_command("/param", ["swing", 0.25]))
+        engine.submit(make_command("/param", ["mute_ride", 1.0]))
+        engine.submit(make_command("/groove/kit", ["snare", 3, 3]))
+        engine.backend.run(4 * 48000, groove.feed)
+        fill_steps = sorted({e.step for e in groove.sequencer.events if e.label == ("fill",)})
+        start = groove.sequencer.fill_start
+        assert fill_steps and start % 16 == 0 and all(start <= s < start + 16 for s in fill_steps)  # one bar, from a bar line
+        after = [e for e in groove.sequencer.events if e.step >= start + 16]
+        assert after and all(e.label == ("pad", 0, 0) for e in after)  # the groove is back
+        assert all(groove.voices[e.voice] != "ride" for e in after)
+        assert (engine.param_value("swing"), engine.param_value("mute_ride"), engine.param_value("tempo")) == (0.25, 1.0, 120.0)
+        assert groove._kit()["snare"] == (3, 3) and engine.status()["groove_late_bars"] == 0
+    finally:
+        engine.stop()
+
+
+def test_a_library_of_midi_loops_skips_and_counts_files_without_drums(tmp_path):
+    loops = tmp_path / "loops"
+    loops.mkdir()
+    for i in range(3):
+        write_beat(loops / f"loop{i}.mid", [(t * 120, n) for t in range(0, 32, 1 + i) for n in (36, 38 + 4 * (t % 2))])
+    write_beat(loops / "melody.mid", [(0, 60)])
+    (loops / "notes.txt").write_text("not a loop")
+    engine = Engine(load_patch(groove_patch(tmp_path, extra='mapping = "library"\nlibrary = "loops"')))
+    try:
+        assert engine.groove.page.labels == ("loop0.mid", "loop1.mid", "loop2.mid", "1 skipped")
+        assert engine.groove.page.points.shape == (4, 4) and np.all(np.isfinite(engine.groove.page.points))
+    finally:
+        engine.stop()
