@@ -448,6 +448,7 @@ def cmd_check(args) -> int:
             f"velocity curve {options.velocity_curve:g}, master gain {options.master_gain:g}")
         say(f"choke     {', '.join(f'{k}: {list(map(list, v))}' for k, v in patch.choke.items()) or 'none'}")
         say(f"demo      {patch.demo_score or 'none'}")
+        say(f"groove    {engine.groove.describe() if engine.groove else 'none'}")
         say(f"render    {grid.rows * grid.cols} pads in {elapsed:.2f} s ({elapsed / (grid.rows * grid.cols) * 1000:.1f} ms a pad)")
         print_grid_map(engine)
         failed = engine.instrument.workers.errors + engine.instrument.cache.failures

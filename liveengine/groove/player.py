@@ -190,6 +190,13 @@ class GroovePlayer:
             if thread is not None and thread is not threading.current_thread():
                 thread.join(timeout=1.0)
 
+    def describe(self) -> str:
+        """One line for `liveengine check`: the model, the page, the tempo and the kit."""
+        page, seq = self.page.setting, self.sequencer
+        kit = ", ".join(f"{voice} {list(pad)}" for voice, pad in self._kit().items())
+        return (f"{self.model.name} (hash {self.model.identity}, latent {self.model.latent_dim}), {page.rows}x{page.cols} "
+                f"{page.mapping} page, {seq.tempo.bpm:g} BPM, quantise {seq.quantise}; kit {kit}")
+
     def status(self) -> dict:
         seq = self.sequencer
         return {"playing": seq.running, "bpm": seq.tempo.bpm, "scheduled": seq.scheduled, "late_bars": seq.late_bars,

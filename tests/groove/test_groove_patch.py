@@ -154,6 +154,7 @@ def test_the_shipped_model_fills_one_bar_and_returns_and_its_parameters_read_bac
         assert all(groove.voices[e.voice] != "ride" for e in after)
         assert (engine.param_value("swing"), engine.param_value("mute_ride"), engine.param_value("tempo")) == (0.25, 1.0, 120.0)
         assert groove._kit()["snare"] == (3, 3) and engine.status()["groove_late_bars"] == 0
+        assert "2x2 plane page, 120 BPM, quantise bar; kit kick [0, 0], snare [3, 3]" in groove.describe()  # what `check` prints
     finally:
         engine.stop()
 
