@@ -59,6 +59,7 @@ class GroovePlayer:
         self.rejected = 0  # hits the engine refused (counted here and by the engine)
         self.current_z: np.ndarray | None = None
         self._requests: queue.Queue = queue.Queue(maxsize=1)
+        self._request_lock = threading.Lock()
         self._stop = threading.Event()
         self._decoder = threading.Thread(target=self._decode_loop, name="groove-decode", daemon=True)
         self._decoder.start()
@@ -102,13 +103,17 @@ class GroovePlayer:
         """Morph: the point (x, y) of the page, decoded on the groove's decode thread, switched in at the next boundary."""
         z = self.page.point_at(x, y)
         decoded = Decoded(("xy", round(x, 4), round(y, 4)), z=z)
-        self._request(decoded)
+        if self.sequencer.running:
+            self._request(decoded)
+        else:  # nothing plays yet: decode here, so the first steps have their pattern (a decode is well under a millisecond)
+            self._decode(decoded)
         return self._go(decoded, at, now)
 
     def _go(self, decoded: Decoded, at: int | None, now: int) -> bool:
         self.current_z = decoded.z
         if not self.sequencer.running:
             self.sequencer.start(decoded, now if at is None else at)
+            self.sequencer.feed(now)  # the first steps at once, not at the feeder's next period
         else:
             self.sequencer.switch(decoded, at)
         return True
@@ -133,11 +138,12 @@ class GroovePlayer:
 
     def _request(self, decoded: Decoded) -> None:
         """To the decode thread; a newer request replaces one not yet started (a morph sweep decodes only where it ends)."""
-        try:
-            self._requests.get_nowait().ready.set()  # dropped: its waiters see no pattern and count a late bar
-        except queue.Empty:
-            pass
-        self._requests.put_nowait(decoded)
+        with self._request_lock:  # control threads may race here; the queue holds one
+            try:
+                self._requests.get_nowait().ready.set()  # dropped: its waiters see no pattern and count a late bar
+            except queue.Empty:
+                pass
+            self._requests.put_nowait(decoded)
 
     def _decode_loop(self) -> None:
         while not self._stop.is_set():
@@ -145,12 +151,15 @@ class GroovePlayer:
                 decoded = self._requests.get(timeout=0.2)
             except queue.Empty:
                 continue
-            try:
-                hits, velocities, offsets = self.model.decode(decoded.z[None, :])
-                decoded.set(Pattern(hits[0], velocities[0], offsets[0]))
-            except Exception as exc:  # noqa: BLE001 - a failed decode keeps the groove playing; reported
-                self.report(f"groove decode failed, the current groove plays on: {exc}")
-                decoded.ready.set()
+            self._decode(decoded)
+
+    def _decode(self, decoded: Decoded) -> None:
+        try:
+            hits, velocities, offsets = self.model.decode(decoded.z[None, :])
+            decoded.set(Pattern(hits[0], velocities[0], offsets[0]))
+        except Exception as exc:  # noqa: BLE001 - a failed decode keeps the groove playing; reported
+            self.report(f"groove decode failed, the current groove plays on: {exc}")
+            decoded.ready.set()
 
     # ---- parameters ----
     def set_param(self, name: str, value: float) -> None:

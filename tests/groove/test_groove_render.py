@@ -110,3 +110,9 @@ def test_a_groove_switch_lands_on_the_bar_and_a_morph_is_decoded_ahead(engine):
     assert [step % 16 for step, _ in changes] == [0, 0]
     assert [label for _, label in changes] == [("pad", 1, 0), ("xy", 0.5, 0.5)]
     assert seq.late_bars == 0
+
+
+def test_a_morph_that_starts_the_groove_plays_its_first_step(engine):
+    render(engine, "0.1 /groove/xy 0.3 0.7\n", 0.5)
+    first = engine.groove.sequencer.events[0]
+    assert (first.step, first.label) == (0, ("xy", 0.3, 0.7))
