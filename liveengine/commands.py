@@ -148,7 +148,7 @@ COMMANDS: dict[str, CommandSpec] = {
                     handler=handlers.groove_xy),
         CommandSpec("/groove/kit", (Arg("voice", str, choices=GROOVE_VOICES), Arg("row", int, 0, 15), Arg("col", int, 0, 15)),
                     "play a groove voice on this pad of the sound grid", handler=handlers.groove_kit),
-        CommandSpec("/groove/stop", (), "stop the groove (the next /groove starts it again)", handler=handlers.groove_stop),
+        CommandSpec("/groove/stop", (), "stop the groove: no more hits scheduled (those already queued, up to 0.1 s and a step ahead, still play); the next /groove starts it again", handler=handlers.groove_stop),
         CommandSpec("/ping", (), "check that the engine is there", reply="/pong", handler=handlers.ping),
         CommandSpec("/status", (), "report the engine's counters",
                     reply="/status voices xruns queue_drops late_commands cpu_load rendered_pads total_pads memory_mb "

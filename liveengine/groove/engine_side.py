@@ -98,7 +98,7 @@ class GrooveMethods:
         return True
 
     def groove_stop(self, command: Command) -> bool:
-        self._groove_player().sequencer.stop()
+        self._groove_player().sequencer.stop(command.at)
         return True
 
     def groove_param(self, name: str, value: float) -> bool:

@@ -114,6 +114,7 @@ class GrooveSequencer:
         self._lock = threading.Lock()
         self.running = False
         self.start_frame = 0  # no hit plays before the groove's start (a first step's early offset waits for it)
+        self.stop_frame: int | None = None  # a timed stop: no hit at or after it
         self.next_step = 0  # the first step not yet scheduled
         self.current: Decoded | None = None
         self.groove_start = 0  # the step at which the current groove's step 0 fell
@@ -136,10 +137,16 @@ class GrooveSequencer:
             self.next_step, self.groove_start, self.start_frame = 0, 0, frame
             self.current, self.pending, self.fill, self.fill_armed = groove, None, None, None
             self.running = True
+            self.stop_frame = None
 
-    def stop(self) -> None:
+    def stop(self, frame: int | None = None) -> None:
+        """Stop scheduling now, or (a timed command) schedule no hit at or after `frame`; hits already queued still play
+        (the feeder queues up to its horizon and a step ahead: a stop is not recalled from the server's schedule)."""
         with self._lock:
-            self.running = False
+            if frame is None:
+                self.running = False
+            else:
+                self.stop_frame = frame
 
     def switch(self, groove: Decoded, frame: int | None = None) -> None:
         """Switch at the next quantise boundary at or after `frame` (None: the next one not yet scheduled)."""
@@ -176,6 +183,9 @@ class GrooveSequencer:
             if not self.running:
                 return
             while self.tempo.frame_of(self.next_step) - self.tempo.frames_per_step < now_frame + self.horizon:
+                if self.stop_frame is not None and self.tempo.frame_of(self.next_step) - self.tempo.frames_per_step >= self.stop_frame:
+                    self.running = False
+                    return
                 self._schedule(self.next_step)
                 self.next_step += 1
 
@@ -222,6 +232,8 @@ class GrooveSequencer:
                 continue
             velocity = float(np.clip(mean + perf.dynamics * (velocities[voice] - mean), 0.02, 1.0))
             frame = max(self.start_frame, int(round(base + perf.humanise * float(pattern.offsets[index, voice]) * fps)))
+            if self.stop_frame is not None and frame >= self.stop_frame:
+                continue
             self.scheduled += 1
             if self._log:
                 self.events.append(Event(frame, step, voice, velocity, source.label))

@@ -172,3 +172,19 @@ def test_a_library_of_midi_loops_skips_and_counts_files_without_drums(tmp_path):
         assert engine.groove.page.points.shape == (4, 4) and np.all(np.isfinite(engine.groove.page.points))
     finally:
         engine.stop()
+
+
+def test_liveengine_render_plays_a_groove_score(tmp_path):
+    import soundfile
+
+    from liveengine.cli import render_score_to_file
+
+    score = tmp_path / "grooves.score"
+    score.write_text("0.1 /groove 0 1\n1.0 /param swing 0.3\n2.0 /groove/stop\n")
+    status = render_score_to_file(load_patch(groove_patch(tmp_path)), score, tmp_path / "take.wav", seconds=2.5)
+    audio, rate = soundfile.read(tmp_path / "take.wav")
+    assert status["rejected"] == 0
+    beats = np.abs(audio[: int(2.0 * rate), 0]).reshape(-1, rate // 8).max(axis=1)  # 16ths at 120 BPM
+    assert np.all(beats[1:] > 0.01)  # every sixteenth from the start to the stop holds a hit
+    # Stopped: hits already queued when the stop came (0.1 s and a step ahead at most) still play, none after.
+    assert np.max(np.abs(audio[int(2.3 * rate):, 0])) == 0.0

@@ -135,3 +135,12 @@ def test_density_mute_and_dynamics():
     run(seq, 33 * 6000)
     assert sorted(v for _, v, _ in played) == [1, 2]
 
+
+
+def test_a_timed_stop_schedules_no_hit_at_or_after_its_frame():
+    a = groove("a", {(s, 0): (1.0, 0.0) for s in range(32)})
+    seq, played = sequencer()
+    seq.start(a, 0)
+    seq.stop(frame=10 * 6000 + 1)  # known ahead of time: steps 0..10 play, 11 on do not
+    run(seq, 40 * 6000)
+    assert [f for f, _, _ in played] == [n * 6000 for n in range(11)] and not seq.running
