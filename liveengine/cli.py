@@ -22,6 +22,13 @@ MAX_RENDER_SECONDS = 600.0  # a score's typo (`99999 /pad ...`) must not fill th
 LONG_RENDER_SECONDS = 60.0  # renders longer than this report progress in logs too, not only on a terminal
 
 
+def _web_port(text: str) -> int:
+    try:
+        return port_type(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port; allowed: 1 to 65535") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(prog="liveengine", description="Play a neural decoder's latent space from a grid of pads.")
     parser.add_argument("--version", action="version", version=f"liveengine {__version__}")
@@ -45,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--osc-host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; others need --osc-allow)")
     play.add_argument("--osc-allow", action="append", default=[], metavar="ADDRESS", help="a client address allowed to send OSC (repeatable)")
     play.add_argument("--no-osc", action="store_true", help="do not listen for OSC")
+    play.add_argument("--web", nargs="?", const=0, type=_web_port, metavar="PORT",
+                      help="serve the web panel (default port 8765, or the patch's [web] port) and print its address")
+    play.add_argument("--web-host", metavar="ADDRESS", help="address the panel listens on (default 127.0.0.1; 0.0.0.0 for a phone on the LAN: needs the printed token)")
     play.add_argument("--keys", action="store_true", help="play a 4x4 block of pads from the computer keyboard (arrows move it)")
     play.add_argument("--resume", nargs="?", const="autosave", type=state_name_type, metavar="NAME",
                       help="restore the state saved last (or the one saved as NAME): mapping, parameters, captures")
@@ -176,7 +186,7 @@ def cmd_play(args) -> int:
             engine.stop()
             raise
     engine.autosave = None if args.no_autosave else "autosave"
-    osc = midi = keys = None
+    osc = midi = keys = web = None
     try:
         score = None  # (events, loop seconds): the whole score checked against the patch before the device opens
         if args.score:
@@ -189,6 +199,7 @@ def cmd_play(args) -> int:
             from liveengine.control.osc.server import OscServer
 
             osc = OscServer(engine, args.osc_host, args.osc_port, allow=tuple(args.osc_allow))
+        web = _web_server(engine, patch, args)  # bound now: a taken port is refused before the device opens
         engine.wait_rendered(on_progress=Progress("rendering pads"))
         from liveengine.grid.terminal_map import print_grid_map
 
@@ -211,11 +222,17 @@ def cmd_play(args) -> int:
             return _play_without_device(patch, args)
         say(f"liveengine {__version__}: patch '{patch.name}' ({patch.path}), decoder {engine.instrument.decoder.name}, "
             f"{engine.instrument.setting.rows}x{engine.instrument.setting.cols} pads, timing {options.timing}")
-        say(f"audio server: pid {engine.server.pid}")
+        say(f"audio server: pid {engine.server.pid}" + (f", priority nice {engine.server.nice}" if engine.server.nice < 0 else
+                                                          ", normal priority (not allowed to raise it: see the README's real-time setup)"))
         say(f"playing on {engine.backend.description}" + (f", recording to {args.record}" if args.record else ""))
         if osc is not None:
             osc.start()
             say(f"listening for OSC on {osc.address[0]}:{osc.address[1]} (see docs/osc.md)")
+        if web is not None:
+            from liveengine.control.web.server import print_address
+
+            web.start()
+            print_address(web, say)
         stop = threading.Event()
         _install_stop_signals(stop)
         if args.keys:
@@ -247,6 +264,8 @@ def cmd_play(args) -> int:
             keys.stop()  # the terminal back as it was
         if osc is not None:
             osc.stop()
+        if web is not None:
+            web.stop()
         if midi is not None:
             midi.stop()  # LEDs off and controllers back in their own mode
         if engine is not None:
@@ -257,6 +276,16 @@ def cmd_play(args) -> int:
     say(f"stopped: {s['blocks']} blocks, {s['xruns']} xruns, {s['callback_errors']} callback errors" +
         (f"; recording saved to {args.record}" if args.record else ""))
     return 0
+
+
+def _web_server(engine, patch, args):
+    """The web panel's server when --web or the patch's [web] enabled asks for it (bound, not started), else None."""
+    if args.web is None and not patch.web["enabled"]:
+        return None
+    from liveengine.control.web.server import WebServer
+
+    return WebServer(engine, args.web_host or patch.web["host"], args.web or patch.web["port"],
+                     allow_writes_from_network=patch.web["allow_writes"])
 
 
 def wav_size(frames: int, channels: int) -> str:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up liveengine on this machine: system libraries, then a virtual environment in .venv.
 #   scripts/setup.sh play   what playing needs (PortAudio)
-#   scripts/setup.sh test   what the tests need too (a JACK server, liblo tools, Pure Data for the Pd panel's test)
+#   scripts/setup.sh test   what the tests need too (a JACK server, liblo tools, Pure Data for the Pd panel's test,
+#                           Chromium and its driver for the web panel's)
 # As root (a container, CI, a fresh server) it installs missing system packages with
 # apt-get. As anyone else it never runs a package manager: it prints the command to run.
 set -euo pipefail
@@ -18,7 +19,7 @@ system_packages() {
         return 0
       fi
       local wanted=(libportaudio2)
-      [ "$purpose" = test ] && wanted+=(jackd2 liblo-tools puredata-core)
+      [ "$purpose" = test ] && wanted+=(jackd2 liblo-tools puredata-core chromium chromium-driver)
       local missing=()
       for pkg in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")

@@ -72,6 +72,8 @@ class JackBackend:
         # JACK-Client does not expose port latency ranges; one period is the least it can be.
         self.output_latency = self.blocksize / self.samplerate
         self.description = f"JACK client {client.name}, {self.samplerate} Hz, {self.blocksize}-frame periods, output latency {self.output_latency * 1000:.1f} ms"
+        if self._midi_ports:  # made again by every new server (after a JACK restart too): say so
+            self.description += f", MIDI inputs {self._midi_ports[0].shortname}..{self._midi_ports[-1].shortname}"
 
     def _callback(self, frames: int) -> None:
         entered = time.perf_counter()

@@ -33,6 +33,7 @@ class Patch:
     demo_seconds: float = 8.0
     midi: dict[str, Any] = field(default_factory=dict)  # the checked [midi] section (liveengine/control/midi)
     groove: dict[str, Any] = field(default_factory=dict)  # the checked [groove] section (liveengine/groove/section.py)
+    web: dict[str, Any] = field(default_factory=dict)  # the checked [web] section (liveengine/control/web)
 
     def options(self, **overrides: Any) -> EngineOptions:
         """EngineOptions from the patch, with CLI overrides (samplerate, blocksize) on top."""
@@ -204,4 +205,5 @@ def load_patch(path: Path | str) -> Patch:
         demo_seconds=demo["seconds"],
         midi=values["midi"],
         groove=values["groove"],
+        web=values["web"],
     )

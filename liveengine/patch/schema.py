@@ -146,6 +146,14 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "score": Field("", "a score file path relative to the patch", lambda v: isinstance(v, str)),
         "seconds": _with_default(_number(0.5, 600), 8.0),
     },
+    "web": {  # the web panel (liveengine/control/web); `play --web [PORT]` and --web-host override these
+        "enabled": Field(False, "true or false: serve the web panel whenever this patch plays", lambda v: isinstance(v, bool)),
+        "port": _with_default(_integer(1, 65535), 8765),
+        "host": Field("127.0.0.1", "an address of this machine to listen on: 127.0.0.1, or 0.0.0.0 for the LAN (then a token is needed)",
+                      lambda v: isinstance(v, str) and bool(v)),
+        "allow_writes": Field(False, "true or false: browsers on other machines may capture, save state, record and load patches",
+                              lambda v: isinstance(v, bool)),
+    },
     "midi": {  # MIDI control (liveengine/control/midi); the [midi.cc] table binds CC numbers to parameters
         "api": _with_default(_choice("auto", "alsa", "jack", "coremidi", "winmm"), "auto"),
         "inputs": Field([], "a list of port names (or parts of names) to open; [] opens every controller", _texts),

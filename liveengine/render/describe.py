@@ -8,6 +8,7 @@ class with its probability. `pad_color` turns a description into an RGB colour.
 from __future__ import annotations
 
 import colorsys
+import functools
 import zlib
 from dataclasses import dataclass
 
@@ -43,12 +44,20 @@ class PadDescription:
                 "color": list(self.color)}
 
 
+@functools.lru_cache(maxsize=8)
+def _window(length: int) -> np.ndarray:
+    """The analysis window, made once per length (every pad of a model has the same one)."""
+    window = np.hanning(length)
+    window.flags.writeable = False
+    return window
+
+
 def describe(samples: np.ndarray, rate: int, drum_class: str | None = None, probability: float = 0.0) -> PadDescription:
     """Loudness and brightness of a mono sound (any length; silence gives -120 dB and 0)."""
     part = np.asarray(samples, np.float32)[: max(1, int(ANALYSIS_SECONDS * rate))]
     rms = float(np.sqrt(np.mean(part.astype(np.float64) ** 2))) if part.size else 0.0
     loudness = 20.0 * np.log10(max(rms, 1e-6))
-    spectrum = np.abs(np.fft.rfft(part * np.hanning(len(part)))) if len(part) > 1 else np.zeros(1)
+    spectrum = np.abs(np.fft.rfft(part * _window(len(part)))) if len(part) > 1 else np.zeros(1)
     total = float(spectrum.sum())
     if total <= 1e-9:
         centroid = 0.0

@@ -23,6 +23,14 @@ from liveengine.render.pad_cache import PadCache
 from liveengine.render.probe import Trial, probe, refuse
 from liveengine.render.workers import RenderFailure, install, render_order
 
+# While a knob moves, each move re-renders the grid from the hit pad outwards, and the far pads of one
+# setting are replaced by the next move before anyone hears them. So after the first EAGER_JOBS jobs of
+# a setting (the hit pad and the 7 around it: jobs of 1, 1, 2 and 4 pads) the rest waits for the knob to
+# rest: until no new setting came for 1.5x the time between the last two (at most SETTLE_SECONDS).
+# A 20 Hz sweep then costs the render process about 40% of a core instead of all of it, and the whole
+# grid is fresh at most that wait later after the knob's last move.
+EAGER_JOBS = 4
+SETTLE_SECONDS = 0.1
 QUICK_EXIT_SECONDS = 5.0  # a child that dies sooner than this after starting did not get to work
 MAX_RESTART_WAIT = 60.0
 START_ALLOWANCE = 60.0  # seconds a new render process may take to load its model, on top of its probe's budget
@@ -55,10 +63,18 @@ def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: 
     parent = os.getppid()
     todo: list = []  # (generation, points, slots) batches of the newest grid request
     extras: list = []  # single requests (a pad's next variation): small and urgent
+    done = 0  # jobs of the newest grid request rendered so far
+    last_grid = -1e9  # when the newest grid request came
+    hold = 0.0  # how long after it the far pads wait for the knob to rest (0: the knob is not moving)
     while True:
-        idle = not todo and not extras
+        if extras:
+            wait = 0.0
+        elif todo:
+            wait = max(0.0, last_grid + hold - time.monotonic()) if done >= EAGER_JOBS else 0.0
+        else:
+            wait = 0.5  # idle: wakes to see a dead parent
         try:
-            message = jobs.get(timeout=0.5) if idle else jobs.get_nowait()  # wakes to see a dead parent
+            message = jobs.get(timeout=wait) if wait > 0 else jobs.get_nowait()
         except queue.Empty:
             message = ()
         if os.getppid() != parent:
@@ -68,14 +84,21 @@ def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: 
                 return
             if message[0] == "grid":
                 todo = [(message[1], points, slots) for points, slots in message[2]]
+                now = time.monotonic()
+                interval, last_grid, done = now - last_grid, now, 0
+                hold = min(SETTLE_SECONDS, 1.5 * interval) if interval < SETTLE_SECONDS else 0.0
             else:
                 extras.append(message[1:])
             try:
                 message = jobs.get_nowait()
             except queue.Empty:
                 message = ()
-        job = extras.pop(0) if extras else todo.pop(0) if todo else None
-        if job is None:
+        if extras:
+            job = extras.pop(0)
+        elif todo and (done < EAGER_JOBS or time.monotonic() >= last_grid + hold):
+            job = todo.pop(0)
+            done += 1
+        else:
             continue
         job_generation, points, slots = job
         if job_generation != generation.value:

@@ -48,6 +48,7 @@ class ServerProcess:
         self.samplerate = options.samplerate
         self.blocksize = options.blocksize
         self.output_latency = 0.0
+        self.nice = 0  # the audio server's nice value (process.py raise_priority: -10 where allowed)
         self.restarts = 0
         self.device_lost = False
         self._last_blocks = self._spawned_blocks = -1
@@ -87,6 +88,7 @@ class ServerProcess:
         self.description = answer["description"]
         self.samplerate, self.blocksize = answer["samplerate"], answer["blocksize"]
         self.output_latency = answer["output_latency"]
+        self.nice = answer.get("nice", 0)
         self._last_blocks = self._spawned_blocks = self.state.blocks.load()
         self._last_progress = time.monotonic()
 

@@ -68,6 +68,25 @@ def warm_up(options) -> None:
     scratch.close()
 
 
+AUDIO_NICE = -10  # as PulseAudio's -11: above every normal process, below the real-time classes
+
+
+def raise_priority() -> int:
+    """Before the stream opens (its callback thread inherits it): a nice value above every normal process,
+    where the system allows it (root, or an `audio` group with a nice limit, as Debian's jackd2 sets up).
+    On a non-real-time JACK server or PortAudio device the callback then wins the CPU from everything
+    the instrument and the machine run at normal priority; on a real-time one JACK's own scheduling
+    class rules and this changes nothing. Returns the nice value the server runs at."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, AUDIO_NICE)
+    except (AttributeError, OSError):
+        pass  # not allowed here: the server runs at normal priority, and /status says so
+    try:
+        return os.getpriority(os.PRIO_PROCESS, 0)
+    except (AttributeError, OSError):
+        return 0
+
+
 def main() -> None:
     line = sys.stdin.readline()
     if not line:
@@ -85,6 +104,7 @@ def main() -> None:
     resume = config.get("resume")
     core = RealtimeCore(options, state, start_frame=config["start_frame"], resume=tuple(resume) if resume else None)
     spec = DeviceSpec(**config["device"])
+    nice = raise_priority()
     warm_up(options)
     backend = None
     try:
@@ -104,7 +124,7 @@ def main() -> None:
     gc.collect()
     gc.freeze()
     gc.disable()  # nothing here makes cycles; a collection would stall the callback
-    _answer({"ok": True, "pid": os.getpid(), "description": backend.description, "samplerate": backend.samplerate,
+    _answer({"ok": True, "pid": os.getpid(), "nice": nice, "description": backend.description, "samplerate": backend.samplerate,
              "blocksize": backend.blocksize, "output_latency": backend.output_latency})
     sys.stdin.buffer.read()  # parked until the control process closes the pipe (or dies)
     _stop(backend)

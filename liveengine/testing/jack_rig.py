@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,13 +116,18 @@ def start_jackd(name: str, timeout: float = 10.0, realtime: bool = False, clear_
         clear_stale_jack_registry()
     scheduling = ["-R", "-P", "70"] if realtime else ["--no-realtime"]
     mode = ["-S"] if synchronous else []
+    # Its messages go to a file, never a pipe: nobody reads a pipe while it runs, and once a busy
+    # machine's xrun messages filled the pipe's 64 KB, jackd blocked in write() and answered no client
+    # again (a test then hung in jack_client_open for minutes).
+    log = tempfile.TemporaryFile()
     process = subprocess.Popen([jackd, "-n", name, *scheduling, *mode, "-d", "dummy", "-r", str(RATE), "-p", str(PERIOD)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"},
+                               stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"},
                                preexec_fn=_die_with_parent)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            unavailable(f"jackd exited at start: {process.stderr.read().decode(errors='replace')[-400:]}")
+            log.seek(0)
+            unavailable(f"jackd exited at start: {log.read().decode(errors='replace')[-400:]}")
         try:
             probe = jack.Client("liveengine-test-probe", no_start_server=True, servername=name)
         except jack.JackOpenError:

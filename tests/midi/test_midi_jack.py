@@ -41,7 +41,9 @@ def rig(jack_server, short_patch):
     made = {}
 
     def make(seconds: float = 0.05, midi: str = "", device: str = "LPMiniMK3", port: str = "LPMiniMK3 MIDI",
-             profile: str = "launchpad-mini-mk3"):
+             profile: str = "launchpad-mini-mk3", server: bool = False):
+        """server: the audio server reads the controller on its own JACK MIDI inputs (the path `play` takes on
+        the native JACK backend), instead of rtmidi in this process."""
         path = short_patch(extra_engine='render_in = "thread"', extra=f"[midi]\n{midi}\n")
         path.write_text(path.read_text().replace("max_seconds = 0.05", f"max_seconds = {seconds}"))
         engine = Engine(load_patch(path))
@@ -52,14 +54,17 @@ def rig(jack_server, short_patch):
         # any JACK client of this process runs Python (see ports.PortPool).
         tester = MidiTester(jack_server.name, client=device, port=port, activate=False)
         made["tester"] = tester
-        midi = MidiInput(engine, MidiSettings.from_patch(engine.instrument.patch), api="jack", inputs=(device,))
+        midi = MidiInput(engine, MidiSettings.from_patch(engine.instrument.patch), api="jack", inputs=(device,), server=server)
         midi.prepare()
         made["midi"] = midi
         tester.activate()
+        if server:
+            engine.start(DeviceSpec.jack(RATE, PERIOD, 2, midi_in=True))
         midi.start()
         capture = Capture(jack_server.name)
         made["capture"] = capture
-        engine.start(DeviceSpec.portaudio("JACK", RATE, PERIOD, 2))
+        if not server:
+            engine.start(DeviceSpec.portaudio("JACK", RATE, PERIOD, 2))
         capture.connect_from("liveengine")
         assert wait_for(lambda: len(midi.devices) == 1)
         assert [d.profile.name for d in midi.devices.values()] == [profile]
@@ -77,8 +82,9 @@ def rig(jack_server, short_patch):
         made["midi"].close()  # rtmidi's clients last: no Python JACK callback may run meanwhile
 
 
-def test_notes_become_sound_on_their_pads(rig):
-    engine, midi, tester, capture = rig()
+@pytest.mark.parametrize("path", ["rtmidi", "server"])
+def test_notes_become_sound_on_their_pads(path, rig):
+    engine, midi, tester, capture = rig(server=path == "server")
     pads = [(2, 3), (5, 5), (0, 0), (7, 7)]
     capture.start()
     time.sleep(0.1)
@@ -193,8 +199,9 @@ def test_unterminated_sysex_mutes_rtmidi_jack_input_until_an_f7(rig):
     assert wait_for(lambda: midi.counters.handled == 1, 2.0)
 
 
-def test_unplugged_controller_is_found_again_with_leds_and_soft_takeover(rig, jack_server):
-    engine, midi, tester, capture = rig(midi="[midi.cc]\n21 = \"zoom\"")
+@pytest.mark.parametrize("path", ["rtmidi", "server"])
+def test_unplugged_controller_is_found_again_with_leds_and_soft_takeover(path, rig, jack_server):
+    engine, midi, tester, capture = rig(midi="[midi.cc]\n21 = \"zoom\"", server=path == "server")
     assert wait_for(lambda: any(m == MODE_ON for _, m in tester.received))
     tester.close()  # unplugged mid-performance
     assert wait_for(lambda: midi.counters.disconnects == 1, 5.0)
@@ -239,10 +246,11 @@ def test_a_daw_plays_through_the_virtual_port(rig, jack_server):
     np.testing.assert_allclose(heard[loud:], played[loud : len(heard)], atol=1e-6)
 
 
-def test_program_change_and_next_button_load_patches(rig, tmp_path):
+@pytest.mark.parametrize("path", ["rtmidi", "server"])
+def test_program_change_and_next_button_load_patches(path, rig, tmp_path):
     (tmp_path / "other.toml").write_text('[grid]\nrows = 4\ncols = 4\n[engine]\nrender_in = "thread"\nmax_seconds = 0.05\n'
                                          '[midi.cc]\n21 = "rotation"\n')
-    engine, midi, tester, capture = rig(midi='programs = ["other.toml", "short.toml"]\nnext_cc = 104')
+    engine, midi, tester, capture = rig(midi='programs = ["other.toml", "short.toml"]\nnext_cc = 104', server=path == "server")
     tester.send_at(tester.frame_time() + PERIOD, bytes([0xC0, 0]))
     assert wait_for(lambda: engine.instrument.patch.path.name == "other.toml", 20.0)
     assert engine.grid_shape() == (4, 4)

@@ -25,13 +25,27 @@ class ServerMidiPatchbay:
     def __init__(self, servername: str | None = None) -> None:
         self.servername = servername
         self._client = None
+        self._gone = None  # set by JACK when the client's server shuts down
         self.assigned: dict[str, int] = {}  # controller's JACK output port -> server input index
 
     def _jack(self):
+        if self._gone is not None and self._gone.is_set():
+            # The JACK server this client knew shut down (a restart): a new client for the new one. The
+            # old one is dropped, never closed: jack_client_close on a client of a server that is gone
+            # crashed the process (SIGSEGV in libjack); JACK forgets it when this process exits.
+            _forget(self._client)
+            self._client, self._gone = None, None
         if self._client is None:
+            import threading
+
             import jack
 
-            self._client = jack.Client("liveengine-midi-patchbay", no_start_server=True, servername=self.servername)
+            client = jack.Client("liveengine-midi-patchbay", no_start_server=True, servername=self.servername)
+            gone = threading.Event()
+            # Called once, on a libjack thread, when the server goes away: no process callback, so no
+            # Python runs on JACK's cycle (see the module's docstring).
+            client.set_shutdown_callback(lambda status, reason: gone.set())
+            self._client, self._gone = client, gone
         return self._client
 
     def sync(self, wanted, is_skipped) -> tuple[list[tuple[str, int]], list[str], list[str]]:
@@ -71,7 +85,20 @@ class ServerMidiPatchbay:
     def close(self) -> None:
         """Close the client, but never hang on it: jack_client_close was seen to block for minutes at
         the end of a test run (with rtmidi's own libjack in the same process); a client left behind
-        goes with the process."""
-        client, self._client = self._client, None
-        if client is not None:
+        goes with the process. One whose server went away is left behind (see _jack)."""
+        client, gone, self._client, self._gone = self._client, self._gone, None, None
+        if client is None:
+            return
+        if gone is not None and gone.is_set():
+            _forget(client)
+        else:
             run_at_most(client.close, 1.0, "liveengine-patchbay-close")
+
+
+def _forget(client) -> None:
+    """Let go of a client whose JACK server is gone without closing it: JACK-Client closes a client when
+    it is garbage-collected, and jack_client_close on one of a server that restarted crashed the process
+    (SIGSEGV in libjack). Its handle is cleared so that never happens; JACK forgets it when we exit."""
+    import jack
+
+    client._ptr = jack._ffi.NULL  # noqa: SLF001 - JACK-Client has no public way to abandon a client

@@ -27,15 +27,13 @@ from pathlib import Path
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from liveengine.commands import COMMANDS, make_command
+from liveengine.control.feedback import FEEDBACK, TICK as FEEDBACK_TICK, FeedbackSource
 from liveengine.control.osc.wire import Bundle, Message, MalformedPacket, parse
 from liveengine.control.rate import TokenBucket
 from liveengine.errors import LiveEngineError
-from liveengine.handlers import Caller, status_values
+from liveengine.handlers import Caller
 
 MAX_DATAGRAM = 65507  # the largest UDP payload; anything the network delivers is read whole
-FEEDBACK_SECONDS = 1.0  # /status
-FEEDBACK_TICK = 0.03  # playing pads and new descriptions: about one video frame late at most
-LEVEL_SECONDS = 0.1
 MAX_MESSAGES_PER_SECOND = 20000  # per client address; past this messages are dropped unread (flood_dropped)
 MAX_SUBSCRIBERS = 16  # each gets every feedback message; past this /subscribe is refused
 MAX_REPLIES = 16  # replies (and /error) to one datagram; a bundle of 3,000 /ping gets 16 /pong, the rest are counted
@@ -43,18 +41,6 @@ MAX_WAITING_WRITES = 8  # file and patch commands waiting for the writer thread;
 LOSS_REPORT_SECONDS = 1.0
 # Which OSC type tags each kind of argument accepts (Pd's oscformat sends every number as 'f').
 TAGS = {int: ("ihfd", "i or h, or f or d holding a whole number"), float: ("fdih", "f, d, i or h"), str: ("sS", "s or S")}
-
-# What a subscriber receives (docs/osc.md is generated from this too).
-FEEDBACK = {
-    "/pad/description": "row col class probability loudness_db brightness red green blue: a pad's sound, sent as each pad renders (class '' without a classifier)",
-    "/pad/playing": "row col 1|0: a pad started or stopped sounding",
-    "/progress": "done total: pads rendered for the current setting",
-    "/level": "peak: the output's peak level (linear), ten times a second",
-    "/status": "the /status reply (voices ... memory_mb), once a second",
-    "/report": "text: what the engine reports (patch loaded, render failed, device lost, ...)",
-    "/error": "address reason: a rejected message",
-}
-
 
 @dataclass
 class OscCounters:
@@ -151,7 +137,7 @@ class OscServer:
         # A subscription belongs to the (address, port) that sent /subscribe: that sender's replies and
         # the feedback go to its subscribed port, and no other client's replies do.
         self.subscribers: dict[tuple[str, int], tuple[str, int]] = {}
-        self._described: dict[int, object] = {}  # pad -> the buffer whose description was sent last
+        self._feedback = FeedbackSource(engine)
         self._rate: dict[str, TokenBucket] = {}
         self._per_command = {spec.address: TokenBucket(spec.per_second, time.monotonic()) for spec in COMMANDS.values() if spec.per_second}
         self._writes: queue.Queue = queue.Queue(MAX_WAITING_WRITES)
@@ -342,7 +328,7 @@ class OscServer:
                 raise LiveEngineError(f"{MAX_SUBSCRIBERS} clients are subscribed already, the most the engine feeds; "
                                       "another must /unsubscribe first.")
             self.subscribers[sender] = (sender[0], port or sender[1])
-            self._described.clear()  # the newcomer gets every pad's description
+            self._feedback.resend_descriptions()  # the newcomer gets every pad's description
             return self.subscribers[sender][1]
 
         def unsubscribe(port: int) -> int:
@@ -381,51 +367,21 @@ class OscServer:
         return totals
 
     def _feedback_loop(self) -> None:
-        """Every subscriber gets: pad descriptions as pads render, playing pads as they change, render
-        progress, the output level ten times a second, /status once a second, and the engine's reports.
+        """Every subscriber gets the shared feedback (control/feedback.py): pad descriptions as pads render,
+        playing pads as they change, render progress, the output level, /status and the engine's reports.
 
-        A new subscriber gets every pad's description at once (`_described` is cleared on /subscribe).
+        A new subscriber gets every pad's description at once (`resend_descriptions` on /subscribe).
         """
-        seen_reports = self.engine.report_count
-        playing: frozenset[int] = frozenset()
-        progress = None
-        next_status = next_level = next_losses = 0.0
+        next_losses = 0.0
         reported = (0, 0, 0, 0, 0)
         while not self._stop.wait(FEEDBACK_TICK):
             if time.monotonic() >= next_losses:
                 next_losses = time.monotonic() + LOSS_REPORT_SECONDS
                 reported = self._report_losses(reported)
             if not self.subscribers:
-                self._described.clear()
+                self._feedback.resend_descriptions()
                 continue
-            messages = []
-            rows, cols = self.engine.grid_shape()
-            buffers = self.engine.instrument.cache.buffers[: rows * cols]
-            for pad, buffer in enumerate(buffers):
-                if buffer is not None and self._described.get(pad) is not buffer and buffer.description is not None:
-                    self._described[pad] = buffer
-                    d = buffer.description
-                    messages.append(build_message("/pad/description", pad // cols, pad % cols, d.drum_class or "", float(d.probability),
-                                                  float(d.loudness_db), float(d.brightness), *d.color))
-            now_playing = self.engine.playing_pads()
-            for pad in sorted(now_playing ^ playing):
-                messages.append(build_message("/pad/playing", pad // cols, pad % cols, int(pad in now_playing)))
-            playing = now_playing
-            now_progress = self.engine.render_progress()
-            if now_progress != progress:
-                progress = now_progress
-                messages.append(build_message("/progress", *now_progress))
-            now = time.monotonic()
-            if now >= next_level:
-                next_level = now + LEVEL_SECONDS
-                messages.append(build_message("/level", self.engine.shared.float("peak")))
-            if now >= next_status:
-                next_status = now + FEEDBACK_SECONDS
-                messages.append(build_message("/status", *status_values(self.engine)))
-            count = self.engine.report_count
-            for report in list(self.engine.reports)[-min(count - seen_reports, len(self.engine.reports)):] if count > seen_reports else []:
-                messages.append(build_message("/report", report))
-            seen_reports = count
+            messages = [build_message(*message) for message in self._feedback.poll()]
             for target in set(self.subscribers.values()):  # two senders subscribed to one port get one copy
                 for data in messages:
                     try:

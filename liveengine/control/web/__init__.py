@@ -1,0 +1,1 @@
+"""The web panel: the grid, the map and the knobs in a browser (`liveengine play --web`)."""

@@ -1,0 +1,94 @@
+"""Run by test_midi_restart.py in its own process (libjack keeps per-process state of the server it
+talked to, so one process must not outlive its server's restart as a client that needs cycles).
+
+This child owns a JACK server, plays the engine with its MIDI read in the audio server, kills the JACK
+server, starts it again, and prints what happened as JSON. The controller is a stand-in run in a
+process of its own for each life of the JACK server (`controller` mode): it waits until liveengine has
+connected it to one of the audio server's MIDI inputs, says when, and plays one note.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+from liveengine.testing.jack_rig import PERIOD, RATE, start_jackd, wait_for
+
+
+def controller(name: str) -> None:
+    from liveengine.testing.midi_rig import MidiTester
+
+    tester = MidiTester(name, client="stand-in", port="pads")
+    try:
+        connected = wait_for(lambda: any(p.name.startswith("liveengine:midi_in_")
+                                         for p in tester.client.get_all_connections(tester.out)), 10)
+        at = time.monotonic()
+        if connected:
+            tester.send_at(tester.frame_time() + 2 * PERIOD, bytes([0x90, 36, 100]))  # generic profile: note 36 = pad (0, 0)
+            time.sleep(0.3)
+        print(json.dumps({"connected": connected, "connected_at": at, "written": len(tester.written)}), flush=True)
+    finally:
+        tester.close()
+
+
+def play_one_note(name: str) -> dict:
+    done = subprocess.run([sys.executable, __file__, "controller", name], capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        return {"connected": False, "error": done.stderr[-1000:]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(patch_path: str, name: str) -> dict:
+    from liveengine.audio.spec import DeviceSpec
+    from liveengine.control.midi.input import MidiInput
+    from liveengine.control.midi.mapping import MidiSettings
+    from liveengine.engine import Engine
+    from liveengine.patch import load_patch
+
+    os.environ["JACK_DEFAULT_SERVER"] = name  # the patch bay's JACK client finds this server
+    result: dict = {}
+    server = start_jackd(name, synchronous=False)
+    reports: list[str] = []
+
+    def report(message: str) -> None:  # to stderr as well: shown when the test fails
+        reports.append(message)
+        print(f"{time.monotonic():.3f} report: {message}", file=sys.stderr, flush=True)
+
+    patch = load_patch(patch_path)
+    engine = Engine(patch, on_report=report)
+    midi = MidiInput(engine, MidiSettings.from_patch(patch), api="jack", server=True, report=report)
+    try:
+        engine.wait_rendered(timeout=60)
+        midi.prepare()
+        engine.start(DeviceSpec.jack(RATE, PERIOD, 2, servername=name, midi_in=True))
+        midi.start()
+        result["before"] = play_one_note(name)
+        result["handled_before"] = wait_for(lambda: midi.counters.handled == 1, 5)
+        result["server_started_before"] = midi.counters.server_started
+        server.stop()
+        result["noticed_loss"] = wait_for(lambda: engine.device_lost, 10)
+        server = start_jackd(name, clear_registry=False, synchronous=False)
+        back_at = time.monotonic()
+        result["audio_back"] = wait_for(lambda: not engine.device_lost, 30)
+        result["after"] = after = play_one_note(name)
+        if after.get("connected"):
+            result["seconds_connected_after_jack_returned"] = after["connected_at"] - back_at
+        result["handled_after"] = wait_for(lambda: midi.counters.handled == 2, 5)
+        result["server_started_after"] = midi.counters.server_started
+        result["hits"] = [h.pad for h in engine.hits]
+    finally:
+        midi.close()
+        engine.stop()
+        server.stop()
+    result["reports"] = reports
+    return result
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "controller":
+        controller(sys.argv[2])
+    else:
+        print(json.dumps(main(sys.argv[1], sys.argv[2])))
