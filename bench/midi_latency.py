@@ -47,7 +47,23 @@ def _wait(predicate, timeout: float) -> bool:
     return predicate()
 
 
-def _one_mode(tmp: Path, server: str, notes: int, timing: str, flood_seconds: float) -> dict:
+def _performance_load(engine, stop) -> None:
+    """The audio-server issue's performance load beside the notes: 16ths at 120 BPM across the grid and
+    `zoom` and `rotation` sweeping at 20 Hz (every move re-renders the grid)."""
+    from liveengine.commands import make_command
+
+    i = 0
+    while not stop.wait(0.05):
+        engine.submit(make_command("/param", ["zoom", 1.0 + 0.5 * ((i % 40) / 40)]))
+        engine.submit(make_command("/param", ["rotation", float((i * 3) % 360)]))
+        if i % 5 == 0:
+            engine.submit(make_command("/pad", [(i // 5) % 8, (i // 5 * 3) % 8, 0.0]))  # silent: the capture hears the notes alone
+        i += 1
+
+
+def _one_mode(tmp: Path, server: str, notes: int, timing: str, flood_seconds: float, path: str = "rtmidi", load: bool = False) -> dict:
+    """path "rtmidi": liveengine's rtmidi JACK input, polled; "server": the audio server reads its own JACK
+    MIDI input inside its callback (native JACK backend), each note at its frame."""
     from liveengine.audio.spec import DeviceSpec
     from liveengine.control.midi.input import MidiInput
     from liveengine.control.midi.mapping import MidiSettings
@@ -56,19 +72,28 @@ def _one_mode(tmp: Path, server: str, notes: int, timing: str, flood_seconds: fl
     from liveengine.testing.jack_rig import Capture, onsets
     from liveengine.testing.midi_rig import MidiTester
 
+    import threading
+
     engine = Engine(load_patch(_patch(tmp, timing)))
     engine.wait_rendered(timeout=120)
     # rtmidi's JACK clients before any Python JACK callback runs (see liveengine/control/midi/ports.py);
     # the stand-in controller's ports exist first, so liveengine makes a client for it.
     tester = MidiTester(server, activate=False)
-    midi = MidiInput(engine, MidiSettings.from_patch(engine.instrument.patch), api="jack")
+    midi = MidiInput(engine, MidiSettings.from_patch(engine.instrument.patch), api="jack", server=path == "server")
     midi.prepare()
     tester.activate()
+    if path == "server":
+        engine.start(DeviceSpec.jack(RATE, PERIOD, 2, servername=server, midi_in=True))
     midi.start()
     capture = Capture(server, seconds=notes * 0.12 + flood_seconds + 10)
+    stop = threading.Event()
+    loader = threading.Thread(target=_performance_load, args=(engine, stop), daemon=True) if load else None
     try:
-        # The audio server process plays (PortAudio's JACK host API, on the server JACK_DEFAULT_SERVER names).
-        engine.start(DeviceSpec.portaudio("JACK", RATE, PERIOD, 2))
+        if path != "server":
+            # The audio server process plays (PortAudio's JACK host API, on the server JACK_DEFAULT_SERVER names).
+            engine.start(DeviceSpec.portaudio("JACK", RATE, PERIOD, 2))
+        if loader is not None:
+            loader.start()
         output_latency = engine.server.output_latency
         capture.connect_from("liveengine")
         if not _wait(lambda: len(midi.devices) == 1, 5.0):
@@ -87,7 +112,7 @@ def _one_mode(tmp: Path, server: str, notes: int, timing: str, flood_seconds: fl
         time.sleep(0.3)
         audio, first = capture.stop()
         found = onsets(audio[:, 0], min_gap=1200) + first
-        result: dict = {"timing": timing, "notes": notes, "reported_output_latency_ms": output_latency * 1000}
+        result: dict = {"timing": timing, "path": path, "load": load, "notes": notes, "reported_output_latency_ms": output_latency * 1000}
         if len(found) != notes:
             result["error"] = f"found {len(found)} onsets for {notes} notes"
         else:
@@ -95,10 +120,14 @@ def _one_mode(tmp: Path, server: str, notes: int, timing: str, flood_seconds: fl
             result["in_graph"] = _stats(in_graph)
             result["total_median_ms"] = result["in_graph"]["ms"]["median"] + output_latency * 1000
         result["xruns_during"] = engine.shared.counter("xruns")
+        result["server_started"] = midi.counters.server_started
         if flood_seconds:
             result["flood"] = _flood(engine, midi, tester, flood_seconds)
         return result
     finally:
+        stop.set()
+        if loader is not None:
+            loader.join()
         midi.stop()
         engine.stop()
         capture.close()
@@ -135,12 +164,16 @@ def bench_midi_latency(tmp: Path, server: str, notes: int = 200, flood_seconds: 
     Returns {"constant": {...}, "lowest-latency": {...}}, each with "in_graph" ({"frames",
     "ms", "periods"}: median, p1, p99, max, min; "jitter_frames"/"jitter_ms" = p99 - p1),
     "reported_output_latency_ms", "total_median_ms", "xruns_during", and for "constant" a
-    "flood" entry (xruns and drops under 16,000 notes/s + clock). Call it with no Python
+    "flood" entry (xruns and drops under 16,000 notes/s + clock). "server, constant" is the path `play`
+    takes on the native JACK backend (the audio server reads MIDI in its callback), alone and beside the
+    performance load (a knob sweep re-rendering the grid at 20 Hz, 16ths across the grid). Call it with no Python
     JACK client of this process running (rtmidi opens its clients first).
     """
     tmp.mkdir(parents=True, exist_ok=True)
     return {"constant": _one_mode(tmp, server, notes, "constant", flood_seconds),
-            "lowest-latency": _one_mode(tmp, server, notes, "lowest-latency", 0.0)}
+            "lowest-latency": _one_mode(tmp, server, notes, "lowest-latency", 0.0),
+            "server, constant": _one_mode(tmp, server, notes, "constant", 0.0, path="server"),
+            "server, constant, performance load": _one_mode(tmp, server, notes, "constant", 0.0, path="server", load=True)}
 
 
 def main() -> int:
@@ -165,4 +198,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from liveengine.job_lock import run_exclusively  # never beside a training run: each skews the other
+
+    sys.exit(run_exclusively("the MIDI benchmark (bench/midi_latency.py)", main))

@@ -340,4 +340,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from liveengine.job_lock import run_exclusively  # never beside a training run: each skews the other
+
+    sys.exit(run_exclusively("the model benchmark (bench/model_quality.py)", main))

@@ -59,7 +59,7 @@ def busy_neighbours(count: int) -> list[subprocess.Popen]:
     return [subprocess.Popen(["nice", "-n", "10", sys.executable, "-c", "while True: pass"]) for _ in range(count)]
 
 
-def engine_run(server: str, seconds: float) -> dict:
+def engine_run(server: str, seconds: float, backend: str = "jack") -> dict:
     from liveengine.audio.spec import DeviceSpec
     from liveengine.commands import make_command
     from liveengine.engine import Engine
@@ -67,7 +67,9 @@ def engine_run(server: str, seconds: float) -> dict:
 
     engine = Engine(load_patch(ROOT / "patches" / "default.toml"))
     engine.wait_rendered(timeout=120)
-    engine.start(DeviceSpec.portaudio("JACK", RATE, PERIOD, 2))
+    # The native JACK client by default: what `play` picks when a JACK server runs; --backend portaudio
+    # measures PortAudio's JACK host API instead.
+    engine.start(DeviceSpec.jack(RATE, PERIOD, 2, servername=server) if backend == "jack" else DeviceSpec.portaudio("JACK", RATE, PERIOD, 2))
     counter = XrunCounter(server)
     stop = threading.Event()
 
@@ -111,7 +113,7 @@ def engine_run(server: str, seconds: float) -> dict:
     return {"xruns_jack": xruns, "xruns_server": server_xruns, "server_restarts": status["server_restarts"],
             "cpu_cores": cpu, "cpu_total": round(sum(v for v in cpu.values() if v is not None), 3),
             "callback_p99": float(np.percentile(callback, 99)), "callback_max": float(callback.max()),
-            "rendered": status["rendered"], "seconds": round(wall, 1)}
+            "rendered": status["rendered"], "seconds": round(wall, 1), "backend": backend, "server_nice": status["server_nice"]}
 
 
 def control_run(server: str, seconds: float) -> dict:
@@ -130,7 +132,7 @@ def control_run(server: str, seconds: float) -> dict:
 SETTINGS = {"realtime, 2 busy neighbours": (True, 2), "non-realtime, 2 busy neighbours": (False, 2), "realtime, quiet": (True, 0)}
 
 
-def one_run(label: str, seconds: float) -> dict:
+def one_run(label: str, seconds: float, backend: str = "jack") -> dict:
     """One run on a JACK server of its own (a process must not talk to two JACK servers in turn)."""
     from liveengine.testing.jack_rig import start_jackd
 
@@ -140,7 +142,7 @@ def one_run(label: str, seconds: float) -> dict:
     os.environ["JACK_DEFAULT_SERVER"] = name
     busy = busy_neighbours(neighbours)
     try:
-        return {"engine": engine_run(name, seconds), "control": control_run(name, seconds)}
+        return {"engine": engine_run(name, seconds, backend), "control": control_run(name, seconds)}
     finally:
         for p in busy:
             p.kill()
@@ -152,15 +154,19 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--one", choices=tuple(SETTINGS), help=argparse.SUPPRESS)
+    parser.add_argument("--backend", choices=("jack", "portaudio"), default="jack", help="the engine's audio backend (default: jack, what play uses)")
+    parser.add_argument("--settings", nargs="*", choices=tuple(SETTINGS), help="only these settings (default: all)")
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(one_run(args.one, args.seconds)), flush=True)
+        print(json.dumps(one_run(args.one, args.seconds, args.backend)), flush=True)
         return 0
-    results: dict = {"date": time.strftime("%Y-%m-%d"), "seconds": args.seconds, "settings": {}}
+    results: dict = {"date": time.strftime("%Y-%m-%d"), "seconds": args.seconds, "backend": args.backend, "settings": {}}
     for label, (_, neighbours) in SETTINGS.items():
+        if args.settings and label not in args.settings:
+            continue
         runs = []
         for run in range(args.runs if neighbours else 1):
-            child = subprocess.run([sys.executable, __file__, "--one", label, "--seconds", str(args.seconds)],
+            child = subprocess.run([sys.executable, __file__, "--one", label, "--seconds", str(args.seconds), "--backend", args.backend],
                                    capture_output=True, text=True, timeout=args.seconds * 3 + 180)
             lines = child.stdout.strip().splitlines()
             if child.returncode != 0 or not lines:
@@ -175,4 +181,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from liveengine.job_lock import run_exclusively  # never beside a training run: each skews the other
+
+    sys.exit(run_exclusively("the server load benchmark (bench/server_load.py)", main))

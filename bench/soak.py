@@ -171,4 +171,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from liveengine.job_lock import run_exclusively  # never beside a training run: each skews the other
+
+    sys.exit(run_exclusively("the soak benchmark (bench/soak.py)", main))

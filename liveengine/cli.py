@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from liveengine import __version__
-from liveengine.cli_support import (ArgumentParser, Progress, blocksize_type, load_patch_arg, port_type, samplerate_type, say, seconds_type,
-                                    state_name_type)
+from liveengine.cli_support import (ArgumentParser, Progress, blocksize_type, load_patch_arg, patch_with_model, port_type, samplerate_type, say,
+                                    seconds_type, state_name_type)
 from liveengine.errors import LiveEngineError
 
 MAX_RENDER_SECONDS = 600.0  # a score's typo (`99999 /pad ...`) must not fill the disk unasked
@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     play = commands.add_parser("play", parents=[debug], help="open the audio device and play a patch")
     play.add_argument("patch", nargs="?", help="a .toml patch file or a shipped patch name (default: the default patch)")
+    play.add_argument("--model", metavar="DIR", help="play this model folder (e.g. one `liveengine train` wrote) with the patch's settings")
     play.add_argument("--device", help="output device name (or part of it) or index; see `liveengine devices`")
     play.add_argument("--samplerate", type=samplerate_type, help="44100, 48000 or 96000")
     play.add_argument("--blocksize", type=blocksize_type, help="frames per block, 32 to 1024")
@@ -90,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     from liveengine.export.sounds_cli import add_commands as add_sound_commands  # audition, generate
 
     add_sound_commands(commands, debug, samplerate_type)
+    from liveengine.training.cli import add_commands as add_train_command  # train (PyTorch only once it runs)
+
+    add_train_command(commands, debug)
     return parser
 
 
@@ -155,6 +159,8 @@ def cmd_play(args) -> int:
     from liveengine.engine import Engine
 
     patch = load_patch_arg(args.patch)
+    if args.model:
+        patch = patch_with_model(patch, args.model)
     options = patch.options(samplerate=args.samplerate, blocksize=args.blocksize)
     if args.record and Path(args.record).exists() and not args.force:
         raise LiveEngineError(f"{args.record} already exists; liveengine never overwrites a recording.", "Choose another file name, or add --force.")
@@ -175,8 +181,15 @@ def cmd_play(args) -> int:
         check_terminal(sys.stdin.fileno())
     # The control process never opens the device: the audio server process does (liveengine/server/).
     device_spec = patch_device(patch, options, args.device)
+    if patch.engine["render_in"] == "process":
+        from liveengine.render.process_workers import prestart, warm_start
 
-    engine = Engine(patch, options, on_report=lambda m: say(f"liveengine: {m}"))
+        warm_start()
+        prestart(patch.model, patch.path, patch.model_options, options.samplerate, patch.engine["max_seconds"])
+
+    # The render process's fork server and the audio server's process start now: their interpreters'
+    # start-up overlaps the model load here and the render.
+    engine = Engine(patch, options, on_report=lambda m: say(f"liveengine: {m}"), prepare_audio=True)
     if args.resume:
         from liveengine.resources import state_dir
 
@@ -223,7 +236,7 @@ def cmd_play(args) -> int:
         say(f"liveengine {__version__}: patch '{patch.name}' ({patch.path}), decoder {engine.instrument.decoder.name}, "
             f"{engine.instrument.setting.rows}x{engine.instrument.setting.cols} pads, timing {options.timing}")
         say(f"audio server: pid {engine.server.pid}" + (f", priority nice {engine.server.nice}" if engine.server.nice < 0 else
-                                                          ", normal priority (not allowed to raise it: see the README's real-time setup)"))
+                                                          ", normal priority (not allowed to raise it: see Real-time priority in the README)"))
         say(f"playing on {engine.backend.description}" + (f", recording to {args.record}" if args.record else ""))
         if osc is not None:
             osc.start()

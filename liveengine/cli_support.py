@@ -89,6 +89,21 @@ def load_patch_arg(patch_arg: str | None):
     return load_patch(resolve_patch(patch_arg))
 
 
+def patch_with_model(patch, model: str):
+    """`patch` playing another model (--model): a model folder's path from the working folder, or a shipped model's name.
+
+    Its choke groups are dropped: they name pads of its own model (the default patch's open and
+    closed hats), which are other sounds on another model. LiveEngineError where no such model is.
+    """
+    import dataclasses
+    from pathlib import Path
+
+    from liveengine.decoders.registry import find_model
+
+    folder = find_model(model, Path.cwd() / "command-line")
+    return dataclasses.replace(patch, model=str(folder.resolve()) if folder is not None else model, choke={})
+
+
 def patch_device(patch, options, device: str | None = None):
     """The DeviceSpec the audio server process opens for a patch (the control process never opens the device):
     its [audio] backend and device, or `device` (--device) instead."""

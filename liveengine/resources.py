@@ -20,6 +20,11 @@ def models_dir() -> Path:
     return _bundled("models_onnx")
 
 
+def checkpoints_dir() -> Path:
+    """The shipped training checkpoints (`liveengine train` fine-tunes checkpoints/drums.pt)."""
+    return _bundled("checkpoints")
+
+
 
 def _user_folder(variable: str, kind: str, below: str = "") -> Path:
     """$variable if set, else the platform's per-user folder of this kind (platformdirs) / liveengine [/ below]."""

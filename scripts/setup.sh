@@ -2,7 +2,8 @@
 # Set up liveengine on this machine: system libraries, then a virtual environment in .venv.
 #   scripts/setup.sh play   what playing needs (PortAudio)
 #   scripts/setup.sh test   what the tests need too (a JACK server, liblo tools, Pure Data for the Pd panel's test,
-#                           Chromium and its driver for the web panel's)
+#                           Chromium and its driver for the web panel's, PyTorch and two Debian sample
+#                           packages for training's: the held-in folder is checked never to take a held-out kit)
 # As root (a container, CI, a fresh server) it installs missing system packages with
 # apt-get. As anyone else it never runs a package manager: it prints the command to run.
 set -euo pipefail
@@ -19,7 +20,7 @@ system_packages() {
         return 0
       fi
       local wanted=(libportaudio2)
-      [ "$purpose" = test ] && wanted+=(jackd2 liblo-tools puredata-core chromium chromium-driver)
+      [ "$purpose" = test ] && wanted+=(jackd2 liblo-tools puredata-core chromium chromium-driver sonic-pi-samples hydrogen-drumkits)
       local missing=()
       for pkg in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
@@ -74,7 +75,8 @@ python_env() {
     say "installing liveengine and its Python dependencies into .venv"
     .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
     local extras=""
-    [ "$purpose" = test ] && extras="[test]"
+    # The tests train a model too (tests/training): the train extra's torch==2.13.0 is the CPU build from pip.
+    [ "$purpose" = test ] && extras="[test,train]"
     # pip's warnings (about the index, about versions) are kept in a log, shown only if it fails.
     if ! .venv/bin/python -m pip install -q -e ".$extras" >.venv/pip-install.log 2>&1; then
       cat .venv/pip-install.log >&2

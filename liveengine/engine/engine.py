@@ -37,11 +37,11 @@ from liveengine.handlers import Caller
 from liveengine.options import EngineOptions
 from liveengine.patch import Patch, load_patch
 from liveengine.render.describe import PadDescription
-from liveengine.rt.core import ASAP, CHOKE, GAIN, PANIC, STOP_PAD
+from liveengine.rt.core import ASAP, CHOKE, GAIN, PANIC, STOP_PAD, MidiEvent
 from liveengine.server.client import InProcessServer, ServerProcess
 from liveengine.server.clock import Clock
 from liveengine.server.fifo import FifoReader, FifoWriter
-from liveengine.server.layout import SharedState
+from liveengine.server.layout import Record, SharedState
 from liveengine.server.pool import SamplePool
 
 
@@ -51,7 +51,9 @@ def _player_field(name: str, doc: str) -> property:
 
 
 class Engine(GrooveMethods):
-    def __init__(self, patch: Patch, options: EngineOptions | None = None, on_report: Callable[[str], None] | None = None) -> None:
+    def __init__(self, patch: Patch, options: EngineOptions | None = None, on_report: Callable[[str], None] | None = None,
+                 prepare_audio: bool = False) -> None:
+        """prepare_audio: start the audio server's process at once (see prepare_audio), for an engine about to play."""
         self.options = options or patch.options()
         self.on_report = on_report
         self.reports: deque[str] = deque(maxlen=200)
@@ -74,8 +76,18 @@ class Engine(GrooveMethods):
         self.pool = SamplePool(self.shared)
         self.clock = Clock(self.shared, self.options.samplerate, self.options.blocksize, now=self._host_now)
         self.player = Player(self._send, self._target, self.now_frame, self.pool, self.options.velocity_curve, self.control)
-        self.instrument = self._build_instrument(patch, decoder)
-        self.groove = self._build_groove(patch)  # None without a [groove] model (liveengine/groove/)
+        self._prepared: ServerProcess | None = None  # an audio server started ahead (prepare_audio)
+        if prepare_audio:
+            self.prepare_audio()
+        try:
+            self.instrument = self._build_instrument(patch, decoder)
+            self.groove = self._build_groove(patch)  # None without a [groove] model (liveengine/groove/)
+        except BaseException:
+            if getattr(self, "instrument", None) is not None:  # its groove was refused: its render workers go too
+                self.instrument.retire()
+            if self._prepared is not None:
+                self._prepared.stop()
+            raise
 
     # What the hits played and missed (hits.py keeps them).
     hits = _player_field("hits", "the last 4096 hits (engine/hits.py Hit)")
@@ -145,7 +157,7 @@ class Engine(GrooveMethods):
     def _send(self, kind: int, frame: int, *, slot: int = -1, gen: int = 0, gain: float = 0.0, choke: int = -1, pad: int = -1,
               onset: int = 0, value: float = 0.0) -> bool:
         """Write one record into the server's command FIFO; False (counted) when it is full."""
-        count = self.fifo.put((frame, gen, kind, slot, gain, choke, pad, onset, value, 0, 0))
+        count = self.fifo.put(Record(frame, gen, kind, slot, gain, choke, pad, onset, value))
         if count < 0:
             return False
         if slot >= 0:
@@ -299,11 +311,11 @@ class Engine(GrooveMethods):
         cache = self.instrument.cache
         return [None if b is None else b.description for b in cache.buffers[: cache.pads]]
 
-    def input_events(self, limit: int = 4096) -> list[tuple]:
-        """Events the audio server read since the last call (RECORD tuples, oldest first; one reader thread)."""
-        events: list = []
-        self._events.drain(events, limit)
-        return events
+    def input_events(self, limit: int = 4096) -> list[MidiEvent]:
+        """MIDI messages the audio server read since the last call, each with its frame (oldest first; one reader thread)."""
+        records: list = []
+        self._events.drain(records, limit)
+        return [MidiEvent.of(record) for record in records]
 
     def voices(self) -> int:
         """Voices sounding or fading out now (the server's count at its last block)."""
@@ -324,12 +336,23 @@ class Engine(GrooveMethods):
         return supervisor.status(self)
 
     # ---- lifecycle ----
+    def prepare_audio(self) -> None:
+        """Start the audio server's process ahead, while the grid renders: `start` then only opens the
+        device (the interpreter's start-up and imports, about 0.4 s, overlap the render)."""
+        if self._prepared is None:
+            self._prepared = ServerProcess(self.options, self.shared, self.report)
+            self._prepared.prespawn()
+
     def start(self, device: DeviceSpec | AudioBackend) -> None:
         """Start the audio: a DeviceSpec starts the audio server process on that device (LiveEngineError
         with the server's reason if it cannot); an offline backend runs the same core in this process."""
         if isinstance(device, DeviceSpec):
-            server = ServerProcess(self.options, self.shared, self.report)
-            server.start(device)
+            server, self._prepared = self._prepared or ServerProcess(self.options, self.shared, self.report), None
+            try:
+                server.start(device)
+            except LiveEngineError:
+                server.stop()  # a prespawned standby too
+                raise
         else:
             server = InProcessServer(self.options, self.shared)
             self.core = server.core
@@ -342,6 +365,9 @@ class Engine(GrooveMethods):
         self._start_groove()
 
     def stop(self) -> None:
+        if self._prepared is not None:  # prepared, never started
+            self._prepared.stop()
+            self._prepared = None
         self._stop.set()
         if self._supervisor is not None:
             self._supervisor.join(timeout=2.0)

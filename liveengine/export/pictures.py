@@ -62,6 +62,8 @@ def spectrogram_sheet(sounds: Sequence[np.ndarray], rate: int, rows: int, cols: 
     fig.subplots_adjust(left=0.75 / width, right=1 - 1.1 / width, bottom=0.6 / height, top=1 - 0.65 / height, wspace=0.15, hspace=0.45)
     axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False)
     for ax, pad, text in zip(axes.flat, pad_order(rows, cols), sheet_titles(rows, cols, classes)):
+        # The limits are set once below: imshow autoscaling each of the shared axes updates all the others (64 x 64).
+        ax.set_autoscale_on(False)
         # The y axis is log10(Hz), labelled in Hz: imshow would resample a log-scaled axis wrongly.
         image = ax.imshow(spectra[pad] - loudest, origin="lower", aspect="auto", interpolation="nearest", cmap="magma",
                           vmin=FLOOR_DB, vmax=0.0, extent=(0.0, max(len(sounds[pad]), 1) / rate, np.log10(LOWEST_HZ), top))

@@ -11,10 +11,11 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import sys
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -36,31 +37,153 @@ MAX_RESTART_WAIT = 60.0
 START_ALLOWANCE = 60.0  # seconds a new render process may take to load its model, on top of its probe's budget
 
 
+# What goes between the engine and its render process, by name (pickled across the process boundary).
+class GridJob(NamedTuple):
+    """Render the grid for setting `generation`: batches of (latent points, slots), nearest the last hit first."""
+    generation: int
+    batches: list
+
+
+class MoreJob(NamedTuple):
+    """Render a few more slots (a pad's next variation) for setting `generation`."""
+    generation: int
+    points: np.ndarray
+    slots: list
+
+
+class Ready(NamedTuple):
+    problem: str  # "" when the model loaded and passed its probe (render/probe.py)
+
+
+class ChildError(NamedTuple):
+    text: str
+
+
+class Rendered(NamedTuple):
+    generation: int
+    slot: int
+    samples: np.ndarray
+    envelope: np.ndarray
+    onset: int
+    peak: float
+    point: np.ndarray
+    description: object
+
+
+class Failed(NamedTuple):
+    generation: int
+    slot: int
+    reason: str
+
+
+# Render processes are forked from multiprocessing's fork server on Linux: one clean, single-threaded
+# process started early (`warm_start`, the first thing `play` does) that has numpy, onnxruntime and the
+# render code imported; a render process then starts in milliseconds instead of a new interpreter's
+# second or so, at start-up and after a crash. Elsewhere a fresh interpreter each time (spawn). Never a
+# plain fork of the control process: it has threads and audio handles.
+PRELOAD = ["liveengine.render.process_workers", "liveengine.decoders.registry", "onnxruntime", "soxr"]
+
+
+def _context():
+    if sys.platform.startswith("linux"):
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(PRELOAD)
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+def warm_start() -> None:
+    """Start the fork server now, so its imports overlap the caller's own start-up (a no-op elsewhere)."""
+    if _context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
+class TrialJob(NamedTuple):
+    """For a render process started ahead (prestart): the trial to pass before rendering (None: none)."""
+    trial: Trial | None
+
+
+_standby: tuple | None = None  # (child arguments, process, jobs, results, generation): started ahead by prestart
+
+
+def prestart(spec: str, patch_path: Path | None, model_options: dict, device_rate: int, max_seconds: float) -> None:
+    """Start the render process for this model now, before the engine is built: it loads the model
+    while the control process loads its own copy and lays out its memory; the engine's
+    ProcessRenderWorkers then adopts it (same model and settings) and sends it the trial."""
+    global _standby
+    if _standby is not None:
+        return
+    context = _context()
+    args = (spec, str(patch_path) if patch_path else None, model_options, device_rate, max_seconds)
+    jobs, results, generation = context.Queue(), context.Queue(), context.Value("q", 0, lock=False)
+    process = context.Process(target=_child, name="liveengine-render", daemon=True,
+                              args=(*args, jobs, results, generation, os.getpid(), None, True))
+    process.start()
+    _standby = (args, process, jobs, results, generation)
+
+
+def _adopt_standby(args: tuple):
+    """The process prestart made, if it was made for these arguments (else it is ended)."""
+    global _standby
+    standby, _standby = _standby, None
+    if standby is None:
+        return None
+    if standby[0] == args and standby[1].is_alive():
+        return standby[1:]
+    standby[2].put(None)
+    standby[1].join(timeout=3.0)
+    return None
+
+
+def _gone(engine: int) -> bool:
+    """Whether the engine's process has ended. Not our parent's: from the fork server that is the fork
+    server, which itself lives as long as its children do."""
+    try:
+        os.kill(engine, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass
+    return False
+
+
 def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: int, max_seconds: float,
-           jobs, results, generation, trial: Trial | None = None) -> None:
+           jobs, results, generation, engine: int, trial: Trial | None = None, trial_to_come: bool = False) -> None:
     """Child process: render the latest grid request and any single-slot requests; send buffers back.
 
-    Coalescing: a knob sweep sends one ("grid", generation, batches) message per
+    Coalescing: a knob sweep sends one GridJob per
     move. Before each batch the child drains its inbox and keeps only the newest
     grid request, so stale settings are dropped at batch granularity and the
     newest setting's pads nearest the last hit render first. Exits on None or
-    when the parent is gone. With a `trial` the model is probed first (render/probe.py) and "ready" carries what the probe found.
+    when the engine's process is gone. With a `trial` the model is probed first (render/probe.py) and Ready carries what the probe found.
     """
     from liveengine.decoders.registry import load_decoder
     from liveengine.render.workers import _lower_thread_priority, render_batch
     _lower_thread_priority()
     try:
         decoder = load_decoder(spec, Path(patch_path) if patch_path else None, **model_options)
+        if trial_to_come:  # started ahead: the engine that adopts us sends the trial first
+            while True:
+                try:
+                    message = jobs.get(timeout=0.5)
+                    break
+                except queue.Empty:
+                    if _gone(engine):
+                        return
+            if message is None:
+                return
+            trial = message.trial
         problem = probe(decoder, trial, device_rate, max_seconds) if trial else ""
         if not problem:
             decoder.prepare(8)  # after the probe: a model too slow for the grid is refused before its warm-up
     except Exception as exc:  # reported by the parent; the parent already validated this model
-        results.put(("error", f"{type(exc).__name__}: {exc}"))
+        results.put(ChildError(f"{type(exc).__name__}: {exc}"))
         return  # the queue's thread flushes the reason before the process exits (it was lost 1 run in 3)
     results.cancel_join_thread()  # from here on, exit promptly even if the parent stopped reading results
-    results.put(("ready", problem))  # with a problem the parent refuses the model and stops us
+    results.put(Ready(problem))  # with a problem the parent refuses the model and stops us
     out = np.zeros((8, decoder.output_length), np.float32)
-    parent = os.getppid()
     todo: list = []  # (generation, points, slots) batches of the newest grid request
     extras: list = []  # single requests (a pad's next variation): small and urgent
     done = 0  # jobs of the newest grid request rendered so far
@@ -72,23 +195,23 @@ def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: 
         elif todo:
             wait = max(0.0, last_grid + hold - time.monotonic()) if done >= EAGER_JOBS else 0.0
         else:
-            wait = 0.5  # idle: wakes to see a dead parent
+            wait = 0.5  # idle: wakes to see a dead engine
         try:
             message = jobs.get(timeout=wait) if wait > 0 else jobs.get_nowait()
         except queue.Empty:
             message = ()
-        if os.getppid() != parent:
+        if _gone(engine):
             return  # the engine died without stopping us (e.g. SIGKILL): do not linger
         while message != ():
             if message is None:
                 return
-            if message[0] == "grid":
-                todo = [(message[1], points, slots) for points, slots in message[2]]
+            if isinstance(message, GridJob):
+                todo = [(message.generation, points, slots) for points, slots in message.batches]
                 now = time.monotonic()
                 interval, last_grid, done = now - last_grid, now, 0
                 hold = min(SETTLE_SECONDS, 1.5 * interval) if interval < SETTLE_SECONDS else 0.0
             else:
-                extras.append(message[1:])
+                extras.append(tuple(message))  # a MoreJob: (generation, points, slots)
             try:
                 message = jobs.get_nowait()
             except queue.Empty:
@@ -108,11 +231,11 @@ def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: 
         try:
             for slot, b in zip(slots, render_batch(decoder, points, out, device_rate, max_seconds, job_generation)):
                 if isinstance(b, RenderFailure):
-                    results.put(("failed", job_generation, slot, b.reason))
+                    results.put(Failed(job_generation, slot, b.reason))
                 else:
-                    results.put(("buffer", job_generation, slot, b.samples, b.envelope, b.onset, b.peak, b.point, b.description))
+                    results.put(Rendered(job_generation, slot, b.samples, b.envelope, b.onset, b.peak, b.point, b.description))
         except Exception as exc:
-            results.put(("error", f"{type(exc).__name__}: {exc}"))
+            results.put(ChildError(f"{type(exc).__name__}: {exc}"))
 
 
 class ProcessRenderWorkers:
@@ -126,7 +249,7 @@ class ProcessRenderWorkers:
     def __init__(self, spec: str, patch_path: Path | None, model_options: dict, preferred_batch: int, cache: PadCache,
                  device_rate: int, max_seconds: float = 4.0, on_error: Callable[[BaseException], None] | None = None,
                  trial: Trial | None = None) -> None:
-        self._context = multiprocessing.get_context("spawn")  # no fork: the parent has threads and audio handles
+        self._context = _context()
         self._child_args = (spec, str(patch_path) if patch_path else None, model_options, device_rate, max_seconds)
         self.cache = cache
         self.batch = preferred_batch
@@ -136,8 +259,14 @@ class ProcessRenderWorkers:
         self.restarts = 0
         self._quick_exits = 0  # children in a row that died soon after starting: the wait before the next grows
         self._last_grid: tuple | None = None  # the newest grid request, sent again to a replacement child
-        self._generation = self._context.Value("q", 0, lock=False)
-        self._start_child(trial)
+        adopted = _adopt_standby(self._child_args)
+        if adopted is not None:  # started ahead by prestart: it has loaded the model already
+            self._process, self._jobs, self._results, self._generation = adopted
+            self._started = time.monotonic()
+            self._jobs.put(TrialJob(trial))
+        else:
+            self._generation = self._context.Value("q", 0, lock=False)
+            self._start_child(trial)
         self._stop = threading.Event()
         self._stopping = False
         if trial is not None:
@@ -150,7 +279,7 @@ class ProcessRenderWorkers:
         self._jobs = self._context.Queue()
         self._results = self._context.Queue()
         self._process = self._context.Process(target=_child, name="liveengine-render", daemon=True,
-                                              args=(*self._child_args, self._jobs, self._results, self._generation, trial))
+                                              args=(*self._child_args, self._jobs, self._results, self._generation, os.getpid(), trial))
         self._process.start()
         self._started = time.monotonic()
 
@@ -168,10 +297,15 @@ class ProcessRenderWorkers:
                 message = self._results.get(timeout=0.2)
             except queue.Empty:
                 if not self._process.is_alive():
-                    message = ("error", f"the render process exited (code {self._process.exitcode}) while loading it")
+                    message = ChildError(f"the render process exited (code {self._process.exitcode}) while loading it")
                 elif time.monotonic() > deadline:
-                    message = ("error", f"the render process did not load and try it within {timeout:.0f} s")
-        problem = message[1] if message[0] in ("ready", "error") else f"unexpected message {message[0]!r}"
+                    message = ChildError(f"the render process did not load and try it within {timeout:.0f} s")
+        if isinstance(message, Ready):
+            problem = message.problem
+        elif isinstance(message, ChildError):
+            problem = message.text
+        else:
+            problem = f"unexpected message {type(message).__name__}"
         if problem:
             self._end_child()
             for channel in (self._jobs, self._results):  # flushed and closed now, not at interpreter exit
@@ -182,14 +316,14 @@ class ProcessRenderWorkers:
     def render_all(self, points: np.ndarray, first: int | None = None, cols: int = 0, pads: int = 0) -> int:
         generation = self.cache.begin_generation()
         self._generation.value = generation
-        self._last_grid = ("grid", generation, render_order(points, first, self.batch, cols, pads=pads))
+        self._last_grid = GridJob(generation, render_order(points, first, self.batch, cols, pads=pads))
         self._jobs.put(self._last_grid)
         return generation
 
     def render_more(self, points: np.ndarray, slots: list[int]) -> None:
         generation = self.cache.generation
         for job_points, chunk in render_order(points, None, self.batch, slots=slots, pads=self.cache.pads):
-            self._jobs.put(("more", generation, job_points, chunk))
+            self._jobs.put(MoreJob(generation, job_points, chunk))
 
     def _receive(self) -> None:
         while not self._stop.is_set():
@@ -201,16 +335,16 @@ class ProcessRenderWorkers:
                 continue
             except (EOFError, OSError):
                 return
-            if message[0] == "buffer":
-                _, generation, pad, samples, envelope, onset, peak, point, description = message
-                samples.flags.writeable = False
-                if self.cache.put(pad, PlayableBuffer(samples, envelope, onset, peak, point, description, generation), generation):
+            if isinstance(message, Rendered):
+                message.samples.flags.writeable = False
+                buffer = PlayableBuffer(message.samples, message.envelope, message.onset, message.peak, message.point,
+                                        message.description, message.generation)
+                if self.cache.put(message.slot, buffer, message.generation):
                     self.rendered += 1
-            elif message[0] == "failed":
-                _, generation, slot, reason = message
-                install(self.cache, slot, RenderFailure(reason), generation, self.on_error)
-            elif message[0] == "error":
-                self._fail(RuntimeError(message[1]))
+            elif isinstance(message, Failed):
+                install(self.cache, message.slot, RenderFailure(message.reason), message.generation, self.on_error)
+            elif isinstance(message, ChildError):
+                self._fail(RuntimeError(message.text))
 
     def _restart(self) -> None:
         """The child died (killed, crashed): report it, start another, and render the newest grid again.
@@ -231,7 +365,7 @@ class ProcessRenderWorkers:
         self._start_child()
         self.restarts += 1
         old_jobs.cancel_join_thread()
-        if self._last_grid is not None and self._last_grid[1] == self.cache.generation:
+        if self._last_grid is not None and self._last_grid.generation == self.cache.generation:
             self._jobs.put(self._last_grid)
 
     def _fail(self, exc: BaseException) -> None:

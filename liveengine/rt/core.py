@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import heapq
 import time
+from typing import NamedTuple
 
 import numpy as np
 
@@ -33,8 +34,24 @@ from liveengine.server.layout import CLOCK_RING, SharedState
 # Event kinds, as carried in a record's `kind` field. STREAM: the stream voice on (value: its gain) or off (0).
 START, STOP_PAD, CHOKE, PANIC, GAIN, STREAM = range(6)
 # The event FIFO's kind (server to control): a MIDI message read in the callback, at its frame;
-# its input port rides in `slot`, its status, data1 and data2 in the `choke`, `pad` and `onset` fields.
+# its input port rides in `slot`, its status, data1 and data2 in the `choke`, `pad` and `onset` fields,
+# and `value` is 1.0 when the server already started its pad from the note table (MidiEvent names them).
 MIDI_IN = 100
+
+
+class MidiEvent(NamedTuple):
+    """A MIDI message the audio server read (control side), from its event-FIFO record."""
+
+    frame: int  # engine frame it arrived at
+    port: int  # which of the server's MIDI inputs
+    status: int
+    data1: int
+    data2: int
+    started: bool  # the server started its pad itself (note table): bookkeeping only
+
+    @classmethod
+    def of(cls, record: tuple) -> "MidiEvent":
+        return cls(record[0], record[3], record[5], record[6], record[7], bool(record[8]))
 # Target for "at the first frame of the next block". Not -1: a START for a hit on
 # frame T begins at T - onset, which is negative (a real frame, into the pre-roll)
 # for hits on the first `onset` frames, so the sentinel must be out of reach.

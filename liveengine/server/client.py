@@ -44,6 +44,7 @@ class ServerProcess:
         self.spec: DeviceSpec | None = None
         self._said_unavailable = False
         self.process: subprocess.Popen | None = None
+        self._standby: subprocess.Popen | None = None  # started ahead by prespawn, waiting for its device
         self.description = ""
         self.samplerate = options.samplerate
         self.blocksize = options.blocksize
@@ -68,13 +69,31 @@ class ServerProcess:
         self.spec = spec
         self._spawn(self.state.counter("frame"), None)
 
-    def _spawn(self, start_frame: int, resume: tuple[int, float] | None) -> None:
+    def prespawn(self) -> None:
+        """Start a server process now that waits, imports done, for its device: `start` then only opens
+        the stream (play calls this before the grid renders, so the interpreter's start-up overlaps it)."""
+        if self._standby is None:
+            self._standby = self._popen()
+
+    def _popen(self) -> subprocess.Popen:
+        """A server process, given its memory and options at once (it maps and warms up while it waits for a device)."""
         env = dict(os.environ)
         env["PYTHONUNBUFFERED"] = "1"
         process = subprocess.Popen([sys.executable, "-m", "liveengine.server"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                    pass_fds=[self.state.segment.fd], env=env, close_fds=True)
-        config = {"fd": self.state.segment.fd, "layout": self.state.layout.as_dict(), "options": asdict(self.options),
-                  "device": self.spec.as_dict(), "start_frame": int(start_frame), "resume": resume}
+        memory = {"fd": self.state.segment.fd, "layout": self.state.layout.as_dict(), "options": asdict(self.options)}
+        try:
+            process.stdin.write((json.dumps(memory) + "\n").encode())
+            process.stdin.flush()
+        except OSError:
+            pass  # it died at once: the device line fails the same way, and says so
+        return process
+
+    def _spawn(self, start_frame: int, resume: tuple[int, float] | None) -> None:
+        process, self._standby = self._standby, None
+        if process is None or process.poll() is not None:
+            process = self._popen()
+        config = {"device": self.spec.as_dict(), "start_frame": int(start_frame), "resume": resume}
         try:
             process.stdin.write((json.dumps(config) + "\n").encode())
             process.stdin.flush()
@@ -160,6 +179,14 @@ class ServerProcess:
 
     def stop(self) -> None:
         self.stopping = True
+        standby, self._standby = self._standby, None
+        if standby is not None:  # never used: it reads end-of-file and exits
+            standby.stdin.close()
+            try:
+                standby.wait(3.0)
+            except subprocess.TimeoutExpired:
+                _kill(standby)
+            standby.stdout.close()
         process, self.process = self.process, None
         if process is None:
             return

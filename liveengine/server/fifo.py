@@ -29,6 +29,9 @@ class FifoWriter:
         self._read = getattr(state, f"{name}_read")
         self.capacity = len(self.records)
         self.written = self._write.load()  # the FIFO outlives a server restart: continue its count
+        # The reader's count as last loaded: it only grows, so the room it shows is never more than
+        # there is; it is loaded again only when the FIFO looks full (one atomic operation a put, not two).
+        self._read_seen = self._read.load()
         self.dropped = 0
         self._lock = threading.Lock() if lock else contextlib.nullcontext()
 
@@ -36,9 +39,11 @@ class FifoWriter:
         """Queue one record (a tuple in RECORD's field order). Returns its count (its position), or -1 if full."""
         with self._lock:
             written = self.written
-            if written - self._read.load() >= self.capacity:
-                self.dropped += 1
-                return -1
+            if written - self._read_seen >= self.capacity:
+                self._read_seen = self._read.load()
+                if written - self._read_seen >= self.capacity:
+                    self.dropped += 1
+                    return -1
             self.records[written % self.capacity] = record
             self.written = written + 1
             self._write.store(written + 1)  # publishes the record

@@ -24,6 +24,7 @@ atomic word that publishes it.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -45,6 +46,26 @@ RECORD = np.dtype([
     ("spare", "<i8"),
 ])
 assert RECORD.itemsize == 64
+
+
+class Record(NamedTuple):
+    """One FIFO record by name, in RECORD's field order. The control side builds these; the audio thread
+    reads plain tuples (a structured array's `.item()`) by the same positions, with no allocation."""
+
+    frame: int
+    gen: int = 0
+    kind: int = -1  # rt/core.py's kinds; -1 is none (ignored)
+    slot: int = -1
+    gain: float = 0.0
+    choke: int = -1
+    pad: int = -1
+    onset: int = 0
+    value: float = 0.0
+    check: int = 0
+    spare: int = 0
+
+
+assert Record._fields == RECORD.names
 
 # Atomic words, one per 64-byte line so the two processes never share a line they both write.
 # `blocks` is the server's heartbeat and publishes the block it counts: its frame, clock entry, counters.

@@ -1,10 +1,11 @@
 """The audio server process: the stream and the real-time core, alone with the interpreter.
 
 Started by the control process as `python -m liveengine.server` with the shared
-segment's descriptor passed on. It reads one JSON line (layout, options, device,
-start frame, or the dead predecessor's last block to continue from) on stdin, maps the segment, opens the device, answers one JSON line
-on stdout (ready, or the error), then parks its main thread in a blocking read
-of stdin: the audio callback is the only Python code that runs while it plays.
+segment's descriptor passed on. It reads two JSON lines on stdin: the layout and options (it
+maps the segment and warms up), then the device and its start frame (or the dead predecessor's
+last block to continue from); it opens the device, answers one JSON line on stdout (ready, or
+the error), then parks its main thread in a blocking read of stdin: the audio callback is the
+only Python code that runs while it plays. `play` starts one ahead, while the grid renders.
 Garbage collection is off. It imports numpy, the real-time core and the one
 audio library its device needs; no decoder, no resampler, no control code.
 
@@ -42,7 +43,7 @@ def warm_up(options) -> None:
 
     from liveengine.rt.core import GAIN, PANIC, START, STREAM
     from liveengine.server.fifo import FifoWriter
-    from liveengine.server.layout import Layout, SharedState
+    from liveengine.server.layout import Layout, Record, SharedState
     from liveengine.server.stream import StreamWriter
 
     scratch = SharedState.create(Layout(fifo_capacity=16, slots=2, slot_frames=4096, record_frames=4096,
@@ -54,12 +55,12 @@ def warm_up(options) -> None:
     scratch.samples[0, :4096] = np.linspace(1.0, 0.0, 4096, dtype=np.float32)
     scratch.slot_len[0], scratch.slot_gen[0] = 4096, 1
     fifo = FifoWriter(scratch)
-    fifo.put((0, 1, START, 0, 0.5, 0, 0, 0, 0.0, 0, 0))
-    fifo.put((3 * options.blocksize, 1, START, 0, 0.5, -1, 1, 0, 0.0, 0, 0))
-    fifo.put((2 * options.blocksize, 0, STREAM, -1, 0.0, -1, -1, 0, 0.5, 0, 0))
+    fifo.put(Record(0, gen=1, kind=START, slot=0, gain=0.5, choke=0, pad=0))
+    fifo.put(Record(3 * options.blocksize, gen=1, kind=START, slot=0, gain=0.5, pad=1))
+    fifo.put(Record(2 * options.blocksize, kind=STREAM, value=0.5))
     StreamWriter(scratch).write(np.zeros(4096, np.float32))
-    fifo.put((5 * options.blocksize, 0, GAIN, -1, 0.0, -1, -1, 0, 0.5, 0, 0))
-    fifo.put((9 * options.blocksize, 0, PANIC, -1, 0.0, -1, -1, 0, 0.0, 0, 0))
+    fifo.put(Record(5 * options.blocksize, kind=GAIN, value=0.5))
+    fifo.put(Record(9 * options.blocksize, kind=PANIC))
     out = np.zeros((options.blocksize, options.channels), np.float32)
     core.midi_in(0, 7, bytes([0xF0, 1, 0x90, 60, 100, 0xF8]))  # the MIDI parser's paths, into the event FIFO
     for block in range(12):
@@ -88,24 +89,33 @@ def raise_priority() -> int:
 
 
 def main() -> None:
-    line = sys.stdin.readline()
-    if not line:
-        return
-    config = json.loads(line)
+    # Imported before the configuration is read: a server the control process starts ahead (a standby,
+    # while the grid renders) has its interpreter and imports done by the time it is needed. The audio
+    # library itself waits for the device (sounddevice starts PortAudio, a JACK client, when imported).
     from liveengine.audio.spec import DeviceSpec
     from liveengine.errors import LiveEngineError
     from liveengine.options import EngineOptions
     from liveengine.rt.core import RealtimeCore
     from liveengine.server.layout import Layout, SharedState
 
-    options = EngineOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in config["options"].items()})
-    state = SharedState.attach(config["fd"], Layout(**config["layout"]), populate=True)
+    # Two lines: the shared memory and options (sent as soon as the process starts: it maps the memory,
+    # raises its priority and warms up meanwhile), then the device and where its clock starts.
+    line = sys.stdin.readline()
+    if not line:
+        return
+    memory = json.loads(line)
+    options = EngineOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in memory["options"].items()})
+    state = SharedState.attach(memory["fd"], Layout(**memory["layout"]), populate=True)
+    nice = raise_priority()
+    warm_up(options)
+    line = sys.stdin.readline()
+    if not line:
+        return
+    config = json.loads(line)
     state.counters[state.counter_index["pid"]] = os.getpid()
     resume = config.get("resume")
     core = RealtimeCore(options, state, start_frame=config["start_frame"], resume=tuple(resume) if resume else None)
     spec = DeviceSpec(**config["device"])
-    nice = raise_priority()
-    warm_up(options)
     backend = None
     try:
         backend = spec.create()

@@ -287,6 +287,25 @@ def augment(x: np.ndarray, rng: np.random.Generator, partner: np.ndarray | None)
     return to_oneshot(y, threshold_db=-50.0) if np.max(np.abs(y)) > 1e-4 else x
 
 
+def augmented_set(waves: np.ndarray, classes: np.ndarray, train_idx: np.ndarray, variants: int, seed: int,
+                  on_progress=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The augmented training set: every training sound once as is, plus `variants` random variants of it.
+
+    (audio float32 [n, LENGTH], classes int16, origin int32: the row of `waves` each came from).
+    The same arguments give the same set. on_progress(done, total) after each training sound.
+    """
+    rng = np.random.default_rng(seed)
+    aug_audio, aug_classes, aug_origin = [], [], []
+    for done, i in enumerate(train_idx, 1):
+        aug_audio.append(waves[i]); aug_classes.append(classes[i]); aug_origin.append(i)
+        for _ in range(variants):
+            partner = waves[rng.choice(train_idx)] if rng.random() < 0.25 else None
+            aug_audio.append(augment(waves[i], rng, partner)); aug_classes.append(classes[i]); aug_origin.append(i)
+        if on_progress is not None:
+            on_progress(done, len(train_idx))
+    return np.stack(aug_audio).astype(np.float32), np.array(aug_classes, np.int16), np.array(aug_origin, np.int32)
+
+
 # ---------------------------------------------------------------- build
 
 def build(out: Path, variants: int = 3, seed: int = 0) -> dict:
@@ -320,17 +339,8 @@ def build(out: Path, variants: int = 3, seed: int = 0) -> dict:
         writer.writeheader()
         writer.writerows(records)
 
-    # Augmented training set: every training sound once as is, plus `variants` random variants.
-    rng = np.random.default_rng(seed)
-    train_idx = np.flatnonzero(split == "train")
-    aug_audio, aug_classes, aug_origin = [], [], []
-    for i in train_idx:
-        aug_audio.append(waves[i]); aug_classes.append(classes[i]); aug_origin.append(i)
-        for _ in range(variants):
-            partner = waves[rng.choice(train_idx)] if rng.random() < 0.25 else None
-            aug_audio.append(augment(waves[i], rng, partner)); aug_classes.append(classes[i]); aug_origin.append(i)
-    np.savez(out / "train_aug.npz", audio=(np.stack(aug_audio) * 32767).astype(np.int16),
-             classes=np.array(aug_classes, np.int16), origin=np.array(aug_origin, np.int32))
+    aug_audio, aug_classes, aug_origin = augmented_set(waves, classes, np.flatnonzero(split == "train"), variants, seed)
+    np.savez(out / "train_aug.npz", audio=(aug_audio * 32767).astype(np.int16), classes=aug_classes, origin=aug_origin)
 
     summary = {"sounds": len(records), "train": int((split == "train").sum()), "heldout": int((split == "heldout").sum()),
                "augmented_train": len(aug_audio), "per_source": {}, "per_class": {}}
@@ -341,6 +351,81 @@ def build(out: Path, variants: int = 3, seed: int = 0) -> dict:
         summary["per_class"][key] = summary["per_class"].get(key, 0) + 1
     (out / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True))
     return summary
+
+
+# ---------------------------------------------------------------- a folder as a producer has one
+
+# sonic-pi-samples (CC0) loops, cut at their hits by `liveengine train`; the drum model never trained on them.
+HELD_IN_LOOPS = ("loop_amen_full", "loop_tabla", "loop_safari", "loop_compus", "loop_mika", "loop_garzul")
+
+
+def held_in_folder(out: Path, sounds: int = 200, new: int = 100) -> dict:
+    """Write a folder of `sounds` sounds from the Debian packages the drum model may train on (never the held-out
+    GPL and CC-BY-SA kits), laid out as `liveengine train` reads one, half of them new to the drum model:
+
+    - `sounds - new` drum one-shots the drum model trained on (Sonic Pi's drum samples and the CC0/CC-BY hydrogen
+      kits, interleaved): a subfolder per class (kick/, snare/, ...), unlabelled ones at the top;
+    - `new` hits of Sonic Pi's loops (drum breaks, tabla, percussion), at the top as whole files that train cuts
+      at their hits (the last one shortened to make up the count): sounds the drum model has never heard.
+
+    Files are copied as they are. Returns {"files", "sounds", "from": {source: files}, "new_files": [names]}.
+    Needs sonic-pi-samples and hydrogen-drumkits.
+    """
+    import shutil
+
+    import soundfile as sf
+
+    from liveengine.audio_files import read_audio
+    from liveengine.library.index import file_sounds
+
+    one_shots = [(path, cls, "sonic-pi") for path, cls, *_ in sonic_pi_sounds()]
+    kits = [(path, cls, f"{source.split('/')[-1]}") for path, cls, source, _, split, *_ in hydrogen_sounds() if split == "train"]
+    if not one_shots or not kits:
+        raise FileNotFoundError("held_in_folder needs sonic-pi-samples and hydrogen-drumkits (apt-get install them)")
+    order = [x for pair in zip(one_shots, kits) for x in pair] + one_shots[len(kits):] + kits[len(one_shots):]
+    out.mkdir(parents=True, exist_ok=True)
+    count, used, new_files, per_class = 0, {}, [], {}
+    for path, cls, source in order:
+        cut = len(file_sounds(read_audio(path, SAMPLE_RATE), SAMPLE_RATE, LENGTH))
+        if cut == 0 or count + cut > sounds - new:
+            continue
+        target = (out / cls if cls else out) / f"{source}-{path.name}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+        count += cut
+        used[source] = used.get(source, 0) + 1
+        per_class[cls] = per_class.get(cls, 0) + cut
+    for cls, n in per_class.items():  # a class of one sound cannot be both trained on and checked: it goes unlabelled
+        if cls and n == 1:
+            for file in (out / cls).iterdir():
+                file.rename(out / file.name)
+            (out / cls).rmdir()
+    for name in HELD_IN_LOOPS:
+        if count >= sounds:
+            break
+        loop = read_audio(SONIC_PI / f"{name}.flac", SAMPLE_RATE)
+        hits = file_sounds(loop, SAMPLE_RATE, LENGTH)
+        take = min(len(hits), sounds - count)
+        target = f"sonic-pi-{name}.flac"
+        if take == len(hits):
+            shutil.copyfile(SONIC_PI / f"{name}.flac", out / target)
+        else:  # the first hits, cut just before the next one, then silence: more than 2 s, so that train cuts it too
+            while True:
+                clip = loop[: int(round(hits[take][0] * SAMPLE_RATE))]
+                clip = np.concatenate([clip, np.zeros(max(0, 2 * LENGTH + SAMPLE_RATE // 10 - len(clip)), np.float32)])
+                found = len(file_sounds(clip, SAMPLE_RATE, LENGTH))
+                if found <= sounds - count:
+                    break
+                take -= 1  # the cut can split a hit in two
+            take = found
+            target = f"sonic-pi-{name}-first-{take}.wav"
+            sf.write(str(out / target), clip, SAMPLE_RATE, subtype="FLOAT")
+        count += take
+        new_files.append(target)
+        used["sonic-pi loops"] = used.get("sonic-pi loops", 0) + 1
+    if count < sounds:
+        raise ValueError(f"the held-in sources gave {count} sounds, {sounds} were asked for")
+    return {"files": sum(used.values()), "sounds": count, "from": used, "new_files": new_files}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -69,11 +69,13 @@ def latent_statistics(model: DrumVAE, audio: np.ndarray, classes: np.ndarray | N
     return {"mean": mean, "axes": vt, "spreads": spreads, "encodings": means, "plane": "class centroids" if labelled else "encodings"}
 
 
-def metadata(model: DrumVAE, stats: dict | None, description: str) -> dict[str, str]:
+def metadata(model: DrumVAE, stats: dict | None, description: str, name: str = "drums", classifier: bool = True) -> dict[str, str]:
     cfg = model.cfg
     meta = {"contract": "1", "kind": "oneshot", "sample_rate": str(cfg.sample_rate), "latent_dim": str(cfg.latent_dim),
             "output_length": str(cfg.length), "output": "stft", "stft.n_fft": str(cfg.n_fft), "stft.hop": str(cfg.hop),
-            "stft.window": "hann", "classes": json.dumps(list(cfg.classes)), "name": "drums", "description": description}
+            "stft.window": "hann", "name": name, "description": description}
+    if classifier:
+        meta["classes"] = json.dumps(list(cfg.classes))
     if stats is not None:
         r = lambda a: [round(float(v), 6) for v in a]
         meta["latent.mean"] = json.dumps(r(stats["mean"]))
@@ -82,7 +84,9 @@ def metadata(model: DrumVAE, stats: dict | None, description: str) -> dict[str, 
     return meta
 
 
-def export(model: DrumVAE, out: Path, stats: dict | None = None, description: str = "") -> None:
+def export(model: DrumVAE, out: Path, stats: dict | None = None, description: str = "", name: str = "drums",
+           classifier: bool = True) -> None:
+    """decoder.onnx with its metadata, encoder.onnx, and classifier.onnx unless `classifier` is False (a model with no classes)."""
     import onnx
 
     model.eval()
@@ -95,10 +99,11 @@ def export(model: DrumVAE, out: Path, stats: dict | None = None, description: st
         export_graph(Graph(model.encoder), torch.zeros(2, cfg.length), out / "encoder.onnx", "audio", ["mean", "logvar"])
     finally:
         model.encoder.features.dft = False
-    export_graph(Graph(model.classifier, post=lambda logits: torch.softmax(logits, dim=1)), z, out / "classifier.onnx", "z", ["probabilities"])
+    if classifier:
+        export_graph(Graph(model.classifier, post=lambda logits: torch.softmax(logits, dim=1)), z, out / "classifier.onnx", "z", ["probabilities"])
     path = out / "decoder.onnx"
     graph = onnx.load(str(path))
-    for key, value in metadata(model, stats, description).items():
+    for key, value in metadata(model, stats, description, name, classifier).items():
         graph.metadata_props.append(onnx.StringStringEntryProto(key=f"liveengine.{key}", value=value))
     onnx.save(graph, str(path))
 

@@ -33,20 +33,27 @@ def load_training_set(data: Path):
     origin = aug["origin"]
     source = sounds["source"][origin]
     group = np.array([s.split("/")[0] for s in source])
-    # Sampling weights: balance the sources (the rendered GM kits outnumber the rest) and soften class imbalance.
-    weights = np.ones(len(audio))
-    for g in np.unique(group):
-        weights[group == g] /= (group == g).sum()
-    share = {"fluid-soundfont-gm": 0.5, "sonic-pi-samples": 0.25, "hydrogen-drumkits": 0.25}
-    for g, s in share.items():
-        weights[group == g] *= s
-    for c in np.unique(classes):
-        mask = classes == c
-        weights[mask] /= math.sqrt(weights[mask].sum())
-    weights /= weights.sum()
+    # Balance the sources (the rendered GM kits outnumber the rest) and soften class imbalance.
+    weights = sampling_weights(classes, group, {"fluid-soundfont-gm": 0.5, "sonic-pi-samples": 0.25, "hydrogen-drumkits": 0.25})
     held = sounds["split"] == "heldout"
     heldout = sounds["audio"][held].astype(np.float32) / 32767.0
     return audio, classes, weights, heldout
+
+
+def sampling_weights(classes: np.ndarray, group: np.ndarray | None = None, share: dict | None = None) -> np.ndarray:
+    """Probabilities of drawing each training sound: each group (a source) gets its `share` of the draws
+    (all groups alike where None), and class imbalance is softened (each class's weight over the square
+    root of its share; -1, unlabelled, counts as a class of its own)."""
+    weights = np.ones(len(classes))
+    if group is not None:
+        for g in np.unique(group):
+            weights[group == g] /= (group == g).sum()
+        for g, s in (share or {}).items():
+            weights[group == g] *= s
+    for c in np.unique(classes):
+        mask = classes == c
+        weights[mask] /= math.sqrt(weights[mask].sum())
+    return weights / weights.sum()
 
 
 def save(path: Path, model, optimizer, state: dict) -> None:
@@ -113,6 +120,31 @@ def losses(model: DrumVAE, mrstft: MultiResolutionSTFTLoss, audio: torch.Tensor,
     return total, parts
 
 
+def train_step(model: DrumVAE, optimizer, mrstft: MultiResolutionSTFTLoss, x: torch.Tensor, y: torch.Tensor | None, beta: float) -> dict:
+    """One optimiser step on batch `x` (labels `y`, -1 unlabelled, or None): the loss parts as floats."""
+    total, parts = losses(model, mrstft, x, y, beta)
+    optimizer.zero_grad(set_to_none=True)
+    total.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+    optimizer.step()
+    return parts
+
+
+def reconstruction_figures(model: DrumVAE, mrstft: MultiResolutionSTFTLoss, audio: np.ndarray, batch: int = 32) -> dict:
+    """Encode (the mean) and decode `audio` [n, length]: spectral convergence and log-magnitude L1 (multi-resolution,
+    lower is better) averaged over the sounds, and their sum, the MR-STFT distance. The model is left in eval mode."""
+    model.eval()
+    sc = logmag = 0.0
+    with torch.no_grad():
+        for start in range(0, len(audio), batch):
+            x = torch.from_numpy(np.ascontiguousarray(audio[start:start + batch], np.float32))
+            _, parts = losses(model, mrstft, x, None, 0.0, sample=False)
+            sc += parts["sc"] * len(x)
+            logmag += parts["logmag"] * len(x)
+    sc, logmag = sc / len(audio), logmag / len(audio)
+    return {"sc": round(sc, 4), "logmag": round(logmag, 4), "mrstft": round(sc + logmag, 4)}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Train the drum VAE (resumable).")
     parser.add_argument("--data", type=Path, default=Path("training_data"))
@@ -169,11 +201,7 @@ def main(argv: list[str] | None = None) -> None:
         y = torch.from_numpy(classes[idx])
         beta = args.beta * min(1.0, state["step"] / max(1, args.warmup))
         step_start = time.monotonic()
-        total, parts = losses(model, mrstft, x, y, beta)
-        optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        optimizer.step()
+        parts = train_step(model, optimizer, mrstft, x, y, beta)
         state["train_seconds"] += time.monotonic() - step_start
         state["step"] += 1
         for k, v in parts.items():

@@ -27,6 +27,9 @@ def controller(name: str) -> None:
                                          for p in tester.client.get_all_connections(tester.out)), 10)
         at = time.monotonic()
         if connected:
+            # liveengine connected us; it registers the controller and publishes its note table to the audio
+            # server a moment later (a note before that plays through the control process instead).
+            time.sleep(0.5)
             tester.send_at(tester.frame_time() + 2 * PERIOD, bytes([0x90, 36, 100]))  # generic profile: note 36 = pad (0, 0)
             time.sleep(0.3)
         print(json.dumps({"connected": connected, "connected_at": at, "written": len(tester.written)}), flush=True)

@@ -9,7 +9,6 @@ import time
 from liveengine.audio.spec import DeviceSpec
 from liveengine.engine import Engine
 from liveengine.patch import load_patch
-from liveengine.rt.core import MIDI_IN
 from liveengine.testing.jack_rig import PERIOD, RATE
 from liveengine.testing.midi_rig import MidiTester
 
@@ -35,8 +34,8 @@ def test_midi_in_the_server_keeps_exact_frames_and_survives_an_unterminated_syse
         while len(events) < 5 and time.monotonic() < deadline:
             time.sleep(0.05)
             events += engine.input_events()
-        assert all(e[2] == MIDI_IN and e[3] == 1 for e in events)  # and on the input it came in on
-        got = [(e[0], e[5], e[6], e[7]) for e in events]
+        assert all(e.port == 1 for e in events)  # and on the input it came in on
+        got = [(e.frame, e.status, e.data1, e.data2) for e in events]
         assert [(s, a, b) for _, s, a, b in got] == [(0x90, 60, 100), (0x90, 62, 90), (0xF8, 0, 0), (0xB0, 7, 64), (0x80, 60, 0)], got
         # Every message at its own frame: the same spacing as sent, to the sample.
         frames = [f for f, *_ in got]

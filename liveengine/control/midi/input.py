@@ -421,12 +421,12 @@ class MidiInput:
         period = self.engine.options.blocksize
         events = self.engine.input_events(BATCH)
         now = time.monotonic()
-        for record in events:
-            status, data1, data2 = record[5], record[6], record[7]
+        for event in events:
+            status, data1, data2 = event.status, event.data1, event.data2
             counters.received += 1
-            device = self._by_port.get(record[3])
+            device = self._by_port.get(event.port)
             if device is None:  # an input nobody was given (connected by hand): play it with the generic profile
-                device = self._by_port[record[3]] = self._hand_connected(record[3])
+                device = self._by_port[event.port] = self._hand_connected(event.port)
             if not device.rate.take(now):
                 counters.flood_dropped += 1
                 continue
@@ -436,14 +436,14 @@ class MidiInput:
             except ValueError:
                 counters.parse.stray_bytes += size
                 continue
-            if record[8]:  # the server already started it from the note table: keep the books only
+            if event.started:  # the server already started it from the note table: keep the books only
                 pad = device.mapper.pad_of(data1)
                 counters.handled += 1
                 counters.server_started += 1
                 if pad is not None:
                     self.engine.played_by_server(self.engine.instrument.setting.pad_index(*pad))
                 continue
-            self._dispatch(device, message, record[0] + period if constant else None, params)
+            self._dispatch(device, message, event.frame + period if constant else None, params)
         return len(events) == BATCH
 
     def _clear_notes(self, index: int | None = None) -> None:

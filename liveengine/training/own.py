@@ -1,0 +1,434 @@
+"""Train the drum VAE on a user's folder (fine-tuning the shipped model by default) and export it as theirs.
+
+The same model, losses, optimiser step, augmentation and export as the shipped drum model
+(model.py, train.py, data.py, export.py); what differs is the data (folder_data.py), the stop
+(a time budget, or validation no longer improving) and the export: the latent mean, axes and
+spreads come from the user's encodings, the classifier is refitted on their classes (none
+without classes), and a model card, a picture of the pads and a patch come with it.
+
+Work files (kept for --resume, in a folder next to the model's): data.npz (the prepared
+sounds and the split), checkpoint.pt (weights, Adam, the state below), best.pt (the weights
+that did best on the validation set so far: what is exported).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+import signal
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from liveengine.errors import LiveEngineError
+from liveengine.training.data import augmented_set
+from liveengine.training.folder_data import FolderData
+from liveengine.training.model import Config, DrumVAE, MultiResolutionSTFTLoss
+from liveengine.training.train import config_from, load, reconstruction_figures, sampling_weights, save, train_step
+
+SHIPPED = "drums.pt"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How one run trains. Fine-tuning starts from the shipped weights at the learning rate the shipped model
+    ended at, with its KL weight already reached; from scratch, the shipped model's own schedule."""
+
+    minutes: float = 20.0  # wall-clock budget of this run's training loop
+    from_scratch: bool = False
+    batch: int = 16
+    lr: float | None = None  # None: 3e-4 fine-tuning, 1e-3 from scratch
+    beta: float = 0.005
+    warmup: int | None = None  # KL warm-up steps; None: 0 fine-tuning, 3000 from scratch
+    check_every_s: float = 30.0  # seconds of training between validation checks
+    patience: int = 8  # checks in a row without a better validation figure before training stops (4 minutes at the default)
+    variants: int = 3  # augmented copies of each training sound
+    threads: int = 1
+    seed: int = 0
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else (1e-3 if self.from_scratch else 3e-4)
+
+    @property
+    def kl_warmup(self) -> int:
+        return self.warmup if self.warmup is not None else (3000 if self.from_scratch else 0)
+
+
+@dataclass(frozen=True)
+class WorkFiles:
+    folder: Path
+
+    @property
+    def data(self) -> Path:
+        return self.folder / "data.npz"
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.folder / "checkpoint.pt"
+
+    @property
+    def best(self) -> Path:
+        return self.folder / "best.pt"
+
+
+def new_model(class_names: tuple[str, ...], shipped: Path | None) -> tuple[DrumVAE, dict]:
+    """The model to train: the shipped drum VAE's weights (shipped is its checkpoint) with a class head for the user's
+    classes (a new one where the classes differ), or a fresh model (shipped None). Returns (model, start info)."""
+    base = config_from(shipped) if shipped is not None else Config()
+    cfg = Config(**{**base.to_dict(), "classes": tuple(class_names)})
+    model = DrumVAE(cfg)
+    if shipped is None:
+        return model, {"start": "from scratch"}
+    ckpt = torch.load(shipped, map_location="cpu", weights_only=False)
+    own = model.state_dict()
+    same_classes = tuple(class_names) == tuple(base.classes)  # the same count in another order is another head
+    kept = {k: v for k, v in ckpt["model"].items()
+            if k in own and own[k].shape == v.shape and (same_classes or not k.startswith("classifier."))}
+    model.load_state_dict(kept, strict=False)
+    fresh = sorted(k for k in own if k not in kept)
+    return model, {"start": f"fine-tuned from the shipped drum model ({shipped.name})", "fresh_parameters": fresh}
+
+
+def train(model: DrumVAE, data: FolderData, work: WorkFiles, settings: Settings, *, resume: bool, start_info: dict | None = None,
+          say: Callable[[str], None] = print, on_progress: Callable[[float, float], None] | None = None) -> dict:
+    """Train until this run's budget is spent or `patience` validation checks in a row bring no improvement;
+    checkpoint at every check and at the end. Returns the state (step, times, validation history, why it stopped).
+
+    The validation figure is the MR-STFT distance (spectral convergence + log-magnitude L1, lower is better)
+    of the validation sounds encoded and decoded. The first check, before any step, is the starting model's
+    (the shipped model's when fine-tuning) on the same sounds. SIGTERM finishes the step, saves and returns.
+    """
+    torch.set_num_threads(settings.threads)
+    torch.manual_seed(settings.seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
+    if resume:
+        state = load(work.checkpoint, model, optimizer)
+        state["since_best"] = 0  # resuming asks for more: the patience starts again
+    else:
+        state = {"step": 0, "train_seconds": 0.0, "wall_seconds": 0.0, "cpu_seconds": 0.0, "history": [], "best": None,
+                 "since_best": 0, **(start_info or {}), "machine": f"{platform.machine()} {platform.processor() or ''}".strip()}
+    for group in optimizer.param_groups:
+        group["lr"] = settings.learning_rate
+    state.setdefault("runs", []).append({"from_step": state["step"], **asdict(settings), "lr": settings.learning_rate,
+                                         "warmup": settings.kl_warmup})
+
+    train_idx = np.flatnonzero(data.train)
+    # The same seed gives the same augmented set, so a resumed run trains on what the first one did.
+    audio, classes, _ = augmented_set(data.audio, data.classes, train_idx, settings.variants, settings.seed)
+    weights = sampling_weights(classes)
+    # From scratch the class head trains with the VAE, as the shipped model's did, and sorts the latent by class.
+    # Fine-tuning leaves it out: the user's classes are not the drum model's, and a head that starts out wrong
+    # pulls the encoder away from what it learned (every fine-tuning run with it got worse on its validation
+    # sounds in its first minutes). export_model fits the head on the final encodings either way.
+    labels = torch.from_numpy(classes.astype(np.int64)) if data.class_names and settings.from_scratch else None
+    validation = data.audio[data.validation]
+    mrstft = MultiResolutionSTFTLoss()
+    rng = np.random.default_rng(settings.seed + state["step"])
+
+    def check() -> None:
+        figures = reconstruction_figures(model, mrstft, validation)
+        model.train()
+        entry = {"step": state["step"], "minutes": round(state["train_seconds"] / 60, 3), **figures}
+        state["history"].append(entry)
+        better = state["best"] is None or figures["mrstft"] < state["best"]["mrstft"]
+        if better:
+            state["best"] = entry
+            state["since_best"] = 0
+            torch.save(model.state_dict(), work.best.with_suffix(".tmp"))
+            os.replace(work.best.with_suffix(".tmp"), work.best)  # Ctrl-C mid-save leaves the previous best whole
+        else:
+            state["since_best"] += 1
+        save(work.checkpoint, model, optimizer, state)
+        what = "start" if state["step"] == 0 else f"step {state['step']} ({state['train_seconds'] / 60:.1f} min)"
+        say(f"{what}: validation MR-STFT distance {figures['mrstft']:.3f}" + (" (best so far)" if better and state["step"] else
+            "" if better else f" (best {state['best']['mrstft']:.3f} at step {state['best']['step']}; {state['since_best']} of "
+            f"{settings.patience} checks without improvement)"))
+
+    stop: list[str] = []
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.append("stopped by a signal"))
+    started, cpu_started = time.monotonic(), time.process_time()
+    wall_before, cpu_before = state["wall_seconds"], state["cpu_seconds"]
+    budget = settings.minutes * 60
+    model.train()
+    try:
+        if not state["history"]:
+            check()
+        since_check = 0.0
+        while True:
+            elapsed = time.monotonic() - started
+            if on_progress is not None:
+                on_progress(min(elapsed, budget), budget)
+            if stop:
+                break
+            if elapsed >= budget:
+                stop.append(f"the {settings.minutes:g}-minute budget was spent")
+                break
+            if state["since_best"] >= settings.patience:
+                stop.append(f"validation had not improved for {settings.patience} checks")
+                break
+            idx = rng.choice(len(audio), settings.batch, p=weights)
+            x = torch.from_numpy(audio[idx])
+            if rng.random() < 0.5:  # polarity, as the shipped model was trained
+                x = -x
+            beta = settings.beta * min(1.0, state["step"] / max(1, settings.kl_warmup)) if settings.kl_warmup else settings.beta
+            step_start = time.monotonic()
+            train_step(model, optimizer, mrstft, x, labels[idx] if labels is not None else None, beta)
+            took = time.monotonic() - step_start
+            state["train_seconds"] += took
+            since_check += took
+            state["step"] += 1
+            state["wall_seconds"] = wall_before + time.monotonic() - started
+            state["cpu_seconds"] = cpu_before + time.process_time() - cpu_started
+            if since_check >= settings.check_every_s:
+                check()
+                since_check = 0.0
+    except KeyboardInterrupt:
+        stop.append("stopped by Ctrl-C")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    state["wall_seconds"] = wall_before + time.monotonic() - started
+    state["cpu_seconds"] = cpu_before + time.process_time() - cpu_started
+    if state["history"][-1]["step"] != state["step"]:
+        check()
+    state["stopped"] = stop[0] if stop else "done"
+    save(work.checkpoint, model, optimizer, state)
+    return state
+
+
+def fit_classifier(model: DrumVAE, means: np.ndarray, classes: np.ndarray, steps: int = 400, seed: int = 0) -> None:
+    """Fit the class head on the final encodings (encoder means) of the labelled training sounds: fine-tuning does
+    not train it, and from scratch it trained on posterior samples, not on the means the runtime classifies."""
+    labelled = classes >= 0
+    x = torch.from_numpy(np.ascontiguousarray(means[labelled], np.float32))
+    y = torch.from_numpy(classes[labelled].astype(np.int64))
+    torch.manual_seed(seed)
+    optimizer = torch.optim.Adam(model.classifier.parameters(), lr=3e-3, weight_decay=1e-3)
+    model.classifier.train()
+    for _ in range(steps):
+        loss = F.cross_entropy(model.classifier(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    model.classifier.eval()
+
+
+def encode_means(model: DrumVAE, audio: np.ndarray, batch: int = 64) -> np.ndarray:
+    model.eval()
+    with torch.no_grad():
+        return np.concatenate([model.encoder(torch.from_numpy(np.ascontiguousarray(audio[i:i + batch])))[0].numpy()
+                               for i in range(0, len(audio), batch)]) if len(audio) else np.zeros((0, model.cfg.latent_dim), np.float32)
+
+
+def patch_text(name: str, data: FolderData, zoom: float = 1.0) -> str:
+    return (f"# A patch for the model liveengine train made from {data.folder.name}/ ({len(data.audio)} sounds): "
+            f"`liveengine play {name}.toml`.\n"
+            "# Every key is optional; `liveengine check` prints what would run.\n\n"
+            f"[patch]\nname = {json.dumps(name)}\n"
+            f"description = {json.dumps(f'8x8 grid over {name}, trained on the sounds of {data.folder.name}')}\n\n"
+            f"[model]\ndecoder = {json.dumps(name)}   # the model folder next to this file\n\n"
+            f"[grid]\nrows = 8\ncols = 8\nmapping = \"plane\"\nzoom = {zoom:g}   # of {', '.join(f'{z:g}' for z in ZOOMS)}: the one whose pads "
+            "sound nearest to the most of your files (README.md)\n\n"
+            "[demo]\nscore = \"default.score\"   # the shipped demo groove, played on this model's pads\nseconds = 8.0\n")
+
+
+def export_model(model: DrumVAE, data: FolderData, work: WorkFiles, out: Path, patch_path: Path, state: dict,
+                 seed: int = 0) -> dict:
+    """Export the best weights to `out` (the model contract), with dataset.csv, grid.png, training.json and a
+    model card (README.md), and write the patch at `patch_path`. Returns the figures (training.json's content)."""
+    from liveengine.training.export import export, latent_statistics
+
+    model.load_state_dict(torch.load(work.best, map_location="cpu", weights_only=False))
+    model.eval()
+    train_mask = data.train
+    stats = latent_statistics(model, data.audio[train_mask], data.classes[train_mask])
+    figures: dict = {"data": data.summary(), "training": {k: state.get(k) for k in ("start", "step", "train_seconds", "wall_seconds",
+                                                                                    "cpu_seconds", "history", "best", "stopped", "machine", "runs")},
+                     "plane": stats["plane"]}
+    with_classes = bool(data.class_names)
+    if with_classes:
+        fit_classifier(model, stats["encodings"], data.classes[train_mask], seed=seed)
+        figures["classifier"] = classifier_figures(model, data)
+    name = out.name
+    start = state.get("start", "")
+    description = (f"{name}: the drum VAE {('fine-tuned' if 'fine-tuned' in start else 'trained from scratch')} on {len(data.audio)} sounds "
+                   f"from {data.folder.name} ({state['step']} steps, {state['train_seconds'] / 60:.1f} min of training on the CPU) by liveengine train.")
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in ("classifier.onnx",):  # a re-export without classes must not keep an old head
+        (out / stale).unlink(missing_ok=True)
+    with warnings.catch_warnings():  # the ONNX exporter's notes on constant folding say nothing a user can act on
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.onnx")
+        export(model, out, stats, description, name=name, classifier=with_classes)
+    with open(out / "dataset.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["file", "start_s", "class", "split"])
+        writer.writeheader()
+        writer.writerows(data.manifest_rows())
+    patch_path.write_text(patch_text(name, data))
+    figures["grid"] = grid_figures(out, patch_path, data)
+    patch_path.write_text(patch_text(name, data, figures["grid"]["zoom"]))
+    (out / "training.json").write_text(json.dumps(figures, indent=1))
+    (out / "README.md").write_text(model_card(name, figures))
+    return figures
+
+
+def classifier_figures(model: DrumVAE, data: FolderData) -> dict:
+    """The refitted head's accuracy on the validation sounds (encoder means), against always answering the largest class."""
+    mask = data.validation & (data.classes >= 0)
+    if not mask.any():
+        return {"validation_sounds": 0}
+    with torch.no_grad():
+        predicted = model.classifier(torch.from_numpy(encode_means(model, data.audio[mask]))).argmax(1).numpy()
+    truth = data.classes[mask]
+    largest = np.bincount(data.classes[data.train & (data.classes >= 0)]).argmax()
+    return {"validation_sounds": int(mask.sum()), "accuracy": round(float((predicted == truth).mean()), 3),
+            "largest_class_accuracy": round(float((truth == largest).mean()), 3), "largest_class": data.class_names[largest]}
+
+
+ZOOMS = (1.0, 1.5, 2.0)  # the patch's zoom is the one of these whose pads cover the most training files
+
+
+def grid_figures(out: Path, patch_path: Path, data: FolderData) -> dict:
+    """How much of the library the patch's grid covers, at each zoom of ZOOMS; the patch gets the best one (the
+    smallest where several tie) and grid.png draws its pads (rendered through the runtime, as render-grid does).
+
+    Coverage: the distinct files among each pad's nearest training sound, the one `liveengine similar` would name
+    for the pad's sound (the pad rendered, encoded, compared with the training sounds encoded the same way). A small
+    library's encodings lie well off the 2-D plane, so the few sounds nearest its middle can be nearest to many
+    pads; which zoom covers most varies from model to model (docs/benchmarks.md: 16 files of 91 at zoom 1 in one
+    run, 10 at zoom 1 and 19 at zoom 1.5 in another). For the record, the same count from the pads' latent points
+    (no render) is given too.
+    """
+    import dataclasses
+
+    from liveengine.decoders.registry import load_decoder
+    from liveengine.export.cli import patch_grid
+    from liveengine.export.grid_export import render_pads
+    from liveengine.export.pictures import save_png, spectrogram_sheet
+    from liveengine.library.index import encode_sounds
+    from liveengine.patch import load_patch
+
+    patch = load_patch(patch_path)
+    decoder = load_decoder(patch.model, patch.path, **patch.model_options)
+    rate = decoder.sample_rate  # the model's own rate: what the encoder takes
+    train = data.train
+    files = data.files[train]
+    library = encode_sounds(decoder, list(data.audio[train]))
+
+    def nearest(queries: np.ndarray) -> np.ndarray:
+        return np.linalg.norm(queries[:, None, :].astype(np.float64) - library[None, :, :].astype(np.float64), axis=2).argmin(axis=1)
+
+    best = None
+    by_zoom = {}
+    for zoom in ZOOMS:
+        rows, cols, points = patch_grid(dataclasses.replace(patch, grid={**patch.grid, "zoom": zoom}), decoder)
+        try:
+            pads = render_pads(decoder, points, rate, patch.engine["max_seconds"])
+        except LiveEngineError as exc:  # a pad this far out does not sound: not a zoom to play at
+            by_zoom[str(zoom)] = {"zoom": zoom, "failed": exc.message}
+            if best is None:
+                raise
+            continue
+        by_sound, by_point = nearest(encode_sounds(decoder, [p.samples for p in pads])), nearest(points)
+        entry = {"zoom": zoom, "nearest_distinct_files": len(set(files[by_sound].tolist())), "nearest_distinct_sounds": len(set(by_sound.tolist())),
+                 "point_nearest_distinct_files": len(set(files[by_point].tolist()))}
+        by_zoom[str(zoom)] = entry
+        if best is None or entry["nearest_distinct_files"] > best[0]["nearest_distinct_files"]:
+            best = entry, pads
+    entry, pads = best
+    classes = [p.description.drum_class for p in pads]
+    save_png(spectrogram_sheet([p.samples for p in pads], rate, rows, cols, classes,
+                               title=f"{patch.name}: {rows}x{cols} pads at zoom {entry['zoom']:g} (row 0 at the bottom)"), out / "grid.png")
+    counts: dict[str, int] = {}
+    for label in classes:
+        counts[label or "(none)"] = counts.get(label or "(none)", 0) + 1
+    return {"rows": rows, "cols": cols, **entry, "training_files": len(set(files.tolist())), "by_zoom": by_zoom,
+            "pad_classes": counts, "pad_loudness_dbfs_min": round(min(p.description.loudness_db for p in pads), 1)}
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(map(str, r)) + " |" for r in rows])
+
+
+def model_card(name: str, figures: dict) -> str:
+    """README.md of an exported model: the data, how it was trained, its figures, how to play it."""
+    d, t, g = figures["data"], figures["training"], figures["grid"]
+    history = t["history"]
+    first, best = history[0], t["best"]
+    fine = "fine-tuned" in (t.get("start") or "")
+    lines = [f"# {name}: a model trained on your sounds", "",
+             f"Made by `liveengine train` from `{d['folder']}`: the drum VAE {t.get('start')}. It meets the liveengine model "
+             "contract (docs/model-contract.md): `decoder.onnx` (latent point -> STFT magnitude and phase, 1-s sounds at 44.1 kHz), "
+             "`encoder.onnx`" + (", `classifier.onnx` (over the classes below)" if d["classes"] else " (no classifier: the folder had no "
+                                 "class subfolders, so the pad map shows brightness)") + ".", "",
+             f"Play it: `liveengine play {name}.toml` (the patch next to this folder), or `liveengine play --model {name}`. "
+             "`grid.png` shows every pad's spectrogram as the 8x8 grid lays them out, row 0 at the bottom.", "",
+             "## Data", "",
+             f"{d['audio_files']} audio files, {d['sounds']} sounds from {d['files_used']} of them (long files cut at their hits); "
+             f"{d['train']} trained on, {d['validation']} held back as the validation set (never trained on). Every sound is "
+             "mixed to mono, resampled to 44.1 kHz, started at its onset, cut or padded to 1 s and peak-normalised.", "",
+             _table(["class", "files", "sounds", "train", "validation"],
+                    [[k, v["files"], v["sounds"], v["train"], v["validation"]] for k, v in d["per_class"].items()]), ""]
+    if d["skipped"]:
+        lines += [f"Skipped {_n(len(d['skipped']), 'file')}: " + "; ".join(f"{k} {v}" for k, v in list(d["skipped"].items())[:20])
+                  + (" ..." if len(d["skipped"]) > 20 else "") + ".", ""]
+    if d.get("other_files"):
+        lines += [f"Left out {_n(d['other_files'], 'file')} that {'is' if d['other_files'] == 1 else 'are'} not audio (by the name's ending).", ""]
+    if d["quiet_hits"]:
+        lines += [f"Left out {_n(d['quiet_hits'], 'hit')} quieter than -80 dBFS.", ""]
+    if d["cut_to_1s"]:
+        lines += [f"{_n(d['cut_to_1s'], 'sound')} longer than 1 s {'was' if d['cut_to_1s'] == 1 else 'were'} cut to 1 s with a 50 ms fade.", ""]
+    lines += ["`dataset.csv` lists every sound: file, start in the file, class, split.", "",
+              "## Training", "",
+              f"{t['step']} steps of batch {t['runs'][-1]['batch']} in {t['train_seconds'] / 60:.1f} minutes of training time "
+              f"({t['wall_seconds'] / 60:.1f} min wall-clock in the training loop, {t['cpu_seconds'] / 60:.1f} min of CPU time) on "
+              f"{t['machine'] or 'this machine'}, {t['runs'][-1]['threads']} thread(s), PyTorch {torch.__version__}. "
+              f"Stopped because {t['stopped']}. Augmentation as the drum model's: every training sound plus "
+              f"{t['runs'][-1]['variants']} variants (pitch, envelope, filter, layering).", "",
+              "Validation (the held-back sounds encoded and decoded; MR-STFT distance = spectral convergence + log-magnitude L1 "
+              "over three STFT sizes; lower is closer to the originals):", "",
+              _table(["", "step", "training minutes", "spectral convergence", "log-magnitude L1", "MR-STFT distance"],
+                     [["the shipped drum model" if fine else "the untrained model", first["step"], first["minutes"], first["sc"],
+                       first["logmag"], first["mrstft"]],
+                      ["**this model (exported: its best check)**", best["step"], best["minutes"], best["sc"], best["logmag"],
+                       f"**{best['mrstft']}**"]]), ""]
+    if best["step"] == 0:
+        lines += ["No check beat the starting model on the validation sounds: the exported weights are the starting model's "
+                  "(with your pad plane" + (" and classifier" if d["classes"] else "") + "). Train longer with --resume.", ""]
+    if len(history) > 2:
+        lines += ["Every check (step: MR-STFT distance): " + ", ".join(f"{h['step']}: {h['mrstft']}" for h in history) + ".", ""]
+    lines += ["## The pads", "",
+              f"The pad plane runs through the {figures['plane']} of this model's encodings of the training sounds "
+              "(`latent.mean`, `latent.axes`, `latent.spreads` in decoder.onnx's metadata), not the drum model's.",
+              f"On the patch's {g['rows']}x{g['cols']} grid (zoom {g['zoom']:g}), the pads' nearest training sounds (each pad's "
+              f"sound encoded and compared with the training sounds, as `liveengine similar` would) are "
+              f"{g['nearest_distinct_sounds']} distinct sounds from **{g['nearest_distinct_files']} distinct files** (of "
+              f"{g['training_files']} trained on): how much of the library the grid covers. The patch's zoom is the one of "
+              + ", ".join(f"{z['zoom']:g} ({z['nearest_distinct_files']} files)" if "failed" not in z else f"{z['zoom']:g} (a pad did not render)"
+                          for z in g["by_zoom"].values())
+              + " that covers the most. From the pads' latent points instead of their sounds: "
+              f"{g['point_nearest_distinct_files']} files (the training encodings lie well off the plane, so the few "
+              "nearest it are nearest to many pads).", ""]
+    if d["classes"]:
+        c = figures["classifier"]
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(g["pad_classes"].items(), key=lambda kv: -kv[1]))
+        lines += [f"Pads per class (by the classifier): {counts}."]
+        if c.get("validation_sounds"):
+            lines += [f"Classifier, refitted on the final encodings: accuracy {c['accuracy']} on the {c['validation_sounds']} validation "
+                      f"sounds (always answering the largest class, {c['largest_class']}: {c['largest_class_accuracy']})."]
+        lines += [""]
+    lines += ["## Again, longer", "",
+              f"`liveengine train {d['folder']} --out {name} --resume --minutes 20` continues from the last checkpoint "
+              f"(kept in `{name}-training/` next to this folder, with the prepared sounds; delete it when done).", ""]
+    return "\n".join(lines)

@@ -1,0 +1,87 @@
+"""`liveengine train` end to end on a tiny budget: a folder of nine synthesised hits in three classes, a few seconds
+of fine-tuning from the shipped checkpoint, the export, `liveengine check` on the patch it writes, and a resumed run.
+
+Needs the `train` extra (PyTorch, onnx), which `make test` installs.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("onnx")
+
+from liveengine.cli import main  # noqa: E402
+from tests.training.test_train_folder import hit, write  # noqa: E402
+
+
+def test_train_a_tiny_folder_then_check_and_resume(tmp_path, capsys):
+    from liveengine.decoders.registry import load_decoder
+
+    folder = tmp_path / "my sounds"
+    for cls, kind in (("kick", "kick"), ("hat", "hat"), ("boom", "kick")):
+        for i in range(3):
+            audio = hit(kind, 100 * len(cls) + i)
+            write(folder / cls / f"{cls}{i}.wav", audio * (0.3 if cls == "boom" else 1.0))
+    out = tmp_path / "mine"
+    assert main(["train", str(folder), "--out", str(out), "--minutes", "0.04"]) == 0
+    said = capsys.readouterr().out
+    assert "9 audio files in" in said and "3 classes (subfolders): boom 3, hat 3, kick 3" in said
+    assert "fine-tuned from the shipped drum model" in said
+    for name in ("decoder.onnx", "encoder.onnx", "classifier.onnx", "README.md", "grid.png", "dataset.csv", "training.json"):
+        assert (out / name).is_file(), name
+    patch = tmp_path / "mine.toml"
+    assert 'decoder = "mine"' in patch.read_text()
+
+    figures = json.loads((out / "training.json").read_text())
+    history = figures["training"]["history"]
+    assert history[0]["step"] == 0 and figures["training"]["step"] >= 1  # the shipped model's check, then at least one step
+    assert figures["training"]["best"]["mrstft"] == min(h["mrstft"] for h in history)
+    assert figures["data"]["validation"] == 3 and figures["plane"] == "class centroids"
+    card = (out / "README.md").read_text()
+    assert "the shipped drum model" in card and "distinct files" in card and "boom" in card
+
+    decoder = load_decoder(str(out))  # the contract's checks, a sound at the latent mean among them
+    info = decoder.info
+    assert info.classes == ("boom", "hat", "kick") and info.name == "mine"
+    shipped = load_decoder("drums").info
+    assert not np.allclose(info.latent_mean, shipped.latent_mean)  # the user's plane, not the drum model's
+    trained = np.load(tmp_path / "mine-training" / "data.npz")
+    assert len(trained["audio"]) == 9
+
+    assert main(["check", str(patch)]) == 0  # every pad renders a sound; the map names the user's classes
+    checked = capsys.readouterr().out
+    assert checked.rstrip().endswith("ok") and "boom" in checked
+
+    # --resume goes on from the checkpoint: the training loop alone here (the export above is what a resumed run ends with too).
+    from liveengine.training import own
+    from liveengine.training.folder_data import FolderData
+
+    work = own.WorkFiles(tmp_path / "mine-training")
+    data = FolderData.load(work.data)
+    model, _ = own.new_model(data.class_names, None)
+    state = own.train(model, data, work, own.Settings(minutes=0.01), resume=True, say=lambda line: None)
+    assert state["step"] > figures["training"]["step"] and len(state["runs"]) == 2
+    assert state["history"][: len(history)] == history
+
+
+def test_a_folder_without_classes_gives_a_model_without_a_classifier(tmp_path):
+    """No subfolders, no classes: the export writes no classifier.onnx and no class names, and the pad plane runs
+    through the encodings (the grid map then shows each pad's brightness)."""
+    from liveengine.decoders.registry import load_decoder
+    from liveengine.resources import checkpoints_dir
+    from liveengine.training import own
+    from liveengine.training.export import export, latent_statistics
+
+    model, start = own.new_model((), checkpoints_dir() / own.SHIPPED)
+    assert start["fresh_parameters"] == ["classifier.net.0.bias", "classifier.net.0.weight", "classifier.net.2.bias", "classifier.net.2.weight"]
+    sounds = np.stack([np.pad(hit("kick" if i % 2 else "hat", i), (0, 44100 - 22050)) for i in range(4)])
+    stats = latent_statistics(model.eval(), sounds, np.full(4, -1, np.int16))
+    assert stats["plane"] == "encodings"
+    export(model, tmp_path / "flat", stats, "no classes", name="flat", classifier=False)
+    assert not (tmp_path / "flat" / "classifier.onnx").exists()
+    decoder = load_decoder(str(tmp_path / "flat"))
+    assert decoder.classifier is None and decoder.info.classes == () and decoder.encoder is not None
