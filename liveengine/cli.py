@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("patch", nargs="?")
 
     from liveengine.export.cli import add_commands as add_export_commands  # render-grid, similar
+    from liveengine.groove.cli import add_commands as add_groove_commands  # render-grooves
+
+    add_groove_commands(commands, debug)
 
     add_export_commands(commands, debug, samplerate_type)
     from liveengine.export.sounds_cli import add_commands as add_sound_commands  # audition, generate
@@ -353,6 +356,8 @@ def render_score_to_file(patch, score: Path, out: Path, *, seconds: float | None
                 backend = OfflineBackend(rate, options.blocksize, options.channels)
                 engine.start(backend)
                 feeder = ScoreFeeder(engine, events, 0, horizon_frames=options.blocksize * 4, loop_seconds=loop_seconds)
+                groove = engine.groove  # a patch's groove is fed block by block, as the score is
+                feed = feeder.feed if groove is None else (lambda frame: (feeder.feed(frame), groove.feed(frame)))
                 end = int(played * rate)
                 if seconds is not None:
                     feeder.end_frame = end  # a looped or cut score stops there; a whole one ends by itself
@@ -363,7 +368,7 @@ def render_score_to_file(patch, score: Path, out: Path, *, seconds: float | None
                         break  # every sound has decayed
                     # Whole seconds while the score plays (progress once a second), then 8 blocks at a time.
                     chunk = min(rate, end - done) if done < end else 8 * options.blocksize
-                    backend.run(min(chunk, total - done), feeder.feed, writer.write)
+                    backend.run(min(chunk, total - done), feed, writer.write)
                     done = backend.frame
                     progress(done / rate, bound)
             except KeyboardInterrupt:  # the file stays a complete WAV of what was rendered: say so
@@ -485,6 +490,7 @@ def cmd_check(args) -> int:
             f"velocity curve {options.velocity_curve:g}, master gain {options.master_gain:g}")
         say(f"choke     {', '.join(f'{k}: {list(map(list, v))}' for k, v in patch.choke.items()) or 'none'}")
         say(f"demo      {patch.demo_score or 'none'}")
+        say(f"groove    {engine.groove.describe() if engine.groove else 'none'}")
         say(f"render    {grid.rows * grid.cols} pads in {elapsed:.2f} s ({elapsed / (grid.rows * grid.cols) * 1000:.1f} ms a pad)")
         print_grid_map(engine)
         failed = engine.instrument.workers.errors + engine.instrument.cache.failures

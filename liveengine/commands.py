@@ -15,6 +15,7 @@ from typing import Callable
 
 from liveengine import handlers
 from liveengine.errors import LiveEngineError
+from liveengine.groove.pattern import VOICES as GROOVE_VOICES
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,14 @@ PARAMS: dict[str, tuple[float, float, str]] = {
     "rotation": (-360.0, 360.0, "plane rotation in degrees"),
     "variance": (0.0, 4.0, "each hit varies its pad's point by seeded noise of this standard deviation (0 = off)"),
     "seed": (0.0, 2**31 - 1, "seed of the variations: the same seed replays the same variations (whole numbers)"),
+    # The groove (patches with a [groove] model; see liveengine/groove/)
+    "tempo": (20.0, 300.0, "groove tempo in BPM, from the next step not yet scheduled"),
+    "density": (0.0, 1.0, "groove density: a step's voice plays where the model's hit probability is at least 1 - density"),
+    "swing": (0.0, 0.5, "groove swing: the odd 16ths are late by this fraction of a 16th"),
+    "humanise": (0.0, 1.0, "groove timing: scales the model's micro-timing offsets (0 = on the grid)"),
+    "dynamics": (0.0, 2.0, "groove velocities about their mean: 0 = all alike, 1 = as the model plays them"),
+    "fill": (0.0, 1.0, "1: a one-bar fill at the next bar (the training fill nearest the groove), then the groove goes on"),
+    **{f"mute_{voice}": (0.0, 1.0, f"1 mutes the groove's {voice.replace('_', ' ')} voice, 0 plays it") for voice in GROOVE_VOICES},
 }
 
 MAPPING_NAMES = ("plane", "corners", "library", "direct")
@@ -131,6 +140,15 @@ COMMANDS: dict[str, CommandSpec] = {
                     handler=handlers.mapping),
         CommandSpec("/choke", (Arg("group", str),), "fade out every voice of a choke group", handler=handlers.choke),
         CommandSpec("/panic", (), "silence every voice at once and drop scheduled commands", handler=handlers.panic),
+        CommandSpec("/groove", (Arg("row", int, 0, 15), Arg("col", int, 0, 15)),
+                    "switch the groove to this groove pad at the next bar (or beat, or step: [groove] quantise); the first one starts it",
+                    handler=handlers.groove_pad),
+        CommandSpec("/groove/xy", (Arg("x", float, 0.0, 1.0), Arg("y", float, 0.0, 1.0)),
+                    "morph the groove to any point of the groove page (0..1 across the columns and up the rows), decoded ahead, at the next bar",
+                    handler=handlers.groove_xy),
+        CommandSpec("/groove/kit", (Arg("voice", str, choices=GROOVE_VOICES), Arg("row", int, 0, 15), Arg("col", int, 0, 15)),
+                    "play a groove voice on this pad of the sound grid", handler=handlers.groove_kit),
+        CommandSpec("/groove/stop", (), "stop the groove: no more hits scheduled (those already queued, up to 0.1 s and a step ahead, still play); the next /groove starts it again", handler=handlers.groove_stop),
         CommandSpec("/ping", (), "check that the engine is there", reply="/pong", handler=handlers.ping),
         CommandSpec("/status", (), "report the engine's counters",
                     reply="/status voices xruns queue_drops late_commands cpu_load rendered_pads total_pads memory_mb "

@@ -43,3 +43,14 @@ def find_model(spec: str, patch_path: Path | None = None) -> Path | None:
             did_you_mean(spec, list(BUILTIN) + shipped),
         )
     return folder
+
+
+def load_pattern_model(spec: str, patch_path: Path | None = None, *, threads: int = 1):
+    """The pattern model (liveengine.kind = "pattern") a patch's [groove] model names; ModelError if it breaks the contract."""
+    from liveengine.decoders.pattern_model import PatternModel
+
+    folder = find_model(spec, patch_path)
+    if folder is None:
+        raise LiveEngineError(f"[groove] model = {spec!r} is a builtin sound decoder; a groove needs a pattern model folder "
+                              "(liveengine.kind = 'pattern'), such as 'grooves'.")
+    return PatternModel(folder, threads=threads)

@@ -32,6 +32,7 @@ from liveengine.engine.hits import Player
 from liveengine.engine.instrument import GRID_PARAMS, Instrument, build_instrument, patch_decoder, server_layout
 from liveengine.errors import LiveEngineError
 from liveengine.grid.mappings import mix
+from liveengine.groove.engine_side import GROOVE_PARAMS, GrooveMethods
 from liveengine.handlers import Caller
 from liveengine.options import EngineOptions
 from liveengine.patch import Patch, load_patch
@@ -49,7 +50,7 @@ def _player_field(name: str, doc: str) -> property:
     return property(lambda self: getattr(self.player, name), lambda self, value: setattr(self.player, name, value), doc=doc)
 
 
-class Engine:
+class Engine(GrooveMethods):
     def __init__(self, patch: Patch, options: EngineOptions | None = None, on_report: Callable[[str], None] | None = None,
                  prepare_audio: bool = False) -> None:
         """prepare_audio: start the audio server's process at once (see prepare_audio), for an engine about to play."""
@@ -80,7 +81,10 @@ class Engine:
             self.prepare_audio()
         try:
             self.instrument = self._build_instrument(patch, decoder)
+            self.groove = self._build_groove(patch)  # None without a [groove] model (liveengine/groove/)
         except BaseException:
+            if getattr(self, "instrument", None) is not None:  # its groove was refused: its render workers go too
+                self.instrument.retire()
             if self._prepared is not None:
                 self._prepared.stop()
             raise
@@ -108,6 +112,7 @@ class Engine:
             patch = load_patch(path)
             load_in_child(patch.model, patch.path, patch.model_options)  # a model that aborts the process must not end the show
             new = self._build_instrument(patch)
+            groove = self._build_groove(patch)
         except LiveEngineError as exc:
             self.report(f"patch not loaded, still playing {self.instrument.patch.name}: {exc}")
             return False
@@ -117,6 +122,7 @@ class Engine:
         with self.control:
             old, self.instrument = self.instrument, new
         old.retire()
+        self._swap_groove(groove)
         if patch.options() != self.options:
             self.report(f"patch {patch.name} loaded; its [audio]/[engine] settings take effect at the next start")
         else:
@@ -212,6 +218,8 @@ class Engine:
         if name == "gain":
             self._gain = float(value)
             return self._send(GAIN, self._target(command), value=float(value))
+        if name in GROOVE_PARAMS or name.startswith("mute_"):
+            return self.groove_param(name, value)
         self.set_grid_param(name, value)
         return True
 
@@ -241,6 +249,8 @@ class Engine:
         elif address == "/mapping":
             with self.control:
                 instrument.mapping_named(args[0])  # built now, so the switch itself is instant
+        elif address.startswith("/groove"):
+            self.check_groove_fits(command)
 
     def set_grid_param(self, name: str, value: float) -> None:
         """Move the grid (centre, zoom, rotation) or change its variation; every pad re-renders, old sounds play meanwhile."""
@@ -288,6 +298,8 @@ class Engine:
             return self._gain
         if name in GRID_PARAMS:
             return float(getattr(self.instrument.setting, name))
+        if name in GROOVE_PARAMS or name.startswith("mute_"):
+            return self.groove_param_value(name)
         raise LiveEngineError(f"{name!r} is not a parameter; parameters: gain, {', '.join(GRID_PARAMS)}.")
 
     def grid_shape(self) -> tuple[int, int]:
@@ -350,6 +362,7 @@ class Engine:
         self._stop.clear()
         self._supervisor = threading.Thread(target=supervisor.supervise, args=(self, self._stop), name="liveengine-supervisor", daemon=True)
         self._supervisor.start()
+        self._start_groove()
 
     def stop(self) -> None:
         if self._prepared is not None:  # prepared, never started
@@ -367,6 +380,7 @@ class Engine:
             except (OSError, LiveEngineError) as exc:
                 self.report(f"state not saved at exit: {exc}")
         self.instrument.retire()
+        self._swap_groove(None)
         # Status stays readable; the shared memory is freed when this engine is garbage-collected.
         self.shared.segment.close_fd()
 

@@ -85,6 +85,7 @@ def status(engine: "Engine") -> dict:
         "pool_slots_used": engine.pool.in_use,
         "pool_full": engine.pool.full,
         "memory_mb": instrument_memory_mb(_pids(engine)),
+        **engine.groove_status(),
     }
 
 

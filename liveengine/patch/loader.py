@@ -11,6 +11,7 @@ from typing import Any
 
 from liveengine.decoders.registry import find_model
 from liveengine.errors import LiveEngineError, did_you_mean
+from liveengine.groove.section import check_section as check_groove_section
 from liveengine.options import EngineOptions
 from liveengine.patch.schema import SCHEMA
 from liveengine.resources import patches_dir, user_patches_dir
@@ -31,6 +32,7 @@ class Patch:
     demo_score: Path | None = None
     demo_seconds: float = 8.0
     midi: dict[str, Any] = field(default_factory=dict)  # the checked [midi] section (liveengine/control/midi)
+    groove: dict[str, Any] = field(default_factory=dict)  # the checked [groove] section (liveengine/groove/section.py)
     web: dict[str, Any] = field(default_factory=dict)  # the checked [web] section (liveengine/control/web)
 
     def options(self, **overrides: Any) -> EngineOptions:
@@ -184,6 +186,7 @@ def load_patch(path: Path | str) -> Patch:
         if not (path.parent / name).is_file():
             problems.append((f"[midi] programs names {name!r}, which is not a file next to the patch ({(path.parent / name).absolute()}); "
                              "allowed: patch files relative to this patch.", "Fix the name, or remove it from the list."))
+    problems += check_groove_section(values["groove"], grid, path)
     if len(problems) == 1:
         raise LiveEngineError(f"{path}: {problems[0][0]}", problems[0][1])
     if problems:
@@ -201,5 +204,6 @@ def load_patch(path: Path | str) -> Patch:
         demo_score=score,
         demo_seconds=demo["seconds"],
         midi=values["midi"],
+        groove=values["groove"],
         web=values["web"],
     )

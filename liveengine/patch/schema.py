@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from liveengine.grid.mappings import MAPPINGS
+from liveengine.groove.section import KEYS as GROOVE_KEYS
 from liveengine.options import SAMPLE_RATES, STEAL_MODES, TIMING_MODES
 
 
@@ -139,6 +140,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
         # A new model must render the whole grid within this (its decode time x pads), or it is refused.
         "max_grid_render_s": _with_default(_number(0.01, 600), 5.0),
     },
+    "groove": {name: Field(default, allowed, check) for name, (default, allowed, check) in GROOVE_KEYS.items()},  # liveengine/groove/section.py
     "choke": {},  # free keys: group name -> list of [row, col] pads, checked in loader
     "demo": {
         "score": Field("", "a score file path relative to the patch", lambda v: isinstance(v, str)),

@@ -313,3 +313,76 @@ def build_classifier(folder: Path, latent_dim: int, classes: int, *, seed: int =
         [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")],
     )
     return _onnx_save(graph, Path(folder), "classifier.onnx")
+
+
+PATTERN_VOICES = ("kick", "snare", "hat_closed", "hat_open", "tom_low", "tom_mid", "tom_high", "crash", "ride")
+
+
+def pattern_metadata(latent_dim: int = 4, steps: int = 32, voices=PATTERN_VOICES, steps_per_beat: int = 4, **extra) -> dict:
+    meta = {"contract": "1", "kind": "pattern", "latent_dim": str(latent_dim), "steps": str(steps), "voices": list(voices),
+            "steps_per_beat": str(steps_per_beat), "latent.mean": [0.0] * latent_dim,
+            "latent.axes": [[1.0 if i == j else 0.0 for i in range(latent_dim)] for j in range(2)], "latent.spreads": [1.0, 1.0]}
+    meta.update(extra)
+    return meta
+
+
+def build_pattern_model(folder: Path, latent_dim: int = 4, steps: int = 32, voices: int = len(PATTERN_VOICES), seed: int = 0, *,
+                        metadata: dict | None = None, output_names: tuple[str, ...] = ("hits", "velocities", "offsets"),
+                        graph_steps: int | None = None, offset_scale: float = 0.5, encoder: bool = True,
+                        encoder_latent: int | None = None, fixed: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> Path:
+    """A tiny pattern model: z -> sigmoid(z A + a) hits, sigmoid(z B + b) velocities, offset_scale * tanh(z C) offsets,
+    each reshaped to [batch, steps, voices]; encoder: the three patterns flattened, times D -> z.
+
+    Keyword options break it on purpose: other output names, a graph with `graph_steps` steps
+    while the metadata says `steps`, offsets beyond +-0.5 (`offset_scale` > 0.5), an encoder
+    giving `encoder_latent` numbers. `fixed` = (hits 0/1, velocities, offsets), each [steps, voices]:
+    every latent point decodes to that pattern (hit probabilities 0.999994 or 0.000006).
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    gsteps = graph_steps or steps
+    cells = gsteps * voices
+    names = list(output_names)
+    inits = [numpy_helper.from_array(np.array([-1, gsteps, voices], np.int64), "shape"),
+             numpy_helper.from_array(np.array([offset_scale], np.float32), "offset_scale")]
+    nodes = []
+    if fixed is not None:
+        hits, velocities, offsets = (np.asarray(a, np.float64).reshape(-1) for a in fixed)
+        velocities = np.clip(velocities, 0.01, 0.99)
+        biases = [np.where(hits > 0.5, 12.0, -12.0), np.log(velocities / (1 - velocities)), np.arctanh(offsets / offset_scale)]
+    for k, (name, act) in enumerate(zip(names, ("Sigmoid", "Sigmoid", "Tanh"))):
+        weights = rng.standard_normal((latent_dim, cells))
+        bias = rng.standard_normal(cells) - (1.0 if k == 0 else 0.0)
+        if fixed is not None:
+            weights, bias = np.zeros((latent_dim, cells)), biases[k]
+        inits += [numpy_helper.from_array(weights.astype(np.float32), f"w{k}"), numpy_helper.from_array(bias.astype(np.float32), f"b{k}")]
+        nodes += [helper.make_node("MatMul", ["z", f"w{k}"], [f"m{k}"]), helper.make_node("Add", [f"m{k}", f"b{k}"], [f"l{k}"]),
+                  helper.make_node(act, [f"l{k}"], [f"a{k}"])]
+        if k == 2:
+            nodes.append(helper.make_node("Mul", [f"a{k}", "offset_scale"], [f"s{k}"]))
+        nodes.append(helper.make_node("Reshape", [f"s{k}" if k == 2 else f"a{k}", "shape"], [name]))
+    graph = helper.make_graph(nodes, "pattern_decoder", [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["batch", latent_dim])],
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["batch", gsteps, voices]) for n in names], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    _metadata(model, metadata if metadata is not None else pattern_metadata(latent_dim, steps, PATTERN_VOICES[:voices]))
+    onnx.checker.check_model(model)
+    folder.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, folder / "decoder.onnx")
+    if encoder:
+        out = encoder_latent or latent_dim
+        einits = [numpy_helper.from_array(np.array([-1, cells], np.int64), "flat"),
+                  numpy_helper.from_array(rng.standard_normal((3 * cells, out)).astype(np.float32) * 0.1, "d")]
+        enodes = [helper.make_node("Reshape", [n, "flat"], [f"f_{n}"]) for n in ("hits", "velocities", "offsets")]
+        enodes += [helper.make_node("Concat", ["f_hits", "f_velocities", "f_offsets"], ["x"], axis=1),
+                   helper.make_node("MatMul", ["x", "d"], ["z"])]
+        egraph = helper.make_graph(enodes, "pattern_encoder",
+                                   [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["batch", gsteps, voices]) for n in ("hits", "velocities", "offsets")],
+                                   [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["batch", out])], einits)
+        emodel = helper.make_model(egraph, opset_imports=[helper.make_opsetid("", 17)])
+        emodel.ir_version = 8
+        onnx.checker.check_model(emodel)
+        onnx.save(emodel, folder / "encoder.onnx")
+    return folder

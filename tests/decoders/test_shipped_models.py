@@ -15,7 +15,17 @@ from liveengine.decoders.onnx_decoder import SILENCE, OnnxDecoder
 from liveengine.decoders.registry import load_decoder
 
 MODELS = Path(__file__).resolve().parents[2] / "models_onnx"
-SHIPPED = sorted(p.parent for p in MODELS.glob("*/decoder.onnx"))
+
+
+def _kind(folder: Path) -> str:
+    import onnxruntime as ort
+
+    return ort.InferenceSession(str(folder / "decoder.onnx"), providers=["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map.get("liveengine.kind", "")
+
+
+ALL = sorted(p.parent for p in MODELS.glob("*/decoder.onnx"))
+SHIPPED = [p for p in ALL if _kind(p) != "pattern"]
+PATTERNS = [p for p in ALL if _kind(p) == "pattern"]
 
 
 @pytest.mark.parametrize("folder", SHIPPED, ids=[p.name for p in SHIPPED])
@@ -31,3 +41,17 @@ def test_shipped_model_meets_the_contract(folder):
     assert card.read_text(encoding="utf-8").strip()
     # A patch names it by folder name alone.
     assert load_decoder(folder.name).identity == decoder.identity
+
+
+@pytest.mark.parametrize("folder", PATTERNS, ids=[p.name for p in PATTERNS])
+def test_shipped_pattern_model_meets_the_contract(folder):
+    from liveengine.decoders.pattern_model import PatternModel
+    from liveengine.decoders.registry import load_pattern_model
+
+    model = PatternModel(folder)  # checks metadata, graphs and a decode of the latent mean
+    hits, velocities, offsets = model.decode(model.latent_mean[None, :])
+    assert hits.shape == (1, model.steps, len(model.voices)) and (hits >= 0.5).sum() > 0  # the mean groove plays something
+    assert model.encode((hits >= 0.5).astype(np.float32), velocities, offsets).shape == (1, model.latent_dim)
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    assert "Groove MIDI Dataset" in card and "CC BY 4.0" in card  # the dataset's licence asks for the credit
+    assert load_pattern_model(folder.name).identity == model.identity

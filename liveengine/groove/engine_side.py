@@ -1,0 +1,122 @@
+"""The engine's groove commands and lifecycle hooks, kept out of engine.py (Engine mixes this class in).
+
+`/groove row col`, `/groove/xy x y`, `/groove/kit voice row col`, `/groove/stop` and the groove
+parameters (`/param tempo|density|swing|humanise|dynamics|fill|mute_<voice>`) land here through the
+one command table. The groove plays the sound grid's pads: each hit is a timed /pad submitted back
+through Engine.submit, so it takes the engine's one path to the audio server's FIFO.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from liveengine.errors import LiveEngineError
+from liveengine.groove.kit import PadSound, decay_seconds
+from liveengine.groove.player import OFFLINE_DECODE_WAIT, GroovePlayer
+from liveengine.rt.voices import ENVELOPE_HOP
+
+if TYPE_CHECKING:
+    from liveengine.commands import Command
+
+GROOVE_PARAMS = ("tempo", "density", "swing", "humanise", "dynamics", "fill")
+
+
+class GrooveMethods:
+    """Mixed into Engine: needs its instrument, options, offline flag, submit, now_frame and report."""
+
+    groove: GroovePlayer | None = None
+
+    def _build_groove(self, patch) -> GroovePlayer | None:
+        """The patch's groove (None without a [groove] model); LiveEngineError if its model or page is refused."""
+        if not patch.groove.get("model"):
+            return None
+        grid = patch.grid
+        return GroovePlayer(patch, self.submit, self.options.samplerate, grid["rows"], grid["cols"], self._pad_sounds,
+                            offline=self.offline, log=1 << 16, report=self.report)
+
+    def _pad_sounds(self) -> list[PadSound]:
+        """What the kit's default rule reads: each rendered pad's class, probability, centroid and decay."""
+        cache, rate = self.instrument.cache, self.options.samplerate
+        sounds = []
+        for pad in range(cache.pads):
+            buffer = cache.get(pad)
+            if buffer is None or buffer.description is None:
+                continue
+            d = buffer.description
+            sounds.append(PadSound(pad, d.drum_class, d.probability, d.centroid_hz, decay_seconds(buffer.envelope, ENVELOPE_HOP, rate)))
+        return sounds
+
+    def _start_groove(self) -> None:
+        groove = self.groove
+        if groove is None:
+            return
+        groove.sequencer.wait_decodes = OFFLINE_DECODE_WAIT if self.offline else 0.0
+        start = groove.patch.groove["start"]
+        if start:
+            groove.pad(start[0], start[1], None, self.now_frame() + self.options.blocksize)
+        if not self.offline:  # offline, the render loop feeds it block by block
+            groove.run(self.now_frame)
+
+    def _swap_groove(self, new: GroovePlayer | None) -> None:
+        old, self.groove = self.groove, new
+        if old is not None:
+            old.stop()
+        if new is not None and self.server is not None:
+            self._start_groove()
+
+    def _groove_player(self) -> GroovePlayer:
+        if self.groove is None:
+            raise LiveEngineError(f"patch {self.instrument.patch.name} has no groove page; add [groove] model = \"grooves\" to it.")
+        return self.groove
+
+    def check_groove_fits(self, command: Command) -> None:
+        """Raise LiveEngineError where a /groove command does not fit the patch (no groove page, a pad off it, a kit pad off the grid)."""
+        groove = self._groove_player()
+        if command.address == "/groove":
+            setting = groove.page.setting
+            row, col = command.args
+            if not (0 <= row < setting.rows and 0 <= col < setting.cols):
+                raise LiveEngineError(f"groove pad ({row}, {col}) is outside the {setting.rows}x{setting.cols} groove page; "
+                                      f"rows 0..{setting.rows - 1}, columns 0..{setting.cols - 1}.")
+        elif command.address == "/groove/kit":
+            from liveengine.groove.kit import check_kit
+
+            voice, row, col = command.args
+            check_kit({voice: [row, col]}, groove.sound_rows, groove.sound_cols, groove.voices, where="/groove/kit")
+
+    # ---- commands (named in commands.py) ----
+    def groove_pad(self, command: Command) -> bool:
+        row, col = command.args
+        return self._groove_player().pad(row, col, command.at, self.now_frame() + self.options.blocksize)
+
+    def groove_xy(self, command: Command) -> bool:
+        x, y = command.args
+        return self._groove_player().xy(x, y, command.at, self.now_frame() + self.options.blocksize)
+
+    def groove_kit(self, command: Command) -> bool:
+        self._groove_player().set_kit(*command.args)
+        return True
+
+    def groove_stop(self, command: Command) -> bool:
+        self._groove_player().sequencer.stop(command.at)
+        return True
+
+    def groove_param(self, name: str, value: float) -> bool:
+        self._groove_player().set_param(name, value)
+        return True
+
+    def groove_param_value(self, name: str) -> float:
+        """The current value of a groove parameter (MIDI soft takeover, displays); 0 without a groove page."""
+        if self.groove is None:
+            return 0.0
+        seq = self.groove.sequencer
+        if name == "tempo":
+            return seq.tempo.bpm
+        if name == "fill":
+            return 0.0
+        if name.startswith("mute_"):
+            return 1.0 if name[5:] in self.groove.voices and self.groove.voices.index(name[5:]) in seq.performance.muted else 0.0
+        return float(getattr(seq.performance, name))
+
+    def groove_status(self) -> dict:
+        return {} if self.groove is None else {f"groove_{k}": v for k, v in self.groove.status().items()}
