@@ -77,9 +77,11 @@ def check_outputs(folder: Path, model: Path, patch: Path, work: Path, *, resume:
 
 def require_torch() -> None:
     """LiveEngineError in one sentence (and the fix) where PyTorch or onnx cannot be imported."""
+    import importlib
+
     try:
-        import onnx  # noqa: F401
-        import torch  # noqa: F401
+        for module in ("torch", "onnx"):  # imported, not just looked for: a broken install fails here, not mid-training
+            importlib.import_module(module)
     except ImportError:
         raise LiveEngineError(*TORCH_MISSING) from None
 
