@@ -13,7 +13,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 NEEDS_TORCH = {"liveengine.training.train", "liveengine.training.model", "liveengine.training.export", "liveengine.training.baseline",
-               "liveengine.training.own"}
+               "liveengine.training.own", "liveengine.training.grooves_export", "liveengine.training.grooves_model",
+               "liveengine.training.grooves_train"}
 CHILD = """
 import importlib, pkgutil, sys
 import liveengine

@@ -24,10 +24,22 @@ def load_decoder(spec: str, patch_path: Path | None = None, *, threads: int = 1,
     return OnnxDecoder(find_model(spec, patch_path), threads=threads, normalize=normalize)
 
 
-def find_model(spec: str, patch_path: Path | None = None) -> Path | None:
+def _kind(folder: Path) -> str:
+    """A shipped model's kind from its decoder's metadata ("oneshot" when it says none), for listing them."""
+    try:
+        import onnxruntime as ort
+
+        meta = ort.InferenceSession(str(folder / "decoder.onnx"), providers=["CPUExecutionProvider"]).get_modelmeta()
+        return meta.custom_metadata_map.get("liveengine.kind", "oneshot")
+    except Exception:  # noqa: BLE001 - a broken folder is listed with the sound models; loading it says what is wrong
+        return "oneshot"
+
+
+def find_model(spec: str, patch_path: Path | None = None, kind: str = "oneshot") -> Path | None:
     """The model folder `spec` names (next to the patch first, then models_onnx/); None for a builtin.
 
-    LiveEngineError listing the places looked in and the models there are, if it is none of them.
+    LiveEngineError listing the places looked in and the shipped models of `kind` there are, if it is
+    none of them ("oneshot": sound decoders and the builtins; "pattern": groove models).
     """
     if spec in BUILTIN:
         return None
@@ -36,11 +48,12 @@ def find_model(spec: str, patch_path: Path | None = None) -> Path | None:
         candidates.insert(0, patch_path.parent / spec)
     folder = next((c for c in candidates if c.is_dir()), None)
     if folder is None:
-        shipped = sorted(p.name for p in models_dir().iterdir() if p.is_dir()) if models_dir().is_dir() else []
+        shipped = sorted(p.name for p in models_dir().iterdir() if p.is_dir() and _kind(p) == kind) if models_dir().is_dir() else []
+        names = (list(BUILTIN) if kind == "oneshot" else []) + shipped
         raise LiveEngineError(
             f"model {spec!r} not found (looked in {', '.join(str(c) for c in candidates)}); "
-            f"allowed: {', '.join(list(BUILTIN) + shipped)}, or a model folder's path.",
-            did_you_mean(spec, list(BUILTIN) + shipped),
+            f"allowed: {', '.join(names)}, or a model folder's path.",
+            did_you_mean(spec, names),
         )
     return folder
 
@@ -49,7 +62,7 @@ def load_pattern_model(spec: str, patch_path: Path | None = None, *, threads: in
     """The pattern model (liveengine.kind = "pattern") a patch's [groove] model names; ModelError if it breaks the contract."""
     from liveengine.decoders.pattern_model import PatternModel
 
-    folder = find_model(spec, patch_path)
+    folder = find_model(spec, patch_path, kind="pattern")
     if folder is None:
         raise LiveEngineError(f"[groove] model = {spec!r} is a builtin sound decoder; a groove needs a pattern model folder "
                               "(liveengine.kind = 'pattern'), such as 'grooves'.")

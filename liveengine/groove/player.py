@@ -42,7 +42,7 @@ class GroovePlayer:
         self.model = load_pattern_model(groove["model"], patch.path)
         self.voices = self.model.voices
         self.page = build_page(self.model, patch)
-        self.index = self._load_index(find_model(groove["model"], patch.path))
+        self.index = self._load_index(find_model(groove["model"], patch.path, kind="pattern"))
         hits, velocities, offsets = self.model.decode(self.page.points)
         self.pads = [Decoded(("pad",) + divmod(i, self.page.setting.cols), z=self.page.points[i]) for i in range(len(self.page.points))]
         for i, decoded in enumerate(self.pads):

@@ -80,7 +80,7 @@ def check_section(groove: dict[str, Any], grid: dict[str, Any], path: Path) -> l
     if not groove["model"]:
         return problems
     try:
-        find_model(groove["model"], path)
+        find_model(groove["model"], path, kind="pattern")
     except LiveEngineError as exc:
         problems.append((f"[groove] model = {groove['model']!r}: {exc.message}", exc.fix))
     try:

@@ -25,10 +25,13 @@ def test_server_midi_plays_on_after_lost_chunks_huge_sysex_fast_clock_and_a_floo
     assert engine.wait_rendered(timeout=60)
     reports: list[str] = []
     midi = MidiInput(engine, MidiSettings.from_patch(patch), api="jack", server=True, report=reports.append)
-    controller = MidiTester(jack_server.name, client="stand-in", port="pads")
+    # Its ports now, its Python callback only after rtmidi has made its clients (see control/midi/ports.py
+    # PortPool: with a Python JACK callback running in this process each rtmidi client waits out a timeout).
+    controller = MidiTester(jack_server.name, client="stand-in", port="pads", activate=False)
     c = engine.shared.counter
     try:
         midi.prepare()
+        controller.activate()
         engine.start(DeviceSpec.jack(RATE, PERIOD, 2, midi_in=True))
         midi.start()
         assert wait_for(lambda: any("stand-in:pads out connected" in r for r in reports), 5), reports
@@ -52,23 +55,25 @@ def test_server_midi_plays_on_after_lost_chunks_huge_sysex_fast_clock_and_a_floo
         then_a_note_sounds([(n * PERIOD, chunk) for n, chunk in enumerate(chunks)])
         assert c("midi_stray") == 5 and c("midi_sysex_unterminated") == 0  # skipped whole, nothing mistaken
 
-        # MIDI clock at 300 BPM (24 a beat: 120 a second) for a second, with notes on the beat.
+        # MIDI clock at 300 BPM (24 a beat: 120 a second) for half a second, with notes on the beat.
         messages = c("midi_messages")
         tick = RATE // 120
-        clock = [(i * tick, bytes([0xF8])) for i in range(120)] + [(i * 24 * tick + 7, NOTE) for i in range(5)]
+        clock = [(i * tick, bytes([0xF8])) for i in range(60)] + [(i * 24 * tick + 7, NOTE) for i in range(3)]
         then_a_note_sounds(sorted(clock, key=lambda e: e[0]))
-        assert wait_for(lambda: c("midi_messages") - messages == 120 + 5 + 1, 5), c("midi_messages") - messages
+        assert wait_for(lambda: c("midi_messages") - messages == 60 + 3 + 1, 5), c("midi_messages") - messages
 
-        # 10,000 notes a second for 1.5 s, twice the control process's rate limit: the server starts what
-        # its voices allow; every message is either booked or counted as dropped, the loss is said, and
-        # the next note still sounds.
+        # 20,000 notes a second for half a second (twice the rate asked of it, four times the control
+        # process's rate limit): the server starts what its voices allow; every message is either booked by
+        # the control process or counted as dropped (rate limit or event FIFO), the loss is said, and the
+        # next note still sounds.
         messages, received, events_dropped = c("midi_messages"), midi.counters.received, c("events_dropped")
-        flood = [(i * RATE // 10000, bytes([0x90, 36 + i % 8, 100])) for i in range(15000)]
+        flooded = midi.counters.flood_dropped
+        flood = [(i * RATE // 20000, bytes([0x90, 36 + i % 8, 100])) for i in range(10000)]
         then_a_note_sounds(flood)
-        assert wait_for(lambda: c("midi_messages") - messages == 15001, 5), c("midi_messages") - messages
-        assert wait_for(lambda: midi.counters.received - received + c("events_dropped") - events_dropped == 15001, 5)
-        assert midi.counters.flood_dropped > 0
-        assert wait_for(lambda: any("dropped (over the rate limit)" in r for r in reports), 5), reports  # the loss is said
+        assert wait_for(lambda: c("midi_messages") - messages == 10001, 5), c("midi_messages") - messages
+        assert wait_for(lambda: midi.counters.received - received + c("events_dropped") - events_dropped == 10001, 10)
+        assert midi.counters.flood_dropped - flooded + c("events_dropped") - events_dropped > 0
+        assert wait_for(lambda: any("dropped" in r for r in reports), 5), reports  # the loss is said
         assert engine.backend.alive and not engine.device_lost
     finally:
         controller.close()
