@@ -346,8 +346,11 @@ def bench_decode(tmp: Path, quick: bool) -> dict:
     reference = build_stft_decoder(tmp / "reference", latent_dim=16, n_fft=2048, hop=512, output_length=44100, channels=16)
     decoders = {"reference (STFT 2048/512, 1 s, generated)": OnnxDecoder(reference, threads=1),
                 "builtin:testsynth (numpy)": TestSynthDecoder()}
+    from liveengine.decoders.registry import model_kind
+
     for path in sorted((REPO / "models_onnx").glob("*/decoder.onnx")):
-        decoders[f"models_onnx/{path.parent.name}"] = OnnxDecoder(path.parent, threads=1)
+        if model_kind(path.parent) == "oneshot":  # the sound models (the groove model's speed is in bench/groove_quality.py)
+            decoders[f"models_onnx/{path.parent.name}"] = OnnxDecoder(path.parent, threads=1)
     repeats = 5 if quick else 20
     results: dict = {}
     for name, decoder in decoders.items():

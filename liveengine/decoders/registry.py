@@ -24,7 +24,7 @@ def load_decoder(spec: str, patch_path: Path | None = None, *, threads: int = 1,
     return OnnxDecoder(find_model(spec, patch_path), threads=threads, normalize=normalize)
 
 
-def _kind(folder: Path) -> str:
+def model_kind(folder: Path) -> str:
     """A shipped model's kind from its decoder's metadata ("oneshot" when it says none), for listing them."""
     try:
         import onnxruntime as ort
@@ -48,7 +48,7 @@ def find_model(spec: str, patch_path: Path | None = None, kind: str = "oneshot")
         candidates.insert(0, patch_path.parent / spec)
     folder = next((c for c in candidates if c.is_dir()), None)
     if folder is None:
-        shipped = sorted(p.name for p in models_dir().iterdir() if p.is_dir() and _kind(p) == kind) if models_dir().is_dir() else []
+        shipped = sorted(p.name for p in models_dir().iterdir() if p.is_dir() and model_kind(p) == kind) if models_dir().is_dir() else []
         names = (list(BUILTIN) if kind == "oneshot" else []) + shipped
         raise LiveEngineError(
             f"model {spec!r} not found (looked in {', '.join(str(c) for c in candidates)}); "
