@@ -121,3 +121,19 @@ def capture(engine: "Engine", command: "Command", caller: Caller) -> bool:
 def save_state(engine: "Engine", command: "Command", caller: Caller) -> bool:
     caller.reply("/state/save", str(engine.save_state(command.args[0])))
     return True
+
+
+def run_for_client(engine: "Engine", command: "Command", caller: Caller, reject: Callable[[str, str, str], None], source: str) -> bool:
+    """Run a checked command for a remote input (OSC, the web panel): True if the engine took it. A refusal
+    calls reject(address, reason, counter): 'engine_rejected' when the engine could not take it or it did
+    not fit the patch, 'failed' when a handler raised (a bug must not end the thread serving every client)."""
+    try:
+        if engine.submit(command, caller):
+            return True
+        reject(command.address, "the engine could not take it now (queue full or pad not rendered)", "engine_rejected")
+    except LiveEngineError as exc:
+        reject(command.address, exc.message, "engine_rejected")
+    except Exception as exc:  # noqa: BLE001
+        engine.report(f"{source} {command.address} failed: {type(exc).__name__}: {exc}")
+        reject(command.address, f"failed ({type(exc).__name__}); the engine goes on", "failed")
+    return False

@@ -31,7 +31,7 @@ from liveengine.control.feedback import FEEDBACK, TICK as FEEDBACK_TICK, Feedbac
 from liveengine.control.osc.wire import Bundle, Message, MalformedPacket, parse
 from liveengine.control.rate import TokenBucket
 from liveengine.errors import LiveEngineError
-from liveengine.handlers import Caller
+from liveengine.handlers import Caller, run_for_client
 
 MAX_DATAGRAM = 65507  # the largest UDP payload; anything the network delivers is read whole
 MAX_MESSAGES_PER_SECOND = 20000  # per client address; past this messages are dropped unread (flood_dropped)
@@ -297,18 +297,9 @@ class OscServer:
         return ""
 
     def _submit(self, command, replies: _Replies) -> None:
-        try:
-            if not self.engine.submit(command, self._caller(replies)):
-                self._reject(replies, command.address, "the engine could not take it now (queue full or pad not rendered)", "engine_rejected")
-                return
-        except LiveEngineError as exc:
-            self._reject(replies, command.address, exc.message, "engine_rejected")
-            return
-        except Exception as exc:  # a bug in a handler must not end the thread that serves every client
-            self.engine.report(f"OSC {command.address} failed: {type(exc).__name__}: {exc}")
-            self._reject(replies, command.address, f"failed ({type(exc).__name__}); the engine goes on", "failed")
-            return
-        self.counters.handled += 1
+        reject = lambda address, reason, counter: self._reject(replies, address, reason, counter)  # noqa: E731
+        if run_for_client(self.engine, command, self._caller(replies), reject, "OSC"):
+            self.counters.handled += 1
 
     def _write_loop(self) -> None:
         """File and patch commands, one at a time, in the order they came."""

@@ -40,7 +40,7 @@ from liveengine.control.rate import TokenBucket
 from liveengine.control.web.guard import (TOKEN_COOKIE, host_refusal, is_loopback, lan_address, origin_refusal,
                                           token_matches)
 from liveengine.errors import LiveEngineError
-from liveengine.handlers import Caller
+from liveengine.handlers import Caller, run_for_client
 
 STATIC = Path(__file__).resolve().parent / "static"
 DEFAULT_PORT = 8765
@@ -455,18 +455,9 @@ class WebServer:
 
     def _submit(self, command, replies: _Replies) -> None:
         """Run a checked command (the event loop, or the writer thread for file commands)."""
-        try:
-            if not self.engine.submit(command, self._caller(replies)):
-                self._reject(replies, command.address, "the engine could not take it now (queue full or pad not rendered)", "engine_rejected")
-                return
-        except LiveEngineError as exc:
-            self._reject(replies, command.address, exc.message, "engine_rejected")
-            return
-        except Exception as exc:  # a bug in a handler must not end the loop that serves every browser
-            self.engine.report(f"web panel {command.address} failed: {type(exc).__name__}: {exc}")
-            self._reject(replies, command.address, f"failed ({type(exc).__name__}); the engine goes on", "failed")
-            return
-        self.counters.handled += 1
+        reject = lambda address, reason, counter: self._reject(replies, address, reason, counter)  # noqa: E731
+        if run_for_client(self.engine, command, self._caller(replies), reject, "web panel"):
+            self.counters.handled += 1
 
     def _view(self, data: dict, replies: _Replies) -> None:
         """A read-only view the page asks for (no command: nothing changes): {"view": "pad", "row": R, "col": C}."""
