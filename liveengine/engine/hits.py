@@ -87,6 +87,7 @@ class Player:
         if buffer is None:
             buffer = cache.get(pad)
         self.last_pad = pad
+        instrument.workers.focus(pad)  # not rendered for this setting yet: it and its neighbours go first
         if buffer is None:  # not rendered yet (just loaded): render it now, or play the nearest ready pad
             return self.hit_point(instrument, instrument.pad_points[pad], velocity, command, pad)
         return self._start(instrument, buffer, velocity, self._target(command), pad, kind)
@@ -194,6 +195,7 @@ class Player:
     def played_by_server(self, instrument: Instrument, pad: int) -> None:
         """The audio server started this pad from the note table: log the hit as if it had come through here."""
         self.last_pad = pad
+        instrument.workers.focus(pad)
         buffer = instrument.cache.get(pad)
         if buffer is not None:
             self._log(instrument, buffer, pad, "pad")

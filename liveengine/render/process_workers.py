@@ -47,6 +47,13 @@ class GridJob(NamedTuple):
     batches: list
 
 
+class FocusJob(NamedTuple):
+    """The same setting's grid again, ordered from a pad hit since (its pads render at once, even while
+    the rest waits for the knob to rest)."""
+    generation: int
+    batches: list
+
+
 class MoreJob(NamedTuple):
     """Render a few more slots (a pad's next variation) for setting `generation`."""
     generation: int
@@ -209,7 +216,11 @@ def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: 
         while message != ():
             if message is None:
                 return
-            if isinstance(message, GridJob):
+            if isinstance(message, FocusJob):
+                if message.generation == generation.value:  # a newer setting makes it moot
+                    todo = [(message.generation, points, slots) for points, slots in message.batches]
+                    done = 0
+            elif isinstance(message, GridJob):
                 todo = [(message.generation, points, slots) for points, slots in message.batches]
                 now = time.monotonic()
                 gaps.append(now - last_grid)
@@ -264,7 +275,9 @@ class ProcessRenderWorkers:
         self.rendered = 0
         self.restarts = 0
         self._quick_exits = 0  # children in a row that died soon after starting: the wait before the next grows
-        self._last_grid: tuple | None = None  # the newest grid request, sent again to a replacement child
+        self._last_grid: GridJob | None = None  # the newest grid request, sent again to a replacement child
+        self._grid: tuple = ()  # (generation, points, cols, pads) of that request, to order it again around a hit
+        self._focused: int | None = None  # the pad the newest order starts from
         adopted = _adopt_standby(self._child_args)
         if adopted is not None:  # started ahead by prestart: it has loaded the model already
             self._process, self._jobs, self._results, self._generation = adopted
@@ -323,8 +336,19 @@ class ProcessRenderWorkers:
         generation = self.cache.begin_generation()
         self._generation.value = generation
         self._last_grid = GridJob(generation, render_order(points, first, self.batch, cols, pads=pads))
+        self._grid, self._focused = (generation, points, cols, pads), first  # one assignment: focus reads it whole
         self._jobs.put(self._last_grid)
         return generation
+
+    def focus(self, pad: int) -> None:
+        """A pad was hit: if the current setting has not rendered it yet, its pads go first (once per pad
+        and setting; any control thread)."""
+        grid = self._grid
+        if not grid or pad == self._focused or self.cache.fresh[pad] or grid[0] != self.cache.generation:
+            return
+        self._focused = pad
+        generation, points, cols, pads = grid
+        self._jobs.put(FocusJob(generation, render_order(points, pad, self.batch, cols, pads=pads)))
 
     def render_more(self, points: np.ndarray, slots: list[int]) -> None:
         generation = self.cache.generation

@@ -137,6 +137,9 @@ class RenderWorkers:
             self._jobs.put((generation, job_points, slots))
         return generation
 
+    def focus(self, pad: int) -> None:
+        """A pad was hit (see ProcessRenderWorkers.focus): threads render the newest setting straight through."""
+
     def render_more(self, points: np.ndarray, slots: list[int]) -> None:
         """Render some slots again within the current generation (a pad's next variation)."""
         generation = self.cache.generation
