@@ -160,7 +160,11 @@ def main() -> int:
     if args.one:
         print(json.dumps(one_run(args.one, args.seconds, args.backend)), flush=True)
         return 0
+    path = HERE / "results_server.json"
     results: dict = {"date": time.strftime("%Y-%m-%d"), "seconds": args.seconds, "backend": args.backend, "settings": {}}
+    if args.settings and path.exists():  # some settings again: the others' runs stay in the file, each with its own date
+        previous = json.loads(path.read_text())
+        results["settings"] = {label: runs for label, runs in previous.get("settings", {}).items() if label not in args.settings}
     for label, (_, neighbours) in SETTINGS.items():
         if args.settings and label not in args.settings:
             continue
@@ -171,12 +175,12 @@ def main() -> int:
             lines = child.stdout.strip().splitlines()
             if child.returncode != 0 or not lines:
                 raise RuntimeError(f"{label} run {run} failed: {child.stderr[-800:]}")
-            entry = json.loads(lines[-1])
+            entry = {"date": time.strftime("%Y-%m-%d %H:%M"), **json.loads(lines[-1])}
             print(label, run, json.dumps(entry), flush=True)
             runs.append(entry)
             time.sleep(2.0)
         results["settings"][label] = runs
-    (HERE / "results_server.json").write_text(json.dumps(results, indent=1) + "\n")
+    path.write_text(json.dumps(results, indent=1) + "\n")
     return 0
 
 
