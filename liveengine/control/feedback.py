@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from liveengine.handlers import status_values
 
 TICK = 0.03  # playing pads and new descriptions: about one video frame late at most
@@ -41,6 +43,7 @@ class FeedbackSource:
         self.engine = engine
         self._described: dict[int, object] = {}  # pad -> the buffer whose description was sent last
         self._playing: frozenset[int] = frozenset()
+        self._starts = np.zeros(0, np.int64)
         self._progress: tuple | None = None
         self._next_status = self._next_level = 0.0
         self._seen_reports = engine.report_count
@@ -62,7 +65,11 @@ class FeedbackSource:
                 d = buffer.description
                 messages.append(("/pad/description", pad // cols, pad % cols, d.drum_class or "", float(d.probability),
                                  float(d.loudness_db), float(d.brightness), *d.color))
-        playing = engine.playing_pads()
+        # Sounding now, or started since the last poll: a sound shorter than a tick is lit for one tick.
+        starts = engine.pad_starts()
+        started = np.flatnonzero(starts > self._starts) if len(starts) == len(self._starts) else ()
+        self._starts = starts
+        playing = engine.playing_pads() | frozenset(int(p) for p in started)
         for pad in sorted(playing ^ self._playing):
             if pad < rows * cols:
                 messages.append(("/pad/playing", pad // cols, pad % cols, int(pad in playing)))

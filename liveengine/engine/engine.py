@@ -326,6 +326,10 @@ class Engine(GrooveMethods):
         pads = self.instrument.cache.pads
         return frozenset(int(p) for p in np.flatnonzero(self.shared.pad_voices[:pads] > 0))
 
+    def pad_starts(self) -> np.ndarray:
+        """Voices ever started per pad (a copy): a pad whose count grew was played, however short its sound."""
+        return self.shared.pad_starts[: self.instrument.cache.pads].copy()
+
     def render_progress(self) -> tuple[int, int]:
         return self.instrument.cache.progress
 

@@ -72,7 +72,7 @@ class RealtimeCore:
         self._resume = resume
         self.fifo = FifoReader(state)
         self.voices = VoicePool(options.voices, options.release_voices, 1024, options.fade_frames, options.steal,
-                                slot_refs=state.slot_refs, pad_voices=state.pad_voices)
+                                slot_refs=state.slot_refs, pad_voices=state.pad_voices, pad_starts=state.pad_starts)
         self.stream = StreamVoice(state.stream, state.stream_write, state.stream_read)
         # Input events for the control process (MIDI read in this callback, to come): one producer, no lock.
         self.events = FifoWriter(state, "events", lock=False)

@@ -42,12 +42,14 @@ class VoicePool:
     """
 
     def __init__(self, voices: int, release_voices: int, blocksize_max: int, fade_frames: int, steal: str,
-                 slot_refs: np.ndarray | None = None, pad_voices: np.ndarray | None = None) -> None:
+                 slot_refs: np.ndarray | None = None, pad_voices: np.ndarray | None = None,
+                 pad_starts: np.ndarray | None = None) -> None:
         self.polyphony = voices
         # Shared with the control process: how many voices play each pool slot (it frees
         # a slot only at zero) and each pad (its "playing" feedback).
         self.slot_refs = slot_refs if slot_refs is not None else np.zeros(1, np.int32)
         self.pad_voices = pad_voices if pad_voices is not None else np.zeros(1, np.int32)
+        self.pad_starts = pad_starts if pad_starts is not None else np.zeros(1, np.int64)
         self.slots = [Voice() for _ in range(voices + release_voices)]
         self.free: list[Voice] = list(self.slots)
         self.sounding: list[Voice] = []  # playing and not fading
@@ -90,6 +92,8 @@ class VoicePool:
             self.slot_refs[slot] += 1
         if 0 <= pad < len(self.pad_voices):
             self.pad_voices[pad] += 1
+        if 0 <= pad < len(self.pad_starts):
+            self.pad_starts[pad] += 1
         self.counter += 1
         voice.age = self.counter
         self.sounding.append(voice)

@@ -112,6 +112,7 @@ class Layout:
                  ("lateness_seconds", np.float64, (self.timing_history,)),
                  ("error_text", np.uint8, (ERROR_BYTES,)),
                  ("pad_voices", np.int32, (MAX_PADS,)),
+                 ("pad_starts", np.int64, (MAX_PADS,)),  # voices ever started per pad: a sound shorter than a feedback tick still shows
                  ("fifo", RECORD, (self.fifo_capacity,)),
                  ("events", RECORD, (self.events_capacity,)),
                  ("stream", np.float32, (self.stream_frames,)),
