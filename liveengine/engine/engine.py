@@ -275,8 +275,8 @@ class Engine(GrooveMethods):
     def direct_hit(self, pad: int) -> tuple[int, int]:
         return self.player.direct_hit(self.instrument, pad)
 
-    def played_by_server(self, pad: int) -> None:
-        self.player.played_by_server(self.instrument, pad)
+    def played_by_server(self, pad: int, variation: bool = False) -> None:
+        self.player.played_by_server(self.instrument, pad, variation)
 
     # ---- the session: state, captures (session.py) ----
     def state(self) -> dict:

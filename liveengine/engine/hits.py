@@ -21,7 +21,7 @@ from liveengine.commands import Command
 from liveengine.engine.instrument import Instrument
 from liveengine.render.buffers import PlayableBuffer
 from liveengine.render.describe import PadDescription
-from liveengine.rt.core import ASAP, START
+from liveengine.rt.core import ASAP, START, VARIATION_ENTRY
 from liveengine.rt.voices import velocity_gain
 from liveengine.server.pool import SamplePool
 
@@ -75,11 +75,11 @@ class Player:
                 cache.wait_fresh(slot, OFFLINE_WAIT_SECONDS)
             with self._control:
                 buffer = cache.ready(slot)
+                if buffer is not None and self._taken_by_server(buffer):
+                    buffer = None  # the server played it from the note table a moment ago; its event is on the way
                 if buffer is not None:
                     kind = "variation"
-                    cache.consume(slot)
-                    instrument.variation_counts[pad] += 1
-                    instrument.workers.render_more(instrument.variation_point(pad)[None, :], [slot])
+                    self._next_variation(instrument, pad)
                 else:
                     self.variation_misses += 1
         if buffer is None and self.offline:
@@ -91,6 +91,16 @@ class Player:
         if buffer is None:  # not rendered yet (just loaded): render it now, or play the nearest ready pad
             return self.hit_point(instrument, instrument.pad_points[pad], velocity, command, pad)
         return self._start(instrument, buffer, velocity, self._target(command), pad, kind)
+
+    @staticmethod
+    def _next_variation(instrument: Instrument, pad: int) -> None:
+        """The pad's next variation was played: it must not play again, and another is rendered in its place."""
+        instrument.cache.consume(instrument.cache.pads + pad)
+        instrument.variation_counts[pad] += 1
+        instrument.workers.render_more(instrument.variation_point(pad)[None, :], [instrument.cache.pads + pad])
+
+    def _taken_by_server(self, buffer: PlayableBuffer) -> bool:
+        return buffer.slot >= 0 and int(self._pool.state.slot_taken[buffer.slot]) == buffer.slot_gen
 
     @staticmethod
     def _expressed_point(instrument: Instrument, pad: int, velocity: float) -> np.ndarray | None:
@@ -180,22 +190,36 @@ class Player:
         self.last_heard, self.last_sound = hit, buffer.detached()
 
     # ---- notes the audio server starts by itself (MIDI read in its JACK callback: control/midi/server_ports.py) ----
-    @staticmethod
-    def direct_hit(instrument: Instrument, pad: int) -> tuple[int, int]:
+    def direct_hit(self, instrument: Instrument, pad: int) -> tuple[int, int]:
         """The note-table entry for a pad the audio server may start with no round trip through this process:
         ((slot generation << 16) | slot, pad | (choke group + 1) << 16), or (0, 0) when its hit needs this
-        process (a variation, a velocity move, a sound not rendered or not in the pool)."""
-        if instrument.setting.variance > 0 or instrument.patch.grid["velocity_moves"] > 0:
+        process (a velocity move, a sound not rendered or not in the pool, a next variation not rendered yet
+        or already played). With variance the entry names the pad's next variation, flagged VARIATION_ENTRY:
+        the server plays it once and marks it taken (`slot_taken`); this process then renders the next."""
+        if instrument.patch.grid["velocity_moves"] > 0:
             return 0, 0
-        buffer = instrument.cache.get(pad)
+        flag = 0
+        if instrument.setting.variance > 0:
+            buffer, flag = instrument.cache.ready(instrument.cache.pads + pad), VARIATION_ENTRY
+            if buffer is not None and self._taken_by_server(buffer):
+                return 0, 0
+        else:
+            buffer = instrument.cache.get(pad)
         if buffer is None or buffer.slot < 0:
             return 0, 0
-        return (buffer.slot_gen << 16) | buffer.slot, pad | ((instrument.choke_of_pad.get(pad, -1) + 1) << 16)
+        return (buffer.slot_gen << 16) | buffer.slot, pad | ((instrument.choke_of_pad.get(pad, -1) + 1) << 16) | flag
 
-    def played_by_server(self, instrument: Instrument, pad: int) -> None:
-        """The audio server started this pad from the note table: log the hit as if it had come through here."""
+    def played_by_server(self, instrument: Instrument, pad: int, variation: bool = False) -> None:
+        """The audio server started this pad from the note table: log the hit as if it had come through here
+        (and for a variation, render the pad's next one)."""
         self.last_pad = pad
         instrument.workers.focus(pad)
-        buffer = instrument.cache.get(pad)
+        buffer, kind = instrument.cache.get(pad), "pad"
+        if variation:
+            with self._control:
+                played = instrument.cache.ready(instrument.cache.pads + pad)
+                if played is not None and self._taken_by_server(played):
+                    buffer, kind = played, "variation"
+                    self._next_variation(instrument, pad)
         if buffer is not None:
-            self._log(instrument, buffer, pad, "pad")
+            self._log(instrument, buffer, pad, kind)

@@ -35,8 +35,10 @@ from liveengine.server.layout import CLOCK_RING, SharedState
 START, STOP_PAD, CHOKE, PANIC, GAIN, STREAM = range(6)
 # The event FIFO's kind (server to control): a MIDI message read in the callback, at its frame;
 # its input port rides in `slot`, its status, data1 and data2 in the `choke`, `pad` and `onset` fields,
-# and `value` is 1.0 when the server already started its pad from the note table (MidiEvent names them).
+# and `value` is 1.0 when the server already started its pad from the note table, 2.0 when what it
+# started was the pad's next variation (MidiEvent names them).
 MIDI_IN = 100
+VARIATION_ENTRY = 1 << 30  # in a note_pads entry: the slot is the pad's next variation, which plays once
 
 
 class MidiEvent(NamedTuple):
@@ -48,10 +50,11 @@ class MidiEvent(NamedTuple):
     data1: int
     data2: int
     started: bool  # the server started its pad itself (note table): bookkeeping only
+    variation: bool = False  # what it started was the pad's next variation: the control process renders another
 
     @classmethod
     def of(cls, record: tuple) -> "MidiEvent":
-        return cls(record[0], record[3], record[5], record[6], record[7], bool(record[8]))
+        return cls(record[0], record[3], record[5], record[6], record[7], record[8] > 0.0, record[8] > 1.0)
 # Target for "at the first frame of the next block". Not -1: a START for a hit on
 # frame T begins at T - onset, which is negative (a real frame, into the pre-roll)
 # for hits on the first `onset` frames, so the sentinel must be out of reach.
@@ -79,6 +82,7 @@ class RealtimeCore:
         self.midi = [MidiByteParser() for _ in range(MIDI_PORTS)]  # one per input port: running status is per source
         self._midi_port = 0
         self.note_slots, self.note_pads, self.slot_onset = state.note_slots, state.note_pads, state.slot_onset
+        self.slot_taken = state.slot_taken
         self._note_seq = state.note_table_seq
         self._note_lead = options.blocksize if options.timing == "constant" else 0
         self.limiter = SafetyLimiter(options.limiter_ceiling, options.limiter_release_ms, options.samplerate, 1024)
@@ -162,14 +166,15 @@ class RealtimeCore:
         played = 0.0
         if status & 0xF0 == 0x90 and data2 > 0:
             played = self._play_note(frame, data1, data2)
-        # Every message goes to the control process; `value` 1 says this one already sounds (bookkeeping only).
+        # Every message goes to the control process; `value` > 0 says this one already sounds (bookkeeping only).
         if self.events.put((frame, 0, MIDI_IN, self._midi_port, 0.0, status, data1, data2, played, 0, 0)) < 0:
             self._counters[self._i_events_dropped] += 1
 
     def _play_note(self, frame: int, note: int, velocity: int) -> float:
         """Start a note's pad from the control process's note table, with no round trip: in `constant`
-        timing exactly one period after its frame. 1.0 if started; 0.0 leaves it to the control process
-        (no entry: a hit that needs it, see server_ports.py; or a slot refilled since the entry was made)."""
+        timing exactly one period after its frame. 1.0 if started, 2.0 if it started the pad's next variation;
+        0.0 leaves it to the control process (no entry: a hit that needs it, see server_ports.py; a slot
+        refilled since the entry was made; or a variation this server already played once)."""
         self._note_seq.load()  # acquire: table entries and the slots they name, as the control process published them
         port = self._midi_port
         entry = int(self.note_slots[port, note])
@@ -179,6 +184,10 @@ class RealtimeCore:
         if self.slot_gen[slot] != gen:
             return 0.0
         pad_choke = int(self.note_pads[port, note])
+        variation = pad_choke & VARIATION_ENTRY
+        if variation and self.slot_taken[slot] == gen:
+            return 0.0  # played once already: the control process plays the pad and renders the next
+        pad_choke &= VARIATION_ENTRY - 1
         onset = int(self.slot_onset[slot])
         gain = velocity_gain(velocity / 127.0, self.options.velocity_curve)
         self._seq += 1
@@ -186,6 +195,9 @@ class RealtimeCore:
         record = (start, gen, START, slot, gain, (pad_choke >> 16) - 1, pad_choke & 0xFFFF, onset, 0.0, 0, 0)
         if len(self.schedule) < self.options.schedule_capacity:
             heapq.heappush(self.schedule, (start, self._seq, record))
+            if variation:
+                self.slot_taken[slot] = gen
+                return 2.0
             return 1.0
         self._counters[self._i_full] += 1
         return 0.0

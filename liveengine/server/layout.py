@@ -15,6 +15,7 @@ Who writes what (every region has exactly one writer):
 | event FIFO records, `events_write` | server | control | input events the server reads (MIDI in the server's own JACK callback, to come) |
 | `events_read` | control | server | how far the control process has read them |
 | note table (`note_slots`, `note_pads`), `note_table_seq`; `slot_onset` | control | server | which pool slot a MIDI note on each input plays, for notes the server starts itself (`control/midi/server_ports.py`) |
+| `slot_taken` | server | control | the generation of a variation the server started from the note table: it plays once |
 
 Words that publish other data to the other process are atomic (`AtomicWord`);
 everything else is plain numpy memory, written before (and read after) the
@@ -120,6 +121,7 @@ class Layout:
                  ("note_pads", np.int32, (MIDI_PORTS, 128)),  # pad | (choke group + 1) << 16
                  ("slot_onset", np.int32, (self.slots,)),
                  ("slot_gen", np.int64, (self.slots,)),
+                 ("slot_taken", np.int64, (self.slots,)),  # generation of a variation the server started from the note table
                  ("slot_len", np.int64, (self.slots,)),
                  ("slot_refs", np.int32, (self.slots,)),
                  ("envelopes", np.float32, (self.slots, self.envelope_len)),

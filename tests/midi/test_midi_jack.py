@@ -41,11 +41,11 @@ def rig(jack_server, short_patch):
     made = {}
 
     def make(seconds: float = 0.05, midi: str = "", device: str = "LPMiniMK3", port: str = "LPMiniMK3 MIDI",
-             profile: str = "launchpad-mini-mk3", server: bool = False):
+             profile: str = "launchpad-mini-mk3", server: bool = False, grid: str = ""):
         """server: the audio server reads the controller on its own JACK MIDI inputs (the path `play` takes on
         the native JACK backend), instead of rtmidi in this process."""
         path = short_patch(extra_engine='render_in = "thread"', extra=f"[midi]\n{midi}\n")
-        path.write_text(path.read_text().replace("max_seconds = 0.05", f"max_seconds = {seconds}"))
+        path.write_text(path.read_text().replace("max_seconds = 0.05", f"max_seconds = {seconds}").replace("cols = 8\n", f"cols = 8\n{grid}\n"))
         engine = Engine(load_patch(path))
         made["engine"] = engine
         assert engine.wait_rendered(timeout=60)
@@ -105,6 +105,53 @@ def test_notes_become_sound_on_their_pads(path, rig):
         # From the transient on, exactly that pad's sound at velocity 64/127 (curve 1, unity gain).
         np.testing.assert_allclose(heard[loud:], played[loud : len(heard)], atol=1e-6)
     assert midi.counters.handled == len(pads) and midi.counters.flood_dropped == 0
+
+
+def test_the_server_plays_each_next_variation_once_and_leaves_a_miss_to_the_control_process(rig):
+    """With variance, the note table names each pad's next variation: the audio server starts it with
+    no round trip, marks it played, and the control process renders the one after. A note that comes
+    before that is ready plays the pad's own sound through the control process, counted as a miss."""
+    engine, midi, tester, capture = rig(server=True, grid="variance = 0.6\nseed = 42")
+    row, col = 2, 5
+    pad, note = engine.instrument.setting.pad_index(row, col), launchpad_note(row, col)
+
+    def published() -> bool:  # the next variation is rendered and the server's table names it
+        entry = engine.direct_hit(pad)[0]
+        return entry != 0 and int(engine.shared.note_slots[:, note].max()) == entry
+
+    capture.start()
+    time.sleep(0.1)
+    played, frames = [], []
+    for _ in range(3):
+        assert wait_for(published, 10.0)
+        hits = len(engine.hits)
+        frames.append(max(tester.frame_time() + RATE // 20, frames[-1] + RATE // 5 if frames else 0))  # apart: one onset each
+        tester.send_at(frames[-1], bytes([0x90, note, 127]))
+        assert wait_for(lambda: len(engine.hits) == hits + 1)
+        played.append(engine.last_sound.samples)
+    assert [h.kind for h in list(engine.hits)[-3:]] == ["variation"] * 3
+    assert engine.instrument.variation_counts[pad] == 3 and midi.counters.server_started == 3
+    assert len({p.tobytes() for p in played}) == 3  # three different sounds
+    # The next variation is held back: the server refuses its taken entry, the control process plays the pad.
+    assert wait_for(published, 10.0)
+    engine.instrument.workers.render_more = lambda points, slots: None
+    for _ in range(2):
+        hits = len(engine.hits)
+        frames.append(max(tester.frame_time() + RATE // 20, frames[-1] + RATE // 5 if frames else 0))  # apart: one onset each
+        tester.send_at(frames[-1], bytes([0x90, note, 127]))
+        assert wait_for(lambda: len(engine.hits) == hits + 1)
+        played.append(engine.last_sound.samples)
+    time.sleep(0.3)
+    audio, start = capture.stop()
+    assert [h.kind for h in list(engine.hits)[-2:]] == ["variation", "pad"]
+    assert midi.counters.server_started == 4 and engine.variation_misses == 1
+    np.testing.assert_array_equal(played[-1], engine.instrument.cache.get(pad).samples)
+    found = onsets(audio[:, 0])
+    assert len(found) == 5, found
+    for onset, sound in zip(found, played):  # each note sounded exactly the sound booked for it
+        loud = int(np.flatnonzero(np.abs(sound) > 1e-3)[0])
+        heard = audio[onset - loud : onset - loud + len(sound), 0]
+        np.testing.assert_allclose(heard[loud:], sound[loud : len(heard)], atol=1e-6)
 
 
 def _rgb_specs(messages) -> dict[int, tuple[int, int, int]]:

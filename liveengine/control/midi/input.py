@@ -441,7 +441,7 @@ class MidiInput:
                 counters.handled += 1
                 counters.server_started += 1
                 if pad is not None:
-                    self.engine.played_by_server(self.engine.instrument.setting.pad_index(*pad))
+                    self.engine.played_by_server(self.engine.instrument.setting.pad_index(*pad), event.variation)
                 continue
             self._dispatch(device, message, event.frame + period if constant else None, params)
         return len(events) == BATCH
