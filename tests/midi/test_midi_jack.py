@@ -141,13 +141,13 @@ def test_the_server_plays_each_next_variation_once_and_leaves_a_miss_to_the_cont
         tester.send_at(frames[-1], bytes([0x90, note, 127]))
         assert wait_for(lambda: len(engine.hits) == hits + 1)
         played.append(engine.last_sound.samples)
-    time.sleep(0.3)
+    assert wait_for(lambda: capture.count and capture.cycles[capture.count - 1] > frames[-1] + RATE // 5, 5.0)  # the last sound is in
     audio, start = capture.stop()
     assert [h.kind for h in list(engine.hits)[-2:]] == ["variation", "pad"]
     assert midi.counters.server_started == 4 and engine.variation_misses == 1
     np.testing.assert_array_equal(played[-1], engine.instrument.cache.get(pad).samples)
     found = onsets(audio[:, 0])
-    assert len(found) == 5, found
+    assert len(found) == 5, (found, np.array(frames) - start)
     for onset, sound in zip(found, played):  # each note sounded exactly the sound booked for it
         loud = int(np.flatnonzero(np.abs(sound) > 1e-3)[0])
         heard = audio[onset - loud : onset - loud + len(sound), 0]
@@ -244,6 +244,28 @@ def test_unterminated_sysex_mutes_rtmidi_jack_input_until_an_f7(rig):
     now = tester.frame_time() + PERIOD
     tester.send_many([(now, b"\xf7"), (now + 2 * PERIOD, bytes([0x90, launchpad_note(1, 1), 90]))])
     assert wait_for(lambda: midi.counters.handled == 1, 2.0)
+
+
+def test_a_deaf_rtmidi_jack_input_is_unlatched_after_its_silence(rig, monkeypatch):
+    """The watch for that latch: an rtmidi input of a latching API (JACK, CoreMIDI) that delivers nothing
+    for a while is unlatched (on JACK, by a lone F7 from an output of liveengine's own); the stand-in
+    controller never sends the F7."""
+    from liveengine.control.midi import input as midi_input
+
+    monkeypatch.setattr(midi_input, "UNLATCH_AFTER_SECONDS", 0.5)
+    engine, midi, tester, capture = rig()
+    note = bytes([0x90, launchpad_note(1, 1), 90])
+    tester.send_at(tester.frame_time() + PERIOD, note)
+    assert wait_for(lambda: midi.counters.handled == 1, 2.0)  # heard: the watch waits again from here
+    unlatched = midi.counters.unlatched
+    now = tester.frame_time() + PERIOD
+    tester.send_many([(now, bytes([0xF0, 0x01, 0x02])), (now + 2 * PERIOD, note)])
+    time.sleep(0.2)
+    assert midi.counters.handled == 1  # deaf
+    assert wait_for(lambda: midi.counters.unlatched > unlatched, 3.0)
+    tester.send_at(tester.frame_time() + PERIOD, note)
+    assert wait_for(lambda: midi.counters.handled == 2, 2.0)  # hears again, with no F7
+    assert any("is unlatched" in r for r in engine.reports)
 
 
 @pytest.mark.parametrize("path", ["rtmidi", "server"])

@@ -42,6 +42,17 @@ MAX_RATE = 5000  # messages a second handled per input; pads and knobs need far 
 TEARDOWN_SECONDS = 0.1
 REPORT_SECONDS = 2.0
 MAX_DEVICES = 4  # controllers open at once
+# rtmidi's JACK and CoreMIDI inputs go deaf after a SysEx without its end (a continuation flag in C
+# swallows every later message until an event ends in F7, and Python sees none of it); its ALSA and
+# Windows MM inputs do not (the sequencer and the driver end a SysEx at the next status byte). An
+# input of a latching API that has delivered nothing for UNLATCH_AFTER_SECONDS is unlatched
+# (ports.PortPool.unlatch: a lone F7 sent into it on JACK, a fresh rtmidi object on CoreMIDI); a
+# silent input has nothing to lose meanwhile. While it stays silent the wait doubles up to
+# UNLATCH_MAX_SECONDS, so an idle controller is not touched every 2 s all night.
+LATCHING_APIS = ("jack", "coremidi")
+UNLATCH_AFTER_SECONDS = 2.0
+UNLATCH_MAX_SECONDS = 16.0
+UNLATCH = [0xF7]
 
 
 @dataclass
@@ -54,6 +65,7 @@ class MidiCounters:
     bad: int = 0  # commands the engine refused (outside the loaded grid, ...)
     connects: int = 0
     disconnects: int = 0
+    unlatched: int = 0  # silent inputs of a latching API unlatched (see LATCHING_APIS)
     led_messages: int = 0
     led_errors: int = 0
     patches_loaded: int = 0
@@ -105,6 +117,12 @@ class Device:
         self.sent: dict[int, tuple] = {}  # LED note -> colour last sent
         self.needs_setup = midi_out is not None
         self.rate = TokenBucket(MAX_RATE, time.monotonic())
+        self.quiet_wait = UNLATCH_AFTER_SECONDS  # silence after which its input is unlatched (see LATCHING_APIS)
+        self.unlatch_at = time.monotonic() + self.quiet_wait
+
+    def heard(self, now: float) -> None:
+        self.quiet_wait = UNLATCH_AFTER_SECONDS
+        self.unlatch_at = now + UNLATCH_AFTER_SECONDS
 
     def close(self, pool: ports.PortPool) -> None:
         for port in (self.midi_in, self.midi_out):
@@ -262,6 +280,8 @@ class MidiInput:
             device.close(self._pool)
             self.counters.disconnects += 1
             self.report(f"MIDI: {device.name} disconnected; still playing, will reconnect when it is back")
+        if self.api in LATCHING_APIS:
+            self._unlatch_silent()
         wanted = ports.select_inputs(names, self.wanted, lambda n: skipped(n, self.profiles))
         for name in wanted:
             if name in self.devices:
@@ -282,6 +302,25 @@ class MidiInput:
             self.takeover.release_all()  # its knobs may sit anywhere: pick them up, no jump
             self.report(f"MIDI: {name} connected, profile {device.profile.name}" +
                         (f", LEDs on {device.out_name}" if device.midi_out is not None else ""))
+
+    def _unlatch_silent(self) -> None:
+        """Unlatch each controller input that has been silent too long (see LATCHING_APIS; on the input
+        thread, which polls them). The virtual input is left alone: a DAW's SysEx ends properly."""
+        now = time.monotonic()
+        with self._lock:
+            silent = [d for d in self.devices.values() if now >= d.unlatch_at][:1]  # one a scan: see PortPool.unlatch
+        for device in silent:
+            try:
+                device.midi_in = self._pool.unlatch(device.midi_in, device.name)
+            except Exception:  # it vanished meanwhile: the scan closes it
+                continue
+            device.quiet_wait = min(2 * device.quiet_wait, UNLATCH_MAX_SECONDS)
+            device.unlatch_at = now + device.quiet_wait
+            self.counters.unlatched += 1
+            if self.counters.unlatched == 1:
+                self.report(f"MIDI: {device.name} was silent for {UNLATCH_AFTER_SECONDS:g} s and is unlatched (rtmidi's {self.api} "
+                            f"input goes deaf after a SysEx without its end); a silent input is unlatched again after up to "
+                            f"{UNLATCH_MAX_SECONDS:g} s, without a message")
 
     def _scan_server(self) -> None:
         """Give each wanted controller an input of the audio server (new ones, and all again after a JACK restart)."""
@@ -397,7 +436,10 @@ class MidiInput:
                     break
                 if item is None:
                     break
+                if item[0] == UNLATCH:  # what `_unlatch_silent` sent (or a stray F7): ends nothing, plays nothing
+                    continue
                 counters.received += 1
+                device.heard(now)
                 if not device.rate.take(now):
                     counters.flood_dropped += 1
                     continue

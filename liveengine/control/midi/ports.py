@@ -152,7 +152,11 @@ class PortPool:
         self._free_in = [open_input(api, CLIENT) for _ in range(inputs)]
         self._free_out = [open_output(api, CLIENT) for _ in range(outputs)]
         self._lister_out = self._free_out[0] if self._free_out else None
-        self._all = [self.virtual, *self._free_in, *self._free_out]
+        # Each input's port gets a name of its own, so `unlatch` can find it among JACK's ports.
+        self._port_names = {id(port): f"in-{i + 1}" for i, port in enumerate(self._free_in)}
+        self._unlatcher = open_output(api, CLIENT) if api == "jack" and inputs else None
+        self._unlatch_target: tuple[int, str] | None = None  # the input the unlatcher is connected to
+        self._all = [self.virtual, *self._free_in, *self._free_out] + ([self._unlatcher] if self._unlatcher else [])
 
     def inputs(self) -> list[str]:
         """Input port names (sources), without liveengine's own."""
@@ -169,7 +173,7 @@ class PortPool:
             return None
         midi_in = self._free_in.pop()
         try:
-            midi_in.open_port(self._lister_in.get_ports().index(name), "in")
+            midi_in.open_port(self._lister_in.get_ports().index(name), self._port_names.get(id(midi_in), "in"))
         except Exception:
             self._free_in.append(midi_in)
             raise
@@ -186,8 +190,43 @@ class PortPool:
             raise
         return midi_out
 
+    def unlatch(self, midi_in, name: str):
+        """End a SysEx latch on an open input (see input.LATCHING_APIS); returns the input to read from now.
+
+        On JACK, rtmidi's latch ends at an event whose last byte is F7: a lone F7 is sent into the
+        input from a JACK output of our own (making a new rtmidi JACK client here could wait on a
+        JACK cycle, see above). Elsewhere (CoreMIDI) the latch lives in the rtmidi object, so a new
+        one replaces it on the same port."""
+        if self.api == "jack":
+            if self._unlatcher is None:
+                return midi_in
+            target = (id(midi_in), name)
+            if self._unlatch_target != target:  # stays connected after: nothing sent can be cut off by a close
+                suffix = ":" + self._port_names.get(id(midi_in), "in")
+                ports = [i for i, p in enumerate(self._unlatcher.get_ports()) if p.startswith(CLIENT) and p.endswith(suffix)]
+                if len(ports) != 1:
+                    return midi_in
+                self._unlatcher.close_port()
+                self._unlatcher.open_port(ports[0], "unlatch")
+                self._unlatch_target = target
+            self._unlatcher.send_message([0xF7])
+            return midi_in
+        fresh = open_input(self.api, CLIENT)
+        try:
+            fresh.open_port(self._lister_in.get_ports().index(name), "in")
+        except Exception:
+            fresh.delete()
+            raise
+        self.release(midi_in)
+        self._free_in.remove(midi_in)
+        self._all = [p for p in self._all if p is not midi_in] + [fresh]
+        midi_in.delete()
+        return fresh
+
     def release(self, port) -> None:
         """Close the port and keep the object for the next device."""
+        if self._unlatch_target is not None and self._unlatch_target[0] == id(port):
+            self._unlatch_target = None  # its port closes: the connection goes with it
         try:
             port.close_port()
         except Exception:  # the device vanished: the port is gone already
