@@ -36,6 +36,7 @@ class JackBackend:
         self._block = np.zeros((1024, channels), dtype=np.float32)
         self._process: ProcessFn | None = None
         self._last_cycle = None  # JACK's frame time at the previous cycle's start
+        self._late = False  # the previous callback ended after its cycle's deadline
         self.midi_in = midi_in
         self._midi_ports: list = []
         # midi(port, offset, data): each raw MIDI event of this cycle, before the block is computed (set by the server).
@@ -80,8 +81,10 @@ class JackBackend:
         client = self._client
         cycle = client.last_frame_time
         lateness = (client.frame_time - cycle) / self.samplerate
-        # A cycle that starts more than one period after the last one means cycles were lost.
-        xrun = self._last_cycle is not None and cycle - self._last_cycle > frames
+        # An xrun: the last callback ended after its cycle's deadline (JACK then reports an xrun, but
+        # with the dummy driver no frame is skipped), or a cycle starts more than one period after the
+        # last one (cycles were lost).
+        xrun = self._late or (self._last_cycle is not None and cycle - self._last_cycle > frames)
         self._last_cycle = cycle
         if self.midi is not None:
             for i, port in enumerate(self._midi_ports):
@@ -91,6 +94,7 @@ class JackBackend:
         self._process(block, frames, entered, lateness, xrun)
         for i, port in enumerate(self._ports):
             port.get_array()[:] = block[:, i]
+        self._late = client.frames_since_cycle_start >= frames  # counted with the next block
 
     def now(self) -> float:
         return time.perf_counter()

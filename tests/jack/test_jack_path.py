@@ -215,3 +215,27 @@ def test_a_missing_jack_port_is_one_clear_error(jack_server, short_patch):
             engine.start(DeviceSpec.portaudio("JACK", RATE, PERIOD, 2, jack_ports=["nowhere:in_9"]))
     finally:
         engine.stop()
+
+
+def test_a_late_callback_is_counted_as_an_xrun_by_the_audio_server(jack_server, short_patch):
+    """With JACK's dummy driver a late client skips no frame, so the server counts a callback that
+    ended after its cycle's deadline (as JACK does) and not only lost cycles: five 30 ms stops of
+    the audio server process, five xruns or more (JACK itself may count a stop twice)."""
+    import os
+    import signal
+
+    engine = Engine(load_patch(short_patch(extra_engine='render_in = "thread"')))
+    assert engine.wait_rendered(timeout=60)
+    try:
+        engine.start(DeviceSpec.jack(RATE, PERIOD, 2))
+        wait_frames(engine, RATE // 10)
+        before = engine.status()["xruns"]
+        for _ in range(5):
+            os.kill(engine.server.pid, signal.SIGSTOP)
+            time.sleep(0.03)
+            os.kill(engine.server.pid, signal.SIGCONT)
+            wait_frames(engine, RATE // 20)
+        assert engine.status()["xruns"] - before >= 5
+        assert engine.status()["server_restarts"] == 0
+    finally:
+        engine.stop()
