@@ -216,7 +216,14 @@ def test_flood_is_bounded_dropped_and_counted(rig):
     assert tester.write_errors == 0  # every event went out (a lost SysEx end would mute rtmidi: see the next test)
     c = midi.counters
     assert c.received > 0
-    assert c.flood_dropped > 0  # over MAX_RATE a second: drained and counted, never queued
+    # Over MAX_RATE a second on the controller's clock (rtmidi's delta times): drained and counted, never
+    # queued. Sent at 16,000 notes a second; a machine so loaded that JACK itself ran the flood out
+    # slower than MAX_RATE passes it all, and the limiter's bound still holds.
+    from liveengine.control.midi.input import MAX_RATE
+
+    (device,) = midi.devices.values()
+    assert c.received - c.flood_dropped <= MAX_RATE * (device.sent_clock + 1) + 1
+    assert c.flood_dropped > 0 or c.received <= MAX_RATE * (device.sent_clock + 1)
     # rtmidi drops SysEx inside its JACK callback (ignore_types), so none of the 64 KiB reaches Python.
     assert c.parse.sysex == 0 and c.parse.oversize == 0
     assert c.parse.stray_bytes > 0 and c.parse.system_common > 0  # the garbage: counted, not played
@@ -224,7 +231,8 @@ def test_flood_is_bounded_dropped_and_counted(rig):
     assert c.received <= len(events)
     # Every message that got past the limits reached the engine or was counted by it.
     assert c.handled + c.engine_rejected + c.bad <= c.parse.messages
-    assert wait_for(lambda: any("dropped (over the rate limit)" in r for r in engine.reports), 3.0)  # and said
+    if c.flood_dropped:  # and said
+        assert wait_for(lambda: any("dropped (over the rate limit)" in r for r in engine.reports), 3.0)
     # The audio thread kept running: no capture cycle missed (Capture.stop asserts it).
     capture.stop()
     # And MIDI still plays afterwards.
@@ -257,14 +265,18 @@ def test_a_deaf_rtmidi_jack_input_is_unlatched_after_its_silence(rig, monkeypatc
     note = bytes([0x90, launchpad_note(1, 1), 90])
     tester.send_at(tester.frame_time() + PERIOD, note)
     assert wait_for(lambda: midi.counters.handled == 1, 2.0)  # heard: the watch waits again from here
-    unlatched = midi.counters.unlatched
     now = tester.frame_time() + PERIOD
     tester.send_many([(now, bytes([0xF0, 0x01, 0x02])), (now + 2 * PERIOD, note)])
     time.sleep(0.2)
     assert midi.counters.handled == 1  # deaf
-    assert wait_for(lambda: midi.counters.unlatched > unlatched, 3.0)
-    tester.send_at(tester.frame_time() + PERIOD, note)
-    assert wait_for(lambda: midi.counters.handled == 2, 2.0)  # hears again, with no F7
+    unlatched = midi.counters.unlatched  # (a loaded machine may have unlatched it once before the F0 came)
+    assert wait_for(lambda: midi.counters.unlatched > unlatched, 6.0)
+
+    def hears() -> bool:  # a note now and then: one sent in the cycle that carries the unlatching F7 may still be swallowed
+        tester.send_at(tester.frame_time() + PERIOD, note)
+        return wait_for(lambda: midi.counters.handled >= 2, 0.2)
+
+    assert wait_for(hears, 3.0)  # hears again, with no F7 from the controller
     assert any("is unlatched" in r for r in engine.reports)
 
 

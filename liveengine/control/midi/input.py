@@ -116,7 +116,11 @@ class Device:
         self.encoder = LedEncoder(profile)
         self.sent: dict[int, tuple] = {}  # LED note -> colour last sent
         self.needs_setup = midi_out is not None
-        self.rate = TokenBucket(MAX_RATE, time.monotonic())
+        # The rate limiter runs on the controller's own clock: rtmidi's delta times summed (or, for what the
+        # audio server read, each event's frame), so a flood is measured at the rate it was sent, not at
+        # the rate a busy control thread happens to poll.
+        self.rate = TokenBucket(MAX_RATE, 0.0)
+        self.sent_clock = 0.0
         self.quiet_wait = UNLATCH_AFTER_SECONDS  # silence after which its input is unlatched (see LATCHING_APIS)
         self.unlatch_at = time.monotonic() + self.quiet_wait
 
@@ -356,6 +360,7 @@ class MidiInput:
                 midi_out = self._pool.open_output_port(out_name) if out_name is not None else None
                 out_name = out_name if midi_out is not None else None
             device = Device(name, None, profile, self._mapper(name, profile), self.counters.parse, midi_out, out_name)
+            device.rate = self._frame_bucket()
             with self._lock:
                 self.devices[name] = device
                 self._by_port[index] = device
@@ -440,7 +445,8 @@ class MidiInput:
                     continue
                 counters.received += 1
                 device.heard(now)
-                if not device.rate.take(now):
+                device.sent_clock += item[1]
+                if not device.rate.take(device.sent_clock):
                     counters.flood_dropped += 1
                     continue
                 for message in device.splitter.split(item[0]):
@@ -462,14 +468,14 @@ class MidiInput:
         constant = self.engine.options.timing == "constant"
         period = self.engine.options.blocksize
         events = self.engine.input_events(BATCH)
-        now = time.monotonic()
+        rate = self.engine.options.samplerate
         for event in events:
             status, data1, data2 = event.status, event.data1, event.data2
             counters.received += 1
             device = self._by_port.get(event.port)
             if device is None:  # an input nobody was given (connected by hand): play it with the generic profile
                 device = self._by_port[event.port] = self._hand_connected(event.port)
-            if not device.rate.take(now):
+            if not device.rate.take(event.frame / rate):
                 counters.flood_dropped += 1
                 continue
             size = 1 if status >= 0xF4 else 2 if (status & 0xF0) in (0xC0, 0xD0) or status in (0xF1, 0xF3) else 3
@@ -518,7 +524,13 @@ class MidiInput:
         from liveengine.control.midi.server_ports import server_port
 
         profile = choose_profile("", self.profiles, self.settings.profile)
-        return Device(server_port(index), None, profile, self._mapper(server_port(index), profile), self.counters.parse)
+        device = Device(server_port(index), None, profile, self._mapper(server_port(index), profile), self.counters.parse)
+        device.rate = self._frame_bucket()
+        return device
+
+    def _frame_bucket(self) -> TokenBucket:
+        """A rate limiter on the engine's frame clock, for what the audio server read (see Device.rate)."""
+        return TokenBucket(MAX_RATE, self.engine.now_frame() / self.engine.options.samplerate)
 
     def _dispatch(self, device: Device, message, at: int | None, params: dict) -> None:
         for action in device.mapper.translate(message, at):
