@@ -63,6 +63,8 @@ class GroovePlayer:
         self._decoder = threading.Thread(target=self._decode_loop, name="groove-decode", daemon=True)
         self._decoder.start()
         self._feeder: threading.Thread | None = None
+        self.sources = None  # the engine's TempoSources (groove/tempo.py): the map the sequencer follows
+        self._followed = None
 
     @staticmethod
     def _load_index(folder: Path | None) -> dict | None:
@@ -111,6 +113,7 @@ class GroovePlayer:
     def _go(self, decoded: Decoded, at: int | None, now: int) -> bool:
         self.current_z = decoded.z
         if not self.sequencer.running:
+            self._follow()  # a start lands on the source's grid
             self.sequencer.start(decoded, now if at is None else at)
             self.sequencer.feed(now)  # the first steps at once, not at the feeder's next period
         else:
@@ -178,7 +181,17 @@ class GroovePlayer:
             raise LiveEngineError(f"{name!r} is not a groove parameter.")
 
     # ---- running ----
+    def _follow(self) -> None:
+        """Hand the tempo source's newest map to the sequencer, if it changed."""
+        if self.sources is not None:
+            beat_map = self.sources.beat_map()
+            if beat_map is not self._followed:
+                self._followed = beat_map
+                self.sequencer.follow(beat_map)
+
     def feed(self, now_frame: int) -> None:
+        """Follow the tempo source's newest map, then schedule up to the horizon."""
+        self._follow()
         self.sequencer.feed(now_frame)
 
     def run(self, now_frame: Callable[[], int]) -> None:
@@ -207,5 +220,5 @@ class GroovePlayer:
 
     def status(self) -> dict:
         seq = self.sequencer
-        return {"playing": seq.running, "bpm": seq.tempo.bpm, "scheduled": seq.scheduled, "late_bars": seq.late_bars,
+        return {"playing": seq.running and not seq.held, "bpm": seq.tempo.bpm, "scheduled": seq.scheduled, "late_bars": seq.late_bars,
                 "dropped": seq.dropped + self.rejected}

@@ -3,6 +3,7 @@
     [groove]
     model = "grooves"        # a pattern model folder (docs/model-contract.md); "" = no groove page
     bpm = 120
+    tempo_source = "patch"   # patch (bpm above), midi-clock, transport (Live through OSC), link (the optional extra)
     rows = 4                 # the groove page: pads of grooves, laid on the model's latent plane
     cols = 4
     mapping = "plane"        # plane, corners (4 MIDI files or latent points), library (a folder of MIDI loops), direct
@@ -26,6 +27,7 @@ from typing import Any
 from liveengine.groove.kit import check_kit
 from liveengine.groove.pattern import VOICES
 from liveengine.groove.sequencer import BPM_RANGE, QUANTISE
+from liveengine.groove.tempo import SOURCES
 from liveengine.errors import LiveEngineError
 
 MAPPINGS = ("plane", "corners", "library", "direct")
@@ -54,6 +56,7 @@ def _corners(v: Any) -> bool:
 KEYS: dict[str, tuple[Any, str, Any]] = {
     "model": ("", "a pattern model folder name in models_onnx/ (or next to the patch), or '' for no groove page", lambda v: isinstance(v, str)),
     "bpm": (120.0, f"a tempo from {BPM_RANGE[0]:g} to {BPM_RANGE[1]:g} BPM", _number(*BPM_RANGE)),
+    "tempo_source": ("patch", "one of " + ", ".join(map(repr, SOURCES)), lambda v: v in SOURCES),
     "rows": (4, "an integer from 1 to 16", _integer(1, 16)),
     "cols": (4, "an integer from 1 to 16", _integer(1, 16)),
     "mapping": ("plane", "one of " + ", ".join(map(repr, MAPPINGS)), lambda v: v in MAPPINGS),

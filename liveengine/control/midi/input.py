@@ -48,6 +48,7 @@ MAX_DEVICES = 4  # controllers open at once
 class MidiCounters:
     received: int = 0
     handled: int = 0
+    clock: int = 0  # MIDI clock, start/stop/continue and song position messages handed to the tempo source
     server_started: int = 0  # notes the audio server started itself from the note table (server_ports.py)
     flood_dropped: int = 0
     engine_rejected: int = 0  # queue full or pad not rendered (the engine counts which)
@@ -403,6 +404,8 @@ class MidiInput:
                     continue
                 for message in device.splitter.split(item[0]):
                     self._dispatch(device, message, at, params)
+                if device.splitter.system:
+                    self._clock(device.splitter.system, at)
             else:
                 busy = True
         if self.server:
@@ -430,6 +433,9 @@ class MidiInput:
             if not device.rate.take(now):
                 counters.flood_dropped += 1
                 continue
+            if (status >= 0xF8 or status == 0xF2) and self.engine.midi_clock(status, data1, data2, event.frame):
+                counters.clock += 1
+                continue
             size = 1 if status >= 0xF4 else 2 if (status & 0xF0) in (0xC0, 0xD0) or status in (0xF1, 0xF3) else 3
             try:
                 message = mido.Message.from_bytes([status, data1, data2][:size])
@@ -445,6 +451,14 @@ class MidiInput:
                 continue
             self._dispatch(device, message, event.frame + period if constant else None, params)
         return len(events) == BATCH
+
+    def _clock(self, system: list, at: int | None) -> None:
+        """MIDI clock, start/stop/continue and song position through rtmidi, at the cycle they arrived in."""
+        frame = at if at is not None else self.engine.now_frame()
+        for status, data1, data2 in system:
+            if self.engine.midi_clock(status, data1, data2, frame):
+                self.counters.clock += 1
+        system.clear()
 
     def _clear_notes(self, index: int | None = None) -> None:
         """Forget the server's note table for an input (a new controller there) or for inputs nobody has now."""
