@@ -14,6 +14,9 @@ What the device does (a MIDI effect on a MIDI track):
 - `live.dial`s send `/param NAME value` for the main parameters, ranges from PARAMS; a `live.menu`
   sends `/mapping NAME`; a `textedit` sends `/patch NAME` on Return; `live.text` buttons send
   `/panic` and `/capture`; a `connect` button re-sends `/subscribe 9001`.
+- From load, every 20 ms, `transport` (Live's, in a Max for Live device) is sent as `/transport tempo
+  beat playing` (beat = ticks / 480), for `/tempo/source transport`; plain messages, as udpsend sends
+  no bundles, placed by the engine at their arrival.
 - On load (`live.thisdevice`) it sends `/subscribe 9001`; `udpreceive 9001` feeds a `route` of the
   FEEDBACK addresses: `/pad/description` colours that pad's cell (`bgcolor`, r g b / 255),
   `/pad/playing` shows or hides a dot on it (`textcolor` alpha), `/progress`, `/level`, `/status`,
@@ -25,7 +28,8 @@ Object names, inlet/outlet counts and messages were checked against Cycling '74'
 button mode bangs its left outlet; pictslider `leftvalue`/`rightvalue`/`bottomvalue`/`topvalue`;
 zl `slice`/`ecils`; live.menu; textedit `keymode`) and against boxes saved by Max in public patchers
 (numinlets/numoutlets: route with N arguments has N+1 inlets and outlets, midiparse 1/8,
-live.thisdevice 1/3, textedit 1/4, live.menu 1/3, pictslider 2/2, textbutton 1/3, speedlim 2/1).
+live.thisdevice 1/3, textedit 1/4, live.menu 1/3, pictslider 2/2, textbutton 1/3, speedlim 2/1, metro 2/1,
+transport 2/9 with its outlets bars, beats, units, resolution, tempo, time signature, state, ticks, and one more).
 
 The .amxd container, as far as public sources describe it (Ableton's own reader,
 github.com/Ableton/maxdevtools, `maxdiff/amxd_textconv.py`, and the unfrozen MIDI effect
@@ -74,6 +78,8 @@ META_VALUE = 1
 XY_STEPS = 1000  # the pictslider's integer range; divided back to 0..1
 XY_SPEEDLIM_MS = 40
 DEVICE_HEIGHT = 169  # Live's device view height
+TRANSPORT_MS = 20  # how often Live's transport is sent (/transport)
+TICKS_PER_BEAT = 480  # Max's transport ticks a quarter note
 
 # Where each dial's initial value comes from: the patch schema's default for that setting.
 DIAL_DEFAULTS = {name: SCHEMA["grid"][name].default for name in DIALS if name in SCHEMA["grid"]}
@@ -266,6 +272,24 @@ def build_patcher() -> dict:
     p.connect(device, 0, subscribe, 0)
     p.connect(connect, 0, subscribe, 0)
     p.connect(subscribe, 0, send, 0)
+
+    # Live's transport -> /transport tempo beat playing, every TRANSPORT_MS from load: `transport` in a Max for
+    # Live device reports Live's own (a bang dumps it; its outlets fire right to left, so the tempo, into
+    # pack's left inlet, comes last and sends). Max's udpsend sends no timetagged bundles: the engine places
+    # these at their arrival (counted as untimed) and averages the phase over the last 16.
+    metro = p.obj(f"metro {TRANSPORT_MS}", 2, 1, (1000, 500, 70, 22), ["bang"])
+    transport = p.obj("transport", 2, 9, (1000, 530, 130, 22), ["int", "int", "float", "float", "float", "", "int", "float", ""])
+    beats = p.obj(f"/ {TICKS_PER_BEAT}.", 2, 1, (1150, 560, 50, 22), ["float"])
+    pack_transport = p.obj("pack 120. 0. 0", 3, 1, (1000, 590, 100, 22))
+    prepend_transport = p.obj("prepend /transport", 1, 1, (1000, 620, 120, 22))
+    p.connect(device, 0, metro, 0)
+    p.connect(metro, 0, transport, 0)
+    p.connect(transport, 7, beats, 0)
+    p.connect(beats, 0, pack_transport, 1)
+    p.connect(transport, 6, pack_transport, 2)
+    p.connect(transport, 4, pack_transport, 0)
+    p.connect(pack_transport, 0, prepend_transport, 0)
+    p.connect(prepend_transport, 0, send, 0)
 
     # Feedback: udpreceive -> route FEEDBACK addresses.
     receive = p.obj(f"udpreceive {FEEDBACK_PORT}", 1, 1, (40, 600, 110, 22))

@@ -78,27 +78,51 @@ class PatchTempo(TempoSource):
 
 
 class TransportTempo(TempoSource):
-    """Live's transport: each `/transport tempo beat playing` (a timetagged OSC bundle gives its frame)
-    is the new map. Control threads call `update`; the groove thread reads `beat_map`."""
+    """Live's transport: `/transport tempo beat playing`, each at its bundle's frame. Live's tempo is exact,
+    so only the phase is estimated: the mean over the last PHASE_BUNDLES bundles of where beat 0 falls,
+    which averages the jitter of turning each timetag into a frame (the last callback's start), or of
+    arrival for messages with no timetag (the Max device's: Max's udpsend sends no bundles). A new
+    tempo, a stop, or a message further off the line than JUMP_SECONDS (UNTIMED_JUMP_SECONDS without a
+    timetag) starts the mean again (a jump: a locate in Live, counted).
+
+    Control threads call `update`; the groove thread reads `beat_map` (one reference, swapped whole)."""
 
     name = "transport"
+    PHASE_BUNDLES = 16
+    JUMP_SECONDS = 0.005
+    UNTIMED_JUMP_SECONDS = 0.02
 
     def __init__(self, samplerate: int) -> None:
         self.samplerate = samplerate
         self._map: BeatMap | None = None
+        self._zeros: list[float] = []  # frames of beat 0 from the recent bundles
         self.updates = 0
-        self.untimed = 0  # messages with no timetag: placed at their arrival, so a network's jitter shows
+        self.untimed = 0  # messages with no timetag: placed at their arrival, so the network's jitter shows
+        self.jumps = 0
 
     def update(self, bpm: float, beat: float, playing: bool, frame: int, timed: bool) -> None:
-        self._map = BeatMap(float(frame), float(beat), float(bpm), self.samplerate, bool(playing))
         self.updates += 1
         self.untimed += 0 if timed else 1
+        fresh = BeatMap(float(frame), float(beat), float(bpm), self.samplerate, bool(playing))
+        old = self._map
+        jump = self.JUMP_SECONDS if timed else self.UNTIMED_JUMP_SECONDS
+        if not (playing and old is not None and old.playing and old.bpm == fresh.bpm):
+            self._zeros = []
+        elif abs(old.frame_of_beat(fresh.beat) - fresh.frame) > jump * self.samplerate:
+            self.jumps += 1
+            self._zeros = []
+        if not playing:
+            self._map = fresh
+            return
+        self._zeros = self._zeros[-(self.PHASE_BUNDLES - 1):] + [fresh.frame_of_beat(0.0)]
+        zero = sum(self._zeros) / len(self._zeros)
+        self._map = BeatMap(zero + fresh.beat * fresh.frames_per_beat, fresh.beat, fresh.bpm, self.samplerate, True)
 
     def beat_map(self) -> BeatMap | None:
         return self._map
 
     def status(self) -> dict:
-        return {"updates": self.updates, "untimed": self.untimed}
+        return {"updates": self.updates, "untimed": self.untimed, "jumps": self.jumps}
 
 
 def link_tempo(samplerate: int, frame_at: Callable[[float], int], bpm: float) -> TempoSource:

@@ -6049,6 +6049,104 @@
 				"box": {
 					"id": "obj-179",
 					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"patching_rect": [
+						1000.0,
+						500.0,
+						70.0,
+						22.0
+					],
+					"text": "metro 20"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-180",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 9,
+					"outlettype": [
+						"int",
+						"int",
+						"float",
+						"float",
+						"float",
+						"",
+						"int",
+						"float",
+						""
+					],
+					"patching_rect": [
+						1000.0,
+						530.0,
+						130.0,
+						22.0
+					],
+					"text": "transport"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-181",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						"float"
+					],
+					"patching_rect": [
+						1150.0,
+						560.0,
+						50.0,
+						22.0
+					],
+					"text": "/ 480."
+				}
+			},
+			{
+				"box": {
+					"id": "obj-182",
+					"maxclass": "newobj",
+					"numinlets": 3,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1000.0,
+						590.0,
+						100.0,
+						22.0
+					],
+					"text": "pack 120. 0. 0"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-183",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1000.0,
+						620.0,
+						120.0,
+						22.0
+					],
+					"text": "prepend /transport"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-184",
+					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
 					"outlettype": [
@@ -6065,7 +6163,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-180",
+					"id": "obj-185",
 					"maxclass": "newobj",
 					"numinlets": 8,
 					"numoutlets": 8,
@@ -6090,7 +6188,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-181",
+					"id": "obj-186",
 					"maxclass": "newobj",
 					"numinlets": 65,
 					"numoutlets": 65,
@@ -6172,7 +6270,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-182",
+					"id": "obj-187",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -6191,7 +6289,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-183",
+					"id": "obj-188",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 2,
@@ -6210,7 +6308,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-184",
+					"id": "obj-189",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -6229,7 +6327,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-185",
+					"id": "obj-190",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6247,7 +6345,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-186",
+					"id": "obj-191",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 2,
@@ -6266,7 +6364,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-187",
+					"id": "obj-192",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 3,
@@ -6286,7 +6384,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-188",
+					"id": "obj-193",
 					"maxclass": "newobj",
 					"numinlets": 4,
 					"numoutlets": 1,
@@ -6304,7 +6402,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-189",
+					"id": "obj-194",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6322,7 +6420,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-190",
+					"id": "obj-195",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6340,7 +6438,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-191",
+					"id": "obj-196",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6358,7 +6456,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-192",
+					"id": "obj-197",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6376,7 +6474,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-193",
+					"id": "obj-198",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 3,
@@ -6396,7 +6494,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-194",
+					"id": "obj-199",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6414,7 +6512,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-195",
+					"id": "obj-200",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6432,7 +6530,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-196",
+					"id": "obj-201",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6450,7 +6548,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-197",
+					"id": "obj-202",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6469,7 +6567,7 @@
 			{
 				"box": {
 					"fontsize": 8.0,
-					"id": "obj-198",
+					"id": "obj-203",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6494,7 +6592,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-199",
+					"id": "obj-204",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6513,7 +6611,7 @@
 			{
 				"box": {
 					"fontsize": 8.0,
-					"id": "obj-200",
+					"id": "obj-205",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6538,7 +6636,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-201",
+					"id": "obj-206",
 					"maxclass": "multislider",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -6570,7 +6668,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-202",
+					"id": "obj-207",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6589,7 +6687,7 @@
 			{
 				"box": {
 					"fontsize": 8.0,
-					"id": "obj-203",
+					"id": "obj-208",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6614,7 +6712,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-204",
+					"id": "obj-209",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6633,7 +6731,7 @@
 			{
 				"box": {
 					"fontsize": 8.0,
-					"id": "obj-205",
+					"id": "obj-210",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6658,7 +6756,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-206",
+					"id": "obj-211",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6677,7 +6775,7 @@
 			{
 				"box": {
 					"fontsize": 8.0,
-					"id": "obj-207",
+					"id": "obj-212",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6702,7 +6800,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-208",
+					"id": "obj-213",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8916,6 +9014,18 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-179",
+						0
+					],
+					"source": [
+						"obj-176",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-180",
 						0
 					],
@@ -8928,11 +9038,95 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-181",
+						0
+					],
+					"source": [
+						"obj-180",
+						7
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-182",
+						1
+					],
+					"source": [
+						"obj-181",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-182",
+						2
+					],
+					"source": [
+						"obj-180",
+						6
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-182",
+						0
+					],
+					"source": [
+						"obj-180",
+						4
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-183",
+						0
+					],
+					"source": [
+						"obj-182",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-1",
+						0
+					],
+					"source": [
+						"obj-183",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-185",
+						0
+					],
+					"source": [
+						"obj-184",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-15",
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						0
 					]
 				}
@@ -8944,7 +9138,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						1
 					]
 				}
@@ -8956,7 +9150,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						2
 					]
 				}
@@ -8968,7 +9162,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						3
 					]
 				}
@@ -8980,7 +9174,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						4
 					]
 				}
@@ -8992,7 +9186,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						5
 					]
 				}
@@ -9004,7 +9198,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						6
 					]
 				}
@@ -9016,7 +9210,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						7
 					]
 				}
@@ -9028,7 +9222,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						8
 					]
 				}
@@ -9040,7 +9234,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						9
 					]
 				}
@@ -9052,7 +9246,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						10
 					]
 				}
@@ -9064,7 +9258,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						11
 					]
 				}
@@ -9076,7 +9270,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						12
 					]
 				}
@@ -9088,7 +9282,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						13
 					]
 				}
@@ -9100,7 +9294,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						14
 					]
 				}
@@ -9112,7 +9306,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						15
 					]
 				}
@@ -9124,7 +9318,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						16
 					]
 				}
@@ -9136,7 +9330,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						17
 					]
 				}
@@ -9148,7 +9342,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						18
 					]
 				}
@@ -9160,7 +9354,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						19
 					]
 				}
@@ -9172,7 +9366,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						20
 					]
 				}
@@ -9184,7 +9378,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						21
 					]
 				}
@@ -9196,7 +9390,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						22
 					]
 				}
@@ -9208,7 +9402,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						23
 					]
 				}
@@ -9220,7 +9414,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						24
 					]
 				}
@@ -9232,7 +9426,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						25
 					]
 				}
@@ -9244,7 +9438,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						26
 					]
 				}
@@ -9256,7 +9450,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						27
 					]
 				}
@@ -9268,7 +9462,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						28
 					]
 				}
@@ -9280,7 +9474,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						29
 					]
 				}
@@ -9292,7 +9486,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						30
 					]
 				}
@@ -9304,7 +9498,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						31
 					]
 				}
@@ -9316,7 +9510,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						32
 					]
 				}
@@ -9328,7 +9522,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						33
 					]
 				}
@@ -9340,7 +9534,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						34
 					]
 				}
@@ -9352,7 +9546,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						35
 					]
 				}
@@ -9364,7 +9558,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						36
 					]
 				}
@@ -9376,7 +9570,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						37
 					]
 				}
@@ -9388,7 +9582,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						38
 					]
 				}
@@ -9400,7 +9594,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						39
 					]
 				}
@@ -9412,7 +9606,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						40
 					]
 				}
@@ -9424,7 +9618,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						41
 					]
 				}
@@ -9436,7 +9630,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						42
 					]
 				}
@@ -9448,7 +9642,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						43
 					]
 				}
@@ -9460,7 +9654,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						44
 					]
 				}
@@ -9472,7 +9666,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						45
 					]
 				}
@@ -9484,7 +9678,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						46
 					]
 				}
@@ -9496,7 +9690,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						47
 					]
 				}
@@ -9508,7 +9702,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						48
 					]
 				}
@@ -9520,7 +9714,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						49
 					]
 				}
@@ -9532,7 +9726,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						50
 					]
 				}
@@ -9544,7 +9738,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						51
 					]
 				}
@@ -9556,7 +9750,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						52
 					]
 				}
@@ -9568,7 +9762,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						53
 					]
 				}
@@ -9580,7 +9774,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						54
 					]
 				}
@@ -9592,7 +9786,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						55
 					]
 				}
@@ -9604,7 +9798,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						56
 					]
 				}
@@ -9616,7 +9810,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						57
 					]
 				}
@@ -9628,7 +9822,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						58
 					]
 				}
@@ -9640,7 +9834,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						59
 					]
 				}
@@ -9652,7 +9846,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						60
 					]
 				}
@@ -9664,7 +9858,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						61
 					]
 				}
@@ -9676,7 +9870,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						62
 					]
 				}
@@ -9688,7 +9882,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-186",
 						63
 					]
 				}
@@ -9696,11 +9890,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-189",
+						"obj-194",
 						0
 					],
 					"source": [
-						"obj-187",
+						"obj-192",
 						0
 					]
 				}
@@ -9708,11 +9902,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-188",
+						"obj-193",
 						1
 					],
 					"source": [
-						"obj-189",
+						"obj-194",
 						0
 					]
 				}
@@ -9720,11 +9914,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-190",
+						"obj-195",
 						0
 					],
 					"source": [
-						"obj-187",
+						"obj-192",
 						1
 					]
 				}
@@ -9732,11 +9926,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-188",
+						"obj-193",
 						2
 					],
 					"source": [
-						"obj-190",
+						"obj-195",
 						0
 					]
 				}
@@ -9744,11 +9938,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-191",
+						"obj-196",
 						0
 					],
 					"source": [
-						"obj-187",
+						"obj-192",
 						2
 					]
 				}
@@ -9756,47 +9950,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-188",
+						"obj-193",
 						3
 					],
 					"source": [
-						"obj-191",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-182",
-						0
-					],
-					"source": [
-						"obj-180",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-186",
-						0
-					],
-					"source": [
-						"obj-182",
-						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-183",
-						0
-					],
-					"source": [
-						"obj-182",
+						"obj-196",
 						0
 					]
 				}
@@ -9808,44 +9966,20 @@
 						0
 					],
 					"source": [
-						"obj-186",
-						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-184",
-						0
-					],
-					"source": [
-						"obj-183",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-185",
-						1
-					],
-					"source": [
-						"obj-184",
-						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-185",
 						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-191",
+						0
 					],
 					"source": [
-						"obj-184",
-						0
+						"obj-187",
+						1
 					]
 				}
 			},
@@ -9856,7 +9990,7 @@
 						0
 					],
 					"source": [
-						"obj-185",
+						"obj-187",
 						0
 					]
 				}
@@ -9868,6 +10002,18 @@
 						0
 					],
 					"source": [
+						"obj-191",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-189",
+						0
+					],
+					"source": [
 						"obj-188",
 						0
 					]
@@ -9876,11 +10022,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-181",
+						"obj-190",
+						1
+					],
+					"source": [
+						"obj-189",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-190",
 						0
 					],
 					"source": [
-						"obj-192",
+						"obj-189",
 						0
 					]
 				}
@@ -9892,79 +10050,7 @@
 						0
 					],
 					"source": [
-						"obj-180",
-						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-195",
-						1
-					],
-					"source": [
-						"obj-193",
-						2
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-194",
-						1
-					],
-					"source": [
-						"obj-193",
-						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-194",
-						0
-					],
-					"source": [
-						"obj-193",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-195",
-						0
-					],
-					"source": [
-						"obj-194",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-196",
-						0
-					],
-					"source": [
-						"obj-195",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-181",
-						0
-					],
-					"source": [
-						"obj-196",
+						"obj-190",
 						0
 					]
 				}
@@ -9976,8 +10062,20 @@
 						0
 					],
 					"source": [
-						"obj-180",
-						4
+						"obj-193",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-186",
+						0
+					],
+					"source": [
+						"obj-197",
+						0
 					]
 				}
 			},
@@ -9988,8 +10086,32 @@
 						0
 					],
 					"source": [
-						"obj-197",
-						0
+						"obj-185",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-200",
+						1
+					],
+					"source": [
+						"obj-198",
+						2
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-199",
+						1
+					],
+					"source": [
+						"obj-198",
+						1
 					]
 				}
 			},
@@ -10000,8 +10122,8 @@
 						0
 					],
 					"source": [
-						"obj-180",
-						2
+						"obj-198",
+						0
 					]
 				}
 			},
@@ -10024,8 +10146,20 @@
 						0
 					],
 					"source": [
-						"obj-180",
-						3
+						"obj-200",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-186",
+						0
+					],
+					"source": [
+						"obj-201",
+						0
 					]
 				}
 			},
@@ -10036,8 +10170,8 @@
 						0
 					],
 					"source": [
-						"obj-180",
-						6
+						"obj-185",
+						4
 					]
 				}
 			},
@@ -10060,8 +10194,8 @@
 						0
 					],
 					"source": [
-						"obj-180",
-						5
+						"obj-185",
+						2
 					]
 				}
 			},
@@ -10084,20 +10218,8 @@
 						0
 					],
 					"source": [
-						"obj-180",
-						7
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-208",
-						0
-					],
-					"source": [
-						"obj-180",
-						7
+						"obj-185",
+						3
 					]
 				}
 			},
@@ -10108,7 +10230,79 @@
 						0
 					],
 					"source": [
-						"obj-206",
+						"obj-185",
+						6
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-208",
+						0
+					],
+					"source": [
+						"obj-207",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-209",
+						0
+					],
+					"source": [
+						"obj-185",
+						5
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-210",
+						0
+					],
+					"source": [
+						"obj-209",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-211",
+						0
+					],
+					"source": [
+						"obj-185",
+						7
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-213",
+						0
+					],
+					"source": [
+						"obj-185",
+						7
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-212",
+						0
+					],
+					"source": [
+						"obj-211",
 						0
 					]
 				}

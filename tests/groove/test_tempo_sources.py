@@ -182,3 +182,47 @@ def test_the_tempo_source_command_switches_and_link_without_its_extra_says_how_t
         engine.submit(make_command("/tempo/source", ["link"]))
     assert "optional extra" in error.value.message and "pip install 'liveengine[link]'" in error.value.fix
     assert engine.status()["tempo_source"] == "midi-clock"  # still following the clock
+
+
+def test_transport_averages_the_phase_of_jittered_bundles_and_counts_a_jump():
+    from liveengine.groove.tempo import TransportTempo
+
+    rng = random.Random(7)
+    transport = TransportTempo(RATE)
+    truth = BeatMap(10_000.0, 0.0, 125.0, RATE)
+    for i in range(40):  # a bundle every 50 ms, each turned into a frame with up to 2 ms of jitter
+        beat = i * 0.05 * 125 / 60
+        transport.update(125.0, beat, True, int(truth.frame_of_beat(beat) + rng.uniform(-2, 2) * MS), True)
+    m = transport.beat_map()
+    assert abs(m.frame_of_beat(8.0) - truth.frame_of_beat(8.0)) < 0.5 * MS  # the bar line: jitter averaged
+    transport.update(125.0, 100.0, True, int(truth.frame_of_beat(3.0)), True)  # Live located elsewhere
+    assert transport.jumps == 1 and transport.beat_map().beat_at(truth.frame_of_beat(3.0)) == pytest.approx(100.0, abs=1e-3)
+
+
+def test_a_transport_bundle_over_udp_is_followed_at_its_timetags_frame(tmp_path):
+    import socket
+    import time
+
+    from liveengine.control.osc.server import OscServer, build_bundle
+    from liveengine.testing.server import queued_records
+
+    engine = Engine(load_patch(groove_patch(tmp_path, extra='tempo_source = "transport"')))
+    server = OscServer(engine, "127.0.0.1", 0, recordings_dir=tmp_path)
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        assert engine.wait_rendered(timeout=60)
+        server.start()
+        # A stand-in for the Max device: Live's transport and a hit in one timetagged bundle.
+        client.sendto(build_bundle(time.time() + 0.3, ("/transport", 128.0, 6.5, 1), ("/pad", 0, 0, 1.0)), server.address)
+        deadline = time.monotonic() + 5
+        while engine.tempo_sources.transport.updates == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        m = engine.tempo_sources.beat_map()
+        hit = queued_records(engine)[0]
+        assert (m.beat, m.bpm, m.playing) == (6.5, 128.0, True)
+        assert m.frame == hit[0] + hit[7]  # the hit's target frame: one bundle, one frame
+        assert engine.status()["transport_untimed"] == 0
+    finally:
+        client.close()
+        server.stop()
+        engine.stop()

@@ -64,7 +64,7 @@ FIXED = {"midiin": (1, 1), "midiout": (1, 0), "midiparse": (1, 8), "udpsend": (1
          "prepend": (1, 1), "tosymbol": (1, 1), "speedlim": (2, 1), "live.thisdevice": (1, 3), "print": (1, 0),
          "message": (2, 1), "comment": (1, 0), "textbutton": (1, 3), "live.text": (1, 2), "live.dial": (1, 2),
          "live.menu": (1, 3), "pictslider": (2, 2), "textedit": (1, 4), "multislider": (1, 2), "zl": (2, 2),
-         "split": (3, 2), "/": (2, 1)}
+         "split": (3, 2), "/": (2, 1), "metro": (2, 1), "transport": (2, 9)}
 
 
 def expected_io(box: dict) -> tuple[int, int]:
@@ -194,6 +194,8 @@ def messages(graph: Graph, box_id: str, outlet: int, depth: int = 0) -> set[tupl
         return {("<bang>",)}
     if name == "pictslider":
         return {("<int>",)}
+    if name == "transport":  # bars, beats, units, resolution, tempo, time signature, state, ticks, ...
+        return {("<float>",)} if outlet in (2, 3, 4, 7) else {("<int>",)}
     if name == "textedit" and outlet == 0:
         return {("text", "<symbol>"), ("<symbol>",)}  # with or without the "text" selector
     raise AssertionError(f"the test cannot follow messages out of {name!r} outlet {outlet}: model it")
@@ -204,7 +206,7 @@ def sample(atom: str, arg) -> object:
     if atom == "<int>":
         return int(arg.low) if arg is not None and arg.low is not None else 0
     if atom == "<float>":
-        return 0.5
+        return 0.5 if arg is None or arg.low is None or arg.low <= 0.5 <= arg.high else float(arg.low)
     if atom == "<symbol>":
         return arg.choices[0] if arg is not None and arg.choices else "default"
     if atom == "<bang>":
@@ -249,6 +251,7 @@ def test_everything_that_reaches_the_engine_is_an_address_with_arguments_the_tab
     assert {m[1] for m in out if m[0] == "/param"} == {"zoom", "rotation", "center_x", "center_y", "variance", "gain"}
     assert {m[1] for m in out if m[0] == "/mapping"} == set(MAPPING_NAMES)
     assert ("/subscribe", "9001") in out
+    assert ("/transport", "<float>", "<float>", "<int>") in out  # Live's tempo, beat and playing flag
 
 
 def test_the_checker_catches_what_the_engine_would_refuse():
