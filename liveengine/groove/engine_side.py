@@ -29,6 +29,29 @@ class GrooveMethods:
 
     groove: GroovePlayer | None = None
     _tempo_sources: TempoSources | None = None
+    midi_out = None  # where MIDI notes go out (control/midi/out.py): the server's JACK port, or rtmidi's 'liveengine out'
+
+    def open_midi_out(self, api: str | None = None) -> None:
+        """Open the rtmidi virtual output 'liveengine out' for the groove's notes (before the audio stream starts:
+        see control/midi/ports.py PortPool). A server started with a JACK MIDI output takes its place."""
+        from liveengine.control.midi import ports
+        from liveengine.control.midi.out import RtMidiOut
+
+        if self.midi_out is None:
+            self.midi_out = RtMidiOut.virtual(ports.resolve_api(api), self.clock.time_of, keep_lateness=4096)
+
+    def _use_server_midi_out(self, device) -> None:
+        from liveengine.control.midi.out import ServerMidiOut
+
+        if getattr(device, "midi_out", False):
+            old, self.midi_out = self.midi_out, ServerMidiOut(self.shared)
+            if old is not None:
+                old.close()
+
+    def _close_midi_out(self) -> None:
+        old, self.midi_out = self.midi_out, None
+        if old is not None:
+            old.close()
 
     @property
     def tempo_sources(self) -> TempoSources:
@@ -48,7 +71,7 @@ class GrooveMethods:
             return None
         grid = patch.grid
         player = GroovePlayer(patch, self.submit, self.options.samplerate, grid["rows"], grid["cols"], self._pad_sounds,
-                              offline=self.offline, log=1 << 16, report=self.report)
+                              offline=self.offline, log=1 << 16, report=self.report, midi_out=lambda: self.midi_out)
         try:
             self.tempo_sources.select(patch.groove.get("tempo_source", "patch"))
         except BaseException:

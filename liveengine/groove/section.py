@@ -14,9 +14,15 @@
     dynamics = 1.0
     mute = []                # voice names
     start = []               # [row, col]: the groove that plays when the engine starts; [] waits for /groove
+    output = "internal"      # internal (the sound grid's pads), midi (notes out, e.g. to Live's Drum Rack), both
+    gate_ms = 50             # MIDI out: each note-off this long after its note-on
+    midi_channel = 10        # MIDI out: 1..16 (10: General MIDI drums)
 
     [groove.kit]             # voice = [row, col] of the sound grid; voices not named follow the default rule (kit.py)
     kick = [0, 0]
+
+    [groove.notes]           # MIDI out: voice = note; voices not named play General MIDI drum notes
+    kick = 36
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from liveengine.groove.tempo import SOURCES
 from liveengine.errors import LiveEngineError
 
 MAPPINGS = ("plane", "corners", "library", "direct")
+OUTPUTS = ("internal", "midi", "both")
 PERFORMANCE_RANGES = {"density": (0.0, 1.0), "swing": (0.0, 0.5), "humanise": (0.0, 1.0), "dynamics": (0.0, 2.0)}
 
 
@@ -71,6 +78,11 @@ KEYS: dict[str, tuple[Any, str, Any]] = {
     "mute": ([], "a list of voice names: " + ", ".join(VOICES), lambda v: isinstance(v, list) and all(x in VOICES for x in v)),
     "start": ([], "[row, col] of a groove pad, or [] to wait for /groove", _pad_or_empty),
     "kit": ({}, "a table of voice = [row, col] pads of the sound grid", lambda v: isinstance(v, dict)),
+    "output": ("internal", "one of " + ", ".join(map(repr, OUTPUTS)), lambda v: v in OUTPUTS),
+    "gate_ms": (50.0, "a note length from 1 to 2000 ms", _number(1, 2000)),
+    "midi_channel": (10, "a MIDI channel from 1 to 16", _integer(1, 16)),
+    "notes": ({}, "a table of voice = MIDI note (0 to 127), voices from " + ", ".join(VOICES),
+              lambda v: isinstance(v, dict) and all(k in VOICES and _integer(0, 127)(n) for k, n in v.items())),
 }
 
 
