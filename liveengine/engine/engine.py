@@ -378,7 +378,7 @@ class Engine(GrooveMethods):
             self._supervisor.join(timeout=2.0)
         if self.server is not None:
             self.server.stop()
-        self._close_midi_out()
+        self._close_outputs()  # MIDI out, a Link session
         self.stop_recording()
         if self.autosave is not None:
             try:

@@ -48,10 +48,12 @@ class GrooveMethods:
             if old is not None:
                 old.close()
 
-    def _close_midi_out(self) -> None:
+    def _close_outputs(self) -> None:
         old, self.midi_out = self.midi_out, None
         if old is not None:
             old.close()
+        if self._tempo_sources is not None:
+            self._tempo_sources.close()  # leaves a Link session
 
     @property
     def tempo_sources(self) -> TempoSources:

@@ -173,7 +173,9 @@ class TempoSources:
 
     def status(self) -> dict:
         out = {"tempo_source": self.current.name}
-        for source in (self.midi, self.transport):
+        for source in (self.midi, self.transport, self.link):
+            if source is None:
+                continue
             out.update({f"{source.name.replace('-', '_')}_{k}": v for k, v in source.status().items()})
         return out
 
