@@ -82,15 +82,14 @@ class TransportTempo(TempoSource):
     so only the phase is estimated: the mean over the last PHASE_BUNDLES bundles of where beat 0 falls,
     which averages the jitter of turning each timetag into a frame (the last callback's start), or of
     arrival for messages with no timetag (the Max device's: Max's udpsend sends no bundles). A new
-    tempo, a stop, or a message further off the line than JUMP_SECONDS (UNTIMED_JUMP_SECONDS without a
-    timetag) starts the mean again (a jump: a locate in Live, counted).
+    tempo, a stop, or a message further off the line than JUMP_SECONDS starts the mean again (a jump: a
+    locate in Live, counted; on a loaded machine a callback's lateness alone moved timetags by 9 ms).
 
     Control threads call `update`; the groove thread reads `beat_map` (one reference, swapped whole)."""
 
     name = "transport"
     PHASE_BUNDLES = 16
-    JUMP_SECONDS = 0.005
-    UNTIMED_JUMP_SECONDS = 0.02
+    JUMP_SECONDS = 0.02
 
     def __init__(self, samplerate: int) -> None:
         self.samplerate = samplerate
@@ -105,7 +104,7 @@ class TransportTempo(TempoSource):
         self.untimed += 0 if timed else 1
         fresh = BeatMap(float(frame), float(beat), float(bpm), self.samplerate, bool(playing))
         old = self._map
-        jump = self.JUMP_SECONDS if timed else self.UNTIMED_JUMP_SECONDS
+        jump = self.JUMP_SECONDS
         if not (playing and old is not None and old.playing and old.bpm == fresh.bpm):
             self._zeros = []
         elif abs(old.frame_of_beat(fresh.beat) - fresh.frame) > jump * self.samplerate:

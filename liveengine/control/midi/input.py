@@ -453,8 +453,13 @@ class MidiInput:
         return len(events) == BATCH
 
     def _clock(self, system: list, at: int | None) -> None:
-        """MIDI clock, start/stop/continue and song position through rtmidi, at the cycle they arrived in."""
-        frame = at if at is not None else self.engine.now_frame()
+        """MIDI clock, start/stop/continue and song position through rtmidi, in the cycle they arrived in.
+
+        `at` is where a note polled now would sound, one period after the start of the cycle it came
+        in; a tick was written somewhere in that cycle, so the middle of it is the best guess (the tempo
+        source's regression averages the rest: measured 2.0 ms late at `at`, see bench/groove_sync.py)."""
+        period = self.engine.options.blocksize
+        frame = at - period // 2 if at is not None else self.engine.now_frame() - period // 2
         for status, data1, data2 in system:
             if self.engine.midi_clock(status, data1, data2, frame):
                 self.counters.clock += 1
