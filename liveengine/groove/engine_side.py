@@ -182,6 +182,20 @@ class GrooveMethods:
             return 1.0 if name[5:] in self.groove.voices and self.groove.voices.index(name[5:]) in seq.performance.muted else 0.0
         return float(getattr(seq.performance, name))
 
+    def groove_page_shape(self) -> tuple[int, int]:
+        """(rows, cols) of the groove page; (0, 0) without one."""
+        if self.groove is None:
+            return 0, 0
+        setting = self.groove.page.setting
+        return setting.rows, setting.cols
+
+    def groove_leds(self) -> tuple[tuple[int, int], tuple[int, int] | None, int | None]:
+        """What a controller's groove page shows: the page's shape, the groove pad playing (None: none, or a
+        morph between pads) and the step sounding now (None while stopped)."""
+        if self.groove is None:
+            return (0, 0), None, None
+        return self.groove_page_shape(), *self.groove.now_playing(self.now_frame())
+
     def groove_status(self) -> dict:
         out = {} if self.groove is None else {f"groove_{k}": v for k, v in self.groove.status().items()}
         if self._tempo_sources is not None:

@@ -242,6 +242,17 @@ class GroovePlayer:
             if thread is not None and thread is not threading.current_thread():
                 thread.join(timeout=1.0)
 
+    def now_playing(self, now_frame: int) -> tuple[tuple[int, int] | None, int | None]:
+        """(the groove pad playing, or None for a morph or nothing; the step sounding at `now_frame`, None while stopped)."""
+        seq = self.sequencer
+        if not seq.running or seq.held or seq.current is None:
+            return None, None
+        label = seq.current.label
+        pad = (label[1], label[2]) if isinstance(label, tuple) and label[0] == "pad" else None
+        tempo = seq.tempo
+        step = int((now_frame - tempo.anchor_frame) // tempo.frames_per_step) + tempo.anchor_step
+        return pad, step
+
     def describe(self) -> str:
         """One line for `liveengine check`: the model, the page, the tempo and the kit."""
         page, seq = self.page.setting, self.sequencer

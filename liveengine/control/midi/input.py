@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, field, replace
 
 from liveengine.control.midi import ports
-from liveengine.control.midi.feedback import LedEncoder, pad_colours
+from liveengine.control.midi.feedback import LedEncoder, groove_colours, pad_colours
 from liveengine.control.midi.mapping import MidiMapper, MidiSettings, SoftTakeover
 from liveengine.control.midi.parse import MessageSplitter, ParseCounters
 from liveengine.control.midi.profiles import Profile, choose_profile, load_profiles, skipped
@@ -229,7 +229,7 @@ class MidiInput:
         return len(wanted), len(leds)
 
     def _mapper(self, name: str, profile: Profile) -> MidiMapper:
-        return MidiMapper(profile, self.settings, self._grid_shape, self.takeover, port=name)
+        return MidiMapper(profile, self.settings, self._grid_shape, self.takeover, port=name, groove_shape=self.engine.groove_page_shape)
 
     def _grid_shape(self) -> tuple[int, int]:
         return self.engine.grid_shape()
@@ -481,8 +481,9 @@ class MidiInput:
         setting = self.engine.instrument.setting
         changed = False
         for index, device in list(self._by_port.items()):
+            sounds = device.mapper.page == "sounds"
             for note, (row, col) in device.mapper.note_to_pad.items():
-                inside = row < setting.rows and col < setting.cols
+                inside = sounds and row < setting.rows and col < setting.cols
                 entry, pad_choke = self.engine.direct_hit(setting.pad_index(row, col)) if inside else (0, 0)
                 if slots[index, note] != entry:
                     pads[index, note] = pad_choke  # before the entry that publishes it
@@ -502,6 +503,10 @@ class MidiInput:
             if action[0] == "patch":
                 self._patch_wanted = action[1]
                 self._patch_event.set()
+            elif action[0] == "page":
+                self.report(f"MIDI: {device.name} pads play {action[1]}")
+                if self.server:
+                    self.publish_note_table()  # on the groove page the server must not start the pads' sounds itself
             elif action[1].address == "/param":
                 params[action[1].args[0]] = action[1]  # the latest value of each parameter wins
             else:
@@ -558,6 +563,7 @@ class MidiInput:
             descriptions = self.engine.pad_descriptions()
             playing = self.engine.playing_pads()
             progress = self.engine.render_progress()
+            groove = self.engine.groove_leds() if any(d.mapper.page == "grooves" for d in devices) else None
         except Exception as exc:  # LEDs are never worth stopping the input for
             self.counters.led_errors += 1
             if self.counters.led_errors == 1:
@@ -568,7 +574,10 @@ class MidiInput:
                 device.needs_setup = False
                 device.sent.clear()
                 self._send(device, device.encoder.setup())
-            wanted = pad_colours(device.profile, shape, descriptions, playing, progress)
+            if device.mapper.page == "grooves" and groove is not None:
+                wanted = groove_colours(device.profile, *groove)
+            else:
+                wanted = pad_colours(device.profile, shape, descriptions, playing, progress)
             changes = {note: rgb for note, rgb in wanted.items() if device.sent.get(note) != rgb}
             if changes:
                 self._send(device, device.encoder.frame(changes))
