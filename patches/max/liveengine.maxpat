@@ -278,6 +278,61 @@
 			},
 			{
 				"box": {
+					"id": "obj-15",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						""
+					],
+					"patching_rect": [
+						700.0,
+						420.0,
+						60.0,
+						22.0
+					],
+					"text": "gate 2 1"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-16",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						700.0,
+						450.0,
+						65.0,
+						22.0
+					],
+					"text": "append 1."
+				}
+			},
+			{
+				"box": {
+					"id": "obj-17",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						800.0,
+						450.0,
+						100.0,
+						22.0
+					],
+					"text": "prepend /groove"
+				}
+			},
+			{
+				"box": {
 					"bgcolor": [
 						0.2,
 						0.2,
@@ -291,7 +346,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-15",
+					"id": "obj-18",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -336,7 +391,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-16",
+					"id": "obj-19",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -349,7 +404,7 @@
 						50.0,
 						22.0
 					],
-					"text": "0 0 1."
+					"text": "0 0"
 				}
 			},
 			{
@@ -367,7 +422,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-17",
+					"id": "obj-20",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -412,7 +467,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-18",
+					"id": "obj-21",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -425,7 +480,7 @@
 						50.0,
 						22.0
 					],
-					"text": "0 1 1."
+					"text": "0 1"
 				}
 			},
 			{
@@ -443,7 +498,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-19",
+					"id": "obj-22",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -488,7 +543,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-20",
+					"id": "obj-23",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -501,7 +556,7 @@
 						50.0,
 						22.0
 					],
-					"text": "0 2 1."
+					"text": "0 2"
 				}
 			},
 			{
@@ -519,7 +574,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-21",
+					"id": "obj-24",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -564,7 +619,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-22",
+					"id": "obj-25",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -577,7 +632,7 @@
 						50.0,
 						22.0
 					],
-					"text": "0 3 1."
+					"text": "0 3"
 				}
 			},
 			{
@@ -595,7 +650,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-23",
+					"id": "obj-26",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -640,7 +695,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-24",
+					"id": "obj-27",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -653,7 +708,7 @@
 						50.0,
 						22.0
 					],
-					"text": "0 4 1."
+					"text": "0 4"
 				}
 			},
 			{
@@ -671,7 +726,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-25",
+					"id": "obj-28",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -716,7 +771,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-26",
+					"id": "obj-29",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -729,7 +784,7 @@
 						50.0,
 						22.0
 					],
-					"text": "0 5 1."
+					"text": "0 5"
 				}
 			},
 			{
@@ -747,7 +802,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-27",
+					"id": "obj-30",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -792,7 +847,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-28",
+					"id": "obj-31",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -805,7 +860,7 @@
 						50.0,
 						22.0
 					],
-					"text": "0 6 1."
+					"text": "0 6"
 				}
 			},
 			{
@@ -823,7 +878,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-29",
+					"id": "obj-32",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -868,7 +923,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-30",
+					"id": "obj-33",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -881,7 +936,7 @@
 						50.0,
 						22.0
 					],
-					"text": "0 7 1."
+					"text": "0 7"
 				}
 			},
 			{
@@ -899,7 +954,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-31",
+					"id": "obj-34",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -944,7 +999,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-32",
+					"id": "obj-35",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -957,7 +1012,7 @@
 						50.0,
 						22.0
 					],
-					"text": "1 0 1."
+					"text": "1 0"
 				}
 			},
 			{
@@ -975,7 +1030,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-33",
+					"id": "obj-36",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -1020,7 +1075,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-34",
+					"id": "obj-37",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1033,7 +1088,7 @@
 						50.0,
 						22.0
 					],
-					"text": "1 1 1."
+					"text": "1 1"
 				}
 			},
 			{
@@ -1051,7 +1106,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-35",
+					"id": "obj-38",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -1096,7 +1151,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-36",
+					"id": "obj-39",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1109,7 +1164,7 @@
 						50.0,
 						22.0
 					],
-					"text": "1 2 1."
+					"text": "1 2"
 				}
 			},
 			{
@@ -1127,7 +1182,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-37",
+					"id": "obj-40",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -1172,7 +1227,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-38",
+					"id": "obj-41",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1185,7 +1240,7 @@
 						50.0,
 						22.0
 					],
-					"text": "1 3 1."
+					"text": "1 3"
 				}
 			},
 			{
@@ -1203,7 +1258,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-39",
+					"id": "obj-42",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -1248,7 +1303,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-40",
+					"id": "obj-43",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1261,7 +1316,7 @@
 						50.0,
 						22.0
 					],
-					"text": "1 4 1."
+					"text": "1 4"
 				}
 			},
 			{
@@ -1279,7 +1334,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-41",
+					"id": "obj-44",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -1324,7 +1379,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-42",
+					"id": "obj-45",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1337,7 +1392,7 @@
 						50.0,
 						22.0
 					],
-					"text": "1 5 1."
+					"text": "1 5"
 				}
 			},
 			{
@@ -1355,7 +1410,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-43",
+					"id": "obj-46",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -1400,7 +1455,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-44",
+					"id": "obj-47",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1413,7 +1468,7 @@
 						50.0,
 						22.0
 					],
-					"text": "1 6 1."
+					"text": "1 6"
 				}
 			},
 			{
@@ -1431,7 +1486,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-45",
+					"id": "obj-48",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -1476,7 +1531,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-46",
+					"id": "obj-49",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1489,7 +1544,7 @@
 						50.0,
 						22.0
 					],
-					"text": "1 7 1."
+					"text": "1 7"
 				}
 			},
 			{
@@ -1507,7 +1562,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-47",
+					"id": "obj-50",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -1552,7 +1607,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-48",
+					"id": "obj-51",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1565,7 +1620,7 @@
 						50.0,
 						22.0
 					],
-					"text": "2 0 1."
+					"text": "2 0"
 				}
 			},
 			{
@@ -1583,7 +1638,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-49",
+					"id": "obj-52",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -1628,7 +1683,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-50",
+					"id": "obj-53",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1641,7 +1696,7 @@
 						50.0,
 						22.0
 					],
-					"text": "2 1 1."
+					"text": "2 1"
 				}
 			},
 			{
@@ -1659,7 +1714,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-51",
+					"id": "obj-54",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -1704,7 +1759,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-52",
+					"id": "obj-55",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1717,7 +1772,7 @@
 						50.0,
 						22.0
 					],
-					"text": "2 2 1."
+					"text": "2 2"
 				}
 			},
 			{
@@ -1735,7 +1790,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-53",
+					"id": "obj-56",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -1780,7 +1835,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-54",
+					"id": "obj-57",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1793,7 +1848,7 @@
 						50.0,
 						22.0
 					],
-					"text": "2 3 1."
+					"text": "2 3"
 				}
 			},
 			{
@@ -1811,7 +1866,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-55",
+					"id": "obj-58",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -1856,7 +1911,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-56",
+					"id": "obj-59",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1869,7 +1924,7 @@
 						50.0,
 						22.0
 					],
-					"text": "2 4 1."
+					"text": "2 4"
 				}
 			},
 			{
@@ -1887,7 +1942,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-57",
+					"id": "obj-60",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -1932,7 +1987,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-58",
+					"id": "obj-61",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1945,7 +2000,7 @@
 						50.0,
 						22.0
 					],
-					"text": "2 5 1."
+					"text": "2 5"
 				}
 			},
 			{
@@ -1963,7 +2018,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-59",
+					"id": "obj-62",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -2008,7 +2063,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-60",
+					"id": "obj-63",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2021,7 +2076,7 @@
 						50.0,
 						22.0
 					],
-					"text": "2 6 1."
+					"text": "2 6"
 				}
 			},
 			{
@@ -2039,7 +2094,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-61",
+					"id": "obj-64",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -2084,7 +2139,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-62",
+					"id": "obj-65",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2097,7 +2152,7 @@
 						50.0,
 						22.0
 					],
-					"text": "2 7 1."
+					"text": "2 7"
 				}
 			},
 			{
@@ -2115,7 +2170,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-63",
+					"id": "obj-66",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -2160,7 +2215,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-64",
+					"id": "obj-67",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2173,7 +2228,7 @@
 						50.0,
 						22.0
 					],
-					"text": "3 0 1."
+					"text": "3 0"
 				}
 			},
 			{
@@ -2191,7 +2246,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-65",
+					"id": "obj-68",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -2236,7 +2291,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-66",
+					"id": "obj-69",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2249,7 +2304,7 @@
 						50.0,
 						22.0
 					],
-					"text": "3 1 1."
+					"text": "3 1"
 				}
 			},
 			{
@@ -2267,7 +2322,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-67",
+					"id": "obj-70",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -2312,7 +2367,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-68",
+					"id": "obj-71",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2325,7 +2380,7 @@
 						50.0,
 						22.0
 					],
-					"text": "3 2 1."
+					"text": "3 2"
 				}
 			},
 			{
@@ -2343,7 +2398,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-69",
+					"id": "obj-72",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -2388,7 +2443,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-70",
+					"id": "obj-73",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2401,7 +2456,7 @@
 						50.0,
 						22.0
 					],
-					"text": "3 3 1."
+					"text": "3 3"
 				}
 			},
 			{
@@ -2419,7 +2474,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-71",
+					"id": "obj-74",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -2464,7 +2519,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-72",
+					"id": "obj-75",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2477,7 +2532,7 @@
 						50.0,
 						22.0
 					],
-					"text": "3 4 1."
+					"text": "3 4"
 				}
 			},
 			{
@@ -2495,7 +2550,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-73",
+					"id": "obj-76",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -2540,7 +2595,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-74",
+					"id": "obj-77",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2553,7 +2608,7 @@
 						50.0,
 						22.0
 					],
-					"text": "3 5 1."
+					"text": "3 5"
 				}
 			},
 			{
@@ -2571,7 +2626,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-75",
+					"id": "obj-78",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -2616,7 +2671,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-76",
+					"id": "obj-79",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2629,7 +2684,7 @@
 						50.0,
 						22.0
 					],
-					"text": "3 6 1."
+					"text": "3 6"
 				}
 			},
 			{
@@ -2647,7 +2702,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-77",
+					"id": "obj-80",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -2692,7 +2747,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-78",
+					"id": "obj-81",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2705,7 +2760,7 @@
 						50.0,
 						22.0
 					],
-					"text": "3 7 1."
+					"text": "3 7"
 				}
 			},
 			{
@@ -2723,7 +2778,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-79",
+					"id": "obj-82",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -2768,7 +2823,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-80",
+					"id": "obj-83",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2781,7 +2836,7 @@
 						50.0,
 						22.0
 					],
-					"text": "4 0 1."
+					"text": "4 0"
 				}
 			},
 			{
@@ -2799,7 +2854,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-81",
+					"id": "obj-84",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -2844,7 +2899,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-82",
+					"id": "obj-85",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2857,7 +2912,7 @@
 						50.0,
 						22.0
 					],
-					"text": "4 1 1."
+					"text": "4 1"
 				}
 			},
 			{
@@ -2875,7 +2930,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-83",
+					"id": "obj-86",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -2920,7 +2975,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-84",
+					"id": "obj-87",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2933,7 +2988,7 @@
 						50.0,
 						22.0
 					],
-					"text": "4 2 1."
+					"text": "4 2"
 				}
 			},
 			{
@@ -2951,7 +3006,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-85",
+					"id": "obj-88",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -2996,7 +3051,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-86",
+					"id": "obj-89",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3009,7 +3064,7 @@
 						50.0,
 						22.0
 					],
-					"text": "4 3 1."
+					"text": "4 3"
 				}
 			},
 			{
@@ -3027,7 +3082,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-87",
+					"id": "obj-90",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -3072,7 +3127,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-88",
+					"id": "obj-91",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3085,7 +3140,7 @@
 						50.0,
 						22.0
 					],
-					"text": "4 4 1."
+					"text": "4 4"
 				}
 			},
 			{
@@ -3103,7 +3158,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-89",
+					"id": "obj-92",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -3148,7 +3203,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-90",
+					"id": "obj-93",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3161,7 +3216,7 @@
 						50.0,
 						22.0
 					],
-					"text": "4 5 1."
+					"text": "4 5"
 				}
 			},
 			{
@@ -3179,7 +3234,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-91",
+					"id": "obj-94",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -3224,7 +3279,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-92",
+					"id": "obj-95",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3237,7 +3292,7 @@
 						50.0,
 						22.0
 					],
-					"text": "4 6 1."
+					"text": "4 6"
 				}
 			},
 			{
@@ -3255,7 +3310,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-93",
+					"id": "obj-96",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -3300,7 +3355,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-94",
+					"id": "obj-97",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3313,7 +3368,7 @@
 						50.0,
 						22.0
 					],
-					"text": "4 7 1."
+					"text": "4 7"
 				}
 			},
 			{
@@ -3331,7 +3386,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-95",
+					"id": "obj-98",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -3376,7 +3431,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-96",
+					"id": "obj-99",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3389,7 +3444,7 @@
 						50.0,
 						22.0
 					],
-					"text": "5 0 1."
+					"text": "5 0"
 				}
 			},
 			{
@@ -3407,7 +3462,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-97",
+					"id": "obj-100",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -3452,7 +3507,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-98",
+					"id": "obj-101",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3465,7 +3520,7 @@
 						50.0,
 						22.0
 					],
-					"text": "5 1 1."
+					"text": "5 1"
 				}
 			},
 			{
@@ -3483,7 +3538,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-99",
+					"id": "obj-102",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -3528,7 +3583,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-100",
+					"id": "obj-103",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3541,7 +3596,7 @@
 						50.0,
 						22.0
 					],
-					"text": "5 2 1."
+					"text": "5 2"
 				}
 			},
 			{
@@ -3559,7 +3614,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-101",
+					"id": "obj-104",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -3604,7 +3659,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-102",
+					"id": "obj-105",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3617,7 +3672,7 @@
 						50.0,
 						22.0
 					],
-					"text": "5 3 1."
+					"text": "5 3"
 				}
 			},
 			{
@@ -3635,7 +3690,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-103",
+					"id": "obj-106",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -3680,7 +3735,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-104",
+					"id": "obj-107",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3693,7 +3748,7 @@
 						50.0,
 						22.0
 					],
-					"text": "5 4 1."
+					"text": "5 4"
 				}
 			},
 			{
@@ -3711,7 +3766,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-105",
+					"id": "obj-108",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -3756,7 +3811,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-106",
+					"id": "obj-109",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3769,7 +3824,7 @@
 						50.0,
 						22.0
 					],
-					"text": "5 5 1."
+					"text": "5 5"
 				}
 			},
 			{
@@ -3787,7 +3842,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-107",
+					"id": "obj-110",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -3832,7 +3887,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-108",
+					"id": "obj-111",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3845,7 +3900,7 @@
 						50.0,
 						22.0
 					],
-					"text": "5 6 1."
+					"text": "5 6"
 				}
 			},
 			{
@@ -3863,7 +3918,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-109",
+					"id": "obj-112",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -3908,7 +3963,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-110",
+					"id": "obj-113",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3921,7 +3976,7 @@
 						50.0,
 						22.0
 					],
-					"text": "5 7 1."
+					"text": "5 7"
 				}
 			},
 			{
@@ -3939,7 +3994,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-111",
+					"id": "obj-114",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -3984,7 +4039,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-112",
+					"id": "obj-115",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3997,7 +4052,7 @@
 						50.0,
 						22.0
 					],
-					"text": "6 0 1."
+					"text": "6 0"
 				}
 			},
 			{
@@ -4015,7 +4070,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-113",
+					"id": "obj-116",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -4060,7 +4115,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-114",
+					"id": "obj-117",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4073,7 +4128,7 @@
 						50.0,
 						22.0
 					],
-					"text": "6 1 1."
+					"text": "6 1"
 				}
 			},
 			{
@@ -4091,7 +4146,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-115",
+					"id": "obj-118",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -4136,7 +4191,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-116",
+					"id": "obj-119",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4149,7 +4204,7 @@
 						50.0,
 						22.0
 					],
-					"text": "6 2 1."
+					"text": "6 2"
 				}
 			},
 			{
@@ -4167,7 +4222,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-117",
+					"id": "obj-120",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -4212,7 +4267,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-118",
+					"id": "obj-121",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4225,7 +4280,7 @@
 						50.0,
 						22.0
 					],
-					"text": "6 3 1."
+					"text": "6 3"
 				}
 			},
 			{
@@ -4243,7 +4298,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-119",
+					"id": "obj-122",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -4288,7 +4343,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-120",
+					"id": "obj-123",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4301,7 +4356,7 @@
 						50.0,
 						22.0
 					],
-					"text": "6 4 1."
+					"text": "6 4"
 				}
 			},
 			{
@@ -4319,7 +4374,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-121",
+					"id": "obj-124",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -4364,7 +4419,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-122",
+					"id": "obj-125",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4377,7 +4432,7 @@
 						50.0,
 						22.0
 					],
-					"text": "6 5 1."
+					"text": "6 5"
 				}
 			},
 			{
@@ -4395,7 +4450,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-123",
+					"id": "obj-126",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -4440,7 +4495,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-124",
+					"id": "obj-127",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4453,7 +4508,7 @@
 						50.0,
 						22.0
 					],
-					"text": "6 6 1."
+					"text": "6 6"
 				}
 			},
 			{
@@ -4471,7 +4526,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-125",
+					"id": "obj-128",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -4516,7 +4571,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-126",
+					"id": "obj-129",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4529,7 +4584,7 @@
 						50.0,
 						22.0
 					],
-					"text": "6 7 1."
+					"text": "6 7"
 				}
 			},
 			{
@@ -4547,7 +4602,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-127",
+					"id": "obj-130",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -4592,7 +4647,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-128",
+					"id": "obj-131",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4605,7 +4660,7 @@
 						50.0,
 						22.0
 					],
-					"text": "7 0 1."
+					"text": "7 0"
 				}
 			},
 			{
@@ -4623,7 +4678,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-129",
+					"id": "obj-132",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -4668,7 +4723,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-130",
+					"id": "obj-133",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4681,7 +4736,7 @@
 						50.0,
 						22.0
 					],
-					"text": "7 1 1."
+					"text": "7 1"
 				}
 			},
 			{
@@ -4699,7 +4754,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-131",
+					"id": "obj-134",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -4744,7 +4799,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-132",
+					"id": "obj-135",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4757,7 +4812,7 @@
 						50.0,
 						22.0
 					],
-					"text": "7 2 1."
+					"text": "7 2"
 				}
 			},
 			{
@@ -4775,7 +4830,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-133",
+					"id": "obj-136",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -4820,7 +4875,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-134",
+					"id": "obj-137",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4833,7 +4888,7 @@
 						50.0,
 						22.0
 					],
-					"text": "7 3 1."
+					"text": "7 3"
 				}
 			},
 			{
@@ -4851,7 +4906,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-135",
+					"id": "obj-138",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -4896,7 +4951,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-136",
+					"id": "obj-139",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4909,7 +4964,7 @@
 						50.0,
 						22.0
 					],
-					"text": "7 4 1."
+					"text": "7 4"
 				}
 			},
 			{
@@ -4927,7 +4982,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-137",
+					"id": "obj-140",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -4972,7 +5027,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-138",
+					"id": "obj-141",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4985,7 +5040,7 @@
 						50.0,
 						22.0
 					],
-					"text": "7 5 1."
+					"text": "7 5"
 				}
 			},
 			{
@@ -5003,7 +5058,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-139",
+					"id": "obj-142",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -5048,7 +5103,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-140",
+					"id": "obj-143",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5061,7 +5116,7 @@
 						50.0,
 						22.0
 					],
-					"text": "7 6 1."
+					"text": "7 6"
 				}
 			},
 			{
@@ -5079,7 +5134,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-141",
+					"id": "obj-144",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -5124,7 +5179,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-142",
+					"id": "obj-145",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5137,13 +5192,13 @@
 						50.0,
 						22.0
 					],
-					"text": "7 7 1."
+					"text": "7 7"
 				}
 			},
 			{
 				"box": {
 					"bottomvalue": 0,
-					"id": "obj-143",
+					"id": "obj-146",
 					"leftvalue": 0,
 					"maxclass": "pictslider",
 					"numinlets": 2,
@@ -5172,7 +5227,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-144",
+					"id": "obj-147",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5190,7 +5245,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-145",
+					"id": "obj-148",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5208,7 +5263,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-146",
+					"id": "obj-149",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5226,7 +5281,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-147",
+					"id": "obj-150",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5244,7 +5299,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-148",
+					"id": "obj-151",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5262,7 +5317,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-149",
+					"id": "obj-152",
 					"maxclass": "live.dial",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -5303,7 +5358,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-150",
+					"id": "obj-153",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5321,7 +5376,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-151",
+					"id": "obj-154",
 					"maxclass": "live.dial",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -5362,7 +5417,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-152",
+					"id": "obj-155",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5380,7 +5435,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-153",
+					"id": "obj-156",
 					"maxclass": "live.dial",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -5421,7 +5476,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-154",
+					"id": "obj-157",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5439,7 +5494,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-155",
+					"id": "obj-158",
 					"maxclass": "live.dial",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -5480,7 +5535,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-156",
+					"id": "obj-159",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5498,7 +5553,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-157",
+					"id": "obj-160",
 					"maxclass": "live.dial",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -5539,7 +5594,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-158",
+					"id": "obj-161",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5557,7 +5612,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-159",
+					"id": "obj-162",
 					"maxclass": "live.dial",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -5598,7 +5653,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-160",
+					"id": "obj-163",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5616,7 +5671,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-161",
+					"id": "obj-164",
 					"maxclass": "live.menu",
 					"numinlets": 1,
 					"numoutlets": 3,
@@ -5658,7 +5713,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-162",
+					"id": "obj-165",
 					"maxclass": "newobj",
 					"numinlets": 5,
 					"numoutlets": 5,
@@ -5680,7 +5735,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-163",
+					"id": "obj-166",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5698,7 +5753,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-164",
+					"id": "obj-167",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5716,7 +5771,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-165",
+					"id": "obj-168",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5734,7 +5789,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-166",
+					"id": "obj-169",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5752,7 +5807,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-167",
+					"id": "obj-170",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5774,7 +5829,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-168",
+					"id": "obj-171",
 					"keymode": 1,
 					"lines": 1,
 					"maxclass": "textedit",
@@ -5805,7 +5860,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-169",
+					"id": "obj-172",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 2,
@@ -5824,7 +5879,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-170",
+					"id": "obj-173",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5842,7 +5897,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-171",
+					"id": "obj-174",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5860,7 +5915,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-172",
+					"id": "obj-175",
 					"maxclass": "live.text",
 					"mode": 0,
 					"numinlets": 1,
@@ -5901,7 +5956,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-173",
+					"id": "obj-176",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5919,7 +5974,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-174",
+					"id": "obj-177",
 					"maxclass": "live.text",
 					"mode": 0,
 					"numinlets": 1,
@@ -5960,7 +6015,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-175",
+					"id": "obj-178",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5978,7 +6033,261 @@
 			},
 			{
 				"box": {
-					"id": "obj-176",
+					"id": "obj-179",
+					"maxclass": "live.text",
+					"mode": 1,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						""
+					],
+					"parameter_enable": 1,
+					"patching_rect": [
+						700.0,
+						360.0,
+						60.0,
+						20.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						462.0,
+						114.0,
+						120.0,
+						16.0
+					],
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "liveengine page",
+							"parameter_shortname": "page",
+							"parameter_type": 2,
+							"parameter_enum": [
+								"sounds",
+								"grooves"
+							]
+						}
+					},
+					"text": "sounds",
+					"texton": "grooves",
+					"varname": "liveengine page"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-180",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						700.0,
+						390.0,
+						40.0,
+						22.0
+					],
+					"text": "+ 1"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-181",
+					"maxclass": "live.menu",
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"float"
+					],
+					"parameter_enable": 1,
+					"patching_rect": [
+						1500.0,
+						60.0,
+						100.0,
+						15.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						462.0,
+						134.0,
+						120.0,
+						15.0
+					],
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "liveengine tempo source",
+							"parameter_shortname": "tempo",
+							"parameter_type": 2,
+							"parameter_enum": [
+								"patch",
+								"midi-clock",
+								"transport",
+								"link"
+							],
+							"parameter_initial_enable": 0
+						}
+					},
+					"varname": "liveengine tempo source"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-182",
+					"maxclass": "newobj",
+					"numinlets": 5,
+					"numoutlets": 5,
+					"outlettype": [
+						"",
+						"",
+						"",
+						"",
+						""
+					],
+					"patching_rect": [
+						1500.0,
+						90.0,
+						120.0,
+						22.0
+					],
+					"text": "route 0 1 2 3"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-183",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1500.0,
+						120.0,
+						115.0,
+						22.0
+					],
+					"text": "/tempo/source patch"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-184",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1620.0,
+						120.0,
+						115.0,
+						22.0
+					],
+					"text": "/tempo/source midi-clock"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-185",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1740.0,
+						120.0,
+						115.0,
+						22.0
+					],
+					"text": "/tempo/source transport"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-186",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1860.0,
+						120.0,
+						115.0,
+						22.0
+					],
+					"text": "/tempo/source link"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-187",
+					"maxclass": "live.text",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						""
+					],
+					"parameter_enable": 1,
+					"patching_rect": [
+						1700.0,
+						150.0,
+						80.0,
+						20.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						462.0,
+						153.0,
+						120.0,
+						16.0
+					],
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "liveengine groove stop",
+							"parameter_shortname": "stop",
+							"parameter_type": 2,
+							"parameter_enum": [
+								"off",
+								"on"
+							]
+						}
+					},
+					"text": "stop groove",
+					"texton": "stop groove",
+					"varname": "liveengine groove stop"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-188",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1700.0,
+						180.0,
+						80.0,
+						22.0
+					],
+					"text": "/groove/stop"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-189",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 3,
@@ -5998,7 +6307,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-177",
+					"id": "obj-190",
 					"maxclass": "textbutton",
 					"mode": 0,
 					"numinlets": 1,
@@ -6029,7 +6338,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-178",
+					"id": "obj-191",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6047,7 +6356,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-179",
+					"id": "obj-192",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6065,7 +6374,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-180",
+					"id": "obj-193",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 9,
@@ -6091,7 +6400,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-181",
+					"id": "obj-194",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6109,7 +6418,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-182",
+					"id": "obj-195",
 					"maxclass": "newobj",
 					"numinlets": 3,
 					"numoutlets": 1,
@@ -6127,7 +6436,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-183",
+					"id": "obj-196",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6145,7 +6454,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-184",
+					"id": "obj-197",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6163,7 +6472,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-185",
+					"id": "obj-198",
 					"maxclass": "newobj",
 					"numinlets": 8,
 					"numoutlets": 8,
@@ -6188,7 +6497,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-186",
+					"id": "obj-199",
 					"maxclass": "newobj",
 					"numinlets": 65,
 					"numoutlets": 65,
@@ -6270,7 +6579,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-187",
+					"id": "obj-200",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -6289,7 +6598,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-188",
+					"id": "obj-201",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 2,
@@ -6308,7 +6617,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-189",
+					"id": "obj-202",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -6327,7 +6636,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-190",
+					"id": "obj-203",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6345,7 +6654,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-191",
+					"id": "obj-204",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 2,
@@ -6364,7 +6673,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-192",
+					"id": "obj-205",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 3,
@@ -6384,7 +6693,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-193",
+					"id": "obj-206",
 					"maxclass": "newobj",
 					"numinlets": 4,
 					"numoutlets": 1,
@@ -6402,7 +6711,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-194",
+					"id": "obj-207",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6420,7 +6729,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-195",
+					"id": "obj-208",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6438,7 +6747,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-196",
+					"id": "obj-209",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6456,7 +6765,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-197",
+					"id": "obj-210",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6474,7 +6783,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-198",
+					"id": "obj-211",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 3,
@@ -6494,7 +6803,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-199",
+					"id": "obj-212",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6512,7 +6821,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-200",
+					"id": "obj-213",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6530,7 +6839,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-201",
+					"id": "obj-214",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6548,7 +6857,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-202",
+					"id": "obj-215",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6567,7 +6876,7 @@
 			{
 				"box": {
 					"fontsize": 8.0,
-					"id": "obj-203",
+					"id": "obj-216",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6592,7 +6901,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-204",
+					"id": "obj-217",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6611,7 +6920,7 @@
 			{
 				"box": {
 					"fontsize": 8.0,
-					"id": "obj-205",
+					"id": "obj-218",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6636,7 +6945,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-206",
+					"id": "obj-219",
 					"maxclass": "multislider",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -6668,7 +6977,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-207",
+					"id": "obj-220",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6687,7 +6996,7 @@
 			{
 				"box": {
 					"fontsize": 8.0,
-					"id": "obj-208",
+					"id": "obj-221",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6712,7 +7021,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-209",
+					"id": "obj-222",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6731,7 +7040,7 @@
 			{
 				"box": {
 					"fontsize": 8.0,
-					"id": "obj-210",
+					"id": "obj-223",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6756,7 +7065,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-211",
+					"id": "obj-224",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6775,7 +7084,7 @@
 			{
 				"box": {
 					"fontsize": 8.0,
-					"id": "obj-212",
+					"id": "obj-225",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6800,7 +7109,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-213",
+					"id": "obj-226",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7022,7 +7331,19 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-18",
+						"obj-17",
+						0
+					],
+					"source": [
+						"obj-15",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-1",
 						0
 					],
 					"source": [
@@ -7034,7 +7355,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-19",
 						0
 					],
 					"source": [
@@ -7046,8 +7367,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-20",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-19",
@@ -7058,7 +7379,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-21",
 						0
 					],
 					"source": [
@@ -7070,8 +7391,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-22",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-21",
@@ -7082,7 +7403,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-23",
 						0
 					],
 					"source": [
@@ -7094,8 +7415,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-24",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-23",
@@ -7106,7 +7427,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-25",
 						0
 					],
 					"source": [
@@ -7118,8 +7439,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-26",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-25",
@@ -7130,7 +7451,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-27",
 						0
 					],
 					"source": [
@@ -7142,8 +7463,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-28",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-27",
@@ -7154,7 +7475,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-29",
 						0
 					],
 					"source": [
@@ -7166,8 +7487,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-30",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-29",
@@ -7178,7 +7499,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-31",
 						0
 					],
 					"source": [
@@ -7190,8 +7511,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-32",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-31",
@@ -7202,7 +7523,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-33",
 						0
 					],
 					"source": [
@@ -7214,8 +7535,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-34",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-33",
@@ -7226,7 +7547,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-35",
 						0
 					],
 					"source": [
@@ -7238,8 +7559,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-36",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-35",
@@ -7250,7 +7571,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-37",
 						0
 					],
 					"source": [
@@ -7262,8 +7583,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-38",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-37",
@@ -7274,7 +7595,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-39",
 						0
 					],
 					"source": [
@@ -7286,8 +7607,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-40",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-39",
@@ -7298,7 +7619,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-41",
 						0
 					],
 					"source": [
@@ -7310,8 +7631,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-42",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-41",
@@ -7322,7 +7643,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-43",
 						0
 					],
 					"source": [
@@ -7334,8 +7655,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-44",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-43",
@@ -7346,7 +7667,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-45",
 						0
 					],
 					"source": [
@@ -7358,8 +7679,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-46",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-45",
@@ -7370,7 +7691,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-47",
 						0
 					],
 					"source": [
@@ -7382,8 +7703,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-48",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-47",
@@ -7394,7 +7715,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-49",
 						0
 					],
 					"source": [
@@ -7406,8 +7727,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-50",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-49",
@@ -7418,7 +7739,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-51",
 						0
 					],
 					"source": [
@@ -7430,8 +7751,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-52",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-51",
@@ -7442,7 +7763,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-53",
 						0
 					],
 					"source": [
@@ -7454,8 +7775,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-54",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-53",
@@ -7466,7 +7787,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-55",
 						0
 					],
 					"source": [
@@ -7478,8 +7799,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-56",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-55",
@@ -7490,7 +7811,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-57",
 						0
 					],
 					"source": [
@@ -7502,8 +7823,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-58",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-57",
@@ -7514,7 +7835,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-59",
 						0
 					],
 					"source": [
@@ -7526,8 +7847,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-60",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-59",
@@ -7538,7 +7859,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-61",
 						0
 					],
 					"source": [
@@ -7550,8 +7871,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-62",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-61",
@@ -7562,7 +7883,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-63",
 						0
 					],
 					"source": [
@@ -7574,8 +7895,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-64",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-63",
@@ -7586,7 +7907,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-65",
 						0
 					],
 					"source": [
@@ -7598,8 +7919,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-66",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-65",
@@ -7610,7 +7931,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-67",
 						0
 					],
 					"source": [
@@ -7622,8 +7943,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-68",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-67",
@@ -7634,7 +7955,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-69",
 						0
 					],
 					"source": [
@@ -7646,8 +7967,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-70",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-69",
@@ -7658,7 +7979,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-71",
 						0
 					],
 					"source": [
@@ -7670,8 +7991,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-72",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-71",
@@ -7682,7 +8003,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-73",
 						0
 					],
 					"source": [
@@ -7694,8 +8015,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-74",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-73",
@@ -7706,7 +8027,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-75",
 						0
 					],
 					"source": [
@@ -7718,8 +8039,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-76",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-75",
@@ -7730,7 +8051,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-77",
 						0
 					],
 					"source": [
@@ -7742,8 +8063,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-78",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-77",
@@ -7754,7 +8075,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-79",
 						0
 					],
 					"source": [
@@ -7766,8 +8087,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-80",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-79",
@@ -7778,7 +8099,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-81",
 						0
 					],
 					"source": [
@@ -7790,8 +8111,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-82",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-81",
@@ -7802,7 +8123,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-83",
 						0
 					],
 					"source": [
@@ -7814,8 +8135,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-84",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-83",
@@ -7826,7 +8147,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-85",
 						0
 					],
 					"source": [
@@ -7838,8 +8159,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-86",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-85",
@@ -7850,7 +8171,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-87",
 						0
 					],
 					"source": [
@@ -7862,8 +8183,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-88",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-87",
@@ -7874,7 +8195,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-89",
 						0
 					],
 					"source": [
@@ -7886,8 +8207,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-90",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-89",
@@ -7898,7 +8219,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-91",
 						0
 					],
 					"source": [
@@ -7910,8 +8231,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-92",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-91",
@@ -7922,7 +8243,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-93",
 						0
 					],
 					"source": [
@@ -7934,8 +8255,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-94",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-93",
@@ -7946,7 +8267,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-95",
 						0
 					],
 					"source": [
@@ -7958,8 +8279,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-96",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-95",
@@ -7970,7 +8291,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-97",
 						0
 					],
 					"source": [
@@ -7982,8 +8303,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-98",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-97",
@@ -7994,7 +8315,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-99",
 						0
 					],
 					"source": [
@@ -8006,8 +8327,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-100",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-99",
@@ -8018,7 +8339,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-101",
 						0
 					],
 					"source": [
@@ -8030,8 +8351,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-102",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-101",
@@ -8042,7 +8363,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-103",
 						0
 					],
 					"source": [
@@ -8054,8 +8375,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-104",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-103",
@@ -8066,7 +8387,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-105",
 						0
 					],
 					"source": [
@@ -8078,8 +8399,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-106",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-105",
@@ -8090,7 +8411,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-107",
 						0
 					],
 					"source": [
@@ -8102,8 +8423,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-108",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-107",
@@ -8114,7 +8435,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-109",
 						0
 					],
 					"source": [
@@ -8126,8 +8447,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-110",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-109",
@@ -8138,7 +8459,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-111",
 						0
 					],
 					"source": [
@@ -8150,8 +8471,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-112",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-111",
@@ -8162,7 +8483,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-113",
 						0
 					],
 					"source": [
@@ -8174,8 +8495,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-114",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-113",
@@ -8186,7 +8507,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-115",
 						0
 					],
 					"source": [
@@ -8198,8 +8519,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-116",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-115",
@@ -8210,7 +8531,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-117",
 						0
 					],
 					"source": [
@@ -8222,8 +8543,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-118",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-117",
@@ -8234,7 +8555,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-119",
 						0
 					],
 					"source": [
@@ -8246,8 +8567,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-120",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-119",
@@ -8258,7 +8579,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-121",
 						0
 					],
 					"source": [
@@ -8270,8 +8591,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-122",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-121",
@@ -8282,7 +8603,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-123",
 						0
 					],
 					"source": [
@@ -8294,8 +8615,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-124",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-123",
@@ -8306,7 +8627,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-125",
 						0
 					],
 					"source": [
@@ -8318,8 +8639,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-126",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-125",
@@ -8330,7 +8651,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-127",
 						0
 					],
 					"source": [
@@ -8342,8 +8663,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-128",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-127",
@@ -8354,7 +8675,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-129",
 						0
 					],
 					"source": [
@@ -8366,8 +8687,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-130",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-129",
@@ -8378,7 +8699,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-131",
 						0
 					],
 					"source": [
@@ -8390,8 +8711,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-132",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-131",
@@ -8402,7 +8723,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-133",
 						0
 					],
 					"source": [
@@ -8414,8 +8735,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-134",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-133",
@@ -8426,7 +8747,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-135",
 						0
 					],
 					"source": [
@@ -8438,8 +8759,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-136",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-135",
@@ -8450,7 +8771,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-137",
 						0
 					],
 					"source": [
@@ -8462,8 +8783,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-138",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-137",
@@ -8474,7 +8795,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-139",
 						0
 					],
 					"source": [
@@ -8486,8 +8807,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-140",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-139",
@@ -8498,7 +8819,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-141",
 						0
 					],
 					"source": [
@@ -8510,8 +8831,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-142",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-141",
@@ -8522,7 +8843,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-143",
 						0
 					],
 					"source": [
@@ -8534,8 +8855,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-144",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-143",
@@ -8550,18 +8871,6 @@
 						0
 					],
 					"source": [
-						"obj-143",
-						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-146",
-						0
-					],
-					"source": [
 						"obj-144",
 						0
 					]
@@ -8570,7 +8879,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-146",
+						"obj-15",
 						1
 					],
 					"source": [
@@ -8598,6 +8907,18 @@
 						0
 					],
 					"source": [
+						"obj-146",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-149",
+						0
+					],
+					"source": [
 						"obj-147",
 						0
 					]
@@ -8606,8 +8927,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-1",
-						0
+						"obj-149",
+						1
 					],
 					"source": [
 						"obj-148",
@@ -8630,7 +8951,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-1",
+						"obj-151",
 						0
 					],
 					"source": [
@@ -8642,7 +8963,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-152",
+						"obj-1",
 						0
 					],
 					"source": [
@@ -8654,7 +8975,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-1",
+						"obj-153",
 						0
 					],
 					"source": [
@@ -8666,7 +8987,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-154",
+						"obj-1",
 						0
 					],
 					"source": [
@@ -8678,7 +8999,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-1",
+						"obj-155",
 						0
 					],
 					"source": [
@@ -8690,7 +9011,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-156",
+						"obj-1",
 						0
 					],
 					"source": [
@@ -8702,7 +9023,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-1",
+						"obj-157",
 						0
 					],
 					"source": [
@@ -8714,7 +9035,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-158",
+						"obj-1",
 						0
 					],
 					"source": [
@@ -8726,7 +9047,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-1",
+						"obj-159",
 						0
 					],
 					"source": [
@@ -8738,7 +9059,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-160",
+						"obj-1",
 						0
 					],
 					"source": [
@@ -8750,7 +9071,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-1",
+						"obj-161",
 						0
 					],
 					"source": [
@@ -8762,7 +9083,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-162",
+						"obj-1",
 						0
 					],
 					"source": [
@@ -8798,11 +9119,47 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-164",
+						"obj-165",
 						0
 					],
 					"source": [
-						"obj-162",
+						"obj-164",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-166",
+						0
+					],
+					"source": [
+						"obj-165",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-1",
+						0
+					],
+					"source": [
+						"obj-166",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-167",
+						0
+					],
+					"source": [
+						"obj-165",
 						1
 					]
 				}
@@ -8814,7 +9171,7 @@
 						0
 					],
 					"source": [
-						"obj-164",
+						"obj-167",
 						0
 					]
 				}
@@ -8822,11 +9179,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-165",
+						"obj-168",
 						0
 					],
 					"source": [
-						"obj-162",
+						"obj-165",
 						2
 					]
 				}
@@ -8838,7 +9195,7 @@
 						0
 					],
 					"source": [
-						"obj-165",
+						"obj-168",
 						0
 					]
 				}
@@ -8846,11 +9203,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-166",
+						"obj-169",
 						0
 					],
 					"source": [
-						"obj-162",
+						"obj-165",
 						3
 					]
 				}
@@ -8862,30 +9219,6 @@
 						0
 					],
 					"source": [
-						"obj-166",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-169",
-						0
-					],
-					"source": [
-						"obj-168",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-170",
-						0
-					],
-					"source": [
 						"obj-169",
 						0
 					]
@@ -8894,31 +9227,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-170",
-						0
-					],
-					"source": [
-						"obj-169",
-						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-171",
-						0
-					],
-					"source": [
-						"obj-170",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-1",
+						"obj-172",
 						0
 					],
 					"source": [
@@ -8942,7 +9251,19 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-1",
+						"obj-173",
+						0
+					],
+					"source": [
+						"obj-172",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-174",
 						0
 					],
 					"source": [
@@ -8954,7 +9275,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-175",
+						"obj-1",
 						0
 					],
 					"source": [
@@ -8966,7 +9287,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-1",
+						"obj-176",
 						0
 					],
 					"source": [
@@ -8978,7 +9299,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-178",
+						"obj-1",
 						0
 					],
 					"source": [
@@ -9014,18 +9335,6 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-179",
-						0
-					],
-					"source": [
-						"obj-176",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-180",
 						0
 					],
@@ -9038,48 +9347,24 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-15",
+						0
+					],
+					"source": [
+						"obj-180",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-182",
+						0
+					],
+					"source": [
 						"obj-181",
 						0
-					],
-					"source": [
-						"obj-180",
-						7
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-182",
-						1
-					],
-					"source": [
-						"obj-181",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-182",
-						2
-					],
-					"source": [
-						"obj-180",
-						6
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-182",
-						0
-					],
-					"source": [
-						"obj-180",
-						4
 					]
 				}
 			},
@@ -9110,7 +9395,19 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-185",
+						"obj-184",
+						0
+					],
+					"source": [
+						"obj-182",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-1",
 						0
 					],
 					"source": [
@@ -9122,35 +9419,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-15",
+						"obj-185",
 						0
 					],
 					"source": [
-						"obj-186",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-17",
-						0
-					],
-					"source": [
-						"obj-186",
-						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-19",
-						0
-					],
-					"source": [
-						"obj-186",
+						"obj-182",
 						2
 					]
 				}
@@ -9158,11 +9431,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-21",
+						"obj-1",
 						0
 					],
 					"source": [
+						"obj-185",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-186",
+						0
+					],
+					"source": [
+						"obj-182",
 						3
 					]
 				}
@@ -9170,47 +9455,107 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-23",
+						"obj-1",
 						0
 					],
 					"source": [
 						"obj-186",
-						4
+						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-25",
+						"obj-188",
 						0
 					],
 					"source": [
-						"obj-186",
-						5
+						"obj-187",
+						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-27",
+						"obj-1",
 						0
 					],
 					"source": [
-						"obj-186",
-						6
+						"obj-188",
+						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-29",
+						"obj-191",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-189",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-191",
+						0
+					],
+					"source": [
+						"obj-190",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-1",
+						0
+					],
+					"source": [
+						"obj-191",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-192",
+						0
+					],
+					"source": [
+						"obj-189",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-193",
+						0
+					],
+					"source": [
+						"obj-192",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-194",
+						0
+					],
+					"source": [
+						"obj-193",
 						7
 					]
 				}
@@ -9218,11 +9563,179 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-31",
+						"obj-195",
+						1
+					],
+					"source": [
+						"obj-194",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-195",
+						2
+					],
+					"source": [
+						"obj-193",
+						6
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-195",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-193",
+						4
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-196",
+						0
+					],
+					"source": [
+						"obj-195",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-1",
+						0
+					],
+					"source": [
+						"obj-196",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-198",
+						0
+					],
+					"source": [
+						"obj-197",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-18",
+						0
+					],
+					"source": [
+						"obj-199",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-20",
+						0
+					],
+					"source": [
+						"obj-199",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-22",
+						0
+					],
+					"source": [
+						"obj-199",
+						2
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-24",
+						0
+					],
+					"source": [
+						"obj-199",
+						3
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-26",
+						0
+					],
+					"source": [
+						"obj-199",
+						4
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-28",
+						0
+					],
+					"source": [
+						"obj-199",
+						5
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-30",
+						0
+					],
+					"source": [
+						"obj-199",
+						6
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-32",
+						0
+					],
+					"source": [
+						"obj-199",
+						7
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-34",
+						0
+					],
+					"source": [
+						"obj-199",
 						8
 					]
 				}
@@ -9230,11 +9743,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-33",
+						"obj-36",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						9
 					]
 				}
@@ -9242,11 +9755,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-35",
+						"obj-38",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						10
 					]
 				}
@@ -9254,11 +9767,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-37",
+						"obj-40",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						11
 					]
 				}
@@ -9266,11 +9779,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-39",
+						"obj-42",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						12
 					]
 				}
@@ -9278,11 +9791,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-41",
+						"obj-44",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						13
 					]
 				}
@@ -9290,11 +9803,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-43",
+						"obj-46",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						14
 					]
 				}
@@ -9302,11 +9815,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-45",
+						"obj-48",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						15
 					]
 				}
@@ -9314,11 +9827,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-47",
+						"obj-50",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						16
 					]
 				}
@@ -9326,11 +9839,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-49",
+						"obj-52",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						17
 					]
 				}
@@ -9338,11 +9851,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-51",
+						"obj-54",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						18
 					]
 				}
@@ -9350,11 +9863,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-53",
+						"obj-56",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						19
 					]
 				}
@@ -9362,11 +9875,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-55",
+						"obj-58",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						20
 					]
 				}
@@ -9374,11 +9887,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-57",
+						"obj-60",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						21
 					]
 				}
@@ -9386,11 +9899,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-59",
+						"obj-62",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						22
 					]
 				}
@@ -9398,11 +9911,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-61",
+						"obj-64",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						23
 					]
 				}
@@ -9410,11 +9923,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-63",
+						"obj-66",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						24
 					]
 				}
@@ -9422,11 +9935,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-65",
+						"obj-68",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						25
 					]
 				}
@@ -9434,11 +9947,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-67",
+						"obj-70",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						26
 					]
 				}
@@ -9446,11 +9959,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-69",
+						"obj-72",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						27
 					]
 				}
@@ -9458,11 +9971,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-71",
+						"obj-74",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						28
 					]
 				}
@@ -9470,11 +9983,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-73",
+						"obj-76",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						29
 					]
 				}
@@ -9482,11 +9995,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-75",
+						"obj-78",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						30
 					]
 				}
@@ -9494,11 +10007,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-77",
+						"obj-80",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						31
 					]
 				}
@@ -9506,11 +10019,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-79",
+						"obj-82",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						32
 					]
 				}
@@ -9518,11 +10031,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-81",
+						"obj-84",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						33
 					]
 				}
@@ -9530,11 +10043,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-83",
+						"obj-86",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						34
 					]
 				}
@@ -9542,11 +10055,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-85",
+						"obj-88",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						35
 					]
 				}
@@ -9554,11 +10067,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-87",
+						"obj-90",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						36
 					]
 				}
@@ -9566,11 +10079,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-89",
+						"obj-92",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						37
 					]
 				}
@@ -9578,11 +10091,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-91",
+						"obj-94",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						38
 					]
 				}
@@ -9590,11 +10103,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-93",
+						"obj-96",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						39
 					]
 				}
@@ -9602,11 +10115,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-95",
+						"obj-98",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						40
 					]
 				}
@@ -9614,11 +10127,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-97",
+						"obj-100",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						41
 					]
 				}
@@ -9626,11 +10139,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-99",
+						"obj-102",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						42
 					]
 				}
@@ -9638,11 +10151,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-101",
+						"obj-104",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						43
 					]
 				}
@@ -9650,11 +10163,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-103",
+						"obj-106",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						44
 					]
 				}
@@ -9662,11 +10175,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-105",
+						"obj-108",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						45
 					]
 				}
@@ -9674,11 +10187,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-107",
+						"obj-110",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						46
 					]
 				}
@@ -9686,11 +10199,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-109",
+						"obj-112",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						47
 					]
 				}
@@ -9698,11 +10211,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-111",
+						"obj-114",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						48
 					]
 				}
@@ -9710,11 +10223,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-113",
+						"obj-116",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						49
 					]
 				}
@@ -9722,11 +10235,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-115",
+						"obj-118",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						50
 					]
 				}
@@ -9734,11 +10247,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-117",
+						"obj-120",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						51
 					]
 				}
@@ -9746,11 +10259,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-119",
+						"obj-122",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						52
 					]
 				}
@@ -9758,11 +10271,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-121",
+						"obj-124",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						53
 					]
 				}
@@ -9770,11 +10283,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-123",
+						"obj-126",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						54
 					]
 				}
@@ -9782,11 +10295,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-125",
+						"obj-128",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						55
 					]
 				}
@@ -9794,11 +10307,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-127",
+						"obj-130",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						56
 					]
 				}
@@ -9806,11 +10319,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-129",
+						"obj-132",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						57
 					]
 				}
@@ -9818,11 +10331,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-131",
+						"obj-134",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						58
 					]
 				}
@@ -9830,11 +10343,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-133",
+						"obj-136",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						59
 					]
 				}
@@ -9842,11 +10355,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-135",
+						"obj-138",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						60
 					]
 				}
@@ -9854,11 +10367,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-137",
+						"obj-140",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						61
 					]
 				}
@@ -9866,11 +10379,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-139",
+						"obj-142",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						62
 					]
 				}
@@ -9878,11 +10391,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-141",
+						"obj-144",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-199",
 						63
 					]
 				}
@@ -9890,11 +10403,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-194",
+						"obj-207",
 						0
 					],
 					"source": [
-						"obj-192",
+						"obj-205",
 						0
 					]
 				}
@@ -9902,11 +10415,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-193",
+						"obj-206",
 						1
 					],
 					"source": [
-						"obj-194",
+						"obj-207",
 						0
 					]
 				}
@@ -9914,11 +10427,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-195",
+						"obj-208",
 						0
 					],
 					"source": [
-						"obj-192",
+						"obj-205",
 						1
 					]
 				}
@@ -9926,11 +10439,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-193",
+						"obj-206",
 						2
 					],
 					"source": [
-						"obj-195",
+						"obj-208",
 						0
 					]
 				}
@@ -9938,11 +10451,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-196",
+						"obj-209",
 						0
 					],
 					"source": [
-						"obj-192",
+						"obj-205",
 						2
 					]
 				}
@@ -9950,179 +10463,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-193",
+						"obj-206",
 						3
 					],
 					"source": [
-						"obj-196",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-187",
-						0
-					],
-					"source": [
-						"obj-185",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-191",
-						0
-					],
-					"source": [
-						"obj-187",
-						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-188",
-						0
-					],
-					"source": [
-						"obj-187",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-192",
-						0
-					],
-					"source": [
-						"obj-191",
-						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-189",
-						0
-					],
-					"source": [
-						"obj-188",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-190",
-						1
-					],
-					"source": [
-						"obj-189",
-						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-190",
-						0
-					],
-					"source": [
-						"obj-189",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-193",
-						0
-					],
-					"source": [
-						"obj-190",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-197",
-						0
-					],
-					"source": [
-						"obj-193",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-186",
-						0
-					],
-					"source": [
-						"obj-197",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-198",
-						0
-					],
-					"source": [
-						"obj-185",
-						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-200",
-						1
-					],
-					"source": [
-						"obj-198",
-						2
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-199",
-						1
-					],
-					"source": [
-						"obj-198",
-						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-199",
-						0
-					],
-					"source": [
-						"obj-198",
+						"obj-209",
 						0
 					]
 				}
@@ -10134,8 +10479,20 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-198",
 						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-204",
+						0
+					],
+					"source": [
+						"obj-200",
+						1
 					]
 				}
 			},
@@ -10154,12 +10511,12 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-186",
+						"obj-205",
 						0
 					],
 					"source": [
-						"obj-201",
-						0
+						"obj-204",
+						1
 					]
 				}
 			},
@@ -10170,8 +10527,20 @@
 						0
 					],
 					"source": [
-						"obj-185",
-						4
+						"obj-201",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-203",
+						1
+					],
+					"source": [
+						"obj-202",
+						1
 					]
 				}
 			},
@@ -10190,72 +10559,12 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-204",
-						0
-					],
-					"source": [
-						"obj-185",
-						2
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-205",
-						0
-					],
-					"source": [
-						"obj-204",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-206",
 						0
 					],
 					"source": [
-						"obj-185",
-						3
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-207",
+						"obj-203",
 						0
-					],
-					"source": [
-						"obj-185",
-						6
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-208",
-						0
-					],
-					"source": [
-						"obj-207",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-209",
-						0
-					],
-					"source": [
-						"obj-185",
-						5
 					]
 				}
 			},
@@ -10266,7 +10575,19 @@
 						0
 					],
 					"source": [
-						"obj-209",
+						"obj-206",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-199",
+						0
+					],
+					"source": [
+						"obj-210",
 						0
 					]
 				}
@@ -10278,8 +10599,8 @@
 						0
 					],
 					"source": [
-						"obj-185",
-						7
+						"obj-198",
+						1
 					]
 				}
 			},
@@ -10287,11 +10608,23 @@
 				"patchline": {
 					"destination": [
 						"obj-213",
-						0
+						1
 					],
 					"source": [
-						"obj-185",
-						7
+						"obj-211",
+						2
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-212",
+						1
+					],
+					"source": [
+						"obj-211",
+						1
 					]
 				}
 			},
@@ -10303,6 +10636,186 @@
 					],
 					"source": [
 						"obj-211",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-213",
+						0
+					],
+					"source": [
+						"obj-212",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-214",
+						0
+					],
+					"source": [
+						"obj-213",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-199",
+						0
+					],
+					"source": [
+						"obj-214",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-215",
+						0
+					],
+					"source": [
+						"obj-198",
+						4
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-216",
+						0
+					],
+					"source": [
+						"obj-215",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-217",
+						0
+					],
+					"source": [
+						"obj-198",
+						2
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-218",
+						0
+					],
+					"source": [
+						"obj-217",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-219",
+						0
+					],
+					"source": [
+						"obj-198",
+						3
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-220",
+						0
+					],
+					"source": [
+						"obj-198",
+						6
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-221",
+						0
+					],
+					"source": [
+						"obj-220",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-222",
+						0
+					],
+					"source": [
+						"obj-198",
+						5
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-223",
+						0
+					],
+					"source": [
+						"obj-222",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-224",
+						0
+					],
+					"source": [
+						"obj-198",
+						7
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-226",
+						0
+					],
+					"source": [
+						"obj-198",
+						7
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-225",
+						0
+					],
+					"source": [
+						"obj-224",
 						0
 					]
 				}
