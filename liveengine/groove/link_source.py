@@ -7,8 +7,12 @@ quantum of one bar (4 beats) so bar lines agree. Link's host clock is not perf_c
 it reads CLOCK_MONOTONIC_RAW; seen 0.27 s apart), so each read pairs the two clocks, and the engine's
 one clock (server/clock.py) turns the host time into a frame.
 
-Thread: `beat_map` from the groove thread (every 5 ms); it returns the previous map while Link's
-timeline stays within REANCHOR_FRAMES of it, so the sequencer re-anchors only on a change.
+A read's frame comes from the clock's last callback, and a callback only ever starts late (see
+server/clock.py): a late one puts the frame early. So the map's beat 0 is the latest of the last
+PHASE_READS reads at one tempo (the least late), and the previous map is returned while that stays
+within REANCHOR_FRAMES of it, so the sequencer re-anchors only on a change.
+
+Thread: `beat_map` from the groove thread (every 5 ms).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Callable
 from liveengine.groove.tempo import BEATS_PER_BAR, BeatMap, TempoSource
 
 REANCHOR_FRAMES = 4.0  # under 0.1 ms at 48 kHz: closer than this, the map already followed is kept
+PHASE_READS = 16  # 80 ms of the groove thread's reads: short enough that a device clock's drift does not show
 
 
 class LinkTempo(TempoSource):
@@ -34,6 +39,8 @@ class LinkTempo(TempoSource):
         self.link = link.Link(float(bpm))
         self.link.enabled = True
         self._map: BeatMap | None = None
+        self._zeros: list[float] = []  # frames of beat 0 from the recent reads
+        self._tempo = 0.0
         self.updates = 0
 
     def _host_time(self) -> tuple[float, float]:
@@ -51,7 +58,12 @@ class LinkTempo(TempoSource):
         state = self.link.captureAppSessionState()
         link_time, host = self._host_time()
         beat = state.beatAtTime(int(link_time * 1e6), BEATS_PER_BAR)
-        fresh = BeatMap(float(self.frame_at(host)), beat, state.tempo(), self.samplerate, True)
+        bpm = state.tempo()
+        read = BeatMap(float(self.frame_at(host)), beat, bpm, self.samplerate, True)
+        if bpm != self._tempo:
+            self._zeros, self._tempo = [], bpm
+        self._zeros = self._zeros[-(PHASE_READS - 1):] + [read.frame_of_beat(0.0)]
+        fresh = BeatMap(max(self._zeros) + beat * read.frames_per_beat, beat, bpm, self.samplerate, True)
         old = self._map
         if old is None or old.bpm != fresh.bpm or abs(old.frame_of_beat(fresh.beat) - fresh.frame) > REANCHOR_FRAMES:
             self._map = fresh
