@@ -219,12 +219,13 @@ def cmd_play(args) -> int:
         print_grid_map(engine)
         if args.record:
             engine.record(args.record, overwrite=args.force)
-        from liveengine.control.midi.cli import server_reads_midi, start_for_play
+        from liveengine.control.midi.cli import open_groove_midi_out, server_reads_midi, start_for_play
 
         server_midi = server_reads_midi(patch, args, device_spec)
         if server_midi:  # notes read in the audio server's own JACK callback, at their exact frames
             device_spec = dataclasses.replace(device_spec, midi_in=True)
         midi = start_for_play(engine, patch, args, say, server=server_midi)  # before the stream: see control/midi/ports.py PortPool
+        device_spec = open_groove_midi_out(engine, patch, args, device_spec, say)  # the groove's notes out, if it sends any
         try:
             engine.start(device_spec)
         except LiveEngineError as exc:

@@ -16,6 +16,7 @@ from typing import Callable
 from liveengine import handlers
 from liveengine.errors import LiveEngineError
 from liveengine.groove.pattern import VOICES as GROOVE_VOICES
+from liveengine.groove.tempo import SOURCES as TEMPO_SOURCES
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +150,13 @@ COMMANDS: dict[str, CommandSpec] = {
         CommandSpec("/groove/kit", (Arg("voice", str, choices=GROOVE_VOICES), Arg("row", int, 0, 15), Arg("col", int, 0, 15)),
                     "play a groove voice on this pad of the sound grid", handler=handlers.groove_kit),
         CommandSpec("/groove/stop", (), "stop the groove: no more hits scheduled (those already queued, up to 0.1 s and a step ahead, still play); the next /groove starts it again", handler=handlers.groove_stop),
+        CommandSpec("/tempo/source", (Arg("name", str, choices=TEMPO_SOURCES),),
+                    "follow this tempo source from the next step not yet scheduled: patch (its bpm and /param tempo), midi-clock, "
+                    "transport (Live's, through /transport), link (the optional extra: pip install 'liveengine[link]')",
+                    handler=handlers.tempo_source),
+        CommandSpec("/transport", (Arg("tempo", float, 20.0, 300.0), Arg("beat", float, -1e6, 1e9), Arg("playing", int, 0, 1)),
+                    "Live's transport: at the bundle's timetag Live is at this beat (quarter notes from its song start) at this tempo, "
+                    "playing (1) or stopped (0); the groove follows it with /tempo/source transport", handler=handlers.transport),
         CommandSpec("/ping", (), "check that the engine is there", reply="/pong", handler=handlers.ping),
         CommandSpec("/status", (), "report the engine's counters",
                     reply="/status voices xruns queue_drops late_commands cpu_load rendered_pads total_pads memory_mb "

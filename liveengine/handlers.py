@@ -52,6 +52,7 @@ def _to_engine(method: str) -> Callable[["Engine", "Command", Caller], bool]:
 pad, xy, latent, mix = _to_engine("pad"), _to_engine("xy"), _to_engine("latent"), _to_engine("mix")
 pad_off, param, mapping, choke, panic = (_to_engine(m) for m in ("pad_off", "param", "mapping", "choke", "panic"))
 groove_pad, groove_xy, groove_kit, groove_stop = (_to_engine(m) for m in ("groove_pad", "groove_xy", "groove_kit", "groove_stop"))
+tempo_source, transport = _to_engine("tempo_source"), _to_engine("transport")
 
 
 def status_values(engine: "Engine") -> tuple:

@@ -9,11 +9,16 @@ regenerates both files and fails when the committed ones differ. `--check` does 
 What the device does (a MIDI effect on a MIDI track):
 - MIDI notes 36..99 become `/pad row col velocity` (note 36 = row 0, column 0, bottom left; 8 notes
   a row); every MIDI message also passes through unchanged.
-- An 8x8 grid of `textbutton`s (row 0 at the bottom) sends `/pad row col 1.` on mouse down.
+- An 8x8 grid of `textbutton`s (row 0 at the bottom) sends `/pad row col 1.` on mouse down, or
+  `/groove row col` while the **grooves** toggle is on (a `gate` between them); beside it a tempo
+  source menu (`/tempo/source NAME`) and a **stop groove** button (`/groove/stop`).
 - A `pictslider` XY pad sends `/xy x y` (0..1 each), at most one hit per 40 ms while dragged.
 - `live.dial`s send `/param NAME value` for the main parameters, ranges from PARAMS; a `live.menu`
   sends `/mapping NAME`; a `textedit` sends `/patch NAME` on Return; `live.text` buttons send
   `/panic` and `/capture`; a `connect` button re-sends `/subscribe 9001`.
+- From load, every 20 ms, `transport` (Live's, in a Max for Live device) is sent as `/transport tempo
+  beat playing` (beat = ticks / 480), for `/tempo/source transport`; plain messages, as udpsend sends
+  no bundles, placed by the engine at their arrival.
 - On load (`live.thisdevice`) it sends `/subscribe 9001`; `udpreceive 9001` feeds a `route` of the
   FEEDBACK addresses: `/pad/description` colours that pad's cell (`bgcolor`, r g b / 255),
   `/pad/playing` shows or hides a dot on it (`textcolor` alpha), `/progress`, `/level`, `/status`,
@@ -25,7 +30,9 @@ Object names, inlet/outlet counts and messages were checked against Cycling '74'
 button mode bangs its left outlet; pictslider `leftvalue`/`rightvalue`/`bottomvalue`/`topvalue`;
 zl `slice`/`ecils`; live.menu; textedit `keymode`) and against boxes saved by Max in public patchers
 (numinlets/numoutlets: route with N arguments has N+1 inlets and outlets, midiparse 1/8,
-live.thisdevice 1/3, textedit 1/4, live.menu 1/3, pictslider 2/2, textbutton 1/3, speedlim 2/1).
+live.thisdevice 1/3, textedit 1/4, live.menu 1/3, pictslider 2/2, textbutton 1/3, speedlim 2/1, metro 2/1,
+transport 2/9 with its outlets bars, beats, units, resolution, tempo, time signature, state, ticks, and one more;
+gate N 2/N, data in the right inlet, 0 closes it and K opens outlet K; append 2/1; + 2/1).
 
 The .amxd container, as far as public sources describe it (Ableton's own reader,
 github.com/Ableton/maxdevtools, `maxdiff/amxd_textconv.py`, and the unfrozen MIDI effect
@@ -58,7 +65,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from liveengine.commands import COMMANDS, MAPPING_NAMES, PARAMS  # noqa: E402
+from liveengine.commands import COMMANDS, MAPPING_NAMES, PARAMS, TEMPO_SOURCES  # noqa: E402
 from liveengine.control.osc.server import FEEDBACK  # noqa: E402
 from liveengine.patch.schema import SCHEMA  # noqa: E402
 
@@ -74,6 +81,8 @@ META_VALUE = 1
 XY_STEPS = 1000  # the pictslider's integer range; divided back to 0..1
 XY_SPEEDLIM_MS = 40
 DEVICE_HEIGHT = 169  # Live's device view height
+TRANSPORT_MS = 20  # how often Live's transport is sent (/transport)
+TICKS_PER_BEAT = 480  # Max's transport ticks a quarter note
 
 # Where each dial's initial value comes from: the patch schema's default for that setting.
 DIAL_DEFAULTS = {name: SCHEMA["grid"][name].default for name in DIALS if name in SCHEMA["grid"]}
@@ -168,7 +177,17 @@ def build_patcher() -> dict:
     p.connect(pack_pad, 0, prepend_pad, 0)
     p.connect(prepend_pad, 0, send, 0)
 
-    # The pad grid: one textbutton a pad, row 0 at the bottom. A click sends "row col 1." to /pad.
+    # The page: a click on the grid sends "row col" through a gate: out of its left outlet to /pad (with
+    # velocity 1.), out of its right to /groove, switched by the "grooves" toggle (set below, in the side column).
+    page_gate = p.obj("gate 2 1", 2, 2, (700, 420, 60, 22))
+    with_velocity = p.obj("append 1.", 2, 1, (700, 450, 65, 22))
+    groove_prepend = p.obj("prepend /groove", 1, 1, (800, 450, 100, 22))
+    p.connect(page_gate, 0, with_velocity, 0)
+    p.connect(with_velocity, 0, prepend_pad, 0)
+    p.connect(page_gate, 1, groove_prepend, 0)
+    p.connect(groove_prepend, 0, send, 0)
+
+    # The pad grid: one textbutton a pad, row 0 at the bottom. A click sends "row col" to the page gate.
     cell, gap, grid_x, grid_y = 17, 1, 4, 4
     cells = {}
     for r in range(ROWS):
@@ -180,9 +199,9 @@ def build_patcher() -> dict:
                 parameter_enable=0, text="\u25cf", texton="\u25cf", textcolor=[1.0, 1.0, 1.0, 0.0],
                 textoncolor=[0.0, 0.0, 0.0, 1.0], varname=f"pad_{r}_{c}", fontsize=9.0,
                 **shown(grid_x + c * (cell + gap), grid_y + (ROWS - 1 - r) * (cell + gap), cell, cell))
-            hit = p.msg(f"{r} {c} 1.", (x, y + 30, 50, 22))
+            hit = p.msg(f"{r} {c}", (x, y + 30, 50, 22))
             p.connect(button, 0, hit, 0)
-            p.connect(hit, 0, prepend_pad, 0)
+            p.connect(hit, 0, page_gate, 1)
             cells[r, c] = button
     grid_w = COLS * (cell + gap)
 
@@ -258,6 +277,34 @@ def build_patcher() -> dict:
         p.connect(button, 0, message, 0)
         p.connect(message, 0, send, 0)
 
+    # The groove page: the toggle (live.text in toggle mode: 0 or 1) opens the gate's right outlet; the tempo
+    # source menu sends /tempo/source NAME; a button stops the groove.
+    page_toggle = p.add("live.text", 1, 2, (700, 360, 60, 20), ["", ""], parameter_enable=1, mode=1,
+                        text="sounds", texton="grooves", varname="liveengine page",
+                        saved_attribute_attributes=parameter("liveengine page", "page", 2, parameter_enum=["sounds", "grooves"]),
+                        **shown(side_x, grid_y + 110, side_w, 16))
+    to_outlet = p.obj("+ 1", 2, 1, (700, 390, 40, 22))
+    p.connect(page_toggle, 0, to_outlet, 0)
+    p.connect(to_outlet, 0, page_gate, 0)
+    sources = p.add("live.menu", 1, 3, (1500, 60, 100, 15), ["", "", "float"], parameter_enable=1, varname="liveengine tempo source",
+                    saved_attribute_attributes=parameter("liveengine tempo source", "tempo", 2, parameter_enum=list(TEMPO_SOURCES),
+                                                         parameter_initial_enable=0),
+                    **shown(side_x, grid_y + 130, side_w, 15))
+    pick_source = p.obj("route " + " ".join(str(i) for i in range(len(TEMPO_SOURCES))), len(TEMPO_SOURCES) + 1,
+                        len(TEMPO_SOURCES) + 1, (1500, 90, 120, 22))
+    p.connect(sources, 0, pick_source, 0)
+    for i, name in enumerate(TEMPO_SOURCES):
+        choice = p.msg(f"/tempo/source {name}", (1500 + i * 120, 120, 115, 22))
+        p.connect(pick_source, i, choice, 0)
+        p.connect(choice, 0, send, 0)
+    stop = p.add("live.text", 1, 2, (1700, 150, 80, 20), ["", ""], parameter_enable=1, mode=0, text="stop groove",
+                 texton="stop groove", varname="liveengine groove stop",
+                 saved_attribute_attributes=parameter("liveengine groove stop", "stop", 2, parameter_enum=["off", "on"]),
+                 **shown(side_x, grid_y + 149, side_w, 16))
+    stop_message = p.msg("/groove/stop", (1700, 180, 80, 22))
+    p.connect(stop, 0, stop_message, 0)
+    p.connect(stop_message, 0, send, 0)
+
     # Subscribe on load, and again on demand (after the engine restarts).
     device = p.obj("live.thisdevice", 1, 3, (40, 500, 90, 22), ["bang", "int", "int"])
     connect = p.add("textbutton", 1, 3, (150, 500, 60, 20), ["", "", "int"], mode=0, outputmode=0, parameter_enable=0,
@@ -266,6 +313,24 @@ def build_patcher() -> dict:
     p.connect(device, 0, subscribe, 0)
     p.connect(connect, 0, subscribe, 0)
     p.connect(subscribe, 0, send, 0)
+
+    # Live's transport -> /transport tempo beat playing, every TRANSPORT_MS from load: `transport` in a Max for
+    # Live device reports Live's own (a bang dumps it; its outlets fire right to left, so the tempo, into
+    # pack's left inlet, comes last and sends). Max's udpsend sends no timetagged bundles: the engine places
+    # these at their arrival (counted as untimed) and averages the phase over the last 16.
+    metro = p.obj(f"metro {TRANSPORT_MS}", 2, 1, (1000, 500, 70, 22), ["bang"])
+    transport = p.obj("transport", 2, 9, (1000, 530, 130, 22), ["int", "int", "float", "float", "float", "", "int", "float", ""])
+    beats = p.obj(f"/ {TICKS_PER_BEAT}.", 2, 1, (1150, 560, 50, 22), ["float"])
+    pack_transport = p.obj("pack 120. 0. 0", 3, 1, (1000, 590, 100, 22))
+    prepend_transport = p.obj("prepend /transport", 1, 1, (1000, 620, 120, 22))
+    p.connect(device, 0, metro, 0)
+    p.connect(metro, 0, transport, 0)
+    p.connect(transport, 7, beats, 0)
+    p.connect(beats, 0, pack_transport, 1)
+    p.connect(transport, 6, pack_transport, 2)
+    p.connect(transport, 4, pack_transport, 0)
+    p.connect(pack_transport, 0, prepend_transport, 0)
+    p.connect(prepend_transport, 0, send, 0)
 
     # Feedback: udpreceive -> route FEEDBACK addresses.
     receive = p.obj(f"udpreceive {FEEDBACK_PORT}", 1, 1, (40, 600, 110, 22))

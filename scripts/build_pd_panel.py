@@ -2,7 +2,9 @@
 
 `[liveengine-panel HOST PORT FEEDBACK_PORT]` (vanilla Pd 0.51+) is a performer's panel around the two
 abstractions `[liveengine]` and `[liveengine-feedback]`: an 8x8 grid of pads (row 0 at the bottom; a
-`[bng]` on each sends `pad ROW COL 1`), x and y sliders sending `xy X Y`, mapping buttons, a
+`[bng]` on each sends `pad ROW COL 1`, or `groove ROW COL` on the groove page: the "grooves" toggle, or
+`page 0|1` into the panel's inlet, where `hit ROW COL` hits a pad too), the groove's stop, tempo
+source and density, x and y sliders sending `xy X Y`, mapping buttons, a
 patch-name box, capture and panic, and the engine's feedback drawn on the grid: each pad's `[cnv]`
 takes the colour of `/pad/description` (r g b packed into Pd's iemgui colour number) and shows a `*`
 label while `/pad/playing` says it sounds; `/progress`, `/level`, `/status`, `/error` and `/report`
@@ -23,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from liveengine.commands import COMMANDS, MAPPING_NAMES  # noqa: E402
+from liveengine.commands import COMMANDS, MAPPING_NAMES, TEMPO_SOURCES  # noqa: E402
 from liveengine.control.osc.server import FEEDBACK  # noqa: E402
 
 PANEL = ROOT / "patches" / "pd" / "liveengine-panel.pd"
@@ -58,7 +60,7 @@ class Pd:
 
 
 def build() -> str:
-    for address in ("/pad", "/xy", "/mapping", "/patch", "/capture", "/panic", "/subscribe"):
+    for address in ("/pad", "/xy", "/mapping", "/patch", "/capture", "/panic", "/subscribe", "/groove", "/groove/stop", "/tempo/source"):
         assert address in COMMANDS, address
     pd = Pd()
     dark, white = iem_colour(64, 64, 64), iem_colour(255, 255, 255)
@@ -78,15 +80,59 @@ def build() -> str:
     pd.connect(port, 0, subscribe, 0)
     pd.connect(subscribe, 0, engine, 0)
 
-    # Pads: a cnv shows the colour and the playing mark, a bng in its corner hits it.
+    # The page: the pads play sounds (/pad ROW COL 1) or grooves (/groove ROW COL), switched by the
+    # "grooves" toggle, or by "page 0|1" into the panel's inlet ("hit ROW COL" there hits a pad, so a
+    # hardware grid can play the panel's page).
+    side = GRID_X + COLS * PITCH + 40
+    inlet = pd.obj(20, 520, "inlet")
+    commands = pd.obj(20, 545, "route page hit")
+    page = pd.obj(side, GRID_Y + 200, "tgl 15 0 empty empty grooves 17 7 0 10 -262144 -1 -1 0 1")
+    page_split = pd.obj(160, 520, "t f f")
+    sounds_open = pd.obj(160, 545, "== 0")
+    to_sounds = pd.obj(160, 575, "spigot 1")
+    to_grooves = pd.obj(260, 575, "spigot")
+    pad_prepend = pd.obj(160, 600, "list prepend pad")
+    pad_velocity = pd.obj(160, 625, "list append 1")
+    pad_trim = pd.obj(160, 650, "list trim")
+    groove_prepend = pd.obj(260, 600, "list prepend groove")
+    groove_trim = pd.obj(260, 625, "list trim")
+    pd.connect(inlet, 0, commands, 0)
+    pd.connect(commands, 0, page, 0)
+    pd.connect(page, 0, page_split, 0)
+    pd.connect(page_split, 1, to_grooves, 1)
+    pd.connect(page_split, 0, sounds_open, 0)
+    pd.connect(sounds_open, 0, to_sounds, 1)
+    pd.connect(commands, 1, to_sounds, 0)
+    pd.connect(commands, 1, to_grooves, 0)
+    pd.connect(to_sounds, 0, pad_prepend, 0)
+    pd.connect(pad_prepend, 0, pad_velocity, 0)
+    pd.connect(pad_velocity, 0, pad_trim, 0)
+    pd.connect(pad_trim, 0, engine, 0)
+    pd.connect(to_grooves, 0, groove_prepend, 0)
+    pd.connect(groove_prepend, 0, groove_trim, 0)
+    pd.connect(groove_trim, 0, engine, 0)
+
+    # Pads: a cnv shows the colour and the playing mark, a bng in its corner hits it (on the page shown).
     for r in range(ROWS):
         for c in range(COLS):
             x, y = GRID_X + c * PITCH, GRID_Y + (ROWS - 1 - r) * PITCH
             pd.obj(x, y, f"cnv 1 {CELL} {CELL} empty \\$0-cell-{r * COLS + c} empty 11 14 0 10 {dark} {white} 0")
             bang = pd.obj(x + 1, y + 1, "bng 8 250 50 0 empty empty empty 0 -8 0 10 -262144 -1 -1")
-            hit = pd.msg(300 + c * 50, 620 + r * 25, f"pad {r} {c} 1")
+            hit = pd.msg(300 + c * 50, 620 + r * 25, f"{r} {c}")
             pd.connect(bang, 0, hit, 0)
-            pd.connect(hit, 0, engine, 0)
+            pd.connect(hit, 0, to_sounds, 0)
+            pd.connect(hit, 0, to_grooves, 0)
+
+    # The groove's controls: stop, the tempo source, density.
+    stop = pd.msg(side, GRID_Y + 225, "groove/stop")
+    pd.connect(stop, 0, engine, 0)
+    for i, name in enumerate(TEMPO_SOURCES):
+        source = pd.msg(side + (i % 2) * 110, GRID_Y + 250 + (i // 2) * 25, f"tempo/source {name}")
+        pd.connect(source, 0, engine, 0)
+    density = pd.obj(side, GRID_Y + 320, "hsl 100 15 0 1 0 0 empty empty density -2 -8 0 10 -262144 -1 -1 0 1")
+    density_param = pd.msg(side, GRID_Y + 345, "param density \\$1")
+    pd.connect(density, 0, density_param, 0)
+    pd.connect(density_param, 0, engine, 0)
 
     # XY: x slider (hot) and y slider (cold, then banged) -> xy X Y.
     below = GRID_Y + ROWS * PITCH + 10
@@ -103,7 +149,6 @@ def build() -> str:
     pd.connect(xy, 0, engine, 0)
 
     # Mapping, capture, panic, patch name.
-    side = GRID_X + COLS * PITCH + 40
     for i, name in enumerate(MAPPING_NAMES):
         choice = pd.msg(side, GRID_Y + i * 25, f"mapping {name}")
         pd.connect(choice, 0, engine, 0)

@@ -23,7 +23,7 @@ CLIENT_NAME = "liveengine"
 
 class JackBackend:
     def __init__(self, samplerate: int, blocksize: int, channels: int, jack_ports: list[str] | None = None,
-                 servername: str | None = None, midi_in: bool = False) -> None:
+                 servername: str | None = None, midi_in: bool = False, midi_out: bool = False) -> None:
         self.servername = servername  # None: $JACK_DEFAULT_SERVER or "default", as every JACK client
         self.samplerate = samplerate
         self.blocksize = blocksize
@@ -41,6 +41,12 @@ class JackBackend:
         self._midi_ports: list = []
         # midi(port, offset, data): each raw MIDI event of this cycle, before the block is computed (set by the server).
         self.midi: Callable[[int, int, object], None] | None = None
+        self.midi_out = midi_out
+        self._midi_out_ports: list = []
+        # midi_writer(frames, write): after the block is computed, writes this cycle's MIDI-out messages through
+        # write(port, offset, size, status, data1, data2) -> bool (set by the server: rt/midi_out.py).
+        self.midi_writer: Callable[[int, Callable], None] | None = None
+        self._scratch = [bytearray(n) for n in range(4)]  # one message's bytes by size: no allocation per event
 
     def start(self, process: ProcessFn) -> None:
         import jack
@@ -62,6 +68,8 @@ class JackBackend:
         if self.midi_in:
             # One port per controller, so each keeps its own profile and running status (see control/midi/server_ports.py).
             self._midi_ports = [client.midi_inports.register(f"midi_in_{i + 1}") for i in range(MIDI_PORTS)]
+        if self.midi_out:
+            self._midi_out_ports = [client.midi_outports.register("midi_out_1")]
         client.set_process_callback(self._callback)
         client.activate()
         targets = self.jack_ports or [p.name for p in client.get_ports(is_physical=True, is_input=True, is_audio=True)][: self.channels]
@@ -75,6 +83,8 @@ class JackBackend:
         self.description = f"JACK client {client.name}, {self.samplerate} Hz, {self.blocksize}-frame periods, output latency {self.output_latency * 1000:.1f} ms"
         if self._midi_ports:  # made again by every new server (after a JACK restart too): say so
             self.description += f", MIDI inputs {self._midi_ports[0].shortname}..{self._midi_ports[-1].shortname}"
+        if self._midi_out_ports:
+            self.description += f", MIDI output {self._midi_out_ports[0].shortname}"
 
     def _callback(self, frames: int) -> None:
         entered = time.perf_counter()
@@ -94,7 +104,28 @@ class JackBackend:
         self._process(block, frames, entered, lateness, xrun)
         for i, port in enumerate(self._ports):
             port.get_array()[:] = block[:, i]
+        if self._midi_out_ports:
+            for port in self._midi_out_ports:
+                port.clear_buffer()  # every cycle, written or not
+            if self.midi_writer is not None:
+                self.midi_writer(frames, self._write_midi)
         self._late = client.frames_since_cycle_start >= frames  # counted with the next block
+
+    def _write_midi(self, port: int, offset: int, size: int, status: int, data1: int, data2: int) -> bool:
+        """One message into this cycle's buffer of output `port` (audio thread); False if there is no room."""
+        if not 0 <= port < len(self._midi_out_ports) or not 1 <= size <= 3:
+            return False
+        buffer = self._midi_out_ports[port].reserve_midi_event(offset, size)
+        if len(buffer) < size:
+            return False
+        scratch = self._scratch[size]
+        scratch[0] = status
+        if size > 1:
+            scratch[1] = data1
+        if size > 2:
+            scratch[2] = data2
+        buffer[:size] = scratch
+        return True
 
     def now(self) -> float:
         return time.perf_counter()

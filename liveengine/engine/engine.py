@@ -357,6 +357,7 @@ class Engine(GrooveMethods):
             except LiveEngineError:
                 server.stop()  # a prespawned standby too
                 raise
+            self._use_server_midi_out(device)
         else:
             server = InProcessServer(self.options, self.shared)
             self.core = server.core
@@ -377,6 +378,7 @@ class Engine(GrooveMethods):
             self._supervisor.join(timeout=2.0)
         if self.server is not None:
             self.server.stop()
+        self._close_outputs()  # MIDI out, a Link session
         self.stop_recording()
         if self.autosave is not None:
             try:

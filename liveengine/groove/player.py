@@ -20,7 +20,7 @@ from liveengine.decoders.registry import find_model, load_pattern_model
 from liveengine.errors import LiveEngineError
 from liveengine.groove.kit import PadSound, check_kit, default_kit
 from liveengine.groove.page import build_page
-from liveengine.groove.pattern import Pattern
+from liveengine.groove.pattern import DRUM_CHANNEL, VOICE_TO_NOTE, VOICES, Pattern
 from liveengine.groove.section import PERFORMANCE_RANGES
 from liveengine.groove.sequencer import Decoded, GrooveSequencer, Performance, check_bpm
 
@@ -32,7 +32,8 @@ OFFLINE_DECODE_WAIT = 30.0  # offline, a switch waits this long for its decode (
 class GroovePlayer:
     def __init__(self, patch, submit: Callable[[Command], bool], samplerate: int, sound_rows: int, sound_cols: int,
                  pad_sounds: Callable[[], list[PadSound]], *, offline: bool = False, log: int = 0,
-                 report: Callable[[str], None] = lambda text: None) -> None:
+                 report: Callable[[str], None] = lambda text: None, midi_out: Callable[[], object] = lambda: None) -> None:
+        """midi_out() -> the engine's MIDI-out sink (control/midi/out.py) or None, for `[groove] output` midi or both."""
         groove = patch.groove
         self.patch = patch
         self.submit = submit
@@ -56,6 +57,15 @@ class GroovePlayer:
                                          quantise=groove["quantise"], performance=performance, horizon_frames=horizon,
                                          wait_decodes=OFFLINE_DECODE_WAIT if offline else 0.0, log=log)
         self.rejected = 0  # hits the engine refused (counted here and by the engine)
+        self.output = groove.get("output", "internal")
+        self.midi_out = midi_out
+        self.gate_frames = int(round(groove.get("gate_ms", 50.0) * samplerate / 1000))
+        channel = groove.get("midi_channel", DRUM_CHANNEL + 1) - 1
+        self.note_on, self.note_off = 0x90 | channel, 0x80 | channel
+        notes = dict(zip(VOICES, VOICE_TO_NOTE), **groove.get("notes", {}))
+        self.notes = [notes.get(v, 36) for v in self.voices]
+        self.midi_notes = 0  # notes sent out (note-on and its note-off queued)
+        self.midi_dropped = 0  # notes with no MIDI output, or that its queue refused
         self.current_z: np.ndarray | None = None
         self._requests: queue.Queue = queue.Queue(maxsize=1)
         self._request_lock = threading.Lock()
@@ -63,6 +73,8 @@ class GroovePlayer:
         self._decoder = threading.Thread(target=self._decode_loop, name="groove-decode", daemon=True)
         self._decoder.start()
         self._feeder: threading.Thread | None = None
+        self.sources = None  # the engine's TempoSources (groove/tempo.py): the map the sequencer follows
+        self._followed = None
 
     @staticmethod
     def _load_index(folder: Path | None) -> dict | None:
@@ -83,12 +95,33 @@ class GroovePlayer:
         self.kit = {**self._kit(), **checked}
 
     def _play(self, voice: int, velocity: float, frame: int) -> bool:
+        played = True
+        if self.output != "internal":
+            played = self._send_note(voice, velocity, frame)
+        if self.output == "midi":
+            return played
         row, col = self._kit()[self.voices[voice]]
         try:
-            return self.submit(Command("/pad", (row, col, velocity), frame))
+            return self.submit(Command("/pad", (row, col, velocity), frame)) and played
         except LiveEngineError:
             self.rejected += 1
             return False
+
+    def _send_note(self, voice: int, velocity: float, frame: int) -> bool:
+        """The voice's note at `frame` and its note-off a gate later, on the engine's MIDI output."""
+        sink = self.midi_out()
+        note = self.notes[voice]
+        if sink is None or not sink.send(frame, self.note_on, note, max(1, min(127, int(round(velocity * 127))))):
+            if self.midi_dropped == 0:
+                self.report("groove MIDI out: no MIDI output to send to (liveengine play opens one with [groove] output = "
+                            "\"midi\" or \"both\")" if sink is None else "groove MIDI out: queue full, notes dropped (counted)")
+            self.midi_dropped += 1
+            return False
+        if not sink.send(frame + self.gate_frames, self.note_off, note, 0):
+            self.midi_dropped += 1
+            return False
+        self.midi_notes += 1
+        return True
 
     # ---- switching ----
     def pad(self, row: int, col: int, at: int | None, now: int) -> bool:
@@ -111,6 +144,7 @@ class GroovePlayer:
     def _go(self, decoded: Decoded, at: int | None, now: int) -> bool:
         self.current_z = decoded.z
         if not self.sequencer.running:
+            self._follow()  # a start lands on the source's grid
             self.sequencer.start(decoded, now if at is None else at)
             self.sequencer.feed(now)  # the first steps at once, not at the feeder's next period
         else:
@@ -178,7 +212,17 @@ class GroovePlayer:
             raise LiveEngineError(f"{name!r} is not a groove parameter.")
 
     # ---- running ----
+    def _follow(self) -> None:
+        """Hand the tempo source's newest map to the sequencer, if it changed."""
+        if self.sources is not None:
+            beat_map = self.sources.beat_map()
+            if beat_map is not self._followed:
+                self._followed = beat_map
+                self.sequencer.follow(beat_map)
+
     def feed(self, now_frame: int) -> None:
+        """Follow the tempo source's newest map, then schedule up to the horizon."""
+        self._follow()
         self.sequencer.feed(now_frame)
 
     def run(self, now_frame: Callable[[], int]) -> None:
@@ -198,6 +242,17 @@ class GroovePlayer:
             if thread is not None and thread is not threading.current_thread():
                 thread.join(timeout=1.0)
 
+    def now_playing(self, now_frame: int) -> tuple[tuple[int, int] | None, int | None]:
+        """(the groove pad playing, or None for a morph or nothing; the step sounding at `now_frame`, None while stopped)."""
+        seq = self.sequencer
+        if not seq.running or seq.held or seq.current is None:
+            return None, None
+        label = seq.current.label
+        pad = (label[1], label[2]) if isinstance(label, tuple) and label[0] == "pad" else None
+        tempo = seq.tempo
+        step = int((now_frame - tempo.anchor_frame) // tempo.frames_per_step) + tempo.anchor_step
+        return pad, step
+
     def describe(self) -> str:
         """One line for `liveengine check`: the model, the page, the tempo and the kit."""
         page, seq = self.page.setting, self.sequencer
@@ -207,5 +262,5 @@ class GroovePlayer:
 
     def status(self) -> dict:
         seq = self.sequencer
-        return {"playing": seq.running, "bpm": seq.tempo.bpm, "scheduled": seq.scheduled, "late_bars": seq.late_bars,
-                "dropped": seq.dropped + self.rejected}
+        return {"playing": seq.running and not seq.held, "bpm": seq.tempo.bpm, "scheduled": seq.scheduled, "late_bars": seq.late_bars,
+                "dropped": seq.dropped + self.rejected, "midi_notes": self.midi_notes, "midi_dropped": self.midi_dropped}

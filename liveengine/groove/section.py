@@ -3,6 +3,7 @@
     [groove]
     model = "grooves"        # a pattern model folder (docs/model-contract.md); "" = no groove page
     bpm = 120
+    tempo_source = "patch"   # patch (bpm above), midi-clock, transport (Live through OSC), link (the optional extra)
     rows = 4                 # the groove page: pads of grooves, laid on the model's latent plane
     cols = 4
     mapping = "plane"        # plane, corners (4 MIDI files or latent points), library (a folder of MIDI loops), direct
@@ -13,9 +14,15 @@
     dynamics = 1.0
     mute = []                # voice names
     start = []               # [row, col]: the groove that plays when the engine starts; [] waits for /groove
+    output = "internal"      # internal (the sound grid's pads), midi (notes out, e.g. to Live's Drum Rack), both
+    gate_ms = 50             # MIDI out: each note-off this long after its note-on
+    midi_channel = 10        # MIDI out: 1..16 (10: General MIDI drums)
 
     [groove.kit]             # voice = [row, col] of the sound grid; voices not named follow the default rule (kit.py)
     kick = [0, 0]
+
+    [groove.notes]           # MIDI out: voice = note; voices not named play General MIDI drum notes
+    kick = 36
 """
 
 from __future__ import annotations
@@ -26,9 +33,11 @@ from typing import Any
 from liveengine.groove.kit import check_kit
 from liveengine.groove.pattern import VOICES
 from liveengine.groove.sequencer import BPM_RANGE, QUANTISE
+from liveengine.groove.tempo import SOURCES
 from liveengine.errors import LiveEngineError
 
 MAPPINGS = ("plane", "corners", "library", "direct")
+OUTPUTS = ("internal", "midi", "both")
 PERFORMANCE_RANGES = {"density": (0.0, 1.0), "swing": (0.0, 0.5), "humanise": (0.0, 1.0), "dynamics": (0.0, 2.0)}
 
 
@@ -54,6 +63,7 @@ def _corners(v: Any) -> bool:
 KEYS: dict[str, tuple[Any, str, Any]] = {
     "model": ("", "a pattern model folder name in models_onnx/ (or next to the patch), or '' for no groove page", lambda v: isinstance(v, str)),
     "bpm": (120.0, f"a tempo from {BPM_RANGE[0]:g} to {BPM_RANGE[1]:g} BPM", _number(*BPM_RANGE)),
+    "tempo_source": ("patch", "one of " + ", ".join(map(repr, SOURCES)), lambda v: v in SOURCES),
     "rows": (4, "an integer from 1 to 16", _integer(1, 16)),
     "cols": (4, "an integer from 1 to 16", _integer(1, 16)),
     "mapping": ("plane", "one of " + ", ".join(map(repr, MAPPINGS)), lambda v: v in MAPPINGS),
@@ -68,6 +78,11 @@ KEYS: dict[str, tuple[Any, str, Any]] = {
     "mute": ([], "a list of voice names: " + ", ".join(VOICES), lambda v: isinstance(v, list) and all(x in VOICES for x in v)),
     "start": ([], "[row, col] of a groove pad, or [] to wait for /groove", _pad_or_empty),
     "kit": ({}, "a table of voice = [row, col] pads of the sound grid", lambda v: isinstance(v, dict)),
+    "output": ("internal", "one of " + ", ".join(map(repr, OUTPUTS)), lambda v: v in OUTPUTS),
+    "gate_ms": (50.0, "a note length from 1 to 2000 ms", _number(1, 2000)),
+    "midi_channel": (10, "a MIDI channel from 1 to 16", _integer(1, 16)),
+    "notes": ({}, "a table of voice = MIDI note (0 to 127), voices from " + ", ".join(VOICES),
+              lambda v: isinstance(v, dict) and all(k in VOICES and _integer(0, 127)(n) for k, n in v.items())),
 }
 
 

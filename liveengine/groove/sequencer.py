@@ -9,6 +9,11 @@ A hit's frame is round(step frame + swing + humanise x offset x step length), wh
 step frame = anchor frame + (step - anchor step) x frames per step: exact to a sample at any
 step count (no accumulated rounding, so no drift), and a tempo change moves the anchor to the
 first step not yet scheduled. Swing delays the odd 16ths by `swing` of a step.
+
+Following a tempo source (groove/tempo.py), each new `BeatMap` re-anchors the grid the same way:
+the first step not yet scheduled becomes the source's first step at least half a step after the
+last one scheduled (never two steps within half a step, never a step's gap skipped), numbered as
+the source numbers its steps, so bar lines (steps divisible by 16) are the source's bar lines.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import numpy as np
 
 from liveengine.errors import LiveEngineError
 from liveengine.groove.pattern import Pattern
+from liveengine.groove.tempo import BeatMap
 
 QUANTISE = ("bar", "beat", "now")
 BPM_RANGE = (20.0, 300.0)
@@ -128,6 +134,11 @@ class GrooveSequencer:
         self.scheduled = 0
         self.events: list[Event] = []
         self._log = log
+        self.beat_map: BeatMap | None = None  # the tempo source's map being followed; None: free on `free_bpm`
+        self.free_bpm = self.tempo.bpm  # the patch's tempo (and /param tempo): what plays without a source
+        self.held = False  # the source's transport is stopped: nothing is scheduled until it plays
+        self._resume_frame: float | None = None  # after a stop: the first step at or after the source's restart
+        self.reanchors = 0
 
     # ---- control threads ----
     def start(self, groove: Decoded, frame: int) -> None:
@@ -138,6 +149,8 @@ class GrooveSequencer:
             self.current, self.pending, self.fill, self.fill_armed = groove, None, None, None
             self.running = True
             self.stop_frame = None
+            if self.beat_map is not None and self.beat_map.playing:  # on the source's grid, at its place in the bar
+                self._anchor(self.beat_map, frame)
 
     def stop(self, frame: int | None = None) -> None:
         """Stop scheduling now, or (a timed command) schedule no hit at or after `frame`; hits already queued still play
@@ -164,9 +177,57 @@ class GrooveSequencer:
             self.fill_armed = fill
 
     def set_bpm(self, bpm: float) -> None:
+        """The free tempo (patch, /param tempo): played from the next step not yet scheduled, or kept for
+        when the groove runs free again while a tempo source is followed."""
         bpm = check_bpm(bpm)
         with self._lock:
-            self.tempo.set_bpm(bpm, self.next_step)
+            self.free_bpm = bpm
+            if self.beat_map is None:
+                self.tempo.set_bpm(bpm, self.next_step)
+
+    def follow(self, beat_map: BeatMap | None) -> None:
+        """A tempo source's new map (None: run free on `free_bpm` from the next step not yet scheduled)."""
+        with self._lock:
+            if beat_map is None:
+                if self.beat_map is not None:
+                    self.beat_map, self.held = None, False
+                    self.tempo.set_bpm(self.free_bpm, self.next_step)
+                return
+            if not beat_map.playing:
+                self.beat_map, self.held = beat_map, True
+                return
+            if self.held:  # the source plays again (continue, a song position): from its restart, not from where it stopped
+                self._resume_frame = beat_map.frame
+            self.beat_map, self.held = beat_map, False
+            if self.running:
+                self._anchor(beat_map, None)
+
+    def _anchor(self, beat_map: BeatMap, start: int | None) -> None:
+        """Re-anchor the step grid on `beat_map` from the next step not yet scheduled (lock held)."""
+        spb = self.steps_per_beat
+        fps = beat_map.frames_per_beat / spb
+        if start is not None:
+            earliest = float(start)
+        else:
+            earliest = self.tempo.frame_of(self.next_step - 1) + 0.5 * min(fps, self.tempo.frames_per_step)
+            if self.next_step == self.groove_start == 0:  # nothing scheduled yet: from the groove's start
+                earliest = float(self.start_frame)
+            if self._resume_frame is not None:
+                earliest = max(earliest, self._resume_frame - 0.5 * fps)
+                self._resume_frame = None
+        first = int(np.ceil(beat_map.beat_at(earliest) * spb - 1e-9))
+        if first != self.next_step or start is not None:
+            bar = (self.next_step - self.groove_start) // STEPS_PER_BAR  # which bar of the pattern plays on
+            self.groove_start = first - first % STEPS_PER_BAR - (0 if start is not None else bar * STEPS_PER_BAR)
+            if self.fill is not None:
+                self.fill_start = first - first % STEPS_PER_BAR
+            if self.pending is not None:
+                self.pending_at = first
+            self.next_step = first
+        tempo = TempoMap(self.samplerate, beat_map.bpm, spb)
+        tempo.anchor_step, tempo.anchor_frame = first, beat_map.frame_of_beat(first / spb)
+        self.tempo = tempo
+        self.reanchors += 1
 
     def set_performance(self, **changes) -> None:
         with self._lock:
@@ -180,7 +241,7 @@ class GrooveSequencer:
     def feed(self, now_frame: int) -> None:
         """Schedule every step whose earliest hit (half a step early) falls before now_frame + horizon."""
         with self._lock:
-            if not self.running:
+            if not self.running or self.held:
                 return
             while self.tempo.frame_of(self.next_step) - self.tempo.frames_per_step < now_frame + self.horizon:
                 if self.stop_frame is not None and self.tempo.frame_of(self.next_step) - self.tempo.frames_per_step >= self.stop_frame:

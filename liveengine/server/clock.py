@@ -67,6 +67,13 @@ class Clock:
         offset = float(np.mean(frames - self.samplerate * (times - last_time)))
         return int(round(offset + self.samplerate * (t - last_time)))
 
+    def time_of(self, frame: int) -> float | None:
+        """The host time (on `now`'s scale) at which engine frame `frame` starts sounding; None before the first block."""
+        anchor = self.anchor()
+        if anchor is None:
+            return None
+        return anchor[1] + (frame - anchor[0]) / self.samplerate
+
     def now_frame(self) -> int:
         """The current frame. A stream that has not called back for a few blocks is stalled or gone:
         what arrives meanwhile is for the first block after it resumes, not for wall-clock time."""

@@ -16,6 +16,8 @@ Who writes what (every region has exactly one writer):
 | `events_read` | control | server | how far the control process has read them |
 | note table (`note_slots`, `note_pads`), `note_table_seq`; `slot_onset` | control | server | which pool slot a MIDI note on each input plays, for notes the server starts itself (`control/midi/server_ports.py`) |
 | `slot_taken` | server | control | the generation of a variation the server started from the note table: it plays once |
+| MIDI-out FIFO records (`midi_out`), `midi_out_write` | control | server | MIDI messages to write at their frames on the server's JACK MIDI outputs (`rt/midi_out.py`) |
+| `midi_out_read` | server | control | how far the server has read them |
 
 Words that publish other data to the other process are atomic (`AtomicWord`);
 everything else is plain numpy memory, written before (and read after) the
@@ -68,16 +70,30 @@ class Record(NamedTuple):
 
 assert Record._fields == RECORD.names
 
+# MIDI-out records: one short MIDI message (1 to 3 bytes) for an output port at an engine frame (32 bytes).
+# Generic on purpose: the groove's notes now, a controller's LED messages could go the same way.
+MIDI_OUT_RECORD = np.dtype([
+    ("frame", "<i8"),  # engine frame to write it at (a past frame: at the start of the next block, counted late)
+    ("port", "<i4"),  # the server's MIDI output (0 = midi_out_1)
+    ("size", "<i4"),  # bytes used: 1..3
+    ("status", "<i4"),
+    ("data1", "<i4"),
+    ("data2", "<i4"),
+    ("spare", "<i4"),
+])
+assert MIDI_OUT_RECORD.itemsize == 32
+
 # Atomic words, one per 64-byte line so the two processes never share a line they both write.
 # `blocks` is the server's heartbeat and publishes the block it counts: its frame, clock entry, counters.
 WORDS = ("fifo_write", "fifo_read", "blocks", "rec_written", "stream_write", "stream_read", "events_write", "events_read",
-         "note_table_seq")
+         "note_table_seq", "midi_out_write", "midi_out_read")
 # Server counters (plain int64 stores; readers may see a block-old value).
 COUNTERS = ("frame", "first_block", "xruns", "late_commands", "schedule_full", "callback_errors", "stale_commands", "voices_sounding",
             "voices_fading", "steals", "hard_cuts", "error_seq", "pid", "drained", "started_frame", "limited_blocks",
             "rec_resumed_from",  # a replacement server: the last frame its predecessor recorded (the gap's start)
             "stream_underruns", "events_dropped",
-            "midi_messages", "midi_stray", "midi_sysex_unterminated", "midi_sysex_oversize")
+            "midi_messages", "midi_stray", "midi_sysex_unterminated", "midi_sysex_oversize",
+            "midi_out_written", "midi_out_late", "midi_out_full")
 FLOATS = ("peak", "level", "gain")
 CLOCK_RING = 64
 ERROR_BYTES = 480
@@ -97,6 +113,7 @@ class Layout:
     envelope_hop: int = 256
     stream_frames: int = 1 << 15  # 0.68 s at 48 kHz: a streaming producer's look-ahead
     events_capacity: int = 1024
+    midi_out_capacity: int = 1024
 
     @property
     def envelope_len(self) -> int:
@@ -116,6 +133,7 @@ class Layout:
                  ("pad_starts", np.int64, (MAX_PADS,)),  # voices ever started per pad: a sound shorter than a feedback tick still shows
                  ("fifo", RECORD, (self.fifo_capacity,)),
                  ("events", RECORD, (self.events_capacity,)),
+                 ("midi_out", MIDI_OUT_RECORD, (self.midi_out_capacity,)),
                  ("stream", np.float32, (self.stream_frames,)),
                  ("note_slots", np.int64, (MIDI_PORTS, 128)),  # (slot generation << 16) | slot; 0: the control process plays it
                  ("note_pads", np.int32, (MIDI_PORTS, 128)),  # pad | (choke group + 1) << 16

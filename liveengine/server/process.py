@@ -48,7 +48,7 @@ def warm_up(options) -> None:
 
     scratch = SharedState.create(Layout(fifo_capacity=16, slots=2, slot_frames=4096, record_frames=4096,
                                         channels=options.channels, timing_history=64, stream_frames=4096,
-                                        events_capacity=16), label="warm-up")
+                                        events_capacity=16, midi_out_capacity=16), label="warm-up")
     from liveengine.rt.core import RealtimeCore
 
     core = RealtimeCore(options, scratch)
@@ -65,7 +65,12 @@ def warm_up(options) -> None:
     core.midi_in(0, 7, bytes([0xF0, 1, 0x90, 60, 100, 0xF8]))  # the MIDI parser's paths, into the event FIFO
     for block in range(12):
         core.process(out, options.blocksize, block * options.blocksize / options.samplerate)
-    del core, fifo
+    from liveengine.rt.midi_out import MidiOutQueue
+
+    midi_out = MidiOutQueue(scratch)  # the MIDI-out path too (rt/midi_out.py)
+    FifoWriter(scratch, "midi_out").put((3, 0, 3, 0x90, 36, 100, 0))
+    midi_out.write_block(0, options.blocksize, lambda *message: True)
+    del core, fifo, midi_out
     scratch.close()
 
 
@@ -121,6 +126,11 @@ def main() -> None:
         backend = spec.create()
         if spec.midi_in:
             backend.midi = core.midi_in
+        if spec.midi_out:
+            from liveengine.rt.midi_out import MidiOutQueue
+
+            midi_out = MidiOutQueue(state)
+            backend.midi_writer = lambda frames, write: midi_out.write_block(core.frame - frames, frames, write)  # after the block
         backend.start(core.process)
     except Exception as exc:  # noqa: BLE001 - whatever the audio library raised, the control process says it
         if backend is not None:

@@ -278,6 +278,61 @@
 			},
 			{
 				"box": {
+					"id": "obj-15",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						""
+					],
+					"patching_rect": [
+						700.0,
+						420.0,
+						60.0,
+						22.0
+					],
+					"text": "gate 2 1"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-16",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						700.0,
+						450.0,
+						65.0,
+						22.0
+					],
+					"text": "append 1."
+				}
+			},
+			{
+				"box": {
+					"id": "obj-17",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						800.0,
+						450.0,
+						100.0,
+						22.0
+					],
+					"text": "prepend /groove"
+				}
+			},
+			{
+				"box": {
 					"bgcolor": [
 						0.2,
 						0.2,
@@ -291,7 +346,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-15",
+					"id": "obj-18",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -336,7 +391,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-16",
+					"id": "obj-19",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -349,7 +404,7 @@
 						50.0,
 						22.0
 					],
-					"text": "0 0 1."
+					"text": "0 0"
 				}
 			},
 			{
@@ -367,7 +422,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-17",
+					"id": "obj-20",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -412,7 +467,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-18",
+					"id": "obj-21",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -425,7 +480,7 @@
 						50.0,
 						22.0
 					],
-					"text": "0 1 1."
+					"text": "0 1"
 				}
 			},
 			{
@@ -443,7 +498,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-19",
+					"id": "obj-22",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -488,7 +543,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-20",
+					"id": "obj-23",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -501,7 +556,7 @@
 						50.0,
 						22.0
 					],
-					"text": "0 2 1."
+					"text": "0 2"
 				}
 			},
 			{
@@ -519,7 +574,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-21",
+					"id": "obj-24",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -564,7 +619,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-22",
+					"id": "obj-25",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -577,7 +632,7 @@
 						50.0,
 						22.0
 					],
-					"text": "0 3 1."
+					"text": "0 3"
 				}
 			},
 			{
@@ -595,7 +650,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-23",
+					"id": "obj-26",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -640,7 +695,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-24",
+					"id": "obj-27",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -653,7 +708,7 @@
 						50.0,
 						22.0
 					],
-					"text": "0 4 1."
+					"text": "0 4"
 				}
 			},
 			{
@@ -671,7 +726,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-25",
+					"id": "obj-28",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -716,7 +771,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-26",
+					"id": "obj-29",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -729,7 +784,7 @@
 						50.0,
 						22.0
 					],
-					"text": "0 5 1."
+					"text": "0 5"
 				}
 			},
 			{
@@ -747,7 +802,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-27",
+					"id": "obj-30",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -792,7 +847,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-28",
+					"id": "obj-31",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -805,7 +860,7 @@
 						50.0,
 						22.0
 					],
-					"text": "0 6 1."
+					"text": "0 6"
 				}
 			},
 			{
@@ -823,7 +878,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-29",
+					"id": "obj-32",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -868,7 +923,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-30",
+					"id": "obj-33",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -881,7 +936,7 @@
 						50.0,
 						22.0
 					],
-					"text": "0 7 1."
+					"text": "0 7"
 				}
 			},
 			{
@@ -899,7 +954,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-31",
+					"id": "obj-34",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -944,7 +999,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-32",
+					"id": "obj-35",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -957,7 +1012,7 @@
 						50.0,
 						22.0
 					],
-					"text": "1 0 1."
+					"text": "1 0"
 				}
 			},
 			{
@@ -975,7 +1030,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-33",
+					"id": "obj-36",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -1020,7 +1075,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-34",
+					"id": "obj-37",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1033,7 +1088,7 @@
 						50.0,
 						22.0
 					],
-					"text": "1 1 1."
+					"text": "1 1"
 				}
 			},
 			{
@@ -1051,7 +1106,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-35",
+					"id": "obj-38",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -1096,7 +1151,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-36",
+					"id": "obj-39",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1109,7 +1164,7 @@
 						50.0,
 						22.0
 					],
-					"text": "1 2 1."
+					"text": "1 2"
 				}
 			},
 			{
@@ -1127,7 +1182,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-37",
+					"id": "obj-40",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -1172,7 +1227,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-38",
+					"id": "obj-41",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1185,7 +1240,7 @@
 						50.0,
 						22.0
 					],
-					"text": "1 3 1."
+					"text": "1 3"
 				}
 			},
 			{
@@ -1203,7 +1258,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-39",
+					"id": "obj-42",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -1248,7 +1303,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-40",
+					"id": "obj-43",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1261,7 +1316,7 @@
 						50.0,
 						22.0
 					],
-					"text": "1 4 1."
+					"text": "1 4"
 				}
 			},
 			{
@@ -1279,7 +1334,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-41",
+					"id": "obj-44",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -1324,7 +1379,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-42",
+					"id": "obj-45",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1337,7 +1392,7 @@
 						50.0,
 						22.0
 					],
-					"text": "1 5 1."
+					"text": "1 5"
 				}
 			},
 			{
@@ -1355,7 +1410,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-43",
+					"id": "obj-46",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -1400,7 +1455,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-44",
+					"id": "obj-47",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1413,7 +1468,7 @@
 						50.0,
 						22.0
 					],
-					"text": "1 6 1."
+					"text": "1 6"
 				}
 			},
 			{
@@ -1431,7 +1486,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-45",
+					"id": "obj-48",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -1476,7 +1531,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-46",
+					"id": "obj-49",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1489,7 +1544,7 @@
 						50.0,
 						22.0
 					],
-					"text": "1 7 1."
+					"text": "1 7"
 				}
 			},
 			{
@@ -1507,7 +1562,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-47",
+					"id": "obj-50",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -1552,7 +1607,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-48",
+					"id": "obj-51",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1565,7 +1620,7 @@
 						50.0,
 						22.0
 					],
-					"text": "2 0 1."
+					"text": "2 0"
 				}
 			},
 			{
@@ -1583,7 +1638,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-49",
+					"id": "obj-52",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -1628,7 +1683,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-50",
+					"id": "obj-53",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1641,7 +1696,7 @@
 						50.0,
 						22.0
 					],
-					"text": "2 1 1."
+					"text": "2 1"
 				}
 			},
 			{
@@ -1659,7 +1714,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-51",
+					"id": "obj-54",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -1704,7 +1759,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-52",
+					"id": "obj-55",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1717,7 +1772,7 @@
 						50.0,
 						22.0
 					],
-					"text": "2 2 1."
+					"text": "2 2"
 				}
 			},
 			{
@@ -1735,7 +1790,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-53",
+					"id": "obj-56",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -1780,7 +1835,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-54",
+					"id": "obj-57",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1793,7 +1848,7 @@
 						50.0,
 						22.0
 					],
-					"text": "2 3 1."
+					"text": "2 3"
 				}
 			},
 			{
@@ -1811,7 +1866,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-55",
+					"id": "obj-58",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -1856,7 +1911,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-56",
+					"id": "obj-59",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1869,7 +1924,7 @@
 						50.0,
 						22.0
 					],
-					"text": "2 4 1."
+					"text": "2 4"
 				}
 			},
 			{
@@ -1887,7 +1942,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-57",
+					"id": "obj-60",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -1932,7 +1987,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-58",
+					"id": "obj-61",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1945,7 +2000,7 @@
 						50.0,
 						22.0
 					],
-					"text": "2 5 1."
+					"text": "2 5"
 				}
 			},
 			{
@@ -1963,7 +2018,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-59",
+					"id": "obj-62",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -2008,7 +2063,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-60",
+					"id": "obj-63",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2021,7 +2076,7 @@
 						50.0,
 						22.0
 					],
-					"text": "2 6 1."
+					"text": "2 6"
 				}
 			},
 			{
@@ -2039,7 +2094,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-61",
+					"id": "obj-64",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -2084,7 +2139,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-62",
+					"id": "obj-65",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2097,7 +2152,7 @@
 						50.0,
 						22.0
 					],
-					"text": "2 7 1."
+					"text": "2 7"
 				}
 			},
 			{
@@ -2115,7 +2170,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-63",
+					"id": "obj-66",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -2160,7 +2215,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-64",
+					"id": "obj-67",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2173,7 +2228,7 @@
 						50.0,
 						22.0
 					],
-					"text": "3 0 1."
+					"text": "3 0"
 				}
 			},
 			{
@@ -2191,7 +2246,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-65",
+					"id": "obj-68",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -2236,7 +2291,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-66",
+					"id": "obj-69",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2249,7 +2304,7 @@
 						50.0,
 						22.0
 					],
-					"text": "3 1 1."
+					"text": "3 1"
 				}
 			},
 			{
@@ -2267,7 +2322,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-67",
+					"id": "obj-70",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -2312,7 +2367,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-68",
+					"id": "obj-71",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2325,7 +2380,7 @@
 						50.0,
 						22.0
 					],
-					"text": "3 2 1."
+					"text": "3 2"
 				}
 			},
 			{
@@ -2343,7 +2398,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-69",
+					"id": "obj-72",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -2388,7 +2443,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-70",
+					"id": "obj-73",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2401,7 +2456,7 @@
 						50.0,
 						22.0
 					],
-					"text": "3 3 1."
+					"text": "3 3"
 				}
 			},
 			{
@@ -2419,7 +2474,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-71",
+					"id": "obj-74",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -2464,7 +2519,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-72",
+					"id": "obj-75",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2477,7 +2532,7 @@
 						50.0,
 						22.0
 					],
-					"text": "3 4 1."
+					"text": "3 4"
 				}
 			},
 			{
@@ -2495,7 +2550,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-73",
+					"id": "obj-76",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -2540,7 +2595,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-74",
+					"id": "obj-77",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2553,7 +2608,7 @@
 						50.0,
 						22.0
 					],
-					"text": "3 5 1."
+					"text": "3 5"
 				}
 			},
 			{
@@ -2571,7 +2626,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-75",
+					"id": "obj-78",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -2616,7 +2671,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-76",
+					"id": "obj-79",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2629,7 +2684,7 @@
 						50.0,
 						22.0
 					],
-					"text": "3 6 1."
+					"text": "3 6"
 				}
 			},
 			{
@@ -2647,7 +2702,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-77",
+					"id": "obj-80",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -2692,7 +2747,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-78",
+					"id": "obj-81",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2705,7 +2760,7 @@
 						50.0,
 						22.0
 					],
-					"text": "3 7 1."
+					"text": "3 7"
 				}
 			},
 			{
@@ -2723,7 +2778,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-79",
+					"id": "obj-82",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -2768,7 +2823,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-80",
+					"id": "obj-83",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2781,7 +2836,7 @@
 						50.0,
 						22.0
 					],
-					"text": "4 0 1."
+					"text": "4 0"
 				}
 			},
 			{
@@ -2799,7 +2854,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-81",
+					"id": "obj-84",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -2844,7 +2899,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-82",
+					"id": "obj-85",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2857,7 +2912,7 @@
 						50.0,
 						22.0
 					],
-					"text": "4 1 1."
+					"text": "4 1"
 				}
 			},
 			{
@@ -2875,7 +2930,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-83",
+					"id": "obj-86",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -2920,7 +2975,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-84",
+					"id": "obj-87",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2933,7 +2988,7 @@
 						50.0,
 						22.0
 					],
-					"text": "4 2 1."
+					"text": "4 2"
 				}
 			},
 			{
@@ -2951,7 +3006,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-85",
+					"id": "obj-88",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -2996,7 +3051,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-86",
+					"id": "obj-89",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3009,7 +3064,7 @@
 						50.0,
 						22.0
 					],
-					"text": "4 3 1."
+					"text": "4 3"
 				}
 			},
 			{
@@ -3027,7 +3082,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-87",
+					"id": "obj-90",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -3072,7 +3127,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-88",
+					"id": "obj-91",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3085,7 +3140,7 @@
 						50.0,
 						22.0
 					],
-					"text": "4 4 1."
+					"text": "4 4"
 				}
 			},
 			{
@@ -3103,7 +3158,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-89",
+					"id": "obj-92",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -3148,7 +3203,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-90",
+					"id": "obj-93",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3161,7 +3216,7 @@
 						50.0,
 						22.0
 					],
-					"text": "4 5 1."
+					"text": "4 5"
 				}
 			},
 			{
@@ -3179,7 +3234,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-91",
+					"id": "obj-94",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -3224,7 +3279,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-92",
+					"id": "obj-95",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3237,7 +3292,7 @@
 						50.0,
 						22.0
 					],
-					"text": "4 6 1."
+					"text": "4 6"
 				}
 			},
 			{
@@ -3255,7 +3310,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-93",
+					"id": "obj-96",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -3300,7 +3355,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-94",
+					"id": "obj-97",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3313,7 +3368,7 @@
 						50.0,
 						22.0
 					],
-					"text": "4 7 1."
+					"text": "4 7"
 				}
 			},
 			{
@@ -3331,7 +3386,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-95",
+					"id": "obj-98",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -3376,7 +3431,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-96",
+					"id": "obj-99",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3389,7 +3444,7 @@
 						50.0,
 						22.0
 					],
-					"text": "5 0 1."
+					"text": "5 0"
 				}
 			},
 			{
@@ -3407,7 +3462,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-97",
+					"id": "obj-100",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -3452,7 +3507,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-98",
+					"id": "obj-101",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3465,7 +3520,7 @@
 						50.0,
 						22.0
 					],
-					"text": "5 1 1."
+					"text": "5 1"
 				}
 			},
 			{
@@ -3483,7 +3538,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-99",
+					"id": "obj-102",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -3528,7 +3583,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-100",
+					"id": "obj-103",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3541,7 +3596,7 @@
 						50.0,
 						22.0
 					],
-					"text": "5 2 1."
+					"text": "5 2"
 				}
 			},
 			{
@@ -3559,7 +3614,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-101",
+					"id": "obj-104",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -3604,7 +3659,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-102",
+					"id": "obj-105",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3617,7 +3672,7 @@
 						50.0,
 						22.0
 					],
-					"text": "5 3 1."
+					"text": "5 3"
 				}
 			},
 			{
@@ -3635,7 +3690,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-103",
+					"id": "obj-106",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -3680,7 +3735,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-104",
+					"id": "obj-107",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3693,7 +3748,7 @@
 						50.0,
 						22.0
 					],
-					"text": "5 4 1."
+					"text": "5 4"
 				}
 			},
 			{
@@ -3711,7 +3766,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-105",
+					"id": "obj-108",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -3756,7 +3811,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-106",
+					"id": "obj-109",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3769,7 +3824,7 @@
 						50.0,
 						22.0
 					],
-					"text": "5 5 1."
+					"text": "5 5"
 				}
 			},
 			{
@@ -3787,7 +3842,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-107",
+					"id": "obj-110",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -3832,7 +3887,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-108",
+					"id": "obj-111",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3845,7 +3900,7 @@
 						50.0,
 						22.0
 					],
-					"text": "5 6 1."
+					"text": "5 6"
 				}
 			},
 			{
@@ -3863,7 +3918,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-109",
+					"id": "obj-112",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -3908,7 +3963,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-110",
+					"id": "obj-113",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3921,7 +3976,7 @@
 						50.0,
 						22.0
 					],
-					"text": "5 7 1."
+					"text": "5 7"
 				}
 			},
 			{
@@ -3939,7 +3994,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-111",
+					"id": "obj-114",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -3984,7 +4039,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-112",
+					"id": "obj-115",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3997,7 +4052,7 @@
 						50.0,
 						22.0
 					],
-					"text": "6 0 1."
+					"text": "6 0"
 				}
 			},
 			{
@@ -4015,7 +4070,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-113",
+					"id": "obj-116",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -4060,7 +4115,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-114",
+					"id": "obj-117",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4073,7 +4128,7 @@
 						50.0,
 						22.0
 					],
-					"text": "6 1 1."
+					"text": "6 1"
 				}
 			},
 			{
@@ -4091,7 +4146,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-115",
+					"id": "obj-118",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -4136,7 +4191,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-116",
+					"id": "obj-119",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4149,7 +4204,7 @@
 						50.0,
 						22.0
 					],
-					"text": "6 2 1."
+					"text": "6 2"
 				}
 			},
 			{
@@ -4167,7 +4222,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-117",
+					"id": "obj-120",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -4212,7 +4267,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-118",
+					"id": "obj-121",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4225,7 +4280,7 @@
 						50.0,
 						22.0
 					],
-					"text": "6 3 1."
+					"text": "6 3"
 				}
 			},
 			{
@@ -4243,7 +4298,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-119",
+					"id": "obj-122",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -4288,7 +4343,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-120",
+					"id": "obj-123",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4301,7 +4356,7 @@
 						50.0,
 						22.0
 					],
-					"text": "6 4 1."
+					"text": "6 4"
 				}
 			},
 			{
@@ -4319,7 +4374,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-121",
+					"id": "obj-124",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -4364,7 +4419,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-122",
+					"id": "obj-125",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4377,7 +4432,7 @@
 						50.0,
 						22.0
 					],
-					"text": "6 5 1."
+					"text": "6 5"
 				}
 			},
 			{
@@ -4395,7 +4450,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-123",
+					"id": "obj-126",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -4440,7 +4495,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-124",
+					"id": "obj-127",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4453,7 +4508,7 @@
 						50.0,
 						22.0
 					],
-					"text": "6 6 1."
+					"text": "6 6"
 				}
 			},
 			{
@@ -4471,7 +4526,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-125",
+					"id": "obj-128",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -4516,7 +4571,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-126",
+					"id": "obj-129",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4529,7 +4584,7 @@
 						50.0,
 						22.0
 					],
-					"text": "6 7 1."
+					"text": "6 7"
 				}
 			},
 			{
@@ -4547,7 +4602,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-127",
+					"id": "obj-130",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -4592,7 +4647,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-128",
+					"id": "obj-131",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4605,7 +4660,7 @@
 						50.0,
 						22.0
 					],
-					"text": "7 0 1."
+					"text": "7 0"
 				}
 			},
 			{
@@ -4623,7 +4678,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-129",
+					"id": "obj-132",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -4668,7 +4723,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-130",
+					"id": "obj-133",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4681,7 +4736,7 @@
 						50.0,
 						22.0
 					],
-					"text": "7 1 1."
+					"text": "7 1"
 				}
 			},
 			{
@@ -4699,7 +4754,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-131",
+					"id": "obj-134",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -4744,7 +4799,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-132",
+					"id": "obj-135",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4757,7 +4812,7 @@
 						50.0,
 						22.0
 					],
-					"text": "7 2 1."
+					"text": "7 2"
 				}
 			},
 			{
@@ -4775,7 +4830,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-133",
+					"id": "obj-136",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -4820,7 +4875,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-134",
+					"id": "obj-137",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4833,7 +4888,7 @@
 						50.0,
 						22.0
 					],
-					"text": "7 3 1."
+					"text": "7 3"
 				}
 			},
 			{
@@ -4851,7 +4906,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-135",
+					"id": "obj-138",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -4896,7 +4951,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-136",
+					"id": "obj-139",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4909,7 +4964,7 @@
 						50.0,
 						22.0
 					],
-					"text": "7 4 1."
+					"text": "7 4"
 				}
 			},
 			{
@@ -4927,7 +4982,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-137",
+					"id": "obj-140",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -4972,7 +5027,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-138",
+					"id": "obj-141",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4985,7 +5040,7 @@
 						50.0,
 						22.0
 					],
-					"text": "7 5 1."
+					"text": "7 5"
 				}
 			},
 			{
@@ -5003,7 +5058,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-139",
+					"id": "obj-142",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -5048,7 +5103,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-140",
+					"id": "obj-143",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5061,7 +5116,7 @@
 						50.0,
 						22.0
 					],
-					"text": "7 6 1."
+					"text": "7 6"
 				}
 			},
 			{
@@ -5079,7 +5134,7 @@
 						1.0
 					],
 					"fontsize": 9.0,
-					"id": "obj-141",
+					"id": "obj-144",
 					"legacytextcolor": 1,
 					"maxclass": "textbutton",
 					"mode": 0,
@@ -5124,7 +5179,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-142",
+					"id": "obj-145",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5137,13 +5192,13 @@
 						50.0,
 						22.0
 					],
-					"text": "7 7 1."
+					"text": "7 7"
 				}
 			},
 			{
 				"box": {
 					"bottomvalue": 0,
-					"id": "obj-143",
+					"id": "obj-146",
 					"leftvalue": 0,
 					"maxclass": "pictslider",
 					"numinlets": 2,
@@ -5172,7 +5227,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-144",
+					"id": "obj-147",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5190,7 +5245,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-145",
+					"id": "obj-148",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5208,7 +5263,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-146",
+					"id": "obj-149",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5226,7 +5281,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-147",
+					"id": "obj-150",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5244,7 +5299,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-148",
+					"id": "obj-151",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5262,7 +5317,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-149",
+					"id": "obj-152",
 					"maxclass": "live.dial",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -5303,7 +5358,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-150",
+					"id": "obj-153",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5321,7 +5376,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-151",
+					"id": "obj-154",
 					"maxclass": "live.dial",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -5362,7 +5417,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-152",
+					"id": "obj-155",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5380,7 +5435,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-153",
+					"id": "obj-156",
 					"maxclass": "live.dial",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -5421,7 +5476,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-154",
+					"id": "obj-157",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5439,7 +5494,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-155",
+					"id": "obj-158",
 					"maxclass": "live.dial",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -5480,7 +5535,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-156",
+					"id": "obj-159",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5498,7 +5553,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-157",
+					"id": "obj-160",
 					"maxclass": "live.dial",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -5539,7 +5594,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-158",
+					"id": "obj-161",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5557,7 +5612,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-159",
+					"id": "obj-162",
 					"maxclass": "live.dial",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -5598,7 +5653,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-160",
+					"id": "obj-163",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5616,7 +5671,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-161",
+					"id": "obj-164",
 					"maxclass": "live.menu",
 					"numinlets": 1,
 					"numoutlets": 3,
@@ -5658,7 +5713,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-162",
+					"id": "obj-165",
 					"maxclass": "newobj",
 					"numinlets": 5,
 					"numoutlets": 5,
@@ -5680,7 +5735,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-163",
+					"id": "obj-166",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5698,7 +5753,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-164",
+					"id": "obj-167",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5716,7 +5771,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-165",
+					"id": "obj-168",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5734,7 +5789,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-166",
+					"id": "obj-169",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5752,7 +5807,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-167",
+					"id": "obj-170",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5774,7 +5829,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-168",
+					"id": "obj-171",
 					"keymode": 1,
 					"lines": 1,
 					"maxclass": "textedit",
@@ -5805,7 +5860,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-169",
+					"id": "obj-172",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 2,
@@ -5824,7 +5879,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-170",
+					"id": "obj-173",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5842,7 +5897,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-171",
+					"id": "obj-174",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5860,7 +5915,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-172",
+					"id": "obj-175",
 					"maxclass": "live.text",
 					"mode": 0,
 					"numinlets": 1,
@@ -5901,7 +5956,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-173",
+					"id": "obj-176",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5919,7 +5974,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-174",
+					"id": "obj-177",
 					"maxclass": "live.text",
 					"mode": 0,
 					"numinlets": 1,
@@ -5960,7 +6015,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-175",
+					"id": "obj-178",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5978,7 +6033,261 @@
 			},
 			{
 				"box": {
-					"id": "obj-176",
+					"id": "obj-179",
+					"maxclass": "live.text",
+					"mode": 1,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						""
+					],
+					"parameter_enable": 1,
+					"patching_rect": [
+						700.0,
+						360.0,
+						60.0,
+						20.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						462.0,
+						114.0,
+						120.0,
+						16.0
+					],
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "liveengine page",
+							"parameter_shortname": "page",
+							"parameter_type": 2,
+							"parameter_enum": [
+								"sounds",
+								"grooves"
+							]
+						}
+					},
+					"text": "sounds",
+					"texton": "grooves",
+					"varname": "liveengine page"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-180",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						700.0,
+						390.0,
+						40.0,
+						22.0
+					],
+					"text": "+ 1"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-181",
+					"maxclass": "live.menu",
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"float"
+					],
+					"parameter_enable": 1,
+					"patching_rect": [
+						1500.0,
+						60.0,
+						100.0,
+						15.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						462.0,
+						134.0,
+						120.0,
+						15.0
+					],
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "liveengine tempo source",
+							"parameter_shortname": "tempo",
+							"parameter_type": 2,
+							"parameter_enum": [
+								"patch",
+								"midi-clock",
+								"transport",
+								"link"
+							],
+							"parameter_initial_enable": 0
+						}
+					},
+					"varname": "liveengine tempo source"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-182",
+					"maxclass": "newobj",
+					"numinlets": 5,
+					"numoutlets": 5,
+					"outlettype": [
+						"",
+						"",
+						"",
+						"",
+						""
+					],
+					"patching_rect": [
+						1500.0,
+						90.0,
+						120.0,
+						22.0
+					],
+					"text": "route 0 1 2 3"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-183",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1500.0,
+						120.0,
+						115.0,
+						22.0
+					],
+					"text": "/tempo/source patch"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-184",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1620.0,
+						120.0,
+						115.0,
+						22.0
+					],
+					"text": "/tempo/source midi-clock"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-185",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1740.0,
+						120.0,
+						115.0,
+						22.0
+					],
+					"text": "/tempo/source transport"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-186",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1860.0,
+						120.0,
+						115.0,
+						22.0
+					],
+					"text": "/tempo/source link"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-187",
+					"maxclass": "live.text",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						""
+					],
+					"parameter_enable": 1,
+					"patching_rect": [
+						1700.0,
+						150.0,
+						80.0,
+						20.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						462.0,
+						153.0,
+						120.0,
+						16.0
+					],
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "liveengine groove stop",
+							"parameter_shortname": "stop",
+							"parameter_type": 2,
+							"parameter_enum": [
+								"off",
+								"on"
+							]
+						}
+					},
+					"text": "stop groove",
+					"texton": "stop groove",
+					"varname": "liveengine groove stop"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-188",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1700.0,
+						180.0,
+						80.0,
+						22.0
+					],
+					"text": "/groove/stop"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-189",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 3,
@@ -5998,7 +6307,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-177",
+					"id": "obj-190",
 					"maxclass": "textbutton",
 					"mode": 0,
 					"numinlets": 1,
@@ -6029,7 +6338,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-178",
+					"id": "obj-191",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6047,7 +6356,105 @@
 			},
 			{
 				"box": {
-					"id": "obj-179",
+					"id": "obj-192",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"patching_rect": [
+						1000.0,
+						500.0,
+						70.0,
+						22.0
+					],
+					"text": "metro 20"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-193",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 9,
+					"outlettype": [
+						"int",
+						"int",
+						"float",
+						"float",
+						"float",
+						"",
+						"int",
+						"float",
+						""
+					],
+					"patching_rect": [
+						1000.0,
+						530.0,
+						130.0,
+						22.0
+					],
+					"text": "transport"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-194",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						"float"
+					],
+					"patching_rect": [
+						1150.0,
+						560.0,
+						50.0,
+						22.0
+					],
+					"text": "/ 480."
+				}
+			},
+			{
+				"box": {
+					"id": "obj-195",
+					"maxclass": "newobj",
+					"numinlets": 3,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1000.0,
+						590.0,
+						100.0,
+						22.0
+					],
+					"text": "pack 120. 0. 0"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-196",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1000.0,
+						620.0,
+						120.0,
+						22.0
+					],
+					"text": "prepend /transport"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-197",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6065,7 +6472,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-180",
+					"id": "obj-198",
 					"maxclass": "newobj",
 					"numinlets": 8,
 					"numoutlets": 8,
@@ -6090,7 +6497,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-181",
+					"id": "obj-199",
 					"maxclass": "newobj",
 					"numinlets": 65,
 					"numoutlets": 65,
@@ -6172,7 +6579,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-182",
+					"id": "obj-200",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -6191,7 +6598,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-183",
+					"id": "obj-201",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 2,
@@ -6210,7 +6617,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-184",
+					"id": "obj-202",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -6229,7 +6636,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-185",
+					"id": "obj-203",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6247,7 +6654,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-186",
+					"id": "obj-204",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 2,
@@ -6266,7 +6673,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-187",
+					"id": "obj-205",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 3,
@@ -6286,7 +6693,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-188",
+					"id": "obj-206",
 					"maxclass": "newobj",
 					"numinlets": 4,
 					"numoutlets": 1,
@@ -6304,7 +6711,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-189",
+					"id": "obj-207",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6322,7 +6729,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-190",
+					"id": "obj-208",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6340,7 +6747,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-191",
+					"id": "obj-209",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6358,7 +6765,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-192",
+					"id": "obj-210",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6376,7 +6783,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-193",
+					"id": "obj-211",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 3,
@@ -6396,7 +6803,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-194",
+					"id": "obj-212",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6414,7 +6821,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-195",
+					"id": "obj-213",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6432,7 +6839,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-196",
+					"id": "obj-214",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6450,7 +6857,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-197",
+					"id": "obj-215",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6469,7 +6876,7 @@
 			{
 				"box": {
 					"fontsize": 8.0,
-					"id": "obj-198",
+					"id": "obj-216",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6494,7 +6901,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-199",
+					"id": "obj-217",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6513,7 +6920,7 @@
 			{
 				"box": {
 					"fontsize": 8.0,
-					"id": "obj-200",
+					"id": "obj-218",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6538,7 +6945,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-201",
+					"id": "obj-219",
 					"maxclass": "multislider",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -6570,7 +6977,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-202",
+					"id": "obj-220",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6589,7 +6996,7 @@
 			{
 				"box": {
 					"fontsize": 8.0,
-					"id": "obj-203",
+					"id": "obj-221",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6614,7 +7021,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-204",
+					"id": "obj-222",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6633,7 +7040,7 @@
 			{
 				"box": {
 					"fontsize": 8.0,
-					"id": "obj-205",
+					"id": "obj-223",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6658,7 +7065,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-206",
+					"id": "obj-224",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6677,7 +7084,7 @@
 			{
 				"box": {
 					"fontsize": 8.0,
-					"id": "obj-207",
+					"id": "obj-225",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6702,7 +7109,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-208",
+					"id": "obj-226",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6924,7 +7331,19 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-18",
+						"obj-17",
+						0
+					],
+					"source": [
+						"obj-15",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-1",
 						0
 					],
 					"source": [
@@ -6936,7 +7355,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-19",
 						0
 					],
 					"source": [
@@ -6948,8 +7367,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-20",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-19",
@@ -6960,7 +7379,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-21",
 						0
 					],
 					"source": [
@@ -6972,8 +7391,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-22",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-21",
@@ -6984,7 +7403,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-23",
 						0
 					],
 					"source": [
@@ -6996,8 +7415,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-24",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-23",
@@ -7008,7 +7427,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-25",
 						0
 					],
 					"source": [
@@ -7020,8 +7439,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-26",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-25",
@@ -7032,7 +7451,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-27",
 						0
 					],
 					"source": [
@@ -7044,8 +7463,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-28",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-27",
@@ -7056,7 +7475,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-29",
 						0
 					],
 					"source": [
@@ -7068,8 +7487,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-30",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-29",
@@ -7080,7 +7499,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-31",
 						0
 					],
 					"source": [
@@ -7092,8 +7511,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-32",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-31",
@@ -7104,7 +7523,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-33",
 						0
 					],
 					"source": [
@@ -7116,8 +7535,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-34",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-33",
@@ -7128,7 +7547,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-35",
 						0
 					],
 					"source": [
@@ -7140,8 +7559,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-36",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-35",
@@ -7152,7 +7571,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-37",
 						0
 					],
 					"source": [
@@ -7164,8 +7583,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-38",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-37",
@@ -7176,7 +7595,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-39",
 						0
 					],
 					"source": [
@@ -7188,8 +7607,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-40",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-39",
@@ -7200,7 +7619,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-41",
 						0
 					],
 					"source": [
@@ -7212,8 +7631,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-42",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-41",
@@ -7224,7 +7643,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-43",
 						0
 					],
 					"source": [
@@ -7236,8 +7655,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-44",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-43",
@@ -7248,7 +7667,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-45",
 						0
 					],
 					"source": [
@@ -7260,8 +7679,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-46",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-45",
@@ -7272,7 +7691,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-47",
 						0
 					],
 					"source": [
@@ -7284,8 +7703,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-48",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-47",
@@ -7296,7 +7715,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-49",
 						0
 					],
 					"source": [
@@ -7308,8 +7727,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-50",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-49",
@@ -7320,7 +7739,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-51",
 						0
 					],
 					"source": [
@@ -7332,8 +7751,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-52",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-51",
@@ -7344,7 +7763,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-53",
 						0
 					],
 					"source": [
@@ -7356,8 +7775,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-54",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-53",
@@ -7368,7 +7787,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-55",
 						0
 					],
 					"source": [
@@ -7380,8 +7799,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-56",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-55",
@@ -7392,7 +7811,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-57",
 						0
 					],
 					"source": [
@@ -7404,8 +7823,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-58",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-57",
@@ -7416,7 +7835,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-59",
 						0
 					],
 					"source": [
@@ -7428,8 +7847,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-60",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-59",
@@ -7440,7 +7859,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-61",
 						0
 					],
 					"source": [
@@ -7452,8 +7871,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-62",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-61",
@@ -7464,7 +7883,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-63",
 						0
 					],
 					"source": [
@@ -7476,8 +7895,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-64",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-63",
@@ -7488,7 +7907,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-65",
 						0
 					],
 					"source": [
@@ -7500,8 +7919,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-66",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-65",
@@ -7512,7 +7931,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-67",
 						0
 					],
 					"source": [
@@ -7524,8 +7943,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-68",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-67",
@@ -7536,7 +7955,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-69",
 						0
 					],
 					"source": [
@@ -7548,8 +7967,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-70",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-69",
@@ -7560,7 +7979,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-71",
 						0
 					],
 					"source": [
@@ -7572,8 +7991,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-72",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-71",
@@ -7584,7 +8003,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-73",
 						0
 					],
 					"source": [
@@ -7596,8 +8015,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-74",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-73",
@@ -7608,7 +8027,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-75",
 						0
 					],
 					"source": [
@@ -7620,8 +8039,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-76",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-75",
@@ -7632,7 +8051,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-77",
 						0
 					],
 					"source": [
@@ -7644,8 +8063,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-78",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-77",
@@ -7656,7 +8075,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-79",
 						0
 					],
 					"source": [
@@ -7668,8 +8087,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-80",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-79",
@@ -7680,7 +8099,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-81",
 						0
 					],
 					"source": [
@@ -7692,8 +8111,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-82",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-81",
@@ -7704,7 +8123,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-83",
 						0
 					],
 					"source": [
@@ -7716,8 +8135,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-84",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-83",
@@ -7728,7 +8147,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-85",
 						0
 					],
 					"source": [
@@ -7740,8 +8159,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-86",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-85",
@@ -7752,7 +8171,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-87",
 						0
 					],
 					"source": [
@@ -7764,8 +8183,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-88",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-87",
@@ -7776,7 +8195,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-89",
 						0
 					],
 					"source": [
@@ -7788,8 +8207,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-90",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-89",
@@ -7800,7 +8219,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-91",
 						0
 					],
 					"source": [
@@ -7812,8 +8231,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-92",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-91",
@@ -7824,7 +8243,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-93",
 						0
 					],
 					"source": [
@@ -7836,8 +8255,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-94",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-93",
@@ -7848,7 +8267,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-95",
 						0
 					],
 					"source": [
@@ -7860,8 +8279,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-96",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-95",
@@ -7872,7 +8291,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-97",
 						0
 					],
 					"source": [
@@ -7884,8 +8303,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-98",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-97",
@@ -7896,7 +8315,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-99",
 						0
 					],
 					"source": [
@@ -7908,8 +8327,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-100",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-99",
@@ -7920,7 +8339,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-101",
 						0
 					],
 					"source": [
@@ -7932,8 +8351,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-102",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-101",
@@ -7944,7 +8363,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-103",
 						0
 					],
 					"source": [
@@ -7956,8 +8375,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-104",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-103",
@@ -7968,7 +8387,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-105",
 						0
 					],
 					"source": [
@@ -7980,8 +8399,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-106",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-105",
@@ -7992,7 +8411,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-107",
 						0
 					],
 					"source": [
@@ -8004,8 +8423,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-108",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-107",
@@ -8016,7 +8435,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-109",
 						0
 					],
 					"source": [
@@ -8028,8 +8447,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-110",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-109",
@@ -8040,7 +8459,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-111",
 						0
 					],
 					"source": [
@@ -8052,8 +8471,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-112",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-111",
@@ -8064,7 +8483,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-113",
 						0
 					],
 					"source": [
@@ -8076,8 +8495,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-114",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-113",
@@ -8088,7 +8507,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-115",
 						0
 					],
 					"source": [
@@ -8100,8 +8519,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-116",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-115",
@@ -8112,7 +8531,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-117",
 						0
 					],
 					"source": [
@@ -8124,8 +8543,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-118",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-117",
@@ -8136,7 +8555,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-119",
 						0
 					],
 					"source": [
@@ -8148,8 +8567,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-120",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-119",
@@ -8160,7 +8579,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-121",
 						0
 					],
 					"source": [
@@ -8172,8 +8591,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-122",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-121",
@@ -8184,7 +8603,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-123",
 						0
 					],
 					"source": [
@@ -8196,8 +8615,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-124",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-123",
@@ -8208,7 +8627,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-125",
 						0
 					],
 					"source": [
@@ -8220,8 +8639,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-126",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-125",
@@ -8232,7 +8651,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-127",
 						0
 					],
 					"source": [
@@ -8244,8 +8663,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-128",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-127",
@@ -8256,7 +8675,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-129",
 						0
 					],
 					"source": [
@@ -8268,8 +8687,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-130",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-129",
@@ -8280,7 +8699,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-131",
 						0
 					],
 					"source": [
@@ -8292,8 +8711,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-132",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-131",
@@ -8304,7 +8723,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-133",
 						0
 					],
 					"source": [
@@ -8316,8 +8735,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-134",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-133",
@@ -8328,7 +8747,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-135",
 						0
 					],
 					"source": [
@@ -8340,8 +8759,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-136",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-135",
@@ -8352,7 +8771,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-137",
 						0
 					],
 					"source": [
@@ -8364,8 +8783,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-138",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-137",
@@ -8376,7 +8795,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-139",
 						0
 					],
 					"source": [
@@ -8388,8 +8807,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-140",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-139",
@@ -8400,7 +8819,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-141",
 						0
 					],
 					"source": [
@@ -8412,8 +8831,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-142",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-141",
@@ -8424,7 +8843,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-14",
+						"obj-143",
 						0
 					],
 					"source": [
@@ -8436,8 +8855,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-144",
-						0
+						"obj-15",
+						1
 					],
 					"source": [
 						"obj-143",
@@ -8452,18 +8871,6 @@
 						0
 					],
 					"source": [
-						"obj-143",
-						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-146",
-						0
-					],
-					"source": [
 						"obj-144",
 						0
 					]
@@ -8472,7 +8879,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-146",
+						"obj-15",
 						1
 					],
 					"source": [
@@ -8500,6 +8907,18 @@
 						0
 					],
 					"source": [
+						"obj-146",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-149",
+						0
+					],
+					"source": [
 						"obj-147",
 						0
 					]
@@ -8508,8 +8927,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-1",
-						0
+						"obj-149",
+						1
 					],
 					"source": [
 						"obj-148",
@@ -8532,7 +8951,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-1",
+						"obj-151",
 						0
 					],
 					"source": [
@@ -8544,7 +8963,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-152",
+						"obj-1",
 						0
 					],
 					"source": [
@@ -8556,7 +8975,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-1",
+						"obj-153",
 						0
 					],
 					"source": [
@@ -8568,7 +8987,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-154",
+						"obj-1",
 						0
 					],
 					"source": [
@@ -8580,7 +8999,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-1",
+						"obj-155",
 						0
 					],
 					"source": [
@@ -8592,7 +9011,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-156",
+						"obj-1",
 						0
 					],
 					"source": [
@@ -8604,7 +9023,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-1",
+						"obj-157",
 						0
 					],
 					"source": [
@@ -8616,7 +9035,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-158",
+						"obj-1",
 						0
 					],
 					"source": [
@@ -8628,7 +9047,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-1",
+						"obj-159",
 						0
 					],
 					"source": [
@@ -8640,7 +9059,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-160",
+						"obj-1",
 						0
 					],
 					"source": [
@@ -8652,7 +9071,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-1",
+						"obj-161",
 						0
 					],
 					"source": [
@@ -8664,7 +9083,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-162",
+						"obj-1",
 						0
 					],
 					"source": [
@@ -8700,11 +9119,47 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-164",
+						"obj-165",
 						0
 					],
 					"source": [
-						"obj-162",
+						"obj-164",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-166",
+						0
+					],
+					"source": [
+						"obj-165",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-1",
+						0
+					],
+					"source": [
+						"obj-166",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-167",
+						0
+					],
+					"source": [
+						"obj-165",
 						1
 					]
 				}
@@ -8716,7 +9171,7 @@
 						0
 					],
 					"source": [
-						"obj-164",
+						"obj-167",
 						0
 					]
 				}
@@ -8724,11 +9179,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-165",
+						"obj-168",
 						0
 					],
 					"source": [
-						"obj-162",
+						"obj-165",
 						2
 					]
 				}
@@ -8740,7 +9195,7 @@
 						0
 					],
 					"source": [
-						"obj-165",
+						"obj-168",
 						0
 					]
 				}
@@ -8748,11 +9203,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-166",
+						"obj-169",
 						0
 					],
 					"source": [
-						"obj-162",
+						"obj-165",
 						3
 					]
 				}
@@ -8764,30 +9219,6 @@
 						0
 					],
 					"source": [
-						"obj-166",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-169",
-						0
-					],
-					"source": [
-						"obj-168",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-170",
-						0
-					],
-					"source": [
 						"obj-169",
 						0
 					]
@@ -8796,31 +9227,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-170",
-						0
-					],
-					"source": [
-						"obj-169",
-						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-171",
-						0
-					],
-					"source": [
-						"obj-170",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-1",
+						"obj-172",
 						0
 					],
 					"source": [
@@ -8844,7 +9251,19 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-1",
+						"obj-173",
+						0
+					],
+					"source": [
+						"obj-172",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-174",
 						0
 					],
 					"source": [
@@ -8856,7 +9275,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-175",
+						"obj-1",
 						0
 					],
 					"source": [
@@ -8868,7 +9287,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-1",
+						"obj-176",
 						0
 					],
 					"source": [
@@ -8880,7 +9299,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-178",
+						"obj-1",
 						0
 					],
 					"source": [
@@ -8932,6 +9351,18 @@
 						0
 					],
 					"source": [
+						"obj-180",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-182",
+						0
+					],
+					"source": [
 						"obj-181",
 						0
 					]
@@ -8940,11 +9371,35 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-17",
+						"obj-183",
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-182",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-1",
+						0
+					],
+					"source": [
+						"obj-183",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-184",
+						0
+					],
+					"source": [
+						"obj-182",
 						1
 					]
 				}
@@ -8952,11 +9407,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-19",
+						"obj-1",
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-184",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-185",
+						0
+					],
+					"source": [
+						"obj-182",
 						2
 					]
 				}
@@ -8964,11 +9431,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-21",
+						"obj-1",
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-185",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-186",
+						0
+					],
+					"source": [
+						"obj-182",
 						3
 					]
 				}
@@ -8976,47 +9455,107 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-23",
+						"obj-1",
 						0
 					],
 					"source": [
-						"obj-181",
-						4
+						"obj-186",
+						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-25",
+						"obj-188",
 						0
 					],
 					"source": [
-						"obj-181",
-						5
+						"obj-187",
+						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-27",
+						"obj-1",
 						0
 					],
 					"source": [
-						"obj-181",
-						6
+						"obj-188",
+						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-29",
+						"obj-191",
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-189",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-191",
+						0
+					],
+					"source": [
+						"obj-190",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-1",
+						0
+					],
+					"source": [
+						"obj-191",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-192",
+						0
+					],
+					"source": [
+						"obj-189",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-193",
+						0
+					],
+					"source": [
+						"obj-192",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-194",
+						0
+					],
+					"source": [
+						"obj-193",
 						7
 					]
 				}
@@ -9024,920 +9563,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-31",
-						0
-					],
-					"source": [
-						"obj-181",
-						8
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-33",
-						0
-					],
-					"source": [
-						"obj-181",
-						9
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-35",
-						0
-					],
-					"source": [
-						"obj-181",
-						10
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-37",
-						0
-					],
-					"source": [
-						"obj-181",
-						11
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-39",
-						0
-					],
-					"source": [
-						"obj-181",
-						12
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-41",
-						0
-					],
-					"source": [
-						"obj-181",
-						13
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-43",
-						0
-					],
-					"source": [
-						"obj-181",
-						14
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-45",
-						0
-					],
-					"source": [
-						"obj-181",
-						15
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-47",
-						0
-					],
-					"source": [
-						"obj-181",
-						16
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-49",
-						0
-					],
-					"source": [
-						"obj-181",
-						17
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-51",
-						0
-					],
-					"source": [
-						"obj-181",
-						18
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-53",
-						0
-					],
-					"source": [
-						"obj-181",
-						19
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-55",
-						0
-					],
-					"source": [
-						"obj-181",
-						20
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-57",
-						0
-					],
-					"source": [
-						"obj-181",
-						21
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-59",
-						0
-					],
-					"source": [
-						"obj-181",
-						22
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-61",
-						0
-					],
-					"source": [
-						"obj-181",
-						23
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-63",
-						0
-					],
-					"source": [
-						"obj-181",
-						24
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-65",
-						0
-					],
-					"source": [
-						"obj-181",
-						25
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-67",
-						0
-					],
-					"source": [
-						"obj-181",
-						26
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-69",
-						0
-					],
-					"source": [
-						"obj-181",
-						27
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-71",
-						0
-					],
-					"source": [
-						"obj-181",
-						28
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-73",
-						0
-					],
-					"source": [
-						"obj-181",
-						29
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-75",
-						0
-					],
-					"source": [
-						"obj-181",
-						30
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-77",
-						0
-					],
-					"source": [
-						"obj-181",
-						31
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-79",
-						0
-					],
-					"source": [
-						"obj-181",
-						32
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-81",
-						0
-					],
-					"source": [
-						"obj-181",
-						33
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-83",
-						0
-					],
-					"source": [
-						"obj-181",
-						34
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-85",
-						0
-					],
-					"source": [
-						"obj-181",
-						35
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-87",
-						0
-					],
-					"source": [
-						"obj-181",
-						36
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-89",
-						0
-					],
-					"source": [
-						"obj-181",
-						37
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-91",
-						0
-					],
-					"source": [
-						"obj-181",
-						38
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-93",
-						0
-					],
-					"source": [
-						"obj-181",
-						39
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-95",
-						0
-					],
-					"source": [
-						"obj-181",
-						40
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-97",
-						0
-					],
-					"source": [
-						"obj-181",
-						41
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-99",
-						0
-					],
-					"source": [
-						"obj-181",
-						42
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-101",
-						0
-					],
-					"source": [
-						"obj-181",
-						43
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-103",
-						0
-					],
-					"source": [
-						"obj-181",
-						44
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-105",
-						0
-					],
-					"source": [
-						"obj-181",
-						45
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-107",
-						0
-					],
-					"source": [
-						"obj-181",
-						46
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-109",
-						0
-					],
-					"source": [
-						"obj-181",
-						47
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-111",
-						0
-					],
-					"source": [
-						"obj-181",
-						48
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-113",
-						0
-					],
-					"source": [
-						"obj-181",
-						49
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-115",
-						0
-					],
-					"source": [
-						"obj-181",
-						50
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-117",
-						0
-					],
-					"source": [
-						"obj-181",
-						51
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-119",
-						0
-					],
-					"source": [
-						"obj-181",
-						52
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-121",
-						0
-					],
-					"source": [
-						"obj-181",
-						53
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-123",
-						0
-					],
-					"source": [
-						"obj-181",
-						54
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-125",
-						0
-					],
-					"source": [
-						"obj-181",
-						55
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-127",
-						0
-					],
-					"source": [
-						"obj-181",
-						56
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-129",
-						0
-					],
-					"source": [
-						"obj-181",
-						57
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-131",
-						0
-					],
-					"source": [
-						"obj-181",
-						58
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-133",
-						0
-					],
-					"source": [
-						"obj-181",
-						59
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-135",
-						0
-					],
-					"source": [
-						"obj-181",
-						60
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-137",
-						0
-					],
-					"source": [
-						"obj-181",
-						61
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-139",
-						0
-					],
-					"source": [
-						"obj-181",
-						62
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-141",
-						0
-					],
-					"source": [
-						"obj-181",
-						63
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-189",
-						0
-					],
-					"source": [
-						"obj-187",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-188",
-						1
-					],
-					"source": [
-						"obj-189",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-190",
-						0
-					],
-					"source": [
-						"obj-187",
-						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-188",
-						2
-					],
-					"source": [
-						"obj-190",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-191",
-						0
-					],
-					"source": [
-						"obj-187",
-						2
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-188",
-						3
-					],
-					"source": [
-						"obj-191",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-182",
-						0
-					],
-					"source": [
-						"obj-180",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-186",
-						0
-					],
-					"source": [
-						"obj-182",
-						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-183",
-						0
-					],
-					"source": [
-						"obj-182",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-187",
-						0
-					],
-					"source": [
-						"obj-186",
-						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-184",
-						0
-					],
-					"source": [
-						"obj-183",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-185",
-						1
-					],
-					"source": [
-						"obj-184",
-						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-185",
-						0
-					],
-					"source": [
-						"obj-184",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-188",
-						0
-					],
-					"source": [
-						"obj-185",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-192",
-						0
-					],
-					"source": [
-						"obj-188",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-181",
-						0
-					],
-					"source": [
-						"obj-192",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-193",
-						0
-					],
-					"source": [
-						"obj-180",
-						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-195",
 						1
-					],
-					"source": [
-						"obj-193",
-						2
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-194",
-						1
-					],
-					"source": [
-						"obj-193",
-						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-194",
-						0
-					],
-					"source": [
-						"obj-193",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-195",
-						0
 					],
 					"source": [
 						"obj-194",
@@ -9948,36 +9575,48 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-196",
-						0
+						"obj-195",
+						2
 					],
 					"source": [
+						"obj-193",
+						6
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-195",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-181",
-						0
 					],
 					"source": [
-						"obj-196",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-197",
-						0
-					],
-					"source": [
-						"obj-180",
+						"obj-193",
 						4
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-196",
+						0
+					],
+					"source": [
+						"obj-195",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-1",
+						0
+					],
+					"source": [
+						"obj-196",
+						0
 					]
 				}
 			},
@@ -9996,12 +9635,840 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-199",
+						"obj-18",
 						0
 					],
 					"source": [
-						"obj-180",
+						"obj-199",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-20",
+						0
+					],
+					"source": [
+						"obj-199",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-22",
+						0
+					],
+					"source": [
+						"obj-199",
 						2
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-24",
+						0
+					],
+					"source": [
+						"obj-199",
+						3
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-26",
+						0
+					],
+					"source": [
+						"obj-199",
+						4
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-28",
+						0
+					],
+					"source": [
+						"obj-199",
+						5
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-30",
+						0
+					],
+					"source": [
+						"obj-199",
+						6
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-32",
+						0
+					],
+					"source": [
+						"obj-199",
+						7
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-34",
+						0
+					],
+					"source": [
+						"obj-199",
+						8
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-36",
+						0
+					],
+					"source": [
+						"obj-199",
+						9
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-38",
+						0
+					],
+					"source": [
+						"obj-199",
+						10
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-40",
+						0
+					],
+					"source": [
+						"obj-199",
+						11
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-42",
+						0
+					],
+					"source": [
+						"obj-199",
+						12
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-44",
+						0
+					],
+					"source": [
+						"obj-199",
+						13
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-46",
+						0
+					],
+					"source": [
+						"obj-199",
+						14
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-48",
+						0
+					],
+					"source": [
+						"obj-199",
+						15
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-50",
+						0
+					],
+					"source": [
+						"obj-199",
+						16
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-52",
+						0
+					],
+					"source": [
+						"obj-199",
+						17
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-54",
+						0
+					],
+					"source": [
+						"obj-199",
+						18
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-56",
+						0
+					],
+					"source": [
+						"obj-199",
+						19
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-58",
+						0
+					],
+					"source": [
+						"obj-199",
+						20
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-60",
+						0
+					],
+					"source": [
+						"obj-199",
+						21
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-62",
+						0
+					],
+					"source": [
+						"obj-199",
+						22
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-64",
+						0
+					],
+					"source": [
+						"obj-199",
+						23
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-66",
+						0
+					],
+					"source": [
+						"obj-199",
+						24
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-68",
+						0
+					],
+					"source": [
+						"obj-199",
+						25
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-70",
+						0
+					],
+					"source": [
+						"obj-199",
+						26
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-72",
+						0
+					],
+					"source": [
+						"obj-199",
+						27
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-74",
+						0
+					],
+					"source": [
+						"obj-199",
+						28
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-76",
+						0
+					],
+					"source": [
+						"obj-199",
+						29
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-78",
+						0
+					],
+					"source": [
+						"obj-199",
+						30
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-80",
+						0
+					],
+					"source": [
+						"obj-199",
+						31
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-82",
+						0
+					],
+					"source": [
+						"obj-199",
+						32
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-84",
+						0
+					],
+					"source": [
+						"obj-199",
+						33
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-86",
+						0
+					],
+					"source": [
+						"obj-199",
+						34
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-88",
+						0
+					],
+					"source": [
+						"obj-199",
+						35
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-90",
+						0
+					],
+					"source": [
+						"obj-199",
+						36
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-92",
+						0
+					],
+					"source": [
+						"obj-199",
+						37
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-94",
+						0
+					],
+					"source": [
+						"obj-199",
+						38
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-96",
+						0
+					],
+					"source": [
+						"obj-199",
+						39
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-98",
+						0
+					],
+					"source": [
+						"obj-199",
+						40
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-100",
+						0
+					],
+					"source": [
+						"obj-199",
+						41
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-102",
+						0
+					],
+					"source": [
+						"obj-199",
+						42
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-104",
+						0
+					],
+					"source": [
+						"obj-199",
+						43
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-106",
+						0
+					],
+					"source": [
+						"obj-199",
+						44
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-108",
+						0
+					],
+					"source": [
+						"obj-199",
+						45
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-110",
+						0
+					],
+					"source": [
+						"obj-199",
+						46
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-112",
+						0
+					],
+					"source": [
+						"obj-199",
+						47
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-114",
+						0
+					],
+					"source": [
+						"obj-199",
+						48
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-116",
+						0
+					],
+					"source": [
+						"obj-199",
+						49
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-118",
+						0
+					],
+					"source": [
+						"obj-199",
+						50
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-120",
+						0
+					],
+					"source": [
+						"obj-199",
+						51
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-122",
+						0
+					],
+					"source": [
+						"obj-199",
+						52
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-124",
+						0
+					],
+					"source": [
+						"obj-199",
+						53
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-126",
+						0
+					],
+					"source": [
+						"obj-199",
+						54
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-128",
+						0
+					],
+					"source": [
+						"obj-199",
+						55
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-130",
+						0
+					],
+					"source": [
+						"obj-199",
+						56
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-132",
+						0
+					],
+					"source": [
+						"obj-199",
+						57
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-134",
+						0
+					],
+					"source": [
+						"obj-199",
+						58
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-136",
+						0
+					],
+					"source": [
+						"obj-199",
+						59
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-138",
+						0
+					],
+					"source": [
+						"obj-199",
+						60
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-140",
+						0
+					],
+					"source": [
+						"obj-199",
+						61
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-142",
+						0
+					],
+					"source": [
+						"obj-199",
+						62
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-144",
+						0
+					],
+					"source": [
+						"obj-199",
+						63
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-207",
+						0
+					],
+					"source": [
+						"obj-205",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-206",
+						1
+					],
+					"source": [
+						"obj-207",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-208",
+						0
+					],
+					"source": [
+						"obj-205",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-206",
+						2
+					],
+					"source": [
+						"obj-208",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-209",
+						0
+					],
+					"source": [
+						"obj-205",
+						2
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-206",
+						3
+					],
+					"source": [
+						"obj-209",
+						0
 					]
 				}
 			},
@@ -10012,8 +10479,20 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-198",
 						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-204",
+						0
+					],
+					"source": [
+						"obj-200",
+						1
 					]
 				}
 			},
@@ -10024,8 +10503,20 @@
 						0
 					],
 					"source": [
-						"obj-180",
-						3
+						"obj-200",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-205",
+						0
+					],
+					"source": [
+						"obj-204",
+						1
 					]
 				}
 			},
@@ -10036,8 +10527,20 @@
 						0
 					],
 					"source": [
-						"obj-180",
-						6
+						"obj-201",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-203",
+						1
+					],
+					"source": [
+						"obj-202",
+						1
 					]
 				}
 			},
@@ -10056,11 +10559,215 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-204",
+						"obj-206",
 						0
 					],
 					"source": [
-						"obj-180",
+						"obj-203",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-210",
+						0
+					],
+					"source": [
+						"obj-206",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-199",
+						0
+					],
+					"source": [
+						"obj-210",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-211",
+						0
+					],
+					"source": [
+						"obj-198",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-213",
+						1
+					],
+					"source": [
+						"obj-211",
+						2
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-212",
+						1
+					],
+					"source": [
+						"obj-211",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-212",
+						0
+					],
+					"source": [
+						"obj-211",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-213",
+						0
+					],
+					"source": [
+						"obj-212",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-214",
+						0
+					],
+					"source": [
+						"obj-213",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-199",
+						0
+					],
+					"source": [
+						"obj-214",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-215",
+						0
+					],
+					"source": [
+						"obj-198",
+						4
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-216",
+						0
+					],
+					"source": [
+						"obj-215",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-217",
+						0
+					],
+					"source": [
+						"obj-198",
+						2
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-218",
+						0
+					],
+					"source": [
+						"obj-217",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-219",
+						0
+					],
+					"source": [
+						"obj-198",
+						3
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-220",
+						0
+					],
+					"source": [
+						"obj-198",
+						6
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-221",
+						0
+					],
+					"source": [
+						"obj-220",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-222",
+						0
+					],
+					"source": [
+						"obj-198",
 						5
 					]
 				}
@@ -10068,11 +10775,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-205",
+						"obj-223",
 						0
 					],
 					"source": [
-						"obj-204",
+						"obj-222",
 						0
 					]
 				}
@@ -10080,11 +10787,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-206",
+						"obj-224",
 						0
 					],
 					"source": [
-						"obj-180",
+						"obj-198",
 						7
 					]
 				}
@@ -10092,11 +10799,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-208",
+						"obj-226",
 						0
 					],
 					"source": [
-						"obj-180",
+						"obj-198",
 						7
 					]
 				}
@@ -10104,11 +10811,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-207",
+						"obj-225",
 						0
 					],
 					"source": [
-						"obj-206",
+						"obj-224",
 						0
 					]
 				}

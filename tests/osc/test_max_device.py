@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from liveengine.commands import COMMANDS, MAPPING_NAMES, PARAMS, make_command
+from liveengine.commands import COMMANDS, MAPPING_NAMES, PARAMS, TEMPO_SOURCES, make_command
 from liveengine.control.osc.server import FEEDBACK
 from liveengine.errors import LiveEngineError
 
@@ -64,7 +64,8 @@ FIXED = {"midiin": (1, 1), "midiout": (1, 0), "midiparse": (1, 8), "udpsend": (1
          "prepend": (1, 1), "tosymbol": (1, 1), "speedlim": (2, 1), "live.thisdevice": (1, 3), "print": (1, 0),
          "message": (2, 1), "comment": (1, 0), "textbutton": (1, 3), "live.text": (1, 2), "live.dial": (1, 2),
          "live.menu": (1, 3), "pictslider": (2, 2), "textedit": (1, 4), "multislider": (1, 2), "zl": (2, 2),
-         "split": (3, 2), "/": (2, 1)}
+         "split": (3, 2), "/": (2, 1), "metro": (2, 1), "transport": (2, 9), "append": (2, 1),
+         "+": (2, 1)}
 
 
 def expected_io(box: dict) -> tuple[int, int]:
@@ -73,6 +74,8 @@ def expected_io(box: dict) -> tuple[int, int]:
         return FIXED[name]
     if name == "unpack":
         return 1, len(args)
+    if name == "gate":
+        return 2, int(args[0])
     if name in ("pack", "pak"):
         return len(args), 1
     if name == "route":
@@ -176,6 +179,10 @@ def messages(graph: Graph, box_id: str, outlet: int, depth: int = 0) -> set[tupl
         return result
     if name == "speedlim":
         return incoming()
+    if name == "gate":  # the data comes into the right inlet and leaves by the open outlet
+        return incoming(1)
+    if name == "append":
+        return {m + tuple(args) for m in incoming()}
     if name == "tosymbol":
         return {("<symbol>",)}
     if name in ("expr", "split"):
@@ -194,6 +201,8 @@ def messages(graph: Graph, box_id: str, outlet: int, depth: int = 0) -> set[tupl
         return {("<bang>",)}
     if name == "pictslider":
         return {("<int>",)}
+    if name == "transport":  # bars, beats, units, resolution, tempo, time signature, state, ticks, ...
+        return {("<float>",)} if outlet in (2, 3, 4, 7) else {("<int>",)}
     if name == "textedit" and outlet == 0:
         return {("text", "<symbol>"), ("<symbol>",)}  # with or without the "text" selector
     raise AssertionError(f"the test cannot follow messages out of {name!r} outlet {outlet}: model it")
@@ -204,7 +213,7 @@ def sample(atom: str, arg) -> object:
     if atom == "<int>":
         return int(arg.low) if arg is not None and arg.low is not None else 0
     if atom == "<float>":
-        return 0.5
+        return 0.5 if arg is None or arg.low is None or arg.low <= 0.5 <= arg.high else float(arg.low)
     if atom == "<symbol>":
         return arg.choices[0] if arg is not None and arg.choices else "default"
     if atom == "<bang>":
@@ -249,6 +258,11 @@ def test_everything_that_reaches_the_engine_is_an_address_with_arguments_the_tab
     assert {m[1] for m in out if m[0] == "/param"} == {"zoom", "rotation", "center_x", "center_y", "variance", "gain"}
     assert {m[1] for m in out if m[0] == "/mapping"} == set(MAPPING_NAMES)
     assert ("/subscribe", "9001") in out
+    assert ("/transport", "<float>", "<float>", "<int>") in out  # Live's tempo, beat and playing flag
+    assert ("/groove", "<int>", "<int>") not in out  # the grid's hits are literal rows and columns:
+    assert {m for m in out if m[0] == "/groove"} == {("/groove", str(r), str(c)) for r in range(8) for c in range(8)}
+    assert {m for m in out if m[0] == "/pad" and m[1] != "<int>"} == {("/pad", str(r), str(c), "1.") for r in range(8) for c in range(8)}
+    assert {m[1] for m in out if m[0] == "/tempo/source"} == set(TEMPO_SOURCES) and ("/groove/stop",) in out
 
 
 def test_the_checker_catches_what_the_engine_would_refuse():
@@ -282,7 +296,8 @@ def test_the_grid_is_eight_by_eight_with_row_zero_at_the_bottom_and_feedback_rea
         r, c = map(int, name.split("_")[1:])
         box = graph.boxes[box_id]
         (hit,) = [graph.boxes[t] for t, _ in graph.out_of(box_id, 0)]
-        assert hit["text"] == f"{r} {c} 1."
+        assert hit["text"] == f"{r} {c}"
+        assert [graph.boxes[t]["text"] for t, _ in graph.out_of(hit["id"], 0)] == ["gate 2 1"]  # the page: sounds or grooves
         assert graph.into(box_id, 0) == [(cell_route, r * 8 + c)]
         x, y = box["presentation_rect"][:2]
         if r:
@@ -305,7 +320,8 @@ def test_dials_menu_and_layout_follow_the_table():
             assert (value["parameter_mmin"], value["parameter_mmax"]) == (low, high), name
             assert low <= value["parameter_initial"][0] <= high
         if box["maxclass"] == "live.menu":
-            assert box["saved_attribute_attributes"]["valueof"]["parameter_enum"] == list(MAPPING_NAMES)
+            wanted = list(MAPPING_NAMES) if box["varname"] == "liveengine mapping" else list(TEMPO_SOURCES)
+            assert box["saved_attribute_attributes"]["valueof"]["parameter_enum"] == wanted
     shown = [b["presentation_rect"] for b in graph.boxes.values() if b.get("presentation")]
     assert patcher["openinpresentation"] == 1
     for x, y, w, h in shown:
@@ -322,3 +338,30 @@ def test_notes_map_onto_the_grid_from_the_bottom_left():
     # note 36 -> pad 0 (row 0, col 0); 8 notes a row; anything else or a note-off -> -1 (dropped)
     assert "$i1 >= 36" in gate and "$i1 <= 99" in gate and "$i1 - 36" in gate and "$i2 > 0" in gate
     assert "expr $i1 / 8" in texts and "expr $i1 % 8" in texts and "split 0 63" in texts
+
+
+def test_the_grooves_toggle_switches_the_grid_between_pad_and_groove_and_back():
+    graph = Graph(load())
+    gate = graph.find("gate 2 1")  # starts with its left outlet open: the sounds
+    (toggle,) = [i for i, b in graph.boxes.items() if b.get("varname") == "liveengine page"]
+    box = graph.boxes[toggle]
+    assert box["maxclass"] == "live.text" and box["mode"] == 1 and (box["text"], box["texton"]) == ("sounds", "grooves")
+    (plus,) = [t for t, _ in graph.out_of(toggle, 0)]
+    assert graph.boxes[plus]["text"] == "+ 1" and graph.out_of(plus, 0) == [(gate, 0)]  # off -> outlet 1 (left), on -> 2
+    send = graph.find("udpsend 127.0.0.1 9000")
+    assert {m[0] for m in messages(graph, gate, 0) if m} == {"0", "1", "2", "3", "4", "5", "6", "7"}  # "row col"
+    assert ("0", "0") in messages(graph, gate, 0) and ("7", "7") in messages(graph, gate, 1)
+    # what each outlet of the gate becomes by the time it reaches udpsend
+    def reaching(outlet):
+        return {m for s, o in graph.into(send, 0) for m in messages(graph, s, o) if s in downstream(graph, gate, outlet)}
+    assert {m[0] for m in reaching(0)} == {"/pad"} and {m[0] for m in reaching(1)} == {"/groove"}
+
+
+def downstream(graph, box_id, outlet, seen=None):
+    seen = set() if seen is None else seen
+    for target, _ in graph.out_of(box_id, outlet):
+        if target not in seen:
+            seen.add(target)
+            for k in range(graph.boxes[target]["numoutlets"]):
+                downstream(graph, target, k, seen)
+    return seen

@@ -7,6 +7,7 @@ Registered from liveengine/cli.py with `add_play_options(play_parser)` and
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from liveengine.cli_support import load_patch_arg, say, seconds_type
 from liveengine.errors import LiveEngineError
@@ -47,6 +48,25 @@ def server_reads_midi(patch, args, device_spec) -> bool:
     from liveengine.control.midi.ports import resolve_api
 
     return resolve_api(args.midi_api or MidiSettings.from_patch(patch).api) == "jack"
+
+
+def open_groove_midi_out(engine, patch, args, device_spec, say=say):
+    """Where the groove's notes go out when `[groove] output` is midi or both: the audio server's own JACK MIDI
+    output on the native JACK backend (each note at its frame), else rtmidi's virtual port 'liveengine out'
+    (opened here, before the stream: see ports.PortPool). Returns the device spec to start."""
+    if patch.groove.get("output", "internal") == "internal" or not patch.groove.get("model"):
+        return device_spec
+    if device_spec.kind == "jack":
+        say("groove MIDI out: JACK port liveengine:midi_out_1")
+        return dataclasses.replace(device_spec, midi_out=True)
+    from liveengine.control.midi.mapping import MidiSettings
+
+    try:
+        engine.open_midi_out(getattr(args, "midi_api", None) or MidiSettings.from_patch(patch).api)
+        say("groove MIDI out: virtual port 'liveengine out'")
+    except LiveEngineError as exc:
+        say(f"groove MIDI out: none ({exc.message}); the groove's notes are counted as dropped")
+    return device_spec
 
 
 def start_for_play(engine, patch, args, say=say, server: bool = False):

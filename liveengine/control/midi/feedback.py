@@ -1,5 +1,8 @@
 """Pad LEDs: the grid's colours, the playing pads, render progress; mode switches in and out.
 
+On the groove page (`groove_colours`) the pads show the groove page instead: the playing groove
+green, the others dim blue, the step position moving along the top row.
+
 What a pad shows (`pad_colours`): the colour of its description (from its drum class or
 brightness, made by the renderer) once rendered; dark while never rendered; white while it
 sounds. After a mapping or parameter change the engine's render progress (done of total)
@@ -21,6 +24,9 @@ from liveengine.control.midi.profiles import Profile
 OFF = (0, 0, 0)
 PLAYING = (255, 255, 255)
 STALE_LEVEL = 0.25  # pads still waiting for their re-render glow at a quarter
+GROOVE_PAD = (0, 40, 120)  # a groove pad not playing
+GROOVE_PLAYING = (0, 255, 60)  # the groove playing now
+GROOVE_STEP = (255, 160, 0)  # the step position: one pad of the top row, moving along the bar
 NOVATION_MAX_PER_MESSAGE = 81  # the lighting SysEx takes up to 81 colour specs
 
 
@@ -47,6 +53,27 @@ def pad_colours(profile: Profile, shape: tuple[int, int], descriptions, playing,
         else:
             level = STALE_LEVEL if index >= stale_from else 1.0
             out[note] = tuple(max(0, min(255, int(v * level))) for v in description.color)
+    return out
+
+
+def groove_colours(profile: Profile, shape: tuple[int, int], playing: tuple[int, int] | None, step: int | None) -> dict[int, tuple[int, int, int]]:
+    """LED note -> (r, g, b) on the groove page: the groove pads dim blue, the playing one green, and the
+    step position in the bar (16 steps over the layout's columns) lit along the layout's top row, above
+    the groove page (over it when the page fills the grid)."""
+    rows, cols = shape
+    top = profile.shape[0] - 1
+    width = profile.shape[1]
+    step_col = None if step is None else (step % 16) * width // 16
+    out = {}
+    for (r, c), note in profile.pad_to_note.items():
+        if r == top and c == step_col:
+            out[note] = GROOVE_STEP
+        elif playing is not None and (r, c) == tuple(playing):
+            out[note] = GROOVE_PLAYING
+        elif r < rows and c < cols:
+            out[note] = GROOVE_PAD
+        else:
+            out[note] = OFF
     return out
 
 

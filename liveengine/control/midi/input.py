@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, field, replace
 
 from liveengine.control.midi import ports
-from liveengine.control.midi.feedback import LedEncoder, pad_colours
+from liveengine.control.midi.feedback import LedEncoder, groove_colours, pad_colours
 from liveengine.control.midi.mapping import MidiMapper, MidiSettings, SoftTakeover
 from liveengine.control.midi.parse import MessageSplitter, ParseCounters
 from liveengine.control.midi.profiles import Profile, choose_profile, load_profiles, skipped
@@ -59,6 +59,7 @@ UNLATCH = [0xF7]
 class MidiCounters:
     received: int = 0
     handled: int = 0
+    clock: int = 0  # MIDI clock, start/stop/continue and song position messages handed to the tempo source
     server_started: int = 0  # notes the audio server started itself from the note table (server_ports.py)
     flood_dropped: int = 0
     engine_rejected: int = 0  # queue full or pad not rendered (the engine counts which)
@@ -250,7 +251,7 @@ class MidiInput:
         return len(wanted), len(leds)
 
     def _mapper(self, name: str, profile: Profile) -> MidiMapper:
-        return MidiMapper(profile, self.settings, self._grid_shape, self.takeover, port=name)
+        return MidiMapper(profile, self.settings, self._grid_shape, self.takeover, port=name, groove_shape=self.engine.groove_page_shape)
 
     def _grid_shape(self) -> tuple[int, int]:
         return self.engine.grid_shape()
@@ -451,6 +452,8 @@ class MidiInput:
                     continue
                 for message in device.splitter.split(item[0]):
                     self._dispatch(device, message, at, params)
+                if device.splitter.system:
+                    self._clock(device.splitter.system, at)
             else:
                 busy = True
         if self.server:
@@ -478,6 +481,9 @@ class MidiInput:
             if not device.rate.take(event.frame / rate):
                 counters.flood_dropped += 1
                 continue
+            if (status >= 0xF8 or status == 0xF2) and self.engine.midi_clock(status, data1, data2, event.frame):
+                counters.clock += 1
+                continue
             size = 1 if status >= 0xF4 else 2 if (status & 0xF0) in (0xC0, 0xD0) or status in (0xF1, 0xF3) else 3
             try:
                 message = mido.Message.from_bytes([status, data1, data2][:size])
@@ -493,6 +499,19 @@ class MidiInput:
                 continue
             self._dispatch(device, message, event.frame + period if constant else None, params)
         return len(events) == BATCH
+
+    def _clock(self, system: list, at: int | None) -> None:
+        """MIDI clock, start/stop/continue and song position through rtmidi, in the cycle they arrived in.
+
+        `at` is where a note polled now would sound, one period after the start of the cycle it came
+        in; a tick was written somewhere in that cycle, so the middle of it is the best guess (the tempo
+        source's regression averages the rest: measured 2.0 ms late at `at`, see bench/groove_sync.py)."""
+        period = self.engine.options.blocksize
+        frame = at - period // 2 if at is not None else self.engine.now_frame() - period // 2
+        for status, data1, data2 in system:
+            if self.engine.midi_clock(status, data1, data2, frame):
+                self.counters.clock += 1
+        system.clear()
 
     def _clear_notes(self, index: int | None = None) -> None:
         """Forget the server's note table for an input (a new controller there) or for inputs nobody has now."""
@@ -510,8 +529,9 @@ class MidiInput:
         setting = self.engine.instrument.setting
         changed = False
         for index, device in list(self._by_port.items()):
+            sounds = device.mapper.page == "sounds"
             for note, (row, col) in device.mapper.note_to_pad.items():
-                inside = row < setting.rows and col < setting.cols
+                inside = sounds and row < setting.rows and col < setting.cols
                 entry, pad_choke = self.engine.direct_hit(setting.pad_index(row, col)) if inside else (0, 0)
                 if slots[index, note] != entry:
                     pads[index, note] = pad_choke  # before the entry that publishes it
@@ -537,6 +557,10 @@ class MidiInput:
             if action[0] == "patch":
                 self._patch_wanted = action[1]
                 self._patch_event.set()
+            elif action[0] == "page":
+                self.report(f"MIDI: {device.name} pads play {action[1]}")
+                if self.server:
+                    self.publish_note_table()  # on the groove page the server must not start the pads' sounds itself
             elif action[1].address == "/param":
                 params[action[1].args[0]] = action[1]  # the latest value of each parameter wins
             else:
@@ -593,6 +617,7 @@ class MidiInput:
             descriptions = self.engine.pad_descriptions()
             playing = self.engine.playing_pads()
             progress = self.engine.render_progress()
+            groove = self.engine.groove_leds() if any(d.mapper.page == "grooves" for d in devices) else None
         except Exception as exc:  # LEDs are never worth stopping the input for
             self.counters.led_errors += 1
             if self.counters.led_errors == 1:
@@ -603,7 +628,10 @@ class MidiInput:
                 device.needs_setup = False
                 device.sent.clear()
                 self._send(device, device.encoder.setup())
-            wanted = pad_colours(device.profile, shape, descriptions, playing, progress)
+            if device.mapper.page == "grooves" and groove is not None:
+                wanted = groove_colours(device.profile, *groove)
+            else:
+                wanted = pad_colours(device.profile, shape, descriptions, playing, progress)
             changes = {note: rgb for note, rgb in wanted.items() if device.sent.get(note) != rgb}
             if changes:
                 self._send(device, device.encoder.frame(changes))

@@ -5,7 +5,9 @@ Pure translation, no ports and no threads, so every rule is testable offline:
 - note off -> nothing (drums are one-shots), or `/pad/off row col` when the patch says `choke` or `fade`;
 - control change -> `/param name value`, scaled into `commands.PARAMS[name]`, with soft takeover;
 - polyphonic aftertouch and channel pressure -> the patch's `[midi] aftertouch` parameter;
-- program change N -> patch N of the patch list; the `next_cc` / `previous_cc` buttons step through it.
+- program change N -> patch N of the patch list; the `next_cc` / `previous_cc` buttons step through it;
+- the profile's page button (`[page] cc` or `note`) switches the pads between the sound grid and the
+  groove page: there a pad's note on is `/groove row col` (the groove page's own rows and columns).
 
 The parameter table is read from `liveengine.commands.PARAMS` when a binding is made, so
 parameters added to the engine are bindable without a change here.
@@ -115,8 +117,11 @@ class SoftTakeover:
 class MidiMapper:
     """Translate mido messages from one port into actions: ("command", Command) or ("patch", index)."""
 
+    PAGES = ("sounds", "grooves")
+
     def __init__(self, profile: Profile, settings: MidiSettings, grid_shape: Callable[[], tuple[int, int]],
-                 takeover: SoftTakeover, port: str = "") -> None:
+                 takeover: SoftTakeover, port: str = "", groove_shape: Callable[[], tuple[int, int]] = lambda: (0, 0)) -> None:
+        """groove_shape(): the groove page's (rows, cols), (0, 0) without one (the page button then stays on sounds)."""
         self.profile = profile
         self.settings = settings
         self.grid_shape = grid_shape
@@ -126,6 +131,15 @@ class MidiMapper:
         self.note_to_pad = profile.note_to_pad
         self.bindings = {**profile.cc, **settings.cc}
         self.program = 0
+        self.groove_shape = groove_shape
+        self.page = "sounds"
+
+    def _switch_page(self) -> list[tuple]:
+        if self.page == "sounds" and self.groove_shape() == (0, 0):
+            self.counters.unbound += 1  # no groove page in this patch
+            return []
+        self.page = "grooves" if self.page == "sounds" else "sounds"
+        return [("page", self.page)]
 
     def pad_of(self, note: int) -> tuple[int, int] | None:
         pad = self.note_to_pad.get(note)
@@ -139,6 +153,18 @@ class MidiMapper:
         if self.profile.channel >= 0 and getattr(msg, "channel", self.profile.channel) != self.profile.channel:
             self.counters.other_channel += 1
             return []
+        if kind == "note_on" and msg.velocity > 0 and msg.note == self.profile.page_note:
+            return self._switch_page()
+        if kind == "control_change" and msg.control == self.profile.page_cc:
+            return self._switch_page() if msg.value >= 64 else []
+        if kind == "note_on" and msg.velocity > 0 and self.page == "grooves":
+            pad = self.note_to_pad.get(msg.note)
+            rows, cols = self.groove_shape()
+            if pad is None or pad[0] >= rows or pad[1] >= cols:
+                self.counters.outside_grid += 1
+                return []
+            self.counters.notes += 1
+            return [("command", make_command("/groove", pad, at))]
         if kind == "note_on" and msg.velocity > 0:
             pad = self.pad_of(msg.note)
             if pad is None:
@@ -147,7 +173,7 @@ class MidiMapper:
             self.counters.notes += 1
             return [("command", make_command("/pad", (pad[0], pad[1], msg.velocity / 127.0), at))]
         if kind in ("note_off", "note_on"):
-            if self.settings.note_off == "ignore":
+            if self.settings.note_off == "ignore" or self.page == "grooves" or msg.note == self.profile.page_note:
                 return []
             pad = self.pad_of(msg.note)
             return [] if pad is None else [("command", make_command("/pad/off", pad, at))]

@@ -22,7 +22,7 @@ class ParseCounters:
     messages: int = 0
     oversize: int = 0  # events longer than MAX_EVENT_BYTES
     sysex: int = 0  # SysEx events (liveengine reads none)
-    realtime: int = 0  # clock, start/stop, active sensing: not used
+    realtime: int = 0  # clock, start/stop/continue (handed to the tempo source), active sensing
     stray_bytes: int = 0  # data bytes with no status to belong to
     system_common: int = 0  # song position, MTC quarter frames, tune request, undefined F4/F5/F9/FD
 
@@ -31,12 +31,19 @@ def _data_length(status: int) -> int:
     return 1 if 0xC0 <= status < 0xE0 else 2
 
 
+SONG_POSITION = 0xF2
+
+
 class MessageSplitter:
-    """Split rtmidi's raw events into channel messages. One per port; not thread-safe (one control thread)."""
+    """Split rtmidi's raw events into channel messages. One per port; not thread-safe (one control thread).
+
+    Real-time bytes and song position are not channel messages: each split leaves them, in order, in
+    `system` as (status, data1, data2) for the tempo source (MIDI clock); the caller empties it."""
 
     def __init__(self, counters: ParseCounters | None = None) -> None:
         self.counters = counters or ParseCounters()
         self._running = 0  # running status carries across events, as on a DIN cable
+        self.system: list[tuple[int, int, int]] = []
 
     def split(self, data) -> list[mido.Message]:
         counters = self.counters
@@ -53,6 +60,12 @@ class MessageSplitter:
         for byte in data:
             if byte >= 0xF8:
                 counters.realtime += 1  # realtime bytes may sit anywhere, even inside a message
+                if len(self.system) < MAX_EVENT_BYTES:
+                    self.system.append((byte, 0, 0))
+                continue
+            if byte == SONG_POSITION:
+                counters.system_common += 1
+                status, need, body = byte, 2, []
                 continue
             if byte >= 0xF0:
                 counters.system_common += 1
@@ -68,6 +81,11 @@ class MessageSplitter:
                 continue
             body.append(byte)
             if len(body) == need:
+                if status == SONG_POSITION:  # system common: no running status after it
+                    if len(self.system) < MAX_EVENT_BYTES:
+                        self.system.append((status, body[0], body[1]))
+                    status, body = 0, []
+                    continue
                 out.append(mido.Message.from_bytes([status, *body]))
                 body = []
         if body:

@@ -10,7 +10,7 @@ thread polls `get_message()`.
 rtmidi's timestamps are no help for timing: on JACK each event's time is read with
 `jack_get_time()` while the cycle is processed, so every event of a cycle gets the
 same time (nothing finer than one period), and the delta of an event rtmidi ignores
-(clock, SysEx) is lost. liveengine places notes on the engine clock itself (input.arrival_frame).
+(SysEx) is lost. liveengine places notes on the engine clock itself (input.arrival_frame).
 """
 
 from __future__ import annotations
@@ -66,10 +66,11 @@ def resolve_api(name: str | None) -> str:
 
 
 def open_input(api: str, name: str = CLIENT):
-    """A MidiIn with no callback, a bounded queue, SysEx/clock/active sensing ignored inside rtmidi."""
+    """A MidiIn with no callback, a bounded queue, SysEx and active sensing ignored inside rtmidi (clock comes
+    through: the groove's tempo source may follow it)."""
     rtmidi = _rtmidi()
     midi_in = _new_client(api, lambda constant: rtmidi.MidiIn(constant, name=name, queue_size_limit=QUEUE_LIMIT))
-    midi_in.ignore_types(sysex=True, timing=True, active_sense=True)
+    midi_in.ignore_types(sysex=True, timing=False, active_sense=True)
     return midi_in
 
 

@@ -58,6 +58,8 @@ class Profile:
     leds: dict
     cc: dict[int, str] = field(default_factory=dict)  # default CC bindings (the patch's [midi.cc] adds to them)
     path: Path | None = None
+    page_cc: int = -1  # [page] cc: this button (a CC, pressed = value 64 and up) switches the pads between sounds and grooves
+    page_note: int = -1  # [page] note: the same for a button that sends a note
 
     @property
     def note_to_pad(self) -> dict[int, tuple[int, int]]:
@@ -112,7 +114,7 @@ def parse_profile(path: Path, text: str | None = None) -> Profile:
         raise _fail(path, f"cannot be read ({exc.strerror or exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise _fail(path, f"is not valid TOML: {exc}") from None
-    allowed = {"name", "title", "document", "sections", "checked_on_hardware", "match", "exclude", "skip", "priority", "layout", "leds", "cc"}
+    allowed = {"name", "title", "document", "sections", "checked_on_hardware", "match", "exclude", "skip", "priority", "layout", "leds", "cc", "page"}
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise _fail(path, f"unknown key {unknown[0]!r}; allowed keys: {', '.join(sorted(allowed))}")
@@ -164,6 +166,9 @@ def parse_profile(path: Path, text: str | None = None) -> Profile:
         if not (number.isdigit() and 0 <= int(number) <= 127 and param in PARAMS):
             raise _fail(path, f"cc {number} = {param!r}: keys are CC numbers 0..127, values parameter names ({', '.join(PARAMS)})")
         cc[int(number)] = param
+    page = data.get("page", {})
+    if not isinstance(page, dict) or set(page) - {"cc", "note"}:
+        raise _fail(path, f"page = {page!r} must be a [page] table with cc = N or note = N (the button that switches the pads to grooves)")
     sections = data.get("sections", [])
     return Profile(
         name=name, title=str(data.get("title", name)), document=str(data.get("document", "")),
@@ -171,6 +176,8 @@ def parse_profile(path: Path, text: str | None = None) -> Profile:
         match=tuple(data.get("match", [])), exclude=tuple(data.get("exclude", [])), skip=tuple(data.get("skip", [])),
         priority=_int(path, data, "priority", -100, 100, 0), blocks=tuple(blocks),
         channel=_int(path, layout, "channel", -1, 15, -1), leds=dict(leds), cc=cc, path=path,
+        page_cc=_int(path, page, "cc", 0, 127) if "cc" in page else -1,
+        page_note=_int(path, page, "note", 0, 127) if "note" in page else -1,
     )
 
 
