@@ -105,7 +105,9 @@ class RealtimeCore:
         self._i_sounding, self._i_fading = index["voices_sounding"], index["voices_fading"]
         self._i_steals, self._i_drained = index["steals"], index["drained"]
         self._i_cuts, self._i_limited = index["hard_cuts"], index["limited_blocks"]
-        self._i_underruns = index["stream_underruns"]
+        self._i_underruns, self._i_fades = index["stream_underruns"], index["stream_fades"]
+        # a replacement server continues the counts
+        self.stream.underruns, self.stream.fades = int(self._counters[self._i_underruns]), int(self._counters[self._i_fades])
         self._i_events_dropped = index["events_dropped"]
         self._i_midi = [index[k] for k in ("midi_messages", "midi_stray", "midi_sysex_unterminated", "midi_sysex_oversize")]
         self._i_peak, self._i_level, self._i_gain = (state.float_index[k] for k in ("peak", "level", "gain"))
@@ -271,6 +273,7 @@ class RealtimeCore:
         counters[self._i_cuts] = voices.hard_cuts
         counters[self._i_limited] = self.limiter.active_blocks
         counters[self._i_underruns] = self.stream.underruns
+        counters[self._i_fades] = self.stream.fades
         (i_messages, i_stray, i_unterminated, i_oversize), m = self._i_midi, self.midi
         counters[i_messages] = m[0].messages + m[1].messages + m[2].messages + m[3].messages
         counters[i_stray] = m[0].stray + m[1].stray + m[2].stray + m[3].stray

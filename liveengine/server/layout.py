@@ -75,7 +75,7 @@ WORDS = ("fifo_write", "fifo_read", "blocks", "rec_written", "stream_write", "st
 COUNTERS = ("frame", "first_block", "xruns", "late_commands", "schedule_full", "callback_errors", "stale_commands", "voices_sounding",
             "voices_fading", "steals", "hard_cuts", "error_seq", "pid", "drained", "started_frame", "limited_blocks",
             "rec_resumed_from",  # a replacement server: the last frame its predecessor recorded (the gap's start)
-            "stream_underruns", "events_dropped",
+            "stream_underruns", "stream_fades", "events_dropped",
             "midi_messages", "midi_stray", "midi_sysex_unterminated", "midi_sysex_oversize")
 FLOATS = ("peak", "level", "gain")
 CLOCK_RING = 64
