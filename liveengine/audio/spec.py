@@ -23,6 +23,8 @@ class DeviceSpec:
     fallback: str | int = ""  # PortAudio device to use when `device` is gone
     servername: str | None = None  # JACK server name (native JACK); None: $JACK_DEFAULT_SERVER or "default"
     midi_in: bool = False  # native JACK: a MIDI input port read inside the process callback (rt/midi_bytes.py)
+    audio_in: bool = False  # an audio input for timbre transfer: JACK port `in_1` (native JACK), or a duplex PortAudio stream
+    audio_in_port: str = ""  # native JACK: the port to connect `in_1` from ("" leaves it for the user to connect)
 
     def __post_init__(self) -> None:
         if self.kind not in BACKEND_KINDS:
@@ -35,8 +37,9 @@ class DeviceSpec:
 
     @classmethod
     def jack(cls, samplerate: int, blocksize: int, channels: int, jack_ports=(), servername: str | None = None,
-             midi_in: bool = False) -> "DeviceSpec":
-        return cls("jack", samplerate, blocksize, channels, jack_ports=tuple(jack_ports), servername=servername, midi_in=midi_in)
+             midi_in: bool = False, audio_in: bool = False, audio_in_port: str = "") -> "DeviceSpec":
+        return cls("jack", samplerate, blocksize, channels, jack_ports=tuple(jack_ports), servername=servername, midi_in=midi_in,
+                   audio_in=audio_in, audio_in_port=audio_in_port)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -47,7 +50,7 @@ class DeviceSpec:
             from liveengine.audio.jack_backend import JackBackend
 
             return JackBackend(self.samplerate, self.blocksize, self.channels, list(self.jack_ports), servername=self.servername,
-                               midi_in=self.midi_in)
+                               midi_in=self.midi_in, audio_in=self.audio_in, audio_in_port=self.audio_in_port)
         from liveengine.audio.sounddevice_backend import SoundDeviceBackend, import_sounddevice, name_jack_client
 
         name_jack_client(import_sounddevice())

@@ -74,6 +74,9 @@ class RealtimeCore:
         self.voices = VoicePool(options.voices, options.release_voices, 1024, options.fade_frames, options.steal,
                                 slot_refs=state.slot_refs, pad_voices=state.pad_voices, pad_starts=state.pad_starts)
         self.stream = StreamVoice(state.stream, state.stream_write, state.stream_read)
+        self._in_ring, self._in_word = state.stream_in, state.stream_in_write
+        self._in_size = len(state.stream_in)
+        self._in_written = state.stream_in_write.load()  # a restarted server continues the input's count
         # Input events for the control process (MIDI read in this callback, to come): one producer, no lock.
         self.events = FifoWriter(state, "events", lock=False)
         self.midi = [MidiByteParser() for _ in range(MIDI_PORTS)]  # one per input port: running status is per source
@@ -152,6 +155,21 @@ class RealtimeCore:
         state.lateness_seconds[i] = lateness
         self.blocks = block + 1
         state.blocks.store(block + 1)  # publishes this block: frame, clock entry, counters, refs
+
+    def audio_in(self, samples: np.ndarray) -> None:
+        """The audio input's block (mono float32, the block about to be computed; audio thread): copied into the
+        input ring a streaming producer reads (timbre transfer), then published. Two slice copies, no allocation."""
+        count = len(samples)
+        written, size, ring = self._in_written, self._in_size, self._in_ring
+        if count > size:
+            samples, written, count = samples[count - size :], written + count - size, size
+        start = written % size
+        first = min(count, size - start)
+        ring[start : start + first] = samples[:first]
+        if count > first:
+            ring[: count - first] = samples[first:]
+        self._in_written = written + count
+        self._in_word.store(self._in_written)
 
     def midi_in(self, port: int, offset: int, data) -> None:
         """A raw MIDI event on input `port`, `offset` frames into the block about to be computed (JACK

@@ -408,7 +408,7 @@ def build_stream_model(folder: Path, harmonics: int = 8, noise_bands: int = 4, s
                        nan_above_x: float | None = None) -> Path:
     """A tiny stream model (docs/model-contract.md, kind `stream`): a GRU of `state_size` units over
     (f0 / 1000, loudness / 80 + 1, z) frames, its last hidden vector the state, and three dense heads:
-    amplitude (sigmoid), harmonic weights (softplus), noise magnitudes (0.1 x sigmoid).
+    amplitude (sigmoid), harmonic weights (softplus, falling with the harmonic's number), noise magnitudes (0.01 x sigmoid).
 
     Keyword options break it on purpose: other output names (one left out), a graph whose state axis
     is `graph_state` (a number that contradicts the metadata, or a name: dynamic), NaN in every output
@@ -422,7 +422,7 @@ def build_stream_model(folder: Path, harmonics: int = 8, noise_bands: int = 4, s
     declared = size if graph_state is None else graph_state
     inits = [numpy_helper.from_array(a, n) for n, a in [
         ("milli", np.array(0.001, np.float32)), ("per80", np.array(1 / 80, np.float32)), ("one", np.array(1.0, np.float32)),
-        ("tenth", np.array(0.1, np.float32)), ("last", np.array([-1], np.int64)),
+        ("tenth", np.array(0.01, np.float32)), ("last", np.array([-1], np.int64)),
         ("h0_shape", np.array([1, 1, size], np.int64)), ("seq_shape", np.array([1, -1, size], np.int64)),
         ("state_shape", np.array([1, -1 if isinstance(graph_state, str) else size], np.int64)),
         ("W", (rng.standard_normal((1, 3 * size, 4)) * 0.8).astype(np.float32)),
@@ -450,8 +450,12 @@ def build_stream_model(folder: Path, harmonics: int = 8, noise_bands: int = 4, s
     heads = {"amplitude": (1, "Sigmoid"), "harmonics": (harmonics, "Softplus"), "noise": (noise_bands, "Sigmoid")}
     finals = {}
     for name, (width, act) in heads.items():
-        inits += [numpy_helper.from_array(rng.standard_normal((size, width)).astype(np.float32), f"w_{name}"),
-                  numpy_helper.from_array((rng.standard_normal(width) * 0.1).astype(np.float32), f"b_{name}")]
+        bias = rng.standard_normal(width) * 0.1
+        weights = rng.standard_normal((size, width))
+        if name == "harmonics":  # a falling spectrum, the fundamental strongest: pitch trackers read the note, not an octave
+            bias, weights = 3.0 - 1.5 * np.arange(width), weights * 0.3
+        inits += [numpy_helper.from_array(weights.astype(np.float32), f"w_{name}"),
+                  numpy_helper.from_array(bias.astype(np.float32), f"b_{name}")]
         nodes += [helper.make_node("MatMul", ["h", f"w_{name}"], [f"m_{name}"]), helper.make_node("Add", [f"m_{name}", f"b_{name}"], [f"l_{name}"]),
                   helper.make_node(act, [f"l_{name}"], [f"a_{name}"])]
         finals[name] = f"a_{name}"

@@ -1,0 +1,229 @@
+"""The stream producer: a process of its own that runs a stream model frame by frame and fills the
+audio server's stream ring (server/stream.py) a little ahead of the stream voice (rt/stream.py).
+
+Two inputs:
+- `notes` (the pad voice): notes and the XY pad (pad_voice.py) give pitch, loudness and z per
+  frame. The producer keeps the ring `margin` frames ahead of what the server has played
+  (`stream_read`), no more: a note reaches the ring within one poll and is heard at most a
+  margin later.
+- `audio` (timbre transfer): the server's audio input ring (`stream_in`, written by its callback)
+  is tracked for pitch and loudness (tracker.py, causal) hop by hop; each hop becomes one frame of
+  the model at z, mixed with the dry input (delayed to match) by `mix`, and written at once.
+
+Its own process, so the model never competes with the audio callback for an interpreter lock.
+Started from the fork server like the render process (render/process_workers.py), restarted by
+the control process when it dies (player.py), and it exits when the control process does (its
+pipe closes). Messages in are tuples (see StreamProducer.handle); out: ("ready", problem) once,
+then ("stats", dict) twice a second.
+
+Every loss is counted: the model's NaN blocks (silenced, state reset), frames the input ring
+overran before the producer read them, silent and unpitched input frames (played as the tracker
+holds them), frames the stream ring had no room for.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from liveengine.rt.stream import FADE_FRAMES
+from liveengine.server.layout import SharedState
+from liveengine.server.stream import StreamWriter
+
+INPUTS = ("notes", "audio")
+SILENT_DB = -70.0  # input frames below this are silence: the voice's gate closes over GATE_DB above it
+GATE_DB = 10.0
+STATS_SECONDS = 0.5
+POLL_SECONDS = 0.0005
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    """The patch's [stream] section as the producer uses it (liveengine/stream/section.py checks it)."""
+
+    input: str = "notes"
+    mix: float = 1.0  # wet share: 1 = the model only, 0 = the dry input only (audio input)
+    pitch_low: int = 36  # MIDI notes outside are clamped into the range
+    pitch_high: int = 96
+    portamento_ms: float = 40.0
+    attack_ms: float = 10.0
+    release_ms: float = 150.0
+    gain: float = 0.8
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def margin_frames(blocksize: int, hop: int) -> int:
+    """How far ahead of the server's reads the pad voice keeps the ring: the block being played, the
+    stream voice's fade reserve, and one frame of the model (written a frame at a time)."""
+    return blocksize + FADE_FRAMES + hop
+
+
+class StreamProducer:
+    """The producer's work, without the process around it (the tests and the bench drive it directly)."""
+
+    def __init__(self, state: SharedState, model, sample_rate: int, blocksize: int, settings: StreamSettings) -> None:
+        from liveengine.stream.pad_voice import PadVoice
+        from liveengine.stream.synth import HarmonicNoiseSynth
+        from liveengine.stream.tracker import CausalTracker
+
+        info = model.info
+        self.state, self.model, self.settings = state, model, settings
+        self.sample_rate = sample_rate
+        self.hop = hop = info.hop(sample_rate)
+        self.synth = HarmonicNoiseSynth(sample_rate, hop, info.harmonics, info.band_edges_hz)
+        f0_low, f0_high = info.f0_range_hz
+        self.tracker = CausalTracker(sample_rate, hop, max(f0_low, 30.0), min(f0_high, 0.45 * sample_rate))
+        self.pad = PadVoice(sample_rate / hop, info.loudness_range_db, settings.portamento_ms, settings.attack_ms, settings.release_ms,
+                            (settings.pitch_low, settings.pitch_high))
+        self.writer = StreamWriter(state)
+        self.margin = margin_frames(blocksize, hop)
+        self._in_ring, self._in_word = state.stream_in, state.stream_in_write
+        self._in_read = self._in_word.load()
+        self._dry = np.zeros(0, np.float32)  # input samples tracked but not yet voiced (the dry path, aligned to the wet)
+        self._gate = 0.0  # the last frame's gate (interpolated across each frame, as the synth's controls)
+        self._ramp = np.arange(1, hop + 1, dtype=np.float32) / hop
+        self.frames = 0
+        self.silent_frames = 0  # audio input below SILENT_DB
+        self.unpitched_frames = 0  # audio input the tracker was not confident of (pitch held)
+        self.input_skipped = 0  # input samples the ring overran before they were read
+        self.ring_full = 0  # samples the stream ring had no room for (the stream voice not playing)
+        self.compute = deque(maxlen=4096)  # seconds per model-and-synth call, with its frame count
+        if settings.input == "audio":
+            self._cushion()
+
+    def _cushion(self) -> None:
+        """Audio input: the voiced input arrives a hop at a time, the server reads a block at a time; a hop and
+        the stream voice's fade reserve of silence ahead keep the voice from running dry between hops."""
+        self.writer.write(np.zeros(self.hop + FADE_FRAMES, np.float32))
+
+    # ---- messages from the control process ----
+    def handle(self, message: tuple) -> None:
+        kind = message[0]
+        if kind == "note":
+            self.pad.note_on(message[1], message[2])
+        elif kind == "off":
+            self.pad.note_off(None if message[1] < 0 else message[1])
+        elif kind == "xy":
+            self.pad.xy(message[1], message[2])
+        elif kind == "panic":
+            self.reset()
+        elif kind == "settings":
+            settings = StreamSettings(**message[1])
+            if settings.input != self.settings.input:
+                self._in_read = self._in_word.load()  # audio from now on, not what the ring held
+                self._dry = np.zeros(0, np.float32)
+                self.tracker.reset()
+                if settings.input == "audio":
+                    self._cushion()
+            self.settings = settings
+            self.pad.pitch_range = (settings.pitch_low, settings.pitch_high)
+            self.pad.set_shape(settings.portamento_ms, settings.attack_ms, settings.release_ms)
+
+    def reset(self) -> None:
+        """Panic: the model's state, the synth's phase, the tracker and the notes back to the start."""
+        self.model.reset()
+        self.synth.reset()
+        self.tracker.reset()
+        self.pad.panic()
+        self._gate = 0.0
+
+    def stats(self) -> dict:
+        return {"frames": self.frames, "nan_frames": self.model.nan_frames, "resets": self.model.resets,
+                "silent_frames": self.silent_frames, "unpitched_frames": self.unpitched_frames,
+                "input_skipped": self.input_skipped, "ring_full": self.ring_full}
+
+    # ---- the work ----
+    def pump(self) -> int:
+        """Produce what is due now; returns the frames (samples) written."""
+        if self.settings.input == "audio":
+            return self._pump_audio()
+        ahead = self.writer.written - self.state.stream_read.load()
+        count = (self.margin - ahead) // self.hop
+        if count <= 0:
+            return 0
+        f0, loudness, z, gate = self.pad.frames(count)
+        return self._voice(f0, loudness, z, gate, None)
+
+    def _pump_audio(self) -> int:
+        written, size = self._in_word.load(), len(self._in_ring)
+        available = written - self._in_read
+        if available <= 0:
+            return 0
+        if available > size:  # the producer fell behind by a whole ring: skip to the newest input
+            self.input_skipped += available - size
+            self._in_read = written - size
+            available = size
+        start = self._in_read % size
+        first = min(available, size - start)
+        block = self._in_ring[start : start + first].copy()
+        if available > first:
+            block = np.concatenate((block, self._in_ring[: available - first]))
+        self._in_read = written
+        f0, loudness, confidence = self.tracker.push(block)
+        self._dry = np.concatenate((self._dry, block))
+        count = len(f0)
+        if not count:
+            return 0
+        silent = loudness < SILENT_DB
+        self.silent_frames += int(silent.sum())
+        self.unpitched_frames += int(((confidence < 0.5) & ~silent).sum())
+        pad = self.pad
+        z = np.empty((count, 2), np.float32)
+        for i in range(count):  # z follows the pad smoothly, as for notes
+            pad.z = pad.target_z + (pad.z - pad.target_z) * pad._z_keep
+            z[i] = pad.z
+        gate = np.clip((loudness - SILENT_DB) / GATE_DB, 0.0, 1.0).astype(np.float32)
+        dry, self._dry = self._dry[: count * self.hop], self._dry[count * self.hop :]
+        return self._voice(f0, loudness, z, gate, dry)
+
+    def _voice(self, f0, loudness, z, gate, dry) -> int:
+        began = time.perf_counter()
+        amplitude, harmonics, noise = self.model.run(f0, loudness, z)
+        audio = self.synth.render(f0, amplitude, harmonics, noise)
+        hop, count = self.hop, len(f0)
+        previous = np.concatenate(([self._gate], gate[:-1])).astype(np.float32)
+        audio *= (previous[:, None] + (gate - previous)[:, None] * self._ramp[None, :]).reshape(-1)
+        self._gate = float(gate[-1])
+        if dry is not None:
+            mix = self.settings.mix
+            audio = mix * audio + (1.0 - mix) * dry
+        self.compute.append((time.perf_counter() - began, count))
+        self.frames += count
+        taken = self.writer.write(audio.astype(np.float32, copy=False))
+        self.ring_full += len(audio) - taken
+        return taken
+
+
+def producer_main(fd, layout: dict, folder: str, sample_rate: int, blocksize: int, settings: dict, conn) -> None:
+    """The producer process: load the model, answer ready (or the problem), then produce until the pipe closes."""
+    from liveengine.decoders.stream_model import StreamModel
+    from liveengine.errors import LiveEngineError
+    from liveengine.server.layout import Layout
+
+    state = SharedState.attach(fd, Layout(**layout))
+    try:
+        model = StreamModel(folder, threads=1)
+        producer = StreamProducer(state, model, sample_rate, blocksize, StreamSettings(**settings))
+    except LiveEngineError as exc:
+        conn.send(("ready", str(exc)))
+        return
+    conn.send(("ready", ""))
+    parent = os.getppid()
+    next_stats = time.monotonic() + STATS_SECONDS
+    try:
+        while True:
+            while conn.poll(0 if producer.pump() else POLL_SECONDS):
+                producer.handle(conn.recv())
+            if time.monotonic() >= next_stats:
+                next_stats += STATS_SECONDS
+                conn.send(("stats", producer.stats()))
+                if os.getppid() != parent:
+                    return
+    except (EOFError, BrokenPipeError, OSError):
+        return  # the control process closed the pipe or died
