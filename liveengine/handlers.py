@@ -52,6 +52,8 @@ def _to_engine(method: str) -> Callable[["Engine", "Command", Caller], bool]:
 pad, xy, latent, mix = _to_engine("pad"), _to_engine("xy"), _to_engine("latent"), _to_engine("mix")
 pad_off, param, mapping, choke, panic = (_to_engine(m) for m in ("pad_off", "param", "mapping", "choke", "panic"))
 groove_pad, groove_xy, groove_kit, groove_stop = (_to_engine(m) for m in ("groove_pad", "groove_xy", "groove_kit", "groove_stop"))
+stream_xy, stream_note, stream_off, stream_instrument, stream_mix, stream_input = (
+    _to_engine(m) for m in ("stream_xy", "stream_note", "stream_off", "stream_instrument", "stream_mix", "stream_input"))
 
 
 def status_values(engine: "Engine") -> tuple:
