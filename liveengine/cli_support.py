@@ -110,7 +110,10 @@ def patch_device(patch, options, device: str | None = None):
     from liveengine.audio.spec import DeviceSpec
 
     if patch.audio["backend"] == "jack":
-        return DeviceSpec.jack(options.samplerate, options.blocksize, options.channels, patch.audio["jack_ports"])
+        # A patch with a stream gets the server's audio input port (in_1) for timbre transfer (/stream/input audio).
+        stream = patch.stream if patch.stream.get("model") else None
+        return DeviceSpec.jack(options.samplerate, options.blocksize, options.channels, patch.audio["jack_ports"],
+                               audio_in=stream is not None, audio_in_port=stream["audio_port"] if stream else "")
     return DeviceSpec.portaudio(device if device is not None else patch.audio["device"], options.samplerate, options.blocksize,
                                 options.channels, patch.audio["jack_ports"], fallback=patch.audio["fallback_device"])
 

@@ -46,11 +46,13 @@ class StreamMethods:
         player = self.stream
         if player is None:
             return
+        voice_on = lambda: self._send(STREAM, ASAP, value=player.settings.gain)  # noqa: E731
         if self.offline:  # the producer runs here, pumped before each block of the offline backend
             self.server.before_block = player.start_local().pump
-        else:
+            voice_on()
+        else:  # the stream voice comes on when the producer has loaded its model (no underruns counted before)
+            player.on_ready = voice_on
             player.start()
-        self._send(STREAM, ASAP, value=player.settings.gain)
 
     def _swap_stream(self, new: StreamPlayer | None) -> None:
         old, self.stream = self.stream, new

@@ -57,6 +57,7 @@ class StreamPlayer:
         self._ready = False
         self.restarts = 0
         self.counts: dict = {}  # the producer's last stats (producer.py StreamProducer.stats)
+        self.on_ready: Callable[[], None] | None = None  # called when a (new) producer has loaded its model
 
     # ---- lifecycle ----
     def start_local(self) -> StreamProducer:
@@ -102,6 +103,8 @@ class StreamPlayer:
                     self._ready = True
                     if value:
                         self.report(f"stream producer refused its model: {value}")
+                    elif self.on_ready is not None:
+                        self.on_ready()
                 elif kind == "stats":
                     self.counts = value
         except (EOFError, OSError):

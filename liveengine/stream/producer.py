@@ -39,6 +39,8 @@ SILENT_DB = -70.0  # input frames below this are silence: the voice's gate close
 GATE_DB = 10.0
 STATS_SECONDS = 0.5
 POLL_SECONDS = 0.0005
+TRIM_FADE = 32
+PRODUCER_NICE = -5  # above the control process, below the audio server's -10: it feeds the audio in real time
 
 
 @dataclass(frozen=True)
@@ -83,11 +85,17 @@ class StreamProducer:
                             (settings.pitch_low, settings.pitch_high))
         self.writer = StreamWriter(state)
         self.margin = margin_frames(blocksize, hop)
+        # Audio input: what the ring may hold ahead of the server before the producer trims it back (a late
+        # producer makes the voice wait, which would otherwise add that wait to the latency for good).
+        self.most_ahead = hop + FADE_FRAMES + hop + blocksize
+        self.trims = 0  # times the audio input's output was trimmed back to most_ahead
+        self.trimmed = 0  # samples dropped by those trims
         self._in_ring, self._in_word = state.stream_in, state.stream_in_write
         self._in_read = self._in_word.load()
         self._dry = np.zeros(0, np.float32)  # input samples tracked but not yet voiced (the dry path, aligned to the wet)
         self._gate = 0.0  # the last frame's gate (interpolated across each frame, as the synth's controls)
         self._ramp = np.arange(1, hop + 1, dtype=np.float32) / hop
+        self._trim_ramp = np.arange(1, TRIM_FADE + 1, dtype=np.float32) / (TRIM_FADE + 1)
         self.frames = 0
         self.silent_frames = 0  # audio input below SILENT_DB
         self.unpitched_frames = 0  # audio input the tracker was not confident of (pitch held)
@@ -136,7 +144,7 @@ class StreamProducer:
     def stats(self) -> dict:
         return {"frames": self.frames, "nan_frames": self.model.nan_frames, "resets": self.model.resets,
                 "silent_frames": self.silent_frames, "unpitched_frames": self.unpitched_frames,
-                "input_skipped": self.input_skipped, "ring_full": self.ring_full}
+                "input_skipped": self.input_skipped, "ring_full": self.ring_full, "trims": self.trims, "trimmed": self.trimmed}
 
     # ---- the work ----
     def pump(self) -> int:
@@ -182,6 +190,20 @@ class StreamProducer:
         dry, self._dry = self._dry[: count * self.hop], self._dry[count * self.hop :]
         return self._voice(f0, loudness, z, gate, dry)
 
+    def _trim(self, audio: np.ndarray) -> np.ndarray:
+        """Audio input: drop what would put the ring more than most_ahead ahead of the server (at most all but
+        TRIM_FADE samples of this chunk), crossfading the cut over TRIM_FADE samples so it never clicks."""
+        excess = self.writer.written + len(audio) - self.state.stream_read.load() - self.most_ahead
+        drop = min(excess, len(audio) - TRIM_FADE)
+        if drop <= 0:
+            return audio
+        self.trims += 1
+        self.trimmed += drop
+        kept = audio[drop:].copy()
+        ramp = self._trim_ramp
+        kept[:TRIM_FADE] = kept[:TRIM_FADE] * ramp + audio[:TRIM_FADE] * (1.0 - ramp)
+        return kept
+
     def _voice(self, f0, loudness, z, gate, dry) -> int:
         began = time.perf_counter()
         amplitude, harmonics, noise = self.model.run(f0, loudness, z)
@@ -193,6 +215,7 @@ class StreamProducer:
         if dry is not None:
             mix = self.settings.mix
             audio = mix * audio + (1.0 - mix) * dry
+            audio = self._trim(audio)
         self.compute.append((time.perf_counter() - began, count))
         self.frames += count
         taken = self.writer.write(audio.astype(np.float32, copy=False))
@@ -206,6 +229,10 @@ def producer_main(fd, layout: dict, folder: str, sample_rate: int, blocksize: in
     from liveengine.errors import LiveEngineError
     from liveengine.server.layout import Layout
 
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, PRODUCER_NICE)
+    except (AttributeError, OSError):
+        pass  # not allowed here: it runs at the control process's priority
     state = SharedState.attach(fd, Layout(**layout))
     try:
         model = StreamModel(folder, threads=1)
