@@ -85,9 +85,14 @@ class StreamProducer:
                             (settings.pitch_low, settings.pitch_high))
         self.writer = StreamWriter(state)
         self.margin = margin_frames(blocksize, hop)
-        # Audio input: what the ring may hold ahead of the server before the producer trims it back (a late
-        # producer makes the voice wait, which would otherwise add that wait to the latency for good).
-        self.most_ahead = hop + FADE_FRAMES + hop + blocksize
+        # Audio input: the lead the ring keeps over the server. The producer writes a hop at a time, after the
+        # callback that brought the input (so a period later at best), and the voice wants a block and its fade
+        # reserve in hand at every callback: a hop + a block + a fade ahead never runs dry on time, and is the
+        # latency it adds (432 samples, 9 ms, at 48 kHz, 5 ms frames, 128-frame periods). A late producer makes
+        # the voice fade and wait, which would add that wait to the latency for good: what is written beyond the
+        # lead is trimmed back (crossfaded, counted).
+        self.lead = hop + blocksize + FADE_FRAMES
+        self.most_ahead = self.lead
         self.trims = 0  # times the audio input's output was trimmed back to most_ahead
         self.trimmed = 0  # samples dropped by those trims
         self._in_ring, self._in_word = state.stream_in, state.stream_in_write
@@ -106,9 +111,10 @@ class StreamProducer:
             self._cushion()
 
     def _cushion(self) -> None:
-        """Audio input: the voiced input arrives a hop at a time, the server reads a block at a time; a hop and
-        the stream voice's fade reserve of silence ahead keep the voice from running dry between hops."""
-        self.writer.write(np.zeros(self.hop + FADE_FRAMES, np.float32))
+        """Audio input: start `lead` samples of silence ahead of the server (see __init__)."""
+        ahead = self.writer.written - self.state.stream_read.load()
+        if self.lead > ahead:
+            self.writer.write(np.zeros(self.lead - ahead, np.float32))
 
     # ---- messages from the control process ----
     def handle(self, message: tuple) -> None:
@@ -141,8 +147,16 @@ class StreamProducer:
         self.pad.panic()
         self._gate = 0.0
 
+    def compute_ms(self) -> tuple[float, float]:
+        """Median and 99th percentile of the model plus synthesis time per frame (ms) over the last 4096 calls."""
+        if not self.compute:
+            return 0.0, 0.0
+        per_frame = np.array([seconds / frames for seconds, frames in self.compute]) * 1000.0
+        return float(np.median(per_frame)), float(np.percentile(per_frame, 99))
+
     def stats(self) -> dict:
-        return {"frames": self.frames, "nan_frames": self.model.nan_frames, "resets": self.model.resets,
+        median, p99 = self.compute_ms()
+        return {"compute_ms_median": round(median, 4), "compute_ms_p99": round(p99, 4), "frames": self.frames, "nan_frames": self.model.nan_frames, "resets": self.model.resets,
                 "silent_frames": self.silent_frames, "unpitched_frames": self.unpitched_frames,
                 "input_skipped": self.input_skipped, "ring_full": self.ring_full, "trims": self.trims, "trimmed": self.trimmed}
 
