@@ -16,7 +16,7 @@
 			900.0
 		],
 		"openinpresentation": 1,
-		"devicewidth": 586.0,
+		"devicewidth": 744.0,
 		"default_fontsize": 10.0,
 		"gridsize": [
 			8.0,
@@ -5979,6 +5979,354 @@
 			{
 				"box": {
 					"id": "obj-176",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1700.0,
+						30.0,
+						60.0,
+						20.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						588.0,
+						4.0,
+						60.0,
+						14.0
+					],
+					"text": "stream"
+				}
+			},
+			{
+				"box": {
+					"bottomvalue": 0,
+					"id": "obj-177",
+					"leftvalue": 0,
+					"maxclass": "pictslider",
+					"numinlets": 2,
+					"numoutlets": 2,
+					"outlettype": [
+						"int",
+						"int"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1700.0,
+						60.0,
+						120.0,
+						120.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						588.0,
+						20.0,
+						104.0,
+						104.0
+					],
+					"rightvalue": 1000,
+					"topvalue": 1000
+				}
+			},
+			{
+				"box": {
+					"id": "obj-178",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						"float"
+					],
+					"patching_rect": [
+						1700.0,
+						200.0,
+						50.0,
+						22.0
+					],
+					"text": "/ 1000."
+				}
+			},
+			{
+				"box": {
+					"id": "obj-179",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						"float"
+					],
+					"patching_rect": [
+						1770.0,
+						200.0,
+						50.0,
+						22.0
+					],
+					"text": "/ 1000."
+				}
+			},
+			{
+				"box": {
+					"id": "obj-180",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1700.0,
+						230.0,
+						70.0,
+						22.0
+					],
+					"text": "pak 0. 0."
+				}
+			},
+			{
+				"box": {
+					"id": "obj-181",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1700.0,
+						260.0,
+						80.0,
+						22.0
+					],
+					"text": "speedlim 40"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-182",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1700.0,
+						290.0,
+						110.0,
+						22.0
+					],
+					"text": "prepend /stream/xy"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-183",
+					"maxclass": "live.dial",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"float"
+					],
+					"parameter_enable": 1,
+					"patching_rect": [
+						1850.0,
+						60.0,
+						44.0,
+						48.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						696.0,
+						20.0,
+						44.0,
+						48.0
+					],
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "liveengine stream mix",
+							"parameter_shortname": "mix",
+							"parameter_type": 0,
+							"parameter_mmin": 0.0,
+							"parameter_mmax": 1.0,
+							"parameter_initial_enable": 1,
+							"parameter_initial": [
+								1.0
+							],
+							"parameter_unitstyle": 1
+						}
+					},
+					"varname": "liveengine stream mix"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-184",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1850.0,
+						130.0,
+						120.0,
+						22.0
+					],
+					"text": "prepend /stream/mix"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-185",
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						1850.0,
+						180.0,
+						80.0,
+						20.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						696.0,
+						72.0,
+						44.0,
+						18.0
+					],
+					"text": "notes",
+					"texton": "notes"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-186",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1850.0,
+						210.0,
+						120.0,
+						22.0
+					],
+					"text": "/stream/input notes"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-187",
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						1940.0,
+						180.0,
+						80.0,
+						20.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						696.0,
+						92.0,
+						44.0,
+						18.0
+					],
+					"text": "audio",
+					"texton": "audio"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-188",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1940.0,
+						210.0,
+						120.0,
+						22.0
+					],
+					"text": "/stream/input audio"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-189",
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						2030.0,
+						180.0,
+						80.0,
+						20.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						696.0,
+						112.0,
+						44.0,
+						18.0
+					],
+					"text": "off",
+					"texton": "off"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-190",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2030.0,
+						210.0,
+						120.0,
+						22.0
+					],
+					"text": "/stream/off"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-191",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 3,
@@ -5998,7 +6346,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-177",
+					"id": "obj-192",
 					"maxclass": "textbutton",
 					"mode": 0,
 					"numinlets": 1,
@@ -6029,7 +6377,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-178",
+					"id": "obj-193",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6047,7 +6395,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-179",
+					"id": "obj-194",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6065,7 +6413,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-180",
+					"id": "obj-195",
 					"maxclass": "newobj",
 					"numinlets": 8,
 					"numoutlets": 8,
@@ -6090,7 +6438,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-181",
+					"id": "obj-196",
 					"maxclass": "newobj",
 					"numinlets": 65,
 					"numoutlets": 65,
@@ -6172,7 +6520,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-182",
+					"id": "obj-197",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -6191,7 +6539,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-183",
+					"id": "obj-198",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 2,
@@ -6210,7 +6558,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-184",
+					"id": "obj-199",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -6229,7 +6577,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-185",
+					"id": "obj-200",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6247,7 +6595,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-186",
+					"id": "obj-201",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 2,
@@ -6266,7 +6614,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-187",
+					"id": "obj-202",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 3,
@@ -6286,7 +6634,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-188",
+					"id": "obj-203",
 					"maxclass": "newobj",
 					"numinlets": 4,
 					"numoutlets": 1,
@@ -6304,7 +6652,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-189",
+					"id": "obj-204",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6322,7 +6670,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-190",
+					"id": "obj-205",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6340,7 +6688,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-191",
+					"id": "obj-206",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6358,7 +6706,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-192",
+					"id": "obj-207",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6376,7 +6724,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-193",
+					"id": "obj-208",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 3,
@@ -6396,7 +6744,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-194",
+					"id": "obj-209",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6414,7 +6762,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-195",
+					"id": "obj-210",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6432,7 +6780,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-196",
+					"id": "obj-211",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6450,7 +6798,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-197",
+					"id": "obj-212",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6469,7 +6817,7 @@
 			{
 				"box": {
 					"fontsize": 8.0,
-					"id": "obj-198",
+					"id": "obj-213",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6494,7 +6842,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-199",
+					"id": "obj-214",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6513,7 +6861,7 @@
 			{
 				"box": {
 					"fontsize": 8.0,
-					"id": "obj-200",
+					"id": "obj-215",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6538,7 +6886,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-201",
+					"id": "obj-216",
 					"maxclass": "multislider",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -6570,7 +6918,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-202",
+					"id": "obj-217",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6589,7 +6937,7 @@
 			{
 				"box": {
 					"fontsize": 8.0,
-					"id": "obj-203",
+					"id": "obj-218",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6614,7 +6962,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-204",
+					"id": "obj-219",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6633,7 +6981,7 @@
 			{
 				"box": {
 					"fontsize": 8.0,
-					"id": "obj-205",
+					"id": "obj-220",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6658,7 +7006,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-206",
+					"id": "obj-221",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6677,7 +7025,7 @@
 			{
 				"box": {
 					"fontsize": 8.0,
-					"id": "obj-207",
+					"id": "obj-222",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6702,7 +7050,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-208",
+					"id": "obj-223",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8884,7 +9232,7 @@
 						0
 					],
 					"source": [
-						"obj-176",
+						"obj-177",
 						0
 					]
 				}
@@ -8892,11 +9240,59 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-178",
+						"obj-179",
 						0
 					],
 					"source": [
 						"obj-177",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-180",
+						0
+					],
+					"source": [
+						"obj-178",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-180",
+						1
+					],
+					"source": [
+						"obj-179",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-181",
+						0
+					],
+					"source": [
+						"obj-180",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-182",
+						0
+					],
+					"source": [
+						"obj-181",
 						0
 					]
 				}
@@ -8908,7 +9304,7 @@
 						0
 					],
 					"source": [
-						"obj-178",
+						"obj-182",
 						0
 					]
 				}
@@ -8916,11 +9312,143 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-180",
+						"obj-184",
 						0
 					],
 					"source": [
-						"obj-179",
+						"obj-183",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-1",
+						0
+					],
+					"source": [
+						"obj-184",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-186",
+						0
+					],
+					"source": [
+						"obj-185",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-1",
+						0
+					],
+					"source": [
+						"obj-186",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-188",
+						0
+					],
+					"source": [
+						"obj-187",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-1",
+						0
+					],
+					"source": [
+						"obj-188",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-190",
+						0
+					],
+					"source": [
+						"obj-189",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-1",
+						0
+					],
+					"source": [
+						"obj-190",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-193",
+						0
+					],
+					"source": [
+						"obj-191",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-193",
+						0
+					],
+					"source": [
+						"obj-192",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-1",
+						0
+					],
+					"source": [
+						"obj-193",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-195",
+						0
+					],
+					"source": [
+						"obj-194",
 						0
 					]
 				}
@@ -8932,7 +9460,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						0
 					]
 				}
@@ -8944,7 +9472,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						1
 					]
 				}
@@ -8956,7 +9484,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						2
 					]
 				}
@@ -8968,7 +9496,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						3
 					]
 				}
@@ -8980,7 +9508,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						4
 					]
 				}
@@ -8992,7 +9520,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						5
 					]
 				}
@@ -9004,7 +9532,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						6
 					]
 				}
@@ -9016,7 +9544,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						7
 					]
 				}
@@ -9028,7 +9556,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						8
 					]
 				}
@@ -9040,7 +9568,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						9
 					]
 				}
@@ -9052,7 +9580,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						10
 					]
 				}
@@ -9064,7 +9592,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						11
 					]
 				}
@@ -9076,7 +9604,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						12
 					]
 				}
@@ -9088,7 +9616,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						13
 					]
 				}
@@ -9100,7 +9628,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						14
 					]
 				}
@@ -9112,7 +9640,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						15
 					]
 				}
@@ -9124,7 +9652,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						16
 					]
 				}
@@ -9136,7 +9664,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						17
 					]
 				}
@@ -9148,7 +9676,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						18
 					]
 				}
@@ -9160,7 +9688,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						19
 					]
 				}
@@ -9172,7 +9700,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						20
 					]
 				}
@@ -9184,7 +9712,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						21
 					]
 				}
@@ -9196,7 +9724,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						22
 					]
 				}
@@ -9208,7 +9736,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						23
 					]
 				}
@@ -9220,7 +9748,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						24
 					]
 				}
@@ -9232,7 +9760,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						25
 					]
 				}
@@ -9244,7 +9772,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						26
 					]
 				}
@@ -9256,7 +9784,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						27
 					]
 				}
@@ -9268,7 +9796,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						28
 					]
 				}
@@ -9280,7 +9808,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						29
 					]
 				}
@@ -9292,7 +9820,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						30
 					]
 				}
@@ -9304,7 +9832,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						31
 					]
 				}
@@ -9316,7 +9844,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						32
 					]
 				}
@@ -9328,7 +9856,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						33
 					]
 				}
@@ -9340,7 +9868,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						34
 					]
 				}
@@ -9352,7 +9880,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						35
 					]
 				}
@@ -9364,7 +9892,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						36
 					]
 				}
@@ -9376,7 +9904,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						37
 					]
 				}
@@ -9388,7 +9916,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						38
 					]
 				}
@@ -9400,7 +9928,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						39
 					]
 				}
@@ -9412,7 +9940,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						40
 					]
 				}
@@ -9424,7 +9952,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						41
 					]
 				}
@@ -9436,7 +9964,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						42
 					]
 				}
@@ -9448,7 +9976,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						43
 					]
 				}
@@ -9460,7 +9988,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						44
 					]
 				}
@@ -9472,7 +10000,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						45
 					]
 				}
@@ -9484,7 +10012,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						46
 					]
 				}
@@ -9496,7 +10024,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						47
 					]
 				}
@@ -9508,7 +10036,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						48
 					]
 				}
@@ -9520,7 +10048,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						49
 					]
 				}
@@ -9532,7 +10060,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						50
 					]
 				}
@@ -9544,7 +10072,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						51
 					]
 				}
@@ -9556,7 +10084,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						52
 					]
 				}
@@ -9568,7 +10096,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						53
 					]
 				}
@@ -9580,7 +10108,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						54
 					]
 				}
@@ -9592,7 +10120,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						55
 					]
 				}
@@ -9604,7 +10132,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						56
 					]
 				}
@@ -9616,7 +10144,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						57
 					]
 				}
@@ -9628,7 +10156,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						58
 					]
 				}
@@ -9640,7 +10168,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						59
 					]
 				}
@@ -9652,7 +10180,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						60
 					]
 				}
@@ -9664,7 +10192,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						61
 					]
 				}
@@ -9676,7 +10204,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						62
 					]
 				}
@@ -9688,7 +10216,7 @@
 						0
 					],
 					"source": [
-						"obj-181",
+						"obj-196",
 						63
 					]
 				}
@@ -9696,11 +10224,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-189",
+						"obj-204",
 						0
 					],
 					"source": [
-						"obj-187",
+						"obj-202",
 						0
 					]
 				}
@@ -9708,11 +10236,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-188",
+						"obj-203",
 						1
 					],
 					"source": [
-						"obj-189",
+						"obj-204",
 						0
 					]
 				}
@@ -9720,11 +10248,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-190",
+						"obj-205",
 						0
 					],
 					"source": [
-						"obj-187",
+						"obj-202",
 						1
 					]
 				}
@@ -9732,11 +10260,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-188",
+						"obj-203",
 						2
 					],
 					"source": [
-						"obj-190",
+						"obj-205",
 						0
 					]
 				}
@@ -9744,11 +10272,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-191",
+						"obj-206",
 						0
 					],
 					"source": [
-						"obj-187",
+						"obj-202",
 						2
 					]
 				}
@@ -9756,215 +10284,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-188",
+						"obj-203",
 						3
 					],
 					"source": [
-						"obj-191",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-182",
-						0
-					],
-					"source": [
-						"obj-180",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-186",
-						0
-					],
-					"source": [
-						"obj-182",
-						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-183",
-						0
-					],
-					"source": [
-						"obj-182",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-187",
-						0
-					],
-					"source": [
-						"obj-186",
-						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-184",
-						0
-					],
-					"source": [
-						"obj-183",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-185",
-						1
-					],
-					"source": [
-						"obj-184",
-						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-185",
-						0
-					],
-					"source": [
-						"obj-184",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-188",
-						0
-					],
-					"source": [
-						"obj-185",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-192",
-						0
-					],
-					"source": [
-						"obj-188",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-181",
-						0
-					],
-					"source": [
-						"obj-192",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-193",
-						0
-					],
-					"source": [
-						"obj-180",
-						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-195",
-						1
-					],
-					"source": [
-						"obj-193",
-						2
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-194",
-						1
-					],
-					"source": [
-						"obj-193",
-						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-194",
-						0
-					],
-					"source": [
-						"obj-193",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-195",
-						0
-					],
-					"source": [
-						"obj-194",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-196",
-						0
-					],
-					"source": [
-						"obj-195",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-181",
-						0
-					],
-					"source": [
-						"obj-196",
+						"obj-206",
 						0
 					]
 				}
@@ -9976,8 +10300,20 @@
 						0
 					],
 					"source": [
-						"obj-180",
-						4
+						"obj-195",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-201",
+						0
+					],
+					"source": [
+						"obj-197",
+						1
 					]
 				}
 			},
@@ -9996,12 +10332,36 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-202",
+						0
+					],
+					"source": [
+						"obj-201",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-199",
 						0
 					],
 					"source": [
-						"obj-180",
-						2
+						"obj-198",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-200",
+						1
+					],
+					"source": [
+						"obj-199",
+						1
 					]
 				}
 			},
@@ -10020,84 +10380,12 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-201",
-						0
-					],
-					"source": [
-						"obj-180",
-						3
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-202",
-						0
-					],
-					"source": [
-						"obj-180",
-						6
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-203",
 						0
 					],
 					"source": [
-						"obj-202",
+						"obj-200",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-204",
-						0
-					],
-					"source": [
-						"obj-180",
-						5
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-205",
-						0
-					],
-					"source": [
-						"obj-204",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-206",
-						0
-					],
-					"source": [
-						"obj-180",
-						7
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-208",
-						0
-					],
-					"source": [
-						"obj-180",
-						7
 					]
 				}
 			},
@@ -10108,7 +10396,247 @@
 						0
 					],
 					"source": [
-						"obj-206",
+						"obj-203",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-196",
+						0
+					],
+					"source": [
+						"obj-207",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-208",
+						0
+					],
+					"source": [
+						"obj-195",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-210",
+						1
+					],
+					"source": [
+						"obj-208",
+						2
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-209",
+						1
+					],
+					"source": [
+						"obj-208",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-209",
+						0
+					],
+					"source": [
+						"obj-208",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-210",
+						0
+					],
+					"source": [
+						"obj-209",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-211",
+						0
+					],
+					"source": [
+						"obj-210",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-196",
+						0
+					],
+					"source": [
+						"obj-211",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-212",
+						0
+					],
+					"source": [
+						"obj-195",
+						4
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-213",
+						0
+					],
+					"source": [
+						"obj-212",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-214",
+						0
+					],
+					"source": [
+						"obj-195",
+						2
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-215",
+						0
+					],
+					"source": [
+						"obj-214",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-216",
+						0
+					],
+					"source": [
+						"obj-195",
+						3
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-217",
+						0
+					],
+					"source": [
+						"obj-195",
+						6
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-218",
+						0
+					],
+					"source": [
+						"obj-217",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-219",
+						0
+					],
+					"source": [
+						"obj-195",
+						5
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-220",
+						0
+					],
+					"source": [
+						"obj-219",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-221",
+						0
+					],
+					"source": [
+						"obj-195",
+						7
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-223",
+						0
+					],
+					"source": [
+						"obj-195",
+						7
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-222",
+						0
+					],
+					"source": [
+						"obj-221",
 						0
 					]
 				}

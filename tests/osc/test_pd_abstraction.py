@@ -137,7 +137,9 @@ def test_the_committed_panel_is_what_the_script_generates():
 def test_everything_the_panel_and_harness_send_is_in_the_table():
     sent = check_pd(PANEL.read_text())
     words = {m[0] for m in sent}
-    assert words == {"pad", "xy", "mapping", "capture", "panic", "patch", "subscribe"}, words
+    assert words == {"pad", "xy", "mapping", "capture", "panic", "patch", "subscribe", "stream/xy", "stream/note", "stream/off", "stream/mix",
+                     "stream/input"}, words
+    assert {("stream/input", "notes"), ("stream/input", "audio"), ("stream/xy", "<float>", "<float>")} <= sent
     assert {m for m in sent if m[0] == "pad"} == {("pad", str(r), str(c), "1") for r in range(8) for c in range(8)}
     assert ("xy", "<float>", "<float>") in sent and ("patch", "<symbol>") in sent and ("subscribe", "<int>") in sent
     harness = check_pd(HARNESS.format(port=9000, feedback=9001))
