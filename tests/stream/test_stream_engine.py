@@ -99,3 +99,39 @@ def test_stream_mistakes_are_one_clear_error(tmp_path, voice):
         load_patch(write_patch(tmp_path / "c.toml", f'[stream]\nmodel = "{voice}"\ninput = "mic"\n'))
     with pytest.raises(LiveEngineError, match=r"\[stream\] model = 'nowhere'.*not found"):
         load_patch(write_patch(tmp_path / "d.toml", '[stream]\nmodel = "nowhere"\n'))
+
+
+def test_the_web_panel_moves_the_stream_voice(tmp_path, voice):
+    """The panel's stream mode sends /stream/xy over its WebSocket (a real aiohttp server and client)."""
+    import asyncio
+    import json
+
+    import aiohttp
+
+    from liveengine.control.web.server import WebServer
+    from liveengine.testing.jack_rig import wait_for
+
+    engine, backend = _engine(tmp_path, voice)
+    server = WebServer(engine, "127.0.0.1", 0)
+    server.start()
+
+    async def move() -> list:
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(f"http://127.0.0.1:{server.address[1]}/ws") as ws:
+                await ws.receive(timeout=5)  # hello
+                await ws.send_str(json.dumps({"address": "/stream/xy", "args": [0.2, 0.8]}))
+                await ws.send_str(json.dumps({"address": "/stream/xy", "args": [2, 0.8]}))
+                while True:
+                    frame = await ws.receive(timeout=5)
+                    errors = [m for m in json.loads(frame.data) if m[0] == "/error"]
+                    if errors:
+                        return errors
+
+    try:
+        errors = asyncio.run(asyncio.wait_for(move(), 20))
+        assert "argument 'x' is 2" in errors[0][2]
+        assert wait_for(lambda: engine.stream.xy == (0.2, 0.8), 5)
+        np.testing.assert_allclose(engine.stream.local.pad.target_z, (-0.6, 0.6), atol=1e-6)
+    finally:
+        server.stop()
+        engine.stop()
