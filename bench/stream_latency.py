@@ -102,7 +102,7 @@ class Bursts:
         self.client.close()
 
 
-def latency_run(server: str, folder: Path, seconds: float, load: bool) -> dict:
+def latency_run(server: str, folder: Path, seconds: float, load: bool, slack: int) -> dict:
     from liveengine.audio.spec import DeviceSpec
     from liveengine.commands import make_command
     from liveengine.engine import Engine
@@ -113,7 +113,7 @@ def latency_run(server: str, folder: Path, seconds: float, load: bool) -> dict:
     with tempfile.TemporaryDirectory() as scratch:
         patch_path = Path(scratch) / "stream.toml"
         patch_path.write_text((ROOT / "patches" / "default.toml").read_text()
-                              + f'\n[stream]\nmodel = "{folder}"\ninput = "audio"\nmix = 1.0\ngain = 1.0\n')
+                              + f'\n[stream]\nmodel = "{folder}"\ninput = "audio"\nmix = 1.0\ngain = 1.0\nslack_blocks = {slack}\n')
         engine = Engine(load_patch(patch_path))
     engine.wait_rendered(timeout=120)
     engine.start(DeviceSpec.jack(RATE, PERIOD, 2, servername=server, audio_in=True))
@@ -182,10 +182,10 @@ def latency_run(server: str, folder: Path, seconds: float, load: bool) -> dict:
             "added_ms_max": round(float(added.max()), 2) if len(added) else None,
             "xruns_jack": xruns, **counts,
             "compute_ms_per_frame_median": status.get("stream_compute_ms_median"), "compute_ms_per_frame_p99": status.get("stream_compute_ms_p99"),
-            "server_nice": status["server_nice"], "load": load}
+            "server_nice": status["server_nice"], "load": load, "slack_blocks": slack}
 
 
-def one_latency(label: str, seconds: float, folder: str) -> dict:
+def one_latency(label: str, seconds: float, folder: str, slack: int) -> dict:
     from liveengine.testing.jack_rig import JackUnavailable, start_jackd
 
     name = f"bench-stream-{os.getpid()}"
@@ -197,7 +197,7 @@ def one_latency(label: str, seconds: float, folder: str) -> dict:
         realtime = False
     os.environ["JACK_DEFAULT_SERVER"] = name
     try:
-        return {"jackd_realtime": realtime, **latency_run(name, Path(folder), seconds, load=label == "performance load")}
+        return {"jackd_realtime": realtime, **latency_run(name, Path(folder), seconds, load=label == "performance load", slack=slack)}
     finally:
         server.stop()
 
@@ -291,9 +291,10 @@ def main() -> int:
     parser.add_argument("--parts", default="latency,offline")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
+    parser.add_argument("--slack", default="0,1", help="[stream] slack_blocks values to measure (comma-separated)")
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(one_latency(args.one, args.seconds, args.folder)), flush=True)
+        print(json.dumps(one_latency(args.one, args.seconds, args.folder, int(args.slack))), flush=True)
         return 0
     path = HERE / "results_stream.json"
     results = json.loads(path.read_text()) if path.exists() else {}
@@ -305,15 +306,17 @@ def main() -> int:
         parts = args.parts.split(",")
         if "latency" in parts:
             results["latency"] = {}
-            for label in ("quiet", "performance load"):
-                # each run in a process of its own: a process must not talk to two JACK servers in turn
-                child = subprocess.run([sys.executable, __file__, "--one", label, "--seconds", str(args.seconds), "--folder", str(folder)],
-                                       capture_output=True, text=True, timeout=args.seconds * 4 + 240)
-                lines = child.stdout.strip().splitlines()
-                if child.returncode != 0 or not lines:
-                    raise RuntimeError(f"{label} failed: {child.stderr[-1500:]}")
-                results["latency"][label] = json.loads(lines[-1])
-                print(label, results["latency"][label], flush=True)
+            for slack in args.slack.split(","):
+                for label in ("quiet", "performance load"):
+                    # each run in a process of its own: a process must not talk to two JACK servers in turn
+                    child = subprocess.run([sys.executable, __file__, "--one", label, "--seconds", str(args.seconds), "--folder", str(folder),
+                                            "--slack", slack], capture_output=True, text=True, timeout=args.seconds * 4 + 240)
+                    lines = child.stdout.strip().splitlines()
+                    if child.returncode != 0 or not lines:
+                        raise RuntimeError(f"{label} failed: {child.stderr[-1500:]}")
+                    key = f"{label}, slack_blocks {slack}"
+                    results["latency"][key] = json.loads(lines[-1])
+                    print(key, results["latency"][key], flush=True)
         if "offline" in parts:
             results["offline"] = offline_run(folder, args.offline_minutes)
             print("offline", results["offline"], flush=True)

@@ -55,6 +55,7 @@ class StreamSettings:
     attack_ms: float = 10.0
     release_ms: float = 150.0
     gain: float = 0.8
+    slack_blocks: int = 1  # audio input: blocks of lead beyond the least that works when the producer is never late
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -88,10 +89,12 @@ class StreamProducer:
         # Audio input: the lead the ring keeps over the server. The producer writes a hop at a time, after the
         # callback that brought the input (so a period later at best), and the voice wants a block and its fade
         # reserve in hand at every callback: a hop + a block + a fade ahead never runs dry on time, and is the
-        # latency it adds (432 samples, 9 ms, at 48 kHz, 5 ms frames, 128-frame periods). A late producer makes
-        # the voice fade and wait, which would add that wait to the latency for good: what is written beyond the
-        # lead is trimmed back (crossfaded, counted).
-        self.lead = hop + blocksize + FADE_FRAMES
+        # latency it adds (432 samples, 9 ms, at 48 kHz, 5 ms frames, 128-frame periods). `slack_blocks` more
+        # blocks let the producer be that much later before the voice has to fade (a busy machine), at that much
+        # more latency. A late producer makes the voice fade and wait, which would add that wait to the latency
+        # for good: what is written beyond the lead is trimmed back (crossfaded, counted).
+        self.blocksize = blocksize
+        self.lead = hop + blocksize + FADE_FRAMES + settings.slack_blocks * blocksize
         self.most_ahead = self.lead
         self.trims = 0  # times the audio input's output was trimmed back to most_ahead
         self.trimmed = 0  # samples dropped by those trims
@@ -136,6 +139,7 @@ class StreamProducer:
                 if settings.input == "audio":
                     self._cushion()
             self.settings = settings
+            self.lead = self.most_ahead = self.hop + self.blocksize + FADE_FRAMES + settings.slack_blocks * self.blocksize
             self.pad.pitch_range = (settings.pitch_low, settings.pitch_high)
             self.pad.set_shape(settings.portamento_ms, settings.attack_ms, settings.release_ms)
 
