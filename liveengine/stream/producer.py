@@ -41,6 +41,26 @@ STATS_SECONDS = 0.5
 POLL_SECONDS = 0.0005
 TRIM_FADE = 32
 PRODUCER_NICE = -5  # above the control process, below the audio server's -10: it feeds the audio in real time
+PRODUCER_FIFO = 10  # where allowed, SCHED_FIFO this low (JACK's threads run at 60 and above): it answers within a period
+
+
+def raise_priority() -> str:
+    """The producer answers every audio period: real-time scheduling (SCHED_FIFO, below JACK's own threads) where
+    the system allows it, else nice -5. It sleeps in its poll between periods, so it never holds a core.
+    Returns what it got, for /status."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(PRODUCER_FIFO))
+        return f"SCHED_FIFO {PRODUCER_FIFO}"
+    except (AttributeError, OSError):
+        pass
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, PRODUCER_NICE)
+    except (AttributeError, OSError):
+        pass  # not allowed here: it runs at the control process's priority
+    try:
+        return f"nice {os.getpriority(os.PRIO_PROCESS, 0)}"
+    except (AttributeError, OSError):
+        return "normal"
 
 
 @dataclass(frozen=True)
@@ -247,10 +267,7 @@ def producer_main(fd, layout: dict, folder: str, sample_rate: int, blocksize: in
     from liveengine.errors import LiveEngineError
     from liveengine.server.layout import Layout
 
-    try:
-        os.setpriority(os.PRIO_PROCESS, 0, PRODUCER_NICE)
-    except (AttributeError, OSError):
-        pass  # not allowed here: it runs at the control process's priority
+    priority = raise_priority()
     state = SharedState.attach(fd, Layout(**layout))
     try:
         model = StreamModel(folder, threads=1)
@@ -267,7 +284,7 @@ def producer_main(fd, layout: dict, folder: str, sample_rate: int, blocksize: in
                 producer.handle(conn.recv())
             if time.monotonic() >= next_stats:
                 next_stats += STATS_SECONDS
-                conn.send(("stats", producer.stats()))
+                conn.send(("stats", {**producer.stats(), "priority": priority}))
                 if os.getppid() != parent:
                     return
     except (EOFError, BrokenPipeError, OSError):
