@@ -16,8 +16,10 @@ producer's trims, and its compute per 5 ms frame (model plus synthesis) from its
 
 Offline: `--offline-minutes` of the pad voice (a note every 0.5 s, z swept round the pad) and audio
 input (a gliding tone) in turns, through the producer and the real-time core in this process: NaN
-count, the level and pitch of the same note at the start and the end (drift), this process's
-resident memory at each minute (bounded).
+count, the same note played from the zero state (after a panic) at the start and at the end, aligned
+at its onset: its largest sample difference, level and pitch (drift: anything the run accumulates
+besides the model's state, such as the synth's phase or the noise position), this process's resident
+memory at each minute (bounded).
 
 The model: models_onnx/voices when it is there, else a generated GRU of the shipped size (64
 harmonics, 16 bands, 192 state) with random weights (compute and latency do not depend on the
@@ -226,14 +228,19 @@ def offline_run(folder: Path, minutes: float) -> dict:
     producer = StreamProducer(state, StreamModel(folder), RATE, block, StreamSettings(attack_ms=5.0, release_ms=50.0))
     out = np.zeros((block, 2), np.float32)
     blocks_per_second = RATE // block
-    nan_samples, memory, probes, peaks = 0, [], [], []
+    nan_samples, memory, probes, peaks, sounds = 0, [], [], [], []
     tone_phase = 0.0
     began = time.perf_counter()
     total_seconds = int(minutes * 60)
 
-    def probe(second: int) -> None:  # the same note at the same z, 1 s, tracked and measured
+    def probe(second: int) -> None:  # the same note at the same z from the zero state (a panic), 1 s, tracked and measured
         producer.handle(("settings", StreamSettings(attack_ms=5.0, release_ms=50.0).as_dict()))
+        producer.handle(("off", -1))
         producer.handle(("xy", 0.0, 0.0))
+        for _ in range(blocks_per_second // 4):  # what the last minute left in the ring plays out first
+            producer.pump()
+            core.process(out, block, core.frame / RATE)
+        producer.handle(("panic",))
         producer.handle(("note", 69, 1.0))
         got = []
         for _ in range(blocks_per_second):
@@ -241,9 +248,11 @@ def offline_run(folder: Path, minutes: float) -> dict:
             core.process(out, block, core.frame / RATE)
             got.append(out[:, 0].copy())
         producer.handle(("off", -1))
-        audio = np.concatenate(got)[RATE // 4 :]
-        f0 = CausalTracker(RATE, producer.hop).push(audio)[0][10:]
-        probes.append({"second": second, "rms": float(np.sqrt(np.mean(audio ** 2))), "f0_median": float(np.median(f0))})
+        audio = np.concatenate(got)
+        onset = int(np.flatnonzero(np.abs(audio) > 0)[0])
+        sounds.append(audio[onset : onset + RATE // 2])
+        f0 = CausalTracker(RATE, producer.hop).push(sounds[-1])[0][10:]
+        probes.append({"second": second, "rms": float(np.sqrt(np.mean(sounds[-1] ** 2))), "f0_median": float(np.median(f0))})
 
     for second in range(total_seconds):
         if second % 60 == 0:
@@ -280,6 +289,8 @@ def offline_run(folder: Path, minutes: float) -> dict:
             "rss_mb_per_minute": memory, "rss_growth_mb": round(memory[-1] - memory[1], 1) if len(memory) > 2 else 0.0,
             "probe_first": first, "probe_last": last,
             "pitch_drift_cents": round(1200 * float(np.log2(last["f0_median"] / first["f0_median"])), 2),
+            # everything is reset by the panic, so the same note must come out the same, sample for sample
+            "probe_max_difference": float(np.max(np.abs(sounds[-1] - sounds[0]))),
             "level_drift_db": round(20 * float(np.log10(last["rms"] / first["rms"])), 2),
             "peak_max": round(max(peaks), 3), "compute_ms_per_frame_median": round(median, 4), "compute_ms_per_frame_p99": round(p99, 4)}
 

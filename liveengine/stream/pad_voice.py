@@ -69,8 +69,10 @@ class PadVoice:
         self.target_z[:] = (x, y)
 
     def panic(self) -> None:
+        """Silence and start again: no notes, the envelope closed, z at the pad's point (no glide in from elsewhere)."""
         self.held.clear()
         self.envelope = 0.0
+        self.z[:] = self.target_z
 
     def frames(self, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The next `count` frames: f0 Hz [count], loudness dB [count], z [count, 2], gate (the envelope) [count]."""
