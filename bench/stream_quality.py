@@ -30,6 +30,10 @@ Pinned settings (nothing tuned after the fact):
   along a Lissajous path across the whole [-1, 1] plane (periods 7 s and 11 s), versus the same
   input at each instrument's fixed point. Click bound: the sweep's largest sample-to-sample jump
   at most 1.25 x the largest jump of the steady renders.
+- Long run: 10 minutes at 48 kHz called frame by frame (T = 1, state carried, never reset), the
+  held-out phrases looped under a moving z: NaN count, the state's RMS and the output's RMS in
+  the first and the last minute (drift), and the process's peak memory after the first minute
+  and at the end (bounded memory).
 """
 
 from __future__ import annotations
@@ -258,11 +262,44 @@ def sweep(model: Model, data: dict, seconds: float) -> dict:
             "steady_max_jump_per_point": {k: round(jump(v), 5) for k, v in steady.items()}}
 
 
+def long_run(model: Model, data: dict, minutes: float) -> dict:
+    import resource
+
+    frames = int(minutes * 60 * model.frame_rate)
+    held = np.flatnonzero(data["split"] == "heldout")
+    f0_all = np.concatenate([data["f0_hz"][p] for p in held])
+    loud_all = np.concatenate([data["loudness_db"][p] for p in held])
+    synth = model.synth(OUTPUT_RATE)
+    state = np.zeros((1, model.state_size), np.float32)
+    minute = 60 * model.frame_rate
+    nans, state_sq, out_sq, mem = 0, {}, {}, {}
+    for i in range(frames):
+        k = i % len(f0_all)
+        t = i / model.frame_rate
+        z = np.array([[np.sin(2 * np.pi * t / 13.0), np.cos(2 * np.pi * t / 17.0)]], np.float32)
+        amp, harm, noise, state = model.controls(f0_all[k:k + 1], loud_all[k:k + 1], z, state)
+        audio = synth.render(f0_all[k:k + 1], amp, harm, noise)
+        if not np.isfinite(audio).all() or not np.isfinite(state).all():
+            nans += 1
+        m = i // minute
+        state_sq[m] = state_sq.get(m, 0.0) + float(np.mean(state ** 2))
+        out_sq[m] = out_sq.get(m, 0.0) + float(np.mean(audio.astype(np.float64) ** 2))
+        if i in (minute - 1, frames - 1):
+            mem["after_first_minute" if i == minute - 1 else "at_end"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    last = max(state_sq)
+    rms = lambda d, m: round(float(np.sqrt(d[m] / minute)), 5)
+    return {"minutes": minutes, "frames": frames, "frames_with_nan": nans,
+            "state_rms": {"first_minute": rms(state_sq, 0), "last_minute": rms(state_sq, last)},
+            "output_rms": {"first_minute": rms(out_sq, 0), "last_minute": rms(out_sq, last)},
+            "peak_memory_mb": mem,
+            "note": "the input loops the held-out phrases, so the first and last minutes play different phrases"}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, default=REPO / "models_onnx" / "voices")
     parser.add_argument("--data", type=Path, default=REPO / "training_data" / "voices")
-    parser.add_argument("--quick", action="store_true", help="a third of the held-out phrases, fewer frames, 15 s sweep")
+    parser.add_argument("--quick", action="store_true", help="a third of the held-out phrases, fewer frames, 15 s sweep, 1-minute long run")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results_stream_quality.json")
     args = parser.parse_args(argv)
     model = Model(args.model)
@@ -272,10 +309,11 @@ def main(argv: list[str] | None = None) -> int:
                "quality": quality(model, data, args.quick),
                "compute": compute(model, 1000 if args.quick else 4000),
                "z_sweep": sweep(model, data, 15.0 if args.quick else SWEEP_SECONDS),
+               "long_run": long_run(model, data, 1.0 if args.quick else 10.0),
                "peers_latency_ms": {"DDSP-VST (published, fixed)": 64, "nn~ 2048-sample buffer at 48 kHz": 42.7,
                                     "nn~ 4096-sample buffer at 48 kHz": 85.3}}
     args.out.write_text(json.dumps(results, indent=1) + "\n")
-    print(json.dumps({k: results[k] for k in ("quality", "compute", "z_sweep")}, indent=1))
+    print(json.dumps({k: results[k] for k in ("quality", "compute", "z_sweep", "long_run")}, indent=1))
     return 0
 
 
