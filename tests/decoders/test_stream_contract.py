@@ -115,3 +115,18 @@ def test_the_sound_grid_refuses_a_stream_model(tmp_path):
     folder = build_stream_model(tmp_path / "voice")
     with pytest.raises(ModelError, match=r"model voice is a stream model .*needs a oneshot model"):
         load_decoder(str(folder))
+
+
+def test_the_shipped_stream_models_load_through_the_contract():
+    from liveengine.decoders.registry import model_kind
+    from liveengine.resources import models_dir
+
+    shipped = [p for p in sorted(models_dir().iterdir()) if (p / "decoder.onnx").is_file() and model_kind(p) == "stream"]
+    for folder in shipped:
+        model = StreamModel(folder)
+        assert model.info.points  # every shipped voice says where its instruments are
+        f0, loudness, z = _controls(12, seed=3)
+        whole = model.run(f0, loudness, z)[0]
+        model.reset()
+        pieces = np.concatenate([model.run(f0[i:i + 1], loudness[i:i + 1], z[i:i + 1])[0] for i in range(12)])
+        np.testing.assert_allclose(pieces, whole, atol=1e-5)
