@@ -23,7 +23,7 @@ class DeviceSpec:
     fallback: str | int = ""  # PortAudio device to use when `device` is gone
     servername: str | None = None  # JACK server name (native JACK); None: $JACK_DEFAULT_SERVER or "default"
     midi_in: bool = False  # native JACK: a MIDI input port read inside the process callback (rt/midi_bytes.py)
-    audio_in: bool = False  # an audio input for timbre transfer: JACK port `in_1` (native JACK), or a duplex PortAudio stream
+    audio_in: bool = False  # an audio input for timbre transfer: JACK port `in_1` (native JACK), or the device's first input (PortAudio duplex)
     audio_in_port: str = ""  # native JACK: the port to connect `in_1` from ("" leaves it for the user to connect)
 
     def __post_init__(self) -> None:
@@ -32,8 +32,9 @@ class DeviceSpec:
         object.__setattr__(self, "jack_ports", tuple(self.jack_ports))
 
     @classmethod
-    def portaudio(cls, device: str | int, samplerate: int, blocksize: int, channels: int, jack_ports=(), fallback: str | int = "") -> "DeviceSpec":
-        return cls("sounddevice", samplerate, blocksize, channels, device, tuple(jack_ports), fallback)
+    def portaudio(cls, device: str | int, samplerate: int, blocksize: int, channels: int, jack_ports=(), fallback: str | int = "",
+                  audio_in: bool = False) -> "DeviceSpec":
+        return cls("sounddevice", samplerate, blocksize, channels, device, tuple(jack_ports), fallback, audio_in=audio_in)
 
     @classmethod
     def jack(cls, samplerate: int, blocksize: int, channels: int, jack_ports=(), servername: str | None = None,
@@ -54,4 +55,5 @@ class DeviceSpec:
         from liveengine.audio.sounddevice_backend import SoundDeviceBackend, import_sounddevice, name_jack_client
 
         name_jack_client(import_sounddevice())
-        return SoundDeviceBackend(self.device, self.samplerate, self.blocksize, self.channels, list(self.jack_ports), fallback=self.fallback)
+        return SoundDeviceBackend(self.device, self.samplerate, self.blocksize, self.channels, list(self.jack_ports), fallback=self.fallback,
+                                  audio_in=self.audio_in)
