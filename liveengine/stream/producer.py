@@ -75,16 +75,17 @@ class StreamSettings:
     attack_ms: float = 10.0
     release_ms: float = 150.0
     gain: float = 0.8
-    slack_blocks: int = 1  # audio input: blocks of lead beyond the least that works when the producer is never late
+    slack_blocks: int = 1  # blocks of lead beyond the least that works when the producer is never late (both inputs)
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def margin_frames(blocksize: int, hop: int) -> int:
+def margin_frames(blocksize: int, hop: int, slack_blocks: int = 0) -> int:
     """How far ahead of the server's reads the pad voice keeps the ring: the block being played, the
-    stream voice's fade reserve, and one frame of the model (written a frame at a time)."""
-    return blocksize + FADE_FRAMES + hop
+    stream voice's fade reserve, one frame of the model (written a frame at a time), and `slack_blocks`
+    blocks for a producer the machine holds up."""
+    return blocksize + FADE_FRAMES + hop + slack_blocks * blocksize
 
 
 class StreamProducer:
@@ -105,7 +106,7 @@ class StreamProducer:
         self.pad = PadVoice(sample_rate / hop, info.loudness_range_db, settings.portamento_ms, settings.attack_ms, settings.release_ms,
                             (settings.pitch_low, settings.pitch_high))
         self.writer = StreamWriter(state)
-        self.margin = margin_frames(blocksize, hop)
+        self.margin = margin_frames(blocksize, hop, settings.slack_blocks)
         # Audio input: the lead the ring keeps over the server. The producer writes a hop at a time, after the
         # callback that brought the input (so a period later at best), and the voice wants a block and its fade
         # reserve in hand at every callback: a hop + a block + a fade ahead never runs dry on time, and is the
@@ -160,6 +161,7 @@ class StreamProducer:
                     self._cushion()
             self.settings = settings
             self.lead = self.most_ahead = self.hop + self.blocksize + FADE_FRAMES + settings.slack_blocks * self.blocksize
+            self.margin = margin_frames(self.blocksize, self.hop, settings.slack_blocks)
             self.pad.pitch_range = (settings.pitch_low, settings.pitch_high)
             self.pad.set_shape(settings.portamento_ms, settings.attack_ms, settings.release_ms)
 

@@ -14,7 +14,7 @@
     x_cc = -1                # CC numbers that move the pad's x and y (0..127 -> 0..1); -1: none
     y_cc = -1
     audio_port = ""          # native JACK: the port the server's input `in_1` is connected from ("" leaves it to you)
-    slack_blocks = 1         # audio input: extra blocks of lead, so a producer the machine holds up that long never fades
+    slack_blocks = 1         # extra blocks of lead (notes and audio), so a producer the machine holds up that long never fades
 """
 
 from __future__ import annotations

@@ -58,7 +58,7 @@ def _onset(audio: np.ndarray, threshold: float = 1e-3) -> int:
 
 
 def test_a_note_sounds_within_the_margin_glides_and_releases_to_silence_with_no_shortfall(folders):
-    rig = Rig(folders["plain"], attack_ms=5.0, release_ms=50.0, portamento_ms=30.0)
+    rig = Rig(folders["plain"], attack_ms=5.0, release_ms=50.0, portamento_ms=30.0, slack_blocks=0)
     hop = rig.producer.hop
     assert hop == 240 and rig.producer.margin == margin_frames(BLOCK, hop) == BLOCK + 64 + hop
     silent = rig.run(20)
