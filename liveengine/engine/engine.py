@@ -235,7 +235,7 @@ class Engine(GrooveMethods, StreamMethods):
         return self._send(CHOKE, self._target(command), choke=self.instrument.choke_group(command.args[0]))
 
     def panic(self, command: Command) -> bool:
-        self.stream_panic()
+        self.stream_panic()  # the stream voice fades out with the rest and plays on from the reset producer's next frames
         return self._send(PANIC, ASAP if command.at is None else command.at)
 
     def check_fits(self, command: Command) -> None:

@@ -114,9 +114,12 @@ class RealtimeCore:
         self._i_events_dropped = index["events_dropped"]
         self._i_midi = [index[k] for k in ("midi_messages", "midi_stray", "midi_sysex_unterminated", "midi_sysex_oversize")]
         self._i_peak, self._i_level, self._i_gain = (state.float_index[k] for k in ("peak", "level", "gain"))
+        self._i_stream_gain = state.float_index["stream_gain"]
         self.blocks = state.blocks.load()  # continues a dead server's count: the clock ring stays in order
         if self.blocks:  # a replacement server: the gain the last one had reached, not the patch's
             self.gain = self.target_gain = state.float("gain")
+            if state.float("stream_gain") > 0.0:  # and the stream voice on, as it was (fading in once the producer is ahead)
+                self.stream.command(state.float("stream_gain"), 0)
         self._counters[index["first_block"]] = self.blocks
         self._counters[index["started_frame"]] = start_frame
         self._counters[index["rec_resumed_from"]] = start_frame
@@ -339,10 +342,11 @@ class RealtimeCore:
             self._floats[self._i_gain] = self.target_gain
         elif kind == PANIC:
             self.voices.fade_all(offset)
-            self.stream.command(0.0, offset)
+            self.stream.panic(offset)
             self.schedule.clear()
         elif kind == STREAM:
             self.stream.command(record[_VALUE], offset)
+            self._floats[self._i_stream_gain] = record[_VALUE]
 
     def _apply_gain(self, mix: np.ndarray, frames: int) -> None:
         if self.gain == self.target_gain:

@@ -8,6 +8,10 @@ in the shared segment) a little ahead of time and publishes how far it wrote
 how far it read (`stream_read`). Nothing waits: frames the producer has not
 written when they are due are silence, counted (`stream_underruns`).
 
+A PANIC fades it out as a stop does, then drops what the ring holds (made before the panic)
+and plays on from the producer's next frames. A replacement server turns it on again at the
+gain the last one had (`stream_gain`).
+
 A shortfall never clicks: a block after which fewer than FADE_FRAMES written
 frames would remain is played with its end faded to silence (`stream_fades`
 counts these); the voice then plays silence without reading until the producer
@@ -40,6 +44,7 @@ class StreamVoice:
         self.begin = 0  # where in this block it starts (a start command's offset)
         self.stop_at = -1  # where in this block its fade-out starts, -1: not stopping
         self.fade_left = 0
+        self.resume = False  # a panic's fade: at its end drop what the ring holds and play on from the producer's next frames
         self.underruns = 0
         self.fades = 0  # shortfalls faded out
         self.starved = True  # the producer starts from silence: the first frames fade in
@@ -55,9 +60,15 @@ class StreamVoice:
         if gain > 0.0:
             if not self.on:
                 self.begin = offset
-            self.on, self.gain, self.stop_at, self.fade_left = True, gain, -1, 0
+            self.on, self.gain, self.stop_at, self.fade_left, self.resume = True, gain, -1, 0, False
         elif self.on and self.stop_at < 0 and self.fade_left == 0:
             self.stop_at = offset
+
+    def panic(self, offset: int) -> None:
+        """PANIC: fade out as a stop does; then, instead of going off, skip what was written before and wait
+        for the (reset) producer's next frames, fading them in."""
+        if self.on and self.stop_at < 0 and self.fade_left == 0:
+            self.stop_at, self.resume = offset, True
 
     def mix_into(self, mix: np.ndarray, frames: int) -> None:
         if not self.on:
@@ -101,7 +112,13 @@ class StreamVoice:
             faded = end - (max(stopping, 0) if stopping >= 0 else begin)
             self.fade_left -= faded
             if self.fade_left <= 0:
-                self.on, self.fade_left, self.gain = False, 0, 0.0
+                self.fade_left = 0
+                if self.resume:  # a panic: what the ring holds was made before it; play on from what comes next
+                    self.resume, self.starved = False, True
+                    self.read = self._write.load()
+                    self._read_word.store(self.read)
+                else:
+                    self.on, self.gain = False, 0.0
 
     def _supply_ramp(self, take: int, short: bool) -> np.ndarray:
         """Levels for the `take` frames of this block: the rest of a fade-in, then (`short`: the producer is

@@ -78,7 +78,7 @@ COUNTERS = ("frame", "first_block", "xruns", "late_commands", "schedule_full", "
             "rec_resumed_from",  # a replacement server: the last frame its predecessor recorded (the gap's start)
             "stream_underruns", "stream_fades", "events_dropped",
             "midi_messages", "midi_stray", "midi_sysex_unterminated", "midi_sysex_oversize")
-FLOATS = ("peak", "level", "gain")
+FLOATS = ("peak", "level", "gain", "stream_gain")  # stream_gain: the stream voice's gain, 0 while off (a replacement server resumes it)
 CLOCK_RING = 64
 ERROR_BYTES = 480
 MAX_PADS = 256  # 16 x 16, the largest grid a patch may ask for

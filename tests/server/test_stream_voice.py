@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from liveengine.options import EngineOptions
-from liveengine.rt.core import STREAM, RealtimeCore
+from liveengine.rt.core import PANIC, STREAM, RealtimeCore
 from liveengine.rt.stream import FADE_FRAMES
 from liveengine.server.fifo import FifoReader, FifoWriter
 from liveengine.server.layout import Layout, SharedState
@@ -92,3 +92,21 @@ def test_input_events_cross_from_the_server_to_the_control_process():
     records: list = []
     assert FifoReader(state, "events").drain(records, 10) == 1
     assert records[0][0] == 1234 and records[0][6] == 42 and records[0][9] == 7
+
+
+def test_a_panic_fades_the_stream_out_drops_what_was_written_and_plays_on_and_a_new_server_resumes_it():
+    options, state, core, fifo, writer = _rig()
+    _stream(fifo, 0, 1.0)
+    writer.write(np.full(2048, 0.5, np.float32))
+    _run(core, 4)
+    assert fifo.put((core.frame + 10, 0, PANIC, -1, 0.0, -1, -1, 0, 0.0, 0, 0)) >= 0
+    faded = _run(core, 2)
+    np.testing.assert_array_equal(faded[:10], 0.5)
+    assert np.all(np.diff(faded[10 : 10 + FADE_FRAMES]) < 0) and np.all(faded[10 + FADE_FRAMES :] == 0.0)
+    assert state.stream_read.load() == writer.written  # the frames written before the panic are dropped
+    writer.write(np.full(1024, 0.25, np.float32))  # the reset producer's next frames
+    back = _run(core, 3)
+    np.testing.assert_allclose(back[:FADE_FRAMES], 0.25 * np.arange(1, FADE_FRAMES + 1) / FADE_FRAMES, atol=1e-7)
+    np.testing.assert_array_equal(back[FADE_FRAMES:], 0.25)
+    replacement = RealtimeCore(options, state, start_frame=core.frame)  # a server started after this one died
+    assert replacement.stream.on and replacement.stream.gain == 1.0

@@ -63,6 +63,10 @@ def test_a_stream_note_plays_beside_the_grid_and_releases(tmp_path, voice):
         backend.render(4096)
         engine.submit(make_command("/panic", ()))
         assert not engine.stream.local.pad.held and np.all(engine.stream.model.state == 0.0)
+        backend.render(4096)
+        engine.submit(make_command("/stream/note", (64, 1.0)))
+        again = backend.render(RATE // 8)[:, 0]
+        assert np.max(np.abs(again[-RATE // 16 :])) > 0.01  # the stream voice came back after the panic
         with pytest.raises(LiveEngineError, match=r"/stream/instrument 'tuba' is not a point of model voice; allowed: violin, flute"):
             engine.submit(make_command("/stream/instrument", ("tuba",)))
     finally:
