@@ -14,6 +14,9 @@ nice 10 beside it; the hits at velocity 0.01, so the grid's voices, renders and 
 but stay under the onset threshold). Xruns counted by a JACK client; the stream voice's fades and underruns, the
 producer's trims, and its compute per 5 ms frame (model plus synthesis) from its own timings.
 
+Notes: after the bursts, 20 `/stream/note`s submitted in the same run (the pad voice): the note's
+onset (first sample above 5e-3) minus the JACK frame at the moment it was submitted.
+
 Offline: `--offline-minutes` of the pad voice (a note every 0.5 s, z swept round the pad) and audio
 input (a gliding tone) in turns, through the producer and the real-time core in this process: NaN
 count, the same note played from the zero state (after a panic) at the start and at the end, aligned
@@ -157,6 +160,7 @@ def latency_run(server: str, folder: Path, seconds: float, load: bool, slack: in
         xruns = counter.count - xruns_before
         time.sleep(0.6)  # the producer's stats after the last burst
         status = engine.status()
+        notes = note_latencies(engine, capture)
     finally:
         stop.set()
         for t in threads:
@@ -184,7 +188,36 @@ def latency_run(server: str, folder: Path, seconds: float, load: bool, slack: in
             "added_ms_max": round(float(added.max()), 2) if len(added) else None,
             "xruns_jack": xruns, **counts,
             "compute_ms_per_frame_median": status.get("stream_compute_ms_median"), "compute_ms_per_frame_p99": status.get("stream_compute_ms_p99"),
-            "server_nice": status["server_nice"], "load": load, "slack_blocks": slack}
+            "server_nice": status["server_nice"], "load": load, "slack_blocks": slack,
+            "note_ms_median": round(float(np.median(notes)), 2) if len(notes) else None,
+            "note_ms_p99": round(float(np.percentile(notes, 99)), 2) if len(notes) else None, "notes_measured": int(len(notes))}
+
+
+def note_latencies(engine, capture, count: int = 20) -> np.ndarray:
+    """The pad voice: /stream/note submitted at a moment -> the first output sample above ONSET, in ms, per note."""
+    from liveengine.commands import make_command
+    from liveengine.testing.jack_rig import onsets
+
+    engine.submit(make_command("/stream/input", ("notes",)))
+    time.sleep(0.3)
+    capture.start()
+    time.sleep(0.1)
+    moments = []
+    for i in range(count):
+        moments.append(time.perf_counter())
+        engine.submit(make_command("/stream/note", (57 + (i * 5) % 24, 1.0)))
+        time.sleep(0.15)
+        engine.submit(make_command("/stream/off", ()))
+        time.sleep(0.25 + 0.01 * (i % 7))
+    audio, first = capture.stop(every_cycle=False)
+    heard = first + onsets(audio[:, 0], ONSET, min_gap=RATE // 20)
+    sent = capture.frames_at(np.array(moments))
+    found = []
+    for frame in sent:
+        after = heard[(heard >= frame) & (heard < frame + RATE // 10)]
+        if len(after):
+            found.append((after[0] - frame) / RATE * 1000.0)
+    return np.array(found)
 
 
 def one_latency(label: str, seconds: float, folder: str, slack: int) -> dict:
