@@ -122,11 +122,7 @@ def latency_run(server: str, folder: Path, seconds: float, load: bool, slack: in
         engine = Engine(load_patch(patch_path))
     engine.wait_rendered(timeout=120)
     engine.start(DeviceSpec.jack(RATE, PERIOD, 2, servername=server, audio_in=True))
-    bursts = Bursts(server, seconds)
-    bursts.client.connect(bursts.port, "liveengine:in_1")
-    capture = Capture(server, channels=2, seconds=seconds + 3)
-    capture.client.connect("liveengine:out_0", capture.ports[0])
-    capture.client.connect(bursts.port, capture.ports[1])  # the dry pass through the same JACK server
+    rig = RigProcess(server, seconds)  # the burst player and the capture, in a process of their own
     counter = XrunCounter(server)
     stop = threading.Event()
     busy = busy_neighbours(2) if load else []
@@ -153,14 +149,11 @@ def latency_run(server: str, folder: Path, seconds: float, load: bool, slack: in
             t.start()
         time.sleep(2.0)
         xruns_before, status_before = counter.count, engine.status()
-        capture.start()
-        bursts.start = capture.frame_time() + 4 * PERIOD
-        time.sleep(seconds + 1.5)
-        audio, _ = capture.stop(every_cycle=False)
+        audio, burst_count = rig.bursts()
         xruns = counter.count - xruns_before
         time.sleep(0.6)  # the producer's stats after the last burst
         status = engine.status()
-        notes = note_latencies(engine, capture)
+        notes = note_latencies(engine, rig)
     finally:
         stop.set()
         for t in threads:
@@ -168,8 +161,7 @@ def latency_run(server: str, folder: Path, seconds: float, load: bool, slack: in
         for p in busy:
             p.kill()
         counter.close()
-        bursts.close()
-        capture.close()
+        rig.close()
         engine.stop()
     from liveengine.testing.jack_rig import onsets
 
@@ -181,7 +173,7 @@ def latency_run(server: str, folder: Path, seconds: float, load: bool, slack: in
             added.append(w[0] / RATE * 1000.0)
     added = np.array(added)
     counts = {k: status[k] - status_before.get(k, 0) for k in ("stream_fades", "stream_underruns", "stream_trims", "stream_nan_frames")}
-    return {"bursts": len(bursts.starts), "measured": int(len(added)),
+    return {"bursts": burst_count, "measured": int(len(added)),
             "added_ms_median": round(float(np.median(added)), 2) if len(added) else None,
             "added_ms_p99": round(float(np.percentile(added, 99)), 2) if len(added) else None,
             "added_ms_jitter": round(float(np.percentile(added, 99) - np.percentile(added, 1)), 2) if len(added) else None,
@@ -193,14 +185,91 @@ def latency_run(server: str, folder: Path, seconds: float, load: bool, slack: in
             "note_ms_p99": round(float(np.percentile(notes, 99)), 2) if len(notes) else None, "notes_measured": int(len(notes))}
 
 
-def note_latencies(engine, capture, count: int = 20) -> np.ndarray:
+class RigProcess:
+    """The measuring JACK clients (burst player, capture) in a child process with no other thread: their
+    callbacks never wait for an interpreter lock the engine's control threads hold (they would be xruns
+    of a synchronous graph, counted against the engine). perf_counter is CLOCK_MONOTONIC on Linux, the
+    same in both processes, so moments taken here map to JACK frames there."""
+
+    def __init__(self, server: str, seconds: float) -> None:
+        self.child = subprocess.Popen([sys.executable, __file__, "--rig", server, "--seconds", str(seconds)],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self._answer() == "ready"
+
+    def _answer(self):
+        line = self.child.stdout.readline()
+        if not line:
+            raise RuntimeError("the measuring clients' process exited")
+        return json.loads(line)
+
+    def _ask(self, *request):
+        self.child.stdin.write(json.dumps(list(request)) + "\n")
+        self.child.stdin.flush()
+        return self._answer()
+
+    def bursts(self) -> tuple[np.ndarray, int]:
+        answer = self._ask("bursts")
+        return np.load(answer["path"]), answer["bursts"]
+
+    def start(self) -> None:
+        self._ask("record")
+
+    def stop(self, moments: list[float]) -> tuple[np.ndarray, int, np.ndarray]:
+        answer = self._ask("stop", moments)
+        return np.load(answer["path"]), answer["first"], np.array(answer["frames"])
+
+    def close(self) -> None:
+        try:
+            self._ask("quit")
+        except (RuntimeError, BrokenPipeError, ValueError):
+            pass
+        self.child.wait(10)
+
+
+def rig_main(server: str, seconds: float) -> None:
+    from liveengine.testing.jack_rig import Capture
+
+    os.environ["JACK_DEFAULT_SERVER"] = server
+    bursts = Bursts(server, seconds)
+    inputs = bursts.client.get_ports("liveengine:", is_input=True, is_audio=True)
+    bursts.client.connect(bursts.port, inputs[0])
+    capture = Capture(server, channels=2, seconds=seconds + 15)
+    capture.client.connect("liveengine:out_0", capture.ports[0])
+    capture.client.connect(bursts.port, capture.ports[1])  # the dry pass through the same JACK server
+    folder = Path(tempfile.mkdtemp(prefix="stream-rig-"))
+    say = lambda value: print(json.dumps(value), flush=True)  # noqa: E731
+    say("ready")
+    for line in sys.stdin:
+        request = json.loads(line)
+        if request[0] == "bursts":
+            capture.start()
+            bursts.start = capture.frame_time() + 4 * PERIOD
+            time.sleep(seconds + 1.5)
+            audio, _ = capture.stop(every_cycle=False)
+            np.save(folder / "bursts.npy", audio)
+            say({"path": str(folder / "bursts.npy"), "bursts": len(bursts.starts)})
+        elif request[0] == "record":
+            capture.start()
+            say("ok")
+        elif request[0] == "stop":
+            audio, first = capture.stop(every_cycle=False)
+            np.save(folder / "notes.npy", audio)
+            say({"path": str(folder / "notes.npy"), "first": first, "frames": capture.frames_at(np.array(request[1])).tolist()})
+        else:
+            break
+    bursts.close()
+    capture.close()
+    say("bye")
+
+
+def note_latencies(engine, rig: RigProcess, count: int = 20) -> np.ndarray:
     """The pad voice: /stream/note submitted at a moment -> the first output sample above ONSET, in ms, per note."""
     from liveengine.commands import make_command
     from liveengine.testing.jack_rig import onsets
 
     engine.submit(make_command("/stream/input", ("notes",)))
     time.sleep(0.3)
-    capture.start()
+    rig.start()
     time.sleep(0.1)
     moments = []
     for i in range(count):
@@ -209,9 +278,8 @@ def note_latencies(engine, capture, count: int = 20) -> np.ndarray:
         time.sleep(0.15)
         engine.submit(make_command("/stream/off", ()))
         time.sleep(0.25 + 0.01 * (i % 7))
-    audio, first = capture.stop(every_cycle=False)
+    audio, first, sent = rig.stop(moments)
     heard = first + onsets(audio[:, 0], ONSET, min_gap=RATE // 20)
-    sent = capture.frames_at(np.array(moments))
     found = []
     for frame in sent:
         after = heard[(heard >= frame) & (heard < frame + RATE // 10)]
@@ -334,9 +402,13 @@ def main() -> int:
     parser.add_argument("--offline-minutes", type=float, default=10.0)
     parser.add_argument("--parts", default="latency,offline")
     parser.add_argument("--one", help=argparse.SUPPRESS)
+    parser.add_argument("--rig", help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     parser.add_argument("--slack", default="0,1", help="[stream] slack_blocks values to measure (comma-separated)")
     args = parser.parse_args()
+    if args.rig:
+        rig_main(args.rig, args.seconds)
+        return 0
     if args.one:
         print(json.dumps(one_latency(args.one, args.seconds, args.folder, int(args.slack))), flush=True)
         return 0
@@ -369,6 +441,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    if "--rig" in sys.argv:  # the measuring clients of a run already under the lock
+        sys.exit(main())
     from liveengine.job_lock import run_exclusively  # never beside a training run: each skews the other
 
     sys.exit(run_exclusively("the stream latency benchmark (bench/stream_latency.py)", main))
