@@ -206,6 +206,8 @@ class StreamProducer:
         if available > size:  # the producer fell behind by a whole ring: skip to the newest input
             self.input_skipped += available - size
             self._in_read = written - size
+            self._dry = np.zeros(0, np.float32)  # the dry path starts again with the tracker, aligned
+            self.tracker.reset()
             available = size
         start = self._in_read % size
         first = min(available, size - start)

@@ -140,3 +140,21 @@ def test_the_web_panel_moves_the_stream_voice(tmp_path, voice):
     finally:
         server.stop()
         engine.stop()
+
+
+def test_a_patch_swap_takes_the_stream_away_and_brings_it_back(tmp_path, voice):
+    engine, backend = _engine(tmp_path, voice)
+    try:
+        engine.submit(make_command("/stream/note", (60, 1.0)))
+        assert np.max(np.abs(backend.render(RATE // 8)[:, 0])) > 0.01
+        plain = write_patch(tmp_path / "plain.toml", "")
+        assert engine.load_patch(plain) and engine.stream is None
+        quiet = backend.render(RATE // 8)[:, 0]
+        assert np.max(np.abs(quiet[-RATE // 16 :])) == 0.0  # the stream voice faded out with its patch
+        with pytest.raises(LiveEngineError, match="has no stream"):
+            engine.submit(make_command("/stream/note", (60, 1.0)))
+        assert engine.load_patch(tmp_path / "p.toml") and engine.stream is not None
+        engine.submit(make_command("/stream/note", (67, 1.0)))
+        assert np.max(np.abs(backend.render(RATE // 8)[:, 0][-RATE // 16 :])) > 0.01
+    finally:
+        engine.stop()
