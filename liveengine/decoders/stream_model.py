@@ -151,6 +151,9 @@ class StreamModel:
             else:
                 _check_io(where, "decoder output", got, got.name, 3, {0: 1, 2: widths[got.name]})
         self.state = np.zeros((1, info.state_size), np.float32)
+        self._f0_low, self._f0_high = (np.float32(v) for v in info.f0_range_hz)
+        self._db_low, self._db_high = (np.float32(v) for v in info.loudness_range_db)
+        self._names = list(STREAM_OUTPUTS)
         self.nan_frames = 0  # frames silenced because the model gave NaN or infinity
         self.resets = 0  # state resets after such a block
         self.frames = 0
@@ -163,7 +166,7 @@ class StreamModel:
 
     def _run(self, f0: np.ndarray, loudness: np.ndarray, z: np.ndarray) -> list[np.ndarray]:
         try:
-            return self.session.run(list(STREAM_OUTPUTS), {"f0_hz": f0, "loudness_db": loudness, "z": z, "state": self.state})
+            return self.session.run(self._names, {"f0_hz": f0, "loudness_db": loudness, "z": z, "state": self.state})
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises several types; one clause for the report
             raise ModelError(f"{self.where}: decoder.onnx failed to run with state [1, {self.info.state_size}] "
                              f"(state_size) ({_runtime_reason(exc)}).") from None
@@ -194,15 +197,17 @@ class StreamModel:
         """
         info = self.info
         frames = len(f0_hz)
-        f0 = np.clip(np.asarray(f0_hz, np.float32), *info.f0_range_hz).reshape(1, frames)
-        loudness = np.clip(np.asarray(loudness_db, np.float32), *info.loudness_range_db).reshape(1, frames)
-        np.nan_to_num(f0, copy=False, nan=info.f0_range_hz[0])
-        np.nan_to_num(loudness, copy=False, nan=info.loudness_range_db[0])
-        zz = np.nan_to_num(np.asarray(z, np.float32).reshape(1, frames, 2))
+        # fmax/fmin rather than clip: NaN becomes the range's low end on the way
+        f0 = np.fmin(np.fmax(np.asarray(f0_hz, np.float32).reshape(1, frames), self._f0_low), self._f0_high)
+        loudness = np.fmin(np.fmax(np.asarray(loudness_db, np.float32).reshape(1, frames), self._db_low), self._db_high)
+        zz = np.asarray(z, np.float32).reshape(1, frames, 2)
+        if not math.isfinite(float(zz.sum())):
+            zz = np.nan_to_num(zz, nan=0.0, posinf=0.0, neginf=0.0)
         amplitude, harmonics, noise, state = self._run(f0, loudness, zz)
         self.frames += frames
-        if not (np.all(np.isfinite(amplitude)) and np.all(np.isfinite(harmonics)) and np.all(np.isfinite(noise))
-                and np.all(np.isfinite(state))):
+        # one sum instead of four scans: NaN or infinity anywhere makes it non-finite (as would finite values
+        # near float32's limit, which are no sound either)
+        if not math.isfinite(float(amplitude.sum()) + float(harmonics.sum()) + float(noise.sum()) + float(state.sum())):
             self.nan_frames += frames
             self.resets += 1
             self.reset()
