@@ -109,10 +109,14 @@ def patch_device(patch, options, device: str | None = None):
     its [audio] backend and device, or `device` (--device) instead."""
     from liveengine.audio.spec import DeviceSpec
 
+    # A patch with a stream gets the server's audio input (timbre transfer, /stream/input audio): the native JACK
+    # client's port in_1, or the PortAudio device's first input channel.
+    stream = patch.stream if patch.stream.get("model") else None
     if patch.audio["backend"] == "jack":
-        return DeviceSpec.jack(options.samplerate, options.blocksize, options.channels, patch.audio["jack_ports"])
+        return DeviceSpec.jack(options.samplerate, options.blocksize, options.channels, patch.audio["jack_ports"],
+                               audio_in=stream is not None, audio_in_port=stream["audio_port"] if stream else "")
     return DeviceSpec.portaudio(device if device is not None else patch.audio["device"], options.samplerate, options.blocksize,
-                                options.channels, patch.audio["jack_ports"], fallback=patch.audio["fallback_device"])
+                                options.channels, patch.audio["jack_ports"], fallback=patch.audio["fallback_device"], audio_in=stream is not None)
 
 
 class Progress:

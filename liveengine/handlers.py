@@ -53,6 +53,8 @@ pad, xy, latent, mix = _to_engine("pad"), _to_engine("xy"), _to_engine("latent")
 pad_off, param, mapping, choke, panic = (_to_engine(m) for m in ("pad_off", "param", "mapping", "choke", "panic"))
 groove_pad, groove_xy, groove_kit, groove_stop = (_to_engine(m) for m in ("groove_pad", "groove_xy", "groove_kit", "groove_stop"))
 tempo_source, transport = _to_engine("tempo_source"), _to_engine("transport")
+stream_xy, stream_note, stream_off, stream_instrument, stream_mix, stream_input = (
+    _to_engine(m) for m in ("stream_xy", "stream_note", "stream_off", "stream_instrument", "stream_mix", "stream_input"))
 
 
 def status_values(engine: "Engine") -> tuple:

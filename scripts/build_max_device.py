@@ -19,6 +19,8 @@ What the device does (a MIDI effect on a MIDI track):
 - From load, every 20 ms, `transport` (Live's, in a Max for Live device) is sent as `/transport tempo
   beat playing` (beat = ticks / 480), for `/tempo/source transport`; plain messages, as udpsend sends
   no bundles, placed by the engine at their arrival.
+- The stream voice (patches with a [stream]): a second `pictslider` sends `/stream/xy x y`, a
+  `live.dial` `/stream/mix wet`, buttons `/stream/input notes`, `/stream/input audio` and `/stream/off`.
 - On load (`live.thisdevice`) it sends `/subscribe 9001`; `udpreceive 9001` feeds a `route` of the
   FEEDBACK addresses: `/pad/description` colours that pad's cell (`bgcolor`, r g b / 255),
   `/pad/playing` shows or hides a dot on it (`textcolor` alpha), `/progress`, `/level`, `/status`,
@@ -304,6 +306,39 @@ def build_patcher() -> dict:
     stop_message = p.msg("/groove/stop", (1700, 180, 80, 22))
     p.connect(stop, 0, stop_message, 0)
     p.connect(stop_message, 0, send, 0)
+    # The stream voice (a patch with [stream]): its own XY pad -> /stream/xy x y, a mix dial -> /stream/mix,
+    # buttons for /stream/input notes|audio and /stream/off.
+    stream_x = side_x + side_w + 6
+    stream_w = grid_w - 40
+    p.comment("stream", (1700, 30, 60, 20), presentation=(stream_x, grid_y, 60, 14))
+    pad = p.add("pictslider", 2, 2, (1700, 60, 120, 120), ["int", "int"], parameter_enable=0,
+                leftvalue=0, rightvalue=XY_STEPS, bottomvalue=0, topvalue=XY_STEPS, **shown(stream_x, grid_y + 16, stream_w, stream_w))
+    sx_scale = p.obj(f"/ {XY_STEPS}.", 2, 1, (1700, 200, 50, 22), ["float"])
+    sy_scale = p.obj(f"/ {XY_STEPS}.", 2, 1, (1770, 200, 50, 22), ["float"])
+    s_pack = p.obj("pak 0. 0.", 2, 1, (1700, 230, 70, 22))
+    s_limit = p.obj(f"speedlim {XY_SPEEDLIM_MS}", 2, 1, (1700, 260, 80, 22))
+    s_prepend = p.obj("prepend /stream/xy", 1, 1, (1700, 290, 110, 22))
+    p.connect(pad, 0, sx_scale, 0)
+    p.connect(pad, 1, sy_scale, 0)
+    p.connect(sx_scale, 0, s_pack, 0)
+    p.connect(sy_scale, 0, s_pack, 1)
+    p.connect(s_pack, 0, s_limit, 0)
+    p.connect(s_limit, 0, s_prepend, 0)
+    p.connect(s_prepend, 0, send, 0)
+    mix = p.add("live.dial", 1, 2, (1850, 60, 44, 48), ["", "float"], parameter_enable=1, varname="liveengine stream mix",
+                saved_attribute_attributes=parameter("liveengine stream mix", "mix", 0, parameter_mmin=0.0, parameter_mmax=1.0,
+                                                     parameter_initial_enable=1, parameter_initial=[1.0], parameter_unitstyle=1),
+                **shown(stream_x + stream_w + 4, grid_y + 16, 44, 48))
+    mix_prepend = p.obj("prepend /stream/mix", 1, 1, (1850, 130, 120, 22))
+    p.connect(mix, 0, mix_prepend, 0)
+    p.connect(mix_prepend, 0, send, 0)
+    for i, text in enumerate(("/stream/input notes", "/stream/input audio", "/stream/off")):
+        label = text.split("/")[-1].replace("input ", "")
+        button = p.add("textbutton", 1, 3, (1850 + i * 90, 180, 80, 20), ["", "", "int"], mode=0, outputmode=0, parameter_enable=0,
+                       text=label, texton=label, **shown(stream_x + stream_w + 4, grid_y + 68 + i * 20, 44, 18))
+        message = p.msg(text, (1850 + i * 90, 210, 120, 22))
+        p.connect(button, 0, message, 0)
+        p.connect(message, 0, send, 0)
 
     # Subscribe on load, and again on demand (after the engine restarts).
     device = p.obj("live.thisdevice", 1, 3, (40, 500, 90, 22), ["bang", "int", "int"])
@@ -407,7 +442,7 @@ def build_patcher() -> dict:
     p.connect(route, len(routed), console, 0)
     p.connect(other, 0, reply, 0)
 
-    width = side_x + side_w + 4
+    width = stream_x + stream_w + 4 + 44 + 4
     assert grid_y + grid_w + 3 + 15 <= DEVICE_HEIGHT
     return {"patcher": {
         "fileversion": 1,

@@ -7,7 +7,8 @@ abstractions `[liveengine]` and `[liveengine-feedback]`: an 8x8 grid of pads (ro
 source and density, x and y sliders sending `xy X Y`, mapping buttons, a
 patch-name box, capture and panic, and the engine's feedback drawn on the grid: each pad's `[cnv]`
 takes the colour of `/pad/description` (r g b packed into Pd's iemgui colour number) and shows a `*`
-label while `/pad/playing` says it sounds; `/progress`, `/level`, `/status`, `/error` and `/report`
+label while `/pad/playing` says it sounds; the stream voice's controls (`stream/xy` sliders, note buttons sending
+`stream/note N 1`, `stream/off`, a `stream/mix` slider, `stream/input notes|audio`); `/progress`, `/level`, `/status`, `/error` and `/report`
 go to readouts. It subscribes on load. Left outlet: the feedback as `[liveengine-feedback]` gives it;
 right outlet: what the grid shows (`INDEX color C -1`, `INDEX label *|empty`, INDEX = row * 8 + col),
 to light a hardware grid too.
@@ -60,7 +61,8 @@ class Pd:
 
 
 def build() -> str:
-    for address in ("/pad", "/xy", "/mapping", "/patch", "/capture", "/panic", "/subscribe", "/groove", "/groove/stop", "/tempo/source"):
+    for address in ("/pad", "/xy", "/mapping", "/patch", "/capture", "/panic", "/subscribe", "/groove", "/groove/stop", "/tempo/source",
+                    "/stream/xy", "/stream/note", "/stream/off", "/stream/mix", "/stream/input"):
         assert address in COMMANDS, address
     pd = Pd()
     dark, white = iem_colour(64, 64, 64), iem_colour(255, 255, 255)
@@ -159,6 +161,31 @@ def build() -> str:
     patch = pd.msg(side, GRID_Y + 170, "patch \\$1")
     pd.connect(name_box, 0, patch, 0)
     pd.connect(patch, 0, engine, 0)
+
+    # The stream voice (a patch with [stream]): its XY -> stream/xy X Y, note buttons -> stream/note N 1,
+    # off, mix, and the input.
+    stream_y = GRID_Y + 200
+    sx = pd.obj(side, stream_y, "hsl 100 15 0 1 0 0 empty empty stream_x -2 -8 0 10 -262144 -1 -1 0 1")
+    sy = pd.obj(side + 110, stream_y - 20, "vsl 15 100 0 1 0 0 empty empty stream_y 0 -9 0 10 -262144 -1 -1 0 1")
+    sy_then = pd.obj(420, 420, "t b f")
+    s_pack = pd.obj(420, 450, "pack f f")
+    s_xy = pd.msg(420, 480, "stream/xy \\$1 \\$2")
+    pd.connect(sx, 0, s_pack, 0)
+    pd.connect(sy, 0, sy_then, 0)
+    pd.connect(sy_then, 1, s_pack, 1)
+    pd.connect(sy_then, 0, s_pack, 0)
+    pd.connect(s_pack, 0, s_xy, 0)
+    pd.connect(s_xy, 0, engine, 0)
+    for i, pitch in enumerate((48, 55, 60, 64, 67, 72)):  # a few notes to try the voice with
+        note = pd.msg(side + i * 45, stream_y + 30, f"stream/note {pitch} 1")
+        pd.connect(note, 0, engine, 0)
+    mix = pd.obj(side, stream_y + 70, "hsl 100 15 0 1 0 0 empty empty mix -2 -8 0 10 -262144 -1 -1 0 1")
+    mix_msg = pd.msg(420, 510, "stream/mix \\$1")
+    pd.connect(mix, 0, mix_msg, 0)
+    pd.connect(mix_msg, 0, engine, 0)
+    for i, word in enumerate(("stream/off", "stream/input notes", "stream/input audio")):
+        button = pd.msg(side + i * 100, stream_y + 95, word)
+        pd.connect(button, 0, engine, 0)
 
     # Feedback: oscparse splits addresses into words ("pad description 2 3 ...").
     top = pd.obj(700, 120, "route pad progress level status error report")

@@ -83,7 +83,8 @@ def test_every_table_address_takes_its_own_shape():
     assert len({spec.handler for spec in COMMANDS.values()}) == len(COMMANDS)
     to_engine = {a: spec.handler.engine_method for a, spec in COMMANDS.items() if spec.timed}
     assert set(to_engine) == {"/pad", "/pad/off", "/xy", "/latent", "/mix", "/param", "/mapping", "/choke", "/panic",
-                              "/groove", "/groove/xy", "/groove/kit", "/groove/stop", "/tempo/source", "/transport"}
+                              "/groove", "/groove/xy", "/groove/kit", "/groove/stop", "/tempo/source", "/transport",
+                              "/stream/xy", "/stream/note", "/stream/off", "/stream/instrument", "/stream/mix", "/stream/input"}
     assert all(callable(getattr(Engine, method, None)) for method in to_engine.values())
     assert {a for a, spec in COMMANDS.items() if spec.writes} == {"/patch", "/record/start", "/record/stop", "/capture", "/state/save"}
     assert parse_command_text("/pad/off 1 2").args == (1, 2)

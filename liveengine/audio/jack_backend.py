@@ -23,7 +23,8 @@ CLIENT_NAME = "liveengine"
 
 class JackBackend:
     def __init__(self, samplerate: int, blocksize: int, channels: int, jack_ports: list[str] | None = None,
-                 servername: str | None = None, midi_in: bool = False, midi_out: bool = False) -> None:
+                 servername: str | None = None, midi_in: bool = False, midi_out: bool = False, audio_in: bool = False,
+                 audio_in_port: str = "") -> None:
         self.servername = servername  # None: $JACK_DEFAULT_SERVER or "default", as every JACK client
         self.samplerate = samplerate
         self.blocksize = blocksize
@@ -47,6 +48,10 @@ class JackBackend:
         # write(port, offset, size, status, data1, data2) -> bool (set by the server: rt/midi_out.py).
         self.midi_writer: Callable[[int, Callable], None] | None = None
         self._scratch = [bytearray(n) for n in range(4)]  # one message's bytes by size: no allocation per event
+        # audio_in(samples): the input port's block (a view of JACK's buffer), before the block is computed (set by the server).
+        self.audio_in_wanted, self.audio_in_port = audio_in, audio_in_port
+        self.audio_in: Callable[[np.ndarray], None] | None = None
+        self._in_port = None
 
     def start(self, process: ProcessFn) -> None:
         import jack
@@ -70,6 +75,8 @@ class JackBackend:
             self._midi_ports = [client.midi_inports.register(f"midi_in_{i + 1}") for i in range(MIDI_PORTS)]
         if self.midi_out:
             self._midi_out_ports = [client.midi_outports.register("midi_out_1")]
+        if self.audio_in_wanted:
+            self._in_port = client.inports.register("in_1")
         client.set_process_callback(self._callback)
         client.activate()
         targets = self.jack_ports or [p.name for p in client.get_ports(is_physical=True, is_input=True, is_audio=True)][: self.channels]
@@ -78,9 +85,17 @@ class JackBackend:
                 client.connect(port, target)
             except jack.JackError as exc:
                 raise LiveEngineError(f"cannot connect {port.name} to JACK port {target!r}: {exc}.") from None
+        in_note = ""
+        if self._in_port is not None and self.audio_in_port:
+            try:
+                client.connect(self.audio_in_port, self._in_port)
+            except jack.JackError as exc:  # the source went away: the input is silence until someone connects one
+                in_note = f" (not connected to {self.audio_in_port!r}: {str(exc)[:80]})"
         # JACK-Client does not expose port latency ranges; one period is the least it can be.
         self.output_latency = self.blocksize / self.samplerate
         self.description = f"JACK client {client.name}, {self.samplerate} Hz, {self.blocksize}-frame periods, output latency {self.output_latency * 1000:.1f} ms"
+        if self._in_port is not None:
+            self.description += f", audio input {self._in_port.shortname}{in_note}"
         if self._midi_ports:  # made again by every new server (after a JACK restart too): say so
             self.description += f", MIDI inputs {self._midi_ports[0].shortname}..{self._midi_ports[-1].shortname}"
         if self._midi_out_ports:
@@ -100,6 +115,8 @@ class JackBackend:
             for i, port in enumerate(self._midi_ports):
                 for offset, data in port.incoming_midi_events():
                     self.midi(i, offset, data)
+        if self._in_port is not None and self.audio_in is not None:
+            self.audio_in(self._in_port.get_array())
         block = self._block[:frames]
         self._process(block, frames, entered, lateness, xrun)
         for i, port in enumerate(self._ports):

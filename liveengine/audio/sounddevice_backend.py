@@ -79,8 +79,10 @@ def _listing(sd: Any, outputs: list[int]) -> str:
 
 class SoundDeviceBackend:
     def __init__(self, device: str | int, samplerate: int, blocksize: int, channels: int, jack_ports: list[str] | None = None,
-                 fallback: str | int = "") -> None:
+                 fallback: str | int = "", audio_in: bool = False) -> None:
         self.sd = import_sounddevice()
+        self.audio_in_wanted = audio_in  # a duplex stream: the device's first input channel goes to `audio_in`
+        self.audio_in = None  # audio_in(samples): mono float32 view of the block's input (set by the server)
         self.device_spec = device
         self.fallback = fallback  # opened instead when `device` is not there
         self.samplerate = samplerate
@@ -108,16 +110,26 @@ class SoundDeviceBackend:
         if info["max_output_channels"] < self.channels:
             raise LiveEngineError(f"audio device {info['name']!r} has {info['max_output_channels']} output channels; the patch needs {self.channels}.",
                                   "Lower [audio] output/channels in the patch or pick another device with --device.")
+        duplex = self.audio_in_wanted and info["max_input_channels"] >= 1
         try:
             sd.check_output_settings(device=index, channels=self.channels, dtype="float32", samplerate=self.samplerate)
-            self._stream = sd.OutputStream(device=index, samplerate=self.samplerate, blocksize=self.blocksize, channels=self.channels,
-                                           dtype="float32", callback=self._callback, latency="low")
+            if duplex:  # the same device's first input (timbre transfer), in the same callback as the output
+                self._stream = sd.Stream(device=(index, index), samplerate=self.samplerate, blocksize=self.blocksize,
+                                         channels=(1, self.channels), dtype="float32", callback=self._duplex_callback, latency="low")
+            else:
+                self._stream = sd.OutputStream(device=index, samplerate=self.samplerate, blocksize=self.blocksize, channels=self.channels,
+                                               dtype="float32", callback=self._callback, latency="low")
             self._stream.start()
         except sd.PortAudioError as exc:
             raise LiveEngineError(f"cannot open {info['name']!r} ({self.host_api}) at {self.samplerate} Hz, {self.blocksize} frames: {exc}.",
                                   open_failure_fix(self.samplerate, info["default_samplerate"])) from None
-        self.output_latency = float(self._stream.latency)
+        latency = self._stream.latency
+        self.output_latency = float(latency[1] if duplex else latency)
         self.description = f"{info['name']} via {self.host_api}, {self.samplerate} Hz, {self.blocksize}-frame blocks, output latency {self.output_latency * 1000:.1f} ms"
+        if duplex:
+            self.description += f", audio input 1 (input latency {float(latency[0]) * 1000:.1f} ms)"
+        elif self.audio_in_wanted:
+            self.description += ", no audio input (the device has none)"
         if self.jack_ports and "JACK" in self.host_api:
             try:
                 connect_jack_ports(CLIENT_NAME.decode(), self.jack_ports)
@@ -133,6 +145,12 @@ class SoundDeviceBackend:
         stream = self._stream  # None once stop() began: the last callback may still be running
         lateness = stream.time - current if current > 0.0 and stream is not None else 0.0
         self._process(outdata, frames, entered, lateness, bool(status.output_underflow))
+
+    def _duplex_callback(self, indata, outdata, frames, time_info, status) -> None:
+        audio_in = self.audio_in
+        if audio_in is not None:
+            audio_in(indata[:, 0])
+        self._callback(outdata, frames, time_info, status)
 
     def stop(self) -> None:
         """Stop and close the stream, then shut PortAudio down, which closes its JACK client properly

@@ -24,6 +24,8 @@ class DeviceSpec:
     servername: str | None = None  # JACK server name (native JACK); None: $JACK_DEFAULT_SERVER or "default"
     midi_in: bool = False  # native JACK: a MIDI input port read inside the process callback (rt/midi_bytes.py)
     midi_out: bool = False  # native JACK: a MIDI output port written inside the process callback (rt/midi_out.py)
+    audio_in: bool = False  # an audio input for timbre transfer: JACK port `in_1` (native JACK), or the device's first input (PortAudio duplex)
+    audio_in_port: str = ""  # native JACK: the port to connect `in_1` from ("" leaves it for the user to connect)
 
     def __post_init__(self) -> None:
         if self.kind not in BACKEND_KINDS:
@@ -31,14 +33,15 @@ class DeviceSpec:
         object.__setattr__(self, "jack_ports", tuple(self.jack_ports))
 
     @classmethod
-    def portaudio(cls, device: str | int, samplerate: int, blocksize: int, channels: int, jack_ports=(), fallback: str | int = "") -> "DeviceSpec":
-        return cls("sounddevice", samplerate, blocksize, channels, device, tuple(jack_ports), fallback)
+    def portaudio(cls, device: str | int, samplerate: int, blocksize: int, channels: int, jack_ports=(), fallback: str | int = "",
+                  audio_in: bool = False) -> "DeviceSpec":
+        return cls("sounddevice", samplerate, blocksize, channels, device, tuple(jack_ports), fallback, audio_in=audio_in)
 
     @classmethod
     def jack(cls, samplerate: int, blocksize: int, channels: int, jack_ports=(), servername: str | None = None,
-             midi_in: bool = False, midi_out: bool = False) -> "DeviceSpec":
+             midi_in: bool = False, midi_out: bool = False, audio_in: bool = False, audio_in_port: str = "") -> "DeviceSpec":
         return cls("jack", samplerate, blocksize, channels, jack_ports=tuple(jack_ports), servername=servername, midi_in=midi_in,
-                   midi_out=midi_out)
+                   midi_out=midi_out, audio_in=audio_in, audio_in_port=audio_in_port)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -49,8 +52,9 @@ class DeviceSpec:
             from liveengine.audio.jack_backend import JackBackend
 
             return JackBackend(self.samplerate, self.blocksize, self.channels, list(self.jack_ports), servername=self.servername,
-                               midi_in=self.midi_in, midi_out=self.midi_out)
+                               midi_in=self.midi_in, midi_out=self.midi_out, audio_in=self.audio_in, audio_in_port=self.audio_in_port)
         from liveengine.audio.sounddevice_backend import SoundDeviceBackend, import_sounddevice, name_jack_client
 
         name_jack_client(import_sounddevice())
-        return SoundDeviceBackend(self.device, self.samplerate, self.blocksize, self.channels, list(self.jack_ports), fallback=self.fallback)
+        return SoundDeviceBackend(self.device, self.samplerate, self.blocksize, self.channels, list(self.jack_ports), fallback=self.fallback,
+                                  audio_in=self.audio_in)

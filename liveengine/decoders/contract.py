@@ -16,7 +16,7 @@ from liveengine.errors import LiveEngineError
 
 CONTRACT_VERSION = 1
 PREFIX = "liveengine."
-KINDS = ("oneshot", "pattern")  # streaming decoders may come later
+KINDS = ("oneshot", "pattern", "stream")
 OUTPUTS = ("audio", "stft")
 WINDOWS = ("hann",)
 REQUIRED = ("contract", "kind", "sample_rate", "latent_dim", "output_length", "output")
@@ -75,6 +75,9 @@ def read_metadata(folder: Path, props: dict[str, str]) -> ModelInfo:
     if meta.get("kind") == "pattern":
         raise ModelError(f"{where} is a pattern model ({PREFIX}kind = 'pattern'); a sound grid's [model] decoder needs a oneshot model.",
                          "Name a pattern model in the patch's [groove] model instead.")
+    if meta.get("kind") == "stream":
+        raise ModelError(f"{where} is a stream model ({PREFIX}kind = 'stream'); a sound grid's [model] decoder needs a oneshot model.",
+                         "Name a stream model in the patch's [stream] model instead.")
     missing = [key for key in REQUIRED if key not in meta]
     if missing:
         raise ModelError(f"{where}: decoder.onnx metadata lacks {', '.join(PREFIX + k for k in missing)}; "

@@ -43,6 +43,7 @@ from liveengine.server.clock import Clock
 from liveengine.server.fifo import FifoReader, FifoWriter
 from liveengine.server.layout import Record, SharedState
 from liveengine.server.pool import SamplePool
+from liveengine.stream.engine_side import StreamMethods
 
 
 def _player_field(name: str, doc: str) -> property:
@@ -50,7 +51,7 @@ def _player_field(name: str, doc: str) -> property:
     return property(lambda self: getattr(self.player, name), lambda self, value: setattr(self.player, name, value), doc=doc)
 
 
-class Engine(GrooveMethods):
+class Engine(GrooveMethods, StreamMethods):
     def __init__(self, patch: Patch, options: EngineOptions | None = None, on_report: Callable[[str], None] | None = None,
                  prepare_audio: bool = False) -> None:
         """prepare_audio: start the audio server's process at once (see prepare_audio), for an engine about to play."""
@@ -82,6 +83,7 @@ class Engine(GrooveMethods):
         try:
             self.instrument = self._build_instrument(patch, decoder)
             self.groove = self._build_groove(patch)  # None without a [groove] model (liveengine/groove/)
+            self.stream = self._build_stream(patch)  # None without a [stream] model (liveengine/stream/)
         except BaseException:
             if getattr(self, "instrument", None) is not None:  # its groove was refused: its render workers go too
                 self.instrument.retire()
@@ -113,6 +115,7 @@ class Engine(GrooveMethods):
             load_in_child(patch.model, patch.path, patch.model_options)  # a model that aborts the process must not end the show
             new = self._build_instrument(patch)
             groove = self._build_groove(patch)
+            stream = self._build_stream(patch)
         except LiveEngineError as exc:
             self.report(f"patch not loaded, still playing {self.instrument.patch.name}: {exc}")
             return False
@@ -123,6 +126,7 @@ class Engine(GrooveMethods):
             old, self.instrument = self.instrument, new
         old.retire()
         self._swap_groove(groove)
+        self._swap_stream(stream)
         if patch.options() != self.options:
             self.report(f"patch {patch.name} loaded; its [audio]/[engine] settings take effect at the next start")
         else:
@@ -231,6 +235,7 @@ class Engine(GrooveMethods):
         return self._send(CHOKE, self._target(command), choke=self.instrument.choke_group(command.args[0]))
 
     def panic(self, command: Command) -> bool:
+        self.stream_panic()  # the stream voice fades out with the rest and plays on from the reset producer's next frames
         return self._send(PANIC, ASAP if command.at is None else command.at)
 
     def check_fits(self, command: Command) -> None:
@@ -251,6 +256,8 @@ class Engine(GrooveMethods):
                 instrument.mapping_named(args[0])  # built now, so the switch itself is instant
         elif address.startswith("/groove"):
             self.check_groove_fits(command)
+        elif address.startswith("/stream"):
+            self._stream_player()
 
     def set_grid_param(self, name: str, value: float) -> None:
         """Move the grid (centre, zoom, rotation) or change its variation; every pad re-renders, old sounds play meanwhile."""
@@ -368,6 +375,7 @@ class Engine(GrooveMethods):
         self._supervisor = threading.Thread(target=supervisor.supervise, args=(self, self._stop), name="liveengine-supervisor", daemon=True)
         self._supervisor.start()
         self._start_groove()
+        self._start_stream()
 
     def stop(self) -> None:
         if self._prepared is not None:  # prepared, never started
@@ -387,6 +395,7 @@ class Engine(GrooveMethods):
                 self.report(f"state not saved at exit: {exc}")
         self.instrument.retire()
         self._swap_groove(None)
+        self._swap_stream(None)
         # Status stays readable; the shared memory is freed when this engine is garbage-collected.
         self.shared.segment.close_fd()
 

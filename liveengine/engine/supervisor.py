@@ -33,6 +33,11 @@ def supervise(engine: "Engine", stop: threading.Event) -> None:
         except Exception as exc:  # noqa: BLE001 - supervision must go on
             engine.report(f"audio server check failed: {type(exc).__name__}: {exc}")
         engine.pool.collect()
+        if engine.stream is not None:
+            try:
+                engine.stream.check()  # a producer that died is replaced
+            except Exception as exc:  # noqa: BLE001 - supervision must go on
+                engine.report(f"stream check failed: {type(exc).__name__}: {exc}")
         seq = shared.counter("error_seq")
         if seq != error_seq:
             error_seq = seq
@@ -86,6 +91,7 @@ def status(engine: "Engine") -> dict:
         "pool_full": engine.pool.full,
         "memory_mb": instrument_memory_mb(_pids(engine)),
         **engine.groove_status(),
+        **engine.stream_status(),
     }
 
 

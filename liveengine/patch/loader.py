@@ -12,6 +12,7 @@ from typing import Any
 from liveengine.decoders.registry import find_model
 from liveengine.errors import LiveEngineError, did_you_mean
 from liveengine.groove.section import check_section as check_groove_section
+from liveengine.stream.section import check_section as check_stream_section
 from liveengine.options import EngineOptions
 from liveengine.patch.schema import SCHEMA
 from liveengine.resources import patches_dir, user_patches_dir
@@ -34,6 +35,7 @@ class Patch:
     midi: dict[str, Any] = field(default_factory=dict)  # the checked [midi] section (liveengine/control/midi)
     groove: dict[str, Any] = field(default_factory=dict)  # the checked [groove] section (liveengine/groove/section.py)
     web: dict[str, Any] = field(default_factory=dict)  # the checked [web] section (liveengine/control/web)
+    stream: dict[str, Any] = field(default_factory=dict)  # the checked [stream] section (liveengine/stream/section.py)
 
     def options(self, **overrides: Any) -> EngineOptions:
         """EngineOptions from the patch, with CLI overrides (samplerate, blocksize) on top."""
@@ -187,6 +189,7 @@ def load_patch(path: Path | str) -> Patch:
             problems.append((f"[midi] programs names {name!r}, which is not a file next to the patch ({(path.parent / name).absolute()}); "
                              "allowed: patch files relative to this patch.", "Fix the name, or remove it from the list."))
     problems += check_groove_section(values["groove"], grid, path)
+    problems += check_stream_section(values["stream"], path)
     if len(problems) == 1:
         raise LiveEngineError(f"{path}: {problems[0][0]}", problems[0][1])
     if problems:
@@ -206,4 +209,5 @@ def load_patch(path: Path | str) -> Patch:
         midi=values["midi"],
         groove=values["groove"],
         web=values["web"],
+        stream=values["stream"],
     )

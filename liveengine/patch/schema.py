@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from liveengine.grid.mappings import MAPPINGS
 from liveengine.groove.section import KEYS as GROOVE_KEYS
+from liveengine.stream.section import KEYS as STREAM_KEYS
 from liveengine.options import SAMPLE_RATES, STEAL_MODES, TIMING_MODES
 
 
@@ -141,6 +142,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "max_grid_render_s": _with_default(_number(0.01, 600), 5.0),
     },
     "groove": {name: Field(default, allowed, check) for name, (default, allowed, check) in GROOVE_KEYS.items()},  # liveengine/groove/section.py
+    "stream": {name: Field(default, allowed, check) for name, (default, allowed, check) in STREAM_KEYS.items()},  # liveengine/stream/section.py
     "choke": {},  # free keys: group name -> list of [row, col] pads, checked in loader
     "demo": {
         "score": Field("", "a score file path relative to the patch", lambda v: isinstance(v, str)),

@@ -77,6 +77,9 @@ class RealtimeCore:
         self.voices = VoicePool(options.voices, options.release_voices, 1024, options.fade_frames, options.steal,
                                 slot_refs=state.slot_refs, pad_voices=state.pad_voices, pad_starts=state.pad_starts)
         self.stream = StreamVoice(state.stream, state.stream_write, state.stream_read)
+        self._in_ring, self._in_word = state.stream_in, state.stream_in_write
+        self._in_size = len(state.stream_in)
+        self._in_written = state.stream_in_write.load()  # a restarted server continues the input's count
         # Input events for the control process (MIDI read in this callback, to come): one producer, no lock.
         self.events = FifoWriter(state, "events", lock=False)
         self.midi = [MidiByteParser() for _ in range(MIDI_PORTS)]  # one per input port: running status is per source
@@ -109,13 +112,18 @@ class RealtimeCore:
         self._i_sounding, self._i_fading = index["voices_sounding"], index["voices_fading"]
         self._i_steals, self._i_drained = index["steals"], index["drained"]
         self._i_cuts, self._i_limited = index["hard_cuts"], index["limited_blocks"]
-        self._i_underruns = index["stream_underruns"]
+        self._i_underruns, self._i_fades = index["stream_underruns"], index["stream_fades"]
+        # a replacement server continues the counts
+        self.stream.underruns, self.stream.fades = int(self._counters[self._i_underruns]), int(self._counters[self._i_fades])
         self._i_events_dropped = index["events_dropped"]
         self._i_midi = [index[k] for k in ("midi_messages", "midi_stray", "midi_sysex_unterminated", "midi_sysex_oversize")]
         self._i_peak, self._i_level, self._i_gain = (state.float_index[k] for k in ("peak", "level", "gain"))
+        self._i_stream_gain = state.float_index["stream_gain"]
         self.blocks = state.blocks.load()  # continues a dead server's count: the clock ring stays in order
         if self.blocks:  # a replacement server: the gain the last one had reached, not the patch's
             self.gain = self.target_gain = state.float("gain")
+            if state.float("stream_gain") > 0.0:  # and the stream voice on, as it was (fading in once the producer is ahead)
+                self.stream.command(state.float("stream_gain"), 0)
         self._counters[index["first_block"]] = self.blocks
         self._counters[index["started_frame"]] = start_frame
         self._counters[index["rec_resumed_from"]] = start_frame
@@ -154,6 +162,21 @@ class RealtimeCore:
         state.lateness_seconds[i] = lateness
         self.blocks = block + 1
         state.blocks.store(block + 1)  # publishes this block: frame, clock entry, counters, refs
+
+    def audio_in(self, samples: np.ndarray) -> None:
+        """The audio input's block (mono float32, the block about to be computed; audio thread): copied into the
+        input ring a streaming producer reads (timbre transfer), then published. Two slice copies, no allocation."""
+        count = len(samples)
+        written, size, ring = self._in_written, self._in_size, self._in_ring
+        if count > size:
+            samples, written, count = samples[count - size :], written + count - size, size
+        start = written % size
+        first = min(count, size - start)
+        ring[start : start + first] = samples[:first]
+        if count > first:
+            ring[: count - first] = samples[first:]
+        self._in_written = written + count
+        self._in_word.store(self._in_written)
 
     def midi_in(self, port: int, offset: int, data) -> None:
         """A raw MIDI event on input `port`, `offset` frames into the block about to be computed (JACK
@@ -283,6 +306,7 @@ class RealtimeCore:
         counters[self._i_cuts] = voices.hard_cuts
         counters[self._i_limited] = self.limiter.active_blocks
         counters[self._i_underruns] = self.stream.underruns
+        counters[self._i_fades] = self.stream.fades
         (i_messages, i_stray, i_unterminated, i_oversize), m = self._i_midi, self.midi
         counters[i_messages] = m[0].messages + m[1].messages + m[2].messages + m[3].messages
         counters[i_stray] = m[0].stray + m[1].stray + m[2].stray + m[3].stray
@@ -330,10 +354,11 @@ class RealtimeCore:
             self._floats[self._i_gain] = self.target_gain
         elif kind == PANIC:
             self.voices.fade_all(offset)
-            self.stream.command(0.0, offset)
+            self.stream.panic(offset)
             self.schedule.clear()
         elif kind == STREAM:
             self.stream.command(record[_VALUE], offset)
+            self._floats[self._i_stream_gain] = record[_VALUE]
 
     def _apply_gain(self, mix: np.ndarray, frames: int) -> None:
         if self.gain == self.target_gain:

@@ -8,6 +8,15 @@ in the shared segment) a little ahead of time and publishes how far it wrote
 how far it read (`stream_read`). Nothing waits: frames the producer has not
 written when they are due are silence, counted (`stream_underruns`).
 
+A PANIC fades it out as a stop does, then drops what the ring holds (made before the panic)
+and plays on from the producer's next frames. A replacement server turns it on again at the
+gain the last one had (`stream_gain`).
+
+A shortfall never clicks: a block after which fewer than FADE_FRAMES written
+frames would remain is played with its end faded to silence (`stream_fades`
+counts these); the voice then plays silence without reading until the producer
+is a block and a fade ahead again, and comes back in over FADE_FRAMES.
+
 A STREAM command starts it (its `value` is the gain) at its frame, or stops it
 there (gain 0); a stop fades out over FADE_FRAMES after its frame, so it never
 clicks. The producer starts from silence. The producer itself is built later
@@ -35,8 +44,15 @@ class StreamVoice:
         self.begin = 0  # where in this block it starts (a start command's offset)
         self.stop_at = -1  # where in this block its fade-out starts, -1: not stopping
         self.fade_left = 0
+        self.resume = False  # a panic's fade: at its end drop what the ring holds and play on from the producer's next frames
         self.underruns = 0
+        self.fades = 0  # shortfalls faded out
+        self.starved = True  # the producer starts from silence: the first frames fade in
+        self.rise = 0  # frames of the current fade-in played
         self._scratch = np.zeros(max_block, np.float32)
+        self._supply = np.ones(max_block, np.float32)  # per-frame level of this block's frames (fade-in, shortfall fade-out)
+        self._count = np.arange(1, max_block + 1, dtype=np.float32)
+        self._desc = np.arange(max_block - 1, -1, -1, dtype=np.float32)  # its last n entries: n-1 ... 0
         self._fade = np.linspace(1.0, 0.0, FADE_FRAMES + 1, dtype=np.float32)[1:]
 
     def command(self, gain: float, offset: int) -> None:
@@ -44,9 +60,15 @@ class StreamVoice:
         if gain > 0.0:
             if not self.on:
                 self.begin = offset
-            self.on, self.gain, self.stop_at, self.fade_left = True, gain, -1, 0
+            self.on, self.gain, self.stop_at, self.fade_left, self.resume = True, gain, -1, 0, False
         elif self.on and self.stop_at < 0 and self.fade_left == 0:
             self.stop_at = offset
+
+    def panic(self, offset: int) -> None:
+        """PANIC: fade out as a stop does; then, instead of going off, skip what was written before and wait
+        for the (reset) producer's next frames, fading them in."""
+        if self.on and self.stop_at < 0 and self.fade_left == 0:
+            self.stop_at, self.resume = offset, True
 
     def mix_into(self, mix: np.ndarray, frames: int) -> None:
         if not self.on:
@@ -63,15 +85,23 @@ class StreamVoice:
             end = min(frames, fade_from + self.fade_left)
         want = end - begin
         available = self._write.load() - self.read
-        take = min(want, max(available, 0))
+        if self.starved and available < want + FADE_FRAMES:
+            take = 0  # hold on until the producer is a block and a fade ahead again
+        else:
+            take = min(want, max(available, 0))
         if take < want:
             self.underruns += want - take
+        supply = None
+        if take and (self.starved or self.rise < FADE_FRAMES or available < want + FADE_FRAMES):
+            supply = self._supply_ramp(take, available < want + FADE_FRAMES)
         done = 0
         while done < take:  # at most two pieces: the ring wraps once
             start = (self.read + done) % self.size
             n = min(take - done, self.size - start)
             piece = self._scratch[:n]
             np.multiply(self.ring[start : start + n], self.gain, out=piece)
+            if supply is not None:
+                piece *= supply[done : done + n]
             if self.fade_left:
                 self._apply_fade(piece, begin + done, stopping)
             mix[begin + done : begin + done + n] += piece
@@ -82,7 +112,35 @@ class StreamVoice:
             faded = end - (max(stopping, 0) if stopping >= 0 else begin)
             self.fade_left -= faded
             if self.fade_left <= 0:
-                self.on, self.fade_left, self.gain = False, 0, 0.0
+                self.fade_left = 0
+                if self.resume:  # a panic: what the ring holds was made before it; play on from what comes next
+                    self.resume, self.starved = False, True
+                    self.read = self._write.load()
+                    self._read_word.store(self.read)
+                else:
+                    self.on, self.gain = False, 0.0
+
+    def _supply_ramp(self, take: int, short: bool) -> np.ndarray:
+        """Levels for the `take` frames of this block: the rest of a fade-in, then (`short`: the producer is
+        about to run dry) a fade-out that reaches silence at the last frame taken."""
+        supply = self._supply[:take]
+        if self.starved:
+            self.starved, self.rise = False, 0
+        if self.rise < FADE_FRAMES:
+            np.add(self._count[:take], self.rise, out=supply)
+            supply *= 1.0 / FADE_FRAMES
+            np.minimum(supply, 1.0, out=supply)
+        else:
+            supply.fill(1.0)
+        self.rise += take
+        if short:
+            n = min(take, FADE_FRAMES)
+            tail = supply[take - n :]
+            tail *= self._desc[len(self._desc) - n :]
+            tail *= 1.0 / n
+            self.starved = True
+            self.fades += 1
+        return supply
 
     def _apply_fade(self, piece: np.ndarray, at: int, stopping: int) -> None:
         """Multiply the part of `piece` (frames from `at` in the block) after the fade's start by the ramp."""

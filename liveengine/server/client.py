@@ -214,6 +214,7 @@ class InProcessServer:
 
         self.core = RealtimeCore(options, state, start_frame=state.counter("frame"))
         self.backend = None
+        self.before_block = None  # called before each block (an in-process stream producer's pump), or None
         self.description = ""
         self.samplerate, self.blocksize = options.samplerate, options.blocksize
         self.output_latency = 0.0
@@ -224,7 +225,13 @@ class InProcessServer:
     def start(self, backend) -> None:
         self.backend = backend
         self.description = backend.description
-        backend.start(self.core.process)
+        backend.start(self._process)
+
+    def _process(self, out, frames: int, stream_time: float, lateness: float = 0.0, xrun: bool = False) -> None:
+        before = self.before_block
+        if before is not None:
+            before()
+        self.core.process(out, frames, stream_time, lateness, xrun)
 
     def now(self) -> float:
         return self.backend.now() if self.backend is not None else 0.0

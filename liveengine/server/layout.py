@@ -12,6 +12,7 @@ Who writes what (every region has exactly one writer):
 | record ring, `rec_written` | server | control | every output block at its frame, for the recorder |
 | stream ring, `stream_write` | a streaming producer | server | frames for the stream voice, written ahead (`rt/stream.py`) |
 | `stream_read` | server | the producer | how far the stream voice has played |
+| input ring (`stream_in`), `stream_in_write` | server | a streaming producer | the audio input (JACK input port, PortAudio duplex), every block as it arrives, for timbre transfer |
 | event FIFO records, `events_write` | server | control | input events the server reads (MIDI in the server's own JACK callback, to come) |
 | `events_read` | control | server | how far the control process has read them |
 | note table (`note_slots`, `note_pads`), `note_table_seq`; `slot_onset` | control | server | which pool slot a MIDI note on each input plays, for notes the server starts itself (`control/midi/server_ports.py`) |
@@ -86,15 +87,15 @@ assert MIDI_OUT_RECORD.itemsize == 32
 # Atomic words, one per 64-byte line so the two processes never share a line they both write.
 # `blocks` is the server's heartbeat and publishes the block it counts: its frame, clock entry, counters.
 WORDS = ("fifo_write", "fifo_read", "blocks", "rec_written", "stream_write", "stream_read", "events_write", "events_read",
-         "note_table_seq", "midi_out_write", "midi_out_read")
+         "note_table_seq", "midi_out_write", "midi_out_read", "stream_in_write")
 # Server counters (plain int64 stores; readers may see a block-old value).
 COUNTERS = ("frame", "first_block", "xruns", "late_commands", "schedule_full", "callback_errors", "stale_commands", "voices_sounding",
             "voices_fading", "steals", "hard_cuts", "error_seq", "pid", "drained", "started_frame", "limited_blocks",
             "rec_resumed_from",  # a replacement server: the last frame its predecessor recorded (the gap's start)
-            "stream_underruns", "events_dropped",
+            "stream_underruns", "stream_fades", "events_dropped",
             "midi_messages", "midi_stray", "midi_sysex_unterminated", "midi_sysex_oversize",
             "midi_out_written", "midi_out_late", "midi_out_full")
-FLOATS = ("peak", "level", "gain")
+FLOATS = ("peak", "level", "gain", "stream_gain")  # stream_gain: the stream voice's gain, 0 while off (a replacement server resumes it)
 CLOCK_RING = 64
 ERROR_BYTES = 480
 MAX_PADS = 256  # 16 x 16, the largest grid a patch may ask for
@@ -112,6 +113,7 @@ class Layout:
     timing_history: int = 1 << 16
     envelope_hop: int = 256
     stream_frames: int = 1 << 15  # 0.68 s at 48 kHz: a streaming producer's look-ahead
+    stream_in_frames: int = 1 << 14  # 0.34 s at 48 kHz of audio input a producer may fall behind by
     events_capacity: int = 1024
     midi_out_capacity: int = 1024
 
@@ -135,6 +137,7 @@ class Layout:
                  ("events", RECORD, (self.events_capacity,)),
                  ("midi_out", MIDI_OUT_RECORD, (self.midi_out_capacity,)),
                  ("stream", np.float32, (self.stream_frames,)),
+                 ("stream_in", np.float32, (self.stream_in_frames,)),
                  ("note_slots", np.int64, (MIDI_PORTS, 128)),  # (slot generation << 16) | slot; 0: the control process plays it
                  ("note_pads", np.int32, (MIDI_PORTS, 128)),  # pad | (choke group + 1) << 16
                  ("slot_onset", np.int32, (self.slots,)),

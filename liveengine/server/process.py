@@ -63,6 +63,7 @@ def warm_up(options) -> None:
     fifo.put(Record(9 * options.blocksize, kind=PANIC))
     out = np.zeros((options.blocksize, options.channels), np.float32)
     core.midi_in(0, 7, bytes([0xF0, 1, 0x90, 60, 100, 0xF8]))  # the MIDI parser's paths, into the event FIFO
+    core.audio_in(out[:, 0])
     for block in range(12):
         core.process(out, options.blocksize, block * options.blocksize / options.samplerate)
     from liveengine.rt.midi_out import MidiOutQueue
@@ -131,6 +132,8 @@ def main() -> None:
 
             midi_out = MidiOutQueue(state)
             backend.midi_writer = lambda frames, write: midi_out.write_block(core.frame - frames, frames, write)  # after the block
+        if spec.audio_in:
+            backend.audio_in = core.audio_in
         backend.start(core.process)
     except Exception as exc:  # noqa: BLE001 - whatever the audio library raised, the control process says it
         if backend is not None:

@@ -386,3 +386,96 @@ def build_pattern_model(folder: Path, latent_dim: int = 4, steps: int = 32, voic
         onnx.checker.check_model(emodel)
         onnx.save(emodel, folder / "encoder.onnx")
     return folder
+
+
+def stream_metadata(harmonics: int = 8, noise_bands: int = 4, state_size: int = 8, sample_rate: int = 16000, frame_rate: int = 200,
+                    **extra) -> dict:
+    top = sample_rate / 2
+    meta = {"contract": "1", "kind": "stream", "sample_rate": str(sample_rate), "frame_rate": str(frame_rate),
+            "harmonics": str(harmonics), "noise_bands": str(noise_bands),
+            "band_edges_hz": [round(top * (i / noise_bands) ** 2, 3) for i in range(noise_bands + 1)],
+            "state_size": str(state_size), "f0_range_hz": [50.0, 2000.0], "loudness_range_db": [-80.0, 0.0],
+            "points": {"violin": [-0.5, 0.5], "flute": [0.5, 0.5]}, "description": "a tiny generated stream model for tests"}
+    meta.update(extra)
+    return meta
+
+
+STREAM_OUTPUTS = ("amplitude", "harmonics", "noise", "state_out")
+
+
+def build_stream_model(folder: Path, harmonics: int = 8, noise_bands: int = 4, state_size: int = 8, seed: int = 0, *,
+                       metadata: dict | None = None, output_names: tuple[str, ...] = STREAM_OUTPUTS, graph_state: int | str | None = None,
+                       nan_above_x: float | None = None) -> Path:
+    """A tiny stream model (docs/model-contract.md, kind `stream`): a GRU of `state_size` units over
+    (f0 / 1000, loudness / 80 + 1, z) frames, its last hidden vector the state, and three dense heads:
+    amplitude (sigmoid), harmonic weights (softplus, falling with the harmonic's number), noise magnitudes (0.01 x sigmoid).
+
+    Keyword options break it on purpose: other output names (one left out), a graph whose state axis
+    is `graph_state` (a number that contradicts the metadata, or a name: dynamic), NaN in every output
+    and in the state for blocks with a frame whose z x exceeds `nan_above_x` (the square root of a negative number).
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    size = state_size
+    declared = size if graph_state is None else graph_state
+    inits = [numpy_helper.from_array(a, n) for n, a in [
+        ("milli", np.array(0.001, np.float32)), ("per80", np.array(1 / 80, np.float32)), ("one", np.array(1.0, np.float32)),
+        ("tenth", np.array(0.01, np.float32)), ("last", np.array([-1], np.int64)),
+        ("h0_shape", np.array([1, 1, size], np.int64)), ("seq_shape", np.array([1, -1, size], np.int64)),
+        ("state_shape", np.array([1, -1 if isinstance(graph_state, str) else size], np.int64)),
+        ("W", (rng.standard_normal((1, 3 * size, 4)) * 0.8).astype(np.float32)),
+        ("R", (rng.standard_normal((1, 3 * size, size)) * 0.5).astype(np.float32)),
+        ("B", (rng.standard_normal((1, 6 * size)) * 0.1).astype(np.float32))]]
+    nodes = [helper.make_node("Mul", ["f0_hz", "milli"], ["f0n"]), helper.make_node("Unsqueeze", ["f0n", "last"], ["f0c"]),
+             helper.make_node("Mul", ["loudness_db", "per80"], ["ld"]), helper.make_node("Add", ["ld", "one"], ["ldn"]),
+             helper.make_node("Unsqueeze", ["ldn", "last"], ["ldc"]),
+             helper.make_node("Concat", ["f0c", "ldc", "z"], ["x0"], axis=2)]
+    x = "x0"
+    if nan_above_x is not None:
+        inits += [numpy_helper.from_array(np.array([0], np.int64), "zero_i"), numpy_helper.from_array(np.array([1], np.int64), "one_i"),
+                  numpy_helper.from_array(np.array([2], np.int64), "axis2"),
+                  numpy_helper.from_array(np.array(nan_above_x, np.float32), "limit"), numpy_helper.from_array(np.array(0.0, np.float32), "nil")]
+        nodes += [helper.make_node("Slice", ["z", "zero_i", "one_i", "axis2"], ["zx"]), helper.make_node("Sub", ["limit", "zx"], ["room"]),
+                  helper.make_node("Sqrt", ["room"], ["root"]), helper.make_node("Mul", ["root", "nil"], ["poison"]),
+                  helper.make_node("ReduceSum", ["poison"], ["poison_all"], keepdims=0)]
+    nodes += [helper.make_node("Transpose", [x], ["xt"], perm=[1, 0, 2]),
+              helper.make_node("Reshape", ["state", "h0_shape"], ["h0"]),
+              helper.make_node("GRU", ["xt", "W", "R", "B", "", "h0"], ["Y", "Yh"], hidden_size=size, linear_before_reset=1),
+              helper.make_node("Reshape", ["Y", "seq_shape"], ["h" if nan_above_x is None else "h_clean"]),
+              helper.make_node("Reshape", ["Yh", "state_shape"], ["state_next" if nan_above_x is None else "state_clean"])]
+    if nan_above_x is not None:  # the poison after the GRU: its gates would squash NaN
+        nodes += [helper.make_node("Add", ["h_clean", "poison"], ["h"]), helper.make_node("Add", ["state_clean", "poison_all"], ["state_next"])]
+    heads = {"amplitude": (1, "Sigmoid"), "harmonics": (harmonics, "Softplus"), "noise": (noise_bands, "Sigmoid")}
+    finals = {}
+    for name, (width, act) in heads.items():
+        bias = rng.standard_normal(width) * 0.1
+        weights = rng.standard_normal((size, width))
+        if name == "harmonics":  # a falling spectrum, the fundamental strongest: pitch trackers read the note, not an octave
+            bias, weights = 3.0 - 1.5 * np.arange(width), weights * 0.3
+        inits += [numpy_helper.from_array(weights.astype(np.float32), f"w_{name}"),
+                  numpy_helper.from_array(bias.astype(np.float32), f"b_{name}")]
+        nodes += [helper.make_node("MatMul", ["h", f"w_{name}"], [f"m_{name}"]), helper.make_node("Add", [f"m_{name}", f"b_{name}"], [f"l_{name}"]),
+                  helper.make_node(act, [f"l_{name}"], [f"a_{name}"])]
+        finals[name] = f"a_{name}"
+    nodes.append(helper.make_node("Mul", ["a_noise", "tenth"], ["s_noise"]))
+    finals["noise"], finals["state_out"] = "s_noise", "state_next"
+    widths = {"amplitude": 1, "harmonics": harmonics, "noise": noise_bands}
+    outputs = []
+    for produced, name in zip(STREAM_OUTPUTS, output_names):
+        nodes.append(helper.make_node("Identity", [finals[produced]], [name]))
+        shape = [1, declared] if produced == "state_out" else [1, "frames", widths[produced]]
+        outputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, shape))
+    graph = helper.make_graph(nodes, "stream_decoder", [
+        helper.make_tensor_value_info("f0_hz", TensorProto.FLOAT, [1, "frames"]),
+        helper.make_tensor_value_info("loudness_db", TensorProto.FLOAT, [1, "frames"]),
+        helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, "frames", 2]),
+        helper.make_tensor_value_info("state", TensorProto.FLOAT, [1, declared])], outputs, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    _metadata(model, metadata if metadata is not None else stream_metadata(harmonics, noise_bands, state_size))
+    onnx.checker.check_model(model)
+    folder.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, folder / "decoder.onnx")
+    return folder

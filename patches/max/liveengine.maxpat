@@ -16,7 +16,7 @@
 			900.0
 		],
 		"openinpresentation": 1,
-		"devicewidth": 586.0,
+		"devicewidth": 744.0,
 		"default_fontsize": 10.0,
 		"gridsize": [
 			8.0,
@@ -6288,6 +6288,354 @@
 			{
 				"box": {
 					"id": "obj-189",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1700.0,
+						30.0,
+						60.0,
+						20.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						588.0,
+						4.0,
+						60.0,
+						14.0
+					],
+					"text": "stream"
+				}
+			},
+			{
+				"box": {
+					"bottomvalue": 0,
+					"id": "obj-190",
+					"leftvalue": 0,
+					"maxclass": "pictslider",
+					"numinlets": 2,
+					"numoutlets": 2,
+					"outlettype": [
+						"int",
+						"int"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1700.0,
+						60.0,
+						120.0,
+						120.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						588.0,
+						20.0,
+						104.0,
+						104.0
+					],
+					"rightvalue": 1000,
+					"topvalue": 1000
+				}
+			},
+			{
+				"box": {
+					"id": "obj-191",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						"float"
+					],
+					"patching_rect": [
+						1700.0,
+						200.0,
+						50.0,
+						22.0
+					],
+					"text": "/ 1000."
+				}
+			},
+			{
+				"box": {
+					"id": "obj-192",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						"float"
+					],
+					"patching_rect": [
+						1770.0,
+						200.0,
+						50.0,
+						22.0
+					],
+					"text": "/ 1000."
+				}
+			},
+			{
+				"box": {
+					"id": "obj-193",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1700.0,
+						230.0,
+						70.0,
+						22.0
+					],
+					"text": "pak 0. 0."
+				}
+			},
+			{
+				"box": {
+					"id": "obj-194",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1700.0,
+						260.0,
+						80.0,
+						22.0
+					],
+					"text": "speedlim 40"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-195",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1700.0,
+						290.0,
+						110.0,
+						22.0
+					],
+					"text": "prepend /stream/xy"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-196",
+					"maxclass": "live.dial",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"float"
+					],
+					"parameter_enable": 1,
+					"patching_rect": [
+						1850.0,
+						60.0,
+						44.0,
+						48.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						696.0,
+						20.0,
+						44.0,
+						48.0
+					],
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "liveengine stream mix",
+							"parameter_shortname": "mix",
+							"parameter_type": 0,
+							"parameter_mmin": 0.0,
+							"parameter_mmax": 1.0,
+							"parameter_initial_enable": 1,
+							"parameter_initial": [
+								1.0
+							],
+							"parameter_unitstyle": 1
+						}
+					},
+					"varname": "liveengine stream mix"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-197",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1850.0,
+						130.0,
+						120.0,
+						22.0
+					],
+					"text": "prepend /stream/mix"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-198",
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						1850.0,
+						180.0,
+						80.0,
+						20.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						696.0,
+						72.0,
+						44.0,
+						18.0
+					],
+					"text": "notes",
+					"texton": "notes"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-199",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1850.0,
+						210.0,
+						120.0,
+						22.0
+					],
+					"text": "/stream/input notes"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-200",
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						1940.0,
+						180.0,
+						80.0,
+						20.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						696.0,
+						92.0,
+						44.0,
+						18.0
+					],
+					"text": "audio",
+					"texton": "audio"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-201",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1940.0,
+						210.0,
+						120.0,
+						22.0
+					],
+					"text": "/stream/input audio"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-202",
+					"maxclass": "textbutton",
+					"mode": 0,
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"int"
+					],
+					"outputmode": 0,
+					"parameter_enable": 0,
+					"patching_rect": [
+						2030.0,
+						180.0,
+						80.0,
+						20.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						696.0,
+						112.0,
+						44.0,
+						18.0
+					],
+					"text": "off",
+					"texton": "off"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-203",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2030.0,
+						210.0,
+						120.0,
+						22.0
+					],
+					"text": "/stream/off"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-204",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 3,
@@ -6307,7 +6655,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-190",
+					"id": "obj-205",
 					"maxclass": "textbutton",
 					"mode": 0,
 					"numinlets": 1,
@@ -6338,7 +6686,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-191",
+					"id": "obj-206",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6356,7 +6704,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-192",
+					"id": "obj-207",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6374,7 +6722,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-193",
+					"id": "obj-208",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 9,
@@ -6400,7 +6748,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-194",
+					"id": "obj-209",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6418,7 +6766,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-195",
+					"id": "obj-210",
 					"maxclass": "newobj",
 					"numinlets": 3,
 					"numoutlets": 1,
@@ -6436,7 +6784,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-196",
+					"id": "obj-211",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6454,7 +6802,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-197",
+					"id": "obj-212",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6472,7 +6820,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-198",
+					"id": "obj-213",
 					"maxclass": "newobj",
 					"numinlets": 8,
 					"numoutlets": 8,
@@ -6497,7 +6845,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-199",
+					"id": "obj-214",
 					"maxclass": "newobj",
 					"numinlets": 65,
 					"numoutlets": 65,
@@ -6579,7 +6927,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-200",
+					"id": "obj-215",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -6598,7 +6946,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-201",
+					"id": "obj-216",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 2,
@@ -6617,7 +6965,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-202",
+					"id": "obj-217",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -6636,7 +6984,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-203",
+					"id": "obj-218",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6654,7 +7002,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-204",
+					"id": "obj-219",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 2,
@@ -6673,7 +7021,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-205",
+					"id": "obj-220",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 3,
@@ -6693,7 +7041,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-206",
+					"id": "obj-221",
 					"maxclass": "newobj",
 					"numinlets": 4,
 					"numoutlets": 1,
@@ -6711,7 +7059,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-207",
+					"id": "obj-222",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6729,7 +7077,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-208",
+					"id": "obj-223",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6747,7 +7095,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-209",
+					"id": "obj-224",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6765,7 +7113,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-210",
+					"id": "obj-225",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6783,7 +7131,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-211",
+					"id": "obj-226",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 3,
@@ -6803,7 +7151,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-212",
+					"id": "obj-227",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6821,7 +7169,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-213",
+					"id": "obj-228",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6839,7 +7187,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-214",
+					"id": "obj-229",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6857,7 +7205,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-215",
+					"id": "obj-230",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6876,7 +7224,7 @@
 			{
 				"box": {
 					"fontsize": 8.0,
-					"id": "obj-216",
+					"id": "obj-231",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6901,7 +7249,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-217",
+					"id": "obj-232",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6920,7 +7268,7 @@
 			{
 				"box": {
 					"fontsize": 8.0,
-					"id": "obj-218",
+					"id": "obj-233",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6945,7 +7293,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-219",
+					"id": "obj-234",
 					"maxclass": "multislider",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -6977,7 +7325,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-220",
+					"id": "obj-235",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6996,7 +7344,7 @@
 			{
 				"box": {
 					"fontsize": 8.0,
-					"id": "obj-221",
+					"id": "obj-236",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -7021,7 +7369,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-222",
+					"id": "obj-237",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -7040,7 +7388,7 @@
 			{
 				"box": {
 					"fontsize": 8.0,
-					"id": "obj-223",
+					"id": "obj-238",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -7065,7 +7413,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-224",
+					"id": "obj-239",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -7084,7 +7432,7 @@
 			{
 				"box": {
 					"fontsize": 8.0,
-					"id": "obj-225",
+					"id": "obj-240",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -7109,7 +7457,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-226",
+					"id": "obj-241",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -9495,18 +9843,6 @@
 						0
 					],
 					"source": [
-						"obj-189",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-191",
-						0
-					],
-					"source": [
 						"obj-190",
 						0
 					]
@@ -9515,7 +9851,19 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-1",
+						"obj-192",
+						0
+					],
+					"source": [
+						"obj-190",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-193",
 						0
 					],
 					"source": [
@@ -9527,60 +9875,24 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-192",
-						0
-					],
-					"source": [
-						"obj-189",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-193",
-						0
-					],
-					"source": [
-						"obj-192",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-194",
-						0
-					],
-					"source": [
-						"obj-193",
-						7
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-195",
 						1
 					],
 					"source": [
+						"obj-192",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-194",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-195",
-						2
 					],
 					"source": [
 						"obj-193",
-						6
+						0
 					]
 				}
 			},
@@ -9591,19 +9903,7 @@
 						0
 					],
 					"source": [
-						"obj-193",
-						4
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-196",
-						0
-					],
-					"source": [
-						"obj-195",
+						"obj-194",
 						0
 					]
 				}
@@ -9615,6 +9915,18 @@
 						0
 					],
 					"source": [
+						"obj-195",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-197",
+						0
+					],
+					"source": [
 						"obj-196",
 						0
 					]
@@ -9623,7 +9935,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-198",
+						"obj-1",
 						0
 					],
 					"source": [
@@ -9635,11 +9947,227 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-18",
+						"obj-199",
+						0
+					],
+					"source": [
+						"obj-198",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-1",
 						0
 					],
 					"source": [
 						"obj-199",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-201",
+						0
+					],
+					"source": [
+						"obj-200",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-1",
+						0
+					],
+					"source": [
+						"obj-201",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-203",
+						0
+					],
+					"source": [
+						"obj-202",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-1",
+						0
+					],
+					"source": [
+						"obj-203",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-206",
+						0
+					],
+					"source": [
+						"obj-204",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-206",
+						0
+					],
+					"source": [
+						"obj-205",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-1",
+						0
+					],
+					"source": [
+						"obj-206",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-207",
+						0
+					],
+					"source": [
+						"obj-204",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-208",
+						0
+					],
+					"source": [
+						"obj-207",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-209",
+						0
+					],
+					"source": [
+						"obj-208",
+						7
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-210",
+						1
+					],
+					"source": [
+						"obj-209",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-210",
+						2
+					],
+					"source": [
+						"obj-208",
+						6
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-210",
+						0
+					],
+					"source": [
+						"obj-208",
+						4
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-211",
+						0
+					],
+					"source": [
+						"obj-210",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-1",
+						0
+					],
+					"source": [
+						"obj-211",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-213",
+						0
+					],
+					"source": [
+						"obj-212",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-18",
+						0
+					],
+					"source": [
+						"obj-214",
 						0
 					]
 				}
@@ -9651,7 +10179,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						1
 					]
 				}
@@ -9663,7 +10191,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						2
 					]
 				}
@@ -9675,7 +10203,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						3
 					]
 				}
@@ -9687,7 +10215,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						4
 					]
 				}
@@ -9699,7 +10227,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						5
 					]
 				}
@@ -9711,7 +10239,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						6
 					]
 				}
@@ -9723,7 +10251,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						7
 					]
 				}
@@ -9735,7 +10263,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						8
 					]
 				}
@@ -9747,7 +10275,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						9
 					]
 				}
@@ -9759,7 +10287,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						10
 					]
 				}
@@ -9771,7 +10299,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						11
 					]
 				}
@@ -9783,7 +10311,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						12
 					]
 				}
@@ -9795,7 +10323,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						13
 					]
 				}
@@ -9807,7 +10335,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						14
 					]
 				}
@@ -9819,7 +10347,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						15
 					]
 				}
@@ -9831,7 +10359,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						16
 					]
 				}
@@ -9843,7 +10371,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						17
 					]
 				}
@@ -9855,7 +10383,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						18
 					]
 				}
@@ -9867,7 +10395,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						19
 					]
 				}
@@ -9879,7 +10407,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						20
 					]
 				}
@@ -9891,7 +10419,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						21
 					]
 				}
@@ -9903,7 +10431,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						22
 					]
 				}
@@ -9915,7 +10443,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						23
 					]
 				}
@@ -9927,7 +10455,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						24
 					]
 				}
@@ -9939,7 +10467,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						25
 					]
 				}
@@ -9951,7 +10479,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						26
 					]
 				}
@@ -9963,7 +10491,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						27
 					]
 				}
@@ -9975,7 +10503,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						28
 					]
 				}
@@ -9987,7 +10515,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						29
 					]
 				}
@@ -9999,7 +10527,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						30
 					]
 				}
@@ -10011,7 +10539,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						31
 					]
 				}
@@ -10023,7 +10551,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						32
 					]
 				}
@@ -10035,7 +10563,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						33
 					]
 				}
@@ -10047,7 +10575,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						34
 					]
 				}
@@ -10059,7 +10587,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						35
 					]
 				}
@@ -10071,7 +10599,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						36
 					]
 				}
@@ -10083,7 +10611,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						37
 					]
 				}
@@ -10095,7 +10623,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						38
 					]
 				}
@@ -10107,7 +10635,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						39
 					]
 				}
@@ -10119,7 +10647,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						40
 					]
 				}
@@ -10131,7 +10659,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						41
 					]
 				}
@@ -10143,7 +10671,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						42
 					]
 				}
@@ -10155,7 +10683,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						43
 					]
 				}
@@ -10167,7 +10695,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						44
 					]
 				}
@@ -10179,7 +10707,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						45
 					]
 				}
@@ -10191,7 +10719,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						46
 					]
 				}
@@ -10203,7 +10731,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						47
 					]
 				}
@@ -10215,7 +10743,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						48
 					]
 				}
@@ -10227,7 +10755,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						49
 					]
 				}
@@ -10239,7 +10767,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						50
 					]
 				}
@@ -10251,7 +10779,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						51
 					]
 				}
@@ -10263,7 +10791,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						52
 					]
 				}
@@ -10275,7 +10803,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						53
 					]
 				}
@@ -10287,7 +10815,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						54
 					]
 				}
@@ -10299,7 +10827,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						55
 					]
 				}
@@ -10311,7 +10839,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						56
 					]
 				}
@@ -10323,7 +10851,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						57
 					]
 				}
@@ -10335,7 +10863,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						58
 					]
 				}
@@ -10347,7 +10875,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						59
 					]
 				}
@@ -10359,7 +10887,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						60
 					]
 				}
@@ -10371,7 +10899,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						61
 					]
 				}
@@ -10383,7 +10911,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						62
 					]
 				}
@@ -10395,7 +10923,7 @@
 						0
 					],
 					"source": [
-						"obj-199",
+						"obj-214",
 						63
 					]
 				}
@@ -10403,11 +10931,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-207",
+						"obj-222",
 						0
 					],
 					"source": [
-						"obj-205",
+						"obj-220",
 						0
 					]
 				}
@@ -10415,11 +10943,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-206",
+						"obj-221",
 						1
 					],
 					"source": [
-						"obj-207",
+						"obj-222",
 						0
 					]
 				}
@@ -10427,11 +10955,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-208",
+						"obj-223",
 						0
 					],
 					"source": [
-						"obj-205",
+						"obj-220",
 						1
 					]
 				}
@@ -10439,11 +10967,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-206",
+						"obj-221",
 						2
 					],
 					"source": [
-						"obj-208",
+						"obj-223",
 						0
 					]
 				}
@@ -10451,11 +10979,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-209",
+						"obj-224",
 						0
 					],
 					"source": [
-						"obj-205",
+						"obj-220",
 						2
 					]
 				}
@@ -10463,215 +10991,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-206",
+						"obj-221",
 						3
 					],
 					"source": [
-						"obj-209",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-200",
-						0
-					],
-					"source": [
-						"obj-198",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-204",
-						0
-					],
-					"source": [
-						"obj-200",
-						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-201",
-						0
-					],
-					"source": [
-						"obj-200",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-205",
-						0
-					],
-					"source": [
-						"obj-204",
-						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-202",
-						0
-					],
-					"source": [
-						"obj-201",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-203",
-						1
-					],
-					"source": [
-						"obj-202",
-						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-203",
-						0
-					],
-					"source": [
-						"obj-202",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-206",
-						0
-					],
-					"source": [
-						"obj-203",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-210",
-						0
-					],
-					"source": [
-						"obj-206",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-199",
-						0
-					],
-					"source": [
-						"obj-210",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-211",
-						0
-					],
-					"source": [
-						"obj-198",
-						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-213",
-						1
-					],
-					"source": [
-						"obj-211",
-						2
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-212",
-						1
-					],
-					"source": [
-						"obj-211",
-						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-212",
-						0
-					],
-					"source": [
-						"obj-211",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-213",
-						0
-					],
-					"source": [
-						"obj-212",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-214",
-						0
-					],
-					"source": [
-						"obj-213",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-199",
-						0
-					],
-					"source": [
-						"obj-214",
+						"obj-224",
 						0
 					]
 				}
@@ -10683,8 +11007,20 @@
 						0
 					],
 					"source": [
-						"obj-198",
-						4
+						"obj-213",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-219",
+						0
+					],
+					"source": [
+						"obj-215",
+						1
 					]
 				}
 			},
@@ -10703,12 +11039,36 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-220",
+						0
+					],
+					"source": [
+						"obj-219",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-217",
 						0
 					],
 					"source": [
-						"obj-198",
-						2
+						"obj-216",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-218",
+						1
+					],
+					"source": [
+						"obj-217",
+						1
 					]
 				}
 			},
@@ -10727,84 +11087,12 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-219",
-						0
-					],
-					"source": [
-						"obj-198",
-						3
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-220",
-						0
-					],
-					"source": [
-						"obj-198",
-						6
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-221",
 						0
 					],
 					"source": [
-						"obj-220",
+						"obj-218",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-222",
-						0
-					],
-					"source": [
-						"obj-198",
-						5
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-223",
-						0
-					],
-					"source": [
-						"obj-222",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-224",
-						0
-					],
-					"source": [
-						"obj-198",
-						7
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-226",
-						0
-					],
-					"source": [
-						"obj-198",
-						7
 					]
 				}
 			},
@@ -10815,7 +11103,247 @@
 						0
 					],
 					"source": [
-						"obj-224",
+						"obj-221",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-214",
+						0
+					],
+					"source": [
+						"obj-225",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-226",
+						0
+					],
+					"source": [
+						"obj-213",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-228",
+						1
+					],
+					"source": [
+						"obj-226",
+						2
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-227",
+						1
+					],
+					"source": [
+						"obj-226",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-227",
+						0
+					],
+					"source": [
+						"obj-226",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-228",
+						0
+					],
+					"source": [
+						"obj-227",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-229",
+						0
+					],
+					"source": [
+						"obj-228",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-214",
+						0
+					],
+					"source": [
+						"obj-229",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-230",
+						0
+					],
+					"source": [
+						"obj-213",
+						4
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-231",
+						0
+					],
+					"source": [
+						"obj-230",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-232",
+						0
+					],
+					"source": [
+						"obj-213",
+						2
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-233",
+						0
+					],
+					"source": [
+						"obj-232",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-234",
+						0
+					],
+					"source": [
+						"obj-213",
+						3
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-235",
+						0
+					],
+					"source": [
+						"obj-213",
+						6
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-236",
+						0
+					],
+					"source": [
+						"obj-235",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-237",
+						0
+					],
+					"source": [
+						"obj-213",
+						5
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-238",
+						0
+					],
+					"source": [
+						"obj-237",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-239",
+						0
+					],
+					"source": [
+						"obj-213",
+						7
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-241",
+						0
+					],
+					"source": [
+						"obj-213",
+						7
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-240",
+						0
+					],
+					"source": [
+						"obj-239",
 						0
 					]
 				}

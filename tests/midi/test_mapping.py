@@ -186,3 +186,14 @@ def test_a_note_starts_one_block_after_the_cycle_it_arrived_in():
     assert arrival_frame(_Engine(start + 1.2 * period, (1280, start))) == 1280 + 256
     assert arrival_frame(_Engine(start + 5 * period, (1280, start))) is None  # stalled stream: the engine decides
     assert arrival_frame(_Engine(start + 0.1 * period, (1280, start), "lowest-latency")) is None
+
+
+def test_a_stream_channel_plays_the_stream_voice_and_its_ccs_move_the_xy(profiles):
+    m = mapper(profiles, stream_channel=1, stream_x_cc=20, stream_y_cc=21)
+    assert commands_of(m.translate(mido.Message("note_on", channel=1, note=62, velocity=127))) == [("/stream/note", (62, 1.0))]
+    assert commands_of(m.translate(mido.Message("note_off", channel=1, note=62))) == [("/stream/off", (62,))]
+    assert commands_of(m.translate(mido.Message("note_on", channel=1, note=62, velocity=0))) == [("/stream/off", (62,))]
+    assert commands_of(m.translate(mido.Message("control_change", channel=5, control=21, value=127))) == [("/stream/xy", (0.5, 1.0))]
+    assert commands_of(m.translate(mido.Message("control_change", channel=0, control=20, value=0))) == [("/stream/xy", (0.0, 1.0))]
+    assert m.counters.stream == 5
+    assert commands_of(m.translate(mido.Message("note_on", channel=0, note=81, velocity=64)))[0][0] == "/pad"  # other channels: pads

@@ -263,6 +263,8 @@ def test_everything_that_reaches_the_engine_is_an_address_with_arguments_the_tab
     assert {m for m in out if m[0] == "/groove"} == {("/groove", str(r), str(c)) for r in range(8) for c in range(8)}
     assert {m for m in out if m[0] == "/pad" and m[1] != "<int>"} == {("/pad", str(r), str(c), "1.") for r in range(8) for c in range(8)}
     assert {m[1] for m in out if m[0] == "/tempo/source"} == set(TEMPO_SOURCES) and ("/groove/stop",) in out
+    assert {("/stream/xy", "<float>", "<float>"), ("/stream/mix", "<float>"), ("/stream/input", "notes"), ("/stream/input", "audio"),
+            ("/stream/off",)} <= out
 
 
 def test_the_checker_catches_what_the_engine_would_refuse():
@@ -315,6 +317,9 @@ def test_dials_menu_and_layout_follow_the_table():
         if box["maxclass"] == "live.dial":
             value = box["saved_attribute_attributes"]["valueof"]
             (target,) = [graph.boxes[t] for t, _ in graph.out_of(box_id, 0)]
+            if target["text"] == "prepend /stream/mix":
+                assert (value["parameter_mmin"], value["parameter_mmax"]) == (0.0, 1.0)
+                continue
             name = target["text"].split()[2]
             low, high, _ = PARAMS[name]
             assert (value["parameter_mmin"], value["parameter_mmax"]) == (low, high), name

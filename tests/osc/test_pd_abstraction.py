@@ -151,7 +151,8 @@ def test_everything_the_panel_and_harness_send_is_in_the_table():
     sent = check_pd(PANEL.read_text())
     words = {m[0] for m in sent}
     assert words == {"pad", "xy", "mapping", "capture", "panic", "patch", "subscribe", "groove", "groove/stop", "tempo/source",
-                     "param"}, words
+                     "param", "stream/xy", "stream/note", "stream/off", "stream/mix", "stream/input"}, words
+    assert {("stream/input", "notes"), ("stream/input", "audio"), ("stream/xy", "<float>", "<float>")} <= sent
     assert {m for m in sent if m[0] == "pad"} == {("pad", str(r), str(c), "1") for r in range(8) for c in range(8)}
     assert {m for m in sent if m[0] == "groove"} == {("groove", str(r), str(c)) for r in range(8) for c in range(8)}
     assert {m[1] for m in sent if m[0] == "tempo/source"} == {"patch", "midi-clock", "transport", "link"}

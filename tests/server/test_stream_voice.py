@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from liveengine.options import EngineOptions
-from liveengine.rt.core import STREAM, RealtimeCore
+from liveengine.rt.core import PANIC, STREAM, RealtimeCore
 from liveengine.rt.stream import FADE_FRAMES
 from liveengine.server.fifo import FifoReader, FifoWriter
 from liveengine.server.layout import Layout, SharedState
@@ -46,21 +46,32 @@ def test_the_stream_plays_from_its_frame_what_was_written_ahead_across_the_ring_
     while written < len(signal) or len(out) * BLOCK < 200 + len(signal):
         out.append(_run(core, 1))
         written += writer.write(signal[written:])
+        if len(out) * BLOCK >= 200 + len(signal) - 2 * BLOCK:
+            writer.write(np.zeros(BLOCK, np.float32))  # the producer keeps a block and a fade ahead to the end
     played = np.concatenate(out)
     np.testing.assert_array_equal(played[:200], 0.0)
-    np.testing.assert_allclose(played[200 : 200 + len(signal)], 0.5 * signal, atol=1e-7)
-    assert state.counter("stream_underruns") == 0
+    ramp = np.minimum(np.arange(1, len(signal) + 1) / FADE_FRAMES, 1.0)  # the first frames fade in
+    np.testing.assert_allclose(played[200 : 200 + len(signal)], 0.5 * signal * ramp, atol=1e-7)
+    assert state.counter("stream_underruns") == 0 and state.counter("stream_fades") == 0
 
 
-def test_frames_the_producer_was_late_with_are_counted_silence_and_a_stop_fades_without_a_click():
+def test_a_late_producer_fades_out_waits_and_fades_back_in_and_a_stop_fades_without_a_click():
     _, state, core, fifo, writer = _rig()
     _stream(fifo, 0, 1.0)
     writer.write(np.full(300, 0.5, np.float32))
     first = _run(core, 4)  # 512 frames due, 300 written
-    np.testing.assert_array_equal(first[:300], 0.5)
-    np.testing.assert_array_equal(first[300:], 0.0)
-    assert state.counter("stream_underruns") == 212
+    assert np.max(np.abs(np.diff(first))) <= 0.5 / FADE_FRAMES + 1e-6  # in and out in steps of 1/64 at most: no click
+    np.testing.assert_array_equal(first[FADE_FRAMES:BLOCK + FADE_FRAMES], 0.5)
+    # the second block would leave 44 < a fade ahead: its end fades to silence, then the voice waits
+    fade = first[2 * BLOCK - FADE_FRAMES : 2 * BLOCK]
+    assert np.all(np.diff(fade) < 0) and fade[-1] == 0.0
+    np.testing.assert_array_equal(first[2 * BLOCK :], 0.0)
+    assert state.counter("stream_underruns") == 2 * BLOCK and state.counter("stream_fades") == 1
+    assert state.stream_read.load() == 2 * BLOCK  # nothing read while it waits: the producer catches up
     writer.write(np.full(1024, 0.5, np.float32))
+    back = _run(core, 2)
+    np.testing.assert_allclose(back[:FADE_FRAMES], 0.5 * np.arange(1, FADE_FRAMES + 1) / FADE_FRAMES, atol=1e-7)
+    np.testing.assert_array_equal(back[FADE_FRAMES:], 0.5)
     _stream(fifo, core.frame + 100, 0.0)  # stop 100 frames into the next block
     after = _run(core, 3)
     np.testing.assert_array_equal(after[:100], 0.5)
@@ -68,7 +79,7 @@ def test_frames_the_producer_was_late_with_are_counted_silence_and_a_stop_fades_
     assert np.all(np.diff(fade) < 0) and fade[0] < 0.5 and fade[-1] == 0.0  # down to silence in steps of 1/64
     assert np.max(np.abs(np.diff(after[:100 + FADE_FRAMES + 1]))) <= 0.5 / FADE_FRAMES + 1e-6
     np.testing.assert_array_equal(after[100 + FADE_FRAMES :], 0.0)
-    assert state.counter("stream_underruns") == 212  # stopped: nothing more is due
+    assert state.counter("stream_underruns") == 2 * BLOCK  # stopped: nothing more is due
     reader = state.stream_read.load()
     _run(core, 2)
     assert state.stream_read.load() == reader  # an idle stream voice reads nothing
@@ -81,3 +92,21 @@ def test_input_events_cross_from_the_server_to_the_control_process():
     records: list = []
     assert FifoReader(state, "events").drain(records, 10) == 1
     assert records[0][0] == 1234 and records[0][6] == 42 and records[0][9] == 7
+
+
+def test_a_panic_fades_the_stream_out_drops_what_was_written_and_plays_on_and_a_new_server_resumes_it():
+    options, state, core, fifo, writer = _rig()
+    _stream(fifo, 0, 1.0)
+    writer.write(np.full(2048, 0.5, np.float32))
+    _run(core, 4)
+    assert fifo.put((core.frame + 10, 0, PANIC, -1, 0.0, -1, -1, 0, 0.0, 0, 0)) >= 0
+    faded = _run(core, 2)
+    np.testing.assert_array_equal(faded[:10], 0.5)
+    assert np.all(np.diff(faded[10 : 10 + FADE_FRAMES]) < 0) and np.all(faded[10 + FADE_FRAMES :] == 0.0)
+    assert state.stream_read.load() == writer.written  # the frames written before the panic are dropped
+    writer.write(np.full(1024, 0.25, np.float32))  # the reset producer's next frames
+    back = _run(core, 3)
+    np.testing.assert_allclose(back[:FADE_FRAMES], 0.25 * np.arange(1, FADE_FRAMES + 1) / FADE_FRAMES, atol=1e-7)
+    np.testing.assert_array_equal(back[FADE_FRAMES:], 0.25)
+    replacement = RealtimeCore(options, state, start_frame=core.frame)  # a server started after this one died
+    assert replacement.stream.on and replacement.stream.gain == 1.0

@@ -8,6 +8,8 @@ Pure translation, no ports and no threads, so every rule is testable offline:
 - program change N -> patch N of the patch list; the `next_cc` / `previous_cc` buttons step through it;
 - the profile's page button (`[page] cc` or `note`) switches the pads between the sound grid and the
   groove page: there a pad's note on is `/groove row col` (the groove page's own rows and columns).
+- with a [stream]: notes on its `midi_channel` -> `/stream/note pitch velocity/127` and `/stream/off pitch`
+  (before the profile's channel rule), its `x_cc` / `y_cc` on any channel -> `/stream/xy x y` (0..127 -> 0..1).
 
 The parameter table is read from `liveengine.commands.PARAMS` when a binding is made, so
 parameters added to the engine are bindable without a change here.
@@ -42,6 +44,9 @@ class MidiSettings:
     programs: tuple[Path, ...] = ()
     next_cc: int = -1
     previous_cc: int = -1
+    stream_channel: int = -1  # 0-based MIDI channel whose notes play the stream voice; -1: none
+    stream_x_cc: int = -1
+    stream_y_cc: int = -1
 
     @classmethod
     def from_patch(cls, patch) -> "MidiSettings":
@@ -53,7 +58,14 @@ class MidiSettings:
         return cls(api=midi.get("api", "auto"), inputs=tuple(midi.get("inputs", [])), virtual=midi.get("virtual", True),
                    profile=midi.get("profile", ""), note_off=midi.get("note_off", "ignore"), aftertouch=midi.get("aftertouch", ""),
                    cc={int(k): v for k, v in midi.get("cc", {}).items()}, programs=programs,
-                   next_cc=midi.get("next_cc", -1), previous_cc=midi.get("previous_cc", -1))
+                   next_cc=midi.get("next_cc", -1), previous_cc=midi.get("previous_cc", -1),
+                   **cls._stream_of(getattr(patch, "stream", None) or {}))
+
+    @staticmethod
+    def _stream_of(stream: dict) -> dict:
+        if not stream.get("model"):
+            return {}
+        return {"stream_channel": stream.get("midi_channel", 0) - 1, "stream_x_cc": stream.get("x_cc", -1), "stream_y_cc": stream.get("y_cc", -1)}
 
 
 @dataclass
@@ -65,6 +77,7 @@ class MapCounters:
     waiting_takeover: int = 0  # knob moves held back until the knob reaches the parameter's value
     unbound: int = 0  # CCs with no binding, and messages liveengine has no use for
     programs: int = 0
+    stream: int = 0  # notes and XY moves for the stream voice
 
 
 def scale(name: str, value7: int) -> float:
@@ -133,6 +146,7 @@ class MidiMapper:
         self.program = 0
         self.groove_shape = groove_shape
         self.page = "sounds"
+        self.stream_xy = [0.5, 0.5]  # the XY the stream CCs moved last (one CC moves one axis)
 
     def _switch_page(self) -> list[tuple]:
         if self.page == "sounds" and self.groove_shape() == (0, 0):
@@ -150,6 +164,16 @@ class MidiMapper:
 
     def translate(self, msg: mido.Message, at: int | None = None) -> list[tuple]:
         kind = msg.type
+        settings = self.settings
+        if settings.stream_channel >= 0 and kind in ("note_on", "note_off") and msg.channel == settings.stream_channel:
+            self.counters.stream += 1
+            if kind == "note_on" and msg.velocity > 0:
+                return [("command", make_command("/stream/note", (msg.note, msg.velocity / 127.0), at))]
+            return [("command", make_command("/stream/off", (msg.note,), at))]
+        if kind == "control_change" and msg.control in (settings.stream_x_cc, settings.stream_y_cc) and msg.control >= 0:
+            self.stream_xy[0 if msg.control == settings.stream_x_cc else 1] = msg.value / 127.0
+            self.counters.stream += 1
+            return [("command", make_command("/stream/xy", tuple(self.stream_xy), at))]
         if self.profile.channel >= 0 and getattr(msg, "channel", self.profile.channel) != self.profile.channel:
             self.counters.other_channel += 1
             return []

@@ -213,12 +213,24 @@
     ctx.beginPath(); ctx.arc(x * xy.width, (1 - y) * xy.height, 6, 0, 2 * Math.PI); ctx.fill();
     clearTimeout(hitXY.fade); hitXY.fade = setTimeout(() => ctx.clearRect(0, 0, xy.width, xy.height), 400);
   }
+  // Stream mode: the surface is the stream voice's timbre pad; a drag sends /stream/xy at most every 20 ms.
+  function moveStream(x, y, e, now) {
+    const t = performance.now();
+    if (!now && t - (moveStream.last || 0) < 20) return;
+    moveStream.last = t;
+    send("/stream/xy", [Math.round(x * 10000) / 10000, Math.round(y * 10000) / 10000], eventTime(e));
+    const ctx = xy.getContext("2d");
+    ctx.clearRect(0, 0, xy.width, xy.height);
+    ctx.strokeStyle = "rgba(120,200,255,.9)";
+    ctx.beginPath(); ctx.arc(x * xy.width, (1 - y) * xy.height, 9, 0, 2 * Math.PI); ctx.stroke();
+  }
   xy.addEventListener("pointerdown", (e) => {
     e.preventDefault();
     xy.setPointerCapture(e.pointerId);
     const [x, y] = at(e);
     pointers.set(e.pointerId, { x, y, lastX: x, lastY: y });
     if (state.mode === "xy") hitXY(x, y, e);
+    else if (state.mode === "stream") moveStream(x, y, e, true);
     else startGesture();
   });
   xy.addEventListener("pointermove", (e) => {
@@ -230,7 +242,8 @@
       // A drag plays a hit each time it has moved half a pad from the last one.
       const step = 0.5 / Math.max(state.cols, state.rows, 1);
       if (Math.hypot(x - p.lastX, y - p.lastY) >= step) { p.lastX = x; p.lastY = y; hitXY(x, y, e); }
-    } else moveGesture();
+    } else if (state.mode === "stream") moveStream(x, y, e, false);
+    else moveGesture();
   });
   const up = (e) => { pointers.delete(e.pointerId); if (state.mode === "move") startGesture(); };
   xy.addEventListener("pointerup", up);

@@ -1,0 +1,158 @@
+"""The stream producer against the real-time core on the offline path, block by block as in the audio
+server: a generated stream model (liveengine/testing/models.py), the real synth and tracker, the shared
+stream ring and input ring. The producer is pumped between blocks, as its process does between polls."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from liveengine.decoders.stream_model import StreamModel
+from liveengine.options import EngineOptions
+from liveengine.rt.core import STREAM, RealtimeCore
+from liveengine.server.fifo import FifoWriter
+from liveengine.server.layout import Layout, SharedState
+from liveengine.stream.producer import StreamProducer, StreamSettings, margin_frames
+from liveengine.stream.tracker import CausalTracker
+from liveengine.testing.models import build_stream_model
+
+RATE, BLOCK = 48000, 128
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("stream")
+    return {"plain": build_stream_model(root / "plain", harmonics=8, noise_bands=4, state_size=8),
+            "nan": build_stream_model(root / "nan", nan_above_x=0.5)}
+
+
+class Rig:
+    def __init__(self, folder, **settings) -> None:
+        options = EngineOptions(samplerate=RATE, blocksize=BLOCK, master_gain=1.0, limiter_ceiling=1.0)
+        self.state = SharedState.create(Layout(fifo_capacity=64, slots=2, slot_frames=1024, record_frames=8192, channels=2,
+                                               timing_history=64, stream_frames=8192, stream_in_frames=4096, events_capacity=16),
+                                        label="test")
+        self.core = RealtimeCore(options, self.state)
+        self.producer = StreamProducer(self.state, StreamModel(folder), RATE, BLOCK, StreamSettings(**settings))
+        assert FifoWriter(self.state).put((0, 0, STREAM, -1, 0.0, -1, -1, 0, 1.0, 0, 0)) >= 0
+        self.out = np.zeros((BLOCK, 2), np.float32)
+
+    def run(self, blocks: int, source: np.ndarray | None = None) -> np.ndarray:
+        """Play `blocks` blocks (feeding `source`'s samples to the input ring first), pumping the producer before each."""
+        played = []
+        for b in range(blocks):
+            if source is not None:
+                self.core.audio_in(source[b * BLOCK : (b + 1) * BLOCK])
+            self.producer.pump()
+            self.core.process(self.out, BLOCK, self.core.frame / RATE)
+            played.append(self.out[:, 0].copy())
+        return np.concatenate(played)
+
+    def counter(self, name: str) -> int:
+        return self.state.counter(name)
+
+
+def _onset(audio: np.ndarray, threshold: float = 1e-3) -> int:
+    loud = np.flatnonzero(np.abs(audio) > threshold)
+    return int(loud[0]) if len(loud) else -1
+
+
+def test_a_note_sounds_within_the_margin_glides_and_releases_to_silence_with_no_shortfall(folders):
+    rig = Rig(folders["plain"], attack_ms=5.0, release_ms=50.0, portamento_ms=30.0, slack_blocks=0)
+    hop = rig.producer.hop
+    assert hop == 240 and rig.producer.margin == margin_frames(BLOCK, hop) == BLOCK + 64 + hop
+    silent = rig.run(20)
+    assert np.max(np.abs(silent)) == 0.0  # no note: the gate keeps it silent
+    rig.producer.handle(("xy", 0.2, -0.3))
+    rig.producer.handle(("note", 69, 1.0))
+    noted_at = len(silent)
+    held = rig.run(100)
+    onset = _onset(held)
+    assert 0 <= onset <= rig.producer.margin + BLOCK  # heard within the ring's margin and a block
+    tracked = CausalTracker(RATE, hop).push(held[onset + 4800 :])[0]
+    assert abs(1200 * np.log2(np.median(tracked) / 440.0)) < 20  # the note's pitch (tracked from the output)
+    rig.producer.handle(("note", 81, 1.0))  # legato: glides an octave up
+    glide = rig.run(100)
+    f0 = CausalTracker(RATE, hop).push(glide)[0]
+    assert 500 < f0[len(f0) // 2 :].min() and abs(1200 * np.log2(np.median(f0[-10:]) / 880.0)) < 20
+    rig.producer.handle(("off", -1))
+    after = rig.run(60)
+    release = int(0.05 * RATE) + rig.producer.margin + BLOCK
+    assert np.max(np.abs(after[release:])) == 0.0  # released to silence
+    assert np.max(np.abs(np.diff(np.concatenate([held, glide, after])))) < 0.25  # no click anywhere
+    assert rig.counter("stream_underruns") == 0 and rig.counter("stream_fades") == 0
+    assert noted_at > 0 and rig.producer.stats()["nan_frames"] == 0
+
+
+def test_a_producer_that_stalls_fades_out_and_comes_back_in_counted(folders):
+    rig = Rig(folders["plain"], attack_ms=5.0)
+    rig.producer.handle(("note", 60, 1.0))
+    rig.run(40)
+    played = []
+    for _ in range(6):  # the producer stalls for 6 blocks
+        rig.core.process(rig.out, BLOCK, rig.core.frame / RATE)
+        played.append(rig.out[:, 0].copy())
+    stalled = np.concatenate(played)
+    resumed = rig.run(20)
+    assert rig.counter("stream_fades") == 1 and rig.counter("stream_underruns") > 0
+    both = np.concatenate([stalled, resumed])
+    assert np.max(np.abs(both[-BLOCK * 10 :])) > 0.01  # back
+    assert np.max(np.abs(np.diff(both))) < 0.25
+
+
+def test_an_input_tone_comes_out_revoiced_at_its_pitch_and_dry_wet_mixes(folders):
+    t = np.arange(RATE) / RATE
+    tone = (0.5 * np.sin(2 * np.pi * 330.0 * t)).astype(np.float32)
+    tone[: RATE // 10] = 0.0  # 100 ms of silence first
+    rig = Rig(folders["plain"], input="audio", mix=1.0)
+    wet = rig.run(len(tone) // BLOCK, tone)
+    onset = _onset(wet)
+    hop = rig.producer.hop
+    assert RATE // 10 <= onset <= RATE // 10 + 2 * hop + 64 + BLOCK  # a hop to track, a hop and a fade ahead, a block
+    f0 = CausalTracker(RATE, rig.producer.hop).push(wet[onset + 4800 :])[0]
+    assert abs(1200 * np.log2(np.median(f0) / 330.0)) < 20
+    assert not np.allclose(wet[onset + 4800 : onset + 9600], tone[onset + 4800 : onset + 9600], atol=0.05)  # not the tone itself
+    stats = rig.producer.stats()
+    assert stats["silent_frames"] >= 19  # the leading silence, counted
+    dry = Rig(folders["plain"], input="audio", mix=0.0).run(len(tone) // BLOCK, tone)
+    lag = _onset(dry) - _onset(tone)
+    assert 0 <= lag <= 2 * hop + 64 + BLOCK
+    np.testing.assert_allclose(dry[lag + 6000 : lag + 12000], tone[6000:12000], atol=1e-6)  # the dry path: the input, delayed
+
+
+@pytest.mark.parametrize("kind", ["silence", "noise", "clipping"])
+def test_bad_input_is_a_counted_fallback_and_the_voice_keeps_playing(folders, kind):
+    rng = np.random.default_rng(1)
+    n = RATE // 2
+    source = {"silence": np.zeros(n), "noise": rng.standard_normal(n) * 0.3,
+              "clipping": np.clip(4.0 * np.sin(2 * np.pi * 220.0 * np.arange(n) / RATE), -1.0, 1.0)}[kind].astype(np.float32)
+    rig = Rig(folders["plain"], input="audio", mix=1.0)
+    out = rig.run(n // BLOCK, source)
+    assert np.all(np.isfinite(out)) and np.max(np.abs(out)) <= 1.0
+    stats = rig.producer.stats()
+    frames = stats["frames"]
+    assert frames >= n // rig.producer.hop - 2
+    if kind == "silence":
+        assert np.max(np.abs(out)) == 0.0 and stats["silent_frames"] == frames
+    elif kind == "noise":
+        assert stats["unpitched_frames"] > frames // 2 and np.max(np.abs(out)) > 0.001
+    else:
+        f0 = CausalTracker(RATE, rig.producer.hop).push(out[4800:])[0]
+        assert abs(1200 * np.log2(np.median(f0) / 220.0)) < 20 and stats["unpitched_frames"] <= 8  # the tracker's window filling (2 periods of 50 Hz)
+    assert rig.counter("stream_fades") == 0
+
+
+def test_nan_from_the_model_is_silence_and_a_reset_then_it_plays_on(folders):
+    rig = Rig(folders["nan"], attack_ms=5.0)
+    rig.producer.handle(("note", 64, 1.0))
+    good = rig.run(30)
+    rig.producer.handle(("xy", 0.9, 0.0))  # z x beyond 0.5: this model gives NaN there
+    bad = rig.run(30)
+    stats = rig.producer.stats()
+    assert stats["nan_frames"] > 0 and stats["resets"] >= 1
+    assert np.all(np.isfinite(bad)) and np.max(np.abs(bad[-BLOCK * 10 :])) == 0.0
+    rig.producer.handle(("xy", 0.0, 0.0))
+    back = rig.run(40)
+    assert np.max(np.abs(good)) > 0.01 and np.max(np.abs(back[-BLOCK * 10 :])) > 0.01
+    rig.producer.handle(("panic",))
+    assert not rig.producer.pad.held and np.all(rig.producer.model.state == 0.0)
