@@ -85,7 +85,7 @@ class RealtimeCore:
         self.midi = [MidiByteParser() for _ in range(MIDI_PORTS)]  # one per input port: running status is per source
         self._midi_port = 0
         self.note_slots, self.note_pads, self.slot_onset = state.note_slots, state.note_pads, state.slot_onset
-        self.slot_taken = state.slot_taken
+        self.slot_taken, self.note_channels = state.slot_taken, state.note_channels
         self._note_seq = state.note_table_seq
         self._note_lead = options.blocksize if options.timing == "constant" else 0
         self.limiter = SafetyLimiter(options.limiter_ceiling, options.limiter_release_ms, options.samplerate, 1024)
@@ -187,7 +187,7 @@ class RealtimeCore:
     def _emit_midi(self, offset: int, status: int, data1: int, data2: int) -> None:
         frame = self.frame + offset
         played = 0.0
-        if status & 0xF0 == 0x90 and data2 > 0:
+        if status & 0xF0 == 0x90 and data2 > 0 and (self.note_channels[self._midi_port] >> (status & 0x0F)) & 1:
             played = self._play_note(frame, data1, data2)
         # Every message goes to the control process; `value` > 0 says this one already sounds (bookkeeping only).
         if self.events.put((frame, 0, MIDI_IN, self._midi_port, 0.0, status, data1, data2, played, 0, 0)) < 0:

@@ -15,7 +15,7 @@ Who writes what (every region has exactly one writer):
 | input ring (`stream_in`), `stream_in_write` | server | a streaming producer | the audio input (JACK input port, PortAudio duplex), every block as it arrives, for timbre transfer |
 | event FIFO records, `events_write` | server | control | input events the server reads (MIDI in the server's own JACK callback, to come) |
 | `events_read` | control | server | how far the control process has read them |
-| note table (`note_slots`, `note_pads`), `note_table_seq`; `slot_onset` | control | server | which pool slot a MIDI note on each input plays, for notes the server starts itself (`control/midi/server_ports.py`) |
+| note table (`note_slots`, `note_pads`, `note_channels`), `note_table_seq`; `slot_onset` | control | server | which pool slot a MIDI note on each input plays, for notes the server starts itself (`control/midi/server_ports.py`) |
 | `slot_taken` | server | control | the generation of a variation the server started from the note table: it plays once |
 | MIDI-out FIFO records (`midi_out`), `midi_out_write` | control | server | MIDI messages to write at their frames on the server's JACK MIDI outputs (`rt/midi_out.py`) |
 | `midi_out_read` | server | control | how far the server has read them |
@@ -140,6 +140,7 @@ class Layout:
                  ("stream_in", np.float32, (self.stream_in_frames,)),
                  ("note_slots", np.int64, (MIDI_PORTS, 128)),  # (slot generation << 16) | slot; 0: the control process plays it
                  ("note_pads", np.int32, (MIDI_PORTS, 128)),  # pad | (choke group + 1) << 16
+                 ("note_channels", np.int32, (MIDI_PORTS,)),  # bit c set: notes on channel c may start from the table
                  ("slot_onset", np.int32, (self.slots,)),
                  ("slot_gen", np.int64, (self.slots,)),
                  ("slot_taken", np.int64, (self.slots,)),  # generation of a variation the server started from the note table

@@ -154,6 +154,24 @@ def test_the_server_plays_each_next_variation_once_and_leaves_a_miss_to_the_cont
         np.testing.assert_allclose(heard[loud:], sound[loud : len(heard)], atol=1e-6)
 
 
+def test_the_server_starts_pads_only_for_notes_on_the_pads_channels(rig):
+    """A stream voice's channel is not the pads': the server's note table follows the channel rule too."""
+    import dataclasses
+
+    engine, midi, tester, capture = rig(server=True)
+    midi.settings = dataclasses.replace(midi.settings, stream_channel=1)  # notes on MIDI channel 2 play the stream voice
+    (index,) = midi._by_port
+    assert wait_for(lambda: engine.shared.note_channels[index] == 0xFFFF & ~(1 << 1))
+    note = launchpad_note(3, 4)
+    assert wait_for(lambda: engine.shared.note_slots[index, note] != 0)
+    started = midi.counters.server_started
+    tester.send_at(tester.frame_time() + PERIOD, bytes([0x91, note, 100]))  # channel 2
+    time.sleep(0.3)
+    assert midi.counters.server_started == started
+    tester.send_at(tester.frame_time() + PERIOD, bytes([0x90, note, 100]))  # channel 1: a pad, started by the server
+    assert wait_for(lambda: midi.counters.server_started == started + 1)
+
+
 def _rgb_specs(messages) -> dict[int, tuple[int, int, int]]:
     """Launchpad lighting SysEx -> {LED index: (r, g, b) 0..127}, the last write winning."""
     leds = {}

@@ -530,6 +530,10 @@ class MidiInput:
         changed = False
         for index, device in list(self._by_port.items()):
             sounds = device.mapper.page == "sounds"
+            channels = self._pad_channels(device)
+            if state.note_channels[index] != channels:
+                state.note_channels[index] = channels  # published with the entries below
+                changed = True
             for note, (row, col) in device.mapper.note_to_pad.items():
                 inside = sounds and row < setting.rows and col < setting.cols
                 entry, pad_choke = self.engine.direct_hit(setting.pad_index(row, col)) if inside else (0, 0)
@@ -539,6 +543,14 @@ class MidiInput:
                     changed = True
         if changed:
             state.note_table_seq.store(state.note_table_seq.load() + 1)  # release: the server sees entries and slots whole
+
+    def _pad_channels(self, device: Device) -> int:
+        """The channels (bit mask) whose notes play pads: the profile's channel, or all; never the stream's."""
+        channel = device.profile.channel
+        mask = 1 << channel if channel >= 0 else 0xFFFF
+        if self.settings.stream_channel >= 0:
+            mask &= ~(1 << self.settings.stream_channel)
+        return mask
 
     def _hand_connected(self, index: int) -> Device:
         from liveengine.control.midi.server_ports import server_port
