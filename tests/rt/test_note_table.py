@@ -31,6 +31,7 @@ def test_a_note_in_the_table_starts_one_period_after_its_frame_and_a_stale_entry
     state, core = _rig()
     state.note_pads[1, 60] = 5 | (0 << 16)  # pad 5, no choke group
     state.note_slots[1, 60] = (7 << 16) | 2
+    state.note_channels[1] = 0xFFFF  # every channel plays pads
     state.note_table_seq.store(1)
     core.midi_in(1, 40, bytes([0x90, 60, 64]))  # 40 frames into the block about to be computed
     first, second = _block(core), _block(core)
