@@ -25,7 +25,9 @@ follow it sample for sample):
   tables are cyclic (2**17 samples, 2.7 s at 48 kHz); noise in these voices is breath and bow
   texture under the harmonics, where that period is not heard.
 
-Not thread-safe: one synth per producer.
+No checks on the audio path: a NaN control gives NaN samples and stays in the carried state until
+`reset` (the producer checks the model's outputs and resets both). Not thread-safe: one synth per
+producer.
 """
 
 from __future__ import annotations

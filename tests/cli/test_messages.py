@@ -8,7 +8,7 @@ from tests.cli.test_cli_errors import liveengine, one_error_line
 def test_a_mistyped_patch_name(tmp_path):
     result = liveengine("check", "defualt", cwd=tmp_path)
     assert result.returncode == 1
-    assert one_error_line(result).endswith("patch name (default, grooves). Did you mean 'default'?")
+    assert one_error_line(result).endswith("patch name (default, grooves, voice). Did you mean 'default'?")
 
 
 def test_a_mistyped_model_name(tmp_path):
