@@ -14,7 +14,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 NEEDS_TORCH = {"liveengine.training.train", "liveengine.training.model", "liveengine.training.export", "liveengine.training.baseline",
                "liveengine.training.own", "liveengine.training.grooves_export", "liveengine.training.grooves_model",
-               "liveengine.training.grooves_train"}
+               "liveengine.training.grooves_train", "liveengine.training.voices_model", "liveengine.training.voices_train",
+               "liveengine.training.voices_export"}
 CHILD = """
 import importlib, pkgutil, sys
 import liveengine
