@@ -250,7 +250,7 @@ class StreamProducer:
         began = time.perf_counter()
         amplitude, harmonics, noise = self.model.run(f0, loudness, z)
         audio = self.synth.render(f0, amplitude, harmonics, noise)
-        hop, count = self.hop, len(f0)
+        count = len(f0)
         previous = np.concatenate(([self._gate], gate[:-1])).astype(np.float32)
         audio *= (previous[:, None] + (gate - previous)[:, None] * self._ramp[None, :]).reshape(-1)
         self._gate = float(gate[-1])

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from liveengine.training.export import OPSET
 from liveengine.training.voices_config import BAND_EDGES_HZ, F0_RANGE_HZ, FRAME_RATE, LOUDNESS_RANGE_DB, instrument_points
