@@ -68,6 +68,34 @@ def _shown(text: str, limit: int = 60) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
+def kind_metadata(folder: Path, props: dict[str, str], kind: str, required: tuple[str, ...], needed_by: str):
+    """The checks every non-oneshot kind shares: its kind, the keys it must declare, the contract version.
+    Returns (where, meta, integer): the model named for messages, the `liveengine.` keys without the
+    prefix, and integer(key, low, high), which reads a key as an integer in range or raises."""
+    where = f"model {folder.name}"
+    meta = {k[len(PREFIX):]: v for k, v in props.items() if k.startswith(PREFIX)}
+    if "kind" in meta and meta["kind"] != kind:
+        raise ModelError(f"{where}: metadata {PREFIX}kind = {meta['kind']!r}; {needed_by} needs a {kind} model ({PREFIX}kind = '{kind}').",
+                         "Name a oneshot model in the patch's [model] decoder instead.")
+    missing = [key for key in required if key not in meta]
+    if missing:
+        raise ModelError(f"{where}: decoder.onnx metadata lacks {', '.join(PREFIX + k for k in missing)}; "
+                         f"a {kind} model declares {', '.join(PREFIX + k for k in required)}.", "See docs/model-contract.md.")
+    if meta["contract"] != str(CONTRACT_VERSION):
+        raise ModelError(f"{where}: metadata {PREFIX}contract = {meta['contract']!r}; this liveengine reads contract {CONTRACT_VERSION}.")
+
+    def integer(key: str, low: int, high: int) -> int:
+        try:
+            value = int(meta[key])
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise ModelError(f"{where}: metadata {PREFIX}{key} = {_shown(meta[key])}; expected an integer from {low} to {high}.")
+        return value
+
+    return where, meta, integer
+
+
 def read_metadata(folder: Path, props: dict[str, str]) -> ModelInfo:
     """Check the decoder's metadata_props against the contract and return them typed."""
     where = f"model {folder.name}"

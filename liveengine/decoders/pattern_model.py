@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from liveengine.decoders.contract import CONTRACT_VERSION, PREFIX, ModelError, _shown, model_identity
+from liveengine.decoders.contract import PREFIX, ModelError, _shown, kind_metadata, model_identity
 from liveengine.decoders.onnx_decoder import _check_io, _runtime_reason, _session
 
 PATTERN_REQUIRED = ("contract", "kind", "latent_dim", "steps", "voices", "steps_per_beat")
@@ -41,26 +41,7 @@ class PatternInfo:
 
 def read_pattern_metadata(folder: Path, props: dict[str, str]) -> PatternInfo:
     """Check a pattern decoder's metadata_props against the contract and return them typed."""
-    where = f"model {folder.name}"
-    meta = {k[len(PREFIX):]: v for k, v in props.items() if k.startswith(PREFIX)}
-    if "kind" in meta and meta["kind"] != "pattern":
-        raise ModelError(f"{where}: metadata {PREFIX}kind = {meta['kind']!r}; a groove needs a pattern model ({PREFIX}kind = 'pattern').",
-                         "Name a oneshot model in the patch's [model] decoder instead.")
-    missing = [key for key in PATTERN_REQUIRED if key not in meta]
-    if missing:
-        raise ModelError(f"{where}: decoder.onnx metadata lacks {', '.join(PREFIX + k for k in missing)}; "
-                         f"a pattern model declares {', '.join(PREFIX + k for k in PATTERN_REQUIRED)}.", "See docs/model-contract.md.")
-    if meta["contract"] != str(CONTRACT_VERSION):
-        raise ModelError(f"{where}: metadata {PREFIX}contract = {meta['contract']!r}; this liveengine reads contract {CONTRACT_VERSION}.")
-
-    def integer(key: str, low: int, high: int) -> int:
-        try:
-            value = int(meta[key])
-        except ValueError:
-            value = None
-        if value is None or not low <= value <= high:
-            raise ModelError(f"{where}: metadata {PREFIX}{key} = {_shown(meta[key])}; expected an integer from {low} to {high}.")
-        return value
+    where, meta, integer = kind_metadata(folder, props, "pattern", PATTERN_REQUIRED, "a groove")
 
     def numbers(key: str, value) -> tuple[float, ...]:
         if not isinstance(value, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from liveengine.decoders.contract import CONTRACT_VERSION, PREFIX, ModelError, _shown, model_identity
+from liveengine.decoders.contract import PREFIX, ModelError, _shown, kind_metadata, model_identity
 from liveengine.decoders.onnx_decoder import _check_io, _runtime_reason, _session
 
 STREAM_REQUIRED = ("contract", "kind", "sample_rate", "frame_rate", "harmonics", "noise_bands", "band_edges_hz", "state_size",
@@ -51,26 +51,7 @@ class StreamInfo:
 
 def read_stream_metadata(folder: Path, props: dict[str, str]) -> StreamInfo:
     """Check a stream decoder's metadata_props against the contract and return them typed."""
-    where = f"model {folder.name}"
-    meta = {k[len(PREFIX):]: v for k, v in props.items() if k.startswith(PREFIX)}
-    if "kind" in meta and meta["kind"] != "stream":
-        raise ModelError(f"{where}: metadata {PREFIX}kind = {meta['kind']!r}; [stream] model needs a stream model ({PREFIX}kind = 'stream').",
-                         "Name a oneshot model in the patch's [model] decoder instead.")
-    missing = [key for key in STREAM_REQUIRED if key not in meta]
-    if missing:
-        raise ModelError(f"{where}: decoder.onnx metadata lacks {', '.join(PREFIX + k for k in missing)}; "
-                         f"a stream model declares {', '.join(PREFIX + k for k in STREAM_REQUIRED)}.", "See docs/model-contract.md.")
-    if meta["contract"] != str(CONTRACT_VERSION):
-        raise ModelError(f"{where}: metadata {PREFIX}contract = {meta['contract']!r}; this liveengine reads contract {CONTRACT_VERSION}.")
-
-    def integer(key: str, low: int, high: int) -> int:
-        try:
-            value = int(meta[key])
-        except ValueError:
-            value = None
-        if value is None or not low <= value <= high:
-            raise ModelError(f"{where}: metadata {PREFIX}{key} = {_shown(meta[key])}; expected an integer from {low} to {high}.")
-        return value
+    where, meta, integer = kind_metadata(folder, props, "stream", STREAM_REQUIRED, "[stream] model")
 
     def parsed(key: str):
         try:
