@@ -47,7 +47,7 @@ def main(folder: str, name: str) -> dict:
                 break
         else:
             return {"error": "play never reached a running stream", "output": "".join(lines)}
-        time.sleep(2.5)
+        time.sleep(1.5)
         render = children(play.pid)  # the audio server, the render process (and multiprocessing's resource tracker)
         play.kill()
         play.wait(timeout=10)

@@ -95,9 +95,9 @@ def test_the_groove_follows_midi_clock_through_jack(jack_server, tmp_path):
         assert (clock.stops, clock.positions, clock.continues, clock.flood) == (1, 1, 1, 0)
         assert groove.sequencer.dropped == 0
     finally:
+        sender.close()  # first: its Python JACK callback would hold up the rtmidi ports' closing (see ports.PortPool)
         if midi is not None:
             midi.stop()
         engine.stop()
         if midi is not None:
             midi.close()
-        sender.close()

@@ -58,8 +58,8 @@ def test_recording_survives_sigkill(jack_server, tmp_path):
     assert not result["render_outlived_engine"], "the audio server or the render process outlived a killed engine"
     assert result["shm_left"] == [], "nothing of ours may stay in the shared-memory folder"
     audio, rate = sf.read(tmp_path / "take.wav", dtype="float32")
-    # All but the last second: the header is rewritten every half second of audio.
-    assert len(audio) >= 1.0 * rate
+    # Killed 1.5 s in, all but about the last second: the header is rewritten every half second of audio.
+    assert len(audio) >= 0.5 * rate
     assert np.max(np.abs(audio)) > 0.1
 
 
