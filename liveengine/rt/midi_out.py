@@ -37,7 +37,7 @@ class MidiOutQueue:
         room = PENDING - len(self.pending)
         if room > 0:
             self.fifo.drain(self.pending, room)
-        elif self.fifo._write.load() > self.fifo.read:  # noqa: SLF001 - the table is full and more wait
+        elif self.fifo.waiting() > 0:  # the table is full and more wait
             self._counters[self._i_full] += 1
         if not self.pending:
             return

@@ -63,6 +63,10 @@ class FifoReader:
         self._read_word = getattr(state, f"{name}_read")
         self.read = self._read_word.load()  # a restarted server continues where the last one stopped
 
+    def waiting(self) -> int:
+        """Records published and not drained yet."""
+        return self._write.load() - self.read
+
     def drain(self, out: list, limit: int) -> int:
         available = self._write.load() - self.read
         if available <= 0:

@@ -188,3 +188,23 @@ def test_liveengine_render_plays_a_groove_score(tmp_path):
     assert np.all(beats[1:] > 0.01)  # every sixteenth from the start to the stop holds a hit
     # Stopped: hits already queued when the stop came (0.1 s and a step ahead at most) still play, none after.
     assert np.max(np.abs(audio[int(2.3 * rate):, 0])) == 0.0
+
+
+@pytest.mark.parametrize("line, allowed", [
+    ('tempo_source = "ableton"', "one of 'patch', 'midi-clock'"),
+    ('output = "speakers"', "one of 'internal'"),
+    ("gate_ms = 0", "a note length from 1 to 2000 ms"),
+    ("midi_channel = 17", "a MIDI channel from 1 to 16"),
+])
+def test_a_bad_sync_or_midi_out_key_is_one_clear_error(tmp_path, line, allowed):
+    key = line.split(" = ")[0]
+    with pytest.raises(LiveEngineError) as caught:
+        load_patch(groove_patch(tmp_path, extra=line))
+    assert f"[groove] {key}" in str(caught.value) and allowed in str(caught.value), str(caught.value)
+
+
+def test_a_bad_midi_out_note_map_is_one_clear_error(tmp_path):
+    path = groove_patch(tmp_path)
+    path.write_text(path.read_text() + "\n[groove.notes]\nkick = 200\n")
+    with pytest.raises(LiveEngineError, match=r"groove.*notes"):
+        load_patch(path)

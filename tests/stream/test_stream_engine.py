@@ -158,3 +158,19 @@ def test_a_patch_swap_takes_the_stream_away_and_brings_it_back(tmp_path, voice):
         assert np.max(np.abs(backend.render(RATE // 8)[:, 0][-RATE // 16 :])) > 0.01
     finally:
         engine.stop()
+
+
+@pytest.mark.parametrize("line, allowed", [
+    ("mix = 1.5", "a number from 0 to 1"),
+    ("pitch_range = [96, 36]", "two MIDI notes [low, high], 0 to 127, low first"),
+    ("portamento_ms = -1", "a number from 0 to 2000"),
+    ("midi_channel = 17", "an integer from 0 (none) to 16"),
+    ("x_cc = 128", "a CC number from 0 to 127, or -1"),
+    ("slack_blocks = 9", "an integer from 0 to 8"),
+    ('gain = "loud"', "a number from 0 to 2"),
+])
+def test_a_bad_stream_key_is_one_clear_error_naming_what_is_allowed(tmp_path, voice, line, allowed):
+    key = line.split(" = ")[0]
+    with pytest.raises(LiveEngineError) as caught:
+        load_patch(write_patch(tmp_path / "p.toml", f'[stream]\nmodel = "{voice}"\n{line}\n'))
+    assert f"[stream] {key}" in str(caught.value) and allowed in str(caught.value), str(caught.value)
