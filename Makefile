@@ -7,7 +7,8 @@ play:
 
 test:
 	@scripts/setup.sh test
-	.venv/bin/python -m pytest -q
+	.venv/bin/python -m pytest -q -n 2 -m "not jack"  # two at a time: most tests wait on processes and sockets
+	.venv/bin/python -m pytest -q -m jack  # alone, so no other test shares the CPU with a real-time measurement
 
 bench:
 	@scripts/setup.sh test

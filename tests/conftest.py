@@ -13,6 +13,17 @@ REPO = Path(__file__).resolve().parent.parent
 TEST_JACK_SERVER = f"liveengine-test-{os.getpid()}"
 
 
+def pytest_collection_modifyitems(config, items):
+    """Mark the tests on the session's JACK server `jack`.
+
+    `make test` runs the others two at a time (pytest-xdist) and then these alone, so a
+    test that counts onsets or xruns never shares the CPU with another test.
+    """
+    for item in items:
+        if "jack_server" in item.fixturenames:
+            item.add_marker(pytest.mark.jack)
+
+
 @pytest.fixture
 def short_patch(tmp_path):
     """A patch whose sounds are cut to 50 ms, so hits never overlap and onsets are unambiguous."""

@@ -111,3 +111,35 @@ def test_render_grid_refuses_a_pad_the_model_cannot_render_and_writes_nothing(tm
     assert not (tmp_path / "grid").exists() or not any((tmp_path / "grid").iterdir())
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("liveengine: point 1 of 16 cannot be rendered: the model "), result.stderr
+
+
+class _Waiting:
+    """The test synth, but each decode also waits `wait` s without using the CPU: what a busy machine
+    does to a fast model's wall time (a real busy neighbour would make this test depend on load)."""
+
+    def __init__(self, wait: float, spin: bool = False) -> None:
+        from liveengine.decoders.test_synth import TestSynthDecoder
+
+        self.inner, self.wait, self.spin = TestSynthDecoder(), wait, spin
+        for name in ("name", "latent_dim", "sample_rate", "output_length", "preferred_batch", "identity"):
+            setattr(self, name, getattr(self.inner, name))
+
+    def decode_into(self, points, out):
+        import time
+
+        self.inner.decode_into(points, out)
+        end = time.perf_counter() + self.wait
+        while self.spin and time.perf_counter() < end:
+            pass  # the model's own cost: CPU time
+        if not self.spin:
+            time.sleep(self.wait)
+
+
+def test_the_probe_charges_a_model_for_its_cpu_time_not_for_waiting_on_a_busy_machine():
+    from liveengine.render.probe import Trial, probe
+
+    points = np.zeros((4, 8), np.float32)
+    trial = Trial(points, pads=64, max_grid_render_s=1.0)  # 15.6 ms a pad allowed
+    assert probe(_Waiting(0.05), trial, 48000, 1.0) == ""  # 50 ms of waiting a pad: not the model's cost
+    slow = probe(_Waiting(0.05, spin=True), trial, 48000, 1.0)  # 50 ms of CPU a pad: refused
+    assert "ms a sound, so its 64 pads would take" in slow and "max_grid_render_s of 1 s" in slow
