@@ -33,6 +33,31 @@ def shm_names() -> set[str]:
         return set()
 
 
+def mapped_by_a_live_process(names: set[str]) -> set[str]:
+    """Those of `names` (in the shared-memory folder) that some living process has mapped: in use, not left behind.
+
+    The folder is the whole machine's: other jobs (tests run beside this one) make and remove
+    entries meanwhile; a segment or semaphore that a dead process of ours left is mapped by nobody.
+    Matched by inode: a named semaphore is mapped under the temporary name it was made with."""
+    inodes = {}
+    for name in names:
+        try:
+            inodes[os.stat(f"/dev/shm/{name}").st_ino] = name
+        except OSError:
+            continue  # gone meanwhile
+    mapped: set[str] = set()
+    for maps in Path("/proc").glob("[0-9]*/maps"):
+        try:
+            lines = maps.read_text().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) >= 6 and fields[5].startswith("/dev/shm/") and int(fields[4]) in inodes:
+                mapped.add(inodes[int(fields[4])])
+    return mapped | {name for name in names if not Path(f"/dev/shm/{name}").exists()}
+
+
 def main(folder: str, name: str) -> dict:
     server = start_jackd(name)
     shm_before = shm_names()
@@ -59,8 +84,9 @@ def main(folder: str, name: str) -> dict:
             if not lingering:
                 break
             time.sleep(0.1)
+        left = shm_names() - shm_before
         return {"render_children": len(render), "render_outlived_engine": lingering,
-                "shm_left": sorted(shm_names() - shm_before)}
+                "shm_left": sorted(left - mapped_by_a_live_process(left))}
     finally:
         server.stop()
 
