@@ -104,6 +104,20 @@ def patch_with_model(patch, model: str):
     return dataclasses.replace(patch, model=str(folder.resolve()) if folder is not None else model, choke={})
 
 
+def wants_native_jack(patch, device: str | None = None) -> bool:
+    """`[audio] backend`: "jack", or "auto" while a JACK server runs and no PortAudio device is named (patch
+    or --device). The native client is what JACK MIDI in the audio server, its MIDI out and a clean JACK
+    restart need; PortAudio's JACK host API gives none of them."""
+    backend = patch.audio["backend"]
+    if backend != "auto":
+        return backend == "jack"
+    if (device if device is not None else patch.audio["device"]) not in ("", None):
+        return False
+    from liveengine.audio.jack_backend import jack_server_running
+
+    return jack_server_running()
+
+
 def patch_device(patch, options, device: str | None = None):
     """The DeviceSpec the audio server process opens for a patch (the control process never opens the device):
     its [audio] backend and device, or `device` (--device) instead."""
@@ -112,7 +126,7 @@ def patch_device(patch, options, device: str | None = None):
     # A patch with a stream gets the server's audio input (timbre transfer, /stream/input audio): the native JACK
     # client's port in_1, or the PortAudio device's first input channel.
     stream = patch.stream if patch.stream.get("model") else None
-    if patch.audio["backend"] == "jack":
+    if wants_native_jack(patch, device):
         return DeviceSpec.jack(options.samplerate, options.blocksize, options.channels, patch.audio["jack_ports"],
                                audio_in=stream is not None, audio_in_port=stream["audio_port"] if stream else "")
     return DeviceSpec.portaudio(device if device is not None else patch.audio["device"], options.samplerate, options.blocksize,

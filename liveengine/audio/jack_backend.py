@@ -1,6 +1,7 @@
 """A native JACK client (JACK-Client): named ports, one process callback, nothing else.
 
-Used when the patch asks for `backend = "jack"`. It runs in the audio server
+Used when the patch asks for `backend = "jack"`, or for "auto" (the default) when a JACK
+server runs and no PortAudio device is named. It runs in the audio server
 process; when the JACK server goes away, that process is replaced (see
 server/client.py), so this client never has to recover in place. Xruns are
 counted inside the process callback, from JACK's own frame clock, so no second
@@ -19,6 +20,26 @@ from liveengine.audio.spec import MIDI_PORTS
 from liveengine.errors import LiveEngineError
 
 CLIENT_NAME = "liveengine"
+
+
+def jack_server_running(servername: str | None = None) -> bool:
+    """Whether a JACK server answers (jackd, or PipeWire's JACK): a client opened and closed at once,
+    never starting a server, with libjack's "cannot connect" lines kept off the terminal."""
+    try:
+        import jack
+    except (ImportError, OSError):  # no libjack: no JACK server either
+        return False
+    jack.set_error_function(lambda message: None)
+    jack.set_info_function(lambda message: None)
+    try:
+        client = jack.Client("liveengine-probe", no_start_server=True, servername=servername)
+    except jack.JackError:
+        return False
+    finally:
+        jack.set_error_function(None)
+        jack.set_info_function(None)
+    client.close()
+    return True
 
 
 class JackBackend:

@@ -81,3 +81,16 @@ def test_play_for_seconds_exits_cleanly_and_reports(jack_server, tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "playing on" in done.stdout and "JACK" in done.stdout
     assert "stopped:" in done.stdout and "0 callback errors" in done.stdout
+
+
+def test_auto_backend_is_the_native_jack_client_while_a_jack_server_runs(jack_server, short_patch, monkeypatch):
+    from liveengine.cli_support import patch_device
+    from liveengine.patch import load_patch
+
+    patch = load_patch(short_patch())
+    options = patch.options()
+    assert patch.audio["backend"] == "auto"
+    assert patch_device(patch, options).kind == "jack"  # the session's server runs
+    assert patch_device(patch, options, device="pulse").kind == "sounddevice"  # a named PortAudio device wins
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", f"no-such-server-{os.getpid()}")
+    assert patch_device(patch, options).kind == "sounddevice"  # no JACK server: PortAudio
