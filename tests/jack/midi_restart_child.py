@@ -2,9 +2,10 @@
 talked to, so one process must not outlive its server's restart as a client that needs cycles).
 
 This child owns a JACK server, plays the engine with its MIDI read in the audio server, kills the JACK
-server, starts it again, and prints what happened as JSON. The controller is a stand-in run in a
-process of its own for each life of the JACK server (`controller` mode): it waits until liveengine has
-connected it to one of the audio server's MIDI inputs, says when, and plays one note.
+server, starts it again, and prints what happened as JSON. The controller is a stand-in Launchpad Mini
+MK3 (by its port names) run in a process of its own for each life of the JACK server (`controller`
+mode): it waits until liveengine has connected it to one of the audio server's MIDI inputs, says when,
+plays one note, and keeps every LED message it received and when it had a colour for every pad.
 """
 
 from __future__ import annotations
@@ -18,21 +19,40 @@ import time
 from liveengine.testing.jack_rig import PERIOD, RATE, start_jackd, wait_for
 
 
+LED_SYSEX = bytes([0xF0, 0x00, 0x20, 0x29, 0x02, 0x0D, 0x03])  # the Launchpad's lighting SysEx, colour specs follow
+PADS = {10 * (r + 1) + c + 1 for r in range(8) for c in range(8)}  # its programmer-mode notes 11..88
+
+
+def led_state(messages: list[bytes]) -> dict[int, list[int]]:
+    """note -> [r, g, b] (0..127) as the Launchpad would show it after these messages (lighting SysEx only)."""
+    state: dict[int, list[int]] = {}
+    for data in messages:
+        if data.startswith(LED_SYSEX) and data.endswith(b"\xf7"):
+            body = data[len(LED_SYSEX) : -1]
+            for i in range(0, len(body) - 4, 5):
+                state[body[i + 1]] = list(body[i + 2 : i + 5])
+    return state
+
+
 def controller(name: str) -> None:
     from liveengine.testing.midi_rig import MidiTester
 
-    tester = MidiTester(name, client="stand-in", port="pads")
+    tester = MidiTester(name)  # named like a Launchpad Mini MK3: its profile drives LEDs by SysEx
     try:
         connected = wait_for(lambda: any(p.name.startswith("liveengine:midi_in_")
                                          for p in tester.client.get_all_connections(tester.out)), 10)
         at = time.monotonic()
+        leds_at = None
         if connected:
             # liveengine connected us; it registers the controller and publishes its note table to the audio
             # server a moment later (a note before that plays through the control process instead).
-            time.sleep(0.5)
-            tester.send_at(tester.frame_time() + 2 * PERIOD, bytes([0x90, 36, 100]))  # generic profile: note 36 = pad (0, 0)
+            if wait_for(lambda: PADS <= set(led_state([m for _, m in list(tester.received)])), 3):
+                leds_at = time.monotonic()
+            time.sleep(max(0.0, at + 0.5 - time.monotonic()))
+            tester.send_at(tester.frame_time() + 2 * PERIOD, bytes([0x90, 11, 100]))  # programmer mode: note 11 = pad (0, 0)
             time.sleep(0.3)
-        print(json.dumps({"connected": connected, "connected_at": at, "written": len(tester.written)}), flush=True)
+        print(json.dumps({"connected": connected, "connected_at": at, "leds_at": leds_at, "written": len(tester.written),
+                          "received": [m.hex() for _, m in tester.received]}), flush=True)
     finally:
         tester.close()
 
@@ -46,7 +66,9 @@ def play_one_note(name: str) -> dict:
 
 def main(patch_path: str, name: str) -> dict:
     from liveengine.audio.spec import DeviceSpec
+    from liveengine.control.midi.feedback import pad_colours
     from liveengine.control.midi.input import MidiInput
+    from liveengine.control.midi.profiles import load_profiles
     from liveengine.control.midi.mapping import MidiSettings
     from liveengine.engine import Engine
     from liveengine.patch import load_patch
@@ -75,6 +97,7 @@ def main(patch_path: str, name: str) -> dict:
         result["noticed_loss"] = wait_for(lambda: engine.device_lost, 10)
         server = start_jackd(name, clear_registry=False, synchronous=False)
         back_at = time.monotonic()
+        result["jack_back_at"] = back_at
         result["audio_back"] = wait_for(lambda: not engine.device_lost, 30)
         result["after"] = after = play_one_note(name)
         if after.get("connected"):
@@ -82,6 +105,11 @@ def main(patch_path: str, name: str) -> dict:
         result["handled_after"] = wait_for(lambda: midi.counters.handled == 2, 5)
         result["server_started_after"] = midi.counters.server_started
         result["hits"] = [h.pad for h in engine.hits]
+        # The LED state liveengine shows with no pad sounding (the stand-in has gone, and its device with it).
+        launchpad = load_profiles()["launchpad-mini-mk3"]
+        colours = pad_colours(launchpad, engine.grid_shape(), engine.pad_descriptions(), set(), engine.render_progress())
+        result["leds_sent"] = {str(note): [v >> 1 for v in rgb] for note, rgb in colours.items()}
+        result["led_redraws"] = midi.counters.led_redraws
     finally:
         midi.close()
         engine.stop()

@@ -9,6 +9,7 @@ import time
 from liveengine.audio.spec import DeviceSpec
 from liveengine.engine import Engine
 from liveengine.patch import load_patch
+from liveengine.server.layout import MAX_SYSEX_OUT
 from liveengine.testing.jack_rig import PERIOD, RATE
 from liveengine.testing.midi_rig import MidiTester
 
@@ -120,7 +121,21 @@ def test_a_launchpad_on_the_server_path_gets_its_profile_its_leds_and_plays(jack
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and not any(m == mode_on for _, m in controller.received):
             time.sleep(0.05)
-        assert any(m == mode_on for _, m in controller.received)  # its LEDs are driven through rtmidi as before
+        assert any(m == mode_on for _, m in controller.received)  # its LEDs, through the audio server's leds_1
+        # SysEx of any length up to the bound goes out whole through the server's LED output; a longer one is
+        # refused with one sentence, counted and said, and nothing of it is sent.
+        device = next(iter(midi.devices.values()))
+        assert device.midi_out.name == "liveengine:leds_1" and "liveengine:leds_1" in {
+            p.name for p in controller.client.get_all_connections(controller.in_name)}
+        longest = bytes([0xF0, *(i % 128 for i in range(MAX_SYSEX_OUT - 2)), 0xF7])
+        midi._send(device, [list(longest), [0xF0, *([1] * MAX_SYSEX_OUT), 0xF7]])
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not any(m == longest for _, m in controller.received):
+            time.sleep(0.05)
+        assert any(m == longest for _, m in controller.received)
+        assert engine.server_midi().refused == 1 and midi.counters.led_errors == 1
+        assert any(f"refused: a SysEx of {MAX_SYSEX_OUT + 2} bytes is longer than the {MAX_SYSEX_OUT} bytes" in r for r in reports), reports
+        assert all(len(m) <= MAX_SYSEX_OUT for _, m in controller.received)
         controller.send_at(controller.frame_time() + 4 * PERIOD, bytes([0x90, 11 + 10 * 2 + 3, 100]))  # pad (2, 3) on the Launchpad's layout
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and midi.counters.handled < 1:
