@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -51,8 +52,35 @@ def controller(name: str) -> None:
             time.sleep(max(0.0, at + 0.5 - time.monotonic()))
             tester.send_at(tester.frame_time() + 2 * PERIOD, bytes([0x90, 11, 100]))  # programmer mode: note 11 = pad (0, 0)
             time.sleep(0.3)
+            # The pad lit white while it sounded; its colour comes back with an LED frame after the sound ends.
+            wait_for(lambda: led_state([m for _, m in list(tester.received)]).get(11) != [127, 127, 127], 3)
         print(json.dumps({"connected": connected, "connected_at": at, "leds_at": leds_at, "written": len(tester.written),
                           "received": [m.hex() for _, m in tester.received]}), flush=True)
+    finally:
+        tester.close()
+
+
+MODE_ON = bytes([0xF0, 0x00, 0x20, 0x29, 0x02, 0x0D, 0x0E, 0x01, 0xF7])  # programmer mode: the profile's setup
+
+
+def stay(name: str) -> None:
+    """A controller that stays while the audio server alone is replaced: says "ready" once it shows the whole
+    LED state, then waits for liveengine to draw it all again (programmer mode, then every pad) and says when."""
+    from liveengine.testing.midi_rig import MidiTester
+
+    tester = MidiTester(name)
+    try:
+        ready = wait_for(lambda: PADS <= set(led_state([m for _, m in list(tester.received)])), 10)
+        first = len(tester.received)
+        print(json.dumps({"ready": ready}), flush=True)
+        sys.stdin.readline()  # the audio server has been killed
+
+        def redrawn() -> bool:
+            later = [m for _, m in list(tester.received)[first:]]
+            return MODE_ON in later and PADS <= set(led_state(later[later.index(MODE_ON):]))
+
+        redrawn_at = time.monotonic() if wait_for(redrawn, 30) else None  # the new audio server may take a while on a busy machine
+        print(json.dumps({"redrawn_at": redrawn_at, "received": [m.hex() for _, m in tester.received[first:]]}), flush=True)
     finally:
         tester.close()
 
@@ -105,6 +133,19 @@ def main(patch_path: str, name: str) -> dict:
         result["handled_after"] = wait_for(lambda: midi.counters.handled == 2, 5)
         result["server_started_after"] = midi.counters.server_started
         result["hits"] = [h.pad for h in engine.hits]
+        # The audio server alone is replaced (SIGKILL) while the controller stays: its LED output is new, so
+        # the patch bay connects it again and the LED thread draws the whole state again.
+        staying = subprocess.Popen([sys.executable, __file__, "stay", name], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        result["stay_ready"] = json.loads(staying.stdout.readline())["ready"]
+        restarts = engine.server.restarts
+        os.kill(engine.server.pid, signal.SIGKILL)
+        staying.stdin.write("killed\n")
+        staying.stdin.flush()
+        result["server_back"] = wait_for(lambda: engine.server.restarts > restarts, 20)
+        server_back_at = time.monotonic()
+        result["stay"] = json.loads(staying.communicate(timeout=30)[0].strip().splitlines()[-1])
+        if result["stay"]["redrawn_at"] is not None:
+            result["seconds_redrawn_after_server_back"] = result["stay"]["redrawn_at"] - server_back_at
         # The LED state liveengine shows with no pad sounding (the stand-in has gone, and its device with it).
         launchpad = load_profiles()["launchpad-mini-mk3"]
         colours = pad_colours(launchpad, engine.grid_shape(), engine.pad_descriptions(), set(), engine.render_progress())
@@ -121,5 +162,7 @@ def main(patch_path: str, name: str) -> dict:
 if __name__ == "__main__":
     if sys.argv[1] == "controller":
         controller(sys.argv[2])
+    elif sys.argv[1] == "stay":
+        stay(sys.argv[2])
     else:
         print(json.dumps(main(sys.argv[1], sys.argv[2])))

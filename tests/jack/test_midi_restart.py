@@ -45,3 +45,9 @@ def test_midi_inputs_come_back_after_a_jack_restart_and_a_note_plays(jack_server
         assert led_state(received) == expected, life
     assert result["after"]["leds_at"] is not None and result["after"]["leds_at"] - result["after"]["connected_at"] < 2.0, result["after"]
     assert result["after"]["leds_at"] - result["jack_back_at"] < 2.0, result
+    # The audio server alone killed and replaced while the controller stays: its new LED output is connected
+    # again, the redraw is said, and the stand-in shows programmer mode and every pad again within 2 s.
+    assert result["stay_ready"] and result["server_back"], result
+    assert any("LEDs of LPMiniMK3:LPMiniMK3 MIDI out drawn again in full" in r and "connected again" in r for r in reports), reports
+    assert result.get("seconds_redrawn_after_server_back", 99) < 2.0, (result["stay"], reports, done.stderr[-3000:])
+    assert led_state([bytes.fromhex(m) for m in result["stay"]["received"]]) == expected

@@ -57,7 +57,7 @@ def test_notes_read_by_the_server_sound_exactly_one_period_after_their_frame(jac
 
     from liveengine.control.midi.input import MidiInput
     from liveengine.control.midi.mapping import MidiSettings
-    from liveengine.testing.jack_rig import Capture, onsets
+    from liveengine.testing.jack_rig import Capture, onsets, wait_for
 
     patch = load_patch(short_patch(extra_engine='render_in = "thread"'))
     engine = Engine(patch)
@@ -74,6 +74,8 @@ def test_notes_read_by_the_server_sound_exactly_one_period_after_their_frame(jac
         capture.connect_from("liveengine")
         midi.start()
         assert any("stand-in:pads out connected to the audio server's liveengine:midi_in_1" in r for r in reports), reports
+        # The MIDI thread publishes the note table on its next pass (a busy machine delayed that past the first note).
+        assert wait_for(lambda: engine.shared.note_slots[0, 36 + 8 * 2 + 3] != 0, 5)
         capture.start()
         time.sleep(0.1)
         rng = random.Random(14)

@@ -433,9 +433,9 @@ class MidiInput:
         if now - self._last_report < REPORT_SECONDS:
             return
         c = self.counters
-        totals = (c.flood_dropped, c.parse.oversize, c.parse.stray_bytes, c.engine_rejected, c.bad)
+        totals = (c.flood_dropped, c.parse.oversize, c.parse.stray_bytes, c.engine_rejected, c.bad, c.led_errors)
         labels = ("dropped (over the rate limit)", "oversize events", "stray bytes", "refused by the engine (queue full or pad not rendered)",
-                  "invalid for the loaded patch")
+                  "invalid for the loaded patch", "LED messages not sent (refused, or the port gone)")
         if self.server:  # what the audio server's own parser, event FIFO and MIDI outputs lost
             server = self.engine.shared.counter
             totals += (server("midi_stray"), server("midi_sysex_unterminated"), server("midi_sysex_oversize"), server("events_dropped"),
@@ -687,9 +687,12 @@ class MidiInput:
             else:
                 wanted = pad_colours(device.profile, shape, descriptions, playing, progress)
             changes = {note: rgb for note, rgb in wanted.items() if device.sent.get(note) != rgb}
-            if changes and self._send(device, device.encoder.frame(changes)):
-                device.sent.update(changes)
-            if whole and why:
+            done = not device.needs_setup  # a setup message was dropped: the next frame starts again
+            if changes and done:
+                done = self._send(device, device.encoder.frame(changes))
+                if done:
+                    device.sent.update(changes)
+            if whole and why and done:  # said once it went out whole (a FIFO that stays full is counted, not said every frame)
                 self.counters.led_redraws += 1
                 self.report(f"MIDI: LEDs of {device.name} drawn again in full on {device.out_name} "
                             f"({self.counters.led_messages - sent_before} messages): {why}")
