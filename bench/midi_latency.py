@@ -9,7 +9,9 @@ fixed sound (`bench_fixed_sound`): the centre pad of a 9x9 grid over the drum mo
 zoom and rotation leave where it is, so the knob sweep of the performance load re-renders every other
 pad but never changes this one's sound (it starts at full level on its first sample). Quiet, under the
 performance load, and under the load with busy neighbours as bench/server_load.py makes them; writes
-bench/results_midi_fixed.json, with what else ran on the machine meanwhile.
+bench/results_midi_fixed.json, with what else ran on the machine meanwhile. `--rise` adds, rendered offline,
+how far after its aligned transient each sound the load passes through reaches the capture's threshold:
+the latency each note would show if the engine placed every transient exactly (rise_to_threshold).
 
 A stand-in controller (liveengine/testing/midi_rig.py) writes each note-on at a known JACK
 frame, at a random offset inside its cycle, into liveengine's rtmidi JACK input; a capture
@@ -279,6 +281,37 @@ def bench_fixed_sound(tmp: Path, server: str, notes: int = 200, neighbours: int 
             for label, kwargs in modes.items() if only is None or label.startswith(only)}
 
 
+def rise_to_threshold(tmp: Path, settings: int = 120) -> dict:
+    """Why a changing sound spreads the measured latency: for each knob setting the performance load passes
+    through, how many frames after its aligned transient (the first sample above -60 dBFS, which the engine
+    puts on the note's frame + one period) each sound first reaches the capture's onset threshold (1e-3 at
+    the output: the patch's master gain 0.5 halves it). Rendered offline, no JACK; the prediction of each
+    note's latency is one period plus that."""
+    from liveengine.commands import make_command
+    from liveengine.engine import Engine
+    from liveengine.patch import load_patch
+
+    tmp.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for label, size, pad in (("fixed sound, pad (4, 4) of 9x9", FIXED_SIZE, FIXED_PAD), ("changing sound, pad (2, 3) of 8x8", 8, (2, 3))):
+        engine = Engine(load_patch(_patch(tmp, "constant", size)))
+        try:
+            engine.wait_rendered(timeout=120)
+            gain = engine.options.master_gain  # velocity 127 at curve 1.6: gain 1
+            frames: dict[int, int] = {}
+            for i in range(settings):  # the settings _performance_load sweeps through, in its order
+                engine.submit(make_command("/param", ["zoom", 1.0 + 0.5 * ((i % 40) / 40)]))
+                engine.submit(make_command("/param", ["rotation", float((i * 3) % 360)]))
+                engine.wait_rendered(timeout=60)
+                sound = engine.instrument.cache.get(engine.instrument.setting.pad_index(*pad))
+                k = int(np.flatnonzero(np.abs(gain * sound.samples) > 1e-3)[0]) - sound.onset
+                frames[PERIOD + k] = frames.get(PERIOD + k, 0) + 1
+            out[label] = {"predicted_latency_counts": dict(sorted(frames.items())), "settings": settings}
+        finally:
+            engine.stop()
+    return out
+
+
 def main() -> int:
     import argparse
 
@@ -286,12 +319,20 @@ def main() -> int:
     parser.add_argument("--notes", type=int, default=200)
     parser.add_argument("--fixed", action="store_true", help="the audio server's path with one fixed sound (bench_fixed_sound)")
     parser.add_argument("--realtime", action="store_true", help="with --fixed: jackd -R (SCHED_FIFO), as bench/server_load.py's busy-neighbour runs")
+    parser.add_argument("--rise", action="store_true", help="only rise_to_threshold (offline), into bench/results_midi_fixed.json")
     parser.add_argument("--only", help="with --fixed: only the settings whose label starts with this ('quiet', 'performance load, 2')")
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     sys.path.insert(0, str(Path(__file__).resolve().parent))  # server_load's busy neighbours
     from liveengine.testing.jack_rig import start_jackd
 
+    if args.rise:
+        path = Path(__file__).resolve().parent / "results_midi_fixed.json"
+        kept = json.loads(path.read_text()) if path.exists() else {}
+        kept["rise_to_threshold"] = rise_to_threshold(Path(__file__).resolve().parent / "_work")
+        path.write_text(json.dumps(kept, indent=1) + "\n")
+        print(json.dumps(kept["rise_to_threshold"], indent=1))
+        return 0
     name = f"liveengine-midibench-{os.getpid()}"
     server = start_jackd(name, realtime=args.realtime)
     os.environ["JACK_DEFAULT_SERVER"] = name  # inherited by the audio server processes: PortAudio loads only there
