@@ -45,6 +45,8 @@ def test_midi_inputs_come_back_after_a_jack_restart_and_a_note_plays(jack_server
         assert led_state(received) == expected, life
     assert result["after"]["leds_at"] is not None and result["after"]["leds_at"] - result["after"]["connected_at"] < 2.0, result["after"]
     assert result["after"]["leds_at"] - result["jack_back_at"] < 2.0, result
+    back = next(i for i, r in enumerate(reports) if "audio device back" in r)  # and said: reconnected with its LEDs, or redrawn
+    assert any("LEDs on LPMiniMK3:LPMiniMK3 MIDI in" in r or "drawn again in full" in r for r in reports[back + 1 :]), reports
     # The audio server alone killed and replaced while the controller stays: its new LED output is connected
     # again, the redraw is said, and the stand-in shows programmer mode and every pad again within 2 s.
     assert result["stay_ready"] and result["server_back"], result
