@@ -9,8 +9,11 @@ the cycle into the JACK MIDI output buffer of their port, at their offset, in fr
 a frame, in the order they were queued (JACK wants a port's events in time order; a controller wants
 its mode switch before the colours). A message for a later cycle waits in the table; one whose frame
 has passed goes out at the cycle's first frame and is counted late (frame -1 asks for the next cycle
-and is not late); a full table leaves the rest in the FIFO for the next cycle (counted, never lost
-while the FIFO holds them); a message the port's buffer has no room for is lost and counted (full).
+and is not late). Nothing is lost for want of room in one cycle: a full table leaves the rest in the
+FIFO, and once a port's buffer for this cycle is full, that port's remaining messages wait in the
+table for the next cycle, in order (both counted as `midi_out_waited`; a controller's whole LED state
+drawn at once can be more than one cycle's buffer). Only a message that does not fit even an empty
+buffer, or names a port the server does not have, is lost (counted as `midi_out_full`).
 
 The byte ring is handed back as the server is done with it: `midi_out_bytes_read` is the start of the
 oldest long message still waiting in the table, or, with none waiting, the end of the newest one
@@ -41,7 +44,7 @@ class MidiOutQueue:
         self._counters = state.counters
         index = state.counter_index
         self._i_written, self._i_late, self._i_full = index["midi_out_written"], index["midi_out_late"], index["midi_out_full"]
-        self._i_sysex = index["midi_out_sysex"]
+        self._i_sysex, self._i_waited = index["midi_out_sysex"], index["midi_out_waited"]
         self.pending: list = []  # records (tuples); at most PENDING
         self._due: list = []
 
@@ -58,8 +61,8 @@ class MidiOutQueue:
                     record = pending[i]
                     if record[_SIZE] > 3:
                         self._drained_end = record[_AT] + record[_SIZE]
-        elif self.fifo.waiting() > 0:  # the table is full and more wait
-            self._counters[self._i_full] += 1
+        elif self.fifo.waiting() > 0:  # the table is full and more wait in the FIFO
+            self._counters[self._i_waited] += 1
         if not pending:
             self._release(self._drained_end)
             return
@@ -80,24 +83,36 @@ class MidiOutQueue:
             if len(due) > 1:
                 due.sort()  # by frame, then the order queued (seq is unique)
             counters = self._counters
+            wrote = blocked = 0  # bit p: port p was written this cycle / its buffer is full for this cycle
             for record in due:
-                frame = record[_FRAME]
-                offset = frame - start
-                if offset < 0:
-                    offset = 0
-                    if frame >= 0:
-                        counters[self._i_late] += 1
+                port = record[_PORT]
+                bit = 1 << port
                 size = record[_SIZE]
-                if size > 3:
-                    written = sink.write_sysex(record[_PORT], offset, self.ring, record[_AT] % self._ring_size, size)
+                if not blocked & bit:
+                    frame = record[_FRAME]
+                    offset = frame - start
+                    if offset < 0:
+                        offset = 0
+                    if size > 3:
+                        written = sink.write_sysex(port, offset, self.ring, record[_AT] % self._ring_size, size)
+                    else:
+                        written = sink.write_midi(port, offset, size, record[_STATUS], record[_DATA1], record[_DATA2])
                     if written:
-                        counters[self._i_sysex] += 1
-                else:
-                    written = sink.write_midi(record[_PORT], offset, size, record[_STATUS], record[_DATA1], record[_DATA2])
-                if written:
-                    counters[self._i_written] += 1
-                else:
-                    counters[self._i_full] += 1  # the port's buffer for this cycle is full (or no such port)
+                        wrote |= bit
+                        counters[self._i_written] += 1
+                        if size > 3:
+                            counters[self._i_sysex] += 1
+                        if 0 <= frame < start:
+                            counters[self._i_late] += 1
+                        continue
+                    if not wrote & bit:  # not even an empty buffer takes it (or no such port): lost
+                        counters[self._i_full] += 1
+                        continue
+                    blocked |= bit
+                pending.append(record)  # the port's buffer is full this cycle: it and what follows wait, in order
+                counters[self._i_waited] += 1
+                if size > 3 and (oldest < 0 or record[_AT] < oldest):
+                    oldest = record[_AT]
             due.clear()
         self._release(oldest if oldest >= 0 else self._drained_end)
 

@@ -14,12 +14,17 @@ BLOCK = 128
 
 
 class Sink:
-    """What the JACK backend does with each message, kept: (port, frame, bytes). `room` messages fit a cycle."""
+    """What the JACK backend does with each message, kept: (port, frame, bytes). `room` messages fit one port's
+    buffer in a cycle (JACK's buffers are per port and per cycle)."""
 
     def __init__(self, room: int = 1000) -> None:
         self.got: list[tuple[int, int, bytes]] = []
         self.room = room
+        self.left: dict[int, int] = {}
         self.start = 0
+
+    def cycle(self, start: int) -> None:
+        self.start, self.left = start, {}
 
     def write_midi(self, port, offset, size, status, data1, data2):
         return self._keep(port, offset, bytes([status, data1, data2][:size]))
@@ -29,9 +34,9 @@ class Sink:
         return self._keep(port, offset, bytes(ring[at : at + head]) + bytes(ring[: size - head]))
 
     def _keep(self, port, offset, data):
-        if self.room <= 0:
+        if self.left.get(port, self.room) <= 0:
             return False
-        self.room -= 1
+        self.left[port] = self.left.get(port, self.room) - 1
         self.got.append((port, self.start + offset, data))
         return True
 
@@ -43,7 +48,7 @@ def shared(ring: int = 1024) -> SharedState:
 
 def run(queue: MidiOutQueue, sink: Sink, blocks: int, first: int = 0) -> None:
     for block in range(first, first + blocks):
-        sink.start = block * BLOCK
+        sink.cycle(block * BLOCK)
         queue.write_block(block * BLOCK, BLOCK, sink)
 
 
@@ -99,8 +104,24 @@ def test_a_full_ring_drops_and_counts_and_a_replacement_server_never_reuses_byte
     assert producer.put_bytes(ASAP, 1, sysex(300, 6))
     run(queue, sink, 1, first=11)
     assert sink.got == [(1, 11 * BLOCK, sysex(300, 6))] and state.midi_out_bytes_read.load() == 900
-    # A port buffer with no room: the message is lost and counted (the LED thread then draws everything again).
+    # A message not even an empty port buffer takes is lost and counted (the LED thread then draws everything again).
     sink.room = 0
     assert producer.put_bytes(ASAP, 1, sysex(100, 7))
     run(queue, sink, 1, first=12)
     assert state.counter("midi_out_full") == 1 and state.midi_out_bytes_read.load() == 1000
+
+
+def test_what_a_full_port_buffer_cannot_take_waits_for_the_next_cycle_in_order_and_other_ports_go_on():
+    state = shared(ring=1024)
+    producer, queue, sink = ServerMidiFifo(state), MidiOutQueue(state), Sink(room=2)
+    a, b, c = sysex(200, 1), sysex(200, 2), sysex(200, 3)
+    for message in (a, b, c):
+        assert producer.put_bytes(ASAP, 1, message)
+    assert producer.put_bytes(ASAP, 0, [0x90, 36, 100])
+    run(queue, sink, 1)
+    assert sink.got == [(1, 0, a), (1, 0, b), (0, 0, bytes([0x90, 36, 100]))]
+    assert state.midi_out_bytes_read.load() == 400  # c's bytes are still needed
+    run(queue, sink, 1, first=1)
+    assert sink.got[3:] == [(1, BLOCK, c)] and state.midi_out_bytes_read.load() == 600
+    c_ = state.counter
+    assert (c_("midi_out_written"), c_("midi_out_waited"), c_("midi_out_full"), c_("midi_out_late")) == (4, 1, 0, 0)

@@ -442,7 +442,7 @@ class MidiInput:
                        c.led_dropped, server("midi_out_full"))
             labels += ("stray bytes in the audio server", "SysEx cut short by a status byte", "oversize SysEx",
                        "messages dropped (event FIFO full)", "LED messages dropped (MIDI-out FIFO full)",
-                       "MIDI-out messages the audio server could not write (a port's buffer or its table full)")
+                       "MIDI-out messages the audio server could not write (larger than a JACK MIDI buffer, or no such port)")
         if totals != self._reported:
             new = [t - r for t, r in zip(totals, self._reported or (0,) * len(totals))]
             self._reported = totals
