@@ -219,6 +219,10 @@ class MidiInput:
         self._patch_event.set()
         for thread in self._threads:
             thread.join(timeout=2.0)
+        if self.server:  # nobody keeps the note table now: the server must not start notes from it (and its slots may go)
+            with self._lock:
+                self._by_port = {}
+            self._clear_notes()
         with self._lock:
             devices = list(self.devices.values())
             self.devices.clear()
