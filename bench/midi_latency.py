@@ -173,10 +173,13 @@ def _one_mode(tmp: Path, server: str, notes: int, timing: str, flood_seconds: fl
                 else:
                     kept.append(frame)
             near = [found[(found >= frame) & (found < frame + 1200)] for frame in kept]
+            later = [found[found >= frame] for frame, hits in zip(kept, near) if not len(hits)]
+            unmatched = [int(hits[0] - frame) if len(hits) else None for frame, hits in
+                         zip([f for f, h in zip(kept, near) if not len(h)], later)][:20]  # how far the next onset was
             written = [frame for frame, hits in zip(kept, near) if len(hits)]
             found = np.array([hits[0] for hits in near if len(hits)])
             notes_left_out = {"near_a_missed_capture_cycle": lost, "no_onset_found": len(kept) - len(written),
-                              "capture_cycles_missed": int(missed[::PERIOD].sum())}
+                              "capture_cycles_missed": int(missed[::PERIOD].sum()), "next_onset_of_the_first_20_unmatched": unmatched}
         else:
             audio, first = capture.stop()
             found = onsets(audio[:, 0], min_gap=1200) + first
