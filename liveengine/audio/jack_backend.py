@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from liveengine.audio.backend import ProcessFn
-from liveengine.audio.spec import MIDI_PORTS
+from liveengine.audio.spec import LED_PORT, MIDI_OUTPUTS, MIDI_PORTS
 from liveengine.errors import LiveEngineError
 
 CLIENT_NAME = "liveengine"
@@ -64,10 +64,13 @@ class JackBackend:
         # midi(port, offset, data): each raw MIDI event of this cycle, before the block is computed (set by the server).
         self.midi: Callable[[int, int, object], None] | None = None
         self.midi_out = midi_out
-        self._midi_out_ports: list = []
-        # midi_writer(frames, write): after the block is computed, writes this cycle's MIDI-out messages through
-        # write(port, offset, size, status, data1, data2) -> bool (set by the server: rt/midi_out.py).
-        self.midi_writer: Callable[[int, Callable], None] | None = None
+        # The MIDI outputs by the MIDI-out FIFO's port index (audio/spec.py): midi_out_1 with `midi_out`, an
+        # LED output per MIDI input with `midi_in`; None where there is none.
+        self._midi_out_ports: list = [None] * MIDI_OUTPUTS
+        self._midi_outs: list = []  # the ones that exist, cleared every cycle
+        # midi_writer(frames, sink): after the block is computed, writes this cycle's MIDI-out messages through
+        # this backend's write_midi and write_sysex (set by the server: rt/midi_out.py).
+        self.midi_writer: Callable[[int, object], None] | None = None
         self._scratch = [bytearray(n) for n in range(4)]  # one message's bytes by size: no allocation per event
         # audio_in(samples): the input port's block (a view of JACK's buffer), before the block is computed (set by the server).
         self.audio_in_wanted, self.audio_in_port = audio_in, audio_in_port
@@ -95,7 +98,11 @@ class JackBackend:
             # One port per controller, so each keeps its own profile and running status (see control/midi/server_ports.py).
             self._midi_ports = [client.midi_inports.register(f"midi_in_{i + 1}") for i in range(MIDI_PORTS)]
         if self.midi_out:
-            self._midi_out_ports = [client.midi_outports.register("midi_out_1")]
+            self._midi_out_ports[0] = client.midi_outports.register("midi_out_1")
+        if self.midi_in:  # each controller's LEDs, through this client: they come back with it after a JACK restart
+            for i in range(MIDI_PORTS):
+                self._midi_out_ports[LED_PORT + i] = client.midi_outports.register(f"leds_{i + 1}")
+        self._midi_outs = [port for port in self._midi_out_ports if port is not None]
         if self.audio_in_wanted:
             self._in_port = client.inports.register("in_1")
         client.set_process_callback(self._callback)
@@ -118,8 +125,9 @@ class JackBackend:
         if self._in_port is not None:
             self.description += f", audio input {self._in_port.shortname}{in_note}"
         if self._midi_ports:  # made again by every new server (after a JACK restart too): say so
-            self.description += f", MIDI inputs {self._midi_ports[0].shortname}..{self._midi_ports[-1].shortname}"
-        if self._midi_out_ports:
+            self.description += (f", MIDI inputs {self._midi_ports[0].shortname}..{self._midi_ports[-1].shortname}"
+                                 f" with LED outputs leds_1..leds_{MIDI_PORTS}")
+        if self._midi_out_ports[0] is not None:
             self.description += f", MIDI output {self._midi_out_ports[0].shortname}"
 
     def _callback(self, frames: int) -> None:
@@ -142,16 +150,16 @@ class JackBackend:
         self._process(block, frames, entered, lateness, xrun)
         for i, port in enumerate(self._ports):
             port.get_array()[:] = block[:, i]
-        if self._midi_out_ports:
-            for port in self._midi_out_ports:
+        if self._midi_outs:
+            for port in self._midi_outs:
                 port.clear_buffer()  # every cycle, written or not
             if self.midi_writer is not None:
-                self.midi_writer(frames, self._write_midi)
+                self.midi_writer(frames, self)
         self._late = client.frames_since_cycle_start >= frames  # counted with the next block
 
-    def _write_midi(self, port: int, offset: int, size: int, status: int, data1: int, data2: int) -> bool:
-        """One message into this cycle's buffer of output `port` (audio thread); False if there is no room."""
-        if not 0 <= port < len(self._midi_out_ports) or not 1 <= size <= 3:
+    def write_midi(self, port: int, offset: int, size: int, status: int, data1: int, data2: int) -> bool:
+        """One short message into this cycle's buffer of output `port` (audio thread); False if there is no room."""
+        if not 0 <= port < MIDI_OUTPUTS or not 1 <= size <= 3 or self._midi_out_ports[port] is None:
             return False
         buffer = self._midi_out_ports[port].reserve_midi_event(offset, size)
         if len(buffer) < size:
@@ -163,6 +171,20 @@ class JackBackend:
         if size > 2:
             scratch[2] = data2
         buffer[:size] = scratch
+        return True
+
+    def write_sysex(self, port: int, offset: int, ring, at: int, size: int) -> bool:
+        """One long message, `size` bytes of the byte `ring` from index `at` (wrapping), into this cycle's buffer
+        of output `port` (audio thread); False if there is no room."""
+        if not 0 <= port < MIDI_OUTPUTS or self._midi_out_ports[port] is None:
+            return False
+        buffer = self._midi_out_ports[port].reserve_midi_event(offset, size)
+        if len(buffer) < size:
+            return False
+        head = min(size, len(ring) - at)
+        buffer[:head] = ring[at : at + head]
+        if head < size:
+            buffer[head:size] = ring[: size - head]
         return True
 
     def now(self) -> float:

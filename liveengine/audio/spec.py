@@ -9,6 +9,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 MIDI_PORTS = 4  # MIDI inputs of a server that reads MIDI (native JACK): one per controller
+# The server's MIDI outputs by index (the MIDI-out FIFO's `port`): 0 is midi_out_1 (the groove's notes, with
+# `midi_out`); LED_PORT + i is leds_{i+1}, the LED output of the controller on midi_in_{i+1} (with `midi_in`).
+LED_PORT = 1
+MIDI_OUTPUTS = LED_PORT + MIDI_PORTS
 BACKEND_KINDS = ("sounddevice", "jack")
 
 
@@ -22,7 +26,7 @@ class DeviceSpec:
     jack_ports: tuple[str, ...] = field(default_factory=tuple)
     fallback: str | int = ""  # PortAudio device to use when `device` is gone
     servername: str | None = None  # JACK server name (native JACK); None: $JACK_DEFAULT_SERVER or "default"
-    midi_in: bool = False  # native JACK: a MIDI input port read inside the process callback (rt/midi_bytes.py)
+    midi_in: bool = False  # native JACK: MIDI inputs read inside the process callback (rt/midi_bytes.py), each with an LED output
     midi_out: bool = False  # native JACK: a MIDI output port written inside the process callback (rt/midi_out.py)
     audio_in: bool = False  # an audio input for timbre transfer: JACK port `in_1` (native JACK), or the device's first input (PortAudio duplex)
     audio_in_port: str = ""  # native JACK: the port to connect `in_1` from ("" leaves it for the user to connect)

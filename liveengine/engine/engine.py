@@ -72,6 +72,7 @@ class Engine(GrooveMethods, StreamMethods):
         self._gain = self.options.master_gain  # the last gain sent to the server
         decoder = patch_decoder(patch)
         self.shared = SharedState.create(server_layout(self.options, patch, decoder))
+        self._server_midi = None  # server_midi()
         self.fifo = FifoWriter(self.shared)
         self._events = FifoReader(self.shared, "events")  # what the audio server read (MIDI on JACK), with frames
         self.pool = SamplePool(self.shared)
@@ -284,6 +285,16 @@ class Engine(GrooveMethods, StreamMethods):
 
     def played_by_server(self, pad: int, variation: bool = False) -> None:
         self.player.played_by_server(self.instrument, pad, variation)
+
+    def server_midi(self):
+        """The one producer of the audio server's MIDI-out FIFO (control/midi/out.py ServerMidiFifo), which the
+        groove's notes and the controllers' LEDs share; made on first use."""
+        with self.control:
+            if self._server_midi is None:
+                from liveengine.control.midi.out import ServerMidiFifo
+
+                self._server_midi = ServerMidiFifo(self.shared)
+            return self._server_midi
 
     # ---- the session: state, captures (session.py) ----
     def state(self) -> dict:

@@ -44,7 +44,7 @@ class GrooveMethods:
         from liveengine.control.midi.out import ServerMidiOut
 
         if getattr(device, "midi_out", False):
-            old, self.midi_out = self.midi_out, ServerMidiOut(self.shared)
+            old, self.midi_out = self.midi_out, ServerMidiOut(self.server_midi())
             if old is not None:
                 old.close()
 

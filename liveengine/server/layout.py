@@ -19,6 +19,8 @@ Who writes what (every region has exactly one writer):
 | `slot_taken` | server | control | the generation of a variation the server started from the note table: it plays once |
 | MIDI-out FIFO records (`midi_out`), `midi_out_write` | control | server | MIDI messages to write at their frames on the server's JACK MIDI outputs (`rt/midi_out.py`) |
 | `midi_out_read` | server | control | how far the server has read them |
+| MIDI-out byte ring (`midi_out_ring`) | control | server | the bytes of the MIDI-out records longer than 3 bytes (SysEx: controller LEDs), written before their record |
+| `midi_out_bytes_read` | server | control | the ring position before which the server needs no byte any more |
 
 Words that publish other data to the other process are atomic (`AtomicWord`);
 everything else is plain numpy memory, written before (and read after) the
@@ -71,30 +73,34 @@ class Record(NamedTuple):
 
 assert Record._fields == RECORD.names
 
-# MIDI-out records: one short MIDI message (1 to 3 bytes) for an output port at an engine frame (32 bytes).
-# Generic on purpose: the groove's notes now, a controller's LED messages could go the same way.
+# MIDI-out records: one MIDI message for an output port at an engine frame (32 bytes). Short messages (1 to 3
+# bytes: the groove's notes, note-on LED colours) carry their bytes; a longer one (a SysEx: LED colours, a mode
+# switch) has its bytes in the `midi_out_ring` at `at`, written before the record that publishes them.
 MIDI_OUT_RECORD = np.dtype([
-    ("frame", "<i8"),  # engine frame to write it at (a past frame: at the start of the next block, counted late)
-    ("port", "<i4"),  # the server's MIDI output (0 = midi_out_1)
-    ("size", "<i4"),  # bytes used: 1..3
-    ("status", "<i4"),
-    ("data1", "<i4"),
-    ("data2", "<i4"),
-    ("spare", "<i4"),
+    ("frame", "<i8"),  # engine frame to write it at (a past frame: at the start of the next block, counted late; -1: as soon as possible)
+    ("seq", "<i8"),  # the producer's count: messages of one frame go out in the order they were queued
+    ("at", "<i8"),  # size > 3: where its bytes start in the byte ring (a position that only grows; the ring index is at % size)
+    ("port", "<i2"),  # the server's MIDI output (audio/spec.py: 0 = midi_out_1, LED_PORT + i = leds_{i+1})
+    ("size", "<i2"),  # bytes: 1..3 here, up to MAX_SYSEX_OUT in the ring
+    ("status", "u1"),
+    ("data1", "u1"),
+    ("data2", "u1"),
+    ("spare", "u1"),
 ])
+MAX_SYSEX_OUT = 1024  # bytes: the longest message the server writes (a Launchpad's 81-pad colour SysEx is 412)
 assert MIDI_OUT_RECORD.itemsize == 32
 
 # Atomic words, one per 64-byte line so the two processes never share a line they both write.
 # `blocks` is the server's heartbeat and publishes the block it counts: its frame, clock entry, counters.
 WORDS = ("fifo_write", "fifo_read", "blocks", "rec_written", "stream_write", "stream_read", "events_write", "events_read",
-         "note_table_seq", "midi_out_write", "midi_out_read", "stream_in_write")
+         "note_table_seq", "midi_out_write", "midi_out_read", "stream_in_write", "midi_out_bytes_read")
 # Server counters (plain int64 stores; readers may see a block-old value).
 COUNTERS = ("frame", "first_block", "xruns", "late_commands", "schedule_full", "callback_errors", "stale_commands", "voices_sounding",
             "voices_fading", "steals", "hard_cuts", "error_seq", "pid", "drained", "started_frame", "limited_blocks",
             "rec_resumed_from",  # a replacement server: the last frame its predecessor recorded (the gap's start)
             "stream_underruns", "stream_fades", "events_dropped",
             "midi_messages", "midi_stray", "midi_sysex_unterminated", "midi_sysex_oversize",
-            "midi_out_written", "midi_out_late", "midi_out_full")
+            "midi_out_written", "midi_out_late", "midi_out_full", "midi_out_sysex", "midi_out_waited")
 FLOATS = ("peak", "level", "gain", "stream_gain")  # stream_gain: the stream voice's gain, 0 while off (a replacement server resumes it)
 CLOCK_RING = 64
 ERROR_BYTES = 480
@@ -116,6 +122,7 @@ class Layout:
     stream_in_frames: int = 1 << 14  # 0.34 s at 48 kHz of audio input a producer may fall behind by
     events_capacity: int = 1024
     midi_out_capacity: int = 1024
+    midi_out_ring_bytes: int = 1 << 15  # the SysEx byte ring: 32 full-size messages, a full redraw of 4 Launchpads 4 times over
 
     @property
     def envelope_len(self) -> int:
@@ -136,6 +143,7 @@ class Layout:
                  ("fifo", RECORD, (self.fifo_capacity,)),
                  ("events", RECORD, (self.events_capacity,)),
                  ("midi_out", MIDI_OUT_RECORD, (self.midi_out_capacity,)),
+                 ("midi_out_ring", np.uint8, (self.midi_out_ring_bytes,)),
                  ("stream", np.float32, (self.stream_frames,)),
                  ("stream_in", np.float32, (self.stream_in_frames,)),
                  ("note_slots", np.int64, (MIDI_PORTS, 128)),  # (slot generation << 16) | slot; 0: the control process plays it

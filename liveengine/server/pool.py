@@ -6,8 +6,11 @@ slot and the slot's generation is bumped; every command that names a slot
 carries that generation, and the server drops (and counts) a command whose
 generation is stale. A slot is freed only when nothing can still name it: its
 buffer is gone on the control side, the server has read every command that named
-it, their target frames have passed, and no voice is playing it (the server's
-per-slot voice count). Nothing is allocated or freed at full size on the audio
+it, their target frames have passed, no voice is playing it (the server's
+per-slot voice count), and the note table does not name it (the audio server starts MIDI
+notes from it by itself: a table the MIDI thread has not refreshed yet, on a busy machine, then
+plays the pad's previous render at the note's frame instead of leaving the note to a round trip
+through the control process that would be late). Nothing is allocated or freed at full size on the audio
 thread: the server only takes views of slots that already exist.
 """
 
@@ -102,9 +105,16 @@ class SamplePool:
         frame = state.counter("frame")
         refs = state.slot_refs
         keep = []
+        in_table = None  # the slots the note table names, read once if needed
         for slot, since in self._retiring:
             count, target = self._last_named.get(slot, (-1, -(1 << 62)))
             if now - since < GRACE_SECONDS or count >= read or target >= frame or refs[slot] > 0:
+                keep.append((slot, since))
+                continue
+            if in_table is None:
+                table = state.note_slots
+                in_table = set((table[table != 0] & 0xFFFF).tolist())  # entries: (generation << 16) | slot
+            if slot in in_table:
                 keep.append((slot, since))
                 continue
             self._last_named.pop(slot, None)

@@ -48,7 +48,7 @@ def warm_up(options) -> None:
 
     scratch = SharedState.create(Layout(fifo_capacity=16, slots=2, slot_frames=4096, record_frames=4096,
                                         channels=options.channels, timing_history=64, stream_frames=4096,
-                                        events_capacity=16, midi_out_capacity=16), label="warm-up")
+                                        events_capacity=16, midi_out_capacity=16, midi_out_ring_bytes=64), label="warm-up")
     from liveengine.rt.core import RealtimeCore
 
     core = RealtimeCore(options, scratch)
@@ -68,9 +68,25 @@ def warm_up(options) -> None:
         core.process(out, options.blocksize, block * options.blocksize / options.samplerate)
     from liveengine.rt.midi_out import MidiOutQueue
 
-    midi_out = MidiOutQueue(scratch)  # the MIDI-out path too (rt/midi_out.py)
-    FifoWriter(scratch, "midi_out").put((3, 0, 3, 0x90, 36, 100, 0))
-    midi_out.write_block(0, options.blocksize, lambda *message: True)
+    midi_out = MidiOutQueue(scratch)  # the MIDI-out path too (rt/midi_out.py), short and long messages
+    scratch.midi_out_ring[60:64] = scratch.midi_out_ring[:4] = (0xF0, 0x7D, 0x01, 0xF7)
+    warm_fifo = FifoWriter(scratch, "midi_out")
+    warm_fifo.put((3, 0, 0, 0, 3, 0x90, 36, 100, 0))
+    warm_fifo.put((-1, 1, 60, 1, 8, 0, 0, 0, 0))  # a long message across the ring's end
+    warm_fifo.put((3 * options.blocksize, 2, 68, 1, 4, 0, 0, 0, 0))  # one that waits a cycle
+
+    class Sink:
+        @staticmethod
+        def write_midi(*message):
+            return True
+
+        @staticmethod
+        def write_sysex(port, offset, ring, at, size):
+            head = min(size, len(ring) - at)
+            return len(bytes(ring[at : at + head])) + len(bytes(ring[: size - head])) == size
+
+    for block in range(4):
+        midi_out.write_block(block * options.blocksize, options.blocksize, Sink)
     del core, fifo, midi_out
     scratch.close()
 
@@ -127,11 +143,11 @@ def main() -> None:
         backend = spec.create()
         if spec.midi_in:
             backend.midi = core.midi_in
-        if spec.midi_out:
+        if spec.midi_out or spec.midi_in:  # the groove's notes, the controllers' LEDs
             from liveengine.rt.midi_out import MidiOutQueue
 
             midi_out = MidiOutQueue(state)
-            backend.midi_writer = lambda frames, write: midi_out.write_block(core.frame - frames, frames, write)  # after the block
+            backend.midi_writer = lambda frames, sink: midi_out.write_block(core.frame - frames, frames, sink)  # after the block
         if spec.audio_in:
             backend.audio_in = core.audio_in
         backend.start(core.process)

@@ -2,15 +2,17 @@
 talked to, so one process must not outlive its server's restart as a client that needs cycles).
 
 This child owns a JACK server, plays the engine with its MIDI read in the audio server, kills the JACK
-server, starts it again, and prints what happened as JSON. The controller is a stand-in run in a
-process of its own for each life of the JACK server (`controller` mode): it waits until liveengine has
-connected it to one of the audio server's MIDI inputs, says when, and plays one note.
+server, starts it again, and prints what happened as JSON. The controller is a stand-in Launchpad Mini
+MK3 (by its port names) run in a process of its own for each life of the JACK server (`controller`
+mode): it waits until liveengine has connected it to one of the audio server's MIDI inputs, says when,
+plays one note, and keeps every LED message it received and when it had a colour for every pad.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -18,21 +20,67 @@ import time
 from liveengine.testing.jack_rig import PERIOD, RATE, start_jackd, wait_for
 
 
+LED_SYSEX = bytes([0xF0, 0x00, 0x20, 0x29, 0x02, 0x0D, 0x03])  # the Launchpad's lighting SysEx, colour specs follow
+PADS = {10 * (r + 1) + c + 1 for r in range(8) for c in range(8)}  # its programmer-mode notes 11..88
+
+
+def led_state(messages: list[bytes]) -> dict[int, list[int]]:
+    """note -> [r, g, b] (0..127) as the Launchpad would show it after these messages (lighting SysEx only)."""
+    state: dict[int, list[int]] = {}
+    for data in messages:
+        if data.startswith(LED_SYSEX) and data.endswith(b"\xf7"):
+            body = data[len(LED_SYSEX) : -1]
+            for i in range(0, len(body) - 4, 5):
+                state[body[i + 1]] = list(body[i + 2 : i + 5])
+    return state
+
+
 def controller(name: str) -> None:
     from liveengine.testing.midi_rig import MidiTester
 
-    tester = MidiTester(name, client="stand-in", port="pads")
+    tester = MidiTester(name)  # named like a Launchpad Mini MK3: its profile drives LEDs by SysEx
     try:
         connected = wait_for(lambda: any(p.name.startswith("liveengine:midi_in_")
                                          for p in tester.client.get_all_connections(tester.out)), 10)
         at = time.monotonic()
+        leds_at = None
         if connected:
             # liveengine connected us; it registers the controller and publishes its note table to the audio
             # server a moment later (a note before that plays through the control process instead).
-            time.sleep(0.5)
-            tester.send_at(tester.frame_time() + 2 * PERIOD, bytes([0x90, 36, 100]))  # generic profile: note 36 = pad (0, 0)
+            if wait_for(lambda: PADS <= set(led_state([m for _, m in list(tester.received)])), 3):
+                leds_at = time.monotonic()
+            time.sleep(max(0.0, at + 0.5 - time.monotonic()))
+            tester.send_at(tester.frame_time() + 2 * PERIOD, bytes([0x90, 11, 100]))  # programmer mode: note 11 = pad (0, 0)
             time.sleep(0.3)
-        print(json.dumps({"connected": connected, "connected_at": at, "written": len(tester.written)}), flush=True)
+            # The pad lit white while it sounded; its colour comes back with an LED frame after the sound ends.
+            wait_for(lambda: led_state([m for _, m in list(tester.received)]).get(11) != [127, 127, 127], 3)
+        print(json.dumps({"connected": connected, "connected_at": at, "leds_at": leds_at, "written": len(tester.written),
+                          "received": [m.hex() for _, m in tester.received]}), flush=True)
+    finally:
+        tester.close()
+
+
+MODE_ON = bytes([0xF0, 0x00, 0x20, 0x29, 0x02, 0x0D, 0x0E, 0x01, 0xF7])  # programmer mode: the profile's setup
+
+
+def stay(name: str) -> None:
+    """A controller that stays while the audio server alone is replaced: says "ready" once it shows the whole
+    LED state, then waits for liveengine to draw it all again (programmer mode, then every pad) and says when."""
+    from liveengine.testing.midi_rig import MidiTester
+
+    tester = MidiTester(name)
+    try:
+        ready = wait_for(lambda: PADS <= set(led_state([m for _, m in list(tester.received)])), 10)
+        first = len(tester.received)
+        print(json.dumps({"ready": ready}), flush=True)
+        sys.stdin.readline()  # the audio server has been killed
+
+        def redrawn() -> bool:
+            later = [m for _, m in list(tester.received)[first:]]
+            return MODE_ON in later and PADS <= set(led_state(later[later.index(MODE_ON):]))
+
+        redrawn_at = time.monotonic() if wait_for(redrawn, 30) else None  # the new audio server may take a while on a busy machine
+        print(json.dumps({"redrawn_at": redrawn_at, "received": [m.hex() for _, m in tester.received[first:]]}), flush=True)
     finally:
         tester.close()
 
@@ -46,7 +94,9 @@ def play_one_note(name: str) -> dict:
 
 def main(patch_path: str, name: str) -> dict:
     from liveengine.audio.spec import DeviceSpec
+    from liveengine.control.midi.feedback import pad_colours
     from liveengine.control.midi.input import MidiInput
+    from liveengine.control.midi.profiles import load_profiles
     from liveengine.control.midi.mapping import MidiSettings
     from liveengine.engine import Engine
     from liveengine.patch import load_patch
@@ -75,6 +125,7 @@ def main(patch_path: str, name: str) -> dict:
         result["noticed_loss"] = wait_for(lambda: engine.device_lost, 10)
         server = start_jackd(name, clear_registry=False, synchronous=False)
         back_at = time.monotonic()
+        result["jack_back_at"] = back_at
         result["audio_back"] = wait_for(lambda: not engine.device_lost, 30)
         result["after"] = after = play_one_note(name)
         if after.get("connected"):
@@ -82,6 +133,24 @@ def main(patch_path: str, name: str) -> dict:
         result["handled_after"] = wait_for(lambda: midi.counters.handled == 2, 5)
         result["server_started_after"] = midi.counters.server_started
         result["hits"] = [h.pad for h in engine.hits]
+        # The audio server alone is replaced (SIGKILL) while the controller stays: its LED output is new, so
+        # the patch bay connects it again and the LED thread draws the whole state again.
+        staying = subprocess.Popen([sys.executable, __file__, "stay", name], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        result["stay_ready"] = json.loads(staying.stdout.readline())["ready"]
+        restarts = engine.server.restarts
+        os.kill(engine.server.pid, signal.SIGKILL)
+        staying.stdin.write("killed\n")
+        staying.stdin.flush()
+        result["server_back"] = wait_for(lambda: engine.server.restarts > restarts, 20)
+        server_back_at = time.monotonic()
+        result["stay"] = json.loads(staying.communicate(timeout=30)[0].strip().splitlines()[-1])
+        if result["stay"]["redrawn_at"] is not None:
+            result["seconds_redrawn_after_server_back"] = result["stay"]["redrawn_at"] - server_back_at
+        # The LED state liveengine shows with no pad sounding (the stand-in has gone, and its device with it).
+        launchpad = load_profiles()["launchpad-mini-mk3"]
+        colours = pad_colours(launchpad, engine.grid_shape(), engine.pad_descriptions(), set(), engine.render_progress())
+        result["leds_sent"] = {str(note): [v >> 1 for v in rgb] for note, rgb in colours.items()}
+        result["led_redraws"] = midi.counters.led_redraws
     finally:
         midi.close()
         engine.stop()
@@ -93,5 +162,7 @@ def main(patch_path: str, name: str) -> dict:
 if __name__ == "__main__":
     if sys.argv[1] == "controller":
         controller(sys.argv[2])
+    elif sys.argv[1] == "stay":
+        stay(sys.argv[2])
     else:
         print(json.dumps(main(sys.argv[1], sys.argv[2])))

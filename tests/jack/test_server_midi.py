@@ -9,6 +9,7 @@ import time
 from liveengine.audio.spec import DeviceSpec
 from liveengine.engine import Engine
 from liveengine.patch import load_patch
+from liveengine.server.layout import MAX_SYSEX_OUT
 from liveengine.testing.jack_rig import PERIOD, RATE
 from liveengine.testing.midi_rig import MidiTester
 
@@ -56,7 +57,7 @@ def test_notes_read_by_the_server_sound_exactly_one_period_after_their_frame(jac
 
     from liveengine.control.midi.input import MidiInput
     from liveengine.control.midi.mapping import MidiSettings
-    from liveengine.testing.jack_rig import Capture, onsets
+    from liveengine.testing.jack_rig import Capture, onsets, wait_for
 
     patch = load_patch(short_patch(extra_engine='render_in = "thread"'))
     engine = Engine(patch)
@@ -73,6 +74,8 @@ def test_notes_read_by_the_server_sound_exactly_one_period_after_their_frame(jac
         capture.connect_from("liveengine")
         midi.start()
         assert any("stand-in:pads out connected to the audio server's liveengine:midi_in_1" in r for r in reports), reports
+        # The MIDI thread publishes the note table on its next pass (a busy machine delayed that past the first note).
+        assert wait_for(lambda: engine.shared.note_slots[0, 36 + 8 * 2 + 3] != 0, 5)
         capture.start()
         time.sleep(0.1)
         rng = random.Random(14)
@@ -120,7 +123,21 @@ def test_a_launchpad_on_the_server_path_gets_its_profile_its_leds_and_plays(jack
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and not any(m == mode_on for _, m in controller.received):
             time.sleep(0.05)
-        assert any(m == mode_on for _, m in controller.received)  # its LEDs are driven through rtmidi as before
+        assert any(m == mode_on for _, m in controller.received)  # its LEDs, through the audio server's leds_1
+        # SysEx of any length up to the bound goes out whole through the server's LED output; a longer one is
+        # refused with one sentence, counted and said, and nothing of it is sent.
+        device = next(iter(midi.devices.values()))
+        assert device.midi_out.name == "liveengine:leds_1" and "liveengine:leds_1" in {
+            p.name for p in controller.client.get_all_connections(controller.in_name)}
+        longest = bytes([0xF0, *(i % 128 for i in range(MAX_SYSEX_OUT - 2)), 0xF7])
+        midi._send(device, [list(longest), [0xF0, *([1] * MAX_SYSEX_OUT), 0xF7]])
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not any(m == longest for _, m in controller.received):
+            time.sleep(0.05)
+        assert any(m == longest for _, m in controller.received)
+        assert engine.server_midi().refused == 1 and midi.counters.led_errors == 1
+        assert any(f"refused: a SysEx of {MAX_SYSEX_OUT + 2} bytes is longer than the {MAX_SYSEX_OUT} bytes" in r for r in reports), reports
+        assert all(len(m) <= MAX_SYSEX_OUT for _, m in controller.received)
         controller.send_at(controller.frame_time() + 4 * PERIOD, bytes([0x90, 11 + 10 * 2 + 3, 100]))  # pad (2, 3) on the Launchpad's layout
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and midi.counters.handled < 1:

@@ -6,7 +6,10 @@ Threads (none of them real-time):
   engine; every SCAN_SECONDS it lists the ports and opens the ones that appeared
   (a controller plugged back in is found by name and reconnected within 2 s) and
   closes the ones that vanished (the engine plays on).
-- `liveengine-midi-leds`: LED_HZ times a second, sends each device's changed pads.
+- `liveengine-midi-leds`: LED_HZ times a second, sends each device's changed pads: through rtmidi,
+  or, when the audio server reads the inputs (native JACK), through the server's LED outputs
+  (`liveengine:leds_N`, control/midi/out.py ServerLedPort), which come back with the server after
+  a JACK restart; the whole state is drawn again then, and after any LED message was lost.
 - `liveengine-midi-patch`: loads a patch asked for by program change, so a slow load
   never holds up the pads.
 
@@ -69,6 +72,8 @@ class MidiCounters:
     unlatched: int = 0  # silent inputs of a latching API unlatched (see LATCHING_APIS)
     led_messages: int = 0
     led_errors: int = 0
+    led_dropped: int = 0  # LED messages the audio server's MIDI-out FIFO or byte ring had no room for
+    led_redraws: int = 0  # whole LED states drawn again (a re-made LED output, a lost message)
     patches_loaded: int = 0
     parse: ParseCounters = field(default_factory=ParseCounters)
 
@@ -117,6 +122,7 @@ class Device:
         self.encoder = LedEncoder(profile)
         self.sent: dict[int, tuple] = {}  # LED note -> colour last sent
         self.needs_setup = midi_out is not None
+        self.redraw_why = ""  # set with needs_setup when the whole state is drawn again: said once it is sent
         # The rate limiter runs on the controller's own clock: rtmidi's delta times summed (or, for what the
         # audio server read, each event's frame), so a flood is measured at the rate it was sent, not at
         # the rate a busy control thread happens to poll.
@@ -129,10 +135,18 @@ class Device:
         self.quiet_wait = UNLATCH_AFTER_SECONDS
         self.unlatch_at = now + UNLATCH_AFTER_SECONDS
 
-    def close(self, pool: ports.PortPool) -> None:
+    def close(self, pool: ports.PortPool | None) -> None:
+        if pool is None:  # the audio server's ports (server_ports.py): nothing of ours to close
+            return
         for port in (self.midi_in, self.midi_out):
             if port is not None:
                 pool.release(port)
+
+    def redraw(self, why: str) -> None:
+        """Draw the whole LED state again at the LED thread's next frame, setup messages included."""
+        if self.midi_out is not None:
+            self.redraw_why = why
+            self.needs_setup = True
 
 
 class MidiInput:
@@ -143,7 +157,7 @@ class MidiInput:
         """`server`: the audio server reads MIDI in its own JACK callback (its engine was started with
         DeviceSpec.jack(midi_in=True)): notes come with their exact frames and input index through the
         engine's event FIFO; this connects each controller to an input of its own (server_ports.py)
-        and drives its LEDs through rtmidi as before."""
+        and drives its LEDs through the server's LED output of the same index; no rtmidi client is made."""
         self.engine = engine
         self.server = server
         self.settings = settings
@@ -167,14 +181,15 @@ class MidiInput:
         self._full_reported: set[str] = set()
         self._patchbay = None
         self._by_port: dict[int, Device] = {}  # the server's MIDI input index -> the controller on it
-        self._reported: tuple = (0,) * 9
+        self._reported: tuple = ()
+        self._out_full_seen = 0  # the audio server's midi_out_full when last looked at (_redraw_after_losses)
         self._last_report = 0.0
 
     # ---- lifecycle ----
     def prepare(self) -> None:
-        """Make the rtmidi clients (LED outputs only, when the server reads the inputs). Call it before
-        any JACK client of this process runs Python (before the engine's audio stream starts): see ports.PortPool."""
-        if self._pool is None:
+        """Make the rtmidi clients (none when the server reads the inputs). Call it before any JACK client
+        of this process runs Python (before the engine's audio stream starts): see ports.PortPool."""
+        if self._pool is None and not self.server:
             self._pool = ports.PortPool(self.api, self._slots)
 
     def start(self) -> None:
@@ -204,6 +219,10 @@ class MidiInput:
         self._patch_event.set()
         for thread in self._threads:
             thread.join(timeout=2.0)
+        if self.server:  # nobody keeps the note table now: the server must not start notes from it (and its slots may go)
+            with self._lock:
+                self._by_port = {}
+            self._clear_notes()
         with self._lock:
             devices = list(self.devices.values())
             self.devices.clear()
@@ -241,8 +260,6 @@ class MidiInput:
         unplugged and plugged back reuses its own); elsewhere MAX_DEVICES of each."""
         if self.api != "jack":
             return MAX_DEVICES, MAX_DEVICES
-        if self.server:
-            return 0, self._slots_for(names)[1]  # the audio server reads the inputs
         return self._slots_for(names)
 
     def _slots_for(self, names: list[str]) -> tuple[int, int]:
@@ -328,12 +345,14 @@ class MidiInput:
                             f"{UNLATCH_MAX_SECONDS:g} s, without a message")
 
     def _scan_server(self) -> None:
-        """Give each wanted controller an input of the audio server (new ones, and all again after a JACK restart)."""
-        from liveengine.control.midi.server_ports import server_port
+        """Give each wanted controller an input of the audio server and its LED output (new ones, and all
+        again after a JACK restart)."""
+        from liveengine.control.midi.out import ServerLedPort
+        from liveengine.control.midi.server_ports import led_port, server_port
 
         try:
-            added, removed, full = self._patchbay.sync(self.wanted, lambda n: skipped(n, self.profiles))
-            outputs = self._pool.outputs()
+            added, removed, full, relinked = self._patchbay.sync(self.wanted, lambda n: skipped(n, self.profiles))
+            outputs = self._patchbay.led_targets() if added else []
         except Exception as exc:  # the JACK server is away: the next scan tries again with a new client
             if "jack" not in self._full_reported:
                 self._full_reported.add("jack")
@@ -353,13 +372,22 @@ class MidiInput:
             if name not in self._full_reported:
                 self._full_reported.add(name)
                 self.report(f"MIDI: {name} not connected: the audio server reads {len(self._by_port)} controllers at most")
+        for index in relinked:  # the server's LED output is new (it or JACK restarted): the controller shows nothing of ours
+            device = self._by_port.get(index)
+            if device is not None:
+                device.redraw(f"its LED output {led_port(index)} was connected again (a new audio server)")
         for name, index in added:
             profile = choose_profile(name, self.profiles, self.settings.profile)
             midi_out = out_name = None
             if profile.leds.get("method", "none") != "none":
                 out_name = ports.pair_output(name, outputs, profile)
-                midi_out = self._pool.open_output_port(out_name) if out_name is not None else None
-                out_name = out_name if midi_out is not None else None
+                if out_name is not None:
+                    try:
+                        self._patchbay.link_leds(index, out_name)
+                        midi_out = ServerLedPort(self.engine.server_midi(), index)
+                    except Exception as exc:  # its input vanished meanwhile, or JACK went away: no LEDs for it
+                        self.report(f"MIDI: cannot connect {led_port(index)} to {out_name} ({type(exc).__name__}); {name} plays without LEDs")
+                        out_name = None
             device = Device(name, None, profile, self._mapper(name, profile), self.counters.parse, midi_out, out_name)
             device.rate = self._frame_bucket()
             with self._lock:
@@ -398,6 +426,8 @@ class MidiInput:
                 next_scan = now + SCAN_SECONDS
                 self._scan()
                 self._report_losses()
+                if self.server:
+                    self._redraw_after_losses()
             if not busy:
                 time.sleep(POLL_SECONDS)
 
@@ -407,21 +437,35 @@ class MidiInput:
         if now - self._last_report < REPORT_SECONDS:
             return
         c = self.counters
-        totals = (c.flood_dropped, c.parse.oversize, c.parse.stray_bytes, c.engine_rejected, c.bad)
+        totals = (c.flood_dropped, c.parse.oversize, c.parse.stray_bytes, c.engine_rejected, c.bad, c.led_errors)
         labels = ("dropped (over the rate limit)", "oversize events", "stray bytes", "refused by the engine (queue full or pad not rendered)",
-                  "invalid for the loaded patch")
-        if self.server:  # what the audio server's own parser and event FIFO lost
+                  "invalid for the loaded patch", "LED messages not sent (refused, or the port gone)")
+        if self.server:  # what the audio server's own parser, event FIFO and MIDI outputs lost
             server = self.engine.shared.counter
-            totals += (server("midi_stray"), server("midi_sysex_unterminated"), server("midi_sysex_oversize"), server("events_dropped"))
+            totals += (server("midi_stray"), server("midi_sysex_unterminated"), server("midi_sysex_oversize"), server("events_dropped"),
+                       c.led_dropped, server("midi_out_full"))
             labels += ("stray bytes in the audio server", "SysEx cut short by a status byte", "oversize SysEx",
-                       "messages dropped (event FIFO full)")
+                       "messages dropped (event FIFO full)", "LED messages dropped (MIDI-out FIFO full)",
+                       "MIDI-out messages the audio server could not write (larger than a JACK MIDI buffer, or no such port)")
         if totals != self._reported:
-            new = [t - r for t, r in zip(totals, self._reported)]
+            new = [t - r for t, r in zip(totals, self._reported or (0,) * len(totals))]
             self._reported = totals
             self._last_report = now
             parts = [f"{n} {what}" for n, what in zip(new, labels) if n]
             if parts:
                 self.report("MIDI: " + ", ".join(parts))
+
+    def _redraw_after_losses(self) -> None:
+        """A MIDI-out message the audio server could not write may have been an LED's: draw every controller's
+        LEDs again (the count covers the groove's notes too; a redraw costs a frame of messages)."""
+        full = self.engine.shared.counter("midi_out_full")
+        if full == self._out_full_seen:
+            return
+        self._out_full_seen = full
+        with self._lock:
+            devices = list(self.devices.values())
+        for device in devices:
+            device.redraw("MIDI-out messages were lost in the audio server")
 
     def poll_once(self) -> bool:
         """Drain every input once (at most BATCH messages each); True if any input had more waiting."""
@@ -636,8 +680,10 @@ class MidiInput:
                 self.report(f"MIDI: LED feedback unavailable ({type(exc).__name__}: {exc})")
             return
         for device in devices:
+            sent_before = self.counters.led_messages
+            why, whole = device.redraw_why, device.needs_setup
             if device.needs_setup:
-                device.needs_setup = False
+                device.needs_setup, device.redraw_why = False, ""
                 device.sent.clear()
                 self._send(device, device.encoder.setup())
             if device.mapper.page == "grooves" and groove is not None:
@@ -645,15 +691,33 @@ class MidiInput:
             else:
                 wanted = pad_colours(device.profile, shape, descriptions, playing, progress)
             changes = {note: rgb for note, rgb in wanted.items() if device.sent.get(note) != rgb}
-            if changes:
-                self._send(device, device.encoder.frame(changes))
-                device.sent.update(changes)
+            done = not device.needs_setup  # a setup message was dropped: the next frame starts again
+            if changes and done:
+                done = self._send(device, device.encoder.frame(changes))
+                if done:
+                    device.sent.update(changes)
+            if whole and why and done:  # said once it went out whole (a FIFO that stays full is counted, not said every frame)
+                self.counters.led_redraws += 1
+                self.report(f"MIDI: LEDs of {device.name} drawn again in full on {device.out_name} "
+                            f"({self.counters.led_messages - sent_before} messages): {why}")
 
-    def _send(self, device: Device, messages: list[list[int]]) -> None:
+    def _send(self, device: Device, messages: list[list[int]]) -> bool:
+        """Send LED messages in order; False if one was lost (the rest are not sent: the whole state is drawn
+        again next frame), counted and, the first time, said."""
         for message in messages:
             try:
-                device.midi_out.send_message(message)
-                self.counters.led_messages += 1
+                queued = device.midi_out.send_message(message)  # rtmidi: None; the audio server's port: False when full
+            except LiveEngineError as exc:  # refused (too long for the server's output): a profile that sends such
+                self.counters.led_errors += 1
+                if self.counters.led_errors == 1:
+                    self.report(f"MIDI: LED message for {device.name} refused: {exc}")
+                continue
             except Exception:  # unplugged between scans; the next scan closes it
                 self.counters.led_errors += 1
-                return
+                return False
+            if queued is False:
+                self.counters.led_dropped += 1
+                device.redraw("LED messages were dropped (the audio server's MIDI-out FIFO was full)")
+                return False
+            self.counters.led_messages += 1
+        return True

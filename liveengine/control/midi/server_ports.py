@@ -9,6 +9,11 @@ process callback (no Python runs on JACK's thread, and no second callback wants 
 lock) that gives each wanted controller an input and connects it, on every scan: a controller that
 appears later (hot-plug) is connected, one that vanishes frees its input, and after a JACK restart
 the server's re-made inputs are connected again.
+
+A controller with LEDs gets the server's LED output of the same index (`liveengine:leds_N`, written by
+the server's callback from the MIDI-out FIFO: rt/midi_out.py), connected to the controller's own input
+port. A scan that has to connect it again (the audio server or the JACK server restarted, so the port
+is new) says which, and the LED thread then redraws that controller's whole state.
 """
 
 from __future__ import annotations
@@ -21,12 +26,17 @@ def server_port(index: int) -> str:
     return f"liveengine:midi_in_{index + 1}"
 
 
+def led_port(index: int) -> str:
+    return f"liveengine:leds_{index + 1}"
+
+
 class ServerMidiPatchbay:
     def __init__(self, servername: str | None = None) -> None:
         self.servername = servername
         self._client = None
         self._gone = None  # set by JACK when the client's server shuts down
         self.assigned: dict[str, int] = {}  # controller's JACK output port -> server input index
+        self.leds: dict[int, str] = {}  # server input index -> the controller's JACK input port its LED output feeds
 
     def _jack(self):
         if self._gone is not None and self._gone.is_set():
@@ -48,8 +58,18 @@ class ServerMidiPatchbay:
             self._client, self._gone = client, gone
         return self._client
 
-    def sync(self, wanted, is_skipped) -> tuple[list[tuple[str, int]], list[str], list[str]]:
-        """Give new wanted sources an input and connect every assigned one; (added, removed, no room).
+    def led_targets(self) -> list[str]:
+        """The JACK MIDI input ports a controller's LEDs could be sent to (not liveengine's own)."""
+        return [p.name for p in self._jack().get_ports(is_midi=True, is_input=True) if not p.name.startswith(("liveengine:", "liveengine-"))]
+
+    def link_leds(self, index: int, target: str) -> None:
+        """Feed the controller's input port `target` from the server's LED output `index`, now and after every restart."""
+        self.leds[index] = target
+        self._jack().connect(led_port(index), target)
+
+    def sync(self, wanted, is_skipped) -> tuple[list[tuple[str, int]], list[str], list[str], list[int]]:
+        """Give new wanted sources an input and connect every assigned one and its LED output;
+        (added, removed, no room, the indices whose LED output had to be connected again).
 
         Raises when the JACK server is gone: the client is then dropped and made again on the next call."""
         from liveengine.control.midi.ports import select_inputs
@@ -57,12 +77,12 @@ class ServerMidiPatchbay:
         try:
             client = self._jack()
             if not client.get_ports(server_port(0)):
-                return [], [], []  # the audio server (re)starts: its inputs are not there yet
+                return [], [], [], []  # the audio server (re)starts: its inputs are not there yet
             sources = [p.name for p in client.get_ports(is_midi=True, is_output=True)
                        if not p.name.startswith(("liveengine:", "liveengine-"))]
             removed = [name for name in self.assigned if name not in sources]
             for name in removed:
-                del self.assigned[name]
+                self.leds.pop(self.assigned.pop(name), None)
             added, full = [], []
             for name in select_inputs(sources, wanted, is_skipped):
                 if name in self.assigned:
@@ -77,7 +97,14 @@ class ServerMidiPatchbay:
                 target = server_port(index)
                 if target not in {p.name for p in client.get_all_connections(name)}:
                     client.connect(name, target)
-            return added, removed, full
+            relinked = []
+            if self.leds:
+                inputs = {p.name for p in client.get_ports(is_midi=True, is_input=True)}
+                for index, target in self.leds.items():
+                    if target in inputs and target not in {p.name for p in client.get_all_connections(led_port(index))}:
+                        client.connect(led_port(index), target)
+                        relinked.append(index)
+            return added, removed, full, relinked
         except Exception:
             self.close()
             raise
