@@ -28,7 +28,7 @@ def served(short_patch, tmp_path):
     server.start()
     client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     client.bind(("127.0.0.1", 0))
-    client.settimeout(2.0)
+    client.settimeout(10.0)
     yield engine, server, client
     client.close()
     server.stop()
@@ -134,7 +134,7 @@ def test_a_flood_is_dropped_and_counted_without_blocking(served):
             assert OscMessage(client.recvfrom(65536)[0]).params[0] == "/pad/off"
     except TimeoutError:
         pass
-    client.settimeout(2.0)
+    client.settimeout(10.0)
     assert ask(client, server, build_message("/ping")).address == "/pong"
 
 
@@ -171,6 +171,7 @@ def test_record_start_and_stop_over_osc_write_a_file(served, tmp_path):
 
 def test_patch_by_name_and_a_failed_patch_keeps_playing(served):
     engine, server, client = served
+    client.settimeout(60.0)  # the reply comes once the drum model is loaded, probed and its grid rendered
     reply = ask(client, server, build_message("/patch", "default"))
     assert reply.params == ["default", "ok"]
     reply = ask(client, server, build_message("/patch", "no-such-patch"))
@@ -325,7 +326,7 @@ def test_a_subscription_belongs_to_the_sender_that_made_it(served):
     engine, server, client = served
     other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # a second client on the same host
     other.bind(("127.0.0.1", 0))
-    other.settimeout(2.0)
+    other.settimeout(10.0)
     listener = listen()
     try:
         client.sendto(build_message("/subscribe", listener.getsockname()[1]), server.address)
