@@ -12,7 +12,7 @@ follow it sample for sample):
   frame from the previous frame's value (reached at the frame's last sample): sample i of the
   frame (0..hop-1) takes prev + (cur - prev) * (i + 1) / hop. After `reset` the previous
   amplitude and noise are zero (the first frame fades in, no click) and the previous f0 is the
-  first frame's f0.
+  first frame's f0; after `jump` every previous control is the next frame's own (no glide).
 - Harmonic k (1..H) sounds at k * f0 with weight harmonics[k-1]; harmonics at or above Nyquist
   are silenced and the remaining weights normalised to sum to 1, then scaled by amplitude, so
   `amplitude` is the peak the harmonic part can reach.
@@ -82,6 +82,13 @@ class HarmonicNoiseSynth:
         self._prev_harm = np.zeros(self.n_harmonics)  # amplitude * normalised weights
         self._prev_noise = np.zeros(self.n_bands)
 
+    def jump(self) -> None:
+        """The next frame starts at its own controls instead of gliding from the last frame's (the producer's onset
+        after silence: a glide up from silent controls would blur the attack over a whole frame). Phase carries on."""
+        self._prev_f0 = None
+        self._prev_harm = None
+        self._prev_noise = None
+
     def render(self, f0_hz, amplitude, harmonics, noise) -> np.ndarray:
         """f0_hz [T], amplitude [T], harmonics [T, H], noise [T, B] -> float32 [T * hop]."""
         f0 = np.asarray(f0_hz, dtype=np.float64).reshape(-1)
@@ -106,7 +113,7 @@ class HarmonicNoiseSynth:
         weights = np.maximum(harm, 0.0) * (f0[:, None] * self._orders[None, :] < self.sample_rate / 2)
         total = weights.sum(axis=1, keepdims=True)
         weights = np.divide(weights, total, out=np.zeros_like(weights), where=total > 0) * amp[:, None]
-        w_prev = np.concatenate((self._prev_harm[None, :], weights[:-1]))
+        w_prev = np.concatenate((weights[:1] if self._prev_harm is None else self._prev_harm[None, :], weights[:-1]))
 
         # sin(k * theta) for k = 1..H from one complex exponential, by repeated products.
         base = np.exp(2j * np.pi * phase)
@@ -118,7 +125,7 @@ class HarmonicNoiseSynth:
 
         # Noise bands from the cyclic tables, magnitudes interpolated the same way.
         nz = np.maximum(nz, 0.0)
-        n_prev = np.concatenate((self._prev_noise[None, :], nz[:-1]))
+        n_prev = np.concatenate((nz[:1] if self._prev_noise is None else self._prev_noise[None, :], nz[:-1]))
         idx = (self._noise_pos + np.arange(t * hop)) % self._tables.shape[1]
         bands = self._tables[:, idx].reshape(self.n_bands, t, hop)
         out += np.einsum("bti,tb->ti", bands, n_prev) + np.einsum("bti,tb->ti", bands, nz - n_prev) * ramp[None, :]
