@@ -458,6 +458,25 @@ def _decode_ms(decoder, batch: int, repeats: int = 3) -> float:
     return (time.perf_counter() - started) / repeats * 1000
 
 
+def _say_stream(engine, patch, options) -> None:
+    """check's stream lines: the model's contract figures, and frames from the zero state (timed; the state contract
+    held, else one ModelError from the probe)."""
+    player = engine.stream
+    if player is None:
+        say("stream    none")
+        return
+    from liveengine.stream.probe import probe_stream
+
+    info = player.info
+    probe = probe_stream(player.model, options.samplerate)
+    say(f"stream    {patch.stream['model']}: {info.name}, hash {info.identity}, contract v1 stream, {info.frame_rate} frames/s "
+        f"(hop {probe.hop} at {options.samplerate} Hz), {info.harmonics} harmonics, {info.noise_bands} noise bands, "
+        f"state {info.state_size}; input {player.settings.input}, slack_blocks {player.settings.slack_blocks}")
+    say(f"frames    {probe.frame_ms_median:.3f} ms median, {probe.frame_ms_p99:.3f} ms p99 per {1000 / info.frame_rate:g} ms frame "
+        f"(model {probe.model_ms_median:.3f} ms + synthesis, {probe.frames} frames from the zero state, one thread); "
+        f"one frame at a time = one block within {probe.state_difference:.1g}")
+
+
 def cmd_check(args) -> int:
     from liveengine.engine import Engine
     from liveengine.grid.terminal_map import print_grid_map
@@ -492,6 +511,7 @@ def cmd_check(args) -> int:
         say(f"choke     {', '.join(f'{k}: {list(map(list, v))}' for k, v in patch.choke.items()) or 'none'}")
         say(f"demo      {patch.demo_score or 'none'}")
         say(f"groove    {engine.groove.describe() if engine.groove else 'none'}")
+        _say_stream(engine, patch, options)
         say(f"render    {grid.rows * grid.cols} pads in {elapsed:.2f} s ({elapsed / (grid.rows * grid.cols) * 1000:.1f} ms a pad)")
         print_grid_map(engine)
         failed = engine.instrument.workers.errors + engine.instrument.cache.failures
