@@ -107,7 +107,7 @@ class Bursts:
         self.client.close()
 
 
-def latency_run(server: str, folder: Path, seconds: float, load: bool, slack: int) -> dict:
+def latency_run(server: str, folder: Path, seconds: float, load: bool, slack: float) -> dict:
     from liveengine.audio.spec import DeviceSpec
     from liveengine.commands import make_command
     from liveengine.engine import Engine
@@ -290,7 +290,7 @@ def note_latencies(engine, rig: RigProcess, count: int = 20) -> np.ndarray:
     return np.array(found)
 
 
-def one_latency(label: str, seconds: float, folder: str, slack: int) -> dict:
+def one_latency(label: str, seconds: float, folder: str, slack: float) -> dict:
     from liveengine.testing.jack_rig import JackUnavailable, start_jackd
 
     name = f"bench-stream-{os.getpid()}"
@@ -412,7 +412,7 @@ def main() -> int:
         rig_main(args.rig, args.seconds)
         return 0
     if args.one:
-        print(json.dumps(one_latency(args.one, args.seconds, args.folder, int(args.slack))), flush=True)
+        print(json.dumps(one_latency(args.one, args.seconds, args.folder, float(args.slack))), flush=True)
         return 0
     path = HERE / "results_stream.json"
     results = json.loads(path.read_text()) if path.exists() else {}

@@ -37,6 +37,7 @@ lead (`trims`/`trimmed`, `padded`), frames started at an onset (`onsets`).
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from collections import deque
@@ -91,23 +92,23 @@ class StreamSettings:
     attack_ms: float = 10.0
     release_ms: float = 150.0
     gain: float = 0.8
-    slack_blocks: int = 1  # blocks of lead beyond the least that works when the producer is never late (both inputs)
+    slack_blocks: float = 1.0  # blocks of lead beyond the least that works when the producer is never late (both inputs)
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def lead_frames(blocksize: int, hop: int, slack_blocks: int = 0) -> int:
+def lead_frames(blocksize: int, hop: int, slack_blocks: float = 0.0) -> int:
     """Audio input: frames from an input sample's arrival at the server to its re-voiced sample's playing (see
     the module's docstring); the least that never runs dry when the producer answers within a period, and slack."""
-    return hop + blocksize + FADE_FRAMES + slack_blocks * blocksize
+    return hop + blocksize + FADE_FRAMES + round(slack_blocks * blocksize)
 
 
-def margin_frames(blocksize: int, hop: int, slack_blocks: int = 0) -> int:
+def margin_frames(blocksize: int, hop: int, slack_blocks: float = 0.0) -> int:
     """How far ahead of the server's reads the pad voice keeps the ring: the block being played, the
     stream voice's fade reserve, one frame of the model (written a frame at a time), and `slack_blocks`
     blocks for a producer the machine holds up."""
-    return blocksize + FADE_FRAMES + hop + slack_blocks * blocksize
+    return blocksize + FADE_FRAMES + hop + round(slack_blocks * blocksize)
 
 
 class StreamProducer:
@@ -349,6 +350,9 @@ def producer_main(fd, layout: dict, folder: str, sample_rate: int, blocksize: in
         conn.send(("ready", str(exc)))
         return
     conn.send(("ready", ""))
+    # What the fork server and the model's load left (numpy, onnxruntime, their modules: a full collection of them takes
+    # milliseconds) out of the collector's reach: the frames made below hold no cycles, so collections stay short.
+    gc.freeze()
     parent = os.getppid()
     next_stats = time.monotonic() + STATS_SECONDS
     try:

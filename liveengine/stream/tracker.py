@@ -45,7 +45,9 @@ class CausalTracker:
         self.latency = self.hop
         self.pitch_latency = self.tau_max
         self._keep = max(self.window, self.loud_window)
-        self._fft = 1 << int(np.ceil(np.log2(self.window + self.tau_max)))
+        # r(tau) needs frame[j + tau] for j < tau_max, tau <= tau_max: indices below the window, so an FFT as long as the
+        # window correlates without wrapping round (half the length window + tau_max would take)
+        self._fft = 1 << int(np.ceil(np.log2(self.window)))
         self._lags = np.arange(self.tau_max + 1)
         self.reset()
 

@@ -166,7 +166,7 @@ def test_a_patch_swap_takes_the_stream_away_and_brings_it_back(tmp_path, voice):
     ("portamento_ms = -1", "a number from 0 to 2000"),
     ("midi_channel = 17", "an integer from 0 (none) to 16"),
     ("x_cc = 128", "a CC number from 0 to 127, or -1"),
-    ("slack_blocks = 9", "an integer from 0 to 8"),
+    ("slack_blocks = 9", "a number of blocks from 0 to 8"),
     ('gain = "loud"', "a number from 0 to 2"),
 ])
 def test_a_bad_stream_key_is_one_clear_error_naming_what_is_allowed(tmp_path, voice, line, allowed):
