@@ -314,8 +314,8 @@ def render_score_to_file(patch, score: Path, out: Path, *, seconds: float | None
     """Render a score file through the engine on the offline backend into a WAV file.
 
     seconds: how long the score plays (None: to its last command); then `tail` seconds more, or with
-    tail None until every sound has decayed (at most the patch's longest sound), so no render ends
-    mid-hit. loop_seconds: play the score again every so many seconds (the demo). Before `out` is
+    tail None until every sound has decayed (at most the patch's longest sound, or a stream's release and
+    margin), the stream voice's release included, so no render ends mid-hit. loop_seconds: play the score again every so many seconds (the demo). Before `out` is
     created, the whole score is checked against the loaded patch and the length against
     `max_seconds`; the length and size are said before rendering starts. Ctrl-C midway keeps what
     was rendered (a complete WAV file) and says so.
@@ -334,7 +334,7 @@ def render_score_to_file(patch, score: Path, out: Path, *, seconds: float | None
         played = events[-1][0] if seconds is None else seconds
         decay = tail is None
         # With decay, the length is known only as "at most": the last sound is at most the patch's longest.
-        bound = played + (patch.engine["max_seconds"] + 0.1 if decay else tail)
+        bound = played + (max(patch.engine["max_seconds"], engine.stream_tail_seconds()) + 0.1 if decay else tail)
         rate = options.samplerate
         total = int(bound * rate)
         if bound > max_seconds:
@@ -365,8 +365,8 @@ def render_score_to_file(patch, score: Path, out: Path, *, seconds: float | None
 
                 done = 0
                 while done < total:
-                    if decay and done > end and engine.voices() == 0:
-                        break  # every sound has decayed
+                    if decay and done > end and engine.voices() == 0 and not engine.stream_sounding():
+                        break  # every sound has decayed, the stream's release too
                     # Whole seconds while the score plays (progress once a second), then 8 blocks at a time.
                     chunk = min(rate, end - done) if done < end else 8 * options.blocksize
                     backend.run(min(chunk, total - done), feed, writer.write)

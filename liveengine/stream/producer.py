@@ -188,6 +188,20 @@ class StreamProducer:
         self.pad.panic()
         self._gate = 0.0
 
+    def quiet(self) -> bool:
+        """Nothing more to hear: the gate closed (and, playing notes, none held or releasing), and all the ring holds
+        ahead of the server silence. An offline render runs until this is so."""
+        if self._gate > 0.0 or (self.settings.input == "notes" and (self.pad.held or self.pad.envelope > 0.0)):
+            return False
+        ring, size = self.state.stream, len(self.state.stream)
+        read = self.state.stream_read.load()
+        count = min(self.writer.written - read, size)
+        if count <= 0:
+            return True
+        start = read % size
+        first = min(count, size - start)
+        return not (ring[start : start + first].any() or ring[: count - first].any())
+
     def compute_ms(self) -> tuple[float, float]:
         """Median and 99th percentile of the model plus synthesis time per frame (ms) over the last 4096 calls."""
         if not self.compute:
