@@ -54,6 +54,7 @@ SILENT_DB = -70.0  # input frames below this are silence: the voice's gate close
 GATE_DB = 10.0
 STATS_SECONDS = 0.5
 POLL_SECONDS = 0.0005
+POLL_AUDIO_SECONDS = 0.0002  # audio input: a frame is due a period after its last sample came in; less of that asleep
 TRIM_FADE = 32
 ONSET_LEVEL = 10.0 ** (SILENT_DB / 20.0)  # after a silent frame, the first input sample above this starts the next frame
 ONSET_RISE = 32  # samples: an onset frame's gate rises over these (0.67 ms at 48 kHz), not over the whole frame
@@ -371,7 +372,7 @@ def producer_main(fd, layout: dict, folder: str, sample_rate: int, blocksize: in
     next_stats = time.monotonic() + STATS_SECONDS
     try:
         while True:
-            while conn.poll(0 if producer.pump() else POLL_SECONDS):
+            while conn.poll(0 if producer.pump() else POLL_AUDIO_SECONDS if producer.settings.input == "audio" else POLL_SECONDS):
                 producer.handle(conn.recv())
             if time.monotonic() >= next_stats:
                 next_stats += STATS_SECONDS
