@@ -471,7 +471,7 @@ def _say_stream(engine, patch, options) -> None:
     probe = probe_stream(player.model, options.samplerate)
     say(f"stream    {patch.stream['model']}: {info.name}, hash {info.identity}, contract v1 stream, {info.frame_rate} frames/s "
         f"(hop {probe.hop} at {options.samplerate} Hz), {info.harmonics} harmonics, {info.noise_bands} noise bands, "
-        f"state {info.state_size}; input {player.settings.input}, slack_blocks {player.settings.slack_blocks}")
+        f"state {info.state_size}; input {player.settings.input}, slack_blocks {player.settings.slack_blocks:g}")
     say(f"frames    {probe.frame_ms_median:.3f} ms median, {probe.frame_ms_p99:.3f} ms p99 per {1000 / info.frame_rate:g} ms frame "
         f"(model {probe.model_ms_median:.3f} ms + synthesis, {probe.frames} frames from the zero state, one thread); "
         f"one frame at a time = one block within {probe.state_difference:.1g}")

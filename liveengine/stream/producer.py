@@ -158,6 +158,7 @@ class StreamProducer:
         self._in_read = self._unframed_at = self._in_word.load()
         self._unframed = np.zeros(0, np.float32)
         self._quiet = True
+        self._follow = None  # the last samples written came from notes: nothing of this input to continue
         self.tracker.reset()
 
     # ---- messages from the control process ----
@@ -188,6 +189,7 @@ class StreamProducer:
         self.tracker.reset()
         self.pad.panic()
         self._gate = 0.0
+        self._quiet = True  # audio input: the next frame starts at the input's next onset
 
     def quiet(self) -> bool:
         """Nothing more to hear: the gate closed (and, playing notes, none held or releasing), and all the ring holds
