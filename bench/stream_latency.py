@@ -112,7 +112,6 @@ def latency_run(server: str, folder: Path, seconds: float, load: bool, slack: fl
     from liveengine.commands import make_command
     from liveengine.engine import Engine
     from liveengine.patch import load_patch
-    from liveengine.testing.jack_rig import Capture
     from server_load import XrunCounter, busy_neighbours
 
     with tempfile.TemporaryDirectory() as scratch:

@@ -49,7 +49,7 @@ def probe_stream(model: StreamModel, sample_rate: int, frames: int = 200) -> Str
     f0, loudness, z = probe_controls(model, frames)
     nan_before = model.nan_frames
     model.reset()
-    model.run(f0[:1], loudness[:1], z[:1])  # the first call of a session is slower (allocations): not counted
+    model.run(f0[:1], loudness[:1], z[:1])  # the model's first call is slower (onnxruntime allocates): not counted
     model.reset()
     each, alone, stepped = [], [], []
     for i in range(frames):
