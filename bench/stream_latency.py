@@ -107,12 +107,11 @@ class Bursts:
         self.client.close()
 
 
-def latency_run(server: str, folder: Path, seconds: float, load: bool, slack: int) -> dict:
+def latency_run(server: str, folder: Path, seconds: float, load: bool, slack: float) -> dict:
     from liveengine.audio.spec import DeviceSpec
     from liveengine.commands import make_command
     from liveengine.engine import Engine
     from liveengine.patch import load_patch
-    from liveengine.testing.jack_rig import Capture
     from server_load import XrunCounter, busy_neighbours
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -172,7 +171,8 @@ def latency_run(server: str, folder: Path, seconds: float, load: bool, slack: in
         if len(w):
             added.append(w[0] / RATE * 1000.0)
     added = np.array(added)
-    counts = {k: status[k] - status_before.get(k, 0) for k in ("stream_fades", "stream_underruns", "stream_trims", "stream_nan_frames")}
+    counts = {k: status[k] - status_before.get(k, 0) for k in ("stream_fades", "stream_underruns", "stream_trims", "stream_trimmed",
+                                                               "stream_padded", "stream_onsets", "stream_nan_frames")}
     return {"bursts": burst_count, "measured": int(len(added)),
             "added_ms_median": round(float(np.median(added)), 2) if len(added) else None,
             "added_ms_p99": round(float(np.percentile(added, 99)), 2) if len(added) else None,
@@ -180,7 +180,8 @@ def latency_run(server: str, folder: Path, seconds: float, load: bool, slack: in
             "added_ms_max": round(float(added.max()), 2) if len(added) else None,
             "xruns_jack": xruns, **counts,
             "compute_ms_per_frame_median": status.get("stream_compute_ms_median"), "compute_ms_per_frame_p99": status.get("stream_compute_ms_p99"),
-            "server_nice": status["server_nice"], "load": load, "slack_blocks": slack,
+            "server_nice": status["server_nice"], "producer_priority": status.get("stream_priority"), "lead_frames": status.get("stream_lead"),
+            "load": load, "slack_blocks": slack,
             "note_ms_median": round(float(np.median(notes)), 2) if len(notes) else None,
             "note_ms_p99": round(float(np.percentile(notes, 99)), 2) if len(notes) else None, "notes_measured": int(len(notes))}
 
@@ -288,7 +289,7 @@ def note_latencies(engine, rig: RigProcess, count: int = 20) -> np.ndarray:
     return np.array(found)
 
 
-def one_latency(label: str, seconds: float, folder: str, slack: int) -> dict:
+def one_latency(label: str, seconds: float, folder: str, slack: float) -> dict:
     from liveengine.testing.jack_rig import JackUnavailable, start_jackd
 
     name = f"bench-stream-{os.getpid()}"
@@ -410,7 +411,7 @@ def main() -> int:
         rig_main(args.rig, args.seconds)
         return 0
     if args.one:
-        print(json.dumps(one_latency(args.one, args.seconds, args.folder, int(args.slack))), flush=True)
+        print(json.dumps(one_latency(args.one, args.seconds, args.folder, float(args.slack))), flush=True)
         return 0
     path = HERE / "results_stream.json"
     results = json.loads(path.read_text()) if path.exists() else {}

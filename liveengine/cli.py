@@ -314,8 +314,8 @@ def render_score_to_file(patch, score: Path, out: Path, *, seconds: float | None
     """Render a score file through the engine on the offline backend into a WAV file.
 
     seconds: how long the score plays (None: to its last command); then `tail` seconds more, or with
-    tail None until every sound has decayed (at most the patch's longest sound), so no render ends
-    mid-hit. loop_seconds: play the score again every so many seconds (the demo). Before `out` is
+    tail None until every sound has decayed (at most the patch's longest sound, or a stream's release and
+    margin), the stream voice's release included, so no render ends mid-hit. loop_seconds: play the score again every so many seconds (the demo). Before `out` is
     created, the whole score is checked against the loaded patch and the length against
     `max_seconds`; the length and size are said before rendering starts. Ctrl-C midway keeps what
     was rendered (a complete WAV file) and says so.
@@ -334,7 +334,7 @@ def render_score_to_file(patch, score: Path, out: Path, *, seconds: float | None
         played = events[-1][0] if seconds is None else seconds
         decay = tail is None
         # With decay, the length is known only as "at most": the last sound is at most the patch's longest.
-        bound = played + (patch.engine["max_seconds"] + 0.1 if decay else tail)
+        bound = played + (max(patch.engine["max_seconds"], engine.stream_tail_seconds()) + 0.1 if decay else tail)
         rate = options.samplerate
         total = int(bound * rate)
         if bound > max_seconds:
@@ -365,8 +365,8 @@ def render_score_to_file(patch, score: Path, out: Path, *, seconds: float | None
 
                 done = 0
                 while done < total:
-                    if decay and done > end and engine.voices() == 0:
-                        break  # every sound has decayed
+                    if decay and done > end and engine.voices() == 0 and not engine.stream_sounding():
+                        break  # every sound has decayed, the stream's release too
                     # Whole seconds while the score plays (progress once a second), then 8 blocks at a time.
                     chunk = min(rate, end - done) if done < end else 8 * options.blocksize
                     backend.run(min(chunk, total - done), feed, writer.write)
@@ -458,6 +458,25 @@ def _decode_ms(decoder, batch: int, repeats: int = 3) -> float:
     return (time.perf_counter() - started) / repeats * 1000
 
 
+def _say_stream(engine, patch, options) -> None:
+    """check's stream lines: the model's contract figures, and frames from the zero state (timed; the state contract
+    held, else one ModelError from the probe)."""
+    player = engine.stream
+    if player is None:
+        say("stream    none")
+        return
+    from liveengine.stream.probe import probe_stream
+
+    info = player.info
+    probe = probe_stream(player.model, options.samplerate)
+    say(f"stream    {patch.stream['model']}: {info.name}, hash {info.identity}, contract v1 stream, {info.frame_rate} frames/s "
+        f"(hop {probe.hop} at {options.samplerate} Hz), {info.harmonics} harmonics, {info.noise_bands} noise bands, "
+        f"state {info.state_size}; input {player.settings.input}, slack_blocks {player.settings.slack_blocks:g}")
+    say(f"frames    {probe.frame_ms_median:.3f} ms median, {probe.frame_ms_p99:.3f} ms p99 per {1000 / info.frame_rate:g} ms frame "
+        f"(model {probe.model_ms_median:.3f} ms + synthesis, {probe.frames} frames from the zero state, one thread); "
+        f"one frame at a time = one block within {probe.state_difference:.1g}")
+
+
 def cmd_check(args) -> int:
     from liveengine.engine import Engine
     from liveengine.grid.terminal_map import print_grid_map
@@ -492,6 +511,7 @@ def cmd_check(args) -> int:
         say(f"choke     {', '.join(f'{k}: {list(map(list, v))}' for k, v in patch.choke.items()) or 'none'}")
         say(f"demo      {patch.demo_score or 'none'}")
         say(f"groove    {engine.groove.describe() if engine.groove else 'none'}")
+        _say_stream(engine, patch, options)
         say(f"render    {grid.rows * grid.cols} pads in {elapsed:.2f} s ({elapsed / (grid.rows * grid.cols) * 1000:.1f} ms a pad)")
         print_grid_map(engine)
         failed = engine.instrument.workers.errors + engine.instrument.cache.failures

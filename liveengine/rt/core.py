@@ -80,6 +80,7 @@ class RealtimeCore:
         self._in_ring, self._in_word = state.stream_in, state.stream_in_write
         self._in_size = len(state.stream_in)
         self._in_written = state.stream_in_write.load()  # a restarted server continues the input's count
+        self._skew_word = state.stream_skew
         # Input events for the control process (MIDI read in this callback, to come): one producer, no lock.
         self.events = FifoWriter(state, "events", lock=False)
         self.midi = [MidiByteParser() for _ in range(MIDI_PORTS)]  # one per input port: running status is per source
@@ -165,9 +166,14 @@ class RealtimeCore:
 
     def audio_in(self, samples: np.ndarray) -> None:
         """The audio input's block (mono float32, the block about to be computed; audio thread): copied into the
-        input ring a streaming producer reads (timbre transfer), then published. Two slice copies, no allocation."""
+        input ring a streaming producer reads (timbre transfer), then published. Two slice copies, no allocation.
+
+        Before the count, `stream_skew`: input written minus the stream voice's read, both where the last block left
+        them. Input frame i and stream ring frame i - skew are heard at the same moment; a producer that saw this
+        block's count sees that skew or a newer one (x86 and the interpreter keep the two stores in order)."""
         count = len(samples)
         written, size, ring = self._in_written, self._in_size, self._in_ring
+        self._skew_word.store(written - self.stream.read)
         if count > size:
             samples, written, count = samples[count - size :], written + count - size, size
         start = written % size

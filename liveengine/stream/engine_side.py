@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING
 
 from liveengine.errors import LiveEngineError
 from liveengine.rt.core import ASAP, STREAM
+from liveengine.rt.stream import FADE_FRAMES
 from liveengine.stream.player import StreamPlayer
+from liveengine.stream.producer import margin_frames
 
 if TYPE_CHECKING:
     from liveengine.commands import Command
@@ -94,6 +96,20 @@ class StreamMethods:
 
     def stream_input(self, command: Command) -> bool:
         return self._stream_player().change(input=command.args[0])
+
+    def stream_sounding(self) -> bool:
+        """Offline: whether the stream may still be heard (a render waits for its release before it ends)."""
+        player = self.stream
+        return player is not None and player.local is not None and not player.local.quiet()
+
+    def stream_tail_seconds(self) -> float:
+        """The longest a released stream note may still sound: its release, the producer's margin and the voice's fade."""
+        player = self.stream
+        if player is None:
+            return 0.0
+        settings, rate = player.settings, self.options.samplerate
+        ahead = margin_frames(self.options.blocksize, player.info.hop(rate), settings.slack_blocks) + FADE_FRAMES
+        return settings.release_ms / 1000.0 + ahead / rate
 
     def stream_panic(self) -> None:
         if self.stream is not None:

@@ -8,7 +8,20 @@ Two inputs:
   margin later.
 - `audio` (timbre transfer): the server's audio input ring (`stream_in`, written by its callback)
   is tracked for pitch and loudness (tracker.py, causal) hop by hop; each hop becomes one frame of
-  the model at z, mixed with the dry input (delayed to match) by `mix`, and written at once.
+  the model at z, mixed with the dry input (delayed to match) by `mix`, and written at once, at a
+  fixed lead after its input (below). After a silent frame the next frame starts at the input's
+  onset (its first sample above SILENT_DB), not on the old frame grid, and its sound starts at its
+  own controls with a short rise: an onset is heard the lead after it, wherever it fell in a frame.
+
+The lead (audio input): input frame i is written to the stream ring where the voice plays it `lead`
+frames after the server received it (the server publishes `stream_skew`, which ring frame plays
+with which input frame). `lead` = a hop (the frame must be whole before it is tracked) + a block
+(it is written after the callback that brought it) + the stream voice's fade reserve, plus
+`slack_blocks` blocks: 432 samples, 9.0 ms at 48 kHz with 5 ms frames and 128-frame periods and no
+slack. The producer then always has at least one period to answer. Fixed by the period and hop, so
+the added latency is the same in every run; a voice that waited for a late producer (or was off) is
+caught up by dropping what it fell behind (crossfaded, counted), a voice that skipped ahead (a panic)
+by writing silence (counted).
 
 Its own process, so the model never competes with the audio callback for an interpreter lock.
 Started from the fork server like the render process (render/process_workers.py), restarted by
@@ -18,11 +31,13 @@ then ("stats", dict) twice a second.
 
 Every loss is counted: the model's NaN blocks (silenced, state reset), frames the input ring
 overran before the producer read them, silent and unpitched input frames (played as the tracker
-holds them), frames the stream ring had no room for.
+holds them), frames the stream ring had no room for, output dropped or silence written to hold the
+lead (`trims`/`trimmed`, `padded`), frames started at an onset (`onsets`).
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from collections import deque
@@ -39,7 +54,10 @@ SILENT_DB = -70.0  # input frames below this are silence: the voice's gate close
 GATE_DB = 10.0
 STATS_SECONDS = 0.5
 POLL_SECONDS = 0.0005
+POLL_AUDIO_SECONDS = 0.0002  # audio input: a frame is due a period after its last sample came in; less of that asleep
 TRIM_FADE = 32
+ONSET_LEVEL = 10.0 ** (SILENT_DB / 20.0)  # after a silent frame, the first input sample above this starts the next frame
+ONSET_RISE = 32  # samples: an onset frame's gate rises over these (0.67 ms at 48 kHz), not over the whole frame
 PRODUCER_NICE = -5  # above the control process, below the audio server's -10: it feeds the audio in real time
 PRODUCER_FIFO = 10  # where allowed, SCHED_FIFO this low (JACK's threads run at 60 and above): it answers within a period
 
@@ -75,17 +93,23 @@ class StreamSettings:
     attack_ms: float = 10.0
     release_ms: float = 150.0
     gain: float = 0.8
-    slack_blocks: int = 1  # blocks of lead beyond the least that works when the producer is never late (both inputs)
+    slack_blocks: float = 1.0  # blocks of lead beyond the least that works when the producer is never late (both inputs)
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def margin_frames(blocksize: int, hop: int, slack_blocks: int = 0) -> int:
+def lead_frames(blocksize: int, hop: int, slack_blocks: float = 0.0) -> int:
+    """Audio input: frames from an input sample's arrival at the server to its re-voiced sample's playing (see
+    the module's docstring); the least that never runs dry when the producer answers within a period, and slack."""
+    return hop + blocksize + FADE_FRAMES + round(slack_blocks * blocksize)
+
+
+def margin_frames(blocksize: int, hop: int, slack_blocks: float = 0.0) -> int:
     """How far ahead of the server's reads the pad voice keeps the ring: the block being played, the
     stream voice's fade reserve, one frame of the model (written a frame at a time), and `slack_blocks`
     blocks for a producer the machine holds up."""
-    return blocksize + FADE_FRAMES + hop + slack_blocks * blocksize
+    return blocksize + FADE_FRAMES + hop + round(slack_blocks * blocksize)
 
 
 class StreamProducer:
@@ -107,38 +131,35 @@ class StreamProducer:
                             (settings.pitch_low, settings.pitch_high))
         self.writer = StreamWriter(state)
         self.margin = margin_frames(blocksize, hop, settings.slack_blocks)
-        # Audio input: the lead the ring keeps over the server. The producer writes a hop at a time, after the
-        # callback that brought the input (so a period later at best), and the voice wants a block and its fade
-        # reserve in hand at every callback: a hop + a block + a fade ahead never runs dry on time, and is the
-        # latency it adds (432 samples, 9 ms, at 48 kHz, 5 ms frames, 128-frame periods). `slack_blocks` more
-        # blocks let the producer be that much later before the voice has to fade (a busy machine), at that much
-        # more latency. A late producer makes the voice fade and wait, which would add that wait to the latency
-        # for good: what is written beyond the lead is trimmed back (crossfaded, counted).
         self.blocksize = blocksize
-        self.lead = hop + blocksize + FADE_FRAMES + settings.slack_blocks * blocksize
-        self.most_ahead = self.lead
-        self.trims = 0  # times the audio input's output was trimmed back to most_ahead
+        self.lead = lead_frames(blocksize, hop, settings.slack_blocks)
+        self.trims = 0  # times output was dropped to hold the lead (the voice had waited for the producer, or was off)
         self.trimmed = 0  # samples dropped by those trims
-        self._in_ring, self._in_word = state.stream_in, state.stream_in_write
+        self.padded = 0  # samples of silence written to hold the lead (at the start, after a panic)
+        self.onsets = 0  # frames started at an onset after silence
+        self._in_ring, self._in_word, self._skew = state.stream_in, state.stream_in_write, state.stream_skew
         self._in_read = self._in_word.load()
-        self._dry = np.zeros(0, np.float32)  # input samples tracked but not yet voiced (the dry path, aligned to the wet)
+        self._unframed = np.zeros(0, np.float32)  # input read but in no frame yet (also the dry path, aligned to the wet)
+        self._unframed_at = self._in_read  # the input frame of its first sample
+        self._quiet = True  # the last frame was silent: the next starts at an onset
         self._gate = 0.0  # the last frame's gate (interpolated across each frame, as the synth's controls)
         self._ramp = np.arange(1, hop + 1, dtype=np.float32) / hop
-        self._trim_ramp = np.arange(1, TRIM_FADE + 1, dtype=np.float32) / (TRIM_FADE + 1)
+        self._rise = np.minimum(np.arange(1, hop + 1, dtype=np.float32) / ONSET_RISE, 1.0)
+        self._follow: np.ndarray | None = None  # what would have followed the last sample written, after a drop or a pad
         self.frames = 0
         self.silent_frames = 0  # audio input below SILENT_DB
         self.unpitched_frames = 0  # audio input the tracker was not confident of (pitch held)
         self.input_skipped = 0  # input samples the ring overran before they were read
         self.ring_full = 0  # samples the stream ring had no room for (the stream voice not playing)
         self.compute = deque(maxlen=4096)  # seconds per model-and-synth call, with its frame count
-        if settings.input == "audio":
-            self._cushion()
 
-    def _cushion(self) -> None:
-        """Audio input: start `lead` samples of silence ahead of the server (see __init__)."""
-        ahead = self.writer.written - self.state.stream_read.load()
-        if self.lead > ahead:
-            self.writer.write(np.zeros(self.lead - ahead, np.float32))
+    def _restart_input(self) -> None:
+        """Audio input from now on, not what the ring held: the tracker and the framing start again."""
+        self._in_read = self._unframed_at = self._in_word.load()
+        self._unframed = np.zeros(0, np.float32)
+        self._quiet = True
+        self._follow = None  # the last samples written came from notes: nothing of this input to continue
+        self.tracker.reset()
 
     # ---- messages from the control process ----
     def handle(self, message: tuple) -> None:
@@ -154,13 +175,9 @@ class StreamProducer:
         elif kind == "settings":
             settings = StreamSettings(**message[1])
             if settings.input != self.settings.input:
-                self._in_read = self._in_word.load()  # audio from now on, not what the ring held
-                self._dry = np.zeros(0, np.float32)
-                self.tracker.reset()
-                if settings.input == "audio":
-                    self._cushion()
+                self._restart_input()
             self.settings = settings
-            self.lead = self.most_ahead = self.hop + self.blocksize + FADE_FRAMES + settings.slack_blocks * self.blocksize
+            self.lead = lead_frames(self.blocksize, self.hop, settings.slack_blocks)
             self.margin = margin_frames(self.blocksize, self.hop, settings.slack_blocks)
             self.pad.pitch_range = (settings.pitch_low, settings.pitch_high)
             self.pad.set_shape(settings.portamento_ms, settings.attack_ms, settings.release_ms)
@@ -172,6 +189,21 @@ class StreamProducer:
         self.tracker.reset()
         self.pad.panic()
         self._gate = 0.0
+        self._quiet = True  # audio input: the next frame starts at the input's next onset
+
+    def quiet(self) -> bool:
+        """Nothing more to hear: the gate closed (and, playing notes, none held or releasing), and all the ring holds
+        ahead of the server silence. An offline render runs until this is so."""
+        if self._gate > 0.0 or (self.settings.input == "notes" and (self.pad.held or self.pad.envelope > 0.0)):
+            return False
+        ring, size = self.state.stream, len(self.state.stream)
+        read = self.state.stream_read.load()
+        count = min(self.writer.written - read, size)
+        if count <= 0:
+            return True
+        start = read % size
+        first = min(count, size - start)
+        return not (ring[start : start + first].any() or ring[: count - first].any())
 
     def compute_ms(self) -> tuple[float, float]:
         """Median and 99th percentile of the model plus synthesis time per frame (ms) over the last 4096 calls."""
@@ -184,7 +216,8 @@ class StreamProducer:
         median, p99 = self.compute_ms()
         return {"compute_ms_median": round(median, 4), "compute_ms_p99": round(p99, 4), "frames": self.frames, "nan_frames": self.model.nan_frames, "resets": self.model.resets,
                 "silent_frames": self.silent_frames, "unpitched_frames": self.unpitched_frames,
-                "input_skipped": self.input_skipped, "ring_full": self.ring_full, "trims": self.trims, "trimmed": self.trimmed}
+                "input_skipped": self.input_skipped, "ring_full": self.ring_full, "trims": self.trims, "trimmed": self.trimmed,
+                "padded": self.padded, "onsets": self.onsets, "lead": self.lead}
 
     # ---- the work ----
     def pump(self) -> int:
@@ -196,73 +229,127 @@ class StreamProducer:
         if count <= 0:
             return 0
         f0, loudness, z, gate = self.pad.frames(count)
-        return self._voice(f0, loudness, z, gate, None)
+        return self._voice(f0, loudness, z, gate)
 
     def _pump_audio(self) -> int:
         written, size = self._in_word.load(), len(self._in_ring)
+        skew = self._skew.load()  # stored before the count: this block's or a newer one
         available = written - self._in_read
         if available <= 0:
             return 0
         if available > size:  # the producer fell behind by a whole ring: skip to the newest input
             self.input_skipped += available - size
-            self._in_read = written - size
-            self._dry = np.zeros(0, np.float32)  # the dry path starts again with the tracker, aligned
+            self._in_read = self._unframed_at = written - size
+            self._unframed = np.zeros(0, np.float32)  # the dry path starts again with the tracker, aligned
+            self._quiet = True
             self.tracker.reset()
             available = size
         start = self._in_read % size
         first = min(available, size - start)
-        block = self._in_ring[start : start + first].copy()
+        block = self._in_ring[start : start + first]
         if available > first:
             block = np.concatenate((block, self._in_ring[: available - first]))
         self._in_read = written
-        f0, loudness, confidence = self.tracker.push(block)
-        self._dry = np.concatenate((self._dry, block))
-        count = len(f0)
-        if not count:
+        data = np.concatenate((self._unframed, block))
+        audio, used = self._frames(data)
+        self._unframed = data[used:]
+        end = self._unframed_at + used
+        self._unframed_at = end
+        if not used:
             return 0
-        silent = loudness < SILENT_DB
-        self.silent_frames += int(silent.sum())
-        self.unpitched_frames += int(((confidence < 0.5) & ~silent).sum())
-        pad = self.pad
-        z = np.empty((count, 2), np.float32)
-        for i in range(count):  # z follows the pad smoothly, as for notes
-            pad.z = pad.target_z + (pad.z - pad.target_z) * pad._z_keep
-            z[i] = pad.z
-        gate = np.clip((loudness - SILENT_DB) / GATE_DB, 0.0, 1.0).astype(np.float32)
-        dry, self._dry = self._dry[: count * self.hop], self._dry[count * self.hop :]
-        return self._voice(f0, loudness, z, gate, dry)
+        mix = self.settings.mix
+        if mix < 1.0:
+            audio = mix * audio + (1.0 - mix) * data[:used]
+        return self._place(audio, end - skew + self.lead)
 
-    def _trim(self, audio: np.ndarray) -> np.ndarray:
-        """Audio input: drop what would put the ring more than most_ahead ahead of the server (at most all but
-        TRIM_FADE samples of this chunk), crossfading the cut over TRIM_FADE samples so it never clicks."""
-        excess = self.writer.written + len(audio) - self.state.stream_read.load() - self.most_ahead
-        drop = min(excess, len(audio) - TRIM_FADE)
-        if drop <= 0:
-            return audio
-        self.trims += 1
-        self.trimmed += drop
-        kept = audio[drop:].copy()
-        ramp = self._trim_ramp
-        kept[:TRIM_FADE] = kept[:TRIM_FADE] * ramp + audio[:TRIM_FADE] * (1.0 - ramp)
-        return kept
+    def _frames(self, data: np.ndarray) -> tuple[np.ndarray, int]:
+        """Frame the input from its start: (the wet audio for the first `used` samples, used). After a silent frame
+        the next one starts at the first sample above ONSET_LEVEL (the samples before are a silent gap, kept in
+        the tracker's window); otherwise frames follow each other a hop apart."""
+        hop, pad = self.hop, self.pad
+        pieces, pos = [], 0
+        while True:
+            if self._quiet:
+                above = np.flatnonzero(np.abs(data[pos : pos + hop]) > ONSET_LEVEL)
+                if len(above) and above[0]:
+                    gap = int(above[0])
+                    self.tracker.absorb(data[pos : pos + gap])
+                    pieces.append(np.zeros(gap, np.float32))
+                    pos += gap
+            if len(data) - pos < hop:
+                break
+            f0, loudness, confidence = self.tracker.step(data[pos : pos + hop])
+            pos += hop
+            silent = loudness < SILENT_DB
+            self.silent_frames += int(silent)
+            self.unpitched_frames += int(confidence < 0.5 and not silent)
+            pad.z = pad.target_z + (pad.z - pad.target_z) * pad._z_keep  # z follows the pad smoothly, as for notes
+            gate = min(max((loudness - SILENT_DB) / GATE_DB, 0.0), 1.0)
+            onset = self._quiet and not silent
+            self._quiet = silent
+            began = time.perf_counter()
+            if onset:  # the frame starts at the onset: its sound starts there too
+                self.onsets += 1
+                self.synth.jump()
+                shape = self._rise * gate
+            else:
+                shape = self._gate + (gate - self._gate) * self._ramp
+            self._gate = gate
+            pieces.append(self._wet(np.array([f0], np.float32), np.array([loudness], np.float32), pad.z[None, :].astype(np.float32), shape))
+            self.compute.append((time.perf_counter() - began, 1))
+        if not pieces:
+            return np.zeros(0, np.float32), 0
+        return (np.concatenate(pieces) if len(pieces) > 1 else pieces[0]), pos
 
-    def _voice(self, f0, loudness, z, gate, dry) -> int:
-        began = time.perf_counter()
+    def _wet(self, f0, loudness, z, shape) -> np.ndarray:
+        """The model and the synth for frames of controls; the audio times `shape` (the gate, per sample)."""
         amplitude, harmonics, noise = self.model.run(f0, loudness, z)
         audio = self.synth.render(f0, amplitude, harmonics, noise)
-        count = len(f0)
-        previous = np.concatenate(([self._gate], gate[:-1])).astype(np.float32)
-        audio *= (previous[:, None] + (gate - previous)[:, None] * self._ramp[None, :]).reshape(-1)
-        self._gate = float(gate[-1])
-        if dry is not None:
-            mix = self.settings.mix
-            audio = mix * audio + (1.0 - mix) * dry
-            audio = self._trim(audio)
-        self.compute.append((time.perf_counter() - began, count))
-        self.frames += count
+        audio *= shape
+        self.frames += len(f0)
+        return audio
+
+    def _place(self, audio: np.ndarray, end: int) -> int:
+        """Audio input: write `audio` so that it ends at stream ring frame `end` (its input's lead). Ahead of that (the
+        voice waited for a late producer, or was off): drop the excess; behind (a panic moved the voice on, or the
+        start): write silence first. Either way the next sample written crossfades over TRIM_FADE samples from what
+        would have followed the last one, so nothing clicks."""
+        behind = end - len(audio) - self.writer.written
+        if behind < 0:
+            drop = min(-behind, len(audio))
+            self.trims += 1
+            self.trimmed += drop
+            if self._follow is None:
+                self._follow = audio[:TRIM_FADE].copy()
+            audio = audio[drop:]
+        elif behind > 0:
+            self.padded += behind
+            self._write(np.zeros(behind, np.float32))
+            self._follow = np.zeros(TRIM_FADE, np.float32)
+        if not len(audio):
+            return 0
+        if self._follow is not None:
+            n = min(len(audio), len(self._follow))
+            ramp = np.arange(1, n + 1, dtype=np.float32) / (n + 1)
+            audio = audio.copy()
+            audio[:n] = audio[:n] * ramp + self._follow[:n] * (1.0 - ramp)
+            self._follow = None
+        return self._write(audio)
+
+    def _write(self, audio: np.ndarray) -> int:
         taken = self.writer.write(audio.astype(np.float32, copy=False))
         self.ring_full += len(audio) - taken
         return taken
+
+    def _voice(self, f0, loudness, z, gate) -> int:
+        """The pad voice: frames of controls -> the ring (the gate interpolated across each frame)."""
+        began = time.perf_counter()
+        previous = np.concatenate(([self._gate], gate[:-1])).astype(np.float32)
+        shape = (previous[:, None] + (gate - previous)[:, None] * self._ramp[None, :]).reshape(-1)
+        audio = self._wet(f0, loudness, z, shape)
+        self._gate = float(gate[-1])
+        self.compute.append((time.perf_counter() - began, len(f0)))
+        return self._write(audio)
 
 
 def producer_main(fd, layout: dict, folder: str, sample_rate: int, blocksize: int, settings: dict, conn) -> None:
@@ -280,11 +367,14 @@ def producer_main(fd, layout: dict, folder: str, sample_rate: int, blocksize: in
         conn.send(("ready", str(exc)))
         return
     conn.send(("ready", ""))
+    # What the fork server and the model's load left (numpy, onnxruntime, their modules: a full collection of them takes
+    # milliseconds) out of the collector's reach: the frames made below hold no cycles, so collections stay short.
+    gc.freeze()
     parent = os.getppid()
     next_stats = time.monotonic() + STATS_SECONDS
     try:
         while True:
-            while conn.poll(0 if producer.pump() else POLL_SECONDS):
+            while conn.poll(0 if producer.pump() else POLL_AUDIO_SECONDS if producer.settings.input == "audio" else POLL_SECONDS):
                 producer.handle(conn.recv())
             if time.monotonic() >= next_stats:
                 next_stats += STATS_SECONDS

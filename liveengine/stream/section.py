@@ -14,7 +14,7 @@
     x_cc = -1                # CC numbers that move the pad's x and y (0..127 -> 0..1); -1: none
     y_cc = -1
     audio_port = ""          # native JACK: the port the server's input `in_1` is connected from ("" leaves it to you)
-    slack_blocks = 1         # extra blocks of lead (notes and audio), so a producer the machine holds up that long never fades
+    slack_blocks = 1         # extra blocks of lead (notes and audio; 0.25 is a quarter block), so a producer the machine holds up that long never fades
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ KEYS: dict[str, tuple[Any, str, Any]] = {
     "x_cc": (-1, "a CC number from 0 to 127, or -1", _integer(-1, 127)),
     "y_cc": (-1, "a CC number from 0 to 127, or -1", _integer(-1, 127)),
     "audio_port": ("", "a JACK port name such as 'system:capture_1', or ''", lambda v: isinstance(v, str)),
-    "slack_blocks": (1, "an integer from 0 to 8", _integer(0, 8)),
+    "slack_blocks": (1, "a number of blocks from 0 to 8 (0.25 is a quarter of one)", _number(0.0, 8.0)),
 }
 
 
@@ -80,4 +80,4 @@ def settings_of(stream: dict[str, Any]):
     return StreamSettings(input=stream["input"], mix=float(stream["mix"]), pitch_low=stream["pitch_range"][0],
                           pitch_high=stream["pitch_range"][1], portamento_ms=float(stream["portamento_ms"]),
                           attack_ms=float(stream["attack_ms"]), release_ms=float(stream["release_ms"]), gain=float(stream["gain"]),
-                          slack_blocks=stream["slack_blocks"])
+                          slack_blocks=float(stream["slack_blocks"]))

@@ -45,7 +45,9 @@ class CausalTracker:
         self.latency = self.hop
         self.pitch_latency = self.tau_max
         self._keep = max(self.window, self.loud_window)
-        self._fft = 1 << int(np.ceil(np.log2(self.window + self.tau_max)))
+        # r(tau) needs frame[j + tau] for j < tau_max, tau <= tau_max: indices below the window, so an FFT as long as the
+        # window correlates without wrapping round (half the length window + tau_max would take)
+        self._fft = 1 << int(np.ceil(np.log2(self.window)))
         self._lags = np.arange(self.tau_max + 1)
         self.reset()
 
@@ -63,12 +65,25 @@ class CausalTracker:
         loud = np.empty(n, dtype=np.float32)
         conf = np.empty(n, dtype=np.float32)
         for i in range(n):
-            block = data[i * self.hop:(i + 1) * self.hop]
-            self._buf = np.concatenate((self._buf[self.hop:], block)) if self.hop < self._keep else block[-self._keep:].copy()
-            self._filled = min(self._filled + self.hop, self._keep)
-            f0[i], loud[i], conf[i] = self._analyse(self._buf)
+            f0[i], loud[i], conf[i] = self.step(data[i * self.hop:(i + 1) * self.hop])
         self._pending = data[n * self.hop:].copy()
         return f0, loud, conf
+
+    def step(self, hop_samples: np.ndarray) -> tuple[float, float, float]:
+        """One frame: exactly `hop` new samples -> (f0_hz, loudness_db, confidence). For a caller that frames the
+        input itself (the producer, which starts a frame at an onset); do not mix with `push`'s pending samples."""
+        self.absorb(hop_samples)
+        return self._analyse(self._buf)
+
+    def absorb(self, samples: np.ndarray) -> None:
+        """Samples that no frame covers (the producer's gap before an onset): into the analysis window, no values."""
+        x = np.asarray(samples, dtype=np.float64).reshape(-1)
+        n = len(x)
+        if n >= self._keep:
+            self._buf = x[-self._keep:].copy()
+        elif n:
+            self._buf = np.concatenate((self._buf[n:], x))
+        self._filled = min(self._filled + n, self._keep)
 
     def _analyse(self, buf: np.ndarray):
         recent = buf[-self.loud_window:]

@@ -405,14 +405,15 @@ STREAM_OUTPUTS = ("amplitude", "harmonics", "noise", "state_out")
 
 def build_stream_model(folder: Path, harmonics: int = 8, noise_bands: int = 4, state_size: int = 8, seed: int = 0, *,
                        metadata: dict | None = None, output_names: tuple[str, ...] = STREAM_OUTPUTS, graph_state: int | str | None = None,
-                       nan_above_x: float | None = None) -> Path:
+                       nan_above_x: float | None = None, forget_state: bool = False) -> Path:
     """A tiny stream model (docs/model-contract.md, kind `stream`): a GRU of `state_size` units over
     (f0 / 1000, loudness / 80 + 1, z) frames, its last hidden vector the state, and three dense heads:
     amplitude (sigmoid), harmonic weights (softplus, falling with the harmonic's number), noise magnitudes (0.01 x sigmoid).
 
     Keyword options break it on purpose: other output names (one left out), a graph whose state axis
     is `graph_state` (a number that contradicts the metadata, or a name: dynamic), NaN in every output
-    and in the state for blocks with a frame whose z x exceeds `nan_above_x` (the square root of a negative number).
+    and in the state for blocks with a frame whose z x exceeds `nan_above_x` (the square root of a negative number),
+    a GRU that starts every call from zeros whatever `state` says (`forget_state`: one block differs from its frames).
     """
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -433,6 +434,8 @@ def build_stream_model(folder: Path, harmonics: int = 8, noise_bands: int = 4, s
              helper.make_node("Unsqueeze", ["ldn", "last"], ["ldc"]),
              helper.make_node("Concat", ["f0c", "ldc", "z"], ["x0"], axis=2)]
     x = "x0"
+    if forget_state:
+        inits.append(numpy_helper.from_array(np.array(0.0, np.float32), "zero_f"))
     if nan_above_x is not None:
         inits += [numpy_helper.from_array(np.array([0], np.int64), "zero_i"), numpy_helper.from_array(np.array([1], np.int64), "one_i"),
                   numpy_helper.from_array(np.array([2], np.int64), "axis2"),
@@ -441,7 +444,8 @@ def build_stream_model(folder: Path, harmonics: int = 8, noise_bands: int = 4, s
                   helper.make_node("Sqrt", ["room"], ["root"]), helper.make_node("Mul", ["root", "nil"], ["poison"]),
                   helper.make_node("ReduceSum", ["poison"], ["poison_all"], keepdims=0)]
     nodes += [helper.make_node("Transpose", [x], ["xt"], perm=[1, 0, 2]),
-              helper.make_node("Reshape", ["state", "h0_shape"], ["h0"]),
+              *([helper.make_node("Mul", ["state", "zero_f"], ["state_used"])] if forget_state else []),
+              helper.make_node("Reshape", ["state_used" if forget_state else "state", "h0_shape"], ["h0"]),
               helper.make_node("GRU", ["xt", "W", "R", "B", "", "h0"], ["Y", "Yh"], hidden_size=size, linear_before_reset=1),
               helper.make_node("Reshape", ["Y", "seq_shape"], ["h" if nan_above_x is None else "h_clean"]),
               helper.make_node("Reshape", ["Yh", "state_shape"], ["state_next" if nan_above_x is None else "state_clean"])]

@@ -110,3 +110,30 @@ def test_a_panic_fades_the_stream_out_drops_what_was_written_and_plays_on_and_a_
     np.testing.assert_array_equal(back[FADE_FRAMES:], 0.25)
     replacement = RealtimeCore(options, state, start_frame=core.frame)  # a server started after this one died
     assert replacement.stream.on and replacement.stream.gain == 1.0
+
+
+def test_the_skew_says_which_ring_frame_plays_with_which_input_frame():
+    """`stream_skew` (stored by audio_in before the input's count): input written minus stream read where the last block
+    left them. Steady while the voice reads every block; up by what it did not read (off, or waiting); down when a panic
+    moves it on past what was written."""
+    _, state, core, fifo, writer = _rig()
+    silence = np.zeros(BLOCK, np.float32)
+    out = np.zeros((BLOCK, 2), np.float32)
+
+    def block() -> int:
+        core.audio_in(silence)
+        skew = state.stream_skew.load()
+        core.process(out, BLOCK, core.frame / 48000)
+        return skew
+
+    assert [block() for _ in range(3)] == [0, BLOCK, 2 * BLOCK]  # the voice off: nothing read
+    _stream(fifo, core.frame + 32, 1.0)  # on 32 frames into the next block
+    writer.write(np.full(16 * BLOCK, 0.1, np.float32))
+    skews = [block() for _ in range(4)]
+    steady = 3 * BLOCK + 32
+    assert skews == [3 * BLOCK, steady, steady, steady]  # steady once it reads every block
+    assert fifo.put((core.frame, 0, PANIC, -1, 0.0, -1, -1, 0, 0.0, 0, 0)) >= 0
+    block()  # the panic's fade; at its end the voice moves on past what was written
+    assert state.stream_read.load() == writer.written
+    written_in = state.stream_in_write.load()
+    assert block() == written_in - writer.written < steady

@@ -12,7 +12,7 @@ from liveengine.options import EngineOptions
 from liveengine.rt.core import STREAM, RealtimeCore
 from liveengine.server.fifo import FifoWriter
 from liveengine.server.layout import Layout, SharedState
-from liveengine.stream.producer import StreamProducer, StreamSettings, margin_frames
+from liveengine.stream.producer import StreamProducer, StreamSettings, lead_frames, margin_frames
 from liveengine.stream.tracker import CausalTracker
 from liveengine.testing.models import build_stream_model
 
@@ -156,3 +156,36 @@ def test_nan_from_the_model_is_silence_and_a_reset_then_it_plays_on(folders):
     assert np.max(np.abs(good)) > 0.01 and np.max(np.abs(back[-BLOCK * 10 :])) > 0.01
     rig.producer.handle(("panic",))
     assert not rig.producer.pad.held and np.all(rig.producer.model.state == 0.0)
+
+
+def test_input_onsets_are_heard_the_lead_after_them_wherever_they_fall_in_a_frame_and_after_a_stall(folders):
+    """Bursts after silence, starting at different points of the 5 ms frame grid: each is heard exactly `lead` frames
+    (and the rise to the threshold) after it, the same for every burst. A producer that stalls makes the voice wait;
+    what it fell behind is dropped (counted) and the next bursts come out at the same lead again."""
+    rig = Rig(folders["plain"], input="audio", mix=1.0, slack_blocks=0)
+    hop, lead = rig.producer.hop, rig.producer.lead
+    assert lead == lead_frames(BLOCK, hop) == hop + BLOCK + 64
+    burst = (0.5 * np.sin(2 * np.pi * 262.0 * np.arange(RATE // 20) / RATE)).astype(np.float32)
+    every = RATE // 8
+    starts = [RATE // 20 + i * every + (i * 37) % hop for i in range(8)]  # 37 samples further into a frame each time
+    source = np.zeros(starts[-1] + every, np.float32)
+    for s in starts:
+        source[s : s + len(burst)] = burst
+    blocks = len(source) // BLOCK
+    stall_from = (starts[3] + 1000) // BLOCK  # during the fourth burst
+    played = []
+    for b in range(blocks):
+        rig.core.audio_in(source[b * BLOCK : (b + 1) * BLOCK])
+        if b == stall_from:
+            underruns = rig.counter("stream_underruns")
+        if not stall_from <= b < stall_from + 6:  # the producer stalls for 6 blocks
+            rig.producer.pump()
+        rig.core.process(rig.out, BLOCK, rig.core.frame / RATE)
+        played.append(rig.out[:, 0].copy())
+    out = np.concatenate(played)
+    delays = [_onset(out[s : s + every // 2]) for s in starts]
+    assert all(lead <= d <= lead + 4 for d in delays), (lead, delays)  # within 4 samples (0.08 ms) of the lead, every one
+    stats = rig.producer.stats()
+    assert stats["onsets"] == len(starts) and rig.counter("stream_fades") == 1  # the stall, faded and counted
+    assert stats["trims"] >= 1 and stats["trimmed"] == rig.counter("stream_underruns") - underruns > 0  # what the voice waited for, dropped
+    assert np.max(np.abs(np.diff(out))) < 0.25  # no click, the stall's fade and the trim's crossfade included

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from liveengine.audio.offline import OfflineBackend
 from liveengine.commands import make_command
@@ -166,7 +167,7 @@ def test_a_patch_swap_takes_the_stream_away_and_brings_it_back(tmp_path, voice):
     ("portamento_ms = -1", "a number from 0 to 2000"),
     ("midi_channel = 17", "an integer from 0 (none) to 16"),
     ("x_cc = 128", "a CC number from 0 to 127, or -1"),
-    ("slack_blocks = 9", "an integer from 0 to 8"),
+    ("slack_blocks = 9", "a number of blocks from 0 to 8"),
     ('gain = "loud"', "a number from 0 to 2"),
 ])
 def test_a_bad_stream_key_is_one_clear_error_naming_what_is_allowed(tmp_path, voice, line, allowed):
@@ -174,3 +175,20 @@ def test_a_bad_stream_key_is_one_clear_error_naming_what_is_allowed(tmp_path, vo
     with pytest.raises(LiveEngineError) as caught:
         load_patch(write_patch(tmp_path / "p.toml", f'[stream]\nmodel = "{voice}"\n{line}\n'))
     assert f"[stream] {key}" in str(caught.value) and allowed in str(caught.value), str(caught.value)
+
+
+def test_a_render_runs_on_until_the_stream_voice_has_faded(tmp_path, voice):
+    """`liveengine render` (in this process): a stream note released near the end of the score is heard to the end of its
+    release, and the file ends in silence soon after, not when the pads' sounds end."""
+    from liveengine.cli import render_score_to_file
+
+    patch = write_patch(tmp_path / "p.toml", f'[stream]\nmodel = "{voice}"\nattack_ms = 5.0\nrelease_ms = 300.0\n')
+    score = tmp_path / "s.score"
+    score.write_text("0.0 /pad 0 0 0.5\n0.05 /stream/note 69 1.0\n0.2 /stream/off\n")
+    status = render_score_to_file(load_patch(patch), score, tmp_path / "out.wav")
+    audio, rate = sf.read(tmp_path / "out.wav", dtype="float32")
+    mono = audio[:, 0]
+    heard = np.flatnonzero(np.abs(mono) > 1e-4)
+    assert heard[-1] > int(0.4 * rate)  # the release (300 ms from 0.2 s) is in the file
+    assert np.max(np.abs(mono[-BLOCK:])) == 0.0 and len(mono) < int(0.6 * rate)  # and then it ends, in silence
+    assert status["stream_fades"] == 0 and status["stream_underruns"] == 0
