@@ -42,9 +42,11 @@ def test_a_knob_sweep_while_playing_loses_no_hit_and_plays_no_stale_sound(playin
     try:
         for i in range(hits):
             at = base + i * SPACING
-            # Submit shortly before each hit is due, as a sequencer would: 8 periods (21 ms) ahead, so a
-            # busy machine's scheduling delay of this thread is not mistaken for a late engine.
-            while engine.now_frame() < at - 8 * PERIOD:
+            # Submit shortly before each hit is due, as a sequencer would: 24 periods (64 ms) ahead, so a
+            # busy machine's scheduling delay of this thread is not mistaken for a late engine (at 8 periods,
+            # at a load of 5, one hit reached the server 65 frames after its frame: every sound here starts
+            # 192 frames in, so that was the command, not the sound).
+            while engine.now_frame() < at - 24 * PERIOD:
                 time.sleep(0.002)
             assert engine.submit(make_command("/pad", [i % 8, (i * 3) % 8, 1.0], at=at))
     finally:
@@ -55,7 +57,7 @@ def test_a_knob_sweep_while_playing_loses_no_hit_and_plays_no_stale_sound(playin
     found = onsets(audio[:, 0], min_gap=SPACING // 2)
     assert len(moves) > 100, "the knob did not move"
     assert len(found) == hits, (len(found), engine.status())
-    assert list(np.diff(found)) == [SPACING] * (hits - 1)  # each on its frame
+    assert list(np.diff(found)) == [SPACING] * (hits - 1), engine.status()  # each on its frame
     played = list(engine.hits)[-hits:]
     assert len(played) == hits and all(h.kind == "pad" for h in played)
     assert all(h.generation >= h.complete_generation for h in played), [(h.generation, h.complete_generation) for h in played]
