@@ -24,6 +24,20 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.jack)
 
 
+@pytest.fixture(autouse=True)
+def no_stale_audio_client(request):
+    """Before a test on the session's JACK server, wait until the last test's audio server JACK client
+    `liveengine` is gone: on a synchronous server a killed client stays a while, and this test's client
+    would then be `liveengine-01`, its capture connected to the stale one's ports (heard as silence).
+    (The web panel's tests share one engine for their module, so theirs stays.)"""
+    if "jack_server" in request.fixturenames and "panel" not in request.fixturenames:
+        from liveengine.testing.jack_rig import wait_for_no_client
+
+        assert wait_for_no_client(request.getfixturevalue("jack_server").name, "liveengine"), \
+            "an audio server's JACK client was still registered 10 s after the test before this one"
+    yield
+
+
 @pytest.fixture
 def short_patch(tmp_path):
     """A patch whose sounds are cut to 50 ms, so hits never overlap and onsets are unambiguous."""

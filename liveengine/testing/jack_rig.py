@@ -139,6 +139,23 @@ def start_jackd(name: str, timeout: float = 10.0, realtime: bool = False, clear_
     unavailable(f"jackd did not accept clients within {timeout:.0f} s")
 
 
+def wait_for_no_client(servername: str, client_name: str, timeout: float = 10.0) -> bool:
+    """Wait until JACK has no port of `client_name` (or a renamed twin, name-NN): a client closed or
+    killed just now can stay registered a while on a synchronous server. True once it is gone."""
+    import jack
+
+    deadline = time.monotonic() + timeout
+    while True:
+        probe = jack.Client("liveengine-test-probe", no_start_server=True, servername=servername)
+        try:
+            left = probe.get_ports(f"^{client_name}(-[0-9]+)?:")
+        finally:
+            probe.close()
+        if not left or time.monotonic() > deadline:
+            return not left
+        time.sleep(0.05)
+
+
 class Capture:
     """A JACK client that records `channels` input ports into a preallocated array.
 
@@ -173,6 +190,9 @@ class Capture:
     def connect_from(self, client_name: str) -> None:
         sources = self.client.get_ports(f"{client_name}:", is_output=True, is_audio=True)
         assert sources, f"no output ports of JACK client {client_name!r}"
+        # JACK renames a second client of the same name (name-01): then the ports found may be a stale one's.
+        twins = sorted({p.name.split(":")[0] for p in self.client.get_ports(f"^{client_name}-[0-9]+:", is_audio=True)})
+        assert not twins, f"JACK client {client_name!r} is there twice ({', '.join(twins)}): a stale one from before is still registered"
         for source, port in zip(sources, self.ports):
             self.client.connect(source, port)
 
