@@ -11,9 +11,7 @@ grid while `zoom` and `rotation` sweep at 20 Hz. Settings, each run `--runs` tim
 In every run the control is measured right after the engine on the same JACK server and
 under the same neighbours: bench/bare_client.py mixing 32 voices in a process of its own.
 Xruns are counted by a JACK client of this process (JACK's own xrun callback), from 3 s
-after the start, and each is put down to its cause from jackd's own log (`xrun_causes`):
-"driver" where the dummy driver's own thread woke late (no client can cause or fix that), or the
-name of the client that had not finished its cycle. Writes bench/results_server.json; its table is in docs/benchmarks.md.
+after the start. Writes bench/results_server.json; its table is in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -61,7 +59,7 @@ def busy_neighbours(count: int) -> list[subprocess.Popen]:
     return [subprocess.Popen(["nice", "-n", "10", sys.executable, "-c", "while True: pass"]) for _ in range(count)]
 
 
-def engine_run(server: str, seconds: float, backend: str = "jack", jackd=None) -> dict:
+def engine_run(server: str, seconds: float, backend: str = "jack") -> dict:
     from liveengine.audio.spec import DeviceSpec
     from liveengine.commands import make_command
     from liveengine.engine import Engine
@@ -95,10 +93,8 @@ def engine_run(server: str, seconds: float, backend: str = "jack", jackd=None) -
     pids = {"control": os.getpid(), "server": engine.server.pid, "render": engine.instrument.workers._process.pid}
     cpu_before = {k: cpu_seconds(p) for k, p in pids.items()}
     xruns_before, server_xruns_before = counter.count, engine.shared.counter("xruns")
-    mark = jackd.xrun_causes()[1] if jackd else 0
     began = time.monotonic()
     time.sleep(seconds)
-    causes = jackd.xrun_causes(mark)[0] if jackd else {}
     wall = time.monotonic() - began
     cpu = {k: (None if cpu_before[k] is None or cpu_seconds(p) is None else round((cpu_seconds(p) - cpu_before[k]) / wall, 3))
            for k, p in pids.items()}
@@ -114,25 +110,23 @@ def engine_run(server: str, seconds: float, backend: str = "jack", jackd=None) -
     engine.stop()
     import numpy as np
 
-    return {"xruns_jack": xruns, "xrun_causes": causes, "xruns_server": server_xruns, "server_restarts": status["server_restarts"],
+    return {"xruns_jack": xruns, "xruns_server": server_xruns, "server_restarts": status["server_restarts"],
             "cpu_cores": cpu, "cpu_total": round(sum(v for v in cpu.values() if v is not None), 3),
             "callback_p99": float(np.percentile(callback, 99)), "callback_max": float(callback.max()),
             "rendered": status["rendered"], "seconds": round(wall, 1), "backend": backend, "server_nice": status["server_nice"]}
 
 
-def control_run(server: str, seconds: float, jackd=None) -> dict:
+def control_run(server: str, seconds: float) -> dict:
     counter = XrunCounter(server)
     child = subprocess.Popen([sys.executable, str(HERE / "bare_client.py"), str(seconds), "--mix", "32", "--warmup", "3"],
                              stdout=subprocess.PIPE, text=True)
     time.sleep(3.0)
     before = counter.count
-    mark = jackd.xrun_causes()[1] if jackd else 0
     out, _ = child.communicate(timeout=seconds + 60)
-    causes = jackd.xrun_causes(mark)[0] if jackd else {}
     xruns = counter.count - before
     counter.close()
     result = json.loads(out.strip().splitlines()[-1])
-    return {"xruns_jack": xruns, "xrun_causes": causes, "xruns_client": result.get("xruns"), "callback_p99": result["callback"]["p99"]}
+    return {"xruns_jack": xruns, "xruns_client": result.get("xruns"), "callback_p99": result["callback"]["p99"]}
 
 
 SETTINGS = {"realtime, 2 busy neighbours": (True, 2), "non-realtime, 2 busy neighbours": (False, 2), "realtime, quiet": (True, 0)}
@@ -148,7 +142,7 @@ def one_run(label: str, seconds: float, backend: str = "jack") -> dict:
     os.environ["JACK_DEFAULT_SERVER"] = name
     busy = busy_neighbours(neighbours)
     try:
-        return {"engine": engine_run(name, seconds, backend, server), "control": control_run(name, seconds, server)}
+        return {"engine": engine_run(name, seconds, backend), "control": control_run(name, seconds)}
     finally:
         for p in busy:
             p.kill()

@@ -33,25 +33,6 @@ def unavailable(reason: str) -> None:
 class JackServer:
     name: str
     process: subprocess.Popen
-    log: object = None  # jackd's stdout and stderr (a temporary file)
-
-    def xrun_causes(self, since: int = 0) -> tuple[dict, int]:
-        """Why JACK counted its xruns, from its log after byte `since`: ({"driver": n, client name: n, ...},
-        the log's end). "driver": the dummy driver's own thread woke late (no client can cause or fix that);
-        a client's name: that client had not finished its cycle in time."""
-        causes: dict = {}
-        if self.log is None:
-            return causes, since
-        # pread: jackd writes through the same file offset, so this process must never move it.
-        end = os.fstat(self.log.fileno()).st_size
-        text = os.pread(self.log.fileno(), max(0, end - since), since).decode(errors="replace")
-        for line in text.splitlines():
-            if "JackTimedDriver::Process XRun" in line:
-                causes["driver"] = causes.get("driver", 0) + 1
-            elif "client = " in line and "not finished" in line:
-                client = line.split("client = ", 1)[1].split()[0]
-                causes[client] = causes.get(client, 0) + 1
-        return causes, end
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -140,7 +121,7 @@ def start_jackd(name: str, timeout: float = 10.0, realtime: bool = False, clear_
     # again (a test then hung in jack_client_open for minutes).
     log = tempfile.TemporaryFile()
     process = subprocess.Popen([jackd, "-n", name, *scheduling, *mode, "-d", "dummy", "-r", str(RATE), "-p", str(PERIOD)],
-                               stdout=log, stderr=log, env={**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"},
+                               stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"},
                                preexec_fn=_die_with_parent)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -153,7 +134,7 @@ def start_jackd(name: str, timeout: float = 10.0, realtime: bool = False, clear_
             time.sleep(0.1)
             continue
         probe.close()
-        return JackServer(name, process, log)
+        return JackServer(name, process)
     process.kill()
     unavailable(f"jackd did not accept clients within {timeout:.0f} s")
 
