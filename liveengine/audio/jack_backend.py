@@ -58,6 +58,7 @@ class JackBackend:
         self._block = np.zeros((1024, channels), dtype=np.float32)
         self._process: ProcessFn | None = None
         self._last_cycle = None  # JACK's frame time at the previous cycle's start
+        self._cycle = 0  # and at this one's (cycle_dropped)
         self._late = False  # the previous callback ended after its cycle's deadline
         self.midi_in = midi_in
         self._midi_ports: list = []
@@ -133,7 +134,7 @@ class JackBackend:
     def _callback(self, frames: int) -> None:
         entered = time.perf_counter()
         client = self._client
-        cycle = client.last_frame_time
+        cycle = self._cycle = client.last_frame_time
         lateness = (client.frame_time - cycle) / self.samplerate
         # An xrun: the last callback ended after its cycle's deadline (JACK then reports an xrun, but
         # with the dummy driver no frame is skipped), or a cycle starts more than one period after the
@@ -156,6 +157,16 @@ class JackBackend:
             if self.midi_writer is not None:
                 self.midi_writer(frames, self)
         self._late = client.frames_since_cycle_start >= frames  # counted with the next block
+
+    def cycle_dropped(self) -> bool:
+        """Whether JACK has begun its next cycle while this callback runs (audio thread): it then calls back again at
+        once for the new cycle, and what this one wrote into its MIDI outputs reaches no reader whole (rt/midi_out.py)."""
+        return self._client.last_frame_time != self._cycle
+
+    def connections(self, port: int) -> int:
+        """How many ports MIDI output `port` feeds in this cycle's graph (audio thread; 0 for no such output)."""
+        out = self._midi_out_ports[port] if 0 <= port < MIDI_OUTPUTS else None
+        return 0 if out is None else out.number_of_connections
 
     def write_midi(self, port: int, offset: int, size: int, status: int, data1: int, data2: int) -> bool:
         """One short message into this cycle's buffer of output `port` (audio thread); False if there is no room."""

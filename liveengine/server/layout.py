@@ -101,7 +101,8 @@ COUNTERS = ("frame", "first_block", "xruns", "late_commands", "schedule_full", "
             "rec_resumed_from",  # a replacement server: the last frame its predecessor recorded (the gap's start)
             "stream_underruns", "stream_fades", "events_dropped",
             "midi_messages", "midi_stray", "midi_sysex_unterminated", "midi_sysex_oversize",
-            "midi_out_written", "midi_out_late", "midi_out_full", "midi_out_sysex", "midi_out_waited")
+            "midi_out_written", "midi_out_late", "midi_out_full", "midi_out_sysex", "midi_out_waited",
+            "midi_out_unheard")  # written where JACK delivers it to no reader (rt/midi_out.py)
 FLOATS = ("peak", "level", "gain", "stream_gain")  # stream_gain: the stream voice's gain, 0 while off (a replacement server resumes it)
 CLOCK_RING = 64
 ERROR_BYTES = 480

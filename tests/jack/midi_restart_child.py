@@ -6,6 +6,9 @@ server, starts it again, and prints what happened as JSON. The controller is a s
 MK3 (by its port names) run in a process of its own for each life of the JACK server (`controller`
 mode): it waits until liveengine has connected it to one of the audio server's MIDI inputs, says when,
 plays one note, and keeps every LED message it received and when it had a colour for every pad.
+
+Every wait here is a liveness bound (LIVENESS seconds, more where a whole audio server has to start on a
+busy machine), never a measure: how long each thing took is returned, and the test prints it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from liveengine.testing.jack_rig import PERIOD, RATE, start_jackd, wait_for
 
 LED_SYSEX = bytes([0xF0, 0x00, 0x20, 0x29, 0x02, 0x0D, 0x03])  # the Launchpad's lighting SysEx, colour specs follow
 PADS = {10 * (r + 1) + c + 1 for r in range(8) for c in range(8)}  # its programmer-mode notes 11..88
+WHITE = [127, 127, 127]  # a pad while it sounds
+LIVENESS = 10.0  # seconds: what a step may take at most on a busy machine before the test calls it lost
 
 
 def led_state(messages: list[bytes]) -> dict[int, list[int]]:
@@ -41,19 +46,24 @@ def controller(name: str) -> None:
     tester = MidiTester(name)  # named like a Launchpad Mini MK3: its profile drives LEDs by SysEx
     try:
         connected = wait_for(lambda: any(p.name.startswith("liveengine:midi_in_")
-                                         for p in tester.client.get_all_connections(tester.out)), 10)
+                                         for p in tester.client.get_all_connections(tester.out)), LIVENESS)
         at = time.monotonic()
         leds_at = None
         if connected:
+            def pad_11() -> list[int] | None:
+                return led_state([m for _, m in list(tester.received)]).get(11)
+
             # liveengine connected us; it registers the controller and publishes its note table to the audio
             # server a moment later (a note before that plays through the control process instead).
-            if wait_for(lambda: PADS <= set(led_state([m for _, m in list(tester.received)])), 3):
+            if wait_for(lambda: PADS <= set(led_state([m for _, m in list(tester.received)])), LIVENESS):
                 leds_at = time.monotonic()
+            colour = pad_11()
             time.sleep(max(0.0, at + 0.5 - time.monotonic()))
             tester.send_at(tester.frame_time() + 2 * PERIOD, bytes([0x90, 11, 100]))  # programmer mode: note 11 = pad (0, 0)
-            time.sleep(0.3)
-            # The pad lit white while it sounded; its colour comes back with an LED frame after the sound ends.
-            wait_for(lambda: led_state([m for _, m in list(tester.received)]).get(11) != [127, 127, 127], 3)
+            # The pad lights white while it sounds (if an LED frame, 25 a second, falls within its 50 ms), and its
+            # colour comes back with a frame after the sound ends; a frame JACK lost is drawn again (rt/midi_out.py).
+            wait_for(lambda: pad_11() == WHITE, 1.0)
+            wait_for(lambda: pad_11() == colour, LIVENESS)
         print(json.dumps({"connected": connected, "connected_at": at, "leds_at": leds_at, "written": len(tester.written),
                           "received": [m.hex() for _, m in tester.received]}), flush=True)
     finally:
@@ -70,7 +80,7 @@ def stay(name: str) -> None:
 
     tester = MidiTester(name)
     try:
-        ready = wait_for(lambda: PADS <= set(led_state([m for _, m in list(tester.received)])), 10)
+        ready = wait_for(lambda: PADS <= set(led_state([m for _, m in list(tester.received)])), LIVENESS)
         first = len(tester.received)
         print(json.dumps({"ready": ready}), flush=True)
         sys.stdin.readline()  # the audio server has been killed
@@ -119,7 +129,7 @@ def main(patch_path: str, name: str) -> dict:
         engine.start(DeviceSpec.jack(RATE, PERIOD, 2, servername=name, midi_in=True))
         midi.start()
         result["before"] = play_one_note(name)
-        result["handled_before"] = wait_for(lambda: midi.counters.handled == 1, 5)
+        result["handled_before"] = wait_for(lambda: midi.counters.handled == 1, LIVENESS)
         result["server_started_before"] = midi.counters.server_started
         server.stop()
         result["noticed_loss"] = wait_for(lambda: engine.device_lost, 10)
@@ -130,7 +140,7 @@ def main(patch_path: str, name: str) -> dict:
         result["after"] = after = play_one_note(name)
         if after.get("connected"):
             result["seconds_connected_after_jack_returned"] = after["connected_at"] - back_at
-        result["handled_after"] = wait_for(lambda: midi.counters.handled == 2, 5)
+        result["handled_after"] = wait_for(lambda: midi.counters.handled == 2, LIVENESS)
         result["server_started_after"] = midi.counters.server_started
         result["hits"] = [h.pad for h in engine.hits]
         # The audio server alone is replaced (SIGKILL) while the controller stays: its LED output is new, so
@@ -151,6 +161,7 @@ def main(patch_path: str, name: str) -> dict:
         colours = pad_colours(launchpad, engine.grid_shape(), engine.pad_descriptions(), set(), engine.render_progress())
         result["leds_sent"] = {str(note): [v >> 1 for v in rgb] for note, rgb in colours.items()}
         result["led_redraws"] = midi.counters.led_redraws
+        result["midi_out_unheard"] = engine.shared.counter("midi_out_unheard")  # what JACK delivered to nobody, drawn again
     finally:
         midi.close()
         engine.stop()

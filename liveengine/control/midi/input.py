@@ -182,7 +182,7 @@ class MidiInput:
         self._patchbay = None
         self._by_port: dict[int, Device] = {}  # the server's MIDI input index -> the controller on it
         self._reported: tuple = ()
-        self._out_full_seen = 0  # the audio server's midi_out_full when last looked at (_redraw_after_losses)
+        self._out_lost_seen = (0, 0)  # the audio server's midi_out_full and midi_out_unheard when last looked at (_redraw_after_losses)
         self._last_report = 0.0
 
     # ---- lifecycle ----
@@ -353,10 +353,10 @@ class MidiInput:
         try:
             added, removed, full, relinked = self._patchbay.sync(self.wanted, lambda n: skipped(n, self.profiles))
             outputs = self._patchbay.led_targets() if added else []
-        except Exception as exc:  # the JACK server is away: the next scan tries again with a new client
+        except Exception as exc:  # the JACK server is away, or refused a connection: the next scan tries again with a new client
             if "jack" not in self._full_reported:
                 self._full_reported.add("jack")
-                self.report(f"MIDI: cannot reach JACK to connect controllers ({type(exc).__name__}); retrying")
+                self.report(f"MIDI: cannot connect controllers through JACK ({type(exc).__name__}: {str(exc)[:120]}); retrying")
             return
         self._full_reported.discard("jack")
         for name in removed:
@@ -443,10 +443,11 @@ class MidiInput:
         if self.server:  # what the audio server's own parser, event FIFO and MIDI outputs lost
             server = self.engine.shared.counter
             totals += (server("midi_stray"), server("midi_sysex_unterminated"), server("midi_sysex_oversize"), server("events_dropped"),
-                       c.led_dropped, server("midi_out_full"))
+                       c.led_dropped, server("midi_out_full"), server("midi_out_unheard"))
             labels += ("stray bytes in the audio server", "SysEx cut short by a status byte", "oversize SysEx",
                        "messages dropped (event FIFO full)", "LED messages dropped (MIDI-out FIFO full)",
-                       "MIDI-out messages the audio server could not write (larger than a JACK MIDI buffer, or no such port)")
+                       "MIDI-out messages the audio server could not write (larger than a JACK MIDI buffer, or no such port)",
+                       "MIDI-out messages JACK delivered to nobody (written in a late cycle, or to an LED output not connected yet)")
         if totals != self._reported:
             new = [t - r for t, r in zip(totals, self._reported or (0,) * len(totals))]
             self._reported = totals
@@ -456,16 +457,19 @@ class MidiInput:
                 self.report("MIDI: " + ", ".join(parts))
 
     def _redraw_after_losses(self) -> None:
-        """A MIDI-out message the audio server could not write may have been an LED's: draw every controller's
-        LEDs again (the count covers the groove's notes too; a redraw costs a frame of messages)."""
-        full = self.engine.shared.counter("midi_out_full")
-        if full == self._out_full_seen:
+        """A MIDI-out message the audio server could not write, or that JACK delivered to nobody (rt/midi_out.py), may
+        have been an LED's: draw every controller's LEDs again (the counts cover the groove's notes too; a redraw
+        costs a frame of messages). An LED output connected again is drawn at once, and again here if JACK's
+        graph did not carry the connection yet when that went out."""
+        counter = self.engine.shared.counter
+        lost = (counter("midi_out_full"), counter("midi_out_unheard"))
+        if lost == self._out_lost_seen:
             return
-        self._out_full_seen = full
+        self._out_lost_seen = lost
         with self._lock:
             devices = list(self.devices.values())
         for device in devices:
-            device.redraw("MIDI-out messages were lost in the audio server")
+            device.redraw("MIDI-out messages were lost in the audio server or in JACK")
 
     def poll_once(self) -> bool:
         """Drain every input once (at most BATCH messages each); True if any input had more waiting."""

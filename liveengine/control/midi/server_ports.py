@@ -71,9 +71,13 @@ class ServerMidiPatchbay:
         """Give new wanted sources an input and connect every assigned one and its LED output;
         (added, removed, no room, the indices whose LED output had to be connected again).
 
-        Raises when the JACK server is gone: the client is then dropped and made again on the next call."""
+        Raises when JACK refuses a call (the server is gone; a controller's client registered its ports but is not
+        active yet, so JACK will not connect them): the client is then dropped and made again on the next call, and
+        nothing this call assigned or freed is kept, so the next call reports it again (a controller assigned here
+        but never reported would never get its device and LEDs)."""
         from liveengine.control.midi.ports import select_inputs
 
+        assigned, leds = dict(self.assigned), dict(self.leds)
         try:
             client = self._jack()
             if not client.get_ports(server_port(0)):
@@ -106,6 +110,7 @@ class ServerMidiPatchbay:
                         relinked.append(index)
             return added, removed, full, relinked
         except Exception:
+            self.assigned, self.leds = assigned, leds
             self.close()
             raise
 
