@@ -78,6 +78,18 @@ def pad_ending(audio: np.ndarray, sample_rate: int) -> dict:
                 cut=bool(before["last_10ms_db"] > CUT_DB), window_end=_ending(audio, sample_rate, env, peak, seconds))
 
 
+RELEASE_START_S = 0.6
+RELEASE_DB_S = 100.0
+
+
+def release(length: int, sample_rate: int, start_s: float = RELEASE_START_S, db_s: float = RELEASE_DB_S) -> np.ndarray:
+    """float32[length]: 1 until `start_s`, then falling at `db_s`: what a model would have to do to every sound to meet
+    the grid goals in a 1 s window (a cymbal at -15 dB at 0.6 s is then under -50 dB by 0.95 s). The bench applies it to
+    the reconstructions to price that in held-out distance; no model applies it."""
+    t = np.arange(length) / sample_rate
+    return (10 ** (-np.maximum(t - start_s, 0.0) * db_s / 20)).astype(np.float32)
+
+
 def grid_points(decoder, rows: int = 8, cols: int = 8, zoom: float = 1.0) -> np.ndarray:
     """float32[rows * cols, latent_dim]: the latent point of each pad (row 0 at the bottom) under the `plane`
     mapping, built by the engine's own grid code, as the default patch plays it."""
@@ -108,12 +120,15 @@ def check_audio(pads: np.ndarray, sample_rate: int, cols: int = 8) -> dict:
             "per_pad": rows}
 
 
-def check_model(decoder, rows: int = 8, cols: int = 8) -> dict:
-    """Decode the default grid with `decoder` (an OnnxDecoder; its peak normalisation keeps each pad's shape) and check it;
-    each pad also carries the model's class for it when the model has a classifier."""
+def check_model(decoder, rows: int = 8, cols: int = 8, envelope: np.ndarray | None = None) -> dict:
+    """Decode the default grid with `decoder` (an OnnxDecoder; its peak normalisation keeps each pad's shape) and check it,
+    each pad multiplied by `envelope` first where given; each pad also carries the model's class for it when the model has
+    a classifier."""
     z = grid_points(decoder, rows, cols)
     pads = np.zeros((len(z), decoder.info.output_length), np.float32)
     decoder.decode_into(z, pads)
+    if envelope is not None:
+        pads *= envelope
     result = check_audio(pads, decoder.info.sample_rate, cols)
     if getattr(decoder, "can_classify", False):
         names = decoder.classes

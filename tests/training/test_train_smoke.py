@@ -201,3 +201,22 @@ def test_warm_start_adds_the_noise_head_and_keeps_the_sound(tmp_path):
     export.export_graph(export.Graph(models[1].decoder), z, path, "z", ["magnitude", "phase"])
     magnitude, phase = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"z": z.numpy()})
     assert np.allclose(magnitude, m1.numpy(), rtol=1e-4, atol=1e-6) and np.allclose(phase, p1.numpy(), atol=1e-3)
+
+
+def test_refit_classifier_learns_the_labelled_sounds_only():
+    from liveengine.training.export import refit_classifier
+    from liveengine.training.model import Config, DrumVAE
+
+    torch.manual_seed(0)
+    model = DrumVAE(Config()).eval()
+    sounds, classes = _sounds(8, 6)
+    classes = classes.astype(np.int64)
+    classes[-1] = -1  # unlabelled: not trained on, not counted
+    with torch.no_grad():  # an untrained encoder's posteriors are wide: narrow them, so its means alone decide
+        model.encoder.head[-1].weight[model.cfg.latent_dim:] = 0.0
+        model.encoder.head[-1].bias[model.cfg.latent_dim:] = -10.0
+    before = [p.clone() for p in model.encoder.parameters()]
+    refit = refit_classifier(model, sounds, classes, steps=150, batch=16)
+    assert refit["sounds"] == 7 and sum(refit["per_class"]) == 7
+    assert refit["training_accuracy"] == 1.0  # 7 points in 12 dimensions: separable
+    assert all(torch.equal(a, b) for a, b in zip(before, model.encoder.parameters()))  # the encoder stays frozen
