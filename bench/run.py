@@ -658,6 +658,7 @@ def models_side_by_side(m: dict) -> list[str]:
         lines.append(f"| `{name}` | {q['mrstft']:.3f} | {q['mcd']:.2f} dB | {c['accuracy']:.1%} | {worst_text} | "
                      f"{r['smoothness']['max_over_mean_step_worst']:.2f} | {g['noise_bed_pads']} | {g['cut_pads']} | "
                      f"{sp['batch_1_ms']:.2f} ms | {sp['batch_64_ms']:.0f} ms |")
+    lines.append("")
     data = m.get("grid_check_of_held_out_sounds")
     if data:
         lines.append("- The held-out sounds themselves, by the same check (on a bed / cut / sounds): "
