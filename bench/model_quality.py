@@ -1,12 +1,15 @@
 """Quality, classifier, smoothness and speed figures for a shipped model (issue: the trained drum model).
 
-    python bench/model_quality.py [--model models_onnx/drums] [--data training_data] [--quick] [--baseline DIR]
+    python bench/model_quality.py [--model models_onnx/drums] [--also models_onnx/drums2] [--data training_data] [--quick] [--baseline DIR]
 
 The bench runner calls it (`python bench/run.py --only model`). The SampleVAE-style baseline's
 ONNX export ships in bench/baselines/samplevae/ (liveengine/training/baseline.py trained it).
 
 Writes bench/results_model.json and the images bench/model_confusion.png and bench/model_walk.png
-and the walk's audio bench/model_walk.flac. Needs the built data set
+and the walk's audio bench/model_walk.flac; a model measured beside it (--also, by default
+models_onnx/drums2 where it exists) gets its figures under "other_models" and its pictures and
+audio with its folder's name appended (bench/model_walk_drums2.png). Each model also gets the grid
+check (bench/grid_check.py): how each pad of the default 8x8 grid ends, before the engine's fades. Needs the built data set
 (`python -m liveengine.training.data`) for the held-out kits; no PyTorch.
 
 Pinned analysis settings (nothing is tuned after the fact): 44.1 kHz, 1 s; Griffin-Lim baselines
@@ -167,7 +170,7 @@ def pad_walk(decoder) -> tuple[np.ndarray, list[str]]:
 
 
 def draw_pictures(folder: Path, confusion: np.ndarray, classes: list[str], walk: np.ndarray, walk_classes: list[str],
-                  model_name: str) -> tuple:
+                  model_name: str, suffix: str = "") -> tuple:
     """model_confusion.png and model_walk.png in `folder`, drawn by the package's picture module; returns their figures."""
     from liveengine.export.pictures import confusion_figure, save_png, spectrogram_sheet
 
@@ -175,7 +178,7 @@ def draw_pictures(folder: Path, confusion: np.ndarray, classes: list[str], walk:
     figures = (confusion_figure(confusion, classes, title=f"{model_name}: {right} of {int(confusion.sum())} held-out sounds right"),
                spectrogram_sheet(walk, SR, 8, 8, walk_classes,
                                  title=f"{model_name}: the pad plane, mean +-{WALK_SPREADS:g} spreads along its two axes (row 0 at the bottom)"))
-    for figure, name in zip(figures, ("model_confusion.png", "model_walk.png")):
+    for figure, name in zip(figures, (f"model_confusion{suffix}.png", f"model_walk{suffix}.png")):
         save_png(figure, folder / name)
     return figures
 
@@ -203,47 +206,32 @@ def baseline_reconstructions(folder: Path, sounds: np.ndarray) -> np.ndarray:
     return np.stack(out)
 
 
-def run(model: Path, data: Path, quick: bool, baseline: Path | None = None) -> dict:
+def median_ms(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times) * 1000)
+
+
+def model_figures(model: Path, audio: np.ndarray, classes: np.ndarray, held: np.ndarray, train: np.ndarray, quick: bool,
+                  suffix: str = "") -> tuple[dict, np.ndarray]:
+    """One model's figures on the held-out sounds (distances of its reconstructions, classifier, smoothness, the grid
+    check, the pad walk's pictures and audio with `suffix` in their names, speed) and the reconstructions."""
     from liveengine.decoders.onnx_decoder import OnnxDecoder
+
+    import grid_check
 
     decoder = OnnxDecoder(model, threads=1, normalize="peak", max_batch=16)
     info = decoder.info
-    sounds = np.load(data / "sounds.npz")
-    split, classes = sounds["split"], sounds["classes"].astype(int)
-    audio = sounds["audio"].astype(np.float32) / 32767.0
-    held = np.flatnonzero(split == "heldout")
-    train = np.flatnonzero(split == "train")
-    if quick:
-        held = held[np.random.default_rng(0).choice(len(held), 60, replace=False)]
-    results: dict = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, Python {platform.python_version()}",
-                     "model": str(model.relative_to(REPO) if model.is_relative_to(REPO) else model.name), "model_hash": decoder.identity,
-                     "held_out_sounds": int(len(held)), "quick": quick,
-                     "settings": {"sample_rate": SR, "seconds": 1.0, "griffin_lim": {"n_fft": GL_FFT, "hop": GL_HOP, "mels": GL_MELS, "iterations": GL_ITERS},
-                                  "mrstft_resolutions": list(RESOLUTIONS), "mcd": "c1..c12: orthonormal DCT of ln amplitude, 40-band mel at 2048/512, 80 dB floor"}}
-
-    # Encode the held-out sounds and reconstruct them.
+    results: dict = {"model": str(model.relative_to(REPO) if model.is_relative_to(REPO) else model.name), "model_hash": decoder.identity}
     x = audio[held]
     mean = np.concatenate([decoder.encoder.run(None, {"audio": x[i:i + 16]})[0] for i in range(0, len(x), 16)])
     recon = np.zeros_like(x)
     decoder.decode_into(mean.astype(np.float32), recon)
-
-    # Nearest training sound by log-mel distance (retrieval).
-    train_feats = np.stack([log_mel(a).ravel() for a in audio[train]])
-    held_feats = np.stack([log_mel(a).ravel() for a in x])
-    d2 = (held_feats ** 2).sum(1)[:, None] - 2 * held_feats @ train_feats.T + (train_feats ** 2).sum(1)[None, :]
-    nearest = train[np.argmin(d2, axis=1)]
-
-    systems = {"ours (encode, decode)": [], "nearest training sound (log-mel L2)": [], "oracle: own mel + Griffin-Lim 60": []}
-    for i, idx in enumerate(held):
-        ref = audio[idx]
-        systems["ours (encode, decode)"].append(distances(ref, recon[i]))
-        systems["nearest training sound (log-mel L2)"].append(distances(ref, audio[nearest[i]]))
-        mel_power = np.abs(stft(ref, GL_FFT, GL_HOP)) ** 2 @ mel128().T
-        systems["oracle: own mel + Griffin-Lim 60"].append(distances(ref, griffin_lim_from_mel(mel_power)))
-    if baseline is not None:
-        name = "SampleVAE-style baseline (mel-VAE + Griffin-Lim 60)"
-        systems[name] = [distances(audio[idx], y) for idx, y in zip(held, baseline_reconstructions(baseline, x))]
-    results["quality"] = {name: {k: float(np.mean([r[k] for r in rows])) for k in rows[0]} for name, rows in systems.items()}
+    rows = [distances(audio[idx], recon[i]) for i, idx in enumerate(held)]
+    results["ours"] = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
 
     # Classifier on the held-out sounds with a label.
     labelled = classes[held] >= 0
@@ -255,8 +243,10 @@ def run(model: Path, data: Path, quick: bool, baseline: Path | None = None) -> d
     for t, p in zip(truth, predicted):
         confusion[t, p] += 1
     train_majority = np.bincount(classes[train][classes[train] >= 0], minlength=k).argmax()
+    per_class = {name: float(confusion[i, i] / confusion[i].sum()) for i, name in enumerate(info.classes) if confusion[i].sum()}
     results["classifier"] = {"classes": list(info.classes), "labelled_held_out": int(labelled.sum()),
-                             "accuracy": float(np.mean(predicted == truth)),
+                             "accuracy": float(np.mean(predicted == truth)), "per_class_accuracy": per_class,
+                             "worst_class": min(per_class, key=per_class.get),
                              "majority_class_accuracy": float(np.max(np.bincount(truth, minlength=k)) / len(truth)),
                              "majority_class": info.classes[int(np.bincount(truth, minlength=k).argmax())],
                              "training_majority_class_accuracy": float(np.mean(truth == train_majority)),
@@ -279,29 +269,32 @@ def run(model: Path, data: Path, quick: bool, baseline: Path | None = None) -> d
                              "max_over_mean_step_median": float(np.median(ratios)), "max_over_mean_step_worst": float(np.max(ratios)),
                              "goal": 3.0}
 
+    # The grid check: how the default grid's pads end, on the raw decoder output.
+    results["grid_check"] = grid_check.check_model(decoder)
+    # Its price: the same reconstructions and grid with a release from 0.6 s at 100 dB/s (what meeting the grid goals
+    # in a 1 s window would take), against the held-out sounds as they are.
+    envelope = grid_check.release(N, SR)
+    released = [distances(audio[idx], recon[i] * envelope) for i, idx in enumerate(held)]
+    checked = grid_check.check_model(decoder, envelope=envelope)
+    results["release_price"] = {"release": f"1 until {grid_check.RELEASE_START_S} s, then -{grid_check.RELEASE_DB_S:g} dB/s",
+                                "ours": {k: float(np.mean([r[k] for r in released])) for k in released[0]},
+                                "noise_bed_pads": checked["noise_bed_pads"], "cut_pads": checked["cut_pads"]}
+
     # 8x8 walk over the pad plane, drawn with the confusion matrix.
     walk, walk_classes = pad_walk(decoder)
-    draw_pictures(REPO / "bench", confusion, list(info.classes), walk, walk_classes, decoder.name)
+    draw_pictures(REPO / "bench", confusion, list(info.classes), walk, walk_classes, decoder.name, suffix)
     import soundfile as sf
 
     # 0.4 s of each pad, faded out, row by row: 26 s of FLAC (about 1 MB) to listen along with the image.
     shown = int(0.4 * SR)
     top_first = walk.reshape(8, 8, N)[::-1].reshape(64, N)  # rows as the image reads, from the top
-    sf.write(REPO / "bench" / "model_walk.flac", np.concatenate([w[:shown] * np.linspace(1, 0, shown) ** 0.5 for w in top_first]), SR,
+    sf.write(REPO / "bench" / f"model_walk{suffix}.flac", np.concatenate([w[:shown] * np.linspace(1, 0, shown) ** 0.5 for w in top_first]), SR,
              subtype="PCM_16")
     results["walk"] = {"grid": "8x8 over the pad plane (the model's latent.mean and latent.axes, as the default patch plays it): "
                                "rows top to bottom = axis 2 from +2 to -2 spreads, columns = axis 1 from -2 to +2",
-                       "image": "bench/model_walk.png", "audio": "bench/model_walk.flac (0.4 s per pad, row by row)"}
+                       "image": f"bench/model_walk{suffix}.png", "audio": f"bench/model_walk{suffix}.flac (0.4 s per pad, row by row)"}
 
-    # Speed: one thread, inverse STFT included; and the Griffin-Lim pipeline's 60 iterations for one sound.
-    def median_ms(fn, repeats):
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-        return float(np.median(times) * 1000)
-
+    # Speed: one thread, inverse STFT included.
     one_z = mean[:1].astype(np.float32)
     one = np.zeros((1, N), np.float32)
     decoder.prepare(16)
@@ -309,6 +302,52 @@ def run(model: Path, data: Path, quick: bool, baseline: Path | None = None) -> d
     z64 = np.resize(mean, (64, info.latent_dim)).astype(np.float32)
     out64 = np.zeros((64, N), np.float32)
     speed["batch_64_ms"] = median_ms(lambda: decoder.decode_into(z64, out64), 3 if quick else 10)
+    results["speed"] = speed
+    results["_mean"] = mean
+    return results
+
+
+def run(model: Path, data: Path, quick: bool, baseline: Path | None = None, others: tuple[Path, ...] = ()) -> dict:
+    """The figures of `model` (the shipped one, at the top level as before) and of each of `others` (under "other_models",
+    by folder), against the same retrieval, oracle and baseline figures computed once."""
+    sounds = np.load(data / "sounds.npz")
+    split, classes = sounds["split"], sounds["classes"].astype(int)
+    audio = sounds["audio"].astype(np.float32) / 32767.0
+    held = np.flatnonzero(split == "heldout")
+    train = np.flatnonzero(split == "train")
+    if quick:
+        held = held[np.random.default_rng(0).choice(len(held), 60, replace=False)]
+    main_figures = model_figures(model, audio, classes, held, train, quick)
+    mean = main_figures.pop("_mean")
+    results: dict = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, Python {platform.python_version()}",
+                     "model": main_figures.pop("model"), "model_hash": main_figures.pop("model_hash"),
+                     "held_out_sounds": int(len(held)), "quick": quick,
+                     "settings": {"sample_rate": SR, "seconds": 1.0, "griffin_lim": {"n_fft": GL_FFT, "hop": GL_HOP, "mels": GL_MELS, "iterations": GL_ITERS},
+                                  "mrstft_resolutions": list(RESOLUTIONS), "mcd": "c1..c12: orthonormal DCT of ln amplitude, 40-band mel at 2048/512, 80 dB floor"}}
+
+    # Nearest training sound by log-mel distance (retrieval).
+    x = audio[held]
+    train_feats = np.stack([log_mel(a).ravel() for a in audio[train]])
+    held_feats = np.stack([log_mel(a).ravel() for a in x])
+    d2 = (held_feats ** 2).sum(1)[:, None] - 2 * held_feats @ train_feats.T + (train_feats ** 2).sum(1)[None, :]
+    nearest = train[np.argmin(d2, axis=1)]
+
+    systems = {"nearest training sound (log-mel L2)": [], "oracle: own mel + Griffin-Lim 60": []}
+    for i, idx in enumerate(held):
+        ref = audio[idx]
+        systems["nearest training sound (log-mel L2)"].append(distances(ref, audio[nearest[i]]))
+        mel_power = np.abs(stft(ref, GL_FFT, GL_HOP)) ** 2 @ mel128().T
+        systems["oracle: own mel + Griffin-Lim 60"].append(distances(ref, griffin_lim_from_mel(mel_power)))
+    if baseline is not None:
+        name = "SampleVAE-style baseline (mel-VAE + Griffin-Lim 60)"
+        systems[name] = [distances(audio[idx], y) for idx, y in zip(held, baseline_reconstructions(baseline, x))]
+    results["quality"] = {"ours (encode, decode)": main_figures.pop("ours"),
+                          **{name: {k: float(np.mean([r[k] for r in rows])) for k in rows[0]} for name, rows in systems.items()}}
+    results.update(main_figures)
+
+    # The Griffin-Lim pipeline's 60 iterations for one sound, against the shipped model's decode.
+    speed = results["speed"]
+    one_z = mean[:1].astype(np.float32)
     mel_power = np.abs(stft(audio[held[0]], GL_FFT, GL_HOP)) ** 2 @ mel128().T
     speed["griffin_lim_60_one_sound_ms"] = median_ms(lambda: griffin_lim_from_mel(mel_power), 3)
     speed["griffin_lim_over_ours_batch_1"] = speed["griffin_lim_60_one_sound_ms"] / speed["batch_1_ms"]
@@ -319,7 +358,20 @@ def run(model: Path, data: Path, quick: bool, baseline: Path | None = None) -> d
         speed["samplevae_mel_decoder_ms"] = median_ms(lambda: mel_decoder.run(None, {"z": one_z}), 50 if quick else 200)
         speed["samplevae_pipeline_one_sound_ms"] = speed["samplevae_mel_decoder_ms"] + speed["griffin_lim_60_one_sound_ms"]
         speed["samplevae_pipeline_over_ours_batch_1"] = speed["samplevae_pipeline_one_sound_ms"] / speed["batch_1_ms"]
-    results["speed"] = speed
+
+    # The same ending checks on the held-out sounds themselves: how many real drums of each class ring past 0.85 s.
+    import grid_check
+
+    names = list(results["classifier"]["classes"])
+    endings = [grid_check.pad_ending(audio[idx], SR) for idx in held]
+    results["grid_check_of_held_out_sounds"] = {
+        name: {"sounds": int(np.sum(classes[held] == k)), "noise_bed": int(sum(e["noise_bed"] for e, c in zip(endings, classes[held]) if c == k)),
+               "cut": int(sum(e["cut"] for e, c in zip(endings, classes[held]) if c == k))} for k, name in enumerate(names)}
+
+    for other in others:
+        figures = model_figures(other, audio, classes, held, train, quick, suffix=f"_{other.name}")
+        figures.pop("_mean")
+        results.setdefault("other_models", {})[figures["model"]] = figures
     return results
 
 
@@ -330,13 +382,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--baseline", type=Path, default=BASELINE if (BASELINE / "mel_decoder.onnx").exists() else None,
                         help="folder with the baseline's mel_encoder.onnx and mel_decoder.onnx (default: bench/baselines/samplevae)")
+    parser.add_argument("--also", type=Path, action="append", default=[],
+                        help="another model folder measured in the same run, beside --model (repeatable; default: models_onnx/drums2 if present)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results_model.json")
     args = parser.parse_args(argv)
-    results = run(args.model.resolve(), args.data, args.quick, args.baseline)
+    others = args.also or [p for p in (REPO / "models_onnx" / "drums2",) if (p / "decoder.onnx").exists()]
+    results = run(args.model.resolve(), args.data, args.quick, args.baseline, tuple(p.resolve() for p in others if p.resolve() != args.model.resolve()))
     args.out.write_text(json.dumps(results, indent=1) + "\n")
     print(json.dumps({k: results[k] for k in ("quality", "smoothness", "speed")}, indent=1))
     c = results["classifier"]
     print(f"classifier: {c['accuracy']:.3f} vs majority {c['majority_class_accuracy']:.3f} ({c['labelled_held_out']} held-out sounds)")
+    for name, other in results.get("other_models", {}).items():
+        print(name, json.dumps({k: other[k] for k in ("ours", "smoothness", "speed")}, indent=1))
+        print(f"{name} classifier: {other['classifier']['accuracy']:.3f}")
 
 
 if __name__ == "__main__":

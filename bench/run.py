@@ -638,7 +638,38 @@ def model_markdown(results: dict) -> list[str]:
                   f"{sp['samplevae_pipeline_one_sound_ms']:.0f} ms a sound, {sp['samplevae_pipeline_over_ours_batch_1']:.0f}x ours.")
     else:
         speed += f"; 60 Griffin-Lim iterations alone take {sp['griffin_lim_60_one_sound_ms']:.0f} ms a sound, {sp['griffin_lim_over_ours_batch_1']:.0f}x ours."
-    return lines + [speed]
+    return lines + [speed] + models_side_by_side(m)
+
+
+def models_side_by_side(m: dict) -> list[str]:
+    """The shipped drum model and each model measured beside it (model_quality.py --also), one row each, with the grid check."""
+    if "grid_check" not in m:
+        return []
+    rows = [(m["model"], m["quality"]["ours (encode, decode)"], m)] + [(name, o["ours"], o) for name, o in m.get("other_models", {}).items()]
+    lines = ["", "Side by side (the drum model goals in the header; the grid check reads each pad of the default 8x8 grid, raw decoder output, "
+                 "in the 100 ms before the data set's 50 ms fade: see bench/grid_check.py):", "",
+             "| model | MR-STFT (<= 1.40) | MCD | classifier (>= 70%) | worst class (>= 40%) | worst smoothness line (<= 3) | "
+             "pads on a noise bed (0) | pads cut (0) | one sound (<= 3 ms) | 64 sounds (<= 150 ms) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, q, r in rows:
+        c, g, sp = r["classifier"], r["grid_check"], r["speed"]
+        worst = c.get("worst_class")
+        worst_text = f"{worst} {c['per_class_accuracy'][worst]:.0%}" if worst else "n/a"
+        lines.append(f"| `{name}` | {q['mrstft']:.3f} | {q['mcd']:.2f} dB | {c['accuracy']:.1%} | {worst_text} | "
+                     f"{r['smoothness']['max_over_mean_step_worst']:.2f} | {g['noise_bed_pads']} | {g['cut_pads']} | "
+                     f"{sp['batch_1_ms']:.2f} ms | {sp['batch_64_ms']:.0f} ms |")
+    lines.append("")
+    data = m.get("grid_check_of_held_out_sounds")
+    if data:
+        lines.append("- The held-out sounds themselves, by the same check (on a bed / cut / sounds): "
+                     + ", ".join(f"{name} {d['noise_bed']}/{d['cut']}/{d['sounds']}" for name, d in data.items())
+                     + ": real cymbals, open hats and toms ring past the 1 s window.")
+    for name, _, r in rows:
+        price = r.get("release_price")
+        if price:
+            lines.append(f"- `{name}` with a release ({price['release']}) on every sound, the grid goals' price in a 1 s window: "
+                         f"MR-STFT {price['ours']['mrstft']:.3f}, {price['noise_bed_pads']} pads on a bed, {price['cut_pads']} cut.")
+    return lines
 
 
 def midi_markdown(results: dict) -> list[str]:

@@ -5,6 +5,9 @@ nearest-neighbour + conv stages to the STFT frame rate, and predicts per frame a
 and a phase increment for each bin. The phase is the running sum of the increments over frames
 plus each bin's centre-frequency advance, so a zero increment is a steady partial at the bin
 centre: coherent low partials (kicks, toms) come for free and noise needs large increments.
+With `Config.noise_phase` (the second drum model) a gate per bin and frame also blends in a fixed
+random phase, a noise head in the spirit of DDSP's filtered noise: noisy bins (hats, cymbals,
+snares) no longer have to be built from learned increments, which left steady tonal lines.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from torch import nn
 import torch.nn.functional as F
 
 
+NOISE_SEED = 19  # the noise head's fixed random phase: regenerated from this seed, never stored
+
+
 @dataclass
 class Config:
     sample_rate: int = 44100
@@ -29,6 +35,7 @@ class Config:
     dec_frames0: int = 22
     dec_channels: tuple = (64, 128, 96, 64)
     enc_channels: int = 128
+    noise_phase: bool = False  # the decoder may blend a fixed random phase into each bin and frame (a noise head)
     classes: tuple = ("kick", "snare", "clap", "hat_closed", "hat_open", "tom", "cymbal", "perc")
 
     @property
@@ -138,6 +145,19 @@ class Decoder(nn.Module):
         t = np.arange(cfg.frames)[None, :].astype(np.float64)
         base = np.mod(2 * np.pi * k * cfg.hop / cfg.n_fft * t, 2 * np.pi)
         self.register_buffer("base_phase", torch.from_numpy(base.astype(np.float32))[None], persistent=False)
+        self.noise = None
+        if cfg.noise_phase:
+            # A gate per bin and frame blends a fixed random phase (uniform, the same for every sound) into the
+            # coherent one: at 1 the bin is noise, whose frames do not add up to steady partials. Starts near 0, so
+            # a decoder trained without it keeps its sound when warm-started.
+            self.noise = nn.Conv1d(c3, cfg.bins, 1)
+            nn.init.zeros_(self.noise.weight)
+            nn.init.constant_(self.noise.bias, -4.0)
+            random = np.random.default_rng(NOISE_SEED).uniform(-np.pi, np.pi, (cfg.bins, cfg.frames))
+            self.register_buffer("noise_phase", torch.from_numpy(random.astype(np.float32))[None], persistent=False)
+
+    def noise_gate(self, h: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.noise(h))
 
     def forward(self, z: torch.Tensor):
         h = self.mlp(z).reshape(-1, self.c0, self.cfg.dec_frames0)
@@ -146,6 +166,8 @@ class Decoder(nn.Module):
         h = F.leaky_relu(h[:, :, :self.cfg.frames] + self.position, 0.2)
         magnitude = torch.exp(torch.clamp(self.magnitude(h), -16.0, 7.0))
         phase = torch.cumsum(self.increment(h), dim=2) + self.base_phase
+        if self.noise is not None:
+            phase = phase + self.noise_gate(h) * self.noise_phase
         return magnitude, phase
 
 

@@ -11,7 +11,6 @@ One torch thread by default: the machine is shared with latency-sensitive audio 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import platform
 import signal
@@ -25,7 +24,7 @@ import torch.nn.functional as F
 from liveengine.training.model import Config, DrumVAE, MultiResolutionSTFTLoss, log_l1, stft_mag
 
 
-def load_training_set(data: Path):
+def load_training_set(data: Path, class_power: float = 0.5):
     aug = np.load(data / "train_aug.npz")
     sounds = np.load(data / "sounds.npz")
     audio = aug["audio"].astype(np.float32) / 32767.0
@@ -34,16 +33,18 @@ def load_training_set(data: Path):
     source = sounds["source"][origin]
     group = np.array([s.split("/")[0] for s in source])
     # Balance the sources (the rendered GM kits outnumber the rest) and soften class imbalance.
-    weights = sampling_weights(classes, group, {"fluid-soundfont-gm": 0.5, "sonic-pi-samples": 0.25, "hydrogen-drumkits": 0.25})
+    weights = sampling_weights(classes, group, {"fluid-soundfont-gm": 0.5, "sonic-pi-samples": 0.25, "hydrogen-drumkits": 0.25}, class_power)
     held = sounds["split"] == "heldout"
     heldout = sounds["audio"][held].astype(np.float32) / 32767.0
     return audio, classes, weights, heldout
 
 
-def sampling_weights(classes: np.ndarray, group: np.ndarray | None = None, share: dict | None = None) -> np.ndarray:
+def sampling_weights(classes: np.ndarray, group: np.ndarray | None = None, share: dict | None = None,
+                     class_power: float = 0.5) -> np.ndarray:
     """Probabilities of drawing each training sound: each group (a source) gets its `share` of the draws
-    (all groups alike where None), and class imbalance is softened (each class's weight over the square
-    root of its share; -1, unlabelled, counts as a class of its own)."""
+    (all groups alike where None), and class imbalance is softened: each class's weight is divided by its
+    share to the power `class_power` (0.5, the square root, softens; 1 draws every class equally often;
+    -1, unlabelled, counts as a class of its own)."""
     weights = np.ones(len(classes))
     if group is not None:
         for g in np.unique(group):
@@ -52,7 +53,7 @@ def sampling_weights(classes: np.ndarray, group: np.ndarray | None = None, share
             weights[group == g] *= s
     for c in np.unique(classes):
         mask = classes == c
-        weights[mask] /= math.sqrt(weights[mask].sum())
+        weights[mask] /= weights[mask].sum() ** class_power
     return weights / weights.sum()
 
 
@@ -88,6 +89,17 @@ def load(path: Path, model, optimizer) -> dict:
     return ckpt["state"]
 
 
+def warm_start(model: DrumVAE, path: Path) -> dict:
+    """Copy the weights `path` has into `model`: what it started from, and which of the model's tensors it lacked
+    (those keep their initial values, e.g. a head the older model did not have)."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    missing, unexpected = model.load_state_dict(ckpt["model"], strict=False)
+    if unexpected:
+        raise ValueError(f"{path} has weights this model does not: {', '.join(unexpected)}; warm-start only from the same model or a smaller one.")
+    return {"checkpoint": path.name, "step": int(ckpt["state"]["step"]), "minutes": round(ckpt["state"]["train_seconds"] / 60, 1),
+            "new_tensors": list(missing)}
+
+
 def config_from(ckpt_path: Path | None) -> Config:
     if ckpt_path and ckpt_path.exists():
         d = torch.load(ckpt_path, map_location="cpu", weights_only=False)["config"]
@@ -97,7 +109,7 @@ def config_from(ckpt_path: Path | None) -> Config:
 
 
 def losses(model: DrumVAE, mrstft: MultiResolutionSTFTLoss, audio: torch.Tensor, classes: torch.Tensor | None, beta: float,
-           sample: bool = True) -> tuple[torch.Tensor, dict]:
+           sample: bool = True, class_weight: float = 0.1) -> tuple[torch.Tensor, dict]:
     mean, logvar = model.encoder(audio)
     z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar) if sample else mean
     magnitude, phase = model.decoder(z)
@@ -113,16 +125,17 @@ def losses(model: DrumVAE, mrstft: MultiResolutionSTFTLoss, audio: torch.Tensor,
         if labelled.any():
             logits = model.classifier(z[labelled])
             ce = F.cross_entropy(logits, classes[labelled])
-            total = total + 0.1 * ce
+            total = total + class_weight * ce
             parts["ce"] = ce.item()
             parts["acc"] = float((logits.argmax(1) == classes[labelled]).float().mean())
     parts["total"] = total.item()
     return total, parts
 
 
-def train_step(model: DrumVAE, optimizer, mrstft: MultiResolutionSTFTLoss, x: torch.Tensor, y: torch.Tensor | None, beta: float) -> dict:
+def train_step(model: DrumVAE, optimizer, mrstft: MultiResolutionSTFTLoss, x: torch.Tensor, y: torch.Tensor | None, beta: float,
+               class_weight: float = 0.1) -> dict:
     """One optimiser step on batch `x` (labels `y`, -1 unlabelled, or None): the loss parts as floats."""
-    total, parts = losses(model, mrstft, x, y, beta)
+    total, parts = losses(model, mrstft, x, y, beta, class_weight=class_weight)
     optimizer.zero_grad(set_to_none=True)
     total.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -159,11 +172,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--log-every", type=int, default=50)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--class-power", type=float, default=0.5,
+                        help="each class's draws are divided by its share to this power (0.5 softens the imbalance, 1 balances the classes)")
+    parser.add_argument("--class-weight", type=float, default=0.1, help="weight of the classifier's cross-entropy in the loss")
+    parser.add_argument("--noise-phase", action="store_true", help="a new model gets the decoder's noise head (model.Config.noise_phase)")
+    parser.add_argument("--init-from", type=Path, default=None,
+                        help="a new model (no --checkpoint yet) starts from this checkpoint's weights; layers it lacks keep their initial values")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    cfg = config_from(args.checkpoint)
+    cfg = config_from(args.checkpoint if args.checkpoint.exists() else args.init_from)
+    if not args.checkpoint.exists() and args.noise_phase:
+        cfg.noise_phase = True
     model = DrumVAE(cfg)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     state = {"step": 0, "train_seconds": 0.0, "history": [], "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
@@ -173,12 +194,16 @@ def main(argv: list[str] | None = None) -> None:
         for group in optimizer.param_groups:  # this run's --lr, not the saved one
             group["lr"] = args.lr
         print(f"resumed from {args.checkpoint} at step {state['step']} ({state['train_seconds'] / 60:.1f} min trained)", flush=True)
+    elif args.init_from is not None:
+        state["init_from"] = warm_start(model, args.init_from)
+        print(f"warm start from {args.init_from}: {state['init_from']}", flush=True)
     state.setdefault("runs", []).append({"from_step": state["step"], "lr": args.lr, "beta": args.beta, "warmup": args.warmup,
-                                         "batch": args.batch, "threads": args.threads})
+                                         "batch": args.batch, "threads": args.threads, "class_power": args.class_power,
+                                         "class_weight": args.class_weight})
     params = sum(p.numel() for p in model.parameters())
     print(f"parameters: {params} (decoder {sum(p.numel() for p in model.decoder.parameters())})", flush=True)
 
-    audio, classes, weights, heldout = load_training_set(args.data)
+    audio, classes, weights, heldout = load_training_set(args.data, args.class_power)
     print(f"training sounds (with augmentation): {len(audio)}; held-out sounds for monitoring: {len(heldout)}", flush=True)
     rng = np.random.default_rng(args.seed + state["step"])
     mrstft = MultiResolutionSTFTLoss()
@@ -201,7 +226,7 @@ def main(argv: list[str] | None = None) -> None:
         y = torch.from_numpy(classes[idx])
         beta = args.beta * min(1.0, state["step"] / max(1, args.warmup))
         step_start = time.monotonic()
-        parts = train_step(model, optimizer, mrstft, x, y, beta)
+        parts = train_step(model, optimizer, mrstft, x, y, beta, args.class_weight)
         state["train_seconds"] += time.monotonic() - step_start
         state["step"] += 1
         for k, v in parts.items():

@@ -150,3 +150,73 @@ def test_samplevae_baseline_trains_resumes_exports_and_reconstructs(tmp_path):
     audio = model_quality.baseline_reconstructions(out, sounds)
     assert audio.shape == (2, N) and np.all(np.isfinite(audio))
     assert np.max(np.abs(audio)) > 0  # Griffin-Lim of the decoded mel is sound, not silence
+
+
+def test_class_power_one_draws_every_class_equally_often():
+    from liveengine.training.train import sampling_weights
+
+    classes = np.array([0] * 6 + [1] * 3 + [2] + [-1] * 2)
+    group = np.array(["a"] * 8 + ["b"] * 4)
+    balanced = sampling_weights(classes, group, {"a": 0.5, "b": 0.5}, class_power=1.0)
+    assert np.allclose([balanced[classes == c].sum() for c in (0, 1, 2, -1)], 0.25)
+    softened = sampling_weights(classes, group, {"a": 0.5, "b": 0.5})
+    assert softened[classes == 0].sum() > softened[classes == 2].sum()  # the square root keeps some of the imbalance
+
+
+def test_warm_start_adds_the_noise_head_and_keeps_the_sound(tmp_path):
+    """A model with the noise head, warm-started from one without it, reports the new tensors, starts with the old
+    magnitudes and a phase within the gate's initial share of pi of the old one, and exports with the head."""
+    from liveengine.training import export, train
+    from liveengine.training.model import DrumVAE
+
+    data = tmp_path / "data"
+    data.mkdir()
+    _write_data(data)
+    old, new = tmp_path / "old.pt", tmp_path / "new.pt"
+    common = ["--data", str(data), "--batch", "4", "--log-every", "1", "--save-every", "0"]
+    train.main(common + ["--checkpoint", str(old), "--max-steps", "2"])
+    train.main(common + ["--checkpoint", str(new), "--init-from", str(old), "--noise-phase", "--class-power", "1", "--class-weight", "0.3",
+                         "--lr", "0", "--max-steps", "1"])
+    state = torch.load(new, map_location="cpu", weights_only=False)["state"]
+    assert state["init_from"]["step"] == 2 and sorted(state["init_from"]["new_tensors"]) == ["decoder.noise.bias", "decoder.noise.weight"]
+    assert state["runs"][-1]["class_power"] == 1.0 and state["runs"][-1]["class_weight"] == 0.3
+
+    models = []
+    for path in (old, new):
+        model = DrumVAE(train.config_from(path))
+        train.load(path, model, None)
+        models.append(model.eval())
+    assert models[1].cfg.noise_phase and models[1].decoder.noise is not None and models[0].decoder.noise is None
+    z = torch.randn(3, models[0].cfg.latent_dim)
+    with torch.no_grad():
+        (m0, p0), (m1, p1) = models[0].decoder(z), models[1].decoder(z)
+    assert torch.allclose(m0, m1)  # lr 0: the shared weights are the old ones
+    gate = torch.sigmoid(torch.tensor(-4.0)).item()
+    assert 0 < (p1 - p0).abs().max().item() <= gate * np.pi + 1e-4
+
+    # The exported decoder carries the head and its fixed random phase: onnxruntime gives torch's phase.
+    import onnxruntime as ort
+
+    path = tmp_path / "decoder.onnx"
+    export.export_graph(export.Graph(models[1].decoder), z, path, "z", ["magnitude", "phase"])
+    magnitude, phase = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"z": z.numpy()})
+    assert np.allclose(magnitude, m1.numpy(), rtol=1e-4, atol=1e-6) and np.allclose(phase, p1.numpy(), atol=1e-3)
+
+
+def test_refit_classifier_learns_the_labelled_sounds_only():
+    from liveengine.training.export import refit_classifier
+    from liveengine.training.model import Config, DrumVAE
+
+    torch.manual_seed(0)
+    model = DrumVAE(Config()).eval()
+    sounds, classes = _sounds(8, 6)
+    classes = classes.astype(np.int64)
+    classes[-1] = -1  # unlabelled: not trained on, not counted
+    with torch.no_grad():  # an untrained encoder's posteriors are wide: narrow them, so its means alone decide
+        model.encoder.head[-1].weight[model.cfg.latent_dim:] = 0.0
+        model.encoder.head[-1].bias[model.cfg.latent_dim:] = -10.0
+    before = [p.clone() for p in model.encoder.parameters()]
+    refit = refit_classifier(model, sounds, classes, steps=150, batch=16)
+    assert refit["sounds"] == 7 and sum(refit["per_class"]) == 7
+    assert refit["training_accuracy"] == 1.0  # 7 points in 12 dimensions: separable
+    assert all(torch.equal(a, b) for a, b in zip(before, model.encoder.parameters()))  # the encoder stays frozen
