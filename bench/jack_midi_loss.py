@@ -36,6 +36,18 @@ LATE_EVERY = 50
 LATE_SECONDS = 0.004
 
 
+def _reading(r_in, r_out, got: list):
+    """The reader's process callback: the 14-bit number of every note that arrives, appended to `got`."""
+
+    def read(frames: int) -> None:
+        r_out.clear_buffer()
+        for _, data in r_in.incoming_midi_events():
+            note = bytes(data)
+            got.append(note[1] | (note[2] << 7))
+
+    return read
+
+
 def _clients(name: str):
     import jack
 
@@ -66,14 +78,8 @@ def late_callbacks(synchronous: bool, loop: bool, seconds: float) -> dict:
             w_out.write_midi_event(0, bytes([0x90, n & 0x7F, (n >> 7) & 0x7F]))
             written.append((n, late, writer.last_frame_time != start))
 
-        def read(frames: int) -> None:
-            r_out.clear_buffer()
-            for _, data in r_in.incoming_midi_events():
-                note = bytes(data)
-                got.append(note[1] | (note[2] << 7))
-
         writer.set_process_callback(write)
-        reader.set_process_callback(read)
+        reader.set_process_callback(_reading(r_in, r_out, got))
         writer.activate()
         reader.activate()
         if loop:
@@ -116,14 +122,8 @@ def new_connection(loop: bool, trials: int) -> dict:
             count[0] = n + 1
             w_out.write_midi_event(0, bytes([0x90, n & 0x7F, (n >> 7) & 0x7F]))
 
-        def read(frames: int) -> None:
-            r_out.clear_buffer()
-            for _, data in r_in.incoming_midi_events():
-                note = bytes(data)
-                got.append(note[1] | (note[2] << 7))
-
         writer.set_process_callback(write)
-        reader.set_process_callback(read)
+        reader.set_process_callback(_reading(r_in, r_out, got))
         writer.activate()
         reader.activate()
         if loop:
