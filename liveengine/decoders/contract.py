@@ -68,6 +68,22 @@ def _shown(text: str, limit: int = 60) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
+def _integer_reader(where: str, meta: dict[str, str]):
+    """integer(key, low, high): a metadata key read as an integer in range, or one ModelError quoting it."""
+
+    def integer(key: str, low: int, high: int) -> int:
+        try:
+            value = int(meta[key])
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            shown = _shown(meta[key]) if value is None else value  # an integer out of range as a number, anything else quoted
+            raise ModelError(f"{where}: metadata {PREFIX}{key} = {shown}; expected an integer from {low} to {high}.")
+        return value
+
+    return integer
+
+
 def kind_metadata(folder: Path, props: dict[str, str], kind: str, required: tuple[str, ...], needed_by: str):
     """The checks every non-oneshot kind shares: its kind, the keys it must declare, the contract version.
     Returns (where, meta, integer): the model named for messages, the `liveengine.` keys without the
@@ -84,16 +100,7 @@ def kind_metadata(folder: Path, props: dict[str, str], kind: str, required: tupl
     if meta["contract"] != str(CONTRACT_VERSION):
         raise ModelError(f"{where}: metadata {PREFIX}contract = {meta['contract']!r}; this liveengine reads contract {CONTRACT_VERSION}.")
 
-    def integer(key: str, low: int, high: int) -> int:
-        try:
-            value = int(meta[key])
-        except ValueError:
-            value = None
-        if value is None or not low <= value <= high:
-            raise ModelError(f"{where}: metadata {PREFIX}{key} = {_shown(meta[key])}; expected an integer from {low} to {high}.")
-        return value
-
-    return where, meta, integer
+    return where, meta, _integer_reader(where, meta)
 
 
 def read_metadata(folder: Path, props: dict[str, str]) -> ModelInfo:
@@ -111,14 +118,7 @@ def read_metadata(folder: Path, props: dict[str, str]) -> ModelInfo:
         raise ModelError(f"{where}: decoder.onnx metadata lacks {', '.join(PREFIX + k for k in missing)}; "
                          f"the contract requires {', '.join(PREFIX + k for k in REQUIRED)}.", "See docs/model-contract.md.")
 
-    def integer(key: str, low: int, high: int) -> int:
-        try:
-            value = int(meta[key])
-        except ValueError:
-            raise ModelError(f"{where}: metadata {PREFIX}{key} = {meta[key]!r}; expected an integer from {low} to {high}.") from None
-        if not low <= value <= high:
-            raise ModelError(f"{where}: metadata {PREFIX}{key} = {value}; expected an integer from {low} to {high}.")
-        return value
+    integer = _integer_reader(where, meta)
 
     def floats(key: str, length: int | None) -> tuple[float, ...]:
         try:

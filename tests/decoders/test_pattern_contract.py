@@ -72,7 +72,7 @@ def test_encoder_giving_the_wrong_latent_size(tmp_path):
 @pytest.mark.parametrize("change, found", [
     ({"steps": None}, "lacks liveengine.steps"),
     ({"voices": None}, "lacks liveengine.voices"),
-    ({"steps": "0"}, "liveengine.steps = '0'; expected an integer from 1 to 1024"),
+    ({"steps": "0"}, "liveengine.steps = 0; expected an integer from 1 to 1024"),
     ({"steps_per_beat": "four"}, "liveengine.steps_per_beat = 'four'"),
     ({"voices": ["kick", "kick"] + list(PATTERN_VOICES[2:])}, "distinct voice names"),
     ({"voices": "kick snare"}, "is not JSON"),

@@ -96,7 +96,7 @@ def test_missing_and_misnamed_outputs(tmp_path):
     ({"state_size": None}, "lacks liveengine.state_size"),
     ({"frame_rate": None, "band_edges_hz": None}, "lacks liveengine.frame_rate, liveengine.band_edges_hz"),
     ({"harmonics": "6"}, "axis 2 must be 6"),
-    ({"frame_rate": "0"}, "liveengine.frame_rate = '0'; expected an integer from 10 to 2000"),
+    ({"frame_rate": "0"}, "liveengine.frame_rate = 0; expected an integer from 10 to 2000"),
     ({"band_edges_hz": [0, 100, 50, 400, 8000]}, "expected a JSON list of 5 rising frequencies"),
     ({"band_edges_hz": [0, 100, 8000]}, "expected a JSON list of 5 rising"),
     ({"f0_range_hz": [0, 2000]}, "expected a low end above 0 Hz"),
