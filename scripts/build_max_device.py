@@ -136,6 +136,22 @@ def parameter(longname: str, shortname: str, kind: int, **extra) -> dict:
     return {"valueof": {"parameter_longname": longname, "parameter_shortname": shortname, "parameter_type": kind, **extra}}
 
 
+def menu_of_messages(p, send: str, varname: str, shortname: str, address: str, names, at: tuple[int, int, int], box: dict) -> None:
+    """A live.menu whose choice i sends `address names[i]` to `send`: the menu, a route by index, one message each.
+    `at`: (x, route width, message spacing) in the patching view; `box`: where it shows in the device.
+    Not a parameter with an initial value: it never switches unasked."""
+    x, route_w, step = at
+    menu = p.add("live.menu", 1, 3, (x, 60, 100, 15), ["", "", "float"], parameter_enable=1, varname=varname,
+                 saved_attribute_attributes=parameter(varname, shortname, 2, parameter_enum=list(names), parameter_initial_enable=0),
+                 **box)
+    pick = p.obj("route " + " ".join(str(i) for i in range(len(names))), len(names) + 1, len(names) + 1, (x, 90, route_w, 22))
+    p.connect(menu, 0, pick, 0)
+    for i, name in enumerate(names):
+        choice = p.msg(f"{address} {name}", (x + i * step, 120, step - 5, 22))
+        p.connect(pick, i, choice, 0)
+        p.connect(choice, 0, send, 0)
+
+
 def build_patcher() -> dict:
     for name in DIALS:
         assert name in PARAMS, f"dial {name} is not a /param name"
@@ -243,17 +259,8 @@ def build_patcher() -> dict:
 
     # Mapping menu -> /mapping NAME. Not a parameter with an initial value: it never switches unasked.
     side_x, side_w = dial_x + 3 * 50 + 6, 120
-    menu = p.add("live.menu", 1, 3, (1300, 60, 100, 15), ["", "", "float"], parameter_enable=1, varname="liveengine mapping",
-                 saved_attribute_attributes=parameter("liveengine mapping", "mapping", 2, parameter_enum=list(MAPPING_NAMES),
-                                                      parameter_initial_enable=0),
-                 **shown(side_x, grid_y, side_w, 15))
-    pick = p.obj("route " + " ".join(str(i) for i in range(len(MAPPING_NAMES))), len(MAPPING_NAMES) + 1,
-                 len(MAPPING_NAMES) + 1, (1300, 90, 160, 22))
-    p.connect(menu, 0, pick, 0)
-    for i, name in enumerate(MAPPING_NAMES):
-        choice = p.msg(f"/mapping {name}", (1300 + i * 100, 120, 95, 22))
-        p.connect(pick, i, choice, 0)
-        p.connect(choice, 0, send, 0)
+    menu_of_messages(p, send, "liveengine mapping", "mapping", "/mapping", MAPPING_NAMES, (1300, 160, 100),
+                     shown(side_x, grid_y, side_w, 15))
 
     # Patch name -> /patch NAME on Return (one symbol: a name with spaces is refused by the engine).
     p.comment("patch", (1300, 150, 40, 20), presentation=(side_x, grid_y + 19, 36, 18))
@@ -288,17 +295,8 @@ def build_patcher() -> dict:
     to_outlet = p.obj("+ 1", 2, 1, (700, 390, 40, 22))
     p.connect(page_toggle, 0, to_outlet, 0)
     p.connect(to_outlet, 0, page_gate, 0)
-    sources = p.add("live.menu", 1, 3, (1500, 60, 100, 15), ["", "", "float"], parameter_enable=1, varname="liveengine tempo source",
-                    saved_attribute_attributes=parameter("liveengine tempo source", "tempo", 2, parameter_enum=list(TEMPO_SOURCES),
-                                                         parameter_initial_enable=0),
-                    **shown(side_x, grid_y + 130, side_w, 15))
-    pick_source = p.obj("route " + " ".join(str(i) for i in range(len(TEMPO_SOURCES))), len(TEMPO_SOURCES) + 1,
-                        len(TEMPO_SOURCES) + 1, (1500, 90, 120, 22))
-    p.connect(sources, 0, pick_source, 0)
-    for i, name in enumerate(TEMPO_SOURCES):
-        choice = p.msg(f"/tempo/source {name}", (1500 + i * 120, 120, 115, 22))
-        p.connect(pick_source, i, choice, 0)
-        p.connect(choice, 0, send, 0)
+    menu_of_messages(p, send, "liveengine tempo source", "tempo", "/tempo/source", TEMPO_SOURCES, (1500, 120, 120),
+                     shown(side_x, grid_y + 130, side_w, 15))
     stop = p.add("live.text", 1, 2, (1700, 150, 80, 20), ["", ""], parameter_enable=1, mode=0, text="stop groove",
                  texton="stop groove", varname="liveengine groove stop",
                  saved_attribute_attributes=parameter("liveengine groove stop", "stop", 2, parameter_enum=["off", "on"]),
