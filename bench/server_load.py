@@ -11,7 +11,15 @@ grid while `zoom` and `rotation` sweep at 20 Hz. Settings, each run `--runs` tim
 In every run the control is measured right after the engine on the same JACK server and
 under the same neighbours: bench/bare_client.py mixing 32 voices in a process of its own.
 Xruns are counted by a JACK client of this process (JACK's own xrun callback), from 3 s
-after the start. Writes bench/results_server.json; its table is in docs/benchmarks.md.
+after the start. Each is then attributed, so that a count says whose it is:
+- `xruns_server` / `xruns_server_late_cycle`: the audio server's own callback ended after its
+  period (its own count, and the cycles near each JACK xrun by its timing ring);
+- `rig_stalls` / `xruns_near_rig_stall`: cyclictest (Debian rt-tests), run beside each measured
+  window, wakes a SCHED_FIFO thread above JACK's priority on every CPU each period; a wake-up
+  more than half a period late is a stall of the machine itself, which no client can avoid.
+  `rig_window_share` is the share of the run near a stall (the chance for a random moment);
+- `steal_ticks`: CPU time the hypervisor took from this virtual machine (/proc/stat).
+Writes bench/results_server.json; its table is in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -38,17 +46,92 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def steal_ticks() -> int:
+    """Time the hypervisor gave this virtual machine's CPUs to others (/proc/stat `steal`, clock ticks; 0 on bare metal)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    return int(fields[8]) if len(fields) > 8 else 0
+
+
+class RigFloor:
+    """The machine's own floor, measured beside each run: cyclictest (Debian rt-tests) wakes a SCHED_FIFO thread
+    at priority 80 (above JACK's 70 and its clients') on each CPU every period and records each wake-up that
+    came more than half a period late. Such a stall means the machine itself stopped real-time threads (a
+    hypervisor pausing or throttling the virtual CPUs, a firmware interrupt): a JACK cycle it falls in
+    misses its deadline whatever its clients do. It costs about 10 µs per wake-up. Without cyclictest the
+    run says so."""
+
+    def __init__(self, seconds: float) -> None:
+        import shutil
+
+        self.process = None
+        self.period_us = round(PERIOD / RATE * 1e6)
+        self.seconds = max(1, round(seconds))
+        tool = shutil.which("cyclictest")
+        if tool is not None:
+            self.began = time.monotonic()
+            # A histogram half a period wide: every later wake-up is an "overflow", listed by its cycle number.
+            self.process = subprocess.Popen([tool, "-m", "-q", "-p", "80", "-a", "-t", str(os.cpu_count() or 1), "-i", str(self.period_us),
+                                             "-D", str(self.seconds), f"--histogram={self.period_us // 2}"],
+                                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+    def close(self, xrun_times: list[float], before: float = 0.03, after: float = 0.15) -> dict:
+        """The stalls, and how many of the xruns at `xrun_times` (time.monotonic(), when JACK's report reached this
+        process) came from `before` s before a stall began to `after` s after it."""
+        if self.process is None:
+            return {"rig": "cyclictest not installed (apt-get install rt-tests)"}
+        out, _ = self.process.communicate(timeout=60)
+        stalls, peak = set(), []
+        for line in out.splitlines():
+            if line.startswith("# Max Latencies:"):
+                peak = [int(v) for v in line.split(":")[1].split()]
+            elif line.startswith("# Thread ") and ":" in line:
+                stalls.update(int(v) for v in line.split(":")[1].split())
+        starts: list[float] = []  # a stall makes several late wake-ups in a row: one stall each
+        last = None
+        for t in sorted(self.began + cycle * self.period_us / 1e6 for cycle in stalls):
+            if last is None or t - last > 0.02:
+                starts.append(t)
+            last = t
+        explained = sum(1 for t in xrun_times if any(s - before <= t <= s + after for s in starts))
+        covered, end = 0.0, None  # the share of the run those windows cover: the chance of a random moment
+        for s in starts:
+            lo, hi = max(s - before, end) if end is not None else s - before, s + after
+            covered += max(0.0, hi - lo)
+            end = hi
+        return {"rig_stalls": len(starts), "rig_max_wakeup_us": peak, "xruns_near_rig_stall": explained,
+                "rig_window_share": round(covered / self.seconds, 3)}
+
+
+def page_faults(pid: int) -> tuple[int, int] | None:
+    """(minor, major) page faults of a process so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[7]), int(fields[9])
+
+
 class XrunCounter:
-    def __init__(self, server: str) -> None:
+    """JACK's own xrun count, from a client of this process that is not in the graph (no process callback).
+
+    `heartbeat` (optional) reads the audio server's block count when JACK reports the xrun: the run then
+    tells which xruns came in a cycle where the server's own callback was late."""
+
+    def __init__(self, server: str, heartbeat=None) -> None:
         import jack
 
         self.count = 0
+        self.events: list[tuple[float, int | None]] = []  # (JACK's delay in µs, the server's block count then)
+        self.times: list[float] = []  # time.monotonic() of each report
+        self.heartbeat = heartbeat
         self.client = jack.Client("bench-xruns", no_start_server=True, servername=server)
         self.client.set_xrun_callback(self._xrun)
         self.client.activate()
 
     def _xrun(self, delay) -> None:
         self.count += 1
+        self.times.append(time.monotonic())
+        self.events.append((float(delay), None if self.heartbeat is None else self.heartbeat()))
 
     def close(self) -> None:
         self.client.deactivate()
@@ -70,7 +153,7 @@ def engine_run(server: str, seconds: float, backend: str = "jack") -> dict:
     # The native JACK client by default: what `play` picks when a JACK server runs; --backend portaudio
     # measures PortAudio's JACK host API instead.
     engine.start(DeviceSpec.jack(RATE, PERIOD, 2, servername=server) if backend == "jack" else DeviceSpec.portaudio("JACK", RATE, PERIOD, 2))
-    counter = XrunCounter(server)
+    counter = XrunCounter(server, heartbeat=engine.shared.blocks.load)
     stop = threading.Event()
 
     def play() -> None:  # 16ths at 120 BPM across the grid
@@ -92,15 +175,21 @@ def engine_run(server: str, seconds: float, backend: str = "jack") -> dict:
     time.sleep(3.0)  # counted from 3 s after the start
     pids = {"control": os.getpid(), "server": engine.server.pid, "render": engine.instrument.workers._process.pid}
     cpu_before = {k: cpu_seconds(p) for k, p in pids.items()}
+    faults_before, steal_before, rig = page_faults(pids["server"]), steal_ticks(), RigFloor(seconds)
     xruns_before, server_xruns_before = counter.count, engine.shared.counter("xruns")
+    blocks_before = engine.shared.blocks.load()
     began = time.monotonic()
     time.sleep(seconds)
     wall = time.monotonic() - began
+    faults_after, steal = page_faults(pids["server"]), steal_ticks() - steal_before
+    floor = rig.close(counter.times[xruns_before:])
     cpu = {k: (None if cpu_before[k] is None or cpu_seconds(p) is None else round((cpu_seconds(p) - cpu_before[k]) / wall, 3))
            for k, p in pids.items()}
     xruns, server_xruns = counter.count - xruns_before, engine.shared.counter("xruns") - server_xruns_before
-    callback, _ = engine.timings()
+    blocks_now = engine.shared.blocks.load()
+    callback, lateness = engine.timings()  # ends at blocks_now (or a block later: one block of slack)
     blocks = int(wall * RATE / PERIOD)
+    attributed = attribute_xruns(counter.events[xruns_before:], callback, lateness, blocks_now, blocks_before)
     callback = callback[-blocks:] / (PERIOD / RATE)
     stop.set()
     for t in threads:
@@ -113,7 +202,33 @@ def engine_run(server: str, seconds: float, backend: str = "jack") -> dict:
     return {"xruns_jack": xruns, "xruns_server": server_xruns, "server_restarts": status["server_restarts"],
             "cpu_cores": cpu, "cpu_total": round(sum(v for v in cpu.values() if v is not None), 3),
             "callback_p99": float(np.percentile(callback, 99)), "callback_max": float(callback.max()),
-            "rendered": status["rendered"], "seconds": round(wall, 1), "backend": backend, "server_nice": status["server_nice"]}
+            "rendered": status["rendered"], "seconds": round(wall, 1), "backend": backend, "server_nice": status["server_nice"],
+            **attributed, "steal_ticks": steal, **floor,
+            "server_faults": None if faults_before is None or faults_after is None else
+            {"minor": faults_after[0] - faults_before[0], "major": faults_after[1] - faults_before[1]}}
+
+
+def attribute_xruns(events: list, callback, lateness, blocks_now: int, blocks_first: int, look_back: int = 4) -> dict:
+    """Split JACK's xruns: those in a cycle where the server's own callback ended after its period
+    (entered late plus its run time), and the others (JACK's driver woke late, or the machine
+    stopped the whole graph). `events`: (delay µs, the server's block count when JACK said so);
+    the server's timings ring ends at block `blocks_now`. The report comes a little after the
+    cycle, so the `look_back` blocks before it are searched."""
+    period = PERIOD / RATE
+    late_cycles = 0
+    delays = []
+    history = len(callback)
+    for delay, block in events:
+        delays.append(round(delay))
+        if block is None or block <= blocks_first:
+            continue
+        first = max(block - look_back, blocks_now - history, 0)
+        for b in range(first, min(block, blocks_now)):
+            i = history - (blocks_now - b)
+            if lateness[i] + callback[i] > period:
+                late_cycles += 1
+                break
+    return {"xruns_server_late_cycle": late_cycles, "xrun_delays_us": sorted(delays)}
 
 
 def control_run(server: str, seconds: float) -> dict:
@@ -121,12 +236,15 @@ def control_run(server: str, seconds: float) -> dict:
     child = subprocess.Popen([sys.executable, str(HERE / "bare_client.py"), str(seconds), "--mix", "32", "--warmup", "3"],
                              stdout=subprocess.PIPE, text=True)
     time.sleep(3.0)
-    before = counter.count
+    before, steal_before, rig = counter.count, steal_ticks(), RigFloor(seconds)
     out, _ = child.communicate(timeout=seconds + 60)
-    xruns = counter.count - before
+    floor = rig.close(counter.times[before:])
+    xruns, steal = counter.count - before, steal_ticks() - steal_before
+    delays = sorted(round(d) for d, _ in counter.events[before:])
     counter.close()
     result = json.loads(out.strip().splitlines()[-1])
-    return {"xruns_jack": xruns, "xruns_client": result.get("xruns"), "callback_p99": result["callback"]["p99"]}
+    return {"xruns_jack": xruns, "xruns_client": result.get("xruns"), "callback_p99": result["callback"]["p99"],
+            "xrun_delays_us": delays, "steal_ticks": steal, **floor}
 
 
 SETTINGS = {"realtime, 2 busy neighbours": (True, 2), "non-realtime, 2 busy neighbours": (False, 2), "realtime, quiet": (True, 0)}

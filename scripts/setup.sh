@@ -21,6 +21,8 @@ system_packages() {
       fi
       local wanted=(libportaudio2)
       [ "$purpose" = test ] && wanted+=(jackd2 liblo-tools puredata-core chromium chromium-driver sonic-pi-samples hydrogen-drumkits)
+      # rt-tests: cyclictest, the machine's own real-time floor beside bench/server_load.py's runs
+      [ "$purpose" = test ] && wanted+=(rt-tests)
       local missing=()
       for pkg in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
