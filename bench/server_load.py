@@ -12,8 +12,9 @@ In every run the control is measured right after the engine on the same JACK ser
 under the same neighbours: bench/bare_client.py mixing 32 voices in a process of its own.
 Xruns are counted by a JACK client of this process (JACK's own xrun callback), from 3 s
 after the start. Each is then attributed, so that a count says whose it is:
-- `xruns_server` / `xruns_server_late_cycle`: the audio server's own callback ended after its
-  period (its own count, and the cycles near each JACK xrun by its timing ring);
+- `xruns_server`: the audio server's own count, inside its callback: a callback that ended more
+  than a period after its cycle began, or a cycle skipped (the rest are JACK's own lateness, or
+  the machine's);
 - `rig_stalls` / `xruns_near_rig_stall`: cyclictest (Debian rt-tests), run beside each measured
   window, wakes a SCHED_FIFO thread above JACK's priority on every CPU each period; a wake-up
   more than half a period late is a stall of the machine itself, which no client can avoid.
@@ -112,18 +113,14 @@ def page_faults(pid: int) -> tuple[int, int] | None:
 
 
 class XrunCounter:
-    """JACK's own xrun count, from a client of this process that is not in the graph (no process callback).
+    """JACK's own xrun count, from a client of this process that is not in the graph (no process callback)."""
 
-    `heartbeat` (optional) reads the audio server's block count when JACK reports the xrun: the run then
-    tells which xruns came in a cycle where the server's own callback was late."""
-
-    def __init__(self, server: str, heartbeat=None) -> None:
+    def __init__(self, server: str) -> None:
         import jack
 
         self.count = 0
-        self.events: list[tuple[float, int | None]] = []  # (JACK's delay in µs, the server's block count then)
+        self.delays: list[float] = []  # JACK's delay (µs) of each
         self.times: list[float] = []  # time.monotonic() of each report
-        self.heartbeat = heartbeat
         self.client = jack.Client("bench-xruns", no_start_server=True, servername=server)
         self.client.set_xrun_callback(self._xrun)
         self.client.activate()
@@ -131,7 +128,7 @@ class XrunCounter:
     def _xrun(self, delay) -> None:
         self.count += 1
         self.times.append(time.monotonic())
-        self.events.append((float(delay), None if self.heartbeat is None else self.heartbeat()))
+        self.delays.append(float(delay))
 
     def close(self) -> None:
         self.client.deactivate()
@@ -153,7 +150,7 @@ def engine_run(server: str, seconds: float, backend: str = "jack") -> dict:
     # The native JACK client by default: what `play` picks when a JACK server runs; --backend portaudio
     # measures PortAudio's JACK host API instead.
     engine.start(DeviceSpec.jack(RATE, PERIOD, 2, servername=server) if backend == "jack" else DeviceSpec.portaudio("JACK", RATE, PERIOD, 2))
-    counter = XrunCounter(server, heartbeat=engine.shared.blocks.load)
+    counter = XrunCounter(server)
     stop = threading.Event()
 
     def play() -> None:  # 16ths at 120 BPM across the grid
@@ -177,7 +174,6 @@ def engine_run(server: str, seconds: float, backend: str = "jack") -> dict:
     cpu_before = {k: cpu_seconds(p) for k, p in pids.items()}
     faults_before, steal_before, rig = page_faults(pids["server"]), steal_ticks(), RigFloor(seconds)
     xruns_before, server_xruns_before = counter.count, engine.shared.counter("xruns")
-    blocks_before = engine.shared.blocks.load()
     began = time.monotonic()
     time.sleep(seconds)
     wall = time.monotonic() - began
@@ -186,10 +182,8 @@ def engine_run(server: str, seconds: float, backend: str = "jack") -> dict:
     cpu = {k: (None if cpu_before[k] is None or cpu_seconds(p) is None else round((cpu_seconds(p) - cpu_before[k]) / wall, 3))
            for k, p in pids.items()}
     xruns, server_xruns = counter.count - xruns_before, engine.shared.counter("xruns") - server_xruns_before
-    blocks_now = engine.shared.blocks.load()
-    callback, lateness = engine.timings()  # ends at blocks_now (or a block later: one block of slack)
+    callback, _ = engine.timings()
     blocks = int(wall * RATE / PERIOD)
-    attributed = attribute_xruns(counter.events[xruns_before:], callback, lateness, blocks_now, blocks_before)
     callback = callback[-blocks:] / (PERIOD / RATE)
     stop.set()
     for t in threads:
@@ -203,32 +197,10 @@ def engine_run(server: str, seconds: float, backend: str = "jack") -> dict:
             "cpu_cores": cpu, "cpu_total": round(sum(v for v in cpu.values() if v is not None), 3),
             "callback_p99": float(np.percentile(callback, 99)), "callback_max": float(callback.max()),
             "rendered": status["rendered"], "seconds": round(wall, 1), "backend": backend, "server_nice": status["server_nice"],
-            **attributed, "steal_ticks": steal, **floor,
+            "server_scheduling": status["server_scheduling"],
+            "xrun_delays_us": sorted(round(d) for d in counter.delays[xruns_before:]), "steal_ticks": steal, **floor,
             "server_faults": None if faults_before is None or faults_after is None else
             {"minor": faults_after[0] - faults_before[0], "major": faults_after[1] - faults_before[1]}}
-
-
-def attribute_xruns(events: list, callback, lateness, blocks_now: int, blocks_first: int, look_back: int = 4) -> dict:
-    """Split JACK's xruns: those in a cycle where the server's own callback ended after its period
-    (entered late plus its run time), and the others (JACK's driver woke late, or the machine
-    stopped the whole graph). `events`: (delay µs, the server's block count when JACK said so);
-    the server's timings ring ends at block `blocks_now`. The report comes a little after the
-    cycle, so the `look_back` blocks before it are searched."""
-    period = PERIOD / RATE
-    late_cycles = 0
-    delays = []
-    history = len(callback)
-    for delay, block in events:
-        delays.append(round(delay))
-        if block is None or block <= blocks_first:
-            continue
-        first = max(block - look_back, blocks_now - history, 0)
-        for b in range(first, min(block, blocks_now)):
-            i = history - (blocks_now - b)
-            if lateness[i] + callback[i] > period:
-                late_cycles += 1
-                break
-    return {"xruns_server_late_cycle": late_cycles, "xrun_delays_us": sorted(delays)}
 
 
 def control_run(server: str, seconds: float) -> dict:
@@ -240,7 +212,7 @@ def control_run(server: str, seconds: float) -> dict:
     out, _ = child.communicate(timeout=seconds + 60)
     floor = rig.close(counter.times[before:])
     xruns, steal = counter.count - before, steal_ticks() - steal_before
-    delays = sorted(round(d) for d, _ in counter.events[before:])
+    delays = sorted(round(d) for d in counter.delays[before:])
     counter.close()
     result = json.loads(out.strip().splitlines()[-1])
     return {"xruns_jack": xruns, "xruns_client": result.get("xruns"), "callback_p99": result["callback"]["p99"],

@@ -236,8 +236,10 @@ def cmd_play(args) -> int:
             return _play_without_device(patch, args)
         say(f"liveengine {__version__}: patch '{patch.name}' ({patch.path}), decoder {engine.instrument.decoder.name}, "
             f"{engine.instrument.setting.rows}x{engine.instrument.setting.cols} pads, timing {options.timing}")
-        say(f"audio server: pid {engine.server.pid}" + (f", priority nice {engine.server.nice}" if engine.server.nice < 0 else
-                                                          ", normal priority (not allowed to raise it: see Real-time priority in the README)"))
+        server = engine.server
+        callback = f", callback {server.scheduling}" if server.scheduling.startswith("SCHED_FIFO") else ""
+        say(f"audio server: pid {server.pid}{callback}" + (f", priority nice {server.nice}" if server.nice < 0 else
+                                                           ", normal priority (not allowed to raise it: see Real-time priority in the README)"))
         say(f"playing on {engine.backend.description}" + (f", recording to {args.record}" if args.record else ""))
         if osc is not None:
             osc.start()

@@ -87,6 +87,7 @@ def status(engine: "Engine") -> dict:
         "server_pid": None if server is None else server.pid,
         "server_restarts": 0 if server is None else server.restarts,
         "server_nice": getattr(server, "nice", 0),
+        "server_scheduling": getattr(server, "scheduling", "in process"),
         "pool_slots_used": engine.pool.in_use,
         "pool_full": engine.pool.full,
         "memory_mb": instrument_memory_mb(_pids(engine)),

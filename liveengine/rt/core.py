@@ -17,6 +17,7 @@ Contract for everything reachable from `RealtimeCore.process` (the audio thread)
 from __future__ import annotations
 
 import heapq
+import threading
 import time
 from typing import NamedTuple
 
@@ -121,6 +122,7 @@ class RealtimeCore:
         self._i_peak, self._i_level, self._i_gain = (state.float_index[k] for k in ("peak", "level", "gain"))
         self._i_stream_gain = state.float_index["stream_gain"]
         self.blocks = state.blocks.load()  # continues a dead server's count: the clock ring stays in order
+        self.thread_id = 0  # the callback thread's id, once it has run: the server's main thread sets its priority
         if self.blocks:  # a replacement server: the gain the last one had reached, not the patch's
             self.gain = self.target_gain = state.float("gain")
             if state.float("stream_gain") > 0.0:  # and the stream voice on, as it was (fading in once the producer is ahead)
@@ -141,6 +143,8 @@ class RealtimeCore:
         """
         entered = time.perf_counter()
         state = self.state
+        if not self.thread_id:  # the first block only
+            self.thread_id = threading.get_native_id()
         if self._resume is not None:
             self._continue_clock(stream_time, frames)
         block = self.blocks

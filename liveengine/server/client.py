@@ -50,6 +50,7 @@ class ServerProcess:
         self.blocksize = options.blocksize
         self.output_latency = 0.0
         self.nice = 0  # the audio server's nice value (process.py raise_priority: -10 where allowed)
+        self.scheduling = "nice 0"  # its callback thread's (process.py raise_callback: SCHED_FIFO where it can be)
         self.restarts = 0
         self.device_lost = False
         self._last_blocks = self._spawned_blocks = -1
@@ -108,6 +109,7 @@ class ServerProcess:
         self.samplerate, self.blocksize = answer["samplerate"], answer["blocksize"]
         self.output_latency = answer["output_latency"]
         self.nice = answer.get("nice", 0)
+        self.scheduling = answer.get("scheduling", f"nice {self.nice}")
         self._last_blocks = self._spawned_blocks = self.state.blocks.load()
         self._last_progress = time.monotonic()
 

@@ -23,6 +23,7 @@ import gc
 import json
 import os
 import sys
+import time
 
 from liveengine.at_most import run_at_most
 
@@ -118,6 +119,32 @@ def raise_priority() -> int:
         return 0
 
 
+AUDIO_FIFO = 40  # above the stream producer's 10, below JACK's own threads (60 and up) and the kernel's interrupt threads (50)
+
+
+def raise_callback(core, nice: int, wait: float = 0.5) -> str:
+    """The callback thread's scheduling, said for `play` and /status. Where the audio system left it at
+    normal priority (a non-real-time JACK server, a PortAudio device) and the system allows it, it is
+    made SCHED_FIFO at AUDIO_FIFO, as PortAudio's ALSA host and PipeWire's clients (through rtkit) do for
+    theirs: then no process of normal priority (the render process, a browser) can hold up the callback
+    mid-block. A thread the audio system made real-time is left as it is. Runs on the server's main thread
+    once the first block has run (the callback says which thread it is), never on the callback."""
+    deadline = time.monotonic() + wait
+    while not core.thread_id and time.monotonic() < deadline:
+        time.sleep(0.005)
+    thread = core.thread_id
+    normal = f"nice {nice}"
+    if not thread:
+        return normal  # no block yet: left as it is
+    try:
+        if os.sched_getscheduler(thread) in (os.SCHED_FIFO, os.SCHED_RR):
+            return f"SCHED_FIFO {os.sched_getparam(thread).sched_priority} (the audio system's)"
+        os.sched_setscheduler(thread, os.SCHED_FIFO, os.sched_param(AUDIO_FIFO))
+        return f"SCHED_FIFO {AUDIO_FIFO}"
+    except (AttributeError, OSError):
+        return normal  # not on this system, or not allowed: the nice value stays
+
+
 def main() -> None:
     # Imported before the configuration is read: a server the control process starts ahead (a standby,
     # while the grid renders) has its interpreter and imports done by the time it is needed. The audio
@@ -168,10 +195,11 @@ def main() -> None:
         else:
             _answer({"error": f"{type(exc).__name__}: {exc}", "fix": ""})
         os._exit(3)
+    scheduling = raise_callback(core, nice)
     gc.collect()
     gc.freeze()
     gc.disable()  # nothing here makes cycles; a collection would stall the callback
-    _answer({"ok": True, "pid": os.getpid(), "nice": nice, "description": backend.description, "samplerate": backend.samplerate,
+    _answer({"ok": True, "pid": os.getpid(), "nice": nice, "scheduling": scheduling, "description": backend.description, "samplerate": backend.samplerate,
              "blocksize": backend.blocksize, "output_latency": backend.output_latency})
     sys.stdin.buffer.read()  # parked until the control process closes the pipe (or dies)
     _stop(backend)

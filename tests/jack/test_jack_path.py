@@ -220,7 +220,8 @@ def test_a_missing_jack_port_is_one_clear_error(jack_server, short_patch):
 def test_a_late_callback_is_counted_as_an_xrun_by_the_audio_server(jack_server, short_patch):
     """With JACK's dummy driver a late client skips no frame, so the server counts a callback that
     ended after its cycle's deadline (as JACK does) and not only lost cycles: five 30 ms stops of
-    the audio server process, five xruns or more (JACK itself may count a stop twice)."""
+    the audio server process, five xruns or more (JACK itself may count a stop twice). On a
+    non-real-time JACK server the callback thread is made real-time by the audio server itself."""
     import os
     import signal
 
@@ -237,5 +238,15 @@ def test_a_late_callback_is_counted_as_an_xrun_by_the_audio_server(jack_server, 
             wait_frames(engine, RATE // 20)
         assert engine.status()["xruns"] - before >= 5
         assert engine.status()["server_restarts"] == 0
+        # The test JACK server is not real-time: the audio server made its callback SCHED_FIFO itself
+        # (as root here; elsewhere it says it kept its nice value), and only that one thread.
+        scheduling = engine.status()["server_scheduling"]
+        fifo = [int(task) for task in os.listdir(f"/proc/{engine.server.pid}/task")
+                if os.sched_getscheduler(int(task)) == os.SCHED_FIFO]
+        if os.geteuid() == 0:
+            assert scheduling == "SCHED_FIFO 40"
+            assert len(fifo) == 1 and os.sched_getparam(fifo[0]).sched_priority == 40
+        else:
+            assert scheduling.startswith("nice ") and fifo == []
     finally:
         engine.stop()
