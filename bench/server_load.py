@@ -75,9 +75,10 @@ class RigFloor:
                                              "-D", str(self.seconds), f"--histogram={self.period_us // 2}"],
                                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
 
-    def close(self, xrun_times: list[float], before: float = 0.03, after: float = 0.15) -> dict:
+    def close(self, xrun_times: list[float], server_times: list[float] | None = None, before: float = 0.03, after: float = 0.15) -> dict:
         """The stalls, and how many of the xruns at `xrun_times` (time.monotonic(), when JACK's report reached this
-        process) came from `before` s before a stall began to `after` s after it."""
+        process) came from `before` s before a stall began to `after` s after it; `server_times` likewise for
+        the audio server's own xruns (when its next block began; perf_counter is the same clock here)."""
         if self.process is None:
             return {"rig": "cyclictest not installed (apt-get install rt-tests)"}
         out, _ = self.process.communicate(timeout=60)
@@ -93,14 +94,17 @@ class RigFloor:
             if last is None or t - last > 0.02:
                 starts.append(t)
             last = t
-        explained = sum(1 for t in xrun_times if any(s - before <= t <= s + after for s in starts))
+        def near(times: list[float]) -> int:
+            return sum(1 for t in times if any(s - before <= t <= s + after for s in starts))
+
         covered, end = 0.0, None  # the share of the run those windows cover: the chance of a random moment
         for s in starts:
             lo, hi = max(s - before, end) if end is not None else s - before, s + after
             covered += max(0.0, hi - lo)
             end = hi
-        return {"rig_stalls": len(starts), "rig_max_wakeup_us": peak, "xruns_near_rig_stall": explained,
-                "rig_window_share": round(covered / self.seconds, 3)}
+        return {"rig_stalls": len(starts), "rig_max_wakeup_us": peak, "xruns_near_rig_stall": near(xrun_times),
+                "rig_window_share": round(covered / self.seconds, 3),
+                **({} if server_times is None else {"xruns_server_near_rig_stall": near(server_times)})}
 
 
 def page_faults(pid: int) -> tuple[int, int] | None:
@@ -178,7 +182,10 @@ def engine_run(server: str, seconds: float, backend: str = "jack") -> dict:
     time.sleep(seconds)
     wall = time.monotonic() - began
     faults_after, steal = page_faults(pids["server"]), steal_ticks() - steal_before
-    floor = rig.close(counter.times[xruns_before:])
+    new = engine.shared.counter("xruns") - server_xruns_before  # the server's own, each timed in its ring
+    ring = engine.shared.xrun_times
+    server_times = [float(ring[i % len(ring)]) for i in range(server_xruns_before + max(0, new - len(ring)), server_xruns_before + new)]
+    floor = rig.close(counter.times[xruns_before:], server_times)
     cpu = {k: (None if cpu_before[k] is None or cpu_seconds(p) is None else round((cpu_seconds(p) - cpu_before[k]) / wall, 3))
            for k, p in pids.items()}
     xruns, server_xruns = counter.count - xruns_before, engine.shared.counter("xruns") - server_xruns_before

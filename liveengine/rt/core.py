@@ -30,7 +30,7 @@ from liveengine.rt.midi_bytes import MidiByteParser
 from liveengine.rt.stream import StreamVoice
 from liveengine.rt.voices import VoicePool, velocity_gain
 from liveengine.server.fifo import FifoReader, FifoWriter
-from liveengine.server.layout import CLOCK_RING, SharedState
+from liveengine.server.layout import CLOCK_RING, XRUN_RING, SharedState
 
 # Event kinds, as carried in a record's `kind` field. STREAM: the stream voice on (value: its gain) or off (0).
 START, STOP_PAD, CHOKE, PANIC, GAIN, STREAM = range(6)
@@ -153,6 +153,7 @@ class RealtimeCore:
         state.clock_times[ring] = stream_time
         counters = self._counters
         if xrun:
+            state.xrun_times[counters[self._i_xruns] % XRUN_RING] = entered
             counters[self._i_xruns] += 1
         try:
             self._render(out, frames)

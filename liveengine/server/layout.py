@@ -105,6 +105,7 @@ COUNTERS = ("frame", "first_block", "xruns", "late_commands", "schedule_full", "
             "midi_out_unheard")  # written where JACK delivers it to no reader (rt/midi_out.py)
 FLOATS = ("peak", "level", "gain", "stream_gain")  # stream_gain: the stream voice's gain, 0 while off (a replacement server resumes it)
 CLOCK_RING = 64
+XRUN_RING = 64  # host times of the server's last xruns (`xruns` counts them all): each can be matched with what else happened
 ERROR_BYTES = 480
 MAX_PADS = 256  # 16 x 16, the largest grid a patch may ask for
 
@@ -139,6 +140,7 @@ class Layout:
                  ("clock_times", np.float64, (CLOCK_RING,)),
                  ("callback_seconds", np.float64, (self.timing_history,)),
                  ("lateness_seconds", np.float64, (self.timing_history,)),
+                 ("xrun_times", np.float64, (XRUN_RING,)),  # time.perf_counter() when the block after each xrun began
                  ("error_text", np.uint8, (ERROR_BYTES,)),
                  ("pad_voices", np.int32, (MAX_PADS,)),
                  ("pad_starts", np.int64, (MAX_PADS,)),  # voices ever started per pad: a sound shorter than a feedback tick still shows

@@ -231,12 +231,22 @@ def test_a_late_callback_is_counted_as_an_xrun_by_the_audio_server(jack_server, 
         engine.start(DeviceSpec.jack(RATE, PERIOD, 2))
         wait_frames(engine, RATE // 10)
         before = engine.status()["xruns"]
+        stops = []
         for _ in range(5):
+            stopped = time.perf_counter()
             os.kill(engine.server.pid, signal.SIGSTOP)
             time.sleep(0.03)
             os.kill(engine.server.pid, signal.SIGCONT)
+            stops.append((stopped, time.perf_counter()))
             wait_frames(engine, RATE // 20)
-        assert engine.status()["xruns"] - before >= 5
+        counted = engine.status()["xruns"] - before
+        assert counted >= 5
+        # Each is timed (the block after it began), so a bench can match it with what else happened then:
+        # every stop has one between its start and the blocks just after it was lifted.
+        ring = engine.shared.xrun_times
+        times = [float(ring[i % len(ring)]) for i in range(before, before + counted)]
+        for stopped, resumed in stops:
+            assert any(stopped <= t <= resumed + 0.1 for t in times), (stopped, resumed, times)
         assert engine.status()["server_restarts"] == 0
         # The test JACK server is not real-time: the audio server made its callback SCHED_FIFO itself
         # (as root here; elsewhere it says it kept its nice value), and only that one thread.
