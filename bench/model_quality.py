@@ -241,14 +241,24 @@ def first_second(recon: np.ndarray, long_refs: np.ndarray) -> np.ndarray:
     return out
 
 
+def model_window(model: Path) -> int:
+    """The window (samples) a model folder's decoder metadata declares."""
+    import onnx
+
+    meta = {p.key: p.value for p in onnx.load(str(model / "decoder.onnx"), load_external_data=False).metadata_props}
+    return int(meta["liveengine.output_length"])
+
+
 def model_figures(model: Path, audio: np.ndarray, classes: np.ndarray, held: np.ndarray, train: np.ndarray, quick: bool,
-                  suffix: str = "", data: Path | None = None, files: np.ndarray | None = None) -> tuple[dict, np.ndarray]:
+                  suffix: str = "", longer: dict[int, np.ndarray] | None = None) -> tuple[dict, np.ndarray]:
     """One model's figures on the held-out sounds (distances of its reconstructions, classifier, smoothness, the grid
     check, the pad walk's pictures and audio with `suffix` in their names, speed) and the reconstructions.
 
-    `audio` is the 1 s data set. A model with a longer window encodes the held-out sounds at its window (from
-    `window_data(data, ...)`); its distances ("ours") are then those of its first second against the 1 s sounds, as
-    the 1 s models are measured, and "ours_full_window" those of its whole window against the sounds at that length."""
+    `audio` is the 1 s data set, `longer` the same sounds at longer windows (by length in samples). A model with a
+    longer window encodes the held-out sounds at its window; its distances ("ours") are then those of its first second
+    against the 1 s sounds, as the 1 s models are measured. Every model also gets "ours_at_<window>" for each longer
+    window: its whole output, zero-padded to that window, against the sounds cut at that window (for the model of that
+    window, its whole window)."""
     from liveengine.decoders.onnx_decoder import OnnxDecoder
 
     import grid_check
@@ -258,14 +268,18 @@ def model_figures(model: Path, audio: np.ndarray, classes: np.ndarray, held: np.
     length = info.output_length
     results: dict = {"model": str(model.relative_to(REPO) if model.is_relative_to(REPO) else model.name), "model_hash": decoder.identity,
                      "window_s": length / SR}
-    long_audio = audio if length == N else window_data(data, length, files)
-    x = long_audio[held]
+    longer = longer or {}
+    x = (audio if length == N else longer[length])[held]
     mean = np.concatenate([decoder.encoder.run(None, {"audio": x[i:i + 16]})[0] for i in range(0, len(x), 16)])
     recon = np.zeros_like(x)
     decoder.decode_into(mean.astype(np.float32), recon)
+    for window, sounds in sorted(longer.items()):
+        if window >= length:
+            padded = np.zeros((len(recon), window), np.float32)
+            padded[:, :length] = recon
+            rows = [distances(sounds[idx], padded[i]) for i, idx in enumerate(held)]
+            results[f"ours_at_{window / SR:g}s"] = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
     if length != N:
-        full = [distances(long_audio[idx], recon[i]) for i, idx in enumerate(held)]
-        results["ours_full_window"] = {k: float(np.mean([r[k] for r in full])) for k in full[0]}
         recon = first_second(recon, x)
     rows = [distances(audio[idx], recon[i]) for i, idx in enumerate(held)]
     results["ours"] = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
@@ -363,7 +377,9 @@ def run(model: Path, data: Path, quick: bool, baseline: Path | None = None, othe
     train = np.flatnonzero(split == "train")
     if quick:
         held = held[np.random.default_rng(0).choice(len(held), 60, replace=False)]
-    main_figures = model_figures(model, audio, classes, held, train, quick)
+    files = sounds["files"]
+    longer = {length: window_data(data, length, files) for length in {model_window(m) for m in (model, *others)} if length != N}
+    main_figures = model_figures(model, audio, classes, held, train, quick, longer=longer)
     mean = main_figures.pop("_mean")
     results: dict = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, Python {platform.python_version()}",
                      "model": main_figures.pop("model"), "model_hash": main_figures.pop("model_hash"),
@@ -414,16 +430,14 @@ def run(model: Path, data: Path, quick: bool, baseline: Path | None = None, othe
         name: {"sounds": int(np.sum(classes[held] == k)), "noise_bed": int(sum(e["noise_bed"] for e, c in zip(endings, classes[held]) if c == k)),
                "cut": int(sum(e["cut"] for e, c in zip(endings, classes[held]) if c == k))} for k, name in enumerate(names)}
 
-    files = sounds["files"]
     for other in others:
-        figures = model_figures(other, audio, classes, held, train, quick, suffix=f"_{other.name}", data=data, files=files)
+        figures = model_figures(other, audio, classes, held, train, quick, suffix=f"_{other.name}", longer=longer)
         figures.pop("_mean")
         results.setdefault("other_models", {})[figures["model"]] = figures
         length = int(round(figures["window_s"] * SR))
         if length != N and f"grid_check_of_held_out_sounds_{figures['window_s']:g}s" not in results:
             # The same check on the held-out sounds at that window: how many still ring where it ends.
-            long_audio = window_data(data, length, files)
-            endings = [grid_check.pad_ending(long_audio[idx], SR) for idx in held]
+            endings = [grid_check.pad_ending(longer[length][idx], SR) for idx in held]
             results[f"grid_check_of_held_out_sounds_{figures['window_s']:g}s"] = {
                 name: {"sounds": int(np.sum(classes[held] == k)),
                        "noise_bed": int(sum(e["noise_bed"] for e, c in zip(endings, classes[held]) if c == k)),

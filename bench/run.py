@@ -691,12 +691,12 @@ def models_side_by_side(m: dict) -> list[str]:
             window = key.rsplit("_", 1)[-1]
             lines.append(f"- The held-out sounds at a {window} window (on a bed / cut / sounds): "
                          + ", ".join(f"{name} {x['noise_bed']}/{x['cut']}/{x['sounds']}" for name, x in d.items()) + ".")
-    for name, _, r in rows:
-        full = r.get("ours_full_window")
-        if full:
-            lines.append(f"- `{name}` ({r['window_s']:g} s window): the MR-STFT column is its first second (faded where the 1 s data set fades) "
-                         f"against the 1 s held-out sounds, as the 1 s models are measured; over its whole window against the held-out sounds "
-                         f"cut at {r['window_s']:g} s: MR-STFT {full['mrstft']:.3f}, MCD {full['mcd']:.2f} dB.")
+    for key in sorted({k for _, _, r in rows for k in r if k.startswith("ours_at_")}):
+        window = key[len("ours_at_"):]
+        lines.append(f"- Over a {window} window (each model's whole output, zero-padded to {window}, against the held-out sounds cut at {window}): "
+                     + ", ".join(f"`{name}` MR-STFT {r[key]['mrstft']:.3f}, MCD {r[key]['mcd']:.2f} dB" for name, _, r in rows if key in r)
+                     + ". A model with a longer window is in the MR-STFT column by its first second (faded where the 1 s data set fades) "
+                       "against the 1 s held-out sounds, as the 1 s models are.")
     for name, _, r in rows:
         price = r.get("release_price")
         if price:
