@@ -12,7 +12,9 @@ audio with its folder's name appended (bench/model_walk_drums2.png). Each model 
 check (bench/grid_check.py): how each pad of the default 8x8 grid ends, before the engine's fades. Needs the built data set
 (`python -m liveengine.training.data`) for the held-out kits; no PyTorch.
 
-Pinned analysis settings (nothing is tuned after the fact): 44.1 kHz, 1 s; Griffin-Lim baselines
+Pinned analysis settings (nothing is tuned after the fact): 44.1 kHz, 1 s (a model with a longer window is
+compared on its first second, faded where the data set fades, and over its whole window against the held-out sounds
+built at that window: see model_figures); Griffin-Lim baselines
 use n_fft 2048, hop 512, 128 mel bands, 60 iterations; distances are the multi-resolution STFT
 distance (n_fft 512/1024/2048, hop n_fft/4: spectral convergence + log-magnitude L1, each the
 mean over the resolutions) and mel-cepstral distortion (MCD, dB: (10 / ln 10) sqrt(2 sum (c_d - c'_d)^2) over c1..c12, the
@@ -155,7 +157,7 @@ WALK_SPREADS = 2.0  # the walk covers latent mean +- this many spreads along eac
 
 
 def pad_walk(decoder) -> tuple[np.ndarray, list[str]]:
-    """The 8x8 pad plane decoded: ([64, N] sounds in pad order, pad = row * 8 + col with row 0 at the bottom,
+    """The 8x8 pad plane decoded: ([64, the model's window] sounds in pad order, pad = row * 8 + col with row 0 at the bottom,
     each pad's class). Columns run along the first plane axis, rows along the second, both from -2 to +2 spreads."""
     info = decoder.info
     center = np.asarray(info.latent_mean, np.float32)
@@ -163,7 +165,7 @@ def pad_walk(decoder) -> tuple[np.ndarray, list[str]]:
     spreads = np.asarray(info.latent_spreads[:2], np.float32)
     steps = np.linspace(-WALK_SPREADS, WALK_SPREADS, 8)
     z = np.array([center + u * spreads[0] * axes[0] + v * spreads[1] * axes[1] for v in steps for u in steps], np.float32)
-    walk = np.zeros((64, N), np.float32)
+    walk = np.zeros((64, info.output_length), np.float32)
     decoder.decode_into(z, walk)
     classes = [info.classes[i] for i in decoder.classifier.run(None, {"z": z})[0].argmax(1)]
     return walk, classes
@@ -215,21 +217,70 @@ def median_ms(fn, repeats: int) -> float:
     return float(np.median(times) * 1000)
 
 
+def window_data(data: Path, length: int, files: np.ndarray) -> np.ndarray:
+    """The data set's sounds at a window of `length` samples: `data` itself for 1 s, else the folder
+    `data/<seconds>s` built with `python -m liveengine.training.data --seconds <seconds> --out data/<seconds>s`,
+    which must hold the same sounds in the same order (`files`)."""
+    folder = data / f"{length / SR:g}s"
+    if not (folder / "sounds.npz").exists():
+        raise SystemExit(f"a model with a {length / SR:g} s window needs its held-out sounds at that length in {folder}; build them with "
+                         f"python -m liveengine.training.data --seconds {length / SR:g} --out {folder}")
+    sounds = np.load(folder / "sounds.npz")
+    if sounds["audio"].shape[1] != length or not np.array_equal(sounds["files"], files):
+        raise SystemExit(f"{folder} does not hold the same sounds as {data} at {length} samples; rebuild it from the same packages.")
+    return sounds["audio"].astype(np.float32) / 32767.0
+
+
+def first_second(recon: np.ndarray, long_refs: np.ndarray) -> np.ndarray:
+    """A longer window's reconstructions as the 1 s data set has the sounds: the first second, with the data builder's
+    50 ms fade where it cut the sound at 1 s (where the longer reference still sounds after 1 s)."""
+    out = recon[:, :N].copy()
+    fade = int(0.05 * SR)
+    cut = np.any(long_refs[:, N:] != 0, axis=1)
+    out[cut, N - fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
+    return out
+
+
+def model_window(model: Path) -> int:
+    """The window (samples) a model folder's decoder metadata declares."""
+    import onnx
+
+    meta = {p.key: p.value for p in onnx.load(str(model / "decoder.onnx"), load_external_data=False).metadata_props}
+    return int(meta["liveengine.output_length"])
+
+
 def model_figures(model: Path, audio: np.ndarray, classes: np.ndarray, held: np.ndarray, train: np.ndarray, quick: bool,
-                  suffix: str = "") -> tuple[dict, np.ndarray]:
+                  suffix: str = "", longer: dict[int, np.ndarray] | None = None) -> tuple[dict, np.ndarray]:
     """One model's figures on the held-out sounds (distances of its reconstructions, classifier, smoothness, the grid
-    check, the pad walk's pictures and audio with `suffix` in their names, speed) and the reconstructions."""
+    check, the pad walk's pictures and audio with `suffix` in their names, speed) and the reconstructions.
+
+    `audio` is the 1 s data set, `longer` the same sounds at longer windows (by length in samples). A model with a
+    longer window encodes the held-out sounds at its window; its distances ("ours") are then those of its first second
+    against the 1 s sounds, as the 1 s models are measured. Every model also gets "ours_at_<window>" for each longer
+    window: its whole output, zero-padded to that window, against the sounds cut at that window (for the model of that
+    window, its whole window)."""
     from liveengine.decoders.onnx_decoder import OnnxDecoder
 
     import grid_check
 
     decoder = OnnxDecoder(model, threads=1, normalize="peak", max_batch=16)
     info = decoder.info
-    results: dict = {"model": str(model.relative_to(REPO) if model.is_relative_to(REPO) else model.name), "model_hash": decoder.identity}
-    x = audio[held]
+    length = info.output_length
+    results: dict = {"model": str(model.relative_to(REPO) if model.is_relative_to(REPO) else model.name), "model_hash": decoder.identity,
+                     "window_s": length / SR}
+    longer = longer or {}
+    x = (audio if length == N else longer[length])[held]
     mean = np.concatenate([decoder.encoder.run(None, {"audio": x[i:i + 16]})[0] for i in range(0, len(x), 16)])
     recon = np.zeros_like(x)
     decoder.decode_into(mean.astype(np.float32), recon)
+    for window, sounds in sorted(longer.items()):
+        if window >= length:
+            padded = np.zeros((len(recon), window), np.float32)
+            padded[:, :length] = recon
+            rows = [distances(sounds[idx], padded[i]) for i, idx in enumerate(held)]
+            results[f"ours_at_{window / SR:g}s"] = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+    if length != N:
+        recon = first_second(recon, x)
     rows = [distances(audio[idx], recon[i]) for i, idx in enumerate(held)]
     results["ours"] = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
 
@@ -260,7 +311,7 @@ def model_figures(model: Path, audio: np.ndarray, classes: np.ndarray, held: np.
         a, b = rng.choice(len(mean), 2, replace=False)
         t = np.linspace(0, 1, 17)[:, None]
         line = ((1 - t) * mean[a] + t * mean[b]).astype(np.float32)
-        out = np.zeros((17, N), np.float32)
+        out = np.zeros((17, length), np.float32)
         decoder.decode_into(line, out)
         feats = np.stack([log_mel(o) for o in out])
         steps = np.mean(np.abs(np.diff(feats, axis=0)), axis=(1, 2))
@@ -271,36 +322,45 @@ def model_figures(model: Path, audio: np.ndarray, classes: np.ndarray, held: np.
 
     # The grid check: how the default grid's pads end, on the raw decoder output.
     results["grid_check"] = grid_check.check_model(decoder)
-    # Its price: the same reconstructions and grid with a release from 0.6 s at 100 dB/s (what meeting the grid goals
-    # in a 1 s window would take), against the held-out sounds as they are.
-    envelope = grid_check.release(N, SR)
-    released = [distances(audio[idx], recon[i] * envelope) for i, idx in enumerate(held)]
-    checked = grid_check.check_model(decoder, envelope=envelope)
-    results["release_price"] = {"release": f"1 until {grid_check.RELEASE_START_S} s, then -{grid_check.RELEASE_DB_S:g} dB/s",
-                                "ours": {k: float(np.mean([r[k] for r in released])) for k in released[0]},
-                                "noise_bed_pads": checked["noise_bed_pads"], "cut_pads": checked["cut_pads"]}
+    if length == N:
+        # Its price: the same reconstructions and grid with a release from 0.6 s at 100 dB/s (what meeting the grid goals
+        # in a 1 s window would take), against the held-out sounds as they are.
+        envelope = grid_check.release(N, SR)
+        released = [distances(audio[idx], recon[i] * envelope) for i, idx in enumerate(held)]
+        checked = grid_check.check_model(decoder, envelope=envelope)
+        results["release_price"] = {"release": f"1 until {grid_check.RELEASE_START_S} s, then -{grid_check.RELEASE_DB_S:g} dB/s",
+                                    "ours": {k: float(np.mean([r[k] for r in released])) for k in released[0]},
+                                    "noise_bed_pads": checked["noise_bed_pads"], "cut_pads": checked["cut_pads"]}
+    audio_pictures(decoder, confusion, suffix, results)
+    return _speed(results, decoder, mean, quick)
 
-    # 8x8 walk over the pad plane, drawn with the confusion matrix.
-    walk, walk_classes = pad_walk(decoder)
-    draw_pictures(REPO / "bench", confusion, list(info.classes), walk, walk_classes, decoder.name, suffix)
+
+def audio_pictures(decoder, confusion: np.ndarray, suffix: str, results: dict) -> None:
+    """The 8x8 walk over the pad plane, drawn with the confusion matrix, and its audio; noted in `results["walk"]`."""
     import soundfile as sf
 
+    walk, walk_classes = pad_walk(decoder)
+    length = walk.shape[1]
+    draw_pictures(REPO / "bench", confusion, list(decoder.info.classes), walk, walk_classes, decoder.name, suffix)
     # 0.4 s of each pad, faded out, row by row: 26 s of FLAC (about 1 MB) to listen along with the image.
     shown = int(0.4 * SR)
-    top_first = walk.reshape(8, 8, N)[::-1].reshape(64, N)  # rows as the image reads, from the top
+    top_first = walk.reshape(8, 8, length)[::-1].reshape(64, length)  # rows as the image reads, from the top
     sf.write(REPO / "bench" / f"model_walk{suffix}.flac", np.concatenate([w[:shown] * np.linspace(1, 0, shown) ** 0.5 for w in top_first]), SR,
              subtype="PCM_16")
     results["walk"] = {"grid": "8x8 over the pad plane (the model's latent.mean and latent.axes, as the default patch plays it): "
                                "rows top to bottom = axis 2 from +2 to -2 spreads, columns = axis 1 from -2 to +2",
                        "image": f"bench/model_walk{suffix}.png", "audio": f"bench/model_walk{suffix}.flac (0.4 s per pad, row by row)"}
 
-    # Speed: one thread, inverse STFT included.
+
+def _speed(results: dict, decoder, mean: np.ndarray, quick: bool) -> dict:
+    """Speed, one thread, inverse STFT included: one sound and 64 sounds of the model's window."""
+    length = decoder.info.output_length
     one_z = mean[:1].astype(np.float32)
-    one = np.zeros((1, N), np.float32)
+    one = np.zeros((1, length), np.float32)
     decoder.prepare(16)
     speed = {"batch_1_ms": median_ms(lambda: decoder.decode_into(one_z, one), 50 if quick else 200)}
-    z64 = np.resize(mean, (64, info.latent_dim)).astype(np.float32)
-    out64 = np.zeros((64, N), np.float32)
+    z64 = np.resize(mean, (64, decoder.info.latent_dim)).astype(np.float32)
+    out64 = np.zeros((64, length), np.float32)
     speed["batch_64_ms"] = median_ms(lambda: decoder.decode_into(z64, out64), 3 if quick else 10)
     results["speed"] = speed
     results["_mean"] = mean
@@ -317,7 +377,9 @@ def run(model: Path, data: Path, quick: bool, baseline: Path | None = None, othe
     train = np.flatnonzero(split == "train")
     if quick:
         held = held[np.random.default_rng(0).choice(len(held), 60, replace=False)]
-    main_figures = model_figures(model, audio, classes, held, train, quick)
+    files = sounds["files"]
+    longer = {length: window_data(data, length, files) for length in {model_window(m) for m in (model, *others)} if length != N}
+    main_figures = model_figures(model, audio, classes, held, train, quick, longer=longer)
     mean = main_figures.pop("_mean")
     results: dict = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, Python {platform.python_version()}",
                      "model": main_figures.pop("model"), "model_hash": main_figures.pop("model_hash"),
@@ -369,9 +431,17 @@ def run(model: Path, data: Path, quick: bool, baseline: Path | None = None, othe
                "cut": int(sum(e["cut"] for e, c in zip(endings, classes[held]) if c == k))} for k, name in enumerate(names)}
 
     for other in others:
-        figures = model_figures(other, audio, classes, held, train, quick, suffix=f"_{other.name}")
+        figures = model_figures(other, audio, classes, held, train, quick, suffix=f"_{other.name}", longer=longer)
         figures.pop("_mean")
         results.setdefault("other_models", {})[figures["model"]] = figures
+        length = int(round(figures["window_s"] * SR))
+        if length != N and f"grid_check_of_held_out_sounds_{figures['window_s']:g}s" not in results:
+            # The same check on the held-out sounds at that window: how many still ring where it ends.
+            endings = [grid_check.pad_ending(longer[length][idx], SR) for idx in held]
+            results[f"grid_check_of_held_out_sounds_{figures['window_s']:g}s"] = {
+                name: {"sounds": int(np.sum(classes[held] == k)),
+                       "noise_bed": int(sum(e["noise_bed"] for e, c in zip(endings, classes[held]) if c == k)),
+                       "cut": int(sum(e["cut"] for e, c in zip(endings, classes[held]) if c == k))} for k, name in enumerate(names)}
     return results
 
 
@@ -383,10 +453,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--baseline", type=Path, default=BASELINE if (BASELINE / "mel_decoder.onnx").exists() else None,
                         help="folder with the baseline's mel_encoder.onnx and mel_decoder.onnx (default: bench/baselines/samplevae)")
     parser.add_argument("--also", type=Path, action="append", default=[],
-                        help="another model folder measured in the same run, beside --model (repeatable; default: models_onnx/drums2 if present)")
+                        help="another model folder measured in the same run, beside --model (repeatable; default: models_onnx/drums2 and "
+                             "models_onnx/drums3 where present; a model with a longer window needs the data at that window, see window_data)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results_model.json")
     args = parser.parse_args(argv)
-    others = args.also or [p for p in (REPO / "models_onnx" / "drums2",) if (p / "decoder.onnx").exists()]
+    others = args.also or [p for p in (REPO / "models_onnx" / "drums2", REPO / "models_onnx" / "drums3") if (p / "decoder.onnx").exists()]
     results = run(args.model.resolve(), args.data, args.quick, args.baseline, tuple(p.resolve() for p in others if p.resolve() != args.model.resolve()))
     args.out.write_text(json.dumps(results, indent=1) + "\n")
     print(json.dumps({k: results[k] for k in ("quality", "smoothness", "speed")}, indent=1))

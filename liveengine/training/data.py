@@ -136,18 +136,18 @@ def load_audio(path: Path) -> np.ndarray:
     return mono
 
 
-def to_oneshot(x: np.ndarray, threshold_db: float = -40.0) -> np.ndarray | None:
-    """Onset at sample 0 (a few samples before the first one within threshold of the peak), 1 s,
-    faded out if cut, peak-normalised to 0.9. None for silence."""
+def to_oneshot(x: np.ndarray, threshold_db: float = -40.0, length: int = LENGTH) -> np.ndarray | None:
+    """Onset at sample 0 (a few samples before the first one within threshold of the peak), `length`
+    samples (1 s by default), faded out over 50 ms if cut, peak-normalised to 0.9. None for silence."""
     peak = float(np.max(np.abs(x))) if len(x) else 0.0
     if peak < 1e-4:
         return None
     above = np.flatnonzero(np.abs(x) >= peak * 10 ** (threshold_db / 20))
     start = max(0, int(above[0]) - 32)
-    x = x[start:start + LENGTH].astype(np.float32)
-    out = np.zeros(LENGTH, np.float32)
+    x = x[start:start + length].astype(np.float32)
+    out = np.zeros(length, np.float32)
     out[:len(x)] = x
-    if len(x) == LENGTH:  # cut: fade the last 50 ms
+    if len(x) == length:  # cut: fade the last 50 ms
         fade = int(0.05 * SAMPLE_RATE)
         out[-fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
     if start > 0:  # the 32 samples before the onset fade in
@@ -187,14 +187,15 @@ def _midi_file(path: Path, program: int, notes: list[int], velocity: int, spacin
     mid.save(str(path))
 
 
-def fluid_sounds(raw: Path):
-    """Render each GM kit at each velocity as one file (notes 2 s apart), then slice per note."""
+def fluid_sounds(raw: Path, seconds: float = 1.0):
+    """Render each GM kit at each velocity as one file (notes 2 s apart, or `seconds` + 1 s for a window longer than
+    1 s), then slice per note (0.1 s less than the spacing)."""
     notes = [n for n in range(35, 82) if gm_class(n) is not None]
-    spacing = 2.0
+    spacing = max(2.0, seconds + 1.0)
     raw.mkdir(parents=True, exist_ok=True)
     for program, kit in FLUID_KITS.items():
         for velocity in FLUID_VELOCITIES:
-            wav = raw / f"fluid_{program:03d}_{velocity:03d}.wav"
+            wav = raw / (f"fluid_{program:03d}_{velocity:03d}.wav" if spacing == 2.0 else f"fluid_{program:03d}_{velocity:03d}_{spacing:g}s.wav")
             if not wav.exists():
                 with tempfile.TemporaryDirectory() as tmp:
                     mid = Path(tmp) / "kit.mid"
@@ -205,7 +206,7 @@ def fluid_sounds(raw: Path):
             audio = load_audio(wav)
             for i, note in enumerate(notes):
                 start = int((spacing / 4 + i * spacing) * SAMPLE_RATE)
-                yield (audio[start:start + int(1.9 * SAMPLE_RATE)], f"FluidR3_GM.sf2#bank128-{program}-{kit}/note{note}/vel{velocity}",
+                yield (audio[start:start + int((spacing - 0.1) * SAMPLE_RATE)], f"FluidR3_GM.sf2#bank128-{program}-{kit}/note{note}/vel{velocity}",
                        gm_class(note), "fluid-soundfont-gm", "MIT", f"fluid-{kit}")
 
 
@@ -256,21 +257,22 @@ def hydrogen_sounds():
 # ---------------------------------------------------------------- augmentation
 
 def augment(x: np.ndarray, rng: np.random.Generator, partner: np.ndarray | None) -> np.ndarray:
-    """One random variant: pitch (resampling), envelope, spectral tilt/band filter, layering."""
+    """One random variant: pitch (resampling), envelope, spectral tilt/band filter, layering (of `x`'s length)."""
     import soxr
 
+    length = len(x)
     y = x
     if rng.random() < 0.7:  # pitch: -5..+5 semitones by resampling (length changes with it, as a sampler does)
         semis = rng.uniform(-5, 5)
         ratio = 2 ** (semis / 12)
         y = soxr.resample(y, SAMPLE_RATE, SAMPLE_RATE / ratio).astype(np.float32)
-        y = np.pad(y, (0, max(0, LENGTH - len(y))))[:LENGTH]
+        y = np.pad(y, (0, max(0, length - len(y))))[:length]
     if rng.random() < 0.5:  # envelope: an extra exponential decay, 60 ms .. 1 s time constant
         tau = np.exp(rng.uniform(np.log(0.06), np.log(1.0)))
-        y = y * np.exp(-np.arange(LENGTH) / SAMPLE_RATE / tau).astype(np.float32)
+        y = y * np.exp(-np.arange(length) / SAMPLE_RATE / tau).astype(np.float32)
     if rng.random() < 0.5:  # filtering in the frequency domain: low-pass, high-pass or tilt
         spec = np.fft.rfft(y)
-        f = np.fft.rfftfreq(LENGTH, 1 / SAMPLE_RATE)
+        f = np.fft.rfftfreq(length, 1 / SAMPLE_RATE)
         kind = rng.integers(3)
         if kind == 0:
             fc = np.exp(rng.uniform(np.log(800), np.log(12000)))
@@ -281,10 +283,10 @@ def augment(x: np.ndarray, rng: np.random.Generator, partner: np.ndarray | None)
         else:
             slope = rng.uniform(-4, 4)  # dB per octave around 1 kHz
             gain = 10 ** (slope * np.log2(np.maximum(f, 20) / 1000) / 20)
-        y = np.fft.irfft(spec * gain, n=LENGTH).astype(np.float32)
+        y = np.fft.irfft(spec * gain, n=length).astype(np.float32)
     if partner is not None:  # layering: a second sound underneath, 8..16 dB lower
         y = y + partner * 10 ** (-rng.uniform(8, 16) / 20)
-    return to_oneshot(y, threshold_db=-50.0) if np.max(np.abs(y)) > 1e-4 else x
+    return to_oneshot(y, threshold_db=-50.0, length=length) if np.max(np.abs(y)) > 1e-4 else x
 
 
 def augmented_set(waves: np.ndarray, classes: np.ndarray, train_idx: np.ndarray, variants: int, seed: int,
@@ -308,12 +310,14 @@ def augmented_set(waves: np.ndarray, classes: np.ndarray, train_idx: np.ndarray,
 
 # ---------------------------------------------------------------- build
 
-def build(out: Path, variants: int = 3, seed: int = 0) -> dict:
+def build(out: Path, variants: int = 3, seed: int = 0, seconds: float = 1.0) -> dict:
+    """The data set in `out`, every sound cut or padded to `seconds` (the model's window)."""
     out.mkdir(parents=True, exist_ok=True)
     records, audio = [], []
+    length = int(round(seconds * SAMPLE_RATE))
 
     def add(x, file, cls, source, licence, split, kit, instrument=""):
-        shot = to_oneshot(x)
+        shot = to_oneshot(x, length=length)
         if shot is None:
             return
         records.append({"file": file, "source": source, "licence": licence, "class": cls or "", "split": split,
@@ -322,7 +326,7 @@ def build(out: Path, variants: int = 3, seed: int = 0) -> dict:
 
     for path, cls, source, licence, kit in sonic_pi_sounds():
         add(load_audio(path), f"sonic-pi/samples/{path.name}", cls, source, licence, "train", kit)
-    for x, file, cls, source, licence, kit in fluid_sounds(out / "raw"):
+    for x, file, cls, source, licence, kit in fluid_sounds(out / "raw", seconds):
         add(x, file, cls, source, licence, "train", kit)
     for path, cls, source, licence, split, author, name in hydrogen_sounds():
         add(load_audio(path), f"hydrogen/drumkits/{path.parent.name}/{path.name}", cls, source, licence, split,
@@ -342,7 +346,7 @@ def build(out: Path, variants: int = 3, seed: int = 0) -> dict:
     aug_audio, aug_classes, aug_origin = augmented_set(waves, classes, np.flatnonzero(split == "train"), variants, seed)
     np.savez(out / "train_aug.npz", audio=(aug_audio * 32767).astype(np.int16), classes=aug_classes, origin=aug_origin)
 
-    summary = {"sounds": len(records), "train": int((split == "train").sum()), "heldout": int((split == "heldout").sum()),
+    summary = {"seconds": seconds, "sounds": len(records), "train": int((split == "train").sum()), "heldout": int((split == "heldout").sum()),
                "augmented_train": len(aug_audio), "per_source": {}, "per_class": {}}
     for r in records:
         key = f"{r['split']}:{r['source'].split('/')[0]}"
@@ -433,8 +437,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("training_data"))
     parser.add_argument("--variants", type=int, default=3, help="augmented variants per training sound")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seconds", type=float, default=1.0,
+                        help="the window every sound is cut or padded to (a model for ringing sounds needs more than 1 s)")
     args = parser.parse_args(argv)
-    summary = build(args.out, args.variants, args.seed)
+    if not 0.1 <= args.seconds <= 10.0:
+        parser.error(f"--seconds {args.seconds:g} is out of range; allowed 0.1 to 10")
+    summary = build(args.out, args.variants, args.seed, args.seconds)
     print(json.dumps(summary, indent=1, sort_keys=True))
 
 

@@ -108,6 +108,23 @@ def config_from(ckpt_path: Path | None) -> Config:
     return Config()
 
 
+def new_model_config(cfg: Config, noise_phase: bool = False, seconds: float | None = None, hop: int | None = None) -> Config:
+    """`cfg` (the defaults, or the warm start's) with a new model's options: the noise head, another window or hop.
+
+    The decoder upsamples its start frames 8x, so they are set to cover the STFT frames; with the same frame count
+    (2 s at hop 512 against 1 s at hop 256) every layer keeps its shape and a warm start copies all of them."""
+    from dataclasses import replace
+
+    if seconds is not None and not 0.1 <= seconds <= 10.0:
+        raise ValueError(f"window {seconds:g} s is out of range; allowed 0.1 to 10 s")
+    if hop is not None and (hop < 1 or cfg.n_fft % hop):
+        raise ValueError(f"hop {hop} does not divide n_fft {cfg.n_fft}; allowed: a divisor of {cfg.n_fft}")
+    cfg = replace(cfg, noise_phase=cfg.noise_phase or noise_phase,
+                  length=cfg.length if seconds is None else int(round(seconds * cfg.sample_rate)),
+                  hop=cfg.hop if hop is None else hop)
+    return replace(cfg, dec_frames0=max(cfg.dec_frames0, -(-cfg.frames // 8)))
+
+
 def losses(model: DrumVAE, mrstft: MultiResolutionSTFTLoss, audio: torch.Tensor, classes: torch.Tensor | None, beta: float,
            sample: bool = True, class_weight: float = 0.1) -> tuple[torch.Tensor, dict]:
     mean, logvar = model.encoder(audio)
@@ -176,6 +193,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="each class's draws are divided by its share to this power (0.5 softens the imbalance, 1 balances the classes)")
     parser.add_argument("--class-weight", type=float, default=0.1, help="weight of the classifier's cross-entropy in the loss")
     parser.add_argument("--noise-phase", action="store_true", help="a new model gets the decoder's noise head (model.Config.noise_phase)")
+    parser.add_argument("--seconds", type=float, default=None,
+                        help="a new model's window (default: that of --init-from, or 1 s); the data must be built with the same --seconds")
+    parser.add_argument("--hop", type=int, default=None,
+                        help="a new model's STFT hop (default: that of --init-from, or 256); it must divide n_fft")
     parser.add_argument("--init-from", type=Path, default=None,
                         help="a new model (no --checkpoint yet) starts from this checkpoint's weights; layers it lacks keep their initial values")
     args = parser.parse_args(argv)
@@ -183,8 +204,8 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     cfg = config_from(args.checkpoint if args.checkpoint.exists() else args.init_from)
-    if not args.checkpoint.exists() and args.noise_phase:
-        cfg.noise_phase = True
+    if not args.checkpoint.exists():
+        cfg = new_model_config(cfg, args.noise_phase, args.seconds, args.hop)
     model = DrumVAE(cfg)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     state = {"step": 0, "train_seconds": 0.0, "history": [], "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
@@ -204,6 +225,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"parameters: {params} (decoder {sum(p.numel() for p in model.decoder.parameters())})", flush=True)
 
     audio, classes, weights, heldout = load_training_set(args.data, args.class_power)
+    if audio.shape[1] != cfg.length:
+        raise SystemExit(f"{args.data} holds sounds of {audio.shape[1]} samples, the model's window is {cfg.length}; "
+                         f"build the data with --seconds {cfg.length / cfg.sample_rate:g} or train a model of that window.")
     print(f"training sounds (with augmentation): {len(audio)}; held-out sounds for monitoring: {len(heldout)}", flush=True)
     rng = np.random.default_rng(args.seed + state["step"])
     mrstft = MultiResolutionSTFTLoss()
