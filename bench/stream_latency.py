@@ -171,7 +171,7 @@ def latency_run(server: str, folder: Path, seconds: float, load: bool, slack: fl
         if len(w):
             added.append(w[0] / RATE * 1000.0)
     added = np.array(added)
-    counts = {k: status[k] - status_before.get(k, 0) for k in ("stream_fades", "stream_underruns", "stream_trims", "stream_trimmed",
+    counts = {k: status[k] - status_before.get(k, 0) for k in ("stream_fades", "stream_fades_hurried", "stream_underruns", "stream_trims", "stream_trimmed",
                                                                "stream_padded", "stream_onsets", "stream_nan_frames")}
     return {"bursts": burst_count, "measured": int(len(added)),
             "added_ms_median": round(float(np.median(added)), 2) if len(added) else None,
@@ -180,6 +180,9 @@ def latency_run(server: str, folder: Path, seconds: float, load: bool, slack: fl
             "added_ms_max": round(float(added.max()), 2) if len(added) else None,
             "xruns_jack": xruns, **counts,
             "compute_ms_per_frame_median": status.get("stream_compute_ms_median"), "compute_ms_per_frame_p99": status.get("stream_compute_ms_p99"),
+            "compute_cpu_ms_per_frame_median": status.get("stream_compute_cpu_ms_median"),
+            "compute_cpu_ms_per_frame_p99": status.get("stream_compute_cpu_ms_p99"),
+            "headroom_min": status.get("stream_headroom_min"), "headroom_p1": status.get("stream_headroom_p1"),
             "server_nice": status["server_nice"], "producer_priority": status.get("stream_priority"), "lead_frames": status.get("stream_lead"),
             "load": load, "slack_blocks": slack,
             "note_ms_median": round(float(np.median(notes)), 2) if len(notes) else None,
@@ -406,6 +409,8 @@ def main() -> int:
     parser.add_argument("--rig", help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     parser.add_argument("--slack", default="0,1", help="[stream] slack_blocks values to measure (comma-separated)")
+    parser.add_argument("--loads", default="quiet,performance load", help="which of the two settings to run (comma-separated)")
+    parser.add_argument("--out", default=str(HERE / "results_stream.json"), help="the results file (updated, not replaced)")
     args = parser.parse_args()
     if args.rig:
         rig_main(args.rig, args.seconds)
@@ -413,7 +418,7 @@ def main() -> int:
     if args.one:
         print(json.dumps(one_latency(args.one, args.seconds, args.folder, float(args.slack))), flush=True)
         return 0
-    path = HERE / "results_stream.json"
+    path = Path(args.out)
     results = json.loads(path.read_text()) if path.exists() else {}
     with tempfile.TemporaryDirectory() as scratch:
         folder, described = model_folder(Path(scratch))
@@ -424,7 +429,7 @@ def main() -> int:
         if "latency" in parts:
             results["latency"] = {}
             for slack in args.slack.split(","):
-                for label in ("quiet", "performance load"):
+                for label in args.loads.split(","):
                     # each run in a process of its own: a process must not talk to two JACK servers in turn
                     child = subprocess.run([sys.executable, __file__, "--one", label, "--seconds", str(args.seconds), "--folder", str(folder),
                                             "--slack", slack], capture_output=True, text=True, timeout=args.seconds * 4 + 240)

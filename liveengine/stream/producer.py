@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import gc
 import os
+import select
 import time
 from collections import deque
 from dataclasses import asdict, dataclass
@@ -151,7 +152,10 @@ class StreamProducer:
         self.unpitched_frames = 0  # audio input the tracker was not confident of (pitch held)
         self.input_skipped = 0  # input samples the ring overran before they were read
         self.ring_full = 0  # samples the stream ring had no room for (the stream voice not playing)
-        self.compute = deque(maxlen=4096)  # seconds per model-and-synth call, with its frame count
+        self.compute = deque(maxlen=4096)  # per model-and-synth call: (wall seconds, this thread's CPU seconds, frames)
+        # audio input, per write: where its first sample goes less the voice's read position and fade reserve, in samples:
+        # below 0 the voice's last block had already found it missing (a fade), 0 to a block: just in time
+        self.headroom = deque(maxlen=4096)
 
     def _restart_input(self) -> None:
         """Audio input from now on, not what the ring held: the tracker and the framing start again."""
@@ -205,16 +209,22 @@ class StreamProducer:
         first = min(count, size - start)
         return not (ring[start : start + first].any() or ring[: count - first].any())
 
-    def compute_ms(self) -> tuple[float, float]:
-        """Median and 99th percentile of the model plus synthesis time per frame (ms) over the last 4096 calls."""
+    def compute_ms(self, cpu: bool = False) -> tuple[float, float]:
+        """Median and 99th percentile of the model plus synthesis time per frame (ms) over the last 4096 calls: wall time
+        (what the lead waits for), or this thread's CPU time (`cpu`: the same less any time the system ran something else)."""
         if not self.compute:
             return 0.0, 0.0
-        per_frame = np.array([seconds / frames for seconds, frames in self.compute]) * 1000.0
+        per_frame = np.array([entry[1 if cpu else 0] / entry[2] for entry in self.compute]) * 1000.0
         return float(np.median(per_frame)), float(np.percentile(per_frame, 99))
 
     def stats(self) -> dict:
         median, p99 = self.compute_ms()
-        return {"compute_ms_median": round(median, 4), "compute_ms_p99": round(p99, 4), "frames": self.frames, "nan_frames": self.model.nan_frames, "resets": self.model.resets,
+        cpu_median, cpu_p99 = self.compute_ms(cpu=True)
+        room = np.array(self.headroom) if self.headroom else np.zeros(1)
+        return {"compute_ms_median": round(median, 4), "compute_ms_p99": round(p99, 4),
+                "compute_cpu_ms_median": round(cpu_median, 4), "compute_cpu_ms_p99": round(cpu_p99, 4),
+                "headroom_min": int(room.min()), "headroom_p1": float(np.percentile(room, 1)),
+                "frames": self.frames, "nan_frames": self.model.nan_frames, "resets": self.model.resets,
                 "silent_frames": self.silent_frames, "unpitched_frames": self.unpitched_frames,
                 "input_skipped": self.input_skipped, "ring_full": self.ring_full, "trims": self.trims, "trimmed": self.trimmed,
                 "padded": self.padded, "onsets": self.onsets, "lead": self.lead}
@@ -287,7 +297,7 @@ class StreamProducer:
             gate = min(max((loudness - SILENT_DB) / GATE_DB, 0.0), 1.0)
             onset = self._quiet and not silent
             self._quiet = silent
-            began = time.perf_counter()
+            began, began_cpu = time.perf_counter(), time.thread_time()
             if onset:  # the frame starts at the onset: its sound starts there too
                 self.onsets += 1
                 self.synth.jump()
@@ -296,7 +306,7 @@ class StreamProducer:
                 shape = self._gate + (gate - self._gate) * self._ramp
             self._gate = gate
             pieces.append(self._wet(np.array([f0], np.float32), np.array([loudness], np.float32), pad.z[None, :].astype(np.float32), shape))
-            self.compute.append((time.perf_counter() - began, 1))
+            self.compute.append((time.perf_counter() - began, time.thread_time() - began_cpu, 1))
         if not pieces:
             return np.zeros(0, np.float32), 0
         return (np.concatenate(pieces) if len(pieces) > 1 else pieces[0]), pos
@@ -314,6 +324,8 @@ class StreamProducer:
         voice waited for a late producer, or was off): drop the excess; behind (a panic moved the voice on, or the
         start): write silence first. Either way the next sample written crossfades over TRIM_FADE samples from what
         would have followed the last one, so nothing clicks."""
+        # the voice's last read checked for a block and its fade reserve written: below this the frame came too late
+        self.headroom.append(end - len(audio) - self.state.stream_read.load() - FADE_FRAMES)
         behind = end - len(audio) - self.writer.written
         if behind < 0:
             drop = min(-behind, len(audio))
@@ -343,13 +355,22 @@ class StreamProducer:
 
     def _voice(self, f0, loudness, z, gate) -> int:
         """The pad voice: frames of controls -> the ring (the gate interpolated across each frame)."""
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.thread_time()
         previous = np.concatenate(([self._gate], gate[:-1])).astype(np.float32)
         shape = (previous[:, None] + (gate - previous)[:, None] * self._ramp[None, :]).reshape(-1)
         audio = self._wet(f0, loudness, z, shape)
         self._gate = float(gate[-1])
-        self.compute.append((time.perf_counter() - began, len(f0)))
+        self.compute.append((time.perf_counter() - began, time.thread_time() - began_cpu, len(f0)))
         return self._write(audio)
+
+
+def message_within(conn, seconds: float) -> bool:
+    """Whether a message arrives on `conn` within `seconds`. Not conn.poll(seconds): multiprocessing waits with poll(2),
+    which takes whole milliseconds and rounds up, so 0.2 ms became 1 ms (measured in the producer: its input was
+    noticed up to 1 ms late, a third of the period it has to answer in). select(2) takes microseconds."""
+    if seconds <= 0:
+        return conn.poll(0)
+    return bool(select.select([conn], [], [], seconds)[0])
 
 
 def producer_main(fd, layout: dict, folder: str, sample_rate: int, blocksize: int, settings: dict, conn) -> None:
@@ -374,7 +395,7 @@ def producer_main(fd, layout: dict, folder: str, sample_rate: int, blocksize: in
     next_stats = time.monotonic() + STATS_SECONDS
     try:
         while True:
-            while conn.poll(0 if producer.pump() else POLL_AUDIO_SECONDS if producer.settings.input == "audio" else POLL_SECONDS):
+            while message_within(conn, 0 if producer.pump() else POLL_AUDIO_SECONDS if producer.settings.input == "audio" else POLL_SECONDS):
                 producer.handle(conn.recv())
             if time.monotonic() >= next_stats:
                 next_stats += STATS_SECONDS

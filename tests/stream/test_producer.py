@@ -12,7 +12,7 @@ from liveengine.options import EngineOptions
 from liveengine.rt.core import STREAM, RealtimeCore
 from liveengine.server.fifo import FifoWriter
 from liveengine.server.layout import Layout, SharedState
-from liveengine.stream.producer import StreamProducer, StreamSettings, lead_frames, margin_frames
+from liveengine.stream.producer import StreamProducer, StreamSettings, lead_frames, margin_frames, message_within
 from liveengine.stream.tracker import CausalTracker
 from liveengine.testing.models import build_stream_model
 
@@ -114,6 +114,7 @@ def test_an_input_tone_comes_out_revoiced_at_its_pitch_and_dry_wet_mixes(folders
     assert not np.allclose(wet[onset + 4800 : onset + 9600], tone[onset + 4800 : onset + 9600], atol=0.05)  # not the tone itself
     stats = rig.producer.stats()
     assert stats["silent_frames"] >= 19  # the leading silence, counted
+    assert stats["headroom_min"] >= 0 and stats["compute_cpu_ms_median"] > 0  # pumped before every block: every frame in time
     dry = Rig(folders["plain"], input="audio", mix=0.0).run(len(tone) // BLOCK, tone)
     lag = _onset(dry) - _onset(tone)
     assert 0 <= lag <= 2 * hop + 64 + BLOCK
@@ -187,5 +188,19 @@ def test_input_onsets_are_heard_the_lead_after_them_wherever_they_fall_in_a_fram
     assert all(lead <= d <= lead + 4 for d in delays), (lead, delays)  # within 4 samples (0.08 ms) of the lead, every one
     stats = rig.producer.stats()
     assert stats["onsets"] == len(starts) and rig.counter("stream_fades") == 1  # the stall, faded and counted
+    assert stats["headroom_min"] < 0  # the frames after the stall came after the voice had looked for them
     assert stats["trims"] >= 1 and stats["trimmed"] == rig.counter("stream_underruns") - underruns > 0  # what the voice waited for, dropped
     assert np.max(np.abs(np.diff(out))) < 0.25  # no click, the stall's fade and the trim's crossfade included
+
+
+def test_waiting_for_a_message_sees_one_waiting_none_and_a_closed_pipe():
+    """The producer's wait between input checks (select, not conn.poll, whose timeout is whole milliseconds)."""
+    from multiprocessing import Pipe
+
+    mine, theirs = Pipe()
+    assert not message_within(mine, 0.0002) and not message_within(mine, 0)
+    theirs.send(("xy", 0.0, 0.0))
+    assert message_within(mine, 0.0002) and message_within(mine, 0)
+    assert mine.recv() == ("xy", 0.0, 0.0)
+    theirs.close()
+    assert message_within(mine, 0.0002)  # the control process is gone: the read that follows raises EOFError, and the producer exits
