@@ -11,10 +11,11 @@ CPU time (thread_time) are taken per stage; minor page faults and involuntary co
 
 Modes, each against `before` (session.run with a dict of inputs, as StreamModel.run did):
 - `bound`: StreamModel.run now: io_binding to arrays bound once, nothing allocated per call.
-- `bound + warm`: and StreamModel.warm (the last inputs run again, nothing kept) `--warm-ms` before the frame.
+- `bound + warm`: and the last frame's model call run again (nothing kept) `--warm-ms` before the frame.
 - `back to back`: the frame path with nothing between frames (the cache-warm floor).
 - `pinned`: every mode again with this process pinned to one core (os.sched_setaffinity), in alternate rounds.
 - onnxruntime session options (model alone): the memory arena and pattern off, basic graph optimisation.
+- the producer's wait between input checks, asked for 0.2 ms: conn.poll (before) against select (message_within).
 
 Writes bench/results_stream_compute.json; docs/benchmarks.md summarises it.
 """
@@ -76,6 +77,12 @@ class FramePath:
         m.state[...] = state
         return np.maximum(amplitude.reshape(frames), 0.0), np.maximum(harmonics[0], 0.0), np.maximum(noise[0], 0.0)
 
+    def warm(self) -> None:
+        """The last frame's model call again on its bound arrays, the state untouched (its output goes to state_out, which
+        only the next run copies back): the weights into the cache just before a frame."""
+        binding, _ = self.model._binding(1)
+        self.model.session.run_with_iobinding(binding)
+
     def frame(self, before: bool) -> tuple[list[int], list[int]]:
         """One frame: ([tracker, model, synth] wall ns, the same in CPU ns)."""
         hop = self.hop
@@ -124,7 +131,7 @@ def frame_modes(path: FramePath, rounds: int, frames: int, warm_ms: float) -> di
                 if spaced:
                     if mode == "bound + warm":
                         wait_until(due - warm_ms / 1000.0)
-                        path.model.warm()
+                        path.warm()
                     wait_until(due)
                     due += hop_seconds
                 w, c = path.frame(before)
@@ -195,6 +202,26 @@ def session_modes(folder: Path, rounds: int, frames: int) -> dict:
                 "median_ratio_to_before": round(float(np.median(v)) / base, 3)} for k, v in times.items()}
 
 
+def waits(count: int = 400) -> dict:
+    """The producer's wait for a message between input checks, asked for 0.2 ms (POLL_AUDIO_SECONDS): how long it lasts."""
+    from multiprocessing import Pipe
+
+    from liveengine.stream.producer import POLL_AUDIO_SECONDS, message_within
+
+    mine, theirs = Pipe()
+    ways = {"conn.poll (before)": lambda: mine.poll(POLL_AUDIO_SECONDS), "select (message_within)": lambda: message_within(mine, POLL_AUDIO_SECONDS)}
+    times = {k: [] for k in ways}
+    for _ in range(count // 50):
+        for key, wait in ways.items():
+            for _ in range(50):
+                began = time.perf_counter_ns()
+                wait()
+                times[key].append(time.perf_counter_ns() - began)
+    theirs.close()
+    return {k: {"asked_ms": POLL_AUDIO_SECONDS * 1000, "ms_median": round(float(np.median(v)) / 1e6, 4),
+                "ms_p99": round(float(np.percentile(v, 99)) / 1e6, 4)} for k, v in times.items()}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=12)
@@ -214,12 +241,12 @@ def main() -> int:
         results = {"date": time.strftime("%Y-%m-%d %H:%M"), "model": described, "cores": os.cpu_count(),
                    "load_average_1min": round(load[0], 2), "rounds": args.rounds, "frames_per_round": args.frames, "warm_ms": args.warm_ms,
                    "frame": frame_modes(path, args.rounds, args.frames, args.warm_ms),
-                   "model_alone": session_modes(folder, max(2, args.rounds // 2), args.frames)}
+                   "model_alone": session_modes(folder, max(2, args.rounds // 2), args.frames), "wait": waits()}
         results["load_average_1min_after"] = round(os.getloadavg()[0], 2)
     Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
     for key, value in results["frame"].items():
         print(f"{key:45s} {value}")
-    for key, value in results["model_alone"].items():
+    for key, value in {**results["model_alone"], **results["wait"]}.items():
         print(f"{key:45s} {value}")
     return 0
 

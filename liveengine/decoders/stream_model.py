@@ -159,8 +159,8 @@ class StreamModel:
 
     def _binding(self, frames: int) -> tuple:
         """The session bound to arrays of its own for calls of `frames` frames: inputs are copied in, outputs written in
-        place, nothing allocated per call (bench/stream_compute.py: a frame after a period away costs 0.7 to 0.8 of
-        session.run's time). The state input is `self.state` itself; `state_out` goes to a second array, copied back."""
+        place, nothing allocated per call. The state input is `self.state` itself; `state_out` goes to a second array,
+        copied back."""
         bound = self._bound.get(frames)
         if bound is None:
             info = self.info
@@ -174,16 +174,6 @@ class StreamModel:
                 bind(name, "cpu", 0, np.float32, list(array.shape), array.ctypes.data)
             bound = self._bound[frames] = (binding, arrays)
         return bound
-
-    def warm(self) -> None:
-        """Run the last call's inputs again from the current state, keeping nothing: the weights and the runtime's code
-        back in the cache just before a frame is due (the producer calls this while it waits). The state is untouched."""
-        if 1 in self._bound:
-            binding, _ = self._bound[1]
-            try:
-                self.session.run_with_iobinding(binding)
-            except Exception as exc:  # noqa: BLE001 - as in run
-                raise self._failed(exc) from None
 
     def _check_from_zero(self) -> None:
         info = self.info

@@ -115,19 +115,14 @@ class HarmonicNoiseSynth:
         total = weights.sum(axis=1, keepdims=True)
         weights = np.divide(weights, total, out=np.zeros_like(weights), where=total > 0) * amp[:, None]
         w_prev = np.concatenate((weights[:1] if self._prev_harm is None else self._prev_harm[None, :], weights[:-1]))
-        # Only harmonics up to the last one with any weight in these frames: a voice trained at a lower rate has its
-        # harmonics above that rate's Nyquist at exactly 0 (models_onnx/voices: 8 kHz, so 36 of 64 at 220 Hz), and
-        # skipping zeros changes no sum (bench/stream_compute.py: the synth's share of a frame)
-        heard = np.flatnonzero(np.any(weights != 0.0, axis=0) | np.any(w_prev != 0.0, axis=0))
-        k = int(heard[-1]) + 1 if len(heard) else 0
 
         # sin(k * theta) for k = 1..H: the phase of each harmonic in cycles (float64, wrapped into [0, 1) so float32 keeps
         # it to 1e-7 of a cycle), its sine in float32 (vectorised; half the memory of float64)
-        cycles = phase[:, None] * self._orders[None, :k]
+        cycles = phase[:, None] * self._orders[None, :]
         cycles -= np.floor(cycles)
-        sines = np.sin((2.0 * np.pi) * cycles.astype(np.float32)).reshape(t, hop, k)
+        sines = np.sin((2.0 * np.pi) * cycles.astype(np.float32)).reshape(t, hop, self.n_harmonics)
         # sum_k (prev_k + (cur_k - prev_k) * ramp_i) * sin_ik, frame by frame: one product with [prev, cur - prev]
-        both = np.stack((w_prev[:, :k], weights[:, :k] - w_prev[:, :k]), axis=2).astype(np.float32)  # [t, k, 2]
+        both = np.stack((w_prev, weights - w_prev), axis=2).astype(np.float32)  # [t, H, 2]
         parts = np.matmul(sines, both)  # [t, hop, 2]
         out = parts[:, :, 0] + parts[:, :, 1] * self._ramp32[None, :]
 
