@@ -14,6 +14,9 @@ nice 10 beside it; the hits at velocity 0.01, so the grid's voices, renders and 
 but stay under the onset threshold). Xruns counted by a JACK client; the stream voice's fades and underruns, the
 producer's trims, and its compute per 5 ms frame (model plus synthesis) from its own timings.
 
+`--backend portaudio`: the audio server on PortAudio's JACK host API instead (sounddevice, a duplex stream whose first
+input is the stream's input, as `[stream] input` from a device), the same JACK server, bursts and measure.
+
 Notes: after the bursts, 20 `/stream/note`s submitted in the same run (the pad voice): the note's
 onset (first sample above 5e-3) minus the JACK frame at the moment it was submitted.
 
@@ -107,7 +110,7 @@ class Bursts:
         self.client.close()
 
 
-def latency_run(server: str, folder: Path, seconds: float, load: bool, slack: float) -> dict:
+def latency_run(server: str, folder: Path, seconds: float, load: bool, slack: float, backend: str = "jack") -> dict:
     from liveengine.audio.spec import DeviceSpec
     from liveengine.commands import make_command
     from liveengine.engine import Engine
@@ -120,7 +123,10 @@ def latency_run(server: str, folder: Path, seconds: float, load: bool, slack: fl
                               + f'\n[stream]\nmodel = "{folder}"\ninput = "audio"\nmix = 1.0\ngain = 1.0\nslack_blocks = {slack}\n')
         engine = Engine(load_patch(patch_path))
     engine.wait_rendered(timeout=120)
-    engine.start(DeviceSpec.jack(RATE, PERIOD, 2, servername=server, audio_in=True))
+    if backend == "portaudio":  # PortAudio's JACK host API: a duplex stream, the device's first input as the stream's input
+        engine.start(DeviceSpec.portaudio("JACK", RATE, PERIOD, 2, audio_in=True))
+    else:
+        engine.start(DeviceSpec.jack(RATE, PERIOD, 2, servername=server, audio_in=True))
     rig = RigProcess(server, seconds)  # the burst player and the capture, in a process of their own
     counter = XrunCounter(server)
     stop = threading.Event()
@@ -152,6 +158,7 @@ def latency_run(server: str, folder: Path, seconds: float, load: bool, slack: fl
         xruns = counter.count - xruns_before
         time.sleep(0.6)  # the producer's stats after the last burst
         status = engine.status()
+        description = engine.server.description
         notes = note_latencies(engine, rig)
     finally:
         stop.set()
@@ -184,7 +191,7 @@ def latency_run(server: str, folder: Path, seconds: float, load: bool, slack: fl
             "compute_cpu_ms_per_frame_p99": status.get("stream_compute_cpu_ms_p99"),
             "headroom_min": status.get("stream_headroom_min"), "headroom_p1": status.get("stream_headroom_p1"),
             "server_nice": status["server_nice"], "producer_priority": status.get("stream_priority"), "lead_frames": status.get("stream_lead"),
-            "load": load, "slack_blocks": slack,
+            "load": load, "slack_blocks": slack, "backend": backend, "server_description": description,
             "note_ms_median": round(float(np.median(notes)), 2) if len(notes) else None,
             "note_ms_p99": round(float(np.percentile(notes, 99)), 2) if len(notes) else None, "notes_measured": int(len(notes))}
 
@@ -237,8 +244,11 @@ def rig_main(server: str, seconds: float) -> None:
     bursts = Bursts(server, seconds)
     inputs = bursts.client.get_ports("liveengine:", is_input=True, is_audio=True)
     bursts.client.connect(bursts.port, inputs[0])
+    for other in bursts.client.get_all_connections(inputs[0]):  # PortAudio's own connections (the dummy's silent capture)
+        if other.name != bursts.port.name:
+            bursts.client.disconnect(other, inputs[0])
     capture = Capture(server, channels=2, seconds=seconds + 15)
-    capture.client.connect("liveengine:out_0", capture.ports[0])
+    capture.client.connect(bursts.client.get_ports("liveengine:", is_output=True, is_audio=True)[0], capture.ports[0])
     capture.client.connect(bursts.port, capture.ports[1])  # the dry pass through the same JACK server
     folder = Path(tempfile.mkdtemp(prefix="stream-rig-"))
     say = lambda value: print(json.dumps(value), flush=True)  # noqa: E731
@@ -292,7 +302,7 @@ def note_latencies(engine, rig: RigProcess, count: int = 20) -> np.ndarray:
     return np.array(found)
 
 
-def one_latency(label: str, seconds: float, folder: str, slack: float) -> dict:
+def one_latency(label: str, seconds: float, folder: str, slack: float, backend: str = "jack") -> dict:
     from liveengine.testing.jack_rig import JackUnavailable, start_jackd
 
     name = f"bench-stream-{os.getpid()}"
@@ -304,7 +314,8 @@ def one_latency(label: str, seconds: float, folder: str, slack: float) -> dict:
         realtime = False
     os.environ["JACK_DEFAULT_SERVER"] = name
     try:
-        return {"jackd_realtime": realtime, **latency_run(name, Path(folder), seconds, load=label == "performance load", slack=slack)}
+        return {"jackd_realtime": realtime, **latency_run(name, Path(folder), seconds, load=label == "performance load", slack=slack,
+                                                          backend=backend)}
     finally:
         server.stop()
 
@@ -410,13 +421,15 @@ def main() -> int:
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     parser.add_argument("--slack", default="0,1", help="[stream] slack_blocks values to measure (comma-separated)")
     parser.add_argument("--loads", default="quiet,performance load", help="which of the two settings to run (comma-separated)")
+    parser.add_argument("--backend", default="jack", choices=("jack", "portaudio"),
+                        help="the audio server's backend: a native JACK client, or PortAudio's JACK host API (duplex)")
     parser.add_argument("--out", default=str(HERE / "results_stream.json"), help="the results file (updated, not replaced)")
     args = parser.parse_args()
     if args.rig:
         rig_main(args.rig, args.seconds)
         return 0
     if args.one:
-        print(json.dumps(one_latency(args.one, args.seconds, args.folder, float(args.slack))), flush=True)
+        print(json.dumps(one_latency(args.one, args.seconds, args.folder, float(args.slack), args.backend)), flush=True)
         return 0
     path = Path(args.out)
     results = json.loads(path.read_text()) if path.exists() else {}
@@ -427,16 +440,17 @@ def main() -> int:
                                   "compute_ms_p99": 1.5}})
         parts = args.parts.split(",")
         if "latency" in parts:
-            results["latency"] = {}
+            results["latency"] = {k: v for k, v in results.get("latency", {}).items() if ("PortAudio" in k) != (args.backend == "portaudio")}
             for slack in args.slack.split(","):
                 for label in args.loads.split(","):
                     # each run in a process of its own: a process must not talk to two JACK servers in turn
                     child = subprocess.run([sys.executable, __file__, "--one", label, "--seconds", str(args.seconds), "--folder", str(folder),
-                                            "--slack", slack], capture_output=True, text=True, timeout=args.seconds * 4 + 240)
+                                            "--slack", slack, "--backend", args.backend], capture_output=True, text=True,
+                                           timeout=args.seconds * 4 + 240)
                     lines = child.stdout.strip().splitlines()
                     if child.returncode != 0 or not lines:
                         raise RuntimeError(f"{label} failed: {child.stderr[-1500:]}")
-                    key = f"{label}, slack_blocks {slack}"
+                    key = f"{label}, slack_blocks {slack}" + (", PortAudio duplex" if args.backend == "portaudio" else "")
                     results["latency"][key] = json.loads(lines[-1])
                     print(key, results["latency"][key], flush=True)
         if "offline" in parts:
