@@ -154,8 +154,11 @@ def latency_run(server: str, folder: Path, seconds: float, load: bool, slack: fl
             t.start()
         time.sleep(2.0)
         xruns_before, status_before = counter.count, engine.status()
+        producer_pid = engine.stream.pid
+        cpu_before, wall_before = process_cpu_seconds(producer_pid), time.monotonic()
         audio, burst_count = rig.bursts()
         xruns = counter.count - xruns_before
+        producer_cores = (process_cpu_seconds(producer_pid) - cpu_before) / (time.monotonic() - wall_before)
         time.sleep(0.6)  # the producer's stats after the last burst
         status = engine.status()
         description = engine.server.description
@@ -190,6 +193,7 @@ def latency_run(server: str, folder: Path, seconds: float, load: bool, slack: fl
             "compute_cpu_ms_per_frame_median": status.get("stream_compute_cpu_ms_median"),
             "compute_cpu_ms_per_frame_p99": status.get("stream_compute_cpu_ms_p99"),
             "headroom_min": status.get("stream_headroom_min"), "headroom_p1": status.get("stream_headroom_p1"),
+            "producer_cpu_cores": round(producer_cores, 3),
             "server_nice": status["server_nice"], "producer_priority": status.get("stream_priority"), "lead_frames": status.get("stream_lead"),
             "load": load, "slack_blocks": slack, "backend": backend, "server_description": description,
             "note_ms_median": round(float(np.median(notes)), 2) if len(notes) else None,
@@ -318,6 +322,12 @@ def one_latency(label: str, seconds: float, folder: str, slack: float, backend: 
                                                           backend=backend)}
     finally:
         server.stop()
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb() -> float:

@@ -12,7 +12,8 @@ from liveengine.options import EngineOptions
 from liveengine.rt.core import STREAM, RealtimeCore
 from liveengine.server.fifo import FifoWriter
 from liveengine.server.layout import Layout, SharedState
-from liveengine.stream.producer import StreamProducer, StreamSettings, lead_frames, margin_frames, message_within
+from liveengine.stream.producer import (AHEAD_SECONDS, POLL_AUDIO_SECONDS, StreamProducer, StreamSettings, lead_frames, margin_frames,
+                                        message_within)
 from liveengine.stream.tracker import CausalTracker
 from liveengine.testing.models import build_stream_model
 
@@ -115,6 +116,12 @@ def test_an_input_tone_comes_out_revoiced_at_its_pitch_and_dry_wet_mixes(folders
     stats = rig.producer.stats()
     assert stats["silent_frames"] >= 19  # the leading silence, counted
     assert stats["headroom_min"] >= 0 and stats["compute_cpu_ms_median"] > 0  # pumped before every block: every frame in time
+    # between blocks the producer sleeps until just before the next is due (a period after the last), then checks often
+    rig.core.audio_in(tone[:BLOCK])
+    rig.producer.pump()
+    assert POLL_AUDIO_SECONDS <= rig.producer.wait_seconds() <= BLOCK / RATE - AHEAD_SECONDS
+    rig.producer._input_at -= BLOCK / RATE  # a period later: the block is due, so check every POLL_AUDIO_SECONDS
+    assert rig.producer.wait_seconds() == POLL_AUDIO_SECONDS
     dry = Rig(folders["plain"], input="audio", mix=0.0).run(len(tone) // BLOCK, tone)
     lag = _onset(dry) - _onset(tone)
     assert 0 <= lag <= 2 * hop + 64 + BLOCK
