@@ -155,8 +155,9 @@ def latency_run(server: str, folder: Path, seconds: float, load: bool, slack: fl
         time.sleep(2.0)
         xruns_before, status_before = counter.count, engine.status()
         producer_pid = engine.stream.pid
-        cpu_before, wall_before = process_cpu_seconds(producer_pid), time.monotonic()
+        cpu_before, wall_before, steal_before = process_cpu_seconds(producer_pid), time.monotonic(), steal_ticks()
         audio, burst_count = rig.bursts()
+        steal_after = steal_ticks()
         xruns = counter.count - xruns_before
         producer_cores = (process_cpu_seconds(producer_pid) - cpu_before) / (time.monotonic() - wall_before)
         time.sleep(0.6)  # the producer's stats after the last burst
@@ -194,6 +195,8 @@ def latency_run(server: str, folder: Path, seconds: float, load: bool, slack: fl
             "compute_cpu_ms_per_frame_p99": status.get("stream_compute_cpu_ms_p99"),
             "headroom_min": status.get("stream_headroom_min"), "headroom_p1": status.get("stream_headroom_p1"),
             "producer_cpu_cores": round(producer_cores, 3),
+            # the share of the machine's CPU time its hypervisor gave to others (the guest's vCPUs held but not running)
+            "steal_percent": round(100.0 * (steal_after[0] - steal_before[0]) / max(steal_after[1] - steal_before[1], 1), 2),
             "server_nice": status["server_nice"], "producer_priority": status.get("stream_priority"), "lead_frames": status.get("stream_lead"),
             "load": load, "slack_blocks": slack, "backend": backend, "server_description": description,
             "note_ms_median": round(float(np.median(notes)), 2) if len(notes) else None,
@@ -328,6 +331,12 @@ def process_cpu_seconds(pid: int) -> float:
     """User plus system CPU time of a process (all its threads) so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def steal_ticks() -> tuple[int, int]:
+    """(steal, all) CPU ticks of the whole machine so far, from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return fields[7], sum(fields[:8])
 
 
 def rss_mb() -> float:
