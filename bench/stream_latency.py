@@ -193,6 +193,9 @@ def latency_run(server: str, folder: Path, seconds: float, load: bool, slack: fl
             "compute_ms_per_frame_median": status.get("stream_compute_ms_median"), "compute_ms_per_frame_p99": status.get("stream_compute_ms_p99"),
             "compute_cpu_ms_per_frame_median": status.get("stream_compute_cpu_ms_median"),
             "compute_cpu_ms_per_frame_p99": status.get("stream_compute_cpu_ms_p99"),
+            "answer_ms_median": status.get("stream_answer_ms_median"), "answer_ms_p99": status.get("stream_answer_ms_p99"),
+            "answer_ms_max": status.get("stream_answer_ms_max"),
+            "overslept_ms_p99": status.get("stream_overslept_ms_p99"), "overslept_ms_max": status.get("stream_overslept_ms_max"),
             "headroom_min": status.get("stream_headroom_min"), "headroom_p1": status.get("stream_headroom_p1"),
             "producer_cpu_cores": round(producer_cores, 3),
             # the share of the machine's CPU time its hypervisor gave to others (the guest's vCPUs held but not running)

@@ -157,6 +157,8 @@ class StreamProducer:
         self.ring_full = 0  # samples the stream ring had no room for (the stream voice not playing)
         self._period = blocksize / sample_rate
         self._input_at = 0.0  # when the last input block was seen
+        self.overslept = deque(maxlen=4096)
+        self.answers = deque(maxlen=4096)  # audio input: seconds from reading new input to its frames written, per write  # seconds each of the last waits that timed out came back late
         self.compute = deque(maxlen=4096)  # per model-and-synth call: (wall seconds, this thread's CPU seconds, frames)
         # audio input, per write: where its first sample goes less the voice's read position and fade reserve, in samples:
         # below 0 the voice's last block had already found it missing (a fade), 0 to a block: just in time
@@ -226,15 +228,31 @@ class StreamProducer:
         median, p99 = self.compute_ms()
         cpu_median, cpu_p99 = self.compute_ms(cpu=True)
         room = np.array(self.headroom) if self.headroom else np.zeros(1)
+        late = np.array(self.overslept) if self.overslept else np.zeros(1)
+        answers = np.array(self.answers) * 1000.0 if self.answers else np.zeros(1)
         return {"compute_ms_median": round(median, 4), "compute_ms_p99": round(p99, 4),
                 "compute_cpu_ms_median": round(cpu_median, 4), "compute_cpu_ms_p99": round(cpu_p99, 4),
                 "headroom_min": int(room.min()), "headroom_p1": float(np.percentile(room, 1)),
+                "answer_ms_median": round(float(np.median(answers)), 3), "answer_ms_p99": round(float(np.percentile(answers, 99)), 3),
+                "answer_ms_max": round(float(answers.max()), 3),
+                "overslept_ms_p99": round(1000.0 * float(np.percentile(late, 99)), 3), "overslept_ms_max": round(1000.0 * float(late.max()), 3),
                 "frames": self.frames, "nan_frames": self.model.nan_frames, "resets": self.model.resets,
                 "silent_frames": self.silent_frames, "unpitched_frames": self.unpitched_frames,
                 "input_skipped": self.input_skipped, "ring_full": self.ring_full, "trims": self.trims, "trimmed": self.trimmed,
                 "padded": self.padded, "onsets": self.onsets, "lead": self.lead}
 
     # ---- the work ----
+    def wait(self, conn, seconds: float) -> bool:
+        """message_within(conn, seconds), and how late a wait that timed out came back (the system ran something else
+        meanwhile: a kernel without preemption finishing another process's work, a busier real-time thread)."""
+        if seconds <= 0:
+            return message_within(conn, 0)
+        began = time.perf_counter()
+        got = message_within(conn, seconds)
+        if not got:
+            self.overslept.append(time.perf_counter() - began - seconds)
+        return got
+
     def wait_seconds(self) -> float:
         """How long to wait for a message before the next pump when this one produced nothing."""
         if self.settings.input != "audio":
@@ -244,7 +262,11 @@ class StreamProducer:
     def pump(self) -> int:
         """Produce what is due now; returns the frames (samples) written."""
         if self.settings.input == "audio":
-            return self._pump_audio()
+            began = time.perf_counter()
+            done = self._pump_audio()
+            if done:
+                self.answers.append(time.perf_counter() - began)
+            return done
         ahead = self.writer.written - self.state.stream_read.load()
         count = (self.margin - ahead) // self.hop
         if count <= 0:
@@ -407,7 +429,7 @@ def producer_main(fd, layout: dict, folder: str, sample_rate: int, blocksize: in
     next_stats = time.monotonic() + STATS_SECONDS
     try:
         while True:
-            while message_within(conn, 0 if producer.pump() else producer.wait_seconds()):
+            while producer.wait(conn, 0.0 if producer.pump() else producer.wait_seconds()):
                 producer.handle(conn.recv())
             if time.monotonic() >= next_stats:
                 next_stats += STATS_SECONDS

@@ -116,12 +116,20 @@ def test_an_input_tone_comes_out_revoiced_at_its_pitch_and_dry_wet_mixes(folders
     stats = rig.producer.stats()
     assert stats["silent_frames"] >= 19  # the leading silence, counted
     assert stats["headroom_min"] >= 0 and stats["compute_cpu_ms_median"] > 0  # pumped before every block: every frame in time
+    assert 0 < stats["answer_ms_median"] <= stats["answer_ms_p99"] <= stats["answer_ms_max"]
     # between blocks the producer sleeps until just before the next is due (a period after the last), then checks often
     rig.core.audio_in(tone[:BLOCK])
     rig.producer.pump()
     assert POLL_AUDIO_SECONDS <= rig.producer.wait_seconds() <= BLOCK / RATE - AHEAD_SECONDS
     rig.producer._input_at -= BLOCK / RATE  # a period later: the block is due, so check every POLL_AUDIO_SECONDS
     assert rig.producer.wait_seconds() == POLL_AUDIO_SECONDS
+    from multiprocessing import Pipe
+
+    mine, theirs = Pipe()
+    assert not rig.producer.wait(mine, POLL_AUDIO_SECONDS) and len(rig.producer.overslept) == 1  # timed out: how late, kept
+    theirs.send(("xy", 0.0, 0.0))
+    assert rig.producer.wait(mine, POLL_AUDIO_SECONDS) and len(rig.producer.overslept) == 1  # a message: nothing to keep
+    assert rig.producer.stats()["overslept_ms_max"] >= rig.producer.stats()["overslept_ms_p99"]
     dry = Rig(folders["plain"], input="audio", mix=0.0).run(len(tone) // BLOCK, tone)
     lag = _onset(dry) - _onset(tone)
     assert 0 <= lag <= 2 * hop + 64 + BLOCK
