@@ -41,7 +41,6 @@ import gc
 import os
 import select
 import time
-from collections import deque
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -116,6 +115,26 @@ def margin_frames(blocksize: int, hop: int, slack_blocks: float = 0.0) -> int:
     return blocksize + FADE_FRAMES + hop + round(slack_blocks * blocksize)
 
 
+class Window:
+    """The last `size` values of a measure, in a fixed array: appending allocates nothing, and the statistics read
+    one array (the producer's counts every 0.5 s took 1 to 11 ms from deques of tuples, long enough to miss a frame)."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._values = np.zeros(size)
+        self._count = 0
+
+    def append(self, value: float) -> None:
+        self._values[self._count % len(self._values)] = value
+        self._count += 1
+
+    def __len__(self) -> int:
+        return min(self._count, len(self._values))
+
+    def values(self) -> np.ndarray:
+        """The values kept (in no particular order); one 0 when there are none."""
+        return self._values[: len(self)] if self._count else np.zeros(1)
+
+
 class StreamProducer:
     """The producer's work, without the process around it (the tests and the bench drive it directly)."""
 
@@ -157,12 +176,13 @@ class StreamProducer:
         self.ring_full = 0  # samples the stream ring had no room for (the stream voice not playing)
         self._period = blocksize / sample_rate
         self._input_at = 0.0  # when the last input block was seen
-        self.overslept = deque(maxlen=4096)  # seconds each of the last waits that timed out came back late
-        self.answers = deque(maxlen=4096)  # audio input: seconds from reading new input to its frames written, per write
-        self.compute = deque(maxlen=4096)  # per model-and-synth call: (wall seconds, this thread's CPU seconds, frames)
+        self.overslept = Window()  # ms each of the last waits that timed out came back late
+        self.answers = Window()  # audio input: ms from reading new input to its frames written, per write
+        self.compute = Window()  # ms of model and synthesis per frame, per call
+        self.compute_cpu = Window()  # the same in this thread's CPU time
         # audio input, per write: where its first sample goes less the voice's read position and fade reserve, in samples:
         # below 0 the voice's last block had already found it missing (a fade), 0 to a block: just in time
-        self.headroom = deque(maxlen=4096)
+        self.headroom = Window()
 
     def _restart_input(self) -> None:
         """Audio input from now on, not what the ring held: the tracker and the framing start again."""
@@ -219,23 +239,21 @@ class StreamProducer:
     def compute_ms(self, cpu: bool = False) -> tuple[float, float]:
         """Median and 99th percentile of the model plus synthesis time per frame (ms) over the last 4096 calls: wall time
         (what the lead waits for), or this thread's CPU time (`cpu`: the same less any time the system ran something else)."""
-        if not self.compute:
+        if not len(self.compute):
             return 0.0, 0.0
-        per_frame = np.array([entry[1 if cpu else 0] / entry[2] for entry in self.compute]) * 1000.0
+        per_frame = (self.compute_cpu if cpu else self.compute).values()
         return float(np.median(per_frame)), float(np.percentile(per_frame, 99))
 
     def stats(self) -> dict:
         median, p99 = self.compute_ms()
         cpu_median, cpu_p99 = self.compute_ms(cpu=True)
-        room = np.array(self.headroom) if self.headroom else np.zeros(1)
-        late = np.array(self.overslept) if self.overslept else np.zeros(1)
-        answers = np.array(self.answers) * 1000.0 if self.answers else np.zeros(1)
+        room, late, answers = self.headroom.values(), self.overslept.values(), self.answers.values()
         return {"compute_ms_median": round(median, 4), "compute_ms_p99": round(p99, 4),
                 "compute_cpu_ms_median": round(cpu_median, 4), "compute_cpu_ms_p99": round(cpu_p99, 4),
                 "headroom_min": int(room.min()), "headroom_p1": float(np.percentile(room, 1)),
                 "answer_ms_median": round(float(np.median(answers)), 3), "answer_ms_p99": round(float(np.percentile(answers, 99)), 3),
                 "answer_ms_max": round(float(answers.max()), 3),
-                "overslept_ms_p99": round(1000.0 * float(np.percentile(late, 99)), 3), "overslept_ms_max": round(1000.0 * float(late.max()), 3),
+                "overslept_ms_p99": round(float(np.percentile(late, 99)), 3), "overslept_ms_max": round(float(late.max()), 3),
                 "frames": self.frames, "nan_frames": self.model.nan_frames, "resets": self.model.resets,
                 "silent_frames": self.silent_frames, "unpitched_frames": self.unpitched_frames,
                 "input_skipped": self.input_skipped, "ring_full": self.ring_full, "trims": self.trims, "trimmed": self.trimmed,
@@ -250,7 +268,7 @@ class StreamProducer:
         began = time.perf_counter()
         got = message_within(conn, seconds)
         if not got:
-            self.overslept.append(time.perf_counter() - began - seconds)
+            self.overslept.append(1000.0 * (time.perf_counter() - began - seconds))
         return got
 
     def wait_seconds(self) -> float:
@@ -265,7 +283,7 @@ class StreamProducer:
             began = time.perf_counter()
             done = self._pump_audio()
             if done:
-                self.answers.append(time.perf_counter() - began)
+                self.answers.append(1000.0 * (time.perf_counter() - began))
             return done
         ahead = self.writer.written - self.state.stream_read.load()
         count = (self.margin - ahead) // self.hop
@@ -340,7 +358,7 @@ class StreamProducer:
                 shape = self._gate + (gate - self._gate) * self._ramp
             self._gate = gate
             pieces.append(self._wet(np.array([f0], np.float32), np.array([loudness], np.float32), pad.z[None, :].astype(np.float32), shape))
-            self.compute.append((time.perf_counter() - began, time.thread_time() - began_cpu, 1))
+            self._timed(began, began_cpu, 1)
         if not pieces:
             return np.zeros(0, np.float32), 0
         return (np.concatenate(pieces) if len(pieces) > 1 else pieces[0]), pos
@@ -387,6 +405,10 @@ class StreamProducer:
         self.ring_full += len(audio) - taken
         return taken
 
+    def _timed(self, began: float, began_cpu: float, frames: int) -> None:
+        self.compute.append(1000.0 * (time.perf_counter() - began) / frames)
+        self.compute_cpu.append(1000.0 * (time.thread_time() - began_cpu) / frames)
+
     def _voice(self, f0, loudness, z, gate) -> int:
         """The pad voice: frames of controls -> the ring (the gate interpolated across each frame)."""
         began, began_cpu = time.perf_counter(), time.thread_time()
@@ -394,7 +416,7 @@ class StreamProducer:
         shape = (previous[:, None] + (gate - previous)[:, None] * self._ramp[None, :]).reshape(-1)
         audio = self._wet(f0, loudness, z, shape)
         self._gate = float(gate[-1])
-        self.compute.append((time.perf_counter() - began, time.thread_time() - began_cpu, len(f0)))
+        self._timed(began, began_cpu, len(f0))
         return self._write(audio)
 
 
@@ -425,13 +447,17 @@ def producer_main(fd, layout: dict, folder: str, sample_rate: int, blocksize: in
     # What the fork server and the model's load left (numpy, onnxruntime, their modules: a full collection of them takes
     # milliseconds) out of the collector's reach: the frames made below hold no cycles, so collections stay short.
     gc.freeze()
+    producer.stats()  # its first call takes milliseconds (numpy's percentile code, cold): here, not between two frames
     parent = os.getppid()
     next_stats = time.monotonic() + STATS_SECONDS
     try:
         while True:
-            while producer.wait(conn, 0.0 if producer.pump() else producer.wait_seconds()):
+            wrote = producer.pump()
+            while producer.wait(conn, 0.0 if wrote else producer.wait_seconds()):
                 producer.handle(conn.recv())
-            if time.monotonic() >= next_stats:
+                wrote = producer.pump()
+            # the counts right after a write (audio input), when the next frame is furthest off
+            if time.monotonic() >= next_stats and (wrote or producer.settings.input != "audio" or time.monotonic() >= next_stats + 0.1):
                 next_stats += STATS_SECONDS
                 conn.send(("stats", {**producer.stats(), "priority": priority}))
                 if os.getppid() != parent:
