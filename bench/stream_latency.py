@@ -475,6 +475,7 @@ def main() -> int:
                     key = f"{label}, slack_blocks {slack}" + (", PortAudio duplex" if args.backend == "portaudio" else "")
                     results["latency"][key] = json.loads(lines[-1])
                     print(key, results["latency"][key], flush=True)
+                    path.write_text(json.dumps(results, indent=1) + "\n")  # each run kept as it comes
         if "offline" in parts:
             results["offline"] = offline_run(folder, args.offline_minutes)
             print("offline", results["offline"], flush=True)
