@@ -275,7 +275,11 @@ class StreamProducer:
         """How long to wait for a message before the next pump when this one produced nothing."""
         if self.settings.input != "audio":
             return POLL_SECONDS
-        return max(POLL_AUDIO_SECONDS, self._input_at + self._period - AHEAD_SECONDS - time.perf_counter())
+        now = time.perf_counter()
+        due = self._input_at + self._period - AHEAD_SECONDS - now
+        if due <= 0 and now - self._input_at > 2 * self._period:
+            return POLL_SECONDS  # no input for two periods (none connected, the server stopped): check less often
+        return max(POLL_AUDIO_SECONDS, due)
 
     def pump(self) -> int:
         """Produce what is due now; returns the frames (samples) written."""

@@ -12,8 +12,8 @@ from liveengine.options import EngineOptions
 from liveengine.rt.core import STREAM, RealtimeCore
 from liveengine.server.fifo import FifoWriter
 from liveengine.server.layout import Layout, SharedState
-from liveengine.stream.producer import (AHEAD_SECONDS, POLL_AUDIO_SECONDS, StreamProducer, StreamSettings, lead_frames, margin_frames,
-                                        message_within)
+from liveengine.stream.producer import (AHEAD_SECONDS, POLL_AUDIO_SECONDS, POLL_SECONDS, StreamProducer, StreamSettings, lead_frames,
+                                        margin_frames, message_within)
 from liveengine.stream.tracker import CausalTracker
 from liveengine.testing.models import build_stream_model
 
@@ -123,6 +123,8 @@ def test_an_input_tone_comes_out_revoiced_at_its_pitch_and_dry_wet_mixes(folders
     assert POLL_AUDIO_SECONDS <= rig.producer.wait_seconds() <= BLOCK / RATE - AHEAD_SECONDS
     rig.producer._input_at -= BLOCK / RATE  # a period later: the block is due, so check every POLL_AUDIO_SECONDS
     assert rig.producer.wait_seconds() == POLL_AUDIO_SECONDS
+    rig.producer._input_at -= 2 * BLOCK / RATE  # three periods without input: none is coming soon, check less often
+    assert rig.producer.wait_seconds() == POLL_SECONDS
     from multiprocessing import Pipe
 
     mine, theirs = Pipe()
