@@ -11,8 +11,11 @@ server. Added latency = the re-voiced onset minus the dry onset (first sample ab
 median, p99, jitter (p99 - p1). Two settings: quiet, and the performance load of
 bench/server_load.py (16ths across the grid, zoom and rotation swept at 20 Hz, two busy processes at
 nice 10 beside it; the hits at velocity 0.01, so the grid's voices, renders and mixing are all there
-but stay under the onset threshold). Xruns counted by a JACK client; the stream voice's fades and underruns, the
-producer's trims, and its compute per 5 ms frame (model plus synthesis) from its own timings.
+but stay under the onset threshold). Xruns counted by a JACK client; the stream voice's fades (and of them those in a
+block entered under half a period after the last, `stream_fades_hurried`) and underruns, the producer's trims, its
+compute per 5 ms frame (model plus synthesis; wall and CPU time), its answer time (new input read to its frames
+written) and how late its waits came back, from its own timings; the producer process's CPU (cores) and the
+machine's steal time over the bursts.
 
 `--backend portaudio`: the audio server on PortAudio's JACK host API instead (sounddevice, a duplex stream whose first
 input is the stream's input, as `[stream] input` from a device), the same JACK server, bursts and measure.
