@@ -11,8 +11,14 @@ server. Added latency = the re-voiced onset minus the dry onset (first sample ab
 median, p99, jitter (p99 - p1). Two settings: quiet, and the performance load of
 bench/server_load.py (16ths across the grid, zoom and rotation swept at 20 Hz, two busy processes at
 nice 10 beside it; the hits at velocity 0.01, so the grid's voices, renders and mixing are all there
-but stay under the onset threshold). Xruns counted by a JACK client; the stream voice's fades and underruns, the
-producer's trims, and its compute per 5 ms frame (model plus synthesis) from its own timings.
+but stay under the onset threshold). Xruns counted by a JACK client; the stream voice's fades (and of them those in a
+block entered under half a period after the last, `stream_fades_hurried`) and underruns, the producer's trims, its
+compute per 5 ms frame (model plus synthesis; wall and CPU time), its answer time (new input read to its frames
+written) and how late its waits came back, from its own timings; the producer process's CPU (cores) and the
+machine's steal time over the bursts.
+
+`--backend portaudio`: the audio server on PortAudio's JACK host API instead (sounddevice, a duplex stream whose first
+input is the stream's input, as `[stream] input` from a device), the same JACK server, bursts and measure.
 
 Notes: after the bursts, 20 `/stream/note`s submitted in the same run (the pad voice): the note's
 onset (first sample above 5e-3) minus the JACK frame at the moment it was submitted.
@@ -107,7 +113,7 @@ class Bursts:
         self.client.close()
 
 
-def latency_run(server: str, folder: Path, seconds: float, load: bool, slack: float) -> dict:
+def latency_run(server: str, folder: Path, seconds: float, load: bool, slack: float, backend: str = "jack") -> dict:
     from liveengine.audio.spec import DeviceSpec
     from liveengine.commands import make_command
     from liveengine.engine import Engine
@@ -120,7 +126,10 @@ def latency_run(server: str, folder: Path, seconds: float, load: bool, slack: fl
                               + f'\n[stream]\nmodel = "{folder}"\ninput = "audio"\nmix = 1.0\ngain = 1.0\nslack_blocks = {slack}\n')
         engine = Engine(load_patch(patch_path))
     engine.wait_rendered(timeout=120)
-    engine.start(DeviceSpec.jack(RATE, PERIOD, 2, servername=server, audio_in=True))
+    if backend == "portaudio":  # PortAudio's JACK host API: a duplex stream, the device's first input as the stream's input
+        engine.start(DeviceSpec.portaudio("JACK", RATE, PERIOD, 2, audio_in=True))
+    else:
+        engine.start(DeviceSpec.jack(RATE, PERIOD, 2, servername=server, audio_in=True))
     rig = RigProcess(server, seconds)  # the burst player and the capture, in a process of their own
     counter = XrunCounter(server)
     stop = threading.Event()
@@ -148,10 +157,15 @@ def latency_run(server: str, folder: Path, seconds: float, load: bool, slack: fl
             t.start()
         time.sleep(2.0)
         xruns_before, status_before = counter.count, engine.status()
+        producer_pid = engine.stream.pid
+        cpu_before, wall_before, steal_before = process_cpu_seconds(producer_pid), time.monotonic(), steal_ticks()
         audio, burst_count = rig.bursts()
+        steal_after = steal_ticks()
         xruns = counter.count - xruns_before
+        producer_cores = (process_cpu_seconds(producer_pid) - cpu_before) / (time.monotonic() - wall_before)
         time.sleep(0.6)  # the producer's stats after the last burst
         status = engine.status()
+        description = engine.server.description
         notes = note_latencies(engine, rig)
     finally:
         stop.set()
@@ -171,7 +185,7 @@ def latency_run(server: str, folder: Path, seconds: float, load: bool, slack: fl
         if len(w):
             added.append(w[0] / RATE * 1000.0)
     added = np.array(added)
-    counts = {k: status[k] - status_before.get(k, 0) for k in ("stream_fades", "stream_underruns", "stream_trims", "stream_trimmed",
+    counts = {k: status[k] - status_before.get(k, 0) for k in ("stream_fades", "stream_fades_hurried", "stream_underruns", "stream_trims", "stream_trimmed",
                                                                "stream_padded", "stream_onsets", "stream_nan_frames")}
     return {"bursts": burst_count, "measured": int(len(added)),
             "added_ms_median": round(float(np.median(added)), 2) if len(added) else None,
@@ -180,8 +194,17 @@ def latency_run(server: str, folder: Path, seconds: float, load: bool, slack: fl
             "added_ms_max": round(float(added.max()), 2) if len(added) else None,
             "xruns_jack": xruns, **counts,
             "compute_ms_per_frame_median": status.get("stream_compute_ms_median"), "compute_ms_per_frame_p99": status.get("stream_compute_ms_p99"),
+            "compute_cpu_ms_per_frame_median": status.get("stream_compute_cpu_ms_median"),
+            "compute_cpu_ms_per_frame_p99": status.get("stream_compute_cpu_ms_p99"),
+            "answer_ms_median": status.get("stream_answer_ms_median"), "answer_ms_p99": status.get("stream_answer_ms_p99"),
+            "answer_ms_max": status.get("stream_answer_ms_max"),
+            "overslept_ms_p99": status.get("stream_overslept_ms_p99"), "overslept_ms_max": status.get("stream_overslept_ms_max"),
+            "headroom_min": status.get("stream_headroom_min"), "headroom_p1": status.get("stream_headroom_p1"),
+            "producer_cpu_cores": round(producer_cores, 3),
+            # the share of the machine's CPU time its hypervisor gave to others (the guest's vCPUs held but not running)
+            "steal_percent": round(100.0 * (steal_after[0] - steal_before[0]) / max(steal_after[1] - steal_before[1], 1), 2),
             "server_nice": status["server_nice"], "producer_priority": status.get("stream_priority"), "lead_frames": status.get("stream_lead"),
-            "load": load, "slack_blocks": slack,
+            "load": load, "slack_blocks": slack, "backend": backend, "server_description": description,
             "note_ms_median": round(float(np.median(notes)), 2) if len(notes) else None,
             "note_ms_p99": round(float(np.percentile(notes, 99)), 2) if len(notes) else None, "notes_measured": int(len(notes))}
 
@@ -234,8 +257,11 @@ def rig_main(server: str, seconds: float) -> None:
     bursts = Bursts(server, seconds)
     inputs = bursts.client.get_ports("liveengine:", is_input=True, is_audio=True)
     bursts.client.connect(bursts.port, inputs[0])
+    for other in bursts.client.get_all_connections(inputs[0]):  # PortAudio's own connections (the dummy's silent capture)
+        if other.name != bursts.port.name:
+            bursts.client.disconnect(other, inputs[0])
     capture = Capture(server, channels=2, seconds=seconds + 15)
-    capture.client.connect("liveengine:out_0", capture.ports[0])
+    capture.client.connect(bursts.client.get_ports("liveengine:", is_output=True, is_audio=True)[0], capture.ports[0])
     capture.client.connect(bursts.port, capture.ports[1])  # the dry pass through the same JACK server
     folder = Path(tempfile.mkdtemp(prefix="stream-rig-"))
     say = lambda value: print(json.dumps(value), flush=True)  # noqa: E731
@@ -289,7 +315,7 @@ def note_latencies(engine, rig: RigProcess, count: int = 20) -> np.ndarray:
     return np.array(found)
 
 
-def one_latency(label: str, seconds: float, folder: str, slack: float) -> dict:
+def one_latency(label: str, seconds: float, folder: str, slack: float, backend: str = "jack") -> dict:
     from liveengine.testing.jack_rig import JackUnavailable, start_jackd
 
     name = f"bench-stream-{os.getpid()}"
@@ -301,9 +327,22 @@ def one_latency(label: str, seconds: float, folder: str, slack: float) -> dict:
         realtime = False
     os.environ["JACK_DEFAULT_SERVER"] = name
     try:
-        return {"jackd_realtime": realtime, **latency_run(name, Path(folder), seconds, load=label == "performance load", slack=slack)}
+        return {"jackd_realtime": realtime, **latency_run(name, Path(folder), seconds, load=label == "performance load", slack=slack,
+                                                          backend=backend)}
     finally:
         server.stop()
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def steal_ticks() -> tuple[int, int]:
+    """(steal, all) CPU ticks of the whole machine so far, from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return fields[7], sum(fields[:8])
 
 
 def rss_mb() -> float:
@@ -406,14 +445,18 @@ def main() -> int:
     parser.add_argument("--rig", help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     parser.add_argument("--slack", default="0,1", help="[stream] slack_blocks values to measure (comma-separated)")
+    parser.add_argument("--loads", default="quiet,performance load", help="which of the two settings to run (comma-separated)")
+    parser.add_argument("--backend", default="jack", choices=("jack", "portaudio"),
+                        help="the audio server's backend: a native JACK client, or PortAudio's JACK host API (duplex)")
+    parser.add_argument("--out", default=str(HERE / "results_stream.json"), help="the results file (updated, not replaced)")
     args = parser.parse_args()
     if args.rig:
         rig_main(args.rig, args.seconds)
         return 0
     if args.one:
-        print(json.dumps(one_latency(args.one, args.seconds, args.folder, float(args.slack))), flush=True)
+        print(json.dumps(one_latency(args.one, args.seconds, args.folder, float(args.slack), args.backend)), flush=True)
         return 0
-    path = HERE / "results_stream.json"
+    path = Path(args.out)
     results = json.loads(path.read_text()) if path.exists() else {}
     with tempfile.TemporaryDirectory() as scratch:
         folder, described = model_folder(Path(scratch))
@@ -422,18 +465,20 @@ def main() -> int:
                                   "compute_ms_p99": 1.5}})
         parts = args.parts.split(",")
         if "latency" in parts:
-            results["latency"] = {}
+            results["latency"] = {k: v for k, v in results.get("latency", {}).items() if ("PortAudio" in k) != (args.backend == "portaudio")}
             for slack in args.slack.split(","):
-                for label in ("quiet", "performance load"):
+                for label in args.loads.split(","):
                     # each run in a process of its own: a process must not talk to two JACK servers in turn
                     child = subprocess.run([sys.executable, __file__, "--one", label, "--seconds", str(args.seconds), "--folder", str(folder),
-                                            "--slack", slack], capture_output=True, text=True, timeout=args.seconds * 4 + 240)
+                                            "--slack", slack, "--backend", args.backend], capture_output=True, text=True,
+                                           timeout=args.seconds * 4 + 240)
                     lines = child.stdout.strip().splitlines()
                     if child.returncode != 0 or not lines:
                         raise RuntimeError(f"{label} failed: {child.stderr[-1500:]}")
-                    key = f"{label}, slack_blocks {slack}"
+                    key = f"{label}, slack_blocks {slack}" + (", PortAudio duplex" if args.backend == "portaudio" else "")
                     results["latency"][key] = json.loads(lines[-1])
                     print(key, results["latency"][key], flush=True)
+                    path.write_text(json.dumps(results, indent=1) + "\n")  # each run kept as it comes
         if "offline" in parts:
             results["offline"] = offline_run(folder, args.offline_minutes)
             print("offline", results["offline"], flush=True)

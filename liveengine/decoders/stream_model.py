@@ -26,6 +26,7 @@ STREAM_REQUIRED = ("contract", "kind", "sample_rate", "frame_rate", "harmonics",
                    "f0_range_hz", "loudness_range_db")
 STREAM_INPUTS = ("f0_hz", "loudness_db", "z", "state")
 STREAM_OUTPUTS = ("amplitude", "harmonics", "noise", "state_out")
+BOUND_FRAMES = 8  # calls of up to this many frames run on arrays bound once (StreamModel._binding); longer ones allocate
 
 
 @dataclass(frozen=True)
@@ -139,18 +140,40 @@ class StreamModel:
         self.resets = 0  # state resets after such a block
         self.frames = 0
         self._check_from_zero()
+        self._bound: dict[int, tuple] = {}  # frames per call -> (binding, its input and output arrays)
         self.reset()
 
     def reset(self) -> None:
         """State back to zeros: at load, on panic, after a NaN (never per note)."""
         self.state[...] = 0.0
 
+    def _failed(self, exc: BaseException) -> ModelError:
+        return ModelError(f"{self.where}: decoder.onnx failed to run with state [1, {self.info.state_size}] "
+                          f"(state_size) ({_runtime_reason(exc)}).")
+
     def _run(self, f0: np.ndarray, loudness: np.ndarray, z: np.ndarray) -> list[np.ndarray]:
         try:
             return self.session.run(self._names, {"f0_hz": f0, "loudness_db": loudness, "z": z, "state": self.state})
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises several types; one clause for the report
-            raise ModelError(f"{self.where}: decoder.onnx failed to run with state [1, {self.info.state_size}] "
-                             f"(state_size) ({_runtime_reason(exc)}).") from None
+            raise self._failed(exc) from None
+
+    def _binding(self, frames: int) -> tuple:
+        """The session bound to arrays of its own for calls of `frames` frames: inputs are copied in, outputs written in
+        place, nothing allocated per call. The state input is `self.state` itself; `state_out` goes to a second array,
+        copied back."""
+        bound = self._bound.get(frames)
+        if bound is None:
+            info = self.info
+            arrays = {"f0_hz": np.zeros((1, frames), np.float32), "loudness_db": np.zeros((1, frames), np.float32),
+                      "z": np.zeros((1, frames, 2), np.float32), "state": self.state,
+                      "amplitude": np.zeros((1, frames, 1), np.float32), "harmonics": np.zeros((1, frames, info.harmonics), np.float32),
+                      "noise": np.zeros((1, frames, info.noise_bands), np.float32), "state_out": np.zeros_like(self.state)}
+            binding = self.session.io_binding()
+            for name, array in arrays.items():
+                bind = binding.bind_input if name in STREAM_INPUTS else binding.bind_output
+                bind(name, "cpu", 0, np.float32, list(array.shape), array.ctypes.data)
+            bound = self._bound[frames] = (binding, arrays)
+        return bound
 
     def _check_from_zero(self) -> None:
         info = self.info
@@ -184,7 +207,18 @@ class StreamModel:
         zz = np.asarray(z, np.float32).reshape(1, frames, 2)
         if not math.isfinite(float(zz.sum())):
             zz = np.nan_to_num(zz, nan=0.0, posinf=0.0, neginf=0.0)
-        amplitude, harmonics, noise, state = self._run(f0, loudness, zz)
+        if frames <= BOUND_FRAMES:
+            binding, arrays = self._binding(frames)
+            arrays["f0_hz"][...] = f0
+            arrays["loudness_db"][...] = loudness
+            arrays["z"][...] = zz
+            try:
+                self.session.run_with_iobinding(binding)
+            except Exception as exc:  # noqa: BLE001 - as in _run
+                raise self._failed(exc) from None
+            amplitude, harmonics, noise, state = (arrays[name] for name in STREAM_OUTPUTS)
+        else:
+            amplitude, harmonics, noise, state = self._run(f0, loudness, zz)
         self.frames += frames
         # one sum instead of four scans: NaN or infinity anywhere makes it non-finite (as would finite values
         # near float32's limit, which are no sound either)

@@ -115,6 +115,12 @@ class RealtimeCore:
         self._i_steals, self._i_drained = index["steals"], index["drained"]
         self._i_cuts, self._i_limited = index["hard_cuts"], index["limited_blocks"]
         self._i_underruns, self._i_fades = index["stream_underruns"], index["stream_fades"]
+        self._i_hurried = index["stream_fades_hurried"]
+        # A block entered under half a period after the last: the backend catching up after it woke late (JACK's dummy
+        # driver on a busy machine), so a stream producer had next to no time for its frame. Fades there are counted
+        # apart too (stream_fades_hurried).
+        self._entered_last = -1.0
+        self._hurried = False
         # a replacement server continues the counts
         self.stream.underruns, self.stream.fades = int(self._counters[self._i_underruns]), int(self._counters[self._i_fades])
         self._i_events_dropped = index["events_dropped"]
@@ -145,6 +151,8 @@ class RealtimeCore:
         state = self.state
         if not self.thread_id:  # the first block only
             self.thread_id = threading.get_native_id()
+        self._hurried = stream_time - self._entered_last < 0.5 * frames / self.options.samplerate
+        self._entered_last = stream_time
         if self._resume is not None:
             self._continue_clock(stream_time, frames)
         block = self.blocks
@@ -317,6 +325,8 @@ class RealtimeCore:
         counters[self._i_cuts] = voices.hard_cuts
         counters[self._i_limited] = self.limiter.active_blocks
         counters[self._i_underruns] = self.stream.underruns
+        if self.stream.fades != counters[self._i_fades] and self._hurried:
+            counters[self._i_hurried] += 1
         counters[self._i_fades] = self.stream.fades
         (i_messages, i_stray, i_unterminated, i_oversize), m = self._i_midi, self.midi
         counters[i_messages] = m[0].messages + m[1].messages + m[2].messages + m[3].messages

@@ -100,6 +100,7 @@ COUNTERS = ("frame", "first_block", "xruns", "late_commands", "schedule_full", "
             "voices_fading", "steals", "hard_cuts", "error_seq", "pid", "drained", "started_frame", "limited_blocks",
             "rec_resumed_from",  # a replacement server: the last frame its predecessor recorded (the gap's start)
             "stream_underruns", "stream_fades", "events_dropped",
+            "stream_fades_hurried",  # of stream_fades, those in a block entered under half a period after the last (rt/core.py)
             "midi_messages", "midi_stray", "midi_sysex_unterminated", "midi_sysex_oversize",
             "midi_out_written", "midi_out_late", "midi_out_full", "midi_out_sysex", "midi_out_waited",
             "midi_out_unheard")  # written where JACK delivers it to no reader (rt/midi_out.py)

@@ -121,5 +121,6 @@ class StreamMethods:
         if player is None:
             return {}
         c = self.shared.counter
-        return {"stream_underruns": c("stream_underruns"), "stream_fades": c("stream_fades"), "stream_restarts": player.restarts,
+        return {"stream_underruns": c("stream_underruns"), "stream_fades": c("stream_fades"),
+                "stream_fades_hurried": c("stream_fades_hurried"), "stream_restarts": player.restarts,
                 **{f"stream_{k}": v for k, v in (player.local.stats() if player.local is not None else player.counts).items()}}

@@ -39,8 +39,8 @@ from __future__ import annotations
 
 import gc
 import os
+import select
 import time
-from collections import deque
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -55,6 +55,9 @@ GATE_DB = 10.0
 STATS_SECONDS = 0.5
 POLL_SECONDS = 0.0005
 POLL_AUDIO_SECONDS = 0.0002  # audio input: a frame is due a period after its last sample came in; less of that asleep
+# Audio input: the next block comes a period after the last one was seen; the producer sleeps until AHEAD_SECONDS before
+# that, then checks every POLL_AUDIO_SECONDS (0.2 ms checks all the time cost the process 0.38 cores, this 0.22)
+AHEAD_SECONDS = 0.0003
 TRIM_FADE = 32
 ONSET_LEVEL = 10.0 ** (SILENT_DB / 20.0)  # after a silent frame, the first input sample above this starts the next frame
 ONSET_RISE = 32  # samples: an onset frame's gate rises over these (0.67 ms at 48 kHz), not over the whole frame
@@ -112,6 +115,26 @@ def margin_frames(blocksize: int, hop: int, slack_blocks: float = 0.0) -> int:
     return blocksize + FADE_FRAMES + hop + round(slack_blocks * blocksize)
 
 
+class Window:
+    """The last `size` values of a measure, in a fixed array: appending allocates nothing, and the statistics read
+    one array (the producer's counts every 0.5 s took 1 to 11 ms from deques of tuples, long enough to miss a frame)."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._values = np.zeros(size)
+        self._count = 0
+
+    def append(self, value: float) -> None:
+        self._values[self._count % len(self._values)] = value
+        self._count += 1
+
+    def __len__(self) -> int:
+        return min(self._count, len(self._values))
+
+    def values(self) -> np.ndarray:
+        """The values kept (in no particular order); one 0 when there are none."""
+        return self._values[: len(self)] if self._count else np.zeros(1)
+
+
 class StreamProducer:
     """The producer's work, without the process around it (the tests and the bench drive it directly)."""
 
@@ -151,7 +174,15 @@ class StreamProducer:
         self.unpitched_frames = 0  # audio input the tracker was not confident of (pitch held)
         self.input_skipped = 0  # input samples the ring overran before they were read
         self.ring_full = 0  # samples the stream ring had no room for (the stream voice not playing)
-        self.compute = deque(maxlen=4096)  # seconds per model-and-synth call, with its frame count
+        self._period = blocksize / sample_rate
+        self._input_at = 0.0  # when the last input block was seen
+        self.overslept = Window()  # ms each of the last waits that timed out came back late
+        self.answers = Window()  # audio input: ms from reading new input to its frames written, per write
+        self.compute = Window()  # ms of model and synthesis per frame, per call
+        self.compute_cpu = Window()  # the same in this thread's CPU time
+        # audio input, per write: where its first sample goes less the voice's read position and fade reserve, in samples:
+        # below 0 the voice's last block had already found it missing (a fade), 0 to a block: just in time
+        self.headroom = Window()
 
     def _restart_input(self) -> None:
         """Audio input from now on, not what the ring held: the tracker and the framing start again."""
@@ -205,25 +236,59 @@ class StreamProducer:
         first = min(count, size - start)
         return not (ring[start : start + first].any() or ring[: count - first].any())
 
-    def compute_ms(self) -> tuple[float, float]:
-        """Median and 99th percentile of the model plus synthesis time per frame (ms) over the last 4096 calls."""
-        if not self.compute:
+    def compute_ms(self, cpu: bool = False) -> tuple[float, float]:
+        """Median and 99th percentile of the model plus synthesis time per frame (ms) over the last 4096 calls: wall time
+        (what the lead waits for), or this thread's CPU time (`cpu`: the same less any time the system ran something else)."""
+        if not len(self.compute):
             return 0.0, 0.0
-        per_frame = np.array([seconds / frames for seconds, frames in self.compute]) * 1000.0
+        per_frame = (self.compute_cpu if cpu else self.compute).values()
         return float(np.median(per_frame)), float(np.percentile(per_frame, 99))
 
     def stats(self) -> dict:
         median, p99 = self.compute_ms()
-        return {"compute_ms_median": round(median, 4), "compute_ms_p99": round(p99, 4), "frames": self.frames, "nan_frames": self.model.nan_frames, "resets": self.model.resets,
+        cpu_median, cpu_p99 = self.compute_ms(cpu=True)
+        room, late, answers = self.headroom.values(), self.overslept.values(), self.answers.values()
+        return {"compute_ms_median": round(median, 4), "compute_ms_p99": round(p99, 4),
+                "compute_cpu_ms_median": round(cpu_median, 4), "compute_cpu_ms_p99": round(cpu_p99, 4),
+                "headroom_min": int(room.min()), "headroom_p1": float(np.percentile(room, 1)),
+                "answer_ms_median": round(float(np.median(answers)), 3), "answer_ms_p99": round(float(np.percentile(answers, 99)), 3),
+                "answer_ms_max": round(float(answers.max()), 3),
+                "overslept_ms_p99": round(float(np.percentile(late, 99)), 3), "overslept_ms_max": round(float(late.max()), 3),
+                "frames": self.frames, "nan_frames": self.model.nan_frames, "resets": self.model.resets,
                 "silent_frames": self.silent_frames, "unpitched_frames": self.unpitched_frames,
                 "input_skipped": self.input_skipped, "ring_full": self.ring_full, "trims": self.trims, "trimmed": self.trimmed,
                 "padded": self.padded, "onsets": self.onsets, "lead": self.lead}
 
     # ---- the work ----
+    def wait(self, conn, seconds: float) -> bool:
+        """message_within(conn, seconds), and how late a wait that timed out came back (the system ran something else
+        meanwhile: a kernel without preemption finishing another process's work, a busier real-time thread)."""
+        if seconds <= 0:
+            return message_within(conn, 0)
+        began = time.perf_counter()
+        got = message_within(conn, seconds)
+        if not got:
+            self.overslept.append(1000.0 * (time.perf_counter() - began - seconds))
+        return got
+
+    def wait_seconds(self) -> float:
+        """How long to wait for a message before the next pump when this one produced nothing."""
+        if self.settings.input != "audio":
+            return POLL_SECONDS
+        now = time.perf_counter()
+        due = self._input_at + self._period - AHEAD_SECONDS - now
+        if due <= 0 and now - self._input_at > 2 * self._period:
+            return POLL_SECONDS  # no input for two periods (none connected, the server stopped): check less often
+        return max(POLL_AUDIO_SECONDS, due)
+
     def pump(self) -> int:
         """Produce what is due now; returns the frames (samples) written."""
         if self.settings.input == "audio":
-            return self._pump_audio()
+            began = time.perf_counter()
+            done = self._pump_audio()
+            if done:
+                self.answers.append(1000.0 * (time.perf_counter() - began))
+            return done
         ahead = self.writer.written - self.state.stream_read.load()
         count = (self.margin - ahead) // self.hop
         if count <= 0:
@@ -250,6 +315,7 @@ class StreamProducer:
         if available > first:
             block = np.concatenate((block, self._in_ring[: available - first]))
         self._in_read = written
+        self._input_at = time.perf_counter()
         data = np.concatenate((self._unframed, block))
         audio, used = self._frames(data)
         self._unframed = data[used:]
@@ -287,7 +353,7 @@ class StreamProducer:
             gate = min(max((loudness - SILENT_DB) / GATE_DB, 0.0), 1.0)
             onset = self._quiet and not silent
             self._quiet = silent
-            began = time.perf_counter()
+            began, began_cpu = time.perf_counter(), time.thread_time()
             if onset:  # the frame starts at the onset: its sound starts there too
                 self.onsets += 1
                 self.synth.jump()
@@ -296,7 +362,7 @@ class StreamProducer:
                 shape = self._gate + (gate - self._gate) * self._ramp
             self._gate = gate
             pieces.append(self._wet(np.array([f0], np.float32), np.array([loudness], np.float32), pad.z[None, :].astype(np.float32), shape))
-            self.compute.append((time.perf_counter() - began, 1))
+            self._timed(began, began_cpu, 1)
         if not pieces:
             return np.zeros(0, np.float32), 0
         return (np.concatenate(pieces) if len(pieces) > 1 else pieces[0]), pos
@@ -314,6 +380,8 @@ class StreamProducer:
         voice waited for a late producer, or was off): drop the excess; behind (a panic moved the voice on, or the
         start): write silence first. Either way the next sample written crossfades over TRIM_FADE samples from what
         would have followed the last one, so nothing clicks."""
+        # the voice's last read checked for a block and its fade reserve written: below this the frame came too late
+        self.headroom.append(end - len(audio) - self.state.stream_read.load() - FADE_FRAMES)
         behind = end - len(audio) - self.writer.written
         if behind < 0:
             drop = min(-behind, len(audio))
@@ -341,15 +409,28 @@ class StreamProducer:
         self.ring_full += len(audio) - taken
         return taken
 
+    def _timed(self, began: float, began_cpu: float, frames: int) -> None:
+        self.compute.append(1000.0 * (time.perf_counter() - began) / frames)
+        self.compute_cpu.append(1000.0 * (time.thread_time() - began_cpu) / frames)
+
     def _voice(self, f0, loudness, z, gate) -> int:
         """The pad voice: frames of controls -> the ring (the gate interpolated across each frame)."""
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.thread_time()
         previous = np.concatenate(([self._gate], gate[:-1])).astype(np.float32)
         shape = (previous[:, None] + (gate - previous)[:, None] * self._ramp[None, :]).reshape(-1)
         audio = self._wet(f0, loudness, z, shape)
         self._gate = float(gate[-1])
-        self.compute.append((time.perf_counter() - began, len(f0)))
+        self._timed(began, began_cpu, len(f0))
         return self._write(audio)
+
+
+def message_within(conn, seconds: float) -> bool:
+    """Whether a message arrives on `conn` within `seconds`. Not conn.poll(seconds): multiprocessing waits with poll(2),
+    which takes whole milliseconds and rounds up, so 0.2 ms became 1 ms (measured in the producer: its input was
+    noticed up to 1 ms late, a third of the period it has to answer in). select(2) takes microseconds."""
+    if seconds <= 0:
+        return conn.poll(0)
+    return bool(select.select([conn], [], [], seconds)[0])
 
 
 def producer_main(fd, layout: dict, folder: str, sample_rate: int, blocksize: int, settings: dict, conn) -> None:
@@ -370,13 +451,17 @@ def producer_main(fd, layout: dict, folder: str, sample_rate: int, blocksize: in
     # What the fork server and the model's load left (numpy, onnxruntime, their modules: a full collection of them takes
     # milliseconds) out of the collector's reach: the frames made below hold no cycles, so collections stay short.
     gc.freeze()
+    producer.stats()  # its first call takes milliseconds (numpy's percentile code, cold): here, not between two frames
     parent = os.getppid()
     next_stats = time.monotonic() + STATS_SECONDS
     try:
         while True:
-            while conn.poll(0 if producer.pump() else POLL_AUDIO_SECONDS if producer.settings.input == "audio" else POLL_SECONDS):
+            wrote = producer.pump()
+            while producer.wait(conn, 0.0 if wrote else producer.wait_seconds()):
                 producer.handle(conn.recv())
-            if time.monotonic() >= next_stats:
+                wrote = producer.pump()
+            # the counts right after a write (audio input), when the next frame is furthest off
+            if time.monotonic() >= next_stats and (wrote or producer.settings.input != "audio" or time.monotonic() >= next_stats + 0.1):
                 next_stats += STATS_SECONDS
                 conn.send(("stats", {**producer.stats(), "priority": priority}))
                 if os.getppid() != parent:

@@ -85,6 +85,25 @@ def test_a_late_producer_fades_out_waits_and_fades_back_in_and_a_stop_fades_with
     assert state.stream_read.load() == reader  # an idle stream voice reads nothing
 
 
+def test_a_fade_in_a_block_entered_hurriedly_after_the_last_is_counted_apart():
+    """A backend catching up after it woke late enters blocks back to back: the producer had no time for those, so their
+    fades are counted apart (stream_fades_hurried), by the callback's entry times (the backend's clock)."""
+    _, state, core, fifo, writer = _rig()
+    _stream(fifo, 0, 1.0)
+    out = np.zeros((BLOCK, 2), np.float32)
+    period = BLOCK / 48000
+    writer.write(np.full(300, 0.5, np.float32))
+    core.process(out, BLOCK, 10.0)
+    core.process(out, BLOCK, 10.0 + 0.1 * period)  # caught up at once: 44 < a fade would remain, so this block fades
+    assert state.counter("stream_fades") == 1 and state.counter("stream_fades_hurried") == 1
+    writer.write(np.full(600, 0.5, np.float32))
+    at = 10.0 + 0.1 * period
+    while state.counter("stream_fades") < 2:  # the next shortfall comes on time: a fade, not a hurried one
+        at += period
+        core.process(out, BLOCK, at)
+    assert state.counter("stream_fades_hurried") == 1
+
+
 def test_input_events_cross_from_the_server_to_the_control_process():
     """The seam for MIDI read in the server's callback: a FIFO the other way, written without a lock."""
     _, state, core, _, _ = _rig()

@@ -12,7 +12,8 @@ from liveengine.options import EngineOptions
 from liveengine.rt.core import STREAM, RealtimeCore
 from liveengine.server.fifo import FifoWriter
 from liveengine.server.layout import Layout, SharedState
-from liveengine.stream.producer import StreamProducer, StreamSettings, lead_frames, margin_frames
+from liveengine.stream.producer import (AHEAD_SECONDS, POLL_AUDIO_SECONDS, POLL_SECONDS, StreamProducer, StreamSettings, lead_frames,
+                                        margin_frames, message_within)
 from liveengine.stream.tracker import CausalTracker
 from liveengine.testing.models import build_stream_model
 
@@ -114,6 +115,23 @@ def test_an_input_tone_comes_out_revoiced_at_its_pitch_and_dry_wet_mixes(folders
     assert not np.allclose(wet[onset + 4800 : onset + 9600], tone[onset + 4800 : onset + 9600], atol=0.05)  # not the tone itself
     stats = rig.producer.stats()
     assert stats["silent_frames"] >= 19  # the leading silence, counted
+    assert stats["headroom_min"] >= 0 and stats["compute_cpu_ms_median"] > 0  # pumped before every block: every frame in time
+    assert 0 < stats["answer_ms_median"] <= stats["answer_ms_p99"] <= stats["answer_ms_max"]
+    # between blocks the producer sleeps until just before the next is due (a period after the last), then checks often
+    rig.core.audio_in(tone[:BLOCK])
+    rig.producer.pump()
+    assert POLL_AUDIO_SECONDS <= rig.producer.wait_seconds() <= BLOCK / RATE - AHEAD_SECONDS
+    rig.producer._input_at -= BLOCK / RATE  # a period later: the block is due, so check every POLL_AUDIO_SECONDS
+    assert rig.producer.wait_seconds() == POLL_AUDIO_SECONDS
+    rig.producer._input_at -= 2 * BLOCK / RATE  # three periods without input: none is coming soon, check less often
+    assert rig.producer.wait_seconds() == POLL_SECONDS
+    from multiprocessing import Pipe
+
+    mine, theirs = Pipe()
+    assert not rig.producer.wait(mine, POLL_AUDIO_SECONDS) and len(rig.producer.overslept) == 1  # timed out: how late, kept
+    theirs.send(("xy", 0.0, 0.0))
+    assert rig.producer.wait(mine, POLL_AUDIO_SECONDS) and len(rig.producer.overslept) == 1  # a message: nothing to keep
+    assert rig.producer.stats()["overslept_ms_max"] >= rig.producer.stats()["overslept_ms_p99"]
     dry = Rig(folders["plain"], input="audio", mix=0.0).run(len(tone) // BLOCK, tone)
     lag = _onset(dry) - _onset(tone)
     assert 0 <= lag <= 2 * hop + 64 + BLOCK
@@ -187,5 +205,19 @@ def test_input_onsets_are_heard_the_lead_after_them_wherever_they_fall_in_a_fram
     assert all(lead <= d <= lead + 4 for d in delays), (lead, delays)  # within 4 samples (0.08 ms) of the lead, every one
     stats = rig.producer.stats()
     assert stats["onsets"] == len(starts) and rig.counter("stream_fades") == 1  # the stall, faded and counted
+    assert stats["headroom_min"] < 0  # the frames after the stall came after the voice had looked for them
     assert stats["trims"] >= 1 and stats["trimmed"] == rig.counter("stream_underruns") - underruns > 0  # what the voice waited for, dropped
     assert np.max(np.abs(np.diff(out))) < 0.25  # no click, the stall's fade and the trim's crossfade included
+
+
+def test_waiting_for_a_message_sees_one_waiting_none_and_a_closed_pipe():
+    """The producer's wait between input checks (select, not conn.poll, whose timeout is whole milliseconds)."""
+    from multiprocessing import Pipe
+
+    mine, theirs = Pipe()
+    assert not message_within(mine, 0.0002) and not message_within(mine, 0)
+    theirs.send(("xy", 0.0, 0.0))
+    assert message_within(mine, 0.0002) and message_within(mine, 0)
+    assert mine.recv() == ("xy", 0.0, 0.0)
+    theirs.close()
+    assert message_within(mine, 0.0002)  # the control process is gone: the read that follows raises EOFError, and the producer exits
