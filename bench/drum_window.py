@@ -25,6 +25,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+from model_quality import median_ms  # noqa: E402  (the model bench's timer: one way to time a decode)
 
 SR = 44100
 # (name, seconds, n_fft, hop): the decoder's start frames follow (8x upsampling must cover the frames).
@@ -50,15 +52,6 @@ def bursts(batch: int, length: int, seed: int = 0) -> np.ndarray:
     t = np.arange(length) / SR
     tau = rng.uniform(0.05, 1.0, (batch, 1))
     return (0.9 * rng.standard_normal((batch, length)) * np.exp(-t / tau)).astype(np.float32)
-
-
-def median_ms(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times) * 1000)
 
 
 def measure(name: str, seconds: float, n_fft: int, hop: int, steps: int) -> dict:

@@ -17,6 +17,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
 from liveengine.training import data as drum_data  # noqa: E402
+from tests.training.test_train_smoke import write_data_set  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 try:
@@ -46,14 +47,7 @@ def _ringing(count: int, length: int, seed: int) -> tuple[np.ndarray, np.ndarray
 
 def _write_data(folder: Path, length: int) -> None:
     folder.mkdir()
-    train, train_classes = _ringing(6, length, 0)
-    held, held_classes = _ringing(4, length, 1)
-    audio = np.concatenate([train, held])
-    np.savez(folder / "sounds.npz", audio=(audio * 32767).astype(np.int16),
-             classes=np.concatenate([train_classes, held_classes]), split=np.array(["train"] * 6 + ["heldout"] * 4),
-             source=np.array(["generated"] * 10), kit=np.array(["generated"] * 10), files=np.array([f"s{i}" for i in range(10)]))
-    np.savez(folder / "train_aug.npz", audio=(train * 32767).astype(np.int16), classes=train_classes, origin=np.arange(6, dtype=np.int32))
-    (folder / "manifest.csv").write_text("file,source,licence,class,split,kit,instrument\n")
+    write_data_set(folder, *_ringing(6, length, 0), *_ringing(4, length, 1))
 
 
 def test_the_data_builder_cuts_and_augments_at_the_window_asked_for():

@@ -35,8 +35,11 @@ def _sounds(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _write_data(folder) -> None:
-    train, train_classes = _sounds(6, 0)
-    held, held_classes = _sounds(4, 1)
+    write_data_set(folder, *_sounds(6, 0), *_sounds(4, 1))
+
+
+def write_data_set(folder, train, train_classes, held, held_classes) -> None:
+    """A data set folder as liveengine.training.data writes it: 6 training sounds and 4 held out."""
     audio = np.concatenate([train, held])
     np.savez(folder / "sounds.npz", audio=(audio * 32767).astype(np.int16),
              classes=np.concatenate([train_classes, held_classes]), split=np.array(["train"] * 6 + ["heldout"] * 4),
