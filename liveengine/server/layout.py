@@ -103,7 +103,8 @@ COUNTERS = ("frame", "first_block", "xruns", "late_commands", "schedule_full", "
             "stream_fades_hurried",  # of stream_fades, those in a block entered under half a period after the last (rt/core.py)
             "midi_messages", "midi_stray", "midi_sysex_unterminated", "midi_sysex_oversize",
             "midi_out_written", "midi_out_late", "midi_out_full", "midi_out_sysex", "midi_out_waited",
-            "midi_out_unheard")  # written where JACK delivers it to no reader (rt/midi_out.py)
+            "midi_out_unheard",  # written where JACK delivers it to no reader (rt/midi_out.py)
+            "callback_fifo")  # the callback thread's SCHED_FIFO priority, 0 if it has none: a stream producer stays below it
 FLOATS = ("peak", "level", "gain", "stream_gain")  # stream_gain: the stream voice's gain, 0 while off (a replacement server resumes it)
 CLOCK_RING = 64
 XRUN_RING = 64  # host times of the server's last xruns (`xruns` counts them all): each can be matched with what else happened

@@ -122,27 +122,29 @@ def raise_priority() -> int:
 AUDIO_FIFO = 40  # above the stream producer's 10, below JACK's own threads (60 and up) and the kernel's interrupt threads (50)
 
 
-def raise_callback(core, nice: int, wait: float = 0.5) -> str:
+def raise_callback(core, nice: int, wait: float = 0.5) -> tuple[str, int]:
     """The callback thread's scheduling, said for `play` and /status. Where the audio system left it at
     normal priority (a non-real-time JACK server, a PortAudio device) and the system allows it, it is
     made SCHED_FIFO at AUDIO_FIFO, as PortAudio's ALSA host and PipeWire's clients (through rtkit) do for
     theirs: then no process of normal priority (the render process, a browser) can hold up the callback
     mid-block. A thread the audio system made real-time is left as it is. Runs on the server's main thread
-    once the first block has run (the callback says which thread it is), never on the callback."""
+    once the first block has run (the callback says which thread it is), never on the callback. Returns the
+    description and the callback's SCHED_FIFO priority (0: none)."""
     deadline = time.monotonic() + wait
     while not core.thread_id and time.monotonic() < deadline:
         time.sleep(0.005)
     thread = core.thread_id
     normal = f"nice {nice}"
     if not thread:
-        return normal  # no block yet: left as it is
+        return normal, 0  # no block yet: left as it is
     try:
         if os.sched_getscheduler(thread) in (os.SCHED_FIFO, os.SCHED_RR):
-            return f"SCHED_FIFO {os.sched_getparam(thread).sched_priority} (the audio system's)"
+            fifo = os.sched_getparam(thread).sched_priority
+            return f"SCHED_FIFO {fifo} (the audio system's)", fifo
         os.sched_setscheduler(thread, os.SCHED_FIFO, os.sched_param(AUDIO_FIFO))
-        return f"SCHED_FIFO {AUDIO_FIFO}"
+        return f"SCHED_FIFO {AUDIO_FIFO}", AUDIO_FIFO
     except (AttributeError, OSError):
-        return normal  # not on this system, or not allowed: the nice value stays
+        return normal, 0  # not on this system, or not allowed: the nice value stays
 
 
 def main() -> None:
@@ -195,7 +197,8 @@ def main() -> None:
         else:
             _answer({"error": f"{type(exc).__name__}: {exc}", "fix": ""})
         os._exit(3)
-    scheduling = raise_callback(core, nice)
+    scheduling, fifo = raise_callback(core, nice)
+    state.counters[state.counter_index["callback_fifo"]] = fifo  # a stream producer (stream/producer.py) stays below it
     gc.collect()
     gc.freeze()
     gc.disable()  # nothing here makes cycles; a collection would stall the callback

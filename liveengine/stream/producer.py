@@ -62,19 +62,33 @@ TRIM_FADE = 32
 ONSET_LEVEL = 10.0 ** (SILENT_DB / 20.0)  # after a silent frame, the first input sample above this starts the next frame
 ONSET_RISE = 32  # samples: an onset frame's gate rises over these (0.67 ms at 48 kHz), not over the whole frame
 PRODUCER_NICE = -5  # above the control process, below the audio server's -10: it feeds the audio in real time
-PRODUCER_FIFO = 10  # where allowed, SCHED_FIFO this low (JACK's threads run at 60 and above): it answers within a period
+PRODUCER_FIFO = 10  # at most this SCHED_FIFO priority, and always below the audio callback's: it answers within a period
 
 
-def raise_priority() -> str:
-    """The producer answers every audio period: real-time scheduling (SCHED_FIFO, below JACK's own threads) where
-    the system allows it, else nice -5. It sleeps in its poll between periods, so it never holds a core.
-    Returns what it got, for /status."""
+def producer_priority(callback_fifo: int) -> tuple[int, str]:
+    """The producer's scheduling for an audio callback at SCHED_FIFO `callback_fifo` (0: not real-time): real-time one
+    step below the callback, at most PRODUCER_FIFO (JACK's default `jackd -R` puts its clients at 5, PipeWire and a
+    `-P 70` server far higher), else nice -5 (above the control process, below the audio server's -10). Never above
+    the callback: it would hold it up. Returns (SCHED_FIFO priority or 0, what to say)."""
+    if callback_fifo >= 2:
+        fifo = min(PRODUCER_FIFO, callback_fifo - 1)
+        return fifo, f"SCHED_FIFO {fifo}"
+    return 0, f"nice {PRODUCER_NICE}"
+
+
+def raise_priority(callback_fifo: int) -> str:
+    """Set the producer's scheduling below the audio callback's (producer_priority) where the system allows it; it
+    sleeps in its poll between periods, so it never holds a core. Returns what it got, for /status."""
+    fifo, _ = producer_priority(callback_fifo)
+    if fifo:
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(fifo))
+            return f"SCHED_FIFO {fifo}"
+        except (AttributeError, OSError):
+            pass
     try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(PRODUCER_FIFO))
-        return f"SCHED_FIFO {PRODUCER_FIFO}"
-    except (AttributeError, OSError):
-        pass
-    try:
+        if os.sched_getscheduler(0) != os.SCHED_OTHER:
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))  # the callback is no longer real-time
         os.setpriority(os.PRIO_PROCESS, 0, PRODUCER_NICE)
     except (AttributeError, OSError):
         pass  # not allowed here: it runs at the control process's priority
@@ -439,8 +453,9 @@ def producer_main(fd, layout: dict, folder: str, sample_rate: int, blocksize: in
     from liveengine.errors import LiveEngineError
     from liveengine.server.layout import Layout
 
-    priority = raise_priority()
     state = SharedState.attach(fd, Layout(**layout))
+    callback_fifo = int(state.counters[state.counter_index["callback_fifo"]])
+    priority = raise_priority(callback_fifo)
     try:
         model = StreamModel(folder, threads=1)
         producer = StreamProducer(state, model, sample_rate, blocksize, StreamSettings(**settings))
@@ -463,6 +478,9 @@ def producer_main(fd, layout: dict, folder: str, sample_rate: int, blocksize: in
             # the counts right after a write (audio input), when the next frame is furthest off
             if time.monotonic() >= next_stats and (wrote or producer.settings.input != "audio" or time.monotonic() >= next_stats + 0.1):
                 next_stats += STATS_SECONDS
+                now_fifo = int(state.counters[state.counter_index["callback_fifo"]])
+                if now_fifo != callback_fifo:  # the audio server started, or a new one replaced it: stay below its callback
+                    callback_fifo, priority = now_fifo, raise_priority(now_fifo)
                 conn.send(("stats", {**producer.stats(), "priority": priority}))
                 if os.getppid() != parent:
                     return

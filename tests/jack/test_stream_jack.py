@@ -4,6 +4,7 @@ is counted silence while the grid plays on. The producer is its own process (for
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -113,6 +114,12 @@ def test_an_input_tone_comes_out_revoiced_a_note_sounds_and_a_lost_input_is_coun
         assert wait_for(lambda: engine.stream.counts["silent_frames"] > silent_before, 5)
         status = engine.status()
         assert status["callback_errors"] == 0 and status["stream_restarts"] == 0
+        # The producer stays below the audio callback: here (a non-real-time JACK server, as root) the callback
+        # is SCHED_FIFO 40 and the producer 10; where real-time is not allowed, nice -5 under the server's -10.
+        expected = "SCHED_FIFO 10" if status["server_scheduling"] == "SCHED_FIFO 40" else "nice -5"
+        assert wait_for(lambda: engine.status().get("stream_priority") == expected, 5), engine.status().get("stream_priority")
+        if expected.startswith("SCHED_FIFO"):
+            assert os.sched_getscheduler(engine.stream.pid) == os.SCHED_FIFO and os.sched_getparam(engine.stream.pid).sched_priority == 10
     finally:
         for client in (source, capture):
             if client is not None:
