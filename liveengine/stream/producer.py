@@ -65,21 +65,18 @@ PRODUCER_NICE = -5  # above the control process, below the audio server's -10: i
 PRODUCER_FIFO = 10  # at most this SCHED_FIFO priority, and always below the audio callback's: it answers within a period
 
 
-def producer_priority(callback_fifo: int) -> tuple[int, str]:
-    """The producer's scheduling for an audio callback at SCHED_FIFO `callback_fifo` (0: not real-time): real-time one
+def producer_priority(callback_fifo: int) -> int:
+    """The producer's SCHED_FIFO priority for an audio callback at SCHED_FIFO `callback_fifo` (0: not real-time): one
     step below the callback, at most PRODUCER_FIFO (JACK's default `jackd -R` puts its clients at 5, PipeWire and a
-    `-P 70` server far higher), else nice -5 (above the control process, below the audio server's -10). Never above
-    the callback: it would hold it up. Returns (SCHED_FIFO priority or 0, what to say)."""
-    if callback_fifo >= 2:
-        fifo = min(PRODUCER_FIFO, callback_fifo - 1)
-        return fifo, f"SCHED_FIFO {fifo}"
-    return 0, f"nice {PRODUCER_NICE}"
+    `-P 70` server far higher). 0 where there is no room below it: then nice -5 (above the control process, below the
+    audio server's -10). Never above the callback: it would hold it up."""
+    return min(PRODUCER_FIFO, callback_fifo - 1) if callback_fifo >= 2 else 0
 
 
 def raise_priority(callback_fifo: int) -> str:
     """Set the producer's scheduling below the audio callback's (producer_priority) where the system allows it; it
     sleeps in its poll between periods, so it never holds a core. Returns what it got, for /status."""
-    fifo, _ = producer_priority(callback_fifo)
+    fifo = producer_priority(callback_fifo)
     if fifo:
         try:
             os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(fifo))

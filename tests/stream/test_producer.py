@@ -226,7 +226,7 @@ def test_waiting_for_a_message_sees_one_waiting_none_and_a_closed_pipe():
 def test_the_producer_stays_below_the_audio_callback():
     from liveengine.stream.producer import PRODUCER_FIFO, producer_priority
 
-    assert producer_priority(65) == (PRODUCER_FIFO, f"SCHED_FIFO {PRODUCER_FIFO}")  # a real-time JACK at -P 70
-    assert producer_priority(40) == (PRODUCER_FIFO, f"SCHED_FIFO {PRODUCER_FIFO}")  # the server's own, on a non-real-time one
-    assert producer_priority(5) == (4, "SCHED_FIFO 4")  # `jackd -R` at its default priority: below the callback, not above
-    assert producer_priority(1)[0] == 0 and producer_priority(0) == (0, "nice -5")  # no room below, or no real-time callback
+    assert producer_priority(65) == PRODUCER_FIFO  # a real-time JACK at -P 70
+    assert producer_priority(40) == PRODUCER_FIFO  # the server's own, on a non-real-time one
+    assert producer_priority(5) == 4  # `jackd -R` at its default priority: below the callback, not above
+    assert producer_priority(1) == 0 and producer_priority(0) == 0  # no room below, or no real-time callback: nice -5
