@@ -1,0 +1,44 @@
+"""The shared atomic words: the fast path through patomic's functions, checked against the package's own calls."""
+
+from __future__ import annotations
+
+import pytest
+
+from liveengine.server.shm import Segment
+
+
+@pytest.fixture
+def segment():
+    segment = Segment.create("atomic-test", 4096)
+    yield segment
+    segment.close()
+
+
+def test_the_installed_atomics_gives_the_fast_path(segment):
+    # The pinned atomics (1.0.x) exposes patomic's function pointers; if an upgrade hides them the words
+    # still work through the package's slow calls, and this test says the callback lost its fast path.
+    assert segment.atomic(0).fast
+
+
+def test_fast_and_package_calls_agree_on_every_value(segment):
+    word = segment.atomic(8)
+    package = word._word  # the atomics package's own view of the same word
+    for value in (0, 1, -1, 2**62, -(2**62), 2**63 - 1, -(2**63), 123_456_789_012):
+        word.store(value)
+        assert package.load() == value
+        package.store(value ^ 0x5A5A)
+        assert word.load() == value ^ 0x5A5A
+
+
+def test_neighbouring_words_are_independent(segment):
+    a, b = segment.atomic(16), segment.atomic(24)
+    a.store(-5)
+    b.store(7)
+    assert (a.load(), b.load()) == (-5, 7)
+
+
+def test_a_closed_word_refuses_calls(segment):
+    word = segment.atomic(40)
+    word.close()
+    with pytest.raises(TypeError):
+        word.load()
