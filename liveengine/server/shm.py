@@ -91,10 +91,10 @@ class AtomicWord:
     The package's own `load` and `store` take 4.5 us each here (a buffer object, a bytes object and
     checks per call), and the audio callback makes about four a block: 15 to 25% of its median time.
     The same patomic functions called through the function pointers the package resolved take
-    0.4 us; that path is used where the installed `atomics` still has them (1.0.x), else the
+    0.5 us, without releasing the interpreter lock; that path is used where the installed `atomics` still has them (1.0.x), else the
     package's public methods. Each call passes a value cell of its own, so threads never share one."""
 
-    __slots__ = ("_context", "_word", "load", "store", "fast")
+    __slots__ = ("_context", "_word", "load", "store", "fast", "keeps_lock")
 
     def __init__(self, buffer: mmap.mmap, offset: int) -> None:
         if offset % 8:
@@ -103,11 +103,12 @@ class AtomicWord:
         self._word = self._context.__enter__()
         functions = _patomic_functions(self._word)
         self.fast = functions is not None
+        self.keeps_lock = False  # whether a call keeps the interpreter lock (the fast path's Python-API calls)
         if functions is None:
             self.load = self._word.load  # bound once: the audio thread calls these every block
             self.store = self._word.store
         else:
-            self.load, self.store = functions
+            self.load, self.store, self.keeps_lock = functions
 
     def close(self) -> None:
         context, self._context = self._context, None
@@ -121,7 +122,7 @@ class AtomicWord:
 
 
 def _patomic_functions(word):
-    """(load, store) calling patomic's sequentially consistent 64-bit load and store at `word`'s address
+    """(load, store, keeps_lock) calling patomic's sequentially consistent 64-bit load and store at `word`'s address
     directly, or None where this `atomics` does not expose them as 1.0.x does."""
     try:
         from atomics._impl.enums import MemoryOrder, OpType
@@ -133,6 +134,12 @@ def _patomic_functions(word):
         return None
     if store_fp is None or load_fp is None or core.width != 8:
         return None
+    # Called as Python-API functions: the interpreter lock stays held across the few nanoseconds the
+    # atomic takes. A plain foreign call (the package's) releases and retakes it, which lets any other
+    # thread that wants the lock take it in the middle of the audio callback.
+    void_p = ctypes.c_void_p
+    store_fp = ctypes.cast(store_fp, ctypes.PYFUNCTYPE(None, void_p, void_p, ctypes.c_int))
+    load_fp = ctypes.cast(load_fp, ctypes.PYFUNCTYPE(None, void_p, ctypes.c_int, void_p))
     cell, byref = ctypes.c_int64, ctypes.byref
 
     def load() -> int:
@@ -143,4 +150,4 @@ def _patomic_functions(word):
     def store(desired: int) -> None:
         store_fp(address, byref(cell(desired)), order)
 
-    return load, store
+    return load, store, bool(store_fp._flags_ & load_fp._flags_ & ctypes._FUNCFLAG_PYTHONAPI)

@@ -17,7 +17,11 @@ def segment():
 def test_the_installed_atomics_gives_the_fast_path(segment):
     # The pinned atomics (1.0.x) exposes patomic's function pointers; if an upgrade hides them the words
     # still work through the package's slow calls, and this test says the callback lost its fast path.
-    assert segment.atomic(0).fast
+    word = segment.atomic(0)
+    assert word.fast
+    # and its calls keep the interpreter lock: a call that released it would let another thread take the lock
+    # in the middle of the audio callback (checked by the call's flags: a race would show it only now and then)
+    assert word.keeps_lock
 
 
 def test_fast_and_package_calls_agree_on_every_value(segment):
