@@ -91,8 +91,9 @@ class AtomicWord:
     The package's own `load` and `store` take 4.5 us each here (a buffer object, a bytes object and
     checks per call), and the audio callback makes about four a block: 15 to 25% of its median time.
     The same patomic functions called through the function pointers the package resolved take
-    0.5 us, without releasing the interpreter lock; that path is used where the installed `atomics` still has them (1.0.x), else the
-    package's public methods. Each call passes a value cell of its own, so threads never share one."""
+    0.5 us, without releasing the interpreter lock (bench/callback_cost.py). That path is used where
+    the installed `atomics` still has them (1.0.x), else the package's public methods. Each call passes
+    a value cell of its own (a small object, as the callback's contract allows), so threads never share one."""
 
     __slots__ = ("_context", "_word", "load", "store", "fast", "keeps_lock")
 
