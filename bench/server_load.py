@@ -107,6 +107,38 @@ class RigFloor:
                 **({} if server_times is None else {"xruns_server_near_rig_stall": near(server_times)})}
 
 
+class JackdWait:
+    """How long JACK's own cycle thread waited for a CPU once woken, over a measured window: from the kernel's
+    per-thread scheduler figures (/proc/PID/task/TID/schedstat: time waiting on a run queue, and how many times
+    it was given the CPU). The thread given the CPU most often is the one that runs JACK's cycles. On a
+    non-real-time server this is what its late cycles (xruns) come from: a client cannot be late if JACK
+    never woke it."""
+
+    def __init__(self, pid: int | None) -> None:
+        self.pid = pid
+        self.before = self._read()
+
+    def _read(self) -> dict[int, tuple[int, int]]:
+        threads: dict[int, tuple[int, int]] = {}
+        if self.pid is None:
+            return threads
+        for task in Path(f"/proc/{self.pid}/task").glob("*"):
+            try:
+                _, waited, slices = (int(v) for v in (task / "schedstat").read_text().split())
+            except (OSError, ValueError):
+                continue
+            threads[int(task.name)] = (waited, slices)
+        return threads
+
+    def close(self) -> dict:
+        after = self._read()
+        moved = {tid: (w - self.before[tid][0], n - self.before[tid][1]) for tid, (w, n) in after.items() if tid in self.before}
+        if not moved:
+            return {}
+        waited, slices = max(moved.values(), key=lambda v: v[1])
+        return {"jackd_wait_us_per_wakeup": round(waited / 1e3 / max(1, slices), 1), "jackd_wakeups": slices}
+
+
 def page_faults(pid: int) -> tuple[int, int] | None:
     """(minor, major) page faults of a process so far."""
     try:
@@ -143,7 +175,7 @@ def busy_neighbours(count: int) -> list[subprocess.Popen]:
     return [subprocess.Popen(["nice", "-n", "10", sys.executable, "-c", "while True: pass"]) for _ in range(count)]
 
 
-def engine_run(server: str, seconds: float, backend: str = "jack") -> dict:
+def engine_run(server: str, seconds: float, backend: str = "jack", jackd: int | None = None) -> dict:
     from liveengine.audio.spec import DeviceSpec
     from liveengine.commands import make_command
     from liveengine.engine import Engine
@@ -176,12 +208,12 @@ def engine_run(server: str, seconds: float, backend: str = "jack") -> dict:
     time.sleep(3.0)  # counted from 3 s after the start
     pids = {"control": os.getpid(), "server": engine.server.pid, "render": engine.instrument.workers._process.pid}
     cpu_before = {k: cpu_seconds(p) for k, p in pids.items()}
-    faults_before, steal_before, rig = page_faults(pids["server"]), steal_ticks(), RigFloor(seconds)
+    faults_before, steal_before, rig, waits = page_faults(pids["server"]), steal_ticks(), RigFloor(seconds), JackdWait(jackd)
     xruns_before, server_xruns_before = counter.count, engine.shared.counter("xruns")
     began = time.monotonic()
     time.sleep(seconds)
     wall = time.monotonic() - began
-    faults_after, steal = page_faults(pids["server"]), steal_ticks() - steal_before
+    faults_after, steal, waited = page_faults(pids["server"]), steal_ticks() - steal_before, waits.close()
     new = engine.shared.counter("xruns") - server_xruns_before  # the server's own, each timed in its ring
     ring = engine.shared.xrun_times
     server_times = [float(ring[i % len(ring)]) for i in range(server_xruns_before + max(0, new - len(ring)), server_xruns_before + new)]
@@ -205,25 +237,26 @@ def engine_run(server: str, seconds: float, backend: str = "jack") -> dict:
             "callback_p99": float(np.percentile(callback, 99)), "callback_max": float(callback.max()),
             "rendered": status["rendered"], "seconds": round(wall, 1), "backend": backend, "server_nice": status["server_nice"],
             "server_scheduling": status["server_scheduling"],
-            "xrun_delays_us": sorted(round(d) for d in counter.delays[xruns_before:]), "steal_ticks": steal, **floor,
+            "xrun_delays_us": sorted(round(d) for d in counter.delays[xruns_before:]), "steal_ticks": steal, **floor, **waited,
             "server_faults": None if faults_before is None or faults_after is None else
             {"minor": faults_after[0] - faults_before[0], "major": faults_after[1] - faults_before[1]}}
 
 
-def control_run(server: str, seconds: float) -> dict:
+def control_run(server: str, seconds: float, jackd: int | None = None) -> dict:
     counter = XrunCounter(server)
     child = subprocess.Popen([sys.executable, str(HERE / "bare_client.py"), str(seconds), "--mix", "32", "--warmup", "3"],
                              stdout=subprocess.PIPE, text=True)
     time.sleep(3.0)
-    before, steal_before, rig = counter.count, steal_ticks(), RigFloor(seconds)
+    before, steal_before, rig, waits = counter.count, steal_ticks(), RigFloor(seconds), JackdWait(jackd)
     out, _ = child.communicate(timeout=seconds + 60)
+    waited = waits.close()
     floor = rig.close(counter.times[before:])
     xruns, steal = counter.count - before, steal_ticks() - steal_before
     delays = sorted(round(d) for d in counter.delays[before:])
     counter.close()
     result = json.loads(out.strip().splitlines()[-1])
     return {"xruns_jack": xruns, "xruns_client": result.get("xruns"), "callback_p99": result["callback"]["p99"],
-            "xrun_delays_us": delays, "steal_ticks": steal, **floor}
+            "xrun_delays_us": delays, "steal_ticks": steal, **floor, **waited}
 
 
 SETTINGS = {"realtime, 2 busy neighbours": (True, 2), "non-realtime, 2 busy neighbours": (False, 2), "realtime, quiet": (True, 0)}
@@ -239,7 +272,8 @@ def one_run(label: str, seconds: float, backend: str = "jack") -> dict:
     os.environ["JACK_DEFAULT_SERVER"] = name
     busy = busy_neighbours(neighbours)
     try:
-        return {"engine": engine_run(name, seconds, backend), "control": control_run(name, seconds)}
+        jackd = server.process.pid
+        return {"engine": engine_run(name, seconds, backend, jackd), "control": control_run(name, seconds, jackd)}
     finally:
         for p in busy:
             p.kill()
