@@ -20,6 +20,8 @@ after the start. Each is then attributed, so that a count says whose it is:
   more than half a period late is a stall of the machine itself, which no client can avoid.
   `rig_window_share` is the share of the run near a stall (the chance for a random moment);
 - `steal_ticks`: CPU time the hypervisor took from this virtual machine (/proc/stat).
+- `jackd_wait_us_per_wakeup`: how long JACK's cycle thread waited for a CPU once woken, on average
+  (the kernel's schedstat for that thread).
 Writes bench/results_server.json; its table is in docs/benchmarks.md.
 """
 
@@ -111,8 +113,7 @@ class JackdWait:
     """How long JACK's own cycle thread waited for a CPU once woken, over a measured window: from the kernel's
     per-thread scheduler figures (/proc/PID/task/TID/schedstat: time waiting on a run queue, and how many times
     it was given the CPU). The thread given the CPU most often is the one that runs JACK's cycles. On a
-    non-real-time server this is what its late cycles (xruns) come from: a client cannot be late if JACK
-    never woke it."""
+    non-real-time server its late cycles (xruns) came in bursts of this wait (docs/benchmarks.md)."""
 
     def __init__(self, pid: int | None) -> None:
         self.pid = pid
