@@ -234,9 +234,11 @@ def bench_performance(tmp: Path, server: str, seconds: float, model: str = "buil
         t = 0.0
         while not stop.is_set():
             sweep_end = time.perf_counter() + 2.0
-            while time.perf_counter() < sweep_end and not stop.is_set():
+            while not stop.is_set():
                 engine.submit(make_command("/param", ["center_x", float(1.5 * np.sin(t))]))
                 t += 0.04
+                if time.perf_counter() + 0.02 >= sweep_end:
+                    break  # freshness counts from the last move itself, not from a sleep after it
                 time.sleep(0.02)
             last_move = time.perf_counter()
             cache = engine.instrument.cache

@@ -20,7 +20,7 @@ from liveengine.render.on_demand import EXACT_CACHE, OnDemandRenderer
 from liveengine.render.pad_cache import PadCache
 from liveengine.render.probe import Trial, probe, refuse
 from liveengine.render.process_workers import ProcessRenderWorkers
-from liveengine.render.workers import RenderWorkers
+from liveengine.render.workers import BATCH, RenderWorkers
 from liveengine.server.layout import MAX_PADS, Layout
 from liveengine.server.pool import SamplePool
 
@@ -133,7 +133,9 @@ def build_instrument(patch: Patch, decoder: Decoder, pool: SamplePool, samplerat
     cache = PadCache(setting.pads, pool)
     trial = Trial.of_grid(pad_points(setting, mappings[setting.mapping]), setting.cols, patch.engine["max_grid_render_s"])
     if patch.engine["render_in"] == "process":
-        workers = ProcessRenderWorkers(patch.model, patch.path, patch.model_options, getattr(decoder, "preferred_batch", 8),
+        # A model's preferred_batch keeps an audio callback in the same process on time; a render
+        # process has none beside it, so it decodes in the batches that are fastest per pad.
+        workers = ProcessRenderWorkers(patch.model, patch.path, patch.model_options, BATCH,
                                        cache, samplerate, patch.engine["max_seconds"], on_error, trial)
     else:
         refuse(patch.model, probe(decoder, trial, samplerate, patch.engine["max_seconds"]))

@@ -45,10 +45,19 @@ class PlayableBuffer:
     generation: int = 0  # the grid setting it was rendered for (see PadCache)
     slot: int = -1  # its sample-pool slot once copied there (server/pool.py), else -1
     slot_gen: int = -1  # the slot's generation then; commands naming the slot carry it
+    in_slot: bool = False  # samples are a view of the pool slot (a render process wrote them there)
 
     def detached(self) -> "PlayableBuffer":
-        """The same sound, not holding its pool slot (for the hit log and captures, which outlive it)."""
-        return dataclasses.replace(self, slot=-1, slot_gen=-1) if self.slot >= 0 else self
+        """The same sound, not holding its pool slot (for the hit log and captures, which outlive it).
+        Samples a render process wrote straight into the slot are a view of it: copied, since the
+        slot is reused once freed."""
+        if self.slot < 0:
+            return self
+        samples = self.samples
+        if self.in_slot:
+            samples = samples.copy()
+            samples.flags.writeable = False
+        return dataclasses.replace(self, samples=samples, slot=-1, slot_gen=-1, in_slot=False)
 
 
 def prepare_oneshot(

@@ -24,17 +24,21 @@ from liveengine.render.buffers import PlayableBuffer
 from liveengine.render.pad_cache import PadCache
 from liveengine.render.probe import Trial, probe, refuse
 from liveengine.render.workers import RenderFailure, install, render_order
+from liveengine.server.pool import fit_into
 
 # While a knob moves, each move re-renders the grid from the hit pad outwards, and the far pads of one
-# setting are replaced by the next move before anyone hears them. So after the first EAGER_JOBS jobs of
-# a setting (the hit pad and the 7 around it: jobs of 1, 1, 2 and 4 pads) the rest waits for the knob to
-# rest: until no new setting came for 1.5x the longest of the last RECENT_MOVES gaps between settings
-# (at most SETTLE_SECONDS; the longest, since two knobs turned together send their moves in pairs).
-# A 20 Hz sweep then costs the render process about 40% of a core instead of all of it, and the whole
-# grid is fresh at most that wait later after the knob's last move.
-EAGER_JOBS = 4
+# setting are replaced by the next move before anyone hears them. So the first EAGER_PADS pads of a
+# setting (the hit pad and its 4 neighbours: render_order's first two jobs, or five single pads for a
+# model that decodes one at a time) render at once, and the rest waits for the knob to rest: until no
+# new setting came for SETTLE_FACTOR x the longest of the last RECENT_MOVES gaps between settings (at most
+# SETTLE_SECONDS; the longest, since two knobs turned together send their moves in pairs). A 20 Hz
+# sweep then costs the render process about half a core instead of all of it, and the whole grid is
+# fresh at most that wait later after the knob's last move.
+EAGER_PADS = 5
+SETTLE_FACTOR = 1.25
 SETTLE_SECONDS = 0.1
 RECENT_MOVES = 4
+LEASED_SLOTS = 16  # pool slots a render process holds to write into: two full batches
 QUICK_EXIT_SECONDS = 5.0  # a child that dies sooner than this after starting did not get to work
 MAX_RESTART_WAIT = 60.0
 START_ALLOWANCE = 60.0  # seconds a new render process may take to load its model, on top of its probe's budget
@@ -45,6 +49,8 @@ class GridJob(NamedTuple):
     """Render the grid for setting `generation`: batches of (latent points, slots), nearest the last hit first."""
     generation: int
     batches: list
+    sent: float = 0.0  # time.monotonic() when the setting changed (one clock for every process): the gaps
+    # between moves are read from it, not from when the render process got to its inbox between jobs
 
 
 class FocusJob(NamedTuple):
@@ -78,6 +84,49 @@ class Rendered(NamedTuple):
     peak: float
     point: np.ndarray
     description: object
+
+
+class Written(NamedTuple):
+    """A render the process wrote straight into a leased pool slot: no samples cross the process boundary."""
+    generation: int
+    slot: int
+    pool_slot: int
+    length: int
+    truncated: bool
+    envelope: np.ndarray
+    onset: int
+    peak: float
+    point: np.ndarray
+    description: object
+
+
+class PoolAccess(NamedTuple):
+    """The engine's sample pool (server/pool.py), for writing renders into the slots leased with Slots."""
+    fd: "SharedFd | int"  # a SharedFd when sent, the render process's own descriptor when received
+    layout: object
+
+
+class Slots(NamedTuple):
+    """Pool slots leased to the render process: each takes one render, then the engine leases another."""
+    slots: list
+
+
+class SharedFd:
+    """A file descriptor that pickles as a duplicate for the process that unpickles it (multiprocessing's
+    own descriptor passing), so the pool reaches a render process through its job queue: one started
+    ahead by prestart, before the pool existed, or a replacement, alike."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def __reduce__(self):
+        from multiprocessing import reduction
+
+        return _received_fd, (reduction.DupFd(self.fd),)
+
+
+def _received_fd(duplicate) -> int:
+    return duplicate.detach()
 
 
 class Failed(NamedTuple):
@@ -159,6 +208,71 @@ def _gone(engine: int) -> bool:
     return False
 
 
+class RenderQueue:
+    """The render process's inbox policy: which job renders next, and how long to wait for a message.
+
+    Single requests (a pad's next variation) go first. Of the newest grid request the first EAGER_PADS
+    pads go at once; while the knob keeps moving the rest waits for it to rest (see EAGER_PADS). A
+    FocusJob reorders what is left of the current request around a newly hit pad, whose pads go at once
+    again (pads already rendered for this setting are not rendered twice).
+    Clock-free (`now` is passed in), so its policy is tested without a process or a sleep.
+    """
+
+    def __init__(self) -> None:
+        self.todo: list = []  # (generation, points, slots) batches of the newest grid request
+        self.extras: list = []  # single requests (a pad's next variation): small and urgent
+        self.done = 0  # pads of the newest grid request (or focus) sent to render so far
+        self.handed: set = set()  # slots of the newest grid request sent to render (a focus does not repeat them)
+        self.last_grid = -1e9  # when the newest grid request came
+        self.gaps: deque = deque(maxlen=RECENT_MOVES)  # seconds between the last grid requests
+        self.hold = 0.0  # how long after it the far pads wait for the knob to rest (0: the knob is not moving)
+
+    def add(self, message, current: int, now: float) -> None:
+        """Take one message from the engine (`current`: the engine's newest setting)."""
+        if isinstance(message, FocusJob):
+            if message.generation == current:  # a newer setting makes it moot
+                self.todo = [(message.generation, points[keep], [slots[i] for i in keep]) for points, slots in message.batches
+                             if (keep := [i for i, slot in enumerate(slots) if slot not in self.handed])]
+                self.done = 0
+        elif isinstance(message, GridJob):
+            self.todo = [(message.generation, points, slots) for points, slots in message.batches]
+            self.handed = set()
+            now = message.sent or now
+            self.gaps.append(now - self.last_grid)
+            self.last_grid, self.done = now, 0
+            moving = self.gaps[-1] < SETTLE_SECONDS
+            self.hold = min(SETTLE_SECONDS, SETTLE_FACTOR * max(g for g in self.gaps if g < SETTLE_SECONDS)) if moving else 0.0
+        elif isinstance(message, MoreJob):
+            self.extras.append((message.generation, message.points, message.slots))
+
+    def eager(self) -> bool:
+        return self.done < EAGER_PADS
+
+    def wait(self, now: float) -> float:
+        """Seconds to wait for a message before the next job (0: a job is ready now)."""
+        if self.extras:
+            return 0.0
+        if self.todo:
+            return 0.0 if self.eager() else max(0.0, self.last_grid + self.hold - now)
+        return 0.5  # idle: wakes to see a dead engine
+
+    def next(self, current: int, now: float):
+        """The next (generation, points, slots) to render, or None (nothing, or the far pads wait)."""
+        while self.extras:
+            job = self.extras.pop(0)
+            if job[0] == current:
+                return job
+        if self.todo and (self.eager() or now >= self.last_grid + self.hold):
+            job = self.todo.pop(0)
+            if job[0] != current:
+                self.todo = []  # the whole request is superseded (a newer one is on its way)
+                return None
+            self.done += len(job[2])
+            self.handed.update(job[2])
+            return job
+        return None
+
+
 def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: int, max_seconds: float,
            jobs, results, generation, engine: int, trial: Trial | None = None, trial_to_come: bool = False) -> None:
     """Child process: render the latest grid request and any single-slot requests; send buffers back.
@@ -194,19 +308,11 @@ def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: 
     results.cancel_join_thread()  # from here on, exit promptly even if the parent stopped reading results
     results.put(Ready(problem))  # with a problem the parent refuses the model and stops us
     out = np.zeros((8, decoder.output_length), np.float32)
-    todo: list = []  # (generation, points, slots) batches of the newest grid request
-    extras: list = []  # single requests (a pad's next variation): small and urgent
-    done = 0  # jobs of the newest grid request rendered so far
-    last_grid = -1e9  # when the newest grid request came
-    gaps: deque = deque(maxlen=RECENT_MOVES)  # seconds between the last grid requests
-    hold = 0.0  # how long after it the far pads wait for the knob to rest (0: the knob is not moving)
+    inbox = RenderQueue()
+    pool = None  # the engine's sample pool once PoolAccess came (server/layout.py SharedState)
+    leased: list[int] = []  # pool slots to write renders into
     while True:
-        if extras:
-            wait = 0.0
-        elif todo:
-            wait = max(0.0, last_grid + hold - time.monotonic()) if done >= EAGER_JOBS else 0.0
-        else:
-            wait = 0.5  # idle: wakes to see a dead engine
+        wait = inbox.wait(time.monotonic())
         try:
             message = jobs.get(timeout=wait) if wait > 0 else jobs.get_nowait()
         except queue.Empty:
@@ -216,39 +322,32 @@ def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: 
         while message != ():
             if message is None:
                 return
-            if isinstance(message, FocusJob):
-                if message.generation == generation.value:  # a newer setting makes it moot
-                    todo = [(message.generation, points, slots) for points, slots in message.batches]
-                    done = 0
-            elif isinstance(message, GridJob):
-                todo = [(message.generation, points, slots) for points, slots in message.batches]
-                now = time.monotonic()
-                gaps.append(now - last_grid)
-                last_grid, done = now, 0
-                moving = gaps[-1] < SETTLE_SECONDS
-                hold = min(SETTLE_SECONDS, 1.5 * max(g for g in gaps if g < SETTLE_SECONDS)) if moving else 0.0
+            if isinstance(message, PoolAccess):
+                from liveengine.server.layout import SharedState
+
+                pool = SharedState.attach(message.fd, message.layout)  # the descriptor arrives as a plain int
+                pool.segment.close_fd()  # the mapping keeps the memory
+            elif isinstance(message, Slots):
+                leased += message.slots
             else:
-                extras.append(tuple(message))  # a MoreJob: (generation, points, slots)
+                inbox.add(message, generation.value, time.monotonic())
             try:
                 message = jobs.get_nowait()
             except queue.Empty:
                 message = ()
-        if extras:
-            job = extras.pop(0)
-        elif todo and (done < EAGER_JOBS or time.monotonic() >= last_grid + hold):
-            job = todo.pop(0)
-            done += 1
-        else:
+        job = inbox.next(generation.value, time.monotonic())
+        if job is None:
             continue
         job_generation, points, slots = job
-        if job_generation != generation.value:
-            if todo and todo[0][0] == job_generation:
-                todo = []  # the whole request is superseded (a newer one is on its way)
-            continue
         try:
             for slot, b in zip(slots, render_batch(decoder, points, out, device_rate, max_seconds, job_generation)):
                 if isinstance(b, RenderFailure):
                     results.put(Failed(job_generation, slot, b.reason))
+                elif pool is not None and leased:  # straight into the pool: the engine copies nothing
+                    pool_slot = leased.pop()
+                    length, truncated = fit_into(pool.samples[pool_slot], b.samples)
+                    results.put(Written(job_generation, slot, pool_slot, length, truncated, b.envelope, b.onset, b.peak,
+                                        b.point, b.description))
                 else:
                     results.put(Rendered(job_generation, slot, b.samples, b.envelope, b.onset, b.peak, b.point, b.description))
         except Exception as exc:
@@ -278,11 +377,16 @@ class ProcessRenderWorkers:
         self._last_grid: GridJob | None = None  # the newest grid request, sent again to a replacement child
         self._grid: tuple = ()  # (generation, points, cols, pads) of that request, to order it again around a hit
         self._focused: int | None = None  # the pad the newest order starts from
+        self.pool = cache.pool  # renders go straight into its slots (server/pool.py), leased LEASED_SLOTS at a time
+        self._leased: set[int] = set()  # slots leased to the current child and not yet written
+        self.written = 0  # renders the child wrote into the pool
+        self.copied = 0  # renders whose samples came through the results queue (no pool, or no slot to lease)
         adopted = _adopt_standby(self._child_args)
         if adopted is not None:  # started ahead by prestart: it has loaded the model already
             self._process, self._jobs, self._results, self._generation = adopted
             self._started = time.monotonic()
             self._jobs.put(TrialJob(trial))
+            self._give_pool()
         else:
             self._generation = self._context.Value("q", 0, lock=False)
             self._start_child(trial)
@@ -301,6 +405,27 @@ class ProcessRenderWorkers:
                                               args=(*self._child_args, self._jobs, self._results, self._generation, os.getpid(), trial))
         self._process.start()
         self._started = time.monotonic()
+        self._give_pool()
+
+    def _give_pool(self) -> None:
+        """Give a new child the pool and its first leases (sent after its trial, read before any job)."""
+        if self.pool is not None:
+            state = self.pool.state
+            self._jobs.put(PoolAccess(SharedFd(state.segment.fd), state.layout))
+            self._lease()
+
+    def _lease(self) -> None:
+        """Top the child's slots up to LEASED_SLOTS (fewer while the pool is short of free slots)."""
+        slots = self.pool.lease(LEASED_SLOTS - len(self._leased))
+        if slots:
+            self._leased.update(slots)
+            self._jobs.put(Slots(slots))
+
+    def _give_back_leases(self) -> None:
+        """The child has ended: what it was lent and did not write is free again."""
+        if self.pool is not None:
+            self.pool.unlease(list(self._leased))
+            self._leased.clear()
 
     @property
     def pid(self) -> int | None:
@@ -327,6 +452,7 @@ class ProcessRenderWorkers:
             problem = f"unexpected message {type(message).__name__}"
         if problem:
             self._end_child()
+            self._give_back_leases()
             for channel in (self._jobs, self._results):  # flushed and closed now, not at interpreter exit
                 channel.close()
                 channel.join_thread()
@@ -335,7 +461,7 @@ class ProcessRenderWorkers:
     def render_all(self, points: np.ndarray, first: int | None = None, cols: int = 0, pads: int = 0) -> int:
         generation = self.cache.begin_generation()
         self._generation.value = generation
-        self._last_grid = GridJob(generation, render_order(points, first, self.batch, cols, pads=pads))
+        self._last_grid = GridJob(generation, render_order(points, first, self.batch, cols, pads=pads), time.monotonic())
         self._grid, self._focused = (generation, points, cols, pads), first  # one assignment: focus reads it whole
         self._jobs.put(self._last_grid)
         return generation
@@ -365,10 +491,25 @@ class ProcessRenderWorkers:
                 continue
             except (EOFError, OSError):
                 return
-            if isinstance(message, Rendered):
+            if isinstance(message, Written):
+                self._leased.discard(message.pool_slot)
+                try:
+                    buffer = self.pool.adopt_written(message.pool_slot, message.length, message.truncated,
+                                                     PlayableBuffer(None, message.envelope, message.onset, message.peak, message.point,
+                                                                    message.description, message.generation))
+                except ValueError as exc:  # a slot it was not lent: its render is dropped, reported
+                    self._fail(exc)
+                    continue
+                self.written += 1
+                if self.cache.put(message.slot, buffer, message.generation):  # refused (a newer setting): the slot frees itself
+                    self.rendered += 1
+                del buffer
+                self._lease()
+            elif isinstance(message, Rendered):
                 message.samples.flags.writeable = False
                 buffer = PlayableBuffer(message.samples, message.envelope, message.onset, message.peak, message.point,
                                         message.description, message.generation)
+                self.copied += 1
                 if self.cache.put(message.slot, buffer, message.generation):
                     self.rendered += 1
             elif isinstance(message, Failed):
@@ -389,6 +530,7 @@ class ProcessRenderWorkers:
         wait = 0.0 if self._quick_exits <= 1 else min(MAX_RESTART_WAIT, 0.5 * 2 ** (self._quick_exits - 2))
         later = f" in {wait:.1f} s ({self._quick_exits} exits in a row within {QUICK_EXIT_SECONDS:.0f} s of starting)" if wait else ""
         self._fail(RuntimeError(f"the render process exited (code {self._process.exitcode}); starting another{later}"))
+        self._give_back_leases()  # the dead child wrote nothing more into them
         if wait and self._stop.wait(wait):
             return
         old_jobs = self._jobs
@@ -409,6 +551,8 @@ class ProcessRenderWorkers:
         self._stop.set()
         self._receiver.join(timeout=2.0)
         self._jobs.cancel_join_thread()
+        if not self._process.is_alive():  # one that would not end keeps its slots: it may still write into them
+            self._give_back_leases()
 
     def _end_child(self) -> None:
         try:

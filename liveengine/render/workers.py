@@ -26,9 +26,14 @@ def render_order(points: np.ndarray, first: int | None, batch: int, cols: int = 
     Slots are pads (0..pads-1) and, after them, each pad's next variation
     (pads..2*pads-1). Pads go before variations; within each, the pads nearest
     `first` on the grid (by row and column distance when `cols` is given) go first.
+    Around a hit the first job is the hit pad alone and the next its neighbours (the
+    pads a performer hits next), then jobs grow from 4 pads to `batch`: the pads
+    nearest it are ready sooner, and a newer setting waits less for the job in hand.
     """
     order = list(range(len(points))) if slots is None else list(slots)
     pads = pads or len(points)
+    batch = max(1, min(BATCH, batch))
+    chunks: list[list[int]] = []
     if first is not None:
         def distance(slot: int) -> tuple[int, float]:
             pad = slot % pads
@@ -36,21 +41,20 @@ def render_order(points: np.ndarray, first: int | None, batch: int, cols: int = 
                 return slot // pads, math.hypot(pad // cols - first // cols, pad % cols - first % cols)
             return slot // pads, float(abs(pad - first))
         order.sort(key=distance)
+        near = sum(1 for slot in order if distance(slot) <= (0, 1.0))  # the hit pad and its neighbours lead
+        for ring in (order[:1], order[1:near]):
+            chunks += [ring[i : i + batch] for i in range(0, len(ring), batch)]
+        i, size = near, 4
     else:
         order.sort(key=lambda slot: slot // pads)
-    row_of = {slot: i for i, slot in enumerate(slots)} if slots is not None else None
-    batch = max(1, min(BATCH, batch))
-    jobs = []
-    i, size = 0, 1 if first is not None else batch
+        i, size = 0, batch
     while i < len(order):
-        # Around a hit the first jobs are small (1, 1, 2, 4, ... pads): the pads nearest it are
-        # ready sooner, and a newer setting waits less for the job in hand to finish.
-        chunk = order[i : i + min(size, batch)]
-        rows = chunk if row_of is None else [row_of[slot] for slot in chunk]
-        jobs.append((np.asarray(points[rows], np.float32), chunk))
-        i += len(chunk)
-        size = size if i == 1 else size * 2
-    return jobs
+        chunks.append(order[i : i + min(size, batch)])
+        i += len(chunks[-1])
+        size *= 2
+    row_of = {slot: i for i, slot in enumerate(slots)} if slots is not None else None
+    return [(np.asarray(points[chunk if row_of is None else [row_of[slot] for slot in chunk]], np.float32), chunk)
+            for chunk in chunks if chunk]
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,20 @@ from liveengine.server.layout import SharedState
 GRACE_SECONDS = 0.2  # a released slot waits at least this long: covers a hit that read the buffer just before
 
 
+def fit_into(row: np.ndarray, samples: np.ndarray) -> tuple[int, bool]:
+    """Write `samples` at the start of a pool slot's `row`; one longer than the slot is cut with a short
+    fade. Returns (frames written, whether it was cut). The control process or a render process."""
+    n = len(samples)
+    if n <= len(row):
+        row[:n] = samples
+        return n, False
+    n = len(row)
+    fade = min(n, 256)
+    row[:] = samples[:n]
+    row[n - fade :] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
+    return n, True
+
+
 class SamplePool:
     """Control process only (any control thread)."""
 
@@ -42,6 +56,7 @@ class SamplePool:
         self._last_named: dict[int, tuple[int, int]] = {}  # slot -> (FIFO count, target frame) of the last command naming it
         self._released: collections.deque = collections.deque()  # (slot, time released) from finalizers, any thread
         self._retiring: list[tuple[int, float]] = []
+        self._leased: set[int] = set()  # lent to a render process to write into; not free, not yet named
         self._lock = threading.Lock()
         self.full = 0  # buffers that found no free slot
         self.truncated = 0  # buffers longer than a slot (cut, with a fade)
@@ -51,8 +66,6 @@ class SamplePool:
 
         The slot is released when the returned object is garbage-collected.
         """
-        samples = buffer.samples
-        n = len(samples)
         with self._lock:
             self._collect_locked()
             if not self._free:
@@ -61,15 +74,44 @@ class SamplePool:
             slot = self._free.pop()
             self._generation += 1
             generation = self._generation
+        n, truncated = fit_into(self.state.samples[slot], buffer.samples)
+        self.truncated += truncated
+        return self._publish(slot, generation, n, buffer)
+
+    def lease(self, count: int) -> list[int]:
+        """Up to `count` free slots for a render process to write its renders into (it names each
+        one it filled to `adopt_written`); fewer, or none, when the pool is short of free slots."""
+        with self._lock:
+            self._collect_locked()
+            slots = [self._free.pop() for _ in range(min(count, len(self._free)))]
+            self._leased.update(slots)
+        return slots
+
+    def unlease(self, slots) -> None:
+        """Leased slots whose render process has ended: free again (nothing ever named them)."""
+        with self._lock:
+            for slot in slots:
+                if slot in self._leased:
+                    self._leased.remove(slot)
+                    self._free.append(slot)
+
+    def adopt_written(self, slot: int, length: int, truncated: bool, buffer):
+        """A leased slot a render process filled with `length` frames (render/process_workers.py):
+        `buffer` (a PlayableBuffer without samples) plays from it, its samples a read-only view of the
+        slot. Released, like an adopted copy, when the returned object is garbage-collected."""
+        with self._lock:
+            if slot not in self._leased or not 0 < length <= self.slot_frames:
+                raise ValueError(f"pool slot {slot} with {length} frames was not leased to a render process")
+            self._leased.remove(slot)
+            self._generation += 1
+            generation = self._generation
+        self.truncated += truncated
+        samples = self.state.samples[slot, :length]
+        samples.flags.writeable = False
+        return self._publish(slot, generation, length, dataclasses.replace(buffer, samples=samples, in_slot=True))
+
+    def _publish(self, slot: int, generation: int, n: int, buffer):
         state = self.state
-        if n > self.slot_frames:
-            self.truncated += 1
-            n = self.slot_frames
-            fade = min(n, 256)
-            state.samples[slot, :n] = samples[:n]
-            state.samples[slot, n - fade : n] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
-        else:
-            state.samples[slot, :n] = samples
         env = buffer.envelope[: state.envelopes.shape[1]]
         state.envelopes[slot, : len(env)] = env
         state.envelopes[slot, len(env) :] = 0.0

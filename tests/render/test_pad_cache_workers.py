@@ -225,6 +225,41 @@ def test_replaced_buffers_give_their_pool_slots_back():
     assert pool.in_use == 1
 
 
+def test_leased_pool_slots_are_written_elsewhere_adopted_here_and_given_back():
+    """The render process's side of the pool (render/process_workers.py), without the process: slots
+    leased, filled through `fit_into`, adopted as views; what was never written comes back."""
+    import dataclasses
+    import gc
+
+    from liveengine.server.layout import Layout, SharedState
+    from liveengine.server.pool import SamplePool, fit_into
+
+    pool = SamplePool(SharedState.create(Layout(fifo_capacity=16, slots=3, slot_frames=1000, record_frames=256)))
+    slots = pool.lease(5)
+    assert len(slots) == 3 and pool.lease(1) == [] and pool.in_use == 3  # only what is free
+    short = prepare_oneshot(np.full(500, 0.25, np.float32), RATE, RATE)
+    long = prepare_oneshot(np.full(1500, 0.5, np.float32), RATE, RATE)
+    assert fit_into(pool.state.samples[slots[0]], short.samples) == (len(short.samples), False)
+    assert fit_into(pool.state.samples[slots[1]], long.samples) == (1000, True)  # cut to the slot, faded
+    np.testing.assert_array_equal(pool.state.samples[slots[1], :744], long.samples[:744])
+    assert pool.state.samples[slots[1], 999] == 0.0
+    a = pool.adopt_written(slots[0], len(short.samples), False, dataclasses.replace(short, samples=None))
+    b = pool.adopt_written(slots[1], 1000, True, dataclasses.replace(long, samples=None))
+    assert pool.truncated == 1 and a.slot == slots[0] and a.slot_gen > 0 and b.slot_gen > a.slot_gen
+    np.testing.assert_array_equal(a.samples, short.samples)
+    assert np.shares_memory(a.samples, pool.state.samples) and not a.samples.flags.writeable
+    assert pool.state.slot_len[slots[0]] == len(short.samples) and pool.state.slot_gen[slots[0]] == a.slot_gen
+    with pytest.raises(ValueError, match="not leased"):
+        pool.adopt_written(slots[0], 10, False, dataclasses.replace(short, samples=None))  # adopted already
+    pool.unlease(slots)  # the render process ended: only the unwritten slot is free again
+    assert pool.in_use == 2
+    del a, b
+    gc.collect()
+    pool._released = type(pool._released)((slot, 0.0) for slot, _ in pool._released)  # past the grace period
+    pool.collect()
+    assert pool.in_use == 0
+
+
 
 def test_stop_ends_the_threads(rig):
     _, _, workers = rig(threads=2)

@@ -11,6 +11,7 @@ import numpy as np
 from liveengine.commands import make_command
 from liveengine.engine import Engine
 from liveengine.patch import load_patch
+from liveengine.render.process_workers import LEASED_SLOTS
 
 
 def _engine(short_patch, render_in: str) -> Engine:
@@ -31,6 +32,31 @@ def test_process_rendering_gives_the_same_buffers_as_threads(short_patch):
     finally:
         by_process.stop()
         by_thread.stop()
+
+
+def test_the_render_process_writes_renders_straight_into_the_sample_pool(short_patch):
+    """No samples cross the process boundary: the child writes each render into a pool slot the engine
+    leased it, and the engine's buffer is a read-only view of that slot."""
+    engine = _engine(short_patch, "process")
+    try:
+        workers, cache = engine.instrument.workers, engine.instrument.cache
+        pool = cache.pool
+        assert workers.written == 64 and workers.copied == 0
+        for buffer in cache.buffers[:64]:
+            assert buffer.slot >= 0 and np.shares_memory(buffer.samples, pool.state.samples[buffer.slot])
+            assert not buffer.samples.flags.writeable
+            assert len(buffer.samples) == pool.state.slot_len[buffer.slot]
+        # What a capture keeps outlives the slot: a copy, not a view.
+        kept = cache.buffers[5].detached()
+        assert kept.slot == -1 and not np.shares_memory(kept.samples, pool.state.samples)
+        np.testing.assert_array_equal(kept.samples, cache.buffers[5].samples)
+        engine.submit(make_command("/param", ["zoom", 2.0]))
+        assert engine.wait_rendered(timeout=60)
+        assert workers.written >= 128 and workers.copied == 0
+        assert 0 < len(workers._leased) <= LEASED_SLOTS and workers._leased == pool._leased  # topped up, none lost
+    finally:
+        engine.stop()
+    assert not pool._leased  # given back when the render process ended
 
 
 def test_a_parameter_change_re_renders_in_the_child_and_old_buffers_play_until_replaced(short_patch):
@@ -64,7 +90,10 @@ def test_a_killed_render_process_is_reported_replaced_and_the_grid_completes(sho
     assert engine.wait_rendered(timeout=60)
     assert engine.instrument.setting.zoom == 3.0 and engine.instrument.cache.complete_generation == engine.instrument.cache.generation
     assert workers.errors == 1
+    pool = engine.instrument.cache.pool
+    assert workers.copied == 0 and workers._leased == pool._leased  # the dead child's leases came back
     engine.stop()
+    assert not pool._leased
 
     second = _engine(short_patch, "process")
     child = second.instrument.workers._process
