@@ -104,3 +104,17 @@ def prepare_oneshot(
     envelope = padded.reshape(hops, ENVELOPE_HOP).max(axis=1)
     samples.flags.writeable = False
     return PlayableBuffer(samples, envelope, pre, float(envelope.max()))
+
+
+def fit_into(row: np.ndarray, samples: np.ndarray) -> tuple[int, bool]:
+    """Write `samples` at the start of a pool slot's `row`; one longer than the slot is cut with a short
+    fade. Returns (frames written, whether it was cut). The control process or a render process."""
+    n = len(samples)
+    if n <= len(row):
+        row[:n] = samples
+        return n, False
+    n = len(row)
+    fade = min(n, 256)
+    row[:] = samples[:n]
+    row[n - fade :] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
+    return n, True

@@ -20,11 +20,10 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from liveengine.render.buffers import PlayableBuffer
+from liveengine.render.buffers import PlayableBuffer, fit_into
 from liveengine.render.pad_cache import PadCache
 from liveengine.render.probe import Trial, probe, refuse
 from liveengine.render.workers import RenderFailure, install, render_order
-from liveengine.server.pool import fit_into
 
 # While a knob moves, each move re-renders the grid from the hit pad outwards, and the far pads of one
 # setting are replaced by the next move before anyone hears them. So the first EAGER_PADS pads of a
@@ -309,7 +308,7 @@ def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: 
     results.put(Ready(problem))  # with a problem the parent refuses the model and stops us
     out = np.zeros((8, decoder.output_length), np.float32)
     inbox = RenderQueue()
-    pool = None  # the engine's sample pool once PoolAccess came (server/layout.py SharedState)
+    pool = None  # the engine's pool slots once PoolAccess came: float32[slots, frames]
     leased: list[int] = []  # pool slots to write renders into
     while True:
         wait = inbox.wait(time.monotonic())
@@ -323,10 +322,9 @@ def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: 
             if message is None:
                 return
             if isinstance(message, PoolAccess):
-                from liveengine.server.layout import SharedState
+                from liveengine.server.layout import map_samples
 
-                pool = SharedState.attach(message.fd, message.layout)  # the descriptor arrives as a plain int
-                pool.segment.close_fd()  # the mapping keeps the memory
+                pool = map_samples(message.fd, message.layout)  # the descriptor arrives as a plain int
             elif isinstance(message, Slots):
                 leased += message.slots
             else:
@@ -345,7 +343,7 @@ def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: 
                     results.put(Failed(job_generation, slot, b.reason))
                 elif pool is not None and leased:  # straight into the pool: the engine copies nothing
                     pool_slot = leased.pop()
-                    length, truncated = fit_into(pool.samples[pool_slot], b.samples)
+                    length, truncated = fit_into(pool[pool_slot], b.samples)
                     results.put(Written(job_generation, slot, pool_slot, length, truncated, b.envelope, b.onset, b.peak,
                                         b.point, b.description))
                 else:

@@ -24,23 +24,10 @@ import weakref
 
 import numpy as np
 
+from liveengine.render.buffers import fit_into
 from liveengine.server.layout import SharedState
 
 GRACE_SECONDS = 0.2  # a released slot waits at least this long: covers a hit that read the buffer just before
-
-
-def fit_into(row: np.ndarray, samples: np.ndarray) -> tuple[int, bool]:
-    """Write `samples` at the start of a pool slot's `row`; one longer than the slot is cut with a short
-    fade. Returns (frames written, whether it was cut). The control process or a render process."""
-    n = len(samples)
-    if n <= len(row):
-        row[:n] = samples
-        return n, False
-    n = len(row)
-    fade = min(n, 256)
-    row[:] = samples[:n]
-    row[n - fade :] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
-    return n, True
 
 
 class SamplePool:

@@ -232,7 +232,8 @@ def test_leased_pool_slots_are_written_elsewhere_adopted_here_and_given_back():
     import gc
 
     from liveengine.server.layout import Layout, SharedState
-    from liveengine.server.pool import SamplePool, fit_into
+    from liveengine.render.buffers import fit_into
+    from liveengine.server.pool import SamplePool
 
     pool = SamplePool(SharedState.create(Layout(fifo_capacity=16, slots=3, slot_frames=1000, record_frames=256)))
     slots = pool.lease(5)
