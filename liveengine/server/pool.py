@@ -22,8 +22,6 @@ import threading
 import time
 import weakref
 
-import numpy as np
-
 from liveengine.render.buffers import fit_into
 from liveengine.server.layout import SharedState
 
