@@ -30,7 +30,6 @@ atomic word that publishes it.
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
@@ -178,19 +177,6 @@ class Layout:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def map_samples(fd: int, layout: Layout) -> np.ndarray:
-    """A render process's view of the pool's sample slots, and nothing else of the segment (it publishes
-    nothing, so it needs no atomic word). The array keeps the mapping alive; the descriptor is closed."""
-    import mmap
-
-    try:
-        mapping = mmap.mmap(fd, layout.size, flags=mmap.MAP_SHARED)
-    finally:
-        os.close(fd)
-    offset, dtype, shape = layout.regions()["samples"]
-    return np.frombuffer(mapping, dtype=dtype, count=int(np.prod(shape)), offset=offset).reshape(shape)
 
 
 class SharedState:

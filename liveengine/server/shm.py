@@ -23,6 +23,8 @@ import ctypes
 import mmap
 import os
 
+import atomics
+
 
 class Segment:
     """One block of shared memory, mapped read-write in this process."""
@@ -96,8 +98,6 @@ class AtomicWord:
     __slots__ = ("_context", "_word", "load", "store", "fast", "keeps_lock")
 
     def __init__(self, buffer: mmap.mmap, offset: int) -> None:
-        import atomics  # here, not at the top: a render process maps the pool's samples and no word (17 ms of cffi)
-
         if offset % 8:
             raise ValueError(f"atomic word at offset {offset} is not 8-byte aligned")
         self._context = atomics.atomicview(buffer=memoryview(buffer)[offset : offset + 8], atype=atomics.INT)
