@@ -1,8 +1,9 @@
 """The sample pool: rendered sounds in shared-memory slots the audio server plays from.
 
 scsynth's rule: allocate off the real-time thread, swap on it, free off it. The
-control process owns the allocation. A rendered buffer is copied into a free
-slot and the slot's generation is bumped; every command that names a slot
+control process owns the allocation. The render process writes a rendered buffer
+straight into a slot leased to it (`lease`, `adopt_written`); other renders are
+copied into a free slot (`adopt`). Either way the slot's generation is then bumped; every command that names a slot
 carries that generation, and the server drops (and counts) a command whose
 generation is stale. A slot is freed only when nothing can still name it: its
 buffer is gone on the control side, the server has read every command that named
