@@ -59,7 +59,19 @@ class Player:
         self.last_pad: int | None = None
         self.hits: deque[Hit] = deque(maxlen=4096)
         self.last_heard: Hit | None = None
-        self.last_sound: PlayableBuffer | None = None  # what the last hit played, for /capture
+        self._last_played: PlayableBuffer | None = None  # the last hit's buffer as played (its pool slot kept)
+
+    @property
+    def last_sound(self) -> PlayableBuffer | None:
+        """What the last hit played, for /capture: a copy that outlives its pool slot, made when asked
+        rather than on every hit (a render process's buffers are views of their slots: copying one per
+        hit cost a flood of hits a memcpy of each sound on the control thread)."""
+        played = self._last_played
+        return None if played is None else played.detached()
+
+    @last_sound.setter
+    def last_sound(self, buffer: PlayableBuffer | None) -> None:
+        self._last_played = buffer
 
     def hit_pad(self, instrument: Instrument, pad: int, velocity: float, command: Command) -> bool:
         grid = instrument.patch.grid
@@ -187,7 +199,7 @@ class Player:
         hit = Hit(pad, buffer.point, buffer.description, 0 if kind == "exact" else buffer.generation,
                   cache.complete_generation, cache.generation, kind)
         self.hits.append(hit)
-        self.last_heard, self.last_sound = hit, buffer.detached()
+        self.last_heard, self._last_played = hit, buffer
 
     # ---- notes the audio server starts by itself (MIDI read in its JACK callback: control/midi/server_ports.py) ----
     def direct_hit(self, instrument: Instrument, pad: int) -> tuple[int, int]:

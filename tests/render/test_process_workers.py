@@ -46,8 +46,10 @@ def test_the_render_process_writes_renders_straight_into_the_sample_pool(short_p
             assert buffer.slot >= 0 and np.shares_memory(buffer.samples, pool.state.samples[buffer.slot])
             assert not buffer.samples.flags.writeable
             assert len(buffer.samples) == pool.state.slot_len[buffer.slot]
-        # What a capture keeps outlives the slot: a copy, not a view.
-        kept = cache.buffers[5].detached()
+        # What a capture keeps outlives the slot: a copy, not a view; made when asked, not on every hit.
+        assert engine.submit(make_command("/pad", [0, 5, 1.0]))
+        assert engine.player._last_played is cache.buffers[5]  # the hit itself copied nothing
+        kept = engine.last_sound
         assert kept.slot == -1 and not np.shares_memory(kept.samples, pool.state.samples)
         np.testing.assert_array_equal(kept.samples, cache.buffers[5].samples)
         engine.submit(make_command("/param", ["zoom", 2.0]))
