@@ -7,6 +7,10 @@ Each run starts `liveengine play PATCH --seconds 1 --no-osc --no-midi` on a JACK
 every pad of the grid is rendered and the audio is running. The default patch (the drum model). With
 `--before REV` the same runs are made with the code of that revision (a temporary git worktree), in
 the same process and on the same JACK server, as the baseline. Writes bench/results_startup.json.
+
+Bytecode is cached as on a performer's machine (a first start after an edit or install compiles every
+module; every start after it reads the cache): each tree's modules are compiled into a cache folder
+of this run's own by one untimed start, whatever PYTHONDONTWRITEBYTECODE says in the caller's shell.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -25,9 +30,14 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 
+CACHE = Path(tempfile.mkdtemp(prefix="liveengine-startup-pyc-"))  # bytecode of both trees, removed at the end
+WARMED: set[Path] = set()  # trees whose bytecode is in CACHE
+
+
 def one_run(code: Path) -> dict:
     """Seconds from spawn to the 'playing on' line, with `code` first on the import path."""
-    env = {**os.environ, "PYTHONPATH": str(code), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONPATH": str(code), "PYTHONUNBUFFERED": "1", "PYTHONPYCACHEPREFIX": str(CACHE)}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     began = time.monotonic()
     process = subprocess.Popen([sys.executable, "-m", "liveengine", "play", str(code / "patches" / "default.toml"), "--seconds", "1",
                                 "--no-osc", "--no-midi", "--no-autosave"],
@@ -46,6 +56,9 @@ def one_run(code: Path) -> dict:
 
 def measure(code: Path, runs: int) -> dict:
     times = []
+    if code not in WARMED:
+        WARMED.add(code)
+        one_run(code)  # untimed: compiles this tree's modules into the cache
     for _ in range(runs):
         result = one_run(code)
         if "error" in result:
@@ -83,6 +96,7 @@ def main() -> int:
             results["now"] = measure(ROOT, args.runs)
     finally:
         server.stop()
+        shutil.rmtree(CACHE, ignore_errors=True)
         if old is not None:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)], capture_output=True)
     if "before" in results and "median_s" in results["now"] and "median_s" in results["before"]:

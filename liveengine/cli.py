@@ -213,12 +213,6 @@ def cmd_play(args) -> int:
 
             osc = OscServer(engine, args.osc_host, args.osc_port, allow=tuple(args.osc_allow))
         web = _web_server(engine, patch, args)  # bound now: a taken port is refused before the device opens
-        engine.wait_rendered(on_progress=Progress("rendering pads"))
-        from liveengine.grid.terminal_map import print_grid_map
-
-        print_grid_map(engine)
-        if args.record:
-            engine.record(args.record, overwrite=args.force)
         from liveengine.control.midi.cli import open_groove_midi_out, server_reads_midi, start_for_play
 
         server_midi = server_reads_midi(patch, args, device_spec)
@@ -226,6 +220,13 @@ def cmd_play(args) -> int:
             device_spec = dataclasses.replace(device_spec, midi_in=True)
         midi = start_for_play(engine, patch, args, say, server=server_midi)  # before the stream: see control/midi/ports.py PortPool
         device_spec = open_groove_midi_out(engine, patch, args, device_spec, say)  # the groove's notes out, if it sends any
+        engine.prepare_audio(device_spec)  # the device opens while the grid renders; `start` below says if it could not
+        from liveengine.grid.terminal_map import print_grid_map  # imported while the grid renders (rich: 9 ms)
+
+        engine.wait_rendered(on_progress=Progress("rendering pads"))
+        print_grid_map(engine)
+        if args.record:
+            engine.record(args.record, overwrite=args.force)
         try:
             engine.start(device_spec)
         except LiveEngineError as exc:

@@ -10,6 +10,7 @@ Python callback thread (JACK's xrun and shutdown callbacks) competes with it.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Callable
 
@@ -85,7 +86,9 @@ class JackBackend:
         try:
             client = jack.Client(CLIENT_NAME, no_start_server=True, servername=self.servername)
         except jack.JackOpenError:
-            raise LiveEngineError("no JACK server is running.", "Start one (e.g. `jackd -d alsa` or QjackCtl), or set [audio] backend = \"sounddevice\".") from None
+            named = self.servername or os.environ.get("JACK_DEFAULT_SERVER")
+            raise LiveEngineError(f"no JACK server {'named ' + repr(named) + ' ' if named else ''}is running.",
+                                  "Start one (e.g. `jackd -d alsa` or QjackCtl), or set [audio] backend = \"sounddevice\".") from None
         if client.samplerate != self.samplerate:
             # JACK sets the rate; the engine follows it rather than failing.
             self.samplerate = client.samplerate

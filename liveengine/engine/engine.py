@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from pathlib import Path
 from typing import Callable
@@ -136,7 +137,11 @@ class Engine(GrooveMethods, StreamMethods):
         return True
 
     def wait_rendered(self, timeout: float | None = None, on_progress=None) -> bool:
-        return self.instrument.cache.wait_complete(timeout, on_progress)
+        """Wait until every pad is rendered and the between-pad renderer is warm; False on timeout."""
+        began = time.monotonic()
+        if not self.instrument.cache.wait_complete(timeout, on_progress):
+            return False
+        return self.instrument.on_demand.wait_ready(None if timeout is None else max(0.0, timeout - (time.monotonic() - began)))
 
     # ---- the clock and the command FIFO ----
     def _host_now(self) -> float:
@@ -358,12 +363,13 @@ class Engine(GrooveMethods, StreamMethods):
         return supervisor.status(self)
 
     # ---- lifecycle ----
-    def prepare_audio(self) -> None:
+    def prepare_audio(self, device: DeviceSpec | None = None) -> None:
         """Start the audio server's process ahead, while the grid renders: `start` then only opens the
-        device (the interpreter's start-up and imports, about 0.4 s, overlap the render)."""
+        device (the interpreter's start-up and imports, about 0.4 s, overlap the render). With the
+        device it opens that too, silent until `start` (which says if it could not)."""
         if self._prepared is None:
             self._prepared = ServerProcess(self.options, self.shared, self.report)
-            self._prepared.prespawn()
+        self._prepared.prespawn(device)
 
     def start(self, device: DeviceSpec | AudioBackend) -> None:
         """Start the audio: a DeviceSpec starts the audio server process on that device (LiveEngineError

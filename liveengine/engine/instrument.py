@@ -132,7 +132,8 @@ def build_instrument(patch: Patch, decoder: Decoder, pool: SamplePool, samplerat
     mappings = {setting.mapping: build_mapping(setting.mapping, decoder, patch, setting)}
     cache = PadCache(setting.pads, pool)
     trial = Trial.of_grid(pad_points(setting, mappings[setting.mapping]), setting.cols, patch.engine["max_grid_render_s"])
-    if patch.engine["render_in"] == "process":
+    own_process = patch.engine["render_in"] == "process"
+    if own_process:
         # A model's preferred_batch keeps an audio callback in the same process on time; a render
         # process has none beside it, so it decodes in the batches that are fastest per pad.
         workers = ProcessRenderWorkers(patch.model, patch.path, patch.model_options, BATCH,
@@ -141,12 +142,20 @@ def build_instrument(patch: Patch, decoder: Decoder, pool: SamplePool, samplerat
         refuse(patch.model, probe(decoder, trial, samplerate, patch.engine["max_seconds"]))
         workers = RenderWorkers(decoder, cache, samplerate, threads=patch.engine["render_threads"],
                                 max_seconds=patch.engine["max_seconds"], on_error=on_error)
-    decoder.prepare(8)  # after the probe: a model too slow for the grid is refused before its warm-up
+        decoder.prepare(8)  # after the probe: a model too slow for the grid is refused before its warm-up
+    # With pads in a render process this process's decoder renders only between-pad hits, one at a
+    # time: the on-demand renderer warms it up on its own thread while the grid renders.
     on_demand = OnDemandRenderer(decoder, samplerate, patch.engine["max_seconds"],
                                  patch.engine["on_demand_deadline_ms"] / 1000.0, play_rendered, on_error, adopt=pool.adopt)
     groups = {name: i for i, name in enumerate(patch.choke)}
     choke_of_pad = {setting.pad_index(r, c): groups[name] for name, pads in patch.choke.items() for r, c in pads}
     instrument = Instrument(patch, decoder, setting, mappings[setting.mapping], cache, workers, on_demand, choke_of_pad, groups,
                             mappings, variation_counts=[0] * setting.pads)
-    instrument.render(first_pad)
+    instrument.render(first_pad)  # a render process takes it the moment its trial passes
+    if own_process:
+        try:
+            workers.await_verdict()
+        except LiveEngineError:
+            instrument.retire()
+            raise
     return instrument

@@ -59,21 +59,37 @@ class OnDemandRenderer:
         self._jobs: queue.Queue = queue.Queue(QUEUE)
         self._busy = False
         self._out = np.zeros((1, decoder.output_length), np.float32)
-        self._measure()
+        self.ready = threading.Event()  # set once the warm-up renders are timed (wait_ready)
         self._thread = threading.Thread(target=self._run, name="liveengine-on-demand", daemon=True)
         self._thread.start()
 
     def _measure(self) -> None:
-        """Time a few renders before the first hit, so the first decision is informed."""
+        """Warm the decoder up (its first runs allocate and pick kernels) and time a few renders, so
+        the first decision is informed. On this thread: the caller goes on (the grid renders meanwhile)."""
         point = np.zeros((1, self.decoder.latent_dim), np.float32)
-        for _ in range(3):
-            start = time.perf_counter()
-            render_batch(self.decoder, point, self._out, self.device_rate, self.max_seconds)
-            self.seconds.append(time.perf_counter() - start)
+        try:
+            for _ in range(3):
+                start = time.perf_counter()
+                result = render_batch(self.decoder, point, self._out, self.device_rate, self.max_seconds)[0]
+                if isinstance(result, RenderFailure):
+                    raise RuntimeError(f"between-pad renders fail: {result.reason}")
+                self.seconds.append(time.perf_counter() - start)
+        except Exception as exc:  # noqa: BLE001 - reported; each request then says its own failure
+            self.errors += 1
+            if self.on_error is not None:
+                self.on_error(exc)
+        finally:
+            self.ready.set()
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        return self.ready.wait(timeout)
 
     @property
     def predicted(self) -> float:
-        """Seconds until a render requested now would be ready: the jobs ahead of it plus itself."""
+        """Seconds until a render requested now would be ready: the jobs ahead of it plus itself
+        (infinite before the warm-up is timed: a hit then plays the nearest pad rather than wait for it)."""
+        if not self.ready.is_set():
+            return float("inf")
         typical = float(np.percentile(self.seconds, 90)) if self.seconds else 0.0
         return (self._jobs.qsize() + int(self._busy) + 1) * typical
 
@@ -113,6 +129,7 @@ class OnDemandRenderer:
 
     def _run(self) -> None:
         _lower_thread_priority(5)  # below the audio thread, above background pad rendering
+        self._measure()
         while True:
             job = self._jobs.get()
             if job is None:

@@ -15,6 +15,7 @@ import numpy as np
 
 from liveengine.decoders.base import Decoder
 from liveengine.errors import LiveEngineError
+from liveengine.render.on_demand import point_key
 from liveengine.render.workers import RenderFailure, render_batch
 
 PROBE_POINTS = 8
@@ -45,9 +46,11 @@ class Trial:
         return OVERRUN * self.max_grid_render_s
 
 
-def probe(decoder: Decoder, trial: Trial, device_rate: int, max_seconds: float) -> str:
+def probe(decoder: Decoder, trial: Trial, device_rate: int, max_seconds: float, keep: dict | None = None) -> str:
     """Render the trial's points one at a time: '' if each gives a playable sound and its pads take
-    at most max_grid_render_s (by the median decode); else why not, as a clause. Runs where pads render."""
+    at most max_grid_render_s (by the median decode); else why not, as a clause. Runs where pads render.
+    `keep`: gets each playable render by its point (point_key), for the grid render to take instead of
+    rendering those pads again."""
     out = np.zeros((1, decoder.output_length), np.float32)
     points, pads, max_grid_render_s = trial.points, trial.pads, trial.max_grid_render_s
     seconds = []
@@ -58,6 +61,8 @@ def probe(decoder: Decoder, trial: Trial, device_rate: int, max_seconds: float) 
         # The lesser of wall and CPU time: a busy machine stretches the wall time of a fast model
         # (refusing it would be wrong), and a model on several threads spends more CPU than wall time.
         seconds.append(min(time.perf_counter() - begin, time.process_time() - begin_cpu))
+        if keep is not None and not isinstance(result, RenderFailure):
+            keep[point_key(point)] = result
         if isinstance(result, RenderFailure):
             return f"{result.reason} (latent point {np.array2string(point, precision=2, threshold=8, edgeitems=3, max_line_width=200)})"
         if time.perf_counter() - started > trial.timeout * len(points) / pads:

@@ -8,6 +8,8 @@ of the decoder; only finished buffers come back, as a memcpy on a receiver threa
 
 from __future__ import annotations
 
+import atexit
+import dataclasses
 import multiprocessing
 import os
 import queue
@@ -22,8 +24,9 @@ import numpy as np
 
 from liveengine.render.buffers import PlayableBuffer, fit_into
 from liveengine.render.pad_cache import PadCache
+from liveengine.render.on_demand import point_key
 from liveengine.render.probe import Trial, probe, refuse
-from liveengine.render.workers import RenderFailure, install, render_order
+from liveengine.render.workers import RenderFailure, install, render_batch, render_order
 
 # While a knob moves, each move re-renders the grid from the hit pad outwards, and the far pads of one
 # setting are replaced by the next move before anyone hears them. So the first EAGER_PADS pads of a
@@ -110,6 +113,16 @@ class PoolAccess(NamedTuple):
     frames: int
 
 
+def _render_taking(early: dict, decoder, points: np.ndarray, out: np.ndarray, device_rate: int, max_seconds: float,
+                   generation: int) -> list:
+    """render_batch, except that points found in `early` (the trial's renders, by point_key) are taken
+    from it, each once, instead of being rendered again."""
+    taken = [early.pop(point_key(point), None) for point in points] if early else [None] * len(points)
+    todo = [i for i, buffer in enumerate(taken) if buffer is None]
+    fresh = iter(render_batch(decoder, points[todo], out, device_rate, max_seconds, generation) if todo else ())
+    return [next(fresh) if buffer is None else dataclasses.replace(buffer, generation=generation) for buffer in taken]
+
+
 def _map_pool(access: PoolAccess) -> np.ndarray:
     """The render process's view of the pool's samples; the array keeps the mapping alive."""
     import mmap
@@ -179,13 +192,16 @@ class TrialJob(NamedTuple):
     trial: Trial | None
 
 
-_standby: tuple | None = None  # (child arguments, process, jobs, results, generation): started ahead by prestart
+_standby: tuple | None = None  # (child arguments, process, jobs, results, generation, starter): started ahead by prestart
 
 
 def prestart(spec: str, patch_path: Path | None, model_options: dict, device_rate: int, max_seconds: float) -> None:
     """Start the render process for this model now, before the engine is built: it loads the model
     while the control process loads its own copy and lays out its memory; the engine's
-    ProcessRenderWorkers then adopts it (same model and settings) and sends it the trial."""
+    ProcessRenderWorkers then adopts it (same model and settings) and sends it the trial.
+
+    The start itself runs on a thread: it waits for the fork server's interpreter and imports (about
+    0.1 s), which the caller's own start-up can use."""
     global _standby
     if _standby is not None:
         return
@@ -194,20 +210,45 @@ def prestart(spec: str, patch_path: Path | None, model_options: dict, device_rat
     jobs, results, generation = context.Queue(), context.Queue(), context.Value("q", 0, lock=False)
     process = context.Process(target=_child, name="liveengine-render", daemon=True,
                               args=(*args, jobs, results, generation, os.getpid(), None, True))
-    process.start()
-    _standby = (args, process, jobs, results, generation)
+    starter = threading.Thread(target=_start_quietly, args=(process,), name="liveengine-render-prestart", daemon=True)
+    starter.start()
+    _standby = (args, process, jobs, results, generation, starter)
+    atexit.unregister(_drop_standby)
+    atexit.register(_drop_standby)  # once: an engine that failed to build never adopts it
+
+
+def _drop_standby() -> None:
+    """End a standby no engine adopted. At exit too: an exit in the middle of its start leaves the
+    fork server half a request (a traceback on the terminal), so the start is waited for first."""
+    global _standby
+    standby, _standby = _standby, None
+    if standby is None:
+        return
+    standby[5].join()
+    if standby[1].pid is not None:
+        standby[2].put(None)
+
+
+def _start_quietly(process) -> None:
+    try:
+        process.start()
+    except Exception:  # noqa: BLE001 - the engine then starts its own child, which says what is wrong
+        pass
 
 
 def _adopt_standby(args: tuple):
-    """The process prestart made, if it was made for these arguments (else it is ended)."""
+    """The process prestart made, if it was made for these arguments and it started (else it is ended)."""
     global _standby
     standby, _standby = _standby, None
     if standby is None:
         return None
-    if standby[0] == args and standby[1].is_alive():
-        return standby[1:]
-    standby[2].put(None)
-    standby[1].join(timeout=3.0)
+    process, starter = standby[1], standby[5]
+    starter.join()
+    if standby[0] == args and process.is_alive():
+        return standby[1:5]
+    if process.pid is not None:
+        standby[2].put(None)
+        process.join(timeout=3.0)
     return None
 
 
@@ -299,7 +340,7 @@ def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: 
     when the engine's process is gone. With a `trial` the model is probed first (render/probe.py) and Ready carries what the probe found.
     """
     from liveengine.decoders.registry import load_decoder
-    from liveengine.render.workers import _lower_thread_priority, render_batch
+    from liveengine.render.workers import _lower_thread_priority
     _lower_thread_priority()
     try:
         decoder = load_decoder(spec, Path(patch_path) if patch_path else None, **model_options)
@@ -314,9 +355,10 @@ def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: 
             if message is None:
                 return
             trial = message.trial
-        problem = probe(decoder, trial, device_rate, max_seconds) if trial else ""
-        if not problem:
-            decoder.prepare(8)  # after the probe: a model too slow for the grid is refused before its warm-up
+        # No warm-up of its own after the probe: the grid, queued behind the trial, is the warm-up,
+        # and the pads the trial rendered are taken from it rather than rendered again.
+        early: dict = {}
+        problem = probe(decoder, trial, device_rate, max_seconds, keep=early) if trial else ""
     except Exception as exc:  # reported by the parent; the parent already validated this model
         results.put(ChildError(f"{type(exc).__name__}: {exc}"))
         return  # the queue's thread flushes the reason before the process exits (it was lost 1 run in 3)
@@ -352,7 +394,7 @@ def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: 
             continue
         job_generation, points, slots = job
         try:
-            for slot, b in zip(slots, render_batch(decoder, points, out, device_rate, max_seconds, job_generation)):
+            for slot, b in zip(slots, _render_taking(early, decoder, points, out, device_rate, max_seconds, job_generation)):
                 if isinstance(b, RenderFailure):
                     results.put(Failed(job_generation, slot, b.reason))
                 elif pool is not None and leased:  # straight into the pool: the engine copies nothing
@@ -364,13 +406,15 @@ def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: 
                     results.put(Rendered(job_generation, slot, b.samples, b.envelope, b.onset, b.peak, b.point, b.description))
         except Exception as exc:
             results.put(ChildError(f"{type(exc).__name__}: {exc}"))
+        if early and not inbox.todo:
+            early.clear()  # the first grid is done (or superseded): the trial's pads are of no more use
 
 
 class ProcessRenderWorkers:
     """Same interface as RenderWorkers (render_all, stop, rendered, errors), one child process.
 
     With a `trial` the child probes the model (render/probe.py) before
-    anything renders, and the constructor raises LiveEngineError (child stopped) if the probe
+    anything renders, and `await_verdict` raises LiveEngineError (child stopped) if the probe
     fails or does not answer in time.
     """
 
@@ -404,10 +448,20 @@ class ProcessRenderWorkers:
             self._start_child(trial)
         self._stop = threading.Event()
         self._stopping = False
-        if trial is not None:
-            self._await_verdict(spec, START_ALLOWANCE + trial.timeout)
         self._receiver = threading.Thread(target=self._receive, name="liveengine-render-receiver", daemon=True)
-        self._receiver.start()
+        self._verdict = (spec, START_ALLOWANCE + trial.timeout) if trial is not None else None
+        if trial is None:
+            self._receiver.start()
+
+    def await_verdict(self) -> None:
+        """Wait for the trial's verdict (LiveEngineError, child stopped, if the model is refused), then
+        take renders. The constructor does not wait: a grid sent before this queues behind the trial,
+        so the child renders it the moment the trial passes."""
+        if self._verdict is not None:
+            spec, timeout = self._verdict
+            self._verdict = None
+            self._await_verdict(spec, timeout)
+            self._receiver.start()
 
     def _start_child(self, trial: Trial | None = None) -> None:
         """A child with fresh queues: one killed while holding a queue's lock would leave it locked forever."""
@@ -562,7 +616,8 @@ class ProcessRenderWorkers:
         self._stopping = True
         self._end_child()
         self._stop.set()
-        self._receiver.join(timeout=2.0)
+        if self._receiver.ident is not None:  # started (not when the trial refused the model, or was never awaited)
+            self._receiver.join(timeout=2.0)
         self._jobs.cancel_join_thread()
         if not self._process.is_alive():  # one that would not end keeps its slots: it may still write into them
             self._give_back_leases()

@@ -45,6 +45,7 @@ class ServerProcess:
         self._said_unavailable = False
         self.process: subprocess.Popen | None = None
         self._standby: subprocess.Popen | None = None  # started ahead by prespawn, waiting for its device
+        self._sent: dict | None = None  # the device line the standby was sent ahead (prespawn with a spec)
         self.description = ""
         self.samplerate = options.samplerate
         self.blocksize = options.blocksize
@@ -70,11 +71,16 @@ class ServerProcess:
         self.spec = spec
         self._spawn(self.state.counter("frame"), None)
 
-    def prespawn(self) -> None:
+    def prespawn(self, spec: DeviceSpec | None = None) -> None:
         """Start a server process now that waits, imports done, for its device: `start` then only opens
-        the stream (play calls this before the grid renders, so the interpreter's start-up overlaps it)."""
+        the stream (play calls this before the grid renders, so the interpreter's start-up overlaps it).
+        With `spec` the device opens now too (its stream plays silence), and `start` with the same
+        spec only reads the server's answer: a device that cannot open is reported there, as ever."""
         if self._standby is None:
             self._standby = self._popen()
+        if spec is not None and self._sent is None:
+            self._sent = self._config(spec, self.state.counter("frame"), None)
+            self._send(self._standby, self._sent)
 
     def _popen(self) -> subprocess.Popen:
         """A server process, given its memory and options at once (it maps and warms up while it waits for a device)."""
@@ -82,22 +88,32 @@ class ServerProcess:
         env["PYTHONUNBUFFERED"] = "1"
         process = subprocess.Popen([sys.executable, "-m", "liveengine.server"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                    pass_fds=[self.state.segment.fd], env=env, close_fds=True)
-        memory = {"fd": self.state.segment.fd, "layout": self.state.layout.as_dict(), "options": asdict(self.options)}
+        self._send(process, {"fd": self.state.segment.fd, "layout": self.state.layout.as_dict(), "options": asdict(self.options)})
+        return process
+
+    @staticmethod
+    def _config(spec: DeviceSpec, start_frame: int, resume: tuple[int, float] | None) -> dict:
+        return {"device": spec.as_dict(), "start_frame": int(start_frame), "resume": resume}
+
+    @staticmethod
+    def _send(process: subprocess.Popen, line: dict) -> None:
         try:
-            process.stdin.write((json.dumps(memory) + "\n").encode())
+            process.stdin.write((json.dumps(line) + "\n").encode())
             process.stdin.flush()
         except OSError:
-            pass  # it died at once: the device line fails the same way, and says so
-        return process
+            pass  # it died at once: reading its answer fails, and says so
 
     def _spawn(self, start_frame: int, resume: tuple[int, float] | None) -> None:
         process, self._standby = self._standby, None
-        if process is None or process.poll() is not None:
-            process = self._popen()
-        config = {"device": self.spec.as_dict(), "start_frame": int(start_frame), "resume": resume}
+        config, sent, self._sent = self._config(self.spec, start_frame, resume), self._sent, None
+        if sent is not None and (sent["device"], sent["resume"]) != (config["device"], config["resume"]):  # opened ahead for another device
+            _end(process)
+            process = None
+        if sent is None or process is None:
+            if process is None or process.poll() is not None:
+                process = self._popen()
+            self._send(process, config)
         try:
-            process.stdin.write((json.dumps(config) + "\n").encode())
-            process.stdin.flush()
             answer = self._read_answer(process)
         except (OSError, ValueError) as exc:
             answer = {"error": f"the audio server did not start ({exc})", "fix": ""}
@@ -181,27 +197,12 @@ class ServerProcess:
 
     def stop(self) -> None:
         self.stopping = True
-        standby, self._standby = self._standby, None
-        if standby is not None:  # never used: it reads end-of-file and exits
-            standby.stdin.close()
-            try:
-                standby.wait(3.0)
-            except subprocess.TimeoutExpired:
-                _kill(standby)
-            standby.stdout.close()
+        standby, self._standby, self._sent = self._standby, None, None
+        if standby is not None:  # never used (or opened ahead, never adopted)
+            _end(standby)
         process, self.process = self.process, None
-        if process is None:
-            return
-        try:
-            process.stdin.close()  # the server's main thread wakes, stops the stream, exits
-        except OSError:
-            pass
-        try:
-            process.wait(3.0)
-        except subprocess.TimeoutExpired:
-            _kill(process)
-        if process.stdout is not None:
-            process.stdout.close()
+        if process is not None:
+            _end(process)
 
     @property
     def alive(self) -> bool:
@@ -248,6 +249,21 @@ class InProcessServer:
     @property
     def alive(self) -> bool:
         return True
+
+
+def _end(process: subprocess.Popen) -> None:
+    """End a server the way it expects: its stdin closes, its main thread wakes, closes the device
+    (a JACK client that just vanishes stalls the JACK server) and exits; killed if it does not."""
+    try:
+        process.stdin.close()
+    except OSError:
+        pass
+    try:
+        process.wait(3.0)
+    except subprocess.TimeoutExpired:
+        _kill(process)
+    if process.stdout is not None:
+        process.stdout.close()
 
 
 def _kill(process: subprocess.Popen) -> None:

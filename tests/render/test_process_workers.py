@@ -132,3 +132,40 @@ def test_a_render_process_that_keeps_dying_at_start_is_restarted_after_growing_w
     finally:
         workers.stop()
     assert not workers._process.is_alive()
+
+
+def test_the_pads_the_trial_rendered_are_taken_by_the_grid_render_not_rendered_again():
+    """The render process probes a model on 8 of the grid's pads before the grid renders (render/probe.py);
+    the grid takes those renders, so start-up decodes 56 pads of 64, not 72."""
+    from liveengine.decoders.test_synth import TestSynthDecoder
+    from liveengine.render.probe import Trial, probe
+    from liveengine.render.process_workers import _render_taking
+    from liveengine.render.workers import render_batch
+
+    class Counting(TestSynthDecoder):
+        decoded = 0
+
+        def decode_into(self, z, out):
+            Counting.decoded += len(z)
+            super().decode_into(z, out)
+
+    decoder = Counting()
+    points = np.random.default_rng(3).normal(size=(64, decoder.latent_dim)).astype(np.float32)
+    trial = Trial.of_grid(points, 8, 10.0)
+    early: dict = {}
+    assert probe(decoder, trial, 48000, 4.0, keep=early) == ""
+    assert len(early) == len(trial.points) == 8
+    kept = dict(early)
+    out = np.zeros((8, decoder.output_length), np.float32)
+    Counting.decoded = 0
+    rendered = [b for i in range(0, 64, 8) for b in _render_taking(early, decoder, points[i : i + 8], out, 48000, 4.0, 7)]
+    assert Counting.decoded == 64 - 8 and not early, "each trial render taken once, the rest decoded"
+    fresh = [b for i in range(0, 64, 8) for b in render_batch(decoder, points[i : i + 8], out, 48000, 4.0, 7)]
+    for point, got, want in zip(points, rendered, fresh):
+        assert got.generation == 7
+        np.testing.assert_array_equal(got.samples, want.samples)
+        if point.tobytes() in kept:
+            assert got.samples is kept[point.tobytes()].samples  # the trial's own buffer, not a new render
+    Counting.decoded = 0
+    _render_taking(early, decoder, points[:8], out, 48000, 4.0, 8)
+    assert Counting.decoded == 8, "taken once: a second grid renders every pad"
