@@ -369,11 +369,7 @@ def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: 
     pool = None  # the engine's pool slots once PoolAccess came: float32[slots, frames]
     leased: list[int] = []  # pool slots to write renders into
     while True:
-        wait = inbox.wait(time.monotonic())
-        try:
-            message = jobs.get(timeout=wait) if wait > 0 else jobs.get_nowait()
-        except queue.Empty:
-            message = ()
+        message = _take(jobs, inbox.wait(time.monotonic()), results)
         if _gone(engine):
             return  # the engine died without stopping us (e.g. SIGKILL): do not linger
         while message != ():
@@ -385,10 +381,7 @@ def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: 
                 leased += message.slots
             else:
                 inbox.add(message, generation.value, time.monotonic())
-            try:
-                message = jobs.get_nowait()
-            except queue.Empty:
-                message = ()
+            message = _take(jobs, 0.0, results)
         job = inbox.next(generation.value, time.monotonic())
         if job is None:
             continue
@@ -408,6 +401,19 @@ def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: 
             results.put(ChildError(f"{type(exc).__name__}: {exc}"))
         if early and not inbox.todo:
             early.clear()  # the first grid is done (or superseded): the trial's pads are of no more use
+
+
+def _take(jobs, wait: float, results):
+    """The next message from the engine, or () if none came within `wait` seconds. A pool descriptor
+    that cannot be fetched (its sender died while handing it over: the caller then finds the engine
+    gone) is reported and skipped; renders then come back through the results queue."""
+    try:
+        return jobs.get(timeout=wait) if wait > 0 else jobs.get_nowait()
+    except queue.Empty:
+        return ()
+    except OSError as exc:
+        results.put(ChildError(f"the sample pool's descriptor did not arrive ({exc.strerror or exc}); renders come back as copies"))
+        return ()
 
 
 class ProcessRenderWorkers:

@@ -28,9 +28,14 @@ import time
 from liveengine.at_most import run_at_most
 
 
-def _answer(message: dict) -> None:
-    sys.stdout.write(json.dumps(message) + "\n")
-    sys.stdout.flush()
+def _answer(message: dict) -> bool:
+    """One JSON line to the control process; False if it is gone (killed while the device opened)."""
+    try:
+        sys.stdout.write(json.dumps(message) + "\n")
+        sys.stdout.flush()
+    except OSError:  # a broken pipe: nobody will ever read this, nor stop us
+        return False
+    return True
 
 
 def warm_up(options) -> None:
@@ -202,9 +207,10 @@ def main() -> None:
     gc.collect()
     gc.freeze()
     gc.disable()  # nothing here makes cycles; a collection would stall the callback
-    _answer({"ok": True, "pid": os.getpid(), "nice": nice, "scheduling": scheduling, "description": backend.description, "samplerate": backend.samplerate,
-             "blocksize": backend.blocksize, "output_latency": backend.output_latency})
-    sys.stdin.buffer.read()  # parked until the control process closes the pipe (or dies)
+    answered = _answer({"ok": True, "pid": os.getpid(), "nice": nice, "scheduling": scheduling, "description": backend.description, "samplerate": backend.samplerate,
+                       "blocksize": backend.blocksize, "output_latency": backend.output_latency})
+    if answered:
+        sys.stdin.buffer.read()  # parked until the control process closes the pipe (or dies)
     _stop(backend)
     os._exit(0)
 

@@ -58,7 +58,9 @@ def mapped_by_a_live_process(names: set[str]) -> set[str]:
     return mapped | {name for name in names if not Path(f"/dev/shm/{name}").exists()}
 
 
-def main(folder: str, name: str) -> dict:
+def main(folder: str, name: str, moment: str = "playing") -> dict:
+    """`moment`: "playing" kills play 1.5 s into the performance; "rendering" at its first "rendering
+    pads" line, while the audio server opens the device (or has opened it) and the grid renders."""
     server = start_jackd(name)
     shm_before = shm_names()
     try:
@@ -66,16 +68,19 @@ def main(folder: str, name: str) -> dict:
         play = subprocess.Popen([sys.executable, "-m", "liveengine", "play", "--demo", "--record", "take.wav"], cwd=folder, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         lines = []
+        awaited = "playing on" if moment == "playing" else "rendering pads"
         for line in play.stdout:
             lines.append(line)
-            if line.startswith("playing on"):
+            if line.startswith(awaited):
                 break
         else:
-            return {"error": "play never reached a running stream", "output": "".join(lines)}
-        time.sleep(1.5)
+            return {"error": f"play never printed {awaited!r}", "output": "".join(lines)}
+        if moment == "playing":
+            time.sleep(1.5)
         render = children(play.pid)  # the audio server, the render process (and multiprocessing's resource tracker)
         play.kill()
         play.wait(timeout=10)
+        lines += play.stdout.readlines()  # what its children said as they went: until the last of them closed the pipe
         play.stdout.close()
         deadline = time.time() + 10
         lingering = True
@@ -85,11 +90,20 @@ def main(folder: str, name: str) -> dict:
                 break
             time.sleep(0.1)
         left = shm_names() - shm_before
+        clients = [c for c in jack_clients(name) if c.startswith("liveengine")]
         return {"render_children": len(render), "render_outlived_engine": lingering,
-                "shm_left": sorted(left - mapped_by_a_live_process(left))}
+                "shm_left": sorted(left - mapped_by_a_live_process(left)), "jack_clients_left": clients,
+                "tracebacks": "".join(lines).count("Traceback"), "output": "".join(lines)[-3000:]}
     finally:
         server.stop()
 
 
+def jack_clients(server: str) -> list[str]:
+    import jack
+
+    with jack.Client("sigkill-check", no_start_server=True, servername=server) as client:
+        return sorted({port.name.split(":")[0] for port in client.get_ports()})
+
+
 if __name__ == "__main__":
-    print(json.dumps(main(sys.argv[1], sys.argv[2])))
+    print(json.dumps(main(*sys.argv[1:4])))

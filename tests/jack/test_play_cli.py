@@ -57,10 +57,26 @@ def test_recording_survives_sigkill(jack_server, tmp_path):
     assert result["render_children"] >= 2, "play runs its audio server and its renderer in child processes"
     assert not result["render_outlived_engine"], "the audio server or the render process outlived a killed engine"
     assert result["shm_left"] == [], "nothing of ours may stay in the shared-memory folder"
+    assert result["jack_clients_left"] == [] and result["tracebacks"] == 0, result["output"]
     audio, rate = sf.read(tmp_path / "take.wav", dtype="float32")
     # Killed 1.5 s in, all but about the last second: the header is rewritten every half second of audio.
     assert len(audio) >= 0.5 * rate
     assert np.max(np.abs(audio)) > 0.1
+
+
+def test_a_kill_while_the_grid_renders_and_the_device_opens_leaves_nothing_behind(jack_server, tmp_path):
+    """`play` opens the device while the grid renders: killed then, its audio server (maybe still
+    opening, maybe playing silence), its render process and its JACK client all go, quietly."""
+    env = {k: v for k, v in os.environ.items() if k != "JACK_DEFAULT_SERVER"}
+    child = Path(__file__).with_name("sigkill_child.py")
+    done = subprocess.run([sys.executable, str(child), str(tmp_path), f"liveengine-kill-early-{os.getpid()}", "rendering"],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "error" not in result, result
+    assert result["render_children"] >= 2 and not result["render_outlived_engine"], result
+    assert result["jack_clients_left"] == [] and result["shm_left"] == [], result
+    assert result["tracebacks"] == 0, result["output"]
 
 
 def test_play_refuses_to_overwrite_a_recording(jack_server, tmp_path):

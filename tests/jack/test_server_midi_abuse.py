@@ -5,8 +5,6 @@ is counted."""
 
 from __future__ import annotations
 
-import time
-
 from liveengine.audio.spec import DeviceSpec
 from liveengine.engine import Engine
 from liveengine.patch import load_patch
