@@ -112,17 +112,20 @@ class Engine(GrooveMethods, StreamMethods):
 
     def load_patch(self, path: Path | str) -> bool:
         """Swap in another patch while playing. On any error the current one keeps playing and False is returned."""
+        new = groove = None
         try:
             patch = load_patch(path)
             load_in_child(patch.model, patch.path, patch.model_options)  # a model that aborts the process must not end the show
             new = self._build_instrument(patch)
             groove = self._build_groove(patch)
             stream = self._build_stream(patch)
-        except LiveEngineError as exc:
-            self.report(f"patch not loaded, still playing {self.instrument.patch.name}: {exc}")
-            return False
         except Exception as exc:  # a broken model must not take the running engine down
-            self.report(f"patch not loaded, still playing {self.instrument.patch.name}: {type(exc).__name__}: {exc}")
+            if new is not None:  # its render process and pool leases, its groove: refused with the rest
+                new.retire()
+            if groove is not None:
+                groove.stop()
+            reason = exc if isinstance(exc, LiveEngineError) else f"{type(exc).__name__}: {exc}"
+            self.report(f"patch not loaded, still playing {self.instrument.patch.name}: {reason}")
             return False
         with self.control:
             old, self.instrument = self.instrument, new
@@ -378,7 +381,7 @@ class Engine(GrooveMethods, StreamMethods):
             server, self._prepared = self._prepared or ServerProcess(self.options, self.shared, self.report), None
             try:
                 server.start(device)
-            except LiveEngineError:
+            except BaseException:  # LiveEngineError with the server's reason, or Ctrl-C while it opened
                 server.stop()  # a prespawned standby too
                 raise
             self._use_server_midi_out(device)

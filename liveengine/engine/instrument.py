@@ -144,9 +144,10 @@ def build_instrument(patch: Patch, decoder: Decoder, pool: SamplePool, samplerat
                                 max_seconds=patch.engine["max_seconds"], on_error=on_error)
         decoder.prepare(8)  # after the probe: a model too slow for the grid is refused before its warm-up
     # With pads in a render process this process's decoder renders only between-pad hits, one at a
-    # time: the on-demand renderer warms it up on its own thread while the grid renders.
-    on_demand = OnDemandRenderer(decoder, samplerate, patch.engine["max_seconds"],
-                                 patch.engine["on_demand_deadline_ms"] / 1000.0, play_rendered, on_error, adopt=pool.adopt)
+    # time: the on-demand renderer warms it up on its own thread while the grid renders, once the
+    # model has passed its trial.
+    on_demand = OnDemandRenderer(decoder, samplerate, patch.engine["max_seconds"], patch.engine["on_demand_deadline_ms"] / 1000.0,
+                                 play_rendered, on_error, adopt=pool.adopt, warm_up=not own_process)
     groups = {name: i for i, name in enumerate(patch.choke)}
     choke_of_pad = {setting.pad_index(r, c): groups[name] for name, pads in patch.choke.items() for r, c in pads}
     instrument = Instrument(patch, decoder, setting, mappings[setting.mapping], cache, workers, on_demand, choke_of_pad, groups,
@@ -158,4 +159,5 @@ def build_instrument(patch: Patch, decoder: Decoder, pool: SamplePool, samplerat
         except LiveEngineError:
             instrument.retire()
             raise
+        on_demand.warm_up()
     return instrument

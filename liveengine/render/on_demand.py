@@ -41,7 +41,8 @@ class OnDemandRenderer:
 
     def __init__(self, decoder: Decoder, device_rate: int, max_seconds: float, deadline: float,
                  on_ready: Callable[[PlayableBuffer, object], None], on_error: Callable[[BaseException], None] | None = None,
-                 adopt: Callable[[PlayableBuffer], PlayableBuffer | None] | None = None) -> None:
+                 adopt: Callable[[PlayableBuffer], PlayableBuffer | None] | None = None, warm_up: bool = True) -> None:
+        """warm_up=False: the warm-up waits for `warm_up()` (a model still on trial is not warmed up)."""
         self.decoder = decoder
         self.device_rate = device_rate
         self.max_seconds = max_seconds
@@ -60,14 +61,22 @@ class OnDemandRenderer:
         self._busy = False
         self._out = np.zeros((1, decoder.output_length), np.float32)
         self.ready = threading.Event()  # set once the warm-up renders are timed (wait_ready)
+        self._go = threading.Event()  # the warm-up may start
+        self._stopping = False
+        if warm_up:
+            self._go.set()
         self._thread = threading.Thread(target=self._run, name="liveengine-on-demand", daemon=True)
         self._thread.start()
+
+    def warm_up(self) -> None:
+        """Let the warm-up start (for a renderer made with warm_up=False)."""
+        self._go.set()
 
     def _measure(self) -> None:
         """Warm the decoder up (its first runs allocate and pick kernels) and time a few renders, so
         the first decision is informed. On this thread: the caller goes on (the grid renders meanwhile)."""
-        point = np.zeros((1, self.decoder.latent_dim), np.float32)
         try:
+            point = np.zeros((1, self.decoder.latent_dim), np.float32)
             for _ in range(3):
                 start = time.perf_counter()
                 result = render_batch(self.decoder, point, self._out, self.device_rate, self.max_seconds)[0]
@@ -87,8 +96,9 @@ class OnDemandRenderer:
     @property
     def predicted(self) -> float:
         """Seconds until a render requested now would be ready: the jobs ahead of it plus itself
-        (infinite before the warm-up is timed: a hit then plays the nearest pad rather than wait for it)."""
-        if not self.ready.is_set():
+        (infinite before the warm-up is timed, or when it failed: a hit then plays the nearest pad rather
+        than wait for a render that may never come)."""
+        if not self.ready.is_set() or not self.seconds:
             return float("inf")
         typical = float(np.percentile(self.seconds, 90)) if self.seconds else 0.0
         return (self._jobs.qsize() + int(self._busy) + 1) * typical
@@ -129,6 +139,10 @@ class OnDemandRenderer:
 
     def _run(self) -> None:
         _lower_thread_priority(5)  # below the audio thread, above background pad rendering
+        self._go.wait()
+        if self._stopping:
+            self.ready.set()
+            return
         self._measure()
         while True:
             job = self._jobs.get()
@@ -171,6 +185,8 @@ class OnDemandRenderer:
                 self.cached_bytes -= _size(self._exact.popitem(last=False)[1])
 
     def stop(self) -> None:
+        self._stopping = True
+        self._go.set()
         try:
             self._jobs.put(None, timeout=1.0)
         except queue.Full:

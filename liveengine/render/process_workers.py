@@ -369,7 +369,7 @@ def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: 
     pool = None  # the engine's pool slots once PoolAccess came: float32[slots, frames]
     leased: list[int] = []  # pool slots to write renders into
     while True:
-        message = _take(jobs, inbox.wait(time.monotonic()), results)
+        message = _take(jobs, inbox.wait(time.monotonic()), results, engine)
         if _gone(engine):
             return  # the engine died without stopping us (e.g. SIGKILL): do not linger
         while message != ():
@@ -381,7 +381,7 @@ def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: 
                 leased += message.slots
             else:
                 inbox.add(message, generation.value, time.monotonic())
-            message = _take(jobs, 0.0, results)
+            message = _take(jobs, 0.0, results, engine)
         job = inbox.next(generation.value, time.monotonic())
         if job is None:
             continue
@@ -403,16 +403,18 @@ def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: 
             early.clear()  # the first grid is done (or superseded): the trial's pads are of no more use
 
 
-def _take(jobs, wait: float, results):
-    """The next message from the engine, or () if none came within `wait` seconds. A pool descriptor
-    that cannot be fetched (its sender died while handing it over: the caller then finds the engine
-    gone) is reported and skipped; renders then come back through the results queue."""
+def _take(jobs, wait: float, results, engine: int):
+    """The next message from the engine, () if none came within `wait` seconds, None (stop) if the
+    engine is gone. A message that cannot be received (the pool's descriptor, whose sender died while
+    handing it over) is reported and skipped; without the pool, renders come back through the results queue."""
     try:
         return jobs.get(timeout=wait) if wait > 0 else jobs.get_nowait()
     except queue.Empty:
         return ()
     except OSError as exc:
-        results.put(ChildError(f"the sample pool's descriptor did not arrive ({exc.strerror or exc}); renders come back as copies"))
+        if _gone(engine):
+            return None
+        results.put(ChildError(f"a message from the engine did not arrive ({exc.strerror or exc})"))
         return ()
 
 
@@ -526,9 +528,12 @@ class ProcessRenderWorkers:
         if problem:
             self._end_child()
             self._give_back_leases()
-            for channel in (self._jobs, self._results):  # flushed and closed now, not at interpreter exit
-                channel.close()
-                channel.join_thread()
+            # Closed now, not at interpreter exit. What the child never read (the grid queued behind the
+            # trial) is dropped: waiting to flush it into a pipe nobody reads would wait for ever.
+            self._jobs.close()
+            self._jobs.cancel_join_thread()
+            self._results.close()
+            self._results.join_thread()
             refuse(model, problem)
 
     def render_all(self, points: np.ndarray, first: int | None = None, cols: int = 0, pads: int = 0) -> int:

@@ -106,17 +106,21 @@ class ServerProcess:
     def _spawn(self, start_frame: int, resume: tuple[int, float] | None) -> None:
         process, self._standby = self._standby, None
         config, sent, self._sent = self._config(self.spec, start_frame, resume), self._sent, None
-        if sent is not None and (sent["device"], sent["resume"]) != (config["device"], config["resume"]):  # opened ahead for another device
-            _end(process)
-            process = None
-        if sent is None or process is None:
+        answer: dict = {}
+        if sent is not None:  # the standby was sent a device ahead
+            if (sent["device"], sent["resume"]) == (config["device"], config["resume"]):
+                answer = self._answer_of(process)
+                if not answer.get("ok"):  # the device could not open then (busy a moment?): once more, now
+                    _kill(process)
+            else:  # opened ahead for another device
+                _end(process)
+            if not answer.get("ok"):
+                process = None
+        if not answer.get("ok"):
             if process is None or process.poll() is not None:
                 process = self._popen()
             self._send(process, config)
-        try:
-            answer = self._read_answer(process)
-        except (OSError, ValueError) as exc:
-            answer = {"error": f"the audio server did not start ({exc})", "fix": ""}
+            answer = self._answer_of(process)
         if not answer.get("ok"):
             _kill(process)
             raise LiveEngineError(answer.get("error") or "the audio server did not start.", answer.get("fix") or "")
@@ -128,6 +132,12 @@ class ServerProcess:
         self.scheduling = answer.get("scheduling", f"nice {self.nice}")
         self._last_blocks = self._spawned_blocks = self.state.blocks.load()
         self._last_progress = time.monotonic()
+
+    def _answer_of(self, process: subprocess.Popen) -> dict:
+        try:
+            return self._read_answer(process)
+        except (OSError, ValueError) as exc:
+            return {"error": f"the audio server did not start ({exc})", "fix": ""}
 
     @staticmethod
     def _read_answer(process: subprocess.Popen) -> dict:

@@ -208,3 +208,24 @@ def test_a_bad_midi_out_note_map_is_one_clear_error(tmp_path):
     path.write_text(path.read_text() + "\n[groove.notes]\nkick = 200\n")
     with pytest.raises(LiveEngineError, match=r"groove.*notes"):
         load_patch(path)
+
+
+def test_a_patch_whose_groove_is_refused_leaves_no_render_process_of_its_own_behind(tmp_path, short_patch):
+    """load_patch builds the new instrument (its render process, its pool leases) before the groove;
+    a groove refused then (here: Ableton Link, an optional extra not installed) ends that instrument too."""
+    import multiprocessing
+
+    engine = Engine(load_patch(short_patch(extra_engine='render_in = "process"')))
+    try:
+        assert engine.wait_rendered(60)
+        before = {p.pid for p in multiprocessing.active_children()}
+        leased = set(engine.pool._leased)
+        bad = tmp_path / "bad.toml"
+        bad.write_text('[model]\ndecoder = "builtin:testsynth"\n[grid]\nrows = 4\ncols = 4\n[engine]\nmax_seconds = 0.05\n'
+                       '[groove]\nmodel = "grooves"\nbpm = 120\nrows = 2\ncols = 2\ntempo_source = "link"\n')
+        assert not engine.load_patch(bad)
+        assert engine.reports[-1].startswith("patch not loaded, still playing") and "link" in engine.reports[-1].lower()
+        assert {p.pid for p in multiprocessing.active_children()} <= before, "the refused patch's render process was ended"
+        assert engine.pool._leased == leased, "and its pool leases came back"
+    finally:
+        engine.stop()

@@ -5,7 +5,12 @@ reported by `start`, in one sentence."""
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -86,3 +91,16 @@ def test_a_device_that_cannot_open_ahead_is_refused_by_start_and_another_then_pl
         _wait_blocks(engine, engine.shared.blocks.load() + 10)
     finally:
         engine.stop()
+
+
+def test_a_device_that_could_not_open_ahead_is_tried_again_at_start(jack_server, short_patch):
+    """Opened ahead, a device can be busy for a moment (another program still releasing it, a JACK server
+    still starting); `start` tries once more rather than refuse what is there by then. On a JACK server
+    of the child's own (`jack_server` only puts this test in the serial JACK pass: it starts a jackd)."""
+    env = {k: v for k, v in os.environ.items() if k != "JACK_DEFAULT_SERVER"}
+    child = Path(__file__).with_name("late_server_child.py")
+    done = subprocess.run([sys.executable, str(child), str(short_patch()), f"liveengine-late-{os.getpid()}"],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result == {"early_exit": 3, "playing": True, "new_process": True}, result
