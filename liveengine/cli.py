@@ -179,13 +179,13 @@ def cmd_play(args) -> int:
         from liveengine.control.keys import check_terminal
 
         check_terminal(sys.stdin.fileno())
-    # The control process never opens the device: the audio server process does (liveengine/server/).
-    device_spec = patch_device(patch, options, args.device)
-    if patch.engine["render_in"] == "process":
+    if patch.engine["render_in"] == "process":  # first: the render process is on the way to the first sound
         from liveengine.render.process_workers import prestart, warm_start
 
         warm_start()
         prestart(patch.model, patch.path, patch.model_options, options.samplerate, patch.engine["max_seconds"])
+    # The control process never opens the device: the audio server process does (liveengine/server/).
+    device_spec = patch_device(patch, options, args.device)
 
     # The render process's fork server and the audio server's process start now: their interpreters'
     # start-up overlaps the model load here and the render.
