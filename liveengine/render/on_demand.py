@@ -100,7 +100,7 @@ class OnDemandRenderer:
         than wait for a render that may never come)."""
         if not self.ready.is_set() or not self.seconds:
             return float("inf")
-        typical = float(np.percentile(self.seconds, 90)) if self.seconds else 0.0
+        typical = float(np.percentile(self.seconds, 90))
         return (self._jobs.qsize() + int(self._busy) + 1) * typical
 
     def cached(self, point: np.ndarray) -> PlayableBuffer | None:

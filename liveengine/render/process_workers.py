@@ -192,7 +192,25 @@ class TrialJob(NamedTuple):
     trial: Trial | None
 
 
-_standby: tuple | None = None  # (child arguments, process, jobs, results, generation, starter): started ahead by prestart
+class _Standby(NamedTuple):
+    """A render process prestart started ahead, for an engine to adopt."""
+    args: tuple  # the child's arguments: adopted only by an engine asking for the same
+    process: object
+    jobs: object
+    results: object
+    generation: object
+    starter: threading.Thread  # runs process.start() (it waits for the fork server)
+
+    def end(self, wait: float = 0.0) -> None:
+        """Not adopted: wait for its start, then ask it to exit (and wait up to `wait` s for that)."""
+        self.starter.join()
+        if self.process.pid is not None:
+            self.jobs.put(None)
+            if wait:
+                self.process.join(timeout=wait)
+
+
+_standby: _Standby | None = None
 
 
 def prestart(spec: str, patch_path: Path | None, model_options: dict, device_rate: int, max_seconds: float) -> None:
@@ -212,21 +230,19 @@ def prestart(spec: str, patch_path: Path | None, model_options: dict, device_rat
                               args=(*args, jobs, results, generation, os.getpid(), None, True))
     starter = threading.Thread(target=_start_quietly, args=(process,), name="liveengine-render-prestart", daemon=True)
     starter.start()
-    _standby = (args, process, jobs, results, generation, starter)
+    _standby = _Standby(args, process, jobs, results, generation, starter)
     atexit.unregister(_drop_standby)
     atexit.register(_drop_standby)  # once: an engine that failed to build never adopts it
 
 
 def _drop_standby() -> None:
-    """End a standby no engine adopted. At exit too: an exit in the middle of its start leaves the
-    fork server half a request (a traceback on the terminal), so the start is waited for first."""
+    """End a standby no engine adopted (at exit: an engine that failed to build). Its start and its end
+    are both waited for: exiting in the middle of either (the child still unpickling its queues, whose
+    named semaphores the resource tracker removes once we are gone) prints the child's traceback."""
     global _standby
     standby, _standby = _standby, None
-    if standby is None:
-        return
-    standby[5].join()
-    if standby[1].pid is not None:
-        standby[2].put(None)
+    if standby is not None:
+        standby.end(wait=3.0)
 
 
 def _start_quietly(process) -> None:
@@ -237,18 +253,15 @@ def _start_quietly(process) -> None:
 
 
 def _adopt_standby(args: tuple):
-    """The process prestart made, if it was made for these arguments and it started (else it is ended)."""
+    """(process, jobs, results, generation) prestart made, if made for these arguments and started; else None (it is ended)."""
     global _standby
     standby, _standby = _standby, None
     if standby is None:
         return None
-    process, starter = standby[1], standby[5]
-    starter.join()
-    if standby[0] == args and process.is_alive():
-        return standby[1:5]
-    if process.pid is not None:
-        standby[2].put(None)
-        process.join(timeout=3.0)
+    standby.starter.join()
+    if standby.args == args and standby.process.is_alive():
+        return standby.process, standby.jobs, standby.results, standby.generation
+    standby.end(wait=3.0)
     return None
 
 

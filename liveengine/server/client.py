@@ -106,24 +106,26 @@ class ServerProcess:
     def _spawn(self, start_frame: int, resume: tuple[int, float] | None) -> None:
         process, self._standby = self._standby, None
         config, sent, self._sent = self._config(self.spec, start_frame, resume), self._sent, None
-        answer: dict = {}
         if sent is not None:  # the standby was sent a device ahead
             if (sent["device"], sent["resume"]) == (config["device"], config["resume"]):
-                answer = self._answer_of(process)
-                if not answer.get("ok"):  # the device could not open then (busy a moment?): once more, now
-                    _kill(process)
+                answer = self._read_answer(process)
+                if answer.get("ok"):
+                    return self._adopt(process, answer)
+                _kill(process)  # the device could not open then (busy a moment?): once more, now
             else:  # opened ahead for another device
                 _end(process)
-            if not answer.get("ok"):
-                process = None
-        if not answer.get("ok"):
-            if process is None or process.poll() is not None:
-                process = self._popen()
-            self._send(process, config)
-            answer = self._answer_of(process)
+            process = None
+        if process is None or process.poll() is not None:
+            process = self._popen()
+        self._send(process, config)
+        answer = self._read_answer(process)
         if not answer.get("ok"):
             _kill(process)
             raise LiveEngineError(answer.get("error") or "the audio server did not start.", answer.get("fix") or "")
+        self._adopt(process, answer)
+
+    def _adopt(self, process: subprocess.Popen, answer: dict) -> None:
+        """Make `process`, which answered that its device is open, this engine's server."""
         self.process = process
         self.description = answer["description"]
         self.samplerate, self.blocksize = answer["samplerate"], answer["blocksize"]
@@ -133,27 +135,25 @@ class ServerProcess:
         self._last_blocks = self._spawned_blocks = self.state.blocks.load()
         self._last_progress = time.monotonic()
 
-    def _answer_of(self, process: subprocess.Popen) -> dict:
-        try:
-            return self._read_answer(process)
-        except (OSError, ValueError) as exc:
-            return {"error": f"the audio server did not start ({exc})", "fix": ""}
-
     @staticmethod
     def _read_answer(process: subprocess.Popen) -> dict:
+        """The server's one JSON line: {"ok": True, ...} or {"error": ..., "fix": ...} (this side's reason too)."""
         deadline = time.monotonic() + START_TIMEOUT
         line = b""
-        while not line.endswith(b"\n"):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return {"error": f"the audio server did not answer within {START_TIMEOUT:g} s", "fix": ""}
-            ready, _, _ = select.select([process.stdout], [], [], min(left, 0.5))
-            if ready:
-                chunk = os.read(process.stdout.fileno(), 4096)
-                if not chunk:
-                    return {"error": f"the audio server exited while starting (code {process.wait()})", "fix": ""}
-                line += chunk
-        return json.loads(line.decode())
+        try:
+            while not line.endswith(b"\n"):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return {"error": f"the audio server did not answer within {START_TIMEOUT:g} s", "fix": ""}
+                ready, _, _ = select.select([process.stdout], [], [], min(left, 0.5))
+                if ready:
+                    chunk = os.read(process.stdout.fileno(), 4096)
+                    if not chunk:
+                        return {"error": f"the audio server exited while starting (code {process.wait()})", "fix": ""}
+                    line += chunk
+            return json.loads(line.decode())
+        except (OSError, ValueError) as exc:
+            return {"error": f"the audio server did not start ({exc})", "fix": ""}
 
     def check(self) -> None:
         """Supervisor thread: restart a server that died or hung; bring one back after the device returns."""
