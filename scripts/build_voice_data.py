@@ -34,7 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from liveengine.stream.tracker import CausalTracker  # noqa: E402
-from liveengine.training.voices_config import F0_RANGE_HZ, HOP, INSTRUMENTS, SAMPLE_RATE  # noqa: E402
+from liveengine.training.voices_config import F0_RANGE_HZ, INSTRUMENTS, RATES, SAMPLE_RATE, hop  # noqa: E402
 
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 RENDER_RATE = 48000
@@ -91,7 +91,7 @@ def write_midi(path: Path, program: int, events) -> None:
     mid.save(str(path))
 
 
-def render(program: int, events, seconds: float) -> np.ndarray:
+def render(program: int, events, seconds: float, rate: int = SAMPLE_RATE) -> np.ndarray:
     import soundfile as sf
     import soxr
 
@@ -101,14 +101,14 @@ def render(program: int, events, seconds: float) -> np.ndarray:
         subprocess.run(["fluidsynth", "-n", "-i", "-q", "-r", str(RENDER_RATE), "-g", "3.0",
                         "-o", "audio.file.format=float", "-o", "synth.reverb.active=0", "-o", "synth.chorus.active=0",
                         "-F", str(wav), str(SOUNDFONT), str(mid)], check=True, capture_output=True)
-        audio, rate = sf.read(str(wav), dtype="float32", always_2d=True)
+        audio, sr = sf.read(str(wav), dtype="float32", always_2d=True)
     mono = audio.mean(axis=1)
-    mono = soxr.resample(mono, rate, SAMPLE_RATE)
-    n = int(seconds * SAMPLE_RATE) // HOP * HOP
+    mono = soxr.resample(mono, sr, rate) if sr != rate else mono
+    n = int(seconds * rate) // hop(rate) * hop(rate)
     return np.pad(mono, (0, max(0, n - len(mono))))[:n].astype(np.float32)
 
 
-def build(out: Path, train_per_instrument: int, heldout_per_instrument: int, seconds: float) -> dict:
+def build(out: Path, train_per_instrument: int, heldout_per_instrument: int, seconds: float, rate: int = SAMPLE_RATE) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     audio, f0, loud, conf, inst, split, rows = [], [], [], [], [], [], []
     for i, (name, (program, low, high)) in enumerate(INSTRUMENTS.items()):
@@ -116,22 +116,22 @@ def build(out: Path, train_per_instrument: int, heldout_per_instrument: int, sec
         plan += [("heldout", HELDOUT_SEED_BASE + 1000 * i + k) for k in range(heldout_per_instrument)]
         for part, seed in plan:
             rng = np.random.default_rng(seed)
-            x = render(program, phrase_events(rng, low, high, seconds), seconds)
+            x = render(program, phrase_events(rng, low, high, seconds), seconds, rate)
             peak = float(np.abs(x).max())
             if peak > 0.99:  # keep the render's dynamics, only avoid clipping
                 x *= 0.99 / peak
             pcm = np.round(x * 32767).astype(np.int16)
-            tracker = CausalTracker(SAMPLE_RATE, HOP, *F0_RANGE_HZ)
+            tracker = CausalTracker(rate, hop(rate), *F0_RANGE_HZ)
             labels = tracker.push(pcm.astype(np.float32) / 32767)
             audio.append(pcm)
             f0.append(labels[0]), loud.append(labels[1]), conf.append(labels[2])
             inst.append(i), split.append(part)
             rows.append({"phrase": f"{name}-{seed}", "instrument": name, "program": program, "split": part, "seed": seed,
-                         "seconds": len(pcm) / SAMPLE_RATE, "sha256": hashlib.sha256(pcm.tobytes()).hexdigest()})
+                         "seconds": len(pcm) / rate, "sha256": hashlib.sha256(pcm.tobytes()).hexdigest()})
             print(f"{rows[-1]['phrase']}: peak {peak:.2f}, voiced {np.mean(labels[2] > 0.5):.0%}", flush=True)
     np.savez(out / "phrases.npz", audio=np.stack(audio), f0_hz=np.stack(f0), loudness_db=np.stack(loud),
              confidence=np.stack(conf), instrument=np.array(inst, np.int16), split=np.array(split),
-             names=np.array(list(INSTRUMENTS)), sample_rate=SAMPLE_RATE, hop=HOP)
+             names=np.array(list(INSTRUMENTS)), sample_rate=rate, hop=hop(rate))
     with open(out / "manifest.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -145,10 +145,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--train", type=int, default=40, help="training phrases per instrument")
     parser.add_argument("--heldout", type=int, default=6, help="held-out phrases per instrument")
     parser.add_argument("--seconds", type=float, default=8.0, help="length of each phrase")
+    parser.add_argument("--rate", type=int, default=SAMPLE_RATE, choices=RATES,
+                        help="training rate: 16000 for `voices`, 32000 for `voices2` (training_data/voices32)")
     args = parser.parse_args(argv)
     if not SOUNDFONT.exists():
         raise SystemExit(f"{SOUNDFONT} is missing: apt-get install -y fluidsynth fluid-soundfont-gm")
-    print(build(args.out, args.train, args.heldout, args.seconds))
+    print(build(args.out, args.train, args.heldout, args.seconds, args.rate))
 
 
 if __name__ == "__main__":

@@ -17,21 +17,30 @@ class StreamWriter:
         self.size = len(state.stream)
         self._write = state.stream_write
         self._read = state.stream_read
+        self._tail = state.stream_tail
         self.written = state.stream_write.load()
 
     def free(self) -> int:
         """Frames that can be written now without overwriting what the server has not played."""
         return self.size - (self.written - self._read.load())
 
-    def write(self, frames: np.ndarray) -> int:
-        """Append up to free() frames of `frames` (mono float32); returns how many were taken."""
+    def write(self, frames: np.ndarray, tail: np.ndarray | None = None) -> int:
+        """Append up to free() frames of `frames` (mono float32); returns how many were taken. `tail`: what would
+        follow them (FADE_FRAMES of it, rt/stream.py), written past them unpublished, for the voice to fade over
+        if the next frames come late; only when all of `frames` and it fit."""
         count = min(len(frames), self.free())
-        done = 0
-        while done < count:
-            start = (self.written + done) % self.size
-            n = min(count - done, self.size - start)
-            self.ring[start : start + n] = frames[done : done + n]
-            done += n
+        self._put(self.written, frames[:count])
         self.written += count
+        if tail is not None and count == len(frames) and self.free() >= len(tail):
+            self._put(self.written, tail)
+            self._tail.store(self.written)  # before the frames are published: the voice checks it against them
         self._write.store(self.written)  # publishes the frames
         return count
+
+    def _put(self, at: int, frames: np.ndarray) -> None:
+        done = 0
+        while done < len(frames):  # at most two pieces: the ring wraps once
+            start = (at + done) % self.size
+            n = min(len(frames) - done, self.size - start)
+            self.ring[start : start + n] = frames[done : done + n]
+            done += n

@@ -16,9 +16,10 @@ Two inputs:
 The lead (audio input): input frame i is written to the stream ring where the voice plays it `lead`
 frames after the server received it (the server publishes `stream_skew`, which ring frame plays
 with which input frame). `lead` = a hop (the frame must be whole before it is tracked) + a block
-(it is written after the callback that brought it) + the stream voice's fade reserve, plus
-`slack_blocks` blocks: 432 samples, 9.0 ms at 48 kHz with 5 ms frames and 128-frame periods and no
-slack. The producer then always has at least one period to answer. Fixed by the period and hop, so
+(it is written after the callback that brought it), plus `slack_blocks` blocks: 368 samples, 7.7 ms
+at 48 kHz with 5 ms frames and 128-frame periods and no slack. The producer then always has at least
+one period to answer. No fade reserve: past each write goes what would follow it (the synth run on,
+`tail`), which the voice fades over if the next frame is late (rt/stream.py). Fixed by the period and hop, so
 the added latency is the same in every run; a voice that waited for a late producer (or was off) is
 caught up by dropping what it fell behind (crossfaded, counted), a voice that skipped ahead (a panic)
 by writing silence (counted).
@@ -116,14 +117,14 @@ class StreamSettings:
 def lead_frames(blocksize: int, hop: int, slack_blocks: float = 0.0) -> int:
     """Audio input: frames from an input sample's arrival at the server to its re-voiced sample's playing (see
     the module's docstring); the least that never runs dry when the producer answers within a period, and slack."""
-    return hop + blocksize + FADE_FRAMES + round(slack_blocks * blocksize)
+    return hop + blocksize + round(slack_blocks * blocksize)
 
 
 def margin_frames(blocksize: int, hop: int, slack_blocks: float = 0.0) -> int:
-    """How far ahead of the server's reads the pad voice keeps the ring: the block being played, the
-    stream voice's fade reserve, one frame of the model (written a frame at a time), and `slack_blocks`
-    blocks for a producer the machine holds up."""
-    return blocksize + FADE_FRAMES + hop + round(slack_blocks * blocksize)
+    """How far ahead of the server's reads the pad voice keeps the ring: the block being played, one frame of the
+    model (written a frame at a time), and `slack_blocks` blocks for a producer the machine holds up (no fade reserve:
+    each write leaves a continuation to fade over, rt/stream.py)."""
+    return blocksize + hop + round(slack_blocks * blocksize)
 
 
 class Window:
@@ -180,6 +181,7 @@ class StreamProducer:
         self._ramp = np.arange(1, hop + 1, dtype=np.float32) / hop
         self._rise = np.minimum(np.arange(1, hop + 1, dtype=np.float32) / ONSET_RISE, 1.0)
         self._follow: np.ndarray | None = None  # what would have followed the last sample written, after a drop or a pad
+        self._dry_end = np.zeros(0, np.float32)  # audio input mixed with dry: the last dry samples written
         self.frames = 0
         self.silent_frames = 0  # audio input below SILENT_DB
         self.unpitched_frames = 0  # audio input the tracker was not confident of (pitch held)
@@ -191,8 +193,8 @@ class StreamProducer:
         self.answers = Window()  # audio input: ms from reading new input to its frames written, per write
         self.compute = Window()  # ms of model and synthesis per frame, per call
         self.compute_cpu = Window()  # the same in this thread's CPU time
-        # audio input, per write: where its first sample goes less the voice's read position and fade reserve, in samples:
-        # below 0 the voice's last block had already found it missing (a fade), 0 to a block: just in time
+        # audio input, per write: where its first sample goes less the voice's read position, in samples: below 0 the
+        # voice's last block had already found it missing (a fade), 0 to a block: just in time
         self.headroom = Window()
 
     def _restart_input(self) -> None:
@@ -337,6 +339,7 @@ class StreamProducer:
         mix = self.settings.mix
         if mix < 1.0:
             audio = mix * audio + (1.0 - mix) * data[:used]
+            self._dry_end = data[max(0, used - FADE_FRAMES):used]
         return self._place(audio, end - skew + self.lead)
 
     def _frames(self, data: np.ndarray) -> tuple[np.ndarray, int]:
@@ -391,8 +394,8 @@ class StreamProducer:
         voice waited for a late producer, or was off): drop the excess; behind (a panic moved the voice on, or the
         start): write silence first. Either way the next sample written crossfades over TRIM_FADE samples from what
         would have followed the last one, so nothing clicks."""
-        # the voice's last read checked for a block and its fade reserve written: below this the frame came too late
-        self.headroom.append(end - len(audio) - self.state.stream_read.load() - FADE_FRAMES)
+        # the voice's last read checked for a block written: below this the frame came too late
+        self.headroom.append(end - len(audio) - self.state.stream_read.load())
         behind = end - len(audio) - self.writer.written
         if behind < 0:
             drop = min(-behind, len(audio))
@@ -416,9 +419,22 @@ class StreamProducer:
         return self._write(audio)
 
     def _write(self, audio: np.ndarray) -> int:
-        taken = self.writer.write(audio.astype(np.float32, copy=False))
+        taken = self.writer.write(audio.astype(np.float32, copy=False), self._continuation())
         self.ring_full += len(audio) - taken
         return taken
+
+    def _continuation(self) -> np.ndarray:
+        """What would follow the last frame written (for the voice to fade over if the next is late): the synth run on
+        with its last controls, at the last gate; audio input mixed with dry: the dry input's last samples mirrored
+        (they continue it without a step; the input that follows has not come in yet)."""
+        tail = self.synth.continuation(FADE_FRAMES)
+        tail *= self._gate
+        mix = self.settings.mix
+        if self.settings.input == "audio" and mix < 1.0:
+            tail *= mix
+            dry = self._dry_end[::-1]
+            tail[: len(dry)] += (1.0 - mix) * dry
+        return tail
 
     def _timed(self, began: float, began_cpu: float, frames: int) -> None:
         self.compute.append(1000.0 * (time.perf_counter() - began) / frames)

@@ -90,6 +90,19 @@ class HarmonicNoiseSynth:
         self._prev_harm = None
         self._prev_noise = None
 
+    def continuation(self, n: int) -> np.ndarray:
+        """float32 [n]: the samples that would follow the last frame with its controls held, without moving the synth
+        on (its phase, noise position and controls stay): what the stream voice fades over when the next frame is
+        late (rt/stream.py). Silence before the first frame, after `reset` and after `jump`."""
+        if self._prev_f0 is None or self._prev_harm is None or self._prev_noise is None:
+            return np.zeros(n, np.float32)
+        cycles = (self._phase + np.arange(1, n + 1) * (self._prev_f0 / self.sample_rate))[:, None] * self._orders[None, :]
+        cycles -= np.floor(cycles)
+        out = np.sin((2.0 * np.pi) * cycles.astype(np.float32)) @ self._prev_harm.astype(np.float32)
+        rows = (self._noise_pos + np.arange(n)) % self._tables.shape[0]
+        out += self._tables[rows] @ self._prev_noise.astype(np.float32)
+        return out.astype(np.float32, copy=False)
+
     def render(self, f0_hz, amplitude, harmonics, noise) -> np.ndarray:
         """f0_hz [T], amplitude [T], harmonics [T, H], noise [T, B] -> float32 [T * hop]."""
         f0 = np.asarray(f0_hz, dtype=np.float64).reshape(-1)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from liveengine.training.export import OPSET
-from liveengine.training.voices_config import BAND_EDGES_HZ, F0_RANGE_HZ, FRAME_RATE, LOUDNESS_RANGE_DB, instrument_points
+from liveengine.training.voices_config import F0_RANGE_HZ, FRAME_RATE, LOUDNESS_RANGE_DB, instrument_points
 from liveengine.training.voices_model import StreamVoice, VoiceConfig
 
 INPUTS = ("f0_hz", "loudness_db", "z", "state")
@@ -32,11 +32,11 @@ def load_model(checkpoint: Path) -> tuple[StreamVoice, dict]:
     return model.eval(), ckpt["state"]
 
 
-def metadata(model: StreamVoice, description: str) -> dict[str, str]:
+def metadata(model: StreamVoice, description: str, name: str = "voices") -> dict[str, str]:
     cfg = model.cfg
-    return {"contract": "1", "kind": "stream", "name": "voices", "sample_rate": str(cfg.sample_rate),
+    return {"contract": "1", "kind": "stream", "name": name, "sample_rate": str(cfg.sample_rate),
             "frame_rate": str(FRAME_RATE), "harmonics": str(cfg.n_harmonics), "noise_bands": str(cfg.n_bands),
-            "band_edges_hz": json.dumps(list(BAND_EDGES_HZ)), "state_size": str(model.state_size),
+            "band_edges_hz": json.dumps(list(cfg.band_edges_hz)), "state_size": str(model.state_size),
             "f0_range_hz": json.dumps(list(F0_RANGE_HZ)), "loudness_range_db": json.dumps(list(LOUDNESS_RANGE_DB)),
             "points": json.dumps({k: list(v) for k, v in instrument_points().items()}), "description": description}
 
@@ -63,7 +63,7 @@ def block_vs_frames(session, inputs: dict[str, np.ndarray]) -> float:
     return max(worst, float(np.abs(whole[3] - state).max()))
 
 
-def export(model: StreamVoice, out: Path, description: str) -> dict:
+def export(model: StreamVoice, out: Path, description: str, name: str = "voices") -> dict:
     import onnx
     import onnxruntime as ort
 
@@ -77,7 +77,7 @@ def export(model: StreamVoice, out: Path, description: str) -> dict:
     torch.onnx.export(model, tuple(ex[k] for k in INPUTS), str(tmp), input_names=list(INPUTS), output_names=list(OUTPUTS),
                       dynamic_axes=dynamic, opset_version=OPSET, dynamo=False)
     graph = onnx.load(str(tmp))
-    for key, value in metadata(model, description).items():
+    for key, value in metadata(model, description, name).items():
         graph.metadata_props.append(onnx.StringStringEntryProto(key=f"liveengine.{key}", value=value))
     onnx.save(graph, str(tmp))
 
@@ -100,12 +100,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Export the streaming voice model to ONNX (kind stream).")
     parser.add_argument("--checkpoint", type=Path, default=Path("checkpoints/voices.pt"))
     parser.add_argument("--out", type=Path, default=Path("models_onnx/voices"))
+    parser.add_argument("--name", default=None, help="the model's name in its metadata (default: the --out folder's name)")
     args = parser.parse_args(argv)
     model, state = load_model(args.checkpoint)
-    description = (f"A continuous voice: violin, cello, trumpet, clarinet, flute and choir (FluidR3 GM, MIT) at points of z; "
+    description = (f"A continuous voice: violin, cello, trumpet, clarinet, flute and choir (FluidR3 GM, MIT) at points of z, "
+                   f"learnt at {model.cfg.sample_rate} Hz (up to {model.cfg.sample_rate // 2} Hz); "
                    f"GRU, {sum(p.numel() for p in model.parameters())} parameters, {state['step']} steps "
                    f"({state['seconds'] / 60:.0f} min on one CPU core).")
-    print(export(model, args.out, description))
+    print(export(model, args.out, description, args.name or args.out.name))
 
 
 if __name__ == "__main__":

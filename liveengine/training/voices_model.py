@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
 from liveengine.stream.synth import noise_tables
-from liveengine.training.voices_config import BAND_EDGES_HZ, HOP, N_HARMONICS, SAMPLE_RATE
+from liveengine.training.voices_config import BAND_EDGES_HZ, HOP, N_HARMONICS, SAMPLE_RATE, band_edges, hop
 
 
 @dataclass
@@ -29,6 +30,12 @@ class VoiceConfig:
     n_bands: int = len(BAND_EDGES_HZ) - 1
     features: int = 96
     hidden: int = 192
+    band_edges_hz: tuple = BAND_EDGES_HZ  # checkpoints from before it was stored are 16 kHz ones
+
+    @classmethod
+    def for_rate(cls, sample_rate: int) -> "VoiceConfig":
+        edges = band_edges(sample_rate)
+        return cls(sample_rate=sample_rate, hop=hop(sample_rate), n_bands=len(edges) - 1, band_edges_hz=edges)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -74,6 +81,10 @@ class TorchSynth(nn.Module):
     """liveengine.stream.synth.HarmonicNoiseSynth in torch, for a batch of clips each starting from reset
     (the noise read from the same tables at a per-clip offset). Gradients flow to the controls, not f0."""
 
+    @classmethod
+    def for_config(cls, cfg: VoiceConfig) -> "TorchSynth":
+        return cls(cfg.sample_rate, cfg.hop, cfg.n_harmonics, tuple(cfg.band_edges_hz))
+
     def __init__(self, sample_rate: int = SAMPLE_RATE, hop: int = HOP, n_harmonics: int = N_HARMONICS,
                  band_edges_hz=BAND_EDGES_HZ, seed: int = 0) -> None:
         super().__init__()
@@ -108,15 +119,36 @@ class TorchSynth(nn.Module):
         return out.reshape(n, t * hop)
 
 
-def synth_matches_numpy(seed: int = 0) -> float:
+def warm_start(model: StreamVoice, path) -> dict:
+    """Copy a trained voice model's weights into `model`, which may have more noise bands (a 16 kHz model into a
+    32 kHz one): the shared bands keep their output rows, each new band starts as a copy of the top old band's."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    own = model.state_dict()
+    grown = []
+    for key, value in ckpt["model"].items():
+        if key not in own:
+            raise ValueError(f"{path} has weights this model does not: {key}")
+        if value.shape != own[key].shape:
+            if value.shape[1:] != own[key].shape[1:] or value.shape[0] > own[key].shape[0]:
+                raise ValueError(f"{path}: {key} has shape {tuple(value.shape)}, this model {tuple(own[key].shape)}")
+            extra = own[key].shape[0] - value.shape[0]
+            value = torch.cat([value, value[-1:].repeat(extra, *([1] * (value.dim() - 1)))])
+            grown.append(key)
+        own[key] = value
+    model.load_state_dict(own)
+    return {"checkpoint": Path(path).name, "step": int(ckpt["state"]["step"]), "grown": grown}
+
+
+def synth_matches_numpy(seed: int = 0, cfg: VoiceConfig | None = None) -> float:
     """Max |torch mirror - numpy synth| on random controls (a check for tests and the trainer's start)."""
     from liveengine.stream.synth import HarmonicNoiseSynth
 
+    cfg = cfg or VoiceConfig()
     rng = np.random.default_rng(seed)
     t = 30
     f0 = 100 + 400 * rng.random(t)
-    amp, harm, noise = rng.random(t), rng.random((t, N_HARMONICS)), 0.05 * rng.random((t, len(BAND_EDGES_HZ) - 1))
-    ref = HarmonicNoiseSynth(SAMPLE_RATE, HOP, N_HARMONICS, BAND_EDGES_HZ).render(f0, amp, harm, noise)
-    got = TorchSynth()(torch.tensor(f0[None], dtype=torch.float32), torch.tensor(amp[None, :, None], dtype=torch.float32),
+    amp, harm, noise = rng.random(t), rng.random((t, cfg.n_harmonics)), 0.05 * rng.random((t, cfg.n_bands))
+    ref = HarmonicNoiseSynth(cfg.sample_rate, cfg.hop, cfg.n_harmonics, tuple(cfg.band_edges_hz)).render(f0, amp, harm, noise)
+    got = TorchSynth.for_config(cfg)(torch.tensor(f0[None], dtype=torch.float32), torch.tensor(amp[None, :, None], dtype=torch.float32),
                        torch.tensor(harm[None], dtype=torch.float32), torch.tensor(noise[None], dtype=torch.float32))
     return float(np.abs(got[0].numpy() - ref).max())

@@ -25,8 +25,8 @@ import torch
 
 from liveengine.training.model import MultiResolutionSTFTLoss
 from liveengine.training.train import load, save
-from liveengine.training.voices_config import HOP, instrument_points
-from liveengine.training.voices_model import StreamVoice, TorchSynth, VoiceConfig
+from liveengine.training.voices_config import instrument_points
+from liveengine.training.voices_model import StreamVoice, TorchSynth, VoiceConfig, warm_start
 
 RESOLUTIONS = ((1024, 256), (512, 128), (256, 64), (128, 32))
 Z_NOISE = 0.08
@@ -43,6 +43,7 @@ class VoiceData:
         self.loudness = d["loudness_db"][keep].astype(np.float32)
         self.instrument = d["instrument"][keep].astype(np.int64)
         self.names = [str(n) for n in d["names"]]
+        self.sample_rate, self.hop = int(d["sample_rate"]), int(d["hop"])
         points = instrument_points()
         self.points = np.array([points[n] for n in self.names], np.float32)
 
@@ -51,7 +52,7 @@ class VoiceData:
         starts = rng.integers(0, self.f0.shape[1] - frames + 1, size)
         f0 = np.stack([self.f0[r, s:s + frames] for r, s in zip(rows, starts)])
         loud = np.stack([self.loudness[r, s:s + frames] for r, s in zip(rows, starts)])
-        audio = np.stack([self.audio[r, s * HOP:(s + frames) * HOP] for r, s in zip(rows, starts)])
+        audio = np.stack([self.audio[r, s * self.hop:(s + frames) * self.hop] for r, s in zip(rows, starts)])
         z = self.points[self.instrument[rows]][:, None, :] + rng.normal(0, Z_NOISE, (size, 1, 2)).astype(np.float32)
         z = np.repeat(z, frames, axis=1)
         return (torch.from_numpy(f0), torch.from_numpy(loud), torch.from_numpy(z), torch.from_numpy(audio))
@@ -70,6 +71,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, default=Path("training_data/voices"))
     parser.add_argument("--checkpoint", type=Path, default=Path("checkpoints/voices.pt"))
     parser.add_argument("--resume", action="store_true", help="continue from --checkpoint")
+    parser.add_argument("--init-from", type=Path, help="start a new run from another voice checkpoint's weights "
+                        "(e.g. the 16 kHz checkpoints/voices.pt for a 32 kHz model; its new noise bands start as its top band)")
     parser.add_argument("--minutes", type=float, default=60.0, help="training time for this run")
     parser.add_argument("--steps", type=int, default=0, help="stop after this many steps of this run (0: by time)")
     parser.add_argument("--batch", type=int, default=8)
@@ -82,14 +85,17 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
 
     data = VoiceData(args.data, "train")
-    model = StreamVoice(VoiceConfig())
-    synth = TorchSynth()
+    model = StreamVoice(VoiceConfig.for_rate(data.sample_rate))  # the data's rate sets the model's (voices_config.RATES)
+    synth = TorchSynth.for_config(model.cfg)
     mrstft = MultiResolutionSTFTLoss(RESOLUTIONS)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     state = {"step": 0, "seconds": 0.0, "log": [], "machine": platform.processor() or platform.machine()}
     if args.resume and args.checkpoint.exists():
         state = load(args.checkpoint, model, optimizer)
         print(f"resumed at step {state['step']}, {state['seconds'] / 60:.1f} min trained", flush=True)
+    elif args.init_from:
+        state["init_from"] = warm_start(model, args.init_from)
+        print(f"warm start: {state['init_from']}", flush=True)
     rng = np.random.default_rng(args.seed + state["step"])
 
     stop: list[bool] = []

@@ -13,7 +13,6 @@ from liveengine.audio.spec import DeviceSpec
 from liveengine.commands import make_command
 from liveengine.engine import Engine
 from liveengine.patch import load_patch
-from liveengine.rt.stream import FADE_FRAMES
 from liveengine.stream.tracker import CausalTracker
 from liveengine.testing.jack_rig import PERIOD, RATE, Capture, onsets, wait_for
 from liveengine.testing.models import build_stream_model
@@ -87,9 +86,9 @@ def test_an_input_tone_comes_out_revoiced_a_note_sounds_and_a_lost_input_is_coun
         engine.start(DeviceSpec.jack(RATE, PERIOD, 2, audio_in=True, audio_in_port=""))
         lag, out, source = _revoiced(engine, jack_server, _tone())
         hop = engine.stream.info.hop(RATE)
-        # never before the lead (a hop, a block, a fade, a block of slack: the producer places it there); later only
+        # never before the lead (a hop, a block, a block of slack: the producer places it there); later only
         # if the busy machine held the producer up at the onset
-        assert engine.stream.counts["lead"] <= lag <= 3 * hop + FADE_FRAMES + 3 * PERIOD
+        assert engine.stream.counts["lead"] <= lag <= 3 * hop + 3 * PERIOD
         f0 = CausalTracker(RATE, hop).push(out[4800 : RATE // 2 - 4800])[0]
         assert abs(1200 * np.log2(np.median(f0) / 262.0)) < 20  # re-voiced at the input's pitch
 
@@ -137,7 +136,7 @@ def test_the_portaudio_server_revoices_its_duplex_input(jack_server, short_patch
         assert "audio input 1" in engine.server.description
         lag, out, source = _revoiced(engine, jack_server, _tone())
         hop = engine.stream.info.hop(RATE)
-        assert 0 <= lag <= 3 * hop + FADE_FRAMES + 4 * PERIOD  # PortAudio may add a period of its own
+        assert 0 <= lag <= 3 * hop + 4 * PERIOD  # PortAudio may add a period of its own
         f0 = CausalTracker(RATE, hop).push(out[4800 : RATE // 2 - 4800])[0]
         assert abs(1200 * np.log2(np.median(f0) / 262.0)) < 20
     finally:

@@ -47,7 +47,7 @@ def test_the_stream_plays_from_its_frame_what_was_written_ahead_across_the_ring_
         out.append(_run(core, 1))
         written += writer.write(signal[written:])
         if len(out) * BLOCK >= 200 + len(signal) - 2 * BLOCK:
-            writer.write(np.zeros(BLOCK, np.float32))  # the producer keeps a block and a fade ahead to the end
+            writer.write(np.zeros(BLOCK, np.float32))  # the producer (writing no continuation) keeps a block and a fade ahead to the end
     played = np.concatenate(out)
     np.testing.assert_array_equal(played[:200], 0.0)
     ramp = np.minimum(np.arange(1, len(signal) + 1) / FADE_FRAMES, 1.0)  # the first frames fade in
@@ -156,3 +156,53 @@ def test_the_skew_says_which_ring_frame_plays_with_which_input_frame():
     assert state.stream_read.load() == writer.written
     written_in = state.stream_in_write.load()
     assert block() == written_in - writer.written < steady
+
+
+def test_a_late_producer_with_a_continuation_fades_over_it_without_a_step_and_needs_no_fade_reserve():
+    """The producer leaves, past what it publishes, what would follow (stream_tail): a block it has fully written plays
+    in full even with nothing after it, and a shortfall plays on into the continuation and fades over it, so the sine
+    runs on without a step. The continuation is not read: it is counted as underrun and its frames play once written."""
+    _, state, core, fifo, writer = _rig()
+    sine = (0.5 * np.sin(2 * np.pi * 440.0 * np.arange(4096) / 48000)).astype(np.float32)
+    _stream(fifo, 0, 1.0)
+    writer.write(sine[:2 * BLOCK], tail=sine[2 * BLOCK:2 * BLOCK + FADE_FRAMES])
+    assert state.stream_tail.load() == writer.written == 2 * BLOCK
+    first = _run(core, 2)  # exactly the two blocks written: no fade (without a continuation the second would fade)
+    ramp = np.minimum(np.arange(1, 2 * BLOCK + 1) / FADE_FRAMES, 1.0)
+    np.testing.assert_allclose(first, sine[:2 * BLOCK] * ramp, atol=1e-7)
+    assert state.counter("stream_fades") == 0 and state.counter("stream_underruns") == 0
+    writer.write(sine[2 * BLOCK:2 * BLOCK + 100], tail=sine[2 * BLOCK + 100:2 * BLOCK + 100 + FADE_FRAMES])
+    short = _run(core, 1)  # 100 of 128 written: they play, then the continuation, faded out over its last 64 frames
+    level = np.ones(BLOCK, np.float32)
+    level[BLOCK - FADE_FRAMES:] = np.arange(FADE_FRAMES - 1, -1, -1) / FADE_FRAMES
+    np.testing.assert_allclose(short, sine[2 * BLOCK:3 * BLOCK] * level, atol=1e-6)
+    both = np.concatenate([first, short])
+    assert np.max(np.abs(np.diff(both))) <= np.max(np.abs(np.diff(sine))) + 0.5 / FADE_FRAMES  # no step where the frames ran out
+    assert state.counter("stream_fades") == 1 and state.counter("stream_underruns") == BLOCK - 100
+    assert state.stream_read.load() == 2 * BLOCK + 100  # the continuation was not read
+    writer.write(sine[2 * BLOCK + 100:2 * BLOCK + 100 + BLOCK - 1], tail=np.zeros(FADE_FRAMES, np.float32))
+    _run(core, 1)  # waiting: a block is not yet written past where it stopped
+    assert state.stream_read.load() == 2 * BLOCK + 100
+    writer.write(sine[2 * BLOCK + 100 + BLOCK - 1:2 * BLOCK + 100 + 2 * BLOCK], tail=np.zeros(FADE_FRAMES, np.float32))
+    back = _run(core, 1)  # a block ahead again: it comes back in where it stopped, faded in
+    np.testing.assert_allclose(back, sine[2 * BLOCK + 100:3 * BLOCK + 100] * np.minimum(np.arange(1, BLOCK + 1) / FADE_FRAMES, 1.0),
+                               atol=1e-6)
+
+
+def test_a_continuation_counts_only_right_after_its_frames_and_never_past_the_ring():
+    """stream_tail is stored before stream_write: the voice trusts a continuation that starts at or past what it saw
+    written (the frames before it are in the ring already); an older one (a write that had no room for it) is not
+    trusted, and the voice keeps a fade reserve as a producer without one needs."""
+    _, state, core, fifo, writer = _rig(stream_frames=1024)
+    _stream(fifo, 0, 1.0)
+    writer.write(np.full(BLOCK, 0.5, np.float32), tail=np.full(FADE_FRAMES, 0.5, np.float32))
+    writer.write(np.full(BLOCK, 0.5, np.float32))  # no continuation this time: the one stored is behind what is written
+    assert state.stream_tail.load() == BLOCK < writer.written
+    out = _run(core, 2)
+    assert state.counter("stream_fades") == 1  # the second block left less than a fade: its end faded, as without one
+    assert out[-1] == 0.0 and state.stream_read.load() == 2 * BLOCK
+    assert writer.write(np.full(1024 - FADE_FRAMES, 0.25, np.float32), tail=np.ones(FADE_FRAMES, np.float32)) == 1024 - FADE_FRAMES
+    assert state.stream_tail.load() == writer.written  # just room for it
+    assert writer.write(np.zeros(0, np.float32), tail=np.ones(FADE_FRAMES + 1, np.float32)) == 0
+    assert state.stream_tail.load() == writer.written  # no room for a longer one: not written over frames not yet played
+    np.testing.assert_array_equal(state.stream[2 * BLOCK:2 * BLOCK + 10], 0.25)

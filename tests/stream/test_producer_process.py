@@ -1,6 +1,6 @@
 """The producer as a process of its own (forked from the fork server with the shared segment's descriptor),
 feeding a real-time core driven here block by block: it plays, it is replaced when killed, and it exits
-when its pipe closes. Each block waits until the producer is a block and a fade ahead (or 5 s), so the
+when its pipe closes. Each block waits until the producer is a block ahead (or 5 s), so the
 test waits on what the producer did, never on the clock."""
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import numpy as np
 
 from liveengine.options import EngineOptions
 from liveengine.rt.core import STREAM, RealtimeCore
-from liveengine.rt.stream import FADE_FRAMES
 from liveengine.server.fifo import FifoWriter
 from liveengine.server.layout import Layout, SharedState
 from liveengine.stream.player import StreamPlayer
@@ -45,7 +44,7 @@ def test_the_producer_process_plays_is_replaced_when_killed_and_exits_with_its_p
     def play(blocks: int) -> np.ndarray:
         played = []
         for _ in range(blocks):
-            _until(lambda: state.stream_write.load() - state.stream_read.load() >= BLOCK + FADE_FRAMES, 5.0)
+            _until(lambda: state.stream_write.load() - state.stream_read.load() >= BLOCK, 5.0)  # a block ahead: the voice needs no more (rt/stream.py)
             core.process(out, BLOCK, core.frame / RATE)
             played.append(out[:, 0].copy())
         return np.concatenate(played)

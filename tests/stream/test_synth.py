@@ -78,3 +78,19 @@ def test_reset_repeats_the_same_audio():
     synth.reset()
     assert np.array_equal(first, synth.render(f0, amp, harm, noise))
     assert not np.array_equal(first, second)  # phase and noise continue across calls
+
+
+def test_the_continuation_is_the_next_frame_with_the_controls_held_and_moves_nothing_on():
+    synth = HarmonicNoiseSynth(48000, 240, 16, (0.0, 500.0, 2000.0, 8000.0))
+    assert not synth.continuation(64).any()  # before any frame: silence
+    rng = np.random.default_rng(3)
+    f0, amp, harm, noise = np.array([200.0, 230.0]), np.array([0.4, 0.5]), rng.random((2, 16)), 0.02 * rng.random((2, 3))
+    synth.render(f0, amp, harm, noise)
+    tail = synth.continuation(64)
+    again = synth.continuation(64)
+    np.testing.assert_array_equal(tail, again)  # nothing moved on
+    held = synth.render(f0[1:], amp[1:], harm[1:], noise[1:])
+    np.testing.assert_allclose(tail, held[:64], atol=1e-6)
+    assert np.max(np.abs(tail)) > 0.1
+    synth.jump()
+    assert not synth.continuation(64).any()  # the next frame starts at its own controls: nothing to continue
