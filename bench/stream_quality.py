@@ -8,8 +8,9 @@ Writes bench/results_stream_quality.json.
 
 Pinned settings (nothing tuned after the fact):
 - Each held-out phrase is re-voiced at its own instrument's z point from its tracked f0 and
-  loudness (model state from zeros), synthesised at the training rate (16 kHz) and compared with
-  the FluidSynth render.
+  loudness (model state from zeros), synthesised at the data set's rate (16 kHz for
+  training_data/voices, 32 kHz for training_data/voices32, whatever rate the model learnt at) and
+  compared with the FluidSynth render at that rate.
 - Baseline, in the same run: a fixed harmonic-plus-noise synth per instrument, fed the same f0 and
   loudness. Its harmonic weights are the instrument's average harmonic spectrum (STFT magnitude at
   k * f0, n_fft 1024, normalised per frame, averaged over confident training frames); its noise is
@@ -19,6 +20,11 @@ Pinned settings (nothing tuned after the fact):
 - Spectral distance: multi-resolution STFT (n_fft 2048, 1024, 512, 256, 128, 64, hop n_fft/4,
   Hann): spectral convergence + mean |log(|X| + 1e-5) - log(|Y| + 1e-5)|, averaged over the
   resolutions, then over phrases. Goal: the model at least 25% below the baseline.
+- Above 8 kHz (32 kHz data only): per STFT frame (n_fft 1024, hop 256) the level of everything
+  from 8 kHz up, in dB (floored at -100 dB), output against render, mean absolute difference over
+  the frames where the render is above -70 dB; and the share of the render's and the output's
+  power that lies there. A model learnt at 16 kHz has nothing there (its error is the render's
+  level above the floor).
 - Pitch error: the output re-tracked by CausalTracker vs the input f0, in cents, on frames where
   both the input and the output are confident (>= 0.5); also the share of confident input frames
   whose output is confident. Goal: median < 20 cents.
@@ -113,9 +119,9 @@ class Baseline:
 
     N_FFT = 1024
 
-    def __init__(self, model: Model, audio, f0, conf, instrument, hop: int, max_frames: int = 6000, seed: int = 0) -> None:
-        sr, h = model.sample_rate, model.harmonics
-        edges = np.array(model.band_edges)
+    def __init__(self, sr: int, h: int, band_edges, audio, f0, conf, instrument, hop: int, max_frames: int = 6000, seed: int = 0) -> None:
+        edges = np.array(band_edges)
+        self.harmonics, self.band_edges = h, tuple(band_edges)
         freqs = np.fft.rfftfreq(self.N_FFT, 1 / sr)
         window = np.hanning(self.N_FFT + 1)[:-1]
         rng = np.random.default_rng(seed)
@@ -162,15 +168,30 @@ def retrack(audio: np.ndarray, sr: int, hop: int):
     return CausalTracker(sr, hop).push(audio)
 
 
+def high_band(out: np.ndarray, target: np.ndarray, sr: int, above_hz: float = 8000.0) -> dict:
+    """Level above `above_hz`, output against render: mean |dB difference| over the render's active frames, and each
+    one's share of power there."""
+    n_fft = 1024
+    high = np.fft.rfftfreq(n_fft, 1 / sr) >= above_hz
+    po, pt = stft_mag(out, n_fft) ** 2, stft_mag(target, n_fft) ** 2
+    active = 10 * np.log10(pt.sum(axis=1) / n_fft + 1e-12) > -70
+    level = lambda p: 10 * np.log10(np.maximum(p[:, high].sum(axis=1) / n_fft, 1e-10))
+    return {"db_error": float(np.mean(np.abs(level(po) - level(pt))[active])) if active.any() else float("nan"),
+            "share_out": float(po[:, high].sum() / max(po.sum(), 1e-20)), "share_render": float(pt[:, high].sum() / max(pt.sum(), 1e-20))}
+
+
 def quality(model: Model, data: dict, quick: bool) -> dict:
-    sr = model.sample_rate
+    from liveengine.training.voices_config import band_edges  # the baseline's bands cover the data's whole range
+
+    sr = int(data["sample_rate"])
     hop = sr // model.frame_rate
     names = [str(n) for n in data["names"]]
     split = data["split"]
     audio = data["audio"].astype(np.float32) / 32767
     train = split == "train"
-    baseline = Baseline(model, audio[train], data["f0_hz"][train], data["confidence"][train], data["instrument"][train], hop,
-                        max_frames=800 if quick else 6000)
+    baseline = Baseline(sr, model.harmonics, band_edges(sr), audio[train], data["f0_hz"][train], data["confidence"][train],
+                        data["instrument"][train], hop, max_frames=800 if quick else 6000)
+    base_synth = HarmonicNoiseSynth(sr, hop, baseline.harmonics, baseline.band_edges)
     held = np.flatnonzero(split == "heldout")
     if quick:
         held = held[::3]
@@ -181,7 +202,8 @@ def quality(model: Model, data: dict, quick: bool) -> dict:
         amp, harm, noise, _ = model.controls(f0, loud, model.points[names[inst]])
         out = model.synth(sr).render(f0, amp, harm, noise)
         b_amp, b_harm, b_noise = baseline.controls(inst, f0.astype(np.float64), loud.astype(np.float64))
-        base = model.synth(sr).render(f0, b_amp, b_harm, b_noise)
+        base_synth.reset()
+        base = base_synth.render(f0, b_amp, b_harm, b_noise)
         target = audio[p]
         of0, oloud, oconf = retrack(out, sr, hop)
         both = (conf >= 0.5) & (oconf >= 0.5)
@@ -190,7 +212,8 @@ def quality(model: Model, data: dict, quick: bool) -> dict:
         rows.append({"phrase": f"{names[inst]}-{p}", "instrument": names[inst],
                      "model": spectral_distance(out, target), "baseline": spectral_distance(base, target),
                      "cents": cents, "voiced_kept": float(both.sum() / max(1, (conf >= 0.5).sum())),
-                     "loud_in": loud[active], "loud_out": oloud[active]})
+                     "loud_in": loud[active], "loud_out": oloud[active],
+                     "high": high_band(out, target, sr) if sr > 16000 else None})
     per_instrument = {}
     for name in names:
         r = [x for x in rows if x["instrument"] == name]
@@ -206,7 +229,10 @@ def quality(model: Model, data: dict, quick: bool) -> dict:
     b = float(np.mean([x["baseline"] for x in rows]))
     cents = np.concatenate([x["cents"] for x in rows])
     r = float(np.corrcoef(np.concatenate([x["loud_in"] for x in rows]), np.concatenate([x["loud_out"] for x in rows]))[0, 1])
-    return {"held_out_phrases": len(rows), "spectral_distance": {"model": round(m, 4), "baseline": round(b, 4), "reduction": round(1 - m / b, 3),
+    high = {}
+    if sr > 16000:
+        high = {"above_8khz": {k: round(float(np.mean([x["high"][k] for x in rows])), 4) for k in ("db_error", "share_out", "share_render")}}
+    return {"held_out_phrases": len(rows), "sample_rate": sr, **high, "spectral_distance": {"model": round(m, 4), "baseline": round(b, 4), "reduction": round(1 - m / b, 3),
                                                                 "goal_reduction": 0.25},
             "pitch": {"median_cents": round(float(np.nanmedian(cents)), 2), "p90_cents": round(float(np.nanpercentile(cents, 90)), 2),
                       "confident_frames_kept": round(float(np.mean([x["voiced_kept"] for x in rows])), 3), "goal_median_cents": 20},
