@@ -406,7 +406,7 @@ class StreamProducer:
             audio = audio[drop:]
         elif behind > 0:
             self.padded += behind
-            self._write(np.zeros(behind, np.float32))
+            self._write(np.zeros(behind, np.float32), follows=False)  # the audio written next follows it, not the synth
             self._follow = np.zeros(TRIM_FADE, np.float32)
         if not len(audio):
             return 0
@@ -418,8 +418,9 @@ class StreamProducer:
             self._follow = None
         return self._write(audio)
 
-    def _write(self, audio: np.ndarray) -> int:
-        taken = self.writer.write(audio.astype(np.float32, copy=False), self._continuation())
+    def _write(self, audio: np.ndarray, follows: bool = True) -> int:
+        """Write to the stream ring; `follows`: the synth's continuation follows `audio` (rt/stream.py fades over it)."""
+        taken = self.writer.write(audio.astype(np.float32, copy=False), self._continuation() if follows else None)
         self.ring_full += len(audio) - taken
         return taken
 
