@@ -63,10 +63,18 @@ GRID_VELOCITY = 0.01  # the load's pad hits: velocity^1.6 x a drum's peak stays 
 PEERS = {"DDSP-VST (v1.1, published)": 64.0, "nn~ 2048-sample buffer at 48 kHz": 2048 / 48, "nn~ 4096-sample buffer at 48 kHz": 4096 / 48}
 
 
+def voice_patch_model() -> str:
+    """The stream model patches/voice.toml plays: the one measured."""
+    import tomllib
+
+    return tomllib.loads((ROOT / "patches" / "voice.toml").read_text())["stream"]["model"]
+
+
 def model_folder(scratch: Path) -> tuple[Path, str]:
-    shipped = ROOT / "models_onnx" / "voices"
+    name = voice_patch_model()
+    shipped = ROOT / "models_onnx" / name
     if (shipped / "decoder.onnx").is_file():
-        return shipped, "models_onnx/voices"
+        return shipped, f"models_onnx/{name}"
     from liveengine.testing.models import build_stream_model, stream_metadata
 
     meta = stream_metadata(harmonics=64, noise_bands=16, state_size=192, sample_rate=16000,

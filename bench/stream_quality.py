@@ -340,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compute-only", action="store_true",
                         help="only the compute figures (no data set needed): back to back and one frame a 2.67 ms period; "
                              "replaces `compute` and `compute_live_pace` in the results, dated `compute_date`")
+    parser.add_argument("--quality-only", action="store_true",
+                        help="only the held-out quality (no compute, sweep or long run): to compare another model on the same data")
     args = parser.parse_args(argv)
     model = Model(args.model)
     if args.compute_only:
@@ -350,8 +352,15 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({k: results[k] for k in ("compute", "compute_live_pace")}, indent=1))
         return 0
     data = dict(np.load(args.data / "phrases.npz"))
+    if args.quality_only:
+        results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "model": model.meta.get("description", ""),
+                   "data": args.data.name, "quality": quality(model, data, args.quick)}
+        args.out.write_text(json.dumps(results, indent=1) + "\n")
+        print(json.dumps(results["quality"], indent=1))
+        return 0
     results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                "machine": f"{platform.machine()}, Python {platform.python_version()}", "model": model.meta.get("description", ""),
+               "data": args.data.name,
                "quality": quality(model, data, args.quick),
                "compute": compute(model, 1000 if args.quick else 4000),
                "compute_live_pace": compute(model, 1000 if args.quick else 4000, gap_seconds=128 / 48000),

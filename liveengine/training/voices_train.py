@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=0, help="stop after this many steps of this run (0: by time)")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--frames", type=int, default=200, help="frames per crop (200 = 1 s)")
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr", type=float, default=None, help="Adam's learning rate (default 1e-3; resuming: the checkpoint's)")
     parser.add_argument("--save-every", type=float, default=180.0, help="seconds between checkpoints")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
@@ -88,11 +88,15 @@ def main(argv: list[str] | None = None) -> None:
     model = StreamVoice(VoiceConfig.for_rate(data.sample_rate))  # the data's rate sets the model's (voices_config.RATES)
     synth = TorchSynth.for_config(model.cfg)
     mrstft = MultiResolutionSTFTLoss(RESOLUTIONS)
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr if args.lr is not None else 1e-3)
     state = {"step": 0, "seconds": 0.0, "log": [], "machine": platform.processor() or platform.machine()}
     if args.resume and args.checkpoint.exists():
         state = load(args.checkpoint, model, optimizer)
-        print(f"resumed at step {state['step']}, {state['seconds'] / 60:.1f} min trained", flush=True)
+        for group in optimizer.param_groups:  # the checkpoint's learning rate, unless this run names one
+            group["lr"] = args.lr if args.lr is not None else group["lr"]
+        state.setdefault("lr_from_step", [])
+        state["lr_from_step"].append([state["step"], optimizer.param_groups[0]["lr"]])
+        print(f"resumed at step {state['step']}, {state['seconds'] / 60:.1f} min trained, lr {optimizer.param_groups[0]['lr']:g}", flush=True)
     elif args.init_from:
         state["init_from"] = warm_start(model, args.init_from)
         print(f"warm start: {state['init_from']}", flush=True)
