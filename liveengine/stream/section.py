@@ -1,7 +1,7 @@
 """The patch's [stream] section: a streaming voice beside the grid.
 
     [stream]
-    model = "voices"         # a stream model folder (docs/model-contract.md, kind "stream"); "" = no stream
+    model = "voices2"        # a stream model folder (docs/model-contract.md, kind "stream"); "" = no stream
     input = "notes"          # notes: the pad voice (MIDI notes, /stream/note); audio: timbre transfer of the audio input
     instrument = ""          # where the voice starts in z: one of the model's points ("violin"), or "" for the pad's centre
     mix = 1.0                # audio input: the wet share (1 = the model only, 0 = the dry input)
@@ -14,7 +14,7 @@
     x_cc = -1                # CC numbers that move the pad's x and y (0..127 -> 0..1); -1: none
     y_cc = -1
     audio_port = ""          # native JACK: the port the server's input `in_1` is connected from ("" leaves it to you)
-    slack_blocks = 1         # extra blocks of lead (notes and audio; 0.25 is a quarter block), so a producer the machine holds up that long never fades
+    slack_blocks = 0.75      # extra blocks of lead (notes and audio; 0.25 is a quarter block), so a producer the machine holds up that long never fades
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ KEYS: dict[str, tuple[Any, str, Any]] = {
     "x_cc": (-1, "a CC number from 0 to 127, or -1", _integer(-1, 127)),
     "y_cc": (-1, "a CC number from 0 to 127, or -1", _integer(-1, 127)),
     "audio_port": ("", "a JACK port name such as 'system:capture_1', or ''", lambda v: isinstance(v, str)),
-    "slack_blocks": (1, "a number of blocks from 0 to 8 (0.25 is a quarter of one)", _number(0.0, 8.0)),
+    "slack_blocks": (0.75, "a number of blocks from 0 to 8 (0.25 is a quarter of one)", _number(0.0, 8.0)),
 }
 
 

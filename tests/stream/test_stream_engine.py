@@ -15,7 +15,7 @@ from liveengine.commands import make_command
 from liveengine.engine import Engine
 from liveengine.errors import LiveEngineError
 from liveengine.patch import load_patch
-from liveengine.stream.producer import margin_frames
+from liveengine.stream.producer import StreamSettings, margin_frames
 from liveengine.testing.models import build_audio_decoder, build_stream_model
 
 RATE, BLOCK = 48000, 128
@@ -52,7 +52,7 @@ def test_a_stream_note_plays_beside_the_grid_and_releases(tmp_path, voice):
         engine.submit(make_command("/pad", (0, 0, 0.5)))  # the grid plays on beside it
         held = backend.render(RATE // 4)[:, 0]
         onset = int(np.flatnonzero(np.abs(held) > 1e-3)[0])
-        assert onset <= margin_frames(BLOCK, 240, 1) + BLOCK  # the producer's margin (one block of slack by default) and a block
+        assert onset <= margin_frames(BLOCK, 240, StreamSettings().slack_blocks) + BLOCK  # the producer's margin (default slack) and a block
         engine.submit(make_command("/stream/xy", (0.9, 0.1)))
         engine.submit(make_command("/stream/off", ()))
         after = backend.render(RATE // 4)[:, 0]
