@@ -87,6 +87,7 @@ def _latencies(engine: Engine, capture: Capture, hits: int) -> tuple[np.ndarray,
     """
     capture.start()
     wait_frames(engine, 4 * PERIOD)
+    xruns = engine.status()["xruns"]
     before, after = [], []
     for i in range(hits):
         time.sleep(0.1)  # hits far apart: each is found alone
@@ -103,7 +104,14 @@ def _latencies(engine: Engine, capture: Capture, hits: int) -> tuple[np.ndarray,
     known = capture.placed(moments) & (np.array(after) - moments < 1e-3)
     audio, first_frame = capture.stop()
     found = onsets(audio[:, 0], min_gap=1200) + first_frame  # hits are >= 4800 frames apart, each 2400 long
-    assert len(found) == hits, (found, engine.status())
+    status = engine.status()
+    lost_periods = status["xruns"] - xruns
+    # Every hit is heard, except one that JACK dropped with the server's periods in a stall of this machine (once in 14
+    # runs on 12-03: 5 xruns, and the hits after it 58 ms late), counted as xruns. Hits lost with none: a failure.
+    assert len(found) == hits or 0 < hits - len(found) <= lost_periods, \
+        (f"{len(found)} of {hits} hits heard, {lost_periods} xruns, late commands {status['late_commands']}, gaps {np.diff(found)}")
+    if len(found) < hits:
+        pytest.skip(f"{hits - len(found)} hit lost with {lost_periods} periods JACK dropped (a stall of the machine): latency not measured")
     assert known.mean() >= 0.5, f"only {known.sum()} of {hits} arrivals known to the frame"
     return (found - arrivals)[known], (arrivals % PERIOD)[known]
 
