@@ -87,3 +87,24 @@ def test_play_without_an_audio_device_renders_what_was_asked_into_the_recording(
     audio, rate = sf.read(tmp_path / "liveengine-demo.wav", dtype="float32")
     assert len(audio) >= 10 * rate and np.max(np.abs(audio[8 * rate : 10 * rate])) > 0.1  # the demo's 8 s loop plays on
     assert np.max(np.abs(audio[-128:])) < 1e-3  # ...and the file ends when its last hit has decayed, not mid-hit
+
+
+def test_the_voice_patch_demo_plays_its_melody_on_the_shipped_voice(tmp_path):
+    """patches/voice.toml's [demo] (what play renders with no audio device): its stream notes, rendered alone through
+    the shipped voice model, come out at their pitches: violin A4, cello A2, flute C6."""
+    from liveengine.patch import load_patch
+    from liveengine.stream.tracker import CausalTracker
+
+    patch = load_patch(REPO / "patches" / "voice.toml")
+    score = patch.demo_score
+    voice_only = tmp_path / "voice.score"
+    voice_only.write_text("".join(line for line in score.read_text().splitlines(keepends=True) if "/pad" not in line))
+    out = tmp_path / "voice.wav"
+    done = subprocess.run([sys.executable, "-m", "liveengine", "render", str(REPO / "patches" / "voice.toml"), "--score", str(voice_only),
+                           "--out", str(out)], capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr
+    audio, rate = sf.read(out, dtype="float32")
+    f0 = CausalTracker(rate, rate // 200).push(audio.mean(axis=1))[0]
+    for seconds, hz in ((0.2, 440.0), (4.2, 110.0), (6.6, 1046.5)):
+        at = int(seconds * 200)
+        assert abs(1200 * np.log2(np.median(f0[at:at + 20]) / hz)) < 30, (seconds, hz, np.median(f0[at:at + 20]))
