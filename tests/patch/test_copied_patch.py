@@ -36,5 +36,5 @@ def test_every_error_in_a_patch_is_reported_at_once(tmp_path):
     line = lines[0]
     assert line.startswith("liveengine: mine.toml has 3 errors: (1) [audio] blocksize = 7 is not allowed; allowed: an integer from 32 to 1024; "), line
     assert "(2) [model] decoder = 'drumz': model 'drumz' not found" in line and "allowed: builtin:testsynth, drums" in line, line
-    assert "(3) [demo] score = 'groove.score' is neither a file next to the patch" in line and "nor a shipped score (default.score)" in line, line
+    assert "(3) [demo] score = 'groove.score' is neither a file next to the patch" in line and "nor a shipped score (default.score, voice.score)" in line, line
     assert line.endswith('Fix the name, or set score = "" for no demo.'), line

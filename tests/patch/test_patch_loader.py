@@ -271,7 +271,7 @@ def test_demo_score_missing(tmp_path):
     path, message = patch_error(tmp_path, '[demo]\nscore = "nope.score"\n')
     assert str(path) in message
     assert "[demo] score" in message and "'nope.score'" in message
-    assert "is neither a file next to the patch" in message and "nor a shipped score (default.score)" in message
+    assert "is neither a file next to the patch" in message and "nor a shipped score (default.score, voice.score)" in message
 
 
 def test_demo_score_next_to_the_patch(tmp_path):
