@@ -70,7 +70,7 @@ def scores(predicted: np.ndarray, truth: np.ndarray, names: list[str]) -> dict:
             "per_class": per_class}
 
 
-def model_rows(model: Path, audio: np.ndarray, classes: np.ndarray, train: np.ndarray, held: np.ndarray, kits: np.ndarray) -> dict:
+def model_rows(model: Path, audio: np.ndarray, classes: np.ndarray, train: np.ndarray, held: np.ndarray, kits: np.ndarray) -> tuple[dict, list[str]]:
     import onnxruntime as ort
 
     options = ort.SessionOptions()

@@ -65,9 +65,9 @@ PEERS = {"DDSP-VST (v1.1, published)": 64.0, "nn~ 2048-sample buffer at 48 kHz":
 
 def voice_patch_model() -> str:
     """The stream model patches/voice.toml plays: the one measured."""
-    import tomllib
+    from liveengine.patch import load_patch
 
-    return tomllib.loads((ROOT / "patches" / "voice.toml").read_text())["stream"]["model"]
+    return load_patch(ROOT / "patches" / "voice.toml").stream["model"]
 
 
 def model_folder(scratch: Path) -> tuple[Path, str]:

@@ -32,6 +32,11 @@ class VoiceConfig:
     hidden: int = 192
     band_edges_hz: tuple = BAND_EDGES_HZ  # checkpoints from before it was stored are 16 kHz ones
 
+    def __post_init__(self) -> None:
+        if self.n_bands != len(self.band_edges_hz) - 1 or self.hop != hop(self.sample_rate):
+            raise ValueError(f"voice config: {self.n_bands} noise bands and hop {self.hop} at {self.sample_rate} Hz do not fit "
+                             f"{len(self.band_edges_hz) - 1} bands and hop {hop(self.sample_rate)}; use VoiceConfig.for_rate")
+
     @classmethod
     def for_rate(cls, sample_rate: int) -> "VoiceConfig":
         edges = band_edges(sample_rate)

@@ -82,6 +82,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.init_from and not args.init_from.is_file():
+        parser.error(f"--init-from {args.init_from}: no such checkpoint file")
+    if args.init_from and args.resume and args.checkpoint.exists():
+        parser.error(f"--init-from and --resume: {args.checkpoint} exists, so --resume would continue it and ignore "
+                     f"--init-from; give one of them (or another --checkpoint)")
     torch.set_num_threads(args.threads)
 
     data = VoiceData(args.data, "train")
@@ -92,8 +97,9 @@ def main(argv: list[str] | None = None) -> None:
     state = {"step": 0, "seconds": 0.0, "log": [], "machine": platform.processor() or platform.machine()}
     if args.resume and args.checkpoint.exists():
         state = load(args.checkpoint, model, optimizer)
-        for group in optimizer.param_groups:  # the checkpoint's learning rate, unless this run names one
-            group["lr"] = args.lr if args.lr is not None else group["lr"]
+        if args.lr is not None:  # else the checkpoint's learning rate
+            for group in optimizer.param_groups:
+                group["lr"] = args.lr
         state.setdefault("lr_from_step", [])
         state["lr_from_step"].append([state["step"], optimizer.param_groups[0]["lr"]])
         print(f"resumed at step {state['step']}, {state['seconds'] / 60:.1f} min trained, lr {optimizer.param_groups[0]['lr']:g}", flush=True)

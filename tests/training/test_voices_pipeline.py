@@ -68,3 +68,18 @@ def test_phrases_are_monophonic_and_in_range():
                 sounding = None
         assert notes >= 8 and sounding is None
         assert {m.type for _, m in events} >= {"pitchwheel", "control_change"}
+
+
+def test_the_trainer_refuses_a_missing_warm_start_and_a_warm_start_it_would_ignore(tmp_path, capsys):
+    from liveengine.training.voices_train import main
+
+    with pytest.raises(SystemExit):
+        main(["--data", str(tmp_path), "--init-from", str(tmp_path / "nope.pt")])
+    assert "no such checkpoint file" in capsys.readouterr().err
+    (tmp_path / "old.pt").write_bytes(b"x")
+    (tmp_path / "run.pt").write_bytes(b"x")
+    with pytest.raises(SystemExit):
+        main(["--data", str(tmp_path), "--init-from", str(tmp_path / "old.pt"), "--resume", "--checkpoint", str(tmp_path / "run.pt")])
+    assert "would continue it and ignore --init-from" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="use VoiceConfig.for_rate"):
+        VoiceConfig(sample_rate=32000)  # a 32 kHz model with the 16 kHz bands and hop
