@@ -111,7 +111,8 @@ def _latencies(engine: Engine, capture: Capture, hits: int) -> tuple[np.ndarray,
     assert len(found) == hits or 0 < hits - len(found) <= lost_periods, \
         (f"{len(found)} of {hits} hits heard, {lost_periods} xruns, late commands {status['late_commands']}, gaps {np.diff(found)}")
     if len(found) < hits:
-        pytest.skip(f"{hits - len(found)} hit lost with {lost_periods} periods JACK dropped (a stall of the machine): latency not measured")
+        pytest.skip(f"{hits - len(found)} hit lost with {lost_periods} periods JACK dropped (a stall of the machine): latency not "
+                    f"measured; gaps between the hits heard {np.diff(found).tolist()}, late commands {status['late_commands']}")
     assert known.mean() >= 0.5, f"only {known.sum()} of {hits} arrivals known to the frame"
     return (found - arrivals)[known], (arrivals % PERIOD)[known]
 
