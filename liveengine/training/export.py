@@ -106,6 +106,23 @@ def refit_classifier(model: DrumVAE, audio: np.ndarray, classes: np.ndarray, ste
     return {"sounds": int(len(y)), "steps": steps, "training_accuracy": round(accuracy, 4), "per_class": counts.tolist()}
 
 
+def plane_of(folder: Path, latent_dim: int) -> dict:
+    """The pad plane a model folder's decoder metadata declares, for a model of `latent_dim` (ValueError otherwise)."""
+    import onnx
+
+    path = folder / "decoder.onnx"
+    if not path.exists():
+        raise ValueError(f"--plane-from {folder}: no decoder.onnx there; give a model folder")
+    meta = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+    try:
+        plane = {k: np.asarray(json.loads(meta[f"liveengine.latent.{k}"]), np.float64) for k in ("mean", "axes", "spreads")}
+    except KeyError as missing:
+        raise ValueError(f"--plane-from {folder}: its decoder metadata has no {missing.args[0]}; give a model folder with a pad plane") from None
+    if plane["mean"].shape != (latent_dim,):
+        raise ValueError(f"--plane-from {folder}: its plane is {plane['mean'].shape[0]}-d, this model's latent is {latent_dim}-d")
+    return {**plane, "plane": f"plane of {folder.name}"}
+
+
 def metadata(model: DrumVAE, stats: dict | None, description: str, name: str = "drums", classifier: bool = True) -> dict[str, str]:
     cfg = model.cfg
     meta = {"contract": "1", "kind": "oneshot", "sample_rate": str(cfg.sample_rate), "latent_dim": str(cfg.latent_dim),
@@ -153,6 +170,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--refit-classifier", action="store_true",
                         help="train the class head afresh, class-balanced, on the frozen encoder's posteriors of the augmented training sounds")
     parser.add_argument("--name", default="drums", help="the model's name in its metadata")
+    parser.add_argument("--plane-from", type=Path, default=None,
+                        help="a model folder whose pad plane (latent.mean, axes, spreads) to keep: a model with the same decoder "
+                             "(reencode.py) then lays out the same grid")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     model = DrumVAE(config_from(args.checkpoint))
@@ -165,8 +185,15 @@ def main(argv: list[str] | None = None) -> None:
         refit = refit_classifier(model, aug["audio"].astype(np.float32) / 32767.0, aug["classes"].astype(np.int64))
         print(f"class head refitted: {refit}")
     stats = latent_statistics(model, sounds["audio"][train].astype(np.float32) / 32767.0, sounds["classes"][train])
+    if args.plane_from is not None:
+        try:
+            stats.update(plane_of(args.plane_from, model.cfg.latent_dim))
+        except ValueError as error:
+            raise SystemExit(str(error)) from None
     start = state.get("init_from")
     warm = f"warm-started from {start['checkpoint']} ({start['step']} steps, {start['minutes']:.0f} min), then " if start else ""
+    if "reencode" in state:
+        warm = f"the decoder and class head of {state['reencode']['from']}, with a new 2-D encoder "
     description = (f"Drum VAE (STFT decoder, {model.cfg.latent_dim}-d latent{', noise head' if model.cfg.noise_phase else ''}) {warm}trained {state['step']} steps "
                    f"({state['train_seconds'] / 60:.0f} min, CPU) on sonic-pi-samples, fluid-soundfont-gm and CC0/CC-BY hydrogen kits"
                    f"{'; class head refitted class-balanced' if args.refit_classifier else ''}.")
@@ -174,7 +201,7 @@ def main(argv: list[str] | None = None) -> None:
     if (args.data / "manifest.csv").exists():
         shutil.copyfile(args.data / "manifest.csv", args.out / "dataset.csv")
     np.save(args.data / "train_encodings.npy", stats["encodings"])
-    print(f"exported {args.out} from step {state['step']}; plane through the {stats['plane']}; latent spreads {np.round(stats['spreads'], 3).tolist()}")
+    print(f"exported {args.out} from step {state['step']}; pad plane: {stats['plane']}; latent spreads {np.round(stats['spreads'], 3).tolist()}")
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ class Config:
     dec_channels: tuple = (64, 128, 96, 64)
     enc_channels: int = 128
     noise_phase: bool = False  # the decoder may blend a fixed random phase into each bin and frame (a noise head)
+    encoder: str = "mel1d"  # "mel1d": Encoder; "mel2d": Encoder2D (a second encoder for a trained decoder, reencode.py)
     classes: tuple = ("kick", "snare", "clap", "hat_closed", "hat_open", "tom", "cymbal", "perc")
 
     @property
@@ -125,6 +126,45 @@ class Encoder(nn.Module):
         return mean, torch.clamp(logvar, -12.0, 4.0)
 
 
+class Encoder2D(nn.Module):
+    """audio -> (mean, logvar) through 2-D convolutions over the log-mel picture, for the same decoder.
+
+    The 1-D encoder's first layer has a weight per mel band and its head one per frame, so it learns the training kits'
+    exact spectra and positions: on held-out kits its `z` classes 52 % of the sounds right. Here 3x3 kernels see
+    every band and frame alike, the level is taken out (the picture's maximum is 0 dB), and the head sees the
+    channels pooled over the whole picture (mean and maximum) beside a coarse time course (each of the last map's
+    frames averaged over frequency), which keeps the decay that `z` must carry."""
+
+    CHANNELS = (24, 48, 64, 96)
+
+    def __init__(self, cfg: Config) -> None:
+        super().__init__()
+        self.features = Features(cfg)
+        self.latent_dim = cfg.latent_dim
+        widths = (1, *self.CHANNELS)
+        self.convs = nn.ModuleList([nn.Conv2d(widths[i], widths[i + 1], 3, padding=1) for i in range(len(self.CHANNELS))])
+        self.norms = nn.ModuleList([nn.BatchNorm2d(c) for c in self.CHANNELS])
+        frames = cfg.frames
+        for _ in self.CHANNELS:
+            frames //= 2
+        self.frames = frames
+        c = self.CHANNELS[-1]
+        self.head = nn.Sequential(nn.Linear(2 * c + c * frames, 256), nn.LeakyReLU(0.2), nn.Linear(256, 2 * cfg.latent_dim))
+
+    def forward(self, audio: torch.Tensor):
+        picture = self.features(audio)
+        h = (picture - picture.amax(dim=(1, 2), keepdim=True)).unsqueeze(1)
+        for conv, norm in zip(self.convs, self.norms):
+            h = F.max_pool2d(F.leaky_relu(norm(conv(h)), 0.2), 2)
+        course = h.mean(dim=2)[:, :, :self.frames].flatten(1)
+        out = self.head(torch.cat([h.mean(dim=(2, 3)), h.amax(dim=(2, 3)), course], dim=1))
+        mean, logvar = out[:, :self.latent_dim], out[:, self.latent_dim:]
+        return mean, torch.clamp(logvar, -12.0, 4.0)
+
+
+ENCODERS = {"mel1d": Encoder, "mel2d": Encoder2D}
+
+
 class Decoder(nn.Module):
     def __init__(self, cfg: Config) -> None:
         super().__init__()
@@ -184,7 +224,9 @@ class DrumVAE(nn.Module):
     def __init__(self, cfg: Config) -> None:
         super().__init__()
         self.cfg = cfg
-        self.encoder = Encoder(cfg)
+        if cfg.encoder not in ENCODERS:
+            raise ValueError(f"encoder {cfg.encoder!r} is not one of {', '.join(ENCODERS)}")
+        self.encoder = ENCODERS[cfg.encoder](cfg)
         self.decoder = Decoder(cfg)
         self.classifier = Classifier(cfg)
         self.register_buffer("window", torch.hann_window(cfg.n_fft), persistent=False)

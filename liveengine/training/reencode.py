@@ -1,0 +1,188 @@
+"""Train a new encoder for a trained drum model, its decoder and class head frozen (resumable).
+
+    python -m liveengine.training.reencode --from checkpoints/drums.pt --checkpoint checkpoints/drums4.pt --minutes 30
+
+The decoder and the class head are copied from `--from` and never change, so every pad of a grid
+(a point of `z`, decoded) sounds and is classed as with the old model. What changes is where a
+sound lands in `z` when it is encoded ("find similar", corners from your own sounds, the held-out
+figures): the new encoder (`Encoder2D`, model.Config.encoder "mel2d") is trained on the training
+sounds re-recorded on the fly (augment.kit_like), so that another kit's snare lands where the
+decoder plays a snare and the head says so.
+
+Two stages, by step:
+1. `--distill-steps` steps: the new encoder's mean and log-variance regress the old encoder's on
+   the same re-recorded sound, plus the head's cross-entropy (`--class-weight`). Cheap (no decoder).
+2. `--tune-steps` steps of the drum model's own loss (train.losses: multi-resolution STFT through the frozen decoder,
+   the decoder-magnitude term, `--beta` x KL) plus the same cross-entropy, the learning rate
+   falling to 0 by the end (the held-out figures moved by 6 % between checkpoints 1000 steps apart
+   at a constant rate).
+Held-out sounds are monitored only (48 fixed ones, as train.py does), never used to choose anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from liveengine.training.augment import kit_like
+from liveengine.training.model import DrumVAE, MultiResolutionSTFTLoss
+from liveengine.training.train import config_from, load, load_training_set, losses, save
+
+FROZEN = ("decoder", "classifier")
+
+
+def new_model(source: Path) -> tuple[DrumVAE, DrumVAE]:
+    """(student, teacher): the teacher is the `source` model; the student has its decoder and head and a new encoder."""
+    if not source.exists():
+        raise SystemExit(f"--from {source}: no such checkpoint; give a trained drum model's checkpoint (e.g. checkpoints/drums.pt)")
+    teacher = DrumVAE(config_from(source))
+    load(source, teacher, None)
+    teacher.eval()  # its encoder's batch norm uses the learnt statistics
+    student = DrumVAE(replace(teacher.cfg, encoder="mel2d"))
+    for part in FROZEN:
+        getattr(student, part).load_state_dict(getattr(teacher, part).state_dict())
+    return student, teacher
+
+
+def freeze(model: DrumVAE) -> None:
+    for part in FROZEN:
+        module = getattr(model, part)
+        module.eval()
+        for p in module.parameters():
+            p.requires_grad_(False)
+
+
+def distill_step(student: DrumVAE, teacher: DrumVAE, x: torch.Tensor, y: torch.Tensor, class_weight: float) -> tuple[torch.Tensor, dict]:
+    with torch.no_grad():
+        target_mean, target_logvar = teacher.encoder(x)
+    mean, logvar = student.encoder(x)
+    mse = F.mse_loss(mean, target_mean)
+    total = mse + 0.1 * F.mse_loss(logvar, target_logvar)
+    parts = {"mse": mse.item()}
+    labelled = y >= 0
+    if labelled.any():
+        logits = student.classifier(mean[labelled])
+        ce = F.cross_entropy(logits, y[labelled])
+        total = total + class_weight * ce
+        parts.update(ce=ce.item(), acc=float((logits.argmax(1) == y[labelled]).float().mean()))
+    return total, parts
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Train a new encoder for a trained drum model (decoder and class head frozen; resumable).")
+    parser.add_argument("--from", dest="source", type=Path, default=Path("checkpoints/drums.pt"),
+                        help="the trained model whose decoder and head are kept (and whose encoder stage 1 learns from)")
+    parser.add_argument("--checkpoint", type=Path, default=Path("checkpoints/drums4.pt"))
+    parser.add_argument("--data", type=Path, default=Path("training_data"))
+    parser.add_argument("--minutes", type=float, default=30.0, help="stop after this much training time in this run")
+    parser.add_argument("--max-steps", type=int, default=0, help="stop at this total step (0: no limit)")
+    parser.add_argument("--distill-steps", type=int, default=4000, help="steps of stage 1 (regress the old encoder)")
+    parser.add_argument("--tune-steps", type=int, default=8000,
+                        help="steps of stage 2, its learning rate falling from 0.3 x --lr to 0 along a half cosine; the run ends there")
+    parser.add_argument("--class-weight", type=float, default=1.0)
+    parser.add_argument("--class-power", type=float, default=1.0,
+                        help="each class's draws are divided by its share to this power (1: every class equally often, for the goal of no class under 40%%)")
+    parser.add_argument("--beta", type=float, default=0.005, help="KL weight in stage 2")
+    parser.add_argument("--lr", type=float, default=1e-3, help="stage 1's; stage 2 uses 0.3 x this")
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--save-every", type=float, default=180.0, help="seconds")
+    parser.add_argument("--log-every", type=int, default=200)
+    args = parser.parse_args(argv)
+    if args.minutes <= 0 or args.distill_steps < 0 or args.tune_steps < 0 or args.batch < 2:
+        raise SystemExit("--minutes must be above 0, --distill-steps and --tune-steps 0 or more, --batch 2 or more")
+    end = args.distill_steps + args.tune_steps
+    if args.max_steps:
+        end = min(end, args.max_steps)
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    student, teacher = new_model(args.source)
+    freeze(student)
+    optimizer = torch.optim.Adam(student.encoder.parameters(), lr=args.lr)
+    state = {"step": 0, "train_seconds": 0.0, "history": [], "threads": args.threads,
+             "reencode": {"from": args.source.name, "distill_steps": args.distill_steps, "class_weight": args.class_weight,
+                          "beta": args.beta, "tune_steps": args.tune_steps, "class_power": args.class_power, "augmentation": "augment.kit_like"}}
+    if args.checkpoint.exists():
+        state = load(args.checkpoint, student, optimizer)
+        if state.get("reencode", {}).get("from") != args.source.name:
+            raise SystemExit(f"{args.checkpoint} was not trained by reencode from {args.source.name}; give its --from or a new --checkpoint")
+        freeze(student)
+        print(f"resumed from {args.checkpoint} at step {state['step']} ({state['train_seconds'] / 60:.1f} min trained)", flush=True)
+
+    audio, classes, weights, heldout = load_training_set(args.data, args.class_power)
+    if audio.shape[1] != student.cfg.length:
+        raise SystemExit(f"{args.data} holds sounds of {audio.shape[1]} samples; the model's window is {student.cfg.length}")
+    rng = np.random.default_rng(args.seed + state["step"])
+    mrstft = MultiResolutionSTFTLoss()
+    val = torch.from_numpy(heldout[np.random.default_rng(1).choice(len(heldout), min(48, len(heldout)), replace=False)])
+    stop: list[bool] = []
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.append(True))  # `kill PID`: finish the step, save, exit
+    start = last_save = time.monotonic()
+    running: dict[str, float] = {}
+    student.encoder.train()
+    while not stop and time.monotonic() - start < args.minutes * 60 and state["step"] < end:
+        stage = 1 if state["step"] < args.distill_steps else 2
+        for group in optimizer.param_groups:
+            group["lr"] = args.lr if stage == 1 else tune_rate(args.lr, state["step"] - args.distill_steps, args.tune_steps)
+        idx = rng.choice(len(audio), args.batch, p=weights)
+        x = kit_like(torch.from_numpy(audio[idx]), rng)
+        if rng.random() < 0.5:
+            x = -x
+        y = torch.from_numpy(classes[idx])
+        step_start = time.monotonic()
+        if stage == 1:
+            total, parts = distill_step(student, teacher, x, y, args.class_weight)
+        else:
+            total, parts = losses(student, mrstft, x, y, args.beta, class_weight=args.class_weight)
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        torch.nn.utils.clip_grad_norm_(student.encoder.parameters(), 5.0)
+        optimizer.step()
+        state["train_seconds"] += time.monotonic() - step_start
+        state["step"] += 1
+        for k, v in parts.items():
+            running[k] = running.get(k, 0.0) + v
+        running["n"] = running.get("n", 0) + 1
+        if state["step"] % args.log_every == 0:
+            n = running.pop("n")
+            print(f"step {state['step']} stage {stage} ({state['train_seconds'] / 60:.1f} min) "
+                  + " ".join(f"{k} {v / n:.4f}" for k, v in running.items()), flush=True)
+            running = {}
+        if time.monotonic() - last_save > args.save_every:
+            monitor(student, mrstft, val, state)
+            save(args.checkpoint, student, optimizer, state)
+            last_save = time.monotonic()
+    signal.signal(signal.SIGTERM, previous)
+    monitor(student, mrstft, val, state)
+    save(args.checkpoint, student, optimizer, state)
+    print(f"done: step {state['step']}, {state['train_seconds'] / 60:.1f} min trained; saved {args.checkpoint}", flush=True)
+
+
+def tune_rate(lr: float, step: int, steps: int) -> float:
+    """Stage 2's learning rate at its `step` of `steps`: 0.3 x lr falling to 0 along a half cosine, so the last weights
+    (the model) are not one noisy step of many."""
+    return 0.3 * lr * 0.5 * (1.0 + np.cos(np.pi * min(1.0, step / max(steps, 1))))
+
+
+def monitor(model: DrumVAE, mrstft: MultiResolutionSTFTLoss, val: torch.Tensor, state: dict) -> None:
+    """Held-out reconstruction of the fixed monitoring sounds, into the history (reported, never used to choose)."""
+    model.encoder.eval()
+    with torch.no_grad():
+        _, parts = losses(model, mrstft, val, None, 0.0, sample=False)
+    model.encoder.train()
+    state["history"].append({"step": state["step"], "minutes": round(state["train_seconds"] / 60, 2),
+                             "heldout_sc": round(parts["sc"], 4), "heldout_logmag": round(parts["logmag"], 4)})
+    print(f"step {state['step']}: held-out sc {parts['sc']:.4f} logmag {parts['logmag']:.4f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""The kit-like augmentation (liveengine/training/augment.py): each effect does what its docstring says.
+
+Needs the `train` extra (PyTorch); the normal suite skips it without."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from liveengine.training import augment  # noqa: E402
+
+SR = 44100
+N = SR
+
+
+def _burst(count: int = 4) -> torch.Tensor:
+    """Short noise bursts (20 ms decay) followed by digital silence: a room or a noise floor shows in the silence."""
+    rng = np.random.default_rng(3)
+    t = np.arange(N) / SR
+    x = rng.standard_normal((count, N)) * np.exp(-t / 0.02)
+    x[:, int(0.06 * SR):] = 0.0
+    return torch.from_numpy((x / np.abs(x).max(1, keepdims=True)).astype(np.float32))
+
+
+def _only(monkeypatch, effect: str) -> None:
+    for name in ("P_EQ", "P_ROOM", "P_DRIVE", "P_NOISE", "P_DECAY"):
+        monkeypatch.setattr(augment, name, 1.0 if name == effect else 0.0)
+
+
+def _db(x: torch.Tensor) -> float:
+    return float(10 * torch.log10(torch.mean(x ** 2) + 1e-20))
+
+
+def test_a_batch_comes_back_the_same_shape_finite_and_peak_normalised_and_a_seed_repeats_it():
+    x = _burst(8)
+    y = augment.kit_like(x, np.random.default_rng(0))
+    assert y.shape == x.shape and bool(torch.isfinite(y).all())
+    assert torch.allclose(y.abs().amax(1), torch.ones(8), atol=1e-5)
+    assert torch.equal(y, augment.kit_like(x, np.random.default_rng(0)))
+    assert not torch.equal(y, augment.kit_like(x, np.random.default_rng(1)))
+
+
+def test_nothing_drawn_leaves_the_sound_as_it_was(monkeypatch):
+    _only(monkeypatch, "none")
+    x = _burst()
+    assert torch.allclose(augment.kit_like(x, np.random.default_rng(0)), x, atol=1e-5)
+
+
+def test_a_room_fills_the_silence_after_the_sound_with_a_decaying_tail(monkeypatch):
+    _only(monkeypatch, "P_ROOM")
+    y = augment.kit_like(_burst(), np.random.default_rng(0))
+    for row in y:
+        early, late = row[int(0.06 * SR):int(0.11 * SR)], row[int(0.6 * SR):]  # just after the burst, and 0.5 s later
+        assert _db(early) > -60.0  # the tail is there (the dry sound is silent here)
+        assert _db(late) < _db(early) - 20.0  # and it decays (RT60 at most 0.6 s: 60 dB in 0.6 s)
+
+
+def test_eq_changes_the_spectrum_within_its_stated_bounds(monkeypatch):
+    _only(monkeypatch, "P_EQ")
+    x = _burst()
+    y = augment.kit_like(x, np.random.default_rng(0))
+    sx, sy = torch.fft.rfft(x).abs(), torch.fft.rfft(y).abs()
+    f = torch.fft.rfftfreq(N, 1 / SR)
+    band = (f > 50) & (f < 16000)
+    for a, b in zip(sx, sy):
+        ratio_db = 20 * torch.log10(b[band] / a[band])
+        ratio_db -= ratio_db.median()  # the peak normalisation moves every bin alike
+        assert float(ratio_db.abs().max()) > 1.0  # something changed
+        # at most a 4 dB/octave tilt over the 8.3 octaves from 50 Hz to 16 kHz plus a 9 dB bell, either way
+        assert float(ratio_db.max() - ratio_db.min()) < 4 * 8.4 + 2 * 9 + 1
+
+
+def test_drive_lowers_the_crest_factor_and_keeps_the_peak(monkeypatch):
+    _only(monkeypatch, "P_DRIVE")
+    x = _burst()
+    y = augment.kit_like(x, np.random.default_rng(0))
+    crest = lambda s: s.abs().amax(1) / s.pow(2).mean(1).sqrt()  # noqa: E731
+    assert bool((crest(y) < crest(x) * 0.95).all())
+
+
+def test_a_noise_floor_lies_45_to_70_db_below_the_peak(monkeypatch):
+    _only(monkeypatch, "P_NOISE")
+    y = augment.kit_like(_burst(8), np.random.default_rng(0))
+    for row in y:
+        assert -70.5 < _db(row[SR // 2:]) < -44.5
+
+
+def test_decay_changes_the_envelope_by_exp_kt_with_k_in_its_range(monkeypatch):
+    _only(monkeypatch, "P_DECAY")
+    t = torch.arange(N) / SR
+    x = torch.from_numpy(np.random.default_rng(1).standard_normal((8, N)).astype(np.float32)).clamp(-3, 3) / 3
+    y = augment.kit_like(x, np.random.default_rng(0))
+    for a, b in zip(x, y):
+        ratio = (b / torch.where(a.abs() > 0.05, a, torch.ones_like(a)))[a.abs() > 0.05]
+        k = np.polyfit(t[a.abs() > 0.05].numpy(), np.log(np.abs(ratio.numpy())), 1)[0]
+        assert -8.1 < k < 3.1
+
+
+def test_anything_but_a_batch_of_sounds_is_refused_in_one_sentence():
+    with pytest.raises(ValueError, match=r"batch of sounds \[batch, samples\]; got a tensor of shape \(44100,\)"):
+        augment.kit_like(torch.zeros(N), np.random.default_rng(0))

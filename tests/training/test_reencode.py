@@ -1,0 +1,104 @@
+"""A new encoder for a trained drum model (liveengine/training/reencode.py): the decoder and head stay as they were,
+both stages run and resume, and the export keeps the old model's pad plane.
+
+Needs the `train` extra (PyTorch); the normal suite skips it without."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnx")
+
+from test_train_smoke import _sounds, _write_data  # noqa: E402
+
+
+def _trained(tmp_path):
+    from liveengine.training import export, train
+
+    data = tmp_path / "data"
+    data.mkdir()
+    _write_data(data)
+    source = tmp_path / "drums.pt"
+    train.main(["--data", str(data), "--checkpoint", str(source), "--batch", "4", "--max-steps", "2", "--save-every", "0"])
+    export.main(["--checkpoint", str(source), "--data", str(data), "--out", str(tmp_path / "drums")])
+    return data, source
+
+
+def test_reencode_trains_both_stages_resumes_and_keeps_the_decoder_and_head(tmp_path, capsys):
+    from liveengine.training import reencode, train
+    from liveengine.training.model import DrumVAE, Encoder2D
+
+    data, source = _trained(tmp_path)
+    checkpoint = tmp_path / "drums4.pt"
+    common = ["--from", str(source), "--data", str(data), "--checkpoint", str(checkpoint), "--batch", "4",
+              "--distill-steps", "2", "--tune-steps", "5", "--log-every", "1", "--save-every", "0"]
+    reencode.main(common + ["--max-steps", "2"])  # stage 1 only
+    reencode.main(common + ["--max-steps", "4"])  # resumes at step 2: stage 2
+    log = capsys.readouterr().out
+    assert "step 2 stage 1" in log and "resumed from" in log and "step 3 stage 2" in log and "logmag" in log.split("step 3 stage 2")[1]
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)["state"]
+    assert state["step"] == 4 and state["reencode"]["from"] == "drums.pt" and state["history"][-1]["step"] == 4
+
+    old, new = DrumVAE(train.config_from(source)), DrumVAE(train.config_from(checkpoint))
+    train.load(source, old, None)
+    train.load(checkpoint, new, None)
+    assert new.cfg.encoder == "mel2d" and isinstance(new.encoder, Encoder2D)
+    for part in ("decoder", "classifier"):
+        for (name, a), b in zip(getattr(old, part).state_dict().items(), getattr(new, part).state_dict().values()):
+            assert torch.equal(a, b), f"{part}.{name} changed"
+    sounds = torch.from_numpy(_sounds(2, 7)[0])
+    with torch.no_grad():
+        assert not torch.allclose(old.eval().encoder(sounds)[0], new.eval().encoder(sounds)[0])
+
+
+def test_a_resume_from_another_model_and_a_missing_source_are_refused(tmp_path):
+    from liveengine.training import reencode
+
+    data, source = _trained(tmp_path)
+    checkpoint = tmp_path / "drums4.pt"
+    reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(checkpoint), "--batch", "4", "--max-steps", "1"])
+    other = tmp_path / "other.pt"
+    other.write_bytes(source.read_bytes())
+    with pytest.raises(SystemExit, match="was not trained by reencode from other.pt"):
+        reencode.main(["--from", str(other), "--data", str(data), "--checkpoint", str(checkpoint), "--max-steps", "2"])
+    with pytest.raises(SystemExit, match="no such checkpoint"):
+        reencode.main(["--from", str(tmp_path / "none.pt"), "--data", str(data), "--checkpoint", str(tmp_path / "x.pt")])
+
+
+def test_the_export_keeps_the_source_plane_and_the_onnx_encoder_matches_torch(tmp_path):
+    from liveengine.decoders.registry import load_decoder
+    from liveengine.training import export, reencode, train
+    from liveengine.training.model import DrumVAE
+
+    data, source = _trained(tmp_path)
+    checkpoint = tmp_path / "drums4.pt"
+    reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(checkpoint), "--batch", "4",
+                   "--distill-steps", "1", "--max-steps", "2"])
+    out = tmp_path / "drums4"
+    export.main(["--checkpoint", str(checkpoint), "--data", str(data), "--out", str(out), "--name", "drums4",
+                 "--plane-from", str(tmp_path / "drums")])
+    old, new = load_decoder(str(tmp_path / "drums")).info, load_decoder(str(out)).info
+    assert new.name == "drums4"
+    assert np.allclose(new.latent_mean, old.latent_mean) and np.allclose(new.latent_axes, old.latent_axes)
+    assert np.allclose(new.latent_spreads, old.latent_spreads)
+
+    decoder = load_decoder(str(out))
+    model = DrumVAE(train.config_from(checkpoint))
+    train.load(checkpoint, model, None)
+    sounds = _sounds(3, 8)[0]
+    with torch.no_grad():
+        mean = model.eval().encoder(torch.from_numpy(sounds))[0].numpy()
+    assert np.allclose(decoder.encoder.run(None, {"audio": sounds})[0], mean, atol=1e-4)
+
+    with pytest.raises(SystemExit, match="no decoder.onnx there"):
+        export.main(["--checkpoint", str(checkpoint), "--data", str(data), "--out", str(tmp_path / "x"), "--plane-from", str(tmp_path)])
+
+
+def test_stage_two_rate_falls_from_three_tenths_to_zero():
+    from liveengine.training.reencode import tune_rate
+
+    assert tune_rate(1e-3, 0, 100) == pytest.approx(3e-4)
+    assert tune_rate(1e-3, 50, 100) == pytest.approx(1.5e-4)
+    assert tune_rate(1e-3, 100, 100) == pytest.approx(0.0, abs=1e-12) and tune_rate(1e-3, 200, 100) == pytest.approx(0.0, abs=1e-12)
