@@ -250,7 +250,7 @@ def model_window(model: Path) -> int:
 
 
 def model_figures(model: Path, audio: np.ndarray, classes: np.ndarray, held: np.ndarray, train: np.ndarray, quick: bool,
-                  suffix: str = "", longer: dict[int, np.ndarray] | None = None) -> tuple[dict, np.ndarray]:
+                  suffix: str = "", longer: dict[int, np.ndarray] | None = None, files: np.ndarray | None = None) -> tuple[dict, np.ndarray]:
     """One model's figures on the held-out sounds (distances of its reconstructions, classifier, smoothness, the grid
     check, the pad walk's pictures and audio with `suffix` in their names, speed) and the reconstructions.
 
@@ -322,6 +322,10 @@ def model_figures(model: Path, audio: np.ndarray, classes: np.ndarray, held: np.
 
     # The grid check: how the default grid's pads end, on the raw decoder output.
     results["grid_check"] = grid_check.check_model(decoder)
+    if files is not None:  # the corners check: each held-out kit's kick, snare, closed hat and cymbal as corners
+        import corners_check
+
+        results["corners_check"] = corners_check.check_corners(decoder, audio, files, classes, held)
     if length == N:
         # Its price: the same reconstructions and grid with a release from 0.6 s at 100 dB/s (what meeting the grid goals
         # in a 1 s window would take), against the held-out sounds as they are.
@@ -379,7 +383,7 @@ def run(model: Path, data: Path, quick: bool, baseline: Path | None = None, othe
         held = held[np.random.default_rng(0).choice(len(held), 60, replace=False)]
     files = sounds["files"]
     longer = {length: window_data(data, length, files) for length in {model_window(m) for m in (model, *others)} if length != N}
-    main_figures = model_figures(model, audio, classes, held, train, quick, longer=longer)
+    main_figures = model_figures(model, audio, classes, held, train, quick, longer=longer, files=files)
     mean = main_figures.pop("_mean")
     results: dict = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, Python {platform.python_version()}",
                      "model": main_figures.pop("model"), "model_hash": main_figures.pop("model_hash"),
@@ -431,7 +435,7 @@ def run(model: Path, data: Path, quick: bool, baseline: Path | None = None, othe
                "cut": int(sum(e["cut"] for e, c in zip(endings, classes[held]) if c == k))} for k, name in enumerate(names)}
 
     for other in others:
-        figures = model_figures(other, audio, classes, held, train, quick, suffix=f"_{other.name}", longer=longer)
+        figures = model_figures(other, audio, classes, held, train, quick, suffix=f"_{other.name}", longer=longer, files=files)
         figures.pop("_mean")
         results.setdefault("other_models", {})[figures["model"]] = figures
         length = int(round(figures["window_s"] * SR))

@@ -663,6 +663,12 @@ def model_markdown(results: dict) -> list[str]:
     return lines + [speed] + models_side_by_side(m)
 
 
+def corners_text(r: dict) -> str:
+    """The corners check (bench/corners_check.py) in a table cell: corners that kept their class, and kits that pass."""
+    c = r.get("corners_check")
+    return f"{c['corners_kept']}/{c['corners']}, {c['kits_passing']}/{c['kits']}" if c else "n/a"
+
+
 def models_side_by_side(m: dict) -> list[str]:
     """The shipped drum model and each model measured beside it (model_quality.py --also), one row each, with the grid check."""
     if "grid_check" not in m:
@@ -671,14 +677,14 @@ def models_side_by_side(m: dict) -> list[str]:
     lines = ["", "Side by side (the drum model goals in the header; the grid check reads each pad of the default 8x8 grid, raw decoder output, "
                  "in the 100 ms before the data set's 50 ms fade: see bench/grid_check.py):", "",
              "| model | window | MR-STFT (<= 1.40) | MCD | classifier (>= 70%) | worst class (>= 40%) | worst smoothness line (<= 3) | "
-             "pads on a noise bed (0) | pads cut (0) | one sound (<= 3 ms) | 64 sounds (<= 150 ms) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "pads on a noise bed (0) | pads cut (0) | corners kept, kits passing (every kit) | one sound (<= 3 ms) | 64 sounds (<= 150 ms) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, q, r in rows:
         c, g, sp = r["classifier"], r["grid_check"], r["speed"]
         worst = c.get("worst_class")
         worst_text = f"{worst} {c['per_class_accuracy'][worst]:.0%}" if worst else "n/a"
         lines.append(f"| `{name}` | {r.get('window_s', 1.0):g} s | {q['mrstft']:.3f} | {q['mcd']:.2f} dB | {c['accuracy']:.1%} | {worst_text} | "
-                     f"{r['smoothness']['max_over_mean_step_worst']:.2f} | {g['noise_bed_pads']} | {g['cut_pads']} | "
+                     f"{r['smoothness']['max_over_mean_step_worst']:.2f} | {g['noise_bed_pads']} | {g['cut_pads']} | {corners_text(r)} | "
                      f"{sp['batch_1_ms']:.2f} ms | {sp['batch_64_ms']:.0f} ms |")
     lines.append("")
     data = m.get("grid_check_of_held_out_sounds")

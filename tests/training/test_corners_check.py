@@ -1,0 +1,46 @@
+"""bench/corners_check.py: each kit's first kick, snare, closed hat and cymbal become the corners, and a kit passes only
+when 3 corners keep their class and no class holds more than half the grid (the shipped drum model, real ONNX files)."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "bench"))
+
+import corners_check  # noqa: E402
+
+
+def test_the_first_sound_of_each_corner_class_is_chosen_and_a_kit_without_one_is_left_out():
+    names = ["kick", "snare", "clap", "hat_closed", "hat_open", "tom", "cymbal", "perc"]
+    files = np.array(["k/a/1", "k/a/2", "k/a/3", "k/a/4", "k/a/5", "k/b/1", "k/b/2", "k/b/3"])
+    classes = np.array([6, 0, 0, 1, 3, 0, 1, 3])  # kit b has no cymbal
+    assert corners_check.kit_corners(files, classes, names, np.arange(8)) == {"a": [1, 3, 4, 0]}
+
+
+def test_a_kit_of_distinct_drums_passes_and_a_kit_of_one_sound_fails():
+    from liveengine.decoders.onnx_decoder import OnnxDecoder
+
+    decoder = OnnxDecoder(REPO / "models_onnx" / "drums", threads=1)
+    names = list(decoder.classes)
+    # Sounds the model itself makes at latent points its head is sure of, one per corner class: re-encoded, each keeps
+    # its class (checked here, so that the test states its premise rather than assumes it).
+    rng = np.random.default_rng(0)
+    z = (np.asarray(decoder.info.latent_mean) + rng.normal(0, 1.5, (2000, decoder.latent_dim))).astype(np.float32)
+    p = decoder.classify(z)
+    picks = [int(np.argmax(np.where(p.argmax(1) == names.index(c), p.max(1), -1))) for c in corners_check.CORNER_CLASSES]
+    sounds = np.zeros((4, decoder.output_length), np.float32)
+    decoder.decode_into(z[picks], sounds)
+    assert [names[i] for i in decoder.classify(decoder.encode(sounds)).argmax(1)] == list(corners_check.CORNER_CLASSES)
+
+    audio = np.concatenate([sounds, np.repeat(sounds[:1], 4, axis=0)])  # kit "good", then kit "one" (the kick four times)
+    files = np.array([f"kits/good/{i}" for i in range(4)] + [f"kits/one/{i}" for i in range(4)])
+    classes = np.array([names.index(c) for c in corners_check.CORNER_CLASSES] * 2)
+    result = corners_check.check_corners(decoder, audio, files, classes, np.arange(8))
+    good, one = result["per_kit"]["good"], result["per_kit"]["one"]
+    assert good["corners"] == list(corners_check.CORNER_CLASSES) and good["kept"] == 4
+    assert good["passes"] == (good["largest_class_pads"] <= 32)
+    assert one["corners"] == ["kick"] * 4 and one["kept"] == 1 and one["largest_class_pads"] == 64 and not one["passes"]
+    assert result["kits"] == 2 and result["corners_kept"] == 5 and result["corners"] == 8
+    assert result["kits_passing"] == int(good["passes"])
