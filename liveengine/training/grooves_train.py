@@ -23,7 +23,7 @@ import torch
 from liveengine.groove.metrics import errors_on_hits, hit_f1
 from liveengine.training.grooves_data import load as load_data
 from liveengine.training.grooves_model import GrooveConfig, GrooveVAE, pattern_losses
-from liveengine.training.train import load, save
+from liveengine.training.train import Running, load, save
 
 
 def config_from(path: Path | None) -> GrooveConfig:
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
     start = time.monotonic()
     last_save = start
-    running: dict[str, float] = {}
+    running = Running()
     model.train()
     while not stop and time.monotonic() - start < args.minutes * 60 and not (args.max_steps and state["step"] >= args.max_steps):
         idx = torch.from_numpy(rng.choice(len(train[0]), args.batch))
@@ -110,14 +110,9 @@ def main(argv: list[str] | None = None) -> None:
         optimizer.step()
         state["train_seconds"] += time.monotonic() - step_start
         state["step"] += 1
-        for k, v in parts.items():
-            running[k] = running.get(k, 0.0) + v
-        running["n"] = running.get("n", 0) + 1
+        running.add(parts)
         if state["step"] % args.log_every == 0:
-            n = running.pop("n")
-            print(f"step {state['step']} ({state['train_seconds'] / 60:.1f} min) beta {beta:.3f} "
-                  + " ".join(f"{k} {v / n:.4f}" for k, v in running.items()), flush=True)
-            running = {}
+            print(f"step {state['step']} ({state['train_seconds'] / 60:.1f} min) beta {beta:.3f} " + running.line(), flush=True)
         if time.monotonic() - last_save > args.save_every:
             figures = validate(model, val)
             model.train()

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from liveengine.training.augment import kit_like
 from liveengine.training.model import DrumVAE, MultiResolutionSTFTLoss
-from liveengine.training.train import config_from, load, load_training_set, losses, save
+from liveengine.training.train import Running, config_from, load, load_training_set, losses, save
 
 FROZEN = ("decoder", "classifier")
 
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     stop: list[bool] = []
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.append(True))  # `kill PID`: finish the step, save, exit
     start = last_save = time.monotonic()
-    running: dict[str, float] = {}
+    running = Running()
     student.encoder.train()
     while not stop and time.monotonic() - start < args.minutes * 60 and state["step"] < end:
         stage = 1 if state["step"] < args.distill_steps else 2
@@ -149,14 +149,9 @@ def main(argv: list[str] | None = None) -> None:
         optimizer.step()
         state["train_seconds"] += time.monotonic() - step_start
         state["step"] += 1
-        for k, v in parts.items():
-            running[k] = running.get(k, 0.0) + v
-        running["n"] = running.get("n", 0) + 1
+        running.add(parts)
         if state["step"] % args.log_every == 0:
-            n = running.pop("n")
-            print(f"step {state['step']} stage {stage} ({state['train_seconds'] / 60:.1f} min) "
-                  + " ".join(f"{k} {v / n:.4f}" for k, v in running.items()), flush=True)
-            running = {}
+            print(f"step {state['step']} stage {stage} ({state['train_seconds'] / 60:.1f} min) " + running.line(), flush=True)
         if time.monotonic() - last_save > args.save_every:
             monitor(student, mrstft, val, state)
             save(args.checkpoint, student, optimizer, state)

@@ -57,6 +57,24 @@ def sampling_weights(classes: np.ndarray, group: np.ndarray | None = None, share
     return weights / weights.sum()
 
 
+class Running:
+    """Loss parts summed over the steps since the last log line; `line()` gives their means and starts again."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.steps = 0
+
+    def add(self, parts: dict[str, float]) -> None:
+        for k, v in parts.items():
+            self.sums[k] = self.sums.get(k, 0.0) + v
+        self.steps += 1
+
+    def line(self) -> str:
+        text = " ".join(f"{k} {v / max(self.steps, 1):.4f}" for k, v in self.sums.items())
+        self.sums, self.steps = {}, 0
+        return text
+
+
 def save(path: Path, model, optimizer, state: dict) -> None:
     """Weights in float32, Adam's moments in float16: a checkpoint small enough to commit."""
     opt = optimizer.state_dict()
@@ -237,7 +255,7 @@ def main(argv: list[str] | None = None) -> None:
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.append(True))  # `kill PID`: finish the step, save, exit
     start = time.monotonic()
     last_save = start
-    running: dict[str, float] = {}
+    running = Running()
     model.train()
     while True:
         elapsed = time.monotonic() - start
@@ -253,14 +271,9 @@ def main(argv: list[str] | None = None) -> None:
         parts = train_step(model, optimizer, mrstft, x, y, beta, args.class_weight)
         state["train_seconds"] += time.monotonic() - step_start
         state["step"] += 1
-        for k, v in parts.items():
-            running[k] = running.get(k, 0.0) + v
-        running["n"] = running.get("n", 0) + 1
+        running.add(parts)
         if state["step"] % args.log_every == 0:
-            n = running.pop("n")
-            avg = {k: round(v / n, 4) for k, v in running.items()}
-            running = {}
-            print(f"step {state['step']} ({state['train_seconds'] / 60:.1f} min) beta {beta:.4f} " + " ".join(f"{k} {v}" for k, v in avg.items()), flush=True)
+            print(f"step {state['step']} ({state['train_seconds'] / 60:.1f} min) beta {beta:.4f} " + running.line(), flush=True)
         if time.monotonic() - last_save > args.save_every:
             model.eval()
             with torch.no_grad():

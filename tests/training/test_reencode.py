@@ -102,3 +102,14 @@ def test_stage_two_rate_falls_from_three_tenths_to_zero():
     assert tune_rate(1e-3, 0, 100) == pytest.approx(3e-4)
     assert tune_rate(1e-3, 50, 100) == pytest.approx(1.5e-4)
     assert tune_rate(1e-3, 100, 100) == pytest.approx(0.0, abs=1e-12) and tune_rate(1e-3, 200, 100) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_the_log_line_gives_the_means_since_the_last_line_and_starts_again():
+    from liveengine.training.train import Running
+
+    running = Running()
+    running.add({"sc": 1.0, "ce": 0.5})
+    running.add({"sc": 0.5, "ce": 0.25})
+    assert running.line() == "sc 0.7500 ce 0.3750"
+    running.add({"sc": 0.2})
+    assert running.line() == "sc 0.2000" and running.line() == ""
