@@ -113,3 +113,16 @@ def test_the_log_line_gives_the_means_since_the_last_line_and_starts_again():
     assert running.line() == "sc 0.7500 ce 0.3750"
     running.add({"sc": 0.2})
     assert running.line() == "sc 0.2000" and running.line() == ""
+
+
+def test_plane_from_a_model_without_a_plane_or_of_another_size_is_refused_in_one_sentence():
+    from pathlib import Path
+
+    from liveengine.training.export import plane_of
+
+    models = Path(__file__).resolve().parents[2] / "models_onnx"
+    assert plane_of(models / "drums", 12)["mean"].shape == (12,)
+    with pytest.raises(ValueError, match=r"drums: its plane is 12-d, this model's latent is 8-d"):
+        plane_of(models / "drums", 8)
+    with pytest.raises(ValueError, match=r"voices2: its decoder metadata has no liveengine.latent.mean; give a model folder with a pad plane"):
+        plane_of(models / "voices2", 12)
