@@ -113,9 +113,12 @@ def main(argv: list[str] | None = None) -> None:
                           "beta": args.beta, "tune_steps": args.tune_steps, "class_power": args.class_power, "augmentation": "augment.kit_like"}}
     if args.checkpoint.exists():
         state = load(args.checkpoint, student, optimizer)
-        if state.get("reencode", {}).get("from") != args.source.name:
+        saved = state.get("reencode", {})
+        if saved.get("from") != args.source.name:
             raise SystemExit(f"{args.checkpoint} was not trained by reencode from {args.source.name}; give its --from or a new --checkpoint")
-        freeze(student)
+        if (saved["distill_steps"], saved["tune_steps"]) != (args.distill_steps, args.tune_steps):  # the schedule is by step
+            raise SystemExit(f"{args.checkpoint} was begun with --distill-steps {saved['distill_steps']} --tune-steps {saved['tune_steps']}; "
+                             "resume it with the same, or give a new --checkpoint")
         print(f"resumed from {args.checkpoint} at step {state['step']} ({state['train_seconds'] / 60:.1f} min trained)", flush=True)
 
     audio, classes, weights, heldout = load_training_set(args.data, args.class_power)

@@ -63,6 +63,10 @@ def test_a_resume_from_another_model_and_a_missing_source_are_refused(tmp_path):
     other.write_bytes(source.read_bytes())
     with pytest.raises(SystemExit, match="was not trained by reencode from other.pt"):
         reencode.main(["--from", str(other), "--data", str(data), "--checkpoint", str(checkpoint), "--max-steps", "2"])
+    with pytest.raises(SystemExit, match=r"was begun with --distill-steps 4000 --tune-steps 8000; resume it with the same"):
+        reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(checkpoint), "--tune-steps", "10"])
+    with pytest.raises(SystemExit, match=r"--minutes must be above 0, --distill-steps and --tune-steps 0 or more, --batch 2 or more"):
+        reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(tmp_path / "y.pt"), "--tune-steps", "-1"])
     with pytest.raises(SystemExit, match="no such checkpoint"):
         reencode.main(["--from", str(tmp_path / "none.pt"), "--data", str(data), "--checkpoint", str(tmp_path / "x.pt")])
 
@@ -126,3 +130,12 @@ def test_plane_from_a_model_without_a_plane_or_of_another_size_is_refused_in_one
         plane_of(models / "drums", 8)
     with pytest.raises(ValueError, match=r"voices2: its decoder metadata has no liveengine.latent.mean; give a model folder with a pad plane"):
         plane_of(models / "voices2", 12)
+
+
+def test_a_checkpoint_naming_an_unknown_encoder_is_refused_in_one_sentence():
+    from dataclasses import replace
+
+    from liveengine.training.model import Config, DrumVAE
+
+    with pytest.raises(ValueError, match=r"encoder 'mel3d' is not one of mel1d, mel2d"):
+        DrumVAE(replace(Config(), encoder="mel3d"))
