@@ -9,9 +9,9 @@ at least 3 of the 4 corner pads keep their class and no class covers more than h
 Pinned (nothing is tuned after the fact): for each held-out kit with a labelled kick, snare,
 closed hat and cymbal, the first of each in the data set's order (its file order) is a corner:
 kick bottom left, snare bottom right, closed hat top left, cymbal top right (the order of
-`[grid] corners`). Each is encoded as the engine encodes a corner file (the encoder's mean of the
-data set's 1 s sound, which starts at its onset and is peak-normalised as `liveengine similar`
-reads a file), the 8x8 grid is laid by the engine's own CornersMapping at zoom 1, and every pad is
+`[grid] corners`). Each is placed as the engine places a corner file (`place_sounds`: fitted to the
+data set's 1 s sound where the model has decoder_grad.onnx, else the encoder's mean; the sound
+starts at its onset and is peak-normalised as `liveengine similar` reads a file), the 8x8 grid is laid by the engine's own CornersMapping at zoom 1, and every pad is
 classed by the model's classifier on its latent point, as the pad colours and LEDs are.
 A kit passes when 3 or more corners keep their class and no class has more than 32 of the 64 pads.
 """
@@ -44,7 +44,7 @@ def kit_corners(files: np.ndarray, classes: np.ndarray, names: list[str], rows: 
 
 def check_corners(decoder, audio: np.ndarray, files: np.ndarray, classes: np.ndarray, held: np.ndarray) -> dict:
     """Per kit: the corner classes, how many kept theirs, the largest class's pad count; and how many kits pass."""
-    from liveengine.grid.anchors import pad_points, prior_centre
+    from liveengine.grid.anchors import pad_points, place_sounds, prior_centre
     from liveengine.grid.mappings import CornersMapping, GridSetting
 
     names = list(decoder.classes)
@@ -54,7 +54,7 @@ def check_corners(decoder, audio: np.ndarray, files: np.ndarray, classes: np.nda
         sounds = audio[rows]
         window = decoder.info.output_length
         sounds = sounds[:, :window] if sounds.shape[1] >= window else np.pad(sounds, ((0, 0), (0, window - sounds.shape[1])))
-        anchors = decoder.encode(np.ascontiguousarray(sounds, np.float32)).astype(np.float64)
+        anchors = place_sounds(decoder, np.ascontiguousarray(sounds, np.float32))
         points = pad_points(setting, CornersMapping(anchors, prior_centre(decoder)))
         pad_classes = decoder.classify(points).argmax(axis=1)
         corner_pads = [setting.pad_index(0, 0), setting.pad_index(0, 7), setting.pad_index(7, 0), setting.pad_index(7, 7)]

@@ -643,7 +643,7 @@ def model_markdown(results: dict) -> list[str]:
         lines.append(f"| {bold}{name}{bold} | {r['mrstft']:.3f} | {r['sc']:.3f} | {r['logmag']:.3f} | {r['mcd']:.2f} dB |")
     lines.append("")
     for name, r in q.items():
-        if r is ours:
+        if name.startswith("ours"):
             continue
         better = [k for k in ("mrstft", "mcd") if ours[k] < r[k]]
         lines.append(f"- against {name}: ours is better on {' and '.join(better) if better else 'neither distance'} "
@@ -674,16 +674,19 @@ def models_side_by_side(m: dict) -> list[str]:
     if "grid_check" not in m:
         return []
     rows = [(m["model"], m["quality"]["ours (encode, decode)"], m)] + [(name, o["ours"], o) for name, o in m.get("other_models", {}).items()]
+    fits = [m["quality"].get("ours (encode, fit, decode)")] + [o.get("ours_fitted") for o in m.get("other_models", {}).values()]
     lines = ["", "Side by side (the drum model goals in the header; the grid check reads each pad of the default 8x8 grid, raw decoder output, "
-                 "in the 100 ms before the data set's 50 ms fade: see bench/grid_check.py):", "",
-             "| model | window | MR-STFT (<= 1.40) | MCD | classifier (>= 70%) | worst class (>= 40%) | worst smoothness line (<= 3) | "
+                 "in the 100 ms before the data set's 50 ms fade: see bench/grid_check.py; \"fitted\": each held-out sound's point fitted "
+                 "to it from the encoder's mean, as corner files are placed, liveengine/decoders/fit.py):", "",
+             "| model | window | MR-STFT (<= 1.40) | MCD | MR-STFT, MCD fitted | classifier (>= 70%) | worst class (>= 40%) | worst smoothness line (<= 3) | "
              "pads on a noise bed (0) | pads cut (0) | corners kept, kits passing (every kit) | one sound (<= 3 ms) | 64 sounds (<= 150 ms) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for name, q, r in rows:
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for (name, q, r), f in zip(rows, fits):
         c, g, sp = r["classifier"], r["grid_check"], r["speed"]
         worst = c.get("worst_class")
         worst_text = f"{worst} {c['per_class_accuracy'][worst]:.0%}" if worst else "n/a"
-        lines.append(f"| `{name}` | {r.get('window_s', 1.0):g} s | {q['mrstft']:.3f} | {q['mcd']:.2f} dB | {c['accuracy']:.1%} | {worst_text} | "
+        fitted = f"{f['mrstft']:.3f}, {f['mcd']:.2f} dB" if f else "n/a"
+        lines.append(f"| `{name}` | {r.get('window_s', 1.0):g} s | {q['mrstft']:.3f} | {q['mcd']:.2f} dB | {fitted} | {c['accuracy']:.1%} | {worst_text} | "
                      f"{r['smoothness']['max_over_mean_step_worst']:.2f} | {g['noise_bed_pads']} | {g['cut_pads']} | {corners_text(r)} | "
                      f"{sp['batch_1_ms']:.2f} ms | {sp['batch_64_ms']:.0f} ms |")
     lines.append("")

@@ -15,7 +15,8 @@ REPO = Path(__file__).resolve().parents[1]
 NEEDS_TORCH = {"liveengine.training.train", "liveengine.training.model", "liveengine.training.export", "liveengine.training.baseline",
                "liveengine.training.own", "liveengine.training.grooves_export", "liveengine.training.grooves_model",
                "liveengine.training.grooves_train", "liveengine.training.voices_model", "liveengine.training.voices_train",
-               "liveengine.training.voices_export", "liveengine.training.augment", "liveengine.training.reencode"}
+               "liveengine.training.voices_export", "liveengine.training.augment", "liveengine.training.reencode",
+               "liveengine.training.export_grad"}
 CHILD = """
 import importlib, pkgutil, sys
 import liveengine

@@ -77,3 +77,14 @@ class Classifier(Protocol):
 
     def classify(self, z: np.ndarray) -> np.ndarray:
         """float32[batch, latent_dim] -> float32[batch, len(classes)], rows summing to 1."""
+
+
+class Fitter(Protocol):
+    """Optional capability: sound -> the latent point whose decoded sound is nearest it, by analysis by synthesis from the
+    encoder's mean (liveengine/decoders/fit.py). Check with `getattr(decoder, "can_fit", False)`; OnnxDecoder has it when
+    its folder holds encoder.onnx and decoder_grad.onnx. grid.anchors.place_sounds uses it for files a performer brings."""
+
+    can_fit: bool
+
+    def fit(self, audio: np.ndarray, steps: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """float32[batch, samples] -> (points float32[batch, latent_dim], distance at the encoder's mean, at the point)."""

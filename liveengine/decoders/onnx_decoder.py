@@ -121,6 +121,89 @@ class OnnxDecoder:
             if isinstance(width, int) and width != len(info.classes):
                 raise ModelError(f"{where}: classifier.onnx gives {width} probabilities; the metadata names {len(info.classes)} classes.")
         self._check_output_at_mean(where)
+        self.decoder_grad = self._load_decoder_grad(folder, threads, where)
+
+    def _load_decoder_grad(self, folder: Path, threads: int, where: str):
+        """decoder_grad.onnx (optional): the decoder's vector-Jacobian product, for fit(). Checked against the decoder
+        itself, so a gradient file left from another decoder is refused rather than fitting sounds wrongly."""
+        path = folder / "decoder_grad.onnx"
+        if not path.exists():
+            return None
+        if self.istft is None:
+            raise ModelError(f"{where}: decoder_grad.onnx is for STFT decoders (liveengine.output = \"stft\"); this decoder outputs audio.")
+        session = _session(path, threads, where)
+        names = [i.name for i in session.get_inputs()]
+        if names != ["z", "magnitude_grad", "phase_grad"] or [o.name for o in session.get_outputs()] != ["z_grad"]:
+            raise ModelError(f"{where}: decoder_grad.onnx has inputs {names} and outputs {[o.name for o in session.get_outputs()]}; "
+                             "expected inputs z, magnitude_grad, phase_grad and one output z_grad.")
+        info = self.info
+        inputs = session.get_inputs()
+        _check_io(where, "decoder_grad input", inputs[0], "z", 2, {1: info.latent_dim})
+        for got in inputs[1:]:
+            _check_io(where, "decoder_grad input", got, got.name, 3, {1: info.bins, 2: info.frames})
+        _check_io(where, "decoder_grad output", session.get_outputs()[0], "z_grad", 2, {1: info.latent_dim})
+        # Its gradient along 8 directions against the decoder's own central differences, at the prior's mean. float32
+        # differences are noisy (a phase is a running sum), so the test is that they agree as a whole: correlation and
+        # slope. Another decoder's gradient agrees with nothing.
+        rng = np.random.default_rng(0)
+        z = np.asarray(info.latent_mean or [0.0] * self.latent_dim, np.float32)[None, :]
+        directions = rng.standard_normal((8, self.latent_dim)).astype(np.float32)
+        weights = [rng.standard_normal((1, info.bins, info.frames)).astype(np.float32) for _ in range(2)]
+        step = 1e-2
+        points = np.concatenate([z + step * directions, z - step * directions])
+        magnitude = np.concatenate([self.decode_stft(points[i:i + self.max_batch])[0] for i in range(0, len(points), self.max_batch)])
+        phase = np.concatenate([self.decode_stft(points[i:i + self.max_batch])[1] for i in range(0, len(points), self.max_batch)])
+        # log1p keeps the loud bins from swamping the check; its gradient is the decoder's times 1 / (1 + magnitude).
+        weighted = np.sum(weights[0] * np.log1p(magnitude), axis=(1, 2), dtype=np.float64) + np.sum(weights[1] * phase, axis=(1, 2), dtype=np.float64)
+        numeric = (weighted[:8] - weighted[8:]) / (2 * step)
+        at_mean, _, _ = self.decode_stft(z)
+        try:
+            (grad,) = session.run(None, {"z": z, "magnitude_grad": weights[0] / (1.0 + at_mean), "phase_grad": weights[1]})
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises several types
+            raise ModelError(f"{where}: decoder_grad.onnx does not run ({_runtime_reason(exc)}).") from None
+        analytic = directions.astype(np.float64) @ grad[0].astype(np.float64)
+        spread = float(np.std(analytic) * np.std(numeric))
+        correlation = float(np.mean((analytic - analytic.mean()) * (numeric - numeric.mean())) / spread) if spread > 0 else 0.0
+        slope = float(np.dot(analytic, numeric) / np.dot(analytic, analytic)) if np.any(analytic) else 0.0
+        if not (correlation >= 0.9 and 0.8 <= slope <= 1.25):
+            raise ModelError(f"{where}: decoder_grad.onnx does not match decoder.onnx: along 8 test directions at the prior's mean "
+                             f"its gradients follow the decoder's own differences with correlation {correlation:.2f} and slope {slope:.2f} "
+                             "(a match gives at least 0.9, and 0.8 to 1.25).",
+                             "Export it again from the decoder's own checkpoint (python -m liveengine.training.export_grad).")
+        return session
+
+    def decode_stft(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """An STFT decoder's magnitude, phase and audio for z (<= max_batch rows), before normalisation: copies."""
+        with self._lock:
+            audio = self._raw_decode(np.ascontiguousarray(z, dtype=np.float32))
+            batch = len(z)
+            return self._magnitude[:batch].copy(), self._phase[:batch].copy(), audio.copy()
+
+    @property
+    def can_fit(self) -> bool:
+        return self.decoder_grad is not None and self.encoder is not None
+
+    def fit(self, audio: np.ndarray, steps: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Latent points whose decoded sounds are nearest `audio` (float32[batch, samples]), by analysis by synthesis
+        from the encoder's means (liveengine/decoders/fit.py): (points, distance at the encoder's mean, distance at the
+        point). Needs encoder.onnx and decoder_grad.onnx. Any thread but the audio thread; about steps + 1 decodes."""
+        from liveengine.decoders import fit
+
+        if not self.can_fit:
+            missing = "decoder_grad.onnx" if self.encoder is not None else "encoder.onnx"
+            raise ModelError(f"model {self.info.folder.name}: has no {missing}, so it cannot fit points to sounds; "
+                             "a model folder with encoder.onnx and decoder_grad.onnx can (docs/model-contract.md).")
+        audio = np.asarray(audio, dtype=np.float32)
+        start = self.encode(audio)  # also checks the shape
+        targets = np.zeros((len(audio), self.output_length), np.float32)
+        length = min(audio.shape[1], self.output_length)
+        targets[:, :length] = np.nan_to_num(audio[:, :length], nan=0.0, posinf=0.0, neginf=0.0)
+
+        def grad(z, magnitude_grad, phase_grad):
+            return self.decoder_grad.run(None, {"z": z, "magnitude_grad": magnitude_grad, "phase_grad": phase_grad})[0]
+        parts = [fit.fit_points(self.decode_stft, grad, self.istft, targets[i:i + self.max_batch], start[i:i + self.max_batch],
+                                fit.STEPS if steps is None else steps) for i in range(0, len(audio), self.max_batch)]
+        return tuple(np.concatenate([p[k] for p in parts]) for k in range(3))
 
     def _optional(self, path: Path, threads: int, where: str, input_name: str, output_names: tuple[str, ...]):
         if not path.exists():

@@ -4,6 +4,7 @@ that check a command against it (pad on the grid, choke group, latent size)."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -87,6 +88,22 @@ class Instrument:
             self.mappings[name] = mapping
         return mapping
 
+    def prebuild_corners(self) -> None:
+        """Start building the corners mapping on a thread of its own, when the patch names corner files and the model fits
+        them (a second or so, grid/anchors.place_sounds): switching to it live then finds it built, not under the control
+        lock. An error is left for the switch to report; two builds of it give the same points."""
+        if "corners" in self.mappings or not getattr(self.decoder, "can_fit", False):
+            return
+        if not any(isinstance(entry, str) for entry in self.patch.grid.get("corners") or []):
+            return
+
+        def build() -> None:
+            try:
+                self.mappings.setdefault("corners", build_mapping("corners", self.decoder, self.patch, self.setting))
+            except Exception:  # noqa: BLE001 - reported by mapping_named when the performer switches to it
+                pass
+        threading.Thread(target=build, name="corners fit", daemon=True).start()
+
     def retire(self) -> None:
         self.workers.stop()
         self.on_demand.stop()
@@ -160,4 +177,5 @@ def build_instrument(patch: Patch, decoder: Decoder, pool: SamplePool, samplerat
             instrument.retire()
             raise
         on_demand.warm_up()
+    instrument.prebuild_corners()
     return instrument

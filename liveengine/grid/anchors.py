@@ -47,11 +47,22 @@ def build_mapping(name: str, decoder: Decoder, patch, setting: GridSetting):
     raise LiveEngineError(f"unknown mapping {name!r}; mappings: plane, corners, library, direct.")
 
 
-def encode_files(decoder: Decoder, paths: list[Path]) -> np.ndarray:
-    """Latent means of audio files' first sounds, as `liveengine similar` finds them: float64[len(paths), latent_dim]."""
-    from liveengine.library.index import encode_sounds, query_sound
+def place_sounds(decoder: Decoder, sounds: np.ndarray) -> np.ndarray:
+    """Latent points for sounds a performer brings (corners, generate --from): float64[len(sounds), latent_dim].
 
-    return encode_sounds(decoder, [query_sound(path, decoder)[1] for path in paths]).astype(np.float64)
+    Where the model has decoder_grad.onnx, each point is fitted to its sound (liveengine/decoders/fit.py), so the
+    pad plays back nearer the file; else it is the encoder's mean.
+    """
+    if getattr(decoder, "can_fit", False):
+        return decoder.fit(sounds)[0].astype(np.float64)
+    return decoder.encode(sounds).astype(np.float64)
+
+
+def encode_files(decoder: Decoder, paths: list[Path]) -> np.ndarray:
+    """Latent points of audio files' first sounds (as `liveengine similar` reads them), by place_sounds."""
+    from liveengine.library.index import query_sound, sound_batch
+
+    return place_sounds(decoder, sound_batch(decoder, [query_sound(path, decoder)[1] for path in paths]))
 
 
 def corners_mapping(decoder: Decoder, patch) -> CornersMapping:
@@ -60,20 +71,23 @@ def corners_mapping(decoder: Decoder, patch) -> CornersMapping:
     if len(corners) != 4:
         raise LiveEngineError(f"mapping 'corners' needs four anchors in [grid] corners ({', '.join(CORNER_NAMES)}); the patch gives {len(corners)}.",
                               'Add corners = ["kick.wav", "snare.wav", "hat.wav", [0.1, ...]] (audio files or latent points).')
-    anchors, labels = [], []
+    anchors, labels, files = [], [], {}
     base = patch.path.parent if patch.path else Path.cwd()
-    for corner, entry in zip(CORNER_NAMES, corners):
+    for i, (corner, entry) in enumerate(zip(CORNER_NAMES, corners)):
         if isinstance(entry, str):
             require_encoder(decoder, f"{where} {corner} = {entry!r}",
                             "Give the anchors as latent points (lists of numbers), or use a model with an encoder.")
-            path = (base / entry).resolve()
-            anchors.append(encode_files(decoder, [path])[0])
+            files[i] = (base / entry).resolve()
+            anchors.append(None)
             labels.append(entry)
         else:
             if len(entry) != decoder.latent_dim:
                 raise LiveEngineError(f"{where} {corner} has {len(entry)} numbers; this model's latent points have {decoder.latent_dim}.")
             anchors.append(np.asarray(entry, np.float64))
             labels.append("point")
+    if files:  # the files in one batch: a fit decodes every step
+        for i, point in zip(files, encode_files(decoder, list(files.values()))):
+            anchors[i] = point
     return CornersMapping(np.stack(anchors), prior_centre(decoder), tuple(labels))
 
 

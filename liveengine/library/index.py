@@ -231,9 +231,14 @@ def _reason(message: str, file: Path) -> str:
     return message.replace(f"audio file {file} ", "", 1)
 
 
-def encode_sounds(decoder, sounds: list[np.ndarray]) -> np.ndarray:
-    """Latent means of sounds, each cut or zero-padded to the model's output: how the library and a query are both encoded."""
+def sound_batch(decoder, sounds: list[np.ndarray]) -> np.ndarray:
+    """Sounds as one float32 batch, each cut or zero-padded to the model's output."""
     batch = np.zeros((len(sounds), decoder.output_length), np.float32)
     for row, sound in enumerate(sounds):
         batch[row, : min(len(sound), decoder.output_length)] = sound[: decoder.output_length]
-    return decoder.encode(batch)
+    return batch
+
+
+def encode_sounds(decoder, sounds: list[np.ndarray]) -> np.ndarray:
+    """Latent means of sounds: how the library and a query are both encoded (one encoder pass each, for search)."""
+    return decoder.encode(sound_batch(decoder, sounds))

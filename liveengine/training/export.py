@@ -3,7 +3,8 @@
     python -m liveengine.training.export --checkpoint checkpoints/drums.pt --data training_data --out models_onnx/drums
 
 Writes decoder.onnx (z -> magnitude, phase), encoder.onnx (audio -> mean, logvar; the STFT is a
-convolution with a fixed DFT basis inside the graph), classifier.onnx (z -> probabilities), and
+convolution with a fixed DFT basis inside the graph), classifier.onnx (z -> probabilities),
+decoder_grad.onnx (the decoder's gradient, for fitting z to a sound; export_grad.py), and
 the dataset manifest (dataset.csv) when --data has one. The decoder's metadata carries the
 plane the pad grid shows: the principal axes of the training classes' centroids in latent space
 (see latent_statistics), and the training encodings' spread along them.
@@ -140,8 +141,11 @@ def metadata(model: DrumVAE, stats: dict | None, description: str, name: str = "
 
 def export(model: DrumVAE, out: Path, stats: dict | None = None, description: str = "", name: str = "drums",
            classifier: bool = True) -> None:
-    """decoder.onnx with its metadata, encoder.onnx, and classifier.onnx unless `classifier` is False (a model with no classes)."""
+    """decoder.onnx with its metadata, encoder.onnx, decoder_grad.onnx, and classifier.onnx unless `classifier` is False
+    (a model with no classes)."""
     import onnx
+
+    from liveengine.training.export_grad import export_for
 
     model.eval()
     out.mkdir(parents=True, exist_ok=True)
@@ -160,6 +164,7 @@ def export(model: DrumVAE, out: Path, stats: dict | None = None, description: st
     for key, value in metadata(model, stats, description, name, classifier).items():
         graph.metadata_props.append(onnx.StringStringEntryProto(key=f"liveengine.{key}", value=value))
     onnx.save(graph, str(path))
+    export_for(model, out)
 
 
 def main(argv: list[str] | None = None) -> None:

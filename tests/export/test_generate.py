@@ -89,11 +89,13 @@ def test_a_file_with_variance_0_gives_its_own_decode_and_variance_varies_it(drum
     assert sorted(p.name for p in (tmp_path / "same").iterdir()) == ["generate.json", "variation_001.wav"]
     sound = wav(tmp_path / "same" / "variation_001.wav")
 
-    # The file's own decode: its encoder mean, rendered as the engine renders a pad.
+    # The file's own decode: its point placed as corner files are (fitted from the encoder's mean), rendered as a pad is.
+    from liveengine.grid.anchors import place_sounds
+
     audio = wav(low)
-    point = decoder.encode(np.pad(audio, (0, decoder.output_length - len(audio)))[None, :])
+    point = place_sounds(decoder, np.pad(audio, (0, decoder.output_length - len(audio)))[None, :]).astype(np.float32)
     [own] = render_pads(decoder, point, patch.audio["samplerate"], patch.engine["max_seconds"])
-    [other] = render_pads(decoder, decoder.encode(np.pad(wav(high), (0, decoder.output_length - len(wav(high))))[None, :]),
+    [other] = render_pads(decoder, place_sounds(decoder, np.pad(wav(high), (0, decoder.output_length - len(wav(high))))[None, :]).astype(np.float32),
                           patch.audio["samplerate"], patch.engine["max_seconds"])
     np.testing.assert_allclose(sound, own.samples, atol=1e-4)
     n = min(len(sound), len(other.samples))

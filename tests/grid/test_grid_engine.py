@@ -376,3 +376,43 @@ def test_a_hit_on_a_pad_not_rendered_yet_renders_it_or_plays_the_nearest_ready_p
     assert engine.submit(make_command("/pad", [6, 6]))
     assert engine.last_heard.kind == "fallback" and engine.last_heard.pad in {setting.pad_index(5, 6), setting.pad_index(6, 5), setting.pad_index(6, 7), setting.pad_index(7, 6)}
     assert engine.not_ready == 0 and engine.on_demand_misses == 1
+
+
+def test_corner_files_are_fitted_in_the_background_and_the_live_switch_plays_the_fitted_points(engines, tmp_path):
+    """The shipped drum model fits corner files (decoder_grad.onnx): built on a thread after the load, so the switch finds
+    the mapping ready; its corner pads are the fitted points, which decode nearer the files than the encoder's means."""
+    import soundfile
+
+    from liveengine.decoders.fit import SpectralDistance
+    from liveengine.decoders.onnx_decoder import OnnxDecoder
+
+    drums = OnnxDecoder(Path(__file__).resolve().parents[2] / "models_onnx" / "drums")
+    # Four sounds unlike the model's own: its decodes at four points, each through a short comb (a room-like colour).
+    rng = np.random.default_rng(5)
+    sounds = np.zeros((4, drums.output_length), np.float32)
+    drums.decode_into((np.asarray(drums.info.latent_mean) + rng.normal(0, 1.5, (4, drums.latent_dim))).astype(np.float32), sounds)
+    delay = 331
+    sounds[:, delay:] += 0.6 * sounds[:, :-delay]
+    names = []
+    for i, sound in enumerate(sounds):
+        names.append(f"c{i}.wav")
+        soundfile.write(tmp_path / names[-1], sound / np.max(np.abs(sound)), drums.sample_rate, subtype="FLOAT")
+    listed = ", ".join(f'"{n}"' for n in names)
+    engine, _ = engines(write_patch(tmp_path / "p.toml", f"corners = [{listed}]", model="drums", rows=4))
+    instrument = engine.instrument
+    wait_for(lambda: "corners" in instrument.mappings, "the corners mapping built in the background", timeout=120)
+    engine.set_mapping("corners")
+    wait_for(lambda: instrument.setting.mapping == "corners" and instrument.pad_points is not None, "the switch")
+    corners = instrument.pad_points[[0, 3, 12, 15]]
+    from liveengine.grid.anchors import encode_files
+
+    fitted = encode_files(drums, [tmp_path / n for n in names])
+    np.testing.assert_allclose(corners, fitted, atol=1e-4)
+    from liveengine.library.index import query_sound, sound_batch
+
+    targets = sound_batch(drums, [query_sound(tmp_path / n, drums)[1] for n in names])
+    decoded = {k: np.zeros_like(targets) for k in ("fitted", "encoded")}
+    drums.decode_into(fitted.astype(np.float32), decoded["fitted"])
+    drums.decode_into(drums.encode(targets), decoded["encoded"])
+    distance_of = SpectralDistance(targets)
+    assert np.all(distance_of.value_and_grad(decoded["fitted"], grad=False)[0] <= distance_of.value_and_grad(decoded["encoded"], grad=False)[0] + 1e-6)

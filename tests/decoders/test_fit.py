@@ -1,0 +1,142 @@
+"""Fitting a latent point to a sound (liveengine/decoders/fit.py, decoder_grad.onnx): the gradient's pieces against finite
+differences, the shipped drum model's fit on held-out kit files (real ONNX files, real Debian samples), and the load check
+that refuses a gradient file which does not belong to its decoder."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from liveengine.decoders.contract import ModelError
+from liveengine.decoders.fit import SpectralDistance, synthesis_adjoint
+from liveengine.decoders.istft import InverseSTFT
+from liveengine.decoders.onnx_decoder import OnnxDecoder
+
+REPO = Path(__file__).resolve().parents[2]
+DRUMS = REPO / "models_onnx" / "drums"
+KITS = Path("/usr/share/hydrogen/data/drumkits")
+HELD_OUT = [KITS / "ForzeeStereo" / f for f in ("Kick-0.wav", "Snare-0.wav", "HiHatClosed-0.wav", "Crash18-0.wav")]
+
+
+def _decaying_noise(rows: int, length: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(length) / 44100
+    return (rng.standard_normal((rows, length)) * np.exp(-t * rng.uniform(2, 6, (rows, 1)))).astype(np.float32)
+
+
+def test_the_distance_gradient_matches_central_differences():
+    # Noise at every bin keeps the distance smooth (no |log| kink at a silent bin), so differences can check the gradient.
+    # float64 here: the algebra is what is checked (a fit runs the same code in float32, whose rounding would hide it).
+    targets, signals = _decaying_noise(2, 22050, 1).astype(np.float64), _decaying_noise(2, 22050, 2).astype(np.float64)
+    distance = SpectralDistance(targets, dtype=np.float64)
+    value, grad = distance.value_and_grad(signals)
+    assert value.shape == (2,) and np.all(value > 0.5)
+    assert np.allclose(distance.value_and_grad(targets, grad=False)[0], 0.0, atol=1e-5)  # a sound is at distance 0 from itself
+    assert np.allclose(distance.value_and_grad(3.0 * targets, grad=False)[0], 0.0, atol=1e-5)  # and level does not count
+    rng = np.random.default_rng(3)
+    for _ in range(3):
+        direction = rng.standard_normal(signals.shape)
+        step = 1e-6
+        ahead, _ = distance.value_and_grad(signals + step * direction, grad=False)
+        behind, _ = distance.value_and_grad(signals - step * direction, grad=False)
+        numeric = (ahead.astype(np.float64) - behind) / (2 * step)
+        analytic = np.sum(grad.astype(np.float64) * direction, axis=1)
+        assert np.allclose(analytic, numeric, rtol=0.02, atol=1e-4), (analytic, numeric)
+
+
+def test_the_synthesis_adjoint_is_the_inverse_stfts_transpose():
+    n_fft, hop, length = 1024, 256, 22050
+    frames = 1 + length // hop
+    istft = InverseSTFT(n_fft, hop, frames, length, 2)
+    rng = np.random.default_rng(4)
+    magnitude = np.abs(rng.standard_normal((2, n_fft // 2 + 1, frames))).astype(np.float32)
+    phase = rng.uniform(-np.pi, np.pi, magnitude.shape).astype(np.float32)
+    weights = rng.standard_normal((2, length))
+
+    def weighted(m, p):
+        out = np.zeros((2, length), np.float32)
+        istft(m.astype(np.float32), p.astype(np.float32), out)
+        return np.sum(out.astype(np.float64) * weights, axis=1)
+
+    magnitude_grad, phase_grad = synthesis_adjoint(istft, magnitude, phase, weights)
+    # The audio is linear in the magnitude at a fixed phase: the transpose must give the exact change.
+    direction = rng.standard_normal(magnitude.shape)
+    change = weighted(magnitude + direction, phase) - weighted(magnitude, phase)
+    assert np.allclose(np.sum(magnitude_grad * direction, axis=(1, 2)), change, rtol=1e-3)
+    direction = rng.standard_normal(phase.shape)
+    numeric = (weighted(magnitude, phase + 1e-3 * direction) - weighted(magnitude, phase - 1e-3 * direction)) / 2e-3
+    assert np.allclose(np.sum(phase_grad * direction, axis=(1, 2)), numeric, rtol=1e-2)
+
+
+@pytest.fixture(scope="module")
+def drums():
+    return OnnxDecoder(DRUMS, threads=1)
+
+
+def test_the_shipped_drum_model_fits_held_out_kit_files_nearer_than_its_encoder(drums):
+    if not all(p.exists() for p in HELD_OUT):
+        pytest.skip("needs the Debian package hydrogen-drumkits (its ForzeeStereo kit is held out of training)")
+    from liveengine.grid.anchors import encode_files
+    from liveengine.library.index import query_sound, sound_batch
+
+    assert drums.can_fit
+    sounds = sound_batch(drums, [query_sound(p, drums)[1] for p in HELD_OUT])
+    points, start, end = drums.fit(sounds)
+    assert points.shape == (4, drums.latent_dim) and np.all(np.isfinite(points))
+    assert np.all(end <= start)  # the walk keeps the nearest point it passed: never further than the encoder's mean
+    assert np.mean(end) < 0.95 * np.mean(start), (start, end)
+    # The distance it reports is that of the decoded sound the engine plays (peak-normalised, as the pads are).
+    out = np.zeros((4, drums.output_length), np.float32)
+    drums.decode_into(points, out)
+    assert np.allclose(SpectralDistance(sounds).value_and_grad(out, grad=False)[0], end, atol=1e-3)
+    # Corners and generate --from place files by this fit, deterministically.
+    assert np.allclose(encode_files(drums, HELD_OUT), points, atol=1e-5)
+    assert not np.allclose(points, drums.encode(sounds), atol=1e-3)
+
+
+def test_zero_steps_gives_the_encoders_mean(drums):
+    sounds = np.zeros((3, drums.output_length), np.float32)
+    decoded = np.zeros_like(sounds)
+    drums.decode_into(np.asarray([drums.info.latent_mean] * 3, np.float32) + np.eye(3, drums.latent_dim, dtype=np.float32), decoded)
+    points, start, end = drums.fit(decoded, steps=0)
+    assert np.allclose(points, drums.encode(decoded)) and np.array_equal(start, end)
+
+
+def _write_grad(folder: Path, latent_dim: int, bins: int, frames: int, inputs=("z", "magnitude_grad", "phase_grad")) -> None:
+    """A decoder_grad.onnx of the right shapes that answers zero: the gradient of some other decoder."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Mul", [inputs[0], "zero"], ["z_grad"])], "decoder_grad",
+        [helper.make_tensor_value_info(inputs[0], TensorProto.FLOAT, ["batch", latent_dim]),
+         helper.make_tensor_value_info(inputs[1], TensorProto.FLOAT, ["batch", bins, frames]),
+         helper.make_tensor_value_info(inputs[2], TensorProto.FLOAT, ["batch", bins, frames])],
+        [helper.make_tensor_value_info("z_grad", TensorProto.FLOAT, ["batch", latent_dim])],
+        [numpy_helper.from_array(np.zeros(1, np.float32), "zero")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, folder / "decoder_grad.onnx")
+
+
+def test_a_gradient_file_of_another_decoder_or_with_wrong_inputs_is_refused_in_one_sentence(tmp_path, drums):
+    folder = tmp_path / "drums"
+    shutil.copytree(DRUMS, folder)
+    info = drums.info
+    _write_grad(folder, info.latent_dim, info.bins, info.frames)
+    with pytest.raises(ModelError, match=r"decoder_grad.onnx does not match decoder.onnx: .* correlation 0.00 and slope 0.00"):
+        OnnxDecoder(folder)
+    _write_grad(folder, info.latent_dim, info.bins, info.frames, inputs=("z", "dmag", "dphase"))
+    with pytest.raises(ModelError, match=r"decoder_grad.onnx has inputs \['z', 'dmag', 'dphase'\].*expected inputs z, magnitude_grad, phase_grad"):
+        OnnxDecoder(folder)
+    _write_grad(folder, info.latent_dim, info.bins + 1, info.frames)
+    with pytest.raises(ModelError, match=r"decoder_grad input 'magnitude_grad' has shape .* axis 1 must be 513"):
+        OnnxDecoder(folder)
+    (folder / "decoder_grad.onnx").unlink()
+    plain = OnnxDecoder(folder)
+    assert not plain.can_fit
+    with pytest.raises(ModelError, match=r"has no decoder_grad.onnx, so it cannot fit points to sounds"):
+        plain.fit(np.zeros((1, 100), np.float32))
