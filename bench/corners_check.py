@@ -14,6 +14,8 @@ data set's 1 s sound where the model has decoder_grad.onnx, else the encoder's m
 starts at its onset and is peak-normalised as `liveengine similar` reads a file), the 8x8 grid is laid by the engine's own CornersMapping at zoom 1, and every pad is
 classed by the model's classifier on its latent point, as the pad colours and LEDs are.
 A kit passes when 3 or more corners keep their class and no class has more than 32 of the 64 pads.
+Each corner pad's distance to its file (MR-STFT, the training loss's) is given as placed and as the
+encoder alone would place it: what fitting a corner (liveengine/decoders/fit.py) buys.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ def kit_corners(files: np.ndarray, classes: np.ndarray, names: list[str], rows: 
 
 def check_corners(decoder, audio: np.ndarray, files: np.ndarray, classes: np.ndarray, held: np.ndarray) -> dict:
     """Per kit: the corner classes, how many kept theirs, the largest class's pad count; and how many kits pass."""
+    from liveengine.decoders.fit import SpectralDistance
     from liveengine.grid.anchors import pad_points, place_sounds, prior_centre
     from liveengine.grid.mappings import CornersMapping, GridSetting
 
@@ -54,7 +57,16 @@ def check_corners(decoder, audio: np.ndarray, files: np.ndarray, classes: np.nda
         sounds = audio[rows]
         window = decoder.info.output_length
         sounds = sounds[:, :window] if sounds.shape[1] >= window else np.pad(sounds, ((0, 0), (0, window - sounds.shape[1])))
-        anchors = place_sounds(decoder, np.ascontiguousarray(sounds, np.float32))
+        sounds = np.ascontiguousarray(sounds, np.float32)
+        anchors = place_sounds(decoder, sounds)
+        # How near each corner pad (its anchor, exactly) sounds to its file, placed as the engine places it and by the
+        # encoder alone: the multi-resolution STFT distance the model trained on.
+        near = SpectralDistance(sounds)
+        decoded = np.zeros_like(sounds)
+        distance = {}
+        for how, points in (("placed", anchors), ("encoded", decoder.encode(sounds))):
+            decoder.decode_into(points.astype(np.float32), decoded)
+            distance[how] = near.value_and_grad(decoded, grad=False)[0].astype(float).tolist()
         points = pad_points(setting, CornersMapping(anchors, prior_centre(decoder)))
         pad_classes = decoder.classify(points).argmax(axis=1)
         corner_pads = [setting.pad_index(0, 0), setting.pad_index(0, 7), setting.pad_index(7, 0), setting.pad_index(7, 7)]
@@ -63,9 +75,11 @@ def check_corners(decoder, audio: np.ndarray, files: np.ndarray, classes: np.nda
         kept = sum(h == c for h, c in zip(heard, CORNER_CLASSES))
         per_kit[kit] = {"corners": heard, "kept": int(kept), "largest_class": names[int(counts.argmax())],
                         "largest_class_pads": int(counts.max()), "classes_on_grid": int((counts > 0).sum()),
-                        "passes": bool(kept >= 3 and counts.max() <= 32)}
+                        "passes": bool(kept >= 3 and counts.max() <= 32), "corner_distance": distance}
     return {"kits": len(per_kit), "kits_passing": sum(k["passes"] for k in per_kit.values()),
             "corners_kept": sum(k["kept"] for k in per_kit.values()), "corners": 4 * len(per_kit), "per_kit": per_kit,
+            "corner_distance_mean": {how: float(np.mean([d for k in per_kit.values() for d in k["corner_distance"][how]])) if per_kit else None
+                                     for how in ("placed", "encoded")},
             "corner_classes": list(CORNER_CLASSES)}
 
 

@@ -44,3 +44,7 @@ def test_a_kit_of_distinct_drums_passes_and_a_kit_of_one_sound_fails():
     assert one["corners"] == ["kick"] * 4 and one["kept"] == 1 and one["largest_class_pads"] == 64 and not one["passes"]
     assert result["kits"] == 2 and result["corners_kept"] == 5 and result["corners"] == 8
     assert result["kits_passing"] == int(good["passes"])
+    # A corner is placed by the fit, which never ends further from its file than the encoder's point it starts at.
+    for kit in (good, one):
+        assert all(p <= e + 1e-4 for p, e in zip(kit["corner_distance"]["placed"], kit["corner_distance"]["encoded"]))
+    assert result["corner_distance_mean"]["placed"] <= result["corner_distance_mean"]["encoded"]
