@@ -135,8 +135,22 @@ def test_a_gradient_file_of_another_decoder_or_with_wrong_inputs_is_refused_in_o
     _write_grad(folder, info.latent_dim, info.bins + 1, info.frames)
     with pytest.raises(ModelError, match=r"decoder_grad input 'magnitude_grad' has shape .* axis 1 must be 513"):
         OnnxDecoder(folder)
+    (folder / "decoder_grad.onnx").write_bytes(b"not an onnx graph")
+    with pytest.raises(ModelError, match=r"decoder_grad.onnx is not a loadable ONNX model"):
+        OnnxDecoder(folder)
     (folder / "decoder_grad.onnx").unlink()
     plain = OnnxDecoder(folder)
     assert not plain.can_fit
     with pytest.raises(ModelError, match=r"has no decoder_grad.onnx, so it cannot fit points to sounds"):
         plain.fit(np.zeros((1, 100), np.float32))
+
+
+def test_a_gradient_file_beside_an_audio_decoder_is_refused(tmp_path):
+    from liveengine.testing.models import build_audio_decoder
+
+    folder = tmp_path / "audio_model"
+    folder.mkdir()
+    build_audio_decoder(folder)
+    _write_grad(folder, 8, 513, 18)
+    with pytest.raises(ModelError, match=r"decoder_grad.onnx is for STFT decoders .*this decoder outputs audio"):
+        OnnxDecoder(folder)
