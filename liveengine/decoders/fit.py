@@ -41,6 +41,8 @@ class SpectralDistance:
         self.dtype = np.dtype(dtype)
         targets = np.asarray(targets, self.dtype)
         self.length = targets.shape[1]
+        if self.length <= max(resolutions) // 2 + 1:
+            raise ValueError(f"spectral distance needs sounds longer than {max(resolutions) // 2 + 1} samples; got {self.length}")
         self.resolutions = resolutions
         self.windows = {n: _windows(n).astype(self.dtype) for n in resolutions}
         normalised, _, _ = self._normalise(targets)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 from pathlib import Path
@@ -121,11 +122,14 @@ class OnnxDecoder:
             if isinstance(width, int) and width != len(info.classes):
                 raise ModelError(f"{where}: classifier.onnx gives {width} probabilities; the metadata names {len(info.classes)} classes.")
         self._check_output_at_mean(where)
+        self._fit_session = None  # decoder.onnx again, for fit(): made on the first fit
+        self._fit_lock = threading.Lock()
         self.decoder_grad = self._load_decoder_grad(folder, threads, where)
 
     def _load_decoder_grad(self, folder: Path, threads: int, where: str):
-        """decoder_grad.onnx (optional): the decoder's vector-Jacobian product, for fit(). Checked against the decoder
-        itself, so a gradient file left from another decoder is refused rather than fitting sounds wrongly."""
+        """decoder_grad.onnx (optional): the decoder's vector-Jacobian product, for fit(). It must name this decoder.onnx
+        by its SHA-256 (metadata liveengine.decoder_sha256, written by the export) and follow the decoder's own
+        differences, so a gradient file left from another decoder (even a fine-tune of this one) is refused."""
         path = folder / "decoder_grad.onnx"
         if not path.exists():
             return None
@@ -142,23 +146,31 @@ class OnnxDecoder:
         for got in inputs[1:]:
             _check_io(where, "decoder_grad input", got, got.name, 3, {1: info.bins, 2: info.frames})
         _check_io(where, "decoder_grad output", session.get_outputs()[0], "z_grad", 2, {1: info.latent_dim})
+        if any(isinstance(got.shape[0], int) for got in inputs):
+            raise ModelError(f"{where}: decoder_grad.onnx has a fixed batch ({inputs[0].shape[0]}); the contract asks for a dynamic one.")
+        named = session.get_modelmeta().custom_metadata_map.get("liveengine.decoder_sha256", "")
+        actual = hashlib.sha256((folder / "decoder.onnx").read_bytes()).hexdigest()
+        if named != actual:
+            raise ModelError(f"{where}: decoder_grad.onnx was exported for another decoder.onnx "
+                             f"(its liveengine.decoder_sha256 is {named[:16] or 'missing'}, this decoder's is {actual[:16]}).",
+                             "Export it again beside this decoder (python -m liveengine.training.export_grad).")
         # Its gradient along 8 directions against the decoder's own central differences, at the prior's mean. float32
         # differences are noisy (a phase is a running sum), so the test is that they agree as a whole: correlation and
-        # slope. Another decoder's gradient agrees with nothing.
+        # slope. A second line behind the hash: a graph that is not this decoder's gradient fails it.
         rng = np.random.default_rng(0)
         z = np.asarray(info.latent_mean or [0.0] * self.latent_dim, np.float32)[None, :]
         directions = rng.standard_normal((8, self.latent_dim)).astype(np.float32)
         weights = [rng.standard_normal((1, info.bins, info.frames)).astype(np.float32) for _ in range(2)]
         step = 1e-2
-        points = np.concatenate([z + step * directions, z - step * directions])
-        magnitude = np.concatenate([self.decode_stft(points[i:i + self.max_batch])[0] for i in range(0, len(points), self.max_batch)])
-        phase = np.concatenate([self.decode_stft(points[i:i + self.max_batch])[1] for i in range(0, len(points), self.max_batch)])
+        points = np.concatenate([z + step * directions, z - step * directions, z])
+        magnitude, phase = (np.concatenate(parts) for parts in zip(*(self.decode_stft(points[i:i + self.max_batch])[:2]
+                                                                      for i in range(0, len(points), self.max_batch))))
         # log1p keeps the loud bins from swamping the check; its gradient is the decoder's times 1 / (1 + magnitude).
-        weighted = np.sum(weights[0] * np.log1p(magnitude), axis=(1, 2), dtype=np.float64) + np.sum(weights[1] * phase, axis=(1, 2), dtype=np.float64)
+        weighted = (np.sum(weights[0] * np.log1p(magnitude[:16]), axis=(1, 2), dtype=np.float64)
+                    + np.sum(weights[1] * phase[:16], axis=(1, 2), dtype=np.float64))
         numeric = (weighted[:8] - weighted[8:]) / (2 * step)
-        at_mean, _, _ = self.decode_stft(z)
         try:
-            (grad,) = session.run(None, {"z": z, "magnitude_grad": weights[0] / (1.0 + at_mean), "phase_grad": weights[1]})
+            (grad,) = session.run(None, {"z": z, "magnitude_grad": weights[0] / (1.0 + magnitude[16:]), "phase_grad": weights[1]})
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises several types
             raise ModelError(f"{where}: decoder_grad.onnx does not run ({_runtime_reason(exc)}).") from None
         analytic = directions.astype(np.float64) @ grad[0].astype(np.float64)
@@ -173,11 +185,24 @@ class OnnxDecoder:
         return session
 
     def decode_stft(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """An STFT decoder's magnitude, phase and audio for z (<= max_batch rows), before normalisation: copies."""
-        with self._lock:
-            audio = self._raw_decode(np.ascontiguousarray(z, dtype=np.float32))
-            batch = len(z)
-            return self._magnitude[:batch].copy(), self._phase[:batch].copy(), audio.copy()
+        """An STFT decoder's magnitude, phase and audio for z, before normalisation, from a session of its own: a fit
+        never waits on (or delays) the pads' renders, which share decode_into's session and buffers. New arrays."""
+        z = np.ascontiguousarray(z, dtype=np.float32)
+        with self._fit_lock:
+            if self._fit_session is None:
+                self._fit_session = _session(self.info.folder / "decoder.onnx", 1, f"model {self.info.folder.name}")
+        session = self._fit_session
+        batch = len(z)
+        if self._fixed_batch and batch < self._fixed_batch:
+            z = np.concatenate([z, np.zeros((self._fixed_batch - batch, self.latent_dim), np.float32)])
+        try:
+            outputs = dict(zip((o.name for o in session.get_outputs()), session.run(None, {"z": z})))
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises several types; one clause for the report
+            raise ModelError(f"model {self.info.folder.name}: the decoder failed while fitting ({_runtime_reason(exc)}).") from None
+        magnitude, phase = outputs["magnitude"][:batch], outputs["phase"][:batch]
+        audio = np.zeros((batch, self.output_length), np.float32)
+        InverseSTFT(self.info.n_fft, self.info.hop, self.info.frames, self.output_length, batch)(magnitude, phase, audio)
+        return magnitude, phase, audio
 
     @property
     def can_fit(self) -> bool:
@@ -186,24 +211,34 @@ class OnnxDecoder:
     def fit(self, audio: np.ndarray, steps: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Latent points whose decoded sounds are nearest `audio` (float32[batch, samples]), by analysis by synthesis
         from the encoder's means (liveengine/decoders/fit.py): (points, distance at the encoder's mean, distance at the
-        point). Needs encoder.onnx and decoder_grad.onnx. Any thread but the audio thread; about steps + 1 decodes."""
+        point; NaN for a silent row, which keeps the encoder's mean). Needs encoder.onnx and decoder_grad.onnx. Any
+        thread but the audio thread; about steps + 1 decodes, on a session of its own."""
         from liveengine.decoders import fit
 
         if not self.can_fit:
             missing = "decoder_grad.onnx" if self.encoder is not None else "encoder.onnx"
             raise ModelError(f"model {self.info.folder.name}: has no {missing}, so it cannot fit points to sounds; "
                              "a model folder with encoder.onnx and decoder_grad.onnx can (docs/model-contract.md).")
+        steps = fit.STEPS if steps is None else steps
+        if not isinstance(steps, int) or steps < 0:
+            raise ValueError(f"{self.name} fits with steps >= 0 (an integer); got {steps!r}")
         audio = np.asarray(audio, dtype=np.float32)
         start = self.encode(audio)  # also checks the shape
         targets = np.zeros((len(audio), self.output_length), np.float32)
         length = min(audio.shape[1], self.output_length)
         targets[:, :length] = np.nan_to_num(audio[:, :length], nan=0.0, posinf=0.0, neginf=0.0)
+        points, first, last = start.copy(), np.full(len(audio), np.nan), np.full(len(audio), np.nan)
+        rows = np.flatnonzero(np.max(np.abs(targets), axis=1) >= SILENCE) if len(targets) else np.zeros(0, int)
 
         def grad(z, magnitude_grad, phase_grad):
-            return self.decoder_grad.run(None, {"z": z, "magnitude_grad": magnitude_grad, "phase_grad": phase_grad})[0]
-        parts = [fit.fit_points(self.decode_stft, grad, self.istft, targets[i:i + self.max_batch], start[i:i + self.max_batch],
-                                fit.STEPS if steps is None else steps) for i in range(0, len(audio), self.max_batch)]
-        return tuple(np.concatenate([p[k] for p in parts]) for k in range(3))
+            try:
+                return self.decoder_grad.run(None, {"z": z, "magnitude_grad": magnitude_grad, "phase_grad": phase_grad})[0]
+            except Exception as exc:  # noqa: BLE001 - onnxruntime raises several types
+                raise ModelError(f"model {self.info.folder.name}: decoder_grad.onnx failed while fitting ({_runtime_reason(exc)}).") from None
+        for i in range(0, len(rows), self.max_batch):
+            chunk = rows[i:i + self.max_batch]
+            points[chunk], first[chunk], last[chunk] = fit.fit_points(self.decode_stft, grad, self.istft, targets[chunk], start[chunk], steps)
+        return points, first, last
 
     def _optional(self, path: Path, threads: int, where: str, input_name: str, output_names: tuple[str, ...]):
         if not path.exists():

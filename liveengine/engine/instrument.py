@@ -21,7 +21,7 @@ from liveengine.render.on_demand import EXACT_CACHE, OnDemandRenderer
 from liveengine.render.pad_cache import PadCache
 from liveengine.render.probe import Trial, probe, refuse
 from liveengine.render.process_workers import ProcessRenderWorkers
-from liveengine.render.workers import BATCH, RenderWorkers
+from liveengine.render.workers import BATCH, RenderWorkers, _lower_thread_priority
 from liveengine.server.layout import MAX_PADS, Layout
 from liveengine.server.pool import SamplePool
 
@@ -58,6 +58,7 @@ class Instrument:
     mappings: dict[str, object] = field(default_factory=dict)  # built once per patch, by name
     pad_points: np.ndarray | None = None  # float32[pads, latent_dim] for the current setting
     variation_counts: list[int] = field(default_factory=list)  # per pad: variations played so far
+    corners_built: threading.Event | None = None  # set when prebuild_corners' thread is done
 
     @property
     def variation_scale(self) -> float:
@@ -82,6 +83,8 @@ class Instrument:
     def mapping_named(self, name: str):
         """The named mapping, built once (under the control lock) and kept: switching back is instant.
         LiveEngineError when the patch cannot build it (no anchors, no library)."""
+        if name == "corners" and self.corners_built is not None:
+            self.corners_built.wait(60.0)  # being fitted on its own thread: wait for it rather than fit twice
         mapping = self.mappings.get(name)
         if mapping is None:
             mapping = build_mapping(name, self.decoder, self.patch, self.setting)
@@ -97,11 +100,16 @@ class Instrument:
         if not any(isinstance(entry, str) for entry in self.patch.grid.get("corners") or []):
             return
 
+        done = self.corners_built = threading.Event()
+
         def build() -> None:
+            _lower_thread_priority()  # below the audio thread and the on-demand renderer, as pad rendering is
             try:
                 self.mappings.setdefault("corners", build_mapping("corners", self.decoder, self.patch, self.setting))
             except Exception:  # noqa: BLE001 - reported by mapping_named when the performer switches to it
                 pass
+            finally:
+                done.set()
         threading.Thread(target=build, name="corners fit", daemon=True).start()
 
     def retire(self) -> None:

@@ -80,10 +80,27 @@ def export_decoder_grad(decoder: nn.Module, latent_dim: int, bins: int, frames: 
                       dynamo=True, opset_version=OPSET, external_data=False, verbose=False)
 
 
+def stamp(path: Path, decoder: Path) -> None:
+    """Name `decoder` (its SHA-256) in the gradient graph's metadata: the engine refuses the pair unless it matches."""
+    import hashlib
+
+    import onnx
+
+    graph = onnx.load(str(path))
+    del graph.metadata_props[:]
+    graph.metadata_props.append(onnx.StringStringEntryProto(key="liveengine.decoder_sha256",
+                                                            value=hashlib.sha256(decoder.read_bytes()).hexdigest()))
+    onnx.save(graph, str(path))
+
+
 def export_for(model: DrumVAE, out: Path) -> Path:
+    """decoder_grad.onnx beside the model folder's decoder.onnx (exported from the same weights), naming it."""
     cfg = model.cfg
+    if not (out / "decoder.onnx").exists():
+        raise SystemExit(f"{out} has no decoder.onnx; export the model there first (python -m liveengine.training.export)")
     path = out / "decoder_grad.onnx"
     export_decoder_grad(model.decoder, cfg.latent_dim, cfg.bins, cfg.frames, path)
+    stamp(path, out / "decoder.onnx")
     return path
 
 

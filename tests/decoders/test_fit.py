@@ -97,28 +97,43 @@ def test_the_shipped_drum_model_fits_held_out_kit_files_nearer_than_its_encoder(
     assert not np.allclose(points, drums.encode(sounds), atol=1e-3)
 
 
-def test_zero_steps_gives_the_encoders_mean(drums):
-    sounds = np.zeros((3, drums.output_length), np.float32)
-    decoded = np.zeros_like(sounds)
+def test_zero_steps_keep_the_encoders_mean_and_silent_or_empty_input_is_no_fit(drums):
+    decoded = np.zeros((3, drums.output_length), np.float32)
     drums.decode_into(np.asarray([drums.info.latent_mean] * 3, np.float32) + np.eye(3, drums.latent_dim, dtype=np.float32), decoded)
     points, start, end = drums.fit(decoded, steps=0)
-    assert np.allclose(points, drums.encode(decoded)) and np.array_equal(start, end)
+    assert np.allclose(points, drums.encode(decoded)) and np.all(np.isfinite(start)) and np.array_equal(start, end)
+    moved, _, nearer = drums.fit(decoded, steps=5)
+    assert np.all(nearer <= start) and not np.allclose(moved, points)
+    # A silent row keeps the encoder's mean and has no distance; the other rows fit as they would alone.
+    mixed = np.concatenate([decoded[:1], np.zeros((1, drums.output_length), np.float32)])
+    points, start, end = drums.fit(mixed, steps=5)
+    assert np.allclose(points[1], drums.encode(mixed[1:])[0]) and np.isnan(start[1]) and np.isnan(end[1])
+    assert np.allclose(points[0], moved[0], atol=1e-6) and np.isclose(end[0], nearer[0])
+    points, start, end = drums.fit(np.zeros((0, drums.output_length), np.float32))
+    assert points.shape == (0, drums.latent_dim) and start.shape == end.shape == (0,)
+    with pytest.raises(ValueError, match=r"steps >= 0"):
+        drums.fit(decoded, steps=-1)
 
 
-def _write_grad(folder: Path, latent_dim: int, bins: int, frames: int, inputs=("z", "magnitude_grad", "phase_grad")) -> None:
-    """A decoder_grad.onnx of the right shapes that answers zero: the gradient of some other decoder."""
+def _write_grad(folder: Path, latent_dim: int, bins: int, frames: int, inputs=("z", "magnitude_grad", "phase_grad"), batch="batch") -> None:
+    """A decoder_grad.onnx of the right shapes that answers zero, naming the folder's decoder.onnx as the export does."""
+    import hashlib
+
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     graph = helper.make_graph(
         [helper.make_node("Mul", [inputs[0], "zero"], ["z_grad"])], "decoder_grad",
-        [helper.make_tensor_value_info(inputs[0], TensorProto.FLOAT, ["batch", latent_dim]),
-         helper.make_tensor_value_info(inputs[1], TensorProto.FLOAT, ["batch", bins, frames]),
-         helper.make_tensor_value_info(inputs[2], TensorProto.FLOAT, ["batch", bins, frames])],
+        [helper.make_tensor_value_info(inputs[0], TensorProto.FLOAT, [batch, latent_dim]),
+         helper.make_tensor_value_info(inputs[1], TensorProto.FLOAT, [batch, bins, frames]),
+         helper.make_tensor_value_info(inputs[2], TensorProto.FLOAT, [batch, bins, frames])],
         [helper.make_tensor_value_info("z_grad", TensorProto.FLOAT, ["batch", latent_dim])],
         [numpy_helper.from_array(np.zeros(1, np.float32), "zero")])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
+    decoder = folder / "decoder.onnx"
+    if decoder.exists():
+        model.metadata_props.append(onnx.StringStringEntryProto(key="liveengine.decoder_sha256", value=hashlib.sha256(decoder.read_bytes()).hexdigest()))
     onnx.save(model, folder / "decoder_grad.onnx")
 
 
@@ -134,6 +149,14 @@ def test_a_gradient_file_of_another_decoder_or_with_wrong_inputs_is_refused_in_o
         OnnxDecoder(folder)
     _write_grad(folder, info.latent_dim, info.bins + 1, info.frames)
     with pytest.raises(ModelError, match=r"decoder_grad input 'magnitude_grad' has shape .* axis 1 must be 513"):
+        OnnxDecoder(folder)
+    _write_grad(folder, info.latent_dim, info.bins, info.frames, batch=1)
+    with pytest.raises(ModelError, match=r"decoder_grad.onnx has a fixed batch \(1\); the contract asks for a dynamic one"):
+        OnnxDecoder(folder)
+    # A fine-tune's gradient follows this decoder closely (drums2 warm-started from drums): the hash tells them apart.
+    shutil.copyfile(REPO / "models_onnx" / "drums2" / "decoder_grad.onnx", folder / "decoder_grad.onnx")
+    with pytest.raises(ModelError, match=r"decoder_grad.onnx was exported for another decoder.onnx \(its liveengine.decoder_sha256 is [0-9a-f]{16}, "
+                                         r"this decoder's is [0-9a-f]{16}\)"):
         OnnxDecoder(folder)
     (folder / "decoder_grad.onnx").write_bytes(b"not an onnx graph")
     with pytest.raises(ModelError, match=r"decoder_grad.onnx is not a loadable ONNX model"):
