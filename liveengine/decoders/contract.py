@@ -54,10 +54,14 @@ class ModelInfo:
         return self.n_fft // 2 + 1 if self.n_fft else 0
 
 
+DERIVED = ("decoder_grad.onnx",)  # computed from decoder.onnx, which it names by hash: adds nothing to what the model is
+
+
 def model_identity(folder: Path) -> str:
-    """Hash of every .onnx file in the folder (names and bytes): what a capture or state file names."""
+    """Hash of every .onnx file in the folder (names and bytes) but the derived ones: what a capture or state file
+    names. Adding decoder_grad.onnx to a model therefore keeps its state files and captures valid."""
     digest = hashlib.sha256()
-    for path in sorted(folder.glob("*.onnx")):
+    for path in sorted(p for p in folder.glob("*.onnx") if p.name not in DERIVED):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
