@@ -504,7 +504,8 @@ def cmd_check(args) -> int:
                 + f", normalize {patch.model_options['normalize']}, {patch.model_options['threads']} thread(s)")
             say(f"extras    encoder {'yes' if decoder.encoder else 'no'}, classifier " +
                 (f"yes ({', '.join(info.classes)})" if decoder.classifier else "no") +
-                f", latent stats {'yes' if info.latent_axes else 'no'}")
+                f", latent stats {'yes' if info.latent_axes else 'no'}"
+                + f", fit {'yes (decoder_grad.onnx: corner and --from files are fitted)' if getattr(decoder, 'can_fit', False) else 'no'}")
         say(f"decode    {_decode_ms(decoder, 1):.2f} ms for one sound, {_decode_ms(decoder, 8):.2f} ms for a batch of 8")
         say(f"grid      {grid.rows}x{grid.cols} {patch.grid['mapping']}, zoom {grid.zoom:g}, rotation {grid.rotation:g}")
         say(f"audio     {patch.audio['backend']} device {patch.audio['device'] or '(default)'}, {options.samplerate} Hz, "

@@ -212,6 +212,7 @@ def test_check_default_patch(tmp_path):
     assert lines[-1] == "ok"
     assert "model     drums" in result.stdout  # the shipped trained model, with its encoder and classifier
     assert "classifier yes (kick, snare" in result.stdout
+    assert ", fit yes (decoder_grad.onnx: corner and --from files are fitted)" in result.stdout
     assert "default" in result.stdout
     assert "Traceback" not in result.stderr
     assert list(tmp_path.iterdir()) == []

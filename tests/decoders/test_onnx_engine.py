@@ -180,6 +180,7 @@ def test_check_prints_the_model(tmp_path, kind):
     if kind == "stft":
         assert "STFT n_fft 256, hop 64, hann" in contract.group(2)
     assert re.search(r"^decode\s+\d+\.\d+ ms for one sound, \d+\.\d+ ms for a batch of 8$", out, re.M), out
+    assert re.search(r"^extras\s+.*, fit no$", out, re.M), out  # no decoder_grad.onnx in this folder
     assert out.strip().splitlines()[-1] == "ok"
     assert "Traceback" not in result.stderr
 
