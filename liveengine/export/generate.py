@@ -102,14 +102,14 @@ def latent_points(decoder: Decoder, recipe: Recipe) -> tuple[np.ndarray, np.ndar
     Point i is the i-th seeded variation of the base point (the prior's mean, or the weighted
     mix of the files' points), so the same seed always gives the same points.
     """
-    from liveengine.grid.anchors import encode_files
+    from liveengine.grid.anchors import place_files
 
     encoded = None
     base = np.zeros(decoder.latent_dim, np.float32)
     if recipe.sources:
         require_encoder(decoder, "generate --from", "Use a model folder with encoder.onnx (the shipped drums model has one), "
                                                     "or leave --from out for random points of the prior.")
-        encoded = encode_files(decoder, list(recipe.sources)).astype(np.float32)
+        encoded = place_files(decoder, list(recipe.sources)).astype(np.float32)  # fitted where the model can
         base = mix(encoded, np.asarray(recipe.mix_weights))
     points = np.stack([variation(base, recipe.spread, recipe.seed, 0, i) for i in range(recipe.points)])
     return points, encoded

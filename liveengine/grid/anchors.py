@@ -58,7 +58,7 @@ def place_sounds(decoder: Decoder, sounds: np.ndarray) -> np.ndarray:
     return decoder.encode(sounds).astype(np.float64)
 
 
-def encode_files(decoder: Decoder, paths: list[Path]) -> np.ndarray:
+def place_files(decoder: Decoder, paths: list[Path]) -> np.ndarray:
     """Latent points of audio files' first sounds (as `liveengine similar` reads them), by place_sounds."""
     from liveengine.library.index import query_sound, sound_batch
 
@@ -86,7 +86,7 @@ def corners_mapping(decoder: Decoder, patch) -> CornersMapping:
             anchors.append(np.asarray(entry, np.float64))
             labels.append("point")
     if files:  # the files in one batch: a fit decodes every step
-        for i, point in zip(files, encode_files(decoder, list(files.values()))):
+        for i, point in zip(files, place_files(decoder, list(files.values()))):
             anchors[i] = point
     return CornersMapping(np.stack(anchors), prior_centre(decoder), tuple(labels))
 

@@ -79,7 +79,7 @@ def drums():
 def test_the_shipped_drum_model_fits_held_out_kit_files_nearer_than_its_encoder(drums):
     if not all(p.exists() for p in HELD_OUT):
         pytest.skip("needs the Debian package hydrogen-drumkits (its ForzeeStereo kit is held out of training)")
-    from liveengine.grid.anchors import encode_files
+    from liveengine.grid.anchors import place_files
     from liveengine.library.index import query_sound, sound_batch
 
     assert drums.can_fit
@@ -93,7 +93,7 @@ def test_the_shipped_drum_model_fits_held_out_kit_files_nearer_than_its_encoder(
     drums.decode_into(points, out)
     assert np.allclose(SpectralDistance(sounds).value_and_grad(out, grad=False)[0], end, atol=1e-3)
     # Corners and generate --from place files by this fit, deterministically.
-    assert np.allclose(encode_files(drums, HELD_OUT), points, atol=1e-5)
+    assert np.allclose(place_files(drums, HELD_OUT), points, atol=1e-5)
     assert not np.allclose(points, drums.encode(sounds), atol=1e-3)
 
 

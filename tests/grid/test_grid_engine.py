@@ -404,9 +404,9 @@ def test_corner_files_are_fitted_in_the_background_and_the_live_switch_plays_the
     engine.set_mapping("corners")
     wait_for(lambda: instrument.setting.mapping == "corners" and instrument.pad_points is not None, "the switch")
     corners = instrument.pad_points[[0, 3, 12, 15]]
-    from liveengine.grid.anchors import encode_files
+    from liveengine.grid.anchors import place_files
 
-    fitted = encode_files(drums, [tmp_path / n for n in names])
+    fitted = place_files(drums, [tmp_path / n for n in names])
     np.testing.assert_allclose(corners, fitted, atol=1e-4)
     from liveengine.library.index import query_sound, sound_batch
 
