@@ -7,7 +7,7 @@ ONNX export ships in bench/baselines/samplevae/ (liveengine/training/baseline.py
 
 Writes bench/results_model.json and the images bench/model_confusion.png and bench/model_walk.png
 and the walk's audio bench/model_walk.flac; a model measured beside it (--also, by default
-models_onnx/drums2 where it exists) gets its figures under "other_models" and its pictures and
+models_onnx/drums2 to drums5 where they exist) gets its figures under "other_models" and its pictures and
 audio with its folder's name appended (bench/model_walk_drums2.png). Each model also gets the grid
 check (bench/grid_check.py): how each pad of the default 8x8 grid ends, before the engine's fades. Needs the built data set
 (`python -m liveengine.training.data`) for the held-out kits; no PyTorch.
@@ -489,11 +489,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--baseline", type=Path, default=BASELINE if (BASELINE / "mel_decoder.onnx").exists() else None,
                         help="folder with the baseline's mel_encoder.onnx and mel_decoder.onnx (default: bench/baselines/samplevae)")
     parser.add_argument("--also", type=Path, action="append", default=[],
-                        help="another model folder measured in the same run, beside --model (repeatable; default: models_onnx/drums2, "
-                             "drums3 and drums4 where present; a model with a longer window needs the data at that window, see window_data)")
+                        help="another model folder measured in the same run, beside --model (repeatable; default: models_onnx/drums2 "
+                             "to drums5 where present; a model with a longer window needs the data at that window, see window_data)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results_model.json")
     args = parser.parse_args(argv)
-    others = args.also or [p for p in (REPO / "models_onnx" / f"drums{n}" for n in (2, 3, 4)) if (p / "decoder.onnx").exists()]
+    others = args.also or [p for p in (REPO / "models_onnx" / f"drums{n}" for n in (2, 3, 4, 5)) if (p / "decoder.onnx").exists()]
     results = run(args.model.resolve(), args.data, args.quick, args.baseline, tuple(p.resolve() for p in others if p.resolve() != args.model.resolve()))
     args.out.write_text(json.dumps(results, indent=1) + "\n")
     print(json.dumps({k: results[k] for k in ("quality", "smoothness", "speed")}, indent=1))

@@ -21,7 +21,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from liveengine.training.model import Config, DrumVAE, MultiResolutionSTFTLoss, log_l1, stft_mag
+from liveengine.training.model import Config, DrumVAE, MultiResolutionSTFTLoss, log_l1, mel_filterbank, stft_mag
+
+# The line-evenness term (--smooth-weight): straight lines between pairs of a batch's points, decoded at LINE_POINTS
+# points and compared in the bench's smoothness feature (log mel power of the peak-normalised sound, 2048/512, 128 bands).
+LINE_POINTS = 9
+LINE_FFT, LINE_HOP, LINE_MELS = 2048, 512, 128
+LINE_POWER_MEAN = 4.0  # a power mean of the steps: near their largest, with a gradient for every step
+MIN_STRAIGHT_STEP = 1e-3  # mean |log-mel| change per step under which a line's ends are the same sound
 
 
 def load_training_set(data: Path, class_power: float = 0.5):
@@ -167,13 +174,68 @@ def losses(model: DrumVAE, mrstft: MultiResolutionSTFTLoss, audio: torch.Tensor,
     return total, parts
 
 
+class LineEvenness(torch.nn.Module):
+    """How unevenly the decoder's sound changes along straight lines in z: for each line between two points, the power
+    mean of its steps (the feature distance between neighbouring points) over the straight step, the endpoints'
+    distance over the number of steps. By the triangle inequality it is at least 1, reached only where the sound moves
+    at an even pace along a straight path; a jump in the middle of a line raises it. Its log is the loss (0 at best).
+
+    Both the steps and the endpoints' distance carry gradients: the ratio is blind to scale, so the decoder cannot
+    lower it by making all sounds alike (with the distance detached it did: a first run's reconstructions fell apart
+    within 300 steps). Pulling the endpoints apart would lower it too, but they are decoded training points, which the
+    reconstruction loss keeps where the sounds are. bench/model_quality.py measures the same thing on held-out lines:
+    the largest of 16 steps over their mean."""
+
+    def __init__(self, cfg: Config) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.register_buffer("mel", torch.from_numpy(mel_filterbank(cfg.sample_rate, LINE_FFT, LINE_MELS, fmin=20.0).astype(np.float32)),
+                             persistent=False)
+        self.register_buffer("window", torch.hann_window(LINE_FFT), persistent=False)
+
+    def features(self, audio: torch.Tensor) -> torch.Tensor:
+        audio = audio / (audio.abs().amax(dim=1, keepdim=True) + 1e-6)
+        spec = torch.stft(audio, LINE_FFT, LINE_HOP, window=self.window, center=True, return_complex=True)
+        return torch.log(torch.matmul(self.mel, spec.real ** 2 + spec.imag ** 2) + 1e-8)
+
+    def forward(self, model: DrumVAE, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """a, b [lines, latent]: the lines' ends (no gradient to the encoder: the caller detaches them). Returns the mean
+        log unevenness."""
+        t = torch.linspace(0.0, 1.0, LINE_POINTS, device=a.device)[None, :, None]
+        z = ((1 - t) * a[:, None] + t * b[:, None]).reshape(-1, a.shape[1])
+        feats = self.features(model.synthesise(*model.decoder(z)))
+        feats = feats.reshape(len(a), LINE_POINTS, *feats.shape[1:])
+        steps = torch.mean(torch.abs(feats[:, 1:] - feats[:, :-1]), dim=(2, 3))
+        straight = (torch.mean(torch.abs(feats[:, -1] - feats[:, 0]), dim=(1, 2)) / (LINE_POINTS - 1))
+        power_mean = (torch.mean(steps ** LINE_POWER_MEAN, dim=1) + 1e-12) ** (1.0 / LINE_POWER_MEAN)
+        # A line between two draws of the same sound has no length to even out (its log would be noise over nothing).
+        real = straight > MIN_STRAIGHT_STEP
+        if not bool(real.any()):
+            return power_mean.sum() * 0.0
+        return torch.mean(torch.log(power_mean[real] / straight[real]))
+
+
 def train_step(model: DrumVAE, optimizer, mrstft: MultiResolutionSTFTLoss, x: torch.Tensor, y: torch.Tensor | None, beta: float,
-               class_weight: float = 0.1) -> dict:
-    """One optimiser step on batch `x` (labels `y`, -1 unlabelled, or None): the loss parts as floats."""
+               class_weight: float = 0.1, evenness: LineEvenness | None = None, smooth_weight: float = 0.0,
+               lines: int = 4) -> dict:
+    """One optimiser step on batch `x` (labels `y`, -1 unlabelled, or None): the loss parts as floats. With
+    `smooth_weight`, `lines` straight lines between pairs of the batch's encoder means add the line-evenness term."""
     total, parts = losses(model, mrstft, x, y, beta, class_weight=class_weight)
+    if smooth_weight > 0 and evenness is not None:
+        with torch.no_grad():
+            mean = model.encoder(x)[0]
+        uneven = evenness(model, mean[:lines], mean[lines:2 * lines])
+        total = total + smooth_weight * uneven
+        parts["uneven"] = uneven.item()
+        parts["total"] = total.item()
     optimizer.zero_grad(set_to_none=True)
     total.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+    if not (torch.isfinite(total) and torch.isfinite(norm)):
+        # One bad batch must not turn every weight into NaN: the step is skipped, and counted by the caller.
+        optimizer.zero_grad(set_to_none=True)
+        parts["skipped"] = 1.0
+        return parts
     optimizer.step()
     return parts
 
@@ -215,6 +277,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="a new model's window (default: that of --init-from, or 1 s); the data must be built with the same --seconds")
     parser.add_argument("--hop", type=int, default=None,
                         help="a new model's STFT hop (default: that of --init-from, or 256); it must divide n_fft")
+    parser.add_argument("--smooth-weight", type=float, default=0.0,
+                        help="weight of the line-evenness term (LineEvenness: lines between the batch's points decoded evenly; 0: off)")
+    parser.add_argument("--smooth-lines", type=int, default=4, help="lines per step for --smooth-weight (at most half the batch)")
     parser.add_argument("--init-from", type=Path, default=None,
                         help="a new model (no --checkpoint yet) starts from this checkpoint's weights; layers it lacks keep their initial values")
     args = parser.parse_args(argv)
@@ -238,7 +303,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"warm start from {args.init_from}: {state['init_from']}", flush=True)
     state.setdefault("runs", []).append({"from_step": state["step"], "lr": args.lr, "beta": args.beta, "warmup": args.warmup,
                                          "batch": args.batch, "threads": args.threads, "class_power": args.class_power,
-                                         "class_weight": args.class_weight})
+                                         "class_weight": args.class_weight, "smooth_weight": args.smooth_weight,
+                                         "smooth_lines": args.smooth_lines})
     params = sum(p.numel() for p in model.parameters())
     print(f"parameters: {params} (decoder {sum(p.numel() for p in model.decoder.parameters())})", flush=True)
 
@@ -249,6 +315,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"training sounds (with augmentation): {len(audio)}; held-out sounds for monitoring: {len(heldout)}", flush=True)
     rng = np.random.default_rng(args.seed + state["step"])
     mrstft = MultiResolutionSTFTLoss()
+    evenness = LineEvenness(cfg) if args.smooth_weight > 0 else None
+    if args.smooth_weight > 0 and not 0 < args.smooth_lines <= args.batch // 2:
+        raise SystemExit(f"--smooth-lines {args.smooth_lines}: allowed 1 to {args.batch // 2} (half of --batch {args.batch})")
     val = torch.from_numpy(heldout[np.random.default_rng(1).choice(len(heldout), min(48, len(heldout)), replace=False)])
 
     stop = []
@@ -268,9 +337,14 @@ def main(argv: list[str] | None = None) -> None:
         y = torch.from_numpy(classes[idx])
         beta = args.beta * min(1.0, state["step"] / max(1, args.warmup))
         step_start = time.monotonic()
-        parts = train_step(model, optimizer, mrstft, x, y, beta, args.class_weight)
+        parts = train_step(model, optimizer, mrstft, x, y, beta, args.class_weight, evenness, args.smooth_weight, args.smooth_lines)
         state["train_seconds"] += time.monotonic() - step_start
         state["step"] += 1
+        if parts.pop("skipped", 0.0):
+            state["skipped_steps"] = state.get("skipped_steps", 0) + 1
+            print(f"step {state['step']}: a loss or gradient was not finite; step skipped "
+                  f"({state['skipped_steps']} so far)", flush=True)
+            continue
         running.add(parts)
         if state["step"] % args.log_every == 0:
             print(f"step {state['step']} ({state['train_seconds'] / 60:.1f} min) beta {beta:.4f} " + running.line(), flush=True)

@@ -223,3 +223,89 @@ def test_refit_classifier_learns_the_labelled_sounds_only():
     assert refit["sounds"] == 7 and sum(refit["per_class"]) == 7
     assert refit["training_accuracy"] == 1.0  # 7 points in 12 dimensions: separable
     assert all(torch.equal(a, b) for a, b in zip(before, model.encoder.parameters()))  # the encoder stays frozen
+
+
+class _ShapeModel(torch.nn.Module):
+    """A stand-in decoder over z[0] in [0, 1]: a noise burst whose decay time follows `shape(z0)`; `synthesise` passes
+    the audio through. Real audio and the real feature, only the decoder is simple, so the term's figures are known."""
+
+    def __init__(self, shape) -> None:
+        super().__init__()
+        self.shape = shape
+        self.gain = torch.nn.Parameter(torch.ones(()))
+        self.noise = torch.from_numpy(np.random.default_rng(0).standard_normal(N).astype(np.float32))
+
+    def decoder(self, z):
+        t = torch.arange(N, dtype=torch.float32) / SR
+        tau = 0.02 + 0.5 * self.shape(z[:, :1])
+        return self.gain * self.noise * torch.exp(-t / tau), None
+
+    def synthesise(self, audio, _):
+        return audio
+
+
+def test_line_evenness_grows_when_the_sound_jumps_in_the_middle_of_a_line():
+    from liveengine.training.model import Config
+    from liveengine.training.train import LineEvenness
+
+    evenness = LineEvenness(Config())
+    a, b = torch.zeros(1, 12), torch.ones(1, 12)
+    # The log power of an exponential decay is linear in 1/tau, so 1/tau even along the line is an even path until the
+    # feature's floor bends it (about 0.7 here); the same decays reached through a sigmoid jump score twice that.
+    with torch.no_grad():
+        even = float(evenness(_ShapeModel(lambda x: (1.0 / (1.0 / 0.52 + x * (1.0 / 0.02 - 1.0 / 0.52)) - 0.02) / 0.5), a, b))
+        jump = float(evenness(_ShapeModel(lambda x: torch.sigmoid(40.0 * (x - 0.5))), a, b))
+        linear_tau = float(evenness(_ShapeModel(lambda x: x), a, b))
+    assert even >= -1e-4  # at least 1 by the triangle inequality: the log is not negative
+    assert jump > even + 0.5 and linear_tau < jump - 0.5
+    # The term's gradient reaches the decoder.
+    model = _ShapeModel(lambda x: torch.sigmoid(40.0 * (x - 0.5)))
+    evenness(model, a, b).backward()
+    assert model.gain.grad is not None and torch.isfinite(model.gain.grad)
+
+
+def test_train_with_the_line_evenness_term_logs_it_and_refuses_too_many_lines(tmp_path, capsys):
+    from liveengine.training import train
+
+    data = tmp_path / "data"
+    data.mkdir()
+    _write_data(data)
+    common = ["--data", str(data), "--checkpoint", str(tmp_path / "ckpt.pt"), "--batch", "4", "--log-every", "1", "--save-every", "0"]
+    with pytest.raises(SystemExit, match="--smooth-lines 3: allowed 1 to 2"):
+        train.main(common + ["--max-steps", "1", "--smooth-weight", "0.5", "--smooth-lines", "3"])
+    train.main(common + ["--max-steps", "1", "--smooth-weight", "0.5", "--smooth-lines", "2"])
+    assert "uneven" in capsys.readouterr().out
+    state = torch.load(tmp_path / "ckpt.pt", map_location="cpu", weights_only=False)["state"]
+    assert state["runs"][-1]["smooth_weight"] == 0.5
+
+
+def test_line_evenness_of_a_line_between_one_sound_twice_is_zero_with_a_finite_gradient():
+    """A batch can draw a sound twice; the line between the two draws has no length, and once gave NaN."""
+    from liveengine.training.model import Config
+    from liveengine.training.train import LineEvenness
+
+    model = _ShapeModel(lambda x: x)
+    z = torch.full((1, 12), 0.3)
+    value = LineEvenness(Config())(model, z, z.clone())
+    value.backward()
+    assert float(value) == 0.0 and torch.isfinite(model.gain.grad)
+    both = LineEvenness(Config())(model, torch.cat([z, torch.zeros(1, 12)]), torch.cat([z, torch.ones(1, 12)]))
+    assert np.isfinite(float(both)) and float(both) > 0  # the real line counts, the empty one is left out
+
+
+def test_a_batch_with_a_non_finite_loss_is_skipped_and_leaves_the_weights_as_they_were():
+    from liveengine.training.model import Config, DrumVAE, MultiResolutionSTFTLoss
+    from liveengine.training.train import train_step
+
+    torch.manual_seed(0)
+    model = DrumVAE(Config())
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    before = [p.detach().clone() for p in model.parameters()]
+    sounds, classes = _sounds(2, 0)
+    x = torch.from_numpy(sounds.copy())
+    x[0, 100] = float("nan")
+    parts = train_step(model, optimizer, MultiResolutionSTFTLoss(), x, torch.from_numpy(classes).long(), 0.005)
+    assert parts["skipped"] == 1.0
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    parts = train_step(model, optimizer, MultiResolutionSTFTLoss(), torch.from_numpy(sounds), torch.from_numpy(classes).long(), 0.005)
+    assert "skipped" not in parts and not all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
