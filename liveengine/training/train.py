@@ -222,7 +222,7 @@ def train_step(model: DrumVAE, optimizer, mrstft: MultiResolutionSTFTLoss, x: to
     `smooth_weight`, `lines` straight lines between pairs of the batch's encoder means add the line-evenness term."""
     total, parts = losses(model, mrstft, x, y, beta, class_weight=class_weight)
     if smooth_weight > 0 and evenness is not None:
-        with torch.no_grad():
+        with torch.no_grad():  # a second encoder pass (its batch norm's running statistics see this batch twice)
             mean = model.encoder(x)[0]
         uneven = evenness(model, mean[:lines], mean[lines:2 * lines])
         total = total + smooth_weight * uneven
