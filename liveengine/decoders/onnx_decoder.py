@@ -124,6 +124,7 @@ class OnnxDecoder:
         self._check_output_at_mean(where)
         self._fit_session = None  # decoder.onnx again, for fit(): made on the first fit
         self._fit_lock = threading.Lock()
+        self._fit_istft = threading.local()  # one inverse STFT (and its buffers) per fitting thread, made once
         self.decoder_grad = self._load_decoder_grad(folder, threads, where)
 
     def _load_decoder_grad(self, folder: Path, threads: int, where: str):
@@ -201,7 +202,11 @@ class OnnxDecoder:
             raise ModelError(f"model {self.info.folder.name}: the decoder failed while fitting ({_runtime_reason(exc)}).") from None
         magnitude, phase = outputs["magnitude"][:batch], outputs["phase"][:batch]
         audio = np.zeros((batch, self.output_length), np.float32)
-        InverseSTFT(self.info.n_fft, self.info.hop, self.info.frames, self.output_length, batch)(magnitude, phase, audio)
+        istft = getattr(self._fit_istft, "transform", None)
+        if istft is None or batch > len(istft._spec):
+            istft = self._fit_istft.transform = InverseSTFT(self.info.n_fft, self.info.hop, self.info.frames, self.output_length,
+                                                            max(batch, self.max_batch))
+        istft(magnitude, phase, audio)
         return magnitude, phase, audio
 
     @property

@@ -316,6 +316,8 @@ def main(argv: list[str] | None = None) -> None:
     rng = np.random.default_rng(args.seed + state["step"])
     mrstft = MultiResolutionSTFTLoss()
     evenness = LineEvenness(cfg) if args.smooth_weight > 0 else None
+    if not args.smooth_weight >= 0:
+        raise SystemExit(f"--smooth-weight {args.smooth_weight}: allowed 0 (off) or more")
     if args.smooth_weight > 0 and not 0 < args.smooth_lines <= args.batch // 2:
         raise SystemExit(f"--smooth-lines {args.smooth_lines}: allowed 1 to {args.batch // 2} (half of --batch {args.batch})")
     val = torch.from_numpy(heldout[np.random.default_rng(1).choice(len(heldout), min(48, len(heldout)), replace=False)])

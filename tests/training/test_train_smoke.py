@@ -271,6 +271,10 @@ def test_train_with_the_line_evenness_term_logs_it_and_refuses_too_many_lines(tm
     data.mkdir()
     _write_data(data)
     common = ["--data", str(data), "--checkpoint", str(tmp_path / "ckpt.pt"), "--batch", "4", "--log-every", "1", "--save-every", "0"]
+    with pytest.raises(SystemExit, match=r"--smooth-weight -0.5: allowed 0 \(off\) or more"):
+        train.main(common + ["--max-steps", "1", "--smooth-weight", "-0.5"])
+    with pytest.raises(SystemExit, match=r"--smooth-weight nan: allowed 0 \(off\) or more"):
+        train.main(common + ["--max-steps", "1", "--smooth-weight", "nan"])
     with pytest.raises(SystemExit, match="--smooth-lines 3: allowed 1 to 2"):
         train.main(common + ["--max-steps", "1", "--smooth-weight", "0.5", "--smooth-lines", "3"])
     train.main(common + ["--max-steps", "1", "--smooth-weight", "0.5", "--smooth-lines", "2"])
