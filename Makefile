@@ -11,5 +11,5 @@ test:
 	.venv/bin/python -m pytest -q -m jack  # alone, so no other test shares the CPU with a real-time measurement
 
 bench:
-	@scripts/setup.sh test
+	@scripts/setup.sh bench
 	.venv/bin/python bench/run.py

@@ -4,6 +4,8 @@
 #   scripts/setup.sh test   what the tests need too (a JACK server, liblo tools, Pure Data for the Pd panel's test,
 #                           Chromium and its driver for the web panel's, PyTorch and two Debian sample
 #                           packages for training's: the held-in folder is checked never to take a held-out kit)
+#   scripts/setup.sh bench  what the tests need, and what the drum data set is built from (bench/model_quality.py,
+#                           training): fluidsynth and fluid-soundfont-gm
 # As root (a container, CI, a fresh server) it installs missing system packages with
 # apt-get. As anyone else it never runs a package manager: it prints the command to run.
 set -euo pipefail
@@ -20,9 +22,10 @@ system_packages() {
         return 0
       fi
       local wanted=(libportaudio2)
-      [ "$purpose" = test ] && wanted+=(jackd2 liblo-tools puredata-core chromium chromium-driver sonic-pi-samples hydrogen-drumkits)
+      [ "$purpose" != play ] && wanted+=(jackd2 liblo-tools puredata-core chromium chromium-driver sonic-pi-samples hydrogen-drumkits)
       # rt-tests: cyclictest, the machine's own real-time floor beside bench/server_load.py's runs
-      [ "$purpose" = test ] && wanted+=(rt-tests)
+      [ "$purpose" != play ] && wanted+=(rt-tests)
+      [ "$purpose" = bench ] && wanted+=(fluidsynth fluid-soundfont-gm)
       local missing=()
       for pkg in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
@@ -41,7 +44,7 @@ system_packages() {
       ;;
     Darwin)
       # PortAudio ships inside the sounddevice wheel on macOS.
-      if [ "$purpose" = test ] && ! command -v jackd >/dev/null 2>&1; then
+      if [ "$purpose" != play ] && ! command -v jackd >/dev/null 2>&1; then
         say "the tests need a JACK server; run:  brew install jack   then run this command again."
         exit 1
       fi
@@ -78,7 +81,7 @@ python_env() {
     .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
     local extras=""
     # The tests train a model too (tests/training): the train extra's torch==2.13.0 is the CPU build from pip.
-    [ "$purpose" = test ] && extras="[test,train]"
+    [ "$purpose" != play ] && extras="[test,train]"
     # pip's warnings (about the index, about versions) are kept in a log, shown only if it fails.
     if ! .venv/bin/python -m pip install -q -e ".$extras" >.venv/pip-install.log 2>&1; then
       cat .venv/pip-install.log >&2

@@ -310,8 +310,22 @@ def augmented_set(waves: np.ndarray, classes: np.ndarray, train_idx: np.ndarray,
 
 # ---------------------------------------------------------------- build
 
+def missing_sources() -> list[str]:
+    """The Debian packages the data set is built from that this machine lacks (by what each provides)."""
+    import shutil
+
+    wanted = {"sonic-pi-samples": SONIC_PI.is_dir(), "fluid-soundfont-gm": SOUNDFONT.exists(),
+              "fluidsynth": shutil.which("fluidsynth") is not None, "hydrogen-drumkits": HYDROGEN.is_dir()}
+    return [package for package, present in wanted.items() if not present]
+
+
 def build(out: Path, variants: int = 3, seed: int = 0, seconds: float = 1.0) -> dict:
     """The data set in `out`, every sound cut or padded to `seconds` (the model's window)."""
+    missing = missing_sources()
+    if missing:  # one sentence before any work, not a traceback from the first subprocess
+        raise SystemExit(f"the drum data set is built from Debian packages, and {', '.join(missing)} "
+                         f"{'is' if len(missing) == 1 else 'are'} not installed; run: "
+                         f"apt-get install -y --no-install-recommends {' '.join(missing)} (or scripts/setup.sh bench as root)")
     out.mkdir(parents=True, exist_ok=True)
     records, audio = [], []
     length = int(round(seconds * SAMPLE_RATE))

@@ -63,6 +63,18 @@ def test_the_data_builder_cuts_and_augments_at_the_window_asked_for():
     assert variants.shape == (4, 2 * SR) and list(origin) == [0] * 4
 
 
+def test_the_data_builder_names_the_packages_it_lacks_before_any_work(tmp_path, monkeypatch):
+    # The machine's own packages may all be present; point two sources at folders that do not exist.
+    monkeypatch.setattr(drum_data, "SOUNDFONT", tmp_path / "absent.sf2")
+    monkeypatch.setattr(drum_data, "HYDROGEN", tmp_path / "absent")
+    with pytest.raises(SystemExit) as refused:
+        drum_data.main(["--out", str(tmp_path / "out")])
+    message = str(refused.value)
+    assert "fluid-soundfont-gm" in message and "hydrogen-drumkits" in message and "apt-get install" in message
+    assert ("sonic-pi-samples" in message) == (not drum_data.SONIC_PI.is_dir())
+    assert not (tmp_path / "out").exists()  # nothing half-built
+
+
 def test_a_new_model_gets_the_window_and_hop_asked_for_and_bad_ones_are_refused():
     from liveengine.training.model import Config
     from liveengine.training.train import new_model_config
