@@ -138,8 +138,9 @@ def _train(args, folder: Path, model_dir: Path, patch: Path, work_dir: Path, say
         "figures; the benchmarks refuse to start).")
     with Progress("training", unit=" s") as progress:
         state = own.train(model, data, work, settings, resume=args.resume, start_info=start, say=say, on_progress=progress)
-    say(f"stopped: {state['stopped']}; {state['step']} steps, {state['train_seconds'] / 60:.1f} min of training; exporting the best check "
-        f"(step {state['best']['step']})")
+    skipped = state.get("skipped_steps", 0)  # a batch whose loss or gradient was not finite: counted, never applied
+    say(f"stopped: {state['stopped']}; {state['step']} steps, {state['train_seconds'] / 60:.1f} min of training"
+        + (f" ({skipped} skipped: a loss or gradient was not finite)" if skipped else "") + f"; exporting the best check (step {state['best']['step']})")
     figures = own.export_model(model, data, work, model_dir, patch, state, seed=args.seed)
     first, best = state["history"][0], state["best"]
     grid = figures["grid"]

@@ -32,9 +32,9 @@ from liveengine.errors import LiveEngineError
 from liveengine.training.data import augmented_set
 from liveengine.training.folder_data import FolderData
 from liveengine.training.model import Config, DrumVAE, MultiResolutionSTFTLoss
-from liveengine.training.train import config_from, load, reconstruction_figures, sampling_weights, save, train_step
+from liveengine.training.train import LineEvenness, config_from, load, reconstruction_figures, sampling_weights, save, train_step
 
-SHIPPED = "drums.pt"
+SHIPPED = "drums5.pt"  # the default patch's drum model
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,13 @@ class Settings:
     variants: int = 3  # augmented copies of each training sound
     threads: int = 1
     seed: int = 0
+    smooth_weight: float | None = None  # the line-evenness term (train.LineEvenness); None: 0.3 fine-tuning, 0 from scratch
+
+    @property
+    def evenness_weight(self) -> float:
+        # Fine-tuning keeps the term the shipped model was trained with, so its pads keep moving evenly between sounds.
+        # From scratch it stays off: the shipped model learnt its sounds first and evenness after (models_onnx/drums5/README.md).
+        return self.smooth_weight if self.smooth_weight is not None else (0.0 if self.from_scratch else 0.3)
 
     @property
     def learning_rate(self) -> float:
@@ -119,7 +126,7 @@ def train(model: DrumVAE, data: FolderData, work: WorkFiles, settings: Settings,
     for group in optimizer.param_groups:
         group["lr"] = settings.learning_rate
     state.setdefault("runs", []).append({"from_step": state["step"], **asdict(settings), "lr": settings.learning_rate,
-                                         "warmup": settings.kl_warmup})
+                                         "warmup": settings.kl_warmup, "smooth_weight": settings.evenness_weight})
 
     train_idx = np.flatnonzero(data.train)
     # The same seed gives the same augmented set, so a resumed run trains on what the first one did.
@@ -132,6 +139,7 @@ def train(model: DrumVAE, data: FolderData, work: WorkFiles, settings: Settings,
     labels = torch.from_numpy(classes.astype(np.int64)) if data.class_names and settings.from_scratch else None
     validation = data.audio[data.validation]
     mrstft = MultiResolutionSTFTLoss()
+    evenness = LineEvenness(model.cfg) if settings.evenness_weight > 0 else None
     rng = np.random.default_rng(settings.seed + state["step"])
 
     def check() -> None:
@@ -181,7 +189,10 @@ def train(model: DrumVAE, data: FolderData, work: WorkFiles, settings: Settings,
                 x = -x
             beta = settings.beta * min(1.0, state["step"] / max(1, settings.kl_warmup)) if settings.kl_warmup else settings.beta
             step_start = time.monotonic()
-            train_step(model, optimizer, mrstft, x, labels[idx] if labels is not None else None, beta)
+            parts = train_step(model, optimizer, mrstft, x, labels[idx] if labels is not None else None, beta,
+                               evenness=evenness, smooth_weight=settings.evenness_weight, lines=min(4, settings.batch // 2))
+            if parts.get("skipped"):
+                state["skipped_steps"] = state.get("skipped_steps", 0) + 1
             took = time.monotonic() - step_start
             state["train_seconds"] += took
             since_check += took
@@ -251,7 +262,7 @@ def export_model(model: DrumVAE, data: FolderData, work: WorkFiles, out: Path, p
     train_mask = data.train
     stats = latent_statistics(model, data.audio[train_mask], data.classes[train_mask])
     figures: dict = {"data": data.summary(), "training": {k: state.get(k) for k in ("start", "step", "train_seconds", "wall_seconds",
-                                                                                    "cpu_seconds", "history", "best", "stopped", "machine", "runs")},
+                                                                                    "cpu_seconds", "history", "best", "stopped", "machine", "runs", "skipped_steps")},
                      "plane": stats["plane"]}
     with_classes = bool(data.class_names)
     if with_classes:
@@ -394,7 +405,10 @@ def model_card(name: str, figures: dict) -> str:
               f"{t['step']} steps of batch {t['runs'][-1]['batch']} in {t['train_seconds'] / 60:.1f} minutes of training time "
               f"({t['wall_seconds'] / 60:.1f} min wall-clock in the training loop, {t['cpu_seconds'] / 60:.1f} min of CPU time) on "
               f"{t['machine'] or 'this machine'}, {t['runs'][-1]['threads']} thread(s), PyTorch {torch.__version__}. "
-              f"Stopped because {t['stopped']}. Augmentation as the drum model's: every training sound plus "
+              f"Stopped because {t['stopped']}"
+              + (f", {t['skipped_steps']} steps skipped (a loss or gradient was not finite)" if t.get("skipped_steps") else "")
+              + (f". Line evenness (straight lines between sounds decoded at an even pace) weight {t['runs'][-1]['smooth_weight']:g}"
+                 if t['runs'][-1].get("smooth_weight") else "") + ". Augmentation as the drum model's: every training sound plus "
               f"{t['runs'][-1]['variants']} variants (pitch, envelope, filter, layering).", "",
               "Validation (the held-back sounds encoded and decoded; MR-STFT distance = spectral convergence + log-magnitude L1 "
               "over three STFT sizes; lower is closer to the originals):", "",
