@@ -86,8 +86,10 @@ def check_corners(decoder, audio: np.ndarray, files: np.ndarray, classes: np.nda
 def main(argv: list[str] | None = None) -> int:
     from liveengine.decoders.onnx_decoder import OnnxDecoder
 
+    from liveengine.resources import default_model
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", type=Path, default=REPO / "models_onnx" / "drums")
+    parser.add_argument("--model", type=Path, default=default_model(), help="a model folder (default: the default patch's)")
     parser.add_argument("--data", type=Path, default=REPO / "training_data")
     args = parser.parse_args(argv)
     sounds = np.load(args.data / "sounds.npz")

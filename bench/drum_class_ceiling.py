@@ -98,8 +98,10 @@ def model_rows(model: Path, audio: np.ndarray, classes: np.ndarray, train: np.nd
 def main(argv: list[str] | None = None) -> int:
     from model_quality import log_mel
 
+    from liveengine.resources import default_model
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", type=Path, default=REPO / "models_onnx" / "drums")
+    parser.add_argument("--model", type=Path, default=default_model(), help="a model folder (default: the default patch's)")
     parser.add_argument("--also", type=Path, action="append", default=[])
     parser.add_argument("--data", type=Path, default=REPO / "training_data")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results_drum_class_ceiling.json")

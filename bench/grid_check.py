@@ -140,8 +140,10 @@ def check_model(decoder, rows: int = 8, cols: int = 8, envelope: np.ndarray | No
 def main(argv: list[str] | None = None) -> None:
     from liveengine.decoders.onnx_decoder import OnnxDecoder
 
+    from liveengine.resources import default_model
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", type=Path, default=REPO / "models_onnx" / "drums")
+    parser.add_argument("--model", type=Path, default=default_model(), help="a model folder (default: the default patch's)")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = parser.parse_args(argv)
     result = check_model(OnnxDecoder(args.model, threads=1, normalize="none"))

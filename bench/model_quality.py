@@ -1,14 +1,14 @@
 """Quality, classifier, smoothness and speed figures for a shipped model (issue: the trained drum model).
 
-    python bench/model_quality.py [--model models_onnx/drums] [--also models_onnx/drums2] [--data training_data] [--quick] [--baseline DIR]
+    python bench/model_quality.py [--model models_onnx/drums5] [--also models_onnx/drums2] [--data training_data] [--quick] [--baseline DIR]
 
 The bench runner calls it (`python bench/run.py --only model`). The SampleVAE-style baseline's
 ONNX export ships in bench/baselines/samplevae/ (liveengine/training/baseline.py trained it).
 
-Writes bench/results_model.json and the images bench/model_confusion.png and bench/model_walk.png
-and the walk's audio bench/model_walk.flac; a model measured beside it (--also, by default
-models_onnx/drums2 to drums5 where they exist) gets its figures under "other_models" and its pictures and
-audio with its folder's name appended (bench/model_walk_drums2.png). Each model also gets the grid
+The model on top (--model) is by default the one the default patch plays; models measured beside it (--also, by
+default models_onnx/drums and drums2 to drums6 where they exist) get their figures under "other_models". Writes
+bench/results_model.json and, for each model, the images bench/model_confusion_<folder>.png and
+bench/model_walk_<folder>.png and the walk's audio bench/model_walk_<folder>.flac. Each model also gets the grid
 check (bench/grid_check.py): how each pad of the default 8x8 grid ends, before the engine's fades. Needs the built data set
 (`python -m liveengine.training.data`) for the held-out kits; no PyTorch.
 
@@ -173,7 +173,7 @@ def pad_walk(decoder) -> tuple[np.ndarray, list[str]]:
 
 def draw_pictures(folder: Path, confusion: np.ndarray, classes: list[str], walk: np.ndarray, walk_classes: list[str],
                   model_name: str, suffix: str = "") -> tuple:
-    """model_confusion.png and model_walk.png in `folder`, drawn by the package's picture module; returns their figures."""
+    """model_confusion<suffix>.png and model_walk<suffix>.png in `folder`, drawn by the package's picture module; returns their figures."""
     from liveengine.export.pictures import confusion_figure, save_png, spectrogram_sheet
 
     right = int(np.trace(confusion))
@@ -414,7 +414,7 @@ def run(model: Path, data: Path, quick: bool, baseline: Path | None = None, othe
         held = held[np.random.default_rng(0).choice(len(held), 60, replace=False)]
     files = sounds["files"]
     longer = {length: window_data(data, length, files) for length in {model_window(m) for m in (model, *others)} if length != N}
-    main_figures = model_figures(model, audio, classes, held, train, quick, longer=longer, files=files)
+    main_figures = model_figures(model, audio, classes, held, train, quick, suffix=f"_{model.name}", longer=longer, files=files)
     mean = main_figures.pop("_mean")
     results: dict = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, Python {platform.python_version()}",
                      "model": main_figures.pop("model"), "model_hash": main_figures.pop("model_hash"),
@@ -483,18 +483,21 @@ def run(model: Path, data: Path, quick: bool, baseline: Path | None = None, othe
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", type=Path, default=REPO / "models_onnx" / "drums")
+    parser.add_argument("--model", type=Path, default=None, help="the model on top (default: the one the default patch plays)")
     parser.add_argument("--data", type=Path, default=REPO / "training_data")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--baseline", type=Path, default=BASELINE if (BASELINE / "mel_decoder.onnx").exists() else None,
                         help="folder with the baseline's mel_encoder.onnx and mel_decoder.onnx (default: bench/baselines/samplevae)")
     parser.add_argument("--also", type=Path, action="append", default=[],
-                        help="another model folder measured in the same run, beside --model (repeatable; default: models_onnx/drums2 "
-                             "to drums5 where present; a model with a longer window needs the data at that window, see window_data)")
+                        help="another model folder measured in the same run, beside --model (repeatable; default: models_onnx/drums and "
+                             "drums2 to drums6 where present, less --model; a model with a longer window needs the data at that window, see window_data)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results_model.json")
     args = parser.parse_args(argv)
-    others = args.also or [p for p in (REPO / "models_onnx" / f"drums{n}" for n in (2, 3, 4, 5)) if (p / "decoder.onnx").exists()]
-    results = run(args.model.resolve(), args.data, args.quick, args.baseline, tuple(p.resolve() for p in others if p.resolve() != args.model.resolve()))
+    from liveengine.resources import default_model
+
+    model = args.model or default_model()
+    others = args.also or [p for p in (REPO / "models_onnx" / f"drums{n}" for n in ("", 2, 3, 4, 5, 6)) if (p / "decoder.onnx").exists()]
+    results = run(model.resolve(), args.data, args.quick, args.baseline, tuple(p.resolve() for p in others if p.resolve() != model.resolve()))
     args.out.write_text(json.dumps(results, indent=1) + "\n")
     print(json.dumps({k: results[k] for k in ("quality", "smoothness", "speed")}, indent=1))
     c = results["classifier"]

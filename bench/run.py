@@ -609,7 +609,7 @@ def bench_model(quick: bool) -> dict:
         if built.returncode != 0:
             return {"error": "the data set could not be built (apt-get install sonic-pi-samples fluid-soundfont-gm fluidsynth hydrogen-drumkits, "
                              f"then python -m liveengine.training.data): {(built.stderr or built.stdout).strip()[-300:]}"}
-    for seconds in longer_windows(REPO / "models_onnx" / "drums3"):  # a model measured beside it with a longer window
+    for seconds in set(longer_windows(*sorted((REPO / "models_onnx").glob("drums*")))):  # models measured beside it with a longer window
         folder = data / f"{seconds:g}s"
         if not (folder / "sounds.npz").exists():
             print(f"bench: building the data set at {seconds:g} s ...", flush=True)
@@ -650,10 +650,10 @@ def model_markdown(results: dict) -> list[str]:
                      f"(MR-STFT {ours['mrstft'] / r['mrstft']:.2f}x, MCD {ours['mcd'] / r['mcd']:.2f}x of its figure).")
     c, sm, sp = m["classifier"], m["smoothness"], m["speed"]
     lines += ["", f"Classifier: {c['accuracy']:.1%} on {c['labelled_held_out']} labelled held-out sounds against {c['majority_class_accuracy']:.1%} "
-              f"for always answering the held-out majority class ({c['majority_class']}); confusion matrix: `bench/model_confusion.png`.", "",
+              f"for always answering the held-out majority class ({c['majority_class']}); confusion matrix: `bench/model_confusion_{Path(m['model']).name}.png`.", "",
               f"Smoothness over {sm['lines']} straight lines between encoded held-out sounds ({sm['points_per_line']} points): largest step over mean step "
               f"{sm['max_over_mean_step_median']:.2f} median, {sm['max_over_mean_step_mean']:.2f} mean, {sm['max_over_mean_step_worst']:.2f} worst (goal <= {sm['goal']:.0f}). "
-              "The pad plane as an 8x8 spectrogram grid: `bench/model_walk.png`, its audio `bench/model_walk.flac`.", ""]
+              f"The pad plane as an 8x8 spectrogram grid: `{m['walk']['image']}`, its audio `{m['walk']['audio'].split(' ')[0]}`.", ""]
     speed = (f"Speed, one thread: one 1-second sound in {sp['batch_1_ms']:.2f} ms (goal <= 3 ms), a batch of 64 in {sp['batch_64_ms']:.0f} ms (goal <= 150 ms)")
     if "samplevae_pipeline_one_sound_ms" in sp:
         speed += (f"; the SampleVAE-style pipeline (mel decoder {sp['samplevae_mel_decoder_ms']:.2f} ms + 60 Griffin-Lim iterations) takes "

@@ -18,6 +18,7 @@ import argparse
 import hashlib
 import json
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -91,14 +92,15 @@ def measure(decoder, folder: Path, classes: dict[str, str], cache: Path) -> dict
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default="drums", help="a model with an encoder (default: the shipped drums)")
+    parser.add_argument("--model", default=None, help="a model with an encoder (default: the one the default patch plays)")
     parser.add_argument("--out", type=Path, default=HERE / "results_similar.json")
     args = parser.parse_args(argv)
     from liveengine.decoders.registry import load_decoder
-    from liveengine.resources import patches_dir
+    from liveengine.resources import default_model, patches_dir
 
-    decoder = load_decoder(args.model)
-    default = (patches_dir() / "default.toml").read_text().replace('decoder = "drums"', f'decoder = "{args.model}"')
+    model = args.model or default_model().name
+    decoder = load_decoder(model)
+    default = re.sub(r'(?m)^decoder = "[^"]*"', f'decoder = "{model}"', (patches_dir() / "default.toml").read_text(), count=1)
     results = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, Python {platform.python_version()}",
                "model": {"name": decoder.name, "hash": decoder.identity}, "self_distance": SELF_DISTANCE, "libraries": {}}
     with tempfile.TemporaryDirectory() as tmp:

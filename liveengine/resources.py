@@ -20,8 +20,15 @@ def models_dir() -> Path:
     return _bundled("models_onnx")
 
 
+def default_model() -> Path:
+    """The model folder the default patch plays (its [engine] decoder): what the benchmarks measure unless told otherwise."""
+    from liveengine.patch import load_patch  # here, not at the top: the patch loader itself asks this module for folders
+
+    return models_dir() / load_patch(patches_dir() / "default.toml").model
+
+
 def checkpoints_dir() -> Path:
-    """The shipped training checkpoints (`liveengine train` fine-tunes checkpoints/drums.pt)."""
+    """The shipped training checkpoints (`liveengine train` fine-tunes checkpoints/drums5.pt)."""
     return _bundled("checkpoints")
 
 

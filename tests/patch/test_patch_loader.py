@@ -60,6 +60,13 @@ def test_default_patch_values():
     assert patch.demo_score == REPO / "patches" / "default.score"
 
 
+def test_the_benchmarks_measure_the_model_the_default_patch_plays():
+    from liveengine.resources import default_model
+
+    assert default_model() == REPO / "models_onnx" / load_patch(REPO / "patches" / "default.toml").model
+    assert (default_model() / "decoder.onnx").is_file()
+
+
 def test_resolve_patch_none_is_the_shipped_default():
     assert resolve_patch(None).resolve() == (REPO / "patches" / "default.toml").resolve()
 
