@@ -1,6 +1,6 @@
 """`liveengine train` on a producer-sized folder: 200 sounds, the real budget, one core, niced.
 
-    python bench/train_own.py [--minutes 20] [--sounds 200]
+    python bench/train_own.py [--minutes 20] [--sounds 200] [--smooth-weight W] [--out FILE]
 
 The folder is built from the kits the drum model may train on (liveengine.training.data.held_in_folder:
 Sonic Pi's drum samples and the CC0/CC-BY hydrogen kits, a subfolder per class, unlabelled
@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=float, default=20.0)
     parser.add_argument("--sounds", type=int, default=200)
+    parser.add_argument("--smooth-weight", default=None, help="passed to liveengine train (default: its own, 0.3 fine-tuning)")
     parser.add_argument("--work", type=Path, default=HERE / "_work" / "train_own")
     parser.add_argument("--out", type=Path, default=HERE / "results_train_own.json")
     args = parser.parse_args(argv)
@@ -78,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     built = held_in_folder(folder, args.sounds)
     print(f"bench: {built['sounds']} sounds in {built['files']} files ({built['from']}) in {folder}", flush=True)
 
-    command = ["nice", "-n", "10", sys.executable, "-m", "liveengine", "train", str(folder), "--out", str(model), "--minutes", str(args.minutes)]
+    extra = ["--smooth-weight", args.smooth_weight] if args.smooth_weight is not None else []
+    command = ["nice", "-n", "10", sys.executable, "-m", "liveengine", "train", str(folder), "--out", str(model), "--minutes", str(args.minutes),
+               *extra]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
@@ -95,12 +98,13 @@ def main(argv: list[str] | None = None) -> int:
     t, g = figures["training"], figures["grid"]
     results = {
         "date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared), Python {platform.python_version()}",
-        "command": "nice -n 10 liveengine train FOLDER --minutes " + f"{args.minutes:g}",
+        "command": "nice -n 10 liveengine train FOLDER --minutes " + f"{args.minutes:g}" + "".join(f" {e}" for e in extra),
         "folder": built, "data": {k: figures["data"][k] for k in ("sounds", "train", "validation", "classes", "per_class", "skipped", "cut_to_1s")},
         "command_wall_minutes": round(wall / 60, 2), "command_cpu_minutes": round(cpu / 60, 2),
         "steps": t["step"], "training_minutes": round(t["train_seconds"] / 60, 2), "training_loop_wall_minutes": round(t["wall_seconds"] / 60, 2),
         "stopped": t["stopped"], "validation": {"shipped": t["history"][0], "trained_best": t["best"], "checks": t["history"]},
         "per_sound": per_sound(model.parent / f"{model.name}-training", built["new_files"]),
+        "smooth_weight": t["runs"][-1].get("smooth_weight"), "smoothness": figures.get("smoothness"),
         "grid": g, "classifier": figures.get("classifier"), "plane": figures["plane"],
         "check_passes": check.returncode == 0 and check.stdout.strip().endswith("ok"),
     }
@@ -111,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
           f"validation MR-STFT shipped {v['shipped']['mrstft']} -> trained {v['trained_best']['mrstft']}; closer on "
           + ", ".join(f"{k} {e['trained_closer']} of {e['sounds']}" for k, e in results["per_sound"].items())
           + f"; pads' nearest files {g['nearest_distinct_files']} (from their points {g['point_nearest_distinct_files']}); "
+          f"worst smoothness line {results['smoothness']['start'].get('worst')} -> {results['smoothness']['trained'].get('worst')}; "
           f"check {'ok' if results['check_passes'] else 'FAILED'}", flush=True)
     return 0
 

@@ -28,7 +28,19 @@ def add_commands(commands, debug: argparse.ArgumentParser) -> None:
     train.add_argument("--resume", action="store_true", help="continue the training kept in DIR-training/ (its sounds, weights and optimiser)")
     train.add_argument("--force", action="store_true", help="start over, replacing DIR, DIR.toml and DIR-training/")
     train.add_argument("--seed", type=int, default=0, help="seed of the validation split, the augmentation and the batches (default 0)")
+    train.add_argument("--smooth-weight", type=_weight, default=None,
+                       help="weight of the line-evenness term, which keeps pads moving evenly between sounds at about twice the time "
+                            "a step (default 0.3 fine-tuning, as the drum model was trained; 0 from scratch; 0 turns it off)")
     train.set_defaults(run=cmd_train)
+
+
+def _weight(text: str) -> float:
+    from liveengine.cli_support import _parsed
+
+    value = _parsed(text, float)
+    if value is None or not 0 <= value <= 10:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a loss weight; allowed: a number from 0 to 10")
+    return value
 
 
 def _minutes(text: str) -> float:
@@ -127,7 +139,7 @@ def _train(args, folder: Path, model_dir: Path, patch: Path, work_dir: Path, say
         data.save(work.data)
     for line in data.summary_lines():
         say(line)
-    settings = own.Settings(minutes=args.minutes, from_scratch=args.from_scratch, seed=args.seed)
+    settings = own.Settings(minutes=args.minutes, from_scratch=args.from_scratch, seed=args.seed, smooth_weight=args.smooth_weight)
     shipped = None if args.from_scratch else checkpoints_dir() / own.SHIPPED
     if shipped is not None and not shipped.is_file():
         raise LiveEngineError(f"the shipped drum model's checkpoint {shipped} is missing, so there is nothing to fine-tune.",

@@ -32,7 +32,8 @@ from liveengine.errors import LiveEngineError
 from liveengine.training.data import augmented_set
 from liveengine.training.folder_data import FolderData
 from liveengine.training.model import Config, DrumVAE, MultiResolutionSTFTLoss
-from liveengine.training.train import LineEvenness, config_from, load, reconstruction_figures, sampling_weights, save, train_step
+from liveengine.training.train import (LineEvenness, config_from, line_smoothness, load, reconstruction_figures, sampling_weights, save,
+                                       train_step)
 
 SHIPPED = "drums5.pt"  # the default patch's drum model
 
@@ -166,6 +167,8 @@ def train(model: DrumVAE, data: FolderData, work: WorkFiles, settings: Settings,
     started, cpu_started = time.monotonic(), time.process_time()
     wall_before, cpu_before = state["wall_seconds"], state["cpu_seconds"]
     budget = settings.minutes * 60
+    if "smoothness_start" not in state:  # the starting model's lines between the user's sounds, for the card
+        state["smoothness_start"] = line_smoothness(model, encode_means(model, data.audio), seed=settings.seed)
     model.train()
     try:
         if not state["history"]:
@@ -263,7 +266,9 @@ def export_model(model: DrumVAE, data: FolderData, work: WorkFiles, out: Path, p
     stats = latent_statistics(model, data.audio[train_mask], data.classes[train_mask])
     figures: dict = {"data": data.summary(), "training": {k: state.get(k) for k in ("start", "step", "train_seconds", "wall_seconds",
                                                                                     "cpu_seconds", "history", "best", "stopped", "machine", "runs", "skipped_steps")},
-                     "plane": stats["plane"]}
+                     "plane": stats["plane"],
+                     "smoothness": {"start": state.get("smoothness_start"),
+                                    "trained": line_smoothness(model, encode_means(model, data.audio), seed=seed)}}
     with_classes = bool(data.class_names)
     if with_classes:
         fit_classifier(model, stats["encodings"], data.classes[train_mask], seed=seed)
@@ -434,6 +439,14 @@ def model_card(name: str, figures: dict) -> str:
               + " that covers the most. From the pads' latent points instead of their sounds: "
               f"{g['point_nearest_distinct_files']} files (the training encodings lie well off the plane, so the few "
               "nearest it are nearest to many pads).", ""]
+    sm = figures.get("smoothness") or {}
+    if (sm.get("trained") or {}).get("lines"):
+        start, trained = sm.get("start") or {}, sm["trained"]
+        lines += [f"Smoothness between your sounds: {trained['lines']} straight lines between random pairs of their encodings, "
+                  f"decoded at {trained['points_per_line']} points; per line the largest step over the mean step (log mel; 1 is even, "
+                  "the drum model's goal is at most 3). Worst line " + (f"{start['worst']} before training, " if start.get("lines") else "")
+                  + f"**{trained['worst']}** for this model (median " + (f"{start['median']} -> " if start.get("lines") else "")
+                  + f"{trained['median']}).", ""]
     if d["classes"]:
         c = figures["classifier"]
         counts = ", ".join(f"{k} {v}" for k, v in sorted(g["pad_classes"].items(), key=lambda kv: -kv[1]))

@@ -215,6 +215,26 @@ class LineEvenness(torch.nn.Module):
         return torch.mean(torch.log(power_mean[real] / straight[real]))
 
 
+def line_smoothness(model: DrumVAE, points: np.ndarray, lines: int = 30, steps: int = 16, seed: int = 0) -> dict:
+    """The bench's smoothness figure (bench/model_quality.py) on `points` [n, latent] (encodings): `lines` straight lines
+    between random pairs, decoded at steps + 1 points; per line the largest step over the mean step in LineEvenness's
+    feature (1 is even; the drum model goal is at most 3). Returns the worst and median over the lines."""
+    if len(points) < 2:
+        return {"lines": 0}
+    rng = np.random.default_rng(seed)
+    evenness = LineEvenness(model.cfg)
+    t = torch.linspace(0.0, 1.0, steps + 1)[:, None]
+    ratios = []
+    model.eval()
+    with torch.no_grad():
+        for _ in range(lines):
+            a, b = (torch.from_numpy(np.asarray(points[i], np.float32)) for i in rng.choice(len(points), 2, replace=False))
+            feats = evenness.features(model.synthesise(*model.decoder((1 - t) * a + t * b)))
+            step = torch.mean(torch.abs(feats[1:] - feats[:-1]), dim=(1, 2))
+            ratios.append(float(step.max() / step.mean().clamp_min(1e-9)))
+    return {"lines": lines, "points_per_line": steps + 1, "worst": round(max(ratios), 3), "median": round(float(np.median(ratios)), 3)}
+
+
 def train_step(model: DrumVAE, optimizer, mrstft: MultiResolutionSTFTLoss, x: torch.Tensor, y: torch.Tensor | None, beta: float,
                class_weight: float = 0.1, evenness: LineEvenness | None = None, smooth_weight: float = 0.0,
                lines: int = 4) -> dict:

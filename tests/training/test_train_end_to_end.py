@@ -41,9 +41,11 @@ def test_train_a_tiny_folder_then_check_and_resume(tmp_path, capsys):
     assert history[0]["step"] == 0 and figures["training"]["step"] >= 1  # the shipped model's check, then at least one step
     assert figures["training"]["best"]["mrstft"] == min(h["mrstft"] for h in history)
     assert figures["training"]["runs"][0]["smooth_weight"] == 0.3  # fine-tuning keeps the shipped model's line-evenness term
+    smooth = figures["smoothness"]  # the bench's figure on the user's sounds: the largest step over the mean, at least 1
+    assert smooth["start"]["lines"] == smooth["trained"]["lines"] == 30 and 1.0 <= smooth["trained"]["median"] <= smooth["trained"]["worst"]
     assert figures["data"]["validation"] == 3 and figures["plane"] == "class centroids"
     card = (out / "README.md").read_text()
-    assert "the shipped drum model" in card and "distinct files" in card and "boom" in card and "Line evenness" in card
+    assert "the shipped drum model" in card and "distinct files" in card and "boom" in card and "Line evenness" in card and "Smoothness between your sounds" in card
 
     decoder = load_decoder(str(out))  # the contract's checks, a sound at the latent mean among them
     info = decoder.info

@@ -218,3 +218,14 @@ def test_the_held_in_folder_has_its_count_and_never_a_held_out_kit(tmp_path):
     held_out = [kit for kit, (licence, _) in drum_data.HYDROGEN_LICENCES.items() if licence not in drum_data.TRAINABLE_LICENCES]
     assert not any(kit in name for name in folder.files.tolist() for kit in held_out)
     assert set(folder.class_names) <= set(drum_data.CLASSES) and folder.class_names
+
+
+@pytest.mark.parametrize("weight", ["-0.1", "nan", "11", "lots"])
+def test_a_smooth_weight_out_of_range_is_refused_in_one_sentence(tmp_path, capsys, weight):
+    folder = kit(tmp_path / "sounds")
+    with pytest.raises(SystemExit) as refused:
+        train(folder, "--out", tmp_path / "m", "--smooth-weight", weight)
+    assert refused.value.code == 2  # argparse's usage error, before any work
+    said = capsys.readouterr().err
+    assert f"{weight!r} is not a loss weight; allowed: a number from 0 to 10" in said
+    assert not (tmp_path / "m").exists() and not (tmp_path / "m-training").exists()
