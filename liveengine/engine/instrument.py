@@ -21,7 +21,7 @@ from liveengine.render.on_demand import EXACT_CACHE, OnDemandRenderer
 from liveengine.render.pad_cache import PadCache
 from liveengine.render.probe import Trial, probe, refuse
 from liveengine.render.process_workers import ProcessRenderWorkers
-from liveengine.render.workers import BATCH, RenderWorkers, _lower_thread_priority
+from liveengine.render.workers import BATCH, RenderWorkers, lower_thread_priority
 from liveengine.server.layout import MAX_PADS, Layout
 from liveengine.server.pool import SamplePool
 
@@ -103,7 +103,7 @@ class Instrument:
         done = self.corners_built = threading.Event()
 
         def build() -> None:
-            _lower_thread_priority()  # below the audio thread and the on-demand renderer, as pad rendering is
+            lower_thread_priority()  # below the audio thread and the on-demand renderer, as pad rendering is
             try:
                 self.mappings.setdefault("corners", build_mapping("corners", self.decoder, self.patch, self.setting))
             except Exception:  # noqa: BLE001 - reported by mapping_named when the performer switches to it

@@ -19,7 +19,7 @@ import numpy as np
 
 from liveengine.decoders.base import Decoder
 from liveengine.render.buffers import PlayableBuffer
-from liveengine.render.workers import RenderFailure, _lower_thread_priority, render_batch
+from liveengine.render.workers import RenderFailure, lower_thread_priority, render_batch
 
 EXACT_CACHE = 256  # recently rendered points kept for repeated hits (e.g. 64 pads x 4 velocity layers): pool slots reserved
 EXACT_CACHE_BYTES = 64 * 2**20  # and at most this much audio: long sounds would otherwise keep hundreds of MB
@@ -138,7 +138,7 @@ class OnDemandRenderer:
         return True
 
     def _run(self) -> None:
-        _lower_thread_priority(5)  # below the audio thread, above background pad rendering
+        lower_thread_priority(5)  # below the audio thread, above background pad rendering
         self._go.wait()
         if self._stopping:
             self.ready.set()

@@ -353,8 +353,8 @@ def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: 
     when the engine's process is gone. With a `trial` the model is probed first (render/probe.py) and Ready carries what the probe found.
     """
     from liveengine.decoders.registry import load_decoder
-    from liveengine.render.workers import _lower_thread_priority
-    _lower_thread_priority()
+    from liveengine.render.workers import lower_thread_priority
+    lower_thread_priority()
     try:
         decoder = load_decoder(spec, Path(patch_path) if patch_path else None, **model_options)
         if trial_to_come:  # started ahead: the engine that adopts us sends the trial first

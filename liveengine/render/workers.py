@@ -152,7 +152,7 @@ class RenderWorkers:
             self._jobs.put((generation, job_points, chunk))
 
     def _run(self) -> None:
-        _lower_thread_priority()
+        lower_thread_priority()
         out = np.zeros((BATCH, self.decoder.output_length), dtype=np.float32)  # per thread, reused
         while not self._stop.is_set():
             try:
@@ -181,7 +181,7 @@ class RenderWorkers:
             thread.join(timeout=2.0)
 
 
-def _lower_thread_priority(niceness: int = 10) -> None:
+def lower_thread_priority(niceness: int = 10) -> None:
     """Let the audio thread and the sound server win the CPU over rendering (Linux: per-thread nice)."""
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
