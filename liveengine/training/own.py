@@ -162,13 +162,15 @@ def train(model: DrumVAE, data: FolderData, work: WorkFiles, settings: Settings,
             "" if better else f" (best {state['best']['mrstft']:.3f} at step {state['best']['step']}; {state['since_best']} of "
             f"{settings.patience} checks without improvement)"))
 
+    if state["step"] == 0 and "smoothness_start" not in state:
+        # The starting model's lines between the user's sounds, for the card; measured before the budget's clock starts.
+        state["smoothness_start"] = line_smoothness(model, encode_means(model, data.audio), seed=settings.seed)
     stop: list[str] = []
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.append("stopped by a signal"))
     started, cpu_started = time.monotonic(), time.process_time()
     wall_before, cpu_before = state["wall_seconds"], state["cpu_seconds"]
     budget = settings.minutes * 60
-    if "smoothness_start" not in state:  # the starting model's lines between the user's sounds, for the card
-        state["smoothness_start"] = line_smoothness(model, encode_means(model, data.audio), seed=settings.seed)
+    first_step = state["step"]
     model.train()
     try:
         if not state["history"]:
@@ -180,7 +182,7 @@ def train(model: DrumVAE, data: FolderData, work: WorkFiles, settings: Settings,
                 on_progress(min(elapsed, budget), budget)
             if stop:
                 break
-            if elapsed >= budget:
+            if elapsed >= budget and state["step"] > first_step:  # every run makes at least one step, however slow the machine
                 stop.append(f"the {settings.minutes:g}-minute budget was spent")
                 break
             if state["since_best"] >= settings.patience:
