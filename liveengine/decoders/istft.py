@@ -11,7 +11,7 @@ import numpy as np
 
 class InverseSTFT:
     def __init__(self, n_fft: int, hop: int, frames: int, length: int, max_batch: int) -> None:
-        self.n_fft, self.hop, self.frames, self.length = n_fft, hop, frames, length
+        self.n_fft, self.hop, self.frames, self.length, self.max_batch = n_fft, hop, frames, length, max_batch
         bins = n_fft // 2 + 1
         self.window = np.hanning(n_fft + 1)[:-1].astype(np.float32)  # periodic Hann
         self.overlap = n_fft // hop

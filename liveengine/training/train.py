@@ -198,6 +198,11 @@ class LineEvenness(torch.nn.Module):
         spec = torch.stft(audio, LINE_FFT, LINE_HOP, window=self.window, center=True, return_complex=True)
         return torch.log(torch.matmul(self.mel, spec.real ** 2 + spec.imag ** 2) + 1e-8)
 
+    @staticmethod
+    def steps(feats: torch.Tensor) -> torch.Tensor:
+        """[..., points, mels, frames] features along lines -> [..., points - 1]: the mean |change| between neighbours."""
+        return torch.mean(torch.abs(feats[..., 1:, :, :] - feats[..., :-1, :, :]), dim=(-2, -1))
+
     def forward(self, model: DrumVAE, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """a, b [lines, latent]: the lines' ends (no gradient to the encoder: the caller detaches them). Returns the mean
         log unevenness."""
@@ -205,7 +210,7 @@ class LineEvenness(torch.nn.Module):
         z = ((1 - t) * a[:, None] + t * b[:, None]).reshape(-1, a.shape[1])
         feats = self.features(model.synthesise(*model.decoder(z)))
         feats = feats.reshape(len(a), LINE_POINTS, *feats.shape[1:])
-        steps = torch.mean(torch.abs(feats[:, 1:] - feats[:, :-1]), dim=(2, 3))
+        steps = self.steps(feats)
         straight = (torch.mean(torch.abs(feats[:, -1] - feats[:, 0]), dim=(1, 2)) / (LINE_POINTS - 1))
         power_mean = (torch.mean(steps ** LINE_POWER_MEAN, dim=1) + 1e-12) ** (1.0 / LINE_POWER_MEAN)
         # A line between two draws of the same sound has no length to even out (its log would be noise over nothing).
@@ -230,7 +235,7 @@ def line_smoothness(model: DrumVAE, points: np.ndarray, lines: int = 30, steps: 
         for _ in range(lines):
             a, b = (torch.from_numpy(np.asarray(points[i], np.float32)) for i in rng.choice(len(points), 2, replace=False))
             feats = evenness.features(model.synthesise(*model.decoder((1 - t) * a + t * b)))
-            step = torch.mean(torch.abs(feats[1:] - feats[:-1]), dim=(1, 2))
+            step = evenness.steps(feats)
             ratios.append(float(step.max() / step.mean().clamp_min(1e-9)))
     return {"lines": lines, "points_per_line": steps + 1, "worst": round(max(ratios), 3), "median": round(float(np.median(ratios)), 3)}
 
