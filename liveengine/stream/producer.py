@@ -286,11 +286,12 @@ class StreamProducer:
             self.overslept.append(1000.0 * (time.perf_counter() - began - seconds))
         return got
 
-    def wait_seconds(self) -> float:
-        """How long to wait for a message before the next pump when this one produced nothing."""
+    def wait_seconds(self, now: float | None = None) -> float:
+        """How long to wait for a message before the next pump when this one produced nothing (`now`: a
+        time.perf_counter() reading, the current one by default)."""
         if self.settings.input != "audio":
             return POLL_SECONDS
-        now = time.perf_counter()
+        now = time.perf_counter() if now is None else now
         due = self._input_at + self._period - AHEAD_SECONDS - now
         if due <= 0 and now - self._input_at > 2 * self._period:
             return POLL_SECONDS  # no input for two periods (none connected, the server stopped): check less often
