@@ -75,9 +75,11 @@ def export_decoder_grad(decoder: nn.Module, latent_dim: int, bins: int, frames: 
     example = (torch.zeros(2, latent_dim), torch.zeros(2, bins, frames), torch.zeros(2, bins, frames))
     traced = make_fx(vjp, tracing_mode="symbolic", decomposition_table=table, _allow_non_fake_inputs=True)(*example)
     batch = torch.export.Dim("batch")
+    # optimize=False: the exporter's own graph pass took 3 of the export's 7 s; onnxruntime optimises the graph at load
+    # anyway (the same z_grad to the bit, the same 22 ms for 8 sounds, a file 4% larger)
     torch.onnx.export(_Traced(traced), example, str(path), input_names=["z", "magnitude_grad", "phase_grad"], output_names=["z_grad"],
                       dynamic_shapes={"z": {0: batch}, "magnitude_grad": {0: batch}, "phase_grad": {0: batch}},
-                      dynamo=True, opset_version=OPSET, external_data=False, verbose=False)
+                      dynamo=True, optimize=False, opset_version=OPSET, external_data=False, verbose=False)
 
 
 def stamp(path: Path, decoder: Path) -> None:
