@@ -7,7 +7,7 @@ play:
 
 test:
 	@scripts/setup.sh test
-	.venv/bin/python -m pytest -q -n 2 -m "not jack"  # two at a time: most tests wait on processes and sockets
+	.venv/bin/python -m pytest -q -n 3 -m "not jack"  # three at a time on two cores: many tests wait on processes and sockets
 	.venv/bin/python -m pytest -q -m jack  # alone, so no other test shares the CPU with a real-time measurement
 
 bench:

@@ -16,7 +16,7 @@ TEST_JACK_SERVER = f"liveengine-test-{os.getpid()}"
 def pytest_collection_modifyitems(config, items):
     """Mark the tests on the session's JACK server `jack`.
 
-    `make test` runs the others two at a time (pytest-xdist) and then these alone, so a
+    `make test` runs the others three at a time (pytest-xdist) and then these alone, so a
     test that counts onsets or xruns never shares the CPU with another test.
     """
     for item in items:
