@@ -6,7 +6,7 @@ The bench runner calls it (`python bench/run.py --only model`). The SampleVAE-st
 ONNX export ships in bench/baselines/samplevae/ (liveengine/training/baseline.py trained it).
 
 The model on top (--model) is by default the one the default patch plays; models measured beside it (--also, by
-default models_onnx/drums and drums2 to drums7 where they exist) get their figures under "other_models". Writes
+default every models_onnx/drums* folder) get their figures under "other_models". Writes
 bench/results_model.json and, for each model, the images bench/model_confusion_<folder>.png and
 bench/model_walk_<folder>.png and the walk's audio bench/model_walk_<folder>.flac. Each model also gets the grid
 check (bench/grid_check.py): how each pad of the default 8x8 grid ends, before the engine's fades. Needs the built data set
@@ -489,14 +489,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--baseline", type=Path, default=BASELINE if (BASELINE / "mel_decoder.onnx").exists() else None,
                         help="folder with the baseline's mel_encoder.onnx and mel_decoder.onnx (default: bench/baselines/samplevae)")
     parser.add_argument("--also", type=Path, action="append", default=[],
-                        help="another model folder measured in the same run, beside --model (repeatable; default: models_onnx/drums and "
-                             "drums2 to drums7 where present, less --model; a model with a longer window needs the data at that window, see window_data)")
+                        help="another model folder measured in the same run, beside --model (repeatable; default: every models_onnx/drums* "
+                             "folder, less --model; a model with a longer window needs the data at that window, see window_data)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results_model.json")
     args = parser.parse_args(argv)
     from liveengine.resources import default_model
 
     model = args.model or default_model()
-    others = args.also or [p for p in (REPO / "models_onnx" / f"drums{n}" for n in ("", 2, 3, 4, 5, 6, 7)) if (p / "decoder.onnx").exists()]
+    others = args.also or sorted(p.parent for p in (REPO / "models_onnx").glob("drums*/decoder.onnx"))  # every shipped drum model
     results = run(model.resolve(), args.data, args.quick, args.baseline, tuple(p.resolve() for p in others if p.resolve() != model.resolve()))
     args.out.write_text(json.dumps(results, indent=1) + "\n")
     print(json.dumps({k: results[k] for k in ("quality", "smoothness", "speed")}, indent=1))
