@@ -43,6 +43,7 @@ class ModelInfo:
     latent_spreads: tuple[float, ...] = ()
     description: str = ""
     identity: str = ""  # sha256 of the model's files, shortened
+    fit_length: int = 0  # samples a fit compares (liveengine.fit_length): 0 for the whole output
 
     @property
     def frames(self) -> int:
@@ -156,6 +157,8 @@ def read_metadata(folder: Path, props: dict[str, str]) -> ModelInfo:
         if meta["stft.window"] not in WINDOWS:
             raise ModelError(f"{where}: metadata {PREFIX}stft.window = {meta['stft.window']!r}; allowed: {', '.join(WINDOWS)}.")
         fields["window"] = meta["stft.window"]
+    if "fit_length" in meta:
+        fields["fit_length"] = integer("fit_length", 4096, output_length)
     if "classes" in meta:
         try:
             classes = json.loads(meta["classes"])

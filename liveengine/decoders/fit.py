@@ -160,28 +160,33 @@ class Adam:
 
 
 def fit_points(decode_stft, decoder_grad, istft: InverseSTFT, targets: np.ndarray, start: np.ndarray,
-               steps: int = STEPS, rate: float = LEARNING_RATE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Fit latent points to `targets` [n, length] from `start` [n, latent_dim] (one batch).
+               steps: int = STEPS, rate: float = LEARNING_RATE, compared: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fit latent points to `targets` [n, length] from `start` [n, latent_dim] (one batch), comparing the first
+    `compared` samples (all by default; a model's liveengine.fit_length: the window its decoder learnt, where a tail
+    that follows from it comes after).
 
     decode_stft(z) -> (magnitude, phase, audio) is the decoder before any normalisation;
     decoder_grad(z, magnitude_grad, phase_grad) -> z_grad its vector-Jacobian product.
     Returns the best point of each row over the walk (the start included, so a fit never
     moves a sound further away) and the distances at the start and at that point.
     """
-    distance = SpectralDistance(targets)
+    compared = targets.shape[1] if compared is None else compared
+    distance = SpectralDistance(targets[:, :compared])
     z = np.asarray(start, np.float64).copy()
     best = z.copy()
     adam = Adam(z.shape, rate)
     first = best_distance = None
     for step in range(steps + 1):
         magnitude, phase, audio = decode_stft(z.astype(np.float32))
-        value, audio_grad = distance.value_and_grad(audio, grad=step < steps)
+        value, audio_grad = distance.value_and_grad(audio[:, :compared], grad=step < steps)
         if first is None:
             first, best_distance = value.copy(), value.copy()
         better = value < best_distance
         best[better], best_distance[better] = z[better], value[better]
         if step == steps:
             break
+        if compared < audio.shape[1]:  # the samples after `compared` do not count
+            audio_grad = np.pad(audio_grad, ((0, 0), (0, audio.shape[1] - compared)))
         magnitude_grad, phase_grad = synthesis_adjoint(istft, magnitude, phase, audio_grad)
         z = adam(z, decoder_grad(z.astype(np.float32), magnitude_grad, phase_grad).astype(np.float64))
     return best.astype(np.float32), first, best_distance

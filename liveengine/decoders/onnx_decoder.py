@@ -242,7 +242,8 @@ class OnnxDecoder:
                 raise ModelError(f"model {self.info.folder.name}: decoder_grad.onnx failed while fitting ({_runtime_reason(exc)}).") from None
         for i in range(0, len(rows), self.max_batch):
             chunk = rows[i:i + self.max_batch]
-            points[chunk], first[chunk], last[chunk] = fit.fit_points(self.decode_stft, grad, self.istft, targets[chunk], start[chunk], steps)
+            points[chunk], first[chunk], last[chunk] = fit.fit_points(self.decode_stft, grad, self.istft, targets[chunk], start[chunk], steps,
+                                                                      compared=self.info.fit_length or None)
         return points, first, last
 
     def _optional(self, path: Path, threads: int, where: str, input_name: str, output_names: tuple[str, ...]):

@@ -129,6 +129,8 @@ def metadata(model: DrumVAE, stats: dict | None, description: str, name: str = "
     meta = {"contract": "1", "kind": "oneshot", "sample_rate": str(cfg.sample_rate), "latent_dim": str(cfg.latent_dim),
             "output_length": str(cfg.length), "output": "stft", "stft.n_fft": str(cfg.n_fft), "stft.hop": str(cfg.hop),
             "stft.window": "hann", "name": name, "description": description}
+    if getattr(model, "fit_length", None):  # a decoder with a derived tail fits over the window it learnt (tail.py)
+        meta["fit_length"] = str(model.fit_length)
     if classifier:
         meta["classes"] = json.dumps(list(cfg.classes))
     if stats is not None:

@@ -178,3 +178,25 @@ def test_a_gradient_file_beside_an_audio_decoder_is_refused(tmp_path):
     _write_grad(folder, 8, 513, 18)
     with pytest.raises(ModelError, match=r"decoder_grad.onnx is for STFT decoders .*this decoder outputs audio"):
         OnnxDecoder(folder)
+
+
+def test_a_fit_compares_only_the_first_fit_length_samples(drums):
+    """liveengine.fit_length (a decoder with a derived tail): what the file holds after it changes nothing."""
+    from liveengine.decoders.fit import fit_points
+
+    z = np.asarray([drums.info.latent_mean] * 2, np.float32) + np.eye(2, drums.latent_dim, dtype=np.float32)
+    targets = np.zeros((2, drums.output_length), np.float32)
+    drums.decode_into(z, targets)
+    noisy = targets.copy()
+    noisy[:, 30000:] = np.random.default_rng(0).uniform(-0.5, 0.5, (2, drums.output_length - 30000))
+    start = drums.encode(targets) + 0.3
+
+    def grad(z, magnitude_grad, phase_grad):
+        return drums.decoder_grad.run(None, {"z": z, "magnitude_grad": magnitude_grad, "phase_grad": phase_grad})[0]
+
+    def fitted(sounds, compared):
+        return fit_points(drums.decode_stft, grad, drums.istft, sounds, start, steps=3, compared=compared)
+
+    clean, first, last = fitted(targets, 30000)
+    assert np.array_equal(fitted(noisy, 30000)[0], clean) and np.all(last < first)
+    assert not np.allclose(fitted(noisy, None)[0], clean, atol=1e-4)

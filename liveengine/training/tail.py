@@ -1,0 +1,195 @@
+"""A decay tail for a trained 1 s drum model: the window grows, and every bin rings on past the first second.
+
+    python -m liveengine.training.tail --checkpoint checkpoints/drums5.pt --out models_onnx/drums8 --name drums8 \
+        --plane-from models_onnx/drums5
+
+A 1 s drum decoder has learnt the data set's 50 ms fade where a sound was cut at 1 s, so a cymbal
+or open hat still ringing at -20 dB ends in that fade (cut), or, slowed down by it, on a bed of
+hiss. This wraps the decoder, unchanged, in a longer window (1.3 s by default). Its frames up to
+the last one untouched by the learnt fade (0.93 s) are the decoder's own; past it, each bin
+continues its own last 22 frames (0.81 to 0.93 s): the level and the slope of a least-squares line
+through their log magnitude (before the decoder's clamp), and the phase advance of its last frame,
+so the tail has the decoder's own spectrum and texture. The slope is at least `min_decay` (80 dB/s
+by default: from a cymbal's -18 dB at 0.93 s, under -40 dB, not audibly cut, before the window's
+last 50 ms, which fade as the data set's do). Nothing is learnt: the first 0.93 s are the
+decoder's, and the bench prices the tail against the held-out sounds over the longer window
+(bench/model_quality.py, "ours_at_1.3s").
+
+The encoder reads the first second of its longer input, faded as the 1 s data set fades a cut
+sound, so a sound encodes to the point the 1 s model gives it, and a fit compares the first second
+(metadata liveengine.fit_length): the tail follows from the decoder's last frames.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+FADE_S = 0.05  # the data set's fade where it cuts a sound (liveengine/training/data.py)
+FIT_FRAMES = 22  # frames the tail's line is fitted through (22 x 256 samples: 0.13 s at 44.1 kHz)
+
+
+def seam_frame(cfg) -> int:
+    """The last STFT frame of a `cfg` decoder whose window ends before the data set's fade: later ones carry the learnt fade."""
+    return int((cfg.length - round(FADE_S * cfg.sample_rate) - cfg.n_fft // 2) // cfg.hop)
+
+
+class DecayTail(nn.Module):
+    """z -> magnitude, phase over a longer window: `decoder`'s frames up to the seam, then each bin's own decay.
+
+    The decoder's output layers are 1x1 convolutions of its last hidden frames `h` (64 channels), so the tail is built
+    there, 8x smaller than in its 513 bins, and the output layers run once over the whole window: a line through
+    the fitted frames of `h` is a line through their log magnitude, and the phase's running sum of increments is
+    the increment layer applied to the running sum of `h`. That also replaces the decoder's running sum over 513
+    bins (a quarter of its run time) by one over 64 channels."""
+
+    def __init__(self, decoder: nn.Module, cfg, seconds: float = 0.3, min_decay: float = 80.0) -> None:
+        super().__init__()
+        if seconds <= FADE_S:
+            raise ValueError(f"a tail of {seconds} s is too short; it must be longer than the {FADE_S} s fade")
+        if getattr(decoder, "noise", None) is not None:
+            raise ValueError("the tail continues coherent phases; a decoder with a noise head (noise_phase) is not supported")
+        self.decoder = decoder
+        self.seam = seam_frame(cfg)
+        if self.seam < FIT_FRAMES:
+            raise ValueError(f"a {cfg.length}-sample window has only {self.seam + 1} frames before its fade; the tail needs {FIT_FRAMES}")
+        self.first = cfg
+        self.cfg = dataclasses.replace(cfg, length=cfg.length + int(round(seconds * cfg.sample_rate)))
+        self.min_decay = float(min_decay)
+        head, frames = self.seam + 1, self.cfg.frames
+        x = torch.arange(-FIT_FRAMES + 1, 1, dtype=torch.float64)
+        centred = x - x.mean()
+        # a least-squares line's value at the seam and its slope per frame are weighted sums of the fitted frames
+        self.register_buffer("slope_weights", (centred / (centred ** 2).sum()).float(), persistent=False)
+        self.register_buffer("level_weights", (1.0 / FIT_FRAMES - x.mean() * centred / (centred ** 2).sum()).float(), persistent=False)
+        self.max_slope = -min_decay * cfg.hop / cfg.sample_rate * math.log(10) / 20  # the least decay, in nepers per frame
+        steps = torch.clamp(torch.arange(frames, dtype=torch.float32) - self.seam, min=0.0)
+        self.register_buffer("tail_steps", steps, persistent=False)  # 0 on the decoder's frames, 1, 2, ... after the seam
+        # The window's last 50 ms fade, frame by frame, to the decoder's floor at its last frame. A frame sounds half a
+        # window either side of its centre, so the first one turned down is centred half a window into those 50 ms:
+        # nothing before them is faded (bench/grid_check.py reads the sound there).
+        centres = torch.arange(frames, dtype=torch.float64) * cfg.hop
+        start, end = self.cfg.length - round(FADE_S * cfg.sample_rate) + cfg.n_fft // 2, centres[-1]
+        gain = ((end - centres) / (end - start)).clamp(1e-12, 1.0)
+        gain[:head] = 1.0
+        self.register_buffer("log_fade", torch.log(gain).float(), persistent=False)
+        # The phase's part that does not depend on z, over the longer window: the decoder's base phase (each bin's
+        # centre-frequency advance) and its increment layer's bias summed over frames, modulo 2 pi.
+        k = np.arange(cfg.bins)[:, None].astype(np.float64)
+        t = np.arange(frames)[None, :].astype(np.float64)
+        bias = decoder.increment.bias.detach().double().numpy()[:, None]
+        offset = np.mod(2 * np.pi * k * cfg.hop / cfg.n_fft * t + bias * (t + 1), 2 * np.pi)
+        self.register_buffer("phase_offset", torch.from_numpy(offset.astype(np.float32))[None], persistent=False)
+
+    def hidden(self, z: torch.Tensor) -> torch.Tensor:
+        """The decoder's last hidden frames [batch, channels, frames of the first window] (its forward, up to its output layers)."""
+        dec, cfg = self.decoder, self.first
+        h = dec.mlp(z).reshape(-1, dec.c0, cfg.dec_frames0)
+        for conv in dec.convs:
+            h = F.leaky_relu(conv(F.interpolate(h, scale_factor=2.0, mode="nearest")), 0.2)
+        return F.leaky_relu(h[:, :, :cfg.frames] + dec.position, 0.2)
+
+    def forward(self, z: torch.Tensor):
+        dec = self.decoder
+        head = self.seam + 1
+        tail = self.cfg.frames - head
+        h = self.hidden(z)[:, :, :head]
+        fitted = h[:, :, head - FIT_FRAMES:]
+        h_level, h_slope = fitted @ self.level_weights, fitted @ self.slope_weights
+        steps = self.tail_steps[head:]
+        h_all = torch.cat([h, h_level[:, :, None] + h_slope[:, :, None] * steps], dim=2)
+        # the slope in bins (the layer's bias drops out of a slope), held to the least decay where it is slower
+        slope = F.conv1d(h_slope[:, :, None], dec.magnitude.weight)
+        held = torch.clamp(self.max_slope - slope, max=0.0)
+        log_magnitude = dec.magnitude(h_all) + held * self.tail_steps + self.log_fade
+        magnitude = torch.exp(torch.clamp(log_magnitude, -16.0, 7.0))
+        running = torch.cumsum(h, dim=2)
+        running_all = torch.cat([running, running[:, :, -1:] + h[:, :, -1:] * steps], dim=2)
+        phase = F.conv1d(running_all, dec.increment.weight) + self.phase_offset
+        return magnitude, phase
+
+
+class FirstSecond(nn.Module):
+    """An encoder of a 1 s model reading the first second of a longer window, faded as the 1 s data set fades a cut sound."""
+
+    def __init__(self, encoder: nn.Module, length: int, sample_rate: int) -> None:
+        super().__init__()
+        self.inner = encoder
+        self.length = length
+        fade = int(round(FADE_S * sample_rate))
+        ramp = torch.ones(length)
+        ramp[-fade:] = torch.linspace(1.0, 0.0, fade)
+        self.register_buffer("ramp", ramp, persistent=False)
+
+    @property
+    def features(self):
+        return self.inner.features
+
+    def forward(self, audio: torch.Tensor):
+        return self.inner(audio[:, :self.length] * self.ramp)
+
+
+class TailModel(nn.Module):
+    """What export() needs of a drum VAE (decoder, encoder, classifier, cfg), with the tail's longer window."""
+
+    def __init__(self, model: nn.Module, seconds: float, min_decay: float) -> None:
+        super().__init__()
+        self.decoder = DecayTail(model.decoder, model.cfg, seconds, min_decay)
+        self.cfg = self.decoder.cfg
+        self.fit_length = model.cfg.length  # a fit compares the first second, the decoder's own; the tail follows from it
+        self.encoder = FirstSecond(model.encoder, model.cfg.length, model.cfg.sample_rate)
+        self.classifier = model.classifier
+
+
+def main(argv: list[str] | None = None) -> None:
+    from liveengine.training.export import export, latent_statistics, plane_of
+    from liveengine.training.model import DrumVAE
+    from liveengine.training.train import config_from, load
+
+    parser = argparse.ArgumentParser(description="Export a 1 s drum model with a decay tail: a longer window, the first second unchanged.")
+    parser.add_argument("--checkpoint", type=Path, default=Path("checkpoints/drums5.pt"))
+    parser.add_argument("--data", type=Path, default=Path("training_data"))
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--name", required=True, help="the model's name in its metadata")
+    parser.add_argument("--seconds", type=float, default=0.3, help="how much longer the window gets (default 0.3 s)")
+    parser.add_argument("--min-decay", type=float, default=80.0, help="the tail's least decay in dB/s (default 80)")
+    parser.add_argument("--plane-from", type=Path, default=None, help="a model folder whose pad plane to keep (the 1 s model's)")
+    args = parser.parse_args(argv)
+    if not args.checkpoint.is_file():
+        raise SystemExit(f"--checkpoint {args.checkpoint}: no such checkpoint; give a 1 s drum model's (checkpoints/drums5.pt)")
+    torch.set_num_threads(1)
+    model = DrumVAE(config_from(args.checkpoint))
+    state = load(args.checkpoint, model, None)
+    model.eval()
+    if args.plane_from is not None:
+        try:
+            stats = plane_of(args.plane_from, model.cfg.latent_dim)
+        except ValueError as error:
+            raise SystemExit(str(error)) from None
+    else:
+        sounds = np.load(args.data / "sounds.npz")
+        train = sounds["split"] == "train"
+        stats = latent_statistics(model, sounds["audio"][train].astype(np.float32) / 32767.0, sounds["classes"][train])
+    try:
+        tailed = TailModel(model, args.seconds, args.min_decay)
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
+    seam = tailed.decoder.seam + 1
+    description = (f"{args.checkpoint.stem} ({state['step']} steps) with a decay tail: its first {seam * model.cfg.hop / model.cfg.sample_rate:.2f} s "
+                   f"unchanged, then each bin continues its own decay, at least {args.min_decay:g} dB/s, to {tailed.cfg.length / model.cfg.sample_rate:g} s.")
+    export(tailed, args.out, stats, description, name=args.name)
+    if (args.data / "manifest.csv").exists():
+        shutil.copyfile(args.data / "manifest.csv", args.out / "dataset.csv")
+    print(f"exported {args.out}: {tailed.cfg.length} samples ({tailed.cfg.frames} frames, {tailed.decoder.seam + 1} from the decoder)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""The decay tail (liveengine/training/tail.py): a 1 s drum decoder in a longer window, its first second unchanged,
+each bin continuing its own line and never slower than the least decay; exported, it loads under the contract.
+
+Needs the `train` extra (PyTorch); the normal suite skips it without."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnx")
+
+from test_reencode import _trained  # noqa: E402
+from test_train_smoke import _sounds  # noqa: E402
+
+
+def _decoder(seed: int = 0):
+    from liveengine.training.model import Config, DrumVAE
+
+    torch.manual_seed(seed)
+    return DrumVAE(Config()).eval()
+
+
+def _wrapped(phase, head):
+    return torch.remainder(phase - head + math.pi, 2 * math.pi) - math.pi
+
+
+def test_the_first_frames_are_the_decoders_and_each_bin_continues_its_own_line_held_to_the_least_decay():
+    from liveengine.training.tail import FIT_FRAMES, DecayTail
+
+    model = _decoder()
+    # a random decoder's bins drift by under 1 dB/s either way: so low a least decay leaves a quarter of them their own
+    tail = DecayTail(model.decoder, model.cfg, seconds=0.3, min_decay=0.25)
+    z = torch.randn(3, model.cfg.latent_dim)
+    with torch.no_grad():
+        magnitude, phase = model.decoder(z)
+        long_magnitude, long_phase = tail(z)
+    head = tail.seam + 1
+    assert long_magnitude.shape == (3, model.cfg.bins, 1 + int(44100 * 1.3) // 256) == long_phase.shape
+    assert head == 162  # 0.93 s: the last frame whose window ends before the data set's 50 ms fade at 0.95 s
+    assert torch.equal(long_magnitude[:, :, :head], magnitude[:, :, :head])
+    assert float(_wrapped(long_phase[:, :, :head], phase[:, :, :head]).abs().max()) < 1e-3
+
+    # the oracle: numpy's least-squares line through each bin's last fitted frames of log magnitude
+    log = np.log(magnitude[:, :, head - FIT_FRAMES:head].numpy().astype(np.float64))
+    x = np.arange(-FIT_FRAMES + 1, 1)
+    slope, level = np.polyfit(x, log.reshape(-1, FIT_FRAMES).T, 1)
+    least = -0.25 * 256 / 44100 * math.log(10) / 20
+    own = slope < least
+    assert 0.05 < own.mean() < 0.95, "the test needs bins on both sides of the least decay"
+    used = np.minimum(slope, least).reshape(3, -1)
+    before_fade = int((tail.cfg.length - 2205 + 512) // 256) + 1 - head  # tail frames not turned down by the fade
+    steps = np.arange(1, before_fade + 1)
+    expected = level.reshape(3, -1)[:, :, None] + used[:, :, None] * steps
+    got = np.log(long_magnitude[:, :, head:head + before_fade].numpy().astype(np.float64))
+    assert np.max(np.abs(got - expected)) < 1e-3
+
+    # the phase keeps the last frame's advance; the window's last 50 ms fade to the decoder's floor
+    advance = phase[:, :, head - 1] - phase[:, :, head - 2]
+    for k in (1, 7, 40):
+        assert float(_wrapped(long_phase[:, :, head - 1 + k], long_phase[:, :, head - 1] + k * advance).abs().max()) < 2e-3
+    last = long_magnitude[:, :, -1]
+    assert torch.allclose(last, torch.full_like(last, math.exp(-16.0)))
+    gains = long_magnitude[:, :, -8:] / torch.exp(torch.tensor(expected[:, :, -1:] + used[:, :, None] * np.arange(1, 9)).float())
+    assert (gains[:, :, 1:] <= gains[:, :, :-1] * 1.0001).all()
+
+
+def test_a_tail_with_a_noise_head_or_no_length_is_refused():
+    from liveengine.training.model import Config, DrumVAE
+    from liveengine.training.tail import DecayTail
+
+    noisy = DrumVAE(Config(noise_phase=True))
+    with pytest.raises(ValueError, match="noise head"):
+        DecayTail(noisy.decoder, noisy.cfg)
+    model = _decoder()
+    with pytest.raises(ValueError, match="too short"):
+        DecayTail(model.decoder, model.cfg, seconds=0.02)
+
+
+def test_the_exported_tail_model_meets_the_contract_encodes_the_first_second_and_fits(tmp_path):
+    from liveengine.decoders.registry import load_decoder
+    from liveengine.training import tail
+
+    data, source = _trained(tmp_path)
+    out = tmp_path / "drums8"
+    tail.main(["--checkpoint", str(source), "--data", str(data), "--out", str(out), "--name", "drums8",
+               "--plane-from", str(tmp_path / "drums"), "--seconds", "0.3", "--min-decay", "80"])
+    one, long = load_decoder(str(tmp_path / "drums")), load_decoder(str(out))
+    assert long.info.name == "drums8" and long.output_length == 44100 + 13230 and one.output_length == 44100
+    assert np.allclose(long.info.latent_axes, one.info.latent_axes) and long.info.classes == one.info.classes
+    assert long.can_fit  # decoder_grad.onnx loaded: the runtime checked it against the decoder's own differences
+    assert long.info.fit_length == 44100 and one.info.fit_length == 0  # a fit compares the decoder's own first second
+
+    z = np.random.default_rng(0).standard_normal((4, long.latent_dim)).astype(np.float32)
+    m1, _, _ = one.decode_stft(z)
+    m2, _, audio = long.decode_stft(z)
+    assert np.array_equal(m2[:, :, :162], m1[:, :, :162]) and audio.shape == (4, 57330)
+
+    sounds = _sounds(3, 8)[0]
+    longer = np.concatenate([sounds, np.random.default_rng(1).uniform(-0.5, 0.5, (3, 13230)).astype(np.float32)], axis=1)
+    faded = sounds.copy()
+    faded[:, -2205:] *= np.linspace(1.0, 0.0, 2205, dtype=np.float32)
+    assert np.allclose(long.encode(longer)[0], one.encode(faded)[0], atol=1e-5)
+
+    fitted = long.fit(longer[:1])[0]
+    assert fitted.shape == (1, long.latent_dim) and np.all(np.isfinite(fitted))
+
+    with pytest.raises(SystemExit, match="no such checkpoint"):
+        tail.main(["--checkpoint", str(tmp_path / "none.pt"), "--out", str(tmp_path / "x"), "--name", "x"])
+    with pytest.raises(SystemExit, match="too short"):
+        tail.main(["--checkpoint", str(source), "--data", str(data), "--out", str(tmp_path / "y"), "--name", "y", "--seconds", "0"])
