@@ -367,7 +367,8 @@ def model_figures(model: Path, audio: np.ndarray, classes: np.ndarray, held: np.
                                     "ours": {k: float(np.mean([r[k] for r in released])) for k in released[0]},
                                     "noise_bed_pads": checked["noise_bed_pads"], "cut_pads": checked["cut_pads"]}
     audio_pictures(decoder, confusion, suffix, results)
-    return _speed(results, decoder, mean, quick)
+    results["_mean"] = mean
+    return results
 
 
 def audio_pictures(decoder, confusion: np.ndarray, suffix: str, results: dict) -> None:
@@ -387,19 +388,33 @@ def audio_pictures(decoder, confusion: np.ndarray, suffix: str, results: dict) -
                        "image": f"bench/model_walk{suffix}.png", "audio": f"bench/model_walk{suffix}.flac (0.4 s per pad, row by row)"}
 
 
-def _speed(results: dict, decoder, mean: np.ndarray, quick: bool) -> dict:
-    """Speed, one thread, inverse STFT included: one sound and 64 sounds of the model's window."""
-    length = decoder.info.output_length
-    one_z = mean[:1].astype(np.float32)
-    one = np.zeros((1, length), np.float32)
-    decoder.prepare(16)
-    speed = {"batch_1_ms": median_ms(lambda: decoder.decode_into(one_z, one), 50 if quick else 200)}
-    z64 = np.resize(mean, (64, decoder.info.latent_dim)).astype(np.float32)
-    out64 = np.zeros((64, length), np.float32)
-    speed["batch_64_ms"] = median_ms(lambda: decoder.decode_into(z64, out64), 3 if quick else 10)
-    results["speed"] = speed
-    results["_mean"] = mean
-    return results
+def alternated_speed(entries: list[tuple[dict, Path, np.ndarray]], quick: bool) -> None:
+    """Each model's speed, one thread, inverse STFT included: one sound and 64 sounds of its window, written into its
+    results as "speed". The models take turns, round after round, so a machine whose speed drifts over the run (it
+    does, by 1.2 to 1.6x within half an hour here) slows them alike and their ratios hold."""
+    from liveengine.decoders.onnx_decoder import OnnxDecoder
+
+    runs = []
+    for results, model, mean in entries:
+        decoder = OnnxDecoder(model, threads=1, normalize="peak", max_batch=16)
+        decoder.prepare(16)
+        length = decoder.info.output_length
+        one_z, z64 = mean[:1].astype(np.float32), np.resize(mean, (64, decoder.info.latent_dim)).astype(np.float32)
+        one, out64 = np.zeros((1, length), np.float32), np.zeros((64, length), np.float32)
+        runs.append((results, lambda d=decoder, z=one_z, o=one: d.decode_into(z, o), lambda d=decoder, z=z64, o=out64: d.decode_into(z, o), [], []))
+    rounds, ones = (3, 17) if quick else (10, 20)
+    for _ in range(rounds):
+        for _, decode_one, decode_64, times_1, times_64 in runs:
+            for _ in range(ones):
+                start = time.perf_counter()
+                decode_one()
+                times_1.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            decode_64()
+            times_64.append(time.perf_counter() - start)
+    for results, _, _, times_1, times_64 in runs:
+        results["speed"] = {"batch_1_ms": 1000 * float(np.median(times_1)), "batch_64_ms": 1000 * float(np.median(times_64)),
+                            "timing": f"{rounds} rounds, the models in turn: {ones} single sounds and one batch of 64 each a round"}
 
 
 def run(model: Path, data: Path, quick: bool, baseline: Path | None = None, others: tuple[Path, ...] = ()) -> dict:
@@ -443,6 +458,30 @@ def run(model: Path, data: Path, quick: bool, baseline: Path | None = None, othe
                           **{name: {k: float(np.mean([r[k] for r in rows])) for k in rows[0]} for name, rows in systems.items()}}
     results.update(main_figures)
 
+    # The same ending checks on the held-out sounds themselves: how many real drums of each class ring past 0.85 s.
+    import grid_check
+
+    names = list(results["classifier"]["classes"])
+    endings = [grid_check.pad_ending(audio[idx], SR) for idx in held]
+    results["grid_check_of_held_out_sounds"] = {
+        name: {"sounds": int(np.sum(classes[held] == k)), "noise_bed": int(sum(e["noise_bed"] for e, c in zip(endings, classes[held]) if c == k)),
+               "cut": int(sum(e["cut"] for e, c in zip(endings, classes[held]) if c == k))} for k, name in enumerate(names)}
+
+    timed = [(results, model, mean)]
+    for other in others:
+        figures = model_figures(other, audio, classes, held, train, quick, suffix=f"_{other.name}", longer=longer, files=files)
+        timed.append((figures, other, figures.pop("_mean")))
+        results.setdefault("other_models", {})[figures["model"]] = figures
+        length = int(round(figures["window_s"] * SR))
+        if length != N and f"grid_check_of_held_out_sounds_{figures['window_s']:g}s" not in results:
+            # The same check on the held-out sounds at that window: how many still ring where it ends.
+            endings = [grid_check.pad_ending(longer[length][idx], SR) for idx in held]
+            results[f"grid_check_of_held_out_sounds_{figures['window_s']:g}s"] = {
+                name: {"sounds": int(np.sum(classes[held] == k)),
+                       "noise_bed": int(sum(e["noise_bed"] for e, c in zip(endings, classes[held]) if c == k)),
+                       "cut": int(sum(e["cut"] for e, c in zip(endings, classes[held]) if c == k))} for k, name in enumerate(names)}
+    alternated_speed(timed, quick)
+
     # The Griffin-Lim pipeline's 60 iterations for one sound, against the shipped model's decode.
     speed = results["speed"]
     one_z = mean[:1].astype(np.float32)
@@ -457,27 +496,6 @@ def run(model: Path, data: Path, quick: bool, baseline: Path | None = None, othe
         speed["samplevae_pipeline_one_sound_ms"] = speed["samplevae_mel_decoder_ms"] + speed["griffin_lim_60_one_sound_ms"]
         speed["samplevae_pipeline_over_ours_batch_1"] = speed["samplevae_pipeline_one_sound_ms"] / speed["batch_1_ms"]
 
-    # The same ending checks on the held-out sounds themselves: how many real drums of each class ring past 0.85 s.
-    import grid_check
-
-    names = list(results["classifier"]["classes"])
-    endings = [grid_check.pad_ending(audio[idx], SR) for idx in held]
-    results["grid_check_of_held_out_sounds"] = {
-        name: {"sounds": int(np.sum(classes[held] == k)), "noise_bed": int(sum(e["noise_bed"] for e, c in zip(endings, classes[held]) if c == k)),
-               "cut": int(sum(e["cut"] for e, c in zip(endings, classes[held]) if c == k))} for k, name in enumerate(names)}
-
-    for other in others:
-        figures = model_figures(other, audio, classes, held, train, quick, suffix=f"_{other.name}", longer=longer, files=files)
-        figures.pop("_mean")
-        results.setdefault("other_models", {})[figures["model"]] = figures
-        length = int(round(figures["window_s"] * SR))
-        if length != N and f"grid_check_of_held_out_sounds_{figures['window_s']:g}s" not in results:
-            # The same check on the held-out sounds at that window: how many still ring where it ends.
-            endings = [grid_check.pad_ending(longer[length][idx], SR) for idx in held]
-            results[f"grid_check_of_held_out_sounds_{figures['window_s']:g}s"] = {
-                name: {"sounds": int(np.sum(classes[held] == k)),
-                       "noise_bed": int(sum(e["noise_bed"] for e, c in zip(endings, classes[held]) if c == k)),
-                       "cut": int(sum(e["cut"] for e, c in zip(endings, classes[held]) if c == k))} for k, name in enumerate(names)}
     return results
 
 
