@@ -35,7 +35,7 @@ from liveengine.training.model import Config, DrumVAE, MultiResolutionSTFTLoss
 from liveengine.training.train import (LineEvenness, config_from, line_smoothness, load, reconstruction_figures, sampling_weights, save,
                                        train_step)
 
-SHIPPED = "drums5.pt"  # the default patch's drum model
+SHIPPED = "drums5.pt"  # the default patch's drum model (drums8) is this checkpoint's decoder with a decay tail
 
 
 @dataclass(frozen=True)

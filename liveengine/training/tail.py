@@ -100,7 +100,6 @@ class DecayTail(nn.Module):
     def forward(self, z: torch.Tensor):
         dec = self.decoder
         head = self.seam + 1
-        tail = self.cfg.frames - head
         h = self.hidden(z)[:, :, :head]
         fitted = h[:, :, head - FIT_FRAMES:]
         h_level, h_slope = fitted @ self.level_weights, fitted @ self.slope_weights
