@@ -199,11 +199,15 @@ class Decoder(nn.Module):
     def noise_gate(self, h: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.noise(h))
 
-    def forward(self, z: torch.Tensor):
+    def hidden(self, z: torch.Tensor) -> torch.Tensor:
+        """The last hidden frames [batch, c3, frames], which the output layers (1x1 convolutions) read."""
         h = self.mlp(z).reshape(-1, self.c0, self.cfg.dec_frames0)
         for conv in self.convs:
             h = F.leaky_relu(conv(F.interpolate(h, scale_factor=2.0, mode="nearest")), 0.2)
-        h = F.leaky_relu(h[:, :, :self.cfg.frames] + self.position, 0.2)
+        return F.leaky_relu(h[:, :, :self.cfg.frames] + self.position, 0.2)
+
+    def forward(self, z: torch.Tensor):
+        h = self.hidden(z)
         magnitude = torch.exp(torch.clamp(self.magnitude(h), -16.0, 7.0))
         phase = torch.cumsum(self.increment(h), dim=2) + self.base_phase
         if self.noise is not None:

@@ -61,7 +61,6 @@ class DecayTail(nn.Module):
         self.seam = seam_frame(cfg)
         if self.seam < FIT_FRAMES:
             raise ValueError(f"a {cfg.length}-sample window has only {self.seam + 1} frames before its fade; the tail needs {FIT_FRAMES}")
-        self.first = cfg
         self.cfg = dataclasses.replace(cfg, length=cfg.length + int(round(seconds * cfg.sample_rate)))
         self.min_decay = float(min_decay)
         head, frames = self.seam + 1, self.cfg.frames
@@ -89,18 +88,10 @@ class DecayTail(nn.Module):
         offset = np.mod(2 * np.pi * k * cfg.hop / cfg.n_fft * t + bias * (t + 1), 2 * np.pi)
         self.register_buffer("phase_offset", torch.from_numpy(offset.astype(np.float32))[None], persistent=False)
 
-    def hidden(self, z: torch.Tensor) -> torch.Tensor:
-        """The decoder's last hidden frames [batch, channels, frames of the first window] (its forward, up to its output layers)."""
-        dec, cfg = self.decoder, self.first
-        h = dec.mlp(z).reshape(-1, dec.c0, cfg.dec_frames0)
-        for conv in dec.convs:
-            h = F.leaky_relu(conv(F.interpolate(h, scale_factor=2.0, mode="nearest")), 0.2)
-        return F.leaky_relu(h[:, :, :cfg.frames] + dec.position, 0.2)
-
     def forward(self, z: torch.Tensor):
         dec = self.decoder
         head = self.seam + 1
-        h = self.hidden(z)[:, :, :head]
+        h = dec.hidden(z)[:, :, :head]
         fitted = h[:, :, head - FIT_FRAMES:]
         h_level, h_slope = fitted @ self.level_weights, fitted @ self.slope_weights
         steps = self.tail_steps[head:]
