@@ -156,10 +156,10 @@ class OnDemandRenderer:
                 self.seconds.append(time.perf_counter() - start)
                 if isinstance(buffer, RenderFailure):  # never cached nor played: the caller's fallback plays
                     raise RuntimeError(buffer.reason)
-                self.rendered += 1
                 if self.adopt is not None:
                     buffer = self.adopt(buffer) or buffer
                 self._keep(point_key(point[0]), buffer)
+                self.rendered += 1  # counted once kept: whoever sees the count can hit the point and find it cached
                 if isinstance(payload, _Waiter):
                     payload.put(buffer)
                 elif payload is not None:
