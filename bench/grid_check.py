@@ -36,9 +36,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from liveengine.training.data import FADE_S  # noqa: E402 - the data set's fade where it cuts a sound (the checks read before it)
+
 FRAME_S = 0.010
 TAIL_S = 0.100
-FADE_S = 0.050  # the data set's fade where it cuts a sound (liveengine/training/data.py)
 FLOOR_DB = -120.0
 BED_LEVEL_DB = -50.0
 BED_DECAY_DB_S = 60.0

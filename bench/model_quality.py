@@ -37,6 +37,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from liveengine.training.data import FADE_S  # noqa: E402 - the data set's fade where it cuts a sound
+
 SR = 44100
 N = 44100
 GL_FFT, GL_HOP, GL_MELS, GL_ITERS = 2048, 512, 128, 60
@@ -235,7 +237,7 @@ def first_second(recon: np.ndarray, long_refs: np.ndarray) -> np.ndarray:
     """A longer window's reconstructions as the 1 s data set has the sounds: the first second, with the data builder's
     50 ms fade where it cut the sound at 1 s (where the longer reference still sounds after 1 s)."""
     out = recon[:, :N].copy()
-    fade = int(0.05 * SR)
+    fade = int(FADE_S * SR)
     cut = np.any(long_refs[:, N:] != 0, axis=1)
     out[cut, N - fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
     return out

@@ -37,8 +37,8 @@ class InverseSTFT:
         self._inverse_norm = (1.0 / np.maximum(norm, 1e-3)).astype(np.float32)
 
     def __call__(self, magnitude: np.ndarray, phase: np.ndarray, out: np.ndarray) -> None:
-        """Write float32[batch, length] audio into `out` (batch up to max_batch), `chunk` sounds at a time. Not for the
-        audio thread."""
+        """Write float32[batch, length] audio into `out` (any batch), `chunk` sounds at a time. Not for the audio
+        thread."""
         for start in range(0, magnitude.shape[0], self.chunk):
             end = start + self.chunk
             self._one_pass(magnitude[start:end], phase[start:end], out[start:end])

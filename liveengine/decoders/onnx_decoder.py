@@ -203,9 +203,9 @@ class OnnxDecoder:
         magnitude, phase = outputs["magnitude"][:batch], outputs["phase"][:batch]
         audio = np.zeros((batch, self.output_length), np.float32)
         istft = getattr(self._fit_istft, "transform", None)
-        if istft is None or batch > istft.max_batch:
+        if istft is None:  # its buffers hold a pass of a few sounds: any batch goes through it
             istft = self._fit_istft.transform = InverseSTFT(self.info.n_fft, self.info.hop, self.info.frames, self.output_length,
-                                                            max(batch, self.max_batch))
+                                                            self.max_batch)
         istft(magnitude, phase, audio)
         return magnitude, phase, audio
 

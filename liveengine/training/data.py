@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 SAMPLE_RATE = 44100
+FADE_S = 0.05  # a sound cut at the window's end fades out over its last 50 ms (the models learn it; tail.py, bench/grid_check.py)
 LENGTH = 44100  # 1 s
 CLASSES = ("kick", "snare", "clap", "hat_closed", "hat_open", "tom", "cymbal", "perc")
 
@@ -148,7 +149,7 @@ def to_oneshot(x: np.ndarray, threshold_db: float = -40.0, length: int = LENGTH)
     out = np.zeros(length, np.float32)
     out[:len(x)] = x
     if len(x) == length:  # cut: fade the last 50 ms
-        fade = int(0.05 * SAMPLE_RATE)
+        fade = int(FADE_S * SAMPLE_RATE)
         out[-fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
     if start > 0:  # the 32 samples before the onset fade in
         out[:32] *= np.linspace(0.0, 1.0, 32, dtype=np.float32) ** 2

@@ -33,7 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-FADE_S = 0.05  # the data set's fade where it cuts a sound (liveengine/training/data.py)
+from liveengine.training.data import FADE_S
+
 FIT_FRAMES = 22  # frames the tail's line is fitted through (22 x 256 samples: 0.13 s at 44.1 kHz)
 
 
@@ -55,6 +56,8 @@ class DecayTail(nn.Module):
         super().__init__()
         if seconds <= FADE_S:
             raise ValueError(f"a tail of {seconds} s is too short; it must be longer than the {FADE_S} s fade")
+        if not min_decay >= 0:
+            raise ValueError(f"a least decay of {min_decay} dB/s would let the tail grow louder; it must be 0 dB/s or more")
         if getattr(decoder, "noise", None) is not None:
             raise ValueError("the tail continues coherent phases; a decoder with a noise head (noise_phase) is not supported")
         self.decoder = decoder

@@ -68,7 +68,7 @@ def test_the_first_frames_are_the_decoders_and_each_bin_continues_its_own_line_h
     assert (gains[:, :, 1:] <= gains[:, :, :-1] * 1.0001).all()
 
 
-def test_a_tail_with_a_noise_head_or_no_length_is_refused():
+def test_a_tail_with_a_noise_head_no_length_or_a_rising_floor_is_refused():
     from liveengine.training.model import Config, DrumVAE
     from liveengine.training.tail import DecayTail
 
@@ -78,6 +78,8 @@ def test_a_tail_with_a_noise_head_or_no_length_is_refused():
     model = _decoder()
     with pytest.raises(ValueError, match="too short"):
         DecayTail(model.decoder, model.cfg, seconds=0.02)
+    with pytest.raises(ValueError, match="would let the tail grow louder; it must be 0 dB/s or more"):
+        DecayTail(model.decoder, model.cfg, min_decay=-5.0)
 
 
 def test_the_exported_tail_model_meets_the_contract_encodes_the_first_second_and_fits(tmp_path):
