@@ -1,0 +1,291 @@
+"""A class head that listens: the drum model's classifier learnt from what the decoder renders, not from z alone.
+
+    python -m liveengine.training.class_head --checkpoint checkpoints/drums5.pt --model models_onnx/drums8
+
+The contract's classifier reads a point `z` (pad colours and LEDs, the groove kit, `corners`). A head trained on
+the training sounds' encodings alone (1,457 labelled sounds, half of them hand percussion) must guess wherever a
+held-out kit's sounds land between and beyond those points, and guesses badly there (53% on the held-out kits).
+This replaces it in two stages:
+
+1. A listener: a small 2-D CNN over the log-mel picture (64 bands by the window's frames), trained class-balanced
+   on re-recordings of the training sounds (augment.kit_like), both as recorded and as the decoder renders them
+   from a draw of their encoding. It judges what a rendering sounds like, wherever in the plane it comes from.
+2. Distillation: an MLP on `z` learns the listener's judgement of the decoder's renderings at many points (the
+   re-recordings' encodings, draws over the latent prior 1.3x as wide as the encodings, and points on lines
+   between encodings). The MLP is the exported classifier.onnx: no decoder run when a pad is classed.
+
+Only training sounds are learnt from; the held-out kits are read once at the end, for the figure printed. The
+listener is kept beside the checkpoint (`<stem>_listener.pt`, 0.1 MB): a second run goes straight to stage 2.
+The decoder listened to is the checkpoint's, the window of its training sounds; `--model` must be a model whose
+decoder starts as that one does (its own export, or the same decoder with a decay tail, tail.py), checked by
+decoding. Re-exporting the model (export.py, tail.py) writes the old head again: run this after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from liveengine.training.augment import kit_like
+
+FLOOR = 16.0  # the listener hears 16 nepers (139 dB of power) under the picture's loudest cell; sounds are peak-normalised
+
+
+def listening_picture(log_mel: torch.Tensor) -> torch.Tensor:
+    """[batch, bands, frames] log-mel power -> the listener's input [batch, 1, bands, frames], loudest cell at 1."""
+    x = log_mel - log_mel.amax(dim=(1, 2), keepdim=True)
+    return torch.clamp(x, min=-FLOOR)[:, None] / (FLOOR / 2) + 1.0
+
+
+class Listener(nn.Module):
+    """Three 3x3 convolutions with 2x2 pooling over the log-mel picture; each of the 8 remaining bands' mean and peak
+    over time feed a small head, so where in frequency a sound sits counts and when it sounds does not."""
+
+    def __init__(self, classes: int, bands: int = 64) -> None:
+        super().__init__()
+        if bands % 8:
+            raise ValueError(f"the listener pools the {bands} mel bands 8x; it needs a multiple of 8")
+        widths = [1, 16, 32, 64]
+        self.convs = nn.ModuleList([nn.Conv2d(widths[i], widths[i + 1], 3, padding=1) for i in range(3)])
+        self.norms = nn.ModuleList([nn.BatchNorm2d(widths[i + 1]) for i in range(3)])
+        self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(64 * 2 * (bands // 8), 64), nn.LeakyReLU(0.2), nn.Linear(64, classes))
+
+    def forward(self, picture: torch.Tensor) -> torch.Tensor:
+        x = picture
+        for conv, norm in zip(self.convs, self.norms):
+            x = F.max_pool2d(F.leaky_relu(norm(conv(x)), 0.2), 2)
+        return self.head(torch.cat([x.mean(3), x.amax(3)], 1).flatten(1))
+
+
+class LatentHead(nn.Module):
+    """z -> class logits: what classifier.onnx runs (with a softmax)."""
+
+    def __init__(self, latent_dim: int, classes: int, hidden: int = 256) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(latent_dim, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, hidden), nn.LeakyReLU(0.2),
+                                 nn.Linear(hidden, classes))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
+def rendered_log_mel(model, z: torch.Tensor, batch: int = 128) -> torch.Tensor:
+    """The decoder's magnitude at `z` as log-mel power, as the encoder's features would read its audio."""
+    mel = model.encoder.features.mel
+    with torch.no_grad():
+        return torch.cat([torch.log(torch.matmul(mel, model.decoder(z[i:i + batch])[0] ** 2) + 1e-6) for i in range(0, len(z), batch)])
+
+
+def augmented_pool(model, audio: np.ndarray, classes: np.ndarray, variants: int, rng: np.random.Generator, batch: int = 64):
+    """`variants` re-recordings of each sound: (log-mel as recorded, log-mel as rendered from a draw of its encoding,
+    that draw z, class), each [variants * sounds, ...]."""
+    recorded, rendered, points, labels = [], [], [], []
+    features = model.encoder.features
+    with torch.no_grad():
+        for _ in range(variants):
+            for i in range(0, len(audio), batch):
+                x = kit_like(torch.from_numpy(np.ascontiguousarray(audio[i:i + batch], np.float32)), rng)
+                mean, logvar = model.encoder(x)
+                z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
+                recorded.append(features(x))
+                rendered.append(rendered_log_mel(model, z))
+                points.append(z)
+                labels.append(torch.from_numpy(classes[i:i + batch].astype(np.int64)))
+    return torch.cat(recorded), torch.cat(rendered), torch.cat(points), torch.cat(labels)
+
+
+def balanced_draws(labels: np.ndarray, count: int, size: int, rng: np.random.Generator, power: float = 1.0) -> np.ndarray:
+    """[count, size] indices, each class drawn in proportion to its count to the power 1 - `power`: at 1 every class
+    equally often, at 0.5 (as the model's own training draws) a class 4x as large twice as often."""
+    counts = np.bincount(labels)
+    weights = counts[labels] ** -float(power)
+    return rng.choice(len(labels), (count, size), p=weights / weights.sum())
+
+
+def train_listener(pictures: list[torch.Tensor], labels: torch.Tensor, classes: int, steps: int, seed: int, batch: int = 64,
+                   log=print, class_power: float = 1.0) -> Listener:
+    """A Listener trained on the pictures of every array in `pictures` (each row labelled by `labels`), classes drawn
+    as balanced_draws draws them."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    listener = Listener(classes, pictures[0].shape[1])
+    optimizer = torch.optim.AdamW(listener.parameters(), 2e-3, weight_decay=1e-3)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, 3e-3, total_steps=max(steps, 1))
+    rows = np.tile(labels.numpy(), len(pictures))
+    listener.train()
+    for step, draw in enumerate(balanced_draws(rows, steps, batch, rng, class_power)):
+        which, row = draw // len(labels), draw % len(labels)
+        x = torch.stack([pictures[w][r] for w, r in zip(which, row)])
+        loss = F.cross_entropy(listener(listening_picture(x)), labels[row], label_smoothing=0.1)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        if (step + 1) % 500 == 0:
+            log(f"listener step {step + 1}/{steps}: loss {loss.item():.3f}")
+    return listener.eval()
+
+
+def latent_cover(encodings: torch.Tensor, prior: int, lines: int, seed: int) -> torch.Tensor:
+    """The points the head learns at: the encodings, draws over their spread 1.3x as wide, and points on lines between
+    encodings (where a held-out sound may land between two training sounds)."""
+    generator = torch.Generator().manual_seed(seed)
+    mean, spread = encodings.mean(0), encodings.std(0)
+    wide = mean + 1.3 * spread * torch.randn(prior, encodings.shape[1], generator=generator)
+    a = encodings[torch.randint(len(encodings), (lines,), generator=generator)]
+    b = encodings[torch.randint(len(encodings), (lines,), generator=generator)]
+    between = a + (b - a) * torch.rand(lines, 1, generator=generator)
+    return torch.cat([encodings, wide, between])
+
+
+def listen(model, listener: Listener, z: torch.Tensor, batch: int = 128) -> torch.Tensor:
+    """The listener's logits for the decoder's rendering at each point."""
+    with torch.no_grad():
+        return torch.cat([listener(listening_picture(rendered_log_mel(model, z[i:i + batch]))) for i in range(0, len(z), batch)])
+
+
+def distil(points: torch.Tensor, teacher_logits: torch.Tensor, latent_dim: int, steps: int, seed: int, hidden: int = 256,
+           temperature: float = 2.0, batch: int = 256) -> LatentHead:
+    """A LatentHead that matches the listener's softened class probabilities at `points`."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    head = LatentHead(latent_dim, teacher_logits.shape[1], hidden)
+    optimizer = torch.optim.Adam(head.parameters(), 1e-3)
+    target = F.softmax(teacher_logits / temperature, 1)
+    for _ in range(steps):
+        idx = torch.from_numpy(rng.integers(0, len(points), batch))
+        loss = F.kl_div(F.log_softmax(head(points[idx]) / temperature, 1), target[idx], reduction="batchmean") * temperature ** 2
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return head.eval()
+
+
+def check_same_decoder(model, folder: Path, frames: int = 100) -> None:
+    """ValueError unless `folder`'s decoder.onnx renders the checkpoint's first `frames` frames at a few points."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(folder / "decoder.onnx"), providers=["CPUExecutionProvider"])
+    width = session.get_inputs()[0].shape[1]
+    if width != model.cfg.latent_dim:
+        raise ValueError(f"{folder}: its decoder reads a {width}-d point; the checkpoint's a {model.cfg.latent_dim}-d one")
+    z = torch.randn(4, model.cfg.latent_dim, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ours = model.decoder(z)[0][:, :, :frames].numpy()
+    theirs = session.run(["magnitude"], {"z": z.numpy()})[0][:, :, :frames]
+    gap = float(np.max(np.abs(np.log(theirs + 1e-7) - np.log(ours + 1e-7))))
+    if theirs.shape != ours.shape or not gap < 1e-2:
+        raise ValueError(f"{folder}: its decoder does not render as the checkpoint's does (log-magnitude apart by up to {gap:.3g} over "
+                         f"the first {frames} frames); give the checkpoint the model was exported from")
+
+
+def export_head(head: LatentHead, folder: Path) -> None:
+    from liveengine.training.export import Graph, export_graph
+
+    example = torch.zeros(2, head.net[0].in_features)
+    export_graph(Graph(head, post=lambda logits: torch.softmax(logits, dim=1)), example, folder / "classifier.onnx", "z", ["probabilities"])
+
+
+def accuracy(probabilities: np.ndarray, truth: np.ndarray, names) -> tuple[float, dict]:
+    best = probabilities.argmax(1)
+    return float(np.mean(best == truth)), {name: round(float(np.mean(best[truth == c] == c)), 3) for c, name in enumerate(names) if (truth == c).any()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from liveengine.decoders.contract import ModelError
+    from liveengine.decoders.onnx_decoder import OnnxDecoder
+    from liveengine.training.model import DrumVAE
+    from liveengine.training.train import config_from, load
+
+    parser = argparse.ArgumentParser(description="Train a drum model's class head on what its decoder renders (a listener, distilled to z).")
+    parser.add_argument("--checkpoint", type=Path, default=Path("checkpoints/drums5.pt"), help="the model's trained checkpoint")
+    parser.add_argument("--model", type=Path, required=True, help="the model folder whose classifier.onnx is replaced")
+    parser.add_argument("--data", type=Path, default=Path("training_data"), help="the data set (python -m liveengine.training.data)")
+    parser.add_argument("--variants", type=int, default=6, help="re-recordings per training sound (default 6)")
+    parser.add_argument("--listener-steps", type=int, default=2500)
+    parser.add_argument("--head-steps", type=int, default=6000)
+    parser.add_argument("--cover", type=int, default=50000, help="latent points beyond the encodings the head learns at (default 50000)")
+    parser.add_argument("--class-power", type=float, default=1.0,
+                        help="the listener draws each class by its count to the power 1 - this: 1 balanced (the default), 0 as they come")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    for name in ("variants", "listener_steps", "head_steps", "cover", "threads"):
+        if getattr(args, name) < 1:
+            raise SystemExit(f"--{name.replace('_', '-')} {getattr(args, name)}: give a whole number of 1 or more")
+    if not 0.0 <= args.class_power <= 1.0:
+        raise SystemExit(f"--class-power {args.class_power}: give a number from 0 (draws as they come) to 1 (every class equally often)")
+    if not args.checkpoint.is_file():
+        raise SystemExit(f"--checkpoint {args.checkpoint}: no such checkpoint")
+    if not (args.model / "decoder.onnx").is_file():
+        raise SystemExit(f"--model {args.model}: no decoder.onnx there; give a model folder (models_onnx/drums8)")
+    if not (args.data / "sounds.npz").is_file():
+        raise SystemExit(f"--data {args.data}: no sounds.npz; build it with python -m liveengine.training.data --out {args.data}")
+    torch.set_num_threads(args.threads)
+    model = DrumVAE(config_from(args.checkpoint))
+    state = load(args.checkpoint, model, None)
+    model.eval()
+    try:
+        check_same_decoder(model, args.model)
+    except ValueError as error:
+        raise SystemExit(str(error))
+    sounds = np.load(args.data / "sounds.npz")
+    audio, labels, split = sounds["audio"], sounds["classes"].astype(np.int64), sounds["split"]
+    window = model.cfg.length
+    if audio.shape[1] != window:
+        raise SystemExit(f"--data {args.data}: its sounds are {audio.shape[1]} samples; the checkpoint's window is {window}")
+    train = np.flatnonzero((split == "train") & (labels >= 0))
+    rng = np.random.default_rng(args.seed)
+    torch.manual_seed(args.seed)
+    started = time.time()
+    train_audio = audio[train].astype(np.float32) / 32767.0
+    recorded, rendered, points, y = augmented_pool(model, train_audio, labels[train], args.variants, rng)
+    print(f"{len(y)} re-recordings of {len(train)} training sounds ({time.time() - started:.0f} s)", flush=True)
+    kept = args.checkpoint.with_name(f"{args.checkpoint.stem}_listener.pt")
+    classes = len(model.cfg.classes)
+    settings = {"checkpoint": args.checkpoint.name, "checkpoint_step": int(state["step"]), "variants": args.variants,
+                "listener_steps": args.listener_steps, "class_power": args.class_power, "seed": args.seed}
+    saved = torch.load(kept, map_location="cpu", weights_only=True) if kept.is_file() else None
+    if saved is not None and saved.get("settings") == settings:
+        listener = Listener(classes, model.cfg.n_mels)
+        listener.load_state_dict(saved["listener"])
+        listener.eval()
+        print(f"listener from {kept}")
+    else:
+        if saved is not None:
+            print(f"{kept} was trained with {saved.get('settings')}; training one for {settings}")
+        listener = train_listener([recorded, rendered], y, classes, args.listener_steps, args.seed, log=lambda line: print(line, flush=True),
+                                  class_power=args.class_power)
+        torch.save({"listener": listener.state_dict(), "settings": settings}, kept)
+        print(f"listener trained ({time.time() - started:.0f} s), kept in {kept}", flush=True)
+    del recorded, rendered
+    cover = latent_cover(points, args.cover * 3 // 5, args.cover - args.cover * 3 // 5, args.seed)
+    head = distil(cover, listen(model, listener, cover), model.cfg.latent_dim, args.head_steps, args.seed)
+    old = args.model / "classifier.onnx"
+    before = old.read_bytes() if old.exists() else None
+    export_head(head, args.model)
+    try:
+        decoder = OnnxDecoder(args.model)
+    except ModelError as error:  # the model must still load: put the old head back
+        if before is not None:
+            old.write_bytes(before)
+        print(f"the new head does not load ({error}); the old one is kept", file=sys.stderr)
+        return 1
+    print(f"wrote {old} ({time.time() - started:.0f} s)")
+    held = np.flatnonzero((split == "heldout") & (labels >= 0))
+    if len(held):
+        z = decoder.encode(audio[held].astype(np.float32) / 32767.0)  # padded to the model's window by the contract
+        share, per_class = accuracy(decoder.classify(z), labels[held], decoder.classes)
+        print(f"held-out kits ({len(held)} labelled sounds): {share:.1%}; per class {per_class}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""The class head that listens (liveengine/training/class_head.py): a listener learns classes from log-mel pictures
+whatever their loudness, a head on z learns the listener's judgement, every class is drawn equally often, and the
+command replaces a model's classifier.onnx with one that loads under the contract, refusing another decoder.
+
+Needs the `train` extra (PyTorch); the normal suite skips it without."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnx")
+
+from test_reencode import _trained  # noqa: E402
+
+
+def _pictures(count: int, seed: int):
+    """Log-mel pictures of two kinds: energy in the low 16 bands (class 0) or the high 16 (class 1), at any level."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(count) % 2
+    x = rng.normal(-12.0, 1.0, (count, 64, 40))
+    for i, label in enumerate(labels):
+        band = slice(0, 16) if label == 0 else slice(48, 64)
+        x[i, band, : rng.integers(5, 40)] += 9.0
+    x += rng.uniform(-20, 20, (count, 1, 1))  # a level of its own: the listener must not care
+    return torch.from_numpy(x.astype(np.float32)), torch.from_numpy(labels)
+
+
+def test_the_picture_is_the_same_at_any_level_and_floors_16_nepers_down():
+    from liveengine.training.class_head import listening_picture
+
+    x, _ = _pictures(3, 0)
+    picture = listening_picture(x)
+    assert picture.shape == (3, 1, 64, 40)
+    assert torch.allclose(picture.amax(dim=(1, 2, 3)), torch.ones(3))
+    assert float(picture.min()) >= -1.0 and torch.allclose(listening_picture(x + 7.5), picture, atol=1e-6)
+    deep = x.clone()
+    deep[0, 0, 0] = -1e6  # far under the floor: held there
+    assert float(listening_picture(deep)[0, 0, 0, 0]) == pytest.approx(-1.0)
+
+
+def test_draws_are_balanced_over_skewed_classes_or_softened_by_the_class_power():
+    from liveengine.training.class_head import balanced_draws
+
+    labels = np.array([0] * 90 + [1] * 10 + [2] * 1)
+    draws = balanced_draws(labels, 200, 64, np.random.default_rng(0))
+    share = np.bincount(labels[draws.ravel()], minlength=3) / draws.size
+    assert np.all(np.abs(share - 1 / 3) < 0.03), share
+    draws = balanced_draws(labels, 200, 64, np.random.default_rng(0), power=0.5)
+    share = np.bincount(labels[draws.ravel()], minlength=3) / draws.size
+    expected = np.sqrt([90, 10, 1]) / np.sqrt([90, 10, 1]).sum()  # each class by the square root of its count
+    assert np.all(np.abs(share - expected) < 0.03), (share, expected)
+
+
+def test_the_listener_learns_classes_from_pictures_and_the_head_learns_the_listener():
+    from liveengine.training.class_head import distil, listening_picture, train_listener
+
+    x, y = _pictures(64, 1)
+    # two arrays of pictures with the same labels, as the command gives it (recorded and rendered)
+    listener = train_listener([x, x + 3.0], y, 2, steps=60, seed=0, batch=16, log=lambda line: None)
+    test_x, test_y = _pictures(40, 2)
+    with torch.no_grad():
+        predicted = listener(listening_picture(test_x)).argmax(1)
+    assert float((predicted == test_y).float().mean()) >= 0.9
+
+    # a teacher whose judgement depends on z's first two coordinates; the head must follow it on fresh points
+    z = torch.randn(4000, 12, generator=torch.Generator().manual_seed(0))
+    teacher = torch.stack([4 * z[:, 0], 4 * z[:, 1], torch.zeros(len(z))], 1)
+    head = distil(z, teacher, 12, steps=600, seed=0, hidden=64)
+    fresh = torch.randn(500, 12, generator=torch.Generator().manual_seed(1))
+    truth = torch.stack([fresh[:, 0], fresh[:, 1], torch.zeros(len(fresh))], 1).argmax(1)
+    with torch.no_grad():
+        agree = float((head(fresh).argmax(1) == truth).float().mean())
+    assert agree >= 0.9, agree
+
+
+def test_the_command_replaces_the_classifier_keeps_the_listener_and_refuses_another_decoder(tmp_path, capsys):
+    from liveengine.decoders.onnx_decoder import OnnxDecoder
+    from liveengine.training import class_head, train
+
+    data, source = _trained(tmp_path)
+    folder = tmp_path / "drums"
+    before = (folder / "classifier.onnx").read_bytes()
+    common = ["--checkpoint", str(source), "--model", str(folder), "--data", str(data), "--variants", "1",
+              "--listener-steps", "3", "--head-steps", "5", "--cover", "20"]
+    assert class_head.main(common) == 0
+    out = capsys.readouterr().out
+    assert "held-out kits (4 labelled sounds)" in out and (tmp_path / "drums_listener.pt").is_file()
+    after = (folder / "classifier.onnx").read_bytes()
+    assert after != before
+    decoder = OnnxDecoder(folder)
+    probabilities = decoder.classify(np.zeros((3, decoder.latent_dim), np.float32))
+    assert probabilities.shape == (3, len(decoder.classes)) and np.allclose(probabilities.sum(1), 1.0, atol=1e-5)
+
+    assert class_head.main(common) == 0  # the kept listener: straight to the head
+    assert "listener from" in capsys.readouterr().out
+    assert class_head.main(common + ["--class-power", "0.5"]) == 0  # other settings: a listener of its own
+    assert "training one for" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="--class-power 2.0: give a number from 0"):
+        class_head.main(common + ["--class-power", "2"])
+
+    other = tmp_path / "other.pt"
+    train.main(["--data", str(data), "--checkpoint", str(other), "--batch", "4", "--max-steps", "1", "--save-every", "0", "--seed", "7"])
+    with pytest.raises(SystemExit, match="does not render as the checkpoint's does"):
+        class_head.main(["--checkpoint", str(other), "--model", str(folder), "--data", str(data)])
+    assert (folder / "classifier.onnx").read_bytes() == after
+    with pytest.raises(SystemExit, match="--cover 0: give a whole number"):
+        class_head.main(common[:-1] + ["0"])
+    with pytest.raises(SystemExit, match="no decoder.onnx there"):
+        class_head.main(["--checkpoint", str(source), "--model", str(tmp_path), "--data", str(data)])
