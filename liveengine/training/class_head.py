@@ -15,7 +15,7 @@ This replaces it in two stages:
    between encodings). The MLP is the exported classifier.onnx: no decoder run when a pad is classed.
 
 Only training sounds are learnt from; the held-out kits are read once at the end, for the figure printed. The
-listener is kept beside the checkpoint (`<stem>_listener.pt`, 0.1 MB): a second run goes straight to stage 2.
+listener is kept beside the checkpoint (`<stem>_listener.pt`, 0.4 MB): a second run goes straight to stage 2.
 The decoder listened to is the checkpoint's, the window of its training sounds; `--model` must be a model whose
 decoder starts as that one does (its own export, or the same decoder with a decay tail, tail.py), checked by
 decoding. Re-exporting the model (export.py, tail.py) writes the old head again: run this after.
@@ -35,7 +35,7 @@ from torch import nn
 
 from liveengine.training.augment import kit_like
 
-FLOOR = 16.0  # the listener hears 16 nepers (139 dB of power) under the picture's loudest cell; sounds are peak-normalised
+FLOOR = 16.0  # the listener hears down to 16 in natural-log power (69 dB) under the picture's loudest cell
 
 
 def listening_picture(log_mel: torch.Tensor) -> torch.Tensor:

@@ -27,7 +27,7 @@ def _pictures(count: int, seed: int):
     return torch.from_numpy(x.astype(np.float32)), torch.from_numpy(labels)
 
 
-def test_the_picture_is_the_same_at_any_level_and_floors_16_nepers_down():
+def test_the_picture_is_the_same_at_any_level_and_floors_69_db_down():
     from liveengine.training.class_head import listening_picture
 
     x, _ = _pictures(3, 0)
