@@ -78,9 +78,9 @@ class LatentHead(nn.Module):
 
 def rendered_log_mel(model, z: torch.Tensor, batch: int = 128) -> torch.Tensor:
     """The decoder's magnitude at `z` as log-mel power, as the encoder's features would read its audio."""
-    mel = model.encoder.features.mel
+    features = model.encoder.features
     with torch.no_grad():
-        return torch.cat([torch.log(torch.matmul(mel, model.decoder(z[i:i + batch])[0] ** 2) + 1e-6) for i in range(0, len(z), batch)])
+        return torch.cat([features.log_mel(model.decoder(z[i:i + batch])[0] ** 2) for i in range(0, len(z), batch)])
 
 
 def augmented_pool(model, audio: np.ndarray, classes: np.ndarray, variants: int, rng: np.random.Generator, batch: int = 64):
@@ -101,18 +101,12 @@ def augmented_pool(model, audio: np.ndarray, classes: np.ndarray, variants: int,
     return torch.cat(recorded), torch.cat(rendered), torch.cat(points), torch.cat(labels)
 
 
-def balanced_draws(labels: np.ndarray, count: int, size: int, rng: np.random.Generator, power: float = 1.0) -> np.ndarray:
-    """[count, size] indices, each class drawn in proportion to its count to the power 1 - `power`: at 1 every class
-    equally often, at 0.5 (as the model's own training draws) a class 4x as large twice as often."""
-    counts = np.bincount(labels)
-    weights = counts[labels] ** -float(power)
-    return rng.choice(len(labels), (count, size), p=weights / weights.sum())
-
-
 def train_listener(pictures: list[torch.Tensor], labels: torch.Tensor, classes: int, steps: int, seed: int, batch: int = 64,
                    log=print, class_power: float = 1.0) -> Listener:
-    """A Listener trained on the pictures of every array in `pictures` (each row labelled by `labels`), classes drawn
-    as balanced_draws draws them."""
+    """A Listener trained on the pictures of every array in `pictures` (each row labelled by `labels`), each class drawn
+    by its count to the power 1 - `class_power` (train.sampling_weights: 1 every class equally often)."""
+    from liveengine.training.train import sampling_weights
+
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     listener = Listener(classes, pictures[0].shape[1])
@@ -120,7 +114,8 @@ def train_listener(pictures: list[torch.Tensor], labels: torch.Tensor, classes: 
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, 3e-3, total_steps=max(steps, 1))
     rows = np.tile(labels.numpy(), len(pictures))
     listener.train()
-    for step, draw in enumerate(balanced_draws(rows, steps, batch, rng, class_power)):
+    draws = rng.choice(len(rows), (steps, batch), p=sampling_weights(rows, class_power=class_power))
+    for step, draw in enumerate(draws):
         which, row = draw // len(labels), draw % len(labels)
         x = torch.stack([pictures[w][r] for w, r in zip(which, row)])
         loss = F.cross_entropy(listener(listening_picture(x)), labels[row], label_smoothing=0.1)
@@ -176,12 +171,16 @@ def check_same_decoder(model, folder: Path, frames: int = 100) -> None:
     width = session.get_inputs()[0].shape[1]
     if width != model.cfg.latent_dim:
         raise ValueError(f"{folder}: its decoder reads a {width}-d point; the checkpoint's a {model.cfg.latent_dim}-d one")
+    if "magnitude" not in [o.name for o in session.get_outputs()]:
+        raise ValueError(f"{folder}: its decoder gives no magnitude; a class head that listens is for STFT drum models")
     z = torch.randn(4, model.cfg.latent_dim, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         ours = model.decoder(z)[0][:, :, :frames].numpy()
     theirs = session.run(["magnitude"], {"z": z.numpy()})[0][:, :, :frames]
+    if theirs.shape != ours.shape:
+        raise ValueError(f"{folder}: its decoder's first frames have shape {theirs.shape[1:]}; the checkpoint's {ours.shape[1:]}")
     gap = float(np.max(np.abs(np.log(theirs + 1e-7) - np.log(ours + 1e-7))))
-    if theirs.shape != ours.shape or not gap < 1e-2:
+    if not gap < 1e-2:
         raise ValueError(f"{folder}: its decoder does not render as the checkpoint's does (log-magnitude apart by up to {gap:.3g} over "
                          f"the first {frames} frames); give the checkpoint the model was exported from")
 

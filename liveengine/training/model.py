@@ -99,8 +99,12 @@ class Features(nn.Module):
         self.dft = True
         self.register_buffer("dft_basis", self.basis(), persistent=False)
 
+    def log_mel(self, power: torch.Tensor) -> torch.Tensor:
+        """Power spectrogram [B, bins, frames] -> log-mel [B, n_mels, frames] (also for a decoder's magnitude squared)."""
+        return torch.log(torch.matmul(self.mel, power) + 1e-6)
+
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        return torch.log(torch.matmul(self.mel, self.power(audio)) + 1e-6)
+        return self.log_mel(self.power(audio))
 
 
 class Encoder(nn.Module):

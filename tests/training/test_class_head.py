@@ -1,5 +1,5 @@
 """The class head that listens (liveengine/training/class_head.py): a listener learns classes from log-mel pictures
-whatever their loudness, a head on z learns the listener's judgement, every class is drawn equally often, and the
+whatever their loudness, a head on z learns the listener's judgement, and the
 command replaces a model's classifier.onnx with one that loads under the contract, refusing another decoder.
 
 Needs the `train` extra (PyTorch); the normal suite skips it without."""
@@ -38,19 +38,6 @@ def test_the_picture_is_the_same_at_any_level_and_floors_69_db_down():
     deep = x.clone()
     deep[0, 0, 0] = -1e6  # far under the floor: held there
     assert float(listening_picture(deep)[0, 0, 0, 0]) == pytest.approx(-1.0)
-
-
-def test_draws_are_balanced_over_skewed_classes_or_softened_by_the_class_power():
-    from liveengine.training.class_head import balanced_draws
-
-    labels = np.array([0] * 90 + [1] * 10 + [2] * 1)
-    draws = balanced_draws(labels, 200, 64, np.random.default_rng(0))
-    share = np.bincount(labels[draws.ravel()], minlength=3) / draws.size
-    assert np.all(np.abs(share - 1 / 3) < 0.03), share
-    draws = balanced_draws(labels, 200, 64, np.random.default_rng(0), power=0.5)
-    share = np.bincount(labels[draws.ravel()], minlength=3) / draws.size
-    expected = np.sqrt([90, 10, 1]) / np.sqrt([90, 10, 1]).sum()  # each class by the square root of its count
-    assert np.all(np.abs(share - expected) < 0.03), (share, expected)
 
 
 def test_the_listener_learns_classes_from_pictures_and_the_head_learns_the_listener():
@@ -109,3 +96,30 @@ def test_the_command_replaces_the_classifier_keeps_the_listener_and_refuses_anot
         class_head.main(common[:-1] + ["0"])
     with pytest.raises(SystemExit, match="no decoder.onnx there"):
         class_head.main(["--checkpoint", str(source), "--model", str(tmp_path), "--data", str(data)])
+    with pytest.raises(SystemExit, match="no such checkpoint"):
+        class_head.main(["--checkpoint", str(tmp_path / "none.pt"), "--model", str(folder), "--data", str(data)])
+    with pytest.raises(SystemExit, match="no sounds.npz"):
+        class_head.main(["--checkpoint", str(source), "--model", str(folder), "--data", str(tmp_path)])
+    short = tmp_path / "short"
+    short.mkdir()
+    np.savez(short / "sounds.npz", audio=np.zeros((2, 1000), np.int16), classes=np.zeros(2, np.int16), split=np.array(["train"] * 2))
+    with pytest.raises(SystemExit, match="its sounds are 1000 samples; the checkpoint's window is 44100"):
+        class_head.main(["--checkpoint", str(source), "--model", str(folder), "--data", str(short)])
+    assert (folder / "classifier.onnx").read_bytes() == after
+
+
+def test_a_head_that_does_not_load_leaves_the_old_one(tmp_path, monkeypatch, capsys):
+    from liveengine.decoders.onnx_decoder import OnnxDecoder
+    from liveengine.training import class_head
+
+    data, source = _trained(tmp_path)
+    folder = tmp_path / "drums"
+    before = (folder / "classifier.onnx").read_bytes()
+    wrong = class_head.LatentHead(12, 3)  # 3 classes where the metadata names 8: the runtime refuses it
+
+    monkeypatch.setattr(class_head, "distil", lambda *args, **kwargs: wrong.eval())
+    assert class_head.main(["--checkpoint", str(source), "--model", str(folder), "--data", str(data), "--variants", "1",
+                            "--listener-steps", "2", "--cover", "4"]) == 1
+    assert "the old one is kept" in capsys.readouterr().err
+    assert (folder / "classifier.onnx").read_bytes() == before
+    assert OnnxDecoder(folder).can_classify
