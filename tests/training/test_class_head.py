@@ -1,5 +1,5 @@
 """The class head that listens (liveengine/training/class_head.py): a listener learns classes from log-mel pictures
-whatever their loudness, a head on z learns the listener's judgement, and the
+whatever their loudness, a head on z learns the listener's judgement, the exported head mixes it with the model's own, and the
 command replaces a model's classifier.onnx with one that loads under the contract, refusing another decoder.
 
 Needs the `train` extra (PyTorch); the normal suite skips it without."""
@@ -65,6 +65,8 @@ def test_the_listener_learns_classes_from_pictures_and_the_head_learns_the_liste
 def test_the_command_replaces_the_classifier_keeps_the_listener_and_refuses_another_decoder(tmp_path, capsys):
     from liveengine.decoders.onnx_decoder import OnnxDecoder
     from liveengine.training import class_head, train
+    from liveengine.training.model import DrumVAE
+    from liveengine.training.train import config_from, load
 
     data, source = _trained(tmp_path)
     folder = tmp_path / "drums"
@@ -79,6 +81,15 @@ def test_the_command_replaces_the_classifier_keeps_the_listener_and_refuses_anot
     decoder = OnnxDecoder(folder)
     probabilities = decoder.classify(np.zeros((3, decoder.latent_dim), np.float32))
     assert probabilities.shape == (3, len(decoder.classes)) and np.allclose(probabilities.sum(1), 1.0, atol=1e-5)
+    # half of it is the checkpoint's own head: what is left, doubled, is the listening head's distribution
+    model = DrumVAE(config_from(source))
+    load(source, model, None)
+    z = np.random.default_rng(0).standard_normal((64, decoder.latent_dim)).astype(np.float32)
+    with torch.no_grad():
+        own = torch.softmax(model.eval().classifier(torch.from_numpy(z)), 1).numpy()
+    rest = 2.0 * (decoder.classify(z) - 0.5 * own)
+    assert rest.min() > -1e-5 and np.allclose(rest.sum(1), 1.0, atol=1e-5)
+    assert np.abs(rest - own).max() > 1e-3  # and it is not the own head again
 
     assert class_head.main(common) == 0  # the kept listener: straight to the head
     assert "listener from" in capsys.readouterr().out
@@ -86,6 +97,8 @@ def test_the_command_replaces_the_classifier_keeps_the_listener_and_refuses_anot
     assert "training one for" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="--class-power 2.0: give a number from 0"):
         class_head.main(common + ["--class-power", "2"])
+    with pytest.raises(SystemExit, match="--listener-share 0.0: give a share above 0 and at most 1"):
+        class_head.main(common + ["--listener-share", "0"])
 
     other = tmp_path / "other.pt"
     train.main(["--data", str(data), "--checkpoint", str(other), "--batch", "4", "--max-steps", "1", "--save-every", "0", "--seed", "7"])
@@ -115,9 +128,9 @@ def test_a_head_that_does_not_load_leaves_the_old_one(tmp_path, monkeypatch, cap
     data, source = _trained(tmp_path)
     folder = tmp_path / "drums"
     before = (folder / "classifier.onnx").read_bytes()
-    wrong = class_head.LatentHead(12, 3)  # 3 classes where the metadata names 8: the runtime refuses it
+    wrong = class_head.MixedHead(class_head.LatentHead(12, 3), class_head.LatentHead(12, 3), 1.0)  # 3 classes, the metadata 8
 
-    monkeypatch.setattr(class_head, "distil", lambda *args, **kwargs: wrong.eval())
+    monkeypatch.setattr(class_head, "MixedHead", lambda *args, **kwargs: wrong.eval())
     assert class_head.main(["--checkpoint", str(source), "--model", str(folder), "--data", str(data), "--variants", "1",
                             "--listener-steps", "2", "--cover", "4"]) == 1
     assert "the old one is kept" in capsys.readouterr().err
