@@ -314,8 +314,9 @@ def test_section_that_is_not_a_table(tmp_path):
 def test_default_patch_pads_play_the_drums_its_score_names():
     """The demo score's header names the pad of each drum; the shipped model must agree.
 
-    Each named pad is rendered, the audio re-encoded and classified, so a re-trained or
-    re-exported model that moves the kick off its pad fails here (not only a label change).
+    Each named pad is classed as its colour is (its point) and as it sounds (rendered, the audio
+    re-encoded and classified), so a re-trained or re-exported model that moves the kick off its
+    pad fails here (not only a label change).
     """
     import re
 
@@ -335,6 +336,8 @@ def test_default_patch_pads_play_the_drums_its_score_names():
     decoder.decode_into(points[rows], audio)
     heard = [decoder.classes[i] for i in decoder.classify(decoder.encode(audio)).argmax(axis=1)]
     assert dict(zip(named, heard)) == {name: name for name in named}
+    seen = [decoder.classes[i] for i in decoder.classify(points[rows]).argmax(axis=1)]  # the pad's colour says so too
+    assert dict(zip(named, seen)) == {name: name for name in named}
     for group in patch.choke.values():  # the choke group holds the two hats
         assert {named["hat_closed"], named["hat_open"]} == set(group)
 

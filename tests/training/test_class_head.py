@@ -62,6 +62,28 @@ def test_the_listener_learns_classes_from_pictures_and_the_head_learns_the_liste
     assert agree >= 0.9, agree
 
 
+def test_the_mixed_head_gives_the_listeners_deferred_classes_to_the_own_head():
+    from liveengine.training.class_head import LatentHead, MixedHead
+
+    torch.manual_seed(0)
+    listening, own = LatentHead(4, 3, hidden=8), LatentHead(4, 3, hidden=8)
+    z = torch.randn(32, 4)
+    with torch.no_grad():
+        listening.net[-1].weight.zero_()
+        listening.net[-1].bias.copy_(torch.tensor([0.0, 30.0, 0.0]))  # the listener: class 1, whatever z
+        heard_alone = MixedHead(listening, own, 1.0, []).eval()(z)
+        deferred = MixedHead(listening, own, 1.0, [1]).eval()(z)
+        mixed = MixedHead(listening, own, 0.7, [1]).eval()(z)
+        own_p = torch.softmax(own(z), 1)
+    assert float(heard_alone[:, 1].min()) > 0.99
+    assert torch.allclose(deferred, own_p, atol=1e-6)  # its class-1 vote now follows the own head: the own head's answer
+    assert torch.allclose(mixed, own_p, atol=1e-6)
+    undeferred = MixedHead(listening, own, 0.7, []).eval()
+    with torch.no_grad():
+        assert torch.allclose(undeferred(z), 0.7 * heard_alone + 0.3 * own_p, atol=1e-6)
+        assert torch.allclose(undeferred(z).sum(1), torch.ones(32), atol=1e-6)
+
+
 def test_the_command_replaces_the_classifier_keeps_the_listener_and_refuses_another_decoder(tmp_path, capsys):
     from liveengine.decoders.onnx_decoder import OnnxDecoder
     from liveengine.training import class_head, train
@@ -81,13 +103,13 @@ def test_the_command_replaces_the_classifier_keeps_the_listener_and_refuses_anot
     decoder = OnnxDecoder(folder)
     probabilities = decoder.classify(np.zeros((3, decoder.latent_dim), np.float32))
     assert probabilities.shape == (3, len(decoder.classes)) and np.allclose(probabilities.sum(1), 1.0, atol=1e-5)
-    # half of it is the checkpoint's own head: what is left, doubled, is the listening head's distribution
+    # 0.3 of it is the checkpoint's own head: what is left, over 0.7, is the listening head's distribution
     model = DrumVAE(config_from(source))
     load(source, model, None)
     z = np.random.default_rng(0).standard_normal((64, decoder.latent_dim)).astype(np.float32)
     with torch.no_grad():
         own = torch.softmax(model.eval().classifier(torch.from_numpy(z)), 1).numpy()
-    rest = 2.0 * (decoder.classify(z) - 0.5 * own)
+    rest = (decoder.classify(z) - 0.3 * own) / 0.7
     assert rest.min() > -1e-5 and np.allclose(rest.sum(1), 1.0, atol=1e-5)
     assert np.abs(rest - own).max() > 1e-3  # and it is not the own head again
 
@@ -99,6 +121,8 @@ def test_the_command_replaces_the_classifier_keeps_the_listener_and_refuses_anot
         class_head.main(common + ["--class-power", "2"])
     with pytest.raises(SystemExit, match="--listener-share 0.0: give a share above 0 and at most 1"):
         class_head.main(common + ["--listener-share", "0"])
+    with pytest.raises(SystemExit, match="--defer cowbell: not a class of this model; its classes are kick, snare, clap"):
+        class_head.main(common + ["--defer", "cowbell"])
 
     other = tmp_path / "other.pt"
     train.main(["--data", str(data), "--checkpoint", str(other), "--batch", "4", "--max-steps", "1", "--save-every", "0", "--seed", "7"])
@@ -128,7 +152,7 @@ def test_a_head_that_does_not_load_leaves_the_old_one(tmp_path, monkeypatch, cap
     data, source = _trained(tmp_path)
     folder = tmp_path / "drums"
     before = (folder / "classifier.onnx").read_bytes()
-    wrong = class_head.MixedHead(class_head.LatentHead(12, 3), class_head.LatentHead(12, 3), 1.0)  # 3 classes, the metadata 8
+    wrong = class_head.MixedHead(class_head.LatentHead(12, 3), class_head.LatentHead(12, 3), 1.0, [])  # 3 classes, the metadata 8
 
     monkeypatch.setattr(class_head, "MixedHead", lambda *args, **kwargs: wrong.eval())
     assert class_head.main(["--checkpoint", str(source), "--model", str(folder), "--data", str(data), "--variants", "1",
