@@ -5,7 +5,7 @@
 The contract's classifier reads a point `z` (pad colours and LEDs, the groove kit, `corners`). A head trained on
 the training sounds' encodings alone (1,457 labelled sounds, half of them hand percussion) must guess wherever a
 held-out kit's sounds land between and beyond those points, and guesses badly there (53% on the held-out kits).
-This replaces it in two stages:
+This replaces it in three steps:
 
 1. A listener: a small 2-D CNN over the log-mel picture (64 bands by the window's frames), trained class-balanced
    on re-recordings of the training sounds (augment.kit_like), both as recorded and as the decoder renders them
@@ -176,7 +176,8 @@ class MixedHead(nn.Module):
     The listener has no vote on the `deferred` classes: what it gives them goes to the own head's distribution. A class
     learnt from what is nearly one sound cannot be judged by ear beyond it: the 36 training claps are one GM clap at 4
     velocities in 8 kits (spectral centroids 2.3 to 2.6 kHz, quartiles), drawn as often as 710 hand percussion sounds,
-    and the listener calls clap any hat the decoder renders darker than the training hats (4 to 7.6 kHz)."""
+    and the listener alone calls clap the default grid's hats, which the decoder renders at 4.9 to 7.6 kHz, darker than
+    any training hat (9.6 kHz)."""
 
     def __init__(self, listening: LatentHead, own: nn.Module, share: float, deferred: list[int]) -> None:
         super().__init__()
