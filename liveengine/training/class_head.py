@@ -5,7 +5,7 @@
 The contract's classifier reads a point `z` (pad colours and LEDs, the groove kit, `corners`). A head trained on
 the training sounds' encodings alone (1,457 labelled sounds, half of them hand percussion) must guess wherever a
 held-out kit's sounds land between and beyond those points, and guesses badly there (53% on the held-out kits).
-This replaces it in three steps:
+This builds one that listens, in three steps:
 
 1. A listener: a small 2-D CNN over the log-mel picture (64 bands by the window's frames), trained class-balanced
    on re-recordings of the training sounds (augment.kit_like), both as recorded and as the decoder renders them
@@ -20,7 +20,7 @@ This replaces it in three steps:
    as their sounds are re-encoded and classed (tests/patch/test_patch_loader.py).
 
 Only training sounds are learnt from; the held-out kits are read once at the end, for the figure printed. The
-listener is kept beside the checkpoint (`<stem>_listener.pt`, 0.4 MB): a second run goes straight to stage 2.
+listener is kept beside the checkpoint (`<stem>_listener.pt`, 0.4 MB): a second run goes straight to step 2.
 The decoder listened to is the checkpoint's, the window of its training sounds; `--model` must be a model whose
 decoder starts as that one does (its own export, or the same decoder with a decay tail, tail.py), checked by
 decoding. Re-exporting the model (export.py, tail.py) writes the old head again: run this after.
@@ -70,7 +70,7 @@ class Listener(nn.Module):
 
 
 class LatentHead(nn.Module):
-    """z -> class logits: what classifier.onnx runs (with a softmax)."""
+    """z -> class logits: the listening part of classifier.onnx (MixedHead)."""
 
     def __init__(self, latent_dim: int, classes: int, hidden: int = 256) -> None:
         super().__init__()
