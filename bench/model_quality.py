@@ -461,10 +461,10 @@ def run(model: Path, data: Path, quick: bool, baseline: Path | None = None, othe
     results.update(main_figures)
 
     # The same ending checks on the held-out sounds themselves: how many real drums of each class ring past 0.85 s.
-    import grid_check
+    from liveengine.training.pad_endings import pad_ending
 
     names = list(results["classifier"]["classes"])
-    endings = [grid_check.pad_ending(audio[idx], SR) for idx in held]
+    endings = [pad_ending(audio[idx], SR) for idx in held]
     results["grid_check_of_held_out_sounds"] = {
         name: {"sounds": int(np.sum(classes[held] == k)), "noise_bed": int(sum(e["noise_bed"] for e, c in zip(endings, classes[held]) if c == k)),
                "cut": int(sum(e["cut"] for e, c in zip(endings, classes[held]) if c == k))} for k, name in enumerate(names)}
@@ -477,7 +477,7 @@ def run(model: Path, data: Path, quick: bool, baseline: Path | None = None, othe
         length = int(round(figures["window_s"] * SR))
         if length != N and f"grid_check_of_held_out_sounds_{figures['window_s']:g}s" not in results:
             # The same check on the held-out sounds at that window: how many still ring where it ends.
-            endings = [grid_check.pad_ending(longer[length][idx], SR) for idx in held]
+            endings = [pad_ending(longer[length][idx], SR) for idx in held]
             results[f"grid_check_of_held_out_sounds_{figures['window_s']:g}s"] = {
                 name: {"sounds": int(np.sum(classes[held] == k)),
                        "noise_bed": int(sum(e["noise_bed"] for e, c in zip(endings, classes[held]) if c == k)),

@@ -10,7 +10,8 @@ under `nice -n 10` with one torch thread; its wall-clock and CPU time are measur
 shared, so the two differ). Reported from the exported model's training.json: the validation
 figures of the shipped drum model and of the fine-tuned one on the same held-back sounds (MR-STFT
 distance: spectral convergence + log-magnitude L1; lower is closer), per-sound wins, the distinct
-files among the 8x8 pads' nearest training sounds, and whether `liveengine check` passes.
+files among the 8x8 pads' nearest training sounds, how the pads end (noise beds and cuts, with the
+decay tail and without it), and whether `liveengine check` passes.
 Writes bench/results_train_own.json and bench/train_own_grid.png (the model's grid.png). Refuses to start while a training run or another benchmark
 holds the heavy-job lock (liveengine/job_lock.py); the training it starts runs under its lock.
 """
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         "stopped": t["stopped"], "validation": {"shipped": t["history"][0], "trained_best": t["best"], "checks": t["history"]},
         "per_sound": per_sound(model.parent / f"{model.name}-training", built["new_files"]),
         "smooth_weight": t["runs"][-1].get("smooth_weight"), "smoothness": figures.get("smoothness"),
-        "grid": g, "classifier": figures.get("classifier"), "plane": figures["plane"],
+        "grid": g, "tail": figures.get("tail"), "classifier": figures.get("classifier"), "plane": figures["plane"],
         "check_passes": check.returncode == 0 and check.stdout.strip().endswith("ok"),
     }
     args.out.write_text(json.dumps(results, indent=1) + "\n")
@@ -116,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
           + ", ".join(f"{k} {e['trained_closer']} of {e['sounds']}" for k, e in results["per_sound"].items())
           + f"; pads' nearest files {g['nearest_distinct_files']} (from their points {g['point_nearest_distinct_files']}); "
           f"worst smoothness line {results['smoothness']['start'].get('worst')} -> {results['smoothness']['trained'].get('worst')}; "
+          + "pads on a noise bed / cut " + " -> ".join(f"{e['noise_bed_pads']} / {e['cut_pads']}" for e in
+                                                     (g["endings"].get("without_tail"), g["endings"]["exported"]) if e) + " (without -> with the decay tail); "
           f"check {'ok' if results['check_passes'] else 'FAILED'}", flush=True)
     return 0
 

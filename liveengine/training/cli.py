@@ -31,7 +31,20 @@ def add_commands(commands, debug: argparse.ArgumentParser) -> None:
     train.add_argument("--smooth-weight", type=_weight, default=None,
                        help="weight of the line-evenness term, which keeps pads moving evenly between sounds at about twice the time "
                             "a step (default 0.3 fine-tuning, as the drum model was trained; 0 from scratch; 0 turns it off)")
+    train.add_argument("--tail", type=_tail, default=None, metavar="SECONDS",
+                       help="the decay tail added to the exported model's 1 s sounds, so cymbals and open hats finish instead of "
+                            "being cut (default 0.3, as the default drum model's; 0 leaves it off)")
     train.set_defaults(run=cmd_train)
+
+
+def _tail(text: str) -> float:
+    from liveengine.cli_support import _parsed
+    from liveengine.training.data import FADE_S
+
+    value = _parsed(text, float)
+    if value is None or not (value == 0 or FADE_S < value <= 2):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a tail length; allowed: 0 (none) or seconds above {FADE_S:g}, at most 2")
+    return value
 
 
 def _weight(text: str) -> float:
@@ -153,13 +166,18 @@ def _train(args, folder: Path, model_dir: Path, patch: Path, work_dir: Path, say
     skipped = state.get("skipped_steps", 0)  # a batch whose loss or gradient was not finite: counted, never applied
     say(f"stopped: {state['stopped']}; {state['step']} steps, {state['train_seconds'] / 60:.1f} min of training"
         + (f" ({skipped} skipped: a loss or gradient was not finite)" if skipped else "") + f"; exporting the best check (step {state['best']['step']})")
-    figures = own.export_model(model, data, work, model_dir, patch, state, seed=args.seed)
+    figures = own.export_model(model, data, work, model_dir, patch, state, seed=args.seed,
+                               tail_seconds=own.TAIL_SECONDS if args.tail is None else args.tail)
     first, best = state["history"][0], state["best"]
     grid = figures["grid"]
     say(f"validation MR-STFT distance: {first['mrstft']:.3f} for the {'shipped drum model' if shipped else 'untrained model'}, "
         f"{best['mrstft']:.3f} for this model (lower is closer to your sounds)")
     say(f"the 8x8 grid's pads sound nearest to {grid['nearest_distinct_sounds']} of your sounds from {grid['nearest_distinct_files']} files"
         + (f"; classifier accuracy {figures['classifier']['accuracy']} on the validation sounds" if figures.get("classifier", {}).get("accuracy") is not None else ""))
+    ends = grid["endings"]
+    say(f"the pads' endings: {ends['exported']['noise_bed_pads']} on a noise bed, {ends['exported']['cut_pads']} cut"
+        + (f" (the 1 s decoder without the {figures['tail']['seconds']:g} s decay tail: {ends['without_tail']['noise_bed_pads']} and "
+           f"{ends['without_tail']['cut_pads']})" if "without_tail" in ends else " (no decay tail)"))
     say(f"wrote {model_dir}/ (model, README.md card, grid.png) and {patch} in {(time.monotonic() - started) / 60:.1f} min; "
         f"play it: liveengine play {patch}")
     return 0

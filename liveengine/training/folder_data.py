@@ -94,7 +94,7 @@ class FolderData:
         if self.quiet_hits:
             lines.append(f"left out {self.quiet_hits} hit{_s(self.quiet_hits)} quieter than -80 dBFS")
         if self.cut_long:
-            lines.append(f"{self.cut_long} sound{_s(self.cut_long)} longer than 1 s cut to 1 s with a 50 ms fade (the model makes 1-s sounds)")
+            lines.append(f"{self.cut_long} sound{_s(self.cut_long)} longer than 1 s cut to 1 s with a 50 ms fade (the model learns from each sound's first second)")
         return lines
 
     def save(self, path: Path) -> None:

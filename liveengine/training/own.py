@@ -13,8 +13,10 @@ that did best on the validation set so far: what is exported).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import logging
 import os
 import platform
 import signal
@@ -36,6 +38,8 @@ from liveengine.training.train import (LineEvenness, config_from, line_smoothnes
                                        train_step)
 
 SHIPPED = "drums5.pt"  # the default patch's drum model (drums8) is this checkpoint's decoder with a decay tail
+TAIL_SECONDS = 0.3  # the decay tail every exported model gets, as the default drum model's (tail.py): 1.3 s sounds
+TAIL_MIN_DECAY = 80.0  # dB/s, the tail's least decay (tail.py)
 
 
 @dataclass(frozen=True)
@@ -257,10 +261,15 @@ def patch_text(name: str, data: FolderData, zoom: float = 1.0) -> str:
 
 
 def export_model(model: DrumVAE, data: FolderData, work: WorkFiles, out: Path, patch_path: Path, state: dict,
-                 seed: int = 0) -> dict:
+                 seed: int = 0, tail_seconds: float = TAIL_SECONDS) -> dict:
     """Export the best weights to `out` (the model contract), with dataset.csv, grid.png, training.json and a
-    model card (README.md), and write the patch at `patch_path`. Returns the figures (training.json's content)."""
+    model card (README.md), and write the patch at `patch_path`. Returns the figures (training.json's content).
+
+    The decoder is exported with a decay tail of `tail_seconds` (tail.py; 0: none, 1 s sounds): a 1 s model learns
+    the fade where its data set cuts a long sound, so without one a cymbal or open hat ends cut, or ringing on a bed
+    of hiss. The card gives the grid's endings with the tail and without it (pad_endings.py)."""
     from liveengine.training.export import export, latent_statistics
+    from liveengine.training.tail import TailModel
 
     model.load_state_dict(torch.load(work.best, map_location="cpu", weights_only=False))
     model.eval()
@@ -279,22 +288,45 @@ def export_model(model: DrumVAE, data: FolderData, work: WorkFiles, out: Path, p
     start = state.get("start", "")
     description = (f"{name}: the drum VAE {('fine-tuned' if 'fine-tuned' in start else 'trained from scratch')} on {len(data.audio)} sounds "
                    f"from {data.folder.name} ({state['step']} steps, {state['train_seconds'] / 60:.1f} min of training on the CPU) by liveengine train.")
+    exported: torch.nn.Module = model
+    if tail_seconds:
+        exported = TailModel(model, tail_seconds, TAIL_MIN_DECAY).eval()  # shares the classifier just fitted
+        seam_s = (exported.decoder.seam + 1) * model.cfg.hop / model.cfg.sample_rate
+        figures["tail"] = {"seconds": tail_seconds, "window_s": round(exported.cfg.length / model.cfg.sample_rate, 3),
+                           "seam_s": round(seam_s, 3), "min_decay_db_s": TAIL_MIN_DECAY}
+        description += (f" With a decay tail: its first {seam_s:.2f} s as decoded, then each bin decays on, at least "
+                        f"{TAIL_MIN_DECAY:g} dB/s, to {figures['tail']['window_s']:g} s.")
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("classifier.onnx",):  # a re-export without classes must not keep an old head
         (out / stale).unlink(missing_ok=True)
-    with warnings.catch_warnings():  # the ONNX exporter's notes on constant folding say nothing a user can act on
-        warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.onnx")
-        export(model, out, stats, description, name=name, classifier=with_classes)
+    with _exporter_notes_muted():
+        export(exported, out, stats, description, name=name, classifier=with_classes)
     with open(out / "dataset.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=["file", "start_s", "class", "split"])
         writer.writeheader()
         writer.writerows(data.manifest_rows())
     patch_path.write_text(patch_text(name, data))
-    figures["grid"] = grid_figures(out, patch_path, data)
+    figures["grid"] = grid_figures(out, patch_path, data, without_tail=_decode_1s(model) if tail_seconds else None)
     patch_path.write_text(patch_text(name, data, figures["grid"]["zoom"]))
     (out / "training.json").write_text(json.dumps(figures, indent=1))
     (out / "README.md").write_text(model_card(name, figures))
     return figures
+
+
+@contextlib.contextmanager
+def _exporter_notes_muted():
+    """The ONNX exporter's notes (constant folding, torchvision not installed, deprecations inside PyTorch) say nothing a
+    user of `liveengine train` can act on: kept out of its output. Errors still raise."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        logger.setLevel(level)
 
 
 def classifier_figures(model: DrumVAE, data: FolderData) -> dict:
@@ -313,7 +345,25 @@ def classifier_figures(model: DrumVAE, data: FolderData) -> dict:
 ZOOMS = (1.0, 1.5, 2.0)  # the patch's zoom is the one of these whose pads cover the most training files
 
 
-def grid_figures(out: Path, patch_path: Path, data: FolderData) -> dict:
+def _decode_1s(model: DrumVAE) -> Callable[[np.ndarray], np.ndarray]:
+    """z [n, latent] -> the trained decoder's own 1 s output [n, samples], without a tail (the card's comparison)."""
+    def decode(z: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return model.synthesise(*model.decoder(torch.from_numpy(np.ascontiguousarray(z, np.float32)))).numpy()
+    return decode
+
+
+def ending_figures(pads: np.ndarray, sample_rate: int, cols: int) -> dict:
+    """The grid check's counts (pad_endings.py) of raw decoded pads [pads, samples]."""
+    from liveengine.training.pad_endings import check_audio
+
+    check = check_audio(pads, sample_rate, cols)
+    return {"noise_bed_pads": check["noise_bed_pads"], "cut_pads": check["cut_pads"], "tail_db_worst": round(check["tail_db_worst"], 1),
+            "slowest_decay_db_s": check["slowest_tail_decay_db_s_where_above_minus_50_db"],
+            "noise_bed_or_cut": [f"row {r['row']} col {r['col']}" for r in check["per_pad"] if r["noise_bed"] or r["cut"]]}
+
+
+def grid_figures(out: Path, patch_path: Path, data: FolderData, without_tail: Callable[[np.ndarray], np.ndarray] | None = None) -> dict:
     """How much of the library the patch's grid covers, at each zoom of ZOOMS; the patch gets the best one (the
     smallest where several tie) and grid.png draws its pads (rendered through the runtime, as render-grid does).
 
@@ -323,9 +373,13 @@ def grid_figures(out: Path, patch_path: Path, data: FolderData) -> dict:
     pads; which zoom covers most varies from model to model (docs/benchmarks.md: 16 files of 91 at zoom 1 in one
     run, 10 at zoom 1 and 19 at zoom 1.5 in another). For the record, the same count from the pads' latent points
     (no render) is given too.
+
+    How the pads end (`endings`): the grid check of the exported decoder's raw output for the chosen zoom's pads (no fade,
+    trim or gain of the engine's), and of `without_tail`'s (the 1 s decoder) where given.
     """
     import dataclasses
 
+    from liveengine.decoders.onnx_decoder import OnnxDecoder
     from liveengine.decoders.registry import load_decoder
     from liveengine.export.cli import patch_grid
     from liveengine.export.grid_export import render_pads
@@ -359,8 +413,14 @@ def grid_figures(out: Path, patch_path: Path, data: FolderData) -> dict:
                  "point_nearest_distinct_files": len(set(files[by_point].tolist()))}
         by_zoom[str(zoom)] = entry
         if best is None or entry["nearest_distinct_files"] > best[0]["nearest_distinct_files"]:
-            best = entry, pads
-    entry, pads = best
+            best = entry, pads, points
+    entry, pads, points = best
+    raw = OnnxDecoder(out, threads=1, normalize="none")
+    decoded = np.zeros((len(points), raw.info.output_length), np.float32)
+    raw.decode_into(np.asarray(points, np.float32), decoded)
+    endings = {"exported": ending_figures(decoded, raw.info.sample_rate, cols)}
+    if without_tail is not None:
+        endings["without_tail"] = ending_figures(without_tail(points), raw.info.sample_rate, cols)
     classes = [p.description.drum_class for p in pads]
     save_png(spectrogram_sheet([p.samples for p in pads], rate, rows, cols, classes,
                                title=f"{patch.name}: {rows}x{cols} pads at zoom {entry['zoom']:g} (row 0 at the bottom)"), out / "grid.png")
@@ -368,7 +428,7 @@ def grid_figures(out: Path, patch_path: Path, data: FolderData) -> dict:
     for label in classes:
         counts[label or "(none)"] = counts.get(label or "(none)", 0) + 1
     return {"rows": rows, "cols": cols, **entry, "training_files": len(set(files.tolist())), "by_zoom": by_zoom,
-            "pad_classes": counts, "pad_loudness_dbfs_min": round(min(p.description.loudness_db for p in pads), 1)}
+            "pad_classes": counts, "pad_loudness_dbfs_min": round(min(p.description.loudness_db for p in pads), 1), "endings": endings}
 
 
 def _n(count: int, noun: str) -> str:
@@ -382,12 +442,15 @@ def _table(header: list[str], rows: list[list]) -> str:
 def model_card(name: str, figures: dict) -> str:
     """README.md of an exported model: the data, how it was trained, its figures, how to play it."""
     d, t, g = figures["data"], figures["training"], figures["grid"]
+    tail = figures.get("tail")
     history = t["history"]
     first, best = history[0], t["best"]
     fine = "fine-tuned" in (t.get("start") or "")
     lines = [f"# {name}: a model trained on your sounds", "",
              f"Made by `liveengine train` from `{d['folder']}`: the drum VAE {t.get('start')}. It meets the liveengine model "
-             "contract (docs/model-contract.md): `decoder.onnx` (latent point -> STFT magnitude and phase, 1-s sounds at 44.1 kHz), "
+             "contract (docs/model-contract.md): `decoder.onnx` (latent point -> STFT magnitude and phase, "
+             + (f"{tail['window_s']:g}-s sounds at 44.1 kHz: its first {tail['seam_s']:g} s as decoded, then a decay tail" if tail
+                else "1-s sounds at 44.1 kHz") + "), "
              "`encoder.onnx`" + (", `classifier.onnx` (over the classes below)" if d["classes"] else " (no classifier: the folder had no "
                                  "class subfolders, so the pad map shows brightness)") + ".", "",
              f"Play it: `liveengine play {name}.toml` (the patch next to this folder), or `liveengine play --model {name}`. "
@@ -441,6 +504,22 @@ def model_card(name: str, figures: dict) -> str:
               + " that covers the most. From the pads' latent points instead of their sounds: "
               f"{g['point_nearest_distinct_files']} files (the training encodings lie well off the plane, so the few "
               "nearest it are nearest to many pads).", ""]
+    ends = g.get("endings") or {}
+    if ends.get("exported"):
+        mine, plain = ends["exported"], ends.get("without_tail")
+
+        def counted(e: dict) -> str:
+            return f"{_n(e['noise_bed_pads'], 'pad')} on a noise bed, {e['cut_pads']} cut"
+
+        lines += ["How the pads end (the grid check of the drum models, on the decoder's raw output for the patch's pads: a pad "
+                  "is on a *noise bed* when its 100 ms before the window's last 50 ms are above -50 dB re its peak and decay "
+                  "slower than 60 dB/s, *cut* when its last 10 ms there are above -40 dB): "
+                  + (f"with the decay tail (each frequency band goes on decaying past {tail['seam_s']:g} s, at least "
+                     f"{tail['min_decay_db_s']:g} dB/s, to {tail['window_s']:g} s; `--tail 0` leaves it off) **{counted(mine)}**"
+                     + (f"; the same decoder without it (1 s): {counted(plain)}" if plain else "") if tail else f"**{counted(mine)}**")
+                  + f". Loudest ending (the 100 ms above, re the pad's peak) {mine['tail_db_worst']:g} dB"
+                  + (f" ({plain['tail_db_worst']:g} dB without the tail)" if plain else "")
+                  + (f"; flagged: {', '.join(mine['noise_bed_or_cut'][:16])}" if mine["noise_bed_or_cut"] else "") + ".", ""]
     sm = figures.get("smoothness") or {}
     if (sm.get("trained") or {}).get("lines"):
         start, trained = sm.get("start") or {}, sm["trained"]

@@ -1,5 +1,5 @@
-"""bench/grid_check.py: how each pad of the default grid ends (noise bed, cut at the window's end), on known
-envelopes and on a real small ONNX decoder."""
+"""How a pad ends (liveengine/training/pad_endings.py: noise bed, cut at the window's end) on known envelopes, and
+bench/grid_check.py's check of the default grid on a real small ONNX decoder."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ try:
     import grid_check
 finally:
     sys.path.pop(0)
+from liveengine.training.pad_endings import BED_DECAY_DB_S, pad_ending  # noqa: E402
 
 SR = 44100
 
@@ -31,19 +32,19 @@ def _noise(decay_db_s: float, seconds: float = 1.0, fade: bool = False, seed: in
 
 
 def test_a_steady_bed_is_found_behind_the_data_sets_fade():
-    ending = grid_check.pad_ending(_noise(0.0, fade=True), SR)
+    ending = pad_ending(_noise(0.0, fade=True), SR)
     assert ending["noise_bed"] and ending["cut"]
     assert abs(ending["tail_db"]) < 1.0 and abs(ending["tail_decay_db_s"]) < 15.0
     # Read over the window's literal end, the fade alone would pass the bed check: this is why the check reads before it.
     end = ending["window_end"]
-    assert end["tail_decay_db_s"] > grid_check.BED_DECAY_DB_S
+    assert end["tail_decay_db_s"] > BED_DECAY_DB_S
 
 
 @pytest.mark.parametrize("decay, bed, cut", [(48.0, True, False), (30.0, True, True), (80.0, False, False), (250.0, False, False)])
 def test_the_verdicts_follow_the_decay_rate(decay, bed, cut):
     """Over 0.85..0.95 s: 48 dB/s sits near -43 dB (a bed: above -50 dB and slower than 60 dB/s) and ends near -45 dB
     (under -40 dB, so not cut); 30 dB/s sits near -27 dB (both); 80 dB/s is under -65 dB; 250 dB/s reaches the floor."""
-    ending = grid_check.pad_ending(_noise(decay, fade=True), SR)
+    ending = pad_ending(_noise(decay, fade=True), SR)
     assert ending["noise_bed"] is bed and ending["cut"] is cut
     if decay < 100:
         assert ending["tail_decay_db_s"] == pytest.approx(decay, abs=8.0)

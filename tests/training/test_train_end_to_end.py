@@ -47,8 +47,18 @@ def test_train_a_tiny_folder_then_check_and_resume(tmp_path, capsys):
     card = (out / "README.md").read_text()
     assert "the shipped drum model" in card and "distinct files" in card and "boom" in card and "Line evenness" in card and "Smoothness between your sounds" in card
 
+    # The export carries the default drum model's decay tail: 1.3 s sounds whose fit compares the first second, and the
+    # card gives the grid's endings with it and without it (the same decoder's 1 s output).
+    assert figures["tail"] == {"seconds": 0.3, "window_s": 1.3, "seam_s": 0.94, "min_decay_db_s": 80.0}
+    ends = figures["grid"]["endings"]
+    for key in ("exported", "without_tail"):
+        assert 0 <= ends[key]["noise_bed_pads"] <= 64 and 0 <= ends[key]["cut_pads"] <= 64
+        assert len(ends[key]["noise_bed_or_cut"]) <= ends[key]["noise_bed_pads"] + ends[key]["cut_pads"]
+    assert "decay tail" in card and "without it (1 s)" in card and "the pads' endings:" in said
+
     decoder = load_decoder(str(out))  # the contract's checks, a sound at the latent mean among them
     info = decoder.info
+    assert info.output_length == 57330 and info.fit_length == 44100
     assert info.classes == ("boom", "hat", "kick") and info.name == "mine"
     shipped = load_decoder("drums").info
     assert not np.allclose(info.latent_mean, shipped.latent_mean)  # the user's plane, not the drum model's
@@ -69,6 +79,16 @@ def test_train_a_tiny_folder_then_check_and_resume(tmp_path, capsys):
     state = own.train(model, data, work, own.Settings(minutes=0.01), resume=True, say=lambda line: None)
     assert state["step"] > figures["training"]["step"] and len(state["runs"]) == 2
     assert state["history"][: len(history)] == history
+
+    # --tail 0 exports the same weights as a 1 s model: its own grid check then counts what the tailed export's
+    # card gave as "without the tail" (there from PyTorch, here from the exported ONNX decoder), where it chose the same zoom.
+    plain = own.export_model(model, data, work, tmp_path / "plain", tmp_path / "plain.toml", state, tail_seconds=0)
+    assert "tail" not in plain and set(plain["grid"]["endings"]) == {"exported"}
+    assert load_decoder(str(tmp_path / "plain")).info.output_length == 44100
+    if plain["grid"]["zoom"] == figures["grid"]["zoom"]:
+        mine, theirs = plain["grid"]["endings"]["exported"], ends["without_tail"]
+        assert (mine["noise_bed_pads"], mine["cut_pads"]) == (theirs["noise_bed_pads"], theirs["cut_pads"])
+    assert "decay tail" not in (tmp_path / "plain" / "README.md").read_text()
 
 
 def test_a_folder_without_classes_gives_a_model_without_a_classifier(tmp_path):

@@ -229,3 +229,13 @@ def test_a_smooth_weight_out_of_range_is_refused_in_one_sentence(tmp_path, capsy
     said = capsys.readouterr().err
     assert f"{weight!r} is not a loss weight; allowed: a number from 0 to 10" in said
     assert not (tmp_path / "m").exists() and not (tmp_path / "m-training").exists()
+
+
+@pytest.mark.parametrize("tail", ["-0.3", "0.05", "2.5", "nan", "long"])
+def test_a_tail_out_of_range_is_refused_in_one_sentence(tmp_path, capsys, tail):
+    folder = kit(tmp_path / "sounds")
+    with pytest.raises(SystemExit) as refused:
+        train(folder, "--out", tmp_path / "m", "--tail", tail)
+    assert refused.value.code == 2  # argparse's usage error, before any work
+    assert f"{tail!r} is not a tail length; allowed: 0 (none) or seconds above 0.05, at most 2" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists() and not (tmp_path / "m-training").exists()
