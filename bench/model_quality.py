@@ -390,7 +390,7 @@ def audio_pictures(decoder, confusion: np.ndarray, suffix: str, results: dict) -
                        "image": f"bench/model_walk{suffix}.png", "audio": f"bench/model_walk{suffix}.flac (0.4 s per pad, row by row)"}
 
 
-def alternated_speed(entries: list[tuple[dict, Path, np.ndarray]], quick: bool) -> None:
+def alternated_speed(entries: list[tuple[dict, Path, np.ndarray]], quick: bool, rounds: int | None = None) -> None:
     """Each model's speed, one thread, inverse STFT included: one sound and 64 sounds of its window, written into its
     results as "speed". The models take turns, round after round, so a machine whose speed drifts over the run (it
     does, by 1.2 to 1.6x within half an hour here) slows them alike and their ratios hold."""
@@ -404,7 +404,8 @@ def alternated_speed(entries: list[tuple[dict, Path, np.ndarray]], quick: bool) 
         one_z, z64 = mean[:1].astype(np.float32), np.resize(mean, (64, decoder.info.latent_dim)).astype(np.float32)
         one, out64 = np.zeros((1, length), np.float32), np.zeros((64, length), np.float32)
         runs.append((results, lambda d=decoder, z=one_z, o=one: d.decode_into(z, o), lambda d=decoder, z=z64, o=out64: d.decode_into(z, o), [], []))
-    rounds, ones = (3, 17) if quick else (10, 20)
+    default_rounds, ones = (3, 17) if quick else (10, 20)
+    rounds = rounds or default_rounds
     for _ in range(rounds):
         for _, decode_one, decode_64, times_1, times_64 in runs:
             for _ in range(ones):

@@ -98,11 +98,13 @@ class DecayTail(nn.Module):
         fitted = h[:, :, head - FIT_FRAMES:]
         h_level, h_slope = fitted @ self.level_weights, fitted @ self.slope_weights
         steps = self.tail_steps[head:]
-        h_all = torch.cat([h, h_level[:, :, None] + h_slope[:, :, None] * steps], dim=2)
         # the slope in bins (the layer's bias drops out of a slope), held to the least decay where it is slower
         slope = F.conv1d(h_slope[:, :, None], dec.magnitude.weight)
         held = torch.clamp(self.max_slope - slope, max=0.0)
-        log_magnitude = dec.magnitude(h_all) + held * self.tail_steps + self.log_fade
+        # The hold and the fade touch the tail's frames only: added there, not over the whole window (two passes
+        # over 513 bins x every frame fewer, for one copy where the two parts meet).
+        tail = dec.magnitude(h_level[:, :, None] + h_slope[:, :, None] * steps) + held * steps + self.log_fade[head:]
+        log_magnitude = torch.cat([dec.magnitude(h), tail], dim=2)
         magnitude = torch.exp(torch.clamp(log_magnitude, -16.0, 7.0))
         running = torch.cumsum(h, dim=2)
         running_all = torch.cat([running, running[:, :, -1:] + h[:, :, -1:] * steps], dim=2)
