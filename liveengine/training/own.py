@@ -30,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from liveengine.atomic_file import write_atomic
 from liveengine.errors import LiveEngineError
 from liveengine.training.data import augmented_set
 from liveengine.training.folder_data import FolderData
@@ -248,13 +249,14 @@ def encode_means(model: DrumVAE, audio: np.ndarray, batch: int = 64) -> np.ndarr
                                for i in range(0, len(audio), batch)]) if len(audio) else np.zeros((0, model.cfg.latent_dim), np.float32)
 
 
-def patch_text(name: str, data: FolderData, zoom: float = 1.0) -> str:
+def patch_text(name: str, data: FolderData, zoom: float = 1.0, folder: str | None = None) -> str:
+    """The patch `train` writes next to the model folder `folder` (default: `name`)."""
     return (f"# A patch for the model liveengine train made from {data.folder.name}/ ({len(data.audio)} sounds): "
             f"`liveengine play {name}.toml`.\n"
             "# Every key is optional; `liveengine check` prints what would run.\n\n"
             f"[patch]\nname = {json.dumps(name)}\n"
             f"description = {json.dumps(f'8x8 grid over {name}, trained on the sounds of {data.folder.name}')}\n\n"
-            f"[model]\ndecoder = {json.dumps(name)}   # the model folder next to this file\n\n"
+            f"[model]\ndecoder = {json.dumps(folder or name)}   # the model folder next to this file\n\n"
             f"[grid]\nrows = 8\ncols = 8\nmapping = \"plane\"\nzoom = {zoom:g}   # of {', '.join(f'{z:g}' for z in ZOOMS)}: the one whose pads "
             "sound nearest to the most of your files (README.md)\n\n"
             "[demo]\nscore = \"default.score\"   # the shipped demo groove, played on this model's pads\nseconds = 8.0\n")
@@ -296,21 +298,60 @@ def export_model(model: DrumVAE, data: FolderData, work: WorkFiles, out: Path, p
                            "seam_s": round(seam_s, 3), "min_decay_db_s": TAIL_MIN_DECAY}
         description += (f" With a decay tail: its first {seam_s:.2f} s as decoded, then each bin decays on, at least "
                         f"{TAIL_MIN_DECAY:g} dB/s, to {figures['tail']['window_s']:g} s.")
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in ("classifier.onnx",):  # a re-export without classes must not keep an old head
-        (out / stale).unlink(missing_ok=True)
+    # The whole folder is written beside `out` and swapped in when complete: a model that played before the export
+    # (a --resume) still plays if the export is killed halfway (a decoder without its gradient graph would not load).
+    staging = Staging(out)
+    staging.begin()
+    stage = staging.stage
     with _exporter_notes_muted():
-        export(exported, out, stats, description, name=name, classifier=with_classes)
-    with open(out / "dataset.csv", "w", newline="") as fh:
+        export(exported, stage, stats, description, name=name, classifier=with_classes)
+    with open(stage / "dataset.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=["file", "start_s", "class", "split"])
         writer.writeheader()
         writer.writerows(data.manifest_rows())
-    patch_path.write_text(patch_text(name, data))
-    figures["grid"] = grid_figures(out, patch_path, data, without_tail=_decode_1s(model) if tail_seconds else None)
-    patch_path.write_text(patch_text(name, data, figures["grid"]["zoom"]))
-    (out / "training.json").write_text(json.dumps(figures, indent=1))
-    (out / "README.md").write_text(model_card(name, figures))
+    staging.patch.write_text(patch_text(name, data, folder=stage.name))
+    figures["grid"] = grid_figures(stage, staging.patch, data, without_tail=_decode_1s(model) if tail_seconds else None)
+    (stage / "training.json").write_text(json.dumps(figures, indent=1))
+    (stage / "README.md").write_text(model_card(name, figures))
+    staging.swap_in()
+    write_atomic(patch_path, patch_text(name, data, figures["grid"]["zoom"]).encode())
     return figures
+
+
+class Staging:
+    """A model folder written in full beside `out` (hidden `.NAME.export/`, with a patch `.NAME.export.toml` naming it
+    for the grid's figures), then swapped in: `out` moves aside to `.NAME.previous/`, the new folder takes its name,
+    the old one is removed. A process killed before the swap leaves `out` as it was; one killed between the two renames
+    leaves `.NAME.previous/` alone, which `begin` (the next export) puts back first."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.stage = out.parent / f".{out.name}.export"
+        self.patch = out.parent / f".{out.name}.export.toml"
+        self.previous = out.parent / f".{out.name}.previous"
+
+    def begin(self) -> None:
+        import shutil
+
+        if self.previous.is_dir():
+            if self.out.is_dir():
+                shutil.rmtree(self.previous)  # killed after the swap, before the old folder was removed
+            else:
+                os.rename(self.previous, self.out)  # killed between the renames: the model that played is put back
+        if self.stage.exists():
+            shutil.rmtree(self.stage)  # killed mid-export: half a folder
+        self.patch.unlink(missing_ok=True)
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self.stage.mkdir()
+
+    def swap_in(self) -> None:
+        import shutil
+
+        self.patch.unlink(missing_ok=True)
+        if self.out.exists():
+            os.rename(self.out, self.previous)
+        os.rename(self.stage, self.out)
+        shutil.rmtree(self.previous, ignore_errors=True)
 
 
 @contextlib.contextmanager

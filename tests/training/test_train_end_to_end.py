@@ -7,6 +7,10 @@ Needs the `train` extra (PyTorch, onnx), which `make test` installs.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -90,6 +94,24 @@ def test_train_a_tiny_folder_then_check_and_resume(tmp_path, capsys):
         assert (mine["noise_bed_pads"], mine["cut_pads"]) == (theirs["noise_bed_pads"], theirs["cut_pads"])
     assert "decay tail" not in (tmp_path / "plain" / "README.md").read_text()
 
+    # A re-export killed halfway (SIGKILL, a real child process) leaves the model that played before, byte for byte:
+    # the new folder is written beside it and swapped in only when complete.
+    before = {f.name: f.read_bytes() for f in out.iterdir()}
+    script = (f"from pathlib import Path\nfrom liveengine.training import own\nfrom liveengine.training.folder_data import FolderData\n"
+              f"work = own.WorkFiles(Path({str(work.folder)!r}))\ndata = FolderData.load(work.data)\n"
+              f"model, _ = own.new_model(data.class_names, None)\nstate = own.load(work.checkpoint, model, None)\n"
+              f"own.export_model(model, data, work, Path({str(out)!r}), Path({str(patch)!r}), state)\n")
+    child = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[2])
+    half = tmp_path / ".mine.export" / "decoder.onnx"
+    while not half.exists():
+        assert child.poll() is None, "the export ended before it wrote its decoder"
+        time.sleep(0.01)
+    child.kill()
+    child.wait()
+    assert {f.name: f.read_bytes() for f in out.iterdir()} == before
+    assert main(["check", str(patch)]) == 0
+    capsys.readouterr()
+
 
 def test_a_folder_without_classes_gives_a_model_without_a_classifier(tmp_path):
     """No subfolders, no classes: the export writes no classifier.onnx and no class names, and the pad plane runs
@@ -108,3 +130,32 @@ def test_a_folder_without_classes_gives_a_model_without_a_classifier(tmp_path):
     assert not (tmp_path / "flat" / "classifier.onnx").exists()
     decoder = load_decoder(str(tmp_path / "flat"))
     assert decoder.classifier is None and decoder.info.classes == () and decoder.encoder is not None
+
+
+def test_a_swap_killed_halfway_is_mended_by_the_next_export(tmp_path):
+    """Staging: the next export puts back a model folder left aside by a kill between the swap's two renames, drops one
+    left after it, and clears a half-written stage; a swap replaces the folder whole."""
+    from liveengine.training.own import Staging
+
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "decoder.onnx").write_text("old")
+    staging = Staging(out)
+    staging.begin()
+    (staging.stage / "decoder.onnx").write_text("half")
+    staging.patch.write_text("[model]")
+    out.rename(staging.previous)  # killed between the renames: no model folder under its name
+    Staging(out).begin()
+    assert (out / "decoder.onnx").read_text() == "old" and not staging.previous.exists()
+    assert staging.stage.is_dir() and not any(staging.stage.iterdir()) and not staging.patch.exists()
+
+    (staging.stage / "decoder.onnx").write_text("new")
+    (staging.stage / "grid.png").write_text("new")
+    staging.swap_in()
+    assert sorted(f.name for f in out.iterdir()) == ["decoder.onnx", "grid.png"] and (out / "decoder.onnx").read_text() == "new"
+    assert not staging.stage.exists() and not staging.previous.exists()
+
+    staging.previous.mkdir()  # killed after the swap, before the old folder was removed
+    (staging.previous / "decoder.onnx").write_text("old")
+    Staging(out).begin()
+    assert not staging.previous.exists() and (out / "decoder.onnx").read_text() == "new"
