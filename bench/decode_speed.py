@@ -35,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=10, help="rounds of the models in turn (default 10)")
     parser.add_argument("--out", type=Path, default=HERE / "results_decode_speed.json")
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error(f"--rounds {args.rounds}: allowed: 1 or more")
     entries = []
     for folder in args.models:
         info = OnnxDecoder(folder, threads=1).info

@@ -405,7 +405,7 @@ def alternated_speed(entries: list[tuple[dict, Path, np.ndarray]], quick: bool, 
         one, out64 = np.zeros((1, length), np.float32), np.zeros((64, length), np.float32)
         runs.append((results, lambda d=decoder, z=one_z, o=one: d.decode_into(z, o), lambda d=decoder, z=z64, o=out64: d.decode_into(z, o), [], []))
     default_rounds, ones = (3, 17) if quick else (10, 20)
-    rounds = rounds or default_rounds
+    rounds = default_rounds if rounds is None else rounds
     for _ in range(rounds):
         for _, decode_one, decode_64, times_1, times_64 in runs:
             for _ in range(ones):

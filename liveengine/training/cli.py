@@ -26,7 +26,7 @@ def add_commands(commands, debug: argparse.ArgumentParser) -> None:
     train.add_argument("--minutes", type=_minutes, default=20.0, help="training time budget of this run, wall-clock (default 20)")
     train.add_argument("--from-scratch", action="store_true", help="train a fresh model instead of fine-tuning the shipped drum model")
     train.add_argument("--resume", action="store_true", help="continue the training kept in DIR-training/ (its sounds, weights and optimiser)")
-    train.add_argument("--force", action="store_true", help="start over, replacing DIR, DIR.toml and DIR-training/")
+    train.add_argument("--force", action="store_true", help="start over: DIR-training/ is removed, DIR and DIR.toml are replaced when the new model is exported")
     train.add_argument("--seed", type=int, default=0, help="seed of the validation split, the augmentation and the batches (default 0)")
     train.add_argument("--smooth-weight", type=_weight, default=None,
                        help="weight of the line-evenness term, which keeps pads moving evenly between sounds at about twice the time "
@@ -135,17 +135,15 @@ def _train(args, folder: Path, model_dir: Path, patch: Path, work_dir: Path, say
     from liveengine.training.folder_data import FolderData, build_folder_data
 
     started = time.monotonic()
+    own.Staging(model_dir).recover()  # an export killed mid-swap: its model folder put back before anything else
     work = own.WorkFiles(work_dir)
     if args.resume:
         data = FolderData.load(work.data)
         say(f"resuming the training in {work_dir} on the {len(data.audio)} sounds read from {data.folder} then "
             "(files added or changed since are not read: start over with --force to read them)")
     else:
-        if args.force:
-            for path in (model_dir, work_dir):
-                if path.is_dir():
-                    shutil.rmtree(path)
-            patch.unlink(missing_ok=True)
+        if args.force and work_dir.is_dir():  # the model and its patch are replaced whole when the new one is exported
+            shutil.rmtree(work_dir)
         with Progress("reading sounds", unit=" files") as progress:
             data = build_folder_data(folder, seed=args.seed, on_progress=progress)
         work_dir.mkdir(parents=True, exist_ok=True)

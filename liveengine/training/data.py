@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 SAMPLE_RATE = 44100
-FADE_S = 0.05  # a sound cut at the window's end fades out over its last 50 ms (the models learn it; tail.py, bench/grid_check.py)
+FADE_S = 0.05  # a sound cut at the window's end fades out over its last 50 ms (the models learn it; tail.py, pad_endings.py)
 LENGTH = 44100  # 1 s
 CLASSES = ("kick", "snare", "clap", "hat_closed", "hat_open", "tom", "cymbal", "perc")
 

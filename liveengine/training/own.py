@@ -293,7 +293,7 @@ def export_model(model: DrumVAE, data: FolderData, work: WorkFiles, out: Path, p
     exported: torch.nn.Module = model
     if tail_seconds:
         exported = TailModel(model, tail_seconds, TAIL_MIN_DECAY).eval()  # shares the classifier just fitted
-        seam_s = (exported.decoder.seam + 1) * model.cfg.hop / model.cfg.sample_rate
+        seam_s = exported.decoder.seam * model.cfg.hop / model.cfg.sample_rate  # the centre of the decoder's last frame kept
         figures["tail"] = {"seconds": tail_seconds, "window_s": round(exported.cfg.length / model.cfg.sample_rate, 3),
                            "seam_s": round(seam_s, 3), "min_decay_db_s": TAIL_MIN_DECAY}
         description += (f" With a decay tail: its first {seam_s:.2f} s as decoded, then each bin decays on, at least "
@@ -303,16 +303,20 @@ def export_model(model: DrumVAE, data: FolderData, work: WorkFiles, out: Path, p
     staging = Staging(out)
     staging.begin()
     stage = staging.stage
-    with _exporter_notes_muted():
-        export(exported, stage, stats, description, name=name, classifier=with_classes)
-    with open(stage / "dataset.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["file", "start_s", "class", "split"])
-        writer.writeheader()
-        writer.writerows(data.manifest_rows())
-    staging.patch.write_text(patch_text(name, data, folder=stage.name))
-    figures["grid"] = grid_figures(stage, staging.patch, data, without_tail=_decode_1s(model) if tail_seconds else None)
-    (stage / "training.json").write_text(json.dumps(figures, indent=1))
-    (stage / "README.md").write_text(model_card(name, figures))
+    try:
+        with _exporter_notes_muted():
+            export(exported, stage, stats, description, name=name, classifier=with_classes)
+        with open(stage / "dataset.csv", "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=["file", "start_s", "class", "split"])
+            writer.writeheader()
+            writer.writerows(data.manifest_rows())
+        staging.patch.write_text(patch_text(name, data, folder=stage.name))
+        figures["grid"] = grid_figures(stage, staging.patch, data, without_tail=_decode_1s(model) if tail_seconds else None)
+        (stage / "training.json").write_text(json.dumps(figures, indent=1))
+        (stage / "README.md").write_text(model_card(name, figures))
+    except BaseException:
+        staging.discard()  # a failed export leaves the model folder as it was, and nothing beside it
+        raise
     staging.swap_in()
     write_atomic(patch_path, patch_text(name, data, figures["grid"]["zoom"]).encode())
     return figures
@@ -322,15 +326,18 @@ class Staging:
     """A model folder written in full beside `out` (hidden `.NAME.export/`, with a patch `.NAME.export.toml` naming it
     for the grid's figures), then swapped in: `out` moves aside to `.NAME.previous/`, the new folder takes its name,
     the old one is removed. A process killed before the swap leaves `out` as it was; one killed between the two renames
-    leaves `.NAME.previous/` alone, which `begin` (the next export) puts back first."""
+    leaves `.NAME.previous/` alone, which `recover` (run by every `liveengine train` before it starts) puts back.
+    An `out` that is a symbolic link is written where it points, so the model stays on the linked disk."""
 
     def __init__(self, out: Path) -> None:
-        self.out = out
-        self.stage = out.parent / f".{out.name}.export"
-        self.patch = out.parent / f".{out.name}.export.toml"
-        self.previous = out.parent / f".{out.name}.previous"
+        self.out = out.resolve() if out.is_symlink() else out
+        self.stage = self.out.parent / f".{self.out.name}.export"
+        self.patch = out.parent / f".{out.name}.export.toml"  # beside the patch `train` writes, which names `out`
+        self.previous = self.out.parent / f".{self.out.name}.previous"
 
-    def begin(self) -> None:
+    def recover(self) -> None:
+        """Mend what a killed export left: put back a model folder left aside mid-swap, drop one left after it, and
+        remove a half-written stage."""
         import shutil
 
         if self.previous.is_dir():
@@ -338,9 +345,17 @@ class Staging:
                 shutil.rmtree(self.previous)  # killed after the swap, before the old folder was removed
             else:
                 os.rename(self.previous, self.out)  # killed between the renames: the model that played is put back
+        self.discard()
+
+    def discard(self) -> None:
+        import shutil
+
         if self.stage.exists():
-            shutil.rmtree(self.stage)  # killed mid-export: half a folder
+            shutil.rmtree(self.stage)
         self.patch.unlink(missing_ok=True)
+
+    def begin(self) -> None:
+        self.recover()
         self.out.parent.mkdir(parents=True, exist_ok=True)
         self.stage.mkdir()
 
@@ -356,8 +371,9 @@ class Staging:
 
 @contextlib.contextmanager
 def _exporter_notes_muted():
-    """The ONNX exporter's notes (constant folding, torchvision not installed, deprecations inside PyTorch) say nothing a
-    user of `liveengine train` can act on: kept out of its output. Errors still raise."""
+    """Every UserWarning and FutureWarning raised while exporting, and the exporter's log below errors: the ONNX exporter's
+    notes (constant folding, torchvision not installed, deprecations inside PyTorch) say nothing a user of `liveengine
+    train` can act on. Errors still raise."""
     logger = logging.getLogger("torch.onnx")
     level = logger.level
     logger.setLevel(logging.ERROR)

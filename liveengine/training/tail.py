@@ -47,7 +47,7 @@ class DecayTail(nn.Module):
     """z -> magnitude, phase over a longer window: `decoder`'s frames up to the seam, then each bin's own decay.
 
     The decoder's output layers are 1x1 convolutions of its last hidden frames `h` (64 channels), so the tail is built
-    there, 8x smaller than in its 513 bins, and the output layers run once over the whole window: a line through
+    there, 8x smaller than in its 513 bins, and the output layers run once on each frame: a line through
     the fitted frames of `h` is a line through their log magnitude, and the phase's running sum of increments is
     the increment layer applied to the running sum of `h`. That also replaces the decoder's running sum over 513
     bins (a quarter of its run time) by one over 64 channels."""
@@ -73,16 +73,15 @@ class DecayTail(nn.Module):
         self.register_buffer("slope_weights", (centred / (centred ** 2).sum()).float(), persistent=False)
         self.register_buffer("level_weights", (1.0 / FIT_FRAMES - x.mean() * centred / (centred ** 2).sum()).float(), persistent=False)
         self.max_slope = -min_decay * cfg.hop / cfg.sample_rate * math.log(10) / 20  # the least decay, in nepers per frame
-        steps = torch.clamp(torch.arange(frames, dtype=torch.float32) - self.seam, min=0.0)
-        self.register_buffer("tail_steps", steps, persistent=False)  # 0 on the decoder's frames, 1, 2, ... after the seam
+        steps = torch.arange(1, frames - head + 1, dtype=torch.float32)
+        self.register_buffer("tail_steps", steps, persistent=False)  # the tail's frames: 1, 2, ... after the seam
         # The window's last 50 ms fade, frame by frame, to the decoder's floor at its last frame. A frame sounds half a
         # window either side of its centre, so the first one turned down is centred half a window into those 50 ms:
         # nothing before them is faded (bench/grid_check.py reads the sound there).
         centres = torch.arange(frames, dtype=torch.float64) * cfg.hop
         start, end = self.cfg.length - round(FADE_S * cfg.sample_rate) + cfg.n_fft // 2, centres[-1]
-        gain = ((end - centres) / (end - start)).clamp(1e-12, 1.0)
-        gain[:head] = 1.0
-        self.register_buffer("log_fade", torch.log(gain).float(), persistent=False)
+        gain = ((end - centres[head:]) / (end - start)).clamp(1e-12, 1.0)
+        self.register_buffer("log_fade", torch.log(gain).float(), persistent=False)  # over the tail's frames
         # The phase's part that does not depend on z, over the longer window: the decoder's base phase (each bin's
         # centre-frequency advance) and its increment layer's bias summed over frames, modulo 2 pi.
         k = np.arange(cfg.bins)[:, None].astype(np.float64)
@@ -97,13 +96,13 @@ class DecayTail(nn.Module):
         h = dec.hidden(z)[:, :, :head]
         fitted = h[:, :, head - FIT_FRAMES:]
         h_level, h_slope = fitted @ self.level_weights, fitted @ self.slope_weights
-        steps = self.tail_steps[head:]
+        steps = self.tail_steps
         # the slope in bins (the layer's bias drops out of a slope), held to the least decay where it is slower
         slope = F.conv1d(h_slope[:, :, None], dec.magnitude.weight)
         held = torch.clamp(self.max_slope - slope, max=0.0)
         # The hold and the fade touch the tail's frames only: added there, not over the whole window (two passes
-        # over 513 bins x every frame fewer, for one copy where the two parts meet).
-        tail = dec.magnitude(h_level[:, :, None] + h_slope[:, :, None] * steps) + held * steps + self.log_fade[head:]
+        # over 513 bins x every frame fewer, for one copy of the whole window when the two parts are joined).
+        tail = dec.magnitude(h_level[:, :, None] + h_slope[:, :, None] * steps) + held * steps + self.log_fade
         log_magnitude = torch.cat([dec.magnitude(h), tail], dim=2)
         magnitude = torch.exp(torch.clamp(log_magnitude, -16.0, 7.0))
         running = torch.cumsum(h, dim=2)

@@ -53,7 +53,7 @@ def test_train_a_tiny_folder_then_check_and_resume(tmp_path, capsys):
 
     # The export carries the default drum model's decay tail: 1.3 s sounds whose fit compares the first second, and the
     # card gives the grid's endings with it and without it (the same decoder's 1 s output).
-    assert figures["tail"] == {"seconds": 0.3, "window_s": 1.3, "seam_s": 0.94, "min_decay_db_s": 80.0}
+    assert figures["tail"] == {"seconds": 0.3, "window_s": 1.3, "seam_s": 0.935, "min_decay_db_s": 80.0}
     ends = figures["grid"]["endings"]
     for key in ("exported", "without_tail"):
         assert 0 <= ends[key]["noise_bed_pads"] <= 64 and 0 <= ends[key]["cut_pads"] <= 64
@@ -89,9 +89,22 @@ def test_train_a_tiny_folder_then_check_and_resume(tmp_path, capsys):
     plain = own.export_model(model, data, work, tmp_path / "plain", tmp_path / "plain.toml", state, tail_seconds=0)
     assert "tail" not in plain and set(plain["grid"]["endings"]) == {"exported"}
     assert load_decoder(str(tmp_path / "plain")).info.output_length == 44100
-    if plain["grid"]["zoom"] == figures["grid"]["zoom"]:
-        mine, theirs = plain["grid"]["endings"]["exported"], ends["without_tail"]
-        assert (mine["noise_bed_pads"], mine["cut_pads"]) == (theirs["noise_bed_pads"], theirs["cut_pads"])
+    import dataclasses
+
+    from liveengine.decoders.onnx_decoder import OnnxDecoder
+    from liveengine.export.cli import patch_grid
+    from liveengine.patch import load_patch
+
+    # The tailed export's pads at its zoom, through the 1 s ONNX decoder: the card's "without the tail" (from PyTorch) again.
+    played = load_patch(patch)
+    _, cols, points = patch_grid(dataclasses.replace(played, grid={**played.grid, "zoom": figures["grid"]["zoom"]}), load_decoder(str(out)))
+    one_second = OnnxDecoder(tmp_path / "plain", threads=1, normalize="none")
+    pads = np.zeros((len(points), one_second.info.output_length), np.float32)
+    one_second.decode_into(np.asarray(points, np.float32), pads)
+    again = own.ending_figures(pads, one_second.info.sample_rate, cols)
+    theirs = ends["without_tail"]
+    assert (again["noise_bed_pads"], again["cut_pads"], again["noise_bed_or_cut"]) == (theirs["noise_bed_pads"], theirs["cut_pads"], theirs["noise_bed_or_cut"])
+    assert again["tail_db_worst"] == pytest.approx(theirs["tail_db_worst"], abs=0.5)
     assert "decay tail" not in (tmp_path / "plain" / "README.md").read_text()
 
     # A re-export killed halfway (SIGKILL, a real child process) leaves the model that played before, byte for byte:
@@ -159,3 +172,35 @@ def test_a_swap_killed_halfway_is_mended_by_the_next_export(tmp_path):
     (staging.previous / "decoder.onnx").write_text("old")
     Staging(out).begin()
     assert not staging.previous.exists() and (out / "decoder.onnx").read_text() == "new"
+
+
+def test_ending_figures_name_the_pads_on_a_bed_or_cut():
+    """Three pads of white noise: steady (a bed, cut), decaying at 30 dB/s (a bed, cut) and at 250 dB/s (neither)."""
+    from liveengine.training.own import ending_figures
+
+    t = np.arange(44100) / 44100
+    rng = np.random.default_rng(0)
+    pads = np.stack([rng.standard_normal(44100) * 10 ** (-rate * t / 20) for rate in (0.0, 30.0, 250.0)]).astype(np.float32)
+    figures = ending_figures(pads, 44100, cols=3)
+    assert (figures["noise_bed_pads"], figures["cut_pads"]) == (2, 2)
+    assert figures["noise_bed_or_cut"] == ["row 0 col 0", "row 0 col 1"]
+    assert -1.0 < figures["tail_db_worst"] < 1.0  # the steady pad's ending is as loud as its peak
+
+
+def test_the_tail_option_reaches_the_export(tmp_path, monkeypatch, capsys):
+    """`--tail 0.5` is what the export is asked for (the training itself stubbed: this is about the command line)."""
+    from liveengine.errors import LiveEngineError
+    from liveengine.training import own
+    from tests.training.test_train_folder import kit
+
+    asked = {}
+
+    def export_model(*args, **kwargs):
+        asked.update(kwargs)
+        raise LiveEngineError("stopped by the test after the export was asked for", "")
+
+    monkeypatch.setattr(own, "train", lambda *a, **k: {"stopped": "the test", "step": 0, "train_seconds": 0.0, "best": {"step": 0}})
+    monkeypatch.setattr(own, "export_model", export_model)
+    assert main(["train", str(kit(tmp_path / "sounds")), "--out", str(tmp_path / "m"), "--tail", "0.5"]) != 0
+    assert asked["tail_seconds"] == 0.5
+    assert "stopped by the test" in capsys.readouterr().err
