@@ -18,12 +18,29 @@ from typing import Callable
 STALE_SECONDS = 60.0  # a write takes milliseconds: a temporary this old has no writer left
 
 
+def _umask() -> int:
+    """The process's file-creation mask, read without changing it (os.umask sets it, racing other threads)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
 def _temporary(path: Path, data: bytes) -> Path:
-    """`data` in a fsynced temporary file beside `path` (removed again if writing fails)."""
+    """`data` in a fsynced temporary file beside `path` (removed again if writing fails), with the permissions `path`
+    has, or those a new file gets (mkstemp's own are owner-only: a patch would stop being readable by others)."""
     handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     temporary = Path(name)
     try:
+        try:
+            mode = path.stat().st_mode & 0o7777
+        except OSError:
+            mode = 0o666 & ~_umask()
         with os.fdopen(handle, "wb") as out:
+            os.fchmod(out.fileno(), mode)
             out.write(data)
             out.flush()
             os.fsync(out.fileno())

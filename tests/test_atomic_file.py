@@ -34,3 +34,14 @@ def test_an_unwritable_place_is_an_oserror_and_nothing_changes(tmp_path):
     with pytest.raises(OSError):
         write_atomic(tmp_path / "file" / "state.json", b"data")
     assert (tmp_path / "file").read_bytes() == b"x"
+
+
+def test_a_new_file_gets_the_usual_permissions_and_a_rewritten_one_keeps_its_own(tmp_path):
+    """mkstemp makes owner-only files; a patch written atomically must stay as readable as one written plainly."""
+    plain = tmp_path / "plain.toml"
+    plain.write_text("x")
+    written = write_atomic(tmp_path / "new.toml", b"x")
+    assert written.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+    written.chmod(0o640)
+    write_atomic(written, b"y")
+    assert written.stat().st_mode & 0o777 == 0o640 and written.read_bytes() == b"y"

@@ -332,7 +332,7 @@ class Staging:
     def __init__(self, out: Path) -> None:
         self.out = out.resolve() if out.is_symlink() else out
         self.stage = self.out.parent / f".{self.out.name}.export"
-        self.patch = out.parent / f".{out.name}.export.toml"  # beside the patch `train` writes, which names `out`
+        self.patch = self.out.parent / f".{self.out.name}.export.toml"  # beside the stage it names
         self.previous = self.out.parent / f".{self.out.name}.previous"
 
     def recover(self) -> None:

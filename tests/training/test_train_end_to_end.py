@@ -173,6 +173,18 @@ def test_a_swap_killed_halfway_is_mended_by_the_next_export(tmp_path):
     Staging(out).begin()
     assert not staging.previous.exists() and (out / "decoder.onnx").read_text() == "new"
 
+    # An --out that is a symbolic link: staged and swapped where it points, the link left as it was.
+    elsewhere = tmp_path / "disk" / "models"
+    elsewhere.mkdir(parents=True)
+    link = tmp_path / "linked"
+    link.symlink_to(elsewhere)
+    linked = Staging(link)
+    linked.begin()
+    assert linked.stage.parent == linked.patch.parent == elsewhere.parent
+    (linked.stage / "decoder.onnx").write_text("new")
+    linked.swap_in()
+    assert link.is_symlink() and (link / "decoder.onnx").read_text() == "new" and (elsewhere / "decoder.onnx").exists()
+
 
 def test_ending_figures_name_the_pads_on_a_bed_or_cut():
     """Three pads of white noise: steady (a bed, cut), decaying at 30 dB/s (a bed, cut) and at 250 dB/s (neither)."""
