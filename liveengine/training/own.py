@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import platform
+import shutil
 import signal
 import time
 import warnings
@@ -338,8 +339,6 @@ class Staging:
     def recover(self) -> None:
         """Mend what a killed export left: put back a model folder left aside mid-swap, drop one left after it, and
         remove a half-written stage."""
-        import shutil
-
         if self.previous.is_dir():
             if self.out.is_dir():
                 shutil.rmtree(self.previous)  # killed after the swap, before the old folder was removed
@@ -348,8 +347,6 @@ class Staging:
         self.discard()
 
     def discard(self) -> None:
-        import shutil
-
         if self.stage.exists():
             shutil.rmtree(self.stage)
         self.patch.unlink(missing_ok=True)
@@ -360,8 +357,6 @@ class Staging:
         self.stage.mkdir()
 
     def swap_in(self) -> None:
-        import shutil
-
         self.patch.unlink(missing_ok=True)
         if self.out.exists():
             os.rename(self.out, self.previous)
