@@ -114,3 +114,18 @@ def test_the_exported_tail_model_meets_the_contract_encodes_the_first_second_and
         tail.main(["--checkpoint", str(tmp_path / "none.pt"), "--out", str(tmp_path / "x"), "--name", "x"])
     with pytest.raises(SystemExit, match="too short"):
         tail.main(["--checkpoint", str(source), "--data", str(data), "--out", str(tmp_path / "y"), "--name", "y", "--seconds", "0"])
+
+
+def test_the_shipped_drums8_is_drums5_to_the_bit_before_its_tail():
+    """The shipped files, as the model card says: `drums8`'s first 162 frames (to 0.93 s) are `drums5`'s magnitude to
+    the bit and its phase to float32 rounding, at points across its pad plane."""
+    from liveengine.decoders.registry import load_decoder
+
+    d8, d5 = load_decoder("drums8"), load_decoder("drums5")
+    rng = np.random.default_rng(3)
+    z = (np.asarray(d8.info.latent_mean, np.float32) + 1.5 * rng.standard_normal((6, d8.latent_dim))).astype(np.float32)
+    m8, p8, _ = d8.decode_stft(z)
+    m5, p5, _ = d5.decode_stft(z)
+    assert np.array_equal(m8[:, :, :162], m5[:, :, :162])
+    assert float(np.abs(np.angle(np.exp(1j * (p8[:, :, :162] - p5[:, :, :162])))).max()) < 1e-3
+    assert m8.shape[2] == 224 and float(m8[:, :, -1].max()) < float(m5[:, :, :162].max()) * 1e-3  # the tail fades out
