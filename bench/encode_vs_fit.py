@@ -1,0 +1,76 @@
+"""Where the encoder puts held-out sounds against where a fit puts them: brightness and class, per drum class.
+
+    python bench/encode_vs_fit.py [--model models_onnx/drums8] [--data training_data/1.3s] [--per-class 24]
+
+For the first `--per-class` held-out sounds of each class (the GPL and CC-BY-SA hydrogen kits, never trained
+on), each sound is placed twice, by the model's encoder (its mean) and by its fit (liveengine/decoders/fit.py,
+as corners are placed), and both points are decoded. Reported per class: the median spectral centroid of the
+first 0.5 s (recorded, encoded, fitted: does the decoder make the sound's brightness when the point is right?)
+and how many of the points the model's classifier names right. Writes bench/results_encode_vs_fit.json.
+Refuses to start while a training run or another benchmark holds the heavy-job lock (liveengine/job_lock.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+
+def centroid_hz(audio: np.ndarray, sample_rate: int, seconds: float = 0.5) -> np.ndarray:
+    """[n] spectral centroid of each row's first `seconds`, Hann-windowed power spectrum."""
+    n = int(seconds * sample_rate)
+    power = np.abs(np.fft.rfft(audio[:, :n] * np.hanning(n), axis=1)) ** 2
+    freqs = np.fft.rfftfreq(n, 1.0 / sample_rate)
+    return (power * freqs).sum(axis=1) / (power.sum(axis=1) + 1e-20)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from liveengine.decoders.onnx_decoder import OnnxDecoder
+    from liveengine.resources import default_model
+    from liveengine.training.data import CLASSES
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", type=Path, default=default_model())
+    parser.add_argument("--data", type=Path, default=HERE.parent / "training_data" / "1.3s",
+                        help="a data set at the model's window (python -m liveengine.training.data --seconds 1.3 --out training_data/1.3s)")
+    parser.add_argument("--per-class", type=int, default=24)
+    parser.add_argument("--out", type=Path, default=HERE / "results_encode_vs_fit.json")
+    args = parser.parse_args(argv)
+    decoder = OnnxDecoder(args.model, threads=1, normalize="peak")
+    sounds = np.load(args.data / "sounds.npz")
+    if sounds["audio"].shape[1] != decoder.output_length:
+        parser.error(f"--data {args.data}: its sounds are {sounds['audio'].shape[1]} samples; {args.model.name} reads {decoder.output_length}")
+    rate = decoder.sample_rate
+    results = {"date": time.strftime("%Y-%m-%d %H:%M"), "model": args.model.name, "per_class": {}}
+    for k, name in enumerate(CLASSES):
+        rows = np.flatnonzero((sounds["split"] == "heldout") & (sounds["classes"] == k))[:args.per_class]
+        if not len(rows):
+            continue
+        x = sounds["audio"][rows].astype(np.float32) / 32767.0
+        placed = {"encoded": decoder.encode(x), "fitted": decoder.fit(x)[0]}
+        entry = {"sounds": len(rows), "centroid_hz_recorded": round(float(np.median(centroid_hz(x, rate))))}
+        for how, z in placed.items():
+            out = np.zeros((len(rows), decoder.output_length), np.float32)
+            decoder.decode_into(z.astype(np.float32), out)
+            entry[f"centroid_hz_{how}"] = round(float(np.median(centroid_hz(out, rate))))
+            entry[f"classed_right_{how}"] = int((decoder.classify(z.astype(np.float32)).argmax(axis=1) == k).sum())
+        results["per_class"][name] = entry
+        print(f"{name}: {entry['sounds']} sounds; centroid recorded {entry['centroid_hz_recorded'] / 1000:.1f} kHz, encoded "
+              f"{entry['centroid_hz_encoded'] / 1000:.1f}, fitted {entry['centroid_hz_fitted'] / 1000:.1f}; classed right "
+              f"{entry['classed_right_encoded']} encoded, {entry['classed_right_fitted']} fitted", flush=True)
+    args.out.write_text(json.dumps(results, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    from liveengine.job_lock import run_exclusively
+
+    sys.exit(run_exclusively("the encode-vs-fit benchmark (bench/encode_vs_fit.py)", main))

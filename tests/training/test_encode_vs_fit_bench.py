@@ -1,0 +1,38 @@
+"""bench/encode_vs_fit.py's pieces: the spectral centroid it reports, and a data set of the wrong window refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnx")
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def test_the_centroid_of_a_sine_is_its_frequency_and_of_two_equal_sines_their_middle(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))
+    from encode_vs_fit import centroid_hz
+
+    t = np.arange(44100) / 44100
+    rows = np.stack([np.sin(2 * np.pi * 1000 * t), np.sin(2 * np.pi * 6000 * t), np.sin(2 * np.pi * 1000 * t) + np.sin(2 * np.pi * 5000 * t)])
+    assert centroid_hz(rows, 44100) == pytest.approx([1000, 6000, 3000], rel=0.01)
+
+
+def test_a_data_set_of_another_window_is_refused_in_one_sentence(tmp_path, monkeypatch, capsys):
+    from liveengine.testing.models import build_stft_decoder
+
+    monkeypatch.syspath_prepend(str(BENCH))
+    import encode_vs_fit
+
+    model = build_stft_decoder(tmp_path / "m", output_length=4096)
+    data = tmp_path / "data"
+    data.mkdir()
+    np.savez(data / "sounds.npz", audio=np.zeros((2, 2048), np.int16), classes=np.zeros(2, np.int16), split=np.array(["heldout"] * 2))
+    with pytest.raises(SystemExit) as refused:
+        encode_vs_fit.main(["--model", str(model), "--data", str(data), "--out", str(tmp_path / "r.json")])
+    assert refused.value.code == 2
+    assert f"--data {data}: its sounds are 2048 samples; m reads 4096" in capsys.readouterr().err
+    assert not (tmp_path / "r.json").exists()
