@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     from model_quality import alternated_speed
 
     from liveengine.decoders.onnx_decoder import OnnxDecoder
+    from liveengine.errors import LiveEngineError
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("models", type=Path, nargs="+", help="model folders; the first is the baseline of the ratios")
@@ -39,7 +40,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--rounds {args.rounds}: allowed: 1 or more")
     entries = []
     for folder in args.models:
-        info = OnnxDecoder(folder, threads=1).info
+        try:
+            info = OnnxDecoder(folder, threads=1).info
+        except LiveEngineError as exc:
+            parser.error(f"{folder}: {exc.message}")
         entries.append(({"model": str(folder), "name": info.name, "window_s": info.output_length / info.sample_rate}, folder,
                         np.asarray(info.latent_mean, np.float32)[None]))
     alternated_speed(entries, quick=False, rounds=args.rounds)

@@ -34,6 +34,7 @@ def centroid_hz(audio: np.ndarray, sample_rate: int, seconds: float = 0.5) -> np
 
 def main(argv: list[str] | None = None) -> int:
     from liveengine.decoders.onnx_decoder import OnnxDecoder
+    from liveengine.errors import LiveEngineError
     from liveengine.resources import default_model
     from liveengine.training.data import CLASSES
 
@@ -44,7 +45,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-class", type=int, default=24)
     parser.add_argument("--out", type=Path, default=HERE / "results_encode_vs_fit.json")
     args = parser.parse_args(argv)
-    decoder = OnnxDecoder(args.model, threads=1, normalize="peak")
+    if args.per_class < 1:
+        parser.error(f"--per-class {args.per_class}: allowed: 1 or more")
+    if not (args.data / "sounds.npz").is_file():
+        parser.error(f"--data {args.data}: no sounds.npz; build it with python -m liveengine.training.data --seconds 1.3 --out {args.data}")
+    try:
+        decoder = OnnxDecoder(args.model, threads=1, normalize="peak")
+    except LiveEngineError as exc:
+        parser.error(f"--model {args.model}: {exc.message}")
     sounds = np.load(args.data / "sounds.npz")
     if sounds["audio"].shape[1] != decoder.output_length:
         parser.error(f"--data {args.data}: its sounds are {sounds['audio'].shape[1]} samples; {args.model.name} reads {decoder.output_length}")

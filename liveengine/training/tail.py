@@ -77,7 +77,7 @@ class DecayTail(nn.Module):
         self.register_buffer("tail_steps", steps, persistent=False)  # the tail's frames: 1, 2, ... after the seam
         # The window's last 50 ms fade, frame by frame, to the decoder's floor at its last frame. A frame sounds half a
         # window either side of its centre, so the first one turned down is centred half a window into those 50 ms:
-        # nothing before them is faded (bench/grid_check.py reads the sound there).
+        # nothing before them is faded (the grid check, pad_endings.py, reads the sound there).
         centres = torch.arange(frames, dtype=torch.float64) * cfg.hop
         start, end = self.cfg.length - round(FADE_S * cfg.sample_rate) + cfg.n_fft // 2, centres[-1]
         gain = ((end - centres[head:]) / (end - start)).clamp(1e-12, 1.0)

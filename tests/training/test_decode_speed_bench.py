@@ -39,3 +39,14 @@ def test_no_rounds_is_refused(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit) as refused:
         decode_speed.main([str(tmp_path), "--rounds", "0"])
     assert refused.value.code == 2 and "--rounds 0: allowed: 1 or more" in capsys.readouterr().err
+
+
+def test_a_folder_that_is_no_model_is_refused_in_one_sentence(tmp_path, monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(BENCH))
+    import decode_speed
+
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit) as refused:
+        decode_speed.main([str(tmp_path / "empty"), "--out", str(tmp_path / "r.json")])
+    assert refused.value.code == 2 and "decoder.onnx is missing" in capsys.readouterr().err
+    assert not (tmp_path / "r.json").exists()

@@ -36,3 +36,20 @@ def test_a_data_set_of_another_window_is_refused_in_one_sentence(tmp_path, monke
     assert refused.value.code == 2
     assert f"--data {data}: its sounds are 2048 samples; m reads 4096" in capsys.readouterr().err
     assert not (tmp_path / "r.json").exists()
+
+
+def test_no_sounds_a_wrong_count_or_no_model_is_refused_in_one_sentence(tmp_path, monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(BENCH))
+    import encode_vs_fit
+
+    cases = ((["--data", str(tmp_path)], f"--data {tmp_path}: no sounds.npz"),
+             (["--per-class", "-3"], "--per-class -3: allowed: 1 or more"))
+    for extra, said in cases:
+        with pytest.raises(SystemExit) as refused:
+            encode_vs_fit.main([*extra, "--out", str(tmp_path / "r.json")])
+        assert refused.value.code == 2 and said in capsys.readouterr().err
+    np.savez(tmp_path / "sounds.npz", audio=np.zeros((1, 8), np.int16), classes=np.zeros(1, np.int16), split=np.array(["heldout"]))
+    with pytest.raises(SystemExit) as refused:
+        encode_vs_fit.main(["--model", str(tmp_path / "nothing"), "--data", str(tmp_path), "--out", str(tmp_path / "r.json")])
+    assert refused.value.code == 2 and f"--model {tmp_path / 'nothing'}: " in capsys.readouterr().err
+    assert not (tmp_path / "r.json").exists()
