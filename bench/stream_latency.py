@@ -11,8 +11,12 @@ server. Added latency = the re-voiced onset minus the dry onset (first sample ab
 median, p99, jitter (p99 - p1). Two settings: quiet, and the performance load of
 bench/server_load.py (16ths across the grid, zoom and rotation swept at 20 Hz, two busy processes at
 nice 10 beside it; the hits at velocity 0.01, so the grid's voices, renders and mixing are all there
-but stay under the onset threshold). Xruns counted by a JACK client; the stream voice's fades (and of them those in a
-block entered under half a period after the last, `stream_fades_hurried`) and underruns, the producer's trims, its
+but stay under the onset threshold). Xruns counted by a JACK client and by the audio server itself, each set beside the machine's own stalls
+(cyclictest, as in bench/server_load.py: `xruns_near_rig_stall`, `rig_window_share` the chance level); after each
+setting the control, a bare Python client mixing 32 voices on the same server beside the same neighbours, measured
+the same way (`control`): its xruns are the rig's floor. The stream voice's bridges (a block the producer was late
+with, played through on its continuation), fades (late twice running) and, of each, those in a block entered under
+half a period after the last (`_hurried`), and underruns, the producer's trims, its
 compute per 5 ms frame (model plus synthesis; wall and CPU time), its answer time (new input read to its frames
 written) and how late its waits came back, from its own timings; the producer process's CPU (cores) and the
 machine's steal time over the bursts.
@@ -126,7 +130,7 @@ def latency_run(server: str, folder: Path, seconds: float, load: bool, slack: fl
     from liveengine.commands import make_command
     from liveengine.engine import Engine
     from liveengine.patch import load_patch
-    from server_load import XrunCounter, busy_neighbours
+    from server_load import RigFloor, XrunCounter
 
     with tempfile.TemporaryDirectory() as scratch:
         patch_path = Path(scratch) / "stream.toml"
@@ -141,7 +145,6 @@ def latency_run(server: str, folder: Path, seconds: float, load: bool, slack: fl
     rig = RigProcess(server, seconds)  # the burst player and the capture, in a process of their own
     counter = XrunCounter(server)
     stop = threading.Event()
-    busy = busy_neighbours(2) if load else []
 
     def play() -> None:  # 16ths at 120 BPM across the grid, quiet enough to stay under the onset threshold (the same work)
         i = 0
@@ -164,12 +167,18 @@ def latency_run(server: str, folder: Path, seconds: float, load: bool, slack: fl
         for t in threads:
             t.start()
         time.sleep(2.0)
-        xruns_before, status_before = counter.count, engine.status()
+        xruns_before, status_before, server_xruns_before = counter.count, engine.status(), engine.shared.counter("xruns")
         producer_pid = engine.stream.pid
         cpu_before, wall_before, steal_before = process_cpu_seconds(producer_pid), time.monotonic(), steal_ticks()
+        floor = RigFloor(seconds + 1.5)  # the machine's own stalls over the bursts
         audio, burst_count = rig.bursts()
         steal_after = steal_ticks()
         xruns = counter.count - xruns_before
+        server_xruns = engine.shared.counter("xruns") - server_xruns_before  # the server's own, each timed in its ring
+        ring = engine.shared.xrun_times
+        server_times = [float(ring[i % len(ring)]) for i in range(server_xruns_before + max(0, server_xruns - len(ring)),
+                                                                  server_xruns_before + server_xruns)]
+        stalls = floor.close(counter.times[xruns_before:], server_times)
         producer_cores = (process_cpu_seconds(producer_pid) - cpu_before) / (time.monotonic() - wall_before)
         time.sleep(0.6)  # the producer's stats after the last burst
         status = engine.status()
@@ -179,8 +188,6 @@ def latency_run(server: str, folder: Path, seconds: float, load: bool, slack: fl
         stop.set()
         for t in threads:
             t.join()
-        for p in busy:
-            p.kill()
         counter.close()
         rig.close()
         engine.stop()
@@ -193,14 +200,15 @@ def latency_run(server: str, folder: Path, seconds: float, load: bool, slack: fl
         if len(w):
             added.append(w[0] / RATE * 1000.0)
     added = np.array(added)
-    counts = {k: status[k] - status_before.get(k, 0) for k in ("stream_fades", "stream_fades_hurried", "stream_underruns", "stream_trims", "stream_trimmed",
-                                                               "stream_padded", "stream_onsets", "stream_nan_frames")}
+    counts = {k: status.get(k, 0) - status_before.get(k, 0) for k in ("stream_fades", "stream_fades_hurried", "stream_bridges", "stream_bridges_hurried",
+                                                               "stream_underruns", "stream_trims", "stream_trimmed", "stream_padded",
+                                                               "stream_onsets", "stream_nan_frames")}
     return {"bursts": burst_count, "measured": int(len(added)),
             "added_ms_median": round(float(np.median(added)), 2) if len(added) else None,
             "added_ms_p99": round(float(np.percentile(added, 99)), 2) if len(added) else None,
             "added_ms_jitter": round(float(np.percentile(added, 99) - np.percentile(added, 1)), 2) if len(added) else None,
             "added_ms_max": round(float(added.max()), 2) if len(added) else None,
-            "xruns_jack": xruns, **counts,
+            "xruns_jack": xruns, "xruns_server": server_xruns, **stalls, **counts,
             "compute_ms_per_frame_median": status.get("stream_compute_ms_median"), "compute_ms_per_frame_p99": status.get("stream_compute_ms_p99"),
             "compute_cpu_ms_per_frame_median": status.get("stream_compute_cpu_ms_median"),
             "compute_cpu_ms_per_frame_p99": status.get("stream_compute_cpu_ms_p99"),
@@ -324,7 +332,10 @@ def note_latencies(engine, rig: RigProcess, count: int = 20) -> np.ndarray:
 
 
 def one_latency(label: str, seconds: float, folder: str, slack: float, backend: str = "jack") -> dict:
+    """One setting on a JACK server of its own; then, on the same server beside the same neighbours, the control: a bare
+    Python client mixing 32 voices (bench/server_load.py's), whose xruns are the rig's floor (issue 13's rule)."""
     from liveengine.testing.jack_rig import JackUnavailable, start_jackd
+    from server_load import busy_neighbours, control_run
 
     name = f"bench-stream-{os.getpid()}"
     try:
@@ -334,10 +345,16 @@ def one_latency(label: str, seconds: float, folder: str, slack: float, backend: 
         server = start_jackd(name, realtime=False)
         realtime = False
     os.environ["JACK_DEFAULT_SERVER"] = name
+    load = label == "performance load"
+    busy = busy_neighbours(2) if load else []
     try:
-        return {"jackd_realtime": realtime, **latency_run(name, Path(folder), seconds, load=label == "performance load", slack=slack,
-                                                          backend=backend)}
+        result = {"jackd_realtime": realtime, **latency_run(name, Path(folder), seconds, load=load, slack=slack, backend=backend)}
+        time.sleep(1.0)
+        result["control"] = control_run(name, seconds, server.process.pid)
+        return result
     finally:
+        for p in busy:
+            p.kill()
         server.stop()
 
 

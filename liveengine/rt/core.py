@@ -116,13 +116,15 @@ class RealtimeCore:
         self._i_cuts, self._i_limited = index["hard_cuts"], index["limited_blocks"]
         self._i_underruns, self._i_fades = index["stream_underruns"], index["stream_fades"]
         self._i_hurried = index["stream_fades_hurried"]
+        self._i_bridges, self._i_bridges_hurried = index["stream_bridges"], index["stream_bridges_hurried"]
         # A block entered under half a period after the last: the backend catching up after it woke late (JACK's dummy
-        # driver on a busy machine), so a stream producer had next to no time for its frame. Fades there are counted
-        # apart too (stream_fades_hurried).
+        # driver on a busy machine), so a stream producer had next to no time for its frame. Fades and bridges there
+        # are counted apart too (stream_fades_hurried, stream_bridges_hurried).
         self._entered_last = -1.0
         self._hurried = False
         # a replacement server continues the counts
         self.stream.underruns, self.stream.fades = int(self._counters[self._i_underruns]), int(self._counters[self._i_fades])
+        self.stream.bridges = int(self._counters[self._i_bridges])
         self._i_events_dropped = index["events_dropped"]
         self._i_midi = [index[k] for k in ("midi_messages", "midi_stray", "midi_sysex_unterminated", "midi_sysex_oversize")]
         self._i_peak, self._i_level, self._i_gain = (state.float_index[k] for k in ("peak", "level", "gain"))
@@ -328,6 +330,9 @@ class RealtimeCore:
         if self.stream.fades != counters[self._i_fades] and self._hurried:
             counters[self._i_hurried] += 1
         counters[self._i_fades] = self.stream.fades
+        if self.stream.bridges != counters[self._i_bridges] and self._hurried:
+            counters[self._i_bridges_hurried] += 1
+        counters[self._i_bridges] = self.stream.bridges
         (i_messages, i_stray, i_unterminated, i_oversize), m = self._i_midi, self.midi
         counters[i_messages] = m[0].messages + m[1].messages + m[2].messages + m[3].messages
         counters[i_stray] = m[0].stray + m[1].stray + m[2].stray + m[3].stray

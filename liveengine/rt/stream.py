@@ -12,17 +12,22 @@ A PANIC fades it out as a stop does, then drops what the ring holds (made before
 and plays on from the producer's next frames. A replacement server turns it on again at the
 gain the last one had (`stream_gain`).
 
-A shortfall never clicks. The producer writes, past each frame it publishes, FADE_FRAMES of what
-would follow it (its synth run on with the last controls held) and stores where that
-continuation starts in `stream_tail`. A block the producer has not fully written is then played
-to the last written frame and on into that continuation, faded to silence over its last
-FADE_FRAMES (`stream_fades` counts these; the continuation's frames are not read, so they are
-counted in `stream_underruns` and played for real once written). So the producer need only stay a
-block ahead, not a block and a fade: a fade's worth (1.3 ms at 48 kHz) less latency. Without a
-continuation (a producer that writes none) a block after which fewer than FADE_FRAMES written
-frames would remain is played with its end faded, as before. Either way the voice then plays
-silence without reading until the producer is a block (and, without a continuation, a fade)
-ahead again, and comes back in over FADE_FRAMES.
+A shortfall never clicks, and a single one is not heard. The producer writes, past each frame it
+publishes, a block and FADE_FRAMES of what would follow it (its synth run on with the last controls
+held) and stores where that continuation ends in `stream_tail`. A block the producer has not fully
+written is then played to the last written frame and on into the continuation at full level, and
+read past as if written (a *bridge*, `stream_bridges`; the frames it lacked count in
+`stream_underruns`). The continuation's next FADE_FRAMES are kept, and the next block rises out of
+them into the producer's own frames for those moments: both run the same synth on from the same
+phase, so the crossfade has no step (a write that races the bridge's read leaves some of its frames the
+producer's own: the same seam, no larger). Late again in that next block (or with a continuation too short
+for a block, or still fading in), the voice plays on into what it has and fades it to silence over
+FADE_FRAMES (`stream_fades`). So the producer need only stay a block ahead, and a producer held up
+once by a block (the machine stalled, the backend caught up at once) is not heard. Without a
+continuation (a producer that writes none) a block after which fewer than FADE_FRAMES written frames
+would remain is played with its end faded. After a fade the voice plays silence without reading until
+the producer is a block (and, without a continuation, a fade) ahead again, and comes back in over
+FADE_FRAMES.
 
 A STREAM command starts it (its `value` is the gain) at its frame, or stops it
 there (gain 0); a stop fades out over FADE_FRAMES after its frame, so it never
@@ -55,6 +60,10 @@ class StreamVoice:
         self.resume = False  # a panic's fade: at its end drop what the ring holds and play on from the producer's next frames
         self.underruns = 0
         self.fades = 0  # shortfalls faded out
+        self.bridges = 0  # shortfalls played through on the producer's continuation
+        self._bridge = np.zeros(FADE_FRAMES, np.float32)  # the continuation's frames after a bridged block
+        self.bridge_used = FADE_FRAMES  # of those, how many the crossfade out of it has used (all: none pending)
+        self._xfade = np.zeros(FADE_FRAMES, np.float32)
         self.starved = True  # the producer starts from silence: the first frames fade in
         self.rise = 0  # frames of the current fade-in played
         self._scratch = np.zeros(max_block, np.float32)
@@ -93,47 +102,88 @@ class StreamVoice:
             end = min(frames, fade_from + self.fade_left)
         want = end - begin
         written = self._write.load()
+        # `stream_tail` is loaded after `stream_write` and stored before it: up to it the ring holds frames written or
+        # the continuation of the last ones, whichever write it belongs to
+        readable = written if self._tail is None else max(written, self._tail.load())
         available = written - self.read
-        # a continuation from `stream_tail` on: read before or after the frames it follows were published, it starts
-        # at or past `written`, and the ring holds real frames or the continuation up to a fade past `written`
-        reserve = 0 if self._tail is not None and self._tail.load() >= written else FADE_FRAMES
+        reserve = 0 if readable - written >= FADE_FRAMES else FADE_FRAMES
         short = available < want + reserve
+        bridging = self.bridge_used < FADE_FRAMES
+        piece = self._scratch[:want]
         if self.starved and short:
-            take = extra = 0  # hold on until the producer is a block (and a fade without a continuation) ahead again
+            played = 0  # hold on until the producer is a block (and a fade without a continuation) ahead again
+            self.underruns += want
+        elif want and short and bridging:  # late twice running: the rest of the bridge, faded to silence
+            played = min(want, FADE_FRAMES - self.bridge_used)
+            piece = self._scratch[:played]
+            piece[:] = self._bridge[self.bridge_used : self.bridge_used + played]
+            piece *= self._desc[len(self._desc) - played :]
+            piece *= 1.0 / played
+            self.bridge_used = FADE_FRAMES
+            self.starved, self.rise = True, 0
+            self.fades += 1
+            self.underruns += want
+        elif want and short and available >= 0 and readable - self.read >= want + FADE_FRAMES and self.rise >= FADE_FRAMES:
+            # late once: play the block on into the continuation at full level, read past it as if written, and keep
+            # the fade's worth after it (the bridge) to crossfade into the producer's own frames next block
+            played = want
+            self._gather(self.read, piece)
+            self._gather(self.read + want, self._bridge)
+            self.bridge_used = 0
+            self.bridges += 1
+            self.underruns += want - available
+            self.read += want
         else:
             take = min(want, max(available, 0))
             extra = min(want - take, FADE_FRAMES) if reserve == 0 else 0  # frames of the continuation to fade over
-        if take < want:
+            played = take + extra
             self.underruns += want - take
-        supply = None
-        played = take + extra
-        if played and (self.starved or self.rise < FADE_FRAMES or short):
-            supply = self._supply_ramp(played, short)
-        done = 0
-        while done < played:  # at most two pieces: the ring wraps once
-            start = (self.read + done) % self.size
-            n = min(played - done, self.size - start)
-            piece = self._scratch[:n]
-            np.multiply(self.ring[start : start + n], self.gain, out=piece)
-            if supply is not None:
-                piece *= supply[done : done + n]
-            if self.fade_left:
-                self._apply_fade(piece, begin + done, stopping)
-            mix[begin + done : begin + done + n] += piece
-            done += n
-        self.read += take
+            piece = self._scratch[:played]
+            self._gather(self.read, piece)
+            if bridging and played:  # the block after a bridge: from the bridge into the producer's frames
+                self._crossfade(piece)
+            if played and (self.starved or self.rise < FADE_FRAMES or short):
+                piece *= self._supply_ramp(played, short)
+            self.read += take
         self._read_word.store(self.read)
+        if played:
+            piece *= self.gain
+            if self.fade_left:
+                self._apply_fade(piece, begin, stopping)
+            mix[begin : begin + played] += piece
         if self.fade_left:
             faded = end - (max(stopping, 0) if stopping >= 0 else begin)
             self.fade_left -= faded
             if self.fade_left <= 0:
                 self.fade_left = 0
+                self.bridge_used = FADE_FRAMES
                 if self.resume:  # a panic: what the ring holds was made before it; play on from what comes next
                     self.resume, self.starved = False, True
                     self.read = self._write.load()
                     self._read_word.store(self.read)
                 else:
                     self.on, self.gain = False, 0.0
+
+    def _gather(self, at: int, out: np.ndarray) -> None:
+        """Copy the ring's frames from `at` into `out` (at most two pieces: the ring wraps once)."""
+        done = 0
+        while done < len(out):
+            start = (at + done) % self.size
+            n = min(len(out) - done, self.size - start)
+            out[done : done + n] = self.ring[start : start + n]
+            done += n
+
+    def _crossfade(self, piece: np.ndarray) -> None:
+        """The first frames of `piece` (the producer's own, right after a bridge) rise out of the bridge over what is
+        left of FADE_FRAMES: both continue the same synth from the same phase, so they meet without a step."""
+        used = self.bridge_used
+        n = min(len(piece), FADE_FRAMES - used)
+        bridge, step = self._bridge[used : used + n], self._xfade[:n]
+        np.subtract(piece[:n], bridge, out=step)
+        step *= self._count[used : used + n]
+        step *= 1.0 / FADE_FRAMES
+        np.add(bridge, step, out=piece[:n])
+        self.bridge_used = used + n
 
     def _supply_ramp(self, take: int, short: bool) -> np.ndarray:
         """Levels for the `take` frames of this block: the rest of a fade-in, then (`short`: the producer is

@@ -26,14 +26,17 @@ class StreamWriter:
 
     def write(self, frames: np.ndarray, tail: np.ndarray | None = None) -> int:
         """Append up to free() frames of `frames` (mono float32); returns how many were taken. `tail`: what would
-        follow them (FADE_FRAMES of it, rt/stream.py), written past them unpublished, for the voice to fade over
-        if the next frames come late; only when all of `frames` and it fit."""
+        follow them (rt/stream.py: a block and FADE_FRAMES of it), written past them unpublished, for the voice to play
+        through or fade over if the next frames come late; only when all of `frames` and it fit (`stream_tail`: where
+        it ends)."""
         count = min(len(frames), self.free())
         self._put(self.written, frames[:count])
         self.written += count
         if tail is not None and count == len(frames) and self.free() >= len(tail):
             self._put(self.written, tail)
-            self._tail.store(self.written)  # before the frames are published: the voice checks it against them
+            self._tail.store(self.written + len(tail))  # before the frames are published: the voice reads it after them
+        else:
+            self._tail.store(self.written)  # nothing past these frames follows them
         self._write.store(self.written)  # publishes the frames
         return count
 

@@ -122,5 +122,6 @@ class StreamMethods:
             return {}
         c = self.shared.counter
         return {"stream_underruns": c("stream_underruns"), "stream_fades": c("stream_fades"),
-                "stream_fades_hurried": c("stream_fades_hurried"), "stream_restarts": player.restarts,
+                "stream_fades_hurried": c("stream_fades_hurried"), "stream_bridges": c("stream_bridges"),
+                "stream_bridges_hurried": c("stream_bridges_hurried"), "stream_restarts": player.restarts,
                 **{f"stream_{k}": v for k, v in (player.local.stats() if player.local is not None else player.counts).items()}}

@@ -18,8 +18,9 @@ frames after the server received it (the server publishes `stream_skew`, which r
 with which input frame). `lead` = a hop (the frame must be whole before it is tracked) + a block
 (it is written after the callback that brought it), plus `slack_blocks` blocks: 368 samples, 7.7 ms
 at 48 kHz with 5 ms frames and 128-frame periods and no slack. The producer then always has at least
-one period to answer. No fade reserve: past each write goes what would follow it (the synth run on,
-`tail`), which the voice fades over if the next frame is late (rt/stream.py). Fixed by the period and hop, so
+one period to answer. No fade reserve: past each write goes what would follow it (the synth run on for a
+block and a fade, `tail`), which the voice plays through if the next frame is a block late, and fades over if it is
+later still (rt/stream.py). Fixed by the period and hop, so
 the added latency is the same in every run; a voice that waited for a late producer (or was off) is
 caught up by dropping what it fell behind (crossfaded, counted), a voice that skipped ahead (a panic)
 by writing silence (counted).
@@ -125,7 +126,7 @@ def lead_frames(blocksize: int, hop: int, slack_blocks: float = 0.0) -> int:
 def margin_frames(blocksize: int, hop: int, slack_blocks: float = 0.0) -> int:
     """How far ahead of the server's reads the pad voice keeps the ring: the block being played, one frame of the
     model (written a frame at a time), and `slack_blocks` blocks for a producer the machine holds up (no fade reserve:
-    each write leaves a continuation to fade over, rt/stream.py)."""
+    each write leaves a continuation to play through or fade over, rt/stream.py)."""
     return blocksize + hop + round(slack_blocks * blocksize)
 
 
@@ -169,6 +170,8 @@ class StreamProducer:
         self.writer = StreamWriter(state)
         self.margin = margin_frames(blocksize, hop, settings.slack_blocks)
         self.blocksize = blocksize
+        # past each write, what would follow it: enough for the voice to play a block through and crossfade out of it
+        self.continuation_frames = blocksize + FADE_FRAMES
         self.lead = lead_frames(blocksize, hop, settings.slack_blocks)
         self.trims = 0  # times output was dropped to hold the lead (the voice had waited for the producer, or was off)
         self.trimmed = 0  # samples dropped by those trims
@@ -342,7 +345,7 @@ class StreamProducer:
         mix = self.settings.mix
         if mix < 1.0:
             audio = mix * audio + (1.0 - mix) * data[:used]
-            self._dry_end = data[max(0, used - FADE_FRAMES):used]
+            self._dry_end = np.concatenate((self._dry_end, data[:used]))[-self.continuation_frames:]
         return self._place(audio, end - skew + self.lead)
 
     def _frames(self, data: np.ndarray) -> tuple[np.ndarray, int]:
@@ -422,16 +425,17 @@ class StreamProducer:
         return self._write(audio)
 
     def _write(self, audio: np.ndarray, follows: bool = True) -> int:
-        """Write to the stream ring; `follows`: the synth's continuation follows `audio` (rt/stream.py fades over it)."""
+        """Write to the stream ring; `follows`: the synth's continuation follows `audio` (rt/stream.py plays through it)."""
         taken = self.writer.write(audio.astype(np.float32, copy=False), self._continuation() if follows else None)
         self.ring_full += len(audio) - taken
         return taken
 
     def _continuation(self) -> np.ndarray:
-        """What would follow the last frame written (for the voice to fade over if the next is late): the synth run on
-        with its last controls, at the last gate; audio input mixed with dry: the dry input's last samples mirrored
-        (they continue it without a step; the input that follows has not come in yet)."""
-        tail = self.synth.continuation(FADE_FRAMES)
+        """What would follow the last frame written (a block and a fade of it, for the voice to play through if the
+        next frame is late, rt/stream.py): the synth run on with its last controls, at the last gate; audio input mixed
+        with dry: the dry input's last samples mirrored (they continue it without a step; the input that follows has
+        not come in yet)."""
+        tail = self.synth.continuation(self.continuation_frames)
         tail *= self._gate
         mix = self.settings.mix
         if self.settings.input == "audio" and mix < 1.0:

@@ -92,7 +92,7 @@ class HarmonicNoiseSynth:
 
     def continuation(self, n: int) -> np.ndarray:
         """float32 [n]: the samples that would follow the last frame with its controls held, without moving the synth
-        on (its phase, noise position and controls stay): what the stream voice fades over when the next frame is
+        on (its phase, noise position and controls stay): what the stream voice plays through when the next frame is
         late (rt/stream.py). Silence before the first frame, after `reset` and after `jump`."""
         if self._prev_f0 is None or self._prev_harm is None or self._prev_noise is None:
             return np.zeros(n, np.float32)

@@ -158,28 +158,76 @@ def test_the_skew_says_which_ring_frame_plays_with_which_input_frame():
     assert block() == written_in - writer.written < steady
 
 
-def test_a_late_producer_with_a_continuation_fades_over_it_without_a_step_and_needs_no_fade_reserve():
-    """The producer leaves, past what it publishes, what would follow (stream_tail): a block it has fully written plays
-    in full even with nothing after it, and a shortfall plays on into the continuation and fades over it, so the sine
-    runs on without a step. The continuation is not read: it is counted as underrun and its frames play once written."""
+def test_a_producer_late_once_is_played_through_on_its_continuation_and_crossfaded_back_without_a_step():
+    """The producer leaves, past what it publishes, a block and a fade of what would follow (stream_tail: where that
+    ends). A block it has fully written plays in full with nothing after it; a block it is late with plays on into the
+    continuation at full level (a bridge, read past as if written), and the next block rises out of the continuation's
+    next frames into the producer's own for the same moments, so a sine runs on without a fade and without a step."""
     _, state, core, fifo, writer = _rig()
     sine = (0.5 * np.sin(2 * np.pi * 440.0 * np.arange(4096) / 48000)).astype(np.float32)
+    more = BLOCK + FADE_FRAMES
     _stream(fifo, 0, 1.0)
-    writer.write(sine[:2 * BLOCK], tail=sine[2 * BLOCK:2 * BLOCK + FADE_FRAMES])
-    assert state.stream_tail.load() == writer.written == 2 * BLOCK
+    writer.write(sine[:2 * BLOCK], tail=sine[2 * BLOCK:2 * BLOCK + more])
+    assert writer.written == 2 * BLOCK and state.stream_tail.load() == 2 * BLOCK + more
     first = _run(core, 2)  # exactly the two blocks written: no fade (without a continuation the second would fade)
     ramp = np.minimum(np.arange(1, 2 * BLOCK + 1) / FADE_FRAMES, 1.0)
     np.testing.assert_allclose(first, sine[:2 * BLOCK] * ramp, atol=1e-7)
     assert state.counter("stream_fades") == 0 and state.counter("stream_underruns") == 0
+    writer.write(sine[2 * BLOCK:2 * BLOCK + 100], tail=sine[2 * BLOCK + 100:2 * BLOCK + 100 + more])
+    bridged = _run(core, 1)  # 100 of 128 written: they play, then 28 of the continuation, at full level
+    np.testing.assert_allclose(bridged, sine[2 * BLOCK:3 * BLOCK], atol=1e-7)
+    assert state.counter("stream_bridges") == 1 and state.counter("stream_fades") == 0
+    assert state.counter("stream_underruns") == BLOCK - 100 and state.stream_read.load() == 3 * BLOCK
+    # the producer's own frames for those moments differ from what it guessed (its controls moved: 0.8 of the level)
+    own = 0.8 * sine
+    writer.write(own[2 * BLOCK + 100:5 * BLOCK], tail=own[5 * BLOCK:5 * BLOCK + more])
+    back = _run(core, 2)
+    rise = np.arange(1, FADE_FRAMES + 1) / FADE_FRAMES
+    expected = own[3 * BLOCK:5 * BLOCK].copy()
+    expected[:FADE_FRAMES] = sine[3 * BLOCK:3 * BLOCK + FADE_FRAMES] * (1 - rise) + own[3 * BLOCK:3 * BLOCK + FADE_FRAMES] * rise
+    np.testing.assert_allclose(back, expected, atol=1e-6)
+    played = np.concatenate([first, bridged, back])
+    assert np.max(np.abs(np.diff(played))) <= np.max(np.abs(np.diff(sine))) + 0.1 / FADE_FRAMES  # no step anywhere
+    assert state.counter("stream_bridges") == 1 and state.counter("stream_fades") == 0
+
+
+def test_a_producer_late_twice_running_fades_out_of_the_bridge_and_comes_back_where_it_stopped():
+    _, state, core, fifo, writer = _rig()
+    sine = (0.5 * np.sin(2 * np.pi * 440.0 * np.arange(4096) / 48000)).astype(np.float32)
+    more = BLOCK + FADE_FRAMES
+    _stream(fifo, 0, 1.0)
+    writer.write(sine[:BLOCK + 50], tail=sine[BLOCK + 50:BLOCK + 50 + more])
+    _run(core, 1)
+    bridged = _run(core, 1)  # 50 written: a bridge
+    np.testing.assert_allclose(bridged, sine[BLOCK:2 * BLOCK], atol=1e-7)
+    faded = _run(core, 1)  # nothing more written: the bridge's 64 frames, faded to silence, then silence
+    level = np.arange(FADE_FRAMES - 1, -1, -1) / FADE_FRAMES
+    np.testing.assert_allclose(faded[:FADE_FRAMES], sine[2 * BLOCK:2 * BLOCK + FADE_FRAMES] * level, atol=1e-7)
+    np.testing.assert_array_equal(faded[FADE_FRAMES:], 0.0)
+    assert np.max(np.abs(np.diff(np.concatenate([bridged, faded])))) <= np.max(np.abs(np.diff(sine))) + 0.5 / FADE_FRAMES
+    assert state.counter("stream_bridges") == 1 and state.counter("stream_fades") == 1
+    assert state.counter("stream_underruns") == (BLOCK - 50) + BLOCK and state.stream_read.load() == 2 * BLOCK
+    writer.write(sine[BLOCK + 50:4 * BLOCK], tail=sine[4 * BLOCK:4 * BLOCK + more])  # written past the bridge: waits no more
+    back = _run(core, 1)  # comes back in where it stopped reading, faded in
+    np.testing.assert_allclose(back, sine[2 * BLOCK:3 * BLOCK] * np.minimum(np.arange(1, BLOCK + 1) / FADE_FRAMES, 1.0), atol=1e-6)
+
+
+def test_a_continuation_shorter_than_a_block_is_faded_over_and_not_read():
+    """A producer that leaves only a fade's worth of continuation: a shortfall plays on into it and fades over it,
+    without a step; the continuation is not read (counted as underrun, its frames play once written)."""
+    _, state, core, fifo, writer = _rig()
+    sine = (0.5 * np.sin(2 * np.pi * 440.0 * np.arange(4096) / 48000)).astype(np.float32)
+    _stream(fifo, 0, 1.0)
+    writer.write(sine[:2 * BLOCK], tail=sine[2 * BLOCK:2 * BLOCK + FADE_FRAMES])
+    first = _run(core, 2)
     writer.write(sine[2 * BLOCK:2 * BLOCK + 100], tail=sine[2 * BLOCK + 100:2 * BLOCK + 100 + FADE_FRAMES])
     short = _run(core, 1)  # 100 of 128 written: they play, then the continuation, faded out over its last 64 frames
     level = np.ones(BLOCK, np.float32)
     level[BLOCK - FADE_FRAMES:] = np.arange(FADE_FRAMES - 1, -1, -1) / FADE_FRAMES
     np.testing.assert_allclose(short, sine[2 * BLOCK:3 * BLOCK] * level, atol=1e-6)
-    both = np.concatenate([first, short])
-    assert np.max(np.abs(np.diff(both))) <= np.max(np.abs(np.diff(sine))) + 0.5 / FADE_FRAMES  # no step where the frames ran out
-    assert state.counter("stream_fades") == 1 and state.counter("stream_underruns") == BLOCK - 100
-    assert state.stream_read.load() == 2 * BLOCK + 100  # the continuation was not read
+    assert np.max(np.abs(np.diff(np.concatenate([first, short])))) <= np.max(np.abs(np.diff(sine))) + 0.5 / FADE_FRAMES
+    assert state.counter("stream_fades") == 1 and state.counter("stream_bridges") == 0
+    assert state.counter("stream_underruns") == BLOCK - 100 and state.stream_read.load() == 2 * BLOCK + 100
     writer.write(sine[2 * BLOCK + 100:2 * BLOCK + 100 + BLOCK - 1], tail=np.zeros(FADE_FRAMES, np.float32))
     _run(core, 1)  # waiting: a block is not yet written past where it stopped
     assert state.stream_read.load() == 2 * BLOCK + 100
@@ -190,19 +238,33 @@ def test_a_late_producer_with_a_continuation_fades_over_it_without_a_step_and_ne
 
 
 def test_a_continuation_counts_only_right_after_its_frames_and_never_past_the_ring():
-    """stream_tail is stored before stream_write: the voice trusts a continuation that starts at or past what it saw
-    written (the frames before it are in the ring already); an older one (a write that had no room for it) is not
-    trusted, and the voice keeps a fade reserve as a producer without one needs."""
+    """stream_tail (where the continuation ends) is stored before stream_write; a write with no room for one stores
+    its own end, so an older continuation is never taken for what follows newer frames, and the voice then keeps a
+    fade reserve as a producer without one needs."""
     _, state, core, fifo, writer = _rig(stream_frames=1024)
     _stream(fifo, 0, 1.0)
-    writer.write(np.full(BLOCK, 0.5, np.float32), tail=np.full(FADE_FRAMES, 0.5, np.float32))
-    writer.write(np.full(BLOCK, 0.5, np.float32))  # no continuation this time: the one stored is behind what is written
-    assert state.stream_tail.load() == BLOCK < writer.written
+    writer.write(np.full(BLOCK, 0.5, np.float32), tail=np.full(BLOCK + FADE_FRAMES, 0.5, np.float32))
+    assert state.stream_tail.load() == 2 * BLOCK + FADE_FRAMES
+    writer.write(np.full(BLOCK, 0.5, np.float32))  # no continuation this time: nothing follows what is written
+    assert state.stream_tail.load() == writer.written == 2 * BLOCK
     out = _run(core, 2)
-    assert state.counter("stream_fades") == 1  # the second block left less than a fade: its end faded, as without one
+    assert state.counter("stream_fades") == 1 and state.counter("stream_bridges") == 0  # its end faded, as without one
     assert out[-1] == 0.0 and state.stream_read.load() == 2 * BLOCK
     assert writer.write(np.full(1024 - FADE_FRAMES, 0.25, np.float32), tail=np.ones(FADE_FRAMES, np.float32)) == 1024 - FADE_FRAMES
-    assert state.stream_tail.load() == writer.written  # just room for it
+    assert state.stream_tail.load() == writer.written + FADE_FRAMES  # just room for it
     assert writer.write(np.zeros(0, np.float32), tail=np.ones(FADE_FRAMES + 1, np.float32)) == 0
     assert state.stream_tail.load() == writer.written  # no room for a longer one: not written over frames not yet played
     np.testing.assert_array_equal(state.stream[2 * BLOCK:2 * BLOCK + 10], 0.25)
+
+
+def test_a_bridge_in_a_block_entered_hurriedly_is_counted_apart():
+    _, state, core, fifo, writer = _rig()
+    _stream(fifo, 0, 1.0)
+    out = np.zeros((BLOCK, 2), np.float32)
+    period = BLOCK / 48000
+    writer.write(np.full(BLOCK + 40, 0.5, np.float32), tail=np.full(BLOCK + FADE_FRAMES, 0.5, np.float32))
+    core.process(out, BLOCK, 10.0)
+    core.process(out, BLOCK, 10.0 + 0.1 * period)  # caught up at once: 40 of 128 written, played through
+    np.testing.assert_array_equal(out[:, 0], 0.5)
+    assert state.counter("stream_bridges") == 1 and state.counter("stream_bridges_hurried") == 1
+    assert state.counter("stream_fades") == 0
