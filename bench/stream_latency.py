@@ -16,7 +16,8 @@ but stay under the onset threshold). Xruns counted by a JACK client and by the a
 setting the control, a bare Python client mixing 32 voices on the same server beside the same neighbours, measured
 the same way (`control`): its xruns are the rig's floor. The stream voice's bridges (a block the producer was late
 with, played through on its continuation), fades (late twice running) and, of each, those in a block entered under
-half a period after the last (`_hurried`), and underruns, the producer's trims, its
+half a period after the last (`_hurried`), and underruns; the output's largest sample-to-sample step over the
+bursts against its 99.99th percentile (a click would stand out); the producer's trims, its
 compute per 5 ms frame (model plus synthesis; wall and CPU time), its answer time (new input read to its frames
 written) and how late its waits came back, from its own timings; the producer process's CPU (cores) and the
 machine's steal time over the bursts.
@@ -200,6 +201,7 @@ def latency_run(server: str, folder: Path, seconds: float, load: bool, slack: fl
         if len(w):
             added.append(w[0] / RATE * 1000.0)
     added = np.array(added)
+    steps = wet_steps(wet)
     counts = {k: status.get(k, 0) - status_before.get(k, 0) for k in ("stream_fades", "stream_fades_hurried", "stream_bridges", "stream_bridges_hurried",
                                                                "stream_underruns", "stream_trims", "stream_trimmed", "stream_padded",
                                                                "stream_onsets", "stream_nan_frames")}
@@ -208,7 +210,7 @@ def latency_run(server: str, folder: Path, seconds: float, load: bool, slack: fl
             "added_ms_p99": round(float(np.percentile(added, 99)), 2) if len(added) else None,
             "added_ms_jitter": round(float(np.percentile(added, 99) - np.percentile(added, 1)), 2) if len(added) else None,
             "added_ms_max": round(float(added.max()), 2) if len(added) else None,
-            "xruns_jack": xruns, "xruns_server": server_xruns, **stalls, **counts,
+            "xruns_jack": xruns, "xruns_server": server_xruns, **stalls, **counts, **steps,
             "compute_ms_per_frame_median": status.get("stream_compute_ms_median"), "compute_ms_per_frame_p99": status.get("stream_compute_ms_p99"),
             "compute_cpu_ms_per_frame_median": status.get("stream_compute_cpu_ms_median"),
             "compute_cpu_ms_per_frame_p99": status.get("stream_compute_cpu_ms_p99"),
@@ -223,6 +225,13 @@ def latency_run(server: str, folder: Path, seconds: float, load: bool, slack: fl
             "load": load, "slack_blocks": slack, "backend": backend, "server_description": description,
             "note_ms_median": round(float(np.median(notes)), 2) if len(notes) else None,
             "note_ms_p99": round(float(np.percentile(notes, 99)), 2) if len(notes) else None, "notes_measured": int(len(notes))}
+
+
+def wet_steps(wet: np.ndarray) -> dict:
+    """The largest sample-to-sample step of the engine's output over the bursts, and its 99.99th percentile: a click
+    (a bridge, fade or trim with a step in it) would stand far above the voice's own steepest slopes."""
+    step = np.abs(np.diff(wet.astype(np.float64)))
+    return {"wet_step_max": round(float(step.max()), 4), "wet_step_p9999": round(float(np.percentile(step, 99.99)), 4)}
 
 
 class RigProcess:
