@@ -9,8 +9,10 @@ how far it read (`stream_read`). Nothing waits: frames the producer has not
 written when they are due are silence, counted (`stream_underruns`).
 
 A PANIC fades it out as a stop does, then drops what the ring holds (made before the panic)
-and plays on from the producer's next frames. A replacement server turns it on again at the
-gain the last one had (`stream_gain`).
+and plays on from the producer's next frames. A fade that has begun always runs out: a start
+during it comes back in after it, a stop during a panic's turns the voice off at its end; a
+start from silence fades in. A replacement server turns it on again at the gain the last one
+had (`stream_gain`).
 
 A shortfall never clicks, and a single one is not heard. The producer writes, past each frame it
 publishes, a block and FADE_FRAMES of what would follow it (its synth run on with the last controls
@@ -58,6 +60,7 @@ class StreamVoice:
         self.stop_at = -1  # where in this block its fade-out starts, -1: not stopping
         self.fade_left = 0
         self.resume = False  # a panic's fade: at its end drop what the ring holds and play on from the producer's next frames
+        self.then = 0.0  # what a running fade leads to: off (0), or on again at this gain, fading in
         self.underruns = 0
         self.fades = 0  # shortfalls faded out
         self.bridges = 0  # shortfalls played through on the producer's continuation
@@ -73,19 +76,33 @@ class StreamVoice:
         self._fade = np.linspace(1.0, 0.0, FADE_FRAMES + 1, dtype=np.float32)[1:]
 
     def command(self, gain: float, offset: int) -> None:
-        """A STREAM command applied at `offset` frames into the block being computed."""
+        """A STREAM command applied at `offset` frames into the block being computed. A fade that has begun always
+        runs out (cutting it short would click): a start during it comes back in after it, a stop during a panic's
+        fade turns the voice off at its end."""
+        fading = self.stop_at >= 0 or self.fade_left > 0
         if gain > 0.0:
-            if not self.on:
-                self.begin = offset
-            self.on, self.gain, self.stop_at, self.fade_left, self.resume = True, gain, -1, 0, False
-        elif self.on and self.stop_at < 0 and self.fade_left == 0:
-            self.stop_at = offset
+            if not self.on:  # from silence: fade in from its frame once the producer is ahead
+                self.on, self.gain, self.begin, self.then = True, gain, offset, gain
+                self.starved, self.rise, self.bridge_used = True, 0, FADE_FRAMES
+            elif self.stop_at >= 0 and not self.resume:  # a stop in this block, not begun: never mind it
+                self.stop_at, self.then = -1, gain
+                self.gain = gain
+            elif fading:
+                self.then = gain
+            else:
+                self.gain = self.then = gain
+        elif self.on:
+            if not fading:
+                self.stop_at = offset
+            self.then = 0.0
 
     def panic(self, offset: int) -> None:
         """PANIC: fade out as a stop does; then, instead of going off, skip what was written before and wait
-        for the (reset) producer's next frames, fading them in."""
-        if self.on and self.stop_at < 0 and self.fade_left == 0:
-            self.stop_at, self.resume = offset, True
+        for the (reset) producer's next frames, fading them in. During a stop's fade: that fade, then the skip."""
+        if self.on:
+            if self.stop_at < 0 and self.fade_left == 0:
+                self.stop_at, self.then = offset, self.gain
+            self.resume = True
 
     def mix_into(self, mix: np.ndarray, frames: int) -> None:
         if not self.on:
@@ -154,13 +171,14 @@ class StreamVoice:
         if self.fade_left:
             faded = end - (max(stopping, 0) if stopping >= 0 else begin)
             self.fade_left -= faded
-            if self.fade_left <= 0:
-                self.fade_left = 0
-                self.bridge_used = FADE_FRAMES
+            if self.fade_left <= 0:  # out: silent, and whatever comes next fades in
+                self.fade_left, self.bridge_used, self.starved, self.rise = 0, FADE_FRAMES, True, 0
                 if self.resume:  # a panic: what the ring holds was made before it; play on from what comes next
-                    self.resume, self.starved = False, True
+                    self.resume = False
                     self.read = self._write.load()
                     self._read_word.store(self.read)
+                if self.then > 0.0:  # a panic, or a start during the fade: on, at the gain asked for last
+                    self.gain = self.then
                 else:
                     self.on, self.gain = False, 0.0
 

@@ -28,15 +28,17 @@ class StreamWriter:
         """Append up to free() frames of `frames` (mono float32); returns how many were taken. `tail`: what would
         follow them (rt/stream.py: a block and FADE_FRAMES of it), written past them unpublished, for the voice to play
         through or fade over if the next frames come late; only when all of `frames` and it fit (`stream_tail`: where
-        it ends)."""
+        it ends; never moved back)."""
         count = min(len(frames), self.free())
         self._put(self.written, frames[:count])
         self.written += count
         if tail is not None and count == len(frames) and self.free() >= len(tail):
             self._put(self.written, tail)
             self._tail.store(self.written + len(tail))  # before the frames are published: the voice reads it after them
-        else:
-            self._tail.store(self.written)  # nothing past these frames follows them
+        elif self._tail.load() < self.written:
+            self._tail.store(self.written)
+        # else the last continuation stays promised: the voice may have counted on it (it kept no fade reserve) and these
+        # frames took the place of its first ones, so what is left of it still follows them in time
         self._write.store(self.written)  # publishes the frames
         return count
 

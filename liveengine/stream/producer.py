@@ -425,8 +425,10 @@ class StreamProducer:
         return self._write(audio)
 
     def _write(self, audio: np.ndarray, follows: bool = True) -> int:
-        """Write to the stream ring; `follows`: the synth's continuation follows `audio` (rt/stream.py plays through it)."""
-        taken = self.writer.write(audio.astype(np.float32, copy=False), self._continuation() if follows else None)
+        """Write to the stream ring; `follows`: the synth's continuation follows `audio` (rt/stream.py plays through it), else
+        (`audio` is silence written to hold the lead) silence does."""
+        tail = self._continuation() if follows else np.zeros(self.continuation_frames, np.float32)  # silence goes on silent
+        taken = self.writer.write(audio.astype(np.float32, copy=False), tail)
         self.ring_full += len(audio) - taken
         return taken
 

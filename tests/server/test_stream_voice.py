@@ -237,24 +237,96 @@ def test_a_continuation_shorter_than_a_block_is_faded_over_and_not_read():
                                atol=1e-6)
 
 
-def test_a_continuation_counts_only_right_after_its_frames_and_never_past_the_ring():
-    """stream_tail (where the continuation ends) is stored before stream_write; a write with no room for one stores
-    its own end, so an older continuation is never taken for what follows newer frames, and the voice then keeps a
-    fade reserve as a producer without one needs."""
+def test_a_continuation_stays_promised_and_never_goes_past_the_ring():
+    """stream_tail (where the continuation ends) is stored before stream_write and never moves back: a write with no
+    continuation of its own (or no room for one) leaves the last one promised, since the voice may have kept no fade
+    reserve on the strength of it; its frames took the place of the first ones of it, so the rest still follows them."""
     _, state, core, fifo, writer = _rig(stream_frames=1024)
     _stream(fifo, 0, 1.0)
     writer.write(np.full(BLOCK, 0.5, np.float32), tail=np.full(BLOCK + FADE_FRAMES, 0.5, np.float32))
     assert state.stream_tail.load() == 2 * BLOCK + FADE_FRAMES
-    writer.write(np.full(BLOCK, 0.5, np.float32))  # no continuation this time: nothing follows what is written
-    assert state.stream_tail.load() == writer.written == 2 * BLOCK
-    out = _run(core, 2)
-    assert state.counter("stream_fades") == 1 and state.counter("stream_bridges") == 0  # its end faded, as without one
-    assert out[-1] == 0.0 and state.stream_read.load() == 2 * BLOCK
+    writer.write(np.full(BLOCK, 0.5, np.float32))  # none of its own: the last one's end stays
+    assert writer.written == 2 * BLOCK and state.stream_tail.load() == 2 * BLOCK + FADE_FRAMES
+    writer.write(np.full(FADE_FRAMES, 0.5, np.float32))  # past it: nothing follows these frames
+    assert state.stream_tail.load() == writer.written == 2 * BLOCK + FADE_FRAMES
+    out = _run(core, 3)  # the third block: 64 frames written, no continuation: they play with their end faded
+    assert state.counter("stream_fades") == 1 and state.counter("stream_bridges") == 0
+    assert out[-1] == 0.0 and state.stream_read.load() == 2 * BLOCK + FADE_FRAMES
     assert writer.write(np.full(1024 - FADE_FRAMES, 0.25, np.float32), tail=np.ones(FADE_FRAMES, np.float32)) == 1024 - FADE_FRAMES
     assert state.stream_tail.load() == writer.written + FADE_FRAMES  # just room for it
     assert writer.write(np.zeros(0, np.float32), tail=np.ones(FADE_FRAMES + 1, np.float32)) == 0
-    assert state.stream_tail.load() == writer.written  # no room for a longer one: not written over frames not yet played
-    np.testing.assert_array_equal(state.stream[2 * BLOCK:2 * BLOCK + 10], 0.25)
+    assert state.stream_tail.load() == writer.written + FADE_FRAMES  # no room for a longer one: the last one stays
+    np.testing.assert_array_equal(state.stream[2 * BLOCK + FADE_FRAMES:2 * BLOCK + FADE_FRAMES + 10], 0.25)
+
+
+def test_a_write_without_a_continuation_after_one_never_cuts_the_sound():
+    """The voice played a block that ended exactly where the frames did, trusting the continuation past them; the next
+    write brings 0, 1 or 10 frames and no continuation: the block plays on through what is left of the promised one."""
+    sine = (0.5 * np.sin(2 * np.pi * 440.0 * np.arange(4096) / 48000)).astype(np.float32)
+    for k in (0, 1, 10):
+        _, state, core, fifo, writer = _rig()
+        _stream(fifo, 0, 1.0)
+        writer.write(sine[:2 * BLOCK], tail=sine[2 * BLOCK:3 * BLOCK + FADE_FRAMES])
+        first = _run(core, 2)
+        writer.write(sine[2 * BLOCK:2 * BLOCK + k])
+        then = _run(core, 1)
+        np.testing.assert_allclose(then, sine[2 * BLOCK:3 * BLOCK], atol=1e-7)
+        assert np.max(np.abs(np.diff(np.concatenate([first, then])[FADE_FRAMES:]))) <= np.max(np.abs(np.diff(sine))) + 1e-6, k
+        assert state.counter("stream_bridges") == 1 and state.counter("stream_fades") == 0
+
+
+def test_a_start_after_a_stop_fades_in_and_a_start_or_stop_during_a_fade_lets_it_run_out():
+    def steps(out):
+        return np.max(np.abs(np.diff(out)))
+
+    # a start after the stop's fade has ended: from silence at its frame, fading in
+    _, state, core, fifo, writer = _rig()
+    _stream(fifo, 0, 1.0)
+    writer.write(np.full(2048, 0.5, np.float32))
+    played = [_run(core, 3)]
+    _stream(fifo, core.frame + 10, 0.0)
+    played.append(_run(core, 2))
+    _stream(fifo, core.frame + 20, 1.0)
+    again = _run(core, 2)
+    np.testing.assert_array_equal(again[:20], 0.0)
+    np.testing.assert_allclose(again[20:20 + FADE_FRAMES], 0.5 * np.arange(1, FADE_FRAMES + 1) / FADE_FRAMES, atol=1e-7)
+    assert steps(np.concatenate(played + [again])) <= 0.5 / FADE_FRAMES + 1e-6
+
+    # a start while a stop's or a panic's fade runs: the fade runs out, then the voice fades back in (after a panic
+    # from the producer's next frames: what the ring held is dropped)
+    for first in ("stop", "panic"):
+        _, state, core, fifo, writer = _rig()
+        _stream(fifo, 0, 1.0)
+        writer.write(np.full(2048, 0.5, np.float32))
+        played = [_run(core, 3)]
+        if first == "stop":
+            _stream(fifo, core.frame + 100, 0.0)
+        else:
+            assert fifo.put((core.frame + 100, 0, PANIC, -1, 0.0, -1, -1, 0, 0.0, 0, 0)) >= 0
+        played.append(_run(core, 1))
+        _stream(fifo, core.frame + 20, 1.0)  # 28 frames of the fade still to run
+        played.append(_run(core, 1))
+        if first == "panic":
+            assert state.stream_read.load() == writer.written  # dropped
+            writer.write(np.full(1024, 0.5, np.float32))
+        played.append(_run(core, 3))
+        out = np.concatenate(played)
+        assert steps(out) <= 0.5 / FADE_FRAMES + 1e-6, first
+        assert np.any(out[3 * BLOCK + 100:5 * BLOCK] == 0.0) and np.all(out[-BLOCK:] == 0.5), first  # out, then back in
+
+    # a stop while a panic's fade runs: off at its end, as the stop asked (and as stream_gain says)
+    _, state, core, fifo, writer = _rig()
+    _stream(fifo, 0, 1.0)
+    writer.write(np.full(2048, 0.5, np.float32))
+    _run(core, 4)
+    assert fifo.put((core.frame + 100, 0, PANIC, -1, 0.0, -1, -1, 0, 0.0, 0, 0)) >= 0
+    _run(core, 1)
+    _stream(fifo, core.frame + 10, 0.0)
+    _run(core, 1)
+    writer.write(np.full(1024, 0.25, np.float32))
+    after = _run(core, 4)
+    assert not core.stream.on and state.float("stream_gain") == 0.0
+    np.testing.assert_array_equal(after, 0.0)
 
 
 def test_a_bridge_in_a_block_entered_hurriedly_is_counted_apart():
