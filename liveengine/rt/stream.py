@@ -21,10 +21,11 @@ written is then played to the last written frame and on into the continuation at
 read past as if written (a *bridge*, `stream_bridges`; the frames it lacked count in
 `stream_underruns`). The continuation's next FADE_FRAMES are kept, and the next block rises out of
 them into the producer's own frames for those moments: both run the same synth on from the same
-phase, so the crossfade has no step (a write that races the bridge's read leaves some of its frames the
-producer's own: the same seam, no larger). Late again in that next block (or with a continuation too short
-for a block, or still fading in), the voice plays on into what it has and fades it to silence over
-FADE_FRAMES (`stream_fades`). So the producer need only stay a block ahead, and a producer held up
+phase, so the crossfade has no step (a write that races the bridge's read leaves some of its frames
+the producer's own, with a step where they meet: rare, not yet guarded). Late again in that next
+block (or with a continuation too short for a block, or still fading in), the voice plays on into
+what it has and fades it to silence over FADE_FRAMES, or over the block where blocks are shorter
+(`stream_fades`). So the producer need only stay a block ahead, and a producer held up
 once by a block (the machine stalled, the backend caught up at once) is not heard. Without a
 continuation (a producer that writes none) a block after which fewer than FADE_FRAMES written frames
 would remain is played with its end faded. After a fade the voice plays silence without reading until
@@ -67,6 +68,7 @@ class StreamVoice:
         self._bridge = np.zeros(FADE_FRAMES, np.float32)  # the continuation's frames after a bridged block
         self.bridge_used = FADE_FRAMES  # of those, how many the crossfade out of it has used (all: none pending)
         self._xfade = np.zeros(FADE_FRAMES, np.float32)
+        self._last = np.float32(0.0)  # the last frame of a crossfade out of a bridge, before the gain
         self.starved = True  # the producer starts from silence: the first frames fade in
         self.rise = 0  # frames of the current fade-in played
         self._scratch = np.zeros(max_block, np.float32)
@@ -130,17 +132,21 @@ class StreamVoice:
         if self.starved and short:
             played = 0  # hold on until the producer is a block (and a fade without a continuation) ahead again
             self.underruns += want
-        elif want and short and bridging:  # late twice running: the rest of the bridge, faded to silence
+        elif want and bridging and available < want:  # late twice running: the rest of the bridge, faded to silence
             played = min(want, FADE_FRAMES - self.bridge_used)
             piece = self._scratch[:played]
             piece[:] = self._bridge[self.bridge_used : self.bridge_used + played]
+            if self.bridge_used:  # a crossfade out of it had begun (blocks under FADE_FRAMES): lead from where it was
+                lead = self._xfade[:played]
+                np.multiply(self._desc[len(self._desc) - played :], (self._last - self._bridge[self.bridge_used - 1]) / played, out=lead)
+                piece += lead
             piece *= self._desc[len(self._desc) - played :]
             piece *= 1.0 / played
             self.bridge_used = FADE_FRAMES
             self.starved, self.rise = True, 0
             self.fades += 1
             self.underruns += want
-        elif want and short and available >= 0 and readable - self.read >= want + FADE_FRAMES and self.rise >= FADE_FRAMES:
+        elif want and 0 <= available < want and readable - self.read >= want + FADE_FRAMES and self.rise >= FADE_FRAMES:
             # late once: play the block on into the continuation at full level, read past it as if written, and keep
             # the fade's worth after it (the bridge) to crossfade into the producer's own frames next block
             played = want
@@ -159,6 +165,7 @@ class StreamVoice:
             self._gather(self.read, piece)
             if bridging and played:  # the block after a bridge: from the bridge into the producer's frames
                 self._crossfade(piece)
+                self._last = piece[played - 1]
             if played and (self.starved or self.rise < FADE_FRAMES or short):
                 piece *= self._supply_ramp(played, short)
             self.read += take

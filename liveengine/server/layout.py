@@ -12,7 +12,7 @@ Who writes what (every region has exactly one writer):
 | record ring, `rec_written` | server | control | every output block at its frame, for the recorder |
 | stream ring, `stream_write` | a streaming producer | server | frames for the stream voice, written ahead (`rt/stream.py`) |
 | `stream_read` | server | the producer | how far the stream voice has played |
-| `stream_tail` | a streaming producer | server | where the continuation written past `stream_write` ends (what would follow its last frame, for the voice to play through if the next frame is late; `stream_write` itself when there is none); stored before `stream_write` |
+| `stream_tail` | a streaming producer | server | where the continuation written past `stream_write` ends (what would follow its last frame, for the voice to play through if the next frame is late); never moved back; stored before `stream_write` |
 | input ring (`stream_in`), `stream_in_write` | server | a streaming producer | the audio input (JACK input port, PortAudio duplex), every block as it arrives, for timbre transfer |
 | `stream_skew` | server | a streaming producer | input written minus stream read at the end of the last block, stored before `stream_in_write`: the ring frame the voice plays with an input frame, so the producer holds its output a fixed lead after its input |
 | event FIFO records, `events_write` | server | control | input events the server reads (MIDI in the server's own JACK callback, to come) |

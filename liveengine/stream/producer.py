@@ -199,7 +199,7 @@ class StreamProducer:
         self.compute = Window()  # ms of model and synthesis per frame, per call
         self.compute_cpu = Window()  # the same in this thread's CPU time
         # audio input, per write: where its first sample goes less the voice's read position, in samples: below 0 the
-        # voice's last block had already found it missing (a fade), 0 to a block: just in time
+        # voice's last block had already found it missing (a bridge or a fade), 0 to a block: just in time
         self.headroom = Window()
 
     def _restart_input(self) -> None:

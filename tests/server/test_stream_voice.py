@@ -340,3 +340,51 @@ def test_a_bridge_in_a_block_entered_hurriedly_is_counted_apart():
     np.testing.assert_array_equal(out[:, 0], 0.5)
     assert state.counter("stream_bridges") == 1 and state.counter("stream_bridges_hurried") == 1
     assert state.counter("stream_fades") == 0
+
+
+def test_a_short_continuation_with_the_block_written_is_no_bridge_and_no_negative_underrun():
+    _, state, core, fifo, writer = _rig()
+    sine = (0.5 * np.sin(2 * np.pi * 440.0 * np.arange(4096) / 48000)).astype(np.float32)
+    _stream(fifo, 0, 1.0)
+    writer.write(sine[:3 * BLOCK + 20], tail=sine[3 * BLOCK + 20:3 * BLOCK + 70])  # a continuation under a fade
+    _run(core, 3)  # the third block is written in full, but 20 + 50 frames past it are less than a fade: its end fades
+    assert state.counter("stream_bridges") == 0 and state.counter("stream_underruns") == 0
+    assert state.counter("stream_fades") == 1
+
+
+def test_late_again_halfway_through_the_crossfade_with_short_blocks_leads_on_from_where_it_was():
+    """32-frame blocks: the crossfade out of a bridge spans two blocks; late again after the first, the voice fades
+    out of the continuation starting from the mix it had reached, not from the continuation alone (a step of about
+    half their difference)."""
+    short = 32
+    options = EngineOptions(samplerate=48000, blocksize=short, master_gain=1.0)
+    state = SharedState.create(Layout(fifo_capacity=64, slots=2, slot_frames=1024, record_frames=8192, channels=2,
+                                      timing_history=64, stream_frames=4096, events_capacity=16), label="test")
+    core, fifo, writer = RealtimeCore(options, state), FifoWriter(state), StreamWriter(state)
+    t = np.arange(4096)
+    guess = (0.5 * np.sin(2 * np.pi * 200 * t / 48000)).astype(np.float32)  # the continuation: the controls held
+    own = (0.2 * np.sin(2 * np.pi * 200 * t / 48000)).astype(np.float32)  # the producer's own frames: they moved
+    more = short + FADE_FRAMES
+    out = np.zeros((short, 2), np.float32)
+
+    def run(n):
+        played = []
+        for _ in range(n):
+            core.process(out, short, core.frame / 48000)
+            played.append(out[:, 0].copy())
+        return np.concatenate(played)
+
+    _stream(fifo, 0, 1.0)
+    writer.write(guess[:4 * short], tail=guess[4 * short:4 * short + more])
+    y = [run(4)]
+    writer.write(guess[4 * short:4 * short + 10], tail=guess[4 * short + 10:4 * short + 10 + more])
+    y.append(run(1))  # a bridge
+    writer.write(own[4 * short + 10:6 * short], tail=own[6 * short:6 * short + more])
+    y.append(run(1))  # half the crossfade
+    y.append(run(2))  # late again: out of the bridge, leading on from the mix
+    y = np.concatenate(y)
+    assert state.counter("stream_bridges") == 1 and state.counter("stream_fades") == 1
+    slope = np.max(np.abs(np.diff(guess)))
+    # a fade over the 32 frames left of the bridge: level / 32 a frame at most, plus the signal's own slope
+    assert np.max(np.abs(np.diff(y[FADE_FRAMES:]))) <= slope + 0.5 / short + 1e-6
+    np.testing.assert_array_equal(y[7 * short:], 0.0)
