@@ -43,7 +43,9 @@ def test_no_sounds_a_wrong_count_or_no_model_is_refused_in_one_sentence(tmp_path
     import encode_vs_fit
 
     cases = ((["--data", str(tmp_path)], f"--data {tmp_path}: no sounds.npz"),
-             (["--per-class", "-3"], "--per-class -3: allowed: 1 or more"))
+             (["--per-class", "-3"], "--per-class -3: allowed: 1 or more"),
+             (["--steps", "0,x"], "--steps 0,x: allowed: whole numbers of 0 or more, comma-separated"),
+             (["--steps", "3,-1"], "--steps 3,-1: allowed: whole numbers of 0 or more"))
     for extra, said in cases:
         with pytest.raises(SystemExit) as refused:
             encode_vs_fit.main([*extra, "--out", str(tmp_path / "r.json")])
@@ -53,3 +55,23 @@ def test_no_sounds_a_wrong_count_or_no_model_is_refused_in_one_sentence(tmp_path
         encode_vs_fit.main(["--model", str(tmp_path / "nothing"), "--data", str(tmp_path), "--out", str(tmp_path / "r.json")])
     assert refused.value.code == 2 and f"--model {tmp_path / 'nothing'}: " in capsys.readouterr().err
     assert not (tmp_path / "r.json").exists()
+
+
+def test_fit_steps_after_the_encoder_bring_the_decoded_sounds_nearer(monkeypatch):
+    """The shipped model's own sounds (decoded at random points), placed by the encoder alone and then refined by 10
+    fit steps: the refined points decode nearer the sounds, and each figure is reported for every sound."""
+    from liveengine.decoders.onnx_decoder import OnnxDecoder
+    from liveengine.resources import default_model
+
+    monkeypatch.syspath_prepend(str(BENCH))
+    import encode_vs_fit
+
+    decoder = OnnxDecoder(default_model(), threads=1, normalize="peak")
+    z = np.random.default_rng(3).normal(size=(4, decoder.info.latent_dim)).astype(np.float32)
+    made = np.zeros((4, decoder.output_length), np.float32)
+    decoder.decode_into(z, made)
+    sounds = {"audio": np.round(made / np.max(np.abs(made)) * 32767 * 0.5).astype(np.int16), "classes": np.array([0, 1, -1, 2]),
+              "split": np.array(["heldout"] * 4)}
+    out = encode_vs_fit.refined(decoder, sounds, [0, 10])
+    assert set(out) == {"0", "10"} and all(v["sounds"] == 4 and 0.0 <= v["accuracy"] <= 1.0 for v in out.values())
+    assert out["10"]["mrstft"] < out["0"]["mrstft"]
