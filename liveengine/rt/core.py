@@ -77,7 +77,8 @@ class RealtimeCore:
         self.fifo = FifoReader(state)
         self.voices = VoicePool(options.voices, options.release_voices, 1024, options.fade_frames, options.steal,
                                 slot_refs=state.slot_refs, pad_voices=state.pad_voices, pad_starts=state.pad_starts)
-        self.stream = StreamVoice(state.stream, state.stream_write, state.stream_read, tail_word=state.stream_tail)
+        self.stream = StreamVoice(state.stream, state.stream_write, state.stream_read, tail_word=state.stream_tail,
+                                  seq_word=state.stream_seq)
         self._in_ring, self._in_word = state.stream_in, state.stream_in_write
         self._in_size = len(state.stream_in)
         self._in_written = state.stream_in_write.load()  # a restarted server continues the input's count

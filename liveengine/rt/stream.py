@@ -21,8 +21,8 @@ written is then played to the last written frame and on into the continuation at
 read past as if written (a *bridge*, `stream_bridges`; the frames it lacked count in
 `stream_underruns`). The continuation's next FADE_FRAMES are kept, and the next block rises out of
 them into the producer's own frames for those moments: both run the same synth on from the same
-phase, so the crossfade has no step (a write that races the bridge's read leaves some of its frames
-the producer's own, with a step where they meet: rare, not yet guarded). Late again in that next
+phase, so the crossfade has no step (the copy is checked against the producer's write sequence,
+`stream_seq`, and made again if a write ran meanwhile: never played torn). Late again in that next
 block (or with a continuation too short for a block, or still fading in), the voice plays on into
 what it has and fades it to silence over FADE_FRAMES, or over the block where blocks are shorter
 (`stream_fades`). So the producer need only stay a block ahead, and a producer held up
@@ -48,11 +48,12 @@ FADE_FRAMES = 64
 class StreamVoice:
     """Audio thread only (see rt/core.py's contract): no allocation beyond views, no waiting."""
 
-    def __init__(self, ring: np.ndarray, write_word, read_word, max_block: int = 1024, tail_word=None) -> None:
+    def __init__(self, ring: np.ndarray, write_word, read_word, max_block: int = 1024, tail_word=None, seq_word=None) -> None:
         self.ring = ring
         self.size = len(ring)
         self._write = write_word
         self._tail = tail_word  # None: the producer writes no continuation
+        self._seq = seq_word  # odd while the producer writes (server/stream.py); None: a copy is never checked
         self._read_word = read_word
         self.read = read_word.load()  # a restarted server continues where the last one stopped
         self.gain = 0.0
@@ -150,10 +151,14 @@ class StreamVoice:
             # late once: play the block on into the continuation at full level, read past it as if written, and keep
             # the fade's worth after it (the bridge) to crossfade into the producer's own frames next block
             played = want
-            self._gather(self.read, piece)
-            self._gather(self.read + want, self._bridge)
-            self.bridge_used = 0
-            self.bridges += 1
+            if self._gather_unraced(piece):
+                self.bridge_used = 0
+                self.bridges += 1
+            else:  # a write raced both copies: what was copied may be torn; fade it out over the block
+                piece *= self._desc[len(self._desc) - want :]
+                piece *= 1.0 / want
+                self.starved, self.rise = True, 0
+                self.fades += 1
             self.underruns += want - available
             self.read += want
         else:
@@ -197,6 +202,19 @@ class StreamVoice:
             n = min(len(out) - done, self.size - start)
             out[done : done + n] = self.ring[start : start + n]
             done += n
+
+    def _gather_unraced(self, piece: np.ndarray) -> bool:
+        """A bridge's copies (the block, the continuation past it), checked against the producer's write sequence: a
+        write that ran meanwhile may have left them half old and half new (a step where they meet). Copied again once
+        if so (a write that has finished leaves them whole: the frames and the continuation of one write); whether
+        the copy is whole."""
+        for _ in range(2):
+            before = self._seq.load() if self._seq is not None else 0
+            self._gather(self.read, piece)
+            self._gather(self.read + len(piece), self._bridge)
+            if self._seq is None or (not before & 1 and self._seq.load() == before):
+                return True
+        return False
 
     def _crossfade(self, piece: np.ndarray) -> None:
         """The first frames of `piece` (the producer's own, right after a bridge) rise out of the bridge over what is

@@ -13,6 +13,7 @@ Who writes what (every region has exactly one writer):
 | stream ring, `stream_write` | a streaming producer | server | frames for the stream voice, written ahead (`rt/stream.py`) |
 | `stream_read` | server | the producer | how far the stream voice has played |
 | `stream_tail` | a streaming producer | server | where the continuation written past `stream_write` ends (what would follow its last frame, for the voice to play through if the next frame is late); never moved back; stored before `stream_write` |
+| `stream_seq` | a streaming producer | server | odd while a write is putting frames and a continuation into the ring, even once `stream_write` is stored: the voice copying past `stream_write` (a bridge) checks it before and after, so a write racing its copy is never played torn |
 | input ring (`stream_in`), `stream_in_write` | server | a streaming producer | the audio input (JACK input port, PortAudio duplex), every block as it arrives, for timbre transfer |
 | `stream_skew` | server | a streaming producer | input written minus stream read at the end of the last block, stored before `stream_in_write`: the ring frame the voice plays with an input frame, so the producer holds its output a fixed lead after its input |
 | event FIFO records, `events_write` | server | control | input events the server reads (MIDI in the server's own JACK callback, to come) |
@@ -95,7 +96,8 @@ assert MIDI_OUT_RECORD.itemsize == 32
 # Atomic words, one per 64-byte line so the two processes never share a line they both write.
 # `blocks` is the server's heartbeat and publishes the block it counts: its frame, clock entry, counters.
 WORDS = ("fifo_write", "fifo_read", "blocks", "rec_written", "stream_write", "stream_read", "events_write", "events_read",
-         "note_table_seq", "midi_out_write", "midi_out_read", "stream_in_write", "midi_out_bytes_read", "stream_skew", "stream_tail")
+         "note_table_seq", "midi_out_write", "midi_out_read", "stream_in_write", "midi_out_bytes_read", "stream_skew", "stream_tail",
+         "stream_seq")
 # Server counters (plain int64 stores; readers may see a block-old value).
 COUNTERS = ("frame", "first_block", "xruns", "late_commands", "schedule_full", "callback_errors", "stale_commands", "voices_sounding",
             "voices_fading", "steals", "hard_cuts", "error_seq", "pid", "drained", "started_frame", "limited_blocks",

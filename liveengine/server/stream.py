@@ -18,6 +18,7 @@ class StreamWriter:
         self._write = state.stream_write
         self._read = state.stream_read
         self._tail = state.stream_tail
+        self._seq = state.stream_seq
         self.written = state.stream_write.load()
 
     def free(self) -> int:
@@ -30,6 +31,8 @@ class StreamWriter:
         through or fade over if the next frames come late; only when all of `frames` and it fit (`stream_tail`: where
         it ends; never moved back)."""
         count = min(len(frames), self.free())
+        seq = self._seq.load()
+        self._seq.store(seq + 1)  # odd: the ring past stream_write is being rewritten
         self._put(self.written, frames[:count])
         self.written += count
         if tail is not None and count == len(frames) and self.free() >= len(tail):
@@ -40,6 +43,7 @@ class StreamWriter:
         # else the last continuation stays promised: the voice may have counted on it (it kept no fade reserve) and these
         # frames took the place of its first ones, so what is left of it still follows them in time
         self._write.store(self.written)  # publishes the frames
+        self._seq.store(seq + 2)
         return count
 
     def _put(self, at: int, frames: np.ndarray) -> None:

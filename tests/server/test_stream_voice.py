@@ -388,3 +388,55 @@ def test_late_again_halfway_through_the_crossfade_with_short_blocks_leads_on_fro
     # a fade over the 32 frames left of the bridge: level / 32 a frame at most, plus the signal's own slope
     assert np.max(np.abs(np.diff(y[FADE_FRAMES:]))) <= slope + 0.5 / short + 1e-6
     np.testing.assert_array_equal(y[7 * short:], 0.0)
+
+
+def test_a_write_racing_the_bridges_copy_is_never_played_torn():
+    """The producer's late write lands while the voice copies a bridge (between its copy of the block and of the
+    continuation after it): the copy is checked against the write sequence (stream_seq) and made again, so the block
+    and the bridge are the frames and continuation of one write, and nothing steps where old and new would meet."""
+    _, state, core, fifo, writer = _rig()
+    t = np.arange(4096)
+    guess = (0.5 * np.sin(2 * np.pi * 200 * t / 48000)).astype(np.float32)  # the continuation: the level held at 0.5
+    level = np.clip(0.5 - 0.3 * (t - (2 * BLOCK + 40)) / FADE_FRAMES, 0.2, 0.5)  # the producer's own: it falls to 0.2
+    own = (level * np.sin(2 * np.pi * 200 * t / 48000)).astype(np.float32)
+    more = BLOCK + FADE_FRAMES
+    _stream(fifo, 0, 1.0)
+    writer.write(guess[:2 * BLOCK], tail=guess[2 * BLOCK:2 * BLOCK + more])
+    played = [_run(core, 2)]
+    writer.write(guess[2 * BLOCK:2 * BLOCK + 40], tail=guess[2 * BLOCK + 40:2 * BLOCK + 40 + more])
+    voice, copy, raced = core.stream, core.stream._gather, []
+
+    def gather(at, out):  # the late write, between the block's copy and the continuation's
+        if out is voice._bridge and not raced:
+            raced.append(at)
+            writer.write(own[2 * BLOCK + 40:4 * BLOCK], tail=own[4 * BLOCK:4 * BLOCK + more])
+        copy(at, out)
+
+    voice._gather = gather
+    played.append(_run(core, 3))
+    y = np.concatenate(played)
+    assert raced and state.counter("stream_fades") == 0
+    np.testing.assert_allclose(y[2 * BLOCK:5 * BLOCK], own[2 * BLOCK:5 * BLOCK], atol=1e-6)  # the new write's, whole
+    # the own frames' steepest step; a torn copy steps from 0.5 to 0.2 of the sine (about 0.02 here, 3x this)
+    assert np.max(np.abs(np.diff(y[FADE_FRAMES:]))) <= np.max(np.abs(np.diff(own))) + 1e-6
+
+
+def test_a_bridge_raced_twice_running_fades_out_over_its_block_and_is_counted():
+    _, state, core, fifo, writer = _rig()
+    sine = (0.5 * np.sin(2 * np.pi * 200 * np.arange(8192) / 48000)).astype(np.float32)
+    more = BLOCK + FADE_FRAMES
+    _stream(fifo, 0, 1.0)
+    writer.write(sine[:2 * BLOCK], tail=sine[2 * BLOCK:2 * BLOCK + more])
+    _run(core, 2)
+    writer.write(sine[2 * BLOCK:2 * BLOCK + 40], tail=sine[2 * BLOCK + 40:2 * BLOCK + 40 + more])
+    voice, copy = core.stream, core.stream._gather
+
+    def gather(at, out):  # a write lands during every copy of the continuation (one frame at a time)
+        if out is voice._bridge:
+            writer.write(sine[writer.written:writer.written + 1], tail=sine[writer.written + 1:writer.written + 1 + more])
+        copy(at, out)
+
+    voice._gather = gather
+    out = _run(core, 1)
+    assert state.counter("stream_bridges") == 0 and state.counter("stream_fades") == 1 and voice.starved
+    assert out[-1] == 0.0 and np.max(np.abs(out[-8:])) <= 0.5 * 7 / BLOCK + 1e-6  # faded out over the block
