@@ -173,6 +173,8 @@ class StreamVoice:
                 self._last = piece[played - 1]
             if played and (self.starved or self.rise < FADE_FRAMES or short):
                 piece *= self._supply_ramp(played, short)
+                if self.starved:  # faded out: no crossfade is left to finish when it comes back in
+                    self.bridge_used = FADE_FRAMES
             self.read += take
         self._read_word.store(self.read)
         if played:

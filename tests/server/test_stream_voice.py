@@ -352,28 +352,57 @@ def test_a_short_continuation_with_the_block_written_is_no_bridge_and_no_negativ
     assert state.counter("stream_fades") == 1
 
 
+def _short_blocks(block: int):
+    """A rig whose core runs `block`-frame blocks, and `run(n)`: n blocks played, the mono output."""
+    options = EngineOptions(samplerate=48000, blocksize=block, master_gain=1.0)
+    state = SharedState.create(Layout(fifo_capacity=64, slots=2, slot_frames=1024, record_frames=8192, channels=2,
+                                      timing_history=64, stream_frames=4096, events_capacity=16), label="test")
+    core = RealtimeCore(options, state)
+    out = np.zeros((block, 2), np.float32)
+
+    def run(n):
+        played = []
+        for _ in range(n):
+            core.process(out, block, core.frame / 48000)
+            played.append(out[:, 0].copy())
+        return np.concatenate(played)
+
+    return state, core, FifoWriter(state), StreamWriter(state), run
+
+
+def test_a_crossfade_cut_short_by_a_fade_is_not_finished_when_the_voice_comes_back():
+    """32-frame blocks: a bridge, then half its crossfade in a block that fades out (less than a fade written past
+    it, no continuation). When the producer is ahead again the voice fades in from the ring alone: the bridge's
+    leftover frames (another moment's sound) are not mixed into it."""
+    short = 32
+    state, core, fifo, writer, run = _short_blocks(short)
+    sine = (0.5 * np.sin(2 * np.pi * 200 * np.arange(8192) / 48000)).astype(np.float32)
+    more = short + FADE_FRAMES
+    _stream(fifo, 0, 1.0)
+    writer.write(sine[:4 * short], tail=sine[4 * short:4 * short + more])
+    run(4)
+    writer.write(sine[4 * short:4 * short + 10], tail=sine[4 * short + 10:4 * short + 10 + more])
+    run(1)  # a bridge
+    own = 0.8 * sine  # the producer's own frames: its controls moved
+    writer.write(own[4 * short + 10:5 * short + 40])  # the next block written, under a fade past it, no continuation
+    run(1)  # half the crossfade, and the end faded: the voice waits
+    assert state.counter("stream_bridges") == 1 and state.counter("stream_fades") == 1
+    writer.write(own[5 * short + 40:12 * short], tail=own[12 * short:12 * short + more])
+    back = run(3)
+    rise = np.minimum(np.arange(1, 3 * short + 1) / FADE_FRAMES, 1.0)
+    np.testing.assert_allclose(back, own[6 * short:9 * short] * rise, atol=1e-6)
+
+
 def test_late_again_halfway_through_the_crossfade_with_short_blocks_leads_on_from_where_it_was():
     """32-frame blocks: the crossfade out of a bridge spans two blocks; late again after the first, the voice fades
     out of the continuation starting from the mix it had reached, not from the continuation alone (a step of about
     half their difference)."""
     short = 32
-    options = EngineOptions(samplerate=48000, blocksize=short, master_gain=1.0)
-    state = SharedState.create(Layout(fifo_capacity=64, slots=2, slot_frames=1024, record_frames=8192, channels=2,
-                                      timing_history=64, stream_frames=4096, events_capacity=16), label="test")
-    core, fifo, writer = RealtimeCore(options, state), FifoWriter(state), StreamWriter(state)
+    state, core, fifo, writer, run = _short_blocks(short)
     t = np.arange(4096)
     guess = (0.5 * np.sin(2 * np.pi * 200 * t / 48000)).astype(np.float32)  # the continuation: the controls held
     own = (0.2 * np.sin(2 * np.pi * 200 * t / 48000)).astype(np.float32)  # the producer's own frames: they moved
     more = short + FADE_FRAMES
-    out = np.zeros((short, 2), np.float32)
-
-    def run(n):
-        played = []
-        for _ in range(n):
-            core.process(out, short, core.frame / 48000)
-            played.append(out[:, 0].copy())
-        return np.concatenate(played)
-
     _stream(fifo, 0, 1.0)
     writer.write(guess[:4 * short], tail=guess[4 * short:4 * short + more])
     y = [run(4)]
