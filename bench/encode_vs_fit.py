@@ -92,9 +92,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def refined(decoder, sounds, steps: list[int]) -> dict:
     """Every held-out sound placed by the encoder and `k` fit steps, for each k: distances, accuracy, seconds a sound."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from model_quality import distances, first_second
+    from model_quality import distances, first_second, fit_all
 
     held = np.flatnonzero(sounds["split"] == "heldout")
     x = sounds["audio"][held].astype(np.float32) / 32767.0
@@ -103,10 +101,8 @@ def refined(decoder, sounds, steps: list[int]) -> dict:
     labelled = truth >= 0
     out = {}
     for k in steps:
-        began = time.perf_counter()
-        with ThreadPoolExecutor(2) as pool:
-            z = np.concatenate(list(pool.map(lambda i: decoder.fit(x[i:i + 16], k)[0], range(0, len(x), 16))))
-        seconds = (time.perf_counter() - began) / len(x)
+        z, seconds = fit_all(decoder, x, k)
+        seconds /= len(x)
         decoded = np.zeros_like(x)
         decoder.decode_into(z.astype(np.float32), decoded)
         rows = [distances(recorded[i], sound) for i, sound in enumerate(first_second(decoded, x))]

@@ -251,14 +251,14 @@ def model_window(model: Path) -> int:
     return int(meta["liveengine.output_length"])
 
 
-def fit_all(decoder, x: np.ndarray) -> tuple[np.ndarray, float]:
-    """Fitted points of every row of `x`, in batches of 16 on two threads (the fits' FFTs and runs release the GIL), and
-    the seconds it took."""
+def fit_all(decoder, x: np.ndarray, steps: int | None = None) -> tuple[np.ndarray, float]:
+    """Fitted points of every row of `x` (`steps` fit steps; None: the fit's default), in batches of 16 on two threads
+    (the fits' FFTs and runs release the GIL), and the seconds it took."""
     from concurrent.futures import ThreadPoolExecutor
 
     start = time.perf_counter()
     with ThreadPoolExecutor(2) as pool:
-        parts = list(pool.map(lambda i: decoder.fit(x[i:i + 16])[0], range(0, len(x), 16)))
+        parts = list(pool.map(lambda i: decoder.fit(x[i:i + 16], steps)[0], range(0, len(x), 16)))
     return np.concatenate(parts), time.perf_counter() - start
 
 

@@ -202,7 +202,7 @@ def latency_run(server: str, folder: Path, seconds: float, load: bool, slack: fl
             added.append(w[0] / RATE * 1000.0)
     added = np.array(added)
     steps = wet_steps(wet)
-    counts = {k: status.get(k, 0) - status_before.get(k, 0) for k in ("stream_fades", "stream_fades_hurried", "stream_bridges", "stream_bridges_hurried",
+    counts = {k: status[k] - status_before.get(k, 0) for k in ("stream_fades", "stream_fades_hurried", "stream_bridges", "stream_bridges_hurried",
                                                                "stream_underruns", "stream_trims", "stream_trimmed", "stream_padded",
                                                                "stream_onsets", "stream_nan_frames")}
     return {"bursts": burst_count, "measured": int(len(added)),

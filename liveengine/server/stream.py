@@ -19,6 +19,8 @@ class StreamWriter:
         self._read = state.stream_read
         self._tail = state.stream_tail
         self._seq = state.stream_seq
+        if self._seq.load() & 1:  # a producer killed in the middle of a write: that write is over
+            self._seq.store(self._seq.load() + 1)
         self.written = state.stream_write.load()
 
     def free(self) -> int:

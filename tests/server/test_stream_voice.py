@@ -469,3 +469,18 @@ def test_a_bridge_raced_twice_running_fades_out_over_its_block_and_is_counted():
     out = _run(core, 1)
     assert state.counter("stream_bridges") == 0 and state.counter("stream_fades") == 1 and voice.starved
     assert out[-1] == 0.0 and np.max(np.abs(out[-8:])) <= 0.5 * 7 / BLOCK + 1e-6  # faded out over the block
+
+
+def test_a_producer_killed_in_the_middle_of_a_write_leaves_the_next_one_able_to_bridge():
+    """stream_seq left odd by a producer that died while writing: its replacement's writer ends that write, so the
+    voice's check of a bridge's copy is not failed for ever (every late block faded instead)."""
+    _, state, core, fifo, writer = _rig()
+    sine = (0.5 * np.sin(2 * np.pi * 440.0 * np.arange(4096) / 48000)).astype(np.float32)
+    state.stream_seq.store(state.stream_seq.load() + 1)  # killed between its two stores
+    writer = StreamWriter(state)  # the replacement producer's
+    assert state.stream_seq.load() % 2 == 0
+    _stream(fifo, 0, 1.0)
+    writer.write(sine[:2 * BLOCK + 40], tail=sine[2 * BLOCK + 40:3 * BLOCK + 40 + FADE_FRAMES])
+    assert state.stream_seq.load() % 2 == 0
+    _run(core, 3)  # the third block is 40 frames short: a bridge
+    assert state.counter("stream_bridges") == 1 and state.counter("stream_fades") == 0
