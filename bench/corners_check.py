@@ -14,7 +14,8 @@ data set's 1 s sound where the model has decoder_grad.onnx, else the encoder's m
 starts at its onset and is peak-normalised as `liveengine similar` reads a file), the 8x8 grid is laid by the engine's own CornersMapping at zoom 1, and every pad is
 classed by the model's classifier on its latent point, as the pad colours and LEDs are.
 A kit passes when 3 or more corners keep their class and no class has more than 32 of the 64 pads.
-Each corner pad's distance to its file (MR-STFT, the training loss's) is given as placed and as the
+Each corner pad's distance to its file (MR-STFT, the training loss's, over the file's samples: a model longer than
+the data set's sounds is not charged for its tail against their padding) is given as placed and as the
 encoder alone would place it: what fitting a corner (liveengine/decoders/fit.py) buys.
 """
 
@@ -56,17 +57,18 @@ def check_corners(decoder, audio: np.ndarray, files: np.ndarray, classes: np.nda
     for kit, rows in kit_corners(files, classes, names, held).items():
         sounds = audio[rows]
         window = decoder.info.output_length
+        compared = min(sounds.shape[1], window)  # the file's own length: a longer model's tail is not held to the padding
         sounds = sounds[:, :window] if sounds.shape[1] >= window else np.pad(sounds, ((0, 0), (0, window - sounds.shape[1])))
         sounds = np.ascontiguousarray(sounds, np.float32)
         anchors = place_sounds(decoder, sounds)
         # How near each corner pad (its anchor, exactly) sounds to its file, placed as the engine places it and by the
-        # encoder alone: the multi-resolution STFT distance the model trained on.
-        near = SpectralDistance(sounds)
+        # encoder alone: the multi-resolution STFT distance the model trained on, over the file's samples.
+        near = SpectralDistance(sounds[:, :compared])
         decoded = np.zeros_like(sounds)
         distance = {}
         for how, points in (("placed", anchors), ("encoded", decoder.encode(sounds))):
             decoder.decode_into(points.astype(np.float32), decoded)
-            distance[how] = near.value_and_grad(decoded, grad=False)[0].astype(float).tolist()
+            distance[how] = near.value_and_grad(decoded[:, :compared], grad=False)[0].astype(float).tolist()
         points = pad_points(setting, CornersMapping(anchors, prior_centre(decoder)))
         pad_classes = decoder.classify(points).argmax(axis=1)
         corner_pads = [setting.pad_index(0, 0), setting.pad_index(0, 7), setting.pad_index(7, 0), setting.pad_index(7, 7)]

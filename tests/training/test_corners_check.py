@@ -48,3 +48,29 @@ def test_a_kit_of_distinct_drums_passes_and_a_kit_of_one_sound_fails():
     for kit in (good, one):
         assert all(p <= e + 1e-4 for p, e in zip(kit["corner_distance"]["placed"], kit["corner_distance"]["encoded"]))
     assert result["corner_distance_mean"]["placed"] <= result["corner_distance_mean"]["encoded"]
+
+
+def test_a_model_longer_than_the_files_is_measured_over_the_files_samples():
+    """drums8 plays 1.3 s; the data set's files are 1 s. Its tail is not held against the padding after a file's end."""
+    from liveengine.decoders.fit import SpectralDistance
+    from liveengine.decoders.onnx_decoder import OnnxDecoder
+
+    decoder = OnnxDecoder(REPO / "models_onnx" / "drums8", threads=1)
+    names = list(decoder.classes)
+    second = 44100
+    assert decoder.output_length > second
+    rng = np.random.default_rng(1)
+    z = (np.asarray(decoder.info.latent_mean) + rng.normal(0, 1.0, (4, decoder.latent_dim))).astype(np.float32)
+    rendered = np.zeros((4, decoder.output_length), np.float32)
+    decoder.decode_into(z, rendered)
+    files = rendered[:, :second].copy()  # what the 1 s data set holds: the first second
+    classes = np.array([names.index(c) for c in corners_check.CORNER_CLASSES])
+    result = corners_check.check_corners(decoder, files, np.array([f"kits/k/{i}" for i in range(4)]), classes, np.arange(4))
+
+    padded = np.pad(files, ((0, 0), (0, decoder.output_length - second)))
+    decoded = np.zeros_like(padded)
+    decoder.decode_into(decoder.encode(padded), decoded)
+    expected = SpectralDistance(files).value_and_grad(decoded[:, :second], grad=False)[0]
+    charged = SpectralDistance(padded).value_and_grad(decoded, grad=False)[0]  # the whole window against the padding
+    assert np.allclose(result["per_kit"]["k"]["corner_distance"]["encoded"], expected, atol=1e-5)
+    assert not np.allclose(expected, charged, atol=1e-3)
