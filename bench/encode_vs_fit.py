@@ -1,6 +1,7 @@
 """Where the encoder puts held-out sounds against where a fit puts them: brightness and class, per drum class.
 
     python bench/encode_vs_fit.py [--model models_onnx/drums8] [--data training_data/1.3s] [--per-class 24] [--steps 0,3,10,30]
+                                  [--rerecorded 40]
 
 For the first `--per-class` held-out sounds of each class (the GPL and CC-BY-SA hydrogen kits, never trained
 on), each sound is placed twice, by the model's encoder (its mean) and by its fit (liveengine/decoders/fit.py,
@@ -10,7 +11,10 @@ and how many of the points the model's classifier names right. Then, over every 
 refined by `--steps` fit steps each (0: the encoder alone; the fit's default is 30): the MR-STFT distance and MCD of
 the decoded sounds' first second to the recorded ones (as bench/model_quality.py measures them), the classifier's
 accuracy, and the seconds a sound takes (two threads, as model_quality's fit): what a few steps of analysis by
-synthesis buy on top of the encoder. Writes bench/results_encode_vs_fit.json.
+synthesis buy on top of the encoder. With `--rerecorded N`, the same for N training sounds of each class (fewer where a
+class has fewer), each re-recorded once as another kit might (augment.kit_like, seed 7; needs the `train` extra): is
+the encoder's distance from the fit a matter of unseen kits, or there on the sounds it trained on as well?
+Writes bench/results_encode_vs_fit.json.
 Refuses to start while a training run or another benchmark holds the heavy-job lock (liveengine/job_lock.py).
 """
 
@@ -48,10 +52,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="a data set at the model's window (python -m liveengine.training.data --seconds 1.3 --out training_data/1.3s)")
     parser.add_argument("--per-class", type=int, default=24)
     parser.add_argument("--steps", default="0,3,10,30", help="fit steps after the encoder, comma-separated (0: the encoder alone)")
+    parser.add_argument("--rerecorded", type=int, default=0,
+                        help="also this many re-recorded training sounds a class (0: none; needs the train extra)")
     parser.add_argument("--out", type=Path, default=HERE / "results_encode_vs_fit.json")
     args = parser.parse_args(argv)
     if args.per_class < 1:
         parser.error(f"--per-class {args.per_class}: allowed: 1 or more")
+    if args.rerecorded < 0:
+        parser.error(f"--rerecorded {args.rerecorded}: allowed: 0 (none) or more")
     try:
         steps = [int(v) for v in args.steps.split(",")]
     except ValueError:
@@ -85,18 +93,35 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: {entry['sounds']} sounds; centroid recorded {entry['centroid_hz_recorded'] / 1000:.1f} kHz, encoded "
               f"{entry['centroid_hz_encoded'] / 1000:.1f}, fitted {entry['centroid_hz_fitted'] / 1000:.1f}; classed right "
               f"{entry['classed_right_encoded']} encoded, {entry['classed_right_fitted']} fitted", flush=True)
-    results["steps"] = refined(decoder, sounds, steps)
+    held = np.flatnonzero(sounds["split"] == "heldout")
+    results["steps"] = refined(decoder, sounds["audio"][held].astype(np.float32) / 32767.0, sounds["classes"][held].astype(int), steps)
+    if args.rerecorded:
+        x, truth = rerecorded(sounds, args.rerecorded)
+        print(f"{len(x)} training sounds, re-recorded:", flush=True)
+        results["steps_rerecorded"] = refined(decoder, x, truth, steps)
     args.out.write_text(json.dumps(results, indent=1) + "\n")
     return 0
 
 
-def refined(decoder, sounds, steps: list[int]) -> dict:
-    """Every held-out sound placed by the encoder and `k` fit steps, for each k: distances, accuracy, seconds a sound."""
+def rerecorded(sounds, per_class: int, seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
+    """Up to `per_class` labelled training sounds of each class (a seeded draw), each re-recorded once by kit_like."""
+    import torch
+
+    from liveengine.training.augment import kit_like
+
+    rng = np.random.default_rng(seed)
+    train = np.flatnonzero((sounds["split"] == "train") & (sounds["classes"] >= 0))
+    classes = sounds["classes"][train].astype(int)
+    rows = np.concatenate([rng.permutation(train[classes == k])[:per_class] for k in np.unique(classes)])
+    x = kit_like(torch.from_numpy(sounds["audio"][rows].astype(np.float32) / 32767.0), rng).numpy()
+    return np.ascontiguousarray(x), sounds["classes"][rows].astype(int)
+
+
+def refined(decoder, x: np.ndarray, truth: np.ndarray, steps: list[int]) -> dict:
+    """Sounds `x` (labels `truth`, -1 unlabelled) placed by the encoder and `k` fit steps, for each k: distances,
+    accuracy, seconds a sound."""
     from model_quality import distances, first_second, fit_all
 
-    held = np.flatnonzero(sounds["split"] == "heldout")
-    x = sounds["audio"][held].astype(np.float32) / 32767.0
-    truth = sounds["classes"][held].astype(int)
     recorded = first_second(x, x)  # the held-out sounds as the 1 s data set has them, as model_quality compares
     labelled = truth >= 0
     out = {}

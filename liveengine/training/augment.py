@@ -15,6 +15,9 @@ Effects, in order (probabilities per sound):
 - drive (20 %): tanh with a drive of 1.5..6;
 - noise floor (30 %): white noise 45..70 dB below the peak;
 - decay (30 %): multiplied by exp(k t), k from -8 (shorter) to 3 (longer) per second.
+
+`layered` is for claps alone: the training claps are one sample (FluidR3's GM clap in its 8 kits) where a
+recorded clap is several hands, or one hand's several slaps, a few milliseconds apart.
 """
 
 from __future__ import annotations
@@ -63,3 +66,27 @@ def kit_like(x: torch.Tensor, rng: np.random.Generator, sample_rate: int = 44100
         rows.append(row)
     y = torch.stack(rows)
     return y / y.abs().amax(dim=1, keepdim=True).clamp_min(1e-9)
+
+
+LAYERS = (2, 6)  # copies of the sound in a layered clap, at least and at most
+SPREAD = 0.035  # seconds from the first copy to the last
+DETUNE = 0.1  # each copy resampled by a factor within 1 +- this
+
+
+def layered(x: torch.Tensor, rng: np.random.Generator, sample_rate: int = 44100) -> torch.Tensor:
+    """`x` [batch, samples] -> each sound as 2 to 6 copies of itself (each resampled by 0.9 to 1.1, level 0.4 to 1,
+    the first at 0 and the rest within 35 ms of it), summed and peak-normalised: one clap heard as several."""
+    if x.dim() != 2:
+        raise ValueError(f"layered takes a batch of sounds [batch, samples]; got a tensor of shape {tuple(x.shape)}")
+    n = x.shape[1]
+    positions = np.arange(n, dtype=np.float64)
+    rows = []
+    for row in x.numpy().astype(np.float64):
+        out = np.zeros(n)
+        starts = np.sort(rng.uniform(0.0, SPREAD, rng.integers(LAYERS[0], LAYERS[1] + 1)))
+        for start in (starts - starts[0]) * sample_rate:
+            copy = np.interp(positions * rng.uniform(1 - DETUNE, 1 + DETUNE), positions, row, right=0.0)
+            shift = int(start)
+            out[shift:] += rng.uniform(0.4, 1.0) * copy[:n - shift]
+        rows.append(out / max(np.abs(out).max(), 1e-9))
+    return torch.from_numpy(np.stack(rows).astype(np.float32))

@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from liveengine.training.augment import kit_like
+from liveengine.training.augment import kit_like, layered
 
 FLOOR = 16.0  # the listener hears down to 16 in natural-log power (69 dB) under the picture's loudest cell
 
@@ -88,15 +88,22 @@ def rendered_log_mel(model, z: torch.Tensor, batch: int = 128) -> torch.Tensor:
         return torch.cat([features.log_mel(model.decoder(z[i:i + batch])[0] ** 2) for i in range(0, len(z), batch)])
 
 
-def augmented_pool(model, audio: np.ndarray, classes: np.ndarray, variants: int, rng: np.random.Generator, batch: int = 64):
+def augmented_pool(model, audio: np.ndarray, classes: np.ndarray, variants: int, rng: np.random.Generator, batch: int = 64,
+                   layer: float = 0.0):
     """`variants` re-recordings of each sound: (log-mel as recorded, log-mel as rendered from a draw of its encoding,
-    that draw z, class), each [variants * sounds, ...]."""
+    that draw z, class), each [variants * sounds, ...]. With `layer` > 0 each clap is first, at that chance, layered
+    (augment.layered: several hands) before it is re-recorded."""
+    clap = model.cfg.classes.index("clap") if "clap" in model.cfg.classes else -1
     recorded, rendered, points, labels = [], [], [], []
     features = model.encoder.features
     with torch.no_grad():
         for _ in range(variants):
             for i in range(0, len(audio), batch):
-                x = kit_like(torch.from_numpy(np.ascontiguousarray(audio[i:i + batch], np.float32)), rng)
+                x = torch.from_numpy(np.array(audio[i:i + batch], np.float32))  # a copy: layering must not reach `audio`
+                chosen = np.flatnonzero((classes[i:i + batch] == clap) & (rng.random(len(x)) < layer)) if layer > 0 else []
+                if len(chosen):
+                    x[chosen] = layered(x[chosen], rng)
+                x = kit_like(x, rng)
                 mean, logvar = model.encoder(x)
                 z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
                 recorded.append(features(x))
@@ -240,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--listener-steps", type=int, default=2500)
     parser.add_argument("--head-steps", type=int, default=6000)
     parser.add_argument("--cover", type=int, default=50000, help="latent points beyond the encodings the head learns at (default 50000)")
+    parser.add_argument("--layer-claps", type=float, default=0.0,
+                        help="the chance that a clap's re-recording is first layered as several hands (augment.layered; default 0)")
     parser.add_argument("--class-power", type=float, default=1.0,
                         help="the listener draws each class by its count to the power 1 - this: 1 balanced (the default), 0 as they come")
     parser.add_argument("--listener-share", type=float, default=0.7,
@@ -254,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("variants", "listener_steps", "head_steps", "cover", "threads"):
         if getattr(args, name) < 1:
             raise SystemExit(f"--{name.replace('_', '-')} {getattr(args, name)}: give a whole number of 1 or more")
+    if not 0.0 <= args.layer_claps <= 1.0:
+        raise SystemExit(f"--layer-claps {args.layer_claps}: give a chance from 0 (never) to 1 (every clap's re-recording)")
     if not 0.0 <= args.class_power <= 1.0:
         raise SystemExit(f"--class-power {args.class_power}: give a number from 0 (draws as they come) to 1 (every class equally often)")
     if not 0.0 < args.listener_share <= 1.0:
@@ -287,12 +298,14 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(args.seed)
     started = time.time()
     train_audio = audio[train].astype(np.float32) / 32767.0
-    recorded, rendered, points, y = augmented_pool(model, train_audio, labels[train], args.variants, rng)
+    recorded, rendered, points, y = augmented_pool(model, train_audio, labels[train], args.variants, rng, layer=args.layer_claps)
     print(f"{len(y)} re-recordings of {len(train)} training sounds ({time.time() - started:.0f} s)", flush=True)
     kept = args.checkpoint.with_name(f"{args.checkpoint.stem}_listener.pt")
     classes = len(model.cfg.classes)
     settings = {"checkpoint": args.checkpoint.name, "checkpoint_step": int(state["step"]), "variants": args.variants,
                 "listener_steps": args.listener_steps, "class_power": args.class_power, "seed": args.seed}
+    if args.layer_claps:  # only where used, so a listener kept before the option still matches its settings
+        settings["layer_claps"] = args.layer_claps
     saved = torch.load(kept, map_location="cpu", weights_only=True) if kept.is_file() else None
     if saved is not None and saved.get("settings") == settings:
         listener = Listener(classes, model.cfg.n_mels)

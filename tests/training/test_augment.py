@@ -101,3 +101,41 @@ def test_decay_changes_the_envelope_by_exp_kt_with_k_in_its_range(monkeypatch):
 def test_anything_but_a_batch_of_sounds_is_refused_in_one_sentence():
     with pytest.raises(ValueError, match=r"batch of sounds \[batch, samples\]; got a tensor of shape \(44100,\)"):
         augment.kit_like(torch.zeros(N), np.random.default_rng(0))
+
+
+def _onsets(x: np.ndarray, threshold: float = 0.3) -> list[int]:
+    """Sample indices where the envelope (5-sample peak) first rises above `threshold` after falling under a tenth of it."""
+    envelope = np.abs(x)
+    found, armed = [], True
+    for i, value in enumerate(envelope):
+        if armed and value >= threshold:
+            found.append(i)
+            armed = False
+        elif value < threshold / 10:
+            armed = True
+    return found
+
+
+def test_a_layered_clap_is_two_to_six_slaps_within_35_ms_and_peaks_at_one():
+    click = np.zeros((1, N), np.float32)
+    click[0, 100:110] = 1.0  # one 10-sample slap, then silence: each copy shows as its own onset
+    counts = []
+    for seed in range(40):
+        y = augment.layered(torch.from_numpy(click), np.random.default_rng(seed)).numpy()[0]
+        assert abs(np.abs(y).max() - 1.0) < 1e-6
+        onsets = _onsets(y, threshold=0.05)
+        assert 90 <= onsets[0] <= 112  # the first copy starts at 0: its slap moves only by the resampling (100 / 1.1 to 100 / 0.9)
+        assert onsets[-1] - onsets[0] <= int(0.035 * SR) + 12
+        assert not np.any(y[int(0.036 * SR) + 130:])  # nothing after the last copy's end
+        counts.append(len(onsets))
+    assert min(counts) >= 1 and max(counts) <= 6 and len(set(counts)) >= 3  # copies that land together merge; the count varies
+
+
+def test_layering_is_reproducible_keeps_the_shape_and_refuses_a_single_row():
+    x = _burst(3)
+    y = augment.layered(x, np.random.default_rng(0))
+    assert y.shape == x.shape and y.dtype == torch.float32
+    assert torch.equal(y, augment.layered(x, np.random.default_rng(0)))
+    assert not torch.equal(y, x)
+    with pytest.raises(ValueError, match=r"layered takes a batch of sounds \[batch, samples\]"):
+        augment.layered(x[0], np.random.default_rng(0))

@@ -117,6 +117,8 @@ def test_the_command_replaces_the_classifier_keeps_the_listener_and_refuses_anot
     assert "listener from" in capsys.readouterr().out
     assert class_head.main(common + ["--class-power", "0.5"]) == 0  # other settings: a listener of its own
     assert "training one for" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match=r"--layer-claps 1.5: give a chance from 0 \(never\) to 1"):
+        class_head.main(common + ["--layer-claps", "1.5"])
     with pytest.raises(SystemExit, match="--class-power 2.0: give a number from 0"):
         class_head.main(common + ["--class-power", "2"])
     with pytest.raises(SystemExit, match="--listener-share 0.0: give a share above 0 and at most 1"):
@@ -143,6 +145,8 @@ def test_the_command_replaces_the_classifier_keeps_the_listener_and_refuses_anot
     with pytest.raises(SystemExit, match="its sounds are 1000 samples; the checkpoint's window is 44100"):
         class_head.main(["--checkpoint", str(source), "--model", str(folder), "--data", str(short)])
     assert (folder / "classifier.onnx").read_bytes() == after
+    assert class_head.main(common + ["--layer-claps", "1"]) == 0  # layered claps: a listener of its own again
+    assert "training one for" in capsys.readouterr().out
 
 
 def test_a_head_that_does_not_load_leaves_the_old_one(tmp_path, monkeypatch, capsys):
@@ -160,3 +164,23 @@ def test_a_head_that_does_not_load_leaves_the_old_one(tmp_path, monkeypatch, cap
     assert "the old one is kept" in capsys.readouterr().err
     assert (folder / "classifier.onnx").read_bytes() == before
     assert OnnxDecoder(folder).can_classify
+
+
+def test_the_pool_layers_claps_only_and_only_when_asked(monkeypatch):
+    """augmented_pool(layer=1): every clap's recording is layered before it is re-recorded, no other class's. The
+    re-recording (kit_like) is replaced by the identity here, so that the two pools differ only by the layering."""
+    from liveengine.training import class_head
+    from liveengine.training.model import Config, DrumVAE
+
+    monkeypatch.setattr(class_head, "kit_like", lambda x, rng: x)
+    model = DrumVAE(Config()).eval()
+    t = np.arange(44100) / 44100
+    audio = np.stack([np.sin(2 * np.pi * f * t) * np.exp(-t / 0.05) for f in (900, 60, 1200)]).astype(np.float32)
+    classes = np.array([model.cfg.classes.index(c) for c in ("clap", "kick", "clap")])
+    kept = audio.copy()
+    plain = class_head.augmented_pool(model, audio, classes, 1, np.random.default_rng(0))[0]
+    layered = class_head.augmented_pool(model, audio, classes, 1, np.random.default_rng(0), layer=1.0)[0]
+    assert torch.equal(plain[1], layered[1])  # the kick as it was
+    assert not torch.allclose(plain[0], layered[0], atol=1e-3) and not torch.allclose(plain[2], layered[2], atol=1e-3)
+    assert torch.equal(plain, class_head.augmented_pool(model, audio, classes, 1, np.random.default_rng(0), layer=0.0)[0])
+    assert np.array_equal(audio, kept)  # the sounds given are not layered in place

@@ -45,7 +45,8 @@ def test_no_sounds_a_wrong_count_or_no_model_is_refused_in_one_sentence(tmp_path
     cases = ((["--data", str(tmp_path)], f"--data {tmp_path}: no sounds.npz"),
              (["--per-class", "-3"], "--per-class -3: allowed: 1 or more"),
              (["--steps", "0,x"], "--steps 0,x: allowed: whole numbers of 0 or more, comma-separated"),
-             (["--steps", "3,-1"], "--steps 3,-1: allowed: whole numbers of 0 or more"))
+             (["--steps", "3,-1"], "--steps 3,-1: allowed: whole numbers of 0 or more"),
+             (["--rerecorded", "-1"], "--rerecorded -1: allowed: 0 (none) or more"))
     for extra, said in cases:
         with pytest.raises(SystemExit) as refused:
             encode_vs_fit.main([*extra, "--out", str(tmp_path / "r.json")])
@@ -70,8 +71,28 @@ def test_fit_steps_after_the_encoder_bring_the_decoded_sounds_nearer(monkeypatch
     z = np.random.default_rng(3).normal(size=(4, decoder.info.latent_dim)).astype(np.float32)
     made = np.zeros((4, decoder.output_length), np.float32)
     decoder.decode_into(z, made)
-    sounds = {"audio": np.round(made / np.max(np.abs(made)) * 32767 * 0.5).astype(np.int16), "classes": np.array([0, 1, -1, 2]),
-              "split": np.array(["heldout"] * 4)}
-    out = encode_vs_fit.refined(decoder, sounds, [0, 10])
+    x = np.round(made / np.max(np.abs(made)) * 32767 * 0.5).astype(np.int16).astype(np.float32) / 32767.0
+    out = encode_vs_fit.refined(decoder, x, np.array([0, 1, -1, 2]), [0, 10])
     assert set(out) == {"0", "10"} and all(v["sounds"] == 4 and 0.0 <= v["accuracy"] <= 1.0 for v in out.values())
     assert out["10"]["mrstft"] < out["0"]["mrstft"]
+
+
+def test_rerecorded_training_sounds_are_drawn_per_class_and_re_recorded(monkeypatch):
+    """--rerecorded: at most N labelled training sounds a class, never a held-out or unlabelled one, each changed by
+    the kit-like re-recording and peak-normalised; the same draw for the same seed."""
+    pytest.importorskip("torch")
+    monkeypatch.syspath_prepend(str(BENCH))
+    import encode_vs_fit
+
+    rng = np.random.default_rng(0)
+    audio = (rng.standard_normal((12, 4096)) * 3000).astype(np.int16)
+    classes = np.array([0, 0, 0, 1, 1, 2, -1, 0, 1, 2, 2, 2])
+    split = np.array(["train"] * 7 + ["heldout"] * 5)
+    sounds = {"audio": audio, "classes": classes, "split": split}
+    x, truth = encode_vs_fit.rerecorded(sounds, 2)
+    assert sorted(truth.tolist()) == [0, 0, 1, 1, 2]  # class 2 has one training sound; the held-out ones never come
+    assert x.shape == (5, 4096) and np.allclose(np.abs(x).max(axis=1), 1.0, atol=1e-6)
+    originals = audio[:7].astype(np.float32) / 32767.0
+    assert not any(np.allclose(row / np.abs(row).max(), orig / np.abs(orig).max(), atol=1e-3) for row in x for orig in originals)
+    again, truth_again = encode_vs_fit.rerecorded(sounds, 2)
+    assert np.array_equal(x, again) and np.array_equal(truth, truth_again)
