@@ -21,6 +21,7 @@ Refuses to start while a training run or another benchmark holds the heavy-job l
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 import time
@@ -75,6 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     sounds = np.load(args.data / "sounds.npz")
     if sounds["audio"].shape[1] != decoder.output_length:
         parser.error(f"--data {args.data}: its sounds are {sounds['audio'].shape[1]} samples; {args.model.name} reads {decoder.output_length}")
+    if args.rerecorded:  # checked before the long runs
+        if importlib.util.find_spec("torch") is None:  # augment.kit_like needs it
+            parser.error(f"--rerecorded {args.rerecorded}: needs the train extra (PyTorch): pip install 'liveengine[train]'")
+        if not np.any((sounds["split"] == "train") & (sounds["classes"] >= 0)):
+            parser.error(f"--rerecorded {args.rerecorded}: {args.data} has no labelled training sounds to re-record")
     rate = decoder.sample_rate
     results = {"date": time.strftime("%Y-%m-%d %H:%M"), "model": args.model.name, "per_class": {}}
     for k, name in enumerate(CLASSES):

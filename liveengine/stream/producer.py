@@ -172,6 +172,7 @@ class StreamProducer:
         self.blocksize = blocksize
         # past each write, what would follow it: enough for the voice to play a block through and crossfade out of it
         self.continuation_frames = blocksize + FADE_FRAMES
+        self._silent_tail = np.zeros(self.continuation_frames, np.float32)  # what follows silence written to hold the lead
         self.lead = lead_frames(blocksize, hop, settings.slack_blocks)
         self.trims = 0  # times output was dropped to hold the lead (the voice had waited for the producer, or was off)
         self.trimmed = 0  # samples dropped by those trims
@@ -427,7 +428,7 @@ class StreamProducer:
     def _write(self, audio: np.ndarray, follows: bool = True) -> int:
         """Write to the stream ring; `follows`: the synth's continuation follows `audio` (rt/stream.py plays through it), else
         (`audio` is silence written to hold the lead) silence does."""
-        tail = self._continuation() if follows else np.zeros(self.continuation_frames, np.float32)  # silence goes on silent
+        tail = self._continuation() if follows else self._silent_tail  # silence goes on silent
         taken = self.writer.write(audio.astype(np.float32, copy=False), tail)
         self.ring_full += len(audio) - taken
         return taken

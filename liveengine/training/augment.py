@@ -86,7 +86,7 @@ def layered(x: torch.Tensor, rng: np.random.Generator, sample_rate: int = 44100)
         starts = np.sort(rng.uniform(0.0, SPREAD, rng.integers(LAYERS[0], LAYERS[1] + 1)))
         for start in (starts - starts[0]) * sample_rate:
             copy = np.interp(positions * rng.uniform(1 - DETUNE, 1 + DETUNE), positions, row, right=0.0)
-            shift = int(start)
+            shift = min(int(start), n)  # a sound shorter than the spread keeps what fits
             out[shift:] += rng.uniform(0.4, 1.0) * copy[:n - shift]
         rows.append(out / max(np.abs(out).max(), 1e-9))
     return torch.from_numpy(np.stack(rows).astype(np.float32))

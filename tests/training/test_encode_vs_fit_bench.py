@@ -96,3 +96,21 @@ def test_rerecorded_training_sounds_are_drawn_per_class_and_re_recorded(monkeypa
     assert not any(np.allclose(row / np.abs(row).max(), orig / np.abs(orig).max(), atol=1e-3) for row in x for orig in originals)
     again, truth_again = encode_vs_fit.rerecorded(sounds, 2)
     assert np.array_equal(x, again) and np.array_equal(truth, truth_again)
+
+
+def test_rerecorded_without_labelled_training_sounds_is_refused_before_any_fit(tmp_path, monkeypatch, capsys):
+    from liveengine.testing.models import build_stft_decoder
+
+    monkeypatch.syspath_prepend(str(BENCH))
+    import encode_vs_fit
+
+    model = build_stft_decoder(tmp_path / "m", output_length=4096)
+    data = tmp_path / "data"
+    data.mkdir()
+    np.savez(data / "sounds.npz", audio=np.zeros((2, 4096), np.int16), classes=np.array([0, -1], np.int16),
+             split=np.array(["heldout", "train"]))
+    with pytest.raises(SystemExit) as refused:
+        encode_vs_fit.main(["--model", str(model), "--data", str(data), "--rerecorded", "5", "--out", str(tmp_path / "r.json")])
+    assert refused.value.code == 2
+    assert f"--rerecorded 5: {data} has no labelled training sounds to re-record" in capsys.readouterr().err
+    assert not (tmp_path / "r.json").exists()
