@@ -228,6 +228,49 @@ def export_head(head: MixedHead, folder: Path) -> None:
     export_graph(Graph(head), example, folder / "classifier.onnx", "z", ["probabilities"])
 
 
+def load_head(folder: Path, own: nn.Module) -> MixedHead:
+    """The MixedHead in `folder`'s classifier.onnx (as export_head wrote it), as a torch module whose own head is `own` (the
+    model's head, which the file holds a copy of). Its share is read back from what the file computes, and the module is
+    checked against onnxruntime at random points: ValueError, in one sentence, for any other classifier."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import numpy_helper
+
+    path = folder / "classifier.onnx"
+    if not path.is_file():
+        raise ValueError(f"{folder}: no classifier.onnx; give a model folder whose class head listens (models_onnx/drums8)")
+    weights = {t.name: torch.from_numpy(numpy_helper.to_array(t).copy()) for t in onnx.load(str(path)).graph.initializer}
+    listening_keys = sorted(k for k in weights if k.startswith("inner.listening."))
+    if not listening_keys or "inner.deferred" not in weights:
+        raise ValueError(f"{path}: not a listening class head (no listening part); give a folder that "
+                         "python -m liveengine.training.class_head wrote")
+    first = weights["inner.listening.net.0.weight"]
+    listening = LatentHead(first.shape[1], weights["inner.deferred"].shape[0], hidden=first.shape[0])
+    head = MixedHead(listening, own, 0.5, [])
+    try:
+        listening.load_state_dict({k[len("inner.listening."):]: v for k, v in weights.items() if k.startswith("inner.listening.")})
+        head.deferred.copy_(weights["inner.deferred"])
+        for name, value in own.state_dict().items():
+            if not torch.equal(value, weights.get(f"inner.own.{name}", torch.empty(0))):
+                raise ValueError(f"{path}: its own head is not this model's (weight {name} differs)")
+    except RuntimeError as error:
+        raise ValueError(f"{path}: its listening head does not fit a {first.shape[1]}-d point ({error})") from None
+    z = torch.randn(256, first.shape[1], generator=torch.Generator().manual_seed(0)) * 1.5
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    expected = torch.from_numpy(session.run(None, {session.get_inputs()[0].name: z.numpy()})[0])
+    with torch.no_grad():
+        head.share = 1.0
+        heard = head(z)
+        head.share = 0.0
+        own_p = head(z)
+        gap = heard - own_p
+        head.share = float((gap * (expected - own_p)).sum() / (gap * gap).sum().clamp_min(1e-12))  # least squares
+        worst = float((head(z) - expected).abs().max())
+    if not worst < 1e-4:
+        raise ValueError(f"{path}: it does not compute a share of a listening head and the model's own (apart by {worst:.3g})")
+    return head.eval()
+
+
 def accuracy(probabilities: np.ndarray, truth: np.ndarray, names) -> tuple[float, dict]:
     best = probabilities.argmax(1)
     return float(np.mean(best == truth)), {name: round(float(np.mean(best[truth == c] == c)), 3) for c, name in enumerate(names) if (truth == c).any()}

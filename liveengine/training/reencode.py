@@ -16,6 +16,12 @@ Two stages, by step:
    the decoder-magnitude term, `--beta` x KL) plus the same cross-entropy, the learning rate
    falling to 0 by the end (the held-out figures moved by 6 % between checkpoints 1000 steps apart
    at a constant rate).
+`--encoder own` keeps the source's encoder design and starts from its weights (stage 1 then has
+nothing to learn: give `--distill-steps 0`). `--head-from FOLDER` takes the cross-entropy from the
+class head in FOLDER's classifier.onnx (a listening head, liveengine/training/class_head.py, whose
+own part is the source's head) instead of the source's head: a sound is pulled to where the decoder
+renders its class as a listener hears it. The saved model keeps the source's head either way; the
+exported folder takes FOLDER's classifier.onnx (same decoder, same head).
 Held-out sounds are monitored only (48 fixed ones, as train.py does), never used to choose anything.
 """
 
@@ -38,15 +44,19 @@ from liveengine.training.train import Running, config_from, load, load_training_
 FROZEN = ("decoder", "classifier")
 
 
-def new_model(source: Path) -> tuple[DrumVAE, DrumVAE]:
-    """(student, teacher): the teacher is the `source` model; the student has its decoder and head and a new encoder."""
+ENCODERS = ("mel2d", "own")
+
+
+def new_model(source: Path, encoder: str = "mel2d") -> tuple[DrumVAE, DrumVAE]:
+    """(student, teacher): the teacher is the `source` model; the student has its decoder and head and a new encoder, of
+    `encoder`'s design ("own": the teacher's design, starting from its weights)."""
     if not source.exists():
         raise SystemExit(f"--from {source}: no such checkpoint; give a trained drum model's checkpoint (e.g. checkpoints/drums.pt)")
     teacher = DrumVAE(config_from(source))
     load(source, teacher, None)
     teacher.eval()  # its encoder's batch norm uses the learnt statistics
-    student = DrumVAE(replace(teacher.cfg, encoder="mel2d"))
-    for part in FROZEN:
+    student = DrumVAE(replace(teacher.cfg, encoder=teacher.cfg.encoder if encoder == "own" else encoder))
+    for part in FROZEN + (("encoder",) if encoder == "own" else ()):
         getattr(student, part).load_state_dict(getattr(teacher, part).state_dict())
     return student, teacher
 
@@ -59,7 +69,19 @@ def freeze(model: DrumVAE) -> None:
             p.requires_grad_(False)
 
 
-def distill_step(student: DrumVAE, teacher: DrumVAE, x: torch.Tensor, y: torch.Tensor, class_weight: float) -> tuple[torch.Tensor, dict]:
+class LogProbabilities(torch.nn.Module):
+    """A head that gives probabilities (class_head.MixedHead), as logits for cross-entropy: their logs."""
+
+    def __init__(self, head: torch.nn.Module) -> None:
+        super().__init__()
+        self.head = head
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.log(self.head(z).clamp_min(1e-8))
+
+
+def distill_step(student: DrumVAE, teacher: DrumVAE, x: torch.Tensor, y: torch.Tensor, class_weight: float,
+                 head: torch.nn.Module | None = None) -> tuple[torch.Tensor, dict]:
     with torch.no_grad():
         target_mean, target_logvar = teacher.encoder(x)
     mean, logvar = student.encoder(x)
@@ -68,7 +90,7 @@ def distill_step(student: DrumVAE, teacher: DrumVAE, x: torch.Tensor, y: torch.T
     parts = {"mse": mse.item()}
     labelled = y >= 0
     if labelled.any():
-        logits = student.classifier(mean[labelled])
+        logits = (head if head is not None else student.classifier)(mean[labelled])
         ce = F.cross_entropy(logits, y[labelled])
         total = total + class_weight * ce
         parts.update(ce=ce.item(), acc=float((logits.argmax(1) == y[labelled]).float().mean()))
@@ -87,6 +109,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tune-steps", type=int, default=8000,
                         help="steps of stage 2, its learning rate falling from 0.3 x --lr to 0 along a half cosine; the run ends there")
     parser.add_argument("--class-weight", type=float, default=1.0)
+    parser.add_argument("--encoder", choices=ENCODERS, default="mel2d",
+                        help="the new encoder's design: mel2d (Encoder2D, the default) or own (the source's, from its weights)")
+    parser.add_argument("--head-from", type=Path, default=None,
+                        help="a model folder of the same decoder whose classifier.onnx (a listening head) gives the cross-entropy")
     parser.add_argument("--class-power", type=float, default=1.0,
                         help="each class's draws are divided by its share to this power (1: every class equally often, for the goal of no class under 40%%)")
     parser.add_argument("--beta", type=float, default=0.005, help="KL weight in stage 2")
@@ -105,20 +131,27 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    student, teacher = new_model(args.source)
+    settings = {"from": args.source.name, "distill_steps": args.distill_steps, "class_weight": args.class_weight,
+                "beta": args.beta, "tune_steps": args.tune_steps, "class_power": args.class_power, "augmentation": "augment.kit_like",
+                "encoder": args.encoder, "head_from": args.head_from.name if args.head_from else None}
+    if args.checkpoint.exists():  # refuse a resume with other settings before building a model it may not fit
+        check_resume(args.checkpoint, torch.load(args.checkpoint, map_location="cpu", weights_only=False)["state"].get("reencode", {}), settings)
+    student, teacher = new_model(args.source, args.encoder)
     freeze(student)
+    head = None
+    if args.head_from is not None:
+        from liveengine.training.class_head import load_head
+
+        try:
+            head = LogProbabilities(load_head(args.head_from, student.classifier)).eval()
+        except ValueError as error:
+            raise SystemExit(f"--head-from {args.head_from}: {error}") from None
+        for p in head.parameters():
+            p.requires_grad_(False)
     optimizer = torch.optim.Adam(student.encoder.parameters(), lr=args.lr)
-    state = {"step": 0, "train_seconds": 0.0, "history": [], "threads": args.threads,
-             "reencode": {"from": args.source.name, "distill_steps": args.distill_steps, "class_weight": args.class_weight,
-                          "beta": args.beta, "tune_steps": args.tune_steps, "class_power": args.class_power, "augmentation": "augment.kit_like"}}
+    state = {"step": 0, "train_seconds": 0.0, "history": [], "threads": args.threads, "reencode": settings}
     if args.checkpoint.exists():
         state = load(args.checkpoint, student, optimizer)
-        saved = state.get("reencode", {})
-        if saved.get("from") != args.source.name:
-            raise SystemExit(f"{args.checkpoint} was not trained by reencode from {args.source.name}; give its --from or a new --checkpoint")
-        if (saved["distill_steps"], saved["tune_steps"]) != (args.distill_steps, args.tune_steps):  # the schedule is by step
-            raise SystemExit(f"{args.checkpoint} was begun with --distill-steps {saved['distill_steps']} --tune-steps {saved['tune_steps']}; "
-                             "resume it with the same, or give a new --checkpoint")
         print(f"resumed from {args.checkpoint} at step {state['step']} ({state['train_seconds'] / 60:.1f} min trained)", flush=True)
 
     audio, classes, weights, heldout = load_training_set(args.data, args.class_power)
@@ -143,9 +176,9 @@ def main(argv: list[str] | None = None) -> None:
         y = torch.from_numpy(classes[idx])
         step_start = time.monotonic()
         if stage == 1:
-            total, parts = distill_step(student, teacher, x, y, args.class_weight)
+            total, parts = distill_step(student, teacher, x, y, args.class_weight, head)
         else:
-            total, parts = losses(student, mrstft, x, y, args.beta, class_weight=args.class_weight)
+            total, parts = losses(student, mrstft, x, y, args.beta, class_weight=args.class_weight, head=head)
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         torch.nn.utils.clip_grad_norm_(student.encoder.parameters(), 5.0)
@@ -163,6 +196,18 @@ def main(argv: list[str] | None = None) -> None:
     monitor(student, mrstft, val, state)
     save(args.checkpoint, student, optimizer, state)
     print(f"done: step {state['step']}, {state['train_seconds'] / 60:.1f} min trained; saved {args.checkpoint}", flush=True)
+
+
+def check_resume(checkpoint: Path, saved: dict, settings: dict) -> None:
+    """SystemExit, in one sentence, unless the checkpoint was begun with these settings (the schedule is by step)."""
+    if saved.get("from") != settings["from"]:
+        raise SystemExit(f"{checkpoint} was not trained by reencode from {settings['from']}; give its --from or a new --checkpoint")
+    if (saved["distill_steps"], saved["tune_steps"]) != (settings["distill_steps"], settings["tune_steps"]):
+        raise SystemExit(f"{checkpoint} was begun with --distill-steps {saved['distill_steps']} --tune-steps {saved['tune_steps']}; "
+                         "resume it with the same, or give a new --checkpoint")
+    for key, default in (("encoder", "mel2d"), ("head_from", None)):  # checkpoints from before these options: their defaults
+        if saved.get(key, default) != settings[key]:
+            raise SystemExit(f"{checkpoint} was begun with {key} {saved.get(key, default)}; resume it with the same, or give a new --checkpoint")
 
 
 def tune_rate(lr: float, step: int, steps: int) -> float:

@@ -151,7 +151,8 @@ def new_model_config(cfg: Config, noise_phase: bool = False, seconds: float | No
 
 
 def losses(model: DrumVAE, mrstft: MultiResolutionSTFTLoss, audio: torch.Tensor, classes: torch.Tensor | None, beta: float,
-           sample: bool = True, class_weight: float = 0.1) -> tuple[torch.Tensor, dict]:
+           sample: bool = True, class_weight: float = 0.1, head: torch.nn.Module | None = None) -> tuple[torch.Tensor, dict]:
+    """The drum model's loss on a batch; the class term from `head` (logits of z) where given, else the model's own."""
     mean, logvar = model.encoder(audio)
     z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar) if sample else mean
     magnitude, phase = model.decoder(z)
@@ -165,7 +166,7 @@ def losses(model: DrumVAE, mrstft: MultiResolutionSTFTLoss, audio: torch.Tensor,
     if classes is not None:
         labelled = classes >= 0
         if labelled.any():
-            logits = model.classifier(z[labelled])
+            logits = (head if head is not None else model.classifier)(z[labelled])
             ce = F.cross_entropy(logits, classes[labelled])
             total = total + class_weight * ce
             parts["ce"] = ce.item()

@@ -139,3 +139,93 @@ def test_a_checkpoint_naming_an_unknown_encoder_is_refused_in_one_sentence():
 
     with pytest.raises(ValueError, match=r"encoder 'mel3d' is not one of mel1d, mel2d"):
         DrumVAE(replace(Config(), encoder="mel3d"))
+
+
+def _listening_folder(tmp_path, source, share=0.6):
+    """The exported source model with a listening class head (random, untrained) of `share` and clap deferred."""
+    from liveengine.training import train
+    from liveengine.training.class_head import LatentHead, MixedHead, export_head
+    from liveengine.training.model import DrumVAE
+
+    model = DrumVAE(train.config_from(source))
+    train.load(source, model, None)
+    torch.manual_seed(3)
+    classes = len(model.cfg.classes)
+    head = MixedHead(LatentHead(model.cfg.latent_dim, classes, hidden=16), model.classifier, share, [model.cfg.classes.index("clap")])
+    export_head(head.eval(), tmp_path / "drums")
+    return model, head
+
+
+def test_a_listening_head_is_read_back_from_its_onnx_file_with_its_share_and_refused_for_any_other(tmp_path):
+    from liveengine.training.class_head import load_head
+
+    data, source = _trained(tmp_path)
+    plain = (tmp_path / "drums" / "classifier.onnx").read_bytes()
+    model, written = _listening_folder(tmp_path, source)
+    head = load_head(tmp_path / "drums", model.classifier)
+    assert head.share == pytest.approx(0.6, abs=1e-4) and head.deferred.tolist() == written.deferred.tolist()
+    z = torch.randn(32, model.cfg.latent_dim)
+    with torch.no_grad():
+        assert torch.allclose(head(z), written(z), atol=1e-5)
+        next(model.classifier.parameters()).add_(0.1)  # now another model's own head: refused
+    with pytest.raises(ValueError, match=r"classifier.onnx: its own head is not this model's \(weight .* differs\)"):
+        load_head(tmp_path / "drums", model.classifier)
+    (tmp_path / "drums" / "classifier.onnx").write_bytes(plain)
+    with pytest.raises(ValueError, match="not a listening class head"):
+        load_head(tmp_path / "drums", model.classifier)
+    with pytest.raises(ValueError, match="no classifier.onnx"):
+        load_head(tmp_path, model.classifier)
+
+
+def test_the_own_encoder_starts_from_the_source_and_learns_from_a_listening_head(tmp_path, capsys):
+    from liveengine.training import reencode, train
+    from liveengine.training.model import DrumVAE
+
+    data, source = _trained(tmp_path)
+    _listening_folder(tmp_path, source)
+    checkpoint = tmp_path / "drums9.pt"
+    common = ["--from", str(source), "--data", str(data), "--checkpoint", str(checkpoint), "--batch", "4", "--encoder", "own",
+              "--head-from", str(tmp_path / "drums"), "--distill-steps", "0", "--tune-steps", "3", "--log-every", "1", "--save-every", "0"]
+    reencode.main(common + ["--max-steps", "1"])
+    old, first = DrumVAE(train.config_from(source)), DrumVAE(train.config_from(checkpoint))
+    train.load(source, old, None)
+    train.load(checkpoint, first, None)
+    assert first.cfg.encoder == old.cfg.encoder and type(first.encoder) is type(old.encoder)
+    moved = [float((a - b).abs().max()) for a, b in zip(old.encoder.parameters(), first.encoder.parameters())]
+    assert 0 < max(moved) < 0.05  # one small step from the source's weights, not a fresh encoder
+    reencode.main(common + ["--max-steps", "3"])
+    assert "resumed from" in capsys.readouterr().out
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)["state"]
+    assert state["step"] == 3 and state["reencode"]["encoder"] == "own" and state["reencode"]["head_from"] == "drums"
+    new = DrumVAE(train.config_from(checkpoint))
+    train.load(checkpoint, new, None)
+    for part in ("decoder", "classifier"):  # the source's head is kept in the model; the listening head only teaches
+        for a, b in zip(getattr(old, part).state_dict().values(), getattr(new, part).state_dict().values()):
+            assert torch.equal(a, b)
+    with pytest.raises(SystemExit, match=r"was begun with encoder own; resume it with the same"):
+        reencode.main([a for a in common if a not in ("--encoder", "own")] + ["--max-steps", "4"])
+    with pytest.raises(SystemExit, match=r"was begun with head_from drums; resume it with the same"):
+        reencode.main(common[: common.index("--head-from")] + common[common.index("--head-from") + 2:] + ["--max-steps", "4"])
+    with pytest.raises(SystemExit, match=r"--head-from .*: .*no classifier.onnx; give a model folder whose class head listens"):
+        reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(tmp_path / "x.pt"), "--head-from", str(tmp_path)])
+    assert not (tmp_path / "x.pt").exists()
+
+
+def test_the_class_term_comes_from_the_head_given():
+    from liveengine.training.model import Config, DrumVAE, MultiResolutionSTFTLoss
+    from liveengine.training.reencode import LogProbabilities
+    from liveengine.training.train import losses
+
+    torch.manual_seed(0)
+    model = DrumVAE(Config())
+    classes = len(model.cfg.classes)
+
+    class Even(torch.nn.Module):
+        def forward(self, z):
+            return torch.full((len(z), classes), 1.0 / classes)
+
+    audio = torch.from_numpy(_sounds(2, 4)[0])
+    _, parts = losses(model, MultiResolutionSTFTLoss(), audio, torch.tensor([0, 3]), 0.0, head=LogProbabilities(Even()))
+    assert parts["ce"] == pytest.approx(np.log(classes), rel=1e-5)
+    _, own = losses(model, MultiResolutionSTFTLoss(), audio, torch.tensor([0, 3]), 0.0, sample=False)
+    assert own["ce"] != pytest.approx(np.log(classes), rel=1e-3)
