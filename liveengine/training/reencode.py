@@ -17,7 +17,7 @@ Two stages, by step:
    falling to 0 by the end (the held-out figures moved by 6 % between checkpoints 1000 steps apart
    at a constant rate).
 `--encoder own` keeps the source's encoder design and starts from its weights (stage 1 then has
-nothing to learn: give `--distill-steps 0`). `--head-from FOLDER` takes the cross-entropy from the
+nothing to learn, so it has none unless `--distill-steps` asks). `--head-from FOLDER` takes the cross-entropy from the
 class head in FOLDER's classifier.onnx (a listening head, liveengine/training/class_head.py, whose
 own part is the source's head) instead of the source's head: a sound is pulled to where the decoder
 renders its class as a listener hears it. The saved model keeps the source's head either way; the
@@ -105,7 +105,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, default=Path("training_data"))
     parser.add_argument("--minutes", type=float, default=30.0, help="stop after this much training time in this run")
     parser.add_argument("--max-steps", type=int, default=0, help="stop at this total step (0: no limit)")
-    parser.add_argument("--distill-steps", type=int, default=4000, help="steps of stage 1 (regress the old encoder)")
+    parser.add_argument("--distill-steps", type=int, default=None,
+                        help="steps of stage 1 (regress the old encoder; default 4000, and 0 with --encoder own, which starts from it)")
     parser.add_argument("--tune-steps", type=int, default=8000,
                         help="steps of stage 2, its learning rate falling from 0.3 x --lr to 0 along a half cosine; the run ends there")
     parser.add_argument("--class-weight", type=float, default=1.0)
@@ -123,8 +124,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--save-every", type=float, default=180.0, help="seconds")
     parser.add_argument("--log-every", type=int, default=200)
     args = parser.parse_args(argv)
-    if args.minutes <= 0 or args.distill_steps < 0 or args.tune_steps < 0 or args.batch < 2:
-        raise SystemExit("--minutes must be above 0, --distill-steps and --tune-steps 0 or more, --batch 2 or more")
+    if args.distill_steps is None:
+        args.distill_steps = 0 if args.encoder == "own" else 4000
+    if args.minutes <= 0 or args.distill_steps < 0 or args.tune_steps < 0 or args.batch < 2 or args.class_weight < 0:
+        raise SystemExit("--minutes must be above 0, --distill-steps, --tune-steps and --class-weight 0 or more, --batch 2 or more")
     end = args.distill_steps + args.tune_steps
     if args.max_steps:
         end = min(end, args.max_steps)
