@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from liveengine.decoders.base import Decoder
@@ -35,6 +36,11 @@ def model_kind(folder: Path) -> str:
         return "oneshot"
 
 
+def _by_number(name: str) -> tuple:
+    """drums, drums2, ..., drums9, drums10: a name's digits count as a number."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
+
+
 def find_model(spec: str, patch_path: Path | None = None, kind: str = "oneshot") -> Path | None:
     """The model folder `spec` names (next to the patch first, then models_onnx/); None for a builtin.
 
@@ -48,7 +54,7 @@ def find_model(spec: str, patch_path: Path | None = None, kind: str = "oneshot")
         candidates.insert(0, patch_path.parent / spec)
     folder = next((c for c in candidates if c.is_dir()), None)
     if folder is None:
-        shipped = sorted(p.name for p in models_dir().iterdir() if p.is_dir() and model_kind(p) == kind) if models_dir().is_dir() else []
+        shipped = sorted((p.name for p in models_dir().iterdir() if p.is_dir() and model_kind(p) == kind), key=_by_number) if models_dir().is_dir() else []
         names = (list(BUILTIN) if kind == "oneshot" else []) + shipped
         raise LiveEngineError(
             f"model {spec!r} not found (looked in {', '.join(str(c) for c in candidates)}); "

@@ -16,6 +16,9 @@ Effects, in order (probabilities per sound):
 - noise floor (30 %): white noise 45..70 dB below the peak;
 - decay (30 %): multiplied by exp(k t), k from -8 (shorter) to 3 (longer) per second.
 
+`retuned` plays a sound at another pitch, as another kit's drum tuned higher or lower would sound (resampled,
+so a lower drum also rings longer); the effects above leave every partial where it was.
+
 `layered` is for claps alone: the training claps are one sample (FluidR3's GM clap in its 8 kits) where a
 recorded clap is several hands, or one hand's several slaps, a few milliseconds apart.
 """
@@ -24,6 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+
+from liveengine.training.data import FADE_S
 
 P_EQ, P_ROOM, P_DRIVE, P_NOISE, P_DECAY = 0.7, 0.4, 0.2, 0.3, 0.3
 
@@ -66,6 +71,31 @@ def kit_like(x: torch.Tensor, rng: np.random.Generator, sample_rate: int = 44100
         rows.append(row)
     y = torch.stack(rows)
     return y / y.abs().amax(dim=1, keepdim=True).clamp_min(1e-9)
+
+
+RETUNE_CHANCE = 0.5  # the share of sounds `retuned` plays at another pitch
+
+
+def retuned(x: torch.Tensor, rng: np.random.Generator, semitones: float, sample_rate: int = 44100) -> torch.Tensor:
+    """`x` [batch, samples] -> half the sounds (RETUNE_CHANCE) resampled by 2 ** (u / 12), u uniform in +-`semitones`:
+    a higher one ends sooner (silence after it), a lower one is cut at the window and faded as the data set fades a
+    cut sound. The others come back as they were; 0 semitones returns `x` and draws nothing."""
+    if x.dim() != 2:
+        raise ValueError(f"retuned takes a batch of sounds [batch, samples]; got a tensor of shape {tuple(x.shape)}")
+    if semitones < 0:
+        raise ValueError(f"retuned takes a range of 0 semitones or more; got {semitones}")
+    if semitones == 0:
+        return x
+    n = x.shape[1]
+    positions = np.arange(n, dtype=np.float64)
+    fade = np.linspace(1.0, 0.0, int(FADE_S * sample_rate))
+    rows = x.numpy().astype(np.float64)
+    for i in np.flatnonzero(rng.random(len(rows)) < RETUNE_CHANCE):
+        ratio = 2.0 ** (rng.uniform(-semitones, semitones) / 12.0)
+        rows[i] = np.interp(positions * ratio, positions, rows[i], right=0.0)
+        if ratio < 1.0:
+            rows[i, -len(fade):] *= fade
+    return torch.from_numpy(rows.astype(np.float32))
 
 
 LAYERS = (2, 6)  # copies of the sound in a layered clap, at least and at most

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from liveengine.training.augment import kit_like
+from liveengine.training.augment import kit_like, retuned
 from liveengine.training.model import DrumVAE, MultiResolutionSTFTLoss
 from liveengine.training.train import Running, config_from, load, load_training_set, losses, save
 
@@ -116,6 +116,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="a model folder of the same decoder whose classifier.onnx (a listening head) gives the cross-entropy")
     parser.add_argument("--class-power", type=float, default=1.0,
                         help="each class's draws are divided by its share to this power (1: every class equally often, for the goal of no class under 40%%)")
+    parser.add_argument("--retune", type=float, default=0.0,
+                        help="before the re-recording, play half the sounds up to this many semitones higher or lower "
+                             "(augment.retuned; default 0: as recorded)")
     parser.add_argument("--beta", type=float, default=0.005, help="KL weight in stage 2")
     parser.add_argument("--lr", type=float, default=1e-3, help="stage 1's; stage 2 uses 0.3 x this")
     parser.add_argument("--batch", type=int, default=16)
@@ -126,8 +129,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.distill_steps is None:
         args.distill_steps = 0 if args.encoder == "own" else 4000
-    if args.minutes <= 0 or args.distill_steps < 0 or args.tune_steps < 0 or args.batch < 2 or args.class_weight < 0:
-        raise SystemExit("--minutes must be above 0, --distill-steps, --tune-steps and --class-weight 0 or more, --batch 2 or more")
+    if args.minutes <= 0 or args.distill_steps < 0 or args.tune_steps < 0 or args.batch < 2 or args.class_weight < 0 or args.retune < 0:
+        raise SystemExit("--minutes must be above 0, --distill-steps, --tune-steps, --class-weight and --retune 0 or more, --batch 2 or more")
     end = args.distill_steps + args.tune_steps
     if args.max_steps:
         end = min(end, args.max_steps)
@@ -136,6 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(args.seed)
     settings = {"from": args.source.name, "distill_steps": args.distill_steps, "class_weight": args.class_weight,
                 "beta": args.beta, "tune_steps": args.tune_steps, "class_power": args.class_power, "augmentation": "augment.kit_like",
+                "retune": args.retune,
                 "encoder": args.encoder, "head_from": args.head_from.name if args.head_from else None}
     if args.checkpoint.exists():  # refuse a resume with other settings before building a model it may not fit
         check_resume(args.checkpoint, torch.load(args.checkpoint, map_location="cpu", weights_only=False)["state"].get("reencode", {}), settings)
@@ -173,7 +177,7 @@ def main(argv: list[str] | None = None) -> None:
         for group in optimizer.param_groups:
             group["lr"] = args.lr if stage == 1 else tune_rate(args.lr, state["step"] - args.distill_steps, args.tune_steps)
         idx = rng.choice(len(audio), args.batch, p=weights)
-        x = kit_like(torch.from_numpy(audio[idx]), rng)
+        x = kit_like(retuned(torch.from_numpy(audio[idx]), rng, args.retune), rng)
         if rng.random() < 0.5:
             x = -x
         y = torch.from_numpy(classes[idx])
@@ -208,7 +212,7 @@ def check_resume(checkpoint: Path, saved: dict, settings: dict) -> None:
     if (saved["distill_steps"], saved["tune_steps"]) != (settings["distill_steps"], settings["tune_steps"]):
         raise SystemExit(f"{checkpoint} was begun with --distill-steps {saved['distill_steps']} --tune-steps {saved['tune_steps']}; "
                          "resume it with the same, or give a new --checkpoint")
-    for key, default in (("encoder", "mel2d"), ("head_from", None)):  # checkpoints from before these options: their defaults
+    for key, default in (("encoder", "mel2d"), ("head_from", None), ("retune", 0.0)):  # checkpoints from before these options: their defaults
         if saved.get(key, default) != settings[key]:
             raise SystemExit(f"{checkpoint} was begun with {key} {saved.get(key, default)}; resume it with the same, or give a new --checkpoint")
 

@@ -142,3 +142,40 @@ def test_layering_is_reproducible_keeps_the_shape_and_refuses_a_single_row():
     for seed in range(20):  # shorter than the copies' 35 ms spread: each copy keeps what fits, or is left out
         short = augment.layered(x[:, :1000], np.random.default_rng(seed))
         assert short.shape == (3, 1000) and torch.isfinite(short).all()
+
+
+def _pitch(row: np.ndarray) -> float:
+    """The strongest frequency of the first 0.2 s, refined by a parabola through the peak's bins."""
+    spectrum = np.abs(np.fft.rfft(row[:8820] * np.hanning(8820), 1 << 16))
+    k = int(np.argmax(spectrum))
+    a, b, c = np.log(spectrum[k - 1:k + 2] + 1e-12)
+    return (k + 0.5 * (a - c) / (a - 2 * b + c)) * SR / (1 << 16)
+
+
+def test_retuning_moves_each_chosen_sounds_pitch_within_the_range_and_fades_a_lower_one(monkeypatch):
+    monkeypatch.setattr(augment, "RETUNE_CHANCE", 1.0)
+    t = np.arange(N) / SR
+    x = torch.from_numpy(np.tile(np.sin(2 * np.pi * 440.0 * t) * 0.8, (12, 1)).astype(np.float32))  # rings to the end
+    y = augment.retuned(x, np.random.default_rng(0), 4.0)
+    assert y.shape == x.shape and y.dtype == torch.float32
+    ratios = np.array([_pitch(row) / 440.0 for row in y.numpy()])
+    assert np.all((ratios > 2 ** (-4 / 12) - 1e-3) & (ratios < 2 ** (4 / 12) + 1e-3)) and np.ptp(ratios) > 0.1
+    for ratio, row in zip(ratios, y.numpy()):
+        if ratio < 1:  # cut at the window: the data set's 50 ms fade
+            assert abs(row[-1]) < 1e-3 and np.abs(row[-int(0.06 * SR):-int(0.05 * SR)]).max() > 0.7
+        else:  # over sooner: silence after the resampled end
+            assert not np.any(row[int(N / ratio) + 2:])
+
+
+def test_retuning_chooses_half_draws_nothing_at_zero_and_refuses_a_negative_range():
+    x = _burst(40)
+    rng = np.random.default_rng(0)
+    assert augment.retuned(x, rng, 0.0) is x
+    assert rng.random() == np.random.default_rng(0).random()  # nothing drawn: the recipes before retuning repeat
+    y = augment.retuned(x, np.random.default_rng(1), 3.0)
+    changed = int(sum(not torch.equal(a, b) for a, b in zip(x, y)))
+    assert 10 <= changed <= 30 and torch.equal(y, augment.retuned(x, np.random.default_rng(1), 3.0))
+    with pytest.raises(ValueError, match=r"retuned takes a range of 0 semitones or more; got -1"):
+        augment.retuned(x, rng, -1.0)
+    with pytest.raises(ValueError, match=r"retuned takes a batch of sounds \[batch, samples\]"):
+        augment.retuned(x[0], rng, 2.0)

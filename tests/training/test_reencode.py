@@ -65,8 +65,10 @@ def test_a_resume_from_another_model_and_a_missing_source_are_refused(tmp_path):
         reencode.main(["--from", str(other), "--data", str(data), "--checkpoint", str(checkpoint), "--max-steps", "2"])
     with pytest.raises(SystemExit, match=r"was begun with --distill-steps 4000 --tune-steps 8000; resume it with the same"):
         reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(checkpoint), "--tune-steps", "10"])
-    for wrong in (["--tune-steps", "-1"], ["--class-weight", "-0.5"]):
-        with pytest.raises(SystemExit, match=r"--minutes must be above 0, --distill-steps, --tune-steps and --class-weight 0 or more, --batch 2 or more"):
+    with pytest.raises(SystemExit, match=r"was begun with retune 0.0; resume it with the same"):
+        reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(checkpoint), "--retune", "3"])
+    for wrong in (["--tune-steps", "-1"], ["--class-weight", "-0.5"], ["--retune", "-2"]):
+        with pytest.raises(SystemExit, match=r"--minutes must be above 0, --distill-steps, --tune-steps, --class-weight and --retune 0 or more, --batch 2 or more"):
             reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(tmp_path / "y.pt")] + wrong)
     assert not (tmp_path / "y.pt").exists()
     with pytest.raises(SystemExit, match="no such checkpoint"):
@@ -187,7 +189,7 @@ def test_the_own_encoder_starts_from_the_source_and_learns_from_a_listening_head
     _listening_folder(tmp_path, source)
     checkpoint = tmp_path / "drums9.pt"
     common = ["--from", str(source), "--data", str(data), "--checkpoint", str(checkpoint), "--batch", "4", "--encoder", "own",
-              "--head-from", str(tmp_path / "drums"), "--tune-steps", "3", "--log-every", "1", "--save-every", "0"]
+              "--head-from", str(tmp_path / "drums"), "--tune-steps", "3", "--log-every", "1", "--save-every", "0", "--retune", "2"]
     reencode.main(common + ["--max-steps", "1"])
     old, first = DrumVAE(train.config_from(source)), DrumVAE(train.config_from(checkpoint))
     train.load(source, old, None)
@@ -198,7 +200,7 @@ def test_the_own_encoder_starts_from_the_source_and_learns_from_a_listening_head
     reencode.main(common + ["--max-steps", "3"])
     assert "resumed from" in capsys.readouterr().out
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)["state"]
-    assert state["step"] == 3 and state["reencode"]["encoder"] == "own" and state["reencode"]["head_from"] == "drums"
+    assert state["step"] == 3 and state["reencode"]["encoder"] == "own" and state["reencode"]["head_from"] == "drums" and state["reencode"]["retune"] == 2.0
     assert state["reencode"]["distill_steps"] == 0  # starting from the source's encoder, no stage 1 by default
     new = DrumVAE(train.config_from(checkpoint))
     train.load(checkpoint, new, None)
