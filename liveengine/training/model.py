@@ -36,7 +36,8 @@ class Config:
     dec_channels: tuple = (64, 128, 96, 64)
     enc_channels: int = 128
     noise_phase: bool = False  # the decoder may blend a fixed random phase into each bin and frame (a noise head)
-    encoder: str = "mel1d"  # "mel1d": Encoder; "mel2d": Encoder2D (a second encoder for a trained decoder, reencode.py)
+    encoder: str = "mel1d"  # "mel1d": Encoder; "mel2d": Encoder2D (a second encoder for a trained decoder, reencode.py); "mean"
+    mean_of: tuple = ()  # with encoder "mean": the designs of the encoders whose points MeanEncoder averages
     classes: tuple = ("kick", "snare", "clap", "hat_closed", "hat_open", "tom", "cymbal", "perc")
 
     @property
@@ -271,9 +272,12 @@ class DrumVAE(nn.Module):
     def __init__(self, cfg: Config) -> None:
         super().__init__()
         self.cfg = cfg
-        if cfg.encoder not in ENCODERS:
-            raise ValueError(f"encoder {cfg.encoder!r} is not one of {', '.join(ENCODERS)}")
-        self.encoder = ENCODERS[cfg.encoder](cfg)
+        designs = cfg.mean_of if cfg.encoder == "mean" else (cfg.encoder,)
+        for design in designs:
+            if design not in ENCODERS:
+                raise ValueError(f"encoder {design!r} is not one of {', '.join(ENCODERS)}" + ("" if cfg.encoder == "mean" else ", or mean"))
+        parts = [ENCODERS[design](cfg) for design in designs]
+        self.encoder = MeanEncoder(parts) if cfg.encoder == "mean" else parts[0]
         self.decoder = Decoder(cfg)
         self.classifier = Classifier(cfg)
         self.register_buffer("window", torch.hann_window(cfg.n_fft), persistent=False)

@@ -17,7 +17,9 @@ Two stages, by step:
    falling to 0 by the end (the held-out figures moved by 6 % between checkpoints 1000 steps apart
    at a constant rate).
 `--encoder own` keeps the source's encoder design and starts from its weights (stage 1 then has
-nothing to learn, so it has none unless `--distill-steps` asks). `--head-from FOLDER` takes the cross-entropy from the
+nothing to learn, so it has none unless `--distill-steps` asks). `--encoder mean --encoders-from CKPT...`
+does the same for the source's encoder and those of other checkpoints of the same decoder together, a sound
+placed at the mean of their points (model.MeanEncoder): the loss is the mean's. `--head-from FOLDER` takes the cross-entropy from the
 class head in FOLDER's classifier.onnx (a listening head, liveengine/training/class_head.py, whose
 own part is the source's head) instead of the source's head: a sound is pulled to where the decoder
 renders its class as a listener hears it. The saved model keeps the source's head either way; the
@@ -44,21 +46,39 @@ from liveengine.training.train import Running, config_from, load, load_training_
 FROZEN = ("decoder", "classifier")
 
 
-ENCODERS = ("mel2d", "own")
+ENCODERS = ("mel2d", "own", "mean")
 
 
-def new_model(source: Path, encoder: str = "mel2d") -> tuple[DrumVAE, DrumVAE]:
+def new_model(source: Path, encoder: str = "mel2d", others: tuple[Path, ...] = ()) -> tuple[DrumVAE, DrumVAE]:
     """(student, teacher): the teacher is the `source` model; the student has its decoder and head and a new encoder, of
-    `encoder`'s design ("own": the teacher's design, starting from its weights)."""
+    `encoder`'s design ("own": the teacher's design, starting from its weights; "mean": model.MeanEncoder of the
+    teacher's encoder and those of the checkpoints `others`, each from its weights, learning together)."""
     if not source.exists():
         raise SystemExit(f"--from {source}: no such checkpoint; give a trained drum model's checkpoint (e.g. checkpoints/drums.pt)")
     teacher = DrumVAE(config_from(source))
     load(source, teacher, None)
     teacher.eval()  # its encoder's batch norm uses the learnt statistics
-    student = DrumVAE(replace(teacher.cfg, encoder=teacher.cfg.encoder if encoder == "own" else encoder))
+    if encoder == "mean":
+        from liveengine.training.tail import same_decoder_encoder
+
+        if not others or teacher.cfg.encoder == "mean":
+            raise SystemExit("--encoder mean: give --encoders-from one or more checkpoints of --from's decoder; --from's own "
+                             "encoder must be a single one")
+        joined = [teacher.encoder] + [same_decoder_encoder(path, teacher) for path in others]
+        student = DrumVAE(replace(teacher.cfg, encoder="mean", mean_of=tuple(_design(e) for e in joined)))
+        for part, trained in zip(student.encoder.parts, joined):
+            part.load_state_dict(trained.state_dict())
+    else:
+        student = DrumVAE(replace(teacher.cfg, encoder=teacher.cfg.encoder if encoder == "own" else encoder))
     for part in FROZEN + (("encoder",) if encoder == "own" else ()):
         getattr(student, part).load_state_dict(getattr(teacher, part).state_dict())
     return student, teacher
+
+
+def _design(encoder: torch.nn.Module) -> str:
+    from liveengine.training.model import ENCODERS as DESIGNS
+
+    return next(name for name, cls in DESIGNS.items() if type(encoder) is cls)
 
 
 def freeze(model: DrumVAE) -> None:
@@ -111,7 +131,11 @@ def main(argv: list[str] | None = None) -> None:
                         help="steps of stage 2, its learning rate falling from 0.3 x --lr to 0 along a half cosine; the run ends there")
     parser.add_argument("--class-weight", type=float, default=1.0)
     parser.add_argument("--encoder", choices=ENCODERS, default="mel2d",
-                        help="the new encoder's design: mel2d (Encoder2D, the default) or own (the source's, from its weights)")
+                        help="the new encoder's design: mel2d (Encoder2D, the default), own (the source's, from its weights) "
+                             "or mean (the source's and --encoders-from's, from their weights, a sound at the mean of their points)")
+    parser.add_argument("--encoders-from", type=Path, nargs="+", default=[],
+                        help="with --encoder mean: checkpoints of the same decoder whose encoders learn beside --from's, "
+                             "a sound placed at the mean of their points")
     parser.add_argument("--head-from", type=Path, default=None,
                         help="a model folder of the same decoder whose classifier.onnx (a listening head) gives the cross-entropy")
     parser.add_argument("--class-power", type=float, default=1.0,
@@ -128,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--log-every", type=int, default=200)
     args = parser.parse_args(argv)
     if args.distill_steps is None:
-        args.distill_steps = 0 if args.encoder == "own" else 4000
+        args.distill_steps = 0 if args.encoder in ("own", "mean") else 4000
     if args.minutes <= 0 or args.distill_steps < 0 or args.tune_steps < 0 or args.batch < 2 or args.class_weight < 0 or args.retune < 0:
         raise SystemExit("--minutes must be above 0, --distill-steps, --tune-steps, --class-weight and --retune 0 or more, --batch 2 or more")
     end = args.distill_steps + args.tune_steps
@@ -140,10 +164,11 @@ def main(argv: list[str] | None = None) -> None:
     settings = {"from": args.source.name, "distill_steps": args.distill_steps, "class_weight": args.class_weight,
                 "beta": args.beta, "tune_steps": args.tune_steps, "class_power": args.class_power, "augmentation": "augment.kit_like",
                 "retune": args.retune,
-                "encoder": args.encoder, "head_from": args.head_from.name if args.head_from else None}
+                "encoder": args.encoder, "head_from": args.head_from.name if args.head_from else None,
+                "encoders_from": [p.name for p in args.encoders_from]}
     if args.checkpoint.exists():  # refuse a resume with other settings before building a model it may not fit
         check_resume(args.checkpoint, torch.load(args.checkpoint, map_location="cpu", weights_only=False)["state"].get("reencode", {}), settings)
-    student, teacher = new_model(args.source, args.encoder)
+    student, teacher = new_model(args.source, args.encoder, tuple(args.encoders_from))
     freeze(student)
     head = None
     if args.head_from is not None:
@@ -212,7 +237,7 @@ def check_resume(checkpoint: Path, saved: dict, settings: dict) -> None:
     if (saved["distill_steps"], saved["tune_steps"]) != (settings["distill_steps"], settings["tune_steps"]):
         raise SystemExit(f"{checkpoint} was begun with --distill-steps {saved['distill_steps']} --tune-steps {saved['tune_steps']}; "
                          "resume it with the same, or give a new --checkpoint")
-    for key, default in (("encoder", "mel2d"), ("head_from", None), ("retune", 0.0)):  # checkpoints from before these options: their defaults
+    for key, default in (("encoder", "mel2d"), ("head_from", None), ("retune", 0.0), ("encoders_from", [])):  # checkpoints from before these options: their defaults
         if saved.get(key, default) != settings[key]:
             raise SystemExit(f"{checkpoint} was begun with {key} {saved.get(key, default)}; resume it with the same, or give a new --checkpoint")
 

@@ -153,9 +153,9 @@ def same_decoder_encoder(path: Path, model: nn.Module) -> nn.Module:
     other = DrumVAE(config_from(path))
     load(path, other, None)
     ours, theirs = model.decoder.state_dict(), other.decoder.state_dict()
-    same_design = dataclasses.replace(other.cfg, encoder=model.cfg.encoder) == model.cfg  # the encoder's design may differ
+    same_design = dataclasses.replace(other.cfg, encoder=model.cfg.encoder, mean_of=model.cfg.mean_of) == model.cfg  # encoders may differ
     if not same_design or ours.keys() != theirs.keys() or not all(torch.equal(ours[k], theirs[k]) for k in ours):
-        raise SystemExit(f"--encoders-from {path}: its decoder is not --checkpoint's; the encoders of one model must share its decoder")
+        raise SystemExit(f"--encoders-from {path}: its decoder is not the model's; the encoders of one model must share its decoder")
     return other.eval().encoder
 
 

@@ -234,3 +234,52 @@ def test_the_class_term_comes_from_the_head_given():
     assert parts["ce"] == pytest.approx(np.log(classes), rel=1e-5)
     _, own = losses(model, MultiResolutionSTFTLoss(), audio, torch.tensor([0, 3]), 0.0, sample=False)
     assert own["ce"] != pytest.approx(np.log(classes), rel=1e-3)
+
+
+def test_encoders_learn_together_through_their_mean_resume_and_export_as_one(tmp_path, capsys):
+    from liveengine.decoders.registry import load_decoder
+    from liveengine.training import reencode, tail, train
+    from liveengine.training.model import DrumVAE, Encoder, Encoder2D, MeanEncoder
+
+    data, source = _trained(tmp_path)
+    second = tmp_path / "second.pt"  # a 2-D encoder of the same decoder
+    reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(second), "--batch", "4",
+                   "--distill-steps", "1", "--max-steps", "2"])
+    checkpoint = tmp_path / "joint.pt"
+    common = ["--from", str(source), "--data", str(data), "--checkpoint", str(checkpoint), "--batch", "4", "--encoder", "mean",
+              "--encoders-from", str(second), "--tune-steps", "3", "--save-every", "0"]
+    reencode.main(common + ["--max-steps", "1"])
+    reencode.main(common + ["--max-steps", "3"])
+    assert "resumed from" in capsys.readouterr().out
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)["state"]
+    assert state["step"] == 3 and state["reencode"]["encoders_from"] == ["second.pt"] and state["reencode"]["distill_steps"] == 0
+
+    models = {}
+    for path in (source, second, checkpoint):
+        models[path.stem] = DrumVAE(train.config_from(path))
+        train.load(path, models[path.stem], None)
+    joint = models["joint"].eval()
+    assert joint.cfg.encoder == "mean" and joint.cfg.mean_of == ("mel1d", "mel2d") and isinstance(joint.encoder, MeanEncoder)
+    assert isinstance(joint.encoder.parts[0], Encoder) and isinstance(joint.encoder.parts[1], Encoder2D)
+    for part, start in zip(joint.encoder.parts, (models["drums"].encoder, models["second"].encoder)):
+        moved = [float((a - b).abs().max()) for a, b in zip(part.parameters(), start.parameters())]
+        assert 0 < max(moved) < 0.05  # each learnt from its own weights
+    for part in ("decoder", "classifier"):
+        for a, b in zip(getattr(models["drums"], part).state_dict().values(), getattr(joint, part).state_dict().values()):
+            assert torch.equal(a, b)
+
+    out = tmp_path / "joint_model"
+    tail.main(["--checkpoint", str(checkpoint), "--data", str(data), "--out", str(out), "--name", "joint", "--plane-from", str(tmp_path / "drums")])
+    sounds = _sounds(3, 8)[0]
+    faded = sounds / np.abs(sounds).max(axis=1, keepdims=True)
+    faded[:, -2205:] *= np.linspace(1.0, 0.0, 2205, dtype=np.float32)
+    with torch.no_grad():
+        each = [p(torch.from_numpy(faded))[0].numpy() for p in joint.encoder.parts]
+    longer = np.concatenate([sounds, np.zeros((3, 13230), np.float32)], axis=1)
+    assert np.allclose(load_decoder(str(out)).encode(longer), (each[0] + each[1]) / 2, atol=1e-4)
+
+    with pytest.raises(SystemExit, match=r"was begun with encoders_from \['second.pt'\]; resume it with the same"):
+        reencode.main([str(source) if a == str(second) else a for a in common] + ["--max-steps", "4"])
+    with pytest.raises(SystemExit, match=r"--encoder mean: give --encoders-from one or more checkpoints of --from's decoder"):
+        reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(tmp_path / "x.pt"), "--encoder", "mean"])
+    assert not (tmp_path / "x.pt").exists()

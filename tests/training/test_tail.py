@@ -165,7 +165,7 @@ def test_encoders_of_one_decoder_export_as_the_mean_of_their_points_and_another_
 
     other = tmp_path / "other.pt"  # another decoder: trained one more step
     train.main(["--data", str(data), "--checkpoint", str(other), "--batch", "4", "--max-steps", "3", "--save-every", "0", "--seed", "5"])
-    with pytest.raises(SystemExit, match=r"--encoders-from .*other.pt: its decoder is not --checkpoint's"):
+    with pytest.raises(SystemExit, match=r"--encoders-from .*other.pt: its decoder is not the model's"):
         tail.main(common + ["--out", str(tmp_path / "x"), "--encoders-from", str(other)])
     with pytest.raises(SystemExit, match=r"--encoders-from .*none.pt: no such checkpoint"):
         tail.main(common + ["--out", str(tmp_path / "y"), "--encoders-from", str(tmp_path / "none.pt")])
