@@ -59,15 +59,15 @@ def new_model(source: Path, encoder: str = "mel2d", others: tuple[Path, ...] = (
     load(source, teacher, None)
     teacher.eval()  # its encoder's batch norm uses the learnt statistics
     if encoder == "mean":
-        from liveengine.training.tail import same_decoder_encoder
-
         if not others or teacher.cfg.encoder == "mean":
             raise SystemExit("--encoder mean: give --encoders-from one or more checkpoints of --from's decoder; --from's own "
                              "encoder must be a single one")
-        joined = [teacher.encoder] + [same_decoder_encoder(path, teacher) for path in others]
-        student = DrumVAE(replace(teacher.cfg, encoder="mean", mean_of=tuple(_design(e) for e in joined)))
+        joined = [teacher] + [same_decoder(path, teacher) for path in others]
+        student = DrumVAE(replace(teacher.cfg, encoder="mean", mean_of=tuple(m.cfg.encoder for m in joined)))
         for part, trained in zip(student.encoder.parts, joined):
-            part.load_state_dict(trained.state_dict())
+            part.load_state_dict(trained.encoder.state_dict())
+    elif others:
+        raise SystemExit("--encoders-from goes with --encoder mean (the encoders that learn beside --from's)")
     else:
         student = DrumVAE(replace(teacher.cfg, encoder=teacher.cfg.encoder if encoder == "own" else encoder))
     for part in FROZEN + (("encoder",) if encoder == "own" else ()):
@@ -75,10 +75,17 @@ def new_model(source: Path, encoder: str = "mel2d", others: tuple[Path, ...] = (
     return student, teacher
 
 
-def _design(encoder: torch.nn.Module) -> str:
-    from liveengine.training.model import ENCODERS as DESIGNS
-
-    return next(name for name, cls in DESIGNS.items() if type(encoder) is cls)
+def same_decoder(path: Path, model: DrumVAE) -> DrumVAE:
+    """The model in the checkpoint at `path`, which must hold `model`'s decoder to the bit (SystemExit otherwise)."""
+    if not path.is_file():
+        raise SystemExit(f"--encoders-from {path}: no such checkpoint; give a checkpoint of the same decoder (reencode.py)")
+    other = DrumVAE(config_from(path))
+    load(path, other, None)
+    ours, theirs = model.decoder.state_dict(), other.decoder.state_dict()
+    same_design = replace(other.cfg, encoder=model.cfg.encoder, mean_of=model.cfg.mean_of) == model.cfg  # encoders may differ
+    if not same_design or ours.keys() != theirs.keys() or not all(torch.equal(ours[k], theirs[k]) for k in ours):
+        raise SystemExit(f"--encoders-from {path}: its decoder is not --from's; the encoders of one model must share its decoder")
+    return other.eval()
 
 
 def freeze(model: DrumVAE) -> None:

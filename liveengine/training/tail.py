@@ -143,25 +143,9 @@ class TailModel(nn.Module):
         self.classifier = model.classifier
 
 
-def same_decoder_encoder(path: Path, model: nn.Module) -> nn.Module:
-    """The encoder of the checkpoint at `path`, which must hold `model`'s decoder to the bit (SystemExit otherwise)."""
-    from liveengine.training.model import DrumVAE
-    from liveengine.training.train import config_from, load
-
-    if not path.is_file():
-        raise SystemExit(f"--encoders-from {path}: no such checkpoint; give a checkpoint of the same decoder (reencode.py)")
-    other = DrumVAE(config_from(path))
-    load(path, other, None)
-    ours, theirs = model.decoder.state_dict(), other.decoder.state_dict()
-    same_design = dataclasses.replace(other.cfg, encoder=model.cfg.encoder, mean_of=model.cfg.mean_of) == model.cfg  # encoders may differ
-    if not same_design or ours.keys() != theirs.keys() or not all(torch.equal(ours[k], theirs[k]) for k in ours):
-        raise SystemExit(f"--encoders-from {path}: its decoder is not the model's; the encoders of one model must share its decoder")
-    return other.eval().encoder
-
-
 def main(argv: list[str] | None = None) -> None:
     from liveengine.training.export import export, latent_statistics, plane_of
-    from liveengine.training.model import DrumVAE, MeanEncoder
+    from liveengine.training.model import DrumVAE
     from liveengine.training.train import config_from, load
 
     parser = argparse.ArgumentParser(description="Export a 1 s drum model with a decay tail: a longer window, the first second unchanged.")
@@ -172,9 +156,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=0.3, help="how much longer the window gets (default 0.3 s)")
     parser.add_argument("--min-decay", type=float, default=80.0, help="the tail's least decay in dB/s (default 80)")
     parser.add_argument("--plane-from", type=Path, default=None, help="a model folder whose pad plane to keep (the 1 s model's)")
-    parser.add_argument("--encoders-from", type=Path, nargs="+", default=[],
-                        help="checkpoints of the same decoder (reencode.py) whose encoders join --checkpoint's: the exported "
-                             "encoder gives the mean of their points (model.MeanEncoder)")
     args = parser.parse_args(argv)
     if not args.checkpoint.is_file():
         raise SystemExit(f"--checkpoint {args.checkpoint}: no such checkpoint; give a 1 s drum model's (checkpoints/drums5.pt)")
@@ -182,8 +163,6 @@ def main(argv: list[str] | None = None) -> None:
     model = DrumVAE(config_from(args.checkpoint))
     state = load(args.checkpoint, model, None)
     model.eval()
-    if args.encoders_from:
-        model.encoder = MeanEncoder([model.encoder] + [same_decoder_encoder(path, model) for path in args.encoders_from])
     if args.plane_from is not None:
         try:
             stats = plane_of(args.plane_from, model.cfg.latent_dim)
@@ -198,8 +177,9 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as error:
         raise SystemExit(str(error)) from None
     seam = tailed.decoder.seam + 1
-    joined = f", its encoder the mean of its own and {', '.join(p.stem for p in args.encoders_from)}'s," if args.encoders_from else ""
-    description = (f"{args.checkpoint.stem} ({state['step']} steps){joined} with a decay tail: its first {seam * model.cfg.hop / model.cfg.sample_rate:.2f} s "
+    trained = f" ({state['step']} steps)" if state["step"] else ""  # reencode --tune-steps 0 joins trained encoders as they are
+    joined = f", its encoder the mean of {len(model.cfg.mean_of)} encoders ({', '.join(model.cfg.mean_of)})," if model.cfg.encoder == "mean" else ""
+    description = (f"{args.checkpoint.stem}{trained}{joined} with a decay tail: its first {seam * model.cfg.hop / model.cfg.sample_rate:.2f} s "
                    f"unchanged, then each bin continues its own decay, at least {args.min_decay:g} dB/s, to {tailed.cfg.length / model.cfg.sample_rate:g} s.")
     export(tailed, args.out, stats, description, name=args.name)
     if (args.data / "manifest.csv").exists():

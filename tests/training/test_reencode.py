@@ -268,7 +268,7 @@ def test_encoders_learn_together_through_their_mean_resume_and_export_as_one(tmp
         for a, b in zip(getattr(models["drums"], part).state_dict().values(), getattr(joint, part).state_dict().values()):
             assert torch.equal(a, b)
 
-    out = tmp_path / "joint_model"
+    out = tmp_path / "joint_model"  # the checkpoint of a mean exports as one encoder, its description says so
     tail.main(["--checkpoint", str(checkpoint), "--data", str(data), "--out", str(out), "--name", "joint", "--plane-from", str(tmp_path / "drums")])
     sounds = _sounds(3, 8)[0]
     faded = sounds / np.abs(sounds).max(axis=1, keepdims=True)
@@ -276,10 +276,21 @@ def test_encoders_learn_together_through_their_mean_resume_and_export_as_one(tmp
     with torch.no_grad():
         each = [p(torch.from_numpy(faded))[0].numpy() for p in joint.encoder.parts]
     longer = np.concatenate([sounds, np.zeros((3, 13230), np.float32)], axis=1)
-    assert np.allclose(load_decoder(str(out)).encode(longer), (each[0] + each[1]) / 2, atol=1e-4)
+    exported = load_decoder(str(out))
+    assert np.allclose(exported.encode(longer), (each[0] + each[1]) / 2, atol=1e-4)
+    assert "its encoder the mean of 2 encoders (mel1d, mel2d)" in exported.info.description
 
     with pytest.raises(SystemExit, match=r"was begun with encoders_from \['second.pt'\]; resume it with the same"):
         reencode.main([str(source) if a == str(second) else a for a in common] + ["--max-steps", "4"])
+    base = ["--from", str(source), "--data", str(data), "--checkpoint", str(tmp_path / "x.pt")]
     with pytest.raises(SystemExit, match=r"--encoder mean: give --encoders-from one or more checkpoints of --from's decoder"):
-        reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(tmp_path / "x.pt"), "--encoder", "mean"])
+        reencode.main(base + ["--encoder", "mean"])
+    with pytest.raises(SystemExit, match=r"--encoders-from goes with --encoder mean"):
+        reencode.main(base + ["--encoder", "own", "--encoders-from", str(second)])
+    other = tmp_path / "other.pt"  # another decoder: trained afresh
+    train.main(["--data", str(data), "--checkpoint", str(other), "--batch", "4", "--max-steps", "3", "--save-every", "0", "--seed", "5"])
+    with pytest.raises(SystemExit, match=r"--encoders-from .*other.pt: its decoder is not --from's"):
+        reencode.main(base + ["--encoder", "mean", "--encoders-from", str(other)])
+    with pytest.raises(SystemExit, match=r"--encoders-from .*none.pt: no such checkpoint"):
+        reencode.main(base + ["--encoder", "mean", "--encoders-from", str(tmp_path / "none.pt")])
     assert not (tmp_path / "x.pt").exists()

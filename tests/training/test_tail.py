@@ -131,47 +131,6 @@ def test_the_shipped_drums8_is_drums5_to_the_bit_before_its_tail():
     assert m8.shape[2] == 224 and float(m8[:, :, -1].max()) < float(m5[:, :, :162].max()) * 1e-3  # the tail fades out
 
 
-def test_encoders_of_one_decoder_export_as_the_mean_of_their_points_and_another_decoder_is_refused(tmp_path):
-    from liveengine.decoders.registry import load_decoder
-    from liveengine.training import reencode, tail, train
-    from liveengine.training.model import DrumVAE
-
-    data, source = _trained(tmp_path)
-    second = tmp_path / "second.pt"  # a 2-D encoder for the same decoder
-    reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(second), "--batch", "4",
-                   "--distill-steps", "1", "--max-steps", "2"])
-    common = ["--checkpoint", str(source), "--data", str(data), "--name", "mean", "--plane-from", str(tmp_path / "drums")]
-    tail.main(common + ["--out", str(tmp_path / "mean"), "--encoders-from", str(second)])
-    tail.main(common + ["--out", str(tmp_path / "alone")])
-    mean, alone = load_decoder(str(tmp_path / "mean")), load_decoder(str(tmp_path / "alone"))
-    assert "the mean of its own and second's" in mean.info.description
-
-    models = []
-    for path in (source, second):
-        model = DrumVAE(train.config_from(path))
-        train.load(path, model, None)
-        models.append(model.eval())
-    assert type(models[0].encoder) is not type(models[1].encoder)
-    sounds = _sounds(3, 8)[0]
-    longer = np.concatenate([sounds, np.zeros((3, 13230), np.float32)], axis=1)
-    faded = sounds / np.abs(sounds).max(axis=1, keepdims=True)  # encode() peak-normalises what it is given
-    faded[:, -2205:] *= np.linspace(1.0, 0.0, 2205, dtype=np.float32)
-    with torch.no_grad():
-        each = [m.encoder(torch.from_numpy(faded))[0].numpy() for m in models]
-    assert np.allclose(mean.encode(longer), (each[0] + each[1]) / 2, atol=1e-4)
-    assert not np.allclose(each[0], each[1], atol=1e-3)  # two points, so the mean is neither
-    z = np.random.default_rng(0).standard_normal((4, mean.latent_dim)).astype(np.float32)
-    assert np.array_equal(mean.decode_stft(z)[0], alone.decode_stft(z)[0])  # the decoder is the checkpoint's
-
-    other = tmp_path / "other.pt"  # another decoder: trained one more step
-    train.main(["--data", str(data), "--checkpoint", str(other), "--batch", "4", "--max-steps", "3", "--save-every", "0", "--seed", "5"])
-    with pytest.raises(SystemExit, match=r"--encoders-from .*other.pt: its decoder is not the model's"):
-        tail.main(common + ["--out", str(tmp_path / "x"), "--encoders-from", str(other)])
-    with pytest.raises(SystemExit, match=r"--encoders-from .*none.pt: no such checkpoint"):
-        tail.main(common + ["--out", str(tmp_path / "y"), "--encoders-from", str(tmp_path / "none.pt")])
-    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
-
-
 def test_a_mean_of_one_encoder_is_refused():
     from liveengine.training.model import Config, Encoder, MeanEncoder
 
@@ -181,7 +140,7 @@ def test_a_mean_of_one_encoder_is_refused():
 
 def test_the_shipped_drums10_plays_drums9s_audio_and_places_a_sound_at_the_mean_of_two_encoders():
     """As its model card says: `drums10` renders `drums9`'s audio to the bit, and its encoder gives the mean of
-    `drums9`'s point and the 2-D encoder's of checkpoints/drums10_encoder2d.pt."""
+    `drums9`'s point and that of the 2-D encoder in checkpoints/drums10.pt (whose other encoder is `drums9`'s)."""
     from pathlib import Path
 
     from liveengine.decoders.registry import load_decoder
@@ -193,14 +152,18 @@ def test_the_shipped_drums10_plays_drums9s_audio_and_places_a_sound_at_the_mean_
     z = (np.asarray(d9.info.latent_mean, np.float32) + 1.5 * rng.standard_normal((4, d9.latent_dim))).astype(np.float32)
     assert np.array_equal(d10.decode_stft(z)[2], d9.decode_stft(z)[2])
 
-    checkpoint = Path(__file__).resolve().parents[2] / "checkpoints" / "drums10_encoder2d.pt"
-    model = DrumVAE(train.config_from(checkpoint))
-    train.load(checkpoint, model, None)
-    assert isinstance(model.encoder, Encoder2D)
+    checkpoints = Path(__file__).resolve().parents[2] / "checkpoints"
+    model, d9_model = DrumVAE(train.config_from(checkpoints / "drums10.pt")), DrumVAE(train.config_from(checkpoints / "drums9.pt"))
+    train.load(checkpoints / "drums10.pt", model, None)
+    train.load(checkpoints / "drums9.pt", d9_model, None)
+    first, two_d = model.encoder.parts
+    assert isinstance(two_d, Encoder2D)
+    for a, b in zip(first.state_dict().values(), d9_model.encoder.state_dict().values()):
+        assert torch.equal(a, b)
     sounds = _sounds(3, 8)[0]
     longer = np.concatenate([sounds, np.zeros((3, 13230), np.float32)], axis=1)
     faded = sounds / np.abs(sounds).max(axis=1, keepdims=True)
     faded[:, -2205:] *= np.linspace(1.0, 0.0, 2205, dtype=np.float32)
     with torch.no_grad():
-        second = model.eval().encoder(torch.from_numpy(faded))[0].numpy()
+        second = two_d.eval()(torch.from_numpy(faded))[0].numpy()
     assert np.allclose(d10.encode(longer), (d9.encode(longer) + second) / 2, atol=1e-4)
