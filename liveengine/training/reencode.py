@@ -15,7 +15,8 @@ Two stages, by step:
 2. `--tune-steps` steps of the drum model's own loss (train.losses: multi-resolution STFT through the frozen decoder,
    the decoder-magnitude term, `--beta` x KL) plus the same cross-entropy, the learning rate
    falling to 0 by the end (the held-out figures moved by 6 % between checkpoints 1000 steps apart
-   at a constant rate).
+   at a constant rate). `--envelope-weight W` adds W x the mel-cepstral distance (model.CepstralDistance, the
+   spectral envelope bench/model_quality.py's MCD measures), which the STFT terms alone traded away.
 `--encoder own` keeps the source's encoder design and starts from its weights (stage 1 then has
 nothing to learn, so it has none unless `--distill-steps` asks). `--encoder mean --encoders-from CKPT...`
 does the same for the source's encoder and those of other checkpoints of the same decoder together, a sound
@@ -40,7 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from liveengine.training.augment import kit_like, retuned
-from liveengine.training.model import DrumVAE, MultiResolutionSTFTLoss
+from liveengine.training.model import CepstralDistance, DrumVAE, MultiResolutionSTFTLoss
 from liveengine.training.train import Running, config_from, load, load_training_set, losses, save
 
 FROZEN = ("decoder", "classifier")
@@ -150,6 +151,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--retune", type=float, default=0.0,
                         help="before the re-recording, play half the sounds up to this many semitones higher or lower "
                              "(augment.retuned; default 0: as recorded)")
+    parser.add_argument("--envelope-weight", type=float, default=0.0,
+                        help="stage 2 adds this x the mel-cepstral distance (model.CepstralDistance: the envelope MCD measures)")
     parser.add_argument("--beta", type=float, default=0.005, help="KL weight in stage 2")
     parser.add_argument("--lr", type=float, default=1e-3, help="stage 1's; stage 2 uses 0.3 x this")
     parser.add_argument("--batch", type=int, default=16)
@@ -160,8 +163,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.distill_steps is None:
         args.distill_steps = 0 if args.encoder in ("own", "mean") else 4000
-    if args.minutes <= 0 or args.distill_steps < 0 or args.tune_steps < 0 or args.batch < 2 or args.class_weight < 0 or args.retune < 0:
-        raise SystemExit("--minutes must be above 0, --distill-steps, --tune-steps, --class-weight and --retune 0 or more, --batch 2 or more")
+    if args.minutes <= 0 or args.distill_steps < 0 or args.tune_steps < 0 or args.batch < 2 or args.class_weight < 0 or args.retune < 0 \
+            or args.envelope_weight < 0:
+        raise SystemExit("--minutes must be above 0, --distill-steps, --tune-steps, --class-weight, --retune and --envelope-weight "
+                         "0 or more, --batch 2 or more")
     end = args.distill_steps + args.tune_steps
     if args.max_steps:
         end = min(end, args.max_steps)
@@ -170,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(args.seed)
     settings = {"from": args.source.name, "distill_steps": args.distill_steps, "class_weight": args.class_weight,
                 "beta": args.beta, "tune_steps": args.tune_steps, "class_power": args.class_power, "augmentation": "augment.kit_like",
-                "retune": args.retune,
+                "retune": args.retune, "envelope_weight": args.envelope_weight,
                 "encoder": args.encoder, "head_from": args.head_from.name if args.head_from else None,
                 "encoders_from": [p.name for p in args.encoders_from]}
     if args.checkpoint.exists():  # refuse a resume with other settings before building a model it may not fit
@@ -198,6 +203,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"{args.data} holds sounds of {audio.shape[1]} samples; the model's window is {student.cfg.length}")
     rng = np.random.default_rng(args.seed + state["step"])
     mrstft = MultiResolutionSTFTLoss()
+    cepstral = CepstralDistance(student.cfg.sample_rate)
+    envelope = (cepstral, args.envelope_weight) if args.envelope_weight > 0 else None
     val = torch.from_numpy(heldout[np.random.default_rng(1).choice(len(heldout), min(48, len(heldout)), replace=False)])
     stop: list[bool] = []
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.append(True))  # `kill PID`: finish the step, save, exit
@@ -217,7 +224,7 @@ def main(argv: list[str] | None = None) -> None:
         if stage == 1:
             total, parts = distill_step(student, teacher, x, y, args.class_weight, head)
         else:
-            total, parts = losses(student, mrstft, x, y, args.beta, class_weight=args.class_weight, head=head)
+            total, parts = losses(student, mrstft, x, y, args.beta, class_weight=args.class_weight, head=head, envelope=envelope)
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         torch.nn.utils.clip_grad_norm_(student.encoder.parameters(), 5.0)
@@ -228,11 +235,11 @@ def main(argv: list[str] | None = None) -> None:
         if state["step"] % args.log_every == 0:
             print(f"step {state['step']} stage {stage} ({state['train_seconds'] / 60:.1f} min) " + running.line(), flush=True)
         if time.monotonic() - last_save > args.save_every:
-            monitor(student, mrstft, val, state)
+            monitor(student, mrstft, cepstral, val, state)
             save(args.checkpoint, student, optimizer, state)
             last_save = time.monotonic()
     signal.signal(signal.SIGTERM, previous)
-    monitor(student, mrstft, val, state)
+    monitor(student, mrstft, cepstral, val, state)
     save(args.checkpoint, student, optimizer, state)
     print(f"done: step {state['step']}, {state['train_seconds'] / 60:.1f} min trained; saved {args.checkpoint}", flush=True)
 
@@ -244,7 +251,8 @@ def check_resume(checkpoint: Path, saved: dict, settings: dict) -> None:
     if (saved["distill_steps"], saved["tune_steps"]) != (settings["distill_steps"], settings["tune_steps"]):
         raise SystemExit(f"{checkpoint} was begun with --distill-steps {saved['distill_steps']} --tune-steps {saved['tune_steps']}; "
                          "resume it with the same, or give a new --checkpoint")
-    for key, default in (("encoder", "mel2d"), ("head_from", None), ("retune", 0.0), ("encoders_from", [])):  # checkpoints from before these options: their defaults
+    for key, default in (("encoder", "mel2d"), ("head_from", None), ("retune", 0.0), ("encoders_from", []),
+                         ("envelope_weight", 0.0)):  # checkpoints from before these options: their defaults
         if saved.get(key, default) != settings[key]:
             raise SystemExit(f"{checkpoint} was begun with {key} {saved.get(key, default)}; resume it with the same, or give a new --checkpoint")
 
@@ -255,15 +263,17 @@ def tune_rate(lr: float, step: int, steps: int) -> float:
     return 0.3 * lr * 0.5 * (1.0 + np.cos(np.pi * min(1.0, step / max(steps, 1))))
 
 
-def monitor(model: DrumVAE, mrstft: MultiResolutionSTFTLoss, val: torch.Tensor, state: dict) -> None:
+def monitor(model: DrumVAE, mrstft: MultiResolutionSTFTLoss, cepstral: CepstralDistance, val: torch.Tensor, state: dict) -> None:
     """Held-out reconstruction of the fixed monitoring sounds, into the history (reported, never used to choose)."""
     model.encoder.eval()
     with torch.no_grad():
-        _, parts = losses(model, mrstft, val, None, 0.0, sample=False)
+        _, parts = losses(model, mrstft, val, None, 0.0, sample=False, envelope=(cepstral, 0.0))
     model.encoder.train()
+    mcd = parts["mcd"] * 10.0 / np.log(10.0)
     state["history"].append({"step": state["step"], "minutes": round(state["train_seconds"] / 60, 2),
-                             "heldout_sc": round(parts["sc"], 4), "heldout_logmag": round(parts["logmag"], 4)})
-    print(f"step {state['step']}: held-out sc {parts['sc']:.4f} logmag {parts['logmag']:.4f}", flush=True)
+                             "heldout_sc": round(parts["sc"], 4), "heldout_logmag": round(parts["logmag"], 4),
+                             "heldout_mcd_db": round(mcd, 2)})
+    print(f"step {state['step']}: held-out sc {parts['sc']:.4f} logmag {parts['logmag']:.4f} mcd {mcd:.2f} dB", flush=True)
 
 
 if __name__ == "__main__":

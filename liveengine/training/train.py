@@ -151,8 +151,10 @@ def new_model_config(cfg: Config, noise_phase: bool = False, seconds: float | No
 
 
 def losses(model: DrumVAE, mrstft: MultiResolutionSTFTLoss, audio: torch.Tensor, classes: torch.Tensor | None, beta: float,
-           sample: bool = True, class_weight: float = 0.1, head: torch.nn.Module | None = None) -> tuple[torch.Tensor, dict]:
-    """The drum model's loss on a batch; the class term from `head` (logits of z) where given, else the model's own."""
+           sample: bool = True, class_weight: float = 0.1, head: torch.nn.Module | None = None,
+           envelope: tuple[torch.nn.Module, float] | None = None) -> tuple[torch.Tensor, dict]:
+    """The drum model's loss on a batch; the class term from `head` (logits of z) where given, else the model's own;
+    `envelope` (model.CepstralDistance, weight) adds that weight x the mel-cepstral distance."""
     mean, logvar = model.encoder(audio)
     z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar) if sample else mean
     magnitude, phase = model.decoder(z)
@@ -163,6 +165,10 @@ def losses(model: DrumVAE, mrstft: MultiResolutionSTFTLoss, audio: torch.Tensor,
     kl = torch.mean(torch.sum(0.5 * (mean ** 2 + torch.exp(logvar) - 1.0 - logvar), dim=1))
     total = sc + mag + 0.5 * direct + beta * kl
     parts = {"sc": sc.item(), "logmag": mag.item(), "direct": direct.item(), "kl": kl.item()}
+    if envelope is not None:
+        cepstral = envelope[0](pred, audio)
+        total = total + envelope[1] * cepstral
+        parts["mcd"] = cepstral.item()
     if classes is not None:
         labelled = classes >= 0
         if labelled.any():

@@ -67,8 +67,9 @@ def test_a_resume_from_another_model_and_a_missing_source_are_refused(tmp_path):
         reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(checkpoint), "--tune-steps", "10"])
     with pytest.raises(SystemExit, match=r"was begun with retune 0.0; resume it with the same"):
         reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(checkpoint), "--retune", "3"])
-    for wrong in (["--tune-steps", "-1"], ["--class-weight", "-0.5"], ["--retune", "-2"]):
-        with pytest.raises(SystemExit, match=r"--minutes must be above 0, --distill-steps, --tune-steps, --class-weight and --retune 0 or more, --batch 2 or more"):
+    for wrong in (["--tune-steps", "-1"], ["--class-weight", "-0.5"], ["--retune", "-2"], ["--envelope-weight", "-1"]):
+        with pytest.raises(SystemExit, match=r"--minutes must be above 0, --distill-steps, --tune-steps, --class-weight, --retune and "
+                                             r"--envelope-weight 0 or more, --batch 2 or more"):
             reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(tmp_path / "y.pt")] + wrong)
     assert not (tmp_path / "y.pt").exists()
     with pytest.raises(SystemExit, match="no such checkpoint"):
@@ -294,3 +295,50 @@ def test_encoders_learn_together_through_their_mean_resume_and_export_as_one(tmp
     with pytest.raises(SystemExit, match=r"--encoders-from .*none.pt: no such checkpoint"):
         reencode.main(base + ["--encoder", "mean", "--encoders-from", str(tmp_path / "none.pt")])
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_the_cepstral_distance_is_the_bench_mcd_and_has_a_gradient_where_two_sounds_agree(monkeypatch):
+    from pathlib import Path
+
+    from liveengine.training.model import CepstralDistance
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "bench"))
+    from model_quality import mcd, normalise
+
+    sounds = [normalise(s) for s in _sounds(6, 3)[0]]
+    distance = CepstralDistance(44100)
+    for ref, est in zip(sounds[:3], sounds[3:]):
+        ours = distance(torch.from_numpy(est[None]), torch.from_numpy(ref[None])).item() * 10 / np.log(10)
+        assert ours == pytest.approx(mcd(ref, est), rel=0.05)  # the floor is added here, clamped there
+        assert ours > 1.0
+    same = torch.from_numpy(sounds[0][None]).requires_grad_(True)
+    value = distance(same, torch.from_numpy(sounds[0][None]))
+    value.backward()
+    assert value.item() < 1e-3 and torch.isfinite(same.grad).all()
+    louder = distance(torch.from_numpy(4 * sounds[3][None]), torch.from_numpy(sounds[0][None])).item()
+    assert louder == pytest.approx(distance(torch.from_numpy(sounds[3][None]), torch.from_numpy(sounds[0][None])).item(), rel=0.05)
+
+
+def test_the_envelope_term_moves_the_encoder_is_logged_and_kept_by_a_resume(tmp_path, capsys):
+    from liveengine.training import reencode, train
+    from liveengine.training.model import DrumVAE
+
+    data, source = _trained(tmp_path)
+    trained = {}
+    for weight in ("0", "2"):
+        checkpoint = tmp_path / f"w{weight}.pt"
+        reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(checkpoint), "--batch", "4", "--encoder", "own",
+                       "--tune-steps", "3", "--max-steps", "2", "--log-every", "1", "--save-every", "0", "--envelope-weight", weight])
+        trained[weight] = DrumVAE(train.config_from(checkpoint))
+        train.load(checkpoint, trained[weight], None)
+        log = capsys.readouterr().out
+        assert ("mcd" in log.split("step 1 stage 2")[1].splitlines()[0]) == (weight == "2")  # the term's mean, in the step line
+        assert " dB" in log.split("held-out sc")[-1].splitlines()[0]  # monitored either way
+    state = torch.load(tmp_path / "w2.pt", map_location="cpu", weights_only=False)["state"]
+    assert state["reencode"]["envelope_weight"] == 2.0 and "heldout_mcd_db" in state["history"][-1]
+    sounds = torch.from_numpy(_sounds(2, 7)[0])
+    with torch.no_grad():  # same seed, same batches: only the term differs
+        assert not torch.allclose(trained["0"].eval().encoder(sounds)[0], trained["2"].eval().encoder(sounds)[0])
+    with pytest.raises(SystemExit, match=r"was begun with envelope_weight 2.0; resume it with the same"):
+        reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(tmp_path / "w2.pt"), "--encoder", "own",
+                       "--tune-steps", "3", "--envelope-weight", "1"])
