@@ -53,7 +53,7 @@ def test_shipped_patch_loads(path):
 def test_default_patch_values():
     patch = load_patch(REPO / "patches" / "default.toml")
     assert patch.name == "default"
-    assert patch.model == "drums9"
+    assert patch.model == "drums11"
     assert (patch.grid["rows"], patch.grid["cols"]) == (8, 8)
     assert patch.choke == {"hats": ((0, 4), (1, 1))}
     assert patch.choke_group_of() == {(0, 4): 0, (1, 1): 0}
@@ -318,8 +318,8 @@ def test_default_patch_pads_play_the_drums_its_score_names():
     re-encoded and classified), so a re-trained or re-exported model that moves the kick off its
     pad fails here (not only a label change). The sound is heard by `drums8`, the model whose
     encoder (drums5's) was trained with this decoder; the default model must render the very same
-    audio at those pads. (`drums9`, the default, is `drums8` with an encoder tuned to recorded kits:
-    it hears 4 of these 6 renderings as named, the tom as kick and the closed hat as clap; over the
+    audio at those pads. (`drums11`, the default, and `drums9` before it are `drums8` with encoders tuned to recorded
+    kits; `drums9` hears 4 of these 6 renderings as named, the tom as kick and the closed hat as clap; over the
     whole grid both encoders agree with the pad colour on 50 of 64.)
     """
     import re

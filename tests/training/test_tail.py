@@ -167,3 +167,37 @@ def test_the_shipped_drums10_plays_drums9s_audio_and_places_a_sound_at_the_mean_
     with torch.no_grad():
         second = two_d.eval()(torch.from_numpy(faded))[0].numpy()
     assert np.allclose(d10.encode(longer), (d9.encode(longer) + second) / 2, atol=1e-4)
+
+
+def test_the_shipped_drums11_plays_drums9s_audio_with_drums10s_encoders_tuned_for_the_envelope():
+    """As its model card says: `drums11` (the default) renders `drums9`'s audio to the bit; its encoder is the mean
+    encoder of checkpoints/drums11.pt, `drums10`'s two encoders each moved by `reencode --envelope-weight 0.1`."""
+    from pathlib import Path
+
+    from liveengine.decoders.registry import load_decoder
+    from liveengine.resources import default_model
+    from liveengine.training import train
+    from liveengine.training.model import DrumVAE
+
+    assert default_model().name == "drums11"
+    d11, d9 = load_decoder("drums11"), load_decoder("drums9")
+    rng = np.random.default_rng(6)
+    z = (np.asarray(d9.info.latent_mean, np.float32) + 1.5 * rng.standard_normal((4, d9.latent_dim))).astype(np.float32)
+    assert np.array_equal(d11.decode_stft(z)[2], d9.decode_stft(z)[2])
+
+    checkpoints = Path(__file__).resolve().parents[2] / "checkpoints"
+    saved = torch.load(checkpoints / "drums11.pt", map_location="cpu", weights_only=False)["state"]["reencode"]
+    assert (saved["from"], saved["encoder"], saved["envelope_weight"], saved["tune_steps"]) == ("drums10.pt", "own", 0.1, 5000)
+    model, d10_model = DrumVAE(train.config_from(checkpoints / "drums11.pt")), DrumVAE(train.config_from(checkpoints / "drums10.pt"))
+    train.load(checkpoints / "drums11.pt", model, None)
+    train.load(checkpoints / "drums10.pt", d10_model, None)
+    for ours, before in zip(model.encoder.parts, d10_model.encoder.parts):
+        assert type(ours) is type(before)
+        assert not all(torch.equal(a, b) for a, b in zip(ours.state_dict().values(), before.state_dict().values()))
+    sounds = _sounds(3, 9)[0]
+    longer = np.concatenate([sounds, np.zeros((3, 13230), np.float32)], axis=1)
+    faded = sounds / np.abs(sounds).max(axis=1, keepdims=True)
+    faded[:, -2205:] *= np.linspace(1.0, 0.0, 2205, dtype=np.float32)
+    with torch.no_grad():
+        expected = model.encoder.eval()(torch.from_numpy(faded))[0].numpy()
+    assert np.allclose(d11.encode(longer), expected, atol=1e-4)
