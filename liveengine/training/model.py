@@ -315,7 +315,7 @@ class CepstralDistance(nn.Module):
         super().__init__()
         self.n_fft, self.hop = n_fft, hop
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
-        self.register_buffer("mel", torch.from_numpy(mel_filterbank(sample_rate, n_fft, bands).astype(np.float32)), persistent=False)
+        self.register_buffer("mel", torch.from_numpy(mel_filterbank(sample_rate, n_fft, bands)), persistent=False)
         k = np.arange(bands)
         dct = np.cos(np.pi / bands * (k[None, :] + 0.5) * np.arange(1, coefficients + 1)[:, None]) * np.sqrt(2 / bands)
         self.register_buffer("dct", torch.from_numpy(dct.astype(np.float32)), persistent=False)
