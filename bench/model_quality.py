@@ -517,7 +517,10 @@ def main(argv: list[str] | None = None) -> None:
     from liveengine.resources import default_model
 
     model = args.model or default_model()
-    others = args.also or sorted(p.parent for p in (REPO / "models_onnx").glob("drums*/decoder.onnx"))  # every shipped drum model
+    from liveengine.decoders.registry import by_number
+
+    # every shipped drum model, in number order (drums, drums2, ..., drums10) as `liveengine check` lists them
+    others = args.also or sorted((p.parent for p in (REPO / "models_onnx").glob("drums*/decoder.onnx")), key=lambda p: by_number(p.name))
     results = run(model.resolve(), args.data, args.quick, args.baseline, tuple(p.resolve() for p in others if p.resolve() != model.resolve()))
     args.out.write_text(json.dumps(results, indent=1) + "\n")
     print(json.dumps({k: results[k] for k in ("quality", "smoothness", "speed")}, indent=1))

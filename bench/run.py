@@ -674,8 +674,11 @@ def models_side_by_side(m: dict) -> list[str]:
     """The shipped drum model and each model measured beside it (model_quality.py --also), one row each, with the grid check."""
     if "grid_check" not in m:
         return []
-    rows = [(m["model"], m["quality"]["ours (encode, decode)"], m)] + [(name, o["ours"], o) for name, o in m.get("other_models", {}).items()]
-    fits = [m["quality"].get("ours (encode, fit, decode)")] + [o.get("ours_fitted") for o in m.get("other_models", {}).values()]
+    from liveengine.decoders.registry import by_number
+
+    others = sorted(m.get("other_models", {}).items(), key=lambda item: by_number(item[0]))  # drums2 before drums10
+    rows = [(m["model"], m["quality"]["ours (encode, decode)"], m)] + [(name, o["ours"], o) for name, o in others]
+    fits = [m["quality"].get("ours (encode, fit, decode)")] + [o.get("ours_fitted") for _, o in others]
     lines = ["", "Side by side (the drum model goals in the header; the grid check reads each pad of the default 8x8 grid, raw decoder output, "
                  "in the 100 ms before the data set's 50 ms fade: see bench/grid_check.py; \"fitted\": each held-out sound's point fitted "
                  "to it from the encoder's mean, as corner files are placed, liveengine/decoders/fit.py):", "",

@@ -36,7 +36,7 @@ def model_kind(folder: Path) -> str:
         return "oneshot"
 
 
-def _by_number(name: str) -> tuple:
+def by_number(name: str) -> tuple:
     """drums, drums2, ..., drums9, drums10, drums11: a name's digits count as a number."""
     return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
 
@@ -54,7 +54,7 @@ def find_model(spec: str, patch_path: Path | None = None, kind: str = "oneshot")
         candidates.insert(0, patch_path.parent / spec)
     folder = next((c for c in candidates if c.is_dir()), None)
     if folder is None:
-        shipped = sorted((p.name for p in models_dir().iterdir() if p.is_dir() and model_kind(p) == kind), key=_by_number) if models_dir().is_dir() else []
+        shipped = sorted((p.name for p in models_dir().iterdir() if p.is_dir() and model_kind(p) == kind), key=by_number) if models_dir().is_dir() else []
         names = (list(BUILTIN) if kind == "oneshot" else []) + shipped
         raise LiveEngineError(
             f"model {spec!r} not found (looked in {', '.join(str(c) for c in candidates)}); "
