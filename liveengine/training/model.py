@@ -190,10 +190,17 @@ class MeanEncoder(nn.Module):
 
 
 class _AllFeatures:
-    """The encoders' front ends switched together (export.py computes the STFT as a convolution for ONNX)."""
+    """The encoders' front ends switched together (export.py computes the STFT as a convolution for ONNX). They are
+    made from one Config, so any of them reads a sound as all do: the first one reads (class_head.py's listener)."""
 
     def __init__(self, parts: list[Features]) -> None:
         self.parts = parts
+
+    def __call__(self, audio: torch.Tensor) -> torch.Tensor:
+        return self.parts[0](audio)
+
+    def log_mel(self, power: torch.Tensor) -> torch.Tensor:
+        return self.parts[0].log_mel(power)
 
     def use_dft(self) -> None:
         for part in self.parts:

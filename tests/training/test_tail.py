@@ -138,6 +138,23 @@ def test_a_mean_of_one_encoder_is_refused():
         MeanEncoder([Encoder(Config())])
 
 
+def test_a_mean_of_encoders_reads_a_sound_as_its_parts_do():
+    """class_head.py's listener reads audio and renderings through the model's encoder front end: a mean of encoders
+    must read them as each of its encoders does."""
+    import torch
+
+    from liveengine.training.model import Config, Encoder, Encoder2D, MeanEncoder
+
+    cfg = Config()
+    joint = MeanEncoder([Encoder(cfg), Encoder2D(cfg)])
+    audio = torch.from_numpy(np.random.default_rng(1).standard_normal((2, cfg.length)).astype(np.float32))
+    picture = joint.features(audio)
+    for part in joint.parts:
+        assert torch.allclose(picture, part.features(audio))
+    power = torch.rand(2, cfg.bins, 10)
+    assert torch.allclose(joint.features.log_mel(power), joint.parts[1].features.log_mel(power))
+
+
 def test_the_shipped_drums10_plays_drums9s_audio_and_places_a_sound_at_the_mean_of_two_encoders():
     """As its model card says: `drums10` renders `drums9`'s audio to the bit, and its encoder gives the mean of
     `drums9`'s point and that of the 2-D encoder in checkpoints/drums10.pt (whose other encoder is `drums9`'s)."""
