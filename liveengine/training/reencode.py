@@ -17,6 +17,9 @@ Two stages, by step:
    falling to 0 by the end (the held-out figures moved by 6 % between checkpoints 1000 steps apart
    at a constant rate). `--envelope-weight W` adds W x the mel-cepstral distance (model.CepstralDistance, the
    spectral envelope bench/model_quality.py's MCD measures), which the STFT terms alone traded away.
+   `--decoder-rate R` lets the decoder learn in stage 2 too, at R x the encoder's learning rate (default 0: frozen,
+   every pad as before): it then hears the re-recorded kits as well, and every pad's sound moves (export the model
+   with tail.py and check the grid again). The class head stays frozen either way.
 `--encoder own` keeps the source's encoder design and starts from its weights (stage 1 then has
 nothing to learn, so it has none unless `--distill-steps` asks). `--encoder mean --encoders-from CKPT...`
 does the same for the source's encoder and those of other checkpoints of the same decoder together, a sound
@@ -89,8 +92,8 @@ def same_decoder(path: Path, model: DrumVAE) -> DrumVAE:
     return other.eval()
 
 
-def freeze(model: DrumVAE) -> None:
-    for part in FROZEN:
+def freeze(model: DrumVAE, tune_decoder: bool = False) -> None:
+    for part in FROZEN[1:] if tune_decoder else FROZEN:
         module = getattr(model, part)
         module.eval()
         for p in module.parameters():
@@ -153,6 +156,8 @@ def main(argv: list[str] | None = None) -> None:
                              "(augment.retuned; default 0: as recorded)")
     parser.add_argument("--envelope-weight", type=float, default=0.0,
                         help="stage 2 adds this x the mel-cepstral distance (model.CepstralDistance: the envelope MCD measures)")
+    parser.add_argument("--decoder-rate", type=float, default=0.0,
+                        help="stage 2 trains the decoder too, at this x the encoder's learning rate (default 0: the decoder frozen)")
     parser.add_argument("--beta", type=float, default=0.005, help="KL weight in stage 2")
     parser.add_argument("--lr", type=float, default=1e-3, help="stage 1's; stage 2 uses 0.3 x this")
     parser.add_argument("--batch", type=int, default=16)
@@ -164,9 +169,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.distill_steps is None:
         args.distill_steps = 0 if args.encoder in ("own", "mean") else 4000
     if args.minutes <= 0 or args.distill_steps < 0 or args.tune_steps < 0 or args.batch < 2 or args.class_weight < 0 or args.retune < 0 \
-            or args.envelope_weight < 0:
-        raise SystemExit("--minutes must be above 0, --distill-steps, --tune-steps, --class-weight, --retune and --envelope-weight "
-                         "0 or more, --batch 2 or more")
+            or args.envelope_weight < 0 or args.decoder_rate < 0:
+        raise SystemExit("--minutes must be above 0, --distill-steps, --tune-steps, --class-weight, --retune, --envelope-weight "
+                         "and --decoder-rate 0 or more, --batch 2 or more")
     end = args.distill_steps + args.tune_steps
     if args.max_steps:
         end = min(end, args.max_steps)
@@ -175,13 +180,13 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(args.seed)
     settings = {"from": args.source.name, "distill_steps": args.distill_steps, "class_weight": args.class_weight,
                 "beta": args.beta, "tune_steps": args.tune_steps, "class_power": args.class_power, "augmentation": "augment.kit_like",
-                "retune": args.retune, "envelope_weight": args.envelope_weight,
+                "retune": args.retune, "envelope_weight": args.envelope_weight, "decoder_rate": args.decoder_rate,
                 "encoder": args.encoder, "head_from": args.head_from.name if args.head_from else None,
                 "encoders_from": [p.name for p in args.encoders_from]}
     if args.checkpoint.exists():  # refuse a resume with other settings before building a model it may not fit
         check_resume(args.checkpoint, torch.load(args.checkpoint, map_location="cpu", weights_only=False)["state"].get("reencode", {}), settings)
     student, teacher = new_model(args.source, args.encoder, tuple(args.encoders_from))
-    freeze(student)
+    freeze(student, tune_decoder=args.decoder_rate > 0)
     head = None
     if args.head_from is not None:
         from liveengine.training.class_head import load_head
@@ -192,7 +197,11 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"--head-from {args.head_from}: {error}") from None
         for p in head.parameters():
             p.requires_grad_(False)
-    optimizer = torch.optim.Adam(student.encoder.parameters(), lr=args.lr)
+    groups = [{"params": list(student.encoder.parameters()), "scale": 1.0}]
+    if args.decoder_rate > 0:  # stage 1 has no decoder in its loss: the decoder waits for stage 2
+        groups.append({"params": list(student.decoder.parameters()), "scale": args.decoder_rate})
+    trained = [p for group in groups for p in group["params"]]
+    optimizer = torch.optim.Adam(groups, lr=args.lr)
     state = {"step": 0, "train_seconds": 0.0, "history": [], "threads": args.threads, "reencode": settings}
     if args.checkpoint.exists():
         state = load(args.checkpoint, student, optimizer)
@@ -211,10 +220,13 @@ def main(argv: list[str] | None = None) -> None:
     start = last_save = time.monotonic()
     running = Running()
     student.encoder.train()
+    if args.decoder_rate > 0:
+        student.decoder.train()
     while not stop and time.monotonic() - start < args.minutes * 60 and state["step"] < end:
         stage = 1 if state["step"] < args.distill_steps else 2
         for group in optimizer.param_groups:
-            group["lr"] = args.lr if stage == 1 else tune_rate(args.lr, state["step"] - args.distill_steps, args.tune_steps)
+            rate = args.lr if stage == 1 else tune_rate(args.lr, state["step"] - args.distill_steps, args.tune_steps)
+            group["lr"] = rate * group["scale"] if stage == 2 or group["scale"] == 1.0 else 0.0
         idx = rng.choice(len(audio), args.batch, p=weights)
         x = kit_like(retuned(torch.from_numpy(audio[idx]), rng, args.retune), rng)
         if rng.random() < 0.5:
@@ -227,7 +239,7 @@ def main(argv: list[str] | None = None) -> None:
             total, parts = losses(student, mrstft, x, y, args.beta, class_weight=args.class_weight, head=head, envelope=envelope)
         optimizer.zero_grad(set_to_none=True)
         total.backward()
-        torch.nn.utils.clip_grad_norm_(student.encoder.parameters(), 5.0)
+        torch.nn.utils.clip_grad_norm_(trained, 5.0)
         optimizer.step()
         state["train_seconds"] += time.monotonic() - step_start
         state["step"] += 1
@@ -252,7 +264,7 @@ def check_resume(checkpoint: Path, saved: dict, settings: dict) -> None:
         raise SystemExit(f"{checkpoint} was begun with --distill-steps {saved['distill_steps']} --tune-steps {saved['tune_steps']}; "
                          "resume it with the same, or give a new --checkpoint")
     for key, default in (("encoder", "mel2d"), ("head_from", None), ("retune", 0.0), ("encoders_from", []),
-                         ("envelope_weight", 0.0)):  # checkpoints from before these options: their defaults
+                         ("envelope_weight", 0.0), ("decoder_rate", 0.0)):  # checkpoints from before these options: their defaults
         if saved.get(key, default) != settings[key]:
             raise SystemExit(f"{checkpoint} was begun with {key} {saved.get(key, default)}; resume it with the same, or give a new --checkpoint")
 

@@ -67,9 +67,10 @@ def test_a_resume_from_another_model_and_a_missing_source_are_refused(tmp_path):
         reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(checkpoint), "--tune-steps", "10"])
     with pytest.raises(SystemExit, match=r"was begun with retune 0.0; resume it with the same"):
         reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(checkpoint), "--retune", "3"])
-    for wrong in (["--tune-steps", "-1"], ["--class-weight", "-0.5"], ["--retune", "-2"], ["--envelope-weight", "-1"]):
-        with pytest.raises(SystemExit, match=r"--minutes must be above 0, --distill-steps, --tune-steps, --class-weight, --retune and "
-                                             r"--envelope-weight 0 or more, --batch 2 or more"):
+    for wrong in (["--tune-steps", "-1"], ["--class-weight", "-0.5"], ["--retune", "-2"], ["--envelope-weight", "-1"],
+                  ["--decoder-rate", "-0.1"]):
+        with pytest.raises(SystemExit, match=r"--minutes must be above 0, --distill-steps, --tune-steps, --class-weight, --retune, "
+                                             r"--envelope-weight and --decoder-rate 0 or more, --batch 2 or more"):
             reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(tmp_path / "y.pt")] + wrong)
     assert not (tmp_path / "y.pt").exists()
     with pytest.raises(SystemExit, match="no such checkpoint"):
@@ -342,3 +343,27 @@ def test_the_envelope_term_moves_the_encoder_is_logged_and_kept_by_a_resume(tmp_
     with pytest.raises(SystemExit, match=r"was begun with envelope_weight 2.0; resume it with the same"):
         reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(tmp_path / "w2.pt"), "--encoder", "own",
                        "--tune-steps", "3", "--envelope-weight", "1"])
+
+
+def test_the_decoder_learns_in_stage_two_only_when_asked_and_the_head_never(tmp_path):
+    from liveengine.training import reencode, train
+    from liveengine.training.model import DrumVAE
+
+    data, source = _trained(tmp_path)
+    old = DrumVAE(train.config_from(source))
+    train.load(source, old, None)
+    trained = {}
+    for rate in ("0", "0.5"):
+        checkpoint = tmp_path / f"r{rate}.pt"
+        reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(checkpoint), "--batch", "4", "--encoder", "own",
+                       "--distill-steps", "1", "--tune-steps", "2", "--save-every", "0", "--decoder-rate", rate])
+        trained[rate] = DrumVAE(train.config_from(checkpoint))
+        state = train.load(checkpoint, trained[rate], None)
+        assert state["step"] == 3 and state["reencode"]["decoder_rate"] == float(rate)
+    for rate, model in trained.items():
+        for part in ("decoder", "classifier"):
+            same = all(torch.equal(a, b) for a, b in zip(getattr(old, part).state_dict().values(), getattr(model, part).state_dict().values()))
+            assert same == (part == "classifier" or rate == "0"), f"--decoder-rate {rate}: {part} {'kept' if same else 'changed'}"
+    with pytest.raises(SystemExit, match=r"was begun with decoder_rate 0.5; resume it with the same"):
+        reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(tmp_path / "r0.5.pt"), "--encoder", "own",
+                       "--distill-steps", "1", "--tune-steps", "2"])
