@@ -53,10 +53,10 @@ def test_shipped_patch_loads(path):
 def test_default_patch_values():
     patch = load_patch(REPO / "patches" / "default.toml")
     assert patch.name == "default"
-    assert patch.model == "drums11"
+    assert patch.model == "drums12"
     assert (patch.grid["rows"], patch.grid["cols"]) == (8, 8)
-    assert patch.choke == {"hats": ((0, 4), (1, 1))}
-    assert patch.choke_group_of() == {(0, 4): 0, (1, 1): 0}
+    assert patch.choke == {"hats": ((0, 3), (1, 1))}
+    assert patch.choke_group_of() == {(0, 3): 0, (1, 1): 0}
     assert patch.demo_score == REPO / "patches" / "default.score"
 
 
@@ -317,10 +317,10 @@ def test_default_patch_pads_play_the_drums_its_score_names():
     Each named pad is classed as its colour is (its point) and as it sounds (rendered, the audio
     re-encoded and classified), so a re-trained or re-exported model that moves the kick off its
     pad fails here (not only a label change). The sound is heard by `drums8`, the model whose
-    encoder (drums5's) was trained with this decoder; the default model must render the very same
-    audio at those pads. (`drums11`, the default, and `drums9` before it are `drums8` with encoders tuned to recorded
-    kits; `drums9` hears 4 of these 6 renderings as named, the tom as kick and the closed hat as clap; over the
-    whole grid both encoders agree with the pad colour on 50 of 64.)
+    encoder (drums5's) was trained with the decoder `drums12` grew from, and whose head is not the default's: an
+    ear of its own. (`drums12`'s decoder learnt from re-recorded kits: at the pads `drums11` had for the closed hat
+    and the tom, 0 4 and 7 3, it renders what `drums8` hears as a clap and colours a kick, so the score plays
+    their neighbours 0 3 and 7 2, which sound and are coloured as named.)
     """
     import re
 
@@ -339,9 +339,6 @@ def test_default_patch_pads_play_the_drums_its_score_names():
     audio = np.zeros((len(rows), decoder.output_length), np.float32)
     decoder.decode_into(points[rows], audio)
     listener = load_decoder("drums8", patch.path)
-    same = np.zeros_like(audio)
-    listener.decode_into(points[rows], same)
-    np.testing.assert_array_equal(audio, same)
     heard = [listener.classes[i] for i in listener.classify(listener.encode(audio)).argmax(axis=1)]
     assert dict(zip(named, heard)) == {name: name for name in named}
     seen = [decoder.classes[i] for i in decoder.classify(points[rows]).argmax(axis=1)]  # the pad's colour says so too
