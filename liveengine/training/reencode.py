@@ -224,9 +224,9 @@ def main(argv: list[str] | None = None) -> None:
         student.decoder.train()
     while not stop and time.monotonic() - start < args.minutes * 60 and state["step"] < end:
         stage = 1 if state["step"] < args.distill_steps else 2
-        for group in optimizer.param_groups:
-            rate = args.lr if stage == 1 else tune_rate(args.lr, state["step"] - args.distill_steps, args.tune_steps)
-            group["lr"] = rate * group["scale"] if stage == 2 or group["scale"] == 1.0 else 0.0
+        rate = args.lr if stage == 1 else tune_rate(args.lr, state["step"] - args.distill_steps, args.tune_steps)
+        for group in optimizer.param_groups:  # the decoder's group gets no gradient in stage 1, so Adam leaves it be
+            group["lr"] = rate * group["scale"]
         idx = rng.choice(len(audio), args.batch, p=weights)
         x = kit_like(retuned(torch.from_numpy(audio[idx]), rng, args.retune), rng)
         if rng.random() < 0.5:

@@ -364,6 +364,12 @@ def test_the_decoder_learns_in_stage_two_only_when_asked_and_the_head_never(tmp_
         for part in ("decoder", "classifier"):
             same = all(torch.equal(a, b) for a, b in zip(getattr(old, part).state_dict().values(), getattr(model, part).state_dict().values()))
             assert same == (part == "classifier" or rate == "0"), f"--decoder-rate {rate}: {part} {'kept' if same else 'changed'}"
+    first = tmp_path / "stage1.pt"  # stage 1 (the encoder regressing the old one) leaves the decoder as it was
+    reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(first), "--batch", "4", "--encoder", "own",
+                   "--distill-steps", "1", "--tune-steps", "2", "--max-steps", "1", "--save-every", "0", "--decoder-rate", "0.5"])
+    after_one = DrumVAE(train.config_from(first))
+    train.load(first, after_one, None)
+    assert all(torch.equal(a, b) for a, b in zip(old.decoder.state_dict().values(), after_one.decoder.state_dict().values()))
     with pytest.raises(SystemExit, match=r"was begun with decoder_rate 0.5; resume it with the same"):
         reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(tmp_path / "r0.5.pt"), "--encoder", "own",
                        "--distill-steps", "1", "--tune-steps", "2"])
