@@ -1,8 +1,8 @@
-"""Train a new encoder for a trained drum model, its decoder and class head frozen (resumable).
+"""Train a new encoder for a trained drum model, its class head frozen and, unless `--decoder-rate` says, its decoder (resumable).
 
     python -m liveengine.training.reencode --from checkpoints/drums.pt --checkpoint checkpoints/drums4.pt --minutes 30
 
-The decoder and the class head are copied from `--from` and never change, so every pad of a grid
+The decoder and the class head are copied from `--from` and (by default) never change, so every pad of a grid
 (a point of `z`, decoded) sounds and is classed as with the old model. What changes is where a
 sound lands in `z` when it is encoded ("find similar", corners from your own sounds, the held-out
 figures): the new encoder (`Encoder2D`, model.Config.encoder "mel2d") is trained on the training
@@ -93,7 +93,7 @@ def same_decoder(path: Path, model: DrumVAE) -> DrumVAE:
 
 
 def freeze(model: DrumVAE, tune_decoder: bool = False) -> None:
-    for part in FROZEN[1:] if tune_decoder else FROZEN:
+    for part in (p for p in FROZEN if not (tune_decoder and p == "decoder")):
         module = getattr(model, part)
         module.eval()
         for p in module.parameters():

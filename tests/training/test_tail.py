@@ -192,7 +192,6 @@ def test_the_shipped_drums11_plays_drums9s_audio_with_drums10s_encoders_tuned_fo
     from pathlib import Path
 
     from liveengine.decoders.registry import load_decoder
-    from liveengine.resources import default_model
     from liveengine.training import train
     from liveengine.training.model import DrumVAE
 
