@@ -19,6 +19,13 @@ Effects, in order (probabilities per sound):
 `retuned` plays a sound at another pitch, as another kit's drum tuned higher or lower would sound (resampled,
 so a lower drum also rings longer); the effects above leave every partial where it was.
 
+`studio` adds what `kit_like` leaves out, drawn per sound after it (`reencode --studio`):
+- band limit (25 %): a steep low-pass at 6..16 kHz, as a sampler at a low rate or a dull microphone has it;
+- thin (15 %): a high-pass at 30..200 Hz;
+- two microphones (20 %): the sound plus a copy 0.1..1.5 ms later at +-0.3..0.8 (a comb filter);
+- bleed (20 %): another sound of the batch 15..30 dB down, 0..20 ms later, as the kit's other drums reach a microphone;
+- compressor (25 %): the level above a 20 ms envelope's 10 % point pushed down by a ratio of 1.5..4 (the decay raised).
+
 `layered` is for claps alone: the training claps are one sample (FluidR3's GM clap in its 8 kits) where a
 recorded clap is several hands, or one hand's several slaps, a few milliseconds apart.
 """
@@ -70,6 +77,45 @@ def kit_like(x: torch.Tensor, rng: np.random.Generator, sample_rate: int = 44100
             row = row * torch.exp(rng.uniform(-8.0, 3.0) * t)
         rows.append(row)
     y = torch.stack(rows)
+    return y / y.abs().amax(dim=1, keepdim=True).clamp_min(1e-9)
+
+
+P_BAND, P_THIN, P_TWO_MICS, P_BLEED, P_COMPRESS = 0.25, 0.15, 0.2, 0.2, 0.25
+
+
+def studio(x: torch.Tensor, rng: np.random.Generator, sample_rate: int = 44100) -> torch.Tensor:
+    """`x` [batch, samples] -> the same shape, each sound through the studio effects above (each at its own chance),
+    peak-normalised. A sound none is drawn for comes back as it was."""
+    if x.dim() != 2:
+        raise ValueError(f"studio takes a batch of sounds [batch, samples]; got a tensor of shape {tuple(x.shape)}")
+    batch, n = x.shape
+    freqs = torch.fft.rfftfreq(2 * n, 1.0 / sample_rate)
+    spectrum = torch.fft.rfft(x, n=2 * n)
+    for i in range(batch):
+        gain = torch.ones(len(freqs), dtype=spectrum.dtype)
+        if rng.random() < P_BAND:  # 8th order, so the band above the cutoff is gone as a sampler's rate leaves it
+            gain = gain / torch.sqrt(1.0 + (freqs / rng.uniform(6000.0, 16000.0)) ** 16)
+        if rng.random() < P_THIN:
+            cutoff = rng.uniform(30.0, 200.0)
+            gain = gain * (freqs / cutoff) ** 2 / torch.sqrt(1.0 + (freqs / cutoff) ** 4)
+        if rng.random() < P_TWO_MICS:
+            delay, level = rng.uniform(1e-4, 1.5e-3), rng.choice([-1.0, 1.0]) * rng.uniform(0.3, 0.8)
+            gain = gain * (1.0 + level * torch.exp(-2j * np.pi * freqs * delay))
+        spectrum[i] = spectrum[i] * gain
+    y = torch.fft.irfft(spectrum, n=2 * n)[:, :n]
+    y = y / y.abs().amax(dim=1, keepdim=True).clamp_min(1e-9)
+    dry = y.clone()
+    window = max(1, int(0.02 * sample_rate))
+    for i in range(batch):
+        if batch > 1 and rng.random() < P_BLEED:
+            other = dry[(i + int(rng.integers(1, batch))) % batch]
+            shift = int(rng.uniform(0.0, 0.02) * sample_rate)
+            y[i, shift:] += other[:n - shift] * float(10 ** (-rng.uniform(15.0, 30.0) / 20))
+        if rng.random() < P_COMPRESS:
+            envelope = torch.nn.functional.avg_pool1d(y[i].abs()[None, None], window, 1, window // 2, count_include_pad=False)[0, 0, :n]
+            threshold = 0.1 * float(envelope.max())
+            over = (envelope / max(threshold, 1e-9)).clamp_min(1.0)
+            y[i] = y[i] * over ** (1.0 / rng.uniform(1.5, 4.0) - 1.0)
     return y / y.abs().amax(dim=1, keepdim=True).clamp_min(1e-9)
 
 

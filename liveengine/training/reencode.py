@@ -43,11 +43,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from liveengine.training.augment import kit_like, retuned
+from liveengine.training.augment import kit_like, layered, retuned, studio
+from liveengine.training.data import CLASSES
 from liveengine.training.model import CepstralDistance, DrumVAE, MultiResolutionSTFTLoss
 from liveengine.training.train import Running, config_from, load, load_training_set, losses, save
 
 FROZEN = ("decoder", "classifier")
+CLAP = CLASSES.index("clap")
 
 
 ENCODERS = ("mel2d", "own", "mean")
@@ -154,6 +156,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--retune", type=float, default=0.0,
                         help="before the re-recording, play half the sounds up to this many semitones higher or lower "
                              "(augment.retuned; default 0: as recorded)")
+    parser.add_argument("--layer-claps", type=float, default=0.0,
+                        help="the chance that a clap is first layered as several hands (augment.layered; default 0)")
+    parser.add_argument("--studio", action="store_true",
+                        help="after the re-recording, the studio effects too (augment.studio: band limit, high-pass, two "
+                             "microphones, bleed, compressor)")
     parser.add_argument("--envelope-weight", type=float, default=0.0,
                         help="stage 2 adds this x the mel-cepstral distance (model.CepstralDistance: the envelope MCD measures)")
     parser.add_argument("--decoder-rate", type=float, default=0.0,
@@ -169,9 +176,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.distill_steps is None:
         args.distill_steps = 0 if args.encoder in ("own", "mean") else 4000
     if args.minutes <= 0 or args.distill_steps < 0 or args.tune_steps < 0 or args.batch < 2 or args.class_weight < 0 or args.retune < 0 \
-            or args.envelope_weight < 0 or args.decoder_rate < 0:
+            or args.envelope_weight < 0 or args.decoder_rate < 0 or not 0.0 <= args.layer_claps <= 1.0:
         raise SystemExit("--minutes must be above 0, --distill-steps, --tune-steps, --class-weight, --retune, --envelope-weight "
-                         "and --decoder-rate 0 or more, --batch 2 or more")
+                         "and --decoder-rate 0 or more, --layer-claps from 0 to 1, --batch 2 or more")
     end = args.distill_steps + args.tune_steps
     if args.max_steps:
         end = min(end, args.max_steps)
@@ -180,7 +187,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(args.seed)
     settings = {"from": args.source.name, "distill_steps": args.distill_steps, "class_weight": args.class_weight,
                 "beta": args.beta, "tune_steps": args.tune_steps, "class_power": args.class_power, "augmentation": "augment.kit_like",
-                "retune": args.retune, "envelope_weight": args.envelope_weight, "decoder_rate": args.decoder_rate,
+                "retune": args.retune, "layer_claps": args.layer_claps, "studio": args.studio, "envelope_weight": args.envelope_weight, "decoder_rate": args.decoder_rate,
                 "encoder": args.encoder, "head_from": args.head_from.name if args.head_from else None,
                 "encoders_from": [p.name for p in args.encoders_from]}
     if args.checkpoint.exists():  # refuse a resume with other settings before building a model it may not fit
@@ -228,7 +235,14 @@ def main(argv: list[str] | None = None) -> None:
         for group in optimizer.param_groups:  # the decoder's group gets no gradient in stage 1, so Adam leaves it be
             group["lr"] = rate * group["scale"]
         idx = rng.choice(len(audio), args.batch, p=weights)
-        x = kit_like(retuned(torch.from_numpy(audio[idx]), rng, args.retune), rng)
+        x = torch.from_numpy(audio[idx])  # fancy indexing made a copy: layering does not reach `audio`
+        if args.layer_claps > 0:
+            chosen = np.flatnonzero((classes[idx] == CLAP) & (rng.random(len(idx)) < args.layer_claps))
+            if len(chosen):
+                x[chosen] = layered(x[chosen], rng)
+        x = kit_like(retuned(x, rng, args.retune), rng)
+        if args.studio:
+            x = studio(x, rng)
         if rng.random() < 0.5:
             x = -x
         y = torch.from_numpy(classes[idx])
@@ -264,7 +278,7 @@ def check_resume(checkpoint: Path, saved: dict, settings: dict) -> None:
         raise SystemExit(f"{checkpoint} was begun with --distill-steps {saved['distill_steps']} --tune-steps {saved['tune_steps']}; "
                          "resume it with the same, or give a new --checkpoint")
     for key, default in (("encoder", "mel2d"), ("head_from", None), ("retune", 0.0), ("encoders_from", []),
-                         ("envelope_weight", 0.0), ("decoder_rate", 0.0)):  # checkpoints from before these options: their defaults
+                         ("envelope_weight", 0.0), ("decoder_rate", 0.0), ("layer_claps", 0.0), ("studio", False)):  # checkpoints from before these options: their defaults
         if saved.get(key, default) != settings[key]:
             raise SystemExit(f"{checkpoint} was begun with {key} {saved.get(key, default)}; resume it with the same, or give a new --checkpoint")
 

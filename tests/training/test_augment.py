@@ -179,3 +179,93 @@ def test_retuning_chooses_half_draws_nothing_at_zero_and_refuses_a_negative_rang
         augment.retuned(x, rng, -1.0)
     with pytest.raises(ValueError, match=r"retuned takes a batch of sounds \[batch, samples\]"):
         augment.retuned(x[0], rng, 2.0)
+
+
+def _studio_only(monkeypatch, effect: str) -> None:
+    for name in ("P_BAND", "P_THIN", "P_TWO_MICS", "P_BLEED", "P_COMPRESS"):
+        monkeypatch.setattr(augment, name, 1.0 if name == effect else 0.0)
+
+
+def _ratio_db(x: torch.Tensor, y: torch.Tensor, low: float, high: float) -> torch.Tensor:
+    """Per row, the mean power ratio y / x in dB over the band [low, high) Hz."""
+    f = torch.fft.rfftfreq(N, 1 / SR)
+    band = (f >= low) & (f < high)
+    px, py = torch.fft.rfft(x).abs()[:, band] ** 2, torch.fft.rfft(y).abs()[:, band] ** 2
+    return 10 * torch.log10(py.mean(1) / px.mean(1))
+
+
+def _noise(count: int = 6) -> torch.Tensor:
+    """White noise over the whole window: every band has energy to compare."""
+    x = np.random.default_rng(5).standard_normal((count, N))
+    return torch.from_numpy((x / np.abs(x).max(1, keepdims=True)).astype(np.float32))
+
+
+def test_studio_draws_nothing_then_leaves_the_sound_and_a_seed_repeats_it(monkeypatch):
+    x = _burst(8)
+    y = augment.studio(x, np.random.default_rng(0))
+    assert y.shape == x.shape and bool(torch.isfinite(y).all()) and torch.allclose(y.abs().amax(1), torch.ones(8), atol=1e-5)
+    assert torch.equal(y, augment.studio(x, np.random.default_rng(0)))
+    _studio_only(monkeypatch, "none")
+    assert torch.allclose(augment.studio(x, np.random.default_rng(0)), x, atol=1e-5)
+    with pytest.raises(ValueError, match=r"studio takes a batch of sounds \[batch, samples\]; got a tensor of shape \(44100,\)"):
+        augment.studio(x[0], np.random.default_rng(0))
+
+
+def test_a_band_limit_removes_the_top_octave_and_keeps_the_band_below_it(monkeypatch):
+    _studio_only(monkeypatch, "P_BAND")
+    x = _noise()
+    y = augment.studio(x, np.random.default_rng(0))
+    low = _ratio_db(x, y, 200, 4000)
+    top = _ratio_db(x, y, 21000, 22000) - low  # 8th order from a cutoff of 16 kHz at most: 22 dB down by 21 kHz
+    assert bool((top < -20).all()), top
+    for a, b in zip(x, y):  # below 4 kHz (at most 2/3 of the lowest cutoff) the spectrum keeps its shape within 1.5 dB
+        r = _ratio_db(a[None], b[None], 200, 4000) - _ratio_db(a[None], b[None], 200, 400)
+        assert abs(float(r[0])) < 1.5
+
+
+def test_thin_takes_the_lowest_band_away(monkeypatch):
+    _studio_only(monkeypatch, "P_THIN")
+    x = _noise()
+    y = augment.studio(x, np.random.default_rng(0))
+    assert bool((_ratio_db(x, y, 5, 12) - _ratio_db(x, y, 1000, 4000) < -10).all())  # a high-pass at 30 Hz or above
+
+
+def test_two_microphones_comb_the_spectrum_within_their_levels(monkeypatch):
+    _studio_only(monkeypatch, "P_TWO_MICS")
+    x = _noise()
+    y = augment.studio(x, np.random.default_rng(0))
+    f = torch.fft.rfftfreq(N, 1 / SR)
+    band = (f > 100) & (f < 20000)
+    for a, b in zip(x, y):
+        ratio = torch.fft.rfft(b).abs()[band] / torch.fft.rfft(a).abs()[band]
+        ratio = torch.nn.functional.avg_pool1d(ratio[None, None], 31, 1)[0, 0]  # 31 Hz against teeth at least 667 Hz apart
+        spread = float(20 * torch.log10(ratio.max() / ratio.min()))
+        assert 4.5 < spread < 20 * np.log10(1.8 / 0.2) + 1  # levels 0.3..0.8: peaks 1 + g, notches 1 - g
+
+
+def test_bleed_adds_another_sound_of_the_batch_15_to_30_db_down(monkeypatch):
+    _studio_only(monkeypatch, "P_BLEED")
+    t = np.arange(N) / SR
+    tones = np.stack([np.sin(2 * np.pi * f * t) * np.exp(-t / 0.2) for f in (440.0, 3000.0)]).astype(np.float32)
+    x = torch.from_numpy(tones / np.abs(tones).max(1, keepdims=True))
+    y = augment.studio(x, np.random.default_rng(0))
+    own = [(400, 480), (2900, 3100)]
+    for i, row in enumerate(y):
+        a, b = own[i], own[1 - i]
+        mine = _ratio_db(x[i:i + 1], row[None], *a)  # about 0 dB: its own tone stays
+        other = 10 * torch.log10(_band_power(row, *b) / _band_power(x[1 - i], *b))
+        assert -31.0 < float(other - mine) < -14.0
+
+
+def _band_power(row: torch.Tensor, low: float, high: float) -> torch.Tensor:
+    f = torch.fft.rfftfreq(N, 1 / SR)
+    return (torch.fft.rfft(row).abs()[(f >= low) & (f < high)] ** 2).mean()
+
+
+def test_the_compressor_raises_the_decay_against_the_peak(monkeypatch):
+    _studio_only(monkeypatch, "P_COMPRESS")
+    x = _burst(6)
+    y = augment.studio(x, np.random.default_rng(0))
+    late = slice(int(0.03 * SR), int(0.05 * SR))  # under the envelope's 10 % point: left alone, so it rises against the pushed-down peak
+    for a, b in zip(x, y):
+        assert _db(b[late]) > _db(a[late]) + 3.0 and abs(float(b.abs().max()) - 1.0) < 1e-5

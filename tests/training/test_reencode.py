@@ -68,9 +68,9 @@ def test_a_resume_from_another_model_and_a_missing_source_are_refused(tmp_path):
     with pytest.raises(SystemExit, match=r"was begun with retune 0.0; resume it with the same"):
         reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(checkpoint), "--retune", "3"])
     for wrong in (["--tune-steps", "-1"], ["--class-weight", "-0.5"], ["--retune", "-2"], ["--envelope-weight", "-1"],
-                  ["--decoder-rate", "-0.1"]):
+                  ["--decoder-rate", "-0.1"], ["--layer-claps", "1.5"], ["--layer-claps", "-0.2"]):
         with pytest.raises(SystemExit, match=r"--minutes must be above 0, --distill-steps, --tune-steps, --class-weight, --retune, "
-                                             r"--envelope-weight and --decoder-rate 0 or more, --batch 2 or more"):
+                                             r"--envelope-weight and --decoder-rate 0 or more, --layer-claps from 0 to 1, --batch 2 or more"):
             reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(tmp_path / "y.pt")] + wrong)
     assert not (tmp_path / "y.pt").exists()
     with pytest.raises(SystemExit, match="no such checkpoint"):
@@ -373,3 +373,45 @@ def test_the_decoder_learns_in_stage_two_only_when_asked_and_the_head_never(tmp_
     with pytest.raises(SystemExit, match=r"was begun with decoder_rate 0.5; resume it with the same"):
         reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(tmp_path / "r0.5.pt"), "--encoder", "own",
                        "--distill-steps", "1", "--tune-steps", "2"])
+
+
+def test_claps_alone_are_layered_the_studio_runs_when_asked_and_a_resume_keeps_both(tmp_path, monkeypatch):
+    from test_train_smoke import write_data_set
+
+    from liveengine.training import augment, reencode, train
+    from liveengine.training.data import CLASSES
+
+    data, source = _trained(tmp_path)
+    sounds, classes = _sounds(6, 0)
+    classes[1::2] = CLASSES.index("clap")  # every other training sound a clap
+    write_data_set(data, sounds, classes, *_sounds(4, 1))
+    audio, loaded_classes, _, _ = train.load_training_set(data, 1.0)
+    claps, others = audio[loaded_classes == CLASSES.index("clap")], audio[loaded_classes != CLASSES.index("clap")]
+    seen = {"layered": [], "studio": 0}
+
+    def spy_layered(x, rng):
+        seen["layered"].extend(x.numpy().copy())
+        return augment.layered(x, rng)
+
+    def spy_studio(x, rng):
+        seen["studio"] += 1
+        return augment.studio(x, rng)
+
+    monkeypatch.setattr(reencode, "layered", spy_layered)
+    monkeypatch.setattr(reencode, "studio", spy_studio)
+    checkpoint = tmp_path / "claps.pt"
+    common = ["--from", str(source), "--data", str(data), "--checkpoint", str(checkpoint), "--batch", "6", "--encoder", "own",
+              "--tune-steps", "3", "--save-every", "0", "--layer-claps", "1"]
+    reencode.main(common + ["--studio", "--max-steps", "2"])
+    assert seen["studio"] == 2 and len(seen["layered"]) > 0
+    for row in seen["layered"]:  # each a training clap as the data set holds it, never another class; a clap layered in
+        # place in the run's copy of the data set would not match when drawn again
+        assert np.abs(claps - row).max(1).min() < 1e-6 and np.abs(others - row).max(1).min() > 1e-3
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)["state"]["reencode"]
+    assert state["layer_claps"] == 1.0 and state["studio"] is True
+    with pytest.raises(SystemExit, match=r"was begun with studio True; resume it with the same"):
+        reencode.main(common)
+    with pytest.raises(SystemExit, match=r"was begun with layer_claps 1.0; resume it with the same"):
+        reencode.main(common[:-2] + ["--studio"])
+    reencode.main(common + ["--studio"])  # the same settings resume to the end
+    assert torch.load(checkpoint, map_location="cpu", weights_only=False)["state"]["step"] == 3 and seen["studio"] == 3
