@@ -26,6 +26,10 @@ so a lower drum also rings longer); the effects above leave every partial where 
 - bleed (20 %): another sound of the batch 15..30 dB down, 0..20 ms later, as the kit's other drums reach a microphone;
 - compressor (25 %): the level above a 20 ms envelope's 10 % point pushed down by a ratio of 1.5..4 (the decay raised).
 
+`opened` makes open hats from closed ones: the training open hats are one GM sample in 8 kits (and two more), the
+closed hats some sixty. A hat left open rings with the closed hat's own metal: the hit's first 40 ms give the
+spectrum, noise of that spectrum decays behind the hit over 0.8..2.5 s (RT60; the GM open hat falls 30 dB in about 0.9 s).
+
 `layered` is for claps alone: the training claps are one sample (FluidR3's GM clap in its 8 kits) where a
 recorded clap is several hands, or one hand's several slaps, a few milliseconds apart.
 """
@@ -142,6 +146,33 @@ def retuned(x: torch.Tensor, rng: np.random.Generator, semitones: float, sample_
         if ratio < 1.0:
             rows[i, -len(fade):] *= fade
     return torch.from_numpy(rows.astype(np.float32))
+
+
+OPEN_RT60 = (0.8, 2.5)  # seconds for an opened hat's ring to fall 60 dB
+OPEN_LEVEL_DB = (-9.0, -2.0)  # the ring's level at its start against the hit's first 40 ms (RMS)
+
+
+def opened(x: torch.Tensor, rng: np.random.Generator, sample_rate: int = 44100) -> torch.Tensor:
+    """`x` [batch, samples] of closed hats -> each an open hat: the hit as it was plus noise of the hit's spectrum
+    (its first 40 ms, every partial kept), decaying from 5 ms on with an RT60 of 0.8..2.5 s, 2..9 dB under the hit, peak-normalised; a ring
+    still sounding at the window's end is faded over the data set's 50 ms, as a cut sound is."""
+    if x.dim() != 2:
+        raise ValueError(f"opened takes a batch of sounds [batch, samples]; got a tensor of shape {tuple(x.shape)}")
+    batch, n = x.shape
+    hit = int(0.04 * sample_rate)
+    t = np.arange(n) / sample_rate
+    fade = np.linspace(1.0, 0.0, int(FADE_S * sample_rate))
+    rows = []
+    for row in x.numpy().astype(np.float64):
+        spectrum = np.abs(np.fft.rfft(row[:hit] * np.hanning(hit), n))
+        phase = np.exp(2j * np.pi * rng.random(len(spectrum)))
+        ring = np.fft.irfft(spectrum * phase, n)
+        ring = ring / max(np.sqrt(np.mean(ring ** 2)), 1e-12) * np.sqrt(np.mean(row[:hit] ** 2))
+        envelope = np.exp(-6.9 * np.maximum(t - 0.005, 0.0) / rng.uniform(*OPEN_RT60)) * np.minimum(t / 0.005, 1.0)
+        out = row + ring * envelope * 10 ** (rng.uniform(*OPEN_LEVEL_DB) / 20)
+        out[-len(fade):] *= fade
+        rows.append(out / max(np.abs(out).max(), 1e-9))
+    return torch.from_numpy(np.stack(rows).astype(np.float32))
 
 
 LAYERS = (2, 6)  # copies of the sound in a layered clap, at least and at most

@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from liveengine.training.augment import kit_like, layered
+from liveengine.training.augment import kit_like, layered, opened
 
 FLOOR = 16.0  # the listener hears down to 16 in natural-log power (69 dB) under the picture's loudest cell
 
@@ -89,11 +89,14 @@ def rendered_log_mel(model, z: torch.Tensor, batch: int = 128) -> torch.Tensor:
 
 
 def augmented_pool(model, audio: np.ndarray, classes: np.ndarray, variants: int, rng: np.random.Generator, batch: int = 64,
-                   layer: float = 0.0):
+                   layer: float = 0.0, open_hats: float = 0.0):
     """`variants` re-recordings of each sound: (log-mel as recorded, log-mel as rendered from a draw of its encoding,
     that draw z, class), each [variants * sounds, ...]. With `layer` > 0 each clap is first, at that chance, layered
-    (augment.layered: several hands) before it is re-recorded."""
+    (augment.layered: several hands) before it is re-recorded; with `open_hats` > 0 each open hat is, at that chance,
+    replaced by a closed hat of `audio` opened (augment.opened), still labelled open hat."""
     clap = model.cfg.classes.index("clap") if "clap" in model.cfg.classes else -1
+    open_hat = model.cfg.classes.index("hat_open") if "hat_open" in model.cfg.classes else -1
+    closed_hats = np.flatnonzero(classes == model.cfg.classes.index("hat_closed")) if "hat_closed" in model.cfg.classes else []
     recorded, rendered, points, labels = [], [], [], []
     features = model.encoder.features
     with torch.no_grad():
@@ -103,6 +106,10 @@ def augmented_pool(model, audio: np.ndarray, classes: np.ndarray, variants: int,
                 chosen = np.flatnonzero((classes[i:i + batch] == clap) & (rng.random(len(x)) < layer)) if layer > 0 else []
                 if len(chosen):
                     x[chosen] = layered(x[chosen], rng)
+                if open_hats > 0 and len(closed_hats):
+                    chosen = np.flatnonzero((classes[i:i + batch] == open_hat) & (rng.random(len(x)) < open_hats))
+                    if len(chosen):
+                        x[chosen] = opened(torch.from_numpy(np.array(audio[rng.choice(closed_hats, len(chosen))], np.float32)), rng)
                 x = kit_like(x, rng)
                 mean, logvar = model.encoder(x)
                 z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
@@ -291,6 +298,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cover", type=int, default=50000, help="latent points beyond the encodings the head learns at (default 50000)")
     parser.add_argument("--layer-claps", type=float, default=0.0,
                         help="the chance that a clap's re-recording is first layered as several hands (augment.layered; default 0)")
+    parser.add_argument("--open-hats", type=float, default=0.0,
+                        help="the chance that an open hat's re-recording is a closed hat of the data set, opened instead "
+                             "(augment.opened; default 0)")
     parser.add_argument("--class-power", type=float, default=1.0,
                         help="the listener draws each class by its count to the power 1 - this: 1 balanced (the default), 0 as they come")
     parser.add_argument("--listener-share", type=float, default=0.7,
@@ -307,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"--{name.replace('_', '-')} {getattr(args, name)}: give a whole number of 1 or more")
     if not 0.0 <= args.layer_claps <= 1.0:
         raise SystemExit(f"--layer-claps {args.layer_claps}: give a chance from 0 (never) to 1 (every clap's re-recording)")
+    if not 0.0 <= args.open_hats <= 1.0:
+        raise SystemExit(f"--open-hats {args.open_hats}: give a chance from 0 (never) to 1 (every open hat's re-recording)")
     if not 0.0 <= args.class_power <= 1.0:
         raise SystemExit(f"--class-power {args.class_power}: give a number from 0 (draws as they come) to 1 (every class equally often)")
     if not 0.0 < args.listener_share <= 1.0:
@@ -340,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(args.seed)
     started = time.time()
     train_audio = audio[train].astype(np.float32) / 32767.0
-    recorded, rendered, points, y = augmented_pool(model, train_audio, labels[train], args.variants, rng, layer=args.layer_claps)
+    recorded, rendered, points, y = augmented_pool(model, train_audio, labels[train], args.variants, rng, layer=args.layer_claps,
+                                                 open_hats=args.open_hats)
     print(f"{len(y)} re-recordings of {len(train)} training sounds ({time.time() - started:.0f} s)", flush=True)
     kept = args.checkpoint.with_name(f"{args.checkpoint.stem}_listener.pt")
     classes = len(model.cfg.classes)
@@ -348,6 +361,8 @@ def main(argv: list[str] | None = None) -> int:
                 "listener_steps": args.listener_steps, "class_power": args.class_power, "seed": args.seed}
     if args.layer_claps:  # only where used, so a listener kept before the option still matches its settings
         settings["layer_claps"] = args.layer_claps
+    if args.open_hats:
+        settings["open_hats"] = args.open_hats
     saved = torch.load(kept, map_location="cpu", weights_only=True) if kept.is_file() else None
     if saved is not None and saved.get("settings") == settings:
         listener = Listener(classes, model.cfg.n_mels)

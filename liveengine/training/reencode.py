@@ -43,13 +43,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from liveengine.training.augment import kit_like, layered, retuned, studio
+from liveengine.training.augment import kit_like, layered, opened, retuned, studio
 from liveengine.training.data import CLASSES
 from liveengine.training.model import CepstralDistance, DrumVAE, MultiResolutionSTFTLoss
 from liveengine.training.train import Running, config_from, load, load_training_set, losses, save
 
 FROZEN = ("decoder", "classifier")
-CLAP = CLASSES.index("clap")
+CLAP, CLOSED_HAT, OPEN_HAT = (CLASSES.index(name) for name in ("clap", "hat_closed", "hat_open"))
 
 
 ENCODERS = ("mel2d", "own", "mean")
@@ -158,6 +158,9 @@ def main(argv: list[str] | None = None) -> None:
                              "(augment.retuned; default 0: as recorded)")
     parser.add_argument("--layer-claps", type=float, default=0.0,
                         help="the chance that a clap is first layered as several hands (augment.layered; default 0)")
+    parser.add_argument("--open-hats", type=float, default=0.0,
+                        help="the chance that an open hat drawn is replaced by a closed hat of the data set, opened "
+                             "(augment.opened; default 0)")
     parser.add_argument("--studio", action="store_true",
                         help="after the re-recording, the studio effects too (augment.studio: band limit, high-pass, two "
                              "microphones, bleed, compressor)")
@@ -176,9 +179,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.distill_steps is None:
         args.distill_steps = 0 if args.encoder in ("own", "mean") else 4000
     if args.minutes <= 0 or args.distill_steps < 0 or args.tune_steps < 0 or args.batch < 2 or args.class_weight < 0 or args.retune < 0 \
-            or args.envelope_weight < 0 or args.decoder_rate < 0 or not 0.0 <= args.layer_claps <= 1.0:
+            or args.envelope_weight < 0 or args.decoder_rate < 0 or not 0.0 <= args.layer_claps <= 1.0 \
+            or not 0.0 <= args.open_hats <= 1.0:
         raise SystemExit("--minutes must be above 0, --distill-steps, --tune-steps, --class-weight, --retune, --envelope-weight "
-                         "and --decoder-rate 0 or more, --layer-claps from 0 to 1, --batch 2 or more")
+                         "and --decoder-rate 0 or more, --layer-claps and --open-hats from 0 to 1, --batch 2 or more")
     end = args.distill_steps + args.tune_steps
     if args.max_steps:
         end = min(end, args.max_steps)
@@ -187,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(args.seed)
     settings = {"from": args.source.name, "distill_steps": args.distill_steps, "class_weight": args.class_weight,
                 "beta": args.beta, "tune_steps": args.tune_steps, "class_power": args.class_power, "augmentation": "augment.kit_like",
-                "retune": args.retune, "layer_claps": args.layer_claps, "studio": args.studio, "envelope_weight": args.envelope_weight, "decoder_rate": args.decoder_rate,
+                "retune": args.retune, "layer_claps": args.layer_claps, "open_hats": args.open_hats, "studio": args.studio, "envelope_weight": args.envelope_weight, "decoder_rate": args.decoder_rate,
                 "encoder": args.encoder, "head_from": args.head_from.name if args.head_from else None,
                 "encoders_from": [p.name for p in args.encoders_from]}
     if args.checkpoint.exists():  # refuse a resume with other settings before building a model it may not fit
@@ -218,6 +222,9 @@ def main(argv: list[str] | None = None) -> None:
     if audio.shape[1] != student.cfg.length:
         raise SystemExit(f"{args.data} holds sounds of {audio.shape[1]} samples; the model's window is {student.cfg.length}")
     rng = np.random.default_rng(args.seed + state["step"])
+    closed_hats = np.flatnonzero(classes == CLOSED_HAT)
+    if args.open_hats > 0 and not len(closed_hats):
+        raise SystemExit(f"--open-hats: {args.data} holds no closed hat to open")
     mrstft = MultiResolutionSTFTLoss()
     cepstral = CepstralDistance(student.cfg.sample_rate)
     envelope = (cepstral, args.envelope_weight) if args.envelope_weight > 0 else None
@@ -240,6 +247,10 @@ def main(argv: list[str] | None = None) -> None:
             chosen = np.flatnonzero((classes[idx] == CLAP) & (rng.random(len(idx)) < args.layer_claps))
             if len(chosen):
                 x[chosen] = layered(x[chosen], rng)
+        if args.open_hats > 0:
+            chosen = np.flatnonzero((classes[idx] == OPEN_HAT) & (rng.random(len(idx)) < args.open_hats))
+            if len(chosen):
+                x[chosen] = opened(torch.from_numpy(audio[rng.choice(closed_hats, len(chosen))]), rng)
         x = kit_like(retuned(x, rng, args.retune), rng)
         if args.studio:
             x = studio(x, rng)
@@ -278,7 +289,7 @@ def check_resume(checkpoint: Path, saved: dict, settings: dict) -> None:
         raise SystemExit(f"{checkpoint} was begun with --distill-steps {saved['distill_steps']} --tune-steps {saved['tune_steps']}; "
                          "resume it with the same, or give a new --checkpoint")
     for key, default in (("encoder", "mel2d"), ("head_from", None), ("retune", 0.0), ("encoders_from", []),
-                         ("envelope_weight", 0.0), ("decoder_rate", 0.0), ("layer_claps", 0.0), ("studio", False)):  # checkpoints from before these options: their defaults
+                         ("envelope_weight", 0.0), ("decoder_rate", 0.0), ("layer_claps", 0.0), ("open_hats", 0.0), ("studio", False)):  # checkpoints from before these options: their defaults
         if saved.get(key, default) != settings[key]:
             raise SystemExit(f"{checkpoint} was begun with {key} {saved.get(key, default)}; resume it with the same, or give a new --checkpoint")
 

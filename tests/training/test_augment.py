@@ -269,3 +269,31 @@ def test_the_compressor_raises_the_decay_against_the_peak(monkeypatch):
     late = slice(int(0.03 * SR), int(0.05 * SR))  # under the envelope's 10 % point: left alone, so it rises against the pushed-down peak
     for a, b in zip(x, y):
         assert _db(b[late]) > _db(a[late]) + 3.0 and abs(float(b.abs().max()) - 1.0) < 1e-5
+
+
+def _closed_hat(count: int = 4) -> torch.Tensor:
+    """Three inharmonic partials (3.1, 5.3 and 8.2 kHz) with a little noise, struck and damped within 40 ms."""
+    rng = np.random.default_rng(9)
+    t = np.arange(N) / SR
+    x = sum(np.sin(2 * np.pi * f * t + rng.uniform(0, 6)) for f in (3100.0, 5300.0, 8200.0)) + 0.05 * rng.standard_normal((count, N))
+    x = x * np.exp(-t / 0.008)
+    return torch.from_numpy((x / np.abs(x).max(1, keepdims=True)).astype(np.float32))
+
+
+def test_an_opened_hat_rings_on_with_the_closed_hats_partials_and_decays_within_its_rt60(monkeypatch):
+    x = _closed_hat()
+    y = augment.opened(x, np.random.default_rng(0))
+    assert y.shape == x.shape and torch.allclose(y.abs().amax(1), torch.ones(4), atol=1e-5)
+    assert torch.equal(y, augment.opened(x, np.random.default_rng(0)))
+    early, later = slice(int(0.1 * SR), int(0.2 * SR)), slice(int(0.4 * SR), int(0.5 * SR))
+    f = np.fft.rfftfreq(int(0.1 * SR), 1 / SR)
+    for a, b in zip(x, y):
+        assert _db(a[early]) < -120 and _db(b[early]) > -30  # the closed hat is over by 0.1 s; the opened one rings
+        decay = (_db(b[early]) - _db(b[later])) / 0.3  # dB/s: an RT60 of 0.8..2.5 s falls 24..75 dB/s
+        assert 60 / 2.5 - 4 < decay < 60 / 0.8 + 4
+        power = np.abs(np.fft.rfft(b[early].numpy())) ** 2
+        near = np.min([np.abs(f - q) for q in (3100.0, 5300.0, 8200.0)], axis=0) < 200
+        assert power[near].sum() > 0.95 * power.sum()  # the ring is the hit's partials: 5 % of the band holds 95 % of it
+        assert abs(float(b[-1])) < 1e-6  # faded at the window's end, as the data set fades a cut sound
+    with pytest.raises(ValueError, match=r"opened takes a batch of sounds \[batch, samples\]"):
+        augment.opened(x[0], np.random.default_rng(0))

@@ -119,6 +119,8 @@ def test_the_command_replaces_the_classifier_keeps_the_listener_and_refuses_anot
     assert "training one for" in capsys.readouterr().out
     with pytest.raises(SystemExit, match=r"--layer-claps 1.5: give a chance from 0 \(never\) to 1"):
         class_head.main(common + ["--layer-claps", "1.5"])
+    with pytest.raises(SystemExit, match=r"--open-hats -0.5: give a chance from 0 \(never\) to 1"):
+        class_head.main(common + ["--open-hats", "-0.5"])
     with pytest.raises(SystemExit, match="--class-power 2.0: give a number from 0"):
         class_head.main(common + ["--class-power", "2"])
     with pytest.raises(SystemExit, match="--listener-share 0.0: give a share above 0 and at most 1"):
@@ -184,3 +186,25 @@ def test_the_pool_layers_claps_only_and_only_when_asked(monkeypatch):
     assert not torch.allclose(plain[0], layered[0], atol=1e-3) and not torch.allclose(plain[2], layered[2], atol=1e-3)
     assert torch.equal(plain, class_head.augmented_pool(model, audio, classes, 1, np.random.default_rng(0), layer=0.0)[0])
     assert np.array_equal(audio, kept)  # the sounds given are not layered in place
+
+
+def test_the_pool_opens_closed_hats_in_place_of_open_hats_only_when_asked(monkeypatch):
+    """augmented_pool(open_hats=1): every open hat's recording is a closed hat of the pool, opened (augment.opened),
+    still labelled open hat; no other class changes. The re-recording is the identity here, as above."""
+    from liveengine.training import class_head
+    from liveengine.training.model import Config, DrumVAE
+
+    monkeypatch.setattr(class_head, "kit_like", lambda x, rng: x)
+    got = []
+    monkeypatch.setattr(class_head, "opened", lambda x, rng: got.append(x.clone()) or x * 0.5)
+    model = DrumVAE(Config()).eval()
+    t = np.arange(44100) / 44100
+    audio = np.stack([np.sin(2 * np.pi * f * t) * np.exp(-t / 0.05) for f in (7000, 60, 9000)]).astype(np.float32)
+    classes = np.array([model.cfg.classes.index(c) for c in ("hat_open", "kick", "hat_closed")])
+    plain = class_head.augmented_pool(model, audio, classes, 1, np.random.default_rng(0))
+    assert not got
+    pool = class_head.augmented_pool(model, audio, classes, 1, np.random.default_rng(0), open_hats=1.0)
+    assert len(got) == 1 and torch.equal(got[0], torch.from_numpy(audio[2:3]))  # the closed hat, given to `opened`
+    assert torch.equal(pool[3], plain[3])  # labels as they were: the open hat's row is still an open hat
+    assert torch.allclose(pool[0][1], plain[0][1], atol=1e-5) and torch.allclose(pool[0][2], plain[0][2], atol=1e-5)
+    assert not torch.allclose(pool[0][0], plain[0][0], atol=1e-3)  # the open hat's row is the opened closed hat

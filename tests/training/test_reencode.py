@@ -68,9 +68,10 @@ def test_a_resume_from_another_model_and_a_missing_source_are_refused(tmp_path):
     with pytest.raises(SystemExit, match=r"was begun with retune 0.0; resume it with the same"):
         reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(checkpoint), "--retune", "3"])
     for wrong in (["--tune-steps", "-1"], ["--class-weight", "-0.5"], ["--retune", "-2"], ["--envelope-weight", "-1"],
-                  ["--decoder-rate", "-0.1"], ["--layer-claps", "1.5"], ["--layer-claps", "-0.2"]):
+                  ["--decoder-rate", "-0.1"], ["--layer-claps", "1.5"], ["--layer-claps", "-0.2"], ["--open-hats", "2"]):
         with pytest.raises(SystemExit, match=r"--minutes must be above 0, --distill-steps, --tune-steps, --class-weight, --retune, "
-                                             r"--envelope-weight and --decoder-rate 0 or more, --layer-claps from 0 to 1, --batch 2 or more"):
+                                             r"--envelope-weight and --decoder-rate 0 or more, --layer-claps and --open-hats from 0 to 1, "
+                                             r"--batch 2 or more"):
             reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(tmp_path / "y.pt")] + wrong)
     assert not (tmp_path / "y.pt").exists()
     with pytest.raises(SystemExit, match="no such checkpoint"):
@@ -375,7 +376,7 @@ def test_the_decoder_learns_in_stage_two_only_when_asked_and_the_head_never(tmp_
                        "--distill-steps", "1", "--tune-steps", "2"])
 
 
-def test_claps_alone_are_layered_the_studio_runs_when_asked_and_a_resume_keeps_both(tmp_path, monkeypatch):
+def test_claps_alone_are_layered_open_hats_opened_the_studio_runs_when_asked_and_a_resume_keeps_them(tmp_path, monkeypatch):
     from test_train_smoke import write_data_set
 
     from liveengine.training import augment, reencode, train
@@ -383,11 +384,16 @@ def test_claps_alone_are_layered_the_studio_runs_when_asked_and_a_resume_keeps_b
 
     data, source = _trained(tmp_path)
     sounds, classes = _sounds(6, 0)
-    classes[1::2] = CLASSES.index("clap")  # every other training sound a clap
+    classes[:] = [CLASSES.index(name) for name in ("kick", "clap", "hat_closed", "clap", "hat_open", "hat_closed")]
     write_data_set(data, sounds, classes, *_sounds(4, 1))
     audio, loaded_classes, _, _ = train.load_training_set(data, 1.0)
     claps, others = audio[loaded_classes == CLASSES.index("clap")], audio[loaded_classes != CLASSES.index("clap")]
-    seen = {"layered": [], "studio": 0}
+    closed, not_closed = audio[loaded_classes == CLASSES.index("hat_closed")], audio[loaded_classes != CLASSES.index("hat_closed")]
+    seen = {"layered": [], "opened": [], "studio": 0}
+
+    def spy_opened(x, rng):
+        seen["opened"].extend(x.numpy().copy())
+        return augment.opened(x, rng)
 
     def spy_layered(x, rng):
         seen["layered"].extend(x.numpy().copy())
@@ -399,19 +405,24 @@ def test_claps_alone_are_layered_the_studio_runs_when_asked_and_a_resume_keeps_b
 
     monkeypatch.setattr(reencode, "layered", spy_layered)
     monkeypatch.setattr(reencode, "studio", spy_studio)
+    monkeypatch.setattr(reencode, "opened", spy_opened)
     checkpoint = tmp_path / "claps.pt"
     common = ["--from", str(source), "--data", str(data), "--checkpoint", str(checkpoint), "--batch", "6", "--encoder", "own",
-              "--tune-steps", "3", "--save-every", "0", "--layer-claps", "1"]
+              "--tune-steps", "3", "--save-every", "0", "--layer-claps", "1", "--open-hats", "1"]
     reencode.main(common + ["--studio", "--max-steps", "2"])
-    assert seen["studio"] == 2 and len(seen["layered"]) > 0
+    assert seen["studio"] == 2 and len(seen["layered"]) > 0 and len(seen["opened"]) > 0
+    for row in seen["opened"]:  # what is opened is a closed hat of the data set
+        assert np.abs(closed - row).max(1).min() < 1e-6 and np.abs(not_closed - row).max(1).min() > 1e-3
     for row in seen["layered"]:  # each a training clap as the data set holds it, never another class; a clap layered in
         # place in the run's copy of the data set would not match when drawn again
         assert np.abs(claps - row).max(1).min() < 1e-6 and np.abs(others - row).max(1).min() > 1e-3
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)["state"]["reencode"]
-    assert state["layer_claps"] == 1.0 and state["studio"] is True
+    assert state["layer_claps"] == 1.0 and state["open_hats"] == 1.0 and state["studio"] is True
     with pytest.raises(SystemExit, match=r"was begun with studio True; resume it with the same"):
         reencode.main(common)
     with pytest.raises(SystemExit, match=r"was begun with layer_claps 1.0; resume it with the same"):
+        reencode.main(common[:-4] + ["--open-hats", "1", "--studio"])
+    with pytest.raises(SystemExit, match=r"was begun with open_hats 1.0; resume it with the same"):
         reencode.main(common[:-2] + ["--studio"])
     reencode.main(common + ["--studio"])  # the same settings resume to the end
     assert torch.load(checkpoint, map_location="cpu", weights_only=False)["state"]["step"] == 3 and seen["studio"] == 3
