@@ -26,8 +26,8 @@ so a lower drum also rings longer); the effects above leave every partial where 
 - bleed (20 %): another sound of the batch 15..30 dB down, 0..20 ms later, as the kit's other drums reach a microphone;
 - compressor (25 %): the level above a 20 ms envelope's 10 % point pushed down by a ratio of 1.5..4 (the decay raised).
 
-`opened` makes open hats from closed ones: the training open hats are one GM sample in 8 kits (and two more), the
-closed hats some sixty. A hat left open rings with the closed hat's own metal: the hit's first 40 ms give the
+`opened` makes open hats from closed ones: the training open hats are one GM sample in 8 kits (and three more), the
+closed hats 70. A hat left open rings with the closed hat's own metal: the hit's first 40 ms give the
 spectrum, noise of that spectrum decays behind the hit over 0.8..2.5 s (RT60; the GM open hat falls 30 dB in about 0.9 s).
 
 `layered` is for claps alone: the training claps are one sample (FluidR3's GM clap in its 8 kits) where a

@@ -219,7 +219,7 @@ def test_the_shipped_drums11_plays_drums9s_audio_with_drums10s_encoders_tuned_fo
 
 
 def test_the_shipped_drums12_is_drums11_with_its_decoder_tuned_and_a_faster_tail():
-    """As its model card says: `drums12` (the default) is checkpoints/drums12.pt, `drums11` trained on with the decoder
+    """As its model card says: `drums12` (the default before `drums13`) is checkpoints/drums12.pt, `drums11` trained on with the decoder
     learning too (`reencode --decoder-rate 0.3 --envelope-weight 0.1`), exported with a tail of at least 120 dB/s; its
     class head is its own (class_head.py), and the pad plane is `drums5`'s."""
     from pathlib import Path
@@ -230,7 +230,6 @@ def test_the_shipped_drums12_is_drums11_with_its_decoder_tuned_and_a_faster_tail
     from liveengine.training import train
     from liveengine.training.model import DrumVAE
 
-    assert default_model().name == "drums12"
     d12, d11, d5 = load_decoder("drums12"), load_decoder("drums11"), load_decoder("drums5")
     checkpoints = Path(__file__).resolve().parents[2] / "checkpoints"
     saved = torch.load(checkpoints / "drums12.pt", map_location="cpu", weights_only=False)["state"]["reencode"]
@@ -256,3 +255,41 @@ def test_the_shipped_drums12_is_drums11_with_its_decoder_tuned_and_a_faster_tail
         assert np.allclose(plane_basis(d12)[key], value)
     assert not np.array_equal(d12.classify(z), d11.classify(z))  # its own head
 
+
+
+def test_the_shipped_drums13_is_drums12s_recipe_with_claps_layered_and_hats_opened():
+    """As its model card says: `drums13` (the default) is checkpoints/drums13.pt, trained from `drums11` as `drums12` was
+    and with two augmentations more (`reencode --layer-claps 0.75 --open-hats 0.5`), exported with the same 120 dB/s
+    tail; its class head is its own, from a listener that heard the same augmentations (its kept settings say so), and
+    the pad plane is `drums5`'s."""
+    from pathlib import Path
+
+    from liveengine.decoders.registry import load_decoder
+    from liveengine.grid.anchors import plane_basis
+    from liveengine.resources import default_model
+    from liveengine.training import train
+    from liveengine.training.model import DrumVAE
+
+    assert default_model().name == "drums13"
+    d13, d12, d5 = load_decoder("drums13"), load_decoder("drums12"), load_decoder("drums5")
+    checkpoints = Path(__file__).resolve().parents[2] / "checkpoints"
+    saved = torch.load(checkpoints / "drums13.pt", map_location="cpu", weights_only=False)["state"]["reencode"]
+    assert (saved["from"], saved["encoder"], saved["envelope_weight"], saved["decoder_rate"], saved["tune_steps"],
+            saved["layer_claps"], saved["open_hats"], saved["studio"]) == ("drums11.pt", "own", 0.1, 0.3, 5000, 0.75, 0.5, False)
+    listener = torch.load(checkpoints / "drums13_listener.pt", map_location="cpu", weights_only=False)["settings"]
+    assert (listener["checkpoint"], listener["layer_claps"], listener["open_hats"]) == ("drums13.pt", 0.75, 0.5)
+    model = DrumVAE(train.config_from(checkpoints / "drums13.pt"))
+    train.load(checkpoints / "drums13.pt", model, None)
+
+    rng = np.random.default_rng(9)
+    z = (np.asarray(d13.info.latent_mean, np.float32) + 1.5 * rng.standard_normal((4, d13.latent_dim))).astype(np.float32)
+    magnitude = d13.decode_stft(z)[0]
+    with torch.no_grad():
+        expected = model.decoder.eval()(torch.from_numpy(z))[0].numpy()
+    seam = 160  # the checkpoint's decoder gives the first 162 frames (0.94 s); the tail continues them
+    assert magnitude.shape[2] == 224
+    assert np.allclose(magnitude[:, :, :seam], expected[:, :, :seam], rtol=1e-3, atol=1e-4 * float(expected.max()))
+    assert not np.allclose(magnitude, d12.decode_stft(z)[0], atol=1e-3)  # another decoder than drums12's
+    for key, value in plane_basis(d5).items():
+        assert np.allclose(plane_basis(d13)[key], value)
+    assert not np.array_equal(d13.classify(z), d12.classify(z))  # its own head
