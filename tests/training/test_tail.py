@@ -226,7 +226,6 @@ def test_the_shipped_drums12_is_drums11_with_its_decoder_tuned_and_a_faster_tail
 
     from liveengine.decoders.registry import load_decoder
     from liveengine.grid.anchors import plane_basis
-    from liveengine.resources import default_model
     from liveengine.training import train
     from liveengine.training.model import DrumVAE
 
