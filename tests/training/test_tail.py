@@ -218,6 +218,25 @@ def test_the_shipped_drums11_plays_drums9s_audio_with_drums10s_encoders_tuned_fo
     assert np.allclose(d11.encode(longer), expected, atol=1e-4)
 
 
+def _renders_its_checkpoint_with_a_tail_on_drums5s_plane(shipped, model, before, d5, seed: int) -> None:
+    """The shipped folder's first 160 frames are the checkpoint's decoder (`model`), its window 1.3 s (the tail), its
+    sound not `before`'s, its pad plane `drums5`'s and its class head its own (not `before`'s)."""
+    from liveengine.grid.anchors import plane_basis
+
+    rng = np.random.default_rng(seed)
+    z = (np.asarray(shipped.info.latent_mean, np.float32) + 1.5 * rng.standard_normal((4, shipped.latent_dim))).astype(np.float32)
+    magnitude = shipped.decode_stft(z)[0]
+    with torch.no_grad():
+        expected = model.decoder.eval()(torch.from_numpy(z))[0].numpy()
+    seam = 160  # the checkpoint's decoder gives the first 162 frames (0.94 s); the tail continues them
+    assert magnitude.shape[2] == 224
+    assert np.allclose(magnitude[:, :, :seam], expected[:, :, :seam], rtol=1e-3, atol=1e-4 * float(expected.max()))
+    assert not np.allclose(magnitude, before.decode_stft(z)[0], atol=1e-3)
+    for key, value in plane_basis(d5).items():
+        assert np.allclose(plane_basis(shipped)[key], value)
+    assert not np.array_equal(shipped.classify(z), before.classify(z))  # its own head
+
+
 def test_the_shipped_drums12_is_drums11_with_its_decoder_tuned_and_a_faster_tail():
     """As its model card says: `drums12` (the default before `drums13`) is checkpoints/drums12.pt, `drums11` trained on with the decoder
     learning too (`reencode --decoder-rate 0.3 --envelope-weight 0.1`), exported with a tail of at least 120 dB/s; its
@@ -225,7 +244,6 @@ def test_the_shipped_drums12_is_drums11_with_its_decoder_tuned_and_a_faster_tail
     from pathlib import Path
 
     from liveengine.decoders.registry import load_decoder
-    from liveengine.grid.anchors import plane_basis
     from liveengine.training import train
     from liveengine.training.model import DrumVAE
 
@@ -241,18 +259,7 @@ def test_the_shipped_drums12_is_drums11_with_its_decoder_tuned_and_a_faster_tail
         assert not all(torch.equal(a, b) for a, b in zip(getattr(model, part).state_dict().values(), getattr(before, part).state_dict().values()))
     assert all(torch.equal(a, b) for a, b in zip(model.classifier.state_dict().values(), before.classifier.state_dict().values()))
 
-    rng = np.random.default_rng(8)
-    z = (np.asarray(d12.info.latent_mean, np.float32) + 1.5 * rng.standard_normal((4, d12.latent_dim))).astype(np.float32)
-    magnitude = d12.decode_stft(z)[0]
-    with torch.no_grad():
-        expected = model.decoder.eval()(torch.from_numpy(z))[0].numpy()
-    seam = 160  # the checkpoint's decoder gives the first 162 frames (0.94 s); the tail continues them
-    assert magnitude.shape[2] == 224
-    assert np.allclose(magnitude[:, :, :seam], expected[:, :, :seam], rtol=1e-3, atol=1e-4 * float(expected.max()))
-    assert not np.allclose(magnitude, d11.decode_stft(z)[0], atol=1e-3)
-    for key, value in plane_basis(d5).items():
-        assert np.allclose(plane_basis(d12)[key], value)
-    assert not np.array_equal(d12.classify(z), d11.classify(z))  # its own head
+    _renders_its_checkpoint_with_a_tail_on_drums5s_plane(d12, model, d11, d5, seed=8)
 
 
 
@@ -264,7 +271,6 @@ def test_the_shipped_drums13_is_drums12s_recipe_with_claps_layered_and_hats_open
     from pathlib import Path
 
     from liveengine.decoders.registry import load_decoder
-    from liveengine.grid.anchors import plane_basis
     from liveengine.resources import default_model
     from liveengine.training import train
     from liveengine.training.model import DrumVAE
@@ -280,15 +286,4 @@ def test_the_shipped_drums13_is_drums12s_recipe_with_claps_layered_and_hats_open
     model = DrumVAE(train.config_from(checkpoints / "drums13.pt"))
     train.load(checkpoints / "drums13.pt", model, None)
 
-    rng = np.random.default_rng(9)
-    z = (np.asarray(d13.info.latent_mean, np.float32) + 1.5 * rng.standard_normal((4, d13.latent_dim))).astype(np.float32)
-    magnitude = d13.decode_stft(z)[0]
-    with torch.no_grad():
-        expected = model.decoder.eval()(torch.from_numpy(z))[0].numpy()
-    seam = 160  # the checkpoint's decoder gives the first 162 frames (0.94 s); the tail continues them
-    assert magnitude.shape[2] == 224
-    assert np.allclose(magnitude[:, :, :seam], expected[:, :, :seam], rtol=1e-3, atol=1e-4 * float(expected.max()))
-    assert not np.allclose(magnitude, d12.decode_stft(z)[0], atol=1e-3)  # another decoder than drums12's
-    for key, value in plane_basis(d5).items():
-        assert np.allclose(plane_basis(d13)[key], value)
-    assert not np.array_equal(d13.classify(z), d12.classify(z))  # its own head
+    _renders_its_checkpoint_with_a_tail_on_drums5s_plane(d13, model, d12, d5, seed=9)
