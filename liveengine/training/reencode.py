@@ -20,6 +20,9 @@ Two stages, by step:
    `--decoder-rate R` lets the decoder learn in stage 2 too, at R x the encoder's learning rate (default 0: frozen,
    every pad as before): it then hears the re-recorded kits as well, and every pad's sound moves (export the model
    with tail.py and check the grid again). The class head stays frozen either way.
+`--layer-claps P`, `--open-hats P` and `--studio` widen the drawn sounds before and after the re-recording (augment.py):
+a clap layered as several hands, an open hat replaced by a closed hat of the data set left ringing (each at chance P),
+and a studio's band limit, high-pass, second microphone, bleed and compressor.
 `--encoder own` keeps the source's encoder design and starts from its weights (stage 1 then has
 nothing to learn, so it has none unless `--distill-steps` asks). `--encoder mean --encoders-from CKPT...`
 does the same for the source's encoder and those of other checkpoints of the same decoder together, a sound
@@ -191,7 +194,8 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(args.seed)
     settings = {"from": args.source.name, "distill_steps": args.distill_steps, "class_weight": args.class_weight,
                 "beta": args.beta, "tune_steps": args.tune_steps, "class_power": args.class_power, "augmentation": "augment.kit_like",
-                "retune": args.retune, "layer_claps": args.layer_claps, "open_hats": args.open_hats, "studio": args.studio, "envelope_weight": args.envelope_weight, "decoder_rate": args.decoder_rate,
+                "retune": args.retune, "layer_claps": args.layer_claps, "open_hats": args.open_hats, "studio": args.studio,
+                "envelope_weight": args.envelope_weight, "decoder_rate": args.decoder_rate,
                 "encoder": args.encoder, "head_from": args.head_from.name if args.head_from else None,
                 "encoders_from": [p.name for p in args.encoders_from]}
     if args.checkpoint.exists():  # refuse a resume with other settings before building a model it may not fit

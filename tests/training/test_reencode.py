@@ -426,3 +426,9 @@ def test_claps_alone_are_layered_open_hats_opened_the_studio_runs_when_asked_and
         reencode.main(common[:-2] + ["--studio"])
     reencode.main(common + ["--studio"])  # the same settings resume to the end
     assert torch.load(checkpoint, map_location="cpu", weights_only=False)["state"]["step"] == 3 and seen["studio"] == 3
+    classes[:] = CLASSES.index("kick")  # a data set without a closed hat has nothing to open
+    write_data_set(data, sounds, classes, *_sounds(4, 1))
+    with pytest.raises(SystemExit, match=r"--open-hats: .* holds no closed hat to open"):
+        reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(tmp_path / "none.pt"), "--encoder", "own",
+                       "--open-hats", "0.5"])
+    assert not (tmp_path / "none.pt").exists()
