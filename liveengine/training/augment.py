@@ -148,6 +148,22 @@ def retuned(x: torch.Tensor, rng: np.random.Generator, semitones: float, sample_
     return torch.from_numpy(rows.astype(np.float32))
 
 
+def class_variants(x: torch.Tensor, classes: np.ndarray, rng: np.random.Generator, pool: np.ndarray, closed_hats: np.ndarray,
+                   clap: int, open_hat: int, layer: float = 0.0, open_hats: float = 0.0) -> torch.Tensor:
+    """`x` [batch, samples], a copy of sounds whose classes are `classes`, changed in place and returned: each clap (class
+    index `clap`), at the chance `layer`, `layered`; each open hat (`open_hat`), at the chance `open_hats`, replaced by a
+    closed hat of `pool` (its rows `closed_hats`), `opened`. A chance of 0 draws nothing (recipes without it repeat)."""
+    if layer > 0:
+        chosen = np.flatnonzero((classes == clap) & (rng.random(len(x)) < layer))
+        if len(chosen):
+            x[chosen] = layered(x[chosen], rng)
+    if open_hats > 0 and len(closed_hats):
+        chosen = np.flatnonzero((classes == open_hat) & (rng.random(len(x)) < open_hats))
+        if len(chosen):
+            x[chosen] = opened(torch.from_numpy(np.array(pool[rng.choice(closed_hats, len(chosen))], np.float32)), rng)
+    return x
+
+
 OPEN_RT60 = (0.8, 2.5)  # seconds for an opened hat's ring to fall 60 dB
 OPEN_LEVEL_DB = (-9.0, -2.0)  # the ring's level at its start against the hit's first 40 ms (RMS)
 

@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from liveengine.training.augment import kit_like, layered, opened
+from liveengine.training.augment import class_variants, kit_like
 
 FLOOR = 16.0  # the listener hears down to 16 in natural-log power (69 dB) under the picture's loudest cell
 
@@ -103,14 +103,7 @@ def augmented_pool(model, audio: np.ndarray, classes: np.ndarray, variants: int,
         for _ in range(variants):
             for i in range(0, len(audio), batch):
                 x = torch.from_numpy(np.array(audio[i:i + batch], np.float32))  # a copy: layering must not reach `audio`
-                chosen = np.flatnonzero((classes[i:i + batch] == clap) & (rng.random(len(x)) < layer)) if layer > 0 else []
-                if len(chosen):
-                    x[chosen] = layered(x[chosen], rng)
-                if open_hats > 0 and len(closed_hats):
-                    chosen = np.flatnonzero((classes[i:i + batch] == open_hat) & (rng.random(len(x)) < open_hats))
-                    if len(chosen):
-                        x[chosen] = opened(torch.from_numpy(np.array(audio[rng.choice(closed_hats, len(chosen))], np.float32)), rng)
-                x = kit_like(x, rng)
+                x = kit_like(class_variants(x, classes[i:i + batch], rng, audio, closed_hats, clap, open_hat, layer, open_hats), rng)
                 mean, logvar = model.encoder(x)
                 z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
                 recorded.append(features(x))

@@ -46,7 +46,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from liveengine.training.augment import kit_like, layered, opened, retuned, studio
+from liveengine.training.augment import class_variants, kit_like, retuned, studio
 from liveengine.training.data import CLASSES
 from liveengine.training.model import CepstralDistance, DrumVAE, MultiResolutionSTFTLoss
 from liveengine.training.train import Running, config_from, load, load_training_set, losses, save
@@ -246,15 +246,8 @@ def main(argv: list[str] | None = None) -> None:
         for group in optimizer.param_groups:  # the decoder's group gets no gradient in stage 1, so Adam leaves it be
             group["lr"] = rate * group["scale"]
         idx = rng.choice(len(audio), args.batch, p=weights)
-        x = torch.from_numpy(audio[idx])  # fancy indexing made a copy: layering does not reach `audio`
-        if args.layer_claps > 0:
-            chosen = np.flatnonzero((classes[idx] == CLAP) & (rng.random(len(idx)) < args.layer_claps))
-            if len(chosen):
-                x[chosen] = layered(x[chosen], rng)
-        if args.open_hats > 0:
-            chosen = np.flatnonzero((classes[idx] == OPEN_HAT) & (rng.random(len(idx)) < args.open_hats))
-            if len(chosen):
-                x[chosen] = opened(torch.from_numpy(audio[rng.choice(closed_hats, len(chosen))]), rng)
+        x = class_variants(torch.from_numpy(audio[idx]), classes[idx], rng, audio, closed_hats, CLAP, OPEN_HAT,  # a copy of `audio`
+                           args.layer_claps, args.open_hats)
         x = kit_like(retuned(x, rng, args.retune), rng)
         if args.studio:
             x = studio(x, rng)

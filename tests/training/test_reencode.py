@@ -391,21 +391,23 @@ def test_claps_alone_are_layered_open_hats_opened_the_studio_runs_when_asked_and
     closed, not_closed = audio[loaded_classes == CLASSES.index("hat_closed")], audio[loaded_classes != CLASSES.index("hat_closed")]
     seen = {"layered": [], "opened": [], "studio": 0}
 
+    real_opened, real_layered = augment.opened, augment.layered
+
     def spy_opened(x, rng):
         seen["opened"].extend(x.numpy().copy())
-        return augment.opened(x, rng)
+        return real_opened(x, rng)
 
     def spy_layered(x, rng):
         seen["layered"].extend(x.numpy().copy())
-        return augment.layered(x, rng)
+        return real_layered(x, rng)
 
     def spy_studio(x, rng):
         seen["studio"] += 1
         return augment.studio(x, rng)
 
-    monkeypatch.setattr(reencode, "layered", spy_layered)
+    monkeypatch.setattr(augment, "layered", spy_layered)  # augment.class_variants calls them
     monkeypatch.setattr(reencode, "studio", spy_studio)
-    monkeypatch.setattr(reencode, "opened", spy_opened)
+    monkeypatch.setattr(augment, "opened", spy_opened)
     checkpoint = tmp_path / "claps.pt"
     common = ["--from", str(source), "--data", str(data), "--checkpoint", str(checkpoint), "--batch", "6", "--encoder", "own",
               "--tune-steps", "3", "--save-every", "0", "--layer-claps", "1", "--open-hats", "1"]
