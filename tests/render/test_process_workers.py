@@ -35,17 +35,25 @@ def test_process_rendering_gives_the_same_buffers_as_threads(short_patch):
 
 
 def test_the_render_process_writes_renders_straight_into_the_sample_pool(short_patch):
-    """No samples cross the process boundary: the child writes each render into a pool slot the engine
-    leased it, and the engine's buffer is a read-only view of that slot."""
+    """No samples cross the process boundary while the child holds a leased slot: it writes each render into a pool
+    slot the engine leased it, and the engine's buffer is a read-only view of that slot.
+
+    The child gets LEASED_SLOTS before its first job and one more for each render the engine has taken in, so at
+    least that many of the first grid are written. Beyond them a child that renders faster than the engine's receiving
+    thread takes renders in runs out and sends a batch by copy, the pool's designed fallback, counted in `copied`
+    (seen once with the whole suite on two cores: 57 written, 7 copied; the engine then copies those into the pool
+    itself). So the test counts both and checks each buffer is what its way says: a view of its slot, or samples of
+    its own beside the copy in its slot."""
     engine = _engine(short_patch, "process")
     try:
         workers, cache = engine.instrument.workers, engine.instrument.cache
         pool = cache.pool
-        assert workers.written == 64 and workers.copied == 0
+        assert workers.written + workers.copied == 64 and workers.written >= LEASED_SLOTS
+        assert sum(buffer.in_slot for buffer in cache.buffers[:64]) == workers.written
         for buffer in cache.buffers[:64]:
-            assert buffer.slot >= 0 and np.shares_memory(buffer.samples, pool.state.samples[buffer.slot])
-            assert not buffer.samples.flags.writeable
+            assert buffer.slot >= 0 and not buffer.samples.flags.writeable
             assert len(buffer.samples) == pool.state.slot_len[buffer.slot]
+            assert np.shares_memory(buffer.samples, pool.state.samples[buffer.slot]) == buffer.in_slot
         # What a capture keeps outlives the slot: a copy, not a view; made when asked, not on every hit.
         assert engine.submit(make_command("/pad", [0, 5, 1.0]))
         assert engine.player._last_played is cache.buffers[5]  # the hit itself copied nothing
@@ -54,7 +62,7 @@ def test_the_render_process_writes_renders_straight_into_the_sample_pool(short_p
         np.testing.assert_array_equal(kept.samples, cache.buffers[5].samples)
         engine.submit(make_command("/param", ["zoom", 2.0]))
         assert engine.wait_rendered(timeout=60)
-        assert workers.written >= 128 and workers.copied == 0
+        assert workers.written + workers.copied >= 128 and workers.written >= 2 * LEASED_SLOTS
         assert 0 < len(workers._leased) <= LEASED_SLOTS and workers._leased == pool._leased  # topped up, none lost
     finally:
         engine.stop()
