@@ -264,18 +264,16 @@ def test_the_shipped_drums12_is_drums11_with_its_decoder_tuned_and_a_faster_tail
 
 
 def test_the_shipped_drums13_is_drums12s_recipe_with_claps_layered_and_hats_opened():
-    """As its model card says: `drums13` (the default) is checkpoints/drums13.pt, trained from `drums11` as `drums12` was
+    """As its model card says: `drums13` (the default before `drums14`) is checkpoints/drums13.pt, trained from `drums11` as `drums12` was
     and with two augmentations more (`reencode --layer-claps 0.75 --open-hats 0.5`), exported with the same 120 dB/s
     tail; its class head is its own, from a listener that heard the same augmentations (its kept settings say so), and
     the pad plane is `drums5`'s."""
     from pathlib import Path
 
     from liveengine.decoders.registry import load_decoder
-    from liveengine.resources import default_model
     from liveengine.training import train
     from liveengine.training.model import DrumVAE
 
-    assert default_model().name == "drums13"
     d13, d12, d5 = load_decoder("drums13"), load_decoder("drums12"), load_decoder("drums5")
     checkpoints = Path(__file__).resolve().parents[2] / "checkpoints"
     saved = torch.load(checkpoints / "drums13.pt", map_location="cpu", weights_only=False)["state"]["reencode"]
@@ -287,3 +285,35 @@ def test_the_shipped_drums13_is_drums12s_recipe_with_claps_layered_and_hats_open
     train.load(checkpoints / "drums13.pt", model, None)
 
     _renders_its_checkpoint_with_a_tail_on_drums5s_plane(d13, model, d12, d5, seed=9)
+
+
+def test_the_shipped_drums14_is_drums13_trained_again_by_its_own_recipe():
+    """As its model card says: `drums14` (the default) is checkpoints/drums14.pt, `drums13` trained on by the same command
+    (`reencode --layer-claps 0.75 --open-hats 0.5`, decoder at 0.3 x, 5,000 steps more), both decoder and encoders moved,
+    the own head not; exported with the same 120 dB/s tail, its class head its own (a listener kept with its settings),
+    the pad plane `drums5`'s."""
+    from pathlib import Path
+
+    from liveengine.decoders.registry import load_decoder
+    from liveengine.resources import default_model
+    from liveengine.training import train
+    from liveengine.training.model import DrumVAE
+
+    assert default_model().name == "drums14"
+    d14, d13, d5 = load_decoder("drums14"), load_decoder("drums13"), load_decoder("drums5")
+    checkpoints = Path(__file__).resolve().parents[2] / "checkpoints"
+    saved = torch.load(checkpoints / "drums14.pt", map_location="cpu", weights_only=False)["state"]
+    assert saved["step"] == 5000
+    recipe = saved["reencode"]
+    assert (recipe["from"], recipe["encoder"], recipe["envelope_weight"], recipe["decoder_rate"], recipe["tune_steps"],
+            recipe["layer_claps"], recipe["open_hats"], recipe["studio"]) == ("drums13.pt", "own", 0.1, 0.3, 5000, 0.75, 0.5, False)
+    listener = torch.load(checkpoints / "drums14_listener.pt", map_location="cpu", weights_only=False)["settings"]
+    assert (listener["checkpoint"], listener["layer_claps"], listener["open_hats"]) == ("drums14.pt", 0.75, 0.5)
+    model, before = DrumVAE(train.config_from(checkpoints / "drums14.pt")), DrumVAE(train.config_from(checkpoints / "drums13.pt"))
+    train.load(checkpoints / "drums14.pt", model, None)
+    train.load(checkpoints / "drums13.pt", before, None)
+    for part in ("decoder", "encoder"):  # both learnt again; the own head did not
+        assert not all(torch.equal(a, b) for a, b in zip(getattr(model, part).state_dict().values(), getattr(before, part).state_dict().values()))
+    assert all(torch.equal(a, b) for a, b in zip(model.classifier.state_dict().values(), before.classifier.state_dict().values()))
+
+    _renders_its_checkpoint_with_a_tail_on_drums5s_plane(d14, model, d13, d5, seed=10)
