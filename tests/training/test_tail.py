@@ -237,6 +237,24 @@ def _renders_its_checkpoint_with_a_tail_on_drums5s_plane(shipped, model, before,
     assert not np.array_equal(shipped.classify(z), before.classify(z))  # its own head
 
 
+def _learnt_from(name: str, before: str):
+    """The checkpoints `name` and `before` as DrumVAEs, after checking that `name`'s decoder and encoders both moved from
+    `before`'s and its own class head did not (reencode --decoder-rate keeps the head frozen)."""
+    from pathlib import Path
+
+    from liveengine.training import train
+    from liveengine.training.model import DrumVAE
+
+    checkpoints = Path(__file__).resolve().parents[2] / "checkpoints"
+    model, earlier = DrumVAE(train.config_from(checkpoints / name)), DrumVAE(train.config_from(checkpoints / before))
+    train.load(checkpoints / name, model, None)
+    train.load(checkpoints / before, earlier, None)
+    for part in ("decoder", "encoder"):
+        assert not all(torch.equal(a, b) for a, b in zip(getattr(model, part).state_dict().values(), getattr(earlier, part).state_dict().values()))
+    assert all(torch.equal(a, b) for a, b in zip(model.classifier.state_dict().values(), earlier.classifier.state_dict().values()))
+    return model, earlier
+
+
 def test_the_shipped_drums12_is_drums11_with_its_decoder_tuned_and_a_faster_tail():
     """As its model card says: `drums12` (the default before `drums13`) is checkpoints/drums12.pt, `drums11` trained on with the decoder
     learning too (`reencode --decoder-rate 0.3 --envelope-weight 0.1`), exported with a tail of at least 120 dB/s; its
@@ -244,23 +262,15 @@ def test_the_shipped_drums12_is_drums11_with_its_decoder_tuned_and_a_faster_tail
     from pathlib import Path
 
     from liveengine.decoders.registry import load_decoder
-    from liveengine.training import train
-    from liveengine.training.model import DrumVAE
 
     d12, d11, d5 = load_decoder("drums12"), load_decoder("drums11"), load_decoder("drums5")
     checkpoints = Path(__file__).resolve().parents[2] / "checkpoints"
     saved = torch.load(checkpoints / "drums12.pt", map_location="cpu", weights_only=False)["state"]["reencode"]
     assert (saved["from"], saved["encoder"], saved["envelope_weight"], saved["decoder_rate"], saved["tune_steps"]) == \
         ("drums11.pt", "own", 0.1, 0.3, 5000)
-    model, before = DrumVAE(train.config_from(checkpoints / "drums12.pt")), DrumVAE(train.config_from(checkpoints / "drums11.pt"))
-    train.load(checkpoints / "drums12.pt", model, None)
-    train.load(checkpoints / "drums11.pt", before, None)
-    for part in ("decoder", "encoder"):  # both learnt; the own head did not
-        assert not all(torch.equal(a, b) for a, b in zip(getattr(model, part).state_dict().values(), getattr(before, part).state_dict().values()))
-    assert all(torch.equal(a, b) for a, b in zip(model.classifier.state_dict().values(), before.classifier.state_dict().values()))
+    model, _ = _learnt_from("drums12.pt", "drums11.pt")
 
     _renders_its_checkpoint_with_a_tail_on_drums5s_plane(d12, model, d11, d5, seed=8)
-
 
 
 def test_the_shipped_drums13_is_drums12s_recipe_with_claps_layered_and_hats_opened():
@@ -296,8 +306,6 @@ def test_the_shipped_drums14_is_drums13_trained_again_by_its_own_recipe():
 
     from liveengine.decoders.registry import load_decoder
     from liveengine.resources import default_model
-    from liveengine.training import train
-    from liveengine.training.model import DrumVAE
 
     assert default_model().name == "drums14"
     d14, d13, d5 = load_decoder("drums14"), load_decoder("drums13"), load_decoder("drums5")
@@ -309,11 +317,6 @@ def test_the_shipped_drums14_is_drums13_trained_again_by_its_own_recipe():
             recipe["layer_claps"], recipe["open_hats"], recipe["studio"]) == ("drums13.pt", "own", 0.1, 0.3, 5000, 0.75, 0.5, False)
     listener = torch.load(checkpoints / "drums14_listener.pt", map_location="cpu", weights_only=False)["settings"]
     assert (listener["checkpoint"], listener["layer_claps"], listener["open_hats"]) == ("drums14.pt", 0.75, 0.5)
-    model, before = DrumVAE(train.config_from(checkpoints / "drums14.pt")), DrumVAE(train.config_from(checkpoints / "drums13.pt"))
-    train.load(checkpoints / "drums14.pt", model, None)
-    train.load(checkpoints / "drums13.pt", before, None)
-    for part in ("decoder", "encoder"):  # both learnt again; the own head did not
-        assert not all(torch.equal(a, b) for a, b in zip(getattr(model, part).state_dict().values(), getattr(before, part).state_dict().values()))
-    assert all(torch.equal(a, b) for a, b in zip(model.classifier.state_dict().values(), before.classifier.state_dict().values()))
+    model, _ = _learnt_from("drums14.pt", "drums13.pt")
 
     _renders_its_checkpoint_with_a_tail_on_drums5s_plane(d14, model, d13, d5, seed=10)
