@@ -53,7 +53,7 @@ def test_shipped_patch_loads(path):
 def test_default_patch_values():
     patch = load_patch(REPO / "patches" / "default.toml")
     assert patch.name == "default"
-    assert patch.model == "drums14"
+    assert patch.model == "drums15"
     assert (patch.grid["rows"], patch.grid["cols"]) == (8, 8)
     assert patch.choke == {"hats": ((0, 3), (1, 1))}
     assert patch.choke_group_of() == {(0, 3): 0, (1, 1): 0}
@@ -318,9 +318,10 @@ def test_default_patch_pads_play_the_drums_its_score_names():
     re-encoded and classified), so a re-trained or re-exported model that moves the kick off its
     pad fails here (not only a label change). The sound is heard by `drums8`, the model whose
     encoder (drums5's) was trained with the decoder the default grew from, and whose head is not the default's: an
-    ear of its own. (The decoder of `drums12`, `drums13` and `drums14` learnt from re-recorded kits: at the pads `drums11` had for
+    ear of its own. (The decoder of `drums12` to `drums15` learnt from re-recorded kits: at the pads `drums11` had for
     the closed hat and the tom, 0 4 and 7 3, `drums12` renders what `drums8` hears as a clap and colours a kick, so the
-    score plays their neighbours 0 3 and 7 2, which sound and are coloured as named by both.)
+    score plays their neighbours 0 3 and 7 2, which sound and are coloured as named by both. `drums15` renders the
+    snare pad 3 5 as what `drums8` hears as a closed hat, so the score plays the snare one row up, 4 5.)
     """
     import re
 

@@ -6,6 +6,7 @@ Needs the `train` extra (PyTorch); the normal suite skips it without."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +16,8 @@ pytest.importorskip("onnx")
 
 from test_reencode import _trained  # noqa: E402
 from test_train_smoke import _sounds  # noqa: E402
+
+CHECKPOINTS = Path(__file__).resolve().parents[2] / "checkpoints"
 
 
 def _decoder(seed: int = 0):
@@ -158,8 +161,6 @@ def test_a_mean_of_encoders_reads_a_sound_as_its_parts_do():
 def test_the_shipped_drums10_plays_drums9s_audio_and_places_a_sound_at_the_mean_of_two_encoders():
     """As its model card says: `drums10` renders `drums9`'s audio to the bit, and its encoder gives the mean of
     `drums9`'s point and that of the 2-D encoder in checkpoints/drums10.pt (whose other encoder is `drums9`'s)."""
-    from pathlib import Path
-
     from liveengine.decoders.registry import load_decoder
     from liveengine.training import train
     from liveengine.training.model import DrumVAE, Encoder2D
@@ -169,10 +170,9 @@ def test_the_shipped_drums10_plays_drums9s_audio_and_places_a_sound_at_the_mean_
     z = (np.asarray(d9.info.latent_mean, np.float32) + 1.5 * rng.standard_normal((4, d9.latent_dim))).astype(np.float32)
     assert np.array_equal(d10.decode_stft(z)[2], d9.decode_stft(z)[2])
 
-    checkpoints = Path(__file__).resolve().parents[2] / "checkpoints"
-    model, d9_model = DrumVAE(train.config_from(checkpoints / "drums10.pt")), DrumVAE(train.config_from(checkpoints / "drums9.pt"))
-    train.load(checkpoints / "drums10.pt", model, None)
-    train.load(checkpoints / "drums9.pt", d9_model, None)
+    model, d9_model = DrumVAE(train.config_from(CHECKPOINTS / "drums10.pt")), DrumVAE(train.config_from(CHECKPOINTS / "drums9.pt"))
+    train.load(CHECKPOINTS / "drums10.pt", model, None)
+    train.load(CHECKPOINTS / "drums9.pt", d9_model, None)
     first, two_d = model.encoder.parts
     assert isinstance(two_d, Encoder2D)
     for a, b in zip(first.state_dict().values(), d9_model.encoder.state_dict().values()):
@@ -189,8 +189,6 @@ def test_the_shipped_drums10_plays_drums9s_audio_and_places_a_sound_at_the_mean_
 def test_the_shipped_drums11_plays_drums9s_audio_with_drums10s_encoders_tuned_for_the_envelope():
     """As its model card says: `drums11` (the default before `drums12`) renders `drums9`'s audio to the bit; its encoder is the mean
     encoder of checkpoints/drums11.pt, `drums10`'s two encoders each moved by `reencode --envelope-weight 0.1`."""
-    from pathlib import Path
-
     from liveengine.decoders.registry import load_decoder
     from liveengine.training import train
     from liveengine.training.model import DrumVAE
@@ -200,12 +198,11 @@ def test_the_shipped_drums11_plays_drums9s_audio_with_drums10s_encoders_tuned_fo
     z = (np.asarray(d9.info.latent_mean, np.float32) + 1.5 * rng.standard_normal((4, d9.latent_dim))).astype(np.float32)
     assert np.array_equal(d11.decode_stft(z)[2], d9.decode_stft(z)[2])
 
-    checkpoints = Path(__file__).resolve().parents[2] / "checkpoints"
-    saved = torch.load(checkpoints / "drums11.pt", map_location="cpu", weights_only=False)["state"]["reencode"]
+    saved = torch.load(CHECKPOINTS / "drums11.pt", map_location="cpu", weights_only=False)["state"]["reencode"]
     assert (saved["from"], saved["encoder"], saved["envelope_weight"], saved["tune_steps"]) == ("drums10.pt", "own", 0.1, 5000)
-    model, d10_model = DrumVAE(train.config_from(checkpoints / "drums11.pt")), DrumVAE(train.config_from(checkpoints / "drums10.pt"))
-    train.load(checkpoints / "drums11.pt", model, None)
-    train.load(checkpoints / "drums10.pt", d10_model, None)
+    model, d10_model = DrumVAE(train.config_from(CHECKPOINTS / "drums11.pt")), DrumVAE(train.config_from(CHECKPOINTS / "drums10.pt"))
+    train.load(CHECKPOINTS / "drums11.pt", model, None)
+    train.load(CHECKPOINTS / "drums10.pt", d10_model, None)
     for ours, before in zip(model.encoder.parts, d10_model.encoder.parts):
         assert type(ours) is type(before)
         assert not all(torch.equal(a, b) for a, b in zip(ours.state_dict().values(), before.state_dict().values()))
@@ -240,15 +237,12 @@ def _renders_its_checkpoint_with_a_tail_on_drums5s_plane(shipped, model, before,
 def _learnt_from(name: str, before: str):
     """The checkpoints `name` and `before` as DrumVAEs, after checking that `name`'s decoder and encoders both moved from
     `before`'s and its own class head did not (reencode --decoder-rate keeps the head frozen)."""
-    from pathlib import Path
-
     from liveengine.training import train
     from liveengine.training.model import DrumVAE
 
-    checkpoints = Path(__file__).resolve().parents[2] / "checkpoints"
-    model, earlier = DrumVAE(train.config_from(checkpoints / name)), DrumVAE(train.config_from(checkpoints / before))
-    train.load(checkpoints / name, model, None)
-    train.load(checkpoints / before, earlier, None)
+    model, earlier = DrumVAE(train.config_from(CHECKPOINTS / name)), DrumVAE(train.config_from(CHECKPOINTS / before))
+    train.load(CHECKPOINTS / name, model, None)
+    train.load(CHECKPOINTS / before, earlier, None)
     for part in ("decoder", "encoder"):
         assert not all(torch.equal(a, b) for a, b in zip(getattr(model, part).state_dict().values(), getattr(earlier, part).state_dict().values()))
     assert all(torch.equal(a, b) for a, b in zip(model.classifier.state_dict().values(), earlier.classifier.state_dict().values()))
@@ -259,13 +253,10 @@ def test_the_shipped_drums12_is_drums11_with_its_decoder_tuned_and_a_faster_tail
     """As its model card says: `drums12` (the default before `drums13`) is checkpoints/drums12.pt, `drums11` trained on with the decoder
     learning too (`reencode --decoder-rate 0.3 --envelope-weight 0.1`), exported with a tail of at least 120 dB/s; its
     class head is its own (class_head.py), and the pad plane is `drums5`'s."""
-    from pathlib import Path
-
     from liveengine.decoders.registry import load_decoder
 
     d12, d11, d5 = load_decoder("drums12"), load_decoder("drums11"), load_decoder("drums5")
-    checkpoints = Path(__file__).resolve().parents[2] / "checkpoints"
-    saved = torch.load(checkpoints / "drums12.pt", map_location="cpu", weights_only=False)["state"]["reencode"]
+    saved = torch.load(CHECKPOINTS / "drums12.pt", map_location="cpu", weights_only=False)["state"]["reencode"]
     assert (saved["from"], saved["encoder"], saved["envelope_weight"], saved["decoder_rate"], saved["tune_steps"]) == \
         ("drums11.pt", "own", 0.1, 0.3, 5000)
     model, _ = _learnt_from("drums12.pt", "drums11.pt")
@@ -278,45 +269,66 @@ def test_the_shipped_drums13_is_drums12s_recipe_with_claps_layered_and_hats_open
     and with two augmentations more (`reencode --layer-claps 0.75 --open-hats 0.5`), exported with the same 120 dB/s
     tail; its class head is its own, from a listener that heard the same augmentations (its kept settings say so), and
     the pad plane is `drums5`'s."""
-    from pathlib import Path
-
     from liveengine.decoders.registry import load_decoder
     from liveengine.training import train
     from liveengine.training.model import DrumVAE
 
     d13, d12, d5 = load_decoder("drums13"), load_decoder("drums12"), load_decoder("drums5")
-    checkpoints = Path(__file__).resolve().parents[2] / "checkpoints"
-    saved = torch.load(checkpoints / "drums13.pt", map_location="cpu", weights_only=False)["state"]["reencode"]
-    assert (saved["from"], saved["encoder"], saved["envelope_weight"], saved["decoder_rate"], saved["tune_steps"],
-            saved["layer_claps"], saved["open_hats"], saved["studio"]) == ("drums11.pt", "own", 0.1, 0.3, 5000, 0.75, 0.5, False)
-    listener = torch.load(checkpoints / "drums13_listener.pt", map_location="cpu", weights_only=False)["settings"]
-    assert (listener["checkpoint"], listener["layer_claps"], listener["open_hats"]) == ("drums13.pt", 0.75, 0.5)
-    model = DrumVAE(train.config_from(checkpoints / "drums13.pt"))
-    train.load(checkpoints / "drums13.pt", model, None)
+    assert _recipe_and_listener("drums13.pt") == ("drums11.pt", "own", 0.1, 0.3, 5000, 0.75, 0.5, False)
+    model = DrumVAE(train.config_from(CHECKPOINTS / "drums13.pt"))
+    train.load(CHECKPOINTS / "drums13.pt", model, None)
 
     _renders_its_checkpoint_with_a_tail_on_drums5s_plane(d13, model, d12, d5, seed=9)
 
 
-def test_the_shipped_drums14_is_drums13_trained_again_by_its_own_recipe():
-    """As its model card says: `drums14` (the default) is checkpoints/drums14.pt, `drums13` trained on by the same command
-    (`reencode --layer-claps 0.75 --open-hats 0.5`, decoder at 0.3 x, 5,000 steps more), both decoder and encoders moved,
-    the own head not; exported with the same 120 dB/s tail, its class head its own (a listener kept with its settings),
-    the pad plane `drums5`'s."""
-    from pathlib import Path
-
-    from liveengine.decoders.registry import load_decoder
-    from liveengine.resources import default_model
-
-    assert default_model().name == "drums14"
-    d14, d13, d5 = load_decoder("drums14"), load_decoder("drums13"), load_decoder("drums5")
-    checkpoints = Path(__file__).resolve().parents[2] / "checkpoints"
-    saved = torch.load(checkpoints / "drums14.pt", map_location="cpu", weights_only=False)["state"]
+def _recipe_and_listener(name: str) -> tuple:
+    """The `reencode` settings saved in checkpoints/`name` (from, encoder, envelope weight, decoder rate, tune steps, layered
+    claps, opened hats, studio), after checking it ran its 5,000 steps and its kept listener (class_head.py) was trained
+    for it with the same augmentations."""
+    saved = torch.load(CHECKPOINTS / name, map_location="cpu", weights_only=False)["state"]
     assert saved["step"] == 5000
     recipe = saved["reencode"]
-    assert (recipe["from"], recipe["encoder"], recipe["envelope_weight"], recipe["decoder_rate"], recipe["tune_steps"],
-            recipe["layer_claps"], recipe["open_hats"], recipe["studio"]) == ("drums13.pt", "own", 0.1, 0.3, 5000, 0.75, 0.5, False)
-    listener = torch.load(checkpoints / "drums14_listener.pt", map_location="cpu", weights_only=False)["settings"]
-    assert (listener["checkpoint"], listener["layer_claps"], listener["open_hats"]) == ("drums14.pt", 0.75, 0.5)
+    listener = torch.load(CHECKPOINTS / name.replace(".pt", "_listener.pt"), map_location="cpu", weights_only=False)["settings"]
+    assert (listener["checkpoint"], listener["layer_claps"], listener["open_hats"]) == (name, recipe["layer_claps"], recipe["open_hats"])
+    return tuple(recipe[key] for key in ("from", "encoder", "envelope_weight", "decoder_rate", "tune_steps", "layer_claps", "open_hats", "studio"))
+
+
+def _slowest_tail_decay(decoder) -> float:
+    """The slowest decay, in dB/s, of any bin across the tail's frames 170 to 200 (after the decoder's 162, before the
+    window's fade) for 8 points around the data's mean: the tail holds each bin to at least its least decay."""
+    rng = np.random.default_rng(3)
+    z = (np.asarray(decoder.info.latent_mean, np.float32) + 1.5 * rng.standard_normal((8, decoder.latent_dim))).astype(np.float32)
+    magnitude = decoder.decode_stft(z)[0].astype(np.float64)
+    seconds = 30 * decoder.info.hop / decoder.info.sample_rate
+    return float((20 * np.log10(magnitude[:, :, 200] / magnitude[:, :, 170]) / seconds).max())
+
+
+def test_the_shipped_drums14_is_drums13_trained_again_by_its_own_recipe():
+    """As its model card says: `drums14` (the default before `drums15`) is checkpoints/drums14.pt, `drums13` trained on by
+    the same command (`reencode --layer-claps 0.75 --open-hats 0.5`, decoder at 0.3 x, 5,000 steps more), both decoder
+    and encoders moved, the own head not; exported with the same 120 dB/s tail, its class head its own (a listener kept
+    with its settings), the pad plane `drums5`'s."""
+    from liveengine.decoders.registry import load_decoder
+
+    d14, d13, d5 = load_decoder("drums14"), load_decoder("drums13"), load_decoder("drums5")
+    assert _recipe_and_listener("drums14.pt") == ("drums13.pt", "own", 0.1, 0.3, 5000, 0.75, 0.5, False)
     model, _ = _learnt_from("drums14.pt", "drums13.pt")
 
     _renders_its_checkpoint_with_a_tail_on_drums5s_plane(d14, model, d13, d5, seed=10)
+
+
+def test_the_shipped_drums15_is_drums14_trained_again_with_the_decoder_faster_and_a_140_db_tail():
+    """As its model card says: `drums15` (the default) is checkpoints/drums15.pt, `drums14` trained on by its command with
+    the decoder at 0.6 x the encoders' rate (was 0.3 x), 5,000 steps more; exported with a tail of at least 140 dB/s
+    (`drums14`'s 120 left two cymbal pads cut on this decoder), its class head its own, the pad plane `drums5`'s."""
+    from liveengine.decoders.registry import load_decoder
+    from liveengine.resources import default_model
+
+    assert default_model().name == "drums15"
+    d15, d14, d5 = load_decoder("drums15"), load_decoder("drums14"), load_decoder("drums5")
+    assert _recipe_and_listener("drums15.pt") == ("drums14.pt", "own", 0.1, 0.6, 5000, 0.75, 0.5, False)
+    model, _ = _learnt_from("drums15.pt", "drums14.pt")
+    assert _slowest_tail_decay(d15) <= -139.9  # every bin at least 140 dB/s down over the tail
+    assert _slowest_tail_decay(d14) > -139.0  # drums14's tail lets bins ring at 120 dB/s
+
+    _renders_its_checkpoint_with_a_tail_on_drums5s_plane(d15, model, d14, d5, seed=11)
