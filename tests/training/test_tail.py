@@ -249,6 +249,28 @@ def _learnt_from(name: str, before: str):
     return model, earlier
 
 
+def _recipe_and_listener(name: str) -> tuple:
+    """The `reencode` settings saved in checkpoints/`name` (from, encoder, envelope weight, decoder rate, tune steps, layered
+    claps, opened hats, studio), after checking it ran its 5,000 steps and its kept listener (class_head.py) was trained
+    for it with the same augmentations."""
+    saved = torch.load(CHECKPOINTS / name, map_location="cpu", weights_only=False)["state"]
+    assert saved["step"] == 5000
+    recipe = saved["reencode"]
+    listener = torch.load(CHECKPOINTS / name.replace(".pt", "_listener.pt"), map_location="cpu", weights_only=False)["settings"]
+    assert (listener["checkpoint"], listener["layer_claps"], listener["open_hats"]) == (name, recipe["layer_claps"], recipe["open_hats"])
+    return tuple(recipe[key] for key in ("from", "encoder", "envelope_weight", "decoder_rate", "tune_steps", "layer_claps", "open_hats", "studio"))
+
+
+def _slowest_tail_decay(decoder) -> float:
+    """The slowest decay, in dB/s, of any bin across the tail's frames 170 to 200 (after the decoder's 162, before the
+    window's fade) for 8 points around the data's mean: the tail holds each bin to at least its least decay."""
+    rng = np.random.default_rng(3)
+    z = (np.asarray(decoder.info.latent_mean, np.float32) + 1.5 * rng.standard_normal((8, decoder.latent_dim))).astype(np.float32)
+    magnitude = decoder.decode_stft(z)[0].astype(np.float64)
+    seconds = 30 * decoder.info.hop / decoder.info.sample_rate
+    return float((20 * np.log10(magnitude[:, :, 200] / magnitude[:, :, 170]) / seconds).max())
+
+
 def test_the_shipped_drums12_is_drums11_with_its_decoder_tuned_and_a_faster_tail():
     """As its model card says: `drums12` (the default before `drums13`) is checkpoints/drums12.pt, `drums11` trained on with the decoder
     learning too (`reencode --decoder-rate 0.3 --envelope-weight 0.1`), exported with a tail of at least 120 dB/s; its
@@ -279,28 +301,6 @@ def test_the_shipped_drums13_is_drums12s_recipe_with_claps_layered_and_hats_open
     train.load(CHECKPOINTS / "drums13.pt", model, None)
 
     _renders_its_checkpoint_with_a_tail_on_drums5s_plane(d13, model, d12, d5, seed=9)
-
-
-def _recipe_and_listener(name: str) -> tuple:
-    """The `reencode` settings saved in checkpoints/`name` (from, encoder, envelope weight, decoder rate, tune steps, layered
-    claps, opened hats, studio), after checking it ran its 5,000 steps and its kept listener (class_head.py) was trained
-    for it with the same augmentations."""
-    saved = torch.load(CHECKPOINTS / name, map_location="cpu", weights_only=False)["state"]
-    assert saved["step"] == 5000
-    recipe = saved["reencode"]
-    listener = torch.load(CHECKPOINTS / name.replace(".pt", "_listener.pt"), map_location="cpu", weights_only=False)["settings"]
-    assert (listener["checkpoint"], listener["layer_claps"], listener["open_hats"]) == (name, recipe["layer_claps"], recipe["open_hats"])
-    return tuple(recipe[key] for key in ("from", "encoder", "envelope_weight", "decoder_rate", "tune_steps", "layer_claps", "open_hats", "studio"))
-
-
-def _slowest_tail_decay(decoder) -> float:
-    """The slowest decay, in dB/s, of any bin across the tail's frames 170 to 200 (after the decoder's 162, before the
-    window's fade) for 8 points around the data's mean: the tail holds each bin to at least its least decay."""
-    rng = np.random.default_rng(3)
-    z = (np.asarray(decoder.info.latent_mean, np.float32) + 1.5 * rng.standard_normal((8, decoder.latent_dim))).astype(np.float32)
-    magnitude = decoder.decode_stft(z)[0].astype(np.float64)
-    seconds = 30 * decoder.info.hop / decoder.info.sample_rate
-    return float((20 * np.log10(magnitude[:, :, 200] / magnitude[:, :, 170]) / seconds).max())
 
 
 def test_the_shipped_drums14_is_drums13_trained_again_by_its_own_recipe():
