@@ -251,13 +251,14 @@ def _learnt_from(name: str, before: str):
 
 def _recipe_and_listener(name: str) -> tuple:
     """The `reencode` settings saved in checkpoints/`name` (from, encoder, envelope weight, decoder rate, tune steps, layered
-    claps, opened hats, studio), after checking it ran its 5,000 steps and its kept listener (class_head.py) was trained
-    for it with the same augmentations."""
+    claps, opened hats, studio; a checkpoint from before an option has its default, as reencode reads it), after checking
+    it ran its 5,000 steps and its kept listener (class_head.py) was trained for it with the same augmentations."""
     saved = torch.load(CHECKPOINTS / name, map_location="cpu", weights_only=False)["state"]
     assert saved["step"] == 5000
-    recipe = saved["reencode"]
+    recipe = {"layer_claps": 0.0, "open_hats": 0.0, "studio": False, **saved["reencode"]}
     listener = torch.load(CHECKPOINTS / name.replace(".pt", "_listener.pt"), map_location="cpu", weights_only=False)["settings"]
-    assert (listener["checkpoint"], listener["layer_claps"], listener["open_hats"]) == (name, recipe["layer_claps"], recipe["open_hats"])
+    assert (listener["checkpoint"], listener.get("layer_claps", 0.0), listener.get("open_hats", 0.0)) == \
+        (name, recipe["layer_claps"], recipe["open_hats"])
     return tuple(recipe[key] for key in ("from", "encoder", "envelope_weight", "decoder_rate", "tune_steps", "layer_claps", "open_hats", "studio"))
 
 
@@ -278,9 +279,7 @@ def test_the_shipped_drums12_is_drums11_with_its_decoder_tuned_and_a_faster_tail
     from liveengine.decoders.registry import load_decoder
 
     d12, d11, d5 = load_decoder("drums12"), load_decoder("drums11"), load_decoder("drums5")
-    saved = torch.load(CHECKPOINTS / "drums12.pt", map_location="cpu", weights_only=False)["state"]["reencode"]
-    assert (saved["from"], saved["encoder"], saved["envelope_weight"], saved["decoder_rate"], saved["tune_steps"]) == \
-        ("drums11.pt", "own", 0.1, 0.3, 5000)
+    assert _recipe_and_listener("drums12.pt") == ("drums11.pt", "own", 0.1, 0.3, 5000, 0.0, 0.0, False)
     model, _ = _learnt_from("drums12.pt", "drums11.pt")
 
     _renders_its_checkpoint_with_a_tail_on_drums5s_plane(d12, model, d11, d5, seed=8)
