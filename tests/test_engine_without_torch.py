@@ -16,7 +16,8 @@ NEEDS_TORCH = {"liveengine.training.train", "liveengine.training.model", "liveen
                "liveengine.training.own", "liveengine.training.grooves_export", "liveengine.training.grooves_model",
                "liveengine.training.grooves_train", "liveengine.training.voices_model", "liveengine.training.voices_train",
                "liveengine.training.voices_export", "liveengine.training.augment", "liveengine.training.reencode",
-               "liveengine.training.export_grad", "liveengine.training.tail", "liveengine.training.class_head"}
+               "liveengine.training.export_grad", "liveengine.training.tail", "liveengine.training.class_head",
+               "liveengine.training.descent"}
 CHILD = """
 import importlib, pkgutil, sys
 import liveengine

@@ -37,7 +37,7 @@ def model_kind(folder: Path) -> str:
 
 
 def by_number(name: str) -> tuple:
-    """drums, drums2, ..., drums9, drums10, ..., drums15: a name's digits count as a number."""
+    """drums, drums2, ..., drums9, drums10, ..., drums16: a name's digits count as a number."""
     return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
 
 

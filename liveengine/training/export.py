@@ -147,7 +147,8 @@ def export(model: DrumVAE, out: Path, stats: dict | None = None, description: st
     (a model with no classes)."""
     import onnx
 
-    from liveengine.training.export_grad import export_for
+    from liveengine.training.descent import Descent
+    from liveengine.training.export_grad import export_for, export_with_gradients
 
     model.eval()
     out.mkdir(parents=True, exist_ok=True)
@@ -155,10 +156,18 @@ def export(model: DrumVAE, out: Path, stats: dict | None = None, description: st
     z = torch.zeros(2, cfg.latent_dim)
     export_graph(Graph(model.decoder), z, out / "decoder.onnx", "z", ["magnitude", "phase"])
     model.encoder.features.use_dft()
+    descents = [part for part in model.encoder.modules() if isinstance(part, Descent)]
     try:
-        export_graph(Graph(model.encoder), torch.zeros(2, cfg.length), out / "encoder.onnx", "audio", ["mean", "logvar"])
+        for descent in descents:
+            descent.use_dft()
+        if descents:  # autograd in its forward: traced by make_fx
+            export_with_gradients(model.encoder, (torch.zeros(2, cfg.length),), out / "encoder.onnx", ["audio"], ["mean", "logvar"])
+        else:
+            export_graph(Graph(model.encoder), torch.zeros(2, cfg.length), out / "encoder.onnx", "audio", ["mean", "logvar"])
     finally:
         model.encoder.features.dft = False
+        for descent in descents:
+            descent.use_dft(False)
     if classifier:
         export_graph(Graph(model.classifier, post=lambda logits: torch.softmax(logits, dim=1)), z, out / "classifier.onnx", "z", ["probabilities"])
     path = out / "decoder.onnx"

@@ -17,7 +17,8 @@ decoder's, and the bench prices the tail against the held-out sounds over the lo
 
 The encoder reads the first second of its longer input, faded as the 1 s data set fades a cut
 sound, so a sound encodes to the point the 1 s model gives it, and a fit compares the first second
-(metadata liveengine.fit_length): the tail follows from the decoder's last frames.
+(metadata liveengine.fit_length): the tail follows from the decoder's last frames. With `--descent N` the exported
+encoder then checks its guess, N steps down the spectral distance through the decoder's first second (descent.py).
 """
 
 from __future__ import annotations
@@ -156,7 +157,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=0.3, help="how much longer the window gets (default 0.3 s)")
     parser.add_argument("--min-decay", type=float, default=80.0, help="the tail's least decay in dB/s (default 80)")
     parser.add_argument("--plane-from", type=Path, default=None, help="a model folder whose pad plane to keep (the 1 s model's)")
+    parser.add_argument("--descent", type=int, default=0,
+                        help="steps down the spectral distance after the encoder, inside encoder.onnx (descent.py; default 0: none)")
+    parser.add_argument("--descent-rate", type=float, default=0.5, help="the first descent step's length in z, halved at each step")
     args = parser.parse_args(argv)
+    if not 0 <= args.descent <= 16 or args.descent_rate <= 0:
+        raise SystemExit(f"--descent must be 0 to 16 steps and --descent-rate above 0; got {args.descent} and {args.descent_rate:g}")
     if not args.checkpoint.is_file():
         raise SystemExit(f"--checkpoint {args.checkpoint}: no such checkpoint; give a 1 s drum model's (checkpoints/drums5.pt)")
     torch.set_num_threads(1)
@@ -172,6 +178,10 @@ def main(argv: list[str] | None = None) -> None:
         sounds = np.load(args.data / "sounds.npz")
         train = sounds["split"] == "train"
         stats = latent_statistics(model, sounds["audio"][train].astype(np.float32) / 32767.0, sounds["classes"][train])
+    if args.descent:
+        from liveengine.training.descent import Descent
+
+        model.encoder = Descent(model.encoder, model.decoder, model.cfg, args.descent, args.descent_rate)
     try:
         tailed = TailModel(model, args.seconds, args.min_decay)
     except ValueError as error:
@@ -179,6 +189,8 @@ def main(argv: list[str] | None = None) -> None:
     seam = tailed.decoder.seam + 1
     trained = f" ({state['step']} steps)" if state["step"] else ""  # reencode --tune-steps 0 joins trained encoders as they are
     joined = f", its encoder the mean of {len(model.cfg.mean_of)} encoders ({', '.join(model.cfg.mean_of)})," if model.cfg.encoder == "mean" else ""
+    if args.descent:
+        joined += f"{'' if joined else ','} its point then {args.descent} steps down the spectral distance (the first {args.descent_rate:g}, halving),"
     description = (f"{args.checkpoint.stem}{trained}{joined} with a decay tail: its first {seam * model.cfg.hop / model.cfg.sample_rate:.2f} s "
                    f"unchanged, then each bin continues its own decay, at least {args.min_decay:g} dB/s, to {tailed.cfg.length / model.cfg.sample_rate:g} s.")
     export(tailed, args.out, stats, description, name=args.name)

@@ -53,7 +53,7 @@ def test_shipped_patch_loads(path):
 def test_default_patch_values():
     patch = load_patch(REPO / "patches" / "default.toml")
     assert patch.name == "default"
-    assert patch.model == "drums15"
+    assert patch.model == "drums16"
     assert (patch.grid["rows"], patch.grid["cols"]) == (8, 8)
     assert patch.choke == {"hats": ((0, 3), (1, 1))}
     assert patch.choke_group_of() == {(0, 3): 0, (1, 1): 0}

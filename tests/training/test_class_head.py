@@ -117,6 +117,13 @@ def test_the_command_replaces_the_classifier_keeps_the_listener_and_refuses_anot
     assert "listener from" in capsys.readouterr().out
     assert class_head.main(common + ["--class-power", "0.5"]) == 0  # other settings: a listener of its own
     assert "training one for" in capsys.readouterr().out
+    assert class_head.main(common) == 0  # back to the first settings: a listener for them again
+    plain = (folder / "classifier.onnx").read_bytes()
+    assert class_head.main(common + ["--descent", "2"]) == 0  # the same listener; the head learns where that encoder goes
+    after = (folder / "classifier.onnx").read_bytes()
+    assert "listener from" in capsys.readouterr().out and after != plain
+    with pytest.raises(SystemExit, match="--descent must be 0 to 16 steps and --descent-rate above 0; got 17 and 0.5"):
+        class_head.main(common + ["--descent", "17"])
     with pytest.raises(SystemExit, match=r"--layer-claps 1.5: give a chance from 0 \(never\) to 1"):
         class_head.main(common + ["--layer-claps", "1.5"])
     with pytest.raises(SystemExit, match=r"--open-hats -0.5: give a chance from 0 \(never\) to 1"):

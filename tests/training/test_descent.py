@@ -1,0 +1,120 @@
+"""The encoder that checks its guess (liveengine/training/descent.py): its inverse STFT is the contract's, its distance
+is the bench's, its steps bring a point's sound nearer, a silent sound keeps the encoder's point, and tail.py exports
+it as an encoder.onnx that computes the same and loads under the model contract.
+
+Needs the `train` extra (PyTorch); the normal suite skips it without."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnx")
+
+from test_reencode import _trained  # noqa: E402
+from test_train_smoke import _sounds  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+
+
+def test_the_inverse_stft_is_the_contracts():
+    from liveengine.training.descent import InverseSTFT
+    from liveengine.training.model import Config, DrumVAE
+
+    model = DrumVAE(Config())
+    generator = torch.Generator().manual_seed(3)
+    magnitude = torch.rand(3, model.cfg.bins, model.cfg.frames, generator=generator)
+    phase = (torch.rand(3, model.cfg.bins, model.cfg.frames, generator=generator) - 0.5) * 2 * np.pi
+    want = model.synthesise(magnitude, phase)
+    synthesis = InverseSTFT(model.cfg.n_fft, model.cfg.hop, model.cfg.frames, model.cfg.length)
+    for got in (synthesis(magnitude, phase, synthesis.basis()), synthesis(magnitude, phase)):  # as exported; by torch.istft
+        assert got.shape == want.shape
+        assert float((got - want).abs().max()) < 1e-4 * float(want.abs().max())
+    with pytest.raises(ValueError, match="hop must be n_fft / 4"):
+        InverseSTFT(1024, 512, 10, 4096)
+
+
+def test_the_distance_is_the_benchs():
+    from liveengine.training.descent import SpectralDistance
+
+    sounds, _ = _sounds(4, 11)
+    ref, est = sounds[:2], sounds[2:]
+    for dft in (True, False):  # as exported (DFT products) and in torch (FFTs)
+        plain = SpectralDistance(44100, envelope=0.0)(torch.from_numpy(est), torch.from_numpy(ref), dft).numpy()
+        cepstral = SpectralDistance(44100, envelope=1.0)(torch.from_numpy(est), torch.from_numpy(ref), dft).numpy() - plain
+        _agrees_with_the_bench(ref, est, plain, cepstral)
+
+
+def _agrees_with_the_bench(ref, est, plain, cepstral):
+    import model_quality as mq
+
+    for i in range(2):
+        bench = mq.distances(ref[i], est[i])
+        assert plain[i] == pytest.approx(bench["mrstft"], rel=0.01)  # float32 here, float64 there, near silence
+        # the floor added here (a gradient where a band is silent), a maximum there: a few per cent apart on silent frames
+        assert cepstral[i] * 10 / np.log(10) == pytest.approx(bench["mcd"], rel=0.06)
+
+
+def test_descent_brings_each_sound_nearer_and_leaves_silence_where_it_was(tmp_path):
+    from liveengine.training import train
+    from liveengine.training.descent import Descent, SpectralDistance
+    from liveengine.training.model import DrumVAE
+
+    _, source = _trained(tmp_path)
+    model = DrumVAE(train.config_from(source))
+    train.load(source, model, None)
+    model.eval()
+    descent = Descent(model.encoder, model.decoder, model.cfg, steps=4, rate=0.5)
+    sounds = torch.from_numpy(_sounds(6, 13)[0])
+    sounds[5] = 0.0
+    with torch.no_grad():
+        start = model.encoder(sounds)[0]
+    moved, logvar = descent(sounds)
+    distance = SpectralDistance(model.cfg.sample_rate)
+
+    def far(z):
+        with torch.no_grad():
+            return distance(model.synthesise(*model.decoder(z)), sounds).numpy()
+
+    before, after = far(start), far(moved)
+    assert np.all(after[:5] < before[:5]), (before, after)
+    assert torch.equal(moved[5], start[5])  # silence has no nearest point: the encoder's stays
+    assert torch.equal(logvar, model.encoder(sounds)[1].detach())
+    for wrong in ((0, 0.5), (2, 0.0)):
+        with pytest.raises(ValueError, match="descent needs 1 or more steps of a rate above 0"):
+            Descent(model.encoder, model.decoder, model.cfg, *wrong)
+
+
+def test_tail_exports_the_descent_in_encoder_onnx(tmp_path):
+    import onnxruntime as ort
+
+    from liveengine.decoders.onnx_decoder import OnnxDecoder
+    from liveengine.training import tail, train
+    from liveengine.training.descent import Descent
+    from liveengine.training.model import DrumVAE
+
+    data, source = _trained(tmp_path)
+    out = tmp_path / "checked"
+    tail.main(["--checkpoint", str(source), "--data", str(data), "--out", str(out), "--name", "checked", "--descent", "2"])
+    decoder = OnnxDecoder(out, threads=1)
+    assert decoder.can_encode and "2 steps down the spectral distance" in decoder.info.description
+    model = DrumVAE(train.config_from(source))
+    train.load(source, model, None)
+    model.eval()
+    sounds = _sounds(3, 17)[0]
+    session = ort.InferenceSession(str(out / "encoder.onnx"))
+    audio = np.zeros((3, session.get_inputs()[0].shape[1]), np.float32)
+    audio[:, :sounds.shape[1]] = sounds
+    encoder = tail.FirstSecond(Descent(model.encoder, model.decoder, model.cfg, 2, 0.5), model.cfg.length, model.cfg.sample_rate)
+    want = encoder(torch.from_numpy(audio))[0].numpy()
+    got = session.run(["mean"], {"audio": audio})[0]
+    # float32 sums in another order turn a normalised step a little; the walk is 0.75 long
+    assert np.abs(got - want).max() < 0.02
+    for wrong in (["--descent", "-1"], ["--descent", "17"], ["--descent", "2", "--descent-rate", "0"]):
+        with pytest.raises(SystemExit, match="--descent must be 0 to 16 steps and --descent-rate above 0"):
+            tail.main(["--checkpoint", str(source), "--data", str(data), "--out", str(tmp_path / "no"), "--name", "no"] + wrong)
+    assert not (tmp_path / "no").exists()
