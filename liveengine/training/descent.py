@@ -173,7 +173,7 @@ class Descent(nn.Module):
     """A trained encoder followed by `steps` steps down SpectralDistance through `decoder` (referenced, not registered:
     its weights are the model's). The mean moves; the log-variance stays the encoder's."""
 
-    def __init__(self, encoder: nn.Module, decoder: nn.Module, cfg, steps: int, rate: float = 0.4, envelope: float = 0.1) -> None:
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, cfg, steps: int, rate: float = 0.5, envelope: float = 0.1) -> None:
         super().__init__()
         if steps < 1 or rate <= 0:
             raise ValueError(f"descent needs 1 or more steps of a rate above 0; got {steps} steps of {rate}")
