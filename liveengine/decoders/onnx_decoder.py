@@ -19,7 +19,9 @@ LOUDNESS_TARGET = 10 ** (-18 / 20)  # RMS over the whole output, then peak-limit
 MAX_GAIN = 100.0  # +40 dB at most: a near-silent latent point stays quiet rather than becoming loud noise
 
 
-def _session(path: Path, threads: int, where: str):
+def _session(path: Path, threads: int, where: str, fold_constants: bool = True):
+    """An onnxruntime session of one graph. `fold_constants=False` for an encoder: one that descends through the decoder
+    (drums16's) computes its DFT bases in the graph, and folding them took 250 MB at load for no speed."""
     import onnxruntime as ort
 
     if not path.is_file():
@@ -30,7 +32,8 @@ def _session(path: Path, threads: int, where: str):
     options.inter_op_num_threads = 1
     options.log_severity_level = 4  # fatal only: a failed run is raised and reported by us, in one sentence
     try:
-        return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"],
+                                    disabled_optimizers=[] if fold_constants else ["ConstantFolding"])
     except Exception as exc:  # onnxruntime raises several types for unreadable graphs
         raise ModelError(f"{where}: {path.name} is not a loadable ONNX model ({type(exc).__name__}: {str(exc)[:200]}).") from None
 
@@ -107,7 +110,7 @@ class OnnxDecoder:
         self._audio = np.zeros((self.max_batch, info.output_length), np.float32)
         # Render workers share one decoder; the buffers above (and the inverse STFT's) are one set.
         self._lock = threading.Lock()
-        self.encoder = self._optional(folder / "encoder.onnx", threads, where, "audio", ("mean", "logvar"))
+        self.encoder = self._optional(folder / "encoder.onnx", threads, where, "audio", ("mean", "logvar"), fold_constants=False)
         if self.encoder is not None:
             _check_io(where, "encoder input", self.encoder.get_inputs()[0], "audio", 2, {1: info.output_length})
             for output in self.encoder.get_outputs():
@@ -246,10 +249,11 @@ class OnnxDecoder:
                                                                       compared=self.info.fit_length or None)
         return points, first, last
 
-    def _optional(self, path: Path, threads: int, where: str, input_name: str, output_names: tuple[str, ...]):
+    def _optional(self, path: Path, threads: int, where: str, input_name: str, output_names: tuple[str, ...],
+                  fold_constants: bool = True):
         if not path.exists():
             return None
-        session = _session(path, threads, where)
+        session = _session(path, threads, where, fold_constants)
         inputs = session.get_inputs()
         if len(inputs) != 1 or inputs[0].name != input_name:
             raise ModelError(f"{where}: {path.name} inputs {[i.name for i in inputs]}; expected one input {input_name!r}.")
