@@ -278,6 +278,7 @@ def accuracy(probabilities: np.ndarray, truth: np.ndarray, names) -> tuple[float
 def main(argv: list[str] | None = None) -> int:
     from liveengine.decoders.contract import ModelError
     from liveengine.decoders.onnx_decoder import OnnxDecoder
+    from liveengine.training import descent
     from liveengine.training.model import DrumVAE
     from liveengine.training.train import config_from, load
 
@@ -302,15 +303,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--defer", nargs="*", default=None, metavar="CLASS",
                         help="classes the listener has no vote on: its probability for them follows the model's own head "
                              "(default: clap, where the model has it; --defer alone: none)")
-    parser.add_argument("--descent", type=int, default=0,
-                        help="the model's encoder.onnx takes this many steps down the spectral distance (tail.py --descent): "
-                             "the head then learns at the points that encoder gives (default 0)")
-    parser.add_argument("--descent-rate", type=float, default=0.5, help="as tail.py --descent-rate")
+    descent.add_options(parser)  # as the model was exported with (tail.py): the head learns where that encoder puts sounds
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
-    if not 0 <= args.descent <= 16 or args.descent_rate <= 0:
-        raise SystemExit(f"--descent must be 0 to 16 steps and --descent-rate above 0; got {args.descent} and {args.descent_rate:g}")
+    descent.check_options(args)
     for name in ("variants", "listener_steps", "head_steps", "cover", "threads"):
         if getattr(args, name) < 1:
             raise SystemExit(f"--{name.replace('_', '-')} {getattr(args, name)}: give a whole number of 1 or more")
@@ -337,10 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--defer {' '.join(unknown)}: not a class of this model; its classes are {', '.join(model.cfg.classes)}")
     state = load(args.checkpoint, model, None)
     model.eval()
-    if args.descent:  # the listener hears renderings as before (a kept one is reused); the points are the exported encoder's
-        from liveengine.training.descent import Descent
-
-        model.encoder = Descent(model.encoder, model.decoder, model.cfg, args.descent, args.descent_rate)
+    descent.descend_after(model, args)  # the listener hears renderings as before (a kept one is reused); the points move
     try:
         check_same_decoder(model, args.model)
     except ValueError as error:

@@ -23,14 +23,14 @@ same sums run as FFTs, 20 to 40 times faster.
 
 from __future__ import annotations
 
+import argparse
 import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from liveengine.training.model import mel_filterbank
+from liveengine.training.model import CepstralDistance
 
 RESOLUTIONS = (512, 1024, 2048)  # n_fft, hop n_fft / 4: fit.py's and the bench's
 PEAK = 0.9  # both sounds peak-normalised before they are compared, as fit.py and the bench: the distance ignores level
@@ -121,13 +121,12 @@ class SpectralDistance(nn.Module):
     mel-cepstral distance (40 mel bands at 2048 / 512, c1..c12, natural units: model.CepstralDistance's).
     `prepare` reads the targets once; `kernels` are stft_kernel's for RESOLUTIONS, made once per call."""
 
-    def __init__(self, sample_rate: int, envelope: float = 0.1, bands: int = 40, coefficients: int = 12) -> None:
+    def __init__(self, sample_rate: int, envelope: float = 0.1) -> None:
         super().__init__()
         self.envelope = envelope
-        self.register_buffer("mel", torch.from_numpy(mel_filterbank(sample_rate, 2048, bands)), persistent=False)
-        k = np.arange(bands)
-        dct = np.cos(np.pi / bands * (k[None, :] + 0.5) * np.arange(1, coefficients + 1)[:, None]) * np.sqrt(2 / bands)
-        self.register_buffer("dct", torch.from_numpy(dct.astype(np.float32)), persistent=False)
+        cepstral = CepstralDistance(sample_rate)  # its bands and cepstral rows, at its 2048 / 512
+        self.register_buffer("mel", cepstral.mel, persistent=False)
+        self.register_buffer("dct", cepstral.dct, persistent=False)
 
     @staticmethod
     def kernels(dtype=torch.float32, dft: bool = False) -> dict[int, torch.Tensor | int]:
@@ -188,14 +187,6 @@ class Descent(nn.Module):
     def features(self):
         return self.inner.features
 
-    def use_dft(self, on: bool = True) -> None:
-        """The encoders' front ends and the descent's STFTs as DFT products (for export), or back."""
-        self.dft = on
-        if on:
-            self.inner.features.use_dft()
-        else:
-            self.inner.features.dft = False
-
     def descend(self, z: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         audible = (target.abs().amax(dim=1, keepdim=True) > 1e-6).to(z.dtype)  # silence has no nearest point: it stays
         kernels = self.distance.kernels(z.dtype, self.dft)  # once, not per step
@@ -214,3 +205,23 @@ class Descent(nn.Module):
     def forward(self, audio: torch.Tensor):
         mean, logvar = self.inner(audio)
         return self.descend(mean.detach(), audio[:, :self.length].detach()), logvar
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """`--descent` and `--descent-rate`, as tail.py (which exports the descent) and class_head.py (which learns a head
+    at its points) both take them."""
+    parser.add_argument("--descent", type=int, default=0,
+                        help="steps down the spectral distance after the encoder, inside encoder.onnx (descent.py; default 0: none)")
+    parser.add_argument("--descent-rate", type=float, default=0.5, help="the first descent step's length in z, halved at each step")
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """SystemExit, in one sentence, for a step count or rate outside what is allowed."""
+    if not 0 <= args.descent <= 16 or args.descent_rate <= 0:
+        raise SystemExit(f"--descent must be 0 to 16 steps and --descent-rate above 0; got {args.descent} and {args.descent_rate:g}")
+
+
+def descend_after(model: nn.Module, args: argparse.Namespace) -> None:
+    """With `--descent N`, the model's encoder followed by N steps down the spectral distance through its decoder."""
+    if args.descent:
+        model.encoder = Descent(model.encoder, model.decoder, model.cfg, args.descent, args.descent_rate)

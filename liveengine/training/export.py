@@ -159,7 +159,7 @@ def export(model: DrumVAE, out: Path, stats: dict | None = None, description: st
     descents = [part for part in model.encoder.modules() if isinstance(part, Descent)]
     try:
         for descent in descents:
-            descent.use_dft()
+            descent.dft = True
         if descents:  # autograd in its forward: traced by make_fx
             export_with_gradients(model.encoder, (torch.zeros(2, cfg.length),), out / "encoder.onnx", ["audio"], ["mean", "logvar"])
         else:
@@ -167,7 +167,7 @@ def export(model: DrumVAE, out: Path, stats: dict | None = None, description: st
     finally:
         model.encoder.features.dft = False
         for descent in descents:
-            descent.use_dft(False)
+            descent.dft = False
     if classifier:
         export_graph(Graph(model.classifier, post=lambda logits: torch.softmax(logits, dim=1)), z, out / "classifier.onnx", "z", ["probabilities"])
     path = out / "decoder.onnx"

@@ -145,6 +145,7 @@ class TailModel(nn.Module):
 
 
 def main(argv: list[str] | None = None) -> None:
+    from liveengine.training import descent
     from liveengine.training.export import export, latent_statistics, plane_of
     from liveengine.training.model import DrumVAE
     from liveengine.training.train import config_from, load
@@ -157,12 +158,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=0.3, help="how much longer the window gets (default 0.3 s)")
     parser.add_argument("--min-decay", type=float, default=80.0, help="the tail's least decay in dB/s (default 80)")
     parser.add_argument("--plane-from", type=Path, default=None, help="a model folder whose pad plane to keep (the 1 s model's)")
-    parser.add_argument("--descent", type=int, default=0,
-                        help="steps down the spectral distance after the encoder, inside encoder.onnx (descent.py; default 0: none)")
-    parser.add_argument("--descent-rate", type=float, default=0.5, help="the first descent step's length in z, halved at each step")
+    descent.add_options(parser)
     args = parser.parse_args(argv)
-    if not 0 <= args.descent <= 16 or args.descent_rate <= 0:
-        raise SystemExit(f"--descent must be 0 to 16 steps and --descent-rate above 0; got {args.descent} and {args.descent_rate:g}")
+    descent.check_options(args)
     if not args.checkpoint.is_file():
         raise SystemExit(f"--checkpoint {args.checkpoint}: no such checkpoint; give a 1 s drum model's (checkpoints/drums5.pt)")
     torch.set_num_threads(1)
@@ -178,10 +176,7 @@ def main(argv: list[str] | None = None) -> None:
         sounds = np.load(args.data / "sounds.npz")
         train = sounds["split"] == "train"
         stats = latent_statistics(model, sounds["audio"][train].astype(np.float32) / 32767.0, sounds["classes"][train])
-    if args.descent:
-        from liveengine.training.descent import Descent
-
-        model.encoder = Descent(model.encoder, model.decoder, model.cfg, args.descent, args.descent_rate)
+    descent.descend_after(model, args)
     try:
         tailed = TailModel(model, args.seconds, args.min_decay)
     except ValueError as error:
