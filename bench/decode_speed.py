@@ -45,10 +45,10 @@ def main(argv: list[str] | None = None) -> int:
         except LiveEngineError as exc:
             parser.error(f"{folder}: {exc.message}")
         entries.append(({"model": str(folder), "name": info.name, "window_s": info.output_length / info.sample_rate}, folder,
-                        np.asarray(info.latent_mean, np.float32)[None]))
+                        np.asarray(info.latent_mean, np.float32)[None], None))  # decoding only: no sound to encode
     alternated_speed(entries, quick=False, rounds=args.rounds)
     base = entries[0][0]["speed"]
-    for results, _, _ in entries:
+    for results, *_ in entries:
         s = results["speed"]
         s["batch_1_over_first"] = round(s["batch_1_ms"] / base["batch_1_ms"], 3)
         s["batch_64_over_first"] = round(s["batch_64_ms"] / base["batch_64_ms"], 3)

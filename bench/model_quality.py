@@ -37,6 +37,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from liveengine.decoders.onnx_decoder import ENCODE_ROWS  # noqa: E402 - sounds per encoder run, as the engine runs them
 from liveengine.training.data import FADE_S  # noqa: E402 - the data set's fade where it cuts a sound
 
 SR = 44100
@@ -286,7 +287,8 @@ def model_figures(model: Path, audio: np.ndarray, classes: np.ndarray, held: np.
                      "window_s": length / SR}
     longer = longer or {}
     x = (audio if length == N else longer[length])[held]
-    mean = np.concatenate([decoder.encoder.run(None, {"audio": x[i:i + 16]})[0] for i in range(0, len(x), 16)])
+    rows = ENCODE_ROWS  # as the engine runs an encoder: a few sounds a run (an encoder that descends holds tens of MB a sound)
+    mean = np.concatenate([decoder.encoder.run(None, {"audio": x[i:i + rows]})[0] for i in range(0, len(x), rows)])
     recon = np.zeros_like(x)
     decoder.decode_into(mean.astype(np.float32), recon)
     for window, sounds in sorted(longer.items()):
@@ -369,7 +371,7 @@ def model_figures(model: Path, audio: np.ndarray, classes: np.ndarray, held: np.
                                     "ours": {k: float(np.mean([r[k] for r in released])) for k in released[0]},
                                     "noise_bed_pads": checked["noise_bed_pads"], "cut_pads": checked["cut_pads"]}
     audio_pictures(decoder, confusion, suffix, results)
-    results["_mean"] = mean
+    results["_mean"], results["_sound"] = mean, x[:1]
     return results
 
 
@@ -390,24 +392,29 @@ def audio_pictures(decoder, confusion: np.ndarray, suffix: str, results: dict) -
                        "image": f"bench/model_walk{suffix}.png", "audio": f"bench/model_walk{suffix}.flac (0.4 s per pad, row by row)"}
 
 
-def alternated_speed(entries: list[tuple[dict, Path, np.ndarray]], quick: bool, rounds: int | None = None) -> None:
-    """Each model's speed, one thread, inverse STFT included: one sound and 64 sounds of its window, written into its
-    results as "speed". The models take turns, round after round, so a machine whose speed drifts over the run (it
-    does, by 1.2 to 1.6x within half an hour here) slows them alike and their ratios hold."""
+def alternated_speed(entries: list[tuple[dict, Path, np.ndarray, np.ndarray | None]], quick: bool, rounds: int | None = None) -> None:
+    """Each model's speed, one thread, inverse STFT included: one sound and 64 sounds of its window, and encoding one
+    held-out sound (`sound`, where the model has an encoder), written into its results as "speed". The models take
+    turns, round after round, so a machine whose speed drifts over the run (it does, by 1.2 to 1.6x within half an hour
+    here) slows them alike and their ratios hold."""
     from liveengine.decoders.onnx_decoder import OnnxDecoder
 
     runs = []
-    for results, model, mean in entries:
+    for results, model, mean, sound in entries:
         decoder = OnnxDecoder(model, threads=1, normalize="peak", max_batch=16)
         decoder.prepare(16)
         length = decoder.info.output_length
         one_z, z64 = mean[:1].astype(np.float32), np.resize(mean, (64, decoder.info.latent_dim)).astype(np.float32)
         one, out64 = np.zeros((1, length), np.float32), np.zeros((64, length), np.float32)
-        runs.append((results, lambda d=decoder, z=one_z, o=one: d.decode_into(z, o), lambda d=decoder, z=z64, o=out64: d.decode_into(z, o), [], []))
+        encode = (lambda d=decoder, x=sound: d.encode(x)) if decoder.can_encode and sound is not None else None
+        if encode is not None:
+            encode()  # its first run allocates
+        runs.append((results, lambda d=decoder, z=one_z, o=one: d.decode_into(z, o), lambda d=decoder, z=z64, o=out64: d.decode_into(z, o),
+                     encode, [], [], []))
     default_rounds, ones = (3, 17) if quick else (10, 20)
     rounds = default_rounds if rounds is None else rounds
     for _ in range(rounds):
-        for _, decode_one, decode_64, times_1, times_64 in runs:
+        for _, decode_one, decode_64, encode, times_1, times_64, times_encode in runs:
             for _ in range(ones):
                 start = time.perf_counter()
                 decode_one()
@@ -415,9 +422,15 @@ def alternated_speed(entries: list[tuple[dict, Path, np.ndarray]], quick: bool, 
             start = time.perf_counter()
             decode_64()
             times_64.append(time.perf_counter() - start)
-    for results, _, _, times_1, times_64 in runs:
+            if encode is not None:
+                start = time.perf_counter()
+                encode()
+                times_encode.append(time.perf_counter() - start)
+    for results, _, _, _, times_1, times_64, times_encode in runs:
         results["speed"] = {"batch_1_ms": 1000 * float(np.median(times_1)), "batch_64_ms": 1000 * float(np.median(times_64)),
-                            "timing": f"{rounds} rounds, the models in turn: {ones} single sounds and one batch of 64 each a round"}
+                            **({"encode_1_ms": 1000 * float(np.median(times_encode))} if times_encode else {}),
+                            "timing": f"{rounds} rounds, the models in turn: {ones} single sounds, one batch of 64 and one sound "
+                                      "encoded each a round"}
 
 
 def run(model: Path, data: Path, quick: bool, baseline: Path | None = None, others: tuple[Path, ...] = ()) -> dict:
@@ -433,7 +446,7 @@ def run(model: Path, data: Path, quick: bool, baseline: Path | None = None, othe
     files = sounds["files"]
     longer = {length: window_data(data, length, files) for length in {model_window(m) for m in (model, *others)} if length != N}
     main_figures = model_figures(model, audio, classes, held, train, quick, suffix=f"_{model.name}", longer=longer, files=files)
-    mean = main_figures.pop("_mean")
+    mean, sound = main_figures.pop("_mean"), main_figures.pop("_sound")
     results: dict = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, Python {platform.python_version()}",
                      "model": main_figures.pop("model"), "model_hash": main_figures.pop("model_hash"),
                      "held_out_sounds": int(len(held)), "quick": quick,
@@ -470,10 +483,10 @@ def run(model: Path, data: Path, quick: bool, baseline: Path | None = None, othe
         name: {"sounds": int(np.sum(classes[held] == k)), "noise_bed": int(sum(e["noise_bed"] for e, c in zip(endings, classes[held]) if c == k)),
                "cut": int(sum(e["cut"] for e, c in zip(endings, classes[held]) if c == k))} for k, name in enumerate(names)}
 
-    timed = [(results, model, mean)]
+    timed = [(results, model, mean, sound)]
     for other in others:
         figures = model_figures(other, audio, classes, held, train, quick, suffix=f"_{other.name}", longer=longer, files=files)
-        timed.append((figures, other, figures.pop("_mean")))
+        timed.append((figures, other, figures.pop("_mean"), figures.pop("_sound")))
         results.setdefault("other_models", {})[figures["model"]] = figures
         length = int(round(figures["window_s"] * SR))
         if length != N and f"grid_check_of_held_out_sounds_{figures['window_s']:g}s" not in results:

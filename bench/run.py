@@ -661,6 +661,8 @@ def model_markdown(results: dict) -> list[str]:
                   f"{sp['samplevae_pipeline_one_sound_ms']:.0f} ms a sound, {sp['samplevae_pipeline_over_ours_batch_1']:.0f}x ours.")
     else:
         speed += f"; 60 Griffin-Lim iterations alone take {sp['griffin_lim_60_one_sound_ms']:.0f} ms a sound, {sp['griffin_lim_over_ours_batch_1']:.0f}x ours."
+    if "encode_1_ms" in sp:
+        speed += f" Encoding one sound (placing it on the map), one thread: {sp['encode_1_ms']:.0f} ms."
     return lines + [speed] + models_side_by_side(m)
 
 
@@ -668,6 +670,12 @@ def corners_text(r: dict) -> str:
     """The corners check (bench/corners_check.py) in a table cell: corners that kept their class, and kits that pass."""
     c = r.get("corners_check")
     return f"{c['corners_kept']}/{c['corners']}, {c['kits_passing']}/{c['kits']}" if c else "n/a"
+
+
+def encode_text(speed: dict) -> str:
+    """A model's time to encode one sound, one thread, as the side-by-side table gives it (n/a without an encoder, or
+    in a results file from before it was measured)."""
+    return f"{speed['encode_1_ms']:.0f} ms" if "encode_1_ms" in speed else "n/a"
 
 
 def models_side_by_side(m: dict) -> list[str]:
@@ -683,8 +691,9 @@ def models_side_by_side(m: dict) -> list[str]:
                  "in the 100 ms before the data set's 50 ms fade: see bench/grid_check.py; \"fitted\": each held-out sound's point fitted "
                  "to it from the encoder's mean, as corner files are placed, liveengine/decoders/fit.py):", "",
              "| model | window | MR-STFT (<= 1.40) | MCD | MR-STFT, MCD fitted | classifier (>= 70%) | worst class (>= 40%) | worst smoothness line (<= 3) | "
-             "pads on a noise bed (0) | pads cut (0) | corners kept, kits passing (every kit) | one sound (<= 3 ms) | 64 sounds (<= 150 ms) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "pads on a noise bed (0) | pads cut (0) | corners kept, kits passing (every kit) | one sound (<= 3 ms) | 64 sounds (<= 150 ms) | "
+             "encode one sound |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for (name, q, r), f in zip(rows, fits):
         c, g, sp = r["classifier"], r["grid_check"], r["speed"]
         worst = c.get("worst_class")
@@ -692,7 +701,7 @@ def models_side_by_side(m: dict) -> list[str]:
         fitted = f"{f['mrstft']:.3f}, {f['mcd']:.2f} dB" if f else "n/a"
         lines.append(f"| `{name}` | {r.get('window_s', 1.0):g} s | {q['mrstft']:.3f} | {q['mcd']:.2f} dB | {fitted} | {c['accuracy']:.1%} | {worst_text} | "
                      f"{r['smoothness']['max_over_mean_step_worst']:.2f} | {g['noise_bed_pads']} | {g['cut_pads']} | {corners_text(r)} | "
-                     f"{sp['batch_1_ms']:.2f} ms | {sp['batch_64_ms']:.0f} ms |")
+                     f"{sp['batch_1_ms']:.2f} ms | {sp['batch_64_ms']:.0f} ms | {encode_text(sp)} |")
     lines.append("")
     data = m.get("grid_check_of_held_out_sounds")
     if data:

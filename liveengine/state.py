@@ -26,8 +26,9 @@ def save_state(path: Path, state: dict) -> Path:
     return write_atomic(path, data, keep_previous=path.with_name(path.stem + ".prev.json"))
 
 
-def load_state(path: Path, model_hash: str) -> dict:
-    """Read a state file and check it belongs to this model and version; LiveEngineError otherwise."""
+def load_state(path: Path, model_hash: str, earlier: tuple[str, ...] = ()) -> dict:
+    """Read a state file and check it belongs to this model (or to `earlier` files of it whose points sound the same)
+    and version; LiveEngineError otherwise."""
     try:
         state = json.loads(Path(path).read_text())
     except FileNotFoundError:
@@ -41,7 +42,7 @@ def load_state(path: Path, model_hash: str) -> dict:
     if state["version"] > STATE_VERSION:
         raise LiveEngineError(f"state file {path} is version {state['version']}, from a newer liveengine; this one reads up to version {STATE_VERSION}.",
                               "Update liveengine, or start without --resume.")
-    if state.get("model_hash") != model_hash:
+    if state.get("model_hash") != model_hash and state.get("model_hash") not in earlier:
         raise LiveEngineError(f"state file {path} was saved with model {state.get('model_hash')}; the patch's model is {model_hash}. "
                               "Its latent points would make different sounds with this model.", "Load the patch it was saved with, or start without --resume.")
     return state

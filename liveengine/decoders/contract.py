@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,7 @@ class ModelInfo:
     latent_spreads: tuple[float, ...] = ()
     description: str = ""
     identity: str = ""  # sha256 of the model's files, shortened
+    earlier_identities: tuple[str, ...] = ()  # identities of this model's earlier files whose points sound the same here
     fit_length: int = 0  # samples a fit compares (liveengine.fit_length): 0 for the whole output
 
     @property
@@ -167,6 +169,15 @@ def read_metadata(folder: Path, props: dict[str, str]) -> ModelInfo:
         except ValueError:
             raise ModelError(f"{where}: metadata {PREFIX}classes = {_shown(meta['classes'])}; expected a JSON list of class names.") from None
         fields["classes"] = tuple(classes)
+    if "earlier_identities" in meta:  # a model re-exported with its decoder unchanged: state files saved with it still load
+        try:
+            earlier = json.loads(meta["earlier_identities"])
+            if not isinstance(earlier, list) or not all(isinstance(e, str) and re.fullmatch(r"[0-9a-f]{16}", e) for e in earlier):
+                raise ValueError
+        except ValueError:
+            raise ModelError(f"{where}: metadata {PREFIX}earlier_identities = {_shown(meta['earlier_identities'])}; "
+                             "expected a JSON list of 16-digit hex model hashes.") from None
+        fields["earlier_identities"] = tuple(earlier)
     if "latent.mean" in meta:
         fields["latent_mean"] = floats("latent.mean", latent_dim)
     if "latent.axes" in meta:

@@ -17,6 +17,9 @@ NORMALIZE = ("peak", "loudness", "none")
 PEAK_TARGET = 0.9  # -0.9 dBFS
 LOUDNESS_TARGET = 10 ** (-18 / 20)  # RMS over the whole output, then peak-limited to 0.99
 MAX_GAIN = 100.0  # +40 dB at most: a near-silent latent point stays quiet rather than becoming loud noise
+# Sounds per encoder run: an encoder that checks its guess (training/descent.py) holds its gradients' intermediates per
+# sound (drums16: 40 to 60 MB each), so a library of 1,000 sounds in one run would take gigabytes; 2 a run costs no speed.
+ENCODE_ROWS = 2
 
 
 def _session(path: Path, threads: int, where: str, fold_constants: bool = True):
@@ -308,7 +311,7 @@ class OnnxDecoder:
         np.nan_to_num(batch, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
         peaks = np.max(np.abs(batch), axis=1, keepdims=True)
         np.divide(batch, peaks, out=batch, where=peaks >= SILENCE)
-        return self._run_optional(self.encoder, "audio", batch, "mean", self.latent_dim)
+        return self._run_optional(self.encoder, "audio", batch, "mean", self.latent_dim, ENCODE_ROWS)
 
     def classify(self, z: np.ndarray) -> np.ndarray:
         """Class probabilities for latent points z (float32[batch, latent_dim]): float32[batch, len(classes)]."""
@@ -319,10 +322,10 @@ class OnnxDecoder:
         return self._run_optional(self.classifier, "z", z, "probabilities", len(classes))
 
     @staticmethod
-    def _run_optional(session, input_name: str, rows: np.ndarray, output_name: str, width: int) -> np.ndarray:
-        """Run an encoder or classifier over `rows`, in chunks of its fixed batch if it has one."""
+    def _run_optional(session, input_name: str, rows: np.ndarray, output_name: str, width: int, most: int | None = None) -> np.ndarray:
+        """Run an encoder or classifier over `rows`, in chunks of its fixed batch if it has one, else of at most `most`."""
         fixed = session.get_inputs()[0].shape[0]
-        step = fixed if isinstance(fixed, int) and fixed > 0 else max(1, len(rows))
+        step = fixed if isinstance(fixed, int) and fixed > 0 else max(1, min(len(rows), most or len(rows)))
         result = np.zeros((len(rows), width), np.float32)
         for start in range(0, len(rows), step):
             chunk = rows[start : start + step]

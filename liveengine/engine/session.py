@@ -47,7 +47,8 @@ def save_state(engine: "Engine", name: str = "autosave", folder: Path | None = N
 def restore_state(engine: "Engine", path: Path) -> None:
     """Apply a saved state (mapping, parameters, variation counts, captures). Errors leave everything as it was."""
     instrument = engine.instrument
-    saved_state = load_state(path, instrument.decoder.identity)
+    info = getattr(instrument.decoder, "info", None)  # a model folder's decoder; the test synth has none
+    saved_state = load_state(path, instrument.decoder.identity, getattr(info, "earlier_identities", ()))
     try:
         saved = saved_state["setting"]
         setting = instrument.setting

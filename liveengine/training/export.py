@@ -124,7 +124,8 @@ def plane_of(folder: Path, latent_dim: int) -> dict:
     return {**plane, "plane": f"plane of {folder.name}"}
 
 
-def metadata(model: DrumVAE, stats: dict | None, description: str, name: str = "drums", classifier: bool = True) -> dict[str, str]:
+def metadata(model: DrumVAE, stats: dict | None, description: str, name: str = "drums", classifier: bool = True,
+             earlier: tuple[str, ...] = ()) -> dict[str, str]:
     cfg = model.cfg
     meta = {"contract": "1", "kind": "oneshot", "sample_rate": str(cfg.sample_rate), "latent_dim": str(cfg.latent_dim),
             "output_length": str(cfg.length), "output": "stft", "stft.n_fft": str(cfg.n_fft), "stft.hop": str(cfg.hop),
@@ -138,13 +139,15 @@ def metadata(model: DrumVAE, stats: dict | None, description: str, name: str = "
         meta["latent.mean"] = json.dumps(r(stats["mean"]))
         meta["latent.axes"] = json.dumps([r(a) for a in stats["axes"]])
         meta["latent.spreads"] = json.dumps(r(stats["spreads"]))
+    if earlier:
+        meta["earlier_identities"] = json.dumps(list(earlier))
     return meta
 
 
 def export(model: DrumVAE, out: Path, stats: dict | None = None, description: str = "", name: str = "drums",
-           classifier: bool = True) -> None:
+           classifier: bool = True, earlier: tuple[str, ...] = ()) -> None:
     """decoder.onnx with its metadata, encoder.onnx, decoder_grad.onnx, and classifier.onnx unless `classifier` is False
-    (a model with no classes)."""
+    (a model with no classes). `earlier`: hashes of earlier exports whose points this decoder renders alike."""
     import onnx
 
     from liveengine.training.descent import Descent
@@ -172,7 +175,7 @@ def export(model: DrumVAE, out: Path, stats: dict | None = None, description: st
         export_graph(Graph(model.classifier, post=lambda logits: torch.softmax(logits, dim=1)), z, out / "classifier.onnx", "z", ["probabilities"])
     path = out / "decoder.onnx"
     graph = onnx.load(str(path))
-    for key, value in metadata(model, stats, description, name, classifier).items():
+    for key, value in metadata(model, stats, description, name, classifier, earlier).items():
         graph.metadata_props.append(onnx.StringStringEntryProto(key=f"liveengine.{key}", value=value))
     onnx.save(graph, str(path))
     export_for(model, out)

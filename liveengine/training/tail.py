@@ -144,6 +144,26 @@ class TailModel(nn.Module):
         self.classifier = model.classifier
 
 
+def earlier_identities(folder: Path, decoder: nn.Module, latent_dim: int, points: int = 16) -> tuple[str, ...]:
+    """`folder`'s hash and the earlier ones it names, once its decoder.onnx is checked to render what `decoder` renders at
+    random points (the decoder unchanged: a state file's points sound the same): SystemExit, in one sentence, if not."""
+    from liveengine.decoders.contract import ModelError
+    from liveengine.decoders.onnx_decoder import OnnxDecoder
+
+    try:
+        loaded = OnnxDecoder(folder)
+    except (ModelError, OSError) as error:
+        raise SystemExit(f"--same-points-as {folder}: not a model folder that loads ({error})") from None
+    z = np.random.default_rng(0).standard_normal((points, loaded.latent_dim)).astype(np.float32) * 1.5
+    theirs = loaded.session.run(["magnitude"], {"z": z})[0] if loaded.info.output == "stft" else None
+    with torch.no_grad():
+        ours = decoder(torch.from_numpy(z))[0].numpy() if theirs is not None and loaded.latent_dim == latent_dim else None
+    if ours is None or ours.shape != theirs.shape or not np.allclose(ours, theirs, rtol=1e-3, atol=1e-5 * float(np.abs(theirs).max())):
+        raise SystemExit(f"--same-points-as {folder}: its decoder renders other sounds than this one; a state file saved with it would "
+                         "not sound the same, so its hash is not carried over (export to a new folder, under a new name)")
+    return (loaded.info.identity, *loaded.info.earlier_identities)
+
+
 def main(argv: list[str] | None = None) -> None:
     from liveengine.training import descent
     from liveengine.training.export import export, latent_statistics, plane_of
@@ -158,6 +178,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=0.3, help="how much longer the window gets (default 0.3 s)")
     parser.add_argument("--min-decay", type=float, default=80.0, help="the tail's least decay in dB/s (default 80)")
     parser.add_argument("--plane-from", type=Path, default=None, help="a model folder whose pad plane to keep (the 1 s model's)")
+    parser.add_argument("--same-points-as", type=Path, default=None, metavar="FOLDER",
+                        help="an earlier export of this model (its encoder or head changed, not its decoder): its hashes go into "
+                             "the new one's earlier_identities, so state files saved with it keep loading; checked by decoding")
     descent.add_options(parser)
     args = parser.parse_args(argv)
     descent.check_options(args)
@@ -188,7 +211,8 @@ def main(argv: list[str] | None = None) -> None:
         joined += f"{'' if joined else ','} its point then {args.descent} steps down the spectral distance (the first {args.descent_rate:g}, halving),"
     description = (f"{args.checkpoint.stem}{trained}{joined} with a decay tail: its first {seam * model.cfg.hop / model.cfg.sample_rate:.2f} s "
                    f"unchanged, then each bin continues its own decay, at least {args.min_decay:g} dB/s, to {tailed.cfg.length / model.cfg.sample_rate:g} s.")
-    export(tailed, args.out, stats, description, name=args.name)
+    earlier = () if args.same_points_as is None else earlier_identities(args.same_points_as, tailed.decoder, model.cfg.latent_dim)
+    export(tailed, args.out, stats, description, name=args.name, earlier=earlier)
     if (args.data / "manifest.csv").exists():
         shutil.copyfile(args.data / "manifest.csv", args.out / "dataset.csv")
     print(f"exported {args.out}: {tailed.cfg.length} samples ({tailed.cfg.frames} frames, {tailed.decoder.seam + 1} from the decoder)")

@@ -201,3 +201,27 @@ def test_builders_need_a_decoder_folder(tmp_path):
         build_encoder(tmp_path / "nothing", DIM, LENGTH)
     with pytest.raises(FileNotFoundError, match="no decoder.onnx"):
         build_classifier(tmp_path / "nothing", DIM, 3)
+
+
+def test_many_sounds_are_encoded_a_few_at_a_time_with_the_same_points(tmp_path):
+    """An encoder that checks its guess holds tens of MB per sound in one run: encode runs at most ENCODE_ROWS rows at
+    once (a spy around the real session counts them), and the points are those of one sound at a time."""
+    from liveengine.decoders import onnx_decoder
+
+    decoder = OnnxDecoder(full_model(tmp_path))
+    audio = np.stack([tone(60 + 90 * i, 0.05 + 0.04 * i, noise=0.1 * i, seed=i) for i in range(7)])
+    alone = np.concatenate([decoder.encode(row[None]) for row in audio])
+    session, rows = decoder.encoder, []
+
+    class Spy:
+        def get_inputs(self):
+            return session.get_inputs()
+
+        def run(self, outputs, feed):
+            rows.append(len(feed["audio"]))
+            return session.run(outputs, feed)
+
+    decoder.encoder = Spy()
+    together = decoder.encode(audio)
+    assert rows == [onnx_decoder.ENCODE_ROWS] * 3 + [1] and onnx_decoder.ENCODE_ROWS == 2
+    np.testing.assert_allclose(together, alone, rtol=1e-5, atol=1e-6)

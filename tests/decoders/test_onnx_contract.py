@@ -283,6 +283,8 @@ def test_metadata_missing_a_required_key(tmp_path, key):
     ("sample_rate", "44.1k", "sample_rate = '44.1k'", "an integer from 8000 to 192000"),
     ("sample_rate", "4000", "sample_rate = 4000", "an integer from 8000 to 192000"),
     ("fit_length", "9000", "fit_length = 9000", "an integer from 4096 to 8820"),  # longer than the output
+    ("earlier_identities", '["549df0736e068fc6", "x"]', "earlier_identities = '[\"549df0736e068fc6\", \"x\"]'",
+     "a JSON list of 16-digit hex model hashes"),
 ])
 def test_metadata_value_outside_the_contract(tmp_path, key, value, found, expected):
     meta = contract_metadata(8, 44100, 8820)

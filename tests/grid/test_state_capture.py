@@ -89,6 +89,15 @@ def test_a_state_from_another_model_or_a_newer_version_is_refused(tmp_path):
         load_state(tmp_path / "none.json", "abc")
 
 
+def test_a_state_saved_with_an_earlier_export_whose_points_sound_the_same_loads(tmp_path):
+    """A model re-exported with its decoder unchanged (a faster encoder, another head) lists its earlier hashes
+    (tail.py --same-points-as): their state files load; any other model's are still refused."""
+    path = save_state(tmp_path / "s.json", {"model_hash": "549df0736e068fc6", "setting": {}})
+    assert load_state(path, "0766c2998ab48fc2", ("549df0736e068fc6",))["model_hash"] == "549df0736e068fc6"
+    with pytest.raises(LiveEngineError, match="saved with model 549df0736e068fc6"):
+        load_state(path, "0766c2998ab48fc2", ("1111111111111111",))
+
+
 def test_restoring_a_bad_state_leaves_the_engine_as_it_was(engines, tmp_path):
     engine, _ = engines(write_patch(tmp_path / "p.toml"))
     before = engine.instrument.setting

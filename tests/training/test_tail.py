@@ -113,6 +113,16 @@ def test_the_exported_tail_model_meets_the_contract_encodes_the_first_second_and
     fitted = long.fit(longer[:1])[0]
     assert fitted.shape == (1, long.latent_dim) and np.all(np.isfinite(fitted))
 
+    # exported again beside the first (its encoder may change, its decoder did not): the first's hash is carried over
+    again = tmp_path / "drums8b"
+    tail.main(["--checkpoint", str(source), "--data", str(data), "--out", str(again), "--name", "drums8",
+               "--plane-from", str(tmp_path / "drums"), "--seconds", "0.3", "--min-decay", "80", "--same-points-as", str(out)])
+    assert load_decoder(str(again)).info.earlier_identities == (long.identity,) and long.info.earlier_identities == ()
+    with pytest.raises(SystemExit, match="renders other sounds than this one"):  # the 1 s model's decoder has no tail
+        tail.main(["--checkpoint", str(source), "--data", str(data), "--out", str(tmp_path / "z"), "--name", "z",
+                   "--plane-from", str(tmp_path / "drums"), "--same-points-as", str(tmp_path / "drums")])
+    assert not (tmp_path / "z").exists()
+
     with pytest.raises(SystemExit, match="no such checkpoint"):
         tail.main(["--checkpoint", str(tmp_path / "none.pt"), "--out", str(tmp_path / "x"), "--name", "x"])
     with pytest.raises(SystemExit, match="too short"):
