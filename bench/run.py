@@ -618,8 +618,10 @@ def bench_model(quick: bool) -> dict:
             if built.returncode != 0:
                 return {"error": f"the data set at {seconds:g} s could not be built: {(built.stderr or built.stdout).strip()[-300:]}"}
     print("bench: the drum model's quality, classifier, smoothness and speed ...", flush=True)
+    # Every drum model side by side: 45 min on the 2-core machine with 16 of them, and once over 60 (killed by the
+    # hour this allowed before, its results lost); three hours leave room for the models still to come.
     child = subprocess.run([sys.executable, str(HERE / "model_quality.py"), "--data", str(data)] + (["--quick"] if quick else []),
-                           capture_output=True, text=True, timeout=3600)
+                           capture_output=True, text=True, timeout=3 * 3600)
     if child.returncode != 0:
         return {"error": (child.stderr or child.stdout).strip()[-300:]}
     return json.loads((HERE / "results_model.json").read_text())

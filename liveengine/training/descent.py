@@ -52,8 +52,8 @@ def _hann(n_fft: int, dtype) -> torch.Tensor:
 
 def _factors(n: int) -> tuple[int, int]:
     """n = n1 * n2, n1 the largest even divisor at most sqrt(n): the two short DFTs a length-n one is split into."""
-    if n % 4:
-        raise ValueError(f"the factorised DFT needs a length divisible by 4; got {n}")
+    if n % 2:
+        raise ValueError(f"the factorised DFT needs an even length; got {n}")
     n1 = max(d for d in range(2, math.isqrt(n) + 1, 2) if n % d == 0)
     return n1, n // n1
 
@@ -91,8 +91,8 @@ def rdft(frames: torch.Tensor, basis: tuple[torch.Tensor, ...]) -> tuple[torch.T
 
 
 def irdft_basis(n_fft: int, dtype=torch.float32) -> tuple[torch.Tensor, ...]:
-    """What irdft needs: the length-n2 inverse DFT's first half of rows, transposed, the twiddles [n1, n2] and the
-    length-n1 inverse DFT, as cos and sin."""
+    """What irdft needs: the rows k2 <= n2 / 2 of the length-n2 inverse DFT, the twiddles [n1, n2] and the length-n1
+    inverse DFT, as cos and sin."""
     n1, n2 = _factors(n_fft)
     c2, s2 = _basis(n2 // 2 + 1, n2, n2, dtype)
     return (c2, s2, *_basis(n1, n2, n_fft, dtype), *_basis(n1, n1, n1, dtype))

@@ -155,10 +155,14 @@ def earlier_identities(folder: Path, decoder: nn.Module, latent_dim: int, points
     except (ModelError, OSError) as error:
         raise SystemExit(f"--same-points-as {folder}: not a model folder that loads ({error})") from None
     z = np.random.default_rng(0).standard_normal((points, loaded.latent_dim)).astype(np.float32) * 1.5
-    theirs = loaded.session.run(["magnitude"], {"z": z})[0] if loaded.info.output == "stft" else None
-    with torch.no_grad():
-        ours = decoder(torch.from_numpy(z))[0].numpy() if theirs is not None and loaded.latent_dim == latent_dim else None
-    if ours is None or ours.shape != theirs.shape or not np.allclose(ours, theirs, rtol=1e-3, atol=1e-5 * float(np.abs(theirs).max())):
+    same = loaded.info.output == "stft" and loaded.latent_dim == latent_dim
+    if same:
+        magnitude, phase = loaded.session.run(["magnitude", "phase"], {"z": z})
+        with torch.no_grad():
+            ours = [part.numpy() for part in decoder(torch.from_numpy(z))]
+        same = ours[0].shape == magnitude.shape and float(np.max(np.abs(ours[0] * np.exp(1j * ours[1]) - magnitude * np.exp(1j * phase)))) \
+            <= 1e-3 * float(np.max(magnitude))  # the spectra as complex numbers: magnitude and phase both
+    if not same:
         raise SystemExit(f"--same-points-as {folder}: its decoder renders other sounds than this one; a state file saved with it would "
                          "not sound the same, so its hash is not carried over (export to a new folder, under a new name)")
     return (loaded.info.identity, *loaded.info.earlier_identities)

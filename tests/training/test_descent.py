@@ -21,6 +21,25 @@ from test_train_smoke import _sounds  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 
+@pytest.mark.parametrize("n", [2048, 1024, 512, 72, 18])  # 72 and 18 split into an odd n2 (8 x 9, 2 x 9)
+def test_the_factorised_dft_and_its_inverse_are_the_dft(n):
+    from liveengine.training.descent import irdft, irdft_basis, rdft, rdft_basis, rdft_order
+
+    generator = torch.Generator().manual_seed(n)
+    frames = torch.randn(2, 3, n, generator=generator, dtype=torch.float64)
+    re, im = rdft(frames, rdft_basis(n, torch.float64))
+    order = rdft_order(n)
+    assert sorted(order.tolist()) == list(range(n // 2 + 1))  # every bin once
+    want = torch.fft.rfft(frames)[..., order]
+    assert torch.allclose(re, want.real, atol=1e-9) and torch.allclose(im, want.imag, atol=1e-9)
+    spectrum = torch.randn(2, 2, n // 2 + 1, 3, generator=generator, dtype=torch.float64)  # re, im [batch, bins, frames]
+    angle = 2 * np.pi * torch.remainder(torch.arange(n // 2 + 1)[:, None] * torch.arange(n)[None, :], n).double() / n
+    want = spectrum[0].transpose(1, 2) @ torch.cos(angle) - spectrum[1].transpose(1, 2) @ torch.sin(angle)
+    assert torch.allclose(irdft(spectrum[0], spectrum[1], irdft_basis(n, torch.float64)), want, atol=1e-9)
+    with pytest.raises(ValueError, match="an even length"):
+        rdft_basis(n + 1)
+
+
 def test_the_inverse_stft_is_the_contracts():
     from liveengine.training.descent import InverseSTFT
     from liveengine.training.model import Config, DrumVAE
