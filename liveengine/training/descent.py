@@ -127,7 +127,7 @@ def stft_magnitude(x: torch.Tensor, kernel: tuple[torch.Tensor, ...] | int) -> t
     if isinstance(kernel, int):
         spec = torch.stft(x, kernel, kernel // 4, window=_hann(kernel, x.dtype), center=True, pad_mode="reflect", return_complex=True)
         return torch.sqrt(spec.real ** 2 + spec.imag ** 2 + 1e-20).transpose(1, 2)
-    n_fft = kernel[2].shape[0] * kernel[2].shape[1]
+    n_fft = kernel[-1].shape[0]  # the Nyquist bin's alternating column, one row a sample
     hop, pad = n_fft // 4, n_fft // 2
     count = 1 + x.shape[1] // hop
     padded = torch.cat([x[:, 1:pad + 1].flip(1), x, x[:, -pad - 1:-1].flip(1)], dim=1)

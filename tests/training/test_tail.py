@@ -122,6 +122,10 @@ def test_the_exported_tail_model_meets_the_contract_encodes_the_first_second_and
         tail.main(["--checkpoint", str(source), "--data", str(data), "--out", str(tmp_path / "z"), "--name", "z",
                    "--plane-from", str(tmp_path / "drums"), "--same-points-as", str(tmp_path / "drums")])
     assert not (tmp_path / "z").exists()
+    with pytest.raises(SystemExit, match="not a model folder that loads"):
+        tail.main(["--checkpoint", str(source), "--data", str(data), "--out", str(tmp_path / "z"), "--name", "z",
+                   "--same-points-as", str(tmp_path / "nowhere")])
+    assert not (tmp_path / "z").exists()
 
     with pytest.raises(SystemExit, match="no such checkpoint"):
         tail.main(["--checkpoint", str(tmp_path / "none.pt"), "--out", str(tmp_path / "x"), "--name", "x"])
