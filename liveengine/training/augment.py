@@ -32,6 +32,12 @@ spectrum, noise of that spectrum decays behind the hit over 0.8..2.5 s (RT60; th
 
 `layered` is for claps alone: the training claps are one sample (FluidR3's GM clap in its 8 kits) where a
 recorded clap is several hands, or one hand's several slaps, a few milliseconds apart.
+
+`varied` is for the two classes that are nearly one sound each, claps and open hats (`class_variants`' `vary`): another
+kit's clap is other hands in another room, higher or lower (the hands' cavity rings at 1 to 3 kHz) and often drier
+than the GM clap's 0.15 s; another kit's open hat is another cymbal pair, opened less or more. So each is played at
+another pitch (claps within 7 semitones, open hats within 5) and, 7 times in 10, damped from 10 ms on (claps with a time
+constant of 15..60 ms, open hats 80..350 ms); an opened closed hat rings 0.3..1.2 s (RT60) instead of 0.8..2.5 s.
 """
 
 from __future__ import annotations
@@ -149,28 +155,71 @@ def retuned(x: torch.Tensor, rng: np.random.Generator, semitones: float, sample_
 
 
 def class_variants(x: torch.Tensor, classes: np.ndarray, rng: np.random.Generator, pool: np.ndarray, closed_hats: np.ndarray,
-                   clap: int, open_hat: int, layer: float = 0.0, open_hats: float = 0.0) -> torch.Tensor:
+                   clap: int, open_hat: int, layer: float = 0.0, open_hats: float = 0.0, vary: float = 0.0) -> torch.Tensor:
     """`x` [batch, samples], a copy of sounds whose classes are `classes`, changed in place and returned: each clap (class
-    index `clap`), at the chance `layer`, `layered`; each open hat (`open_hat`), at the chance `open_hats`, replaced by a
-    closed hat of `pool` (its rows `closed_hats`), `opened`. A chance of 0 draws nothing (recipes without it repeat)."""
+    index `clap`) and each open hat (`open_hat`), at the chance `vary`, `varied` first (an open hat replaced by an opened
+    closed hat below then rings shorter); each clap, at the chance `layer`, `layered`; each open hat, at the chance
+    `open_hats`, replaced by a closed hat of `pool` (its rows `closed_hats`), `opened`. A chance of 0 draws nothing
+    (recipes without it repeat)."""
+    shorter = np.zeros(len(x), bool)
+    if vary > 0:
+        shorter = np.isin(classes, (clap, open_hat)) & (rng.random(len(x)) < vary)
+        for kind, semitones, damping in ((clap, CLAP_SEMITONES, CLAP_DAMPING), (open_hat, OPEN_SEMITONES, OPEN_DAMPING)):
+            chosen = np.flatnonzero(shorter & (classes == kind))
+            if len(chosen):
+                x[chosen] = varied(x[chosen], rng, semitones, damping)
     if layer > 0:
         chosen = np.flatnonzero((classes == clap) & (rng.random(len(x)) < layer))
         if len(chosen):
             x[chosen] = layered(x[chosen], rng)
     if open_hats > 0 and len(closed_hats):
         chosen = np.flatnonzero((classes == open_hat) & (rng.random(len(x)) < open_hats))
-        if len(chosen):
-            x[chosen] = opened(torch.from_numpy(np.array(pool[rng.choice(closed_hats, len(chosen))], np.float32)), rng)
+        for ring, rows in ((VARIED_OPEN_RT60, chosen[shorter[chosen]]), (OPEN_RT60, chosen[~shorter[chosen]])):
+            if len(rows):
+                closed = torch.from_numpy(np.array(pool[rng.choice(closed_hats, len(rows))], np.float32))
+                x[rows] = opened(closed, rng, rt60=ring) if ring != OPEN_RT60 else opened(closed, rng)
     return x
+
+
+CLAP_SEMITONES, CLAP_DAMPING = 7.0, (0.015, 0.06)  # `varied` claps: pitch range, damping time constants (s)
+OPEN_SEMITONES, OPEN_DAMPING = 5.0, (0.08, 0.35)  # `varied` open hats
+VARIED_OPEN_RT60 = (0.3, 1.2)  # an opened closed hat's ring when the open hat it replaces was `varied`
+DAMPED_CHANCE, DAMPED_FROM = 0.7, 0.01  # the share of varied sounds damped, and from when (s)
+
+
+def varied(x: torch.Tensor, rng: np.random.Generator, semitones: float, damping: tuple[float, float],
+           sample_rate: int = 44100) -> torch.Tensor:
+    """`x` [batch, samples] -> each sound resampled by 2 ** (u / 12), u uniform in +-`semitones`, then, at the chance
+    DAMPED_CHANCE, multiplied by exp(-(t - 10 ms) / tau) from 10 ms on, tau uniform in `damping` (seconds): the same
+    instrument recorded higher or lower, drier or closed sooner. Peak-normalised; a lower sound cut at the window is
+    faded as the data set fades a cut sound."""
+    if x.dim() != 2:
+        raise ValueError(f"varied takes a batch of sounds [batch, samples]; got a tensor of shape {tuple(x.shape)}")
+    if semitones < 0 or not 0 < damping[0] <= damping[1]:
+        raise ValueError(f"varied takes 0 semitones or more and damping times 0 < shortest <= longest; got {semitones}, {damping}")
+    n = x.shape[1]
+    positions = np.arange(n, dtype=np.float64)
+    after = np.maximum(positions / sample_rate - DAMPED_FROM, 0.0)
+    fade = np.linspace(1.0, 0.0, int(FADE_S * sample_rate))
+    rows = []
+    for row in x.numpy().astype(np.float64):
+        ratio = 2.0 ** (rng.uniform(-semitones, semitones) / 12.0)
+        out = np.interp(positions * ratio, positions, row, right=0.0)
+        if ratio < 1.0:
+            out[-len(fade):] *= fade
+        if rng.random() < DAMPED_CHANCE:
+            out = out * np.exp(-after / rng.uniform(*damping))
+        rows.append(out / max(np.abs(out).max(), 1e-9))
+    return torch.from_numpy(np.stack(rows).astype(np.float32))
 
 
 OPEN_RT60 = (0.8, 2.5)  # seconds for an opened hat's ring to fall 60 dB
 OPEN_LEVEL_DB = (-9.0, -2.0)  # the ring's level at its start against the hit's first 40 ms (RMS)
 
 
-def opened(x: torch.Tensor, rng: np.random.Generator, sample_rate: int = 44100) -> torch.Tensor:
+def opened(x: torch.Tensor, rng: np.random.Generator, sample_rate: int = 44100, rt60: tuple[float, float] = OPEN_RT60) -> torch.Tensor:
     """`x` [batch, samples] of closed hats -> each an open hat: the hit as it was plus noise of the hit's spectrum
-    (its first 40 ms, every partial kept), decaying from 5 ms on with an RT60 of 0.8..2.5 s, 2..9 dB under the hit, peak-normalised; a ring
+    (its first 40 ms, every partial kept), decaying from 5 ms on with an RT60 in `rt60` (0.8..2.5 s), 2..9 dB under the hit, peak-normalised; a ring
     still sounding at the window's end is faded over the data set's 50 ms, as a cut sound is."""
     if x.dim() != 2:
         raise ValueError(f"opened takes a batch of sounds [batch, samples]; got a tensor of shape {tuple(x.shape)}")
@@ -184,7 +233,7 @@ def opened(x: torch.Tensor, rng: np.random.Generator, sample_rate: int = 44100) 
         phase = np.exp(2j * np.pi * rng.random(len(spectrum)))
         ring = np.fft.irfft(spectrum * phase, n)
         ring = ring / max(np.sqrt(np.mean(ring ** 2)), 1e-12) * np.sqrt(np.mean(row[:hit] ** 2))
-        envelope = np.exp(-6.9 * np.maximum(t - 0.005, 0.0) / rng.uniform(*OPEN_RT60)) * np.minimum(t / 0.005, 1.0)
+        envelope = np.exp(-6.9 * np.maximum(t - 0.005, 0.0) / rng.uniform(*rt60)) * np.minimum(t / 0.005, 1.0)
         out = row + ring * envelope * 10 ** (rng.uniform(*OPEN_LEVEL_DB) / 20)
         out[-len(fade):] *= fade
         rows.append(out / max(np.abs(out).max(), 1e-9))

@@ -297,3 +297,37 @@ def test_an_opened_hat_rings_on_with_the_closed_hats_partials_and_decays_within_
         assert abs(float(b[-1])) < 1e-6  # faded at the window's end, as the data set fades a cut sound
     with pytest.raises(ValueError, match=r"opened takes a batch of sounds \[batch, samples\]"):
         augment.opened(x[0], np.random.default_rng(0))
+
+
+def test_a_varied_sound_moves_within_its_pitch_range_and_seven_in_ten_are_damped_within_their_time_constants():
+    t = np.arange(N) / SR
+    x = torch.from_numpy(np.tile(np.sin(2 * np.pi * 1000.0 * t) * 0.8, (40, 1)).astype(np.float32))  # rings to the end
+    y = augment.varied(x, np.random.default_rng(0), 7.0, (0.015, 0.06))
+    assert y.shape == x.shape and torch.allclose(y.abs().amax(1), torch.ones(40), atol=1e-5)
+    assert torch.equal(y, augment.varied(x, np.random.default_rng(0), 7.0, (0.015, 0.06)))
+    ratios = np.array([_pitch(row) / 1000.0 for row in y.numpy()])
+    assert np.all((ratios > 2 ** (-7 / 12) - 1e-3) & (ratios < 2 ** (7 / 12) + 1e-3)) and np.ptp(ratios) > 0.3
+    # damped from 10 ms on by exp(-t / tau), tau 15..60 ms: 0.1 s later the sound is 14.5 to 58 dB down; undamped it rings on
+    fall = np.array([_db(row[int(0.01 * SR):int(0.02 * SR)]) - _db(row[int(0.11 * SR):int(0.12 * SR)]) for row in y])
+    damped = fall > 3
+    assert 20 <= damped.sum() <= 36 and np.all(np.abs(fall[~damped]) < 1)
+    assert np.all((fall[damped] > 10 * np.log10(np.e) * 2 * 0.1 / 0.06 - 1) & (fall[damped] < 10 * np.log10(np.e) * 2 * 0.1 / 0.015 + 1))
+    with pytest.raises(ValueError, match=r"varied takes 0 semitones or more and damping times"):
+        augment.varied(x, np.random.default_rng(0), 7.0, (0.06, 0.015))
+    with pytest.raises(ValueError, match=r"varied takes a batch of sounds \[batch, samples\]"):
+        augment.varied(x[0], np.random.default_rng(0), 7.0, (0.015, 0.06))
+
+
+def test_class_variants_vary_only_claps_and_open_hats_and_without_it_draw_as_before():
+    x = _burst(8)
+    classes = np.array([0, 2, 4, 3, 2, 7, 4, 1])  # kick, clap, open hat, closed hat, clap, perc, open hat, snare
+    pool, closed = x.numpy(), np.array([3])
+    y = augment.class_variants(x.clone(), classes, np.random.default_rng(0), pool, closed, 2, 4, vary=1.0)
+    changed = [not torch.equal(a, b) for a, b in zip(x, y)]
+    assert changed == [c in (2, 4) for c in classes]
+    before = augment.class_variants(x.clone(), classes, np.random.default_rng(1), pool, closed, 2, 4, 0.5, 0.5)
+    rng = np.random.default_rng(1)
+    assert torch.equal(before, augment.class_variants(x.clone(), classes, rng, pool, closed, 2, 4, 0.5, 0.5, vary=0.0))
+    reference = np.random.default_rng(1)  # vary 0 draws nothing: the recipes before it repeat
+    augment.class_variants(x.clone(), classes, reference, pool, closed, 2, 4, 0.5, 0.5)
+    assert rng.random() == reference.random()
