@@ -428,6 +428,16 @@ def test_claps_alone_are_layered_open_hats_opened_the_studio_runs_when_asked_and
         reencode.main(common[:-2] + ["--studio"])
     reencode.main(common + ["--studio"])  # the same settings resume to the end
     assert torch.load(checkpoint, map_location="cpu", weights_only=False)["state"]["step"] == 3 and seen["studio"] == 3
+    varied = []
+    monkeypatch.setattr(augment, "varied", lambda x, rng, semitones, damping: varied.extend(x.numpy().copy()) or x * 0.5)
+    reencode.main(common[:-4] + ["--vary", "1", "--checkpoint", str(tmp_path / "varied.pt"), "--max-steps", "2"])
+    assert varied and all(np.abs(np.concatenate([claps, audio[loaded_classes == CLASSES.index("hat_open")]]) - row).max(1).min() < 1e-6
+                          for row in varied)  # claps and open hats as the data set holds them, nothing else
+    assert torch.load(tmp_path / "varied.pt", map_location="cpu", weights_only=False)["state"]["reencode"]["vary"] == 1.0
+    with pytest.raises(SystemExit, match=r"was begun with vary 1.0; resume it with the same"):
+        reencode.main(common[:-4] + ["--checkpoint", str(tmp_path / "varied.pt")])
+    with pytest.raises(SystemExit, match=r"--layer-claps, --open-hats and --vary from 0 to 1"):
+        reencode.main(common + ["--vary", "2"])
     classes[:] = CLASSES.index("kick")  # a data set without a closed hat has nothing to open
     write_data_set(data, sounds, classes, *_sounds(4, 1))
     with pytest.raises(SystemExit, match=r"--open-hats: .* holds no closed hat to open"):
