@@ -271,6 +271,34 @@ def export_head(head: MixedHead, folder: Path) -> None:
     export_graph(Graph(head), example, folder / "classifier.onnx", "z", ["probabilities"])
 
 
+def keep_earlier_identity(folder: Path, before: str, earlier: tuple[str, ...]) -> None:
+    """A new classifier.onnx changes the model's hash (contract.model_identity) but not what its points sound like: name
+    the hash it had (`before`, and the `earlier` ones it named) in decoder.onnx's earlier_identities, so state files saved
+    with it keep loading, and point decoder_grad.onnx at the decoder's new bytes (its graph is as it was)."""
+    import hashlib
+    import json
+
+    import onnx
+
+    from liveengine.decoders.contract import PREFIX
+
+    decoder, grad = folder / "decoder.onnx", folder / "decoder_grad.onnx"
+    old_sha = hashlib.sha256(decoder.read_bytes()).hexdigest()
+    graph = onnx.load(str(decoder))
+    names = list(dict.fromkeys([before, *earlier]))
+    kept = [entry for entry in graph.metadata_props if entry.key != f"{PREFIX}earlier_identities"]
+    del graph.metadata_props[:]
+    graph.metadata_props.extend(kept)
+    graph.metadata_props.append(onnx.StringStringEntryProto(key=f"{PREFIX}earlier_identities", value=json.dumps(names)))
+    onnx.save(graph, str(decoder))
+    if grad.is_file():
+        gradient = onnx.load(str(grad))
+        for entry in gradient.metadata_props:
+            if entry.key == f"{PREFIX}decoder_sha256" and entry.value == old_sha:
+                entry.value = hashlib.sha256(decoder.read_bytes()).hexdigest()
+        onnx.save(gradient, str(grad))
+
+
 def load_head(folder: Path, own: nn.Module) -> MixedHead:
     """The MixedHead in `folder`'s classifier.onnx (as export_head wrote it), as a torch module whose own head is `own` (the
     model's head, which the file holds a copy of; a gated head's own part is the labelled head the file holds, and `own` is
@@ -328,6 +356,7 @@ def accuracy(probabilities: np.ndarray, truth: np.ndarray, names) -> tuple[float
 
 
 def main(argv: list[str] | None = None) -> int:
+    from liveengine.decoders import contract
     from liveengine.decoders.contract import ModelError
     from liveengine.decoders.onnx_decoder import OnnxDecoder
     from liveengine.training import descent
@@ -451,13 +480,21 @@ def main(argv: list[str] | None = None) -> int:
     index = model.cfg.classes.index
     head = MixedHead(listening, own, args.listener_share, [index(name) for name in args.defer], [index(name) for name in args.gate]).eval()
     old = args.model / "classifier.onnx"
-    before = old.read_bytes() if old.exists() else None
+    kept_files = {path: path.read_bytes() for path in (old, args.model / "decoder.onnx", args.model / "decoder_grad.onnx") if path.is_file()}
+    try:
+        was = OnnxDecoder(args.model).info
+    except ModelError as error:
+        raise SystemExit(f"--model {args.model}: it does not load ({error})")
     export_head(head, args.model)
     try:
+        if contract.model_identity(args.model) != was.identity:
+            keep_earlier_identity(args.model, was.identity, was.earlier_identities)
         decoder = OnnxDecoder(args.model)
-    except ModelError as error:  # the model must still load: put the old head back
-        if before is not None:
-            old.write_bytes(before)
+    except ModelError as error:  # the model must still load: put the old files back
+        if old not in kept_files:
+            old.unlink()
+        for path, data in kept_files.items():
+            path.write_bytes(data)
         print(f"the new head does not load ({error}); the old one is kept", file=sys.stderr)
         return 1
     print(f"wrote {old} ({time.time() - started:.0f} s)")

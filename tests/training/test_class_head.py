@@ -166,6 +166,7 @@ def test_the_command_replaces_the_classifier_keeps_the_listener_and_refuses_anot
     data, source = _trained(tmp_path)
     folder = tmp_path / "drums"
     before = (folder / "classifier.onnx").read_bytes()
+    first = OnnxDecoder(folder).info
     common = ["--checkpoint", str(source), "--model", str(folder), "--data", str(data), "--variants", "1",
               "--listener-steps", "3", "--head-steps", "5", "--cover", "20"]
     assert class_head.main(common) == 0
@@ -174,6 +175,9 @@ def test_the_command_replaces_the_classifier_keeps_the_listener_and_refuses_anot
     after = (folder / "classifier.onnx").read_bytes()
     assert after != before
     decoder = OnnxDecoder(folder)
+    # a new head, a new hash: the old one is named as earlier, so state files saved with it load; the gradient file still loads
+    assert decoder.identity != first.identity and decoder.info.earlier_identities == (first.identity, *first.earlier_identities)
+    assert decoder.decoder_grad is not None
     probabilities = decoder.classify(np.zeros((3, decoder.latent_dim), np.float32))
     assert probabilities.shape == (3, len(decoder.classes)) and np.allclose(probabilities.sum(1), 1.0, atol=1e-5)
     # 0.3 of it is the checkpoint's own head: what is left, over 0.7, is the listening head's distribution
