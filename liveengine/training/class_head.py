@@ -19,10 +19,9 @@ This builds one that listens, in three steps:
    at which the demo score's six pads keep their classes, both as their points are classed (the pad colours) and
    as their sounds are re-encoded and classed (tests/patch/test_patch_loader.py).
 
-With `--labelled --gate CLASS...` the other part of the mix is no longer the model's own head but one learnt here from the
-labels at the points the encoder gives the re-recordings (`labelled_head`), and the gated classes are its alone. It is
-meant for claps and open hats, each nearly one sound in the training data, with `--vary` (augment.varied: each played
-at another pitch and damped, so their points spread where other kits' claps and open hats land).
+With `--vary` the listener hears the claps and open hats, each nearly one sound in the training data, at other pitches
+and damped (augment.varied), as other kits' claps and open hats sound, and the points they are heard at spread where
+those land; the listener then needs no `--defer`.
 
 Only training sounds are learnt from; the held-out kits are read once at the end, for the figure printed. The
 listener is kept beside the checkpoint (`<stem>_listener.pt`, 0.4 MB): a second run goes straight to step 2.
@@ -191,55 +190,19 @@ class MixedHead(nn.Module):
     learnt from what is nearly one sound cannot be judged by ear beyond it: the 36 training claps are one GM clap at 4
     velocities in 8 kits (spectral centroids 2.3 to 2.6 kHz, quartiles), drawn as often as 710 hand percussion sounds,
     and the listener alone calls clap the default grid's hats, which the decoder renders at 4.9 to 7.6 kHz, darker than
-    any training hat (9.6 kHz).
+    any training hat (9.6 kHz). A listener that heard the claps `varied` (`--vary`) needs no deferral."""
 
-    The `gated` classes are the own head's alone: their probabilities are the own head's, and the mix above shares what
-    is left among the other classes. With `own` a head learnt from the labels at the points the encoder gives the
-    training sounds, their claps and open hats `varied` (`--labelled --gate`): the listener hears the decoder's
-    renderings of most held-out claps as hand percussion, so a share of its vote would outweigh the labels there."""
-
-    def __init__(self, listening: LatentHead, own: nn.Module, share: float, deferred: list[int], gated: list[int] = ()) -> None:
+    def __init__(self, listening: LatentHead, own: nn.Module, share: float, deferred: list[int]) -> None:
         super().__init__()
         self.listening, self.own, self.share = listening, own, share
         mask = torch.zeros(listening.net[-1].out_features)
         mask[deferred] = 1.0
         self.register_buffer("deferred", mask)
-        self.gating = bool(len(gated))  # a head without gated classes exports the graph it always did
-        if self.gating:
-            gate = torch.zeros_like(mask)
-            gate[list(gated)] = 1.0
-            self.register_buffer("gated", gate)
-            self.register_buffer("mixing_share", torch.tensor(float(share)))  # kept in the file: load_head reads it back
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         heard, own = torch.softmax(self.listening(z), 1), torch.softmax(self.own(z), 1)
         heard = heard * (1.0 - self.deferred) + (heard * self.deferred).sum(1, keepdim=True) * own
-        share = self.mixing_share if self.gating else self.share
-        mixed = share * heard + (1.0 - share) * own
-        if not self.gating:
-            return mixed
-        decided = own * self.gated
-        rest = mixed * (1.0 - self.gated)
-        return decided + (1.0 - decided.sum(1, keepdim=True)) * rest / rest.sum(1, keepdim=True).clamp_min(1e-12)
-
-
-def labelled_head(points: torch.Tensor, labels: torch.Tensor, classes: int, steps: int, seed: int, hidden: int = 256,
-                  batch: int = 256, jitter: float = 0.05) -> LatentHead:
-    """A LatentHead learnt from the labels at `points` (the training sounds' re-recordings where the encoder puts them),
-    every class drawn equally often, each point moved by `jitter` (normal) at every draw."""
-    from liveengine.training.train import sampling_weights
-
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    head = LatentHead(points.shape[1], classes, hidden)
-    optimizer = torch.optim.AdamW(head.parameters(), 1e-3, weight_decay=1e-3)
-    for draw in rng.choice(len(labels), (steps, batch), p=sampling_weights(labels.numpy(), class_power=1.0)):
-        idx = torch.from_numpy(draw)
-        loss = F.cross_entropy(head(points[idx] + jitter * torch.randn(len(idx), points.shape[1])), labels[idx], label_smoothing=0.1)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    return head.eval()
+        return self.share * heard + (1.0 - self.share) * own
 
 
 def check_same_decoder(model, folder: Path, frames: int = 100) -> None:
@@ -301,8 +264,7 @@ def keep_earlier_identity(folder: Path, before: str, earlier: tuple[str, ...]) -
 
 def load_head(folder: Path, own: nn.Module) -> MixedHead:
     """The MixedHead in `folder`'s classifier.onnx (as export_head wrote it), as a torch module whose own head is `own` (the
-    model's head, which the file holds a copy of; a gated head's own part is the labelled head the file holds, and `own` is
-    not read). Its share is read back from what the file computes (a gated head's from the file), and the module is
+    model's head, which the file holds a copy of). Its share is read back from what the file computes, and the module is
     checked against onnxruntime at random points: ValueError, in one sentence, for any other classifier."""
     import onnx
     import onnxruntime as ort
@@ -317,33 +279,25 @@ def load_head(folder: Path, own: nn.Module) -> MixedHead:
                          "python -m liveengine.training.class_head wrote")
     first = weights["inner.listening.net.0.weight"]
     listening = LatentHead(first.shape[1], weights["inner.deferred"].shape[0], hidden=first.shape[0])
-    gated = "inner.gated" in weights  # its own part is a labelled head the file holds, not the model's
-    if gated:
-        own = LatentHead(first.shape[1], weights["inner.deferred"].shape[0], hidden=weights.get("inner.own.net.0.weight", first).shape[0])
-    head = MixedHead(listening, own, 0.5, [], torch.nonzero(weights["inner.gated"]).flatten().tolist() if gated else [])
+    head = MixedHead(listening, own, 0.5, [])
     try:
         listening.load_state_dict({k[len("inner.listening."):]: v for k, v in weights.items() if k.startswith("inner.listening.")})
         head.deferred.copy_(weights["inner.deferred"])
-        if gated:
-            own.load_state_dict({k[len("inner.own."):]: v for k, v in weights.items() if k.startswith("inner.own.")})
-            head.mixing_share.copy_(weights["inner.mixing_share"])
-            head.share = float(head.mixing_share)
-        for name, value in ({} if gated else own.state_dict()).items():
+        for name, value in own.state_dict().items():
             if not torch.equal(value, weights.get(f"inner.own.{name}", torch.empty(0))):
                 raise ValueError(f"{path}: its own head is not this model's (weight {name} differs)")
-    except (RuntimeError, KeyError) as error:
-        raise ValueError(f"{path}: its heads do not fit a {first.shape[1]}-d point ({error})") from None
+    except RuntimeError as error:
+        raise ValueError(f"{path}: its listening head does not fit a {first.shape[1]}-d point ({error})") from None
     z = torch.randn(256, first.shape[1], generator=torch.Generator().manual_seed(0)) * 1.5
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     expected = torch.from_numpy(session.run(None, {session.get_inputs()[0].name: z.numpy()})[0])
     with torch.no_grad():
-        if not gated:
-            head.share = 1.0
-            heard = head(z)
-            head.share = 0.0
-            own_p = head(z)
-            gap = heard - own_p
-            head.share = float((gap * (expected - own_p)).sum() / (gap * gap).sum().clamp_min(1e-12))  # least squares
+        head.share = 1.0
+        heard = head(z)
+        head.share = 0.0
+        own_p = head(z)
+        gap = heard - own_p
+        head.share = float((gap * (expected - own_p)).sum() / (gap * gap).sum().clamp_min(1e-12))  # least squares
         worst = float((head(z) - expected).abs().max())
     if not worst < 1e-4:
         raise ValueError(f"{path}: it does not compute a share of a listening head and the model's own (apart by {worst:.3g})")
@@ -387,26 +341,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vary", type=float, default=0.0,
                         help="the chance that a clap's or open hat's re-recording is first played at another pitch and damped "
                              "(augment.varied; default 0)")
-    parser.add_argument("--labelled", action="store_true",
-                        help="the exported head's other part learnt here from the labels at the points the encoder gives the "
-                             "re-recordings, instead of the model's own head")
-    parser.add_argument("--labelled-steps", type=int, default=4000, help="the labelled head's training steps (default 4000)")
-    parser.add_argument("--gate", nargs="*", default=[], metavar="CLASS",
-                        help="classes the other part decides alone (with --labelled: clap hat_open); default none")
     descent.add_options(parser)  # as the model was exported with (tail.py): the head learns where that encoder puts sounds
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     descent.check_options(args)
-    for name in ("variants", "listener_steps", "head_steps", "cover", "threads", "labelled_steps"):
+    for name in ("variants", "listener_steps", "head_steps", "cover", "threads"):
         if getattr(args, name) < 1:
             raise SystemExit(f"--{name.replace('_', '-')} {getattr(args, name)}: give a whole number of 1 or more")
     if not 0.0 <= args.layer_claps <= 1.0:
         raise SystemExit(f"--layer-claps {args.layer_claps}: give a chance from 0 (never) to 1 (every clap's re-recording)")
     if not 0.0 <= args.vary <= 1.0:
         raise SystemExit(f"--vary {args.vary}: give a chance from 0 (never) to 1 (every clap's and open hat's re-recording)")
-    if args.gate and not args.labelled:
-        raise SystemExit(f"--gate {' '.join(args.gate)}: the model's own head was not learnt at these points; give --labelled with it")
     if not 0.0 <= args.open_hats <= 1.0:
         raise SystemExit(f"--open-hats {args.open_hats}: give a chance from 0 (never) to 1 (every open hat's re-recording)")
     if not 0.0 <= args.class_power <= 1.0:
@@ -423,10 +369,9 @@ def main(argv: list[str] | None = None) -> int:
     model = DrumVAE(config_from(args.checkpoint))
     if args.defer is None:
         args.defer = [name for name in ("clap",) if name in model.cfg.classes]
-    for option, names in (("--defer", args.defer), ("--gate", args.gate)):
-        unknown = [name for name in names if name not in model.cfg.classes]
-        if unknown:
-            raise SystemExit(f"{option} {' '.join(unknown)}: not a class of this model; its classes are {', '.join(model.cfg.classes)}")
+    unknown = [name for name in args.defer if name not in model.cfg.classes]
+    if unknown:
+        raise SystemExit(f"--defer {' '.join(unknown)}: not a class of this model; its classes are {', '.join(model.cfg.classes)}")
     state = load(args.checkpoint, model, None)
     model.eval()
     descent.descend_after(model, args)  # the listener hears renderings as before (a kept one is reused); the points move
@@ -473,12 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     del recorded, rendered
     cover = latent_cover(points, args.cover * 3 // 5, args.cover - args.cover * 3 // 5, args.seed)
     listening = distil(cover, listen(model, listener, cover), model.cfg.latent_dim, args.head_steps, args.seed)
-    own = model.classifier
-    if args.labelled:
-        own = labelled_head(points, y, classes, args.labelled_steps, args.seed)
-        print(f"labelled head learnt at {len(y)} points ({time.time() - started:.0f} s)", flush=True)
-    index = model.cfg.classes.index
-    head = MixedHead(listening, own, args.listener_share, [index(name) for name in args.defer], [index(name) for name in args.gate]).eval()
+    head = MixedHead(listening, model.classifier, args.listener_share, [model.cfg.classes.index(name) for name in args.defer]).eval()
     old = args.model / "classifier.onnx"
     kept_files = {path: path.read_bytes() for path in (old, args.model / "decoder.onnx", args.model / "decoder_grad.onnx") if path.is_file()}
     try:
@@ -504,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
         share, per_class = accuracy(decoder.classify(z), labels[held], decoder.classes)
         print(f"held-out kits ({len(held)} labelled sounds): {share:.1%}; per class {per_class}")
         with torch.no_grad():  # each part alone, for the record
-            for name, part in (("listening head alone", head.listening), ("the other part alone", head.own)):
+            for name, part in (("listening head alone", head.listening), ("the model's own head alone", head.own)):
                 print(f"  {name}: {accuracy(part(torch.from_numpy(z)).numpy(), labels[held], decoder.classes)[0]:.1%}")
     return 0
 

@@ -84,77 +84,33 @@ def test_the_mixed_head_gives_the_listeners_deferred_classes_to_the_own_head():
         assert torch.allclose(undeferred(z).sum(1), torch.ones(32), atol=1e-6)
 
 
-def test_the_gated_classes_are_the_other_parts_alone_and_the_mix_shares_what_is_left():
-    from liveengine.training.class_head import LatentHead, MixedHead
+def test_the_command_varies_claps_and_open_hats_for_the_listener_and_refuses_a_chance_outside_0_to_1(tmp_path, capsys, monkeypatch):
+    from liveengine.training import augment, class_head
+    from liveengine.training.data import CLASSES
 
-    torch.manual_seed(1)
-    listening, own = LatentHead(4, 4, hidden=8), LatentHead(4, 4, hidden=8)
-    z = torch.randn(64, 4)
-    with torch.no_grad():
-        gated = MixedHead(listening, own, 0.7, [], [1, 3]).eval()(z)
-        plain = MixedHead(listening, own, 0.7, []).eval()(z)
-        own_p = torch.softmax(own(z), 1)
-    assert torch.allclose(gated[:, [1, 3]], own_p[:, [1, 3]], atol=1e-6)  # the gated classes: the other part's alone
-    assert torch.allclose(gated.sum(1), torch.ones(64), atol=1e-6)
-    rest = plain[:, [0, 2]] / plain[:, [0, 2]].sum(1, keepdim=True)  # the others: the mix's proportions, rescaled
-    assert torch.allclose(gated[:, [0, 2]] / gated[:, [0, 2]].sum(1, keepdim=True), rest, atol=1e-5)
-    assert float((gated - plain).abs().max()) > 1e-3
-
-
-def test_a_gated_head_with_a_labelled_part_is_read_back_from_its_file_and_loads_under_the_contract(tmp_path):
-    from liveengine.decoders.onnx_decoder import OnnxDecoder
-    from liveengine.training import train
-    from liveengine.training.class_head import LatentHead, MixedHead, export_head, load_head
-    from liveengine.training.model import DrumVAE
+    from test_train_smoke import _sounds, write_data_set
 
     data, source = _trained(tmp_path)
-    model = DrumVAE(train.config_from(source))
-    train.load(source, model, None)
-    torch.manual_seed(4)
-    classes = len(model.cfg.classes)
-    index = model.cfg.classes.index
-    written = MixedHead(LatentHead(model.cfg.latent_dim, classes, hidden=16), LatentHead(model.cfg.latent_dim, classes, hidden=24),
-                        0.6, [], [index("clap"), index("hat_open")]).eval()
-    export_head(written, tmp_path / "drums")
-    head = load_head(tmp_path / "drums", model.classifier)  # its labelled part is the file's, not the model's own head
-    assert head.share == pytest.approx(0.6) and torch.nonzero(head.gated).flatten().tolist() == [index("clap"), index("hat_open")]
-    z = torch.randn(32, model.cfg.latent_dim)
-    with torch.no_grad():
-        assert torch.allclose(head(z), written(z), atol=1e-5)
-    decoder = OnnxDecoder(tmp_path / "drums")
-    assert np.allclose(decoder.classify(z.numpy()), written(z).detach().numpy(), atol=1e-5)
-
-
-def test_the_command_learns_a_labelled_part_for_the_gated_classes_and_refuses_a_gate_without_it(tmp_path, capsys):
-    from liveengine.training import class_head
-    from liveengine.training.train import config_from, load
-    from liveengine.training.model import DrumVAE
-
-    data, source = _trained(tmp_path)
+    sounds, classes = _sounds(6, 0)
+    classes[:] = [CLASSES.index(name) for name in ("kick", "clap", "hat_closed", "clap", "hat_open", "hat_closed")]
+    write_data_set(data, sounds, classes, *_sounds(4, 1))
     folder = tmp_path / "drums"
+    seen = []
+    real = augment.varied
+    monkeypatch.setattr(augment, "varied", lambda x, rng, semitones, damping: seen.append((semitones, damping, len(x))) or real(x, rng, semitones, damping))
     common = ["--checkpoint", str(source), "--model", str(folder), "--data", str(data), "--variants", "1",
-              "--listener-steps", "3", "--head-steps", "5", "--cover", "20"]
-    assert class_head.main(common + ["--vary", "1", "--labelled", "--labelled-steps", "5", "--gate", "clap", "hat_open", "--defer"]) == 0
-    assert "labelled head learnt at" in capsys.readouterr().out
-    model = DrumVAE(config_from(source))
-    load(source, model, None)
-    head = load_head_of(folder, model)
-    index = model.cfg.classes.index
-    assert torch.nonzero(head.gated).flatten().tolist() == [index("clap"), index("hat_open")] and not head.deferred.any()
-    assert any(not torch.equal(a, b) for a, b in zip(head.own.state_dict().values(), model.classifier.state_dict().values()))
-    kept = (folder / "classifier.onnx").read_bytes()
-    for wrong, message in ((["--gate", "clap"], "--gate clap: the model's own head was not learnt at these points; give --labelled"),
-                           (["--labelled", "--gate", "gong"], "--gate gong: not a class of this model"),
-                           (["--vary", "1.5"], "--vary 1.5: give a chance from 0")):
+              "--listener-steps", "3", "--head-steps", "5", "--cover", "20", "--defer"]
+    assert class_head.main(common + ["--vary", "1"]) == 0
+    kept = torch.load(tmp_path / "drums_listener.pt", weights_only=True)["settings"]
+    assert kept["vary"] == 1.0
+    assert sorted(count for _, _, count in seen) == [1, 2]  # the two claps and the open hat, once each (one variant), no other
+    assert {(semitones, damping) for semitones, damping, _ in seen} <= {(augment.CLAP_SEMITONES, augment.CLAP_DAMPING),
+                                                                         (augment.OPEN_SEMITONES, augment.OPEN_DAMPING)}
+    head = (folder / "classifier.onnx").read_bytes()
+    for wrong, message in ((["--vary", "1.5"], "--vary 1.5: give a chance from 0"), (["--defer", "gong"], "--defer gong: not a class")):
         with pytest.raises(SystemExit, match=message):
             class_head.main(common + wrong)
-    assert (folder / "classifier.onnx").read_bytes() == kept
-
-
-def load_head_of(folder, model):
-    from liveengine.training.class_head import load_head
-
-    return load_head(folder, model.classifier)
+    assert (folder / "classifier.onnx").read_bytes() == head
 
 
 def test_the_command_replaces_the_classifier_keeps_the_listener_and_refuses_another_decoder(tmp_path, capsys):

@@ -70,7 +70,7 @@ def test_a_resume_from_another_model_and_a_missing_source_are_refused(tmp_path):
     for wrong in (["--tune-steps", "-1"], ["--class-weight", "-0.5"], ["--retune", "-2"], ["--envelope-weight", "-1"],
                   ["--decoder-rate", "-0.1"], ["--layer-claps", "1.5"], ["--layer-claps", "-0.2"], ["--open-hats", "2"]):
         with pytest.raises(SystemExit, match=r"--minutes must be above 0, --distill-steps, --tune-steps, --class-weight, --retune, "
-                                             r"--envelope-weight and --decoder-rate 0 or more, --layer-claps and --open-hats from 0 to 1, "
+                                             r"--envelope-weight and --decoder-rate 0 or more, --layer-claps, --open-hats and --vary from 0 to 1, "
                                              r"--batch 2 or more"):
             reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(tmp_path / "y.pt")] + wrong)
     assert not (tmp_path / "y.pt").exists()
