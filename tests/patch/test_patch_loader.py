@@ -321,7 +321,9 @@ def test_default_patch_pads_play_the_drums_its_score_names():
     ear of its own. (The decoder of `drums12` to `drums15` learnt from re-recorded kits: at the pads `drums11` had for
     the closed hat and the tom, 0 4 and 7 3, `drums12` renders what `drums8` hears as a clap and colours a kick, so the
     score plays their neighbours 0 3 and 7 2, which sound and are coloured as named by both. `drums15` renders the
-    snare pad 3 5 as what `drums8` hears as a closed hat, so the score plays the snare one row up, 4 5.)
+    snare pad 3 5 as what `drums8` hears as a closed hat, so the score plays the snare one row up, 4 5. `drums16`'s
+    head that heard varied claps colours 4 5 kick, which `drums8` hears as a snare: the score plays its neighbour 4 4,
+    a snare by both.)
     """
     import re
 
