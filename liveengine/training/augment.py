@@ -177,7 +177,7 @@ def class_variants(x: torch.Tensor, classes: np.ndarray, rng: np.random.Generato
         for ring, rows in ((VARIED_OPEN_RT60, chosen[shorter[chosen]]), (OPEN_RT60, chosen[~shorter[chosen]])):
             if len(rows):
                 closed = torch.from_numpy(np.array(pool[rng.choice(closed_hats, len(rows))], np.float32))
-                x[rows] = opened(closed, rng, rt60=ring) if ring != OPEN_RT60 else opened(closed, rng)
+                x[rows] = opened(closed, rng, rt60=ring)
     return x
 
 

@@ -318,7 +318,7 @@ def test_a_varied_sound_moves_within_its_pitch_range_and_seven_in_ten_are_damped
         augment.varied(x[0], np.random.default_rng(0), 7.0, (0.015, 0.06))
 
 
-def test_class_variants_vary_only_claps_and_open_hats_and_without_it_draw_as_before():
+def test_class_variants_vary_only_claps_and_open_hats_and_without_it_draw_as_before(monkeypatch):
     x = _burst(8)
     classes = np.array([0, 2, 4, 3, 2, 7, 4, 1])  # kick, clap, open hat, closed hat, clap, perc, open hat, snare
     pool, closed = x.numpy(), np.array([3])
@@ -331,3 +331,8 @@ def test_class_variants_vary_only_claps_and_open_hats_and_without_it_draw_as_bef
     reference = np.random.default_rng(1)  # vary 0 draws nothing: the recipes before it repeat
     augment.class_variants(x.clone(), classes, reference, pool, closed, 2, 4, 0.5, 0.5)
     assert rng.random() == reference.random()
+    rings = []  # an open hat varied and then replaced by an opened closed hat rings shorter; one not varied as before
+    monkeypatch.setattr(augment, "opened", lambda x, rng, rt60: rings.append(rt60) or x)
+    augment.class_variants(x.clone(), classes, np.random.default_rng(0), pool, closed, 2, 4, 0.0, 1.0, vary=1.0)
+    augment.class_variants(x.clone(), classes, np.random.default_rng(0), pool, closed, 2, 4, 0.0, 1.0, vary=0.0)
+    assert rings == [augment.VARIED_OPEN_RT60, augment.OPEN_RT60]

@@ -238,7 +238,7 @@ def test_the_pool_opens_closed_hats_in_place_of_open_hats_only_when_asked(monkey
     got = []
     from liveengine.training import augment
 
-    monkeypatch.setattr(augment, "opened", lambda x, rng: got.append(x.clone()) or x * 0.5)  # augment.class_variants calls it
+    monkeypatch.setattr(augment, "opened", lambda x, rng, **kw: got.append(x.clone()) or x * 0.5)  # augment.class_variants calls it
     model = DrumVAE(Config()).eval()
     t = np.arange(44100) / 44100
     audio = np.stack([np.sin(2 * np.pi * f * t) * np.exp(-t / 0.05) for f in (7000, 60, 9000)]).astype(np.float32)

@@ -393,9 +393,9 @@ def test_claps_alone_are_layered_open_hats_opened_the_studio_runs_when_asked_and
 
     real_opened, real_layered = augment.opened, augment.layered
 
-    def spy_opened(x, rng):
+    def spy_opened(x, rng, **kw):
         seen["opened"].extend(x.numpy().copy())
-        return real_opened(x, rng)
+        return real_opened(x, rng, **kw)
 
     def spy_layered(x, rng):
         seen["layered"].extend(x.numpy().copy())
