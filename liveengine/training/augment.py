@@ -147,11 +147,17 @@ def retuned(x: torch.Tensor, rng: np.random.Generator, semitones: float, sample_
     fade = np.linspace(1.0, 0.0, int(FADE_S * sample_rate))
     rows = x.numpy().astype(np.float64)
     for i in np.flatnonzero(rng.random(len(rows)) < RETUNE_CHANCE):
-        ratio = 2.0 ** (rng.uniform(-semitones, semitones) / 12.0)
-        rows[i] = np.interp(positions * ratio, positions, rows[i], right=0.0)
-        if ratio < 1.0:
-            rows[i, -len(fade):] *= fade
+        rows[i] = _played_at(rows[i], 2.0 ** (rng.uniform(-semitones, semitones) / 12.0), positions, fade)
     return torch.from_numpy(rows.astype(np.float32))
+
+
+def _played_at(row: np.ndarray, ratio: float, positions: np.ndarray, fade: np.ndarray) -> np.ndarray:
+    """`row` resampled by `ratio` (above 1 higher and shorter, silence after it; below 1 lower, cut at the window and
+    faded by `fade`, as the data set fades a cut sound)."""
+    out = np.interp(positions * ratio, positions, row, right=0.0)
+    if ratio < 1.0:
+        out[-len(fade):] *= fade
+    return out
 
 
 def class_variants(x: torch.Tensor, classes: np.ndarray, rng: np.random.Generator, pool: np.ndarray, closed_hats: np.ndarray,
@@ -203,10 +209,7 @@ def varied(x: torch.Tensor, rng: np.random.Generator, semitones: float, damping:
     fade = np.linspace(1.0, 0.0, int(FADE_S * sample_rate))
     rows = []
     for row in x.numpy().astype(np.float64):
-        ratio = 2.0 ** (rng.uniform(-semitones, semitones) / 12.0)
-        out = np.interp(positions * ratio, positions, row, right=0.0)
-        if ratio < 1.0:
-            out[-len(fade):] *= fade
+        out = _played_at(row, 2.0 ** (rng.uniform(-semitones, semitones) / 12.0), positions, fade)
         if rng.random() < DAMPED_CHANCE:
             out = out * np.exp(-after / rng.uniform(*damping))
         rows.append(out / max(np.abs(out).max(), 1e-9))

@@ -379,6 +379,10 @@ def main(argv: list[str] | None = None) -> int:
         check_same_decoder(model, args.model)
     except ValueError as error:
         raise SystemExit(str(error))
+    try:  # before any training: its hash is named as earlier once the head is replaced
+        was = OnnxDecoder(args.model).info
+    except ModelError as error:
+        raise SystemExit(f"--model {args.model}: it does not load ({error})")
     sounds = np.load(args.data / "sounds.npz")
     audio, labels, split = sounds["audio"], sounds["classes"].astype(np.int64), sounds["split"]
     window = model.cfg.length
@@ -421,10 +425,6 @@ def main(argv: list[str] | None = None) -> int:
     head = MixedHead(listening, model.classifier, args.listener_share, [model.cfg.classes.index(name) for name in args.defer]).eval()
     old = args.model / "classifier.onnx"
     kept_files = {path: path.read_bytes() for path in (old, args.model / "decoder.onnx", args.model / "decoder_grad.onnx") if path.is_file()}
-    try:
-        was = OnnxDecoder(args.model).info
-    except ModelError as error:
-        raise SystemExit(f"--model {args.model}: it does not load ({error})")
     export_head(head, args.model)
     try:
         if contract.model_identity(args.model) != was.identity:

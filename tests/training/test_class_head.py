@@ -146,6 +146,15 @@ def test_the_command_replaces_the_classifier_keeps_the_listener_and_refuses_anot
     assert rest.min() > -1e-5 and np.allclose(rest.sum(1), 1.0, atol=1e-5)
     assert np.abs(rest - own).max() > 1e-3  # and it is not the own head again
 
+    broken = tmp_path / "broken"  # a folder whose decoder is this one but whose model does not load: refused before training
+    broken.mkdir()
+    for name in ("decoder.onnx", "encoder.onnx", "decoder_grad.onnx"):
+        (broken / name).write_bytes((folder / name).read_bytes())
+    (broken / "classifier.onnx").write_bytes(b"not onnx")
+    with pytest.raises(SystemExit, match=r"--model .*broken: it does not load \(.*classifier"):
+        class_head.main(common[:2] + ["--model", str(broken)] + common[4:])
+    assert (broken / "classifier.onnx").read_bytes() == b"not onnx" and capsys.readouterr().out == ""
+
     assert class_head.main(common) == 0  # the kept listener: straight to the head
     assert "listener from" in capsys.readouterr().out
     assert class_head.main(common + ["--class-power", "0.5"]) == 0  # other settings: a listener of its own
