@@ -396,6 +396,7 @@ def test_a_slow_patch_load_leaves_the_receive_thread_free(served):
     client.sendto(build_message("/ping"), server.address)
     first = OscMessage(client.recvfrom(65536)[0])
     assert first.address == "/pong"  # answered while the patch loads
+    client.settimeout(60.0)  # the load's reply comes once the drum model is loaded, probed and its grid rendered
     assert OscMessage(client.recvfrom(65536)[0]).params == ["default", "ok"]
 
 
