@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--device", help="output device name (or part of it) or index; see `liveengine devices`")
     play.add_argument("--samplerate", type=samplerate_type, help="44100, 48000 or 96000")
     play.add_argument("--blocksize", type=blocksize_type, help="frames per block, 32 to 1024")
-    play.add_argument("--record", metavar="FILE.wav", help="record exactly what goes to the device")
+    play.add_argument("--record", metavar="FILE.wav", help="record exactly what goes to the device, from the moment it opens")
     play.add_argument("--force", action="store_true", help="allow --record to replace an existing file")
     play.add_argument("--seconds", type=seconds_type, help="play for this long, then exit cleanly")
     play.add_argument("--score", metavar="FILE", help="play a score file live")
@@ -221,12 +221,12 @@ def cmd_play(args) -> int:
         midi = start_for_play(engine, patch, args, say, server=server_midi)  # before the stream: see control/midi/ports.py PortPool
         device_spec = open_groove_midi_out(engine, patch, args, device_spec, say)  # the groove's notes out, if it sends any
         engine.prepare_audio(device_spec)  # the device opens while the grid renders; `start` below says if it could not
+        if args.record:  # from the device's first block: pads hit while the grid renders sound, so they are recorded too
+            engine.record(args.record, overwrite=args.force)
         from liveengine.grid.terminal_map import print_grid_map  # imported while the grid renders (rich: 9 ms)
 
         engine.wait_rendered(on_progress=Progress("rendering pads"))
         print_grid_map(engine)
-        if args.record:
-            engine.record(args.record, overwrite=args.force)
         try:
             engine.start(device_spec)
         except LiveEngineError as exc:

@@ -18,17 +18,32 @@ MODE_ON = bytes([0xF0, 0x00, 0x20, 0x29, 0x02, 0x0D, 0x0E, 0x01, 0xF7])
 MODE_OFF = bytes([0xF0, 0x00, 0x20, 0x29, 0x02, 0x0D, 0x0E, 0x00, 0xF7])
 
 
+def lit_pads(received) -> set[int]:
+    """The Launchpad notes whose last RGB LED message (SysEx 03 entries: note, r, g, b) was not dark."""
+    colours = {}
+    for _, message in received:
+        if message[:7] == MODE_ON[:6] + bytes([0x03]):
+            body = message[7:-1]
+            for i in range(0, len(body) - 4, 5):
+                if body[i] == 0x03:
+                    colours[body[i + 1]] = any(body[i + 2:i + 5])
+    return {note for note, lit in colours.items() if lit}
+
+
 def test_play_with_a_controller_records_its_pads_and_restores_it(jack_server, short_patch, tmp_path):
     patch = short_patch(extra_engine='render_in = "thread"', extra='[midi]\ninputs = ["LPMiniMK3"]\n')
     controller = MidiTester(jack_server.name)  # plugged in before play starts
+    # The controller is connected as soon as the audio server's ports exist, while the grid may still
+    # render: a pad plays once its LED is lit, and the recording runs from the device's first block.
     process, lines = start_play([str(patch), "--record", "take.wav", "--seconds", "4", "--midi-api", "jack", "--no-osc"], tmp_path,
-                                lambda line: "MIDI: " in line and "launchpad-mini-mk3" in line)  # on JACK: after "playing on"
+                                lambda line: "MIDI: " in line and "launchpad-mini-mk3" in line)
     try:
         assert any("MIDI: " in l and "launchpad-mini-mk3" in l for l in lines), "".join(lines)
-        deadline = time.monotonic() + 5
-        while not any(m == MODE_ON for _, m in controller.received) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert any(m == MODE_ON for _, m in controller.received), "".join(lines)  # liveengine has the controller
+        deadline = time.monotonic() + 30
+        while not {34, 66} <= lit_pads(controller.received) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert controller.received and controller.received[0][1] == MODE_ON, "".join(lines)  # liveengine has the controller
+        assert {34, 66} <= lit_pads(controller.received), "".join(lines)  # the two pads are lit: they play
         now = controller.frame_time() + PERIOD
         controller.send_many([(now + 14400, bytes([0x90, 34, 100])), (now + 38400, bytes([0x90, 66, 100]))])
         out = process.communicate(timeout=60)[0]
