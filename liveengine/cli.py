@@ -200,6 +200,7 @@ def cmd_play(args) -> int:
             raise
     engine.autosave = None if args.no_autosave else "autosave"
     osc = midi = keys = web = None
+    finished = False
     try:
         score = None  # (events, loop seconds): the whole score checked against the patch before the device opens
         if args.score:
@@ -276,6 +277,7 @@ def cmd_play(args) -> int:
                 s = engine.status()
                 say(f"voices {s['voices']:2d}  cpu {s['cpu_load']:.0%}  p99 {s['callback_p99']:.0%}  xruns {s['xruns']}  "
                     f"late {s['late_commands']}  drops {s['queue_drops']}  pads {s['rendered']}")
+        finished = True
     finally:
         if keys is not None:
             keys.stop()  # the terminal back as it was
@@ -286,7 +288,10 @@ def cmd_play(args) -> int:
         if midi is not None:
             midi.stop()  # LEDs off and controllers back in their own mode
         if engine is not None:
+            recorder = engine.recorder
             engine.stop()
+            if recorder is not None and not finished:  # stopped early (Ctrl-C while the grid renders, an error): the file is whole
+                say(f"recording saved to {args.record} ({recorder.frames_written / options.samplerate:.2f} s)")
         if midi is not None:
             midi.close()  # its JACK clients, once no Python audio callback runs
     s = engine.status()

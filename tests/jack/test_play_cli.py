@@ -44,6 +44,29 @@ def test_play_stops_on_signal_with_a_complete_recording(jack_server, tmp_path, s
     assert np.max(np.abs(audio)) <= 1.0
 
 
+def test_ctrl_c_while_the_grid_renders_keeps_and_names_the_recording(jack_server, tmp_path):
+    """The recording opens with the device, while the grid renders (pads hit then sound, so they are
+    recorded): a Ctrl-C then still leaves a whole WAV, and says where it is."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "liveengine", "play", "--demo", "--record", "take.wav", "--no-osc"], cwd=tmp_path,
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        take = tmp_path / "take.wav"
+        # Its first frames are on disk (the device is open, the recorder long made): mostly while the grid renders.
+        while not (take.exists() and take.stat().st_size > 4096) and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.002)
+        process.send_signal(signal.SIGINT)
+        out, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode in (0, 130), out  # 130: stopped before it played
+    assert "recording saved to take.wav" in out, out
+    audio, rate = sf.read(tmp_path / "take.wav", dtype="float32")
+    assert rate == 48000 and audio.shape[1] == 2
+
+
 def test_recording_survives_sigkill(jack_server, tmp_path):
     # In a child process with a JACK server of its own (see sigkill_child.py): a killed
     # client would stall the shared server for the tests after this one.
