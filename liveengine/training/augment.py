@@ -161,15 +161,18 @@ def _played_at(row: np.ndarray, ratio: float, positions: np.ndarray, fade: np.nd
 
 
 def class_variants(x: torch.Tensor, classes: np.ndarray, rng: np.random.Generator, pool: np.ndarray, closed_hats: np.ndarray,
-                   clap: int, open_hat: int, layer: float = 0.0, open_hats: float = 0.0, vary: float = 0.0) -> torch.Tensor:
+                   clap: int, open_hat: int, layer: float = 0.0, open_hats: float = 0.0, vary: float = 0.0,
+                   vary_open: float | None = None) -> torch.Tensor:
     """`x` [batch, samples], a copy of sounds whose classes are `classes`, changed in place and returned: each clap (class
-    index `clap`) and each open hat (`open_hat`), at the chance `vary`, `varied` first (an open hat replaced by an opened
-    closed hat below then rings shorter); each clap, at the chance `layer`, `layered`; each open hat, at the chance
-    `open_hats`, replaced by a closed hat of `pool` (its rows `closed_hats`), `opened`. A chance of 0 draws nothing
-    (recipes without it repeat)."""
+    index `clap`) and each open hat (`open_hat`), at the chance `vary` (open hats at `vary_open` where given),
+    `varied` first (an open hat replaced by an opened closed hat below then rings shorter); each clap, at the chance
+    `layer`, `layered`; each open hat, at the chance `open_hats`, replaced by a closed hat of `pool` (its rows
+    `closed_hats`), `opened`. A chance of 0 draws nothing (recipes without it repeat)."""
     shorter = np.zeros(len(x), bool)
-    if vary > 0:
-        shorter = np.isin(classes, (clap, open_hat)) & (rng.random(len(x)) < vary)
+    open_chance = vary if vary_open is None else vary_open
+    if vary > 0 or open_chance > 0:
+        draws = rng.random(len(x))
+        shorter = ((classes == clap) & (draws < vary)) | ((classes == open_hat) & (draws < open_chance))
         for kind, semitones, damping in ((clap, CLAP_SEMITONES, CLAP_DAMPING), (open_hat, OPEN_SEMITONES, OPEN_DAMPING)):
             chosen = np.flatnonzero(shorter & (classes == kind))
             if len(chosen):

@@ -167,6 +167,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--vary", type=float, default=0.0,
                         help="the chance that a clap or open hat drawn is first played at another pitch and damped "
                              "(augment.varied; default 0)")
+    parser.add_argument("--vary-open", type=float, default=None,
+                        help="the chance for open hats alone (default: --vary's), e.g. 0 to vary the claps only")
     parser.add_argument("--studio", action="store_true",
                         help="after the re-recording, the studio effects too (augment.studio: band limit, high-pass, two "
                              "microphones, bleed, compressor)")
@@ -186,9 +188,9 @@ def main(argv: list[str] | None = None) -> None:
         args.distill_steps = 0 if args.encoder in ("own", "mean") else 4000
     if args.minutes <= 0 or args.distill_steps < 0 or args.tune_steps < 0 or args.batch < 2 or args.class_weight < 0 or args.retune < 0 \
             or args.envelope_weight < 0 or args.decoder_rate < 0 or not 0.0 <= args.layer_claps <= 1.0 \
-            or not 0.0 <= args.open_hats <= 1.0 or not 0.0 <= args.vary <= 1.0:
+            or not 0.0 <= args.open_hats <= 1.0 or not 0.0 <= args.vary <= 1.0 or not 0.0 <= (args.vary_open or 0.0) <= 1.0:
         raise SystemExit("--minutes must be above 0, --distill-steps, --tune-steps, --class-weight, --retune, --envelope-weight "
-                         "and --decoder-rate 0 or more, --layer-claps, --open-hats and --vary from 0 to 1, --batch 2 or more")
+                         "and --decoder-rate 0 or more, --layer-claps, --open-hats, --vary and --vary-open from 0 to 1, --batch 2 or more")
     end = args.distill_steps + args.tune_steps
     if args.max_steps:
         end = min(end, args.max_steps)
@@ -197,7 +199,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(args.seed)
     settings = {"from": args.source.name, "distill_steps": args.distill_steps, "class_weight": args.class_weight,
                 "beta": args.beta, "tune_steps": args.tune_steps, "class_power": args.class_power, "augmentation": "augment.kit_like",
-                "retune": args.retune, "layer_claps": args.layer_claps, "open_hats": args.open_hats, "vary": args.vary, "studio": args.studio,
+                "retune": args.retune, "layer_claps": args.layer_claps, "open_hats": args.open_hats, "vary": args.vary, "vary_open": args.vary_open, "studio": args.studio,
                 "envelope_weight": args.envelope_weight, "decoder_rate": args.decoder_rate,
                 "encoder": args.encoder, "head_from": args.head_from.name if args.head_from else None,
                 "encoders_from": [p.name for p in args.encoders_from]}
@@ -250,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
             group["lr"] = rate * group["scale"]
         idx = rng.choice(len(audio), args.batch, p=weights)
         x = class_variants(torch.from_numpy(audio[idx]), classes[idx], rng, audio, closed_hats, CLAP, OPEN_HAT,  # a copy of `audio`
-                           args.layer_claps, args.open_hats, args.vary)
+                           args.layer_claps, args.open_hats, args.vary, args.vary_open)
         x = kit_like(retuned(x, rng, args.retune), rng)
         if args.studio:
             x = studio(x, rng)
@@ -290,7 +292,7 @@ def check_resume(checkpoint: Path, saved: dict, settings: dict) -> None:
                          "resume it with the same, or give a new --checkpoint")
     for key, default in (("encoder", "mel2d"), ("head_from", None), ("retune", 0.0), ("encoders_from", []),
                          ("envelope_weight", 0.0), ("decoder_rate", 0.0), ("layer_claps", 0.0), ("open_hats", 0.0), ("vary", 0.0),
-                         ("studio", False)):  # checkpoints from before these options: their defaults
+                         ("vary_open", None), ("studio", False)):  # checkpoints from before these options: their defaults
         if saved.get(key, default) != settings[key]:
             raise SystemExit(f"{checkpoint} was begun with {key} {saved.get(key, default)}; resume it with the same, or give a new --checkpoint")
 

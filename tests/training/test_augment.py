@@ -325,6 +325,12 @@ def test_class_variants_vary_only_claps_and_open_hats_and_without_it_draw_as_bef
     y = augment.class_variants(x.clone(), classes, np.random.default_rng(0), pool, closed, 2, 4, vary=1.0)
     changed = [not torch.equal(a, b) for a, b in zip(x, y)]
     assert changed == [c in (2, 4) for c in classes]
+    rng = np.random.default_rng(0)  # vary_open: the open hats' own chance, the claps drawn as before
+    claps_only = augment.class_variants(x.clone(), classes, rng, pool, closed, 2, 4, vary=1.0, vary_open=0.0)
+    assert [not torch.equal(a, b) for a, b in zip(x, claps_only)] == [c == 2 for c in classes]
+    assert torch.equal(claps_only[classes == 2], y[classes == 2])
+    opens_only = augment.class_variants(x.clone(), classes, np.random.default_rng(0), pool, closed, 2, 4, vary=0.0, vary_open=1.0)
+    assert [not torch.equal(a, b) for a, b in zip(x, opens_only)] == [c == 4 for c in classes]
     before = augment.class_variants(x.clone(), classes, np.random.default_rng(1), pool, closed, 2, 4, 0.5, 0.5)
     rng = np.random.default_rng(1)
     assert torch.equal(before, augment.class_variants(x.clone(), classes, rng, pool, closed, 2, 4, 0.5, 0.5, vary=0.0))

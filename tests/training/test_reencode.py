@@ -68,9 +68,10 @@ def test_a_resume_from_another_model_and_a_missing_source_are_refused(tmp_path):
     with pytest.raises(SystemExit, match=r"was begun with retune 0.0; resume it with the same"):
         reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(checkpoint), "--retune", "3"])
     for wrong in (["--tune-steps", "-1"], ["--class-weight", "-0.5"], ["--retune", "-2"], ["--envelope-weight", "-1"],
-                  ["--decoder-rate", "-0.1"], ["--layer-claps", "1.5"], ["--layer-claps", "-0.2"], ["--open-hats", "2"]):
+                  ["--decoder-rate", "-0.1"], ["--layer-claps", "1.5"], ["--layer-claps", "-0.2"], ["--open-hats", "2"],
+                  ["--vary-open", "1.5"], ["--vary-open", "-0.5"]):
         with pytest.raises(SystemExit, match=r"--minutes must be above 0, --distill-steps, --tune-steps, --class-weight, --retune, "
-                                             r"--envelope-weight and --decoder-rate 0 or more, --layer-claps, --open-hats and --vary from 0 to 1, "
+                                             r"--envelope-weight and --decoder-rate 0 or more, --layer-claps, --open-hats, --vary and --vary-open from 0 to 1, "
                                              r"--batch 2 or more"):
             reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(tmp_path / "y.pt")] + wrong)
     assert not (tmp_path / "y.pt").exists()
@@ -436,8 +437,14 @@ def test_claps_alone_are_layered_open_hats_opened_the_studio_runs_when_asked_and
     assert torch.load(tmp_path / "varied.pt", map_location="cpu", weights_only=False)["state"]["reencode"]["vary"] == 1.0
     with pytest.raises(SystemExit, match=r"was begun with vary 1.0; resume it with the same"):
         reencode.main(common[:-4] + ["--checkpoint", str(tmp_path / "varied.pt")])
-    with pytest.raises(SystemExit, match=r"--layer-claps, --open-hats and --vary from 0 to 1"):
+    with pytest.raises(SystemExit, match=r"--layer-claps, --open-hats, --vary and --vary-open from 0 to 1"):
         reencode.main(common + ["--vary", "2"])
+    varied.clear()  # --vary-open 0: the claps alone are varied, and a resume must say the same
+    reencode.main(common[:-4] + ["--vary", "1", "--vary-open", "0", "--checkpoint", str(tmp_path / "claps_varied.pt"), "--max-steps", "2"])
+    assert varied and all(np.abs(claps - row).max(1).min() < 1e-6 for row in varied)
+    assert torch.load(tmp_path / "claps_varied.pt", map_location="cpu", weights_only=False)["state"]["reencode"]["vary_open"] == 0.0
+    with pytest.raises(SystemExit, match=r"was begun with vary_open 0.0; resume it with the same"):
+        reencode.main(common[:-4] + ["--vary", "1", "--checkpoint", str(tmp_path / "claps_varied.pt")])
     classes[:] = CLASSES.index("kick")  # a data set without a closed hat has nothing to open
     write_data_set(data, sounds, classes, *_sounds(4, 1))
     with pytest.raises(SystemExit, match=r"--open-hats: .* holds no closed hat to open"):
