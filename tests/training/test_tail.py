@@ -387,3 +387,14 @@ def test_checkpoint_drums17_is_drums16_trained_again_on_varied_claps_and_open_ha
     listener = torch.load(CHECKPOINTS / "drums17_listener.pt", map_location="cpu", weights_only=False)["settings"]
     assert saved["vary"] == listener["vary"] == 0.67
     _learnt_from("drums17.pt", "drums16.pt")
+
+
+def test_checkpoint_drums18_is_drums16_trained_again_on_varied_claps_alone():
+    """As `drums16`'s card says (trained, not yet exported or measured): checkpoints/drums18.pt is `drums16` trained on by
+    `drums17`'s command with `--vary-open 0`, so only the claps were varied; decoder and encoder moved, the head frozen."""
+    saved = torch.load(CHECKPOINTS / "drums18.pt", map_location="cpu", weights_only=False)["state"]
+    recipe = saved["reencode"]
+    assert saved["step"] == 5000
+    assert (recipe["from"], recipe["encoder"], recipe["envelope_weight"], recipe["decoder_rate"], recipe["layer_claps"],
+            recipe["open_hats"], recipe["vary"], recipe["vary_open"]) == ("drums16.pt", "own", 0.1, 0.3, 0.75, 0.5, 0.67, 0.0)
+    _learnt_from("drums18.pt", "drums16.pt")
