@@ -86,3 +86,18 @@ class MidiTester:
         self.client.deactivate()
         self.client.close()
         self.client = None
+
+
+def led_colours(messages) -> dict[int, tuple[int, int, int]]:
+    """Launchpad RGB SysEx (type 3: note, r, g, b at 0..127), as bytes or lists of ints, back to note -> its last colour."""
+    out = {}
+    for m in messages:
+        m = list(m)
+        if m[:1] != [0xF0] or len(m) < 9:
+            continue
+        body = m[7:-1]
+        for i in range(0, len(body) - 4, 5):  # colour specs of 5 bytes
+            kind, note, r, g, b = body[i:i + 5]
+            if kind == 3:
+                out[note] = (r, g, b)
+    return out

@@ -16,6 +16,7 @@ from liveengine.control.midi.mapping import MidiMapper, MidiSettings, SoftTakeov
 from liveengine.control.midi.profiles import load_profiles
 from liveengine.engine import Engine
 from liveengine.patch import load_patch
+from liveengine.testing.midi_rig import led_colours
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "groove"))
 from test_groove_render import groove_patch  # noqa: E402
@@ -115,17 +116,3 @@ def test_a_launchpad_switches_to_the_groove_page_plays_a_groove_and_back(tmp_pat
 
 def half(rgb):
     return tuple(v // 2 for v in rgb)  # 8-bit colours as the Launchpad SysEx carries them (0..127)
-
-
-def led_colours(messages) -> dict[int, tuple[int, int, int]]:
-    """Launchpad RGB SysEx (type 3: note, r, g, b at 0..127) back to note -> colour."""
-    out = {}
-    for m in messages:
-        if m[:1] != [0xF0] or len(m) < 9:
-            continue
-        body = m[7:-1]
-        for i in range(0, len(body) - 4, 5):  # colour specs of 5 bytes
-            kind, note, r, g, b = body[i:i + 5]
-            if kind == 3:
-                out[note] = (r, g, b)
-    return out

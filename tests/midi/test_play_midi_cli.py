@@ -11,7 +11,7 @@ import numpy as np
 import soundfile as sf
 
 from liveengine.testing.jack_rig import PERIOD, onsets
-from liveengine.testing.midi_rig import MidiTester
+from liveengine.testing.midi_rig import MidiTester, led_colours
 from liveengine.testing.play import start_play
 
 MODE_ON = bytes([0xF0, 0x00, 0x20, 0x29, 0x02, 0x0D, 0x0E, 0x01, 0xF7])
@@ -19,15 +19,8 @@ MODE_OFF = bytes([0xF0, 0x00, 0x20, 0x29, 0x02, 0x0D, 0x0E, 0x00, 0xF7])
 
 
 def lit_pads(received) -> set[int]:
-    """The Launchpad notes whose last RGB LED message (SysEx 03 entries: note, r, g, b) was not dark."""
-    colours = {}
-    for _, message in received:
-        if message[:7] == MODE_ON[:6] + bytes([0x03]):
-            body = message[7:-1]
-            for i in range(0, len(body) - 4, 5):
-                if body[i] == 0x03:
-                    colours[body[i + 1]] = any(body[i + 2:i + 5])
-    return {note for note, lit in colours.items() if lit}
+    """The Launchpad notes whose last LED colour (received as (frame, SysEx)) is not dark."""
+    return {note for note, rgb in led_colours(m for _, m in received).items() if any(rgb)}
 
 
 def test_play_with_a_controller_records_its_pads_and_restores_it(jack_server, short_patch, tmp_path):
