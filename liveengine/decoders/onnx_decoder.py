@@ -24,7 +24,9 @@ ENCODE_ROWS = 2
 
 def _session(path: Path, threads: int, where: str, fold_constants: bool = True):
     """An onnxruntime session of one graph. `fold_constants=False` for an encoder: one that descends through the decoder
-    (drums16's) computes its DFT bases in the graph, and folding them took 250 MB at load for no speed."""
+    (drums16's) computes its DFT bases in the graph, and folding them took 250 MB at load for no speed; it also gets the
+    basic graph optimisations alone, since the rest took 1.3 s of its 2.5 s load and gained no speed (0.31 s for two
+    sounds either way)."""
     import onnxruntime as ort
 
     if not path.is_file():
@@ -34,6 +36,8 @@ def _session(path: Path, threads: int, where: str, fold_constants: bool = True):
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 4  # fatal only: a failed run is raised and reported by us, in one sentence
+    if not fold_constants:
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
     try:
         return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"],
                                     disabled_optimizers=[] if fold_constants else ["ConstantFolding"])
@@ -67,7 +71,9 @@ def _check_io(where: str, name: str, got, expected_name: str, rank: int, dims: d
 class OnnxDecoder:
     """A model folder meeting docs/model-contract.md. Load errors are ModelError naming the model."""
 
-    def __init__(self, folder: Path, threads: int = 1, normalize: str = "peak", max_batch: int = 16) -> None:
+    def __init__(self, folder: Path, threads: int = 1, normalize: str = "peak", max_batch: int = 16, decode_only: bool = False) -> None:
+        """`decode_only`: the decoder and class head alone, for a render process; the engine's own copy loads and
+        checks the encoder and the fit gradient (their sessions are most of a descent model's load time and memory)."""
         folder = Path(folder)
         where = f"model {folder.name}"
         if not folder.is_dir():
@@ -113,7 +119,8 @@ class OnnxDecoder:
         self._audio = np.zeros((self.max_batch, info.output_length), np.float32)
         # Render workers share one decoder; the buffers above (and the inverse STFT's) are one set.
         self._lock = threading.Lock()
-        self.encoder = self._optional(folder / "encoder.onnx", threads, where, "audio", ("mean", "logvar"), fold_constants=False)
+        self.encoder = None if decode_only else self._optional(folder / "encoder.onnx", threads, where, "audio", ("mean", "logvar"),
+                                                               fold_constants=False)
         if self.encoder is not None:
             _check_io(where, "encoder input", self.encoder.get_inputs()[0], "audio", 2, {1: info.output_length})
             for output in self.encoder.get_outputs():
@@ -131,7 +138,7 @@ class OnnxDecoder:
         self._fit_session = None  # decoder.onnx again, for fit(): made on the first fit
         self._fit_lock = threading.Lock()
         self._fit_istft = threading.local()  # one inverse STFT (and its buffers) per fitting thread, made once
-        self.decoder_grad = self._load_decoder_grad(folder, threads, where)
+        self.decoder_grad = None if decode_only else self._load_decoder_grad(folder, threads, where)
 
     def _load_decoder_grad(self, folder: Path, threads: int, where: str):
         """decoder_grad.onnx (optional): the decoder's vector-Jacobian product, for fit(). It must name this decoder.onnx

@@ -13,16 +13,18 @@ from liveengine.resources import models_dir
 BUILTIN = {"builtin:testsynth": TestSynthDecoder}
 
 
-def load_decoder(spec: str, patch_path: Path | None = None, *, threads: int = 1, normalize: str = "peak") -> Decoder:
+def load_decoder(spec: str, patch_path: Path | None = None, *, threads: int = 1, normalize: str = "peak",
+                 decode_only: bool = False) -> Decoder:
     """'builtin:NAME' or a model folder (in models_onnx/, or relative to the patch).
 
-    A model that fails the contract raises ModelError (a LiveEngineError) naming it.
+    A model that fails the contract raises ModelError (a LiveEngineError) naming it. `decode_only`: without the
+    encoder and fit gradient (OnnxDecoder), for the render process.
     """
     if spec in BUILTIN:
         return BUILTIN[spec]()
     from liveengine.decoders.onnx_decoder import OnnxDecoder
 
-    return OnnxDecoder(find_model(spec, patch_path), threads=threads, normalize=normalize)
+    return OnnxDecoder(find_model(spec, patch_path), threads=threads, normalize=normalize, decode_only=decode_only)
 
 
 def model_kind(folder: Path) -> str:

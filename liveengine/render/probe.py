@@ -77,5 +77,5 @@ def probe(decoder: Decoder, trial: Trial, device_rate: int, max_seconds: float, 
 def refuse(model: str, problem: str) -> None:
     """Raise the one refusal sentence for a model whose probe found `problem` (nothing if '')."""
     if problem:
-        raise LiveEngineError(f"model {model} is refused: {problem}.",
+        raise LiveEngineError(f"model {model} is refused: {problem.rstrip('.')}.",  # a child's ModelError ends with one already
                               "Fix or re-export the model, or raise max_grid_render_s in the patch's [engine] table if it is only slow.")

@@ -180,3 +180,52 @@ def test_the_pads_the_trial_rendered_are_taken_by_the_grid_render_not_rendered_a
     Counting.decoded = 0
     _render_taking(early, decoder, points[:8], out, 48000, 4.0, 8)
     assert Counting.decoded == 8, "taken once: a second grid renders every pad"
+
+
+def test_the_render_process_loads_the_decoder_and_class_head_alone(tmp_path):
+    """The render process only decodes and classifies: it skips the encoder and the fit gradient, which the engine's
+    own load reads and checks (for a descent model most of the load: drums16's encoder and gradient sessions). Shown with
+    a copy of the shipped model whose encoder.onnx and decoder_grad.onnx are another graph: the whole load refuses it,
+    naming encoder.onnx; the decode-only load and a render process given the folder render it, pad for pad as the whole
+    shipped model does."""
+    import shutil
+
+    import pytest
+
+    from liveengine.decoders.onnx_decoder import OnnxDecoder
+    from liveengine.decoders.contract import ModelError
+    from liveengine.render.pad_cache import PadCache
+    from liveengine.render.probe import Trial
+    from liveengine.render.process_workers import ProcessRenderWorkers
+    from liveengine.resources import models_dir
+
+    shipped = models_dir() / "drums16"
+    folder = tmp_path / "drums16"
+    folder.mkdir()
+    for name in ("decoder.onnx", "classifier.onnx"):
+        shutil.copy(shipped / name, folder / name)
+    for name in ("encoder.onnx", "decoder_grad.onnx"):
+        shutil.copy(shipped / "classifier.onnx", folder / name)
+    with pytest.raises(ModelError, match="encoder.onnx inputs"):
+        OnnxDecoder(folder)
+
+    whole = OnnxDecoder(shipped)
+    alone = OnnxDecoder(folder, decode_only=True)
+    assert whole.can_encode and not alone.can_encode and alone.decoder_grad is None and alone.can_classify
+    points = np.random.default_rng(5).normal(size=(4, whole.latent_dim)).astype(np.float32)
+    decoded = [np.zeros((4, whole.output_length), np.float32) for _ in range(2)]
+    alone.decode_into(points, decoded[0])
+    whole.decode_into(points, decoded[1])
+    assert np.max(np.abs(decoded[1])) > 0.1
+    np.testing.assert_array_equal(*decoded)
+    np.testing.assert_array_equal(alone.classify(points), whole.classify(points))
+
+    cache = PadCache(4)
+    workers = ProcessRenderWorkers(str(folder), None, {}, 4, cache, whole.sample_rate, trial=Trial.of_grid(points, 2, 60.0))
+    try:
+        workers.await_verdict()  # the probe passed: the child loaded the folder
+        workers.render_all(points, cols=2, pads=4)
+        assert cache.wait_complete(timeout=60)
+        assert workers.errors == 0 and workers.rendered == 4
+    finally:
+        workers.stop()
