@@ -22,11 +22,11 @@ MAX_GAIN = 100.0  # +40 dB at most: a near-silent latent point stays quiet rathe
 ENCODE_ROWS = 2
 
 
-def _session(path: Path, threads: int, where: str, fold_constants: bool = True):
-    """An onnxruntime session of one graph. `fold_constants=False` for an encoder: one that descends through the decoder
-    (drums16's) computes its DFT bases in the graph, and folding them took 250 MB at load for no speed; it also gets the
-    basic graph optimisations alone, since the rest took 1.3 s of its 2.5 s load and gained no speed (0.31 s for two
-    sounds either way)."""
+def _session(path: Path, threads: int, where: str, basic: bool = False):
+    """An onnxruntime session of one graph. `basic` for an encoder: the basic graph optimisations alone, without
+    constant folding. One that descends through the decoder (drums16's) computes its DFT bases in the graph: folding
+    them took 250 MB at load for no speed, and the optimisations beyond the basic ones 1.3 s of its 2.5 s load, for
+    none either (0.31 s for two sounds both ways)."""
     import onnxruntime as ort
 
     if not path.is_file():
@@ -36,11 +36,11 @@ def _session(path: Path, threads: int, where: str, fold_constants: bool = True):
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 4  # fatal only: a failed run is raised and reported by us, in one sentence
-    if not fold_constants:
+    if basic:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
     try:
         return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"],
-                                    disabled_optimizers=[] if fold_constants else ["ConstantFolding"])
+                                    disabled_optimizers=["ConstantFolding"] if basic else [])
     except Exception as exc:  # onnxruntime raises several types for unreadable graphs
         raise ModelError(f"{where}: {path.name} is not a loadable ONNX model ({type(exc).__name__}: {str(exc)[:200]}).") from None
 
@@ -120,7 +120,7 @@ class OnnxDecoder:
         # Render workers share one decoder; the buffers above (and the inverse STFT's) are one set.
         self._lock = threading.Lock()
         self.encoder = None if decode_only else self._optional(folder / "encoder.onnx", threads, where, "audio", ("mean", "logvar"),
-                                                               fold_constants=False)
+                                                               basic=True)
         if self.encoder is not None:
             _check_io(where, "encoder input", self.encoder.get_inputs()[0], "audio", 2, {1: info.output_length})
             for output in self.encoder.get_outputs():
@@ -260,10 +260,10 @@ class OnnxDecoder:
         return points, first, last
 
     def _optional(self, path: Path, threads: int, where: str, input_name: str, output_names: tuple[str, ...],
-                  fold_constants: bool = True):
+                  basic: bool = False):
         if not path.exists():
             return None
-        session = _session(path, threads, where, fold_constants)
+        session = _session(path, threads, where, basic)
         inputs = session.get_inputs()
         if len(inputs) != 1 or inputs[0].name != input_name:
             raise ModelError(f"{where}: {path.name} inputs {[i.name for i in inputs]}; expected one input {input_name!r}.")

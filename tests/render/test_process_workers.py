@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import time
 
 import numpy as np
+import pytest
 
 from liveengine.commands import make_command
 from liveengine.engine import Engine
@@ -188,10 +190,6 @@ def test_the_render_process_loads_the_decoder_and_class_head_alone(tmp_path):
     a copy of the shipped model whose encoder.onnx and decoder_grad.onnx are another graph: the whole load refuses it,
     naming encoder.onnx; the decode-only load and a render process given the folder render it, pad for pad as the whole
     shipped model does."""
-    import shutil
-
-    import pytest
-
     from liveengine.decoders.onnx_decoder import OnnxDecoder
     from liveengine.decoders.contract import ModelError
     from liveengine.render.pad_cache import PadCache

@@ -384,23 +384,14 @@ def test_the_shipped_drums16_is_drums15_trained_again_and_its_encoder_descends()
     assert np.all(far[1] < far[0]), far
 
 
-def test_checkpoint_drums17_is_drums16_trained_again_on_varied_claps_and_open_hats():
-    """As `drums16`'s card says (not shipped: measured beside it and not kept as the default): checkpoints/drums17.pt is
-    `drums16` trained on by the same command with `--vary 0.67`, decoder and encoder moved, the class head frozen, and its
-    kept listener heard the same varied claps and open hats."""
-    assert _recipe_and_listener("drums17.pt") == ("drums16.pt", "own", 0.1, 0.3, 5000, 0.75, 0.5, False)
-    listener = torch.load(CHECKPOINTS / "drums17_listener.pt", map_location="cpu", weights_only=False)["settings"]
-    recipe = _recipe("drums17.pt")
-    assert (recipe["vary"], recipe["vary_open"], listener["vary"]) == (0.67, None, 0.67)
-    _learnt_from("drums17.pt", "drums16.pt")
-
-
-def test_checkpoint_drums18_is_drums16_trained_again_on_varied_claps_alone():
-    """As `drums16`'s card says (not shipped: measured beside it and not kept as the default): checkpoints/drums18.pt is
-    `drums16` trained on by `drums17`'s command with `--vary-open 0`, so only the claps were varied; decoder and encoder
-    moved, the head frozen; its kept listener (seed 0) heard the claps and open hats varied, as `drums17`'s did."""
-    assert _recipe_and_listener("drums18.pt") == ("drums16.pt", "own", 0.1, 0.3, 5000, 0.75, 0.5, False)
-    recipe = _recipe("drums18.pt")
-    listener = torch.load(CHECKPOINTS / "drums18_listener.pt", map_location="cpu", weights_only=False)["settings"]
-    assert (recipe["vary"], recipe["vary_open"], listener["vary"], listener["seed"]) == (0.67, 0.0, 0.67, 0)
-    _learnt_from("drums18.pt", "drums16.pt")
+@pytest.mark.parametrize("name, vary_open", [("drums17.pt", None), ("drums18.pt", 0.0)])
+def test_checkpoints_drums17_and_drums18_are_drums16_trained_again_on_varied_claps(name, vary_open):
+    """As `drums16`'s card says (neither shipped: each measured beside it and not kept as the default): checkpoints/drums17.pt
+    and drums18.pt are `drums16` trained on by its own command with `--vary 0.67`, decoder and encoder moved, the class head
+    frozen; `drums17` varied the open hats too, `drums18` (`--vary-open 0`) the claps alone. Each kept listener (seed 0)
+    heard the claps and open hats varied."""
+    assert _recipe_and_listener(name) == ("drums16.pt", "own", 0.1, 0.3, 5000, 0.75, 0.5, False)
+    recipe = _recipe(name)
+    listener = torch.load(CHECKPOINTS / name.replace(".pt", "_listener.pt"), map_location="cpu", weights_only=False)["settings"]
+    assert (recipe["vary"], recipe["vary_open"], listener["vary"], listener["seed"]) == (0.67, vary_open, 0.67, 0)
+    _learnt_from(name, "drums16.pt")
