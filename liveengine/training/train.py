@@ -152,9 +152,12 @@ def new_model_config(cfg: Config, noise_phase: bool = False, seconds: float | No
 
 def losses(model: DrumVAE, mrstft: MultiResolutionSTFTLoss, audio: torch.Tensor, classes: torch.Tensor | None, beta: float,
            sample: bool = True, class_weight: float = 0.1, head: torch.nn.Module | None = None,
-           envelope: tuple[torch.nn.Module, float] | None = None) -> tuple[torch.Tensor, dict]:
+           envelope: tuple[torch.nn.Module, float] | None = None,
+           hold: tuple[torch.Tensor, torch.Tensor, float] | None = None) -> tuple[torch.Tensor, dict]:
     """The drum model's loss on a batch; the class term from `head` (logits of z) where given, else the model's own;
-    `envelope` (model.CepstralDistance, weight) adds that weight x the mel-cepstral distance."""
+    `envelope` (model.CepstralDistance, weight) adds that weight x the mel-cepstral distance; `hold` (rows, magnitudes,
+    weight) adds that weight x the log-magnitude distance of the decoder's renders of those rows (a boolean mask) from
+    the magnitudes given (reencode.py: another model's renders of the same sounds)."""
     mean, logvar = model.encoder(audio)
     z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar) if sample else mean
     magnitude, phase = model.decoder(z)
@@ -165,6 +168,10 @@ def losses(model: DrumVAE, mrstft: MultiResolutionSTFTLoss, audio: torch.Tensor,
     kl = torch.mean(torch.sum(0.5 * (mean ** 2 + torch.exp(logvar) - 1.0 - logvar), dim=1))
     total = sc + mag + 0.5 * direct + beta * kl
     parts = {"sc": sc.item(), "logmag": mag.item(), "direct": direct.item(), "kl": kl.item()}
+    if hold is not None and hold[0].any():
+        held = log_l1(magnitude[hold[0]], hold[1])
+        total = total + hold[2] * held
+        parts["hold"] = held.item()
     if envelope is not None:
         cepstral = envelope[0](pred, audio)
         total = total + envelope[1] * cepstral

@@ -69,9 +69,9 @@ def test_a_resume_from_another_model_and_a_missing_source_are_refused(tmp_path):
         reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(checkpoint), "--retune", "3"])
     for wrong in (["--tune-steps", "-1"], ["--class-weight", "-0.5"], ["--retune", "-2"], ["--envelope-weight", "-1"],
                   ["--decoder-rate", "-0.1"], ["--layer-claps", "1.5"], ["--layer-claps", "-0.2"], ["--open-hats", "2"],
-                  ["--vary-open", "1.5"], ["--vary-open", "-0.5"]):
+                  ["--vary-open", "1.5"], ["--vary-open", "-0.5"], ["--hold-open", "-1"]):
         with pytest.raises(SystemExit, match=r"--minutes must be above 0, --distill-steps, --tune-steps, --class-weight, --retune, "
-                                             r"--envelope-weight and --decoder-rate 0 or more, --layer-claps, --open-hats, --vary and --vary-open from 0 to 1, "
+                                             r"--envelope-weight, --decoder-rate and --hold-open 0 or more, --layer-claps, --open-hats, --vary and --vary-open from 0 to 1, "
                                              r"--batch 2 or more"):
             reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(tmp_path / "y.pt")] + wrong)
     assert not (tmp_path / "y.pt").exists()
@@ -451,3 +451,37 @@ def test_claps_alone_are_layered_open_hats_opened_the_studio_runs_when_asked_and
         reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(tmp_path / "none.pt"), "--encoder", "own",
                        "--open-hats", "0.5"])
     assert not (tmp_path / "none.pt").exists()
+
+
+def test_held_open_hats_stay_near_the_source_models_renders_while_the_decoder_learns(tmp_path, capsys):
+    from liveengine.training import reencode, train
+    from liveengine.training.data import CLASSES
+    from liveengine.training.model import DrumVAE, log_l1
+    from test_train_smoke import write_data_set
+
+    data, source = _trained(tmp_path)
+    sounds, classes = _sounds(6, 0)
+    opens = classes == CLASSES.index("hat_closed")
+    classes[opens] = CLASSES.index("hat_open")  # the noise bursts, as open hats
+    write_data_set(data, sounds, classes, *_sounds(4, 1))
+    old = DrumVAE(train.config_from(source))
+    train.load(source, old, None)
+    x = torch.from_numpy(sounds[opens])
+    with torch.no_grad():
+        before = old.eval().decoder(old.encoder(x)[0])[0]
+    drift, logs = {}, {}
+    for weight in ("0", "20"):
+        checkpoint = tmp_path / f"weight{weight}.pt"
+        reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(checkpoint), "--batch", "6", "--encoder", "own",
+                       "--tune-steps", "6", "--decoder-rate", "3", "--hold-open", weight, "--log-every", "1", "--save-every", "0"])
+        logs[weight] = capsys.readouterr().out
+        model = DrumVAE(train.config_from(checkpoint))
+        state = train.load(checkpoint, model, None)
+        assert state["step"] == 6 and state["reencode"]["hold_open"] == float(weight)
+        with torch.no_grad():
+            drift[weight] = log_l1(model.eval().decoder(model.encoder(x)[0])[0], before).item()
+    assert " hold " in logs["20"] and " hold " not in logs["0"]
+    assert 0 < drift["20"] < 0.5 * drift["0"], drift  # the open hats' renders kept near the source's
+    with pytest.raises(SystemExit, match=r"was begun with hold_open 20.0; resume it with the same"):
+        reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(tmp_path / "weight20.pt"), "--encoder", "own",
+                       "--tune-steps", "6", "--decoder-rate", "3"])
