@@ -7,6 +7,7 @@ client records what the engine's output ports carry, with JACK frame times.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import subprocess
@@ -27,6 +28,22 @@ class JackUnavailable(RuntimeError):
 
 def unavailable(reason: str) -> None:
     raise JackUnavailable(reason)
+
+
+_LOGS: dict = {}  # server name -> the file its messages go to (server_lines reads it)
+
+
+def server_lines(name: str, words: tuple[str, ...] = ("XRun", "zombi")) -> list[str]:
+    """The lines of the JACK server `name`'s messages (one started here) that hold any of `words`: when a capture
+    missed cycles, how long the server's cycle was held up ("JackTimedDriver::Process XRun = 500123 usec")."""
+    log = _LOGS.get(name)
+    if log is None:
+        return []
+    try:
+        with open(log.name if isinstance(log.name, str) else f"/proc/self/fd/{log.fileno()}", "rb") as text:
+            return [line for line in text.read().decode(errors="replace").splitlines() if any(w in line for w in words)]
+    except (OSError, ValueError):
+        return []
 
 
 @dataclass
@@ -134,6 +151,7 @@ def start_jackd(name: str, timeout: float = 10.0, realtime: bool = False, clear_
             time.sleep(0.1)
             continue
         probe.close()
+        _LOGS[name] = log
         return JackServer(name, process)
     process.kill()
     unavailable(f"jackd did not accept clients within {timeout:.0f} s")
@@ -167,6 +185,8 @@ class Capture:
         import jack
 
         self.client = jack.Client(name, no_start_server=True, servername=servername)
+        self.servername = servername
+        self._collecting = False  # whether the interpreter's garbage collection ran before start()
         self.ports = [self.client.inports.register(f"in_{i}") for i in range(channels)]
         self.data = np.zeros((int(seconds * RATE), channels), dtype=np.float32)
         self.cycles = np.zeros(int(seconds * RATE) // PERIOD + 1, dtype=np.int64)
@@ -197,6 +217,12 @@ class Capture:
             self.client.connect(source, port)
 
     def start(self) -> None:
+        # The callback runs Python, so it waits for this (test) process's interpreter lock: a garbage collection of
+        # the suite's heap while recording would hold it and make the capture miss cycles. None runs until stop().
+        gc.collect()
+        gc.freeze()
+        self._collecting = self._collecting or gc.isenabled()  # a second start() keeps the first one's answer
+        gc.disable()
         self.frames = 0
         self.count = 0
         self.recording = True
@@ -209,10 +235,22 @@ class Capture:
         which only count onsets, accept that)."""
         self.recording = False
         time.sleep(0.02)
+        self._collect_again()
         cycles = self.cycles[: self.count]
         gaps = np.diff(cycles)
-        assert not every_cycle or np.all(gaps == PERIOD), f"the capture client missed JACK cycles: gaps {sorted(set(gaps.tolist()))} at {np.flatnonzero(gaps != PERIOD)[:5]}"
+        assert not every_cycle or np.all(gaps == PERIOD), (f"the capture client missed JACK cycles: gaps {sorted(set(gaps.tolist()))} at "
+                                                           f"{np.flatnonzero(gaps != PERIOD)[:5]}; the server's longest hold-ups: {self._longest_xruns()}")
         return self.data[: self.frames].copy(), int(cycles[0]) if len(cycles) else 0
+
+    def _longest_xruns(self) -> list[str]:
+        lines = server_lines(self.servername, ("XRun =",))
+        return sorted(lines, key=lambda line: int(line.rsplit("=", 1)[1].split()[0]) if line.rsplit("=", 1)[1].split()[0].isdigit() else 0)[-3:]
+
+    def _collect_again(self) -> None:
+        if self._collecting:
+            gc.enable()
+            self._collecting = False
+        gc.unfreeze()
 
     def frame_time(self) -> int:
         return self.client.frame_time
@@ -239,6 +277,7 @@ class Capture:
         return index, np.maximum((np.asarray(moments) - entered[index]) * RATE, 0)
 
     def close(self) -> None:
+        self._collect_again()  # a capture started and never stopped (a failed test)
         self.client.deactivate()
         self.client.close()
 

@@ -96,7 +96,11 @@ def stay(name: str) -> None:
 
 
 def play_one_note(name: str) -> dict:
-    done = subprocess.run([sys.executable, __file__, "controller", name], capture_output=True, text=True, timeout=60)
+    try:
+        done = subprocess.run([sys.executable, __file__, "controller", name], capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired as exc:  # its stacks, dumped before the timeout (below), say where it hung
+        stderr = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
+        return {"connected": False, "error": f"the stand-in controller hung: {stderr[-3000:]}"}
     if done.returncode != 0:
         return {"connected": False, "error": done.stderr[-1000:]}
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -171,6 +175,10 @@ def main(patch_path: str, name: str) -> dict:
 
 
 if __name__ == "__main__":
+    if sys.argv[1] in ("controller", "stay"):
+        import faulthandler
+
+        faulthandler.dump_traceback_later(50)  # every thread's stack on stderr, before its parent's timeout kills it
     if sys.argv[1] == "controller":
         controller(sys.argv[2])
     elif sys.argv[1] == "stay":

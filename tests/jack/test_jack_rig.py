@@ -1,0 +1,49 @@
+"""The test rig's own JACK parts (liveengine/testing/jack_rig.py): a capture runs no garbage collection while it
+records, and when a client makes the synchronous server wait, the server's own words (how long) are read back."""
+
+from __future__ import annotations
+
+import gc
+import time
+
+
+def test_a_client_that_holds_up_the_server_shows_in_its_messages(jack_server):
+    import jack
+
+    from liveengine.testing.jack_rig import server_lines, wait_for
+
+    late = jack.Client("late-one", no_start_server=True, servername=jack_server.name)
+    cycles = []
+
+    def process(frames: int) -> None:
+        cycles.append(frames)
+        if len(cycles) == 20:
+            time.sleep(0.7)  # once, past the server's 500 ms client timeout: the graph waits for it
+
+    late.set_process_callback(process)
+    late.activate()
+    try:
+        # jackd says how late the cycle was ("JackTimedDriver::Process XRun = 700174 usec"), not which client held it
+        assert wait_for(lambda: any(int(line.rsplit("=", 1)[1].split()[0]) >= 600_000 for line in server_lines(jack_server.name, ("XRun =",))), 10), \
+            server_lines(jack_server.name, ("",))[-10:]
+    finally:
+        late.deactivate()
+        late.close()
+
+
+def test_a_capture_holds_the_garbage_collection_while_it_records_and_gives_it_back(jack_server):
+    from liveengine.testing.jack_rig import Capture
+
+    capture = Capture(jack_server.name, channels=1, seconds=1.0)
+    try:
+        assert gc.isenabled()
+        capture.start()
+        assert not gc.isenabled() and gc.get_freeze_count() > 0  # the heap as it was is left alone
+        capture.start()  # started again before a stop: the collection still comes back after
+        time.sleep(0.1)
+        capture.stop()
+        assert gc.isenabled() and gc.get_freeze_count() == 0
+        capture.start()
+    finally:
+        capture.close()  # a capture closed while recording (a failed test) gives it back too
+    assert gc.isenabled() and gc.get_freeze_count() == 0
