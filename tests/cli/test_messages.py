@@ -15,7 +15,7 @@ def test_a_mistyped_model_name(tmp_path):
     (tmp_path / "mine.toml").write_text('[model]\ndecoder = "drum"\n')
     result = liveengine("check", "mine.toml", cwd=tmp_path)
     assert result.returncode == 1
-    assert one_error_line(result).endswith("allowed: builtin:testsynth, drums, drums2, drums3, drums4, drums5, drums6, drums7, drums8, drums9, drums10, drums11, drums12, drums13, drums14, drums15, drums16, or a model folder's path. Did you mean 'drums'?")
+    assert one_error_line(result).endswith("allowed: builtin:testsynth, drums, drums2, drums3, drums4, drums5, drums6, drums7, drums8, drums9, drums10, drums11, drums12, drums13, drums14, drums15, drums16, drums19, or a model folder's path. Did you mean 'drums'?")
 
 
 def test_a_mistyped_command(tmp_path):

@@ -23,7 +23,7 @@ def test_a_folder_that_is_not_there_or_not_a_model_is_refused(tmp_path, monkeypa
     assert main(["play", "--model", "nothere", "--no-osc", "--no-midi", "--seconds", "1"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"liveengine: model 'nothere' not found (looked in {tmp_path / 'nothere'}, ")
-    assert err.endswith("allowed: builtin:testsynth, drums, drums2, drums3, drums4, drums5, drums6, drums7, drums8, drums9, drums10, drums11, drums12, drums13, drums14, drums15, drums16, or a model folder's path.")
+    assert err.endswith("allowed: builtin:testsynth, drums, drums2, drums3, drums4, drums5, drums6, drums7, drums8, drums9, drums10, drums11, drums12, drums13, drums14, drums15, drums16, drums19, or a model folder's path.")
     (tmp_path / "empty").mkdir()
     assert main(["play", "--model", "empty", "--no-osc", "--no-midi", "--seconds", "1"]) == 1
     assert capsys.readouterr().err.strip() == (f"liveengine: model empty: decoder.onnx is missing from {(tmp_path / 'empty').resolve()}; a model "

@@ -395,3 +395,21 @@ def test_checkpoints_drums17_and_drums18_are_drums16_trained_again_on_varied_cla
     listener = torch.load(CHECKPOINTS / name.replace(".pt", "_listener.pt"), map_location="cpu", weights_only=False)["settings"]
     assert (recipe["vary"], recipe["vary_open"], listener["vary"], listener["seed"]) == (0.67, vary_open, 0.67, 0)
     _learnt_from(name, "drums16.pt")
+
+
+def test_the_shipped_drums19_is_drums16_trained_on_varied_claps_with_its_open_hats_held():
+    """As its model card says: `drums19` (kept, not yet the default) is checkpoints/drums19.pt, `drums16` trained on by
+    `drums18`'s command (the claps varied, `--vary 0.67 --vary-open 0`) with its open hats held to `drums16`'s renders
+    (`--hold-open 1`); exported with the 140 dB/s tail, the pad plane `drums5`'s, its class head its own (a listener
+    that heard the claps and open hats varied), its encoder descending as `drums16`'s does."""
+    from liveengine.decoders.registry import load_decoder
+
+    d19, d16, d5 = load_decoder("drums19"), load_decoder("drums16"), load_decoder("drums5")
+    assert _recipe_and_listener("drums19.pt") == ("drums16.pt", "own", 0.1, 0.3, 5000, 0.75, 0.5, False)
+    recipe = _recipe("drums19.pt")
+    listener = torch.load(CHECKPOINTS / "drums19_listener.pt", map_location="cpu", weights_only=False)["settings"]
+    assert (recipe["vary"], recipe["vary_open"], recipe["hold_open"], listener["vary"], listener["seed"]) == (0.67, 0.0, 1.0, 0.67, 0)
+    model, _ = _learnt_from("drums19.pt", "drums16.pt")
+    assert _slowest_tail_decay(d19) <= -139.9
+    assert "6 steps down the spectral distance (the first 0.5, halving)" in d19.info.description
+    _renders_its_checkpoint_with_a_tail_on_drums5s_plane(d19, model, d16, d5, seed=13)
