@@ -39,7 +39,7 @@ from liveengine.training.model import Config, DrumVAE, MultiResolutionSTFTLoss
 from liveengine.training.train import (LineEvenness, config_from, line_smoothness, load, reconstruction_figures, sampling_weights, save,
                                        train_step)
 
-SHIPPED = "drums5.pt"  # the decoder the default drum model (drums16) grew from: drums16 is it tuned on re-recorded kits, with a decay tail
+SHIPPED = "drums5.pt"  # the decoder the default drum model (drums19) grew from: drums19 is it tuned on re-recorded kits, with a decay tail
 TAIL_SECONDS = 0.3  # the decay tail every exported model gets, as the default drum model's (tail.py): 1.3 s sounds
 TAIL_MIN_DECAY = 80.0  # dB/s, the tail's least decay (tail.py)
 

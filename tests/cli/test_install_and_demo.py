@@ -27,7 +27,7 @@ def test_wheel_carries_patches_and_models_and_runs_from_any_folder(tmp_path):
     for name in ("index.html", "app.js", "app.css"):  # the web panel's page ships in the package
         assert f"liveengine/control/web/static/{name}" in names
     assert "liveengine/_bundled/checkpoints/drums5.pt" in names  # what `liveengine train` fine-tunes
-    assert "liveengine/_bundled/models_onnx/drums16/decoder.onnx" in names  # the default patch's model
+    assert "liveengine/_bundled/models_onnx/drums19/decoder.onnx" in names  # the default patch's model
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
                    check=True, capture_output=True, timeout=300)

@@ -27,7 +27,7 @@ def test_a_copy_of_the_default_patch_loads(tmp_path):
 
 def test_every_error_in_a_patch_is_reported_at_once(tmp_path):
     mine = tmp_path / "mine.toml"
-    mine.write_text(DEFAULT.replace('decoder = "drums16"', 'decoder = "drumz"').replace('"default.score"', '"groove.score"')
+    mine.write_text(DEFAULT.replace('decoder = "drums19"', 'decoder = "drumz"').replace('"default.score"', '"groove.score"')
                     .replace("blocksize = 128", "blocksize = 7"))
     result = check(mine)
     assert result.returncode == 1 and "Traceback" not in result.stderr

@@ -53,7 +53,7 @@ def test_shipped_patch_loads(path):
 def test_default_patch_values():
     patch = load_patch(REPO / "patches" / "default.toml")
     assert patch.name == "default"
-    assert patch.model == "drums16"
+    assert patch.model == "drums19"
     assert (patch.grid["rows"], patch.grid["cols"]) == (8, 8)
     assert patch.choke == {"hats": ((0, 3), (1, 1))}
     assert patch.choke_group_of() == {(0, 3): 0, (1, 1): 0}
@@ -323,7 +323,8 @@ def test_default_patch_pads_play_the_drums_its_score_names():
     score plays their neighbours 0 3 and 7 2, which sound and are coloured as named by both. `drums15` renders the
     snare pad 3 5 as what `drums8` hears as a closed hat, so the score plays the snare one row up, 4 5. `drums16`'s
     head that heard varied claps colours 4 5 kick, which `drums8` hears as a snare: the score plays its neighbour 4 4,
-    a snare by both.)
+    a snare by both. `drums19` renders 4 4 as what `drums8` hears as a closed hat (coloured snare): the score plays
+    4 5, a snare by both.)
     """
     import re
 

@@ -79,14 +79,14 @@ def test_the_grid_of_a_real_onnx_decoder(tmp_path):
 
 
 def test_the_shipped_default_grid_ends_clean_and_the_tail_is_what_does_it():
-    """The issue's grid goal on the shipped files: `drums16` (the default patch's model) has no pad on a noise bed and
+    """The issue's grid goal on the shipped files: `drums19` (the default patch's model) has no pad on a noise bed and
     none cut on its default 8x8 grid; `drums5`, the decoder it grew from without the decay tail, on the same plane,
     has both."""
     from liveengine.decoders.onnx_decoder import OnnxDecoder
     from liveengine.resources import default_model
 
     shipped = default_model()
-    assert shipped.name == "drums16"
+    assert shipped.name == "drums19"
     with_tail = grid_check.check_model(OnnxDecoder(shipped, threads=1, normalize="none"))
     assert (with_tail["noise_bed_pads"], with_tail["cut_pads"]) == (0, 0)
     without = grid_check.check_model(OnnxDecoder(shipped.parent / "drums5", threads=1, normalize="none"))
