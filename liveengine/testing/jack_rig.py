@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -44,6 +45,12 @@ def server_lines(name: str, words: tuple[str, ...] = ("XRun", "zombi")) -> list[
             return [line for line in text.read().decode(errors="replace").splitlines() if any(w in line for w in words)]
     except (OSError, ValueError):
         return []
+
+
+def xrun_usec(line: str) -> int:
+    """How long a cycle was held up, from one of jackd's XRun lines (0 where the line says no figure)."""
+    found = re.search(r"XRun = (\d+) usec", line)
+    return int(found.group(1)) if found else 0
 
 
 @dataclass
@@ -243,8 +250,7 @@ class Capture:
         return self.data[: self.frames].copy(), int(cycles[0]) if len(cycles) else 0
 
     def _longest_xruns(self) -> list[str]:
-        lines = server_lines(self.servername, ("XRun =",))
-        return sorted(lines, key=lambda line: int(line.rsplit("=", 1)[1].split()[0]) if line.rsplit("=", 1)[1].split()[0].isdigit() else 0)[-3:]
+        return sorted(server_lines(self.servername, ("XRun =",)), key=xrun_usec)[-3:]
 
     def _collect_again(self) -> None:
         if self._collecting:

@@ -10,7 +10,7 @@ import time
 def test_a_client_that_holds_up_the_server_shows_in_its_messages(jack_server):
     import jack
 
-    from liveengine.testing.jack_rig import server_lines, wait_for
+    from liveengine.testing.jack_rig import server_lines, wait_for, xrun_usec
 
     late = jack.Client("late-one", no_start_server=True, servername=jack_server.name)
     cycles = []
@@ -24,7 +24,7 @@ def test_a_client_that_holds_up_the_server_shows_in_its_messages(jack_server):
     late.activate()
     try:
         # jackd says how late the cycle was ("JackTimedDriver::Process XRun = 700174 usec"), not which client held it
-        assert wait_for(lambda: any(int(line.rsplit("=", 1)[1].split()[0]) >= 600_000 for line in server_lines(jack_server.name, ("XRun =",))), 10), \
+        assert wait_for(lambda: any(xrun_usec(line) >= 600_000 for line in server_lines(jack_server.name, ("XRun =",))), 10), \
             server_lines(jack_server.name, ("",))[-10:]
     finally:
         late.deactivate()
