@@ -40,7 +40,7 @@ def server_lines(name: str, words: tuple[str, ...] = ("XRun", "zombi")) -> list[
     log = _LOGS.get(name)
     if log is None:
         return []
-    try:
+    try:  # opened again, never seeked: jackd writes through the same open file, and a seek here would move its place
         with open(log.name if isinstance(log.name, str) else f"/proc/self/fd/{log.fileno()}", "rb") as text:
             return [line for line in text.read().decode(errors="replace").splitlines() if any(w in line for w in words)]
     except (OSError, ValueError):

@@ -39,6 +39,7 @@ Held-out sounds are monitored only (48 fixed ones, as train.py does), never used
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import time
 from dataclasses import replace
@@ -191,11 +192,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.distill_steps is None:
         args.distill_steps = 0 if args.encoder in ("own", "mean") else 4000
-    if args.minutes <= 0 or args.distill_steps < 0 or args.tune_steps < 0 or args.batch < 2 or args.class_weight < 0 or args.retune < 0 \
-            or args.envelope_weight < 0 or args.decoder_rate < 0 or args.hold_open < 0 or not 0.0 <= args.layer_claps <= 1.0 \
+    weights = (args.class_weight, args.retune, args.envelope_weight, args.decoder_rate, args.hold_open)
+    if not args.minutes > 0 or args.distill_steps < 0 or args.tune_steps < 0 or args.batch < 2 \
+            or not all(math.isfinite(w) and w >= 0 for w in weights) or not 0.0 <= args.layer_claps <= 1.0 \
             or not 0.0 <= args.open_hats <= 1.0 or not 0.0 <= args.vary <= 1.0 or not 0.0 <= (args.vary_open or 0.0) <= 1.0:
         raise SystemExit("--minutes must be above 0, --distill-steps, --tune-steps, --class-weight, --retune, --envelope-weight, "
-                         "--decoder-rate and --hold-open 0 or more, --layer-claps, --open-hats, --vary and --vary-open from 0 to 1, --batch 2 or more")
+                         "--decoder-rate and --hold-open finite numbers 0 or more, --layer-claps, --open-hats, --vary and --vary-open from 0 to 1, --batch 2 or more")
     end = args.distill_steps + args.tune_steps
     if args.max_steps:
         end = min(end, args.max_steps)

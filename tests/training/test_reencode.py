@@ -69,9 +69,10 @@ def test_a_resume_from_another_model_and_a_missing_source_are_refused(tmp_path):
         reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(checkpoint), "--retune", "3"])
     for wrong in (["--tune-steps", "-1"], ["--class-weight", "-0.5"], ["--retune", "-2"], ["--envelope-weight", "-1"],
                   ["--decoder-rate", "-0.1"], ["--layer-claps", "1.5"], ["--layer-claps", "-0.2"], ["--open-hats", "2"],
-                  ["--vary-open", "1.5"], ["--vary-open", "-0.5"], ["--hold-open", "-1"]):
+                  ["--vary-open", "1.5"], ["--vary-open", "-0.5"], ["--hold-open", "-1"], ["--hold-open", "nan"],
+                  ["--envelope-weight", "inf"], ["--minutes", "nan"]):
         with pytest.raises(SystemExit, match=r"--minutes must be above 0, --distill-steps, --tune-steps, --class-weight, --retune, "
-                                             r"--envelope-weight, --decoder-rate and --hold-open 0 or more, --layer-claps, --open-hats, --vary and --vary-open from 0 to 1, "
+                                             r"--envelope-weight, --decoder-rate and --hold-open finite numbers 0 or more, --layer-claps, --open-hats, --vary and --vary-open from 0 to 1, "
                                              r"--batch 2 or more"):
             reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(tmp_path / "y.pt")] + wrong)
     assert not (tmp_path / "y.pt").exists()
