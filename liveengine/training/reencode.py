@@ -24,7 +24,8 @@ Two stages, by step:
 a clap layered as several hands, an open hat replaced by a closed hat of the data set left ringing (each at chance P),
 and a studio's band limit, high-pass, second microphone, bleed and compressor. `--hold-open W` (with `--decoder-rate`)
 adds W x the log-magnitude distance of the open hats' renders from the source model's renders of the same sounds: a
-decoder that learns varied claps kept from moving its open hats (two cycles that did not hold them lost a quarter).
+decoder that learns varied claps kept from moving its open hats (two cycles that did not hold them lost a quarter);
+`--hold-claps W` does the same for the claps, for a cycle that learns other open hats.
 `--encoder own` keeps the source's encoder design and starts from its weights (stage 1 then has
 nothing to learn, so it has none unless `--distill-steps` asks). `--encoder mean --encoders-from CKPT...`
 does the same for the source's encoder and those of other checkpoints of the same decoder together, a sound
@@ -175,6 +176,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--hold-open", type=float, default=0.0,
                         help="stage 2 adds this x the log-magnitude distance of the open hats' renders from --from's renders "
                              "of the same sounds (default 0), so a decoder learning other classes keeps its open hats")
+    parser.add_argument("--hold-claps", type=float, default=0.0, help="the same for the claps (default 0)")
     parser.add_argument("--studio", action="store_true",
                         help="after the re-recording, the studio effects too (augment.studio: band limit, high-pass, two "
                              "microphones, bleed, compressor)")
@@ -192,12 +194,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.distill_steps is None:
         args.distill_steps = 0 if args.encoder in ("own", "mean") else 4000
-    weights = (args.class_weight, args.retune, args.envelope_weight, args.decoder_rate, args.hold_open)
+    weights = (args.class_weight, args.retune, args.envelope_weight, args.decoder_rate, args.hold_open, args.hold_claps)
     if not args.minutes > 0 or args.distill_steps < 0 or args.tune_steps < 0 or args.batch < 2 \
             or not all(math.isfinite(w) and w >= 0 for w in weights) or not 0.0 <= args.layer_claps <= 1.0 \
             or not 0.0 <= args.open_hats <= 1.0 or not 0.0 <= args.vary <= 1.0 or not 0.0 <= (args.vary_open or 0.0) <= 1.0:
         raise SystemExit("--minutes must be above 0, --distill-steps, --tune-steps, --class-weight, --retune, --envelope-weight, "
-                         "--decoder-rate and --hold-open finite numbers 0 or more, --layer-claps, --open-hats, --vary and --vary-open from 0 to 1, --batch 2 or more")
+                         "--decoder-rate, --hold-open and --hold-claps finite numbers 0 or more, --layer-claps, --open-hats, --vary and --vary-open from 0 to 1, --batch 2 or more")
     end = args.distill_steps + args.tune_steps
     if args.max_steps:
         end = min(end, args.max_steps)
@@ -207,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = {"from": args.source.name, "distill_steps": args.distill_steps, "class_weight": args.class_weight,
                 "beta": args.beta, "tune_steps": args.tune_steps, "class_power": args.class_power, "augmentation": "augment.kit_like",
                 "retune": args.retune, "layer_claps": args.layer_claps, "open_hats": args.open_hats, "vary": args.vary, "vary_open": args.vary_open, "studio": args.studio,
-                "hold_open": args.hold_open,
+                "hold_open": args.hold_open, "hold_claps": args.hold_claps,
                 "envelope_weight": args.envelope_weight, "decoder_rate": args.decoder_rate,
                 "encoder": args.encoder, "head_from": args.head_from.name if args.head_from else None,
                 "encoders_from": [p.name for p in args.encoders_from]}
@@ -271,7 +273,7 @@ def main(argv: list[str] | None = None) -> None:
         if stage == 1:
             total, parts = distill_step(student, teacher, x, y, args.class_weight, head)
         else:
-            hold = held_renders(teacher, x, y == OPEN_HAT, args.hold_open) if args.hold_open > 0 and (y == OPEN_HAT).any() else None
+            hold = held_renders(teacher, x, y, {OPEN_HAT: args.hold_open, CLAP: args.hold_claps})
             total, parts = losses(student, mrstft, x, y, args.beta, class_weight=args.class_weight, head=head, envelope=envelope, hold=hold)
         optimizer.zero_grad(set_to_none=True)
         total.backward()
@@ -292,12 +294,20 @@ def main(argv: list[str] | None = None) -> None:
     print(f"done: step {state['step']}, {state['train_seconds'] / 60:.1f} min trained; saved {args.checkpoint}", flush=True)
 
 
-def held_renders(teacher: DrumVAE, x: torch.Tensor, rows: torch.Tensor, weight: float) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """train.losses' `hold`: the rows of `x` picked, and the magnitudes `teacher` (the source model) renders for them at
-    the points it gives them, which the student's renders of the same sounds are pulled towards."""
+def held_renders(teacher: DrumVAE, x: torch.Tensor, y: torch.Tensor,
+                 weights: dict[int, float]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    """train.losses' `hold`: the rows of `x` whose class has a weight above 0, the magnitudes `teacher` (the source
+    model) renders for them at the points it gives them, which the student's renders of the same sounds are pulled
+    towards, and each row's weight; None where the batch has no such row."""
+    row_weights = torch.zeros(len(y))
+    for label, weight in weights.items():
+        row_weights[y == label] = weight
+    rows = row_weights > 0
+    if not rows.any():
+        return None
     with torch.no_grad():
         magnitude, _ = teacher.decoder(teacher.encoder(x[rows])[0])
-    return rows, magnitude, weight
+    return rows, magnitude, row_weights[rows]
 
 
 def check_resume(checkpoint: Path, saved: dict, settings: dict) -> None:
@@ -309,7 +319,7 @@ def check_resume(checkpoint: Path, saved: dict, settings: dict) -> None:
                          "resume it with the same, or give a new --checkpoint")
     for key, default in (("encoder", "mel2d"), ("head_from", None), ("retune", 0.0), ("encoders_from", []),
                          ("envelope_weight", 0.0), ("decoder_rate", 0.0), ("layer_claps", 0.0), ("open_hats", 0.0), ("vary", 0.0),
-                         ("vary_open", None), ("studio", False), ("hold_open", 0.0)):  # checkpoints from before these options: their defaults
+                         ("vary_open", None), ("studio", False), ("hold_open", 0.0), ("hold_claps", 0.0)):  # checkpoints from before these options: their defaults
         if saved.get(key, default) != settings[key]:
             raise SystemExit(f"{checkpoint} was begun with {key} {saved.get(key, default)}; resume it with the same, or give a new --checkpoint")
 

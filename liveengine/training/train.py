@@ -153,11 +153,11 @@ def new_model_config(cfg: Config, noise_phase: bool = False, seconds: float | No
 def losses(model: DrumVAE, mrstft: MultiResolutionSTFTLoss, audio: torch.Tensor, classes: torch.Tensor | None, beta: float,
            sample: bool = True, class_weight: float = 0.1, head: torch.nn.Module | None = None,
            envelope: tuple[torch.nn.Module, float] | None = None,
-           hold: tuple[torch.Tensor, torch.Tensor, float] | None = None) -> tuple[torch.Tensor, dict]:
+           hold: tuple[torch.Tensor, torch.Tensor, float | torch.Tensor] | None = None) -> tuple[torch.Tensor, dict]:
     """The drum model's loss on a batch; the class term from `head` (logits of z) where given, else the model's own;
     `envelope` (model.CepstralDistance, weight) adds that weight x the mel-cepstral distance; `hold` (rows, magnitudes,
-    weight) adds that weight x the log-magnitude distance of the decoder's renders of those rows (a boolean mask) from
-    the magnitudes given (reencode.py: another model's renders of the same sounds)."""
+    weights) adds the weight (one, or one per row held) x the log-magnitude distance of the decoder's renders of those
+    rows (a boolean mask) from the magnitudes given (reencode.py: another model's renders of the same sounds)."""
     mean, logvar = model.encoder(audio)
     z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar) if sample else mean
     magnitude, phase = model.decoder(z)
@@ -169,9 +169,10 @@ def losses(model: DrumVAE, mrstft: MultiResolutionSTFTLoss, audio: torch.Tensor,
     total = sc + mag + 0.5 * direct + beta * kl
     parts = {"sc": sc.item(), "logmag": mag.item(), "direct": direct.item(), "kl": kl.item()}
     if hold is not None and hold[0].any():
-        held = log_l1(magnitude[hold[0]], hold[1])
-        total = total + hold[2] * held
-        parts["hold"] = held.item()
+        eps = 1e-5  # log_l1's, per row
+        held = torch.mean(torch.abs(torch.log(magnitude[hold[0]] + eps) - torch.log(hold[1] + eps)), dim=(1, 2))
+        total = total + torch.mean(hold[2] * held)
+        parts["hold"] = held.mean().item()
     if envelope is not None:
         cepstral = envelope[0](pred, audio)
         total = total + envelope[1] * cepstral

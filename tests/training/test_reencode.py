@@ -69,10 +69,10 @@ def test_a_resume_from_another_model_and_a_missing_source_are_refused(tmp_path):
         reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(checkpoint), "--retune", "3"])
     for wrong in (["--tune-steps", "-1"], ["--class-weight", "-0.5"], ["--retune", "-2"], ["--envelope-weight", "-1"],
                   ["--decoder-rate", "-0.1"], ["--layer-claps", "1.5"], ["--layer-claps", "-0.2"], ["--open-hats", "2"],
-                  ["--vary-open", "1.5"], ["--vary-open", "-0.5"], ["--hold-open", "-1"], ["--hold-open", "nan"],
+                  ["--vary-open", "1.5"], ["--vary-open", "-0.5"], ["--hold-open", "-1"], ["--hold-open", "nan"], ["--hold-claps", "-2"],
                   ["--envelope-weight", "inf"], ["--minutes", "nan"]):
         with pytest.raises(SystemExit, match=r"--minutes must be above 0, --distill-steps, --tune-steps, --class-weight, --retune, "
-                                             r"--envelope-weight, --decoder-rate and --hold-open finite numbers 0 or more, --layer-claps, --open-hats, --vary and --vary-open from 0 to 1, "
+                                             r"--envelope-weight, --decoder-rate, --hold-open and --hold-claps finite numbers 0 or more, --layer-claps, --open-hats, --vary and --vary-open from 0 to 1, "
                                              r"--batch 2 or more"):
             reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(tmp_path / "y.pt")] + wrong)
     assert not (tmp_path / "y.pt").exists()
@@ -454,7 +454,7 @@ def test_claps_alone_are_layered_open_hats_opened_the_studio_runs_when_asked_and
     assert not (tmp_path / "none.pt").exists()
 
 
-def test_held_open_hats_stay_near_the_source_models_renders_while_the_decoder_learns(tmp_path, capsys):
+def test_held_open_hats_and_claps_stay_near_the_source_models_renders_while_the_decoder_learns(tmp_path, capsys):
     from liveengine.training import reencode, train
     from liveengine.training.data import CLASSES
     from liveengine.training.model import DrumVAE, log_l1
@@ -463,26 +463,34 @@ def test_held_open_hats_stay_near_the_source_models_renders_while_the_decoder_le
     data, source = _trained(tmp_path)
     sounds, classes = _sounds(6, 0)
     opens = classes == CLASSES.index("hat_closed")
+    claps = ~opens
     classes[opens] = CLASSES.index("hat_open")  # the noise bursts, as open hats
+    classes[claps] = CLASSES.index("clap")  # the decaying sines, as claps
     write_data_set(data, sounds, classes, *_sounds(4, 1))
     old = DrumVAE(train.config_from(source))
     train.load(source, old, None)
-    x = torch.from_numpy(sounds[opens])
+    x = torch.from_numpy(sounds)
     with torch.no_grad():
         before = old.eval().decoder(old.encoder(x)[0])[0]
     drift, logs = {}, {}
-    for weight in ("0", "20"):
-        checkpoint = tmp_path / f"weight{weight}.pt"
+    for name, held in (("none", []), ("open", ["--hold-open", "20"]), ("claps", ["--hold-claps", "20"])):
+        checkpoint = tmp_path / f"{name}.pt"
         reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(checkpoint), "--batch", "6", "--encoder", "own",
-                       "--tune-steps", "6", "--decoder-rate", "3", "--hold-open", weight, "--log-every", "1", "--save-every", "0"])
-        logs[weight] = capsys.readouterr().out
+                       "--tune-steps", "6", "--decoder-rate", "3", "--log-every", "1", "--save-every", "0"] + held)
+        logs[name] = capsys.readouterr().out
         model = DrumVAE(train.config_from(checkpoint))
         state = train.load(checkpoint, model, None)
-        assert state["step"] == 6 and state["reencode"]["hold_open"] == float(weight)
+        assert state["step"] == 6
+        assert (state["reencode"]["hold_open"], state["reencode"]["hold_claps"]) == {"none": (0, 0), "open": (20, 0), "claps": (0, 20)}[name]
         with torch.no_grad():
-            drift[weight] = log_l1(model.eval().decoder(model.encoder(x)[0])[0], before).item()
-    assert " hold " in logs["20"] and " hold " not in logs["0"]
-    assert 0 < drift["20"] < 0.5 * drift["0"], drift  # the open hats' renders kept near the source's
+            after = model.eval().decoder(model.encoder(x)[0])[0]
+        drift[name] = {"open": log_l1(after[opens], before[opens]).item(), "clap": log_l1(after[claps], before[claps]).item()}
+    assert " hold " in logs["open"] and " hold " in logs["claps"] and " hold " not in logs["none"]
+    assert 0 < drift["open"]["open"] < 0.5 * drift["none"]["open"], drift  # the open hats' renders kept near the source's
+    assert 0 < drift["claps"]["clap"] < 0.5 * drift["none"]["clap"], drift  # and the claps' by their own weight
     with pytest.raises(SystemExit, match=r"was begun with hold_open 20.0; resume it with the same"):
-        reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(tmp_path / "weight20.pt"), "--encoder", "own",
+        reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(tmp_path / "open.pt"), "--encoder", "own",
+                       "--tune-steps", "6", "--decoder-rate", "3"])
+    with pytest.raises(SystemExit, match=r"was begun with hold_claps 20.0; resume it with the same"):
+        reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(tmp_path / "claps.pt"), "--encoder", "own",
                        "--tune-steps", "6", "--decoder-rate", "3"])
