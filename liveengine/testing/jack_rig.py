@@ -31,15 +31,22 @@ def unavailable(reason: str) -> None:
     raise JackUnavailable(reason)
 
 
-_LOGS: dict = {}  # server name -> the file its messages go to (server_lines reads it)
+@dataclass
+class _Log:
+    file: object  # the temporary file jackd writes its messages to
+    process: subprocess.Popen  # the server writing it
+
+
+_LOGS: dict[str, _Log] = {}  # server name -> where its messages go (server_lines reads it; stop() closes it)
 
 
 def server_lines(name: str, words: tuple[str, ...] = ("XRun", "zombi")) -> list[str]:
     """The lines of the JACK server `name`'s messages (one started here) that hold any of `words`: when a capture
     missed cycles, how long the server's cycle was held up ("JackTimedDriver::Process XRun = 500123 usec")."""
-    log = _LOGS.get(name)
-    if log is None:
+    entry = _LOGS.get(name)
+    if entry is None:
         return []
+    log = entry.file
     try:  # opened again, never seeked: jackd writes through the same open file, and a seek here would move its place
         with open(log.name if isinstance(log.name, str) else f"/proc/self/fd/{log.fileno()}", "rb") as text:
             return [line for line in text.read().decode(errors="replace").splitlines() if any(w in line for w in words)]
@@ -69,6 +76,10 @@ class JackServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        log = _LOGS.get(self.name)
+        if log is not None and log.process is self.process:  # its messages file, not a later server's of the same name
+            del _LOGS[self.name]
+            log.file.close()
 
 
 def _die_with_parent() -> None:
@@ -158,7 +169,7 @@ def start_jackd(name: str, timeout: float = 10.0, realtime: bool = False, clear_
             time.sleep(0.1)
             continue
         probe.close()
-        _LOGS[name] = log
+        _LOGS[name] = _Log(log, process)
         return JackServer(name, process)
     process.kill()
     unavailable(f"jackd did not accept clients within {timeout:.0f} s")

@@ -1,5 +1,6 @@
 """The test rig's own JACK parts (liveengine/testing/jack_rig.py): a capture runs no garbage collection while it
-records, and when a client makes the synchronous server wait, the server's own words (how long) are read back."""
+records, and when a client makes the synchronous server wait, the server's own words (how long) are read back, until
+the server stops and its messages file is closed."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ def test_a_client_that_holds_up_the_server_shows_in_its_messages(jack_server):
 
     import jack
 
-    from liveengine.testing.jack_rig import server_lines, start_jackd, wait_for, xrun_usec
+    from liveengine.testing.jack_rig import _LOGS, server_lines, start_jackd, wait_for, xrun_usec
 
     # jack_server proves JACK runs here; the hold-up happens on a server of its own, so no later test's server has had
     # a 0.7 s cycle (on the shared one, the next test's notes were a period off: 39 onsets of 40).
@@ -34,7 +35,9 @@ def test_a_client_that_holds_up_the_server_shows_in_its_messages(jack_server):
     finally:
         late.deactivate()
         late.close()
+        log = _LOGS[server.name].file
         server.stop()
+    assert log.closed and server.name not in _LOGS and server_lines(server.name) == []  # its messages file closed with it
 
 
 def test_a_capture_holds_the_garbage_collection_while_it_records_and_gives_it_back(jack_server):
