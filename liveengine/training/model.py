@@ -303,8 +303,10 @@ def stft_mag(x: torch.Tensor, n_fft: int, hop: int, window: torch.Tensor) -> tor
 RESOLUTIONS = ((512, 128), (1024, 256), (2048, 512))
 
 
-def log_l1(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
-    return torch.mean(torch.abs(torch.log(pred + eps) - torch.log(target + eps)))
+def log_l1(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-5, per_row: bool = False) -> torch.Tensor:
+    """Mean absolute log-magnitude difference: one figure, or one per row (the first dimension) with `per_row`."""
+    difference = torch.abs(torch.log(pred + eps) - torch.log(target + eps))
+    return difference.flatten(1).mean(dim=1) if per_row else torch.mean(difference)
 
 
 def spectral_convergence(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -169,8 +169,7 @@ def losses(model: DrumVAE, mrstft: MultiResolutionSTFTLoss, audio: torch.Tensor,
     total = sc + mag + 0.5 * direct + beta * kl
     parts = {"sc": sc.item(), "logmag": mag.item(), "direct": direct.item(), "kl": kl.item()}
     if hold is not None and hold[0].any():
-        eps = 1e-5  # log_l1's, per row
-        held = torch.mean(torch.abs(torch.log(magnitude[hold[0]] + eps) - torch.log(hold[1] + eps)), dim=(1, 2))
+        held = log_l1(magnitude[hold[0]], hold[1], per_row=True)
         total = total + torch.mean(hold[2] * held)
         parts["hold"] = held.mean().item()
     if envelope is not None:

@@ -360,7 +360,6 @@ def test_the_shipped_drums16_is_drums15_trained_again_and_its_encoder_descends()
     head its own, and an encoder that takes 6 steps down the spectral distance after its guess (descent.py): on sounds it
     never heard, every point it gives decodes nearer the sound than the trained encoders' guess does."""
     from liveengine.decoders.registry import load_decoder
-    from liveengine.resources import default_model
     from liveengine.training.descent import SpectralDistance
     from test_train_smoke import _sounds
 
