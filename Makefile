@@ -8,7 +8,7 @@ play:
 test:
 	@scripts/setup.sh test
 	.venv/bin/python -m pytest -q -n 3 -m "not jack"  # three at a time on two cores: many tests wait on processes and sockets
-	.venv/bin/python -m pytest -q -m jack  # alone, so no other test shares the CPU with a real-time measurement
+	.venv/bin/python -m pytest -q -m jack -n 2  # two at a time, each worker on a JACK server of its own
 
 bench:
 	@scripts/setup.sh bench

@@ -16,8 +16,9 @@ TEST_JACK_SERVER = f"liveengine-test-{os.getpid()}"
 def pytest_collection_modifyitems(config, items):
     """Mark the tests on the session's JACK server `jack`.
 
-    `make test` runs the others three at a time (pytest-xdist) and then these alone, so a
-    test that counts onsets or xruns never shares the CPU with another test.
+    `make test` runs the others three at a time (pytest-xdist), then these two at a time: each xdist worker
+    starts a synchronous JACK server of its own (TEST_JACK_SERVER names it by the worker's process), so no two
+    tests share a server's clients, ports or MIDI, and the server waits for its clients each cycle.
     """
     for item in items:
         if "jack_server" in item.fixturenames:

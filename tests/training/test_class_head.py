@@ -211,7 +211,7 @@ def test_a_head_that_does_not_load_leaves_the_old_one(tmp_path, monkeypatch, cap
 
     monkeypatch.setattr(class_head, "MixedHead", lambda *args, **kwargs: wrong.eval())
     assert class_head.main(["--checkpoint", str(source), "--model", str(folder), "--data", str(data), "--variants", "1",
-                            "--listener-steps", "2", "--cover", "4"]) == 1
+                            "--listener-steps", "2", "--head-steps", "2", "--cover", "4"]) == 1
     assert "the old one is kept" in capsys.readouterr().err
     assert (folder / "classifier.onnx").read_bytes() == before
     assert OnnxDecoder(folder).can_classify

@@ -5,6 +5,8 @@ Needs the `train` extra (PyTorch); the normal suite skips it without."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -14,16 +16,31 @@ pytest.importorskip("onnx")
 from test_train_smoke import _sounds, _write_data  # noqa: E402
 
 
+_BUILT: list[Path] = []  # this process's tiny trained model, built once (a train and an export: 7 s on 2 cores)
+
+
 def _trained(tmp_path):
+    """A tiny data set (`data`), a model trained 2 steps on it (`drums.pt`) and its export (`drums/`), in `tmp_path`.
+    Built once per test process and copied: 16 tests start from it and each may change its copy."""
+    import atexit
+    import shutil
+    import tempfile
+
     from liveengine.training import export, train
 
-    data = tmp_path / "data"
-    data.mkdir()
-    _write_data(data)
-    source = tmp_path / "drums.pt"
-    train.main(["--data", str(data), "--checkpoint", str(source), "--batch", "4", "--max-steps", "2", "--save-every", "0"])
-    export.main(["--checkpoint", str(source), "--data", str(data), "--out", str(tmp_path / "drums")])
-    return data, source
+    if not _BUILT:
+        built = Path(tempfile.mkdtemp(prefix="liveengine-trained-"))
+        atexit.register(shutil.rmtree, built, True)
+        (built / "data").mkdir()
+        _write_data(built / "data")
+        train.main(["--data", str(built / "data"), "--checkpoint", str(built / "drums.pt"), "--batch", "4", "--max-steps", "2",
+                    "--save-every", "0"])
+        export.main(["--checkpoint", str(built / "drums.pt"), "--data", str(built / "data"), "--out", str(built / "drums")])
+        _BUILT.append(built)
+    for name in ("data", "drums"):
+        shutil.copytree(_BUILT[0] / name, tmp_path / name)
+    shutil.copy2(_BUILT[0] / "drums.pt", tmp_path / "drums.pt")
+    return tmp_path / "data", tmp_path / "drums.pt"
 
 
 def test_reencode_trains_both_stages_resumes_and_keeps_the_decoder_and_head(tmp_path, capsys):
@@ -129,8 +146,6 @@ def test_the_log_line_gives_the_means_since_the_last_line_and_starts_again():
 
 
 def test_plane_from_a_model_without_a_plane_or_of_another_size_is_refused_in_one_sentence():
-    from pathlib import Path
-
     from liveengine.training.export import plane_of
 
     models = Path(__file__).resolve().parents[2] / "models_onnx"
@@ -302,8 +317,6 @@ def test_encoders_learn_together_through_their_mean_resume_and_export_as_one(tmp
 
 
 def test_the_cepstral_distance_is_the_bench_mcd_and_has_a_gradient_where_two_sounds_agree(monkeypatch):
-    from pathlib import Path
-
     from liveengine.training.model import CepstralDistance
 
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "bench"))

@@ -191,6 +191,8 @@ def test_the_keyboard_plays_a_block_that_the_arrows_move(panel):
 
     engine, capture, web, osc, driver = panel
     before = len(engine.hits)
+    # Keys typed into a dial change the dial, not the pads: a test before this one may have left a dial focused.
+    driver.execute_script("document.activeElement && document.activeElement.blur()")
     ActionChains(driver).send_keys("z").send_keys(Keys.ARROW_UP).send_keys(Keys.ARROW_RIGHT).send_keys("4").perform()
     assert [m["args"] for m in sent(driver, "/pad")[-2:]] == [[0, 0, 0.8], [4, 4, 0.8]]  # block row 3, column 3, moved up 1, right 1
     assert wait_for(lambda: len(engine.hits) >= before + 2, 3)
