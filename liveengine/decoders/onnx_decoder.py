@@ -87,6 +87,7 @@ class OnnxDecoder:
             raise ModelError(f"{where}: decoder.onnx's metadata is not UTF-8 text, so the file is damaged; "
                              "expected the liveengine.* keys of docs/model-contract.md.", "Copy or export the model again.") from None
         self.info: ModelInfo = read_metadata(folder, props)
+        self.folder = folder
         info = self.info
         self.name = info.name
         self.identity = info.identity

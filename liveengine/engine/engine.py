@@ -30,7 +30,7 @@ from liveengine.decoders.base import Decoder
 from liveengine.decoders.trial_load import load_in_child
 from liveengine.engine import session, supervisor
 from liveengine.engine.hits import Player
-from liveengine.engine.instrument import GRID_PARAMS, Instrument, build_instrument, patch_decoder, server_layout
+from liveengine.engine.instrument import GRID_PARAMS, Instrument, build_instrument, loaded_decoder, patch_decoder, server_layout
 from liveengine.errors import LiveEngineError
 from liveengine.grid.mappings import mix
 from liveengine.groove.engine_side import GROOVE_PARAMS, GrooveMethods
@@ -115,8 +115,10 @@ class Engine(GrooveMethods, StreamMethods):
         new = groove = None
         try:
             patch = load_patch(path)
-            load_in_child(patch.model, patch.path, patch.model_options)  # a model that aborts the process must not end the show
-            new = self._build_instrument(patch)
+            decoder = loaded_decoder(patch, self.instrument)  # the same model, unchanged: nothing to load
+            if decoder is None:
+                load_in_child(patch.model, patch.path, patch.model_options)  # a model that aborts the process must not end the show
+            new = self._build_instrument(patch, decoder)
             groove = self._build_groove(patch)
             stream = self._build_stream(patch)
         except Exception as exc:  # a broken model must not take the running engine down

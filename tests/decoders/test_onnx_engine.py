@@ -160,6 +160,34 @@ def test_failed_model_load_leaves_the_running_engine_alone(engines, tmp_path, br
     assert engine.shared.counter("callback_errors") == 0
 
 
+def test_a_patch_of_the_model_playing_reuses_it_until_its_files_change(engines, tmp_path, monkeypatch):
+    """Patches over one model (the shipped default, grooves and voice patches all play drums19) switch without loading
+    it again, no trial load in a child either; a model exported again into the same folder, or other model options,
+    load afresh."""
+    from liveengine.engine import engine as engine_module
+
+    trial_loads = []
+    real_trial = engine_module.load_in_child
+    monkeypatch.setattr(engine_module, "load_in_child", lambda *args: trial_loads.append(args[0]) or real_trial(*args))
+    build_audio_decoder(tmp_path / "drums", seed=1)
+    first = write_patch(tmp_path / "first.toml", "drums", name="first")
+    second = write_patch(tmp_path / "second.toml", "drums", grid=8, name="second")
+    quieter = write_patch(tmp_path / "quieter.toml", "drums", name="quieter", normalize="none")
+    engine, backend = engines(first)
+    playing = engine.instrument.decoder
+    assert engine.load_patch(second) is True and engine.wait_rendered(timeout=60)
+    assert engine.instrument.decoder is playing and trial_loads == []
+    assert engine.instrument.setting.pads == 64 and np.max(np.abs(render_hits(engine, backend))) > 0.1
+
+    build_audio_decoder(tmp_path / "drums", seed=2)  # another model written over the folder
+    assert engine.load_patch(first) is True and engine.wait_rendered(timeout=60)
+    assert engine.instrument.decoder is not playing and trial_loads == ["drums"]
+    assert engine.instrument.decoder.identity == model_identity(tmp_path / "drums") != playing.identity
+    again = engine.instrument.decoder
+    assert engine.load_patch(quieter) is True and engine.wait_rendered(timeout=60)  # normalize differs: its own load
+    assert engine.instrument.decoder is not again and trial_loads == ["drums", "drums"]
+
+
 # ---- liveengine check ----
 
 def liveengine(*args: str, cwd) -> subprocess.CompletedProcess:
