@@ -1,11 +1,15 @@
-"""A live patch switch between two shipped patches over one model (default and grooves, both `drums19`): from
-`Engine.load_patch` to every pad of the new grid rendered, with the playing model reused and, as the baseline,
-loaded again as every switch did before (a trial load in a child process, then the load), in the same process.
+"""A live patch switch, from `Engine.load_patch` to every pad of the new grid rendered, now and as before, in the
+same process:
+
+- between two shipped patches over one model (default and grooves, both `drums19`): the playing model reused, against
+  loading it again as every switch did before (a trial load in a child process, then the load);
+- between two models (the default patch and a copy of it playing `drums16`), each loaded before: the load alone,
+  against a trial load in a child before each load as before.
 
     python bench/patch_switch.py [--rounds 5]
 
 The engine runs on the offline backend: a switch is control-side work (the model, the render process, the grid),
-the audio device plays on meanwhile. Rounds alternate the two ways. Writes bench/results_patch_switch.json.
+the audio device plays on meanwhile. Rounds alternate now and before. Writes bench/results_patch_switch.json.
 """
 
 from __future__ import annotations
@@ -13,8 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -38,31 +44,44 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds < 1:
         raise SystemExit(f"--rounds {args.rounds}: give 1 or more")
     from liveengine.audio.offline import OfflineBackend
+    from liveengine.decoders import trial_load
     from liveengine.engine import Engine
     from liveengine.engine import engine as engine_module
     from liveengine.patch import load_patch
 
-    patches = [ROOT / "patches" / "default.toml", ROOT / "patches" / "grooves.toml"]
-    engine = Engine(load_patch(patches[0]))
+    default = ROOT / "patches" / "default.toml"
+    other = Path(tempfile.mkdtemp(prefix="liveengine-switch-")) / "other.toml"  # the default patch on drums16, no demo score
+    other.write_text("\n".join(line for line in default.read_text().replace('decoder = "drums19"', 'decoder = "drums16"').splitlines()
+                               if not line.startswith("score =")) + "\n")
+    pairs = {"one model": (ROOT / "patches" / "grooves.toml", default), "two models": (other, default)}
+    engine = Engine(load_patch(default))
     engine.wait_rendered(timeout=120)
     o = engine.options
     engine.start(OfflineBackend(o.samplerate, o.blocksize, o.channels))
-    reused = engine_module.loaded_decoder
-    times: dict[str, list[float]] = {"reused": [], "loaded again (before)": []}
+    reused, remembered = engine_module.loaded_decoder, dict(trial_load._LOADED)
+    times: dict[str, dict[str, list[float]]] = {pair: {"now": [], "before": []} for pair in pairs}
     try:
-        for round_ in range(args.rounds):
-            for way in times:
-                engine_module.loaded_decoder = reused if way == "reused" else (lambda patch, playing: None)
-                for patch in (patches[1], patches[0]):
-                    times[way].append(switch(engine, patch))
+        for pair, patches in pairs.items():
+            switch(engine, patches[0])  # each model loaded once before the timed rounds
+            switch(engine, patches[1])
+            for round_ in range(args.rounds):
+                for way in ("now", "before"):
+                    engine_module.loaded_decoder = reused if way == "now" else (lambda patch, playing: None)
+                    for patch in patches:
+                        if way == "before":
+                            trial_load._LOADED.clear()  # every switch tried its model in a child
+                        times[pair][way].append(switch(engine, patch))
     finally:
         engine_module.loaded_decoder = reused
+        trial_load._LOADED.update(remembered)
         engine.stop()
-    medians = {way: statistics.median(t) for way, t in times.items()}
+        shutil.rmtree(other.parent, ignore_errors=True)
     result = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, Python {platform.python_version()}",
-              "model": engine.instrument.decoder.name, "switches_each": len(times["reused"]),
-              "median_s": medians, "max_s": {way: max(t) for way, t in times.items()},
-              "before_over_now": medians["loaded again (before)"] / medians["reused"]}
+              "switches_each": 2 * args.rounds}
+    for pair, ways in times.items():
+        medians = {way: statistics.median(t) for way, t in ways.items()}
+        result[pair] = {"median_s": medians, "max_s": {way: max(t) for way, t in ways.items()},
+                        "before_over_now": medians["before"] / medians["now"]}
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
     return 0

@@ -27,6 +27,7 @@ from liveengine.audio.recorder import Recorder
 from liveengine.audio.spec import DeviceSpec
 from liveengine.commands import COMMANDS, Command
 from liveengine.decoders.base import Decoder
+from liveengine.decoders import trial_load
 from liveengine.decoders.trial_load import load_in_child
 from liveengine.engine import session, supervisor
 from liveengine.engine.hits import Player
@@ -107,7 +108,9 @@ class Engine(GrooveMethods, StreamMethods):
     # ---- instrument ----
     def _build_instrument(self, patch: Patch, decoder: Decoder | None = None) -> Instrument:
         on_error = lambda e: self.report(f"render failed: {e}")  # noqa: E731
-        return build_instrument(patch, decoder or patch_decoder(patch), self.pool, self.options.samplerate,
+        decoder = decoder or patch_decoder(patch)
+        trial_load.remember(decoder)  # it loaded here: a later switch back to it needs no trial
+        return build_instrument(patch, decoder, self.pool, self.options.samplerate,
                                 self.player.play_rendered, on_error, self.player.last_pad)
 
     def load_patch(self, path: Path | str) -> bool:

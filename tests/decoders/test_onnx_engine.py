@@ -6,6 +6,7 @@ instrument playing, sample for sample; `check` prints what it loaded or one erro
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -186,6 +187,29 @@ def test_a_patch_of_the_model_playing_reuses_it_until_its_files_change(engines, 
     again = engine.instrument.decoder
     assert engine.load_patch(quieter) is True and engine.wait_rendered(timeout=60)  # normalize differs: its own load
     assert engine.instrument.decoder is not again and trial_loads == ["drums", "drums"]
+
+
+def test_a_model_loaded_before_is_not_tried_in_a_child_again_until_its_files_change(engines, tmp_path, monkeypatch):
+    """The trial load in a throwaway process guards against files that crash the runtime; a model folder that has
+    loaded here already, or passed a trial, with the same files, is not tried again: switching back and forth between
+    two models starts no child after the first time; any file written again, the gradient graph too, brings it back."""
+    from liveengine.decoders import trial_load
+
+    children = []
+    real_run = trial_load.subprocess.run
+    monkeypatch.setattr(trial_load.subprocess, "run", lambda command, **kw: children.append(command[-1]) or real_run(command, **kw))
+    for name, seed in (("a", 1), ("b", 2)):
+        build_audio_decoder(tmp_path / name, seed=seed)
+        write_patch(tmp_path / f"{name}.toml", name, name=name)
+    engine, backend = engines(tmp_path / "a.toml")  # loaded here: remembered
+    for name in ("b", "a", "b", "a"):
+        assert engine.load_patch(tmp_path / f"{name}.toml") is True and engine.wait_rendered(timeout=60)
+        assert engine.instrument.patch.name == name
+    assert [json.loads(args)[0] for args in children] == ["b"]  # b's first switch only
+    (tmp_path / "b" / "decoder_grad.onnx").write_bytes(b"")  # a new file in the folder: tried again (and refused there)
+    assert engine.load_patch(tmp_path / "b.toml") is False
+    assert [json.loads(args)[0] for args in children] == ["b", "b"] and engine.instrument.patch.name == "a"
+    assert np.max(np.abs(render_hits(engine, backend))) > 0.1
 
 
 # ---- liveengine check ----
