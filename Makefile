@@ -8,7 +8,7 @@ play:
 test:
 	@scripts/setup.sh test
 	.venv/bin/python -m pytest -q -n 3 -m "not jack"  # three at a time on two cores: many tests wait on processes and sockets
-	.venv/bin/python -m pytest -q -m jack -n 2  # two at a time, each worker on a JACK server of its own
+	.venv/bin/python -m pytest -q -m jack  # one at a time (two at a time hung once in 14 runs: not yet found why)
 
 bench:
 	@scripts/setup.sh bench

@@ -16,9 +16,10 @@ TEST_JACK_SERVER = f"liveengine-test-{os.getpid()}"
 def pytest_collection_modifyitems(config, items):
     """Mark the tests on the session's JACK server `jack`.
 
-    `make test` runs the others three at a time (pytest-xdist), then these two at a time: each xdist worker
-    starts a synchronous JACK server of its own (TEST_JACK_SERVER names it by the worker's process), so no two
-    tests share a server's clients, ports or MIDI, and the server waits for its clients each cycle.
+    `make test` runs the others three at a time (pytest-xdist) and then these one at a time, so a test that
+    counts onsets or xruns never shares the CPU with another test. They can run two at a time (`-n 2`: each
+    xdist worker starts a JACK server of its own, TEST_JACK_SERVER names it by the worker's process), in 95 to
+    148 s against 174 s, but one run in 14 hung there; `make test` keeps them apart until that is found.
     """
     for item in items:
         if "jack_server" in item.fixturenames:

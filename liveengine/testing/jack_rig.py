@@ -7,6 +7,7 @@ client records what the engine's output ports carry, with JACK frame times.
 
 from __future__ import annotations
 
+import fcntl
 import gc
 import os
 import re
@@ -147,8 +148,17 @@ def start_jackd(name: str, timeout: float = 10.0, realtime: bool = False, clear_
         import jack
     except OSError as exc:
         unavailable(f"the JACK client library cannot be loaded ({exc})")
-    if clear_registry:
-        clear_stale_jack_registry()
+    # One start at a time on the machine (the suite's xdist workers each start a server): a process clearing the
+    # registry because it saw no jackd must not remove the one another process is starting.
+    with open(Path(tempfile.gettempdir()) / "liveengine-jackd-start.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if clear_registry:
+            clear_stale_jack_registry()
+        return _start_jackd(jackd, jack, name, timeout, realtime, synchronous)
+
+
+def _start_jackd(jackd: str, jack, name: str, timeout: float, realtime: bool, synchronous: bool) -> JackServer:
+    """start_jackd's server, started and waited for until it accepts a client."""
     scheduling = ["-R", "-P", "70"] if realtime else ["--no-realtime"]
     mode = ["-S"] if synchronous else []
     # Its messages go to a file, never a pipe: nobody reads a pipe while it runs, and once a busy
