@@ -60,14 +60,19 @@ class ModelInfo:
 DERIVED = ("decoder_grad.onnx",)  # computed from decoder.onnx, which it names by hash: adds nothing to what the model is
 
 
+def files_digest(folder: Path, derived: bool = True) -> str:
+    """SHA-256 of the folder's .onnx files, names and bytes; without the derived ones unless `derived`."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in Path(folder).glob("*.onnx") if derived or p.name not in DERIVED):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def model_identity(folder: Path) -> str:
     """Hash of every .onnx file in the folder (names and bytes) but the derived ones: what a capture or state file
     names. Adding decoder_grad.onnx to a model therefore keeps its state files and captures valid."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.glob("*.onnx") if p.name not in DERIVED):
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
+    return files_digest(folder, derived=False)[:16]
 
 
 def _shown(text: str, limit: int = 60) -> str:

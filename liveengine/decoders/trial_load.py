@@ -8,30 +8,22 @@ one sentence and the old patch keeps playing. Builtin models load no file and sk
 
 from __future__ import annotations
 
-import hashlib
 import json
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+from liveengine.decoders.contract import files_digest
 from liveengine.errors import LiveEngineError
 
 _LOAD = ("import json, sys; from pathlib import Path; from liveengine.decoders.registry import load_decoder; "
          "spec, where, options = json.loads(sys.argv[1]); load_decoder(spec, Path(where) if where else None, **options)")
 
 
-_LOADED: dict[Path, str] = {}  # model folder -> the hash of its .onnx files when it last loaded without killing a process
-
-
-def files_hash(folder: Path) -> str:
-    """Every .onnx file in the folder, names and bytes (the derived decoder_grad.onnx too, unlike the model's identity:
-    it is loaded in the same process and could be the damaged file). 30 ms for the drum model."""
-    digest = hashlib.sha256()
-    for path in sorted(Path(folder).glob("*.onnx")):
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
+# Model folder -> contract.files_digest of its .onnx files (the derived gradient graph too, unlike the model's identity:
+# it loads in the same process and could be the damaged file) when it last loaded without killing a process.
+_LOADED: dict[Path, str] = {}
 
 
 def remember(decoder) -> None:
@@ -39,7 +31,7 @@ def remember(decoder) -> None:
     a patch played earlier costs the load alone (the child's start and load, 1.8 s for the drum model, spared)."""
     folder = getattr(decoder, "folder", None)
     if folder is not None:
-        _LOADED[Path(folder).resolve()] = files_hash(folder)
+        _LOADED[Path(folder).resolve()] = files_digest(folder)
 
 
 def load_in_child(spec: str, patch_path: Path | None, model_options: dict, timeout: float = 120.0) -> None:
@@ -52,7 +44,7 @@ def load_in_child(spec: str, patch_path: Path | None, model_options: dict, timeo
 
     try:
         folder = find_model(spec, patch_path)
-        files = files_hash(folder) if folder is not None else ""
+        files = files_digest(folder) if folder is not None else ""
     except (LiveEngineError, OSError):  # not found or unreadable: the child's load, then the caller's, say why
         folder, files = None, ""
     if folder is not None and _LOADED.get(folder.resolve()) == files:

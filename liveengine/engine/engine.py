@@ -26,8 +26,8 @@ from liveengine.audio.backend import AudioBackend
 from liveengine.audio.recorder import Recorder
 from liveengine.audio.spec import DeviceSpec
 from liveengine.commands import COMMANDS, Command
-from liveengine.decoders.base import Decoder
 from liveengine.decoders import trial_load
+from liveengine.decoders.base import Decoder
 from liveengine.decoders.trial_load import load_in_child
 from liveengine.engine import session, supervisor
 from liveengine.engine.hits import Player

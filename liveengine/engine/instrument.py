@@ -5,8 +5,8 @@ that check a command against it (pad on the grid, choke group, latent size)."""
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
