@@ -1,6 +1,6 @@
 """The corners check: a producer's first try of the `corners` mapping with a held-out kit, for each held-out kit.
 
-    python bench/corners_check.py [--model models_onnx/drums] [--data training_data]
+    python bench/corners_check.py [--model models_onnx/drums] [--data training_data] [--tether 0.01]
 
 bench/model_quality.py calls `check_corners` and writes its figures into bench/results_model.json.
 The issue (a drum model that sounds like drums on every pad) asks: with corners from a real kit,
@@ -45,8 +45,10 @@ def kit_corners(files: np.ndarray, classes: np.ndarray, names: list[str], rows: 
     return kits
 
 
-def check_corners(decoder, audio: np.ndarray, files: np.ndarray, classes: np.ndarray, held: np.ndarray) -> dict:
-    """Per kit: the corner classes, how many kept theirs, the largest class's pad count; and how many kits pass."""
+def check_corners(decoder, audio: np.ndarray, files: np.ndarray, classes: np.ndarray, held: np.ndarray,
+                  tether: float | None = None) -> dict:
+    """Per kit: the corner classes, how many kept theirs, the largest class's pad count; and how many kits pass.
+    `tether`: the fit's (None: its own, fit.TETHER)."""
     from liveengine.decoders.fit import SpectralDistance
     from liveengine.grid.anchors import pad_points, place_sounds, prior_centre
     from liveengine.grid.mappings import CornersMapping, GridSetting
@@ -60,7 +62,7 @@ def check_corners(decoder, audio: np.ndarray, files: np.ndarray, classes: np.nda
         compared = min(sounds.shape[1], window)  # the file's own length: a longer model's tail is not held to the padding
         sounds = sounds[:, :window] if sounds.shape[1] >= window else np.pad(sounds, ((0, 0), (0, window - sounds.shape[1])))
         sounds = np.ascontiguousarray(sounds, np.float32)
-        anchors = place_sounds(decoder, sounds)
+        anchors = place_sounds(decoder, sounds, tether)
         # How near each corner pad (its anchor, exactly) sounds to its file, placed as the engine places it and by the
         # encoder alone: the multi-resolution STFT distance the model trained on, over the file's samples.
         near = SpectralDistance(sounds[:, :compared])
@@ -93,11 +95,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, default=default_model(), help="a model folder (default: the default patch's)")
     parser.add_argument("--data", type=Path, default=REPO / "training_data")
+    parser.add_argument("--tether", type=float, default=None, help="the fit's tether (default: its own, fit.TETHER; 0 a free walk)")
     args = parser.parse_args(argv)
+    if args.tether is not None and not 0.0 <= args.tether < float("inf"):
+        parser.error(f"--tether {args.tether}: allowed: a number of 0 or more")
     sounds = np.load(args.data / "sounds.npz")
     classes = sounds["classes"].astype(int)
     held = np.flatnonzero((sounds["split"] == "heldout") & (classes >= 0))
-    result = check_corners(OnnxDecoder(args.model, threads=1), sounds["audio"].astype(np.float32) / 32767.0, sounds["files"], classes, held)
+    result = check_corners(OnnxDecoder(args.model, threads=1), sounds["audio"].astype(np.float32) / 32767.0, sounds["files"], classes, held,
+                           args.tether)
     print(json.dumps(result, indent=1))
     return 0
 

@@ -1,7 +1,7 @@
 """Where the encoder puts held-out sounds against where a fit puts them: brightness and class, per drum class.
 
     python bench/encode_vs_fit.py [--model models_onnx/drums8] [--data training_data/1.3s] [--per-class 24] [--steps 0,3,10,30]
-                                  [--rerecorded 40]
+                                  [--tethers 0,0.01] [--rerecorded 40]
 
 For the first `--per-class` held-out sounds of each class (the GPL and CC-BY-SA hydrogen kits, never trained
 on), each sound is placed twice, by the model's encoder (its mean) and by its fit (liveengine/decoders/fit.py,
@@ -10,10 +10,13 @@ first 0.5 s (recorded, encoded, fitted: does the decoder make the sound's bright
 and how many of the points the model's classifier names right. Then, over every held-out sound, the encoder's mean
 refined by `--steps` fit steps each (0: the encoder alone; the fit's default is 30): the MR-STFT distance and MCD of
 the decoded sounds' first second to the recorded ones (as bench/model_quality.py measures them), the classifier's
-accuracy, and the seconds a sound takes (two threads, as model_quality's fit): what a few steps of analysis by
-synthesis buy on top of the encoder. With `--rerecorded N`, the same for N training sounds of each class (fewer where a
+accuracy (overall and per class), and the seconds a sound takes (two threads, as model_quality's fit): what a few
+steps of analysis by synthesis buy on top of the encoder. With `--tethers`, each fit of 1 step or more once for each
+tether (fit.TETHER's weight on the squared distance from the encoder's mean; 0 a free walk): how far the walk may
+leave what the encoder heard. With `--rerecorded N`, the same for N training sounds of each class (fewer where a
 class has fewer), each re-recorded once as another kit might (augment.kit_like, seed 7; needs the `train` extra): is
-the encoder's distance from the fit a matter of unseen kits, or there on the sounds it trained on as well?
+the encoder's distance from the fit a matter of unseen kits, or there on the sounds it trained on as well? The fit's
+tether was chosen on these re-recorded training sounds, never on the held-out kits.
 Writes bench/results_encode_vs_fit.json.
 Refuses to start while a training run or another benchmark holds the heavy-job lock (liveengine/job_lock.py).
 """
@@ -53,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="a data set at the model's window (python -m liveengine.training.data --seconds 1.3 --out training_data/1.3s)")
     parser.add_argument("--per-class", type=int, default=24)
     parser.add_argument("--steps", default="0,3,10,30", help="fit steps after the encoder, comma-separated (0: the encoder alone)")
+    parser.add_argument("--tethers", default=None,
+                        help="the fit's tethers to compare, comma-separated (default: the fit's own, fit.TETHER; 0: a free walk)")
     parser.add_argument("--rerecorded", type=int, default=0,
                         help="also this many re-recorded training sounds a class (0: none; needs the train extra)")
     parser.add_argument("--out", type=Path, default=HERE / "results_encode_vs_fit.json")
@@ -67,6 +72,14 @@ def main(argv: list[str] | None = None) -> int:
         steps = [-1]
     if min(steps) < 0:
         parser.error(f"--steps {args.steps}: allowed: whole numbers of 0 or more, comma-separated (such as 0,3,10,30)")
+    from liveengine.decoders import fit
+
+    try:
+        tethers = [fit.TETHER] if args.tethers is None else [float(v) for v in args.tethers.split(",")]
+    except ValueError:
+        tethers = [-1.0]
+    if not all(0.0 <= v < float("inf") for v in tethers):
+        parser.error(f"--tethers {args.tethers}: allowed: numbers of 0 or more, comma-separated (such as 0,0.01)")
     if not (args.data / "sounds.npz").is_file():
         parser.error(f"--data {args.data}: no sounds.npz; build it with python -m liveengine.training.data --seconds 1.3 --out {args.data}")
     try:
@@ -100,11 +113,13 @@ def main(argv: list[str] | None = None) -> int:
               f"{entry['centroid_hz_encoded'] / 1000:.1f}, fitted {entry['centroid_hz_fitted'] / 1000:.1f}; classed right "
               f"{entry['classed_right_encoded']} encoded, {entry['classed_right_fitted']} fitted", flush=True)
     held = np.flatnonzero(sounds["split"] == "heldout")
-    results["steps"] = refined(decoder, sounds["audio"][held].astype(np.float32) / 32767.0, sounds["classes"][held].astype(int), steps)
+    results["tether"] = fit.TETHER
+    results["steps"] = refined(decoder, sounds["audio"][held].astype(np.float32) / 32767.0, sounds["classes"][held].astype(int), steps,
+                               tethers)
     if args.rerecorded:
         x, truth = rerecorded(sounds, args.rerecorded)
         print(f"{len(x)} training sounds, re-recorded:", flush=True)
-        results["steps_rerecorded"] = refined(decoder, x, truth, steps)
+        results["steps_rerecorded"] = refined(decoder, x, truth, steps, tethers)
     args.out.write_text(json.dumps(results, indent=1) + "\n")
     return 0
 
@@ -123,26 +138,34 @@ def rerecorded(sounds, per_class: int, seed: int = 7) -> tuple[np.ndarray, np.nd
     return np.ascontiguousarray(x), sounds["classes"][rows].astype(int)
 
 
-def refined(decoder, x: np.ndarray, truth: np.ndarray, steps: list[int]) -> dict:
-    """Sounds `x` (labels `truth`, -1 unlabelled) placed by the encoder and `k` fit steps, for each k: distances,
-    accuracy, seconds a sound."""
+def refined(decoder, x: np.ndarray, truth: np.ndarray, steps: list[int], tethers: list[float]) -> dict:
+    """Sounds `x` (labels `truth`, -1 unlabelled) placed by the encoder and `k` fit steps (each tether for k >= 1), for
+    each: distances, accuracy overall and per class, seconds a sound. Keys "k" (k = 0, or the fit's own tether) and
+    "k tether t"."""
     from model_quality import distances, first_second, fit_all
+
+    from liveengine.decoders import fit
+    from liveengine.training.data import CLASSES
 
     recorded = first_second(x, x)  # the held-out sounds as the 1 s data set has them, as model_quality compares
     labelled = truth >= 0
     out = {}
-    for k in steps:
-        z, seconds = fit_all(decoder, x, k)
+    for k, tether in [(k, t) for k in steps for t in (tethers if k else [fit.TETHER])]:
+        z, seconds = fit_all(decoder, x, k, tether)
         seconds /= len(x)
         decoded = np.zeros_like(x)
         decoder.decode_into(z.astype(np.float32), decoded)
         rows = [distances(recorded[i], sound) for i, sound in enumerate(first_second(decoded, x))]
-        right = decoder.classify(z.astype(np.float32))[labelled].argmax(axis=1) == truth[labelled]
-        out[str(k)] = {"sounds": len(x), "mrstft": round(float(np.mean([r["mrstft"] for r in rows])), 4),
-                       "mcd": round(float(np.mean([r["mcd"] for r in rows])), 3), "accuracy": round(float(np.mean(right)), 4),
-                       "seconds_per_sound": round(seconds, 4)}
-        print(f"{k} fit steps: MR-STFT {out[str(k)]['mrstft']:.3f}, MCD {out[str(k)]['mcd']:.2f} dB, classifier "
-              f"{out[str(k)]['accuracy']:.1%}, {1000 * seconds:.0f} ms a sound", flush=True)
+        named = decoder.classify(z.astype(np.float32))[labelled].argmax(axis=1)
+        right = named == truth[labelled]
+        key = str(k) if not k or tether == fit.TETHER else f"{k} tether {tether:g}"
+        out[key] = {"sounds": len(x), "tether": tether, "mrstft": round(float(np.mean([r["mrstft"] for r in rows])), 4),
+                    "mcd": round(float(np.mean([r["mcd"] for r in rows])), 3), "accuracy": round(float(np.mean(right)), 4),
+                    "per_class": {name: round(float(np.mean(right[truth[labelled] == c])), 3) for c, name in enumerate(CLASSES)
+                                  if np.any(truth[labelled] == c)},
+                    "seconds_per_sound": round(seconds, 4)}
+        print(f"{k} fit steps{f', tether {tether:g}' if k else ''}: MR-STFT {out[key]['mrstft']:.3f}, MCD {out[key]['mcd']:.2f} dB, "
+              f"classifier {out[key]['accuracy']:.1%}, {1000 * seconds:.0f} ms a sound", flush=True)
     return out
 
 

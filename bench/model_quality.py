@@ -252,14 +252,14 @@ def model_window(model: Path) -> int:
     return int(meta["liveengine.output_length"])
 
 
-def fit_all(decoder, x: np.ndarray, steps: int | None = None) -> tuple[np.ndarray, float]:
-    """Fitted points of every row of `x` (`steps` fit steps; None: the fit's default), in batches of 16 on two threads
-    (the fits' FFTs and runs release the GIL), and the seconds it took."""
+def fit_all(decoder, x: np.ndarray, steps: int | None = None, tether: float | None = None) -> tuple[np.ndarray, float]:
+    """Fitted points of every row of `x` (`steps` fit steps and `tether`; None: the fit's defaults), in batches of 16 on
+    two threads (the fits' FFTs and runs release the GIL), and the seconds it took."""
     from concurrent.futures import ThreadPoolExecutor
 
     start = time.perf_counter()
     with ThreadPoolExecutor(2) as pool:
-        parts = list(pool.map(lambda i: decoder.fit(x[i:i + 16], steps)[0], range(0, len(x), 16)))
+        parts = list(pool.map(lambda i: decoder.fit(x[i:i + 16], steps, tether)[0], range(0, len(x), 16)))
     return np.concatenate(parts), time.perf_counter() - start
 
 
@@ -314,7 +314,7 @@ def model_figures(model: Path, audio: np.ndarray, classes: np.ndarray, held: np.
             list(pool.map(lambda i: decoder.encode(x[i:i + 16]), range(0, len(x), 16)))
         encode_seconds = time.perf_counter() - start
         results["ours_fitted"] = {**{k: float(np.mean([r[k] for r in rows])) for k in rows[0]},
-                                  "steps": fit.STEPS, "seconds_per_sound": seconds / len(x), "fit_over_encode": seconds / encode_seconds,
+                                  "steps": fit.STEPS, "tether": fit.TETHER, "seconds_per_sound": seconds / len(x), "fit_over_encode": seconds / encode_seconds,
                                   "moved": float(np.mean(np.linalg.norm(fitted - mean, axis=1)))}
 
     # Classifier on the held-out sounds with a label.

@@ -4,7 +4,10 @@ The encoder guesses z in one pass, but on kits unlike its training kits it lands
 the point whose decoded sound is nearest. `fit` starts at the encoder's mean and walks z down the
 multi-resolution spectral distance between the decoded sound and the sound itself (Adam on z,
 the decoder frozen): the same distance the drum model trained on and bench/model_quality.py
-measures. The gradient is numpy from the distance back to the decoder's magnitude and phase
+measures, plus a tether: TETHER x the squared distance from the encoder's mean. The encoder knows
+what kind of sound it heard; the distance alone also rewards matching a recording's room and bleed,
+and walked held-out closed hats to points the classifier and an independent ear both hear as
+percussion or open hats (bench/encode_vs_fit.py, --tether). The gradient is numpy from the distance back to the decoder's magnitude and phase
 (`SpectralDistance`, `synthesis_adjoint`), then the model's `decoder_grad.onnx` (its
 vector-Jacobian product, docs/model-contract.md) from there to z. No autograd at play time.
 
@@ -22,6 +25,7 @@ EPS = 1e-5  # inside the log-magnitude term, as the training loss and the bench
 PEAK = 0.9  # both signals are peak-normalised before they are compared: the distance ignores level
 STEPS = 30
 LEARNING_RATE = 0.1
+TETHER = 0.01  # weight of |z - encoder mean|^2 in the fit's objective: chosen on training sounds re-recorded (bench/encode_vs_fit.py)
 
 
 def _windows(n_fft: int) -> np.ndarray:
@@ -160,33 +164,36 @@ class Adam:
 
 
 def fit_points(decode_stft, decoder_grad, istft: InverseSTFT, targets: np.ndarray, start: np.ndarray,
-               steps: int = STEPS, rate: float = LEARNING_RATE, compared: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+               steps: int = STEPS, rate: float = LEARNING_RATE, compared: int | None = None,
+               tether: float = TETHER) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fit latent points to `targets` [n, length] from `start` [n, latent_dim] (one batch), comparing the first
     `compared` samples (all by default; a model's liveengine.fit_length: the window its decoder learnt, where a tail
-    that follows from it comes after).
+    that follows from it comes after). The objective is the spectral distance plus `tether` x |z - start|^2.
 
     decode_stft(z) -> (magnitude, phase, audio) is the decoder before any normalisation;
     decoder_grad(z, magnitude_grad, phase_grad) -> z_grad its vector-Jacobian product.
-    Returns the best point of each row over the walk (the start included, so a fit never
-    moves a sound further away) and the distances at the start and at that point.
+    Returns the point of each row with the lowest objective over the walk (the start included, whose tether is 0,
+    so a fit never moves a sound further away) and the spectral distances at the start and at that point.
     """
     compared = targets.shape[1] if compared is None else compared
     distance = SpectralDistance(targets[:, :compared])
-    z = np.asarray(start, np.float64).copy()
+    anchor = np.asarray(start, np.float64)
+    z = anchor.copy()
     best = z.copy()
     adam = Adam(z.shape, rate)
-    first = best_distance = None
+    first = best_distance = best_objective = None
     for step in range(steps + 1):
         magnitude, phase, audio = decode_stft(z.astype(np.float32))
         value, audio_grad = distance.value_and_grad(audio[:, :compared], grad=step < steps)
+        objective = value + tether * np.sum((z - anchor) ** 2, axis=1)
         if first is None:
-            first, best_distance = value.copy(), value.copy()
-        better = value < best_distance
-        best[better], best_distance[better] = z[better], value[better]
+            first, best_distance, best_objective = value.copy(), value.copy(), objective
+        better = objective < best_objective
+        best[better], best_distance[better], best_objective[better] = z[better], value[better], objective[better]
         if step == steps:
             break
         if compared < audio.shape[1]:  # the samples after `compared` do not count
             audio_grad = np.pad(audio_grad, ((0, 0), (0, audio.shape[1] - compared)))
         magnitude_grad, phase_grad = synthesis_adjoint(istft, magnitude, phase, audio_grad)
-        z = adam(z, decoder_grad(z.astype(np.float32), magnitude_grad, phase_grad).astype(np.float64))
+        z = adam(z, decoder_grad(z.astype(np.float32), magnitude_grad, phase_grad).astype(np.float64) + 2.0 * tether * (z - anchor))
     return best.astype(np.float32), first, best_distance

@@ -227,10 +227,10 @@ class OnnxDecoder:
     def can_fit(self) -> bool:
         return self.decoder_grad is not None and self.encoder is not None
 
-    def fit(self, audio: np.ndarray, steps: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def fit(self, audio: np.ndarray, steps: int | None = None, tether: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Latent points whose decoded sounds are nearest `audio` (float32[batch, samples]), by analysis by synthesis
-        from the encoder's means (liveengine/decoders/fit.py): (points, distance at the encoder's mean, distance at the
-        point; NaN for a silent row, which keeps the encoder's mean). Needs encoder.onnx and decoder_grad.onnx. Any
+        from the encoder's means, held near them by `tether` (fit.TETHER by default; liveengine/decoders/fit.py):
+        (points, distance at the encoder's mean, distance at the point; NaN for a silent row, which keeps the encoder's mean). Needs encoder.onnx and decoder_grad.onnx. Any
         thread but the audio thread; about steps + 1 decodes, on a session of its own."""
         from liveengine.decoders import fit
 
@@ -241,6 +241,9 @@ class OnnxDecoder:
         steps = fit.STEPS if steps is None else steps
         if not isinstance(steps, int) or steps < 0:
             raise ValueError(f"{self.name} fits with steps >= 0 (an integer); got {steps!r}")
+        tether = fit.TETHER if tether is None else tether
+        if not (isinstance(tether, (int, float)) and 0.0 <= tether < float("inf")):
+            raise ValueError(f"{self.name} fits with a tether >= 0 (a finite number); got {tether!r}")
         audio = np.asarray(audio, dtype=np.float32)
         start = self.encode(audio)  # also checks the shape
         targets = np.zeros((len(audio), self.output_length), np.float32)
@@ -257,7 +260,7 @@ class OnnxDecoder:
         for i in range(0, len(rows), self.max_batch):
             chunk = rows[i:i + self.max_batch]
             points[chunk], first[chunk], last[chunk] = fit.fit_points(self.decode_stft, grad, self.istft, targets[chunk], start[chunk], steps,
-                                                                      compared=self.info.fit_length or None)
+                                                                      compared=self.info.fit_length or None, tether=tether)
         return points, first, last
 
     def _optional(self, path: Path, threads: int, where: str, input_name: str, output_names: tuple[str, ...],

@@ -47,14 +47,14 @@ def build_mapping(name: str, decoder: Decoder, patch, setting: GridSetting):
     raise LiveEngineError(f"unknown mapping {name!r}; mappings: plane, corners, library, direct.")
 
 
-def place_sounds(decoder: Decoder, sounds: np.ndarray) -> np.ndarray:
+def place_sounds(decoder: Decoder, sounds: np.ndarray, tether: float | None = None) -> np.ndarray:
     """Latent points for sounds a performer brings (corners, generate --from): float64[len(sounds), latent_dim].
 
-    Where the model has decoder_grad.onnx, each point is fitted to its sound (liveengine/decoders/fit.py), so the
-    pad plays back nearer the file; else it is the encoder's mean.
+    Where the model has decoder_grad.onnx, each point is fitted to its sound (liveengine/decoders/fit.py; `tether`
+    None: the fit's own), so the pad plays back nearer the file; else it is the encoder's mean.
     """
     if getattr(decoder, "can_fit", False):
-        return decoder.fit(sounds)[0].astype(np.float64)
+        return decoder.fit(sounds, tether=tether)[0].astype(np.float64)
     return decoder.encode(sounds).astype(np.float64)
 
 

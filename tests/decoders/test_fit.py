@@ -115,6 +115,27 @@ def test_zero_steps_keep_the_encoders_mean_and_silent_or_empty_input_is_no_fit(d
         drums.fit(decoded, steps=-1)
 
 
+
+
+def test_the_tether_holds_a_fit_near_the_encoders_mean(drums):
+    """The fit's objective is the distance plus tether x |z - encoder mean|^2: a free walk (0) goes furthest, the
+    default less far, a tether no step can pay for not at all; each keeps a sound as near as the encoder had it or nearer."""
+    from liveengine.decoders import fit
+
+    assert fit.TETHER > 0
+    sounds = _decaying_noise(3, drums.output_length, seed=5)  # far from anything the model renders: a fit wants to walk
+    mean = drums.encode(sounds)
+    walked = {}
+    for tether in (0.0, fit.TETHER, 1e9):
+        points, start, end = drums.fit(sounds, steps=8, tether=tether)
+        assert np.all(end <= start)
+        walked[tether] = np.linalg.norm(points - mean, axis=1)
+    assert np.all(walked[1e9] == 0)
+    assert np.sum(walked[fit.TETHER]) < np.sum(walked[0.0]) and np.sum(walked[fit.TETHER]) > 0
+    assert np.allclose(drums.fit(sounds, steps=8)[0], drums.fit(sounds, steps=8, tether=fit.TETHER)[0])
+    for wrong in (-0.1, float("nan"), float("inf"), "0.01"):
+        with pytest.raises(ValueError, match=r"tether >= 0"):
+            drums.fit(sounds, steps=1, tether=wrong)
 def _write_grad(folder: Path, latent_dim: int, bins: int, frames: int, inputs=("z", "magnitude_grad", "phase_grad"), batch="batch") -> None:
     """A decoder_grad.onnx of the right shapes that answers zero, naming the folder's decoder.onnx as the export does."""
     import hashlib

@@ -46,7 +46,9 @@ def test_no_sounds_a_wrong_count_or_no_model_is_refused_in_one_sentence(tmp_path
              (["--per-class", "-3"], "--per-class -3: allowed: 1 or more"),
              (["--steps", "0,x"], "--steps 0,x: allowed: whole numbers of 0 or more, comma-separated"),
              (["--steps", "3,-1"], "--steps 3,-1: allowed: whole numbers of 0 or more"),
-             (["--rerecorded", "-1"], "--rerecorded -1: allowed: 0 (none) or more"))
+             (["--rerecorded", "-1"], "--rerecorded -1: allowed: 0 (none) or more"),
+             (["--tethers", "0,-0.1"], "--tethers 0,-0.1: allowed: numbers of 0 or more, comma-separated"),
+             (["--tethers", "nan"], "--tethers nan: allowed: numbers of 0 or more"))
     for extra, said in cases:
         with pytest.raises(SystemExit) as refused:
             encode_vs_fit.main([*extra, "--out", str(tmp_path / "r.json")])
@@ -60,7 +62,9 @@ def test_no_sounds_a_wrong_count_or_no_model_is_refused_in_one_sentence(tmp_path
 
 def test_fit_steps_after_the_encoder_bring_the_decoded_sounds_nearer(monkeypatch):
     """The shipped model's own sounds (decoded at random points), placed by the encoder alone and then refined by 10
-    fit steps: the refined points decode nearer the sounds, and each figure is reported for every sound."""
+    fit steps, tethered (the fit's own) and free: the refined points decode nearer the sounds, and each figure is
+    reported for every sound, and per class."""
+    from liveengine.decoders import fit
     from liveengine.decoders.onnx_decoder import OnnxDecoder
     from liveengine.resources import default_model
 
@@ -72,9 +76,11 @@ def test_fit_steps_after_the_encoder_bring_the_decoded_sounds_nearer(monkeypatch
     made = np.zeros((4, decoder.output_length), np.float32)
     decoder.decode_into(z, made)
     x = np.round(made / np.max(np.abs(made)) * 32767 * 0.5).astype(np.int16).astype(np.float32) / 32767.0
-    out = encode_vs_fit.refined(decoder, x, np.array([0, 1, -1, 2]), [0, 10])
-    assert set(out) == {"0", "10"} and all(v["sounds"] == 4 and 0.0 <= v["accuracy"] <= 1.0 for v in out.values())
-    assert out["10"]["mrstft"] < out["0"]["mrstft"]
+    out = encode_vs_fit.refined(decoder, x, np.array([0, 1, -1, 2]), [0, 10], [fit.TETHER, 0.0])
+    assert set(out) == {"0", "10", "10 tether 0"} and all(v["sounds"] == 4 and 0.0 <= v["accuracy"] <= 1.0 for v in out.values())
+    assert out["10"]["tether"] == fit.TETHER and out["10 tether 0"]["tether"] == 0.0
+    assert set(out["10"]["per_class"]) == {"kick", "snare", "clap"}  # labels 0, 1, 2; the -1 unlabelled
+    assert out["10"]["mrstft"] < out["0"]["mrstft"] and out["10 tether 0"]["mrstft"] < out["0"]["mrstft"]
 
 
 def test_rerecorded_training_sounds_are_drawn_per_class_and_re_recorded(monkeypatch):
