@@ -25,7 +25,7 @@ EPS = 1e-5  # inside the log-magnitude term, as the training loss and the bench
 PEAK = 0.9  # both signals are peak-normalised before they are compared: the distance ignores level
 STEPS = 30
 LEARNING_RATE = 0.1
-TETHER = 0.01  # weight of |z - encoder mean|^2 in the fit's objective: chosen on training sounds re-recorded (bench/encode_vs_fit.py)
+TETHER = 0.03  # weight of |z - encoder mean|^2 in the fit's objective: chosen on training sounds re-recorded (bench/encode_vs_fit.py)
 
 
 def _windows(n_fft: int) -> np.ndarray:
