@@ -7,8 +7,8 @@ the decoder frozen): the same distance the drum model trained on and bench/model
 measures, plus a tether: TETHER x the squared distance from the encoder's mean. The encoder knows
 what kind of sound it heard; the distance alone also rewards matching a recording's room and bleed,
 and walked held-out closed hats to points the classifier and an independent ear both hear as
-percussion or open hats (bench/encode_vs_fit.py, --tether). The gradient is numpy from the distance back to the decoder's magnitude and phase
-(`SpectralDistance`, `synthesis_adjoint`), then the model's `decoder_grad.onnx` (its
+percussion or open hats (bench/encode_vs_fit.py --tethers). The gradient is numpy from the distance
+back to the decoder's magnitude and phase (`SpectralDistance`, `synthesis_adjoint`), then the model's `decoder_grad.onnx` (its
 vector-Jacobian product, docs/model-contract.md) from there to z. No autograd at play time.
 
 Any thread but the audio thread: a fit decodes a batch every step.

@@ -230,8 +230,9 @@ class OnnxDecoder:
     def fit(self, audio: np.ndarray, steps: int | None = None, tether: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Latent points whose decoded sounds are nearest `audio` (float32[batch, samples]), by analysis by synthesis
         from the encoder's means, held near them by `tether` (fit.TETHER by default; liveengine/decoders/fit.py):
-        (points, distance at the encoder's mean, distance at the point; NaN for a silent row, which keeps the encoder's mean). Needs encoder.onnx and decoder_grad.onnx. Any
-        thread but the audio thread; about steps + 1 decodes, on a session of its own."""
+        (points, distance at the encoder's mean, distance at the point; NaN for a silent row, which keeps the encoder's
+        mean). Needs encoder.onnx and decoder_grad.onnx. Any thread but the audio thread; about steps + 1 decodes, on a
+        session of its own."""
         from liveengine.decoders import fit
 
         if not self.can_fit:
@@ -242,7 +243,7 @@ class OnnxDecoder:
         if not isinstance(steps, int) or steps < 0:
             raise ValueError(f"{self.name} fits with steps >= 0 (an integer); got {steps!r}")
         tether = fit.TETHER if tether is None else tether
-        if not (isinstance(tether, (int, float)) and 0.0 <= tether < float("inf")):
+        if isinstance(tether, bool) or not (isinstance(tether, (int, float)) and 0.0 <= tether < float("inf")):
             raise ValueError(f"{self.name} fits with a tether >= 0 (a finite number); got {tether!r}")
         audio = np.asarray(audio, dtype=np.float32)
         start = self.encode(audio)  # also checks the shape

@@ -133,7 +133,7 @@ def test_the_tether_holds_a_fit_near_the_encoders_mean(drums):
     assert np.all(walked[1e9] == 0)
     assert np.sum(walked[fit.TETHER]) < np.sum(walked[0.0]) and np.sum(walked[fit.TETHER]) > 0
     assert np.allclose(drums.fit(sounds, steps=8)[0], drums.fit(sounds, steps=8, tether=fit.TETHER)[0])
-    for wrong in (-0.1, float("nan"), float("inf"), "0.01"):
+    for wrong in (-0.1, float("nan"), float("inf"), "0.01", True):
         with pytest.raises(ValueError, match=r"tether >= 0"):
             drums.fit(sounds, steps=1, tether=wrong)
 def _write_grad(folder: Path, latent_dim: int, bins: int, frames: int, inputs=("z", "magnitude_grad", "phase_grad"), batch="batch") -> None:
