@@ -8,7 +8,7 @@ play:
 test:
 	@scripts/setup.sh test
 	.venv/bin/python -m pytest -q -n 3 -m "not jack"  # three at a time on two cores: many tests wait on processes and sockets
-	.venv/bin/python -m pytest -q -m jack  # one at a time (two at a time hung once in 14 runs: not yet found why)
+	.venv/bin/python -m pytest -q -m jack  # one at a time (two at a time: one hang in 14 runs, not found; failures on a busy machine)
 
 bench:
 	@scripts/setup.sh bench

@@ -150,7 +150,7 @@ def refined(decoder, x: np.ndarray, truth: np.ndarray, steps: list[int], tethers
     recorded = first_second(x, x)  # the held-out sounds as the 1 s data set has them, as model_quality compares
     labelled = truth >= 0
     out = {}
-    for k, tether in [(k, t) for k in steps for t in (tethers if k else [fit.TETHER])]:
+    for k, tether in [(k, t) for k in steps for t in (tethers if k else [None])]:  # 0 steps: no walk, no tether
         z, seconds = fit_all(decoder, x, k, tether)
         seconds /= len(x)
         decoded = np.zeros_like(x)
@@ -158,7 +158,7 @@ def refined(decoder, x: np.ndarray, truth: np.ndarray, steps: list[int], tethers
         rows = [distances(recorded[i], sound) for i, sound in enumerate(first_second(decoded, x))]
         named = decoder.classify(z.astype(np.float32))[labelled].argmax(axis=1)
         right = named == truth[labelled]
-        key = str(k) if not k or tether == fit.TETHER else f"{k} tether {tether:g}"
+        key = str(k) if tether is None or tether == fit.TETHER else f"{k} tether {tether:g}"
         out[key] = {"sounds": len(x), "tether": tether, "mrstft": round(float(np.mean([r["mrstft"] for r in rows])), 4),
                     "mcd": round(float(np.mean([r["mcd"] for r in rows])), 3), "accuracy": round(float(np.mean(right)), 4),
                     "per_class": {name: round(float(np.mean(right[truth[labelled] == c])), 3) for c, name in enumerate(CLASSES)

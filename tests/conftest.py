@@ -19,7 +19,9 @@ def pytest_collection_modifyitems(config, items):
     `make test` runs the others three at a time (pytest-xdist) and then these one at a time, so a test that
     counts onsets or xruns never shares the CPU with another test. They can run two at a time (`-n 2`: each
     xdist worker starts a JACK server of its own, TEST_JACK_SERVER names it by the worker's process), in 95 to
-    148 s against 174 s, but one run in 14 hung there; `make test` keeps them apart until that is found.
+    148 s against 174 s, but one run in 14 hung there (not found), and beside a benchmark on both cores MIDI tests
+    failed; a Ctrl-C lost by `play` (2 quiet runs in 4, mended in cli._StopSignals) was found there. `make test`
+    keeps them apart until the hang is found.
     """
     for item in items:
         if "jack_server" in item.fixturenames:

@@ -74,3 +74,12 @@ def test_a_model_longer_than_the_files_is_measured_over_the_files_samples():
     charged = SpectralDistance(padded).value_and_grad(decoded, grad=False)[0]  # the whole window against the padding
     assert np.allclose(result["per_kit"]["k"]["corner_distance"]["encoded"], expected, atol=1e-5)
     assert not np.allclose(expected, charged, atol=1e-3)
+
+
+def test_a_tether_outside_0_to_infinity_is_refused_in_one_sentence(capsys):
+    import pytest
+
+    for wrong in ("-0.1", "nan", "inf"):
+        with pytest.raises(SystemExit) as refused:
+            corners_check.main(["--tether", wrong, "--data", str(REPO / "no-such-data")])
+        assert refused.value.code == 2 and f"--tether {float(wrong)}: allowed: a number of 0 or more" in capsys.readouterr().err

@@ -78,7 +78,7 @@ def test_fit_steps_after_the_encoder_bring_the_decoded_sounds_nearer(monkeypatch
     x = np.round(made / np.max(np.abs(made)) * 32767 * 0.5).astype(np.int16).astype(np.float32) / 32767.0
     out = encode_vs_fit.refined(decoder, x, np.array([0, 1, -1, 2]), [0, 10], [fit.TETHER, 0.0])
     assert set(out) == {"0", "10", "10 tether 0"} and all(v["sounds"] == 4 and 0.0 <= v["accuracy"] <= 1.0 for v in out.values())
-    assert out["10"]["tether"] == fit.TETHER and out["10 tether 0"]["tether"] == 0.0
+    assert out["0"]["tether"] is None and out["10"]["tether"] == fit.TETHER and out["10 tether 0"]["tether"] == 0.0
     assert set(out["10"]["per_class"]) == {"kick", "snare", "clap"}  # labels 0, 1, 2; the -1 unlabelled
     assert out["10"]["mrstft"] < out["0"]["mrstft"] and out["10 tether 0"]["mrstft"] < out["0"]["mrstft"]
 
