@@ -27,6 +27,7 @@ class MidiTester:
         self.received: list[tuple[int, bytes]] = []
         self.written: list[tuple[int, int]] = []  # (frame written at, first byte) per event
         self.write_errors = 0
+        self.late_writes = 0  # events written in a cycle whose callback ended late (see _process)
         self.client.set_process_callback(self._process)
         if activate:
             self.client.activate()
@@ -63,6 +64,10 @@ class MidiTester:
                     self.write_errors += 1
         for offset, data in self.inp.incoming_midi_events():
             self.received.append((start + offset, bytes(data)))
+        if written and self.client.frames_since_cycle_start >= frames:
+            # This callback ended after its cycle's deadline: JACK may have run the readers of its outputs without
+            # what it wrote (a busy test process, not the engine, lost them): a failing test can say so.
+            self.late_writes += written
 
     def frame_time(self) -> int:
         return self.client.frame_time

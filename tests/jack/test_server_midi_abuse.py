@@ -8,7 +8,7 @@ from __future__ import annotations
 from liveengine.audio.spec import DeviceSpec
 from liveengine.engine import Engine
 from liveengine.patch import load_patch
-from liveengine.testing.jack_rig import PERIOD, RATE, wait_for
+from liveengine.testing.jack_rig import PERIOD, RATE, server_lines, wait_for
 from liveengine.testing.midi_rig import MidiTester
 
 NOTE = bytes([0x90, 36, 100])  # generic profile: pad (0, 0)
@@ -48,7 +48,9 @@ def test_server_midi_plays_on_after_lost_chunks_huge_sysex_fast_clock_and_a_floo
             last = max((offset for offset, _ in events), default=0)
             controller.send_many([(at + offset, data) for offset, data in events] + [(at + last + PERIOD, NOTE)])
             assert wait_for(lambda: controller.pending() == 0, 20)
-            assert wait_for(lambda: midi.counters.server_started > started, 5), (midi.counters, reports)
+            assert wait_for(lambda: midi.counters.server_started > started, 5), (
+                midi.counters, reports, controller.written[-3:], at, f"late writes {controller.late_writes}", c("frame"),
+                c("midi_messages"), c("midi_stray"), c("xruns"), server_lines(jack_server.name)[-5:])
 
         # A SysEx whose first chunk was lost: its middle and end arrive as a data bytes and an F7.
         then_a_note_sounds([(0, bytes([0x01, 0x02, 0x03])), (64, bytes([0x04, 0xF7]))])
