@@ -33,6 +33,9 @@ def test_server_midi_plays_on_after_lost_chunks_huge_sysex_fast_clock_and_a_floo
         engine.start(DeviceSpec.jack(RATE, PERIOD, 2, midi_in=True))
         midi.start()
         assert wait_for(lambda: any("stand-in:pads out connected" in r for r in reports), 5), reports
+        # The MIDI thread publishes the note table on its next pass after the connection: until then a note is not the
+        # server's to start (beside a busy test pass the first note was sent before that pass, and never started by it).
+        assert wait_for(lambda: engine.shared.note_slots[0, NOTE[1]] != 0, 5)
 
         # Every message the server parses goes to the control process, which counts it received, or is dropped at
         # the event FIFO (counted): settled when the control process has caught up with the server.
