@@ -215,7 +215,7 @@ def test_the_own_encoder_starts_from_the_source_and_learns_from_a_listening_head
     train.load(source, old, None)
     train.load(checkpoint, first, None)
     assert first.cfg.encoder == old.cfg.encoder and type(first.encoder) is type(old.encoder)
-    moved = [float((a - b).abs().max()) for a, b in zip(old.encoder.parameters(), first.encoder.parameters())]
+    moved = [float((a - b).detach().abs().max()) for a, b in zip(old.encoder.parameters(), first.encoder.parameters())]
     assert 0 < max(moved) < 0.05  # one small step from the source's weights, not a fresh encoder
     reencode.main(common + ["--max-steps", "3"])
     assert "resumed from" in capsys.readouterr().out
@@ -282,7 +282,7 @@ def test_encoders_learn_together_through_their_mean_resume_and_export_as_one(tmp
     assert joint.cfg.encoder == "mean" and joint.cfg.mean_of == ("mel1d", "mel2d") and isinstance(joint.encoder, MeanEncoder)
     assert isinstance(joint.encoder.parts[0], Encoder) and isinstance(joint.encoder.parts[1], Encoder2D)
     for part, start in zip(joint.encoder.parts, (models["drums"].encoder, models["second"].encoder)):
-        moved = [float((a - b).abs().max()) for a, b in zip(part.parameters(), start.parameters())]
+        moved = [float((a - b).detach().abs().max()) for a, b in zip(part.parameters(), start.parameters())]
         assert 0 < max(moved) < 0.05  # each learnt from its own weights
     for part in ("decoder", "classifier"):
         for a, b in zip(getattr(models["drums"], part).state_dict().values(), getattr(joint, part).state_dict().values()):
