@@ -40,6 +40,17 @@ def led_state(messages: list[bytes]) -> dict[int, list[int]]:
     return state
 
 
+MODE_ON = bytes([0xF0, 0x00, 0x20, 0x29, 0x02, 0x0D, 0x0E, 0x01, 0xF7])  # programmer mode: the profile's setup
+
+
+def shown_after_setup(messages: list[bytes]) -> bool:
+    """Whether the last programmer-mode switch among `messages` was followed by a colour for every pad."""
+    if MODE_ON not in messages:
+        return False
+    last = len(messages) - 1 - messages[::-1].index(MODE_ON)
+    return PADS <= set(led_state(messages[last:]))
+
+
 def controller(name: str) -> None:
     from liveengine.testing.midi_rig import MidiTester
 
@@ -54,8 +65,9 @@ def controller(name: str) -> None:
                 return led_state([m for _, m in list(tester.received)]).get(11)
 
             # liveengine connected us; it registers the controller and publishes its note table to the audio
-            # server a moment later (a note before that plays through the control process instead).
-            if wait_for(lambda: PADS <= set(led_state([m for _, m in list(tester.received)])), LIVENESS):
+            # server a moment later (a note before that plays through the control process instead). Ready as a
+            # Launchpad is: in programmer mode, then a colour for every pad.
+            if wait_for(lambda: shown_after_setup([m for _, m in list(tester.received)]), LIVENESS):
                 leds_at = time.monotonic()
             colour = pad_11()
             time.sleep(max(0.0, at + 0.5 - time.monotonic()))
@@ -68,9 +80,6 @@ def controller(name: str) -> None:
                           "received": [m.hex() for _, m in tester.received]}), flush=True)
     finally:
         tester.close()
-
-
-MODE_ON = bytes([0xF0, 0x00, 0x20, 0x29, 0x02, 0x0D, 0x0E, 0x01, 0xF7])  # programmer mode: the profile's setup
 
 
 def stay(name: str) -> None:
@@ -86,8 +95,7 @@ def stay(name: str) -> None:
         sys.stdin.readline()  # the audio server has been killed
 
         def redrawn() -> bool:
-            later = [m for _, m in list(tester.received)[first:]]
-            return MODE_ON in later and PADS <= set(led_state(later[later.index(MODE_ON):]))
+            return shown_after_setup([m for _, m in list(tester.received)[first:]])
 
         redrawn_at = time.monotonic() if wait_for(redrawn, 30) else None  # the new audio server may take a while on a busy machine
         print(json.dumps({"redrawn_at": redrawn_at, "received": [m.hex() for _, m in tester.received[first:]]}), flush=True)

@@ -39,7 +39,11 @@ def test_midi_inputs_come_back_after_a_jack_restart_and_a_note_plays(jack_server
     assert set(expected) == PADS
     for life in ("before", "after"):
         received = [bytes.fromhex(m) for m in result[life]["received"]]
-        assert received and received[0] == mode_on, received[:2]  # the setup first
+        # Programmer mode, then every pad: the setup may reach nobody if written as JACK switched its graph to the
+        # new connection, so it is drawn once more in full a moment after connecting (input.py, SETTLE_SECONDS).
+        assert mode_on in received, [m.hex() for m in received[:3]]
+        last_setup = len(received) - 1 - received[::-1].index(mode_on)
+        assert PADS <= set(led_state(received[last_setup:])), [m.hex() for m in received]
         assert all(m == mode_on or (m.startswith(LED_SYSEX) and m.endswith(b"\xf7") and (len(m) - len(LED_SYSEX) - 1) % 5 == 0)
                    for m in received), [m.hex() for m in received]  # every SysEx whole
         assert led_state(received) == expected, life

@@ -11,7 +11,7 @@ from liveengine.engine import Engine
 from liveengine.patch import load_patch
 from liveengine.server.layout import MAX_SYSEX_OUT
 from liveengine.testing.jack_rig import PERIOD, RATE
-from liveengine.testing.midi_rig import MidiTester
+from liveengine.testing.midi_rig import MidiTester, led_colours
 
 
 def test_midi_in_the_server_keeps_exact_frames_and_survives_an_unterminated_sysex(jack_server, short_patch):
@@ -130,6 +130,17 @@ def test_a_launchpad_on_the_server_path_gets_its_profile_its_leds_and_plays(jack
         while time.monotonic() < deadline and not any(m == mode_on for _, m in controller.received):
             time.sleep(0.05)
         assert any(m == mode_on for _, m in controller.received)  # its LEDs, through the audio server's leds_1
+        # Drawn once more in full a moment later (input.py, SETTLE_SECONDS: a setup written as JACK switched its graph
+        # to the new connection reached nobody, uncounted), not said: programmer mode, then every pad again.
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and [m for _, m in controller.received].count(mode_on) < 2:
+            time.sleep(0.05)
+        received = [m for _, m in controller.received]
+        assert received.count(mode_on) >= 2, [m.hex() for m in received]
+        last_setup = len(received) - 1 - received[::-1].index(mode_on)
+        pads = {10 * (r + 1) + c + 1 for r in range(8) for c in range(8)}  # programmer mode's notes 11..88
+        assert pads <= set(led_colours(received[last_setup:])), [m.hex() for m in received]
+        assert not any("drawn again" in r for r in reports), reports
         # SysEx of any length up to the bound goes out whole through the server's LED output; a longer one is
         # refused with one sentence, counted and said, and nothing of it is sent.
         device = next(iter(midi.devices.values()))

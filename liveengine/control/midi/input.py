@@ -39,6 +39,11 @@ POLL_SECONDS = 0.001
 EARLY_CYCLE = 0.4  # fraction of a period (see arrival_frame)
 SCAN_SECONDS = 0.5
 LED_HZ = 25
+# An LED output just connected is drawn at once and, this long after, once more in full (setup messages first).
+# JACK carries a new connection from a cycle's start that no client can see: a controller's programmer-mode switch
+# written in between reached nobody, with the port already counting the connection (not counted as lost), and a
+# stand-in Launchpad then showed colours outside programmer mode (1 fresh-clone test run in 17).
+SETTLE_SECONDS = 0.25
 BATCH = 256
 NOTE_TABLE_SECONDS = 0.02  # how often the server's note table follows re-rendered pads (server_ports.py)
 MAX_RATE = 5000  # messages a second handled per input; pads and knobs need far fewer
@@ -123,6 +128,7 @@ class Device:
         self.sent: dict[int, tuple] = {}  # LED note -> colour last sent
         self.needs_setup = midi_out is not None
         self.redraw_why = ""  # set with needs_setup when the whole state is drawn again: said once it is sent
+        self.settle_at = time.monotonic() + SETTLE_SECONDS if midi_out is not None else None  # the quiet second drawing
         # The rate limiter runs on the controller's own clock: rtmidi's delta times summed (or, for what the
         # audio server read, each event's frame), so a flood is measured at the rate it was sent, not at
         # the rate a busy control thread happens to poll.
@@ -145,7 +151,8 @@ class Device:
     def redraw(self, why: str) -> None:
         """Draw the whole LED state again at the LED thread's next frame, setup messages included."""
         if self.midi_out is not None:
-            self.redraw_why = why
+            if not (self.needs_setup and self.redraw_why):  # one drawing pending: said with its first reason
+                self.redraw_why = why
             self.needs_setup = True
 
 
@@ -376,6 +383,7 @@ class MidiInput:
             device = self._by_port.get(index)
             if device is not None:
                 device.redraw(f"its LED output {led_port(index)} was connected again (a new audio server)")
+                device.settle_at = time.monotonic() + SETTLE_SECONDS
         for name, index in added:
             profile = choose_profile(name, self.profiles, self.settings.profile)
             midi_out = out_name = None
@@ -672,6 +680,12 @@ class MidiInput:
             devices = [d for d in self.devices.values() if d.midi_out is not None]
         if not devices:
             return
+        now = time.monotonic()
+        for device in devices:
+            if device.settle_at is not None and now >= device.settle_at:
+                device.settle_at = None
+                if not device.needs_setup:
+                    device.redraw("")  # not said: part of connecting it (SETTLE_SECONDS)
         try:
             shape = self.engine.grid_shape()
             descriptions = self.engine.pad_descriptions()
