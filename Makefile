@@ -7,8 +7,7 @@ play:
 
 test:
 	@scripts/setup.sh test
-	.venv/bin/python -m pytest -q -n 3 -m "not jack"  # three at a time on two cores: many tests wait on processes and sockets
-	.venv/bin/python -m pytest -q -m jack  # then one at a time, alone (side by side with the others: a MIDI test failed, README)
+	@scripts/test.sh  # the JACK tests one at a time, beside the others three at a time at nice 10
 
 bench:
 	@scripts/setup.sh bench

@@ -16,8 +16,8 @@ TEST_JACK_SERVER = f"liveengine-test-{os.getpid()}"
 def pytest_collection_modifyitems(config, items):
     """Mark the tests on the session's JACK server `jack`.
 
-    `make test` runs the others three at a time (pytest-xdist) and then these one at a time, so a test that counts
-    onsets or xruns never shares the CPU with another test (side by side with the others: README, Tests). These can
+    `make test` (scripts/test.sh) runs these one at a time, so a test that counts onsets or xruns never shares
+    the JACK server with another, and beside them the others three at a time (pytest-xdist) at nice 10. These can
     run two at a time (`-n 2`: each xdist worker starts a JACK server of its own, TEST_JACK_SERVER names it by the
     worker's process), in 92 to 148 s against 177 s, but one run in 14 hung there (not found); a Ctrl-C lost by
     `play` (2 quiet runs in 4, mended in cli._StopSignals) was found there. `make test` keeps them one at a time
