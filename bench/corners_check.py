@@ -33,6 +33,24 @@ sys.path.insert(0, str(REPO))
 
 CORNER_CLASSES = ("kick", "snare", "hat_closed", "cymbal")  # bottom left, bottom right, top left, top right
 
+# What-if layouts, for the bench only (the engine lays corners evenly): each pad's position t, 0 to 1 across the
+# grid, bent before CornersMapping interpolates, so the pads next to a corner stay nearer its file.
+LAYOUTS = {"even": lambda t: t, "smoothstep": lambda t: t * t * (3 - 2 * t),
+           "smootherstep": lambda t: t ** 3 * (t * (6 * t - 15) + 10)}
+
+
+class Bent:
+    """`mapping` with each view coordinate bent by `curve` (one of LAYOUTS) inside the unit square."""
+
+    def __init__(self, mapping, curve) -> None:
+        self.mapping, self.curve = mapping, curve
+
+    def to_latent(self, xy: np.ndarray) -> np.ndarray:
+        from liveengine.grid.mappings import SQUARE
+
+        t = np.clip(np.asarray(xy, np.float64) / (2 * SQUARE) + 0.5, 0.0, 1.0)
+        return self.mapping.to_latent((self.curve(t) - 0.5) * 2 * SQUARE)
+
 
 def kit_corners(files: np.ndarray, classes: np.ndarray, names: list[str], rows: np.ndarray) -> dict[str, list[int]]:
     """For each kit among `rows` (the folder a file came from) that has all four corner classes: the first row of each."""
@@ -46,9 +64,9 @@ def kit_corners(files: np.ndarray, classes: np.ndarray, names: list[str], rows: 
 
 
 def check_corners(decoder, audio: np.ndarray, files: np.ndarray, classes: np.ndarray, held: np.ndarray,
-                  tether: float | None = None) -> dict:
+                  tether: float | None = None, layout: str = "even") -> dict:
     """Per kit: the corner classes, how many kept theirs, the largest class's pad count; and how many kits pass.
-    `tether`: the fit's (None: its own, fit.TETHER)."""
+    `tether`: the fit's (None: its own, fit.TETHER); `layout`: one of LAYOUTS (the engine's: even)."""
     from liveengine.decoders.fit import SpectralDistance
     from liveengine.grid.anchors import pad_points, place_sounds, prior_centre
     from liveengine.grid.mappings import CornersMapping, GridSetting
@@ -71,7 +89,8 @@ def check_corners(decoder, audio: np.ndarray, files: np.ndarray, classes: np.nda
         for how, points in (("placed", anchors), ("encoded", decoder.encode(sounds))):
             decoder.decode_into(points.astype(np.float32), decoded)
             distance[how] = near.value_and_grad(decoded[:, :compared], grad=False)[0].astype(float).tolist()
-        points = pad_points(setting, CornersMapping(anchors, prior_centre(decoder)))
+        mapping = CornersMapping(anchors, prior_centre(decoder))
+        points = pad_points(setting, mapping if layout == "even" else Bent(mapping, LAYOUTS[layout]))
         pad_classes = decoder.classify(points).argmax(axis=1)
         corner_pads = [setting.pad_index(0, 0), setting.pad_index(0, 7), setting.pad_index(7, 0), setting.pad_index(7, 7)]
         heard = [names[pad_classes[p]] for p in corner_pads]
@@ -96,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=default_model(), help="a model folder (default: the default patch's)")
     parser.add_argument("--data", type=Path, default=REPO / "training_data")
     parser.add_argument("--tether", type=float, default=None, help="the fit's tether (default: its own, fit.TETHER; 0 a free walk)")
+    parser.add_argument("--layout", choices=sorted(LAYOUTS), default="even",
+                        help="how the pads lie between the corners (default: even, as the engine lays them; the others are what-ifs)")
     args = parser.parse_args(argv)
     if args.tether is not None and not 0.0 <= args.tether < float("inf"):
         parser.error(f"--tether {args.tether}: allowed: a number of 0 or more")
@@ -103,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     classes = sounds["classes"].astype(int)
     held = np.flatnonzero((sounds["split"] == "heldout") & (classes >= 0))
     result = check_corners(OnnxDecoder(args.model, threads=1), sounds["audio"].astype(np.float32) / 32767.0, sounds["files"], classes, held,
-                           args.tether)
+                           args.tether, args.layout)
     print(json.dumps(result, indent=1))
     return 0
 

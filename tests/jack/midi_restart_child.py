@@ -108,7 +108,11 @@ def play_one_note(name: str) -> dict:
         done = subprocess.run([sys.executable, __file__, "controller", name], capture_output=True, text=True, timeout=60)
     except subprocess.TimeoutExpired as exc:  # its stacks, dumped before the timeout (below), say where it hung
         stderr = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
-        return {"connected": False, "error": f"the stand-in controller hung: {stderr[-3000:]}"}
+        stdout = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        # Whether it had said what it received (then it hung closing its JACK client) or not; the whole dump, which
+        # the test prints on failure (pytest shortens an assertion's message).
+        said = "printed its result, then hung closing" if stdout.strip() else "hung before printing its result"
+        return {"connected": False, "error": f"the stand-in controller {said}: {stderr}"}
     if done.returncode != 0:
         return {"connected": False, "error": done.stderr[-1000:]}
     return json.loads(done.stdout.strip().splitlines()[-1])

@@ -22,6 +22,7 @@ def test_midi_inputs_come_back_after_a_jack_restart_and_a_note_plays(jack_server
     env = {k: v for k, v in os.environ.items() if k != "JACK_DEFAULT_SERVER"}
     patch = short_patch(extra_engine='render_in = "thread"')
     done = subprocess.run([sys.executable, str(CHILD), str(patch), name], capture_output=True, text=True, timeout=180, env=env)
+    print(done.stdout, done.stderr, sep="\n")  # in full under "Captured stdout call" when an assertion below fails
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     reports = result["reports"]

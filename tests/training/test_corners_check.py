@@ -83,3 +83,22 @@ def test_a_tether_outside_0_to_infinity_is_refused_in_one_sentence(capsys):
         with pytest.raises(SystemExit) as refused:
             corners_check.main(["--tether", wrong, "--data", str(REPO / "no-such-data")])
         assert refused.value.code == 2 and f"--tether {float(wrong)}: allowed: a number of 0 or more" in capsys.readouterr().err
+
+
+def test_a_bent_layout_keeps_the_corners_and_draws_the_pads_beside_them_nearer():
+    """`--layout` (a what-if for the model's card; the engine lays corners evenly)."""
+    from liveengine.grid.anchors import pad_points
+    from liveengine.grid.mappings import CornersMapping, GridSetting
+
+    anchors = np.random.default_rng(2).normal(0, 1, (4, 6))
+    mapping = CornersMapping(anchors, np.zeros(6))
+    setting = GridSetting(8, 8, "corners")
+    corners = [setting.pad_index(0, 0), setting.pad_index(0, 7), setting.pad_index(7, 0), setting.pad_index(7, 7)]
+    even = pad_points(setting, mapping)
+    assert np.allclose(even[corners], anchors, atol=1e-5)
+    assert np.array_equal(pad_points(setting, corners_check.Bent(mapping, corners_check.LAYOUTS["even"])), even)
+    for name in ("smoothstep", "smootherstep"):
+        bent = pad_points(setting, corners_check.Bent(mapping, corners_check.LAYOUTS[name]))
+        assert np.allclose(bent[corners], anchors, atol=1e-5)
+        for pad, corner in ((setting.pad_index(0, 1), 0), (setting.pad_index(6, 7), 3)):  # beside bottom left, top right
+            assert np.linalg.norm(bent[pad] - anchors[corner]) < 0.8 * np.linalg.norm(even[pad] - anchors[corner])
