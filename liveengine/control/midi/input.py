@@ -653,9 +653,11 @@ class MidiInput:
                 continue
             path = self.settings.programs[index]
             if self.engine.load_patch(path):
-                self.counters.patches_loaded += 1
                 self._follow_patch()
                 self.takeover.release_all()
+                # Counted once the knobs follow it too: a test (or a panel) that waits for the count and then turns a
+                # knob of the new patch's must not meet the old bindings (a busy machine held this thread between them).
+                self.counters.patches_loaded += 1
 
     def _follow_patch(self) -> None:
         """Take the loaded patch's knob bindings, aftertouch and note-off rule; keep the ports and
