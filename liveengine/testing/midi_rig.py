@@ -106,3 +106,14 @@ def led_colours(messages) -> dict[int, tuple[int, int, int]]:
             if kind == 3:
                 out[note] = (r, g, b)
     return out
+
+
+def drawn_after_setup(messages, setup: bytes, notes) -> bool:
+    """Whether the last `setup` message (a controller's mode switch) among `messages` (bytes) was followed by a colour
+    for every note of `notes`: what a Launchpad shows once it is in programmer mode. liveengine may send the setup and
+    the whole state twice when it connects a controller (control/midi/input.py, SETTLE_SECONDS)."""
+    messages = list(messages)
+    if setup not in messages:
+        return False
+    last = len(messages) - 1 - messages[::-1].index(setup)
+    return set(notes) <= set(led_colours(messages[last:]))

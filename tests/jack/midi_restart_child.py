@@ -45,10 +45,9 @@ MODE_ON = bytes([0xF0, 0x00, 0x20, 0x29, 0x02, 0x0D, 0x0E, 0x01, 0xF7])  # progr
 
 def shown_after_setup(messages: list[bytes]) -> bool:
     """Whether the last programmer-mode switch among `messages` was followed by a colour for every pad."""
-    if MODE_ON not in messages:
-        return False
-    last = len(messages) - 1 - messages[::-1].index(MODE_ON)
-    return PADS <= set(led_state(messages[last:]))
+    from liveengine.testing.midi_rig import drawn_after_setup
+
+    return drawn_after_setup(messages, MODE_ON, PADS)
 
 
 def controller(name: str) -> None:

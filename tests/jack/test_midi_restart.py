@@ -13,7 +13,7 @@ from pathlib import Path
 
 CHILD = Path(__file__).with_name("midi_restart_child.py")
 sys.path.insert(0, str(CHILD.parent))
-from midi_restart_child import LED_SYSEX, PADS, led_state  # noqa: E402
+from midi_restart_child import LED_SYSEX, MODE_ON, PADS, led_state, shown_after_setup  # noqa: E402
 
 
 def test_midi_inputs_come_back_after_a_jack_restart_and_a_note_plays(jack_server, short_patch):
@@ -35,17 +35,14 @@ def test_midi_inputs_come_back_after_a_jack_restart_and_a_note_plays(jack_server
     assert result["hits"][-2:] == [0, 0]  # note 11 on the Launchpad: pad (0, 0), both times
     # LEDs: before and after the restart the stand-in got programmer mode and a colour for every pad, through
     # the audio server's leds_1, ending as liveengine last sent them (what JACK lost on the way drawn again).
-    mode_on = bytes([0xF0, 0x00, 0x20, 0x29, 0x02, 0x0D, 0x0E, 0x01, 0xF7])
     expected = {int(note): rgb for note, rgb in result["leds_sent"].items()}
     assert set(expected) == PADS
     for life in ("before", "after"):
         received = [bytes.fromhex(m) for m in result[life]["received"]]
         # Programmer mode, then every pad: the setup may reach nobody if written as JACK switched its graph to the
         # new connection, so it is drawn once more in full a moment after connecting (input.py, SETTLE_SECONDS).
-        assert mode_on in received, [m.hex() for m in received[:3]]
-        last_setup = len(received) - 1 - received[::-1].index(mode_on)
-        assert PADS <= set(led_state(received[last_setup:])), [m.hex() for m in received]
-        assert all(m == mode_on or (m.startswith(LED_SYSEX) and m.endswith(b"\xf7") and (len(m) - len(LED_SYSEX) - 1) % 5 == 0)
+        assert shown_after_setup(received), [m.hex() for m in received]
+        assert all(m == MODE_ON or (m.startswith(LED_SYSEX) and m.endswith(b"\xf7") and (len(m) - len(LED_SYSEX) - 1) % 5 == 0)
                    for m in received), [m.hex() for m in received]  # every SysEx whole
         assert led_state(received) == expected, life
     assert result["after"]["leds_at"] is not None, result["after"]  # within the liveness bound of its connection

@@ -11,7 +11,7 @@ from liveengine.engine import Engine
 from liveengine.patch import load_patch
 from liveengine.server.layout import MAX_SYSEX_OUT
 from liveengine.testing.jack_rig import PERIOD, RATE
-from liveengine.testing.midi_rig import MidiTester, led_colours
+from liveengine.testing.midi_rig import MidiTester, drawn_after_setup
 
 
 def test_midi_in_the_server_keeps_exact_frames_and_survives_an_unterminated_sysex(jack_server, short_patch):
@@ -137,9 +137,8 @@ def test_a_launchpad_on_the_server_path_gets_its_profile_its_leds_and_plays(jack
             time.sleep(0.05)
         received = [m for _, m in controller.received]
         assert received.count(mode_on) >= 2, [m.hex() for m in received]
-        last_setup = len(received) - 1 - received[::-1].index(mode_on)
         pads = {10 * (r + 1) + c + 1 for r in range(8) for c in range(8)}  # programmer mode's notes 11..88
-        assert pads <= set(led_colours(received[last_setup:])), [m.hex() for m in received]
+        assert drawn_after_setup(received, mode_on, pads), [m.hex() for m in received]
         assert not any("drawn again" in r for r in reports), reports
         # SysEx of any length up to the bound goes out whole through the server's LED output; a longer one is
         # refused with one sentence, counted and said, and nothing of it is sent.

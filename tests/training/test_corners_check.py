@@ -102,3 +102,13 @@ def test_a_bent_layout_keeps_the_corners_and_draws_the_pads_beside_them_nearer()
         assert np.allclose(bent[corners], anchors, atol=1e-5)
         for pad, corner in ((setting.pad_index(0, 1), 0), (setting.pad_index(6, 7), 3)):  # beside bottom left, top right
             assert np.linalg.norm(bent[pad] - anchors[corner]) < 0.8 * np.linalg.norm(even[pad] - anchors[corner])
+
+
+def test_a_layout_not_in_the_list_is_refused_naming_the_ones_allowed(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit) as refused:
+        corners_check.main(["--layout", "wavy", "--data", str(REPO / "no-such-data")])
+    said = capsys.readouterr().err
+    assert refused.value.code == 2 and "--layout: invalid choice: 'wavy'" in said
+    assert all(name in said for name in corners_check.LAYOUTS)
