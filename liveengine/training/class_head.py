@@ -21,7 +21,8 @@ This builds one that listens, in three steps:
 
 With `--vary` the listener hears the claps and open hats, each nearly one sound in the training data, at other pitches
 and damped (augment.varied), as other kits' claps and open hats sound, and the points they are heard at spread where
-those land; the listener then needs no `--defer`.
+those land; the listener then needs no `--defer`. With `--studio` its re-recordings also go through the studio effects
+(augment.studio), as `reencode --studio` feeds the encoder: measured on `drums19` and not kept (its card).
 
 Only training sounds are learnt from; the held-out kits are read once at the end, for the figure printed. The
 listener is kept beside the checkpoint (`<stem>_listener.pt`, 0.4 MB): a second run goes straight to step 2.
@@ -42,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from liveengine.training.augment import class_variants, kit_like
+from liveengine.training.augment import class_variants, kit_like, studio
 
 FLOOR = 16.0  # the listener hears down to 16 in natural-log power (69 dB) under the picture's loudest cell
 
@@ -93,12 +94,13 @@ def rendered_log_mel(model, z: torch.Tensor, batch: int = 128) -> torch.Tensor:
 
 
 def augmented_pool(model, audio: np.ndarray, classes: np.ndarray, variants: int, rng: np.random.Generator, batch: int = 64,
-                   layer: float = 0.0, open_hats: float = 0.0, vary: float = 0.0):
+                   layer: float = 0.0, open_hats: float = 0.0, vary: float = 0.0, studio_effects: bool = False):
     """`variants` re-recordings of each sound: (log-mel as recorded, log-mel as rendered from a draw of its encoding,
     that draw z, class), each [variants * sounds, ...]. With `layer` > 0 each clap is first, at that chance, layered
     (augment.layered: several hands) before it is re-recorded; with `open_hats` > 0 each open hat is, at that chance,
     replaced by a closed hat of `audio` opened (augment.opened), still labelled open hat; with `vary` > 0 each clap and open
-    hat is first, at that chance, `augment.varied` (another pitch, damped)."""
+    hat is first, at that chance, `augment.varied` (another pitch, damped); with `studio_effects` each re-recording then goes
+    through `augment.studio` (band limit, high-pass, two microphones, bleed, compressor), as `reencode --studio` does."""
     clap = model.cfg.classes.index("clap") if "clap" in model.cfg.classes else -1
     open_hat = model.cfg.classes.index("hat_open") if "hat_open" in model.cfg.classes else -1
     closed_hats = np.flatnonzero(classes == model.cfg.classes.index("hat_closed")) if "hat_closed" in model.cfg.classes else []
@@ -110,6 +112,8 @@ def augmented_pool(model, audio: np.ndarray, classes: np.ndarray, variants: int,
                 x = torch.from_numpy(np.array(audio[i:i + batch], np.float32))  # a copy: layering must not reach `audio`
                 x = kit_like(class_variants(x, classes[i:i + batch], rng, audio, closed_hats, clap, open_hat, layer, open_hats,
                                             vary), rng)
+                if studio_effects:
+                    x = studio(x, rng)
                 mean, logvar = model.encoder(x)
                 z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
                 recorded.append(features(x))
@@ -341,6 +345,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vary", type=float, default=0.0,
                         help="the chance that a clap's or open hat's re-recording is first played at another pitch and damped "
                              "(augment.varied; default 0)")
+    parser.add_argument("--studio", action="store_true",
+                        help="the listener's re-recordings go through the studio effects too (augment.studio: band limit, "
+                             "high-pass, two microphones, bleed, compressor), so it hears more ways a kit is recorded")
     descent.add_options(parser)  # as the model was exported with (tail.py): the head learns where that encoder puts sounds
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
@@ -394,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     train_audio = audio[train].astype(np.float32) / 32767.0
     recorded, rendered, points, y = augmented_pool(model, train_audio, labels[train], args.variants, rng, layer=args.layer_claps,
-                                                 open_hats=args.open_hats, vary=args.vary)
+                                                 open_hats=args.open_hats, vary=args.vary, studio_effects=args.studio)
     print(f"{len(y)} re-recordings of {len(train)} training sounds ({time.time() - started:.0f} s)", flush=True)
     kept = args.checkpoint.with_name(f"{args.checkpoint.stem}_listener.pt")
     classes = len(model.cfg.classes)
@@ -406,6 +413,8 @@ def main(argv: list[str] | None = None) -> int:
         settings["open_hats"] = args.open_hats
     if args.vary:
         settings["vary"] = args.vary
+    if args.studio:
+        settings["studio"] = True
     saved = torch.load(kept, map_location="cpu", weights_only=True) if kept.is_file() else None
     if saved is not None and saved.get("settings") == settings:
         listener = Listener(classes, model.cfg.n_mels)

@@ -106,6 +106,11 @@ def test_the_command_varies_claps_and_open_hats_for_the_listener_and_refuses_a_c
     assert sorted(count for _, _, count in seen) == [1, 2]  # the two claps and the open hat, once each (one variant), no other
     assert {(semitones, damping) for semitones, damping, _ in seen} <= {(augment.CLAP_SEMITONES, augment.CLAP_DAMPING),
                                                                          (augment.OPEN_SEMITONES, augment.OPEN_DAMPING)}
+    studied = []  # --studio: every batch of re-recordings through the studio effects, and a listener trained for it
+    monkeypatch.setattr(class_head, "studio", lambda x, rng: studied.append(len(x)) or augment.studio(x, rng))
+    assert class_head.main(common + ["--vary", "1", "--studio"]) == 0
+    assert studied == [6] and "trained with" in capsys.readouterr().out
+    assert torch.load(tmp_path / "drums_listener.pt", weights_only=True)["settings"]["studio"] is True
     head = (folder / "classifier.onnx").read_bytes()
     for wrong, message in ((["--vary", "1.5"], "--vary 1.5: give a chance from 0"), (["--defer", "gong"], "--defer gong: not a class")):
         with pytest.raises(SystemExit, match=message):
