@@ -94,7 +94,7 @@ def rendered_log_mel(model, z: torch.Tensor, batch: int = 128) -> torch.Tensor:
 
 
 def augmented_pool(model, audio: np.ndarray, classes: np.ndarray, variants: int, rng: np.random.Generator, batch: int = 64,
-                   layer: float = 0.0, open_hats: float = 0.0, vary: float = 0.0, studio_effects: bool = False):
+                   layer: float = 0.0, open_hats: float = 0.0, vary: float = 0.0, studio_effects: bool = False, vary_cymbals: float = 0.0):
     """`variants` re-recordings of each sound: (log-mel as recorded, log-mel as rendered from a draw of its encoding,
     that draw z, class), each [variants * sounds, ...]. With `layer` > 0 each clap is first, at that chance, layered
     (augment.layered: several hands) before it is re-recorded; with `open_hats` > 0 each open hat is, at that chance,
@@ -102,6 +102,7 @@ def augmented_pool(model, audio: np.ndarray, classes: np.ndarray, variants: int,
     hat is first, at that chance, `augment.varied` (another pitch, damped); with `studio_effects` each re-recording then goes
     through `augment.studio` (band limit, high-pass, two microphones, bleed, compressor), as `reencode --studio` does."""
     clap = model.cfg.classes.index("clap") if "clap" in model.cfg.classes else -1
+    cymbal = model.cfg.classes.index("cymbal") if "cymbal" in model.cfg.classes else -1
     open_hat = model.cfg.classes.index("hat_open") if "hat_open" in model.cfg.classes else -1
     closed_hats = np.flatnonzero(classes == model.cfg.classes.index("hat_closed")) if "hat_closed" in model.cfg.classes else []
     recorded, rendered, points, labels = [], [], [], []
@@ -111,7 +112,7 @@ def augmented_pool(model, audio: np.ndarray, classes: np.ndarray, variants: int,
             for i in range(0, len(audio), batch):
                 x = torch.from_numpy(np.array(audio[i:i + batch], np.float32))  # a copy: layering must not reach `audio`
                 x = kit_like(class_variants(x, classes[i:i + batch], rng, audio, closed_hats, clap, open_hat, layer, open_hats,
-                                            vary), rng)
+                                            vary, cymbal=cymbal, vary_cymbals=vary_cymbals), rng)
                 if studio_effects:
                     x = studio(x, rng)
                 mean, logvar = model.encoder(x)
@@ -345,6 +346,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vary", type=float, default=0.0,
                         help="the chance that a clap's or open hat's re-recording is first played at another pitch and damped "
                              "(augment.varied; default 0)")
+    parser.add_argument("--vary-cymbals", type=float, default=0.0,
+                        help="the chance that a cymbal's re-recording is first played at another pitch and damped "
+                             "(augment.varied; default 0), as `reencode --vary-cymbals`")
     parser.add_argument("--studio", action="store_true",
                         help="the listener's re-recordings go through the studio effects too (augment.studio: band limit, "
                              "high-pass, two microphones, bleed, compressor), so it hears more ways a kit is recorded")
@@ -360,6 +364,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--layer-claps {args.layer_claps}: give a chance from 0 (never) to 1 (every clap's re-recording)")
     if not 0.0 <= args.vary <= 1.0:
         raise SystemExit(f"--vary {args.vary}: give a chance from 0 (never) to 1 (every clap's and open hat's re-recording)")
+    if not 0.0 <= args.vary_cymbals <= 1.0:
+        raise SystemExit(f"--vary-cymbals {args.vary_cymbals}: give a chance from 0 (never) to 1 (every cymbal's re-recording)")
     if not 0.0 <= args.open_hats <= 1.0:
         raise SystemExit(f"--open-hats {args.open_hats}: give a chance from 0 (never) to 1 (every open hat's re-recording)")
     if not 0.0 <= args.class_power <= 1.0:
@@ -401,7 +407,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     train_audio = audio[train].astype(np.float32) / 32767.0
     recorded, rendered, points, y = augmented_pool(model, train_audio, labels[train], args.variants, rng, layer=args.layer_claps,
-                                                 open_hats=args.open_hats, vary=args.vary, studio_effects=args.studio)
+                                                 open_hats=args.open_hats, vary=args.vary, studio_effects=args.studio,
+                                                 vary_cymbals=args.vary_cymbals)
     print(f"{len(y)} re-recordings of {len(train)} training sounds ({time.time() - started:.0f} s)", flush=True)
     kept = args.checkpoint.with_name(f"{args.checkpoint.stem}_listener.pt")
     classes = len(model.cfg.classes)
@@ -415,6 +422,8 @@ def main(argv: list[str] | None = None) -> int:
         settings["vary"] = args.vary
     if args.studio:
         settings["studio"] = True
+    if args.vary_cymbals:
+        settings["vary_cymbals"] = args.vary_cymbals
     saved = torch.load(kept, map_location="cpu", weights_only=True) if kept.is_file() else None
     if saved is not None and saved.get("settings") == settings:
         listener = Listener(classes, model.cfg.n_mels)

@@ -56,7 +56,7 @@ from liveengine.training.model import CepstralDistance, DrumVAE, MultiResolution
 from liveengine.training.train import Running, config_from, load, load_training_set, losses, save
 
 FROZEN = ("decoder", "classifier")
-CLAP, CLOSED_HAT, OPEN_HAT = (CLASSES.index(name) for name in ("clap", "hat_closed", "hat_open"))
+CLAP, CLOSED_HAT, OPEN_HAT, CYMBAL = (CLASSES.index(name) for name in ("clap", "hat_closed", "hat_open", "cymbal"))
 
 
 ENCODERS = ("mel2d", "own", "mean")
@@ -173,6 +173,9 @@ def main(argv: list[str] | None = None) -> None:
                              "(augment.varied; default 0)")
     parser.add_argument("--vary-open", type=float, default=None,
                         help="the chance for open hats alone (default: --vary's), e.g. 0 to vary the claps only")
+    parser.add_argument("--vary-cymbals", type=float, default=0.0,
+                        help="the chance that a cymbal drawn is first played at another pitch and damped, as a cymbal choked or "
+                             "tapped softly rings (augment.varied; default 0)")
     parser.add_argument("--hold-open", type=float, default=0.0,
                         help="stage 2 adds this x the log-magnitude distance of the open hats' renders from --from's renders "
                              "of the same sounds (default 0), so a decoder learning other classes keeps its open hats")
@@ -197,9 +200,10 @@ def main(argv: list[str] | None = None) -> None:
     weights = (args.class_weight, args.retune, args.envelope_weight, args.decoder_rate, args.hold_open, args.hold_claps)
     if not args.minutes > 0 or args.distill_steps < 0 or args.tune_steps < 0 or args.batch < 2 \
             or not all(math.isfinite(w) and w >= 0 for w in weights) or not 0.0 <= args.layer_claps <= 1.0 \
-            or not 0.0 <= args.open_hats <= 1.0 or not 0.0 <= args.vary <= 1.0 or not 0.0 <= (args.vary_open or 0.0) <= 1.0:
+            or not 0.0 <= args.open_hats <= 1.0 or not 0.0 <= args.vary <= 1.0 or not 0.0 <= (args.vary_open or 0.0) <= 1.0 \
+            or not 0.0 <= args.vary_cymbals <= 1.0:
         raise SystemExit("--minutes must be above 0, --distill-steps, --tune-steps, --class-weight, --retune, --envelope-weight, "
-                         "--decoder-rate, --hold-open and --hold-claps finite numbers 0 or more, --layer-claps, --open-hats, --vary and --vary-open from 0 to 1, --batch 2 or more")
+                         "--decoder-rate, --hold-open and --hold-claps finite numbers 0 or more, --layer-claps, --open-hats, --vary, --vary-open and --vary-cymbals from 0 to 1, --batch 2 or more")
     end = args.distill_steps + args.tune_steps
     if args.max_steps:
         end = min(end, args.max_steps)
@@ -208,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(args.seed)
     settings = {"from": args.source.name, "distill_steps": args.distill_steps, "class_weight": args.class_weight,
                 "beta": args.beta, "tune_steps": args.tune_steps, "class_power": args.class_power, "augmentation": "augment.kit_like",
-                "retune": args.retune, "layer_claps": args.layer_claps, "open_hats": args.open_hats, "vary": args.vary, "vary_open": args.vary_open, "studio": args.studio,
+                "retune": args.retune, "layer_claps": args.layer_claps, "open_hats": args.open_hats, "vary": args.vary, "vary_open": args.vary_open, "vary_cymbals": args.vary_cymbals, "studio": args.studio,
                 "hold_open": args.hold_open, "hold_claps": args.hold_claps,
                 "envelope_weight": args.envelope_weight, "decoder_rate": args.decoder_rate,
                 "encoder": args.encoder, "head_from": args.head_from.name if args.head_from else None,
@@ -262,7 +266,7 @@ def main(argv: list[str] | None = None) -> None:
             group["lr"] = rate * group["scale"]
         idx = rng.choice(len(audio), args.batch, p=weights)
         x = class_variants(torch.from_numpy(audio[idx]), classes[idx], rng, audio, closed_hats, CLAP, OPEN_HAT,  # a copy of `audio`
-                           args.layer_claps, args.open_hats, args.vary, args.vary_open)
+                           args.layer_claps, args.open_hats, args.vary, args.vary_open, CYMBAL, args.vary_cymbals)
         x = kit_like(retuned(x, rng, args.retune), rng)
         if args.studio:
             x = studio(x, rng)
@@ -319,7 +323,7 @@ def check_resume(checkpoint: Path, saved: dict, settings: dict) -> None:
                          "resume it with the same, or give a new --checkpoint")
     for key, default in (("encoder", "mel2d"), ("head_from", None), ("retune", 0.0), ("encoders_from", []),
                          ("envelope_weight", 0.0), ("decoder_rate", 0.0), ("layer_claps", 0.0), ("open_hats", 0.0), ("vary", 0.0),
-                         ("vary_open", None), ("studio", False), ("hold_open", 0.0), ("hold_claps", 0.0)):  # checkpoints from before these options: their defaults
+                         ("vary_open", None), ("vary_cymbals", 0.0), ("studio", False), ("hold_open", 0.0), ("hold_claps", 0.0)):  # checkpoints from before these options: their defaults
         if saved.get(key, default) != settings[key]:
             raise SystemExit(f"{checkpoint} was begun with {key} {saved.get(key, default)}; resume it with the same, or give a new --checkpoint")
 

@@ -108,11 +108,13 @@ def test_the_command_varies_claps_and_open_hats_for_the_listener_and_refuses_a_c
                                                                          (augment.OPEN_SEMITONES, augment.OPEN_DAMPING)}
     studied = []  # --studio: every batch of re-recordings through the studio effects, and a listener trained for it
     monkeypatch.setattr(class_head, "studio", lambda x, rng: studied.append(len(x)) or augment.studio(x, rng))
-    assert class_head.main(common + ["--vary", "1", "--studio"]) == 0
+    assert class_head.main(common + ["--vary", "1", "--studio", "--vary-cymbals", "1"]) == 0
     assert studied == [6] and "trained with" in capsys.readouterr().out
-    assert torch.load(tmp_path / "drums_listener.pt", weights_only=True)["settings"]["studio"] is True
+    kept = torch.load(tmp_path / "drums_listener.pt", weights_only=True)["settings"]
+    assert kept["studio"] is True and kept["vary_cymbals"] == 1.0
     head = (folder / "classifier.onnx").read_bytes()
-    for wrong, message in ((["--vary", "1.5"], "--vary 1.5: give a chance from 0"), (["--defer", "gong"], "--defer gong: not a class")):
+    for wrong, message in ((["--vary", "1.5"], "--vary 1.5: give a chance from 0"), (["--defer", "gong"], "--defer gong: not a class"),
+                           (["--vary-cymbals", "-1"], "--vary-cymbals -1.0: give a chance from 0")):
         with pytest.raises(SystemExit, match=message):
             class_head.main(common + wrong)
     assert (folder / "classifier.onnx").read_bytes() == head

@@ -451,8 +451,13 @@ def test_claps_alone_are_layered_open_hats_opened_the_studio_runs_when_asked_and
     assert torch.load(tmp_path / "varied.pt", map_location="cpu", weights_only=False)["state"]["reencode"]["vary"] == 1.0
     with pytest.raises(SystemExit, match=r"was begun with vary 1.0; resume it with the same"):
         reencode.main(common[:-4] + ["--checkpoint", str(tmp_path / "varied.pt")])
-    with pytest.raises(SystemExit, match=r"--layer-claps, --open-hats, --vary and --vary-open from 0 to 1"):
-        reencode.main(common + ["--vary", "2"])
+    for wrong in (["--vary", "2"], ["--vary-cymbals", "1.5"]):
+        with pytest.raises(SystemExit, match=r"--layer-claps, --open-hats, --vary, --vary-open and --vary-cymbals from 0 to 1"):
+            reencode.main(common + wrong)
+    reencode.main(common[:-4] + ["--vary-cymbals", "0.5", "--checkpoint", str(tmp_path / "cymbals.pt"), "--max-steps", "1"])
+    assert torch.load(tmp_path / "cymbals.pt", map_location="cpu", weights_only=False)["state"]["reencode"]["vary_cymbals"] == 0.5
+    with pytest.raises(SystemExit, match=r"was begun with vary_cymbals 0.5; resume it with the same"):
+        reencode.main(common[:-4] + ["--checkpoint", str(tmp_path / "cymbals.pt")])
     varied.clear()  # --vary-open 0: the claps alone are varied, and a resume must say the same
     reencode.main(common[:-4] + ["--vary", "1", "--vary-open", "0", "--checkpoint", str(tmp_path / "claps_varied.pt"), "--max-steps", "2"])
     assert varied and all(np.abs(claps - row).max(1).min() < 1e-6 for row in varied)
