@@ -75,8 +75,10 @@ def controller(name: str) -> None:
             # colour comes back with a frame after the sound ends; a frame JACK lost is drawn again (rt/midi_out.py).
             wait_for(lambda: pad_11() == WHITE, 1.0)
             wait_for(lambda: pad_11() == colour, LIVENESS)
+        # late_writes: written in a cycle this process's callback ended late, which JACK may have passed on to nobody
+        # (the stand-in's loss, not liveengine's): a note not handled says whether that was it.
         print(json.dumps({"connected": connected, "connected_at": at, "leds_at": leds_at, "written": len(tester.written),
-                          "received": [m.hex() for _, m in tester.received]}), flush=True)
+                          "late_writes": tester.late_writes, "received": [m.hex() for _, m in tester.received]}), flush=True)
     finally:
         tester.close()
 
