@@ -15,6 +15,8 @@ class TokenBucket:
 
     def take(self, now: float) -> bool:
         """True if one message may pass at time `now` (seconds, monotonic); False: drop it."""
+        if now < self.refilled:  # a clock that went back (frames read before the bucket was made): no refill, no debt
+            self.refilled = now
         self.tokens = min(self.rate, self.tokens + (now - self.refilled) * self.rate)
         self.refilled = now
         if self.tokens < 1.0:

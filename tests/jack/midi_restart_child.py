@@ -13,6 +13,7 @@ busy machine), never a measure: how long each thing took is returned, and the te
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -148,6 +149,7 @@ def main(patch_path: str, name: str) -> dict:
         result["before"] = play_one_note(name)
         result["handled_before"] = wait_for(lambda: midi.counters.handled == 1, LIVENESS)
         result["server_started_before"] = midi.counters.server_started
+        result["counters_before"] = dataclasses.asdict(midi.counters)  # a note not handled: received, dropped, or not read
         server.stop()
         result["noticed_loss"] = wait_for(lambda: engine.device_lost, 10)
         server = start_jackd(name, clear_registry=False, synchronous=False)
@@ -159,6 +161,7 @@ def main(patch_path: str, name: str) -> dict:
             result["seconds_connected_after_jack_returned"] = after["connected_at"] - back_at
         result["handled_after"] = wait_for(lambda: midi.counters.handled == 2, LIVENESS)
         result["server_started_after"] = midi.counters.server_started
+        result["counters_after"] = dataclasses.asdict(midi.counters)
         result["hits"] = [h.pad for h in engine.hits]
         # The audio server alone is replaced (SIGKILL) while the controller stays: its LED output is new, so
         # the patch bay connects it again and the LED thread draws the whole state again.
