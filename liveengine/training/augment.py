@@ -209,8 +209,8 @@ DAMPED_CHANCE, DAMPED_FROM = 0.7, 0.01  # the share of varied sounds damped, and
 def varied(x: torch.Tensor, rng: np.random.Generator, semitones: float, damping: tuple[float, float],
            sample_rate: int = 44100, damped_chance: float = DAMPED_CHANCE) -> torch.Tensor:
     """`x` [batch, samples] -> each sound resampled by 2 ** (u / 12), u uniform in +-`semitones`, then, at the chance
-    `damped_chance` (DAMPED_CHANCE), multiplied by exp(-(t - 10 ms) / tau) from 10 ms on, tau uniform in `damping` (seconds): the same
-    instrument recorded higher or lower, drier or closed sooner. Peak-normalised; a lower sound cut at the window is
+    `damped_chance` (DAMPED_CHANCE), multiplied by exp(-(t - 10 ms) / tau) from 10 ms on, tau uniform in `damping`
+    (seconds): the same instrument recorded higher or lower, drier or closed sooner. Peak-normalised; a lower sound cut at the window is
     faded as the data set fades a cut sound."""
     if x.dim() != 2:
         raise ValueError(f"varied takes a batch of sounds [batch, samples]; got a tensor of shape {tuple(x.shape)}")

@@ -100,8 +100,8 @@ def augmented_pool(model, audio: np.ndarray, classes: np.ndarray, variants: int,
     (augment.layered: several hands) before it is re-recorded; with `open_hats` > 0 each open hat is, at that chance,
     replaced by a closed hat of `audio` opened (augment.opened), still labelled open hat; with `vary` > 0 each clap and open
     hat is first, at that chance, `augment.varied` (another pitch, damped), and each cymbal at the chance `vary_cymbals`
-    (every one damped); with `studio_effects` each re-recording then goes
-    through `augment.studio` (band limit, high-pass, two microphones, bleed, compressor), as `reencode --studio` does."""
+    (every one damped); with `studio_effects` each re-recording then goes through `augment.studio` (band limit,
+    high-pass, two microphones, bleed, compressor), as `reencode --studio` does."""
     clap = model.cfg.classes.index("clap") if "clap" in model.cfg.classes else -1
     cymbal = model.cfg.classes.index("cymbal") if "cymbal" in model.cfg.classes else -1
     open_hat = model.cfg.classes.index("hat_open") if "hat_open" in model.cfg.classes else -1
