@@ -20,11 +20,27 @@ from liveengine.rt.core import START
 REPO_DOCS = __import__("pathlib").Path(__file__).resolve().parents[2] / "docs" / "osc.md"
 
 
+class HandClock:
+    """The rate limits' clock, moved only by the test: how many messages pass a limit then depends
+    on the count sent, not on how fast a loaded machine happens to send and read them."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 @pytest.fixture
-def served(short_patch, tmp_path):
+def hand_clock():
+    return HandClock()
+
+
+@pytest.fixture
+def served(short_patch, tmp_path, hand_clock):
     engine = Engine(load_patch(short_patch(extra_engine='render_in = "thread"')))
     assert engine.wait_rendered(timeout=60)
-    server = OscServer(engine, "127.0.0.1", 0, recordings_dir=tmp_path, max_messages_per_second=2000)
+    server = OscServer(engine, "127.0.0.1", 0, recordings_dir=tmp_path, max_messages_per_second=2000, clock=hand_clock)
     server.start()
     client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     client.bind(("127.0.0.1", 0))
@@ -33,6 +49,21 @@ def served(short_patch, tmp_path):
     client.close()
     server.stop()
     engine.stop()
+
+
+def send_all(client, server, data: bytes, count: int) -> None:
+    """Send `count` copies as fast as the server reads them: 50 at a time, each batch read (passed
+    or dropped by the limit) before the next, so the kernel's receive buffer never overflows."""
+    def seen() -> int:
+        return server.counters.received + server.counters.flood_dropped
+    start = seen()
+    for sent in range(0, count, 50):
+        for _ in range(min(50, count - sent)):
+            client.sendto(data, server.address)
+        deadline = time.monotonic() + 10
+        while seen() - start < min(sent + 50, count):
+            assert time.monotonic() < deadline, f"the server read {seen() - start} of {min(sent + 50, count)} within 10 s"
+            time.sleep(0.001)
 
 
 def ask(client, server, data: bytes) -> OscMessage:
@@ -118,14 +149,10 @@ def test_large_datagrams_are_read_whole(served):
     assert reply.address == "/error" and "is not in the patch" in reply.params[1]
 
 
-def test_a_flood_is_dropped_and_counted_without_blocking(served):
+def test_a_flood_is_dropped_and_counted_without_blocking(served, hand_clock):
     engine, server, client = served
-    data = build_message("/pad/off", 1, 1)
-    for _ in range(6000):  # three times the per-second allowance, as fast as possible
-        client.sendto(data, server.address)
-    time.sleep(0.5)
-    assert server.counters.flood_dropped > 0
-    assert server.counters.handled + server.counters.flood_dropped <= 6000
+    send_all(client, server, build_message("/pad/off", 1, 1), 6000)  # three times the per-second allowance within one second
+    assert server.counters.received == 2000 and server.counters.flood_dropped == 4000
     # The engine is not started here, so its queue fills and the rest are refused with /error
     # replies; read those away first (the kernel may also drop some of them), then ask.
     client.settimeout(0.2)
@@ -135,7 +162,11 @@ def test_a_flood_is_dropped_and_counted_without_blocking(served):
     except TimeoutError:
         pass
     client.settimeout(10.0)
+    send_all(client, server, build_message("/ping"), 1)  # still within the same second: dropped
+    assert server.counters.flood_dropped == 4001
+    hand_clock.now += 0.01  # a hundredth of a second later: 20 messages' worth of allowance back
     assert ask(client, server, build_message("/ping")).address == "/pong"
+    assert server.counters.flood_dropped == 4001 and server.counters.received == 2001
 
 
 def test_subscribe_sends_status_and_reports(served):
@@ -383,11 +414,11 @@ def test_replies_to_one_datagram_are_bounded_and_the_rest_counted(served):
 def test_captures_are_rate_limited(served, tmp_path, monkeypatch):
     monkeypatch.setenv("LIVEENGINE_LIBRARY", str(tmp_path / "library"))
     engine, server, client = served
-    for _ in range(20):
+    for _ in range(20):  # all within one second of the rate limits' clock
         client.sendto(build_message("/capture"), server.address)
     reasons = [OscMessage(client.recvfrom(65536)[0]).params[1] for _ in range(20)]
     limited = [r for r in reasons if "at most 2 a second" in r]
-    assert len(limited) >= 10 and server.counters.rate_limited == len(limited)
+    assert len(limited) == 18 and server.counters.rate_limited == 18
 
 
 def test_a_slow_patch_load_leaves_the_receive_thread_free(served):
@@ -406,11 +437,14 @@ def test_flood_drops_are_reported(served):
     try:
         client.sendto(build_message("/subscribe", listener.getsockname()[1]), server.address)
         wait_for(listener, "/subscribed")
-        for _ in range(6000):  # three times the per-second allowance
-            client.sendto(build_message("/pad/off", 1, 1), server.address)
-        report = wait_for(listener, "/report", "over the flood limit")
-        assert report.params[0].startswith("OSC lost ") and "over the flood limit (2000 messages a second per client)" in report.params[0]
-        assert server.counters.flood_dropped >= int(report.params[0].split()[2]) > 0
+        send_all(client, server, build_message("/pad/off", 1, 1), 6000)  # three times the per-second allowance
+        assert server.counters.flood_dropped == 4001  # the /subscribe took one of the second's 2,000
+        reported = 0  # the losses may be reported over more than one report period: each counted once
+        while reported < 4001:
+            report = wait_for(listener, "/report", "over the flood limit")
+            assert report.params[0].startswith("OSC lost ") and "over the flood limit (2000 messages a second per client)" in report.params[0]
+            reported += int(report.params[0].split()[2])
+        assert reported == 4001
     finally:
         listener.close()
 

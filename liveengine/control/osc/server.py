@@ -122,7 +122,8 @@ class OscServer:
 
     def __init__(self, engine, host: str = "127.0.0.1", port: int = 9000, *, allow: tuple[str, ...] = (),
                  allow_writes_from_network: bool = False, horizon_seconds: float = 10.0, late_tolerance_seconds: float = 0.5,
-                 max_messages_per_second: int = MAX_MESSAGES_PER_SECOND, recordings_dir: Path | None = None) -> None:
+                 max_messages_per_second: int = MAX_MESSAGES_PER_SECOND, recordings_dir: Path | None = None,
+                 clock=time.monotonic) -> None:
         if not _is_loopback(host) and not allow:
             raise LiveEngineError(f"OSC host {host} is not loopback, and no client addresses are allowed.",
                                   "Name the clients that may connect (--osc-allow ADDRESS), or listen on 127.0.0.1.")
@@ -132,6 +133,7 @@ class OscServer:
         self.horizon = horizon_seconds
         self.late_tolerance = late_tolerance_seconds
         self.max_rate = max_messages_per_second
+        self._clock = clock  # the rate limits' seconds (a test passes one it moves by hand)
         self.recordings_dir = recordings_dir or Path.cwd()
         self.counters = OscCounters()
         # A subscription belongs to the (address, port) that sent /subscribe: that sender's replies and
@@ -139,7 +141,7 @@ class OscServer:
         self.subscribers: dict[tuple[str, int], tuple[str, int]] = {}
         self._feedback = FeedbackSource(engine)
         self._rate: dict[str, TokenBucket] = {}
-        self._per_command = {spec.address: TokenBucket(spec.per_second, time.monotonic()) for spec in COMMANDS.values() if spec.per_second}
+        self._per_command = {spec.address: TokenBucket(spec.per_second, clock()) for spec in COMMANDS.values() if spec.per_second}
         self._writes: queue.Queue = queue.Queue(MAX_WAITING_WRITES)
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
@@ -205,7 +207,7 @@ class OscServer:
 
     def _within_rate(self, host: str) -> bool:
         """A token bucket per client: floods are dropped and counted, never queued."""
-        now = time.monotonic()
+        now = self._clock()
         bucket = self._rate.get(host)
         if bucket is None:
             bucket = self._rate[host] = TokenBucket(self.max_rate, now)
@@ -269,7 +271,7 @@ class OscServer:
             self._reject(replies, address, exc.message, "bad_arguments")
             return
         bucket = self._per_command.get(address)
-        if bucket is not None and not bucket.take(time.monotonic()):
+        if bucket is not None and not bucket.take(self._clock()):
             self._reject(replies, address, f"at most {spec.per_second} a second; this one was dropped", "rate_limited")
             return
         if spec.writes:
