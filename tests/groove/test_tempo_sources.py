@@ -213,12 +213,14 @@ def test_a_transport_bundle_over_udp_is_followed_at_its_timetags_frame(tmp_path)
         assert engine.wait_rendered(timeout=60)
         server.start()
         # A stand-in for the Max device: Live's transport and a hit in one timetagged bundle.
-        client.sendto(build_bundle(time.time() + 0.3, ("/transport", 128.0, 6.5, 1), ("/pad", 0, 0, 1.0)), server.address)
-        deadline = time.monotonic() + 5
-        while engine.tempo_sources.transport.updates == 0 and time.monotonic() < deadline:
+        # Two seconds ahead (the horizon is 10 s): a loaded machine that reads it late still finds it ahead.
+        client.sendto(build_bundle(time.time() + 2.0, ("/transport", 128.0, 6.5, 1), ("/pad", 0, 0, 1.0)), server.address)
+        hits, deadline = [], time.monotonic() + 10
+        while (engine.tempo_sources.transport.updates == 0 or not hits) and time.monotonic() < deadline:
+            hits += queued_records(engine)  # taking them off the FIFO
             time.sleep(0.01)
         m = engine.tempo_sources.beat_map()
-        hit = queued_records(engine)[0]
+        hit = hits[0]
         assert (m.beat, m.bpm, m.playing) == (6.5, 128.0, True)
         assert m.frame == hit[0] + hit[7]  # the hit's target frame: one bundle, one frame
         assert engine.status()["transport_untimed"] == 0

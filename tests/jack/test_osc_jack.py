@@ -61,11 +61,11 @@ def test_timetagged_bundles_start_at_their_sample(osc_engine):
     engine, capture, server, client = osc_engine
     capture.start()
     time.sleep(0.1)
-    first = time.time() + 0.2
+    first = time.time() + 1.0  # a second ahead: read late on a loaded machine, still ahead of its frame
     gaps = [0.0, 0.25 + 1234 / RATE, 0.5 + 77 / RATE]
     for gap in gaps:  # separate datagrams, each its own bundle
         client.sendto(build_bundle(first + gap, ("/pad", 2, 3, 0.5)), server.address)
-    time.sleep(1.0)
+    time.sleep(2.0)
     audio, _ = capture.stop()
     found = onsets(audio[:, 0])
     assert len(found) == 3

@@ -123,7 +123,7 @@ class OscServer:
     def __init__(self, engine, host: str = "127.0.0.1", port: int = 9000, *, allow: tuple[str, ...] = (),
                  allow_writes_from_network: bool = False, horizon_seconds: float = 10.0, late_tolerance_seconds: float = 0.5,
                  max_messages_per_second: int = MAX_MESSAGES_PER_SECOND, recordings_dir: Path | None = None,
-                 clock=time.monotonic) -> None:
+                 clock=time.monotonic, wall=time.time) -> None:
         if not _is_loopback(host) and not allow:
             raise LiveEngineError(f"OSC host {host} is not loopback, and no client addresses are allowed.",
                                   "Name the clients that may connect (--osc-allow ADDRESS), or listen on 127.0.0.1.")
@@ -133,7 +133,8 @@ class OscServer:
         self.horizon = horizon_seconds
         self.late_tolerance = late_tolerance_seconds
         self.max_rate = max_messages_per_second
-        self._clock = clock  # the rate limits' seconds (a test passes one it moves by hand)
+        # The rate limits' seconds and the Unix time timetags are read against (a test passes clocks it moves by hand).
+        self._clock, self._wall = clock, wall
         self.recordings_dir = recordings_dir or Path.cwd()
         self.counters = OscCounters()
         # A subscription belongs to the (address, port) that sent /subscribe: that sender's replies and
@@ -215,7 +216,7 @@ class OscServer:
 
     def _wall_minus_clock(self) -> float:
         """Unix time minus the backend clock, read once per datagram so one bundle maps to one frame."""
-        return time.time() - self.engine.clock.now()
+        return self._wall() - self.engine.clock.now()
 
     def _handle_bundle(self, bundle: Bundle, replies: _Replies) -> None:
         at = None
@@ -235,7 +236,7 @@ class OscServer:
         The timetag goes onto the backend clock, then onto the frame grid through the
         last callback's (frame, start time): no sleeping, no per-message clock reads.
         """
-        ahead = timetag - time.time()
+        ahead = timetag - self._wall()
         if ahead > self.horizon:
             self._reject(replies, address, f"timetag {ahead:.1f} s ahead; at most {self.horizon:g} s", "too_far_ahead")
             return False

@@ -164,18 +164,20 @@ class WebServer:
     """
 
     def __init__(self, engine, host: str = "127.0.0.1", port: int = DEFAULT_PORT, *, allow_writes_from_network: bool = False,
-                 max_messages_per_second: int = MAX_MESSAGES_PER_SECOND, token: str | None = None, recordings_dir: Path | None = None) -> None:
+                 max_messages_per_second: int = MAX_MESSAGES_PER_SECOND, token: str | None = None, recordings_dir: Path | None = None,
+                 clock=time.monotonic) -> None:
         self.engine = engine
         self.host = host
         self.loopback_only = is_loopback(host)
         self.token = None if self.loopback_only else (token or secrets.token_urlsafe(16))
         self.allow_writes_from_network = allow_writes_from_network
         self.max_rate = max_messages_per_second
+        self._clock = clock  # the rate limits' seconds (a test passes one it moves by hand)
         self.recordings_dir = recordings_dir or Path.cwd()
         self.counters = WebCounters()
         self.session = secrets.token_hex(4)
         self._rate: dict[str, TokenBucket] = {}
-        self._per_command = {spec.address: TokenBucket(spec.per_second, time.monotonic()) for spec in COMMANDS.values() if spec.per_second}
+        self._per_command = {spec.address: TokenBucket(spec.per_second, clock()) for spec in COMMANDS.values() if spec.per_second}
         self._clients: set[_Client] = set()
         self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="liveengine-web-writes")
         self._waiting_writes = 0
@@ -424,7 +426,7 @@ class WebServer:
             self._reject(replies, address, exc.message, "bad_arguments")
             return
         bucket = self._per_command.get(address)
-        if bucket is not None and not bucket.take(time.monotonic()):
+        if bucket is not None and not bucket.take(self._clock()):
             self._reject(replies, address, f"at most {spec.per_second} a second; this one was dropped", "rate_limited")
             return
         if spec.writes:
@@ -441,7 +443,7 @@ class WebServer:
         self._waiting_writes -= 1
 
     def _within_rate(self, host: str) -> bool:
-        now = time.monotonic()
+        now = self._clock()
         bucket = self._rate.get(host)
         if bucket is None:
             bucket = self._rate[host] = TokenBucket(self.max_rate, now)
