@@ -103,24 +103,27 @@ def test_liveengine_learn_binds_two_knobs_over_jack(jack_server, tmp_path, capsy
     path.write_text(PATCH)
     result = {}
     thread = threading.Thread(target=lambda: result.setdefault("rc", main(
-        ["learn", str(path), "--param", "zoom", "--param", "rotation", "--midi-api", "jack", "--midi-in", "knobs", "--timeout", "10"])))
+        ["learn", str(path), "--param", "zoom", "--param", "rotation", "--midi-api", "jack", "--midi-in", "knobs", "--timeout", "20"])))
     thread.start()
+    out = ""
     try:
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 30
         value = 0
         while thread.is_alive() and time.monotonic() < deadline:
-            control = 21 if time.monotonic() < deadline - 13 else 22  # the first knob for 2 s, then the second
+            out += capsys.readouterr().out
+            control = 22 if "-> zoom" in out else 21  # the first knob until it is bound, then the second
             knobs.send_message([0xB0, control, value % 128])
             value += 5
             time.sleep(0.02)
     finally:
-        thread.join(timeout=20)
+        thread.join(timeout=30)
         knobs.close_port()
         knobs.delete()
-    assert result.get("rc") == 0, capsys.readouterr()
+    said = capsys.readouterr()
+    out += said.out
+    assert result.get("rc") == 0, (out, said.err)
     assert load_patch(path).midi["cc"] == {"21": "zoom", "22": "rotation"}
     assert path.read_text().startswith(PATCH)
-    out = capsys.readouterr().out
     assert "CC 21 (channel 1) -> zoom" in out and "stage.toml.bak" in out
 
 

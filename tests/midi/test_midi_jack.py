@@ -94,7 +94,8 @@ def test_notes_become_sound_on_their_pads(path, rig):
     frames = [first + i * (RATE // 5) + 37 * i for i in range(len(pads))]
     for frame, (row, col) in zip(frames, pads):
         tester.send_at(frame, bytes([0x90, launchpad_note(row, col), 64]))
-    time.sleep(1.2)
+    # Captured half a second past the last note (by JACK's frames, not the wall clock: a busy test process may sleep late)
+    assert wait_for(lambda: capture.count and capture.cycles[capture.count - 1] > frames[-1] + RATE // 2, 10.0)
     audio, start = capture.stop()
     found = onsets(audio[:, 0])
     assert len(found) == len(pads), found
@@ -340,8 +341,9 @@ def test_a_daw_plays_through_the_virtual_port(rig, jack_server):
         daw.client.connect(daw.out, virtual)
         capture.start()
         time.sleep(0.1)
-        daw.send_at(daw.frame_time() + PERIOD, bytes([0x99, 45, 64]))  # generic profile: note 45 = row 1, column 1
-        time.sleep(0.5)
+        sent = daw.frame_time() + PERIOD
+        daw.send_at(sent, bytes([0x99, 45, 64]))  # generic profile: note 45 = row 1, column 1
+        assert wait_for(lambda: capture.count and capture.cycles[capture.count - 1] > sent + RATE // 2, 10.0)
         audio, _ = capture.stop()
     finally:
         daw.close()
@@ -398,7 +400,7 @@ def test_note_off_rings_out_or_releases_as_the_patch_says(rig, note_off):
     time.sleep(0.1)
     now = tester.frame_time() + PERIOD
     tester.send_many([(now, bytes([0x90, launchpad_note(row, col), 100])), (now + RATE // 10, bytes([0x80, launchpad_note(row, col), 0]))])
-    time.sleep(0.6)
+    assert wait_for(lambda: capture.count and capture.cycles[capture.count - 1] > now + RATE // 2, 10.0)  # 250 ms past the window
     audio, first = capture.stop()
     (onset,) = onsets(audio[:, 0])
     late = np.max(np.abs(audio[onset + RATE // 5 : onset + RATE // 4, 0]))  # 200-250 ms after the hit

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -187,17 +188,31 @@ def test_pd_panel_and_abstraction_drive_the_engine_and_show_its_feedback(short_p
     harness.write_text(HARNESS.format(port=server.address[1], feedback=feedback_port))
     process = subprocess.Popen([pd, "-nogui", "-nosound", "-nomidi", "-stderr", "-path", str(PD_FOLDER), "-open", str(harness)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ))
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)  # Pd's output as it prints
+    reader.start()
+
+    def shown() -> bool:  # the feedback the assertions below look for has been printed (or Pd has ended)
+        text = "\n".join(lines)
+        return process.poll() is not None or ("fb: pong" in text and re.search(r"^fb: (capture|error capture) ", text, re.M) is not None
+                                              and "fb: error /groove" in text
+                                              and len(set(re.findall(r"^cells: (\d+) color", text, re.M))) >= setting_pads)
+
+    setting_pads = engine.instrument.setting.rows * engine.instrument.setting.cols
     try:
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 30
         # /subscribe from the panel; from the harness's own [liveengine] (its own port: replies go where its
         # subscription says), then pad, xy, mapping, capture, ping
         while server.counters.handled < 8:  # and the panel's own pad (1, 1), after its page went to grooves and back
             assert time.monotonic() < deadline, f"Pd sent {server.counters.handled} messages"
             time.sleep(0.05)
-        time.sleep(1.0)
+        while not shown() and time.monotonic() < deadline:
+            time.sleep(0.05)
     finally:
         process.terminate()
-        output = process.communicate(timeout=10)[0]
+        process.wait(timeout=10)
+        reader.join(timeout=10)
+        output = "".join(lines)
         server.stop()
     events = queued_records(engine)
     setting = engine.instrument.setting
