@@ -28,6 +28,7 @@ class MidiTester:
         self.written: list[tuple[int, int]] = []  # (frame written at, first byte) per event
         self.write_errors = 0
         self.late_writes = 0  # events written in a cycle whose callback ended late (see _process)
+        self.late_reads = 0  # cycles whose events were read by a callback that ended late (see _process)
         self.client.set_process_callback(self._process)
         if activate:
             self.client.activate()
@@ -67,12 +68,17 @@ class MidiTester:
                     written += 1
                 except Exception:  # larger than an empty cycle's buffer, or before an earlier event: counted and lost
                     self.write_errors += 1
+        read = 0
         for offset, data in self.inp.incoming_midi_events():
             self.received.append((start + offset, bytes(data)))
-        if written and self.client.frames_since_cycle_start >= frames:
+            read += 1
+        if (written or read) and (self.client.frames_since_cycle_start >= frames or self.client.last_frame_time != start):
             # This callback ended after its cycle's deadline: JACK may have run the readers of its outputs without
-            # what it wrote (a busy test process, not the engine, lost them): a failing test can say so.
+            # what it wrote, and the writers of its input may have begun the next cycle's buffer while it read
+            # (a stand-in Launchpad read its mode switch twice and never the colours written after it). A busy
+            # test process, not the engine, lost them: a failing test can say so.
             self.late_writes += written
+            self.late_reads += 1 if read else 0
 
     def frame_time(self) -> int:
         return self.client.frame_time

@@ -59,4 +59,5 @@ def test_midi_inputs_come_back_after_a_jack_restart_and_a_note_plays(jack_server
     print(f"connected {result['seconds_connected_after_jack_returned']:.2f} s and LEDs drawn "
           f"{result['after']['leds_at'] - result['jack_back_at']:.2f} s after JACK's return; LEDs drawn again "
           f"{result['seconds_redrawn_after_server_back']:.2f} s after the audio server's; {result['midi_out_unheard']} "
-          f"MIDI-out messages JACK delivered to nobody, {result['led_redraws']} redraws")
+          f"MIDI-out messages JACK delivered to nobody, {result['led_redraws']} redraws; the stand-ins' late reads "
+          f"{result['before']['late_reads']}, {result['after']['late_reads']}, {result['stay']['late_reads']}")
