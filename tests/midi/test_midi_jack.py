@@ -206,7 +206,7 @@ def test_leds_follow_the_vendor_table_and_light_the_playing_pad(rig):
             assert leds[launchpad_note(r, c)] == tuple(v >> 1 for v in colour)
     before = len(tester.received)
     tester.send_at(tester.frame_time() + PERIOD, bytes([0x90, launchpad_note(4, 2), 100]))
-    assert wait_for(lambda: _rgb_specs(m for _, m in tester.received[before:]).get(launchpad_note(4, 2)) == (127, 127, 127), 2.0)
+    assert wait_for(lambda: _rgb_specs(m for _, m in tester.received[before:]).get(launchpad_note(4, 2)) == (127, 127, 127), 10.0)
     midi.stop()
     leds = _rgb_specs(m for _, m in tester.received)
     assert set(leds.values()) == {(0, 0, 0)}  # dark at exit
@@ -256,13 +256,13 @@ def test_flood_is_bounded_dropped_and_counted(rig):
     # Every message that got past the limits reached the engine or was counted by it.
     assert c.handled + c.engine_rejected + c.bad <= c.parse.messages
     if c.flood_dropped:  # and said
-        assert wait_for(lambda: any("dropped (over the rate limit)" in r for r in engine.reports), 3.0)
+        assert wait_for(lambda: any("dropped (over the rate limit)" in r for r in engine.reports), 10.0)
     # The audio thread kept running: no capture cycle missed (Capture.stop asserts it).
     capture.stop()
     # And MIDI still plays afterwards.
     handled = c.handled
     tester.send_at(tester.frame_time() + PERIOD, bytes([0x90, launchpad_note(3, 3), 90]))
-    assert wait_for(lambda: midi.counters.handled == handled + 1, 2.0)
+    assert wait_for(lambda: midi.counters.handled == handled + 1, 10.0)
 
 
 def test_unterminated_sysex_mutes_rtmidi_jack_input_until_an_f7(rig):
@@ -275,7 +275,7 @@ def test_unterminated_sysex_mutes_rtmidi_jack_input_until_an_f7(rig):
     assert midi.counters.handled == 0  # swallowed by rtmidi as SysEx continuation
     now = tester.frame_time() + PERIOD
     tester.send_many([(now, b"\xf7"), (now + 2 * PERIOD, bytes([0x90, launchpad_note(1, 1), 90]))])
-    assert wait_for(lambda: midi.counters.handled == 1, 2.0)
+    assert wait_for(lambda: midi.counters.handled == 1, 10.0)
 
 
 def test_a_deaf_rtmidi_jack_input_is_unlatched_after_its_silence(rig, monkeypatch):
@@ -290,7 +290,7 @@ def test_a_deaf_rtmidi_jack_input_is_unlatched_after_its_silence(rig, monkeypatc
     engine, midi, tester, capture = rig()
     note = bytes([0x90, launchpad_note(1, 1), 90])
     tester.send_at(tester.frame_time() + PERIOD, note)
-    assert wait_for(lambda: midi.counters.handled == 1, 2.0)  # heard: the watch waits again from here
+    assert wait_for(lambda: midi.counters.handled == 1, 10.0)  # heard: the watch waits again from here
     now = tester.frame_time() + PERIOD
     tester.send_many([(now, bytes([0xF0, 0x01, 0x02])), (now + 2 * PERIOD, note)])
     time.sleep(0.2)
@@ -302,7 +302,7 @@ def test_a_deaf_rtmidi_jack_input_is_unlatched_after_its_silence(rig, monkeypatc
         tester.send_at(tester.frame_time() + PERIOD, note)
         return wait_for(lambda: midi.counters.handled >= 2, 0.2)
 
-    assert wait_for(hears, 3.0)  # hears again, with no F7 from the controller
+    assert wait_for(hears, 10.0)  # hears again, with no F7 from the controller
     assert any("is unlatched" in r for r in engine.reports)
 
 
@@ -328,7 +328,7 @@ def test_unplugged_controller_is_found_again_with_leds_and_soft_takeover(path, r
         now = tester.frame_time() + PERIOD
         tester.send_many([(now, bytes([0xB0, 21, near])), (now + 4 * PERIOD, bytes([0xB0, 21, near + 10]))])
         target = 0.05 + 7.95 * (near + 10) / 127
-        assert wait_for(lambda: abs(engine.instrument.setting.zoom - target) < 1e-9, 2.0), engine.instrument.setting.zoom
+        assert wait_for(lambda: abs(engine.instrument.setting.zoom - target) < 1e-9, 10.0), engine.instrument.setting.zoom
     finally:
         tester.close()
 
@@ -364,7 +364,7 @@ def test_program_change_and_next_button_load_patches(path, rig, tmp_path):
     assert engine.grid_shape() == (4, 4)
     assert wait_for(lambda: midi.counters.patches_loaded == 1, 5.0)
     tester.send_at(tester.frame_time() + PERIOD, bytes([0xB0, 21, 64]))  # the new patch's binding: rotation
-    assert wait_for(lambda: engine.instrument.setting.rotation == -360 + 720 * 64 / 127, 2.0), engine.instrument.setting
+    assert wait_for(lambda: engine.instrument.setting.rotation == -360 + 720 * 64 / 127, 10.0), engine.instrument.setting
     tester.send_at(tester.frame_time() + PERIOD, bytes([0xB0, 104, 127]))
     assert wait_for(lambda: engine.instrument.patch.path.name == "short.toml", 20.0)
     assert wait_for(lambda: midi.counters.patches_loaded == 2, 5.0)
