@@ -16,30 +16,32 @@ pytest.importorskip("onnx")
 from test_train_smoke import _sounds, _write_data  # noqa: E402
 
 
-_BUILT: list[Path] = []  # this process's tiny trained model, built once (a train and an export: 7 s on 2 cores)
-
-
 def _trained(tmp_path):
     """A tiny data set (`data`), a model trained 2 steps on it (`drums.pt`) and its export (`drums/`), in `tmp_path`.
-    Built once per test process and copied: 16 tests start from it and each may change its copy."""
-    import atexit
+    Built once per test run and copied: 17 tests start from it and each may change its copy. The pytest-xdist
+    workers share one build (a train and an export: 7 s on 2 cores, each worker building its own cost three)."""
+    import fcntl
+    import os
     import shutil
-    import tempfile
 
     from liveengine.training import export, train
 
-    if not _BUILT:
-        built = Path(tempfile.mkdtemp(prefix="liveengine-trained-"))
-        atexit.register(shutil.rmtree, built, True)
-        (built / "data").mkdir()
-        _write_data(built / "data")
-        train.main(["--data", str(built / "data"), "--checkpoint", str(built / "drums.pt"), "--batch", "4", "--max-steps", "2",
-                    "--save-every", "0"])
-        export.main(["--checkpoint", str(built / "drums.pt"), "--data", str(built / "data"), "--out", str(built / "drums")])
-        _BUILT.append(built)
+    # pytest's folder for this run: tmp_path's parent, or under pytest-xdist the parent of this worker's folder
+    run = tmp_path.parent.parent if os.environ.get("PYTEST_XDIST_WORKER") else tmp_path.parent
+    built = run / "liveengine-trained"
+    with open(run / "liveengine-trained.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one worker builds; the others wait for it, then copy
+        if not built.exists():
+            making = run / f"liveengine-trained-{os.getpid()}"
+            (making / "data").mkdir(parents=True)
+            _write_data(making / "data")
+            train.main(["--data", str(making / "data"), "--checkpoint", str(making / "drums.pt"), "--batch", "4", "--max-steps", "2",
+                        "--save-every", "0"])
+            export.main(["--checkpoint", str(making / "drums.pt"), "--data", str(making / "data"), "--out", str(making / "drums")])
+            making.rename(built)  # whole or not at all: a worker killed while building leaves no half build
     for name in ("data", "drums"):
-        shutil.copytree(_BUILT[0] / name, tmp_path / name)
-    shutil.copy2(_BUILT[0] / "drums.pt", tmp_path / "drums.pt")
+        shutil.copytree(built / name, tmp_path / name)
+    shutil.copy2(built / "drums.pt", tmp_path / "drums.pt")
     return tmp_path / "data", tmp_path / "drums.pt"
 
 
