@@ -44,7 +44,12 @@ def test_a_million_records_cross_processes_in_order_and_intact():
         assert time.monotonic() < deadline, f"only {expected} records arrived"
         if not paused and expected >= RECORDS // 2:
             paused = True
-            time.sleep(0.1)  # a stalled reader: the ring fills and the producer must count drops, not overwrite
+            # A stalled reader: the ring fills and the producer must count drops, not overwrite. Stalled until the ring
+            # is full, however slowly a busy machine runs the producer, then 0.1 s more for its next put to be refused.
+            while reader.waiting() < layout.fifo_capacity:
+                assert time.monotonic() < deadline, f"the ring never filled ({reader.waiting()} waiting)"
+                time.sleep(0.001)
+            time.sleep(0.1)
         got.clear()
         if not reader.drain(got, 1 + expected % 300):  # uneven drain sizes, like blocks with few or many commands
             time.sleep(0.0001)
