@@ -5,7 +5,7 @@
 # - the others three at a time (pytest-xdist) at nice 10, so the JACK tests' processes (jackd, the audio server, the
 #   MIDI readers) get the CPU when they ask for it, as a laptop's audio does beside a busy neighbour.
 # The JACK tests mostly wait on processes and sockets (96 s of CPU in 177 s alone): on 2 cores the passes one after
-# the other took 394 s and side by side 268 to 307 s in the same hours (README, Tests). Each pass's output is shown
+# the other took 394 s and side by side 252 to 367 s over two days (README, Tests). Each pass's output is shown
 # when both have ended; the exit status is the first failing pass's. Arguments go to both passes (-x, -k name, ...).
 set -u
 cd "$(dirname "$0")/.."

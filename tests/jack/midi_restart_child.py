@@ -202,7 +202,7 @@ if __name__ == "__main__":
         from liveengine.server.process import AUDIO_NICE
 
         try:
-            os.nice(AUDIO_NICE)
+            os.setpriority(os.PRIO_PROCESS, 0, AUDIO_NICE)  # before its JACK client starts: that thread inherits it
         except OSError:  # not permitted here: it runs as it is, and says its late reads and writes
             pass
 

@@ -18,11 +18,12 @@ from test_train_smoke import _sounds, _write_data  # noqa: E402
 
 def _trained(tmp_path):
     """A tiny data set (`data`), a model trained 2 steps on it (`drums.pt`) and its export (`drums/`), in `tmp_path`.
-    Built once per test run and copied: 17 tests start from it and each may change its copy. The pytest-xdist
+    Built once per test run and copied: 16 tests start from it and each may change its copy. The pytest-xdist
     workers share one build (a train and an export: 7 s on 2 cores, each worker building its own cost three)."""
     import fcntl
     import os
     import shutil
+    import tempfile
 
     from liveengine.training import export, train
 
@@ -32,8 +33,8 @@ def _trained(tmp_path):
     with open(run / "liveengine-trained.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one worker builds; the others wait for it, then copy
         if not built.exists():
-            making = run / f"liveengine-trained-{os.getpid()}"
-            (making / "data").mkdir(parents=True)
+            making = Path(tempfile.mkdtemp(prefix="liveengine-trained-", dir=run))  # a failed build's leftovers never block the next
+            (making / "data").mkdir()
             _write_data(making / "data")
             train.main(["--data", str(making / "data"), "--checkpoint", str(making / "drums.pt"), "--batch", "4", "--max-steps", "2",
                         "--save-every", "0"])

@@ -86,6 +86,7 @@ def test_page_shows_64_pads_in_the_engines_colours(panel):
 def captured_through(capture, frames: int) -> None:
     """Wait until the capture holds `frames` more than it had now (JACK's frames, not the wall clock: a busy test
     process may sleep late): a hit the engine has taken is then in it whole."""
+    assert wait_for(lambda: capture.count > 0, 10)
     mark = capture.cycles[capture.count - 1] + PERIOD + RATE // 10  # a hit taken now starts within a few periods
     assert wait_for(lambda: capture.cycles[capture.count - 1] > mark + frames, 10)
 
