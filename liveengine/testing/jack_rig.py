@@ -282,6 +282,23 @@ class Capture:
     def frame_time(self) -> int:
         return self.client.frame_time
 
+    def holds(self, frame: int) -> bool:
+        """Whether the capture has recorded JACK's cycles through `frame`."""
+        count = self.count
+        return count > 0 and int(self.cycles[count - 1]) + PERIOD > frame
+
+    def wait_for_frame(self, frame: int, timeout: float = 10.0) -> bool:
+        """Wait until the capture holds JACK frame `frame` (False after `timeout` s): a test waits for a sound in
+        JACK's frames, not the wall clock's, since a capture client starved by a busy machine holds less audio than
+        the time a test slept, and a test process may oversleep while JACK plays on."""
+        return wait_for(lambda: self.holds(frame), timeout)
+
+    def wait_for_more(self, frames: int, timeout: float = 10.0) -> bool:
+        """Wait until the capture holds `frames` more than it holds now (from its first cycle, if none yet)."""
+        if not wait_for(lambda: self.count > 0, timeout):
+            return False
+        return self.wait_for_frame(int(self.cycles[self.count - 1]) + PERIOD + frames, timeout)
+
     def frames_at(self, moments: np.ndarray) -> np.ndarray:
         """JACK frames at perf_counter `moments`, read off the nearest earlier captured cycle.
 

@@ -51,7 +51,7 @@ def test_the_device_opened_ahead_runs_before_start_and_start_adopts_it(jack_serv
         capture.start()
         time.sleep(0.1)
         assert engine.submit(make_command("/pad", [2, 3, 1.0]))
-        time.sleep(0.3)
+        assert capture.wait_for_more(int(0.3 * RATE))
         audio, _ = capture.stop()
         assert len(onsets(audio[:, 0])) == 1 and np.abs(audio).max() > 0.05, "a hit after start sounds"
     finally:

@@ -36,7 +36,7 @@ def test_live_groove_onsets_follow_the_tempo_map_to_the_sample(jack_server, tmp_
         while engine.now_frame() - began < 3.5 * RATE and time.monotonic() < deadline:  # 3.5 s of JACK time: a loaded machine's dummy driver runs slow
             time.sleep(0.05)
         groove.sequencer.stop()
-        time.sleep(0.3)
+        assert capture.wait_for_more(int(0.3 * RATE))
         audio, _ = capture.stop(every_cycle=False)
         events = [e for e in groove.sequencer.events]
         mono = audio[:, 0].astype(np.float64)

@@ -40,7 +40,7 @@ def test_pad_over_osc_plays_that_pads_sound(osc_engine):
     capture.start()
     time.sleep(0.1)
     client.sendto(build_message("/pad", 2, 3, 0.5), server.address)
-    time.sleep(0.3)
+    assert capture.wait_for_more(int(0.3 * RATE))
     audio, _ = capture.stop()
     (onset,) = onsets(audio[:, 0])
     cache, grid = engine.instrument.cache, engine.instrument.setting
@@ -65,7 +65,7 @@ def test_timetagged_bundles_start_at_their_sample(osc_engine):
     gaps = [0.0, 0.25 + 1234 / RATE, 0.5 + 77 / RATE]
     for gap in gaps:  # separate datagrams, each its own bundle
         client.sendto(build_bundle(first + gap, ("/pad", 2, 3, 0.5)), server.address)
-    time.sleep(2.0)
+    assert capture.wait_for_more(2 * RATE)
     audio, _ = capture.stop()
     found = onsets(audio[:, 0])
     assert len(found) == 3
@@ -91,7 +91,7 @@ def test_liblo_tools_drive_the_engine_and_receive_feedback(osc_engine):
         time.sleep(0.1)
         subprocess.run(["oscsend", "127.0.0.1", str(port), "/pad", "iif", "4", "4", "0.8"], check=True, timeout=10)
         subprocess.run(["oscsend", "127.0.0.1", str(port), "/subscribe", "i", str(dump_port)], check=True, timeout=10)
-        time.sleep(1.5)
+        assert capture.wait_for_more(int(1.5 * RATE))
         audio, _ = capture.stop()
     finally:
         dump.terminate()

@@ -82,7 +82,7 @@ def test_notes_read_by_the_server_sound_exactly_one_period_after_their_frame(jac
         first = controller.frame_time() + 8 * PERIOD
         sent = [first + i * 25 * PERIOD + rng.randrange(PERIOD) for i in range(40)]  # anywhere in the period
         controller.send_many([(frame, bytes([0x90, 36 + 8 * 2 + 3, 100])) for frame in sent])
-        time.sleep((sent[-1] - first) / RATE + 0.5)
+        assert capture.wait_for_frame(sent[-1] + RATE // 2, 30)  # half a second past the last note, in JACK's frames
         audio, start = capture.stop()
     finally:
         if capture is not None:

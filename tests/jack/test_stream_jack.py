@@ -56,7 +56,7 @@ def _revoiced(engine, jack_server, tone: np.ndarray):
         assert wait_for(lambda: engine.stream.counts.get("frames", 0) > 0, 20)  # the producer is up and voicing the input
         capture.start()
         source.start = capture.frame_time() + 8 * PERIOD
-        time.sleep(1.2)
+        assert capture.wait_for_frame(source.start + int(1.2 * RATE) - 8 * PERIOD)
         audio, first = capture.stop(every_cycle=False)
     finally:
         capture.close()
@@ -103,11 +103,11 @@ def test_an_input_tone_comes_out_revoiced_a_note_sounds_and_a_lost_input_is_coun
         capture.start()
         time.sleep(0.1)
         engine.submit(make_command("/stream/note", (69, 1.0)))
-        time.sleep(0.3)
+        assert capture.wait_for_more(int(0.3 * RATE))  # the note's length and the gaps in JACK's frames, as the engine hears them
         engine.submit(make_command("/stream/off", ()))
-        time.sleep(0.5)
+        assert capture.wait_for_more(int(0.5 * RATE))
         engine.submit(make_command("/pad", (0, 0, 1.0)))  # the grid plays on
-        time.sleep(0.3)
+        assert capture.wait_for_more(int(0.3 * RATE))
         audio, _ = capture.stop(every_cycle=False)
         # the note, then the pad (a producer the busy machine holds up makes a short faded gap in the note, not an onset)
         assert len(onsets(audio[:, 0], 1e-3, min_gap=RATE // 5)) == 2

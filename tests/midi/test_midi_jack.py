@@ -95,7 +95,7 @@ def test_notes_become_sound_on_their_pads(path, rig):
     for frame, (row, col) in zip(frames, pads):
         tester.send_at(frame, bytes([0x90, launchpad_note(row, col), 64]))
     # Captured half a second past the last note (by JACK's frames, not the wall clock: a busy test process may sleep late)
-    assert wait_for(lambda: capture.count and capture.cycles[capture.count - 1] > frames[-1] + RATE // 2, 10.0)
+    assert capture.wait_for_frame(frames[-1] + RATE // 2, 10.0)
     audio, start = capture.stop()
     found = onsets(audio[:, 0])
     assert len(found) == len(pads), found
@@ -146,7 +146,7 @@ def test_the_server_plays_each_next_variation_once_and_leaves_a_miss_to_the_cont
         # late_writes: the stand-in wrote the note in a cycle its callback ended late (lost by the test process, not the engine)
         assert wait_for(lambda: len(engine.hits) == hits + 1), (tester.late_writes, tester.written[-3:], midi.counters)
         played.append(engine.last_sound.samples)
-    assert wait_for(lambda: capture.count and capture.cycles[capture.count - 1] > frames[-1] + RATE // 5, 5.0)  # the last sound is in
+    assert capture.wait_for_frame(frames[-1] + RATE // 5, 5.0)  # the last sound is in
     audio, start = capture.stop()
     assert [h.kind for h in list(engine.hits)[-2:]] == ["variation", "pad"]
     assert midi.counters.server_started == 4 and engine.variation_misses == 1
@@ -343,7 +343,7 @@ def test_a_daw_plays_through_the_virtual_port(rig, jack_server):
         time.sleep(0.1)
         sent = daw.frame_time() + PERIOD
         daw.send_at(sent, bytes([0x99, 45, 64]))  # generic profile: note 45 = row 1, column 1
-        assert wait_for(lambda: capture.count and capture.cycles[capture.count - 1] > sent + RATE // 2, 10.0)
+        assert capture.wait_for_frame(sent + RATE // 2, 10.0)
         audio, _ = capture.stop()
     finally:
         daw.close()
@@ -400,7 +400,7 @@ def test_note_off_rings_out_or_releases_as_the_patch_says(rig, note_off):
     time.sleep(0.1)
     now = tester.frame_time() + PERIOD
     tester.send_many([(now, bytes([0x90, launchpad_note(row, col), 100])), (now + RATE // 10, bytes([0x80, launchpad_note(row, col), 0]))])
-    assert wait_for(lambda: capture.count and capture.cycles[capture.count - 1] > now + RATE // 2, 10.0)  # 250 ms past the window
+    assert capture.wait_for_frame(now + RATE // 2, 10.0)  # 250 ms past the window
     audio, first = capture.stop()
     (onset,) = onsets(audio[:, 0])
     late = np.max(np.abs(audio[onset + RATE // 5 : onset + RATE // 4, 0]))  # 200-250 ms after the hit

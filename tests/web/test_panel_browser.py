@@ -17,7 +17,7 @@ from liveengine.control.web.server import WebServer
 from liveengine.engine import Engine
 from liveengine.patch import load_patch
 from liveengine.testing.browser import BrowserUnavailable, chromium
-from liveengine.testing.jack_rig import PERIOD, RATE, Capture, onsets, wait_for
+from liveengine.testing.jack_rig import RATE, Capture, onsets, wait_for
 
 PAD_COLOURS = """return Array.from(document.querySelectorAll('.pad')).map(p =>
     [+p.dataset.row, +p.dataset.col, getComputedStyle(p).backgroundColor]);"""
@@ -83,14 +83,6 @@ def test_page_shows_64_pads_in_the_engines_colours(panel):
     assert driver.execute_script(PAD_COLOURS)[-1][:2] == [0, 7]
 
 
-def captured_through(capture, frames: int) -> None:
-    """Wait until the capture holds `frames` more than it had now (JACK's frames, not the wall clock: a busy test
-    process may sleep late): a hit the engine has taken is then in it whole."""
-    assert wait_for(lambda: capture.count > 0, 10)
-    mark = capture.cycles[capture.count - 1] + PERIOD + RATE // 10  # a hit taken now starts within a few periods
-    assert wait_for(lambda: capture.cycles[capture.count - 1] > mark + frames, 10)
-
-
 def test_a_click_on_a_pad_plays_that_pads_sound(panel):
     from selenium.webdriver.common.action_chains import ActionChains
 
@@ -101,7 +93,8 @@ def test_a_click_on_a_pad_plays_that_pads_sound(panel):
     ActionChains(driver).click(pad(driver, 2, 3)).perform()
     assert wait_for(lambda: sent(driver, "/pad"), 5)
     assert wait_for(lambda: len(engine.hits) > before, 5)
-    captured_through(capture, len(engine.instrument.cache.get(engine.instrument.setting.pad_index(2, 3)).samples))
+    # a hit taken now starts within a few periods: the capture then holds it whole
+    assert capture.wait_for_more(len(engine.instrument.cache.get(engine.instrument.setting.pad_index(2, 3)).samples) + RATE // 10)
     audio, _ = capture.stop()
     (onset,) = onsets(audio[:, 0])
     velocity = sent(driver, "/pad")[-1]["args"][2]
@@ -152,7 +145,7 @@ def test_a_drag_on_the_xy_surface_plays_between_pads(panel):
     hits = sent(driver, "/xy")
     assert len(hits) >= 3  # the press and at least one hit per half pad dragged
     assert wait_for(lambda: len(engine.hits) >= before + len(hits), 5)
-    captured_through(capture, RATE // 5)
+    assert capture.wait_for_more(RATE // 5 + RATE // 10)
     audio, _ = capture.stop(every_cycle=False)
     assert len(onsets(audio[:, 0], min_gap=600)) >= 2
     x, y = hits[0]["args"][:2]
