@@ -9,6 +9,7 @@ profile by name exactly as for hardware.
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections import deque
 
@@ -31,11 +32,17 @@ class MidiTester:
         self.late_reads = 0  # cycles whose events were read by a callback that ended late (see _process)
         self.client.set_process_callback(self._process)
         if activate:
-            self.client.activate()
+            self.activate()
 
     def activate(self) -> None:
         """Start processing. Until then the ports exist but no Python runs on JACK's thread, so rtmidi
-        may open its clients meanwhile (see liveengine/control/midi/ports.py)."""
+        may open its clients meanwhile (see liveengine/control/midi/ports.py).
+
+        Its callback is Python, so it waits for this process's interpreter lock: the heap as it is now is frozen
+        out of the garbage collector's reach (as Capture does), so a collection of the suite's heap cannot hold
+        a callback up for many cycles and bunch what it writes (a MIDI clock's ticks then arrive together)."""
+        gc.collect()
+        gc.freeze()
         self.client.activate()
 
     @property
@@ -102,6 +109,7 @@ class MidiTester:
         self.client.deactivate()
         self.client.close()
         self.client = None
+        gc.unfreeze()  # what was frozen can be collected again once it is garbage
 
 
 def led_colours(messages) -> dict[int, tuple[int, int, int]]:

@@ -92,7 +92,9 @@ def test_the_groove_follows_midi_clock_through_jack(jack_server, tmp_path):
         assert silent == []
         resumed = [e for e in events if e.frame >= ticks[5 * 96] - MS]
         assert resumed and resumed[0].step == 32 and abs(resumed[0].frame - ticks[5 * 96]) <= MS, resumed[:2]
-        assert (clock.stops, clock.positions, clock.continues, clock.flood) == (1, 1, 1, 0)
+        # (late writes: the stand-in's callback ran late and wrote overdue ticks together, which liveengine rightly
+        # counts as a flood: the test process's loss, not the engine's)
+        assert (clock.stops, clock.positions, clock.continues, clock.flood) == (1, 1, 1, 0), f"late writes {sender.late_writes}"
         assert groove.sequencer.dropped == 0
     finally:
         sender.close()  # first: its Python JACK callback would hold up the rtmidi ports' closing (see ports.PortPool)
