@@ -12,6 +12,7 @@ import numpy as np
 from liveengine.decoders.base import SILENCE
 from liveengine.decoders.contract import ModelError, ModelInfo, read_metadata
 from liveengine.decoders.istft import InverseSTFT
+from liveengine.errors import LiveEngineError
 
 NORMALIZE = ("peak", "loudness", "none")
 PEAK_TARGET = 0.9  # -0.9 dBFS
@@ -120,12 +121,16 @@ class OnnxDecoder:
         self._audio = np.zeros((self.max_batch, info.output_length), np.float32)
         # Render workers share one decoder; the buffers above (and the inverse STFT's) are one set.
         self._lock = threading.Lock()
-        self.encoder = None if decode_only else self._optional(folder / "encoder.onnx", threads, where, "audio", ("mean", "logvar"),
-                                                               basic=True)
-        if self.encoder is not None:
-            _check_io(where, "encoder input", self.encoder.get_inputs()[0], "audio", 2, {1: info.output_length})
-            for output in self.encoder.get_outputs():
-                _check_io(where, "encoder output", output, output.name, 2, {1: info.latent_dim})
+        # encoder.onnx loads and is checked on first use (encode, fit, `encoder`): playing pads never needs it, and a
+        # descent encoder's session is most of a model's load (drums19: 1.2 s of its 1.4 s, 56 of its 194 MB).
+        self._encoder_path = None if decode_only or not (folder / "encoder.onnx").exists() else folder / "encoder.onnx"
+        self._encoder = None
+        self._encoder_error: ModelError | None = None  # a failed first load, raised again rather than tried again
+        self._encoder_lock = threading.Lock()
+        self._threads = threads
+        # Called once before encoder.onnx first loads in this process (the engine sets it: a trial load in a child,
+        # decoders/trial_load.py, so a file that aborts onnxruntime cannot end a show when a corner file is encoded).
+        self.before_encoder_load = None
         self.classifier = self._optional(folder / "classifier.onnx", threads, where, "z", ("probabilities",))
         if self.classifier is not None:
             _check_io(where, "classifier input", self.classifier.get_inputs()[0], "z", 2, {1: info.latent_dim})
@@ -225,7 +230,7 @@ class OnnxDecoder:
 
     @property
     def can_fit(self) -> bool:
-        return self.decoder_grad is not None and self.encoder is not None
+        return self.decoder_grad is not None and self.can_encode
 
     def fit(self, audio: np.ndarray, steps: int | None = None, tether: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Latent points whose decoded sounds are nearest `audio` (float32[batch, samples]), by analysis by synthesis
@@ -236,7 +241,7 @@ class OnnxDecoder:
         from liveengine.decoders import fit
 
         if not self.can_fit:
-            missing = "decoder_grad.onnx" if self.encoder is not None else "encoder.onnx"
+            missing = "decoder_grad.onnx" if self.can_encode else "encoder.onnx"
             raise ModelError(f"model {self.info.folder.name}: has no {missing}, so it cannot fit points to sounds; "
                              "a model folder with encoder.onnx and decoder_grad.onnx can (docs/model-contract.md).")
         steps = fit.STEPS if steps is None else steps
@@ -287,8 +292,46 @@ class OnnxDecoder:
 
     # ---- optional capabilities (see base.py): encoder and classifier ----
     @property
+    def encoder(self):
+        """encoder.onnx's session, None when the model has none (or `decode_only`). Loaded and checked against the
+        contract on the first call; a file that fails raises its ModelError then, and again on every later call."""
+        if self._encoder is None and self._encoder_path is not None:
+            with self._encoder_lock:
+                if self._encoder is None:
+                    if self._encoder_error is not None:
+                        raise self._encoder_error
+                    try:
+                        self._encoder = self._load_encoder()
+                    except ModelError as exc:
+                        self._encoder_error = exc
+                        raise
+        return self._encoder
+
+    @encoder.setter
+    def encoder(self, session) -> None:
+        self._encoder = session
+
+    @property
+    def encoder_loaded(self) -> bool:
+        """False while encoder.onnx is in the folder but not yet loaded here."""
+        return self._encoder is not None or self._encoder_path is None
+
+    def _load_encoder(self):
+        where, info = f"model {self.folder.name}", self.info
+        if self.before_encoder_load is not None:
+            try:
+                self.before_encoder_load()
+            except LiveEngineError as exc:
+                raise ModelError(exc.message, exc.fix) from None
+        session = self._optional(self._encoder_path, self._threads, where, "audio", ("mean", "logvar"), basic=True)
+        _check_io(where, "encoder input", session.get_inputs()[0], "audio", 2, {1: info.output_length})
+        for output in session.get_outputs():
+            _check_io(where, "encoder output", output, output.name, 2, {1: info.latent_dim})
+        return session
+
+    @property
     def can_encode(self) -> bool:
-        return self.encoder is not None
+        return self._encoder_path is not None or self._encoder is not None
 
     @property
     def can_classify(self) -> bool:

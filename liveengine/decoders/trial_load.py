@@ -18,12 +18,16 @@ from liveengine.decoders.contract import files_digest
 from liveengine.errors import LiveEngineError
 
 _LOAD = ("import json, sys; from pathlib import Path; from liveengine.decoders.registry import load_decoder; "
-         "spec, where, options = json.loads(sys.argv[1]); load_decoder(spec, Path(where) if where else None, **options)")
+         "spec, where, options = json.loads(sys.argv[1]); model = load_decoder(spec, Path(where) if where else None, **options); "
+         "getattr(model, 'encoder', None)")  # every file: an encoder loads on first use in the instrument's process
 
 
 # Model folder -> contract.files_digest of its .onnx files (the derived gradient graph too, unlike the model's identity:
 # it loads in the same process and could be the damaged file) when it last loaded without killing a process.
 _LOADED: dict[Path, str] = {}
+# The same, for folders whose every file loaded in a trial child: an in-process load (remember) leaves the encoder for
+# its first use, so a model played from the start has its encoder tried in a child then (guard_encoder).
+_TRIED: dict[Path, str] = {}
 
 
 def remember(decoder) -> None:
@@ -62,4 +66,18 @@ def load_in_child(spec: str, patch_path: Path | None, model_options: dict, timeo
         raise LiveEngineError(f"model {spec} crashes the ONNX runtime while loading ({name}): the file is damaged.",
                               "Copy or export the model again.")
     if done.returncode == 0 and folder is not None:
-        _LOADED[folder.resolve()] = files
+        _LOADED[folder.resolve()] = _TRIED[folder.resolve()] = files
+
+
+def guard_encoder(decoder, spec: str, patch_path: Path | None, model_options: dict) -> None:
+    """Before `decoder`'s encoder.onnx first loads in this process (a corner file, a library), load the model with every
+    file in a throwaway process, unless one already has: its crash is then an error for the corner, not the show's end."""
+    folder = getattr(decoder, "folder", None)
+    if folder is None or not hasattr(decoder, "before_encoder_load"):
+        return
+
+    def trial() -> None:
+        if _TRIED.get(Path(folder).resolve()) != files_digest(folder):
+            _LOADED.pop(Path(folder).resolve(), None)  # tried again, whole
+            load_in_child(spec, patch_path, model_options)
+    decoder.before_encoder_load = trial

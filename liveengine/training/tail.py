@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
     trained = f" ({state['step']} steps)" if state["step"] else ""  # reencode --tune-steps 0 joins trained encoders as they are
     joined = f", its encoder the mean of {len(model.cfg.mean_of)} encoders ({', '.join(model.cfg.mean_of)})," if model.cfg.encoder == "mean" else ""
     if args.descent:
-        joined += f"{'' if joined else ','} its point then {args.descent} steps down the spectral distance (the first {args.descent_rate:g}, halving),"
+        joined += f"{'' if joined else ','} its point then {args.descent} step{'s' if args.descent != 1 else ''} down the spectral distance (the first {args.descent_rate:g}, halving),"
     description = (f"{args.checkpoint.stem}{trained}{joined} with a decay tail: its first {seam * model.cfg.hop / model.cfg.sample_rate:.2f} s "
                    f"unchanged, then each bin continues its own decay, at least {args.min_decay:g} dB/s, to {tailed.cfg.length / model.cfg.sample_rate:g} s.")
     earlier = () if args.same_points_as is None else earlier_identities(args.same_points_as, tailed.decoder, model.cfg.latent_dim)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -13,6 +14,17 @@ import pytest
 import soundfile as sf
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def _models_named(table: dict) -> list[str]:
+    """The model folders a patch names: its decoder and each section's model (groove, stream)."""
+    found = []
+    for key, value in table.items():
+        if isinstance(value, dict):
+            found += _models_named(value)
+        elif key in ("decoder", "model") and isinstance(value, str) and value and ":" not in value:  # not builtin:testsynth
+            found.append(value)
+    return found
 
 
 def test_wheel_carries_patches_and_models_and_runs_from_any_folder(tmp_path):
@@ -28,6 +40,9 @@ def test_wheel_carries_patches_and_models_and_runs_from_any_folder(tmp_path):
         assert f"liveengine/control/web/static/{name}" in names
     assert "liveengine/_bundled/checkpoints/drums5.pt" in names  # what `liveengine train` fine-tunes
     assert "liveengine/_bundled/models_onnx/drums19/decoder.onnx" in names  # the default patch's model
+    for patch in (name for name in names if name.startswith("liveengine/_bundled/patches/") and name.endswith(".toml")):
+        for model in _models_named(tomllib.loads(zipfile.ZipFile(wheel).read(patch).decode())):  # every model a shipped patch plays
+            assert f"liveengine/_bundled/models_onnx/{model}/decoder.onnx" in names, f"{patch} names {model!r}, not in the wheel"
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
                    check=True, capture_output=True, timeout=300)

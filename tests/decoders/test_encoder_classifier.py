@@ -182,16 +182,24 @@ def test_testsynth_has_no_encoder():
     assert not getattr(synth, "can_encode", False) and not getattr(synth, "can_classify", False)
 
 
-def test_encoder_of_the_wrong_length_is_refused_at_load(tmp_path):
+def test_encoder_of_the_wrong_length_is_refused_on_first_use_while_the_decoder_plays(tmp_path):
+    """encoder.onnx loads on first use (a descent encoder is most of a model's load): a wrong one is refused then, by name,
+    every time it is asked for, and the decoder plays on."""
     folder = build_audio_decoder(tmp_path / "mismatch", latent_dim=DIM, output_length=LENGTH, sample_rate=RATE)
     build_encoder(folder, DIM, LENGTH * 2, RATE)
-    with pytest.raises(ModelError) as info:
-        OnnxDecoder(folder)
-    check_model_error(info.value, "mismatch", ["encoder input 'audio'", str(LENGTH * 2)], [f"axis 1 must be {LENGTH}"])
+    decoder = OnnxDecoder(folder)
+    assert decoder.can_encode and not decoder.encoder_loaded
+    for _ in range(2):
+        with pytest.raises(ModelError) as info:
+            decoder.encode(np.zeros((1, LENGTH), np.float32))
+        check_model_error(info.value, "mismatch", ["encoder input 'audio'", str(LENGTH * 2)], [f"axis 1 must be {LENGTH}"])
+    played = np.zeros((1, LENGTH), np.float32)
+    decoder.decode_into(np.zeros((1, DIM), np.float32), played)
+    assert np.max(np.abs(played)) > 0
     folder = build_audio_decoder(tmp_path / "narrow", latent_dim=DIM, output_length=LENGTH, sample_rate=RATE)
     build_encoder(folder, DIM + 2, LENGTH, RATE)
     with pytest.raises(ModelError) as info:
-        OnnxDecoder(folder)
+        OnnxDecoder(folder).encoder  # noqa: B018 - the property loads it
     check_model_error(info.value, "narrow", ["encoder output 'mean'"], [f"axis 1 must be {DIM}"])
 
 

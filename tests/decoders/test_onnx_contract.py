@@ -433,16 +433,18 @@ def test_classifier_with_wrong_input(tmp_path):
 def test_encoder_with_wrong_input_name(tmp_path):
     folder = build_audio_decoder(tmp_path / "enc")
     build_encoder(folder, input_name="wave")
+    decoder = OnnxDecoder(folder)  # the encoder loads on first use
     with pytest.raises(ModelError) as info:
-        OnnxDecoder(folder)
+        decoder.encoder  # noqa: B018 - the property loads it
     check_model_error(info.value, "enc", ["encoder.onnx inputs ['wave']"], ["expected one input 'audio'"])
 
 
 def test_corrupt_encoder(tmp_path):
     folder = build_audio_decoder(tmp_path / "encbytes")
     (folder / "encoder.onnx").write_bytes(b"not onnx at all" * 10)
+    decoder = OnnxDecoder(folder)  # the encoder loads on first use
     with pytest.raises(ModelError) as info:
-        OnnxDecoder(folder)
+        decoder.encode(np.zeros((1, 100), np.float32))
     check_model_error(info.value, "encbytes", ["encoder.onnx"], ["not a loadable ONNX model"])
 
 

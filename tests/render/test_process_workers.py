@@ -188,7 +188,7 @@ def test_the_render_process_loads_the_decoder_and_class_head_alone(tmp_path):
     """The render process only decodes and classifies: it skips the encoder and the fit gradient, which the engine's
     own load reads and checks (for a descent model most of the load: drums16's encoder and gradient sessions). Shown with
     a copy of the shipped model whose encoder.onnx and decoder_grad.onnx are another graph: the whole load refuses it,
-    naming encoder.onnx; the decode-only load and a render process given the folder render it, pad for pad as the whole
+    naming decoder_grad.onnx (and encoder.onnx on the encoder's first use); the decode-only load and a render process given the folder render it, pad for pad as the whole
     shipped model does."""
     from liveengine.decoders.onnx_decoder import OnnxDecoder
     from liveengine.decoders.contract import ModelError
@@ -204,8 +204,12 @@ def test_the_render_process_loads_the_decoder_and_class_head_alone(tmp_path):
         shutil.copy(shipped / name, folder / name)
     for name in ("encoder.onnx", "decoder_grad.onnx"):
         shutil.copy(shipped / "classifier.onnx", folder / name)
-    with pytest.raises(ModelError, match="encoder.onnx inputs"):
+    with pytest.raises(ModelError, match="decoder_grad.onnx has inputs"):
         OnnxDecoder(folder)
+    (folder / "decoder_grad.onnx").rename(tmp_path / "decoder_grad.onnx")
+    with pytest.raises(ModelError, match="encoder.onnx inputs"):
+        OnnxDecoder(folder).encoder  # noqa: B018 - loaded on first use
+    (tmp_path / "decoder_grad.onnx").rename(folder / "decoder_grad.onnx")
 
     whole = OnnxDecoder(shipped)
     alone = OnnxDecoder(folder, decode_only=True)

@@ -118,9 +118,11 @@ def test_tail_exports_the_descent_in_encoder_onnx(tmp_path):
 
     data, source = _trained(tmp_path)
     out = tmp_path / "checked"
-    tail.main(["--checkpoint", str(source), "--data", str(data), "--out", str(out), "--name", "checked", "--descent", "2"])
+    # one step: the export traces every step's decoder and its gradient (2 steps took 58 s beside the other tests, 1 about
+    # half); the steps' loop and halving rate are PyTorch's, checked with 4 steps above
+    tail.main(["--checkpoint", str(source), "--data", str(data), "--out", str(out), "--name", "checked", "--descent", "1"])
     decoder = OnnxDecoder(out, threads=1)
-    assert decoder.can_encode and "2 steps down the spectral distance" in decoder.info.description
+    assert decoder.can_encode and "its point then 1 step down the spectral distance" in decoder.info.description
     model = DrumVAE(train.config_from(source))
     train.load(source, model, None)
     model.eval()
@@ -128,10 +130,10 @@ def test_tail_exports_the_descent_in_encoder_onnx(tmp_path):
     session = ort.InferenceSession(str(out / "encoder.onnx"))
     audio = np.zeros((3, session.get_inputs()[0].shape[1]), np.float32)
     audio[:, :sounds.shape[1]] = sounds
-    encoder = tail.FirstSecond(Descent(model.encoder, model.decoder, model.cfg, 2, 0.5), model.cfg.length, model.cfg.sample_rate)
+    encoder = tail.FirstSecond(Descent(model.encoder, model.decoder, model.cfg, 1, 0.5), model.cfg.length, model.cfg.sample_rate)
     want = encoder(torch.from_numpy(audio))[0].numpy()
     got = session.run(["mean"], {"audio": audio})[0]
-    # float32 sums in another order turn a normalised step a little; the walk is 0.75 long
+    # float32 sums in another order turn a normalised step a little; the walk is 0.5 long
     assert np.abs(got - want).max() < 0.02
     for wrong in (["--descent", "-1"], ["--descent", "17"], ["--descent", "2", "--descent-rate", "0"]):
         with pytest.raises(SystemExit, match="--descent must be 0 to 16 steps and --descent-rate above 0"):
