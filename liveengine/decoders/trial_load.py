@@ -69,15 +69,16 @@ def load_in_child(spec: str, patch_path: Path | None, model_options: dict, timeo
         _LOADED[folder.resolve()] = _TRIED[folder.resolve()] = files
 
 
-def guard_encoder(decoder, spec: str, patch_path: Path | None, model_options: dict) -> None:
+def guard_encoder(decoder, spec: str, patch_path: Path | None, model_options: dict, playing=lambda: True) -> None:
     """Before `decoder`'s encoder.onnx first loads in this process (a corner file, a library), load the model with every
-    file in a throwaway process, unless one already has: its crash is then an error for the corner, not the show's end."""
+    file in a throwaway process, unless one already has: its crash is then an error for the corner, not the show's end.
+    Not before `playing()`: a crash while the instrument starts ends the start, as a crash loading its model does."""
     folder = getattr(decoder, "folder", None)
     if folder is None or not hasattr(decoder, "before_encoder_load"):
         return
 
     def trial() -> None:
-        if _TRIED.get(Path(folder).resolve()) != files_digest(folder):
+        if playing() and _TRIED.get(Path(folder).resolve()) != files_digest(folder):
             _LOADED.pop(Path(folder).resolve(), None)  # tried again, whole
             load_in_child(spec, patch_path, model_options)
     decoder.before_encoder_load = trial

@@ -110,7 +110,8 @@ class Engine(GrooveMethods, StreamMethods):
         on_error = lambda e: self.report(f"render failed: {e}")  # noqa: E731
         decoder = decoder or patch_decoder(patch)
         trial_load.remember(decoder)  # it loaded here: a later switch back to it needs no trial
-        trial_load.guard_encoder(decoder, patch.model, patch.path, patch.model_options)  # its encoder loads on first use
+        trial_load.guard_encoder(decoder, patch.model, patch.path, patch.model_options,  # its encoder loads on first use
+                                 playing=lambda: self.server is not None)
         return build_instrument(patch, decoder, self.pool, self.options.samplerate,
                                 self.player.play_rendered, on_error, self.player.last_pad)
 

@@ -93,3 +93,27 @@ def test_an_encoder_that_aborts_the_runtime_is_tried_in_a_child_on_first_use_and
     finally:
         trial_load.subprocess.run = real_run
         engine.stop()
+
+
+def test_an_encoder_loads_without_a_trial_while_the_instrument_starts(tmp_path, monkeypatch):
+    """Before the audio starts a crash ends the start (as one loading the model does), so a corner file encoded then
+    (a patch whose grid is corners) costs no child; once playing, the first encode tries the model in one."""
+    import numpy as np
+
+    from liveengine.decoders import trial_load
+
+    children = []
+    real_run = trial_load.subprocess.run
+    monkeypatch.setattr(trial_load.subprocess, "run", lambda command, **kw: children.append(command) or real_run(command, **kw))
+    monkeypatch.setattr(trial_load, "_TRIED", {})
+    patch = tmp_path / "drums.toml"
+    patch.write_text('[model]\ndecoder = "drums"\n[engine]\nrender_in = "thread"\n')
+    for started in (False, True):
+        engine = Engine(load_patch(patch))
+        try:
+            if started:
+                engine.start(OfflineBackend(48000, 128, 2))
+            assert engine.instrument.decoder.encode(np.zeros((1, 1000), np.float32)).shape == (1, engine.instrument.decoder.latent_dim)
+            assert len(children) == started
+        finally:
+            engine.stop()
