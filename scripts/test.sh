@@ -12,6 +12,11 @@ cd "$(dirname "$0")/.."
 python=.venv/bin/python
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
+# Bytecode cached for this run, outside the checkout: every Python process the tests start (render processes, audio
+# servers, CLI runs, trial loads: hundreds) would otherwise compile liveengine's modules again where the shell says
+# PYTHONDONTWRITEBYTECODE (0.37 s to import the engine against 0.21 s from the cache)
+unset PYTHONDONTWRITEBYTECODE
+export PYTHONPYCACHEPREFIX="$out/bytecode"
 trap 'trap - INT TERM; kill 0' INT TERM  # stop both passes
 echo "running the tests: the JACK tests one at a time beside the others (about 5 min on 2 cores)"
 # OMP_NUM_THREADS=1: each worker's PyTorch on one thread; three workers' two-thread pools on two cores spun against

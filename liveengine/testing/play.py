@@ -3,9 +3,24 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from typing import Callable
+
+
+def free_port() -> int:
+    """A port nothing on this machine listens on now (TCP and UDP both free), for a play that must not take the default
+    9000 from another test's play running beside it."""
+    while True:
+        with socket.socket() as tcp, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            tcp.bind(("127.0.0.1", 0))
+            port = tcp.getsockname()[1]
+            try:
+                udp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 def start_play(args: list[str], cwd, ready: Callable[[str], bool], **popen) -> tuple[subprocess.Popen, list[str]]:

@@ -64,6 +64,7 @@ def test_play_without_an_audio_device_renders_the_demo_to_a_new_file(tmp_path):
     env = {**os.environ, "JACK_DEFAULT_SERVER": "liveengine-no-such-server", "JACK_NO_START_SERVER": "1"}
     first = subprocess.run([sys.executable, "-m", "liveengine", "play"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     if "No audio output device" not in first.stdout:
+        assert "playing on" in first.stdout, (first.returncode, first.stdout[-2000:], first.stderr[-2000:])  # else play failed: say how
         pytest.skip("this machine has an audio output device, so play opens it instead of rendering the demo")
     assert first.returncode == 0, first.stderr
     assert first.stdout.splitlines()[0].count(".") <= 2  # one sentence saying so
@@ -87,6 +88,7 @@ def test_play_without_an_audio_device_renders_what_was_asked_into_the_recording(
     done = subprocess.run([sys.executable, "-m", "liveengine", "play", "--score", str(score), "--seconds", "2", "--record", str(take),
                            "--no-osc", "--no-midi"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     if "No audio output device" not in done.stdout:
+        assert "playing on" in done.stdout, (done.returncode, done.stdout[-2000:], done.stderr[-2000:])  # else play failed: say how
         pytest.skip("this machine has an audio output device, so play opens it instead of rendering")
     assert done.returncode == 0, done.stderr
     assert f"score {score}" in done.stdout and "(2 s)" in done.stdout and str(take) in done.stdout

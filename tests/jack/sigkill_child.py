@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from liveengine.testing.jack_rig import start_jackd
+from liveengine.testing.play import free_port
 
 
 def children(pid: int) -> list[int]:
@@ -65,7 +66,8 @@ def main(folder: str, name: str, moment: str = "playing") -> dict:
     shm_before = shm_names()
     try:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1"}
-        play = subprocess.Popen([sys.executable, "-m", "liveengine", "play", "--demo", "--record", "take.wav"], cwd=folder, env=env,
+        play = subprocess.Popen([sys.executable, "-m", "liveengine", "play", "--demo", "--record", "take.wav", "--osc-port", str(free_port())],
+                                cwd=folder, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         lines = []
         awaited = "playing on" if moment == "playing" else "rendering pads"

@@ -14,10 +14,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from liveengine.testing.play import free_port
+
 
 def start_play(tmp_path, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "liveengine", "play", "--demo", *extra], cwd=tmp_path, env=env,
+    # an OSC port of its own: the default, 9000, may be another test's play beside this one
+    process = subprocess.Popen([sys.executable, "-m", "liveengine", "play", "--demo", "--osc-port", str(free_port()), *extra], cwd=tmp_path, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 60
     lines = []
@@ -114,7 +117,7 @@ def test_play_refuses_to_overwrite_a_recording(jack_server, tmp_path):
 def test_play_for_seconds_exits_cleanly_and_reports(jack_server, tmp_path):
     # If play ever hangs, faulthandler prints every thread's stack after 45 s and exits: where it hung.
     run_play = ("import faulthandler, runpy, sys; faulthandler.dump_traceback_later(45, exit=True); "
-                "sys.argv = ['liveengine', 'play', '--demo', '--seconds', '1.5']; runpy.run_module('liveengine', run_name='__main__')")
+                f"sys.argv = ['liveengine', 'play', '--demo', '--seconds', '1.5', '--osc-port', '{free_port()}']; runpy.run_module('liveengine', run_name='__main__')")
     done = subprocess.run([sys.executable, "-c", run_play], cwd=tmp_path, capture_output=True, text=True, timeout=90,
                           env={**os.environ, "PYTHONUNBUFFERED": "1"})
     assert done.returncode == 0, done.stdout + done.stderr

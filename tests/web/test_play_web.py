@@ -14,13 +14,7 @@ from liveengine.control.osc.server import build_message
 from liveengine.control.web.guard import host_refusal, origin_refusal
 from liveengine.errors import LiveEngineError
 from liveengine.patch import load_patch
-from liveengine.testing.play import start_play
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from liveengine.testing.play import free_port, start_play
 
 
 @pytest.mark.parametrize("alone", [True, False], ids=["no MIDI, no OSC", "with MIDI and OSC"])
