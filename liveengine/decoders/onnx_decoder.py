@@ -74,7 +74,7 @@ class OnnxDecoder:
 
     def __init__(self, folder: Path, threads: int = 1, normalize: str = "peak", max_batch: int = 16, decode_only: bool = False) -> None:
         """`decode_only`: the decoder and class head alone, for a render process; the engine's own copy loads and
-        checks the encoder and the fit gradient (their sessions are most of a descent model's load time and memory)."""
+        checks the fit gradient, and the encoder on its first use (`encoder`)."""
         folder = Path(folder)
         where = f"model {folder.name}"
         if not folder.is_dir():
@@ -298,18 +298,14 @@ class OnnxDecoder:
         if self._encoder is None and self._encoder_path is not None:
             with self._encoder_lock:
                 if self._encoder is None:
-                    if self._encoder_error is not None:
-                        raise self._encoder_error
+                    if self._encoder_error is not None:  # a new one each time: raising the kept one would grow its traceback
+                        raise ModelError(self._encoder_error.message, self._encoder_error.fix) from None
                     try:
                         self._encoder = self._load_encoder()
                     except ModelError as exc:
                         self._encoder_error = exc
                         raise
         return self._encoder
-
-    @encoder.setter
-    def encoder(self, session) -> None:
-        self._encoder = session
 
     @property
     def encoder_loaded(self) -> bool:
@@ -324,6 +320,9 @@ class OnnxDecoder:
             except LiveEngineError as exc:
                 raise ModelError(exc.message, exc.fix) from None
         session = self._optional(self._encoder_path, self._threads, where, "audio", ("mean", "logvar"), basic=True)
+        if session is None:  # there when the model loaded, gone since (moved, or being written again)
+            raise ModelError(f"{where}: encoder.onnx was in {self.folder} when the model loaded and is not now; "
+                             "a model folder with encoder.onnx can encode (docs/model-contract.md).", "Copy or export the model again.")
         _check_io(where, "encoder input", session.get_inputs()[0], "audio", 2, {1: info.output_length})
         for output in session.get_outputs():
             _check_io(where, "encoder output", output, output.name, 2, {1: info.latent_dim})

@@ -65,20 +65,23 @@ def load_in_child(spec: str, patch_path: Path | None, model_options: dict, timeo
             name = f"signal {-done.returncode}"
         raise LiveEngineError(f"model {spec} crashes the ONNX runtime while loading ({name}): the file is damaged.",
                               "Copy or export the model again.")
-    if done.returncode == 0 and folder is not None:
-        _LOADED[folder.resolve()] = _TRIED[folder.resolve()] = files
+    if folder is not None:
+        _TRIED[folder.resolve()] = files  # it lived: an encoder it refused is the instrument's own load's to say
+        if done.returncode == 0:
+            _LOADED[folder.resolve()] = files
 
 
-def guard_encoder(decoder, spec: str, patch_path: Path | None, model_options: dict, playing=lambda: True) -> None:
+def guard_encoder(decoder, spec: str, patch_path: Path | None, model_options: dict, skip=lambda: False) -> None:
     """Before `decoder`'s encoder.onnx first loads in this process (a corner file, a library), load the model with every
     file in a throwaway process, unless one already has: its crash is then an error for the corner, not the show's end.
-    Not before `playing()`: a crash while the instrument starts ends the start, as a crash loading its model does."""
+    Not where `skip()`: the engine's start, building its first instrument (a crash there ends the start, as a crash
+    loading its model does)."""
     folder = getattr(decoder, "folder", None)
     if folder is None or not hasattr(decoder, "before_encoder_load"):
         return
 
     def trial() -> None:
-        if playing() and _TRIED.get(Path(folder).resolve()) != files_digest(folder):
+        if not skip() and _TRIED.get(Path(folder).resolve()) != files_digest(folder):
             _LOADED.pop(Path(folder).resolve(), None)  # tried again, whole
             load_in_child(spec, patch_path, model_options)
     decoder.before_encoder_load = trial

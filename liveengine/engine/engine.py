@@ -83,8 +83,10 @@ class Engine(GrooveMethods, StreamMethods):
         self._prepared: ServerProcess | None = None  # an audio server started ahead (prepare_audio)
         if prepare_audio:
             self.prepare_audio()
+        self._starting_on: int | None = threading.get_ident()  # the thread building the first instrument, until it has
         try:
             self.instrument = self._build_instrument(patch, decoder)
+            self._starting_on = None
             self.groove = self._build_groove(patch)  # None without a [groove] model (liveengine/groove/)
             self.stream = self._build_stream(patch)  # None without a [stream] model (liveengine/stream/)
         except BaseException:
@@ -111,7 +113,7 @@ class Engine(GrooveMethods, StreamMethods):
         decoder = decoder or patch_decoder(patch)
         trial_load.remember(decoder)  # it loaded here: a later switch back to it needs no trial
         trial_load.guard_encoder(decoder, patch.model, patch.path, patch.model_options,  # its encoder loads on first use
-                                 playing=lambda: self.server is not None)
+                                 skip=lambda: self._starting_on == threading.get_ident())
         return build_instrument(patch, decoder, self.pool, self.options.samplerate,
                                 self.player.play_rendered, on_error, self.player.last_pad)
 

@@ -114,10 +114,11 @@ class Instrument:
         return mapping
 
     def prebuild_corners(self) -> None:
-        """Start building the corners mapping on a thread of its own, when the patch names corner files and the model fits
-        them (a second or so, grid/anchors.place_sounds): switching to it live then finds it built, not under the control
-        lock. An error is left for the switch to report; two builds of it give the same points."""
-        if "corners" in self.mappings or not getattr(self.decoder, "can_fit", False):
+        """Start building the corners mapping on a thread of its own, when the patch names corner files and the model
+        encodes them (a second or so to fit them, grid/anchors.place_sounds, after the encoder's first load, 1.2 s for
+        drums19, and its trial in a child): switching to it live then finds it built, not under the control lock. An
+        error is left for the switch to report; two builds of it give the same points."""
+        if "corners" in self.mappings or not getattr(self.decoder, "can_encode", False):
             return
         if not any(isinstance(entry, str) for entry in self.patch.grid.get("corners") or []):
             return

@@ -356,7 +356,7 @@ def _child(spec: str, patch_path: str | None, model_options: dict, device_rate: 
     from liveengine.render.workers import lower_thread_priority
     lower_thread_priority()
     try:
-        # Decoding alone: the engine's process loaded the whole model (encoder and fit gradient too) and checked it.
+        # Decoding alone: the engine's process loads the rest (the fit gradient, the encoder on first use) and checks it.
         decoder = load_decoder(spec, Path(patch_path) if patch_path else None, **model_options, decode_only=True)
         if trial_to_come:  # started ahead: the engine that adopts us sends the trial first
             while True:

@@ -95,25 +95,50 @@ def test_an_encoder_that_aborts_the_runtime_is_tried_in_a_child_on_first_use_and
         engine.stop()
 
 
-def test_an_encoder_loads_without_a_trial_while_the_instrument_starts(tmp_path, monkeypatch):
-    """Before the audio starts a crash ends the start (as one loading the model does), so a corner file encoded then
-    (a patch whose grid is corners) costs no child; once playing, the first encode tries the model in one."""
+def test_an_encoder_loads_without_a_trial_while_the_first_instrument_is_built_and_with_one_after(tmp_path, monkeypatch):
+    """A corners patch encodes its files while the engine builds its first instrument: a crash there ends the start, as
+    one loading the model does, so no child is started. Any later first use (another thread, after the start) tries the
+    model in one child, once per folder: a second engine on it, whose encoder the child refused, starts no second."""
     import numpy as np
+    import soundfile as sf
 
     from liveengine.decoders import trial_load
+    from liveengine.decoders.contract import ModelError
 
     children = []
     real_run = trial_load.subprocess.run
     monkeypatch.setattr(trial_load.subprocess, "run", lambda command, **kw: children.append(command) or real_run(command, **kw))
     monkeypatch.setattr(trial_load, "_TRIED", {})
-    patch = tmp_path / "drums.toml"
-    patch.write_text('[model]\ndecoder = "drums"\n[engine]\nrender_in = "thread"\n')
-    for started in (False, True):
-        engine = Engine(load_patch(patch))
+    t = np.arange(4410) / 44100
+    for i, name in enumerate(("a", "b", "c", "d")):
+        sf.write(tmp_path / f"{name}.wav", np.sin(2 * np.pi * (80 + 900 * i) * t) * np.exp(-t / 0.03), 44100)
+    corners = tmp_path / "corners.toml"
+    corners.write_text('[model]\ndecoder = "drums"\n[engine]\nrender_in = "thread"\n'
+                       '[grid]\nmapping = "corners"\ncorners = ["a.wav", "b.wav", "c.wav", "d.wav"]\n')
+    engine = Engine(load_patch(corners))
+    try:
+        assert engine.instrument.decoder.encoder_loaded and children == []
+    finally:
+        engine.stop()
+    plane = tmp_path / "plane.toml"
+    plane.write_text('[model]\ndecoder = "drums"\n[engine]\nrender_in = "thread"\n')
+    engine = Engine(load_patch(plane))
+    try:
+        assert not engine.instrument.decoder.encoder_loaded
+        assert engine.instrument.decoder.encode(np.zeros((1, 1000), np.float32)).shape == (1, engine.instrument.decoder.latent_dim)
+        assert len(children) == 1
+    finally:
+        engine.stop()
+
+    wrong = tmp_path / "drums-wrong-encoder"  # an encoder.onnx that loads but breaks the contract: the child lives
+    shutil.copytree(REPO / "models_onnx" / "drums", wrong)
+    shutil.copy(wrong / "classifier.onnx", wrong / "encoder.onnx")
+    plane.write_text(f'[model]\ndecoder = "{wrong}"\n[engine]\nrender_in = "thread"\n')
+    for _ in range(2):
+        engine = Engine(load_patch(plane))
         try:
-            if started:
-                engine.start(OfflineBackend(48000, 128, 2))
-            assert engine.instrument.decoder.encode(np.zeros((1, 1000), np.float32)).shape == (1, engine.instrument.decoder.latent_dim)
-            assert len(children) == started
+            with pytest.raises(ModelError, match="encoder.onnx inputs"):
+                engine.instrument.decoder.encode(np.zeros((1, 1000), np.float32))
+            assert len(children) == 2
         finally:
             engine.stop()

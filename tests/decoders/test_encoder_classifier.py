@@ -203,6 +203,27 @@ def test_encoder_of_the_wrong_length_is_refused_on_first_use_while_the_decoder_p
     check_model_error(info.value, "narrow", ["encoder output 'mean'"], [f"axis 1 must be {DIM}"])
 
 
+def test_an_encoder_gone_since_the_load_is_refused_by_name_with_a_new_error_each_time(tmp_path):
+    """The file is looked for at load and opened on first use: gone between them (moved, being exported again), it is
+    one ModelError naming it, a new one on each call (the first one's traceback does not grow)."""
+    decoder = OnnxDecoder(full_model(tmp_path))
+    (decoder.folder / "encoder.onnx").unlink()
+    errors = []
+    for _ in range(2):
+        with pytest.raises(ModelError) as info:
+            decoder.encode(np.zeros((1, LENGTH), np.float32))
+        errors.append(info.value)
+        check_model_error(info.value, "full", ["encoder.onnx was in", "is not now"], ["a model folder with encoder.onnx"])
+    errors.append(pytest.raises(ModelError, decoder.encode, np.zeros((1, LENGTH), np.float32)).value)
+
+    def depth(error):
+        frames, tb = 0, error.__traceback__
+        while tb is not None:
+            frames, tb = frames + 1, tb.tb_next
+        return frames
+    assert errors[1] is not errors[2] and depth(errors[1]) == depth(errors[2])
+
+
 def test_builders_need_a_decoder_folder(tmp_path):
     (tmp_path / "nothing").mkdir()
     with pytest.raises(FileNotFoundError, match="no decoder.onnx"):
@@ -229,7 +250,7 @@ def test_many_sounds_are_encoded_a_few_at_a_time_with_the_same_points(tmp_path):
             rows.append(len(feed["audio"]))
             return session.run(outputs, feed)
 
-    decoder.encoder = Spy()
+    decoder._encoder = Spy()  # in place of the loaded session
     together = decoder.encode(audio)
     assert rows == [onnx_decoder.ENCODE_ROWS] * 3 + [1] and onnx_decoder.ENCODE_ROWS == 2
     np.testing.assert_allclose(together, alone, rtol=1e-5, atol=1e-6)
