@@ -18,7 +18,7 @@ trap 'rm -rf "$out"' EXIT
 unset PYTHONDONTWRITEBYTECODE
 export PYTHONPYCACHEPREFIX="$out/bytecode"
 trap 'trap - INT TERM; kill 0' INT TERM  # stop both passes
-echo "running the tests: the JACK tests one at a time beside the others (about 5 min on 2 cores)"
+echo "running the tests: the JACK tests one at a time beside the others (about 4 to 5 min on 2 cores)"
 # OMP_NUM_THREADS=1: each worker's PyTorch on one thread; three workers' two-thread pools on two cores spun against
 # each other (the training tests: 116 s, 101 s with it)
 OMP_NUM_THREADS=1 nice -n 10 "$python" -m pytest -q -n 3 -m "not jack" "$@" > "$out/others" 2>&1 &
