@@ -32,8 +32,10 @@ GRACE_SECONDS = 0.2  # a released slot waits at least this long: covers a hit th
 class SamplePool:
     """Control process only (any control thread)."""
 
-    def __init__(self, state: SharedState) -> None:
+    def __init__(self, state: SharedState, clock=time.monotonic) -> None:
+        """`clock`: seconds, for the grace period (a test's HandClock: liveengine/testing/clock.py)."""
         self.state = state
+        self._clock = clock
         self.slots = len(state.slot_gen)
         self.slot_frames = state.samples.shape[1]
         self.hop = state.layout.envelope_hop
@@ -109,7 +111,7 @@ class SamplePool:
         return pooled
 
     def _release(self, slot: int) -> None:
-        self._released.append((slot, time.monotonic()))  # any thread: deque.append takes no lock
+        self._released.append((slot, self._clock()))  # any thread: deque.append takes no lock
 
     def named(self, slot: int, fifo_count: int, target_frame: int) -> None:
         """A command naming `slot` was queued at `fifo_count` for `target_frame`."""
@@ -121,7 +123,7 @@ class SamplePool:
             self._collect_locked()
 
     def _collect_locked(self) -> None:
-        now = time.monotonic()
+        now = self._clock()
         released = self._released
         while released:
             self._retiring.append(released.popleft())

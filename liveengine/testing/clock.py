@@ -1,6 +1,7 @@
 """A clock the test moves by hand, for the servers' rate limits and timetags (the `clock` of OscServer and
-WebServer, OscServer's `wall`): how many messages pass a limit, or how far ahead a timetag is, then depends on what the
-test sent, not on how fast a loaded machine happens to send and read it."""
+WebServer, OscServer's `wall`) and the sample pool's grace period (SamplePool's `clock`): how many messages pass a
+limit, how far ahead a timetag is, or whether a slot is free again, then depends on what the test did, not on how fast
+a loaded machine happens to run it."""
 
 from __future__ import annotations
 
