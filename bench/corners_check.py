@@ -63,42 +63,60 @@ def kit_corners(files: np.ndarray, classes: np.ndarray, names: list[str], rows: 
     return kits
 
 
+def corner_grid(decoder, sounds: np.ndarray, tether: float | None = None, layout: str = "even") -> tuple[np.ndarray, np.ndarray]:
+    """A kit's four corner sounds (float32[4, window], in CORNER_CLASSES order) placed as the engine places corner files,
+    and the 64 pad points of the 8x8 grid laid between them: (anchors, points)."""
+    from liveengine.grid.anchors import pad_points, place_sounds, prior_centre
+    from liveengine.grid.mappings import CornersMapping, GridSetting
+
+    anchors = place_sounds(decoder, sounds, tether)
+    mapping = CornersMapping(anchors, prior_centre(decoder))
+    return anchors, pad_points(GridSetting(8, 8, "corners"), mapping if layout == "even" else Bent(mapping, LAYOUTS[layout]))
+
+
+def judge(heard: list[str], names: list[str]) -> dict:
+    """The rule on one grid, given each pad's class (pad order, row 0 at the bottom) by whatever ear: the corner pads'
+    classes, how many keep their corner's class, the largest class and whether the grid passes."""
+    from liveengine.grid.mappings import GridSetting
+
+    setting = GridSetting(8, 8, "corners")
+    corner_pads = [setting.pad_index(0, 0), setting.pad_index(0, 7), setting.pad_index(7, 0), setting.pad_index(7, 7)]
+    corners = [heard[p] for p in corner_pads]
+    counts = np.bincount([names.index(h) for h in heard], minlength=len(names))
+    kept = sum(h == c for h, c in zip(corners, CORNER_CLASSES))
+    return {"corners": corners, "kept": int(kept), "largest_class": names[int(counts.argmax())],
+            "largest_class_pads": int(counts.max()), "classes_on_grid": int((counts > 0).sum()),
+            "passes": bool(kept >= 3 and counts.max() <= 32)}
+
+
+def window(decoder, sounds: np.ndarray) -> tuple[np.ndarray, int]:
+    """`sounds` padded or cut to the model's window (float32), and how many of their samples are the files' own."""
+    length = decoder.info.output_length
+    compared = min(sounds.shape[1], length)
+    sounds = sounds[:, :length] if sounds.shape[1] >= length else np.pad(sounds, ((0, 0), (0, length - sounds.shape[1])))
+    return np.ascontiguousarray(sounds, np.float32), compared
+
+
 def check_corners(decoder, audio: np.ndarray, files: np.ndarray, classes: np.ndarray, held: np.ndarray,
                   tether: float | None = None, layout: str = "even") -> dict:
     """Per kit: the corner classes, how many kept theirs, the largest class's pad count; and how many kits pass.
     `tether`: the fit's (None: its own, fit.TETHER); `layout`: one of LAYOUTS (the engine's: even)."""
     from liveengine.decoders.fit import SpectralDistance
-    from liveengine.grid.anchors import pad_points, place_sounds, prior_centre
-    from liveengine.grid.mappings import CornersMapping, GridSetting
 
     names = list(decoder.classes)
-    setting = GridSetting(8, 8, "corners")
     per_kit = {}
     for kit, rows in kit_corners(files, classes, names, held).items():
-        sounds = audio[rows]
-        window = decoder.info.output_length
-        compared = min(sounds.shape[1], window)  # the file's own length: a longer model's tail is not held to the padding
-        sounds = sounds[:, :window] if sounds.shape[1] >= window else np.pad(sounds, ((0, 0), (0, window - sounds.shape[1])))
-        sounds = np.ascontiguousarray(sounds, np.float32)
-        anchors = place_sounds(decoder, sounds, tether)
+        sounds, compared = window(decoder, audio[rows])  # compared: the file's own length, not a longer model's tail
+        anchors, points = corner_grid(decoder, sounds, tether, layout)
         # How near each corner pad (its anchor, exactly) sounds to its file, placed as the engine places it and by the
         # encoder alone: the multi-resolution STFT distance the model trained on, over the file's samples.
         near = SpectralDistance(sounds[:, :compared])
         decoded = np.zeros_like(sounds)
         distance = {}
-        for how, points in (("placed", anchors), ("encoded", decoder.encode(sounds))):
-            decoder.decode_into(points.astype(np.float32), decoded)
+        for how, at in (("placed", anchors), ("encoded", decoder.encode(sounds))):
+            decoder.decode_into(at.astype(np.float32), decoded)
             distance[how] = near.value_and_grad(decoded[:, :compared], grad=False)[0].astype(float).tolist()
-        mapping = CornersMapping(anchors, prior_centre(decoder))
-        points = pad_points(setting, mapping if layout == "even" else Bent(mapping, LAYOUTS[layout]))
-        pad_classes = decoder.classify(points).argmax(axis=1)
-        corner_pads = [setting.pad_index(0, 0), setting.pad_index(0, 7), setting.pad_index(7, 0), setting.pad_index(7, 7)]
-        heard = [names[pad_classes[p]] for p in corner_pads]
-        counts = np.bincount(pad_classes, minlength=len(names))
-        kept = sum(h == c for h, c in zip(heard, CORNER_CLASSES))
-        per_kit[kit] = {"corners": heard, "kept": int(kept), "largest_class": names[int(counts.argmax())],
-                        "largest_class_pads": int(counts.max()), "classes_on_grid": int((counts > 0).sum()),
-                        "passes": bool(kept >= 3 and counts.max() <= 32), "corner_distance": distance}
+        per_kit[kit] = {**judge([names[c] for c in decoder.classify(points).argmax(axis=1)], names), "corner_distance": distance}
     return {"kits": len(per_kit), "kits_passing": sum(k["passes"] for k in per_kit.values()),
             "corners_kept": sum(k["kept"] for k in per_kit.values()), "corners": 4 * len(per_kit), "per_kit": per_kit,
             "corner_distance_mean": {how: float(np.mean([d for k in per_kit.values() for d in k["corner_distance"][how]])) if per_kit else None
