@@ -3,7 +3,9 @@
 onnxruntime aborts the whole process on some damaged graphs (a C++ assertion, SIGABRT, seen for one
 flipped byte of the drum model's decoder.onnx): no Python error to catch. A live `/patch` with such a
 file would end the show, so a new model is first loaded where its crash costs nothing; a crash is
-one sentence and the old patch keeps playing. Builtin models load no file and skip this.
+one sentence and the old patch keeps playing. Builtin models load no file and skip this. The encoder
+loads last: a model whose encoder.onnx alone kills the runtime still plays its pads, and is refused
+only what needs the encoder (corner files, a library), in one sentence, without another trial.
 """
 
 from __future__ import annotations
@@ -17,17 +19,21 @@ from pathlib import Path
 from liveengine.decoders.contract import files_digest
 from liveengine.errors import LiveEngineError
 
+# Every file, the encoder last (it loads on first use in the instrument's process): a crash after PLAYS is the encoder's
+# alone, and the model still plays its pads.
+PLAYS = "liveengine-trial: plays"
 _LOAD = ("import json, sys; from pathlib import Path; from liveengine.decoders.registry import load_decoder; "
          "spec, where, options = json.loads(sys.argv[1]); model = load_decoder(spec, Path(where) if where else None, **options); "
-         "getattr(model, 'encoder', None)")  # every file: an encoder loads on first use in the instrument's process
+         f"print({PLAYS!r}, flush=True); getattr(model, 'encoder', None)")
 
 
 # Model folder -> contract.files_digest of its .onnx files (the derived gradient graph too, unlike the model's identity:
 # it loads in the same process and could be the damaged file) when it last loaded without killing a process.
 _LOADED: dict[Path, str] = {}
-# The same, for folders whose every file loaded in a trial child: an in-process load (remember) leaves the encoder for
-# its first use, so a model played from the start has its encoder tried in a child then (guard_encoder).
-_TRIED: dict[Path, str] = {}
+# The same, for folders whose every file was loaded in a trial child, with what killed it loading the encoder ("" when
+# nothing): an in-process load (remember) leaves the encoder for its first use, so a model played from the start has
+# its encoder tried in a child then (guard_encoder), and one whose encoder kills the runtime is refused for encoding only.
+_TRIED: dict[Path, tuple[str, str]] = {}
 
 
 def remember(decoder) -> None:
@@ -58,17 +64,20 @@ def load_in_child(spec: str, patch_path: Path | None, model_options: dict, timeo
         done = subprocess.run([sys.executable, "-c", _LOAD, args], capture_output=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise LiveEngineError(f"model {spec} did not finish loading in {timeout:g} s.", "Check the model file, or export it again.") from None
+    crash = ""
     if done.returncode < 0:
         try:
             name = signal.Signals(-done.returncode).name
         except ValueError:
             name = f"signal {-done.returncode}"
-        raise LiveEngineError(f"model {spec} crashes the ONNX runtime while loading ({name}): the file is damaged.",
-                              "Copy or export the model again.")
+        if PLAYS not in done.stdout.decode(errors="replace"):
+            raise LiveEngineError(f"model {spec} crashes the ONNX runtime while loading ({name}): the file is damaged.",
+                                  "Copy or export the model again.")
+        crash = f"model {spec}: encoder.onnx crashes the ONNX runtime while loading ({name}): the file is damaged, so it cannot encode."
     if folder is not None:
-        _TRIED[folder.resolve()] = files  # it lived: an encoder it refused is the instrument's own load's to say
-        if done.returncode == 0:
-            _LOADED[folder.resolve()] = files
+        _TRIED[folder.resolve()] = (files, crash)  # an encoder it refused without crashing is the instrument's own load's to say
+        if done.returncode == 0 or crash:
+            _LOADED[folder.resolve()] = files  # everything the pads need loads
 
 
 def guard_encoder(decoder, spec: str, patch_path: Path | None, model_options: dict, skip=lambda: False) -> None:
@@ -81,7 +90,13 @@ def guard_encoder(decoder, spec: str, patch_path: Path | None, model_options: di
         return
 
     def trial() -> None:
-        if not skip() and _TRIED.get(Path(folder).resolve()) != files_digest(folder):
-            _LOADED.pop(Path(folder).resolve(), None)  # tried again, whole
+        if skip():
+            return
+        place, files = Path(folder).resolve(), files_digest(folder)
+        if _TRIED.get(place, ("", ""))[0] != files:
+            _LOADED.pop(place, None)  # tried again, whole
             load_in_child(spec, patch_path, model_options)
+        crash = _TRIED.get(place, ("", ""))[1]
+        if crash:
+            raise LiveEngineError(crash, "Copy or export the model again.")
     decoder.before_encoder_load = trial

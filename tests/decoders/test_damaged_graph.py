@@ -56,7 +56,7 @@ def test_check_says_why_instead_of_dying(damaged):
     assert "Traceback" not in done.stderr and "Assertion" not in done.stderr
 
 
-def test_an_encoder_that_aborts_the_runtime_is_tried_in_a_child_on_first_use_and_refused_there(tmp_path):
+def test_an_encoder_that_aborts_the_runtime_is_tried_in_a_child_on_first_use_and_refused_there(tmp_path, monkeypatch):
     """The encoder loads on first use (a corner file, a library), not with the model: a model played from the start has
     its encoder tried in a throwaway process first, so a damaged encoder.onnx is one error for what needed it, once, and
     the show goes on. The damaged bytes are the drum decoder's with the aborting flip, written as encoder.onnx."""
@@ -73,6 +73,7 @@ def test_an_encoder_that_aborts_the_runtime_is_tried_in_a_child_on_first_use_and
         pytest.skip("this onnxruntime does not abort on that byte (the test needs a model that kills its process)")
     patch = tmp_path / "bad-encoder.toml"
     patch.write_text(f'[model]\ndecoder = "{model}"\n[engine]\nrender_in = "thread"\n')
+    (tmp_path / "short.toml").write_text('[model]\ndecoder = "builtin:testsynth"\n[engine]\nrender_in = "thread"\n')
     from liveengine.decoders import trial_load
     from liveengine.decoders.contract import ModelError
 
@@ -84,14 +85,27 @@ def test_an_encoder_that_aborts_the_runtime_is_tried_in_a_child_on_first_use_and
         engine.start(OfflineBackend(48000, 128, 2))
         decoder = engine.instrument.decoder
         assert decoder.can_encode and not decoder.encoder_loaded
-        trial_load.subprocess.run = lambda command, **kw: children.append(command) or real_run(command, **kw)
+        monkeypatch.setattr(trial_load.subprocess, "run", lambda command, **kw: children.append(command) or real_run(command, **kw))
         for _ in range(2):
             with pytest.raises(ModelError, match=r"crashes the ONNX runtime while loading \(SIGABRT\): the file is damaged"):
                 decoder.encode(np.zeros((1, 1000), np.float32))
         assert len(children) == 1  # tried once; the error is kept
         assert engine.submit(make_command("/pad", [1, 1, 0.9]))  # this process lives and plays
     finally:
-        trial_load.subprocess.run = real_run
+        engine.stop()
+    # A live switch to it: its pads load and play (the trial's child crashed on the encoder alone); encoding is refused
+    # by what that child found, with no child of its own.
+    engine = Engine(load_patch(tmp_path / "short.toml"))
+    try:
+        engine.start(OfflineBackend(48000, 128, 2))
+        monkeypatch.setattr(trial_load, "_TRIED", {})  # as in a new session: nothing tried yet
+        monkeypatch.setattr(trial_load, "_LOADED", {})
+        assert engine.load_patch(patch) and engine.wait_rendered(timeout=60)
+        assert len(children) == 2 and engine.instrument.patch.name == "bad-encoder"
+        with pytest.raises(ModelError, match=r"encoder.onnx crashes the ONNX runtime while loading \(SIGABRT\)"):
+            engine.instrument.decoder.encode(np.zeros((1, 1000), np.float32))
+        assert len(children) == 2 and engine.submit(make_command("/pad", [1, 1, 0.9]))
+    finally:
         engine.stop()
 
 
