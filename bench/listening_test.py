@@ -81,11 +81,13 @@ def read_answers(folder: Path, key: dict) -> dict[str, str]:
     allowed = key["classes"]
     answers = {}
     try:
-        rows = list(csv.reader(path.open(newline="")))
+        rows = list(csv.reader(path.open(newline="", encoding="utf-8-sig")))  # -sig: a spreadsheet's byte-order mark
     except OSError as exc:
         raise SystemExit(f"{path}: cannot read it ({exc.strerror}); prepare writes it beside the sounds.") from None
     if not rows or [c.strip() for c in rows[0]] != ["sound", "class"]:
-        raise SystemExit(f"{path}: the first row must be 'sound,class' as prepare wrote it.")
+        separated = " (its cells are separated by ';': save it with commas)" if rows and ";" in "".join(rows[0]) else ""
+        raise SystemExit(f"{path}: the first row must be 'sound,class' as prepare wrote it{separated}.")
+    seen = set()
     for number, row in enumerate(rows[1:], 2):
         if not row or not any(cell.strip() for cell in row):
             continue
@@ -94,8 +96,9 @@ def read_answers(folder: Path, key: dict) -> dict[str, str]:
         sound, heard = row[0].strip(), row[1].strip().lower()
         if sound not in key["sounds"]:
             raise SystemExit(f"{path} row {number}: {sound!r} is not one of this test's sounds (0001.wav to {len(key['sounds']):04d}.wav).")
-        if sound in answers:
-            raise SystemExit(f"{path} row {number}: {sound} is answered twice; give each sound one class.")
+        if sound in seen:
+            raise SystemExit(f"{path} row {number}: {sound} is listed twice; give each sound one row.")
+        seen.add(sound)
         if heard and heard not in allowed:
             raise SystemExit(f"{path} row {number}: {heard!r} for {sound}; allowed: {', '.join(allowed)} (or leave it blank).")
         if heard:

@@ -44,12 +44,18 @@ def remember(decoder) -> None:
         _LOADED[Path(folder).resolve()] = files_digest(folder)
 
 
-def load_in_child(spec: str, patch_path: Path | None, model_options: dict, timeout: float = 120.0) -> None:
-    """Raise LiveEngineError if loading the model kills the process that loads it. A model that merely
-    fails to load is left to the caller's own load, which says why in one sentence. A model folder that loaded
-    before with the same files (remember, or a trial here) is not tried again."""
+# A process killed by one of these while loading crashed in the runtime; any other signal (SIGKILL from the kernel's
+# out-of-memory killer, a Ctrl-C to the process group) says nothing about the files.
+CRASHES = {signal.SIGABRT, signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE}
+
+
+def load_in_child(spec: str, patch_path: Path | None, model_options: dict, timeout: float = 120.0, force: bool = False) -> str:
+    """Raise LiveEngineError if loading the model kills the process that loads it before its pads' files have loaded.
+    Returns what went wrong loading its encoder after them ("" when nothing did): the pads play, encoding is refused. A
+    model that merely fails to load is left to the caller's own load, which says why in one sentence. A model folder
+    that loaded before with the same files (remember, or a trial here) is not tried again unless `force`."""
     if spec.startswith("builtin:"):
-        return
+        return ""
     from liveengine.decoders.registry import find_model
 
     try:
@@ -57,12 +63,15 @@ def load_in_child(spec: str, patch_path: Path | None, model_options: dict, timeo
         files = files_digest(folder) if folder is not None else ""
     except (LiveEngineError, OSError):  # not found or unreadable: the child's load, then the caller's, say why
         folder, files = None, ""
-    if folder is not None and _LOADED.get(folder.resolve()) == files:
-        return
+    if folder is not None and not force and _LOADED.get(folder.resolve()) == files:
+        tried, crash = _TRIED.get(folder.resolve(), ("", ""))
+        return crash if tried == files else ""
     args = json.dumps([spec, str(patch_path) if patch_path else None, model_options])
     try:
         done = subprocess.run([sys.executable, "-c", _LOAD, args], capture_output=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
+    except subprocess.TimeoutExpired as late:
+        if PLAYS in (late.stdout or b"").decode(errors="replace"):  # the encoder hung: not kept, the next use tries again
+            return f"model {spec}: encoder.onnx did not finish loading in {timeout:g} s, so it cannot encode now."
         raise LiveEngineError(f"model {spec} did not finish loading in {timeout:g} s.", "Check the model file, or export it again.") from None
     crash = ""
     if done.returncode < 0:
@@ -70,33 +79,32 @@ def load_in_child(spec: str, patch_path: Path | None, model_options: dict, timeo
             name = signal.Signals(-done.returncode).name
         except ValueError:
             name = f"signal {-done.returncode}"
-        if PLAYS not in done.stdout.decode(errors="replace"):
-            raise LiveEngineError(f"model {spec} crashes the ONNX runtime while loading ({name}): the file is damaged.",
-                                  "Copy or export the model again.")
+        if PLAYS not in done.stdout.decode(errors="replace") or -done.returncode not in CRASHES:
+            raise LiveEngineError(f"model {spec} crashes the ONNX runtime while loading ({name}): the file is damaged."
+                                  if -done.returncode in CRASHES else f"model {spec}: its trial load was killed ({name}).",
+                                  "Copy or export the model again." if -done.returncode in CRASHES else "Try again.")
         crash = f"model {spec}: encoder.onnx crashes the ONNX runtime while loading ({name}): the file is damaged, so it cannot encode."
     if folder is not None:
         _TRIED[folder.resolve()] = (files, crash)  # an encoder it refused without crashing is the instrument's own load's to say
         if done.returncode == 0 or crash:
             _LOADED[folder.resolve()] = files  # everything the pads need loads
+    return crash
 
 
 def guard_encoder(decoder, spec: str, patch_path: Path | None, model_options: dict, skip=lambda: False) -> None:
     """Before `decoder`'s encoder.onnx first loads in this process (a corner file, a library), load the model with every
-    file in a throwaway process, unless one already has: its crash is then an error for the corner, not the show's end.
-    Not where `skip()`: the engine's start, building its first instrument (a crash there ends the start, as a crash
-    loading its model does)."""
+    file in a throwaway process, unless one already has: its crash is then an error for what needed it, not the show's
+    end. Where `skip()` (the engine's start, building its first instrument) no child is started: a crash there ends the
+    start, as one loading its model does; a crash a trial already found is said all the same."""
     folder = getattr(decoder, "folder", None)
     if folder is None or not hasattr(decoder, "before_encoder_load"):
         return
 
     def trial() -> None:
-        if skip():
-            return
-        place, files = Path(folder).resolve(), files_digest(folder)
-        if _TRIED.get(place, ("", ""))[0] != files:
-            _LOADED.pop(place, None)  # tried again, whole
-            load_in_child(spec, patch_path, model_options)
-        crash = _TRIED.get(place, ("", ""))[1]
+        files = files_digest(folder)
+        tried, crash = _TRIED.get(Path(folder).resolve(), ("", ""))
+        if tried != files and not skip():
+            crash = load_in_child(spec, patch_path, model_options, force=True)
         if crash:
             raise LiveEngineError(crash, "Copy or export the model again.")
     decoder.before_encoder_load = trial

@@ -107,6 +107,17 @@ def test_an_encoder_that_aborts_the_runtime_is_tried_in_a_child_on_first_use_and
         assert len(children) == 2 and engine.submit(make_command("/pad", [1, 1, 0.9]))
     finally:
         engine.stop()
+    # check on a patch whose grid is corner files over it: the trial's finding, said before the start encodes them
+    import numpy as np
+    import soundfile as sf
+
+    for name in "abcd":
+        sf.write(tmp_path / f"{name}.wav", np.sin(np.arange(4410) / 5.0) * np.exp(-np.arange(4410) / 800), 44100)
+    corners = tmp_path / "corners.toml"
+    corners.write_text(f'[model]\ndecoder = "{model}"\n[grid]\nmapping = "corners"\ncorners = ["a.wav", "b.wav", "c.wav", "d.wav"]\n')
+    done = subprocess.run([sys.executable, "-m", "liveengine", "check", str(corners)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "encoder.onnx crashes the ONNX runtime while loading (SIGABRT)" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_an_encoder_loads_without_a_trial_while_the_first_instrument_is_built_and_with_one_after(tmp_path, monkeypatch):

@@ -95,11 +95,15 @@ def test_a_listener_who_hears_toms_everywhere_fails_every_kit_and_gaps_and_mista
 
     rows = (out / "answers.csv").read_text().splitlines()
     for wrong, said in ((rows[:3] + [rows[3].split(",")[0] + ",cowbell"] + rows[4:], "row 4: 'cowbell'.*allowed: kick, snare"),
-                        (rows + [rows[2]], "answered twice"), (rows + ["9999.wav,tom"], "not one of this test's sounds"),
-                        (["file,what"] + rows[1:], "first row must be 'sound,class'")):
+                        (rows + [rows[2]], "listed twice"), (rows[:2] + [rows[2].split(",")[0] + ","] + rows[2:], "listed twice"),
+                        (rows + ["9999.wav,tom"], "not one of this test's sounds"),
+                        (["file,what"] + rows[1:], "first row must be 'sound,class'"),
+                        ([r.replace(",", ";") for r in rows], "separated by ';'")):
         (out / "answers.csv").write_text("\n".join(wrong) + "\n")
         with pytest.raises(SystemExit, match=said):
             listening_test.score(out)
+    (out / "answers.csv").write_text("\ufeff" + "\n".join(rows) + "\n")  # saved by a spreadsheet, with a byte-order mark
+    assert listening_test.score(out)["unanswered"] == 1
     with pytest.raises(SystemExit, match="no readable .key.json"):
         listening_test.score(tmp_path)
 
