@@ -19,19 +19,25 @@ def test_the_first_sound_of_each_corner_class_is_chosen_and_a_kit_without_one_is
     assert corners_check.kit_corners(files, classes, names, np.arange(8)) == {"a": [1, 3, 4, 0]}
 
 
-def test_a_kit_of_distinct_drums_passes_and_a_kit_of_one_sound_fails():
+def sure_sounds():
+    """The first drum model, and sounds it makes at latent points its head is sure of, one per corner class."""
     from liveengine.decoders.onnx_decoder import OnnxDecoder
 
     decoder = OnnxDecoder(REPO / "models_onnx" / "drums", threads=1)
     names = list(decoder.classes)
-    # Sounds the model itself makes at latent points its head is sure of, one per corner class: re-encoded, each keeps
-    # its class (checked here, so that the test states its premise rather than assumes it).
     rng = np.random.default_rng(0)
     z = (np.asarray(decoder.info.latent_mean) + rng.normal(0, 1.5, (2000, decoder.latent_dim))).astype(np.float32)
     p = decoder.classify(z)
     picks = [int(np.argmax(np.where(p.argmax(1) == names.index(c), p.max(1), -1))) for c in corners_check.CORNER_CLASSES]
     sounds = np.zeros((4, decoder.output_length), np.float32)
     decoder.decode_into(z[picks], sounds)
+    return decoder, sounds
+
+
+def test_a_kit_of_distinct_drums_passes_and_a_kit_of_one_sound_fails():
+    decoder, sounds = sure_sounds()
+    names = list(decoder.classes)
+    # re-encoded, each keeps its class (checked here, so that the test states its premise rather than assumes it)
     assert [names[i] for i in decoder.classify(decoder.encode(sounds)).argmax(1)] == list(corners_check.CORNER_CLASSES)
 
     audio = np.concatenate([sounds, np.repeat(sounds[:1], 4, axis=0)])  # kit "good", then kit "one" (the kick four times)

@@ -16,21 +16,14 @@ sys.path.insert(0, str(REPO / "bench"))
 
 import corners_check  # noqa: E402
 import listening_test  # noqa: E402
+from test_corners_check import sure_sounds  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def kits():
-    """Two kits of sounds the drum model makes where its head is sure of each corner class (as test_corners_check's)."""
-    from liveengine.decoders.onnx_decoder import OnnxDecoder
-
-    decoder = OnnxDecoder(REPO / "models_onnx" / "drums", threads=1)
+    """Two kits of sounds the drum model makes where its head is sure of each corner class (test_corners_check's)."""
+    decoder, sounds = sure_sounds()
     names = list(decoder.classes)
-    rng = np.random.default_rng(0)
-    z = (np.asarray(decoder.info.latent_mean) + rng.normal(0, 1.5, (2000, decoder.latent_dim))).astype(np.float32)
-    p = decoder.classify(z)
-    picks = [int(np.argmax(np.where(p.argmax(1) == names.index(c), p.max(1), -1))) for c in corners_check.CORNER_CLASSES]
-    sounds = np.zeros((4, decoder.output_length), np.float32)
-    decoder.decode_into(z[picks], sounds)
     audio = np.concatenate([sounds, sounds[[1, 0, 3, 2]]])  # kit "a", then kit "b" with each pair swapped
     files = np.array([f"kits/a/{i}" for i in range(4)] + [f"kits/b/{i}" for i in range(4)])
     classes = np.array([names.index(c) for c in corners_check.CORNER_CLASSES] * 2)
