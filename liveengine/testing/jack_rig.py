@@ -188,11 +188,9 @@ def _start_jackd(jackd: str, jack, name: str, timeout: float, realtime: bool, sy
 def wait_for_no_client(servername: str, client_name: str, timeout: float = 10.0) -> bool:
     """Wait until JACK has no port of `client_name` (or a renamed twin, name-NN): a client closed or
     killed just now can stay registered a while on a synchronous server. True once it is gone."""
-    import jack
-
     deadline = time.monotonic() + timeout
     while True:
-        probe = jack.Client("liveengine-test-probe", no_start_server=True, servername=servername)
+        probe = open_probe(servername)
         try:
             left = probe.get_ports(f"^{client_name}(-[0-9]+)?:")
         finally:
@@ -200,6 +198,33 @@ def wait_for_no_client(servername: str, client_name: str, timeout: float = 10.0)
         if not left or time.monotonic() > deadline:
             return not left
         time.sleep(0.05)
+
+
+def open_probe(servername: str, timeout: float = 20.0):
+    """A JACK client on `servername` that runs no callback; AssertionError, with the server's last messages, when the
+    server has not let it in within `timeout` s (a wedged server holds a client's open for ever: every later test of
+    the pass would then wait out pytest-timeout's 300 s instead of failing and saying why)."""
+    import threading
+
+    import jack
+
+    opened: list = []
+    failed: list = []
+
+    def open_it() -> None:
+        try:
+            opened.append(jack.Client("liveengine-test-probe", no_start_server=True, servername=servername))
+        except Exception as exc:  # noqa: BLE001 - raised below, in the test's thread
+            failed.append(exc)
+    opener = threading.Thread(target=open_it, name="jack probe", daemon=True)
+    opener.start()
+    opener.join(timeout)
+    if failed:
+        raise failed[0]
+    if not opened:
+        tail = server_lines(servername, ("",))[-15:]
+        raise AssertionError(f"JACK server {servername!r} let no client in for {timeout:g} s; its last messages:\n" + "\n".join(tail))
+    return opened[0]
 
 
 class Capture:

@@ -56,3 +56,25 @@ def test_a_capture_holds_the_garbage_collection_while_it_records_and_gives_it_ba
     finally:
         capture.close()  # a capture closed while recording (a failed test) gives it back too
     assert gc.isenabled() and gc.get_freeze_count() == 0
+
+
+def test_a_server_that_lets_no_client_in_fails_the_probe_in_time_with_its_messages(jack_server):
+    """A wedged server holds a client's open for ever: the probe every JACK test opens first (wait_for_no_client) fails
+    after its timeout, with the server's last messages, so a pass meeting one fails and says why rather than waiting
+    out 300 s a test. Wedged here by stopping a server of its own (SIGSTOP); it serves again once continued."""
+    import os
+    import signal
+
+    import pytest
+
+    from liveengine.testing.jack_rig import open_probe, start_jackd
+
+    server = start_jackd(f"liveengine-stopped-{os.getpid()}")
+    try:
+        open_probe(server.name).close()  # it lets clients in
+        os.kill(server.process.pid, signal.SIGSTOP)
+        with pytest.raises(AssertionError, match=f"JACK server 'liveengine-stopped-{os.getpid()}' let no client in for 2 s; its last messages:"):
+            open_probe(server.name, timeout=2.0)
+    finally:
+        os.kill(server.process.pid, signal.SIGCONT)
+        server.stop()
