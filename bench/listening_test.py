@@ -41,6 +41,8 @@ def prepare(decoder, audio: np.ndarray, files: np.ndarray, classes: np.ndarray, 
     """Write the shuffled sounds, the blank answer sheet and the key into `out` (a new folder); returns the key."""
     import soundfile as sf
 
+    from liveengine.decoders.onnx_decoder import PEAK_TARGET
+
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise SystemExit(f"{out} already holds files; prepare writes a new folder and never overwrites a listening test.")
@@ -58,7 +60,7 @@ def prepare(decoder, audio: np.ndarray, files: np.ndarray, classes: np.ndarray, 
             recording = sounds[CORNER_CLASSES.index(corner)]
             peak = float(np.max(np.abs(recording)))
             items.append({"kit": kit, "file": str(files[row]), "label": corner,
-                          "audio": recording / peak * 0.9 if peak > 0 else recording})
+                          "audio": recording / peak * PEAK_TARGET if peak > 0 else recording})  # as the pads are
     order = np.random.default_rng(seed).permutation(len(items))
     (out / "sounds").mkdir(parents=True, exist_ok=True)
     key = {"classes": names, "model": str(decoder.folder), "seed": seed, "sounds": {}}
