@@ -14,11 +14,14 @@ import re
 import shutil
 import subprocess
 import tempfile
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from liveengine.testing import capture_client
 
 RATE = 48000
 PERIOD = 128
@@ -228,37 +231,46 @@ def open_probe(servername: str, timeout: float = 20.0):
 
 
 class Capture:
-    """A JACK client that records `channels` input ports into a preallocated array.
-
-    It also keeps each cycle's JACK frame time, so tests can prove no cycle was
+    """Records `channels` JACK input ports with each cycle's JACK frame time, so tests can prove no cycle was
     missed (a gap would shift every later frame).
+
+    The recording client runs in a process of its own (`capture_client`): in this process its Python callback
+    waited for the interpreter lock that the engine's threads and the test hold, and a late capture holds the whole
+    cycle of the synchronous test server. `client` is an inactive client here, for connecting and looking up
+    ports; `data`, `cycles` and `entered` are the child's arrays, mapped.
     """
 
     def __init__(self, servername: str, channels: int = 2, seconds: float = 30.0, name: str = "capture") -> None:
         import jack
 
-        self.client = jack.Client(name, no_start_server=True, servername=servername)
         self.servername = servername
         self._collecting = False  # whether the interpreter's garbage collection ran before start()
-        self.ports = [self.client.inports.register(f"in_{i}") for i in range(channels)]
-        self.data = np.zeros((int(seconds * RATE), channels), dtype=np.float32)
-        self.cycles = np.zeros(int(seconds * RATE) // PERIOD + 1, dtype=np.int64)
-        self.entered = np.zeros(len(self.cycles), dtype=np.float64)  # perf_counter at each callback
-        self.frames = 0
-        self.count = 0
-        self.recording = False
-        self.client.set_process_callback(self._process)
-        self.client.activate()
+        frames = int(seconds * RATE)
+        handle, self._path = tempfile.mkstemp(prefix="liveengine-capture-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+        os.close(handle)
+        self._header, self.cycles, self.entered, self.data = capture_client.layout(self._path, channels, frames, PERIOD, create=True)
+        self._child = subprocess.Popen([sys.executable, "-m", "liveengine.testing.capture_client", servername, name, str(channels),
+                                        str(frames), str(PERIOD), self._path], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                       text=True, preexec_fn=_die_with_parent)
+        opened = self._child.stdout.readline().strip()  # its JACK name once active; nothing if it failed (its stderr says why)
+        if not opened:
+            self._end_child()
+            raise AssertionError(f"the capture client did not start on JACK server {servername!r} (exit {self._child.returncode})")
+        self.ports = [f"{opened}:in_{i}" for i in range(channels)]
+        try:
+            self.client = jack.Client(f"{name}-control", no_start_server=True, servername=servername)
+        except Exception:
+            self._end_child()
+            raise
 
-    def _process(self, frames: int) -> None:
-        if not self.recording or self.frames + frames > len(self.data):
-            return
-        for i, port in enumerate(self.ports):
-            self.data[self.frames : self.frames + frames, i] = port.get_array()
-        self.cycles[self.count] = self.client.last_frame_time
-        self.entered[self.count] = time.perf_counter()
-        self.count += 1
-        self.frames += frames
+    @property
+    def count(self) -> int:
+        """Cycles recorded since start()."""
+        return int(self._header[capture_client.COUNT])
+
+    @property
+    def frames(self) -> int:
+        return int(self._header[capture_client.FRAMES])
 
     def connect_from(self, client_name: str) -> None:
         sources = self.client.get_ports(f"{client_name}:", is_output=True, is_audio=True)
@@ -269,25 +281,27 @@ class Capture:
         for source, port in zip(sources, self.ports):
             self.client.connect(source, port)
 
-    def start(self) -> None:
-        # The callback runs Python, so it waits for this (test) process's interpreter lock: a garbage collection of
-        # the suite's heap while recording would hold it and make the capture miss cycles. None runs until stop().
+    def start(self, timeout: float = 10.0) -> None:
+        """Record from the next JACK cycle on; returns once the recording has begun.
+
+        The MIDI stand-in's callback still runs Python in this process, so a garbage collection of the suite's heap
+        while recording could hold it up: none runs until stop()."""
         gc.collect()
         gc.freeze()
         self._collecting = self._collecting or gc.isenabled()  # a second start() keeps the first one's answer
         gc.disable()
-        self.frames = 0
-        self.count = 0
-        self.recording = True
+        self._header[capture_client.RECORDING] = 0
+        self._header[capture_client.START] = 1
+        assert wait_for(lambda: self._header[capture_client.START] == 0, timeout), \
+            f"the capture client ran no JACK cycle in {timeout:g} s; the server's last messages: {server_lines(self.servername, ('',))[-5:]}"
 
     def stop(self, every_cycle: bool = True) -> tuple[np.ndarray, int]:
         """Stop; return (frames, JACK frame time of the first captured frame).
 
-        `every_cycle`: assert the capture missed no cycle (on an asynchronous server a capture
-        callback that waits for this process's interpreter lock can miss one; the fault tests,
-        which only count onsets, accept that)."""
-        self.recording = False
-        time.sleep(0.02)
+        `every_cycle`: assert the capture missed no cycle (on an asynchronous server a busy machine can
+        make it miss one; the fault tests, which only count onsets, accept that)."""
+        self._header[capture_client.RECORDING] = 0
+        time.sleep(0.02)  # a callback under way finishes its cycle
         self._collect_again()
         cycles = self.cycles[: self.count]
         gaps = np.diff(cycles)
@@ -303,6 +317,20 @@ class Capture:
             gc.enable()
             self._collecting = False
         gc.unfreeze()
+
+    def _end_child(self) -> None:
+        if self._child.poll() is None:
+            self._child.stdin.close()  # it deactivates and closes its client
+            try:
+                self._child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._child.kill()
+                self._child.wait()
+        self._child.stdout.close()
+        try:
+            os.unlink(self._path)  # the mapping stays readable here until its arrays are gone
+        except FileNotFoundError:
+            pass
 
     def frame_time(self) -> int:
         return self.client.frame_time
@@ -347,8 +375,8 @@ class Capture:
 
     def close(self) -> None:
         self._collect_again()  # a capture started and never stopped (a failed test)
-        self.client.deactivate()
         self.client.close()
+        self._end_child()
 
 
 def onsets(signal: np.ndarray, threshold: float = 1e-3, min_gap: int = 2400) -> np.ndarray:

@@ -78,3 +78,36 @@ def test_a_server_that_lets_no_client_in_fails_the_probe_in_time_with_its_messag
     finally:
         os.kill(server.process.pid, signal.SIGCONT)
         server.stop()
+
+
+def test_a_capture_records_every_cycle_while_this_process_holds_the_interpreter_lock(jack_server):
+    """The capture's client runs in a process of its own, so a test process whose interpreter lock is held (here 0.8 s
+    of Python with no thread switch allowed; in the suite, the engine's threads and a test's own work) neither stops it
+    nor, on the synchronous server, the whole cycle: its callbacks go on through the hold and it misses no cycle.
+    When its callback ran in this process, none ran during the hold and jackd logged the cycle 0.8 s late."""
+    import sys
+
+    import numpy as np
+
+    from liveengine.testing.jack_rig import PERIOD, RATE, Capture
+
+    capture = Capture(jack_server.name, channels=1, seconds=3.0)
+    interval = sys.getswitchinterval()
+    try:
+        capture.start()
+        assert capture.wait_for_more(RATE // 10)
+        sys.setswitchinterval(10.0)
+        try:
+            held = time.perf_counter()
+            while time.perf_counter() < held + 0.8:
+                pass
+            released = time.perf_counter()
+        finally:
+            sys.setswitchinterval(interval)
+        assert capture.wait_for_more(RATE // 10)
+        capture.stop()  # asserts no cycle was missed
+        assert capture.count * PERIOD == capture.frames
+        during = np.count_nonzero((capture.entered[: capture.count] > held + 0.1) & (capture.entered[: capture.count] < released - 0.1))
+        assert during > 0, "no capture callback ran while this process held its interpreter lock"
+    finally:
+        capture.close()
