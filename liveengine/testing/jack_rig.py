@@ -58,6 +58,12 @@ def server_lines(name: str, words: tuple[str, ...] = ("XRun", "zombi")) -> list[
         return []
 
 
+def child_said(file, last: int = 600) -> str:
+    """The end of what a rig's child process wrote to `file` (its stderr)."""
+    file.seek(0)
+    return file.read().decode(errors="replace")[-last:].strip() or "(nothing)"
+
+
 def xrun_usec(line: str) -> int:
     """How long a cycle was held up, from one of jackd's XRun lines (0 where the line says no figure)."""
     found = re.search(r"XRun = (\d+) usec", line)
@@ -249,13 +255,17 @@ class Capture:
         handle, self._path = tempfile.mkstemp(prefix="liveengine-capture-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
         os.close(handle)
         self._header, self.cycles, self.entered, self.data = capture_client.layout(self._path, channels, frames, PERIOD, create=True)
+        self._said = tempfile.TemporaryFile()  # its messages (libjack's), read back if it fails to start
         self._child = subprocess.Popen([sys.executable, "-m", "liveengine.testing.capture_client", servername, name, str(channels),
-                                        str(frames), str(PERIOD), self._path], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        str(frames), str(PERIOD), self._path], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._said,
                                        text=True, preexec_fn=_die_with_parent)
         opened = self._child.stdout.readline().strip()  # its JACK name once active; nothing if it failed (its stderr says why)
         if not opened:
+            self._child.wait(timeout=10)  # it failed: what it said is all written
+            said = child_said(self._said)
             self._end_child()
-            raise AssertionError(f"the capture client did not start on JACK server {servername!r} (exit {self._child.returncode})")
+            raise AssertionError(f"the capture client did not start on JACK server {servername!r} (exit {self._child.returncode}): "
+                                 f"{said}")
         self.ports = [f"{opened}:in_{i}" for i in range(channels)]
         try:
             self.client = jack.Client(f"{name}-control", no_start_server=True, servername=servername)
@@ -327,6 +337,7 @@ class Capture:
                 self._child.kill()
                 self._child.wait()
         self._child.stdout.close()
+        self._said.close()
         try:
             os.unlink(self._path)  # the mapping stays readable here until its arrays are gone
         except FileNotFoundError:

@@ -9,107 +9,121 @@ profile by name exactly as for hardware.
 
 from __future__ import annotations
 
-import gc
+import subprocess
+import sys
+import tempfile
 import threading
-from collections import deque
+
+from liveengine.testing import midi_tester_client
+from liveengine.testing.jack_rig import _die_with_parent, child_said
 
 
 class MidiTester:
-    MAX_EVENTS_PER_CYCLE = 64  # JACK's MIDI buffer holds a few KiB a cycle: spread floods over cycles
+    """A stand-in controller: its JACK client runs in a process of its own (`midi_tester_client`), so its callback
+    never waits for this process's interpreter lock; `client` here is an inactive client for connections and
+    look-ups. What it receives and writes comes back in `received` and `written` a few milliseconds later."""
+
+    MAX_EVENTS_PER_CYCLE = midi_tester_client.MAX_EVENTS_PER_CYCLE
 
     def __init__(self, servername: str, client: str = "LPMiniMK3", port: str = "LPMiniMK3 MIDI", activate: bool = True) -> None:
         import jack
 
-        self.client = jack.Client(client, no_start_server=True, servername=servername)
-        self.out = self.client.midi_outports.register(f"{port} out")
-        self.inp = self.client.midi_inports.register(f"{port} in")
-        self._pending: deque = deque()  # (absolute frame, bytes), in frame order
-        self._lock = threading.Lock()
         self.received: list[tuple[int, bytes]] = []
         self.written: list[tuple[int, int]] = []  # (frame written at, first byte) per event
         self.write_errors = 0
-        self.late_writes = 0  # events written in a cycle whose callback ended late (see _process)
-        self.late_reads = 0  # cycles whose events were read by a callback that ended late (see _process)
-        self.client.set_process_callback(self._process)
+        self.late_writes = 0  # events written in a cycle whose callback ended late (see midi_tester_client)
+        self.late_reads = 0  # cycles whose events were read by a callback that ended late
+        self._sent = 0
+        self._taken = 0
+        self._active = threading.Event()
+        self._said = tempfile.TemporaryFile()  # its messages (libjack's), read back if it fails to start
+        self._child = subprocess.Popen([sys.executable, "-m", "liveengine.testing.midi_tester_client", servername, client, port],
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._said, text=True, preexec_fn=_die_with_parent)
+        ready = self._child.stdout.readline().rstrip("\n").split("\t")  # once its ports exist: a controller plugged in
+        if ready[0] != "ready":
+            self._child.wait(timeout=10)  # it failed: what it said is all written
+            said = child_said(self._said)
+            self._end_child()
+            raise AssertionError(f"the stand-in controller {client!r} did not start on JACK server {servername!r} (exit {self._child.returncode}): "
+                                 f"{said}")
+        self.out_name, self.in_name = ready[1], ready[2]
+        self._reader = threading.Thread(target=self._read, name=f"midi-tester-{client}", daemon=True)
+        self._reader.start()
+        try:
+            self.client = jack.Client(f"{client}-control", no_start_server=True, servername=servername)
+        except Exception:
+            self._end_child()
+            raise
         if activate:
             self.activate()
 
-    def activate(self) -> None:
-        """Start processing. Until then the ports exist but no Python runs on JACK's thread, so rtmidi
-        may open its clients meanwhile (see liveengine/control/midi/ports.py).
-
-        Its callback is Python, so it waits for this process's interpreter lock: the heap as it is now is frozen
-        out of the garbage collector's reach (as Capture does), so a collection of the suite's heap cannot hold
-        a callback up for many cycles and bunch what it writes (a MIDI clock's ticks then arrive together)."""
-        gc.collect()
-        gc.freeze()
-        self.client.activate()
+    def activate(self, timeout: float = 10.0) -> None:
+        """Start processing (returns once its client is active)."""
+        self._tell("A")
+        assert self._active.wait(timeout), f"the stand-in controller was not active within {timeout:g} s"
 
     @property
-    def out_name(self) -> str:
-        return self.out.name
+    def out(self):
+        return self.client.get_port_by_name(self.out_name)
 
-    @property
-    def in_name(self) -> str:
-        return self.inp.name
+    def _read(self) -> None:
+        for line in self._child.stdout:
+            kind, _, rest = line.rstrip("\n").partition(" ")
+            try:
+                if kind == "R":
+                    frame, data = rest.split()
+                    self.received.append((int(frame), bytes.fromhex(data)))
+                elif kind == "W":
+                    frame, first = rest.split()
+                    self.written.append((int(frame), int(first)))
+                elif kind == "C":
+                    self._taken, self.write_errors, self.late_writes, self.late_reads = map(int, rest.split())
+                elif kind == "active":
+                    self._active.set()
+            except ValueError:  # a line cut short as the child ended
+                pass
 
-    def _process(self, frames: int) -> None:
-        start = self.client.last_frame_time
-        self.out.clear_buffer()
-        written = 0
-        with self._lock:
-            while self._pending and written < self.MAX_EVENTS_PER_CYCLE:
-                frame, data = self._pending[0]
-                if frame >= start + frames:
-                    break
-                if written and len(data) > self.out.max_event_size:
-                    # This cycle's MIDI buffer is full (events queued for frames a late callback already passed
-                    # arrive together): the rest waits for the next cycle, in order, as a controller's bandwidth
-                    # would hold them.
-                    break
-                self._pending.popleft()
-                offset = max(0, frame - start)
-                try:
-                    self.out.write_midi_event(offset, data)
-                    self.written.append((start + offset, data[0] if data else -1))
-                    written += 1
-                except Exception:  # larger than an empty cycle's buffer, or before an earlier event: counted and lost
-                    self.write_errors += 1
-        read = 0
-        for offset, data in self.inp.incoming_midi_events():
-            self.received.append((start + offset, bytes(data)))
-            read += 1
-        if (written or read) and (self.client.frames_since_cycle_start >= frames or self.client.last_frame_time != start):
-            # This callback ended after its cycle's deadline: JACK may have run the readers of its outputs without
-            # what it wrote, and the writers of its input may have begun the next cycle's buffer while it read
-            # (a stand-in Launchpad read its mode switch twice and never the colours written after it). A busy
-            # test process, not the engine, lost them: a failing test can say so.
-            self.late_writes += written
-            self.late_reads += 1 if read else 0
+    def _tell(self, text: str) -> None:
+        self._child.stdin.write(text + "\n")
+        self._child.stdin.flush()
 
     def frame_time(self) -> int:
         return self.client.frame_time
 
     def send_at(self, frame: int, data: bytes) -> None:
-        with self._lock:
-            self._pending.append((int(frame), bytes(data)))
+        self._sent += 1
+        self._tell(f"S {int(frame)} {bytes(data).hex()}")
 
     def send_many(self, events) -> None:
         """Queue (frame, bytes) events, which must come in frame order."""
-        with self._lock:
-            self._pending.extend((int(f), bytes(d)) for f, d in events)
+        lines = [f"S {int(f)} {bytes(d).hex()}" for f, d in events]
+        self._sent += len(lines)
+        if lines:
+            self._tell("\n".join(lines))
 
     def pending(self) -> int:
-        with self._lock:
-            return len(self._pending)
+        """Events sent and not yet written or lost (as the child last said)."""
+        return self._sent - self._taken
 
     def close(self) -> None:
-        if self.client is None:
+        if self._child is None:
             return
-        self.client.deactivate()
         self.client.close()
-        self.client = None
-        gc.unfreeze()  # what was frozen can be collected again once it is garbage
+        self._end_child()
+        self._child = None
+
+    def _end_child(self) -> None:
+        if self._child.poll() is None:
+            self._child.stdin.close()  # it deactivates and closes its client
+            try:
+                self._child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._child.kill()
+                self._child.wait()
+        if getattr(self, "_reader", None) is not None:
+            self._reader.join(timeout=5)  # what it said last is read
+        self._child.stdout.close()
+        self._said.close()
 
 
 def led_colours(messages) -> dict[int, tuple[int, int, int]]:

@@ -80,18 +80,21 @@ def test_a_server_that_lets_no_client_in_fails_the_probe_in_time_with_its_messag
         server.stop()
 
 
-def test_a_capture_records_every_cycle_while_this_process_holds_the_interpreter_lock(jack_server):
-    """The capture's client runs in a process of its own, so a test process whose interpreter lock is held (here 0.8 s
-    of Python with no thread switch allowed; in the suite, the engine's threads and a test's own work) neither stops it
-    nor, on the synchronous server, the whole cycle: its callbacks go on through the hold and it misses no cycle.
-    When its callback ran in this process, none ran during the hold and jackd logged the cycle 0.8 s late."""
+def test_the_rig_s_clients_run_on_while_this_process_holds_the_interpreter_lock(jack_server):
+    """The capture's and the stand-in controller's clients run in processes of their own, so a test process whose
+    interpreter lock is held (here 0.8 s of Python with no thread switch allowed; in the suite, the engine's threads
+    and a test's own work) stops neither them nor, on the synchronous server, the whole cycle: the capture's callbacks
+    go on through the hold and it misses no cycle. When either callback ran in this process, none ran during the hold
+    and jackd logged the cycle 0.8 s late."""
     import sys
 
     import numpy as np
 
     from liveengine.testing.jack_rig import PERIOD, RATE, Capture
+    from liveengine.testing.midi_rig import MidiTester
 
     capture = Capture(jack_server.name, channels=1, seconds=3.0)
+    controller = MidiTester(jack_server.name, client="held-stand-in", port="pads")
     interval = sys.getswitchinterval()
     try:
         capture.start()
@@ -110,4 +113,5 @@ def test_a_capture_records_every_cycle_while_this_process_holds_the_interpreter_
         during = np.count_nonzero((capture.entered[: capture.count] > held + 0.1) & (capture.entered[: capture.count] < released - 0.1))
         assert during > 0, "no capture callback ran while this process held its interpreter lock"
     finally:
+        controller.close()
         capture.close()

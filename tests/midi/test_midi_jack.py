@@ -49,9 +49,8 @@ def rig(jack_server, short_patch):
         engine = Engine(load_patch(path))
         made["engine"] = engine
         assert engine.wait_rendered(timeout=60)
-        # The controller is plugged in (its ports exist) but runs no Python on JACK's thread yet:
-        # rtmidi opens its JACK clients holding the interpreter lock, so they must exist before
-        # any JACK client of this process runs Python (see ports.PortPool).
+        # The controller is plugged in (its ports exist) before liveengine's MIDI starts, as a Launchpad
+        # plugged in before `play` is (its client runs in a process of its own, see testing/midi_rig.py).
         tester = MidiTester(jack_server.name, client=device, port=port, activate=False)
         made["tester"] = tester
         midi = MidiInput(engine, MidiSettings.from_patch(engine.instrument.patch), api="jack", inputs=(device,), server=server)
@@ -71,8 +70,7 @@ def rig(jack_server, short_patch):
         return engine, midi, tester, capture
 
     yield make
-    # The clients with Python JACK callbacks first: closing an rtmidi port holds the interpreter lock
-    # while JACK finishes a cycle, which waits for those callbacks (0.5 s a port otherwise).
+    # The stand-ins first, then liveengine's MIDI and engine.
     for key in ("capture", "tester"):
         if key in made:
             made[key].close()
@@ -420,7 +418,7 @@ def test_the_stand_in_holds_what_a_cycle_cannot_carry_for_the_next_one(jack_serv
         return [(frame, data) for frame, data in list(receiver.received) if data != probe]
 
     try:
-        sender.client.connect(sender.out, receiver.inp)
+        sender.client.connect(sender.out_name, receiver.in_name)
 
         # JACK carries a new connection from a later cycle's start: what is written before that reaches nobody
         # (a run beside busy processes lost the first cycle's 31 pieces). A probe now and then until one arrives.
