@@ -294,8 +294,9 @@ class Capture:
     def start(self, timeout: float = 10.0) -> None:
         """Record from the next JACK cycle on; returns once the recording has begun.
 
-        The MIDI stand-in's callback still runs Python in this process, so a garbage collection of the suite's heap
-        while recording could hold it up: none runs until stop()."""
+        No garbage collection runs in this process until stop(): the engine under test runs here, and a collection of
+        the whole suite's heap could hold its MIDI reader up for many milliseconds (a performer's process has no such
+        heap)."""
         gc.collect()
         gc.freeze()
         self._collecting = self._collecting or gc.isenabled()  # a second start() keeps the first one's answer
