@@ -6,23 +6,26 @@ itself; on the synchronous test server a late capture callback holds the whole c
 test could not tell its own stall from the engine's. Here nothing else runs Python.
 
 It records into a file both processes map (`layout`), never allocating on JACK's thread.
-Protocol: it prints its JACK client name once active; the parent asks it to begin recording
-by setting START (the callback zeroes the counts and answers with RECORDING); closing its
-stdin ends it.
+Protocol: it prints its JACK client name once active (the test process then removes the file's
+name: both keep their mappings); the parent asks it to begin recording by setting START (the
+callback zeroes the counts, clears START and sets RECORDING) and to end by setting STOP (the
+callback clears RECORDING, then STOP); closing its stdin ends it, and so does the test
+process's death.
 
-Usage: python -m liveengine.testing.capture_client SERVER NAME CHANNELS FRAMES PERIOD FILE
+Usage: python -m liveengine.testing.capture_client SERVER NAME CHANNELS FRAMES PERIOD FILE PARENT_PID
 """
 
 from __future__ import annotations
 
 import gc
+import os
 import sys
 import time
 
 import numpy as np
 
 # The header's int64 slots.
-START, RECORDING, COUNT, FRAMES = range(4)
+START, RECORDING, COUNT, FRAMES, STOP = range(5)
 HEADER = 8
 
 
@@ -32,7 +35,7 @@ def layout(path: str, channels: int, frames: int, period: int, create: bool = Fa
     sizes = (HEADER * 8, cycles * 8, cycles * 8, frames * channels * 4)
     if create:
         with open(path, "wb") as made:
-            made.truncate(sum(sizes))
+            os.posix_fallocate(made.fileno(), 0, sum(sizes))  # a full /dev/shm fails here, not as SIGBUS mid-recording
     whole = np.memmap(path, dtype=np.uint8, mode="r+", shape=(sum(sizes),))
     offsets = np.cumsum((0,) + sizes)
     header = whole[offsets[0] : offsets[1]].view(np.int64)
@@ -42,10 +45,26 @@ def layout(path: str, channels: int, frames: int, period: int, create: bool = Fa
     return header, cycle_times, entered, data
 
 
+def die_with_parent(parent: int) -> None:
+    """End this process (SIGTERM) when the test process that started it dies, even by SIGKILL (Linux): set here rather
+    than in a preexec_fn, which is unsafe in a parent running threads. Gone already: end now."""
+    import signal
+
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass  # not Linux: the rig closes its children itself
+    if os.getppid() != parent:
+        sys.exit(0)
+
+
 def main(argv: list[str]) -> int:
     import jack
 
-    server, name, channels, frames, period, path = argv[0], argv[1], int(argv[2]), int(argv[3]), int(argv[4]), argv[5]
+    server, name, channels, frames, period, path, parent = argv[0], argv[1], int(argv[2]), int(argv[3]), int(argv[4]), argv[5], int(argv[6])
+    die_with_parent(parent)
     header, cycles, entered, data = layout(path, channels, frames, period)
     client = jack.Client(name, no_start_server=True, servername=server)
     ports = [client.inports.register(f"in_{i}") for i in range(channels)]
@@ -57,6 +76,9 @@ def main(argv: list[str]) -> int:
             header[FRAMES] = 0
             header[START] = 0
             header[RECORDING] = 1
+        if header[STOP]:
+            header[RECORDING] = 0
+            header[STOP] = 0
         if not header[RECORDING]:
             return
         done = int(header[FRAMES])

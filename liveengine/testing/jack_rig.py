@@ -11,10 +11,11 @@ import fcntl
 import gc
 import os
 import re
+import select
 import shutil
 import subprocess
-import tempfile
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,10 +59,58 @@ def server_lines(name: str, words: tuple[str, ...] = ("XRun", "zombi")) -> list[
         return []
 
 
-def child_said(file, last: int = 600) -> str:
-    """The end of what a rig's child process wrote to `file` (its stderr)."""
-    file.seek(0)
-    return file.read().decode(errors="replace")[-last:].strip() or "(nothing)"
+class RigChild:
+    """A rig client's process (`python -m liveengine.testing.<module> ARGS... PARENT_PID`): stdin and stdout are pipes
+    (text), its stderr (libjack's messages) goes to a file read back when it fails. It ends itself when this process
+    dies (see capture_client.die_with_parent) and when its stdin closes."""
+
+    def __init__(self, module: str, args: list[str], what: str) -> None:
+        self.what = what
+        self._said = tempfile.TemporaryFile()
+        self.process = subprocess.Popen([sys.executable, "-m", f"liveengine.testing.{module}", *args, str(os.getpid())],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._said, text=True)
+
+    def first_line(self, timeout: float = 20.0) -> str:
+        """Its first line (it says it is ready); AssertionError with what it said if it ends or is silent first."""
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+        line = self.process.stdout.readline() if ready else ""
+        if not line.strip():
+            self.fail(f"did not start within {timeout:g} s" if not ready else "did not start")
+        return line.rstrip("\n")
+
+    def said(self, lines: int = 4) -> str:
+        """Its last messages (a traceback's last lines name the error)."""
+        self._said.seek(0)
+        return " | ".join(self._said.read().decode(errors="replace").strip().splitlines()[-lines:]) or "(nothing)"
+
+    def fail(self, how: str) -> None:
+        """End it and raise AssertionError saying `how`, its exit status and its last messages."""
+        self.end(kill_after=0.5)
+        raise AssertionError(f"the {self.what} {how} (exit {self.process.returncode}): {self.said()}")
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def tell(self, text: str) -> None:
+        self.process.stdin.write(text + "\n")
+        self.process.stdin.flush()
+
+    def end(self, kill_after: float = 10.0) -> None:
+        """Close its stdin (it closes its JACK client and exits), wait, kill it if it does not."""
+        try:
+            self.process.stdin.close()
+        except OSError:  # its end of the pipe is gone (it died): nothing to flush
+            pass
+        try:
+            self.process.wait(timeout=kill_after)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def close(self) -> None:
+        self.end()
+        self.process.stdout.close()
+        self._said.close()
 
 
 def xrun_usec(line: str) -> int:
@@ -252,26 +301,21 @@ class Capture:
         self.servername = servername
         self._collecting = False  # whether the interpreter's garbage collection ran before start()
         frames = int(seconds * RATE)
-        handle, self._path = tempfile.mkstemp(prefix="liveengine-capture-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+        handle, path = tempfile.mkstemp(prefix="liveengine-capture-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
         os.close(handle)
-        self._header, self.cycles, self.entered, self.data = capture_client.layout(self._path, channels, frames, PERIOD, create=True)
-        self._said = tempfile.TemporaryFile()  # its messages (libjack's), read back if it fails to start
-        self._child = subprocess.Popen([sys.executable, "-m", "liveengine.testing.capture_client", servername, name, str(channels),
-                                        str(frames), str(PERIOD), self._path], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._said,
-                                       text=True, preexec_fn=_die_with_parent)
-        opened = self._child.stdout.readline().strip()  # its JACK name once active; nothing if it failed (its stderr says why)
-        if not opened:
-            self._child.wait(timeout=10)  # it failed: what it said is all written
-            said = child_said(self._said)
-            self._end_child()
-            raise AssertionError(f"the capture client did not start on JACK server {servername!r} (exit {self._child.returncode}): "
-                                 f"{said}")
-        self.ports = [f"{opened}:in_{i}" for i in range(channels)]
         try:
-            self.client = jack.Client(f"{name}-control", no_start_server=True, servername=servername)
-        except Exception:
-            self._end_child()
-            raise
+            self._header, self.cycles, self.entered, self.data = capture_client.layout(path, channels, frames, PERIOD, create=True)
+            self._child = RigChild("capture_client", [servername, name, str(channels), str(frames), str(PERIOD), path],
+                                   f"capture client on JACK server {servername!r}")
+            try:
+                opened = self._child.first_line()  # its JACK name, once active
+                self.client = jack.Client(f"{name}-control", no_start_server=True, servername=servername)
+            except BaseException:
+                self._child.close()
+                raise
+        finally:
+            os.unlink(path)  # both processes keep their mappings; nothing is left behind whatever ends them
+        self.ports = [f"{opened}:in_{i}" for i in range(channels)]
 
     @property
     def count(self) -> int:
@@ -281,6 +325,13 @@ class Capture:
     @property
     def frames(self) -> int:
         return int(self._header[capture_client.FRAMES])
+
+    def _answered(self, slot: int, timeout: float, what: str) -> None:
+        """Wait until the child's callback has cleared header `slot` (it saw the request)."""
+        if not wait_for(lambda: self._header[slot] == 0 or not self._child.alive(), timeout) or not self._child.alive():
+            self._header[slot] = 0
+            self._collect_again()
+            self._child.fail(f"ran no JACK cycle to {what} within {timeout:g} s" if self._child.alive() else f"ended before it could {what}")
 
     def connect_from(self, client_name: str) -> None:
         sources = self.client.get_ports(f"{client_name}:", is_output=True, is_audio=True)
@@ -301,18 +352,16 @@ class Capture:
         gc.freeze()
         self._collecting = self._collecting or gc.isenabled()  # a second start() keeps the first one's answer
         gc.disable()
-        self._header[capture_client.RECORDING] = 0
         self._header[capture_client.START] = 1
-        assert wait_for(lambda: self._header[capture_client.START] == 0, timeout), \
-            f"the capture client ran no JACK cycle in {timeout:g} s; the server's last messages: {server_lines(self.servername, ('',))[-5:]}"
+        self._answered(capture_client.START, timeout, "start recording")
 
     def stop(self, every_cycle: bool = True) -> tuple[np.ndarray, int]:
         """Stop; return (frames, JACK frame time of the first captured frame).
 
         `every_cycle`: assert the capture missed no cycle (on an asynchronous server a busy machine can
         make it miss one; the fault tests, which only count onsets, accept that)."""
-        self._header[capture_client.RECORDING] = 0
-        time.sleep(0.02)  # a callback under way finishes its cycle
+        self._header[capture_client.STOP] = 1
+        self._answered(capture_client.STOP, 10.0, "stop recording")  # no callback writes after this
         self._collect_again()
         cycles = self.cycles[: self.count]
         gaps = np.diff(cycles)
@@ -329,21 +378,6 @@ class Capture:
             self._collecting = False
         gc.unfreeze()
 
-    def _end_child(self) -> None:
-        if self._child.poll() is None:
-            self._child.stdin.close()  # it deactivates and closes its client
-            try:
-                self._child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._child.kill()
-                self._child.wait()
-        self._child.stdout.close()
-        self._said.close()
-        try:
-            os.unlink(self._path)  # the mapping stays readable here until its arrays are gone
-        except FileNotFoundError:
-            pass
-
     def frame_time(self) -> int:
         return self.client.frame_time
 
@@ -356,7 +390,9 @@ class Capture:
         """Wait until the capture holds JACK frame `frame` (False after `timeout` s): a test waits for a sound in
         JACK's frames, not the wall clock's, since a capture client starved by a busy machine holds less audio than
         the time a test slept, and a test process may oversleep while JACK plays on."""
-        return wait_for(lambda: self.holds(frame), timeout)
+        if wait_for(lambda: self.holds(frame) or not self._child.alive(), timeout) and not self._child.alive():
+            self._child.fail("ended while recording")
+        return self.holds(frame)
 
     def wait_for_more(self, frames: int, timeout: float = 10.0) -> bool:
         """Wait until the capture holds `frames` more than it holds now (from its first cycle, if none yet)."""
@@ -376,8 +412,7 @@ class Capture:
 
     def placed(self, moments: np.ndarray) -> np.ndarray:
         """True where `frames_at` is exact: a moment more than a period after the last capture
-        callback means that callback was late (it waits for this process's interpreter lock),
-        and the moment's frame is only known to be at least one period on."""
+        callback means that callback was late (a busy machine), and the moment's frame is only known to be at least one period on."""
         return self._since(moments)[1] < PERIOD
 
     def _since(self, moments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -388,7 +423,7 @@ class Capture:
     def close(self) -> None:
         self._collect_again()  # a capture started and never stopped (a failed test)
         self.client.close()
-        self._end_child()
+        self._child.close()
 
 
 def onsets(signal: np.ndarray, threshold: float = 1e-3, min_gap: int = 2400) -> np.ndarray:

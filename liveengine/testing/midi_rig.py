@@ -9,13 +9,11 @@ profile by name exactly as for hardware.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import tempfile
 import threading
+import time
 
 from liveengine.testing import midi_tester_client
-from liveengine.testing.jack_rig import _die_with_parent, child_said
+from liveengine.testing.jack_rig import RigChild
 
 
 class MidiTester:
@@ -34,25 +32,18 @@ class MidiTester:
         self.late_writes = 0  # events written in a cycle whose callback ended late (see midi_tester_client)
         self.late_reads = 0  # cycles whose events were read by a callback that ended late
         self._sent = 0
-        self._taken = 0
+        self._send_lock = threading.Lock()
         self._active = threading.Event()
-        self._said = tempfile.TemporaryFile()  # its messages (libjack's), read back if it fails to start
-        self._child = subprocess.Popen([sys.executable, "-m", "liveengine.testing.midi_tester_client", servername, client, port],
-                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._said, text=True, preexec_fn=_die_with_parent)
-        ready = self._child.stdout.readline().rstrip("\n").split("\t")  # once its ports exist: a controller plugged in
-        if ready[0] != "ready":
-            self._child.wait(timeout=10)  # it failed: what it said is all written
-            said = child_said(self._said)
-            self._end_child()
-            raise AssertionError(f"the stand-in controller {client!r} did not start on JACK server {servername!r} (exit {self._child.returncode}): "
-                                 f"{said}")
-        self.out_name, self.in_name = ready[1], ready[2]
-        self._reader = threading.Thread(target=self._read, name=f"midi-tester-{client}", daemon=True)
-        self._reader.start()
+        self._said_all = threading.Event()  # its output ended (it exited)
+        self._child = RigChild("midi_tester_client", [servername, client, port], f"stand-in controller {client!r} on JACK server {servername!r}")
         try:
+            ready = self._child.first_line().split("\t")  # once its ports exist: a controller plugged in
+            self.out_name, self.in_name = ready[1], ready[2]
+            self._reader = threading.Thread(target=self._read, name=f"midi-tester-{client}", daemon=True)
+            self._reader.start()
             self.client = jack.Client(f"{client}-control", no_start_server=True, servername=servername)
-        except Exception:
-            self._end_child()
+        except BaseException:
+            self._child.close()
             raise
         if activate:
             self.activate()
@@ -60,14 +51,20 @@ class MidiTester:
     def activate(self, timeout: float = 10.0) -> None:
         """Start processing (returns once its client is active)."""
         self._tell("A")
-        assert self._active.wait(timeout), f"the stand-in controller was not active within {timeout:g} s"
+        if not wait_until(self._active, self._said_all, timeout):
+            child = self._child
+            try:
+                child.fail("was not active" + (" (it ended)" if self._said_all.is_set() else f" within {timeout:g} s"))
+            finally:
+                self.close()
 
     @property
     def out(self):
+        """Its output port, looked up (for connections)."""
         return self.client.get_port_by_name(self.out_name)
 
     def _read(self) -> None:
-        for line in self._child.stdout:
+        for line in self._child.process.stdout:
             kind, _, rest = line.rstrip("\n").partition(" ")
             try:
                 if kind == "R":
@@ -76,54 +73,57 @@ class MidiTester:
                 elif kind == "W":
                     frame, first = rest.split()
                     self.written.append((int(frame), int(first)))
-                elif kind == "C":
-                    self._taken, self.write_errors, self.late_writes, self.late_reads = map(int, rest.split())
+                elif kind == "E":
+                    self.write_errors += 1
+                elif kind == "L":
+                    self.late_writes, self.late_reads = map(int, rest.split())
                 elif kind == "active":
                     self._active.set()
-            except ValueError:  # a line cut short as the child ended
+            except ValueError:  # a line cut short as the child died
                 pass
+        self._said_all.set()
 
     def _tell(self, text: str) -> None:
-        self._child.stdin.write(text + "\n")
-        self._child.stdin.flush()
+        try:
+            self._child.tell(text)
+        except (BrokenPipeError, ValueError):  # it has ended: say so, with its last messages
+            self._child.fail("ended")
 
     def frame_time(self) -> int:
         return self.client.frame_time
 
     def send_at(self, frame: int, data: bytes) -> None:
-        self._sent += 1
-        self._tell(f"S {int(frame)} {bytes(data).hex()}")
+        self.send_many([(frame, data)])
 
     def send_many(self, events) -> None:
         """Queue (frame, bytes) events, which must come in frame order."""
-        lines = [f"S {int(f)} {bytes(d).hex()}" for f, d in events]
-        self._sent += len(lines)
+        lines = [f"S {int(f)} {bytes(d).hex() or '-'}" for f, d in events]
         if lines:
-            self._tell("\n".join(lines))
+            with self._send_lock:
+                self._sent += len(lines)
+                self._tell("\n".join(lines))
 
     def pending(self) -> int:
-        """Events sent and not yet written or lost (as the child last said)."""
-        return self._sent - self._taken
+        """Events sent and neither written nor lost yet (as far as the child has said)."""
+        return self._sent - len(self.written) - self.write_errors
 
     def close(self) -> None:
         if self._child is None:
             return
+        child, self._child = self._child, None
         self.client.close()
-        self._end_child()
-        self._child = None
+        child.end()
+        self._reader.join(timeout=5)  # it has read all the child said
+        child.close()
 
-    def _end_child(self) -> None:
-        if self._child.poll() is None:
-            self._child.stdin.close()  # it deactivates and closes its client
-            try:
-                self._child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._child.kill()
-                self._child.wait()
-        if getattr(self, "_reader", None) is not None:
-            self._reader.join(timeout=5)  # what it said last is read
-        self._child.stdout.close()
-        self._said.close()
+
+def wait_until(event: threading.Event, ended: threading.Event, timeout: float) -> bool:
+    """Wait for `event` (True) until `ended` is set or `timeout` s pass (False)."""
+    deadline = time.monotonic() + timeout
+    while not event.wait(0.01):
+        if ended.is_set() or time.monotonic() > deadline:
+            return event.is_set()
+    return True
 
 
 def led_colours(messages) -> dict[int, tuple[int, int, int]]:

@@ -115,3 +115,28 @@ def test_the_rig_s_clients_run_on_while_this_process_holds_the_interpreter_lock(
     finally:
         controller.close()
         capture.close()
+
+
+def test_a_rig_client_that_cannot_start_or_dies_says_so_with_its_own_words(jack_server):
+    """The rig's children fail loudly: on a server that is not there at once, with libjack's error; a capture whose
+    process died while recording fails the wait instead of handing back a short recording."""
+    import os
+    import signal
+
+    import pytest
+
+    from liveengine.testing.jack_rig import RATE, Capture
+    from liveengine.testing.midi_rig import MidiTester
+
+    for make, what in ((lambda: Capture("liveengine-no-such-server"), "capture client"),
+                       (lambda: MidiTester("liveengine-no-such-server"), "stand-in controller 'LPMiniMK3'")):
+        with pytest.raises(AssertionError, match=f"the {what} on JACK server 'liveengine-no-such-server' did not start .*JackOpenError: Error initializing"):
+            make()
+    capture = Capture(jack_server.name, channels=1, seconds=2.0)
+    try:
+        capture.start()
+        os.kill(capture._child.process.pid, signal.SIGKILL)
+        with pytest.raises(AssertionError, match="the capture client .* ended while recording"):
+            capture.wait_for_frame(capture.frame_time() + RATE)
+    finally:
+        capture.close()
