@@ -125,18 +125,23 @@ def test_a_rig_client_that_cannot_start_or_dies_says_so_with_its_own_words(jack_
 
     import pytest
 
-    from liveengine.testing.jack_rig import RATE, Capture
+    from liveengine.testing.jack_rig import RATE, Capture, start_jackd
     from liveengine.testing.midi_rig import MidiTester
 
     for make, what in ((lambda: Capture("liveengine-no-such-server"), "capture client"),
                        (lambda: MidiTester("liveengine-no-such-server"), "stand-in controller 'LPMiniMK3'")):
         with pytest.raises(AssertionError, match=f"the {what} on JACK server 'liveengine-no-such-server' did not start .*JackOpenError: Error initializing"):
             make()
-    capture = Capture(jack_server.name, channels=1, seconds=2.0)
+    # The kill on a server of its own: a client killed mid-cycle holds a synchronous server's cycle about 5 s.
+    server = start_jackd(f"liveengine-kill-{os.getpid()}")
     try:
-        capture.start()
-        os.kill(capture._child.process.pid, signal.SIGKILL)
-        with pytest.raises(AssertionError, match="the capture client .* ended while recording"):
-            capture.wait_for_frame(capture.frame_time() + RATE)
+        capture = Capture(server.name, channels=1, seconds=2.0)
+        try:
+            capture.start()
+            os.kill(capture._child.process.pid, signal.SIGKILL)
+            with pytest.raises(AssertionError, match="the capture client .* ended while recording"):
+                capture.wait_for_frame(capture.frame_time() + RATE)
+        finally:
+            capture.close()
     finally:
-        capture.close()
+        server.stop()
