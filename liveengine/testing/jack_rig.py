@@ -285,6 +285,34 @@ def open_probe(servername: str, timeout: float = 20.0):
     return opened[0]
 
 
+STALL_USEC = 100_000  # a hold-up of the JACK server this long (37 periods) disturbs its frame clock for seconds
+
+
+class ServerStalled(AssertionError):
+    """A JACK test failed while its server was held up STALL_USEC or longer (jackd's own XRun lines say so). JACK's
+    frame clock is then off for seconds (`jack_frame_time` runs up to half a second away from the cycles' frames), so
+    the test's timing cannot be judged; the failure is kept as the cause. The JACK pass of scripts/test.sh runs such a
+    test once more, and the run's summary counts the rerun. On the synchronous test server the hold-up can be any
+    client's, the engine's audio server included: a second failure fails the run."""
+
+
+def xrun_count(servername: str) -> int:
+    """How many XRun lines jackd has written for `servername` so far (a mark for `stalled`)."""
+    return len(server_lines(servername, ("XRun =",)))
+
+
+def stalled(servername: str, mark: int, failure: BaseException) -> ServerStalled | None:
+    """`failure` as a ServerStalled (it the cause) if jackd logged a hold-up of STALL_USEC or more since `mark`
+    (xrun_count's), else None."""
+    held = [line for line in server_lines(servername, ("XRun =",))[mark:] if xrun_usec(line) >= STALL_USEC]
+    if not held:
+        return None
+    stall = ServerStalled(f"the JACK server was held up {len(held)} time(s) while the test ran ({'; '.join(held[-3:])}), "
+                          f"and it failed: {type(failure).__name__}: {str(failure)[:500]}")
+    stall.__cause__ = failure
+    return stall
+
+
 class CaptureGap(AssertionError):
     """A capture's recording has a hole: JACK's frame clock jumped between two of its cycles, so what it heard cannot
     be laid on JACK's frames. The capture runs alone in its process, so the server or the whole machine stalled (the

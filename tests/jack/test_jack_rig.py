@@ -145,3 +145,38 @@ def test_a_rig_client_that_cannot_start_or_dies_says_so_with_its_own_words(jack_
             capture.close()
     finally:
         server.stop()
+
+
+def test_a_failure_while_the_server_was_held_up_is_told_apart(jack_server):
+    """A JACK test failing while its server was held up 100 ms or more fails as ServerStalled, its own failure the
+    cause (scripts/test.sh runs it once more); one failing on a server that ran on fails as itself."""
+    import os
+
+    import jack
+
+    from liveengine.testing.jack_rig import ServerStalled, server_lines, stalled, start_jackd, wait_for, xrun_count, xrun_usec
+
+    server = start_jackd(f"liveengine-held-{os.getpid()}")  # its own: no later test meets the hold-up
+    late = jack.Client("held-one", no_start_server=True, servername=server.name)
+    cycles = []
+
+    def process(frames: int) -> None:
+        cycles.append(frames)
+        if len(cycles) == 20:
+            time.sleep(0.2)  # once: the synchronous server waits for it
+
+    try:
+        failure = AssertionError("an onset missing")
+        mark = xrun_count(server.name)
+        assert stalled(server.name, mark, failure) is None  # nothing held it yet
+        late.set_process_callback(process)
+        late.activate()
+        assert wait_for(lambda: any(xrun_usec(line) >= 150_000 for line in server_lines(server.name, ("XRun =",))), 10)
+        told = stalled(server.name, mark, failure)
+        assert isinstance(told, ServerStalled) and told.__cause__ is failure
+        assert "held up 1 time(s)" in str(told) and "AssertionError: an onset missing" in str(told)
+        assert stalled(server.name, xrun_count(server.name), failure) is None  # a failure after the hold-up is itself
+    finally:
+        late.deactivate()
+        late.close()
+        server.stop()
