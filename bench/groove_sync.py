@@ -279,7 +279,7 @@ def midi_out(folder: Path, servername: str, seconds: float, server_path: bool) -
             result["arrival_after_its_frame_signed_median_ms"] = round(float(np.median(late)) / MS, 4) if late else None
         return result
     finally:
-        run_at_most(capture.close, 5.0)  # the stand-in first, then the engine
+        run_at_most(capture.close, 5.0)  # its Python callback first: closing rtmidi's JACK client waits for a cycle
         run_at_most(engine.stop, 10.0)
 
 

@@ -162,7 +162,7 @@ def _one_mode(tmp: Path, server: str, notes: int, timing: str, flood_seconds: fl
         _wait(lambda: tester.pending() == 0, notes * 0.12 + 10)
         time.sleep(0.3)
         if path == "server":
-            # Under busy neighbours the capture client (a Python callback in a process of its own) can miss a JACK cycle;
+            # Under busy neighbours the capture client (a Python callback in this busy process) can miss a JACK cycle;
             # each captured cycle is placed at its own frame, and a note whose sound falls near a missed one is left out, counted.
             audio, first, missed = _timeline(capture)
             found = onsets(audio, min_gap=1200) + first
@@ -262,7 +262,8 @@ def bench_midi_latency(tmp: Path, server: str, notes: int = 200, flood_seconds: 
     "reported_output_latency_ms", "total_median_ms", "xruns_during", and for "constant" a
     "flood" entry (xruns and drops under 16,000 notes/s + clock). "server, constant" is the path `play`
     takes on the native JACK backend (the audio server reads MIDI in its callback), alone and beside the
-    performance load (a knob sweep re-rendering the grid at 20 Hz, 16ths across the grid).
+    performance load (a knob sweep re-rendering the grid at 20 Hz, 16ths across the grid). Call it with no Python
+    JACK client of this process running (rtmidi opens its clients first).
     """
     tmp.mkdir(parents=True, exist_ok=True)
     return {"constant": _one_mode(tmp, server, notes, "constant", flood_seconds),

@@ -11,18 +11,14 @@ import fcntl
 import gc
 import os
 import re
-import select
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from liveengine.testing import capture_client
 
 RATE = 48000
 PERIOD = 128
@@ -57,60 +53,6 @@ def server_lines(name: str, words: tuple[str, ...] = ("XRun", "zombi")) -> list[
             return [line for line in text.read().decode(errors="replace").splitlines() if any(w in line for w in words)]
     except (OSError, ValueError):
         return []
-
-
-class RigChild:
-    """A rig client's process (`python -m liveengine.testing.<module> ARGS... PARENT_PID`): stdin and stdout are pipes
-    (text), its stderr (libjack's messages) goes to a file read back when it fails. It ends itself when this process
-    dies (see capture_client.die_with_parent) and when its stdin closes."""
-
-    def __init__(self, module: str, args: list[str], what: str) -> None:
-        self.what = what
-        self._said = tempfile.TemporaryFile()
-        self.process = subprocess.Popen([sys.executable, "-m", f"liveengine.testing.{module}", *args, str(os.getpid())],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._said, text=True)
-
-    def first_line(self, timeout: float = 20.0) -> str:
-        """Its first line (it says it is ready); AssertionError with what it said if it ends or is silent first."""
-        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
-        line = self.process.stdout.readline() if ready else ""
-        if not line.strip():
-            self.fail(f"did not start within {timeout:g} s" if not ready else "did not start")
-        return line.rstrip("\n")
-
-    def said(self, lines: int = 4) -> str:
-        """Its last messages (a traceback's last lines name the error)."""
-        self._said.seek(0)
-        return " | ".join(self._said.read().decode(errors="replace").strip().splitlines()[-lines:]) or "(nothing)"
-
-    def fail(self, how: str) -> None:
-        """End it and raise AssertionError saying `how`, its exit status and its last messages."""
-        self.end(kill_after=0.5)
-        raise AssertionError(f"the {self.what} {how} (exit {self.process.returncode}): {self.said()}")
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def tell(self, text: str) -> None:
-        self.process.stdin.write(text + "\n")
-        self.process.stdin.flush()
-
-    def end(self, kill_after: float = 10.0) -> None:
-        """Close its stdin (it closes its JACK client and exits), wait, kill it if it does not."""
-        try:
-            self.process.stdin.close()
-        except OSError:  # its end of the pipe is gone (it died): nothing to flush
-            pass
-        try:
-            self.process.wait(timeout=kill_after)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-    def close(self) -> None:
-        self.end()
-        self.process.stdout.close()
-        self._said.close()
 
 
 def xrun_usec(line: str) -> int:
@@ -315,57 +257,42 @@ def stalled(servername: str, mark: int, failure: BaseException) -> ServerStalled
 
 class CaptureGap(AssertionError):
     """A capture's recording has a hole: JACK's frame clock jumped between two of its cycles, so what it heard cannot
-    be laid on JACK's frames. The capture runs alone in its process, so the server or the whole machine stalled (the
-    JACK pass of scripts/test.sh runs such a test once more, and the run's summary counts the rerun)."""
+    be laid on JACK's frames: the server, the machine or this process stalled (the JACK pass of scripts/test.sh runs
+    such a test once more, and the run's summary counts the rerun)."""
 
 
 class Capture:
-    """Records `channels` JACK input ports with each cycle's JACK frame time, so tests can prove no cycle was
-    missed (a gap would shift every later frame).
+    """A JACK client that records `channels` input ports into a preallocated array.
 
-    The recording client runs in a process of its own (`capture_client`): in this process its Python callback
-    waited for the interpreter lock that the engine's threads and the test hold, and a late capture holds the whole
-    cycle of the synchronous test server. `client` is an inactive client here, for connecting and looking up
-    ports; `data`, `cycles` and `entered` are the child's arrays, mapped.
+    It also keeps each cycle's JACK frame time, so tests can prove no cycle was
+    missed (a gap would shift every later frame).
     """
 
     def __init__(self, servername: str, channels: int = 2, seconds: float = 30.0, name: str = "capture") -> None:
         import jack
 
+        self.client = jack.Client(name, no_start_server=True, servername=servername)
         self.servername = servername
         self._collecting = False  # whether the interpreter's garbage collection ran before start()
-        frames = int(seconds * RATE)
-        handle, path = tempfile.mkstemp(prefix="liveengine-capture-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
-        os.close(handle)
-        try:
-            self._header, self.cycles, self.entered, self.data = capture_client.layout(path, channels, frames, PERIOD, create=True)
-            self._child = RigChild("capture_client", [servername, name, str(channels), str(frames), str(PERIOD), path],
-                                   f"capture client on JACK server {servername!r}")
-            try:
-                opened = self._child.first_line()  # its JACK name, once active
-                self.client = jack.Client(f"{name}-control", no_start_server=True, servername=servername)
-            except BaseException:
-                self._child.close()
-                raise
-        finally:
-            os.unlink(path)  # both processes keep their mappings; nothing is left behind whatever ends them
-        self.ports = [f"{opened}:in_{i}" for i in range(channels)]
+        self.ports = [self.client.inports.register(f"in_{i}") for i in range(channels)]
+        self.data = np.zeros((int(seconds * RATE), channels), dtype=np.float32)
+        self.cycles = np.zeros(int(seconds * RATE) // PERIOD + 1, dtype=np.int64)
+        self.entered = np.zeros(len(self.cycles), dtype=np.float64)  # perf_counter at each callback
+        self.frames = 0
+        self.count = 0
+        self.recording = False
+        self.client.set_process_callback(self._process)
+        self.client.activate()
 
-    @property
-    def count(self) -> int:
-        """Cycles recorded since start()."""
-        return int(self._header[capture_client.COUNT])
-
-    @property
-    def frames(self) -> int:
-        return int(self._header[capture_client.FRAMES])
-
-    def _answered(self, slot: int, timeout: float, what: str) -> None:
-        """Wait until the child's callback has cleared header `slot` (it saw the request)."""
-        if not wait_for(lambda: self._header[slot] == 0 or not self._child.alive(), timeout) or not self._child.alive():
-            self._header[slot] = 0
-            self._collect_again()
-            self._child.fail(f"ran no JACK cycle to {what} within {timeout:g} s" if self._child.alive() else f"ended before it could {what}")
+    def _process(self, frames: int) -> None:
+        if not self.recording or self.frames + frames > len(self.data):
+            return
+        for i, port in enumerate(self.ports):
+            self.data[self.frames : self.frames + frames, i] = port.get_array()
+        self.cycles[self.count] = self.client.last_frame_time
+        self.entered[self.count] = time.perf_counter()
+        self.count += 1
+        self.frames += frames
 
     def connect_from(self, client_name: str) -> None:
         sources = self.client.get_ports(f"{client_name}:", is_output=True, is_audio=True)
@@ -376,26 +303,25 @@ class Capture:
         for source, port in zip(sources, self.ports):
             self.client.connect(source, port)
 
-    def start(self, timeout: float = 10.0) -> None:
-        """Record from the next JACK cycle on; returns once the recording has begun.
-
-        No garbage collection runs in this process until stop(): the engine under test runs here, and a collection of
-        the whole suite's heap could hold its MIDI reader up for many milliseconds (a performer's process has no such
-        heap)."""
+    def start(self) -> None:
+        # The callback runs Python, so it waits for this (test) process's interpreter lock: a garbage collection of
+        # the suite's heap while recording would hold it and make the capture miss cycles. None runs until stop().
         gc.collect()
         gc.freeze()
         self._collecting = self._collecting or gc.isenabled()  # a second start() keeps the first one's answer
         gc.disable()
-        self._header[capture_client.START] = 1
-        self._answered(capture_client.START, timeout, "start recording")
+        self.frames = 0
+        self.count = 0
+        self.recording = True
 
     def stop(self, every_cycle: bool = True) -> tuple[np.ndarray, int]:
         """Stop; return (frames, JACK frame time of the first captured frame).
 
-        `every_cycle`: assert the capture missed no cycle (on an asynchronous server a busy machine can
-        make it miss one; the fault tests, which only count onsets, accept that)."""
-        self._header[capture_client.STOP] = 1
-        self._answered(capture_client.STOP, 10.0, "stop recording")  # no callback writes after this
+        `every_cycle`: assert the capture missed no cycle (on an asynchronous server a capture
+        callback that waits for this process's interpreter lock can miss one; the fault tests,
+        which only count onsets, accept that)."""
+        self.recording = False
+        time.sleep(0.02)
         self._collect_again()
         cycles = self.cycles[: self.count]
         gaps = np.diff(cycles)
@@ -425,9 +351,7 @@ class Capture:
         """Wait until the capture holds JACK frame `frame` (False after `timeout` s): a test waits for a sound in
         JACK's frames, not the wall clock's, since a capture client starved by a busy machine holds less audio than
         the time a test slept, and a test process may oversleep while JACK plays on."""
-        if wait_for(lambda: self.holds(frame) or not self._child.alive(), timeout) and not self._child.alive():
-            self._child.fail("ended while recording")
-        return self.holds(frame)
+        return wait_for(lambda: self.holds(frame), timeout)
 
     def wait_for_more(self, frames: int, timeout: float = 10.0) -> bool:
         """Wait until the capture holds `frames` more than it holds now (from its first cycle, if none yet)."""
@@ -447,8 +371,8 @@ class Capture:
 
     def placed(self, moments: np.ndarray) -> np.ndarray:
         """True where `frames_at` is exact: a moment more than a period after the last capture
-        callback means that callback was late (a busy machine), and the moment's frame is only
-        known to be at least one period on."""
+        callback means that callback was late (it waits for this process's interpreter lock),
+        and the moment's frame is only known to be at least one period on."""
         return self._since(moments)[1] < PERIOD
 
     def _since(self, moments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -458,8 +382,8 @@ class Capture:
 
     def close(self) -> None:
         self._collect_again()  # a capture started and never stopped (a failed test)
+        self.client.deactivate()
         self.client.close()
-        self._child.close()
 
 
 def onsets(signal: np.ndarray, threshold: float = 1e-3, min_gap: int = 2400) -> np.ndarray:

@@ -9,121 +9,107 @@ profile by name exactly as for hardware.
 
 from __future__ import annotations
 
+import gc
 import threading
-import time
-
-from liveengine.testing import midi_tester_client
-from liveengine.testing.jack_rig import RigChild
+from collections import deque
 
 
 class MidiTester:
-    """A stand-in controller: its JACK client runs in a process of its own (`midi_tester_client`), so its callback
-    never waits for this process's interpreter lock; `client` here is an inactive client for connections and
-    look-ups. What it receives and writes comes back in `received` and `written` a few milliseconds later."""
-
-    MAX_EVENTS_PER_CYCLE = midi_tester_client.MAX_EVENTS_PER_CYCLE
+    MAX_EVENTS_PER_CYCLE = 64  # JACK's MIDI buffer holds a few KiB a cycle: spread floods over cycles
 
     def __init__(self, servername: str, client: str = "LPMiniMK3", port: str = "LPMiniMK3 MIDI", activate: bool = True) -> None:
         import jack
 
+        self.client = jack.Client(client, no_start_server=True, servername=servername)
+        self.out = self.client.midi_outports.register(f"{port} out")
+        self.inp = self.client.midi_inports.register(f"{port} in")
+        self._pending: deque = deque()  # (absolute frame, bytes), in frame order
+        self._lock = threading.Lock()
         self.received: list[tuple[int, bytes]] = []
         self.written: list[tuple[int, int]] = []  # (frame written at, first byte) per event
         self.write_errors = 0
-        self.late_writes = 0  # events written in a cycle whose callback ended late (see midi_tester_client)
-        self.late_reads = 0  # cycles whose events were read by a callback that ended late
-        self._sent = 0
-        self._send_lock = threading.Lock()
-        self._active = threading.Event()
-        self._said_all = threading.Event()  # its output ended (it exited)
-        self._child = RigChild("midi_tester_client", [servername, client, port], f"stand-in controller {client!r} on JACK server {servername!r}")
-        try:
-            ready = self._child.first_line().split("\t")  # once its ports exist: a controller plugged in
-            self.out_name, self.in_name = ready[1], ready[2]
-            self._reader = threading.Thread(target=self._read, name=f"midi-tester-{client}", daemon=True)
-            self._reader.start()
-            self.client = jack.Client(f"{client}-control", no_start_server=True, servername=servername)
-        except BaseException:
-            self._child.close()
-            raise
+        self.late_writes = 0  # events written in a cycle whose callback ended late (see _process)
+        self.late_reads = 0  # cycles whose events were read by a callback that ended late (see _process)
+        self.client.set_process_callback(self._process)
         if activate:
             self.activate()
 
-    def activate(self, timeout: float = 10.0) -> None:
-        """Start processing (returns once its client is active)."""
-        self._tell("A")
-        if not wait_until(self._active, self._said_all, timeout):
-            child = self._child
-            try:
-                child.fail("was not active" + (" (it ended)" if self._said_all.is_set() else f" within {timeout:g} s"))
-            finally:
-                self.close()
+    def activate(self) -> None:
+        """Start processing. Until then the ports exist but no Python runs on JACK's thread, so rtmidi
+        may open its clients meanwhile (see liveengine/control/midi/ports.py).
+
+        Its callback is Python, so it waits for this process's interpreter lock: the heap as it is now is frozen
+        out of the garbage collector's reach (as Capture does), so a collection of the suite's heap cannot hold
+        a callback up for many cycles and bunch what it writes (a MIDI clock's ticks then arrive together)."""
+        gc.collect()
+        gc.freeze()
+        self.client.activate()
 
     @property
-    def out(self):
-        """Its output port, looked up (for connections)."""
-        return self.client.get_port_by_name(self.out_name)
+    def out_name(self) -> str:
+        return self.out.name
 
-    def _read(self) -> None:
-        for line in self._child.process.stdout:
-            kind, _, rest = line.rstrip("\n").partition(" ")
-            try:
-                if kind == "R":
-                    frame, data = rest.split()
-                    self.received.append((int(frame), bytes.fromhex(data)))
-                elif kind == "W":
-                    frame, first = rest.split()
-                    self.written.append((int(frame), int(first)))
-                elif kind == "E":
+    @property
+    def in_name(self) -> str:
+        return self.inp.name
+
+    def _process(self, frames: int) -> None:
+        start = self.client.last_frame_time
+        self.out.clear_buffer()
+        written = 0
+        with self._lock:
+            while self._pending and written < self.MAX_EVENTS_PER_CYCLE:
+                frame, data = self._pending[0]
+                if frame >= start + frames:
+                    break
+                if written and len(data) > self.out.max_event_size:
+                    # This cycle's MIDI buffer is full (events queued for frames a late callback already passed
+                    # arrive together): the rest waits for the next cycle, in order, as a controller's bandwidth
+                    # would hold them.
+                    break
+                self._pending.popleft()
+                offset = max(0, frame - start)
+                try:
+                    self.out.write_midi_event(offset, data)
+                    self.written.append((start + offset, data[0] if data else -1))
+                    written += 1
+                except Exception:  # larger than an empty cycle's buffer, or before an earlier event: counted and lost
                     self.write_errors += 1
-                elif kind == "L":
-                    self.late_writes, self.late_reads = map(int, rest.split())
-                elif kind == "active":
-                    self._active.set()
-            except ValueError:  # a line cut short as the child died
-                pass
-        self._said_all.set()
-
-    def _tell(self, text: str) -> None:
-        try:
-            self._child.tell(text)
-        except (BrokenPipeError, ValueError):  # it has ended: say so, with its last messages
-            self._child.fail("ended")
+        read = 0
+        for offset, data in self.inp.incoming_midi_events():
+            self.received.append((start + offset, bytes(data)))
+            read += 1
+        if (written or read) and (self.client.frames_since_cycle_start >= frames or self.client.last_frame_time != start):
+            # This callback ended after its cycle's deadline: JACK may have run the readers of its outputs without
+            # what it wrote, and the writers of its input may have begun the next cycle's buffer while it read
+            # (a stand-in Launchpad read its mode switch twice and never the colours written after it). A busy
+            # test process, not the engine, lost them: a failing test can say so.
+            self.late_writes += written
+            self.late_reads += 1 if read else 0
 
     def frame_time(self) -> int:
         return self.client.frame_time
 
     def send_at(self, frame: int, data: bytes) -> None:
-        self.send_many([(frame, data)])
+        with self._lock:
+            self._pending.append((int(frame), bytes(data)))
 
     def send_many(self, events) -> None:
         """Queue (frame, bytes) events, which must come in frame order."""
-        lines = [f"S {int(f)} {bytes(d).hex() or '-'}" for f, d in events]
-        if lines:
-            with self._send_lock:
-                self._sent += len(lines)
-                self._tell("\n".join(lines))
+        with self._lock:
+            self._pending.extend((int(f), bytes(d)) for f, d in events)
 
     def pending(self) -> int:
-        """Events sent and neither written nor lost yet (as far as the child has said)."""
-        return self._sent - len(self.written) - self.write_errors
+        with self._lock:
+            return len(self._pending)
 
     def close(self) -> None:
-        if self._child is None:
+        if self.client is None:
             return
-        child, self._child = self._child, None
+        self.client.deactivate()
         self.client.close()
-        child.end()
-        self._reader.join(timeout=5)  # it has read all the child said
-        child.close()
-
-
-def wait_until(event: threading.Event, ended: threading.Event, timeout: float) -> bool:
-    """Wait for `event` (True) until `ended` is set or `timeout` s pass (False)."""
-    deadline = time.monotonic() + timeout
-    while not event.wait(0.01):
-        if ended.is_set() or time.monotonic() > deadline:
-            return event.is_set()
-    return True
+        self.client = None
+        gc.unfreeze()  # what was frozen can be collected again once it is garbage
 
 
 def led_colours(messages) -> dict[int, tuple[int, int, int]]:

@@ -57,7 +57,7 @@ def controller(name: str) -> None:
     tester = MidiTester(name)  # named like a Launchpad Mini MK3: its profile drives LEDs by SysEx
     try:
         connected = wait_for(lambda: any(p.name.startswith("liveengine:midi_in_")
-                                         for p in tester.client.get_all_connections(tester.out_name)), LIVENESS)
+                                         for p in tester.client.get_all_connections(tester.out)), LIVENESS)
         at = time.monotonic()
         leds_at = None
         if connected:

@@ -92,6 +92,7 @@ def test_rtmidi_out_sends_every_groove_note_in_order_with_its_note_off(jack_serv
         assert engine.midi_out.dropped == 0 and len(engine.midi_out.lateness) == len(expected)
         assert groove.status()["dropped"] == 0  # the internal sounds played too ("both")
     finally:
-        # The stand-in first, then the engine and its rtmidi clients.
+        # The stand-in's Python JACK callback first: closing rtmidi's JACK client waits for a cycle, which
+        # cannot end while that callback waits for the interpreter lock rtmidi holds (5 s, then JACK gives up).
         capture.close()
         engine.stop()

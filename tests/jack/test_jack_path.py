@@ -83,7 +83,7 @@ def _latencies(engine: Engine, capture: Capture, hits: int) -> tuple[np.ndarray,
     did it arrive in" depends on scheduling, not on the engine. Left out, at most half: a hit
     whose queueing took over 1 ms (this thread was descheduled between its time stamp and the
     record's publication), and one that arrived while the capture client's own callback was late
-    (a busy machine), so that its frame is not known.
+    (it shares this process's interpreter lock), so that its frame is not known.
     """
     capture.start()
     wait_frames(engine, 4 * PERIOD)

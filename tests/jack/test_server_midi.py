@@ -87,7 +87,7 @@ def test_notes_read_by_the_server_sound_exactly_one_period_after_their_frame(jac
     finally:
         if capture is not None:
             capture.close()
-        controller.close()
+        controller.close()  # before midi.close(): rtmidi's clients close at a JACK cycle's end, which a Python callback here would hold up
         if midi is not None:
             midi.close()
         engine.stop()
@@ -160,7 +160,7 @@ def test_a_launchpad_on_the_server_path_gets_its_profile_its_leds_and_plays(jack
             time.sleep(0.05)
         assert midi.counters.handled == 1 and engine.last_pad == engine.instrument.setting.pad_index(2, 3)
     finally:
-        controller.close()
+        controller.close()  # first: rtmidi's clients close at a JACK cycle's end, which a Python callback here would hold up
         midi.close()
         engine.stop()
 

@@ -23,7 +23,8 @@ def test_server_midi_plays_on_after_lost_chunks_huge_sysex_fast_clock_and_a_floo
     assert engine.wait_rendered(timeout=60)
     reports: list[str] = []
     midi = MidiInput(engine, MidiSettings.from_patch(patch), api="jack", server=True, report=reports.append)
-    # Plugged in (its ports exist) before liveengine's MIDI starts; active after.
+    # Its ports now, its Python callback only after rtmidi has made its clients (see control/midi/ports.py
+    # PortPool: with a Python JACK callback running in this process each rtmidi client waits out a timeout).
     controller = MidiTester(jack_server.name, client="stand-in", port="pads", activate=False)
     c = engine.shared.counter
     try:

@@ -49,8 +49,9 @@ def rig(jack_server, short_patch):
         engine = Engine(load_patch(path))
         made["engine"] = engine
         assert engine.wait_rendered(timeout=60)
-        # The controller is plugged in (its ports exist) before liveengine's MIDI starts, as a Launchpad
-        # plugged in before `play` is (its client runs in a process of its own, see testing/midi_rig.py).
+        # The controller is plugged in (its ports exist) but runs no Python on JACK's thread yet:
+        # rtmidi opens its JACK clients holding the interpreter lock, so they must exist before
+        # any JACK client of this process runs Python (see ports.PortPool).
         tester = MidiTester(jack_server.name, client=device, port=port, activate=False)
         made["tester"] = tester
         midi = MidiInput(engine, MidiSettings.from_patch(engine.instrument.patch), api="jack", inputs=(device,), server=server)
@@ -70,7 +71,8 @@ def rig(jack_server, short_patch):
         return engine, midi, tester, capture
 
     yield make
-    # The stand-ins first, then liveengine's MIDI and engine.
+    # The clients with Python JACK callbacks first: closing an rtmidi port holds the interpreter lock
+    # while JACK finishes a cycle, which waits for those callbacks (0.5 s a port otherwise).
     for key in ("capture", "tester"):
         if key in made:
             made[key].close()
@@ -337,9 +339,19 @@ def test_a_daw_plays_through_the_virtual_port(rig, jack_server):
     try:
         (virtual,) = [p for p in daw.client.get_ports(is_midi=True, is_input=True) if p.name.endswith(":liveengine")]
         daw.client.connect(daw.out, virtual)
+
+        # JACK carries a new connection from a later cycle's start, and what is written before reaches nobody: a
+        # note off (the drums ignore it) now and then until liveengine has read one (in two fresh-clone CI runs
+        # beside a rig whose clients ran in processes of their own, a note sent 0.1 s after connecting, one period
+        # ahead, was lost or heard half a second late).
+        def carried() -> bool:
+            daw.send_at(daw.frame_time() + PERIOD, bytes([0x89, 45, 0]))
+            return wait_for(lambda: midi.counters.received > 0, 0.2)
+
+        assert wait_for(carried, 10.0)
         capture.start()
         time.sleep(0.1)
-        sent = daw.frame_time() + PERIOD
+        sent = daw.frame_time() + RATE // 20
         daw.send_at(sent, bytes([0x99, 45, 64]))  # generic profile: note 45 = row 1, column 1
         assert capture.wait_for_frame(sent + RATE // 2, 10.0)
         audio, _ = capture.stop()
@@ -418,7 +430,7 @@ def test_the_stand_in_holds_what_a_cycle_cannot_carry_for_the_next_one(jack_serv
         return [(frame, data) for frame, data in list(receiver.received) if data != probe]
 
     try:
-        sender.client.connect(sender.out_name, receiver.in_name)
+        sender.client.connect(sender.out, receiver.inp)
 
         # JACK carries a new connection from a later cycle's start: what is written before that reaches nobody
         # (a run beside busy processes lost the first cycle's 31 pieces). A probe now and then until one arrives.
