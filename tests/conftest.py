@@ -35,14 +35,14 @@ def pytest_runtest_call(item):
     server = item.funcargs.get("jack_server") if hasattr(item, "funcargs") else None
     if server is None:
         return (yield)
-    from liveengine.testing.jack_rig import server_lines, stalled, xrun_count, xrun_usec
+    from liveengine.testing.jack_rig import hold_ups, stalled, xrun_count
 
     mark = xrun_count(server.name)
     try:
         return (yield)
     except Exception as failure:
         # Whatever failed, the report shows how the server fared meanwhile (its hold-ups, longest last).
-        held = sorted(server_lines(server.name, ("XRun =",))[mark:], key=xrun_usec)
+        held = hold_ups(server.name, mark)
         item.add_report_section("call", "jackd", f"{len(held)} hold-ups logged while the test ran" + (f"; the longest: {'; '.join(held[-3:])}" if held else ""))
         raise (stalled(server.name, mark, failure) or failure)
 

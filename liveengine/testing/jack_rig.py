@@ -238,15 +238,20 @@ class ServerStalled(AssertionError):
     client's, the engine's audio server included: a second failure fails the run."""
 
 
+def hold_ups(servername: str, since: int = 0) -> list[str]:
+    """jackd's XRun lines for `servername` from the `since`-th on (xrun_count's mark), the longest hold-up last."""
+    return sorted(server_lines(servername, ("XRun =",))[since:], key=xrun_usec)
+
+
 def xrun_count(servername: str) -> int:
-    """How many XRun lines jackd has written for `servername` so far (a mark for `stalled`)."""
+    """How many XRun lines jackd has written for `servername` so far (a mark for `hold_ups` and `stalled`)."""
     return len(server_lines(servername, ("XRun =",)))
 
 
 def stalled(servername: str, mark: int, failure: BaseException) -> ServerStalled | None:
     """`failure` as a ServerStalled (it the cause) if jackd logged a hold-up of STALL_USEC or more since `mark`
     (xrun_count's), else None."""
-    held = [line for line in server_lines(servername, ("XRun =",))[mark:] if xrun_usec(line) >= STALL_USEC]
+    held = [line for line in hold_ups(servername, mark) if xrun_usec(line) >= STALL_USEC]
     if not held:
         return None
     stall = ServerStalled(f"the JACK server was held up {len(held)} time(s) while the test ran ({'; '.join(held[-3:])}), "
@@ -331,7 +336,7 @@ class Capture:
         return self.data[: self.frames].copy(), int(cycles[0]) if len(cycles) else 0
 
     def _longest_xruns(self) -> list[str]:
-        return sorted(server_lines(self.servername, ("XRun =",)), key=xrun_usec)[-3:]
+        return hold_ups(self.servername)[-3:]
 
     def _collect_again(self) -> None:
         if self._collecting:
