@@ -7,7 +7,7 @@ as bench/corners_check.py is applied to what they heard.
 
 The corners check names pads by the model's own classifier, an ear that is right on 3 of 4 held-out recordings; this
 asks a person instead. `prepare` places each held-out kit's corners exactly as the check does (its first kick, snare,
-closed hat and cymbal, placed as the engine places corner files), renders the 64 pads of its grid and takes the four
+closed hat and crash, placed as the engine places corner files), renders the 64 pads of its grid and takes the four
 recordings themselves, and writes them all as numbered WAV files in one shuffled order, so nothing in a name says which
 kit, pad or class a sound is; `.key.json` holds what each one is (open it only to score). `score` reads the answers:
 per kit, how many corners kept their class and how many pads the largest class covers, by the listener's ear (a kit
@@ -30,15 +30,16 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from corners_check import CORNER_CLASSES, corner_grid, judge, kit_corners, window  # noqa: E402
+from corners_check import CORNER_CLASSES, corner_grid, instrument_names, judge, kit_corners, window  # noqa: E402
 
 KEY = ".key.json"
 ANSWERS = "answers.csv"
 
 
 def prepare(decoder, audio: np.ndarray, files: np.ndarray, classes: np.ndarray, held: np.ndarray, out: Path,
-            seed: int = 0, kits: int | None = None) -> dict:
-    """Write the shuffled sounds, the blank answer sheet and the key into `out` (a new folder); returns the key."""
+            seed: int = 0, kits: int | None = None, instruments: np.ndarray | None = None) -> dict:
+    """Write the shuffled sounds, the blank answer sheet and the key into `out` (a new folder); returns the key.
+    `instruments`: each file's instrument name, so that the cymbal corner is a crash as in the check (None: the first)."""
     import soundfile as sf
 
     from liveengine.decoders.onnx_decoder import PEAK_TARGET
@@ -48,7 +49,7 @@ def prepare(decoder, audio: np.ndarray, files: np.ndarray, classes: np.ndarray, 
         raise SystemExit(f"{out} already holds files; prepare writes a new folder and never overwrites a listening test.")
     names = list(decoder.classes)
     items = []
-    chosen = kit_corners(files, classes, names, held)
+    chosen = kit_corners(files, classes, names, held, instruments)
     for kit, rows in list(chosen.items())[:kits]:
         sounds, _ = window(decoder, audio[rows])
         _, points = corner_grid(decoder, sounds)
@@ -170,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     classes = sounds["classes"].astype(int)
     held = np.flatnonzero((sounds["split"] == "heldout") & (classes >= 0))
     key = prepare(OnnxDecoder(args.model or default_model(), threads=1), sounds["audio"].astype(np.float32) / 32767.0,
-                  sounds["files"], classes, held, args.out, args.seed, args.kits)
+                  sounds["files"], classes, held, args.out, args.seed, args.kits, instrument_names(args.data, sounds["files"]))
     print(f"{len(key['sounds'])} sounds in {args.out / 'sounds'}: write each one's class in {args.out / ANSWERS} "
           f"({', '.join(key['classes'])}), then run: python bench/listening_test.py score {args.out}")
     return 0

@@ -32,3 +32,13 @@ def test_models_beside_the_default_are_listed_in_number_order():
     assert "| `drums10` | 1 s | 1.610 |" in "\n".join(lines)  # each row keeps its own figures
     assert lines[[i for i, line in enumerate(lines) if line.startswith("| `drums11`")][0]].endswith("| 170 ms |")
     assert all(line.endswith("| n/a |") for line in lines if line.startswith("| `drums") and "drums11" not in line)
+
+
+def test_the_corners_cell_gives_the_crash_rule_and_the_first_cymbals_and_names_an_older_results_rule():
+    run = bench_run()
+    now = {"corners_check": {"corners_kept": 22, "corners": 28, "kits_passing": 6, "kits": 7,
+                             "first_cymbal": {"corners_kept": 21, "kits_passing": 4}}}
+    older = {"corners_check": {"corners_kept": 20, "corners": 28, "kits_passing": 4, "kits": 7}}  # before the crash rule
+    assert run.corners_text(now) == "22/28, 6/7 (first cymbal 21/28, 4/7)"
+    assert run.corners_text(older) == "first cymbal 20/28, 4/7"
+    assert run.corners_text({}) == "n/a"

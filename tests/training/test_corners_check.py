@@ -1,4 +1,4 @@
-"""bench/corners_check.py: each kit's first kick, snare, closed hat and cymbal become the corners, and a kit passes only
+"""bench/corners_check.py: each kit's first kick, snare, closed hat and crash become the corners, and a kit passes only
 when 3 corners keep their class and no class holds more than half the grid (the shipped drum model, real ONNX files)."""
 
 import sys
@@ -17,6 +17,33 @@ def test_the_first_sound_of_each_corner_class_is_chosen_and_a_kit_without_one_is
     files = np.array(["k/a/1", "k/a/2", "k/a/3", "k/a/4", "k/a/5", "k/b/1", "k/b/2", "k/b/3"])
     classes = np.array([6, 0, 0, 1, 3, 0, 1, 3])  # kit b has no cymbal
     assert corners_check.kit_corners(files, classes, names, np.arange(8)) == {"a": [1, 3, 4, 0]}
+
+
+def test_the_cymbal_corner_is_the_kits_first_crash_by_its_instrument_name_else_its_first_cymbal(tmp_path):
+    """As the issue's producer chose: kick, snare, closed hat and crash. The names come from the data set's manifest.csv."""
+    import csv
+
+    import pytest
+
+    names = ["kick", "snare", "clap", "hat_closed", "hat_open", "tom", "cymbal", "perc"]
+    files = np.array(["k/a/ride", "k/a/kick", "k/a/crash", "k/a/snare", "k/a/hat", "k/b/ride", "k/b/kick", "k/b/snare", "k/b/hat"])
+    classes = np.array([6, 0, 6, 1, 3, 6, 0, 1, 3])
+    with open(tmp_path / "manifest.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["file", "source", "licence", "class", "split", "kit", "instrument"])
+        for f, name in zip(files, ["Ride Jazz", "Kick", "Crash 18\"", "Snare", "Closed HH", "Paiste Ride", "Kick", "Snare", "HH"]):
+            writer.writerow([f, "s", "GPL-2", "", "heldout", f.split("/")[1], name])
+        writer.writerow(["k/c/other", "s", "CC0", "", "train", "c", ""])
+    instruments = corners_check.instrument_names(tmp_path, np.append(files, "k/not/listed"))
+    assert instruments[2] == 'Crash 18"' and instruments[-1] == ""
+    picked = corners_check.kit_corners(files, classes, names, np.arange(len(files)), instruments[:-1])
+    assert picked == {"a": [1, 3, 4, 2], "b": [6, 7, 8, 5]}  # kit b names no crash: its first cymbal
+    assert corners_check.kit_corners(files, classes, names, np.arange(len(files)))["a"] == [1, 3, 4, 0]  # names unknown
+
+    with pytest.raises(SystemExit) as refused:
+        corners_check.instrument_names(tmp_path / "nowhere", files)
+    assert "manifest.csv: cannot read the kits' instrument names" in str(refused.value)
+    assert "allowed: the manifest.csv `python -m liveengine.training.data` writes" in str(refused.value)
 
 
 def sure_sounds():
@@ -50,6 +77,20 @@ def test_a_kit_of_distinct_drums_passes_and_a_kit_of_one_sound_fails():
     assert one["corners"] == ["kick"] * 4 and one["kept"] == 1 and one["largest_class_pads"] == 64 and not one["passes"]
     assert result["kits"] == 2 and result["corners_kept"] == 5 and result["corners"] == 8
     assert result["kits_passing"] == int(good["passes"])
+    assert result["cymbal"] == "the first" and good["files"] == ["0", "1", "2", "3"]
+
+    # Kit "good" again, with a second cymbal named a crash after its first: the kick's sound. By the crash rule that
+    # kit keeps 3 corners, by the first cymbal all 4; both are written, the crash rule's on top.
+    audio2 = np.concatenate([sounds, sounds[:1]])
+    files2 = np.array([f"kits/good/{i}" for i in range(5)])
+    classes2 = np.append(classes[:4], names.index("cymbal"))
+    instruments = np.array(["", "", "", "Ride", "Crash"])
+    both = corners_check.check_both(decoder, audio2, files2, classes2, np.arange(5), instruments)
+    assert both["cymbal"] == "a crash where the kit names one" and both["per_kit"]["good"]["files"][3] == "4"
+    assert both["per_kit"]["good"]["corners"][:3] == list(corners_check.CORNER_CLASSES[:3])
+    assert both["per_kit"]["good"]["corners"][3] != "cymbal" and both["per_kit"]["good"]["kept"] == 3
+    assert both["first_cymbal"]["per_kit"]["good"]["corners"] == list(corners_check.CORNER_CLASSES)
+    assert both["first_cymbal"]["corners_kept"] == 4 and both["corners_kept"] == 3
     # A corner is placed by the fit, which never ends further from its file than the encoder's point it starts at.
     for kit in (good, one):
         assert all(p <= e + 1e-4 for p, e in zip(kit["corner_distance"]["placed"], kit["corner_distance"]["encoded"]))
