@@ -40,7 +40,7 @@ def pytest_runtest_call(item):
     mark = xrun_count(server.name)
     try:
         return (yield)
-    except Exception as failure:
+    except (Exception, pytest.fail.Exception) as failure:  # pytest.fail's is a BaseException; a skip is no failure
         # Whatever failed, the report shows how the server fared meanwhile (its hold-ups, longest last).
         held = hold_ups(server.name, mark)
         item.add_report_section("call", "jackd", f"{len(held)} hold-ups logged while the test ran" + (f"; the longest: {'; '.join(held[-3:])}" if held else ""))

@@ -110,3 +110,60 @@ def test_a_failure_while_the_server_was_held_up_is_told_apart(jack_server):
         late.deactivate()
         late.close()
         server.stop()
+
+
+def test_the_hook_tells_apart_a_pytest_fail_and_lets_a_skip_through(jack_server):
+    """tests/conftest.py's pytest_runtest_call, driven by hand as pytest drives a wrapper (the item is a stand-in that
+    only carries the server and collects report sections; the JACK server is real): a `pytest.fail` (a BaseException)
+    during a hold-up fails as ServerStalled with the hold-ups in the report, and a skip goes through untouched."""
+    import importlib.util
+    import os
+    from pathlib import Path
+
+    import pytest
+
+    from liveengine.testing.jack_rig import ServerStalled, server_lines, start_jackd, wait_for, xrun_usec
+
+    spec = importlib.util.spec_from_file_location("suite_conftest", Path(__file__).resolve().parents[1] / "conftest.py")
+    conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conftest)
+
+    class Item:
+        def __init__(self, server) -> None:
+            self.funcargs, self.sections = {"jack_server": server}, []
+
+        def add_report_section(self, when: str, key: str, content: str) -> None:
+            self.sections.append((when, key, content))
+
+    def outcome(item, raised: BaseException) -> BaseException:
+        call = conftest.pytest_runtest_call(item)
+        next(call)  # the hook's code before the test
+        try:
+            call.throw(raised)
+        except BaseException as out:
+            return out
+        raise AssertionError("the hook swallowed the test's outcome")
+
+    server = start_jackd(f"liveengine-hook-{os.getpid()}")
+    late = holding_client(server.name, "held-hook", 0.2)
+    try:
+        item = Item(server)
+        call = conftest.pytest_runtest_call(item)
+        next(call)
+        late.activate()
+        assert wait_for(lambda: any(xrun_usec(line) >= 150_000 for line in server_lines(server.name, ("XRun =",))), 10)
+        try:
+            call.throw(pytest.fail.Exception("an onset missing"))
+        except BaseException as out:
+            told = out
+        assert isinstance(told, ServerStalled) and isinstance(told.__cause__, pytest.fail.Exception)
+        assert item.sections and item.sections[0][1] == "jackd" and "usec" in item.sections[0][2]
+
+        skipped = pytest.skip.Exception("no device")
+        assert outcome(Item(server), skipped) is skipped  # after the hold-up, and never a failure
+        failed = pytest.fail.Exception("an onset missing")
+        assert outcome(Item(server), failed) is failed  # a failure after the hold-up is itself
+    finally:
+        late.deactivate()
+        late.close()
+        server.stop()
