@@ -31,20 +31,23 @@ def pytest_collection_modifyitems(config, items):
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
     """A JACK test that fails while the session's JACK server was held up 100 ms or more fails as ServerStalled (see
-    liveengine/testing/jack_rig.py), its own failure the cause: scripts/test.sh runs it once more."""
+    liveengine/testing/jack_rig.py), one that fails after a stand-in controller wrote or read late as StandInLate
+    (liveengine/testing/midi_rig.py), its own failure the cause: scripts/test.sh runs either once more."""
     server = item.funcargs.get("jack_server") if hasattr(item, "funcargs") else None
     if server is None:
         return (yield)
     from liveengine.testing.jack_rig import hold_ups, stalled, xrun_count
+    from liveengine.testing.midi_rig import MidiTester, stand_in_late
 
-    mark = xrun_count(server.name)
+    mark, late = xrun_count(server.name), MidiTester.late_total
     try:
         return (yield)
     except (Exception, pytest.fail.Exception) as failure:  # pytest.fail's is a BaseException; a skip is no failure
-        # Whatever failed, the report shows how the server fared meanwhile (its hold-ups, longest last).
+        # Whatever failed, the report shows how the server fared meanwhile (its hold-ups, longest last) and the stand-in.
         held = hold_ups(server.name, mark)
-        item.add_report_section("call", "jackd", f"{len(held)} hold-ups logged while the test ran" + (f"; the longest: {'; '.join(held[-3:])}" if held else ""))
-        raise (stalled(server.name, mark, failure) or failure)
+        item.add_report_section("call", "jackd", f"{len(held)} hold-ups logged while the test ran" + (f"; the longest: {'; '.join(held[-3:])}" if held else "")
+                                + f"; the stand-in controllers late {MidiTester.late_total - late} time(s)")
+        raise (stalled(server.name, mark, failure) or stand_in_late(late, failure) or failure)
 
 
 @pytest.fixture(autouse=True)

@@ -14,8 +14,17 @@ import threading
 from collections import deque
 
 
+class StandInLate(AssertionError):
+    """A JACK test failed after a stand-in controller wrote an event later than the frame it was asked for (that frame
+    had passed before a cycle could write it: the server skipped cycles after a hold-up, or this process's interpreter
+    lock held the callback) or ended a callback past its cycle: the notes were not where the test put them, so what
+    the engine made of them cannot be judged; the failure is kept as the cause. The JACK pass of scripts/test.sh runs
+    such a test once more, and the run's summary counts the rerun; a second failure fails the run."""
+
+
 class MidiTester:
     MAX_EVENTS_PER_CYCLE = 64  # JACK's MIDI buffer holds a few KiB a cycle: spread floods over cycles
+    late_total = 0  # every stand-in's late events and cycles so far, in this process: a mark for `stand_in_late`
 
     def __init__(self, servername: str, client: str = "LPMiniMK3", port: str = "LPMiniMK3 MIDI", activate: bool = True) -> None:
         import jack
@@ -30,6 +39,7 @@ class MidiTester:
         self.write_errors = 0
         self.late_writes = 0  # events written in a cycle whose callback ended late (see _process)
         self.late_reads = 0  # cycles whose events were read by a callback that ended late (see _process)
+        self.off_frame = 0  # events written after their frame had passed (see _process)
         self.client.set_process_callback(self._process)
         if activate:
             self.activate()
@@ -68,6 +78,9 @@ class MidiTester:
                     # would hold them.
                     break
                 self._pending.popleft()
+                if frame < start:  # its frame passed before a cycle could write it: skipped by the server, or held here
+                    self.off_frame += 1
+                    MidiTester.late_total += 1
                 offset = max(0, frame - start)
                 try:
                     self.out.write_midi_event(offset, data)
@@ -86,6 +99,7 @@ class MidiTester:
             # test process, not the engine, lost them: a failing test can say so.
             self.late_writes += written
             self.late_reads += 1 if read else 0
+            MidiTester.late_total += written + (1 if read else 0)
 
     def frame_time(self) -> int:
         return self.client.frame_time
@@ -110,6 +124,18 @@ class MidiTester:
         self.client.close()
         self.client = None
         gc.unfreeze()  # what was frozen can be collected again once it is garbage
+
+
+def stand_in_late(mark: int, failure: BaseException) -> StandInLate | None:
+    """`failure` as a StandInLate (it the cause) if a stand-in of this process wrote or read late since `mark`
+    (MidiTester.late_total then), else None."""
+    late = MidiTester.late_total - mark
+    if late <= 0:
+        return None
+    told = StandInLate(f"a stand-in controller wrote or read {late} time(s) late while the test ran (events past their "
+                       f"frames, or callbacks past their cycles), and it failed: {type(failure).__name__}: {str(failure)[:500]}")
+    told.__cause__ = failure
+    return told
 
 
 def led_colours(messages) -> dict[int, tuple[int, int, int]]:

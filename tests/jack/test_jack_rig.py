@@ -112,17 +112,11 @@ def test_a_failure_while_the_server_was_held_up_is_told_apart(jack_server):
         server.stop()
 
 
-def test_the_hook_tells_apart_a_pytest_fail_and_lets_a_skip_through(jack_server):
-    """tests/conftest.py's pytest_runtest_call, driven by hand as pytest drives a wrapper (the item is a stand-in that
-    only carries the server and collects report sections; the JACK server is real): a `pytest.fail` (a BaseException)
-    during a hold-up fails as ServerStalled with the hold-ups in the report, and a skip goes through untouched."""
+def suite_hook():
+    """tests/conftest.py's pytest_runtest_call, and a stand-in for the pytest item it reads (it only carries the server
+    and collects report sections), to drive the hook by hand as pytest drives a wrapper."""
     import importlib.util
-    import os
     from pathlib import Path
-
-    import pytest
-
-    from liveengine.testing.jack_rig import ServerStalled, server_lines, start_jackd, wait_for, xrun_usec
 
     spec = importlib.util.spec_from_file_location("suite_conftest", Path(__file__).resolve().parents[1] / "conftest.py")
     conftest = importlib.util.module_from_spec(spec)
@@ -135,35 +129,78 @@ def test_the_hook_tells_apart_a_pytest_fail_and_lets_a_skip_through(jack_server)
         def add_report_section(self, when: str, key: str, content: str) -> None:
             self.sections.append((when, key, content))
 
-    def outcome(item, raised: BaseException) -> BaseException:
-        call = conftest.pytest_runtest_call(item)
-        next(call)  # the hook's code before the test
-        try:
-            call.throw(raised)
-        except BaseException as out:
-            return out
-        raise AssertionError("the hook swallowed the test's outcome")
+    return conftest.pytest_runtest_call, Item
 
+
+def throw_into(call, raised: BaseException) -> BaseException:
+    """What the hook `call` (started: its code before the test has run) lets out when the test raises `raised`."""
+    try:
+        call.throw(raised)
+    except BaseException as out:
+        return out
+    raise AssertionError("the hook swallowed the test's outcome")
+
+
+def test_the_hook_tells_apart_a_pytest_fail_and_lets_a_skip_through(jack_server):
+    """The hook (the JACK server real, the item a stand-in): a `pytest.fail` (a BaseException) during a hold-up fails as
+    ServerStalled with the hold-ups in the report, and a skip goes through untouched."""
+    import os
+
+    import pytest
+
+    from liveengine.testing.jack_rig import ServerStalled, server_lines, start_jackd, wait_for, xrun_usec
+
+    hook, Item = suite_hook()
     server = start_jackd(f"liveengine-hook-{os.getpid()}")
     late = holding_client(server.name, "held-hook", 0.2)
     try:
         item = Item(server)
-        call = conftest.pytest_runtest_call(item)
+        call = hook(item)
         next(call)
         late.activate()
         assert wait_for(lambda: any(xrun_usec(line) >= 150_000 for line in server_lines(server.name, ("XRun =",))), 10)
-        try:
-            call.throw(pytest.fail.Exception("an onset missing"))
-        except BaseException as out:
-            told = out
+        told = throw_into(call, pytest.fail.Exception("an onset missing"))
         assert isinstance(told, ServerStalled) and isinstance(told.__cause__, pytest.fail.Exception)
         assert item.sections and item.sections[0][1] == "jackd" and "usec" in item.sections[0][2]
 
-        skipped = pytest.skip.Exception("no device")
-        assert outcome(Item(server), skipped) is skipped  # after the hold-up, and never a failure
-        failed = pytest.fail.Exception("an onset missing")
-        assert outcome(Item(server), failed) is failed  # a failure after the hold-up is itself
+        for outcome in (pytest.skip.Exception("no device"), pytest.fail.Exception("an onset missing")):
+            call = hook(Item(server))
+            next(call)
+            assert throw_into(call, outcome) is outcome  # a skip is never a failure; a failure after the hold-up is itself
     finally:
         late.deactivate()
         late.close()
         server.stop()
+
+
+def test_a_failure_after_the_stand_in_wrote_a_note_past_its_frame_is_told_apart(jack_server):
+    """A note the stand-in controller could only write after its frame had passed (here: asked for one already past;
+    in a run, the server skipped cycles or this process held the callback) makes a failing test a StandInLate, its own
+    failure the cause, and the report says so; the same failure with every note on its frame is itself."""
+    from liveengine.testing.jack_rig import PERIOD, RATE, wait_for
+    from liveengine.testing.midi_rig import MidiTester, StandInLate
+
+    hook, Item = suite_hook()
+    tester = MidiTester(jack_server.name, client="late-stand-in", port="pads")
+    try:
+        call = hook(Item(jack_server))
+        next(call)
+        before = MidiTester.late_total
+        tester.send_at(tester.frame_time() + RATE // 10, bytes([0x90, 60, 100]))  # 100 ms ahead: on its frame
+        assert wait_for(lambda: tester.pending() == 0, 5)
+        failure = AssertionError("an onset missing")
+        told = throw_into(call, failure)
+        # itself, unless this run's machine made the stand-in late even so (then told apart, as it should be)
+        assert (told is failure) == (MidiTester.late_total == before), (told, tester.off_frame, tester.late_writes)
+
+        item = Item(jack_server)
+        call = hook(item)
+        next(call)
+        tester.send_at(tester.frame_time() - 20 * PERIOD, bytes([0x90, 62, 100]))  # its frame passed
+        assert wait_for(lambda: tester.pending() == 0, 5)
+        told = throw_into(call, failure)
+        assert tester.off_frame >= 1 and isinstance(told, StandInLate) and told.__cause__ is failure
+        assert "time(s) late while the test ran" in str(told) and "AssertionError: an onset missing" in str(told)
+        assert "the stand-in controllers late" in item.sections[0][2] and "late 0 time(s)" not in item.sections[0][2]
+    finally:
+        tester.close()
