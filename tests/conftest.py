@@ -81,13 +81,25 @@ def short_patch(tmp_path):
     return make
 
 
-@pytest.fixture(scope="session", autouse=True)
-def user_folders(tmp_path_factory):
-    """Captures, saved state, caches and user patches are in a temporary folder, never in the tester's home."""
-    base = tmp_path_factory.mktemp("user")
-    for name in ("LIVEENGINE_LIBRARY", "LIVEENGINE_STATE", "LIVEENGINE_CACHE", "LIVEENGINE_USER_PATCHES"):
-        os.environ.setdefault(name, str(base / name.split("_")[1].lower()))
-    yield base
+USER_FOLDERS = ("LIVEENGINE_LIBRARY", "LIVEENGINE_STATE", "LIVEENGINE_CACHE", "LIVEENGINE_USER_PATCHES")
+
+
+def pytest_configure(config):
+    """Captures, saved state, caches and user patches are in a temporary folder, never in the tester's home. Set before
+    collection: a test module that copies os.environ when imported (an environment for its subprocesses) copies these
+    too (a session fixture came after, and `play` in such a subprocess wrote the tester's own autosave)."""
+    import tempfile
+
+    config._liveengine_user = tempfile.mkdtemp(prefix="liveengine-tests-user-")
+    for name in USER_FOLDERS:
+        os.environ.setdefault(name, str(Path(config._liveengine_user) / name.split("_")[1].lower()))
+
+
+def pytest_unconfigure(config):
+    import shutil
+
+    if getattr(config, "_liveengine_user", None):
+        shutil.rmtree(config._liveengine_user, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
