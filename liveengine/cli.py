@@ -15,7 +15,7 @@ from pathlib import Path
 
 from liveengine import __version__
 from liveengine.cli_support import (ArgumentParser, Progress, blocksize_type, load_patch_arg, patch_with_model, port_type, samplerate_type, say,
-                                    seconds_type, state_name_type)
+                                    seconds_type, state_name_type, tail_seconds_type)
 from liveengine.errors import LiveEngineError
 
 MAX_RENDER_SECONDS = 600.0  # a score's typo (`99999 /pad ...`) must not fill the disk unasked
@@ -58,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--web-host", metavar="ADDRESS", help="address the panel listens on (default 127.0.0.1; 0.0.0.0 for a phone on the LAN: needs the printed token)")
     play.add_argument("--keys", action="store_true", help="play a 4x4 block of pads from the computer keyboard (arrows move it)")
     play.add_argument("--resume", nargs="?", const="autosave", type=state_name_type, metavar="NAME",
-                      help="restore the state saved last (or the one saved as NAME): mapping, parameters, captures")
+                      help="restore the state saved last (or the one saved as NAME; NAME.prev: the one kept before its last save): "
+                           "mapping, parameters, captures")
     play.add_argument("--no-autosave", action="store_true", help="do not save the live state on changes and at exit")
 
     from liveengine.control.midi.cli import add_commands as add_midi_commands, add_play_options as add_midi_options
@@ -75,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--force", action="store_true", help="replace --out if it exists")
     render.add_argument("--samplerate", type=samplerate_type)
     render.add_argument("--blocksize", type=blocksize_type)
-    render.add_argument("--tail", type=seconds_type, help="seconds rendered after the last command (default: until every sound has decayed)")
+    render.add_argument("--tail", type=tail_seconds_type,
+                        help="seconds rendered after the last command, 0 to end there (default: until every sound has decayed)")
     render.add_argument("--max-seconds", type=seconds_type, default=MAX_RENDER_SECONDS, metavar="SECONDS",
                         help=f"refuse a render longer than this (default {MAX_RENDER_SECONDS:g} s of audio)")
 
@@ -192,6 +194,13 @@ def _play(args, signals: _StopSignals) -> int:
         wav_output(Path(args.record), "--record")
     _check_user_folders(autosave=not args.no_autosave)
     _clear_interrupted_saves()
+    if not args.no_autosave and args.resume != "autosave":  # this session will autosave over the last one's
+        from liveengine.resources import state_dir
+        from liveengine.state import keep_last_session
+
+        kept = keep_last_session(state_dir())
+        if kept:
+            say(f"liveengine: the last session's state is kept as '{kept}' (play --resume {kept} goes on from it)")
     if args.resume:
         from liveengine.resources import state_dir
 

@@ -61,20 +61,34 @@ def port_type(text: str) -> int:
     return value
 
 
+MAX_DURATION = 24 * 3600  # s: a typo (1e9) is refused at once rather than running or rendering for years
+
+
 def seconds_type(text: str) -> float:
     value = _parsed(text, float)
-    if value is None or not 0 < value <= 24 * 3600:  # nan fails the comparison too
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration; allowed: a number of seconds above 0")
+    if value is None or not 0 < value <= MAX_DURATION:  # nan fails the comparison too
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration; allowed: a number of seconds above 0 and at most {MAX_DURATION} "
+                                         "(24 hours)")
     return value
 
 
+def tail_seconds_type(text: str) -> float:
+    """seconds_type, with 0 allowed: render --tail 0 ends the file at the last command."""
+    value = _parsed(text, float)
+    if value is None or not 0 <= value <= MAX_DURATION:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration; allowed: a number of seconds from 0 to {MAX_DURATION} (24 hours)")
+    return value + 0.0  # -0 as 0
+
+
 def state_name_type(text: str) -> str:
+    """A saved state's name for --resume: NAME, or NAME.prev for the state kept before NAME's last save."""
     import re
 
     from liveengine.commands import NAME_PATTERN
 
-    if not re.fullmatch(NAME_PATTERN, text):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a state name; use letters, digits, - and _ (names only, never paths)")
+    if not re.fullmatch(rf"{NAME_PATTERN}(\.prev)?", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a state name; use letters, digits, - and _, and .prev at the end for the "
+                                         "state kept before that one's last save (names only, never paths)")
     return text
 
 

@@ -4,7 +4,11 @@ State is the grid setting (mapping, centre, zoom, rotation, variance, seed), how
 many variations each pad has played (so the next hit continues the sequence),
 and the captured sounds. It is saved atomically: written to a temporary file,
 fsynced, the previous state kept as `NAME.prev.json` (written the same way), then renamed
-into place, so at every instant both are complete (or absent). A state saved for another
+into place, so at every instant both are complete (or absent). A damaged file is never kept
+as the previous state (it would replace the last good one): it is set apart as
+`NAME.unreadable.json`. A new session (`play` without `--resume`) keeps the last session's
+autosave as `autosave-<when it was saved, to the ms>.json` before saving over it (the newest
+SESSIONS_KEPT of them). A state saved for another
 model (hash) or by a newer liveengine is refused with a clear error: a wrong
 sound on stage is worse than none.
 """
@@ -12,6 +16,7 @@ sound on stage is worse than none.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -19,11 +24,44 @@ from liveengine.atomic_file import write_atomic
 from liveengine.errors import LiveEngineError
 
 STATE_VERSION = 1
+SESSIONS_KEPT = 10  # the last sessions' autosaves kept by keep_last_session; named saves are never removed
+
+
+def previous_of(path: Path) -> Path:
+    return Path(path).with_name(Path(path).stem + ".prev.json")
+
+
+def _saved(path: Path) -> dict | None:
+    """The state in `path` if it reads as one (JSON with a version), else None."""
+    try:
+        state = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return state if isinstance(state, dict) and isinstance(state.get("version"), int) else None
 
 
 def save_state(path: Path, state: dict) -> Path:
+    path = Path(path)
     data = json.dumps({"version": STATE_VERSION, "saved_at": time.time(), **state}, indent=1).encode()
-    return write_atomic(path, data, keep_previous=path.with_name(path.stem + ".prev.json"))
+    if path.exists() and _saved(path) is None:
+        os.replace(path, path.with_name(path.stem + ".unreadable.json"))  # never the kept previous state: set apart
+    return write_atomic(path, data, keep_previous=previous_of(path))
+
+
+def keep_last_session(folder: Path, name: str = "autosave") -> str | None:
+    """Before a new session saves over NAME.json: the state there kept as NAME-<its saved time>.json, the newest
+    SESSIONS_KEPT of those kept; returns the kept name (None: nothing readable to keep)."""
+    path = Path(folder) / f"{name}.json"
+    saved = _saved(path)
+    if saved is None or not isinstance(saved.get("saved_at"), (int, float)):
+        return None  # none, or damaged: save_state sets that apart
+    when = float(saved["saved_at"])
+    kept = f"{name}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(when))}-{int(when * 1000) % 1000:03d}"  # two a second apart
+    if not (Path(folder) / f"{kept}.json").exists():  # kept already: the same session's state (a start without changes)
+        write_atomic(Path(folder) / f"{kept}.json", path.read_bytes())
+    for old in sorted(Path(folder).glob(f"{name}-{'[0-9]' * 8}-{'[0-9]' * 6}-{'[0-9]' * 3}.json"))[:-SESSIONS_KEPT]:
+        old.unlink(missing_ok=True)
+    return kept
 
 
 def load_state(path: Path, model_hash: str, earlier: tuple[str, ...] = ()) -> dict:
@@ -34,8 +72,9 @@ def load_state(path: Path, model_hash: str, earlier: tuple[str, ...] = ()) -> di
     except FileNotFoundError:
         raise LiveEngineError(f"no saved state at {path}.", "Play once (state is saved on exit) or name a state saved with /state/save.") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        previous = Path(path).with_name(Path(path).stem + ".prev.json")
-        hint = f"The previous state is kept as {previous.name}." if previous.exists() else ""
+        previous = previous_of(path)
+        hint = (f"The previous state is kept as {previous.name}: resume it with --resume {previous.stem}."
+                if _saved(previous) is not None else "")
         raise LiveEngineError(f"state file {path} is unreadable ({exc}); expected a liveengine state (JSON).", hint) from None
     if not isinstance(state, dict) or not isinstance(state.get("version"), int):
         raise LiveEngineError(f"state file {path} has no version; expected a liveengine state (JSON with a 'version').")

@@ -71,7 +71,8 @@ def cmd_audition(args) -> int:
             raise LiveEngineError(f"{name} {value} is outside patch {patch.name}'s {setting.rows}x{setting.cols} grid; "
                                   f"allowed: 0 to {size - 1}{' (0 at the bottom)' if name == 'row' else ''}.")
     if args.out:
-        return _write_pad(patch, args.row, args.col, _new_wav(Path(args.out), args.force))
+        out = _new_wav(Path(args.out), args.force, "--out", "Choose a --out file in a folder you can write to.")
+        return _write_pad(patch, args.row, args.col, out)
     options = patch.options()
     engine = Engine(patch, options)
     try:
@@ -94,18 +95,23 @@ def cmd_audition(args) -> int:
             return 0
     finally:
         engine.stop()
-    out = _new_wav(Path(f"pad_r{args.row}_c{args.col}.wav"), args.force)
+    out = _new_wav(Path(f"pad_r{args.row}_c{args.col}.wav"), args.force, "the pad file",
+                   "Run audition in a folder you can write to, or pass --out with one.")
     say(f"No audio output device found on this machine, so liveengine writes pad ({args.row}, {args.col}) "
         f"of patch '{patch.name}' to {out.resolve()} instead.")
     return _write_pad(patch, args.row, args.col, out)
 
 
-def _new_wav(out: Path, force: bool) -> Path:
-    """`out`, checked before any rendering: a .wav name, and not an existing file unless `force`."""
+def _new_wav(out: Path, force: bool, what: str, fix: str) -> Path:
+    """`out`, checked before any rendering: a .wav name, not an existing file unless `force`, in a place that
+    can be written (missing folders are fine: _write_pad creates them). `what` and `fix` word a refusal."""
+    from liveengine.output_paths import check_output
+
     if out.suffix.lower() != ".wav":
         raise LiveEngineError(f"--out {out} must end in .wav.")
     if out.exists() and not force:
         raise LiveEngineError(f"{out} already exists; liveengine never overwrites it silently.", "Choose another file with --out, or add --force.")
+    check_output(out, what, fix)
     return out
 
 
@@ -124,6 +130,7 @@ def _write_pad(patch, row: int, col: int, out: Path) -> int:
     [buffer] = render_pads(decoder, points[row * cols + col : row * cols + col + 1], rate, patch.engine["max_seconds"])
     samples = buffer.samples * export_gain([buffer], "pcm24")
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)  # as render --out and play --record do
         soundfile.write(out, samples, rate, subtype=FORMATS["pcm24"], format="WAV")
     except (OSError, RuntimeError) as exc:  # soundfile reports a folder that is not there as a RuntimeError
         raise LiveEngineError(f"cannot write {out}: {exc}.") from None

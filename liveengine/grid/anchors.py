@@ -16,6 +16,9 @@ from liveengine.errors import LiveEngineError
 from liveengine.grid.mappings import CORNER_NAMES, CornersMapping, DirectMapping, GridSetting, LibraryMapping, PlaneMapping
 from liveengine.grid.som import fit_som, nearest_items
 
+SPREADS_ALLOWED = 10.0  # generous: further out is a typo (1e6, 1e308), not a sound the model knows
+
+
 def plane_basis(decoder: Decoder) -> dict:
     """The model's latent mean and first two principal axes (scaled by their spreads), if it declares them."""
     info = getattr(decoder, "info", None)
@@ -32,6 +35,24 @@ def prior_centre(decoder: Decoder) -> np.ndarray:
     if info is not None and info.latent_mean:
         return np.asarray(info.latent_mean, np.float64)
     return np.zeros(decoder.latent_dim)
+
+
+def check_latent_point(point: np.ndarray, decoder: Decoder, what: str) -> np.ndarray:
+    """The point, or LiveEngineError naming `what` when a number of it is not within SPREADS_ALLOWED of the model's
+    largest latent spread from its latent mean: far outside anything it was trained on, so its silence (or a grid
+    of one class) is the point's fault, not the model's. No coordinate of the encodings varies more than the largest spread."""
+    spreads = getattr(getattr(decoder, "info", None), "latent_spreads", None) or ()
+    spread = max(spreads) if spreads else 1.0  # without stats, a unit prior, as the plane mapping assumes
+    bound = SPREADS_ALLOWED * spread
+    centre = prior_centre(decoder)
+    near = np.abs(point - centre) <= bound  # False for NaN too
+    if not near.all():
+        j = int(np.argmin(near))
+        raise LiveEngineError(f"{what} number {j + 1} is {point[j]:g}; allowed: numbers within {bound:.3g} of model {decoder.name}'s "
+                              f"latent mean ({centre[j]:.3g} there), {SPREADS_ALLOWED:g} times its largest latent spread "
+                              f"({spread:.3g}{'' if spreads else ', assumed: the model declares none'}).",
+                              "Use a point near the model's own (such as one a pad plays), or an audio file.")
+    return point
 
 
 def build_mapping(name: str, decoder: Decoder, patch, setting: GridSetting):
@@ -83,7 +104,7 @@ def corners_mapping(decoder: Decoder, patch) -> CornersMapping:
         else:
             if len(entry) != decoder.latent_dim:
                 raise LiveEngineError(f"{where} {corner} has {len(entry)} numbers; this model's latent points have {decoder.latent_dim}.")
-            anchors.append(np.asarray(entry, np.float64))
+            anchors.append(check_latent_point(np.asarray(entry, np.float64), decoder, f"{where}: corner {i + 1} ({corner})"))
             labels.append("point")
     if files:  # the files in one batch: a fit decodes every step
         for i, point in zip(files, place_files(decoder, list(files.values()))):

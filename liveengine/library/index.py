@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -118,8 +119,12 @@ def _load_cache(path: Path, model_hash: str, folder: Path) -> dict | None:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
             points = np.asarray(data["points"], np.float32)
-    except (OSError, ValueError, KeyError, json.JSONDecodeError):
+    # A truncated or overwritten file fails in the zip layer (BadZipFile, EOFError, NotImplementedError
+    # for a garbled version field), a plain .npy in its place with TypeError (no context manager).
+    except (OSError, ValueError, KeyError, TypeError, EOFError, NotImplementedError, zipfile.BadZipFile):
         return None  # a damaged or foreign cache file is rebuilt, not trusted
+    if not isinstance(meta, dict) or points.ndim != 2:
+        return None
     if meta.get("version") != INDEX_VERSION or meta.get("model") != model_hash or meta.get("folder") != str(Path(folder).resolve()):
         return None
     records, row = {}, 0
@@ -127,11 +132,12 @@ def _load_cache(path: Path, model_hash: str, folder: Path) -> dict | None:
         for name, size, mtime, starts in meta["files"]:
             records[name] = ((int(size), int(mtime)), [float(s) for s in starts], points[row : row + len(starts)])
             row += len(starts)
-    except (TypeError, ValueError):
+        skipped = {k: ((int(v[0][0]), int(v[0][1])), str(v[1])) for k, v in meta.get("skipped", {}).items()}
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError):
         return None
     if row != len(points):
         return None
-    return {"files": records, "skipped": {k: (tuple(v[0]), v[1]) for k, v in meta.get("skipped", {}).items()}}
+    return {"files": records, "skipped": skipped}
 
 
 def _save_cache(path: Path, index: LibraryIndex, starts_by_file: dict[str, list[float]], skipped_stats: dict[str, tuple[int, int]]) -> None:

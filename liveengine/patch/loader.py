@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from typing import Any
 
 from liveengine.decoders.registry import find_model
 from liveengine.errors import LiveEngineError, did_you_mean
+from liveengine.grid.mappings import CORNER_NAMES
 from liveengine.groove.section import check_section as check_groove_section
 from liveengine.stream.section import check_section as check_stream_section
 from liveengine.options import EngineOptions
@@ -62,6 +64,13 @@ class Patch:
             for pad in pads:
                 table[pad] = index
         return table
+
+
+def _finite(number: int | float) -> bool:
+    try:
+        return math.isfinite(number)
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def patch_folders() -> tuple[Path, Path]:
@@ -150,6 +159,13 @@ def load_patch(path: Path | str) -> Patch:
         problems.append((f"[model] decoder = {model!r}: {exc.message}", exc.fix))
 
     grid = values["grid"]
+    # Said here, corner by corner: a NaN or infinity would reach the model, which would be blamed for the silence.
+    # (How far out a corner may lie depends on the model: grid/anchors.check_latent_point.)
+    for n, (corner, entry) in enumerate(zip(CORNER_NAMES, grid["corners"]), 1):
+        bad = next(((j, x) for j, x in enumerate(entry, 1) if not _finite(x)), None) if isinstance(entry, list) else None
+        if bad is not None:
+            problems.append((f"[grid] corners: corner {n} ({corner}) number {bad[0]} is {bad[1]!r}; allowed: an audio file path "
+                             "relative to the patch, or a latent point of finite numbers.", ""))
     choke: dict[str, tuple[tuple[int, int], ...]] = {}
     seen: dict[tuple[int, int], str] = {}
     for group, pads in values["choke"].items():

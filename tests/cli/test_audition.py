@@ -65,3 +65,25 @@ def test_a_pad_outside_the_grid_is_one_clear_error(short_patch, tmp_path, args, 
     assert result.returncode == 1
     assert expected in one_error_line(result)
     assert list(tmp_path.glob("*.wav")) == []
+
+
+def test_out_creates_missing_folders(short_patch, tmp_path):
+    result = audition(str(short_patch()), "7", "7", "--out", "newsub/deeper/a.wav", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    audio, rate = soundfile.read(tmp_path / "newsub" / "deeper" / "a.wav", dtype="float32")
+    assert rate == 48000 and np.max(np.abs(audio)) > 0.1
+
+
+def test_out_that_cannot_be_written_is_refused_before_any_work(short_patch, tmp_path):
+    (tmp_path / "afile").write_text("not a folder\n")
+    result = audition(str(short_patch()), "7", "7", "--out", "afile/sub/a.wav", cwd=tmp_path)
+    assert result.returncode == 1
+    assert one_error_line(result) == ("liveengine: cannot write --out afile/sub/a.wav: afile is a file, not a folder. "
+                                      "Choose a --out file in a folder you can write to.")
+    assert (tmp_path / "afile").read_text() == "not a folder\n"
+    # Before the model loads: a model that cannot load is not what a bad --out reports.
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "decoder.onnx").write_text("not a model\n")
+    (tmp_path / "junk.toml").write_text('[model]\ndecoder = "junk"\n')
+    result = audition("junk.toml", "0", "0", "--out", "afile/a.wav", cwd=tmp_path)
+    assert result.returncode == 1 and "cannot write --out afile/a.wav: afile is a file" in one_error_line(result)

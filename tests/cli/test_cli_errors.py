@@ -118,9 +118,15 @@ def test_render_with_unknown_model_leaves_no_file(files):
     [
         (["render", "default", "--score", "song.score", "--out", "o.wav", "--samplerate", "22050"], "--samplerate", "44100, 48000, 96000"),
         (["render", "default", "--score", "song.score", "--out", "o.wav", "--blocksize", "7"], "--blocksize", "32 to 1024"),
-        (["render", "default", "--score", "song.score", "--out", "o.wav", "--tail", "nan"], "--tail", "above 0"),
+        (["render", "default", "--score", "song.score", "--out", "o.wav", "--tail", "nan"], "--tail", "seconds from 0 to 86400 (24 hours)"),
+        (["render", "default", "--score", "song.score", "--out", "o.wav", "--tail", "-1"], "--tail", "seconds from 0 to 86400 (24 hours)"),
+        # The cap is said, not hidden: 1e9 is a number above 0.
+        (["render", "default", "--score", "song.score", "--out", "o.wav", "--tail", "1e9"], "--tail", "seconds from 0 to 86400 (24 hours)"),
+        (["render", "default", "--score", "song.score", "--out", "o.wav", "--max-seconds", "1e9"], "--max-seconds",
+         "seconds above 0 and at most 86400 (24 hours)"),
         # A patch that does not exist: should the argument ever be accepted, play still stops before any device.
-        (["play", "no-such-patch.toml", "--seconds", "-1"], "--seconds", "above 0"),
+        (["play", "no-such-patch.toml", "--seconds", "-1"], "--seconds", "seconds above 0 and at most 86400 (24 hours)"),
+        (["play", "no-such-patch.toml", "--seconds", "1e9"], "--seconds", "seconds above 0 and at most 86400 (24 hours)"),
         (["play", "no-such-patch.toml", "--osc-port", "70000"], "--osc-port", "1 to 65535"),
         (["render-grid", "default", "--out", "grid", "--samplerate", "48000.0"], "--samplerate", "44100, 48000, 96000"),
         (["render-grid", "default", "--out", "grid", "--samplerate", "fast"], "--samplerate", "44100, 48000, 96000"),
@@ -191,6 +197,13 @@ def test_similar_with_a_missing_model_folder(tmp_path):
     [
         (b'name = "my-pads"\n[layout\n', "is not valid TOML: Expected ']'"),
         (b'name = "my-pads"\ntitle = "\xff\xfe"\n', "is not UTF-8 text (byte 0xff at offset 26); a profile is a TOML file in UTF-8"),
+        # A misspelt key in a table once meant, silently, no LEDs.
+        (b'[layout]\norigin = 36\nrows = 4\ncols = 4\nrow_step = 4\n[leds]\nmehtod = "novation_rgb"\n',
+         "unknown key 'leds.mehtod'; allowed keys in [leds]: channel, levels, method, mode_off, mode_on, palette, palette_base, "
+         "sysex_header. Did you mean 'method'?"),
+        (b'[layout]\nbottom_left = 36\nrows = 4\ncols = 4\nrow_step = 4\n',
+         "has 2 errors: (1) unknown key 'layout.bottom_left'; allowed keys in [layout]: at, channel, col_step, cols, origin, row_step, rows; "
+         "(2) layout.origin is missing; allowed: an integer from 0 to 127."),
     ],
 )
 def test_a_broken_midi_profile_file(tmp_path, content, complaint):
@@ -201,7 +214,7 @@ def test_a_broken_midi_profile_file(tmp_path, content, complaint):
                             env={**os.environ, "LIVEENGINE_MIDI_PROFILES": str(profiles)})
     assert result.returncode == 1
     error = one_error_line(result)
-    assert f"MIDI profile {profiles / 'my-pads.toml'}: {complaint}" in error
+    assert f"MIDI profile {profiles / 'my-pads.toml'}{'' if complaint.startswith('has ') else ':'} {complaint}" in error
     assert "Fix the file, or remove it from the profile folder." in error
 
 
@@ -224,6 +237,27 @@ def test_check_broken_patch(files):
     line = one_error_line(result)
     assert "broken.toml" in line and "[audio] blocksize" in line
     assert "ok" not in result.stdout.split()
+
+
+@pytest.mark.parametrize("number, complaint", [
+    ("nan", "number 1 is nan; allowed: an audio file path relative to the patch, or a latent point of finite numbers."),
+    ("inf", "number 1 is inf; allowed: an audio file path relative to the patch, or a latent point of finite numbers."),
+    ("1e308", "number 1 is 1e+308; allowed: numbers within 19.9 of model drums19's latent mean (0.406 there), "
+              "10 times its largest latent spread (1.99)."),
+    ("1e6", "number 1 is 1e+06; allowed: numbers within 19.9 of model drums19's latent mean"),
+])
+def test_check_refuses_a_corner_point_the_model_cannot_play(tmp_path, number, complaint):
+    # The newcomer's patch: once numpy's overflow warnings, then the model refused for the silence (1e6: accepted, one sound).
+    t = np.arange(4800) / RATE
+    for name in ("kick.wav", "snare.wav", "hat.wav"):
+        sf.write(tmp_path / name, (np.sin(2 * np.pi * 80 * t) * np.exp(-t * 30)).astype(np.float32), RATE)
+    (tmp_path / "far.toml").write_text('[model]\ndecoder = "drums19"\n[grid]\nmapping = "corners"\n'
+                                       f'corners = ["kick.wav", "snare.wav", "hat.wav", [{number}, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]]\n')
+    result = liveengine("check", "far.toml", cwd=tmp_path)
+    assert result.returncode == 1
+    line = one_error_line(result)  # one line: no RuntimeWarning before it
+    assert "far.toml: [grid] corners: corner 4 (top_right) " + complaint in line
+    assert "is refused" not in line and "ok" not in result.stdout.split()
 
 
 def test_check_unknown_patch_name(tmp_path):
@@ -254,6 +288,19 @@ def test_render_places_hits_on_their_frames(tmp_path):
     loud = np.flatnonzero(level[int(0.45 * RATE) :] > threshold) + int(0.45 * RATE)
     assert loud[0] == 24000
     assert np.max(level[24000 : 24000 + int(0.005 * RATE)]) > 0.05
+
+
+def test_render_tail_0_ends_at_the_last_command(tmp_path):
+    # The offline clock runs whole blocks: the file ends with the block holding the last command's first frame.
+    (tmp_path / "unity.toml").write_text("[engine]\nmaster_gain = 1.0\nmax_seconds = 0.3\n")
+    (tmp_path / "hits.score").write_text("0.0 /pad 0 0 1.0\n0.5 /pad 3 4 1.0\n")
+    result = liveengine("render", "unity.toml", "--score", "hits.score", "--out", "hits.wav", "--tail", "0", "--blocksize", "128",
+                        cwd=tmp_path, timeout=RENDER)
+    assert result.returncode == 0, result.stderr
+    assert "rendering 0.50 s of audio" in result.stdout and "2 commands, 0 rejected" in result.stdout
+    data, rate = sf.read(str(tmp_path / "hits.wav"), dtype="float32", always_2d=True)
+    assert rate == RATE and 24000 < data.shape[0] <= 24000 + 128  # without --tail 0, 0.3 s more of decay
+    assert np.max(np.abs(data[24000:])) > 0.05  # the last hit starts in it
 
 
 def test_render_score_with_a_bad_line(tmp_path):

@@ -185,6 +185,36 @@ def test_bad_mapping_input_is_one_clear_error(tmp_path, grid, message):
         Engine(load_patch(write_patch(tmp_path / "p.toml", grid, model=model)))
 
 
+@pytest.mark.parametrize("far, shown", [("1e308", "1e+308"), ("1e6", "1e+06"), ("21.5", "21.5"), ("-19.5", "-19.5")])
+def test_a_corner_far_outside_the_model_s_latent_range_is_refused_naming_the_corner(tmp_path, far, shown):
+    """Allowed: 10 times the model's largest latent spread (here 2) from its latent mean (here 1); once, 1e308 overflowed
+    into numpy warnings and the model was refused for the silence, and 1e6 made the whole grid one sound."""
+    import warnings
+
+    from liveengine.engine import Engine
+    from liveengine.patch import load_patch
+
+    build_audio_decoder(tmp_path / "wide", latent_dim=8, output_length=4410,
+                        metadata=contract_metadata(8, 44100, 4410, **{"latent.mean": [1.0] * 8, "latent.spreads": [0.5, 2.0]}))
+    corners = f'mapping = "corners"\ncorners = [[0, 0, 0, 0, 0, 0, 0, 0], [20.5, 1, 1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1, 1, -18.5], [1, 1, {far}, 1, 1, 1, 1, 1]]'
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning on the way
+        with pytest.raises(LiveEngineError) as error:
+            Engine(load_patch(write_patch(tmp_path / "p.toml", corners, model="wide", rows=4)))
+    assert str(error.value) == (f"p.toml: [grid] corners: corner 4 (top_right) number 3 is {shown}; allowed: numbers within 20 of model wide's "
+                                "latent mean (1 there), 10 times its largest latent spread (2). "
+                                "Use a point near the model's own (such as one a pad plays), or an audio file.")
+
+
+def test_corners_inside_the_model_s_latent_range_are_kept_as_given(engines, tmp_path):
+    build_audio_decoder(tmp_path / "wide", latent_dim=8, output_length=4410,
+                        metadata=contract_metadata(8, 44100, 4410, **{"latent.mean": [1.0] * 8, "latent.spreads": [0.5, 2.0]}))
+    anchors = [[0] * 8, [20.5] + [1] * 7, [1] * 7 + [-18.5], [1, 1, 20.9, 1, 1, 1, 1, 1]]  # each number within 20 of 1
+    listed = ", ".join("[" + ", ".join(map(str, a)) + "]" for a in anchors)
+    engine, _ = engines(write_patch(tmp_path / "p.toml", f'mapping = "corners"\ncorners = [{listed}]', model="wide", rows=4))
+    np.testing.assert_allclose(engine.instrument.pad_points[[0, 3, 12, 15]], anchors, atol=1e-5)
+
+
 def test_direct_mapping_plays_a_two_dimensional_latent_space_as_the_plane(engines, tmp_path):
     build_audio_decoder(tmp_path / "two", latent_dim=2, output_length=4410, metadata=contract_metadata(2, 44100, 4410))
     engine, _ = engines(write_patch(tmp_path / "p.toml", 'mapping = "direct"\nzoom = 2.0', model="two", rows=4))

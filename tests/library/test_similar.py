@@ -7,6 +7,7 @@ counting what the model encodes.
 
 from __future__ import annotations
 
+import io
 import re
 
 import numpy as np
@@ -227,3 +228,47 @@ def test_clear_errors(tmp_path, model, library, capsys):
     assert code == 1 and f"cannot write --cache {not_a_folder}: it is a file, not a folder. Choose a --cache folder" in err, err
     with pytest.raises(LiveEngineError, match="has no encoder"):
         load_or_build(OnnxDecoder(no_encoder), library, tmp_path / "cache")
+
+
+def _flip(data: bytes, at: int) -> bytes:
+    return data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1 :]
+
+
+def _npz(**arrays) -> bytes:
+    out = io.BytesIO()
+    np.savez(out, **arrays)
+    return out.getvalue()
+
+
+def _npy(array) -> bytes:
+    out = io.BytesIO()
+    np.save(out, array)
+    return out.getvalue()
+
+
+DAMAGE = {  # how a cache file goes bad -> its new bytes, from the whole file's
+    "empty": lambda whole: b"",
+    "1-byte": lambda whole: whole[:1],
+    "22-bytes": lambda whole: whole[:22],
+    "500-bytes": lambda whole: whole[:500],
+    "half": lambda whole: whole[: len(whole) // 2],
+    "all-but-1": lambda whole: whole[:-1],
+    "flipped-byte": lambda whole: _flip(whole, len(whole) // 3),  # a bad CRC
+    "npy-file": lambda whole: _npy(np.zeros((2, DIM), np.float32)),  # not an archive: np.load gives an array
+    "foreign-meta": lambda whole: _npz(meta=np.array("[1, 2]"), points=np.zeros((2, DIM), np.float32)),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_a_damaged_cache_is_rebuilt(tmp_path, model, library, capsys, damage):
+    # A cache cut short (a full disk, a killed run) fails in numpy's zip layer (BadZipFile, EOFError), not with OSError.
+    query, cache = library / "kicks" / "kick1.wav", tmp_path / "cache"
+    code, first, err = run_similar(capsys, query, "--library", library, "--model", model, "--cache", cache)
+    assert code == 0, err
+    (path,) = cache.glob("index-*.npz")
+    path.write_bytes(DAMAGE[damage](path.read_bytes()))
+    code, out, err = run_similar(capsys, query, "--library", library, "--model", model, "--cache", cache)
+    assert code == 0 and "Traceback" not in err, err
+    assert "index built" in out and result_rows(out) == result_rows(first), out
+    code, out, err = run_similar(capsys, query, "--library", library, "--model", model, "--cache", cache)
+    assert code == 0 and "index up to date" in out, err  # the rebuilt file was written whole

@@ -105,6 +105,50 @@ def test_a_broken_profile_is_refused_naming_the_file_and_key(tmp_path, text, com
     assert "bad.toml" in str(error.value)
 
 
+LAYOUT = "[layout]\norigin = 36\nrows = 4\ncols = 4\nrow_step = 4\n"
+LED_KEYS = "channel, levels, method, mode_off, mode_on, palette, palette_base, sysex_header"
+BLOCK_KEYS = "at, col_step, cols, origin, row_step, rows"
+
+
+@pytest.mark.parametrize("text, complaint", [
+    (LAYOUT + "bogus = 1\n", "unknown key 'layout.bogus'; allowed keys in [layout]: at, channel, col_step, cols, origin, row_step, rows."),
+    (LAYOUT + "[leds]\nmehtod = 'novation_rgb'\n",
+     f"unknown key 'leds.mehtod'; allowed keys in [leds]: {LED_KEYS}. Did you mean 'method'?"),
+    (LAYOUT + "[page]\nbutton = 89\n", "unknown key 'page.button'; allowed keys in [page]: cc, note."),
+    ("[[layout.blocks]]\norigin = 36\nrows = 4\ncols = 4\nrow_step = 4\nchanel = 2\n",
+     f"unknown key 'layout.blocks[1].chanel'; allowed keys in [[layout.blocks]]: {BLOCK_KEYS}."),
+    ("[layout]\norigin = 36\n[[layout.blocks]]\norigin = 36\nrows = 4\ncols = 4\nrow_step = 4\n",
+     "unknown key 'layout.origin'; allowed keys in [layout] with [[layout.blocks]]: blocks, channel."),
+    ("[layout]\norigin = 36\ncols = 4\nrow_step = 4\n", "layout.rows is missing; allowed: an integer from 1 to 16."),
+    ("[[layout.blocks]]\norigin = 36\nrows = 4\ncols = 4\n", "layout.blocks[1].row_step is missing; allowed: an integer from -127 to 127."),
+    (LAYOUT + "[leds]\nmethod = 'note_palette'\nchannel = 16\n", "leds.channel = 16 is not allowed; allowed: an integer from 0 to 15."),
+    (LAYOUT + "[leds]\nmethod = 'push2_palette'\nlevels = 1\n", "leds.levels = 1 is not allowed; allowed: an integer from 2 to 5."),
+    (LAYOUT + "[leds]\nmethod = 'push2_palette'\npalette_base = 'one'\n", "leds.palette_base = 'one' is not allowed; allowed: an integer from 0 to 127."),
+    (LAYOUT + "[leds]\nmethod = 'note_palette'\npalette = [[5, 255, 0]]\n",
+     "leds.palette = [[5, 255, 0]] is not allowed; allowed: a non-empty list of [index 0..127, r, g, b 0..255]."),
+])
+def test_a_bad_key_in_any_table_is_refused_naming_table_key_and_what_is_allowed(tmp_path, text, complaint):
+    path = tmp_path / "my-pads.toml"
+    path.write_text(text)
+    with pytest.raises(LiveEngineError) as error:
+        load_profiles(tmp_path)  # the real loader, as for a user's profile folder
+    assert str(error.value) == f"MIDI profile {path}: {complaint} Fix the file, or remove it from the profile folder."
+
+
+def test_every_problem_in_a_profile_is_listed_together(tmp_path):
+    # The newcomer's profile: the typo'd LED method and the unknown `bottom_left` (so `origin` is missing) at once.
+    path = tmp_path / "my-pads.toml"
+    path.write_text("[layout]\nbottom_left = 36\nrows = 4\ncols = 4\nrow_step = 4\nbogus = 1\n[leds]\nmehtod = 'novation_rgb'\n")
+    with pytest.raises(LiveEngineError) as error:
+        parse_profile(path)
+    message = str(error.value)
+    assert message.startswith(f"MIDI profile {path} has 4 errors: (1) unknown key 'layout.bogus'; ")
+    assert "; (2) unknown key 'layout.bottom_left'; allowed keys in [layout]: " in message
+    assert "; (3) layout.origin is missing; allowed: an integer from 0 to 127; " in message
+    assert "; (4) unknown key 'leds.mehtod'; " in message and message.endswith("Did you mean 'method'? Fix the file, or remove it from the profile folder.")
+    assert "None" not in message
+
+
 def test_launchpad_rgb_sysex_matches_the_programmer_s_reference(profiles):
     # Launchpad Mini [MK3] Programmer's Reference: F0h 00h 20h 29h 02h 0Dh 03h <colourspec...> F7h,
     # colourspec for RGB = 03h <LED index> <red> <green> <blue>, each 0-127.

@@ -223,6 +223,16 @@ def test_a_port_in_use_is_one_clear_error(served):
         OscServer(engine, "127.0.0.1", server.address[1])
 
 
+@pytest.mark.parametrize("host, said", [("8.8.8.8", "8.8.8.8 is not an address of this machine (Cannot assign requested address)."),
+                                        ("no-such-host.invalid", "the host 'no-such-host.invalid' does not resolve to an IPv4 address")])
+def test_a_host_that_is_not_this_machines_names_the_host_not_the_port(served, host, said):
+    engine = served[0]
+    with pytest.raises(LiveEngineError) as caught:
+        OscServer(engine, host, 0, allow=("127.0.0.1",))
+    assert caught.value.message.startswith(f"cannot listen for OSC on {host}:0: {said}"), caught.value.message
+    assert caught.value.fix.startswith("Pass --osc-host an IPv4 address of this machine: 127.0.0.1") and "--osc-port" not in str(caught.value)
+
+
 def test_grid_addresses_over_udp_capture_and_state(served, tmp_path, monkeypatch):
     monkeypatch.setenv("LIVEENGINE_LIBRARY", str(tmp_path / "library"))
     monkeypatch.setenv("LIVEENGINE_STATE", str(tmp_path / "state"))

@@ -250,6 +250,17 @@ def test_directory_instead_of_file(tmp_path):
     assert str(tmp_path / "folder.toml") in str(info.value)
 
 
+@pytest.mark.parametrize("number, shown", [("nan", "nan"), ("inf", "inf"), ("-inf", "-inf"), ("1e309", "inf"), ("1" + "0" * 400, "1" + "0" * 400)])
+def test_a_corner_that_is_not_a_finite_number_is_refused_naming_the_corner(tmp_path, number, shown):
+    # Once it reached the model, which was blamed for the silence, after numpy's overflow warnings.
+    path, message = patch_error(tmp_path, f'[grid]\nmapping = "corners"\ncorners = ["a.wav", "b.wav", [0.5, {number}, 0.0], "d.wav"]\n')
+    assert message == (f"{path}: [grid] corners: corner 3 (top_left) number 2 is {shown}; allowed: an audio file path relative to the patch, "
+                       "or a latent point of finite numbers.")
+    good = tmp_path / "good.toml"  # finite numbers pass here; how far out they may lie is the model's to say (grid/anchors.py)
+    good.write_text('[grid]\nmapping = "corners"\ncorners = ["a.wav", "b.wav", [0.5, -1.25, 3], "d.wav"]\n')
+    assert load_patch(good).grid["corners"][2] == [0.5, -1.25, 3]
+
+
 def test_choke_pad_outside_grid(tmp_path):
     path, message = patch_error(tmp_path, "[grid]\nrows = 8\ncols = 8\n[choke]\nhats = [[7, 6], [8, 0]]\n")
     assert str(path) in message

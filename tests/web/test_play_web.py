@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import socket
+import subprocess
+import sys
 
 import aiohttp
 import pytest
@@ -84,3 +87,26 @@ def test_docs_web_md_is_generated_from_the_tables():
 
     assert (Path(__file__).resolve().parents[2] / "docs" / "web.md").read_text() == markdown(), \
         "docs/web.md is out of date: run python -m liveengine.control.web.docs"
+
+
+@pytest.mark.parametrize("host, taken, said, hint", [
+    # 8.8.8.8 is no address of this machine: another port would fail the same way, so the hint names the host.
+    ("8.8.8.8", False, "8.8.8.8 is not an address of this machine (Cannot assign requested address).", "--web-host"),
+    ("no-such-host.invalid", False, "the host name 'no-such-host.invalid' does not resolve", "--web-host"),
+    ("127.0.0.1", True, "Address already in use.", "Pick another port with --web PORT."),
+], ids=["not this machine's", "unresolvable", "port in use"])
+def test_play_names_the_web_setting_that_is_wrong(short_patch, tmp_path, host, taken, said, hint):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1] if taken else free_port()
+        result = subprocess.run([sys.executable, "-m", "liveengine", "play", str(short_patch()), "--no-osc", "--no-midi", "--no-autosave",
+                                 "--web-host", host, "--web", str(port)], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                                env={**os.environ, "JACK_DEFAULT_SERVER": "liveengine-no-such-server", "JACK_NO_START_SERVER": "1"})
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"liveengine: cannot serve the web panel on {host}:{port}: {said}") and hint in line, line
+    if hint == "--web-host":
+        assert "an address of this machine: 127.0.0.1 (the default), or 0.0.0.0" in line and "Pick another port" not in line
+    else:
+        assert "--web-host" not in line

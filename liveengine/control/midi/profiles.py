@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from liveengine.commands import NAME_PATTERN, PARAMS
-from liveengine.errors import LiveEngineError
+from liveengine.errors import LiveEngineError, did_you_mean
 from liveengine.resources import user_profiles_dir
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "profiles"
@@ -87,25 +87,126 @@ class Profile:
         return [list(m) for m in self.leds.get(key, [])]
 
 
+TOP_KEYS = ("name", "title", "document", "sections", "checked_on_hardware", "match", "exclude", "skip", "priority",
+            "layout", "leds", "cc", "page")
+BLOCK_KEYS = ("origin", "rows", "cols", "row_step", "col_step", "at")  # [layout] itself, or each [[layout.blocks]]
+LED_KEYS = ("method", "sysex_header", "mode_on", "mode_off", "channel", "palette", "palette_base", "levels")  # read by feedback.py
+PAGE_KEYS = ("cc", "note")
+FIX = "Fix the file, or remove it from the profile folder."
+
+
+def _sentence(what: str) -> str:
+    return what if what.endswith((".", "?")) else what + "."
+
+
 def _fail(path: Path, what: str) -> LiveEngineError:
-    return LiveEngineError(f"MIDI profile {path}: {what}.", "Fix the file, or remove it from the profile folder.")
+    return LiveEngineError(f"MIDI profile {path}: {_sentence(what)}", FIX)
 
 
-def _int(path: Path, data: dict, key: str, low: int, high: int, default: int | None = None) -> int:
-    value = data.get(key, default)
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise _fail(path, f"{key} = {value!r} is not allowed; allowed: an integer from {low} to {high}")
-    return value
+class _Problems:
+    """Every problem in one profile, reported together as the patch loader does: fixing one should not uncover the next."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.found: list[str] = []
+
+    def add(self, what: str) -> None:
+        self.found.append(what)
+
+    def unknown_keys(self, data: dict, allowed: tuple[str, ...], prefix: str = "", table: str = "") -> None:
+        # A misspelt key would otherwise be ignored: `mehtod` silently meant no LEDs.
+        for key in sorted(set(data) - set(allowed)):
+            name = f"{prefix}.{key}" if prefix else key
+            where = f" in {table}" if table else ""
+            hint = did_you_mean(key, allowed)
+            self.add(f"unknown key {name!r}; allowed keys{where}: {', '.join(sorted(allowed))}" + (f". {hint}" if hint else ""))
+
+    def integer(self, data: dict, key: str, low: int, high: int, default: int | None = None, prefix: str = "") -> int | None:
+        """The value, or None after noting what is wrong (missing, or outside low..high)."""
+        name = f"{prefix}.{key}" if prefix else key
+        value = data.get(key, default)
+        if value is None:  # TOML has no null: the key is not there
+            self.add(f"{name} is missing; allowed: an integer from {low} to {high}")
+        elif not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            self.add(f"{name} = {value!r} is not allowed; allowed: an integer from {low} to {high}")
+        else:
+            return value
+        return None
+
+    def bytes_list(self, key: str, value) -> None:
+        if not isinstance(value, list) or not all(isinstance(m, list) and m and all(isinstance(b, int) and 0 <= b <= 255 for b in m) for m in value):
+            self.add(f"leds.{key} must be a list of messages, each a list of bytes 0..255")
+
+    def raise_if_any(self) -> None:
+        if len(self.found) == 1:
+            raise _fail(self.path, self.found[0])
+        if self.found:
+            listed = "; ".join(f"({n}) {what.rstrip('.')}" for n, what in enumerate(self.found, 1))
+            raise LiveEngineError(f"MIDI profile {self.path} has {len(self.found)} errors: {_sentence(listed)}", FIX)
 
 
-def _bytes_list(path: Path, key: str, value) -> list[list[int]]:
-    if not isinstance(value, list) or not all(isinstance(m, list) and m and all(isinstance(b, int) and 0 <= b <= 255 for b in m) for m in value):
-        raise _fail(path, f"leds.{key} must be a list of messages, each a list of bytes 0..255")
-    return value
+def _blocks(problems: _Problems, layout) -> list[Block]:
+    if not isinstance(layout, dict):
+        problems.add("needs a [layout] table (origin, rows, cols, row_step, col_step, or [[layout.blocks]])")
+        return []
+    if "blocks" not in layout:
+        problems.unknown_keys(layout, BLOCK_KEYS + ("channel",), "layout", "[layout]")
+        entries = [("layout", layout)]
+    else:
+        raw_blocks = layout["blocks"]
+        # Each block has its own origin etc.: the same keys beside `blocks` would be ignored.
+        problems.unknown_keys(layout, ("blocks", "channel"), "layout", "[layout] with [[layout.blocks]]")
+        if not (isinstance(raw_blocks, list) and raw_blocks and all(isinstance(raw, dict) for raw in raw_blocks)):
+            problems.add("layout.blocks must be a non-empty list of tables ([[layout.blocks]])")
+            return []
+        entries = [(f"layout.blocks[{n}]", raw) for n, raw in enumerate(raw_blocks, 1)]
+    blocks = []
+    for prefix, raw in entries:
+        if prefix != "layout":
+            problems.unknown_keys(raw, BLOCK_KEYS, prefix, "[[layout.blocks]]")
+        at = raw.get("at", [0, 0])
+        at_ok = isinstance(at, list) and len(at) == 2 and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 16 for v in at)
+        if not at_ok:
+            problems.add(f"{prefix}.at = {at!r} is not allowed; allowed: [row, col] with 0..15")
+        values = (problems.integer(raw, "origin", 0, 127, None, prefix), problems.integer(raw, "rows", 1, 16, None, prefix),
+                  problems.integer(raw, "cols", 1, 16, None, prefix), problems.integer(raw, "row_step", -127, 127, None, prefix),
+                  problems.integer(raw, "col_step", -127, 127, 1, prefix))
+        if None in values or not at_ok:
+            continue
+        block = Block(*values, tuple(at))
+        notes = [n for n, _ in block.notes()]
+        if min(notes) < 0 or max(notes) > 127:
+            problems.add(f"{prefix}: the pads from note {block.origin} run outside notes 0..127")
+        blocks.append(block)
+    return blocks
+
+
+def _check_leds(problems: _Problems, leds) -> None:
+    if not isinstance(leds, dict):
+        problems.add(f"leds = {leds!r} must be a [leds] table")
+        return
+    problems.unknown_keys(leds, LED_KEYS, "leds", "[leds]")
+    method = leds.get("method", "none")
+    if method not in LED_METHODS:
+        problems.add(f"leds.method = {method!r}; allowed: {', '.join(LED_METHODS)}")
+    for key in ("mode_on", "mode_off"):
+        problems.bytes_list(key, leds.get(key, []))
+    header = leds.get("sysex_header", [])
+    if not (isinstance(header, list) and all(isinstance(b, int) and not isinstance(b, bool) and 0 <= b <= 127 for b in header)):
+        problems.add(f"leds.sysex_header = {header!r} must be a list of data bytes 0..127")
+    # Read as they are sent (feedback.py): a bad value would fail on the LED thread, not here.
+    problems.integer(leds, "channel", 0, 15, 0, "leds")
+    problems.integer(leds, "levels", 2, 5, 4, "leds")
+    problems.integer(leds, "palette_base", 0, 127, 1, "leds")
+    palette = leds.get("palette", [[0, 0, 0, 0]])
+    if not (isinstance(palette, list) and palette and all(
+            isinstance(e, list) and len(e) == 4 and all(isinstance(v, int) and not isinstance(v, bool) for v in e)
+            and 0 <= e[0] <= 127 and all(0 <= v <= 255 for v in e[1:]) for e in palette)):
+        problems.add(f"leds.palette = {palette!r} is not allowed; allowed: a non-empty list of [index 0..127, r, g, b 0..255]")
 
 
 def parse_profile(path: Path, text: str | None = None) -> Profile:
-    """Read and check one profile file. Raises LiveEngineError naming the file and the key."""
+    """Read and check one profile file. Raises LiveEngineError naming the file and every bad key (table.key)."""
     try:
         data = tomllib.loads(text if text is not None else path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
@@ -114,70 +215,52 @@ def parse_profile(path: Path, text: str | None = None) -> Profile:
         raise _fail(path, f"cannot be read ({exc.strerror or exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise _fail(path, f"is not valid TOML: {exc}") from None
-    allowed = {"name", "title", "document", "sections", "checked_on_hardware", "match", "exclude", "skip", "priority", "layout", "leds", "cc", "page"}
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise _fail(path, f"unknown key {unknown[0]!r}; allowed keys: {', '.join(sorted(allowed))}")
+    problems = _Problems(path)
+    problems.unknown_keys(data, TOP_KEYS)
     name = data.get("name", path.stem)
     if not isinstance(name, str) or not re.fullmatch(NAME_PATTERN, name):
-        raise _fail(path, f"name = {name!r} must be 1 to 64 letters, digits, - and _")
+        problems.add(f"name = {name!r} must be 1 to 64 letters, digits, - and _")
     for key in ("match", "exclude", "skip"):
         patterns = data.get(key, [])
         if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
-            raise _fail(path, f"{key} must be a list of regular expressions")
+            problems.add(f"{key} must be a list of regular expressions")
+            continue
         for p in patterns:
             try:
                 re.compile(p)
             except re.error as exc:
-                raise _fail(path, f"{key} pattern {p!r} is not a regular expression ({exc})") from None
+                problems.add(f"{key} pattern {p!r} is not a regular expression ({exc})")
+    priority = problems.integer(data, "priority", -100, 100, 0)
     layout = data.get("layout")
-    if not isinstance(layout, dict):
-        raise _fail(path, "needs a [layout] table (origin, rows, cols, row_step, col_step, or [[layout.blocks]])")
-    raw_blocks = layout.get("blocks", [layout])
-    if not (isinstance(raw_blocks, list) and raw_blocks and all(isinstance(raw, dict) for raw in raw_blocks)):
-        raise _fail(path, "layout.blocks must be a non-empty list of tables ([[layout.blocks]])")
-    blocks = []
-    for raw in raw_blocks:
-        at = raw.get("at", [0, 0])
-        if not (isinstance(at, list) and len(at) == 2 and all(isinstance(v, int) and 0 <= v < 16 for v in at)):
-            raise _fail(path, f"layout at = {at!r} must be [row, col] with 0..15")
-        block = Block(_int(path, raw, "origin", 0, 127), _int(path, raw, "rows", 1, 16), _int(path, raw, "cols", 1, 16),
-                      _int(path, raw, "row_step", -127, 127), _int(path, raw, "col_step", -127, 127, 1), tuple(at))
-        notes = [n for n, _ in block.notes()]
-        if min(notes) < 0 or max(notes) > 127:
-            raise _fail(path, f"layout block from note {block.origin} runs outside notes 0..127")
-        blocks.append(block)
+    blocks = _blocks(problems, layout)
+    channel = problems.integer(layout, "channel", -1, 15, -1, "layout") if isinstance(layout, dict) else -1
     leds = data.get("leds", {"method": "none"})
-    if not isinstance(leds, dict):
-        raise _fail(path, f"leds = {leds!r} must be a [leds] table")
-    method = leds.get("method", "none")
-    if method not in LED_METHODS:
-        raise _fail(path, f"leds.method = {method!r}; allowed: {', '.join(LED_METHODS)}")
-    for key in ("mode_on", "mode_off"):
-        _bytes_list(path, key, leds.get(key, []))
-    header = leds.get("sysex_header", [])
-    if not (isinstance(header, list) and all(isinstance(b, int) and not isinstance(b, bool) and 0 <= b <= 127 for b in header)):
-        raise _fail(path, f"leds.sysex_header = {header!r} must be a list of data bytes 0..127")
+    _check_leds(problems, leds)
     raw_cc = data.get("cc", {})
-    if not isinstance(raw_cc, dict):
-        raise _fail(path, f"cc = {raw_cc!r} must be a [cc] table of CC numbers to parameter names")
     cc = {}
+    if not isinstance(raw_cc, dict):
+        problems.add(f"cc = {raw_cc!r} must be a [cc] table of CC numbers to parameter names")
+        raw_cc = {}
     for number, param in raw_cc.items():
         if not (number.isdigit() and 0 <= int(number) <= 127 and param in PARAMS):
-            raise _fail(path, f"cc {number} = {param!r}: keys are CC numbers 0..127, values parameter names ({', '.join(PARAMS)})")
-        cc[int(number)] = param
+            problems.add(f"cc {number} = {param!r}: keys are CC numbers 0..127, values parameter names ({', '.join(PARAMS)})")
+        else:
+            cc[int(number)] = param
     page = data.get("page", {})
-    if not isinstance(page, dict) or set(page) - {"cc", "note"}:
-        raise _fail(path, f"page = {page!r} must be a [page] table with cc = N or note = N (the button that switches the pads to grooves)")
+    if not isinstance(page, dict):
+        problems.add(f"page = {page!r} must be a [page] table with cc = N or note = N (the button that switches the pads to grooves)")
+        page = {}
+    problems.unknown_keys(page, PAGE_KEYS, "page", "[page]")
+    page_cc = problems.integer(page, "cc", 0, 127, None, "page") if "cc" in page else -1
+    page_note = problems.integer(page, "note", 0, 127, None, "page") if "note" in page else -1
+    problems.raise_if_any()
     sections = data.get("sections", [])
     return Profile(
         name=name, title=str(data.get("title", name)), document=str(data.get("document", "")),
         sections=tuple(str(s) for s in sections), checked_on_hardware=bool(data.get("checked_on_hardware", False)),
         match=tuple(data.get("match", [])), exclude=tuple(data.get("exclude", [])), skip=tuple(data.get("skip", [])),
-        priority=_int(path, data, "priority", -100, 100, 0), blocks=tuple(blocks),
-        channel=_int(path, layout, "channel", -1, 15, -1), leds=dict(leds), cc=cc, path=path,
-        page_cc=_int(path, page, "cc", 0, 127) if "cc" in page else -1,
-        page_note=_int(path, page, "note", 0, 127) if "note" in page else -1,
+        priority=priority, blocks=tuple(blocks), channel=channel, leds=dict(leds), cc=cc, path=path,
+        page_cc=page_cc, page_note=page_note,
     )
 
 

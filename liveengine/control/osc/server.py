@@ -14,6 +14,7 @@ losses (flood limit, kernel receive buffer, reply limit) are reported once a sec
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
 import queue
@@ -39,6 +40,8 @@ MAX_SUBSCRIBERS = 16  # each gets every feedback message; past this /subscribe i
 MAX_REPLIES = 16  # replies (and /error) to one datagram; a bundle of 3,000 /ping gets 16 /pong, the rest are counted
 MAX_WAITING_WRITES = 8  # file and patch commands waiting for the writer thread; past this they are refused
 LOSS_REPORT_SECONDS = 1.0
+OSC_HOST_HINT = ("Pass --osc-host an IPv4 address of this machine: 127.0.0.1 (the default), "
+                 "or 0.0.0.0 for every interface (with --osc-allow).")
 # Which OSC type tags each kind of argument accepts (Pd's oscformat sends every number as 'f').
 TAGS = {int: ("ihfd", "i or h, or f or d holding a whole number"), float: ("fdih", "f, d, i or h"), str: ("sS", "s or S")}
 
@@ -150,6 +153,14 @@ class OscServer:
             self._sock.bind((host, port))
         except OSError as exc:
             self._sock.close()
+            # The host is wrong, not the port (another port would fail the same way): a name that does not resolve
+            # to an IPv4 address, or an address that is not this machine's.
+            if isinstance(exc, socket.gaierror):
+                raise LiveEngineError(f"cannot listen for OSC on {host}:{port}: the host {host!r} does not resolve to an IPv4 address "
+                                      f"({exc.strerror}).", OSC_HOST_HINT) from None
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise LiveEngineError(f"cannot listen for OSC on {host}:{port}: {host} is not an address of this machine ({exc.strerror}).",
+                                      OSC_HOST_HINT) from None
             raise LiveEngineError(f"cannot listen for OSC on {host}:{port}: {exc.strerror}.", "Pick another port with --osc-port.") from None
         self.address = self._sock.getsockname()
         self._sock.settimeout(0.2)

@@ -22,6 +22,7 @@ Losses are reported once a second, as the OSC server reports its own.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import math
 import secrets
@@ -44,6 +45,8 @@ from liveengine.handlers import Caller, run_for_client
 
 STATIC = Path(__file__).resolve().parent / "static"
 DEFAULT_PORT = 8765
+WEB_HOST_HINT = ("Pass --web-host (or set the patch's [web] host) an address of this machine: 127.0.0.1 (the default), "
+                 "or 0.0.0.0 for every interface (then a token is needed).")
 MAX_MESSAGE_BYTES = 65536  # a WebSocket message past this closes that socket with 1009 (message too big), counted
 MAX_ARGUMENTS = 4096  # more than /latent's largest (1025 values and a velocity)
 # Per browser address. Ten fingers and a drag make a few hundred a second; a page gone wrong or a
@@ -195,9 +198,9 @@ class WebServer:
     def _listen(host: str, port: int) -> socket.socket:
         try:
             family, kind, proto, _, where = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-        except socket.gaierror:
-            raise LiveEngineError(f"web panel host {host!r} is not an address of this machine.",
-                                  "Use 127.0.0.1 (the default) or 0.0.0.0 for every interface (then a token is needed).") from None
+        except socket.gaierror as exc:
+            raise LiveEngineError(f"cannot serve the web panel on {host}:{port}: the host name {host!r} does not resolve ({exc.strerror}).",
+                                  WEB_HOST_HINT) from None
         sock = socket.socket(family, kind, proto)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restarted engine takes its port back at once
         try:
@@ -205,6 +208,9 @@ class WebServer:
             sock.listen(64)
         except OSError as exc:
             sock.close()
+            if exc.errno == errno.EADDRNOTAVAIL:  # the host is wrong, not the port: another port would fail the same way
+                raise LiveEngineError(f"cannot serve the web panel on {host}:{port}: {host} is not an address of this machine "
+                                      f"({exc.strerror}).", WEB_HOST_HINT) from None
             raise LiveEngineError(f"cannot serve the web panel on {host}:{port}: {exc.strerror}.", "Pick another port with --web PORT.") from None
         sock.setblocking(False)
         return sock
