@@ -19,6 +19,7 @@ from liveengine.cli_support import (ArgumentParser, Progress, blocksize_type, lo
 from liveengine.errors import LiveEngineError
 
 MAX_RENDER_SECONDS = 600.0  # a score's typo (`99999 /pad ...`) must not fill the disk unasked
+FILE_FADE_S = 0.05  # a rendered file still sounding at its end fades over this (the engine's own fade for sounds)
 LONG_RENDER_SECONDS = 60.0  # renders longer than this report progress in logs too, not only on a terminal
 
 
@@ -47,8 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--record", metavar="FILE.wav", help="record exactly what goes to the device, from the moment it opens")
     play.add_argument("--force", action="store_true", help="allow --record to replace an existing file")
     play.add_argument("--seconds", type=seconds_type, help="play for this long, then exit cleanly")
-    play.add_argument("--score", metavar="FILE", help="play a score file live")
-    play.add_argument("--demo", action="store_true", help="loop the patch's demo score")
+    what = play.add_mutually_exclusive_group()  # one score plays: the usage line says [--score FILE | --demo]
+    what.add_argument("--score", metavar="FILE", help="play a score file live")
+    what.add_argument("--demo", action="store_true", help="loop the patch's demo score")
     play.add_argument("--osc-port", type=port_type, default=9000, help="UDP port for OSC control (default 9000)")
     play.add_argument("--osc-host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; others need --osc-allow)")
     play.add_argument("--osc-allow", action="append", default=[], metavar="ADDRESS", help="a client address allowed to send OSC (repeatable)")
@@ -351,18 +353,22 @@ def wav_size(frames: int, channels: int) -> str:
 
 def render_score_to_file(patch, score: Path, out: Path, *, seconds: float | None = None, tail: float | None = None,
                          max_seconds: float = MAX_RENDER_SECONDS, samplerate=None, blocksize=None, overwrite=False,
-                         loop_seconds: float | None = None) -> dict:
+                         loop_seconds: float | None = None, limit_hint: str = "Check the score's times, or raise the limit with --max-seconds.") -> dict:
     """Render a score file through the engine on the offline backend into a WAV file.
 
-    seconds: how long the score plays (None: to its last command); then `tail` seconds more, or with
-    tail None until every sound has decayed (at most the patch's longest sound, or a stream's release and
-    margin), the stream voice's release included, so no render ends mid-hit. loop_seconds: play the score again every so many seconds (the demo). Before `out` is
+    seconds: how long the score plays (None: to its last command), when a stream note it left held is released;
+    then `tail` seconds more, or with tail None until every sound has decayed (at most the patch's longest sound,
+    or a stream's release and margin), the stream voice's release included, so no render ends mid-hit; what still
+    sounds at the file's last frame (a short --tail) fades out over its last FILE_FADE_S. loop_seconds: play the score again every so many seconds (the demo). Before `out` is
     created, the whole score is checked against the loaded patch and the length against
     `max_seconds`; the length and size are said before rendering starts. Ctrl-C midway keeps what
     was rendered (a complete WAV file) and says so.
     """
+    import numpy as np
+
     from liveengine.audio.offline import OfflineBackend
     from liveengine.audio.wav_writer import CrashSafeWavWriter
+    from liveengine.commands import Command
     from liveengine.control.score import ScoreFeeder, load_score
     from liveengine.engine import Engine
 
@@ -381,7 +387,7 @@ def render_score_to_file(patch, score: Path, out: Path, *, seconds: float | None
         if bound > max_seconds:
             raise LiveEngineError(f"score {score} asks for {bound:g} s of audio ({wav_size(total, options.channels)} of WAV), "
                                   f"over the limit of {max_seconds:g} s; its last command is at {events[-1][0]:g} s.",
-                                  "Check the score's times, or raise the limit with --max-seconds.")
+                                  limit_hint)
         try:
             writer = CrashSafeWavWriter(out, rate, options.channels, overwrite=overwrite)
         except FileExistsError:
@@ -399,10 +405,29 @@ def render_score_to_file(patch, score: Path, out: Path, *, seconds: float | None
                 engine.start(backend)
                 feeder = ScoreFeeder(engine, events, 0, horizon_frames=options.blocksize * 4, loop_seconds=loop_seconds)
                 groove = engine.groove  # a patch's groove is fed block by block, as the score is
-                feed = feeder.feed if groove is None else (lambda frame: (feeder.feed(frame), groove.feed(frame)))
                 end = int(played * rate)
                 if seconds is not None:
                     feeder.end_frame = end  # a looped or cut score stops there; a whole one ends by itself
+                held = [engine.stream is not None]  # a stream note the score leaves held ends with the score
+
+                def feed(frame: int) -> None:
+                    feeder.feed(frame)
+                    if groove is not None:
+                        groove.feed(frame)
+                    if held[0] and frame + options.blocksize > end:  # the score ends in this block: release the stream
+                        held[0] = False
+                        engine.submit(Command("/stream/off", (-1,), max(frame, end)))
+
+                fade = min(int(FILE_FADE_S * rate), total)
+
+                def write(block) -> None:
+                    # The file ends at its length to the frame (the clock runs whole blocks), and what still sounds at
+                    # its last frame fades over its last 50 ms: a file never ends on a cut.
+                    first = writer.frames_written
+                    block = block[:max(total - first, 0)]
+                    if first + len(block) > total - fade:
+                        block *= np.clip((total - np.arange(first, first + len(block))) / max(fade, 1), 0.0, 1.0)[:, None]
+                    writer.write(block)
 
                 done = 0
                 while done < total:
@@ -410,7 +435,7 @@ def render_score_to_file(patch, score: Path, out: Path, *, seconds: float | None
                         break  # every sound has decayed, the stream's release too
                     # Whole seconds while the score plays (progress once a second), then 8 blocks at a time.
                     chunk = min(rate, end - done) if done < end else 8 * options.blocksize
-                    backend.run(min(chunk, total - done), feed, writer.write)
+                    backend.run(min(chunk, total - done), feed, write)
                     done = backend.frame
                     progress(done / rate, bound)
             except KeyboardInterrupt:  # the file stays a complete WAV of what was rendered: say so
@@ -443,11 +468,29 @@ def _play_without_device(patch, args) -> int:
     # --record was refused earlier if it existed without --force; the engine opened it since.
     out = Path(args.record) if args.record else _new_file(Path("liveengine-demo.wav"))
     say(f"No audio output device found on this machine, so liveengine renders the {what} of patch '{patch.name}' "
-        + (f"({seconds:g} s) " if seconds is not None else "") + f"to {out} instead.")
-    status = render_score_to_file(patch, score, out, seconds=seconds, overwrite=bool(args.record),
-                                  loop_seconds=loop)
+        + (f"({seconds:g} s) " if seconds is not None else "") + f"to {out} instead"
+        + ("; nothing plays live, so the web panel is not served." if args.web is not None else "."))
+    try:
+        # --seconds is the performer's own length (at most 24 h): the score-typo limit is for a score's length alone.
+        status = render_score_to_file(patch, score, out, seconds=seconds, overwrite=bool(args.record), loop_seconds=loop,
+                                      max_seconds=float("inf") if args.seconds is not None else MAX_RENDER_SECONDS,
+                                      limit_hint="Check the score's times, or give play --seconds S to render S seconds of it.")
+    except LiveEngineError:
+        if args.record:  # the recording the engine opened for the device holds nothing: not left to block a rerun
+            _remove_if_empty(out)
+        raise
     say(f"Wrote {out.resolve()} ({status['seconds']:.2f} s); play it with any audio player.")
     return 0
+
+
+def _remove_if_empty(path: Path) -> None:
+    import soundfile
+
+    try:
+        if soundfile.info(str(path)).frames == 0:
+            path.unlink()
+    except (OSError, RuntimeError):  # soundfile's errors for an unreadable file: nothing of ours to remove
+        pass
 
 
 def wav_output(path: Path, flag: str) -> None:

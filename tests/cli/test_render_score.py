@@ -116,3 +116,61 @@ def test_a_render_runs_until_the_last_sound_has_decayed(tmp_path):
     # It ends within 8 blocks of the last sample of the last sound, and that sound played whole.
     assert len(audio) - (loud[-1] + 1) <= 8 * 128 + 128
     assert loud[-1] > 1.0 * rate and len(audio) < 1.6 * rate
+
+
+def test_a_stream_note_the_score_leaves_held_ends_with_the_score_and_no_file_ends_on_a_cut(tmp_path):
+    """A newcomer's `play voice.toml --seconds 3` ran on to its 7.1 s bound with the violin held, then cut at -5.7 dBFS.
+    The score's end releases a held stream note (the file ends once its release has decayed), and what still sounds
+    at a file's last frame (a --tail shorter than a sound) fades over the last 50 ms."""
+    from pathlib import Path
+
+    voice = Path(__file__).resolve().parents[2] / "patches" / "voice.toml"
+    (tmp_path / "held.score").write_text("0.0 /stream/note 69 0.8\n1.0 /pad 7 7 0.9\n")
+    decayed = liveengine("render", str(voice), "--score", "held.score", "--out", "decayed.wav", cwd=tmp_path, timeout=RENDER)
+    assert decayed.returncode == 0, decayed.stderr
+    bound = float(re.search(r"at most ([0-9.]+) s", decayed.stdout).group(1))
+    audio, rate = sf.read(tmp_path / "decayed.wav", dtype="float32")
+    assert np.sqrt(np.mean(audio[int(0.5 * rate):int(0.9 * rate)] ** 2)) > 0.01  # the note sounds while the score plays
+    assert len(audio) < bound * rate - 0.5 * rate  # it ended once everything decayed, well before the bound
+    assert np.abs(audio[-int(0.005 * rate):]).max() < 1e-3
+
+    cut = liveengine("render", str(voice), "--score", "held.score", "--out", "cut.wav", "--tail", "0.01", cwd=tmp_path, timeout=RENDER)
+    assert cut.returncode == 0, cut.stderr
+    audio, rate = sf.read(tmp_path / "cut.wav", dtype="float32")
+    assert abs(len(audio) - 1.01 * rate) < 256  # the length asked for (to the block)
+    fade = int(0.05 * rate)
+    assert np.abs(audio[-fade - int(0.2 * rate):-fade]).max() > 0.05  # it still sounded there
+    assert np.abs(audio[-1]).max() < 1e-3 and np.abs(audio[-int(0.002 * rate):]).max() < 0.05 * np.abs(audio[-fade - 512:-fade]).max()
+
+
+def test_play_without_a_device_refuses_a_long_score_naming_its_own_option_and_leaves_no_empty_recording(tmp_path, patch):
+    """`play` has no --max-seconds: its refusal names --seconds, and the recording it had opened for the device (empty)
+    is not left behind to block the next try."""
+    (tmp_path / "long.score").write_text("0.0 /pad 0 0 0.9\n700.0 /pad 1 1 0.9\n")
+    result = liveengine("play", str(patch), "--score", "long.score", "--record", "rec.wav", "--no-osc", "--no-midi", "--no-autosave",
+                        cwd=tmp_path, timeout=RENDER)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    line = result.stderr.strip().splitlines()[-1]  # after the pads' progress: play found no device once they were rendered
+    assert line.startswith("liveengine: ") and "over the limit of 600 s" in line and "give play --seconds S" in line and "--max-seconds" not in line
+    assert not (tmp_path / "rec.wav").exists()
+    (tmp_path / "short.score").write_text("0.0 /pad 0 0 0.9\n")
+    again = liveengine("play", str(patch), "--score", "short.score", "--record", "rec.wav", "--no-osc", "--no-midi", "--no-autosave",
+                       cwd=tmp_path, timeout=RENDER)
+    assert again.returncode == 0, again.stderr
+    assert sf.info(str(tmp_path / "rec.wav")).frames > 0
+
+
+def test_play_takes_a_score_or_the_demo_not_both_and_says_when_the_web_panel_is_not_served(tmp_path, patch):
+    both = liveengine("play", str(patch), "--score", "x.score", "--demo", "--no-osc", "--no-midi", cwd=tmp_path, timeout=RENDER)
+    assert both.returncode == 2 and "Traceback" not in both.stderr
+    assert "argument --demo: not allowed with argument --score" in both.stderr
+    import socket
+
+    (tmp_path / "one.score").write_text("0.0 /pad 0 0 0.9\n")
+    with socket.socket() as probe:  # a port free a moment ago
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    web = liveengine("play", str(patch), "--score", "one.score", "--record", "w.wav", "--web", str(port), "--no-osc", "--no-midi",
+                     "--no-autosave", cwd=tmp_path, timeout=RENDER)
+    assert web.returncode == 0, web.stderr
+    assert "to w.wav instead; nothing plays live, so the web panel is not served." in web.stdout
