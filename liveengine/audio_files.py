@@ -1,11 +1,14 @@
 """Reading the user's audio files (anchors, libraries, find-similar queries) and cutting long ones at onsets.
 
-Not for the audio thread: files are read whole, decoded by libsndfile (through
-`soundfile`), mixed to mono and resampled once with soxr.
+Not for the audio thread: files are decoded by libsndfile (through `soundfile`), mixed to
+mono and resampled once with soxr. Library files are read whole; a query or an anchor,
+of which only the first sound counts, is read in blocks and at most QUERY_SECONDS of it kept
+(read_audio_start), so a long recording given as one costs no more memory than a short one.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +24,12 @@ SILENCE_DB = -60.0  # relative to the file's loudest frame: quieter frames start
 # partials beating 17 Hz apart and the drum model's sounds); a hit in a loop rose 8 to 51 dB.
 NEW_HIT_DB = 6.0
 MIN_GAP_SECONDS = 0.05  # between two hits
+# Of a query (its first sound counts), what is read and analysed: many times a model's output (the drum
+# models' 1.3 s), some 10 MB at 44.1 kHz. A 320 s float WAV read whole and analysed at once took 1.8 GB.
+QUERY_SECONDS = 30.0
+BLOCK_FRAMES = 65536  # frames read at a time from a long query
+LEAD_SECONDS = 0.1  # digital silence kept before a long query's first sound: its onset rises out of it
+ANALYSIS_FRAMES = 2048  # spectra computed at a time by onset_frames: bounded memory for a long library file
 
 
 def read_audio(path: Path | str, rate: int) -> np.ndarray:
@@ -34,37 +43,116 @@ def read_audio(path: Path | str, rate: int) -> np.ndarray:
 
     from liveengine.errors import LiveEngineError
 
-    path = Path(path)
-    if not path.is_file():
-        what = "is a folder" if path.is_dir() else "does not exist"
-        raise LiveEngineError(f"audio file {path} {what}; expected a {READABLE} file.")
+    path = _existing(path)
     try:
         data, file_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        reason = str(exc).split(": ", 1)[-1] if str(exc) else type(exc).__name__
-        raise LiveEngineError(f"audio file {path} could not be read as audio ({reason}); readable: {READABLE}.",
-                              "Convert it to WAV or FLAC, or remove it.") from None
-    except OSError as exc:
-        raise LiveEngineError(f"audio file {path} could not be opened ({exc.strerror or exc}).") from None
+    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError, OSError) as exc:
+        raise _unreadable(path, exc) from None
     if len(data) == 0:
         raise LiveEngineError(f"audio file {path} holds no audio (0 frames); expected a {READABLE} file with sound in it.")
-    mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
-    mono = np.nan_to_num(mono, nan=0.0, posinf=0.0, neginf=0.0)
+    mono = _mono(data)
     if file_rate != rate:
         mono = soxr.resample(mono, file_rate, rate, quality="HQ")
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 
+def read_audio_start(path: Path | str, rate: int, seconds: float = QUERY_SECONDS) -> tuple[float, np.ndarray]:
+    """(offset in seconds, float32 mono at `rate`): the start of the file's audio, for a query or anchor (its first sound).
+
+    A file up to `seconds` long: (0.0, read_audio(path, rate)), the same audio. A longer one is read
+    BLOCK_FRAMES frames at a time; leading digital silence (exact zeros) is skipped but for at least
+    LEAD_SECONDS, and `seconds` of audio are kept from there: memory is bounded whatever the
+    file's length. The offset is where the audio returned starts in the file. Errors as read_audio's.
+    """
+    import soundfile
+    import soxr
+
+    path = _existing(path)
+    try:
+        with soundfile.SoundFile(str(path)) as file:
+            file_rate = file.samplerate
+            if file.frames <= seconds * file_rate:
+                return 0.0, read_audio(path, rate)
+            want, lead = int(seconds * file_rate), int(LEAD_SECONDS * file_rate)
+            # The kept part starts where resampling and onset frames fall on the same instants as in the whole
+            # file: a whole number of resampling periods (file_rate / gcd) making a whole number of hops at `rate`.
+            # The encoder hears a sound shifted by a fraction of a sample differently.
+            period, out = file_rate // math.gcd(file_rate, rate), rate // math.gcd(file_rate, rate)
+            hop = frame_size(rate) // 4
+            align = period * (hop // math.gcd(out, hop))
+            kept: list[np.ndarray] = []
+            skipped = total = 0
+            for block in file.blocks(BLOCK_FRAMES, dtype="float32", always_2d=True):
+                mono = _mono(block)
+                if not kept:
+                    sound = np.flatnonzero(mono)
+                    if not sound.size:
+                        skipped += len(mono)
+                        continue
+                    first = skipped + int(sound[0])  # every sample before it is a zero
+                    skipped = max(0, first - lead) // align * align
+                    mono = np.concatenate([np.zeros(first - skipped, np.float32), mono[int(sound[0]):]])
+                kept.append(mono[: want - total])
+                total += len(kept[-1])
+                if total >= want:
+                    break
+    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError, OSError) as exc:
+        raise _unreadable(path, exc) from None
+    audio = np.concatenate(kept) if kept else np.zeros(0, np.float32)  # all silence: no sound in it
+    if file_rate != rate and len(audio):
+        audio = soxr.resample(audio, file_rate, rate, quality="HQ")
+    return skipped / file_rate, np.ascontiguousarray(audio, dtype=np.float32)
+
+
+def _existing(path: Path | str) -> Path:
+    from liveengine.errors import LiveEngineError
+
+    path = Path(path)
+    if not path.is_file():
+        what = "is a folder" if path.is_dir() else "does not exist"
+        raise LiveEngineError(f"audio file {path} {what}; expected a {READABLE} file.")
+    return path
+
+
+def _unreadable(path: Path, exc: Exception):
+    """The LiveEngineError for a file libsndfile cannot open or decode."""
+    import soundfile
+
+    from liveengine.errors import LiveEngineError
+
+    if isinstance(exc, (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError)):
+        reason = str(exc).split(": ", 1)[-1] if str(exc) else type(exc).__name__
+        return LiveEngineError(f"audio file {path} could not be read as audio ({reason}); readable: {READABLE}.",
+                               "Convert it to WAV or FLAC, or remove it.")
+    return LiveEngineError(f"audio file {path} could not be opened ({exc.strerror or exc}).")
+
+
+def _mono(data: np.ndarray) -> np.ndarray:
+    """float32[frames] from float32[frames, channels]: channels averaged, NaN and infinities as silence."""
+    mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+    return np.nan_to_num(mono, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def frame_size(rate: int) -> int:
+    """Samples in an analysis frame of power_frames: ~23 ms, 1024 at 44.1 and 48 kHz."""
+    return 1 << max(6, int(np.round(np.log2(0.023 * rate))))
+
+
 def power_frames(audio: np.ndarray, rate: int) -> tuple[np.ndarray, int, int]:
     """(power [1 + len(audio) // hop, frame // 2 + 1], frame, hop): Hann-windowed ~23 ms frames, hop frame / 4;
     frame i covers samples [i*hop - frame/2, i*hop + frame/2) (zeros outside the sound)."""
-    frame = 1 << max(6, int(np.round(np.log2(0.023 * rate))))  # 1024 at 44.1 and 48 kHz
+    frame = frame_size(rate)
     hop = frame // 4
     audio = np.asarray(audio, np.float32)
     frames = 1 + len(audio) // hop
     padded = np.concatenate([np.zeros(frame // 2, np.float32), audio, np.zeros(frame, np.float32)])
+    return _spectra(padded, frame, hop, frames), frame, hop
+
+
+def _spectra(padded: np.ndarray, frame: int, hop: int, frames: int) -> np.ndarray:
+    """Power spectra of `frames` Hann-windowed frames of `padded`, frame i from sample i * hop."""
     index = np.arange(frame)[None, :] + hop * np.arange(frames)[:, None]
-    return np.abs(np.fft.rfft(padded[index] * np.hanning(frame).astype(np.float32), axis=1)) ** 2, frame, hop
+    return np.abs(np.fft.rfft(padded[index] * np.hanning(frame).astype(np.float32), axis=1)) ** 2
 
 
 def onset_frames(audio: np.ndarray, rate: int, *, delta: float = 0.07, min_gap_seconds: float = MIN_GAP_SECONDS) -> tuple[np.ndarray, int, int]:
@@ -78,17 +166,31 @@ def onset_frames(audio: np.ndarray, rate: int, *, delta: float = 0.07, min_gap_s
     (not a sound ending, whose splatter also rises in many bands, nor a ringing sound's beating),
     and it is within SILENCE_DB of the loudest frame.
     """
-    power, frame, hop = power_frames(audio, rate)
-    frames = len(power)
-    energy = power.sum(axis=1)
-    if not np.any(energy > 0):
-        return np.zeros(0, np.int64), frame, hop
+    # The spectra ANALYSIS_FRAMES at a time, kept as band sums: each frame's numbers are those of power_frames
+    # over the whole sound, whose frames x bins array of a long file took gigabytes.
+    audio = np.asarray(audio, np.float32)
+    frame = frame_size(rate)
+    hop = frame // 4
+    frames = 1 + len(audio) // hop
     freqs = np.fft.rfftfreq(frame, 1.0 / rate)
     edges = np.geomspace(30.0, rate / 2, 25)
     band_of = np.searchsorted(edges, freqs, side="right") - 1
-    bands = np.zeros((frames, len(edges) - 1))
     inside = (band_of >= 0) & (band_of < len(edges) - 1)
-    np.add.at(bands.T, band_of[inside], power[:, inside].T)
+    energy = None
+    bands = np.zeros((frames, len(edges) - 1))
+    for first in range(0, frames, ANALYSIS_FRAMES):
+        last = min(frames, first + ANALYSIS_FRAMES)
+        # Frames first..last-1 cover samples [first*hop - frame/2, (last-1)*hop + frame/2): that stretch, as power_frames pads it.
+        lo, hi = first * hop - frame // 2, (last - 1) * hop + frame // 2
+        piece = audio[max(0, lo) : max(0, min(len(audio), hi))]
+        piece = np.concatenate([np.zeros(max(0, -lo), np.float32), piece, np.zeros(hi - lo - max(0, -lo) - len(piece), np.float32)])
+        power = _spectra(piece, frame, hop, last - first)
+        if energy is None:
+            energy = np.zeros(frames, power.dtype)
+        energy[first:last] = power.sum(axis=1)
+        np.add.at(bands[first:last].T, band_of[inside], power[:, inside].T)
+    if not np.any(energy > 0):
+        return np.zeros(0, np.int64), frame, hop
     bands = bands[:, bands.any(axis=0)]  # bands narrower than a bin hold nothing
     band_db = 10 * np.log10(bands + 1e-30)
     band_db = np.maximum(band_db, band_db.max() - 80.0)

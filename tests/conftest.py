@@ -91,8 +91,11 @@ def pytest_configure(config):
     import tempfile
 
     config._liveengine_user = tempfile.mkdtemp(prefix="liveengine-tests-user-")
+    ours = os.environ.get("LIVEENGINE_TESTS_USER_FOLDERS") == "1"  # set by the run that started this one (xdist's workers)
     for name in USER_FOLDERS:
-        os.environ.setdefault(name, str(Path(config._liveengine_user) / name.split("_")[1].lower()))
+        if ours or name not in os.environ:  # each worker its own (the training job lock lives there), a tester's own kept
+            os.environ[name] = str(Path(config._liveengine_user) / name.split("_")[1].lower())
+    os.environ["LIVEENGINE_TESTS_USER_FOLDERS"] = "1"
 
 
 def pytest_unconfigure(config):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -109,7 +110,7 @@ def _similar_decoder(args):
 
 def cmd_similar(args) -> int:
     from liveengine.cli_support import Progress, say
-    from liveengine.library.index import default_cache_dir, encode_sounds, library_files, load_or_build, query_sound
+    from liveengine.library.index import IndexInterrupted, default_cache_dir, encode_sounds, library_files, load_or_build, query_sound
     from liveengine.output_paths import check_output
 
     library = Path(args.library)
@@ -119,7 +120,17 @@ def cmd_similar(args) -> int:
                  "Choose a --cache folder you can write to." if args.cache else "Set LIVEENGINE_CACHE, or pass --cache, with a folder you can write to.",
                  folder=True)
     decoder = _similar_decoder(args)
-    index = load_or_build(decoder, library, cache, on_progress=Progress("indexing library"))
+    try:
+        with Progress("indexing library") as progress:
+            index = load_or_build(decoder, library, cache, on_progress=progress)
+    except IndexInterrupted as stop:  # as render says what its WAV kept; cli.main exits 130
+        if stop.kept:
+            said = (f"stopped by Ctrl-C while indexing {library}; the index in {stop.path.parent} keeps {stop.kept} of its "
+                    f"{stop.total} files ({stop.sounds} sounds): the next run encodes only the rest.")
+        else:
+            said = f"stopped by Ctrl-C while indexing {library}, before any new file was encoded; nothing new was saved in {stop.path.parent}."
+        print(f"liveengine: {said}", file=sys.stderr, flush=True)
+        raise
     start, sound = query_sound(Path(args.file), decoder)
     point = encode_sounds(decoder, [sound])[0]
     state = {"built": "built", "updated": "updated (files changed)", "cached": "up to date"}[index.status]

@@ -12,11 +12,13 @@ Sounds are rendered by the engine's own render path (export.grid_export.render_p
 written as render-grid writes pads (24-bit, one common gain if one would clip, or 32-bit
 float), into a new or empty folder, with `generate.json` beside them: each file's latent
 point and description, and how the points were made (mode, seed, files, weights).
+Ctrl-C midway keeps the sounds rendered so far, as whole files with their generate.json (Interrupted).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -24,6 +26,7 @@ from typing import Callable
 import numpy as np
 
 from liveengine import __version__
+from liveengine.atomic_file import write_atomic
 from liveengine.commands import COMMANDS, PARAMS
 from liveengine.decoders.base import Decoder, require_encoder
 from liveengine.errors import LiveEngineError
@@ -115,35 +118,80 @@ def latent_points(decoder: Decoder, recipe: Recipe) -> tuple[np.ndarray, np.ndar
     return points, encoded
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C stopped generate: `sounds` (generate.json's entries) of `asked` were written into `out`, whole, with
+    generate.json; none were when `sounds` is empty. A KeyboardInterrupt still: the CLI exits 130 after saying so."""
+
+    def __init__(self, out: Path, sounds: list[dict], asked: int) -> None:
+        super().__init__(f"stopped after {len(sounds)} of {asked} sounds")
+        self.out, self.sounds, self.asked = out, sounds, asked
+
+
 def generate(out: Path, decoder: Decoder, recipe: Recipe, rate: int, *, max_seconds: float = 4.0, sample_format: str = "pcm24",
              source: dict | None = None, on_progress: Callable[[int, int], None] | None = None) -> list[dict]:
     """Make the recipe's sounds and write them into `out` (a new or empty folder) with generate.json; return its sound entries.
 
     Everything is encoded and rendered before anything is written, so a failure leaves no folder behind.
+    Ctrl-C (KeyboardInterrupt) while rendering or writing raises Interrupted once the sounds finished by then
+    are written: each file is whole (written beside, then renamed), generate.json lists them and says how
+    many were asked for.
     """
-    import soundfile
-
     out = Path(out)
     check_out_dir(out, False, "generate", "Choose a new folder for --out, or empty this one.")
-    points, encoded = latent_points(decoder, recipe)
-    buffers = render_pads(decoder, points, rate, max_seconds, on_progress)
+    try:
+        points, encoded = latent_points(decoder, recipe)
+    except KeyboardInterrupt:  # while encoding --from files: nothing made yet, and said so
+        raise Interrupted(out, [], recipe.points) from None
+    buffers: list = []
+    try:
+        render_pads(decoder, points, rate, max_seconds, on_progress, buffers)
+        stopped = False
+    except KeyboardInterrupt:
+        stopped = True  # what was rendered is written below
+    if stopped and not buffers:
+        raise Interrupted(out, [], len(points)) from None
     gain = export_gain(buffers, sample_format)
-    sounds = []
+    sounds: list[dict] = []
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    for i, (point, buffer) in enumerate(zip(points, buffers), 1):
-        name = f"{recipe.mode}_{i:03d}.wav"
-        samples = np.asarray(buffer.samples, np.float32) * np.float32(gain)
-        soundfile.write(out / name, samples, rate, subtype=FORMATS[sample_format], format="WAV")
-        sounds.append({"file": name, "seconds": round(len(samples) / rate, 4), "latent": _exact(point),
-                       "description": _description(buffer)})
+    try:
+        for i, (point, buffer) in enumerate(zip(points, buffers), 1):
+            name = f"{recipe.mode}_{i:03d}.wav"
+            samples = np.asarray(buffer.samples, np.float32) * np.float32(gain)
+            _write_wav(out / name, samples, rate, FORMATS[sample_format])
+            sounds.append({"file": name, "seconds": round(len(samples) / rate, 4), "latent": _exact(point),
+                           "description": _description(buffer)})
+    except KeyboardInterrupt:
+        stopped = True  # the files written so far stay, listed in generate.json
+    if not sounds:  # stopped before the first file was in place
+        if created:
+            out.rmdir()
+        raise Interrupted(out, [], len(points)) from None
     how = {"mode": recipe.mode, "seed": recipe.seed, "variance": recipe.spread if recipe.sources else None,
            "from": [{"file": str(path), "weight": weight, "latent": _exact(point)}
                     for path, weight, point in zip(recipe.sources, recipe.mix_weights, encoded)] if recipe.sources else []}
     manifest = {"liveengine": __version__, "model": model_json(decoder), "source": source or {}, "generated": how,
                 "sample_rate": rate, "sample_format": FORMATS[sample_format], "gain_db": round(20 * float(np.log10(gain)), 6),
                 "sounds": sounds}
-    (out / JSON_NAME).write_text(json.dumps(manifest, indent=1) + "\n")
+    if stopped:
+        manifest["stopped"] = {"by": "Ctrl-C", "sounds_asked": len(points), "sounds_written": len(sounds)}
+    write_atomic(out / JSON_NAME, (json.dumps(manifest, indent=1) + "\n").encode())
+    if stopped:
+        raise Interrupted(out, sounds, len(points)) from None
     return sounds
+
+
+def _write_wav(path: Path, samples: np.ndarray, rate: int, subtype: str) -> None:
+    """Write beside `path`, then rename into place: a Ctrl-C midway leaves no half-written sound under its name."""
+    import soundfile
+
+    part = path.with_name(f".{path.name}.part")
+    try:
+        soundfile.write(part, samples, rate, subtype=subtype, format="WAV")
+        os.replace(part, path)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
 
 
 def _exact(point: np.ndarray) -> list[float]:

@@ -54,13 +54,16 @@ def pad_notes(pads: int) -> list[int | None]:
 
 
 def render_pads(decoder: Decoder, points: np.ndarray, rate: int, max_seconds: float,
-                on_progress: Callable[[int, int], None] | None = None) -> list:
+                on_progress: Callable[[int, int], None] | None = None, buffers: list | None = None) -> list:
     """One described PlayableBuffer per latent point, rendered as the engine's workers render them;
-    LiveEngineError naming the first point the model cannot render (an export has no old sound to keep)."""
+    LiveEngineError naming the first point the model cannot render (an export has no old sound to keep).
+
+    `buffers`: a list each buffer is appended to as it is made, so a caller stopped midway (Ctrl-C) keeps those done.
+    """
     points = np.asarray(points, np.float32)
     batch = max(1, min(BATCH, getattr(decoder, "preferred_batch", BATCH)))
     out = np.zeros((BATCH, decoder.output_length), np.float32)
-    buffers = []
+    buffers = [] if buffers is None else buffers
     for start in range(0, len(points), batch):
         for i, rendered in enumerate(render_batch(decoder, points[start : start + batch], out, rate, max_seconds), start):
             if isinstance(rendered, RenderFailure):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -145,7 +146,7 @@ def cmd_generate(args) -> int:
 
     from liveengine.cli_support import Progress, load_patch_arg, say
     from liveengine.decoders.registry import load_decoder
-    from liveengine.export.generate import Recipe, generate
+    from liveengine.export.generate import Interrupted, Recipe, generate
     from liveengine.export.grid_export import check_out_dir
 
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
@@ -155,8 +156,21 @@ def cmd_generate(args) -> int:
     check_out_dir(out, False, "generate", "Choose a new folder for --out, or empty this one.")  # before the model loads: quick
     decoder = load_decoder(patch.model, patch.path, **patch.model_options)
     rate = args.samplerate or patch.audio["samplerate"]
-    sounds = generate(out, decoder, recipe, rate, max_seconds=patch.engine["max_seconds"], sample_format="float" if args.float else "pcm24",
-                      source={"patch": patch.name, "patch_file": patch.path.name}, on_progress=Progress("rendering sounds"))
+    try:
+        with Progress("rendering sounds") as progress:
+            sounds = generate(out, decoder, recipe, rate, max_seconds=patch.engine["max_seconds"],
+                              sample_format="float" if args.float else "pcm24",
+                              source={"patch": patch.name, "patch_file": patch.path.name}, on_progress=progress)
+    except Interrupted as stop:  # as render says what its WAV kept; cli.main exits 130
+        kept = stop.sounds
+        if kept:
+            said = (f"stopped by Ctrl-C; {out} keeps the first {len(kept)} of {stop.asked} sounds as complete WAV files "
+                    f"({kept[0]['file']}{' ... ' + kept[-1]['file'] if len(kept) > 1 else ''}, seed {seed}), with generate.json; "
+                    f"the other {stop.asked - len(kept)} were not written.")
+        else:
+            said = f"stopped by Ctrl-C before the first of {stop.asked} sounds was written; nothing was written to {out}."
+        print(f"liveengine: {said}", file=sys.stderr, flush=True)
+        raise
     say(f"Wrote {len(sounds)} sound{'s' if len(sounds) != 1 else ''} ({recipe.summary}, seed {seed}, model {decoder.name}) to {out}: "
         f"{sounds[0]['file']}{' ... ' + sounds[-1]['file'] if len(sounds) > 1 else ''}, with generate.json (latent points, descriptions).")
     return 0

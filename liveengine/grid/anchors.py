@@ -55,6 +55,11 @@ def check_latent_point(point: np.ndarray, decoder: Decoder, what: str) -> np.nda
     return point
 
 
+def patch_file(patch) -> str:
+    """How a mapping's errors name the patch file (a patch made in code has none)."""
+    return patch.path.name if patch.path else "the patch"
+
+
 def build_mapping(name: str, decoder: Decoder, patch, setting: GridSetting):
     """The named mapping for this decoder and patch; LiveEngineError naming what is missing."""
     if name == "plane":
@@ -88,9 +93,10 @@ def place_files(decoder: Decoder, paths: list[Path]) -> np.ndarray:
 
 def corners_mapping(decoder: Decoder, patch) -> CornersMapping:
     corners = patch.grid.get("corners") or []
-    where = f"{patch.path.name if patch.path else 'patch'}: [grid] corners"
+    where = f"{patch_file(patch)}: [grid] corners"
     if len(corners) != 4:
-        raise LiveEngineError(f"mapping 'corners' needs four anchors in [grid] corners ({', '.join(CORNER_NAMES)}); the patch gives {len(corners)}.",
+        raise LiveEngineError(f"mapping 'corners' needs four anchors in [grid] corners ({', '.join(CORNER_NAMES)}); "
+                              f"{patch_file(patch)} gives {len(corners)}.",
                               'Add corners = ["kick.wav", "snare.wav", "hat.wav", [0.1, ...]] (audio files or latent points).')
     anchors, labels, files = [], [], {}
     base = patch.path.parent if patch.path else Path.cwd()
@@ -118,7 +124,7 @@ def library_mapping(decoder: Decoder, patch, setting: GridSetting) -> LibraryMap
 
     folder_text = patch.grid.get("library") or ""
     if not folder_text:
-        raise LiveEngineError("mapping 'library' needs [grid] library = a folder of your samples.")
+        raise LiveEngineError(f"mapping 'library' needs [grid] library = a folder of your samples; {patch_file(patch)} names none.")
     require_encoder(decoder, "mapping 'library'", "Use a model folder with encoder.onnx, or another mapping (plane, corners, direct).")
     base = patch.path.parent if patch.path else Path.cwd()
     index = load_or_build(decoder, (base / Path(folder_text).expanduser()).resolve())

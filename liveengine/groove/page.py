@@ -15,7 +15,7 @@ import numpy as np
 
 from liveengine.decoders.pattern_model import PatternModel
 from liveengine.errors import LiveEngineError
-from liveengine.grid.anchors import plane_basis, prior_centre
+from liveengine.grid.anchors import check_latent_point, patch_file, plane_basis, prior_centre
 from liveengine.grid.mappings import CORNER_NAMES, CornersMapping, DirectMapping, GridSetting, LibraryMapping, PlaneMapping
 from liveengine.grid.som import fit_som, nearest_items
 from liveengine.groove.pattern import MidiPatternError, Pattern, pattern_from_midi
@@ -65,18 +65,19 @@ def build_page(model: PatternModel, patch) -> GroovePage:
 
 def _corners(model: PatternModel, patch) -> CornersMapping:
     corners = patch.groove["corners"]
+    where = f"{patch_file(patch)}: [groove] corners"
     if len(corners) != 4:
         raise LiveEngineError(f"[groove] mapping 'corners' needs four anchors in [groove] corners ({', '.join(CORNER_NAMES)}); "
-                              f"the patch gives {len(corners)}.", 'Add corners = ["funk.mid", "rock.mid", "jazz.mid", "fill.mid"].')
+                              f"{patch_file(patch)} gives {len(corners)}.", 'Add corners = ["funk.mid", "rock.mid", "jazz.mid", "fill.mid"].')
     anchors, labels = [], []
-    for corner, entry in zip(CORNER_NAMES, corners):
+    for i, (corner, entry) in enumerate(zip(CORNER_NAMES, corners), 1):
         if isinstance(entry, str):
             anchors.append(encode_patterns(model, [pattern_from_midi(_base(patch) / entry)])[0])
             labels.append(entry)
         else:
             if len(entry) != model.latent_dim:
-                raise LiveEngineError(f"[groove] corners {corner} has {len(entry)} numbers; this model's latent points have {model.latent_dim}.")
-            anchors.append(np.asarray(entry, np.float64))
+                raise LiveEngineError(f"{where} {corner} has {len(entry)} numbers; this model's latent points have {model.latent_dim}.")
+            anchors.append(check_latent_point(np.asarray(entry, np.float64), model, f"{where}: corner {i} ({corner})"))
             labels.append("point")
     return CornersMapping(np.stack(anchors), prior_centre(model), tuple(labels))
 
@@ -84,7 +85,7 @@ def _corners(model: PatternModel, patch) -> CornersMapping:
 def _library(model: PatternModel, patch, setting: GridSetting) -> tuple[LibraryMapping, tuple[str, ...]]:
     text = patch.groove["library"]
     if not text:
-        raise LiveEngineError("[groove] mapping 'library' needs [groove] library = a folder of MIDI loops.")
+        raise LiveEngineError(f"[groove] mapping 'library' needs [groove] library = a folder of MIDI loops; {patch_file(patch)} names none.")
     folder = (_base(patch) / Path(text).expanduser()).resolve()
     if not folder.is_dir():
         raise LiveEngineError(f"[groove] library folder {folder} does not exist.")

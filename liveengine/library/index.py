@@ -10,7 +10,8 @@ The cache is one .npz file per (model hash, library folder) in the user cache fo
 (platformdirs) or a folder given. It stores, per file, its relative path, size and
 modification time; on the next use, files that changed, appeared or vanished are
 re-encoded or dropped and the rest reused, so a changed library is always indexed as
-it is now. No pickles: arrays plus one JSON string.
+it is now. No pickles: arrays plus one JSON string. Ctrl-C while indexing saves the files
+encoded so far (IndexInterrupted), so the next run encodes only the rest.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Callable
 
 import numpy as np
 
-from liveengine.audio_files import AUDIO_EXTENSIONS, read_audio, segment_at_onsets
+from liveengine.audio_files import AUDIO_EXTENSIONS, QUERY_SECONDS, read_audio, read_audio_start, segment_at_onsets
 from liveengine.atomic_file import write_atomic
 from liveengine.decoders.base import require_encoder
 from liveengine.errors import LiveEngineError
@@ -55,6 +56,17 @@ class LibraryIndex:
         distances = np.linalg.norm(self.points.astype(np.float64) - np.asarray(point, np.float64)[None, :], axis=1)
         order = np.argsort(distances, kind="stable")[:n]
         return [(self.entries[i][0], self.entries[i][1], float(distances[i])) for i in order]
+
+
+class IndexInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped load_or_build. `kept` of the folder's `total` files (encoded, found unreadable, or held by the
+    cache before) are in the index file at `path`, with `sounds` sounds, so the next run encodes only the rest;
+    `kept` 0: nothing new had been encoded, the index file is as it was. A KeyboardInterrupt still: the CLI exits
+    130 after saying so."""
+
+    def __init__(self, folder: Path, path: Path, kept: int, total: int, sounds: int) -> None:
+        super().__init__(f"indexing stopped with {kept} of {total} files kept")
+        self.folder, self.path, self.kept, self.total, self.sounds = folder, path, kept, total, sounds
 
 
 def library_files(folder: Path) -> list[Path]:
@@ -91,11 +103,15 @@ def file_sounds(audio: np.ndarray, rate: int, output_length: int) -> list[tuple[
 
 
 def query_sound(path: Path, decoder) -> tuple[float, np.ndarray]:
-    """The sound of a query file: its first sound as the library would index it. LiveEngineError if it is silent."""
-    sounds = file_sounds(read_audio(path, decoder.sample_rate), decoder.sample_rate, decoder.output_length)
+    """The sound of a query file: its first sound as the library would index it, and its start in seconds.
+    LiveEngineError if it is silent. Of a file longer than QUERY_SECONDS only QUERY_SECONDS from its first
+    non-silent sample are read and cut (read_audio_start): its first sound is in there, and memory stays bounded."""
+    offset, audio = read_audio_start(path, decoder.sample_rate, QUERY_SECONDS)
+    sounds = file_sounds(audio, decoder.sample_rate, decoder.output_length)
     if not sounds:
         raise LiveEngineError(f"audio file {path} is silent; expected a sound to search for.")
-    return sounds[0]
+    start, sound = sounds[0]
+    return offset + start, sound
 
 
 def default_cache_dir() -> Path:
@@ -168,68 +184,97 @@ def load_or_build(decoder, folder: Path, cache_dir: Path | None = None,
     old_files = cached["files"] if cached else {}
     old_skipped = cached["skipped"] if cached else {}
 
-    entries: list[tuple[str, float]] = []
-    blocks: list[np.ndarray] = []
+    # (entries, their points) per file or encoded batch, each appended whole: what Ctrl-C leaves here is complete.
+    chunks: list[tuple[list[tuple[str, float]], np.ndarray]] = []
     stats: dict[str, tuple[int, int]] = {}
     skipped: dict[str, str] = {}
     skipped_stats: dict[str, tuple[int, int]] = {}
     pending: list[tuple[str, float, np.ndarray]] = []  # sounds to encode
     changed = cached is None
-    for done, file in enumerate(files, 1):
-        name = file.relative_to(folder).as_posix()
-        try:
-            stat = _stat(file)
-        except OSError as exc:
-            skipped[name] = f"could not be opened ({exc.strerror or exc})"
-            changed = True
-            continue
-        if name in old_files and old_files[name][0] == stat:
-            _, starts, points = old_files[name]
-            stats[name] = stat
-            entries += [(name, s) for s in starts]
-            blocks.append(points)
-        elif name in old_skipped and old_skipped[name][0] == stat:
-            skipped[name], skipped_stats[name] = old_skipped[name][1], stat
-        else:
-            changed = True
+    try:
+        for done, file in enumerate(files, 1):
+            name = file.relative_to(folder).as_posix()
             try:
-                audio = read_audio(file, decoder.sample_rate)
-            except LiveEngineError as exc:
-                skipped[name], skipped_stats[name] = _reason(exc.message, file), stat
+                stat = _stat(file)
+            except OSError as exc:
+                skipped[name] = f"could not be opened ({exc.strerror or exc})"
+                changed = True
                 continue
-            sounds = file_sounds(audio, decoder.sample_rate, decoder.output_length)
-            if not sounds:
-                skipped[name], skipped_stats[name] = "is silent", stat
-                continue
-            stats[name] = stat
-            pending += [(name, round(start, 4), sound) for start, sound in sounds]
-            if len(pending) >= ENCODE_BATCH:
-                blocks.append(encode_sounds(decoder, [sound for _, _, sound in pending]))
-                entries += [(n, s) for n, s, _ in pending]
-                pending = []
-        if on_progress is not None:
-            on_progress(done, len(files))
-    if pending:
-        blocks.append(encode_sounds(decoder, [sound for _, _, sound in pending]))
-        entries += [(n, s) for n, s, _ in pending]
+            if name in old_files and old_files[name][0] == stat:
+                _, starts, points = old_files[name]
+                stats[name] = stat
+                chunks.append(([(name, s) for s in starts], points))
+            elif name in old_skipped and old_skipped[name][0] == stat:
+                skipped[name], skipped_stats[name] = old_skipped[name][1], stat
+            else:
+                changed = True
+                try:
+                    audio = read_audio(file, decoder.sample_rate)
+                except LiveEngineError as exc:
+                    skipped[name], skipped_stats[name] = _reason(exc.message, file), stat
+                    continue
+                sounds = file_sounds(audio, decoder.sample_rate, decoder.output_length)
+                if not sounds:
+                    skipped[name], skipped_stats[name] = "is silent", stat
+                    continue
+                stats[name] = stat
+                pending += [(name, round(start, 4), sound) for start, sound in sounds]
+                if len(pending) >= ENCODE_BATCH:
+                    chunks.append(([(n, s) for n, s, _ in pending], encode_sounds(decoder, [sound for _, _, sound in pending])))
+                    pending = []
+            if on_progress is not None:
+                on_progress(done, len(files))
+        if pending:
+            chunks.append(([(n, s) for n, s, _ in pending], encode_sounds(decoder, [sound for _, _, sound in pending])))
+    except KeyboardInterrupt:  # saves what is complete, then raises IndexInterrupted
+        _save_interrupted(path, decoder, folder, files, chunks, stats, skipped, skipped_stats, old_files, old_skipped)
     if set(old_files) - set(stats) or set(old_skipped) - set(skipped):
         changed = True  # files that vanished
-    if not entries:
+    index, order = _assemble(decoder, folder, files, chunks, stats, skipped)
+    if not index.entries:
         listed = "; ".join(f"{n} {r}" for n, r in list(skipped.items())[:5])
         raise LiveEngineError(f"library folder {folder}: none of its {len(files)} audio files could be indexed ({listed}).")
-    # In file order then time, however much came from the cache: the same library gives the same index.
-    points = np.concatenate(blocks).astype(np.float32)
-    rank = {file.relative_to(folder).as_posix(): i for i, file in enumerate(files)}
-    sort = sorted(range(len(entries)), key=lambda i: (rank[entries[i][0]], entries[i][1]))
-    entries, points = [entries[i] for i in sort], points[sort]
-    order: dict[str, list[float]] = {}  # per file, its starts: how the cache file lays out the rows
-    for name, start in entries:
-        order.setdefault(name, []).append(start)
-    index = LibraryIndex(folder, decoder.identity, decoder.latent_dim, entries, points, {n: stats[n] for n in order}, skipped,
-                         "built" if cached is None else "updated" if changed else "cached")
+    index.status = "built" if cached is None else "updated" if changed else "cached"
     if changed:
         _save_cache(path, index, order, skipped_stats)
     return index
+
+
+def _assemble(decoder, folder: Path, files: list[Path], chunks: list, stats: dict, skipped: dict) -> tuple[LibraryIndex, dict[str, list[float]]]:
+    """The index of `chunks` (entries and points), and per file its starts: how the cache file lays out the rows.
+    In file order then time, however much came from the cache: the same library gives the same index."""
+    entries = [entry for chunk, _ in chunks for entry in chunk]
+    points = np.concatenate([p for _, p in chunks]).astype(np.float32) if chunks else np.zeros((0, decoder.latent_dim), np.float32)
+    rank = {file.relative_to(folder).as_posix(): i for i, file in enumerate(files)}
+    sort = sorted(range(len(entries)), key=lambda i: (rank[entries[i][0]], entries[i][1]))
+    entries, points = [entries[i] for i in sort], points[sort]
+    order: dict[str, list[float]] = {}
+    for name, start in entries:
+        order.setdefault(name, []).append(start)
+    return LibraryIndex(folder, decoder.identity, decoder.latent_dim, entries, points, {n: stats[n] for n in order}, skipped), order
+
+
+def _save_interrupted(path: Path, decoder, folder: Path, files: list[Path], chunks: list, stats: dict, skipped: dict,
+                      skipped_stats: dict, old_files: dict, old_skipped: dict) -> None:
+    """On Ctrl-C: save what is complete (the files in `chunks`, those found unreadable, and whatever the cache held
+    for the files not reached: the next run checks them as always), then raise IndexInterrupted saying so."""
+    done = {name for chunk, _ in chunks for name, _ in chunk}
+    new = {name for name in done if name not in old_files or old_files[name][0] != stats[name]}
+    new |= {name for name in skipped_stats if name not in old_skipped or old_skipped[name][0] != skipped_stats[name]}
+    if not new:  # nothing encoded or found unreadable yet: the cache file stays as it was
+        raise IndexInterrupted(folder, path, 0, len(files), 0) from None
+    on_disk = {file.relative_to(folder).as_posix() for file in files}
+    for name, (stat, starts, points) in old_files.items():
+        if name in on_disk and name not in done and name not in skipped:
+            chunks.append(([(name, s) for s in starts], points))
+            stats[name] = stat
+    kept_skipped = {name: skipped[name] for name in skipped_stats}
+    for name, (stat, reason) in old_skipped.items():
+        if name in on_disk and name not in done and name not in kept_skipped:
+            kept_skipped[name], skipped_stats[name] = reason, stat
+    index, order = _assemble(decoder, folder, files, chunks, stats, kept_skipped)
+    _save_cache(path, index, order, skipped_stats)
+    raise IndexInterrupted(folder, path, len(order) + len(kept_skipped), len(files), len(index.entries)) from None
 
 
 def _reason(message: str, file: Path) -> str:

@@ -73,13 +73,50 @@ def _finite(number: int | float) -> bool:
         return False
 
 
+_KEY = r"""(?:[A-Za-z0-9_-]+|"[^"\n]*"|'[^'\n]*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"\n]*"|'[^'\n]*'))*"""
+_KEY_LINE = re.compile(rf"^\s*({_KEY})\s*=")
+_HEADER_LINE = re.compile(rf"^\s*\[\[?\s*({_KEY})\s*\]\]?")
+_AT = re.compile(r"\(at line (\d+), column \d+\)")
+
+
+def _twice(text: str, error: str) -> str:
+    """What to add to tomllib's `Cannot overwrite a value (at line N, ...)`, which names no key: `: [table] key is
+    given twice`, naming the key whose value ends at line N (the nearest key line at or above it: a value may span
+    lines) and the table it is in. "" for other errors, or where no key line is found."""
+    at = _AT.search(error)
+    if not error.startswith("Cannot overwrite a value") or at is None:
+        return ""
+    lines = text.splitlines()
+    key = None
+    for number in range(min(int(at.group(1)), len(lines)) - 1, -1, -1):
+        if key is None:
+            if _HEADER_LINE.match(lines[number]):
+                return ""  # a table header clashing with a value: no key line to name
+            found = _KEY_LINE.match(lines[number])
+            key = found.group(1) if found else None
+        else:
+            header = _HEADER_LINE.match(lines[number])
+            if header:
+                key = f"[{header.group(1)}] {key}"
+                break
+    if key is None:
+        return ""
+    if "." in key.split("] ")[-1]:  # a.b = 2 after a = 1: the clash is with a key it is inside
+        return f": {key} clashes with a value given before it"
+    return f": {key} is given twice; a key is given once in a table"
+
+
 def patch_folders() -> tuple[Path, Path]:
     """Where patches are found by name: the user's patch folder (MIDI learn's copies), then the shipped one."""
     return user_patches_dir(), patches_dir()
 
 
+def _patch_names() -> list[str]:
+    return sorted({p.stem for folder in patch_folders() for p in folder.glob("*.toml")})
+
+
 def _not_found(name: str, allowed: str) -> LiveEngineError:
-    names = sorted({p.stem for folder in patch_folders() for p in folder.glob("*.toml")})
+    names = _patch_names()
     return LiveEngineError(f"patch {name!r} not found; {allowed} ({', '.join(names)}).", did_you_mean(Path(name).stem, names))
 
 
@@ -108,6 +145,9 @@ def resolve_patch(name_or_path: str | None) -> Path:
     named = None if candidate.suffix == ".toml" else _named(name_or_path)
     if named is not None:
         return named
+    if candidate.is_dir():  # not "not found": it is there, only not a file
+        raise LiveEngineError(f"patch {name_or_path} is a folder, not a patch file; give a .toml file path or a patch name "
+                              f"({', '.join(_patch_names())}).")
     if not candidate.is_file():
         raise _not_found(name_or_path, "give a .toml file path or a patch name")
     return candidate
@@ -120,12 +160,15 @@ def load_patch(path: Path | str) -> Patch:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise LiveEngineError(f"patch file {path} does not exist.", "Check the path, or run without a patch for the default.") from None
+    except IsADirectoryError:
+        raise LiveEngineError(f"patch file {path} is a folder, not a patch file; expected a .toml file.") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise LiveEngineError(f"patch file {path} cannot be read as UTF-8 text ({exc}).") from None
+    text = text.removeprefix("\ufeff")  # the byte-order mark Windows editors write: TOML refuses it, the text is fine
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise LiveEngineError(f"patch file {path} is not valid TOML: {exc}.", "Fix the line it names.") from None
+        raise LiveEngineError(f"patch file {path} is not valid TOML: {exc}{_twice(text, str(exc))}.", "Fix the line it names.") from None
 
     # Every error is collected and reported at once: fixing one should not uncover the next.
     problems: list[tuple[str, str]] = []  # (what is wrong, how to fix it)
@@ -161,11 +204,12 @@ def load_patch(path: Path | str) -> Patch:
     grid = values["grid"]
     # Said here, corner by corner: a NaN or infinity would reach the model, which would be blamed for the silence.
     # (How far out a corner may lie depends on the model: grid/anchors.check_latent_point.)
-    for n, (corner, entry) in enumerate(zip(CORNER_NAMES, grid["corners"]), 1):
-        bad = next(((j, x) for j, x in enumerate(entry, 1) if not _finite(x)), None) if isinstance(entry, list) else None
-        if bad is not None:
-            problems.append((f"[grid] corners: corner {n} ({corner}) number {bad[0]} is {bad[1]!r}; allowed: an audio file path "
-                             "relative to the patch, or a latent point of finite numbers.", ""))
+    for section, files in (("grid", "an audio file path"), ("groove", "a MIDI file path")):
+        for n, (corner, entry) in enumerate(zip(CORNER_NAMES, values[section]["corners"]), 1):
+            bad = next(((j, x) for j, x in enumerate(entry, 1) if not _finite(x)), None) if isinstance(entry, list) else None
+            if bad is not None:
+                problems.append((f"[{section}] corners: corner {n} ({corner}) number {bad[0]} is {bad[1]!r}; allowed: {files} "
+                                 "relative to the patch, or a latent point of finite numbers.", ""))
     choke: dict[str, tuple[tuple[int, int], ...]] = {}
     seen: dict[tuple[int, int], str] = {}
     for group, pads in values["choke"].items():

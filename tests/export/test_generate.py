@@ -8,6 +8,9 @@ command wrote into generate.json.
 from __future__ import annotations
 
 import json
+import re
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -150,3 +153,31 @@ def test_options_that_do_not_fit_are_one_clear_error(short_patch, tmp_path, args
     assert result.returncode == 1
     assert expected in one_error_line(result)
     assert not (tmp_path / "new").exists()
+
+
+def test_ctrl_c_keeps_the_sounds_rendered_so_far_as_whole_files_and_says_how_many(short_patch, tmp_path):
+    """Ctrl-C once exited 130 saying nothing and writing nothing: every sound rendered was lost."""
+    run = subprocess.Popen([sys.executable, "-m", "liveengine", "generate", str(short_patch()), "--out", "many", "-n", "10000",
+                            "--seed", "3"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as test_render_score does
+    try:
+        first = run.stderr.readline()  # told after the first batch: some sounds are rendered
+        assert first.startswith("rendering sounds: ") and first.rstrip().endswith("/10000"), first
+        run.send_signal(signal.SIGINT)  # 10,000 sounds take far longer than one batch
+        out, err = run.communicate(timeout=RENDER)
+    finally:
+        run.kill()
+    assert run.returncode == 130 and "Traceback" not in err and out == ""
+    said = re.search(r"^liveengine: stopped by Ctrl-C; many keeps the first (\d+) of 10000 sounds as complete WAV files "
+                     r"\(prior_001\.wav(?: \.\.\. prior_(\d+)\.wav)?, seed 3\), with generate\.json; the other (\d+) were not written\.$", err, re.M)
+    assert said, err
+    kept = int(said.group(1))
+    assert 1 <= kept < 10000 and kept + int(said.group(3)) == 10000 and int(said.group(2) or 1) == kept
+    # Whole files only, none half-written nor left beside them, each listed with its point.
+    assert sorted(p.name for p in (tmp_path / "many").iterdir()) == sorted(["generate.json", *(f"prior_{i:03d}.wav" for i in range(1, kept + 1))])
+    info = manifest(tmp_path / "many")
+    assert info["stopped"] == {"by": "Ctrl-C", "sounds_asked": 10000, "sounds_written": kept}
+    assert [s["file"] for s in info["sounds"]] == [f"prior_{i:03d}.wav" for i in range(1, kept + 1)]
+    last = info["sounds"][-2:]  # the last files written are whole too
+    for sound, buffer in zip(last, render_pads(load_decoder("builtin:testsynth"), np.array([s["latent"] for s in last], np.float32), 48000, 0.05)):
+        np.testing.assert_allclose(wav(tmp_path / "many" / sound["file"]), buffer.samples, atol=PCM24)

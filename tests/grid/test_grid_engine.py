@@ -447,3 +447,15 @@ def test_corner_files_are_fitted_in_the_background_and_the_live_switch_plays_the
     distance_of = SpectralDistance(targets)
     fitted_distance, encoded_distance = (distance_of.value_and_grad(decoded[k], grad=False)[0] for k in ("fitted", "encoded"))
     assert np.all(fitted_distance <= encoded_distance + 1e-6) and np.mean(fitted_distance) < 0.97 * np.mean(encoded_distance)
+
+
+@pytest.mark.parametrize("grid, message", [
+    ('mapping = "corners"\ncorners = []', "mapping 'corners' needs four anchors in [grid] corners (bottom_left, bottom_right, top_left, "
+                                          "top_right); mine.toml gives 0."),
+    ('mapping = "library"', "mapping 'library' needs [grid] library = a folder of your samples; mine.toml names none."),
+])
+def test_a_mapping_the_patch_lacks_anchors_for_names_the_patch_file(tmp_path, capsys, grid, message):
+    from liveengine.cli import main
+
+    assert main(["check", str(write_patch(tmp_path / "mine.toml", grid))]) == 1
+    assert capsys.readouterr().err.startswith(f"liveengine: {message}")

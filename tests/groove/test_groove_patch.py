@@ -229,3 +229,38 @@ def test_a_patch_whose_groove_is_refused_leaves_no_render_process_of_its_own_beh
         assert engine.pool._leased == leased, "and its pool leases came back"
     finally:
         engine.stop()
+
+
+@pytest.mark.parametrize("number, shown", [("nan", "nan"), ("-inf", "-inf"), ("1" + "0" * 400, "1" + "0" * 400)])
+def test_a_groove_corner_that_is_not_a_finite_number_is_refused_at_load_naming_the_corner(tmp_path, number, shown):
+    # As [grid] corners: once it reached the pattern model, and the page played nothing.
+    path = groove_patch(tmp_path, extra=f'mapping = "corners"\ncorners = [[0, 0, 0, 0], [0, 0, 0, 0], [0.5, {number}, 0, 0], [0, 0, 0, 0]]')
+    with pytest.raises(LiveEngineError) as caught:
+        load_patch(path)
+    assert str(caught.value) == (f"{path}: [groove] corners: corner 3 (top_left) number 2 is {shown}; allowed: a MIDI file path relative "
+                                 "to the patch, or a latent point of finite numbers.")
+
+
+def test_a_groove_corner_far_outside_the_model_s_latent_range_is_refused_naming_the_corner(tmp_path):
+    near = [[0, 0, 0, 0], [1, -1, 0.5, 2], [0, 0, 0, 0], [0, 0, 9.5, 0]]
+    listed = ", ".join(str(point) for point in near)
+    engine = Engine(load_patch(groove_patch(tmp_path, extra=f'mapping = "corners"\ncorners = [{listed}]')))
+    try:
+        assert engine.groove.page.labels == ("point",) * 4  # finite points within the model's range play as given
+    finally:
+        engine.stop()
+    far = groove_patch(tmp_path, extra=f'mapping = "corners"\ncorners = [{listed.replace("9.5", "1e6")}]')
+    with pytest.raises(LiveEngineError, match=r"^groove\.toml: \[groove\] corners: corner 4 \(top_right\) number 3 is 1e\+06; allowed: "
+                                              r"numbers within 10 of model beat's latent mean"):
+        Engine(load_patch(far))
+
+
+@pytest.mark.parametrize("page, message", [
+    ('mapping = "corners"', "[groove] mapping 'corners' needs four anchors in [groove] corners (bottom_left, bottom_right, top_left, "
+                            "top_right); groove.toml gives 0."),
+    ('mapping = "library"', "[groove] mapping 'library' needs [groove] library = a folder of MIDI loops; groove.toml names none."),
+])
+def test_a_groove_mapping_the_patch_lacks_anchors_for_names_the_patch_file(tmp_path, page, message):
+    with pytest.raises(LiveEngineError) as caught:
+        Engine(load_patch(groove_patch(tmp_path, extra=page)))
+    assert str(caught.value).startswith(message)

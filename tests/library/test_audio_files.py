@@ -97,3 +97,32 @@ def test_silence_and_a_single_sustained_sound():
     quiet_start = np.concatenate([np.zeros(RATE // 2, np.float32), hit(100, 0.2)])
     ((start, _),) = segment_at_onsets(quiet_start, RATE)
     assert abs(start - 0.5) < 0.003
+
+
+@pytest.mark.parametrize("file_rate, channels", [(RATE, 1), (48000, 2), (22050, 1)])
+def test_a_long_query_keeps_a_bounded_start_and_finds_the_first_sound_of_the_whole_file(tmp_path, file_rate, channels):
+    """read_audio_start keeps QUERY_SECONDS from just before the first sound, cut where resampling and onset frames
+    fall as in the whole file: the first sound is the one the whole file gives, sample for sample."""
+    from types import SimpleNamespace
+
+    from liveengine.audio_files import LEAD_SECONDS, QUERY_SECONDS, read_audio_start
+    from liveengine.library.index import file_sounds, query_sound
+
+    silence = 41.3
+    take = np.zeros((int((silence + 50) * file_rate), channels), np.float32)
+    for k, start in enumerate(np.arange(silence, silence + 48, 0.45)):
+        sound = hit((60, 5000, 200)[k % 3], 0.05, rate=file_rate, noise=k % 3, seed=k)
+        take[int(start * file_rate) : int(start * file_rate) + len(sound)] += sound[:, None] * (0.3 + 0.1 * (k % 7))
+    path = tmp_path / "take.wav"
+    soundfile.write(path, take, file_rate, subtype="FLOAT")
+    offset, audio = read_audio_start(path, RATE)
+    assert silence - 1.0 < offset <= silence - LEAD_SECONDS and len(audio) == int(QUERY_SECONDS * RATE)
+    model = SimpleNamespace(sample_rate=RATE, output_length=RATE // 2)
+    whole_start, whole = file_sounds(read_audio(path, RATE), RATE, RATE // 2)[0]
+    start, sound = query_sound(path, model)
+    assert abs(whole_start - silence) < 0.002 and abs(start - whole_start) < 1e-9
+    np.testing.assert_allclose(sound, whole, atol=1e-6)
+    short = tmp_path / "short.wav"  # a file within QUERY_SECONDS is read whole, as before
+    soundfile.write(short, take[: int(QUERY_SECONDS * file_rate)], file_rate, subtype="FLOAT")
+    offset, audio = read_audio_start(short, RATE)
+    assert offset == 0.0 and np.array_equal(audio, read_audio(short, RATE))

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import io
 import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -272,3 +276,72 @@ def test_a_damaged_cache_is_rebuilt(tmp_path, model, library, capsys, damage):
     assert "index built" in out and result_rows(out) == result_rows(first), out
     code, out, err = run_similar(capsys, query, "--library", library, "--model", model, "--cache", cache)
     assert code == 0 and "index up to date" in out, err  # the rebuilt file was written whole
+
+
+def test_a_ten_minute_query_is_read_in_blocks_and_only_up_to_its_first_sounds(tmp_path, model, library, capsys, monkeypatch):
+    """A 320 s float WAV as the query once peaked at 2.07 GB: read whole as one array, then framed and analysed at once.
+    Now a long query is read BLOCK_FRAMES at a time and only QUERY_SECONDS past its leading silence are kept."""
+    from liveengine.audio_files import BLOCK_FRAMES, QUERY_SECONDS
+
+    rate, first = 8000, 95.0
+    take = np.zeros(600 * rate, np.float32)  # ten minutes: 95 s of silence, then a kick every half second
+    for start in np.arange(first, 599.0, 0.5):
+        take[int(start * rate) : int(start * rate) + int(0.6 * rate)] += kick(57, 0.18, rate=rate)
+    query = tmp_path / "take.wav"
+    soundfile.write(query, take, rate, subtype="PCM_16")
+    reads = []  # frames returned by each read of the query, through the real file
+    real_read = soundfile.SoundFile.read
+
+    def read(self, *args, **kwargs):
+        data = real_read(self, *args, **kwargs)
+        if Path(self.name) == query:
+            reads.append(len(data))
+        return data
+
+    monkeypatch.setattr(soundfile.SoundFile, "read", read)
+    code, out, err = run_similar(capsys, query, "--library", library, "--model", model, "-n", "3", "--cache", tmp_path / "cache")
+    assert code == 0, err
+    assert reads and max(reads) <= BLOCK_FRAMES, reads
+    assert sum(reads) <= (first + QUERY_SECONDS) * rate + BLOCK_FRAMES < len(take)  # never the whole take
+    assert re.search(r"its first hit, at 9[45]\.9\d\d s", out), out
+    assert {r[3] for r in result_rows(out)} <= {"kicks/kick0.wav", "kicks/kick1.wav", "kicks/kick2.wav", "kicks/kick-stereo.flac", "loop.wav"}, out
+
+
+def test_ctrl_c_while_indexing_keeps_the_files_encoded_and_says_so(tmp_path, model):
+    """Ctrl-C while indexing once exited 130 saying nothing and kept nothing: a library of thousands of files
+    started over. Now what is encoded is saved and said, and the next run encodes only the rest."""
+    library = tmp_path / "samples"
+    library.mkdir()
+    loop = np.zeros(40 * RATE // 4, np.float32)  # first in the folder: its 40 hits fill an encoder batch before progress is told
+    for k in range(40):
+        loop[k * RATE // 4 : k * RATE // 4 + int(0.15 * RATE)] += kick(50 + k, 0.05, seconds=0.15)
+    soundfile.write(library / "a-loop.wav", loop, RATE)
+    take = np.zeros(6 * RATE, np.float32)  # then takes of 12 hats: seconds of work after the first progress line
+    for k in range(12):
+        take[k * RATE // 2 : k * RATE // 2 + int(0.3 * RATE)] += hat(seed=k)
+    for i in range(100):
+        soundfile.write(library / f"take{i:03d}.wav", take * (0.5 + i / 250), RATE, subtype="PCM_16")
+    cache = tmp_path / "cache"
+    similar = subprocess.Popen([sys.executable, "-m", "liveengine", "similar", str(library / "a-loop.wav"), "--library", str(library),
+                                "--model", str(model), "--cache", str(cache)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as test_render_score does
+    try:
+        first = similar.stderr.readline()
+        assert first.startswith("indexing library: ") and first.rstrip().endswith("/101"), first
+        similar.send_signal(signal.SIGINT)
+        out, err = similar.communicate(timeout=120)
+    finally:
+        similar.kill()
+    assert similar.returncode == 130 and "Traceback" not in err and out == ""
+    said = re.search(rf"^liveengine: stopped by Ctrl-C while indexing {re.escape(str(library))}; the index in {re.escape(str(cache))} "
+                     r"keeps (\d+) of its 101 files \((\d+) sounds\): the next run encodes only the rest\.$", err, re.M)
+    assert said, err
+    kept, sounds = int(said.group(1)), int(said.group(2))
+    assert 1 <= kept < 101 and sounds == 40 + 12 * (kept - 1)
+    decoder = Counting(OnnxDecoder(model))
+    index = load_or_build(decoder, library, cache)
+    assert index.status == "updated" and decoder.encoded == 12 * (101 - kept)  # only the files not saved
+    assert len(index.entries) == 40 + 12 * 100
+    fresh = load_or_build(OnnxDecoder(model), library, tmp_path / "fresh")  # the same index as one uninterrupted run
+    assert fresh.entries == index.entries
+    np.testing.assert_allclose(fresh.points, index.points, atol=1e-6)

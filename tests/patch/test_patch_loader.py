@@ -367,3 +367,34 @@ def test_max_grid_render_s_out_of_range_is_one_clear_error(tmp_path, value):
     path, message = patch_error(tmp_path, f"[engine]\nmax_grid_render_s = {value}\n")
     assert str(path) in message and "[engine] max_grid_render_s" in message
     assert "from 0.01 to 600" in message
+
+
+def test_a_patch_saved_with_a_byte_order_mark_loads(tmp_path):
+    # Notepad's "UTF-8" writes one; tomllib once refused it as `Invalid statement (at line 1, column 1)`.
+    path = tmp_path / "windows.toml"
+    path.write_bytes(b"\xef\xbb\xbf[grid]\r\nrows = 4\r\n")
+    assert load_patch(path).grid["rows"] == 4
+
+
+def test_a_folder_given_as_the_patch_is_said_to_be_a_folder(tmp_path, capsys, monkeypatch):
+    from liveengine.cli import main
+
+    (tmp_path / "dir.toml").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert main(["check", "dir.toml"]) == 1  # it once said "patch 'dir.toml' not found"
+    error = capsys.readouterr().err
+    assert error.startswith("liveengine: patch dir.toml is a folder, not a patch file; give a .toml file path or a patch name (")
+    assert "default" in error and "not found" not in error
+    with pytest.raises(LiveEngineError, match=r"dir\.toml is a folder, not a patch file; expected a \.toml file"):
+        load_patch(tmp_path / "dir.toml")
+
+
+@pytest.mark.parametrize("text, line, named", [
+    ("[grid]\nrows = 4\n\n[engine]\nvoices = 8\n  voices = 16  # more\n", 6, "[engine] voices is given twice"),
+    ('[grid]\ncorners = [[0.5,\n  1]]\ncorners = [[0.5,\n  2]]\n', 5, "[grid] corners is given twice"),  # a value over lines
+    ("[grid]\nrows = 4\nrows.x = 5\n", 3, "[grid] rows.x clashes with a value given before it"),
+])
+def test_a_duplicate_key_is_named(tmp_path, text, line, named):
+    path, message = patch_error(tmp_path, text)
+    assert message.startswith(f"patch file {path} is not valid TOML: Cannot overwrite a value (at line {line}, column ")
+    assert f"): {named}" in message, message
