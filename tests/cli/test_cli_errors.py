@@ -28,6 +28,25 @@ def liveengine(*args: str, cwd: Path, timeout: float = QUICK) -> subprocess.Comp
     return subprocess.run([sys.executable, "-m", "liveengine", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
+def interrupted(*args: str, cwd: Path, first: str, timeout: float = RENDER) -> tuple[int, str, str, str]:
+    """`liveengine ARGS` sent Ctrl-C (SIGINT) once its first stderr line (progress) is out; that line must start with
+    `first`. Returns (exit code, that line, stdout, the rest of stderr)."""
+    import signal
+
+    run = subprocess.Popen([sys.executable, "-m", "liveengine", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           # Ctrl-C reaches it as from a terminal even where the suite runs as a background job (which
+                           # inherits SIGINT ignored, so Python never raises KeyboardInterrupt: seen, all of a render done, exit 0)
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        line = run.stderr.readline()  # progress reaches logs too, not only terminals
+        assert line.startswith(first), line
+        run.send_signal(signal.SIGINT)
+        out, err = run.communicate(timeout=timeout)
+    finally:
+        run.kill()
+    return run.returncode, line, out, err
+
+
 def one_error_line(result: subprocess.CompletedProcess) -> str:
     """The single `liveengine:` line a failing command prints on stderr."""
     assert "Traceback" not in result.stderr

@@ -4,15 +4,12 @@ long renders show progress, and Ctrl-C says what it kept. Real subprocesses, rea
 from __future__ import annotations
 
 import re
-import signal
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.cli.test_cli_errors import RENDER, liveengine, one_error_line
+from tests.cli.test_cli_errors import RENDER, interrupted, liveengine, one_error_line
 
 CHOKED = '[choke]\nhats = [[0, 4], [1, 1]]\n'
 
@@ -53,19 +50,10 @@ def test_max_seconds_sets_the_limit_and_the_length_and_size_are_said_first(tmp_p
 
 def test_a_long_render_shows_progress_and_ctrl_c_says_what_it_kept(tmp_path, patch):
     (tmp_path / "long.score").write_text("0 /pad 0 0\n3000 /pad 1 1\n")
-    render = subprocess.Popen([sys.executable, "-m", "liveengine", "render", str(patch), "--score", "long.score", "--out", "long.wav",
-                               "--max-seconds", "3600", "--tail", "2"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              # Ctrl-C reaches it as from a terminal even where the suite runs as a background job (which
-                              # inherits SIGINT ignored, so Python never raises KeyboardInterrupt: seen, all 3002 s rendered and exit 0)
-                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    try:
-        first = render.stderr.readline()  # progress of a long render reaches logs too, not only terminals
-        assert first.startswith("rendering audio: ") and first.rstrip().endswith("/3002 s"), first
-        render.send_signal(signal.SIGINT)  # 3002 s of audio take far longer than one progress line
-        out, err = render.communicate(timeout=RENDER)
-    finally:
-        render.kill()
-    assert render.returncode == 130
+    code, first, out, err = interrupted("render", str(patch), "--score", "long.score", "--out", "long.wav", "--max-seconds", "3600",
+                                        "--tail", "2", cwd=tmp_path, first="rendering audio: ")
+    assert first.rstrip().endswith("/3002 s"), first  # 3002 s of audio take far longer than one progress line
+    assert code == 130
     assert "Traceback" not in err
     assert out.startswith("rendering 3002.00 s of audio (1.2 GB) to long.wav\n")
     kept = re.search(r"stopped by Ctrl-C; long\.wav keeps the first ([0-9.]+) s of 3002\.00 s as a complete WAV file \(([0-9.]+) MB\)", err)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -23,7 +21,7 @@ from liveengine.export.grid_export import render_pads
 from liveengine.patch import load_patch, resolve_patch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
-from test_cli_errors import RENDER, liveengine, one_error_line  # noqa: E402
+from test_cli_errors import RENDER, interrupted, liveengine, one_error_line  # noqa: E402
 
 PCM24 = 2.0 ** -22  # a 24-bit file's rounding, with room
 
@@ -157,17 +155,10 @@ def test_options_that_do_not_fit_are_one_clear_error(short_patch, tmp_path, args
 
 def test_ctrl_c_keeps_the_sounds_rendered_so_far_as_whole_files_and_says_how_many(short_patch, tmp_path):
     """Ctrl-C once exited 130 saying nothing and writing nothing: every sound rendered was lost."""
-    run = subprocess.Popen([sys.executable, "-m", "liveengine", "generate", str(short_patch()), "--out", "many", "-n", "10000",
-                            "--seed", "3"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as test_render_score does
-    try:
-        first = run.stderr.readline()  # told after the first batch: some sounds are rendered
-        assert first.startswith("rendering sounds: ") and first.rstrip().endswith("/10000"), first
-        run.send_signal(signal.SIGINT)  # 10,000 sounds take far longer than one batch
-        out, err = run.communicate(timeout=RENDER)
-    finally:
-        run.kill()
-    assert run.returncode == 130 and "Traceback" not in err and out == ""
+    code, first, out, err = interrupted("generate", str(short_patch()), "--out", "many", "-n", "10000", "--seed", "3", cwd=tmp_path,
+                                        first="rendering sounds: ")  # told after the first batch: some sounds are rendered
+    assert first.rstrip().endswith("/10000"), first  # 10,000 sounds take far longer than one batch
+    assert code == 130 and "Traceback" not in err and out == ""
     said = re.search(r"^liveengine: stopped by Ctrl-C; many keeps the first (\d+) of 10000 sounds as complete WAV files "
                      r"\(prior_001\.wav(?: \.\.\. prior_(\d+)\.wav)?, seed 3\), with generate\.json; the other (\d+) were not written\.$", err, re.M)
     assert said, err

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import io
 import re
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +20,7 @@ from liveengine.decoders.onnx_decoder import OnnxDecoder
 from liveengine.errors import LiveEngineError
 from liveengine.library.index import cache_path, load_or_build
 from liveengine.testing.models import build_audio_decoder, build_encoder
+from tests.cli.test_cli_errors import interrupted
 
 RATE, LENGTH, DIM = 22050, 11025, 6  # the model hears 0.5 s
 
@@ -322,17 +320,10 @@ def test_ctrl_c_while_indexing_keeps_the_files_encoded_and_says_so(tmp_path, mod
     for i in range(100):
         soundfile.write(library / f"take{i:03d}.wav", take * (0.5 + i / 250), RATE, subtype="PCM_16")
     cache = tmp_path / "cache"
-    similar = subprocess.Popen([sys.executable, "-m", "liveengine", "similar", str(library / "a-loop.wav"), "--library", str(library),
-                                "--model", str(model), "--cache", str(cache)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as test_render_score does
-    try:
-        first = similar.stderr.readline()
-        assert first.startswith("indexing library: ") and first.rstrip().endswith("/101"), first
-        similar.send_signal(signal.SIGINT)
-        out, err = similar.communicate(timeout=120)
-    finally:
-        similar.kill()
-    assert similar.returncode == 130 and "Traceback" not in err and out == ""
+    code, first, out, err = interrupted("similar", str(library / "a-loop.wav"), "--library", str(library), "--model", str(model),
+                                        "--cache", str(cache), cwd=tmp_path, first="indexing library: ", timeout=120)
+    assert first.rstrip().endswith("/101"), first
+    assert code == 130 and "Traceback" not in err and out == ""
     said = re.search(rf"^liveengine: stopped by Ctrl-C while indexing {re.escape(str(library))}; the index in {re.escape(str(cache))} "
                      r"keeps (\d+) of its 101 files \((\d+) sounds\): the next run encodes only the rest\.$", err, re.M)
     assert said, err
