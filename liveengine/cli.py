@@ -116,7 +116,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"liveengine: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
+        if not getattr(stop, "told", False):  # a command that says what it kept marks it told
+            print("liveengine: stopped by Ctrl-C.", file=sys.stderr, flush=True)
         return 130
 
 
@@ -438,7 +440,8 @@ def render_score_to_file(patch, score: Path, out: Path, *, seconds: float | None
                     backend.run(min(chunk, total - done), feed, write)
                     done = backend.frame
                     progress(done / rate, bound)
-            except KeyboardInterrupt:  # the file stays a complete WAV of what was rendered: say so
+            except KeyboardInterrupt as stop:  # the file stays a complete WAV of what was rendered: say so
+                stop.told = True
                 progress.close()
                 kept = writer.frames_written
                 print(f"liveengine: stopped by Ctrl-C; {out} keeps the first {kept / rate:.2f} s of {bound:.2f} s "

@@ -130,6 +130,7 @@ def cmd_similar(args) -> int:
         else:
             said = f"stopped by Ctrl-C while indexing {library}, before any new file was encoded; nothing new was saved in {stop.path.parent}."
         print(f"liveengine: {said}", file=sys.stderr, flush=True)
+        stop.told = True  # cli.main adds nothing
         raise
     start, sound = query_sound(Path(args.file), decoder)
     point = encode_sounds(decoder, [sound])[0]

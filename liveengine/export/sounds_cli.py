@@ -170,6 +170,7 @@ def cmd_generate(args) -> int:
         else:
             said = f"stopped by Ctrl-C before the first of {stop.asked} sounds was written; nothing was written to {out}."
         print(f"liveengine: {said}", file=sys.stderr, flush=True)
+        stop.told = True  # cli.main adds nothing
         raise
     say(f"Wrote {len(sounds)} sound{'s' if len(sounds) != 1 else ''} ({recipe.summary}, seed {seed}, model {decoder.name}) to {out}: "
         f"{sounds[0]['file']}{' ... ' + sounds[-1]['file'] if len(sounds) > 1 else ''}, with generate.json (latent points, descriptions).")

@@ -58,6 +58,7 @@ def test_a_long_render_shows_progress_and_ctrl_c_says_what_it_kept(tmp_path, pat
     assert out.startswith("rendering 3002.00 s of audio (1.2 GB) to long.wav\n")
     kept = re.search(r"stopped by Ctrl-C; long\.wav keeps the first ([0-9.]+) s of 3002\.00 s as a complete WAV file \(([0-9.]+) MB\)", err)
     assert kept, err
+    assert "liveengine: stopped by Ctrl-C.\n" not in err  # said once, by the command itself
     info = sf.info(str(tmp_path / "long.wav"))
     assert f"{info.frames / info.samplerate:.2f}" == kept.group(1)
     assert f"{(92 + info.frames * info.channels * 4) / 1e6:.1f}" == kept.group(2)  # the audio its header covers

@@ -163,6 +163,7 @@ def test_ctrl_c_keeps_the_sounds_rendered_so_far_as_whole_files_and_says_how_man
                      r"\(prior_001\.wav(?: \.\.\. prior_(\d+)\.wav)?, seed 3\), with generate\.json; the other (\d+) were not written\.$", err, re.M)
     assert said, err
     kept = int(said.group(1))
+    assert "liveengine: stopped by Ctrl-C.\n" not in err  # said once, by the command itself
     assert 1 <= kept < 10000 and kept + int(said.group(3)) == 10000 and int(said.group(2) or 1) == kept
     # Whole files only, none half-written nor left beside them, each listed with its point.
     assert sorted(p.name for p in (tmp_path / "many").iterdir()) == sorted(["generate.json", *(f"prior_{i:03d}.wav" for i in range(1, kept + 1))])

@@ -328,6 +328,7 @@ def test_ctrl_c_while_indexing_keeps_the_files_encoded_and_says_so(tmp_path, mod
                      r"keeps (\d+) of its 101 files \((\d+) sounds\): the next run encodes only the rest\.$", err, re.M)
     assert said, err
     kept, sounds = int(said.group(1)), int(said.group(2))
+    assert "liveengine: stopped by Ctrl-C.\n" not in err  # said once, by the command itself
     assert 1 <= kept < 101 and sounds == 40 + 12 * (kept - 1)
     decoder = Counting(OnnxDecoder(model))
     index = load_or_build(decoder, library, cache)

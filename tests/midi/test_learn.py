@@ -46,6 +46,14 @@ def test_bindings_keep_comments_and_layout_and_leave_a_backup(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.suffix == ".tmp"]
 
 
+def test_a_patch_saved_with_a_byte_order_mark_takes_bindings_as_it_loads(tmp_path):
+    path = tmp_path / "stage.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + PATCH.encode())  # a Windows editor's UTF-8
+    write_bindings(path, {21: "zoom"})
+    assert load_patch(path).midi["cc"] == {"21": "zoom"} and path.read_text().startswith(PATCH)
+    assert (tmp_path / "stage.toml.bak").read_bytes().startswith(b"\xef\xbb\xbf")  # the file as it was
+
+
 def test_a_binding_that_would_break_the_patch_is_not_written(tmp_path):
     path = tmp_path / "stage.toml"
     path.write_text(PATCH)

@@ -52,7 +52,7 @@ def write_bindings(path: Path | str, bindings: dict[int, str]) -> Path:
 
     path = Path(path)
     target = _user_copy(path) if is_shipped(path) else path
-    text = target.read_text(encoding="utf-8")
+    text = target.read_text(encoding="utf-8-sig")  # a byte-order mark (some Windows editors) loads: learn takes it too
     try:
         document = tomlkit.parse(text)
     except Exception as exc:  # tomlkit raises its own ParseError family
