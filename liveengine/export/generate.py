@@ -90,8 +90,9 @@ class Recipe:
         if not self.sources:
             return "random points of the model's prior"
         spread = f" (variance {self.spread:g})" if self.spread or len(self.sources) == 1 else ""
-        if len(self.sources) == 1:
-            return f"variations of {self.sources[0]}{spread}"
+        if len(self.sources) == 1:  # a weight other than 1 scales the file's point: said, as a mix's are
+            weight = self.mix_weights[0]
+            return f"variations of {'' if weight == 1 else f'{weight:g} x '}{self.sources[0]}{spread}"
         return "a mix of " + ", ".join(f"{w:g} x {p}" for p, w in zip(self.sources, self.mix_weights)) + spread
 
     @property

@@ -173,3 +173,12 @@ def test_ctrl_c_keeps_the_sounds_rendered_so_far_as_whole_files_and_says_how_man
     last = info["sounds"][-2:]  # the last files written are whole too
     for sound, buffer in zip(last, render_pads(load_decoder("builtin:testsynth"), np.array([s["latent"] for s in last], np.float32), 48000, 0.05)):
         np.testing.assert_allclose(wav(tmp_path / "many" / sound["file"]), buffer.samples, atol=PCM24)
+
+
+def test_the_summary_says_a_single_files_weight():
+    """`--from one.wav --weights -3` scales the file's point by -3: the summary once said only "variations of one.wav"."""
+    from liveengine.export.generate import Recipe
+
+    assert Recipe(seed=1, sources=(Path("one.wav"),), weights=(-3.0,)).summary == "variations of -3 x one.wav (variance 0.5)"
+    assert Recipe(seed=1, sources=(Path("one.wav"),)).summary == "variations of one.wav (variance 0.5)"
+    assert Recipe(seed=1, sources=(Path("a.wav"), Path("b.wav")), weights=(1.0, -0.5)).summary == "a mix of 1 x a.wav, -0.5 x b.wav"
