@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"refuse a render longer than this (default {MAX_RENDER_SECONDS:g} s of audio)")
 
     check = commands.add_parser("check", parents=[debug], help="validate a patch and its model and print what would run")
-    check.add_argument("patch", nargs="?")
+    check.add_argument("patch", nargs="?", help="a .toml patch file or a shipped patch name (default: the default patch)")
 
     from liveengine.export.cli import add_commands as add_export_commands  # render-grid, similar
     from liveengine.groove.cli import add_commands as add_groove_commands  # render-grooves

@@ -27,13 +27,13 @@ def add_commands(commands, debug: argparse.ArgumentParser) -> None:
 
     midi = commands.add_parser("midi", parents=[debug], help="list MIDI ports and the controller profile each would get")
     midi.add_argument("patch", nargs="?", help="a patch whose [midi] section applies (default: the default patch)")
-    midi.add_argument("--midi-api", choices=API_NAMES)
+    midi.add_argument("--midi-api", choices=API_NAMES, help="rtmidi API (default: [midi] api, else ALSA/JACK on Linux, CoreMIDI, Windows MM)")
     midi.set_defaults(run=cmd_midi)
 
     learn = commands.add_parser("learn", parents=[debug], help="bind MIDI controls to parameters and write them into the patch")
     learn.add_argument("patch", nargs="?", help="the patch to write (a shipped patch is copied to your user folder first)")
     learn.add_argument("--param", action="append", required=True, metavar="NAME", help="parameter to bind (repeatable, in order)")
-    learn.add_argument("--midi-api", choices=API_NAMES)
+    learn.add_argument("--midi-api", choices=API_NAMES, help="rtmidi API (default: [midi] api, else ALSA/JACK on Linux, CoreMIDI, Windows MM)")
     learn.add_argument("--midi-in", action="append", default=[], metavar="NAME")
     learn.add_argument("--timeout", type=seconds_type, default=30.0, help="seconds to wait for each control (default 30)")
     learn.set_defaults(run=cmd_learn)
