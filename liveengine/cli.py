@@ -198,13 +198,6 @@ def _play(args, signals: _StopSignals) -> int:
         wav_output(Path(args.record), "--record")
     _check_user_folders(autosave=not args.no_autosave)
     _clear_interrupted_saves()
-    if not args.no_autosave and args.resume != "autosave":  # this session will autosave over the last one's
-        from liveengine.resources import state_dir
-        from liveengine.state import keep_last_session
-
-        kept = keep_last_session(state_dir())
-        if kept:
-            say(f"liveengine: the last session's state is kept as '{kept}' (play --resume {kept} goes on from it)")
     if args.resume:
         from liveengine.resources import state_dir
 
@@ -236,6 +229,7 @@ def _play(args, signals: _StopSignals) -> int:
             engine.stop()
             raise
     engine.autosave = None if args.no_autosave else "autosave"
+    engine.keep_last_session = args.resume != "autosave"  # a new session: its first autosave keeps the last one's
     osc = midi = keys = web = None
     finished = False
     try:

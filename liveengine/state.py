@@ -7,8 +7,8 @@ fsynced, the previous state kept as `NAME.prev.json` (written the same way), the
 into place, so at every instant both are complete (or absent). A damaged file is never kept
 as the previous state (it would replace the last good one): it is set apart as
 `NAME.unreadable.json`. A new session (`play` without `--resume`) keeps the last session's
-autosave as `autosave-<when it was saved, to the ms>.json` before saving over it (the newest
-SESSIONS_KEPT of them). A state saved for another
+autosave as `autosave-<when it was saved, to the ms>.json` at its first save over it (the newest
+SESSIONS_KEPT of them; nothing is kept twice, nor what the new save holds too). A state saved for another
 model (hash) or by a newer liveengine is refused with a clear error: a wrong
 sound on stage is worse than none.
 """
@@ -48,18 +48,27 @@ def save_state(path: Path, state: dict) -> Path:
     return write_atomic(path, data, keep_previous=previous_of(path))
 
 
-def keep_last_session(folder: Path, name: str = "autosave") -> str | None:
-    """Before a new session saves over NAME.json: the state there kept as NAME-<its saved time>.json, the newest
-    SESSIONS_KEPT of those kept; returns the kept name (None: nothing readable to keep)."""
+def _found(state: dict) -> dict:
+    """What a state holds, less when it was saved: two sessions that found the same hold the same."""
+    return {k: v for k, v in state.items() if k not in ("saved_at", "version")}
+
+
+def keep_last_session(folder: Path, name: str = "autosave", new: dict | None = None) -> str | None:
+    """Before a new session saves `new` over NAME.json: the state there kept as NAME-<its saved time>.json, the newest
+    SESSIONS_KEPT of those kept; returns the kept name. None: nothing readable to keep, or nothing that would be lost
+    (it holds what `new` does, or what the newest kept one does: a start that changed nothing keeps nothing)."""
     path = Path(folder) / f"{name}.json"
     saved = _saved(path)
     if saved is None or not isinstance(saved.get("saved_at"), (int, float)):
         return None  # none, or damaged: save_state sets that apart
+    kept_ones = sorted(Path(folder).glob(f"{name}-{'[0-9]' * 8}-{'[0-9]' * 6}-{'[0-9]' * 3}.json"))
+    newest = _saved(kept_ones[-1]) if kept_ones else None
+    if (new is not None and _found(saved) == _found(new)) or (newest is not None and _found(newest) == _found(saved)):
+        return None
     when = float(saved["saved_at"])
     kept = f"{name}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(when))}-{int(when * 1000) % 1000:03d}"  # two a second apart
-    if not (Path(folder) / f"{kept}.json").exists():  # kept already: the same session's state (a start without changes)
-        write_atomic(Path(folder) / f"{kept}.json", path.read_bytes())
-    for old in sorted(Path(folder).glob(f"{name}-{'[0-9]' * 8}-{'[0-9]' * 6}-{'[0-9]' * 3}.json"))[:-SESSIONS_KEPT]:
+    write_atomic(Path(folder) / f"{kept}.json", path.read_bytes())
+    for old in sorted([*kept_ones, Path(folder) / f"{kept}.json"])[:-SESSIONS_KEPT]:
         old.unlink(missing_ok=True)
     return kept
 

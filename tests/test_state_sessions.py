@@ -65,12 +65,21 @@ def test_the_last_sessions_are_kept_once_each_and_only_the_newest(tmp_path):
     names = []
     for day in range(SESSIONS_KEPT + 3):
         path.write_text(json.dumps({"version": 1, "saved_at": time.mktime((2026, 11, 1 + day, 20, 0, 0, 0, 0, -1)), "day": day}))
-        names.append(keep_last_session(tmp_path))
-        assert keep_last_session(tmp_path) == names[-1]  # the same session's state is kept once
+        names.append(keep_last_session(tmp_path, new={"version": 1, "saved_at": 0, "day": -1}))
+        assert keep_last_session(tmp_path) is None  # kept already: not twice
     kept = sorted(p.stem for p in tmp_path.glob("autosave-*.json"))
     assert kept == sorted(names[-SESSIONS_KEPT:]) and names[-1] == "autosave-20261113-200000-000"
     assert json.loads((tmp_path / f"{names[-1]}.json").read_text())["day"] == SESSIONS_KEPT + 2
     assert (tmp_path / "gig.json").exists()
+
+
+def test_a_session_that_found_nothing_new_keeps_nothing(tmp_path):
+    """Ten quick starts that change nothing once pushed a real session out of the kept ones."""
+    path = tmp_path / "autosave.json"
+    path.write_text(json.dumps({"version": 1, "saved_at": 1.0, "setting": {"zoom": 1.0}}))
+    assert keep_last_session(tmp_path, new={"version": 1, "saved_at": 2.0, "setting": {"zoom": 1.0}}) is None  # the same found
+    assert list(tmp_path.glob("autosave-*")) == []
+    assert keep_last_session(tmp_path, new={"version": 1, "saved_at": 2.0, "setting": {"zoom": 2.0}}) is not None
 
 
 def play(cwd, state_folder, *args: str) -> subprocess.CompletedProcess:
@@ -97,7 +106,9 @@ def test_a_fresh_play_keeps_the_last_sessions_state_and_it_resumes(tmp_path, sho
     zooms = {p.stem: json.loads(p.read_text())["setting"]["zoom"] for p in folder.glob("autosave-*.json")}
     (found,) = [name for name, zoom in zooms.items() if zoom == 2.5]
     assert f"the last session's state is kept as '{found}' (play --resume {found} goes on from it)" in second.stdout
-    assert len(zooms) == 2 and json.loads((folder / "autosave.json").read_text())["setting"]["zoom"] == 1.0
+    # The third found what the second did (nothing new): nothing more is kept, nor said.
+    assert len(zooms) == 1 and "is kept as" not in third.stdout
+    assert json.loads((folder / "autosave.json").read_text())["setting"]["zoom"] == 1.0
     resumed = play(tmp_path, folder, "--resume", found)
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads((folder / "autosave.json").read_text())["setting"]["zoom"] == 2.5  # went on from it, saved at exit

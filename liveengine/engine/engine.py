@@ -67,6 +67,7 @@ class Engine(GrooveMethods, StreamMethods):
         self.changed = threading.Event()  # set on every change worth saving (autosave)
         self.captures: list[dict] = []
         self.autosave: str | None = None  # a state name: saved a moment after each change, and at stop
+        self.keep_last_session = False  # play's new session: its first autosave keeps the last one's (state.py)
         self.autosave_delay = 2.0  # seconds of quiet before an autosave (knob sweeps write once)
         self.control = threading.RLock()  # control threads only; the audio thread never takes it
         self._stop = threading.Event()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from liveengine.errors import LiveEngineError
 from liveengine.grid.anchors import build_mapping
 from liveengine.resources import library_dir, state_dir
-from liveengine.state import load_state, save_state as write_state
+from liveengine.state import keep_last_session, load_state, save_state as write_state
 
 if TYPE_CHECKING:
     from liveengine.engine.engine import Engine
@@ -38,7 +38,13 @@ def save_state(engine: "Engine", name: str = "autosave", folder: Path | None = N
     """Save the live state atomically as NAME.json in the state folder; returns the path."""
     folder = folder or state_dir()
     try:
-        return write_state(folder / f"{name}.json", state(engine))
+        now = state(engine)
+        if name == engine.autosave and engine.keep_last_session:  # this session's first autosave goes over the last one's
+            engine.keep_last_session = False
+            kept = keep_last_session(folder, name, now)
+            if kept:
+                engine.report(f"the last session's state is kept as '{kept}' (play --resume {kept} goes on from it)")
+        return write_state(folder / f"{name}.json", now)
     except OSError as exc:
         raise LiveEngineError(f"cannot save the state into {folder}: {exc.strerror or exc}; the previous state file is kept.",
                               "Set LIVEENGINE_STATE to a folder you can write to.") from None

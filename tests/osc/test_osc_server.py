@@ -485,3 +485,47 @@ def test_kernel_receive_buffer_drops_are_read_from_the_os_and_reported(short_pat
         listener.close()
         server.stop()
         engine.stop()
+
+
+def nested(message: bytes, levels: int) -> bytes:
+    """`message` in `levels` bundles, each the next one's only element, timed 'immediately'."""
+    import struct
+
+    for _ in range(levels):
+        message = b"#bundle\0" + struct.pack(">Q", 1) + struct.pack(">i", len(message)) + message
+    return message
+
+
+def test_bundles_nested_past_the_limit_are_refused_and_the_server_listens_on(served):
+    """A /ping in 1,000 bundles (16 KB) once ended the OSC thread with a RecursionError: the show went on deaf to OSC,
+    with no word. Past MAX_BUNDLE_DEPTH it is one /error, counted; within it, the message is played."""
+    from liveengine.control.osc.wire import MAX_BUNDLE_DEPTH
+
+    engine, server, client = served
+    ping = build_message("/ping")
+    assert ask(client, server, nested(ping, MAX_BUNDLE_DEPTH)).address == "/pong"
+    for levels in (MAX_BUNDLE_DEPTH + 1, 1000, 3000):
+        reply = ask(client, server, nested(ping, levels))
+        assert reply.address == "/error" and reply.params == ["?", f"malformed OSC packet (bundles nested deeper than {MAX_BUNDLE_DEPTH})"]
+    assert server.counters.malformed == 3
+    assert ask(client, server, ping).address == "/pong"
+
+
+def test_a_datagram_whose_handling_fails_is_counted_and_reported_and_the_server_listens_on(served, monkeypatch):
+    """A bug in handling one datagram (here a stand-in handler that raises for the first) must not end the OSC thread."""
+    engine, server, client = served
+    reports = []
+    monkeypatch.setattr(engine, "report", reports.append)
+    real = server.handle_datagram
+    calls = []
+
+    def failing_once(data, sender):
+        calls.append(data)
+        if len(calls) == 1:
+            raise RuntimeError("a bug")
+        real(data, sender)
+
+    monkeypatch.setattr(server, "handle_datagram", failing_once)
+    client.sendto(build_message("/ping"), server.address)
+    assert ask(client, server, build_message("/ping")).address == "/pong"
+    assert server.counters.failed == 1 and reports == ["OSC: a datagram from 127.0.0.1 failed (RuntimeError); still listening"]

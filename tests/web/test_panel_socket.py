@@ -84,6 +84,8 @@ def ws_url(server: WebServer) -> str:
 
 BAD = [
     ("junk", "not JSON"),
+    ("[" * 1000 + "]" * 1000, "JSON nested too deep"),  # once a traceback and a dropped socket
+    ('{"address": "/pad", "args": ' + "[" * 5000 + "]" * 5000 + "}", "JSON nested too deep"),
     ('["/pad", 1, 2]', 'a message is an object with "address"'),
     ({"address": 7}, 'a message is an object with "address"'),
     ({"address": "/nope"}, "unknown address"),

@@ -193,7 +193,12 @@ class OscServer:
                 if self._stop.is_set():
                     return
                 continue
-            self.handle_datagram(data, sender)
+            try:
+                self.handle_datagram(data, sender)
+            except Exception as exc:  # a bug must not leave the show deaf to OSC: counted, said, and the loop listens on
+                self.counters.failed += 1
+                self.counters.by_reason["failed"] += 1
+                self.engine.report(f"OSC: a datagram from {sender[0]} failed ({type(exc).__name__}); still listening")
 
     def handle_datagram(self, data: bytes, sender: tuple[str, int]) -> None:
         """Parse and act on one datagram; never raises."""

@@ -44,6 +44,8 @@ def parse(data: bytes) -> Message | Bundle:
             return _bundle(data)
         if data.startswith(b"/"):
             return _message(data)
+    except MalformedPacket:
+        raise
     except (osc_types.ParseError, ValueError, IndexError) as exc:  # ValueError includes bad UTF-8
         raise MalformedPacket(type(exc).__name__) from None
     raise MalformedPacket("neither a message nor a bundle")
@@ -68,7 +70,12 @@ def _message(data: bytes) -> Message:
     return message
 
 
-def _bundle(data: bytes) -> Bundle:
+MAX_BUNDLE_DEPTH = 32  # bundles in bundles: real senders nest one or two; a datagram of 1,000 levels is an attack
+
+
+def _bundle(data: bytes, depth: int = 1) -> Bundle:
+    if depth > MAX_BUNDLE_DEPTH:  # recursion deeper than Python's limit would end the receiving thread
+        raise MalformedPacket(f"bundles nested deeper than {MAX_BUNDLE_DEPTH}")
     timetag, index = osc_types.get_date(data, len(BUNDLE_PREFIX))
     contents = []
     while index < len(data):
@@ -78,7 +85,7 @@ def _bundle(data: bytes) -> Bundle:
         element = data[index: index + size]
         index += size
         if element.startswith(BUNDLE_PREFIX):
-            contents.append(_bundle(element))
+            contents.append(_bundle(element, depth + 1))
         elif element.startswith(b"/"):
             contents.append(_message(element))
         else:

@@ -398,6 +398,9 @@ class WebServer:
         except ValueError:
             self._reject(replies, "", 'not JSON; send {"address": "/pad", "args": [row, col, velocity]}', "malformed")
             return
+        except RecursionError:  # '[' * 1000: the decoder's recursion ran out (it dropped the socket, with a traceback)
+            self._reject(replies, "", 'JSON nested too deep; send {"address": "/pad", "args": [row, col, velocity]}', "malformed")
+            return
         if isinstance(data, dict) and "view" in data:
             self._view(data, replies)
             return
