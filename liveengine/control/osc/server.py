@@ -29,7 +29,7 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 
 from liveengine.commands import COMMANDS, make_command
 from liveengine.control.feedback import FEEDBACK, TICK as FEEDBACK_TICK, FeedbackSource
-from liveengine.control.osc.wire import Bundle, Message, MalformedPacket, parse
+from liveengine.control.osc.wire import MAX_BUNDLE_DEPTH, Bundle, Message, MalformedPacket, parse
 from liveengine.control.rate import TokenBucket
 from liveengine.errors import LiveEngineError
 from liveengine.handlers import Caller, run_for_client
@@ -413,7 +413,7 @@ def address_table_markdown() -> str:
              "Type tags: whole-number arguments take `i`, `h`, or `f`/`d` holding a whole number (Pd sends every number as `f`);",
              "numbers take `f`, `d`, `i`, `h`; text takes `s`, `S`. Any other or extra tag is refused with `/error` naming it.", "",
              f"Limits: {MAX_MESSAGES_PER_SECOND:,} messages a second per client address (the rest are dropped unread);",
-             f"datagrams up to {MAX_DATAGRAM:,} bytes, read whole; {MAX_SUBSCRIBERS} subscribers; {MAX_REPLIES} replies per datagram (a bundle of many `/ping` gets {MAX_REPLIES} `/pong`);",
+             f"datagrams up to {MAX_DATAGRAM:,} bytes, read whole, bundles nested {MAX_BUNDLE_DEPTH} deep; {MAX_SUBSCRIBERS} subscribers; {MAX_REPLIES} replies per datagram (a bundle of many `/ping` gets {MAX_REPLIES} `/pong`);",
              f"{MAX_WAITING_WRITES} file or patch commands waiting (they run off the receive thread, in order); "
              "past a limit the message is refused or dropped and counted, and `/report` says what was lost once a second.", "",
              "| address | arguments | does | reply | who may send |", "|---|---|---|---|---|"]
