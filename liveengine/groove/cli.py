@@ -4,7 +4,7 @@ Per groove pad (row, col): `groove_r{row}_c{col}.mid` (channel 10, General MIDI 
 patch's [groove] bpm, 480 ticks a beat, with the patch's density, swing, humanise and dynamics),
 `groove_r{row}_c{col}.wav` (the same two bars through the engine offline, with the kit's pads,
 and the last hits' decay), and `grooves.json` (each pad's latent point, density, hits and the
-nearest training groove's style). Refuses a folder that holds files unless --force.
+nearest training groove's style; the library files skipped, and why). Refuses a folder that holds files unless --force.
 """
 
 from __future__ import annotations
@@ -53,13 +53,15 @@ def write_clip(path: Path, events: list, first_frame: int, frames_per_beat: floa
     midi.save(str(path))
 
 
-def render_grooves(patch, out: Path, force: bool = False, on_progress=None) -> list[dict]:
-    """Render every groove pad (see the module docstring); returns grooves.json's pad entries."""
+def render_grooves(patch, out: Path, force: bool = False, on_progress=None, say=None) -> list[dict]:
+    """Render every groove pad (see the module docstring); returns grooves.json's pad entries.
+    say(text), where given, hears once which groove library files were skipped and why."""
     import soundfile
 
     from liveengine.audio.offline import OfflineBackend
     from liveengine.engine import Engine
     from liveengine.export.grid_export import check_out_dir
+    from liveengine.groove.page import skipped_line
     from liveengine.groove.pattern import VOICE_TO_NOTE
 
     check_out_dir(out, force, "render-grooves", "Pass --force to replace the groove files in it.")
@@ -74,6 +76,8 @@ def render_grooves(patch, out: Path, force: bool = False, on_progress=None) -> l
         backend = OfflineBackend(rate, block, options.channels)
         engine.start(backend)
         groove = engine.groove
+        if groove.page.skipped and say is not None:
+            say(skipped_line(groove.page.skipped))
         seq = groove.sequencer
         bars = 2 * 16 * seq.tempo.frames_per_step
         tail = int(patch.engine["max_seconds"] * rate)
@@ -111,7 +115,8 @@ def render_grooves(patch, out: Path, force: bool = False, on_progress=None) -> l
                             "density": perf.density, "hits": len(events), "nearest_training_style": groove.nearest_style(z)})
         summary = {"patch": patch.name, "model": groove.model.name, "model_identity": groove.model.identity, "bpm": seq.tempo.bpm,
                    "bars": 2, "samplerate": rate, "swing": perf.swing, "humanise": perf.humanise, "dynamics": perf.dynamics,
-                   "kit": {voice: list(pad) for voice, pad in groove._kit().items()}, "counts": counts, "pads": entries}
+                   "kit": {voice: list(pad) for voice, pad in groove._kit().items()}, "counts": counts,
+                   "skipped_library_files": groove.page.skipped, "pads": entries}
         (out / "grooves.json").write_text(json.dumps(summary, indent=1) + "\n")
         return entries
     finally:
@@ -125,7 +130,7 @@ def cmd_render_grooves(args) -> int:
     patch = load_patch_arg(args.patch)
     out = Path(args.out)
     check_output(out, "--out", "Choose an --out folder you can write to.", folder=True)
-    entries = render_grooves(patch, out, args.force, on_progress=Progress("rendering grooves"))
+    entries = render_grooves(patch, out, args.force, on_progress=Progress("rendering grooves"), say=say)
     say(f"Wrote {len(entries)} grooves ({patch.groove['rows']}x{patch.groove['cols']}, {patch.groove['bpm']:g} BPM) to {out}: "
         "groove_r{row}_c{col}.mid and .wav, and grooves.json.")
     return 0

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,10 +29,23 @@ class GroovePage:
     mapping: object
     points: np.ndarray  # float32[pads, latent_dim], pad i at row i // cols
     labels: tuple[str, ...] = ()  # where the anchors or library loops came from
+    skipped: dict[str, str] = field(default_factory=dict)  # library file -> why it gave no pattern
 
     def point_at(self, x: float, y: float) -> np.ndarray:
         """The latent point at (x, y) in 0..1 across the columns and up the rows (as /xy takes them)."""
         return np.asarray(self.mapping.to_latent(self.setting.view(np.array([x, y]))), np.float32)
+
+
+def _listed(skipped: dict[str, str], shown: int) -> str:
+    more = len(skipped) - shown
+    return "; ".join(f"{name} {why}" for name, why in list(skipped.items())[:shown]) + (f"; and {more} more" if more > 0 else "")
+
+
+def skipped_line(skipped: dict[str, str]) -> str:
+    """'groove library: skipped 3 files: a.mid is empty; ...' (as `train` lists its skipped files), or '' for none."""
+    if not skipped:
+        return ""
+    return f"groove library: skipped {len(skipped)} file{'' if len(skipped) == 1 else 's'}: {_listed(skipped, 8)}"
 
 
 def encode_patterns(model: PatternModel, patterns: list[Pattern]) -> np.ndarray:
@@ -49,6 +62,7 @@ def build_page(model: PatternModel, patch) -> GroovePage:
     groove = patch.groove
     setting = GridSetting(groove["rows"], groove["cols"], groove["mapping"], groove["center_x"], groove["center_y"], groove["zoom"])
     labels: tuple[str, ...] = ()
+    skipped: dict[str, str] = {}
     if setting.mapping == "plane":
         mapping = PlaneMapping(model.latent_dim, **plane_basis(model))
     elif setting.mapping == "direct":
@@ -57,10 +71,10 @@ def build_page(model: PatternModel, patch) -> GroovePage:
         mapping = _corners(model, patch)
         labels = mapping.labels
     else:
-        mapping, labels = _library(model, patch, setting)
+        mapping, labels, skipped = _library(model, patch, setting)
     uv = setting.pad_uv()
     points = np.asarray(mapping.to_latent(setting.view(uv)), np.float32)
-    return GroovePage(setting, mapping, points, labels)
+    return GroovePage(setting, mapping, points, labels, skipped)
 
 
 def _corners(model: PatternModel, patch) -> CornersMapping:
@@ -82,24 +96,25 @@ def _corners(model: PatternModel, patch) -> CornersMapping:
     return CornersMapping(np.stack(anchors), prior_centre(model), tuple(labels))
 
 
-def _library(model: PatternModel, patch, setting: GridSetting) -> tuple[LibraryMapping, tuple[str, ...]]:
+def _library(model: PatternModel, patch, setting: GridSetting) -> tuple[LibraryMapping, tuple[str, ...], dict[str, str]]:
     text = patch.groove["library"]
     if not text:
         raise LiveEngineError(f"[groove] mapping 'library' needs [groove] library = a folder of MIDI loops; {patch_file(patch)} names none.")
     folder = (_base(patch) / Path(text).expanduser()).resolve()
     if not folder.is_dir():
         raise LiveEngineError(f"[groove] library folder {folder} does not exist.")
-    patterns, names, skipped = [], [], 0
+    patterns, names, skipped = [], [], {}
     for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in MIDI_SUFFIXES):
+        name = str(path.relative_to(folder))
         try:
             patterns.append(pattern_from_midi(path))
-            names.append(str(path.relative_to(folder)))
-        except MidiPatternError:
-            skipped += 1  # counted and said below: a folder of loops often holds a melody or two
+            names.append(name)
+        except MidiPatternError as exc:  # named with its reason on the page: a folder of loops often holds a melody or two
+            skipped[name] = exc.message.replace(f"groove MIDI file {path.name} ", "", 1).rstrip(".")
     if len(patterns) < 2:
-        raise LiveEngineError(f"[groove] library folder {folder}: {len(patterns)} MIDI file(s) with drums ({skipped} skipped); "
-                              "the library mapping needs at least 2.")
+        raise LiveEngineError(f"[groove] library folder {folder}: {len(patterns)} MIDI file(s) with drums ({len(skipped)} skipped"
+                              + (f": {_listed(skipped, 3)}" if skipped else "") + "); the library mapping needs at least 2.")
     points = encode_patterns(model, patterns)
     nodes = fit_som(points, setting.rows if setting.rows > 1 else 2, setting.cols if setting.cols > 1 else 2)
     nearest = tuple((names[i], 0.0) for i in nearest_items(nodes, points))
-    return LibraryMapping(nodes, nearest), tuple(names) + ((f"{skipped} skipped",) if skipped else ())
+    return LibraryMapping(nodes, nearest), tuple(names) + ((f"{len(skipped)} skipped",) if skipped else ()), skipped

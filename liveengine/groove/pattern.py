@@ -76,7 +76,8 @@ def read_drum_hits(path: Path) -> tuple[list[DrumHit], float]:
 
     Drum notes are the channel-10 notes in NOTE_TO_VOICE; a file with no channel-10 notes at all
     (a loop exported on another channel) has its mapped notes on any channel read instead.
-    MidiPatternError, in one sentence, for a file that is not MIDI or holds no drum notes.
+    MidiPatternError, in one sentence, for a file that is not MIDI, is not timed in ticks per beat,
+    is type 2 (independent sequences), or holds no drum notes.
     """
     import mido
 
@@ -88,6 +89,14 @@ def read_drum_hits(path: Path) -> tuple[list[DrumHit], float]:
     except (OSError, EOFError, ValueError, KeyError, IndexError) as exc:  # mido's ways of saying "not a MIDI file"
         raise MidiPatternError(f"groove MIDI file {path.name} is not a Standard MIDI File ({type(exc).__name__}: {str(exc)[:80]}).",
                                "Give a .mid file with drum notes on channel 10.") from None
+    timing = "a Standard MIDI File of type 0 or 1, timed in ticks per beat, 1 or more"
+    if midi.ticks_per_beat <= 0:  # 0 would divide by zero; mido gives SMPTE timing (frames, not beats) as a negative number
+        found = "0 ticks per beat" if midi.ticks_per_beat == 0 else f"SMPTE timing (division {midi.ticks_per_beat}), not ticks per beat"
+        raise MidiPatternError(f"groove MIDI file {path.name} has {found}; a groove needs {timing}.",
+                               "Export it again from your DAW as a MIDI file timed in beats.")
+    if midi.type == 2:  # independent sequences: reading its tracks together would mix patterns
+        raise MidiPatternError(f"groove MIDI file {path.name} is type 2 ({len(midi.tracks)} independent sequences); a groove needs {timing}.",
+                               "Export each pattern as its own type 0 or 1 file.")
     per_tick = STEPS_PER_BEAT / midi.ticks_per_beat
     notes: list[tuple[int, int, int, int]] = []  # tick, channel, note, velocity
     end = 0

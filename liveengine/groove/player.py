@@ -19,7 +19,7 @@ from liveengine.commands import Command
 from liveengine.decoders.registry import find_model, load_pattern_model
 from liveengine.errors import LiveEngineError
 from liveengine.groove.kit import PadSound, check_kit, default_kit
-from liveengine.groove.page import build_page
+from liveengine.groove.page import build_page, skipped_line
 from liveengine.groove.pattern import DRUM_CHANNEL, VOICE_TO_NOTE, VOICES, Pattern
 from liveengine.groove.section import PERFORMANCE_RANGES
 from liveengine.groove.sequencer import Decoded, GrooveSequencer, Performance, check_bpm
@@ -43,6 +43,8 @@ class GroovePlayer:
         self.model = load_pattern_model(groove["model"], patch.path)
         self.voices = self.model.voices
         self.page = build_page(self.model, patch)
+        if self.page.skipped:  # said once, as render-grooves and train say theirs
+            report(skipped_line(self.page.skipped))
         self.index = self._load_index(find_model(groove["model"], patch.path, kind="pattern"))
         hits, velocities, offsets = self.model.decode(self.page.points)
         self.pads = [Decoded(("pad",) + divmod(i, self.page.setting.cols), z=self.page.points[i]) for i in range(len(self.page.points))]

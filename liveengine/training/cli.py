@@ -1,7 +1,7 @@
 """CLI glue for `liveengine train FOLDER`; liveengine/cli.py registers it with add_commands().
 
-Parsing the arguments and checking the folder and the output need no PyTorch; the training
-itself (liveengine.training.own) is imported only once those checks pass and torch is found.
+Parsing the arguments, checking the output and reading the folder's sounds need no PyTorch; the
+training itself (liveengine.training.own) is imported only once those pass and torch is found.
 """
 
 from __future__ import annotations
@@ -119,20 +119,26 @@ def cmd_train(args) -> int:
     check_folder(folder)  # missing, empty, no audio: said before anything else happens
     model_dir, patch, work_dir = output_paths(folder, args.out)
     check_outputs(folder, model_dir, patch, work_dir, resume=args.resume, force=args.force)
-    require_torch()
 
     from liveengine.job_lock import heavy_job
+    from liveengine.training.folder_data import build_folder_data
 
     with heavy_job(f"a training run (liveengine train {folder})"):
-        return _train(args, folder, model_dir, patch, work_dir, say, Progress)
+        data = None
+        if not args.resume:  # read (no torch needed) before torch is looked for: too few or unreadable sounds are said first
+            with Progress("reading sounds", unit=" files") as progress:
+                data = build_folder_data(folder, seed=args.seed, on_progress=progress)
+        require_torch()
+        return _train(args, folder, model_dir, patch, work_dir, say, data)
 
 
-def _train(args, folder: Path, model_dir: Path, patch: Path, work_dir: Path, say, Progress) -> int:
+def _train(args, folder: Path, model_dir: Path, patch: Path, work_dir: Path, say, data) -> int:
     import shutil
 
+    from liveengine.cli_support import Progress
     from liveengine.resources import checkpoints_dir
     from liveengine.training import own
-    from liveengine.training.folder_data import FolderData, build_folder_data
+    from liveengine.training.folder_data import FolderData
 
     started = time.monotonic()
     own.Staging(model_dir).recover()  # an export killed mid-swap: its model folder put back before anything else
@@ -144,8 +150,6 @@ def _train(args, folder: Path, model_dir: Path, patch: Path, work_dir: Path, say
     else:
         if args.force and work_dir.is_dir():  # the model and its patch are replaced whole when the new one is exported
             shutil.rmtree(work_dir)
-        with Progress("reading sounds", unit=" files") as progress:
-            data = build_folder_data(folder, seed=args.seed, on_progress=progress)
         work_dir.mkdir(parents=True, exist_ok=True)
         data.save(work.data)
     for line in data.summary_lines():

@@ -166,9 +166,12 @@ def test_a_library_of_midi_loops_skips_and_counts_files_without_drums(tmp_path):
         write_beat(loops / f"loop{i}.mid", [(t * 120, n) for t in range(0, 32, 1 + i) for n in (36, 38 + 4 * (t % 2))])
     write_beat(loops / "melody.mid", [(0, 60)])
     (loops / "notes.txt").write_text("not a loop")
-    engine = Engine(load_patch(groove_patch(tmp_path, extra='mapping = "library"\nlibrary = "loops"')))
+    reports: list[str] = []
+    engine = Engine(load_patch(groove_patch(tmp_path, extra='mapping = "library"\nlibrary = "loops"')), on_report=reports.append)
     try:
         assert engine.groove.page.labels == ("loop0.mid", "loop1.mid", "loop2.mid", "1 skipped")
+        # said once where play and OSC /patch build the page, naming the file and why
+        assert [r for r in reports if r.startswith("groove library: skipped 1 file: melody.mid")], reports
         assert engine.groove.page.points.shape == (4, 4) and np.all(np.isfinite(engine.groove.page.points))
     finally:
         engine.stop()
@@ -264,3 +267,53 @@ def test_a_groove_mapping_the_patch_lacks_anchors_for_names_the_patch_file(tmp_p
     with pytest.raises(LiveEngineError) as caught:
         Engine(load_patch(groove_patch(tmp_path, extra=page)))
     assert str(caught.value).startswith(message)
+
+
+def write_tpb0(path):
+    """A drum file whose header says 0 ticks per beat (a broken exporter's)."""
+    midi = mido.MidiFile(ticks_per_beat=0)
+    midi.tracks.append(mido.MidiTrack([mido.Message("note_on", note=36, velocity=100, channel=9, time=t) for t in (0, 120)]))
+    midi.save(str(path))
+    return path
+
+
+def test_render_grooves_refuses_a_corner_with_0_ticks_per_beat_in_one_sentence(tmp_path, capsys):
+    beats = [write_beat(tmp_path / f"b{i}.mid", [(t * 120, 36) for t in range(0, 32, 2)]) for i in range(3)] + [write_tpb0(tmp_path / "zero.mid")]
+    corners = 'mapping = "corners"\ncorners = [' + ", ".join(f'"{b.name}"' for b in beats) + "]"
+    patch = groove_patch(tmp_path, extra=corners)
+    assert cli_main(["render-grooves", str(patch), "--out", str(tmp_path / "out")]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == ["liveengine: groove MIDI file zero.mid has 0 ticks per beat; a groove needs a Standard MIDI File of type 0 or 1, "
+                     "timed in ticks per beat, 1 or more. Export it again from your DAW as a MIDI file timed in beats."]
+    assert not (tmp_path / "out" / "grooves.json").exists()
+
+
+def test_render_grooves_names_every_skipped_library_file_and_why(tmp_path, capsys):
+    loops = tmp_path / "loops"
+    loops.mkdir()
+    for i in range(2):
+        write_beat(loops / f"loop{i}.mid", [(t * 120, n) for t in range(0, 32, 1 + i) for n in (36, 38 + 4 * (t % 2))])
+    (loops / "empty.mid").write_bytes(b"")
+    (loops / "cut.mid").write_bytes((loops / "loop0.mid").read_bytes()[:30])
+    (loops / "song.mid").write_bytes(b"ID3\x03\x00 an mp3, not MIDI")
+    write_tpb0(loops / "zero.mid")
+    patch = groove_patch(tmp_path, extra='mapping = "library"\nlibrary = "loops"', page="rows = 1\ncols = 2")
+    out = tmp_path / "out"
+    assert cli_main(["render-grooves", str(patch), "--out", str(out)]) == 0
+    said = [line for line in capsys.readouterr().out.splitlines() if "groove library" in line]
+    assert len(said) == 1 and said[0].startswith("groove library: skipped 4 files: cut.mid is not a Standard MIDI File ("), said
+    for name in ("empty.mid is not a Standard MIDI File (", "song.mid is not a Standard MIDI File (",
+                 "zero.mid has 0 ticks per beat; a groove needs a Standard MIDI File of type 0 or 1"):
+        assert name in said[0]
+    skipped = json.loads((out / "grooves.json").read_text())["skipped_library_files"]
+    assert sorted(skipped) == ["cut.mid", "empty.mid", "song.mid", "zero.mid"]
+    assert skipped["zero.mid"] == "has 0 ticks per beat; a groove needs a Standard MIDI File of type 0 or 1, timed in ticks per beat, 1 or more"
+
+
+def test_a_library_too_small_to_lay_out_names_the_files_it_skipped(tmp_path):
+    loops = tmp_path / "loops"
+    loops.mkdir()
+    write_beat(loops / "loop0.mid", [(t * 120, 36) for t in range(0, 32, 2)])
+    (loops / "empty.mid").write_bytes(b"")
+    with pytest.raises(LiveEngineError, match=r"1 MIDI file\(s\) with drums \(1 skipped: empty.mid is not a Standard MIDI File \(EOFError"):
+        Engine(load_patch(groove_patch(tmp_path, extra='mapping = "library"\nlibrary = "loops"')))

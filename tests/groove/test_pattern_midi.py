@@ -81,3 +81,25 @@ def test_a_file_without_drums_is_one_clear_error(tmp_path):
     late = write_midi(tmp_path / "late.mid", [(TPB * 20, 36, 100)])
     with pytest.raises(MidiPatternError, match="no drum notes in bars 1-2"):
         pattern_from_midi(late)
+
+
+ALLOWED = "a groove needs a Standard MIDI File of type 0 or 1, timed in ticks per beat, 1 or more"
+
+
+@pytest.mark.parametrize("tpb, found", [(0, "has 0 ticks per beat"),
+                                        (-6360, r"has SMPTE timing \(division -6360\), not ticks per beat")])
+def test_a_file_not_timed_in_ticks_per_beat_is_one_clear_error(tmp_path, tpb, found):
+    """0 divided by zero; SMPTE (mido's negative division) put every hit after tick 0 before the start, silently."""
+    path = write_midi(tmp_path / "g.mid", [(t * 120, 36, 100) for t in range(16)], tpb=tpb)
+    with pytest.raises(MidiPatternError, match=f"groove MIDI file g.mid {found}; {ALLOWED}"):
+        read_drum_hits(path)
+
+
+def test_a_type_2_file_of_independent_sequences_is_one_clear_error(tmp_path):
+    """Its tracks are separate patterns: read together they would mix into one."""
+    one = mido.MidiFile(str(write_midi(tmp_path / "one.mid", [(0, 36, 100), (480, 38, 100)])))
+    midi = mido.MidiFile(type=2, ticks_per_beat=TPB)
+    midi.tracks.extend([one.tracks[0], one.tracks[0]])
+    midi.save(str(tmp_path / "two.mid"))
+    with pytest.raises(MidiPatternError, match=rf"groove MIDI file two.mid is type 2 \(2 independent sequences\); {ALLOWED}"):
+        pattern_from_midi(tmp_path / "two.mid")

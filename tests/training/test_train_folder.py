@@ -199,8 +199,10 @@ def test_missing_torch_is_one_sentence(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
     assert result.returncode == 1
-    assert result.stderr.strip() == ("liveengine: liveengine train needs PyTorch, which is not installed in this Python. Install the train "
-                                     "extra: pip install 'liveengine[train]' (torch 2.13.0, the CPU build, and onnx).")
+    *read, said = result.stderr.strip().splitlines()  # the folder is read (its progress) before torch is looked for
+    assert all(line.startswith("reading sounds: ") for line in read), read
+    assert said == ("liveengine: liveengine train needs PyTorch, which is not installed in this Python. Install the train "
+                    "extra: pip install 'liveengine[train]' (torch 2.13.0, the CPU build, and onnx).")
     assert not (tmp_path / "m").exists() and not (tmp_path / "m-training").exists()
 
 
@@ -238,4 +240,23 @@ def test_a_tail_out_of_range_is_refused_in_one_sentence(tmp_path, capsys, tail):
         train(folder, "--out", tmp_path / "m", "--tail", tail)
     assert refused.value.code == 2  # argparse's usage error, before any work
     assert f"{tail!r} is not a tail length; allowed: 0 (none) or seconds above 0.05, at most 2" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists() and not (tmp_path / "m-training").exists()
+
+
+@pytest.mark.parametrize("contents", ["one_wav", "truncated_wav"])
+def test_an_unusable_folder_is_said_before_missing_torch(tmp_path, contents):
+    """A user learns the folder cannot train before being told to install PyTorch (hidden here as above)."""
+    folder = tmp_path / "sounds"
+    wav = write(folder / "k.wav", hit("kick", 0))
+    if contents == "truncated_wav":
+        wav.write_bytes(wav.read_bytes()[:30])  # cut inside the header
+    code = ("import sys; sys.modules['torch'] = None; from liveengine.cli import main; "
+            f"sys.exit(main(['train', {str(folder)!r}, '--out', {str(tmp_path / 'm')!r}]))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    assert result.returncode == 1
+    said = [line for line in result.stderr.splitlines() if line.startswith("liveengine: ")]
+    expected = (f"{folder} gives 1 sound in all; training needs at least {MIN_SOUNDS}" if contents == "one_wav"
+                else f"none of the 1 audio file in {folder} gave a sound (k.wav ")
+    assert len(said) == 1 and expected in said[0] and "PyTorch" not in result.stderr, result.stderr
     assert not (tmp_path / "m").exists() and not (tmp_path / "m-training").exists()
