@@ -15,7 +15,7 @@ from pathlib import Path
 
 from liveengine import __version__
 from liveengine.cli_support import (ArgumentParser, Progress, blocksize_type, load_patch_arg, patch_with_model, port_type, samplerate_type, say,
-                                    seconds_type, state_name_type, tail_seconds_type)
+                                    seconds_type, state_name_type, tail_seconds_type, told)
 from liveengine.errors import LiveEngineError
 
 MAX_RENDER_SECONDS = 600.0  # a score's typo (`99999 /pad ...`) must not fill the disk unasked
@@ -435,12 +435,10 @@ def render_score_to_file(patch, score: Path, out: Path, *, seconds: float | None
                     done = backend.frame
                     progress(done / rate, bound)
             except KeyboardInterrupt as stop:  # the file stays a complete WAV of what was rendered: say so
-                stop.told = True
                 progress.close()
                 kept = writer.frames_written
-                print(f"liveengine: stopped by Ctrl-C; {out} keeps the first {kept / rate:.2f} s of {bound:.2f} s "
-                      f"as a complete WAV file ({wav_size(kept, options.channels)}).", file=sys.stderr, flush=True)
-                raise
+                raise told(stop, f"stopped by Ctrl-C; {out} keeps the first {kept / rate:.2f} s of {bound:.2f} s "
+                                 f"as a complete WAV file ({wav_size(kept, options.channels)}).")
         status = engine.status()
         status["rejected"] = feeder.rejected
         status["frames"] = writer.frames_written

@@ -96,6 +96,13 @@ def say(text: str) -> None:
     print(text, flush=True)
 
 
+def told(stop: KeyboardInterrupt, said: str) -> KeyboardInterrupt:
+    """`stop` (a Ctrl-C), once `said` (what the command kept) is on stderr; marked told: cli.main adds nothing."""
+    print(f"liveengine: {said}", file=sys.stderr, flush=True)
+    stop.told = True
+    return stop
+
+
 def load_patch_arg(patch_arg: str | None):
     """The patch a command's PATCH argument names (a file, a shipped patch name, or None for the default)."""
     from liveengine.patch import load_patch, resolve_patch

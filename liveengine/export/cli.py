@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -109,7 +108,7 @@ def _similar_decoder(args):
 
 
 def cmd_similar(args) -> int:
-    from liveengine.cli_support import Progress, say
+    from liveengine.cli_support import Progress, say, told
     from liveengine.library.index import IndexInterrupted, default_cache_dir, encode_sounds, library_files, load_or_build, query_sound
     from liveengine.output_paths import check_output
 
@@ -129,9 +128,7 @@ def cmd_similar(args) -> int:
                     f"{stop.total} files ({stop.sounds} sounds): the next run encodes only the rest.")
         else:
             said = f"stopped by Ctrl-C while indexing {library}, before any new file was encoded; nothing new was saved in {stop.path.parent}."
-        print(f"liveengine: {said}", file=sys.stderr, flush=True)
-        stop.told = True  # cli.main adds nothing
-        raise
+        raise told(stop, said)
     start, sound = query_sound(Path(args.file), decoder)
     point = encode_sounds(decoder, [sound])[0]
     state = {"built": "built", "updated": "updated (files changed)", "cached": "up to date"}[index.status]

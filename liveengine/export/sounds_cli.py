@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -144,7 +143,7 @@ def _write_pad(patch, row: int, col: int, out: Path) -> int:
 def cmd_generate(args) -> int:
     import secrets
 
-    from liveengine.cli_support import Progress, load_patch_arg, say
+    from liveengine.cli_support import Progress, load_patch_arg, say, told
     from liveengine.decoders.registry import load_decoder
     from liveengine.export.generate import Interrupted, Recipe, generate
     from liveengine.export.grid_export import check_out_dir
@@ -169,9 +168,7 @@ def cmd_generate(args) -> int:
                     f"the other {stop.asked - len(kept)} were not written.")
         else:
             said = f"stopped by Ctrl-C before the first of {stop.asked} sounds was written; nothing was written to {out}."
-        print(f"liveengine: {said}", file=sys.stderr, flush=True)
-        stop.told = True  # cli.main adds nothing
-        raise
+        raise told(stop, said)
     say(f"Wrote {len(sounds)} sound{'s' if len(sounds) != 1 else ''} ({recipe.summary}, seed {seed}, model {decoder.name}) to {out}: "
         f"{sounds[0]['file']}{' ... ' + sounds[-1]['file'] if len(sounds) > 1 else ''}, with generate.json (latent points, descriptions).")
     return 0
