@@ -182,7 +182,7 @@ COMMANDS: dict[str, CommandSpec] = {
                     reply="/unsubscribed port", handler=handlers.unsubscribe),
         CommandSpec("/patch", (Arg("name", str, pattern=NAME_PATTERN),), "load a patch by name from the patch folders (names only, never paths)",
                     reply="/patch name ok|failed", handler=handlers.load_patch, writes=True),
-        CommandSpec("/record/start", (Arg("name", str, pattern=NAME_PATTERN),), "record the output to NAME.wav in the recordings folder (never overwrites; one recording at a time)",
+        CommandSpec("/record/start", (Arg("name", str, pattern=NAME_PATTERN),), "record the output to NAME.wav in the folder play was started in (never overwrites; one recording at a time)",
                     reply="/record/start path", handler=handlers.record_start, writes=True),
         CommandSpec("/capture", (), "keep the sound heard last: its WAV and latent point go to the library folder",
                     reply="/capture path", handler=handlers.capture, writes=True, per_second=2),
