@@ -249,8 +249,10 @@ def test_off_loopback_every_request_needs_the_session_token(engine, serve):
         return out
 
     out = run(go())
-    for name in ("page", "script", "wrong"):
+    for name in ("page", "script"):
         assert out[name][0] == 403 and "needs the session token" in out[name][1], (name, out[name])
+    # A wrong token (an address from an earlier session) is told from none
+    assert out["wrong"][0] == 403 and "this session's token is not the one given" in out["wrong"][1], out["wrong"]
     assert out["socket"] == 403
     assert out["with token"] == 200 and out["script after"] == 200
     assert out["socket with token"] == aiohttp.WSMsgType.TEXT

@@ -307,7 +307,11 @@ class WebServer:
             return self._refuse(403, refusal)
         if self.token is not None and not (token_matches(request.query.get("token"), self.token)
                                            or token_matches(request.cookies.get(TOKEN_COOKIE), self.token)):
-            return self._refuse(403, "this panel needs the session token; open the address `liveengine play` printed, token included")
+            given = request.query.get("token") or request.cookies.get(TOKEN_COOKIE)
+            # A wrong token is told from none: an old address (the token is new each time play starts) reads differently.
+            return self._refuse(403, "this session's token is not the one given (each `liveengine play` makes a new one); "
+                                     "open the address it printed this time" if given else
+                                "this panel needs the session token; open the address `liveengine play` printed, token included")
         response = await handler(request)
         if self.token is not None and request.path == "/" and token_matches(request.query.get("token"), self.token):
             response.set_cookie(TOKEN_COOKIE, self.token, httponly=True, samesite="Strict", path="/")
