@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -155,28 +156,42 @@ def generate(out: Path, decoder: Decoder, recipe: Recipe, rate: int, *, max_seco
     sounds: list[dict] = []
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    try:
-        for i, (point, buffer) in enumerate(zip(points, buffers), 1):
-            name = f"{recipe.mode}_{i:03d}.wav"
-            samples = np.asarray(buffer.samples, np.float32) * np.float32(gain)
-            _write_wav(out / name, samples, rate, FORMATS[sample_format])
-            sounds.append({"file": name, "seconds": round(len(samples) / rate, 4), "latent": _exact(point),
-                           "description": _description(buffer)})
-    except KeyboardInterrupt:
-        stopped = True  # the files written so far stay, listed in generate.json
-    if not sounds:  # stopped before the first file was in place
-        if created:
-            out.rmdir()
-        raise Interrupted(out, [], len(points)) from None
     how = {"mode": recipe.mode, "seed": recipe.seed, "variance": recipe.spread if recipe.sources else None,
            "from": [{"file": str(path), "weight": weight, "latent": _exact(point)}
                     for path, weight, point in zip(recipe.sources, recipe.mix_weights, encoded)] if recipe.sources else []}
     manifest = {"liveengine": __version__, "model": model_json(decoder), "source": source or {}, "generated": how,
                 "sample_rate": rate, "sample_format": FORMATS[sample_format], "gain_db": round(20 * float(np.log10(gain)), 6),
                 "sounds": sounds}
+
+    def write_manifest() -> None:
+        write_atomic(out / JSON_NAME, (json.dumps(manifest, indent=1) + "\n").encode())
+
+    # While the files are written, generate.json says so and lists them, at most a second behind: a process
+    # killed meanwhile (kill -9, a power cut) leaves the seed and the points of what it wrote.
+    manifest["writing"] = {"sounds_asked": len(points), "note": "incomplete: the process stopped while writing"}
+    saved = time.monotonic()
+    try:
+        write_manifest()
+        for i, (point, buffer) in enumerate(zip(points, buffers), 1):
+            name = f"{recipe.mode}_{i:03d}.wav"
+            samples = np.asarray(buffer.samples, np.float32) * np.float32(gain)
+            _write_wav(out / name, samples, rate, FORMATS[sample_format])
+            sounds.append({"file": name, "seconds": round(len(samples) / rate, 4), "latent": _exact(point),
+                           "description": _description(buffer)})
+            if time.monotonic() - saved >= 1.0:
+                write_manifest()
+                saved = time.monotonic()
+    except KeyboardInterrupt:
+        stopped = True  # the files written so far stay, listed in generate.json
+    del manifest["writing"]
+    if not sounds:  # stopped before the first file was in place
+        (out / JSON_NAME).unlink(missing_ok=True)
+        if created:
+            out.rmdir()
+        raise Interrupted(out, [], len(points)) from None
     if stopped:
         manifest["stopped"] = {"by": "Ctrl-C", "sounds_asked": len(points), "sounds_written": len(sounds)}
-    write_atomic(out / JSON_NAME, (json.dumps(manifest, indent=1) + "\n").encode())
+    write_manifest()
     if stopped:
         raise Interrupted(out, sounds, len(points)) from None
     return sounds

@@ -182,3 +182,30 @@ def test_the_summary_says_a_single_files_weight():
     assert Recipe(seed=1, sources=(Path("one.wav"),), weights=(-3.0,)).summary == "variations of -3 x one.wav (variance 0.5)"
     assert Recipe(seed=1, sources=(Path("one.wav"),)).summary == "variations of one.wav (variance 0.5)"
     assert Recipe(seed=1, sources=(Path("a.wav"), Path("b.wav")), weights=(1.0, -0.5)).summary == "a mix of 1 x a.wav, -0.5 x b.wav"
+
+
+def test_a_generate_killed_while_writing_leaves_its_seed_and_the_points_of_what_it_wrote(short_patch, tmp_path):
+    """kill -9 (no Ctrl-C handler runs) once the first sound is on disk: generate.json is there already, says it is
+    incomplete, and lists only whole files, each with its point (it once held nothing: the seed and points were lost)."""
+    import signal
+    import subprocess
+    import time
+
+    run = subprocess.Popen([sys.executable, "-m", "liveengine", "generate", str(short_patch()), "--out", "killed", "-n", "3000",
+                            "--seed", "5"], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + RENDER
+        while not (tmp_path / "killed" / "prior_001.wav").exists():
+            assert time.monotonic() < deadline and run.poll() is None
+            time.sleep(0.005)
+        run.send_signal(signal.SIGKILL)
+        run.wait(timeout=30)
+    finally:
+        run.kill()
+    info = manifest(tmp_path / "killed")
+    assert info["generated"]["seed"] == 5 and info["writing"]["sounds_asked"] == 3000
+    on_disk = {p.name for p in (tmp_path / "killed").glob("prior_*.wav")}
+    listed = [s["file"] for s in info["sounds"]]
+    assert set(listed) <= on_disk and len(on_disk) < 3000  # killed while writing; what it lists is there
+    for sound in info["sounds"][-2:]:
+        assert len(sound["latent"]) > 0 and wav(tmp_path / "killed" / sound["file"]).size > 0
