@@ -338,3 +338,13 @@ def test_render_missing_score(tmp_path):
     line = one_error_line(result)
     assert "nope.score" in line and "does not exist" in line
     assert not (tmp_path / "out.wav").exists()
+
+
+def test_liveengine_midi_says_which_shipped_profiles_a_user_file_replaces(tmp_path):
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    (profiles / "generic.toml").write_text("[layout]\norigin = 0\nrows = 4\ncols = 4\nrow_step = 4\n")
+    result = subprocess.run([sys.executable, "-m", "liveengine", "midi"], cwd=tmp_path, capture_output=True, text=True, timeout=QUICK,
+                            env={**os.environ, "LIVEENGINE_MIDI_PROFILES": str(profiles)})
+    # Said before any port is listed, so also where no MIDI system runs (rc 1 then).
+    assert f"your profile {profiles / 'generic.toml'} replaces the shipped profile 'generic'\n" in result.stdout

@@ -214,3 +214,81 @@ def test_render_progress_dims_the_pads_not_yet_re_rendered(profiles):
     assert colours[11] == colours[28] == (200, 100, 40)  # pads 0..15 (rows 0, 1) are done
     assert colours[31] == colours[88] == (50, 25, 10)  # the rest glow at a quarter until rendered
     assert pad_colours(profile, (8, 8), descriptions, frozenset(), progress=(64, 64))[88] == (200, 100, 40)
+
+
+def _block(origin: int, at: list[int], rows: int = 4, cols: int = 4) -> str:
+    return f"[[layout.blocks]]\norigin = {origin}\nrows = {rows}\ncols = {cols}\nrow_step = {cols}\nat = {at}\n"
+
+
+@pytest.mark.parametrize("text, complaint", [
+    # An 8 x 8 block from [12, 0] reaches row 19: its top rows were dead pads, accepted silently.
+    (_block(36, [0, 0]) + _block(0, [12, 0], 8, 8),
+     "layout.blocks[2]: its 8 x 8 pads from at = [12, 0] reach row 19, column 7, off the 16 x 16 grid; "
+     "allowed: at[0] + rows and at[1] + cols at most 16."),
+    ("[layout]\norigin = 0\nrows = 4\ncols = 4\nrow_step = 4\nat = [0, 15]\n",
+     "layout: its 4 x 4 pads from at = [0, 15] reach row 3, column 18, off the 16 x 16 grid; "
+     "allowed: at[0] + rows and at[1] + cols at most 16."),
+    # With LEDs, pad_to_note keeps one note a pad: the overlapped block's LEDs would never light.
+    (_block(36, [0, 0]) + _block(52, [2, 2]) + "[leds]\nmethod = 'note_palette'\n",
+     "layout.blocks[2] overlaps layout.blocks[1] on the grid; allowed with LEDs: blocks on distinct pads "
+     "(each pad lights one note), or leds.method = 'none'."),
+])
+def test_a_block_off_the_grid_or_overlapping_with_leds_is_refused(tmp_path, monkeypatch, text, complaint):
+    folder = tmp_path / "user-profiles"
+    folder.mkdir()
+    path = folder / "my-pads.toml"
+    path.write_text(text)
+    monkeypatch.setenv("LIVEENGINE_MIDI_PROFILES", str(folder))
+    with pytest.raises(LiveEngineError) as error:
+        load_profiles()
+    assert str(error.value) == f"MIDI profile {path}: {complaint} Fix the file, or remove it from the profile folder."
+
+
+def test_overlapping_blocks_without_leds_still_load(tmp_path):
+    # Two banks on the same pads both play them: meaningful when no LEDs need one note a pad.
+    (tmp_path / "my-pads.toml").write_text(_block(36, [0, 0]) + _block(52, [0, 0]) + _block(0, [12, 12]))
+    profile = load_profiles(tmp_path)["my-pads"]
+    assert profile.note_to_pad[36] == profile.note_to_pad[52] == (0, 0) and profile.note_to_pad[15] == (15, 15)
+
+
+def test_a_user_profile_replacing_a_shipped_one_is_recorded(tmp_path, monkeypatch):
+    folder = tmp_path / "user-profiles"
+    folder.mkdir()
+    (folder / "generic.toml").write_text("[layout]\norigin = 0\nrows = 4\ncols = 4\nrow_step = 4\n")
+    (folder / "mine.toml").write_text('name = "akai-mpd-4x4"\n[layout]\norigin = 0\nrows = 4\ncols = 4\nrow_step = 4\n')
+    (folder / "my-pads.toml").write_text("[layout]\norigin = 0\nrows = 4\ncols = 4\nrow_step = 4\n")
+    monkeypatch.setenv("LIVEENGINE_MIDI_PROFILES", str(folder))
+    profiles = load_profiles()
+    assert profiles["generic"].path == folder / "generic.toml"  # still replaced, as before
+    assert profiles.replaced == {"generic": folder / "generic.toml", "akai-mpd-4x4": folder / "mine.toml"}
+    assert profiles.notes() == [f"your profile {folder / 'mine.toml'} replaces the shipped profile 'akai-mpd-4x4'",
+                                f"your profile {folder / 'generic.toml'} replaces the shipped profile 'generic'"]
+    assert load_profiles(tmp_path / "none").replaced == {}
+
+
+def test_play_says_which_shipped_profiles_are_replaced(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    import liveengine.control.midi.input as midi_input
+    from liveengine.control.midi.cli import start_for_play
+
+    (tmp_path / "generic.toml").write_text("[layout]\norigin = 0\nrows = 4\ncols = 4\nrow_step = 4\n")
+    monkeypatch.setenv("LIVEENGINE_MIDI_PROFILES", str(tmp_path))
+
+    class FakeInput:  # no MIDI system here: only the loading and the telling are real
+        def __init__(self, *args, **kwargs):
+            self.profiles = load_profiles()
+
+        def start(self):
+            pass
+
+        def describe(self):
+            return ["virtual input 'liveengine' (jack) -> profile generic"]
+
+    monkeypatch.setattr(midi_input, "MidiInput", FakeInput)
+    lines: list[str] = []
+    patch = SimpleNamespace(midi={})
+    monkeypatch.setattr("liveengine.control.midi.mapping.MidiSettings.from_patch", classmethod(lambda cls, p: SimpleNamespace()))
+    start_for_play(None, patch, SimpleNamespace(no_midi=False, midi_api=None, midi_in=[]), say=lines.append)
+    assert lines == ["MIDI: virtual input 'liveengine' (jack) -> profile generic",
+                     f"MIDI: your profile {tmp_path / 'generic.toml'} replaces the shipped profile 'generic'"]

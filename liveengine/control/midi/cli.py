@@ -87,7 +87,7 @@ def start_for_play(engine, patch, args, say=say, server: bool = False):
     except LiveEngineError as exc:
         say(f"liveengine: MIDI is off: {exc}")
         return None
-    for line in midi.describe():
+    for line in midi.describe() + getattr(midi.profiles, "notes", list)():  # notes: user profiles replacing shipped ones
         say(f"MIDI: {line}")
     return midi
 
@@ -103,6 +103,8 @@ def cmd_midi(args) -> int:
     api = ports.resolve_api(args.midi_api or settings.api)
     profiles = load_profiles()
     say(f"MIDI API {api}; profiles from {SHIPPED_DIR.name}/ (shipped) and {user_profiles_dir()} (yours)")
+    for line in profiles.notes():
+        say(line)
     pool = ports.PortPool(api, lambda names: (0, 1))  # one output, to list the outputs
     try:
         inputs, outputs = pool.inputs(), pool.outputs()

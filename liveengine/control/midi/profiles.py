@@ -4,7 +4,8 @@ A profile is a file in `profiles/` (shipped) or in the user profile folder
 (`user_profiles_dir()`), so a user adds a controller without touching code. It is
 chosen by port name (regular expressions in `match`, minus `exclude`; the highest
 `priority` wins) or named in the patch (`[midi] profile`). A user profile with the
-name of a shipped one replaces it.
+name of a shipped one replaces it (load_profiles records it in `replaced`, and
+`liveengine midi` and play say so).
 
 Rows count from 0 at the bottom, as on the grid. Notes and channels are as MIDI
 sends them (channels 0..15, i.e. MIDI channel 1 is 0).
@@ -23,6 +24,7 @@ from liveengine.resources import user_profiles_dir
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "profiles"
 LED_METHODS = ("novation_rgb", "apc_rgb", "push2_palette", "note_palette", "none")
+GRID_MAX = 16  # the largest grid a patch may ask for is 16 x 16 (patch/schema.py): pads past it never play
 
 
 @dataclass(frozen=True)
@@ -177,8 +179,26 @@ def _blocks(problems: _Problems, layout) -> list[Block]:
         notes = [n for n, _ in block.notes()]
         if min(notes) < 0 or max(notes) > 127:
             problems.add(f"{prefix}: the pads from note {block.origin} run outside notes 0..127")
+        top, right = block.at[0] + block.rows - 1, block.at[1] + block.cols - 1
+        if top >= GRID_MAX or right >= GRID_MAX:
+            problems.add(f"{prefix}: its {block.rows} x {block.cols} pads from at = {list(block.at)} reach row {top}, column {right}, "
+                         f"off the {GRID_MAX} x {GRID_MAX} grid; allowed: at[0] + rows and at[1] + cols at most {GRID_MAX}")
         blocks.append(block)
     return blocks
+
+
+def _check_overlap(problems: _Problems, blocks: list[Block], leds: dict) -> None:
+    # Two blocks on one pad both play it, but pad_to_note keeps one note a pad: the other's LEDs never light or clear.
+    if leds.get("method", "none") == "none":
+        return
+    owner: dict[tuple[int, int], int] = {}
+    for n, block in enumerate(blocks, 1):
+        hit = sorted({owner[pad] for _, pad in block.notes() if pad in owner})
+        for m in hit:
+            problems.add(f"layout.blocks[{n}] overlaps layout.blocks[{m}] on the grid; allowed with LEDs: blocks on distinct pads "
+                         "(each pad lights one note), or leds.method = 'none'")
+        for _, pad in block.notes():
+            owner.setdefault(pad, n)
 
 
 def _check_leds(problems: _Problems, leds) -> None:
@@ -236,6 +256,8 @@ def parse_profile(path: Path, text: str | None = None) -> Profile:
     channel = problems.integer(layout, "channel", -1, 15, -1, "layout") if isinstance(layout, dict) else -1
     leds = data.get("leds", {"method": "none"})
     _check_leds(problems, leds)
+    if isinstance(leds, dict) and isinstance(layout, dict) and "blocks" in layout:
+        _check_overlap(problems, blocks, leds)
     raw_cc = data.get("cc", {})
     cc = {}
     if not isinstance(raw_cc, dict):
@@ -264,15 +286,30 @@ def parse_profile(path: Path, text: str | None = None) -> Profile:
     )
 
 
-def load_profiles(user_dir: Path | None = None) -> dict[str, Profile]:
-    """Shipped profiles, then the user's (same name replaces). A broken user file is an error, never skipped silently."""
-    profiles: dict[str, Profile] = {}
+class Profiles(dict):
+    """Profiles by name; `replaced`: shipped profile name -> the user file that replaces it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.replaced: dict[str, Path] = {}
+
+    def notes(self) -> list[str]:
+        """One line per replaced shipped profile, for the caller to say."""
+        return [f"your profile {path} replaces the shipped profile {name!r}" for name, path in sorted(self.replaced.items())]
+
+
+def load_profiles(user_dir: Path | None = None) -> Profiles:
+    """Shipped profiles, then the user's (same name replaces, recorded in .replaced). A broken user file is an error, never skipped silently."""
+    profiles = Profiles()
     folders = [SHIPPED_DIR, user_dir if user_dir is not None else user_profiles_dir()]
     for folder in folders:
         if not folder.is_dir():
             continue
         for path in sorted(folder.glob("*.toml")):
             profile = parse_profile(path)
+            shipped = profiles.get(profile.name)
+            if shipped is not None and shipped.path is not None and shipped.path.parent == SHIPPED_DIR and folder != SHIPPED_DIR:
+                profiles.replaced[profile.name] = path
             profiles[profile.name] = profile
     return profiles
 
