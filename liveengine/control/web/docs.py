@@ -15,7 +15,7 @@ def markdown() -> str:
              "Generated from `liveengine/control/web/server.py` and `liveengine/control/feedback.py` by "
              "`python -m liveengine.control.web.docs`; a test fails if they differ.", "",
              "The page (`liveengine/control/web/static/`) talks to the engine over one WebSocket at `/ws`, in JSON text frames.",
-             "Any other client may do the same (it passes the same checks: token off loopback, `Host`, and `Origin` when it sends one).", "",
+             "Any other client may do the same (it passes the same checks: the token whenever the panel listens beyond loopback (`--web-host 0.0.0.0`: from this machine too), `Host`, and `Origin` when it sends one).", "",
              "## What a page sends", "",
              "A command of the engine's one table ([docs/osc.md](osc.md) lists every address and argument):",
              '`{"address": "/pad", "args": [3, 4, 0.8]}`. Keys: ' + ", ".join(f"`{k}`" for k in MESSAGE_KEYS) +
