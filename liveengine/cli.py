@@ -404,14 +404,15 @@ def render_score_to_file(patch, score: Path, out: Path, *, seconds: float | None
                 end = int(played * rate)
                 if seconds is not None:
                     feeder.end_frame = end  # a looped or cut score stops there; a whole one ends by itself
-                held = [engine.stream is not None]  # a stream note the score leaves held ends with the score
+                held = engine.stream is not None  # a stream note the score leaves held ends with the score
 
                 def feed(frame: int) -> None:
+                    nonlocal held
                     feeder.feed(frame)
                     if groove is not None:
                         groove.feed(frame)
-                    if held[0] and frame + options.blocksize > end:  # the score ends in this block: release the stream
-                        held[0] = False
+                    if held and frame + options.blocksize > end:  # the score ends in this block: release the stream
+                        held = False
                         engine.submit(Command("/stream/off", (-1,), max(frame, end)))
 
                 fade = min(int(FILE_FADE_S * rate), total)

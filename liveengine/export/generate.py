@@ -198,7 +198,8 @@ def generate(out: Path, decoder: Decoder, recipe: Recipe, rate: int, *, max_seco
 
 
 def _write_wav(path: Path, samples: np.ndarray, rate: int, subtype: str) -> None:
-    """Write beside `path`, then rename into place: a Ctrl-C midway leaves no half-written sound under its name."""
+    """Write beside `path`, then rename into place: a Ctrl-C midway leaves no half-written sound under its name.
+    Not atomic_file.write_atomic: its fsync of every file would cost seconds across thousands of sounds."""
     import soundfile
 
     part = path.with_name(f".{path.name}.part")

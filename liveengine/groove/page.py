@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from liveengine.decoders.pattern_model import PatternModel
-from liveengine.errors import LiveEngineError
+from liveengine.errors import LiveEngineError, first_of
 from liveengine.grid.anchors import check_latent_point, patch_file, plane_basis, prior_centre
 from liveengine.grid.mappings import CORNER_NAMES, CornersMapping, DirectMapping, GridSetting, LibraryMapping, PlaneMapping
 from liveengine.grid.som import fit_som, nearest_items
@@ -36,16 +36,11 @@ class GroovePage:
         return np.asarray(self.mapping.to_latent(self.setting.view(np.array([x, y]))), np.float32)
 
 
-def _listed(skipped: dict[str, str], shown: int) -> str:
-    more = len(skipped) - shown
-    return "; ".join(f"{name} {why}" for name, why in list(skipped.items())[:shown]) + (f"; and {more} more" if more > 0 else "")
-
-
 def skipped_line(skipped: dict[str, str]) -> str:
     """'groove library: skipped 3 files: a.mid is empty; ...' (as `train` lists its skipped files), or '' for none."""
     if not skipped:
         return ""
-    return f"groove library: skipped {len(skipped)} file{'' if len(skipped) == 1 else 's'}: {_listed(skipped, 8)}"
+    return f"groove library: skipped {len(skipped)} file{'' if len(skipped) == 1 else 's'}: {first_of(skipped, 8)}"
 
 
 def encode_patterns(model: PatternModel, patterns: list[Pattern]) -> np.ndarray:
@@ -113,7 +108,7 @@ def _library(model: PatternModel, patch, setting: GridSetting) -> tuple[LibraryM
             skipped[name] = exc.message.replace(f"groove MIDI file {path.name} ", "", 1).rstrip(".")
     if len(patterns) < 2:
         raise LiveEngineError(f"[groove] library folder {folder}: {len(patterns)} MIDI file(s) with drums ({len(skipped)} skipped"
-                              + (f": {_listed(skipped, 3)}" if skipped else "") + "); the library mapping needs at least 2.")
+                              + (f": {first_of(skipped, 3)}" if skipped else "") + "); the library mapping needs at least 2.")
     points = encode_patterns(model, patterns)
     nodes = fit_som(points, setting.rows if setting.rows > 1 else 2, setting.cols if setting.cols > 1 else 2)
     nearest = tuple((names[i], 0.0) for i in nearest_items(nodes, points))

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from liveengine.decoders.registry import find_model
-from liveengine.errors import LiveEngineError, did_you_mean
+from liveengine.errors import LiveEngineError, did_you_mean, every_problem
 from liveengine.grid.mappings import CORNER_NAMES
 from liveengine.groove.section import check_section as check_groove_section
 from liveengine.stream.section import check_section as check_stream_section
@@ -250,11 +250,8 @@ def load_patch(path: Path | str) -> Patch:
                              "allowed: patch files relative to this patch.", "Fix the name, or remove it from the list."))
     problems += check_groove_section(values["groove"], grid, path)
     problems += check_stream_section(values["stream"], path)
-    if len(problems) == 1:
-        raise LiveEngineError(f"{path}: {problems[0][0]}", problems[0][1])
     if problems:
-        listed = "; ".join(f"({n}) {message.rstrip('.')}" for n, (message, _) in enumerate(problems, 1))
-        raise LiveEngineError(f"{path} has {len(problems)} errors: {listed}.", " ".join(dict.fromkeys(fix for _, fix in problems if fix)))
+        raise every_problem(str(path), problems)
     return Patch(
         path=path,
         name=values["patch"]["name"] or path.stem,

@@ -25,7 +25,7 @@ from typing import Callable
 import numpy as np
 
 from liveengine.audio_files import AUDIO_EXTENSIONS, READABLE, read_audio
-from liveengine.errors import LiveEngineError
+from liveengine.errors import LiveEngineError, first_of
 from liveengine.training.data import LENGTH, SAMPLE_RATE, to_oneshot
 
 MIN_SOUNDS = 4  # three to train on and one to validate with, at the very least
@@ -85,9 +85,7 @@ class FolderData:
         else:
             lines.append("no classes (no subfolders): the model gets no classifier, and the pad map shows brightness")
         if s["skipped"]:
-            shown = "; ".join(f"{name} {reason}" for name, reason in list(self.skipped.items())[:8])
-            more = len(self.skipped) - 8
-            lines.append(f"skipped {len(self.skipped)} file{_s(len(self.skipped))}: {shown}" + (f"; and {more} more" if more > 0 else ""))
+            lines.append(f"skipped {len(self.skipped)} file{_s(len(self.skipped))}: {first_of(self.skipped, 8)}")
         if self.other_files:
             lines.append(f"left out {self.other_files} file{_s(self.other_files)} that {'are' if self.other_files != 1 else 'is'} not audio "
                          f"(by {'their' if self.other_files != 1 else 'its'} ending; read: {', '.join(AUDIO_EXTENSIONS)})")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from liveengine.commands import NAME_PATTERN, PARAMS
-from liveengine.errors import LiveEngineError, did_you_mean
+from liveengine.errors import LiveEngineError, did_you_mean, every_problem
 from liveengine.resources import user_profiles_dir
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "profiles"
@@ -140,11 +140,8 @@ class _Problems:
             self.add(f"leds.{key} must be a list of messages, each a list of bytes 0..255")
 
     def raise_if_any(self) -> None:
-        if len(self.found) == 1:
-            raise _fail(self.path, self.found[0])
         if self.found:
-            listed = "; ".join(f"({n}) {what.rstrip('.')}" for n, what in enumerate(self.found, 1))
-            raise LiveEngineError(f"MIDI profile {self.path} has {len(self.found)} errors: {_sentence(listed)}", FIX)
+            raise every_problem(f"MIDI profile {self.path}", [(_sentence(what), FIX) for what in self.found])
 
 
 def _blocks(problems: _Problems, layout) -> list[Block]:
