@@ -248,9 +248,9 @@ def _play(args, signals: _StopSignals) -> int:
         from liveengine.control.midi.cli import open_groove_midi_out, server_reads_midi, start_for_play
 
         server_midi = server_reads_midi(patch, args, device_spec)
-        if server_midi:  # notes read in the audio server's own JACK callback, at their exact frames
-            device_spec = dataclasses.replace(device_spec, midi_in=True)
         midi = start_for_play(engine, patch, args, say, server=server_midi)  # before the stream: see control/midi/ports.py PortPool
+        if server_midi and midi is not None:  # notes read in the audio server's own JACK callback, at their exact frames
+            device_spec = dataclasses.replace(device_spec, midi_in=True)  # (MIDI that is off opens no server inputs either)
         device_spec = open_groove_midi_out(engine, patch, args, device_spec, say)  # the groove's notes out, if it sends any
         engine.prepare_audio(device_spec)  # the device opens while the grid renders; `start` below says if it could not
         if args.record:  # from the device's first block: pads hit while the grid renders sound, so they are recorded too

@@ -62,3 +62,10 @@ def test_play_no_midi_opens_no_port(jack_server, short_patch, tmp_path):
                                cwd=tmp_path, capture_output=True, text=True, timeout=60)
     # A JACK server runs, so `auto` is the native JACK client, and the audio server reads MIDI on its own ports.
     assert with_midi.returncode == 0 and "MIDI inputs midi_in_1..midi_in_4" in with_midi.stdout, with_midi.stdout
+    # MIDI that cannot start (here an unknown [midi] profile) is said off once, and the audio server opens no MIDI
+    # inputs behind that: "MIDI is off" followed by a list of MIDI inputs said two things at once.
+    broken = short_patch(extra_engine='render_in = "thread"', extra='[midi]\nprofile = "no-such-profile"\n')
+    off = subprocess.run([sys.executable, "-m", "liveengine", "play", str(broken), "--seconds", "1", "--no-osc", "--midi-api", "jack"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert off.returncode == 0 and "MIDI is off" in off.stdout and "no-such-profile" in off.stdout, off.stdout + off.stderr
+    assert "MIDI inputs" not in off.stdout, off.stdout
