@@ -222,7 +222,7 @@ def _block(origin: int, at: list[int], rows: int = 4, cols: int = 4) -> str:
 
 @pytest.mark.parametrize("text, complaint", [
     # An 8 x 8 block from [12, 0] reaches row 19: its top rows were dead pads, accepted silently.
-    (_block(36, [0, 0]) + _block(0, [12, 0], 8, 8),
+    (_block(36, [0, 0]) + _block(64, [12, 0], 8, 8),
      "layout.blocks[2]: its 8 x 8 pads from at = [12, 0] reach row 19, column 7, off the 16 x 16 grid; "
      "allowed: at[0] + rows and at[1] + cols at most 16."),
     ("[layout]\norigin = 0\nrows = 4\ncols = 4\nrow_step = 4\nat = [0, 15]\n",
@@ -232,8 +232,15 @@ def _block(origin: int, at: list[int], rows: int = 4, cols: int = 4) -> str:
     (_block(36, [0, 0]) + _block(52, [2, 2]) + "[leds]\nmethod = 'note_palette'\n",
      "layout.blocks[2] overlaps layout.blocks[1] on the grid; allowed with LEDs: blocks on distinct pads "
      "(each pad lights one note), or leds.method = 'none'."),
+    # A note sent by two pads plays only the first (note_to_pad): the second pad was dead, accepted silently.
+    (_block(36, [0, 0]) + _block(44, [4, 0], 2, 4),
+     "layout.blocks[2]: note 44 is on two pads, [2, 0] (layout.blocks[1]) and [4, 0], and the second would never play; "
+     "allowed: each note on one pad (other origins, or row_step and col_step that repeat no note)."),
+    ("[layout]\norigin = 0\nrows = 4\ncols = 4\nrow_step = 2\n",
+     "layout: note 2 is on two pads, [0, 2] (layout) and [1, 0], and the second would never play; "
+     "allowed: each note on one pad (other origins, or row_step and col_step that repeat no note)."),
 ])
-def test_a_block_off_the_grid_or_overlapping_with_leds_is_refused(tmp_path, monkeypatch, text, complaint):
+def test_a_block_off_the_grid_overlapping_with_leds_or_repeating_a_note_is_refused(tmp_path, monkeypatch, text, complaint):
     folder = tmp_path / "user-profiles"
     folder.mkdir()
     path = folder / "my-pads.toml"

@@ -180,8 +180,23 @@ def _blocks(problems: _Problems, layout) -> list[Block]:
         if top >= GRID_MAX or right >= GRID_MAX:
             problems.add(f"{prefix}: its {block.rows} x {block.cols} pads from at = {list(block.at)} reach row {top}, column {right}, "
                          f"off the {GRID_MAX} x {GRID_MAX} grid; allowed: at[0] + rows and at[1] + cols at most {GRID_MAX}")
-        blocks.append(block)
-    return blocks
+        blocks.append((prefix, block))
+    _check_notes(problems, blocks)
+    return [block for _, block in blocks]
+
+
+def _check_notes(problems: _Problems, blocks: list[tuple[str, Block]]) -> None:
+    # A note plays one pad (note_to_pad keeps the first): a second pad sending it would never play.
+    first: dict[int, tuple[str, tuple[int, int]]] = {}
+    for prefix, block in blocks:
+        for note, pad in block.notes():
+            if note not in first:
+                first[note] = (prefix, pad)
+                continue
+            where, other = first[note]
+            problems.add(f"{prefix}: note {note} is on two pads, {list(other)} ({where}) and {list(pad)}, and the second would never "
+                         "play; allowed: each note on one pad (other origins, or row_step and col_step that repeat no note)")
+            return  # one collision said: the rest follow from the same steps
 
 
 def _check_overlap(problems: _Problems, blocks: list[Block], leds: dict) -> None:
