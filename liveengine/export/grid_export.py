@@ -15,7 +15,9 @@ device, so each file holds exactly the buffer a hit on that pad plays. Files:
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -119,16 +121,27 @@ def export_grid(out: Path, decoder: Decoder, points: np.ndarray, rows: int, cols
         samples = np.asarray(buffer.samples, np.float32) * np.float32(gain)
         pads.append(ExportedPad(row, col, notes[index], f"pad_r{row}_c{col}.wav", points[index].copy(), samples,
                                 _description(buffer)))
-    out.mkdir(parents=True, exist_ok=True)
+    # A new (or empty) folder is written whole beside it and renamed into place, so a render stopped while writing
+    # (Ctrl-C, a kill) leaves no half grid that the next run would refuse as "already holds files"; the hidden folder
+    # it leaves is ours, removed by the next run. With --force into a folder of other files, the pads go in place.
+    fresh = not out.exists() or (out.is_dir() and not out.is_symlink() and not any(out.iterdir()))
+    target = out.parent / f".{out.name}.partial" if fresh else out
+    if fresh:
+        shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True, exist_ok=True)
     written = {pad.file for pad in pads}
-    for stale in out.iterdir():  # only with --force can the folder hold files: an earlier, larger grid's pads go
+    for stale in target.iterdir():  # only with --force can the folder hold files: an earlier, larger grid's pads go
         if PAD_FILE.match(stale.name) and stale.name not in written:
             stale.unlink()
     for pad in pads:
-        soundfile.write(out / pad.file, pad.samples, rate, subtype=FORMATS[sample_format], format="WAV")
-    (out / "grid.sfz").write_text(sfz_text(pads, rows, cols, decoder, rate))
-    (out / "grid.dspreset").write_text(dspreset_text(pads, decoder, rate))
-    (out / "grid.json").write_text(json.dumps(grid_json(pads, rows, cols, decoder, rate, sample_format, gain, source), indent=1) + "\n")
+        soundfile.write(target / pad.file, pad.samples, rate, subtype=FORMATS[sample_format], format="WAV")
+    (target / "grid.sfz").write_text(sfz_text(pads, rows, cols, decoder, rate))
+    (target / "grid.dspreset").write_text(dspreset_text(pads, decoder, rate))
+    (target / "grid.json").write_text(json.dumps(grid_json(pads, rows, cols, decoder, rate, sample_format, gain, source), indent=1) + "\n")
+    if fresh:
+        if out.is_dir():
+            out.rmdir()  # empty, checked above
+        os.rename(target, out)
     return pads, gain
 
 

@@ -130,6 +130,28 @@ def test_an_existing_folder_needs_force_and_stale_pads_go(tmp_path, capsys):
     assert "is a file; expected a folder" in capsys.readouterr().err
 
 
+def test_a_render_stopped_while_writing_leaves_no_half_grid_and_the_rerun_writes_it(tmp_path, capsys, monkeypatch):
+    patch_path = make_patch(tmp_path, rows=4, cols=4)
+    out = tmp_path / "export"
+    real, calls = soundfile.write, []
+
+    def stopped(*args, **kwargs):  # Ctrl-C arrives while the fifth pad is being written
+        calls.append(args[0])
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(soundfile, "write", stopped)  # export_grid imports soundfile when it runs
+    assert main(["render-grid", str(patch_path), "--out", str(out)]) == 130
+    assert not out.exists() and "stopped by Ctrl-C" in capsys.readouterr().err
+    assert len(list((tmp_path / ".export.partial").iterdir())) == 4  # the half grid sits hidden beside it
+    monkeypatch.setattr(soundfile, "write", real)
+    out.mkdir()  # an empty folder is a new one too
+    assert main(["render-grid", str(patch_path), "--out", str(out)]) == 0  # no --force needed: nothing of the user's is there
+    assert len([p for p in out.iterdir() if p.suffix == ".wav"]) == 16 and (out / "grid.json").is_file()
+    assert not (tmp_path / ".export.partial").exists()
+
+
 def test_24_bit_files_never_clip_and_float_keeps_levels(tmp_path, capsys):
     loud = make_patch(tmp_path, decoder="loud", normalize="none", scale=50.0, classifier=False)
     patch = load_patch(loud)
