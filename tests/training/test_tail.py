@@ -1,5 +1,6 @@
 """The decay tail (liveengine/training/tail.py): a 1 s drum decoder in a longer window, its first second unchanged,
-each bin continuing its own line and never slower than the least decay; exported, it loads under the contract.
+each bin continuing its own line and never slower than the least decay; exported, it loads under the contract (and
+exported again with an encoder that descends, computes it as PyTorch does).
 
 Needs the `train` extra (PyTorch); the normal suite skips it without."""
 
@@ -113,11 +114,17 @@ def test_the_exported_tail_model_meets_the_contract_encodes_the_first_second_and
     fitted = long.fit(longer[:1])[0]
     assert fitted.shape == (1, long.latent_dim) and np.all(np.isfinite(fitted))
 
-    # exported again beside the first (its encoder may change, its decoder did not): the first's hash is carried over
+    # exported again beside the first, its encoder now descending (its decoder the same): the first's hash is carried
+    # over, and encoder.onnx computes the descent as PyTorch does. One step: the export traces every step's decoder and
+    # its gradient (the costliest export in the suite); the steps' loop and halving rate are PyTorch's, checked with 4
+    # steps in test_descent.py.
     again = tmp_path / "drums8b"
     tail.main(["--checkpoint", str(source), "--data", str(data), "--out", str(again), "--name", "drums8",
-               "--plane-from", str(tmp_path / "drums"), "--seconds", "0.3", "--min-decay", "80", "--same-points-as", str(out)])
-    assert load_decoder(str(again)).info.earlier_identities == (long.identity,) and long.info.earlier_identities == ()
+               "--plane-from", str(tmp_path / "drums"), "--seconds", "0.3", "--min-decay", "80", "--same-points-as", str(out),
+               "--descent", "1"])
+    descending = load_decoder(str(again))
+    assert descending.info.earlier_identities == (long.identity,) and long.info.earlier_identities == ()
+    _descends_as_pytorch(descending, again, source)
     with pytest.raises(SystemExit, match="renders other sounds than this one"):  # the 1 s model's decoder has no tail
         tail.main(["--checkpoint", str(source), "--data", str(data), "--out", str(tmp_path / "z"), "--name", "z",
                    "--plane-from", str(tmp_path / "drums"), "--same-points-as", str(tmp_path / "drums")])
@@ -131,6 +138,28 @@ def test_the_exported_tail_model_meets_the_contract_encodes_the_first_second_and
         tail.main(["--checkpoint", str(tmp_path / "none.pt"), "--out", str(tmp_path / "x"), "--name", "x"])
     with pytest.raises(SystemExit, match="too short"):
         tail.main(["--checkpoint", str(source), "--data", str(data), "--out", str(tmp_path / "y"), "--name", "y", "--seconds", "0"])
+
+
+def _descends_as_pytorch(decoder, folder, source):
+    import onnxruntime as ort
+
+    from liveengine.training import tail, train
+    from liveengine.training.descent import Descent
+    from liveengine.training.model import DrumVAE
+
+    assert decoder.can_encode and "its point then 1 step down the spectral distance" in decoder.info.description
+    model = DrumVAE(train.config_from(source))
+    train.load(source, model, None)
+    model.eval()
+    sounds = _sounds(3, 17)[0]
+    session = ort.InferenceSession(str(folder / "encoder.onnx"))
+    audio = np.zeros((3, session.get_inputs()[0].shape[1]), np.float32)
+    audio[:, :sounds.shape[1]] = sounds
+    encoder = tail.FirstSecond(Descent(model.encoder, model.decoder, model.cfg, 1, 0.5), model.cfg.length, model.cfg.sample_rate)
+    want = encoder(torch.from_numpy(audio))[0].detach().numpy()
+    got = session.run(["mean"], {"audio": audio})[0]
+    # float32 sums in another order turn a normalised step a little; the walk is 0.5 long
+    assert np.abs(got - want).max() < 0.02
 
 
 def test_the_shipped_drums8_is_drums5_to_the_bit_before_its_tail():
