@@ -26,6 +26,12 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "jack_server" in item.fixturenames:
             item.add_marker(pytest.mark.jack)
+    # The longest tests first: pytest-xdist hands tests out in this order, and a 40 s test handed out last ran alone on
+    # one core while the others idled (the order within each group is kept).
+    items.sort(key=lambda item: not any(part in item.nodeid for part in SLOW_FIRST))
+
+
+SLOW_FIRST = ("tests/training/", "tests/cli/test_install_and_demo.py", "tests/test_state_sessions.py", "tests/cli/test_render_score.py")
 
 
 @pytest.hookimpl(wrapper=True)
