@@ -26,6 +26,9 @@ and a studio's band limit, high-pass, second microphone, bleed and compressor. `
 adds W x the log-magnitude distance of the open hats' renders from the source model's renders of the same sounds: a
 decoder that learns varied claps kept from moving its open hats (two cycles that did not hold them lost a quarter);
 `--hold-claps W` does the same for the claps, for a cycle that learns other open hats.
+`--hear-blends W --listener FILE --blends-around FOLDER` (with `--decoder-rate`) adds W x how far a listener's classes
+for the decoder's renders between four of the batch's sounds, laid as the corners grid lays its pads, are from the
+same blend of the four sounds' classes (BlendsHeard): the middle of a kit's grid is taught to sound like its corners.
 `--encoder own` keeps the source's encoder design and starts from its weights (stage 1 then has
 nothing to learn, so it has none unless `--distill-steps` asks). `--encoder mean --encoders-from CKPT...`
 does the same for the source's encoder and those of other checkpoints of the same decoder together, a sound
@@ -41,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import pickle
 import signal
 import time
 from dataclasses import replace
@@ -180,6 +184,16 @@ def main(argv: list[str] | None = None) -> None:
                         help="stage 2 adds this x the log-magnitude distance of the open hats' renders from --from's renders "
                              "of the same sounds (default 0), so a decoder learning other classes keeps its open hats")
     parser.add_argument("--hold-claps", type=float, default=0.0, help="the same for the claps (default 0)")
+    parser.add_argument("--hear-blends", type=float, default=0.0,
+                        help="stage 2 adds this x the cross-entropy between --listener's classes for the decoder's renders at "
+                             "points laid between four of the batch's sounds (as the corners grid lays its pads) and the same "
+                             "blend of the four sounds' classes (default 0), so that the middle of a kit's grid sounds as its "
+                             "corners do rather than as a class none of them is; needs --decoder-rate")
+    parser.add_argument("--listener", type=Path, default=None,
+                        help="with --hear-blends: the listener class_head.py kept (`<checkpoint stem>_listener.pt`)")
+    parser.add_argument("--blends-around", type=Path, default=None, metavar="FOLDER",
+                        help="with --hear-blends: the model folder whose pad plane's mean the blends arc around, as the engine's "
+                             "corners grid does (the folder the export's --plane-from names)")
     parser.add_argument("--studio", action="store_true",
                         help="after the re-recording, the studio effects too (augment.studio: band limit, high-pass, two "
                              "microphones, bleed, compressor)")
@@ -197,13 +211,16 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.distill_steps is None:
         args.distill_steps = 0 if args.encoder in ("own", "mean") else 4000
-    weights = (args.class_weight, args.retune, args.envelope_weight, args.decoder_rate, args.hold_open, args.hold_claps)
+    weights = (args.class_weight, args.retune, args.envelope_weight, args.decoder_rate, args.hold_open, args.hold_claps, args.hear_blends)
     if not args.minutes > 0 or args.distill_steps < 0 or args.tune_steps < 0 or args.batch < 2 \
             or not all(math.isfinite(w) and w >= 0 for w in weights) or not 0.0 <= args.layer_claps <= 1.0 \
             or not 0.0 <= args.open_hats <= 1.0 or not 0.0 <= args.vary <= 1.0 or not 0.0 <= (args.vary_open or 0.0) <= 1.0 \
             or not 0.0 <= args.vary_cymbals <= 1.0:
         raise SystemExit("--minutes must be above 0, --distill-steps, --tune-steps, --class-weight, --retune, --envelope-weight, "
-                         "--decoder-rate, --hold-open and --hold-claps finite numbers 0 or more, --layer-claps, --open-hats, --vary, --vary-open and --vary-cymbals from 0 to 1, --batch 2 or more")
+                         "--decoder-rate, --hold-open, --hold-claps and --hear-blends finite numbers 0 or more, --layer-claps, --open-hats, --vary, --vary-open and --vary-cymbals from 0 to 1, --batch 2 or more")
+    if args.hear_blends > 0 and (args.listener is None or args.blends_around is None or not args.decoder_rate > 0):
+        raise SystemExit("--hear-blends trains the decoder: give it --listener (a class_head.py listener), --blends-around (a model "
+                         "folder with a pad plane) and --decoder-rate above 0")
     end = args.distill_steps + args.tune_steps
     if args.max_steps:
         end = min(end, args.max_steps)
@@ -213,7 +230,8 @@ def main(argv: list[str] | None = None) -> None:
     settings = {"from": args.source.name, "distill_steps": args.distill_steps, "class_weight": args.class_weight,
                 "beta": args.beta, "tune_steps": args.tune_steps, "class_power": args.class_power, "augmentation": "augment.kit_like",
                 "retune": args.retune, "layer_claps": args.layer_claps, "open_hats": args.open_hats, "vary": args.vary, "vary_open": args.vary_open, "vary_cymbals": args.vary_cymbals, "studio": args.studio,
-                "hold_open": args.hold_open, "hold_claps": args.hold_claps,
+                "hold_open": args.hold_open, "hold_claps": args.hold_claps, "hear_blends": args.hear_blends,
+                "listener": args.listener.name if args.hear_blends > 0 else None,
                 "envelope_weight": args.envelope_weight, "decoder_rate": args.decoder_rate,
                 "encoder": args.encoder, "head_from": args.head_from.name if args.head_from else None,
                 "encoders_from": [p.name for p in args.encoders_from]}
@@ -231,6 +249,7 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"--head-from {args.head_from}: {error}") from None
         for p in head.parameters():
             p.requires_grad_(False)
+    blends = BlendsHeard.load(args.listener, args.blends_around, student) if args.hear_blends > 0 else None
     groups = [{"params": list(student.encoder.parameters()), "scale": 1.0}]
     if args.decoder_rate > 0:  # stage 1 has no decoder in its loss: the decoder waits for stage 2
         groups.append({"params": list(student.decoder.parameters()), "scale": args.decoder_rate})
@@ -279,6 +298,11 @@ def main(argv: list[str] | None = None) -> None:
         else:
             hold = held_renders(teacher, x, y, {OPEN_HAT: args.hold_open, CLAP: args.hold_claps})
             total, parts = losses(student, mrstft, x, y, args.beta, class_weight=args.class_weight, head=head, envelope=envelope, hold=hold)
+            if blends is not None:
+                heard = blends(student, x, y, rng)
+                if heard is not None:
+                    total = total + args.hear_blends * heard
+                    parts["blends"] = heard.item()
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         torch.nn.utils.clip_grad_norm_(trained, 5.0)
@@ -314,6 +338,76 @@ def held_renders(teacher: DrumVAE, x: torch.Tensor, y: torch.Tensor,
     return rows, magnitude, row_weights[rows]
 
 
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Rows of `a` to rows of `b` along the arc about the origin, by `t` (one per row): grid/mappings.py's slerp in
+    PyTorch (linear where the two are nearly parallel)."""
+    t = t[:, None]
+    cos = ((a * b).sum(1, keepdim=True) / (a.norm(dim=1, keepdim=True) * b.norm(dim=1, keepdim=True)).clamp_min(1e-12)).clamp(-1.0, 1.0)
+    omega = torch.arccos(cos)
+    sin = torch.sin(omega)
+    arc = (torch.sin((1.0 - t) * omega) * a + torch.sin(t * omega) * b) / sin.clamp_min(1e-6)
+    return torch.where(sin > 1e-4, arc, (1.0 - t) * a + t * b)
+
+
+class BlendsHeard:
+    """--hear-blends: a corners grid's pads between four of the batch's labelled sounds, as mappings.CornersMapping lays
+    them (arcs about the pad plane's mean, bottom pair, top pair, then between them, at a drawn position), rendered by
+    the decoder and heard by a frozen listener; the loss is the cross-entropy of what it hears against the same blend of
+    the four sounds' classes. The encodings are fixed (no gradient): the decoder alone learns what a blend sounds like.
+    A first probe (1,500 steps from drums19, weight 0.5) halved the toms its listener and two others heard on held-out
+    kits' grids (models_onnx/drums21/README.md)."""
+
+    COUNT = 8  # blends a step
+
+    def __init__(self, listener, origin: torch.Tensor, classes: int) -> None:
+        self.listener, self.origin, self.classes = listener, origin, classes
+
+    @classmethod
+    def load(cls, listener_path: Path, plane_folder: Path, model: DrumVAE) -> "BlendsHeard":
+        from liveengine.training.class_head import Listener
+        from liveengine.training.export import plane_of
+
+        classes = len(model.cfg.classes)
+        try:
+            saved = torch.load(listener_path, map_location="cpu", weights_only=True)
+            listener = Listener(classes, model.cfg.n_mels)
+            listener.load_state_dict(saved["listener"])
+        except (OSError, KeyError, RuntimeError, TypeError, ValueError, pickle.UnpicklingError) as error:
+            raise SystemExit(f"--listener {listener_path}: not a listener for this model's {classes} classes ({error}); give the "
+                             "`<checkpoint stem>_listener.pt` class_head.py kept") from None
+        try:
+            origin = torch.from_numpy(plane_of(plane_folder, model.cfg.latent_dim)["mean"].astype(np.float32))
+        except ValueError as error:
+            raise SystemExit(str(error).replace("--plane-from", "--blends-around")) from None
+        listener.eval()
+        for p in listener.parameters():
+            p.requires_grad_(False)
+        return cls(listener, origin, classes)
+
+    def lay(self, corners: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """The point at (u, v) of each grid whose `corners` [blends, 4, latent] are bottom left, bottom right, top left
+        and top right, as CornersMapping.to_latent lays it."""
+        c = corners - self.origin
+        return slerp(slerp(c[:, 0], c[:, 1], u), slerp(c[:, 2], c[:, 3], u), v) + self.origin
+
+    def __call__(self, model: DrumVAE, x: torch.Tensor, y: torch.Tensor, rng: np.random.Generator) -> torch.Tensor | None:
+        from liveengine.training.class_head import listening_picture
+
+        labelled = torch.nonzero(y >= 0).flatten()
+        if len(labelled) < 4:
+            return None
+        with torch.no_grad():
+            centred = model.encoder(x[labelled])[0] - self.origin
+        picks = torch.from_numpy(np.stack([rng.permutation(len(labelled))[:4] for _ in range(self.COUNT)]))  # [blends, 4]
+        u, v = (torch.from_numpy(rng.random(self.COUNT).astype(np.float32)) for _ in range(2))
+        z = self.lay(centred[picks] + self.origin, u, v)
+        weights = torch.stack([(1 - u) * (1 - v), u * (1 - v), (1 - u) * v, u * v], 1)  # [blends, 4]
+        target = (weights[:, :, None] * F.one_hot(y[labelled][picks], self.classes).float()).sum(1)
+        magnitude, _ = model.decoder(z)
+        logits = self.listener(listening_picture(model.encoder.features.log_mel(magnitude ** 2)))
+        return -(target * F.log_softmax(logits, 1)).sum(1).mean()
+
+
 def check_resume(checkpoint: Path, saved: dict, settings: dict) -> None:
     """SystemExit, in one sentence, unless the checkpoint was begun with these settings (the schedule is by step)."""
     if saved.get("from") != settings["from"]:
@@ -323,7 +417,8 @@ def check_resume(checkpoint: Path, saved: dict, settings: dict) -> None:
                          "resume it with the same, or give a new --checkpoint")
     for key, default in (("encoder", "mel2d"), ("head_from", None), ("retune", 0.0), ("encoders_from", []),
                          ("envelope_weight", 0.0), ("decoder_rate", 0.0), ("layer_claps", 0.0), ("open_hats", 0.0), ("vary", 0.0),
-                         ("vary_open", None), ("vary_cymbals", 0.0), ("studio", False), ("hold_open", 0.0), ("hold_claps", 0.0)):  # checkpoints from before these options: their defaults
+                         ("vary_open", None), ("vary_cymbals", 0.0), ("studio", False), ("hold_open", 0.0), ("hold_claps", 0.0),
+                         ("hear_blends", 0.0), ("listener", None)):  # checkpoints from before these options: their defaults
         if saved.get(key, default) != settings[key]:
             raise SystemExit(f"{checkpoint} was begun with {key} {saved.get(key, default)}; resume it with the same, or give a new --checkpoint")
 

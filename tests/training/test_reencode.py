@@ -515,3 +515,56 @@ def test_held_open_hats_and_claps_stay_near_the_source_models_renders_while_the_
     with pytest.raises(SystemExit, match=r"was begun with hold_claps 20.0; resume it with the same"):
         reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(tmp_path / "claps.pt"), "--encoder", "own",
                        "--tune-steps", "6", "--decoder-rate", "3"])
+
+
+def test_blends_are_laid_as_the_corners_grid_lays_them_heard_and_taught_to_the_decoder_alone(tmp_path, capsys):
+    """--hear-blends: the points between four sounds are CornersMapping's, the term's gradient reaches the decoder and
+    not the encoder, and the command runs it, keeps it for a resume and refuses it without what it needs."""
+    from liveengine.grid.mappings import CornersMapping
+    from liveengine.training import class_head, reencode, train
+    from liveengine.training.model import DrumVAE
+
+    data, source = _trained(tmp_path)
+    model = DrumVAE(train.config_from(source))
+    train.load(source, model, None)
+    listener = tmp_path / "drums_listener.pt"
+    torch.manual_seed(0)
+    torch.save({"listener": class_head.Listener(len(model.cfg.classes), model.cfg.n_mels).state_dict(), "settings": {}}, listener)
+    blends = reencode.BlendsHeard.load(listener, tmp_path / "drums", model)
+
+    generator = np.random.default_rng(4)
+    corners = generator.standard_normal((3, 4, model.cfg.latent_dim))
+    u, v = generator.random(3), generator.random(3)
+    got = blends.lay(torch.from_numpy(corners.astype(np.float32)), torch.from_numpy(u.astype(np.float32)), torch.from_numpy(v.astype(np.float32)))
+    origin = blends.origin.numpy().astype(np.float64)
+    for i in range(3):  # CornersMapping takes a view position in -SQUARE..SQUARE: (u, v) from 0..1
+        from liveengine.grid.mappings import SQUARE
+
+        want = CornersMapping(corners[i], origin).to_latent(np.array([(u[i] - 0.5) * 2 * SQUARE, (v[i] - 0.5) * 2 * SQUARE]))
+        assert np.allclose(got[i].numpy(), want, atol=1e-4)
+
+    sounds, classes = _sounds(6, 0)
+    model.train()
+    heard = blends(model, torch.from_numpy(sounds), torch.from_numpy(classes.astype(np.int64)), np.random.default_rng(0))
+    assert heard is not None and heard.item() > 0
+    heard.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.decoder.parameters())
+    assert all(p.grad is None for p in model.encoder.parameters())  # the encodings are the blends' fixed corners
+    assert blends(model, torch.from_numpy(sounds[:3]), torch.from_numpy(classes[:3].astype(np.int64)), np.random.default_rng(0)) is None
+
+    common = ["--from", str(source), "--data", str(data), "--batch", "6", "--encoder", "own", "--tune-steps", "3", "--decoder-rate", "1",
+              "--log-every", "1", "--save-every", "0", "--listener", str(listener), "--blends-around", str(tmp_path / "drums")]
+    checkpoint = tmp_path / "blends.pt"
+    reencode.main(common + ["--checkpoint", str(checkpoint), "--hear-blends", "0.5"])
+    assert " blends " in capsys.readouterr().out
+    state = train.load(checkpoint, DrumVAE(train.config_from(checkpoint)), None)
+    assert state["reencode"]["hear_blends"] == 0.5 and state["reencode"]["listener"] == "drums_listener.pt"
+    with pytest.raises(SystemExit, match=r"was begun with hear_blends 0.5; resume it with the same"):
+        reencode.main(common + ["--checkpoint", str(checkpoint), "--hear-blends", "1"])
+    for wrong, message in ((["--hear-blends", "1", "--decoder-rate", "0"], "--hear-blends trains the decoder: give it --listener"),
+                           (["--hear-blends", "-1"], "--hear-blends finite numbers 0 or more"),
+                           (["--hear-blends", "1", "--listener", str(data / "sounds.npz")], "not a listener for this model's 8 classes"),
+                           (["--hear-blends", "1", "--blends-around", str(tmp_path)], "--blends-around .*: no decoder.onnx there")):
+        with pytest.raises(SystemExit, match=message):
+            reencode.main(common + ["--checkpoint", str(tmp_path / "no.pt")] + wrong)
+    assert not (tmp_path / "no.pt").exists()
