@@ -92,7 +92,7 @@ def test_a_resume_from_another_model_and_a_missing_source_are_refused(tmp_path):
                   ["--vary-open", "1.5"], ["--vary-open", "-0.5"], ["--hold-open", "-1"], ["--hold-open", "nan"], ["--hold-claps", "-2"],
                   ["--envelope-weight", "inf"], ["--minutes", "nan"]):
         with pytest.raises(SystemExit, match=r"--minutes must be above 0, --distill-steps, --tune-steps, --class-weight, --retune, "
-                                             r"--envelope-weight, --decoder-rate, --hold-open and --hold-claps finite numbers 0 or more, --layer-claps, --open-hats, --vary, --vary-open and --vary-cymbals from 0 to 1, "
+                                             r"--envelope-weight, --decoder-rate, --hold-open, --hold-claps and --hear-blends finite numbers 0 or more, --layer-claps, --open-hats, --vary, --vary-open and --vary-cymbals from 0 to 1, "
                                              r"--batch 2 or more"):
             reencode.main(["--from", str(source), "--data", str(data), "--checkpoint", str(tmp_path / "y.pt")] + wrong)
     assert not (tmp_path / "y.pt").exists()
