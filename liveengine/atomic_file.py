@@ -91,3 +91,47 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
         except FileNotFoundError:
             pass  # another start removed it first
     return removed
+
+
+class StagedFolder:
+    """A folder written in full beside `out` (hidden `.NAME.<suffix>/`), then swapped in: `out` moves aside to
+    `.NAME.previous/`, the new folder takes its name, the old one is removed. A process killed before the swap leaves
+    `out` as it was; one killed between the two renames leaves `.NAME.previous/` alone, which `recover` (run by `begin`)
+    puts back. An `out` that is a symbolic link is written where it points, so the folder stays on the linked disk.
+    Used by `liveengine train`'s export (training/own.py Staging) and by `render-grid` into a new folder."""
+
+    def __init__(self, out: Path, suffix: str) -> None:
+        self.out = out.resolve() if out.is_symlink() else out
+        self.stage = self.out.parent / f".{self.out.name}.{suffix}"
+        self.previous = self.out.parent / f".{self.out.name}.previous"
+
+    def recover(self) -> None:
+        """Mend what a killed write left: put back a folder left aside mid-swap, drop one left after it, and remove a
+        half-written stage."""
+        import shutil
+
+        if self.previous.is_dir():
+            if self.out.is_dir():
+                shutil.rmtree(self.previous)  # killed after the swap, before the old folder was removed
+            else:
+                os.rename(self.previous, self.out)  # killed between the renames: the folder that was there is put back
+        self.discard()
+
+    def discard(self) -> None:
+        import shutil
+
+        if self.stage.exists():
+            shutil.rmtree(self.stage)
+
+    def begin(self) -> None:
+        self.recover()
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self.stage.mkdir()
+
+    def swap_in(self) -> None:
+        import shutil
+
+        if self.out.exists():
+            os.rename(self.out, self.previous)
+        os.rename(self.stage, self.out)
+        shutil.rmtree(self.previous, ignore_errors=True)

@@ -15,9 +15,7 @@ device, so each file holds exactly the buffer a hit on that pad plays. Files:
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -26,6 +24,7 @@ from xml.sax.saxutils import quoteattr
 import numpy as np
 
 from liveengine import __version__
+from liveengine.atomic_file import StagedFolder
 from liveengine.decoders.base import Decoder
 from liveengine.errors import LiveEngineError
 from liveengine.render.workers import BATCH, RenderFailure, render_batch
@@ -121,14 +120,13 @@ def export_grid(out: Path, decoder: Decoder, points: np.ndarray, rows: int, cols
         samples = np.asarray(buffer.samples, np.float32) * np.float32(gain)
         pads.append(ExportedPad(row, col, notes[index], f"pad_r{row}_c{col}.wav", points[index].copy(), samples,
                                 _description(buffer)))
-    # A new (or empty) folder is written whole beside it and renamed into place, so a render stopped while writing
-    # (Ctrl-C, a kill) leaves no half grid that the next run would refuse as "already holds files"; the hidden folder
-    # it leaves is ours, removed by the next run. With --force into a folder of other files, the pads go in place.
-    fresh = not out.exists() or (out.is_dir() and not out.is_symlink() and not any(out.iterdir()))
-    target = out.parent / f".{out.name}.partial" if fresh else out
-    if fresh:
-        shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True, exist_ok=True)
+    # A new (or empty) folder is written whole beside it and swapped in, so a render stopped while writing (Ctrl-C, a
+    # kill) leaves no half grid that the next run would refuse as "already holds files"; the hidden folder it leaves is
+    # ours, removed by the next run. With --force into a folder of other files, the pads go in place.
+    staged = StagedFolder(out, "partial") if not out.exists() or (out.is_dir() and not any(out.iterdir())) else None
+    if staged is not None:
+        staged.begin()
+    target = staged.stage if staged is not None else out
     written = {pad.file for pad in pads}
     for stale in target.iterdir():  # only with --force can the folder hold files: an earlier, larger grid's pads go
         if PAD_FILE.match(stale.name) and stale.name not in written:
@@ -138,10 +136,8 @@ def export_grid(out: Path, decoder: Decoder, points: np.ndarray, rows: int, cols
     (target / "grid.sfz").write_text(sfz_text(pads, rows, cols, decoder, rate))
     (target / "grid.dspreset").write_text(dspreset_text(pads, decoder, rate))
     (target / "grid.json").write_text(json.dumps(grid_json(pads, rows, cols, decoder, rate, sample_format, gain, source), indent=1) + "\n")
-    if fresh:
-        if out.is_dir():
-            out.rmdir()  # empty, checked above
-        os.rename(target, out)
+    if staged is not None:
+        staged.swap_in()
     return pads, gain
 
 

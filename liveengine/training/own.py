@@ -19,7 +19,6 @@ import json
 import logging
 import os
 import platform
-import shutil
 import signal
 import time
 import warnings
@@ -31,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from liveengine.atomic_file import write_atomic
+from liveengine.atomic_file import StagedFolder, write_atomic
 from liveengine.errors import LiveEngineError
 from liveengine.training.data import augmented_set
 from liveengine.training.folder_data import FolderData
@@ -323,45 +322,22 @@ def export_model(model: DrumVAE, data: FolderData, work: WorkFiles, out: Path, p
     return figures
 
 
-class Staging:
+class Staging(StagedFolder):
     """A model folder written in full beside `out` (hidden `.NAME.export/`, with a patch `.NAME.export.toml` naming it
-    for the grid's figures), then swapped in: `out` moves aside to `.NAME.previous/`, the new folder takes its name,
-    the old one is removed. A process killed before the swap leaves `out` as it was; one killed between the two renames
-    leaves `.NAME.previous/` alone, which `recover` (run by every `liveengine train` before it starts) puts back.
-    An `out` that is a symbolic link is written where it points, so the model stays on the linked disk."""
+    for the grid's figures), then swapped in (atomic_file.StagedFolder); `recover` is run by every `liveengine train`
+    before it starts."""
 
     def __init__(self, out: Path) -> None:
-        self.out = out.resolve() if out.is_symlink() else out
-        self.stage = self.out.parent / f".{self.out.name}.export"
+        super().__init__(out, "export")
         self.patch = self.out.parent / f".{self.out.name}.export.toml"  # beside the stage it names
-        self.previous = self.out.parent / f".{self.out.name}.previous"
-
-    def recover(self) -> None:
-        """Mend what a killed export left: put back a model folder left aside mid-swap, drop one left after it, and
-        remove a half-written stage."""
-        if self.previous.is_dir():
-            if self.out.is_dir():
-                shutil.rmtree(self.previous)  # killed after the swap, before the old folder was removed
-            else:
-                os.rename(self.previous, self.out)  # killed between the renames: the model that played is put back
-        self.discard()
 
     def discard(self) -> None:
-        if self.stage.exists():
-            shutil.rmtree(self.stage)
+        super().discard()
         self.patch.unlink(missing_ok=True)
-
-    def begin(self) -> None:
-        self.recover()
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        self.stage.mkdir()
 
     def swap_in(self) -> None:
         self.patch.unlink(missing_ok=True)
-        if self.out.exists():
-            os.rename(self.out, self.previous)
-        os.rename(self.stage, self.out)
-        shutil.rmtree(self.previous, ignore_errors=True)
+        super().swap_in()
 
 
 @contextlib.contextmanager
