@@ -34,6 +34,7 @@ decoding. Re-exporting the model (export.py, tail.py) writes the old head again:
 from __future__ import annotations
 
 import argparse
+import pickle
 import sys
 import time
 from pathlib import Path
@@ -72,6 +73,26 @@ class Listener(nn.Module):
         for conv, norm in zip(self.convs, self.norms):
             x = F.max_pool2d(F.leaky_relu(norm(conv(x)), 0.2), 2)
         return self.head(torch.cat([x.mean(3), x.amax(3)], 1).flatten(1))
+
+
+def load_listener(path: Path, classes: int, bands: int) -> tuple[Listener, dict]:
+    """The listener class_head.py kept in `path` (`<checkpoint stem>_listener.pt`), frozen, and the settings it was
+    trained with; ValueError naming the file where it is not a listener of `classes` classes over `bands` mel bands."""
+    what = f"{path}: not a listener for this model's {classes} classes"
+    allowed = "give the `<checkpoint stem>_listener.pt` class_head.py kept"
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, EOFError, RuntimeError, ValueError, pickle.UnpicklingError):  # torch's own words run to many lines
+        raise ValueError(f"{what} (it does not load as a PyTorch file); {allowed}") from None
+    listener = Listener(classes, bands)
+    try:
+        listener.load_state_dict(saved["listener"])
+    except (KeyError, RuntimeError, TypeError, IndexError):
+        raise ValueError(f"{what} (its weights are not a listener's of {classes} classes over {bands} mel bands); {allowed}") from None
+    listener.eval()
+    for p in listener.parameters():
+        p.requires_grad_(False)
+    return listener, saved.get("settings") if isinstance(saved, dict) else None
 
 
 class LatentHead(nn.Module):
@@ -425,15 +446,15 @@ def main(argv: list[str] | None = None) -> int:
         settings["studio"] = True
     if args.vary_cymbals:
         settings["vary_cymbals"] = args.vary_cymbals
-    saved = torch.load(kept, map_location="cpu", weights_only=True) if kept.is_file() else None
-    if saved is not None and saved.get("settings") == settings:
-        listener = Listener(classes, model.cfg.n_mels)
-        listener.load_state_dict(saved["listener"])
-        listener.eval()
+    try:
+        listener, kept_settings = load_listener(kept, classes, model.cfg.n_mels) if kept.is_file() else (None, None)
+    except ValueError as error:
+        raise SystemExit(f"{error}, or remove it to train one again") from None
+    if listener is not None and kept_settings == settings:
         print(f"listener from {kept}")
     else:
-        if saved is not None:
-            print(f"{kept} was trained with {saved.get('settings')}; training one for {settings}")
+        if listener is not None:
+            print(f"{kept} was trained with {kept_settings}; training one for {settings}")
         listener = train_listener([recorded, rendered], y, classes, args.listener_steps, args.seed, log=lambda line: print(line, flush=True),
                                   class_power=args.class_power)
         torch.save({"listener": listener.state_dict(), "settings": settings}, kept)

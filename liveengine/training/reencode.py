@@ -43,8 +43,8 @@ Held-out sounds are monitored only (48 fixed ones, as train.py does), never used
 from __future__ import annotations
 
 import argparse
+import hashlib
 import math
-import pickle
 import signal
 import time
 from dataclasses import replace
@@ -232,6 +232,7 @@ def main(argv: list[str] | None = None) -> None:
                 "retune": args.retune, "layer_claps": args.layer_claps, "open_hats": args.open_hats, "vary": args.vary, "vary_open": args.vary_open, "vary_cymbals": args.vary_cymbals, "studio": args.studio,
                 "hold_open": args.hold_open, "hold_claps": args.hold_claps, "hear_blends": args.hear_blends,
                 "listener": args.listener.name if args.hear_blends > 0 else None,
+                "listener_sha256": file_sha256(args.listener) if args.hear_blends > 0 and args.listener.is_file() else None,
                 "envelope_weight": args.envelope_weight, "decoder_rate": args.decoder_rate,
                 "encoder": args.encoder, "head_from": args.head_from.name if args.head_from else None,
                 "encoders_from": [p.name for p in args.encoders_from]}
@@ -364,24 +365,18 @@ class BlendsHeard:
 
     @classmethod
     def load(cls, listener_path: Path, plane_folder: Path, model: DrumVAE) -> "BlendsHeard":
-        from liveengine.training.class_head import Listener
+        from liveengine.training.class_head import load_listener
         from liveengine.training.export import plane_of
 
         classes = len(model.cfg.classes)
         try:
-            saved = torch.load(listener_path, map_location="cpu", weights_only=True)
-            listener = Listener(classes, model.cfg.n_mels)
-            listener.load_state_dict(saved["listener"])
-        except (OSError, KeyError, RuntimeError, TypeError, ValueError, pickle.UnpicklingError) as error:
-            raise SystemExit(f"--listener {listener_path}: not a listener for this model's {classes} classes ({error}); give the "
-                             "`<checkpoint stem>_listener.pt` class_head.py kept") from None
+            listener, _ = load_listener(listener_path, classes, model.cfg.n_mels)
+        except ValueError as error:
+            raise SystemExit(f"--listener {error}") from None
         try:
             origin = torch.from_numpy(plane_of(plane_folder, model.cfg.latent_dim)["mean"].astype(np.float32))
         except ValueError as error:
             raise SystemExit(str(error).replace("--plane-from", "--blends-around")) from None
-        listener.eval()
-        for p in listener.parameters():
-            p.requires_grad_(False)
         return cls(listener, origin, classes)
 
     def lay(self, corners: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -421,6 +416,14 @@ def check_resume(checkpoint: Path, saved: dict, settings: dict) -> None:
                          ("hear_blends", 0.0), ("listener", None)):  # checkpoints from before these options: their defaults
         if saved.get(key, default) != settings[key]:
             raise SystemExit(f"{checkpoint} was begun with {key} {saved.get(key, default)}; resume it with the same, or give a new --checkpoint")
+    if saved.get("listener_sha256", settings["listener_sha256"]) != settings["listener_sha256"]:  # kept since 2026-12-07
+        raise SystemExit(f"{checkpoint} was begun with another listener of the name {settings['listener']} (its SHA-256 "
+                         f"{saved['listener_sha256'][:12]}..., this one's {str(settings['listener_sha256'])[:12]}...); resume it with that "
+                         "listener, or give a new --checkpoint")
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def tune_rate(lr: float, step: int, steps: int) -> float:

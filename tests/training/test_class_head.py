@@ -205,6 +205,10 @@ def test_the_command_replaces_the_classifier_keeps_the_listener_and_refuses_anot
     assert (folder / "classifier.onnx").read_bytes() == after
     assert class_head.main(common + ["--layer-claps", "1"]) == 0  # layered claps: a listener of its own again
     assert "training one for" in capsys.readouterr().out
+    (tmp_path / "drums_listener.pt").write_bytes(b"cut short")  # a kept listener that is not one: said, not a traceback
+    with pytest.raises(SystemExit, match=r"drums_listener.pt: not a listener for this model's 8 classes .*, or remove it to train one again"):
+        class_head.main(common)
+    assert (folder / "classifier.onnx").read_bytes() != b"" and (tmp_path / "drums_listener.pt").read_bytes() == b"cut short"
 
 
 def test_a_head_that_does_not_load_leaves_the_old_one(tmp_path, monkeypatch, capsys):

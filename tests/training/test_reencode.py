@@ -561,6 +561,12 @@ def test_blends_are_laid_as_the_corners_grid_lays_them_heard_and_taught_to_the_d
     assert state["reencode"]["hear_blends"] == 0.5 and state["reencode"]["listener"] == "drums_listener.pt"
     with pytest.raises(SystemExit, match=r"was begun with hear_blends 0.5; resume it with the same"):
         reencode.main(common + ["--checkpoint", str(checkpoint), "--hear-blends", "1"])
+    reencode.main(common + ["--checkpoint", str(checkpoint), "--hear-blends", "0.5", "--tune-steps", "3"])  # the same listener resumes
+    assert "resumed from" in capsys.readouterr().out
+    torch.manual_seed(1)  # another listener under the same name: its file's hash, not its name, tells
+    torch.save({"listener": class_head.Listener(len(model.cfg.classes), model.cfg.n_mels).state_dict(), "settings": {}}, listener)
+    with pytest.raises(SystemExit, match=r"was begun with another listener of the name drums_listener.pt \(its SHA-256 "):
+        reencode.main(common + ["--checkpoint", str(checkpoint), "--hear-blends", "0.5"])
     for wrong, message in ((["--hear-blends", "1", "--decoder-rate", "0"], "--hear-blends trains the decoder: give it --listener"),
                            (["--hear-blends", "-1"], "--hear-blends finite numbers 0 or more"),
                            (["--hear-blends", "1", "--listener", str(data / "sounds.npz")], "not a listener for this model's 8 classes"),
