@@ -19,9 +19,11 @@ the clock ring's count.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import mmap
 import os
+import weakref
 
 import atomics
 
@@ -95,13 +97,14 @@ class AtomicWord:
     the installed `atomics` still has them (1.0.x), else the package's public methods. Each call passes
     a value cell of its own (a small object, as the callback's contract allows), so threads never share one."""
 
-    __slots__ = ("_context", "_word", "load", "store", "fast", "keeps_lock")
+    __slots__ = ("_context", "_word", "load", "store", "fast", "keeps_lock", "__weakref__")
 
     def __init__(self, buffer: mmap.mmap, offset: int) -> None:
         if offset % 8:
             raise ValueError(f"atomic word at offset {offset} is not 8-byte aligned")
         self._context = atomics.atomicview(buffer=memoryview(buffer)[offset : offset + 8], atype=atomics.INT)
         self._word = self._context.__enter__()
+        _OPEN.add(self)
         functions = _patomic_functions(self._word)
         self.fast = functions is not None
         self.keeps_lock = False  # whether a call keeps the interpreter lock (the fast path's Python-API calls)
@@ -120,6 +123,20 @@ class AtomicWord:
 
     def __del__(self) -> None:
         self.close()  # before the context's own finaliser, which refuses an open context
+
+
+# Words still open when the interpreter exits are closed before its last garbage collection, which finalises objects in
+# no set order: the package's word could go first and print "Cannot call 'release' while context is open" on stderr
+# (seen once in a full run, after `play` refused a score).
+_OPEN: "weakref.WeakSet[AtomicWord]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_words() -> None:
+    for word in list(_OPEN):  # the context alone: an audio thread still running keeps its bound load and store
+        context, word._context = word._context, None
+        if context is not None:
+            context.__exit__(None, None, None)
 
 
 def _patomic_functions(word):
