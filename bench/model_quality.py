@@ -1,6 +1,10 @@
 """Quality, classifier, smoothness and speed figures for a shipped model (issue: the trained drum model).
 
     python bench/model_quality.py [--model models_onnx/drums5] [--also models_onnx/drums2] [--data training_data] [--quick] [--baseline DIR]
+    python bench/model_quality.py --encoded-only --model A --also B [--out bench/results_model_encoded.json]
+
+With --encoded-only, only each model's held-out distances at its encoder's points and its classifier there (about 3
+minutes a model whose encoder descends, on two cores): for comparing export settings before the full run.
 
 The bench runner calls it (`python bench/run.py --only model`). The SampleVAE-style baseline's
 ONNX export ships in bench/baselines/samplevae/ (liveengine/training/baseline.py trained it).
@@ -263,6 +267,52 @@ def fit_all(decoder, x: np.ndarray, steps: int | None = None, tether: float | No
     return np.concatenate(parts), time.perf_counter() - start
 
 
+def encoded(decoder, audio: np.ndarray, held: np.ndarray, longer: dict[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """The held-out sounds at the model's window, its encoder's points for them, their reconstructions as the 1 s data
+    set has the sounds, and the distances: "ours" (the first second against the 1 s sounds) and "ours_at_<window>"
+    for each longer window (see model_figures)."""
+    length = decoder.info.output_length
+    x = (audio if length == N else longer[length])[held]
+    rows = ENCODE_ROWS  # as the engine runs an encoder: a few sounds a run (an encoder that descends holds tens of MB a sound)
+    mean = np.concatenate([decoder.encoder.run(None, {"audio": x[i:i + rows]})[0] for i in range(0, len(x), rows)])
+    recon = np.zeros_like(x)
+    decoder.decode_into(mean.astype(np.float32), recon)
+    figures = {}
+    for window, sounds in sorted(longer.items()):
+        if window >= length:
+            padded = np.zeros((len(recon), window), np.float32)
+            padded[:, :length] = recon
+            rows = [distances(sounds[idx], padded[i]) for i, idx in enumerate(held)]
+            figures[f"ours_at_{window / SR:g}s"] = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+    if length != N:
+        recon = first_second(recon, x)
+    rows = [distances(audio[idx], recon[i]) for i, idx in enumerate(held)]
+    figures["ours"] = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+    return x, mean, recon, figures
+
+
+def classifier_figures(decoder, mean: np.ndarray, classes: np.ndarray, held: np.ndarray, train: np.ndarray) -> tuple[dict, np.ndarray]:
+    """The classifier at the encoder's points of the held-out sounds with a label, and its confusion matrix."""
+    names = list(decoder.info.classes)
+    labelled = classes[held] >= 0
+    predicted = decoder.classifier.run(None, {"z": mean.astype(np.float32)})[0].argmax(1)[labelled]
+    truth = classes[held][labelled]
+    k = len(names)
+    confusion = np.zeros((k, k), int)
+    for t, p in zip(truth, predicted):
+        confusion[t, p] += 1
+    train_majority = np.bincount(classes[train][classes[train] >= 0], minlength=k).argmax()
+    per_class = {name: float(confusion[i, i] / confusion[i].sum()) for i, name in enumerate(names) if confusion[i].sum()}
+    return {"classes": names, "labelled_held_out": int(labelled.sum()),
+            "accuracy": float(np.mean(predicted == truth)), "per_class_accuracy": per_class,
+            "worst_class": min(per_class, key=per_class.get),
+            "majority_class_accuracy": float(np.max(np.bincount(truth, minlength=k)) / len(truth)),
+            "majority_class": names[int(np.bincount(truth, minlength=k).argmax())],
+            "training_majority_class_accuracy": float(np.mean(truth == train_majority)),
+            "training_majority_class": names[int(train_majority)],
+            "confusion_rows_truth_cols_predicted": confusion.tolist()}, confusion
+
+
 def model_figures(model: Path, audio: np.ndarray, classes: np.ndarray, held: np.ndarray, train: np.ndarray, quick: bool,
                   suffix: str = "", longer: dict[int, np.ndarray] | None = None, files: np.ndarray | None = None,
                   instruments: np.ndarray | None = None) -> tuple[dict, np.ndarray]:
@@ -286,22 +336,8 @@ def model_figures(model: Path, audio: np.ndarray, classes: np.ndarray, held: np.
     length = info.output_length
     results: dict = {"model": str(model.relative_to(REPO) if model.is_relative_to(REPO) else model.name), "model_hash": decoder.identity,
                      "window_s": length / SR}
-    longer = longer or {}
-    x = (audio if length == N else longer[length])[held]
-    rows = ENCODE_ROWS  # as the engine runs an encoder: a few sounds a run (an encoder that descends holds tens of MB a sound)
-    mean = np.concatenate([decoder.encoder.run(None, {"audio": x[i:i + rows]})[0] for i in range(0, len(x), rows)])
-    recon = np.zeros_like(x)
-    decoder.decode_into(mean.astype(np.float32), recon)
-    for window, sounds in sorted(longer.items()):
-        if window >= length:
-            padded = np.zeros((len(recon), window), np.float32)
-            padded[:, :length] = recon
-            rows = [distances(sounds[idx], padded[i]) for i, idx in enumerate(held)]
-            results[f"ours_at_{window / SR:g}s"] = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
-    if length != N:
-        recon = first_second(recon, x)
-    rows = [distances(audio[idx], recon[i]) for i, idx in enumerate(held)]
-    results["ours"] = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+    x, mean, recon, figures = encoded(decoder, audio, held, longer or {})
+    results.update(figures)
     fitted = None
     if decoder.can_fit:  # the same sounds placed as corner files are: fitted from the encoder's mean (liveengine/decoders/fit.py)
         fitted, seconds = fit_all(decoder, x)
@@ -318,27 +354,10 @@ def model_figures(model: Path, audio: np.ndarray, classes: np.ndarray, held: np.
                                   "steps": fit.STEPS, "tether": fit.TETHER, "seconds_per_sound": seconds / len(x), "fit_over_encode": seconds / encode_seconds,
                                   "moved": float(np.mean(np.linalg.norm(fitted - mean, axis=1)))}
 
-    # Classifier on the held-out sounds with a label.
-    labelled = classes[held] >= 0
-    probabilities = decoder.classifier.run(None, {"z": mean.astype(np.float32)})[0]
-    predicted = probabilities.argmax(1)[labelled]
-    truth = classes[held][labelled]
-    k = len(info.classes)
-    confusion = np.zeros((k, k), int)
-    for t, p in zip(truth, predicted):
-        confusion[t, p] += 1
-    train_majority = np.bincount(classes[train][classes[train] >= 0], minlength=k).argmax()
-    per_class = {name: float(confusion[i, i] / confusion[i].sum()) for i, name in enumerate(info.classes) if confusion[i].sum()}
-    results["classifier"] = {"classes": list(info.classes), "labelled_held_out": int(labelled.sum()),
-                             "accuracy": float(np.mean(predicted == truth)), "per_class_accuracy": per_class,
-                             "worst_class": min(per_class, key=per_class.get),
-                             "majority_class_accuracy": float(np.max(np.bincount(truth, minlength=k)) / len(truth)),
-                             "majority_class": info.classes[int(np.bincount(truth, minlength=k).argmax())],
-                             "training_majority_class_accuracy": float(np.mean(truth == train_majority)),
-                             **({"accuracy_on_fitted_points": float(np.mean(decoder.classify(fitted)[labelled].argmax(1) == truth))}
-                                if fitted is not None else {}),
-                             "training_majority_class": info.classes[int(train_majority)],
-                             "confusion_rows_truth_cols_predicted": confusion.tolist()}
+    results["classifier"], confusion = classifier_figures(decoder, mean, classes, held, train)
+    if fitted is not None:
+        labelled = classes[held] >= 0
+        results["classifier"]["accuracy_on_fitted_points"] = float(np.mean(decoder.classify(fitted)[labelled].argmax(1) == classes[held][labelled]))
 
     # Smoothness: straight lines between encoded held-out sounds, 17 points each.
     rng = np.random.default_rng(0)
@@ -519,6 +538,28 @@ def run(model: Path, data: Path, quick: bool, baseline: Path | None = None, othe
     return results
 
 
+def run_encoded(models: tuple[Path, ...], data: Path) -> dict:
+    """`--encoded-only`: for each model, its held-out distances at its encoder's points and its classifier there, in
+    one run: what comparing export settings (an encoder's descent, a class head) needs, in minutes instead of the
+    half hour of every figure. No retrieval, oracle, fit, smoothness, grid or corners check, pictures or speed."""
+    from liveengine.decoders.onnx_decoder import OnnxDecoder
+
+    sounds = np.load(data / "sounds.npz")
+    split, classes, files = sounds["split"], sounds["classes"].astype(int), sounds["files"]
+    audio = sounds["audio"].astype(np.float32) / 32767.0
+    held, train = np.flatnonzero(split == "heldout"), np.flatnonzero(split == "train")
+    longer = {length: window_data(data, length, files) for length in {model_window(m) for m in models} if length != N}
+    results: dict = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, Python {platform.python_version()}",
+                     "encoded_only": True, "held_out_sounds": int(len(held)), "models": {}}
+    for model in models:
+        decoder = OnnxDecoder(model, threads=1, normalize="peak", max_batch=16)
+        _, mean, _, figures = encoded(decoder, audio, held, longer)
+        results["models"][str(model.relative_to(REPO) if model.is_relative_to(REPO) else model.name)] = {
+            "model_hash": decoder.identity, "window_s": decoder.info.output_length / SR, "encoder": decoder.info.description,
+            **figures, "classifier": classifier_figures(decoder, mean, classes, held, train)[0]}
+    return results
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, default=None, help="the model on top (default: the one the default patch plays)")
@@ -529,8 +570,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--also", type=Path, action="append", default=[],
                         help="another model folder measured in the same run, beside --model (repeatable; default: every models_onnx/drums* "
                              "folder, less --model; a model with a longer window needs the data at that window, see window_data)")
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results_model.json")
+    parser.add_argument("--encoded-only", action="store_true",
+                        help="only each model's held-out distances at its encoder's points and its classifier there (minutes, not the half "
+                             "hour of every figure): for comparing export settings; --model and --also as above")
+    parser.add_argument("--out", type=Path, default=None, help="the results file (default: bench/results_model.json; with "
+                                                                  "--encoded-only bench/results_model_encoded.json)")
     args = parser.parse_args(argv)
+    for folder in [args.model, *args.also]:
+        if folder is not None and not (folder / "decoder.onnx").is_file():
+            parser.error(f"{folder}: not a model folder (no decoder.onnx in it); give a folder as models_onnx/drums19")
     from liveengine.resources import default_model
 
     model = args.model or default_model()
@@ -538,8 +586,18 @@ def main(argv: list[str] | None = None) -> None:
 
     # every shipped drum model, in number order (drums, drums2, ..., drums10) as `liveengine check` lists them
     others = args.also or sorted((p.parent for p in (REPO / "models_onnx").glob("drums*/decoder.onnx")), key=lambda p: by_number(p.name))
-    results = run(model.resolve(), args.data, args.quick, args.baseline, tuple(p.resolve() for p in others if p.resolve() != model.resolve()))
-    args.out.write_text(json.dumps(results, indent=1) + "\n")
+    others = tuple(p.resolve() for p in others if p.resolve() != model.resolve())
+    if args.encoded_only:
+        results = run_encoded((model.resolve(), *others), args.data)
+        out = args.out or REPO / "bench" / "results_model_encoded.json"
+        out.write_text(json.dumps(results, indent=1) + "\n")
+        for name, figures in results["models"].items():
+            c = figures["classifier"]
+            print(f"{name}: MR-STFT {figures['ours']['mrstft']:.4f}, MCD {figures['ours']['mcd']:.2f} dB, classifier {c['accuracy']:.3f} "
+                  f"(worst {c['worst_class']} {c['per_class_accuracy'][c['worst_class']]:.3f})")
+        return
+    results = run(model.resolve(), args.data, args.quick, args.baseline, others)
+    (args.out or REPO / "bench" / "results_model.json").write_text(json.dumps(results, indent=1) + "\n")
     print(json.dumps({k: results[k] for k in ("quality", "smoothness", "speed")}, indent=1))
     c = results["classifier"]
     print(f"classifier: {c['accuracy']:.3f} vs majority {c['majority_class_accuracy']:.3f} ({c['labelled_held_out']} held-out sounds)")
