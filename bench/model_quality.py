@@ -572,7 +572,7 @@ def main(argv: list[str] | None = None) -> None:
                              "folder, less --model; a model with a longer window needs the data at that window, see window_data)")
     parser.add_argument("--encoded-only", action="store_true",
                         help="only each model's held-out distances at its encoder's points and its classifier there (minutes, not the half "
-                             "hour of every figure): for comparing export settings; --model and --also as above")
+                             "hour of every figure): for comparing export settings; --model as above, --also only the models named")
     parser.add_argument("--out", type=Path, default=None, help="the results file (default: bench/results_model.json; with "
                                                                   "--encoded-only bench/results_model_encoded.json)")
     args = parser.parse_args(argv)
@@ -585,7 +585,8 @@ def main(argv: list[str] | None = None) -> None:
     from liveengine.decoders.registry import by_number
 
     # every shipped drum model, in number order (drums, drums2, ..., drums10) as `liveengine check` lists them
-    others = args.also or sorted((p.parent for p in (REPO / "models_onnx").glob("drums*/decoder.onnx")), key=lambda p: by_number(p.name))
+    others = args.also or ([] if args.encoded_only else  # --encoded-only compares what it is given: no default beside
+                           sorted((p.parent for p in (REPO / "models_onnx").glob("drums*/decoder.onnx")), key=lambda p: by_number(p.name)))
     others = tuple(p.resolve() for p in others if p.resolve() != model.resolve())
     if args.encoded_only:
         results = run_encoded((model.resolve(), *others), args.data)

@@ -82,3 +82,12 @@ def test_encoded_only_refuses_a_folder_that_is_not_a_model_in_one_sentence(tmp_p
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.endswith(f"{tmp_path}: not a model folder (no decoder.onnx in it); give a folder as models_onnx/drums19")
     assert not (tmp_path / "x.json").exists()
+
+
+def test_encoded_only_measures_the_model_alone_when_no_other_is_named(tmp_path):
+    """Unlike the full run, which measures every shipped drum model beside --model by default (some need data at other
+    windows), --encoded-only compares only what it is given."""
+    data, out = tmp_path / "data", tmp_path / "encoded.json"
+    _data(data)
+    mq.main(["--encoded-only", "--model", str(REPO / "models_onnx" / "drums5"), "--data", str(data), "--out", str(out)])
+    assert list(json.loads(out.read_text())["models"]) == ["models_onnx/drums5"]
