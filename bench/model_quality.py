@@ -267,6 +267,23 @@ def fit_all(decoder, x: np.ndarray, steps: int | None = None, tether: float | No
     return np.concatenate(parts), time.perf_counter() - start
 
 
+def model_name(model: Path) -> str:
+    """How results name a model folder: its path in the repository, else its folder's name."""
+    return str(model.relative_to(REPO) if model.is_relative_to(REPO) else model.name)
+
+
+def data_set(data: Path, models: tuple[Path, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[int, np.ndarray]]:
+    """The data set's sounds at 1 s (audio, classes, files), its held-out and training rows, and the same sounds at
+    every longer window `models` need (by length in samples); a missing data set is said in one sentence."""
+    if not (data / "sounds.npz").is_file():
+        raise SystemExit(f"--data {data}: no sounds.npz there; build the data set with python -m liveengine.training.data --out {data}")
+    sounds = np.load(data / "sounds.npz")
+    split, files = sounds["split"], sounds["files"]
+    audio = sounds["audio"].astype(np.float32) / 32767.0
+    longer = {length: window_data(data, length, files) for length in {model_window(m) for m in models} if length != N}
+    return audio, sounds["classes"].astype(int), files, np.flatnonzero(split == "heldout"), np.flatnonzero(split == "train"), longer
+
+
 def encoded(decoder, audio: np.ndarray, held: np.ndarray, longer: dict[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """The held-out sounds at the model's window, its encoder's points for them, their reconstructions as the 1 s data
     set has the sounds, and the distances: "ours" (the first second against the 1 s sounds) and "ours_at_<window>"
@@ -334,7 +351,7 @@ def model_figures(model: Path, audio: np.ndarray, classes: np.ndarray, held: np.
     decoder = OnnxDecoder(model, threads=1, normalize="peak", max_batch=16)
     info = decoder.info
     length = info.output_length
-    results: dict = {"model": str(model.relative_to(REPO) if model.is_relative_to(REPO) else model.name), "model_hash": decoder.identity,
+    results: dict = {"model": model_name(model), "model_hash": decoder.identity,
                      "window_s": length / SR}
     x, mean, recon, figures = encoded(decoder, audio, held, longer or {})
     results.update(figures)
@@ -456,18 +473,12 @@ def alternated_speed(entries: list[tuple[dict, Path, np.ndarray, np.ndarray | No
 def run(model: Path, data: Path, quick: bool, baseline: Path | None = None, others: tuple[Path, ...] = ()) -> dict:
     """The figures of `model` (the shipped one, at the top level as before) and of each of `others` (under "other_models",
     by folder), against the same retrieval, oracle and baseline figures computed once."""
-    sounds = np.load(data / "sounds.npz")
-    split, classes = sounds["split"], sounds["classes"].astype(int)
-    audio = sounds["audio"].astype(np.float32) / 32767.0
-    held = np.flatnonzero(split == "heldout")
-    train = np.flatnonzero(split == "train")
+    audio, classes, files, held, train, longer = data_set(data, (model, *others))
     if quick:
         held = held[np.random.default_rng(0).choice(len(held), 60, replace=False)]
-    files = sounds["files"]
     import corners_check
 
     instruments = corners_check.instrument_names(data, files)  # the corners check picks each kit's crash by its name
-    longer = {length: window_data(data, length, files) for length in {model_window(m) for m in (model, *others)} if length != N}
     main_figures = model_figures(model, audio, classes, held, train, quick, suffix=f"_{model.name}", longer=longer, files=files, instruments=instruments)
     mean, sound = main_figures.pop("_mean"), main_figures.pop("_sound")
     results: dict = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, Python {platform.python_version()}",
@@ -544,17 +555,13 @@ def run_encoded(models: tuple[Path, ...], data: Path) -> dict:
     half hour of every figure. No retrieval, oracle, fit, smoothness, grid or corners check, pictures or speed."""
     from liveengine.decoders.onnx_decoder import OnnxDecoder
 
-    sounds = np.load(data / "sounds.npz")
-    split, classes, files = sounds["split"], sounds["classes"].astype(int), sounds["files"]
-    audio = sounds["audio"].astype(np.float32) / 32767.0
-    held, train = np.flatnonzero(split == "heldout"), np.flatnonzero(split == "train")
-    longer = {length: window_data(data, length, files) for length in {model_window(m) for m in models} if length != N}
+    audio, classes, _, held, train, longer = data_set(data, models)
     results: dict = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, Python {platform.python_version()}",
                      "encoded_only": True, "held_out_sounds": int(len(held)), "models": {}}
     for model in models:
         decoder = OnnxDecoder(model, threads=1, normalize="peak", max_batch=16)
         _, mean, _, figures = encoded(decoder, audio, held, longer)
-        results["models"][str(model.relative_to(REPO) if model.is_relative_to(REPO) else model.name)] = {
+        results["models"][model_name(model)] = {
             "model_hash": decoder.identity, "window_s": decoder.info.output_length / SR, "encoder": decoder.info.description,
             **figures, "classifier": classifier_figures(decoder, mean, classes, held, train)[0]}
     return results

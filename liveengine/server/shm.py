@@ -114,11 +114,14 @@ class AtomicWord:
         else:
             self.load, self.store, self.keeps_lock = functions
 
-    def close(self) -> None:
+    def close(self, keep_calls: bool = False) -> None:
+        """Close the word's context; `keep_calls` (at interpreter exit) leaves load and store bound for an audio thread
+        still running."""
         context, self._context = self._context, None
         if context is not None:
-            self.load = self.store = None
-            self._word = None
+            if not keep_calls:
+                self.load = self.store = None
+                self._word = None
             context.__exit__(None, None, None)
 
     def __del__(self) -> None:
@@ -133,10 +136,8 @@ _OPEN: "weakref.WeakSet[AtomicWord]" = weakref.WeakSet()
 
 @atexit.register
 def _close_open_words() -> None:
-    for word in list(_OPEN):  # the context alone: an audio thread still running keeps its bound load and store
-        context, word._context = word._context, None
-        if context is not None:
-            context.__exit__(None, None, None)
+    for word in list(_OPEN):
+        word.close(keep_calls=True)
 
 
 def _patomic_functions(word):

@@ -46,3 +46,22 @@ def test_a_closed_word_refuses_calls(segment):
     word.close()
     with pytest.raises(TypeError):
         word.load()
+
+
+def test_words_still_open_at_exit_have_their_contexts_closed_and_keep_their_calls(segment):
+    """The exit hook closes what the last garbage collection would otherwise finalise in no set order (the package's
+    word first printed "Cannot call 'release' while context is open"); an audio thread still running at exit keeps
+    calls that work on the still-mapped segment."""
+    from liveengine.server import shm
+
+    word, closed = segment.atomic(48), segment.atomic(56)
+    closed.close()
+    word.store(42)
+    assert word in shm._OPEN and word._context is not None
+    shm._close_open_words()
+    assert word._context is None
+    assert word.load() == 42  # the calls stay bound
+    word.store(-3)
+    assert word.load() == -3
+    with pytest.raises(TypeError):
+        closed.load()  # a word closed before stays closed

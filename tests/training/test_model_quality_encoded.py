@@ -91,3 +91,10 @@ def test_encoded_only_measures_the_model_alone_when_no_other_is_named(tmp_path):
     _data(data)
     mq.main(["--encoded-only", "--model", str(REPO / "models_onnx" / "drums5"), "--data", str(data), "--out", str(out)])
     assert list(json.loads(out.read_text())["models"]) == ["models_onnx/drums5"]
+
+
+def test_a_missing_data_set_is_said_in_one_sentence_before_any_work(tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        mq.main(["--encoded-only", "--model", str(REPO / "models_onnx" / "drums5"), "--data", str(tmp_path), "--out", str(tmp_path / "x.json")])
+    assert str(exit_info.value) == f"--data {tmp_path}: no sounds.npz there; build the data set with python -m liveengine.training.data --out {tmp_path}"
+    assert not (tmp_path / "x.json").exists()
