@@ -54,3 +54,28 @@ def test_play_prints_the_map_before_it_plays(tmp_path):
     order, cells, legend = pad_map(result.stdout)
     assert order == [7, 6, 5, 4, 3, 2, 1, 0] and all(set(row) <= set(legend) for row in cells)
     assert result.stdout.index("row 0 ") < result.stdout.index("liveengine-demo.wav")
+
+
+def test_check_says_what_its_wait_was_not_a_per_pad_cost(tmp_path):
+    # The time check prints covers loading the model and placing corner files as well as rendering the pads: on a
+    # corners grid placing the files takes most of it, so the line names what it holds and gives no "ms a pad".
+    import wave
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for name, pitch in (("low.wav", 60.0), ("high.wav", 900.0)):
+        t = np.arange(22050) / 44100
+        sound = np.sin(2 * np.pi * pitch * t) * np.exp(-t * 12) + 0.05 * rng.standard_normal(t.size) * np.exp(-t * 30)
+        with wave.open(str(tmp_path / name), "wb") as out:
+            out.setnchannels(1), out.setsampwidth(2), out.setframerate(44100)
+            out.writeframes((sound / np.abs(sound).max() * 20000).astype("<i2").tobytes())
+    (tmp_path / "mine.toml").write_text('[model]\ndecoder = "drums19"\n[grid]\nmapping = "corners"\n'
+                                        f'corners = ["low.wav", "high.wav", {[0.0] * 12}, {[0.5] * 12}]\n')  # drums19: 12 numbers a point
+    for patch, says in (("mine.toml", ", 2 corner files placed (encoded and fitted), 64 pads rendered"),
+                        ("default", ": the model loaded, 64 pads rendered")):
+        result = liveengine("check", patch, cwd=tmp_path, timeout=RENDER)
+        assert result.returncode == 0, result.stderr
+        ready = next(line for line in result.stdout.splitlines() if line.startswith("ready "))
+        assert re.fullmatch(r"ready +in \d+\.\d\d s: the model loaded.*", ready) and ready.endswith(says), ready
+        assert "ms a pad" not in result.stdout
