@@ -593,7 +593,7 @@ def cmd_check(args) -> int:
         say(f"demo      {patch.demo_score or 'none'}")
         say(f"groove    {engine.groove.describe() if engine.groove else 'none'}")
         _say_stream(engine, patch, options)
-        files = sum(isinstance(c, str) for c in patch.grid.get("corners") or []) if patch.grid["mapping"] == "corners" else 0
+        files = sum(label != "point" for label in getattr(engine.instrument.mapping, "labels", ()))  # corner files the mapping placed
         placed = f", {files} corner file{'s' if files != 1 else ''} placed (encoded and fitted)" if files else ""
         # the whole wait, not a per-pad cost: loading the model and placing corner files can take most of it
         say(f"ready     in {elapsed:.2f} s: the model loaded{placed}, {grid.rows * grid.cols} pads rendered")
